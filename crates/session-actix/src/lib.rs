@@ -1,0 +1,1 @@
+//! actix-web integration: comes with the framework issue.

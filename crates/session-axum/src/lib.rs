@@ -1,0 +1,1 @@
+//! axum integration: comes with the framework issue.

@@ -1,0 +1,84 @@
+//! The small trait every storage engine implements.
+//!
+//! Ids arrive already validated and TTLs already resolved by [`SessionStore`](crate::SessionStore),
+//! so a backend only moves data. Every method is one round trip to the engine.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{Changes, SessionId, SessionState, StoreError};
+
+/// A storage engine for sessions.
+///
+/// `ttl` is the expiry to set on the stored session; `None` means "no expiry". On
+/// [`apply`](Self::apply) `None` leaves the current expiry as it is.
+///
+/// Conditional writes are the contract that makes logout stick: `replace`, `apply` and `touch`
+/// never create a session that is absent (deleted or expired), and `create` never overwrites
+/// one that exists.
+#[async_trait]
+pub trait SessionBackend: Send + Sync + 'static {
+    /// Loads a session; when `touch` is given, also resets its expiry to that duration in the
+    /// same round trip (sliding expiry).
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError>;
+
+    /// Stores a new session under `id` only if nothing is stored there yet. Returns false when
+    /// the id is taken. `state` is never empty.
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces the whole state of an existing session. Returns false (and writes nothing)
+    /// when the session is absent. `state` is never empty.
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets and removes single keys of an existing session. Returns false (and writes
+    /// nothing) when the session is absent. A session left with no keys is deleted.
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError>;
+
+    /// Resets the expiry of an existing session (`None`: remove its expiry). Returns false
+    /// when the session is absent.
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError>;
+
+    /// Deletes a session. Returns whether it existed.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Checks that the engine answers, for health endpoints. One entry per underlying server
+    /// or engine.
+    async fn health(&self) -> Vec<BackendHealth>;
+
+    /// A short name for logs and errors, such as `redis` or `file`.
+    fn name(&self) -> &str;
+}
+
+/// The state of one backend, as reported by [`SessionStore::health`](crate::SessionStore::health).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackendHealth {
+    /// The backend's name, such as `redis` or `file`.
+    pub name: String,
+    /// Where it is, without credentials (for example `127.0.0.1:6379` or a directory).
+    pub location: String,
+    /// True when it answered.
+    pub up: bool,
+    /// Why it is down, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

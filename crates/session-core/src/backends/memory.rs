@@ -1,0 +1,167 @@
+//! In-memory backend, for tests and quick starts. Sessions vanish with the process.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+
+use crate::{BackendHealth, Changes, SessionBackend, SessionId, SessionState, StoreError};
+
+/// Sessions in a map behind a mutex, with expiry checked on access.
+///
+/// ```
+/// use session_core::{backends::memory::MemoryBackend, SessionStore};
+///
+/// let store = SessionStore::new(MemoryBackend::new());
+/// ```
+#[derive(Default)]
+pub struct MemoryBackend {
+    sessions: Mutex<HashMap<SessionId, Entry>>,
+}
+
+struct Entry {
+    state: SessionState,
+    expires_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+fn deadline(ttl: Option<Duration>) -> Option<Instant> {
+    ttl.map(|ttl| Instant::now() + ttl)
+}
+
+impl MemoryBackend {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` on the live entry of `id` (dropping it first if it has expired).
+    fn with_live<T>(
+        &self,
+        id: &SessionId,
+        f: impl FnOnce(&mut HashMap<SessionId, Entry>) -> T,
+    ) -> T {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if sessions.get(id).is_some_and(|entry| !entry.is_live(now)) {
+            sessions.remove(id);
+        }
+        // Expired entries of other ids are dropped now and then so the map cannot grow
+        // without bound in a long-running quick-start server.
+        if sessions.len() > 1024 && sessions.len().is_power_of_two() {
+            sessions.retain(|_, entry| entry.is_live(now));
+        }
+        f(&mut sessions)
+    }
+}
+
+#[async_trait]
+impl SessionBackend for MemoryBackend {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        Ok(self.with_live(id, |sessions| {
+            sessions.get_mut(id).map(|entry| {
+                if touch.is_some() {
+                    entry.expires_at = deadline(touch);
+                }
+                entry.state.clone()
+            })
+        }))
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_live(id, |sessions| {
+            if sessions.contains_key(id) {
+                return false;
+            }
+            sessions.insert(
+                id.clone(),
+                Entry {
+                    state: state.clone(),
+                    expires_at: deadline(ttl),
+                },
+            );
+            true
+        }))
+    }
+
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_live(id, |sessions| match sessions.get_mut(id) {
+            Some(entry) => {
+                entry.state = state.clone();
+                entry.expires_at = deadline(ttl);
+                true
+            }
+            None => false,
+        }))
+    }
+
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_live(id, |sessions| {
+            let Some(entry) = sessions.get_mut(id) else {
+                return false;
+            };
+            changes.apply_to(&mut entry.state);
+            if ttl.is_some() {
+                entry.expires_at = deadline(ttl);
+            }
+            if entry.state.is_empty() {
+                sessions.remove(id);
+            }
+            true
+        }))
+    }
+
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        Ok(self.with_live(id, |sessions| match sessions.get_mut(id) {
+            Some(entry) => {
+                entry.expires_at = deadline(ttl);
+                true
+            }
+            None => false,
+        }))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        Ok(self.with_live(id, |sessions| sessions.remove(id).is_some()))
+    }
+
+    async fn health(&self) -> Vec<BackendHealth> {
+        vec![BackendHealth {
+            name: "memory".into(),
+            location: "process memory".into(),
+            up: true,
+            error: None,
+        }]
+    }
+
+    fn name(&self) -> &str {
+        "memory"
+    }
+}

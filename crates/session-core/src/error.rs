@@ -1,0 +1,62 @@
+//! The typed errors of store operations.
+//!
+//! Framework layers map them onto HTTP: [`StoreError::Unavailable`] becomes 503 (the backend is
+//! down, the request may succeed later), [`StoreError::Corrupt`] becomes "no session" plus a
+//! warning (the stored data can never be read, so the user starts afresh).
+
+/// A store operation failed.
+///
+/// Messages never contain session ids, passwords or session data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend could not be reached or did not answer in time. Retrying later may succeed;
+    /// no restart is needed once the backend is back.
+    #[error("session backend `{backend}` is unavailable{}: {message}", if *.timed_out { " (timed out)" } else { "" })]
+    Unavailable {
+        /// Which backend, as named in [`BackendHealth::name`](crate::BackendHealth::name).
+        backend: String,
+        /// True when the failure was a timeout.
+        timed_out: bool,
+        /// What went wrong, from the client library or the operating system.
+        message: String,
+    },
+    /// A stored session exists but cannot be read (not a hash, value not JSON, bad file).
+    /// Treat it as no session.
+    #[error("stored session in backend `{backend}` is corrupt: {detail}")]
+    Corrupt {
+        /// Which backend.
+        backend: String,
+        /// What is wrong with it (never the data itself).
+        detail: String,
+    },
+    /// No new session id could be placed after several tries (every try collided). With
+    /// 256-bit ids this means the backend misbehaves.
+    #[error("could not create a session: {tries} fresh ids were all reported as taken")]
+    IdCollision {
+        /// How many ids were tried.
+        tries: u32,
+    },
+}
+
+impl StoreError {
+    /// Builds [`StoreError::Unavailable`] from a Redis client error.
+    pub(crate) fn from_redis(backend: &str, err: &redis::RedisError) -> Self {
+        StoreError::Unavailable {
+            backend: backend.to_owned(),
+            timed_out: err.is_timeout(),
+            message: err.to_string(),
+        }
+    }
+
+    /// True for errors that mean "the backend is down", which a web layer should answer
+    /// with 503 Service Unavailable.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+
+    /// True when a stored session could not be read and should count as no session.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
+    }
+}

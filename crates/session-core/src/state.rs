@@ -1,0 +1,103 @@
+//! What a session holds, and the changes one request makes to it.
+//!
+//! Values are JSON text, exactly as actix-session keeps them, so the same stored session reads
+//! the same through actix-web and axum, and `redis-cli HGETALL` shows readable data.
+
+use std::collections::HashMap;
+
+/// The whole state of one session: session key to JSON text of its value.
+pub type SessionState = HashMap<String, String>;
+
+/// Field-level changes made by one request: keys set (to JSON text) and keys removed.
+///
+/// Applying only the changed keys is what keeps two concurrent requests that change different
+/// keys of one session from overwriting each other.
+///
+/// ```
+/// use session_core::Changes;
+///
+/// let mut changes = Changes::default();
+/// changes.set("n", "1");
+/// changes.remove("flash");
+/// assert!(!changes.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Keys to set, with the JSON text of their new value.
+    pub set: HashMap<String, String>,
+    /// Keys to remove.
+    pub remove: Vec<String>,
+}
+
+impl Changes {
+    /// Records that `key` now holds the JSON text `value` (undoing an earlier removal of it).
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        let key = key.into();
+        self.remove.retain(|k| k != &key);
+        self.set.insert(key, value.into());
+    }
+
+    /// Records that `key` was removed (undoing an earlier set of it).
+    pub fn remove(&mut self, key: impl Into<String>) {
+        let key = key.into();
+        self.set.remove(&key);
+        if !self.remove.contains(&key) {
+            self.remove.push(key);
+        }
+    }
+
+    /// True when applying these changes would do nothing.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
+
+    /// Applies the changes to an in-memory state (used by the non-Redis backends).
+    pub fn apply_to(&self, state: &mut SessionState) {
+        for key in &self.remove {
+            state.remove(key);
+        }
+        for (key, value) in &self.set {
+            state.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+/// Checks that every value of a loaded session is JSON text, so corruption is reported as
+/// [`StoreError::Corrupt`](crate::StoreError::Corrupt) at load time instead of surfacing as a
+/// confusing deserialisation failure inside a handler.
+pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> {
+    for (key, value) in state {
+        if serde_json::from_str::<serde::de::IgnoredAny>(value).is_err() {
+            return Err(format!("the value of session key `{key}` is not JSON text"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_and_remove_cancel_each_other() {
+        let mut c = Changes::default();
+        c.set("a", "1");
+        c.remove("a");
+        assert!(c.set.is_empty());
+        assert_eq!(c.remove, vec!["a".to_owned()]);
+        c.set("a", "2");
+        assert!(c.remove.is_empty());
+        let mut state = SessionState::from([("b".to_owned(), "3".to_owned())]);
+        c.remove("b");
+        c.apply_to(&mut state);
+        assert_eq!(state, SessionState::from([("a".to_owned(), "2".to_owned())]));
+    }
+
+    #[test]
+    fn json_check_names_the_key() {
+        let ok = SessionState::from([("a".to_owned(), "{\"x\":1}".to_owned())]);
+        assert!(check_values_are_json(&ok).is_ok());
+        let bad = SessionState::from([("a".to_owned(), "{not json".to_owned())]);
+        assert!(check_values_are_json(&bad).unwrap_err().contains("`a`"));
+    }
+}

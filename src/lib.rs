@@ -1,0 +1,1 @@
+//! Shared helpers for the demo servers and end-to-end tests.
