@@ -1,1 +1,90 @@
-//! Shared helpers for the demo servers and end-to-end tests.
+//! What the two demo servers (`examples/actix_demo.rs`, `examples/axum_demo.rs`) share, so
+//! that they read the same configuration, derive the same cookie key and report health the
+//! same way. Both demos serve one HTTP contract (see the README).
+
+use std::net::SocketAddr;
+
+use session_core::{BackendHealth, SessionConfig, SessionStore};
+
+/// The environment variable holding the cookie secret (at least 64 characters).
+pub const SECRET_ENV: &str = "SESSION_SECRET";
+/// The environment variable naming the listening address.
+pub const ADDR_ENV: &str = "SESSION_DEMO_ADDR";
+/// The environment variable that marks cookies `Secure` when set to a true value.
+pub const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
+/// The cookie name both demos use, so one cookie serves both.
+pub const COOKIE_NAME: &str = "id";
+/// Minimum length of [`SECRET_ENV`]; the first 64 bytes are the key material.
+pub const SECRET_MIN_LEN: usize = 64;
+
+/// Command line of both demos.
+#[derive(Debug, clap::Parser)]
+#[command(about = "Demo server for Redis-backed sessions (see the README for the HTTP contract)")]
+pub struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, env = ADDR_ENV, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+}
+
+/// Starts logging to stderr; `RUST_LOG` picks the level (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+/// The 64 bytes of cookie key material: the first 64 bytes of `SESSION_SECRET`, or random
+/// bytes (with a warning) when it is unset. Both demos feed these bytes to their framework's
+/// `Key::from`, so a cookie made by one is read by the other.
+pub fn cookie_key_material() -> Result<Vec<u8>, String> {
+    match std::env::var(SECRET_ENV) {
+        Ok(secret) if secret.len() >= SECRET_MIN_LEN => Ok(secret.into_bytes()),
+        Ok(secret) => Err(format!(
+            "{SECRET_ENV} must be at least {SECRET_MIN_LEN} characters long (it has {})",
+            secret.len()
+        )),
+        Err(_) => {
+            tracing::warn!(
+                "{SECRET_ENV} is not set: using a random cookie key, so every session ends when this server restarts"
+            );
+            let mut bytes = vec![0u8; SECRET_MIN_LEN];
+            rand::fill(&mut bytes[..]);
+            Ok(bytes)
+        }
+    }
+}
+
+/// Whether cookies are marked `Secure` (off by default: the demos serve plain http on loopback).
+pub fn cookie_secure() -> bool {
+    std::env::var(SECURE_ENV)
+        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .unwrap_or(false)
+}
+
+/// Reads the configuration exactly as session-core does (`SESSION_CONFIG` file, then
+/// `SESSION_REDIS_*` environment) and builds the store, saying at start-up where sessions live.
+pub async fn build_store() -> Result<(SessionConfig, SessionStore), String> {
+    let config = SessionConfig::from_env().map_err(|e| e.to_string())?;
+    let store = SessionStore::from_config(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    match config.mode {
+        session_core::config::Mode::Disabled => tracing::info!(
+            path = %config.filestore_path().display(),
+            "Redis is disabled: sessions live in the file store"
+        ),
+        mode => tracing::info!(mode = mode.as_str(), "sessions live in Redis"),
+    }
+    Ok((config, store))
+}
+
+/// The `/healthz` answer: HTTP status (200, or 503 when a backend is down) and JSON body.
+pub async fn health_report(store: &SessionStore) -> (u16, serde_json::Value) {
+    let backends: Vec<BackendHealth> = store.health().await;
+    let all_up = backends.iter().all(|b| b.up);
+    let body = serde_json::json!({
+        "status": if all_up { "ok" } else { "unavailable" },
+        "backends": backends,
+    });
+    (if all_up { 200 } else { 503 }, body)
+}

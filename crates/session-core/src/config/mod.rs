@@ -106,6 +106,11 @@ impl std::fmt::Debug for SessionConfig {
 }
 
 impl SessionConfig {
+    /// STUB: reads `SESSION_CONFIG` and `SESSION_REDIS_*` (the config helper implements it).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self::default())
+    }
+
     /// Checks the combination of options.
     pub fn validate(&self) -> Result<(), ConfigError> {
         Ok(())
