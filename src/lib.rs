@@ -61,10 +61,24 @@ pub fn cookie_secure() -> bool {
         .unwrap_or(false)
 }
 
+/// True when neither a `SESSION_CONFIG` file nor any `SESSION_REDIS_*` variable is set.
+fn nothing_configured() -> bool {
+    std::env::vars_os().all(|(name, _)| {
+        let name = name.to_string_lossy().to_ascii_uppercase();
+        name != "SESSION_CONFIG" && !name.starts_with("SESSION_REDIS_")
+    })
+}
+
 /// Reads the configuration exactly as session-core does (`SESSION_CONFIG` file, then
 /// `SESSION_REDIS_*` environment) and builds the store, saying at start-up where sessions live.
+///
+/// With no configuration at all the demos use the file store instead of session-core's
+/// default (Redis on localhost), so that they run on a machine without Redis.
 pub async fn build_store() -> Result<(SessionConfig, SessionStore), String> {
-    let config = SessionConfig::from_env().map_err(|e| e.to_string())?;
+    let mut config = SessionConfig::from_env().map_err(|e| e.to_string())?;
+    if nothing_configured() {
+        config.mode = session_core::config::Mode::Disabled;
+    }
     let store = SessionStore::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
