@@ -4,11 +4,12 @@
 //! # Layout
 //!
 //! ```text
-//! <root>/                      created with mode 0700
+//! <root>/                      created with mode 0700 (an existing directory keeps its mode)
 //!   <s>/                       shard: the first two characters of the id (mode 0700)
 //!     .lock                    advisory lock file of the shard, never removed
 //!     <id>.json                one session (mode 0600)
 //!     .tmp-<random>            a write in progress (or left by a crash)
+//!   .probe-<random>            a writability check of `new` or `health`, removed at once
 //! ```
 //!
 //! Ids are validated base64url text ([`SessionId`]), so they are safe as file names. Sharding
@@ -37,7 +38,9 @@
 //! Every write goes to a fresh `.tmp-*` file in the shard directory, is flushed to disk
 //! (`fsync` of the data, unless [`FileBackend::with_fsync`] turned it off) and is then renamed
 //! over `<id>.json`. Readers therefore see the old or the new file, never a partial one, and a
-//! crash leaves at most a stray temp file, which [`FileBackend::cleanup`] removes.
+//! crash leaves at most a stray temp file, which [`FileBackend::cleanup`] removes. The directory
+//! itself is not synced after the rename (one more `fsync` per write): after a power loss a
+//! session may come back as its previous complete version, never as a partial one.
 //!
 //! # Concurrency
 //!
@@ -95,6 +98,8 @@ const BACKEND: &str = "file";
 const FORMAT_VERSION: u32 = 1;
 const LOCK_FILE: &str = ".lock";
 const TEMP_PREFIX: &str = ".tmp-";
+/// Health and start-up checks write a file with this prefix in the root and remove it at once.
+const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
 /// Temp files older than this are left over from a crash: a write takes milliseconds.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
@@ -557,6 +562,16 @@ impl Dir {
         };
         for shard in shards {
             let shard = shard.map_err(|e| unavailable("listing the session directory", e))?;
+            if shard
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(PROBE_PREFIX))
+            {
+                if is_stale(&shard) && remove_file(&shard.path())? {
+                    report.temp_removed += 1;
+                }
+                continue;
+            }
             let is_shard =
                 shard.file_type().is_ok_and(|t| t.is_dir()) && shard.file_name().len() == 2;
             if is_shard {
@@ -585,13 +600,7 @@ impl Dir {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(TEMP_PREFIX) {
-                let stale = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|modified| modified.elapsed().ok())
-                    .is_some_and(|age| age > STALE_TEMP_AGE);
-                if stale && remove_file(&entry.path())? {
+                if is_stale(&entry) && remove_file(&entry.path())? {
                     report.temp_removed += 1;
                 }
                 continue;
@@ -670,10 +679,20 @@ fn create_private_dir(path: &Path) -> io::Result<()> {
 /// Creates and removes a temp file in `dir`.
 fn probe_writable(dir: &Path) -> io::Result<()> {
     let mut probe = tempfile::Builder::new()
-        .prefix(".probe-")
+        .prefix(PROBE_PREFIX)
         .tempfile_in(dir)?;
     probe.write_all(b"ok")?;
     probe.close()
+}
+
+/// True for a temp file old enough to have been left by a crash rather than being written now.
+fn is_stale(entry: &fs::DirEntry) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age > STALE_TEMP_AGE)
 }
 
 fn exists(path: &Path) -> Result<bool, StoreError> {
