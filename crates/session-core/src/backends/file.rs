@@ -1,16 +1,739 @@
-//! STUB
-/// stub
-pub struct FileBackend;
-impl FileBackend { /// stub
- pub fn new(_p: std::path::PathBuf) -> Result<Self, crate::ConfigError> { todo!() } }
-#[async_trait::async_trait]
-impl crate::SessionBackend for FileBackend {
-    async fn load(&self, _: &crate::SessionId, _: Option<std::time::Duration>) -> Result<Option<crate::SessionState>, crate::StoreError> { todo!() }
-    async fn create(&self, _: &crate::SessionId, _: &crate::SessionState, _: Option<std::time::Duration>) -> Result<bool, crate::StoreError> { todo!() }
-    async fn replace(&self, _: &crate::SessionId, _: &crate::SessionState, _: Option<std::time::Duration>) -> Result<bool, crate::StoreError> { todo!() }
-    async fn apply(&self, _: &crate::SessionId, _: &crate::Changes, _: Option<std::time::Duration>) -> Result<bool, crate::StoreError> { todo!() }
-    async fn touch(&self, _: &crate::SessionId, _: Option<std::time::Duration>) -> Result<bool, crate::StoreError> { todo!() }
-    async fn delete(&self, _: &crate::SessionId) -> Result<bool, crate::StoreError> { todo!() }
-    async fn health(&self) -> Vec<crate::BackendHealth> { todo!() }
-    fn name(&self) -> &str { "file" }
+//! File store backend: one JSON file per session, used when Redis is disabled
+//! (`session_redis_mode = False`).
+//!
+//! # Layout
+//!
+//! ```text
+//! <root>/                      created with mode 0700 (an existing directory keeps its mode)
+//!   <s>/                       shard: the first two characters of the id (mode 0700)
+//!     .lock                    advisory lock file of the shard, never removed
+//!     <id>.json                one session (mode 0600)
+//!     .tmp-<random>            a write in progress (or left by a crash)
+//!   .probe-<random>            a writability check of `new` or `health`, removed at once
+//! ```
+//!
+//! Ids are validated base64url text ([`SessionId`]), so they are safe as file names. Sharding
+//! keeps directories small (at most 64² = 4096 shards).
+//!
+//! # File format (version 1)
+//!
+//! ```json
+//! {"version":1,"expires_at_ms":1767225600000,"state":{"user":"\"alice\"","n":"3"}}
+//! ```
+//!
+//! * `version`: always `1`. Any other value is reported as corrupt, so a future format is never
+//!   misread.
+//! * `expires_at_ms`: absolute expiry as Unix time in milliseconds, or `null` for no expiry. A
+//!   session is expired once `now >= expires_at_ms`. An absolute time (not a TTL) keeps the file
+//!   meaningful without its modification time, and converts directly to Redis `PEXPIREAT`.
+//! * `state`: session key to the **JSON text** of its value (a JSON string holding JSON), exactly
+//!   the field/value pairs of the Redis hash, so a migration is `HSET <key> <field> <value> ...`
+//!   plus `PEXPIREAT`, with no re-encoding. It is never empty.
+//!
+//! Unknown extra top-level fields are ignored, so a later version may add fields that older
+//! readers skip.
+//!
+//! # Atomic writes
+//!
+//! Every write goes to a fresh `.tmp-*` file in the shard directory, is flushed to disk
+//! (`fsync` of the data, unless [`FileBackend::with_fsync`] turned it off) and is then renamed
+//! over `<id>.json`. Readers therefore see the old or the new file, never a partial one, and a
+//! crash leaves at most a stray temp file, which [`FileBackend::cleanup`] removes. The directory
+//! itself is not synced after the rename (one more `fsync` per write): after a power loss a
+//! session may come back as its previous complete version, never as a partial one.
+//!
+//! # Concurrency
+//!
+//! Every read-modify-write (`create`, `replace`, `apply`, `touch`, `delete`, `load` with a
+//! touch, removal of an expired file) holds an exclusive advisory lock (`flock` on Linux) on the
+//! shard's `.lock` file for the duration of the read, the change and the rename. The lock file is
+//! opened afresh for each operation, and `flock` excludes between open file descriptions, so it
+//! serialises threads of one process and separate processes sharing the directory alike. A
+//! plain `load` takes no lock: the rename makes each write appear at once. The lock is released
+//! when the file is closed, so a crashed process never leaves a shard locked. All blocking I/O
+//! runs on tokio's blocking pool.
+//!
+//! # Expiry and cleanup
+//!
+//! Expiry is checked on every access: an expired session is never returned, and the access
+//! that finds it removes its file. Sessions that are never accessed again are removed by
+//! [`FileBackend::cleanup`], which also removes temp files older than ten minutes (a write
+//! takes milliseconds, so these were left by a crash). Cleanup runs on a background tokio
+//! task, started by the first operation made inside a tokio runtime: once right away (to clear
+//! leftovers of a previous run) and then every [`DEFAULT_CLEANUP_INTERVAL`] (see
+//! [`FileBackend::with_cleanup_interval`]). The task stops when the backend is dropped. Several
+//! processes may sweep the same directory at once: each removal re-checks the file under the
+//! shard lock.
+//!
+//! # Corrupt files
+//!
+//! A file that is not JSON, does not have the shape above, or holds a value that is not JSON
+//! text gives [`StoreError::Corrupt`] on every access, and `replace`, `apply` and `touch` refuse
+//! to overwrite it. Corrupt files are **never removed automatically** (they may be the only copy
+//! of someone's data, or the sign of a bug worth inspecting): only an explicit `delete` (a
+//! logout) removes one. [`FileBackend::cleanup`] counts them and logs a warning so an operator
+//! can look.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write as _},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Weak,
+    },
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    state::check_values_are_json, BackendHealth, Changes, ConfigError, SessionBackend, SessionId,
+    SessionState, StoreError,
+};
+
+const BACKEND: &str = "file";
+/// The one file format this module writes and reads.
+const FORMAT_VERSION: u32 = 1;
+const LOCK_FILE: &str = ".lock";
+const TEMP_PREFIX: &str = ".tmp-";
+/// Health and start-up checks write a file with this prefix in the root and remove it at once.
+const PROBE_PREFIX: &str = ".probe-";
+const SESSION_SUFFIX: &str = ".json";
+/// Temp files older than this are left over from a crash: a write takes milliseconds.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
+/// How often the background task sweeps expired sessions unless configured otherwise.
+pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Sessions stored as JSON files in a directory; see the [module documentation](self) for the
+/// layout, the file format and how concurrent access is serialised.
+///
+/// ```
+/// use session_core::{backends::file::FileBackend, SessionStore};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SessionStore::new(FileBackend::new(dir.path().join("sessions")).unwrap());
+/// ```
+pub struct FileBackend {
+    dir: Arc<Dir>,
+    cleanup_interval: Option<Duration>,
+    sweeper_started: AtomicBool,
+    /// The background sweeper holds a `Weak` of this and stops once the backend is gone.
+    alive: Arc<()>,
+}
+
+impl std::fmt::Debug for FileBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileBackend")
+            .field("root", &self.dir.root)
+            .field("fsync", &self.dir.fsync)
+            .field("cleanup_interval", &self.cleanup_interval)
+            .finish()
+    }
+}
+
+/// What one [`FileBackend::cleanup`] sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Expired session files removed.
+    pub expired_removed: usize,
+    /// Stale temp files (left by a crash during a write) removed.
+    pub temp_removed: usize,
+    /// Corrupt session files found and left in place.
+    pub corrupt_found: usize,
+}
+
+impl FileBackend {
+    /// Opens (creating it if needed, with mode 0700 on unix) the directory `root`.
+    ///
+    /// Fails with a [`ConfigError`] naming `session_filestore_path` when the directory cannot
+    /// be created or written.
+    pub fn new(root: PathBuf) -> Result<Self, ConfigError> {
+        let config_error = |reason: String| ConfigError {
+            key: "session_filestore_path".into(),
+            value: root.display().to_string(),
+            expected: format!("a directory this process can create and write ({reason})"),
+        };
+        create_private_dir(&root).map_err(|e| config_error(format!("cannot create it: {e}")))?;
+        probe_writable(&root).map_err(|e| config_error(format!("cannot write in it: {e}")))?;
+        Ok(Self {
+            dir: Arc::new(Dir { root, fsync: true }),
+            cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
+            sweeper_started: AtomicBool::new(false),
+            alive: Arc::new(()),
+        })
+    }
+
+    /// Whether each write is flushed to disk (`fsync`) before it becomes visible (default:
+    /// true). Turning it off is faster; after a power loss a session may then read as corrupt.
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        Arc::make_mut(&mut self.dir).fsync = fsync;
+        self
+    }
+
+    /// How often the background task removes expired sessions (default:
+    /// [`DEFAULT_CLEANUP_INTERVAL`]); `None` disables the task, for deployments that call
+    /// [`cleanup`](Self::cleanup) themselves (from a cron job, for example).
+    pub fn with_cleanup_interval(mut self, interval: Option<Duration>) -> Self {
+        self.cleanup_interval = interval.filter(|every| !every.is_zero());
+        self
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.dir.root
+    }
+
+    /// Removes expired session files and stale temp files now. Safe to run from several
+    /// processes at once and while the store is in use.
+    pub async fn cleanup(&self) -> Result<CleanupReport, StoreError> {
+        let dir = self.dir.clone();
+        blocking(move || dir.cleanup()).await
+    }
+
+    /// Starts the background sweeper the first time an operation runs inside a tokio runtime.
+    /// One atomic load on the hot path.
+    fn ensure_sweeper(&self) {
+        let Some(every) = self.cleanup_interval else {
+            return;
+        };
+        if self.sweeper_started.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.sweeper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let dir = self.dir.clone();
+        let alive: Weak<()> = Arc::downgrade(&self.alive);
+        runtime.spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if alive.strong_count() == 0 {
+                    break;
+                }
+                let dir = dir.clone();
+                match blocking(move || dir.cleanup()).await {
+                    Ok(report) => {
+                        if report.expired_removed + report.temp_removed > 0 {
+                            tracing::debug!(
+                                expired_removed = report.expired_removed,
+                                temp_removed = report.temp_removed,
+                                "file session store swept"
+                            );
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "file session store sweep failed"),
+                }
+            }
+        });
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Dir) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.ensure_sweeper();
+        let dir = self.dir.clone();
+        blocking(move || op(&dir)).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(op).await {
+        Ok(result) => result,
+        Err(err) => Err(StoreError::Unavailable {
+            backend: BACKEND.into(),
+            timed_out: false,
+            message: format!("file store task failed: {err}"),
+        }),
+    }
+}
+
+#[async_trait]
+impl SessionBackend for FileBackend {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        let id = id.clone();
+        self.run(move |dir| {
+            match dir.read(&id)? {
+                None => return Ok(None),
+                Some(record) if !record.is_live(now_ms()) => {
+                    dir.remove_if_expired(&id)?;
+                    return Ok(None);
+                }
+                Some(record) if touch.is_none() => return Ok(Some(record.state)),
+                Some(_) => {}
+            }
+            let record = dir.update(&id, |record| record.expires_at_ms = deadline(touch))?;
+            Ok(record.map(|record| record.state))
+        })
+        .await
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let (id, state) = (id.clone(), state.clone());
+        self.run(move |dir| dir.create(&id, state, ttl)).await
+    }
+
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let (id, state) = (id.clone(), state.clone());
+        self.run(move |dir| {
+            let updated = dir.update(&id, |record| {
+                record.state = state;
+                record.expires_at_ms = deadline(ttl);
+            })?;
+            Ok(updated.is_some())
+        })
+        .await
+    }
+
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let (id, changes) = (id.clone(), changes.clone());
+        self.run(move |dir| {
+            let updated = dir.update(&id, |record| {
+                changes.apply_to(&mut record.state);
+                if ttl.is_some() {
+                    record.expires_at_ms = deadline(ttl);
+                }
+            })?;
+            Ok(updated.is_some())
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.run(move |dir| {
+            let updated = dir.update(&id, |record| record.expires_at_ms = deadline(ttl))?;
+            Ok(updated.is_some())
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.run(move |dir| dir.delete(&id)).await
+    }
+
+    async fn health(&self) -> Vec<BackendHealth> {
+        let dir = self.dir.clone();
+        let result = blocking(move || probe_writable(&dir.root).map_err(|e| unavailable("", e)))
+            .await
+            .map_err(|err| match err {
+                StoreError::Unavailable { message, .. } => message,
+                other => other.to_string(),
+            });
+        vec![BackendHealth {
+            name: BACKEND.into(),
+            location: self.dir.root.display().to_string(),
+            up: result.is_ok(),
+            error: result.err(),
+        }]
+    }
+
+    fn name(&self) -> &str {
+        BACKEND
+    }
+}
+
+/// One stored session, as written to disk (see the module docs for the format).
+#[derive(Serialize, Deserialize)]
+struct Record {
+    version: u32,
+    expires_at_ms: Option<u64>,
+    state: SessionState,
+}
+
+impl Record {
+    fn is_live(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_none_or(|at| at > now_ms)
+    }
+}
+
+/// The directory and the blocking operations on it.
+#[derive(Clone)]
+struct Dir {
+    root: PathBuf,
+    fsync: bool,
+}
+
+/// What was found at a session's path, under the shard lock.
+enum Found {
+    Absent,
+    Expired,
+    Live(Record),
+}
+
+impl Dir {
+    fn shard(&self, id: &SessionId) -> PathBuf {
+        self.root.join(&id.as_str()[..2])
+    }
+
+    fn path(&self, id: &SessionId) -> PathBuf {
+        self.shard(id)
+            .join(format!("{}{SESSION_SUFFIX}", id.as_str()))
+    }
+
+    /// Locks the shard of `id` until the returned file is dropped. `None` when the shard
+    /// directory does not exist (so no session in it does either).
+    fn lock(&self, shard: &Path) -> Result<Option<File>, StoreError> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = match options.open(shard.join(LOCK_FILE)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(unavailable("opening a shard lock file", e)),
+        };
+        file.lock()
+            .map_err(|e| unavailable("locking a shard lock file", e))?;
+        Ok(Some(file))
+    }
+
+    /// Reads and checks a session file. `None` when there is none.
+    fn read(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
+        read_record(&self.path(id))
+    }
+
+    fn read_locked(&self, id: &SessionId) -> Result<Found, StoreError> {
+        Ok(match self.read(id)? {
+            None => Found::Absent,
+            Some(record) if record.is_live(now_ms()) => Found::Live(record),
+            Some(_) => Found::Expired,
+        })
+    }
+
+    fn create(
+        &self,
+        id: &SessionId,
+        state: SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let shard = self.shard(id);
+        if !shard.is_dir() {
+            create_private_dir(&shard).map_err(|e| unavailable("creating a shard directory", e))?;
+        }
+        let Some(_lock) = self.lock(&shard)? else {
+            return Err(unavailable(
+                "opening a shard lock file",
+                io::Error::new(io::ErrorKind::NotFound, "shard directory vanished"),
+            ));
+        };
+        // A corrupt file counts as taken: create never overwrites, the store tries another id.
+        match self.read_locked(id) {
+            Ok(Found::Live(_)) | Err(StoreError::Corrupt { .. }) => return Ok(false),
+            Ok(Found::Absent | Found::Expired) => {}
+            Err(other) => return Err(other),
+        }
+        self.write(
+            &shard,
+            id,
+            &Record {
+                version: FORMAT_VERSION,
+                expires_at_ms: deadline(ttl),
+                state,
+            },
+        )?;
+        Ok(true)
+    }
+
+    /// The read-modify-write under the shard lock shared by replace, apply, touch and load with
+    /// a touch. Returns the record as written, or `None` (writing nothing) when the session is
+    /// absent or expired. A record left empty is deleted.
+    fn update(
+        &self,
+        id: &SessionId,
+        change: impl FnOnce(&mut Record),
+    ) -> Result<Option<Record>, StoreError> {
+        let path = self.path(id);
+        // Absent sessions never come back except through create, so this unlocked check only
+        // spares the lock for requests carrying a stale cookie.
+        if !exists(&path)? {
+            return Ok(None);
+        }
+        let shard = self.shard(id);
+        let Some(_lock) = self.lock(&shard)? else {
+            return Ok(None);
+        };
+        let mut record = match self.read_locked(id)? {
+            Found::Absent => return Ok(None),
+            Found::Expired => {
+                remove_file(&path)?;
+                return Ok(None);
+            }
+            Found::Live(record) => record,
+        };
+        change(&mut record);
+        if record.state.is_empty() {
+            remove_file(&path)?;
+        } else {
+            self.write(&shard, id, &record)?;
+        }
+        Ok(Some(record))
+    }
+
+    fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let path = self.path(id);
+        if !exists(&path)? {
+            return Ok(false);
+        }
+        let Some(_lock) = self.lock(&self.shard(id))? else {
+            return Ok(false);
+        };
+        // A corrupt session is deleted too: delete is how a logout gets rid of it.
+        let existed = match self.read_locked(id) {
+            Ok(Found::Absent) => return Ok(false),
+            Ok(Found::Expired) => false,
+            Ok(Found::Live(_)) | Err(StoreError::Corrupt { .. }) => true,
+            Err(other) => return Err(other),
+        };
+        remove_file(&path)?;
+        Ok(existed)
+    }
+
+    /// Removes the file of `id` if, under the lock, it is still there and expired.
+    fn remove_if_expired(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let Some(_lock) = self.lock(&self.shard(id))? else {
+            return Ok(false);
+        };
+        match self.read_locked(id)? {
+            Found::Expired => remove_file(&self.path(id)),
+            Found::Absent | Found::Live(_) => Ok(false),
+        }
+    }
+
+    /// Writes `record` to a temp file in the shard and renames it over the session's file.
+    /// The caller holds the shard lock.
+    fn write(&self, shard: &Path, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Unavailable {
+            backend: BACKEND.into(),
+            timed_out: false,
+            message: format!("encoding a session file: {e}"),
+        })?;
+        // tempfile creates the file with mode 0600 and removes it if anything below fails.
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(shard)
+            .map_err(|e| unavailable("creating a temp file", e))?;
+        temp.write_all(&bytes)
+            .map_err(|e| unavailable("writing a temp file", e))?;
+        if self.fsync {
+            temp.as_file()
+                .sync_data()
+                .map_err(|e| unavailable("flushing a temp file to disk", e))?;
+        }
+        temp.persist(self.path(id))
+            .map_err(|e| unavailable("renaming a temp file over a session file", e.error))?;
+        Ok(())
+    }
+
+    fn cleanup(&self) -> Result<CleanupReport, StoreError> {
+        let mut report = CleanupReport::default();
+        let shards = match fs::read_dir(&self.root) {
+            Ok(shards) => shards,
+            Err(e) => return Err(unavailable("listing the session directory", e)),
+        };
+        for shard in shards {
+            let shard = shard.map_err(|e| unavailable("listing the session directory", e))?;
+            if shard
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(PROBE_PREFIX))
+            {
+                if is_stale(&shard) && remove_file(&shard.path())? {
+                    report.temp_removed += 1;
+                }
+                continue;
+            }
+            let is_shard =
+                shard.file_type().is_ok_and(|t| t.is_dir()) && shard.file_name().len() == 2;
+            if is_shard {
+                self.cleanup_shard(&shard.path(), &mut report)?;
+            }
+        }
+        if report.corrupt_found > 0 {
+            tracing::warn!(
+                corrupt_found = report.corrupt_found,
+                root = %self.root.display(),
+                "file session store holds corrupt session files; they are left in place for inspection"
+            );
+        }
+        Ok(report)
+    }
+
+    fn cleanup_shard(&self, shard: &Path, report: &mut CleanupReport) -> Result<(), StoreError> {
+        let entries = match fs::read_dir(shard) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(unavailable("listing a shard directory", e)),
+        };
+        let now = now_ms();
+        for entry in entries {
+            let entry = entry.map_err(|e| unavailable("listing a shard directory", e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(TEMP_PREFIX) {
+                if is_stale(&entry) && remove_file(&entry.path())? {
+                    report.temp_removed += 1;
+                }
+                continue;
+            }
+            let Some(id) = name
+                .strip_suffix(SESSION_SUFFIX)
+                .and_then(|stem| SessionId::parse(stem).ok())
+            else {
+                continue;
+            };
+            match read_record(&entry.path()) {
+                Ok(Some(record)) if !record.is_live(now) => {
+                    if self.remove_if_expired(&id)? {
+                        report.expired_removed += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(StoreError::Corrupt { .. }) => report.corrupt_found += 1,
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unavailable("reading a session file", e)),
+    };
+    let record: Record = serde_json::from_slice(&bytes).map_err(|e| {
+        // serde_json's messages can quote the data, so only its category and position are kept.
+        let what = match e.classify() {
+            serde_json::error::Category::Data => {
+                "does not have the expected shape {\"version\": 1, \"expires_at_ms\": integer or null, \"state\": object of strings}"
+            }
+            _ => "is not valid JSON",
+        };
+        corrupt(format!(
+            "session file {what} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if record.version != FORMAT_VERSION {
+        return Err(corrupt(format!(
+            "session file has format version {}, expected {FORMAT_VERSION}",
+            record.version
+        )));
+    }
+    if record.state.is_empty() {
+        return Err(corrupt("session file has no keys in `state`".into()));
+    }
+    check_values_are_json(&record.state)
+        .map_err(|detail| corrupt(format!("session file: {detail}")))?;
+    Ok(Some(record))
+}
+
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path)?;
+    if fs::metadata(path)?.is_dir() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            "not a directory",
+        ))
+    }
+}
+
+/// Creates and removes a temp file in `dir`.
+fn probe_writable(dir: &Path) -> io::Result<()> {
+    let mut probe = tempfile::Builder::new()
+        .prefix(PROBE_PREFIX)
+        .tempfile_in(dir)?;
+    probe.write_all(b"ok")?;
+    probe.close()
+}
+
+/// True for a temp file old enough to have been left by a crash rather than being written now.
+fn is_stale(entry: &fs::DirEntry) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age > STALE_TEMP_AGE)
+}
+
+fn exists(path: &Path) -> Result<bool, StoreError> {
+    path.try_exists()
+        .map_err(|e| unavailable("looking up a session file", e))
+}
+
+fn remove_file(path: &Path) -> Result<bool, StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(unavailable("removing a session file", e)),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn deadline(ttl: Option<Duration>) -> Option<u64> {
+    ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
+}
+
+/// An I/O failure. The message says what was being done, never which session.
+fn unavailable(doing: &str, err: io::Error) -> StoreError {
+    StoreError::Unavailable {
+        backend: BACKEND.into(),
+        timed_out: false,
+        message: if doing.is_empty() {
+            err.to_string()
+        } else {
+            format!("{doing}: {err}")
+        },
+    }
+}
+
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        backend: BACKEND.into(),
+        detail,
+    }
 }

@@ -1,0 +1,500 @@
+//! The conformance suite against the in-memory and file backends, plus file-store specifics:
+//! on-disk format, atomic writes, corrupt files, unusable directories, cleanup, and two
+//! processes sharing one directory.
+
+mod common;
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use common::conformance::{self, state, store_of, LONG, TTL};
+use session_core::{
+    backends::{file::FileBackend, memory::MemoryBackend},
+    Changes, SessionBackend, SessionId, SessionStore, StoreError,
+};
+
+fn file_store(root: &Path) -> SessionStore {
+    SessionStore::new(FileBackend::new(root.to_path_buf()).unwrap())
+}
+
+fn session_path(root: &Path, id: &SessionId) -> PathBuf {
+    root.join(&id.as_str()[..2])
+        .join(format!("{}.json", id.as_str()))
+}
+
+fn temp_files(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for shard in fs::read_dir(root).unwrap().flatten() {
+        if shard.path().is_dir() {
+            for entry in fs::read_dir(shard.path()).unwrap().flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    found.push(entry.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_backend_conforms() {
+    let backend: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
+    conformance::run_all(|| backend.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_backend_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    // Every call opens a new handle on the same directory, as separate workers would.
+    conformance::run_all(|| {
+        Arc::new(FileBackend::new(root.clone()).unwrap()) as Arc<dyn SessionBackend>
+    })
+    .await;
+    assert!(temp_files(&root).is_empty(), "temp files left behind");
+}
+
+#[tokio::test]
+async fn file_format_and_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("a/b/sessions");
+    let store = file_store(&root);
+    let data = state(&[("user", "\"alice\""), ("n", "3")]);
+    let before = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let id = store.create(&data, Some(LONG)).await.unwrap();
+    let path = session_path(&root, &id);
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(json["version"], 1);
+    let expires = json["expires_at_ms"].as_u64().unwrap();
+    assert!(expires >= before + LONG.as_millis() as u64);
+    assert!(expires <= before + LONG.as_millis() as u64 + 60_000);
+    assert_eq!(json["state"]["user"], "\"alice\"");
+    assert_eq!(json["state"]["n"], "3");
+
+    assert!(store.touch(&id, None).await.unwrap());
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert!(json["expires_at_ms"].is_null());
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    // An apply that empties the session removes its file.
+    let mut changes = Changes::default();
+    changes.remove("user");
+    changes.remove("n");
+    assert!(store.apply(&id, &changes, None).await.unwrap());
+    assert!(!path.exists());
+}
+
+/// Readers hammering a session while it is rewritten with states of very different sizes
+/// only ever see a complete state, and no temp file survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_are_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let store = SessionStore::new(FileBackend::new(root.clone()).unwrap().with_fsync(false));
+    let small = state(&[("v", "\"small\"")]);
+    let big_value = serde_json::to_string(&"x".repeat(200_000)).unwrap();
+    let big = state(&[("v", big_value.as_str())]);
+    let id = store.create(&small, None).await.unwrap();
+    let path = session_path(&root, &id);
+
+    let writer = {
+        let (store, id, small, big) = (store.clone(), id.clone(), small.clone(), big.clone());
+        tokio::spawn(async move {
+            for i in 0..150 {
+                let next = if i % 2 == 0 { &big } else { &small };
+                assert!(store.replace(&id, next, None).await.unwrap());
+            }
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, id, small, big, path) = (
+                store.clone(),
+                id.clone(),
+                small.clone(),
+                big.clone(),
+                path.clone(),
+            );
+            tokio::spawn(async move {
+                for _ in 0..150 {
+                    let loaded = store.load(&id).await.unwrap().expect("session vanished");
+                    assert!(loaded == small || loaded == big, "partial state seen");
+                    let raw = tokio::fs::read(&path).await.unwrap();
+                    serde_json::from_slice::<serde_json::Value>(&raw).expect("partial file seen");
+                }
+            })
+        })
+        .collect();
+    writer.await.unwrap();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert!(temp_files(&root).is_empty(), "temp files left behind");
+}
+
+/// Several backend instances on one directory, used from many threads, lose no update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn independent_instances_share_one_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<_> = (0..4).map(|_| file_store(dir.path())).collect();
+    let id = stores[0]
+        .create(&state(&[("base", "0")]), Some(LONG))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, id) = (stores[i % 4].clone(), id.clone());
+            tokio::spawn(async move {
+                let mut changes = Changes::default();
+                changes.set(format!("k{i}"), i.to_string());
+                assert!(store.apply(&id, &changes, Some(LONG)).await.unwrap());
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(stores[3].load(&id).await.unwrap().unwrap().len(), 101);
+}
+
+const CHILD_DIR: &str = "SESSION_FILESTORE_CHILD_DIR";
+const CHILD_ID: &str = "SESSION_FILESTORE_CHILD_ID";
+const CHILD_TAG: &str = "SESSION_FILESTORE_CHILD_TAG";
+const APPLIES_PER_PROCESS: usize = 100;
+
+/// Helper run in child processes by `second_process_applies_are_serialised`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "helper: run as a child process by second_process_applies_are_serialised"]
+async fn cross_process_child() {
+    let (Ok(dir), Ok(id), Ok(tag)) = (
+        std::env::var(CHILD_DIR),
+        std::env::var(CHILD_ID),
+        std::env::var(CHILD_TAG),
+    ) else {
+        return;
+    };
+    let store = file_store(Path::new(&dir));
+    apply_many(&store, &SessionId::parse(&id).unwrap(), &tag).await;
+}
+
+async fn apply_many(store: &SessionStore, id: &SessionId, tag: &str) {
+    let tasks: Vec<_> = (0..APPLIES_PER_PROCESS)
+        .map(|i| {
+            let (store, id) = (store.clone(), id.clone());
+            let key = format!("{tag}-{i}");
+            tokio::spawn(async move {
+                let mut changes = Changes::default();
+                changes.set(key, i.to_string());
+                assert!(store.apply(&id, &changes, Some(LONG)).await.unwrap());
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// Two child processes and this one apply changes to one session in one directory at the
+/// same time; the shard lock serialises them, so no update is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_process_applies_are_serialised() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(dir.path());
+    let id = store
+        .create(&state(&[("base", "0")]), Some(LONG))
+        .await
+        .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["child1", "child2"]
+        .iter()
+        .map(|tag| {
+            tokio::process::Command::new(&exe)
+                .args(["cross_process_child", "--exact", "--ignored", "--quiet"])
+                .env(CHILD_DIR, dir.path())
+                .env(CHILD_ID, id.as_str())
+                .env(CHILD_TAG, tag)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    apply_many(&store, &id, "parent").await;
+    for child in children {
+        let output = child.wait_with_output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Make sure the helper really ran rather than being filtered out.
+        assert!(stdout.contains("1 passed"), "child did not run: {stdout}");
+    }
+    let loaded = store.load(&id).await.unwrap().unwrap();
+    assert_eq!(
+        loaded.len(),
+        1 + 3 * APPLIES_PER_PROCESS,
+        "lost updates across processes"
+    );
+    for tag in ["parent", "child1", "child2"] {
+        for i in 0..APPLIES_PER_PROCESS {
+            assert_eq!(loaded.get(&format!("{tag}-{i}")), Some(&i.to_string()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn corrupt_files_are_reported_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let backend = Arc::new(FileBackend::new(root.clone()).unwrap());
+    let shared: Arc<dyn SessionBackend> = backend.clone();
+    let store = store_of(&shared);
+    let cases: &[&[u8]] = &[
+        b"",
+        b"{not json",
+        b"\xff\xfe binary",
+        b"[1,2,3]",
+        br#"{"version":1,"expires_at_ms":null}"#,
+        br#"{"version":1,"expires_at_ms":"soon","state":{"a":"1"}}"#,
+        br#"{"version":1,"expires_at_ms":null,"state":{"a":1}}"#,
+        br#"{"version":1,"expires_at_ms":null,"state":{"secret":"{not json text"}}"#,
+        br#"{"version":2,"expires_at_ms":null,"state":{"a":"1"}}"#,
+        br#"{"version":1,"expires_at_ms":null,"state":{}}"#,
+    ];
+    for (n, content) in cases.iter().enumerate() {
+        let id = store.create(&state(&[("a", "1")]), None).await.unwrap();
+        let path = session_path(&root, &id);
+        fs::write(&path, content).unwrap();
+
+        let err = store.load(&id).await.unwrap_err();
+        assert!(err.is_corrupt(), "case {n}: {err:?}");
+        assert!(
+            !err.to_string().contains("not json text"),
+            "case {n}: data leaked: {err}"
+        );
+        // Writes refuse to overwrite it, and create treats the id as taken.
+        for result in [
+            store.replace(&id, &state(&[("b", "2")]), None).await,
+            store
+                .apply(
+                    &id,
+                    &Changes {
+                        set: [("b".into(), "2".into())].into(),
+                        remove: vec![],
+                    },
+                    None,
+                )
+                .await,
+            store.touch(&id, Some(LONG)).await,
+        ] {
+            assert!(
+                matches!(result, Err(StoreError::Corrupt { .. })),
+                "case {n}: {result:?}"
+            );
+        }
+        assert!(!shared
+            .create(&id, &state(&[("c", "3")]), None)
+            .await
+            .unwrap());
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            *content,
+            "case {n}: corrupt file changed"
+        );
+
+        let report = backend.cleanup().await.unwrap();
+        assert_eq!(report.corrupt_found, 1, "case {n}");
+        assert!(path.exists(), "case {n}: cleanup removed a corrupt file");
+
+        conformance::corrupt_session_is_reported(&store, &id).await;
+        assert!(!path.exists());
+    }
+}
+
+#[test]
+fn unusable_directory_is_a_clear_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    fs::write(&file, b"x").unwrap();
+    for root in [file.clone(), file.join("sessions")] {
+        let err = FileBackend::new(root.clone()).unwrap_err();
+        assert_eq!(err.key, "session_filestore_path");
+        let message = err.to_string();
+        assert!(message.contains("session_filestore_path"), "{message}");
+        assert!(message.contains(&root.display().to_string()), "{message}");
+        assert!(message.contains("cannot create"), "{message}");
+    }
+}
+
+/// When the directory disappears under a running store, operations fail with a typed
+/// Unavailable error that does not name the session, and health says down.
+#[tokio::test]
+async fn io_failures_are_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let store = file_store(&root);
+    assert!(store.health().await[0].up);
+    fs::remove_dir_all(&root).unwrap();
+    fs::write(&root, b"not a directory").unwrap();
+
+    let err = store.create(&state(&[("a", "1")]), None).await.unwrap_err();
+    match &err {
+        StoreError::Unavailable {
+            backend, message, ..
+        } => {
+            assert_eq!(backend, "file");
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let health = store.health().await;
+    assert_eq!(health.len(), 1);
+    assert_eq!(health[0].name, "file");
+    assert!(!health[0].up);
+    assert!(health[0].error.is_some());
+
+    let id = SessionId::generate();
+    for err in [
+        store.load(&id).await.unwrap_err(),
+        store
+            .apply(&id, &Changes::default(), Some(LONG))
+            .await
+            .unwrap_err(),
+        store
+            .replace(&id, &state(&[("a", "1")]), None)
+            .await
+            .unwrap_err(),
+        store.delete(&id).await.unwrap_err(),
+    ] {
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(!err.to_string().contains(id.as_str()), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn unreadable_session_file_is_unavailable_without_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = file_store(dir.path());
+    let id = store.create(&state(&[("a", "1")]), None).await.unwrap();
+    let path = session_path(dir.path(), &id);
+    // A directory where the file should be: reading it is an I/O error even for root.
+    fs::remove_file(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    let err = store.load(&id).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err:?}");
+    assert!(!err.to_string().contains(id.as_str()), "{err}");
+}
+
+#[tokio::test]
+async fn expired_files_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let backend = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let shared: Arc<dyn SessionBackend> = Arc::new(backend);
+    let store = store_of(&shared);
+    let data = state(&[("a", "1")]);
+    let accessed = store.create(&data, Some(TTL)).await.unwrap();
+    let swept: Vec<_> = create_many(&store, &data, 5).await;
+    let kept = store.create(&data, Some(LONG)).await.unwrap();
+    let forever = store.create(&data, None).await.unwrap();
+
+    // Stray temp files: one stale (left by a crash), one fresh (a write in progress).
+    let shard = root.join(&kept.as_str()[..2]);
+    let stale = shard.join(".tmp-stale");
+    fs::write(&stale, b"{").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let fresh = shard.join(".tmp-fresh");
+    fs::write(&fresh, b"{").unwrap();
+
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(store.load(&accessed).await.unwrap(), None);
+    assert!(
+        !session_path(&root, &accessed).exists(),
+        "access did not remove the file"
+    );
+    for id in &swept {
+        assert!(session_path(&root, id).exists());
+    }
+
+    let cleaner = FileBackend::new(root.clone()).unwrap();
+    let report = cleaner.cleanup().await.unwrap();
+    assert_eq!(report.expired_removed, swept.len());
+    assert_eq!(report.temp_removed, 1);
+    assert_eq!(report.corrupt_found, 0);
+    for id in &swept {
+        assert!(
+            !session_path(&root, id).exists(),
+            "cleanup left an expired file"
+        );
+    }
+    assert!(!stale.exists());
+    assert!(
+        fresh.exists(),
+        "cleanup removed a temp file that may be in use"
+    );
+    assert!(store.load(&kept).await.unwrap().is_some());
+    assert!(store.load(&forever).await.unwrap().is_some());
+}
+
+async fn create_many(
+    store: &SessionStore,
+    data: &session_core::SessionState,
+    n: usize,
+) -> Vec<SessionId> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(store.create(data, Some(TTL)).await.unwrap());
+    }
+    ids
+}
+
+/// The background sweeper, started by the first operation, removes expired files that are
+/// never accessed again.
+#[tokio::test]
+async fn background_sweeper_removes_expired_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let store = SessionStore::new(
+        FileBackend::new(root.clone())
+            .unwrap()
+            .with_cleanup_interval(Some(Duration::from_millis(200))),
+    );
+    let id = store
+        .create(&state(&[("a", "1")]), Some(TTL))
+        .await
+        .unwrap();
+    let path = session_path(&root, &id);
+    assert!(path.exists());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while path.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sweeper did not remove the file"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

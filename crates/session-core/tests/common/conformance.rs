@@ -1,0 +1,563 @@
+//! The backend conformance suite: every semantic of the [`SessionStore`] / [`SessionBackend`]
+//! contract, checked the same way against every backend.
+//!
+//! Run everything against a backend with one line:
+//!
+//! ```ignore
+//! conformance::run_all(|| Arc::new(MyBackend::new()) as Arc<dyn SessionBackend>).await;
+//! ```
+//!
+//! The factory may return a new backend on the same storage each time (several handles on one
+//! Redis server or one directory) or a fresh one; ids are random, so checks never collide.
+//! Run it on a multi-threaded runtime so the concurrency checks really race.
+//!
+//! Corrupt data cannot be produced generically, so [`corrupt_session_is_reported`] is not part
+//! of [`run_all`]: a backend's own test plants corrupt data under an id and then calls it.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use session_core::{
+    BackendHealth, Changes, SessionBackend, SessionId, SessionState, SessionStore, StoreError,
+};
+
+/// The short TTL of the expiry checks.
+pub const TTL: Duration = Duration::from_secs(1);
+/// When a session written with [`TTL`] must be gone (margin for slow machines).
+pub const GONE_AT: Duration = Duration::from_millis(1600);
+/// A TTL that cannot run out during a test.
+pub const LONG: Duration = Duration::from_secs(3600);
+
+/// Lets a shared `Arc<dyn SessionBackend>` be wrapped in a [`SessionStore`] while the test
+/// keeps a handle to call the backend directly.
+pub struct Shared(pub Arc<dyn SessionBackend>);
+
+#[async_trait]
+impl SessionBackend for Shared {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        self.0.load(id, touch).await
+    }
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.create(id, state, ttl).await
+    }
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.replace(id, state, ttl).await
+    }
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.apply(id, changes, ttl).await
+    }
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        self.0.touch(id, ttl).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.0.delete(id).await
+    }
+    async fn health(&self) -> Vec<BackendHealth> {
+        self.0.health().await
+    }
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+}
+
+/// A store over a shared backend handle.
+pub fn store_of(backend: &Arc<dyn SessionBackend>) -> SessionStore {
+    SessionStore::new(Shared(backend.clone()))
+}
+
+/// A state from (key, JSON text) pairs.
+pub fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn set(key: &str, value: &str) -> Changes {
+    let mut changes = Changes::default();
+    changes.set(key, value);
+    changes
+}
+
+fn remove(key: &str) -> Changes {
+    let mut changes = Changes::default();
+    changes.remove(key);
+    changes
+}
+
+async fn sleep_until(start: Instant, at: Duration) {
+    tokio::time::sleep_until((start + at).into()).await;
+}
+
+/// Runs every check of the suite against backends made by `make_backend`. The checks without
+/// waits run one after the other, the expiry checks concurrently (about 2 s in all).
+pub async fn run_all(make_backend: impl Fn() -> Arc<dyn SessionBackend>) {
+    let backend = make_backend();
+    let store = store_of(&backend);
+    health_is_up(&store).await;
+    create_load_round_trip(&store).await;
+    empty_session_is_never_written(&store).await;
+    unknown_id_loads_as_none(&store).await;
+    replace_only_if_present(&store).await;
+    replace_with_empty_state_deletes(&store).await;
+    apply_sets_and_removes_single_keys(&store).await;
+    apply_removing_every_key_deletes(&store).await;
+    apply_on_absent_writes_nothing(&store).await;
+    empty_changes_only_check_or_touch(&store).await;
+    touch_only_if_present(&store).await;
+    delete_reports_whether_it_existed(&store).await;
+    create_never_overwrites(&backend).await;
+    concurrent_applies_lose_nothing(&store).await;
+    delete_racing_applies_never_resurrects(&store).await;
+    two_handles_see_each_other(&store, &store_of(&make_backend())).await;
+    tokio::join!(
+        ttl_on_create(&store),
+        ttl_on_replace(&store),
+        ttl_on_apply(&store),
+        ttl_on_touch(&store),
+        ttl_on_load_and_touch(&store),
+        key_expire_wins(&store),
+    );
+}
+
+/// Health reports the backend up.
+pub async fn health_is_up(store: &SessionStore) {
+    let health = store.health().await;
+    assert!(!health.is_empty());
+    for entry in health {
+        assert!(
+            entry.up,
+            "backend {} reported down: {:?}",
+            entry.name, entry.error
+        );
+    }
+}
+
+/// What is created loads back unchanged, values exactly as given.
+pub async fn create_load_round_trip(store: &SessionStore) {
+    let data = state(&[
+        ("user", "\"alice\""),
+        ("n", "3"),
+        (
+            "nested",
+            "{\"a\":[1,2,{\"b\":null}],\"s\":\"é ✓ \\\"q\\\"\"}",
+        ),
+        ("key with spaces and ünicode", "true"),
+    ]);
+    let id = store.create(&data, Some(LONG)).await.unwrap();
+    assert_eq!(store.load(&id).await.unwrap(), Some(data.clone()));
+    assert_eq!(store.load(&id).await.unwrap(), Some(data));
+}
+
+/// An empty session gets an id but nothing is stored under it.
+pub async fn empty_session_is_never_written(store: &SessionStore) {
+    let id = store
+        .create(&SessionState::new(), Some(LONG))
+        .await
+        .unwrap();
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(!store
+        .replace(&id, &state(&[("a", "1")]), None)
+        .await
+        .unwrap());
+    assert!(!store.delete(&id).await.unwrap());
+}
+
+/// An id nothing was stored under loads as no session.
+pub async fn unknown_id_loads_as_none(store: &SessionStore) {
+    let id = SessionId::generate();
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert_eq!(store.load_and_touch(&id, Some(LONG)).await.unwrap(), None);
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+/// Replace writes only over an existing session, and never after a delete.
+pub async fn replace_only_if_present(store: &SessionStore) {
+    let absent = SessionId::generate();
+    assert!(!store
+        .replace(&absent, &state(&[("a", "1")]), Some(LONG))
+        .await
+        .unwrap());
+    assert_eq!(store.load(&absent).await.unwrap(), None);
+
+    let id = store
+        .create(&state(&[("a", "1"), ("b", "2")]), Some(LONG))
+        .await
+        .unwrap();
+    let new = state(&[("c", "\"x\"")]);
+    assert!(store.replace(&id, &new, Some(LONG)).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), Some(new));
+
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!store
+        .replace(&id, &state(&[("d", "4")]), Some(LONG))
+        .await
+        .unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+/// Replacing with an empty state deletes the session.
+pub async fn replace_with_empty_state_deletes(store: &SessionStore) {
+    let id = store
+        .create(&state(&[("a", "1")]), Some(LONG))
+        .await
+        .unwrap();
+    assert!(store
+        .replace(&id, &SessionState::new(), Some(LONG))
+        .await
+        .unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(!store.delete(&id).await.unwrap());
+}
+
+/// Apply changes only the keys it names.
+pub async fn apply_sets_and_removes_single_keys(store: &SessionStore) {
+    let id = store
+        .create(&state(&[("a", "1"), ("b", "2"), ("c", "3")]), Some(LONG))
+        .await
+        .unwrap();
+    let mut changes = Changes::default();
+    changes.set("a", "10");
+    changes.set("d", "\"new\"");
+    changes.remove("b");
+    changes.remove("never-there");
+    assert!(store.apply(&id, &changes, Some(LONG)).await.unwrap());
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(state(&[("a", "10"), ("c", "3"), ("d", "\"new\"")]))
+    );
+    assert!(store.apply(&id, &remove("c"), None).await.unwrap());
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(state(&[("a", "10"), ("d", "\"new\"")]))
+    );
+}
+
+/// Apply that removes every key deletes the session.
+pub async fn apply_removing_every_key_deletes(store: &SessionStore) {
+    let id = store
+        .create(&state(&[("a", "1"), ("b", "2")]), Some(LONG))
+        .await
+        .unwrap();
+    let mut changes = Changes::default();
+    changes.remove("a");
+    changes.remove("b");
+    assert!(store.apply(&id, &changes, Some(LONG)).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(!store.delete(&id).await.unwrap());
+    // Nothing to bring back either.
+    assert!(!store.apply(&id, &set("a", "1"), Some(LONG)).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+/// Apply on an absent session returns false and writes nothing.
+pub async fn apply_on_absent_writes_nothing(store: &SessionStore) {
+    let id = SessionId::generate();
+    assert!(!store.apply(&id, &set("a", "1"), Some(LONG)).await.unwrap());
+    assert!(!store.apply(&id, &set("a", "1"), None).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(!store.delete(&id).await.unwrap());
+}
+
+/// Empty changes report whether the session exists (and touch it when a TTL applies).
+pub async fn empty_changes_only_check_or_touch(store: &SessionStore) {
+    let empty = Changes::default();
+    let absent = SessionId::generate();
+    assert!(!store.apply(&absent, &empty, None).await.unwrap());
+    assert!(!store.apply(&absent, &empty, Some(LONG)).await.unwrap());
+    assert_eq!(store.load(&absent).await.unwrap(), None);
+
+    let data = state(&[("a", "1")]);
+    let id = store.create(&data, Some(LONG)).await.unwrap();
+    assert!(store.apply(&id, &empty, None).await.unwrap());
+    assert!(store.apply(&id, &empty, Some(LONG)).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), Some(data));
+}
+
+/// Touch resets the expiry of existing sessions only.
+pub async fn touch_only_if_present(store: &SessionStore) {
+    let absent = SessionId::generate();
+    assert!(!store.touch(&absent, Some(LONG)).await.unwrap());
+    assert!(!store.touch(&absent, None).await.unwrap());
+    assert_eq!(store.load(&absent).await.unwrap(), None);
+
+    let data = state(&[("a", "1")]);
+    let id = store.create(&data, Some(LONG)).await.unwrap();
+    assert!(store.touch(&id, Some(LONG)).await.unwrap());
+    assert!(store.touch(&id, None).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), Some(data));
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!store.touch(&id, Some(LONG)).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+/// Delete says whether there was something to delete.
+pub async fn delete_reports_whether_it_existed(store: &SessionStore) {
+    assert!(!store.delete(&SessionId::generate()).await.unwrap());
+    let id = store.create(&state(&[("a", "1")]), None).await.unwrap();
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!store.delete(&id).await.unwrap());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+/// The backend's `create` refuses a taken id and leaves its session alone.
+pub async fn create_never_overwrites(backend: &Arc<dyn SessionBackend>) {
+    let id = SessionId::generate();
+    let first = state(&[("owner", "\"first\"")]);
+    assert!(backend.create(&id, &first, Some(LONG)).await.unwrap());
+    assert!(!backend
+        .create(&id, &state(&[("owner", "\"second\"")]), Some(LONG))
+        .await
+        .unwrap());
+    assert!(!backend
+        .create(&id, &state(&[("x", "1")]), None)
+        .await
+        .unwrap());
+    assert_eq!(backend.load(&id, None).await.unwrap(), Some(first));
+    // Once deleted, the id is free again.
+    assert!(backend.delete(&id).await.unwrap());
+    let second = state(&[("owner", "\"second\"")]);
+    assert!(backend.create(&id, &second, Some(LONG)).await.unwrap());
+    assert_eq!(backend.load(&id, None).await.unwrap(), Some(second));
+}
+
+/// 100 concurrent requests changing different keys of one session lose nothing.
+pub async fn concurrent_applies_lose_nothing(store: &SessionStore) {
+    let id = store
+        .create(&state(&[("base", "0")]), Some(LONG))
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                let mut changes = Changes::default();
+                changes.set(format!("k{i}"), i.to_string());
+                if i % 10 == 0 {
+                    // Sliding-expiry writes interleaved with the applies must not lose keys.
+                    assert!(store.touch(&id, Some(LONG)).await.unwrap());
+                }
+                store.apply(&id, &changes, Some(LONG)).await.unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert!(
+            task.await.unwrap(),
+            "apply on a live session returned false"
+        );
+    }
+    let loaded = store.load(&id).await.unwrap().expect("session vanished");
+    assert_eq!(loaded.len(), 101, "lost updates: {} keys", loaded.len());
+    for i in 0..100 {
+        assert_eq!(loaded.get(&format!("k{i}")), Some(&i.to_string()));
+    }
+}
+
+/// A delete (logout) racing with applies sticks: no apply brings the session back.
+pub async fn delete_racing_applies_never_resurrects(store: &SessionStore) {
+    for _round in 0..5 {
+        let id = store
+            .create(&state(&[("user", "\"alice\"")]), Some(LONG))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (task_store, task_id) = (store.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                let (store, id) = (task_store, task_id);
+                store
+                    .apply(&id, &set(&format!("k{i}"), "1"), Some(LONG))
+                    .await
+                    .unwrap();
+                store
+                    .replace(&id, &state(&[("r", "1")]), Some(LONG))
+                    .await
+                    .unwrap();
+                store.touch(&id, Some(LONG)).await.unwrap();
+                store.load_and_touch(&id, Some(LONG)).await.unwrap();
+            }));
+            if i == 20 {
+                assert!(store.delete(&id).await.unwrap());
+            }
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(
+            store.load(&id).await.unwrap(),
+            None,
+            "deleted session came back"
+        );
+        assert!(!store.delete(&id).await.unwrap());
+    }
+}
+
+/// Two handles on the same storage see each other's writes.
+pub async fn two_handles_see_each_other(a: &SessionStore, b: &SessionStore) {
+    let id = a.create(&state(&[("a", "1")]), Some(LONG)).await.unwrap();
+    assert!(b.apply(&id, &set("b", "2"), Some(LONG)).await.unwrap());
+    assert_eq!(
+        a.load(&id).await.unwrap(),
+        Some(state(&[("a", "1"), ("b", "2")]))
+    );
+    assert!(a.delete(&id).await.unwrap());
+    assert_eq!(b.load(&id).await.unwrap(), None);
+    assert!(!b.apply(&id, &set("c", "3"), Some(LONG)).await.unwrap());
+}
+
+/// A session created with a TTL is gone afterwards, for every operation.
+pub async fn ttl_on_create(store: &SessionStore) {
+    let start = Instant::now();
+    let data = state(&[("a", "1")]);
+    let short = store.create(&data, Some(TTL)).await.unwrap();
+    let forever = store.create(&data, None).await.unwrap();
+    assert_eq!(store.load(&short).await.unwrap(), Some(data.clone()));
+    sleep_until(start, GONE_AT).await;
+    assert_eq!(store.load(&short).await.unwrap(), None);
+    assert_eq!(
+        store.load_and_touch(&short, Some(LONG)).await.unwrap(),
+        None
+    );
+    assert!(!store.replace(&short, &data, Some(LONG)).await.unwrap());
+    assert!(!store
+        .apply(&short, &set("b", "2"), Some(LONG))
+        .await
+        .unwrap());
+    assert!(!store.touch(&short, Some(LONG)).await.unwrap());
+    assert!(!store.delete(&short).await.unwrap());
+    assert_eq!(store.load(&short).await.unwrap(), None);
+    assert_eq!(store.load(&forever).await.unwrap(), Some(data));
+}
+
+/// Replace sets the expiry it is given, and `None` removes it.
+pub async fn ttl_on_replace(store: &SessionStore) {
+    let start = Instant::now();
+    let data = state(&[("a", "1")]);
+    let shortened = store.create(&data, None).await.unwrap();
+    assert!(store.replace(&shortened, &data, Some(TTL)).await.unwrap());
+    let lengthened = store.create(&data, Some(TTL)).await.unwrap();
+    assert!(store.replace(&lengthened, &data, None).await.unwrap());
+    sleep_until(start, GONE_AT).await;
+    assert_eq!(store.load(&shortened).await.unwrap(), None);
+    assert_eq!(store.load(&lengthened).await.unwrap(), Some(data));
+}
+
+/// Apply with a TTL resets the expiry; apply without one keeps it.
+pub async fn ttl_on_apply(store: &SessionStore) {
+    let start = Instant::now();
+    let data = state(&[("a", "1")]);
+    let kept = store.create(&data, Some(TTL)).await.unwrap();
+    assert!(store.apply(&kept, &set("b", "2"), None).await.unwrap());
+    let extended = store.create(&data, Some(TTL)).await.unwrap();
+    assert!(store
+        .apply(&extended, &set("b", "2"), Some(LONG))
+        .await
+        .unwrap());
+    sleep_until(start, GONE_AT).await;
+    assert_eq!(store.load(&kept).await.unwrap(), None);
+    assert_eq!(
+        store.load(&extended).await.unwrap(),
+        Some(state(&[("a", "1"), ("b", "2")]))
+    );
+}
+
+/// Touch resets the expiry (`None` removes it).
+pub async fn ttl_on_touch(store: &SessionStore) {
+    let start = Instant::now();
+    let data = state(&[("a", "1")]);
+    let extended = store.create(&data, Some(TTL)).await.unwrap();
+    let persisted = store.create(&data, Some(TTL)).await.unwrap();
+    assert!(store.touch(&persisted, None).await.unwrap());
+    let shortened = store.create(&data, None).await.unwrap();
+    assert!(store.touch(&shortened, Some(TTL)).await.unwrap());
+    sleep_until(start, Duration::from_millis(500)).await;
+    assert!(store.touch(&extended, Some(LONG)).await.unwrap());
+    sleep_until(start, GONE_AT).await;
+    assert_eq!(store.load(&extended).await.unwrap(), Some(data.clone()));
+    assert_eq!(store.load(&persisted).await.unwrap(), Some(data));
+    assert_eq!(store.load(&shortened).await.unwrap(), None);
+}
+
+/// load_and_touch slides the expiry; a plain load does not.
+pub async fn ttl_on_load_and_touch(store: &SessionStore) {
+    let start = Instant::now();
+    let data = state(&[("a", "1")]);
+    let slid = store.create(&data, Some(TTL)).await.unwrap();
+    let read_only = store.create(&data, Some(TTL)).await.unwrap();
+    sleep_until(start, Duration::from_millis(500)).await;
+    assert_eq!(
+        store
+            .load_and_touch(&slid, Some(Duration::from_secs(2)))
+            .await
+            .unwrap(),
+        Some(data.clone())
+    );
+    assert_eq!(store.load(&read_only).await.unwrap(), Some(data.clone()));
+    sleep_until(start, GONE_AT).await;
+    assert_eq!(store.load(&slid).await.unwrap(), Some(data));
+    assert_eq!(store.load(&read_only).await.unwrap(), None);
+}
+
+/// `with_key_expire` overrides the framework's TTL on every write and touch.
+pub async fn key_expire_wins(store: &SessionStore) {
+    let start = Instant::now();
+    let forced = store.clone().with_key_expire(Some(TTL));
+    assert_eq!(forced.effective_ttl(Some(LONG)), Some(TTL));
+    assert_eq!(forced.effective_ttl(None), Some(TTL));
+    let data = state(&[("a", "1")]);
+    let created_long = forced.create(&data, Some(LONG)).await.unwrap();
+    let created_none = forced.create(&data, None).await.unwrap();
+    let touched = store.create(&data, None).await.unwrap();
+    assert!(forced.touch(&touched, Some(LONG)).await.unwrap());
+    let applied = store.create(&data, None).await.unwrap();
+    assert!(forced.apply(&applied, &set("b", "2"), None).await.unwrap());
+    let replaced = store.create(&data, None).await.unwrap();
+    assert!(forced.replace(&replaced, &data, Some(LONG)).await.unwrap());
+    sleep_until(start, GONE_AT).await;
+    for id in [&created_long, &created_none, &touched, &applied, &replaced] {
+        assert_eq!(store.load(id).await.unwrap(), None);
+    }
+}
+
+/// Checks that a session whose stored data was corrupted (by the caller, under `id`) reads as
+/// a typed [`StoreError::Corrupt`] whose message does not leak the id, and that delete removes
+/// it.
+pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
+    for result in [
+        store.load(id).await,
+        store.load_and_touch(id, Some(LONG)).await,
+    ] {
+        let err = result.expect_err("corrupt session loaded without error");
+        assert!(err.is_corrupt(), "expected Corrupt, got {err:?}");
+        let message = err.to_string();
+        assert!(
+            !message.contains(id.as_str()),
+            "error message leaks the id: {message}"
+        );
+    }
+    assert!(store.delete(id).await.unwrap());
+    assert_eq!(store.load(id).await.unwrap(), None);
+}

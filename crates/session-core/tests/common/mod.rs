@@ -1,0 +1,4 @@
+//! Helpers shared by the integration tests of session-core.
+#![allow(dead_code)]
+
+pub mod conformance;
