@@ -9,9 +9,7 @@ use crate::server::StartError;
 
 /// How to install the server; part of every "binary missing" message.
 ///
-/// ```
-/// assert!(session_testkit::INSTALL_HINT.contains("apt-get install -y redis-server"));
-/// ```
+/// Example: the example on [`try_redis_server_binary`].
 pub const INSTALL_HINT: &str = "install it with `apt-get install -y redis-server` \
 (scripts/test.sh does this before running the tests), or set $REDIS_SERVER to the path of a \
 redis-server binary";
@@ -25,6 +23,8 @@ redis-server binary";
 /// ```
 /// let binary = session_testkit::try_redis_server_binary().expect("redis-server installed");
 /// assert!(binary.is_file());
+/// assert_eq!(session_testkit::redis_server_binary(), binary);
+/// assert!(session_testkit::INSTALL_HINT.contains("apt-get install -y redis-server"));
 /// ```
 pub fn try_redis_server_binary() -> Result<PathBuf, StartError> {
     locate(env::var_os("REDIS_SERVER"), env::var_os("PATH"))
@@ -36,10 +36,7 @@ pub fn try_redis_server_binary() -> Result<PathBuf, StartError> {
 ///
 /// When it cannot be found, with the install command in the message.
 ///
-/// ```
-/// let binary = session_testkit::redis_server_binary();
-/// assert!(binary.ends_with("redis-server") || std::env::var_os("REDIS_SERVER").is_some());
-/// ```
+/// Example: the example on [`try_redis_server_binary`].
 pub fn redis_server_binary() -> PathBuf {
     try_redis_server_binary().unwrap_or_else(|err| panic!("{err}"))
 }

@@ -32,6 +32,10 @@
 //!   that lives as long as the test process: the death signal then fires exactly when
 //!   the process dies, and a server handed from one thread to another survives.
 //!
+//! Prefer one server per test: it is cheap, and tests then cannot see each other's
+//! keys or statistics. A server kept in a `static` is never dropped; the death signal
+//! still kills it when the test process ends, but its temporary directory stays.
+//!
 //! # `redis-server` must be installed
 //!
 //! The binary is taken from `$REDIS_SERVER` when that is set, else from `PATH`. When

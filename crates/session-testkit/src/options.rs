@@ -21,6 +21,12 @@ use std::time::Duration;
 ///         .arg("10mb"),
 /// );
 /// assert_eq!(server.cmd::<Vec<String>>(&["CONFIG", "GET", "maxmemory"])[1], "10485760");
+///
+/// let options = ServerOptions::new()
+///     .args(["--maxmemory-policy", "allkeys-lru"])
+///     .startup_timeout(std::time::Duration::from_secs(30));
+/// let server = RedisServer::start_with(options);
+/// assert_eq!(server.cmd::<Vec<String>>(&["CONFIG", "GET", "maxmemory-policy"])[1], "allkeys-lru");
 /// ```
 #[derive(Clone, Default)]
 pub struct ServerOptions {
@@ -34,10 +40,7 @@ pub struct ServerOptions {
 impl ServerOptions {
     /// The defaults: TCP only, no password, no extra arguments.
     ///
-    /// ```
-    /// let options = session_testkit::ServerOptions::new();
-    /// # let _ = options;
-    /// ```
+    /// Example: the example on [`ServerOptions`].
     pub fn new() -> Self {
         Self::default()
     }
@@ -75,12 +78,12 @@ impl ServerOptions {
     }
 
     /// Appends one command-line argument for `redis-server`, after the kit's own
-    /// configuration, so it overrides it (`--maxmemory`, `--replicaof`, `--tls-port`, ...).
+    /// configuration, so it overrides it (`--maxmemory`, `--replicaof`, ...).
     ///
-    /// ```
-    /// let options = session_testkit::ServerOptions::new().arg("--maxmemory").arg("10mb");
-    /// # let _ = options;
-    /// ```
+    /// Leave `--port`, `--bind` and `--requirepass` to the kit (use
+    /// [`ServerOptions::password`]): it must know them to check that the server answers.
+    ///
+    /// Example: the example on [`ServerOptions`].
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
         self
@@ -88,11 +91,7 @@ impl ServerOptions {
 
     /// Appends several command-line arguments, as [`ServerOptions::arg`] does.
     ///
-    /// ```
-    /// let options = session_testkit::ServerOptions::new()
-    ///     .args(["--maxmemory-policy", "allkeys-lru"]);
-    /// # let _ = options;
-    /// ```
+    /// Example: the example on [`ServerOptions`].
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -121,11 +120,7 @@ impl ServerOptions {
     /// How long to wait for the server to answer after it is spawned (default 10 s,
     /// generous because the machine may be busy with parallel builds).
     ///
-    /// ```
-    /// use std::time::Duration;
-    /// let options = session_testkit::ServerOptions::new().startup_timeout(Duration::from_secs(30));
-    /// # let _ = options;
-    /// ```
+    /// Example: the example on [`ServerOptions`].
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = Some(timeout);
         self

@@ -21,9 +21,7 @@ use crate::{ports, spawner};
 
 /// The address every server listens on. Tests never use any other address.
 ///
-/// ```
-/// assert_eq!(session_testkit::HOST, "127.0.0.1");
-/// ```
+/// Example: the accessor example on [`RedisServer`].
 pub const HOST: &str = "127.0.0.1";
 
 /// How often readiness is polled: starting must be fast.
@@ -113,6 +111,30 @@ pub enum StartError {
 /// let _: () = redis::cmd("SET").arg("k").arg("v").arg("EX").arg(60).query(&mut con).unwrap();
 /// assert!(server.cmd::<i64>(&["TTL", "k"]) > 0);
 /// ```
+///
+/// The accessors:
+///
+/// ```
+/// use session_testkit::{RedisServer, ServerOptions, HOST};
+///
+/// let server = RedisServer::start_with(ServerOptions::new().password("pw").unix_socket(true));
+/// assert_eq!(server.host(), HOST);
+/// assert_eq!(HOST, "127.0.0.1");
+/// assert_eq!(server.url(), format!("redis://127.0.0.1:{}", server.port()));
+/// assert_eq!(server.addr(), std::net::SocketAddr::from(([127, 0, 0, 1], server.port())));
+/// assert_eq!(server.password(), Some("pw"));
+/// assert!(server.unix_socket_path().unwrap().starts_with(server.dir()));
+/// assert!(format!("{:?}", server.options()).contains("<redacted>"));
+/// assert!(server.log_tail(100).contains("Ready to accept connections"));
+/// let client = redis::Client::open(server.connection_info()).unwrap();
+/// let info: String = redis::cmd("INFO").arg("server").query(&mut client.get_connection().unwrap()).unwrap();
+/// assert!(info.contains(&format!("process_id:{}", server.pid().unwrap())));
+/// assert!(server.is_running());
+/// server.pause();
+/// server.resume();
+/// server.kill();
+/// assert!(!server.is_running() && server.pid().is_none());
+/// ```
 pub struct RedisServer {
     options: ServerOptions,
     binary: PathBuf,
@@ -175,6 +197,7 @@ impl RedisServer {
         };
         let dir = tempfile::Builder::new()
             .prefix("redis-testkit-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()
             .map_err(|source| StartError::Io {
                 what: "create a temporary directory".into(),
@@ -224,50 +247,35 @@ impl RedisServer {
 
     /// The TCP port, fixed for the server's whole life (restarts included).
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert!(server.port() > 0);
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn port(&self) -> u16 {
         self.port
     }
 
     /// Always `"127.0.0.1"`.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert_eq!(server.host(), "127.0.0.1");
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn host(&self) -> &str {
         HOST
     }
 
     /// `127.0.0.1:PORT` as a socket address.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// let _ = std::net::TcpStream::connect(server.addr()).unwrap();
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 
     /// `redis://127.0.0.1:PORT`, without the password (see [`RedisServer::password`]).
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert_eq!(server.url(), format!("redis://127.0.0.1:{}", server.port()));
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn url(&self) -> String {
         format!("redis://{HOST}:{}", self.port)
     }
 
     /// The unix socket, when [`ServerOptions::unix_socket`] asked for one.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert!(server.unix_socket_path().is_none());
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn unix_socket_path(&self) -> Option<&Path> {
         self.options.unix_socket.then_some(self.socket.as_path())
     }
@@ -289,41 +297,28 @@ impl RedisServer {
 
     /// The password given with [`ServerOptions::password`].
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert_eq!(server.password(), None);
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn password(&self) -> Option<&str> {
         self.options.password.as_deref()
     }
 
     /// The server's temporary directory (config, log, unix socket); deleted on drop.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert!(server.dir().join("redis.log").exists());
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     /// The options the server was started with.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// println!("{:?}", server.options());
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn options(&self) -> &ServerOptions {
         &self.options
     }
 
     /// How to reach the server over TCP, with the password when there is one.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// let client = redis::Client::open(server.connection_info()).unwrap();
-    /// # let _ = client;
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn connection_info(&self) -> ConnectionInfo {
         self.info_for(ConnectionAddr::Tcp(HOST.to_string(), self.port))
     }
@@ -432,11 +427,7 @@ impl RedisServer {
 
     /// The process id, or `None` once the server was killed or stopped (or died).
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// let info: String = server.cmd(&["INFO", "server"]);
-    /// assert!(info.contains(&format!("process_id:{}", server.pid().unwrap())));
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn pid(&self) -> Option<u32> {
         let mut child = self.lock_child();
         reap_if_exited(&mut child);
@@ -445,12 +436,7 @@ impl RedisServer {
 
     /// Whether the process is alive (a paused server counts as running).
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert!(server.is_running());
-    /// server.stop();
-    /// assert!(!server.is_running());
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn is_running(&self) -> bool {
         self.pid().is_some()
     }
@@ -525,10 +511,9 @@ impl RedisServer {
                     *self.lock_child() = Some(child);
                     return;
                 }
-                Err(StartError::PortInUse { log_tail, .. })
-                    if started.elapsed() < REBIND_PATIENCE =>
-                {
-                    let _ = log_tail;
+                // Someone holds the port for now; a killed client connection may
+                // keep it for a moment.
+                Err(StartError::PortInUse { .. }) if started.elapsed() < REBIND_PATIENCE => {
                     sleep(Duration::from_millis(50));
                 }
                 Err(StartError::PortInUse { log_tail, .. }) => panic!(
@@ -567,12 +552,7 @@ impl RedisServer {
 
     /// Lets a server frozen by [`RedisServer::pause`] run again.
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// server.pause();
-    /// server.resume();
-    /// assert_eq!(server.cmd::<String>(&["PING"]), "PONG");
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn resume(&self) {
         if let Some(child) = self.lock_child().as_ref() {
             signal(child, libc::SIGCONT);
@@ -598,10 +578,7 @@ impl RedisServer {
 
     /// The last `lines` lines of the server's log (all starts of this server).
     ///
-    /// ```
-    /// let server = session_testkit::RedisServer::start();
-    /// assert!(server.log_tail(100).contains("Ready to accept connections"));
-    /// ```
+    /// Example: the accessor example on [`RedisServer`].
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, 0, lines)
     }

@@ -30,6 +30,12 @@ fn no_persistence_and_loopback_only() {
     assert_eq!(bind[1], "127.0.0.1");
     let dir: Vec<String> = server.cmd(&["CONFIG", "GET", "dir"]);
     assert_eq!(std::path::Path::new(&dir[1]), server.dir());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(server.dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the directory holds the password");
 }
 
 #[test]
@@ -91,6 +97,24 @@ fn kill_refuses_connections_and_restart_serves_again_on_the_same_port() {
     assert_eq!(pong, "PONG");
     // No persistence: the data is gone.
     assert_eq!(server.cmd::<Option<String>>(&["GET", "k"]), None);
+}
+
+#[test]
+fn restart_waits_for_its_port_to_be_released() {
+    let server = RedisServer::start();
+    server.kill();
+    // Someone else grabs the port while the server is down, then lets it go.
+    let squatter = std::net::TcpListener::bind(server.addr()).unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(squatter);
+    });
+    let started = Instant::now();
+    server.restart();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(server.cmd::<String>(&["PING"]), "PONG");
+    assert!(server.log_tail(200).contains("Address already in use"));
+    releaser.join().unwrap();
 }
 
 #[test]
@@ -286,4 +310,15 @@ fn process_exists(pid: u32) -> bool {
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
+}
+
+#[test]
+fn server_and_options_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RedisServer>();
+    assert_send_sync::<ServerOptions>();
+    let server = std::sync::Arc::new(RedisServer::start());
+    let remote = std::sync::Arc::clone(&server);
+    std::thread::spawn(move || remote.kill()).join().unwrap();
+    assert!(!server.is_running());
 }

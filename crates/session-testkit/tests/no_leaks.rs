@@ -62,15 +62,14 @@ fn an_aborted_test_process_leaves_no_server_behind() {
         .output()
         .unwrap();
     assert!(!output.status.success(), "the scenario should have aborted");
-    let pid: u32 = std::fs::read_to_string(&pid_file)
-        .unwrap_or_else(|err| panic!("no pid written ({err}); child output: {output:?}"))
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(
-        wait_until_gone(pid, Duration::from_secs(5), true),
-        "server {pid} survived the aborted test process"
-    );
+    let report = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|err| panic!("no pid written ({err}); child output: {output:?}"));
+    let (pid, server_dir) = report.split_once('\n').unwrap();
+    let pid: u32 = pid.parse().unwrap();
+    let gone = wait_until_gone(pid, Duration::from_secs(5), true);
+    // Nothing dropped the aborted process's temporary directory.
+    let _ = std::fs::remove_dir_all(server_dir);
+    assert!(gone, "server {pid} survived the aborted test process");
 }
 
 #[test]
@@ -81,7 +80,8 @@ fn scenario_abort_with_a_running_server() {
     // Started from a thread that ends at once: the server must survive that and
     // still die with the process.
     let server = std::thread::spawn(RedisServer::start).join().unwrap();
-    std::fs::write(Path::new(&pid_file), server.pid().unwrap().to_string()).unwrap();
+    let report = format!("{}\n{}", server.pid().unwrap(), server.dir().display());
+    std::fs::write(Path::new(&pid_file), report).unwrap();
     // No unwinding, no Drop: only the death signal can stop the server now.
     std::process::abort();
 }
