@@ -506,6 +506,18 @@ pub(crate) fn parse_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setti
             expected,
         }
     };
+    // redis-py reads ssl_cert_reqs None (and "none") as CERT_NONE, not as "unset".
+    if spec.field == super::names::Field::SslCertReqs {
+        let none = match raw {
+            Raw::Text(t) => t.trim().eq_ignore_ascii_case("none"),
+            Raw::Typed(Value::None) => true,
+            Raw::Typed(Value::Str(s)) => s.trim().eq_ignore_ascii_case("none"),
+            Raw::Typed(_) => false,
+        };
+        if none {
+            return Ok(Setting::Str("none".into()));
+        }
+    }
     let value = match raw {
         Raw::Typed(v) => v.clone(),
         Raw::Text(t) => {

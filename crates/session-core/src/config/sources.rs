@@ -276,6 +276,15 @@ impl SessionConfigBuilder {
 
     /// Finishes: the first source error if any, then [`SessionConfig::validate`].
     pub fn build(self) -> Result<SessionConfig, ConfigError> {
+        let config = self.build_unvalidated()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Finishes without [`SessionConfig::validate`]: only errors of the sources themselves
+    /// (unreadable file, unknown key, unreadable value, conflicting aliases). For tools that
+    /// inspect or rewrite a configuration; a store must be given a validated one.
+    pub fn build_unvalidated(self) -> Result<SessionConfig, ConfigError> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -283,7 +292,6 @@ impl SessionConfigBuilder {
         if self.sentinel_implied && !self.mode_explicit {
             config.mode = Mode::Sentinel;
         }
-        config.validate()?;
         Ok(config)
     }
 
