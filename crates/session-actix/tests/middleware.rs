@@ -192,8 +192,11 @@ async fn service(
     key: Key,
     scoped: bool,
     go: web::Data<Notify>,
-) -> impl Service<actix_http::Request, Response = ServiceResponse<impl MessageBody>, Error = actix_web::Error>
-{
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
     test::init_service(
         App::new()
             .app_data(go)
@@ -234,7 +237,8 @@ fn id_in(cookie: &Cookie<'static>, key: &Key) -> SessionId {
 /// A cookie that decrypts to `id` under `key`, as the middleware would have set it.
 fn cookie_for(id: &SessionId, key: &Key) -> Cookie<'static> {
     let mut jar = CookieJar::new();
-    jar.private_mut(key).add(Cookie::new("id", id.as_str().to_owned()));
+    jar.private_mut(key)
+        .add(Cookie::new("id", id.as_str().to_owned()));
     jar.get("id").unwrap().clone()
 }
 
@@ -258,12 +262,21 @@ fn secs(s: u64) -> Option<Duration> {
 async fn insert_then_get_through_the_cookie() {
     let (core, probe) = probed_store();
     let key = Key::generate();
-    let app = service(ActixStore::new(core.clone()), key.clone(), true, Default::default()).await;
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
 
     let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
     assert_eq!(res.status(), StatusCode::OK);
     let cookie = session_cookie(&res).expect("a new session sets its cookie");
-    assert_eq!(cookie.max_age(), Some(time::Duration::seconds(SESSION_TTL_SECS)));
+    assert_eq!(
+        cookie.max_age(),
+        Some(time::Duration::seconds(SESSION_TTL_SECS))
+    );
     assert_eq!(probe.take_calls(), vec![Call::Create(secs(3600))]);
 
     // The cookie is private: its value is not the id.
@@ -278,12 +291,19 @@ async fn insert_then_get_through_the_cookie() {
     let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
     assert!(session_cookie(&res).is_none(), "a read sets no cookie");
     assert_eq!(body(res).await, "alice");
-    assert_eq!(probe.take_calls(), vec![Call::Load(None)], "a read is one load");
+    assert_eq!(
+        probe.take_calls(),
+        vec![Call::Load(None)],
+        "a read is one load"
+    );
 
     // A change is written as the changed key only (apply), in one call.
     let res = test::call_service(&app, req("/set?key=user&value=bob", Some(&cookie))).await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(probe.take_calls(), vec![Call::Load(None), Call::Apply(secs(3600))]);
+    assert_eq!(
+        probe.take_calls(),
+        vec![Call::Load(None), Call::Apply(secs(3600))]
+    );
     let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
     assert_eq!(body(res).await, "bob");
 }
@@ -294,7 +314,8 @@ async fn foreign_cookie_value_is_no_session_without_a_store_call() {
     let key = Key::generate();
     let app = service(ActixStore::new(core), key.clone(), true, Default::default()).await;
     let mut jar = CookieJar::new();
-    jar.private_mut(&key).add(Cookie::new("id", "../../not-an-id"));
+    jar.private_mut(&key)
+        .add(Cookie::new("id", "../../not-an-id"));
     let cookie = jar.get("id").unwrap().clone();
     let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -306,7 +327,13 @@ async fn foreign_cookie_value_is_no_session_without_a_store_call() {
 async fn renew_moves_the_data_to_a_new_id() {
     let (core, _probe) = probed_store();
     let key = Key::generate();
-    let app = service(ActixStore::new(core.clone()), key.clone(), true, Default::default()).await;
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
     let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
     let old = session_cookie(&res).unwrap();
 
@@ -315,7 +342,11 @@ async fn renew_moves_the_data_to_a_new_id() {
     let new = session_cookie(&res).expect("renew sets a new cookie");
     let (old_id, new_id) = (id_in(&old, &key), id_in(&new, &key));
     assert_ne!(old_id, new_id);
-    assert_eq!(core.load(&old_id).await.unwrap(), None, "the old id no longer loads");
+    assert_eq!(
+        core.load(&old_id).await.unwrap(),
+        None,
+        "the old id no longer loads"
+    );
 
     let res = test::call_service(&app, req("/get?key=user", Some(&new))).await;
     assert_eq!(body(res).await, "alice");
@@ -327,7 +358,13 @@ async fn renew_moves_the_data_to_a_new_id() {
 async fn purge_deletes_the_session_and_expires_the_cookie() {
     let (core, _probe) = probed_store();
     let key = Key::generate();
-    let app = service(ActixStore::new(core.clone()), key.clone(), true, Default::default()).await;
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
     let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
     let cookie = session_cookie(&res).unwrap();
 
@@ -348,7 +385,13 @@ async fn update_after_concurrent_purge_does_not_resurrect() {
         let (core, _probe) = probed_store();
         let key = Key::generate();
         let go = web::Data::new(Notify::new());
-        let app = service(ActixStore::new(core.clone()), key.clone(), scoped, go.clone()).await;
+        let app = service(
+            ActixStore::new(core.clone()),
+            key.clone(),
+            scoped,
+            go.clone(),
+        )
+        .await;
         let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
         let cookie = session_cookie(&res).unwrap();
 
@@ -363,9 +406,17 @@ async fn update_after_concurrent_purge_does_not_resurrect() {
         assert_eq!(slow.status(), StatusCode::OK, "scoped={scoped}");
         let handed_out = session_cookie(&slow).expect("the late write answers with a cookie");
         let fresh = id_in(&handed_out, &key);
-        assert_ne!(fresh, id_in(&cookie, &key), "the deleted id is not handed back");
+        assert_ne!(
+            fresh,
+            id_in(&cookie, &key),
+            "the deleted id is not handed back"
+        );
         assert_eq!(core.load(&id_in(&cookie, &key)).await.unwrap(), None);
-        assert_eq!(core.load(&fresh).await.unwrap(), None, "nothing is stored under the new id");
+        assert_eq!(
+            core.load(&fresh).await.unwrap(),
+            None,
+            "nothing is stored under the new id"
+        );
         let res = test::call_service(&app, req("/get?key=user", Some(&handed_out))).await;
         assert_eq!(body(res).await, "none");
     }
@@ -379,7 +430,13 @@ async fn concurrent_writes_of_different_keys() {
         let (core, _probe) = probed_store();
         let key = Key::generate();
         let go = web::Data::new(Notify::new());
-        let app = service(ActixStore::new(core.clone()), key.clone(), scoped, go.clone()).await;
+        let app = service(
+            ActixStore::new(core.clone()),
+            key.clone(),
+            scoped,
+            go.clone(),
+        )
+        .await;
         let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
         let cookie = session_cookie(&res).unwrap();
 
@@ -396,9 +453,17 @@ async fn concurrent_writes_of_different_keys() {
         assert_eq!(stored.get("a").map(String::as_str), Some("\"1\""));
         assert_eq!(stored.get("user").map(String::as_str), Some("\"alice\""));
         if scoped {
-            assert_eq!(stored.get("b").map(String::as_str), Some("\"2\""), "field-level write");
+            assert_eq!(
+                stored.get("b").map(String::as_str),
+                Some("\"2\""),
+                "field-level write"
+            );
         } else {
-            assert_eq!(stored.get("b"), None, "whole-state write loses the other key");
+            assert_eq!(
+                stored.get("b"),
+                None,
+                "whole-state write loses the other key"
+            );
         }
     }
 }
@@ -407,7 +472,13 @@ async fn concurrent_writes_of_different_keys() {
 async fn corrupt_session_loads_as_a_fresh_session() {
     let (core, probe) = probed_store();
     let key = Key::generate();
-    let app = service(ActixStore::new(core.clone()), key.clone(), true, Default::default()).await;
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
     let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
     let cookie = session_cookie(&res).unwrap();
 
@@ -430,24 +501,36 @@ async fn corrupt_session_loads_as_a_fresh_session() {
 async fn outage_is_503_with_request_scope() {
     let (core, probe) = probed_store();
     let key = Key::generate();
-    let app = service(ActixStore::new(core.clone()), key.clone(), true, Default::default()).await;
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
     let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
     let cookie = session_cookie(&res).unwrap();
 
     probe.set_mode(Mode::Down);
     for (uri, cookie) in [
-        ("/get?key=user", Some(&cookie)),         // load fails
-        ("/set?key=user&value=bob", None),        // save fails
-        ("/purge", Some(&cookie)),                // load fails before delete
+        ("/get?key=user", Some(&cookie)),  // load fails
+        ("/set?key=user&value=bob", None), // save fails
+        ("/purge", Some(&cookie)),         // load fails before delete
     ] {
         // Errors become responses in the server; the test service hands them back as they are.
-        let err = test::try_call_service(&app, req(uri, cookie)).await.err().expect(uri);
+        let err = test::try_call_service(&app, req(uri, cookie))
+            .await
+            .err()
+            .expect(uri);
         let res = err.error_response();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
         assert!(res.cookies().next().is_none());
         let text = actix_web::body::to_bytes(res.into_body()).await.unwrap();
         assert!(String::from_utf8_lossy(&text).contains("unavailable"));
-        assert!(format!("{err:?}").contains("unavailable"), "the cause is kept for logs");
+        assert!(
+            format!("{err:?}").contains("unavailable"),
+            "the cause is kept for logs"
+        );
     }
 
     probe.set_mode(Mode::Normal);
@@ -459,13 +542,22 @@ async fn outage_is_503_with_request_scope() {
 #[actix_web::test]
 async fn outage_without_request_scope_is_actix_sessions_500() {
     let (core, probe) = probed_store();
-    let app = service(ActixStore::new(core), Key::generate(), false, Default::default()).await;
+    let app = service(
+        ActixStore::new(core),
+        Key::generate(),
+        false,
+        Default::default(),
+    )
+    .await;
     probe.set_mode(Mode::Down);
     let err = test::try_call_service(&app, req("/set?key=user&value=bob", None))
         .await
         .err()
         .expect("an outage is an error");
-    assert_eq!(err.error_response().status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        err.error_response().status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
 }
 
 #[actix_web::test]
@@ -496,7 +588,11 @@ async fn key_expire_wins_over_actix_ttl() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         probe.take_calls(),
-        vec![Call::Create(secs(60)), Call::Load(secs(60)), Call::Apply(secs(60))]
+        vec![
+            Call::Create(secs(60)),
+            Call::Load(secs(60)),
+            Call::Apply(secs(60))
+        ]
     );
 }
 
