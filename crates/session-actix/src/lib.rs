@@ -1,1 +1,385 @@
-//! actix-web integration: comes with the framework issue.
+//! actix-web integration: an [`actix_session::storage::SessionStore`] over the shared
+//! [`session_core::SessionStore`], so `SessionMiddleware::builder(store, key)` works unchanged and
+//! an actix service shares sessions (one cookie, one key, one store) with an axum service.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+//! use actix_web::{cookie::{time, Key}, middleware::from_fn, test, web, App, HttpResponse};
+//! use session_actix::{request_scope, ActixStore};
+//! use session_core::SessionStore;
+//!
+//! async fn counter(session: Session) -> actix_web::Result<HttpResponse> {
+//!     let n = session.get::<i64>("n")?.unwrap_or(0) + 1;
+//!     session.insert("n", n)?;
+//!     Ok(HttpResponse::Ok().body(n.to_string()))
+//! }
+//!
+//! # actix_web::rt::System::new().block_on(async {
+//! // `SessionStore::from_config` gives the Redis or file store; memory is for tests.
+//! let core = SessionStore::memory();
+//! let store = ActixStore::new(core).sliding_expiry(Duration::from_secs(3600));
+//! let app = test::init_service(
+//!     App::new()
+//!         .wrap(
+//!             SessionMiddleware::builder(store, Key::generate())
+//!                 .session_lifecycle(PersistentSession::default().session_ttl(time::Duration::hours(1)))
+//!                 .build(),
+//!         )
+//!         // Outside the session middleware: 503 on outages, field-level writes.
+//!         .wrap(from_fn(request_scope))
+//!         .route("/counter", web::get().to(counter)),
+//! )
+//! .await;
+//!
+//! let res = test::call_service(&app, test::TestRequest::get().uri("/counter").to_request()).await;
+//! let cookie = res.response().cookies().next().unwrap().into_owned();
+//! let res = test::call_service(
+//!     &app,
+//!     test::TestRequest::get().uri("/counter").cookie(cookie).to_request(),
+//! )
+//! .await;
+//! assert_eq!(test::read_body(res).await, "2");
+//! # });
+//! ```
+//!
+//! # One store call per trait method
+//! Every method of the trait is one call to the core store, which is one round trip to Redis:
+//! `load` is `load` (or `load_and_touch` with [`ActixStore::sliding_expiry`]), `save` is
+//! `create`, `update` is `replace` (or a field-level `apply`, see below), `update_ttl` is `touch`
+//! and `delete` is `delete`.
+//!
+//! # Which TTL wins
+//! actix-session passes its own TTL to `save`, `update` and `update_ttl`: the `session_ttl` of
+//! [`PersistentSession`](actix_session::config::PersistentSession) or the `state_ttl` of
+//! [`BrowserSession`](actix_session::config::BrowserSession) (one day by default). The core
+//! store's [TTL rule](session_core::SessionStore#the-ttl-rule) then decides:
+//!
+//! 1. `session_redis_key_expire` above 0 wins: every write and every touch sets that TTL on the
+//!    stored session, whatever actix says. The cookie's `Max-Age` is still actix's `session_ttl`,
+//!    so keep that at least as long as `key_expire` or the browser forgets the cookie first.
+//! 2. Otherwise actix's TTL applies (a zero or negative actix TTL means: no expiry).
+//!
+//! When the TTL is refreshed is actix's [`TtlExtensionPolicy`](actix_session::config::TtlExtensionPolicy):
+//! `OnStateChanges` (the default) refreshes it on writes only, `OnEveryRequest` adds an
+//! `update_ttl` round trip to every request that carries a session. For sliding sessions prefer
+//! [`ActixStore::sliding_expiry`] with `OnStateChanges`: `load` then refreshes the TTL in the same
+//! round trip, one round trip per request instead of two. Note that the cookie's `Max-Age`
+//! is then renewed only when the session changes; the server-side expiry is what slides.
+//!
+//! # Concurrent requests of one session
+//! actix-session hands the store the whole session state on `update`. Replacing the stored state
+//! with it would let two concurrent requests that change *different* keys of one session
+//! overwrite each other (the last writer drops the other's key). [`request_scope`], wrapped
+//! outside `SessionMiddleware`, gives every request a private scope in which `load` remembers the
+//! state it returned; `update` then writes only the keys that differ from it (`apply`), exactly
+//! like the axum layer. Without [`request_scope`] (or if it is wrapped inside the session
+//! middleware) `update` falls back to replacing the whole state, which is correct for one request
+//! at a time but has the lost-update problem above. Two requests that change the *same* key
+//! still race: the last write wins, as with any store.
+//!
+//! # Errors
+//! * An id that this library could not have made (a foreign or forged cookie value) loads as no
+//!   session, without asking the store.
+//! * A corrupt stored session loads as no session, with a warning (the user starts afresh).
+//! * A store outage is an error. actix-session turns every store error into an opaque 500;
+//!   [`request_scope`] turns those caused by an outage into 503 Service Unavailable.
+//! * An `update` of a session deleted meanwhile (a logout in another request, or expiry) writes
+//!   nothing: see [`ActixStore`] for why and what the client gets.
+#![warn(missing_docs)]
+
+use std::{cell::RefCell, collections::HashMap, time::Duration};
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, UpdateError};
+use actix_web::{
+    body::MessageBody,
+    cookie::time,
+    dev::{ServiceRequest, ServiceResponse},
+    error::InternalError,
+    middleware::Next,
+    HttpResponse,
+};
+use session_core::{Changes, SessionId, SessionState, SessionStore, StoreError};
+
+use actix_session::storage::SessionStore as ActixSessionStore;
+
+/// The core store as an actix-session store.
+///
+/// Cheap to clone (the core store is an `Arc`), so one handle can be cloned into every worker's
+/// `App` and shared with an axum service.
+///
+/// # A session deleted while a request was using it
+/// When `update` finds the session gone (a concurrent logout deleted it, or it expired), it writes
+/// nothing and returns a fresh id under which nothing is stored, so the client's cookie now names
+/// no session and its next request starts afresh. Re-creating the data under a new id, as
+/// actix-session's own Redis store does, would undo the logout; returning an error would turn a
+/// request that did its work into a 500; handing back the deleted id would keep a revoked
+/// credential alive in the browser.
+#[derive(Clone, Debug)]
+pub struct ActixStore {
+    store: SessionStore,
+    sliding: Option<Duration>,
+}
+
+impl ActixStore {
+    /// Wraps the core store. Expiry is refreshed on writes only (see [`Self::sliding_expiry`]).
+    pub fn new(store: SessionStore) -> Self {
+        Self {
+            store,
+            sliding: None,
+        }
+    }
+
+    /// Sliding expiry: every `load` also resets the session's TTL, in the same round trip.
+    ///
+    /// actix-session's `load` gets no TTL, so the store must know it: pass the same duration as
+    /// actix's `session_ttl`. `session_redis_key_expire`, when set, still wins (see
+    /// [Which TTL wins](crate#which-ttl-wins)).
+    pub fn sliding_expiry(mut self, ttl: Duration) -> Self {
+        self.sliding = Some(ttl);
+        self
+    }
+
+    /// The core store, for health checks or for sharing with another framework.
+    pub fn core(&self) -> &SessionStore {
+        &self.store
+    }
+
+    /// Turns a store error into the error actix-session expects, flagging outages for
+    /// [`request_scope`].
+    fn failure(&self, err: StoreError) -> anyhow::Error {
+        if err.is_unavailable() {
+            scope::mark_outage();
+            tracing::warn!(error = %err, "session store unavailable");
+        } else {
+            tracing::error!(error = %err, "session store failed");
+        }
+        anyhow::Error::new(err)
+    }
+}
+
+/// actix's TTL as a std duration; negative (which `time::Duration` allows) counts as zero.
+fn std_ttl(ttl: &time::Duration) -> Duration {
+    Duration::try_from(*ttl).unwrap_or(Duration::ZERO)
+}
+
+/// The keys whose value differs between `old` and `new`, as changes to apply to the stored state.
+fn changes_between(old: &SessionState, new: &SessionState) -> Changes {
+    let mut changes = Changes::default();
+    for (key, value) in new {
+        if old.get(key) != Some(value) {
+            changes.set(key.clone(), value.clone());
+        }
+    }
+    for key in old.keys() {
+        if !new.contains_key(key) {
+            changes.remove(key.clone());
+        }
+    }
+    changes
+}
+
+fn key_of(id: &SessionId) -> Result<SessionKey, anyhow::Error> {
+    // Cannot fail: ids are 43 characters and session keys may have up to 4064.
+    SessionKey::try_from(id.as_str().to_owned()).map_err(anyhow::Error::new)
+}
+
+impl ActixSessionStore for ActixStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let Ok(id) = SessionId::parse(session_key.as_ref()) else {
+            return Ok(None);
+        };
+        let loaded = match self.sliding {
+            Some(ttl) => self.store.load_and_touch(&id, Some(ttl)).await,
+            None => self.store.load(&id).await,
+        };
+        match loaded {
+            Ok(Some(state)) => {
+                scope::remember(session_key.as_ref(), &state);
+                Ok(Some(state))
+            }
+            Ok(None) => Ok(None),
+            Err(err) if err.is_corrupt() => {
+                // The error names the backend and what is wrong, never the id or the data.
+                tracing::warn!(error = %err, "stored session is unreadable; starting a fresh session");
+                Ok(None)
+            }
+            Err(err) => Err(LoadError::Other(self.failure(err))),
+        }
+    }
+
+    async fn save(
+        &self,
+        session_state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let id = self
+            .store
+            .create(&session_state, Some(std_ttl(ttl)))
+            .await
+            .map_err(|err| SaveError::Other(self.failure(err)))?;
+        key_of(&id).map_err(SaveError::Other)
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: SessionState,
+        ttl: &time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let ttl = Some(std_ttl(ttl));
+        let written = match SessionId::parse(session_key.as_ref()) {
+            // actix only updates keys that `load` accepted, so this is defensive.
+            Err(_) => Ok(false),
+            Ok(id) => match scope::take_loaded(session_key.as_ref()) {
+                Some(loaded) => {
+                    let changes = changes_between(&loaded, &session_state);
+                    self.store.apply(&id, &changes, ttl).await
+                }
+                None => self.store.replace(&id, &session_state, ttl).await,
+            },
+        };
+        match written {
+            Ok(true) => Ok(session_key),
+            Ok(false) => {
+                tracing::info!(
+                    "session was deleted or expired while a request changed it; its changes are dropped"
+                );
+                key_of(&SessionId::generate()).map_err(UpdateError::Other)
+            }
+            Err(err) => Err(UpdateError::Other(self.failure(err))),
+        }
+    }
+
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &time::Duration,
+    ) -> Result<(), anyhow::Error> {
+        let Ok(id) = SessionId::parse(session_key.as_ref()) else {
+            return Ok(());
+        };
+        // A session that is gone stays gone: nothing to extend.
+        self.store
+            .touch(&id, Some(std_ttl(ttl)))
+            .await
+            .map(drop)
+            .map_err(|err| self.failure(err))
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        let Ok(id) = SessionId::parse(session_key.as_ref()) else {
+            return Ok(());
+        };
+        self.store
+            .delete(&id)
+            .await
+            .map(drop)
+            .map_err(|err| self.failure(err))
+    }
+}
+
+/// The per-request scope that [`request_scope`] opens and [`ActixStore`] fills in.
+///
+/// A tokio task-local, not state in the store: one store serves all requests of a worker at
+/// once, while a task-local scope wraps exactly one request's future. Outside a scope (no
+/// [`request_scope`] middleware) every function here does nothing.
+mod scope {
+    use super::*;
+
+    #[derive(Default)]
+    pub(super) struct RequestScope {
+        /// A store call of this request failed because the store is unavailable.
+        pub(super) outage: bool,
+        /// The state `load` returned, by session key, until `update` takes it.
+        loaded: HashMap<String, SessionState>,
+    }
+
+    tokio::task_local! {
+        pub(super) static REQUEST: RefCell<RequestScope>;
+    }
+
+    pub(super) fn mark_outage() {
+        let _ = REQUEST.try_with(|scope| scope.borrow_mut().outage = true);
+    }
+
+    pub(super) fn remember(session_key: &str, state: &SessionState) {
+        let _ = REQUEST.try_with(|scope| {
+            scope
+                .borrow_mut()
+                .loaded
+                .insert(session_key.to_owned(), state.clone())
+        });
+    }
+
+    pub(super) fn take_loaded(session_key: &str) -> Option<SessionState> {
+        REQUEST
+            .try_with(|scope| scope.borrow_mut().loaded.remove(session_key))
+            .ok()
+            .flatten()
+    }
+}
+
+/// Middleware function to wrap *outside* `SessionMiddleware` with
+/// [`actix_web::middleware::from_fn`]: `.wrap(session_mw).wrap(from_fn(request_scope))`
+/// (in actix the last `wrap` is the outermost).
+///
+/// It gives each request a private scope in which [`ActixStore`]
+/// * remembers the state it loaded, so `update` writes only the changed keys (see
+///   [Concurrent requests](crate#concurrent-requests-of-one-session)), and
+/// * records store outages, which this middleware answers with 503 Service Unavailable instead
+///   of the opaque 500 that actix-session makes of every store error. Other errors pass through
+///   unchanged.
+///
+/// Why a scope: actix-session wraps store errors in a ready-made 500 response whose cause cannot
+/// be inspected afterwards, so the store has to say "that was an outage" on the side.
+pub async fn request_scope<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    scope::REQUEST
+        .scope(RefCell::default(), async move {
+            let result = next.call(req).await;
+            let outage = scope::REQUEST.with(|scope| scope.borrow().outage);
+            match result {
+                Err(err) if outage => Err(InternalError::from_response(
+                    err,
+                    HttpResponse::ServiceUnavailable()
+                        .content_type("text/plain; charset=utf-8")
+                        .body("session store unavailable, try again later"),
+                )
+                .into()),
+                other => other,
+            }
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pairs: &[(&str, &str)]) -> SessionState {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn changes_cover_set_changed_and_removed_keys() {
+        let old = state(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let new = state(&[("a", "1"), ("b", "20"), ("d", "4")]);
+        let changes = changes_between(&old, &new);
+        assert_eq!(changes.set, state(&[("b", "20"), ("d", "4")]));
+        assert_eq!(changes.remove, vec!["c".to_owned()]);
+        assert!(changes_between(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn negative_ttl_is_zero() {
+        assert_eq!(std_ttl(&time::Duration::seconds(-5)), Duration::ZERO);
+        assert_eq!(std_ttl(&time::Duration::seconds(5)), Duration::from_secs(5));
+    }
+}

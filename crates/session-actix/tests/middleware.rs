@@ -1,0 +1,619 @@
+//! `ActixStore` under actix-session's `SessionMiddleware`, over the in-memory core store.
+//!
+//! `ProbeBackend` wraps the real memory backend: it records which backend calls a request made
+//! (to check "one round trip per trait method") and can be switched to answer like a corrupt
+//! or unreachable store, to test our own error mapping.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+use actix_web::{
+    body::MessageBody,
+    cookie::{time, Cookie, CookieJar, Key},
+    dev::{Service, ServiceResponse},
+    http::StatusCode,
+    middleware::{from_fn, Condition},
+    test, web, App, HttpResponse,
+};
+use session_actix::{request_scope, ActixStore};
+use session_core::{
+    backends::memory::MemoryBackend, BackendHealth, Changes, SessionBackend, SessionId,
+    SessionState, SessionStore, StoreError,
+};
+use tokio::sync::Notify;
+
+const SESSION_TTL_SECS: i64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    Normal,
+    Corrupt,
+    Down,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Call {
+    Load(Option<Duration>),
+    Create(Option<Duration>),
+    Replace(Option<Duration>),
+    Apply(Option<Duration>),
+    Touch(Option<Duration>),
+    Delete,
+}
+
+#[derive(Clone)]
+struct Probe {
+    mode: Arc<Mutex<Mode>>,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl Probe {
+    fn set_mode(&self, mode: Mode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+    fn take_calls(&self) -> Vec<Call> {
+        std::mem::take(&mut self.calls.lock().unwrap())
+    }
+    fn record(&self, call: Call) -> Result<(), StoreError> {
+        self.calls.lock().unwrap().push(call);
+        match *self.mode.lock().unwrap() {
+            Mode::Down => Err(StoreError::Unavailable {
+                backend: "probe".into(),
+                timed_out: false,
+                message: "connection refused".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct ProbeBackend {
+    inner: MemoryBackend,
+    probe: Probe,
+}
+
+#[async_trait::async_trait]
+impl SessionBackend for ProbeBackend {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        self.probe.record(Call::Load(touch))?;
+        if *self.probe.mode.lock().unwrap() == Mode::Corrupt {
+            return Err(StoreError::Corrupt {
+                backend: "probe".into(),
+                detail: "the value of session key `n` is not JSON text".into(),
+            });
+        }
+        self.inner.load(id, touch).await
+    }
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.probe.record(Call::Create(ttl))?;
+        self.inner.create(id, state, ttl).await
+    }
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.probe.record(Call::Replace(ttl))?;
+        self.inner.replace(id, state, ttl).await
+    }
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.probe.record(Call::Apply(ttl))?;
+        self.inner.apply(id, changes, ttl).await
+    }
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        self.probe.record(Call::Touch(ttl))?;
+        self.inner.touch(id, ttl).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.probe.record(Call::Delete)?;
+        self.inner.delete(id).await
+    }
+    async fn health(&self) -> Vec<BackendHealth> {
+        self.inner.health().await
+    }
+    fn name(&self) -> &str {
+        "probe"
+    }
+}
+
+fn probed_store() -> (SessionStore, Probe) {
+    let probe = Probe {
+        mode: Arc::new(Mutex::new(Mode::Normal)),
+        calls: Arc::default(),
+    };
+    let store = SessionStore::new(ProbeBackend {
+        inner: MemoryBackend::new(),
+        probe: probe.clone(),
+    });
+    (store, probe)
+}
+
+#[derive(serde::Deserialize)]
+struct KeyValue {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+async fn get(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
+    let value = session.get::<String>(&q.key)?;
+    Ok(HttpResponse::Ok().body(value.unwrap_or_else(|| "none".into())))
+}
+
+async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
+    session.insert(&q.key, &q.value)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Loads the session, then waits for the test's signal before changing it: the window in
+/// which a concurrent request acts.
+async fn set_later(
+    session: Session,
+    q: web::Query<KeyValue>,
+    go: web::Data<Notify>,
+) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>(&q.key)?;
+    go.notified().await;
+    session.insert(&q.key, &q.value)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn renew(session: Session) -> HttpResponse {
+    session.renew();
+    HttpResponse::Ok().finish()
+}
+
+async fn purge(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::Ok().finish()
+}
+
+/// The app under test. `scoped`: whether `request_scope` wraps the session middleware.
+async fn service(
+    store: ActixStore,
+    key: Key,
+    scoped: bool,
+    go: web::Data<Notify>,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    test::init_service(
+        App::new()
+            .app_data(go)
+            .wrap(
+                SessionMiddleware::builder(store, key)
+                    .session_lifecycle(
+                        PersistentSession::default()
+                            .session_ttl(time::Duration::seconds(SESSION_TTL_SECS)),
+                    )
+                    .build(),
+            )
+            .wrap(Condition::new(scoped, from_fn(request_scope)))
+            .route("/get", web::get().to(get))
+            .route("/set", web::get().to(set))
+            .route("/set-later", web::get().to(set_later))
+            .route("/renew", web::get().to(renew))
+            .route("/purge", web::get().to(purge)),
+    )
+    .await
+}
+
+/// The session cookie a response sets, if any.
+fn session_cookie<B>(res: &ServiceResponse<B>) -> Option<Cookie<'static>> {
+    res.response()
+        .cookies()
+        .find(|c| c.name() == "id")
+        .map(|c| c.into_owned())
+}
+
+/// The session id inside a cookie, decrypted with the app's key.
+fn id_in(cookie: &Cookie<'static>, key: &Key) -> SessionId {
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie.clone());
+    let plain = jar.private(key).get("id").expect("cookie decrypts");
+    SessionId::parse(plain.value()).expect("cookie holds a session id")
+}
+
+/// A cookie that decrypts to `id` under `key`, as the middleware would have set it.
+fn cookie_for(id: &SessionId, key: &Key) -> Cookie<'static> {
+    let mut jar = CookieJar::new();
+    jar.private_mut(key)
+        .add(Cookie::new("id", id.as_str().to_owned()));
+    jar.get("id").unwrap().clone()
+}
+
+fn req(uri: &str, cookie: Option<&Cookie<'static>>) -> actix_http::Request {
+    let mut r = test::TestRequest::get().uri(uri);
+    if let Some(c) = cookie {
+        r = r.cookie(c.clone());
+    }
+    r.to_request()
+}
+
+async fn body<B: MessageBody>(res: ServiceResponse<B>) -> String {
+    String::from_utf8(test::read_body(res).await.to_vec()).unwrap()
+}
+
+fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
+
+#[actix_web::test]
+async fn insert_then_get_through_the_cookie() {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
+
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = session_cookie(&res).expect("a new session sets its cookie");
+    assert_eq!(
+        cookie.max_age(),
+        Some(time::Duration::seconds(SESSION_TTL_SECS))
+    );
+    assert_eq!(probe.take_calls(), vec![Call::Create(secs(3600))]);
+
+    // The cookie is private: its value is not the id.
+    let id = id_in(&cookie, &key);
+    assert!(!cookie.value().contains(id.as_str()));
+    assert_eq!(
+        core.load(&id).await.unwrap(),
+        Some(SessionState::from([("user".into(), "\"alice\"".into())]))
+    );
+    probe.take_calls();
+
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert!(session_cookie(&res).is_none(), "a read sets no cookie");
+    assert_eq!(body(res).await, "alice");
+    assert_eq!(
+        probe.take_calls(),
+        vec![Call::Load(None)],
+        "a read is one load"
+    );
+
+    // A change is written as the changed key only (apply), in one call.
+    let res = test::call_service(&app, req("/set?key=user&value=bob", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        probe.take_calls(),
+        vec![Call::Load(None), Call::Apply(secs(3600))]
+    );
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(body(res).await, "bob");
+}
+
+#[actix_web::test]
+async fn foreign_cookie_value_is_no_session_without_a_store_call() {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(ActixStore::new(core), key.clone(), true, Default::default()).await;
+    let mut jar = CookieJar::new();
+    jar.private_mut(&key)
+        .add(Cookie::new("id", "../../not-an-id"));
+    let cookie = jar.get("id").unwrap().clone();
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await, "none");
+    assert_eq!(probe.take_calls(), vec![]);
+}
+
+#[actix_web::test]
+async fn renew_moves_the_data_to_a_new_id() {
+    let (core, _probe) = probed_store();
+    let key = Key::generate();
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let old = session_cookie(&res).unwrap();
+
+    let res = test::call_service(&app, req("/renew", Some(&old))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let new = session_cookie(&res).expect("renew sets a new cookie");
+    let (old_id, new_id) = (id_in(&old, &key), id_in(&new, &key));
+    assert_ne!(old_id, new_id);
+    assert_eq!(
+        core.load(&old_id).await.unwrap(),
+        None,
+        "the old id no longer loads"
+    );
+
+    let res = test::call_service(&app, req("/get?key=user", Some(&new))).await;
+    assert_eq!(body(res).await, "alice");
+    let res = test::call_service(&app, req("/get?key=user", Some(&old))).await;
+    assert_eq!(body(res).await, "none");
+}
+
+#[actix_web::test]
+async fn purge_deletes_the_session_and_expires_the_cookie() {
+    let (core, _probe) = probed_store();
+    let key = Key::generate();
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+
+    let res = test::call_service(&app, req("/purge", Some(&cookie))).await;
+    let removal = session_cookie(&res).expect("purge sends a removal cookie");
+    assert_eq!(removal.value(), "");
+    assert_eq!(removal.max_age(), Some(time::Duration::ZERO));
+    assert_eq!(core.load(&id_in(&cookie, &key)).await.unwrap(), None);
+
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(body(res).await, "none", "the old cookie no longer works");
+}
+
+/// A request that loaded the session before a concurrent logout must not bring it back.
+#[actix_web::test]
+async fn update_after_concurrent_purge_does_not_resurrect() {
+    for scoped in [true, false] {
+        let (core, _probe) = probed_store();
+        let key = Key::generate();
+        let go = web::Data::new(Notify::new());
+        let app = service(
+            ActixStore::new(core.clone()),
+            key.clone(),
+            scoped,
+            go.clone(),
+        )
+        .await;
+        let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+        let cookie = session_cookie(&res).unwrap();
+
+        let (slow, ()) = tokio::join!(
+            test::call_service(&app, req("/set-later?key=n&value=1", Some(&cookie))),
+            async {
+                let res = test::call_service(&app, req("/purge", Some(&cookie))).await;
+                assert_eq!(res.status(), StatusCode::OK);
+                go.notify_one();
+            }
+        );
+        assert_eq!(slow.status(), StatusCode::OK, "scoped={scoped}");
+        let handed_out = session_cookie(&slow).expect("the late write answers with a cookie");
+        let fresh = id_in(&handed_out, &key);
+        assert_ne!(
+            fresh,
+            id_in(&cookie, &key),
+            "the deleted id is not handed back"
+        );
+        assert_eq!(core.load(&id_in(&cookie, &key)).await.unwrap(), None);
+        assert_eq!(
+            core.load(&fresh).await.unwrap(),
+            None,
+            "nothing is stored under the new id"
+        );
+        let res = test::call_service(&app, req("/get?key=user", Some(&handed_out))).await;
+        assert_eq!(body(res).await, "none");
+    }
+}
+
+/// With `request_scope`, two concurrent requests changing different keys both land; without
+/// it, actix-session's whole-state update loses one (the documented limitation).
+#[actix_web::test]
+async fn concurrent_writes_of_different_keys() {
+    for scoped in [true, false] {
+        let (core, _probe) = probed_store();
+        let key = Key::generate();
+        let go = web::Data::new(Notify::new());
+        let app = service(
+            ActixStore::new(core.clone()),
+            key.clone(),
+            scoped,
+            go.clone(),
+        )
+        .await;
+        let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+        let cookie = session_cookie(&res).unwrap();
+
+        let (slow, ()) = tokio::join!(
+            test::call_service(&app, req("/set-later?key=a&value=1", Some(&cookie))),
+            async {
+                let res = test::call_service(&app, req("/set?key=b&value=2", Some(&cookie))).await;
+                assert_eq!(res.status(), StatusCode::OK);
+                go.notify_one();
+            }
+        );
+        assert_eq!(slow.status(), StatusCode::OK);
+        let stored = core.load(&id_in(&cookie, &key)).await.unwrap().unwrap();
+        assert_eq!(stored.get("a").map(String::as_str), Some("\"1\""));
+        assert_eq!(stored.get("user").map(String::as_str), Some("\"alice\""));
+        if scoped {
+            assert_eq!(
+                stored.get("b").map(String::as_str),
+                Some("\"2\""),
+                "field-level write"
+            );
+        } else {
+            assert_eq!(
+                stored.get("b"),
+                None,
+                "whole-state write loses the other key"
+            );
+        }
+    }
+}
+
+#[actix_web::test]
+async fn corrupt_session_loads_as_a_fresh_session() {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+
+    probe.set_mode(Mode::Corrupt);
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await, "none");
+
+    // Writing starts a new session under a new id rather than updating the unreadable one.
+    let res = test::call_service(&app, req("/set?key=user&value=bob", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let new = session_cookie(&res).expect("a fresh session gets a cookie");
+    assert_ne!(id_in(&new, &key), id_in(&cookie, &key));
+    probe.set_mode(Mode::Normal);
+    let res = test::call_service(&app, req("/get?key=user", Some(&new))).await;
+    assert_eq!(body(res).await, "bob");
+}
+
+#[actix_web::test]
+async fn outage_is_503_with_request_scope() {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        Default::default(),
+    )
+    .await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+
+    probe.set_mode(Mode::Down);
+    for (uri, cookie) in [
+        ("/get?key=user", Some(&cookie)),  // load fails
+        ("/set?key=user&value=bob", None), // save fails
+        ("/purge", Some(&cookie)),         // load fails before delete
+    ] {
+        // Errors become responses in the server; the test service hands them back as they are.
+        let err = test::try_call_service(&app, req(uri, cookie))
+            .await
+            .err()
+            .expect(uri);
+        let res = err.error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(res.cookies().next().is_none());
+        let text = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        assert!(String::from_utf8_lossy(&text).contains("unavailable"));
+        assert!(
+            format!("{err:?}").contains("unavailable"),
+            "the cause is kept for logs"
+        );
+    }
+
+    probe.set_mode(Mode::Normal);
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await, "alice", "no data lost during the outage");
+}
+
+#[actix_web::test]
+async fn outage_without_request_scope_is_actix_sessions_500() {
+    let (core, probe) = probed_store();
+    let app = service(
+        ActixStore::new(core),
+        Key::generate(),
+        false,
+        Default::default(),
+    )
+    .await;
+    probe.set_mode(Mode::Down);
+    let err = test::try_call_service(&app, req("/set?key=user&value=bob", None))
+        .await
+        .err()
+        .expect("an outage is an error");
+    assert_eq!(
+        err.error_response().status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+#[actix_web::test]
+async fn sliding_expiry_touches_in_the_load_round_trip() {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let store = ActixStore::new(core).sliding_expiry(Duration::from_secs(3600));
+    let app = service(store, key.clone(), true, Default::default()).await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+    probe.take_calls();
+
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(body(res).await, "alice");
+    assert_eq!(probe.take_calls(), vec![Call::Load(secs(3600))]);
+}
+
+#[actix_web::test]
+async fn key_expire_wins_over_actix_ttl() {
+    let (core, probe) = probed_store();
+    let core = core.with_key_expire(Some(Duration::from_secs(60)));
+    let key = Key::generate();
+    let store = ActixStore::new(core).sliding_expiry(Duration::from_secs(3600));
+    let app = service(store, key.clone(), true, Default::default()).await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+    let res = test::call_service(&app, req("/set?key=user&value=bob", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        probe.take_calls(),
+        vec![
+            Call::Create(secs(60)),
+            Call::Load(secs(60)),
+            Call::Apply(secs(60))
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn tampered_cookie_is_a_fresh_session() {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(ActixStore::new(core), key.clone(), true, Default::default()).await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let mut cookie = session_cookie(&res).unwrap();
+    let mut value = cookie.value().to_owned();
+    let last = value.pop().unwrap();
+    value.push(if last == 'A' { 'B' } else { 'A' });
+    cookie.set_value(value);
+    probe.take_calls();
+    let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(body(res).await, "none");
+    assert_eq!(probe.take_calls(), vec![]);
+    // A cookie made with a valid id but another key is foreign too.
+    let foreign = cookie_for(&SessionId::generate(), &Key::generate());
+    let res = test::call_service(&app, req("/get?key=user", Some(&foreign))).await;
+    assert_eq!(body(res).await, "none");
+}

@@ -1,0 +1,24 @@
+//! The actix-web demo server. See `session_e2e::actix_app` for the HTTP contract and
+//! `session_e2e` for the configuration it reads.
+//!
+//! ```text
+//! cargo run --example actix_demo -- --addr 127.0.0.1:8080
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use session_e2e::{actix_app, init_logging, DemoArgs};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let args = DemoArgs::parse();
+    match actix_app::run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The actix-web demo server (`examples/actix_demo.rs`), as a library so tests can start it
+//! in-process on any [`SessionStore`].
+//!
+//! The HTTP contract (shared with the axum demo):
+//!
+//! | route | |
+//! |---|---|
+//! | `GET /counter` | increments the integer `n` in the session and returns it as text |
+//! | `GET /read` | returns `n` as text (0 when absent); never writes |
+//! | `POST /login` | stores `user` (form field or query parameter), renews the session id, 200 |
+//! | `POST /logout` | deletes the session everywhere and expires the cookie |
+//! | `GET /whoami` | 200 with the user name, or 401 |
+//! | `GET /healthz` | 200 with JSON naming each backend and its state; 503 when one is down |
+//!
+//! How the session layer is put together, and why:
+//! * [`ActixStore`] under actix-session's `SessionMiddleware`, with a private cookie named
+//!   [`COOKIE_NAME`], `HttpOnly`, `SameSite=Lax`, `Secure` from [`cookie_secure`], keyed with
+//!   `Key::from(cookie_key_material())`, persistent for [`SESSION_TTL`].
+//! * [`request_scope`] outside the session middleware: a store outage answers 503 (actix-session
+//!   alone answers 500) and writes carry only the changed keys.
+//! * `/healthz` sits outside the session middleware, so it never loads a session (actix-session
+//!   loads eagerly whenever a cookie comes with the request) and reports an outage as JSON.
+//! * Sliding expiry when `SESSION_REDIS_KEY_EXPIRE` is set: every request that carries a session
+//!   resets its TTL to `key_expire` in the load round trip. Without it, the TTL (actix's
+//!   [`SESSION_TTL`]) is refreshed whenever the session changes (actix's `OnStateChanges`).
+
+use std::{net::TcpListener, time::Duration};
+
+use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+use actix_web::{
+    body::MessageBody,
+    cookie::{time, Key, SameSite},
+    dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse},
+    http::StatusCode,
+    middleware::from_fn,
+    web, App, HttpResponse, HttpServer,
+};
+use session_actix::{request_scope, ActixStore};
+use session_core::SessionStore;
+
+use crate::{cookie_key_material, cookie_secure, health_report, DemoArgs, COOKIE_NAME};
+
+/// How long a session lives without changes (cookie `Max-Age` and the stored session's TTL,
+/// unless `session_redis_key_expire` overrides the latter).
+pub const SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The demo's settings and store: everything a worker needs to build its `App`.
+#[derive(Clone)]
+pub struct ActixDemo {
+    store: SessionStore,
+    key: Key,
+    secure: bool,
+    sliding_expiry: Option<Duration>,
+    workers: Option<usize>,
+}
+
+impl std::fmt::Debug for ActixDemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key is a secret: leave it out.
+        f.debug_struct("ActixDemo")
+            .field("store", &self.store)
+            .field("secure", &self.secure)
+            .field("sliding_expiry", &self.sliding_expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ActixDemo {
+    /// A demo over `store`, with the cookie key made from `key_material` (at least 64 bytes, as
+    /// [`cookie_key_material`] gives). Cookies are not `Secure`; expiry does not slide.
+    pub fn new(store: SessionStore, key_material: &[u8]) -> Result<Self, String> {
+        let key = Key::try_from(key_material).map_err(|_| {
+            format!(
+                "cookie key material has {} bytes; at least 64 are needed",
+                key_material.len()
+            )
+        })?;
+        Ok(Self {
+            store,
+            key,
+            secure: false,
+            sliding_expiry: None,
+            workers: None,
+        })
+    }
+
+    /// Marks cookies `Secure` (for https deployments).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// Resets the session's TTL on every request that loads it (see [`ActixStore::sliding_expiry`]).
+    pub fn sliding_expiry(mut self, ttl: Option<Duration>) -> Self {
+        self.sliding_expiry = ttl;
+        self
+    }
+
+    /// Number of worker threads (default: one per CPU core).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// The actix `App` of one worker.
+    pub fn app(
+        &self,
+    ) -> App<
+        impl ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<impl MessageBody>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        let mut store = ActixStore::new(self.store.clone());
+        if let Some(ttl) = self.sliding_expiry {
+            store = store.sliding_expiry(ttl);
+        }
+        // The cookie must outlive the stored session, or the browser forgets a session that
+        // the server still slides.
+        let cookie_ttl = SESSION_TTL.max(self.sliding_expiry.unwrap_or_default());
+        let sessions =
+            SessionMiddleware::builder(store, self.key.clone())
+                .cookie_name(COOKIE_NAME.to_owned())
+                .cookie_secure(self.secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .session_lifecycle(PersistentSession::default().session_ttl(
+                    time::Duration::try_from(cookie_ttl).unwrap_or(time::Duration::DAY),
+                ))
+                .build();
+        App::new()
+            .app_data(web::Data::new(self.store.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .service(
+                web::scope("")
+                    .wrap(sessions)
+                    .wrap(from_fn(request_scope))
+                    .route("/counter", web::get().to(counter))
+                    .route("/read", web::get().to(read))
+                    .route("/login", web::post().to(login))
+                    .route("/logout", web::post().to(logout))
+                    .route("/whoami", web::get().to(whoami)),
+            )
+    }
+
+    /// Starts serving on `listener`; the returned server runs when awaited or spawned.
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<Server> {
+        let workers = self.workers;
+        let demo = self;
+        let mut server = HttpServer::new(move || demo.app());
+        if let Some(workers) = workers {
+            server = server.workers(workers);
+        }
+        Ok(server.listen(listener)?.run())
+    }
+}
+
+/// The whole demo: configuration from the environment, then serve until stopped.
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let (config, store) = crate::build_store().await?;
+    let demo = ActixDemo::new(store, &cookie_key_material()?)?
+        .secure(cookie_secure())
+        .sliding_expiry(config.key_expire_duration());
+    let listener =
+        TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    tracing::info!(addr = %args.addr, "actix demo listening");
+    demo.serve(listener)
+        .map_err(|e| format!("cannot start the server on {}: {e}", args.addr))?
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+/// `n` from the session: 0 when absent, an error naming the key when it is not an integer.
+fn read_n(session: &Session) -> actix_web::Result<i64> {
+    session
+        .get::<i64>("n")
+        .map(|n| n.unwrap_or(0))
+        .map_err(|_| {
+            actix_web::error::ErrorInternalServerError(
+                "session key `n` holds a value that is not an integer",
+            )
+        })
+}
+
+async fn counter(session: Session) -> actix_web::Result<HttpResponse> {
+    let n = read_n(&session)?.saturating_add(1);
+    session.insert("n", n)?;
+    Ok(HttpResponse::Ok().body(n.to_string()))
+}
+
+async fn read(session: Session) -> actix_web::Result<HttpResponse> {
+    Ok(HttpResponse::Ok().body(read_n(&session)?.to_string()))
+}
+
+/// The `user` parameter, from a form body or the query string.
+#[derive(serde::Deserialize)]
+struct UserParam {
+    user: Option<String>,
+}
+
+async fn login(
+    session: Session,
+    query: web::Query<UserParam>,
+    form: Option<web::Form<UserParam>>,
+) -> actix_web::Result<HttpResponse> {
+    let user = form
+        .and_then(|f| f.into_inner().user)
+        .or_else(|| query.into_inner().user)
+        .filter(|u| !u.is_empty());
+    let Some(user) = user else {
+        return Ok(HttpResponse::BadRequest()
+            .body("missing `user`: expected a non-empty form field or query parameter `user`"));
+    };
+    session.insert("user", &user)?;
+    // A new id at the privilege change: a session id planted before login is worthless after.
+    session.renew();
+    Ok(HttpResponse::Ok().body(user))
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::Ok().body("logged out")
+}
+
+async fn whoami(session: Session) -> actix_web::Result<HttpResponse> {
+    let user = session.get::<String>("user").map_err(|_| {
+        actix_web::error::ErrorInternalServerError("session key `user` does not hold a string")
+    })?;
+    Ok(match user {
+        Some(user) => HttpResponse::Ok().body(user),
+        None => HttpResponse::Unauthorized().body("not logged in"),
+    })
+}
+
+async fn healthz(store: web::Data<SessionStore>) -> HttpResponse {
+    let (status, body) = health_report(&store).await;
+    HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+        .json(body)
+}
