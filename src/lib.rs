@@ -2,6 +2,8 @@
 //! that they read the same configuration, derive the same cookie key and report health the
 //! same way. Both demos serve one HTTP contract (see the README).
 
+pub mod axum_app;
+
 use std::net::SocketAddr;
 
 use session_core::{BackendHealth, SessionConfig, SessionStore};
