@@ -3,6 +3,7 @@
 //! same way. Both demos serve one HTTP contract (see the README).
 
 pub mod actix_app;
+pub mod axum_app;
 
 use std::net::SocketAddr;
 

@@ -1,1 +1,50 @@
-//! axum integration: comes with the framework issue.
+//! Sessions for axum over the shared [`session_core::SessionStore`].
+//!
+//! Add a [`SessionLayer`] to a router and take a [`Session`] in handlers:
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use session_axum::{Key, Session, SessionError, SessionLayer};
+//! use session_core::SessionStore;
+//!
+//! async fn counter(session: Session) -> Result<String, SessionError> {
+//!     let n = session.get::<u64>("n").await?.unwrap_or(0) + 1;
+//!     session.insert("n", &n).await?;
+//!     Ok(n.to_string())
+//! }
+//!
+//! let layer = SessionLayer::new(SessionStore::memory(), Key::generate()).with_secure(false);
+//! let app: Router = Router::new().route("/counter", get(counter)).layer(layer);
+//! ```
+//!
+//! # What it costs
+//! * Lazy: the cookie is decrypted and the store is called only when a handler first touches
+//!   the session. A request whose handler never does makes no store call.
+//! * At most one write after the handler: `create` for a new session, `apply` with only the
+//!   keys that changed for an existing one, `delete` for a purge, nothing when nothing changed.
+//!   Only [`Session::renew`] costs two calls (`delete` of the old id, `create` under the new one).
+//! * Sliding expiry ([`SessionLayer::with_sliding_expiry`]) refreshes the TTL in the same round
+//!   trip as the load.
+//!
+//! # Cookies
+//! The cookie holds only the session id, encrypted and authenticated with the cookie crate's
+//! private jar (AES-256-GCM, the cookie name as associated data, percent-encoded base64). That is
+//! exactly what actix-session's default `SessionMiddleware` writes, so one cookie, one [`Key`]
+//! (built from the same 64 bytes: `Key::from(bytes)` on both sides) and one store serve an
+//! actix-web service and an axum service side by side. Values are stored as JSON text, as
+//! actix-session stores them, so both read each other's data.
+//!
+//! # Errors
+//! A store outage answers 503 (see [`SessionError`]); a tampered, foreign or stale cookie gives
+//! a fresh session; a corrupt stored session is treated as no session, with a warning.
+#![warn(missing_docs)]
+
+mod cookies;
+mod error;
+mod layer;
+mod session;
+
+pub use cookie::{Key, SameSite};
+pub use error::{MissingSessionLayer, SessionError};
+pub use layer::{SessionLayer, SessionService};
+pub use session::Session;

@@ -1,0 +1,206 @@
+//! The tower layer and service that give each request a [`Session`] and save it afterwards.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::http::{header, HeaderValue, Request, Response};
+use cookie::{Key, SameSite};
+use session_core::SessionStore;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{cookies::CookieConfig, session::Session};
+
+/// The TTL handed to the store when none is configured: one day, as actix-session's default.
+const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Everything the layer shares with each request's [`Session`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) store: SessionStore,
+    pub(crate) cookie: CookieConfig,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) sliding: bool,
+}
+
+/// A tower [`Layer`] that gives every request a lazy [`Session`] and writes it back afterwards.
+///
+/// Defaults follow actix-session, so both frameworks can share one cookie: cookie name `id`,
+/// path `/`, no domain, `Secure`, `HttpOnly`, `SameSite=Lax`, no `Max-Age` (a browser-session
+/// cookie), a store TTL of one day, no sliding expiry.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_axum::{Key, SameSite, SessionLayer};
+/// use session_core::SessionStore;
+///
+/// let key = Key::from(&[7u8; 64]); // 64 bytes of secret material, the same as actix's Key::from
+/// let layer = SessionLayer::new(SessionStore::memory(), key)
+///     .with_name("sid")
+///     .with_path("/app")
+///     .with_domain("example.com")
+///     .with_secure(false)
+///     .with_http_only(true)
+///     .with_same_site(SameSite::Strict)
+///     .with_max_age(Some(Duration::from_secs(3600)))
+///     .with_ttl(Some(Duration::from_secs(3600)))
+///     .with_sliding_expiry(true);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionLayer {
+    config: Arc<Config>,
+}
+
+impl SessionLayer {
+    /// A layer over `store` whose cookies are sealed with `key`.
+    pub fn new(store: SessionStore, key: Key) -> Self {
+        Self {
+            config: Arc::new(Config {
+                store,
+                cookie: CookieConfig {
+                    name: "id".into(),
+                    path: "/".into(),
+                    domain: None,
+                    secure: true,
+                    http_only: true,
+                    same_site: SameSite::Lax,
+                    max_age: None,
+                    key,
+                },
+                ttl: Some(DEFAULT_TTL),
+                sliding: false,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        // Clones the config only while the layer is being built and already shared.
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// The cookie name (default `id`, as actix-session).
+    pub fn with_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.edit(|c| c.cookie.name = name)
+    }
+
+    /// The cookie `Path` (default `/`).
+    pub fn with_path(self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        self.edit(|c| c.cookie.path = path)
+    }
+
+    /// The cookie `Domain` (default none: the cookie goes back only to the host that set it).
+    pub fn with_domain(self, domain: impl Into<String>) -> Self {
+        let domain = domain.into();
+        self.edit(|c| c.cookie.domain = Some(domain))
+    }
+
+    /// Whether the cookie is marked `Secure`, sent over https only (default true).
+    pub fn with_secure(self, secure: bool) -> Self {
+        self.edit(|c| c.cookie.secure = secure)
+    }
+
+    /// Whether the cookie is marked `HttpOnly`, hidden from scripts (default true).
+    pub fn with_http_only(self, http_only: bool) -> Self {
+        self.edit(|c| c.cookie.http_only = http_only)
+    }
+
+    /// The cookie's `SameSite` attribute (default `Lax`).
+    pub fn with_same_site(self, same_site: SameSite) -> Self {
+        self.edit(|c| c.cookie.same_site = same_site)
+    }
+
+    /// The cookie's `Max-Age`: `Some` makes a persistent cookie, `None` (the default) a cookie
+    /// the browser drops when it closes.
+    pub fn with_max_age(self, max_age: Option<Duration>) -> Self {
+        self.edit(|c| c.cookie.max_age = max_age)
+    }
+
+    /// The TTL handed to the store on each write: the framework TTL of session-core's TTL rule,
+    /// which a configured `session_redis_key_expire` overrides. `None` stores sessions without
+    /// expiry unless `key_expire` is set. Default: one day.
+    pub fn with_ttl(self, ttl: Option<Duration>) -> Self {
+        self.edit(|c| c.ttl = ttl)
+    }
+
+    /// Sliding expiry: every request that loads the session resets its TTL in the same round
+    /// trip as the load, and re-sends the cookie when it has a `Max-Age`. Default: off.
+    pub fn with_sliding_expiry(self, sliding: bool) -> Self {
+        self.edit(|c| c.sliding = sliding)
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+/// The [`Service`] made by [`SessionLayer`]: puts a [`Session`] into the request's extensions,
+/// runs the inner service, then saves the session (at most one store write) and sets or
+/// expires the cookie.
+///
+/// When that write fails the response is replaced by the error's (503 when the store is
+/// unavailable), so a change the client was told about is never silently lost.
+#[derive(Debug, Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready serves this request; the fresh clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let sealed = self.config.cookie.sealed_values(req.headers());
+        let session = Session::new(Arc::clone(&self.config), sealed);
+        req.extensions_mut().insert(session.clone());
+        Box::pin(async move {
+            let mut res = inner.call(req).await?;
+            match session.save().await {
+                Ok(Some(cookie)) => {
+                    res.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    err.log();
+                    let mut failed = Response::new(ResBody::from(err.public_message()));
+                    *failed.status_mut() = err.status();
+                    failed.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; charset=utf-8"),
+                    );
+                    return Ok(failed);
+                }
+            }
+            Ok(res)
+        })
+    }
+}

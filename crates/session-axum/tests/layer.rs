@@ -1,0 +1,465 @@
+//! The layer's behaviour over the in-memory store, counted at the backend.
+
+mod common;
+
+use std::{collections::HashMap, sync::atomic::Ordering, time::Duration};
+
+use axum::{
+    extract::Query,
+    http::StatusCode,
+    routing::{get, post},
+    Router,
+};
+use common::{key, open, send, CountingBackend};
+use session_axum::{SameSite, Session, SessionError, SessionLayer};
+use session_core::{SessionId, SessionStore};
+
+async fn counter(session: Session) -> Result<String, SessionError> {
+    let n = session.get::<u64>("n").await?.unwrap_or(0) + 1;
+    session.insert("n", &n).await?;
+    Ok(n.to_string())
+}
+
+async fn read(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<u64>("n").await?.unwrap_or(0).to_string())
+}
+
+async fn set(
+    session: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<(), SessionError> {
+    for (k, v) in q {
+        session.insert(&k, &v).await?;
+    }
+    Ok(())
+}
+
+async fn remove(
+    session: Session,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<(), SessionError> {
+    for k in q.keys() {
+        session.remove::<serde_json::Value>(k).await?;
+    }
+    Ok(())
+}
+
+async fn login(session: Session) -> Result<(), SessionError> {
+    session.insert("user", "alice").await?;
+    session.renew().await
+}
+
+async fn logout(session: Session) -> Result<(), SessionError> {
+    session.purge().await
+}
+
+async fn clear(session: Session) -> Result<(), SessionError> {
+    session.clear().await
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/none", get(|| async { "untouched" }))
+        .route("/counter", get(counter))
+        .route("/read", get(read))
+        .route("/set", post(set))
+        .route("/remove", post(remove))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/clear", post(clear))
+}
+
+fn setup_with(
+    edit: impl FnOnce(SessionLayer) -> SessionLayer,
+) -> (Router, CountingBackend, SessionStore) {
+    let backend = CountingBackend::default();
+    let store = SessionStore::new(backend.clone());
+    let layer = edit(SessionLayer::new(store.clone(), key()));
+    (routes().layer(layer), backend, store)
+}
+
+fn setup() -> (Router, CountingBackend, SessionStore) {
+    setup_with(|l| l)
+}
+
+#[tokio::test]
+async fn untouched_session_makes_no_store_call() {
+    let (app, backend, _) = setup();
+    let first = send(&app, "GET", "/counter", None).await;
+    let cookie = first.cookie_pair();
+    backend.counts.reset();
+
+    let res = send(&app, "GET", "/none", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.set_cookie.is_empty());
+    assert_eq!(backend.counts.total(), 0);
+
+    // A request without a cookie that only reads needs no store call either.
+    let res = send(&app, "GET", "/read", None).await;
+    assert_eq!(res.body, "0");
+    assert!(res.set_cookie.is_empty());
+    assert_eq!(backend.counts.total(), 0);
+}
+
+#[tokio::test]
+async fn new_session_is_created_once_and_changes_apply_only_changed_keys() {
+    let (app, backend, store) = setup();
+    let first = send(&app, "POST", "/set?user=bob", None).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(backend.counts.get(&backend.counts.create), 1);
+    assert_eq!(backend.counts.writes(), 1);
+    let cookie = first.cookie_pair();
+    let id = open(&cookie);
+    backend.counts.reset();
+
+    let res = send(&app, "GET", "/counter", Some(&cookie)).await;
+    assert_eq!(res.body, "1");
+    // Browser-session cookie: nothing to refresh, so no Set-Cookie for an existing session.
+    assert!(res.set_cookie.is_empty());
+    assert_eq!(backend.counts.get(&backend.counts.load), 1);
+    assert_eq!(backend.counts.get(&backend.counts.apply), 1);
+    assert_eq!(backend.counts.writes(), 1);
+    let changes = backend.counts.last_changes.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        changes.set,
+        HashMap::from([("n".to_owned(), "1".to_owned())])
+    );
+    assert!(changes.remove.is_empty());
+    // The store TTL defaults to one day, as actix-session's.
+    assert_eq!(
+        *backend.counts.last_ttl.lock().unwrap(),
+        Some(Some(Duration::from_secs(86400)))
+    );
+
+    let res = send(&app, "GET", "/counter", Some(&cookie)).await;
+    assert_eq!(res.body, "2");
+    let state = store.load(&id).await.unwrap().unwrap();
+    // JSON text values, as actix-session stores them.
+    assert_eq!(state["user"], "\"bob\"");
+    assert_eq!(state["n"], "2");
+
+    backend.counts.reset();
+    send(&app, "POST", "/remove?user", Some(&cookie)).await;
+    let changes = backend.counts.last_changes.lock().unwrap().clone().unwrap();
+    assert!(changes.set.is_empty());
+    assert_eq!(changes.remove, vec!["user".to_owned()]);
+    assert_eq!(backend.counts.writes(), 1);
+}
+
+#[tokio::test]
+async fn unchanged_session_writes_nothing() {
+    let (app, backend, _) = setup();
+    let cookie = send(&app, "POST", "/set?user=bob", None)
+        .await
+        .cookie_pair();
+    backend.counts.reset();
+
+    let res = send(&app, "GET", "/read", Some(&cookie)).await;
+    assert_eq!(res.body, "0");
+    assert!(res.set_cookie.is_empty());
+    assert_eq!(backend.counts.get(&backend.counts.load), 1);
+    assert_eq!(backend.counts.writes(), 0);
+
+    // Inserting the value already stored is no change either.
+    let res = send(&app, "POST", "/set?user=bob", Some(&cookie)).await;
+    assert!(res.set_cookie.is_empty());
+    assert_eq!(backend.counts.writes(), 0);
+}
+
+#[tokio::test]
+async fn renew_moves_the_data_to_a_new_id() {
+    let (app, backend, store) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let old = open(&cookie);
+    backend.counts.reset();
+
+    let res = send(&app, "POST", "/login", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let new_cookie = res.cookie_pair();
+    let new = open(&new_cookie);
+    assert_ne!(old, new);
+    assert_eq!(store.load(&old).await.unwrap(), None);
+    let state = store.load(&new).await.unwrap().unwrap();
+    assert_eq!(state["user"], "\"alice\"");
+    assert_eq!(state["n"], "1");
+    // Renew is the one case with two writes: delete the old id, create the new one.
+    assert_eq!(backend.counts.get(&backend.counts.delete), 1);
+    assert_eq!(backend.counts.get(&backend.counts.create), 1);
+    assert_eq!(backend.counts.writes(), 2);
+
+    // The old cookie is dead; the new one works.
+    assert_eq!(send(&app, "GET", "/read", Some(&cookie)).await.body, "0");
+    assert_eq!(
+        send(&app, "GET", "/read", Some(&new_cookie)).await.body,
+        "1"
+    );
+
+    // Renew of a brand-new session: just a create.
+    backend.counts.reset();
+    let res = send(&app, "POST", "/login", None).await;
+    assert_eq!(res.set_cookie.len(), 1);
+    assert_eq!(backend.counts.writes(), 1);
+}
+
+#[tokio::test]
+async fn purge_deletes_and_expires_the_cookie() {
+    let (app, backend, store) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let id = open(&cookie);
+    backend.counts.reset();
+
+    let res = send(&app, "POST", "/logout", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.set_cookie.len(), 1);
+    let removal = &res.set_cookie[0];
+    assert!(removal.starts_with("id=;"), "{removal}");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    // Purge needs no load: the id comes from the cookie.
+    assert_eq!(backend.counts.get(&backend.counts.load), 0);
+    assert_eq!(backend.counts.get(&backend.counts.delete), 1);
+    assert_eq!(backend.counts.total(), 1);
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert_eq!(send(&app, "GET", "/read", Some(&cookie)).await.body, "0");
+}
+
+#[tokio::test]
+async fn clearing_every_key_deletes_the_session_and_the_cookie() {
+    let (app, _, store) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let id = open(&cookie);
+    let res = send(&app, "POST", "/clear", Some(&cookie)).await;
+    assert!(res.set_cookie[0].contains("Max-Age=0"));
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn tampered_or_foreign_cookie_gives_a_fresh_session() {
+    let (app, backend, _) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    send(&app, "GET", "/counter", Some(&cookie)).await;
+    let (name, value) = cookie.split_once('=').unwrap();
+    let mut bytes = value.as_bytes().to_vec();
+    bytes[5] = if bytes[5] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+    let plain_id = format!("id={}", SessionId::generate().as_str());
+    for bad in [tampered.as_str(), plain_id.as_str(), "id=garbage%%%", "id="] {
+        backend.counts.reset();
+        let res = send(&app, "GET", "/counter", Some(bad)).await;
+        assert_eq!(res.status, StatusCode::OK, "{bad}");
+        assert_eq!(res.body, "1", "{bad}");
+        // Never loaded anything: a bad cookie means a new session, created once.
+        assert_eq!(backend.counts.get(&backend.counts.load), 0);
+        assert_eq!(backend.counts.get(&backend.counts.create), 1);
+        assert_eq!(res.set_cookie.len(), 1);
+    }
+    // A cookie sealed with another key is foreign.
+    let other = SessionLayer::new(SessionStore::memory(), session_axum::Key::generate());
+    let other_app = routes().layer(other);
+    let foreign = send(&other_app, "GET", "/counter", None)
+        .await
+        .cookie_pair();
+    assert_eq!(send(&app, "GET", "/read", Some(&foreign)).await.body, "0");
+}
+
+#[tokio::test]
+async fn stale_or_corrupt_session_is_no_session() {
+    let (app, backend, store) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    store.delete(&open(&cookie)).await.unwrap();
+    let res = send(&app, "GET", "/counter", Some(&cookie)).await;
+    assert_eq!(res.body, "1");
+    let cookie = res.cookie_pair();
+
+    backend.corrupt.store(true, Ordering::SeqCst);
+    let res = send(&app, "GET", "/read", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "0");
+}
+
+#[tokio::test]
+async fn default_cookie_attributes_match_actix_session() {
+    let (app, _, _) = setup();
+    let res = send(&app, "GET", "/counter", None).await;
+    let c = cookie::Cookie::parse_encoded(res.set_cookie[0].clone()).unwrap();
+    assert_eq!(c.name(), "id");
+    assert_eq!(c.path(), Some("/"));
+    assert_eq!(c.secure(), Some(true));
+    assert_eq!(c.http_only(), Some(true));
+    assert_eq!(c.same_site(), Some(SameSite::Lax));
+    assert_eq!(c.max_age(), None);
+    assert_eq!(c.domain(), None);
+    // The value is sealed: the id is not readable in it.
+    let id = open(&res.cookie_pair());
+    assert!(!res.set_cookie[0].contains(id.as_str()));
+}
+
+#[tokio::test]
+async fn custom_cookie_attributes() {
+    let (app, _, _) = setup_with(|l| {
+        l.with_name("sid")
+            .with_path("/app")
+            .with_domain("example.test")
+            .with_secure(false)
+            .with_http_only(false)
+            .with_same_site(SameSite::Strict)
+            .with_max_age(Some(Duration::from_secs(600)))
+    });
+    let res = send(&app, "GET", "/counter", None).await;
+    let c = cookie::Cookie::parse_encoded(res.set_cookie[0].clone()).unwrap();
+    assert_eq!(c.name(), "sid");
+    assert_eq!(c.path(), Some("/app"));
+    assert_eq!(c.domain(), Some("example.test"));
+    assert_eq!(c.secure(), None);
+    assert_eq!(c.http_only(), None);
+    assert_eq!(c.same_site(), Some(SameSite::Strict));
+    assert_eq!(c.max_age(), Some(cookie::time::Duration::seconds(600)));
+    let pair = res.cookie_pair();
+    // A persistent cookie is re-sent when the session changes, to push its expiry forward.
+    let res = send(&app, "GET", "/counter", Some(&pair)).await;
+    assert_eq!(res.body, "2");
+    assert_eq!(res.set_cookie.len(), 1);
+    // The removal cookie carries the same path and domain, or the browser would keep the cookie.
+    let res = send(&app, "POST", "/logout", Some(&pair)).await;
+    let c = cookie::Cookie::parse(res.set_cookie[0].clone()).unwrap();
+    assert_eq!((c.name(), c.value()), ("sid", ""));
+    assert_eq!(c.path(), Some("/app"));
+    assert_eq!(c.domain(), Some("example.test"));
+    assert_eq!(c.max_age(), Some(cookie::time::Duration::ZERO));
+}
+
+#[tokio::test]
+async fn sliding_expiry_touches_in_the_load_and_resends_the_cookie() {
+    let ttl = Duration::from_secs(120);
+    let (app, backend, _) = setup_with(|l| {
+        l.with_ttl(Some(ttl))
+            .with_max_age(Some(ttl))
+            .with_sliding_expiry(true)
+    });
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    backend.counts.reset();
+    let res = send(&app, "GET", "/read", Some(&cookie)).await;
+    assert_eq!(res.body, "1");
+    assert_eq!(backend.counts.get(&backend.counts.load_touch), 1);
+    assert_eq!(backend.counts.total(), 1);
+    assert_eq!(*backend.counts.last_ttl.lock().unwrap(), Some(Some(ttl)));
+    assert_eq!(open(&res.cookie_pair()), open(&cookie));
+
+    // Without sliding expiry a read does not touch.
+    let (app, backend, _) = setup_with(|l| l.with_ttl(Some(ttl)));
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    backend.counts.reset();
+    send(&app, "GET", "/read", Some(&cookie)).await;
+    assert_eq!(backend.counts.get(&backend.counts.load_touch), 0);
+}
+
+#[tokio::test]
+async fn store_outage_answers_503_and_recovers() {
+    let (app, backend, _) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    backend.down.store(true, Ordering::SeqCst);
+
+    // Load fails inside the handler.
+    let res = send(&app, "GET", "/counter", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.body.contains("unavailable"));
+    assert!(res.set_cookie.is_empty());
+    // The write after the handler fails (a new session needs no load).
+    let res = send(&app, "GET", "/counter", None).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.set_cookie.is_empty());
+    let res = send(&app, "POST", "/logout", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    // Routes that do not touch the session are unaffected.
+    assert_eq!(
+        send(&app, "GET", "/none", Some(&cookie)).await.status,
+        StatusCode::OK
+    );
+
+    backend.down.store(false, Ordering::SeqCst);
+    let res = send(&app, "GET", "/counter", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body, "2");
+}
+
+#[tokio::test]
+async fn changes_to_a_session_deleted_meanwhile_are_dropped() {
+    let backend = CountingBackend::default();
+    let store = SessionStore::new(backend.clone());
+    let layer = SessionLayer::new(store.clone(), key());
+    let app = routes().layer(layer.clone());
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let id = open(&cookie);
+
+    // A concurrent logout lands between this request's load and its write.
+    let racing = {
+        let store = store.clone();
+        let id = id.clone();
+        Router::new()
+            .route(
+                "/race",
+                get(move |session: Session| async move {
+                    let n = session.get::<u64>("n").await?.unwrap_or(0);
+                    store.delete(&id).await.unwrap();
+                    session.insert("n", &(n + 1)).await?;
+                    Ok::<_, SessionError>("ok")
+                }),
+            )
+            .layer(layer)
+    };
+    let res = send(&racing, "GET", "/race", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.set_cookie[0].contains("Max-Age=0"),
+        "{:?}",
+        res.set_cookie
+    );
+    assert_eq!(store.load(&id).await.unwrap(), None, "logout must stick");
+}
+
+#[tokio::test]
+async fn type_errors_are_500_and_name_the_key() {
+    let (app, _, _) = setup();
+    let cookie = send(&app, "POST", "/set?n=text", None).await.cookie_pair();
+    let res = send(&app, "GET", "/counter", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    // The body says nothing about the data.
+    assert!(!res.body.contains("text"));
+
+    let err = SessionError::Deserialize {
+        key: "n".into(),
+        expected: "u64",
+    };
+    assert_eq!(
+        err.to_string(),
+        "the value of session key `n` is not a valid `u64`"
+    );
+
+    let bad = Router::new()
+        .route(
+            "/bad",
+            get(|session: Session| async move {
+                let map: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
+                session.insert("map", &map).await
+            }),
+        )
+        .layer(SessionLayer::new(SessionStore::memory(), key()));
+    let res = send(&bad, "GET", "/bad", None).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.set_cookie.is_empty());
+}
+
+#[tokio::test]
+async fn extractor_without_layer_is_a_500_naming_the_layer() {
+    let app = Router::new().route("/", get(|_s: Session| async { "" }));
+    let res = send(&app, "GET", "/", None).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.body.contains("SessionLayer"), "{}", res.body);
+}
+
+#[test]
+fn debug_output_hides_the_key() {
+    let layer = SessionLayer::new(SessionStore::memory(), key());
+    let text = format!("{layer:?}");
+    assert!(text.contains("<redacted>"));
+    assert!(!text.contains("0123456789abcdef"));
+}

@@ -1,0 +1,118 @@
+//! The axum demo's application, factored out of `examples/axum_demo.rs` so end-to-end tests can
+//! run it in-process. Same HTTP contract as the actix demo (see the README).
+
+use axum::{
+    extract::{rejection::FormRejection, Query},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Form, Json, Router,
+};
+use serde::Deserialize;
+use session_axum::{Key, Session, SessionError, SessionLayer};
+use session_core::SessionStore;
+
+use crate::{health_report, COOKIE_NAME};
+
+/// The session layer both demos agree on: cookie [`COOKIE_NAME`], key from `key_material`
+/// (`Key::from`, as the actix demo does), `Secure` as given, every other setting at its default
+/// (the same defaults as actix-session's).
+///
+/// # Panics
+/// Panics when `key_material` is shorter than 64 bytes; [`crate::cookie_key_material`] never
+/// returns less.
+pub fn session_layer(store: SessionStore, key_material: &[u8], secure: bool) -> SessionLayer {
+    SessionLayer::new(store, Key::from(key_material))
+        .with_name(COOKIE_NAME)
+        .with_secure(secure)
+}
+
+/// The demo's routes behind the shared session layer (see [`session_layer`]).
+///
+/// # Panics
+/// As [`session_layer`].
+pub fn router(store: SessionStore, key_material: &[u8], secure: bool) -> Router {
+    let layer = session_layer(store.clone(), key_material, secure);
+    router_with_layer(store, layer)
+}
+
+/// The demo's routes behind a given layer, for tests that need other settings (sliding expiry,
+/// a persistent cookie). `store` answers `/healthz` and should be the layer's store.
+pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
+    Router::new()
+        .route("/counter", get(counter))
+        .route("/read", get(read))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/whoami", get(whoami))
+        .layer(layer)
+        // /healthz sits outside the session layer: it never touches a session.
+        .route("/healthz", get(move || healthz(store.clone())))
+}
+
+/// `GET /counter`: increments `n` and returns it.
+async fn counter(session: Session) -> Result<String, SessionError> {
+    let n = session
+        .get::<i64>("n")
+        .await?
+        .unwrap_or(0)
+        .saturating_add(1);
+    session.insert("n", &n).await?;
+    Ok(n.to_string())
+}
+
+/// `GET /read`: returns `n` (0 when absent) and never writes.
+async fn read(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<i64>("n").await?.unwrap_or(0).to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct UserParam {
+    user: Option<String>,
+}
+
+/// `POST /login`: stores `user` (form field, else query parameter) and renews the session id.
+async fn login(
+    session: Session,
+    Query(query): Query<UserParam>,
+    form: Result<Form<UserParam>, FormRejection>,
+) -> Response {
+    let from_form = form.ok().and_then(|Form(f)| f.user);
+    let Some(user) = from_form.or(query.user).filter(|u| !u.is_empty()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "missing `user`: expected a non-empty form field or query parameter `user`",
+        )
+            .into_response();
+    };
+    let result = async {
+        session.insert("user", &user).await?;
+        // A new id at login: an id planted before it is worthless (session fixation).
+        session.renew().await
+    };
+    match result.await {
+        Ok(()) => (StatusCode::OK, "logged in").into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// `POST /logout`: deletes the session everywhere and expires the cookie.
+async fn logout(session: Session) -> Result<&'static str, SessionError> {
+    session.purge().await?;
+    Ok("logged out")
+}
+
+/// `GET /whoami`: 200 with the user name, or 401.
+async fn whoami(session: Session) -> Result<Response, SessionError> {
+    Ok(match session.get::<String>("user").await? {
+        Some(user) => (StatusCode::OK, user).into_response(),
+        None => (StatusCode::UNAUTHORIZED, "not logged in").into_response(),
+    })
+}
+
+/// `GET /healthz`: each backend and its state; 503 when one is down.
+async fn healthz(store: SessionStore) -> Response {
+    let (status, body) = health_report(&store).await;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(body)).into_response()
+}
