@@ -26,8 +26,13 @@ async fn main() -> ExitCode {
 
 async fn run(args: DemoArgs) -> Result<(), String> {
     let key_material = cookie_key_material()?;
-    let (_config, store) = build_store().await?;
-    let app = axum_app::router(store, &key_material, cookie_secure());
+    let (config, store) = build_store().await?;
+    let app = axum_app::router(
+        store,
+        &key_material,
+        cookie_secure(),
+        config.key_expire_duration(),
+    );
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

@@ -40,9 +40,7 @@ use session_core::SessionStore;
 
 use crate::{cookie_key_material, cookie_secure, health_report, DemoArgs, COOKIE_NAME};
 
-/// How long a session lives without changes (cookie `Max-Age` and the stored session's TTL,
-/// unless `session_redis_key_expire` overrides the latter).
-pub const SESSION_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+pub use crate::SESSION_TTL;
 
 /// The demo's settings and store: everything a worker needs to build its `App`.
 #[derive(Clone)]

@@ -12,27 +12,46 @@ use serde::Deserialize;
 use session_axum::{Key, Session, SessionError, SessionLayer};
 use session_core::SessionStore;
 
-use crate::{health_report, COOKIE_NAME};
+use std::time::Duration;
+
+use crate::{health_report, COOKIE_NAME, SESSION_TTL};
 
 /// The session layer both demos agree on: cookie [`COOKIE_NAME`], key from `key_material`
-/// (`Key::from`, as the actix demo does), `Secure` as given, every other setting at its default
-/// (the same defaults as actix-session's).
+/// (`Key::from`, as the actix demo does), `Secure` as given, a persistent cookie and store TTL
+/// of [`SESSION_TTL`] (as the actix demo), and sliding expiry to `sliding_expiry` when
+/// `SESSION_REDIS_KEY_EXPIRE` is set (the core's TTL rule then makes every refresh use it).
 ///
 /// # Panics
 /// Panics when `key_material` is shorter than 64 bytes; [`crate::cookie_key_material`] never
 /// returns less.
-pub fn session_layer(store: SessionStore, key_material: &[u8], secure: bool) -> SessionLayer {
+pub fn session_layer(
+    store: SessionStore,
+    key_material: &[u8],
+    secure: bool,
+    sliding_expiry: Option<Duration>,
+) -> SessionLayer {
+    // The cookie must outlive the stored session, or the browser forgets a session that the
+    // server still slides.
+    let cookie_ttl = SESSION_TTL.max(sliding_expiry.unwrap_or_default());
     SessionLayer::new(store, Key::from(key_material))
         .with_name(COOKIE_NAME)
         .with_secure(secure)
+        .with_max_age(Some(cookie_ttl))
+        .with_ttl(Some(SESSION_TTL))
+        .with_sliding_expiry(sliding_expiry.is_some())
 }
 
 /// The demo's routes behind the shared session layer (see [`session_layer`]).
 ///
 /// # Panics
 /// As [`session_layer`].
-pub fn router(store: SessionStore, key_material: &[u8], secure: bool) -> Router {
-    let layer = session_layer(store.clone(), key_material, secure);
+pub fn router(
+    store: SessionStore,
+    key_material: &[u8],
+    secure: bool,
+    sliding_expiry: Option<Duration>,
+) -> Router {
+    let layer = session_layer(store.clone(), key_material, secure, sliding_expiry);
     router_with_layer(store, layer)
 }
 

@@ -17,6 +17,9 @@ pub const ADDR_ENV: &str = "SESSION_DEMO_ADDR";
 pub const SECURE_ENV: &str = "SESSION_COOKIE_SECURE";
 /// The cookie name both demos use, so one cookie serves both.
 pub const COOKIE_NAME: &str = "id";
+/// How long a session lives in both demos (cookie `Max-Age` and store TTL), as actix-session's
+/// default; `SESSION_REDIS_KEY_EXPIRE` overrides the store TTL and makes it slide.
+pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 /// Minimum length of [`SECRET_ENV`]; the first 64 bytes are the key material.
 pub const SECRET_MIN_LEN: usize = 64;
 

@@ -398,7 +398,7 @@ impl SessionBackend for ProbeBackend {
 
 /// Serves the demo app for `store` on a free loopback port; returns its base URL.
 async fn serve(store: SessionStore) -> String {
-    let app = axum_app::router(store, KEY, false);
+    let app = axum_app::router(store, KEY, false, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
