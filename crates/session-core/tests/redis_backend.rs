@@ -95,7 +95,7 @@ async fn crud_for_both_strategies() {
         assert!(b.apply(&id, &clear, None).await.unwrap());
         assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
 
-        assert!(b.replace(&id, &replaced, None).await.unwrap() == false);
+        assert!(!b.replace(&id, &replaced, None).await.unwrap());
         assert!(b.create(&id, &replaced, None).await.unwrap());
         assert!(b.delete(&id).await.unwrap());
         assert!(!b.delete(&id).await.unwrap());
@@ -115,7 +115,9 @@ async fn large_sessions_are_written_in_chunks() {
     let server = RedisServer::start();
     let b = backend(&server, false);
     let id = SessionId::generate();
-    let big: SessionState = (0..10_000).map(|i| (format!("k{i}"), i.to_string())).collect();
+    let big: SessionState = (0..10_000)
+        .map(|i| (format!("k{i}"), i.to_string()))
+        .collect();
     assert!(b.create(&id, &big, None).await.unwrap());
     assert_eq!(b.load(&id, None).await.unwrap().unwrap().len(), 10_000);
     let mut changes = Changes::default();
@@ -169,7 +171,10 @@ async fn ttl_on_the_key_is_what_was_asked() {
     assert_eq!(pttl(&server, &id), -1);
 
     // Millisecond precision.
-    assert!(b.touch(&id, Some(Duration::from_millis(1500))).await.unwrap());
+    assert!(b
+        .touch(&id, Some(Duration::from_millis(1500)))
+        .await
+        .unwrap());
     let ms = pttl(&server, &id);
     assert!(ms > 1000 && ms <= 1500, "{ms}");
 
@@ -209,7 +214,10 @@ async fn concurrent_changes_to_different_keys_lose_nothing() {
     for single in BOTH {
         let b = Arc::new(backend(&server, single));
         let id = SessionId::generate();
-        assert!(b.create(&id, &state(&[("start", "0")]), secs(600)).await.unwrap());
+        assert!(b
+            .create(&id, &state(&[("start", "0")]), secs(600))
+            .await
+            .unwrap());
         let tasks: Vec<_> = (0..100)
             .map(|i| {
                 let (b, id) = (b.clone(), id.clone());
@@ -238,7 +246,10 @@ async fn delete_racing_with_writes_never_resurrects() {
         for round in 0..20 {
             let b = Arc::new(backend(&server, single));
             let id = SessionId::generate();
-            assert!(b.create(&id, &state(&[("a", "1")]), secs(600)).await.unwrap());
+            assert!(b
+                .create(&id, &state(&[("a", "1")]), secs(600))
+                .await
+                .unwrap());
             let writers: Vec<_> = (0..8)
                 .map(|w| {
                     let (b, id) = (b.clone(), id.clone());
@@ -282,7 +293,8 @@ fn command_calls(server: &RedisServer) -> HashMap<String, u64> {
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
             let calls = rest.split(',').next()?.parse().ok()?;
-            (!name.starts_with("info") && !name.starts_with("config")).then(|| (name.to_owned(), calls))
+            (!name.starts_with("info") && !name.starts_with("config"))
+                .then(|| (name.to_owned(), calls))
         })
         .collect()
 }
@@ -313,28 +325,47 @@ async fn every_operation_is_one_round_trip() {
         assert!(b.touch(&warm, None).await.unwrap());
 
         let check = |expected: &[(&str, u64)], what: &str| {
-            assert_eq!(command_calls(&server), calls(expected), "{what}, single = {single}");
+            assert_eq!(
+                command_calls(&server),
+                calls(expected),
+                "{what}, single = {single}"
+            );
             let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
         };
         let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
 
         assert!(b.create(&id, &s, secs(60)).await.unwrap());
-        check(&[("evalsha", 1), ("exists", 1), ("hset", 1), ("pexpire", 1)], "create");
+        check(
+            &[("evalsha", 1), ("exists", 1), ("hset", 1), ("pexpire", 1)],
+            "create",
+        );
         assert!(b.load(&id, None).await.unwrap().is_some());
         check(&[("hgetall", 1)], "load");
         assert!(b.load(&id, secs(60)).await.unwrap().is_some());
         check(&[("hgetall", 1), ("pexpire", 1)], "load and touch");
         assert!(b.apply(&id, &changes, secs(60)).await.unwrap());
         check(
-            &[("evalsha", 1), ("type", 1), ("hdel", 1), ("hset", 1), ("pexpire", 1)],
+            &[
+                ("evalsha", 1),
+                ("type", 1),
+                ("hdel", 1),
+                ("hset", 1),
+                ("pexpire", 1),
+            ],
             "apply",
         );
         assert!(b.replace(&id, &s, None).await.unwrap());
-        check(&[("evalsha", 1), ("type", 1), ("del", 1), ("hset", 1)], "replace");
+        check(
+            &[("evalsha", 1), ("type", 1), ("del", 1), ("hset", 1)],
+            "replace",
+        );
         assert!(b.touch(&id, secs(60)).await.unwrap());
         check(&[("pexpire", 1)], "touch");
         assert!(b.touch(&id, None).await.unwrap());
-        check(&[("evalsha", 1), ("exists", 1), ("persist", 1)], "touch without ttl");
+        check(
+            &[("evalsha", 1), ("exists", 1), ("persist", 1)],
+            "touch without ttl",
+        );
         assert!(b.delete(&id).await.unwrap());
         check(&[("del", 1)], "delete");
     }
@@ -366,7 +397,9 @@ async fn wrong_type_and_non_json_values_are_corrupt() {
             b.load(&id, None).await.map(|_| ()),
             b.load(&id, secs(5)).await.map(|_| ()),
             b.apply(&id, &changes, None).await.map(|_| ()),
-            b.replace(&id, &state(&[("a", "1")]), None).await.map(|_| ()),
+            b.replace(&id, &state(&[("a", "1")]), None)
+                .await
+                .map(|_| ()),
         ] {
             let err = result.unwrap_err();
             assert!(err.is_corrupt(), "{err:?}");
@@ -383,7 +416,10 @@ async fn wrong_type_and_non_json_values_are_corrupt() {
         assert!(err.is_corrupt(), "{err:?}");
         let text = err.to_string();
         assert!(text.contains("`cart`"), "{text}");
-        assert!(!text.contains("not json") && !text.contains(id.as_str()), "{text}");
+        assert!(
+            !text.contains("not json") && !text.contains(id.as_str()),
+            "{text}"
+        );
 
         // Bytes that are not UTF-8 (written by some other client).
         let id = SessionId::generate();
@@ -395,7 +431,10 @@ async fn wrong_type_and_non_json_values_are_corrupt() {
             .query(&mut con)
             .unwrap();
         let err = b.load(&id, None).await.unwrap_err();
-        assert!(err.is_corrupt() && err.to_string().contains("`bin`"), "{err:?}");
+        assert!(
+            err.is_corrupt() && err.to_string().contains("`bin`"),
+            "{err:?}"
+        );
     }
 }
 
@@ -407,18 +446,30 @@ async fn killed_server_fails_fast_and_the_same_backend_recovers() {
         let s = state(&[("a", "1")]);
         let id = SessionId::generate();
         assert!(b.create(&id, &s, None).await.unwrap());
-        assert_eq!(b.health().await[0].up, true);
+        assert!(b.health().await[0].up);
 
         server.kill();
         for _ in 0..3 {
             let started = Instant::now();
             let err = b.load(&id, None).await.unwrap_err();
-            assert!(started.elapsed() < Duration::from_millis(300), "single = {single}");
+            assert!(
+                started.elapsed() < Duration::from_millis(300),
+                "single = {single}"
+            );
             assert_unavailable(&err);
             let text = err.to_string();
-            assert!(text.contains(&format!("127.0.0.1:{}", server.port())), "{text}");
+            assert!(
+                text.contains(&format!("127.0.0.1:{}", server.port())),
+                "{text}"
+            );
             assert!(!text.contains(id.as_str()));
-            assert!(matches!(err, StoreError::Unavailable { timed_out: false, .. }));
+            assert!(matches!(
+                err,
+                StoreError::Unavailable {
+                    timed_out: false,
+                    ..
+                }
+            ));
         }
         assert_unavailable(&b.create(&id, &s, None).await.unwrap_err());
         let health = b.health().await;
@@ -447,7 +498,13 @@ async fn hung_server_times_out_after_socket_timeout() {
         let took = started.elapsed();
         server.resume();
         assert!(
-            matches!(err, StoreError::Unavailable { timed_out: true, .. }),
+            matches!(
+                err,
+                StoreError::Unavailable {
+                    timed_out: true,
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(
@@ -477,7 +534,11 @@ async fn backend_built_while_the_server_is_down_works_once_it_is_up() {
         let b = backend(&server, single);
         let id = SessionId::generate();
         assert_unavailable(&b.load(&id, None).await.unwrap_err());
-        assert_unavailable(&b.create(&id, &state(&[("a", "1")]), None).await.unwrap_err());
+        assert_unavailable(
+            &b.create(&id, &state(&[("a", "1")]), None)
+                .await
+                .unwrap_err(),
+        );
         server.restart();
         assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
         assert!(b.load(&id, None).await.unwrap().is_some());
@@ -515,7 +576,10 @@ async fn password_right_missing_and_wrong() {
             let err = b.load(&id, None).await.unwrap_err();
             assert_unavailable(&err);
             let text = format!("{err} {err:?} {:?}", b);
-            assert!(!text.contains("s3cret-pw") && !text.contains("wrong-pw-123"), "{text}");
+            assert!(
+                !text.contains("s3cret-pw") && !text.contains("wrong-pw-123"),
+                "{text}"
+            );
             eprintln!("{what} password, single = {single}: {err}");
             // Not a silent logout: it stays an error, call after call.
             assert_unavailable(&b.load(&id, None).await.unwrap_err());
@@ -544,7 +608,10 @@ async fn unix_socket_by_path_and_by_url() {
         .unwrap();
         assert_eq!(by_path.location(), path.display().to_string());
         let id = SessionId::generate();
-        assert!(by_path.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        assert!(by_path
+            .create(&id, &state(&[("a", "1")]), None)
+            .await
+            .unwrap());
         assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 1);
 
         for url in [

@@ -54,7 +54,11 @@ impl managed::Manager for PoolManager {
             .await
     }
 
-    async fn recycle(&self, _: &mut MultiplexedConnection, _: &Metrics) -> RecycleResult<RedisError> {
+    async fn recycle(
+        &self,
+        _: &mut MultiplexedConnection,
+        _: &Metrics,
+    ) -> RecycleResult<RedisError> {
         Ok(())
     }
 }
@@ -77,7 +81,9 @@ impl Single {
             return Ok(manager.clone());
         }
         // Lazy: nothing is connected until the first command awaits the connection.
-        let manager = self.client.get_connection_manager_lazy(self.config.clone())?;
+        let manager = self
+            .client
+            .get_connection_manager_lazy(self.config.clone())?;
         *current = Some(manager.clone());
         Ok(manager)
     }
@@ -97,7 +103,7 @@ pub(super) struct Timeouts {
 /// The connection strategy in use.
 pub(super) enum Connector {
     Pool(Pool),
-    Single(Single),
+    Single(Box<Single>),
 }
 
 impl Connector {
@@ -126,11 +132,11 @@ impl Connector {
             // Reconnecting is re-armed by every failed call, and `run` retries a refused
             // or dropped connection once, so recovery needs no extra failed call.
             .set_number_of_retries(0);
-        Connector::Single(Single {
+        Connector::Single(Box::new(Single {
             client,
             config,
             current: Mutex::new(None),
-        })
+        }))
     }
 
     /// Sends one request, retrying once when the connection was found dropped or refused:

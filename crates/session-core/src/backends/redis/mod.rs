@@ -19,12 +19,15 @@
 //! call of each script cost one more round trip to load it.
 //!
 //! # Connections
-//! Nothing connects at construction. Two strategies, chosen by `single_connection_client`:
+//! Nothing connects at construction. Two strategies:
 //!
-//! * `false` (the default): a [deadpool](deadpool) pool of up to `max_connections`
-//!   (default [`DEFAULT_MAX_CONNECTIONS`]) multiplexed connections.
-//! * `true`: one multiplexed [`ConnectionManager`](redis::aio::ConnectionManager) shared by
-//!   every task, reconnecting by itself.
+//! * one multiplexed [`ConnectionManager`](redis::aio::ConnectionManager) shared by every
+//!   task, reconnecting by itself: with `single_connection_client = true`, and also **the
+//!   default** when `max_connections` is not set (it measured about twice the throughput of a
+//!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
+//! * a [deadpool](deadpool) pool of `max_connections` multiplexed connections, each used by
+//!   one operation at a time, when `max_connections` is set (and `single_connection_client`
+//!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
 //!
 //! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
 //! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
@@ -49,8 +52,9 @@ use crate::{
 /// The name this backend reports in errors and health checks.
 const NAME: &str = "redis";
 
-/// Pool size when `max_connections` is not set. Each pooled connection is multiplexed, so a
-/// small pool already carries many concurrent requests; see `docs/benchmarks.md`.
+/// Pool size of [`Strategy::default`], for code that asks for a pool without a size. Each pooled
+/// connection is multiplexed, so a small pool already carries many concurrent requests; more
+/// connections did not help in `docs/benchmarks.md`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 
 /// Response timeout when `socket_timeout` is not set. Long enough for a busy server, short
@@ -121,6 +125,7 @@ impl Default for RedisSettings {
 /// ```
 pub struct RedisBackend {
     connector: Connector,
+    strategy: Strategy,
     prefix: String,
     location: String,
 }
@@ -130,6 +135,7 @@ impl std::fmt::Debug for RedisBackend {
         f.debug_struct("RedisBackend")
             .field("location", &self.location)
             .field("prefix", &self.prefix)
+            .field("strategy", &self.strategy)
             .finish_non_exhaustive()
     }
 }
@@ -142,22 +148,24 @@ impl RedisBackend {
     ///
     /// Credentials and db written in the URL win over the separate options. Nothing is
     /// connected here.
+    ///
+    /// Strategy: `single_connection_client = true`, or `max_connections` unset, gives one
+    /// shared multiplexed connection (the faster one, see the [module docs](self));
+    /// `max_connections = n` alone gives a pool of `n` connections.
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         let info = connection_info(config)?;
         let settings = RedisSettings {
             prefix: config.prefix.clone(),
-            strategy: if config.single_connection_client {
-                Strategy::Single
-            } else {
-                let max_size = config.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
-                if max_size == 0 {
+            strategy: match (config.single_connection_client, config.max_connections) {
+                (true, _) | (false, None) => Strategy::Single,
+                (false, Some(0)) => {
                     return Err(ConfigError::unsupported(
                         "session_redis_max_connections",
                         "0",
                         "a pool size of at least 1",
-                    ));
+                    ))
                 }
-                Strategy::Pool { max_size }
+                (false, Some(max_size)) => Strategy::Pool { max_size },
             },
             socket_timeout: timeout(
                 "session_redis_socket_timeout",
@@ -193,9 +201,15 @@ impl RedisBackend {
         };
         Ok(Self {
             connector,
+            strategy: settings.strategy,
             prefix: settings.prefix,
             location,
         })
+    }
+
+    /// The connection strategy in use.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
     }
 
     /// Where the server is (`host:port` or a socket path), without credentials.
@@ -355,7 +369,9 @@ fn corrupt(detail: String) -> StoreError {
 
 /// Milliseconds for `PEXPIRE`, never 0 (which would delete the key at once).
 fn millis(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX / 2).max(1)
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX / 2)
+        .max(1)
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
@@ -390,12 +406,16 @@ fn parse_hash(value: Value) -> Result<SessionState, StoreError> {
             }
             pairs
         }
-        _ => return Err(corrupt("HGETALL returned something other than a hash".into())),
+        _ => {
+            return Err(corrupt(
+                "HGETALL returned something other than a hash".into(),
+            ))
+        }
     };
     let mut state = HashMap::with_capacity(pairs.len());
     for (field, value) in pairs {
-        let field = text(field)
-            .ok_or_else(|| corrupt("a session key name is not UTF-8 text".into()))?;
+        let field =
+            text(field).ok_or_else(|| corrupt("a session key name is not UTF-8 text".into()))?;
         let value = text(value).ok_or_else(|| {
             corrupt(format!(
                 "the value of session key `{field}` is not UTF-8 text"
@@ -588,12 +608,18 @@ mod tests {
             port: 7000,
             ..SessionConfig::default()
         };
-        assert_eq!(connection_info(&config).unwrap().addr().to_string(), "10.0.0.1:7001");
+        assert_eq!(
+            connection_info(&config).unwrap().addr().to_string(),
+            "10.0.0.1:7001"
+        );
         let config = SessionConfig {
             unix_socket_path: Some("/tmp/r.sock".into()),
             ..SessionConfig::default()
         };
-        assert_eq!(connection_info(&config).unwrap().addr().to_string(), "/tmp/r.sock");
+        assert_eq!(
+            connection_info(&config).unwrap().addr().to_string(),
+            "/tmp/r.sock"
+        );
         let config = SessionConfig {
             url: Some("unix:///tmp/r.sock?db=2".into()),
             ..SessionConfig::default()
@@ -625,6 +651,22 @@ mod tests {
         ] {
             assert!(RedisBackend::from_config(&config).is_err());
         }
+    }
+
+    #[test]
+    fn strategy_follows_the_two_options() {
+        let strategy = |single, max| {
+            RedisBackend::from_config(&SessionConfig {
+                single_connection_client: single,
+                max_connections: max,
+                ..SessionConfig::default()
+            })
+            .unwrap()
+            .strategy()
+        };
+        assert_eq!(strategy(false, None), Strategy::Single);
+        assert_eq!(strategy(true, Some(8)), Strategy::Single);
+        assert_eq!(strategy(false, Some(8)), Strategy::Pool { max_size: 8 });
     }
 
     #[test]
