@@ -1,0 +1,156 @@
+//! How a server is started.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to start a [`crate::RedisServer`]: a builder, every method optional.
+///
+/// The defaults give a TCP-only server on a free loopback port, without password,
+/// persistence or debug restrictions (`DEBUG SLEEP` works on Redis 7).
+///
+/// ```
+/// use session_testkit::{RedisServer, ServerOptions};
+///
+/// let server = RedisServer::start_with(
+///     ServerOptions::new()
+///         .password("s3cret")
+///         .unix_socket(true)
+///         .arg("--maxmemory")
+///         .arg("10mb"),
+/// );
+/// assert_eq!(server.cmd::<Vec<String>>(&["CONFIG", "GET", "maxmemory"])[1], "10485760");
+///
+/// let options = ServerOptions::new()
+///     .args(["--maxmemory-policy", "allkeys-lru"])
+///     .startup_timeout(std::time::Duration::from_secs(30));
+/// let server = RedisServer::start_with(options);
+/// assert_eq!(server.cmd::<Vec<String>>(&["CONFIG", "GET", "maxmemory-policy"])[1], "allkeys-lru");
+/// ```
+#[derive(Clone, Default)]
+pub struct ServerOptions {
+    pub(crate) password: Option<String>,
+    pub(crate) unix_socket: bool,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) binary: Option<PathBuf>,
+    pub(crate) startup_timeout: Option<Duration>,
+}
+
+impl ServerOptions {
+    /// The defaults: TCP only, no password, no extra arguments.
+    ///
+    /// Example: the example on [`ServerOptions`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires this password (`requirepass`) from every client.
+    ///
+    /// [`crate::RedisServer::client`] and [`crate::RedisServer::cmd`] authenticate with
+    /// it. It goes into the server's config file, not its command line, so it does not
+    /// show up in `ps`; `Debug` output redacts it.
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions};
+    ///
+    /// let server = RedisServer::start_with(ServerOptions::new().password("s3cret"));
+    /// assert_eq!(server.password(), Some("s3cret"));
+    /// assert_eq!(server.cmd::<String>(&["PING"]), "PONG");
+    /// ```
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Also listens on a unix socket, `redis.sock` in the server's temporary directory,
+    /// with permissions `700`.
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions};
+    ///
+    /// let server = RedisServer::start_with(ServerOptions::new().unix_socket(true));
+    /// assert!(server.unix_socket_path().unwrap().exists());
+    /// ```
+    pub fn unix_socket(mut self, enabled: bool) -> Self {
+        self.unix_socket = enabled;
+        self
+    }
+
+    /// Appends one command-line argument for `redis-server`, after the kit's own
+    /// configuration, so it overrides it (`--maxmemory`, `--replicaof`, ...).
+    ///
+    /// Leave `--port`, `--bind` and `--requirepass` to the kit (use
+    /// [`ServerOptions::password`]): it must know them to check that the server answers.
+    ///
+    /// Example: the example on [`ServerOptions`].
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends several command-line arguments, as [`ServerOptions::arg`] does.
+    ///
+    /// Example: the example on [`ServerOptions`].
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Starts this binary instead of the one from `$REDIS_SERVER` or `PATH`.
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions, StartError};
+    ///
+    /// let err = RedisServer::try_start_with(
+    ///     ServerOptions::new().binary("/nonexistent/redis-server"),
+    /// )
+    /// .unwrap_err();
+    /// assert!(matches!(err, StartError::MissingBinary { .. }));
+    /// ```
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// How long to wait for the server to answer after it is spawned (default 10 s,
+    /// generous because the machine may be busy with parallel builds).
+    ///
+    /// Example: the example on [`ServerOptions`].
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = Some(timeout);
+        self
+    }
+
+    pub(crate) fn effective_startup_timeout(&self) -> Duration {
+        self.startup_timeout.unwrap_or(Duration::from_secs(10))
+    }
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("unix_socket", &self.unix_socket)
+            .field("args", &self.args)
+            .field("binary", &self.binary)
+            .field("startup_timeout", &self.startup_timeout)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let text = format!("{:?}", ServerOptions::new().password("hunter2"));
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+}
