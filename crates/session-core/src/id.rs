@@ -115,9 +115,7 @@ mod tests {
 
     #[test]
     fn error_does_not_echo_input() {
-        let message = SessionId::parse("secret-looking-value")
-            .unwrap_err()
-            .to_string();
+        let message = SessionId::parse("secret-looking-value").unwrap_err().to_string();
         assert!(!message.contains("secret"));
     }
 }

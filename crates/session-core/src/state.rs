@@ -90,10 +90,7 @@ mod tests {
         let mut state = SessionState::from([("b".to_owned(), "3".to_owned())]);
         c.remove("b");
         c.apply_to(&mut state);
-        assert_eq!(
-            state,
-            SessionState::from([("a".to_owned(), "2".to_owned())])
-        );
+        assert_eq!(state, SessionState::from([("a".to_owned(), "2".to_owned())]));
     }
 
     #[test]

@@ -76,7 +76,9 @@ impl SessionStore {
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let store = match config.mode {
-            Mode::Disabled => Self::new(backends::file::FileBackend::new(config.filestore_path())?),
+            Mode::Disabled => Self::new(backends::file::FileBackend::new(
+                config.filestore_path(),
+            )?),
             Mode::Redis => Self::new(backends::redis::RedisBackend::from_config(config)?),
             Mode::Sentinel | Mode::Cluster => {
                 return Err(ConfigError::unsupported(
@@ -91,8 +93,7 @@ impl SessionStore {
 
     /// The expiry a write sets, given the framework's TTL (see [the TTL rule](Self#the-ttl-rule)).
     pub fn effective_ttl(&self, framework_ttl: Option<Duration>) -> Option<Duration> {
-        self.key_expire
-            .or(framework_ttl.filter(|ttl| !ttl.is_zero()))
+        self.key_expire.or(framework_ttl.filter(|ttl| !ttl.is_zero()))
     }
 
     /// The name of the backend in use, for logs.
@@ -134,10 +135,7 @@ impl SessionStore {
             if self.backend.create(&id, state, ttl).await? {
                 return Ok(id);
             }
-            tracing::warn!(
-                backend = self.backend.name(),
-                "fresh session id was taken; retrying with another"
-            );
+            tracing::warn!(backend = self.backend.name(), "fresh session id was taken; retrying with another");
         }
         Err(StoreError::IdCollision {
             tries: CREATE_TRIES,
