@@ -146,8 +146,8 @@ impl RedisBackend {
     /// `username`, `password`, `db`, the two timeouts, `max_connections`,
     /// `single_connection_client` and `prefix`.
     ///
-    /// Credentials and db written in the URL win over the separate options. Nothing is
-    /// connected here.
+    /// `username`, `password` and a non-zero `db` given as separate options override the
+    /// URL's parts. Nothing is connected here.
     ///
     /// Strategy: `single_connection_client = true`, or `max_connections` unset, gives one
     /// shared multiplexed connection (the faster one, see the [module docs](self));
@@ -521,28 +521,22 @@ fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError
     if matches!(parsed.scheme(), "rediss" | "valkeys") {
         return Err(tls_unsupported(&shown));
     }
-    let unix = matches!(parsed.scheme(), "unix" | "redis+unix" | "valkey+unix");
-    let db_in_url = if unix {
-        parsed.query_pairs().any(|(k, _)| k == "db")
-    } else {
-        !parsed.path().trim_matches('/').is_empty()
-    };
     let info = parsed
         .into_connection_info()
         .map_err(|err| ConfigError::unsupported("session_redis_url", &shown, &err.to_string()))?;
-    // The URL's own parts win; the separate options fill what it leaves out.
-    let from_url = info.redis_settings().clone();
-    let mut merged = redis;
-    if let Some(username) = from_url.username() {
+    // The separate options override the URL's parts (docs/configuration.md, "URL rule"), so
+    // a password can come from a secret store while the URL stays in a file. `db` has no
+    // "unset" state, so only a non-zero db overrides the URL's.
+    let mut merged = info.redis_settings().clone();
+    if let Some(username) = &config.username {
         merged = merged.set_username(username);
     }
-    if let Some(password) = from_url.password() {
+    if let Some(password) = &config.password {
         merged = merged.set_password(password);
     }
-    if db_in_url {
-        merged = merged.set_db(from_url.db());
+    if config.db != 0 {
+        merged = merged.set_db(config.db);
     }
-    merged = merged.set_protocol(from_url.protocol());
     Ok(info.set_redis_settings(merged))
 }
 
@@ -574,7 +568,7 @@ mod tests {
     }
 
     #[test]
-    fn url_parts_win_and_options_fill_the_rest() {
+    fn options_override_the_url_parts() {
         let config = SessionConfig {
             url: Some("redis://:fromurl@127.0.0.1:7000".into()),
             username: Some("app".into()),
@@ -584,16 +578,17 @@ mod tests {
         };
         let info = connection_info(&config).unwrap();
         assert_eq!(info.addr().to_string(), "127.0.0.1:7000");
-        assert_eq!(info.redis_settings().password(), Some("fromurl"));
+        assert_eq!(info.redis_settings().password(), Some("fromoption"));
         assert_eq!(info.redis_settings().username(), Some("app"));
         assert_eq!(info.redis_settings().db(), 3);
 
         let config = SessionConfig {
-            url: Some("redis://127.0.0.1:7000/5".into()),
-            db: 3,
+            url: Some("redis://:fromurl@127.0.0.1:7000/5".into()),
             ..SessionConfig::default()
         };
-        assert_eq!(connection_info(&config).unwrap().redis_settings().db(), 5);
+        let info = connection_info(&config).unwrap();
+        assert_eq!(info.redis_settings().db(), 5);
+        assert_eq!(info.redis_settings().password(), Some("fromurl"));
     }
 
     #[test]
