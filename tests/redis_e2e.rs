@@ -212,8 +212,9 @@ async fn new_session(base: &str) -> String {
     res.cookie_pair()
 }
 
-/// 1. Every route of the contract, on one demo backed by Redis (no `key_expire`: the demos'
+/// Item 1: Every route of the contract, on one demo backed by Redis (no `key_expire`: the demos'
 /// one-day TTL, refreshed on writes).
+///
 /// `writes` counts the store's writes; `backend` is the name `/healthz` must report.
 async fn contract(base: &str, store: &SessionStore, writes: &dyn Fn() -> usize, backend: &str) {
     checks::counter(base).await;
@@ -286,7 +287,7 @@ async fn contract_on_both_backed_by_the_file_store() {
     demos.actix_handle.stop(true).await;
 }
 
-/// 2. One cookie, one key, one Redis: a login on either server is seen by the other.
+/// Item 2: One cookie, one key, one Redis: a login on either server is seen by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_on_one_framework_whoami_on_the_other() {
     let stack = Stack::start(Some(600)).await;
@@ -329,7 +330,7 @@ async fn counter_alternating_between_the_servers_is_one_counter() {
     stack.stop().await;
 }
 
-/// 3. Login renews the id and deletes the old key; logout deletes the key and the old cookie
+/// Item 3: Login renews the id and deletes the old key; logout deletes the key and the old cookie
 /// stops working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renew_and_logout_remove_the_redis_keys() {
@@ -379,7 +380,7 @@ async fn renew_and_logout_remove_the_redis_keys() {
     stack.stop().await;
 }
 
-/// 4 (axum). A handler that never touches the session costs no Redis command, even with a
+/// Item 4 (axum): A handler that never touches the session costs no Redis command, even with a
 /// valid session cookie and sliding expiry on: the session is loaded lazily.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_route_without_session_makes_no_redis_command() {
@@ -400,7 +401,7 @@ async fn axum_route_without_session_makes_no_redis_command() {
     stack.stop().await;
 }
 
-/// 4 (actix). actix-session loads the session in its middleware before any handler runs, so a
+/// Item 4 (actix): actix-session loads the session in its middleware before any handler runs, so a
 /// route inside the session scope costs one load whenever a cookie comes with the request,
 /// used or not. What the demo guarantees: no load without a cookie, exactly one `HGETALL` and
 /// no write with one, and `/healthz` (outside the scope) makes only its `PING`.
@@ -432,7 +433,7 @@ async fn actix_route_without_session_costs_one_eager_load_and_healthz_only_pings
     stack.stop().await;
 }
 
-/// 5. `/read` writes nothing and, with sliding expiry (`key_expire` 60), resets the TTL with
+/// Item 5: `/read` writes nothing and, with sliding expiry (`key_expire` 60), resets the TTL with
 /// exactly one `HGETALL` and one `PEXPIRE` (which the backend sends as one pipeline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
@@ -471,7 +472,7 @@ async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
     stack.stop().await;
 }
 
-/// 6. The key's TTL is `session_redis_key_expire` when set.
+/// Item 6: The key's TTL is `session_redis_key_expire` when set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_follows_key_expire() {
     let stack = Stack::start(Some(120)).await;
@@ -488,7 +489,7 @@ async fn ttl_follows_key_expire() {
     stack.stop().await;
 }
 
-/// 6. Without `key_expire`, the TTL is the demos' session TTL (one day).
+/// Item 6: Without `key_expire`, the TTL is the demos' session TTL (one day).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttl_without_key_expire_is_the_demo_session_ttl() {
     let stack = Stack::start(None).await;
@@ -505,7 +506,7 @@ async fn ttl_without_key_expire_is_the_demo_session_ttl() {
     stack.stop().await;
 }
 
-/// 7. A tampered cookie is a fresh session (a new Redis key), never a 500; the real session
+/// Item 7: A tampered cookie is a fresh session (a new Redis key), never a 500; the real session
 /// is untouched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_cookie_is_a_fresh_session() {
@@ -539,7 +540,7 @@ async fn tampered_cookie_is_a_fresh_session() {
     stack.stop().await;
 }
 
-/// 8. Redis killed: 503 (never a panic or a 500); Redis restarted: 200 again, same demos.
+/// Item 8: Redis killed: 503 (never a panic or a 500); Redis restarted: 200 again, same demos.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_is_503_and_recovers_without_restarting_the_demos() {
     let stack = Stack::start(None).await;
