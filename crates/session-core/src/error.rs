@@ -40,8 +40,21 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Builds [`StoreError::Unavailable`] from a Redis client error.
+    /// Maps a Redis client error: a key of the wrong type (`WRONGTYPE`, also inside a script
+    /// or a pipeline) is [`StoreError::Corrupt`]; everything else (refused or dropped
+    /// connections, timeouts, authentication, server errors such as `OOM` or `LOADING`) is
+    /// [`StoreError::Unavailable`].
+    ///
+    /// redis-rs error texts carry no credentials, keys or values (its authentication errors
+    /// say "Password authentication failed"; server replies echo no arguments), so the text is
+    /// kept as it is for operators.
     pub(crate) fn from_redis(backend: &str, err: &redis::RedisError) -> Self {
+        if is_wrong_type(err) {
+            return StoreError::Corrupt {
+                backend: backend.to_owned(),
+                detail: "the session key holds a Redis value that is not a hash".to_owned(),
+            };
+        }
         StoreError::Unavailable {
             backend: backend.to_owned(),
             timed_out: err.is_timeout(),
@@ -59,4 +72,14 @@ impl StoreError {
     pub fn is_corrupt(&self) -> bool {
         matches!(self, StoreError::Corrupt { .. })
     }
+}
+
+/// True when Redis answered `WRONGTYPE`, directly or as one entry of a pipeline.
+fn is_wrong_type(err: &redis::RedisError) -> bool {
+    const WRONGTYPE: &str = "WRONGTYPE";
+    err.code() == Some(WRONGTYPE)
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == WRONGTYPE))
 }

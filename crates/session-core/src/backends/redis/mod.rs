@@ -1,0 +1,678 @@
+//! Standalone Redis backend.
+//!
+//! # Layout
+//! One Redis hash per session at key `prefix + id`: one field per session key, holding the JSON
+//! text of its value. Field-level writes (`HSET`/`HDEL`) are what let two concurrent requests
+//! that change different keys of one session both keep their change.
+//!
+//! # One round trip per operation
+//! | operation | sent |
+//! |---|---|
+//! | load | `HGETALL` (pipelined with `PEXPIRE` when touching) |
+//! | create | script: if the key is absent, `HSET` + `PEXPIRE` |
+//! | replace | script: if the session exists, `DEL` + `HSET` (+ `PEXPIRE`) |
+//! | apply | script: if the session exists, `HDEL` + `HSET` (+ `PEXPIRE`) |
+//! | touch | `PEXPIRE`, or a script `PERSIST` when the TTL is `None` |
+//! | delete | `DEL` |
+//!
+//! Scripts go by hash (`EVALSHA`); only after a server restart or `SCRIPT FLUSH` does the first
+//! call of each script cost one more round trip to load it.
+//!
+//! # Connections
+//! Nothing connects at construction. Two strategies:
+//!
+//! * one multiplexed [`ConnectionManager`](redis::aio::ConnectionManager) shared by every
+//!   task, reconnecting by itself: with `single_connection_client = true`, and also **the
+//!   default** when `max_connections` is not set (it measured about twice the throughput of a
+//!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
+//! * a [deadpool](deadpool) pool of `max_connections` multiplexed connections, each used by
+//!   one operation at a time, when `max_connections` is set (and `single_connection_client`
+//!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
+//!
+//! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
+//! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
+//! again as soon as the server is back.
+
+mod connection;
+mod scripts;
+
+use std::{collections::HashMap, time::Duration};
+
+use async_trait::async_trait;
+use redis::{
+    ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisError, Value,
+};
+
+use self::connection::{Connector, Request, Timeouts};
+use crate::{
+    state::check_values_are_json, BackendHealth, Changes, ConfigError, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError,
+};
+
+/// The name this backend reports in errors and health checks.
+const NAME: &str = "redis";
+
+/// Pool size of [`Strategy::default`], for code that asks for a pool without a size. Each pooled
+/// connection is multiplexed, so a small pool already carries many concurrent requests; more
+/// connections did not help in `docs/benchmarks.md`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+
+/// Response timeout when `socket_timeout` is not set. Long enough for a busy server, short
+/// enough that a hung one turns into a 503 before clients give up on their own.
+pub const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connection timeout when `socket_connect_timeout` is not set. A refused connection fails at
+/// once anyway; this bounds unanswered SYNs and a server too busy to complete the handshake.
+pub const DEFAULT_SOCKET_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the backend talks to Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// A pool of up to `max_size` multiplexed connections (`max_connections`).
+    Pool {
+        /// Most connections open at once; at least 1.
+        max_size: usize,
+    },
+    /// One shared, auto-reconnecting multiplexed connection (`single_connection_client`).
+    Single,
+}
+
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy::Pool {
+            max_size: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Everything but the address and credentials: for building a backend without a
+/// [`SessionConfig`], in tests and benchmarks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// Prepended to every session id to make the Redis key.
+    pub prefix: String,
+    /// The connection strategy.
+    pub strategy: Strategy,
+    /// How long to wait for an answer (`socket_timeout`).
+    pub socket_timeout: Duration,
+    /// How long to wait for a connection (`socket_connect_timeout`).
+    pub connect_timeout: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            prefix: "session:".into(),
+            strategy: Strategy::default(),
+            socket_timeout: DEFAULT_SOCKET_TIMEOUT,
+            connect_timeout: DEFAULT_SOCKET_CONNECT_TIMEOUT,
+        }
+    }
+}
+
+/// Sessions in one Redis server (or one Redis-protocol server such as Valkey).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
+///
+/// let config = SessionConfig {
+///     url: Some("redis://127.0.0.1:6379/0".into()),
+///     ..SessionConfig::default()
+/// };
+/// let store = SessionStore::new(RedisBackend::from_config(&config)?);
+/// # Ok(()) }
+/// ```
+pub struct RedisBackend {
+    connector: Connector,
+    strategy: Strategy,
+    prefix: String,
+    location: String,
+}
+
+impl std::fmt::Debug for RedisBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("location", &self.location)
+            .field("prefix", &self.prefix)
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisBackend {
+    /// Builds the backend from the `session_redis_*` options: `url` (`redis://`, `unix://`;
+    /// `rediss://` is rejected for now), else `unix_socket_path`, else `host`/`port`; plus
+    /// `username`, `password`, `db`, the two timeouts, `max_connections`,
+    /// `single_connection_client` and `prefix`.
+    ///
+    /// Credentials and db written in the URL win over the separate options. Nothing is
+    /// connected here.
+    ///
+    /// Strategy: `single_connection_client = true`, or `max_connections` unset, gives one
+    /// shared multiplexed connection (the faster one, see the [module docs](self));
+    /// `max_connections = n` alone gives a pool of `n` connections.
+    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let info = connection_info(config)?;
+        let settings = RedisSettings {
+            prefix: config.prefix.clone(),
+            strategy: match (config.single_connection_client, config.max_connections) {
+                (true, _) | (false, None) => Strategy::Single,
+                (false, Some(0)) => {
+                    return Err(ConfigError::unsupported(
+                        "session_redis_max_connections",
+                        "0",
+                        "a pool size of at least 1",
+                    ))
+                }
+                (false, Some(max_size)) => Strategy::Pool { max_size },
+            },
+            socket_timeout: timeout(
+                "session_redis_socket_timeout",
+                config.socket_timeout,
+                DEFAULT_SOCKET_TIMEOUT,
+            )?,
+            connect_timeout: timeout(
+                "session_redis_socket_connect_timeout",
+                config.socket_connect_timeout,
+                DEFAULT_SOCKET_CONNECT_TIMEOUT,
+            )?,
+        };
+        Self::new(info, settings)
+    }
+
+    /// Builds the backend from explicit connection information, such as
+    /// `"redis://127.0.0.1:6379".into_connection_info()`. Nothing is connected here.
+    pub fn new(info: ConnectionInfo, settings: RedisSettings) -> Result<Self, ConfigError> {
+        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            return Err(tls_unsupported(&info.addr().to_string()));
+        }
+        let location = info.addr().to_string();
+        let client = redis::Client::open(info).map_err(|err| {
+            ConfigError::unsupported("session_redis_url", &location, &err.to_string())
+        })?;
+        let timeouts = Timeouts {
+            connect: settings.connect_timeout,
+            response: settings.socket_timeout,
+        };
+        let connector = match settings.strategy {
+            Strategy::Pool { max_size } => Connector::pool(client, timeouts, max_size.max(1)),
+            Strategy::Single => Connector::single(client, timeouts),
+        };
+        Ok(Self {
+            connector,
+            strategy: settings.strategy,
+            prefix: settings.prefix,
+            location,
+        })
+    }
+
+    /// The connection strategy in use.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// Where the server is (`host:port` or a socket path), without credentials.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn key(&self, id: &SessionId) -> String {
+        format!("{}{}", self.prefix, id.as_str())
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, request: Request<'_>) -> Result<T, StoreError> {
+        self.connector
+            .run(&request)
+            .await
+            .map_err(|err| self.error(&err))
+    }
+
+    fn error(&self, err: &RedisError) -> StoreError {
+        match StoreError::from_redis(NAME, err) {
+            StoreError::Unavailable {
+                backend,
+                timed_out,
+                message,
+            } => StoreError::Unavailable {
+                backend,
+                timed_out,
+                message: format!("{}: {message}", self.location),
+            },
+            other => other,
+        }
+    }
+
+    async fn conditional_write(
+        &self,
+        script: &redis::Script,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        args: impl FnOnce(&mut redis::ScriptInvocation<'_>),
+    ) -> Result<bool, StoreError> {
+        let mut invocation = script.key(self.key(id));
+        invocation.arg(ttl_arg(ttl));
+        args(&mut invocation);
+        let written: i64 = self.run(Request::Script(invocation)).await?;
+        Ok(written == 1)
+    }
+}
+
+#[async_trait]
+impl SessionBackend for RedisBackend {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        let key = self.key(id);
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(&key);
+        if let Some(ttl) = touch {
+            pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
+        }
+        let (fields,): (Value,) = self.run(Request::Pipe(pipe)).await?;
+        let state = parse_hash(fields)?;
+        if state.is_empty() {
+            return Ok(None);
+        }
+        check_values_are_json(&state).map_err(corrupt)?;
+        Ok(Some(state))
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, |inv| {
+            push_pairs(inv, state.iter());
+        })
+        .await
+    }
+
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.conditional_write(&scripts::REPLACE_SCRIPT, id, ttl, |inv| {
+            push_pairs(inv, state.iter());
+        })
+        .await
+    }
+
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.conditional_write(&scripts::APPLY_SCRIPT, id, ttl, |inv| {
+            inv.arg(changes.remove.len());
+            for field in &changes.remove {
+                inv.arg(field);
+            }
+            push_pairs(inv, changes.set.iter());
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        let existed: i64 = match ttl {
+            Some(ttl) => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("PEXPIRE").arg(self.key(id)).arg(millis(ttl));
+                let (set,): (i64,) = self.run(Request::Pipe(pipe)).await?;
+                set
+            }
+            None => {
+                self.run(Request::Script(scripts::PERSIST_SCRIPT.key(self.key(id))))
+                    .await?
+            }
+        };
+        Ok(existed == 1)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("DEL").arg(self.key(id));
+        let (deleted,): (i64,) = self.run(Request::Pipe(pipe)).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn health(&self) -> Vec<BackendHealth> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("PING");
+        let result: Result<(String,), StoreError> = self.run(Request::Pipe(pipe)).await;
+        vec![BackendHealth {
+            name: NAME.into(),
+            location: self.location.clone(),
+            up: result.is_ok(),
+            error: result.err().map(|err| err.to_string()),
+        }]
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+}
+
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt {
+        backend: NAME.into(),
+        detail,
+    }
+}
+
+/// Milliseconds for `PEXPIRE`, never 0 (which would delete the key at once).
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX / 2)
+        .max(1)
+}
+
+/// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
+fn ttl_arg(ttl: Option<Duration>) -> u64 {
+    ttl.map_or(0, millis)
+}
+
+fn push_pairs<'a>(
+    invocation: &mut redis::ScriptInvocation<'_>,
+    pairs: impl Iterator<Item = (&'a String, &'a String)>,
+) {
+    for (field, value) in pairs {
+        invocation.arg(field).arg(value);
+    }
+}
+
+/// Reads an `HGETALL` reply (a flat array in RESP2, a map in RESP3) into a session, insisting
+/// on UTF-8 text. Other replies mean the library and server disagree: reported as corrupt data
+/// rather than a panic.
+fn parse_hash(value: Value) -> Result<SessionState, StoreError> {
+    let pairs: Vec<(Value, Value)> = match value {
+        Value::Nil => Vec::new(),
+        Value::Map(pairs) => pairs,
+        Value::Array(items) => {
+            if items.len() % 2 != 0 {
+                return Err(corrupt("HGETALL returned an odd number of items".into()));
+            }
+            let mut items = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(field), Some(value)) = (items.next(), items.next()) {
+                pairs.push((field, value));
+            }
+            pairs
+        }
+        _ => {
+            return Err(corrupt(
+                "HGETALL returned something other than a hash".into(),
+            ))
+        }
+    };
+    let mut state = HashMap::with_capacity(pairs.len());
+    for (field, value) in pairs {
+        let field =
+            text(field).ok_or_else(|| corrupt("a session key name is not UTF-8 text".into()))?;
+        let value = text(value).ok_or_else(|| {
+            corrupt(format!(
+                "the value of session key `{field}` is not UTF-8 text"
+            ))
+        })?;
+        state.insert(field, value);
+    }
+    Ok(state)
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(text) => Some(text),
+        _ => None,
+    }
+}
+
+fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+    match seconds {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ConfigError::unsupported(key, &s.to_string(), "a number of seconds above 0")
+            }),
+    }
+}
+
+fn tls_unsupported(value: &str) -> ConfigError {
+    ConfigError::unsupported(
+        "session_redis_url",
+        value,
+        "TLS (rediss://) is not supported yet: use redis:// or unix://",
+    )
+}
+
+/// The URL with its password replaced, for error messages.
+fn redacted_url(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("<redacted>"));
+            }
+            // unix:// URLs carry the password as a `pass` query parameter.
+            if parsed.query_pairs().any(|(k, _)| k == "pass") {
+                parsed.set_query(Some("<redacted>"));
+            }
+            parsed.to_string()
+        }
+        None => "<not a redis URL>".into(),
+    }
+}
+
+fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
+    if config.db < 0 {
+        return Err(ConfigError::unsupported(
+            "session_redis_db",
+            &config.db.to_string(),
+            "a database number of 0 or more",
+        ));
+    }
+    let mut redis = RedisConnectionInfo::default();
+    if let Some(username) = &config.username {
+        redis = redis.set_username(username);
+    }
+    if let Some(password) = &config.password {
+        redis = redis.set_password(password);
+    }
+    redis = redis.set_db(config.db);
+
+    let Some(url) = &config.url else {
+        let addr = if let Some(path) = &config.unix_socket_path {
+            ConnectionAddr::Unix(path.clone())
+        } else {
+            if config.host.len() > 1 {
+                return Err(ConfigError::unsupported(
+                    "session_redis_host",
+                    &format!("{} hosts", config.host.len()),
+                    "one host in standalone mode (several hosts need sentinel or cluster mode)",
+                ));
+            }
+            match config.host.first() {
+                Some(hp) => ConnectionAddr::Tcp(hp.host.clone(), hp.port.unwrap_or(config.port)),
+                None => ConnectionAddr::Tcp("localhost".into(), config.port),
+            }
+        };
+        let info = addr
+            .into_connection_info()
+            .map_err(|err| ConfigError::unsupported("session_redis_host", "", &err.to_string()))?;
+        return Ok(info.set_redis_settings(redis));
+    };
+
+    let shown = redacted_url(url);
+    let parsed = redis::parse_redis_url(url).ok_or_else(|| {
+        ConfigError::unsupported(
+            "session_redis_url",
+            &shown,
+            "a redis://host:port/db or unix:///path/to/socket URL",
+        )
+    })?;
+    if matches!(parsed.scheme(), "rediss" | "valkeys") {
+        return Err(tls_unsupported(&shown));
+    }
+    let unix = matches!(parsed.scheme(), "unix" | "redis+unix" | "valkey+unix");
+    let db_in_url = if unix {
+        parsed.query_pairs().any(|(k, _)| k == "db")
+    } else {
+        !parsed.path().trim_matches('/').is_empty()
+    };
+    let info = parsed
+        .into_connection_info()
+        .map_err(|err| ConfigError::unsupported("session_redis_url", &shown, &err.to_string()))?;
+    // The URL's own parts win; the separate options fill what it leaves out.
+    let from_url = info.redis_settings().clone();
+    let mut merged = redis;
+    if let Some(username) = from_url.username() {
+        merged = merged.set_username(username);
+    }
+    if let Some(password) = from_url.password() {
+        merged = merged.set_password(password);
+    }
+    if db_in_url {
+        merged = merged.set_db(from_url.db());
+    }
+    merged = merged.set_protocol(from_url.protocol());
+    Ok(info.set_redis_settings(merged))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rediss_is_rejected_without_leaking_the_password() {
+        let config = SessionConfig {
+            url: Some("rediss://user:hunter2@example.com:6380/1".into()),
+            ..SessionConfig::default()
+        };
+        let err = RedisBackend::from_config(&config).unwrap_err();
+        assert_eq!(err.key, "session_redis_url");
+        assert!(err.expected.contains("TLS"));
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn bad_url_names_the_option_without_the_password() {
+        let config = SessionConfig {
+            url: Some("http://:hunter2@example.com".into()),
+            ..SessionConfig::default()
+        };
+        let err = RedisBackend::from_config(&config).unwrap_err();
+        assert_eq!(err.key, "session_redis_url");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn url_parts_win_and_options_fill_the_rest() {
+        let config = SessionConfig {
+            url: Some("redis://:fromurl@127.0.0.1:7000".into()),
+            username: Some("app".into()),
+            password: Some("fromoption".into()),
+            db: 3,
+            ..SessionConfig::default()
+        };
+        let info = connection_info(&config).unwrap();
+        assert_eq!(info.addr().to_string(), "127.0.0.1:7000");
+        assert_eq!(info.redis_settings().password(), Some("fromurl"));
+        assert_eq!(info.redis_settings().username(), Some("app"));
+        assert_eq!(info.redis_settings().db(), 3);
+
+        let config = SessionConfig {
+            url: Some("redis://127.0.0.1:7000/5".into()),
+            db: 3,
+            ..SessionConfig::default()
+        };
+        assert_eq!(connection_info(&config).unwrap().redis_settings().db(), 5);
+    }
+
+    #[test]
+    fn host_port_and_socket() {
+        let info = connection_info(&SessionConfig::default()).unwrap();
+        assert_eq!(info.addr().to_string(), "localhost:6379");
+        let config = SessionConfig {
+            host: vec![crate::config::HostPort {
+                host: "10.0.0.1".into(),
+                port: Some(7001),
+            }],
+            port: 7000,
+            ..SessionConfig::default()
+        };
+        assert_eq!(
+            connection_info(&config).unwrap().addr().to_string(),
+            "10.0.0.1:7001"
+        );
+        let config = SessionConfig {
+            unix_socket_path: Some("/tmp/r.sock".into()),
+            ..SessionConfig::default()
+        };
+        assert_eq!(
+            connection_info(&config).unwrap().addr().to_string(),
+            "/tmp/r.sock"
+        );
+        let config = SessionConfig {
+            url: Some("unix:///tmp/r.sock?db=2".into()),
+            ..SessionConfig::default()
+        };
+        let info = connection_info(&config).unwrap();
+        assert_eq!(info.addr().to_string(), "/tmp/r.sock");
+        assert_eq!(info.redis_settings().db(), 2);
+    }
+
+    #[test]
+    fn bad_numbers_are_rejected() {
+        for config in [
+            SessionConfig {
+                socket_timeout: Some(0.0),
+                ..SessionConfig::default()
+            },
+            SessionConfig {
+                socket_connect_timeout: Some(f64::NAN),
+                ..SessionConfig::default()
+            },
+            SessionConfig {
+                max_connections: Some(0),
+                ..SessionConfig::default()
+            },
+            SessionConfig {
+                db: -1,
+                ..SessionConfig::default()
+            },
+        ] {
+            assert!(RedisBackend::from_config(&config).is_err());
+        }
+    }
+
+    #[test]
+    fn strategy_follows_the_two_options() {
+        let strategy = |single, max| {
+            RedisBackend::from_config(&SessionConfig {
+                single_connection_client: single,
+                max_connections: max,
+                ..SessionConfig::default()
+            })
+            .unwrap()
+            .strategy()
+        };
+        assert_eq!(strategy(false, None), Strategy::Single);
+        assert_eq!(strategy(true, Some(8)), Strategy::Single);
+        assert_eq!(strategy(false, Some(8)), Strategy::Pool { max_size: 8 });
+    }
+
+    #[test]
+    fn ttl_is_never_zero_milliseconds() {
+        assert_eq!(millis(Duration::from_micros(10)), 1);
+        assert_eq!(ttl_arg(None), 0);
+        assert_eq!(ttl_arg(Some(Duration::from_secs(2))), 2000);
+    }
+}

@@ -1,0 +1,85 @@
+//! The Lua scripts behind the conditional writes.
+//!
+//! Each one runs as a single `EVALSHA` (one round trip, atomic on the server): checking that the
+//! key exists and writing in two commands would let a logout slip in between and be undone.
+//!
+//! Argument layout shared by all scripts: `KEYS[1]` is the session key, `ARGV[1]` the expiry in
+//! milliseconds (`0`: none). Fields are written in chunks because Lua's `unpack` fails beyond a
+//! few thousand values, and a large session must not turn into a script error.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Shared Lua helpers, prepended to every script.
+///
+/// `session_type` returns `nil` when the key is absent and raises `WRONGTYPE` when it is not a
+/// hash, so a stray string key is reported as corrupt instead of being silently rewritten.
+const PRELUDE: &str = r#"
+local key = KEYS[1]
+local ttl = tonumber(ARGV[1])
+local function is_session(k)
+  local t = redis.call('TYPE', k).ok
+  if t == 'none' then return false end
+  if t ~= 'hash' then
+    return error({err = 'WRONGTYPE Operation against a key holding the wrong kind of value'})
+  end
+  return true
+end
+local function in_chunks(command, k, from, to)
+  local i = from
+  while i <= to do
+    local j = math.min(i + 199, to)
+    redis.call(command, k, unpack(ARGV, i, j))
+    i = j + 1
+  end
+end
+"#;
+
+/// `ARGV[2..]`: field, value, field, value, ... Returns 1 when written, 0 when the key exists
+/// (whatever its type: the id is taken either way).
+const CREATE: &str = r#"
+if redis.call('EXISTS', key) == 1 then return 0 end
+in_chunks('HSET', key, 2, #ARGV)
+if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+return 1
+"#;
+
+/// `ARGV[2..]`: field, value pairs. Returns 0 (writing nothing) when the session is absent.
+/// The key is rebuilt, so with `ttl` 0 it ends up without expiry (PERSIST semantics).
+const REPLACE: &str = r#"
+if not is_session(key) then return 0 end
+redis.call('DEL', key)
+in_chunks('HSET', key, 2, #ARGV)
+if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+return 1
+"#;
+
+/// `ARGV[2]`: number of removed fields `n`; `ARGV[3..3+n)`: removed fields; the rest: field,
+/// value pairs to set. `ttl` 0 leaves the expiry alone. A hash left empty is deleted by Redis
+/// itself, which is exactly "a session left with no keys is deleted".
+const APPLY: &str = r#"
+if not is_session(key) then return 0 end
+local removed = tonumber(ARGV[2])
+in_chunks('HDEL', key, 3, 2 + removed)
+in_chunks('HSET', key, 3 + removed, #ARGV)
+if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+return 1
+"#;
+
+/// Removes the expiry of an existing session. `PERSIST` alone cannot tell "absent" from "had no
+/// expiry", hence the script.
+const PERSIST: &str = r#"
+if redis.call('EXISTS', key) == 0 then return 0 end
+redis.call('PERSIST', key)
+return 1
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{body}"))
+}
+
+pub(super) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));
+pub(super) static REPLACE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REPLACE));
+pub(super) static APPLY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(APPLY));
+pub(super) static PERSIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PERSIST));

@@ -1,0 +1,682 @@
+//! The standalone Redis backend against real `redis-server` processes (session-testkit).
+//!
+//! Every behaviour that depends on the connection strategy runs for both: the pool
+//! (`single_connection_client = false`) and the single multiplexed connection.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use session_core::{
+    backends::redis::{RedisBackend, RedisSettings, Strategy},
+    Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore, StoreError,
+};
+use session_testkit::{RedisServer, ServerOptions};
+
+const BOTH: [bool; 2] = [false, true];
+
+fn config(url: String, single: bool) -> SessionConfig {
+    SessionConfig {
+        url: Some(url),
+        single_connection_client: single,
+        max_connections: Some(4),
+        socket_timeout: Some(0.5),
+        socket_connect_timeout: Some(0.5),
+        ..SessionConfig::default()
+    }
+}
+
+fn backend(server: &RedisServer, single: bool) -> RedisBackend {
+    RedisBackend::from_config(&config(server.url(), single)).unwrap()
+}
+
+fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn key(id: &SessionId) -> String {
+    format!("session:{}", id.as_str())
+}
+
+fn pttl(server: &RedisServer, id: &SessionId) -> i64 {
+    server.cmd(&["PTTL", &key(id)])
+}
+
+fn secs(s: u64) -> Option<Duration> {
+    Some(Duration::from_secs(s))
+}
+
+fn assert_unavailable(err: &StoreError) {
+    assert!(err.is_unavailable(), "expected Unavailable, got {err:?}");
+}
+
+#[tokio::test]
+async fn crud_for_both_strategies() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        let first = state(&[("user", "\"alice\""), ("n", "1")]);
+
+        assert_eq!(b.load(&id, None).await.unwrap(), None);
+        assert!(b.create(&id, &first, None).await.unwrap());
+        assert!(
+            !b.create(&id, &state(&[("x", "2")]), None).await.unwrap(),
+            "create must not overwrite"
+        );
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(first.clone()));
+        // Stored as a hash of JSON text, readable with redis-cli.
+        let stored: HashMap<String, String> = server.cmd(&["HGETALL", &key(&id)]);
+        assert_eq!(stored, first);
+
+        let mut changes = Changes::default();
+        changes.set("n", "2");
+        changes.set("cart", "[1,2]");
+        changes.remove("user");
+        assert!(b.apply(&id, &changes, None).await.unwrap());
+        assert_eq!(
+            b.load(&id, None).await.unwrap(),
+            Some(state(&[("n", "2"), ("cart", "[1,2]")]))
+        );
+
+        let replaced = state(&[("only", "true")]);
+        assert!(b.replace(&id, &replaced, None).await.unwrap());
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(replaced.clone()));
+        assert!(b.touch(&id, secs(100)).await.unwrap());
+
+        // Removing every key deletes the session.
+        let mut clear = Changes::default();
+        clear.remove("only");
+        assert!(b.apply(&id, &clear, None).await.unwrap());
+        assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
+
+        assert!(!b.replace(&id, &replaced, None).await.unwrap());
+        assert!(b.create(&id, &replaced, None).await.unwrap());
+        assert!(b.delete(&id).await.unwrap());
+        assert!(!b.delete(&id).await.unwrap());
+
+        // Conditional writes never bring an absent session back.
+        assert!(!b.replace(&id, &replaced, None).await.unwrap());
+        assert!(!b.apply(&id, &changes, secs(10)).await.unwrap());
+        assert!(!b.touch(&id, secs(10)).await.unwrap());
+        assert!(!b.touch(&id, None).await.unwrap());
+        assert_eq!(b.load(&id, secs(10)).await.unwrap(), None);
+        assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
+    }
+}
+
+#[tokio::test]
+async fn large_sessions_are_written_in_chunks() {
+    let server = RedisServer::start();
+    let b = backend(&server, false);
+    let id = SessionId::generate();
+    let big: SessionState = (0..10_000)
+        .map(|i| (format!("k{i}"), i.to_string()))
+        .collect();
+    assert!(b.create(&id, &big, None).await.unwrap());
+    assert_eq!(b.load(&id, None).await.unwrap().unwrap().len(), 10_000);
+    let mut changes = Changes::default();
+    for i in 0..9_999 {
+        changes.remove(format!("k{i}"));
+    }
+    changes.set("new", "null");
+    assert!(b.apply(&id, &changes, None).await.unwrap());
+    assert_eq!(
+        b.load(&id, None).await.unwrap(),
+        Some(state(&[("k9999", "9999"), ("new", "null")]))
+    );
+    assert!(b.replace(&id, &big, None).await.unwrap());
+    assert_eq!(b.load(&id, None).await.unwrap().unwrap().len(), 10_000);
+}
+
+#[tokio::test]
+async fn ttl_on_the_key_is_what_was_asked() {
+    let server = RedisServer::start();
+    let b = backend(&server, false);
+    let id = SessionId::generate();
+    let s = state(&[("a", "1")]);
+    let near = |ms: i64, want: i64| ms <= want && ms > want - 5_000;
+
+    assert!(b.create(&id, &s, secs(100)).await.unwrap());
+    assert!(near(pttl(&server, &id), 100_000), "{}", pttl(&server, &id));
+
+    // apply with None leaves the expiry alone; with Some it resets it.
+    let mut changes = Changes::default();
+    changes.set("b", "2");
+    assert!(b.apply(&id, &changes, None).await.unwrap());
+    assert!(near(pttl(&server, &id), 100_000));
+    assert!(b.apply(&id, &changes, secs(200)).await.unwrap());
+    assert!(near(pttl(&server, &id), 200_000));
+
+    // load with touch slides the expiry in the same round trip.
+    assert!(b.load(&id, secs(300)).await.unwrap().is_some());
+    assert!(near(pttl(&server, &id), 300_000));
+    assert!(b.load(&id, None).await.unwrap().is_some());
+    assert!(near(pttl(&server, &id), 300_000));
+
+    // replace rewrites the key: without a TTL it has no expiry at all.
+    assert!(b.replace(&id, &s, secs(400)).await.unwrap());
+    assert!(near(pttl(&server, &id), 400_000));
+    assert!(b.replace(&id, &s, None).await.unwrap());
+    assert_eq!(pttl(&server, &id), -1);
+
+    assert!(b.touch(&id, secs(50)).await.unwrap());
+    assert!(near(pttl(&server, &id), 50_000));
+    assert!(b.touch(&id, None).await.unwrap());
+    assert_eq!(pttl(&server, &id), -1);
+
+    // Millisecond precision.
+    assert!(b
+        .touch(&id, Some(Duration::from_millis(1500)))
+        .await
+        .unwrap());
+    let ms = pttl(&server, &id);
+    assert!(ms > 1000 && ms <= 1500, "{ms}");
+
+    let other = SessionId::generate();
+    assert!(b.create(&other, &s, None).await.unwrap());
+    assert_eq!(pttl(&server, &other), -1);
+}
+
+#[tokio::test]
+async fn key_expire_rule_through_the_store() {
+    let server = RedisServer::start();
+    let s = state(&[("a", "1")]);
+
+    let store = SessionStore::new(backend(&server, false));
+    let id = store.create(&s, secs(3600)).await.unwrap();
+    assert!(pttl(&server, &id) > 3_590_000);
+    let id = store.create(&s, None).await.unwrap();
+    assert_eq!(pttl(&server, &id), -1);
+
+    let store = SessionStore::new(backend(&server, false)).with_key_expire(secs(60));
+    let id = store.create(&s, secs(3600)).await.unwrap();
+    let ms = pttl(&server, &id);
+    assert!(ms > 55_000 && ms <= 60_000, "{ms}");
+    assert!(store.touch(&id, None).await.unwrap());
+    assert!(pttl(&server, &id) > 55_000);
+    let mut changes = Changes::default();
+    changes.set("b", "2");
+    assert!(store.apply(&id, &changes, secs(3600)).await.unwrap());
+    assert!(pttl(&server, &id) <= 60_000);
+    assert!(store.load_and_touch(&id, None).await.unwrap().is_some());
+    assert!(pttl(&server, &id) <= 60_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_to_different_keys_lose_nothing() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = Arc::new(backend(&server, single));
+        let id = SessionId::generate();
+        assert!(b
+            .create(&id, &state(&[("start", "0")]), secs(600))
+            .await
+            .unwrap());
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let (b, id) = (b.clone(), id.clone());
+                tokio::spawn(async move {
+                    let mut changes = Changes::default();
+                    changes.set(format!("k{i}"), i.to_string());
+                    b.apply(&id, &changes, secs(600)).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap());
+        }
+        let loaded = b.load(&id, None).await.unwrap().unwrap();
+        assert_eq!(loaded.len(), 101, "single = {single}");
+        for i in 0..100 {
+            assert_eq!(loaded[&format!("k{i}")], i.to_string());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_racing_with_writes_never_resurrects() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        for round in 0..20 {
+            let b = Arc::new(backend(&server, single));
+            let id = SessionId::generate();
+            assert!(b
+                .create(&id, &state(&[("a", "1")]), secs(600))
+                .await
+                .unwrap());
+            let writers: Vec<_> = (0..8)
+                .map(|w| {
+                    let (b, id) = (b.clone(), id.clone());
+                    tokio::spawn(async move {
+                        for n in 0.. {
+                            let still_there = match (w + n) % 3 {
+                                0 => {
+                                    let mut changes = Changes::default();
+                                    changes.set(format!("w{w}"), n.to_string());
+                                    b.apply(&id, &changes, secs(600)).await.unwrap()
+                                }
+                                1 => b
+                                    .replace(&id, &state(&[("r", "1")]), secs(600))
+                                    .await
+                                    .unwrap(),
+                                _ => b.touch(&id, secs(600)).await.unwrap(),
+                            };
+                            if !still_there {
+                                return n;
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(2 + round % 5)).await;
+            assert!(b.delete(&id).await.unwrap());
+            for writer in writers {
+                writer.await.unwrap();
+            }
+            assert_eq!(b.load(&id, None).await.unwrap(), None);
+            assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
+        }
+    }
+}
+
+/// Calls per command since the last `CONFIG RESETSTAT`, without the test's own `INFO`/`CONFIG`.
+fn command_calls(server: &RedisServer) -> HashMap<String, u64> {
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            let calls = rest.split(',').next()?.parse().ok()?;
+            (!name.starts_with("info") && !name.starts_with("config"))
+                .then(|| (name.to_owned(), calls))
+        })
+        .collect()
+}
+
+fn calls(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+/// Client-sent commands are what cost round trips: the top-level ones here are one pipeline
+/// (`hgetall` + `pexpire`), one `evalsha`, or one plain command. The others listed run
+/// inside the script on the server.
+#[tokio::test]
+async fn every_operation_is_one_round_trip() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        let s = state(&[("a", "1")]);
+        let mut changes = Changes::default();
+        changes.set("b", "2");
+        changes.remove("a");
+
+        // Warm up: connect, and load each script once (the first EVALSHA answers NOSCRIPT).
+        let warm = SessionId::generate();
+        assert!(b.create(&warm, &s, None).await.unwrap());
+        assert!(b.replace(&warm, &s, None).await.unwrap());
+        assert!(b.apply(&warm, &changes, None).await.unwrap());
+        assert!(b.touch(&warm, None).await.unwrap());
+
+        let check = |expected: &[(&str, u64)], what: &str| {
+            assert_eq!(
+                command_calls(&server),
+                calls(expected),
+                "{what}, single = {single}"
+            );
+            let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+        };
+        let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+
+        assert!(b.create(&id, &s, secs(60)).await.unwrap());
+        check(
+            &[("evalsha", 1), ("exists", 1), ("hset", 1), ("pexpire", 1)],
+            "create",
+        );
+        assert!(b.load(&id, None).await.unwrap().is_some());
+        check(&[("hgetall", 1)], "load");
+        assert!(b.load(&id, secs(60)).await.unwrap().is_some());
+        check(&[("hgetall", 1), ("pexpire", 1)], "load and touch");
+        assert!(b.apply(&id, &changes, secs(60)).await.unwrap());
+        check(
+            &[
+                ("evalsha", 1),
+                ("type", 1),
+                ("hdel", 1),
+                ("hset", 1),
+                ("pexpire", 1),
+            ],
+            "apply",
+        );
+        assert!(b.replace(&id, &s, None).await.unwrap());
+        check(
+            &[("evalsha", 1), ("type", 1), ("del", 1), ("hset", 1)],
+            "replace",
+        );
+        assert!(b.touch(&id, secs(60)).await.unwrap());
+        check(&[("pexpire", 1)], "touch");
+        assert!(b.touch(&id, None).await.unwrap());
+        check(
+            &[("evalsha", 1), ("exists", 1), ("persist", 1)],
+            "touch without ttl",
+        );
+        assert!(b.delete(&id).await.unwrap());
+        check(&[("del", 1)], "delete");
+    }
+}
+
+#[tokio::test]
+async fn scripts_are_reloaded_after_script_flush() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
+        assert!(b.replace(&id, &state(&[("b", "2")]), None).await.unwrap());
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(state(&[("b", "2")])));
+    }
+}
+
+#[tokio::test]
+async fn wrong_type_and_non_json_values_are_corrupt() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        let _: () = server.cmd(&["SET", &key(&id), "not a hash"]);
+        let mut changes = Changes::default();
+        changes.set("a", "1");
+        for result in [
+            b.load(&id, None).await.map(|_| ()),
+            b.load(&id, secs(5)).await.map(|_| ()),
+            b.apply(&id, &changes, None).await.map(|_| ()),
+            b.replace(&id, &state(&[("a", "1")]), None)
+                .await
+                .map(|_| ()),
+        ] {
+            let err = result.unwrap_err();
+            assert!(err.is_corrupt(), "{err:?}");
+        }
+        // The stray value was not overwritten, and the id counts as taken.
+        assert_eq!(server.cmd::<String>(&["GET", &key(&id)]), "not a hash");
+        assert!(!b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        // Logout still clears it.
+        assert!(b.delete(&id).await.unwrap());
+
+        let id = SessionId::generate();
+        let _: () = server.cmd(&["HSET", &key(&id), "good", "1", "cart", "{not json"]);
+        let err = b.load(&id, None).await.unwrap_err();
+        assert!(err.is_corrupt(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("`cart`"), "{text}");
+        assert!(
+            !text.contains("not json") && !text.contains(id.as_str()),
+            "{text}"
+        );
+
+        // Bytes that are not UTF-8 (written by some other client).
+        let id = SessionId::generate();
+        let mut con = server.connection();
+        let _: () = redis::cmd("HSET")
+            .arg(key(&id))
+            .arg("bin")
+            .arg(&[0xff_u8, 0xfe][..])
+            .query(&mut con)
+            .unwrap();
+        let err = b.load(&id, None).await.unwrap_err();
+        assert!(
+            err.is_corrupt() && err.to_string().contains("`bin`"),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_server_fails_fast_and_the_same_backend_recovers() {
+    for single in BOTH {
+        let server = RedisServer::start();
+        let b = backend(&server, single);
+        let s = state(&[("a", "1")]);
+        let id = SessionId::generate();
+        assert!(b.create(&id, &s, None).await.unwrap());
+        assert!(b.health().await[0].up);
+
+        server.kill();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let err = b.load(&id, None).await.unwrap_err();
+            assert!(
+                started.elapsed() < Duration::from_millis(300),
+                "single = {single}"
+            );
+            assert_unavailable(&err);
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!("127.0.0.1:{}", server.port())),
+                "{text}"
+            );
+            assert!(!text.contains(id.as_str()));
+            assert!(matches!(
+                err,
+                StoreError::Unavailable {
+                    timed_out: false,
+                    ..
+                }
+            ));
+        }
+        assert_unavailable(&b.create(&id, &s, None).await.unwrap_err());
+        let health = b.health().await;
+        assert!(!health[0].up && health[0].error.is_some());
+        assert_eq!(health[0].location, format!("127.0.0.1:{}", server.port()));
+
+        server.restart();
+        // The very first call after the restart already works (data is gone: no persistence).
+        assert_eq!(b.load(&id, None).await.unwrap(), None, "single = {single}");
+        assert!(b.create(&id, &s, None).await.unwrap());
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(s.clone()));
+        assert!(b.health().await[0].up);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_server_times_out_after_socket_timeout() {
+    for single in BOTH {
+        let server = RedisServer::start();
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        server.pause();
+        let started = Instant::now();
+        let err = b.load(&id, None).await.unwrap_err();
+        let took = started.elapsed();
+        server.resume();
+        assert!(
+            matches!(
+                err,
+                StoreError::Unavailable {
+                    timed_out: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_secs(3),
+            "{took:?}"
+        );
+        // Once it answers again, the same backend works.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match b.load(&id, None).await {
+                Ok(loaded) => {
+                    assert!(loaded.is_some());
+                    break;
+                }
+                Err(err) if Instant::now() < deadline => assert_unavailable(&err),
+                Err(err) => panic!("no recovery: {err}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_built_while_the_server_is_down_works_once_it_is_up() {
+    for single in BOTH {
+        let server = RedisServer::start();
+        server.kill();
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        assert_unavailable(&b.load(&id, None).await.unwrap_err());
+        assert_unavailable(
+            &b.create(&id, &state(&[("a", "1")]), None)
+                .await
+                .unwrap_err(),
+        );
+        server.restart();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        assert!(b.load(&id, None).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn store_from_config_builds_without_a_server() {
+    // Port 1 on loopback: nothing listens there.
+    let store = SessionStore::from_config(&config("redis://127.0.0.1:1".into(), false))
+        .await
+        .unwrap();
+    let err = store.load(&SessionId::generate()).await.unwrap_err();
+    assert_unavailable(&err);
+    assert!(!store.health().await[0].up);
+}
+
+#[tokio::test]
+async fn password_right_missing_and_wrong() {
+    let server = RedisServer::start_with(ServerOptions::new().password("s3cret-pw"));
+    for single in BOTH {
+        let with = |password: Option<&str>| {
+            RedisBackend::from_config(&SessionConfig {
+                password: password.map(str::to_owned),
+                ..config(server.url(), single)
+            })
+            .unwrap()
+        };
+        let good = with(Some("s3cret-pw"));
+        let id = SessionId::generate();
+        assert!(good.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+
+        for (password, what) in [(None, "missing"), (Some("wrong-pw-123"), "wrong")] {
+            let b = with(password);
+            let err = b.load(&id, None).await.unwrap_err();
+            assert_unavailable(&err);
+            let text = format!("{err} {err:?} {:?}", b);
+            assert!(
+                !text.contains("s3cret-pw") && !text.contains("wrong-pw-123"),
+                "{text}"
+            );
+            eprintln!("{what} password, single = {single}: {err}");
+            // Not a silent logout: it stays an error, call after call.
+            assert_unavailable(&b.load(&id, None).await.unwrap_err());
+        }
+
+        // The password in the URL works too.
+        let b = RedisBackend::from_config(&config(
+            format!("redis://:s3cret-pw@127.0.0.1:{}", server.port()),
+            single,
+        ))
+        .unwrap();
+        assert!(b.load(&id, None).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn unix_socket_by_path_and_by_url() {
+    let server = RedisServer::start_with(ServerOptions::new().unix_socket(true));
+    let path = server.unix_socket_path().unwrap().to_path_buf();
+    for single in BOTH {
+        let by_path = RedisBackend::from_config(&SessionConfig {
+            unix_socket_path: Some(path.clone()),
+            single_connection_client: single,
+            ..SessionConfig::default()
+        })
+        .unwrap();
+        assert_eq!(by_path.location(), path.display().to_string());
+        let id = SessionId::generate();
+        assert!(by_path
+            .create(&id, &state(&[("a", "1")]), None)
+            .await
+            .unwrap());
+        assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 1);
+
+        for url in [
+            format!("unix://{}", path.display()),
+            server.unix_url().unwrap(),
+        ] {
+            let by_url = RedisBackend::from_config(&config(url, single)).unwrap();
+            assert!(by_url.load(&id, None).await.unwrap().is_some());
+        }
+        let health = by_path.health().await;
+        assert!(health[0].up);
+        assert_eq!(health[0].location, path.display().to_string());
+    }
+}
+
+#[tokio::test]
+async fn db_selection_and_prefix() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = RedisBackend::from_config(&SessionConfig {
+            db: 3,
+            prefix: "app1:".into(),
+            ..config(server.url(), single)
+        })
+        .unwrap();
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        let key = format!("app1:{}", id.as_str());
+        assert_eq!(server.cmd::<i64>(&["EXISTS", &key]), 0, "not in db 0");
+        let mut con = redis::Client::open(format!("{}/3", server.url()))
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut con).unwrap();
+        assert_eq!(exists, 1);
+
+        // The db in the URL wins over the option.
+        let b = RedisBackend::from_config(&SessionConfig {
+            db: 5,
+            prefix: "app1:".into(),
+            ..config(format!("{}/3", server.url()), single)
+        })
+        .unwrap();
+        assert!(b.load(&id, None).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn explicit_constructor_for_tests_and_benches() {
+    let server = RedisServer::start();
+    for strategy in [Strategy::Single, Strategy::Pool { max_size: 2 }] {
+        let b = RedisBackend::new(
+            server.connection_info(),
+            RedisSettings {
+                strategy,
+                prefix: "bench:".into(),
+                ..RedisSettings::default()
+            },
+        )
+        .unwrap();
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &format!("bench:{}", id.as_str())]),
+            1
+        );
+    }
+}
