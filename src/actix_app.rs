@@ -20,6 +20,12 @@
 //!   alone answers 500) and writes carry only the changed keys.
 //! * `/healthz` sits outside the session middleware, so it never loads a session (actix-session
 //!   loads eagerly whenever a cookie comes with the request) and reports an outage as JSON.
+//! * `GET /` answers `hello` from inside the session scope without using the session. Unlike the
+//!   axum demo, it still costs one store load when the request carries a session cookie:
+//!   actix-session's middleware loads the session before the handler runs, whether the handler
+//!   uses it or not (`tests/redis_e2e.rs` asserts exactly one `HGETALL`, plus `PEXPIRE` with
+//!   sliding expiry). Routes that must not touch the store belong outside the scope, as
+//!   `/healthz` does.
 //! * Sliding expiry when `SESSION_REDIS_KEY_EXPIRE` is set: every request that carries a session
 //!   resets its TTL to `key_expire` in the load round trip. Without it, the TTL (actix's
 //!   [`SESSION_TTL`]) is refreshed whenever the session changes (actix's `OnStateChanges`).
@@ -136,6 +142,7 @@ impl ActixDemo {
                 web::scope("")
                     .wrap(sessions)
                     .wrap(from_fn(request_scope))
+                    .route("/", web::get().to(hello))
                     .route("/counter", web::get().to(counter))
                     .route("/read", web::get().to(read))
                     .route("/login", web::post().to(login))
@@ -181,6 +188,10 @@ fn read_n(session: &Session) -> actix_web::Result<i64> {
                 "session key `n` holds a value that is not an integer",
             )
         })
+}
+
+async fn hello() -> HttpResponse {
+    HttpResponse::Ok().body("hello")
 }
 
 async fn counter(session: Session) -> actix_web::Result<HttpResponse> {

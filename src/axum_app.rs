@@ -1,5 +1,9 @@
 //! The axum demo's application, factored out of `examples/axum_demo.rs` so end-to-end tests can
 //! run it in-process. Same HTTP contract as the actix demo (see the README).
+//!
+//! Besides the contract, `GET /` answers `hello` from behind the session layer without touching
+//! the session: the session is lazy, so this request makes no store (Redis) call even when it
+//! carries a valid session cookie (`tests/redis_e2e.rs` checks that on a real redis-server).
 
 use axum::{
     extract::{rejection::FormRejection, Query},
@@ -59,6 +63,7 @@ pub fn router(
 /// a persistent cookie). `store` answers `/healthz` and should be the layer's store.
 pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
     Router::new()
+        .route("/", get(hello))
         .route("/counter", get(counter))
         .route("/read", get(read))
         .route("/login", post(login))
@@ -67,6 +72,11 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
         .layer(layer)
         // /healthz sits outside the session layer: it never touches a session.
         .route("/healthz", get(move || healthz(store.clone())))
+}
+
+/// `GET /`: a route behind the session layer that never touches the session.
+async fn hello() -> &'static str {
+    "hello"
 }
 
 /// `GET /counter`: increments `n` and returns it.

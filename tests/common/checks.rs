@@ -1,0 +1,283 @@
+//! HTTP checks of the demo contract, independent of the framework and the store.
+
+use actix_web::cookie::{Cookie, CookieJar, Key};
+use axum::http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use session_core::{SessionId, SessionStore};
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub set_cookie: Vec<String>,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The `name=value` pair a browser would send back, from the only `Set-Cookie`.
+    pub fn cookie_pair(&self) -> String {
+        assert_eq!(
+            self.set_cookie.len(),
+            1,
+            "expected one Set-Cookie: {self:?}"
+        );
+        self.set_cookie[0].split(';').next().unwrap().to_owned()
+    }
+}
+
+/// Sends one request; `form` is an urlencoded body.
+pub async fn send(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> Answer {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(url);
+    if let Some(cookie) = cookie {
+        req = req.header(header::COOKIE, cookie);
+    }
+    let body = match form {
+        Some(form) => {
+            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+            Full::new(Bytes::from(form.to_owned()))
+        }
+        None => Full::new(Bytes::new()),
+    };
+    let res = client.request(req.body(body).unwrap()).await.unwrap();
+    let status = res.status();
+    let set_cookie = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        set_cookie,
+        content_type,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+/// Opens a `name=value` session cookie the way actix-web's private jar does.
+pub fn session_id(pair: &str, key_material: &[u8]) -> SessionId {
+    let cookie = Cookie::parse_encoded(pair.to_owned()).unwrap();
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie.clone());
+    let opened = jar
+        .private(&Key::from(key_material))
+        .get(cookie.name())
+        .expect("the session cookie opens with the key");
+    SessionId::parse(opened.value()).unwrap()
+}
+
+/// Flips one character of the sealed value.
+pub fn tamper(pair: &str) -> String {
+    let (name, value) = pair.split_once('=').unwrap();
+    let mut bytes = value.as_bytes().to_vec();
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    format!("{name}={}", String::from_utf8(bytes).unwrap())
+}
+
+/// Logs `user` in on `base` (form field) and returns the session cookie pair.
+pub async fn login(base: &str, cookie: Option<&str>, user: &str) -> String {
+    let res = send(
+        "POST",
+        &format!("{base}/login"),
+        cookie,
+        Some(&format!("user={user}")),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{res:?}");
+    res.cookie_pair()
+}
+
+/// `/counter` counts per session; `/read` sees the count.
+pub async fn counter(base: &str) {
+    let first = send("GET", &format!("{base}/counter"), None, None).await;
+    assert_eq!((first.status, first.body.as_str()), (StatusCode::OK, "1"));
+    let mut cookie = first.cookie_pair();
+    for expected in ["2", "3"] {
+        let res = send("GET", &format!("{base}/counter"), Some(&cookie), None).await;
+        assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, expected));
+        if let [_] = res.set_cookie.as_slice() {
+            cookie = res.cookie_pair();
+        }
+    }
+    let res = send("GET", &format!("{base}/read"), Some(&cookie), None).await;
+    assert_eq!(res.body, "3");
+    // Another client has its own session.
+    let other = send("GET", &format!("{base}/counter"), None, None).await;
+    assert_eq!(other.body, "1");
+}
+
+/// `/read` answers the count, sets no cookie, and (per `writes`, a count of store writes)
+/// writes nothing.
+pub async fn read_writes_nothing(base: &str, writes: &dyn Fn() -> usize) {
+    let before = writes();
+    let res = send("GET", &format!("{base}/read"), None, None).await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "0"));
+    assert!(res.set_cookie.is_empty(), "{res:?}");
+    assert_eq!(writes(), before, "/read without a session wrote");
+
+    let cookie = send("GET", &format!("{base}/counter"), None, None)
+        .await
+        .cookie_pair();
+    let before = writes();
+    for _ in 0..2 {
+        let res = send("GET", &format!("{base}/read"), Some(&cookie), None).await;
+        assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "1"));
+        assert!(res.set_cookie.is_empty(), "{res:?}");
+    }
+    assert_eq!(writes(), before, "/read wrote to the store");
+}
+
+/// Login on `login_base` renews the id and keeps the data; `/whoami` on `whoami_base` (the
+/// same server, or the other framework's with the same key and store) sees the user.
+pub async fn login_renews_and_whoami(
+    login_base: &str,
+    whoami_base: &str,
+    key_material: &[u8],
+    store: Option<&SessionStore>,
+) {
+    let res = send("GET", &format!("{whoami_base}/whoami"), None, None).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+
+    let before = send("GET", &format!("{login_base}/counter"), None, None)
+        .await
+        .cookie_pair();
+    let after = login(login_base, Some(&before), "alice").await;
+    let (old_id, new_id) = (
+        session_id(&before, key_material),
+        session_id(&after, key_material),
+    );
+    assert_ne!(old_id, new_id, "login must renew the session id");
+    if let Some(store) = store {
+        assert_eq!(
+            store.load(&old_id).await.unwrap(),
+            None,
+            "old id still loads"
+        );
+        assert!(store.load(&new_id).await.unwrap().is_some());
+    }
+
+    let res = send("GET", &format!("{whoami_base}/whoami"), Some(&after), None).await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "alice"));
+    // Data from before the login is kept under the new id.
+    let res = send("GET", &format!("{whoami_base}/read"), Some(&after), None).await;
+    assert_eq!(res.body, "1");
+    // The pre-login cookie is worthless now.
+    let res = send("GET", &format!("{whoami_base}/whoami"), Some(&before), None).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+
+    // `user` as a query parameter works too; a missing user is a 400.
+    let res = send("POST", &format!("{login_base}/login?user=bob"), None, None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let res = send(
+        "GET",
+        &format!("{whoami_base}/whoami"),
+        Some(&res.cookie_pair()),
+        None,
+    )
+    .await;
+    assert_eq!(res.body, "bob");
+    let res = send("POST", &format!("{login_base}/login"), None, None).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+}
+
+/// Logout deletes the session and expires the cookie; the old cookie stops working.
+pub async fn logout(base: &str, key_material: &[u8], store: Option<&SessionStore>) {
+    let cookie = login(base, None, "carol").await;
+    let id = session_id(&cookie, key_material);
+    let res = send("POST", &format!("{base}/logout"), Some(&cookie), None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.set_cookie.len(), 1, "{res:?}");
+    let removal = Cookie::parse(res.set_cookie[0].clone()).unwrap();
+    assert_eq!(removal.value(), "");
+    assert_eq!(
+        removal.max_age(),
+        Some(actix_web::cookie::time::Duration::ZERO)
+    );
+    if let Some(store) = store {
+        assert_eq!(store.load(&id).await.unwrap(), None);
+    }
+    let res = send("GET", &format!("{base}/whoami"), Some(&cookie), None).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A tampered or foreign cookie is a fresh session, never a 500.
+pub async fn tampered_cookie(base: &str) {
+    let cookie = login(base, None, "mallory").await;
+    let bad = [
+        tamper(&cookie),
+        "id=not-a-sealed-value".to_owned(),
+        "id=".to_owned(),
+        "id=%ZZ%%".to_owned(),
+    ];
+    for bad in &bad {
+        let res = send("GET", &format!("{base}/whoami"), Some(bad), None).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{bad}: {res:?}");
+        let res = send("GET", &format!("{base}/counter"), Some(bad), None).await;
+        assert_eq!(
+            (res.status, res.body.as_str()),
+            (StatusCode::OK, "1"),
+            "{bad}"
+        );
+        assert_eq!(res.set_cookie.len(), 1);
+    }
+}
+
+/// `/healthz` answers JSON naming each backend; `up` says which status to expect.
+pub async fn healthz(base: &str, up: bool) -> serde_json::Value {
+    let res = send("GET", &format!("{base}/healthz"), None, None).await;
+    let expected = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    assert_eq!(res.status, expected, "{res:?}");
+    assert_eq!(res.content_type.as_deref(), Some("application/json"));
+    assert!(res.set_cookie.is_empty());
+    let json: serde_json::Value = serde_json::from_str(&res.body).unwrap();
+    assert_eq!(json["status"], if up { "ok" } else { "unavailable" });
+    let backends = json["backends"].as_array().unwrap();
+    assert!(!backends.is_empty());
+    for b in backends {
+        assert!(b["name"].is_string(), "{json}");
+        assert!(b["up"].is_boolean(), "{json}");
+    }
+    json
+}
+
+/// With the store down, session routes and `/healthz` answer 503 (with `cookie` a live
+/// session cookie).
+pub async fn outage(base: &str, cookie: &str) {
+    for (method, path, cookie) in [
+        ("GET", "/counter", None),
+        ("GET", "/counter", Some(cookie)),
+        ("GET", "/read", Some(cookie)),
+        ("GET", "/whoami", Some(cookie)),
+        ("POST", "/logout", Some(cookie)),
+    ] {
+        let res = send(method, &format!("{base}{path}"), cookie, None).await;
+        assert_eq!(
+            res.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}: {res:?}"
+        );
+    }
+    let res = send("POST", &format!("{base}/login?user=x"), None, None).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    healthz(base, false).await;
+}

@@ -1,0 +1,4 @@
+//! Helpers shared by the end-to-end test binaries (each binary uses a different part of them).
+#![allow(dead_code)]
+
+pub mod checks;
