@@ -1,4 +1,5 @@
-//! The conformance suite against the in-memory and file backends, plus file-store specifics:
+//! The conformance suite against the in-memory, file and Redis backends (both Redis connection
+//! strategies, on a real redis-server), plus file-store specifics:
 //! on-disk format, atomic writes, corrupt files, unusable directories, cleanup, and two
 //! processes sharing one directory.
 
@@ -13,9 +14,10 @@ use std::{
 
 use common::conformance::{self, state, store_of, LONG, TTL};
 use session_core::{
-    backends::{file::FileBackend, memory::MemoryBackend},
-    Changes, SessionBackend, SessionId, SessionStore, StoreError,
+    backends::{file::FileBackend, memory::MemoryBackend, redis::RedisBackend},
+    Changes, SessionBackend, SessionConfig, SessionId, SessionStore, StoreError,
 };
+use session_testkit::RedisServer;
 
 fn file_store(root: &Path) -> SessionStore {
     SessionStore::new(FileBackend::new(root.to_path_buf()).unwrap())
@@ -56,6 +58,37 @@ async fn file_backend_conforms() {
     })
     .await;
     assert!(temp_files(&root).is_empty(), "temp files left behind");
+}
+
+/// The suite against a real redis-server, once per connection strategy; every call makes a
+/// new backend on the same server, as separate workers would. Corrupt data is planted as a
+/// key of the wrong type.
+async fn redis_conforms(single_connection_client: bool) {
+    let server = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(server.url()),
+        single_connection_client,
+        max_connections: Some(8),
+        ..SessionConfig::default()
+    };
+    conformance::run_all(|| {
+        Arc::new(RedisBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
+    })
+    .await;
+    let store = SessionStore::new(RedisBackend::from_config(&config).unwrap());
+    let id = SessionId::generate();
+    let _: () = server.cmd(&["SET", &format!("session:{}", id.as_str()), "not a hash"]);
+    conformance::corrupt_session_is_reported(&store, &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_single_connection_conforms() {
+    redis_conforms(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_pool_conforms() {
+    redis_conforms(false).await;
 }
 
 #[tokio::test]
