@@ -648,14 +648,21 @@ async fn db_selection_and_prefix() {
         let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut con).unwrap();
         assert_eq!(exists, 1);
 
-        // The db in the URL wins over the option.
+        // A non-zero db option overrides the URL's (the "URL rule" of docs/configuration.md);
+        // the default 0 leaves the URL's db alone.
         let b = RedisBackend::from_config(&SessionConfig {
             db: 5,
             prefix: "app1:".into(),
             ..config(format!("{}/3", server.url()), single)
         })
         .unwrap();
-        assert!(b.load(&id, None).await.unwrap().is_some());
+        assert!(b.load(&id, None).await.unwrap().is_none(), "read db 5");
+        let b = RedisBackend::from_config(&SessionConfig {
+            prefix: "app1:".into(),
+            ..config(format!("{}/3", server.url()), single)
+        })
+        .unwrap();
+        assert!(b.load(&id, None).await.unwrap().is_some(), "read db 3");
     }
 }
 
