@@ -120,7 +120,8 @@ async fn login(
         session.renew().await
     };
     match result.await {
-        Ok(()) => (StatusCode::OK, "logged in").into_response(),
+        // The user name, as the actix demo answers.
+        Ok(()) => (StatusCode::OK, user).into_response(),
         Err(err) => err.into_response(),
     }
 }
