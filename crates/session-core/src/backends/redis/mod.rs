@@ -25,7 +25,7 @@
 //!   task, reconnecting by itself: with `single_connection_client = true`, and also **the
 //!   default** when `max_connections` is not set (it measured about twice the throughput of a
 //!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
-//! * a [deadpool](deadpool) pool of `max_connections` multiplexed connections, each used by
+//! * a [deadpool] pool of `max_connections` multiplexed connections, each used by
 //!   one operation at a time, when `max_connections` is set (and `single_connection_client`
 //!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
 //!
