@@ -60,6 +60,7 @@ mod options;
 mod ports;
 mod server;
 mod spawner;
+mod tls;
 
 pub use binary::{redis_server_binary, try_redis_server_binary, INSTALL_HINT};
 pub use options::ServerOptions;

@@ -32,6 +32,7 @@ use std::time::Duration;
 pub struct ServerOptions {
     pub(crate) password: Option<String>,
     pub(crate) unix_socket: bool,
+    pub(crate) tls: bool,
     pub(crate) args: Vec<OsString>,
     pub(crate) binary: Option<PathBuf>,
     pub(crate) startup_timeout: Option<Duration>,
@@ -74,6 +75,31 @@ impl ServerOptions {
     /// ```
     pub fn unix_socket(mut self, enabled: bool) -> Self {
         self.unix_socket = enabled;
+        self
+    }
+
+    /// Also listens for TLS on a second free loopback port
+    /// ([`crate::RedisServer::tls_port`]), with a server certificate for `127.0.0.1` and
+    /// `localhost` signed by a CA made at start time ([`crate::RedisServer::ca_cert_pem`]).
+    /// Clients are not asked for certificates (`tls-auth-clients no`).
+    ///
+    /// The plain port stays open on loopback: [`crate::RedisServer::cmd`], the readiness
+    /// check and the other helpers keep using it, so a test can tell its own TLS
+    /// connections apart (`CLIENT LIST` shows `laddr=127.0.0.1:TLS_PORT`).
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions};
+    ///
+    /// let server = RedisServer::start_with(ServerOptions::new().tls(true));
+    /// let port = server.tls_port().unwrap();
+    /// assert_eq!(server.tls_url().unwrap(), format!("rediss://127.0.0.1:{port}"));
+    /// assert!(server.ca_cert_pem().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    /// assert!(server.ca_cert_path().unwrap().starts_with(server.dir()));
+    /// let tls_port: Vec<String> = server.cmd(&["CONFIG", "GET", "tls-port"]);
+    /// assert_eq!(tls_port[1], port.to_string());
+    /// ```
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls = enabled;
         self
     }
 
@@ -136,6 +162,7 @@ impl fmt::Debug for ServerOptions {
         f.debug_struct("ServerOptions")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("unix_socket", &self.unix_socket)
+            .field("tls", &self.tls)
             .field("args", &self.args)
             .field("binary", &self.binary)
             .field("startup_timeout", &self.startup_timeout)

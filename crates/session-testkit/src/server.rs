@@ -17,6 +17,7 @@ use tempfile::TempDir;
 
 use crate::binary::{self, INSTALL_HINT};
 use crate::options::ServerOptions;
+use crate::tls::{self, TlsFiles};
 use crate::{ports, spawner};
 
 /// The address every server listens on. Tests never use any other address.
@@ -143,6 +144,8 @@ pub struct RedisServer {
     log: PathBuf,
     socket: PathBuf,
     port: u16,
+    /// The TLS port and certificates, when [`ServerOptions::tls`] asked for them.
+    tls: Option<(u16, TlsFiles)>,
     child: Mutex<Option<Child>>,
 }
 
@@ -205,10 +208,22 @@ impl RedisServer {
             })?;
         let config = dir.path().join("redis.conf");
         let log = dir.path().join("redis.log");
-        write_config(&config, dir.path(), &options, &binary).map_err(|source| StartError::Io {
-            what: format!("write {}", config.display()),
-            source,
-        })?;
+        let tls_files = if options.tls {
+            Some(
+                tls::write_certificates(dir.path()).map_err(|source| StartError::Io {
+                    what: "write TLS certificates".into(),
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
+        write_config(&config, dir.path(), &options, &binary, tls_files.as_ref()).map_err(
+            |source| StartError::Io {
+                what: format!("write {}", config.display()),
+                source,
+            },
+        )?;
 
         let mut server = RedisServer {
             options,
@@ -218,6 +233,7 @@ impl RedisServer {
             config,
             log,
             port: ports::reserve_free_port(),
+            tls: tls_files.map(|files| (ports::reserve_free_port(), files)),
             child: Mutex::new(None),
         };
         for attempt in 1..=PORT_ATTEMPTS {
@@ -235,9 +251,15 @@ impl RedisServer {
                 }
                 Err(StartError::PortInUse { .. }) => {
                     // Lost a race for the port: take another one.
+                    // Either port may be the one lost: take fresh ones for both.
                     let lost = server.port;
                     server.port = ports::reserve_free_port();
                     ports::release(lost);
+                    if let Some((tls_port, _)) = &mut server.tls {
+                        let lost = *tls_port;
+                        *tls_port = ports::reserve_free_port();
+                        ports::release(lost);
+                    }
                 }
                 Err(other) => return Err(other),
             }
@@ -271,6 +293,39 @@ impl RedisServer {
     /// Example: the accessor example on [`RedisServer`].
     pub fn url(&self) -> String {
         format!("redis://{HOST}:{}", self.port)
+    }
+
+    /// The TLS port, when [`ServerOptions::tls`] asked for one; fixed for the server's
+    /// whole life, like [`RedisServer::port`].
+    ///
+    /// Example: the example on [`ServerOptions::tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|(port, _)| *port)
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT`, without the password, when the server has TLS.
+    /// Its certificate is signed by [`RedisServer::ca_cert_pem`], which no system trusts.
+    ///
+    /// Example: the example on [`ServerOptions::tls`].
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls_port()
+            .map(|port| format!("rediss://{HOST}:{port}"))
+    }
+
+    /// The PEM text of the CA that signed the server's certificate, when it has TLS.
+    ///
+    /// Example: the example on [`ServerOptions::tls`].
+    pub fn ca_cert_pem(&self) -> Option<&str> {
+        self.tls
+            .as_ref()
+            .map(|(_, files)| files.ca_cert_pem.as_str())
+    }
+
+    /// The file holding [`RedisServer::ca_cert_pem`], inside [`RedisServer::dir`].
+    ///
+    /// Example: the example on [`ServerOptions::tls`].
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|(_, files)| files.ca_cert.as_path())
     }
 
     /// The unix socket, when [`ServerOptions::unix_socket`] asked for one.
@@ -623,7 +678,11 @@ impl RedisServer {
         command
             .arg(&self.config)
             .arg("--port")
-            .arg(self.port.to_string())
+            .arg(self.port.to_string());
+        if let Some((tls_port, _)) = &self.tls {
+            command.arg("--tls-port").arg(tls_port.to_string());
+        }
+        command
             .args(&self.options.args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
@@ -707,6 +766,9 @@ impl Drop for RedisServer {
         }
         self.kill();
         ports::release(self.port);
+        if let Some((tls_port, _)) = &self.tls {
+            ports::release(*tls_port);
+        }
     }
 }
 
@@ -714,6 +776,7 @@ impl std::fmt::Debug for RedisServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisServer")
             .field("port", &self.port)
+            .field("tls_port", &self.tls_port())
             .field("pid", &self.lock_child().as_ref().map(Child::id))
             .field("dir", &self.dir.path())
             .field("options", &self.options)
@@ -761,7 +824,13 @@ fn tail(log: &Path, from: u64, lines: usize) -> String {
 
 /// Writes the kit's configuration. The password lives here rather than on the
 /// command line, where `ps` would show it; the directory is private (mode 700).
-fn write_config(path: &Path, dir: &Path, options: &ServerOptions, binary: &Path) -> io::Result<()> {
+fn write_config(
+    path: &Path,
+    dir: &Path,
+    options: &ServerOptions,
+    binary: &Path,
+    tls: Option<&TlsFiles>,
+) -> io::Result<()> {
     let mut text = String::new();
     text.push_str("bind 127.0.0.1\n");
     text.push_str("daemonize no\n");
@@ -780,6 +849,17 @@ fn write_config(path: &Path, dir: &Path, options: &ServerOptions, binary: &Path)
             quote(&socket.to_string_lossy())
         ));
         text.push_str("unixsocketperm 700\n");
+    }
+    if let Some(tls) = tls {
+        // The port itself is given at launch, as `--port` is: it can change on a retry.
+        for (key, file) in [
+            ("tls-cert-file", &tls.server_cert),
+            ("tls-key-file", &tls.server_key),
+            ("tls-ca-cert-file", &tls.ca_cert),
+        ] {
+            text.push_str(&format!("{key} {}\n", quote(&file.to_string_lossy())));
+        }
+        text.push_str("tls-auth-clients no\n");
     }
     if let Some(password) = &options.password {
         text.push_str(&format!("requirepass {}\n", quote(password)));

@@ -25,9 +25,22 @@
 //!   task, reconnecting by itself: with `single_connection_client = true`, and also **the
 //!   default** when `max_connections` is not set (it measured about twice the throughput of a
 //!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
-//! * a [deadpool](deadpool) pool of `max_connections` multiplexed connections, each used by
+//! * a [deadpool] pool of `max_connections` multiplexed connections, each used by
 //!   one operation at a time, when `max_connections` is set (and `single_connection_client`
 //!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
+//!
+//! # TLS
+//! A `rediss://host:port/db` URL connects over TLS (rustls, with the `ring` provider, which is
+//! installed as the process default unless the application installed one first). The server
+//! certificate is checked against the **system's** trusted roots (the OS store, read through
+//! `rustls-native-certs` when the first connection is made) and must name `host`. A server
+//! whose certificate is not trusted fails every operation with [`StoreError::Unavailable`]
+//! (`invalid peer certificate: UnknownIssuer`, ...). Trusting a private CA (`ssl_ca_certs`)
+//! and client certificates are not supported yet.
+//!
+//! `rediss://host:port/#insecure` (as redis-rs reads it) turns certificate **and** host name
+//! checks off: the traffic is encrypted but anyone in between can read it. For tests against
+//! a server with a throwaway certificate only.
 //!
 //! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
 //! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
@@ -141,8 +154,8 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Builds the backend from the `session_redis_*` options: `url` (`redis://`, `unix://`;
-    /// `rediss://` is rejected for now), else `unix_socket_path`, else `host`/`port`; plus
+    /// Builds the backend from the `session_redis_*` options: `url` (`redis://`, `unix://`,
+    /// or `rediss://` for TLS, see the [module docs](self#tls)), else `unix_socket_path`, else `host`/`port`; plus
     /// `username`, `password`, `db`, the two timeouts, `max_connections`,
     /// `single_connection_client` and `prefix`.
     ///
@@ -182,12 +195,17 @@ impl RedisBackend {
     }
 
     /// Builds the backend from explicit connection information, such as
-    /// `"redis://127.0.0.1:6379".into_connection_info()`. Nothing is connected here.
+    /// `"redis://127.0.0.1:6379".into_connection_info()`, or a `rediss://` one for TLS.
+    /// Nothing is connected here.
     pub fn new(info: ConnectionInfo, settings: RedisSettings) -> Result<Self, ConfigError> {
-        if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
-            return Err(tls_unsupported(&info.addr().to_string()));
-        }
-        let location = info.addr().to_string();
+        let location = match info.addr() {
+            ConnectionAddr::TcpTls { insecure, .. } => {
+                install_crypto_provider();
+                let fragment = if *insecure { "/#insecure" } else { "" };
+                format!("rediss://{}{fragment}", info.addr())
+            }
+            addr => addr.to_string(),
+        };
         let client = redis::Client::open(info).map_err(|err| {
             ConfigError::unsupported("session_redis_url", &location, &err.to_string())
         })?;
@@ -212,7 +230,8 @@ impl RedisBackend {
         self.strategy
     }
 
-    /// Where the server is (`host:port` or a socket path), without credentials.
+    /// Where the server is (`host:port`, `rediss://host:port` for TLS, or a socket path),
+    /// without credentials.
     pub fn location(&self) -> &str {
         &self.location
     }
@@ -234,11 +253,21 @@ impl RedisBackend {
                 backend,
                 timed_out,
                 message,
-            } => StoreError::Unavailable {
-                backend,
-                timed_out,
-                message: format!("{}: {message}", self.location),
-            },
+            } => {
+                let hint = if message.contains("invalid peer certificate") {
+                    // The one TLS failure an operator can act on without reading our docs.
+                    " (the server's certificate must be valid for the host and signed by a CA \
+                     in the system's trust store; a private CA (session_redis_ssl_ca_certs) is \
+                     not supported yet)"
+                } else {
+                    ""
+                };
+                StoreError::Unavailable {
+                    backend,
+                    timed_out,
+                    message: format!("{}: {message}{hint}", self.location),
+                }
+            }
             other => other,
         }
     }
@@ -446,12 +475,11 @@ fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duratio
     }
 }
 
-fn tls_unsupported(value: &str) -> ConfigError {
-    ConfigError::unsupported(
-        "session_redis_url",
-        value,
-        "TLS (rediss://) is not supported yet: use redis:// or unix://",
-    )
+/// Makes sure rustls has a crypto provider: redis-rs builds its TLS configuration with the
+/// process default one, and pulls rustls in without choosing any. An application that
+/// installed its own provider keeps it (the `Err` of `install_default` says just that).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The URL with its password replaced, for error messages.
@@ -515,12 +543,9 @@ fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError
         ConfigError::unsupported(
             "session_redis_url",
             &shown,
-            "a redis://host:port/db or unix:///path/to/socket URL",
+            "a redis://host:port/db, rediss://host:port/db or unix:///path/to/socket URL",
         )
     })?;
-    if matches!(parsed.scheme(), "rediss" | "valkeys") {
-        return Err(tls_unsupported(&shown));
-    }
     let info = parsed
         .into_connection_info()
         .map_err(|err| ConfigError::unsupported("session_redis_url", &shown, &err.to_string()))?;
@@ -545,14 +570,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rediss_is_rejected_without_leaking_the_password() {
+    fn rediss_is_tls_and_keeps_the_password_out_of_sight() {
+        for (url, insecure, location) in [
+            (
+                "rediss://user:hunter2@example.com:6380/1",
+                false,
+                "rediss://example.com:6380",
+            ),
+            (
+                "rediss://:hunter2@127.0.0.1:6380/2#insecure",
+                true,
+                "rediss://127.0.0.1:6380/#insecure",
+            ),
+        ] {
+            let config = SessionConfig {
+                url: Some(url.into()),
+                ..SessionConfig::default()
+            };
+            let info = connection_info(&config).unwrap();
+            assert!(
+                matches!(info.addr(), ConnectionAddr::TcpTls { insecure: i, .. } if *i == insecure),
+                "{url}"
+            );
+            assert_eq!(info.redis_settings().password(), Some("hunter2"));
+            let backend = RedisBackend::from_config(&config).unwrap();
+            assert_eq!(backend.location(), location);
+            assert!(!format!("{backend:?}").contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn unknown_url_fragment_is_rejected_without_the_password() {
         let config = SessionConfig {
-            url: Some("rediss://user:hunter2@example.com:6380/1".into()),
+            url: Some("rediss://:hunter2@127.0.0.1:6380/#nocheck".into()),
             ..SessionConfig::default()
         };
         let err = RedisBackend::from_config(&config).unwrap_err();
         assert_eq!(err.key, "session_redis_url");
-        assert!(err.expected.contains("TLS"));
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
