@@ -9,7 +9,7 @@ use rand::{rngs::OsRng, TryRngCore};
 
 /// Number of random bytes in an id (256 bits).
 const ID_BYTES: usize = 32;
-/// Length of the base64url text of [`ID_BYTES`] bytes, without padding.
+/// Length of the base64url text of `ID_BYTES` bytes, without padding.
 pub const ID_LEN: usize = 43;
 
 /// A validated session id.
