@@ -192,7 +192,11 @@ async fn health_check_pings_idle_connections_only() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
         assert!(b.load(&id, None).await.unwrap().is_some());
-        assert_eq!(calls(&server, "hgetall"), 1, "one attempt, single = {single}");
+        assert_eq!(
+            calls(&server, "hgetall"),
+            1,
+            "one attempt, single = {single}"
+        );
         let after = clients(&server, &name);
         assert_eq!(after.len(), 1);
         assert_ne!(after[0]["id"], before[0]["id"]);
@@ -428,17 +432,31 @@ async fn acl_user_with_only_the_store_commands_on_the_prefix() {
         let other = with("other:", "acl-pw-123");
         let err = other.create(&id, &s, ttl).await.unwrap_err();
         assert!(err.is_unavailable(), "{err:?}");
-        assert!(err.to_string().contains("NoPerm: this user has no permissions"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("NoPerm: this user has no permissions"),
+            "{err}"
+        );
         let err = other.load(&id, None).await.unwrap_err();
-        assert!(err.to_string().contains("NoPerm: this user has no permissions"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("NoPerm: this user has no permissions"),
+            "{err}"
+        );
 
         // Wrong password of the ACL user: clear, and the password is not in it.
         let wrong = with("session:", "not-the-pw-9");
         let err = wrong.load(&id, None).await.unwrap_err();
         assert!(err.is_unavailable());
         let text = format!("{err} {err:?} {wrong:?}");
-        assert!(!text.contains("not-the-pw-9") && !text.contains("acl-pw-123"), "{text}");
+        assert!(
+            !text.contains("not-the-pw-9") && !text.contains("acl-pw-123"),
+            "{text}"
+        );
         eprintln!("ACL wrong password, single = {single}: {err}");
-        eprintln!("ACL NOPERM, single = {single}: {}", other.load(&id, None).await.unwrap_err());
+        eprintln!(
+            "ACL NOPERM, single = {single}: {}",
+            other.load(&id, None).await.unwrap_err()
+        );
     }
 }

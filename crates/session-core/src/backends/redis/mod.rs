@@ -21,8 +21,8 @@
 //! # Connections
 //! Nothing connects at construction. Two strategies:
 //!
-//! * one multiplexed [`ConnectionManager`](redis::aio::ConnectionManager) shared by every
-//!   task, reconnecting by itself: with `single_connection_client = true`, and also **the
+//! * one multiplexed connection shared by every task, made on first use and remade by the
+//!   next call after it broke: with `single_connection_client = true`, and also **the
 //!   default** when `max_connections` is not set (it measured about twice the throughput of a
 //!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
 //! * a [deadpool] pool of `max_connections` multiplexed connections, each used by
@@ -42,6 +42,14 @@
 //! checks off: the traffic is encrypted but anyone in between can read it. For tests against
 //! a server with a throwaway certificate only.
 //!
+//! Every new connection (pooled or single, first or after a reconnect) gets `CLIENT SETNAME`
+//! when `client_name` is set. A request that finds its connection dropped or refused, or gets
+//! `READONLY`, is retried once on a fresh connection; with `retry_on_timeout`, one that timed
+//! out too. Every operation is idempotent, so a retry whose first attempt did run changes
+//! nothing: `create` answers "created" again when the key holds exactly what it writes (see
+//! `scripts.rs`). With `health_check_interval`, a connection unused for longer than the
+//! interval is `PING`ed before use and replaced if that fails; a busy one never is.
+//!
 //! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
 //! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
 //! again as soon as the server is back.
@@ -58,8 +66,8 @@ use redis::{
 
 use self::connection::{Connector, Options, Request, Target};
 use crate::{
-    config::KeepaliveOptions, state::check_values_are_json, BackendHealth, Changes, ConfigError, SessionBackend,
-    SessionConfig, SessionId, SessionState, StoreError,
+    config::KeepaliveOptions, state::check_values_are_json, BackendHealth, Changes, ConfigError,
+    SessionBackend, SessionConfig, SessionId, SessionState, StoreError,
 };
 
 /// The name this backend reports in errors and health checks.
@@ -172,7 +180,8 @@ impl RedisBackend {
     /// Builds the backend from the `session_redis_*` options: `url` (`redis://`, `unix://`,
     /// or `rediss://` for TLS, see the [module docs](self#tls)), else `unix_socket_path`, else `host`/`port`; plus
     /// `username`, `password`, `db`, the two timeouts, `max_connections`,
-    /// `single_connection_client` and `prefix`.
+    /// `single_connection_client`, `socket_keepalive` (+ options), `retry_on_timeout`,
+    /// `health_check_interval`, `client_name` and `prefix`.
     ///
     /// `username`, `password` and a non-zero `db` given as separate options override the
     /// URL's parts. Nothing is connected here.
@@ -552,7 +561,7 @@ fn tcp_settings(options: KeepaliveOptions) -> redis::io::tcp::TcpSettings {
 fn health_check_interval(seconds: Option<f64>) -> Result<Option<Duration>, ConfigError> {
     match seconds {
         None => Ok(None),
-        Some(s) if s == 0.0 => Ok(None),
+        Some(0.0) => Ok(None),
         Some(s) => Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
             ConfigError::unsupported(
                 "session_redis_health_check_interval",
