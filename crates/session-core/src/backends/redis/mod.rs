@@ -48,6 +48,7 @@
 
 mod connection;
 mod scripts;
+mod tls;
 
 use std::{collections::HashMap, time::Duration};
 
@@ -166,6 +167,7 @@ impl RedisBackend {
     /// shared multiplexed connection (the faster one, see the [module docs](self));
     /// `max_connections = n` alone gives a pool of `n` connections.
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let tls = tls::TlsSettings::from_config(config)?;
         let info = connection_info(config)?;
         let settings = RedisSettings {
             prefix: config.prefix.clone(),
@@ -191,13 +193,26 @@ impl RedisBackend {
                 DEFAULT_SOCKET_CONNECT_TIMEOUT,
             )?,
         };
-        Self::new(info, settings)
+        Self::build(info, settings, tls.as_ref())
     }
 
     /// Builds the backend from explicit connection information, such as
     /// `"redis://127.0.0.1:6379".into_connection_info()`, or a `rediss://` one for TLS.
     /// Nothing is connected here.
     pub fn new(info: ConnectionInfo, settings: RedisSettings) -> Result<Self, ConfigError> {
+        Self::build(info, settings, None)
+    }
+
+    fn build(
+        info: ConnectionInfo,
+        settings: RedisSettings,
+        tls: Option<&tls::TlsSettings>,
+    ) -> Result<Self, ConfigError> {
+        // `ssl = True` turns a host/port address into a TLS one.
+        let info = match tls {
+            Some(tls) => tls.tls_info(info),
+            None => info,
+        };
         let location = match info.addr() {
             ConnectionAddr::TcpTls { insecure, .. } => {
                 install_crypto_provider();
@@ -206,9 +221,11 @@ impl RedisBackend {
             }
             addr => addr.to_string(),
         };
-        let client = redis::Client::open(info).map_err(|err| {
-            ConfigError::unsupported("session_redis_url", &location, &err.to_string())
-        })?;
+        let client = match tls {
+            Some(tls) => tls.build_client(info),
+            None => redis::Client::open(info),
+        }
+        .map_err(|err| ConfigError::unsupported("session_redis_url", &location, &err.to_string()))?;
         let timeouts = Timeouts {
             connect: settings.connect_timeout,
             response: settings.socket_timeout,
@@ -256,9 +273,10 @@ impl RedisBackend {
             } => {
                 let hint = if message.contains("invalid peer certificate") {
                     // The one TLS failure an operator can act on without reading our docs.
-                    " (the server's certificate must be valid for the host and signed by a CA \
-                     in the system's trust store; a private CA (session_redis_ssl_ca_certs) is \
-                     not supported yet)"
+                    " (the server's certificate must be valid for the host name \
+                     (session_redis_ssl_check_hostname) and signed by a trusted CA: the \
+                     system's roots, or those of session_redis_ssl_ca_certs, ssl_ca_path and \
+                     ssl_ca_data when any is set)"
                 } else {
                     ""
                 };
