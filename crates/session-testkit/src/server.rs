@@ -212,9 +212,10 @@ impl RedisServer {
             Some(
                 tls::write_certificates(
                     dir.path(),
-                    &options.tls_server_names.clone().unwrap_or_else(|| {
-                        tls::DEFAULT_SERVER_NAMES.map(String::from).to_vec()
-                    }),
+                    &options
+                        .tls_server_names
+                        .clone()
+                        .unwrap_or_else(|| tls::DEFAULT_SERVER_NAMES.map(String::from).to_vec()),
                 )
                 .map_err(|source| StartError::Io {
                     what: "write TLS certificates".into(),
@@ -873,7 +874,11 @@ fn write_config(
         ] {
             text.push_str(&format!("{key} {}\n", quote(&file.to_string_lossy())));
         }
-        let auth = if options.tls_auth_clients { "yes" } else { "no" };
+        let auth = if options.tls_auth_clients {
+            "yes"
+        } else {
+            "no"
+        };
         text.push_str(&format!("tls-auth-clients {auth}\n"));
     }
     if let Some(password) = &options.password {

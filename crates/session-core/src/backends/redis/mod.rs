@@ -30,13 +30,16 @@
 //!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
 //!
 //! # TLS
-//! A `rediss://host:port/db` URL connects over TLS (rustls, with the `ring` provider, which is
-//! installed as the process default unless the application installed one first). The server
-//! certificate is checked against the **system's** trusted roots (the OS store, read through
-//! `rustls-native-certs` when the first connection is made) and must name `host`. A server
-//! whose certificate is not trusted fails every operation with [`StoreError::Unavailable`]
-//! (`invalid peer certificate: UnknownIssuer`, ...). Trusting a private CA (`ssl_ca_certs`)
-//! and client certificates are not supported yet.
+//! A `rediss://host:port/db` URL, or `ssl = true` with host/port, connects over TLS (rustls,
+//! with the `ring` provider, which is installed as the process default unless the application
+//! installed one first). The server certificate is checked against the **system's** trusted
+//! roots (the OS store, read through `rustls-native-certs` when the first connection is made),
+//! or only against the CAs of `ssl_ca_certs`/`ssl_ca_path`/`ssl_ca_data` when any is set, and
+//! must name `host` unless `ssl_check_hostname` is false. `ssl_certfile`/`ssl_keyfile` (with
+//! `ssl_password` for an encrypted PKCS#8 key) add a client certificate. Every file is read
+//! in [`RedisBackend::from_config`]. A server whose certificate is not trusted fails every
+//! operation with [`StoreError::Unavailable`] (`invalid peer certificate: UnknownIssuer`, ...).
+//! `docs/configuration.md` details each option.
 //!
 //! `rediss://host:port/#insecure` (as redis-rs reads it) turns certificate **and** host name
 //! checks off: the traffic is encrypted but anyone in between can read it. For tests against
@@ -225,7 +228,9 @@ impl RedisBackend {
             Some(tls) => tls.build_client(info),
             None => redis::Client::open(info),
         }
-        .map_err(|err| ConfigError::unsupported("session_redis_url", &location, &err.to_string()))?;
+        .map_err(|err| {
+            ConfigError::unsupported("session_redis_url", &location, &err.to_string())
+        })?;
         let timeouts = Timeouts {
             connect: settings.connect_timeout,
             response: settings.socket_timeout,
@@ -277,6 +282,12 @@ impl RedisBackend {
                      (session_redis_ssl_check_hostname) and signed by a trusted CA: the \
                      system's roots, or those of session_redis_ssl_ca_certs, ssl_ca_path and \
                      ssl_ca_data when any is set)"
+                } else if message.contains("CertificateRequired") {
+                    " (the server requires a client certificate: set \
+                     session_redis_ssl_certfile and session_redis_ssl_keyfile)"
+                } else if message.contains("received fatal alert") {
+                    " (the server refused the TLS handshake: is the client certificate of \
+                     session_redis_ssl_certfile signed by a CA the server trusts?)"
                 } else {
                     ""
                 };

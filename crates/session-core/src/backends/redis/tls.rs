@@ -148,11 +148,9 @@ impl TlsSettings {
                     "session_redis_ssl_certfile and session_redis_ssl_keyfile together: mutual TLS needs both the client certificate and its private key",
                 ));
             }
-            (Some(cert), Some(key)) => Some(client_identity(
-                cert,
-                key,
-                config.ssl_password.as_deref(),
-            )?),
+            (Some(cert), Some(key)) => {
+                Some(client_identity(cert, key, config.ssl_password.as_deref())?)
+            }
         };
 
         Ok(Some(Self {
@@ -283,9 +281,8 @@ fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> 
 
 /// Checks that `pem` holds at least one certificate and that each can be a trust anchor.
 fn check_roots(key: &str, shown: &str, pem: &[u8]) -> Result<(), ConfigError> {
-    let bad = |why: String| {
-        ConfigError::invalid(key, shown, &format!("PEM CA certificates, but {why}"))
-    };
+    let bad =
+        |why: String| ConfigError::invalid(key, shown, &format!("PEM CA certificates, but {why}"));
     let mut store = rustls::RootCertStore::empty();
     for (n, cert) in pem_certificates(pem).map_err(bad)?.into_iter().enumerate() {
         store
@@ -578,11 +575,16 @@ mod tests {
             verify: false,
             check_hostname: true,
         };
-        let info = redis::IntoConnectionInfo::into_connection_info("redis://10.0.0.1:6380").unwrap();
+        let info =
+            redis::IntoConnectionInfo::into_connection_info("redis://10.0.0.1:6380").unwrap();
         let client = settings.build_client(info).unwrap();
         assert!(matches!(
             client.get_connection_info().addr(),
-            ConnectionAddr::TcpTls { insecure: true, port: 6380, .. }
+            ConnectionAddr::TcpTls {
+                insecure: true,
+                port: 6380,
+                ..
+            }
         ));
         let unix = redis::IntoConnectionInfo::into_connection_info("unix:///tmp/r.sock").unwrap();
         assert!(settings.build_client(unix).is_err());
