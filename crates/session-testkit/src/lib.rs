@@ -65,3 +65,4 @@ mod tls;
 pub use binary::{redis_server_binary, try_redis_server_binary, INSTALL_HINT};
 pub use options::ServerOptions;
 pub use server::{RedisServer, StartError, HOST};
+pub use tls::{TlsFiles, CLIENT_KEY_PASSWORD};
