@@ -29,6 +29,7 @@ pub mod backends;
 pub mod config;
 pub mod error;
 pub mod id;
+pub mod migration;
 pub mod state;
 pub mod store;
 

@@ -6,7 +6,7 @@ use crate::{
     backend::{BackendHealth, SessionBackend},
     backends,
     config::{ConfigError, Mode, SessionConfig},
-    Changes, SessionId, SessionState, StoreError,
+    migration, Changes, SessionId, SessionState, StoreError,
 };
 
 /// How many fresh ids [`SessionStore::create`] tries before giving up. With 256-bit ids a
@@ -73,6 +73,10 @@ impl SessionStore {
     ///
     /// Nothing is connected yet: a Redis server that is down at start-up gives errors on use
     /// (and health checks that say so) and the store recovers by itself once it is back.
+    ///
+    /// With `session_redis_migrate_from_filestore`, the file store's sessions are moved into
+    /// Redis before this returns (see [`migration`](crate::migration)); when Redis is down the
+    /// migration is retried in the background and the store is returned at once.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         let store = match config.mode {
@@ -86,7 +90,14 @@ impl SessionStore {
                 ))
             }
         };
-        Ok(store.with_key_expire(config.key_expire_duration()))
+        let store = store.with_key_expire(config.key_expire_duration());
+        if config.migrate_from_filestore {
+            // Redis is the target here: `validate` refuses the migration in disabled mode.
+            let from = backends::file::FileBackend::new(config.filestore_path())?
+                .with_cleanup_interval(None);
+            migration::run_at_start_up(from, store.backend.clone(), store.key_expire).await;
+        }
+        Ok(store)
     }
 
     /// The expiry a write sets, given the framework's TTL (see [the TTL rule](Self#the-ttl-rule)).

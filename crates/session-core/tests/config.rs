@@ -834,11 +834,6 @@ fn every_unsupported_option_is_rejected_naming_itself() {
         ("session_redis_ssl_validate_ocsp_stapled", "True", "OCSP"),
         ("session_redis_ssl_ocsp_expected_cert", "abc", "OCSP"),
         ("session_redis_ssl_ocsp_context", "ctx", "pyOpenSSL"),
-        (
-            "session_redis_migrate_from_filestore",
-            "True",
-            "not yet supported",
-        ),
         ("session_redis_encoding", "latin-1", "utf-8"),
         ("session_redis_charset", "cp1252", "utf-8"),
         ("session_redis_encoding_errors", "replace", "strict"),
@@ -1246,4 +1241,20 @@ fn builder_typed_setters_cover_the_honoured_options() {
     );
     assert_eq!("[::1]:80".parse::<HostPort>().unwrap(), hp("::1", 80));
     assert_eq!("Sentinel".parse::<Mode>().unwrap(), Mode::Sentinel);
+}
+
+#[test]
+fn migration_needs_redis() {
+    let err = SessionConfig::builder()
+        .set("session_redis_mode", "False")
+        .set("session_redis_migrate_from_filestore", "True")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "session_redis_migrate_from_filestore");
+    assert!(err.expected.contains("Redis is off"), "{err}");
+    let config = SessionConfig::builder()
+        .set("session_redis_migrate_from_filestore", "True")
+        .build()
+        .unwrap();
+    assert!(config.migrate_from_filestore);
 }

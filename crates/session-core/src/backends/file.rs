@@ -192,6 +192,33 @@ impl FileBackend {
         blocking(move || dir.cleanup()).await
     }
 
+    /// The ids of every session file, live or not, in no particular order: for
+    /// [migration](crate::migration) into another backend. Files whose name is not a session
+    /// id are skipped.
+    pub async fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        let dir = self.dir.clone();
+        blocking(move || dir.session_ids()).await
+    }
+
+    /// A session with what is left of its lifetime (`None`: no expiry), for
+    /// [migration](crate::migration). `Ok(None)` when it is absent or has expired.
+    pub async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        let id = id.clone();
+        self.run(move |dir| {
+            let now = now_ms();
+            Ok(dir.read(&id)?.filter(|r| r.is_live(now)).map(|record| {
+                let ttl = record
+                    .expires_at_ms
+                    .map(|at| Duration::from_millis(at.saturating_sub(now)));
+                (record.state, ttl)
+            }))
+        })
+        .await
+    }
+
     /// Starts the background sweeper the first time an operation runs inside a tokio runtime.
     /// One atomic load on the hot path.
     fn ensure_sweeper(&self) {
@@ -552,6 +579,34 @@ impl Dir {
         temp.persist(self.path(id))
             .map_err(|e| unavailable("renaming a temp file over a session file", e.error))?;
         Ok(())
+    }
+
+    fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        let listing = |e| unavailable("listing the session directory", e);
+        let mut ids = Vec::new();
+        for shard in fs::read_dir(&self.root).map_err(listing)? {
+            let shard = shard.map_err(listing)?;
+            if !(shard.file_type().is_ok_and(|t| t.is_dir()) && shard.file_name().len() == 2) {
+                continue;
+            }
+            let entries = match fs::read_dir(shard.path()) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(unavailable("listing a shard directory", e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| unavailable("listing a shard directory", e))?;
+                let name = entry.file_name();
+                if let Some(id) = name
+                    .to_str()
+                    .and_then(|name| name.strip_suffix(SESSION_SUFFIX))
+                    .and_then(|stem| SessionId::parse(stem).ok())
+                {
+                    ids.push(id);
+                }
+            }
+        }
+        Ok(ids)
     }
 
     fn cleanup(&self) -> Result<CleanupReport, StoreError> {

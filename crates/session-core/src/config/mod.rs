@@ -305,7 +305,8 @@ pub struct SessionConfig {
     /// name, sentinel mode only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master: Option<String>,
-    /// `session_redis_migrate_from_filestore`. Not yet supported when true.
+    /// `session_redis_migrate_from_filestore`: at start-up, move the file store's sessions into
+    /// Redis, each only if Redis does not have its id yet (see [`crate::migration`]).
     pub migrate_from_filestore: bool,
     /// `session_redis_sentinel_username`: user for the sentinels themselves.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -668,12 +669,11 @@ impl SessionConfig {
 
     fn validate_unsupported(&self) -> Result<(), ConfigError> {
         self.validate_tls()?;
-        let nys = ConfigError::not_yet_supported;
-        if self.migrate_from_filestore {
-            return Err(nys(
+        if self.migrate_from_filestore && self.mode == Mode::Disabled {
+            return Err(ConfigError::invalid(
                 "session_redis_migrate_from_filestore",
                 "True",
-                "migrating sessions from the file store into Redis is planned for a later release",
+                "False when session_redis_mode is disabled: the migration moves file-store sessions into Redis, and Redis is off",
             ));
         }
         Ok(())

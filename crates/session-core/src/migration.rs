@@ -1,0 +1,171 @@
+//! Migration of file-store sessions into Redis at start-up (`session_redis_migrate_from_filestore`).
+//!
+//! Seed 000's rule: each session id is migrated only if Redis does not have it yet. Here that is
+//! the backend's conditional `create`, so a session that already exists in Redis (because an
+//! earlier run migrated it, or because the application wrote it since) is never overwritten.
+//!
+//! What happens to each file of `session_filestore_path`:
+//!
+//! | file | Redis | file afterwards |
+//! |---|---|---|
+//! | live session | created with the file's remaining TTL (or `key_expire` when the file has none) | removed |
+//! | live session, id already in Redis | left as it is | removed |
+//! | expired session | nothing | removed |
+//! | corrupt file | nothing | kept, counted and logged, for inspection |
+//!
+//! A migrated file is removed once Redis holds the session, so a later logout (a delete in
+//! Redis) cannot be undone by the next start-up migrating the old file again. When Redis is
+//! unavailable the run stops, the remaining files stay, and [`SessionStore::from_config`]
+//! retries in the background every [`RETRY_INTERVAL`] until one run completes: the application
+//! starts either way. Only this library's file store format is read (see
+//! [`FileBackend`](crate::backends::file::FileBackend)).
+//!
+//! [`SessionStore::from_config`]: crate::SessionStore::from_config
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{backends::file::FileBackend, SessionBackend, StoreError};
+
+/// How often a migration that found Redis unavailable is tried again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How many sessions between two progress lines in the log.
+const PROGRESS_EVERY: usize = 1000;
+
+/// What one migration run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Sessions created in the target.
+    pub migrated: usize,
+    /// Sessions whose id the target already had (left as they were there).
+    pub already_present: usize,
+    /// Expired session files removed without migrating them.
+    pub expired: usize,
+    /// Corrupt session files, left in place.
+    pub corrupt: usize,
+}
+
+/// Moves every session of `from` into `to`, each only if `to` does not have its id yet.
+/// `default_ttl` applies to sessions stored without expiry (the `key_expire` rule).
+///
+/// Stops at the first error of either side other than a corrupt file; what was done so far
+/// stays done, and running it again continues where it stopped.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use session_core::{
+///     backends::{file::FileBackend, memory::MemoryBackend},
+///     migration::migrate_file_store, SessionStore,
+/// };
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let files = SessionStore::new(FileBackend::new(dir.path().to_path_buf()).unwrap());
+/// let id = files.create(&[("user".into(), "\"alice\"".into())].into(), None).await.unwrap();
+///
+/// let target = MemoryBackend::new();
+/// let from = FileBackend::new(dir.path().to_path_buf()).unwrap();
+/// let report = migrate_file_store(&from, &target, None).await.unwrap();
+/// assert_eq!(report.migrated, 1);
+/// assert!(files.load(&id).await.unwrap().is_none(), "the file is gone");
+/// # });
+/// ```
+pub async fn migrate_file_store(
+    from: &FileBackend,
+    to: &dyn SessionBackend,
+    default_ttl: Option<Duration>,
+) -> Result<MigrationReport, StoreError> {
+    let ids = from.session_ids().await?;
+    let total = ids.len();
+    let mut report = MigrationReport::default();
+    for (done, id) in ids.iter().enumerate() {
+        if done > 0 && done % PROGRESS_EVERY == 0 {
+            tracing::info!(
+                done,
+                total,
+                "migrating file-store sessions into {}",
+                to.name()
+            );
+        }
+        match from.load_with_ttl(id).await {
+            Ok(Some((state, ttl))) => {
+                if to.create(id, &state, ttl.or(default_ttl)).await? {
+                    report.migrated += 1;
+                } else {
+                    report.already_present += 1;
+                }
+                from.delete(id).await?;
+            }
+            Ok(None) => {
+                from.delete(id).await?;
+                report.expired += 1;
+            }
+            Err(err) if err.is_corrupt() => report.corrupt += 1,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the migration once now; when the target is unavailable, keeps retrying in the
+/// background (inside a tokio runtime) until a run completes. Never fails: the application
+/// starts either way, and every outcome is logged.
+pub(crate) async fn run_at_start_up(
+    from: FileBackend,
+    to: Arc<dyn SessionBackend>,
+    default_ttl: Option<Duration>,
+) {
+    match attempt(&from, to.as_ref(), default_ttl).await {
+        Ok(()) => {}
+        Err(()) => match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    loop {
+                        tokio::time::sleep(RETRY_INTERVAL).await;
+                        if attempt(&from, to.as_ref(), default_ttl).await.is_ok() {
+                            break;
+                        }
+                    }
+                });
+            }
+            Err(_) => tracing::error!(
+                "file-store migration could not run and no tokio runtime is there to retry it; it will run at the next start"
+            ),
+        },
+    }
+}
+
+/// One run, logged. `Err` when it should be tried again later.
+async fn attempt(
+    from: &FileBackend,
+    to: &dyn SessionBackend,
+    default_ttl: Option<Duration>,
+) -> Result<(), ()> {
+    match migrate_file_store(from, to, default_ttl).await {
+        Ok(report) => {
+            tracing::info!(
+                migrated = report.migrated,
+                already_present = report.already_present,
+                expired = report.expired,
+                corrupt = report.corrupt,
+                from = %from.root().display(),
+                "file-store sessions migrated into {}",
+                to.name()
+            );
+            if report.corrupt > 0 {
+                tracing::warn!(
+                    corrupt = report.corrupt,
+                    "corrupt session files were not migrated; they are left in the file store for inspection"
+                );
+            }
+            Ok(())
+        }
+        Err(err) => {
+            tracing::warn!(
+                error = %err,
+                retry_in_secs = RETRY_INTERVAL.as_secs(),
+                "file-store migration stopped; the sessions not migrated yet stay in the file store and the migration is retried"
+            );
+            Err(())
+        }
+    }
+}

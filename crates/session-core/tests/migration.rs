@@ -1,0 +1,147 @@
+//! `session_redis_migrate_from_filestore`: file-store sessions move into a real redis-server at
+//! start-up, each id only if Redis does not have it yet.
+
+use std::time::Duration;
+
+use session_core::{
+    backends::file::FileBackend, SessionBackend, SessionConfig, SessionId, SessionState,
+    SessionStore,
+};
+use session_testkit::RedisServer;
+
+fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn config(server: &RedisServer, files: &std::path::Path) -> SessionConfig {
+    SessionConfig::builder()
+        .set("session_redis_url", &server.url())
+        .set("session_filestore_path", files.to_str().unwrap())
+        .set("session_redis_migrate_from_filestore", "True")
+        .set("session_redis_socket_timeout", "0.5")
+        .build()
+        .unwrap()
+}
+
+fn key(id: &SessionId) -> String {
+    format!("session:{}", id.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_move_into_redis_once_and_only_when_absent() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+
+    let with_ttl = SessionId::generate();
+    let without_ttl = SessionId::generate();
+    let expired = SessionId::generate();
+    let taken = SessionId::generate();
+    let corrupt = SessionId::generate();
+    let alice = state(&[("user", "\"alice\""), ("n", "3")]);
+    assert!(files
+        .create(&with_ttl, &alice, Some(Duration::from_secs(600)))
+        .await
+        .unwrap());
+    assert!(files
+        .create(&without_ttl, &state(&[("user", "\"bob\"")]), None)
+        .await
+        .unwrap());
+    assert!(files
+        .create(
+            &expired,
+            &state(&[("n", "1")]),
+            Some(Duration::from_millis(50))
+        )
+        .await
+        .unwrap());
+    assert!(files
+        .create(&taken, &state(&[("user", "\"old\"")]), None)
+        .await
+        .unwrap());
+    let corrupt_path = dir
+        .path()
+        .join(&corrupt.as_str()[..2])
+        .join(format!("{}.json", corrupt.as_str()));
+    std::fs::create_dir_all(corrupt_path.parent().unwrap()).unwrap();
+    std::fs::write(&corrupt_path, b"{not json").unwrap();
+    // Redis already has `taken`, with other data: it must stay as it is.
+    let _: () = server.cmd(&["HSET", &key(&taken), "user", "\"new\""]);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let store = SessionStore::from_config(&config(&server, dir.path()))
+        .await
+        .unwrap();
+
+    assert_eq!(store.load(&with_ttl).await.unwrap(), Some(alice));
+    let ttl: i64 = server.cmd(&["TTL", &key(&with_ttl)]);
+    assert!((590..=600).contains(&ttl), "remaining TTL kept: {ttl}");
+    assert_eq!(
+        store.load(&without_ttl).await.unwrap(),
+        Some(state(&[("user", "\"bob\"")]))
+    );
+    assert_eq!(server.cmd::<i64>(&["TTL", &key(&without_ttl)]), -1);
+    assert!(store.load(&expired).await.unwrap().is_none());
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&expired)]), 0);
+    assert_eq!(
+        store.load(&taken).await.unwrap(),
+        Some(state(&[("user", "\"new\"")])),
+        "an id Redis already has is not overwritten"
+    );
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&corrupt)]), 0);
+
+    // Files: every handled one is gone, the corrupt one is kept for inspection.
+    assert_eq!(files.session_ids().await.unwrap(), vec![corrupt.clone()]);
+    assert!(corrupt_path.exists());
+
+    // A logout in Redis sticks across the next start-up: nothing is migrated again.
+    assert!(store.delete(&with_ttl).await.unwrap());
+    let _again = SessionStore::from_config(&config(&server, dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&with_ttl)]), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_at_start_up_migrates_once_it_is_back() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let id = SessionId::generate();
+    assert!(files
+        .create(&id, &state(&[("user", "\"carol\"")]), None)
+        .await
+        .unwrap());
+    let config = config(&server, dir.path());
+    server.kill();
+
+    // The application starts anyway; the session stays in the file meanwhile.
+    let store = SessionStore::from_config(&config).await.unwrap();
+    assert_eq!(files.session_ids().await.unwrap(), vec![id.clone()]);
+
+    server.restart();
+    let deadline = std::time::Instant::now()
+        + session_core::migration::RETRY_INTERVAL * 2
+        + Duration::from_secs(2);
+    loop {
+        if let Ok(Some(found)) = store.load(&id).await {
+            assert_eq!(found, state(&[("user", "\"carol\"")]));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migration was not retried after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The file goes right after the session is in Redis.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(files.session_ids().await.unwrap().is_empty());
+}
