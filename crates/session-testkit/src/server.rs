@@ -210,9 +210,11 @@ impl RedisServer {
         let log = dir.path().join("redis.log");
         let tls_files = if options.tls {
             Some(
-                tls::write_certificates(dir.path()).map_err(|source| StartError::Io {
-                    what: "write TLS certificates".into(),
-                    source,
+                tls::write_certificates(dir.path(), options.tls_ca.as_ref()).map_err(|source| {
+                    StartError::Io {
+                        what: "write TLS certificates".into(),
+                        source,
+                    }
                 })?,
             )
         } else {
@@ -864,6 +866,10 @@ fn write_config(
     if let Some(password) = &options.password {
         text.push_str(&format!("requirepass {}\n", quote(password)));
     }
+    for line in &options.config_lines {
+        text.push_str(line);
+        text.push('\n');
+    }
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -877,7 +883,7 @@ fn write_config(
 const UNIX_SOCKET_FILE: &str = "redis.sock";
 
 /// A double-quoted string as Redis's config parser (`sdssplitargs`) reads it.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::from("\"");
     for byte in value.bytes() {
         match byte {

@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -25,20 +26,84 @@ pub(crate) struct TlsFiles {
     pub(crate) server_key: PathBuf,
 }
 
-/// Makes a CA and a server certificate for `127.0.0.1`/`localhost`, and writes them (key
-/// with mode 600) into `dir`. The CA's key is dropped: nothing else is ever signed with it.
-pub(crate) fn write_certificates(dir: &Path) -> io::Result<TlsFiles> {
-    let rcgen_err = |err: rcgen::Error| io::Error::other(format!("make test certificates: {err}"));
+/// A test certificate authority: one made per [`crate::ServerOptions::tls`] server unless a
+/// shared one is given with [`crate::ServerOptions::tls_ca`]. Cheap to clone (the same CA).
+///
+/// Its private key stays in memory and is used only to sign the kit's server certificates.
+#[derive(Clone)]
+pub struct TestCa {
+    inner: Arc<CaInner>,
+}
 
-    let ca_key = KeyPair::generate().map_err(rcgen_err)?;
-    let mut ca_params = CertificateParams::default();
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "session-testkit test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(rcgen_err)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+struct CaInner {
+    params: CertificateParams,
+    key_pem: String,
+    cert_pem: String,
+}
+
+impl TestCa {
+    /// A fresh CA (`session-testkit test CA`).
+    ///
+    /// # Panics
+    ///
+    /// When the key cannot be generated (the crypto library failed).
+    ///
+    /// Example: the example on [`crate::ServerOptions::tls_ca`].
+    pub fn new() -> Self {
+        Self::try_new().unwrap_or_else(|err| panic!("session-testkit: {err}"))
+    }
+
+    fn try_new() -> io::Result<Self> {
+        let key = KeyPair::generate().map_err(rcgen_err)?;
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "session-testkit test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).map_err(rcgen_err)?;
+        Ok(Self {
+            inner: Arc::new(CaInner {
+                params,
+                key_pem: key.serialize_pem(),
+                cert_pem: cert.pem(),
+            }),
+        })
+    }
+
+    /// The CA certificate, PEM: what a client must trust.
+    ///
+    /// Example: the example on [`crate::ServerOptions::tls_ca`].
+    pub fn pem(&self) -> &str {
+        &self.inner.cert_pem
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
+}
+
+fn rcgen_err(err: rcgen::Error) -> io::Error {
+    io::Error::other(format!("make test certificates: {err}"))
+}
+
+/// Makes a server certificate for `127.0.0.1`/`localhost` signed by `ca` (a fresh CA when
+/// `None`), and writes it, its key (mode 600) and the CA certificate into `dir`.
+pub(crate) fn write_certificates(dir: &Path, ca: Option<&TestCa>) -> io::Result<TlsFiles> {
+    let ca = match ca {
+        Some(ca) => ca.clone(),
+        None => TestCa::try_new()?,
+    };
+    let ca_key = KeyPair::from_pem(&ca.inner.key_pem).map_err(rcgen_err)?;
+    let issuer = Issuer::new(ca.inner.params.clone(), ca_key);
 
     let server_key = KeyPair::generate().map_err(rcgen_err)?;
     let mut server_params =
@@ -47,14 +112,19 @@ pub(crate) fn write_certificates(dir: &Path) -> io::Result<TlsFiles> {
     server_params
         .distinguished_name
         .push(DnType::CommonName, "127.0.0.1");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // Also a client certificate: redis-server presents it when it connects to another
+    // TLS server (replication, sentinel links).
+    server_params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let server_cert = server_params
         .signed_by(&server_key, &issuer)
         .map_err(rcgen_err)?;
 
     let files = TlsFiles {
         ca_cert: dir.join(CA_CERT_FILE),
-        ca_cert_pem: ca_cert.pem(),
+        ca_cert_pem: ca.pem().to_string(),
         server_cert: dir.join(SERVER_CERT_FILE),
         server_key: dir.join(SERVER_KEY_FILE),
     };
