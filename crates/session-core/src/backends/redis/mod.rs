@@ -48,6 +48,8 @@
 
 mod connection;
 mod scripts;
+#[allow(dead_code)] // Wired into the backend once the connection layer has its Target hook.
+mod sentinel;
 
 use std::{collections::HashMap, time::Duration};
 
