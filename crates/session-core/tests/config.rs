@@ -810,19 +810,14 @@ fn every_unsupported_option_is_rejected_naming_itself() {
     // (option, value, words the reason must contain)
     let cases: &[(&str, &str, &str)] = &[
         (
-            "session_redis_socket_keepalive",
-            "True",
-            "not yet supported",
+            "session_redis_socket_keepalive_options",
+            "{'TCP_KEEPIDLE': 60}",
+            "session_redis_socket_keepalive = True",
         ),
         (
             "session_redis_socket_keepalive_options",
-            "{'TCP_KEEPIDLE': 60}",
-            "not yet supported",
-        ),
-        (
-            "session_redis_retry_on_timeout",
-            "True",
-            "not yet supported",
+            "{'TCP_KEEPCNT': 0}",
+            "TCP_KEEPCNT from 1 to 127",
         ),
         ("session_redis_ssl", "True", "not yet supported"),
         ("session_redis_ssl_keyfile", "/k.pem", "not yet supported"),
@@ -854,12 +849,6 @@ fn every_unsupported_option_is_rejected_naming_itself() {
         ("session_redis_ssl_validate_ocsp_stapled", "True", "OCSP"),
         ("session_redis_ssl_ocsp_expected_cert", "abc", "OCSP"),
         ("session_redis_ssl_ocsp_context", "ctx", "pyOpenSSL"),
-        (
-            "session_redis_health_check_interval",
-            "30",
-            "not yet supported",
-        ),
-        ("session_redis_client_name", "odoo", "not yet supported"),
         (
             "session_redis_migrate_from_filestore",
             "True",

@@ -145,7 +145,7 @@ impl std::str::FromStr for HostPort {
 }
 
 /// `session_redis_socket_keepalive_options`: the TCP keepalive knobs of a Python
-/// `{socket.TCP_KEEPIDLE: 60, ...}` dict, by name. Parsed and stored; not applied yet.
+/// `{socket.TCP_KEEPIDLE: 60, ...}` dict, by name. Applied with `socket_keepalive`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct KeepaliveOptions {
@@ -237,9 +237,9 @@ pub struct SessionConfig {
     /// `session_redis_single_connection_client`: one multiplexed connection, no pool.
     pub single_connection_client: bool,
 
-    /// `session_redis_socket_keepalive`. Not yet supported when true.
+    /// `session_redis_socket_keepalive`: TCP keepalive on every connection.
     pub socket_keepalive: bool,
-    /// `session_redis_socket_keepalive_options`. Not yet supported when set.
+    /// `session_redis_socket_keepalive_options`: keepalive knobs; need `socket_keepalive`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub socket_keepalive_options: Option<KeepaliveOptions>,
     /// `session_redis_encoding` (Python only: `utf-8` accepted).
@@ -256,7 +256,7 @@ pub struct SessionConfig {
     pub errors: Option<String>,
     /// `session_redis_decode_responses` (Python only; no effect in Rust, any value accepted).
     pub decode_responses: bool,
-    /// `session_redis_retry_on_timeout`. Not yet supported when true.
+    /// `session_redis_retry_on_timeout`: retry a request once after a timeout.
     pub retry_on_timeout: bool,
     /// `session_redis_ssl`. Not yet supported when true (a `rediss://` URL works).
     pub ssl: bool,
@@ -294,10 +294,11 @@ pub struct SessionConfig {
     /// `session_redis_ssl_ocsp_expected_cert`. Rejected: no OCSP checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_ocsp_expected_cert: Option<String>,
-    /// `session_redis_health_check_interval`, seconds; 0/unset accepted, more not yet supported.
+    /// `session_redis_health_check_interval`, seconds: `PING` a connection idle for longer
+    /// before using it; 0/unset = never.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check_interval: Option<f64>,
-    /// `session_redis_client_name`. Not yet supported.
+    /// `session_redis_client_name`: `CLIENT SETNAME` on every connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
     /// `session_redis_master` (alias `SESSION_REDIS_SENTINEL_MASTER_ALIAS`): the master's
@@ -579,6 +580,31 @@ impl SessionConfig {
                 ));
             }
         }
+        if let Some(opts) = self.socket_keepalive_options {
+            // Linux' limits for the three keepalive knobs; 0 is refused by setsockopt.
+            for (name, value, max) in [
+                ("TCP_KEEPIDLE", opts.idle, 32767),
+                ("TCP_KEEPINTVL", opts.interval, 32767),
+                ("TCP_KEEPCNT", opts.count, 127),
+            ] {
+                if let Some(v) = value.filter(|v| *v == 0 || *v > max) {
+                    return Err(ConfigError::invalid(
+                        "session_redis_socket_keepalive_options",
+                        &format!("{name}: {v}"),
+                        &format!("{name} from 1 to {max}"),
+                    ));
+                }
+            }
+            // redis-py ignores them without socket_keepalive; whoever wrote them expects
+            // keepalive, so say it is off rather than silently do nothing.
+            if !self.socket_keepalive && !opts.is_empty() {
+                return Err(ConfigError::invalid(
+                    "session_redis_socket_keepalive_options",
+                    &opts.to_string(),
+                    "to be set together with session_redis_socket_keepalive = True (the options only tune keepalive, which is off)",
+                ));
+            }
+        }
         if self.max_connections == Some(0) {
             return Err(ConfigError::invalid(
                 "session_redis_max_connections",
@@ -717,41 +743,6 @@ impl SessionConfig {
                 "session_redis_ssl_ocsp_context",
                 &shorten(ctx),
                 "not possible: it is a pyOpenSSL context object, which has no meaning outside Python",
-            ));
-        }
-        if self.socket_keepalive {
-            return Err(nys(
-                "session_redis_socket_keepalive",
-                "True",
-                "TCP keepalive is planned for a later release",
-            ));
-        }
-        if let Some(opts) = self.socket_keepalive_options.filter(|o| !o.is_empty()) {
-            return Err(nys(
-                "session_redis_socket_keepalive_options",
-                &opts.to_string(),
-                "TCP keepalive is planned for a later release",
-            ));
-        }
-        if self.retry_on_timeout {
-            return Err(nys(
-                "session_redis_retry_on_timeout",
-                "True",
-                "retrying commands after a timeout is planned for a later release",
-            ));
-        }
-        if let Some(v) = self.health_check_interval.filter(|v| *v > 0.0) {
-            return Err(nys(
-                "session_redis_health_check_interval",
-                &secs(v),
-                "periodic health checks are planned for a later release (pooled connections are checked with PING on checkout already)",
-            ));
-        }
-        if let Some(name) = &self.client_name {
-            return Err(nys(
-                "session_redis_client_name",
-                name,
-                "CLIENT SETNAME on new connections is planned for a later release",
             ));
         }
         if self.migrate_from_filestore {

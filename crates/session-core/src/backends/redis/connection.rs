@@ -1,19 +1,40 @@
-//! The two connection strategies: a deadpool pool of multiplexed connections, or one
-//! auto-reconnecting [`ConnectionManager`].
+//! The two connection strategies: a deadpool pool of multiplexed connections, or one shared
+//! multiplexed connection made on first use and remade after it broke.
 //!
 //! Neither connects at construction. Both turn every failure into a [`RedisError`] so the
 //! backend maps errors in one place.
+//!
+//! # One way to connect
+//! Every connection, pooled or single, first or after a reconnect, is made by
+//! [`Connect::connect`]: it asks the [`Target`] for the client of the server to use, connects
+//! with the timeouts, then sends `CLIENT SETNAME` when a client name is configured (redis-rs
+//! has no client-name setting, and its `ConnectionManager` would lose the name on reconnect).
+//!
+//! # The `Target` hook (for Sentinel)
+//! [`Target::client`] is asked for a client on every new connection; [`Target::invalidate`] is
+//! called whenever a request failed in a way that means "this may be the wrong server now": a
+//! dropped or refused connection, or a `READONLY` reply (a master demoted to replica by a
+//! failover). A fixed address ignores it; a Sentinel target will forget the master it resolved
+//! so the next connection asks the sentinels again. After such a failure the connection is
+//! dropped and the request retried once (see [`Connector::run`]).
 
 use std::{
     io,
-    sync::{Mutex, PoisonError},
-    time::Duration,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, PoisonError,
+    },
+    time::{Duration, Instant},
 };
 
-use deadpool::managed::{self, Metrics, Object, PoolError, RecycleResult};
+use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
+use futures_util::{
+    future::{BoxFuture, Shared},
+    FutureExt,
+};
 use redis::{
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection},
-    AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisResult,
+    aio::{ConnectionLike, MultiplexedConnection},
+    AsyncConnectionConfig, Client, FromRedisValue, Pipeline, RedisError, RedisResult,
     ScriptInvocation,
 };
 
@@ -36,12 +57,76 @@ impl Request<'_> {
     }
 }
 
-/// Creates pooled connections. Unlike `deadpool_redis::Manager`, recycling sends nothing: a
-/// `PING` on every checkout would double the round trips of every operation. Dead connections
-/// are dropped when they fail instead (see [`Connector::run`]).
-pub(super) struct PoolManager {
-    client: Client,
+/// Which server new connections go to.
+pub(super) enum Target {
+    /// Always the same address (standalone mode).
+    Fixed(Client),
+}
+
+impl Target {
+    /// The client to open the next connection with. Async so that a Sentinel target can ask
+    /// the sentinels here.
+    async fn client(&self) -> RedisResult<Client> {
+        match self {
+            Target::Fixed(client) => Ok(client.clone()),
+        }
+    }
+
+    /// A request failed in a way that suggests the server behind this target changed (dropped
+    /// or refused connection, `READONLY`). Nothing to forget for a fixed address.
+    fn invalidate(&self) {
+        match self {
+            Target::Fixed(_) => {}
+        }
+    }
+}
+
+/// Everything about connections that is not the strategy.
+#[derive(Debug, Clone)]
+pub(super) struct Options {
+    /// How long to wait for a connection.
+    pub(super) connect_timeout: Duration,
+    /// How long to wait for an answer.
+    pub(super) response_timeout: Duration,
+    /// Sent with `CLIENT SETNAME` on every new connection.
+    pub(super) client_name: Option<String>,
+    /// Retry a request once after a timeout (every store request is idempotent).
+    pub(super) retry_on_timeout: bool,
+    /// `PING` a connection unused for longer than this before using it.
+    pub(super) health_check_interval: Option<Duration>,
+}
+
+/// Makes connections: the one place where they are opened (see the module docs).
+pub(super) struct Connect {
+    target: Target,
     config: AsyncConnectionConfig,
+    client_name: Option<String>,
+}
+
+impl Connect {
+    async fn connect(&self) -> RedisResult<MultiplexedConnection> {
+        let client = self.target.client().await?;
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&self.config)
+            .await?;
+        if let Some(name) = &self.client_name {
+            redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(name)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Creates pooled connections. Unlike `deadpool_redis::Manager`, recycling sends nothing on a
+/// connection used recently: a `PING` on every checkout would double the round trips of every
+/// operation. Dead connections are dropped when they fail instead (see [`Connector::run`]);
+/// with a health-check interval, a connection idle for longer is `PING`ed at checkout.
+pub(super) struct PoolManager {
+    connect: Arc<Connect>,
+    health_check_interval: Option<Duration>,
 }
 
 impl managed::Manager for PoolManager {
@@ -49,131 +134,252 @@ impl managed::Manager for PoolManager {
     type Error = RedisError;
 
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        self.client
-            .get_multiplexed_async_connection_with_config(&self.config)
-            .await
+        self.connect.connect().await
     }
 
     async fn recycle(
         &self,
-        _: &mut MultiplexedConnection,
-        _: &Metrics,
+        conn: &mut MultiplexedConnection,
+        metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
+        // `last_used` counts from the previous checkout: a connection busy with one request
+        // after another is never checked.
+        if let Some(interval) = self.health_check_interval {
+            if metrics.last_used() > interval {
+                // A failure makes deadpool drop this connection and try the next idle one,
+                // or create a new one: the caller never gets the dead connection.
+                redis::cmd("PING")
+                    .query_async::<()>(conn)
+                    .await
+                    .map_err(RecycleError::Backend)?;
+            }
+        }
         Ok(())
     }
 }
 
 type Pool = managed::Pool<PoolManager>;
 
-/// One [`ConnectionManager`], made on first use. It reconnects by itself after I/O errors; it
-/// is replaced after an authentication failure, which it would otherwise keep returning forever
-/// (its reconnect logic only covers I/O errors).
+type Connecting = Shared<BoxFuture<'static, RedisResult<MultiplexedConnection>>>;
+
+/// The shared connection of the single strategy, or its connection attempt in flight.
+struct Slot {
+    connection: Connecting,
+    /// Milliseconds since [`Single::epoch`] at the last use.
+    last_used: Arc<AtomicU64>,
+}
+
+/// One multiplexed connection shared by every caller, made on first use. Concurrent callers
+/// wait for the same connection attempt (and share its error). It is dropped after an I/O or
+/// unrecoverable error, or a failed health check, so the next call connects again.
 pub(super) struct Single {
-    client: Client,
-    config: ConnectionManagerConfig,
-    current: Mutex<Option<ConnectionManager>>,
+    connect: Arc<Connect>,
+    health_check_interval: Option<Duration>,
+    epoch: Instant,
+    current: Mutex<Option<Slot>>,
 }
 
 impl Single {
-    fn get(&self) -> RedisResult<ConnectionManager> {
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The current slot, starting a connection attempt when there is none.
+    fn slot(&self) -> (Connecting, Arc<AtomicU64>) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(manager) = current.as_ref() {
-            return Ok(manager.clone());
+        let slot = current.get_or_insert_with(|| {
+            let connect = Arc::clone(&self.connect);
+            Slot {
+                connection: async move { connect.connect().await }.boxed().shared(),
+                last_used: Arc::new(AtomicU64::new(self.now())),
+            }
+        });
+        (slot.connection.clone(), Arc::clone(&slot.last_used))
+    }
+
+    /// Forgets `used` if it is still the current connection (a concurrent caller may have
+    /// replaced it already).
+    fn drop_connection(&self, used: &Connecting) {
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current
+            .as_ref()
+            .is_some_and(|slot| Shared::ptr_eq(&slot.connection, used))
+        {
+            *current = None;
         }
-        // Lazy: nothing is connected until the first command awaits the connection.
-        let manager = self
-            .client
-            .get_connection_manager_lazy(self.config.clone())?;
-        *current = Some(manager.clone());
-        Ok(manager)
     }
 
-    fn reset(&self) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    /// A connection ready for one request, with the attempt it came from (to drop it if the
+    /// request breaks it).
+    async fn get(&self) -> RedisResult<(MultiplexedConnection, Connecting)> {
+        let (connecting, last_used) = self.slot();
+        let conn = match connecting.clone().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                self.drop_connection(&connecting);
+                return Err(err);
+            }
+        };
+        let previous = last_used.swap(self.now(), Ordering::Relaxed);
+        let Some(interval) = self.health_check_interval else {
+            return Ok((conn, connecting));
+        };
+        // Only the caller that swapped out the stale time checks; the others go on.
+        if Duration::from_millis(self.now().saturating_sub(previous)) <= interval {
+            return Ok((conn, connecting));
+        }
+        let mut checked = conn.clone();
+        match redis::cmd("PING").query_async::<()>(&mut checked).await {
+            Ok(()) => Ok((conn, connecting)),
+            Err(err) => {
+                tracing::debug!(error = %err, "redis health check failed; reconnecting");
+                self.drop_connection(&connecting);
+                let (connecting, _) = self.slot();
+                let conn = connecting.clone().await.inspect_err(|_| {
+                    self.drop_connection(&connecting);
+                })?;
+                Ok((conn, connecting))
+            }
+        }
     }
-}
-
-/// Timeouts applied to every connection.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Timeouts {
-    pub(super) connect: Duration,
-    pub(super) response: Duration,
 }
 
 /// The connection strategy in use.
 pub(super) enum Connector {
-    Pool(Pool),
-    Single(Box<Single>),
+    Pool {
+        pool: Pool,
+        connect: Arc<Connect>,
+        retry_on_timeout: bool,
+    },
+    Single {
+        single: Box<Single>,
+        retry_on_timeout: bool,
+    },
+}
+
+fn connect(target: Target, options: &Options) -> Arc<Connect> {
+    Arc::new(Connect {
+        target,
+        config: AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(options.connect_timeout))
+            .set_response_timeout(Some(options.response_timeout)),
+        client_name: options.client_name.clone(),
+    })
 }
 
 impl Connector {
-    pub(super) fn pool(client: Client, timeouts: Timeouts, max_size: usize) -> Self {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(timeouts.response));
-        let pool = Pool::builder(PoolManager { client, config })
+    pub(super) fn pool(target: Target, options: &Options, max_size: usize) -> Self {
+        let connect = connect(target, options);
+        let manager = PoolManager {
+            connect: Arc::clone(&connect),
+            health_check_interval: options.health_check_interval,
+        };
+        let pool = Pool::builder(manager)
             .max_size(max_size)
             // A caller waits for a free connection at most as long as it would wait for an
             // answer: a pool stuck on a hung server fails instead of queueing forever.
-            .wait_timeout(Some(timeouts.response))
-            .create_timeout(Some(timeouts.connect))
-            .recycle_timeout(Some(timeouts.response))
+            .wait_timeout(Some(options.response_timeout))
+            // Connecting includes CLIENT SETNAME: one connect plus one answer.
+            .create_timeout(Some(options.connect_timeout + options.response_timeout))
+            .recycle_timeout(Some(options.response_timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .expect("a pool with a runtime and timeouts always builds");
-        Connector::Pool(pool)
+        Connector::Pool {
+            pool,
+            connect,
+            retry_on_timeout: options.retry_on_timeout,
+        }
     }
 
-    pub(super) fn single(client: Client, timeouts: Timeouts) -> Self {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(timeouts.response))
-            // No retry loop inside a command: a dead server must fail the call at once.
-            // Reconnecting is re-armed by every failed call, and `run` retries a refused
-            // or dropped connection once, so recovery needs no extra failed call.
-            .set_number_of_retries(0);
-        Connector::Single(Box::new(Single {
-            client,
-            config,
-            current: Mutex::new(None),
-        }))
+    pub(super) fn single(target: Target, options: &Options) -> Self {
+        Connector::Single {
+            single: Box::new(Single {
+                connect: connect(target, options),
+                health_check_interval: options.health_check_interval,
+                epoch: Instant::now(),
+                current: Mutex::new(None),
+            }),
+            retry_on_timeout: options.retry_on_timeout,
+        }
     }
 
-    /// Sends one request, retrying once when the connection was found dropped or refused:
-    /// after a server restart the first use of an old connection fails that way, and the
-    /// retry runs on a fresh one. Timeouts are not retried (a hung server would double the
-    /// wait).
+    /// Sends one request, retrying it once on a fresh connection when the connection was
+    /// found dropped or refused (after a server restart the first use of an old connection
+    /// fails that way), when the server answered `READONLY` (a failover demoted it), and,
+    /// with `retry_on_timeout`, after a timeout. Without that option timeouts are not
+    /// retried: a hung server would double the wait.
+    ///
+    /// Retrying is safe because every store request is idempotent: sent twice with the same
+    /// arguments, it leaves the same state and gives the same answer (`create` included, see
+    /// `scripts.rs`).
     pub(super) async fn run<T: FromRedisValue>(&self, request: &Request<'_>) -> RedisResult<T> {
         match self.try_once(request).await {
-            Err(err) if err.is_connection_dropped() => self.try_once(request).await,
+            Err(err) if self.should_retry(&err) => {
+                tracing::debug!(error = %err, "redis request failed; retrying once");
+                self.try_once(request).await
+            }
             result => result,
         }
     }
 
+    fn should_retry(&self, err: &RedisError) -> bool {
+        let retry_on_timeout = match self {
+            Connector::Pool {
+                retry_on_timeout, ..
+            }
+            | Connector::Single {
+                retry_on_timeout, ..
+            } => *retry_on_timeout,
+        };
+        err.is_connection_dropped() || is_readonly(err) || (retry_on_timeout && err.is_timeout())
+    }
+
     async fn try_once<T: FromRedisValue>(&self, request: &Request<'_>) -> RedisResult<T> {
         match self {
-            Connector::Pool(pool) => {
-                let mut conn = pool.get().await.map_err(pool_error)?;
+            Connector::Pool { pool, connect, .. } => {
+                let mut conn = match pool.get().await {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        let err = pool_error(err);
+                        if wrong_server(&err) {
+                            connect.target.invalidate();
+                        }
+                        return Err(err);
+                    }
+                };
                 let result = request.send(&mut *conn).await;
                 if let Err(err) = &result {
                     if is_broken(err) {
                         // Out of the pool: its slot is refilled with a fresh connection.
                         drop(Object::take(conn));
-                        if err.is_connection_dropped() {
-                            // The server most likely restarted: every idle connection is
-                            // dead too, and each would fail one caller.
+                        if wrong_server(err) {
+                            connect.target.invalidate();
+                            // The server most likely restarted or changed: every idle
+                            // connection is dead or wrong too, and each would fail one caller.
                             pool.retain(|_, _| false);
                         }
                     }
                 }
                 result
             }
-            Connector::Single(single) => {
-                let mut manager = single.get()?;
-                let result = request.send(&mut manager).await;
+            Connector::Single { single, .. } => {
+                let (mut conn, connecting) = match single.get().await {
+                    Ok(got) => got,
+                    Err(err) => {
+                        if wrong_server(&err) {
+                            single.connect.target.invalidate();
+                        }
+                        return Err(err);
+                    }
+                };
+                let result = request.send(&mut conn).await;
                 if let Err(err) = &result {
-                    if err.kind() == ErrorKind::AuthenticationFailed {
-                        single.reset();
+                    if is_broken(err) {
+                        single.drop_connection(&connecting);
+                        if wrong_server(err) {
+                            single.connect.target.invalidate();
+                        }
                     }
                 }
                 result
@@ -183,9 +389,25 @@ impl Connector {
 }
 
 /// True when a connection that returned this error cannot be trusted again. Server replies
-/// such as `WRONGTYPE` leave the connection in a clean state.
+/// such as `WRONGTYPE` leave the connection in a clean state; `READONLY` means it is connected
+/// to a replica.
 fn is_broken(err: &RedisError) -> bool {
-    err.is_io_error() || err.is_unrecoverable_error()
+    err.is_io_error() || err.is_unrecoverable_error() || is_readonly(err)
+}
+
+/// True when the error suggests the target's server changed (see [`Target::invalidate`]).
+fn wrong_server(err: &RedisError) -> bool {
+    err.is_connection_dropped() || err.is_connection_refusal() || is_readonly(err)
+}
+
+/// `READONLY`, directly or as one entry of a pipeline.
+fn is_readonly(err: &RedisError) -> bool {
+    const READONLY: &str = "READONLY";
+    err.code() == Some(READONLY)
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == READONLY))
 }
 
 fn pool_error(err: PoolError<RedisError>) -> RedisError {

@@ -21,8 +21,8 @@
 //! # Connections
 //! Nothing connects at construction. Two strategies:
 //!
-//! * one multiplexed [`ConnectionManager`](redis::aio::ConnectionManager) shared by every
-//!   task, reconnecting by itself: with `single_connection_client = true`, and also **the
+//! * one multiplexed connection shared by every task, made on first use and remade by the
+//!   next call after it broke: with `single_connection_client = true`, and also **the
 //!   default** when `max_connections` is not set (it measured about twice the throughput of a
 //!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
 //! * a [deadpool] pool of `max_connections` multiplexed connections, each used by
@@ -42,6 +42,14 @@
 //! checks off: the traffic is encrypted but anyone in between can read it. For tests against
 //! a server with a throwaway certificate only.
 //!
+//! Every new connection (pooled or single, first or after a reconnect) gets `CLIENT SETNAME`
+//! when `client_name` is set. A request that finds its connection dropped or refused, or gets
+//! `READONLY`, is retried once on a fresh connection; with `retry_on_timeout`, one that timed
+//! out too. Every operation is idempotent, so a retry whose first attempt did run changes
+//! nothing: `create` answers "created" again when the key holds exactly what it writes (see
+//! `scripts.rs`). With `health_check_interval`, a connection unused for longer than the
+//! interval is `PING`ed before use and replaced if that fails; a busy one never is.
+//!
 //! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
 //! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
 //! again as soon as the server is back.
@@ -58,10 +66,10 @@ use redis::{
     ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisError, Value,
 };
 
-use self::connection::{Connector, Request, Timeouts};
+use self::connection::{Connector, Options, Request, Target};
 use crate::{
-    state::check_values_are_json, BackendHealth, Changes, ConfigError, SessionBackend,
-    SessionConfig, SessionId, SessionState, StoreError,
+    config::KeepaliveOptions, state::check_values_are_json, BackendHealth, Changes, ConfigError,
+    SessionBackend, SessionConfig, SessionId, SessionState, StoreError,
 };
 
 /// The name this backend reports in errors and health checks.
@@ -112,6 +120,17 @@ pub struct RedisSettings {
     pub socket_timeout: Duration,
     /// How long to wait for a connection (`socket_connect_timeout`).
     pub connect_timeout: Duration,
+    /// TCP keepalive (`socket_keepalive` with `socket_keepalive_options`): `None` leaves it
+    /// off; `Some` turns it on, with the system's defaults for the unset knobs. No effect on
+    /// unix sockets (`from_config` rejects the combination).
+    pub keepalive: Option<KeepaliveOptions>,
+    /// Retry a request once after a timeout (`retry_on_timeout`).
+    pub retry_on_timeout: bool,
+    /// `PING` a connection unused for longer than this before using it
+    /// (`health_check_interval`); `None` never checks.
+    pub health_check_interval: Option<Duration>,
+    /// Set with `CLIENT SETNAME` on every new connection (`client_name`).
+    pub client_name: Option<String>,
 }
 
 impl Default for RedisSettings {
@@ -121,6 +140,10 @@ impl Default for RedisSettings {
             strategy: Strategy::default(),
             socket_timeout: DEFAULT_SOCKET_TIMEOUT,
             connect_timeout: DEFAULT_SOCKET_CONNECT_TIMEOUT,
+            keepalive: None,
+            retry_on_timeout: false,
+            health_check_interval: None,
+            client_name: None,
         }
     }
 }
@@ -159,7 +182,8 @@ impl RedisBackend {
     /// Builds the backend from the `session_redis_*` options: `url` (`redis://`, `unix://`,
     /// or `rediss://` for TLS, see the [module docs](self#tls)), else `unix_socket_path`, else `host`/`port`; plus
     /// `username`, `password`, `db`, the two timeouts, `max_connections`,
-    /// `single_connection_client` and `prefix`.
+    /// `single_connection_client`, `socket_keepalive` (+ options), `retry_on_timeout`,
+    /// `health_check_interval`, `client_name` and `prefix`.
     ///
     /// `username`, `password` and a non-zero `db` given as separate options override the
     /// URL's parts. Nothing is connected here.
@@ -192,6 +216,10 @@ impl RedisBackend {
                 config.socket_connect_timeout,
                 DEFAULT_SOCKET_CONNECT_TIMEOUT,
             )?,
+            keepalive: keepalive(config, &info)?,
+            retry_on_timeout: config.retry_on_timeout,
+            health_check_interval: health_check_interval(config.health_check_interval)?,
+            client_name: client_name(config.client_name.as_deref())?,
         };
         Self::new(info, settings)
     }
@@ -200,6 +228,10 @@ impl RedisBackend {
     /// `"redis://127.0.0.1:6379".into_connection_info()`, or a `rediss://` one for TLS.
     /// Nothing is connected here.
     pub fn new(info: ConnectionInfo, settings: RedisSettings) -> Result<Self, ConfigError> {
+        let info = match settings.keepalive {
+            Some(options) => info.set_tcp_settings(tcp_settings(options)),
+            None => info,
+        };
         let location = match info.addr() {
             ConnectionAddr::TcpTls { insecure, .. } => {
                 install_crypto_provider();
@@ -211,13 +243,17 @@ impl RedisBackend {
         let client = redis::Client::open(info).map_err(|err| {
             ConfigError::unsupported("session_redis_url", &location, &err.to_string())
         })?;
-        let timeouts = Timeouts {
-            connect: settings.connect_timeout,
-            response: settings.socket_timeout,
+        let options = Options {
+            connect_timeout: settings.connect_timeout,
+            response_timeout: settings.socket_timeout,
+            client_name: settings.client_name,
+            retry_on_timeout: settings.retry_on_timeout,
+            health_check_interval: settings.health_check_interval,
         };
+        let target = Target::Fixed(client);
         let connector = match settings.strategy {
-            Strategy::Pool { max_size } => Connector::pool(client, timeouts, max_size.max(1)),
-            Strategy::Single => Connector::single(client, timeouts),
+            Strategy::Pool { max_size } => Connector::pool(target, &options, max_size.max(1)),
+            Strategy::Single => Connector::single(target, &options),
         };
         Ok(Self {
             connector,
@@ -474,6 +510,82 @@ fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duratio
             .ok_or_else(|| {
                 ConfigError::unsupported(key, &s.to_string(), "a number of seconds above 0")
             }),
+    }
+}
+
+/// `socket_keepalive` and its options. The options alone are an error rather than ignored (as
+/// redis-py does): whoever wrote them expects keepalive.
+fn keepalive(
+    config: &SessionConfig,
+    info: &ConnectionInfo,
+) -> Result<Option<KeepaliveOptions>, ConfigError> {
+    let options = config.socket_keepalive_options.unwrap_or_default();
+    if !config.socket_keepalive {
+        if options.is_empty() {
+            return Ok(None);
+        }
+        return Err(ConfigError::unsupported(
+            "session_redis_socket_keepalive_options",
+            &options.to_string(),
+            "session_redis_socket_keepalive = True alongside: the options only tune keepalive, \
+             which is off",
+        ));
+    }
+    if matches!(info.addr(), ConnectionAddr::Unix(_)) {
+        return Err(ConfigError::unsupported(
+            "session_redis_socket_keepalive",
+            "True",
+            "a TCP connection: TCP keepalive has no meaning on a unix socket",
+        ));
+    }
+    Ok(Some(options))
+}
+
+/// The socket options redis-rs applies to every TCP connection it opens.
+fn tcp_settings(options: KeepaliveOptions) -> redis::io::tcp::TcpSettings {
+    let mut keepalive = redis::io::tcp::socket2::TcpKeepalive::new();
+    if let Some(idle) = options.idle {
+        keepalive = keepalive.with_time(Duration::from_secs(idle.into()));
+    }
+    if let Some(interval) = options.interval {
+        keepalive = keepalive.with_interval(Duration::from_secs(interval.into()));
+    }
+    if let Some(count) = options.count {
+        keepalive = keepalive.with_retries(count);
+    }
+    let settings = redis::io::tcp::TcpSettings::default().set_keepalive(keepalive);
+    match options.user_timeout {
+        Some(ms) => settings.set_user_timeout(Duration::from_millis(ms.into())),
+        None => settings,
+    }
+}
+
+fn health_check_interval(seconds: Option<f64>) -> Result<Option<Duration>, ConfigError> {
+    match seconds {
+        None => Ok(None),
+        Some(0.0) => Ok(None),
+        Some(s) => Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
+            ConfigError::unsupported(
+                "session_redis_health_check_interval",
+                &s.to_string(),
+                "a number of seconds, 0 or more (0: no checks)",
+            )
+        }),
+    }
+}
+
+/// Redis refuses names with spaces or newlines; an empty one would clear the name.
+fn client_name(name: Option<&str>) -> Result<Option<String>, ConfigError> {
+    match name {
+        None => Ok(None),
+        Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(Some(name.to_owned()))
+        }
+        Some(name) => Err(ConfigError::unsupported(
+            "session_redis_client_name",
+            name,
+            "a non-empty name of printable ASCII characters without spaces (Redis' rule for CLIENT SETNAME)",
+        )),
     }
 }
 

@@ -37,9 +37,22 @@ end
 "#;
 
 /// `ARGV[2..]`: field, value, field, value, ... Returns 1 when written, 0 when the key exists
-/// (whatever its type: the id is taken either way).
+/// (whatever its type: the id is taken either way) — except when it holds exactly the fields
+/// and values being written: then it is this very create, sent again after a timeout or a
+/// dropped connection whose first attempt ran (ids are 256 random bits, so no one else wrote
+/// that), and it answers 1 again (re-applying the expiry) instead of "taken", which would leave
+/// the first attempt's session orphaned. This keeps `create` safe to retry.
 const CREATE: &str = r#"
-if redis.call('EXISTS', key) == 1 then return 0 end
+if redis.call('EXISTS', key) == 1 then
+  if redis.call('TYPE', key).ok ~= 'hash' then return 0 end
+  local n = (#ARGV - 1) / 2
+  if redis.call('HLEN', key) ~= n then return 0 end
+  for i = 2, #ARGV, 2 do
+    if redis.call('HGET', key, ARGV[i]) ~= ARGV[i + 1] then return 0 end
+  end
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  return 1
+end
 in_chunks('HSET', key, 2, #ARGV)
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 return 1

@@ -1,0 +1,462 @@
+//! The socket and behaviour options of the Redis backend (issue 4), against real
+//! `redis-server` processes. Timeouts, the password, the unix socket and `db` have their base
+//! tests in `redis_backend.rs`; these add what each option changes.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use session_core::{
+    backends::redis::RedisBackend, config::KeepaliveOptions, Changes, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError,
+};
+use session_testkit::RedisServer;
+
+const BOTH: [bool; 2] = [false, true];
+
+fn config(server: &RedisServer, single: bool) -> SessionConfig {
+    SessionConfig {
+        url: Some(server.url()),
+        single_connection_client: single,
+        max_connections: Some(4),
+        socket_timeout: Some(0.5),
+        socket_connect_timeout: Some(0.5),
+        ..SessionConfig::default()
+    }
+}
+
+fn backend(config: SessionConfig) -> RedisBackend {
+    RedisBackend::from_config(&config).unwrap()
+}
+
+fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// `CLIENT LIST` lines of the connections named `name`, as `field -> value` maps.
+fn clients(server: &RedisServer, name: &str) -> Vec<HashMap<String, String>> {
+    let list: String = server.cmd(&["CLIENT", "LIST"]);
+    list.lines()
+        .map(|line| {
+            line.split(' ')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<HashMap<_, _>>()
+        })
+        .filter(|c| c.get("name").map(String::as_str) == Some(name))
+        .collect()
+}
+
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_timeout_turns_a_short_pause_into_a_success() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        for retry in [false, true] {
+            let b = backend(SessionConfig {
+                retry_on_timeout: retry,
+                ..config(&server, single)
+            });
+            let id = SessionId::generate();
+            assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+            // Longer than socket_timeout (0.5 s), shorter than twice it.
+            server.client_pause(Duration::from_millis(800));
+            let started = Instant::now();
+            let result = b.load(&id, None).await;
+            let took = started.elapsed();
+            let what = format!("single = {single}, retry = {retry}, took {took:?}");
+            if retry {
+                assert_eq!(result.unwrap(), Some(state(&[("a", "1")])), "{what}");
+            } else {
+                let err = result.unwrap_err();
+                assert!(
+                    matches!(
+                        err,
+                        StoreError::Unavailable {
+                            timed_out: true,
+                            ..
+                        }
+                    ),
+                    "{what}: {err:?}"
+                );
+                assert!(err.to_string().contains("timed out"), "{what}: {err}");
+                assert!(took < Duration::from_millis(800), "{what}");
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_bounds_a_server_that_accepts_but_never_answers() {
+    // On loopback a stopped (SIGSTOP) server still completes the TCP handshake (the kernel
+    // queues the connection), so what socket_connect_timeout bounds here is the connection
+    // setup (HELLO/AUTH) the server never answers. A long socket_timeout shows which one fired.
+    for single in BOTH {
+        let server = RedisServer::start();
+        let b = backend(SessionConfig {
+            socket_timeout: Some(5.0),
+            socket_connect_timeout: Some(0.3),
+            ..config(&server, single)
+        });
+        server.pause();
+        let started = Instant::now();
+        let err = b.load(&SessionId::generate(), None).await.unwrap_err();
+        let took = started.elapsed();
+        server.resume();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(
+            took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+            "single = {single}: {took:?} {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_sent_twice_is_still_a_success_but_not_for_someone_else() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(config(&server, single));
+        let id = SessionId::generate();
+        let s = state(&[("a", "1"), ("b", "\"x\"")]);
+        let ttl = Some(Duration::from_secs(60));
+        assert!(b.create(&id, &s, ttl).await.unwrap());
+        // The same create again (a retry whose first attempt ran): success, nothing changed.
+        assert!(b.create(&id, &s, ttl).await.unwrap());
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(s.clone()));
+        // Any other content means the id is taken.
+        for other in [
+            state(&[("a", "1")]),
+            state(&[("a", "2"), ("b", "\"x\"")]),
+            state(&[("a", "1"), ("b", "\"x\""), ("c", "3")]),
+        ] {
+            assert!(!b.create(&id, &other, ttl).await.unwrap());
+        }
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(s));
+        // A non-hash key under the id is taken, not corrupt.
+        let id = SessionId::generate();
+        let _: () = server.cmd(&["SET", &format!("session:{}", id.as_str()), "x"]);
+        assert!(!b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_pings_idle_connections_only() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(SessionConfig {
+            health_check_interval: Some(0.3),
+            ..config(&server, single)
+        });
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+        // Busy: back to back, never idle for 0.3 s.
+        for _ in 0..20 {
+            assert!(b.load(&id, None).await.unwrap().is_some());
+        }
+        assert_eq!(calls(&server, "ping"), 0, "busy, single = {single}");
+        assert_eq!(calls(&server, "hgetall"), 20);
+        // Idle longer than the interval: one PING before the next use.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(b.load(&id, None).await.unwrap().is_some());
+        assert_eq!(calls(&server, "ping"), 1, "idle, single = {single}");
+
+        // A connection the server dropped while idle is replaced before use: the request
+        // itself succeeds at its first attempt (no dropped-connection retry needed).
+        let name = format!("hc-{single}");
+        let b = backend(SessionConfig {
+            health_check_interval: Some(0.3),
+            client_name: Some(name.clone()),
+            ..config(&server, single)
+        });
+        assert!(b.load(&id, None).await.unwrap().is_some());
+        let before = clients(&server, &name);
+        assert_eq!(before.len(), 1);
+        let _: i64 = server.cmd(&["CLIENT", "KILL", "ID", &before[0]["id"]]);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+        assert!(b.load(&id, None).await.unwrap().is_some());
+        assert_eq!(
+            calls(&server, "hgetall"),
+            1,
+            "one attempt, single = {single}"
+        );
+        let after = clients(&server, &name);
+        assert_eq!(after.len(), 1);
+        assert_ne!(after[0]["id"], before[0]["id"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_name_is_set_on_every_connection_including_after_a_kill() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let name = format!("sessions-{single}");
+        let b = backend(SessionConfig {
+            client_name: Some(name.clone()),
+            ..config(&server, single)
+        });
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        let first = clients(&server, &name);
+        assert_eq!(first.len(), 1, "single = {single}");
+        let _: i64 = server.cmd(&["CLIENT", "KILL", "ID", &first[0]["id"]]);
+        assert!(clients(&server, &name).is_empty());
+        // The next call meets the dropped connection, reconnects and retries once.
+        assert!(b.load(&id, None).await.unwrap().is_some());
+        let again = clients(&server, &name);
+        assert_eq!(again.len(), 1, "single = {single}");
+        assert_ne!(again[0]["id"], first[0]["id"]);
+    }
+    let err = RedisBackend::from_config(&SessionConfig {
+        client_name: Some("two words".into()),
+        ..config(&server, true)
+    })
+    .unwrap_err();
+    assert_eq!(err.key, "session_redis_client_name");
+}
+
+/// Runs `ops` concurrent loads while sampling how many connections named `name` the server
+/// sees; returns the most seen at once.
+async fn most_connections_under_load(
+    server: &RedisServer,
+    b: Arc<RedisBackend>,
+    name: &str,
+    ops: usize,
+) -> usize {
+    let id = SessionId::generate();
+    assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+    let done = Arc::new(AtomicBool::new(false));
+    let most = Arc::new(AtomicUsize::new(0));
+    let sampler = {
+        let (done, most) = (Arc::clone(&done), Arc::clone(&most));
+        let url = server.url();
+        let name = name.to_owned();
+        std::thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            while !done.load(Ordering::Relaxed) {
+                let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+                let n = list
+                    .lines()
+                    .filter(|l| l.contains(&format!(" name={name} ")))
+                    .count();
+                most.fetch_max(n, Ordering::Relaxed);
+            }
+        })
+    };
+    for _round in 0..5 {
+        let tasks: Vec<_> = (0..ops)
+            .map(|_| {
+                let (b, id) = (Arc::clone(&b), id.clone());
+                tokio::spawn(async move { b.load(&id, None).await })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap().unwrap().is_some());
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    most.load(Ordering::Relaxed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_caps_and_single_connection_client_uses_one() {
+    let server = RedisServer::start();
+    let pool = Arc::new(backend(SessionConfig {
+        client_name: Some("pooled".into()),
+        max_connections: Some(4),
+        ..config(&server, false)
+    }));
+    let most = most_connections_under_load(&server, pool, "pooled", 200).await;
+    assert!((2..=4).contains(&most), "pool of 4 used {most} connections");
+
+    let single = Arc::new(backend(SessionConfig {
+        client_name: Some("single".into()),
+        ..config(&server, true)
+    }));
+    let most = most_connections_under_load(&server, single, "single", 200).await;
+    assert_eq!(most, 1);
+}
+
+/// The local ports of the backend's connections, from `CLIENT LIST`.
+fn local_ports(server: &RedisServer, name: &str) -> Vec<u16> {
+    clients(server, name)
+        .iter()
+        .map(|c| c["addr"].rsplit_once(':').unwrap().1.parse().unwrap())
+        .collect()
+}
+
+/// `(timer kind, ticks left)` of our side of the connection from `port`, from /proc/net/tcp:
+/// kind 2 is the keepalive timer, 0 none.
+fn tcp_timer(port: u16) -> (u8, u64) {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!("0100007F:{port:04X}");
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields[1] == local {
+            let (kind, when) = fields[5].split_once(':').unwrap();
+            return (
+                u8::from_str_radix(kind, 16).unwrap(),
+                u64::from_str_radix(when, 16).unwrap(),
+            );
+        }
+    }
+    panic!("no socket for local port {port} in /proc/net/tcp");
+}
+
+#[tokio::test]
+async fn keepalive_is_on_the_socket_only_when_asked() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let name = format!("ka-{single}");
+        let on = backend(SessionConfig {
+            client_name: Some(name.clone()),
+            socket_keepalive: true,
+            socket_keepalive_options: Some(KeepaliveOptions {
+                idle: Some(60),
+                interval: Some(10),
+                count: Some(3),
+                user_timeout: Some(5000),
+            }),
+            ..config(&server, single)
+        });
+        let id = SessionId::generate();
+        assert!(on.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        let ports = local_ports(&server, &name);
+        assert_eq!(ports.len(), 1);
+        let (kind, ticks) = tcp_timer(ports[0]);
+        // Ticks are USER_HZ (100 per second): the first probe is due in about 60 s.
+        assert_eq!(kind, 2, "keepalive timer, single = {single}");
+        assert!((5000..=6000).contains(&ticks), "{ticks}");
+
+        let name = format!("noka-{single}");
+        let off = backend(SessionConfig {
+            client_name: Some(name.clone()),
+            ..config(&server, single)
+        });
+        assert!(off.load(&id, None).await.unwrap().is_some());
+        let ports = local_ports(&server, &name);
+        assert_eq!(tcp_timer(ports[0]).0, 0, "no timer, single = {single}");
+    }
+    // Options without keepalive, or keepalive on a unix socket: errors, not ignored.
+    let err = SessionConfig::builder()
+        .configure(|c| {
+            c.socket_keepalive_options = Some(KeepaliveOptions {
+                idle: Some(60),
+                ..Default::default()
+            })
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key, "session_redis_socket_keepalive_options");
+    let err = RedisBackend::from_config(&SessionConfig {
+        unix_socket_path: Some("/tmp/redis.sock".into()),
+        socket_keepalive: true,
+        ..SessionConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.key, "session_redis_socket_keepalive");
+}
+
+/// The commands the store needs, top level and inside its scripts. HELLO and AUTH are always
+/// allowed; `CLIENT SETINFO` (sent by redis-rs at connect, its answer ignored) is left out on
+/// purpose to show a refusal does not fail the connection.
+const STORE_COMMANDS: &str = "+hgetall +pexpire +persist +del +evalsha +script|load \
+     +exists +type +hset +hdel +hget +hlen +ping +client|setname";
+
+#[tokio::test]
+async fn acl_user_with_only_the_store_commands_on_the_prefix() {
+    let server = RedisServer::start();
+    let mut rule: Vec<&str> = vec![
+        "ACL",
+        "SETUSER",
+        "sessions",
+        "reset",
+        "on",
+        ">acl-pw-123",
+        "~session:*",
+    ];
+    rule.extend(STORE_COMMANDS.split_whitespace());
+    let _: () = server.cmd(&rule);
+    for single in BOTH {
+        let with = |prefix: &str, password: &str| {
+            backend(SessionConfig {
+                username: Some("sessions".into()),
+                password: Some(password.into()),
+                prefix: prefix.into(),
+                client_name: Some("acl".into()),
+                health_check_interval: Some(0.01),
+                ..config(&server, single)
+            })
+        };
+        let b = with("session:", "acl-pw-123");
+        let id = SessionId::generate();
+        let s = state(&[("a", "1")]);
+        let ttl = Some(Duration::from_secs(60));
+        assert!(b.create(&id, &s, ttl).await.unwrap());
+        assert!(b.create(&id, &s, ttl).await.unwrap());
+        assert_eq!(b.load(&id, None).await.unwrap(), Some(s.clone()));
+        assert!(b.load(&id, ttl).await.unwrap().is_some());
+        let mut changes = Changes::default();
+        changes.set("b", "2");
+        changes.remove("a");
+        tokio::time::sleep(Duration::from_millis(20)).await; // health check PING
+        assert!(b.apply(&id, &changes, ttl).await.unwrap());
+        assert!(b.replace(&id, &s, None).await.unwrap());
+        assert!(b.touch(&id, ttl).await.unwrap());
+        assert!(b.touch(&id, None).await.unwrap());
+        assert!(b.health().await[0].up);
+        assert!(b.delete(&id).await.unwrap());
+        // Scripts loaded by this user after a flush.
+        let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
+        assert!(b.create(&id, &s, ttl).await.unwrap());
+
+        // Outside the allowed keys: an error naming NOPERM, reported as Unavailable.
+        let other = with("other:", "acl-pw-123");
+        let err = other.create(&id, &s, ttl).await.unwrap_err();
+        assert!(err.is_unavailable(), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("NoPerm: this user has no permissions"),
+            "{err}"
+        );
+        let err = other.load(&id, None).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("NoPerm: this user has no permissions"),
+            "{err}"
+        );
+
+        // Wrong password of the ACL user: clear, and the password is not in it.
+        let wrong = with("session:", "not-the-pw-9");
+        let err = wrong.load(&id, None).await.unwrap_err();
+        assert!(err.is_unavailable());
+        let text = format!("{err} {err:?} {wrong:?}");
+        assert!(
+            !text.contains("not-the-pw-9") && !text.contains("acl-pw-123"),
+            "{text}"
+        );
+        eprintln!("ACL wrong password, single = {single}: {err}");
+        eprintln!(
+            "ACL NOPERM, single = {single}: {}",
+            other.load(&id, None).await.unwrap_err()
+        );
+    }
+}
