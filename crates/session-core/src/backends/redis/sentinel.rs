@@ -31,16 +31,19 @@
 
 use std::{
     sync::{
-        atomic::{AtomicUsize, Ordering},
-        Mutex, PoisonError,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex, PoisonError, Weak,
     },
     time::{Duration, Instant},
 };
 
 use redis::{
-    aio::MultiplexedConnection, AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo,
-    ErrorKind, IntoConnectionInfo, RedisConnectionInfo, RedisError, RedisResult, Value,
+    aio::MultiplexedConnection, AsyncConnectionConfig, Client, ErrorKind, RedisConnectionInfo,
+    RedisError, RedisResult, Value,
 };
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
 
 use crate::{config::HostPort, BackendHealth, ConfigError, SessionConfig};
 
@@ -93,6 +96,43 @@ struct Resolved {
     at: Instant,
 }
 
+/// What is known about the master (or the replica used for reads).
+#[derive(Default)]
+struct Slot {
+    /// The address in use; `None` after an invalidation, until the next resolution.
+    current: Option<Resolved>,
+    /// The last address resolved, kept across invalidations to notice a change.
+    last: Option<(String, u16)>,
+    /// When the address last changed: connections made before are stale.
+    changed_at: Option<Instant>,
+}
+
+impl Slot {
+    fn install(&mut self, resolved: Resolved) {
+        let addr = (resolved.host.clone(), resolved.port);
+        if self.last.as_ref().is_some_and(|last| *last != addr) {
+            self.changed_at = Some(Instant::now());
+        }
+        self.last = Some(addr);
+        self.current = Some(resolved);
+    }
+
+    fn client(&self) -> Option<Client> {
+        self.current.as_ref().map(|r| r.client.clone())
+    }
+
+    /// Forgets the address (unless it was resolved a moment ago, see `INVALIDATE_GRACE`).
+    fn forget(&mut self) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|r| r.at.elapsed() >= INVALIDATE_GRACE)
+        {
+            self.current = None;
+        }
+    }
+}
+
 /// The Sentinel side of the backend: resolves and caches the master (and a replica).
 pub(super) struct Sentinel {
     sentinels: Vec<(String, u16)>,
@@ -104,10 +144,14 @@ pub(super) struct Sentinel {
     lookup: AsyncConnectionConfig,
     /// Where the next lookup starts: the sentinel that answered last.
     next: AtomicUsize,
-    master: Mutex<Option<Resolved>>,
-    replica: Mutex<Option<Resolved>>,
+    master: Mutex<Slot>,
+    replica: Mutex<Slot>,
     /// Single-flight lookups.
     resolving: tokio::sync::Mutex<()>,
+    /// Set once the switch watchers run (started on first use, which is async).
+    watching: AtomicBool,
+    /// Dropped with the resolver: tells the watchers to stop.
+    stop: watch::Sender<()>,
 }
 
 impl Sentinel {
@@ -184,9 +228,11 @@ impl Sentinel {
             make_client,
             lookup,
             next: AtomicUsize::new(0),
-            master: Mutex::new(None),
-            replica: Mutex::new(None),
+            master: Mutex::new(Slot::default()),
+            replica: Mutex::new(Slot::default()),
             resolving: tokio::sync::Mutex::new(()),
+            watching: AtomicBool::new(false),
+            stop: watch::channel(()).0,
         })
     }
 
@@ -203,19 +249,32 @@ impl Sentinel {
     /// The master's address, when one is cached.
     pub(super) fn cached_master(&self) -> Option<(String, u16)> {
         lock(&self.master)
+            .current
             .as_ref()
             .map(|r| (r.host.clone(), r.port))
     }
 
-    /// A client for the current master: the cached one, or a fresh resolution.
-    pub(super) async fn master_client(&self) -> RedisResult<Client> {
-        if let Some(r) = lock(&self.master).as_ref() {
-            return Ok(r.client.clone());
+    /// When the master last changed (see [`Target`](super::connection::Target)).
+    pub(super) fn master_changed_at(&self) -> Option<Instant> {
+        lock(&self.master).changed_at
+    }
+
+    /// When the replica used for reads last changed.
+    pub(super) fn replica_changed_at(&self) -> Option<Instant> {
+        lock(&self.replica).changed_at
+    }
+
+    /// A client for the current master: the cached one, or a fresh resolution. The first
+    /// call also starts the switch watchers (see [`Sentinel::watch`]).
+    pub(super) async fn master_client(self: &Arc<Self>) -> RedisResult<Client> {
+        self.start_watching();
+        if let Some(client) = lock(&self.master).client() {
+            return Ok(client);
         }
         let _flight = self.resolving.lock().await;
         // Someone else may have resolved while this task waited for the lock.
-        if let Some(r) = lock(&self.master).as_ref() {
-            return Ok(r.client.clone());
+        if let Some(client) = lock(&self.master).client() {
+            return Ok(client);
         }
         let resolved = self.resolve_master().await?;
         tracing::info!(
@@ -224,26 +283,27 @@ impl Sentinel {
             "sentinel: resolved the master"
         );
         let client = resolved.client.clone();
-        *lock(&self.master) = Some(resolved);
+        lock(&self.master).install(resolved);
         Ok(client)
     }
 
     /// A client for a healthy replica, or for the master when there is none.
-    pub(super) async fn replica_client(&self) -> RedisResult<Client> {
-        if let Some(r) = lock(&self.replica).as_ref() {
-            return Ok(r.client.clone());
+    pub(super) async fn replica_client(self: &Arc<Self>) -> RedisResult<Client> {
+        self.start_watching();
+        if let Some(client) = lock(&self.replica).client() {
+            return Ok(client);
         }
         let replica = {
             let _flight = self.resolving.lock().await;
-            if let Some(r) = lock(&self.replica).as_ref() {
-                return Ok(r.client.clone());
+            if let Some(client) = lock(&self.replica).client() {
+                return Ok(client);
             }
             self.resolve_replica().await
         };
         match replica {
             Ok(Some(resolved)) => {
                 let client = resolved.client.clone();
-                *lock(&self.replica) = Some(resolved);
+                lock(&self.replica).install(resolved);
                 Ok(client)
             }
             // No replica is known or healthy: reads go to the master rather than fail.
@@ -253,14 +313,111 @@ impl Sentinel {
 
     /// Forgets the master (unless it was resolved a moment ago, see `INVALIDATE_GRACE`).
     pub(super) fn invalidate_master(&self) {
-        forget(&self.master);
+        lock(&self.master).forget();
         // A replica read may have been served by this master: ask again too.
-        forget(&self.replica);
+        lock(&self.replica).forget();
     }
 
     /// Forgets the replica.
     pub(super) fn invalidate_replica(&self) {
-        forget(&self.replica);
+        lock(&self.replica).forget();
+    }
+
+    /// Starts one watcher per sentinel, once.
+    fn start_watching(self: &Arc<Self>) {
+        if self.watching.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        for index in 0..self.sentinels.len() {
+            tokio::spawn(Self::watch(
+                Arc::downgrade(self),
+                index,
+                self.stop.subscribe(),
+            ));
+        }
+    }
+
+    /// Follows one sentinel's failover events and switches the master as soon as one names
+    /// ours: `+failover-state-wait-promotion` (the leader has just sent `REPLICAOF NO ONE` to
+    /// the replica it promotes), `+promoted-slave` (the replica reported itself master) and
+    /// `+switch-master` (every sentinel, at the end). Without them a planned failover would be
+    /// noticed only once the old master is demoted, seconds later, and until then it keeps
+    /// acknowledging writes that the failover throws away; even `+promoted-slave` comes up to
+    /// a second (the sentinels' INFO period) after the promotion. Switching at the first event
+    /// may send a write to the promoted replica a moment before it is master: it answers
+    /// `READONLY` and the write is retried (and if the promotion fails, `READONLY` makes the
+    /// sentinels be asked again). Every sentinel is followed, since only the leader sends the
+    /// first two. Reconnects after a second when the sentinel goes away; stops with the
+    /// resolver.
+    async fn watch(this: Weak<Self>, index: usize, mut stop: watch::Receiver<()>) {
+        loop {
+            let client = {
+                let Some(this) = this.upgrade() else { return };
+                let (host, port) = &this.sentinels[index];
+                (this.make_client)(host, *port, this.sentinel_credentials.info())
+            };
+            if let Ok(client) = client {
+                let subscribed = tokio::time::timeout(LOOKUP_CONNECT_TIMEOUT * 2, async {
+                    let mut pubsub = client.get_async_pubsub().await?;
+                    pubsub
+                        .subscribe(&[WAIT_PROMOTION, "+promoted-slave", "+switch-master"])
+                        .await?;
+                    RedisResult::Ok(pubsub)
+                })
+                .await;
+                if let Ok(Ok(mut pubsub)) = subscribed {
+                    let mut messages = pubsub.on_message();
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            msg = messages.next() => {
+                                let Some(msg) = msg else { break };
+                                let Some(this) = this.upgrade() else { return };
+                                let payload: String = msg.get_payload().unwrap_or_default();
+                                if let Some((host, port)) =
+                                    switch_event(msg.get_channel_name(), &payload, &this.master_name)
+                                {
+                                    this.switch_to(host, port);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Makes `host:port` the master, as a sentinel event said.
+    fn switch_to(&self, host: String, port: u16) {
+        if self.cached_master().as_ref() == Some(&(host.clone(), port)) {
+            return;
+        }
+        let client = match (self.make_client)(&host, port, self.node_info.clone()) {
+            Ok(client) => client,
+            Err(_) => {
+                self.invalidate_master();
+                return;
+            }
+        };
+        tracing::info!(
+            master = %self.master_name,
+            address = %format!("{host}:{port}"),
+            "sentinel: switched to the new master"
+        );
+        lock(&self.master).install(Resolved {
+            host,
+            port,
+            client,
+            at: Instant::now(),
+        });
+        // The replica in use may be the one just promoted.
+        let mut replica = lock(&self.replica);
+        replica.current = None;
+        replica.changed_at = Some(Instant::now());
     }
 
     /// One entry per sentinel (does it answer, does it know the master) and one for the
@@ -478,29 +635,30 @@ impl Sentinel {
     }
 }
 
-/// A plain TCP client (no TLS) for `host:port`.
-pub(super) fn plain_client(
-    host: &str,
-    port: u16,
-    info: RedisConnectionInfo,
-) -> RedisResult<Client> {
-    let info: ConnectionInfo = ConnectionAddr::Tcp(host.to_string(), port)
-        .into_connection_info()?
-        .set_redis_settings(info);
-    Client::open(info)
-}
-
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn forget(slot: &Mutex<Option<Resolved>>) {
-    let mut slot = lock(slot);
-    if slot
-        .as_ref()
-        .is_some_and(|r| r.at.elapsed() >= INVALIDATE_GRACE)
-    {
-        *slot = None;
+/// The event the failover's leader publishes right after it sent `REPLICAOF NO ONE` to the
+/// replica it promotes.
+const WAIT_PROMOTION: &str = "+failover-state-wait-promotion";
+
+/// The new master's address when a sentinel event names `master`:
+/// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`, or
+/// `+promoted-slave`/`+failover-state-wait-promotion` with
+/// `slave <ip>:<port> <ip> <port> @ <name> <old-ip> <old-port>`.
+fn switch_event(channel: &str, payload: &str, master: &str) -> Option<(String, u16)> {
+    let parts: Vec<&str> = payload.split_whitespace().collect();
+    match channel {
+        "+switch-master" if parts.len() == 5 && parts[0] == master => {
+            Some((parts[3].to_string(), parts[4].parse().ok()?))
+        }
+        "+promoted-slave" | WAIT_PROMOTION
+            if parts.len() >= 6 && parts[4] == "@" && parts[5] == master =>
+        {
+            Some((parts[2].to_string(), parts[3].parse().ok()?))
+        }
+        _ => None,
     }
 }
 
@@ -566,6 +724,15 @@ mod tests {
 
     use super::*;
     use crate::config::{HostPort, Mode};
+    use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+
+    /// A plain TCP client (no TLS) for `host:port`.
+    fn plain_client(host: &str, port: u16, info: RedisConnectionInfo) -> RedisResult<Client> {
+        let info: ConnectionInfo = ConnectionAddr::Tcp(host.to_string(), port)
+            .into_connection_info()?
+            .set_redis_settings(info);
+        Client::open(info)
+    }
 
     fn config_for(topology: &SentinelTopology, dead_first: Option<u16>) -> SessionConfig {
         let mut host: Vec<HostPort> = topology
@@ -593,14 +760,44 @@ mod tests {
         }
     }
 
-    fn sentinel(config: &SessionConfig) -> Sentinel {
-        Sentinel::new(
-            config,
-            Box::new(plain_client),
-            Duration::from_secs(1),
-            Duration::from_secs(1),
+    fn sentinel(config: &SessionConfig) -> Arc<Sentinel> {
+        Arc::new(
+            Sentinel::new(
+                config,
+                Box::new(plain_client),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            )
+            .unwrap(),
         )
-        .unwrap()
+    }
+
+    #[test]
+    fn switch_events_are_parsed() {
+        assert_eq!(
+            switch_event(
+                "+switch-master",
+                "mymaster 127.0.0.1 1 127.0.0.1 2",
+                "mymaster"
+            ),
+            Some(("127.0.0.1".into(), 2))
+        );
+        assert_eq!(
+            switch_event(
+                "+switch-master",
+                "other 127.0.0.1 1 127.0.0.1 2",
+                "mymaster"
+            ),
+            None
+        );
+        assert_eq!(
+            switch_event(
+                "+promoted-slave",
+                "slave 127.0.0.1:3 127.0.0.1 3 @ mymaster 127.0.0.1 1",
+                "mymaster"
+            ),
+            Some(("127.0.0.1".into(), 3))
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
