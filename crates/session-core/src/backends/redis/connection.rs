@@ -61,7 +61,7 @@ impl Request<'_> {
 /// Which server new connections go to.
 pub(super) enum Target {
     /// Always the same address (standalone mode).
-    Fixed(Client),
+    Fixed(Box<Client>),
     /// The master the sentinels report (sentinel mode).
     SentinelMaster(Arc<Sentinel>),
     /// A replica the sentinels report, for reads (`sentinel_read_from_replicas`).
@@ -73,7 +73,7 @@ impl Target {
     /// the sentinels here.
     async fn client(&self) -> RedisResult<Client> {
         match self {
-            Target::Fixed(client) => Ok(client.clone()),
+            Target::Fixed(client) => Ok((**client).clone()),
             // Boxed: the resolution's future is deep, and inlining it into every request's
             // future overflows the compiler's layout depth.
             Target::SentinelMaster(sentinel) => sentinel.master_client().boxed().await,

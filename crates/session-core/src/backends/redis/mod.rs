@@ -328,7 +328,7 @@ impl RedisBackend {
             ConfigError::unsupported("session_redis_url", &location, &err.to_string())
         })?;
         let options = options(&settings);
-        let target = Target::Fixed(client);
+        let target = Target::Fixed(Box::new(client));
         let connector = match settings.strategy {
             Strategy::Pool { max_size } => Connector::pool(target, &options, max_size.max(1)),
             Strategy::Single => Connector::single(target, &options),
