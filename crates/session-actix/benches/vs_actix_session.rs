@@ -95,24 +95,21 @@ where
     started.elapsed()
 }
 
-/// Redis commands a request costs, from the server's statistics.
-fn commands_per_request(server: &RedisServer, requests: u64, before: u64) -> f64 {
+/// Two counters of the server's `INFO stats`: commands executed (including those run inside
+/// scripts) and reads from client sockets (with one request at a time, each read is one
+/// round trip: a pipeline arrives in one read).
+fn counters(server: &RedisServer) -> (u64, u64) {
     let info: String = server.cmd(&["INFO", "stats"]);
-    let total: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("total_commands_processed in INFO stats");
-    // The INFO call itself counts once.
-    (total - before - 1) as f64 / requests as f64
-}
-
-fn total_commands(server: &RedisServer) -> u64 {
-    let info: String = server.cmd(&["INFO", "stats"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix("total_commands_processed:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("total_commands_processed in INFO stats")
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in INFO stats"))
+    };
+    (
+        field("total_commands_processed:"),
+        field("total_reads_processed:"),
+    )
 }
 
 /// Measures one contender: Redis commands per request, then requests per second.
@@ -127,8 +124,11 @@ fn measure<S>(
 {
     // One session to work on, with a counter in it.
     let cookie = system.block_on(async {
-        let res = test::call_service(&service, test::TestRequest::get().uri("/write").to_request())
-            .await;
+        let res = test::call_service(
+            &service,
+            test::TestRequest::get().uri("/write").to_request(),
+        )
+        .await;
         res.response()
             .cookies()
             .next()
@@ -136,11 +136,16 @@ fn measure<S>(
             .into_owned()
     });
     for path in ["/read", "/write"] {
-        let before = total_commands(server);
-        system.block_on(drive(&service, path, &cookie, 200, 1));
+        const REQUESTS: u64 = 200;
+        let (commands, reads) = counters(server);
+        system.block_on(drive(&service, path, &cookie, REQUESTS, 1));
+        let (commands_after, reads_after) = counters(server);
+        // The second INFO call counts once in each counter.
+        let per_request = |before: u64, after: u64| (after - before - 1) as f64 / REQUESTS as f64;
         eprintln!(
-            "{name:<34} {path:<7} {:.2} Redis commands per request",
-            commands_per_request(server, 200, before)
+            "{name:<34} {path:<7} {:.2} round trips, {:.2} Redis commands (scripts included) per request",
+            per_request(reads, reads_after),
+            per_request(commands, commands_after),
         );
     }
     for tasks in CONCURRENCY {
@@ -148,7 +153,11 @@ fn measure<S>(
             group.throughput(Throughput::Elements(1));
             group.bench_function(
                 BenchmarkId::new(format!("{name}{path}"), format!("{tasks} tasks")),
-                |b| b.iter_custom(|iters| system.block_on(drive(&service, path, &cookie, iters, tasks))),
+                |b| {
+                    b.iter_custom(|iters| {
+                        system.block_on(drive(&service, path, &cookie, iters, tasks))
+                    })
+                },
             );
         }
     }
@@ -164,7 +173,9 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
 
     let peer = system.block_on(async {
-        let store = RedisSessionStore::new(server.url()).await.expect("peer store");
+        let store = RedisSessionStore::new(server.url())
+            .await
+            .expect("peer store");
         test::init_service(
             App::new()
                 .wrap(middleware(store, TtlExtensionPolicy::OnEveryRequest))

@@ -1,14 +1,17 @@
-//! `rediss://` URLs against a real TLS `redis-server` (session-testkit's `ServerOptions::tls`,
-//! with a CA made at test time that no system trusts). Every test runs for both connection
-//! strategies: one shared connection, and a pool (`max_connections`).
+//! TLS against a real TLS `redis-server` (session-testkit's `ServerOptions::tls`, with CAs,
+//! server and client certificates made at test time that no system trusts): `rediss://` URLs
+//! and every `session_redis_ssl*` option. Tests that connect run for both connection
+//! strategies where it is cheap: one shared connection, and a pool (`max_connections`).
 
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use session_core::{
-    backends::redis::RedisBackend, Changes, SessionBackend, SessionConfig, SessionId, SessionState,
-    StoreError,
+    backends::redis::RedisBackend, config::HostPort, Changes, ConfigError, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError,
 };
-use session_testkit::{RedisServer, ServerOptions};
+use session_testkit::{RedisServer, ServerOptions, CLIENT_KEY_PASSWORD};
 
 /// (single_connection_client, max_connections): the single connection, then the pool.
 const STRATEGIES: [(bool, Option<usize>); 2] = [(true, None), (false, Some(4))];
@@ -173,5 +176,436 @@ async fn wrong_password_over_tls_does_not_leak_it() {
         assert!(err.is_unavailable(), "{err:?}");
         let text = format!("{err} {err:?} {backend:?}");
         assert!(!text.contains("not-the-password"), "{text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The session_redis_ssl* options.
+
+/// `ssl = True` to `127.0.0.1:TLS_PORT` with the kit's password, short timeouts, and
+/// whatever `tweak` sets.
+fn tls_config(
+    server: &RedisServer,
+    (single, max): (bool, Option<usize>),
+    tweak: impl FnOnce(&mut SessionConfig),
+) -> SessionConfig {
+    let mut config = SessionConfig {
+        host: vec![HostPort {
+            host: "127.0.0.1".into(),
+            port: server.tls_port(),
+        }],
+        ssl: true,
+        password: Some(PASSWORD.into()),
+        single_connection_client: single,
+        max_connections: max,
+        socket_timeout: Some(2.0),
+        socket_connect_timeout: Some(2.0),
+        ..SessionConfig::default()
+    };
+    tweak(&mut config);
+    config
+}
+
+fn tls_backend(
+    server: &RedisServer,
+    strategy: (bool, Option<usize>),
+    tweak: impl FnOnce(&mut SessionConfig),
+) -> RedisBackend {
+    let config = tls_config(server, strategy, tweak);
+    RedisBackend::from_config(&config).unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn config_error(server: &RedisServer, tweak: impl FnOnce(&mut SessionConfig)) -> ConfigError {
+    let config = tls_config(server, STRATEGIES[0], tweak);
+    match RedisBackend::from_config(&config) {
+        Ok(backend) => panic!("expected a ConfigError, got {backend:?}"),
+        Err(err) => err,
+    }
+}
+
+/// Writes, reads back and deletes one session.
+async fn round_trip(backend: &RedisBackend) -> Result<(), StoreError> {
+    let id = SessionId::generate();
+    let data = state(&[("user", "\"ada\"")]);
+    assert!(
+        backend
+            .create(&id, &data, Some(Duration::from_secs(60)))
+            .await?
+    );
+    assert_eq!(backend.load(&id, None).await?, Some(data));
+    assert!(backend.delete(&id).await?);
+    Ok(())
+}
+
+/// An operation that must fail: Unavailable, about the certificate, no password in sight.
+async fn tls_failure(backend: &RedisBackend) -> String {
+    let err = round_trip(backend).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(err.is_unavailable(), "expected Unavailable, got {err:?}");
+    assert!(!text.contains(PASSWORD), "{text}");
+    err.to_string()
+}
+
+fn tls_server_with(options: ServerOptions) -> RedisServer {
+    RedisServer::start_with(options.tls(true).password(PASSWORD))
+}
+
+/// The base64 body of a one-certificate PEM text: its DER as base64.
+fn pem_body(pem: &str) -> String {
+    pem.lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect()
+}
+
+#[tokio::test]
+async fn ca_certs_verifies_over_host_port_and_rediss() {
+    let server = tls_server();
+    let ca = server.ca_cert_path().unwrap().to_path_buf();
+    for strategy in STRATEGIES {
+        let backend = tls_backend(&server, strategy, |c| c.ssl_ca_certs = Some(ca.clone()));
+        assert_eq!(
+            backend.location(),
+            format!("rediss://127.0.0.1:{}", server.tls_port().unwrap())
+        );
+        round_trip(&backend).await.unwrap();
+        let tls = format!("127.0.0.1:{}", server.tls_port().unwrap());
+        let ports = client_ports(&server);
+        assert!(
+            !ports.is_empty() && ports.iter().all(|p| *p == tls),
+            "{ports:?}"
+        );
+        drop(backend);
+
+        // The same CA with a rediss:// URL instead of ssl = True.
+        let backend = tls_backend(&server, strategy, |c| {
+            c.host.clear();
+            c.ssl = false;
+            c.url = Some(tls_url(&server, "/0"));
+            c.ssl_ca_certs = Some(ca.clone());
+        });
+        round_trip(&backend).await.unwrap();
+        assert!(backend.health().await[0].up);
+    }
+}
+
+#[tokio::test]
+async fn wrong_ca_fails_clearly() {
+    let server = tls_server();
+    let other = server.tls_files().unwrap().other_ca_cert.clone();
+    for strategy in STRATEGIES {
+        let backend = tls_backend(&server, strategy, |c| c.ssl_ca_certs = Some(other.clone()));
+        let message = tls_failure(&backend).await;
+        assert!(
+            message.contains("certificate") && message.contains("UnknownIssuer"),
+            "{message}"
+        );
+        assert!(message.contains("session_redis_ssl_ca_certs"), "{message}");
+        assert_eq!(server.cmd::<i64>(&["DBSIZE"]), 0);
+    }
+}
+
+#[tokio::test]
+async fn hostname_mismatch_fails_unless_check_hostname_is_off() {
+    // A certificate for redis.test only; we connect to 127.0.0.1.
+    let server = tls_server_with(ServerOptions::new().tls_server_names(["redis.test"]));
+    let ca = server.ca_cert_path().unwrap().to_path_buf();
+    for strategy in STRATEGIES {
+        let backend = tls_backend(&server, strategy, |c| c.ssl_ca_certs = Some(ca.clone()));
+        let message = tls_failure(&backend).await;
+        assert!(
+            message.contains("certificate not valid for name"),
+            "{message}"
+        );
+        assert!(
+            message.contains("session_redis_ssl_check_hostname"),
+            "{message}"
+        );
+
+        let backend = tls_backend(&server, strategy, |c| {
+            c.ssl_ca_certs = Some(ca.clone());
+            c.ssl_check_hostname = Some(false);
+        });
+        round_trip(&backend).await.unwrap();
+
+        // Host name checks off still verifies the chain.
+        let other = server.tls_files().unwrap().other_ca_cert.clone();
+        let backend = tls_backend(&server, strategy, |c| {
+            c.ssl_ca_certs = Some(other);
+            c.ssl_check_hostname = Some(false);
+        });
+        assert!(tls_failure(&backend).await.contains("UnknownIssuer"));
+    }
+}
+
+#[tokio::test]
+async fn cert_reqs_none_skips_verification_and_optional_verifies() {
+    let server = tls_server();
+    for strategy in STRATEGIES {
+        // No CA given: the kit's CA is in no system store.
+        let backend = tls_backend(&server, strategy, |c| c.ssl_cert_reqs = Some("none".into()));
+        assert!(
+            backend.location().ends_with("/#insecure"),
+            "{}",
+            backend.location()
+        );
+        round_trip(&backend).await.unwrap();
+
+        for optional in ["optional", "ssl.CERT_OPTIONAL"] {
+            let backend = tls_backend(&server, strategy, |c| {
+                c.ssl_cert_reqs = Some(optional.into())
+            });
+            assert!(tls_failure(&backend).await.contains("UnknownIssuer"));
+        }
+        let backend = tls_backend(&server, strategy, |c| {
+            c.ssl_cert_reqs = Some("required".into());
+            c.ssl_ca_certs = Some(server.ca_cert_path().unwrap().to_path_buf());
+        });
+        round_trip(&backend).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_accepts_our_certificate_and_rejects_none() {
+    let server = tls_server_with(ServerOptions::new().tls_auth_clients(true));
+    let files = server.tls_files().unwrap().clone();
+    for strategy in STRATEGIES {
+        let backend = tls_backend(&server, strategy, |c| {
+            c.ssl_ca_certs = Some(files.ca_cert.clone());
+            c.ssl_certfile = Some(files.client_cert.clone());
+            c.ssl_keyfile = Some(files.client_key.clone());
+        });
+        round_trip(&backend).await.unwrap();
+
+        let backend = tls_backend(&server, strategy, |c| {
+            c.ssl_ca_certs = Some(files.ca_cert.clone());
+        });
+        let message = tls_failure(&backend).await;
+        assert!(
+            message.contains("CertificateRequired")
+                && message.contains("session_redis_ssl_certfile"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn encrypted_key_with_ssl_password() {
+    let server = tls_server_with(ServerOptions::new().tls_auth_clients(true));
+    let files = server.tls_files().unwrap().clone();
+    let identity = |c: &mut SessionConfig, key: &Path| {
+        c.ssl_ca_certs = Some(files.ca_cert.clone());
+        c.ssl_certfile = Some(files.client_cert.clone());
+        c.ssl_keyfile = Some(key.to_path_buf());
+    };
+    for strategy in STRATEGIES {
+        let backend = tls_backend(&server, strategy, |c| {
+            identity(c, &files.client_key_encrypted);
+            c.ssl_password = Some(CLIENT_KEY_PASSWORD.into());
+        });
+        round_trip(&backend).await.unwrap();
+    }
+
+    // Wrong password: a start-up error that names the option and hides the value.
+    let err = config_error(&server, |c| {
+        identity(c, &files.client_key_encrypted);
+        c.ssl_password = Some("not-the-key-password".into());
+    });
+    let text = format!("{err} {err:?}");
+    assert_eq!(err.key, "session_redis_ssl_password");
+    assert_eq!(err.value, "<redacted>");
+    assert!(text.contains("could not be decrypted"), "{text}");
+    assert!(!text.contains("not-the-key-password"), "{text}");
+    assert!(!text.contains(CLIENT_KEY_PASSWORD), "{text}");
+
+    // No password for an encrypted key.
+    let err = config_error(&server, |c| identity(c, &files.client_key_encrypted));
+    assert_eq!(err.key, "session_redis_ssl_keyfile");
+    assert!(err.expected.contains("session_redis_ssl_password"), "{err}");
+
+    // A password with a plain key: accepted, ignored (as Python's ssl module does).
+    let backend = tls_backend(&server, STRATEGIES[0], |c| {
+        identity(c, &files.client_key);
+        c.ssl_password = Some("unused".into());
+    });
+    round_trip(&backend).await.unwrap();
+
+    // Legacy OpenSSL encryption: told how to convert.
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.key");
+    std::fs::write(
+        &legacy,
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00112233445566778899AABBCCDDEEFF\n\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let err = config_error(&server, |c| {
+        identity(c, &legacy);
+        c.ssl_password = Some("pw".into());
+    });
+    assert_eq!(err.key, "session_redis_ssl_keyfile");
+    assert!(err.expected.contains("openssl pkcs8 -topk8"), "{err}");
+
+    // A key that is not the certificate's.
+    let err = config_error(&server, |c| identity(c, &files.server_key));
+    assert_eq!(err.key, "session_redis_ssl_keyfile");
+    assert!(err.expected.contains("do not go together"), "{err}");
+}
+
+#[tokio::test]
+async fn ca_path_reads_a_directory() {
+    let server = tls_server();
+    let files = server.tls_files().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    // An OpenSSL hash-named file with the right CA, an unrelated CA, and noise.
+    std::fs::write(dir.path().join("3f2a9c1b.0"), &files.ca_cert_pem).unwrap();
+    std::fs::write(dir.path().join("other.crt"), &files.other_ca_cert_pem).unwrap();
+    std::fs::write(dir.path().join("README.txt"), "not a certificate").unwrap();
+    for strategy in STRATEGIES {
+        let backend = tls_backend(&server, strategy, |c| {
+            c.ssl_ca_path = Some(dir.path().to_path_buf())
+        });
+        round_trip(&backend).await.unwrap();
+    }
+
+    // Only the unrelated CA: verification fails.
+    let other_only = tempfile::tempdir().unwrap();
+    std::fs::write(other_only.path().join("ca.pem"), &files.other_ca_cert_pem).unwrap();
+    let backend = tls_backend(&server, STRATEGIES[1], |c| {
+        c.ssl_ca_path = Some(other_only.path().to_path_buf())
+    });
+    assert!(tls_failure(&backend).await.contains("UnknownIssuer"));
+
+    // Several sources add up: the unrelated CA from the directory, ours from ssl_ca_data.
+    let backend = tls_backend(&server, STRATEGIES[0], |c| {
+        c.ssl_ca_path = Some(other_only.path().to_path_buf());
+        c.ssl_ca_data = Some(files.ca_cert_pem.clone());
+    });
+    round_trip(&backend).await.unwrap();
+
+    // No certificate in it, or no directory at all: start-up errors naming option and path.
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("README.txt"), "nothing").unwrap();
+    let err = config_error(&server, |c| {
+        c.ssl_ca_path = Some(empty.path().to_path_buf())
+    });
+    assert_eq!(err.key, "session_redis_ssl_ca_path");
+    assert_eq!(err.value, empty.path().display().to_string());
+    let missing = empty.path().join("nope");
+    let err = config_error(&server, |c| c.ssl_ca_path = Some(missing.clone()));
+    assert_eq!(err.key, "session_redis_ssl_ca_path");
+    assert!(
+        err.to_string().contains("No such file or directory"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn ca_data_takes_pem_or_base64_der() {
+    let server = tls_server();
+    let pem = server.ca_cert_pem().unwrap().to_owned();
+    for (strategy, data) in STRATEGIES.into_iter().zip([pem.clone(), pem_body(&pem)]) {
+        let backend = tls_backend(&server, strategy, |c| c.ssl_ca_data = Some(data.clone()));
+        round_trip(&backend).await.unwrap();
+    }
+    // The base64 DER also works with the other strategy, and with line breaks kept.
+    let wrapped: String = pem
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let backend = tls_backend(&server, STRATEGIES[0], |c| c.ssl_ca_data = Some(wrapped));
+    round_trip(&backend).await.unwrap();
+
+    let err = config_error(&server, |c| {
+        c.ssl_ca_data = Some("certainly not DER!".into())
+    });
+    assert_eq!(err.key, "session_redis_ssl_ca_data");
+    let err = config_error(&server, |c| c.ssl_ca_data = Some("AAAA".into()));
+    assert_eq!(err.key, "session_redis_ssl_ca_data");
+}
+
+#[tokio::test]
+async fn unreadable_files_are_start_up_errors() {
+    let server = tls_server();
+    let files = server.tls_files().unwrap().clone();
+    let missing = server.dir().join("missing.pem");
+    type Tweak<'a> = Box<dyn Fn(&mut SessionConfig) + 'a>;
+    let cases: Vec<(&str, Tweak)> = vec![
+        (
+            "session_redis_ssl_ca_certs",
+            Box::new(|c| c.ssl_ca_certs = Some(missing.clone())),
+        ),
+        (
+            "session_redis_ssl_certfile",
+            Box::new(|c| {
+                c.ssl_certfile = Some(missing.clone());
+                c.ssl_keyfile = Some(files.client_key.clone());
+            }),
+        ),
+        (
+            "session_redis_ssl_keyfile",
+            Box::new(|c| {
+                c.ssl_certfile = Some(files.client_cert.clone());
+                c.ssl_keyfile = Some(missing.clone());
+            }),
+        ),
+    ];
+    for (key, tweak) in cases {
+        let err = config_error(&server, |c| tweak(c));
+        assert_eq!(err.key, key, "{err}");
+        assert_eq!(err.value, missing.display().to_string());
+        assert!(
+            err.to_string().contains("No such file or directory"),
+            "{err}"
+        );
+    }
+    // A file that is not a CA bundle.
+    let err = config_error(&server, |c| c.ssl_ca_certs = Some(files.client_key.clone()));
+    assert_eq!(err.key, "session_redis_ssl_ca_certs");
+    assert!(err.expected.contains("BEGIN CERTIFICATE"), "{err}");
+}
+
+#[test]
+fn tls_combinations_checked_by_validate() {
+    let build = |set: &[(&str, &str)]| {
+        let mut builder = SessionConfig::builder();
+        for (key, value) in set {
+            builder = builder.set(key, value);
+        }
+        builder.build()
+    };
+    let err = build(&[
+        ("session_redis_ssl", "True"),
+        ("session_redis_url", "redis://:hunter2@127.0.0.1:6379/0"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "session_redis_ssl");
+    assert!(err.expected.contains("rediss://"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    build(&[
+        ("session_redis_ssl", "True"),
+        ("session_redis_url", "rediss://127.0.0.1:6379/0"),
+    ])
+    .unwrap();
+
+    let err = build(&[
+        ("session_redis_mode", "sentinel"),
+        ("session_redis_host", "[('127.0.0.1', 26379)]"),
+        ("session_redis_master", "mymaster"),
+        ("session_redis_ssl", "True"),
+        ("session_redis_ssl_check_hostname", "False"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key, "session_redis_ssl_check_hostname");
+    assert!(err.expected.contains("sentinel"), "{err}");
+
+    for key in [
+        "session_redis_ssl_validate_ocsp",
+        "session_redis_ssl_validate_ocsp_stapled",
+    ] {
+        let err = build(&[(key, "True")]).unwrap_err();
+        assert!(
+            err.expected.contains("OCSP") && err.expected.contains("stunnel"),
+            "{err}"
+        );
     }
 }

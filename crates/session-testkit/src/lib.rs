@@ -67,4 +67,4 @@ pub use binary::{redis_server_binary, try_redis_server_binary, INSTALL_HINT};
 pub use options::ServerOptions;
 pub use sentinel::{SentinelOptions, SentinelTopology};
 pub use server::{RedisServer, StartError, HOST};
-pub use tls::TestCa;
+pub use tls::{TestCa, TlsFiles, CLIENT_KEY_PASSWORD};

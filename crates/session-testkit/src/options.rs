@@ -35,6 +35,8 @@ pub struct ServerOptions {
     pub(crate) password: Option<String>,
     pub(crate) unix_socket: bool,
     pub(crate) tls: bool,
+    pub(crate) tls_auth_clients: bool,
+    pub(crate) tls_server_names: Option<Vec<String>>,
     pub(crate) args: Vec<OsString>,
     pub(crate) config_lines: Vec<String>,
     pub(crate) tls_ca: Option<TestCa>,
@@ -85,7 +87,9 @@ impl ServerOptions {
     /// Also listens for TLS on a second free loopback port
     /// ([`crate::RedisServer::tls_port`]), with a server certificate for `127.0.0.1` and
     /// `localhost` signed by a CA made at start time ([`crate::RedisServer::ca_cert_pem`]).
-    /// Clients are not asked for certificates (`tls-auth-clients no`).
+    /// Clients are not asked for certificates (`tls-auth-clients no`) unless
+    /// [`ServerOptions::tls_auth_clients`] says so. Every TLS server also gets a client
+    /// certificate and a second, unrelated CA: see [`crate::RedisServer::tls_files`].
     ///
     /// The plain port stays open on loopback: [`crate::RedisServer::cmd`], the readiness
     /// check and the other helpers keep using it, so a test can tell its own TLS
@@ -104,6 +108,44 @@ impl ServerOptions {
     /// ```
     pub fn tls(mut self, enabled: bool) -> Self {
         self.tls = enabled;
+        self
+    }
+
+    /// With [`ServerOptions::tls`]: requires a client certificate signed by the kit's CA on
+    /// the TLS port (`tls-auth-clients yes`). The kit's client certificate and keys are in
+    /// [`crate::RedisServer::tls_files`] (they are made for every TLS server).
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions};
+    ///
+    /// let server = RedisServer::start_with(ServerOptions::new().tls(true).tls_auth_clients(true));
+    /// let auth: Vec<String> = server.cmd(&["CONFIG", "GET", "tls-auth-clients"]);
+    /// assert_eq!(auth[1], "yes");
+    /// assert!(server.tls_files().unwrap().client_cert.exists());
+    /// ```
+    pub fn tls_auth_clients(mut self, required: bool) -> Self {
+        self.tls_auth_clients = required;
+        self
+    }
+
+    /// With [`ServerOptions::tls`]: the names (DNS names or IP addresses) the server
+    /// certificate is valid for, instead of `127.0.0.1` and `localhost`. `["redis.test"]`
+    /// makes a certificate that a client connecting to `127.0.0.1` must reject as a host
+    /// name mismatch.
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions};
+    ///
+    /// let server =
+    ///     RedisServer::start_with(ServerOptions::new().tls(true).tls_server_names(["redis.test"]));
+    /// assert!(server.tls_port().is_some());
+    /// ```
+    pub fn tls_server_names<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tls_server_names = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -202,6 +244,8 @@ impl fmt::Debug for ServerOptions {
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("unix_socket", &self.unix_socket)
             .field("tls", &self.tls)
+            .field("tls_auth_clients", &self.tls_auth_clients)
+            .field("tls_server_names", &self.tls_server_names)
             .field("args", &self.args)
             .field("config_lines", &self.config_lines.len())
             .field("tls_ca", &self.tls_ca.is_some())

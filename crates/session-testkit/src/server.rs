@@ -210,11 +210,17 @@ impl RedisServer {
         let log = dir.path().join("redis.log");
         let tls_files = if options.tls {
             Some(
-                tls::write_certificates(dir.path(), options.tls_ca.as_ref()).map_err(|source| {
-                    StartError::Io {
-                        what: "write TLS certificates".into(),
-                        source,
-                    }
+                tls::write_certificates(
+                    dir.path(),
+                    &options
+                        .tls_server_names
+                        .clone()
+                        .unwrap_or_else(|| tls::DEFAULT_SERVER_NAMES.map(String::from).to_vec()),
+                    options.tls_ca.as_ref(),
+                )
+                .map_err(|source| StartError::Io {
+                    what: "write TLS certificates".into(),
+                    source,
                 })?,
             )
         } else {
@@ -321,6 +327,14 @@ impl RedisServer {
         self.tls
             .as_ref()
             .map(|(_, files)| files.ca_cert_pem.as_str())
+    }
+
+    /// Every certificate file of a TLS server (client certificate and keys, a second
+    /// unrelated CA, ...), when it has TLS.
+    ///
+    /// Example: the example on [`TlsFiles`].
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref().map(|(_, files)| files)
     }
 
     /// The file holding [`RedisServer::ca_cert_pem`], inside [`RedisServer::dir`].
@@ -861,7 +875,12 @@ fn write_config(
         ] {
             text.push_str(&format!("{key} {}\n", quote(&file.to_string_lossy())));
         }
-        text.push_str("tls-auth-clients no\n");
+        let auth = if options.tls_auth_clients {
+            "yes"
+        } else {
+            "no"
+        };
+        text.push_str(&format!("tls-auth-clients {auth}\n"));
     }
     if let Some(password) = &options.password {
         text.push_str(&format!("requirepass {}\n", quote(password)));

@@ -258,30 +258,30 @@ pub struct SessionConfig {
     pub decode_responses: bool,
     /// `session_redis_retry_on_timeout`: retry a request once after a timeout.
     pub retry_on_timeout: bool,
-    /// `session_redis_ssl`. Not yet supported when true (a `rediss://` URL works).
+    /// `session_redis_ssl`: TLS to host/port, as a `rediss://` URL does.
     pub ssl: bool,
-    /// `session_redis_ssl_keyfile`. Not yet supported.
+    /// `session_redis_ssl_keyfile`: client key (PEM) for mutual TLS, with `ssl_certfile`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_keyfile: Option<PathBuf>,
-    /// `session_redis_ssl_certfile`. Not yet supported.
+    /// `session_redis_ssl_certfile`: client certificate (PEM) for mutual TLS, with `ssl_keyfile`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_certfile: Option<PathBuf>,
-    /// `session_redis_ssl_cert_reqs`: `required` accepted; others not yet supported.
+    /// `session_redis_ssl_cert_reqs`: `required` and `optional` verify the server, `none` does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_cert_reqs: Option<String>,
-    /// `session_redis_ssl_ca_certs`. Not yet supported.
+    /// `session_redis_ssl_ca_certs`: PEM bundle of trusted CAs (replaces the system roots).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_ca_certs: Option<PathBuf>,
-    /// `session_redis_ssl_ca_path`. Not yet supported.
+    /// `session_redis_ssl_ca_path`: directory of PEM CA files (replaces the system roots).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_ca_path: Option<PathBuf>,
-    /// `session_redis_ssl_ca_data`. Not yet supported.
+    /// `session_redis_ssl_ca_data`: PEM text or base64 DER of trusted CAs (replaces the system roots).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_ca_data: Option<String>,
-    /// `session_redis_ssl_check_hostname`: true accepted (always on); false not yet supported.
+    /// `session_redis_ssl_check_hostname`: false accepts a valid certificate for another name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_check_hostname: Option<bool>,
-    /// `session_redis_ssl_password`. Not yet supported.
+    /// `session_redis_ssl_password`: password of an encrypted PKCS#8 `ssl_keyfile`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ssl_password: Option<String>,
     /// `session_redis_ssl_validate_ocsp`. Rejected when true: rustls does not check OCSP.
@@ -676,47 +676,82 @@ impl SessionConfig {
     }
 
     fn validate_unsupported(&self) -> Result<(), ConfigError> {
-        const TLS: &str = "TLS options are planned for a later release (a rediss:// session_redis_url works now, with the system's root certificates)";
+        self.validate_tls()?;
         let nys = ConfigError::not_yet_supported;
-        if self.ssl {
-            return Err(nys("session_redis_ssl", "True", TLS));
+        if self.migrate_from_filestore {
+            return Err(nys(
+                "session_redis_migrate_from_filestore",
+                "True",
+                "migrating sessions from the file store into Redis is planned for a later release",
+            ));
         }
-        let tls_paths = [
-            ("session_redis_ssl_keyfile", &self.ssl_keyfile),
-            ("session_redis_ssl_certfile", &self.ssl_certfile),
-            ("session_redis_ssl_ca_certs", &self.ssl_ca_certs),
-            ("session_redis_ssl_ca_path", &self.ssl_ca_path),
-        ];
-        for (key, value) in tls_paths {
-            if let Some(p) = value {
-                return Err(nys(key, &p.display().to_string(), TLS));
+        Ok(())
+    }
+
+    /// The TLS rows: combinations that cannot work, and the OCSP options, which cannot be
+    /// honoured on this stack. Files are read later, by the Redis backend at start-up.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let url_scheme = self
+            .url
+            .as_deref()
+            .and_then(|url| url.split_once("://"))
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if self.ssl && self.mode == Mode::Redis {
+            if let Some(scheme) = url_scheme.filter(|s| s != "rediss" && s != "valkeys") {
+                return Err(ConfigError::invalid(
+                    "session_redis_ssl",
+                    "True",
+                    &format!(
+                        "False with a {scheme}:// session_redis_url (`{}`), which asks for a connection without TLS: write rediss:// instead (or unset session_redis_ssl)",
+                        redact_url(self.url.as_deref().unwrap_or_default())
+                    ),
+                ));
+            }
+            if let (None, Some(p)) = (&self.url, &self.unix_socket_path) {
+                return Err(ConfigError::invalid(
+                    "session_redis_ssl",
+                    "True",
+                    &format!(
+                        "False with session_redis_unix_socket_path ({}): TLS runs over TCP only; use host/port for TLS",
+                        p.display()
+                    ),
+                ));
             }
         }
-        if let Some(data) = &self.ssl_ca_data {
-            return Err(nys("session_redis_ssl_ca_data", &shorten(data), TLS));
-        }
-        if self.ssl_password.is_some() {
-            return Err(nys("session_redis_ssl_password", REDACTED, TLS));
+        match (&self.ssl_certfile, &self.ssl_keyfile) {
+            (Some(p), None) | (None, Some(p)) => {
+                let key = if self.ssl_certfile.is_some() {
+                    "session_redis_ssl_certfile"
+                } else {
+                    "session_redis_ssl_keyfile"
+                };
+                return Err(ConfigError::invalid(
+                    key,
+                    &p.display().to_string(),
+                    "session_redis_ssl_certfile and session_redis_ssl_keyfile together: mutual TLS needs both the client certificate and its private key",
+                ));
+            }
+            _ => {}
         }
         if let Some(reqs) = &self.ssl_cert_reqs {
             let norm = reqs.trim().to_ascii_lowercase();
             let norm = norm.trim_start_matches("ssl.").trim_start_matches("cert_");
-            match norm {
-                "required" => {}
-                "none" | "optional" => return Err(nys("session_redis_ssl_cert_reqs", reqs, TLS)),
-                _ => {
-                    return Err(ConfigError::invalid(
-                        "session_redis_ssl_cert_reqs",
-                        reqs,
-                        "one of required, optional, none",
-                    ))
-                }
+            if !matches!(norm, "required" | "optional" | "none") {
+                return Err(ConfigError::invalid(
+                    "session_redis_ssl_cert_reqs",
+                    reqs,
+                    "one of required, optional, none",
+                ));
             }
         }
-        if self.ssl_check_hostname == Some(false) {
-            return Err(nys("session_redis_ssl_check_hostname", "False", TLS));
+        if self.mode == Mode::Sentinel && self.ssl_check_hostname == Some(false) {
+            return Err(ConfigError::unsupported(
+                "session_redis_ssl_check_hostname",
+                "False",
+                "True in sentinel mode: host name checks cannot be turned off for the masters the sentinels name (redis-rs has no setting for it); put the names you connect with in the certificates, or use session_redis_ssl_cert_reqs = none (no checks at all) on a trusted network",
+            ));
         }
-        const OCSP: &str = "not possible: rustls, the TLS library under redis-rs, does not check OCSP and redis-rs takes no custom certificate verifier";
+        const OCSP: &str = "not possible: rustls, the TLS library under redis-rs, does not check OCSP and redis-rs takes no custom certificate verifier. Instead, use short-lived server certificates (revocation matters less), keep revoked certificates out through your CA's CRL process, or put a TLS proxy that checks OCSP (stunnel, HAProxy) in front of Redis; then unset this option";
         if self.ssl_validate_ocsp {
             return Err(ConfigError::unsupported(
                 "session_redis_ssl_validate_ocsp",
@@ -742,14 +777,7 @@ impl SessionConfig {
             return Err(ConfigError::unsupported(
                 "session_redis_ssl_ocsp_context",
                 &shorten(ctx),
-                "not possible: it is a pyOpenSSL context object, which has no meaning outside Python",
-            ));
-        }
-        if self.migrate_from_filestore {
-            return Err(nys(
-                "session_redis_migrate_from_filestore",
-                "True",
-                "migrating sessions from the file store into Redis is planned for a later release",
+                "not possible: it is a pyOpenSSL context object, which has no meaning outside Python; unset it (for OCSP checks, see session_redis_ssl_validate_ocsp)",
             ));
         }
         Ok(())
@@ -1104,7 +1132,8 @@ impl SessionConfig {
 }
 
 /// Long values (certificates) are cut in errors and logs.
-fn shorten(s: &str) -> String {
+/// `s` cut to 40 characters, for error messages.
+pub(crate) fn shorten(s: &str) -> String {
     let s = s.trim();
     match s.char_indices().nth(40) {
         Some((i, _)) => format!("{}…", &s[..i]),

@@ -30,13 +30,16 @@
 //!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
 //!
 //! # TLS
-//! A `rediss://host:port/db` URL connects over TLS (rustls, with the `ring` provider, which is
-//! installed as the process default unless the application installed one first). The server
-//! certificate is checked against the **system's** trusted roots (the OS store, read through
-//! `rustls-native-certs` when the first connection is made) and must name `host`. A server
-//! whose certificate is not trusted fails every operation with [`StoreError::Unavailable`]
-//! (`invalid peer certificate: UnknownIssuer`, ...). Trusting a private CA (`ssl_ca_certs`)
-//! and client certificates are not supported yet.
+//! A `rediss://host:port/db` URL, or `ssl = true` with host/port, connects over TLS (rustls,
+//! with the `ring` provider, which is installed as the process default unless the application
+//! installed one first). The server certificate is checked against the **system's** trusted
+//! roots (the OS store, read through `rustls-native-certs` when the first connection is made),
+//! or only against the CAs of `ssl_ca_certs`/`ssl_ca_path`/`ssl_ca_data` when any is set, and
+//! must name `host` unless `ssl_check_hostname` is false. `ssl_certfile`/`ssl_keyfile` (with
+//! `ssl_password` for an encrypted PKCS#8 key) add a client certificate. Every file is read
+//! in [`RedisBackend::from_config`]. A server whose certificate is not trusted fails every
+//! operation with [`StoreError::Unavailable`] (`invalid peer certificate: UnknownIssuer`, ...).
+//! `docs/configuration.md` details each option.
 //!
 //! `rediss://host:port/#insecure` (as redis-rs reads it) turns certificate **and** host name
 //! checks off: the traffic is encrypted but anyone in between can read it. For tests against
@@ -57,6 +60,7 @@
 mod connection;
 mod scripts;
 pub mod sentinel;
+mod tls;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -204,9 +208,10 @@ impl RedisBackend {
         if config.mode == Mode::Sentinel {
             return Self::sentinel_from_config(config);
         }
+        let tls = tls::TlsSettings::from_config(config)?;
         let info = connection_info(config)?;
         let is_unix = matches!(info.addr(), ConnectionAddr::Unix(_));
-        Self::new(info, settings(config, is_unix)?)
+        Self::build(info, settings(config, is_unix)?, tls.as_ref())
     }
 
     /// The sentinel-mode backend: `session_redis_host` lists the sentinels (a port-less host
@@ -227,7 +232,13 @@ impl RedisBackend {
     /// `health()` reports every sentinel and the master.
     pub fn sentinel_from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         let settings = settings(config, false)?;
+        let tls = tls::TlsSettings::from_config(config)?;
+        if tls.is_some() {
+            install_crypto_provider();
+        }
         let tcp = settings.keepalive.map(tcp_settings);
+        // The same TLS and socket settings for the sentinels and the data nodes, as seed 000
+        // passes the Redis options to both.
         let make_client: sentinel::MakeClient = Box::new(move |host, port, redis| {
             let info = ConnectionAddr::Tcp(host.to_string(), port)
                 .into_connection_info()?
@@ -236,7 +247,10 @@ impl RedisBackend {
                 Some(tcp) => info.set_tcp_settings(tcp.clone()),
                 None => info,
             };
-            redis::Client::open(info)
+            match &tls {
+                Some(tls) => tls.build_client(info),
+                None => redis::Client::open(info),
+            }
         });
         let resolver = Arc::new(Sentinel::new(
             config,
@@ -312,8 +326,21 @@ impl RedisBackend {
     /// `"redis://127.0.0.1:6379".into_connection_info()`, or a `rediss://` one for TLS.
     /// Nothing is connected here.
     pub fn new(info: ConnectionInfo, settings: RedisSettings) -> Result<Self, ConfigError> {
+        Self::build(info, settings, None)
+    }
+
+    fn build(
+        info: ConnectionInfo,
+        settings: RedisSettings,
+        tls: Option<&tls::TlsSettings>,
+    ) -> Result<Self, ConfigError> {
         let info = match settings.keepalive {
             Some(options) => info.set_tcp_settings(tcp_settings(options)),
+            None => info,
+        };
+        // `ssl = True` turns a host/port address into a TLS one.
+        let info = match tls {
+            Some(tls) => tls.tls_info(info),
             None => info,
         };
         let location = match info.addr() {
@@ -324,7 +351,11 @@ impl RedisBackend {
             }
             addr => addr.to_string(),
         };
-        let client = redis::Client::open(info).map_err(|err| {
+        let client = match tls {
+            Some(tls) => tls.build_client(info),
+            None => redis::Client::open(info),
+        }
+        .map_err(|err| {
             ConfigError::unsupported("session_redis_url", &location, &err.to_string())
         })?;
         let options = options(&settings);
@@ -387,9 +418,16 @@ impl RedisBackend {
             } => {
                 let hint = if message.contains("invalid peer certificate") {
                     // The one TLS failure an operator can act on without reading our docs.
-                    " (the server's certificate must be valid for the host and signed by a CA \
-                     in the system's trust store; a private CA (session_redis_ssl_ca_certs) is \
-                     not supported yet)"
+                    " (the server's certificate must be valid for the host name \
+                     (session_redis_ssl_check_hostname) and signed by a trusted CA: the \
+                     system's roots, or those of session_redis_ssl_ca_certs, ssl_ca_path and \
+                     ssl_ca_data when any is set)"
+                } else if message.contains("CertificateRequired") {
+                    " (the server requires a client certificate: set \
+                     session_redis_ssl_certfile and session_redis_ssl_keyfile)"
+                } else if message.contains("received fatal alert") {
+                    " (the server refused the TLS handshake: is the client certificate of \
+                     session_redis_ssl_certfile signed by a CA the server trusts?)"
                 } else {
                     ""
                 };
