@@ -399,3 +399,44 @@ async fn master_crash_under_load() {
     );
     assert_eq!(missing_before, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_and_nodes_over_tls() {
+    let topology = SentinelTopology::start_with(
+        SentinelOptions::new()
+            .replicas(1)
+            .tls(true)
+            .sentinel_password("sentinel-secret"),
+    );
+    let ca = topology.ca_cert_path().unwrap().display().to_string();
+    let config = env(
+        &topology,
+        &[
+            ("SESSION_REDIS_SSL", "True"),
+            ("SESSION_REDIS_SSL_CA_CERTS", &ca),
+            ("SESSION_REDIS_SENTINEL_PASSWORD", "sentinel-secret"),
+        ],
+    );
+    let store = open(&config).await;
+    let id = store.create(&state(&[("n", "1")]), TTL).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_some());
+    // Every connection of ours went to a TLS port: the sentinels' and the master's.
+    let tls_port = topology.master().tls_port().unwrap().to_string();
+    let clients: String = topology.master().cmd(&["CLIENT", "LIST"]);
+    assert!(
+        clients.contains(&format!("laddr=127.0.0.1:{tls_port}")),
+        "{clients}"
+    );
+    assert!(store.health().await.iter().all(|h| h.up));
+
+    // Without the CA, nothing is trusted: an honest error.
+    let config = env(
+        &topology,
+        &[
+            ("SESSION_REDIS_SSL", "True"),
+            ("SESSION_REDIS_SENTINEL_PASSWORD", "sentinel-secret"),
+        ],
+    );
+    let err = store_err(&config).await;
+    assert!(err.contains("no master found through the sentinels"), "{err}");
+}
