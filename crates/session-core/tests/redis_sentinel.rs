@@ -438,5 +438,8 @@ async fn sentinels_and_nodes_over_tls() {
         ],
     );
     let err = store_err(&config).await;
-    assert!(err.contains("no master found through the sentinels"), "{err}");
+    assert!(
+        err.contains("no master found through the sentinels"),
+        "{err}"
+    );
 }
