@@ -5,7 +5,7 @@ use std::time::Duration;
 use session_testkit::{SentinelOptions, SentinelTopology};
 
 #[test]
-fn planned_failover_then_crash() {
+fn planned_failover() {
     let started = std::time::Instant::now();
     let topology = SentinelTopology::start();
     eprintln!("topology ready after {:?}", started.elapsed());
@@ -22,14 +22,9 @@ fn planned_failover_then_crash() {
     assert_ne!(second, first);
     assert_eq!(topology.master().cmd::<String>(&["GET", "k"]), "v");
 
-    topology.sentinel(2).kill();
-    let killed = topology.kill_master();
-    assert_eq!(killed, second);
-    let started = std::time::Instant::now();
-    let third = topology.wait_for_new_master(&second, Duration::from_secs(20));
-    eprintln!("new master after a crash after {:?}", started.elapsed());
-    assert_ne!(third, second);
-    assert_eq!(topology.master().cmd::<String>(&["GET", "k"]), "v");
+    // kill_master and wait_for_new_master are exercised under load by session-core's
+    // tests/redis_sentinel.rs (master_crash_under_load); not repeated here to keep the
+    // sentinel tests' total time down.
 }
 
 #[test]
