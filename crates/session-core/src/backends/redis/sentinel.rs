@@ -10,7 +10,7 @@
 //! lookup on to the next sentinel.
 //!
 //! The resolved master is cached: new connections reuse it without asking the sentinels.
-//! [`Sentinel::invalidate_master`] forgets it (the connection layer calls it on `READONLY`,
+//! `invalidate_master` forgets it (the connection layer calls it on `READONLY`,
 //! dropped or refused connections), so the next connection resolves again. Resolutions are
 //! single-flight: when twenty requests fail at once, one lookup runs and the others wait for
 //! its answer.
@@ -24,7 +24,7 @@
 //! Explicit sentinel credentials are never dropped that way.
 //!
 //! # Replicas
-//! With `session_redis_sentinel_read_from_replicas`, [`Sentinel::replica_client`] picks a
+//! With `session_redis_sentinel_read_from_replicas`, the resolver picks a
 //! healthy replica from `SENTINEL REPLICAS` (flags exactly `slave`, link to the master up),
 //! at random among them so that several application processes spread their reads; no
 //! healthy replica means the master serves the reads.
