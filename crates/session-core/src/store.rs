@@ -68,8 +68,10 @@ impl SessionStore {
         self
     }
 
-    /// Builds the store the configuration describes: Redis in `redis` mode, the file store
-    /// when Redis is disabled.
+    /// Builds the store the configuration describes: Redis in `redis` mode, Redis behind
+    /// Sentinel in `sentinel` mode (see
+    /// [`RedisBackend::sentinel_from_config`](backends::redis::RedisBackend::sentinel_from_config)),
+    /// the file store when Redis is disabled.
     ///
     /// Nothing is connected yet: a Redis server that is down at start-up gives errors on use
     /// (and health checks that say so) and the store recovers by itself once it is back.
@@ -81,8 +83,10 @@ impl SessionStore {
         config.validate()?;
         let store = match config.mode {
             Mode::Disabled => Self::new(backends::file::FileBackend::new(config.filestore_path())?),
-            Mode::Redis => Self::new(backends::redis::RedisBackend::from_config(config)?),
-            Mode::Sentinel | Mode::Cluster => {
+            Mode::Redis | Mode::Sentinel => {
+                Self::new(backends::redis::RedisBackend::from_config(config)?)
+            }
+            Mode::Cluster => {
                 return Err(ConfigError::unsupported(
                     "session_redis_mode",
                     config.mode.as_str(),

@@ -58,11 +58,13 @@
 mod binary;
 mod options;
 mod ports;
+mod sentinel;
 mod server;
 mod spawner;
 mod tls;
 
 pub use binary::{redis_server_binary, try_redis_server_binary, INSTALL_HINT};
 pub use options::ServerOptions;
+pub use sentinel::{SentinelOptions, SentinelTopology};
 pub use server::{RedisServer, StartError, HOST};
-pub use tls::{TlsFiles, CLIENT_KEY_PASSWORD};
+pub use tls::{TestCa, TlsFiles, CLIENT_KEY_PASSWORD};

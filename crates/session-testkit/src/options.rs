@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::tls::TestCa;
+
 /// How to start a [`crate::RedisServer`]: a builder, every method optional.
 ///
 /// The defaults give a TCP-only server on a free loopback port, without password,
@@ -36,6 +38,8 @@ pub struct ServerOptions {
     pub(crate) tls_auth_clients: bool,
     pub(crate) tls_server_names: Option<Vec<String>>,
     pub(crate) args: Vec<OsString>,
+    pub(crate) config_lines: Vec<String>,
+    pub(crate) tls_ca: Option<TestCa>,
     pub(crate) binary: Option<PathBuf>,
     pub(crate) startup_timeout: Option<Duration>,
 }
@@ -169,6 +173,41 @@ impl ServerOptions {
         self
     }
 
+    /// Appends one line to the server's config file, after the kit's own lines: for
+    /// directives that carry secrets (`masterauth`, `sentinel auth-pass`) and so must not
+    /// show up on the command line, or that only a config file accepts (`sentinel monitor`
+    /// lines must be in the file a sentinel rewrites). `Debug` output shows how many lines
+    /// there are, not what they say.
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions};
+    ///
+    /// let server = RedisServer::start_with(ServerOptions::new().config_line("maxmemory 10mb"));
+    /// assert_eq!(server.cmd::<Vec<String>>(&["CONFIG", "GET", "maxmemory"])[1], "10485760");
+    /// ```
+    pub fn config_line(mut self, line: impl Into<String>) -> Self {
+        self.config_lines.push(line.into());
+        self
+    }
+
+    /// With [`ServerOptions::tls`]: signs the server certificate with this CA instead of
+    /// a fresh one, so that servers of one topology trust each other (TLS replication,
+    /// sentinels talking TLS to the nodes) and a client needs one CA for all of them.
+    ///
+    /// ```
+    /// use session_testkit::{RedisServer, ServerOptions, TestCa};
+    ///
+    /// let ca = TestCa::new();
+    /// let a = RedisServer::start_with(ServerOptions::new().tls(true).tls_ca(ca.clone()));
+    /// let b = RedisServer::start_with(ServerOptions::new().tls(true).tls_ca(ca.clone()));
+    /// assert_eq!(a.ca_cert_pem(), Some(ca.pem()));
+    /// assert_eq!(b.ca_cert_pem(), Some(ca.pem()));
+    /// ```
+    pub fn tls_ca(mut self, ca: TestCa) -> Self {
+        self.tls_ca = Some(ca);
+        self
+    }
+
     /// Starts this binary instead of the one from `$REDIS_SERVER` or `PATH`.
     ///
     /// ```
@@ -208,6 +247,8 @@ impl fmt::Debug for ServerOptions {
             .field("tls_auth_clients", &self.tls_auth_clients)
             .field("tls_server_names", &self.tls_server_names)
             .field("args", &self.args)
+            .field("config_lines", &self.config_lines.len())
+            .field("tls_ca", &self.tls_ca.is_some())
             .field("binary", &self.binary)
             .field("startup_timeout", &self.startup_timeout)
             .finish()

@@ -216,6 +216,7 @@ impl RedisServer {
                         .tls_server_names
                         .clone()
                         .unwrap_or_else(|| tls::DEFAULT_SERVER_NAMES.map(String::from).to_vec()),
+                    options.tls_ca.as_ref(),
                 )
                 .map_err(|source| StartError::Io {
                     what: "write TLS certificates".into(),
@@ -884,6 +885,10 @@ fn write_config(
     if let Some(password) = &options.password {
         text.push_str(&format!("requirepass {}\n", quote(password)));
     }
+    for line in &options.config_lines {
+        text.push_str(line);
+        text.push('\n');
+    }
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
@@ -897,7 +902,7 @@ fn write_config(
 const UNIX_SOCKET_FILE: &str = "redis.sock";
 
 /// A double-quoted string as Redis's config parser (`sdssplitargs`) reads it.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::from("\"");
     for byte in value.bytes() {
         match byte {

@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pkcs8::{pkcs5::pbes2, LineEnding, PrivateKeyInfo};
 use rcgen::{
@@ -61,6 +62,80 @@ fn rcgen_err(err: rcgen::Error) -> io::Error {
     io::Error::other(format!("make test certificates: {err}"))
 }
 
+/// A test certificate authority: one is made per [`crate::ServerOptions::tls`] server unless
+/// a shared one is given with [`crate::ServerOptions::tls_ca`], so that the servers of one
+/// topology trust each other. Cheap to clone (the same CA).
+///
+/// Its private key stays in memory and only signs the kit's certificates.
+#[derive(Clone)]
+pub struct TestCa {
+    inner: Arc<CaInner>,
+}
+
+struct CaInner {
+    params: CertificateParams,
+    key_pem: String,
+    cert_pem: String,
+}
+
+impl TestCa {
+    /// A fresh CA (`session-testkit test CA`).
+    ///
+    /// # Panics
+    ///
+    /// When the key cannot be generated (the crypto library failed).
+    ///
+    /// Example: the example on [`crate::ServerOptions::tls_ca`].
+    pub fn new() -> Self {
+        Self::try_new().unwrap_or_else(|err| panic!("session-testkit: {err}"))
+    }
+
+    fn try_new() -> io::Result<Self> {
+        let key = KeyPair::generate().map_err(rcgen_err)?;
+        let params = ca_params("session-testkit test CA");
+        let cert = params.self_signed(&key).map_err(rcgen_err)?;
+        Ok(Self {
+            inner: Arc::new(CaInner {
+                params,
+                key_pem: key.serialize_pem(),
+                cert_pem: cert.pem(),
+            }),
+        })
+    }
+
+    /// The CA certificate, PEM: what a client must trust.
+    ///
+    /// Example: the example on [`crate::ServerOptions::tls_ca`].
+    pub fn pem(&self) -> &str {
+        &self.inner.cert_pem
+    }
+
+    fn issuer(&self) -> io::Result<Issuer<'static, KeyPair>> {
+        let key = KeyPair::from_pem(&self.inner.key_pem).map_err(rcgen_err)?;
+        Ok(Issuer::new(self.inner.params.clone(), key))
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
 fn new_ca(name: &str) -> io::Result<(String, Issuer<'static, KeyPair>)> {
     let key = KeyPair::generate().map_err(rcgen_err)?;
     let mut params = CertificateParams::default();
@@ -72,9 +147,16 @@ fn new_ca(name: &str) -> io::Result<(String, Issuer<'static, KeyPair>)> {
 }
 
 /// Makes the CAs and certificates and writes them (mode 600) into `dir`. The CAs' keys are
-/// dropped: nothing else is ever signed with them.
-pub(crate) fn write_certificates(dir: &Path, server_names: &[String]) -> io::Result<TlsFiles> {
-    let (ca_cert_pem, issuer) = new_ca("session-testkit test CA")?;
+/// dropped (nothing else is ever signed with them), unless the CA is a shared [`TestCa`].
+pub(crate) fn write_certificates(
+    dir: &Path,
+    server_names: &[String],
+    shared_ca: Option<&TestCa>,
+) -> io::Result<TlsFiles> {
+    let (ca_cert_pem, issuer) = match shared_ca {
+        Some(ca) => (ca.pem().to_string(), ca.issuer()?),
+        None => new_ca("session-testkit test CA")?,
+    };
     let (other_ca_cert_pem, _) = new_ca("session-testkit unrelated CA")?;
 
     let server_key = KeyPair::generate().map_err(rcgen_err)?;

@@ -314,6 +314,10 @@ pub struct SessionConfig {
     /// `session_redis_sentinel_password`: password for the sentinels themselves.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sentinel_password: Option<String>,
+    /// `session_redis_sentinel_read_from_replicas`: loads that do not touch the expiry go
+    /// to a replica, writes to the master. Off by default: a load right after a write may
+    /// not see it yet (replication is asynchronous). Sentinel mode only.
+    pub sentinel_read_from_replicas: bool,
 }
 
 impl Default for SessionConfig {
@@ -361,6 +365,7 @@ impl Default for SessionConfig {
             migrate_from_filestore: false,
             sentinel_username: None,
             sentinel_password: None,
+            sentinel_read_from_replicas: false,
         }
     }
 }
@@ -423,6 +428,10 @@ impl fmt::Debug for SessionConfig {
             .field("migrate_from_filestore", &self.migrate_from_filestore)
             .field("sentinel_username", &self.sentinel_username)
             .field("sentinel_password", &Secret(&self.sentinel_password))
+            .field(
+                "sentinel_read_from_replicas",
+                &self.sentinel_read_from_replicas,
+            )
             .finish()
     }
 }
@@ -816,6 +825,16 @@ impl SessionConfig {
                     ));
                 }
             }
+            if this.sentinel_read_from_replicas {
+                return Err(ConfigError::invalid(
+                    "session_redis_sentinel_read_from_replicas",
+                    "True",
+                    &format!(
+                        "False in {} mode: replica reads are for session_redis_mode = sentinel",
+                        this.mode
+                    ),
+                ));
+            }
             Ok(())
         };
         match self.mode {
@@ -1103,6 +1122,10 @@ impl SessionConfig {
         opt(
             "session_redis_sentinel_password",
             self.sentinel_password.as_ref().map(|_| REDACTED.into()),
+        );
+        opt(
+            "session_redis_sentinel_read_from_replicas",
+            flag(self.sentinel_read_from_replicas),
         );
         out
     }

@@ -47,6 +47,7 @@ pub(crate) enum Field {
     MigrateFromFilestore,
     SentinelUsername,
     SentinelPassword,
+    SentinelReadFromReplicas,
     /// django-redis-sessions' weighted pool: recognised, rejected for now.
     Pool,
     /// django-redis-sessions' pool weight: recognised, rejected for now.
@@ -218,6 +219,11 @@ pub(crate) static OPTIONS: &[Spec] = &[
         Kind::Str,
     ),
     secret("session_redis_sentinel_password", Field::SentinelPassword),
+    spec(
+        "session_redis_sentinel_read_from_replicas",
+        Field::SentinelReadFromReplicas,
+        Kind::Bool,
+    ),
     // The pool may hold passwords of its members: treat it as secret.
     Spec {
         name: "session_redis_pool",

@@ -253,6 +253,11 @@ impl SessionConfigBuilder {
         self.config.single_connection_client = single;
         self
     }
+    /// `session_redis_sentinel_read_from_replicas` (sentinel mode).
+    pub fn sentinel_read_from_replicas(mut self, enabled: bool) -> Self {
+        self.config.sentinel_read_from_replicas = enabled;
+        self
+    }
     /// `session_redis_master` (sentinel mode).
     pub fn master(mut self, master: impl Into<String>) -> Self {
         self.config.master = Some(master.into());
@@ -467,6 +472,7 @@ fn apply(c: &mut SessionConfig, field: Field, s: Setting) {
         Field::MigrateFromFilestore => set!(migrate_from_filestore, Bool),
         Field::SentinelUsername => set!(sentinel_username, Str, opt),
         Field::SentinelPassword => set!(sentinel_password, Str, opt),
+        Field::SentinelReadFromReplicas => set!(sentinel_read_from_replicas, Bool),
         // Rejected before they get here unless unset.
         Field::Pool | Field::Weight => {}
     }

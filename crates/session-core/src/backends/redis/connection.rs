@@ -27,6 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::sentinel::Sentinel;
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use futures_util::{
     future::{BoxFuture, Shared},
@@ -60,7 +61,11 @@ impl Request<'_> {
 /// Which server new connections go to.
 pub(super) enum Target {
     /// Always the same address (standalone mode).
-    Fixed(Client),
+    Fixed(Box<Client>),
+    /// The master the sentinels report (sentinel mode).
+    SentinelMaster(Arc<Sentinel>),
+    /// A replica the sentinels report, for reads (`sentinel_read_from_replicas`).
+    SentinelReplica(Arc<Sentinel>),
 }
 
 impl Target {
@@ -68,7 +73,11 @@ impl Target {
     /// the sentinels here.
     async fn client(&self) -> RedisResult<Client> {
         match self {
-            Target::Fixed(client) => Ok(client.clone()),
+            Target::Fixed(client) => Ok((**client).clone()),
+            // Boxed: the resolution's future is deep, and inlining it into every request's
+            // future overflows the compiler's layout depth.
+            Target::SentinelMaster(sentinel) => sentinel.master_client().boxed().await,
+            Target::SentinelReplica(sentinel) => sentinel.replica_client().boxed().await,
         }
     }
 
@@ -77,7 +86,25 @@ impl Target {
     fn invalidate(&self) {
         match self {
             Target::Fixed(_) => {}
+            Target::SentinelMaster(sentinel) => sentinel.invalidate_master(),
+            Target::SentinelReplica(sentinel) => sentinel.invalidate_replica(),
         }
+    }
+
+    /// When the server behind this target last changed: connections made before are stale
+    /// and are dropped instead of used. After a planned failover the old master keeps
+    /// accepting writes (which the failover then throws away) until the sentinels demote
+    /// it, seconds later; this is what keeps those writes from going there.
+    fn changed_at(&self) -> Option<Instant> {
+        match self {
+            Target::Fixed(_) => None,
+            Target::SentinelMaster(sentinel) => sentinel.master_changed_at(),
+            Target::SentinelReplica(sentinel) => sentinel.replica_changed_at(),
+        }
+    }
+
+    fn is_stale(&self, created: Instant) -> bool {
+        self.changed_at().is_some_and(|changed| created < changed)
     }
 }
 
@@ -142,6 +169,9 @@ impl managed::Manager for PoolManager {
         conn: &mut MultiplexedConnection,
         metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
+        if self.connect.target.is_stale(metrics.created) {
+            return Err(RecycleError::message("connected to a former master"));
+        }
         // `last_used` counts from the previous checkout: a connection busy with one request
         // after another is never checked.
         if let Some(interval) = self.health_check_interval {
@@ -165,6 +195,8 @@ type Connecting = Shared<BoxFuture<'static, RedisResult<MultiplexedConnection>>>
 /// The shared connection of the single strategy, or its connection attempt in flight.
 struct Slot {
     connection: Connecting,
+    /// When the attempt started: a slot older than the target's last change is stale.
+    created: Instant,
     /// Milliseconds since [`Single::epoch`] at the last use.
     last_used: Arc<AtomicU64>,
 }
@@ -187,9 +219,16 @@ impl Single {
     /// The current slot, starting a connection attempt when there is none.
     fn slot(&self) -> (Connecting, Arc<AtomicU64>) {
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current
+            .as_ref()
+            .is_some_and(|slot| self.connect.target.is_stale(slot.created))
+        {
+            *current = None;
+        }
         let slot = current.get_or_insert_with(|| {
             let connect = Arc::clone(&self.connect);
             Slot {
+                created: Instant::now(),
                 connection: async move { connect.connect().await }.boxed().shared(),
                 last_used: Arc::new(AtomicU64::new(self.now())),
             }
@@ -332,7 +371,20 @@ impl Connector {
                 retry_on_timeout, ..
             } => *retry_on_timeout,
         };
-        err.is_connection_dropped() || is_readonly(err) || (retry_on_timeout && err.is_timeout())
+        err.is_connection_dropped()
+            || is_readonly(err)
+            || (self.follows_sentinel() && err.is_connection_refusal())
+            || (retry_on_timeout && err.is_timeout())
+    }
+
+    /// A refused connection is worth one retry only when the retry may go elsewhere: after
+    /// the invalidation, a Sentinel target asks the sentinels again.
+    fn follows_sentinel(&self) -> bool {
+        let connect = match self {
+            Connector::Pool { connect, .. } => connect,
+            Connector::Single { single, .. } => &single.connect,
+        };
+        !matches!(connect.target, Target::Fixed(_))
     }
 
     async fn try_once<T: FromRedisValue>(&self, request: &Request<'_>) -> RedisResult<T> {

@@ -59,9 +59,10 @@
 
 mod connection;
 mod scripts;
+pub mod sentinel;
 mod tls;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use redis::{
@@ -69,9 +70,12 @@ use redis::{
 };
 
 use self::connection::{Connector, Options, Request, Target};
+use self::sentinel::Sentinel;
 use crate::{
-    config::KeepaliveOptions, state::check_values_are_json, BackendHealth, Changes, ConfigError,
-    SessionBackend, SessionConfig, SessionId, SessionState, StoreError,
+    config::{KeepaliveOptions, Mode},
+    state::check_values_are_json,
+    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
+    StoreError,
 };
 
 /// The name this backend reports in errors and health checks.
@@ -165,6 +169,10 @@ impl Default for RedisSettings {
 /// ```
 pub struct RedisBackend {
     connector: Connector,
+    /// Replica reads in sentinel mode (`sentinel_read_from_replicas`).
+    read_connector: Option<Connector>,
+    /// The resolver, in sentinel mode.
+    sentinel: Option<Arc<Sentinel>>,
     strategy: Strategy,
     prefix: String,
     location: String,
@@ -193,9 +201,84 @@ impl RedisBackend {
     /// Strategy: `single_connection_client = true`, or `max_connections` unset, gives one
     /// shared multiplexed connection (the faster one, see the [module docs](self));
     /// `max_connections = n` alone gives a pool of `n` connections.
+    ///
+    /// In sentinel mode (`session_redis_mode = sentinel`) the backend follows the master the
+    /// sentinels report: see [`RedisBackend::sentinel_from_config`].
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        if config.mode == Mode::Sentinel {
+            return Self::sentinel_from_config(config);
+        }
         let tls = tls::TlsSettings::from_config(config)?;
         let info = connection_info(config)?;
+        let is_unix = matches!(info.addr(), ConnectionAddr::Unix(_));
+        Self::build(info, settings(config, is_unix)?, tls.as_ref())
+    }
+
+    /// The sentinel-mode backend: `session_redis_host` lists the sentinels (a port-less host
+    /// means port 26379), `session_redis_master` names the master. Every other option applies
+    /// as in standalone mode, to the connections to the master (and replicas); `username`,
+    /// `password` and the timeouts also apply to the sentinels unless
+    /// `session_redis_sentinel_username`/`_password` are set (see
+    /// [the sentinel module](sentinel)).
+    ///
+    /// The master is resolved on the first operation and cached. A `READONLY` reply, or a
+    /// dropped or refused connection, makes the next connection resolve it again, and the
+    /// operation is retried once (on the new master when the failover is done). Sentinel
+    /// events (`+promoted-slave`, `+switch-master`) switch the master at once, and drop the
+    /// connections to the former one before they are used again.
+    ///
+    /// With `session_redis_sentinel_read_from_replicas`, loads that do not touch the expiry
+    /// are sent to a healthy replica: a load right after a write may not see it yet.
+    /// `health()` reports every sentinel and the master.
+    pub fn sentinel_from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        let settings = settings(config, false)?;
+        let tls = tls::TlsSettings::from_config(config)?;
+        if tls.is_some() {
+            install_crypto_provider();
+        }
+        let tcp = settings.keepalive.map(tcp_settings);
+        // The same TLS and socket settings for the sentinels and the data nodes, as seed 000
+        // passes the Redis options to both.
+        let make_client: sentinel::MakeClient = Box::new(move |host, port, redis| {
+            let info = ConnectionAddr::Tcp(host.to_string(), port)
+                .into_connection_info()?
+                .set_redis_settings(redis);
+            let info = match &tcp {
+                Some(tcp) => info.set_tcp_settings(tcp.clone()),
+                None => info,
+            };
+            match &tls {
+                Some(tls) => tls.build_client(info),
+                None => redis::Client::open(info),
+            }
+        });
+        let resolver = Arc::new(Sentinel::new(
+            config,
+            make_client,
+            settings.connect_timeout,
+            settings.socket_timeout,
+        )?);
+        let options = options(&settings);
+        let connector = |target| match settings.strategy {
+            Strategy::Pool { max_size } => Connector::pool(target, &options, max_size.max(1)),
+            Strategy::Single => Connector::single(target, &options),
+        };
+        Ok(Self {
+            connector: connector(Target::SentinelMaster(Arc::clone(&resolver))),
+            read_connector: config
+                .sentinel_read_from_replicas
+                .then(|| connector(Target::SentinelReplica(Arc::clone(&resolver)))),
+            strategy: settings.strategy,
+            prefix: settings.prefix,
+            location: resolver.location(),
+            sentinel: Some(resolver),
+        })
+    }
+}
+
+/// The settings every mode shares.
+fn settings(config: &SessionConfig, is_unix: bool) -> Result<RedisSettings, ConfigError> {
+    {
         let settings = RedisSettings {
             prefix: config.prefix.clone(),
             strategy: match (config.single_connection_client, config.max_connections) {
@@ -219,14 +302,26 @@ impl RedisBackend {
                 config.socket_connect_timeout,
                 DEFAULT_SOCKET_CONNECT_TIMEOUT,
             )?,
-            keepalive: keepalive(config, &info)?,
+            keepalive: keepalive(config, is_unix)?,
             retry_on_timeout: config.retry_on_timeout,
             health_check_interval: health_check_interval(config.health_check_interval)?,
             client_name: client_name(config.client_name.as_deref())?,
         };
-        Self::build(info, settings, tls.as_ref())
+        Ok(settings)
     }
+}
 
+fn options(settings: &RedisSettings) -> Options {
+    Options {
+        connect_timeout: settings.connect_timeout,
+        response_timeout: settings.socket_timeout,
+        client_name: settings.client_name.clone(),
+        retry_on_timeout: settings.retry_on_timeout,
+        health_check_interval: settings.health_check_interval,
+    }
+}
+
+impl RedisBackend {
     /// Builds the backend from explicit connection information, such as
     /// `"redis://127.0.0.1:6379".into_connection_info()`, or a `rediss://` one for TLS.
     /// Nothing is connected here.
@@ -263,23 +358,19 @@ impl RedisBackend {
         .map_err(|err| {
             ConfigError::unsupported("session_redis_url", &location, &err.to_string())
         })?;
-        let options = Options {
-            connect_timeout: settings.connect_timeout,
-            response_timeout: settings.socket_timeout,
-            client_name: settings.client_name,
-            retry_on_timeout: settings.retry_on_timeout,
-            health_check_interval: settings.health_check_interval,
-        };
-        let target = Target::Fixed(client);
+        let options = options(&settings);
+        let target = Target::Fixed(Box::new(client));
         let connector = match settings.strategy {
             Strategy::Pool { max_size } => Connector::pool(target, &options, max_size.max(1)),
             Strategy::Single => Connector::single(target, &options),
         };
         Ok(Self {
             connector,
+            read_connector: None,
             strategy: settings.strategy,
             prefix: settings.prefix,
             location,
+            sentinel: None,
         })
     }
 
@@ -300,6 +391,19 @@ impl RedisBackend {
 
     async fn run<T: redis::FromRedisValue>(&self, request: Request<'_>) -> Result<T, StoreError> {
         self.connector
+            .run(&request)
+            .await
+            .map_err(|err| self.error(&err))
+    }
+
+    /// Like `run`, on a replica when replica reads are on: for requests that only read.
+    async fn run_read<T: redis::FromRedisValue>(
+        &self,
+        request: Request<'_>,
+    ) -> Result<T, StoreError> {
+        self.read_connector
+            .as_ref()
+            .unwrap_or(&self.connector)
             .run(&request)
             .await
             .map_err(|err| self.error(&err))
@@ -365,7 +469,11 @@ impl SessionBackend for RedisBackend {
         if let Some(ttl) = touch {
             pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
         }
-        let (fields,): (Value,) = self.run(Request::Pipe(pipe)).await?;
+        let (fields,): (Value,) = if touch.is_some() {
+            self.run(Request::Pipe(pipe)).await?
+        } else {
+            self.run_read(Request::Pipe(pipe)).await?
+        };
         let state = parse_hash(fields)?;
         if state.is_empty() {
             return Ok(None);
@@ -438,6 +546,9 @@ impl SessionBackend for RedisBackend {
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
+        if let Some(sentinel) = &self.sentinel {
+            return sentinel.health(NAME).await;
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("PING");
         let result: Result<(String,), StoreError> = self.run(Request::Pipe(pipe)).await;
@@ -544,7 +655,7 @@ fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duratio
 /// redis-py does): whoever wrote them expects keepalive.
 fn keepalive(
     config: &SessionConfig,
-    info: &ConnectionInfo,
+    is_unix: bool,
 ) -> Result<Option<KeepaliveOptions>, ConfigError> {
     let options = config.socket_keepalive_options.unwrap_or_default();
     if !config.socket_keepalive {
@@ -558,7 +669,7 @@ fn keepalive(
              which is off",
         ));
     }
-    if matches!(info.addr(), ConnectionAddr::Unix(_)) {
+    if is_unix {
         return Err(ConfigError::unsupported(
             "session_redis_socket_keepalive",
             "True",

@@ -1,0 +1,867 @@
+//! Finding the master (and, optionally, a replica) through Redis Sentinel.
+//!
+//! # Resolution
+//! The sentinels are asked in turn, starting with the one that answered last, for
+//! `SENTINEL GET-MASTER-ADDR-BY-NAME <master>`. A sentinel that refuses the connection, does
+//! not answer within the lookup timeouts, rejects the credentials or does not know the master
+//! is skipped. The address a sentinel gives is then checked with `ROLE` on the node itself: a
+//! sentinel cut off from the others can still report a master that has since been demoted,
+//! and writes sent there would fail with `READONLY`. A node that is not a master sends the
+//! lookup on to the next sentinel.
+//!
+//! The resolved master is cached: new connections reuse it without asking the sentinels.
+//! `invalidate_master` forgets it (the connection layer calls it on `READONLY`,
+//! dropped or refused connections), so the next connection resolves again. Resolutions are
+//! single-flight: when twenty requests fail at once, one lookup runs and the others wait for
+//! its answer.
+//!
+//! # Credentials
+//! Seed 000 passes the Redis options to the sentinels too (redis-py's `sentinel_kwargs`). The
+//! rule here: the sentinels get `session_redis_sentinel_username`/`_password` when either is
+//! set; otherwise the data nodes' `session_redis_username`/`_password`. When those fallback
+//! credentials are rejected by a sentinel that has no password configured at all (a common
+//! set-up: passwords on the data nodes only), the lookup is repeated without credentials.
+//! Explicit sentinel credentials are never dropped that way.
+//!
+//! # Replicas
+//! With `session_redis_sentinel_read_from_replicas`, the resolver picks a
+//! healthy replica from `SENTINEL REPLICAS` (flags exactly `slave`, link to the master up),
+//! at random among them so that several application processes spread their reads; no
+//! healthy replica means the master serves the reads.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex, PoisonError, Weak,
+    },
+    time::{Duration, Instant},
+};
+
+use redis::{
+    aio::MultiplexedConnection, AsyncConnectionConfig, Client, ErrorKind, RedisConnectionInfo,
+    RedisError, RedisResult, Value,
+};
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+
+use crate::{config::HostPort, BackendHealth, ConfigError, SessionConfig};
+
+/// The default Sentinel port, for hosts given without one.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
+/// Upper bound of the connect timeout of one lookup: a dead sentinel must not hold the
+/// resolution up for the whole `socket_connect_timeout` (the next one may answer at once).
+const LOOKUP_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Upper bound of the response timeout of one lookup.
+const LOOKUP_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+/// An address resolved this recently is kept when asked to forget it: a burst of failures on
+/// the old master's connections must not turn into a burst of lookups that each throw the
+/// fresh answer away.
+const INVALIDATE_GRACE: Duration = Duration::from_millis(100);
+
+/// Builds a client for a `host:port` with the given credentials; the place where TLS
+/// settings are applied (the same for sentinels and data nodes, as seed 000 says).
+pub(super) type MakeClient =
+    Box<dyn Fn(&str, u16, RedisConnectionInfo) -> RedisResult<Client> + Send + Sync>;
+
+/// What to tell the sentinels: who we are.
+#[derive(Clone, Default)]
+struct Credentials {
+    username: Option<String>,
+    password: Option<String>,
+    /// True when these are the data nodes' credentials used as a fallback: they may be
+    /// dropped for a sentinel without a password.
+    fallback: bool,
+}
+
+impl Credentials {
+    fn info(&self) -> RedisConnectionInfo {
+        let mut info = RedisConnectionInfo::default();
+        if let Some(user) = &self.username {
+            info = info.set_username(user);
+        }
+        if let Some(password) = &self.password {
+            info = info.set_password(password);
+        }
+        info
+    }
+}
+
+/// A cached address and the client made for it.
+struct Resolved {
+    host: String,
+    port: u16,
+    client: Client,
+    at: Instant,
+}
+
+/// What is known about the master (or the replica used for reads).
+#[derive(Default)]
+struct Slot {
+    /// The address in use; `None` after an invalidation, until the next resolution.
+    current: Option<Resolved>,
+    /// The last address resolved, kept across invalidations to notice a change.
+    last: Option<(String, u16)>,
+    /// When the address last changed: connections made before are stale.
+    changed_at: Option<Instant>,
+}
+
+impl Slot {
+    fn install(&mut self, resolved: Resolved) {
+        let addr = (resolved.host.clone(), resolved.port);
+        if self.last.as_ref().is_some_and(|last| *last != addr) {
+            self.changed_at = Some(Instant::now());
+        }
+        self.last = Some(addr);
+        self.current = Some(resolved);
+    }
+
+    fn client(&self) -> Option<Client> {
+        self.current.as_ref().map(|r| r.client.clone())
+    }
+
+    /// Forgets the address (unless it was resolved a moment ago, see `INVALIDATE_GRACE`).
+    fn forget(&mut self) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|r| r.at.elapsed() >= INVALIDATE_GRACE)
+        {
+            self.current = None;
+        }
+    }
+}
+
+/// The Sentinel side of the backend: resolves and caches the master (and a replica).
+pub(super) struct Sentinel {
+    sentinels: Vec<(String, u16)>,
+    master_name: String,
+    sentinel_credentials: Credentials,
+    /// Credentials and db for the data nodes.
+    node_info: RedisConnectionInfo,
+    make_client: MakeClient,
+    lookup: AsyncConnectionConfig,
+    /// Where the next lookup starts: the sentinel that answered last.
+    next: AtomicUsize,
+    master: Mutex<Slot>,
+    replica: Mutex<Slot>,
+    /// Single-flight lookups.
+    resolving: tokio::sync::Mutex<()>,
+    /// Set once the switch watchers run (started on first use, which is async).
+    watching: AtomicBool,
+    /// Dropped with the resolver: tells the watchers to stop.
+    stop: watch::Sender<()>,
+}
+
+impl Sentinel {
+    /// Reads the sentinel list, master name and credentials. `make_client` builds clients
+    /// (plain or TLS); `connect_timeout`/`response_timeout` are the configured ones, capped
+    /// for lookups (see the constants).
+    pub(super) fn new(
+        config: &SessionConfig,
+        make_client: MakeClient,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let master_name = config
+            .master
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "session_redis_master",
+                    "(unset)",
+                    "the name of the master the sentinels monitor, required in sentinel mode",
+                )
+            })?
+            .to_string();
+        if config.host.is_empty() {
+            return Err(ConfigError::invalid(
+                "session_redis_host",
+                "(empty)",
+                "the list of sentinels in sentinel mode, such as [('10.0.0.1', 26379), ('10.0.0.2', 26379)]",
+            ));
+        }
+        let sentinels = config
+            .host
+            .iter()
+            .map(|HostPort { host, port }| (host.clone(), port.unwrap_or(DEFAULT_SENTINEL_PORT)))
+            .collect();
+        let sentinel_credentials =
+            if config.sentinel_username.is_some() || config.sentinel_password.is_some() {
+                Credentials {
+                    username: config.sentinel_username.clone(),
+                    password: config.sentinel_password.clone(),
+                    fallback: false,
+                }
+            } else {
+                Credentials {
+                    username: config.username.clone(),
+                    password: config.password.clone(),
+                    fallback: true,
+                }
+            };
+        if config.db < 0 {
+            return Err(ConfigError::invalid(
+                "session_redis_db",
+                &config.db.to_string(),
+                "a database number of 0 or more",
+            ));
+        }
+        let node_info = Credentials {
+            username: config.username.clone(),
+            password: config.password.clone(),
+            fallback: false,
+        }
+        .info()
+        .set_db(config.db);
+        let lookup = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout.min(LOOKUP_CONNECT_TIMEOUT)))
+            .set_response_timeout(Some(response_timeout.min(LOOKUP_RESPONSE_TIMEOUT)));
+        Ok(Self {
+            sentinels,
+            master_name,
+            sentinel_credentials,
+            node_info,
+            make_client,
+            lookup,
+            next: AtomicUsize::new(0),
+            master: Mutex::new(Slot::default()),
+            replica: Mutex::new(Slot::default()),
+            resolving: tokio::sync::Mutex::new(()),
+            watching: AtomicBool::new(false),
+            stop: watch::channel(()).0,
+        })
+    }
+
+    /// `sentinel://h1:p1,h2:p2/master`, for logs and health (no credentials).
+    pub(super) fn location(&self) -> String {
+        let list: Vec<String> = self
+            .sentinels
+            .iter()
+            .map(|(h, p)| format!("{h}:{p}"))
+            .collect();
+        format!("sentinel://{}/{}", list.join(","), self.master_name)
+    }
+
+    /// The master's address, when one is cached.
+    pub(super) fn cached_master(&self) -> Option<(String, u16)> {
+        lock(&self.master)
+            .current
+            .as_ref()
+            .map(|r| (r.host.clone(), r.port))
+    }
+
+    /// When the master last changed (see [`Target`](super::connection::Target)).
+    pub(super) fn master_changed_at(&self) -> Option<Instant> {
+        lock(&self.master).changed_at
+    }
+
+    /// When the replica used for reads last changed.
+    pub(super) fn replica_changed_at(&self) -> Option<Instant> {
+        lock(&self.replica).changed_at
+    }
+
+    /// A client for the current master: the cached one, or a fresh resolution. The first
+    /// call also starts the switch watchers (see [`Sentinel::watch`]).
+    pub(super) async fn master_client(self: &Arc<Self>) -> RedisResult<Client> {
+        self.start_watching();
+        if let Some(client) = lock(&self.master).client() {
+            return Ok(client);
+        }
+        let _flight = self.resolving.lock().await;
+        // Someone else may have resolved while this task waited for the lock.
+        if let Some(client) = lock(&self.master).client() {
+            return Ok(client);
+        }
+        let resolved = self.resolve_master().await?;
+        tracing::info!(
+            master = %self.master_name,
+            address = %format!("{}:{}", resolved.host, resolved.port),
+            "sentinel: resolved the master"
+        );
+        let client = resolved.client.clone();
+        lock(&self.master).install(resolved);
+        Ok(client)
+    }
+
+    /// A client for a healthy replica, or for the master when there is none.
+    pub(super) async fn replica_client(self: &Arc<Self>) -> RedisResult<Client> {
+        self.start_watching();
+        if let Some(client) = lock(&self.replica).client() {
+            return Ok(client);
+        }
+        let replica = {
+            let _flight = self.resolving.lock().await;
+            if let Some(client) = lock(&self.replica).client() {
+                return Ok(client);
+            }
+            self.resolve_replica().await
+        };
+        match replica {
+            Ok(Some(resolved)) => {
+                let client = resolved.client.clone();
+                lock(&self.replica).install(resolved);
+                Ok(client)
+            }
+            // No replica is known or healthy: reads go to the master rather than fail.
+            Ok(None) | Err(_) => self.master_client().await,
+        }
+    }
+
+    /// Forgets the master (unless it was resolved a moment ago, see `INVALIDATE_GRACE`).
+    pub(super) fn invalidate_master(&self) {
+        lock(&self.master).forget();
+        // A replica read may have been served by this master: ask again too.
+        lock(&self.replica).forget();
+    }
+
+    /// Forgets the replica.
+    pub(super) fn invalidate_replica(&self) {
+        lock(&self.replica).forget();
+    }
+
+    /// Starts one watcher per sentinel, once.
+    fn start_watching(self: &Arc<Self>) {
+        if self.watching.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        for index in 0..self.sentinels.len() {
+            tokio::spawn(Self::watch(
+                Arc::downgrade(self),
+                index,
+                self.stop.subscribe(),
+            ));
+        }
+    }
+
+    /// Follows one sentinel's failover events and switches the master as soon as one names
+    /// ours: `+failover-state-wait-promotion` (the leader has just sent `REPLICAOF NO ONE` to
+    /// the replica it promotes), `+promoted-slave` (the replica reported itself master) and
+    /// `+switch-master` (every sentinel, at the end). Without them a planned failover would be
+    /// noticed only once the old master is demoted, seconds later, and until then it keeps
+    /// acknowledging writes that the failover throws away; even `+promoted-slave` comes up to
+    /// a second (the sentinels' INFO period) after the promotion. Switching at the first event
+    /// may send a write to the promoted replica a moment before it is master: it answers
+    /// `READONLY` and the write is retried (and if the promotion fails, `READONLY` makes the
+    /// sentinels be asked again). Every sentinel is followed, since only the leader sends the
+    /// first two. Reconnects after a second when the sentinel goes away; stops with the
+    /// resolver.
+    async fn watch(this: Weak<Self>, index: usize, mut stop: watch::Receiver<()>) {
+        loop {
+            let client = {
+                let Some(this) = this.upgrade() else { return };
+                let (host, port) = &this.sentinels[index];
+                (this.make_client)(host, *port, this.sentinel_credentials.info())
+            };
+            if let Ok(client) = client {
+                let subscribed = tokio::time::timeout(LOOKUP_CONNECT_TIMEOUT * 2, async {
+                    let mut pubsub = client.get_async_pubsub().await?;
+                    pubsub
+                        .subscribe(&[WAIT_PROMOTION, "+promoted-slave", "+switch-master"])
+                        .await?;
+                    RedisResult::Ok(pubsub)
+                })
+                .await;
+                if let Ok(Ok(mut pubsub)) = subscribed {
+                    let mut messages = pubsub.on_message();
+                    loop {
+                        tokio::select! {
+                            _ = stop.changed() => return,
+                            msg = messages.next() => {
+                                let Some(msg) = msg else { break };
+                                let Some(this) = this.upgrade() else { return };
+                                let payload: String = msg.get_payload().unwrap_or_default();
+                                if let Some((host, port)) =
+                                    switch_event(msg.get_channel_name(), &payload, &this.master_name)
+                                {
+                                    this.switch_to(host, port);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Makes `host:port` the master, as a sentinel event said.
+    fn switch_to(&self, host: String, port: u16) {
+        if self.cached_master().as_ref() == Some(&(host.clone(), port)) {
+            return;
+        }
+        let client = match (self.make_client)(&host, port, self.node_info.clone()) {
+            Ok(client) => client,
+            Err(_) => {
+                self.invalidate_master();
+                return;
+            }
+        };
+        tracing::info!(
+            master = %self.master_name,
+            address = %format!("{host}:{port}"),
+            "sentinel: switched to the new master"
+        );
+        lock(&self.master).install(Resolved {
+            host,
+            port,
+            client,
+            at: Instant::now(),
+        });
+        // The replica in use may be the one just promoted.
+        let mut replica = lock(&self.replica);
+        replica.current = None;
+        replica.changed_at = Some(Instant::now());
+    }
+
+    /// One entry per sentinel (does it answer, does it know the master) and one for the
+    /// master it reports.
+    pub(super) async fn health(&self, name: &str) -> Vec<BackendHealth> {
+        let mut out = Vec::with_capacity(self.sentinels.len() + 1);
+        let mut master = None;
+        for (host, port) in &self.sentinels {
+            let result = self.ask(host, *port).await;
+            let location = format!("sentinel {host}:{port}");
+            out.push(match &result {
+                Ok(Some(addr)) => {
+                    master.get_or_insert(addr.clone());
+                    BackendHealth {
+                        name: name.into(),
+                        location,
+                        up: true,
+                        error: None,
+                    }
+                }
+                Ok(None) => BackendHealth {
+                    name: name.into(),
+                    location,
+                    up: false,
+                    error: Some(format!("does not know master `{}`", self.master_name)),
+                },
+                Err(err) => BackendHealth {
+                    name: name.into(),
+                    location,
+                    up: false,
+                    error: Some(err.to_string()),
+                },
+            });
+        }
+        out.push(match master {
+            None => BackendHealth {
+                name: name.into(),
+                location: format!("master {}", self.master_name),
+                up: false,
+                error: Some("no sentinel reports the master".into()),
+            },
+            Some((host, port)) => {
+                let location = format!("master {} at {host}:{port}", self.master_name);
+                match self.check_role(&host, port).await {
+                    Ok((_, true)) => BackendHealth {
+                        name: name.into(),
+                        location,
+                        up: true,
+                        error: None,
+                    },
+                    Ok((_, false)) => BackendHealth {
+                        name: name.into(),
+                        location,
+                        up: false,
+                        error: Some("the node is not a master (failover in progress?)".into()),
+                    },
+                    Err(err) => BackendHealth {
+                        name: name.into(),
+                        location,
+                        up: false,
+                        error: Some(err.to_string()),
+                    },
+                }
+            }
+        });
+        out
+    }
+
+    /// Asks the sentinels in turn until one gives an address that answers `ROLE` as master.
+    async fn resolve_master(&self) -> RedisResult<Resolved> {
+        let n = self.sentinels.len();
+        let start = self.next.load(Ordering::Relaxed);
+        let mut errors = Vec::new();
+        for i in 0..n {
+            let index = (start + i) % n;
+            let (host, port) = &self.sentinels[index];
+            match self.ask(host, *port).await {
+                Ok(Some((mhost, mport))) => match self.check_role(&mhost, mport).await {
+                    Ok((client, true)) => {
+                        self.next.store(index, Ordering::Relaxed);
+                        return Ok(Resolved {
+                            host: mhost,
+                            port: mport,
+                            client,
+                            at: Instant::now(),
+                        });
+                    }
+                    Ok((_, false)) => errors.push(format!(
+                        "sentinel {host}:{port} reports {mhost}:{mport}, which is not a master"
+                    )),
+                    Err(err) => errors.push(format!(
+                        "sentinel {host}:{port} reports {mhost}:{mport}, which fails: {err}"
+                    )),
+                },
+                Ok(None) => errors.push(format!(
+                    "sentinel {host}:{port} does not know master `{}`",
+                    self.master_name
+                )),
+                Err(err) => errors.push(format!("sentinel {host}:{port}: {err}")),
+            }
+        }
+        Err(RedisError::from((
+            ErrorKind::Io,
+            "no master found through the sentinels",
+            errors.join("; "),
+        )))
+    }
+
+    /// A healthy replica from the sentinels, at random among the healthy ones.
+    async fn resolve_replica(&self) -> RedisResult<Option<Resolved>> {
+        let n = self.sentinels.len();
+        let start = self.next.load(Ordering::Relaxed);
+        let mut last_err = None;
+        for i in 0..n {
+            let (host, port) = &self.sentinels[(start + i) % n];
+            let replicas = match self
+                .sentinel_query(host, *port, &["REPLICAS", &self.master_name])
+                .await
+            {
+                Ok(v) => v,
+                Err(err) => {
+                    last_err = Some(err);
+                    continue;
+                }
+            };
+            let healthy: Vec<(String, u16)> = parse_replicas(replicas)
+                .into_iter()
+                .filter(|r| {
+                    r.get("flags") == Some("slave") && r.get("master-link-status") == Some("ok")
+                })
+                .filter_map(|r| Some((r.get("ip")?.to_string(), r.get("port")?.parse().ok()?)))
+                .collect();
+            if healthy.is_empty() {
+                return Ok(None);
+            }
+            let (rhost, rport) = healthy[rand::random_range(0..healthy.len())].clone();
+            let client = (self.make_client)(&rhost, rport, self.node_info.clone())?;
+            return Ok(Some(Resolved {
+                host: rhost,
+                port: rport,
+                client,
+                at: Instant::now(),
+            }));
+        }
+        match last_err {
+            Some(err) => Err(err),
+            None => Ok(None),
+        }
+    }
+
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME` on one sentinel. `Ok(None)`: it does not know the
+    /// master.
+    async fn ask(&self, host: &str, port: u16) -> RedisResult<Option<(String, u16)>> {
+        let reply = self
+            .sentinel_query(host, port, &["GET-MASTER-ADDR-BY-NAME", &self.master_name])
+            .await?;
+        if reply == Value::Nil {
+            return Ok(None);
+        }
+        let (mhost, mport): (String, u16) = redis::from_redis_value(reply)?;
+        Ok(Some((mhost, mport)))
+    }
+
+    /// One `SENTINEL ...` command on a fresh connection with the lookup timeouts; with the
+    /// fallback credentials, repeated without them when the sentinel has no password.
+    async fn sentinel_query(&self, host: &str, port: u16, args: &[&str]) -> RedisResult<Value> {
+        let creds = &self.sentinel_credentials;
+        match self
+            .sentinel_query_with(host, port, args, creds.info())
+            .await
+        {
+            Err(err) if creds.fallback && creds.password.is_some() && no_password_set(&err) => {
+                self.sentinel_query_with(host, port, args, RedisConnectionInfo::default())
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    async fn sentinel_query_with(
+        &self,
+        host: &str,
+        port: u16,
+        args: &[&str],
+        info: RedisConnectionInfo,
+    ) -> RedisResult<Value> {
+        let client = (self.make_client)(host, port, info)?;
+        let mut conn = self.connect(&client).await?;
+        let mut cmd = redis::cmd("SENTINEL");
+        for arg in args {
+            cmd.arg(*arg);
+        }
+        cmd.query_async(&mut conn).await
+    }
+
+    /// `ROLE` on a data node: returns its client and whether it is a master.
+    async fn check_role(&self, host: &str, port: u16) -> RedisResult<(Client, bool)> {
+        let client = (self.make_client)(host, port, self.node_info.clone())?;
+        let mut conn = self.connect(&client).await?;
+        let role: Value = redis::cmd("ROLE").query_async(&mut conn).await?;
+        let is_master = match role {
+            Value::Array(items) => matches!(
+                items.first(),
+                Some(Value::BulkString(b)) if b == b"master"
+            ),
+            _ => false,
+        };
+        Ok((client, is_master))
+    }
+
+    async fn connect(&self, client: &Client) -> RedisResult<MultiplexedConnection> {
+        client
+            .get_multiplexed_async_connection_with_config(&self.lookup)
+            .await
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The event the failover's leader publishes right after it sent `REPLICAOF NO ONE` to the
+/// replica it promotes.
+const WAIT_PROMOTION: &str = "+failover-state-wait-promotion";
+
+/// The new master's address when a sentinel event names `master`:
+/// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`, or
+/// `+promoted-slave`/`+failover-state-wait-promotion` with
+/// `slave <ip>:<port> <ip> <port> @ <name> <old-ip> <old-port>`.
+fn switch_event(channel: &str, payload: &str, master: &str) -> Option<(String, u16)> {
+    let parts: Vec<&str> = payload.split_whitespace().collect();
+    match channel {
+        "+switch-master" if parts.len() == 5 && parts[0] == master => {
+            Some((parts[3].to_string(), parts[4].parse().ok()?))
+        }
+        "+promoted-slave" | WAIT_PROMOTION
+            if parts.len() >= 6 && parts[4] == "@" && parts[5] == master =>
+        {
+            Some((parts[2].to_string(), parts[3].parse().ok()?))
+        }
+        _ => None,
+    }
+}
+
+/// A rejected `AUTH`. redis-rs folds the server's reason into "Password authentication
+/// failed", so a sentinel without any password cannot be told apart from a wrong password;
+/// retrying without the fallback credentials covers the first case and costs only a `NOAUTH`
+/// in the second.
+fn no_password_set(err: &RedisError) -> bool {
+    err.kind() == ErrorKind::AuthenticationFailed
+        || err.to_string().contains("without any password configured")
+}
+
+/// One replica as `SENTINEL REPLICAS` describes it.
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `SENTINEL REPLICAS` answers a list of flat key/value arrays (RESP2) or maps (RESP3).
+fn parse_replicas(value: Value) -> Vec<Fields> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let pairs = match item {
+                Value::Map(pairs) => pairs,
+                Value::Array(flat) => {
+                    let mut it = flat.into_iter();
+                    let mut pairs = Vec::new();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        pairs.push((k, v));
+                    }
+                    pairs
+                }
+                _ => Vec::new(),
+            };
+            Fields(
+                pairs
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            redis::from_redis_value::<String>(k).ok()?,
+                            redis::from_redis_value::<String>(v).ok()?,
+                        ))
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use session_testkit::{SentinelOptions, SentinelTopology};
+
+    use super::*;
+    use crate::config::{HostPort, Mode};
+    use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+
+    /// A plain TCP client (no TLS) for `host:port`.
+    fn plain_client(host: &str, port: u16, info: RedisConnectionInfo) -> RedisResult<Client> {
+        let info: ConnectionInfo = ConnectionAddr::Tcp(host.to_string(), port)
+            .into_connection_info()?
+            .set_redis_settings(info);
+        Client::open(info)
+    }
+
+    fn config_for(topology: &SentinelTopology, dead_first: Option<u16>) -> SessionConfig {
+        let mut host: Vec<HostPort> = topology
+            .sentinel_addrs()
+            .into_iter()
+            .map(|(host, port)| HostPort {
+                host,
+                port: Some(port),
+            })
+            .collect();
+        if let Some(port) = dead_first {
+            host.insert(
+                0,
+                HostPort {
+                    host: "127.0.0.1".into(),
+                    port: Some(port),
+                },
+            );
+        }
+        SessionConfig {
+            mode: Mode::Sentinel,
+            host,
+            master: Some(topology.master_name().into()),
+            ..SessionConfig::default()
+        }
+    }
+
+    fn sentinel(config: &SessionConfig) -> Arc<Sentinel> {
+        Arc::new(
+            Sentinel::new(
+                config,
+                Box::new(plain_client),
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn switch_events_are_parsed() {
+        assert_eq!(
+            switch_event(
+                "+switch-master",
+                "mymaster 127.0.0.1 1 127.0.0.1 2",
+                "mymaster"
+            ),
+            Some(("127.0.0.1".into(), 2))
+        );
+        assert_eq!(
+            switch_event(
+                "+switch-master",
+                "other 127.0.0.1 1 127.0.0.1 2",
+                "mymaster"
+            ),
+            None
+        );
+        assert_eq!(
+            switch_event(
+                "+promoted-slave",
+                "slave 127.0.0.1:3 127.0.0.1 3 @ mymaster 127.0.0.1 1",
+                "mymaster"
+            ),
+            Some(("127.0.0.1".into(), 3))
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn resolves_past_dead_sentinels_and_follows_a_failover() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let dead = session_testkit::RedisServer::start();
+        let dead_port = dead.port();
+        dead.kill();
+        let config = config_for(&topology, Some(dead_port));
+        let sentinel = sentinel(&config);
+        topology.sentinel(0).kill();
+
+        let client = sentinel.master_client().await.unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(sentinel.cached_master(), Some(topology.master_addr()));
+
+        let health = sentinel.health("redis").await;
+        assert_eq!(health.iter().filter(|h| h.up).count(), 3, "{health:?}");
+
+        let replica = sentinel.replica_client().await.unwrap();
+        let mut conn = replica.get_multiplexed_async_connection().await.unwrap();
+        let role: Value = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+        assert!(format!("{role:?}").contains("slave"), "{role:?}");
+
+        let new_master = tokio::task::spawn_blocking(move || {
+            let addr = topology.failover();
+            (topology, addr)
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(INVALIDATE_GRACE).await;
+        sentinel.invalidate_master();
+        sentinel.master_client().await.unwrap();
+        assert_eq!(sentinel.cached_master(), Some(new_master.1));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sentinel_credentials_and_the_fallback() {
+        let topology = SentinelTopology::start_with(
+            SentinelOptions::new()
+                .replicas(1)
+                .password("node-pw")
+                .sentinel_password("sentinel-pw"),
+        );
+        let mut config = config_for(&topology, None);
+        config.password = Some("node-pw".into());
+        // The data nodes' password is not the sentinels': no master.
+        let err = sentinel(&config).master_client().await.unwrap_err();
+        assert!(!err.to_string().contains("node-pw"), "{err}");
+        config.sentinel_password = Some("sentinel-pw".into());
+        sentinel(&config).master_client().await.unwrap();
+
+        // Passwords on the data nodes only: the fallback credentials are dropped for the
+        // sentinels, which have none.
+        let topology =
+            SentinelTopology::start_with(SentinelOptions::new().replicas(1).password("node-pw"));
+        let mut config = config_for(&topology, None);
+        config.password = Some("node-pw".into());
+        sentinel(&config).master_client().await.unwrap();
+    }
+}

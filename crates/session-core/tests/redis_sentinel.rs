@@ -1,0 +1,445 @@
+//! Sentinel mode against real processes: a master, replicas and three sentinels
+//! (session-testkit's `SentinelTopology`), with failovers under load.
+//!
+//! The failover tests print their figures (`cargo test --test redis_sentinel -- --nocapture`):
+//! failed operations, time until writes succeed again, acknowledged writes lost.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use session_core::{Changes, SessionConfig, SessionId, SessionState, SessionStore};
+use session_testkit::{SentinelOptions, SentinelTopology};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(600));
+const CLIENTS: usize = 20;
+/// Upper bound of the operations one client makes, whatever happens.
+const MAX_ROUNDS: u64 = 5_000;
+/// A client that saw a failure waits this long before its next operation, as a real client
+/// would (and so that the failure count measures time, not a busy loop).
+const BACKOFF: Duration = Duration::from_millis(20);
+
+fn env(topology: &SentinelTopology, extra: &[(&str, &str)]) -> SessionConfig {
+    let mut vars = vec![
+        ("SESSION_REDIS_MODE".to_string(), "sentinel".to_string()),
+        (
+            "SESSION_REDIS_HOST".to_string(),
+            topology.sentinel_host_list(),
+        ),
+        (
+            "SESSION_REDIS_MASTER".to_string(),
+            topology.master_name().to_string(),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    SessionConfig::from_env_vars(vars).unwrap()
+}
+
+async fn open(config: &SessionConfig) -> SessionStore {
+    SessionStore::from_config(config).await.unwrap()
+}
+
+fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    tokio::task::spawn_blocking(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_syntax_reaches_the_master_with_one_sentinel_down() {
+    let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+    topology.sentinel(0).kill();
+    let config = env(&topology, &[]);
+    assert_eq!(config.host.len(), 3);
+    let store = open(&config).await;
+    let id = store
+        .create(&state(&[("user", "\"alice\"")]), TTL)
+        .await
+        .unwrap();
+    let key = format!("session:{}", id.as_str());
+    assert_eq!(topology.master().cmd::<i64>(&["EXISTS", &key]), 1);
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(state(&[("user", "\"alice\"")]))
+    );
+
+    let health = store.health().await;
+    assert_eq!(health.len(), 4, "{health:?}");
+    assert_eq!(health.iter().filter(|h| h.up).count(), 3, "{health:?}");
+    assert!(health[3].location.contains("master mymaster"), "{health:?}");
+
+    // The django-redis-sessions names of seed 004 work the same way.
+    let config = SessionConfig::from_env_vars([
+        (
+            "SESSION_REDIS_SENTINEL_LIST",
+            topology.sentinel_host_list().as_str(),
+        ),
+        (
+            "SESSION_REDIS_SENTINEL_MASTER_ALIAS",
+            topology.master_name(),
+        ),
+    ])
+    .unwrap();
+    let store = open(&config).await;
+    assert!(store.load(&id).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_and_nodes_with_passwords() {
+    let topology = SentinelTopology::start_with(
+        SentinelOptions::new()
+            .replicas(1)
+            .password("node-secret")
+            .sentinel_password("sentinel-secret"),
+    );
+    let config = env(
+        &topology,
+        &[
+            ("SESSION_REDIS_PASSWORD", "node-secret"),
+            ("SESSION_REDIS_SENTINEL_PASSWORD", "sentinel-secret"),
+        ],
+    );
+    let store = open(&config).await;
+    let id = store.create(&state(&[("n", "1")]), TTL).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_some());
+
+    // The sentinels refuse the data nodes' password: an honest error, without secrets.
+    let config = env(&topology, &[("SESSION_REDIS_PASSWORD", "node-secret")]);
+    let err = store_err(&config).await;
+    assert!(!err.contains("secret"), "{err}");
+    assert!(
+        err.contains("no master found through the sentinels"),
+        "{err}"
+    );
+}
+
+async fn store_err(config: &SessionConfig) -> String {
+    let store = open(config).await;
+    store
+        .create(&state(&[("n", "1")]), TTL)
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loads_go_to_a_replica_when_asked() {
+    let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+    let config = env(
+        &topology,
+        &[("SESSION_REDIS_SENTINEL_READ_FROM_REPLICAS", "True")],
+    );
+    let store = open(&config).await;
+    let id = store.create(&state(&[("n", "1")]), TTL).await.unwrap();
+    topology.wait_replication(Duration::from_secs(2));
+    let replica = &topology.nodes()[1];
+    let _: () = replica.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(store.load(&id).await.unwrap().is_some());
+    let stats: String = replica.cmd(&["INFO", "commandstats"]);
+    assert!(stats.contains("cmdstat_hgetall"), "{stats}");
+    // A sliding-expiry load writes (PEXPIRE): the master serves it.
+    let master_stats = || topology.master().cmd::<String>(&["INFO", "commandstats"]);
+    let _: () = topology.master().cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(store.load_and_touch(&id, TTL).await.unwrap().is_some());
+    assert!(master_stats().contains("cmdstat_hgetall"));
+}
+
+/// One acknowledged session: its last acknowledged state, when it was created and when it
+/// was last written.
+struct Acked {
+    state: SessionState,
+    created: Instant,
+    last: Instant,
+}
+
+/// What the load clients saw.
+#[derive(Default)]
+struct Load {
+    /// Every session a create or apply acknowledged, with the state it should have now, and
+    /// when it was last acknowledged.
+    acked: Mutex<HashMap<SessionId, Acked>>,
+    failed: AtomicU64,
+    ops: AtomicU64,
+    /// Loads that answered something other than the last acknowledged state.
+    stale_reads: AtomicU64,
+    /// Milliseconds after `start` of the last failure and of the first success after
+    /// `mark`.
+    last_failure_ms: AtomicU64,
+    first_write_after_mark_ms: AtomicU64,
+    mark_ms: AtomicU64,
+    stop: AtomicBool,
+    start: Mutex<Option<Instant>>,
+}
+
+impl Load {
+    fn now_ms(&self) -> u64 {
+        self.start.lock().unwrap().unwrap().elapsed().as_millis() as u64
+    }
+
+    fn failure(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.last_failure_ms
+            .fetch_max(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn write_ok(&self) {
+        let now = self.now_ms();
+        let mark = self.mark_ms.load(Ordering::Relaxed);
+        if mark > 0 && now > mark {
+            let _ = self.first_write_after_mark_ms.compare_exchange(
+                0,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// 20 clients that create a session, load it, change it and load it again, in a loop.
+fn start_load(store: &SessionStore, load: &Arc<Load>) -> Vec<tokio::task::JoinHandle<()>> {
+    *load.start.lock().unwrap() = Some(Instant::now());
+    (0..CLIENTS)
+        .map(|client| {
+            let store = store.clone();
+            let load = Arc::clone(load);
+            tokio::spawn(async move {
+                for round in 0..MAX_ROUNDS {
+                    if load.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let mut expected = state(&[("user", &format!("\"c{client}r{round}\""))]);
+                    load.ops.fetch_add(1, Ordering::Relaxed);
+                    let id = match store.create(&expected, TTL).await {
+                        Ok(id) => id,
+                        Err(_) => {
+                            load.failure();
+                            tokio::time::sleep(BACKOFF).await;
+                            continue;
+                        }
+                    };
+                    load.write_ok();
+                    let created = Instant::now();
+                    load.acked.lock().unwrap().insert(
+                        id.clone(),
+                        Acked {
+                            state: expected.clone(),
+                            created,
+                            last: created,
+                        },
+                    );
+
+                    load.ops.fetch_add(1, Ordering::Relaxed);
+                    match store.load(&id).await {
+                        Ok(Some(s)) if s == expected => {}
+                        Ok(_) => {
+                            load.stale_reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            load.failure();
+                            tokio::time::sleep(BACKOFF).await;
+                            continue;
+                        }
+                    }
+
+                    let mut changes = Changes::default();
+                    changes.set("step", "2");
+                    load.ops.fetch_add(1, Ordering::Relaxed);
+                    match store.apply(&id, &changes, TTL).await {
+                        Ok(true) => {
+                            load.write_ok();
+                            expected.insert("step".into(), "2".into());
+                            load.acked.lock().unwrap().insert(
+                                id.clone(),
+                                Acked {
+                                    state: expected.clone(),
+                                    created,
+                                    last: Instant::now(),
+                                },
+                            );
+                        }
+                        Ok(false) => {
+                            // The session vanished under us: an acknowledged create was lost.
+                            load.stale_reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {
+                            load.failure();
+                            tokio::time::sleep(BACKOFF).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Checks every acknowledged session: one created before `cutoff` must still be there; one
+/// whose last acknowledged write came later must show that write. Returns (checked, created
+/// before the cutoff but missing, later acknowledged writes lost).
+async fn verify(store: &SessionStore, load: &Load, cutoff: Instant) -> (usize, usize, usize) {
+    let acked: Vec<(SessionId, SessionState, Instant, Instant)> = load
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, a)| (id.clone(), a.state.clone(), a.created, a.last))
+        .collect();
+    let mut missing_before = 0;
+    let mut lost_after = 0;
+    for (id, expected, created, last) in &acked {
+        let found = store.load(id).await.unwrap();
+        if *created < cutoff && found.is_none() {
+            missing_before += 1;
+        } else if *last >= cutoff && found.as_ref() != Some(expected) {
+            lost_after += 1;
+        }
+    }
+    (acked.len(), missing_before, lost_after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn planned_failover_under_load() {
+    let topology = Arc::new(SentinelTopology::start());
+    let store = open(&env(&topology, &[])).await;
+    let load = Arc::new(Load::default());
+    let clients = start_load(&store, &load);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = Instant::now();
+    load.mark_ms.store(load.now_ms(), Ordering::Relaxed);
+    let failed_before = load.failed.load(Ordering::Relaxed);
+    let t = Arc::clone(&topology);
+    let new_master = blocking(move || t.failover()).await.unwrap();
+    let failover_took = started.elapsed();
+    // Keep the load on for a while on the new master.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    load.stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let (checked, missing_before, lost_after) = verify(&store, &load, started).await;
+    let failed = load.failed.load(Ordering::Relaxed);
+    println!(
+        "sentinel planned failover: {CLIENTS} clients, {} operations, {} failed ({} before the failover), \
+         failover took {failover_took:?} (SENTINEL FAILOVER until every sentinel agrees), \
+         {checked} sessions checked, {missing_before} acknowledged before the failover missing, \
+         {lost_after} acknowledged writes during/after it lost, {} stale reads; new master {new_master:?}",
+        load.ops.load(Ordering::Relaxed),
+        failed,
+        failed_before,
+        load.stale_reads.load(Ordering::Relaxed),
+    );
+    assert_eq!(missing_before, 0);
+    assert!(store.health().await.iter().all(|h| h.up));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn master_crash_under_load() {
+    let topology = Arc::new(SentinelTopology::start());
+    let store = open(&env(&topology, &[])).await;
+    let load = Arc::new(Load::default());
+    let clients = start_load(&store, &load);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Everything acknowledged before this point is on the replicas.
+    let t = Arc::clone(&topology);
+    let acked = blocking(move || t.wait_replication(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(acked, 2);
+    let replicated = Instant::now();
+    let t = Arc::clone(&topology);
+    let old = blocking(move || t.kill_master()).await.unwrap();
+    load.mark_ms.store(load.now_ms(), Ordering::Relaxed);
+    let killed = Instant::now();
+
+    let t = Arc::clone(&topology);
+    let new_master = blocking(move || t.wait_for_new_master(&old, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let promoted_after = killed.elapsed();
+    // Keep the load on until writes succeed again, then one more second.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while load.first_write_after_mark_ms.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    load.stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let mark = load.mark_ms.load(Ordering::Relaxed);
+    let first_write = load.first_write_after_mark_ms.load(Ordering::Relaxed);
+    assert!(first_write > 0, "writes never succeeded again");
+    let last_failure = load.last_failure_ms.load(Ordering::Relaxed);
+    let (checked, missing_before, lost_after) = verify(&store, &load, replicated).await;
+    println!(
+        "sentinel master crash (SIGKILL): {CLIENTS} clients, {} operations, {} failed, \
+         writes succeed again {} ms after the kill (last failure at +{} ms; sentinels agreed on \
+         the new master after {promoted_after:?}), {checked} sessions checked, {missing_before} \
+         replicated (WAIT) before the crash missing, {lost_after} acknowledged after WAIT lost \
+         (not replicated in time), {} stale reads; new master {new_master:?}",
+        load.ops.load(Ordering::Relaxed),
+        load.failed.load(Ordering::Relaxed),
+        first_write.saturating_sub(mark),
+        last_failure.saturating_sub(mark),
+        load.stale_reads.load(Ordering::Relaxed),
+    );
+    assert_eq!(missing_before, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_and_nodes_over_tls() {
+    let topology = SentinelTopology::start_with(
+        SentinelOptions::new()
+            .replicas(1)
+            .tls(true)
+            .sentinel_password("sentinel-secret"),
+    );
+    let ca = topology.ca_cert_path().unwrap().display().to_string();
+    let config = env(
+        &topology,
+        &[
+            ("SESSION_REDIS_SSL", "True"),
+            ("SESSION_REDIS_SSL_CA_CERTS", &ca),
+            ("SESSION_REDIS_SENTINEL_PASSWORD", "sentinel-secret"),
+        ],
+    );
+    let store = open(&config).await;
+    let id = store.create(&state(&[("n", "1")]), TTL).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_some());
+    // Every connection of ours went to a TLS port: the sentinels' and the master's.
+    let tls_port = topology.master().tls_port().unwrap().to_string();
+    let clients: String = topology.master().cmd(&["CLIENT", "LIST"]);
+    assert!(
+        clients.contains(&format!("laddr=127.0.0.1:{tls_port}")),
+        "{clients}"
+    );
+    assert!(store.health().await.iter().all(|h| h.up));
+
+    // Without the CA, nothing is trusted: an honest error.
+    let config = env(
+        &topology,
+        &[
+            ("SESSION_REDIS_SSL", "True"),
+            ("SESSION_REDIS_SENTINEL_PASSWORD", "sentinel-secret"),
+        ],
+    );
+    let err = store_err(&config).await;
+    assert!(
+        err.contains("no master found through the sentinels"),
+        "{err}"
+    );
+}
