@@ -143,7 +143,7 @@ async fn loads_go_to_a_replica_when_asked() {
     );
     let store = open(&config).await;
     let id = store.create(&state(&[("n", "1")]), TTL).await.unwrap();
-    topology.wait_replication(Duration::from_secs(2));
+    topology.wait_replication(Duration::from_secs(10));
     let replica = &topology.nodes()[1];
     let _: () = replica.cmd(&["CONFIG", "RESETSTAT"]);
     assert!(store.load(&id).await.unwrap().is_some());
@@ -355,7 +355,7 @@ async fn master_crash_under_load() {
 
     // Everything acknowledged before this point is on the replicas.
     let t = Arc::clone(&topology);
-    let acked = blocking(move || t.wait_replication(Duration::from_secs(2)))
+    let acked = blocking(move || t.wait_replication(Duration::from_secs(10)))
         .await
         .unwrap();
     assert_eq!(acked, 2);

@@ -407,14 +407,31 @@ impl SentinelTopology {
     /// call is on those replicas. Returns how many replicas acknowledged.
     ///
     /// The write matters: `WAIT` only waits for the calling connection's own writes.
+    ///
+    /// Right after a failover the replicas are still being pointed at the new master and
+    /// resynchronised, so this first waits (within `timeout`) until at least one replica is
+    /// connected and every connected one is `online`.
     pub fn wait_replication(&self, timeout: Duration) -> usize {
         let master = self.master();
         let mut con = master.connection();
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query(&mut con)
-            .expect("INFO replication on the master");
-        let connected = field(&info, "connected_slaves").unwrap_or(0);
+        let deadline = Instant::now() + timeout;
+        let connected = loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut con)
+                .expect("INFO replication on the master");
+            let connected = field(&info, "connected_slaves").unwrap_or(0);
+            let syncing = info
+                .lines()
+                .any(|l| l.starts_with("slave") && !l.contains("state=online"));
+            if (connected > 0 && !syncing) || Instant::now() >= deadline {
+                break connected;
+            }
+            sleep(Duration::from_millis(20));
+        };
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(100));
         let _: i64 = redis::cmd("INCR")
             .arg("session-testkit:wait")
             .query(&mut con)

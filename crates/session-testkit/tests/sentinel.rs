@@ -14,7 +14,7 @@ fn planned_failover() {
     assert!(topology.sentinel_host_list().starts_with("[('127.0.0.1', "));
 
     let _: () = topology.master().cmd(&["SET", "k", "v"]);
-    assert_eq!(topology.wait_replication(Duration::from_secs(2)), 2);
+    assert_eq!(topology.wait_replication(Duration::from_secs(10)), 2);
 
     let started = std::time::Instant::now();
     let second = topology.failover();
