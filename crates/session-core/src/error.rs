@@ -76,10 +76,20 @@ impl StoreError {
 
 /// True when Redis answered `WRONGTYPE`, directly or as one entry of a pipeline.
 fn is_wrong_type(err: &redis::RedisError) -> bool {
-    const WRONGTYPE: &str = "WRONGTYPE";
-    err.code() == Some(WRONGTYPE)
-        || err
-            .clone()
-            .into_server_errors()
-            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == WRONGTYPE))
+    has_server_code(err, "WRONGTYPE")
+}
+
+/// True when Redis answered with the error `code` (such as `READONLY`), directly, inside a
+/// pipeline, or from inside a script: Redis before 7 wraps a script's errors as
+/// `ERR Error running script ...: -READONLY ...`, so the code is also looked for in the text.
+pub(crate) fn has_server_code(err: &redis::RedisError, code: &str) -> bool {
+    let wrapped = format!("-{code} ");
+    let in_text = |detail: Option<&str>| detail.is_some_and(|d| d.contains(&wrapped));
+    err.code() == Some(code)
+        || in_text(err.detail())
+        || err.clone().into_server_errors().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|(_, e)| e.code() == code || in_text(e.details()))
+        })
 }

@@ -17,14 +17,27 @@
 //! Redis) cannot be undone by the next start-up migrating the old file again. When Redis is
 //! unavailable the run stops, the remaining files stay, and [`SessionStore::from_config`]
 //! retries in the background every [`RETRY_INTERVAL`] until one run completes: the application
-//! starts either way. Only this library's file store format is read (see
+//! starts either way. Until then, a session still in a file is moved on its first use (so its
+//! user stays logged in), and a logout deletes the file copy too (so the retry cannot bring it
+//! back). Only this library's file store format is read (see
 //! [`FileBackend`](crate::backends::file::FileBackend)).
 //!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
-use crate::{backends::file::FileBackend, SessionBackend, StoreError};
+use async_trait::async_trait;
+
+use crate::{
+    backends::file::FileBackend, BackendHealth, Changes, SessionBackend, SessionId, SessionState,
+    StoreError,
+};
 
 /// How often a migration that found Redis unavailable is tried again.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
@@ -106,31 +119,134 @@ pub async fn migrate_file_store(
     Ok(report)
 }
 
-/// Runs the migration once now; when the target is unavailable, keeps retrying in the
-/// background (inside a tokio runtime) until a run completes. Never fails: the application
-/// starts either way, and every outcome is logged.
-pub(crate) async fn run_at_start_up(
+/// Runs the migration once now and returns the backend the store should use: `to` itself
+/// when the run completed, otherwise `to` wrapped so that, until a retry completes in the
+/// background, a session found only in the file store is moved on first use and a logout
+/// deletes both copies (a file left behind must not bring a logged-out session back when the
+/// retry migrates it). Never fails: the application starts either way, and every outcome is
+/// logged.
+pub(crate) async fn start(
     from: FileBackend,
     to: Arc<dyn SessionBackend>,
     default_ttl: Option<Duration>,
-) {
-    match attempt(&from, to.as_ref(), default_ttl).await {
-        Ok(()) => {}
-        Err(()) => match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    loop {
-                        tokio::time::sleep(RETRY_INTERVAL).await;
-                        if attempt(&from, to.as_ref(), default_ttl).await.is_ok() {
-                            break;
-                        }
+) -> Arc<dyn SessionBackend> {
+    if attempt(&from, to.as_ref(), default_ttl).await.is_ok() {
+        return to;
+    }
+    let pending = Arc::new(Pending {
+        from,
+        to,
+        default_ttl,
+        done: AtomicBool::new(false),
+    });
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let retry = Arc::clone(&pending);
+            runtime.spawn(async move {
+                loop {
+                    tokio::time::sleep(RETRY_INTERVAL).await;
+                    if attempt(&retry.from, retry.to.as_ref(), retry.default_ttl)
+                        .await
+                        .is_ok()
+                    {
+                        retry.done.store(true, Ordering::Release);
+                        break;
                     }
-                });
-            }
-            Err(_) => tracing::error!(
-                "file-store migration could not run and no tokio runtime is there to retry it; it will run at the next start"
-            ),
-        },
+                }
+            });
+        }
+        Err(_) => tracing::error!(
+            "file-store migration could not run and no tokio runtime is there to retry it; sessions are moved on first use until the next start"
+        ),
+    }
+    pending
+}
+
+/// The target backend while a migration is unfinished (see [`start`]).
+struct Pending {
+    from: FileBackend,
+    to: Arc<dyn SessionBackend>,
+    default_ttl: Option<Duration>,
+    done: AtomicBool,
+}
+
+impl Pending {
+    fn done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+}
+
+#[async_trait]
+impl SessionBackend for Pending {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        let found = self.to.load(id, touch).await?;
+        if found.is_some() || self.done() {
+            return Ok(found);
+        }
+        // Not migrated yet: move this one now, only if the target still lacks it.
+        let Some((state, ttl)) = self.from.load_with_ttl(id).await? else {
+            return Ok(None);
+        };
+        let ttl = touch.or(ttl).or(self.default_ttl);
+        if self.to.create(id, &state, ttl).await? {
+            self.from.delete(id).await?;
+            Ok(Some(state))
+        } else {
+            // The background run got there first.
+            self.to.load(id, touch).await
+        }
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.to.create(id, state, ttl).await
+    }
+
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.to.replace(id, state, ttl).await
+    }
+
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.to.apply(id, changes, ttl).await
+    }
+
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        self.to.touch(id, ttl).await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let existed = self.to.delete(id).await?;
+        if self.done() {
+            return Ok(existed);
+        }
+        // The file copy goes too, or the background run would migrate it back.
+        Ok(self.from.delete(id).await? || existed)
+    }
+
+    async fn health(&self) -> Vec<BackendHealth> {
+        self.to.health().await
+    }
+
+    fn name(&self) -> &str {
+        self.to.name()
     }
 }
 

@@ -21,12 +21,24 @@ pub type SessionState = HashMap<String, String>;
 /// changes.remove("flash");
 /// assert!(!changes.is_empty());
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Keys to set, with the JSON text of their new value.
     pub set: HashMap<String, String>,
     /// Keys to remove.
     pub remove: Vec<String>,
+}
+
+/// Shows the keys only: values are session data, which never reach logs.
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut set: Vec<&String> = self.set.keys().collect();
+        set.sort();
+        f.debug_struct("Changes")
+            .field("set", &set)
+            .field("remove", &self.remove)
+            .finish()
+    }
 }
 
 impl Changes {
@@ -94,6 +106,16 @@ mod tests {
             state,
             SessionState::from([("a".to_owned(), "2".to_owned())])
         );
+    }
+
+    #[test]
+    fn debug_shows_keys_not_values() {
+        let mut c = Changes::default();
+        c.set("user", "\"s3cret-data\"");
+        c.remove("n");
+        let shown = format!("{c:?}");
+        assert!(shown.contains("user") && shown.contains("\"n\""), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

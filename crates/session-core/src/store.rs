@@ -94,12 +94,12 @@ impl SessionStore {
                 ))
             }
         };
-        let store = store.with_key_expire(config.key_expire_duration());
+        let mut store = store.with_key_expire(config.key_expire_duration());
         if config.migrate_from_filestore {
             // Redis is the target here: `validate` refuses the migration in disabled mode.
             let from = backends::file::FileBackend::new(config.filestore_path())?
                 .with_cleanup_interval(None);
-            migration::run_at_start_up(from, store.backend.clone(), store.key_expire).await;
+            store.backend = migration::start(from, store.backend, store.key_expire).await;
         }
         Ok(store)
     }
@@ -184,12 +184,11 @@ impl SessionStore {
         framework_ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let ttl = self.effective_ttl(framework_ttl);
-        if changes.is_empty() {
-            return match ttl {
-                Some(_) => self.backend.touch(id, ttl).await,
-                None => Ok(self.backend.load(id, None).await?.is_some()),
-            };
+        if changes.is_empty() && ttl.is_some() {
+            return self.backend.touch(id, ttl).await;
         }
+        // Empty changes without a TTL still go through `apply`: it answers whether the session
+        // exists from the primary (a load might be served by a lagging replica).
         self.backend.apply(id, changes, ttl).await
     }
 

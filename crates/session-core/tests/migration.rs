@@ -114,34 +114,53 @@ async fn redis_down_at_start_up_migrates_once_it_is_back() {
     let files = FileBackend::new(dir.path().to_path_buf())
         .unwrap()
         .with_cleanup_interval(None);
-    let id = SessionId::generate();
-    assert!(files
-        .create(&id, &state(&[("user", "\"carol\"")]), None)
-        .await
-        .unwrap());
+    let carol = SessionId::generate();
+    let dave = SessionId::generate();
+    let erin = SessionId::generate();
+    for (id, user) in [(&carol, "carol"), (&dave, "dave"), (&erin, "erin")] {
+        let user = format!("\"{user}\"");
+        assert!(files
+            .create(id, &state(&[("user", &user)]), None)
+            .await
+            .unwrap());
+    }
     let config = config(&server, dir.path());
     server.kill();
 
-    // The application starts anyway; the session stays in the file meanwhile.
+    // The application starts anyway; the sessions stay in their files meanwhile.
     let store = SessionStore::from_config(&config).await.unwrap();
-    assert_eq!(files.session_ids().await.unwrap(), vec![id.clone()]);
+    assert_eq!(files.session_ids().await.unwrap().len(), 3);
 
     server.restart();
+    // Before the background retry: a session still in a file is moved on first use...
+    assert_eq!(
+        store.load(&erin).await.unwrap(),
+        Some(state(&[("user", "\"erin\"")]))
+    );
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&erin)]), 1);
+    // ...and a logout removes the file copy too, so the retry cannot bring it back.
+    assert!(store.delete(&dave).await.unwrap());
+
     let deadline = std::time::Instant::now()
         + session_core::migration::RETRY_INTERVAL * 2
         + Duration::from_secs(2);
-    loop {
-        if let Ok(Some(found)) = store.load(&id).await {
-            assert_eq!(found, state(&[("user", "\"carol\"")]));
-            break;
-        }
+    // The background retry moves the rest (carol), without anyone loading it.
+    while !files.session_ids().await.unwrap().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "migration was not retried after Redis came back"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // The file goes right after the session is in Redis.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(files.session_ids().await.unwrap().is_empty());
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&carol)]), 1);
+    assert_eq!(
+        store.load(&carol).await.unwrap(),
+        Some(state(&[("user", "\"carol\"")]))
+    );
+    assert_eq!(
+        server.cmd::<i64>(&["EXISTS", &key(&dave)]),
+        0,
+        "logout stuck"
+    );
+    assert!(store.load(&dave).await.unwrap().is_none());
 }

@@ -125,6 +125,33 @@ async fn sentinels_and_nodes_with_passwords() {
     );
 }
 
+/// Password on the data nodes only (the common set-up): the sentinels refuse those
+/// credentials, and both the master lookups and the failover-event subscriptions must fall
+/// back to none, or a planned failover would only be noticed through `READONLY`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_password_only_still_follows_sentinel_events() {
+    let topology = SentinelTopology::start_with(SentinelOptions::new().password("node-secret"));
+    let config = env(&topology, &[("SESSION_REDIS_PASSWORD", "node-secret")]);
+    let store = open(&config).await;
+    let id = store.create(&state(&[("n", "1")]), TTL).await.unwrap();
+    assert!(store.load(&id).await.unwrap().is_some());
+    // Every sentinel gets a subscriber on its three failover channels (`sub=3` in CLIENT LIST).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for sentinel in topology.sentinels() {
+        loop {
+            let clients: String = sentinel.cmd(&["CLIENT", "LIST"]);
+            if clients.lines().any(|l| l.contains(" sub=3 ")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no event subscription on a sentinel:\n{clients}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 async fn store_err(config: &SessionConfig) -> String {
     let store = open(config).await;
     store

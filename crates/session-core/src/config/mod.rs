@@ -38,7 +38,8 @@ use std::{
 
 pub use sources::{SessionConfigBuilder, CONFIG_FILE_VAR};
 
-use parse::{redact_url, REDACTED};
+pub(crate) use parse::redact_url;
+use parse::REDACTED;
 
 /// Which engine holds the sessions.
 ///
@@ -464,6 +465,9 @@ fn secs(f: f64) -> String {
     }
 }
 
+/// The longest `session_redis_key_expire` accepted: 100 years.
+pub const MAX_KEY_EXPIRE_SECS: u64 = 100 * 365 * 24 * 60 * 60;
+
 impl SessionConfig {
     /// A builder starting from the defaults.
     pub fn builder() -> SessionConfigBuilder {
@@ -546,13 +550,13 @@ impl SessionConfig {
                 "an integer ≥ 0",
             ));
         }
-        // Redis rejects expiries beyond i64 milliseconds; catch them here rather than on
-        // every write.
-        if self.key_expire > i64::MAX as u64 / 1000 {
+        // Redis rejects an expiry whose absolute time (now + TTL, in milliseconds) overflows;
+        // catch it here rather than as a failed write on every request.
+        if self.key_expire > MAX_KEY_EXPIRE_SECS {
             return Err(ConfigError::invalid(
                 "session_redis_key_expire",
                 &self.key_expire.to_string(),
-                "a number of seconds Redis accepts (at most 9223372036854775)",
+                &format!("at most {MAX_KEY_EXPIRE_SECS} seconds (100 years)"),
             ));
         }
         for (key, value) in [

@@ -92,7 +92,12 @@ struct Parser<'a> {
     s: &'a [u8],
     text: &'a str,
     pos: usize,
+    /// Nesting of lists and dicts, bounded so a hostile value cannot overflow the stack.
+    depth: usize,
 }
+
+/// Deepest nesting a literal may have; real configurations use two levels.
+const MAX_DEPTH: usize = 32;
 
 /// Parses a whole Python literal (`[('a', 1), ("b", 2),]`, `{4: 60}`, `'x'`, `True`, ...).
 pub(crate) fn parse_literal(text: &str) -> Result<Value, String> {
@@ -100,6 +105,7 @@ pub(crate) fn parse_literal(text: &str) -> Result<Value, String> {
         s: text.as_bytes(),
         text,
         pos: 0,
+        depth: 0,
     };
     let v = p.value()?;
     p.ws();
@@ -124,9 +130,20 @@ impl Parser<'_> {
     fn value(&mut self) -> Result<Value, String> {
         match self.peek() {
             None => Err("unexpected end".into()),
-            Some(b'[') => self.seq(b']').map(Value::List),
-            Some(b'(') => self.seq(b')').map(Value::List),
-            Some(b'{') => self.dict(),
+            Some(b'[' | b'(' | b'{') if self.depth >= MAX_DEPTH => Err(format!(
+                "nested deeper than {MAX_DEPTH} levels at offset {}",
+                self.pos
+            )),
+            Some(open @ (b'[' | b'(' | b'{')) => {
+                self.depth += 1;
+                let nested = match open {
+                    b'[' => self.seq(b']').map(Value::List),
+                    b'(' => self.seq(b')').map(Value::List),
+                    _ => self.dict(),
+                };
+                self.depth -= 1;
+                nested
+            }
             Some(q @ (b'\'' | b'"')) => self.string(q).map(Value::Str),
             Some(c) if c == b'-' || c == b'+' || c.is_ascii_digit() || c == b'.' => self.number(),
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
@@ -625,24 +642,33 @@ pub(crate) fn redact_url(url: &str) -> String {
         };
     };
     let (head, rest) = url.split_at(scheme_end + 3);
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(auth_end);
-    let authority = match authority.rfind('@') {
+    // The user-info ends at the LAST `@`: a password may hold an unencoded `/`, `?`, `#` or
+    // even `@`, and cutting at the first of those would print the rest of it. An `@` further
+    // right (in a query) only makes this redact more than needed.
+    let (userinfo, tail) = match rest.rfind('@') {
         Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:{REDACTED}{host}"),
-                None => format!("{REDACTED}{host}"),
-            }
+            let (userinfo, tail) = rest.split_at(at);
+            let user = userinfo.split_once(':').map(|(user, _)| user);
+            (
+                Some(match user {
+                    Some(user) if !user.contains(['/', '?', '#']) => format!("{user}:{REDACTED}"),
+                    _ => REDACTED.to_owned(),
+                }),
+                tail,
+            )
         }
-        None => authority.to_owned(),
+        None => (None, rest),
     };
+    // Query parameters that carry a password: redis-rs reads `pass` (unix:// URLs); `password`
+    // is what people write.
     let tail = match tail.split_once('?') {
         Some((path, query)) => {
             let query = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") =>
+                    {
                         format!("{k}={REDACTED}")
                     }
                     _ => kv.to_owned(),
@@ -653,12 +679,44 @@ pub(crate) fn redact_url(url: &str) -> String {
         }
         None => tail.to_owned(),
     };
-    format!("{head}{authority}{tail}")
+    format!("{head}{}{tail}", userinfo.unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let hostile = "[".repeat(100_000);
+        assert!(parse_literal(&hostile)
+            .unwrap_err()
+            .contains("nested deeper"));
+        assert!(parse_literal(&format!("{}1{}", "[".repeat(20), "]".repeat(20))).is_ok());
+    }
+
+    #[test]
+    fn url_passwords_never_survive_redaction() {
+        for (url, secret) in [
+            ("redis://:s3cret@h:6379/0", "s3cret"),
+            ("redis://user:s3cret@h:6379", "s3cret"),
+            ("rediss://u:ab#cd@h:6380", "ab#cd"),
+            ("redis://:ab/cd?x@h", "ab/cd?x"),
+            ("redis://:a@b@h", "a@b"),
+            ("unix:///r.sock?db=1&pass=s3cret", "s3cret"),
+            ("unix:///r.sock?password=s3cret", "s3cret"),
+            ("redis://s3cret@h", "s3cret"),
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains(secret), "{url} -> {shown}");
+            assert!(shown.contains(REDACTED), "{url} -> {shown}");
+        }
+        assert_eq!(redact_url("redis://h:6379/2"), "redis://h:6379/2");
+        assert_eq!(
+            redact_url("redis://app:pw@h:6379/2"),
+            format!("redis://app:{REDACTED}@h:6379/2")
+        );
+    }
 
     fn hp(h: &str, p: Option<u16>) -> HostPort {
         HostPort {

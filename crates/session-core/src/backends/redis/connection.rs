@@ -454,12 +454,7 @@ fn wrong_server(err: &RedisError) -> bool {
 
 /// `READONLY`, directly or as one entry of a pipeline.
 fn is_readonly(err: &RedisError) -> bool {
-    const READONLY: &str = "READONLY";
-    err.code() == Some(READONLY)
-        || err
-            .clone()
-            .into_server_errors()
-            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == READONLY))
+    crate::error::has_server_code(err, "READONLY")
 }
 
 fn pool_error(err: PoolError<RedisError>) -> RedisError {

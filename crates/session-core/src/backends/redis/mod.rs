@@ -573,10 +573,13 @@ fn corrupt(detail: String) -> StoreError {
 }
 
 /// Milliseconds for `PEXPIRE`, never 0 (which would delete the key at once).
+/// A TTL in milliseconds for `PEXPIRE`, capped at 100 years: Redis refuses an expiry whose
+/// absolute time overflows, and a framework may hand over an absurdly long TTL.
 fn millis(ttl: Duration) -> u64 {
+    const MAX_MS: u64 = crate::config::MAX_KEY_EXPIRE_SECS * 1000;
     u64::try_from(ttl.as_millis())
-        .unwrap_or(u64::MAX / 2)
-        .max(1)
+        .unwrap_or(MAX_MS)
+        .clamp(1, MAX_MS)
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
@@ -734,23 +737,6 @@ fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The URL with its password replaced, for error messages.
-fn redacted_url(url: &str) -> String {
-    match redis::parse_redis_url(url) {
-        Some(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("<redacted>"));
-            }
-            // unix:// URLs carry the password as a `pass` query parameter.
-            if parsed.query_pairs().any(|(k, _)| k == "pass") {
-                parsed.set_query(Some("<redacted>"));
-            }
-            parsed.to_string()
-        }
-        None => "<not a redis URL>".into(),
-    }
-}
-
 fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
     if config.db < 0 {
         return Err(ConfigError::unsupported(
@@ -790,7 +776,7 @@ fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError
         return Ok(info.set_redis_settings(redis));
     };
 
-    let shown = redacted_url(url);
+    let shown = crate::config::redact_url(url);
     let parsed = redis::parse_redis_url(url).ok_or_else(|| {
         ConfigError::unsupported(
             "session_redis_url",

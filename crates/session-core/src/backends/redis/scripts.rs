@@ -69,13 +69,15 @@ return 1
 "#;
 
 /// `ARGV[2]`: number of removed fields `n`; `ARGV[3..3+n)`: removed fields; the rest: field,
-/// value pairs to set. `ttl` 0 leaves the expiry alone. A hash left empty is deleted by Redis
-/// itself, which is exactly "a session left with no keys is deleted".
+/// value pairs to set (never one of the removed ones). `ttl` 0 leaves the expiry alone. A hash
+/// left empty is deleted by Redis itself, which is exactly "a session left with no keys is
+/// deleted". Sets go first: removing every old field first would delete the key, and the sets
+/// would then recreate it without its expiry.
 const APPLY: &str = r#"
 if not is_session(key) then return 0 end
 local removed = tonumber(ARGV[2])
-in_chunks('HDEL', key, 3, 2 + removed)
 in_chunks('HSET', key, 3 + removed, #ARGV)
+in_chunks('HDEL', key, 3, 2 + removed)
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 return 1
 "#;

@@ -351,34 +351,35 @@ impl Sentinel {
     /// resolver.
     async fn watch(this: Weak<Self>, index: usize, mut stop: watch::Receiver<()>) {
         loop {
-            let client = {
+            let subscribed = {
                 let Some(this) = this.upgrade() else { return };
-                let (host, port) = &this.sentinels[index];
-                (this.make_client)(host, *port, this.sentinel_credentials.info())
+                let (host, port) = this.sentinels[index].clone();
+                let creds = &this.sentinel_credentials;
+                // The same fallback as `sentinel_query`: data-node credentials that a sentinel
+                // without a password refuses are dropped, or the events would never arrive.
+                match this.subscribe(&host, port, creds.info()).await {
+                    Err(err)
+                        if creds.fallback && creds.password.is_some() && no_password_set(&err) =>
+                    {
+                        this.subscribe(&host, port, RedisConnectionInfo::default())
+                            .await
+                    }
+                    other => other,
+                }
             };
-            if let Ok(client) = client {
-                let subscribed = tokio::time::timeout(LOOKUP_CONNECT_TIMEOUT * 2, async {
-                    let mut pubsub = client.get_async_pubsub().await?;
-                    pubsub
-                        .subscribe(&[WAIT_PROMOTION, "+promoted-slave", "+switch-master"])
-                        .await?;
-                    RedisResult::Ok(pubsub)
-                })
-                .await;
-                if let Ok(Ok(mut pubsub)) = subscribed {
-                    let mut messages = pubsub.on_message();
-                    loop {
-                        tokio::select! {
-                            _ = stop.changed() => return,
-                            msg = messages.next() => {
-                                let Some(msg) = msg else { break };
-                                let Some(this) = this.upgrade() else { return };
-                                let payload: String = msg.get_payload().unwrap_or_default();
-                                if let Some((host, port)) =
-                                    switch_event(msg.get_channel_name(), &payload, &this.master_name)
-                                {
-                                    this.switch_to(host, port);
-                                }
+            if let Ok(mut pubsub) = subscribed {
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        msg = messages.next() => {
+                            let Some(msg) = msg else { break };
+                            let Some(this) = this.upgrade() else { return };
+                            let payload: String = msg.get_payload().unwrap_or_default();
+                            if let Some((host, port)) =
+                                switch_event(msg.get_channel_name(), &payload, &this.master_name)
+                            {
+                                this.switch_to(host, port);
                             }
                         }
                     }
@@ -389,6 +390,32 @@ impl Sentinel {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
+    }
+
+    /// Subscribes to the failover events of one sentinel, within the lookup timeouts.
+    async fn subscribe(
+        &self,
+        host: &str,
+        port: u16,
+        info: RedisConnectionInfo,
+    ) -> RedisResult<redis::aio::PubSub> {
+        let client = (self.make_client)(host, port, info)?;
+        let subscribing = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub
+                .subscribe(&[WAIT_PROMOTION, "+promoted-slave", "+switch-master"])
+                .await?;
+            RedisResult::Ok(pubsub)
+        };
+        tokio::time::timeout(LOOKUP_CONNECT_TIMEOUT * 2, subscribing)
+            .await
+            .unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "subscribing to sentinel events timed out",
+                )
+                .into())
+            })
     }
 
     /// Makes `host:port` the master, as a sentinel event said.
