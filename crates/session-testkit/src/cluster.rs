@@ -215,17 +215,20 @@ impl ClusterTopology {
     /// link to its master is up.
     fn wait_ready(&self, deadline: Instant) {
         self.wait(deadline, "cluster_state:ok on every node", || {
-            self.nodes.iter().filter(|n| n.server.is_running()).all(|n| {
-                n.server
-                    .try_cmd::<String>(&["CLUSTER", "INFO"])
-                    .is_ok_and(|info| info.contains("cluster_state:ok"))
-                    && n.server
-                        .try_cmd::<String>(&["INFO", "replication"])
-                        .is_ok_and(|info| {
-                            info.contains("role:master")
-                                || info.contains("master_link_status:up")
-                        })
-            })
+            self.nodes
+                .iter()
+                .filter(|n| n.server.is_running())
+                .all(|n| {
+                    n.server
+                        .try_cmd::<String>(&["CLUSTER", "INFO"])
+                        .is_ok_and(|info| info.contains("cluster_state:ok"))
+                        && n.server
+                            .try_cmd::<String>(&["INFO", "replication"])
+                            .is_ok_and(|info| {
+                                info.contains("role:master")
+                                    || info.contains("master_link_status:up")
+                            })
+                })
         });
     }
 

@@ -89,9 +89,8 @@ impl Cluster {
             builder = tls.cluster_builder(builder);
         }
         if config.cluster_read_from_replicas {
-            builder = builder.read_routing_strategy(
-                redis::cluster_read_routing::RandomReplicaStrategy,
-            );
+            builder =
+                builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy);
         }
         let client = builder.build().map_err(|err| {
             ConfigError::unsupported("session_redis_host", &hosts(&seeds), &err.to_string())
@@ -198,6 +197,28 @@ impl Cluster {
             ));
         }
         out
+    }
+}
+
+/// What a cluster error means for the operator: redis-rs reports the last error after its
+/// retries, which for a dead master is often the redirection that pointed to it.
+pub(super) fn hint(err: &redis::RedisError) -> &'static str {
+    match err.code() {
+        Some("MOVED" | "ASK") => {
+            " (the node that owns the key's slot did not answer after redirections: it is \
+             down, or a failover or resharding is in progress)"
+        }
+        Some("CLUSTERDOWN") => {
+            " (the cluster is down: some slots have no reachable master; CLUSTER INFO shows \
+             cluster_state)"
+        }
+        Some("TRYAGAIN" | "MASTERDOWN") => {
+            " (the cluster is moving the key's slot or its master is down; retry later)"
+        }
+        _ if err.is_io_error() || err.is_connection_refusal() => {
+            " (a cluster node did not answer: it is down or unreachable)"
+        }
+        _ => "",
     }
 }
 

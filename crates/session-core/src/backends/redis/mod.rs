@@ -70,8 +70,8 @@ use redis::{
     ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisError, Value,
 };
 
-pub use self::cluster::CLUSTER_RETRIES;
 use self::cluster::Cluster;
+pub use self::cluster::CLUSTER_RETRIES;
 use self::connection::{Connector, Options, Request, Target};
 use self::sentinel::Sentinel;
 use crate::{
@@ -479,6 +479,8 @@ impl RedisBackend {
                 } else if message.contains("received fatal alert") {
                     " (the server refused the TLS handshake: is the client certificate of \
                      session_redis_ssl_certfile signed by a CA the server trusts?)"
+                } else if self.cluster.is_some() {
+                    cluster::hint(err)
                 } else {
                     ""
                 };
