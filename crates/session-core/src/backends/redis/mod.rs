@@ -1,4 +1,5 @@
-//! Standalone Redis backend.
+//! Redis backend: standalone, sentinel ([`RedisBackend::sentinel_from_config`]) and cluster
+//! ([`RedisBackend::cluster_from_config`], `docs/cluster.md`) modes.
 //!
 //! # Layout
 //! One Redis hash per session at key `prefix + id`: one field per session key, holding the JSON
