@@ -83,15 +83,8 @@ impl SessionStore {
         config.validate()?;
         let store = match config.mode {
             Mode::Disabled => Self::new(backends::file::FileBackend::new(config.filestore_path())?),
-            Mode::Redis | Mode::Sentinel => {
+            Mode::Redis | Mode::Sentinel | Mode::Cluster => {
                 Self::new(backends::redis::RedisBackend::from_config(config)?)
-            }
-            Mode::Cluster => {
-                return Err(ConfigError::unsupported(
-                    "session_redis_mode",
-                    config.mode.as_str(),
-                    "this mode is not available yet",
-                ))
             }
         };
         let mut store = store.with_key_expire(config.key_expire_duration());

@@ -56,6 +56,7 @@
 #![cfg(unix)]
 
 mod binary;
+mod cluster;
 mod options;
 mod ports;
 mod sentinel;
@@ -64,6 +65,7 @@ mod spawner;
 mod tls;
 
 pub use binary::{redis_server_binary, try_redis_server_binary, INSTALL_HINT};
+pub use cluster::{ClusterOptions, ClusterTopology, SLOTS};
 pub use options::ServerOptions;
 pub use sentinel::{SentinelOptions, SentinelTopology};
 pub use server::{RedisServer, StartError, HOST};

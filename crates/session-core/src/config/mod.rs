@@ -319,6 +319,11 @@ pub struct SessionConfig {
     /// to a replica, writes to the master. Off by default: a load right after a write may
     /// not see it yet (replication is asynchronous). Sentinel mode only.
     pub sentinel_read_from_replicas: bool,
+    /// `session_redis_cluster_read_from_replicas`: loads that do not touch the expiry go to
+    /// a replica of the slot's master, writes to the master. Off by default, for the same
+    /// reason as in sentinel mode (a load right after a write may not see it). Cluster mode
+    /// only.
+    pub cluster_read_from_replicas: bool,
 }
 
 impl Default for SessionConfig {
@@ -367,6 +372,7 @@ impl Default for SessionConfig {
             sentinel_username: None,
             sentinel_password: None,
             sentinel_read_from_replicas: false,
+            cluster_read_from_replicas: false,
         }
     }
 }
@@ -432,6 +438,10 @@ impl fmt::Debug for SessionConfig {
             .field(
                 "sentinel_read_from_replicas",
                 &self.sentinel_read_from_replicas,
+            )
+            .field(
+                "cluster_read_from_replicas",
+                &self.cluster_read_from_replicas,
             )
             .finish()
     }
@@ -841,6 +851,16 @@ impl SessionConfig {
             }
             Ok(())
         };
+        if self.cluster_read_from_replicas && !matches!(self.mode, Mode::Cluster | Mode::Disabled) {
+            return Err(ConfigError::invalid(
+                "session_redis_cluster_read_from_replicas",
+                "True",
+                &format!(
+                    "False in {} mode: replica reads of this option are for session_redis_mode = cluster",
+                    self.mode
+                ),
+            ));
+        }
         match self.mode {
             // Redis is off: its connection settings may stay in the file for later.
             Mode::Disabled => Ok(()),
@@ -912,9 +932,44 @@ impl SessionConfig {
                         "one or more seed nodes in cluster mode, such as 10.0.0.1:7000,10.0.0.2:7000",
                     ));
                 }
-                self.no_url_or_socket("cluster mode takes its seed nodes in session_redis_host")
+                self.no_url_or_socket("cluster mode takes its seed nodes in session_redis_host")?;
+                self.validate_cluster_options()
             }
         }
+    }
+
+    /// The options a Redis Cluster cannot honour: each one an error with the reason, so
+    /// nothing set is silently ignored (docs/cluster.md lists them).
+    fn validate_cluster_options(&self) -> Result<(), ConfigError> {
+        if self.db != 0 {
+            return Err(ConfigError::invalid(
+                "session_redis_db",
+                &self.db.to_string(),
+                "0 in cluster mode: a Redis Cluster has only database 0",
+            ));
+        }
+        if let Some(name) = &self.client_name {
+            return Err(ConfigError::unsupported(
+                "session_redis_client_name",
+                name,
+                "no client name in cluster mode: the redis-rs cluster client opens and reopens its node connections itself and has no hook to send CLIENT SETNAME on each; unset it",
+            ));
+        }
+        if let Some(max) = self.max_connections {
+            return Err(ConfigError::unsupported(
+                "session_redis_max_connections",
+                &max.to_string(),
+                "no pool size in cluster mode: the cluster client keeps one multiplexed connection per node, shared by every request; unset it",
+            ));
+        }
+        if let Some(interval) = self.health_check_interval.filter(|s| *s != 0.0) {
+            return Err(ConfigError::unsupported(
+                "session_redis_health_check_interval",
+                &interval.to_string(),
+                "0 or unset in cluster mode: the cluster client checks and reconnects its node connections itself and cannot PING them before use",
+            ));
+        }
+        Ok(())
     }
 
     fn no_url_or_socket(&self, why: &str) -> Result<(), ConfigError> {
@@ -1130,6 +1185,10 @@ impl SessionConfig {
         opt(
             "session_redis_sentinel_read_from_replicas",
             flag(self.sentinel_read_from_replicas),
+        );
+        opt(
+            "session_redis_cluster_read_from_replicas",
+            flag(self.cluster_read_from_replicas),
         );
         out
     }

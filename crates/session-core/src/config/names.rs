@@ -48,6 +48,7 @@ pub(crate) enum Field {
     SentinelUsername,
     SentinelPassword,
     SentinelReadFromReplicas,
+    ClusterReadFromReplicas,
     /// django-redis-sessions' weighted pool: recognised, rejected for now.
     Pool,
     /// django-redis-sessions' pool weight: recognised, rejected for now.
@@ -222,6 +223,11 @@ pub(crate) static OPTIONS: &[Spec] = &[
     spec(
         "session_redis_sentinel_read_from_replicas",
         Field::SentinelReadFromReplicas,
+        Kind::Bool,
+    ),
+    spec(
+        "session_redis_cluster_read_from_replicas",
+        Field::ClusterReadFromReplicas,
         Kind::Bool,
     ),
     // The pool may hold passwords of its members: treat it as secret.

@@ -258,6 +258,11 @@ impl SessionConfigBuilder {
         self.config.sentinel_read_from_replicas = enabled;
         self
     }
+    /// `session_redis_cluster_read_from_replicas` (cluster mode).
+    pub fn cluster_read_from_replicas(mut self, enabled: bool) -> Self {
+        self.config.cluster_read_from_replicas = enabled;
+        self
+    }
     /// `session_redis_master` (sentinel mode).
     pub fn master(mut self, master: impl Into<String>) -> Self {
         self.config.master = Some(master.into());
@@ -473,6 +478,7 @@ fn apply(c: &mut SessionConfig, field: Field, s: Setting) {
         Field::SentinelUsername => set!(sentinel_username, Str, opt),
         Field::SentinelPassword => set!(sentinel_password, Str, opt),
         Field::SentinelReadFromReplicas => set!(sentinel_read_from_replicas, Bool),
+        Field::ClusterReadFromReplicas => set!(cluster_read_from_replicas, Bool),
         // Rejected before they get here unless unset.
         Field::Pool | Field::Weight => {}
     }

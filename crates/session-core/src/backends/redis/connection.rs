@@ -27,7 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::sentinel::Sentinel;
+use super::{cluster::Cluster, sentinel::Sentinel};
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use futures_util::{
     future::{BoxFuture, Shared},
@@ -294,6 +294,9 @@ pub(super) enum Connector {
         single: Box<Single>,
         retry_on_timeout: bool,
     },
+    /// Cluster mode: redis-rs' cluster connection does its own retries, redirections and
+    /// reconnects (see `cluster.rs`), so nothing is retried here.
+    Cluster(Arc<Cluster>),
 }
 
 fn connect(target: Target, options: &Options) -> Arc<Connect> {
@@ -370,6 +373,7 @@ impl Connector {
             | Connector::Single {
                 retry_on_timeout, ..
             } => *retry_on_timeout,
+            Connector::Cluster(_) => return false,
         };
         err.is_connection_dropped()
             || is_readonly(err)
@@ -383,6 +387,7 @@ impl Connector {
         let connect = match self {
             Connector::Pool { connect, .. } => connect,
             Connector::Single { single, .. } => &single.connect,
+            Connector::Cluster(_) => return false,
         };
         !matches!(connect.target, Target::Fixed(_))
     }
@@ -435,6 +440,10 @@ impl Connector {
                     }
                 }
                 result
+            }
+            Connector::Cluster(cluster) => {
+                let mut conn = cluster.connection().await?;
+                request.send(&mut conn).await
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Standalone Redis backend.
+//! Redis backend: standalone, sentinel ([`RedisBackend::sentinel_from_config`]) and cluster
+//! ([`RedisBackend::cluster_from_config`], `docs/cluster.md`) modes.
 //!
 //! # Layout
 //! One Redis hash per session at key `prefix + id`: one field per session key, holding the JSON
@@ -57,6 +58,7 @@
 //! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
 //! again as soon as the server is back.
 
+mod cluster;
 mod connection;
 mod scripts;
 pub mod sentinel;
@@ -69,6 +71,8 @@ use redis::{
     ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisError, Value,
 };
 
+use self::cluster::Cluster;
+pub use self::cluster::CLUSTER_RETRIES;
 use self::connection::{Connector, Options, Request, Target};
 use self::sentinel::Sentinel;
 use crate::{
@@ -173,6 +177,8 @@ pub struct RedisBackend {
     read_connector: Option<Connector>,
     /// The resolver, in sentinel mode.
     sentinel: Option<Arc<Sentinel>>,
+    /// The cluster client, in cluster mode.
+    cluster: Option<Arc<Cluster>>,
     strategy: Strategy,
     prefix: String,
     location: String,
@@ -205,8 +211,10 @@ impl RedisBackend {
     /// In sentinel mode (`session_redis_mode = sentinel`) the backend follows the master the
     /// sentinels report: see [`RedisBackend::sentinel_from_config`].
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        if config.mode == Mode::Sentinel {
-            return Self::sentinel_from_config(config);
+        match config.mode {
+            Mode::Sentinel => return Self::sentinel_from_config(config),
+            Mode::Cluster => return Self::cluster_from_config(config),
+            Mode::Redis | Mode::Disabled => {}
         }
         let tls = tls::TlsSettings::from_config(config)?;
         let info = connection_info(config)?;
@@ -272,6 +280,49 @@ impl RedisBackend {
             prefix: settings.prefix,
             location: resolver.location(),
             sentinel: Some(resolver),
+            cluster: None,
+        })
+    }
+}
+
+impl RedisBackend {
+    /// The cluster-mode backend (`session_redis_mode = cluster`): `session_redis_host` lists
+    /// seed nodes (a port-less host takes `session_redis_port`); the rest of the cluster is
+    /// discovered from them. `username`, `password`, the two timeouts, keepalive and the TLS
+    /// options apply to every node; `session_redis_cluster_read_from_replicas` sends loads
+    /// that do not touch the expiry to replicas.
+    ///
+    /// One multiplexed connection per node carries every request; redis-rs follows
+    /// `MOVED`/`ASK`, refreshes the slot map and reconnects by itself, retrying a request up
+    /// to [`CLUSTER_RETRIES`] times within `socket_timeout` in total. A request to slots
+    /// whose master is down fails with [`StoreError::Unavailable`] until the master is back
+    /// or a replica took over; the backend needs no rebuilding.
+    ///
+    /// [`SessionConfig::validate`] rejects what a cluster cannot do: `db` other than 0,
+    /// `client_name`, `max_connections`, `health_check_interval` (see `docs/cluster.md`).
+    /// `single_connection_client` and `retry_on_timeout` are accepted with no effect: there
+    /// is always one shared connection per node, and redis-rs retries by itself. Nothing is
+    /// connected here.
+    pub fn cluster_from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let settings = settings(config, false)?;
+        if settings.retry_on_timeout || config.single_connection_client {
+            tracing::info!(
+                "session_redis_retry_on_timeout and session_redis_single_connection_client have \
+                 no effect in cluster mode: the cluster client shares one connection per node \
+                 and retries by itself"
+            );
+        }
+        let tls = tls::TlsSettings::from_config(config)?;
+        let cluster = Arc::new(Cluster::from_config(config, &settings, tls.as_ref())?);
+        Ok(Self {
+            connector: Connector::Cluster(Arc::clone(&cluster)),
+            read_connector: None,
+            sentinel: None,
+            strategy: Strategy::Single,
+            prefix: settings.prefix,
+            location: cluster.location(),
+            cluster: Some(cluster),
         })
     }
 }
@@ -371,6 +422,7 @@ impl RedisBackend {
             prefix: settings.prefix,
             location,
             sentinel: None,
+            cluster: None,
         })
     }
 
@@ -428,6 +480,8 @@ impl RedisBackend {
                 } else if message.contains("received fatal alert") {
                     " (the server refused the TLS handshake: is the client certificate of \
                      session_redis_ssl_certfile signed by a CA the server trusts?)"
+                } else if self.cluster.is_some() {
+                    cluster::hint(err)
                 } else {
                     ""
                 };
@@ -548,6 +602,9 @@ impl SessionBackend for RedisBackend {
     async fn health(&self) -> Vec<BackendHealth> {
         if let Some(sentinel) = &self.sentinel {
             return sentinel.health(NAME).await;
+        }
+        if let Some(cluster) = &self.cluster {
+            return cluster.health(NAME).await;
         }
         let mut pipe = redis::pipe();
         pipe.cmd("PING");

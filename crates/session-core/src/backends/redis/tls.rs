@@ -217,6 +217,23 @@ impl TlsSettings {
         Ok(client)
     }
 
+    /// The cluster client builder with these settings: TLS mode, certificates (which a
+    /// cluster client only takes through its builder) and the host name switch, for every
+    /// node it connects to.
+    pub(crate) fn cluster_builder(
+        &self,
+        builder: redis::cluster::ClusterClientBuilder,
+    ) -> redis::cluster::ClusterClientBuilder {
+        let mut builder = builder.tls(self.tls_mode());
+        if let Some(certificates) = self.certificates() {
+            builder = builder.certs(certificates);
+        }
+        if self.verify && !self.check_hostname {
+            builder = builder.danger_accept_invalid_hostnames(true);
+        }
+        builder
+    }
+
     /// `info` with a TLS address: a plain TCP address becomes a TLS one; an address that is
     /// already TLS keeps its own `#insecure`, made insecure by `ssl_cert_reqs = none`.
     /// Other addresses (a unix socket) are left alone.

@@ -1,0 +1,304 @@
+//! Redis Cluster mode (`session_redis_mode = cluster`).
+//!
+//! One redis-rs [`ClusterConnection`](redis::cluster_async::ClusterConnection) carries every
+//! request: it is cloneable and multiplexed (one connection per node, shared by every task),
+//! follows `MOVED`/`ASK` redirections, refreshes the slot map and reconnects to nodes by
+//! itself. This module only makes it lazily (nothing connects in `from_config`), remakes it
+//! when the first connection to the seed nodes failed, and reports each master's health.
+//!
+//! Every store request touches a single key (`prefix + id`): the scripts declare exactly
+//! `KEYS[1]`, and the load pipeline (`HGETALL` + `PEXPIRE`) names the same key twice, so
+//! redis-rs routes the whole pipeline to the one master that owns the key's slot, in one round
+//! trip. Nothing can fail with `CROSSSLOT`.
+
+use std::{
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
+
+use futures_util::{
+    future::{BoxFuture, Shared},
+    FutureExt,
+};
+use redis::{
+    cluster::{ClusterClient, ClusterClientBuilder},
+    cluster_async::ClusterConnection,
+    cluster_routing::{RoutingInfo, SingleNodeRoutingInfo},
+    ConnectionAddr, RedisResult,
+};
+
+use super::{tls::TlsSettings, RedisSettings};
+use crate::{BackendHealth, ConfigError, SessionConfig};
+
+/// Attempts per request inside redis-rs beyond the first: enough for a `MOVED` followed by
+/// an `ASK` during a resharding, or one reconnect; few enough that a dead node fails the
+/// request quickly (redis-rs' default is 16 tries with waits growing to minutes).
+pub const CLUSTER_RETRIES: u32 = 3;
+/// Shortest and longest wait between those attempts, in milliseconds.
+const MIN_RETRY_WAIT_MS: u64 = 50;
+const MAX_RETRY_WAIT_MS: u64 = 500;
+
+type Connecting = Shared<BoxFuture<'static, RedisResult<ClusterConnection>>>;
+
+/// The cluster client and its one shared connection.
+pub(super) struct Cluster {
+    client: ClusterClient,
+    current: Mutex<Option<Connecting>>,
+    seeds: Vec<(String, u16)>,
+}
+
+impl Cluster {
+    /// Reads the seed nodes and settings; connects nothing.
+    pub(super) fn from_config(
+        config: &SessionConfig,
+        settings: &RedisSettings,
+        tls: Option<&TlsSettings>,
+    ) -> Result<Self, ConfigError> {
+        let seeds: Vec<(String, u16)> = config
+            .host
+            .iter()
+            .map(|hp| (hp.host.clone(), hp.port.unwrap_or(config.port)))
+            .collect();
+        let nodes: Vec<ConnectionAddr> = seeds
+            .iter()
+            .map(|(host, port)| match tls {
+                Some(tls) => tls.tls_addr(host.clone(), *port),
+                None => ConnectionAddr::Tcp(host.clone(), *port),
+            })
+            .collect();
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(settings.connect_timeout)
+            .response_timeout(settings.socket_timeout)
+            // One bound for the whole request, retries and redirections included: a request
+            // never waits longer than `socket_timeout` in total.
+            .overall_response_timeout(Some(settings.socket_timeout))
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(MIN_RETRY_WAIT_MS)
+            .max_retry_wait(MAX_RETRY_WAIT_MS);
+        if let Some(username) = &config.username {
+            builder = builder.username(username);
+        }
+        if let Some(password) = &config.password {
+            builder = builder.password(password);
+        }
+        if let Some(keepalive) = settings.keepalive {
+            builder = builder.tcp_settings(super::tcp_settings(keepalive));
+        }
+        if let Some(tls) = tls {
+            super::install_crypto_provider();
+            builder = tls.cluster_builder(builder);
+        }
+        if config.cluster_read_from_replicas {
+            builder =
+                builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy);
+        }
+        let client = builder.build().map_err(|err| {
+            ConfigError::unsupported("session_redis_host", &hosts(&seeds), &err.to_string())
+        })?;
+        Ok(Self {
+            client,
+            current: Mutex::new(None),
+            seeds,
+        })
+    }
+
+    /// `cluster host:port,host:port` (the seed nodes), without credentials.
+    pub(super) fn location(&self) -> String {
+        format!("cluster {}", hosts(&self.seeds))
+    }
+
+    /// The shared connection, made on first use. Concurrent first callers share one attempt.
+    /// An attempt that failed (no seed node answered) is forgotten so the next call tries
+    /// again; a connection that was made once repairs itself and is kept.
+    pub(super) async fn connection(&self) -> RedisResult<ClusterConnection> {
+        let connecting = {
+            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            current
+                .get_or_insert_with(|| {
+                    let client = self.client.clone();
+                    async move { client.get_async_connection().await }
+                        .boxed()
+                        .shared()
+                })
+                .clone()
+        };
+        let result = connecting.clone().await;
+        if result.is_err() {
+            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            if current
+                .as_ref()
+                .is_some_and(|c| Shared::ptr_eq(c, &connecting))
+            {
+                *current = None;
+            }
+        }
+        result
+    }
+
+    /// One entry per master that serves slots, as `CLUSTER NODES` (asked to any node) lists
+    /// them, each `PING`ed by its address: up when it answers and no node flags it as
+    /// failing. A master that lost its slots to a failover is not listed; when no node
+    /// answers at all, one entry for the seed nodes says why.
+    pub(super) async fn health(&self, name: &str) -> Vec<BackendHealth> {
+        let down = |location: String, error: String| BackendHealth {
+            name: name.into(),
+            location,
+            up: false,
+            error: Some(error),
+        };
+        let mut conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err(err) => return vec![down(self.location(), err.to_string())],
+        };
+        let nodes = conn
+            .route_command(
+                redis::cmd("CLUSTER").arg("NODES").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+            )
+            .await
+            .and_then(|value| redis::from_redis_value::<String>(value).map_err(Into::into));
+        let nodes = match nodes {
+            Ok(text) => text,
+            Err(err) => return vec![down(self.location(), err.to_string())],
+        };
+        let mut out = Vec::new();
+        for master in masters(&nodes) {
+            let location = format!("master {}:{}", master.host, master.port);
+            let ping = tokio::time::timeout(
+                Duration::from_secs(2),
+                conn.route_command(
+                    redis::cmd("PING").clone(),
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: master.host.clone(),
+                        port: master.port,
+                    }),
+                ),
+            )
+            .await;
+            out.push(match ping {
+                Ok(Ok(_)) if !master.failing => BackendHealth {
+                    name: name.into(),
+                    location,
+                    up: true,
+                    error: None,
+                },
+                Ok(Ok(_)) => down(
+                    location,
+                    "answers PING, but the cluster flags it as failing".into(),
+                ),
+                Ok(Err(err)) => down(location, err.to_string()),
+                Err(_) => down(location, "no answer to PING within 2 s".into()),
+            });
+        }
+        if out.is_empty() {
+            out.push(down(
+                self.location(),
+                "CLUSTER NODES lists no master serving slots".into(),
+            ));
+        }
+        out
+    }
+}
+
+/// What a cluster error means for the operator: redis-rs reports the last error after its
+/// retries, which for a dead master is often the redirection that pointed to it.
+pub(super) fn hint(err: &redis::RedisError) -> &'static str {
+    match err.code() {
+        Some("MOVED" | "ASK") => {
+            " (the node that owns the key's slot did not answer after redirections: it is \
+             down, or a failover or resharding is in progress)"
+        }
+        Some("CLUSTERDOWN") => {
+            " (the cluster is down: some slots have no reachable master; CLUSTER INFO shows \
+             cluster_state)"
+        }
+        Some("TRYAGAIN" | "MASTERDOWN") => {
+            " (the cluster is moving the key's slot or its master is down; retry later)"
+        }
+        _ if err.is_io_error() || err.is_connection_refusal() => {
+            " (a cluster node did not answer: it is down or unreachable)"
+        }
+        _ => "",
+    }
+}
+
+fn hosts(seeds: &[(String, u16)]) -> String {
+    seeds
+        .iter()
+        .map(|(host, port)| format!("{host}:{port}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A master of `CLUSTER NODES`.
+#[derive(Debug, PartialEq, Eq)]
+struct Master {
+    host: String,
+    port: u16,
+    /// Flagged `fail` or `fail?` by the node that answered.
+    failing: bool,
+}
+
+/// The masters that own slots, from a `CLUSTER NODES` reply: lines of
+/// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`.
+fn masters(text: &str) -> Vec<Master> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 9 {
+            continue; // no slots
+        }
+        let flags: Vec<&str> = fields[2].split(',').collect();
+        if !flags.contains(&"master") {
+            continue;
+        }
+        let addr = fields[1].split(['@', ',']).next().unwrap_or_default();
+        let Some((host, port)) = addr.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(port) = port.parse() else { continue };
+        out.push(Master {
+            host: host.to_owned(),
+            port,
+            failing: flags.iter().any(|f| *f == "fail" || *f == "fail?"),
+        });
+    }
+    out.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masters_with_slots_only() {
+        let text = "\
+a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7002@17002,node-b master,fail? - 1 2 2 connected 5461-10922
+c3 127.0.0.1:7003@17003 master,fail - 1 2 3 disconnected
+d4 127.0.0.1:7004@17004 slave a1 0 2 1 connected
+e5 127.0.0.1:7005@17005 master - 0 2 4 connected 10923-16383
+";
+        assert_eq!(
+            masters(text),
+            vec![
+                Master {
+                    host: "127.0.0.1".into(),
+                    port: 7001,
+                    failing: false
+                },
+                Master {
+                    host: "127.0.0.1".into(),
+                    port: 7002,
+                    failing: true
+                },
+                Master {
+                    host: "127.0.0.1".into(),
+                    port: 7005,
+                    failing: false
+                },
+            ]
+        );
+    }
+}

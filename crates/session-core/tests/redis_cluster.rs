@@ -1,0 +1,338 @@
+//! Cluster mode against real processes: session-testkit's `ClusterTopology` (three masters,
+//! with or without one replica each).
+//!
+//! The failover test prints its figure (`cargo test --test redis_cluster -- --nocapture`):
+//! time from killing a master until writes to its slots succeed again.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use session_core::{
+    backends::redis::RedisBackend, Changes, SessionBackend, SessionConfig, SessionId, SessionState,
+    SessionStore, StoreError,
+};
+use session_testkit::{ClusterOptions, ClusterTopology};
+
+const PREFIX: &str = "session:";
+
+/// A cluster-mode config the way an operator writes it: environment variables.
+fn env(cluster: &ClusterTopology, extra: &[(&str, &str)]) -> SessionConfig {
+    let mut vars = vec![
+        ("SESSION_REDIS_MODE".to_string(), "cluster".to_string()),
+        ("SESSION_REDIS_HOST".to_string(), cluster.seed_hosts()),
+        ("SESSION_REDIS_SOCKET_TIMEOUT".to_string(), "1".to_string()),
+        (
+            "SESSION_REDIS_SOCKET_CONNECT_TIMEOUT".to_string(),
+            "0.5".to_string(),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    SessionConfig::from_env_vars(vars).unwrap()
+}
+
+fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn ttl() -> Option<Duration> {
+    Some(Duration::from_secs(600))
+}
+
+/// A fresh id whose key lives on master `master` (a node index).
+fn id_on(cluster: &ClusterTopology, master: usize) -> SessionId {
+    loop {
+        let id = SessionId::generate();
+        let slot = cluster.slot_of(&format!("{PREFIX}{}", id.as_str()));
+        if cluster.master_of_slot(slot) == master {
+            return id;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_over_a_cluster() {
+    let cluster = ClusterTopology::start();
+    let config = env(&cluster, &[]);
+    common::conformance::run_all(|| {
+        Arc::new(RedisBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
+    })
+    .await;
+}
+
+/// Sessions spread over every master, each operation is one request to one node (command
+/// statistics summed over the nodes), and health lists each master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_spread_and_one_round_trip_per_operation() {
+    let cluster = ClusterTopology::start();
+    let store = SessionStore::from_config(&env(&cluster, &[]))
+        .await
+        .unwrap();
+    assert_eq!(store.backend_name(), "redis");
+
+    let health = store.health().await;
+    assert_eq!(health.len(), 3, "{health:?}");
+    assert!(health.iter().all(|h| h.up), "{health:?}");
+    for master in cluster.masters() {
+        let location = format!("master 127.0.0.1:{}", cluster.node(master).port());
+        assert!(health.iter().any(|h| h.location == location), "{health:?}");
+    }
+
+    let s = state(&[("user", "\"ada\"")]);
+    for _ in 0..200 {
+        store.create(&s, ttl()).await.unwrap();
+    }
+    let sizes: Vec<u64> = cluster
+        .masters()
+        .into_iter()
+        .map(|m| cluster.node(m).cmd(&["DBSIZE"]))
+        .collect();
+    assert_eq!(sizes.iter().sum::<u64>(), 200, "{sizes:?}");
+    // Three even slot ranges: each master gets about 67; 20 is far below any fluke.
+    assert!(sizes.iter().all(|&n| n >= 20), "{sizes:?}");
+
+    // Round trips: warm every script up on every node first (NOSCRIPT costs one load).
+    let b = RedisBackend::from_config(&env(&cluster, &[])).unwrap();
+    let mut changes = Changes::default();
+    changes.set("b", "2");
+    changes.remove("user");
+    for master in cluster.masters() {
+        let warm = id_on(&cluster, master);
+        assert!(b.create(&warm, &s, None).await.unwrap());
+        assert!(b.replace(&warm, &s, None).await.unwrap());
+        assert!(b.apply(&warm, &changes, None).await.unwrap());
+        assert!(b.touch(&warm, None).await.unwrap());
+    }
+    let reset = || {
+        for node in cluster.nodes() {
+            let _: () = node.cmd(&["CONFIG", "RESETSTAT"]);
+        }
+    };
+    // Per node: the session commands it ran (the cluster client's own CLUSTER SLOTS, PING
+    // and handshake commands are not session traffic).
+    let check = |expected: &[(&str, u64)], what: &str| {
+        let mut busy = Vec::new();
+        for node in cluster.nodes() {
+            let calls = session_calls(node);
+            if !calls.is_empty() {
+                busy.push(calls);
+            }
+        }
+        let expected: HashMap<String, u64> = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect();
+        assert_eq!(busy, vec![expected], "{what}: one node, these commands");
+        reset();
+    };
+    let id = SessionId::generate();
+    reset();
+    assert!(b.create(&id, &s, ttl()).await.unwrap());
+    check(
+        &[("evalsha", 1), ("exists", 1), ("hset", 1), ("pexpire", 1)],
+        "create",
+    );
+    assert!(b.load(&id, None).await.unwrap().is_some());
+    check(&[("hgetall", 1)], "load");
+    assert!(b.load(&id, ttl()).await.unwrap().is_some());
+    check(&[("hgetall", 1), ("pexpire", 1)], "load and touch");
+    assert!(b.apply(&id, &changes, ttl()).await.unwrap());
+    check(
+        &[
+            ("evalsha", 1),
+            ("type", 1),
+            ("hdel", 1),
+            ("hset", 1),
+            ("pexpire", 1),
+        ],
+        "apply",
+    );
+    assert!(b.touch(&id, ttl()).await.unwrap());
+    check(&[("pexpire", 1)], "touch");
+    assert!(b.delete(&id).await.unwrap());
+    check(&[("del", 1)], "delete");
+}
+
+fn session_calls(node: &session_testkit::RedisServer) -> HashMap<String, u64> {
+    const NOT_SESSION: [&str; 8] = [
+        "info", "config", "cluster", "client", "hello", "ping", "command", "readonly",
+    ];
+    let info: String = node.cmd(&["INFO", "commandstats"]);
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            let calls = rest.split(',').next()?.parse().ok()?;
+            let family = name.split('|').next().unwrap_or(name);
+            (!NOT_SESSION.contains(&family)).then(|| (name.to_owned(), calls))
+        })
+        .collect()
+}
+
+#[test]
+fn cluster_config_checks() {
+    let base = |extra: &[(&str, &str)]| {
+        let mut vars = vec![
+            ("SESSION_REDIS_MODE", "cluster"),
+            ("SESSION_REDIS_HOST", "127.0.0.1:7000,127.0.0.1:7001"),
+        ];
+        vars.extend_from_slice(extra);
+        SessionConfig::from_env_vars(vars)
+    };
+    let config = base(&[]).unwrap();
+    assert_eq!(config.host.len(), 2);
+    let backend = RedisBackend::from_config(&config).unwrap();
+    assert_eq!(backend.location(), "cluster 127.0.0.1:7000,127.0.0.1:7001");
+
+    for (key, value, says) in [
+        ("SESSION_REDIS_DB", "2", "only database 0"),
+        ("SESSION_REDIS_CLIENT_NAME", "app", "CLIENT SETNAME"),
+        (
+            "SESSION_REDIS_MAX_CONNECTIONS",
+            "8",
+            "one multiplexed connection per node",
+        ),
+        (
+            "SESSION_REDIS_HEALTH_CHECK_INTERVAL",
+            "30",
+            "cluster client checks",
+        ),
+    ] {
+        let err = base(&[(key, value)])
+            .and_then(|c| c.validate().map(|()| c))
+            .unwrap_err();
+        assert_eq!(err.key, key.to_ascii_lowercase(), "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    // Python list syntax, and the password never shows.
+    let config = SessionConfig::from_env_vars([
+        ("SESSION_REDIS_MODE", "cluster"),
+        (
+            "SESSION_REDIS_HOST",
+            "[('127.0.0.1', 7000), ('127.0.0.1', 7001)]",
+        ),
+        ("SESSION_REDIS_PASSWORD", "hunter2"),
+    ])
+    .unwrap();
+    let backend = RedisBackend::from_config(&config).unwrap();
+    assert!(!format!("{backend:?}").contains("hunter2"));
+    // Replica reads are a cluster option only.
+    let err = SessionConfig::from_env_vars([("SESSION_REDIS_CLUSTER_READ_FROM_REPLICAS", "true")])
+        .and_then(|c| c.validate().map(|()| c))
+        .unwrap_err();
+    assert_eq!(err.key, "session_redis_cluster_read_from_replicas");
+}
+
+/// No replicas: the slots of a killed master fail with `Unavailable`; the same store works
+/// again once it is restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_fails_its_slots_then_recovers_after_restart() {
+    let cluster = ClusterTopology::start();
+    let store = RedisBackend::from_config(&env(&cluster, &[])).unwrap();
+    let s = state(&[("k", "1")]);
+    let victim = 1;
+    let other = 0;
+    let on_victim = id_on(&cluster, victim);
+    let on_other = id_on(&cluster, other);
+    assert!(store.create(&on_victim, &s, ttl()).await.unwrap());
+    assert!(store.create(&on_other, &s, ttl()).await.unwrap());
+
+    cluster.node(victim).kill();
+    let started = Instant::now();
+    let err = store.load(&on_victim, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("cluster 127.0.0.1:"), "{message}");
+    assert!(message.contains("down"), "{message}");
+    println!(
+        "operation on a killed master's slot failed after {:?}: {message}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Before the cluster flags the node as failed (node timeout 1 s), the other masters
+    // keep serving their slots.
+    let health = store.health().await;
+    assert!(
+        health
+            .iter()
+            .any(|h| !h.up
+                && h.location == format!("master 127.0.0.1:{}", cluster.node(victim).port())),
+        "{health:?}"
+    );
+
+    cluster.node(victim).restart();
+    cluster.wait_ok();
+    let started = Instant::now();
+    loop {
+        match store.create(&id_on(&cluster, victim), &s, ttl()).await {
+            Ok(created) => {
+                assert!(created);
+                break;
+            }
+            Err(err) if started.elapsed() < Duration::from_secs(10) => {
+                assert!(err.is_unavailable(), "{err:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("no recovery after restart: {err}"),
+        }
+    }
+    println!(
+        "writes to the restarted master's slots succeed {:?} after cluster_state:ok",
+        started.elapsed()
+    );
+    // The restarted master has no persistence: its session is gone, the others are not.
+    assert!(store.load(&on_victim, None).await.unwrap().is_none());
+    assert!(store.load(&on_other, None).await.unwrap().is_some());
+    assert!(store.health().await.iter().all(|h| h.up));
+}
+
+/// With one replica per master: killing a master fails its slots until the replica takes
+/// over, then the same store writes there again, without a restart of anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_a_replica_recovers_by_itself() {
+    let cluster = ClusterTopology::start_with(ClusterOptions::new().replicas_per_master(1));
+    let store = RedisBackend::from_config(&env(&cluster, &[])).unwrap();
+    let s = state(&[("k", "1")]);
+    let id = id_on(&cluster, 2);
+    assert!(store.create(&id, &s, ttl()).await.unwrap());
+    // Let the replica receive it before its master dies.
+    let _: i64 = cluster.node(2).cmd(&["WAIT", "1", "1000"]);
+    let slot = cluster.slot_of(&format!("{PREFIX}{}", id.as_str()));
+
+    let killed = cluster.kill_master_of_slot(slot);
+    assert_eq!(killed, 2);
+    let started = Instant::now();
+    let mut failures = 0;
+    let recovered = loop {
+        match store.load(&id, None).await {
+            Ok(loaded) => break loaded,
+            Err(err) if started.elapsed() < Duration::from_secs(15) => {
+                assert!(err.is_unavailable(), "{err:?}");
+                failures += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("no failover within 15 s: {err}"),
+        }
+    };
+    let elapsed = started.elapsed();
+    println!(
+        "failover (cluster-node-timeout 1000 ms): reads of the killed master's slots work \
+         again after {elapsed:?} ({failures} failed attempts)"
+    );
+    assert!(recovered.is_some(), "the replica kept the session");
+    assert!(store
+        .create(&SessionId::generate(), &s, ttl())
+        .await
+        .unwrap());
+    let new_master = cluster.master_of_slot(slot);
+    assert_ne!(new_master, killed);
+    let health = store.health().await;
+    assert_eq!(health.len(), 3, "{health:?}");
+    assert!(health.iter().all(|h| h.up), "{health:?}");
+}
