@@ -22,7 +22,8 @@
 //!   the session. A request whose handler never does makes no store call.
 //! * At most one write after the handler: `create` for a new session, `apply` with only the
 //!   keys that changed for an existing one, `delete` for a purge, nothing when nothing changed.
-//!   Only [`Session::renew`] costs two calls (`delete` of the old id, `create` under the new one).
+//!   Only [`Session::renew`], and a [`Session::purge`] followed by new data in the same request,
+//!   cost two calls (`delete` of the old id, `create` under the new one).
 //! * Sliding expiry ([`SessionLayer::with_sliding_expiry`]) refreshes the TTL in the same round
 //!   trip as the load.
 //!

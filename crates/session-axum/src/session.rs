@@ -189,7 +189,8 @@ impl Session {
     /// so an id an attacker planted beforehand is worthless (session fixation).
     ///
     /// After the handler the old session is deleted and the full state is created under the new
-    /// id: the only case where the layer makes two store calls.
+    /// id: with a purge followed by new data, the only cases where the layer makes two store
+    /// calls.
     pub async fn renew(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
         if let Some(old) = data.id.take() {

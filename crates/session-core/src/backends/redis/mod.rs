@@ -28,7 +28,7 @@
 //!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
 //! * a [deadpool] pool of `max_connections` multiplexed connections, each used by
 //!   one operation at a time, when `max_connections` is set (and `single_connection_client`
-//!   is not). [`Strategy::default`] is a pool of [`DEFAULT_MAX_CONNECTIONS`].
+//!   is not). [`Strategy::default`] is the single connection, as with the configuration.
 //!
 //! # TLS
 //! A `rediss://host:port/db` URL, or `ssl = true` with host/port, connects over TLS (rustls,
@@ -85,7 +85,7 @@ use crate::{
 /// The name this backend reports in errors and health checks.
 const NAME: &str = "redis";
 
-/// Pool size of [`Strategy::default`], for code that asks for a pool without a size. Each pooled
+/// A reasonable pool size for code that wants a pool ([`Strategy::pool`]). Each pooled
 /// connection is multiplexed, so a small pool already carries many concurrent requests; more
 /// connections did not help in `docs/benchmarks.md`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
@@ -110,11 +110,20 @@ pub enum Strategy {
     Single,
 }
 
-impl Default for Strategy {
-    fn default() -> Self {
+impl Strategy {
+    /// A pool of [`DEFAULT_MAX_CONNECTIONS`].
+    pub fn pool() -> Self {
         Strategy::Pool {
             max_size: DEFAULT_MAX_CONNECTIONS,
         }
+    }
+}
+
+/// The single shared connection: the default of the configuration too (`max_connections`
+/// unset), because it measured fastest.
+impl Default for Strategy {
+    fn default() -> Self {
+        Strategy::Single
     }
 }
 
