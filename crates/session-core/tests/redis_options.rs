@@ -303,14 +303,16 @@ fn local_ports(server: &RedisServer, name: &str) -> Vec<u16> {
         .collect()
 }
 
-/// `(timer kind, ticks left)` of our side of the connection from `port`, from /proc/net/tcp:
-/// kind 2 is the keepalive timer, 0 none.
-fn tcp_timer(port: u16) -> (u8, u64) {
+/// `(timer kind, ticks left)` of our side of the established connection from `port` to the
+/// server, from /proc/net/tcp: kind 2 is the keepalive timer, 0 none. Only the ESTABLISHED
+/// (`01`) row counts: an earlier connection from the same port may linger in TIME_WAIT.
+fn tcp_timer(server: &RedisServer, port: u16) -> (u8, u64) {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
     let local = format!("0100007F:{port:04X}");
+    let remote = format!("0100007F:{:04X}", server.port());
     for line in table.lines().skip(1) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields[1] == local {
+        if fields[1] == local && fields[2] == remote && fields[3] == "01" {
             let (kind, when) = fields[5].split_once(':').unwrap();
             return (
                 u8::from_str_radix(kind, 16).unwrap(),
@@ -341,7 +343,7 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
         assert!(on.create(&id, &state(&[("a", "1")]), None).await.unwrap());
         let ports = local_ports(&server, &name);
         assert_eq!(ports.len(), 1);
-        let (kind, ticks) = tcp_timer(ports[0]);
+        let (kind, ticks) = tcp_timer(&server, ports[0]);
         // Ticks are USER_HZ (100 per second): the first probe is due in about 60 s.
         assert_eq!(kind, 2, "keepalive timer, single = {single}");
         assert!((5000..=6000).contains(&ticks), "{ticks}");
@@ -353,7 +355,11 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
         });
         assert!(off.load(&id, None).await.unwrap().is_some());
         let ports = local_ports(&server, &name);
-        assert_eq!(tcp_timer(ports[0]).0, 0, "no timer, single = {single}");
+        assert_eq!(
+            tcp_timer(&server, ports[0]).0,
+            0,
+            "no timer, single = {single}"
+        );
     }
     // Options without keepalive, or keepalive on a unix socket: errors, not ignored.
     let err = SessionConfig::builder()
