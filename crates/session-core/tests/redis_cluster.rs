@@ -336,3 +336,92 @@ async fn failover_to_a_replica_recovers_by_itself() {
     assert_eq!(health.len(), 3, "{health:?}");
     assert!(health.iter().all(|h| h.up), "{health:?}");
 }
+
+/// Calls of `command` on node `i` since its last `CONFIG RESETSTAT`.
+fn calls(cluster: &ClusterTopology, i: usize, command: &str) -> u64 {
+    let info: String = cluster.node(i).cmd(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `session_redis_cluster_read_from_replicas`: plain loads go to replicas, loads that touch the
+/// expiry and writes to the masters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_from_replicas_when_asked() {
+    let cluster = ClusterTopology::start_with(ClusterOptions::new().replicas_per_master(1));
+    let masters = cluster.masters();
+    let ids: Vec<SessionId> = (0..3).map(|m| id_on(&cluster, m)).collect();
+    // Redis lists a replica in CLUSTER SLOTS only once it has replicated something (offset
+    // above 0), and the client reads the slot map when it connects: replicate a first write
+    // and wait until every node lists the replicas, as in any cluster that has seen traffic.
+    for (id, &m) in ids.iter().zip(&masters) {
+        let _: () =
+            cluster
+                .node(m)
+                .cmd(&["SET", &format!("warm-up{{{PREFIX}{}}}", id.as_str()), "1"]);
+        let _: i64 = cluster.node(m).cmd(&["WAIT", "1", "2000"]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for i in 0..cluster.nodes().count() {
+        loop {
+            let slots: Vec<Vec<redis::Value>> = cluster.node(i).cmd(&["CLUSTER", "SLOTS"]);
+            // Each range: start, end, master, then one entry per listed replica.
+            if slots.iter().all(|range| range.len() > 3) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas never listed in CLUSTER SLOTS"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let config = env(
+        &cluster,
+        &[("SESSION_REDIS_CLUSTER_READ_FROM_REPLICAS", "True")],
+    );
+    let store = RedisBackend::from_config(&config).unwrap();
+    for id in &ids {
+        assert!(store
+            .create(id, &state(&[("k", "1")]), ttl())
+            .await
+            .unwrap());
+    }
+    for &m in &masters {
+        let _: i64 = cluster.node(m).cmd(&["WAIT", "1", "1000"]);
+    }
+    let replicas: Vec<usize> = (0..cluster.nodes().count())
+        .filter(|i| !masters.contains(i))
+        .collect();
+    let reset = || {
+        for i in 0..cluster.nodes().count() {
+            let _: () = cluster.node(i).cmd(&["CONFIG", "RESETSTAT"]);
+        }
+    };
+    let sum = |nodes: &[usize], command: &str| -> u64 {
+        nodes.iter().map(|&i| calls(&cluster, i, command)).sum()
+    };
+
+    reset();
+    for id in &ids {
+        assert!(store.load(id, None).await.unwrap().is_some());
+    }
+    assert_eq!(sum(&replicas, "hgetall"), 3, "plain loads on the replicas");
+    assert_eq!(sum(&masters, "hgetall"), 0);
+
+    reset();
+    for id in &ids {
+        assert!(store.load(id, ttl()).await.unwrap().is_some());
+    }
+    assert_eq!(
+        sum(&masters, "hgetall"),
+        3,
+        "loads that touch go to the masters"
+    );
+    assert_eq!(sum(&masters, "pexpire"), 3);
+    assert_eq!(sum(&replicas, "hgetall"), 0);
+}
