@@ -4,13 +4,15 @@
 //! run against the memory store here and against Redis or the file store (add a line to
 //! `contract_tests!` at the bottom with another store expression).
 
+mod common;
+
 use std::time::Duration;
 
 use actix_web::{
     cookie::{Cookie, CookieJar, Key},
     dev::ServerHandle,
 };
-use reqwest::{header, StatusCode};
+use axum::http::StatusCode;
 use session_core::{
     BackendHealth, Changes, SessionBackend, SessionId, SessionState, SessionStore, StoreError,
 };
@@ -23,7 +25,6 @@ const KEY_MATERIAL: &[u8; 64] = b"test-only cookie key material: 64 bytes, never
 struct Demo {
     base: String,
     handle: ServerHandle,
-    http: reqwest::Client,
     store: SessionStore,
     key: Key,
 }
@@ -49,10 +50,6 @@ impl Demo {
         Demo {
             base: format!("http://{addr}"),
             handle,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
             store,
             key: Key::from(KEY_MATERIAL),
         }
@@ -62,39 +59,34 @@ impl Demo {
         self.handle.stop(true).await;
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder, cookie: Option<&Cookie<'static>>) -> Answer {
-        let req = match cookie {
-            Some(c) => req.header(header::COOKIE, format!("{}={}", c.name(), c.value())),
-            None => req,
-        };
-        let res = req.send().await.expect("the demo answers");
-        let status = res.status();
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        form: Option<&str>,
+        cookie: Option<&Cookie<'static>>,
+    ) -> Answer {
+        let pair = cookie.map(|c| format!("{}={}", c.name(), c.value()));
+        let url = format!("{}{path}", self.base);
+        let res = common::checks::send(method, &url, pair.as_deref(), form).await;
         let cookie = res
-            .headers()
-            .get_all(header::SET_COOKIE)
+            .set_cookie
             .iter()
-            .filter_map(|v| Cookie::parse(v.to_str().ok()?.to_owned()).ok())
+            .filter_map(|v| Cookie::parse(v.clone()).ok())
             .find(|c| c.name() == COOKIE_NAME);
-        let body = res.text().await.unwrap();
         Answer {
-            status,
-            body,
+            status: res.status,
+            body: res.body,
             cookie,
         }
     }
 
     async fn get(&self, path: &str, cookie: Option<&Cookie<'static>>) -> Answer {
-        self.send(self.http.get(format!("{}{path}", self.base)), cookie)
-            .await
+        self.send("GET", path, None, cookie).await
     }
 
     async fn post(&self, path: &str, form: &str, cookie: Option<&Cookie<'static>>) -> Answer {
-        let req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(form.to_owned());
-        self.send(req, cookie).await
+        self.send("POST", path, Some(form), cookie).await
     }
 
     /// The session id a cookie carries (the cookie is private: decrypt it with the demo's key).
