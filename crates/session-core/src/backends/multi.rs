@@ -17,7 +17,10 @@
 //!   (false) or fails (error), the copies already made are removed (best effort, logged).
 //! * **replace / apply / touch** go to every `write` backend: true when the session existed in
 //!   any; an error from any backend is returned after all were tried.
-//! * **delete** goes to every `delete` backend: true when any had it; errors as above.
+//! * **delete** goes to every `delete` backend and every `write` backend (write implies
+//!   delete, so a logout always removes what was written): true when any had it; errors as
+//!   above. Configuration refuses a `read` backend with neither `write` nor `delete`: a
+//!   session deleted elsewhere would be found there again and brought back.
 //! * **health** reports every backend, named.
 //!
 //! Each backend builds its own clients: nothing is shared between backends.
@@ -85,7 +88,9 @@ impl MultiBackend {
                 name,
                 read: modes.contains(&BackendMode::Read),
                 write: modes.contains(&BackendMode::Write),
-                delete: modes.contains(&BackendMode::Delete),
+                // Whatever a backend receives it must lose on logout, or the logout would not
+                // stick: write implies delete.
+                delete: modes.contains(&BackendMode::Delete) || modes.contains(&BackendMode::Write),
                 backend,
             })
             .collect();

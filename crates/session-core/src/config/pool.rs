@@ -257,6 +257,16 @@ impl MultiBackendConfig {
                 "one or more of \"read\", \"write\", \"delete\"",
             ));
         }
+        if self.has(BackendMode::Read)
+            && !self.has(BackendMode::Write)
+            && !self.has(BackendMode::Delete)
+        {
+            return Err(ConfigError::invalid(
+                &key("modes"),
+                "[\"read\"]",
+                "\"delete\" (or \"write\") as well for a read backend: otherwise a logout cannot remove its copy and the next load would bring the session back",
+            ));
+        }
         let c = &self.config;
         if c.key_expire != 0 {
             return Err(ConfigError::invalid(
