@@ -33,7 +33,10 @@ fn pool_config(members: &[(u16, u32)]) -> SessionConfig {
             "SESSION_REDIS_POOL".to_string(),
             format!("[\n    {},\n]", list.join(",\n    ")),
         ),
-        ("SESSION_REDIS_SOCKET_TIMEOUT".to_string(), "0.5".to_string()),
+        (
+            "SESSION_REDIS_SOCKET_TIMEOUT".to_string(),
+            "0.5".to_string(),
+        ),
         (
             "SESSION_REDIS_SOCKET_CONNECT_TIMEOUT".to_string(),
             "0.5".to_string(),
@@ -77,7 +80,11 @@ async fn pool_follows_the_weights_and_sessions_live_on_their_member() {
     let servers = three();
     let config = pool_config(&weights(&servers));
     let pool = PoolBackend::from_config(&config).unwrap();
-    let ids = pool.identities().into_iter().map(str::to_owned).collect::<Vec<_>>();
+    let ids = pool
+        .identities()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
     assert_eq!(ids[0], format!("127.0.0.1:{}/0", servers[0].port()));
 
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -110,14 +117,11 @@ async fn pool_follows_the_weights_and_sessions_live_on_their_member() {
 #[test]
 fn adding_a_member_moves_only_its_share() {
     // Routing needs no connection: ports of servers that do not run are fine here.
-    let before = PoolBackend::from_config(&pool_config(&[(7001, 1), (7002, 1), (7003, 2)])).unwrap();
-    let after = PoolBackend::from_config(&pool_config(&[
-        (7001, 1),
-        (7002, 1),
-        (7003, 2),
-        (7004, 1),
-    ]))
-    .unwrap();
+    let before =
+        PoolBackend::from_config(&pool_config(&[(7001, 1), (7002, 1), (7003, 2)])).unwrap();
+    let after =
+        PoolBackend::from_config(&pool_config(&[(7001, 1), (7002, 1), (7003, 2), (7004, 1)]))
+            .unwrap();
     // Reordering members moves nothing: routing follows identities, not positions.
     let reordered =
         PoolBackend::from_config(&pool_config(&[(7003, 2), (7001, 1), (7002, 1)])).unwrap();
@@ -126,7 +130,11 @@ fn adding_a_member_moves_only_its_share() {
         let id = SessionId::generate();
         assert_eq!(before.route(&id), reordered.route(&id));
         if before.route(&id) != after.route(&id) {
-            assert_eq!(after.route(&id), "127.0.0.1:7004/0", "moves only to the new member");
+            assert_eq!(
+                after.route(&id),
+                "127.0.0.1:7004/0",
+                "moves only to the new member"
+            );
             moved += 1;
         }
     }
@@ -178,7 +186,8 @@ SESSION_REDIS_PASSWORD = "s3cret"
 
 #[test]
 fn pool_config_errors_name_the_member_and_key() {
-    let env = |k: &str, v: &str| SessionConfig::from_sources(None, [(k.to_string(), v.to_string())]);
+    let env =
+        |k: &str, v: &str| SessionConfig::from_sources(None, [(k.to_string(), v.to_string())]);
     let e = env(
         "SESSION_REDIS_POOL",
         "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_PASSWORD': 'hunter2'}, {'SESSION_REDIS_HOST': 'b', 'SESSION_REDIS_PORT': 'x', 'SESSION_REDIS_PASSWORD': 'hunter2'}]",
@@ -186,7 +195,11 @@ fn pool_config_errors_name_the_member_and_key() {
     .unwrap_err();
     assert_eq!(e.key, "SESSION_REDIS_POOL[1].SESSION_REDIS_PORT");
     assert!(!e.to_string().contains("hunter2"));
-    let e = env("SESSION_REDIS_POOL", "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_WEIGHT': 0}]").unwrap_err();
+    let e = env(
+        "SESSION_REDIS_POOL",
+        "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_WEIGHT': 0}]",
+    )
+    .unwrap_err();
     assert_eq!(e.key, "SESSION_REDIS_POOL[0].SESSION_REDIS_WEIGHT");
     let e = env("SESSION_REDIS_POOL", "[{'SESSION_REDIS_PORT': 1}]").unwrap_err();
     assert!(e.key.starts_with("session_redis_pool[0]"), "{e}");
@@ -195,7 +208,10 @@ fn pool_config_errors_name_the_member_and_key() {
     let e = SessionConfig::from_sources(
         None,
         [
-            ("SESSION_REDIS_POOL".to_string(), "[{'SESSION_REDIS_HOST': 'a'}]".to_string()),
+            (
+                "SESSION_REDIS_POOL".to_string(),
+                "[{'SESSION_REDIS_HOST': 'a'}]".to_string(),
+            ),
             ("SESSION_REDIS_MODE".to_string(), "sentinel".to_string()),
         ],
     )
@@ -295,7 +311,10 @@ async fn multi_moves_sessions_from_files_into_redis() {
 
     // An old session in the file store moves into Redis on its first load.
     let old = SessionId::generate();
-    assert!(files.create(&old, &state(&[("user", "\"alice\"")]), None).await.unwrap());
+    assert!(files
+        .create(&old, &state(&[("user", "\"alice\"")]), None)
+        .await
+        .unwrap());
     assert_eq!(
         store.load(&old).await.unwrap(),
         Some(state(&[("user", "\"alice\"")]))
@@ -321,7 +340,10 @@ async fn multi_moves_sessions_from_files_into_redis() {
     assert_eq!(files.load(&new, None).await.unwrap(), None);
 
     // Delete removes it from both (write implies delete).
-    assert!(files.create(&new, &state(&[("k", "stale")]), None).await.unwrap());
+    assert!(files
+        .create(&new, &state(&[("k", "stale")]), None)
+        .await
+        .unwrap());
     assert!(store.delete(&new).await.unwrap());
     assert!(!in_redis(&redis, &new));
     assert_eq!(files.load(&new, None).await.unwrap(), None);
@@ -350,7 +372,10 @@ async fn multi_load_touch_sets_the_copy_ttl() {
         .unwrap()
         .with_cleanup_interval(None);
     let id = SessionId::generate();
-    assert!(files.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+    assert!(files
+        .create(&id, &state(&[("a", "1")]), None)
+        .await
+        .unwrap());
     store
         .load_and_touch(&id, Some(std::time::Duration::from_secs(100)))
         .await
@@ -386,7 +411,10 @@ SESSION_REDIS_URL = "redis://127.0.0.1:{}/1"
     )
     .unwrap();
     let config = SessionConfig::from_file(&path).unwrap();
-    assert_eq!(config.multi_backends[1].config.url.as_deref(), Some(&*format!("redis://127.0.0.1:{}/1", b.port())));
+    assert_eq!(
+        config.multi_backends[1].config.url.as_deref(),
+        Some(&*format!("redis://127.0.0.1:{}/1", b.port()))
+    );
     conformance::run_all(|| {
         Arc::new(MultiBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
     })
@@ -405,7 +433,10 @@ SESSION_REDIS_URL = "redis://127.0.0.1:{}/1"
 #[test]
 fn multi_config_errors() {
     let env = |v: &str| {
-        SessionConfig::from_sources(None, [("ACS_SESSION_MULTISESSIONS_POOL".to_string(), v.to_string())])
+        SessionConfig::from_sources(
+            None,
+            [("ACS_SESSION_MULTISESSIONS_POOL".to_string(), v.to_string())],
+        )
     };
     let e = env(r#"({"backend": "x", "modes": ["read", "writ"], "setting": {}},)"#).unwrap_err();
     assert!(e.key.contains("\"x\"") && e.key.ends_with("modes"), "{e}");
@@ -414,15 +445,25 @@ fn multi_config_errors() {
     let e = env(r#"({"backend": "x", "modes": ["write", "delete"], "setting": {}}, {"backend": "y", "modes": ["read"], "setting": {}})"#).unwrap_err();
     assert!(e.key.contains("\"y\""), "{e}");
     let e = env(r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {'SESSION_REDIS_PORT': 'no', 'SESSION_REDIS_PASSWORD': 'hunter2'}},)"#).unwrap_err();
-    assert!(e.key.contains("\"x\"") && e.key.contains("SESSION_REDIS_PORT"), "{e}");
+    assert!(
+        e.key.contains("\"x\"") && e.key.contains("SESSION_REDIS_PORT"),
+        "{e}"
+    );
     assert!(!e.to_string().contains("hunter2"));
     let ok = env(r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {'SESSION_REDIS_PASSWORD': 'hunter2'}},)"#).unwrap();
     assert!(!format!("{ok:?} {ok}").contains("hunter2"));
     let e = SessionConfig::from_sources(
         None,
         [
-            ("ACS_SESSION_MULTISESSIONS_POOL".to_string(), r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {}},)"#.to_string()),
-            ("SESSION_REDIS_POOL".to_string(), "[{'SESSION_REDIS_HOST': 'a'}]".to_string()),
+            (
+                "ACS_SESSION_MULTISESSIONS_POOL".to_string(),
+                r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {}},)"#
+                    .to_string(),
+            ),
+            (
+                "SESSION_REDIS_POOL".to_string(),
+                "[{'SESSION_REDIS_HOST': 'a'}]".to_string(),
+            ),
         ],
     )
     .unwrap_err();

@@ -159,7 +159,11 @@ impl MultiBackend {
         let mut result = Some(state);
         for w in self.writers() {
             let state = result.as_ref().expect("set until a writer answers");
-            let created = w.backend.create(id, state, ttl).await.map_err(|e| tag(w, e))?;
+            let created = w
+                .backend
+                .create(id, state, ttl)
+                .await
+                .map_err(|e| tag(w, e))?;
             if !created {
                 // This writer already has the id (an earlier move whose clean-up failed, or a
                 // write-only backend): its copy is the one later writes change.

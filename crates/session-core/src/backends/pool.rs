@@ -177,7 +177,10 @@ impl SessionBackend for PoolBackend {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let m = self.member(id);
-        m.backend.create(id, state, ttl).await.map_err(|e| tag(m, e))
+        m.backend
+            .create(id, state, ttl)
+            .await
+            .map_err(|e| tag(m, e))
     }
 
     async fn replace(

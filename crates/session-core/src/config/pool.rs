@@ -92,7 +92,9 @@ impl PoolMember {
     fn host_port(&self, top: &SessionConfig) -> Result<HostPort, String> {
         let mut hp = parse::parse_host_text(self.host.as_deref().unwrap_or("").trim())?;
         match (hp.port, self.port) {
-            (Some(_), Some(_)) => return Err("a port in both SESSION_REDIS_HOST and SESSION_REDIS_PORT".into()),
+            (Some(_), Some(_)) => {
+                return Err("a port in both SESSION_REDIS_HOST and SESSION_REDIS_PORT".into())
+            }
             (None, p) => hp.port = Some(p.unwrap_or(top.port)),
             (Some(_), None) => {}
         }
@@ -296,7 +298,11 @@ impl MultiBackendConfig {
     }
 
     fn show(&self) -> String {
-        let modes: Vec<String> = self.modes.iter().map(|m| format!("{:?}", m.as_str())).collect();
+        let modes: Vec<String> = self
+            .modes
+            .iter()
+            .map(|m| format!("{:?}", m.as_str()))
+            .collect();
         let setting: Vec<String> = self
             .config
             .entries()
@@ -316,7 +322,10 @@ impl MultiBackendConfig {
 pub(crate) fn show_pool(pool: &[PoolMember]) -> String {
     format!(
         "[{}]",
-        pool.iter().map(PoolMember::show).collect::<Vec<_>>().join(", ")
+        pool.iter()
+            .map(PoolMember::show)
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -388,7 +397,8 @@ fn dict_key(key: &str, k: &Value) -> Result<String, ConfigError> {
     }
 }
 
-const POOL_EXAMPLE: &str = "[{'SESSION_REDIS_HOST': 'localhost', 'SESSION_REDIS_PORT': 6379, 'SESSION_REDIS_WEIGHT': 1}]";
+const POOL_EXAMPLE: &str =
+    "[{'SESSION_REDIS_HOST': 'localhost', 'SESSION_REDIS_PORT': 6379, 'SESSION_REDIS_WEIGHT': 1}]";
 
 /// Reads `session_redis_pool`; `given` is the option's name as written.
 pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember>>, ConfigError> {
@@ -398,7 +408,11 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
     let mut out = Vec::new();
     for (i, item) in items(given, &v, POOL_EXAMPLE)?.iter().enumerate() {
         let here = format!("{given}[{i}]");
-        let d = dict(&here, item, "a dict of SESSION_REDIS_* keys for each pool member")?;
+        let d = dict(
+            &here,
+            item,
+            "a dict of SESSION_REDIS_* keys for each pool member",
+        )?;
         let mut m = PoolMember::default();
         for (k, value) in d {
             let k = dict_key(&here, k)?;
@@ -425,18 +439,19 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
                     _ => Err(bad("a string or None")),
                 }
             };
-            let int = |v: &Value, min: i64, max: i64, what: &str| -> Result<Option<i64>, ConfigError> {
-                let n = match v {
-                    Value::None => return Ok(None),
-                    Value::Int(n) => *n,
-                    Value::Str(s) => s.trim().parse::<i64>().map_err(|_| bad(what))?,
-                    _ => return Err(bad(what)),
+            let int =
+                |v: &Value, min: i64, max: i64, what: &str| -> Result<Option<i64>, ConfigError> {
+                    let n = match v {
+                        Value::None => return Ok(None),
+                        Value::Int(n) => *n,
+                        Value::Str(s) => s.trim().parse::<i64>().map_err(|_| bad(what))?,
+                        _ => return Err(bad(what)),
+                    };
+                    if n < min || n > max {
+                        return Err(bad(what));
+                    }
+                    Ok(Some(n))
                 };
-                if n < min || n > max {
-                    return Err(bad(what));
-                }
-                Ok(Some(n))
-            };
             match short {
                 "host" => m.host = text(value)?,
                 "port" => {
