@@ -1,4 +1,4 @@
-//! One module per storage engine, each implementing [`SessionBackend`](crate::SessionBackend).
+//! One module per storage engine, each implementing [`SessionBackend`].
 
 use std::sync::Arc;
 
