@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     backend::{BackendHealth, SessionBackend},
     backends,
-    config::{ConfigError, Mode, SessionConfig},
+    config::{ConfigError, SessionConfig},
     migration, Changes, SessionId, SessionState, StoreError,
 };
 
@@ -71,7 +71,10 @@ impl SessionStore {
     /// Builds the store the configuration describes: Redis in `redis` mode, Redis behind
     /// Sentinel in `sentinel` mode (see
     /// [`RedisBackend::sentinel_from_config`](backends::redis::RedisBackend::sentinel_from_config)),
-    /// the file store when Redis is disabled.
+    /// the file store when Redis is disabled, a partitioned pool with `session_redis_pool`
+    /// ([`PoolBackend`](backends::pool::PoolBackend)) and backends with read / write / delete
+    /// modes with `session_redis_multi_backends`
+    /// ([`MultiBackend`](backends::multi::MultiBackend)); see [`backends::build`].
     ///
     /// Nothing is connected yet: a Redis server that is down at start-up gives errors on use
     /// (and health checks that say so) and the store recovers by itself once it is back.
@@ -80,12 +83,9 @@ impl SessionStore {
     /// Redis before this returns (see [`migration`](crate::migration)); when Redis is down the
     /// migration is retried in the background and the store is returned at once.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let store = match config.mode {
-            Mode::Disabled => Self::new(backends::file::FileBackend::new(config.filestore_path())?),
-            Mode::Redis | Mode::Sentinel | Mode::Cluster => {
-                Self::new(backends::redis::RedisBackend::from_config(config)?)
-            }
+        let store = Self {
+            backend: backends::build(config)?,
+            key_expire: None,
         };
         let mut store = store.with_key_expire(config.key_expire_duration());
         if config.migrate_from_filestore {

@@ -27,6 +27,7 @@
 
 mod names;
 mod parse;
+mod pool;
 mod serde_impl;
 mod sources;
 
@@ -36,6 +37,7 @@ use std::{
     time::Duration,
 };
 
+pub use pool::{BackendMode, MultiBackendConfig, PoolMember};
 pub use sources::{SessionConfigBuilder, CONFIG_FILE_VAR};
 
 pub(crate) use parse::redact_url;
@@ -324,6 +326,14 @@ pub struct SessionConfig {
     /// reason as in sentinel mode (a load right after a write may not see it). Cluster mode
     /// only.
     pub cluster_read_from_replicas: bool,
+    /// `session_redis_pool` (alias `SESSION_REDIS_POOL`): sessions partitioned between these
+    /// Redis servers by weighted rendezvous hashing of the session id (docs/pool.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pool: Vec<PoolMember>,
+    /// `session_redis_multi_backends` (alias `ACS_SESSION_MULTISESSIONS_POOL`): backends with
+    /// read / write / delete modes (docs/pool.md).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub multi_backends: Vec<MultiBackendConfig>,
 }
 
 impl Default for SessionConfig {
@@ -373,6 +383,8 @@ impl Default for SessionConfig {
             sentinel_password: None,
             sentinel_read_from_replicas: false,
             cluster_read_from_replicas: false,
+            pool: Vec::new(),
+            multi_backends: Vec::new(),
         }
     }
 }
@@ -443,6 +455,8 @@ impl fmt::Debug for SessionConfig {
                 "cluster_read_from_replicas",
                 &self.cluster_read_from_replicas,
             )
+            .field("pool", &self.pool)
+            .field("multi_backends", &self.multi_backends)
             .finish()
     }
 }
@@ -542,6 +556,7 @@ impl SessionConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_values()?;
         self.validate_unsupported()?;
+        self.validate_pool_and_multi()?;
         self.validate_topology()
     }
 
@@ -685,6 +700,115 @@ impl SessionConfig {
                         "strict: invalid UTF-8 is always an error here; other error handlers are a Python (redis-py) setting with no equivalent",
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `session_redis_pool` and `session_redis_multi_backends`: exclusive, and each replaces the
+    /// top-level address, which must then be unset rather than silently ignored.
+    fn validate_pool_and_multi(&self) -> Result<(), ConfigError> {
+        let (key, what) = match (self.pool.is_empty(), self.multi_backends.is_empty()) {
+            (true, true) => return Ok(()),
+            (false, false) => {
+                return Err(ConfigError::invalid(
+                    "session_redis_pool",
+                    "(set)",
+                    "unset when session_redis_multi_backends is set: put the pool inside one backend's setting instead",
+                ))
+            }
+            (false, true) => ("session_redis_pool", "each pool member gives its own address"),
+            (true, false) => (
+                "session_redis_multi_backends",
+                "each backend gives its own settings",
+            ),
+        };
+        if self.mode != Mode::Redis {
+            return Err(ConfigError::invalid(
+                "session_redis_mode",
+                self.mode.as_str(),
+                &format!(
+                    "redis (or unset) with {key}: {}",
+                    if self.pool.is_empty() {
+                        "each backend sets its own mode in its setting"
+                    } else {
+                        "a pool partitions sessions between standalone Redis servers; sentinel and cluster mode route by themselves"
+                    }
+                ),
+            ));
+        }
+        let hosts = self
+            .host
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        for (option, set, shown) in [
+            ("session_redis_host", !self.host.is_empty(), hosts),
+            (
+                "session_redis_url",
+                self.url.is_some(),
+                self.url.as_deref().map(redact_url).unwrap_or_default(),
+            ),
+            (
+                "session_redis_unix_socket_path",
+                self.unix_socket_path.is_some(),
+                self.unix_socket_path
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+        ] {
+            if set {
+                return Err(ConfigError::invalid(
+                    option,
+                    &shown,
+                    &format!("unset when {key} is set: {what}"),
+                ));
+            }
+        }
+        if !self.pool.is_empty() {
+            let mut seen = std::collections::HashMap::new();
+            for (i, member) in self.pool.iter().enumerate() {
+                member.validate(i, self)?;
+                if let Some(j) = seen.insert(member.identity(self), i) {
+                    return Err(ConfigError::invalid(
+                        &format!("session_redis_pool[{i}]"),
+                        &member.identity(self),
+                        &format!("a server not already in the pool (member {j} has the same address and db)"),
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        if self.migrate_from_filestore {
+            return Err(ConfigError::invalid(
+                "session_redis_migrate_from_filestore",
+                "True",
+                "unset with session_redis_multi_backends: add the file store as a backend with modes read and delete, and its sessions move as they are used",
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for b in &self.multi_backends {
+            if !names.insert(b.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    "session_redis_multi_backends",
+                    &format!("backend {:?}", b.name),
+                    "unique backend names",
+                ));
+            }
+            b.validate()?;
+        }
+        for mode in [BackendMode::Read, BackendMode::Write, BackendMode::Delete] {
+            if !self.multi_backends.iter().any(|b| b.has(mode)) {
+                return Err(ConfigError::invalid(
+                    "session_redis_multi_backends",
+                    &format!("{} backend(s)", self.multi_backends.len()),
+                    &format!(
+                        "at least one backend with mode \"{}\" (and one each for read, write and delete)",
+                        mode.as_str()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -1189,6 +1313,14 @@ impl SessionConfig {
         opt(
             "session_redis_cluster_read_from_replicas",
             flag(self.cluster_read_from_replicas),
+        );
+        opt(
+            "session_redis_pool",
+            (!self.pool.is_empty()).then(|| pool::show_pool(&self.pool)),
+        );
+        opt(
+            "session_redis_multi_backends",
+            (!self.multi_backends.is_empty()).then(|| pool::show_multi(&self.multi_backends)),
         );
         out
     }

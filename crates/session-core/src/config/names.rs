@@ -49,10 +49,12 @@ pub(crate) enum Field {
     SentinelPassword,
     SentinelReadFromReplicas,
     ClusterReadFromReplicas,
-    /// django-redis-sessions' weighted pool: recognised, rejected for now.
+    /// django-redis-sessions' weighted pool.
     Pool,
-    /// django-redis-sessions' pool weight: recognised, rejected for now.
+    /// django-redis-sessions' pool weight: only inside a pool member; rejected at the top level.
     Weight,
+    /// acs_redis_multi_sessions' backends with read / write / delete modes.
+    MultiBackends,
 }
 
 /// How a value is read.
@@ -72,7 +74,11 @@ pub(crate) enum Kind {
     Path,
     Hosts,
     Keepalive,
-    /// Anything: only "unset or not" matters (pool, weight).
+    /// A list of pool members (Python literal or TOML array of tables).
+    Pool,
+    /// A list of multi-backends (Python literal or TOML array of tables).
+    Multi,
+    /// Anything: only "unset or not" matters (weight).
     Raw,
 }
 
@@ -234,10 +240,17 @@ pub(crate) static OPTIONS: &[Spec] = &[
     Spec {
         name: "session_redis_pool",
         field: Field::Pool,
-        kind: Kind::Raw,
+        kind: Kind::Pool,
         secret: true,
     },
     spec("session_redis_weight", Field::Weight, Kind::Raw),
+    // Its settings may hold passwords too.
+    Spec {
+        name: "session_redis_multi_backends",
+        field: Field::MultiBackends,
+        kind: Kind::Multi,
+        secret: true,
+    },
 ];
 
 /// A django-redis-sessions name that differs from the Odoo one.
@@ -266,7 +279,16 @@ pub(crate) static ALIASES: &[Alias] = &[
         target: "session_redis_unix_socket_path",
         implies_sentinel: false,
     },
+    Alias {
+        name: MULTI_ALIAS,
+        target: "session_redis_multi_backends",
+        implies_sentinel: false,
+    },
 ];
+
+/// acs_redis_multi_sessions' name of `session_redis_multi_backends`, the one name this crate
+/// reads that does not start with `session_`.
+pub(crate) const MULTI_ALIAS: &str = "acs_session_multisessions_pool";
 
 /// A name resolved to its option.
 #[derive(Debug)]
@@ -278,7 +300,7 @@ pub(crate) struct Resolved {
 /// True for names this crate owns: `session_redis_*` and `session_filestore_path`, any case.
 pub(crate) fn is_session_key(name: &str) -> bool {
     let lower = name.trim().to_ascii_lowercase();
-    lower.starts_with("session_redis_") || lower == "session_filestore_path"
+    lower.starts_with("session_redis_") || lower == "session_filestore_path" || lower == MULTI_ALIAS
 }
 
 /// Finds an option by any of its names, case-insensitively.

@@ -83,6 +83,8 @@ pub(crate) enum Setting {
     Path(PathBuf),
     Hosts(Vec<HostPort>),
     Keepalive(KeepaliveOptions),
+    Pool(Vec<super::PoolMember>),
+    Multi(Vec<super::MultiBackendConfig>),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,12 +498,28 @@ fn expected(kind: Kind) -> &'static str {
         Kind::Keepalive => {
             "a dict such as {'TCP_KEEPIDLE': 60, 'TCP_KEEPINTVL': 10} or {4: 60, 5: 10}"
         }
+        Kind::Pool => "a list of pool members",
+        Kind::Multi => "a list of backends",
         Kind::Raw => "a value",
     }
 }
 
 /// Reads a raw value for an option. `given` is the name as written, used in errors.
 pub(crate) fn parse_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setting, ConfigError> {
+    // Structured lists name the member and key in their own errors.
+    match spec.kind {
+        Kind::Pool => {
+            return Ok(super::pool::parse_pool(given, raw)?
+                .map(Setting::Pool)
+                .unwrap_or(Setting::Unset))
+        }
+        Kind::Multi => {
+            return Ok(super::pool::parse_multi(given, raw)?
+                .map(Setting::Multi)
+                .unwrap_or(Setting::Unset))
+        }
+        _ => {}
+    }
     let shown = if spec.secret {
         REDACTED.to_owned()
     } else if spec.field == super::names::Field::Url {
@@ -584,7 +602,9 @@ fn text_setting(kind: Kind, t: &str) -> Result<Setting, Option<String>> {
         },
         Kind::Str | Kind::Raw => Ok(Setting::Str(t.to_owned())),
         Kind::Path => Ok(Setting::Path(PathBuf::from(t))),
-        Kind::Hosts | Kind::Keepalive => unreachable!("handled above"),
+        Kind::Hosts | Kind::Keepalive | Kind::Pool | Kind::Multi => {
+            unreachable!("handled above")
+        }
     }
 }
 

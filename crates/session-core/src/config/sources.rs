@@ -279,6 +279,16 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Applies entries read elsewhere (the `setting` dict of a multi-backend).
+    pub(crate) fn entries(mut self, entries: Vec<(String, Raw)>, source: &str) -> Self {
+        if self.error.is_none() {
+            if let Err(e) = self.apply_entries(entries, source) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
     /// The configuration so far, without validation (for inspection).
     pub fn peek(&self) -> &SessionConfig {
         &self.config
@@ -341,16 +351,11 @@ impl SessionConfigBuilder {
                 e.expected = in_source(e.expected, source);
                 e
             })?;
-            if matches!(spec.field, Field::Pool | Field::Weight) && setting != Setting::Unset {
-                let value = if spec.secret {
-                    REDACTED.to_owned()
-                } else {
-                    raw.show()
-                };
-                return Err(ConfigError::not_yet_supported(
+            if spec.field == Field::Weight && setting != Setting::Unset {
+                return Err(ConfigError::invalid(
                     &given,
-                    &value,
-                    "weighted pools of Redis servers (django-redis-sessions' SESSION_REDIS_POOL) are planned for a later release",
+                    &raw.show(),
+                    "no top-level weight: SESSION_REDIS_WEIGHT belongs inside a member of SESSION_REDIS_POOL (see docs/pool.md)",
                 ));
             }
             let shown = if spec.secret {
@@ -479,8 +484,10 @@ fn apply(c: &mut SessionConfig, field: Field, s: Setting) {
         Field::SentinelPassword => set!(sentinel_password, Str, opt),
         Field::SentinelReadFromReplicas => set!(sentinel_read_from_replicas, Bool),
         Field::ClusterReadFromReplicas => set!(cluster_read_from_replicas, Bool),
-        // Rejected before they get here unless unset.
-        Field::Pool | Field::Weight => {}
+        Field::Pool => set!(pool, Pool),
+        Field::MultiBackends => set!(multi_backends, Multi),
+        // Rejected before it gets here unless unset.
+        Field::Weight => {}
     }
 }
 

@@ -1,0 +1,254 @@
+//! `session_redis_pool`: sessions partitioned between Redis servers by session id.
+//!
+//! Every operation on a session goes to one member, chosen by **weighted rendezvous hashing**
+//! (highest random weight) of the id: each member scores `-weight / ln(u)`, where `u` in (0, 1)
+//! comes from the 64-bit XXH3 hash of the member's [identity](crate::config::PoolMember::identity)
+//! and the id, and the highest score wins. Each member wins a share of the ids proportional to
+//! its weight; adding a member moves only the ids it now wins (about its weight share), and
+//! removing one moves only its own ids. The choice depends on the identity (the address), not
+//! on the member's position in the list, so reordering the configuration moves nothing.
+//!
+//! The id exists before the session is created, so a new session is written to the member that
+//! later loads it.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::{
+    backend::{BackendHealth, SessionBackend},
+    config::{ConfigError, SessionConfig},
+    Changes, SessionId, SessionState, StoreError,
+};
+
+const NAME: &str = "pool";
+
+struct Member {
+    identity: String,
+    weight: u32,
+    backend: Arc<dyn SessionBackend>,
+}
+
+/// Sessions spread over several backends (normally Redis servers) by weighted rendezvous
+/// hashing of the session id.
+pub struct PoolBackend {
+    members: Vec<Member>,
+}
+
+impl std::fmt::Debug for PoolBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.members
+                    .iter()
+                    .map(|m| format!("{} (weight {})", m.identity, m.weight)),
+            )
+            .finish()
+    }
+}
+
+/// The rendezvous score of one member for one id: `-weight / ln(u)`.
+///
+/// The hashed bytes are the identity's length (8 bytes, little endian), the identity and the
+/// id, so no two (identity, id) pairs hash the same bytes.
+pub fn score(identity: &str, weight: u32, id: &str) -> f64 {
+    let mut bytes = Vec::with_capacity(8 + identity.len() + id.len());
+    bytes.extend_from_slice(&(identity.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(identity.as_bytes());
+    bytes.extend_from_slice(id.as_bytes());
+    let h = xxh3_64(&bytes);
+    // The top 53 bits, centred in their interval: u is never 0 nor 1, so ln(u) < 0.
+    let u = ((h >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    -f64::from(weight) / u.ln()
+}
+
+impl PoolBackend {
+    /// A pool of `(identity, weight, backend)` members. Identities must be unique and stable
+    /// (they decide where each session lives); weights are ≥ 1.
+    ///
+    /// # Panics
+    /// When `members` is empty or a weight is 0 ([`from_config`](Self::from_config) validates
+    /// both).
+    pub fn new(members: Vec<(String, u32, Arc<dyn SessionBackend>)>) -> Self {
+        assert!(!members.is_empty(), "a pool needs at least one member");
+        Self {
+            members: members
+                .into_iter()
+                .map(|(identity, weight, backend)| {
+                    assert!(weight >= 1, "pool weights are ≥ 1");
+                    Member {
+                        identity,
+                        weight,
+                        backend,
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Builds one Redis backend per member of `session_redis_pool`, each with its own
+    /// connections, from the member's configuration (the top level with the member's address,
+    /// db and password). Nothing is connected yet.
+    pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if config.pool.is_empty() {
+            return Err(ConfigError::invalid(
+                "session_redis_pool",
+                "[]",
+                "one or more members",
+            ));
+        }
+        let mut members = Vec::new();
+        for (i, m) in config.pool.iter().enumerate() {
+            let backend = super::redis::RedisBackend::from_config(&m.member_config(config))
+                .map_err(|mut e| {
+                    e.key = format!("session_redis_pool[{i}].{}", e.key);
+                    e
+                })?;
+            members.push((
+                m.identity(config),
+                m.weight,
+                Arc::new(backend) as Arc<dyn SessionBackend>,
+            ));
+        }
+        Ok(Self::new(members))
+    }
+
+    /// The identities of the members, in configured order.
+    pub fn identities(&self) -> Vec<&str> {
+        self.members.iter().map(|m| m.identity.as_str()).collect()
+    }
+
+    /// The identity of the member that holds `id`.
+    pub fn route(&self, id: &SessionId) -> &str {
+        &self.member(id).identity
+    }
+
+    fn member(&self, id: &SessionId) -> &Member {
+        let mut best = &self.members[0];
+        let mut best_score = f64::NEG_INFINITY;
+        for m in &self.members {
+            let s = score(&m.identity, m.weight, id.as_str());
+            if s > best_score {
+                best = m;
+                best_score = s;
+            }
+        }
+        best
+    }
+}
+
+/// Names the member in an error, so an operator sees which server is down.
+fn tag(member: &Member, e: StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable {
+            backend,
+            timed_out,
+            message,
+        } => StoreError::Unavailable {
+            backend: format!("{NAME}[{}]/{backend}", member.identity),
+            timed_out,
+            message,
+        },
+        StoreError::Corrupt { backend, detail } => StoreError::Corrupt {
+            backend: format!("{NAME}[{}]/{backend}", member.identity),
+            detail,
+        },
+        other => other,
+    }
+}
+
+#[async_trait]
+impl SessionBackend for PoolBackend {
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        let m = self.member(id);
+        m.backend.load(id, touch).await.map_err(|e| tag(m, e))
+    }
+
+    async fn create(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .create(id, state, ttl)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
+    async fn replace(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .replace(id, state, ttl)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
+    async fn apply(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .apply(id, changes, ttl)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
+    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend.touch(id, ttl).await.map_err(|e| tag(m, e))
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend.delete(id).await.map_err(|e| tag(m, e))
+    }
+
+    async fn health(&self) -> Vec<BackendHealth> {
+        let checks = self.members.iter().map(|m| async move {
+            let mut out = m.backend.health().await;
+            for h in &mut out {
+                h.name = format!("{NAME}[{}]/{}", m.identity, h.name);
+            }
+            out
+        });
+        futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_is_stable_across_releases() {
+        // A changed hash would move every session: pin one value.
+        let s = score("127.0.0.1:6379/0", 1, "abc");
+        assert_eq!(s, score("127.0.0.1:6379/0", 1, "abc"));
+        assert!(s > 0.0 && s.is_finite());
+        assert_eq!(xxh3_64(b"abc"), 0x78af5f94892f3950);
+    }
+}

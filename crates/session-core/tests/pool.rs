@@ -1,0 +1,471 @@
+//! `session_redis_pool` (weighted rendezvous partitioning) and `session_redis_multi_backends`
+//! (read / write / delete modes) against real `redis-server` processes.
+
+mod common;
+
+use std::{collections::HashMap, sync::Arc};
+
+use common::conformance;
+use session_core::{
+    backends::{file::FileBackend, multi::MultiBackend, pool::PoolBackend},
+    Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore,
+};
+use session_testkit::RedisServer;
+
+fn state(pairs: &[(&str, &str)]) -> SessionState {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// One member in the seed's literal form.
+fn member(port: u16, weight: u32) -> String {
+    format!(
+        "{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {port}, 'SESSION_REDIS_DB': 0, 'SESSION_REDIS_PASSWORD': None, 'SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH': None, 'SESSION_REDIS_URL': None, 'SESSION_REDIS_WEIGHT': {weight}}}"
+    )
+}
+
+fn pool_config(members: &[(u16, u32)]) -> SessionConfig {
+    let list: Vec<String> = members.iter().map(|(p, w)| member(*p, *w)).collect();
+    let env = vec![
+        (
+            "SESSION_REDIS_POOL".to_string(),
+            format!("[\n    {},\n]", list.join(",\n    ")),
+        ),
+        (
+            "SESSION_REDIS_SOCKET_TIMEOUT".to_string(),
+            "0.5".to_string(),
+        ),
+        (
+            "SESSION_REDIS_SOCKET_CONNECT_TIMEOUT".to_string(),
+            "0.5".to_string(),
+        ),
+    ];
+    SessionConfig::from_sources(None, env).unwrap()
+}
+
+fn three() -> [RedisServer; 3] {
+    [
+        RedisServer::start(),
+        RedisServer::start(),
+        RedisServer::start(),
+    ]
+}
+
+fn weights(servers: &[RedisServer; 3]) -> Vec<(u16, u32)> {
+    vec![
+        (servers[0].port(), 1),
+        (servers[1].port(), 1),
+        (servers[2].port(), 2),
+    ]
+}
+
+fn exists(server: &RedisServer, id: &SessionId) -> bool {
+    server.cmd::<i64>(&["EXISTS", &format!("session:{}", id.as_str())]) == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pool_passes_the_conformance_suite() {
+    let servers = three();
+    let config = pool_config(&weights(&servers));
+    conformance::run_all(|| {
+        Arc::new(PoolBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_follows_the_weights_and_sessions_live_on_their_member() {
+    let servers = three();
+    let config = pool_config(&weights(&servers));
+    let pool = PoolBackend::from_config(&config).unwrap();
+    let ids = pool
+        .identities()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    assert_eq!(ids[0], format!("127.0.0.1:{}/0", servers[0].port()));
+
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for _ in 0..2000 {
+        *counts
+            .entry(pool.route(&SessionId::generate()).to_owned())
+            .or_default() += 1;
+    }
+    for (identity, share) in ids.iter().zip([0.25, 0.25, 0.5]) {
+        let got = counts.get(identity).copied().unwrap_or(0) as f64 / 2000.0;
+        assert!(
+            (got - share).abs() < 0.05,
+            "{identity}: {got} of the sessions, expected about {share}"
+        );
+    }
+
+    let pool: Arc<dyn SessionBackend> = Arc::new(pool);
+    let store = conformance::store_of(&pool);
+    let routing = PoolBackend::from_config(&config).unwrap();
+    for _ in 0..40 {
+        let id = store.create(&state(&[("k", "1")]), None).await.unwrap();
+        let home = ids.iter().position(|i| i == routing.route(&id)).unwrap();
+        for (i, server) in servers.iter().enumerate() {
+            assert_eq!(exists(server, &id), i == home, "member {i}");
+        }
+        assert_eq!(store.load(&id).await.unwrap(), Some(state(&[("k", "1")])));
+    }
+}
+
+#[test]
+fn adding_a_member_moves_only_its_share() {
+    // Routing needs no connection: ports of servers that do not run are fine here.
+    let before =
+        PoolBackend::from_config(&pool_config(&[(7001, 1), (7002, 1), (7003, 2)])).unwrap();
+    let after =
+        PoolBackend::from_config(&pool_config(&[(7001, 1), (7002, 1), (7003, 2), (7004, 1)]))
+            .unwrap();
+    // Reordering members moves nothing: routing follows identities, not positions.
+    let reordered =
+        PoolBackend::from_config(&pool_config(&[(7003, 2), (7001, 1), (7002, 1)])).unwrap();
+    let mut moved = 0;
+    for _ in 0..2000 {
+        let id = SessionId::generate();
+        assert_eq!(before.route(&id), reordered.route(&id));
+        if before.route(&id) != after.route(&id) {
+            assert_eq!(
+                after.route(&id),
+                "127.0.0.1:7004/0",
+                "moves only to the new member"
+            );
+            moved += 1;
+        }
+    }
+    let share = f64::from(moved) / 2000.0;
+    assert!(
+        (0.13..0.27).contains(&share),
+        "{share} of the sessions moved, expected about 1/5"
+    );
+}
+
+#[test]
+fn pool_config_from_toml_equals_the_env_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.toml");
+    std::fs::write(
+        &path,
+        r#"
+session_redis_socket_timeout = 0.5
+session_redis_socket_connect_timeout = 0.5
+
+[[SESSION_REDIS_POOL]]
+SESSION_REDIS_HOST = "127.0.0.1"
+SESSION_REDIS_PORT = 7001
+SESSION_REDIS_DB = 0
+SESSION_REDIS_WEIGHT = 1
+
+[[SESSION_REDIS_POOL]]
+SESSION_REDIS_HOST = "127.0.0.1"
+SESSION_REDIS_PORT = 7002
+SESSION_REDIS_WEIGHT = 2
+SESSION_REDIS_PASSWORD = "s3cret"
+"#,
+    )
+    .unwrap();
+    let config = SessionConfig::from_file(&path).unwrap();
+    let env = pool_config(&[(7001, 1), (7002, 2)]);
+    assert_eq!(config.pool.len(), 2);
+    assert_eq!(config.pool[0], env.pool[0]);
+    assert_eq!(config.pool[1].weight, 2);
+    let shown = format!("{config:?} {config}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+    // The member's configuration inherits the top level and overrides the address.
+    let m = config.pool[1].member_config(&config);
+    assert_eq!(m.socket_timeout, Some(0.5));
+    assert_eq!(m.host[0].to_string(), "127.0.0.1:7002");
+    assert_eq!(m.password.as_deref(), Some("s3cret"));
+}
+
+#[test]
+fn pool_config_errors_name_the_member_and_key() {
+    let env =
+        |k: &str, v: &str| SessionConfig::from_sources(None, [(k.to_string(), v.to_string())]);
+    let e = env(
+        "SESSION_REDIS_POOL",
+        "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_PASSWORD': 'hunter2'}, {'SESSION_REDIS_HOST': 'b', 'SESSION_REDIS_PORT': 'x', 'SESSION_REDIS_PASSWORD': 'hunter2'}]",
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "SESSION_REDIS_POOL[1].SESSION_REDIS_PORT");
+    assert!(!e.to_string().contains("hunter2"));
+    let e = env(
+        "SESSION_REDIS_POOL",
+        "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_WEIGHT': 0}]",
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "SESSION_REDIS_POOL[0].SESSION_REDIS_WEIGHT");
+    let e = env("SESSION_REDIS_POOL", "[{'SESSION_REDIS_PORT': 1}]").unwrap_err();
+    assert!(e.key.starts_with("session_redis_pool[0]"), "{e}");
+    let e = env("SESSION_REDIS_WEIGHT", "2").unwrap_err();
+    assert!(e.to_string().contains("inside a member"), "{e}");
+    let e = SessionConfig::from_sources(
+        None,
+        [
+            (
+                "SESSION_REDIS_POOL".to_string(),
+                "[{'SESSION_REDIS_HOST': 'a'}]".to_string(),
+            ),
+            ("SESSION_REDIS_MODE".to_string(), "sentinel".to_string()),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "session_redis_mode");
+    let e = env(
+        "SESSION_REDIS_POOL",
+        "[{'SESSION_REDIS_HOST': 'a'}, {'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_PORT': 6379}]",
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "session_redis_pool[1]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_member_down_fails_only_its_sessions() {
+    let servers = three();
+    let config = pool_config(&weights(&servers));
+    let routing = PoolBackend::from_config(&config).unwrap();
+    let down = routing.identities()[2].to_owned();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(store.create(&state(&[("k", "1")]), None).await.unwrap());
+    }
+    servers[2].kill();
+    let (mut failed, mut worked) = (0, 0);
+    for id in &ids {
+        let got = store.load(id).await;
+        if routing.route(id) == down {
+            let e = got.unwrap_err();
+            assert!(e.is_unavailable(), "{e}");
+            assert!(e.to_string().contains(&down), "{e}");
+            failed += 1;
+        } else {
+            assert_eq!(got.unwrap(), Some(state(&[("k", "1")])));
+            let mut changes = Changes::default();
+            changes.set("k", "2");
+            assert!(store.apply(id, &changes, None).await.unwrap());
+            worked += 1;
+        }
+    }
+    assert!(failed > 0 && worked > 0, "{failed} failed, {worked} worked");
+    let health = store.health().await;
+    assert_eq!(health.len(), 3);
+    assert_eq!(health.iter().filter(|h| !h.up).count(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-backend
+
+/// The seed's "moving sessions from one engine to another": Redis [read, write] first, the
+/// file store [read, delete] second.
+fn move_config(redis: &RedisServer, dir: &std::path::Path) -> SessionConfig {
+    let literal = format!(
+        r#"(
+    {{
+        "backend": "0",
+        "modes": ["read", "write"],
+        "setting": {{
+            'SESSION_REDIS_HOST': '127.0.0.1',
+            'SESSION_REDIS_PORT': {},
+            'SESSION_REDIS_DB': 0,
+            'SESSION_REDIS_PASSWORD': '',
+            'SESSION_REDIS_PREFIX': 'ds_',
+            'SESSION_REDIS_SOCKET_TIMEOUT': 0.5,
+            'SESSION_REDIS_SOCKET_CONNECT_TIMEOUT': 0.5,
+        }},
+    }},
+    {{
+        "backend": "files",
+        "modes": ["read", "delete"],
+        "setting": {{
+            'SESSION_REDIS_MODE': False,
+            'SESSION_FILESTORE_PATH': '{}',
+        }},
+    }},
+)"#,
+        redis.port(),
+        dir.display()
+    );
+    SessionConfig::from_sources(None, [("ACS_SESSION_MULTISESSIONS_POOL", literal)]).unwrap()
+}
+
+fn in_redis(server: &RedisServer, id: &SessionId) -> bool {
+    server.cmd::<i64>(&["EXISTS", &format!("ds_{}", id.as_str())]) == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_moves_sessions_from_files_into_redis() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = move_config(&redis, dir.path());
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+
+    // An old session in the file store moves into Redis on its first load.
+    let old = SessionId::generate();
+    assert!(files
+        .create(&old, &state(&[("user", "\"alice\"")]), None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.load(&old).await.unwrap(),
+        Some(state(&[("user", "\"alice\"")]))
+    );
+    assert!(in_redis(&redis, &old));
+    assert_eq!(files.load(&old, None).await.unwrap(), None);
+    let mut changes = Changes::default();
+    changes.set("n", "1");
+    assert!(store.apply(&old, &changes, None).await.unwrap());
+    assert_eq!(
+        store.load(&old).await.unwrap(),
+        Some(state(&[("user", "\"alice\""), ("n", "1")]))
+    );
+
+    // A miss writes nothing anywhere.
+    let unknown = SessionId::generate();
+    assert_eq!(store.load(&unknown).await.unwrap(), None);
+    assert!(!in_redis(&redis, &unknown));
+
+    // A new session goes to Redis only.
+    let new = store.create(&state(&[("k", "v")]), None).await.unwrap();
+    assert!(in_redis(&redis, &new));
+    assert_eq!(files.load(&new, None).await.unwrap(), None);
+
+    // Delete removes it from both (write implies delete).
+    assert!(files
+        .create(&new, &state(&[("k", "stale")]), None)
+        .await
+        .unwrap());
+    assert!(store.delete(&new).await.unwrap());
+    assert!(!in_redis(&redis, &new));
+    assert_eq!(files.load(&new, None).await.unwrap(), None);
+    assert_eq!(store.load(&new).await.unwrap(), None);
+
+    // Redis down: a session only in Redis is an error, not "no session"; so is create.
+    let only_redis = store.create(&state(&[("k", "v")]), None).await.unwrap();
+    redis.kill();
+    let e = store.load(&only_redis).await.unwrap_err();
+    assert!(e.is_unavailable(), "{e}");
+    assert!(e.to_string().contains("multi[0]"), "{e}");
+    assert!(store.create(&state(&[("k", "v")]), None).await.is_err());
+    let health = store.health().await;
+    assert_eq!(health.len(), 2);
+    assert!(!health[0].up && health[1].up, "{health:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_load_touch_sets_the_copy_ttl() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SessionStore::from_config(&move_config(&redis, dir.path()))
+        .await
+        .unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let id = SessionId::generate();
+    assert!(files
+        .create(&id, &state(&[("a", "1")]), None)
+        .await
+        .unwrap());
+    store
+        .load_and_touch(&id, Some(std::time::Duration::from_secs(100)))
+        .await
+        .unwrap()
+        .unwrap();
+    let ttl: i64 = redis.cmd(&["TTL", &format!("ds_{}", id.as_str())]);
+    assert!((90..=100).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multi_of_two_redis_passes_the_conformance_suite() {
+    let (a, b) = (RedisServer::start(), RedisServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[session_redis_multi_backends]]
+backend = "a"
+modes = ["read", "write", "delete"]
+setting = {{ SESSION_REDIS_HOST = "127.0.0.1", SESSION_REDIS_PORT = {}, SESSION_REDIS_SOCKET_TIMEOUT = 0.5 }}
+
+[[session_redis_multi_backends]]
+backend = "b"
+modes = ["read", "write", "delete"]
+[session_redis_multi_backends.setting]
+SESSION_REDIS_URL = "redis://127.0.0.1:{}/1"
+"#,
+            a.port(),
+            b.port()
+        ),
+    )
+    .unwrap();
+    let config = SessionConfig::from_file(&path).unwrap();
+    assert_eq!(
+        config.multi_backends[1].config.url.as_deref(),
+        Some(&*format!("redis://127.0.0.1:{}/1", b.port()))
+    );
+    conformance::run_all(|| {
+        Arc::new(MultiBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
+    })
+    .await;
+    // Both servers hold every session written.
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let id = store.create(&state(&[("k", "v")]), None).await.unwrap();
+    let key = format!("session:{}", id.as_str());
+    assert_eq!(a.cmd::<i64>(&["EXISTS", &key]), 1);
+    let mut c = b.connection();
+    redis::cmd("SELECT").arg(1).exec(&mut c).unwrap();
+    let in_b: i64 = redis::cmd("EXISTS").arg(&key).query(&mut c).unwrap();
+    assert_eq!(in_b, 1);
+}
+
+#[test]
+fn multi_config_errors() {
+    let env = |v: &str| {
+        SessionConfig::from_sources(
+            None,
+            [("ACS_SESSION_MULTISESSIONS_POOL".to_string(), v.to_string())],
+        )
+    };
+    let e = env(r#"({"backend": "x", "modes": ["read", "writ"], "setting": {}},)"#).unwrap_err();
+    assert!(e.key.contains("\"x\"") && e.key.ends_with("modes"), "{e}");
+    let e = env(r#"({"backend": "x", "modes": ["read", "delete"], "setting": {}},)"#).unwrap_err();
+    assert!(e.to_string().contains("\"write\""), "{e}");
+    let e = env(r#"({"backend": "x", "modes": ["write", "delete"], "setting": {}}, {"backend": "y", "modes": ["read"], "setting": {}})"#).unwrap_err();
+    assert!(e.key.contains("\"y\""), "{e}");
+    let e = env(r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {'SESSION_REDIS_PORT': 'no', 'SESSION_REDIS_PASSWORD': 'hunter2'}},)"#).unwrap_err();
+    assert!(
+        e.key.contains("\"x\"") && e.key.contains("SESSION_REDIS_PORT"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("hunter2"));
+    let ok = env(r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {'SESSION_REDIS_PASSWORD': 'hunter2'}},)"#).unwrap();
+    assert!(!format!("{ok:?} {ok}").contains("hunter2"));
+    let e = SessionConfig::from_sources(
+        None,
+        [
+            (
+                "ACS_SESSION_MULTISESSIONS_POOL".to_string(),
+                r#"({"backend": "x", "modes": ["read", "write", "delete"], "setting": {}},)"#
+                    .to_string(),
+            ),
+            (
+                "SESSION_REDIS_POOL".to_string(),
+                "[{'SESSION_REDIS_HOST': 'a'}]".to_string(),
+            ),
+        ],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "session_redis_pool");
+}
