@@ -20,7 +20,7 @@
 //! starts either way. Until then, a session still in a file is moved on its first use (so its
 //! user stays logged in), and a logout deletes the file copy too (so the retry cannot bring it
 //! back). Only this library's file store format is read (see
-//! [`FileBackend`](crate::backends::file::FileBackend)).
+//! [`FileBackend`]).
 //!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config
 

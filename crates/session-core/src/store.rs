@@ -80,7 +80,7 @@ impl SessionStore {
     /// (and health checks that say so) and the store recovers by itself once it is back.
     ///
     /// With `session_redis_migrate_from_filestore`, the file store's sessions are moved into
-    /// Redis before this returns (see [`migration`](crate::migration)); when Redis is down the
+    /// Redis before this returns (see [`migration`]); when Redis is down the
     /// migration is retried in the background and the store is returned at once.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
         let store = Self {
