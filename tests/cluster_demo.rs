@@ -9,7 +9,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::checks::{login, send};
-use session_e2e::{actix_app::ActixDemo, axum_app, build_store};
+use session_core::config::Mode;
 use session_testkit::ClusterTopology;
 
 /// 64 bytes of cookie key material, shared by both demos (what `SESSION_SECRET` would give).
@@ -22,23 +22,11 @@ async fn demos_share_sessions_on_a_cluster() {
     std::env::set_var("SESSION_REDIS_HOST", cluster.seed_hosts());
 
     // Each demo builds its own store, as two processes would.
-    let (config, actix_store) = build_store().await.unwrap();
-    assert_eq!(config.mode.as_str(), "cluster");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let actix = format!("http://{}", listener.local_addr().unwrap());
-    let server = ActixDemo::new(actix_store, KEY)
-        .unwrap()
-        .workers(1)
-        .serve(listener)
-        .expect("start the actix demo");
-    let actix_handle = server.handle();
-    tokio::spawn(server);
-
-    let (_, axum_store) = build_store().await.unwrap();
-    let app = axum_app::router(axum_store, KEY, false, None);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let axum = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let common::env_demos::EnvDemos {
+        actix,
+        axum,
+        actix_handle,
+    } = common::env_demos::start(KEY, Mode::Cluster).await;
 
     let res = send("GET", &format!("{axum}/healthz"), None, None).await;
     assert_eq!(res.status, StatusCode::OK, "{res:?}");

@@ -2,3 +2,4 @@
 #![allow(dead_code)]
 
 pub mod checks;
+pub mod env_demos;

@@ -62,6 +62,27 @@ impl StoreError {
         }
     }
 
+    /// The same error, with the backend named as one part of a composite backend (a pool
+    /// member, one of several backends): `{prefix}/{backend}`.
+    pub(crate) fn within(self, prefix: &str) -> Self {
+        match self {
+            StoreError::Unavailable {
+                backend,
+                timed_out,
+                message,
+            } => StoreError::Unavailable {
+                backend: format!("{prefix}/{backend}"),
+                timed_out,
+                message,
+            },
+            StoreError::Corrupt { backend, detail } => StoreError::Corrupt {
+                backend: format!("{prefix}/{backend}"),
+                detail,
+            },
+            other => other,
+        }
+    }
+
     /// True for errors that mean "the backend is down", which a web layer should answer
     /// with 503 Service Unavailable.
     pub fn is_unavailable(&self) -> bool {

@@ -187,22 +187,7 @@ impl MultiBackend {
 
 /// Names the backend in an error.
 fn tag(b: &Named, e: StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable {
-            backend,
-            timed_out,
-            message,
-        } => StoreError::Unavailable {
-            backend: format!("{NAME}[{}]/{backend}", b.name),
-            timed_out,
-            message,
-        },
-        StoreError::Corrupt { backend, detail } => StoreError::Corrupt {
-            backend: format!("{NAME}[{}]/{backend}", b.name),
-            detail,
-        },
-        other => other,
-    }
+    e.within(&format!("{NAME}[{}]", b.name))
 }
 
 #[async_trait]

@@ -141,22 +141,7 @@ impl PoolBackend {
 
 /// Names the member in an error, so an operator sees which server is down.
 fn tag(member: &Member, e: StoreError) -> StoreError {
-    match e {
-        StoreError::Unavailable {
-            backend,
-            timed_out,
-            message,
-        } => StoreError::Unavailable {
-            backend: format!("{NAME}[{}]/{backend}", member.identity),
-            timed_out,
-            message,
-        },
-        StoreError::Corrupt { backend, detail } => StoreError::Corrupt {
-            backend: format!("{NAME}[{}]/{backend}", member.identity),
-            detail,
-        },
-        other => other,
-    }
+    e.within(&format!("{NAME}[{}]", member.identity))
 }
 
 #[async_trait]
