@@ -330,11 +330,27 @@ async fn failover_to_a_replica_recovers_by_itself() {
         .create(&SessionId::generate(), &s, ttl())
         .await
         .unwrap());
-    let new_master = cluster.master_of_slot(slot);
-    assert_ne!(new_master, killed);
-    let health = store.health().await;
-    assert_eq!(health.len(), 3, "{health:?}");
-    assert!(health.iter().all(|h| h.up), "{health:?}");
+    // The store already follows the new master; the nodes' own views may take a moment more
+    // to agree (cluster bus gossip).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.master_of_slot(slot) == killed {
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never agreed on the new master"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        let health = store.health().await;
+        if health.len() == 3 && health.iter().all(|h| h.up) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "health never settled: {health:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Calls of `command` on node `i` since its last `CONFIG RESETSTAT`.

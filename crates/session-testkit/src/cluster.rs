@@ -308,7 +308,9 @@ impl ClusterTopology {
             .and_then(|text| {
                 text.lines().find_map(|line| {
                     let fields: Vec<&str> = line.split_whitespace().collect();
-                    if fields.len() < 9 || !fields[2].contains("master") {
+                    // A master flagged `fail` may still list its slots in a node whose view
+                    // lags behind the failover.
+                    if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
                         return None;
                     }
                     let owns = fields[8..].iter().any(|range| {
