@@ -82,3 +82,23 @@ pub struct BackendHealth {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// The health of the parts of a composite backend (a pool's members, a multi-backend's
+/// backends), checked concurrently, each entry named `{part}/{name}`, where `part` is how the
+/// composite names that part in its errors too.
+pub(crate) async fn health_of_parts<'a>(
+    parts: impl IntoIterator<Item = (String, &'a dyn SessionBackend)>,
+) -> Vec<BackendHealth> {
+    let checks = parts.into_iter().map(|(part, backend)| async move {
+        let mut out = backend.health().await;
+        for h in &mut out {
+            h.name = format!("{part}/{}", h.name);
+        }
+        out
+    });
+    futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}

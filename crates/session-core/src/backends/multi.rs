@@ -277,18 +277,12 @@ impl SessionBackend for MultiBackend {
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
-        let checks = self.backends.iter().map(|b| async move {
-            let mut out = b.backend.health().await;
-            for h in &mut out {
-                h.name = format!("{NAME}[{}]/{}", b.name, h.name);
-            }
-            out
-        });
-        futures_util::future::join_all(checks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+        crate::backend::health_of_parts(
+            self.backends
+                .iter()
+                .map(|b| (format!("{NAME}[{}]", b.name), b.backend.as_ref())),
+        )
+        .await
     }
 
     fn name(&self) -> &str {

@@ -205,18 +205,12 @@ impl SessionBackend for PoolBackend {
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
-        let checks = self.members.iter().map(|m| async move {
-            let mut out = m.backend.health().await;
-            for h in &mut out {
-                h.name = format!("{NAME}[{}]/{}", m.identity, h.name);
-            }
-            out
-        });
-        futures_util::future::join_all(checks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+        crate::backend::health_of_parts(
+            self.members
+                .iter()
+                .map(|m| (format!("{NAME}[{}]", m.identity), m.backend.as_ref())),
+        )
+        .await
     }
 
     fn name(&self) -> &str {
