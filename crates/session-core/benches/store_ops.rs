@@ -16,7 +16,8 @@ use std::{
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use session_core::{
-    backends::redis::{RedisBackend, RedisSettings, Strategy},
+    backends::redis::RedisBackend,
+    plan::{RedisPlan, Strategy},
     Changes, SessionId, SessionState, SessionStore,
 };
 use session_testkit::RedisServer;
@@ -83,14 +84,9 @@ fn store_ops(c: &mut Criterion) {
     let stores: Vec<_> = strategies()
         .into_iter()
         .map(|(name, strategy)| {
-            let backend = RedisBackend::new(
-                server.connection_info(),
-                RedisSettings {
-                    strategy,
-                    ..RedisSettings::default()
-                },
-            )
-            .expect("backend");
+            let mut plan = RedisPlan::standalone(server.connection_info());
+            plan.connection.strategy = strategy;
+            let backend = RedisBackend::from_plan(&plan).expect("backend");
             (name, SessionStore::new(backend))
         })
         .collect();

@@ -40,28 +40,6 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps a Redis client error: a key of the wrong type (`WRONGTYPE`, also inside a script
-    /// or a pipeline) is [`StoreError::Corrupt`]; everything else (refused or dropped
-    /// connections, timeouts, authentication, server errors such as `OOM` or `LOADING`) is
-    /// [`StoreError::Unavailable`].
-    ///
-    /// redis-rs error texts carry no credentials, keys or values (its authentication errors
-    /// say "Password authentication failed"; server replies echo no arguments), so the text is
-    /// kept as it is for operators.
-    pub(crate) fn from_redis(backend: &str, err: &redis::RedisError) -> Self {
-        if is_wrong_type(err) {
-            return StoreError::Corrupt {
-                backend: backend.to_owned(),
-                detail: "the session key holds a Redis value that is not a hash".to_owned(),
-            };
-        }
-        StoreError::Unavailable {
-            backend: backend.to_owned(),
-            timed_out: err.is_timeout(),
-            message: err.to_string(),
-        }
-    }
-
     /// The same error, with the backend named as one part of a composite backend (a pool
     /// member, one of several backends): `{prefix}/{backend}`.
     pub(crate) fn within(self, prefix: &str) -> Self {
@@ -93,24 +71,4 @@ impl StoreError {
     pub fn is_corrupt(&self) -> bool {
         matches!(self, StoreError::Corrupt { .. })
     }
-}
-
-/// True when Redis answered `WRONGTYPE`, directly or as one entry of a pipeline.
-fn is_wrong_type(err: &redis::RedisError) -> bool {
-    has_server_code(err, "WRONGTYPE")
-}
-
-/// True when Redis answered with the error `code` (such as `READONLY`), directly, inside a
-/// pipeline, or from inside a script: Redis before 7 wraps a script's errors as
-/// `ERR Error running script ...: -READONLY ...`, so the code is also looked for in the text.
-pub(crate) fn has_server_code(err: &redis::RedisError, code: &str) -> bool {
-    let wrapped = format!("-{code} ");
-    let in_text = |detail: Option<&str>| detail.is_some_and(|d| d.contains(&wrapped));
-    err.code() == Some(code)
-        || in_text(err.detail())
-        || err.clone().into_server_errors().is_some_and(|errors| {
-            errors
-                .iter()
-                .any(|(_, e)| e.code() == code || in_text(e.details()))
-        })
 }

@@ -24,14 +24,17 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod backend;
+mod backend;
 pub mod backends;
 pub mod config;
-pub mod error;
-pub mod id;
+mod error;
+mod id;
+#[cfg(feature = "file")]
 pub mod migration;
-pub mod state;
-pub mod store;
+pub mod plan;
+mod state;
+mod store;
+mod ttl;
 
 pub use backend::{BackendHealth, SessionBackend};
 pub use config::{ConfigError, SessionConfig};
@@ -39,3 +42,4 @@ pub use error::StoreError;
 pub use id::{InvalidSessionId, SessionId};
 pub use state::{Changes, SessionState};
 pub use store::SessionStore;
+pub use ttl::{TtlRule, MAX_TTL};

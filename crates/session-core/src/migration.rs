@@ -1,6 +1,6 @@
 //! Migration of file-store sessions into Redis at start-up (`session_redis_migrate_from_filestore`).
 //!
-//! Seed 000's rule: each session id is migrated only if Redis does not have it yet. Here that is
+//! Odoo's `session_redis` rule: each session id is migrated only if Redis does not have it yet. Here that is
 //! the backend's conditional `create`, so a session that already exists in Redis (because an
 //! earlier run migrated it, or because the application wrote it since) is never overwritten.
 //!
@@ -36,7 +36,7 @@ use async_trait::async_trait;
 
 use crate::{
     backends::file::FileBackend, BackendHealth, Changes, SessionBackend, SessionId, SessionState,
-    StoreError,
+    StoreError, TtlRule,
 };
 
 /// How often a migration that found Redis unavailable is tried again.
@@ -58,8 +58,8 @@ pub struct MigrationReport {
     pub corrupt: usize,
 }
 
-/// Moves every session of `from` into `to`, each only if `to` does not have its id yet.
-/// `default_ttl` applies to sessions stored without expiry (the `key_expire` rule).
+/// Moves every session of `from` into `to`, each only if `to` does not have its id yet, with
+/// the expiry [`TtlRule::for_move`] gives: what it had left in the file, else `key_expire`.
 ///
 /// Stops at the first error of either side other than a corrupt file; what was done so far
 /// stays done, and running it again continues where it stopped.
@@ -68,7 +68,7 @@ pub struct MigrationReport {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use session_core::{
 ///     backends::{file::FileBackend, memory::MemoryBackend},
-///     migration::migrate_file_store, SessionStore,
+///     migration::migrate_file_store, SessionStore, TtlRule,
 /// };
 ///
 /// let dir = tempfile::tempdir().unwrap();
@@ -77,7 +77,7 @@ pub struct MigrationReport {
 ///
 /// let target = MemoryBackend::new();
 /// let from = FileBackend::new(dir.path().to_path_buf()).unwrap();
-/// let report = migrate_file_store(&from, &target, None).await.unwrap();
+/// let report = migrate_file_store(&from, &target, TtlRule::default()).await.unwrap();
 /// assert_eq!(report.migrated, 1);
 /// assert!(files.load(&id).await.unwrap().is_none(), "the file is gone");
 /// # });
@@ -85,7 +85,7 @@ pub struct MigrationReport {
 pub async fn migrate_file_store(
     from: &FileBackend,
     to: &dyn SessionBackend,
-    default_ttl: Option<Duration>,
+    ttl: TtlRule,
 ) -> Result<MigrationReport, StoreError> {
     let ids = from.session_ids().await?;
     let total = ids.len();
@@ -100,8 +100,8 @@ pub async fn migrate_file_store(
             );
         }
         match from.load_with_ttl(id).await {
-            Ok(Some((state, ttl))) => {
-                if to.create(id, &state, ttl.or(default_ttl)).await? {
+            Ok(Some((state, remaining))) => {
+                if to.create(id, &state, ttl.for_move(None, remaining)).await? {
                     report.migrated += 1;
                 } else {
                     report.already_present += 1;
@@ -128,15 +128,15 @@ pub async fn migrate_file_store(
 pub(crate) async fn start(
     from: FileBackend,
     to: Arc<dyn SessionBackend>,
-    default_ttl: Option<Duration>,
+    ttl: TtlRule,
 ) -> Arc<dyn SessionBackend> {
-    if attempt(&from, to.as_ref(), default_ttl).await.is_ok() {
+    if attempt(&from, to.as_ref(), ttl).await.is_ok() {
         return to;
     }
     let pending = Arc::new(Pending {
         from,
         to,
-        default_ttl,
+        ttl,
         done: AtomicBool::new(false),
     });
     match tokio::runtime::Handle::try_current() {
@@ -145,7 +145,7 @@ pub(crate) async fn start(
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(RETRY_INTERVAL).await;
-                    if attempt(&retry.from, retry.to.as_ref(), retry.default_ttl)
+                    if attempt(&retry.from, retry.to.as_ref(), retry.ttl)
                         .await
                         .is_ok()
                     {
@@ -166,7 +166,7 @@ pub(crate) async fn start(
 struct Pending {
     from: FileBackend,
     to: Arc<dyn SessionBackend>,
-    default_ttl: Option<Duration>,
+    ttl: TtlRule,
     done: AtomicBool,
 }
 
@@ -188,11 +188,14 @@ impl SessionBackend for Pending {
             return Ok(found);
         }
         // Not migrated yet: move this one now, only if the target still lacks it.
-        let Some((state, ttl)) = self.from.load_with_ttl(id).await? else {
+        let Some((state, remaining)) = self.from.load_with_ttl(id).await? else {
             return Ok(None);
         };
-        let ttl = touch.or(ttl).or(self.default_ttl);
-        if self.to.create(id, &state, ttl).await? {
+        if self
+            .to
+            .create(id, &state, self.ttl.for_move(touch, remaining))
+            .await?
+        {
             self.from.delete(id).await?;
             Ok(Some(state))
         } else {
@@ -251,12 +254,8 @@ impl SessionBackend for Pending {
 }
 
 /// One run, logged. `Err` when it should be tried again later.
-async fn attempt(
-    from: &FileBackend,
-    to: &dyn SessionBackend,
-    default_ttl: Option<Duration>,
-) -> Result<(), ()> {
-    match migrate_file_store(from, to, default_ttl).await {
+async fn attempt(from: &FileBackend, to: &dyn SessionBackend, ttl: TtlRule) -> Result<(), ()> {
+    match migrate_file_store(from, to, ttl).await {
         Ok(report) => {
             tracing::info!(
                 migrated = report.migrated,

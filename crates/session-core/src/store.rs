@@ -2,26 +2,21 @@
 
 use std::{sync::Arc, time::Duration};
 
+#[cfg(feature = "file")]
+use crate::migration;
 use crate::{
-    backend::{BackendHealth, SessionBackend},
     backends,
-    config::{ConfigError, SessionConfig},
-    migration, Changes, SessionId, SessionState, StoreError,
+    plan::{FilePlan, Plan},
+    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
+    StoreError, TtlRule,
 };
 
 /// How many fresh ids [`SessionStore::create`] tries before giving up. With 256-bit ids a
 /// single collision is already astronomically unlikely; more than one means a broken backend.
 const CREATE_TRIES: u32 = 3;
 
-/// The session store: a backend plus the TTL rule, behind an `Arc`, cheap to clone.
-///
-/// # The TTL rule
-/// Every write and every touch resolves the expiry to set on the stored session as follows:
-///
-/// 1. `session_redis_key_expire` above 0 wins: every write sets that TTL.
-/// 2. Otherwise the TTL the framework supplies (actix-session's `max_age`/TTL, the axum
-///    layer's expiry) applies.
-/// 3. Otherwise the session is stored without expiry.
+/// The session store: a backend plus the [TTL rule](TtlRule), behind an `Arc`, cheap to
+/// clone.
 ///
 /// ```
 /// use std::time::Duration;
@@ -36,14 +31,14 @@ const CREATE_TRIES: u32 = 3;
 #[derive(Clone)]
 pub struct SessionStore {
     backend: Arc<dyn SessionBackend>,
-    key_expire: Option<Duration>,
+    ttl: TtlRule,
 }
 
 impl std::fmt::Debug for SessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionStore")
             .field("backend", &self.backend.name())
-            .field("key_expire", &self.key_expire)
+            .field("ttl", &self.ttl)
             .finish()
     }
 }
@@ -53,7 +48,7 @@ impl SessionStore {
     pub fn new(backend: impl SessionBackend) -> Self {
         Self {
             backend: Arc::new(backend),
-            key_expire: None,
+            ttl: TtlRule::default(),
         }
     }
 
@@ -64,43 +59,41 @@ impl SessionStore {
 
     /// Sets the `session_redis_key_expire` rule: `Some` TTL overrides the framework's.
     pub fn with_key_expire(mut self, key_expire: Option<Duration>) -> Self {
-        self.key_expire = key_expire.filter(|ttl| !ttl.is_zero());
+        self.ttl = TtlRule::new(key_expire);
         self
     }
 
-    /// Builds the store the configuration describes: Redis in `redis` mode, Redis behind
-    /// Sentinel in `sentinel` mode (see
-    /// [`RedisBackend::sentinel_from_config`](backends::redis::RedisBackend::sentinel_from_config)),
-    /// the file store when Redis is disabled, a partitioned pool with `session_redis_pool`
-    /// ([`PoolBackend`](backends::pool::PoolBackend)) and backends with read / write / delete
-    /// modes with `session_redis_multi_backends`
-    /// ([`MultiBackend`](backends::multi::MultiBackend)); see [`backends::build`].
+    /// Builds the store the configuration describes (see [`SessionConfig::plan`] and
+    /// [`from_plan`](Self::from_plan)): Redis in `redis` mode, Redis behind Sentinel in
+    /// `sentinel` mode, a Redis Cluster in `cluster` mode, the file store when Redis is
+    /// disabled, a partitioned pool with `session_redis_pool` and backends with
+    /// read / write / delete modes with `session_redis_multi_backends`.
     ///
     /// Nothing is connected yet: a Redis server that is down at start-up gives errors on use
     /// (and health checks that say so) and the store recovers by itself once it is back.
-    ///
-    /// With `session_redis_migrate_from_filestore`, the file store's sessions are moved into
-    /// Redis before this returns (see [`migration`]); when Redis is down the
-    /// migration is retried in the background and the store is returned at once.
     pub async fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        let store = Self {
-            backend: backends::build(config)?,
-            key_expire: None,
-        };
-        let mut store = store.with_key_expire(config.key_expire_duration());
-        if config.migrate_from_filestore {
-            // Redis is the target here: `validate` refuses the migration in disabled mode.
-            let from = backends::file::FileBackend::new(config.filestore_path())?
-                .with_cleanup_interval(None);
-            store.backend = migration::start(from, store.backend, store.key_expire).await;
-        }
-        Ok(store)
+        Self::from_plan(config.plan()?).await
     }
 
-    /// The expiry a write sets, given the framework's TTL (see [the TTL rule](Self#the-ttl-rule)).
+    /// Builds the store of a plan. With `migrate_from` (`session_redis_migrate_from_filestore`),
+    /// the file store's sessions are moved into the backend before this returns (see
+    /// [`migration`]); when the backend is down the migration is retried in the background
+    /// and the store is returned at once.
+    pub async fn from_plan(plan: Plan) -> Result<Self, ConfigError> {
+        let backend = backends::build(&plan.backend)?;
+        let backend = match &plan.migrate_from {
+            None => backend,
+            Some(files) => migrate_first(files, backend, plan.ttl).await?,
+        };
+        Ok(Self {
+            backend,
+            ttl: plan.ttl,
+        })
+    }
+
+    /// The expiry a write sets, given the framework's TTL (see [`TtlRule`]).
     pub fn effective_ttl(&self, framework_ttl: Option<Duration>) -> Option<Duration> {
-        self.key_expire
-            .or(framework_ttl.filter(|ttl| !ttl.is_zero()))
+        self.ttl.resolve(framework_ttl)
     }
 
     /// The name of the backend in use, for logs.
@@ -205,4 +198,29 @@ impl SessionStore {
     pub async fn health(&self) -> Vec<BackendHealth> {
         self.backend.health().await
     }
+}
+
+/// The backend with the file store's sessions moved into it (see [`migration`]).
+#[cfg(feature = "file")]
+async fn migrate_first(
+    files: &FilePlan,
+    backend: Arc<dyn SessionBackend>,
+    ttl: TtlRule,
+) -> Result<Arc<dyn SessionBackend>, ConfigError> {
+    let from = backends::file::FileBackend::new(files.root.clone())?.with_cleanup_interval(None);
+    Ok(migration::start(from, backend, ttl).await)
+}
+
+/// The migration reads the file store, which this build left out.
+#[cfg(not(feature = "file"))]
+async fn migrate_first(
+    _: &FilePlan,
+    _: Arc<dyn SessionBackend>,
+    _: TtlRule,
+) -> Result<Arc<dyn SessionBackend>, ConfigError> {
+    Err(crate::plan::feature_disabled(
+        "session_redis_migrate_from_filestore",
+        "True",
+        "file",
+    ))
 }

@@ -10,7 +10,8 @@ use std::{
 };
 
 use session_core::{
-    backends::redis::{RedisBackend, RedisSettings, Strategy},
+    backends::redis::RedisBackend,
+    plan::{RedisPlan, Strategy},
     Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore, StoreError,
 };
 use session_testkit::{RedisServer, ServerOptions};
@@ -670,15 +671,10 @@ async fn db_selection_and_prefix() {
 async fn explicit_constructor_for_tests_and_benches() {
     let server = RedisServer::start();
     for strategy in [Strategy::Single, Strategy::Pool { max_size: 2 }] {
-        let b = RedisBackend::new(
-            server.connection_info(),
-            RedisSettings {
-                strategy,
-                prefix: "bench:".into(),
-                ..RedisSettings::default()
-            },
-        )
-        .unwrap();
+        let mut plan = RedisPlan::standalone(server.connection_info());
+        plan.connection.strategy = strategy;
+        plan.prefix = "bench:".into();
+        let b = RedisBackend::from_plan(&plan).unwrap();
         let id = SessionId::generate();
         assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
         assert_eq!(

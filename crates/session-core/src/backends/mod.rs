@@ -1,33 +1,41 @@
-//! One module per storage engine, each implementing [`SessionBackend`].
+//! One module per storage engine, each implementing [`SessionBackend`], each behind its cargo
+//! feature: `redis` (standalone Redis and the weighted pool; `sentinel`, `cluster` and `tls`
+//! extend it), `file`. The in-memory backend and the multi-backend are always there.
 
 use std::sync::Arc;
 
-use crate::{
-    config::{ConfigError, Mode, SessionConfig},
-    SessionBackend,
-};
+use crate::{plan::BackendPlan, ConfigError, SessionBackend};
 
+#[cfg(feature = "file")]
 pub mod file;
 pub mod memory;
 pub mod multi;
+#[cfg(feature = "redis")]
 pub mod pool;
+#[cfg(feature = "redis")]
 pub mod redis;
 
-/// The backend a configuration describes, without the start-up migration: the multi-backend
-/// when `session_redis_multi_backends` is set, else the pool when `session_redis_pool` is set
-/// (the two are exclusive), else Redis in its mode, else the file store.
-pub fn build(config: &SessionConfig) -> Result<Arc<dyn SessionBackend>, ConfigError> {
-    config.validate()?;
-    Ok(if !config.multi_backends.is_empty() {
-        Arc::new(multi::MultiBackend::from_config(config)?)
-    } else if !config.pool.is_empty() {
-        Arc::new(pool::PoolBackend::from_config(config)?)
-    } else {
-        match config.mode {
-            Mode::Disabled => Arc::new(file::FileBackend::new(config.filestore_path())?),
-            Mode::Redis | Mode::Sentinel | Mode::Cluster => {
-                Arc::new(redis::RedisBackend::from_config(config)?)
-            }
+/// The backend a plan describes (without the start-up migration, which
+/// [`SessionStore::from_plan`](crate::SessionStore::from_plan) adds). Nothing is connected;
+/// the only errors left are a file-store directory that cannot be created and a client the
+/// Redis library refuses to make.
+pub fn build(plan: &BackendPlan) -> Result<Arc<dyn SessionBackend>, ConfigError> {
+    Ok(match plan {
+        BackendPlan::Memory => Arc::new(memory::MemoryBackend::new()),
+        #[cfg(feature = "file")]
+        BackendPlan::File(file) => Arc::new(file::FileBackend::new(file.root.clone())?),
+        #[cfg(not(feature = "file"))]
+        BackendPlan::File(_) => {
+            return Err(crate::plan::feature_disabled(
+                "session_redis_mode",
+                "False",
+                "file",
+            ))
         }
+        #[cfg(feature = "redis")]
+        BackendPlan::Redis(redis) => Arc::new(redis::RedisBackend::from_plan(redis)?),
+        #[cfg(feature = "redis")]
+        BackendPlan::Pool(pool) => Arc::new(pool::PoolBackend::from_plan(pool)?),
+        BackendPlan::Multi(multi) => Arc::new(multi::MultiBackend::from_plan(multi)?),
     })
 }

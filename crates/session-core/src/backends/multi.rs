@@ -30,9 +30,10 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 
 use crate::{
-    backend::{BackendHealth, SessionBackend},
-    config::{BackendMode, ConfigError, SessionConfig},
-    Changes, SessionId, SessionState, StoreError,
+    config::BackendMode,
+    plan::{BackendPlan, MultiPlan},
+    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
+    StoreError, TtlRule,
 };
 
 const NAME: &str = "multi";
@@ -49,8 +50,8 @@ struct Named {
 /// Several backends with read / write / delete modes (see the [module docs](self)).
 pub struct MultiBackend {
     backends: Vec<Named>,
-    /// The TTL of a session copied into the write backends by a load that does not touch.
-    copy_ttl: Option<Duration>,
+    /// The expiry of a session a load copies into the write backends.
+    ttl: TtlRule,
 }
 
 impl std::fmt::Debug for MultiBackend {
@@ -71,16 +72,16 @@ impl std::fmt::Debug for MultiBackend {
 }
 
 impl MultiBackend {
-    /// Backends as `(name, modes, backend)`, in the order loads ask them. `copy_ttl` is the
-    /// expiry of sessions copied into the write backends by a load without touch
-    /// (`session_redis_key_expire`).
+    /// Backends as `(name, modes, backend)`, in the order loads ask them. `ttl` gives the
+    /// expiry of sessions a load copies into the write backends (see
+    /// [`TtlRule::for_move`]).
     ///
     /// # Panics
     /// When there is no backend with each of the three modes
     /// ([`from_config`](Self::from_config) validates it).
     pub fn new(
         backends: Vec<(String, Vec<BackendMode>, Arc<dyn SessionBackend>)>,
-        copy_ttl: Option<Duration>,
+        ttl: TtlRule,
     ) -> Self {
         let backends: Vec<Named> = backends
             .into_iter()
@@ -100,22 +101,34 @@ impl MultiBackend {
                 && backends.iter().any(|b| b.delete),
             "a multi-backend needs read, write and delete backends"
         );
-        Self { backends, copy_ttl }
+        Self { backends, ttl }
     }
 
-    /// Builds every backend of `session_redis_multi_backends` from its own settings (Redis in
-    /// any mode, a pool, or the file store), each with its own clients.
+    /// The backends the configuration's `session_redis_multi_backends` describes: a
+    /// shorthand for [`SessionConfig::plan`] then [`from_plan`](Self::from_plan).
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let mut backends = Vec::new();
-        for b in &config.multi_backends {
-            let backend = super::build(&b.config).map_err(|mut e| {
+        match config.plan()?.backend {
+            BackendPlan::Multi(plan) => Self::from_plan(&plan),
+            _ => Err(ConfigError::invalid(
+                "session_redis_multi_backends",
+                "[]",
+                "one or more backends",
+            )),
+        }
+    }
+
+    /// Builds every backend of the plan (Redis in any mode, a pool, or the file store), each
+    /// with its own clients.
+    pub fn from_plan(plan: &MultiPlan) -> Result<Self, ConfigError> {
+        let mut backends = Vec::with_capacity(plan.backends.len());
+        for b in &plan.backends {
+            let backend = super::build(&b.plan).map_err(|mut e| {
                 e.key = format!("session_redis_multi_backends[{:?}].{}", b.name, e.key);
                 e
             })?;
             backends.push((b.name.clone(), b.modes.clone(), backend));
         }
-        Ok(Self::new(backends, config.key_expire_duration()))
+        Ok(Self::new(backends, plan.ttl))
     }
 
     fn writers(&self) -> impl Iterator<Item = &Named> {
@@ -155,7 +168,8 @@ impl MultiBackend {
         state: SessionState,
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError> {
-        let ttl = touch.or(self.copy_ttl);
+        // A load does not tell how long the session had left where it was found.
+        let ttl = self.ttl.for_move(touch, None);
         let mut result = Some(state);
         for w in self.writers() {
             let state = result.as_ref().expect("set until a writer answers");

@@ -16,10 +16,11 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::redis::RedisBackend;
 use crate::{
-    backend::{BackendHealth, SessionBackend},
-    config::{ConfigError, SessionConfig},
-    Changes, SessionId, SessionState, StoreError,
+    plan::{BackendPlan, PoolPlan},
+    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
+    StoreError,
 };
 
 const NAME: &str = "pool";
@@ -87,27 +88,29 @@ impl PoolBackend {
         }
     }
 
-    /// Builds one Redis backend per member of `session_redis_pool`, each with its own
-    /// connections, from the member's configuration (the top level with the member's address,
-    /// db and password). Nothing is connected yet.
+    /// The pool the configuration's `session_redis_pool` describes: a shorthand for
+    /// [`SessionConfig::plan`] then [`from_plan`](Self::from_plan).
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        if config.pool.is_empty() {
-            return Err(ConfigError::invalid(
+        match config.plan()?.backend {
+            BackendPlan::Pool(plan) => Self::from_plan(&plan),
+            _ => Err(ConfigError::invalid(
                 "session_redis_pool",
                 "[]",
                 "one or more members",
-            ));
+            )),
         }
-        let mut members = Vec::new();
-        for (i, m) in config.pool.iter().enumerate() {
-            let backend = super::redis::RedisBackend::from_config(&m.member_config(config))
-                .map_err(|mut e| {
-                    e.key = format!("session_redis_pool[{i}].{}", e.key);
-                    e
-                })?;
+    }
+
+    /// One Redis backend per member, each with its own connections. Nothing is connected.
+    pub fn from_plan(plan: &PoolPlan) -> Result<Self, ConfigError> {
+        let mut members = Vec::with_capacity(plan.members.len());
+        for (i, m) in plan.members.iter().enumerate() {
+            let backend = RedisBackend::from_plan(&m.redis).map_err(|mut e| {
+                e.key = format!("session_redis_pool[{i}].{}", e.key);
+                e
+            })?;
             members.push((
-                m.identity(config),
+                m.identity.clone(),
                 m.weight,
                 Arc::new(backend) as Arc<dyn SessionBackend>,
             ));

@@ -27,8 +27,11 @@ use redis::{
     ConnectionAddr, RedisResult,
 };
 
-use super::{tls::TlsSettings, RedisSettings};
-use crate::{BackendHealth, ConfigError, SessionConfig};
+use super::{connection::Request, tls::TlsPlan};
+use crate::{
+    plan::{ClusterPlan, ConnectionPlan},
+    BackendHealth,
+};
 
 /// Attempts per request inside redis-rs beyond the first: enough for a `MOVED` followed by
 /// an `ASK` during a resharding, or one reconnect; few enough that a dead node fails the
@@ -48,17 +51,13 @@ pub(super) struct Cluster {
 }
 
 impl Cluster {
-    /// Reads the seed nodes and settings; connects nothing.
-    pub(super) fn from_config(
-        config: &SessionConfig,
-        settings: &RedisSettings,
-        tls: Option<&TlsSettings>,
-    ) -> Result<Self, ConfigError> {
-        let seeds: Vec<(String, u16)> = config
-            .host
-            .iter()
-            .map(|hp| (hp.host.clone(), hp.port.unwrap_or(config.port)))
-            .collect();
+    /// The client for the plan's seed nodes; connects nothing.
+    pub(super) fn new(
+        plan: &ClusterPlan,
+        connection: &ConnectionPlan,
+        tls: Option<&TlsPlan>,
+    ) -> RedisResult<Self> {
+        let seeds = plan.seeds.clone();
         let nodes: Vec<ConnectionAddr> = seeds
             .iter()
             .map(|(host, port)| match tls {
@@ -67,39 +66,45 @@ impl Cluster {
             })
             .collect();
         let mut builder = ClusterClientBuilder::new(nodes)
-            .connection_timeout(settings.connect_timeout)
-            .response_timeout(settings.socket_timeout)
+            .connection_timeout(connection.connect_timeout)
+            .response_timeout(connection.socket_timeout)
             // One bound for the whole request, retries and redirections included: a request
             // never waits longer than `socket_timeout` in total.
-            .overall_response_timeout(Some(settings.socket_timeout))
+            .overall_response_timeout(Some(connection.socket_timeout))
             .retries(CLUSTER_RETRIES)
             .min_retry_wait(MIN_RETRY_WAIT_MS)
             .max_retry_wait(MAX_RETRY_WAIT_MS);
-        if let Some(username) = &config.username {
+        if let Some(username) = &plan.auth.username {
             builder = builder.username(username);
         }
-        if let Some(password) = &config.password {
+        if let Some(password) = &plan.auth.password {
             builder = builder.password(password);
         }
-        if let Some(keepalive) = settings.keepalive {
+        if let Some(keepalive) = connection.keepalive {
             builder = builder.tcp_settings(super::tcp_settings(keepalive));
         }
         if let Some(tls) = tls {
-            super::install_crypto_provider();
             builder = tls.cluster_builder(builder);
         }
-        if config.cluster_read_from_replicas {
+        if plan.read_from_replicas {
             builder =
                 builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy);
         }
-        let client = builder.build().map_err(|err| {
-            ConfigError::unsupported("session_redis_host", &hosts(&seeds), &err.to_string())
-        })?;
         Ok(Self {
-            client,
+            client: builder.build()?,
             current: Mutex::new(None),
             seeds,
         })
+    }
+
+    /// Sends one request. redis-rs' cluster connection does its own retries, redirections
+    /// and reconnects, so nothing is retried here.
+    pub(super) async fn run<T: redis::FromRedisValue>(
+        &self,
+        request: &Request<'_>,
+    ) -> RedisResult<T> {
+        let mut conn = self.connection().await?;
+        request.send(&mut conn).await
     }
 
     /// `cluster host:port,host:port` (the seed nodes), without credentials.
@@ -222,7 +227,7 @@ pub(super) fn hint(err: &redis::RedisError) -> &'static str {
     }
 }
 
-fn hosts(seeds: &[(String, u16)]) -> String {
+pub(super) fn hosts(seeds: &[(String, u16)]) -> String {
     seeds
         .iter()
         .map(|(host, port)| format!("{host}:{port}"))

@@ -27,7 +27,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{cluster::Cluster, sentinel::Sentinel};
+#[cfg(feature = "sentinel")]
+use super::sentinel::Sentinel;
+use crate::plan::{ConnectionPlan, Strategy};
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
 use futures_util::{
     future::{BoxFuture, Shared},
@@ -50,7 +52,10 @@ pub(super) enum Request<'a> {
 }
 
 impl Request<'_> {
-    async fn send<T: FromRedisValue>(&self, conn: &mut impl ConnectionLike) -> RedisResult<T> {
+    pub(super) async fn send<T: FromRedisValue>(
+        &self,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
         match self {
             Request::Pipe(pipe) => pipe.query_async(conn).await,
             Request::Script(invocation) => invocation.invoke_async(conn).await,
@@ -63,8 +68,10 @@ pub(super) enum Target {
     /// Always the same address (standalone mode).
     Fixed(Box<Client>),
     /// The master the sentinels report (sentinel mode).
+    #[cfg(feature = "sentinel")]
     SentinelMaster(Arc<Sentinel>),
     /// A replica the sentinels report, for reads (`sentinel_read_from_replicas`).
+    #[cfg(feature = "sentinel")]
     SentinelReplica(Arc<Sentinel>),
 }
 
@@ -76,7 +83,9 @@ impl Target {
             Target::Fixed(client) => Ok((**client).clone()),
             // Boxed: the resolution's future is deep, and inlining it into every request's
             // future overflows the compiler's layout depth.
+            #[cfg(feature = "sentinel")]
             Target::SentinelMaster(sentinel) => sentinel.master_client().boxed().await,
+            #[cfg(feature = "sentinel")]
             Target::SentinelReplica(sentinel) => sentinel.replica_client().boxed().await,
         }
     }
@@ -86,7 +95,9 @@ impl Target {
     fn invalidate(&self) {
         match self {
             Target::Fixed(_) => {}
+            #[cfg(feature = "sentinel")]
             Target::SentinelMaster(sentinel) => sentinel.invalidate_master(),
+            #[cfg(feature = "sentinel")]
             Target::SentinelReplica(sentinel) => sentinel.invalidate_replica(),
         }
     }
@@ -98,7 +109,9 @@ impl Target {
     fn changed_at(&self) -> Option<Instant> {
         match self {
             Target::Fixed(_) => None,
+            #[cfg(feature = "sentinel")]
             Target::SentinelMaster(sentinel) => sentinel.master_changed_at(),
+            #[cfg(feature = "sentinel")]
             Target::SentinelReplica(sentinel) => sentinel.replica_changed_at(),
         }
     }
@@ -106,21 +119,6 @@ impl Target {
     fn is_stale(&self, created: Instant) -> bool {
         self.changed_at().is_some_and(|changed| created < changed)
     }
-}
-
-/// Everything about connections that is not the strategy.
-#[derive(Debug, Clone)]
-pub(super) struct Options {
-    /// How long to wait for a connection.
-    pub(super) connect_timeout: Duration,
-    /// How long to wait for an answer.
-    pub(super) response_timeout: Duration,
-    /// Sent with `CLIENT SETNAME` on every new connection.
-    pub(super) client_name: Option<String>,
-    /// Retry a request once after a timeout (every store request is idempotent).
-    pub(super) retry_on_timeout: bool,
-    /// `PING` a connection unused for longer than this before using it.
-    pub(super) health_check_interval: Option<Duration>,
 }
 
 /// Makes connections: the one place where they are opened (see the module docs).
@@ -294,23 +292,28 @@ pub(super) enum Connector {
         single: Box<Single>,
         retry_on_timeout: bool,
     },
-    /// Cluster mode: redis-rs' cluster connection does its own retries, redirections and
-    /// reconnects (see `cluster.rs`), so nothing is retried here.
-    Cluster(Arc<Cluster>),
 }
 
-fn connect(target: Target, options: &Options) -> Arc<Connect> {
+fn connect(target: Target, options: &ConnectionPlan) -> Arc<Connect> {
     Arc::new(Connect {
         target,
         config: AsyncConnectionConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
-            .set_response_timeout(Some(options.response_timeout)),
+            .set_response_timeout(Some(options.socket_timeout)),
         client_name: options.client_name.clone(),
     })
 }
 
 impl Connector {
-    pub(super) fn pool(target: Target, options: &Options, max_size: usize) -> Self {
+    /// The plan's strategy: a pool, or the single shared connection.
+    pub(super) fn new(target: Target, options: &ConnectionPlan) -> Self {
+        match options.strategy {
+            Strategy::Pool { max_size } => Self::pool(target, options, max_size.max(1)),
+            Strategy::Single => Self::single(target, options),
+        }
+    }
+
+    fn pool(target: Target, options: &ConnectionPlan, max_size: usize) -> Self {
         let connect = connect(target, options);
         let manager = PoolManager {
             connect: Arc::clone(&connect),
@@ -320,10 +323,10 @@ impl Connector {
             .max_size(max_size)
             // A caller waits for a free connection at most as long as it would wait for an
             // answer: a pool stuck on a hung server fails instead of queueing forever.
-            .wait_timeout(Some(options.response_timeout))
+            .wait_timeout(Some(options.socket_timeout))
             // Connecting includes CLIENT SETNAME: one connect plus one answer.
-            .create_timeout(Some(options.connect_timeout + options.response_timeout))
-            .recycle_timeout(Some(options.response_timeout))
+            .create_timeout(Some(options.connect_timeout + options.socket_timeout))
+            .recycle_timeout(Some(options.socket_timeout))
             .runtime(deadpool::Runtime::Tokio1)
             .build()
             .expect("a pool with a runtime and timeouts always builds");
@@ -334,7 +337,7 @@ impl Connector {
         }
     }
 
-    pub(super) fn single(target: Target, options: &Options) -> Self {
+    fn single(target: Target, options: &ConnectionPlan) -> Self {
         Connector::Single {
             single: Box::new(Single {
                 connect: connect(target, options),
@@ -373,7 +376,6 @@ impl Connector {
             | Connector::Single {
                 retry_on_timeout, ..
             } => *retry_on_timeout,
-            Connector::Cluster(_) => return false,
         };
         err.is_connection_dropped()
             || is_readonly(err)
@@ -387,7 +389,6 @@ impl Connector {
         let connect = match self {
             Connector::Pool { connect, .. } => connect,
             Connector::Single { single, .. } => &single.connect,
-            Connector::Cluster(_) => return false,
         };
         !matches!(connect.target, Target::Fixed(_))
     }
@@ -441,10 +442,6 @@ impl Connector {
                 }
                 result
             }
-            Connector::Cluster(cluster) => {
-                let mut conn = cluster.connection().await?;
-                request.send(&mut conn).await
-            }
         }
     }
 }
@@ -463,7 +460,7 @@ fn wrong_server(err: &RedisError) -> bool {
 
 /// `READONLY`, directly or as one entry of a pipeline.
 fn is_readonly(err: &RedisError) -> bool {
-    crate::error::has_server_code(err, "READONLY")
+    super::errors::has_server_code(err, "READONLY")
 }
 
 fn pool_error(err: PoolError<RedisError>) -> RedisError {

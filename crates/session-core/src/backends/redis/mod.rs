@@ -1,5 +1,5 @@
-//! Redis backend: standalone, sentinel ([`RedisBackend::sentinel_from_config`]) and cluster
-//! ([`RedisBackend::cluster_from_config`], `docs/cluster.md`) modes.
+//! Redis backend: one server, Redis behind Sentinel, or a Redis Cluster, decided once by the
+//! [plan](crate::plan::Topology) (`docs/sentinel.md`, `docs/cluster.md`).
 //!
 //! # Layout
 //! One Redis hash per session at key `prefix + id`: one field per session key, holding the JSON
@@ -20,7 +20,7 @@
 //! call of each script cost one more round trip to load it.
 //!
 //! # Connections
-//! Nothing connects at construction. Two strategies:
+//! Nothing connects at construction. Two strategies ([`Strategy`]):
 //!
 //! * one multiplexed connection shared by every task, made on first use and remade by the
 //!   next call after it broke: with `single_connection_client = true`, and also **the
@@ -28,19 +28,23 @@
 //!   pool at 16 and 64 concurrent tasks and the same at 1; see `docs/benchmarks.md`);
 //! * a [deadpool] pool of `max_connections` multiplexed connections, each used by
 //!   one operation at a time, when `max_connections` is set (and `single_connection_client`
-//!   is not). [`Strategy::default`] is the single connection, as with the configuration.
+//!   is not). The pool is deadpool's core with our own manager rather than deadpool-redis:
+//!   deadpool-redis' recycle sends a `PING` on every checkout, which doubled the round trips
+//!   of every operation when measured; ours pings only a connection idle for longer than
+//!   `health_check_interval`.
 //!
 //! # TLS
 //! A `rediss://host:port/db` URL, or `ssl = true` with host/port, connects over TLS (rustls,
 //! with the `ring` provider, which is installed as the process default unless the application
-//! installed one first). The server certificate is checked against the **system's** trusted
-//! roots (the OS store, read through `rustls-native-certs` when the first connection is made),
-//! or only against the CAs of `ssl_ca_certs`/`ssl_ca_path`/`ssl_ca_data` when any is set, and
-//! must name `host` unless `ssl_check_hostname` is false. `ssl_certfile`/`ssl_keyfile` (with
-//! `ssl_password` for an encrypted PKCS#8 key) add a client certificate. Every file is read
-//! in [`RedisBackend::from_config`]. A server whose certificate is not trusted fails every
-//! operation with [`StoreError::Unavailable`] (`invalid peer certificate: UnknownIssuer`, ...).
-//! `docs/configuration.md` details each option.
+//! installed one first; cargo feature `tls`). The server certificate is checked against the
+//! **system's** trusted roots (the OS store, read through `rustls-native-certs` when the first
+//! connection is made), or only against the CAs of `ssl_ca_certs`/`ssl_ca_path`/`ssl_ca_data`
+//! when any is set, and must name `host` unless `ssl_check_hostname` is false.
+//! `ssl_certfile`/`ssl_keyfile` (with `ssl_password` for an encrypted PKCS#8 key) add a client
+//! certificate. Every file is read when the plan is made. A server whose certificate is not
+//! trusted fails every operation with [`StoreError::Unavailable`]
+//! (`invalid peer certificate: UnknownIssuer`, ...). `docs/configuration.md` details each
+//! option.
 //!
 //! `rediss://host:port/#insecure` (as redis-rs reads it) turns certificate **and** host name
 //! checks off: the traffic is encrypted but anyone in between can read it. For tests against
@@ -57,27 +61,39 @@
 //! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
 //! one after `socket_timeout` (default [`DEFAULT_SOCKET_TIMEOUT`]). The same backend works
 //! again as soon as the server is back.
+//!
+//! [`Strategy`]: crate::plan::Strategy
+//! [`DEFAULT_SOCKET_TIMEOUT`]: crate::plan::DEFAULT_SOCKET_TIMEOUT
 
+#[cfg(feature = "cluster")]
 mod cluster;
 mod connection;
+mod errors;
 mod scripts;
-pub mod sentinel;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod tls;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+#[cfg(any(feature = "sentinel", feature = "cluster"))]
+use std::sync::Arc;
+use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
-use redis::{
-    ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo, RedisError, Value,
-};
+use redis::{ConnectionAddr, ConnectionInfo, RedisError, Value};
 
+#[cfg(feature = "cluster")]
 use self::cluster::Cluster;
+#[cfg(feature = "cluster")]
 pub use self::cluster::CLUSTER_RETRIES;
-use self::connection::{Connector, Options, Request, Target};
+use self::connection::{Connector, Request, Target};
+#[cfg(feature = "sentinel")]
 use self::sentinel::Sentinel;
+use self::tls::TlsPlan;
 use crate::{
-    config::{KeepaliveOptions, Mode},
+    config::KeepaliveOptions,
+    plan::{BackendPlan, ConnectionPlan, RedisPlan, Strategy, Topology},
     state::check_values_are_json,
+    ttl::millis,
     BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
     StoreError,
 };
@@ -85,89 +101,8 @@ use crate::{
 /// The name this backend reports in errors and health checks.
 const NAME: &str = "redis";
 
-/// A reasonable pool size for code that wants a pool ([`Strategy::pool`]). Each pooled
-/// connection is multiplexed, so a small pool already carries many concurrent requests; more
-/// connections did not help in `docs/benchmarks.md`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
-
-/// Response timeout when `socket_timeout` is not set. Long enough for a busy server, short
-/// enough that a hung one turns into a 503 before clients give up on their own.
-pub const DEFAULT_SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connection timeout when `socket_connect_timeout` is not set. A refused connection fails at
-/// once anyway; this bounds unanswered SYNs and a server too busy to complete the handshake.
-pub const DEFAULT_SOCKET_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How the backend talks to Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// A pool of up to `max_size` multiplexed connections (`max_connections`).
-    Pool {
-        /// Most connections open at once; at least 1.
-        max_size: usize,
-    },
-    /// One shared, auto-reconnecting multiplexed connection (`single_connection_client`).
-    Single,
-}
-
-impl Strategy {
-    /// A pool of [`DEFAULT_MAX_CONNECTIONS`].
-    pub fn pool() -> Self {
-        Strategy::Pool {
-            max_size: DEFAULT_MAX_CONNECTIONS,
-        }
-    }
-}
-
-/// The single shared connection: the default of the configuration too (`max_connections`
-/// unset), because it measured fastest.
-impl Default for Strategy {
-    fn default() -> Self {
-        Strategy::Single
-    }
-}
-
-/// Everything but the address and credentials: for building a backend without a
-/// [`SessionConfig`], in tests and benchmarks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisSettings {
-    /// Prepended to every session id to make the Redis key.
-    pub prefix: String,
-    /// The connection strategy.
-    pub strategy: Strategy,
-    /// How long to wait for an answer (`socket_timeout`).
-    pub socket_timeout: Duration,
-    /// How long to wait for a connection (`socket_connect_timeout`).
-    pub connect_timeout: Duration,
-    /// TCP keepalive (`socket_keepalive` with `socket_keepalive_options`): `None` leaves it
-    /// off; `Some` turns it on, with the system's defaults for the unset knobs. No effect on
-    /// unix sockets (`from_config` rejects the combination).
-    pub keepalive: Option<KeepaliveOptions>,
-    /// Retry a request once after a timeout (`retry_on_timeout`).
-    pub retry_on_timeout: bool,
-    /// `PING` a connection unused for longer than this before using it
-    /// (`health_check_interval`); `None` never checks.
-    pub health_check_interval: Option<Duration>,
-    /// Set with `CLIENT SETNAME` on every new connection (`client_name`).
-    pub client_name: Option<String>,
-}
-
-impl Default for RedisSettings {
-    fn default() -> Self {
-        Self {
-            prefix: "session:".into(),
-            strategy: Strategy::default(),
-            socket_timeout: DEFAULT_SOCKET_TIMEOUT,
-            connect_timeout: DEFAULT_SOCKET_CONNECT_TIMEOUT,
-            keepalive: None,
-            retry_on_timeout: false,
-            health_check_interval: None,
-            client_name: None,
-        }
-    }
-}
-
-/// Sessions in one Redis server (or one Redis-protocol server such as Valkey).
+/// Sessions in Redis: one server (or one Redis-protocol server such as Valkey), a master
+/// followed through Sentinel, or a Redis Cluster.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -181,16 +116,27 @@ impl Default for RedisSettings {
 /// # Ok(()) }
 /// ```
 pub struct RedisBackend {
-    connector: Connector,
-    /// Replica reads in sentinel mode (`sentinel_read_from_replicas`).
-    read_connector: Option<Connector>,
-    /// The resolver, in sentinel mode.
-    sentinel: Option<Arc<Sentinel>>,
-    /// The cluster client, in cluster mode.
-    cluster: Option<Arc<Cluster>>,
+    nodes: Nodes,
     strategy: Strategy,
     prefix: String,
     location: String,
+}
+
+/// The servers behind the backend and how requests reach them: the plan's
+/// [`Topology`], made into clients.
+enum Nodes {
+    /// One server at a fixed address.
+    Standalone(Connector),
+    /// The master the sentinels report, and replicas for reads when asked for.
+    #[cfg(feature = "sentinel")]
+    Sentinel {
+        resolver: Arc<Sentinel>,
+        master: Connector,
+        replicas: Option<Connector>,
+    },
+    /// Every node of a cluster, through redis-rs' cluster client.
+    #[cfg(feature = "cluster")]
+    Cluster(Arc<Cluster>),
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -204,237 +150,167 @@ impl std::fmt::Debug for RedisBackend {
 }
 
 impl RedisBackend {
-    /// Builds the backend from the `session_redis_*` options: `url` (`redis://`, `unix://`,
-    /// or `rediss://` for TLS, see the [module docs](self#tls)), else `unix_socket_path`, else `host`/`port`; plus
-    /// `username`, `password`, `db`, the two timeouts, `max_connections`,
-    /// `single_connection_client`, `socket_keepalive` (+ options), `retry_on_timeout`,
-    /// `health_check_interval`, `client_name` and `prefix`.
+    /// The backend the configuration describes, in redis, sentinel or cluster mode: a
+    /// shorthand for [`SessionConfig::plan`] then [`from_plan`](Self::from_plan). Nothing is
+    /// connected here.
     ///
     /// `username`, `password` and a non-zero `db` given as separate options override the
-    /// URL's parts. Nothing is connected here.
+    /// URL's parts. Strategy: `single_connection_client = true`, or `max_connections` unset,
+    /// gives one shared multiplexed connection (the faster one, see the
+    /// [module docs](self)); `max_connections = n` alone gives a pool of `n` connections.
     ///
-    /// Strategy: `single_connection_client = true`, or `max_connections` unset, gives one
-    /// shared multiplexed connection (the faster one, see the [module docs](self));
-    /// `max_connections = n` alone gives a pool of `n` connections.
+    /// In sentinel mode the master is resolved on the first operation and cached. A
+    /// `READONLY` reply, or a dropped or refused connection, makes the next connection resolve
+    /// it again, and the operation is retried once (on the new master when the failover is
+    /// done). Sentinel events (`+promoted-slave`, `+switch-master`) switch the master at once,
+    /// and drop the connections to the former one before they are used again. With
+    /// `session_redis_sentinel_read_from_replicas`, loads that do not touch the expiry go to
+    /// a healthy replica: a load right after a write may not see it yet.
     ///
-    /// In sentinel mode (`session_redis_mode = sentinel`) the backend follows the master the
-    /// sentinels report: see [`RedisBackend::sentinel_from_config`].
+    /// In cluster mode one multiplexed connection per node carries every request; redis-rs
+    /// follows `MOVED`/`ASK`, refreshes the slot map and reconnects by itself, retrying a
+    /// request up to `CLUSTER_RETRIES` times within `socket_timeout` in total. A request to
+    /// slots whose master is down fails with [`StoreError::Unavailable`] until the master is
+    /// back or a replica took over; the backend needs no rebuilding.
     pub fn from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        match config.mode {
-            Mode::Sentinel => return Self::sentinel_from_config(config),
-            Mode::Cluster => return Self::cluster_from_config(config),
-            Mode::Redis | Mode::Disabled => {}
+        match config.plan()?.backend {
+            BackendPlan::Redis(plan) => Self::from_plan(&plan),
+            _ => Err(ConfigError::invalid(
+                "session_redis_mode",
+                config.mode.as_str(),
+                "redis, sentinel or cluster, without session_redis_pool or session_redis_multi_backends, for one Redis backend",
+            )),
         }
-        let tls = tls::TlsSettings::from_config(config)?;
-        let info = connection_info(config)?;
-        let is_unix = matches!(info.addr(), ConnectionAddr::Unix(_));
-        Self::build(info, settings(config, is_unix)?, tls.as_ref())
     }
 
-    /// The sentinel-mode backend: `session_redis_host` lists the sentinels (a port-less host
-    /// means port 26379), `session_redis_master` names the master. Every other option applies
-    /// as in standalone mode, to the connections to the master (and replicas); `username`,
-    /// `password` and the timeouts also apply to the sentinels unless
-    /// `session_redis_sentinel_username`/`_password` are set (see
-    /// [the sentinel module](sentinel)).
-    ///
-    /// The master is resolved on the first operation and cached. A `READONLY` reply, or a
-    /// dropped or refused connection, makes the next connection resolve it again, and the
-    /// operation is retried once (on the new master when the failover is done). Sentinel
-    /// events (`+promoted-slave`, `+switch-master`) switch the master at once, and drop the
-    /// connections to the former one before they are used again.
-    ///
-    /// With `session_redis_sentinel_read_from_replicas`, loads that do not touch the expiry
-    /// are sent to a healthy replica: a load right after a write may not see it yet.
-    /// `health()` reports every sentinel and the master.
-    pub fn sentinel_from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        let settings = settings(config, false)?;
-        let tls = tls::TlsSettings::from_config(config)?;
+    /// Builds the backend of a plan. Nothing is connected here.
+    pub fn from_plan(plan: &RedisPlan) -> Result<Self, ConfigError> {
+        let tls = tls_of(plan);
         if tls.is_some() {
             install_crypto_provider();
         }
-        let tcp = settings.keepalive.map(tcp_settings);
-        // The same TLS and socket settings for the sentinels and the data nodes, as seed 000
-        // passes the Redis options to both.
-        let make_client: sentinel::MakeClient = Box::new(move |host, port, redis| {
-            let info = ConnectionAddr::Tcp(host.to_string(), port)
-                .into_connection_info()?
-                .set_redis_settings(redis);
-            let info = match &tcp {
-                Some(tcp) => info.set_tcp_settings(tcp.clone()),
-                None => info,
-            };
-            match &tls {
-                Some(tls) => tls.build_client(info),
-                None => redis::Client::open(info),
+        let connection = &plan.connection;
+        let (nodes, location) = match &plan.topology {
+            Topology::Standalone(info) => {
+                let (target, location) = standalone(info.clone(), connection, tls)?;
+                (
+                    Nodes::Standalone(Connector::new(target, connection)),
+                    location,
+                )
             }
-        });
-        let resolver = Arc::new(Sentinel::new(
-            config,
-            make_client,
-            settings.connect_timeout,
-            settings.socket_timeout,
-        )?);
-        let options = options(&settings);
-        let connector = |target| match settings.strategy {
-            Strategy::Pool { max_size } => Connector::pool(target, &options, max_size.max(1)),
-            Strategy::Single => Connector::single(target, &options),
+            #[cfg(feature = "sentinel")]
+            Topology::Sentinel(sentinel) => {
+                let resolver = Arc::new(Sentinel::new(
+                    sentinel,
+                    make_client(connection.keepalive, tls.cloned()),
+                    connection.connect_timeout,
+                    connection.socket_timeout,
+                ));
+                let location = resolver.location();
+                let connector = |target| Connector::new(target, connection);
+                let nodes = Nodes::Sentinel {
+                    master: connector(Target::SentinelMaster(Arc::clone(&resolver))),
+                    replicas: sentinel
+                        .read_from_replicas
+                        .then(|| connector(Target::SentinelReplica(Arc::clone(&resolver)))),
+                    resolver,
+                };
+                (nodes, location)
+            }
+            #[cfg(feature = "cluster")]
+            Topology::Cluster(plan) => {
+                let cluster = Cluster::new(plan, connection, tls).map_err(|err| {
+                    ConfigError::unsupported(
+                        "session_redis_host",
+                        &cluster::hosts(&plan.seeds),
+                        &err.to_string(),
+                    )
+                })?;
+                let location = cluster.location();
+                (Nodes::Cluster(Arc::new(cluster)), location)
+            }
         };
         Ok(Self {
-            connector: connector(Target::SentinelMaster(Arc::clone(&resolver))),
-            read_connector: config
-                .sentinel_read_from_replicas
-                .then(|| connector(Target::SentinelReplica(Arc::clone(&resolver)))),
-            strategy: settings.strategy,
-            prefix: settings.prefix,
-            location: resolver.location(),
-            sentinel: Some(resolver),
-            cluster: None,
-        })
-    }
-}
-
-impl RedisBackend {
-    /// The cluster-mode backend (`session_redis_mode = cluster`): `session_redis_host` lists
-    /// seed nodes (a port-less host takes `session_redis_port`); the rest of the cluster is
-    /// discovered from them. `username`, `password`, the two timeouts, keepalive and the TLS
-    /// options apply to every node; `session_redis_cluster_read_from_replicas` sends loads
-    /// that do not touch the expiry to replicas.
-    ///
-    /// One multiplexed connection per node carries every request; redis-rs follows
-    /// `MOVED`/`ASK`, refreshes the slot map and reconnects by itself, retrying a request up
-    /// to [`CLUSTER_RETRIES`] times within `socket_timeout` in total. A request to slots
-    /// whose master is down fails with [`StoreError::Unavailable`] until the master is back
-    /// or a replica took over; the backend needs no rebuilding.
-    ///
-    /// [`SessionConfig::validate`] rejects what a cluster cannot do: `db` other than 0,
-    /// `client_name`, `max_connections`, `health_check_interval` (see `docs/cluster.md`).
-    /// `single_connection_client` and `retry_on_timeout` are accepted with no effect: there
-    /// is always one shared connection per node, and redis-rs retries by itself. Nothing is
-    /// connected here.
-    pub fn cluster_from_config(config: &SessionConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let settings = settings(config, false)?;
-        if settings.retry_on_timeout || config.single_connection_client {
-            tracing::info!(
-                "session_redis_retry_on_timeout and session_redis_single_connection_client have \
-                 no effect in cluster mode: the cluster client shares one connection per node \
-                 and retries by itself"
-            );
-        }
-        let tls = tls::TlsSettings::from_config(config)?;
-        let cluster = Arc::new(Cluster::from_config(config, &settings, tls.as_ref())?);
-        Ok(Self {
-            connector: Connector::Cluster(Arc::clone(&cluster)),
-            read_connector: None,
-            sentinel: None,
-            strategy: Strategy::Single,
-            prefix: settings.prefix,
-            location: cluster.location(),
-            cluster: Some(cluster),
-        })
-    }
-}
-
-/// The settings every mode shares.
-fn settings(config: &SessionConfig, is_unix: bool) -> Result<RedisSettings, ConfigError> {
-    {
-        let settings = RedisSettings {
-            prefix: config.prefix.clone(),
-            strategy: match (config.single_connection_client, config.max_connections) {
-                (true, _) | (false, None) => Strategy::Single,
-                (false, Some(0)) => {
-                    return Err(ConfigError::unsupported(
-                        "session_redis_max_connections",
-                        "0",
-                        "a pool size of at least 1",
-                    ))
-                }
-                (false, Some(max_size)) => Strategy::Pool { max_size },
+            nodes,
+            strategy: match &plan.topology {
+                Topology::Standalone(_) => connection.strategy,
+                #[cfg(feature = "sentinel")]
+                Topology::Sentinel(_) => connection.strategy,
+                // One shared connection per node, whatever was asked.
+                #[cfg(feature = "cluster")]
+                Topology::Cluster(_) => Strategy::Single,
             },
-            socket_timeout: timeout(
-                "session_redis_socket_timeout",
-                config.socket_timeout,
-                DEFAULT_SOCKET_TIMEOUT,
-            )?,
-            connect_timeout: timeout(
-                "session_redis_socket_connect_timeout",
-                config.socket_connect_timeout,
-                DEFAULT_SOCKET_CONNECT_TIMEOUT,
-            )?,
-            keepalive: keepalive(config, is_unix)?,
-            retry_on_timeout: config.retry_on_timeout,
-            health_check_interval: health_check_interval(config.health_check_interval)?,
-            client_name: client_name(config.client_name.as_deref())?,
-        };
-        Ok(settings)
+            prefix: plan.prefix.clone(),
+            location,
+        })
     }
 }
 
-fn options(settings: &RedisSettings) -> Options {
-    Options {
-        connect_timeout: settings.connect_timeout,
-        response_timeout: settings.socket_timeout,
-        client_name: settings.client_name.clone(),
-        retry_on_timeout: settings.retry_on_timeout,
-        health_check_interval: settings.health_check_interval,
+/// The plan's TLS settings (always `None` in a build without the `tls` feature).
+fn tls_of(plan: &RedisPlan) -> Option<&TlsPlan> {
+    #[cfg(feature = "tls")]
+    return plan.tls.as_ref();
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = plan;
+        None
     }
 }
 
-impl RedisBackend {
-    /// Builds the backend from explicit connection information, such as
-    /// `"redis://127.0.0.1:6379".into_connection_info()`, or a `rediss://` one for TLS.
-    /// Nothing is connected here.
-    pub fn new(info: ConnectionInfo, settings: RedisSettings) -> Result<Self, ConfigError> {
-        Self::build(info, settings, None)
+/// The fixed target and the location (no credentials) of a standalone server: keepalive and
+/// TLS applied to its address.
+fn standalone(
+    info: ConnectionInfo,
+    connection: &ConnectionPlan,
+    tls: Option<&TlsPlan>,
+) -> Result<(Target, String), ConfigError> {
+    let info = match connection.keepalive {
+        Some(options) => info.set_tcp_settings(tcp_settings(options)),
+        None => info,
+    };
+    // `ssl = True` turns a host/port address into a TLS one.
+    let info = match tls {
+        Some(tls) => tls.tls_info(info),
+        None => info,
+    };
+    let location = match info.addr() {
+        ConnectionAddr::TcpTls { insecure, .. } => {
+            install_crypto_provider();
+            let fragment = if *insecure { "/#insecure" } else { "" };
+            format!("rediss://{}{fragment}", info.addr())
+        }
+        addr => addr.to_string(),
+    };
+    let client = match tls {
+        Some(tls) => tls.build_client(info),
+        None => redis::Client::open(info),
     }
+    .map_err(|err| ConfigError::unsupported("session_redis_url", &location, &err.to_string()))?;
+    Ok((Target::Fixed(Box::new(client)), location))
+}
 
-    fn build(
-        info: ConnectionInfo,
-        settings: RedisSettings,
-        tls: Option<&tls::TlsSettings>,
-    ) -> Result<Self, ConfigError> {
-        let info = match settings.keepalive {
-            Some(options) => info.set_tcp_settings(tcp_settings(options)),
+/// How the Sentinel resolver makes clients: the same TLS and socket settings for the
+/// sentinels and the data nodes, as Odoo's `session_redis` passes the Redis options to both.
+#[cfg(feature = "sentinel")]
+fn make_client(keepalive: Option<KeepaliveOptions>, tls: Option<TlsPlan>) -> sentinel::MakeClient {
+    let tcp = keepalive.map(tcp_settings);
+    Box::new(move |host, port, redis| {
+        use redis::IntoConnectionInfo;
+        let info = ConnectionAddr::Tcp(host.to_string(), port)
+            .into_connection_info()?
+            .set_redis_settings(redis);
+        let info = match &tcp {
+            Some(tcp) => info.set_tcp_settings(tcp.clone()),
             None => info,
         };
-        // `ssl = True` turns a host/port address into a TLS one.
-        let info = match tls {
-            Some(tls) => tls.tls_info(info),
-            None => info,
-        };
-        let location = match info.addr() {
-            ConnectionAddr::TcpTls { insecure, .. } => {
-                install_crypto_provider();
-                let fragment = if *insecure { "/#insecure" } else { "" };
-                format!("rediss://{}{fragment}", info.addr())
-            }
-            addr => addr.to_string(),
-        };
-        let client = match tls {
+        match &tls {
             Some(tls) => tls.build_client(info),
             None => redis::Client::open(info),
         }
-        .map_err(|err| {
-            ConfigError::unsupported("session_redis_url", &location, &err.to_string())
-        })?;
-        let options = options(&settings);
-        let target = Target::Fixed(Box::new(client));
-        let connector = match settings.strategy {
-            Strategy::Pool { max_size } => Connector::pool(target, &options, max_size.max(1)),
-            Strategy::Single => Connector::single(target, &options),
-        };
-        Ok(Self {
-            connector,
-            read_connector: None,
-            strategy: settings.strategy,
-            prefix: settings.prefix,
-            location,
-            sentinel: None,
-            cluster: None,
-        })
-    }
+    })
+}
 
+impl RedisBackend {
     /// The connection strategy in use.
     pub fn strategy(&self) -> Strategy {
         self.strategy
@@ -451,27 +327,41 @@ impl RedisBackend {
     }
 
     async fn run<T: redis::FromRedisValue>(&self, request: Request<'_>) -> Result<T, StoreError> {
-        self.connector
-            .run(&request)
-            .await
-            .map_err(|err| self.error(&err))
+        self.send(&request, false).await
     }
 
     /// Like `run`, on a replica when replica reads are on: for requests that only read.
+    /// (In cluster mode redis-rs routes read-only commands to replicas by itself.)
     async fn run_read<T: redis::FromRedisValue>(
         &self,
         request: Request<'_>,
     ) -> Result<T, StoreError> {
-        self.read_connector
-            .as_ref()
-            .unwrap_or(&self.connector)
-            .run(&request)
-            .await
-            .map_err(|err| self.error(&err))
+        self.send(&request, true).await
+    }
+
+    async fn send<T: redis::FromRedisValue>(
+        &self,
+        request: &Request<'_>,
+        read_only: bool,
+    ) -> Result<T, StoreError> {
+        let result = match &self.nodes {
+            Nodes::Standalone(connector) => connector.run(request).await,
+            #[cfg(feature = "sentinel")]
+            Nodes::Sentinel {
+                master, replicas, ..
+            } => match replicas.as_ref().filter(|_| read_only) {
+                Some(replicas) => replicas.run(request).await,
+                None => master.run(request).await,
+            },
+            #[cfg(feature = "cluster")]
+            Nodes::Cluster(cluster) => cluster.run(request).await,
+        };
+        let _ = read_only;
+        result.map_err(|err| self.error(&err))
     }
 
     fn error(&self, err: &RedisError) -> StoreError {
-        match StoreError::from_redis(NAME, err) {
+        match errors::store_error(NAME, err) {
             StoreError::Unavailable {
                 backend,
                 timed_out,
@@ -489,10 +379,12 @@ impl RedisBackend {
                 } else if message.contains("received fatal alert") {
                     " (the server refused the TLS handshake: is the client certificate of \
                      session_redis_ssl_certfile signed by a CA the server trusts?)"
-                } else if self.cluster.is_some() {
-                    cluster::hint(err)
                 } else {
-                    ""
+                    match &self.nodes {
+                        #[cfg(feature = "cluster")]
+                        Nodes::Cluster(_) => cluster::hint(err),
+                        _ => "",
+                    }
                 };
                 StoreError::Unavailable {
                     backend,
@@ -609,11 +501,12 @@ impl SessionBackend for RedisBackend {
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
-        if let Some(sentinel) = &self.sentinel {
-            return sentinel.health(NAME).await;
-        }
-        if let Some(cluster) = &self.cluster {
-            return cluster.health(NAME).await;
+        match &self.nodes {
+            Nodes::Standalone(_) => {}
+            #[cfg(feature = "sentinel")]
+            Nodes::Sentinel { resolver, .. } => return resolver.health(NAME).await,
+            #[cfg(feature = "cluster")]
+            Nodes::Cluster(cluster) => return cluster.health(NAME).await,
         }
         let mut pipe = redis::pipe();
         pipe.cmd("PING");
@@ -636,16 +529,6 @@ fn corrupt(detail: String) -> StoreError {
         backend: NAME.into(),
         detail,
     }
-}
-
-/// Milliseconds for `PEXPIRE`, never 0 (which would delete the key at once).
-/// A TTL in milliseconds for `PEXPIRE`, capped at 100 years: Redis refuses an expiry whose
-/// absolute time overflows, and a framework may hand over an absurdly long TTL.
-fn millis(ttl: Duration) -> u64 {
-    const MAX_MS: u64 = crate::config::MAX_KEY_EXPIRE_SECS * 1000;
-    u64::try_from(ttl.as_millis())
-        .unwrap_or(MAX_MS)
-        .clamp(1, MAX_MS)
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
@@ -708,46 +591,6 @@ fn text(value: Value) -> Option<String> {
     }
 }
 
-fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
-    match seconds {
-        None => Ok(default),
-        Some(s) => Duration::try_from_secs_f64(s)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                ConfigError::unsupported(key, &s.to_string(), "a number of seconds above 0")
-            }),
-    }
-}
-
-/// `socket_keepalive` and its options. The options alone are an error rather than ignored (as
-/// redis-py does): whoever wrote them expects keepalive.
-fn keepalive(
-    config: &SessionConfig,
-    is_unix: bool,
-) -> Result<Option<KeepaliveOptions>, ConfigError> {
-    let options = config.socket_keepalive_options.unwrap_or_default();
-    if !config.socket_keepalive {
-        if options.is_empty() {
-            return Ok(None);
-        }
-        return Err(ConfigError::unsupported(
-            "session_redis_socket_keepalive_options",
-            &options.to_string(),
-            "session_redis_socket_keepalive = True alongside: the options only tune keepalive, \
-             which is off",
-        ));
-    }
-    if is_unix {
-        return Err(ConfigError::unsupported(
-            "session_redis_socket_keepalive",
-            "True",
-            "a TCP connection: TCP keepalive has no meaning on a unix socket",
-        ));
-    }
-    Ok(Some(options))
-}
-
 /// The socket options redis-rs applies to every TCP connection it opens.
 fn tcp_settings(options: KeepaliveOptions) -> redis::io::tcp::TcpSettings {
     let mut keepalive = redis::io::tcp::socket2::TcpKeepalive::new();
@@ -767,111 +610,29 @@ fn tcp_settings(options: KeepaliveOptions) -> redis::io::tcp::TcpSettings {
     }
 }
 
-fn health_check_interval(seconds: Option<f64>) -> Result<Option<Duration>, ConfigError> {
-    match seconds {
-        None => Ok(None),
-        Some(0.0) => Ok(None),
-        Some(s) => Duration::try_from_secs_f64(s).map(Some).map_err(|_| {
-            ConfigError::unsupported(
-                "session_redis_health_check_interval",
-                &s.to_string(),
-                "a number of seconds, 0 or more (0: no checks)",
-            )
-        }),
-    }
-}
-
-/// Redis refuses names with spaces or newlines; an empty one would clear the name.
-fn client_name(name: Option<&str>) -> Result<Option<String>, ConfigError> {
-    match name {
-        None => Ok(None),
-        Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic()) => {
-            Ok(Some(name.to_owned()))
-        }
-        Some(name) => Err(ConfigError::unsupported(
-            "session_redis_client_name",
-            name,
-            "a non-empty name of printable ASCII characters without spaces (Redis' rule for CLIENT SETNAME)",
-        )),
-    }
-}
-
 /// Makes sure rustls has a crypto provider: redis-rs builds its TLS configuration with the
 /// process default one, and pulls rustls in without choosing any. An application that
 /// installed its own provider keeps it (the `Err` of `install_default` says just that).
 fn install_crypto_provider() {
+    #[cfg(feature = "tls")]
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
-    if config.db < 0 {
-        return Err(ConfigError::unsupported(
-            "session_redis_db",
-            &config.db.to_string(),
-            "a database number of 0 or more",
-        ));
-    }
-    let mut redis = RedisConnectionInfo::default();
-    if let Some(username) = &config.username {
-        redis = redis.set_username(username);
-    }
-    if let Some(password) = &config.password {
-        redis = redis.set_password(password);
-    }
-    redis = redis.set_db(config.db);
-
-    let Some(url) = &config.url else {
-        let addr = if let Some(path) = &config.unix_socket_path {
-            ConnectionAddr::Unix(path.clone())
-        } else {
-            if config.host.len() > 1 {
-                return Err(ConfigError::unsupported(
-                    "session_redis_host",
-                    &format!("{} hosts", config.host.len()),
-                    "one host in standalone mode (several hosts need sentinel or cluster mode)",
-                ));
-            }
-            match config.host.first() {
-                Some(hp) => ConnectionAddr::Tcp(hp.host.clone(), hp.port.unwrap_or(config.port)),
-                None => ConnectionAddr::Tcp("localhost".into(), config.port),
-            }
-        };
-        let info = addr
-            .into_connection_info()
-            .map_err(|err| ConfigError::unsupported("session_redis_host", "", &err.to_string()))?;
-        return Ok(info.set_redis_settings(redis));
-    };
-
-    let shown = crate::config::redact_url(url);
-    let parsed = redis::parse_redis_url(url).ok_or_else(|| {
-        ConfigError::unsupported(
-            "session_redis_url",
-            &shown,
-            "a redis://host:port/db, rediss://host:port/db or unix:///path/to/socket URL",
-        )
-    })?;
-    let info = parsed
-        .into_connection_info()
-        .map_err(|err| ConfigError::unsupported("session_redis_url", &shown, &err.to_string()))?;
-    // The separate options override the URL's parts (docs/configuration.md, "URL rule"), so
-    // a password can come from a secret store while the URL stays in a file. `db` has no
-    // "unset" state, so only a non-zero db overrides the URL's.
-    let mut merged = info.redis_settings().clone();
-    if let Some(username) = &config.username {
-        merged = merged.set_username(username);
-    }
-    if let Some(password) = &config.password {
-        merged = merged.set_password(password);
-    }
-    if config.db != 0 {
-        merged = merged.set_db(config.db);
-    }
-    Ok(info.set_redis_settings(merged))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The standalone address and credentials the plan makes of `config`.
+    fn connection_info(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
+        match config.plan()?.backend {
+            BackendPlan::Redis(plan) => match plan.topology {
+                Topology::Standalone(info) => Ok(info),
+                #[allow(unreachable_patterns)]
+                _ => panic!("a standalone plan"),
+            },
+            _ => panic!("a Redis plan"),
+        }
+    }
 
     #[test]
     fn rediss_is_tls_and_keeps_the_password_out_of_sight() {

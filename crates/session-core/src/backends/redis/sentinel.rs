@@ -16,7 +16,7 @@
 //! its answer.
 //!
 //! # Credentials
-//! Seed 000 passes the Redis options to the sentinels too (redis-py's `sentinel_kwargs`). The
+//! Odoo's `session_redis` passes the Redis options to the sentinels too (redis-py's `sentinel_kwargs`). The
 //! rule here: the sentinels get `session_redis_sentinel_username`/`_password` when either is
 //! set; otherwise the data nodes' `session_redis_username`/`_password`. When those fallback
 //! credentials are rejected by a sentinel that has no password configured at all (a common
@@ -45,10 +45,10 @@ use redis::{
 use futures_util::StreamExt;
 use tokio::sync::watch;
 
-use crate::{config::HostPort, BackendHealth, ConfigError, SessionConfig};
-
-/// The default Sentinel port, for hosts given without one.
-pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+use crate::{
+    plan::{Auth, SentinelPlan},
+    BackendHealth,
+};
 
 /// Upper bound of the connect timeout of one lookup: a dead sentinel must not hold the
 /// resolution up for the whole `socket_connect_timeout` (the next one may answer at once).
@@ -61,32 +61,9 @@ const LOOKUP_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const INVALIDATE_GRACE: Duration = Duration::from_millis(100);
 
 /// Builds a client for a `host:port` with the given credentials; the place where TLS
-/// settings are applied (the same for sentinels and data nodes, as seed 000 says).
+/// settings are applied (the same for sentinels and data nodes, as Odoo's `session_redis` does).
 pub(super) type MakeClient =
     Box<dyn Fn(&str, u16, RedisConnectionInfo) -> RedisResult<Client> + Send + Sync>;
-
-/// What to tell the sentinels: who we are.
-#[derive(Clone, Default)]
-struct Credentials {
-    username: Option<String>,
-    password: Option<String>,
-    /// True when these are the data nodes' credentials used as a fallback: they may be
-    /// dropped for a sentinel without a password.
-    fallback: bool,
-}
-
-impl Credentials {
-    fn info(&self) -> RedisConnectionInfo {
-        let mut info = RedisConnectionInfo::default();
-        if let Some(user) = &self.username {
-            info = info.set_username(user);
-        }
-        if let Some(password) = &self.password {
-            info = info.set_password(password);
-        }
-        info
-    }
-}
 
 /// A cached address and the client made for it.
 struct Resolved {
@@ -137,7 +114,11 @@ impl Slot {
 pub(super) struct Sentinel {
     sentinels: Vec<(String, u16)>,
     master_name: String,
-    sentinel_credentials: Credentials,
+    /// What to tell the sentinels.
+    sentinel_credentials: Auth,
+    /// True when `sentinel_credentials` are the data nodes' used as a fallback: they are
+    /// dropped for a sentinel without a password.
+    fallback: bool,
     /// Credentials and db for the data nodes.
     node_info: RedisConnectionInfo,
     make_client: MakeClient,
@@ -155,75 +136,24 @@ pub(super) struct Sentinel {
 }
 
 impl Sentinel {
-    /// Reads the sentinel list, master name and credentials. `make_client` builds clients
-    /// (plain or TLS); `connect_timeout`/`response_timeout` are the configured ones, capped
-    /// for lookups (see the constants).
+    /// The resolver for `plan`. `make_client` builds clients (plain or TLS);
+    /// `connect_timeout`/`response_timeout` are the configured ones, capped for lookups (see
+    /// the constants).
     pub(super) fn new(
-        config: &SessionConfig,
+        plan: &SentinelPlan,
         make_client: MakeClient,
         connect_timeout: Duration,
         response_timeout: Duration,
-    ) -> Result<Self, ConfigError> {
-        let master_name = config
-            .master
-            .as_deref()
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "session_redis_master",
-                    "(unset)",
-                    "the name of the master the sentinels monitor, required in sentinel mode",
-                )
-            })?
-            .to_string();
-        if config.host.is_empty() {
-            return Err(ConfigError::invalid(
-                "session_redis_host",
-                "(empty)",
-                "the list of sentinels in sentinel mode, such as [('10.0.0.1', 26379), ('10.0.0.2', 26379)]",
-            ));
-        }
-        let sentinels = config
-            .host
-            .iter()
-            .map(|HostPort { host, port }| (host.clone(), port.unwrap_or(DEFAULT_SENTINEL_PORT)))
-            .collect();
-        let sentinel_credentials =
-            if config.sentinel_username.is_some() || config.sentinel_password.is_some() {
-                Credentials {
-                    username: config.sentinel_username.clone(),
-                    password: config.sentinel_password.clone(),
-                    fallback: false,
-                }
-            } else {
-                Credentials {
-                    username: config.username.clone(),
-                    password: config.password.clone(),
-                    fallback: true,
-                }
-            };
-        if config.db < 0 {
-            return Err(ConfigError::invalid(
-                "session_redis_db",
-                &config.db.to_string(),
-                "a database number of 0 or more",
-            ));
-        }
-        let node_info = Credentials {
-            username: config.username.clone(),
-            password: config.password.clone(),
-            fallback: false,
-        }
-        .info()
-        .set_db(config.db);
+    ) -> Self {
+        let node_info = plan.node_auth.info().set_db(plan.db);
         let lookup = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout.min(LOOKUP_CONNECT_TIMEOUT)))
             .set_response_timeout(Some(response_timeout.min(LOOKUP_RESPONSE_TIMEOUT)));
-        Ok(Self {
-            sentinels,
-            master_name,
-            sentinel_credentials,
+        Self {
+            sentinels: plan.sentinels.clone(),
+            master_name: plan.master.clone(),
+            sentinel_credentials: plan.sentinel_auth.clone(),
+            fallback: plan.sentinel_auth_is_fallback,
             node_info,
             make_client,
             lookup,
@@ -233,7 +163,7 @@ impl Sentinel {
             resolving: tokio::sync::Mutex::new(()),
             watching: AtomicBool::new(false),
             stop: watch::channel(()).0,
-        })
+        }
     }
 
     /// `sentinel://h1:p1,h2:p2/master`, for logs and health (no credentials).
@@ -359,7 +289,7 @@ impl Sentinel {
                 // without a password refuses are dropped, or the events would never arrive.
                 match this.subscribe(&host, port, creds.info()).await {
                     Err(err)
-                        if creds.fallback && creds.password.is_some() && no_password_set(&err) =>
+                        if this.fallback && creds.password.is_some() && no_password_set(&err) =>
                     {
                         this.subscribe(&host, port, RedisConnectionInfo::default())
                             .await
@@ -616,7 +546,7 @@ impl Sentinel {
             .sentinel_query_with(host, port, args, creds.info())
             .await
         {
-            Err(err) if creds.fallback && creds.password.is_some() && no_password_set(&err) => {
+            Err(err) if self.fallback && creds.password.is_some() && no_password_set(&err) => {
                 self.sentinel_query_with(host, port, args, RedisConnectionInfo::default())
                     .await
             }
@@ -750,7 +680,11 @@ mod tests {
     use session_testkit::{SentinelOptions, SentinelTopology};
 
     use super::*;
-    use crate::config::{HostPort, Mode};
+    use crate::{
+        config::{HostPort, Mode},
+        plan::{BackendPlan, Topology},
+        SessionConfig,
+    };
     use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
     /// A plain TCP client (no TLS) for `host:port`.
@@ -788,15 +722,19 @@ mod tests {
     }
 
     fn sentinel(config: &SessionConfig) -> Arc<Sentinel> {
-        Arc::new(
-            Sentinel::new(
-                config,
-                Box::new(plain_client),
-                Duration::from_secs(1),
-                Duration::from_secs(1),
-            )
-            .unwrap(),
-        )
+        let plan = config.plan().unwrap();
+        let BackendPlan::Redis(redis) = plan.backend else {
+            panic!("a Redis plan");
+        };
+        let Topology::Sentinel(plan) = redis.topology else {
+            panic!("a Sentinel plan");
+        };
+        Arc::new(Sentinel::new(
+            &plan,
+            Box::new(plain_client),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ))
     }
 
     #[test]

@@ -1,0 +1,181 @@
+//! The typed plan: a [`SessionConfig`] turned, once, into what to build.
+//!
+//! `SessionConfig` is the option bag in the format users of Odoo's `session_redis` and of
+//! django-redis-sessions know: about fifty flat options, most of which apply to one topology
+//! only. [`SessionConfig::plan`] is the one place that checks the bag, applies the defaults
+//! and reads the TLS files. Its result holds, for each kind of backend, only the fields that
+//! apply to it (as fred's `ServerConfig` does), with durations and sizes already defaulted, so
+//! nothing downstream decides the topology again or builds a [`ConfigError`]:
+//! [`backends::build`](crate::backends::build) is one `match` over [`BackendPlan`].
+//!
+//! ```
+//! use session_core::{plan::BackendPlan, SessionConfig};
+//!
+//! let config = SessionConfig::from_sources(None, [("SESSION_REDIS_MODE", "False")]).unwrap();
+//! let plan = config.plan().unwrap();
+//! assert!(matches!(plan.backend, BackendPlan::File(_)));
+//! ```
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "tls")]
+mod tls;
+
+use std::path::PathBuf;
+
+#[cfg(feature = "cluster")]
+pub use self::redis::ClusterPlan;
+#[cfg(feature = "redis")]
+pub use self::redis::{
+    Auth, ConnectionPlan, PoolMemberPlan, PoolPlan, RedisPlan, Strategy, Topology,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_CONNECT_TIMEOUT, DEFAULT_SOCKET_TIMEOUT,
+};
+#[cfg(feature = "sentinel")]
+pub use self::redis::{SentinelPlan, DEFAULT_SENTINEL_PORT};
+#[cfg(feature = "tls")]
+pub use self::tls::TlsPlan;
+
+use crate::{
+    config::{BackendMode, Mode},
+    ConfigError, SessionConfig, TtlRule,
+};
+
+/// Everything a [`SessionStore`](crate::SessionStore) is built from.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Plan {
+    /// Where sessions live.
+    pub backend: BackendPlan,
+    /// `session_redis_key_expire` as a rule.
+    pub ttl: TtlRule,
+    /// `session_redis_migrate_from_filestore`: the file store whose sessions move into
+    /// `backend` at start-up.
+    pub migrate_from: Option<FilePlan>,
+}
+
+/// One backend, with only the fields its kind uses.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BackendPlan {
+    /// In process memory (never from a configuration; for tests and quick starts).
+    Memory,
+    /// The file store (`session_redis_mode = False`).
+    File(FilePlan),
+    /// One Redis deployment: standalone, Sentinel or Cluster.
+    #[cfg(feature = "redis")]
+    Redis(Box<RedisPlan>),
+    /// `session_redis_pool`: sessions partitioned between Redis servers.
+    #[cfg(feature = "redis")]
+    Pool(PoolPlan),
+    /// `session_redis_multi_backends`: backends with read / write / delete modes.
+    Multi(MultiPlan),
+}
+
+/// The file store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePlan {
+    /// Its root directory (`session_filestore_path`, or the default).
+    pub root: PathBuf,
+}
+
+/// `session_redis_multi_backends`.
+#[derive(Debug)]
+pub struct MultiPlan {
+    /// The backends, in the order loads ask them.
+    pub backends: Vec<MultiMemberPlan>,
+    /// The rule for sessions a load copies into the write backends.
+    pub ttl: TtlRule,
+}
+
+/// One backend of a [`MultiPlan`].
+#[derive(Debug)]
+pub struct MultiMemberPlan {
+    /// Its name, unique, as in errors and health reports.
+    pub name: String,
+    /// Its modes.
+    pub modes: Vec<BackendMode>,
+    /// What it is.
+    pub plan: BackendPlan,
+}
+
+impl SessionConfig {
+    /// Checks the configuration ([`validate`](Self::validate)), applies the defaults and
+    /// reads the TLS files: the one step between the option bag and the backends. Nothing is
+    /// connected.
+    ///
+    /// A configuration that asks for a backend whose cargo feature was compiled out
+    /// (`sentinel`, `cluster`, `tls`, `redis`, `file`) is an error naming the feature.
+    pub fn plan(&self) -> Result<Plan, ConfigError> {
+        self.validate()?;
+        let ttl = TtlRule::new(self.key_expire_duration());
+        Ok(Plan {
+            backend: backend(self, ttl)?,
+            ttl,
+            migrate_from: self.migrate_from_filestore.then(|| file(self)),
+        })
+    }
+}
+
+/// The backend of a validated configuration: the multi-backend when
+/// `session_redis_multi_backends` is set, else the pool when `session_redis_pool` is set (the
+/// two are exclusive), else Redis in its mode, else the file store.
+fn backend(config: &SessionConfig, ttl: TtlRule) -> Result<BackendPlan, ConfigError> {
+    if !config.multi_backends.is_empty() {
+        let mut backends = Vec::with_capacity(config.multi_backends.len());
+        for b in &config.multi_backends {
+            // Each backend's own `key_expire` is refused by `validate`: the rule is global.
+            let plan = backend(&b.config, ttl).map_err(|mut e| {
+                e.key = format!("session_redis_multi_backends[{:?}].{}", b.name, e.key);
+                e
+            })?;
+            backends.push(MultiMemberPlan {
+                name: b.name.clone(),
+                modes: b.modes.clone(),
+                plan,
+            });
+        }
+        return Ok(BackendPlan::Multi(MultiPlan { backends, ttl }));
+    }
+    if !config.pool.is_empty() {
+        #[cfg(feature = "redis")]
+        return redis::pool(config).map(BackendPlan::Pool);
+        #[cfg(not(feature = "redis"))]
+        return Err(feature_disabled("session_redis_pool", "(set)", "redis"));
+    }
+    match config.mode {
+        Mode::Disabled => {
+            if cfg!(feature = "file") {
+                Ok(BackendPlan::File(file(config)))
+            } else {
+                Err(feature_disabled("session_redis_mode", "False", "file"))
+            }
+        }
+        #[cfg(feature = "redis")]
+        Mode::Redis | Mode::Sentinel | Mode::Cluster => {
+            redis::redis(config).map(|p| BackendPlan::Redis(Box::new(p)))
+        }
+        #[cfg(not(feature = "redis"))]
+        mode => Err(feature_disabled(
+            "session_redis_mode",
+            mode.as_str(),
+            "redis",
+        )),
+    }
+}
+
+fn file(config: &SessionConfig) -> FilePlan {
+    FilePlan {
+        root: config.filestore_path(),
+    }
+}
+
+/// A configuration asks for what this build left out.
+pub(crate) fn feature_disabled(key: &str, value: &str, feature: &str) -> ConfigError {
+    ConfigError::unsupported(
+        key,
+        value,
+        &format!(
+            "the `{feature}` cargo feature of session-core, which this build was compiled without: enable it in Cargo.toml"
+        ),
+    )
+}

@@ -1,0 +1,100 @@
+//! The TTL rule, in one place: which expiry a stored session gets.
+//!
+//! Three callers need it and must agree: the store on every write and touch, the
+//! multi-backend when a load moves a session into the write backends, and the file-store
+//! migration. Before this module each had its own copy (`effective_ttl`, `copy_ttl`,
+//! `default_ttl`), and the longest TTL was checked twice.
+
+use std::time::Duration;
+
+/// The longest expiry ever set: 100 years. Redis refuses an expiry whose absolute time
+/// (now + TTL, in milliseconds) overflows, and a framework may hand over an absurd TTL, so
+/// `session_redis_key_expire` is refused above this and backends cap other TTLs to it.
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `session_redis_key_expire` as a rule.
+///
+/// 1. `key_expire` above 0 wins: every write sets that TTL.
+/// 2. Otherwise the TTL the framework supplies (actix-session's `max_age`/TTL, the axum
+///    layer's expiry) applies.
+/// 3. Otherwise the session is stored without expiry.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_core::TtlRule;
+///
+/// let hour = Some(Duration::from_secs(3600));
+/// let forced = TtlRule::new(Some(Duration::from_secs(60)));
+/// assert_eq!(forced.resolve(hour), Some(Duration::from_secs(60)));
+/// assert_eq!(TtlRule::default().resolve(hour), hour);
+/// assert_eq!(TtlRule::default().resolve(None), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TtlRule {
+    key_expire: Option<Duration>,
+}
+
+impl TtlRule {
+    /// The rule for `session_redis_key_expire`: `None` or zero means "the framework decides".
+    pub fn new(key_expire: Option<Duration>) -> Self {
+        Self {
+            key_expire: key_expire.filter(|ttl| !ttl.is_zero()),
+        }
+    }
+
+    /// `session_redis_key_expire`, when set.
+    pub fn key_expire(&self) -> Option<Duration> {
+        self.key_expire
+    }
+
+    /// The expiry a write or touch sets, given the framework's TTL (zero counts as none).
+    pub fn resolve(&self, framework_ttl: Option<Duration>) -> Option<Duration> {
+        self.key_expire
+            .or(framework_ttl.filter(|ttl| !ttl.is_zero()))
+    }
+
+    /// The expiry of a session moved from one backend into another (the file-store
+    /// migration, a multi-backend load): the refresh the request asked for (`touch`, already
+    /// resolved, when the load slides the expiry), else what the session had left where it
+    /// was (`remaining`, when the source knows it), else `key_expire`. A move never makes a
+    /// session live longer than it would have where it was.
+    pub fn for_move(
+        &self,
+        touch: Option<Duration>,
+        remaining: Option<Duration>,
+    ) -> Option<Duration> {
+        touch.or(remaining).or(self.key_expire)
+    }
+}
+
+/// `ttl` in whole milliseconds for a backend that stores a deadline: never 0 (which Redis
+/// reads as "delete now"), never above [`MAX_TTL`].
+#[cfg(feature = "redis")]
+pub(crate) fn millis(ttl: Duration) -> u64 {
+    let max = MAX_TTL.as_millis() as u64;
+    u64::try_from(ttl.as_millis()).unwrap_or(max).clamp(1, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn millis_are_bounded() {
+        assert_eq!(millis(Duration::from_micros(10)), 1);
+        assert_eq!(millis(Duration::from_secs(2)), 2000);
+        assert_eq!(millis(Duration::MAX), MAX_TTL.as_millis() as u64);
+    }
+
+    #[test]
+    fn a_move_keeps_what_was_left() {
+        let rule = TtlRule::new(Some(Duration::from_secs(60)));
+        let left = Some(Duration::from_secs(5));
+        assert_eq!(rule.for_move(None, left), left);
+        assert_eq!(rule.for_move(None, None), Some(Duration::from_secs(60)));
+        let touch = Some(Duration::from_secs(60));
+        assert_eq!(rule.for_move(touch, left), touch);
+        assert_eq!(TtlRule::default().for_move(None, None), None);
+    }
+}
