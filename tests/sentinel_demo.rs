@@ -49,7 +49,7 @@ async fn demos_keep_a_user_logged_in_across_failovers() {
     let topology = Arc::new(SentinelTopology::start_with(
         SentinelOptions::new().replicas(2),
     ));
-    // Only environment variables, in the seed's syntax.
+    // Only environment variables, in Odoo's syntax.
     std::env::set_var("SESSION_REDIS_MODE", "sentinel");
     std::env::set_var("SESSION_REDIS_HOST", topology.sentinel_host_list());
     std::env::set_var("SESSION_REDIS_MASTER", topology.master_name());

@@ -19,7 +19,7 @@ fn state(pairs: &[(&str, &str)]) -> SessionState {
         .collect()
 }
 
-/// One member in the seed's literal form.
+/// One member in django-redis-sessions' literal form.
 fn member(port: u16, weight: u32) -> String {
     format!(
         "{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {port}, 'SESSION_REDIS_DB': 0, 'SESSION_REDIS_PASSWORD': None, 'SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH': None, 'SESSION_REDIS_URL': None, 'SESSION_REDIS_WEIGHT': {weight}}}"
@@ -262,7 +262,7 @@ async fn one_member_down_fails_only_its_sessions() {
 // ---------------------------------------------------------------------------------------------
 // Multi-backend
 
-/// The seed's "moving sessions from one engine to another": Redis [read, write] first, the
+/// acs_redis_multi_sessions' "moving sessions from one engine to another": Redis [read, write] first, the
 /// file store [read, delete] second.
 fn move_config(redis: &RedisServer, dir: &std::path::Path) -> SessionConfig {
     let literal = format!(

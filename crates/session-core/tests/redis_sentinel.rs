@@ -80,7 +80,7 @@ async fn seed_syntax_reaches_the_master_with_one_sentinel_down() {
     assert_eq!(health.iter().filter(|h| h.up).count(), 3, "{health:?}");
     assert!(health[3].location.contains("master mymaster"), "{health:?}");
 
-    // The django-redis-sessions names of seed 004 work the same way.
+    // The django-redis-sessions names work the same way.
     let config = SessionConfig::from_env_vars([
         (
             "SESSION_REDIS_SENTINEL_LIST",

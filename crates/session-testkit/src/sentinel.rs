@@ -285,7 +285,7 @@ impl SentinelTopology {
             .collect()
     }
 
-    /// The sentinel list in the seed's Python-literal syntax:
+    /// The sentinel list in Odoo's Python-literal syntax:
     /// `[('127.0.0.1', P1), ('127.0.0.1', P2), ('127.0.0.1', P3)]`.
     pub fn sentinel_host_list(&self) -> String {
         let items: Vec<String> = self
