@@ -179,3 +179,94 @@ pub(crate) fn feature_disabled(key: &str, value: &str, feature: &str) -> ConfigE
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(pairs: &[(&str, &str)]) -> Result<Plan, ConfigError> {
+        SessionConfig::builder()
+            .env(pairs.iter().copied())
+            .build()?
+            .plan()
+    }
+
+    /// A feature, the environment that needs it, and the option its error names.
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+    /// Each backend's option names its cargo feature when the build left it out (run by CI
+    /// with `--no-default-features` and with each feature alone).
+    #[test]
+    fn a_compiled_out_backend_names_its_feature() {
+        let cases: &[Case] = &[
+            ("redis", &[], "session_redis_mode"),
+            ("file", &[("SESSION_REDIS_MODE", "False")], "session_redis_mode"),
+            (
+                "sentinel",
+                &[
+                    ("SESSION_REDIS_SENTINEL_LIST", "[('127.0.0.1', 26379)]"),
+                    ("SESSION_REDIS_SENTINEL_MASTER_ALIAS", "mymaster"),
+                ],
+                "session_redis_mode",
+            ),
+            (
+                "cluster",
+                &[
+                    ("SESSION_REDIS_MODE", "cluster"),
+                    ("SESSION_REDIS_HOST", "127.0.0.1:7000"),
+                ],
+                "session_redis_mode",
+            ),
+            ("tls", &[("SESSION_REDIS_SSL", "True")], "session_redis_ssl"),
+            (
+                "tls",
+                &[("SESSION_REDIS_URL", "rediss://:hunter2@127.0.0.1:6380")],
+                "session_redis_url",
+            ),
+        ];
+        let enabled = |feature: &str| match feature {
+            "redis" => cfg!(feature = "redis"),
+            "file" => cfg!(feature = "file"),
+            "sentinel" => cfg!(feature = "sentinel"),
+            "cluster" => cfg!(feature = "cluster"),
+            _ => cfg!(feature = "tls"),
+        };
+        for (feature, pairs, key) in cases {
+            let result = plan_of(pairs);
+            // Sentinel, cluster and TLS need the redis feature first.
+            let needs = if *feature == "file" { "file" } else { "redis" };
+            if !enabled(needs) {
+                let err = result.unwrap_err();
+                assert!(err.expected.contains(&format!("`{needs}` cargo feature")), "{err}");
+                continue;
+            }
+            if enabled(feature) {
+                assert!(result.is_ok(), "{feature}: {:?}", result.err());
+                continue;
+            }
+            let err = result.unwrap_err();
+            assert_eq!(err.key, *key, "{err}");
+            assert!(err.expected.contains(&format!("`{feature}` cargo feature")), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_plan_holds_only_what_its_kind_uses() {
+        let plan = plan_of(&[("SESSION_REDIS_KEY_EXPIRE", "60")]);
+        if !cfg!(feature = "redis") {
+            return;
+        }
+        let plan = plan.unwrap();
+        assert_eq!(plan.ttl.key_expire(), Some(std::time::Duration::from_secs(60)));
+        assert!(plan.migrate_from.is_none());
+        #[cfg(feature = "redis")]
+        {
+            let BackendPlan::Redis(redis) = plan.backend else {
+                panic!("a Redis plan: {:?}", plan.backend);
+            };
+            assert!(matches!(redis.topology, Topology::Standalone(_)));
+            assert_eq!(redis.connection, ConnectionPlan::default());
+        }
+    }
+}
