@@ -27,6 +27,17 @@ pub trait SessionBackend: Send + Sync + 'static {
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError>;
 
+    /// Loads a session with what is left of its lifetime (`None`: no expiry), without touching
+    /// it: for moving a session into another backend with the expiry it had (the file-store
+    /// migration, a multi-backend load). The default knows no lifetime and says `None`;
+    /// backends that store a deadline report it.
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        Ok(self.load(id, None).await?.map(|state| (state, None)))
+    }
+
     /// Stores a new session under `id` only if nothing is stored there yet. Returns false when
     /// the id is taken. `state` is never empty.
     async fn create(

@@ -19,8 +19,11 @@
 //! retries in the background every [`RETRY_INTERVAL`] until one run completes: the application
 //! starts either way. Until then, a session still in a file is moved on its first use (so its
 //! user stays logged in), and a logout deletes the file copy too (so the retry cannot bring it
-//! back). Only this library's file store format is read (see
-//! [`FileBackend`]).
+//! back). Only this library's file store format is read (see [`FileBackend`]).
+//!
+//! Every move, on first use or by the sweep, is the multi-backend's move (Redis read + write,
+//! the file store read + delete; see [`MultiBackend`](crate::backends::multi::MultiBackend),
+//! "Moving a session"): a logout at the same instant as a move stays a logout.
 //!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config
 
@@ -35,8 +38,12 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    backends::file::FileBackend, BackendHealth, Changes, SessionBackend, SessionId, SessionState,
-    StoreError, TtlRule,
+    backends::{
+        file::FileBackend,
+        multi::{Moved, MultiBackend},
+    },
+    config::BackendMode,
+    BackendHealth, Changes, SessionBackend, SessionId, SessionState, StoreError, TtlRule,
 };
 
 /// How often a migration that found Redis unavailable is tried again.
@@ -56,6 +63,31 @@ pub struct MigrationReport {
     pub expired: usize,
     /// Corrupt session files, left in place.
     pub corrupt: usize,
+    /// Sessions a logout deleted while they were being moved: gone from both sides.
+    pub logged_out: usize,
+}
+
+/// Where the file store sits among the mover's backends (after the target).
+const FILES: usize = 1;
+
+/// The mover: the target read + write, the file store read + delete.
+fn mover(from: Arc<FileBackend>, to: Arc<dyn SessionBackend>, ttl: TtlRule) -> MultiBackend {
+    MultiBackend::new(
+        vec![
+            (
+                "target".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                to,
+            ),
+            (
+                "file".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                from as Arc<dyn SessionBackend>,
+            ),
+        ],
+        ttl,
+    )
+    .untagged()
 }
 
 /// Moves every session of `from` into `to`, each only if `to` does not have its id yet, with
@@ -66,6 +98,7 @@ pub struct MigrationReport {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
 /// use session_core::{
 ///     backends::{file::FileBackend, memory::MemoryBackend},
 ///     migration::migrate_file_store, SessionStore, TtlRule,
@@ -75,40 +108,37 @@ pub struct MigrationReport {
 /// let files = SessionStore::new(FileBackend::new(dir.path().to_path_buf()).unwrap());
 /// let id = files.create(&[("user".into(), "\"alice\"".into())].into(), None).await.unwrap();
 ///
-/// let target = MemoryBackend::new();
-/// let from = FileBackend::new(dir.path().to_path_buf()).unwrap();
-/// let report = migrate_file_store(&from, &target, TtlRule::default()).await.unwrap();
+/// let from = Arc::new(FileBackend::new(dir.path().to_path_buf()).unwrap());
+/// let report = migrate_file_store(from, Arc::new(MemoryBackend::new()), TtlRule::default())
+///     .await
+///     .unwrap();
 /// assert_eq!(report.migrated, 1);
 /// assert!(files.load(&id).await.unwrap().is_none(), "the file is gone");
 /// # });
 /// ```
 pub async fn migrate_file_store(
-    from: &FileBackend,
-    to: &dyn SessionBackend,
+    from: Arc<FileBackend>,
+    to: Arc<dyn SessionBackend>,
     ttl: TtlRule,
 ) -> Result<MigrationReport, StoreError> {
+    sweep(&from, &mover(Arc::clone(&from), to, ttl)).await
+}
+
+/// One pass over the file store, every session through `moving`.
+async fn sweep(from: &FileBackend, moving: &MultiBackend) -> Result<MigrationReport, StoreError> {
     let ids = from.session_ids().await?;
     let total = ids.len();
     let mut report = MigrationReport::default();
     for (done, id) in ids.iter().enumerate() {
         if done > 0 && done % PROGRESS_EVERY == 0 {
-            tracing::info!(
-                done,
-                total,
-                "migrating file-store sessions into {}",
-                to.name()
-            );
+            tracing::info!(done, total, "migrating file-store sessions");
         }
-        match from.load_with_ttl(id).await {
-            Ok(Some((state, remaining))) => {
-                if to.create(id, &state, ttl.for_move(None, remaining)).await? {
-                    report.migrated += 1;
-                } else {
-                    report.already_present += 1;
-                }
-                from.delete(id).await?;
-            }
+        match moving.move_out_of(FILES, id).await {
+            Ok(Some(Moved::Created(_))) => report.migrated += 1,
+            Ok(Some(Moved::AlreadyThere(_))) => report.already_present += 1,
+            Ok(Some(Moved::LoggedOut)) => report.logged_out += 1,
             Ok(None) => {
+                // Expired (or gone meanwhile): removing what is left resurrects nothing.
                 from.delete(id).await?;
                 report.expired += 1;
             }
@@ -130,13 +160,15 @@ pub(crate) async fn start(
     to: Arc<dyn SessionBackend>,
     ttl: TtlRule,
 ) -> Arc<dyn SessionBackend> {
-    if attempt(&from, to.as_ref(), ttl).await.is_ok() {
+    let from = Arc::new(from);
+    let moving = mover(Arc::clone(&from), Arc::clone(&to), ttl);
+    if attempt(&from, &moving, to.name()).await.is_ok() {
         return to;
     }
     let pending = Arc::new(Pending {
         from,
+        moving,
         to,
-        ttl,
         done: AtomicBool::new(false),
     });
     match tokio::runtime::Handle::try_current() {
@@ -145,7 +177,7 @@ pub(crate) async fn start(
             runtime.spawn(async move {
                 loop {
                     tokio::time::sleep(RETRY_INTERVAL).await;
-                    if attempt(&retry.from, retry.to.as_ref(), retry.ttl)
+                    if attempt(&retry.from, &retry.moving, retry.to.name())
                         .await
                         .is_ok()
                     {
@@ -164,15 +196,21 @@ pub(crate) async fn start(
 
 /// The target backend while a migration is unfinished (see [`start`]).
 struct Pending {
-    from: FileBackend,
+    from: Arc<FileBackend>,
+    /// Loads and deletes go through the mover until the sweep completed.
+    moving: MultiBackend,
     to: Arc<dyn SessionBackend>,
-    ttl: TtlRule,
     done: AtomicBool,
 }
 
 impl Pending {
-    fn done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
+    /// The mover while sessions may still sit in files, the target alone afterwards.
+    fn reader(&self) -> &dyn SessionBackend {
+        if self.done.load(Ordering::Acquire) {
+            self.to.as_ref()
+        } else {
+            &self.moving
+        }
     }
 }
 
@@ -183,25 +221,7 @@ impl SessionBackend for Pending {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError> {
-        let found = self.to.load(id, touch).await?;
-        if found.is_some() || self.done() {
-            return Ok(found);
-        }
-        // Not migrated yet: move this one now, only if the target still lacks it.
-        let Some((state, remaining)) = self.from.load_with_ttl(id).await? else {
-            return Ok(None);
-        };
-        if self
-            .to
-            .create(id, &state, self.ttl.for_move(touch, remaining))
-            .await?
-        {
-            self.from.delete(id).await?;
-            Ok(Some(state))
-        } else {
-            // The background run got there first.
-            self.to.load(id, touch).await
-        }
+        self.reader().load(id, touch).await
     }
 
     async fn create(
@@ -236,12 +256,8 @@ impl SessionBackend for Pending {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let existed = self.to.delete(id).await?;
-        if self.done() {
-            return Ok(existed);
-        }
-        // The file copy goes too, or the background run would migrate it back.
-        Ok(self.from.delete(id).await? || existed)
+        // Through the mover: the file copy goes first, or the sweep would move it back.
+        self.reader().delete(id).await
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
@@ -254,17 +270,17 @@ impl SessionBackend for Pending {
 }
 
 /// One run, logged. `Err` when it should be tried again later.
-async fn attempt(from: &FileBackend, to: &dyn SessionBackend, ttl: TtlRule) -> Result<(), ()> {
-    match migrate_file_store(from, to, ttl).await {
+async fn attempt(from: &FileBackend, moving: &MultiBackend, target: &str) -> Result<(), ()> {
+    match sweep(from, moving).await {
         Ok(report) => {
             tracing::info!(
                 migrated = report.migrated,
                 already_present = report.already_present,
                 expired = report.expired,
                 corrupt = report.corrupt,
+                logged_out = report.logged_out,
                 from = %from.root().display(),
-                "file-store sessions migrated into {}",
-                to.name()
+                "file-store sessions migrated into {target}"
             );
             if report.corrupt > 0 {
                 tracing::warn!(

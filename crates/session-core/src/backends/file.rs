@@ -200,25 +200,6 @@ impl FileBackend {
         blocking(move || dir.session_ids()).await
     }
 
-    /// A session with what is left of its lifetime (`None`: no expiry), for
-    /// [migration](crate::migration). `Ok(None)` when it is absent or has expired.
-    pub async fn load_with_ttl(
-        &self,
-        id: &SessionId,
-    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
-        let id = id.clone();
-        self.run(move |dir| {
-            let now = now_ms();
-            Ok(dir.read(&id)?.filter(|r| r.is_live(now)).map(|record| {
-                let ttl = record
-                    .expires_at_ms
-                    .map(|at| Duration::from_millis(at.saturating_sub(now)));
-                (record.state, ttl)
-            }))
-        })
-        .await
-    }
-
     /// Starts the background sweeper the first time an operation runs inside a tokio runtime.
     /// One atomic load on the hot path.
     fn ensure_sweeper(&self) {
@@ -286,6 +267,23 @@ async fn blocking<T: Send + 'static>(
 
 #[async_trait]
 impl SessionBackend for FileBackend {
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        let id = id.clone();
+        self.run(move |dir| {
+            let now = now_ms();
+            Ok(dir.read(&id)?.filter(|r| r.is_live(now)).map(|record| {
+                let ttl = record
+                    .expires_at_ms
+                    .map(|at| Duration::from_millis(at.saturating_sub(now)));
+                (record.state, ttl)
+            }))
+        })
+        .await
+    }
+
     async fn load(
         &self,
         id: &SessionId,

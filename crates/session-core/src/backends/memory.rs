@@ -65,6 +65,19 @@ impl MemoryBackend {
 
 #[async_trait]
 impl SessionBackend for MemoryBackend {
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        let now = Instant::now();
+        Ok(self.with_live(id, |sessions| {
+            sessions.get(id).map(|entry| {
+                let left = entry.expires_at.map(|at| at.saturating_duration_since(now));
+                (entry.state.clone(), left)
+            })
+        }))
+    }
+
     async fn load(
         &self,
         id: &SessionId,

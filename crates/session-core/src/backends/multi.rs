@@ -9,21 +9,42 @@
 //!   failed, that error is returned (never a silent logout). A session found in a backend
 //!   without `write` mode is first copied (conditional create) into every `write` backend, so
 //!   the request's later conditional writes find it, then deleted from where it was found when
-//!   that backend has `delete` mode: that is how sessions move between engines. The copy's TTL
-//!   is the touch TTL when the load touches, else `session_redis_key_expire`, else none. When
-//!   a `write` backend already holds the id, its copy is the one returned (it is the one later
-//!   writes change). A miss writes nothing.
+//!   that backend has `delete` mode: that is how sessions move between engines (see "Moving
+//!   a session" below). The copy's TTL is the touch TTL when the load touches, else what the
+//!   session had left where it was found, else `session_redis_key_expire`, else none
+//!   ([`TtlRule::for_move`]). When a `write` backend already holds the id, its copy is the
+//!   one returned (it is the one later writes change). A miss writes nothing.
 //! * **create** goes to every `write` backend, conditionally; when one reports the id taken
 //!   (false) or fails (error), the copies already made are removed (best effort, logged).
 //! * **replace / apply / touch** go to every `write` backend: true when the session existed in
 //!   any; an error from any backend is returned after all were tried.
 //! * **delete** goes to every `delete` backend and every `write` backend (write implies
-//!   delete, so a logout always removes what was written): true when any had it; errors as
-//!   above. Configuration refuses a `read` backend with neither `write` nor `delete`: a
-//!   session deleted elsewhere would be found there again and brought back.
+//!   delete, so a logout always removes what was written), the backends sessions move *from*
+//!   first: true when any had it; errors as above. Configuration refuses a `read` backend
+//!   with neither `write` nor `delete`: a session deleted elsewhere would be found there
+//!   again and brought back.
 //! * **health** reports every backend, named.
 //!
 //! Each backend builds its own clients: nothing is shared between backends.
+//!
+//! # Moving a session, and a logout at the same instant
+//! A move reads the session where it is (the *source*), creates it in the write backends
+//! (the *targets*), then deletes the source. A logout (delete) that runs in between must not
+//! be undone by the create. Two rules make sure of it, across processes too:
+//!
+//! 1. A delete removes the source copies **before** the target copies.
+//! 2. The mover that created the target copies deletes the source and looks at the answer:
+//!    if the source was already gone, a logout removed it after the mover read it, so the
+//!    mover removes the copies it just made and reports no session.
+//!
+//! Every interleaving then ends with no copy: a logout that deleted the source before the
+//! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
+//! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
+//! for each other (striped locks), so two requests moving the same session cannot make each
+//! other's source delete look like a logout. Across processes that can still happen in the
+//! rare case of two moves of the same session at the same instant: the user is then logged
+//! out (the safe direction), never kept logged in against a logout. The file-store migration
+//! ([`crate::migration`]) is this same mechanism, with the file store as the source.
 
 use std::{sync::Arc, time::Duration};
 
@@ -52,6 +73,44 @@ pub struct MultiBackend {
     backends: Vec<Named>,
     /// The expiry of a session a load copies into the write backends.
     ttl: TtlRule,
+    /// Moves and deletes of one id wait for each other (see the module docs).
+    locks: IdLocks,
+    /// Errors name the backend (`multi[name]/...`); the migration's wrapper keeps the
+    /// target's own name instead.
+    tag_errors: bool,
+}
+
+/// What a move did.
+#[derive(Debug)]
+pub(crate) enum Moved {
+    /// Created in the targets; the source copy is gone.
+    Created(SessionState),
+    /// The targets had the id already: their copy, or `None` when it went meanwhile.
+    AlreadyThere(Option<SessionState>),
+    /// A delete came in between: nothing is left anywhere.
+    LoggedOut,
+}
+
+/// Striped async locks by session id: a fixed, small memory cost whatever the number of ids.
+struct IdLocks(Box<[tokio::sync::Mutex<()>]>);
+
+impl IdLocks {
+    const STRIPES: usize = 64;
+
+    fn new() -> Self {
+        Self(
+            (0..Self::STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        )
+    }
+
+    async fn lock(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.as_str().hash(&mut h);
+        self.0[(h.finish() as usize) % Self::STRIPES].lock().await
+    }
 }
 
 impl std::fmt::Debug for MultiBackend {
@@ -101,7 +160,12 @@ impl MultiBackend {
                 && backends.iter().any(|b| b.delete),
             "a multi-backend needs read, write and delete backends"
         );
-        Self { backends, ttl }
+        Self {
+            backends,
+            ttl,
+            locks: IdLocks::new(),
+            tag_errors: true,
+        }
     }
 
     /// The backends the configuration's `session_redis_multi_backends` describes: a
@@ -149,7 +213,7 @@ impl MultiBackend {
                 Ok(found) => any |= found,
                 Err(e) => {
                     tracing::warn!(backend = %b.name, error = %e, "multi-backend: operation failed");
-                    first_err.get_or_insert(tag(b, e));
+                    first_err.get_or_insert(self.tag(b, e));
                 }
             }
         }
@@ -159,43 +223,127 @@ impl MultiBackend {
         }
     }
 
-    /// Copies a session found in a non-write backend into every write backend, then removes
-    /// the original when `from` has delete mode. Returns the state later writes will see.
+    /// Errors keep the backend's own name (for the migration's wrapper, which presents
+    /// itself as its target).
+    pub(crate) fn untagged(mut self) -> Self {
+        self.tag_errors = false;
+        self
+    }
+
+    fn tag(&self, b: &Named, e: StoreError) -> StoreError {
+        if self.tag_errors {
+            tag(b, e)
+        } else {
+            e
+        }
+    }
+
+    /// Moves the session `id` out of the non-write backend at `source` (an index into the
+    /// backends) into every write backend, as a load does on finding it there; `Ok(None)`
+    /// when the source does not have it. For the file-store migration's sweep.
+    pub(crate) async fn move_out_of(
+        &self,
+        source: usize,
+        id: &SessionId,
+    ) -> Result<Option<Moved>, StoreError> {
+        let from = &self.backends[source];
+        let Some((state, left)) = from
+            .backend
+            .load_with_ttl(id)
+            .await
+            .map_err(|e| self.tag(from, e))?
+        else {
+            return Ok(None);
+        };
+        self.promote(from, id, state, self.ttl.for_move(None, left), None)
+            .await
+            .map(Some)
+    }
+
+    /// Copies a session found in a non-write backend (`from`, which has delete mode) into
+    /// every write backend with expiry `ttl`, then removes the original, by the rules of the
+    /// module docs. `touch` is the load's sliding refresh, for a writer's existing copy.
     async fn promote(
         &self,
         from: &Named,
         id: &SessionId,
         state: SessionState,
+        ttl: Option<Duration>,
         touch: Option<Duration>,
-    ) -> Result<Option<SessionState>, StoreError> {
-        // A load does not tell how long the session had left where it was found.
-        let ttl = self.ttl.for_move(touch, None);
-        let mut result = Some(state);
+    ) -> Result<Moved, StoreError> {
+        let _serialised = self.locks.lock(id).await;
+        let mut created = Vec::new();
+        let mut found = state;
         for w in self.writers() {
-            let state = result.as_ref().expect("set until a writer answers");
-            let created = w
-                .backend
-                .create(id, state, ttl)
-                .await
-                .map_err(|e| tag(w, e))?;
-            if !created {
-                // This writer already has the id (an earlier move whose clean-up failed, or a
-                // write-only backend): its copy is the one later writes change.
-                result = w.backend.load(id, touch).await.map_err(|e| tag(w, e))?;
-                if result.is_none() {
-                    // Gone between the two calls (expired or logged out): so is the session.
-                    return Ok(None);
+            // A writer that has the id already keeps its copy. Asked first because a create
+            // that finds exactly its own fields reports success (retries are idempotent): a
+            // second mover of the same session would take the first one's copy for its own.
+            let existing = w.backend.load(id, touch).await;
+            match existing {
+                Ok(Some(copy)) => {
+                    found = copy;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.undo(&created, id).await;
+                    return Err(self.tag(w, e));
+                }
+            }
+            match w.backend.create(id, &found, ttl).await {
+                Ok(true) => created.push(w),
+                Ok(false) => {
+                    // This writer already has the id (an earlier move, or a write-only
+                    // backend): its copy is the one later writes change.
+                    match w.backend.load(id, touch).await {
+                        Ok(Some(copy)) => found = copy,
+                        Ok(None) => {
+                            // Gone between the two calls (logged out or expired): so is the
+                            // session, and so must be every copy.
+                            self.undo(&created, id).await;
+                            if let Err(e) = from.backend.delete(id).await {
+                                tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
+                            }
+                            return Ok(Moved::LoggedOut);
+                        }
+                        Err(e) => {
+                            self.undo(&created, id).await;
+                            return Err(self.tag(w, e));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.undo(&created, id).await;
+                    return Err(self.tag(w, e));
                 }
             }
         }
-        if from.delete {
-            if let Err(e) = from.backend.delete(id).await {
-                // The write backends hold the session; the stale copy is found again later,
-                // where the writers' copy wins and the delete is retried.
+        // Rule 2 of the module docs: only the answer of this delete tells whether a logout
+        // came in since the source was read.
+        match from.backend.delete(id).await {
+            Ok(false) if !created.is_empty() => {
+                self.undo(&created, id).await;
+                Ok(Moved::LoggedOut)
+            }
+            Ok(_) | Err(_) if created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
+            Ok(_) => Ok(Moved::Created(found)),
+            Err(e) => {
+                // The source copy stays. A logout still removes it (and the targets), so
+                // nothing can come back; a later load finds the targets' copy first or moves
+                // this one again, and the delete is retried then.
                 tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
+                Ok(Moved::Created(found))
             }
         }
-        Ok(result)
+    }
+
+    /// Removes copies this move made (best effort, logged).
+    async fn undo(&self, created: &[&Named], id: &SessionId) {
+        for w in created {
+            if let Err(e) = w.backend.delete(id).await {
+                tracing::warn!(backend = %w.name, error = %e, "multi-backend: could not remove a copy made by an interrupted move");
+            }
+        }
     }
 }
 
@@ -213,22 +361,53 @@ impl SessionBackend for MultiBackend {
     ) -> Result<Option<SessionState>, StoreError> {
         let mut first_err = None;
         for b in self.backends.iter().filter(|b| b.read) {
-            // Touching is a write: only write backends are touched.
-            let touch_here = if b.write { touch } else { None };
-            match b.backend.load(id, touch_here).await {
-                Ok(Some(state)) if b.write => return Ok(Some(state)),
-                Ok(Some(state)) => return self.promote(b, id, state, touch).await,
+            let found = if b.write {
+                b.backend.load(id, touch).await
+            } else {
+                // A session found here moves into the write backends with what it had left
+                // (touching is a write: only write backends are touched).
+                match b.backend.load_with_ttl(id).await {
+                    Ok(Some((state, left))) => {
+                        let ttl = self.ttl.for_move(touch, left);
+                        return match self.promote(b, id, state, ttl, touch).await? {
+                            Moved::Created(state) => Ok(Some(state)),
+                            Moved::AlreadyThere(state) => Ok(state),
+                            Moved::LoggedOut => Ok(None),
+                        };
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            };
+            match found {
+                Ok(Some(state)) => return Ok(Some(state)),
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(backend = %b.name, error = %e, "multi-backend: load failed; asking the next backend");
-                    first_err.get_or_insert(tag(b, e));
+                    first_err.get_or_insert(self.tag(b, e));
                 }
             }
         }
-        match first_err {
-            Some(e) => Err(e),
-            None => Ok(None),
+        if let Some(e) = first_err {
+            return Err(e);
         }
+        // A concurrent request may have moved the session out of a backend this load had not
+        // reached yet into one it had already asked: ask the write backends once more, after
+        // any move of this id in this process is done, rather than answer "no session".
+        if self.backends.iter().any(|b| b.read && !b.write) {
+            let _serialised = self.locks.lock(id).await;
+            for b in self.backends.iter().filter(|b| b.read && b.write) {
+                if let Some(state) = b
+                    .backend
+                    .load(id, touch)
+                    .await
+                    .map_err(|e| self.tag(b, e))?
+                {
+                    return Ok(Some(state));
+                }
+            }
+        }
+        Ok(None)
     }
 
     async fn create(
@@ -247,7 +426,7 @@ impl SessionBackend for MultiBackend {
                     break;
                 }
                 Err(e) => {
-                    outcome = Err(tag(w, e));
+                    outcome = Err(self.tag(w, e));
                     break;
                 }
             }
@@ -287,7 +466,16 @@ impl SessionBackend for MultiBackend {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.all(|b| b.delete, |b| b.backend.delete(id)).await
+        // Rule 1 of the module docs: the backends sessions move from first, then the
+        // writers; and not while a move of this id is under way in this process.
+        let _serialised = self.locks.lock(id).await;
+        let from = self.all(|b| b.delete && !b.write, |b| b.backend.delete(id));
+        let from = from.await;
+        let to = self.all(|b| b.write, |b| b.backend.delete(id)).await;
+        match (from, to) {
+            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Ok(a), Ok(b)) => Ok(a || b),
+        }
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

@@ -158,6 +158,14 @@ impl SessionBackend for PoolBackend {
         m.backend.load(id, touch).await.map_err(|e| tag(m, e))
     }
 
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        let m = self.member(id);
+        m.backend.load_with_ttl(id).await.map_err(|e| tag(m, e))
+    }
+
     async fn create(
         &self,
         id: &SessionId,

@@ -200,7 +200,11 @@ mod tests {
     fn a_compiled_out_backend_names_its_feature() {
         let cases: &[Case] = &[
             ("redis", &[], "session_redis_mode"),
-            ("file", &[("SESSION_REDIS_MODE", "False")], "session_redis_mode"),
+            (
+                "file",
+                &[("SESSION_REDIS_MODE", "False")],
+                "session_redis_mode",
+            ),
             (
                 "sentinel",
                 &[
@@ -237,7 +241,10 @@ mod tests {
             let needs = if *feature == "file" { "file" } else { "redis" };
             if !enabled(needs) {
                 let err = result.unwrap_err();
-                assert!(err.expected.contains(&format!("`{needs}` cargo feature")), "{err}");
+                assert!(
+                    err.expected.contains(&format!("`{needs}` cargo feature")),
+                    "{err}"
+                );
                 continue;
             }
             if enabled(feature) {
@@ -246,7 +253,10 @@ mod tests {
             }
             let err = result.unwrap_err();
             assert_eq!(err.key, *key, "{err}");
-            assert!(err.expected.contains(&format!("`{feature}` cargo feature")), "{err}");
+            assert!(
+                err.expected.contains(&format!("`{feature}` cargo feature")),
+                "{err}"
+            );
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
     }
@@ -258,7 +268,10 @@ mod tests {
             return;
         }
         let plan = plan.unwrap();
-        assert_eq!(plan.ttl.key_expire(), Some(std::time::Duration::from_secs(60)));
+        assert_eq!(
+            plan.ttl.key_expire(),
+            Some(std::time::Duration::from_secs(60))
+        );
         assert!(plan.migrate_from.is_none());
         #[cfg(feature = "redis")]
         {

@@ -437,6 +437,26 @@ impl SessionBackend for RedisBackend {
         Ok(Some(state))
     }
 
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        let key = self.key(id);
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+        // From the primary: the caller is about to move the session, and a lagging replica
+        // could miss a logout.
+        let (fields, pttl): (Value, i64) = self.run(Request::Pipe(pipe)).await?;
+        let state = parse_hash(fields)?;
+        if state.is_empty() {
+            return Ok(None);
+        }
+        check_values_are_json(&state).map_err(corrupt)?;
+        // -1: no expiry; -2 (gone in between) cannot come with fields.
+        let left = u64::try_from(pttl).ok().map(Duration::from_millis);
+        Ok(Some((state, left)))
+    }
+
     async fn create(
         &self,
         id: &SessionId,

@@ -1,0 +1,212 @@
+//! A logout at the same instant as a move between stores stays a logout.
+//!
+//! Each test puts 300 sessions in a source store, then sends, for every session at once, a
+//! load (which moves it into the target) and a delete (the logout), and counts what is left
+//! anywhere afterwards: nothing may be. The races run inside one store (one process: moves
+//! and deletes of one id also wait for each other) and across two stores over the same
+//! servers and directory (two processes: only the order of the operations protects them).
+//!
+//! Before the fix, the same races left 174 of 300 (file-store migration) and 156 of 300
+//! (multi-backend) sessions alive after their logout.
+
+use std::{path::Path, sync::Arc};
+
+use futures_util::future::join_all;
+use session_core::{
+    backends::file::FileBackend, SessionBackend, SessionConfig, SessionId, SessionState,
+    SessionStore,
+};
+use session_testkit::RedisServer;
+
+const SESSIONS: usize = 300;
+
+fn state() -> SessionState {
+    SessionState::from([("n".to_owned(), "1".to_owned())])
+}
+
+fn files(dir: &Path) -> FileBackend {
+    FileBackend::new(dir.to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None)
+}
+
+/// `SESSIONS` sessions written straight into `source`.
+async fn seed(source: &dyn SessionBackend) -> Vec<SessionId> {
+    let mut ids = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS {
+        let id = SessionId::generate();
+        assert!(source.create(&id, &state(), None).await.unwrap());
+        ids.push(id);
+    }
+    ids
+}
+
+/// For every id at once: a load on `reader` and a delete on `deleter` (the same store, or
+/// two stores standing for two processes). Every call must succeed.
+async fn race(reader: &SessionStore, deleter: &SessionStore, ids: &[SessionId]) {
+    let pairs = ids.iter().map(|id| async move {
+        let (loaded, deleted) = tokio::join!(reader.load(id), deleter.delete(id));
+        loaded.expect("load");
+        deleted.expect("delete");
+    });
+    join_all(pairs).await;
+}
+
+/// How many of `ids` any of `stores` still returns, and how many keys Redis holds.
+async fn survivors(stores: &[&dyn SessionBackend], ids: &[SessionId]) -> usize {
+    let mut alive = 0;
+    for id in ids {
+        for store in stores {
+            if store.load(id, None).await.unwrap().is_some() {
+                alive += 1;
+            }
+        }
+    }
+    alive
+}
+
+fn redis_keys(server: &RedisServer, pattern: &str) -> usize {
+    server.cmd::<Vec<String>>(&["KEYS", pattern]).len()
+}
+
+fn migration_config(server: &RedisServer, dir: &Path) -> SessionConfig {
+    SessionConfig::builder()
+        .set("session_redis_url", &server.url())
+        .set("session_filestore_path", dir.to_str().unwrap())
+        .set("session_redis_migrate_from_filestore", "True")
+        .set("session_redis_socket_timeout", "2")
+        .build()
+        .unwrap()
+}
+
+/// The issue's reproduction: the migration could not run at start-up (Redis down), Redis
+/// came back, and every session is read and logged out at the same instant while it is
+/// still in its file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_racing_the_file_store_migration_sticks() {
+    for two_processes in [false, true] {
+        let server = RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let source = files(dir.path());
+        let ids = seed(&source).await;
+        let config = migration_config(&server, dir.path());
+        server.kill();
+        let a = SessionStore::from_config(&config).await.unwrap();
+        let b = if two_processes {
+            SessionStore::from_config(&config).await.unwrap()
+        } else {
+            a.clone()
+        };
+        server.restart();
+
+        race(&a, &b, &ids).await;
+
+        let redis = session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap();
+        let left = survivors(&[&redis, &source], &ids).await;
+        assert_eq!(
+            left, 0,
+            "{left} of {SESSIONS} logged-out sessions came back (two processes: {two_processes})"
+        );
+        assert_eq!(redis_keys(&server, "session:*"), 0);
+    }
+}
+
+/// acs_redis_multi_sessions' move: Redis [read, write] first, `source` [read, delete].
+fn multi_config(target: &RedisServer, source_setting: &str) -> SessionConfig {
+    let literal = format!(
+        r#"(
+    {{"backend": "redis", "modes": ["read", "write"], "setting": {{
+        'SESSION_REDIS_URL': '{}', 'SESSION_REDIS_PREFIX': 'new:', 'SESSION_REDIS_SOCKET_TIMEOUT': 2}}}},
+    {{"backend": "old", "modes": ["read", "delete"], "setting": {{ {source_setting} }}}},
+)"#,
+        target.url()
+    );
+    SessionConfig::from_sources(None, [("ACS_SESSION_MULTISESSIONS_POOL", literal)]).unwrap()
+}
+
+async fn multi_race(config: &SessionConfig, source: Arc<dyn SessionBackend>, target: &RedisServer) {
+    for two_processes in [false, true] {
+        let ids = seed(source.as_ref()).await;
+        let a = SessionStore::from_config(config).await.unwrap();
+        let b = if two_processes {
+            SessionStore::from_config(config).await.unwrap()
+        } else {
+            a.clone()
+        };
+
+        race(&a, &b, &ids).await;
+
+        let left = survivors(&[source.as_ref()], &ids).await + redis_keys(target, "new:*");
+        assert_eq!(
+            left, 0,
+            "{left} of {SESSIONS} logged-out sessions came back (two processes: {two_processes})"
+        );
+        for id in &ids {
+            assert!(a.load(id).await.unwrap().is_none());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_racing_a_multi_backend_move_from_files_sticks() {
+    let target = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let setting = format!(
+        "'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'",
+        dir.path().display()
+    );
+    let config = multi_config(&target, &setting);
+    multi_race(&config, Arc::new(files(dir.path())), &target).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_racing_a_multi_backend_move_between_redis_servers_sticks() {
+    let target = RedisServer::start();
+    let old = RedisServer::start();
+    let setting = format!(
+        "'SESSION_REDIS_URL': '{}', 'SESSION_REDIS_PREFIX': 'old:'",
+        old.url()
+    );
+    let config = multi_config(&target, &setting);
+    let source = session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+        url: Some(old.url()),
+        prefix: "old:".into(),
+        ..SessionConfig::default()
+    })
+    .unwrap();
+    multi_race(&config, Arc::new(source), &target).await;
+    assert_eq!(redis_keys(&old, "old:*"), 0);
+}
+
+/// Without a logout, a move keeps every session, once, in the target: the race tests above
+/// would pass trivially if moves lost sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_loads_move_each_session_once() {
+    let target = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let setting = format!(
+        "'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'",
+        dir.path().display()
+    );
+    let config = multi_config(&target, &setting);
+    let source = files(dir.path());
+    let ids = seed(&source).await;
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let loads = ids.iter().map(|id| {
+        let store = store.clone();
+        async move {
+            let (a, b) = tokio::join!(store.load(id), store.load(id));
+            (a.unwrap(), b.unwrap())
+        }
+    });
+    for (a, b) in join_all(loads).await {
+        assert_eq!(a, Some(state()));
+        assert_eq!(b, Some(state()));
+    }
+    assert_eq!(redis_keys(&target, "new:*"), SESSIONS);
+    assert_eq!(source.session_ids().await.unwrap().len(), 0);
+}
