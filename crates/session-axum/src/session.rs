@@ -7,7 +7,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use session_core::{Changes, SessionId, SessionState};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::{error::MissingSessionLayer, layer::Config, SessionError};
+use crate::{
+    config::Config,
+    error::{MissingSessionLayer, SessionError},
+};
 
 /// The session of the current request, taken as an axum extractor.
 ///
