@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod id;
 pub mod migration;
+pub mod observe;
 pub mod state;
 pub mod store;
 
