@@ -8,17 +8,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use session_e2e::{actix_app, init_logging, DemoArgs};
+use session_e2e::{actix_app, exit_code, init_logging, DemoArgs};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
     init_logging();
-    let args = DemoArgs::parse();
-    match actix_app::run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            tracing::error!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(actix_app::run(DemoArgs::parse()).await)
 }

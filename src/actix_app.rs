@@ -14,8 +14,9 @@
 //!
 //! How the session layer is put together, and why:
 //! * [`ActixStore`] under actix-session's `SessionMiddleware`, with a private cookie named
-//!   [`COOKIE_NAME`], `HttpOnly`, `SameSite=Lax`, `Secure` from [`cookie_secure`], keyed with
-//!   `Key::from(cookie_key_material())`, persistent for [`SESSION_TTL`].
+//!   [`COOKIE_NAME`], `HttpOnly`, `SameSite=Lax`, `Secure` from
+//!   [`cookie_secure`](crate::cookie_secure), keyed with `Key::from(cookie_key_material())`,
+//!   persistent for [`SESSION_TTL`].
 //! * [`request_scope`] outside the session middleware: a store outage answers 503 (actix-session
 //!   alone answers 500) and writes carry only the changed keys.
 //! * `/healthz` sits outside the session middleware, so it never loads a session (actix-session
@@ -44,7 +45,7 @@ use actix_web::{
 use session_actix::{request_scope, ActixStore};
 use session_core::SessionStore;
 
-use crate::{cookie_key_material, cookie_secure, health_report, DemoArgs, COOKIE_NAME};
+use crate::{health_report, DemoArgs, DemoSettings, COOKIE_NAME};
 
 pub use crate::SESSION_TTL;
 
@@ -71,7 +72,7 @@ impl std::fmt::Debug for ActixDemo {
 
 impl ActixDemo {
     /// A demo over `store`, with the cookie key made from `key_material` (at least 64 bytes, as
-    /// [`cookie_key_material`] gives). Cookies are not `Secure`; expiry does not slide.
+    /// [`cookie_key_material`](crate::cookie_key_material) gives). Cookies are not `Secure`; expiry does not slide.
     pub fn new(store: SessionStore, key_material: &[u8]) -> Result<Self, String> {
         let key = Key::try_from(key_material).map_err(|_| {
             format!(
@@ -163,12 +164,13 @@ impl ActixDemo {
     }
 }
 
-/// The whole demo: configuration from the environment, then serve until stopped.
+/// The whole demo: settings from the environment, then serve until stopped (actix-web's
+/// server stops gracefully on Ctrl-C and SIGTERM). The axum twin is [`crate::axum_app::run`].
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    let (config, store) = crate::build_store().await?;
-    let demo = ActixDemo::new(store, &cookie_key_material()?)?
-        .secure(cookie_secure())
-        .sliding_expiry(config.key_expire_duration());
+    let settings = DemoSettings::from_env().await?;
+    let demo = ActixDemo::new(settings.store, &settings.key_material)?
+        .secure(settings.secure)
+        .sliding_expiry(settings.sliding_expiry);
     let listener =
         TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     tracing::info!(addr = %args.addr, "actix demo listening");

@@ -1,5 +1,6 @@
-//! The axum demo's application, factored out of `examples/axum_demo.rs` so end-to-end tests can
-//! run it in-process. Same HTTP contract as the actix demo (see the README).
+//! The axum demo server (`examples/axum_demo.rs`), as a library so tests can start it
+//! in-process on any [`SessionStore`]. Same HTTP contract as the actix demo
+//! ([`crate::actix_app`], and the README).
 //!
 //! Besides the contract, `GET /` answers `hello` from behind the session layer without touching
 //! the session: the session is lazy, so this request makes no store (Redis) call even when it
@@ -18,7 +19,7 @@ use session_core::SessionStore;
 
 use std::time::Duration;
 
-use crate::{health_report, COOKIE_NAME, SESSION_TTL};
+use crate::{health_report, DemoArgs, DemoSettings, COOKIE_NAME, SESSION_TTL};
 
 /// The session layer both demos agree on: cookie [`COOKIE_NAME`], key from `key_material`
 /// (`Key::from`, as the actix demo does), `Secure` as given, a persistent cookie and store TTL
@@ -72,6 +73,28 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
         .layer(layer)
         // /healthz sits outside the session layer: it never touches a session.
         .route("/healthz", get(move || healthz(store.clone())))
+}
+
+/// The whole demo: settings from the environment, then serve until stopped (gracefully, on
+/// Ctrl-C). The actix twin is [`crate::actix_app::run`].
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let settings = DemoSettings::from_env().await?;
+    let app = router(
+        settings.store,
+        &settings.key_material,
+        settings.secure,
+        settings.sliding_expiry,
+    );
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    tracing::info!(addr = %args.addr, "axum demo listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| format!("server failed: {e}"))
 }
 
 /// `GET /`: a route behind the session layer that never touches the session.

@@ -1,11 +1,15 @@
 //! What the two demo servers (`examples/actix_demo.rs`, `examples/axum_demo.rs`) share, so
 //! that they read the same configuration, derive the same cookie key and report health the
 //! same way. Both demos serve one HTTP contract (see the README).
+//!
+//! Each demo is one `run` function beside the other, [`actix_app::run`] and [`axum_app::run`],
+//! shaped alike: [`DemoSettings::from_env`], build the framework's app, bind, serve until
+//! stopped. The example binaries only start logging, parse the command line and call it.
 
 pub mod actix_app;
 pub mod axum_app;
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use session_core::{BackendHealth, SessionConfig, SessionStore};
 
@@ -30,6 +34,56 @@ pub struct DemoArgs {
     /// Address to listen on.
     #[arg(long, env = ADDR_ENV, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+}
+
+/// What both demos read from the environment at start-up: the store, the cookie key material,
+/// whether cookies are `Secure`, and the sliding expiry (`SESSION_REDIS_KEY_EXPIRE`).
+pub struct DemoSettings {
+    /// The store, as [`build_store`] makes it.
+    pub store: SessionStore,
+    /// The cookie key material, as [`cookie_key_material`] gives it (at least 64 bytes).
+    pub key_material: Vec<u8>,
+    /// Whether cookies are marked `Secure` ([`cookie_secure`]).
+    pub secure: bool,
+    /// The TTL every request that carries a session resets, when `key_expire` is configured.
+    pub sliding_expiry: Option<Duration>,
+}
+
+impl std::fmt::Debug for DemoSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key material is a secret: leave it out.
+        f.debug_struct("DemoSettings")
+            .field("store", &self.store)
+            .field("secure", &self.secure)
+            .field("sliding_expiry", &self.sliding_expiry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DemoSettings {
+    /// Reads the settings both demos start from. The cookie secret is checked first, so a bad
+    /// `SESSION_SECRET` is reported without waiting for a connection to the store.
+    pub async fn from_env() -> Result<Self, String> {
+        let key_material = cookie_key_material()?;
+        let (config, store) = build_store().await?;
+        Ok(Self {
+            store,
+            key_material,
+            secure: cookie_secure(),
+            sliding_expiry: config.key_expire_duration(),
+        })
+    }
+}
+
+/// The exit code of a demo binary: success, or failure after logging the error that ended it.
+pub fn exit_code(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Starts logging to stderr; `RUST_LOG` picks the level (default `info`).

@@ -164,22 +164,6 @@ fn std_ttl(ttl: &time::Duration) -> Duration {
     Duration::try_from(*ttl).unwrap_or(Duration::ZERO)
 }
 
-/// The keys whose value differs between `old` and `new`, as changes to apply to the stored state.
-fn changes_between(old: &SessionState, new: &SessionState) -> Changes {
-    let mut changes = Changes::default();
-    for (key, value) in new {
-        if old.get(key) != Some(value) {
-            changes.set(key.clone(), value.clone());
-        }
-    }
-    for key in old.keys() {
-        if !new.contains_key(key) {
-            changes.remove(key.clone());
-        }
-    }
-    changes
-}
-
 fn key_of(id: &SessionId) -> Result<SessionKey, anyhow::Error> {
     // Cannot fail: ids are 43 characters and session keys may have up to 4064.
     SessionKey::try_from(id.as_str().to_owned()).map_err(anyhow::Error::new)
@@ -234,7 +218,7 @@ impl ActixSessionStore for ActixStore {
             Err(_) => Ok(false),
             Ok(id) => match scope::take_loaded(session_key.as_ref()) {
                 Some(loaded) => {
-                    let changes = changes_between(&loaded, &session_state);
+                    let changes = Changes::between(&loaded, &session_state);
                     self.store.apply(&id, &changes, ttl).await
                 }
                 None => self.store.replace(&id, &session_state, ttl).await,
@@ -359,23 +343,6 @@ pub async fn request_scope<B: MessageBody>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn state(pairs: &[(&str, &str)]) -> SessionState {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn changes_cover_set_changed_and_removed_keys() {
-        let old = state(&[("a", "1"), ("b", "2"), ("c", "3")]);
-        let new = state(&[("a", "1"), ("b", "20"), ("d", "4")]);
-        let changes = changes_between(&old, &new);
-        assert_eq!(changes.set, state(&[("b", "20"), ("d", "4")]));
-        assert_eq!(changes.remove, vec!["c".to_owned()]);
-        assert!(changes_between(&new, &new).is_empty());
-    }
 
     #[test]
     fn negative_ttl_is_zero() {

@@ -14,19 +14,7 @@ use session_core::SessionStore;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{cookies::CookieConfig, session::Session};
-
-/// The TTL handed to the store when none is configured: one day, as actix-session's default.
-const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// Everything the layer shares with each request's [`Session`].
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) store: SessionStore,
-    pub(crate) cookie: CookieConfig,
-    pub(crate) ttl: Option<Duration>,
-    pub(crate) sliding: bool,
-}
+use crate::{config::Config, session::Session};
 
 /// A tower [`Layer`] that gives every request a lazy [`Session`] and writes it back afterwards.
 ///
@@ -60,21 +48,7 @@ impl SessionLayer {
     /// A layer over `store` whose cookies are sealed with `key`.
     pub fn new(store: SessionStore, key: Key) -> Self {
         Self {
-            config: Arc::new(Config {
-                store,
-                cookie: CookieConfig {
-                    name: "id".into(),
-                    path: "/".into(),
-                    domain: None,
-                    secure: true,
-                    http_only: true,
-                    same_site: SameSite::Lax,
-                    max_age: None,
-                    key,
-                },
-                ttl: Some(DEFAULT_TTL),
-                sliding: false,
-            }),
+            config: Arc::new(Config::new(store, key)),
         }
     }
 

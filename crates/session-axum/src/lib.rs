@@ -38,8 +38,19 @@
 //! # Errors
 //! A store outage answers 503 (see [`SessionError`]); a tampered, foreign or stale cookie gives
 //! a fresh session; a corrupt stored session is treated as no session, with a warning.
+//!
+//! # Modules
+//! All private: every public type has one path, at the crate root. Each module depends only on
+//! the ones listed after it, so there is no import cycle:
+//! * `layer`: [`SessionLayer`] and [`SessionService`]; uses `config`, `session`.
+//! * `session`: [`Session`] and its extractor; uses `config`, `error`.
+//! * `config`: the settings the layer shares with each session, and their defaults; uses
+//!   `cookies`.
+//! * `cookies`: opening and sealing the session cookie.
+//! * `error`: [`SessionError`] and [`MissingSessionLayer`].
 #![warn(missing_docs)]
 
+mod config;
 mod cookies;
 mod error;
 mod layer;

@@ -7,7 +7,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use session_core::{Changes, SessionId, SessionState};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::{error::MissingSessionLayer, layer::Config, SessionError};
+use crate::{
+    config::Config,
+    error::{MissingSessionLayer, SessionError},
+};
 
 /// The session of the current request, taken as an axum extractor.
 ///
@@ -64,8 +67,9 @@ struct Data {
     id: Option<SessionId>,
     /// The session's state as this request sees it.
     state: SessionState,
-    /// What this request changed, for a field-level `apply`.
-    changes: Changes,
+    /// The state as the store holds it under `id` (what the load returned): `save` writes only
+    /// the keys that differ from it, with [`Changes::between`], as the actix adapter does.
+    stored: SessionState,
     /// A stored session to delete after the handler (renew, purge).
     delete: Option<SessionId>,
     /// The request's cookie must go: purge, or a renew that left nothing to store.
@@ -110,6 +114,7 @@ impl Session {
             };
             match result {
                 Ok(Some(state)) => {
+                    data.stored = state.clone();
                     data.state = state;
                     data.touched = config.sliding;
                 }
@@ -152,10 +157,7 @@ impl Session {
             type_name: std::any::type_name::<T>(),
         })?;
         let mut data = self.loaded().await?;
-        if data.state.get(key) != Some(&json) {
-            data.changes.set(key, json.clone());
-            data.state.insert(key.to_owned(), json);
-        }
+        data.state.insert(key.to_owned(), json);
         Ok(())
     }
 
@@ -170,17 +172,12 @@ impl Session {
         };
         let value = decode(key, json)?;
         data.state.remove(key);
-        data.changes.remove(key);
         Ok(Some(value))
     }
 
     /// Removes every key. The stored session goes away with its last key, and the cookie with it.
     pub async fn clear(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
-        let keys: Vec<String> = data.state.keys().cloned().collect();
-        for key in keys {
-            data.changes.remove(key);
-        }
         data.state.clear();
         Ok(())
     }
@@ -197,8 +194,8 @@ impl Session {
             data.delete = Some(old);
             data.expire_cookie = true;
         }
-        // The full state goes to `create` under the new id; no field-level changes remain.
-        data.changes = Changes::default();
+        // The full state goes to `create` under the new id, where nothing is stored yet.
+        data.stored.clear();
         Ok(())
     }
 
@@ -215,7 +212,7 @@ impl Session {
             data.expire_cookie = true;
         }
         data.state.clear();
-        data.changes = Changes::default();
+        data.stored.clear();
         data.loaded = true;
         data.touched = false;
         Ok(())
@@ -244,9 +241,17 @@ impl Session {
             }
             None if data.expire_cookie => Ok(cookie.removal()),
             None => Ok(None),
-            Some(id) if !data.changes.is_empty() => {
+            Some(id) => {
+                let changes = Changes::between(&data.stored, &data.state);
+                if changes.is_empty() {
+                    return Ok(if data.touched && cookie.max_age.is_some() {
+                        cookie.seal(&id)
+                    } else {
+                        None
+                    });
+                }
                 if !store
-                    .apply(&id, &data.changes, config.ttl)
+                    .apply(&id, &changes, config.ttl)
                     .await
                     .map_err(SessionError::from_store)?
                 {
@@ -264,8 +269,6 @@ impl Session {
                     Ok(None)
                 }
             }
-            Some(id) if data.touched && cookie.max_age.is_some() => Ok(cookie.seal(&id)),
-            Some(_) => Ok(None),
         }
     }
 }

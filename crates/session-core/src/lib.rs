@@ -31,6 +31,7 @@ mod error;
 mod id;
 #[cfg(feature = "file")]
 pub mod migration;
+pub mod observe;
 pub mod plan;
 mod state;
 mod store;

@@ -58,6 +58,42 @@ impl Changes {
         }
     }
 
+    /// The changes that turn `before` into `after`: every key whose value is new or differs,
+    /// and every key that is gone (in key order, so the result does not depend on hash order).
+    ///
+    /// Every framework adapter computes its field-level write with this one function, from the
+    /// state it loaded and the state its request ended with, so a request writes only the keys
+    /// it changed and two concurrent requests that change different keys both win.
+    ///
+    /// ```
+    /// use session_core::{Changes, SessionState};
+    ///
+    /// let state = |pairs: &[(&str, &str)]| -> SessionState {
+    ///     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    /// };
+    /// let before = state(&[("user", "\"bob\""), ("n", "1"), ("flash", "\"hi\"")]);
+    /// let after = state(&[("user", "\"bob\""), ("n", "2"), ("theme", "\"dark\"")]);
+    ///
+    /// let changes = Changes::between(&before, &after);
+    /// assert_eq!(changes.set, state(&[("n", "2"), ("theme", "\"dark\"")]));
+    /// assert_eq!(changes.remove, vec!["flash".to_owned()]);
+    /// assert!(Changes::between(&after, &after).is_empty());
+    /// ```
+    pub fn between(before: &SessionState, after: &SessionState) -> Changes {
+        let set: HashMap<String, String> = after
+            .iter()
+            .filter(|(key, value)| before.get(*key) != Some(*value))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let mut remove: Vec<String> = before
+            .keys()
+            .filter(|key| !after.contains_key(*key))
+            .cloned()
+            .collect();
+        remove.sort_unstable();
+        Changes { set, remove }
+    }
+
     /// True when applying these changes would do nothing.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.remove.is_empty()
@@ -106,6 +142,29 @@ mod tests {
         assert_eq!(
             state,
             SessionState::from([("a".to_owned(), "2".to_owned())])
+        );
+    }
+
+    #[test]
+    fn between_then_apply_turns_before_into_after() {
+        let state = |pairs: &[(&str, &str)]| -> SessionState {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let before = state(&[("a", "1"), ("b", "2"), ("c", "3"), ("e", "5")]);
+        let after = state(&[("a", "1"), ("b", "20"), ("d", "4")]);
+        let changes = Changes::between(&before, &after);
+        assert_eq!(changes.set, state(&[("b", "20"), ("d", "4")]));
+        assert_eq!(changes.remove, vec!["c".to_owned(), "e".to_owned()]);
+        let mut applied = before.clone();
+        changes.apply_to(&mut applied);
+        assert_eq!(applied, after);
+        assert!(Changes::between(&before, &before).is_empty());
+        assert_eq!(
+            Changes::between(&before, &SessionState::new()).remove.len(),
+            before.len()
         );
     }
 

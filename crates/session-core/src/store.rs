@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use crate::migration;
 use crate::{
     backends,
+    observe::Observed,
     plan::{FilePlan, Plan},
     BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
     StoreError, TtlRule,
@@ -80,7 +81,10 @@ impl SessionStore {
     /// [`migration`]); when the backend is down the migration is retried in the background
     /// and the store is returned at once.
     pub async fn from_plan(plan: Plan) -> Result<Self, ConfigError> {
-        let backend = backends::build(&plan.backend)?;
+        // Every store built from a configuration is observed (spans, and metrics with the
+        // `metrics` feature); one built with `new` is observed when its backend is wrapped.
+        let backend: Arc<dyn SessionBackend> =
+            Arc::new(Observed::new(backends::build(&plan.backend)?));
         let backend = match &plan.migrate_from {
             None => backend,
             Some(files) => migrate_first(files, backend, plan.ttl).await?,

@@ -225,6 +225,7 @@ impl MultiBackend {
 
     /// Errors keep the backend's own name (for the migration's wrapper, which presents
     /// itself as its target).
+    #[cfg_attr(not(feature = "file"), allow(dead_code))]
     pub(crate) fn untagged(mut self) -> Self {
         self.tag_errors = false;
         self
@@ -241,6 +242,7 @@ impl MultiBackend {
     /// Moves the session `id` out of the non-write backend at `source` (an index into the
     /// backends) into every write backend, as a load does on finding it there; `Ok(None)`
     /// when the source does not have it. For the file-store migration's sweep.
+    #[cfg_attr(not(feature = "file"), allow(dead_code))]
     pub(crate) async fn move_out_of(
         &self,
         source: usize,

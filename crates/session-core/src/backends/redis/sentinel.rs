@@ -85,13 +85,16 @@ struct Slot {
 }
 
 impl Slot {
-    fn install(&mut self, resolved: Resolved) {
+    /// Uses `resolved` from now on; true when that is another address than before.
+    fn install(&mut self, resolved: Resolved) -> bool {
         let addr = (resolved.host.clone(), resolved.port);
-        if self.last.as_ref().is_some_and(|last| *last != addr) {
+        let changed = self.last.as_ref().is_some_and(|last| *last != addr);
+        if changed {
             self.changed_at = Some(Instant::now());
         }
         self.last = Some(addr);
         self.current = Some(resolved);
+        changed
     }
 
     fn client(&self) -> Option<Client> {
@@ -213,7 +216,9 @@ impl Sentinel {
             "sentinel: resolved the master"
         );
         let client = resolved.client.clone();
-        lock(&self.master).install(resolved);
+        if lock(&self.master).install(resolved) {
+            crate::observe::failover_seen(super::NAME);
+        }
         Ok(client)
     }
 
@@ -233,7 +238,7 @@ impl Sentinel {
         match replica {
             Ok(Some(resolved)) => {
                 let client = resolved.client.clone();
-                lock(&self.replica).install(resolved);
+                let _ = lock(&self.replica).install(resolved);
                 Ok(client)
             }
             // No replica is known or healthy: reads go to the master rather than fail.
@@ -365,12 +370,15 @@ impl Sentinel {
             address = %format!("{host}:{port}"),
             "sentinel: switched to the new master"
         );
-        lock(&self.master).install(Resolved {
+        let moved = lock(&self.master).install(Resolved {
             host,
             port,
             client,
             at: Instant::now(),
         });
+        if moved {
+            crate::observe::failover_seen(super::NAME);
+        }
         // The replica in use may be the one just promoted.
         let mut replica = lock(&self.replica);
         replica.current = None;
