@@ -32,6 +32,8 @@ pub mod id;
 pub mod migration;
 pub mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use backend::{BackendHealth, SessionBackend};
 pub use config::{ConfigError, SessionConfig};

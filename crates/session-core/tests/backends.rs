@@ -3,8 +3,6 @@
 //! on-disk format, atomic writes, corrupt files, unusable directories, cleanup, and two
 //! processes sharing one directory.
 
-mod common;
-
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -12,9 +10,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use common::conformance::{self, state, store_of, LONG, TTL};
 use session_core::{
     backends::{file::FileBackend, memory::MemoryBackend, redis::RedisBackend},
+    testing::conformance::{self, state, store_of, LONG, TTL},
     Changes, SessionBackend, SessionConfig, SessionId, SessionStore, StoreError,
 };
 use session_testkit::RedisServer;
