@@ -13,6 +13,7 @@ use actix_web::{
 use axum::http::StatusCode;
 use session_core::{testing::probe::ProbeBackend, SessionId, SessionState, SessionStore};
 use session_e2e::{actix_app::ActixDemo, COOKIE_NAME};
+use session_testkit::http::open_cookie;
 
 /// A fixed test key, so the tests can open the cookies the demo sets.
 const KEY_MATERIAL: &[u8; 64] = b"test-only cookie key material: 64 bytes, never use it in prod!!!";
@@ -88,16 +89,8 @@ impl Demo {
     /// The session id a cookie carries (the cookie is private: decrypt it with the demo's key).
     fn id_in(&self, cookie: &Cookie<'static>) -> SessionId {
         // The Set-Cookie value is percent-encoded (as browsers keep and send it back).
-        let decoded = Cookie::parse_encoded(format!("{}={}", cookie.name(), cookie.value()))
-            .expect("a well-formed cookie")
-            .into_owned();
-        let mut jar = CookieJar::new();
-        jar.add_original(decoded);
-        let plain = jar
-            .private(&self.key)
-            .get(COOKIE_NAME)
-            .expect("cookie decrypts");
-        SessionId::parse(plain.value()).expect("cookie holds a session id")
+        let pair = format!("{}={}", cookie.name(), cookie.value());
+        SessionId::parse(&open_cookie(&pair, KEY_MATERIAL)).expect("cookie holds a session id")
     }
 
     async fn stored(&self, cookie: &Cookie<'static>) -> Option<SessionState> {

@@ -1,14 +1,12 @@
-//! Shared by the integration tests: the cookie key and a small request helper. (The backend
-//! double is session-core's `testing::probe::ProbeBackend`.)
+//! Shared by the integration tests: the cookie key, and session-testkit's HTTP helpers bound to
+//! an in-process `Router`. (The backend double is session-core's `testing::probe::ProbeBackend`.)
 #![allow(dead_code)]
 
-use axum::{
-    body::Body,
-    http::{header, Request, StatusCode},
-    Router,
-};
+use axum::Router;
 use session_axum::Key;
 use session_core::SessionId;
+pub use session_testkit::http::Answer;
+use session_testkit::http::{open_cookie, request};
 use tower::ServiceExt;
 
 /// 64 bytes of key material, fed to `Key::from` on both the axum and the actix side.
@@ -19,57 +17,17 @@ pub fn key() -> Key {
     Key::from(&KEY_MATERIAL)
 }
 
-/// What a test looks at in a response.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub set_cookie: Vec<String>,
-    pub body: String,
-}
-
-impl Answer {
-    /// The `name=value` pair a browser would send back, from the only `Set-Cookie`.
-    pub fn cookie_pair(&self) -> String {
-        assert_eq!(
-            self.set_cookie.len(),
-            1,
-            "expected one Set-Cookie: {self:?}"
-        );
-        self.set_cookie[0].split(';').next().unwrap().to_owned()
-    }
-}
-
+/// Sends one request with an empty body through `app`, in-process.
 pub async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>) -> Answer {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(cookie) = cookie {
-        req = req.header(header::COOKIE, cookie);
-    }
     let res = app
         .clone()
-        .oneshot(req.body(Body::empty()).unwrap())
+        .oneshot(request(method, uri, cookie, None))
         .await
         .unwrap();
-    let status = res.status();
-    let set_cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    Answer {
-        status,
-        set_cookie,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
+    Answer::read(res).await
 }
 
 /// Opens a `name=value` cookie pair with the test key (what the server would read).
 pub fn open(pair: &str) -> SessionId {
-    let cookie = cookie::Cookie::parse_encoded(pair.to_owned()).unwrap();
-    let jar = cookie::CookieJar::new();
-    let opened = jar.private(&key()).decrypt(cookie).expect("cookie opens");
-    SessionId::parse(opened.value()).unwrap()
+    SessionId::parse(&open_cookie(pair, &KEY_MATERIAL)).unwrap()
 }
