@@ -141,6 +141,42 @@ fn secs(s: u64) -> Option<Duration> {
     Some(Duration::from_secs(s))
 }
 
+/// The set-up most tests share: the app over a probed memory store, and a session holding
+/// `user=alice` made through it.
+struct WithSession<S> {
+    app: S,
+    core: SessionStore,
+    probe: ProbeBackend,
+    key: Key,
+    /// The cookie of the `user=alice` session.
+    cookie: Cookie<'static>,
+}
+
+/// Builds [`WithSession`]; `scoped` and `go` as for [`service`].
+async fn with_session(
+    scoped: bool,
+    go: web::Data<Notify>,
+) -> WithSession<
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+> {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(ActixStore::new(core.clone()), key.clone(), scoped, go).await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+    WithSession {
+        app,
+        core,
+        probe,
+        key,
+        cookie,
+    }
+}
+
 #[actix_web::test]
 async fn insert_then_get_through_the_cookie() {
     let (core, probe) = probed_store();
@@ -208,17 +244,13 @@ async fn foreign_cookie_value_is_no_session_without_a_store_call() {
 
 #[actix_web::test]
 async fn renew_moves_the_data_to_a_new_id() {
-    let (core, _probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let old = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie: old,
+        ..
+    } = with_session(true, Default::default()).await;
 
     let res = test::call_service(&app, req("/renew", Some(&old))).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -239,17 +271,13 @@ async fn renew_moves_the_data_to_a_new_id() {
 
 #[actix_web::test]
 async fn purge_deletes_the_session_and_expires_the_cookie() {
-    let (core, _probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie,
+        ..
+    } = with_session(true, Default::default()).await;
 
     let res = test::call_service(&app, req("/purge", Some(&cookie))).await;
     let removal = session_cookie(&res).expect("purge sends a removal cookie");
@@ -287,19 +315,14 @@ async fn race(
     >,
     impl MessageBody,
 > {
-    let (core, _probe) = probed_store();
-    let key = Key::generate();
     let go = web::Data::new(Notify::new());
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        scoped,
-        go.clone(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
-
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie,
+        ..
+    } = with_session(scoped, go.clone()).await;
     let (slow, ()) = tokio::join!(test::call_service(&app, req(slow, Some(&cookie))), async {
         let res = test::call_service(&app, req(fast, Some(&cookie))).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -378,17 +401,13 @@ async fn concurrent_writes_of_different_keys() {
 
 #[actix_web::test]
 async fn corrupt_session_loads_as_a_fresh_session() {
-    let (core, probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        probe,
+        key,
+        cookie,
+        ..
+    } = with_session(true, Default::default()).await;
 
     probe.fail(Op::Load, Some(Fault::Corrupt));
     let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
@@ -407,17 +426,9 @@ async fn corrupt_session_loads_as_a_fresh_session() {
 
 #[actix_web::test]
 async fn outage_is_503_with_request_scope() {
-    let (core, probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app, probe, cookie, ..
+    } = with_session(true, Default::default()).await;
 
     probe.set_down(true);
     for (uri, cookie) in [
@@ -506,11 +517,12 @@ async fn key_expire_wins_over_actix_ttl() {
 
 #[actix_web::test]
 async fn tampered_cookie_is_a_fresh_session() {
-    let (core, probe) = probed_store();
-    let key = Key::generate();
-    let app = service(ActixStore::new(core), key.clone(), true, Default::default()).await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let mut cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        probe,
+        mut cookie,
+        ..
+    } = with_session(true, Default::default()).await;
     let mut value = cookie.value().to_owned();
     let last = value.pop().unwrap();
     value.push(if last == 'A' { 'B' } else { 'A' });
