@@ -75,79 +75,188 @@ async fn sleep_until(start: Instant, at: Duration) {
     tokio::time::sleep_until((start + at).into()).await;
 }
 
-/// Runs every check of the suite against backends made by `make_backend`. The checks without
-/// waits run one after the other, the expiry checks concurrently (about 2 s in all).
+/// The checks [`run_all`] runs one after the other, in this order.
+pub const SEQUENTIAL_CHECKS: &[&str] = &[
+    "health_is_up",
+    "create_load_round_trip",
+    "empty_session_is_never_written",
+    "unknown_id_loads_as_none",
+    "replace_only_if_present",
+    "replace_with_empty_state_deletes",
+    "apply_sets_and_removes_single_keys",
+    "apply_removing_every_key_deletes",
+    "apply_on_absent_writes_nothing",
+    "empty_changes_only_check_or_touch",
+    "touch_only_if_present",
+    "delete_reports_whether_it_existed",
+    "create_never_overwrites",
+    "concurrent_applies_lose_nothing",
+    "delete_racing_applies_never_resurrects",
+    "two_handles_see_each_other",
+];
+
+/// The expiry checks, which wait for TTLs to run out: [`run_all`] runs them concurrently after
+/// the others, so the suite waits about 2 s in all rather than 2 s each.
+pub const EXPIRY_CHECKS: &[&str] = &[
+    "ttl_on_create",
+    "ttl_on_replace",
+    "ttl_on_apply",
+    "ttl_on_touch",
+    "ttl_on_load_and_touch",
+    "key_expire_wins",
+];
+
+/// Runs every check of the suite against backends made by `make_backend`: the
+/// [`SEQUENTIAL_CHECKS`] one after the other, then the [`EXPIRY_CHECKS`] concurrently (about
+/// 2 s in all).
 ///
 /// A failing check panics with its name (`conformance check `name` failed: …`) after the
 /// original assertion message, so the report says which rule of the contract was broken.
 pub async fn run_all(make_backend: impl Fn() -> Arc<dyn SessionBackend>) {
     let backend = make_backend();
     let store = store_of(&backend);
-    check("health_is_up", health_is_up(&store)).await;
-    check("create_load_round_trip", create_load_round_trip(&store)).await;
-    check(
-        "empty_session_is_never_written",
-        empty_session_is_never_written(&store),
+    for name in SEQUENTIAL_CHECKS {
+        run_named(name, &backend, &store, &make_backend).await;
+    }
+    futures_util::future::join_all(
+        EXPIRY_CHECKS
+            .iter()
+            .map(|name| run_named(name, &backend, &store, &make_backend)),
     )
     .await;
-    check("unknown_id_loads_as_none", unknown_id_loads_as_none(&store)).await;
-    check("replace_only_if_present", replace_only_if_present(&store)).await;
-    check(
-        "replace_with_empty_state_deletes",
-        replace_with_empty_state_deletes(&store),
-    )
-    .await;
-    check(
-        "apply_sets_and_removes_single_keys",
-        apply_sets_and_removes_single_keys(&store),
-    )
-    .await;
-    check(
-        "apply_removing_every_key_deletes",
-        apply_removing_every_key_deletes(&store),
-    )
-    .await;
-    check(
-        "apply_on_absent_writes_nothing",
-        apply_on_absent_writes_nothing(&store),
-    )
-    .await;
-    check(
-        "empty_changes_only_check_or_touch",
-        empty_changes_only_check_or_touch(&store),
-    )
-    .await;
-    check("touch_only_if_present", touch_only_if_present(&store)).await;
-    check(
-        "delete_reports_whether_it_existed",
-        delete_reports_whether_it_existed(&store),
-    )
-    .await;
-    check("create_never_overwrites", create_never_overwrites(&backend)).await;
-    check(
-        "concurrent_applies_lose_nothing",
-        concurrent_applies_lose_nothing(&store),
-    )
-    .await;
-    check(
-        "delete_racing_applies_never_resurrects",
-        delete_racing_applies_never_resurrects(&store),
-    )
-    .await;
-    let other = store_of(&make_backend());
-    check(
-        "two_handles_see_each_other",
-        two_handles_see_each_other(&store, &other),
-    )
-    .await;
-    tokio::join!(
-        check("ttl_on_create", ttl_on_create(&store)),
-        check("ttl_on_replace", ttl_on_replace(&store)),
-        check("ttl_on_apply", ttl_on_apply(&store)),
-        check("ttl_on_touch", ttl_on_touch(&store)),
-        check("ttl_on_load_and_touch", ttl_on_load_and_touch(&store)),
-        check("key_expire_wins", key_expire_wins(&store)),
-    );
+}
+
+/// Runs the one check called `name` (one of [`SEQUENTIAL_CHECKS`] or [`EXPIRY_CHECKS`]) on a
+/// new multi-threaded runtime, panicking with its name if it fails. This is what
+/// [`conformance_tests!`](crate::conformance_tests) calls from each test it declares; it is
+/// blocking so those tests are plain `#[test]`s and the caller needs no tokio macros.
+///
+/// # Panics
+/// When the check fails, or when no check has that name.
+pub fn run_one(name: &str, make_backend: impl Fn() -> Arc<dyn SessionBackend>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance check");
+    runtime.block_on(async {
+        let backend = make_backend();
+        let store = store_of(&backend);
+        run_named(name, &backend, &store, &make_backend).await;
+    });
+}
+
+/// Runs the check called `name`, reporting it by name when it fails.
+async fn run_named(
+    name: &str,
+    backend: &Arc<dyn SessionBackend>,
+    store: &SessionStore,
+    make_backend: &dyn Fn() -> Arc<dyn SessionBackend>,
+) {
+    let run = async {
+        match name {
+            "health_is_up" => health_is_up(store).await,
+            "create_load_round_trip" => create_load_round_trip(store).await,
+            "empty_session_is_never_written" => empty_session_is_never_written(store).await,
+            "unknown_id_loads_as_none" => unknown_id_loads_as_none(store).await,
+            "replace_only_if_present" => replace_only_if_present(store).await,
+            "replace_with_empty_state_deletes" => replace_with_empty_state_deletes(store).await,
+            "apply_sets_and_removes_single_keys" => apply_sets_and_removes_single_keys(store).await,
+            "apply_removing_every_key_deletes" => apply_removing_every_key_deletes(store).await,
+            "apply_on_absent_writes_nothing" => apply_on_absent_writes_nothing(store).await,
+            "empty_changes_only_check_or_touch" => empty_changes_only_check_or_touch(store).await,
+            "touch_only_if_present" => touch_only_if_present(store).await,
+            "delete_reports_whether_it_existed" => delete_reports_whether_it_existed(store).await,
+            "create_never_overwrites" => create_never_overwrites(backend).await,
+            "concurrent_applies_lose_nothing" => concurrent_applies_lose_nothing(store).await,
+            "delete_racing_applies_never_resurrects" => {
+                delete_racing_applies_never_resurrects(store).await
+            }
+            "two_handles_see_each_other" => {
+                two_handles_see_each_other(store, &store_of(&make_backend())).await
+            }
+            "ttl_on_create" => ttl_on_create(store).await,
+            "ttl_on_replace" => ttl_on_replace(store).await,
+            "ttl_on_apply" => ttl_on_apply(store).await,
+            "ttl_on_touch" => ttl_on_touch(store).await,
+            "ttl_on_load_and_touch" => ttl_on_load_and_touch(store).await,
+            "key_expire_wins" => key_expire_wins(store).await,
+            _ => panic!("no conformance check is called `{name}`"),
+        }
+    };
+    check(name, run).await;
+}
+
+/// Declares one `#[test]` per conformance check (the names of [`SEQUENTIAL_CHECKS`] and
+/// [`EXPIRY_CHECKS`]), each running [`run_one`] on backends made by the given
+/// `Fn() -> Arc<dyn SessionBackend>` expression, which is evaluated once per test.
+///
+/// Prefer it to one test calling [`run_all`] when a backend is cheap to set up: the test
+/// report then lists every rule of the contract, passed or failed, and one failure does not
+/// hide the checks after it. It also declares `conformance_tests_cover_every_check`, which
+/// fails if this crate grows a check the macro does not declare.
+///
+/// The backends it makes must share their storage (the check `two_handles_see_each_other`
+/// opens two): for an in-process backend, make one per test and hand out clones of it.
+///
+/// ```
+/// mod memory_conforms {
+///     use std::sync::Arc;
+///     use session_core::{backends::memory::MemoryBackend, SessionBackend};
+///
+///     session_core::conformance_tests!({
+///         let backend: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
+///         move || backend.clone()
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make_backend:expr) => {
+        $crate::conformance_tests!(@declare $make_backend;
+            health_is_up,
+            create_load_round_trip,
+            empty_session_is_never_written,
+            unknown_id_loads_as_none,
+            replace_only_if_present,
+            replace_with_empty_state_deletes,
+            apply_sets_and_removes_single_keys,
+            apply_removing_every_key_deletes,
+            apply_on_absent_writes_nothing,
+            empty_changes_only_check_or_touch,
+            touch_only_if_present,
+            delete_reports_whether_it_existed,
+            create_never_overwrites,
+            concurrent_applies_lose_nothing,
+            delete_racing_applies_never_resurrects,
+            two_handles_see_each_other,
+            ttl_on_create,
+            ttl_on_replace,
+            ttl_on_apply,
+            ttl_on_touch,
+            ttl_on_load_and_touch,
+            key_expire_wins,
+        );
+    };
+    (@declare $make_backend:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testing::conformance::run_one(stringify!($name), $make_backend);
+            }
+        )*
+
+        #[test]
+        fn conformance_tests_cover_every_check() {
+            let declared = [$(stringify!($name)),*];
+            let all: ::std::vec::Vec<&str> = $crate::testing::conformance::SEQUENTIAL_CHECKS
+                .iter()
+                .chain($crate::testing::conformance::EXPIRY_CHECKS)
+                .copied()
+                .collect();
+            assert_eq!(declared.as_slice(), all.as_slice());
+        }
+    };
 }
 
 /// Runs one check; if it panics, panics again naming the check. Why: a bare assertion

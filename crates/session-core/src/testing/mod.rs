@@ -2,8 +2,9 @@
 //! default, so it never ships in an application build).
 //!
 //! * [`conformance`]: the suite every [`SessionBackend`](crate::SessionBackend) must pass. A
-//!   backend in another crate runs it with one line, so "implements the trait" and "keeps the
-//!   contract" mean the same thing everywhere.
+//!   backend in another crate runs it with one line (`conformance::run_all`, or
+//!   [`conformance_tests!`](crate::conformance_tests) for one test per check), so "implements
+//!   the trait" and "keeps the contract" mean the same thing everywhere.
 //! * [`probe::ProbeBackend`]: the one backend double of the test suites. It wraps a real backend
 //!   and records calls, fails (unavailable, corrupt) or pauses chosen operations, so framework
 //!   tests check their own behaviour (one round trip per request, 503 on an outage, no
