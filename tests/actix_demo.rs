@@ -6,17 +6,14 @@
 
 mod common;
 
-use std::time::Duration;
-
 use actix_web::{
     cookie::{Cookie, CookieJar, Key},
     dev::ServerHandle,
 };
 use axum::http::StatusCode;
-use session_core::{
-    BackendHealth, Changes, SessionBackend, SessionId, SessionState, SessionStore, StoreError,
-};
+use session_core::{testing::probe::ProbeBackend, SessionId, SessionState, SessionStore};
 use session_e2e::{actix_app::ActixDemo, COOKIE_NAME};
+use session_testkit::http::open_cookie;
 
 /// A fixed test key, so the tests can open the cookies the demo sets.
 const KEY_MATERIAL: &[u8; 64] = b"test-only cookie key material: 64 bytes, never use it in prod!!!";
@@ -92,16 +89,8 @@ impl Demo {
     /// The session id a cookie carries (the cookie is private: decrypt it with the demo's key).
     fn id_in(&self, cookie: &Cookie<'static>) -> SessionId {
         // The Set-Cookie value is percent-encoded (as browsers keep and send it back).
-        let decoded = Cookie::parse_encoded(format!("{}={}", cookie.name(), cookie.value()))
-            .expect("a well-formed cookie")
-            .into_owned();
-        let mut jar = CookieJar::new();
-        jar.add_original(decoded);
-        let plain = jar
-            .private(&self.key)
-            .get(COOKIE_NAME)
-            .expect("cookie decrypts");
-        SessionId::parse(plain.value()).expect("cookie holds a session id")
+        let pair = format!("{}={}", cookie.name(), cookie.value());
+        SessionId::parse(&open_cookie(&pair, KEY_MATERIAL)).expect("cookie holds a session id")
     }
 
     async fn stored(&self, cookie: &Cookie<'static>) -> Option<SessionState> {
@@ -316,73 +305,13 @@ macro_rules! contract_tests {
 
 contract_tests!(memory, SessionStore::memory());
 
-/// A backend that is down: every call fails as an unreachable Redis would. (Our own error
-/// mapping under test; the real outage test kills a real redis-server.)
-struct DownBackend;
-
-#[async_trait::async_trait]
-impl SessionBackend for DownBackend {
-    async fn load(
-        &self,
-        _: &SessionId,
-        _: Option<Duration>,
-    ) -> Result<Option<SessionState>, StoreError> {
-        Err(down())
-    }
-    async fn create(
-        &self,
-        _: &SessionId,
-        _: &SessionState,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn replace(
-        &self,
-        _: &SessionId,
-        _: &SessionState,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn apply(
-        &self,
-        _: &SessionId,
-        _: &Changes,
-        _: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn touch(&self, _: &SessionId, _: Option<Duration>) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn delete(&self, _: &SessionId) -> Result<bool, StoreError> {
-        Err(down())
-    }
-    async fn health(&self) -> Vec<BackendHealth> {
-        vec![BackendHealth {
-            name: "down".into(),
-            location: "nowhere".into(),
-            up: false,
-            error: Some(down().to_string()),
-        }]
-    }
-    fn name(&self) -> &str {
-        "down"
-    }
-}
-
-fn down() -> StoreError {
-    StoreError::Unavailable {
-        backend: "down".into(),
-        timed_out: false,
-        message: "connection refused".into(),
-    }
-}
-
 #[actix_web::test]
 async fn store_outage_is_503_never_500() {
-    let demo = Demo::start(SessionStore::new(DownBackend)).await;
+    // A backend that is down: every call fails as an unreachable Redis would. (Our own error
+    // mapping under test; the real outage test kills a real redis-server.)
+    let down = ProbeBackend::memory().named("down");
+    down.set_down(true);
+    let demo = Demo::start(SessionStore::new(down)).await;
     let counter = demo.get("/counter", None).await;
     assert_eq!(counter.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(counter.cookie.is_none());

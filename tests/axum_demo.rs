@@ -6,112 +6,12 @@
 
 mod common;
 
-use std::{
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
-
-use async_trait::async_trait;
 use common::checks;
-use session_core::{
-    backends::memory::MemoryBackend, BackendHealth, Changes, SessionBackend, SessionId,
-    SessionState, SessionStore, StoreError,
-};
+use session_core::{testing::probe::ProbeBackend, SessionStore};
 use session_e2e::axum_app;
 
 /// 64 bytes of cookie key material (what `SESSION_SECRET` would give).
 const KEY: &[u8; 64] = b"demo-secret-demo-secret-demo-secret-demo-secret-demo-secret-1234";
-
-/// The in-memory backend, counting writes and switchable down (as a stopped server would be).
-#[derive(Clone, Default)]
-struct ProbeBackend {
-    inner: Arc<MemoryBackend>,
-    writes: Arc<AtomicUsize>,
-    down: Arc<AtomicBool>,
-}
-
-impl ProbeBackend {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable {
-                backend: "probe".into(),
-                timed_out: false,
-                message: "switched off by the test".into(),
-            });
-        }
-        Ok(())
-    }
-
-    fn wrote(&self) -> Result<(), StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        self.check()
-    }
-}
-
-#[async_trait]
-impl SessionBackend for ProbeBackend {
-    async fn load(
-        &self,
-        id: &SessionId,
-        touch: Option<Duration>,
-    ) -> Result<Option<SessionState>, StoreError> {
-        if touch.is_some() {
-            self.writes.fetch_add(1, Ordering::SeqCst);
-        }
-        self.check()?;
-        self.inner.load(id, touch).await
-    }
-    async fn create(
-        &self,
-        id: &SessionId,
-        state: &SessionState,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.wrote()?;
-        self.inner.create(id, state, ttl).await
-    }
-    async fn replace(
-        &self,
-        id: &SessionId,
-        state: &SessionState,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.wrote()?;
-        self.inner.replace(id, state, ttl).await
-    }
-    async fn apply(
-        &self,
-        id: &SessionId,
-        changes: &Changes,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.wrote()?;
-        self.inner.apply(id, changes, ttl).await
-    }
-    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
-        self.wrote()?;
-        self.inner.touch(id, ttl).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.wrote()?;
-        self.inner.delete(id).await
-    }
-    async fn health(&self) -> Vec<BackendHealth> {
-        let down = self.down.load(Ordering::SeqCst);
-        vec![BackendHealth {
-            name: "probe".into(),
-            location: "memory".into(),
-            up: !down,
-            error: down.then(|| "switched off by the test".into()),
-        }]
-    }
-    fn name(&self) -> &str {
-        "probe"
-    }
-}
 
 /// Serves the demo app for `store` on a free loopback port; returns its base URL.
 async fn serve(store: SessionStore) -> String {
@@ -130,10 +30,9 @@ async fn counter_and_read() {
 
 #[tokio::test]
 async fn read_writes_nothing_and_sets_no_cookie() {
-    let backend = ProbeBackend::default();
+    let backend = ProbeBackend::memory();
     let base = serve(SessionStore::new(backend.clone())).await;
-    let writes = backend.writes.clone();
-    checks::read_writes_nothing(&base, &move || writes.load(Ordering::SeqCst)).await;
+    checks::read_writes_nothing(&base, &move || backend.writes()).await;
 }
 
 #[tokio::test]
@@ -173,14 +72,14 @@ async fn healthz_names_the_backend() {
 
 #[tokio::test]
 async fn store_outage_is_503_and_recovers_without_restart() {
-    let backend = ProbeBackend::default();
+    let backend = ProbeBackend::memory();
     let base = serve(SessionStore::new(backend.clone())).await;
     let cookie = checks::login(&base, None, "dave").await;
 
-    backend.down.store(true, Ordering::SeqCst);
+    backend.set_down(true);
     checks::outage(&base, &cookie).await;
 
-    backend.down.store(false, Ordering::SeqCst);
+    backend.set_down(false);
     checks::healthz(&base, true).await;
     let res = checks::send("GET", &format!("{base}/whoami"), Some(&cookie), None).await;
     assert_eq!((res.status.as_u16(), res.body.as_str()), (200, "dave"));

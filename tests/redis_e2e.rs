@@ -18,10 +18,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use actix_web::dev::ServerHandle;
 use axum::http::StatusCode;
-use common::checks::{self, send, Answer};
+use common::checks::{self, send};
 use session_core::{SessionConfig, SessionStore};
 use session_e2e::{actix_app::ActixDemo, axum_app};
-use session_testkit::RedisServer;
+use session_testkit::{http::Answer, RedisServer};
 
 /// 64 bytes of cookie key material, shared by both demos (what `SESSION_SECRET` would give).
 const KEY: &[u8; 64] = b"e2e-secret-e2e-secret-e2e-secret-e2e-secret-e2e-secret-e2e-12345";

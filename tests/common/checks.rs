@@ -1,84 +1,14 @@
 //! HTTP checks of the demo contract, independent of the framework and the store.
 
-use actix_web::cookie::{Cookie, CookieJar, Key};
-use axum::http::{header, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
+use actix_web::cookie::Cookie;
+use axum::http::StatusCode;
 use session_core::{SessionId, SessionStore};
-
-/// One HTTP answer.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub set_cookie: Vec<String>,
-    pub content_type: Option<String>,
-    pub body: String,
-}
-
-impl Answer {
-    /// The `name=value` pair a browser would send back, from the only `Set-Cookie`.
-    pub fn cookie_pair(&self) -> String {
-        assert_eq!(
-            self.set_cookie.len(),
-            1,
-            "expected one Set-Cookie: {self:?}"
-        );
-        self.set_cookie[0].split(';').next().unwrap().to_owned()
-    }
-}
-
-/// Sends one request; `form` is an urlencoded body.
-pub async fn send(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> Answer {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let mut req = Request::builder()
-        .method(Method::from_bytes(method.as_bytes()).unwrap())
-        .uri(url);
-    if let Some(cookie) = cookie {
-        req = req.header(header::COOKIE, cookie);
-    }
-    let body = match form {
-        Some(form) => {
-            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-            Full::new(Bytes::from(form.to_owned()))
-        }
-        None => Full::new(Bytes::new()),
-    };
-    let res = client.request(req.body(body).unwrap()).await.unwrap();
-    let status = res.status();
-    let set_cookie = res
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    let content_type = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        set_cookie,
-        content_type,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
-}
+use session_testkit::http::open_cookie;
+pub use session_testkit::http::send;
 
 /// Opens a `name=value` session cookie the way actix-web's private jar does.
 pub fn session_id(pair: &str, key_material: &[u8]) -> SessionId {
-    let cookie = Cookie::parse_encoded(pair.to_owned()).unwrap();
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie.clone());
-    let opened = jar
-        .private(&Key::from(key_material))
-        .get(cookie.name())
-        .expect("the session cookie opens with the key");
-    SessionId::parse(opened.value()).unwrap()
+    SessionId::parse(&open_cookie(pair, key_material)).unwrap()
 }
 
 /// Flips one character of the sealed value.

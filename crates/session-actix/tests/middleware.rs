@@ -1,13 +1,10 @@
 //! `ActixStore` under actix-session's `SessionMiddleware`, over the in-memory core store.
 //!
-//! `ProbeBackend` wraps the real memory backend: it records which backend calls a request made
-//! (to check "one round trip per trait method") and can be switched to answer like a corrupt
-//! or unreachable store, to test our own error mapping.
+//! The core store's backend is session-core's `ProbeBackend` over the real memory backend: it
+//! records which backend calls a request made (to check "one round trip per trait method") and
+//! can be switched to answer like a corrupt or unreachable store, to test our own error mapping.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
@@ -20,130 +17,16 @@ use actix_web::{
 };
 use session_actix::{request_scope, ActixStore};
 use session_core::{
-    backends::memory::MemoryBackend, BackendHealth, Changes, SessionBackend, SessionId,
-    SessionState, SessionStore, StoreError,
+    testing::probe::{Call, Fault, Op, ProbeBackend},
+    SessionId, SessionState, SessionStore,
 };
 use tokio::sync::Notify;
 
 const SESSION_TTL_SECS: i64 = 3600;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Mode {
-    Normal,
-    Corrupt,
-    Down,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Call {
-    Load(Option<Duration>),
-    Create(Option<Duration>),
-    Replace(Option<Duration>),
-    Apply(Option<Duration>),
-    Touch(Option<Duration>),
-    Delete,
-}
-
-#[derive(Clone)]
-struct Probe {
-    mode: Arc<Mutex<Mode>>,
-    calls: Arc<Mutex<Vec<Call>>>,
-}
-
-impl Probe {
-    fn set_mode(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
-    }
-    fn take_calls(&self) -> Vec<Call> {
-        std::mem::take(&mut self.calls.lock().unwrap())
-    }
-    fn record(&self, call: Call) -> Result<(), StoreError> {
-        self.calls.lock().unwrap().push(call);
-        match *self.mode.lock().unwrap() {
-            Mode::Down => Err(StoreError::Unavailable {
-                backend: "probe".into(),
-                timed_out: false,
-                message: "connection refused".into(),
-            }),
-            _ => Ok(()),
-        }
-    }
-}
-
-struct ProbeBackend {
-    inner: MemoryBackend,
-    probe: Probe,
-}
-
-#[async_trait::async_trait]
-impl SessionBackend for ProbeBackend {
-    async fn load(
-        &self,
-        id: &SessionId,
-        touch: Option<Duration>,
-    ) -> Result<Option<SessionState>, StoreError> {
-        self.probe.record(Call::Load(touch))?;
-        if *self.probe.mode.lock().unwrap() == Mode::Corrupt {
-            return Err(StoreError::Corrupt {
-                backend: "probe".into(),
-                detail: "the value of session key `n` is not JSON text".into(),
-            });
-        }
-        self.inner.load(id, touch).await
-    }
-    async fn create(
-        &self,
-        id: &SessionId,
-        state: &SessionState,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.probe.record(Call::Create(ttl))?;
-        self.inner.create(id, state, ttl).await
-    }
-    async fn replace(
-        &self,
-        id: &SessionId,
-        state: &SessionState,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.probe.record(Call::Replace(ttl))?;
-        self.inner.replace(id, state, ttl).await
-    }
-    async fn apply(
-        &self,
-        id: &SessionId,
-        changes: &Changes,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.probe.record(Call::Apply(ttl))?;
-        self.inner.apply(id, changes, ttl).await
-    }
-    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
-        self.probe.record(Call::Touch(ttl))?;
-        self.inner.touch(id, ttl).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.probe.record(Call::Delete)?;
-        self.inner.delete(id).await
-    }
-    async fn health(&self) -> Vec<BackendHealth> {
-        self.inner.health().await
-    }
-    fn name(&self) -> &str {
-        "probe"
-    }
-}
-
-fn probed_store() -> (SessionStore, Probe) {
-    let probe = Probe {
-        mode: Arc::new(Mutex::new(Mode::Normal)),
-        calls: Arc::default(),
-    };
-    let store = SessionStore::new(ProbeBackend {
-        inner: MemoryBackend::new(),
-        probe: probe.clone(),
-    });
-    (store, probe)
+fn probed_store() -> (SessionStore, ProbeBackend) {
+    let probe = ProbeBackend::memory();
+    (SessionStore::new(probe.clone()), probe)
 }
 
 #[derive(serde::Deserialize)]
@@ -258,6 +141,42 @@ fn secs(s: u64) -> Option<Duration> {
     Some(Duration::from_secs(s))
 }
 
+/// The set-up most tests share: the app over a probed memory store, and a session holding
+/// `user=alice` made through it.
+struct WithSession<S> {
+    app: S,
+    core: SessionStore,
+    probe: ProbeBackend,
+    key: Key,
+    /// The cookie of the `user=alice` session.
+    cookie: Cookie<'static>,
+}
+
+/// Builds [`WithSession`]; `scoped` and `go` as for [`service`].
+async fn with_session(
+    scoped: bool,
+    go: web::Data<Notify>,
+) -> WithSession<
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+> {
+    let (core, probe) = probed_store();
+    let key = Key::generate();
+    let app = service(ActixStore::new(core.clone()), key.clone(), scoped, go).await;
+    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
+    let cookie = session_cookie(&res).unwrap();
+    WithSession {
+        app,
+        core,
+        probe,
+        key,
+        cookie,
+    }
+}
+
 #[actix_web::test]
 async fn insert_then_get_through_the_cookie() {
     let (core, probe) = probed_store();
@@ -325,17 +244,13 @@ async fn foreign_cookie_value_is_no_session_without_a_store_call() {
 
 #[actix_web::test]
 async fn renew_moves_the_data_to_a_new_id() {
-    let (core, _probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let old = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie: old,
+        ..
+    } = with_session(true, Default::default()).await;
 
     let res = test::call_service(&app, req("/renew", Some(&old))).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -356,17 +271,13 @@ async fn renew_moves_the_data_to_a_new_id() {
 
 #[actix_web::test]
 async fn purge_deletes_the_session_and_expires_the_cookie() {
-    let (core, _probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie,
+        ..
+    } = with_session(true, Default::default()).await;
 
     let res = test::call_service(&app, req("/purge", Some(&cookie))).await;
     let removal = session_cookie(&res).expect("purge sends a removal cookie");
@@ -378,31 +289,65 @@ async fn purge_deletes_the_session_and_expires_the_cookie() {
     assert_eq!(body(res).await, "none", "the old cookie no longer works");
 }
 
+/// What [`race`] leaves for the test to check.
+struct Race<S, B> {
+    app: S,
+    core: SessionStore,
+    key: Key,
+    /// The cookie of the session both racing requests carried.
+    cookie: Cookie<'static>,
+    /// The answer to the slow request.
+    slow: ServiceResponse<B>,
+}
+
+/// The set-up the race tests share: a session holding `user=alice`, then two requests with its
+/// cookie at once. `slow` is a `/set-later` request: it loads the session and waits; `fast` runs
+/// to completion (answering 200) before `slow` goes on to its write.
+async fn race(
+    scoped: bool,
+    slow: &str,
+    fast: &str,
+) -> Race<
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    impl MessageBody,
+> {
+    let go = web::Data::new(Notify::new());
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie,
+        ..
+    } = with_session(scoped, go.clone()).await;
+    let (slow, ()) = tokio::join!(test::call_service(&app, req(slow, Some(&cookie))), async {
+        let res = test::call_service(&app, req(fast, Some(&cookie))).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        go.notify_one();
+    });
+    Race {
+        app,
+        core,
+        key,
+        cookie,
+        slow,
+    }
+}
+
 /// A request that loaded the session before a concurrent logout must not bring it back.
 #[actix_web::test]
 async fn update_after_concurrent_purge_does_not_resurrect() {
     for scoped in [true, false] {
-        let (core, _probe) = probed_store();
-        let key = Key::generate();
-        let go = web::Data::new(Notify::new());
-        let app = service(
-            ActixStore::new(core.clone()),
-            key.clone(),
-            scoped,
-            go.clone(),
-        )
-        .await;
-        let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-        let cookie = session_cookie(&res).unwrap();
-
-        let (slow, ()) = tokio::join!(
-            test::call_service(&app, req("/set-later?key=n&value=1", Some(&cookie))),
-            async {
-                let res = test::call_service(&app, req("/purge", Some(&cookie))).await;
-                assert_eq!(res.status(), StatusCode::OK);
-                go.notify_one();
-            }
-        );
+        let Race {
+            app,
+            core,
+            key,
+            cookie,
+            slow,
+        } = race(scoped, "/set-later?key=n&value=1", "/purge").await;
         assert_eq!(slow.status(), StatusCode::OK, "scoped={scoped}");
         let handed_out = session_cookie(&slow).expect("the late write answers with a cookie");
         let fresh = id_in(&handed_out, &key);
@@ -427,27 +372,13 @@ async fn update_after_concurrent_purge_does_not_resurrect() {
 #[actix_web::test]
 async fn concurrent_writes_of_different_keys() {
     for scoped in [true, false] {
-        let (core, _probe) = probed_store();
-        let key = Key::generate();
-        let go = web::Data::new(Notify::new());
-        let app = service(
-            ActixStore::new(core.clone()),
-            key.clone(),
-            scoped,
-            go.clone(),
-        )
-        .await;
-        let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-        let cookie = session_cookie(&res).unwrap();
-
-        let (slow, ()) = tokio::join!(
-            test::call_service(&app, req("/set-later?key=a&value=1", Some(&cookie))),
-            async {
-                let res = test::call_service(&app, req("/set?key=b&value=2", Some(&cookie))).await;
-                assert_eq!(res.status(), StatusCode::OK);
-                go.notify_one();
-            }
-        );
+        let Race {
+            core,
+            key,
+            cookie,
+            slow,
+            ..
+        } = race(scoped, "/set-later?key=a&value=1", "/set?key=b&value=2").await;
         assert_eq!(slow.status(), StatusCode::OK);
         let stored = core.load(&id_in(&cookie, &key)).await.unwrap().unwrap();
         assert_eq!(stored.get("a").map(String::as_str), Some("\"1\""));
@@ -470,19 +401,15 @@ async fn concurrent_writes_of_different_keys() {
 
 #[actix_web::test]
 async fn corrupt_session_loads_as_a_fresh_session() {
-    let (core, probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        probe,
+        key,
+        cookie,
+        ..
+    } = with_session(true, Default::default()).await;
 
-    probe.set_mode(Mode::Corrupt);
+    probe.fail(Op::Load, Some(Fault::Corrupt));
     let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, "none");
@@ -492,26 +419,18 @@ async fn corrupt_session_loads_as_a_fresh_session() {
     assert_eq!(res.status(), StatusCode::OK);
     let new = session_cookie(&res).expect("a fresh session gets a cookie");
     assert_ne!(id_in(&new, &key), id_in(&cookie, &key));
-    probe.set_mode(Mode::Normal);
+    probe.fail(Op::Load, None);
     let res = test::call_service(&app, req("/get?key=user", Some(&new))).await;
     assert_eq!(body(res).await, "bob");
 }
 
 #[actix_web::test]
 async fn outage_is_503_with_request_scope() {
-    let (core, probe) = probed_store();
-    let key = Key::generate();
-    let app = service(
-        ActixStore::new(core.clone()),
-        key.clone(),
-        true,
-        Default::default(),
-    )
-    .await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app, probe, cookie, ..
+    } = with_session(true, Default::default()).await;
 
-    probe.set_mode(Mode::Down);
+    probe.set_down(true);
     for (uri, cookie) in [
         ("/get?key=user", Some(&cookie)),  // load fails
         ("/set?key=user&value=bob", None), // save fails
@@ -533,7 +452,7 @@ async fn outage_is_503_with_request_scope() {
         );
     }
 
-    probe.set_mode(Mode::Normal);
+    probe.set_down(false);
     let res = test::call_service(&app, req("/get?key=user", Some(&cookie))).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(body(res).await, "alice", "no data lost during the outage");
@@ -549,7 +468,7 @@ async fn outage_without_request_scope_is_actix_sessions_500() {
         Default::default(),
     )
     .await;
-    probe.set_mode(Mode::Down);
+    probe.set_down(true);
     let err = test::try_call_service(&app, req("/set?key=user&value=bob", None))
         .await
         .err()
@@ -598,11 +517,12 @@ async fn key_expire_wins_over_actix_ttl() {
 
 #[actix_web::test]
 async fn tampered_cookie_is_a_fresh_session() {
-    let (core, probe) = probed_store();
-    let key = Key::generate();
-    let app = service(ActixStore::new(core), key.clone(), true, Default::default()).await;
-    let res = test::call_service(&app, req("/set?key=user&value=alice", None)).await;
-    let mut cookie = session_cookie(&res).unwrap();
+    let WithSession {
+        app,
+        probe,
+        mut cookie,
+        ..
+    } = with_session(true, Default::default()).await;
     let mut value = cookie.value().to_owned();
     let last = value.pop().unwrap();
     value.push(if last == 'A' { 'B' } else { 'A' });

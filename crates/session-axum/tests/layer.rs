@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::{collections::HashMap, sync::atomic::Ordering, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use axum::{
     extract::Query,
@@ -10,9 +10,12 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use common::{key, open, send, CountingBackend};
+use common::{key, open, send};
 use session_axum::{SameSite, Session, SessionError, SessionLayer};
-use session_core::{SessionId, SessionStore};
+use session_core::{
+    testing::probe::{Call, Fault, Op, ProbeBackend},
+    SessionId, SessionStore,
+};
 
 async fn counter(session: Session) -> Result<String, SessionError> {
     let n = session.get::<u64>("n").await?.unwrap_or(0) + 1;
@@ -71,14 +74,14 @@ fn routes() -> Router {
 
 fn setup_with(
     edit: impl FnOnce(SessionLayer) -> SessionLayer,
-) -> (Router, CountingBackend, SessionStore) {
-    let backend = CountingBackend::default();
+) -> (Router, ProbeBackend, SessionStore) {
+    let backend = ProbeBackend::memory();
     let store = SessionStore::new(backend.clone());
     let layer = edit(SessionLayer::new(store.clone(), key()));
     (routes().layer(layer), backend, store)
 }
 
-fn setup() -> (Router, CountingBackend, SessionStore) {
+fn setup() -> (Router, ProbeBackend, SessionStore) {
     setup_with(|l| l)
 }
 
@@ -87,18 +90,18 @@ async fn untouched_session_makes_no_store_call() {
     let (app, backend, _) = setup();
     let first = send(&app, "GET", "/counter", None).await;
     let cookie = first.cookie_pair();
-    backend.counts.reset();
+    backend.reset();
 
     let res = send(&app, "GET", "/none", Some(&cookie)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.set_cookie.is_empty());
-    assert_eq!(backend.counts.total(), 0);
+    assert_eq!(backend.total(), 0);
 
     // A request without a cookie that only reads needs no store call either.
     let res = send(&app, "GET", "/read", None).await;
     assert_eq!(res.body, "0");
     assert!(res.set_cookie.is_empty());
-    assert_eq!(backend.counts.total(), 0);
+    assert_eq!(backend.total(), 0);
 }
 
 #[tokio::test]
@@ -106,30 +109,27 @@ async fn new_session_is_created_once_and_changes_apply_only_changed_keys() {
     let (app, backend, store) = setup();
     let first = send(&app, "POST", "/set?user=bob", None).await;
     assert_eq!(first.status, StatusCode::OK);
-    assert_eq!(backend.counts.get(&backend.counts.create), 1);
-    assert_eq!(backend.counts.writes(), 1);
+    assert_eq!(backend.count(Op::Create), 1);
+    assert_eq!(backend.writes(), 1);
     let cookie = first.cookie_pair();
     let id = open(&cookie);
-    backend.counts.reset();
+    backend.reset();
 
     let res = send(&app, "GET", "/counter", Some(&cookie)).await;
     assert_eq!(res.body, "1");
     // Browser-session cookie: nothing to refresh, so no Set-Cookie for an existing session.
     assert!(res.set_cookie.is_empty());
-    assert_eq!(backend.counts.get(&backend.counts.load), 1);
-    assert_eq!(backend.counts.get(&backend.counts.apply), 1);
-    assert_eq!(backend.counts.writes(), 1);
-    let changes = backend.counts.last_changes.lock().unwrap().clone().unwrap();
+    assert_eq!(backend.count(Op::Load), 1);
+    assert_eq!(backend.count(Op::Apply), 1);
+    assert_eq!(backend.writes(), 1);
+    let changes = backend.last_changes().unwrap();
     assert_eq!(
         changes.set,
         HashMap::from([("n".to_owned(), "1".to_owned())])
     );
     assert!(changes.remove.is_empty());
     // The store TTL defaults to one day, as actix-session's.
-    assert_eq!(
-        *backend.counts.last_ttl.lock().unwrap(),
-        Some(Some(Duration::from_secs(86400)))
-    );
+    assert_eq!(backend.last_ttl(), Some(Some(Duration::from_secs(86400))));
 
     let res = send(&app, "GET", "/counter", Some(&cookie)).await;
     assert_eq!(res.body, "2");
@@ -138,12 +138,12 @@ async fn new_session_is_created_once_and_changes_apply_only_changed_keys() {
     assert_eq!(state["user"], "\"bob\"");
     assert_eq!(state["n"], "2");
 
-    backend.counts.reset();
+    backend.reset();
     send(&app, "POST", "/remove?user", Some(&cookie)).await;
-    let changes = backend.counts.last_changes.lock().unwrap().clone().unwrap();
+    let changes = backend.last_changes().unwrap();
     assert!(changes.set.is_empty());
     assert_eq!(changes.remove, vec!["user".to_owned()]);
-    assert_eq!(backend.counts.writes(), 1);
+    assert_eq!(backend.writes(), 1);
 }
 
 #[tokio::test]
@@ -152,18 +152,18 @@ async fn unchanged_session_writes_nothing() {
     let cookie = send(&app, "POST", "/set?user=bob", None)
         .await
         .cookie_pair();
-    backend.counts.reset();
+    backend.reset();
 
     let res = send(&app, "GET", "/read", Some(&cookie)).await;
     assert_eq!(res.body, "0");
     assert!(res.set_cookie.is_empty());
-    assert_eq!(backend.counts.get(&backend.counts.load), 1);
-    assert_eq!(backend.counts.writes(), 0);
+    assert_eq!(backend.count(Op::Load), 1);
+    assert_eq!(backend.writes(), 0);
 
     // Inserting the value already stored is no change either.
     let res = send(&app, "POST", "/set?user=bob", Some(&cookie)).await;
     assert!(res.set_cookie.is_empty());
-    assert_eq!(backend.counts.writes(), 0);
+    assert_eq!(backend.writes(), 0);
 }
 
 #[tokio::test]
@@ -171,7 +171,7 @@ async fn renew_moves_the_data_to_a_new_id() {
     let (app, backend, store) = setup();
     let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
     let old = open(&cookie);
-    backend.counts.reset();
+    backend.reset();
 
     let res = send(&app, "POST", "/login", Some(&cookie)).await;
     assert_eq!(res.status, StatusCode::OK);
@@ -183,9 +183,9 @@ async fn renew_moves_the_data_to_a_new_id() {
     assert_eq!(state["user"], "\"alice\"");
     assert_eq!(state["n"], "1");
     // Renew is the one case with two writes: delete the old id, create the new one.
-    assert_eq!(backend.counts.get(&backend.counts.delete), 1);
-    assert_eq!(backend.counts.get(&backend.counts.create), 1);
-    assert_eq!(backend.counts.writes(), 2);
+    assert_eq!(backend.count(Op::Delete), 1);
+    assert_eq!(backend.count(Op::Create), 1);
+    assert_eq!(backend.writes(), 2);
 
     // The old cookie is dead; the new one works.
     assert_eq!(send(&app, "GET", "/read", Some(&cookie)).await.body, "0");
@@ -195,10 +195,10 @@ async fn renew_moves_the_data_to_a_new_id() {
     );
 
     // Renew of a brand-new session: just a create.
-    backend.counts.reset();
+    backend.reset();
     let res = send(&app, "POST", "/login", None).await;
     assert_eq!(res.set_cookie.len(), 1);
-    assert_eq!(backend.counts.writes(), 1);
+    assert_eq!(backend.writes(), 1);
 }
 
 #[tokio::test]
@@ -206,7 +206,7 @@ async fn purge_deletes_and_expires_the_cookie() {
     let (app, backend, store) = setup();
     let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
     let id = open(&cookie);
-    backend.counts.reset();
+    backend.reset();
 
     let res = send(&app, "POST", "/logout", Some(&cookie)).await;
     assert_eq!(res.status, StatusCode::OK);
@@ -215,9 +215,9 @@ async fn purge_deletes_and_expires_the_cookie() {
     assert!(removal.starts_with("id=;"), "{removal}");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     // Purge needs no load: the id comes from the cookie.
-    assert_eq!(backend.counts.get(&backend.counts.load), 0);
-    assert_eq!(backend.counts.get(&backend.counts.delete), 1);
-    assert_eq!(backend.counts.total(), 1);
+    assert_eq!(backend.count(Op::Load), 0);
+    assert_eq!(backend.count(Op::Delete), 1);
+    assert_eq!(backend.total(), 1);
     assert_eq!(store.load(&id).await.unwrap(), None);
     assert_eq!(send(&app, "GET", "/read", Some(&cookie)).await.body, "0");
 }
@@ -243,13 +243,13 @@ async fn tampered_or_foreign_cookie_gives_a_fresh_session() {
     let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
     let plain_id = format!("id={}", SessionId::generate().as_str());
     for bad in [tampered.as_str(), plain_id.as_str(), "id=garbage%%%", "id="] {
-        backend.counts.reset();
+        backend.reset();
         let res = send(&app, "GET", "/counter", Some(bad)).await;
         assert_eq!(res.status, StatusCode::OK, "{bad}");
         assert_eq!(res.body, "1", "{bad}");
         // Never loaded anything: a bad cookie means a new session, created once.
-        assert_eq!(backend.counts.get(&backend.counts.load), 0);
-        assert_eq!(backend.counts.get(&backend.counts.create), 1);
+        assert_eq!(backend.count(Op::Load), 0);
+        assert_eq!(backend.count(Op::Create), 1);
         assert_eq!(res.set_cookie.len(), 1);
     }
     // A cookie sealed with another key is foreign.
@@ -270,7 +270,7 @@ async fn stale_or_corrupt_session_is_no_session() {
     assert_eq!(res.body, "1");
     let cookie = res.cookie_pair();
 
-    backend.corrupt.store(true, Ordering::SeqCst);
+    backend.fail(Op::Load, Some(Fault::Corrupt));
     let res = send(&app, "GET", "/read", Some(&cookie)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body, "0");
@@ -336,27 +336,27 @@ async fn sliding_expiry_touches_in_the_load_and_resends_the_cookie() {
             .with_sliding_expiry(true)
     });
     let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
-    backend.counts.reset();
+    backend.reset();
     let res = send(&app, "GET", "/read", Some(&cookie)).await;
     assert_eq!(res.body, "1");
-    assert_eq!(backend.counts.get(&backend.counts.load_touch), 1);
-    assert_eq!(backend.counts.total(), 1);
-    assert_eq!(*backend.counts.last_ttl.lock().unwrap(), Some(Some(ttl)));
+    assert_eq!(backend.count_where(|c| matches!(c, Call::Load(Some(_)))), 1);
+    assert_eq!(backend.total(), 1);
+    assert_eq!(backend.last_ttl(), Some(Some(ttl)));
     assert_eq!(open(&res.cookie_pair()), open(&cookie));
 
     // Without sliding expiry a read does not touch.
     let (app, backend, _) = setup_with(|l| l.with_ttl(Some(ttl)));
     let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
-    backend.counts.reset();
+    backend.reset();
     send(&app, "GET", "/read", Some(&cookie)).await;
-    assert_eq!(backend.counts.get(&backend.counts.load_touch), 0);
+    assert_eq!(backend.count_where(|c| matches!(c, Call::Load(Some(_)))), 0);
 }
 
 #[tokio::test]
 async fn store_outage_answers_503_and_recovers() {
     let (app, backend, _) = setup();
     let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
-    backend.down.store(true, Ordering::SeqCst);
+    backend.set_down(true);
 
     // Load fails inside the handler.
     let res = send(&app, "GET", "/counter", Some(&cookie)).await;
@@ -375,7 +375,7 @@ async fn store_outage_answers_503_and_recovers() {
         StatusCode::OK
     );
 
-    backend.down.store(false, Ordering::SeqCst);
+    backend.set_down(false);
     let res = send(&app, "GET", "/counter", Some(&cookie)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body, "2");
@@ -383,7 +383,7 @@ async fn store_outage_answers_503_and_recovers() {
 
 #[tokio::test]
 async fn changes_to_a_session_deleted_meanwhile_are_dropped() {
-    let backend = CountingBackend::default();
+    let backend = ProbeBackend::memory();
     let store = SessionStore::new(backend.clone());
     let layer = SessionLayer::new(store.clone(), key());
     let app = routes().layer(layer.clone());

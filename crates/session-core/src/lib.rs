@@ -35,6 +35,8 @@ pub mod observe;
 pub mod plan;
 mod state;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod ttl;
 
 pub use backend::{BackendHealth, SessionBackend};

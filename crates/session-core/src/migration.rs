@@ -22,7 +22,7 @@
 //! back). Only this library's file store format is read (see [`FileBackend`]).
 //!
 //! Every move, on first use or by the sweep, is the multi-backend's move (Redis read + write,
-//! the file store read + delete; see [`MultiBackend`](crate::backends::multi::MultiBackend),
+//! the file store read + delete; see [`MultiBackend`],
 //! "Moving a session"): a logout at the same instant as a move stays a logout.
 //!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config

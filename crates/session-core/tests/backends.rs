@@ -3,8 +3,6 @@
 //! on-disk format, atomic writes, corrupt files, unusable directories, cleanup, and two
 //! processes sharing one directory.
 
-mod common;
-
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -12,9 +10,12 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use common::conformance::{self, state, store_of, LONG, TTL};
 use session_core::{
     backends::{file::FileBackend, memory::MemoryBackend, redis::RedisBackend},
+    testing::{
+        conformance::{self, state, store_of, LONG, TTL},
+        probe::{Fault, Op, ProbeBackend},
+    },
     Changes, SessionBackend, SessionConfig, SessionId, SessionStore, StoreError,
 };
 use session_testkit::RedisServer;
@@ -46,6 +47,33 @@ fn temp_files(root: &Path) -> Vec<PathBuf> {
 async fn memory_backend_conforms() {
     let backend: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
     conformance::run_all(|| backend.clone()).await;
+}
+
+/// The suite again, one test per check (what a third-party backend crate would write).
+mod memory_backend_per_check {
+    use super::*;
+
+    session_core::conformance_tests!({
+        let backend: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
+        move || backend.clone()
+    });
+}
+
+/// A backend that breaks one rule fails the suite with the name of the check that caught it.
+#[test]
+fn a_broken_backend_fails_naming_the_check() {
+    let probe = ProbeBackend::memory();
+    probe.fail(Op::Touch, Some(Fault::Unavailable));
+    let shared: Arc<dyn SessionBackend> = Arc::new(probe);
+    let failure = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        conformance::run_one("touch_only_if_present", || shared.clone())
+    }))
+    .expect_err("a backend whose touch fails passed the touch check");
+    let message = failure.downcast_ref::<String>().unwrap();
+    assert!(
+        message.starts_with("conformance check `touch_only_if_present` failed: "),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,13 +1,11 @@
 //! `session_redis_pool` (weighted rendezvous partitioning) and `session_redis_multi_backends`
 //! (read / write / delete modes) against real `redis-server` processes.
 
-mod common;
-
 use std::{collections::HashMap, sync::Arc};
 
-use common::conformance;
 use session_core::{
     backends::{file::FileBackend, multi::MultiBackend, pool::PoolBackend},
+    testing::conformance,
     Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore,
 };
 use session_testkit::RedisServer;

@@ -4,8 +4,6 @@
 //! The failover test prints its figure (`cargo test --test redis_cluster -- --nocapture`):
 //! time from killing a master until writes to its slots succeed again.
 
-mod common;
-
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -13,8 +11,8 @@ use std::{
 };
 
 use session_core::{
-    backends::redis::RedisBackend, Changes, SessionBackend, SessionConfig, SessionId, SessionState,
-    SessionStore, StoreError,
+    backends::redis::RedisBackend, testing::conformance, Changes, SessionBackend, SessionConfig,
+    SessionId, SessionState, SessionStore, StoreError,
 };
 use session_testkit::{ClusterOptions, ClusterTopology};
 
@@ -61,7 +59,7 @@ fn id_on(cluster: &ClusterTopology, master: usize) -> SessionId {
 async fn conformance_suite_over_a_cluster() {
     let cluster = ClusterTopology::start();
     let config = env(&cluster, &[]);
-    common::conformance::run_all(|| {
+    conformance::run_all(|| {
         Arc::new(RedisBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
     })
     .await;

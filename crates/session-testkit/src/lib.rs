@@ -57,6 +57,7 @@
 
 mod binary;
 mod cluster;
+pub mod http;
 mod options;
 mod ports;
 mod sentinel;

@@ -1,28 +1,40 @@
-//! The backend conformance suite: every semantic of the [`SessionStore`] / [`SessionBackend`]
-//! contract, checked the same way against every backend.
+//! The backend conformance suite: every rule of the [`SessionBackend`] contract (and of the
+//! [`SessionStore`] TTL rule over it), checked the same way against every backend.
 //!
-//! Run everything against a backend with one line:
+//! The in-memory, file, Redis (standalone, cluster), pool and multi backends of this crate all
+//! run it; a backend in another crate proves itself with the same line in one of its tests
+//! (enable this crate's `testing` feature in its `[dev-dependencies]`):
 //!
-//! ```ignore
-//! conformance::run_all(|| Arc::new(MyBackend::new()) as Arc<dyn SessionBackend>).await;
+//! ```
+//! use std::sync::Arc;
+//! use session_core::{backends::memory::MemoryBackend, testing::conformance, SessionBackend};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // In a test: #[tokio::test(flavor = "multi_thread")]
+//! let backend: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
+//! conformance::run_all(|| backend.clone()).await;
+//! # });
 //! ```
 //!
 //! The factory may return a new backend on the same storage each time (several handles on one
-//! Redis server or one directory) or a fresh one; ids are random, so checks never collide.
-//! Run it on a multi-threaded runtime so the concurrency checks really race.
+//! Redis server or one directory) or the same one; ids are random, so checks never collide.
+//! Run it on a multi-threaded runtime so the concurrency checks really race. Each check is
+//! also public, to run alone while fixing it.
 //!
 //! Corrupt data cannot be produced generically, so [`corrupt_session_is_reported`] is not part
 //! of [`run_all`]: a backend's own test plants corrupt data under an id and then calls it.
 
 use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use async_trait::async_trait;
-use session_core::{
-    BackendHealth, Changes, SessionBackend, SessionId, SessionState, SessionStore, StoreError,
-};
+use futures_util::FutureExt;
+
+use super::probe::ProbeBackend;
+use crate::{Changes, SessionBackend, SessionId, SessionState, SessionStore};
 
 /// The short TTL of the expiry checks.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -31,60 +43,12 @@ pub const GONE_AT: Duration = Duration::from_millis(1600);
 /// A TTL that cannot run out during a test.
 pub const LONG: Duration = Duration::from_secs(3600);
 
-/// Lets a shared `Arc<dyn SessionBackend>` be wrapped in a [`SessionStore`] while the test
-/// keeps a handle to call the backend directly.
-pub struct Shared(pub Arc<dyn SessionBackend>);
-
-#[async_trait]
-impl SessionBackend for Shared {
-    async fn load(
-        &self,
-        id: &SessionId,
-        touch: Option<Duration>,
-    ) -> Result<Option<SessionState>, StoreError> {
-        self.0.load(id, touch).await
-    }
-    async fn create(
-        &self,
-        id: &SessionId,
-        state: &SessionState,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.0.create(id, state, ttl).await
-    }
-    async fn replace(
-        &self,
-        id: &SessionId,
-        state: &SessionState,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.0.replace(id, state, ttl).await
-    }
-    async fn apply(
-        &self,
-        id: &SessionId,
-        changes: &Changes,
-        ttl: Option<Duration>,
-    ) -> Result<bool, StoreError> {
-        self.0.apply(id, changes, ttl).await
-    }
-    async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
-        self.0.touch(id, ttl).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.0.delete(id).await
-    }
-    async fn health(&self) -> Vec<BackendHealth> {
-        self.0.health().await
-    }
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-}
-
 /// A store over a shared backend handle.
+///
+/// Why: `SessionStore::new` takes its backend by value, and the suite (like a backend's own
+/// tests) also calls the backend directly, or opens a second store on it.
 pub fn store_of(backend: &Arc<dyn SessionBackend>) -> SessionStore {
-    SessionStore::new(Shared(backend.clone()))
+    SessionStore::new(ProbeBackend::wrap(backend.clone()))
 }
 
 /// A state from (key, JSON text) pairs.
@@ -111,35 +75,202 @@ async fn sleep_until(start: Instant, at: Duration) {
     tokio::time::sleep_until((start + at).into()).await;
 }
 
-/// Runs every check of the suite against backends made by `make_backend`. The checks without
-/// waits run one after the other, the expiry checks concurrently (about 2 s in all).
+/// The checks [`run_all`] runs one after the other, in this order.
+pub const SEQUENTIAL_CHECKS: &[&str] = &[
+    "health_is_up",
+    "create_load_round_trip",
+    "empty_session_is_never_written",
+    "unknown_id_loads_as_none",
+    "replace_only_if_present",
+    "replace_with_empty_state_deletes",
+    "apply_sets_and_removes_single_keys",
+    "apply_removing_every_key_deletes",
+    "apply_on_absent_writes_nothing",
+    "empty_changes_only_check_or_touch",
+    "touch_only_if_present",
+    "delete_reports_whether_it_existed",
+    "create_never_overwrites",
+    "concurrent_applies_lose_nothing",
+    "delete_racing_applies_never_resurrects",
+    "two_handles_see_each_other",
+];
+
+/// The expiry checks, which wait for TTLs to run out: [`run_all`] runs them concurrently after
+/// the others, so the suite waits about 2 s in all rather than 2 s each.
+pub const EXPIRY_CHECKS: &[&str] = &[
+    "ttl_on_create",
+    "ttl_on_replace",
+    "ttl_on_apply",
+    "ttl_on_touch",
+    "ttl_on_load_and_touch",
+    "key_expire_wins",
+];
+
+/// Runs every check of the suite against backends made by `make_backend`: the
+/// [`SEQUENTIAL_CHECKS`] one after the other, then the [`EXPIRY_CHECKS`] concurrently (about
+/// 2 s in all).
+///
+/// A failing check panics with its name (`conformance check `name` failed: …`) after the
+/// original assertion message, so the report says which rule of the contract was broken.
 pub async fn run_all(make_backend: impl Fn() -> Arc<dyn SessionBackend>) {
     let backend = make_backend();
     let store = store_of(&backend);
-    health_is_up(&store).await;
-    create_load_round_trip(&store).await;
-    empty_session_is_never_written(&store).await;
-    unknown_id_loads_as_none(&store).await;
-    replace_only_if_present(&store).await;
-    replace_with_empty_state_deletes(&store).await;
-    apply_sets_and_removes_single_keys(&store).await;
-    apply_removing_every_key_deletes(&store).await;
-    apply_on_absent_writes_nothing(&store).await;
-    empty_changes_only_check_or_touch(&store).await;
-    touch_only_if_present(&store).await;
-    delete_reports_whether_it_existed(&store).await;
-    create_never_overwrites(&backend).await;
-    concurrent_applies_lose_nothing(&store).await;
-    delete_racing_applies_never_resurrects(&store).await;
-    two_handles_see_each_other(&store, &store_of(&make_backend())).await;
-    tokio::join!(
-        ttl_on_create(&store),
-        ttl_on_replace(&store),
-        ttl_on_apply(&store),
-        ttl_on_touch(&store),
-        ttl_on_load_and_touch(&store),
-        key_expire_wins(&store),
-    );
+    for name in SEQUENTIAL_CHECKS {
+        run_named(name, &backend, &store, &make_backend).await;
+    }
+    futures_util::future::join_all(
+        EXPIRY_CHECKS
+            .iter()
+            .map(|name| run_named(name, &backend, &store, &make_backend)),
+    )
+    .await;
+}
+
+/// Runs the one check called `name` (one of [`SEQUENTIAL_CHECKS`] or [`EXPIRY_CHECKS`]) on a
+/// new multi-threaded runtime, panicking with its name if it fails. This is what
+/// [`conformance_tests!`](crate::conformance_tests) calls from each test it declares; it is
+/// blocking so those tests are plain `#[test]`s and the caller needs no tokio macros.
+///
+/// # Panics
+/// When the check fails, or when no check has that name.
+pub fn run_one(name: &str, make_backend: impl Fn() -> Arc<dyn SessionBackend>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance check");
+    runtime.block_on(async {
+        let backend = make_backend();
+        let store = store_of(&backend);
+        run_named(name, &backend, &store, &make_backend).await;
+    });
+}
+
+/// Runs the check called `name`, reporting it by name when it fails.
+async fn run_named(
+    name: &str,
+    backend: &Arc<dyn SessionBackend>,
+    store: &SessionStore,
+    make_backend: &dyn Fn() -> Arc<dyn SessionBackend>,
+) {
+    let run = async {
+        match name {
+            "health_is_up" => health_is_up(store).await,
+            "create_load_round_trip" => create_load_round_trip(store).await,
+            "empty_session_is_never_written" => empty_session_is_never_written(store).await,
+            "unknown_id_loads_as_none" => unknown_id_loads_as_none(store).await,
+            "replace_only_if_present" => replace_only_if_present(store).await,
+            "replace_with_empty_state_deletes" => replace_with_empty_state_deletes(store).await,
+            "apply_sets_and_removes_single_keys" => apply_sets_and_removes_single_keys(store).await,
+            "apply_removing_every_key_deletes" => apply_removing_every_key_deletes(store).await,
+            "apply_on_absent_writes_nothing" => apply_on_absent_writes_nothing(store).await,
+            "empty_changes_only_check_or_touch" => empty_changes_only_check_or_touch(store).await,
+            "touch_only_if_present" => touch_only_if_present(store).await,
+            "delete_reports_whether_it_existed" => delete_reports_whether_it_existed(store).await,
+            "create_never_overwrites" => create_never_overwrites(backend).await,
+            "concurrent_applies_lose_nothing" => concurrent_applies_lose_nothing(store).await,
+            "delete_racing_applies_never_resurrects" => {
+                delete_racing_applies_never_resurrects(store).await
+            }
+            "two_handles_see_each_other" => {
+                two_handles_see_each_other(store, &store_of(&make_backend())).await
+            }
+            "ttl_on_create" => ttl_on_create(store).await,
+            "ttl_on_replace" => ttl_on_replace(store).await,
+            "ttl_on_apply" => ttl_on_apply(store).await,
+            "ttl_on_touch" => ttl_on_touch(store).await,
+            "ttl_on_load_and_touch" => ttl_on_load_and_touch(store).await,
+            "key_expire_wins" => key_expire_wins(store).await,
+            _ => panic!("no conformance check is called `{name}`"),
+        }
+    };
+    check(name, run).await;
+}
+
+/// Declares one `#[test]` per conformance check (the names of [`SEQUENTIAL_CHECKS`] and
+/// [`EXPIRY_CHECKS`]), each running [`run_one`] on backends made by the given
+/// `Fn() -> Arc<dyn SessionBackend>` expression, which is evaluated once per test.
+///
+/// Prefer it to one test calling [`run_all`] when a backend is cheap to set up: the test
+/// report then lists every rule of the contract, passed or failed, and one failure does not
+/// hide the checks after it. It also declares `conformance_tests_cover_every_check`, which
+/// fails if this crate grows a check the macro does not declare.
+///
+/// The backends it makes must share their storage (the check `two_handles_see_each_other`
+/// opens two): for an in-process backend, make one per test and hand out clones of it.
+///
+/// ```
+/// mod memory_conforms {
+///     use std::sync::Arc;
+///     use session_core::{backends::memory::MemoryBackend, SessionBackend};
+///
+///     session_core::conformance_tests!({
+///         let backend: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
+///         move || backend.clone()
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make_backend:expr) => {
+        $crate::conformance_tests!(@declare $make_backend;
+            health_is_up,
+            create_load_round_trip,
+            empty_session_is_never_written,
+            unknown_id_loads_as_none,
+            replace_only_if_present,
+            replace_with_empty_state_deletes,
+            apply_sets_and_removes_single_keys,
+            apply_removing_every_key_deletes,
+            apply_on_absent_writes_nothing,
+            empty_changes_only_check_or_touch,
+            touch_only_if_present,
+            delete_reports_whether_it_existed,
+            create_never_overwrites,
+            concurrent_applies_lose_nothing,
+            delete_racing_applies_never_resurrects,
+            two_handles_see_each_other,
+            ttl_on_create,
+            ttl_on_replace,
+            ttl_on_apply,
+            ttl_on_touch,
+            ttl_on_load_and_touch,
+            key_expire_wins,
+        );
+    };
+    (@declare $make_backend:expr; $($name:ident,)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testing::conformance::run_one(stringify!($name), $make_backend);
+            }
+        )*
+
+        #[test]
+        fn conformance_tests_cover_every_check() {
+            let declared = [$(stringify!($name)),*];
+            let all: ::std::vec::Vec<&str> = $crate::testing::conformance::SEQUENTIAL_CHECKS
+                .iter()
+                .chain($crate::testing::conformance::EXPIRY_CHECKS)
+                .copied()
+                .collect();
+            assert_eq!(declared.as_slice(), all.as_slice());
+        }
+    };
+}
+
+/// Runs one check; if it panics, panics again naming the check. Why: a bare assertion
+/// message (`left == right`) does not say which rule of the contract it belongs to, and a
+/// third-party backend's author needs that first.
+async fn check(name: &str, check: impl Future<Output = ()>) {
+    if let Err(panic) = AssertUnwindSafe(check).catch_unwind().await {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        panic!("conformance check `{name}` failed: {message}");
+    }
 }
 
 /// Health reports the backend up.
@@ -543,7 +674,7 @@ pub async fn key_expire_wins(store: &SessionStore) {
 }
 
 /// Checks that a session whose stored data was corrupted (by the caller, under `id`) reads as
-/// a typed [`StoreError::Corrupt`] whose message does not leak the id, and that delete removes
+/// a typed [`StoreError::Corrupt`](crate::StoreError::Corrupt) whose message does not leak the id, and that delete removes
 /// it.
 pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
     for result in [

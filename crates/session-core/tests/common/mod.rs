@@ -1,4 +1,0 @@
-//! Helpers shared by the integration tests of session-core.
-#![allow(dead_code)]
-
-pub mod conformance;
