@@ -432,7 +432,10 @@ mod tests {
     use tracing_subscriber::{layer::Context, prelude::*, registry::LookupSpan, Layer};
 
     use super::*;
-    use crate::backends::memory::MemoryBackend;
+    use crate::{
+        backends::memory::MemoryBackend,
+        testing::probe::{Fault, Op, ProbeBackend},
+    };
 
     /// One closed span, or one event: its name and fields as text.
     #[derive(Debug, Clone)]
@@ -506,59 +509,15 @@ mod tests {
         }
     }
 
-    /// A backend that fails every operation with the error `fail` makes.
-    struct Failing(fn() -> StoreError);
-
-    #[async_trait]
-    impl SessionBackend for Failing {
-        async fn load(
-            &self,
-            _: &SessionId,
-            _: Option<Duration>,
-        ) -> Result<Option<SessionState>, StoreError> {
-            Err((self.0)())
+    /// The workspace's one test double, named as the errors below name their backend: down
+    /// (every call unavailable), or with corrupt loads.
+    fn failing(fault: Fault) -> Arc<dyn SessionBackend> {
+        let probe = ProbeBackend::memory().named("failing");
+        match fault {
+            Fault::Unavailable => probe.set_down(true),
+            _ => probe.fail(Op::Load, Some(fault)),
         }
-        async fn create(
-            &self,
-            _: &SessionId,
-            _: &SessionState,
-            _: Option<Duration>,
-        ) -> Result<bool, StoreError> {
-            Err((self.0)())
-        }
-        async fn replace(
-            &self,
-            _: &SessionId,
-            _: &SessionState,
-            _: Option<Duration>,
-        ) -> Result<bool, StoreError> {
-            Err((self.0)())
-        }
-        async fn apply(
-            &self,
-            _: &SessionId,
-            _: &Changes,
-            _: Option<Duration>,
-        ) -> Result<bool, StoreError> {
-            Err((self.0)())
-        }
-        async fn touch(&self, _: &SessionId, _: Option<Duration>) -> Result<bool, StoreError> {
-            Err((self.0)())
-        }
-        async fn delete(&self, _: &SessionId) -> Result<bool, StoreError> {
-            Err((self.0)())
-        }
-        async fn health(&self) -> Vec<BackendHealth> {
-            vec![BackendHealth {
-                name: "failing".into(),
-                location: "nowhere".into(),
-                up: false,
-                error: Some("down".into()),
-            }]
-        }
-        fn name(&self) -> &str {
-            "failing"
-        }
+        Arc::new(probe)
     }
 
     fn unavailable() -> StoreError {
@@ -657,14 +616,12 @@ mod tests {
             .with(capture.clone())
             .set_default();
         let id = SessionId::generate();
-        let down = Observed::new(Arc::new(Failing(unavailable)));
+        let down = Observed::new(failing(Fault::Unavailable));
         let err = down.load(&id, None).await.unwrap_err();
         assert!(err.is_unavailable(), "{err}");
         assert!(!down.health().await[0].up);
-        let bad = Observed::new(Arc::new(Failing(corrupt)));
+        let bad = Observed::new(failing(Fault::Corrupt));
         assert!(bad.load(&id, None).await.unwrap_err().is_corrupt());
-        let full = Observed::new(Arc::new(Failing(|| StoreError::IdCollision { tries: 3 })));
-        assert!(full.delete(&id).await.is_err());
 
         let seen: Vec<(String, String, String)> = capture
             .spans()
@@ -678,7 +635,6 @@ mod tests {
             ("failing", "load", "unavailable"),
             ("failing", "health", "unavailable"),
             ("failing", "load", "corrupt"),
-            ("failing", "delete", "id_collision"),
         ]
         .map(|(b, o, r)| (b.to_owned(), o.to_owned(), r.to_owned()));
         assert_eq!(seen, expected);
@@ -732,12 +688,10 @@ mod tests {
             describe_metrics();
 
             let (id, secrets) = exercise(&Observed::new(Arc::new(MemoryBackend::new()))).await;
-            let down = Observed::new(Arc::new(Failing(unavailable)));
+            let down = Observed::new(failing(Fault::Unavailable));
             let _ = down.load(&id, None).await;
             let _ = down.apply(&id, &Changes::default(), None).await;
-            let _ = Observed::new(Arc::new(Failing(corrupt)))
-                .load(&id, None)
-                .await;
+            let _ = Observed::new(failing(Fault::Corrupt)).load(&id, None).await;
             failover_seen("sentinel");
             failover_seen("sentinel");
 
