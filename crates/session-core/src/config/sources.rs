@@ -8,13 +8,77 @@ use std::{
 };
 
 use super::{
-    names::{self, Field},
-    parse::{self, Raw, Setting, Value, REDACTED},
+    literal::{Raw, Value},
+    multi::parse_multi,
+    names::{self, Field, Kind, Spec},
+    parse::{self, Setting},
+    pool::parse_pool,
+    redact::{redact_url, REDACTED},
     ConfigError, HostPort, Mode, SessionConfig,
 };
 
 /// The environment variable naming the config file.
 pub const CONFIG_FILE_VAR: &str = "SESSION_CONFIG";
+
+impl SessionConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> SessionConfigBuilder {
+        SessionConfigBuilder::new()
+    }
+
+    /// A builder starting from this configuration, to override parts of it in code.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let loaded = SessionConfig::from_sources(None, [("SESSION_REDIS_PORT".to_string(), "6380".to_string())]).unwrap();
+    /// let config = loaded.to_builder().port(7000).build().unwrap();
+    /// assert_eq!(config.port, 7000);
+    /// ```
+    pub fn to_builder(&self) -> SessionConfigBuilder {
+        SessionConfigBuilder::from_config(self.clone())
+    }
+
+    /// Defaults, then `file` (when given), then the `SESSION_REDIS_*` variables among `env`;
+    /// validated. `SESSION_CONFIG` in `env` is not consulted: `file` says which file.
+    pub fn from_sources<K, V>(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let builder = Self::builder();
+        let builder = match file {
+            Some(path) => builder.file(path),
+            None => builder,
+        };
+        builder.env(env).build()
+    }
+
+    /// Like [`from_env`](Self::from_env) with the environment given: the file named by
+    /// `SESSION_CONFIG` in `env`, then the `SESSION_REDIS_*` variables of `env`.
+    pub fn from_env_vars<K, V>(env: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::builder().env_with_file(env).build()
+    }
+
+    /// Reads the process environment: defaults, then the file named by `SESSION_CONFIG`, then
+    /// `SESSION_REDIS_*` / `SESSION_FILESTORE_PATH`; validated. To override in code, use
+    /// `SessionConfig::builder().process_env().port(7000).build()`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().process_env().build()
+    }
+
+    /// Defaults, then one config file (`.toml` or Odoo-style INI); validated.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::builder().file(path).build()
+    }
+}
 
 /// Builds a [`SessionConfig`] from layered sources; later calls override earlier ones.
 ///
@@ -347,7 +411,7 @@ impl SessionConfigBuilder {
             let resolved =
                 names::lookup(&given).ok_or_else(|| unknown_key(&given, &raw, source))?;
             let spec = resolved.spec;
-            let setting = parse::parse_setting(spec, &given, &raw).map_err(|mut e| {
+            let setting = read_setting(spec, &given, &raw).map_err(|mut e| {
                 e.expected = in_source(e.expected, source);
                 e
             })?;
@@ -362,7 +426,7 @@ impl SessionConfigBuilder {
                 REDACTED.to_owned()
             } else if spec.field == Field::Url {
                 if let Raw::Text(t) = &raw {
-                    format!("`{}`", parse::redact_url(t))
+                    format!("`{}`", redact_url(t))
                 } else {
                     raw.show()
                 }
@@ -397,6 +461,27 @@ impl SessionConfigBuilder {
             apply(&mut self.config, field, setting);
         }
         Ok(())
+    }
+}
+
+/// Reads one value for `spec`. Pools and multi-backends have their own readers, which name the
+/// member and key in their errors; a multi-backend's settings are read as a source of their own.
+fn read_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setting, ConfigError> {
+    match spec.kind {
+        Kind::Pool => Ok(parse_pool(given, raw)?
+            .map(Setting::Pool)
+            .unwrap_or(Setting::Unset)),
+        Kind::Multi => {
+            let build = |entries, source: &str| {
+                SessionConfigBuilder::new()
+                    .entries(entries, source)
+                    .build_unvalidated()
+            };
+            Ok(parse_multi(given, raw, &build)?
+                .map(Setting::Multi)
+                .unwrap_or(Setting::Unset))
+        }
+        _ => parse::parse_setting(spec, given, raw),
     }
 }
 
