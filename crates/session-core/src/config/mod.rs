@@ -59,7 +59,7 @@ mod validate;
 
 use std::{fmt, path::PathBuf, time::Duration};
 
-pub use error::ConfigError;
+pub use error::{ConfigError, ConfigErrorKind};
 pub use multi::{BackendMode, MultiBackendConfig};
 pub use pool::PoolMember;
 pub use sources::{SessionConfigBuilder, CONFIG_FILE_VAR};

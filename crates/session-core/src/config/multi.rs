@@ -4,7 +4,7 @@
 use super::{
     literal::{dict, dict_key, list_items, literal_value, Raw, Value},
     redact::REDACTED,
-    ConfigError, SessionConfig,
+    ConfigError, ConfigErrorKind, SessionConfig,
 };
 
 /// A mode of a backend of `session_redis_multi_backends`.
@@ -147,7 +147,8 @@ pub(crate) fn parse_multi(
                     )?)
                 }
                 _ => {
-                    return Err(ConfigError::invalid(
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::UnknownKey,
                         &format!("{here}.{k}"),
                         REDACTED,
                         "one of \"backend\", \"modes\", \"setting\"",

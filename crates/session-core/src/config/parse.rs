@@ -9,7 +9,7 @@ use super::{
     literal::{parse_literal, unquote, Raw, Value},
     names::{Field, Kind, Spec},
     redact::{redact_url, REDACTED},
-    ConfigError, HostPort, KeepaliveOptions, Mode, MultiBackendConfig, PoolMember,
+    ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode, MultiBackendConfig, PoolMember,
 };
 
 /// A parsed value, typed for its field. `Unset` puts the field back to its default.
@@ -161,6 +161,7 @@ pub(crate) fn parse_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setti
             expected = format!("{expected} ({d})");
         }
         ConfigError {
+            kind: ConfigErrorKind::Invalid,
             key: given.to_owned(),
             value: shown.clone(),
             expected,

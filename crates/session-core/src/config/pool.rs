@@ -7,7 +7,7 @@ use super::{
     host::parse_host_text,
     literal::{dict, dict_key, list_items, literal_value, Raw, Value},
     redact::{redact_url, REDACTED},
-    ConfigError, HostPort, SessionConfig,
+    ConfigError, ConfigErrorKind, HostPort, SessionConfig,
 };
 
 /// One member of `session_redis_pool`.
@@ -239,7 +239,8 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
                     m.weight = int(value, 1, u32::MAX as i64, "an integer ≥ 1")?.unwrap_or(1) as u32
                 }
                 _ => {
-                    return Err(ConfigError::invalid(
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::UnknownKey,
                         &key,
                         &shown,
                         "a pool member key: SESSION_REDIS_HOST, SESSION_REDIS_PORT, SESSION_REDIS_DB, SESSION_REDIS_PASSWORD, SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH, SESSION_REDIS_URL or SESSION_REDIS_WEIGHT (other options are set once, at the top level, and every member inherits them)",

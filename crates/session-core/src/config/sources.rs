@@ -14,7 +14,7 @@ use super::{
     parse::{self, Setting},
     pool::parse_pool,
     redact::{redact_url, REDACTED},
-    ConfigError, HostPort, Mode, SessionConfig,
+    ConfigError, ConfigErrorKind, HostPort, Mode, SessionConfig,
 };
 
 /// The environment variable naming the config file.
@@ -199,6 +199,7 @@ impl SessionConfigBuilder {
                 Ok(v) => vars.push((k.to_owned(), v)),
                 Err(_) => {
                     self.error.get_or_insert(ConfigError {
+                        kind: ConfigErrorKind::Source,
                         key: k.to_owned(),
                         value: "(not UTF-8)".into(),
                         expected: "a UTF-8 value".into(),
@@ -382,6 +383,7 @@ impl SessionConfigBuilder {
     fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            kind: ConfigErrorKind::Source,
             key: CONFIG_FILE_VAR.into(),
             value: format!("`{shown}`"),
             expected: format!("a readable UTF-8 config file ({e})"),
@@ -436,6 +438,7 @@ impl SessionConfigBuilder {
             if let Some((other, previous, other_shown)) = seen.get(&spec.field) {
                 if *previous != setting {
                     return Err(ConfigError {
+                        kind: ConfigErrorKind::Conflict,
                         key: format!("{other}` and `{given}"),
                         value: format!("{other_shown} and {shown}"),
                         expected: in_source(
@@ -497,6 +500,7 @@ fn unknown_key(given: &str, raw: &Raw, source: &str) -> ConfigError {
         None => "a known option (see docs/configuration.md)".to_owned(),
     };
     ConfigError {
+        kind: ConfigErrorKind::UnknownKey,
         key: given.to_owned(),
         value: if secret {
             REDACTED.to_owned()
@@ -602,6 +606,7 @@ fn ini_entries(text: &str, file: &str) -> Result<Vec<(String, Raw)>, ConfigError
         if trimmed.starts_with('[') {
             let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
                 return Err(ConfigError {
+                    kind: ConfigErrorKind::Source,
                     key: format!("{file} line {}", n + 1),
                     value: format!("`{trimmed}`"),
                     expected: "a section header such as [options]".into(),
@@ -617,6 +622,7 @@ fn ini_entries(text: &str, file: &str) -> Result<Vec<(String, Raw)>, ConfigError
         let Some(at) = split else {
             if names::is_session_key(trimmed) {
                 return Err(ConfigError {
+                    kind: ConfigErrorKind::Source,
                     key: trimmed.to_owned(),
                     value: "(nothing)".into(),
                     expected: in_source(
@@ -645,6 +651,7 @@ fn toml_entries(text: &str, file: &str) -> Result<Vec<(String, Raw)>, ConfigErro
             .span()
             .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         ConfigError {
+            kind: ConfigErrorKind::Source,
             key: CONFIG_FILE_VAR.into(),
             value: format!("`{file}`"),
             expected: format!(
@@ -690,5 +697,39 @@ fn toml_value(v: &toml::Value) -> Value {
                 .map(|(k, v)| (Value::Str(k.clone()), toml_value(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_their_kind() {
+        let kind = |b: SessionConfigBuilder| b.build().unwrap_err().kind;
+        let b = SessionConfig::builder;
+        assert_eq!(
+            kind(b().set("session_redis_hots", "h")),
+            ConfigErrorKind::UnknownKey
+        );
+        assert_eq!(
+            kind(b().env([
+                ("SESSION_REDIS_MASTER", "a"),
+                ("SESSION_REDIS_SENTINEL_MASTER_ALIAS", "b")
+            ])),
+            ConfigErrorKind::Conflict
+        );
+        assert_eq!(
+            kind(b().file("/nonexistent/session.conf")),
+            ConfigErrorKind::Source
+        );
+        assert_eq!(
+            kind(b().set("session_redis_port", "x")),
+            ConfigErrorKind::Invalid
+        );
+        assert_eq!(
+            kind(b().set("session_redis_encoding", "latin-1")),
+            ConfigErrorKind::Unsupported
+        );
     }
 }
