@@ -7,7 +7,7 @@ use super::{
     multi::show_multi,
     pool::show_pool,
     redact::{redact_url, shorten, REDACTED},
-    SessionConfig,
+    HostPort, Mode, MultiBackendConfig, PoolMember, SessionConfig,
 };
 
 /// The options that differ from the defaults, one `session_redis_* = value` per line in the
@@ -25,7 +25,7 @@ impl fmt::Display for SessionConfig {
     }
 }
 
-fn py_bool(b: bool) -> String {
+pub(crate) fn py_bool(b: bool) -> String {
     if b { "True" } else { "False" }.into()
 }
 
@@ -38,164 +38,87 @@ fn secs(f: f64) -> String {
     }
 }
 
-impl SessionConfig {
-    /// The options that differ from the defaults as `(session_redis_*, value)` in config-file
-    /// syntax, secrets redacted. `Display` prints these.
-    pub fn entries(&self) -> Vec<(&'static str, String)> {
-        let d = Self::default();
-        let mut out: Vec<(&'static str, String)> =
-            vec![("session_redis_mode", self.mode.to_string())];
-        let mut opt = |key: &'static str, v: Option<String>| {
-            if let Some(v) = v {
-                out.push((key, v));
-            }
-        };
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        let flag = |b: bool| b.then(|| py_bool(true));
-        opt(
-            "session_redis_key_expire",
-            (self.key_expire != 0).then(|| self.key_expire.to_string()),
-        );
-        opt(
-            "session_redis_prefix",
-            (self.prefix != d.prefix).then(|| format!("{:?}", self.prefix)),
-        );
-        opt("session_filestore_path", path(&self.filestore_path));
-        opt("session_redis_url", self.url.as_deref().map(redact_url));
-        opt(
-            "session_redis_host",
-            (!self.host.is_empty()).then(|| {
-                self.host
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
-        );
-        opt(
-            "session_redis_port",
-            (self.port != d.port).then(|| self.port.to_string()),
-        );
-        opt("session_redis_username", self.username.clone());
-        opt(
-            "session_redis_password",
-            self.password.as_ref().map(|_| REDACTED.into()),
-        );
-        opt(
-            "session_redis_db",
-            (self.db != 0).then(|| self.db.to_string()),
-        );
-        opt(
-            "session_redis_unix_socket_path",
-            path(&self.unix_socket_path),
-        );
-        opt(
-            "session_redis_socket_timeout",
-            self.socket_timeout.map(secs),
-        );
-        opt(
-            "session_redis_socket_connect_timeout",
-            self.socket_connect_timeout.map(secs),
-        );
-        opt(
-            "session_redis_max_connections",
-            self.max_connections.map(|m| m.to_string()),
-        );
-        opt(
-            "session_redis_single_connection_client",
-            flag(self.single_connection_client),
-        );
-        opt(
-            "session_redis_socket_keepalive",
-            flag(self.socket_keepalive),
-        );
-        opt(
-            "session_redis_socket_keepalive_options",
-            self.socket_keepalive_options.map(|o| o.to_string()),
-        );
-        opt("session_redis_encoding", self.encoding.clone());
-        opt(
-            "session_redis_encoding_errors",
-            self.encoding_errors.clone(),
-        );
-        opt("session_redis_charset", self.charset.clone());
-        opt("session_redis_errors", self.errors.clone());
-        opt(
-            "session_redis_decode_responses",
-            flag(self.decode_responses),
-        );
-        opt(
-            "session_redis_retry_on_timeout",
-            flag(self.retry_on_timeout),
-        );
-        opt("session_redis_ssl", flag(self.ssl));
-        opt("session_redis_ssl_keyfile", path(&self.ssl_keyfile));
-        opt("session_redis_ssl_certfile", path(&self.ssl_certfile));
-        opt("session_redis_ssl_cert_reqs", self.ssl_cert_reqs.clone());
-        opt("session_redis_ssl_ca_certs", path(&self.ssl_ca_certs));
-        opt("session_redis_ssl_ca_path", path(&self.ssl_ca_path));
-        opt(
-            "session_redis_ssl_ca_data",
-            self.ssl_ca_data.as_deref().map(shorten),
-        );
-        opt(
-            "session_redis_ssl_check_hostname",
-            self.ssl_check_hostname.map(py_bool),
-        );
-        opt(
-            "session_redis_ssl_password",
-            self.ssl_password.as_ref().map(|_| REDACTED.into()),
-        );
-        opt(
-            "session_redis_ssl_validate_ocsp",
-            flag(self.ssl_validate_ocsp),
-        );
-        opt(
-            "session_redis_ssl_validate_ocsp_stapled",
-            flag(self.ssl_validate_ocsp_stapled),
-        );
-        opt(
-            "session_redis_ssl_ocsp_context",
-            self.ssl_ocsp_context.as_deref().map(shorten),
-        );
-        opt(
-            "session_redis_ssl_ocsp_expected_cert",
-            self.ssl_ocsp_expected_cert.as_deref().map(shorten),
-        );
-        opt(
-            "session_redis_health_check_interval",
-            self.health_check_interval.map(secs),
-        );
-        opt("session_redis_client_name", self.client_name.clone());
-        opt("session_redis_master", self.master.clone());
-        opt(
-            "session_redis_migrate_from_filestore",
-            flag(self.migrate_from_filestore),
-        );
-        opt(
-            "session_redis_sentinel_username",
-            self.sentinel_username.clone(),
-        );
-        opt(
-            "session_redis_sentinel_password",
-            self.sentinel_password.as_ref().map(|_| REDACTED.into()),
-        );
-        opt(
-            "session_redis_sentinel_read_from_replicas",
-            flag(self.sentinel_read_from_replicas),
-        );
-        opt(
-            "session_redis_cluster_read_from_replicas",
-            flag(self.cluster_read_from_replicas),
-        );
-        opt(
-            "session_redis_pool",
-            (!self.pool.is_empty()).then(|| show_pool(&self.pool)),
-        );
-        opt(
-            "session_redis_multi_backends",
-            (!self.multi_backends.is_empty()).then(|| show_multi(&self.multi_backends)),
-        );
-        out
+/// Shows `Some(<redacted>)` for a set secret, in `Debug`.
+pub(crate) struct Secret<'a>(pub &'a Option<String>);
+
+impl fmt::Debug for Secret<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(_) => write!(f, "Some({REDACTED})"),
+            None => f.write_str("None"),
+        }
     }
+}
+
+// How `SessionConfig::entries` shows each option, as the option table names them: the value
+// and the default in, the text of a config-file line out, or `None` to leave the option out.
+
+/// Always shown: the mode opens every listing.
+pub(crate) fn mode(v: &Mode, _: &Mode) -> Option<String> {
+    Some(v.to_string())
+}
+
+/// Shown when it differs from the default.
+pub(crate) fn changed<T: PartialEq + fmt::Display>(v: &T, default: &T) -> Option<String> {
+    (v != default).then(|| v.to_string())
+}
+
+/// Shown quoted when it differs from the default: a prefix may end in a space or a colon.
+pub(crate) fn quoted(v: &str, default: &str) -> Option<String> {
+    (v != default).then(|| format!("{v:?}"))
+}
+
+pub(crate) fn path(v: &Option<PathBuf>, _: &Option<PathBuf>) -> Option<String> {
+    v.as_ref().map(|p| p.display().to_string())
+}
+
+pub(crate) fn url(v: &Option<String>, _: &Option<String>) -> Option<String> {
+    v.as_deref().map(redact_url)
+}
+
+pub(crate) fn hosts(v: &[HostPort], _: &[HostPort]) -> Option<String> {
+    (!v.is_empty()).then(|| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+pub(crate) fn text(v: &Option<String>, _: &Option<String>) -> Option<String> {
+    v.clone()
+}
+
+pub(crate) fn secret(v: &Option<String>, _: &Option<String>) -> Option<String> {
+    v.as_ref().map(|_| REDACTED.into())
+}
+
+/// Certificates and other long values, cut short.
+pub(crate) fn shortened(v: &Option<String>, _: &Option<String>) -> Option<String> {
+    v.as_deref().map(shorten)
+}
+
+pub(crate) fn seconds(v: &Option<f64>, _: &Option<f64>) -> Option<String> {
+    v.map(secs)
+}
+
+pub(crate) fn value<T: fmt::Display>(v: &Option<T>, _: &Option<T>) -> Option<String> {
+    v.as_ref().map(ToString::to_string)
+}
+
+/// A flag that is off by default: shown only when on.
+pub(crate) fn flag(v: &bool, _: &bool) -> Option<String> {
+    v.then(|| py_bool(true))
+}
+
+pub(crate) fn boolean(v: &Option<bool>, _: &Option<bool>) -> Option<String> {
+    v.map(py_bool)
+}
+
+pub(crate) fn pool(v: &[PoolMember], _: &[PoolMember]) -> Option<String> {
+    (!v.is_empty()).then(|| show_pool(v))
+}
+
+pub(crate) fn multi(v: &[MultiBackendConfig], _: &[MultiBackendConfig]) -> Option<String> {
+    (!v.is_empty()).then(|| show_multi(v))
 }

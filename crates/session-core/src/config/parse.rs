@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use super::{
     host::{hosts_from_value, parse_hosts_text, parse_port_text},
     literal::{parse_literal, unquote, Raw, Value},
-    names::{Field, Kind, Spec},
+    names::{Kind, Spec},
     redact::{redact_url, REDACTED},
-    ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode, MultiBackendConfig, PoolMember,
+    ConfigError, ConfigErrorKind, Field, HostPort, KeepaliveOptions, Mode, MultiBackendConfig,
+    PoolMember,
 };
 
 /// A parsed value, typed for its field. `Unset` puts the field back to its default.
@@ -147,7 +148,7 @@ fn expected(kind: Kind) -> &'static str {
 pub(crate) fn parse_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setting, ConfigError> {
     let shown = if spec.secret {
         REDACTED.to_owned()
-    } else if spec.field == Field::Url {
+    } else if spec.field == Field::url {
         match raw {
             Raw::Text(t) => format!("`{}`", redact_url(t)),
             other => other.show(),
@@ -168,7 +169,7 @@ pub(crate) fn parse_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setti
         }
     };
     // redis-py reads ssl_cert_reqs None (and "none") as CERT_NONE, not as "unset".
-    if spec.field == Field::SslCertReqs {
+    if spec.field == Field::ssl_cert_reqs {
         let none = match raw {
             Raw::Text(t) => t.trim().eq_ignore_ascii_case("none"),
             Raw::Typed(Value::None) => true,

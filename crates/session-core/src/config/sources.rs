@@ -10,11 +10,11 @@ use std::{
 use super::{
     literal::{Raw, Value},
     multi::parse_multi,
-    names::{self, Field, Kind, Spec},
+    names::{self, Kind, Spec},
     parse::{self, Setting},
     pool::parse_pool,
     redact::{redact_url, REDACTED},
-    ConfigError, ConfigErrorKind, HostPort, Mode, SessionConfig,
+    ConfigError, ConfigErrorKind, Field, HostPort, Mode, SessionConfig,
 };
 
 /// The environment variable naming the config file.
@@ -417,7 +417,7 @@ impl SessionConfigBuilder {
                 e.expected = in_source(e.expected, source);
                 e
             })?;
-            if spec.field == Field::Weight && setting != Setting::Unset {
+            if spec.field == Field::weight && setting != Setting::Unset {
                 return Err(ConfigError::invalid(
                     &given,
                     &raw.show(),
@@ -426,7 +426,7 @@ impl SessionConfigBuilder {
             }
             let shown = if spec.secret {
                 REDACTED.to_owned()
-            } else if spec.field == Field::Url {
+            } else if spec.field == Field::url {
                 if let Raw::Text(t) = &raw {
                     format!("`{}`", redact_url(t))
                 } else {
@@ -455,13 +455,13 @@ impl SessionConfigBuilder {
             parsed.push((spec.field, resolved.implies_sentinel, setting));
         }
         for (field, implies_sentinel, setting) in parsed {
-            if field == Field::Mode {
+            if field == Field::mode {
                 self.mode_explicit = setting != Setting::Unset;
             }
             if implies_sentinel {
                 self.sentinel_implied = setting != Setting::Unset;
             }
-            apply(&mut self.config, field, setting);
+            self.config.apply(field, setting);
         }
         Ok(())
     }
@@ -508,75 +508,6 @@ fn unknown_key(given: &str, raw: &Raw, source: &str) -> ConfigError {
             raw.show()
         },
         expected: in_source(expected, source),
-    }
-}
-
-/// Sets a field from a parsed value; `Unset` restores the default.
-fn apply(c: &mut SessionConfig, field: Field, s: Setting) {
-    let d = SessionConfig::default();
-    macro_rules! set {
-        ($f:ident, $variant:ident) => {
-            c.$f = match s {
-                Setting::$variant(v) => v,
-                _ => d.$f,
-            }
-        };
-        ($f:ident, $variant:ident, opt) => {
-            c.$f = match s {
-                Setting::$variant(v) => Some(v),
-                _ => d.$f,
-            }
-        };
-    }
-    match field {
-        Field::Mode => set!(mode, Mode),
-        Field::KeyExpire => set!(key_expire, U64),
-        Field::Prefix => set!(prefix, Str),
-        Field::FilestorePath => set!(filestore_path, Path, opt),
-        Field::Url => set!(url, Str, opt),
-        Field::Host => set!(host, Hosts),
-        Field::Port => set!(port, Port),
-        Field::Username => set!(username, Str, opt),
-        Field::Password => set!(password, Str, opt),
-        Field::Db => set!(db, I64),
-        Field::UnixSocketPath => set!(unix_socket_path, Path, opt),
-        Field::SocketTimeout => set!(socket_timeout, Secs, opt),
-        Field::SocketConnectTimeout => set!(socket_connect_timeout, Secs, opt),
-        Field::SocketKeepalive => set!(socket_keepalive, Bool),
-        Field::SocketKeepaliveOptions => set!(socket_keepalive_options, Keepalive, opt),
-        Field::Encoding => set!(encoding, Str, opt),
-        Field::EncodingErrors => set!(encoding_errors, Str, opt),
-        Field::Charset => set!(charset, Str, opt),
-        Field::Errors => set!(errors, Str, opt),
-        Field::DecodeResponses => set!(decode_responses, Bool),
-        Field::RetryOnTimeout => set!(retry_on_timeout, Bool),
-        Field::Ssl => set!(ssl, Bool),
-        Field::SslKeyfile => set!(ssl_keyfile, Path, opt),
-        Field::SslCertfile => set!(ssl_certfile, Path, opt),
-        Field::SslCertReqs => set!(ssl_cert_reqs, Str, opt),
-        Field::SslCaCerts => set!(ssl_ca_certs, Path, opt),
-        Field::SslCaPath => set!(ssl_ca_path, Path, opt),
-        Field::SslCaData => set!(ssl_ca_data, Str, opt),
-        Field::SslCheckHostname => set!(ssl_check_hostname, Bool, opt),
-        Field::SslPassword => set!(ssl_password, Str, opt),
-        Field::SslValidateOcsp => set!(ssl_validate_ocsp, Bool),
-        Field::SslValidateOcspStapled => set!(ssl_validate_ocsp_stapled, Bool),
-        Field::SslOcspContext => set!(ssl_ocsp_context, Str, opt),
-        Field::SslOcspExpectedCert => set!(ssl_ocsp_expected_cert, Str, opt),
-        Field::MaxConnections => set!(max_connections, Usize, opt),
-        Field::SingleConnectionClient => set!(single_connection_client, Bool),
-        Field::HealthCheckInterval => set!(health_check_interval, Secs, opt),
-        Field::ClientName => set!(client_name, Str, opt),
-        Field::Master => set!(master, Str, opt),
-        Field::MigrateFromFilestore => set!(migrate_from_filestore, Bool),
-        Field::SentinelUsername => set!(sentinel_username, Str, opt),
-        Field::SentinelPassword => set!(sentinel_password, Str, opt),
-        Field::SentinelReadFromReplicas => set!(sentinel_read_from_replicas, Bool),
-        Field::ClusterReadFromReplicas => set!(cluster_read_from_replicas, Bool),
-        Field::Pool => set!(pool, Pool),
-        Field::MultiBackends => set!(multi_backends, Multi),
-        // Rejected before it gets here unless unset.
-        Field::Weight => {}
     }
 }
 
