@@ -737,14 +737,57 @@ macro_rules! session_options {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    /// The files with the option table, and what their links to `docs/` files start with.
+    const TABLES: &[(&str, &str)] = &[("docs/configuration.md", ""), ("README.md", "docs/")];
+    const HEADER: &str = "| option (env: upper case) |";
+
+    /// The documentation's option tables are the table of this file, rendered; with
+    /// `UPDATE_DOCS=1` the test rewrites them instead of failing.
     #[test]
-    fn every_option_has_a_documentation_row() {
-        let rows = super::super::option_docs();
-        assert_eq!(rows.len(), super::super::OPTIONS.len());
-        for row in rows {
-            let row = row.markdown_row("");
-            // Six cells: the separators outside code spans (`\|` is an escaped one).
-            assert_eq!(row.replace("\\|", "").matches('|').count(), 7, "{row}");
+    fn docs_table() {
+        let rows: Vec<_> = super::super::option_docs();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let update = std::env::var_os("UPDATE_DOCS").is_some();
+        for (file, link_base) in TABLES {
+            let path = root.join(file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = text.split('\n').collect();
+            let header = lines
+                .iter()
+                .position(|l| l.starts_with(HEADER))
+                .unwrap_or_else(|| panic!("{file}: no line starting with `{HEADER}`"));
+            // The header row, the `|---|` row, then the rows up to the first line that is not one.
+            let start = header + 2;
+            let end = start
+                + lines[start..]
+                    .iter()
+                    .take_while(|l| l.starts_with('|'))
+                    .count();
+            let wanted: Vec<String> = rows.iter().map(|r| r.markdown_row(link_base)).collect();
+            if lines[start..end] == wanted[..] {
+                continue;
+            }
+            if update {
+                let mut new: Vec<&str> = lines[..start].to_vec();
+                new.extend(wanted.iter().map(String::as_str));
+                new.extend(&lines[end..]);
+                std::fs::write(&path, new.join("\n")).unwrap();
+                continue;
+            }
+            let first = (0..wanted.len().max(end - start))
+                .find(|i| lines.get(start + i).copied() != wanted.get(*i).map(String::as_str))
+                .unwrap_or(0);
+            panic!(
+                "the option table of {file} differs from the one in \
+                 crates/session-core/src/config/options.rs, first at row {}:\n  file:  {}\n  table: {}\n\
+                 Edit the table in options.rs (not the file), then regenerate both files with:\n  \
+                 UPDATE_DOCS=1 cargo test -p session-core --lib docs_table",
+                first + 1,
+                lines.get(start + first).copied().unwrap_or("(no row)"),
+                wanted.get(first).map(String::as_str).unwrap_or("(no row)"),
+            );
         }
     }
 }
