@@ -11,8 +11,8 @@
 //! - `SessionConfig::apply`, which sets a field from a value read by `parse.rs`;
 //! - [`SessionConfig::entries`](super::SessionConfig::entries), which `Display` prints, each
 //!   value shown by the `display.rs` function the table names;
-//! - `OPTION_DOCS`, the rows of the documentation's option table (a test keeps the files in
-//!   step with it).
+//! - `option_docs()`, the rows of the documentation's option table (a test keeps the files
+//!   in step with it).
 //!
 //! Adding an option is one entry in the table, plus its rules in `validate.rs` if it has any.
 //! The table is expanded in `config/mod.rs`, so the generated items belong to the `config`
@@ -258,6 +258,10 @@ pub(crate) fn convert<V, T: From<V>>(v: V) -> T {
 /// `display.rs` function that shows it, whether it is secret, whether django-redis-sessions
 /// reads it under its upper-case name, its aliases (`=> sentinel`: the alias implies sentinel
 /// mode), and its documentation row (links relative to `docs/`).
+///
+/// `inside_values` lists the names that only exist inside another option's value
+/// (`SESSION_REDIS_WEIGHT`, inside a pool member): they have no field, but are looked up, so
+/// that the top level can reject them with the reason, and documented.
 macro_rules! session_options {
     () => {
         define_options! {
