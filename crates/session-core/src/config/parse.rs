@@ -141,21 +141,21 @@ fn expected(kind: Kind) -> &'static str {
     }
 }
 
+/// How a value given for `spec` is shown in errors: never a secret, nor a URL's password.
+pub(crate) fn shown(spec: &Spec, raw: &Raw) -> String {
+    match raw {
+        _ if spec.secret => REDACTED.to_owned(),
+        Raw::Text(t) if spec.field == Field::url => format!("`{}`", redact_url(t)),
+        other => other.show(),
+    }
+}
+
 /// Reads a raw value for an option. `given` is the name as written, used in errors.
 ///
 /// Pool and multi-backend lists are read by their own modules, which name the member and key
 /// in their errors; the caller dispatches those.
 pub(crate) fn parse_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setting, ConfigError> {
-    let shown = if spec.secret {
-        REDACTED.to_owned()
-    } else if spec.field == Field::url {
-        match raw {
-            Raw::Text(t) => format!("`{}`", redact_url(t)),
-            other => other.show(),
-        }
-    } else {
-        raw.show()
-    };
+    let shown = shown(spec, raw);
     let fail = |detail: Option<String>| {
         let mut expected = expected(spec.kind).to_owned();
         if let Some(d) = detail.filter(|_| !spec.secret) {

@@ -13,7 +13,7 @@ use super::{
     names::{self, Kind, Spec},
     parse::{self, Setting},
     pool::parse_pool,
-    redact::{redact_url, REDACTED},
+    redact::REDACTED,
     ConfigError, ConfigErrorKind, Field, HostPort, Mode, SessionConfig,
 };
 
@@ -424,17 +424,7 @@ impl SessionConfigBuilder {
                     "no top-level weight: SESSION_REDIS_WEIGHT belongs inside a member of SESSION_REDIS_POOL (see docs/pool.md)",
                 ));
             }
-            let shown = if spec.secret {
-                REDACTED.to_owned()
-            } else if spec.field == Field::url {
-                if let Raw::Text(t) = &raw {
-                    format!("`{}`", redact_url(t))
-                } else {
-                    raw.show()
-                }
-            } else {
-                raw.show()
-            };
+            let shown = parse::shown(spec, &raw);
             if let Some((other, previous, other_shown)) = seen.get(&spec.field) {
                 if *previous != setting {
                     return Err(ConfigError {
