@@ -29,21 +29,21 @@
 //!
 //! This file holds the public types and expands the option table of `options.rs` into
 //! [`SessionConfig`] and what each option needs (`Field`, `OPTIONS`, `ALIASES`, `apply`,
-//! `entries`, `Debug`). Each submodule uses only the ones listed after it, and the types
-//! here, so there is no cycle between them:
+//! `entries`, `Debug`). Each submodule below uses only the modules named after its colon,
+//! plus the items of this file, so there is no cycle between submodules:
 //!
 //! - `options` (the table, as macros), `error`, `redact`: nothing;
 //! - `literal` (Python literals, TOML values): `error`, `redact`;
-//! - `host` (host lists): `literal`;
-//! - `pool`: `host`, `literal`, `redact`;
-//! - `multi`: `literal`, `redact`;
-//! - `names` (lookup, suggestions): the generated `OPTIONS` and `ALIASES`;
-//! - `parse` (one value, typed for its option): `host`, `literal`, `names`, `redact`, and the
-//!   `pool` and `multi` types;
+//! - `host` (host lists): `error`, `literal`;
+//! - `pool`: `error`, `host`, `literal`, `redact`;
+//! - `multi`: `error`, `literal`, `redact`;
+//! - `names` (lookup, suggestions): only the generated `Field`, `OPTIONS` and `ALIASES`;
+//! - `parse` (one value, typed for its option): `error`, `host`, `literal`, `names`,
+//!   `redact`, and the `pool` and `multi` types;
 //! - `display` (how each option is shown): `pool`, `multi`, `redact`;
-//! - `validate`: `pool`, `multi`, `redact`;
-//! - `sources` (files, environment, builder): `literal`, `names`, `parse`, `pool`, `multi`,
-//!   `redact`;
+//! - `validate`: `error`, `pool`, `multi`, `redact`;
+//! - `sources` (files, environment, builder): `error`, `literal`, `names`, `parse`, `pool`,
+//!   `multi`, `redact`;
 //! - `serde_impl`: `host`, `parse`.
 
 #[macro_use]
