@@ -151,6 +151,7 @@ impl FileBackend {
     /// be created or written.
     pub fn new(root: PathBuf) -> Result<Self, ConfigError> {
         let config_error = |reason: String| ConfigError {
+            kind: crate::config::ConfigErrorKind::Invalid,
             key: "session_filestore_path".into(),
             value: root.display().to_string(),
             expected: format!("a directory this process can create and write ({reason})"),

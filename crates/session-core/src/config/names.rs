@@ -1,61 +1,8 @@
 //! The option names: every `session_redis_*` option, the django-redis-sessions aliases, and
-//! the lookup (case-insensitive) with "did you mean" suggestions for typos.
+//! the lookup (case-insensitive) with "did you mean" suggestions for typos. The names
+//! themselves (`OPTIONS`, `ALIASES`) are generated from the option table in `options.rs`.
 
-/// Which field of [`SessionConfig`](super::SessionConfig) an option sets. Aliases map onto the
-/// same field, which is how a conflict between an option and its alias is found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Field {
-    Mode,
-    KeyExpire,
-    Prefix,
-    FilestorePath,
-    Url,
-    Host,
-    Port,
-    Username,
-    Password,
-    Db,
-    UnixSocketPath,
-    SocketTimeout,
-    SocketConnectTimeout,
-    SocketKeepalive,
-    SocketKeepaliveOptions,
-    Encoding,
-    EncodingErrors,
-    Charset,
-    Errors,
-    DecodeResponses,
-    RetryOnTimeout,
-    Ssl,
-    SslKeyfile,
-    SslCertfile,
-    SslCertReqs,
-    SslCaCerts,
-    SslCaPath,
-    SslCaData,
-    SslCheckHostname,
-    SslPassword,
-    SslValidateOcsp,
-    SslValidateOcspStapled,
-    SslOcspContext,
-    SslOcspExpectedCert,
-    MaxConnections,
-    SingleConnectionClient,
-    HealthCheckInterval,
-    ClientName,
-    Master,
-    MigrateFromFilestore,
-    SentinelUsername,
-    SentinelPassword,
-    SentinelReadFromReplicas,
-    ClusterReadFromReplicas,
-    /// django-redis-sessions' weighted pool.
-    Pool,
-    /// django-redis-sessions' pool weight: only inside a pool member; rejected at the top level.
-    Weight,
-    /// acs_redis_multi_sessions' backends with read / write / delete modes.
-    MultiBackends,
-}
+use super::{Field, ALIASES, OPTIONS};
 
 /// How a value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,167 +39,6 @@ pub(crate) struct Spec {
     pub secret: bool,
 }
 
-const fn spec(name: &'static str, field: Field, kind: Kind) -> Spec {
-    Spec {
-        name,
-        field,
-        kind,
-        secret: false,
-    }
-}
-
-const fn secret(name: &'static str, field: Field) -> Spec {
-    Spec {
-        name,
-        field,
-        kind: Kind::Str,
-        secret: true,
-    }
-}
-
-/// Every canonical option name.
-pub(crate) static OPTIONS: &[Spec] = &[
-    spec("session_redis_mode", Field::Mode, Kind::Mode),
-    spec("session_redis_key_expire", Field::KeyExpire, Kind::U64),
-    spec("session_redis_prefix", Field::Prefix, Kind::Str),
-    spec("session_filestore_path", Field::FilestorePath, Kind::Path),
-    spec("session_redis_url", Field::Url, Kind::Str),
-    spec("session_redis_host", Field::Host, Kind::Hosts),
-    spec("session_redis_port", Field::Port, Kind::Port),
-    spec("session_redis_username", Field::Username, Kind::Str),
-    secret("session_redis_password", Field::Password),
-    spec("session_redis_db", Field::Db, Kind::I64),
-    spec(
-        "session_redis_unix_socket_path",
-        Field::UnixSocketPath,
-        Kind::Path,
-    ),
-    spec(
-        "session_redis_socket_timeout",
-        Field::SocketTimeout,
-        Kind::Secs,
-    ),
-    spec(
-        "session_redis_socket_connect_timeout",
-        Field::SocketConnectTimeout,
-        Kind::Secs,
-    ),
-    spec(
-        "session_redis_socket_keepalive",
-        Field::SocketKeepalive,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_socket_keepalive_options",
-        Field::SocketKeepaliveOptions,
-        Kind::Keepalive,
-    ),
-    spec("session_redis_encoding", Field::Encoding, Kind::Str),
-    spec(
-        "session_redis_encoding_errors",
-        Field::EncodingErrors,
-        Kind::Str,
-    ),
-    spec("session_redis_charset", Field::Charset, Kind::Str),
-    spec("session_redis_errors", Field::Errors, Kind::Str),
-    spec(
-        "session_redis_decode_responses",
-        Field::DecodeResponses,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_retry_on_timeout",
-        Field::RetryOnTimeout,
-        Kind::Bool,
-    ),
-    spec("session_redis_ssl", Field::Ssl, Kind::Bool),
-    spec("session_redis_ssl_keyfile", Field::SslKeyfile, Kind::Path),
-    spec("session_redis_ssl_certfile", Field::SslCertfile, Kind::Path),
-    spec("session_redis_ssl_cert_reqs", Field::SslCertReqs, Kind::Str),
-    spec("session_redis_ssl_ca_certs", Field::SslCaCerts, Kind::Path),
-    spec("session_redis_ssl_ca_path", Field::SslCaPath, Kind::Path),
-    spec("session_redis_ssl_ca_data", Field::SslCaData, Kind::Str),
-    spec(
-        "session_redis_ssl_check_hostname",
-        Field::SslCheckHostname,
-        Kind::Bool,
-    ),
-    secret("session_redis_ssl_password", Field::SslPassword),
-    spec(
-        "session_redis_ssl_validate_ocsp",
-        Field::SslValidateOcsp,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_ssl_validate_ocsp_stapled",
-        Field::SslValidateOcspStapled,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_ssl_ocsp_context",
-        Field::SslOcspContext,
-        Kind::Str,
-    ),
-    spec(
-        "session_redis_ssl_ocsp_expected_cert",
-        Field::SslOcspExpectedCert,
-        Kind::Str,
-    ),
-    spec(
-        "session_redis_max_connections",
-        Field::MaxConnections,
-        Kind::Usize,
-    ),
-    spec(
-        "session_redis_single_connection_client",
-        Field::SingleConnectionClient,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_health_check_interval",
-        Field::HealthCheckInterval,
-        Kind::Secs,
-    ),
-    spec("session_redis_client_name", Field::ClientName, Kind::Str),
-    spec("session_redis_master", Field::Master, Kind::Str),
-    spec(
-        "session_redis_migrate_from_filestore",
-        Field::MigrateFromFilestore,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_sentinel_username",
-        Field::SentinelUsername,
-        Kind::Str,
-    ),
-    secret("session_redis_sentinel_password", Field::SentinelPassword),
-    spec(
-        "session_redis_sentinel_read_from_replicas",
-        Field::SentinelReadFromReplicas,
-        Kind::Bool,
-    ),
-    spec(
-        "session_redis_cluster_read_from_replicas",
-        Field::ClusterReadFromReplicas,
-        Kind::Bool,
-    ),
-    // The pool may hold passwords of its members: treat it as secret.
-    Spec {
-        name: "session_redis_pool",
-        field: Field::Pool,
-        kind: Kind::Pool,
-        secret: true,
-    },
-    spec("session_redis_weight", Field::Weight, Kind::Raw),
-    // Its settings may hold passwords too.
-    Spec {
-        name: "session_redis_multi_backends",
-        field: Field::MultiBackends,
-        kind: Kind::Multi,
-        secret: true,
-    },
-];
-
 /// A django-redis-sessions name that differs from the Odoo one.
 #[derive(Debug)]
 pub(crate) struct Alias {
@@ -262,34 +48,6 @@ pub(crate) struct Alias {
     pub implies_sentinel: bool,
 }
 
-/// The aliases (lowercase; lookups are case-insensitive).
-pub(crate) static ALIASES: &[Alias] = &[
-    Alias {
-        name: "session_redis_sentinel_list",
-        target: "session_redis_host",
-        implies_sentinel: true,
-    },
-    Alias {
-        name: "session_redis_sentinel_master_alias",
-        target: "session_redis_master",
-        implies_sentinel: false,
-    },
-    Alias {
-        name: "session_redis_unix_domain_socket_path",
-        target: "session_redis_unix_socket_path",
-        implies_sentinel: false,
-    },
-    Alias {
-        name: MULTI_ALIAS,
-        target: "session_redis_multi_backends",
-        implies_sentinel: false,
-    },
-];
-
-/// acs_redis_multi_sessions' name of `session_redis_multi_backends`, the one name this crate
-/// reads that does not start with `session_`.
-pub(crate) const MULTI_ALIAS: &str = "acs_session_multisessions_pool";
-
 /// A name resolved to its option.
 #[derive(Debug)]
 pub(crate) struct Resolved {
@@ -297,10 +55,15 @@ pub(crate) struct Resolved {
     pub implies_sentinel: bool,
 }
 
-/// True for names this crate owns: `session_redis_*` and `session_filestore_path`, any case.
+/// True for names this crate owns: `session_redis_*`, `session_filestore_path` and
+/// `acs_session_multisessions_pool`, any case.
 pub(crate) fn is_session_key(name: &str) -> bool {
     let lower = name.trim().to_ascii_lowercase();
-    lower.starts_with("session_redis_") || lower == "session_filestore_path" || lower == MULTI_ALIAS
+    // Besides the `session_redis_` family, the table has two more: `session_filestore_path`
+    // and acs_redis_multi_sessions' `acs_session_multisessions_pool`.
+    lower.starts_with("session_redis_")
+        || OPTIONS.iter().any(|s| s.name == lower)
+        || ALIASES.iter().any(|a| a.name == lower)
 }
 
 /// Finds an option by any of its names, case-insensitively.

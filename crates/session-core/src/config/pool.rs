@@ -1,13 +1,13 @@
-//! The two multi-server options: `session_redis_pool` (django-redis-sessions'
-//! `SESSION_REDIS_POOL`, sessions partitioned between servers) and
-//! `session_redis_multi_backends` (acs_redis_multi_sessions' `ACS_SESSION_MULTISESSIONS_POOL`,
-//! backends with read / write / delete modes). `docs/pool.md` describes both.
+//! `session_redis_pool`: django-redis-sessions' `SESSION_REDIS_POOL`, sessions partitioned
+//! between standalone Redis servers by weight. `docs/pool.md` describes it.
 
 use std::{fmt, path::PathBuf};
 
 use super::{
-    parse::{self, Raw, Value, REDACTED},
-    redact_url, ConfigError, HostPort, SessionConfig, SessionConfigBuilder,
+    host::parse_host_text,
+    literal::{dict, dict_key, list_items, literal_value, Raw, Value},
+    redact::{redact_url, REDACTED},
+    ConfigError, ConfigErrorKind, HostPort, SessionConfig,
 };
 
 /// One member of `session_redis_pool`.
@@ -89,8 +89,8 @@ impl PoolMember {
         }
     }
 
-    fn host_port(&self, top: &SessionConfig) -> Result<HostPort, String> {
-        let mut hp = parse::parse_host_text(self.host.as_deref().unwrap_or("").trim())?;
+    pub(crate) fn host_port(&self, top: &SessionConfig) -> Result<HostPort, String> {
+        let mut hp = parse_host_text(self.host.as_deref().unwrap_or("").trim())?;
         match (hp.port, self.port) {
             (Some(_), Some(_)) => {
                 return Err("a port in both SESSION_REDIS_HOST and SESSION_REDIS_PORT".into())
@@ -127,46 +127,6 @@ impl PoolMember {
         c
     }
 
-    /// Checks the member on its own (its index `i` names it in errors).
-    pub(crate) fn validate(&self, i: usize, top: &SessionConfig) -> Result<(), ConfigError> {
-        let key = |k: &str| format!("session_redis_pool[{i}].{k}");
-        let given = [
-            self.host.is_some(),
-            self.unix_socket_path.is_some(),
-            self.url.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if given != 1 {
-            return Err(ConfigError::invalid(
-                &key("SESSION_REDIS_HOST"),
-                &self.host.clone().unwrap_or_else(|| "None".into()),
-                "exactly one address per pool member: SESSION_REDIS_HOST (with SESSION_REDIS_PORT), SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH or SESSION_REDIS_URL",
-            ));
-        }
-        if self.host.is_some() {
-            self.host_port(top).map_err(|e| {
-                ConfigError::invalid(
-                    &key("SESSION_REDIS_HOST"),
-                    self.host.as_deref().unwrap_or(""),
-                    &format!("a host name or address ({e})"),
-                )
-            })?;
-        }
-        if self.weight == 0 {
-            return Err(ConfigError::invalid(
-                &key("SESSION_REDIS_WEIGHT"),
-                "0",
-                "an integer ≥ 1",
-            ));
-        }
-        self.member_config(top).validate().map_err(|mut e| {
-            e.key = key(&e.key);
-            e
-        })
-    }
-
     /// The member as a Python literal dict, secrets redacted.
     fn show(&self) -> String {
         let mut parts = Vec::new();
@@ -197,127 +157,6 @@ impl PoolMember {
     }
 }
 
-/// A mode of a backend of `session_redis_multi_backends`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendMode {
-    /// The backend is asked on load.
-    Read,
-    /// The backend receives creates, replaces, applies and touches.
-    Write,
-    /// The backend receives deletes.
-    Delete,
-}
-
-impl BackendMode {
-    fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "read" => Some(Self::Read),
-            "write" => Some(Self::Write),
-            "delete" => Some(Self::Delete),
-            _ => None,
-        }
-    }
-
-    /// The canonical spelling.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Delete => "delete",
-        }
-    }
-}
-
-/// One backend of `session_redis_multi_backends`: a name, its modes and its own complete
-/// configuration (built from the defaults and the backend's `setting` dict; nothing is
-/// inherited from the top level).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MultiBackendConfig {
-    /// The backend's name (`"backend"` in the seed's form), unique; shown in health reports
-    /// and errors.
-    pub name: String,
-    /// Its modes: a non-empty subset of read, write, delete.
-    pub modes: Vec<BackendMode>,
-    /// Its settings.
-    #[serde(default)]
-    pub config: SessionConfig,
-}
-
-impl MultiBackendConfig {
-    /// True when the backend has `mode`.
-    pub fn has(&self, mode: BackendMode) -> bool {
-        self.modes.contains(&mode)
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let key = |k: &str| format!("session_redis_multi_backends[{:?}].{k}", self.name);
-        if self.modes.is_empty() {
-            return Err(ConfigError::invalid(
-                &key("modes"),
-                "[]",
-                "one or more of \"read\", \"write\", \"delete\"",
-            ));
-        }
-        if self.has(BackendMode::Read)
-            && !self.has(BackendMode::Write)
-            && !self.has(BackendMode::Delete)
-        {
-            return Err(ConfigError::invalid(
-                &key("modes"),
-                "[\"read\"]",
-                "\"delete\" (or \"write\") as well for a read backend: otherwise a logout cannot remove its copy and the next load would bring the session back",
-            ));
-        }
-        let c = &self.config;
-        if c.key_expire != 0 {
-            return Err(ConfigError::invalid(
-                &key("session_redis_key_expire"),
-                &c.key_expire.to_string(),
-                "unset inside a backend: the expiry is one rule for the whole store; set session_redis_key_expire at the top level",
-            ));
-        }
-        if c.migrate_from_filestore {
-            return Err(ConfigError::invalid(
-                &key("session_redis_migrate_from_filestore"),
-                "True",
-                "unset inside a backend: a file-store backend with read and delete modes moves sessions into the write backends as they are used",
-            ));
-        }
-        if !c.multi_backends.is_empty() {
-            return Err(ConfigError::invalid(
-                &key("session_redis_multi_backends"),
-                "(set)",
-                "no nested multi-backends",
-            ));
-        }
-        c.validate().map_err(|mut e| {
-            e.key = key(&e.key);
-            e
-        })
-    }
-
-    fn show(&self) -> String {
-        let modes: Vec<String> = self
-            .modes
-            .iter()
-            .map(|m| format!("{:?}", m.as_str()))
-            .collect();
-        let setting: Vec<String> = self
-            .config
-            .entries()
-            .into_iter()
-            .map(|(k, v)| format!("{:?}: {v}", k.to_ascii_uppercase()))
-            .collect();
-        format!(
-            "{{\"backend\": {:?}, \"modes\": [{}], \"setting\": {{{}}}}}",
-            self.name,
-            modes.join(", "),
-            setting.join(", ")
-        )
-    }
-}
-
 /// `session_redis_pool` in config-file syntax, secrets redacted.
 pub(crate) fn show_pool(pool: &[PoolMember]) -> String {
     format!(
@@ -329,84 +168,16 @@ pub(crate) fn show_pool(pool: &[PoolMember]) -> String {
     )
 }
 
-/// `session_redis_multi_backends` in config-file syntax, secrets redacted.
-pub(crate) fn show_multi(multi: &[MultiBackendConfig]) -> String {
-    format!(
-        "[{}]",
-        multi
-            .iter()
-            .map(MultiBackendConfig::show)
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Reading the sources' values
-
-/// The value of a pool or multi-backend option as a literal: Python text, or TOML's typed value.
-/// `Ok(None)` for an unset value (`None`, empty).
-fn literal(given: &str, raw: &Raw, example: &str) -> Result<Option<Value>, ConfigError> {
-    match raw {
-        Raw::Typed(Value::None) => Ok(None),
-        Raw::Typed(Value::Str(t)) | Raw::Text(t) => {
-            let t = t.trim();
-            if t.is_empty() || t.eq_ignore_ascii_case("none") {
-                return Ok(None);
-            }
-            // The parser's message quotes no input, only positions: safe with secrets inside.
-            parse::parse_literal(t).map(Some).map_err(|e| {
-                ConfigError::invalid(
-                    given,
-                    REDACTED,
-                    &format!("a Python literal list such as {example} ({e})"),
-                )
-            })
-        }
-        Raw::Typed(v) => Ok(Some(v.clone())),
-    }
-}
-
-fn items<'a>(given: &str, v: &'a Value, example: &str) -> Result<&'a [Value], ConfigError> {
-    match v {
-        Value::List(items) => Ok(items),
-        _ => Err(ConfigError::invalid(
-            given,
-            REDACTED,
-            &format!("a list such as {example}"),
-        )),
-    }
-}
-
-fn dict<'a>(key: &str, v: &'a Value, what: &str) -> Result<&'a [(Value, Value)], ConfigError> {
-    match v {
-        Value::Dict(d) => Ok(d),
-        _ => Err(ConfigError::invalid(key, REDACTED, what)),
-    }
-}
-
-fn dict_key(key: &str, k: &Value) -> Result<String, ConfigError> {
-    match k {
-        Value::Str(s) => Ok(s.clone()),
-        Value::Ident(s) => Ok(s.clone()),
-        other => Err(ConfigError::invalid(
-            key,
-            &format!("{other:?}"),
-            "string keys",
-        )),
-    }
-}
-
 const POOL_EXAMPLE: &str =
     "[{'SESSION_REDIS_HOST': 'localhost', 'SESSION_REDIS_PORT': 6379, 'SESSION_REDIS_WEIGHT': 1}]";
 
 /// Reads `session_redis_pool`; `given` is the option's name as written.
 pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember>>, ConfigError> {
-    let Some(v) = literal(given, raw, POOL_EXAMPLE)? else {
+    let Some(v) = literal_value(given, raw, POOL_EXAMPLE)? else {
         return Ok(None);
     };
     let mut out = Vec::new();
-    for (i, item) in items(given, &v, POOL_EXAMPLE)?.iter().enumerate() {
+    for (i, item) in list_items(given, &v, POOL_EXAMPLE)?.iter().enumerate() {
         let here = format!("{given}[{i}]");
         let d = dict(
             &here,
@@ -468,7 +239,8 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
                     m.weight = int(value, 1, u32::MAX as i64, "an integer ≥ 1")?.unwrap_or(1) as u32
                 }
                 _ => {
-                    return Err(ConfigError::invalid(
+                    return Err(ConfigError::new(
+                        ConfigErrorKind::UnknownKey,
                         &key,
                         &shown,
                         "a pool member key: SESSION_REDIS_HOST, SESSION_REDIS_PORT, SESSION_REDIS_DB, SESSION_REDIS_PASSWORD, SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH, SESSION_REDIS_URL or SESSION_REDIS_WEIGHT (other options are set once, at the top level, and every member inherits them)",
@@ -477,122 +249,6 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
             }
         }
         out.push(m);
-    }
-    Ok(Some(out))
-}
-
-const MULTI_EXAMPLE: &str = "({\"backend\": \"0\", \"modes\": [\"read\", \"write\"], \"setting\": {'SESSION_REDIS_HOST': 'localhost'}},)";
-
-/// Reads `session_redis_multi_backends`; `given` is the option's name as written.
-pub(crate) fn parse_multi(
-    given: &str,
-    raw: &Raw,
-) -> Result<Option<Vec<MultiBackendConfig>>, ConfigError> {
-    let Some(v) = literal(given, raw, MULTI_EXAMPLE)? else {
-        return Ok(None);
-    };
-    let mut out = Vec::new();
-    for (i, item) in items(given, &v, MULTI_EXAMPLE)?.iter().enumerate() {
-        let here = format!("{given}[{i}]");
-        let d = dict(
-            &here,
-            item,
-            "a dict {\"backend\": name, \"modes\": [...], \"setting\": {...}} for each backend",
-        )?;
-        let mut name = None;
-        let mut modes = None;
-        let mut setting: Option<&[(Value, Value)]> = None;
-        for (k, value) in d {
-            let k = dict_key(&here, k)?;
-            match k.trim().to_ascii_lowercase().as_str() {
-                "backend" | "name" => {
-                    name = Some(match value {
-                        Value::Str(s) => s.clone(),
-                        Value::Int(n) => n.to_string(),
-                        other => {
-                            return Err(ConfigError::invalid(
-                                &format!("{here}.{k}"),
-                                &format!("`{other:?}`"),
-                                "the backend's name, a string",
-                            ))
-                        }
-                    })
-                }
-                "modes" => modes = Some(value),
-                "setting" | "settings" | "config" => {
-                    setting = Some(dict(
-                        &format!("{here}.{k}"),
-                        value,
-                        "a dict of SESSION_REDIS_* settings",
-                    )?)
-                }
-                _ => {
-                    return Err(ConfigError::invalid(
-                        &format!("{here}.{k}"),
-                        REDACTED,
-                        "one of \"backend\", \"modes\", \"setting\"",
-                    ))
-                }
-            }
-        }
-        let name = name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
-            ConfigError::invalid(
-                &format!("{here}.backend"),
-                "(missing)",
-                "the backend's name, such as \"0\" or \"redis\"",
-            )
-        })?;
-        let here = format!("{given}[{name:?}]");
-        let mode_list: Vec<Value> = match modes {
-            Some(Value::List(l)) => l.clone(),
-            // A single mode written as a string.
-            Some(v @ Value::Str(_)) => vec![v.clone()],
-            _ => {
-                return Err(ConfigError::invalid(
-                    &format!("{here}.modes"),
-                    "(missing)",
-                    "a list of modes: \"read\", \"write\", \"delete\"",
-                ))
-            }
-        };
-        let mut parsed = Vec::new();
-        for m in &mode_list {
-            let mode = match m {
-                Value::Str(s) => BackendMode::parse(s),
-                _ => None,
-            }
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    &format!("{here}.modes"),
-                    &format!("`{m:?}`"),
-                    "\"read\", \"write\" or \"delete\"",
-                )
-            })?;
-            if !parsed.contains(&mode) {
-                parsed.push(mode);
-            }
-        }
-        let entries: Vec<(String, Raw)> = setting
-            .unwrap_or(&[])
-            .iter()
-            .map(|(k, v)| Ok((dict_key(&here, k)?, Raw::Typed(v.clone()))))
-            .collect::<Result<_, ConfigError>>()?;
-        let mut config = SessionConfigBuilder::new()
-            .entries(entries, &format!("{here}.setting"))
-            .build_unvalidated()
-            .map_err(|mut e| {
-                e.key = format!("{here}.setting.{}", e.key);
-                e
-            })?;
-        // redis-py sends no AUTH for an empty password (the seed writes `''`).
-        if config.password.as_deref() == Some("") {
-            config.password = None;
-        }
-        out.push(MultiBackendConfig {
-            name,
-            modes: parsed,
-            config,
-        });
     }
     Ok(Some(out))
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::{parse, HostPort, Mode};
+use super::{host, parse, HostPort, Mode};
 
 impl<'de> serde::Deserialize<'de> for Mode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -73,7 +73,7 @@ pub(crate) mod hosts {
             f.write_str(r#""host:port,host:port", a list of "host:port" or a list of [host, port]"#)
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-            parse::parse_hosts_text(s).map_err(E::custom)
+            host::parse_hosts_text(s).map_err(E::custom)
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(Vec::new())
@@ -150,7 +150,7 @@ pub(crate) mod hosts {
             f.write_str(r#""host:port", [host, port] or {host, port}"#)
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<HostPort, E> {
-            parse::parse_host_text(s).map_err(E::custom)
+            host::parse_host_text(s).map_err(E::custom)
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<HostPort, A::Error> {
             let host: String = seq
@@ -177,7 +177,7 @@ pub(crate) mod hosts {
 
     fn host_port<E: de::Error>(host: String, port: Option<u16>) -> Result<HostPort, E> {
         // Run the host through the text checks so that serde and text sources agree.
-        let mut hp = parse::parse_host_text(&host).map_err(E::custom)?;
+        let mut hp = host::parse_host_text(&host).map_err(E::custom)?;
         if port.is_some() {
             if hp.port.is_some() {
                 return Err(E::custom(format!("`{host}` has a port already")));

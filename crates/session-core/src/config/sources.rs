@@ -8,13 +8,77 @@ use std::{
 };
 
 use super::{
-    names::{self, Field},
-    parse::{self, Raw, Setting, Value, REDACTED},
-    ConfigError, HostPort, Mode, SessionConfig,
+    literal::{Raw, Value},
+    multi::parse_multi,
+    names::{self, Kind, Spec},
+    parse::{self, Setting},
+    pool::parse_pool,
+    redact::REDACTED,
+    ConfigError, ConfigErrorKind, Field, HostPort, Mode, SessionConfig,
 };
 
 /// The environment variable naming the config file.
 pub const CONFIG_FILE_VAR: &str = "SESSION_CONFIG";
+
+impl SessionConfig {
+    /// A builder starting from the defaults.
+    pub fn builder() -> SessionConfigBuilder {
+        SessionConfigBuilder::new()
+    }
+
+    /// A builder starting from this configuration, to override parts of it in code.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let loaded = SessionConfig::from_sources(None, [("SESSION_REDIS_PORT".to_string(), "6380".to_string())]).unwrap();
+    /// let config = loaded.to_builder().port(7000).build().unwrap();
+    /// assert_eq!(config.port, 7000);
+    /// ```
+    pub fn to_builder(&self) -> SessionConfigBuilder {
+        SessionConfigBuilder::from_config(self.clone())
+    }
+
+    /// Defaults, then `file` (when given), then the `SESSION_REDIS_*` variables among `env`;
+    /// validated. `SESSION_CONFIG` in `env` is not consulted: `file` says which file.
+    pub fn from_sources<K, V>(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let builder = Self::builder();
+        let builder = match file {
+            Some(path) => builder.file(path),
+            None => builder,
+        };
+        builder.env(env).build()
+    }
+
+    /// Like [`from_env`](Self::from_env) with the environment given: the file named by
+    /// `SESSION_CONFIG` in `env`, then the `SESSION_REDIS_*` variables of `env`.
+    pub fn from_env_vars<K, V>(env: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self::builder().env_with_file(env).build()
+    }
+
+    /// Reads the process environment: defaults, then the file named by `SESSION_CONFIG`, then
+    /// `SESSION_REDIS_*` / `SESSION_FILESTORE_PATH`; validated. To override in code, use
+    /// `SessionConfig::builder().process_env().port(7000).build()`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::builder().process_env().build()
+    }
+
+    /// Defaults, then one config file (`.toml` or Odoo-style INI); validated.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        Self::builder().file(path).build()
+    }
+}
 
 /// Builds a [`SessionConfig`] from layered sources; later calls override earlier ones.
 ///
@@ -135,6 +199,7 @@ impl SessionConfigBuilder {
                 Ok(v) => vars.push((k.to_owned(), v)),
                 Err(_) => {
                     self.error.get_or_insert(ConfigError {
+                        kind: ConfigErrorKind::Source,
                         key: k.to_owned(),
                         value: "(not UTF-8)".into(),
                         expected: "a UTF-8 value".into(),
@@ -318,6 +383,7 @@ impl SessionConfigBuilder {
     fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            kind: ConfigErrorKind::Source,
             key: CONFIG_FILE_VAR.into(),
             value: format!("`{shown}`"),
             expected: format!("a readable UTF-8 config file ({e})"),
@@ -347,31 +413,22 @@ impl SessionConfigBuilder {
             let resolved =
                 names::lookup(&given).ok_or_else(|| unknown_key(&given, &raw, source))?;
             let spec = resolved.spec;
-            let setting = parse::parse_setting(spec, &given, &raw).map_err(|mut e| {
+            let setting = read_setting(spec, &given, &raw).map_err(|mut e| {
                 e.expected = in_source(e.expected, source);
                 e
             })?;
-            if spec.field == Field::Weight && setting != Setting::Unset {
+            if spec.field == Field::weight && setting != Setting::Unset {
                 return Err(ConfigError::invalid(
                     &given,
                     &raw.show(),
                     "no top-level weight: SESSION_REDIS_WEIGHT belongs inside a member of SESSION_REDIS_POOL (see docs/pool.md)",
                 ));
             }
-            let shown = if spec.secret {
-                REDACTED.to_owned()
-            } else if spec.field == Field::Url {
-                if let Raw::Text(t) = &raw {
-                    format!("`{}`", parse::redact_url(t))
-                } else {
-                    raw.show()
-                }
-            } else {
-                raw.show()
-            };
+            let shown = parse::shown(spec, &raw);
             if let Some((other, previous, other_shown)) = seen.get(&spec.field) {
                 if *previous != setting {
                     return Err(ConfigError {
+                        kind: ConfigErrorKind::Conflict,
                         key: format!("{other}` and `{given}"),
                         value: format!("{other_shown} and {shown}"),
                         expected: in_source(
@@ -388,15 +445,36 @@ impl SessionConfigBuilder {
             parsed.push((spec.field, resolved.implies_sentinel, setting));
         }
         for (field, implies_sentinel, setting) in parsed {
-            if field == Field::Mode {
+            if field == Field::mode {
                 self.mode_explicit = setting != Setting::Unset;
             }
             if implies_sentinel {
                 self.sentinel_implied = setting != Setting::Unset;
             }
-            apply(&mut self.config, field, setting);
+            self.config.apply(field, setting);
         }
         Ok(())
+    }
+}
+
+/// Reads one value for `spec`. Pools and multi-backends have their own readers, which name the
+/// member and key in their errors; a multi-backend's settings are read as a source of their own.
+fn read_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setting, ConfigError> {
+    match spec.kind {
+        Kind::Pool => Ok(parse_pool(given, raw)?
+            .map(Setting::Pool)
+            .unwrap_or(Setting::Unset)),
+        Kind::Multi => {
+            let build = |entries, source: &str| {
+                SessionConfigBuilder::new()
+                    .entries(entries, source)
+                    .build_unvalidated()
+            };
+            Ok(parse_multi(given, raw, &build)?
+                .map(Setting::Multi)
+                .unwrap_or(Setting::Unset))
+        }
+        _ => parse::parse_setting(spec, given, raw),
     }
 }
 
@@ -412,6 +490,7 @@ fn unknown_key(given: &str, raw: &Raw, source: &str) -> ConfigError {
         None => "a known option (see docs/configuration.md)".to_owned(),
     };
     ConfigError {
+        kind: ConfigErrorKind::UnknownKey,
         key: given.to_owned(),
         value: if secret {
             REDACTED.to_owned()
@@ -419,75 +498,6 @@ fn unknown_key(given: &str, raw: &Raw, source: &str) -> ConfigError {
             raw.show()
         },
         expected: in_source(expected, source),
-    }
-}
-
-/// Sets a field from a parsed value; `Unset` restores the default.
-fn apply(c: &mut SessionConfig, field: Field, s: Setting) {
-    let d = SessionConfig::default();
-    macro_rules! set {
-        ($f:ident, $variant:ident) => {
-            c.$f = match s {
-                Setting::$variant(v) => v,
-                _ => d.$f,
-            }
-        };
-        ($f:ident, $variant:ident, opt) => {
-            c.$f = match s {
-                Setting::$variant(v) => Some(v),
-                _ => d.$f,
-            }
-        };
-    }
-    match field {
-        Field::Mode => set!(mode, Mode),
-        Field::KeyExpire => set!(key_expire, U64),
-        Field::Prefix => set!(prefix, Str),
-        Field::FilestorePath => set!(filestore_path, Path, opt),
-        Field::Url => set!(url, Str, opt),
-        Field::Host => set!(host, Hosts),
-        Field::Port => set!(port, Port),
-        Field::Username => set!(username, Str, opt),
-        Field::Password => set!(password, Str, opt),
-        Field::Db => set!(db, I64),
-        Field::UnixSocketPath => set!(unix_socket_path, Path, opt),
-        Field::SocketTimeout => set!(socket_timeout, Secs, opt),
-        Field::SocketConnectTimeout => set!(socket_connect_timeout, Secs, opt),
-        Field::SocketKeepalive => set!(socket_keepalive, Bool),
-        Field::SocketKeepaliveOptions => set!(socket_keepalive_options, Keepalive, opt),
-        Field::Encoding => set!(encoding, Str, opt),
-        Field::EncodingErrors => set!(encoding_errors, Str, opt),
-        Field::Charset => set!(charset, Str, opt),
-        Field::Errors => set!(errors, Str, opt),
-        Field::DecodeResponses => set!(decode_responses, Bool),
-        Field::RetryOnTimeout => set!(retry_on_timeout, Bool),
-        Field::Ssl => set!(ssl, Bool),
-        Field::SslKeyfile => set!(ssl_keyfile, Path, opt),
-        Field::SslCertfile => set!(ssl_certfile, Path, opt),
-        Field::SslCertReqs => set!(ssl_cert_reqs, Str, opt),
-        Field::SslCaCerts => set!(ssl_ca_certs, Path, opt),
-        Field::SslCaPath => set!(ssl_ca_path, Path, opt),
-        Field::SslCaData => set!(ssl_ca_data, Str, opt),
-        Field::SslCheckHostname => set!(ssl_check_hostname, Bool, opt),
-        Field::SslPassword => set!(ssl_password, Str, opt),
-        Field::SslValidateOcsp => set!(ssl_validate_ocsp, Bool),
-        Field::SslValidateOcspStapled => set!(ssl_validate_ocsp_stapled, Bool),
-        Field::SslOcspContext => set!(ssl_ocsp_context, Str, opt),
-        Field::SslOcspExpectedCert => set!(ssl_ocsp_expected_cert, Str, opt),
-        Field::MaxConnections => set!(max_connections, Usize, opt),
-        Field::SingleConnectionClient => set!(single_connection_client, Bool),
-        Field::HealthCheckInterval => set!(health_check_interval, Secs, opt),
-        Field::ClientName => set!(client_name, Str, opt),
-        Field::Master => set!(master, Str, opt),
-        Field::MigrateFromFilestore => set!(migrate_from_filestore, Bool),
-        Field::SentinelUsername => set!(sentinel_username, Str, opt),
-        Field::SentinelPassword => set!(sentinel_password, Str, opt),
-        Field::SentinelReadFromReplicas => set!(sentinel_read_from_replicas, Bool),
-        Field::ClusterReadFromReplicas => set!(cluster_read_from_replicas, Bool),
-        Field::Pool => set!(pool, Pool),
-        Field::MultiBackends => set!(multi_backends, Multi),
-        // Rejected before it gets here unless unset.
-        Field::Weight => {}
     }
 }
 
@@ -517,6 +527,7 @@ fn ini_entries(text: &str, file: &str) -> Result<Vec<(String, Raw)>, ConfigError
         if trimmed.starts_with('[') {
             let Some(name) = trimmed.strip_prefix('[').and_then(|t| t.strip_suffix(']')) else {
                 return Err(ConfigError {
+                    kind: ConfigErrorKind::Source,
                     key: format!("{file} line {}", n + 1),
                     value: format!("`{trimmed}`"),
                     expected: "a section header such as [options]".into(),
@@ -532,6 +543,7 @@ fn ini_entries(text: &str, file: &str) -> Result<Vec<(String, Raw)>, ConfigError
         let Some(at) = split else {
             if names::is_session_key(trimmed) {
                 return Err(ConfigError {
+                    kind: ConfigErrorKind::Source,
                     key: trimmed.to_owned(),
                     value: "(nothing)".into(),
                     expected: in_source(
@@ -560,6 +572,7 @@ fn toml_entries(text: &str, file: &str) -> Result<Vec<(String, Raw)>, ConfigErro
             .span()
             .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         ConfigError {
+            kind: ConfigErrorKind::Source,
             key: CONFIG_FILE_VAR.into(),
             value: format!("`{file}`"),
             expected: format!(
@@ -605,5 +618,39 @@ fn toml_value(v: &toml::Value) -> Value {
                 .map(|(k, v)| (Value::Str(k.clone()), toml_value(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_their_kind() {
+        let kind = |b: SessionConfigBuilder| b.build().unwrap_err().kind;
+        let b = SessionConfig::builder;
+        assert_eq!(
+            kind(b().set("session_redis_hots", "h")),
+            ConfigErrorKind::UnknownKey
+        );
+        assert_eq!(
+            kind(b().env([
+                ("SESSION_REDIS_MASTER", "a"),
+                ("SESSION_REDIS_SENTINEL_MASTER_ALIAS", "b")
+            ])),
+            ConfigErrorKind::Conflict
+        );
+        assert_eq!(
+            kind(b().file("/nonexistent/session.conf")),
+            ConfigErrorKind::Source
+        );
+        assert_eq!(
+            kind(b().set("session_redis_port", "x")),
+            ConfigErrorKind::Invalid
+        );
+        assert_eq!(
+            kind(b().set("session_redis_encoding", "latin-1")),
+            ConfigErrorKind::Unsupported
+        );
     }
 }
