@@ -137,13 +137,13 @@ fn nothing_configured() -> bool {
 pub async fn build_store() -> Result<(SessionConfig, SessionStore), String> {
     let mut config = SessionConfig::from_env().map_err(|e| e.to_string())?;
     if nothing_configured() {
-        config.mode = session_core::config::Mode::Disabled;
+        config.mode = session_core::Mode::Disabled;
     }
     let store = SessionStore::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;
     match config.mode {
-        session_core::config::Mode::Disabled => tracing::info!(
+        session_core::Mode::Disabled => tracing::info!(
             path = %config.filestore_path().display(),
             "Redis is disabled: sessions live in the file store"
         ),

@@ -9,7 +9,7 @@ mod common;
 
 use axum::http::StatusCode;
 use common::checks::{login, send};
-use session_core::config::Mode;
+use session_core::Mode;
 use session_testkit::ClusterTopology;
 
 /// 64 bytes of cookie key material, shared by both demos (what `SESSION_SECRET` would give).

@@ -14,7 +14,7 @@ use std::{
 
 use axum::http::StatusCode;
 use common::checks::{login, send};
-use session_core::config::Mode;
+use session_core::Mode;
 use session_testkit::{SentinelOptions, SentinelTopology};
 
 /// 64 bytes of cookie key material, shared by both demos (what `SESSION_SECRET` would give).

@@ -3,7 +3,7 @@
 //! processes would have.
 
 use actix_web::dev::ServerHandle;
-use session_core::config::Mode;
+use session_core::Mode;
 use session_e2e::{actix_app::ActixDemo, axum_app, build_store};
 
 /// Two running demos: base URLs, and the handle that stops the actix one.

@@ -222,7 +222,7 @@ async fn migrate_first(
     _: Arc<dyn SessionBackend>,
     _: TtlRule,
 ) -> Result<Arc<dyn SessionBackend>, ConfigError> {
-    Err(crate::plan::feature_disabled(
+    Err(ConfigError::feature_disabled(
         "session_redis_migrate_from_filestore",
         "True",
         "file",

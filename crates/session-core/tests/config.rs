@@ -5,8 +5,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use session_core::{
-    config::{HostPort, KeepaliveOptions, Mode, SessionConfigBuilder},
-    ConfigError, SessionConfig,
+    ConfigError, HostPort, KeepaliveOptions, Mode, SessionConfig, SessionConfigBuilder,
 };
 
 type Check = fn(&SessionConfig) -> bool;
@@ -331,14 +330,9 @@ fn supported_options_build_and_validate() {
             port: None
         }]
     );
-    assert_eq!(
-        config.socket_timeout_duration(),
-        Some(Duration::from_millis(500))
-    );
-    assert_eq!(
-        config.socket_connect_timeout_duration(),
-        Some(Duration::from_secs(3))
-    );
+    let connection = connection_plan(&config);
+    assert_eq!(connection.socket_timeout, Duration::from_millis(500));
+    assert_eq!(connection.connect_timeout, Duration::from_secs(3));
     assert_eq!(config.key_expire_duration(), None);
     assert_eq!(config.filestore_path(), PathBuf::from("/srv/sessions"));
 }
@@ -1156,8 +1150,8 @@ password = "pw"
     assert_eq!(app.session.host, vec![hp("a", 1)]);
     assert_eq!(app.session.port, 6380);
     assert_eq!(
-        app.session.socket_timeout_duration(),
-        Some(Duration::from_millis(1500))
+        connection_plan(&app.session).socket_timeout,
+        Duration::from_millis(1500)
     );
     assert_eq!(app.session.prefix, "session:", "defaults fill the rest");
 
@@ -1257,4 +1251,13 @@ fn migration_needs_redis() {
         .build()
         .unwrap();
     assert!(config.migrate_from_filestore);
+}
+
+/// The connection settings the plan makes of a standalone configuration: the one place
+/// seconds become durations.
+fn connection_plan(config: &SessionConfig) -> session_core::plan::ConnectionPlan {
+    match config.plan().unwrap().backend {
+        session_core::plan::BackendPlan::Redis(redis) => redis.connection.clone(),
+        other => panic!("a Redis plan, not {other:?}"),
+    }
 }

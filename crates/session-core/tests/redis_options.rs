@@ -12,8 +12,8 @@ use std::{
 };
 
 use session_core::{
-    backends::redis::RedisBackend, config::KeepaliveOptions, Changes, SessionBackend,
-    SessionConfig, SessionId, SessionState, StoreError,
+    backends::redis::RedisBackend, Changes, KeepaliveOptions, SessionBackend, SessionConfig,
+    SessionId, SessionState, StoreError,
 };
 use session_testkit::RedisServer;
 

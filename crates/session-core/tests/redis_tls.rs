@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use std::path::Path;
 
 use session_core::{
-    backends::redis::RedisBackend, config::HostPort, Changes, ConfigError, SessionBackend,
-    SessionConfig, SessionId, SessionState, StoreError,
+    backends::redis::RedisBackend, Changes, ConfigError, HostPort, SessionBackend, SessionConfig,
+    SessionId, SessionState, StoreError,
 };
 use session_testkit::{RedisServer, ServerOptions, CLIENT_KEY_PASSWORD};
 

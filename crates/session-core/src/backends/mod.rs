@@ -26,7 +26,7 @@ pub fn build(plan: &BackendPlan) -> Result<Arc<dyn SessionBackend>, ConfigError>
         BackendPlan::File(file) => Arc::new(file::FileBackend::new(file.root.clone())?),
         #[cfg(not(feature = "file"))]
         BackendPlan::File(_) => {
-            return Err(crate::plan::feature_disabled(
+            return Err(ConfigError::feature_disabled(
                 "session_redis_mode",
                 "False",
                 "file",

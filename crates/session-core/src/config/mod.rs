@@ -1,29 +1,5 @@
-//! Configuration: every `session_redis_*` option, from every source.
-//!
-//! The option names are those of Odoo's `session_redis` module (`session_redis_host`, ...),
-//! plus the django-redis-sessions spellings as aliases (`SESSION_REDIS_SENTINEL_LIST`, ...).
-//! Names are case-insensitive. Sources, each overriding the one before:
-//!
-//! 1. the defaults ([`SessionConfig::default`]);
-//! 2. a config file named by `SESSION_CONFIG`: an Odoo-style `.conf` (`[options]` section) or a
-//!    `.toml` file with the same flat keys;
-//! 3. the environment: `SESSION_REDIS_*` and `SESSION_FILESTORE_PATH`;
-//! 4. code: [`SessionConfigBuilder`].
-//!
-//! ```
-//! use session_core::{config::Mode, SessionConfig};
-//!
-//! let env = vec![
-//!     ("SESSION_REDIS_SENTINEL_LIST".to_string(), "[('10.0.0.1', 26379), ('10.0.0.2', 26379)]".to_string()),
-//!     ("SESSION_REDIS_SENTINEL_MASTER_ALIAS".to_string(), "mymaster".to_string()),
-//! ];
-//! let config = SessionConfig::from_sources(None, env).unwrap();
-//! assert_eq!(config.mode, Mode::Sentinel);
-//! assert_eq!(config.host.len(), 2);
-//! ```
-//!
-//! Every option of Odoo's module is either honoured or rejected by [`SessionConfig::validate`]
-//! with the reason; none is silently ignored. `docs/configuration.md` has the full table.
+//! Configuration: every `session_redis_*` option, from every source (see the crate docs,
+//! "Configuration"). Its types are re-exported at the crate root, their one public path.
 //!
 //! # Modules
 //!
@@ -192,9 +168,6 @@ impl fmt::Display for KeepaliveOptions {
 // The struct, its `Default` and `Debug`, and everything else one option needs: see options.rs.
 session_options!();
 
-/// The longest `session_redis_key_expire` accepted: 100 years.
-pub const MAX_KEY_EXPIRE_SECS: u64 = 100 * 365 * 24 * 60 * 60;
-
 impl SessionConfig {
     /// The file store root: `session_filestore_path`, or
     /// [`default_filestore_path`](Self::default_filestore_path).
@@ -233,17 +206,5 @@ impl SessionConfig {
     /// `key_expire` as a duration, `None` when 0.
     pub fn key_expire_duration(&self) -> Option<Duration> {
         (self.key_expire > 0).then(|| Duration::from_secs(self.key_expire))
-    }
-
-    /// `socket_timeout` as a duration (`None`: no response timeout).
-    pub fn socket_timeout_duration(&self) -> Option<Duration> {
-        self.socket_timeout
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-    }
-
-    /// `socket_connect_timeout` as a duration (`None`: the client's default).
-    pub fn socket_connect_timeout_duration(&self) -> Option<Duration> {
-        self.socket_connect_timeout
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
     }
 }

@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet};
 use super::{
     redact::{redact_url, shorten, REDACTED},
     BackendMode, ConfigError, Mode, MultiBackendConfig, PoolMember, SessionConfig,
-    MAX_KEY_EXPIRE_SECS,
 };
 
 impl SessionConfig {
@@ -37,11 +36,13 @@ impl SessionConfig {
         }
         // Redis rejects an expiry whose absolute time (now + TTL, in milliseconds) overflows;
         // catch it here rather than as a failed write on every request.
-        if self.key_expire > MAX_KEY_EXPIRE_SECS {
+        // The same bound as every TTL a backend sets (crate::MAX_TTL).
+        let max = crate::MAX_TTL.as_secs();
+        if self.key_expire > max {
             return Err(ConfigError::invalid(
                 "session_redis_key_expire",
                 &self.key_expire.to_string(),
-                &format!("at most {MAX_KEY_EXPIRE_SECS} seconds (100 years)"),
+                &format!("at most {max} seconds (100 years)"),
             ));
         }
         for (key, value) in [

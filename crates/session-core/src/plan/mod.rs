@@ -140,14 +140,22 @@ fn backend(config: &SessionConfig, ttl: TtlRule) -> Result<BackendPlan, ConfigEr
         #[cfg(feature = "redis")]
         return redis::pool(config).map(BackendPlan::Pool);
         #[cfg(not(feature = "redis"))]
-        return Err(feature_disabled("session_redis_pool", "(set)", "redis"));
+        return Err(ConfigError::feature_disabled(
+            "session_redis_pool",
+            "(set)",
+            "redis",
+        ));
     }
     match config.mode {
         Mode::Disabled => {
             if cfg!(feature = "file") {
                 Ok(BackendPlan::File(file(config)))
             } else {
-                Err(feature_disabled("session_redis_mode", "False", "file"))
+                Err(ConfigError::feature_disabled(
+                    "session_redis_mode",
+                    "False",
+                    "file",
+                ))
             }
         }
         #[cfg(feature = "redis")]
@@ -155,7 +163,7 @@ fn backend(config: &SessionConfig, ttl: TtlRule) -> Result<BackendPlan, ConfigEr
             redis::redis(config).map(|p| BackendPlan::Redis(Box::new(p)))
         }
         #[cfg(not(feature = "redis"))]
-        mode => Err(feature_disabled(
+        mode => Err(ConfigError::feature_disabled(
             "session_redis_mode",
             mode.as_str(),
             "redis",
@@ -167,17 +175,6 @@ fn file(config: &SessionConfig) -> FilePlan {
     FilePlan {
         root: config.filestore_path(),
     }
-}
-
-/// A configuration asks for what this build left out.
-pub(crate) fn feature_disabled(key: &str, value: &str, feature: &str) -> ConfigError {
-    ConfigError::unsupported(
-        key,
-        value,
-        &format!(
-            "the `{feature}` cargo feature of session-core, which this build was compiled without: enable it in Cargo.toml"
-        ),
-    )
 }
 
 #[cfg(test)]
@@ -253,6 +250,11 @@ mod tests {
             }
             let err = result.unwrap_err();
             assert_eq!(err.key, *key, "{err}");
+            assert_eq!(
+                err.kind,
+                crate::ConfigErrorKind::FeatureDisabled { feature },
+                "{err}"
+            );
             assert!(
                 err.expected.contains(&format!("`{feature}` cargo feature")),
                 "{err}"

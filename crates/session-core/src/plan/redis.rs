@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 
-use super::feature_disabled;
 #[cfg(feature = "tls")]
 use super::TlsPlan;
 use crate::{
@@ -295,17 +294,25 @@ fn topology(config: &SessionConfig) -> Result<Topology, ConfigError> {
         });
         if url_tls {
             let shown = redact_url(config.url.as_deref().unwrap_or_default());
-            return Err(feature_disabled("session_redis_url", &shown, "tls"));
+            return Err(ConfigError::feature_disabled(
+                "session_redis_url",
+                &shown,
+                "tls",
+            ));
         }
         if config.ssl {
-            return Err(feature_disabled("session_redis_ssl", "True", "tls"));
+            return Err(ConfigError::feature_disabled(
+                "session_redis_ssl",
+                "True",
+                "tls",
+            ));
         }
     }
     match config.mode {
         #[cfg(feature = "sentinel")]
         Mode::Sentinel => Ok(Topology::Sentinel(sentinel(config))),
         #[cfg(not(feature = "sentinel"))]
-        Mode::Sentinel => Err(feature_disabled(
+        Mode::Sentinel => Err(ConfigError::feature_disabled(
             "session_redis_mode",
             "sentinel",
             "sentinel",
@@ -313,7 +320,11 @@ fn topology(config: &SessionConfig) -> Result<Topology, ConfigError> {
         #[cfg(feature = "cluster")]
         Mode::Cluster => Ok(Topology::Cluster(cluster(config))),
         #[cfg(not(feature = "cluster"))]
-        Mode::Cluster => Err(feature_disabled("session_redis_mode", "cluster", "cluster")),
+        Mode::Cluster => Err(ConfigError::feature_disabled(
+            "session_redis_mode",
+            "cluster",
+            "cluster",
+        )),
         Mode::Redis | Mode::Disabled => standalone(config).map(Topology::Standalone),
     }
 }
