@@ -84,7 +84,10 @@
 //!   session, without asking the store.
 //! * A corrupt stored session loads as no session, with a warning (the user starts afresh).
 //! * A store outage is an error. actix-session turns every store error into an opaque 500;
-//!   [`request_scope`] turns those caused by an outage into 503 Service Unavailable.
+//!   [`request_scope`] turns those caused by an outage into 503 Service Unavailable, and a
+//!   session over `session_redis_max_session_size` into 413 Payload Too Large (nothing is
+//!   stored; actix-session's renew deletes the old id before it saves the new one, so a
+//!   renew that is too large ends the session).
 //! * An `update` of a session deleted meanwhile (a logout in another request, or expiry) writes
 //!   nothing: see [`ActixStore`] for why and what the client gets.
 #![warn(missing_docs)]
@@ -146,12 +149,16 @@ impl ActixStore {
         &self.store
     }
 
-    /// Turns a store error into the error actix-session expects, flagging outages for
-    /// [`request_scope`].
+    /// Turns a store error into the error actix-session expects, flagging outages and
+    /// oversized sessions for [`request_scope`].
     fn failure(&self, err: StoreError) -> anyhow::Error {
         if err.is_unavailable() {
-            scope::mark_outage();
+            scope::mark(scope::Failure::Outage);
             tracing::warn!(error = %err, "session store unavailable");
+        } else if err.is_too_large() {
+            scope::mark(scope::Failure::TooLarge);
+            // The client's doing, not a fault of the service: no error-level line per request.
+            tracing::info!(error = %err, "session write refused");
         } else {
             tracing::error!(error = %err, "session store failed");
         }
@@ -219,7 +226,12 @@ impl ActixSessionStore for ActixStore {
             Ok(id) => match scope::take_loaded(session_key.as_ref()) {
                 Some(loaded) => {
                     let changes = Changes::between(&loaded, &session_state);
-                    self.store.apply(&id, &changes, ttl).await
+                    // The store sees only the changes; the size limit is about the whole
+                    // session, which only this call knows.
+                    match self.store.check_size(&session_state) {
+                        Ok(()) => self.store.apply(&id, &changes, ttl).await,
+                        Err(err) => Err(err),
+                    }
                 }
                 None => self.store.replace(&id, &session_state, ttl).await,
             },
@@ -272,10 +284,19 @@ impl ActixSessionStore for ActixStore {
 mod scope {
     use super::*;
 
+    /// Why a store call of this request failed, when the answer should say so.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Failure {
+        /// The store is unavailable: 503.
+        Outage,
+        /// The session is over `session_redis_max_session_size`: 413, nothing stored.
+        TooLarge,
+    }
+
     #[derive(Default)]
     pub(super) struct RequestScope {
-        /// A store call of this request failed because the store is unavailable.
-        pub(super) outage: bool,
+        /// A store call of this request failed in a way the response should tell.
+        pub(super) failure: Option<Failure>,
         /// The state `load` returned, by session key, until `update` takes it.
         loaded: HashMap<String, SessionState>,
     }
@@ -284,8 +305,8 @@ mod scope {
         pub(super) static REQUEST: RefCell<RequestScope>;
     }
 
-    pub(super) fn mark_outage() {
-        let _ = REQUEST.try_with(|scope| scope.borrow_mut().outage = true);
+    pub(super) fn mark(failure: Failure) {
+        let _ = REQUEST.try_with(|scope| scope.borrow_mut().failure = Some(failure));
     }
 
     pub(super) fn remember(session_key: &str, state: &SessionState) {
@@ -313,8 +334,9 @@ mod scope {
 /// * remembers the state it loaded, so `update` writes only the changed keys (see
 ///   [Concurrent requests](crate#concurrent-requests-of-one-session)), and
 /// * records store outages, which this middleware answers with 503 Service Unavailable instead
-///   of the opaque 500 that actix-session makes of every store error. Other errors pass through
-///   unchanged.
+///   of the opaque 500 that actix-session makes of every store error, and sessions over
+///   `session_redis_max_session_size`, answered with 413 Payload Too Large (nothing stored).
+///   Other errors pass through unchanged.
 ///
 /// Why a scope: actix-session wraps store errors in a ready-made 500 response whose cause cannot
 /// be inspected afterwards, so the store has to say "that was an outage" on the side.
@@ -325,16 +347,23 @@ pub async fn request_scope<B: MessageBody>(
     scope::REQUEST
         .scope(RefCell::default(), async move {
             let result = next.call(req).await;
-            let outage = scope::REQUEST.with(|scope| scope.borrow().outage);
-            match result {
-                Err(err) if outage => Err(InternalError::from_response(
+            let failure = scope::REQUEST.with(|scope| scope.borrow().failure);
+            match (result, failure) {
+                (Err(err), Some(scope::Failure::Outage)) => Err(InternalError::from_response(
                     err,
                     HttpResponse::ServiceUnavailable()
                         .content_type("text/plain; charset=utf-8")
                         .body("session store unavailable, try again later"),
                 )
                 .into()),
-                other => other,
+                (Err(err), Some(scope::Failure::TooLarge)) => Err(InternalError::from_response(
+                    err,
+                    HttpResponse::PayloadTooLarge()
+                        .content_type("text/plain; charset=utf-8")
+                        .body("session too large: nothing was stored"),
+                )
+                .into()),
+                (other, _) => other,
             }
         })
         .await

@@ -13,6 +13,7 @@ use session_core::StoreError;
 /// | variant | status |
 /// |---|---|
 /// | [`Unavailable`](Self::Unavailable) | 503 Service Unavailable |
+/// | [`TooLarge`](Self::TooLarge) | 413 Payload Too Large (nothing was stored) |
 /// | every other | 500 Internal Server Error |
 ///
 /// The body is a short fixed text; the details (which never contain session ids or session
@@ -33,6 +34,9 @@ pub enum SessionError {
     /// The session store could not be reached. Retrying later may succeed.
     #[error(transparent)]
     Unavailable(StoreError),
+    /// The session would be larger than `session_redis_max_session_size`: nothing was stored.
+    #[error(transparent)]
+    TooLarge(StoreError),
     /// The session store failed in another way (for example it reported every fresh id as taken).
     #[error(transparent)]
     Store(StoreError),
@@ -64,6 +68,8 @@ impl SessionError {
     pub(crate) fn from_store(err: StoreError) -> Self {
         if err.is_unavailable() {
             Self::Unavailable(err)
+        } else if err.is_too_large() {
+            Self::TooLarge(err)
         } else {
             Self::Store(err)
         }
@@ -73,6 +79,7 @@ impl SessionError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +88,7 @@ impl SessionError {
     pub(crate) fn public_message(&self) -> &'static str {
         match self {
             Self::Unavailable(_) => "session store unavailable, please retry later",
+            Self::TooLarge(_) => "session too large: nothing was stored",
             _ => "session error",
         }
     }
@@ -89,6 +97,8 @@ impl SessionError {
     pub(crate) fn log(&self) {
         match self {
             Self::Unavailable(_) => tracing::warn!(error = %self, "session store unavailable"),
+            // The client's doing, not a fault of the service: no error-level line per request.
+            Self::TooLarge(_) => tracing::info!(error = %self, "session write refused"),
             _ => tracing::error!(error = %self, "session error"),
         }
     }

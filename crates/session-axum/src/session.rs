@@ -228,6 +228,13 @@ impl Session {
         let config = &self.inner.config;
         let store = &config.store;
         if let Some(old) = data.delete.take() {
+            // A renew writes the state under a new id: check its size before the old id goes,
+            // or a refused write would log the user out.
+            if !data.state.is_empty() {
+                store
+                    .check_size(&data.state)
+                    .map_err(SessionError::from_store)?;
+            }
             store.delete(&old).await.map_err(SessionError::from_store)?;
         }
         let cookie = &config.cookie;
@@ -250,6 +257,10 @@ impl Session {
                         None
                     });
                 }
+                // The store sees only the changes; the size limit is about the whole session.
+                store
+                    .check_size(&data.state)
+                    .map_err(SessionError::from_store)?;
                 if !store
                     .apply(&id, &changes, config.ttl)
                     .await

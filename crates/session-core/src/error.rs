@@ -1,8 +1,9 @@
 //! The typed errors of store operations.
 //!
 //! Framework layers map them onto HTTP: [`StoreError::Unavailable`] becomes 503 (the backend is
-//! down, the request may succeed later), [`StoreError::Corrupt`] becomes "no session" plus a
-//! warning (the stored data can never be read, so the user starts afresh).
+//! down, the request may succeed later), [`StoreError::TooLarge`] 413 (nothing was stored),
+//! [`StoreError::Corrupt`] becomes "no session" plus a warning (the stored data can never be
+//! read, so the user starts afresh).
 
 /// A store operation failed.
 ///
@@ -29,6 +30,15 @@ pub enum StoreError {
         backend: String,
         /// What is wrong with it (never the data itself).
         detail: String,
+    },
+    /// The session is larger than `session_redis_max_session_size` allows: nothing was
+    /// written. Web layers answer 413 Payload Too Large.
+    #[error("session too large: {size} bytes, above the limit of {limit} (session_redis_max_session_size)")]
+    TooLarge {
+        /// The session's size: the bytes of its keys and of their JSON values.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
     },
     /// No new session id could be placed after several tries (every try collided). With
     /// 256-bit ids this means the backend misbehaves.
@@ -65,6 +75,12 @@ impl StoreError {
     /// with 503 Service Unavailable.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })
+    }
+
+    /// True when a write was refused because the session is over the size limit, which a web
+    /// layer should answer with 413 Payload Too Large.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, StoreError::TooLarge { .. })
     }
 
     /// True when a stored session could not be read and should count as no session.

@@ -18,7 +18,7 @@
 //! |---|---|
 //! | `backend` | the backend's [name](SessionBackend::name): `redis`, `pool`, `file`, ... |
 //! | `operation` | `load`, `create`, `replace`, `apply`, `touch`, `delete` or `health` |
-//! | `outcome` | see [`Outcome`]: `ok`, `not_found`, `exists`, `unavailable`, `corrupt`, `id_collision` |
+//! | `outcome` | see [`Outcome`]: `ok`, `not_found`, `exists`, `unavailable`, `corrupt`, `id_collision`, `too_large` |
 //! | `elapsed_ms` | the operation's wall-clock time in milliseconds (a float) |
 //!
 //! With `RUST_LOG=session_core::observe=debug`, log lines the backend writes while the
@@ -33,7 +33,7 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `session_store_operations_total` | counter | `backend`, `operation`, `outcome` |
-//! | `session_store_errors_total` | counter | `backend`, `operation`, `kind` (`unavailable`, `corrupt`, `id_collision`) |
+//! | `session_store_errors_total` | counter | `backend`, `operation`, `kind` (`unavailable`, `corrupt`, `id_collision`, `too_large`) |
 //! | `session_store_operation_duration_seconds` | histogram | `backend`, `operation` |
 //! | `session_store_failovers_total` | counter | `backend` |
 //!
@@ -304,11 +304,14 @@ pub enum Outcome {
     Corrupt,
     /// [`StoreError::IdCollision`].
     IdCollision,
+    /// [`StoreError::TooLarge`] (refused by the store before the backend is asked, so only
+    /// seen by a decorator placed above the store's own checks).
+    TooLarge,
 }
 
 impl Outcome {
     /// The name used in spans and metric labels: `ok`, `not_found`, `exists`, `unavailable`,
-    /// `corrupt` or `id_collision`.
+    /// `corrupt`, `id_collision` or `too_large`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -317,6 +320,7 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
             Outcome::Corrupt => "corrupt",
             Outcome::IdCollision => "id_collision",
+            Outcome::TooLarge => "too_large",
         }
     }
 
@@ -327,6 +331,7 @@ impl Outcome {
             StoreError::Unavailable { .. } => Outcome::Unavailable,
             StoreError::Corrupt { .. } => Outcome::Corrupt,
             StoreError::IdCollision { .. } => Outcome::IdCollision,
+            StoreError::TooLarge { .. } => Outcome::TooLarge,
         }
     }
 
@@ -334,7 +339,7 @@ impl Outcome {
     pub fn is_error(self) -> bool {
         matches!(
             self,
-            Outcome::Unavailable | Outcome::Corrupt | Outcome::IdCollision
+            Outcome::Unavailable | Outcome::Corrupt | Outcome::IdCollision | Outcome::TooLarge
         )
     }
 }

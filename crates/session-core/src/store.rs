@@ -33,6 +33,8 @@ const CREATE_TRIES: u32 = 3;
 pub struct SessionStore {
     backend: Arc<dyn SessionBackend>,
     ttl: TtlRule,
+    /// `session_redis_max_session_size`; `None`: unlimited.
+    max_size: Option<usize>,
 }
 
 impl std::fmt::Debug for SessionStore {
@@ -40,16 +42,19 @@ impl std::fmt::Debug for SessionStore {
         f.debug_struct("SessionStore")
             .field("backend", &self.backend.name())
             .field("ttl", &self.ttl)
+            .field("max_size", &self.max_size)
             .finish()
     }
 }
 
 impl SessionStore {
-    /// Wraps any backend. `key_expire` is unset: the framework's TTL applies.
+    /// Wraps any backend. `key_expire` is unset (the framework's TTL applies) and sessions
+    /// have no size limit; [`from_config`](Self::from_config) applies both options.
     pub fn new(backend: impl SessionBackend) -> Self {
         Self {
             backend: Arc::new(backend),
             ttl: TtlRule::default(),
+            max_size: None,
         }
     }
 
@@ -62,6 +67,45 @@ impl SessionStore {
     pub fn with_key_expire(mut self, key_expire: Option<Duration>) -> Self {
         self.ttl = TtlRule::new(key_expire);
         self
+    }
+
+    /// Sets `session_redis_max_session_size`: a write that would leave a session holding more
+    /// bytes (keys plus JSON values) fails with [`StoreError::TooLarge`] and writes nothing.
+    /// `None` (or 0): unlimited.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::memory().with_max_session_size(Some(16));
+    /// let big = SessionState::from([("user".to_owned(), "\"a long user name\"".to_owned())]);
+    /// assert!(store.create(&big, None).await.unwrap_err().is_too_large());
+    /// # });
+    /// ```
+    pub fn with_max_session_size(mut self, limit: Option<usize>) -> Self {
+        self.max_size = limit.filter(|l| *l > 0);
+        self
+    }
+
+    /// Checks a session's whole state against `session_redis_max_session_size`. `create` and
+    /// `replace` check by themselves; a caller of [`apply`](Self::apply), which only sees
+    /// the changes, checks the state they lead to first (both framework adapters do).
+    pub fn check_size(&self, state: &SessionState) -> Result<(), StoreError> {
+        self.check(state.iter())
+    }
+
+    fn check<'a>(
+        &self,
+        entries: impl Iterator<Item = (&'a String, &'a String)>,
+    ) -> Result<(), StoreError> {
+        let Some(limit) = self.max_size else {
+            return Ok(());
+        };
+        let size = entries.map(|(k, v)| k.len() + v.len()).sum();
+        if size > limit {
+            return Err(StoreError::TooLarge { size, limit });
+        }
+        Ok(())
     }
 
     /// Builds the store the configuration describes (see [`SessionConfig::plan`] and
@@ -92,6 +136,7 @@ impl SessionStore {
         Ok(Self {
             backend,
             ttl: plan.ttl,
+            max_size: plan.max_session_size,
         })
     }
 
@@ -133,6 +178,7 @@ impl SessionStore {
         if state.is_empty() {
             return Ok(SessionId::generate());
         }
+        self.check_size(state)?;
         let ttl = self.effective_ttl(framework_ttl);
         for _ in 0..CREATE_TRIES {
             let id = SessionId::generate();
@@ -160,6 +206,7 @@ impl SessionStore {
         if state.is_empty() {
             return self.backend.delete(id).await;
         }
+        self.check_size(state)?;
         self.backend
             .replace(id, state, self.effective_ttl(framework_ttl))
             .await
@@ -167,12 +214,17 @@ impl SessionStore {
 
     /// Applies field-level changes to an existing session. Returns false, writing nothing,
     /// when it no longer exists. Empty changes only touch the expiry.
+    ///
+    /// The size limit is checked on what the changes write (a single value over the limit is
+    /// refused); the size of the whole session they lead to is the caller's to check with
+    /// [`check_size`](Self::check_size), since only the caller knows it.
     pub async fn apply(
         &self,
         id: &SessionId,
         changes: &Changes,
         framework_ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.check(changes.set.iter())?;
         let ttl = self.effective_ttl(framework_ttl);
         if changes.is_empty() && ttl.is_some() {
             return self.backend.touch(id, ttl).await;

@@ -284,6 +284,16 @@ macro_rules! session_options {
                     meaning: "TTL set on every write; 0 = the framework's TTL applies",
                     status: "supported",
                 },
+                /// `session_redis_max_session_size`: the most bytes one session may hold (its
+                /// keys plus their JSON values); 0 = unlimited.
+                max_session_size: u64 = 65_536 => {
+                    name: "session_redis_max_session_size", kind: U64, show: changed, secret: false, django: false,
+                    aliases: [],
+                    docs_type: "integer bytes, 0 to 536870912 (512 MiB)",
+                    docs_default: "`65536` (64 KiB)",
+                    meaning: "The most bytes one session may hold: its keys plus the JSON text of their values; 0 = unlimited",
+                    status: "supported: a write that would leave a session larger fails with `StoreError::TooLarge` and stores nothing; both framework crates answer it with 413 Payload Too Large. Above 512 MiB (Redis' limit for one value) is an error",
+                },
                 /// `session_redis_prefix`.
                 prefix: String = "session:".into() => {
                     name: "session_redis_prefix", kind: Str, show: quoted, secret: false, django: true,

@@ -36,6 +36,16 @@ impl SessionConfig {
         }
         // Redis rejects an expiry whose absolute time (now + TTL, in milliseconds) overflows;
         // catch it here rather than as a failed write on every request.
+        // Redis refuses a single value above 512 MiB: a larger limit could never be reached
+        // and only hides a typo (a limit in bits, or with a unit suffix dropped).
+        const MAX_SESSION_SIZE: u64 = 512 * 1024 * 1024;
+        if self.max_session_size > MAX_SESSION_SIZE {
+            return Err(ConfigError::invalid(
+                "session_redis_max_session_size",
+                &self.max_session_size.to_string(),
+                &format!("at most {MAX_SESSION_SIZE} bytes (512 MiB, Redis' limit for one value); 0 for no limit"),
+            ));
+        }
         // The same bound as every TTL a backend sets (crate::MAX_TTL).
         let max = crate::MAX_TTL.as_secs();
         if self.key_expire > max {

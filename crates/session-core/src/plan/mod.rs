@@ -51,6 +51,9 @@ pub struct Plan {
     /// `session_redis_migrate_from_filestore`: the file store whose sessions move into
     /// `backend` at start-up.
     pub migrate_from: Option<FilePlan>,
+    /// `session_redis_max_session_size`: the most bytes one session may hold; `None` when 0
+    /// (unlimited).
+    pub max_session_size: Option<usize>,
 }
 
 /// One backend, with only the fields its kind uses.
@@ -112,6 +115,9 @@ impl SessionConfig {
             backend: backend(self, ttl)?,
             ttl,
             migrate_from: self.migrate_from_filestore.then(|| file(self)),
+            // `validate` bounds it well below usize::MAX.
+            max_session_size: (self.max_session_size > 0)
+                .then(|| usize::try_from(self.max_session_size).unwrap_or(usize::MAX)),
         })
     }
 }
