@@ -14,7 +14,7 @@ fn hp(h: &str, p: u16) -> HostPort {
     HostPort::new(h, p)
 }
 
-/// Every `session_redis_*` option of seed 000 plus the extra names of the issue, with a text
+/// Every `session_redis_*` option of Odoo's `session_redis` plus our own extra names, with a text
 /// value and how the parsed value must look.
 fn every_option() -> Vec<(&'static str, &'static str, Check)> {
     vec![
@@ -151,7 +151,7 @@ fn every_option() -> Vec<(&'static str, &'static str, Check)> {
     ]
 }
 
-/// The django-redis-sessions names of seed 004 that differ, or are spelled in upper case.
+/// The django-redis-sessions names that differ, or are spelled in upper case.
 fn every_alias() -> Vec<(&'static str, &'static str, Check)> {
     vec![
         ("SESSION_REDIS_HOST", "localhost", |c| {

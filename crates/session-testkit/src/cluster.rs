@@ -300,6 +300,18 @@ impl ClusterTopology {
     ///
     /// When no running node owns the slot.
     pub fn master_of_slot(&self, slot: u16) -> usize {
+        self.try_master_of_slot(slot)
+            .unwrap_or_else(|| panic!("cluster: no node owns slot {slot}"))
+    }
+
+    /// Like [`master_of_slot`](Self::master_of_slot), but `None` while no running master
+    /// owns the slot, as during a failover: the node asked may already flag the old master
+    /// as failing before it lists the new one.
+    ///
+    /// # Panics
+    ///
+    /// When the owner is a node that is not part of this cluster.
+    pub fn try_master_of_slot(&self, slot: u16) -> Option<usize> {
         let owner = self
             .nodes
             .iter()
@@ -320,11 +332,13 @@ impl ClusterTopology {
                     owns.then(|| fields[1].split(['@', ',']).next().unwrap_or_default().to_owned())
                 })
             })
-            .unwrap_or_else(|| panic!("cluster: no node owns slot {slot}"));
-        self.nodes
+            ?;
+        let i = self
+            .nodes
             .iter()
             .position(|n| format!("{HOST}:{}", n.server.port()) == owner)
-            .unwrap_or_else(|| panic!("cluster: slot {slot} is owned by unknown node {owner}"))
+            .unwrap_or_else(|| panic!("cluster: slot {slot} is owned by unknown node {owner}"));
+        Some(i)
     }
 
     /// Kills (`SIGKILL`) the master that owns `slot` and returns its index, to restart it
