@@ -5,7 +5,30 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::{host, parse, HostPort, Mode};
+use super::{
+    host, parse,
+    redact::{redact_url, REDACTED},
+    HostPort, Mode,
+};
+
+/// `serialize_with` for a secret (`Option<String>`): `"<redacted>"` when set. A serialized
+/// configuration is for showing (an admin page, a support dump), not for round trips:
+/// `validate` refuses a secret that reads `<redacted>`, so one loaded back fails loudly
+/// instead of sending `<redacted>` as a password.
+pub(crate) fn secret<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+/// `serialize_with` for a URL (`Option<String>`): its password redacted, as `Display` shows it.
+pub(crate) fn url<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(url) => s.serialize_str(&redact_url(url)),
+        None => s.serialize_none(),
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for Mode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
