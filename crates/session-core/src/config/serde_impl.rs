@@ -210,3 +210,50 @@ pub(crate) mod hosts {
         Ok(hp)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{names::Kind, SessionConfig, OPTIONS};
+
+    /// Every option the table marks secret (and the URL) is redacted by `Serialize`, `Debug`
+    /// and `Display`: a secret option added to the table without its `serialize_with` fails
+    /// here, not in a log.
+    #[test]
+    fn every_secret_of_the_table_is_redacted_when_serialized() {
+        const SECRET: &str = "Tq7SecretValue";
+        let mut checked = 0;
+        for spec in OPTIONS
+            .iter()
+            .filter(|s| s.secret || s.name == "session_redis_url")
+        {
+            let value = match spec.kind {
+                Kind::Str if spec.name == "session_redis_url" => {
+                    format!("redis://u:{SECRET}@h:6379/0")
+                }
+                Kind::Str => SECRET.to_owned(),
+                Kind::Pool => format!(
+                    "[{{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_PASSWORD': '{SECRET}'}}, {{'SESSION_REDIS_URL': 'redis://:{SECRET}@b'}}]"
+                ),
+                Kind::Multi => format!(
+                    "[{{'backend': '0', 'modes': ['read', 'write'], 'setting': {{'SESSION_REDIS_PASSWORD': '{SECRET}', 'SESSION_REDIS_URL': 'redis://:{SECRET}@b'}}}}]"
+                ),
+                other => panic!("{}: a secret of kind {other:?} needs a case here", spec.name),
+            };
+            let config = SessionConfig::builder()
+                .set(spec.name, &value)
+                .build_unvalidated()
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            assert_ne!(config, SessionConfig::default(), "{}", spec.name);
+            for shown in [
+                serde_json::to_string(&config).unwrap(),
+                toml::to_string(&config).unwrap(),
+                format!("{config:?}"),
+                config.to_string(),
+            ] {
+                assert!(!shown.contains(SECRET), "{}: {shown}", spec.name);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 6, "{checked}");
+    }
+}
