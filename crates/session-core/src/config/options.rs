@@ -148,7 +148,9 @@ macro_rules! define_options {
         /// (`"a:1,b:2"`), a list of strings or a list of `[host, port]` pairs; durations are
         /// seconds.
         ///
-        /// `Debug` and `Display` never show passwords.
+        /// `Debug` and `Display` never show passwords, and `Serialize` writes them as
+        /// `"<redacted>"` (a URL with its password redacted): a serialized configuration is
+        /// for display, and `validate` refuses one loaded back with `<redacted>` secrets.
         #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(default)]
         pub struct SessionConfig {
