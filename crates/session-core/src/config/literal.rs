@@ -312,6 +312,104 @@ pub(crate) fn dict_key(key: &str, k: &Value) -> Result<String, ConfigError> {
 mod tests {
     use super::*;
 
+    /// Fuzz-style: the literal parser reads outside input (config values), so no input may
+    /// make it panic or overflow the stack. Bounded case counts keep it to about a second.
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::{literal_value, parse_literal, unquote, Raw};
+
+        /// Text made mostly of the characters the grammar cares about.
+        fn literalish() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(
+                        &[
+                            "[",
+                            "]",
+                            "(",
+                            ")",
+                            "{",
+                            "}",
+                            "'",
+                            "\"",
+                            ",",
+                            ":",
+                            "\\",
+                            "None",
+                            "True",
+                            "False",
+                            "-",
+                            "+",
+                            ".",
+                            "e",
+                            "E",
+                            "0x1",
+                            "1_0",
+                            "socket.",
+                            "9223372036854775808",
+                            "1e999",
+                            "nan",
+                            " ",
+                            "\n",
+                            "\u{0}",
+                            "é",
+                            "\u{1F600}",
+                            "'''",
+                            "r'",
+                            "b'",
+                        ][..]
+                    )
+                    .prop_map(str::to_owned),
+                    "[0-9]{1,25}",
+                    "[a-zA-Z_]{1,8}",
+                ],
+                0..64,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: 1024,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn never_panics_on_literal_like_text(s in literalish()) {
+                let _ = parse_literal(&s);
+                let _ = unquote(&s);
+                let _ = literal_value("session_redis_pool", &Raw::Text(s.clone()), "[]");
+            }
+
+            #[test]
+            fn never_panics_on_any_text(s in any::<String>()) {
+                let _ = parse_literal(&s);
+                let _ = unquote(&s);
+            }
+
+            #[test]
+            fn deep_or_huge_input_is_bounded(
+                depth in 0usize..20_000,
+                open in prop::sample::select(&["[", "(", "{", "{1:", "['a',", "{'k': ("][..]),
+                close in prop::option::of(prop::sample::select(&["]", ")", "}"][..])),
+            ) {
+                let text = format!("{}0{}", open.repeat(depth), close.unwrap_or("").repeat(depth));
+                let _ = parse_literal(&text);
+            }
+        }
+
+        /// A few huge inputs, once each: long numbers, strings, lists, escapes.
+        #[test]
+        fn huge_inputs_are_fine() {
+            let _ = parse_literal(&"9".repeat(1_000_000));
+            let _ = parse_literal(&format!("'{}'", "x".repeat(1_000_000)));
+            let _ = parse_literal(&format!("[{}]", "1,".repeat(200_000)));
+            let _ = parse_literal(&format!("'{}", "\\".repeat(100_001)));
+        }
+    }
+
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let hostile = "[".repeat(100_000);

@@ -20,7 +20,7 @@
 //! - `validate`: `error`, `pool`, `multi`, `redact`;
 //! - `sources` (files, environment, builder): `error`, `literal`, `names`, `parse`, `pool`,
 //!   `multi`, `redact`;
-//! - `serde_impl`: `host`, `parse`.
+//! - `serde_impl`: `host`, `parse`, `redact`.
 
 #[macro_use]
 mod options;

@@ -117,15 +117,6 @@ pub(crate) fn suggest(name: &str) -> Option<String> {
     })
 }
 
-/// True for names whose values must not be shown even though the name is unknown (a typo of
-/// `password` still carries a password).
-pub(crate) fn looks_secret(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    ["pass", "secret", "token", "cred", "auth", "pwd", "pool"]
-        .iter()
-        .any(|w| lower.contains(w))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,23 @@
 //! The table is expanded in `config/mod.rs`, so the generated items belong to the `config`
 //! module itself, where the submodules can use them without depending on each other.
 
+// The upper bounds of the numeric options, which `validate.rs` and `pool.rs` check and the
+// table's `docs_type` cells state.
+
+/// The largest `session_redis_max_connections`: Redis' default `maxclients`. A pool larger
+/// than the server's whole client limit can never be filled, and the pool reserves memory per
+/// slot up front, so that a value such as 10^14 aborted the process before any check.
+pub(crate) const MAX_CONNECTIONS: usize = 10_000;
+
+/// The largest `session_redis_db`. Redis' number of databases is configurable (`databases`), so
+/// no smaller bound is right for every server; 2^31-1 is what any server can be set to and
+/// fits every integer type a client converts it to.
+pub(crate) const MAX_DB: i64 = i32::MAX as i64;
+
+/// Every option in seconds stays below this (about 31 years): a `Duration` built from it and
+/// added to an `Instant` cannot overflow.
+pub(crate) const MAX_SECONDS: f64 = 1e9;
+
 /// One row of the documentation's option table; the option's names come from its entry.
 #[cfg(test)]
 #[derive(Debug)]
@@ -131,7 +148,9 @@ macro_rules! define_options {
         /// (`"a:1,b:2"`), a list of strings or a list of `[host, port]` pairs; durations are
         /// seconds.
         ///
-        /// `Debug` and `Display` never show passwords.
+        /// `Debug` and `Display` never show passwords, and `Serialize` writes them as
+        /// `"<redacted>"` (a URL with its password redacted): a serialized configuration is
+        /// for display, and `validate` refuses one loaded back with `<redacted>` secrets.
         #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(default)]
         pub struct SessionConfig {
@@ -279,7 +298,7 @@ macro_rules! session_options {
                 key_expire: u64 = 0 => {
                     name: "session_redis_key_expire", kind: U64, show: changed, secret: false, django: false,
                     aliases: [],
-                    docs_type: "integer seconds ≥ 0",
+                    docs_type: "integer seconds, 0–3153600000 (100 years)",
                     docs_default: "`0`",
                     meaning: "TTL set on every write; 0 = the framework's TTL applies",
                     status: "supported",
@@ -314,7 +333,7 @@ macro_rules! session_options {
                     status: "supported",
                 },
                 /// `session_redis_url`: `redis://`, `rediss://`, `unix://` (or `redis+unix://`).
-                #[serde(skip_serializing_if = "Option::is_none")]
+                #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::url")]
                 url: Option<String> = None => {
                     name: "session_redis_url", kind: Str, show: url, secret: false, django: true,
                     aliases: [],
@@ -355,7 +374,7 @@ macro_rules! session_options {
                     status: r#"supported. The user needs, on keys `~<prefix>*`: `+hgetall +pexpire +persist +del +evalsha +script\|load +exists +type +hset +hdel +hget +hlen`, plus `+ping` for `health_check_interval`, `+client\|setname` for `client_name`, `+select` for a non-zero `db` (`CLIENT SETINFO` may be refused: its answer is ignored). A command or key the user may not touch fails the operation as *unavailable* with Redis' `NoPerm` message (a misconfiguration to fix, not a missing session)"#,
                 },
                 /// `session_redis_password`.
-                #[serde(skip_serializing_if = "Option::is_none")]
+                #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::secret")]
                 password: Option<String> = None => {
                     name: "session_redis_password", kind: Str, show: secret, secret: true, django: true,
                     aliases: [],
@@ -368,7 +387,7 @@ macro_rules! session_options {
                 db: i64 = 0 => {
                     name: "session_redis_db", kind: I64, show: changed, secret: false, django: true,
                     aliases: [],
-                    docs_type: "integer ≥ 0",
+                    docs_type: "integer 0–2147483647",
                     docs_default: "`0`",
                     meaning: "Database number",
                     status: "supported",
@@ -388,7 +407,7 @@ macro_rules! session_options {
                 socket_timeout: Option<f64> = None => {
                     name: "session_redis_socket_timeout", kind: Secs, show: seconds, secret: false, django: true,
                     aliases: [],
-                    docs_type: "seconds > 0",
+                    docs_type: "seconds > 0, below 1e9",
                     docs_default: "unset = 5 s",
                     meaning: "Response timeout: an answer slower than this fails the operation as *unavailable, timed out* (also the longest wait for a free pooled connection)",
                     status: "supported",
@@ -398,7 +417,7 @@ macro_rules! session_options {
                 socket_connect_timeout: Option<f64> = None => {
                     name: "session_redis_socket_connect_timeout", kind: Secs, show: seconds, secret: false, django: false,
                     aliases: [],
-                    docs_type: "seconds > 0",
+                    docs_type: "seconds > 0, below 1e9",
                     docs_default: "unset = 2 s",
                     meaning: "Connect timeout: TCP connect plus the connection setup (AUTH/HELLO, SELECT)",
                     status: "supported",
@@ -408,7 +427,7 @@ macro_rules! session_options {
                 max_connections: Option<usize> = None => {
                     name: "session_redis_max_connections", kind: Usize, show: value, secret: false, django: false,
                     aliases: [],
-                    docs_type: "integer ≥ 1",
+                    docs_type: "integer 1–10000 (Redis' default `maxclients`)",
                     docs_default: "unset = one shared connection",
                     meaning: "Pool size: at most this many connections to the server (each multiplexed, one operation at a time); ignored when `single_connection_client` is true",
                     status: "supported",
@@ -438,7 +457,7 @@ macro_rules! session_options {
                     aliases: [],
                     docs_type: "keepalive dict",
                     docs_default: "unset / `{}`",
-                    meaning: "`TCP_KEEPIDLE` (4, s, 1–32767), `TCP_KEEPINTVL` (5, s, 1–32767), `TCP_KEEPCNT` (6, 1–127), `TCP_USER_TIMEOUT` (18, ms)",
+                    meaning: "`TCP_KEEPIDLE` (4, s, 1–32767), `TCP_KEEPINTVL` (5, s, 1–32767), `TCP_KEEPCNT` (6, 1–127), `TCP_USER_TIMEOUT` (18, ms, 0–4294967295)",
                     status: "supported with `socket_keepalive = True`; without it an error (redis-py would silently ignore them)",
                 },
                 /// `session_redis_encoding` (Python only: `utf-8` accepted).
@@ -579,7 +598,7 @@ macro_rules! session_options {
                     status: "supported. `False`: a certificate valid for any name is accepted, as long as it chains to a trusted CA (the chain is still verified). An error in sentinel mode for now: redis-rs cannot turn it off for the masters the sentinels name",
                 },
                 /// `session_redis_ssl_password`: password of an encrypted PKCS#8 `ssl_keyfile`.
-                #[serde(skip_serializing_if = "Option::is_none")]
+                #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::secret")]
                 ssl_password: Option<String> = None => {
                     name: "session_redis_ssl_password", kind: Str, show: secret, secret: true, django: false,
                     aliases: [],
@@ -632,7 +651,7 @@ macro_rules! session_options {
                 health_check_interval: Option<f64> = None => {
                     name: "session_redis_health_check_interval", kind: Secs, show: seconds, secret: false, django: false,
                     aliases: [],
-                    docs_type: "seconds ≥ 0",
+                    docs_type: "seconds ≥ 0, below 1e9",
                     docs_default: "`0` = off",
                     meaning: "A connection unused for longer than this is checked with `PING` before use, and replaced if the check fails (e.g. dropped by a firewall); busy connections are never checked",
                     status: "supported",
@@ -679,7 +698,7 @@ macro_rules! session_options {
                     status: "sentinel mode only; an error in other modes. Unset (with the password unset too): the sentinels get `username`/`password`, as Odoo's `session_redis` module does in its `sentinel_kwargs`",
                 },
                 /// `session_redis_sentinel_password`: password for the sentinels themselves.
-                #[serde(skip_serializing_if = "Option::is_none")]
+                #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::secret")]
                 sentinel_password: Option<String> = None => {
                     name: "session_redis_sentinel_password", kind: Str, show: secret, secret: true, django: false,
                     aliases: [],
@@ -739,7 +758,7 @@ macro_rules! session_options {
                 /// the top level.
                 weight => {
                     name: "session_redis_weight", kind: Raw, secret: false, django: true,
-                    docs_type: "integer ≥ 1",
+                    docs_type: "integer 1–4294967295",
                     docs_default: "1",
                     meaning: "Weight of a pool member: only inside a `SESSION_REDIS_POOL` member; at the top level it is an error",
                     status: "supported inside a pool member",

@@ -145,7 +145,11 @@ fn expected(kind: Kind) -> &'static str {
 pub(crate) fn shown(spec: &Spec, raw: &Raw) -> String {
     match raw {
         _ if spec.secret => REDACTED.to_owned(),
-        Raw::Text(t) if spec.field == Field::url => format!("`{}`", redact_url(t)),
+        Raw::Text(t) | Raw::Typed(Value::Str(t)) if spec.field == Field::url => {
+            format!("`{}`", redact_url(t))
+        }
+        // A URL of the wrong type (a TOML list of URLs) is not taken apart: hide all of it.
+        Raw::Typed(_) if spec.field == Field::url => REDACTED.to_owned(),
         other => other.show(),
     }
 }

@@ -30,13 +30,19 @@ pub struct PoolMember {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub db: Option<i64>,
     /// `SESSION_REDIS_PASSWORD`; `None` (or empty) = the top-level password.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::serde_impl::secret"
+    )]
     pub password: Option<String>,
     /// `SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unix_socket_path: Option<PathBuf>,
     /// `SESSION_REDIS_URL`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::serde_impl::url"
+    )]
     pub url: Option<String>,
     /// `SESSION_REDIS_WEIGHT`: the member's share of the sessions, relative to the others; ≥ 1.
     pub weight: u32,
@@ -226,10 +232,22 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
             match short {
                 "host" => m.host = text(value)?,
                 "port" => {
-                    m.port = int(value, 1, 65535, "a TCP port, an integer from 1 to 65535, or None")?
-                        .map(|p| p as u16)
+                    m.port = int(
+                        value,
+                        1,
+                        65535,
+                        "a TCP port, an integer from 1 to 65535, or None",
+                    )?
+                    .map(|p| p as u16)
                 }
-                "db" => m.db = int(value, 0, i64::MAX, "an integer ≥ 0, or None")?,
+                "db" => {
+                    m.db = int(
+                        value,
+                        0,
+                        super::options::MAX_DB,
+                        "an integer from 0 to 2147483647, or None",
+                    )?
+                }
                 "password" => m.password = text(value)?,
                 "unix_domain_socket_path" | "unix_socket_path" => {
                     m.unix_socket_path = text(value)?.map(PathBuf::from)
@@ -239,12 +257,14 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
                     m.weight = int(value, 1, u32::MAX as i64, "an integer ≥ 1")?.unwrap_or(1) as u32
                 }
                 _ => {
+                    // An unknown key's value is never shown: whatever it is (a misspelt
+                    // password, `SESSION_REDIS_PASSWD`), nothing says it is not a secret.
                     return Err(ConfigError::new(
                         ConfigErrorKind::UnknownKey,
                         &key,
-                        &shown,
+                        REDACTED,
                         "a pool member key: SESSION_REDIS_HOST, SESSION_REDIS_PORT, SESSION_REDIS_DB, SESSION_REDIS_PASSWORD, SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH, SESSION_REDIS_URL or SESSION_REDIS_WEIGHT (other options are set once, at the top level, and every member inherits them)",
-                    ))
+                    ));
                 }
             }
         }

@@ -8,11 +8,13 @@ pub(crate) const REDACTED: &str = "<redacted>";
 /// password) replaced by `<redacted>`, also in a `password=` query parameter.
 pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
-        // Not a URL we can take apart: show nothing of it but its length.
+        // Not a URL we can take apart (`unix:r.sock?password=x`, `:pw@host`): a user-info
+        // part hides all of it, and a query still has its password parameters redacted, since
+        // a typo in the scheme does not make the password any less secret.
         return if url.contains('@') {
             REDACTED.to_owned()
         } else {
-            url.to_owned()
+            redact_query(url)
         };
     };
     let (head, rest) = url.split_at(scheme_end + 3);
@@ -33,15 +35,22 @@ pub(crate) fn redact_url(url: &str) -> String {
         }
         None => (None, rest),
     };
-    // Query parameters that carry a password: redis-rs reads `pass` (unix:// URLs); `password`
-    // is what people write.
-    let tail = match tail.split_once('?') {
+    let tail = redact_query(tail);
+    format!("{head}{}{tail}", userinfo.unwrap_or_default())
+}
+
+/// `tail` (the part of a URL after its user-info) with the values of the query parameters
+/// that carry a password redacted: redis-rs reads `pass` (unix:// URLs); `password` is what
+/// people write. Any case, since a query is matched by people as much as by parsers.
+fn redact_query(tail: &str) -> String {
+    match tail.split_once('?') {
         Some((path, query)) => {
             let query = query
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
                     Some((k, _))
-                        if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") =>
+                        if k.trim().eq_ignore_ascii_case("password")
+                            || k.trim().eq_ignore_ascii_case("pass") =>
                     {
                         format!("{k}={REDACTED}")
                     }
@@ -52,8 +61,7 @@ pub(crate) fn redact_url(url: &str) -> String {
             format!("{path}?{query}")
         }
         None => tail.to_owned(),
-    };
-    format!("{head}{}{tail}", userinfo.unwrap_or_default())
+    }
 }
 
 /// `s` trimmed and cut to 40 characters: certificates and other long values would drown the
@@ -81,6 +89,11 @@ mod tests {
             ("unix:///r.sock?db=1&pass=s3cret", "s3cret"),
             ("unix:///r.sock?password=s3cret", "s3cret"),
             ("redis://s3cret@h", "s3cret"),
+            // Without `://`, as the issue found them printed.
+            ("unix:r.sock?password=s3cret", "s3cret"),
+            ("unix:/r.sock?db=1&PASS=s3cret", "s3cret"),
+            ("redis:h?password=s3cret#x", "s3cret"),
+            (":s3cret@h:6379", "s3cret"),
         ] {
             let shown = redact_url(url);
             assert!(!shown.contains(secret), "{url} -> {shown}");

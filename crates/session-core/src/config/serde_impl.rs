@@ -5,7 +5,30 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::{host, parse, HostPort, Mode};
+use super::{
+    host, parse,
+    redact::{redact_url, REDACTED},
+    HostPort, Mode,
+};
+
+/// `serialize_with` for a secret (`Option<String>`): `"<redacted>"` when set. A serialized
+/// configuration is for showing (an admin page, a support dump), not for round trips:
+/// `validate` refuses a secret that reads `<redacted>`, so one loaded back fails loudly
+/// instead of sending `<redacted>` as a password.
+pub(crate) fn secret<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+/// `serialize_with` for a URL (`Option<String>`): its password redacted, as `Display` shows it.
+pub(crate) fn url<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(url) => s.serialize_str(&redact_url(url)),
+        None => s.serialize_none(),
+    }
+}
 
 impl<'de> serde::Deserialize<'de> for Mode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -185,5 +208,52 @@ pub(crate) mod hosts {
             hp.port = port;
         }
         Ok(hp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{names::Kind, SessionConfig, OPTIONS};
+
+    /// Every option the table marks secret (and the URL) is redacted by `Serialize`, `Debug`
+    /// and `Display`: a secret option added to the table without its `serialize_with` fails
+    /// here, not in a log.
+    #[test]
+    fn every_secret_of_the_table_is_redacted_when_serialized() {
+        const SECRET: &str = "Tq7SecretValue";
+        let mut checked = 0;
+        for spec in OPTIONS
+            .iter()
+            .filter(|s| s.secret || s.name == "session_redis_url")
+        {
+            let value = match spec.kind {
+                Kind::Str if spec.name == "session_redis_url" => {
+                    format!("redis://u:{SECRET}@h:6379/0")
+                }
+                Kind::Str => SECRET.to_owned(),
+                Kind::Pool => format!(
+                    "[{{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_PASSWORD': '{SECRET}'}}, {{'SESSION_REDIS_URL': 'redis://:{SECRET}@b'}}]"
+                ),
+                Kind::Multi => format!(
+                    "[{{'backend': '0', 'modes': ['read', 'write'], 'setting': {{'SESSION_REDIS_PASSWORD': '{SECRET}', 'SESSION_REDIS_URL': 'redis://:{SECRET}@b'}}}}]"
+                ),
+                other => panic!("{}: a secret of kind {other:?} needs a case here", spec.name),
+            };
+            let config = SessionConfig::builder()
+                .set(spec.name, &value)
+                .build_unvalidated()
+                .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            assert_ne!(config, SessionConfig::default(), "{}", spec.name);
+            for shown in [
+                serde_json::to_string(&config).unwrap(),
+                toml::to_string(&config).unwrap(),
+                format!("{config:?}"),
+                config.to_string(),
+            ] {
+                assert!(!shown.contains(SECRET), "{}: {shown}", spec.name);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 6, "{checked}");
     }
 }

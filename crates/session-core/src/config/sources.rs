@@ -410,8 +410,7 @@ impl SessionConfigBuilder {
         let mut parsed = Vec::new();
         for (given, raw) in entries {
             let given = given.trim().to_owned();
-            let resolved =
-                names::lookup(&given).ok_or_else(|| unknown_key(&given, &raw, source))?;
+            let resolved = names::lookup(&given).ok_or_else(|| unknown_key(&given, source))?;
             let spec = resolved.spec;
             let setting = read_setting(spec, &given, &raw).map_err(|mut e| {
                 e.expected = in_source(e.expected, source);
@@ -478,25 +477,17 @@ fn read_setting(spec: &Spec, given: &str, raw: &Raw) -> Result<Setting, ConfigEr
     }
 }
 
-fn unknown_key(given: &str, raw: &Raw, source: &str) -> ConfigError {
-    let suggestion = names::suggest(given);
-    let secret = names::looks_secret(given)
-        || suggestion
-            .as_deref()
-            .and_then(names::lookup)
-            .is_some_and(|r| r.spec.secret);
-    let expected = match &suggestion {
+fn unknown_key(given: &str, source: &str) -> ConfigError {
+    let expected = match names::suggest(given) {
         Some(s) => format!("a known option: did you mean `{s}`?"),
         None => "a known option (see docs/configuration.md)".to_owned(),
     };
     ConfigError {
         kind: ConfigErrorKind::UnknownKey,
         key: given.to_owned(),
-        value: if secret {
-            REDACTED.to_owned()
-        } else {
-            raw.show()
-        },
+        // Never the value: a name nobody knows says nothing about whether its value is a
+        // secret (`SESSION_REDIS_PW`, `SESSION_REDIS_PASSWD`), and the name is what to fix.
+        value: REDACTED.to_owned(),
         expected: in_source(expected, source),
     }
 }

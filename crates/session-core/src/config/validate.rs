@@ -5,9 +5,13 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
+    options::{MAX_CONNECTIONS, MAX_DB, MAX_SECONDS},
     redact::{redact_url, shorten, REDACTED},
     BackendMode, ConfigError, Mode, MultiBackendConfig, PoolMember, SessionConfig,
 };
+
+/// Why a secret reading `<redacted>` is refused.
+const REDACTED_BACK: &str = "the real secret: `<redacted>` is how a serialized configuration shows a secret, and a serialized configuration is for display, not to be loaded back";
 
 impl SessionConfig {
     /// Checks the combination of options: every option is honoured, or rejected here with
@@ -20,6 +24,24 @@ impl SessionConfig {
     }
 
     fn validate_values(&self) -> Result<(), ConfigError> {
+        // A serialized configuration shows its secrets as `<redacted>` (serde_impl.rs): one
+        // loaded back must not send that as a password and fail later as "wrong password".
+        for (key, value) in [
+            ("session_redis_password", &self.password),
+            ("session_redis_sentinel_password", &self.sentinel_password),
+            ("session_redis_ssl_password", &self.ssl_password),
+        ] {
+            if value.as_deref() == Some(REDACTED) {
+                return Err(ConfigError::invalid(key, REDACTED, REDACTED_BACK));
+            }
+        }
+        if self.url.as_deref().is_some_and(|u| u.contains(REDACTED)) {
+            return Err(ConfigError::invalid(
+                "session_redis_url",
+                &redact_url(self.url.as_deref().unwrap_or_default()),
+                REDACTED_BACK,
+            ));
+        }
         if self.port == 0 {
             return Err(ConfigError::invalid(
                 "session_redis_port",
@@ -27,11 +49,11 @@ impl SessionConfig {
                 "a TCP port, an integer from 1 to 65535",
             ));
         }
-        if self.db < 0 {
+        if !(0..=MAX_DB).contains(&self.db) {
             return Err(ConfigError::invalid(
                 "session_redis_db",
                 &self.db.to_string(),
-                "an integer ≥ 0",
+                &format!("an integer from 0 to {MAX_DB}"),
             ));
         }
         // Redis rejects an expiry whose absolute time (now + TTL, in milliseconds) overflows;
@@ -63,21 +85,23 @@ impl SessionConfig {
             ),
         ] {
             if let Some(v) = value {
-                if !(v.is_finite() && v > 0.0 && v < 1e9) {
+                if !(v.is_finite() && v > 0.0 && v < MAX_SECONDS) {
                     return Err(ConfigError::invalid(
                         key,
                         &v.to_string(),
-                        "a positive number of seconds (unset it for no timeout)",
+                        "a positive number of seconds below 1e9 (unset it for the default)",
                     ));
                 }
             }
         }
         if let Some(v) = self.health_check_interval {
-            if !(v.is_finite() && v >= 0.0) {
+            // The same bound as the timeouts: the interval is added to instants, which
+            // panics on overflow, and nobody means a check every 31 years.
+            if !(v.is_finite() && (0.0..MAX_SECONDS).contains(&v)) {
                 return Err(ConfigError::invalid(
                     "session_redis_health_check_interval",
                     &v.to_string(),
-                    "a number of seconds ≥ 0",
+                    "a number of seconds ≥ 0 and below 1e9",
                 ));
             }
         }
@@ -106,11 +130,14 @@ impl SessionConfig {
                 ));
             }
         }
-        if self.max_connections == Some(0) {
+        if let Some(n) = self
+            .max_connections
+            .filter(|n| !(1..=MAX_CONNECTIONS).contains(n))
+        {
             return Err(ConfigError::invalid(
                 "session_redis_max_connections",
-                "0",
-                "an integer ≥ 1",
+                &n.to_string(),
+                &format!("an integer from 1 to {MAX_CONNECTIONS}"),
             ));
         }
         for h in &self.host {

@@ -1,0 +1,416 @@
+//! No secret in any error or rendering of a configuration (issue 9, item 4).
+//!
+//! A secret is planted in every option that can hold one, in every shape a password takes
+//! inside a value (user-info, `password=`/`pass=` query, URLs without `://`, pool members,
+//! multi-backend settings, unknown keys), through every source (environment, INI file, TOML
+//! file, builder `set`, serde of an application config), next to other settings chosen to
+//! reach each kind of error (bad value, conflicting names, validation, plan). Every error and
+//! every rendering of every configuration that builds (`Debug`, `{:#?}`, `Display`,
+//! `entries()`, JSON, TOML, the plan's `Debug`) is then searched for the secret.
+//!
+//! `ssl_ca_data` is not planted: CA certificates are public.
+
+use std::path::Path;
+
+use session_core::{ConfigError, SessionConfig};
+
+/// The planted secret: a token that nothing else in a configuration or message contains.
+const SECRET: &str = "Hunter2Zq9";
+
+/// Each shape: entries in environment form (name, text value).
+fn shapes() -> Vec<(&'static str, Vec<(String, String)>)> {
+    let s = SECRET;
+    let one = |k: &str, v: String| vec![(k.to_owned(), v)];
+    let member = |kv: &str| format!("[{{'SESSION_REDIS_HOST': 'a', {kv}}}]");
+    let backend = |kv: &str| {
+        format!("[{{'backend': '0', 'modes': ['read', 'write', 'delete'], 'setting': {{{kv}}}}}]")
+    };
+    vec![
+        ("password", one("SESSION_REDIS_PASSWORD", s.into())),
+        (
+            "sentinel_password",
+            one("SESSION_REDIS_SENTINEL_PASSWORD", s.into()),
+        ),
+        ("ssl_password", one("SESSION_REDIS_SSL_PASSWORD", s.into())),
+        (
+            "url user:password",
+            one("SESSION_REDIS_URL", format!("redis://u:{s}@h:6379/0")),
+        ),
+        (
+            "url password as user-info",
+            one("SESSION_REDIS_URL", format!("redis://{s}@h")),
+        ),
+        (
+            "url password= query",
+            one("SESSION_REDIS_URL", format!("unix:///r.sock?password={s}")),
+        ),
+        (
+            "url pass= query",
+            one(
+                "SESSION_REDIS_URL",
+                format!("redis+unix:///r.sock?db=1&pass={s}"),
+            ),
+        ),
+        (
+            "url without :// and a query",
+            one("SESSION_REDIS_URL", format!("unix:r.sock?password={s}")),
+        ),
+        (
+            "url without :// and user-info",
+            one("SESSION_REDIS_URL", format!(":{s}@h:6379")),
+        ),
+        (
+            "url with a bad scheme",
+            one("SESSION_REDIS_URL", format!("ftp://u:{s}@h")),
+        ),
+        (
+            "pool member password",
+            one(
+                "SESSION_REDIS_POOL",
+                member(&format!("'SESSION_REDIS_PASSWORD': '{s}'")),
+            ),
+        ),
+        (
+            "pool member url",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_URL': 'redis://:{s}@a:6379'}}]"),
+            ),
+        ),
+        (
+            "pool member url without ://",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_URL': 'unix:r.sock?password={s}'}}]"),
+            ),
+        ),
+        (
+            "pool member unknown key",
+            one(
+                "SESSION_REDIS_POOL",
+                member(&format!("'SESSION_REDIS_PASSWD': '{s}'")),
+            ),
+        ),
+        (
+            "pool member password of the wrong type",
+            one(
+                "SESSION_REDIS_POOL",
+                member(&format!("'SESSION_REDIS_PASSWORD': ['{s}']")),
+            ),
+        ),
+        (
+            "multi-backend password",
+            one(
+                "SESSION_REDIS_MULTI_BACKENDS",
+                backend(&format!("'SESSION_REDIS_PASSWORD': '{s}'")),
+            ),
+        ),
+        (
+            "multi-backend url",
+            one(
+                "SESSION_REDIS_MULTI_BACKENDS",
+                backend(&format!("'SESSION_REDIS_URL': 'redis://u:{s}@b:6379'")),
+            ),
+        ),
+        (
+            "multi-backend unknown key",
+            one(
+                "ACS_SESSION_MULTISESSIONS_POOL",
+                backend(&format!("'SESSION_REDIS_PW': '{s}'")),
+            ),
+        ),
+        (
+            "multi-backend unknown top key",
+            one(
+                "SESSION_REDIS_MULTI_BACKENDS",
+                format!("[{{'backend': '0', 'modes': ['read'], 'pw': '{s}'}}]"),
+            ),
+        ),
+        (
+            "unknown key, secret-looking",
+            one("SESSION_REDIS_PW", s.into()),
+        ),
+        (
+            "unknown key, anything",
+            one("SESSION_REDIS_COLOUR", s.into()),
+        ),
+        (
+            "unknown key close to password",
+            one("SESSION_REDIS_PASSWD", s.into()),
+        ),
+    ]
+}
+
+/// Other settings put next to a shape, each to reach a different error path (or none).
+fn contexts() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        ("alone", vec![]),
+        ("a bad value", vec![("SESSION_REDIS_PORT", "abc")]),
+        ("a bound", vec![("SESSION_REDIS_MAX_CONNECTIONS", "100000")]),
+        ("sentinel mode", vec![("SESSION_REDIS_MODE", "sentinel")]),
+        (
+            "cluster mode",
+            vec![("SESSION_REDIS_MODE", "cluster"), ("SESSION_REDIS_DB", "3")],
+        ),
+        ("disabled mode", vec![("SESSION_REDIS_MODE", "False")]),
+        ("a host", vec![("SESSION_REDIS_HOST", "h2")]),
+        (
+            "TLS files that do not exist",
+            vec![
+                ("SESSION_REDIS_SSL", "True"),
+                ("SESSION_REDIS_SSL_KEYFILE", "/nonexistent/k.pem"),
+                ("SESSION_REDIS_SSL_CERTFILE", "/nonexistent/c.pem"),
+            ],
+        ),
+        (
+            "the OCSP option",
+            vec![("SESSION_REDIS_SSL_VALIDATE_OCSP", "True")],
+        ),
+    ]
+}
+
+/// Everything shown about one attempt.
+#[derive(Default)]
+struct Shown(Vec<String>);
+
+impl Shown {
+    fn error(&mut self, e: &ConfigError) {
+        self.0.push(e.to_string());
+        self.0.push(format!("{e:?}"));
+        self.0.push(format!("{e:#?}"));
+    }
+
+    fn config(&mut self, c: &SessionConfig) {
+        self.0.push(format!("{c:?}"));
+        self.0.push(format!("{c:#?}"));
+        self.0.push(c.to_string());
+        self.0.push(format!("{:?}", c.entries()));
+        self.0.push(serde_json::to_string(c).unwrap());
+        self.0.push(serde_json::to_string_pretty(c).unwrap());
+        // TOML cannot write every shape (it has no null); what it writes is checked.
+        if let Ok(t) = toml::to_string(c) {
+            self.0.push(t);
+        }
+        if let Err(e) = c.validate() {
+            self.error(&e);
+        }
+        match c.plan() {
+            Ok(plan) => {
+                self.0.push(format!("{plan:?}"));
+                self.0.push(format!("{plan:#?}"));
+            }
+            Err(e) => self.error(&e),
+        }
+    }
+
+    fn result(&mut self, r: Result<SessionConfig, ConfigError>) {
+        match r {
+            Ok(c) => self.config(&c),
+            Err(e) => self.error(&e),
+        }
+    }
+}
+
+fn toml_string(v: &str) -> String {
+    toml::Value::String(v.to_owned()).to_string()
+}
+
+/// Runs one combination of entries through every source, returning what each showed.
+fn through_every_source(entries: &[(String, String)], dir: &Path) -> Vec<(&'static str, Shown)> {
+    let mut out = Vec::new();
+
+    let mut shown = Shown::default();
+    shown.result(SessionConfig::from_sources(None, entries.to_vec()));
+    // Without validation too: a tool that inspects a configuration renders it unvalidated.
+    shown.result(
+        SessionConfig::builder()
+            .env(entries.to_vec())
+            .build_unvalidated(),
+    );
+    out.push(("environment", shown));
+
+    let mut shown = Shown::default();
+    let ini: String = entries
+        .iter()
+        .map(|(k, v)| format!("{} = {v}\n", k.to_ascii_lowercase()))
+        .collect();
+    let path = dir.join("session.conf");
+    std::fs::write(&path, format!("[options]\n{ini}")).unwrap();
+    shown.result(SessionConfig::from_file(&path));
+    out.push(("INI file", shown));
+
+    let mut shown = Shown::default();
+    let toml_text: String = entries
+        .iter()
+        .map(|(k, v)| format!("{} = {}\n", k.to_ascii_lowercase(), toml_string(v)))
+        .collect();
+    let path = dir.join("session.toml");
+    std::fs::write(&path, format!("[options]\n{toml_text}")).unwrap();
+    shown.result(SessionConfig::from_file(&path));
+    out.push(("TOML file", shown));
+
+    let mut shown = Shown::default();
+    let builder = entries
+        .iter()
+        .fold(SessionConfig::builder(), |b, (k, v)| b.set(k, v));
+    shown.result(builder.build());
+    out.push(("builder set", shown));
+
+    out
+}
+
+fn assert_nowhere(what: &str, shown: &Shown) {
+    for text in &shown.0 {
+        assert!(
+            !text.contains(SECRET),
+            "the secret leaked ({what}):\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_planted_secret_is_shown_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = 0;
+    for (shape, entries) in shapes() {
+        for (context, extra) in contexts() {
+            let mut all = entries.clone();
+            all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            for (source, shown) in through_every_source(&all, dir.path()) {
+                assert_nowhere(&format!("{shape}, {context}, {source}"), &shown);
+                runs += 1;
+            }
+            // The same name twice with two values (env names are case-insensitive): the
+            // conflict error shows both values, redacted.
+            let mut twice = entries.clone();
+            twice.extend(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), format!("{v}x"))),
+            );
+            twice.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            for (source, shown) in through_every_source(&twice, dir.path()) {
+                assert_nowhere(&format!("{shape} twice, {context}, {source}"), &shown);
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 300, "{runs}");
+}
+
+/// Secrets typed in a TOML file (not strings), where a wrong type is an error of its own.
+#[test]
+fn typed_toml_secrets_are_shown_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SECRET;
+    for text in [
+        format!("session_redis_password = ['{s}']"),
+        format!("session_redis_password = {{ p = '{s}' }}"),
+        format!("session_redis_sentinel_password = ['{s}']"),
+        format!("session_redis_ssl_password = [['{s}']]"),
+        format!("session_redis_url = ['redis://:{s}@h']"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_HOST = 'a', SESSION_REDIS_PASSWORD = '{s}' }}]"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_HOST = 'a', SESSION_REDIS_PASSWORD = ['{s}'] }}]"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_HOST = 'a', SESSION_REDIS_PASSWD = '{s}' }}]"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_URL = 'redis://:{s}@a' }}, {{ SESSION_REDIS_URL = 7 }}]"),
+        format!("session_redis_multi_backends = [{{ backend = '0', modes = ['read', 'write'], setting = {{ SESSION_REDIS_PASSWORD = ['{s}'] }} }}]"),
+        format!("session_redis_multi_backends = [{{ backend = '0', modes = ['read', 'write'], setting = {{ SESSION_REDIS_URL = 'redis://:{s}@b', SESSION_REDIS_HOST = 'c' }} }}]"),
+        format!("session_redis_pw = '{s}'"),
+        format!("session_redis_password = '{s}'\nsession_redis_port = 'x'"),
+        // A TOML syntax error on the secret's own line.
+        format!("session_redis_password = '{s}"),
+        format!("session_redis_password = '{s}' oops"),
+    ] {
+        let path = dir.path().join("typed.toml");
+        std::fs::write(&path, format!("[options]\n{text}\n")).unwrap();
+        let mut shown = Shown::default();
+        shown.result(SessionConfig::from_file(&path));
+        assert_nowhere(&text, &shown);
+    }
+}
+
+/// An application's own config with the session section read by serde: the secrets it reads
+/// are shown nowhere, neither in the validation and plan errors nor when serialized back.
+#[test]
+fn secrets_read_by_serde_are_shown_nowhere() {
+    #[derive(serde::Deserialize)]
+    struct App {
+        session: SessionConfig,
+    }
+    let s = SECRET;
+    for section in [
+        format!("password = '{s}'"),
+        format!("password = '{s}'\nmode = 'sentinel'"),
+        format!("sentinel_password = '{s}'"),
+        format!("ssl_password = '{s}'\nssl = true\nssl_keyfile = '/nonexistent/k'\nssl_certfile = '/nonexistent/c'"),
+        format!("url = 'redis://u:{s}@h:1/0'"),
+        format!("url = 'redis://u:{s}@h:1/0'\nhost = 'h2'"),
+        format!("url = 'unix:r.sock?password={s}'"),
+        format!("url = 'ftp://:{s}@h'"),
+        format!("[[session.pool]]\nhost = 'a'\npassword = '{s}'\n[[session.pool]]\nurl = 'redis://:{s}@b'"),
+        format!("[[session.pool]]\nurl = 'redis://:{s}@b'\nhost = 'x'"),
+        format!("[[session.multi_backends]]\nname = '0'\nmodes = ['read', 'write']\n[session.multi_backends.config]\npassword = '{s}'\nurl = 'redis://:{s}@c'"),
+    ] {
+        let text = format!("[session]\n{section}\n");
+        let app: App = match toml::from_str(&text) {
+            Ok(app) => app,
+            Err(e) => panic!("{text}: {e}"),
+        };
+        let mut shown = Shown::default();
+        shown.config(&app.session);
+        assert_nowhere(&text, &shown);
+    }
+}
+
+/// `Serialize` writes `<redacted>` for a set secret, and a configuration loaded back from it
+/// is refused, naming the option, rather than sending `<redacted>` to Redis.
+#[test]
+fn serialized_secrets_are_redacted_and_refused_when_loaded_back() {
+    let config = SessionConfig::builder().password(SECRET).build().unwrap();
+    let json = serde_json::to_string(&config).unwrap();
+    assert!(json.contains(r#""password":"<redacted>""#), "{json}");
+    let back: SessionConfig = serde_json::from_str(&json).unwrap();
+    let err = back.validate().unwrap_err();
+    assert_eq!(err.key, "session_redis_password");
+    assert!(err.expected.contains("for display"), "{err}");
+
+    let config = SessionConfig::builder()
+        .url(format!("redis://app:{SECRET}@h:6379/1"))
+        .build()
+        .unwrap();
+    let text = toml::to_string(&config).unwrap();
+    assert!(
+        text.contains("url = \"redis://app:<redacted>@h:6379/1\""),
+        "{text}"
+    );
+    let back: SessionConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back.validate().unwrap_err().key, "session_redis_url");
+
+    // Unset secrets are left out, as before.
+    let json = serde_json::to_string(&SessionConfig::default()).unwrap();
+    assert!(!json.contains("password"), "{json}");
+}
+
+/// The unknown key's value is never echoed, whatever the key looks like.
+#[test]
+fn unknown_keys_never_echo_their_value() {
+    for key in [
+        "SESSION_REDIS_PW",
+        "SESSION_REDIS_COLOUR",
+        "session_redis_hots",
+    ] {
+        let err = SessionConfig::from_sources(None, [(key, "plainvalue42")]).unwrap_err();
+        assert_eq!(err.key, key);
+        assert!(!err.to_string().contains("plainvalue42"), "{err}");
+    }
+    let err = SessionConfig::from_sources(
+        None,
+        [(
+            "SESSION_REDIS_POOL",
+            "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_COLOUR': 'plainvalue42'}]",
+        )],
+    )
+    .unwrap_err();
+    assert!(err.key.contains("SESSION_REDIS_COLOUR"), "{err}");
+    assert!(!err.to_string().contains("plainvalue42"), "{err}");
+}
