@@ -319,3 +319,42 @@ async fn healthz(store: web::Data<SessionStore>) -> HttpResponse {
     HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
         .json(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    /// The session size limit's 413 (or any error a layer makes with an empty body) reaches the
+    /// client as a readable plain-text message with `nosniff`.
+    #[actix_web::test]
+    async fn an_empty_error_reads_as_its_reason_in_plain_text() {
+        let res = plain_text(HttpResponse::PayloadTooLarge().finish());
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), TEXT_PLAIN);
+        assert_eq!(
+            res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+            "nosniff"
+        );
+        let body = to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(body, "Payload Too Large");
+    }
+
+    /// A message the error already has is kept, and so is JSON's content type.
+    #[actix_web::test]
+    async fn a_message_and_its_type_are_kept() {
+        let res = plain_text(text(HttpResponse::PayloadTooLarge(), "session too large"));
+        let body = to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(body, "session too large");
+        let res = plain_text(HttpResponse::Ok().json(serde_json::json!({"ok": true})));
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        assert_eq!(
+            res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+            "nosniff"
+        );
+    }
+}

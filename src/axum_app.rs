@@ -203,3 +203,36 @@ async fn healthz(store: SessionStore) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(body)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    /// The session size limit's 413 (or any error made with an empty body) reaches the client
+    /// as a readable plain-text message with `nosniff`.
+    #[tokio::test]
+    async fn an_empty_error_reads_as_its_reason_in_plain_text() {
+        let res = plain_text_headers(StatusCode::PAYLOAD_TOO_LARGE.into_response()).await;
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], TEXT_PLAIN);
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let body = to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(body, "Payload Too Large");
+    }
+
+    /// A message the error already has is kept, and so is JSON's content type.
+    #[tokio::test]
+    async fn a_message_and_its_type_are_kept() {
+        let res = plain_text_headers(
+            (StatusCode::PAYLOAD_TOO_LARGE, "session too large").into_response(),
+        )
+        .await;
+        let body = to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(body, "session too large");
+        let res = plain_text_headers(Json(serde_json::json!({"ok": true})).into_response()).await;
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
+}

@@ -178,3 +178,19 @@ pub async fn health_report(store: &SessionStore) -> (u16, serde_json::Value) {
     });
     (if all_up { 200 } else { 503 }, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_bounded_in_bytes() {
+        assert!(check_user(None).is_err());
+        assert!(check_user(Some(String::new())).is_err());
+        assert!(check_user(Some("u".repeat(MAX_USER_LEN))).is_ok());
+        let reason = check_user(Some("u".repeat(MAX_USER_LEN + 1))).unwrap_err();
+        // The reason names the bound the code applies.
+        assert!(reason.contains(&MAX_USER_LEN.to_string()), "{reason}");
+        assert!(check_user(Some("é".repeat(MAX_USER_LEN / 2 + 1))).is_err());
+    }
+}
