@@ -7,10 +7,13 @@
 //! |---|---|
 //! | `GET /counter` | increments the integer `n` in the session and returns it as text |
 //! | `GET /read` | returns `n` as text (0 when absent); never writes |
-//! | `POST /login` | stores `user` (form field or query parameter), renews the session id, 200 |
+//! | `POST /login` | stores `user` (form field or query parameter), renews the session id, 200; 400 when `user` is missing, empty or over [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes |
 //! | `POST /logout` | deletes the session everywhere and expires the cookie |
 //! | `GET /whoami` | 200 with the user name, or 401 |
 //! | `GET /healthz` | 200 with JSON naming each backend and its state; 503 when one is down |
+//!
+//! Every answer, errors included, is `text/plain; charset=utf-8` (JSON for `/healthz`) with
+//! `X-Content-Type-Options: nosniff`.
 //!
 //! How the session layer is put together, and why:
 //! * [`ActixStore`] under actix-session's `SessionMiddleware`, with a private cookie named
@@ -27,6 +30,9 @@
 //!   uses it or not (`tests/redis_e2e.rs` asserts exactly one `HGETALL`, plus `PEXPIRE` with
 //!   sliding expiry). Routes that must not touch the store belong outside the scope, as
 //!   `/healthz` does.
+//! * [`plain_text_headers`] outermost: every answer, whichever layer made it (a handler, the
+//!   session middleware's 500, [`request_scope`]'s 503, actix's own 400, 404 or 413), carries
+//!   `X-Content-Type-Options: nosniff` and an explicit content type.
 //! * Sliding expiry when `SESSION_REDIS_KEY_EXPIRE` is set: every request that carries a session
 //!   resets its TTL to `key_expire` in the load round trip. Without it, the TTL (actix's
 //!   [`SESSION_TTL`]) is refreshed whenever the session changes (actix's `OnStateChanges`).
@@ -35,17 +41,21 @@ use std::{net::TcpListener, time::Duration};
 
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
-    body::MessageBody,
+    body::{BodySize, BoxBody, MessageBody},
     cookie::{time, Key, SameSite},
     dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse},
-    http::StatusCode,
-    middleware::from_fn,
-    web, App, HttpResponse, HttpServer,
+    error::InternalError,
+    http::{
+        header::{self, HeaderValue},
+        StatusCode,
+    },
+    middleware::{from_fn, Next},
+    web, App, HttpResponse, HttpResponseBuilder, HttpServer,
 };
 use session_actix::{request_scope, ActixStore};
 use session_core::SessionStore;
 
-use crate::{health_report, DemoArgs, DemoSettings, COOKIE_NAME};
+use crate::{check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME, TEXT_PLAIN};
 
 pub use crate::SESSION_TTL;
 
@@ -150,6 +160,8 @@ impl ActixDemo {
                     .route("/logout", web::post().to(logout))
                     .route("/whoami", web::get().to(whoami)),
             )
+            // Last, so outermost: it sees every answer, errors of the layers inside included.
+            .wrap(from_fn(plain_text_headers))
     }
 
     /// Starts serving on `listener`; the returned server runs when awaited or spawned.
@@ -192,18 +204,74 @@ fn read_n(session: &Session) -> actix_web::Result<i64> {
         })
 }
 
+/// Sets `X-Content-Type-Options: nosniff` on every answer, and `text/plain; charset=utf-8` on
+/// those that name no content type (actix's own 404 and error answers, actix-session's 500).
+/// `/whoami` and `/login` echo the user name: without both headers a browser may sniff markup in
+/// it and render it as HTML (stored XSS). An error status with an empty body gets its reason
+/// phrase (`Payload Too Large`, ...), so that every error reads as a message.
+///
+/// An error that reaches this middleware as `Err` (`request_scope`'s 503, actix-session's 500)
+/// stays an `Err`, since actix builds its response only after every middleware ran: it is
+/// re-wrapped with its response, headers added. (Turning it into a `ServiceResponse` here would
+/// need a clone of the request, which breaks actix's routing further in.)
+pub async fn plain_text_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match next.call(req).await {
+        Ok(res) => {
+            let (req, res) = res.into_parts();
+            Ok(ServiceResponse::new(
+                req,
+                plain_text(res.map_into_boxed_body()),
+            ))
+        }
+        Err(err) => {
+            let res = plain_text(err.error_response());
+            Err(InternalError::from_response(err, res).into())
+        }
+    }
+}
+
+/// The headers of [`plain_text_headers`] on one response.
+fn plain_text(mut res: HttpResponse) -> HttpResponse {
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error())
+        && matches!(res.body().size(), BodySize::None | BodySize::Sized(0))
+    {
+        res = res.set_body(BoxBody::new(status.canonical_reason().unwrap_or("error")));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+    }
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+    }
+    res
+}
+
+/// A `text/plain; charset=utf-8` answer: the type is named by the handler, not left to the
+/// fallback of [`plain_text_headers`].
+fn text(mut builder: HttpResponseBuilder, body: impl Into<String>) -> HttpResponse {
+    builder.content_type(TEXT_PLAIN).body(body.into())
+}
+
 async fn hello() -> HttpResponse {
-    HttpResponse::Ok().body("hello")
+    text(HttpResponse::Ok(), "hello")
 }
 
 async fn counter(session: Session) -> actix_web::Result<HttpResponse> {
     let n = read_n(&session)?.saturating_add(1);
     session.insert("n", n)?;
-    Ok(HttpResponse::Ok().body(n.to_string()))
+    Ok(text(HttpResponse::Ok(), n.to_string()))
 }
 
 async fn read(session: Session) -> actix_web::Result<HttpResponse> {
-    Ok(HttpResponse::Ok().body(read_n(&session)?.to_string()))
+    Ok(text(HttpResponse::Ok(), read_n(&session)?.to_string()))
 }
 
 /// The `user` parameter, from a form body or the query string.
@@ -219,21 +287,21 @@ async fn login(
 ) -> actix_web::Result<HttpResponse> {
     let user = form
         .and_then(|f| f.into_inner().user)
-        .or_else(|| query.into_inner().user)
-        .filter(|u| !u.is_empty());
-    let Some(user) = user else {
-        return Ok(HttpResponse::BadRequest()
-            .body("missing `user`: expected a non-empty form field or query parameter `user`"));
+        .or_else(|| query.into_inner().user);
+    // Checked before the session is touched: a rejected name stores nothing.
+    let user = match check_user(user) {
+        Ok(user) => user,
+        Err(reason) => return Ok(text(HttpResponse::BadRequest(), reason)),
     };
     session.insert("user", &user)?;
     // A new id at the privilege change: a session id planted before login is worthless after.
     session.renew();
-    Ok(HttpResponse::Ok().body(user))
+    Ok(text(HttpResponse::Ok(), user))
 }
 
 async fn logout(session: Session) -> HttpResponse {
     session.purge();
-    HttpResponse::Ok().body("logged out")
+    text(HttpResponse::Ok(), "logged out")
 }
 
 async fn whoami(session: Session) -> actix_web::Result<HttpResponse> {
@@ -241,8 +309,8 @@ async fn whoami(session: Session) -> actix_web::Result<HttpResponse> {
         actix_web::error::ErrorInternalServerError("session key `user` does not hold a string")
     })?;
     Ok(match user {
-        Some(user) => HttpResponse::Ok().body(user),
-        None => HttpResponse::Unauthorized().body("not logged in"),
+        Some(user) => text(HttpResponse::Ok(), user),
+        None => text(HttpResponse::Unauthorized(), "not logged in"),
     })
 }
 
@@ -250,4 +318,43 @@ async fn healthz(store: web::Data<SessionStore>) -> HttpResponse {
     let (status, body) = health_report(&store).await;
     HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
         .json(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::to_bytes;
+
+    use super::*;
+
+    /// The session size limit's 413 (or any error a layer makes with an empty body) reaches the
+    /// client as a readable plain-text message with `nosniff`.
+    #[actix_web::test]
+    async fn an_empty_error_reads_as_its_reason_in_plain_text() {
+        let res = plain_text(HttpResponse::PayloadTooLarge().finish());
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), TEXT_PLAIN);
+        assert_eq!(
+            res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+            "nosniff"
+        );
+        let body = to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(body, "Payload Too Large");
+    }
+
+    /// A message the error already has is kept, and so is JSON's content type.
+    #[actix_web::test]
+    async fn a_message_and_its_type_are_kept() {
+        let res = plain_text(text(HttpResponse::PayloadTooLarge(), "session too large"));
+        let body = to_bytes(res.into_body()).await.unwrap();
+        assert_eq!(body, "session too large");
+        let res = plain_text(HttpResponse::Ok().json(serde_json::json!({"ok": true})));
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        assert_eq!(
+            res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+            "nosniff"
+        );
+    }
 }

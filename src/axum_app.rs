@@ -5,10 +5,15 @@
 //! Besides the contract, `GET /` answers `hello` from behind the session layer without touching
 //! the session: the session is lazy, so this request makes no store (Redis) call even when it
 //! carries a valid session cookie (`tests/redis_e2e.rs` checks that on a real redis-server).
+//!
+//! Every answer, the session layer's and axum's own errors included, leaves through
+//! [`plain_text_headers`]: `X-Content-Type-Options: nosniff` and an explicit content type.
 
 use axum::{
+    body::{Body, HttpBody},
     extract::{rejection::FormRejection, Query},
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
+    middleware::map_response,
     response::{IntoResponse, Response},
     routing::{get, post},
     Form, Json, Router,
@@ -19,7 +24,9 @@ use session_core::SessionStore;
 
 use std::time::Duration;
 
-use crate::{health_report, DemoArgs, DemoSettings, COOKIE_NAME, SESSION_TTL};
+use crate::{
+    check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME, SESSION_TTL, TEXT_PLAIN,
+};
 
 /// The session layer both demos agree on: cookie [`COOKIE_NAME`], key from `key_material`
 /// (`Key::from`, as the actix demo does), `Secure` as given, a persistent cookie and store TTL
@@ -73,6 +80,35 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
         .layer(layer)
         // /healthz sits outside the session layer: it never touches a session.
         .route("/healthz", get(move || healthz(store.clone())))
+        // Last, so outermost: it sees every answer, the session layer's errors included.
+        .layer(map_response(plain_text_headers))
+}
+
+/// Sets `X-Content-Type-Options: nosniff` on every answer and `text/plain; charset=utf-8` on
+/// those that name no content type (axum's empty 404 and 405). `/whoami` and `/login` echo the
+/// user name: without both headers a browser may sniff markup in it and render it as HTML.
+/// An error status with an empty body gets its reason phrase (`Payload Too Large`, ...), so
+/// that every error reads as a message.
+pub async fn plain_text_headers(mut res: Response) -> Response {
+    let status = res.status();
+    if (status.is_client_error() || status.is_server_error())
+        && res.body().size_hint().exact() == Some(0)
+    {
+        let reason = status.canonical_reason().unwrap_or("error");
+        *res.body_mut() = Body::from(reason);
+        res.headers_mut().remove(header::CONTENT_LENGTH);
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+    }
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+    }
+    res
 }
 
 /// The whole demo: settings from the environment, then serve until stopped (gracefully, on
@@ -130,12 +166,10 @@ async fn login(
     form: Result<Form<UserParam>, FormRejection>,
 ) -> Response {
     let from_form = form.ok().and_then(|Form(f)| f.user);
-    let Some(user) = from_form.or(query.user).filter(|u| !u.is_empty()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "missing `user`: expected a non-empty form field or query parameter `user`",
-        )
-            .into_response();
+    // Checked before the session is touched: a rejected name stores nothing.
+    let user = match check_user(from_form.or(query.user)) {
+        Ok(user) => user,
+        Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
     };
     let result = async {
         session.insert("user", &user).await?;
@@ -168,4 +202,37 @@ async fn healthz(store: SessionStore) -> Response {
     let (status, body) = health_report(&store).await;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    /// The session size limit's 413 (or any error made with an empty body) reaches the client
+    /// as a readable plain-text message with `nosniff`.
+    #[tokio::test]
+    async fn an_empty_error_reads_as_its_reason_in_plain_text() {
+        let res = plain_text_headers(StatusCode::PAYLOAD_TOO_LARGE.into_response()).await;
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], TEXT_PLAIN);
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let body = to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(body, "Payload Too Large");
+    }
+
+    /// A message the error already has is kept, and so is JSON's content type.
+    #[tokio::test]
+    async fn a_message_and_its_type_are_kept() {
+        let res = plain_text_headers(
+            (StatusCode::PAYLOAD_TOO_LARGE, "session too large").into_response(),
+        )
+        .await;
+        let body = to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(body, "session too large");
+        let res = plain_text_headers(Json(serde_json::json!({"ok": true})).into_response()).await;
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/json");
+        assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    }
 }

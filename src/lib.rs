@@ -26,6 +26,22 @@ pub const COOKIE_NAME: &str = "id";
 pub const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 /// Minimum length of [`SECRET_ENV`]; the first 64 bytes are the key material.
 pub const SECRET_MIN_LEN: usize = 64;
+/// The longest user name `POST /login` accepts, in bytes. A name is shown back by `/whoami` and
+/// stored for a day; without a bound one anonymous request could park megabytes in the store.
+pub const MAX_USER_LEN: usize = 256;
+/// The `Content-Type` of every demo answer but `/healthz`'s JSON. Explicit, so that no browser
+/// guesses HTML from a body that echoes user input (`/whoami`, `/login`).
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// The user name of `POST /login`, checked: `Err` is the short reason the demos answer with 400.
+pub fn check_user(user: Option<String>) -> Result<String, &'static str> {
+    match user {
+        None => Err("missing `user`: expected a form field or query parameter `user`"),
+        Some(user) if user.is_empty() => Err("`user` is empty"),
+        Some(user) if user.len() > MAX_USER_LEN => Err("`user` is longer than 256 bytes"),
+        Some(user) => Ok(user),
+    }
+}
 
 /// Command line of both demos.
 #[derive(Debug, clap::Parser)]
@@ -161,4 +177,20 @@ pub async fn health_report(store: &SessionStore) -> (u16, serde_json::Value) {
         "backends": backends,
     });
     (if all_up { 200 } else { 503 }, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_bounded_in_bytes() {
+        assert!(check_user(None).is_err());
+        assert!(check_user(Some(String::new())).is_err());
+        assert!(check_user(Some("u".repeat(MAX_USER_LEN))).is_ok());
+        let reason = check_user(Some("u".repeat(MAX_USER_LEN + 1))).unwrap_err();
+        // The reason names the bound the code applies.
+        assert!(reason.contains(&MAX_USER_LEN.to_string()), "{reason}");
+        assert!(check_user(Some("é".repeat(MAX_USER_LEN / 2 + 1))).is_err());
+    }
 }

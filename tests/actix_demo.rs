@@ -343,3 +343,29 @@ async fn store_outage_is_503_never_500() {
     assert_eq!(json["backends"][0]["up"], false);
     demo.stop().await;
 }
+
+#[actix_web::test]
+async fn every_answer_names_its_content_type_and_nosniff() {
+    let demo = Demo::start(SessionStore::memory()).await;
+    common::checks::content_types_everywhere(&demo.base, true).await;
+    common::checks::markup_is_text(&demo.base).await;
+    demo.stop().await;
+
+    // The errors made by the layers around the handlers: 503 from `request_scope` and from
+    // `/healthz`, with the store going down after a login.
+    let backend = ProbeBackend::memory();
+    let demo = Demo::start(SessionStore::new(backend.clone())).await;
+    let cookie = common::checks::login(&demo.base, None, "heidi").await;
+    backend.set_down(true);
+    common::checks::outage(&demo.base, &cookie).await;
+    common::checks::content_types_everywhere_down(&demo.base).await;
+    demo.stop().await;
+}
+
+#[actix_web::test]
+async fn login_rejects_an_empty_or_over_long_user_and_stores_nothing() {
+    let backend = ProbeBackend::memory();
+    let demo = Demo::start(SessionStore::new(backend.clone())).await;
+    common::checks::user_name_is_bounded(&demo.base, &move || backend.writes()).await;
+    demo.stop().await;
+}

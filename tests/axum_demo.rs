@@ -86,3 +86,25 @@ async fn store_outage_is_503_and_recovers_without_restart() {
     let res = checks::send("GET", &format!("{base}/counter"), Some(&cookie), None).await;
     assert_eq!((res.status.as_u16(), res.body.as_str()), (200, "1"));
 }
+
+#[tokio::test]
+async fn every_answer_names_its_content_type_and_nosniff() {
+    let base = serve(SessionStore::memory()).await;
+    checks::content_types_everywhere(&base, true).await;
+    checks::markup_is_text(&base).await;
+
+    // The errors made around the handlers: the session layer's 503 and `/healthz`'s.
+    let backend = ProbeBackend::memory();
+    let base = serve(SessionStore::new(backend.clone())).await;
+    let cookie = checks::login(&base, None, "heidi").await;
+    backend.set_down(true);
+    checks::outage(&base, &cookie).await;
+    checks::content_types_everywhere_down(&base).await;
+}
+
+#[tokio::test]
+async fn login_rejects_an_empty_or_over_long_user_and_stores_nothing() {
+    let backend = ProbeBackend::memory();
+    let base = serve(SessionStore::new(backend.clone())).await;
+    checks::user_name_is_bounded(&base, &move || backend.writes()).await;
+}

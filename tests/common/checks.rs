@@ -3,8 +3,9 @@
 use actix_web::cookie::Cookie;
 use axum::http::StatusCode;
 use session_core::{SessionId, SessionStore};
+use session_e2e::MAX_USER_LEN;
 use session_testkit::http::open_cookie;
-pub use session_testkit::http::send;
+pub use session_testkit::http::{send, Answer};
 
 /// Opens a `name=value` session cookie the way actix-web's private jar does.
 pub fn session_id(pair: &str, key_material: &[u8]) -> SessionId {
@@ -191,7 +192,7 @@ pub async fn healthz(base: &str, up: bool) -> serde_json::Value {
 }
 
 /// With the store down, session routes and `/healthz` answer 503 (with `cookie` a live
-/// session cookie).
+/// session cookie), as plain text with `nosniff`.
 pub async fn outage(base: &str, cookie: &str) {
     for (method, path, cookie) in [
         ("GET", "/counter", None),
@@ -206,8 +207,153 @@ pub async fn outage(base: &str, cookie: &str) {
             StatusCode::SERVICE_UNAVAILABLE,
             "{method} {path}: {res:?}"
         );
+        assert_text(&res, &format!("{method} {path} during an outage"));
     }
     let res = send("POST", &format!("{base}/login?user=x"), None, None).await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_text(&res, "POST /login during an outage");
     healthz(base, false).await;
+}
+
+/// `res` is plain text that no browser may sniff as anything else (`what` names the request).
+pub fn assert_text(res: &Answer, what: &str) {
+    assert_eq!(
+        res.content_type.as_deref(),
+        Some("text/plain; charset=utf-8"),
+        "{what}: {res:?}"
+    );
+    assert_eq!(
+        res.content_type_options.as_deref(),
+        Some("nosniff"),
+        "{what}: {res:?}"
+    );
+}
+
+/// Every route of the contract, with its success and its error answers (400, 401, 404, 503
+/// of `/healthz`... as the store allows: `healthz_up` says which), names its content type and
+/// carries `nosniff`.
+pub async fn content_types_everywhere(base: &str, healthz_up: bool) {
+    let cookie = login(base, None, "erin").await;
+    let long = "u".repeat(MAX_USER_LEN + 1);
+    let cases = [
+        ("GET", "/".to_owned(), None, None, 200),
+        ("GET", "/counter".to_owned(), None, None, 200),
+        (
+            "GET",
+            "/counter".to_owned(),
+            Some(cookie.as_str()),
+            None,
+            200,
+        ),
+        ("GET", "/read".to_owned(), Some(cookie.as_str()), None, 200),
+        (
+            "GET",
+            "/whoami".to_owned(),
+            Some(cookie.as_str()),
+            None,
+            200,
+        ),
+        ("GET", "/whoami".to_owned(), None, None, 401),
+        ("POST", "/login".to_owned(), None, Some("user=frank"), 200),
+        ("POST", "/login?user=grace".to_owned(), None, None, 200),
+        ("POST", "/login".to_owned(), None, None, 400),
+        ("POST", "/login".to_owned(), None, Some("user="), 400),
+        ("POST", format!("/login?user={long}"), None, None, 400),
+        (
+            "POST",
+            "/logout".to_owned(),
+            Some(cookie.as_str()),
+            None,
+            200,
+        ),
+        ("GET", "/no-such-route".to_owned(), None, None, 404),
+    ];
+    for (method, path, cookie, form, status) in &cases {
+        let what = format!("{method} {path}");
+        let res = send(method, &format!("{base}{path}"), *cookie, *form).await;
+        assert_eq!(res.status.as_u16(), *status, "{what}: {res:?}");
+        assert_text(&res, &what);
+        assert!(!res.body.is_empty(), "{what}: an answer without a message");
+    }
+    let res = send("GET", &format!("{base}/healthz"), None, None).await;
+    assert_eq!(res.status.is_success(), healthz_up, "{res:?}");
+    assert_eq!(res.content_type.as_deref(), Some("application/json"));
+    assert_eq!(res.content_type_options.as_deref(), Some("nosniff"));
+}
+
+/// A user name with markup comes back from `/login` and `/whoami` as plain text, unchanged:
+/// shown as text, never rendered (the stored XSS of issue 9).
+pub async fn markup_is_text(base: &str) {
+    let markup = "<html><script>alert(1)</script></html>";
+    let res = send(
+        "POST",
+        &format!("{base}/login"),
+        None,
+        Some("user=%3Chtml%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E%3C%2Fhtml%3E"),
+    )
+    .await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, markup));
+    assert_text(&res, "POST /login with markup");
+    let res = send(
+        "GET",
+        &format!("{base}/whoami"),
+        Some(&res.cookie_pair()),
+        None,
+    )
+    .await;
+    assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, markup));
+    assert_text(&res, "GET /whoami after a login with markup");
+}
+
+/// `POST /login` answers 400 with a short reason, sets no cookie and (per `writes`, a count of
+/// store writes) stores nothing for an empty user or one over [`MAX_USER_LEN`] bytes; exactly
+/// [`MAX_USER_LEN`] bytes (multi-byte characters counted in bytes) is accepted.
+pub async fn user_name_is_bounded(base: &str, writes: &dyn Fn() -> usize) {
+    let long = "u".repeat(MAX_USER_LEN + 1);
+    // 129 two-byte characters: 129 characters, 258 bytes.
+    let wide = "é".repeat(MAX_USER_LEN / 2 + 1);
+    let before = writes();
+    for form in [
+        "user=".to_owned(),
+        format!("user={long}"),
+        format!("user={}", "%C3%A9".repeat(MAX_USER_LEN / 2 + 1)),
+    ] {
+        let res = send("POST", &format!("{base}/login"), None, Some(&form)).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{res:?}");
+        assert_text(&res, "POST /login with a bad user");
+        assert!(res.set_cookie.is_empty(), "{res:?}");
+        assert!(res.body.len() < 100, "not a short reason: {res:?}");
+        assert!(!res.body.contains(&long) && !res.body.contains(&wide));
+    }
+    let res = send("POST", &format!("{base}/login?user={long}"), None, None).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{res:?}");
+    assert!(res.set_cookie.is_empty(), "{res:?}");
+    assert_eq!(writes(), before, "a rejected login wrote to the store");
+
+    let longest = "u".repeat(MAX_USER_LEN);
+    let res = send("POST", &format!("{base}/login?user={longest}"), None, None).await;
+    assert_eq!(
+        (res.status, res.body.as_str()),
+        (StatusCode::OK, longest.as_str())
+    );
+}
+
+/// With the store down: the routes that need no store still answer as usual, and every answer,
+/// the 503s included, names its content type and carries `nosniff`.
+pub async fn content_types_everywhere_down(base: &str) {
+    for (method, path, status) in [
+        ("GET", "/", 200),
+        ("POST", "/login", 400),
+        ("GET", "/counter", 503),
+        ("GET", "/no-such-route", 404),
+    ] {
+        let what = format!("{method} {path} during an outage");
+        let res = send(method, &format!("{base}{path}"), None, None).await;
+        assert_eq!(res.status.as_u16(), status, "{what}: {res:?}");
+        assert_text(&res, &what);
+    }
+    let res = send("GET", &format!("{base}/healthz"), None, None).await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{res:?}");
+    assert_eq!(res.content_type.as_deref(), Some("application/json"));
+    assert_eq!(res.content_type_options.as_deref(), Some("nosniff"));
 }

@@ -37,7 +37,10 @@
 //!
 //! # Errors
 //! A store outage answers 503 (see [`SessionError`]); a tampered, foreign or stale cookie gives
-//! a fresh session; a corrupt stored session is treated as no session, with a warning.
+//! a fresh session; a corrupt stored session is treated as no session, with a warning. Rejected
+//! cookies cost one warning per request, with counts, whatever the `Cookie` header holds: only
+//! the first 8 cookies of our name are tried (more appear only when the cookie was set for
+//! several paths or domains), the rest are counted.
 //!
 //! # Modules
 //! All private: every public type has one path, at the crate root. Each module depends only on

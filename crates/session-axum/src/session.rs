@@ -9,6 +9,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
     config::Config,
+    cookies::Candidates,
     error::{MissingSessionLayer, SessionError},
 };
 
@@ -52,8 +53,8 @@ impl std::fmt::Debug for Session {
 
 struct Inner {
     config: Arc<Config>,
-    /// Values of the request's cookies of our name, still sealed.
-    sealed: Vec<String>,
+    /// Values of the request's cookies of our name, still sealed (bounded in number).
+    sealed: Candidates,
     data: Mutex<Data>,
 }
 
@@ -79,7 +80,7 @@ struct Data {
 }
 
 impl Session {
-    pub(crate) fn new(config: Arc<Config>, sealed: Vec<String>) -> Self {
+    pub(crate) fn new(config: Arc<Config>, sealed: Candidates) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,

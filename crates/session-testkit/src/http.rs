@@ -43,6 +43,9 @@ pub struct Answer {
     pub set_cookie: Vec<String>,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
+    /// The `X-Content-Type-Options` header, if any (`nosniff` keeps browsers from guessing
+    /// HTML in a text answer).
+    pub content_type_options: Option<String>,
     /// The body, as UTF-8 text (the demos and layers under test only answer text or JSON).
     pub body: String,
 }
@@ -62,15 +65,19 @@ impl Answer {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        let content_type = res
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_owned());
+        let text_of = |name| {
+            res.headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let content_type = text_of(header::CONTENT_TYPE);
+        let content_type_options = text_of(header::X_CONTENT_TYPE_OPTIONS);
         let body = res.into_body().collect().await.unwrap().to_bytes();
         Answer {
             status,
             set_cookie,
             content_type,
+            content_type_options,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }
