@@ -12,6 +12,7 @@
 //! | live session, id already in Redis | left as it is | removed |
 //! | expired session | nothing | removed |
 //! | corrupt file | nothing | kept, counted and logged, for inspection |
+//! | file that cannot be read or removed | nothing | kept, counted and logged (one line per run); the run goes on |
 //!
 //! A migrated file is removed once Redis holds the session, so a later logout (a delete in
 //! Redis) cannot be undone by the next start-up migrating the old file again. When Redis is
@@ -65,6 +66,9 @@ pub struct MigrationReport {
     pub corrupt: usize,
     /// Sessions a logout deleted while they were being moved: gone from both sides.
     pub logged_out: usize,
+    /// Session files the file store could not read or remove (permissions, a directory in
+    /// the way): skipped, left in place and logged, so one bad file does not stop the rest.
+    pub unreadable: usize,
 }
 
 /// Where the file store sits among the mover's backends (after the target).
@@ -93,7 +97,7 @@ fn mover(from: Arc<FileBackend>, to: Arc<dyn SessionBackend>, ttl: TtlRule) -> M
 /// Moves every session of `from` into `to`, each only if `to` does not have its id yet, with
 /// the expiry [`TtlRule::for_move`] gives: what it had left in the file, else `key_expire`.
 ///
-/// Stops at the first error of either side other than a corrupt file; what was done so far
+/// Stops at the first error other than a corrupt or unreadable session file; what was done so far
 /// stays done, and running it again continues where it stopped.
 ///
 /// ```
@@ -139,14 +143,26 @@ async fn sweep(from: &FileBackend, moving: &MultiBackend) -> Result<MigrationRep
             Ok(Some(Moved::LoggedOut)) => report.logged_out += 1,
             Ok(None) => {
                 // Expired (or gone meanwhile): removing what is left resurrects nothing.
-                from.delete(id).await?;
-                report.expired += 1;
+                match from.delete(id).await {
+                    Ok(_) => report.expired += 1,
+                    Err(err) if is_about_files(&err) => report.unreadable += 1,
+                    Err(err) => return Err(err),
+                }
             }
             Err(err) if err.is_corrupt() => report.corrupt += 1,
+            // One file the store cannot read must not stop every retry forever: skip it. An
+            // unavailable target (the usual reason to stop and retry) is another backend.
+            Err(err) if is_about_files(&err) => report.unreadable += 1,
             Err(err) => return Err(err),
         }
     }
     Ok(report)
+}
+
+/// True for an I/O error of the file store itself (one file it cannot read or remove), as
+/// opposed to the target being unavailable.
+fn is_about_files(err: &StoreError) -> bool {
+    matches!(err, StoreError::Unavailable { backend, .. } if backend == FileBackend::NAME)
 }
 
 /// Runs the migration once now and returns the backend the store should use: `to` itself
@@ -279,6 +295,7 @@ async fn attempt(from: &FileBackend, moving: &MultiBackend, target: &str) -> Res
                 expired = report.expired,
                 corrupt = report.corrupt,
                 logged_out = report.logged_out,
+                unreadable = report.unreadable,
                 from = %from.root().display(),
                 "file-store sessions migrated into {target}"
             );
@@ -286,6 +303,13 @@ async fn attempt(from: &FileBackend, moving: &MultiBackend, target: &str) -> Res
                 tracing::warn!(
                     corrupt = report.corrupt,
                     "corrupt session files were not migrated; they are left in the file store for inspection"
+                );
+            }
+            if report.unreadable > 0 {
+                tracing::warn!(
+                    unreadable = report.unreadable,
+                    from = %from.root().display(),
+                    "session files the file store could not read or remove were skipped; they are left in place (check their permissions)"
                 );
             }
             Ok(())

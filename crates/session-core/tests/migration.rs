@@ -164,3 +164,59 @@ async fn redis_down_at_start_up_migrates_once_it_is_back() {
     );
     assert!(store.load(&dave).await.unwrap().is_none());
 }
+
+/// One session file the store cannot read (a directory where the file should be: as root,
+/// permissions would not stop a read) is skipped with a warning; the run completes and moves
+/// the rest, instead of failing every retry forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_file_is_skipped_and_the_rest_migrates() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let good = SessionId::generate();
+    assert!(files
+        .create(&good, &state(&[("user", "\"alice\"")]), None)
+        .await
+        .unwrap());
+    let blocked = SessionId::generate();
+    let blocked_path = dir
+        .path()
+        .join(&blocked.as_str()[..2])
+        .join(format!("{}.json", blocked.as_str()));
+    std::fs::create_dir_all(blocked_path.join("in-the-way")).unwrap();
+
+    let report = session_core::migration::migrate_file_store(
+        std::sync::Arc::new(
+            FileBackend::new(dir.path().to_path_buf())
+                .unwrap()
+                .with_cleanup_interval(None),
+        ),
+        std::sync::Arc::new(
+            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+                url: Some(server.url()),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        ),
+        session_core::TtlRule::default(),
+    )
+    .await
+    .expect("one unreadable file does not stop the run");
+    assert_eq!((report.migrated, report.unreadable), (1, 1), "{report:?}");
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&good)]), 1);
+    assert!(blocked_path.exists(), "left in place");
+
+    // With `migrate_from_filestore`, the start-up run completes (no pending mode, no retry).
+    let again = SessionId::generate();
+    assert!(files
+        .create(&again, &state(&[("user", "\"bob\"")]), None)
+        .await
+        .unwrap());
+    let store = SessionStore::from_config(&config(&server, dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&again)]), 1);
+    assert!(store.load(&again).await.unwrap().is_some());
+}

@@ -145,6 +145,9 @@ pub struct CleanupReport {
 }
 
 impl FileBackend {
+    /// The name this backend reports in errors and health checks.
+    pub const NAME: &'static str = BACKEND;
+
     /// Opens (creating it if needed, with mode 0700 on unix) the directory `root`.
     ///
     /// Fails with a [`ConfigError`] naming `session_filestore_path` when the directory cannot
