@@ -289,3 +289,6 @@ mod tests {
         assert_eq!(config.open(&only(id.as_str().to_owned())), None);
     }
 }
+
+#[cfg(test)]
+mod fuzz;

@@ -1,0 +1,259 @@
+//! Property tests of the cookie opener (issue 9, "fuzz the decoders that take outside input"):
+//! whatever a client puts in its `Cookie` headers, finding and opening our cookie never panics,
+//! keeps at most [`MAX_CANDIDATES`] candidates, and yields an id only for a value sealed with
+//! our key, under our cookie name, around a valid id.
+//!
+//! The opener is crate-private, so these run as unit tests; they use the crate's own sealing
+//! ([`CookieConfig::seal`]) so that a valid cookie is exactly what a browser would send back.
+//! Case counts are bounded so the whole module runs in a few seconds (see docs/security.md).
+
+use super::*;
+use proptest::prelude::*;
+
+fn config_with(key: Key) -> CookieConfig {
+    CookieConfig {
+        name: "id".into(),
+        path: "/".into(),
+        domain: None,
+        secure: true,
+        http_only: true,
+        same_site: SameSite::Lax,
+        max_age: None,
+        key,
+    }
+}
+
+/// One fixed test key, so that proptest's shrinking replays the same cookies.
+fn test_key() -> Key {
+    Key::from(&[7u8; 64])
+}
+
+fn other_key() -> Key {
+    Key::from(&[9u8; 64])
+}
+
+/// The `name=value` pair a browser sends back for the `Set-Cookie` of `id` (still percent-encoded).
+fn pair_of(config: &CookieConfig, id: &SessionId) -> String {
+    let header = config.seal(id).expect("a sealed cookie is a valid header");
+    let text = header.to_str().expect("ASCII");
+    text.split(';').next().expect("name=value").to_owned()
+}
+
+/// The sealed value of `pair` as the opener sees it (percent-decoded).
+fn decoded_value(pair: &str) -> String {
+    Cookie::parse_encoded(pair.to_owned())
+        .expect("our own cookie parses")
+        .value()
+        .to_owned()
+}
+
+/// Seals any text (not only ids) under `name` with `key`, as the private jar does.
+fn seal_text(key: &Key, name: &str, text: &str) -> String {
+    let mut jar = CookieJar::new();
+    jar.private_mut(key)
+        .add(Cookie::new(name.to_owned(), text.to_owned()));
+    jar.get(name).expect("just added").value().to_owned()
+}
+
+/// Finds and opens our cookie in one header of `bytes`; `None` when the bytes are not a valid
+/// header value at all (the HTTP stack refuses those before the layer runs).
+fn open_header_bytes(config: &CookieConfig, bytes: &[u8]) -> Option<Option<SessionId>> {
+    let value = HeaderValue::from_bytes(bytes).ok()?;
+    let mut headers = HeaderMap::new();
+    headers.append(header::COOKIE, value);
+    Some(open_headers(config, &headers))
+}
+
+fn open_headers(config: &CookieConfig, headers: &HeaderMap) -> Option<SessionId> {
+    let candidates = config.sealed_values(headers);
+    assert!(candidates.values.len() <= MAX_CANDIDATES);
+    config.open(&candidates)
+}
+
+fn open_value(config: &CookieConfig, value: String) -> Option<SessionId> {
+    config.open(&Candidates {
+        values: vec![value],
+        skipped: 0,
+    })
+}
+
+/// Text that looks like a `Cookie` header: our name and others, separators, percent escapes,
+/// base64 characters, quotes, spaces and a few non-ASCII characters.
+fn cookieish() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("id=".to_owned()),
+            Just("id".to_owned()),
+            Just("; ".to_owned()),
+            Just(";".to_owned()),
+            Just("=".to_owned()),
+            Just("\"".to_owned()),
+            Just(" ".to_owned()),
+            "%[0-9a-fA-FgG]{0,2}",
+            "[A-Za-z0-9+/=]{0,60}",
+            "[a-z]{1,4}=[^;]{0,10}",
+            "[é€\u{0}\u{7f}]",
+        ],
+        0..40,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+/// A value that is not a valid seal by our key of a valid id under our name.
+fn bad_value(id: &SessionId) -> impl Strategy<Value = String> {
+    let id_text = id.as_str().to_owned();
+    let good = seal_text(&test_key(), "id", id.as_str());
+    prop_oneof![
+        "[A-Za-z0-9+/=]{0,80}",
+        ".{0,40}",
+        Just(id_text.clone()),
+        // Our key and name, but not an id.
+        ".{0,50}".prop_map(|text| seal_text(&test_key(), "id", &text)),
+        "[A-Za-z0-9_-]{42,44}".prop_filter_map("not a valid id", |text| {
+            SessionId::parse(&text)
+                .is_err()
+                .then(|| seal_text(&test_key(), "id", &text))
+        }),
+        // A valid id, but another key or another cookie name (the name is authenticated).
+        Just(seal_text(&other_key(), "id", &id_text)),
+        Just(seal_text(&test_key(), "sid", &id_text)),
+        // A valid seal, truncated.
+        (0..good.len()).prop_map(move |n| good[..n].to_owned()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2048,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random bytes as a `Cookie` header: never a panic, never an id.
+    #[test]
+    fn random_header_bytes_open_nothing(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let config = config_with(test_key());
+        if let Some(opened) = open_header_bytes(&config, &bytes) {
+            prop_assert_eq!(opened, None);
+        }
+    }
+
+    /// Cookie-like text (separators, percent escapes, quotes, base64): never an id.
+    #[test]
+    fn random_header_text_opens_nothing(text in cookieish()) {
+        let config = config_with(test_key());
+        if let Some(opened) = open_header_bytes(&config, text.as_bytes()) {
+            prop_assert_eq!(opened, None);
+        }
+    }
+
+    /// Any text sealed by our key is still refused unless it is a valid id.
+    #[test]
+    fn sealed_non_ids_open_nothing(text in ".{0,100}") {
+        prop_assume!(SessionId::parse(&text).is_err());
+        let config = config_with(test_key());
+        prop_assert_eq!(open_value(&config, seal_text(&test_key(), "id", &text)), None);
+    }
+
+    /// One edit (cut, replace, insert) of a valid sealed value (as percent-decoded): never an id.
+    /// AES-GCM authenticates every byte, and the base64 decoding is strict, so no edit survives.
+    #[test]
+    fn edited_seals_open_nothing_else(edit in 0..3usize, at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+        let config = config_with(test_key());
+        let id = SessionId::generate();
+        let mut value = decoded_value(&pair_of(&config, &id)).into_bytes();
+        let i = at.index(value.len());
+        match edit {
+            0 => value.truncate(i),
+            1 => { prop_assume!(value[i] != byte); value[i] = byte }
+            _ => value.insert(i, byte),
+        }
+        let Ok(value) = String::from_utf8(value) else { return Ok(()) };
+        let opened = open_value(&config, value);
+        prop_assert!(opened.is_none(), "an edited seal opened");
+    }
+
+    /// The same valid cookie, with any of its characters percent-encoded (either hex case), opens
+    /// to its id: the decoding is actix-web's, so both frameworks read the same cookie.
+    #[test]
+    fn percent_encoded_seals_open(mask in prop::collection::vec(0..3u8, 200)) {
+        let config = config_with(test_key());
+        let id = SessionId::generate();
+        let value = decoded_value(&pair_of(&config, &id));
+        let encoded: String = value
+            .bytes()
+            .zip(mask.iter().cycle())
+            .map(|(b, m)| match m {
+                0 => char::from(b).to_string(),
+                1 => format!("%{b:02X}"),
+                _ => format!("%{b:02x}"),
+            })
+            .collect();
+        let opened = open_header_bytes(&config, format!("id={encoded}").as_bytes());
+        prop_assert_eq!(opened, Some(Some(id)));
+    }
+
+    /// Many cookies: other names, bad values of our name, and at most one valid one. An id comes
+    /// back exactly when the valid one is among the first MAX_CANDIDATES of our name, and it is
+    /// that id; split over several `Cookie` headers or one, the answer is the same.
+    #[test]
+    fn many_cookies_give_only_the_valid_one(
+        seed in prop::collection::vec(any::<bool>(), 0..24),
+        valid_at in prop::option::of(any::<prop::sample::Index>()),
+        split in any::<bool>(),
+        bad in prop::collection::vec(bad_value(&SessionId::generate()), 24),
+    ) {
+        let config = config_with(test_key());
+        let id = SessionId::generate();
+        let mut pairs: Vec<String> = seed
+            .iter()
+            .zip(&bad)
+            .map(|(ours, value)| {
+                let name = if *ours { "id" } else { "other" };
+                Cookie::new(name, value.clone()).encoded().to_string()
+            })
+            .collect();
+        let mut expected = None;
+        if let Some(at) = valid_at {
+            let at = at.index(pairs.len() + 1);
+            let ours_before = seed[..at].iter().filter(|ours| **ours).count();
+            if ours_before < MAX_CANDIDATES {
+                expected = Some(id.clone());
+            }
+            pairs.insert(at, pair_of(&config, &id));
+        }
+        let mut headers = HeaderMap::new();
+        if split {
+            for pair in &pairs {
+                headers.append(header::COOKIE, HeaderValue::from_str(pair).unwrap());
+            }
+        } else if !pairs.is_empty() {
+            headers.append(header::COOKIE, HeaderValue::from_str(&pairs.join("; ")).unwrap());
+        }
+        prop_assert_eq!(open_headers(&config, &headers), expected);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Huge values and headers (up to 256 KiB, beyond what HTTP servers accept by default): no
+    /// panic, no id, and the candidates stay bounded however many cookies of our name there are.
+    #[test]
+    fn huge_values_open_nothing(len in 4096..262_144usize, fill in "[A-Za-z0-9+/=%]", repeat in any::<bool>()) {
+        let config = config_with(test_key());
+        let header = if repeat {
+            // Tens of thousands of cookies of our name in one header.
+            vec![format!("id={fill}"); len / 5].join("; ")
+        } else {
+            format!("id={}", fill.repeat(len))
+        };
+        if let Some(opened) = open_header_bytes(&config, header.as_bytes()) {
+            prop_assert_eq!(opened, None);
+        }
+    }
+}
