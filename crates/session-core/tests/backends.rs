@@ -559,3 +559,80 @@ async fn background_sweeper_removes_expired_files() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A process that hangs while holding a shard lock costs callers an "unavailable, timed out"
+/// answer after the lock timeout, not a request that never returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_elsewhere_times_out_as_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None)
+        .with_lock_timeout(Duration::from_millis(200));
+    let store = SessionStore::new(backend);
+    let id = store.create(&state(&[("n", "1")]), None).await.unwrap();
+    // The shard's lock file, taken by "another process" (another open file description).
+    let lock_path = session_path(dir.path(), &id)
+        .parent()
+        .unwrap()
+        .join(".lock");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    held.lock().unwrap();
+
+    let started = std::time::Instant::now();
+    let mut changes = session_core::Changes::default();
+    changes.set("n", "2");
+    let err = store.apply(&id, &changes, None).await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(!err.to_string().contains(id.as_str()), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the lock timeout"
+    );
+
+    // Released: the same store works again.
+    held.unlock().unwrap();
+    assert!(store.apply(&id, &changes, None).await.unwrap());
+}
+
+/// A file-store root another local user could replace (an ancestor writable by everyone
+/// without the sticky bit, or owned by someone else) is refused at start-up, naming the
+/// option; `/tmp`-like sticky directories are fine.
+#[cfg(unix)]
+#[test]
+fn a_root_others_could_replace_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = FileBackend::new(shared.join("sessions")).unwrap_err();
+    assert_eq!(err.key, "session_filestore_path");
+    assert!(err.expected.contains("without the sticky bit"), "{err}");
+
+    // With the sticky bit, as /tmp has, only an entry's owner may rename it: accepted.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    FileBackend::new(shared.join("sessions")).unwrap();
+
+    // Writable by others itself: refused.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = FileBackend::new(open.clone()).unwrap_err();
+    assert!(
+        err.expected.contains("other users may write in it"),
+        "{err}"
+    );
+
+    // Owned by another user (a directory someone created first in a shared place).
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let err = FileBackend::new(theirs.join("sessions")).unwrap_err();
+    assert!(err.expected.contains("belongs to user 65534"), "{err}");
+}

@@ -75,14 +75,14 @@
 //! can look.
 
 use std::{
-    fs::{self, File, OpenOptions},
+    fs::{self, File, OpenOptions, TryLockError},
     io::{self, Write as _},
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Weak,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use async_trait::async_trait;
@@ -103,6 +103,13 @@ const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
 /// Temp files older than this are left over from a crash: a write takes milliseconds.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
+/// The longest an operation waits for a shard lock held by another thread or process, the
+/// same bound as Redis' default response timeout: a process that hangs while holding a lock
+/// then costs callers an "unavailable" answer (503), not a request that never returns and a
+/// blocking thread lost for good.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a waiting operation tries the lock again.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
 /// How often the background task sweeps expired sessions unless configured otherwise.
 pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -160,9 +167,25 @@ impl FileBackend {
             expected: format!("a directory this process can create and write ({reason})"),
         };
         create_private_dir(&root).map_err(|e| config_error(format!("cannot create it: {e}")))?;
-        probe_writable(&root).map_err(|e| config_error(format!("cannot write in it: {e}")))?;
+        let owner =
+            probe_writable(&root).map_err(|e| config_error(format!("cannot write in it: {e}")))?;
+        #[cfg(unix)]
+        refuse_shared(&root, owner).map_err(|why| ConfigError {
+            kind: crate::config::ConfigErrorKind::Invalid,
+            key: "session_filestore_path".into(),
+            value: root.display().to_string(),
+            expected: format!(
+                "a directory no other local user can replace or write into ({why}): set session_filestore_path to a private directory, or fix the owner and mode"
+            ),
+        })?;
+        #[cfg(not(unix))]
+        let _ = owner;
         Ok(Self {
-            dir: Arc::new(Dir { root, fsync: true }),
+            dir: Arc::new(Dir {
+                root,
+                fsync: true,
+                lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            }),
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             sweeper_started: AtomicBool::new(false),
             alive: Arc::new(()),
@@ -173,6 +196,13 @@ impl FileBackend {
     /// true). Turning it off is faster; after a power loss a session may then read as corrupt.
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         Arc::make_mut(&mut self.dir).fsync = fsync;
+        self
+    }
+
+    /// The longest an operation waits for a shard lock that another thread or process holds
+    /// (default [`DEFAULT_LOCK_TIMEOUT`]); past it, the operation fails as unavailable.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.dir).lock_timeout = timeout;
         self
     }
 
@@ -410,6 +440,8 @@ impl Record {
 struct Dir {
     root: PathBuf,
     fsync: bool,
+    /// The longest wait for a shard lock (see [`DEFAULT_LOCK_TIMEOUT`]).
+    lock_timeout: Duration,
 }
 
 /// What was found at a session's path, under the shard lock.
@@ -441,9 +473,31 @@ impl Dir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(unavailable("opening a shard lock file", e)),
         };
-        file.lock()
-            .map_err(|e| unavailable("locking a shard lock file", e))?;
-        Ok(Some(file))
+        // `flock` itself has no timeout: try, and give up after `lock_timeout`, so a process
+        // that hangs while holding the lock cannot hang every caller (and a blocking thread)
+        // with it.
+        let deadline = Instant::now() + self.lock_timeout;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Some(file)),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(LOCK_RETRY)
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(StoreError::Unavailable {
+                        backend: BACKEND.into(),
+                        timed_out: true,
+                        message: format!(
+                            "a shard lock of the file store stayed taken for {:?} (another process or thread holds it)",
+                            self.lock_timeout
+                        ),
+                    })
+                }
+                Err(TryLockError::Error(e)) => {
+                    return Err(unavailable("locking a shard lock file", e))
+                }
+            }
+        }
     }
 
     /// Reads and checks a session file. `None` when there is none.
@@ -733,13 +787,61 @@ fn create_private_dir(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Creates and removes a temp file in `dir`.
-fn probe_writable(dir: &Path) -> io::Result<()> {
+/// Creates and removes a temp file in `dir`; returns the user id files of this process get
+/// (on unix; `None` elsewhere), which is how we learn "who we are" without a libc call.
+fn probe_writable(dir: &Path) -> io::Result<Option<u32>> {
     let mut probe = tempfile::Builder::new()
         .prefix(PROBE_PREFIX)
         .tempfile_in(dir)?;
     probe.write_all(b"ok")?;
-    probe.close()
+    #[cfg(unix)]
+    let owner = Some(std::os::unix::fs::MetadataExt::uid(
+        &probe.as_file().metadata()?,
+    ));
+    #[cfg(not(unix))]
+    let owner = None;
+    probe.close()?;
+    Ok(owner)
+}
+
+/// Refuses a file-store root that another local user could replace or fill with sessions of
+/// their own: the root must belong to us and not be writable by others, and every directory
+/// above it must belong to us or to root and, when others may write in it, have the sticky
+/// bit (as `/tmp` has: there only an entry's owner may rename or remove it). The default path
+/// falls back to the temp directory, where another user could otherwise create
+/// `rust-web-sessions` first.
+#[cfg(unix)]
+fn refuse_shared(root: &Path, owner: Option<u32>) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(me) = owner else { return Ok(()) };
+    let root = fs::canonicalize(root).map_err(|e| format!("cannot resolve it: {e}"))?;
+    let meta = fs::metadata(&root).map_err(|e| e.to_string())?;
+    if meta.uid() != me {
+        return Err(format!(
+            "it belongs to user {}, not to this process's user {me}",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o002 != 0 {
+        return Err("other users may write in it".into());
+    }
+    for dir in root.ancestors().skip(1) {
+        let meta = fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(format!(
+                "{} above it belongs to user {}, who could replace it",
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+            return Err(format!(
+                "{} above it is writable by every user without the sticky bit, so any of them could replace it",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// True for a temp file old enough to have been left by a crash rather than being written now.
