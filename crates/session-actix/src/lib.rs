@@ -228,7 +228,14 @@ impl ActixSessionStore for ActixStore {
                     let changes = Changes::between(&loaded, &session_state);
                     // The store sees only the changes; the size limit is about the whole
                     // session, which only this call knows.
-                    match self.store.check_size(&session_state) {
+                    // Nothing changed (a TTL refresh): no size check, so a session stored
+                    // before a smaller limit was set keeps working until it grows.
+                    let checked = if changes.is_empty() {
+                        Ok(())
+                    } else {
+                        self.store.check_size(&session_state)
+                    };
+                    match checked {
                         Ok(()) => self.store.apply(&id, &changes, ttl).await,
                         Err(err) => Err(err),
                     }

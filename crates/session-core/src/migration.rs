@@ -178,8 +178,21 @@ pub(crate) async fn start(
 ) -> Arc<dyn SessionBackend> {
     let from = Arc::new(from);
     let moving = mover(Arc::clone(&from), Arc::clone(&to), ttl);
-    if attempt(&from, &moving, to.name()).await.is_ok() {
-        return to;
+    let first = attempt(&from, &moving, to.name()).await;
+    match first {
+        Ok(report) if report.unreadable == 0 => return to,
+        // Files left behind that the store could not read or remove: the run is done, but
+        // logouts keep deleting the file copy too, or the next start-up could move a
+        // logged-out session back.
+        Ok(_) => {
+            return Arc::new(Pending {
+                from,
+                moving,
+                to,
+                done: AtomicBool::new(true),
+            })
+        }
+        Err(()) => {}
     }
     let pending = Arc::new(Pending {
         from,
@@ -272,8 +285,10 @@ impl SessionBackend for Pending {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        // Through the mover: the file copy goes first, or the sweep would move it back.
-        self.reader().delete(id).await
+        // Always through the mover, the file copy first, even once the sweep completed: a
+        // file it could not remove (counted as unreadable) must not bring the session back at
+        // the next start-up. A missing file costs one failed unlink.
+        self.moving.delete(id).await
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
@@ -286,7 +301,11 @@ impl SessionBackend for Pending {
 }
 
 /// One run, logged. `Err` when it should be tried again later.
-async fn attempt(from: &FileBackend, moving: &MultiBackend, target: &str) -> Result<(), ()> {
+async fn attempt(
+    from: &FileBackend,
+    moving: &MultiBackend,
+    target: &str,
+) -> Result<MigrationReport, ()> {
     match sweep(from, moving).await {
         Ok(report) => {
             tracing::info!(
@@ -312,7 +331,7 @@ async fn attempt(from: &FileBackend, moving: &MultiBackend, target: &str) -> Res
                     "session files the file store could not read or remove were skipped; they are left in place (check their permissions)"
                 );
             }
-            Ok(())
+            Ok(report)
         }
         Err(err) => {
             tracing::warn!(

@@ -180,6 +180,22 @@ impl SessionBackend for Observed {
         .await
     }
 
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        // Forwarded, not the trait's default (a plain load without a lifetime): a move must
+        // keep what the session had left, read from the primary.
+        self.observe(Operation::Load, self.inner.load_with_ttl(id), |found| {
+            if found.is_some() {
+                Outcome::Ok
+            } else {
+                Outcome::NotFound
+            }
+        })
+        .await
+    }
+
     async fn create(
         &self,
         id: &SessionId,

@@ -180,6 +180,9 @@ impl FileBackend {
         })?;
         #[cfg(not(unix))]
         let _ = owner;
+        // Keep the path that was checked: a symlink in the configured path that is re-pointed
+        // later must not move the store somewhere unchecked.
+        let root = fs::canonicalize(&root).unwrap_or(root);
         Ok(Self {
             dir: Arc::new(Dir {
                 root,
@@ -476,11 +479,14 @@ impl Dir {
         // `flock` itself has no timeout: try, and give up after `lock_timeout`, so a process
         // that hangs while holding the lock cannot hang every caller (and a blocking thread)
         // with it.
-        let deadline = Instant::now() + self.lock_timeout;
+        // A timeout too large to add (Duration::MAX) means "no deadline".
+        let deadline = Instant::now().checked_add(self.lock_timeout);
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Some(file)),
-                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                Err(TryLockError::WouldBlock)
+                    if deadline.is_none_or(|deadline| Instant::now() < deadline) =>
+                {
                     std::thread::sleep(LOCK_RETRY)
                 }
                 Err(TryLockError::WouldBlock) => {

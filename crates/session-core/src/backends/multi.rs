@@ -280,8 +280,7 @@ impl MultiBackend {
             // A writer that has the id already keeps its copy. Asked first because a create
             // that finds exactly its own fields reports success (retries are idempotent): a
             // second mover of the same session would take the first one's copy for its own.
-            let existing = w.backend.load(id, touch).await;
-            match existing {
+            match self.writer_copy(w, id, touch).await {
                 Ok(Some(copy)) => {
                     found = copy;
                     continue;
@@ -297,7 +296,7 @@ impl MultiBackend {
                 Ok(false) => {
                     // This writer already has the id (an earlier move, or a write-only
                     // backend): its copy is the one later writes change.
-                    match w.backend.load(id, touch).await {
+                    match self.writer_copy(w, id, touch).await {
                         Ok(Some(copy)) => found = copy,
                         Ok(None) => {
                             // Gone between the two calls (logged out or expired): so is the
@@ -327,16 +326,38 @@ impl MultiBackend {
                 self.undo(&created, id).await;
                 Ok(Moved::LoggedOut)
             }
-            Ok(_) | Err(_) if created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
+            Ok(_) if created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
             Ok(_) => Ok(Moved::Created(found)),
-            Err(e) => {
-                // The source copy stays. A logout still removes it (and the targets), so
-                // nothing can come back; a later load finds the targets' copy first or moves
-                // this one again, and the delete is retried then.
+            Err(e) if created.is_empty() => {
+                // The writers had it already: the stale source copy stays until a later move
+                // or a logout (which deletes sources first) removes it.
                 tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
-                Ok(Moved::Created(found))
+                Ok(Moved::AlreadyThere(Some(found)))
+            }
+            Err(e) => {
+                // Without that answer a logout in between cannot be told apart, and a copy
+                // kept now could outlive it: undo the copies and report the failure.
+                self.undo(&created, id).await;
+                Err(self.tag(from, e))
             }
         }
+    }
+
+    /// A writer's copy of `id`, read from its primary (a replica may not have seen a copy
+    /// another move made a moment ago), touched when the load slides the expiry.
+    async fn writer_copy(
+        &self,
+        w: &Named,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<SessionState>, StoreError> {
+        let Some((state, _)) = w.backend.load_with_ttl(id).await? else {
+            return Ok(None);
+        };
+        if touch.is_some() && !w.backend.touch(id, touch).await? {
+            return Ok(None);
+        }
+        Ok(Some(state))
     }
 
     /// Removes copies this move made (best effort, logged).
