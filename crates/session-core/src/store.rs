@@ -1,6 +1,14 @@
 //! The cloneable store handle that both framework crates share.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use futures_util::{
+    future::{BoxFuture, Shared},
+    FutureExt,
+};
 
 #[cfg(feature = "file")]
 use crate::migration;
@@ -35,7 +43,12 @@ pub struct SessionStore {
     ttl: TtlRule,
     /// `session_redis_max_session_size`; `None`: unlimited.
     max_size: Option<usize>,
+    /// The health check in flight, shared by every caller that asks meanwhile.
+    health_check: Arc<Mutex<Option<HealthCheck>>>,
 }
+
+/// One health check, awaited by every caller that asked while it ran.
+type HealthCheck = Shared<BoxFuture<'static, Vec<BackendHealth>>>;
 
 impl std::fmt::Debug for SessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,6 +68,7 @@ impl SessionStore {
             backend: Arc::new(backend),
             ttl: TtlRule::default(),
             max_size: None,
+            health_check: Arc::default(),
         }
     }
 
@@ -137,6 +151,7 @@ impl SessionStore {
             backend,
             ttl: plan.ttl,
             max_size: plan.max_session_size,
+            health_check: Arc::default(),
         })
     }
 
@@ -251,8 +266,36 @@ impl SessionStore {
     }
 
     /// Checks every backend, for health endpoints.
+    ///
+    /// Callers that ask while a check runs share its answer instead of starting their own:
+    /// a health endpoint is usually unauthenticated, and a check may open several connections
+    /// (every sentinel) or wait on every cluster master, so a burst of requests must not
+    /// multiply that work. A call made after a check finished starts a fresh one: the answer
+    /// is never older than the call.
     pub async fn health(&self) -> Vec<BackendHealth> {
-        self.backend.health().await
+        let check = {
+            let mut slot = self
+                .health_check
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            slot.get_or_insert_with(|| {
+                let backend = Arc::clone(&self.backend);
+                async move { backend.health().await }.boxed().shared()
+            })
+            .clone()
+        };
+        let answer = check.clone().await;
+        let mut slot = self
+            .health_check
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot
+            .as_ref()
+            .is_some_and(|current| Shared::ptr_eq(current, &check))
+        {
+            *slot = None;
+        }
+        answer
     }
 }
 

@@ -683,3 +683,42 @@ async fn explicit_constructor_for_tests_and_benches() {
         );
     }
 }
+
+/// `SessionStore::health` shares one check among the callers that ask while it runs (an
+/// unauthenticated health endpoint must not multiply the work), and never answers with an
+/// old result: a call after a check finished runs a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_health_checks_share_one() {
+    let server = RedisServer::start();
+    let store = SessionStore::new(
+        RedisBackend::from_config(&SessionConfig {
+            url: Some(server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    // Connect first, so that only the checks' PINGs are counted.
+    assert!(store.health().await.iter().all(|h| h.up));
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let pings = || -> u64 {
+        let info: String = server.cmd(&["INFO", "commandstats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("cmdstat_ping:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+
+    let answers = futures_util::future::join_all((0..20).map(|_| store.health())).await;
+    assert!(answers.iter().all(|a| a.iter().all(|h| h.up)));
+    assert_eq!(pings(), 1, "20 concurrent callers, one check");
+
+    store.health().await;
+    store.health().await;
+    assert_eq!(pings(), 3, "a later call checks again");
+
+    server.kill();
+    assert!(
+        store.health().await.iter().all(|h| !h.up),
+        "never an old answer"
+    );
+}
