@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cookie::{Key, SameSite};
+use cookie::Key;
 use session_core::SessionStore;
 
 use crate::cookies::CookieConfig;
@@ -30,16 +30,7 @@ impl Config {
     pub(crate) fn new(store: SessionStore, key: Key) -> Self {
         Self {
             store,
-            cookie: CookieConfig {
-                name: "id".into(),
-                path: "/".into(),
-                domain: None,
-                secure: true,
-                http_only: true,
-                same_site: SameSite::Lax,
-                max_age: None,
-                key,
-            },
+            cookie: CookieConfig::new(key),
             ttl: Some(DEFAULT_TTL),
             sliding: false,
         }

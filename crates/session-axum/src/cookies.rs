@@ -66,6 +66,21 @@ impl Candidates {
 }
 
 impl CookieConfig {
+    /// The defaults, with `key`: name `id`, path `/`, no domain, `Secure`, `HttpOnly`,
+    /// `SameSite=Lax`, no `Max-Age` (a browser-session cookie).
+    pub(crate) fn new(key: Key) -> Self {
+        Self {
+            name: "id".into(),
+            path: "/".into(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            max_age: None,
+            key,
+        }
+    }
+
     /// The (still sealed) cookies of our name in the request, bounded (see [`MAX_CANDIDATES`]).
     /// One pass over the headers, so the work is linear in their size; opening waits until the
     /// handler touches the session.
@@ -228,16 +243,7 @@ mod tests {
     }
 
     fn config() -> CookieConfig {
-        CookieConfig {
-            name: "id".into(),
-            path: "/".into(),
-            domain: None,
-            secure: true,
-            http_only: true,
-            same_site: SameSite::Lax,
-            max_age: None,
-            key: Key::generate(),
-        }
+        CookieConfig::new(Key::generate())
     }
 
     #[test]

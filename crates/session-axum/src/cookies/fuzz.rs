@@ -11,16 +11,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn config_with(key: Key) -> CookieConfig {
-    CookieConfig {
-        name: "id".into(),
-        path: "/".into(),
-        domain: None,
-        secure: true,
-        http_only: true,
-        same_site: SameSite::Lax,
-        max_age: None,
-        key,
-    }
+    CookieConfig::new(key)
 }
 
 /// One fixed test key, so that proptest's shrinking replays the same cookies.

@@ -7,7 +7,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionI
 #[cfg(feature = "tls")]
 use super::TlsPlan;
 use crate::{
-    config::{redact_url, KeepaliveOptions, Mode},
+    config::{redact_url, KeepaliveOptions, Mode, Secret},
     ConfigError, SessionConfig,
 };
 
@@ -191,7 +191,7 @@ impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
             .field("username", &self.username)
-            .field("password", &Redacted(&self.password))
+            .field("password", &Secret(&self.password))
             .finish()
     }
 }
@@ -477,16 +477,4 @@ fn connection(config: &SessionConfig, is_unix: bool) -> Result<ConnectionPlan, C
 /// A duration of seconds already checked by `validate` (finite, positive, bounded).
 fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
-}
-
-/// Shows `<redacted>` for a set secret, for the plans' `Debug`.
-struct Redacted<'a>(&'a Option<String>);
-
-impl std::fmt::Debug for Redacted<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(_) => f.write_str("Some(<redacted>)"),
-            None => f.write_str("None"),
-        }
-    }
 }
