@@ -11,9 +11,10 @@
 //! | `POST /logout` | deletes the session everywhere and expires the cookie |
 //! | `GET /whoami` | 200 with the user name, or 401 |
 //! | `GET /healthz` | 200 with JSON naming each backend and its state; 503 when one is down |
+//! | `GET /app` | the HTML page of [`crate::app_page`], for a person with a browser |
 //!
-//! Every answer, errors included, is `text/plain; charset=utf-8` (JSON for `/healthz`) with
-//! `X-Content-Type-Options: nosniff`.
+//! Every answer, errors included, is `text/plain; charset=utf-8` (JSON for `/healthz`, HTML for
+//! `/app`) with `X-Content-Type-Options: nosniff`.
 //!
 //! How the session layer is put together, and why:
 //! * [`ActixStore`] under actix-session's `SessionMiddleware`, with a private cookie named
@@ -24,6 +25,7 @@
 //!   alone answers 500) and writes carry only the changed keys.
 //! * `/healthz` sits outside the session middleware, so it never loads a session (actix-session
 //!   loads eagerly whenever a cookie comes with the request) and reports an outage as JSON.
+//!   So does `/app`: the page is the same for everyone and must load during an outage to say so.
 //! * `GET /` answers `hello` from inside the session scope without using the session. Unlike the
 //!   axum demo, it still costs one store load when the request carries a session cookie:
 //!   actix-session's middleware loads the session before the handler runs, whether the handler
@@ -55,7 +57,10 @@ use actix_web::{
 use session_actix::{request_scope, ActixStore};
 use session_core::SessionStore;
 
-use crate::{check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME, TEXT_PLAIN};
+use crate::{
+    app_page::{AppPage, Framework},
+    check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME, TEXT_PLAIN,
+};
 
 pub use crate::SESSION_TTL;
 
@@ -97,6 +102,14 @@ impl ActixDemo {
             sliding_expiry: None,
             workers: None,
         })
+    }
+
+    /// The demo as [`run`] makes it from `settings`: their store, key, `Secure` flag and
+    /// sliding expiry.
+    pub fn from_settings(settings: DemoSettings) -> Result<Self, String> {
+        Ok(Self::new(settings.store, &settings.key_material)?
+            .secure(settings.secure)
+            .sliding_expiry(settings.sliding_expiry))
     }
 
     /// Marks cookies `Secure` (for https deployments).
@@ -149,6 +162,7 @@ impl ActixDemo {
         App::new()
             .app_data(web::Data::new(self.store.clone()))
             .route("/healthz", web::get().to(healthz))
+            .route("/app", web::get().to(app_page))
             .service(
                 web::scope("")
                     .wrap(sessions)
@@ -179,10 +193,7 @@ impl ActixDemo {
 /// The whole demo: settings from the environment, then serve until stopped (actix-web's
 /// server stops gracefully on Ctrl-C and SIGTERM). The axum twin is [`crate::axum_app::run`].
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    let settings = DemoSettings::from_env().await?;
-    let demo = ActixDemo::new(settings.store, &settings.key_material)?
-        .secure(settings.secure)
-        .sliding_expiry(settings.sliding_expiry);
+    let demo = ActixDemo::from_settings(DemoSettings::from_env().await?)?;
     let listener =
         TcpListener::bind(args.addr).map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     tracing::info!(addr = %args.addr, "actix demo listening");
@@ -312,6 +323,15 @@ async fn whoami(session: Session) -> actix_web::Result<HttpResponse> {
         Some(user) => text(HttpResponse::Ok(), user),
         None => text(HttpResponse::Unauthorized(), "not logged in"),
     })
+}
+
+async fn app_page() -> HttpResponse {
+    let page = AppPage::render(Framework::Actix);
+    let mut res = HttpResponse::Ok();
+    for header in page.headers() {
+        res.insert_header(header);
+    }
+    res.body(page.body)
 }
 
 async fn healthz(store: web::Data<SessionStore>) -> HttpResponse {

@@ -25,6 +25,7 @@ use session_core::SessionStore;
 use std::time::Duration;
 
 use crate::{
+    app_page::{AppPage, Framework},
     check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME, SESSION_TTL, TEXT_PLAIN,
 };
 
@@ -67,6 +68,17 @@ pub fn router(
     router_with_layer(store, layer)
 }
 
+/// The demo as [`run`] makes it from `settings`: their store, key, `Secure` flag and sliding
+/// expiry.
+pub fn router_from_settings(settings: DemoSettings) -> Router {
+    router(
+        settings.store,
+        &settings.key_material,
+        settings.secure,
+        settings.sliding_expiry,
+    )
+}
+
 /// The demo's routes behind a given layer, for tests that need other settings (sliding expiry,
 /// a persistent cookie). `store` answers `/healthz` and should be the layer's store.
 pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
@@ -78,8 +90,10 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
         .route("/logout", post(logout))
         .route("/whoami", get(whoami))
         .layer(layer)
-        // /healthz sits outside the session layer: it never touches a session.
+        // /healthz and /app sit outside the session layer: they never touch a session (the
+        // page loads during an outage, to say so).
         .route("/healthz", get(move || healthz(store.clone())))
+        .route("/app", get(app_page))
         // Last, so outermost: it sees every answer, the session layer's errors included.
         .layer(map_response(plain_text_headers))
 }
@@ -114,13 +128,7 @@ pub async fn plain_text_headers(mut res: Response) -> Response {
 /// The whole demo: settings from the environment, then serve until stopped (gracefully, on
 /// Ctrl-C). The actix twin is [`crate::actix_app::run`].
 pub async fn run(args: DemoArgs) -> Result<(), String> {
-    let settings = DemoSettings::from_env().await?;
-    let app = router(
-        settings.store,
-        &settings.key_material,
-        settings.secure,
-        settings.sliding_expiry,
-    );
+    let app = router_from_settings(DemoSettings::from_env().await?);
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -195,6 +203,12 @@ async fn whoami(session: Session) -> Result<Response, SessionError> {
         Some(user) => (StatusCode::OK, user).into_response(),
         None => (StatusCode::UNAUTHORIZED, "not logged in").into_response(),
     })
+}
+
+/// `GET /app`: the page of [`crate::app_page`].
+async fn app_page() -> Response {
+    let page = AppPage::render(Framework::Axum);
+    (page.headers(), page.body).into_response()
 }
 
 /// `GET /healthz`: each backend and its state; 503 when one is down.

@@ -5,9 +5,14 @@
 //! Each demo is one `run` function beside the other, [`actix_app::run`] and [`axum_app::run`],
 //! shaped alike: [`DemoSettings::from_env`], build the framework's app, bind, serve until
 //! stopped. The example binaries only start logging, parse the command line and call it.
+//! Both serve the same HTML page at `GET /app` ([`app_page`]), one template for both.
 
 pub mod actix_app;
+pub mod app_page;
 pub mod axum_app;
+mod demo_env;
+
+pub use demo_env::DemoEnv;
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
@@ -77,15 +82,22 @@ impl std::fmt::Debug for DemoSettings {
 }
 
 impl DemoSettings {
-    /// Reads the settings both demos start from. The cookie secret is checked first, so a bad
-    /// `SESSION_SECRET` is reported without waiting for a connection to the store.
+    /// Reads the settings both demos start from, in the process environment.
     pub async fn from_env() -> Result<Self, String> {
-        let key_material = cookie_key_material()?;
-        let (config, store) = build_store().await?;
+        Self::from_demo_env(&DemoEnv::process()?).await
+    }
+
+    /// Reads the settings from `env`, exactly as [`from_env`](Self::from_env) reads the process
+    /// environment: tests run demos with different settings side by side in one process. The
+    /// cookie secret is checked first, so a bad `SESSION_SECRET` is reported without waiting for
+    /// a connection to the store.
+    pub async fn from_demo_env(env: &DemoEnv) -> Result<Self, String> {
+        let key_material = key_material_in(env)?;
+        let (config, store) = build_store_in(env).await?;
         Ok(Self {
             store,
             key_material,
-            secure: cookie_secure(),
+            secure: secure_in(env),
             sliding_expiry: config.key_expire_duration(),
         })
     }
@@ -113,13 +125,18 @@ pub fn init_logging() {
 /// bytes (with a warning) when it is unset. Both demos feed these bytes to their framework's
 /// `Key::from`, so a cookie made by one is read by the other.
 pub fn cookie_key_material() -> Result<Vec<u8>, String> {
-    match std::env::var(SECRET_ENV) {
-        Ok(secret) if secret.len() >= SECRET_MIN_LEN => Ok(secret.into_bytes()),
-        Ok(secret) => Err(format!(
+    key_material_in(&DemoEnv::process()?)
+}
+
+/// [`cookie_key_material`] from `env`.
+fn key_material_in(env: &DemoEnv) -> Result<Vec<u8>, String> {
+    match env.get(SECRET_ENV) {
+        Some(secret) if secret.len() >= SECRET_MIN_LEN => Ok(secret.as_bytes().to_vec()),
+        Some(secret) => Err(format!(
             "{SECRET_ENV} must be at least {SECRET_MIN_LEN} characters long (it has {})",
             secret.len()
         )),
-        Err(_) => {
+        None => {
             tracing::warn!(
                 "{SECRET_ENV} is not set: using a random cookie key, so every session ends when this server restarts"
             );
@@ -131,16 +148,22 @@ pub fn cookie_key_material() -> Result<Vec<u8>, String> {
 }
 
 /// Whether cookies are marked `Secure` (off by default: the demos serve plain http on loopback).
+/// `false` as well when a `SESSION_*` variable is not UTF-8 ([`DemoSettings::from_env`] reports
+/// that one).
 pub fn cookie_secure() -> bool {
-    std::env::var(SECURE_ENV)
-        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        .unwrap_or(false)
+    DemoEnv::process().is_ok_and(|env| secure_in(&env))
 }
 
-/// True when neither a `SESSION_CONFIG` file nor any `SESSION_REDIS_*` variable is set.
-fn nothing_configured() -> bool {
-    std::env::vars_os().all(|(name, _)| {
-        let name = name.to_string_lossy().to_ascii_uppercase();
+/// [`cookie_secure`] from `env`.
+fn secure_in(env: &DemoEnv) -> bool {
+    env.get(SECURE_ENV)
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// True when neither a `SESSION_CONFIG` file nor any `SESSION_REDIS_*` variable is in `env`.
+fn nothing_configured(env: &DemoEnv) -> bool {
+    env.names().all(|name| {
+        let name = name.to_ascii_uppercase();
         name != "SESSION_CONFIG" && !name.starts_with("SESSION_REDIS_")
     })
 }
@@ -151,8 +174,13 @@ fn nothing_configured() -> bool {
 /// With no configuration at all the demos use the file store instead of session-core's
 /// default (Redis on localhost), so that they run on a machine without Redis.
 pub async fn build_store() -> Result<(SessionConfig, SessionStore), String> {
-    let mut config = SessionConfig::from_env().map_err(|e| e.to_string())?;
-    if nothing_configured() {
+    build_store_in(&DemoEnv::process()?).await
+}
+
+/// [`build_store`] from `env`.
+pub async fn build_store_in(env: &DemoEnv) -> Result<(SessionConfig, SessionStore), String> {
+    let mut config = SessionConfig::from_env_vars(env.vars()).map_err(|e| e.to_string())?;
+    if nothing_configured(env) {
         config.mode = session_core::Mode::Disabled;
     }
     let store = SessionStore::from_config(&config)

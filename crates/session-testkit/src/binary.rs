@@ -128,7 +128,7 @@ fn parse_major_version(text: &str) -> Option<u32> {
     version.split('.').next()?.parse().ok()
 }
 
-fn is_executable(path: &Path) -> bool {
+pub(crate) fn is_executable(path: &Path) -> bool {
     path.metadata()
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)

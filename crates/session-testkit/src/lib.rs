@@ -56,6 +56,7 @@
 #![cfg(unix)]
 
 mod binary;
+mod chromedriver;
 mod cluster;
 pub mod http;
 mod options;
@@ -66,6 +67,9 @@ mod spawner;
 mod tls;
 
 pub use binary::{redis_server_binary, try_redis_server_binary, INSTALL_HINT};
+pub use chromedriver::{
+    try_chromium_binary, BrowserStartError, Chromedriver, BROWSER_INSTALL_HINT,
+};
 pub use cluster::{ClusterOptions, ClusterTopology, SLOTS};
 pub use options::ServerOptions;
 pub use sentinel::{SentinelOptions, SentinelTopology};
