@@ -221,4 +221,43 @@ mod tests {
         assert!(reason.contains(&MAX_USER_LEN.to_string()), "{reason}");
         assert!(check_user(Some("é".repeat(MAX_USER_LEN / 2 + 1))).is_err());
     }
+
+    /// A given environment is read as the process environment would be: the secret's length
+    /// checked, `SESSION_COOKIE_SECURE`'s spellings, and "nothing configured" only when no
+    /// `SESSION_CONFIG` nor `SESSION_REDIS_*` is there.
+    #[test]
+    fn a_given_environment_is_read_like_the_process_one() {
+        let secret = "s".repeat(SECRET_MIN_LEN);
+        let env = DemoEnv::from_vars([(SECRET_ENV, secret.as_str())]);
+        assert_eq!(key_material_in(&env).unwrap(), secret.as_bytes());
+        let short = DemoEnv::from_vars([(SECRET_ENV, "short")]);
+        let err = key_material_in(&short).unwrap_err();
+        assert!(err.contains(SECRET_ENV) && err.contains("64"), "{err}");
+        assert!(!err.contains("short"), "the secret leaked: {err}");
+        assert_eq!(key_material_in(&DemoEnv::default()).unwrap().len(), 64);
+
+        for (value, secure) in [("true", true), ("ON", true), ("1", true), ("no", false)] {
+            assert_eq!(
+                secure_in(&DemoEnv::from_vars([(SECURE_ENV, value)])),
+                secure
+            );
+        }
+        assert!(!secure_in(&DemoEnv::default()));
+
+        assert!(nothing_configured(&DemoEnv::from_vars([(SECRET_ENV, "x")])));
+        assert!(!nothing_configured(&DemoEnv::from_vars([(
+            "session_redis_host",
+            "127.0.0.1"
+        )])));
+        assert!(!nothing_configured(&DemoEnv::from_vars([(
+            "SESSION_CONFIG",
+            "a.conf"
+        )])));
+        // Debug shows names, never values.
+        let debug = format!("{:?}", DemoEnv::from_vars([(SECRET_ENV, secret.as_str())]));
+        assert!(
+            debug.contains(SECRET_ENV) && !debug.contains(&secret),
+            "{debug}"
+        );
+    }
 }

@@ -362,6 +362,24 @@ async fn every_answer_names_its_content_type_and_nosniff() {
     demo.stop().await;
 }
 
+/// `GET /app`: the HTML page, outside the session middleware (no store call, even with a
+/// session cookie, which actix-session would load eagerly), so it loads during an outage too.
+#[actix_web::test]
+async fn the_app_page_is_html_with_a_fresh_policy_and_needs_no_store() {
+    let backend = ProbeBackend::memory();
+    let demo = Demo::start(SessionStore::new(backend.clone())).await;
+    let calls = {
+        let backend = backend.clone();
+        move || backend.total()
+    };
+    common::checks::app_page(&demo.base, "actix-web", None, &calls).await;
+    let cookie = common::checks::login(&demo.base, None, "ivan").await;
+    common::checks::app_page(&demo.base, "actix-web", Some(&cookie), &calls).await;
+    backend.set_down(true);
+    common::checks::app_page(&demo.base, "actix-web", Some(&cookie), &calls).await;
+    demo.stop().await;
+}
+
 #[actix_web::test]
 async fn login_rejects_an_empty_or_over_long_user_and_stores_nothing() {
     let backend = ProbeBackend::memory();

@@ -102,6 +102,23 @@ async fn every_answer_names_its_content_type_and_nosniff() {
     checks::content_types_everywhere_down(&base).await;
 }
 
+/// `GET /app`: the HTML page, outside the session layer (no store call, with or without a
+/// session cookie), so it loads during an outage too.
+#[tokio::test]
+async fn the_app_page_is_html_with_a_fresh_policy_and_needs_no_store() {
+    let backend = ProbeBackend::memory();
+    let base = serve(SessionStore::new(backend.clone())).await;
+    let calls = {
+        let backend = backend.clone();
+        move || backend.total()
+    };
+    checks::app_page(&base, "axum", None, &calls).await;
+    let cookie = checks::login(&base, None, "ivan").await;
+    checks::app_page(&base, "axum", Some(&cookie), &calls).await;
+    backend.set_down(true);
+    checks::app_page(&base, "axum", Some(&cookie), &calls).await;
+}
+
 #[tokio::test]
 async fn login_rejects_an_empty_or_over_long_user_and_stores_nothing() {
     let backend = ProbeBackend::memory();

@@ -39,7 +39,7 @@ impl Browser {
                     // Docker's /dev/shm is 64 MB, too small for chromium.
                     "--disable-dev-shm-usage",
                     "--disable-gpu",
-                    "--window-size=820,900",
+                    "--window-size=820,820",
                     // Loopback only: nothing that calls home.
                     "--no-first-run",
                     "--no-default-browser-check",

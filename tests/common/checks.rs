@@ -305,6 +305,51 @@ pub async fn markup_is_text(base: &str) {
     assert_text(&res, "GET /whoami after a login with markup");
 }
 
+/// `GET /app` is the HTML page, naming `framework`, with its content type, `nosniff`, a
+/// Content-Security-Policy whose nonce is the page's and fresh each time, and no cookie; with a
+/// session cookie too (`cookie`), and (called during an outage) whatever the store's state:
+/// the page costs no store call (per `calls`, a count of store calls).
+pub async fn app_page(
+    base: &str,
+    framework: &str,
+    cookie: Option<&str>,
+    calls: &dyn Fn() -> usize,
+) {
+    let before = calls();
+    let mut nonces = Vec::new();
+    for _ in 0..2 {
+        let res = send("GET", &format!("{base}/app"), cookie, None).await;
+        assert_eq!(res.status, StatusCode::OK, "{res:?}");
+        assert_eq!(
+            res.content_type.as_deref(),
+            Some("text/html; charset=utf-8"),
+            "{res:?}"
+        );
+        assert_eq!(res.content_type_options.as_deref(), Some("nosniff"));
+        assert!(res.set_cookie.is_empty(), "the page set a cookie: {res:?}");
+        assert!(
+            res.body
+                .contains(&format!(r#"<strong id="framework">{framework}</strong>"#)),
+            "the page does not name {framework}"
+        );
+        let csp = res.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'; "), "{csp}");
+        assert!(csp.contains("require-trusted-types-for 'script'"), "{csp}");
+        let nonce = csp
+            .split("script-src 'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no script nonce in {csp}"))
+            .to_owned();
+        assert!(res.body.contains(&format!(r#"<script nonce="{nonce}">"#)));
+        assert_eq!(res.headers["cache-control"], "no-store");
+        assert_eq!(res.headers["x-frame-options"], "DENY");
+        nonces.push(nonce);
+    }
+    assert_ne!(nonces[0], nonces[1], "the nonce is not fresh");
+    assert_eq!(calls(), before, "the page called the store");
+}
+
 /// `POST /login` answers 400 with a short reason, sets no cookie and (per `writes`, a count of
 /// store writes) stores nothing for an empty user or one over [`MAX_USER_LEN`] bytes; exactly
 /// [`MAX_USER_LEN`] bytes (multi-byte characters counted in bytes) is accepted.

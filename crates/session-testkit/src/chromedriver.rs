@@ -1,7 +1,6 @@
 //! One `chromedriver` child process, for browser tests: Debian's `chromium-driver` driving
 //! Debian's `chromium`, headless, on a free loopback port.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -254,7 +253,7 @@ fn locate(name: &'static str, override_var: &str) -> Result<PathBuf, BrowserStar
             )))
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(OsString::new);
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| binary::is_executable(candidate))

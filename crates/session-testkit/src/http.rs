@@ -46,7 +46,11 @@ pub struct Answer {
     /// The `X-Content-Type-Options` header, if any (`nosniff` keeps browsers from guessing
     /// HTML in a text answer).
     pub content_type_options: Option<String>,
-    /// The body, as UTF-8 text (the demos and layers under test only answer text or JSON).
+    /// Every header, for the checks the fields above do not cover (the demo page's
+    /// `Content-Security-Policy`, ...).
+    pub headers: http::HeaderMap,
+    /// The body, as UTF-8 text (the demos and layers under test only answer text, JSON or
+    /// the demo page's HTML).
     pub body: String,
 }
 
@@ -72,12 +76,14 @@ impl Answer {
         };
         let content_type = text_of(header::CONTENT_TYPE);
         let content_type_options = text_of(header::X_CONTENT_TYPE_OPTIONS);
+        let headers = res.headers().clone();
         let body = res.into_body().collect().await.unwrap().to_bytes();
         Answer {
             status,
             set_cookie,
             content_type,
             content_type_options,
+            headers,
             body: String::from_utf8(body.to_vec()).unwrap(),
         }
     }
