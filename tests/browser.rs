@@ -156,8 +156,7 @@ async fn one_session_across_both_frameworks() {
     browser.expect_text("user", "not logged in").await;
 
     // Log in on the actix page: a new session id (login renews it), same data.
-    browser.log_in("alice").await;
-    browser.expect_text("user", "alice").await;
+    browser.log_in_as("alice").await;
     browser.expect_text("counter", "1").await;
     let actix_cookie = check_cookie(&stack, false, "actix, login").await;
     assert_ne!(
@@ -257,8 +256,7 @@ async fn a_secure_cookie_works_on_http_loopback() {
     let browser = &stack.browser;
 
     browser.open(&stack.actix_page()).await;
-    browser.log_in("bob").await;
-    browser.expect_text("user", "bob").await;
+    browser.log_in_as("bob").await;
     browser.click("count-button").await;
     browser.expect_text("counter", "1").await;
     check_cookie(&stack, true, "actix, secure").await;
@@ -288,8 +286,7 @@ async fn a_redis_outage_says_try_again_and_the_login_survives_it() {
 
     browser.open(&stack.actix_page()).await;
     let actix_tab = browser.client.window().await.unwrap();
-    browser.log_in("carol").await;
-    browser.expect_text("user", "carol").await;
+    browser.log_in_as("carol").await;
     browser.click("count-button").await;
     browser.expect_text("counter", "1").await;
     let before = stack.session_cookie().await.expect("a session cookie");
@@ -351,8 +348,7 @@ async fn sliding_expiry_keeps_an_active_session_and_ends_an_idle_one() {
 
     browser.open(&stack.actix_page()).await;
     let actix_tab = browser.client.window().await.unwrap();
-    browser.log_in("dora").await;
-    browser.expect_text("user", "dora").await;
+    browser.log_in_as("dora").await;
     let axum_tab = browser.open_tab(&stack.axum_page()).await;
     browser.expect_text("user", "dora").await;
 
@@ -391,8 +387,7 @@ async fn an_oversized_session_reads_as_a_message() {
         browser.expect_message(too_large).await;
         browser.reload().await;
         browser.expect_text("user", "not logged in").await;
-        browser.log_in("erin").await;
-        browser.expect_text("user", "erin").await;
+        browser.log_in_as("erin").await;
         browser.click("logout-button").await;
         browser.expect_text("user", "not logged in").await;
     }

@@ -119,6 +119,12 @@ impl Browser {
         self.click("login-button").await;
     }
 
+    /// Logs `user` in and waits until the page shows them logged in.
+    pub async fn log_in_as(&self, user: &str) {
+        self.log_in(user).await;
+        self.expect_text("user", user).await;
+    }
+
     /// The text of the element with this id, as the page shows it.
     pub async fn text(&self, id: &str) -> String {
         let script = "return document.getElementById(arguments[0]).textContent";
@@ -126,22 +132,16 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
-    /// An attribute of the element with this id (`null` as "").
-    pub async fn data_state(&self, id: &str) -> String {
-        let script = "return document.getElementById(arguments[0]).dataset.state || ''";
-        let value = self.client.execute(script, vec![id.into()]).await.unwrap();
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
     /// Waits until the page is done with its last action (`body[data-state=ready]`).
     pub async fn settled(&self) {
         self.wait_for("the page to settle", |b| async move {
-            b.data_state_of_body().await == "ready"
+            b.page_state().await == "ready"
         })
         .await;
     }
 
-    async fn data_state_of_body(&self) -> String {
+    /// `body[data-state]`: `busy` while an action runs, `ready` once the page shows its result.
+    async fn page_state(&self) -> String {
         let value = self
             .client
             .execute("return document.body.dataset.state || ''", vec![])
@@ -154,7 +154,7 @@ impl Browser {
     pub async fn expect_text(&self, id: &str, want: &str) {
         let what = format!("#{id} to show {want:?}");
         self.wait_for(&what, |b| async move {
-            b.data_state_of_body().await == "ready" && b.text(id).await == want
+            b.page_state().await == "ready" && b.text(id).await == want
         })
         .await;
     }
@@ -163,7 +163,7 @@ impl Browser {
     pub async fn expect_message(&self, part: &str) {
         let what = format!("the message to contain {part:?}");
         self.wait_for(&what, |b| async move {
-            b.data_state_of_body().await == "ready" && b.text("message").await.contains(part)
+            b.page_state().await == "ready" && b.text("message").await.contains(part)
         })
         .await;
     }

@@ -67,7 +67,8 @@ pub enum BrowserStartError {
 /// group. Dropping the value kills the whole group (driver and every browser process), reaps
 /// the driver and deletes the directory, also when a test panics. When the test process dies
 /// without unwinding, the driver gets `SIGKILL` through `PR_SET_PDEATHSIG`, as redis servers
-/// do (see the crate documentation).
+/// do (see the crate documentation), and the browser gets its own when the driver dies
+/// ([`Chromedriver::chromium`] is launched through `setpriv --pdeathsig KILL`).
 ///
 /// ```no_run
 /// let driver = session_testkit::Chromedriver::start();
@@ -118,6 +119,7 @@ impl Chromedriver {
                 what: format!("open {}", log.display()),
                 source,
             })?;
+        let chromium = tied_to_its_parent(&chromium, dir.path())?;
         let port = ports::reserve_free_port();
         let mut command = Command::new(&driver);
         command
@@ -177,7 +179,8 @@ impl Chromedriver {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The chromium binary to ask for (`goog:chromeOptions.binary`).
+    /// The chromium binary to ask for (`goog:chromeOptions.binary`): a launcher in the
+    /// driver's directory that ties the browser's life to the driver's.
     pub fn chromium(&self) -> &Path {
         &self.chromium
     }
@@ -223,6 +226,35 @@ impl std::fmt::Debug for Chromedriver {
             .field("dir", &self.dir.path())
             .finish()
     }
+}
+
+/// A launcher of `chromium` (a script in `dir`) that asks for `SIGKILL` when its parent,
+/// chromedriver, dies (`setpriv --pdeathsig KILL`, util-linux, part of every Debian). The
+/// process group handles a drop; this handles a test process that dies without unwinding: its
+/// chromedriver gets the death signal from the kit's spawner, and the browser then gets its own
+/// (the browser's helper processes exit when it does). Without `setpriv`, `chromium` itself.
+fn tied_to_its_parent(chromium: &Path, dir: &Path) -> Result<PathBuf, BrowserStartError> {
+    let Ok(setpriv) = locate("setpriv", "SETPRIV") else {
+        return Ok(chromium.to_path_buf());
+    };
+    let quote = |path: &Path| format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"));
+    let script = format!(
+        "#!/bin/sh\nexec {} --pdeathsig KILL -- {} \"$@\"\n",
+        quote(&setpriv),
+        quote(chromium)
+    );
+    let launcher = dir.join("chromium");
+    let io = |source| BrowserStartError::Io {
+        what: format!("write {}", launcher.display()),
+        source,
+    };
+    std::fs::write(&launcher, script).map_err(io)?;
+    std::fs::set_permissions(
+        &launcher,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .map_err(io)?;
+    Ok(launcher)
 }
 
 /// The `chromium` binary: `$CHROMIUM` when set and not empty, else `chromium` on `PATH`.

@@ -43,6 +43,17 @@
 //! (`apt-get install -y redis-server`, which `scripts/test.sh` runs); tests are never
 //! skipped silently.
 //!
+//! # Browsers
+//!
+//! [`Chromedriver`] starts Debian's `chromedriver` (package `chromium-driver`) on a free
+//! loopback port, for a WebDriver client (the demo page's test uses fantoccini) to drive
+//! Debian's `chromium` headless. The driver runs in a process group of its own, which the
+//! browsers it starts join; dropping the value kills the group, so no browser outlives its
+//! test, a panicking one included. The browser's profile lives in the driver's temporary
+//! directory. `$CHROMEDRIVER` and `$CHROMIUM` override `PATH`; a missing binary fails with
+//! [`BROWSER_INSTALL_HINT`] (`apt-get install -y chromium chromium-driver`, which
+//! `scripts/test.sh` runs).
+//!
 //! # Ports
 //!
 //! Ports are picked at random below the kernel's ephemeral range
