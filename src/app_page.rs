@@ -48,7 +48,8 @@ impl Framework {
 ///
 /// let page = AppPage::render(Framework::Axum);
 /// assert!(page.body.contains(r#"<strong id="framework">axum</strong>"#));
-/// let csp = &page.headers().iter().find(|(name, _)| *name == "content-security-policy").unwrap().1;
+/// let headers = page.headers();
+/// let (_, csp) = headers.iter().find(|(name, _)| *name == "content-security-policy").unwrap();
 /// assert!(csp.contains("script-src 'nonce-"));
 /// ```
 #[derive(Debug, Clone)]
