@@ -323,10 +323,8 @@ impl Sentinel {
             };
             if let Ok((pubsub, ping_every)) = subscribed {
                 let (mut sink, mut messages) = pubsub.split();
-                let mut ping = tokio::time::interval_at(
-                    tokio::time::Instant::now() + ping_every,
-                    ping_every,
-                );
+                let mut ping =
+                    tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
                 ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
@@ -446,8 +444,14 @@ impl Sentinel {
     pub(super) async fn health(&self, name: &str) -> Vec<BackendHealth> {
         let mut out = Vec::with_capacity(self.sentinels.len() + 1);
         let mut master = None;
-        for (host, port) in &self.sentinels {
-            let result = self.ask(host, *port).await;
+        // Every sentinel at once: dead sentinels cost one lookup timeout in all, not one each.
+        let answers = futures_util::future::join_all(
+            self.sentinels
+                .iter()
+                .map(|(host, port)| async move { (host, port, self.ask(host, *port).await) }),
+        )
+        .await;
+        for (host, port, result) in answers {
             let location = format!("sentinel {host}:{port}");
             out.push(match &result {
                 Ok(Some(addr)) => {
