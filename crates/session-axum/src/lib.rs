@@ -59,7 +59,8 @@ mod error;
 mod layer;
 mod session;
 
-pub use cookie::{Key, SameSite};
+pub use cookie::{time::OffsetDateTime, Key, SameSite};
+pub use cookies::{CookieSecurity, MAX_FALLBACK_KEYS};
 pub use error::{MissingSessionLayer, SessionError};
 pub use layer::{SessionLayer, SessionService};
-pub use session::Session;
+pub use session::{Expiry, Session, EXPIRY_KEY};
