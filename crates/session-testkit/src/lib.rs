@@ -72,6 +72,7 @@ mod cluster;
 pub mod http;
 mod options;
 mod ports;
+mod proxy;
 mod sentinel;
 mod server;
 mod spawner;
@@ -83,6 +84,7 @@ pub use chromedriver::{
 };
 pub use cluster::{ClusterOptions, ClusterTopology, SLOTS};
 pub use options::ServerOptions;
+pub use proxy::Proxy;
 pub use sentinel::{SentinelOptions, SentinelTopology};
 pub use server::{RedisServer, StartError, HOST};
 pub use tls::{TestCa, TlsFiles, CLIENT_KEY_PASSWORD};
