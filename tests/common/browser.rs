@@ -11,6 +11,8 @@ use tokio::time::{sleep, Instant};
 /// never a success (a passing wait returns as soon as the page shows the value).
 const PATIENCE: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(25);
+/// Between two reloads of [`Browser::reload_until`].
+const RELOAD_POLL: Duration = Duration::from_millis(200);
 
 /// A browser session and the chromedriver behind it. Dropping it (a test that panics) kills
 /// the driver and every browser process with it; [`Browser::close`] ends the session first.
@@ -164,6 +166,27 @@ impl Browser {
         let what = format!("the message to contain {part:?}");
         self.wait_for(&what, |b| async move {
             b.page_state().await == "ready" && b.text("message").await.contains(part)
+        })
+        .await;
+    }
+
+    /// Reloads the page until `done` holds, for what the servers reach by themselves (a
+    /// store seen down, or reconnected); panics after [`PATIENCE`] with what the page shows.
+    pub async fn reload_until<'a, F, Fut>(&'a self, what: &str, done: F)
+    where
+        F: Fn(&'a Browser) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        self.wait_for(what, |b| {
+            let check = done(b);
+            async move {
+                let shown = check.await;
+                if !shown {
+                    sleep(RELOAD_POLL).await;
+                    b.reload().await;
+                }
+                shown
+            }
         })
         .await;
     }
