@@ -51,6 +51,9 @@
 //!   `cookies`.
 //! * `cookies`: opening and sealing the session cookie.
 //! * `error`: [`SessionError`] and [`MissingSessionLayer`].
+//! * `tower_sessions` (cargo feature `tower-sessions`): [`TowerStore`], tower-sessions'
+//!   store trait over ours, for tower-sessions' own layer and axum-login; uses none of the
+//!   above.
 #![warn(missing_docs)]
 
 mod config;
@@ -58,8 +61,12 @@ mod cookies;
 mod error;
 mod layer;
 mod session;
+#[cfg(feature = "tower-sessions")]
+mod tower_sessions;
 
 pub use cookie::{Key, SameSite};
 pub use error::{MissingSessionLayer, SessionError};
 pub use layer::{SessionLayer, SessionService};
 pub use session::Session;
+#[cfg(feature = "tower-sessions")]
+pub use tower_sessions::{TowerStore, PENDING_FOR};
