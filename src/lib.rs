@@ -8,6 +8,7 @@
 
 pub mod actix_app;
 pub mod axum_app;
+pub mod axum_login_app;
 
 use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
