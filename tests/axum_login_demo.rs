@@ -33,6 +33,18 @@ async fn send(
     http::send(method, &format!("{base}{path}"), cookie, form).await
 }
 
+/// `POST /login` as alice, with no cookie.
+async fn login_alice(base: &str) -> Answer {
+    send(
+        base,
+        "POST",
+        "/login",
+        None,
+        Some("user=alice&password=wonderland"),
+    )
+    .await
+}
+
 /// Our id of the session a demo cookie names: the cookie is tower-sessions' private cookie
 /// (the same AES-GCM jar as ours), holding their id.
 fn our_id(pair: &str) -> session_core::SessionId {
@@ -64,14 +76,7 @@ async fn login_protected_logout(store: SessionStore) {
     let refused = send(&app, "POST", "/login", None, Some(&too_long)).await;
     assert_eq!(refused.status, 400, "{refused:?}");
 
-    let login = send(
-        &app,
-        "POST",
-        "/login",
-        None,
-        Some("user=alice&password=wonderland"),
-    )
-    .await;
+    let login = login_alice(&app).await;
     assert_eq!(login.status, 200, "{login:?}");
     assert_eq!(login.body, "logged in as alice");
     let cookie = login.cookie_pair();
@@ -147,14 +152,7 @@ async fn redis_outage_is_503_and_recovers() {
         .build()
         .unwrap();
     let app = serve(SessionStore::from_config(&config).await.unwrap()).await;
-    let login = send(
-        &app,
-        "POST",
-        "/login",
-        None,
-        Some("user=alice&password=wonderland"),
-    )
-    .await;
+    let login = login_alice(&app).await;
     let cookie = login.cookie_pair();
 
     redis.kill();
@@ -164,14 +162,7 @@ async fn redis_outage_is_503_and_recovers() {
 
     redis.restart();
     // The restarted server has no data (no persistence): the user logs in again.
-    let login = send(
-        &app,
-        "POST",
-        "/login",
-        None,
-        Some("user=alice&password=wonderland"),
-    )
-    .await;
+    let login = login_alice(&app).await;
     assert_eq!(login.status, 200, "{login:?}");
     let again = send(&app, "GET", "/protected", Some(&login.cookie_pair()), None).await;
     assert_eq!(again.body, "hello, alice");
