@@ -42,6 +42,13 @@
 //! the first 8 cookies of our name are tried (more appear only when the cookie was set for
 //! several paths or domains), the rest are counted.
 //!
+//! # tower-sessions and axum-login
+//! With the `tower-sessions` cargo feature, [`TowerStore`] implements tower-sessions' (0.14)
+//! `SessionStore` over the same [`session_core::SessionStore`], so tower-sessions' own
+//! `SessionManagerLayer`, and axum-login on it, run on every backend of ours. Its documentation
+//! says how their records map onto our layout (their 128-bit id becomes a SHA-256-derived key)
+//! and what their whole-record save costs against this crate's changed-keys-only writes.
+//!
 //! # Modules
 //! All private: every public type has one path, at the crate root. Each module depends only on
 //! the ones listed after it, so there is no import cycle:

@@ -1,115 +1,6 @@
-//! [`TowerStore`]: tower-sessions' `SessionStore` trait over [`session_core::SessionStore`], so
-//! tower-sessions' `SessionManagerLayer`, and what is built on it (axum-login,
-//! axum-messages, ...), keep sessions in every backend of ours: Redis standalone, Sentinel and
-//! Cluster, the weighted pool, the multi-backends, the file store and memory, with
-//! `session_redis_key_expire` applied as everywhere else.
-//!
-//! Built with the `tower-sessions` cargo feature, against tower-sessions-core 0.14 (the version
-//! axum-login 0.18 uses).
-//!
-//! ```
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use axum::{routing::get, Router};
-//! use session_axum::TowerStore;
-//! use tower_sessions::{Session, SessionManagerLayer};
-//!
-//! async fn counter(session: Session) -> String {
-//!     let n: u64 = session.get("n").await.unwrap().unwrap_or(0) + 1;
-//!     session.insert("n", n).await.unwrap();
-//!     n.to_string()
-//! }
-//!
-//! // Any store of ours: `SessionStore::from_config(&SessionConfig::from_env()?)` in a real app.
-//! let store = TowerStore::new(session_core::SessionStore::memory());
-//! let app: Router = Router::new()
-//!     .route("/counter", get(counter))
-//!     .layer(SessionManagerLayer::new(store));
-//! # });
-//! ```
-//!
-//! # How their record maps onto our layout
-//!
-//! A tower-sessions [`Record`] is `{ id, data, expiry_date }`:
-//!
-//! * **data** (`HashMap<String, serde_json::Value>`) becomes our session state field for
-//!   field: each value is stored as its JSON text, exactly as our `Session` and actix-session
-//!   store theirs, so `redis-cli HGETALL` shows it and [`session_core::SessionStore::load`] of
-//!   [`TowerStore::session_id`] reads it.
-//! * **expiry_date** becomes the stored session's TTL (what is left until then), passed
-//!   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
-//!   wins, as for every other write. A record whose expiry date has passed is never stored
-//!   (`save` deletes it) and so never loads. A load answers with the expiry date the store
-//!   really holds (Redis `PTTL`, in the same round trip as `HGETALL`); when the session has no
-//!   expiry, or the backend cannot tell (the multi-backends), it answers 100 years
-//!   ([`session_core::MAX_TTL`]) from now. tower-sessions' own `Session` does not read the
-//!   loaded date (it computes a fresh one on every save); a cache in front of this store
-//!   (`CachingSessionStore`) does.
-//! * **id**: theirs is an `i128` from `rand::thread_rng()` (128 bits, 22 characters of
-//!   base64url in their cookie); ours is a validated 256-bit id (43 characters). The key is
-//!   derived: `base64url(SHA-256("tower-sessions id v1" ‖ id as 16 little-endian bytes))`
-//!   ([`TowerStore::session_id`]). Why a hash, and not their 16 bytes padded to 32:
-//!   - the key is a one-way function of the cookie value, so whoever reads Redis (a replica, a
-//!     backup, `KEYS`, an operator tool) learns no cookie that logs anyone in. tower-sessions'
-//!     cookie is plain unless the app asks for a signed or private one, and the bare id is
-//!     then the bearer secret; our own layers' keys are safe because their cookies are
-//!     encrypted, and this keeps that property for tower-sessions apps.
-//!   - derived keys are uniform over 256 bits, so the pool's rendezvous hashing and the
-//!     cluster's slots spread tower-sessions sessions exactly as ours; a padded id would
-//!     have a fixed half, which reads as a weak id to anyone looking at keys.
-//!   - the derivation needs no state and no secret, so every process of an app (and any tool
-//!     holding a cookie value) finds the same key.
-//!
-//!   The session's secret is still their 128 bits: hashing does not add entropy. 128 bits from
-//!   a CSPRNG are far beyond guessing, but the number to quote for a tower-sessions app is 128,
-//!   not our 256.
-//!
-//! # The trait's contract, operation by operation
-//!
-//! | tower-sessions | here | Redis |
-//! |---|---|---|
-//! | `create(&mut record)` | create only if the derived key is absent; when taken, a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `HSET` + `PEXPIRE` if absent |
-//! | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `DEL` + `HSET` + `PEXPIRE` if present |
-//! | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `HGETALL` + `PTTL`, pipelined |
-//! | `delete(&id)` | delete | `DEL` |
-//!
-//! `save` never brings back a session that is gone: one that a logout deleted (in another
-//! request, process or service) or that expired after this request loaded it. Their
-//! in-memory store would write it again (an upsert); ours keeps our "logout sticks" promise, as
-//! our own layers do. The one case where "gone" is only "never written" is handled too: our
-//! stores never hold an empty session, so a record created without data (a handler calling
-//! `session.save()` before inserting anything, to learn its id) stores nothing; the adapter
-//! remembers such ids for [`PENDING_FOR`], and a later save of one creates it.
-//!
-//! An emptied session (its last key removed) is deleted, and loads as no session: tower-sessions
-//! then forgets it and removes the cookie, where their memory store would keep an empty record.
-//!
-//! # What the whole-record save costs
-//!
-//! tower-sessions hands the store the whole record on every save, and the store cannot know
-//! which keys the request changed. So a save is a `DEL` and a rewrite of every field, where our
-//! own layers write only the changed keys (`HDEL`/`HSET` of those). The same number of round
-//! trips (one load, one write for a request that changes its session), but:
-//!
-//! * **bytes**: every save sends the whole session; a request that changes one small key of a
-//!   large session sends all of it (measured in `tests/tower_sessions.rs`,
-//!   `whole_record_save_costs_against_field_level_writes`, and in `docs/tower-sessions.md`);
-//! * **lost updates**: two concurrent requests that change different keys of one session do
-//!   not both win: the later save replaces the whole record, dropping the other request's key.
-//!   Our own layers (changed keys only) keep both. Apps for which this matters (concurrent
-//!   requests writing to one session) should use [`SessionLayer`](crate::SessionLayer).
-//!
-//! # Errors
-//!
-//! A store error becomes `session_store::Error::Backend` with our error's text (which never
-//! holds ids or session data); tower-sessions' middleware answers a failed save with 500, and
-//! a handler sees a failed load as an error from `Session::get`/`insert`. A session over
-//! `session_redis_max_session_size` is refused and nothing is stored (500 through their
-//! middleware, not our layers' 413). A corrupt stored session loads as no session, with a
-//! warning.
-//!
-//! Cookies are tower-sessions' own (their name, format and signing or encryption): a session
-//! made through this adapter is shared with our store API, not with the cookies of our layers or
-//! of actix-session.
+//! [`TowerStore`]: tower-sessions' `SessionStore` trait over ours (cargo feature
+//! `tower-sessions`). The whole story (mapping, contract, costs) is on the type, the one public
+//! item, so that it is what the crate's documentation shows.
 
 use std::{
     collections::HashMap,
@@ -144,11 +35,145 @@ const PENDING_MAX: usize = 10_000;
 /// with ours, and a future format can change it.
 const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 
-/// tower-sessions' `SessionStore` over our [`SessionStore`]: give it to
-/// `tower_sessions::SessionManagerLayer::new`. Cheap to clone (clones share the store).
+/// tower-sessions' `SessionStore` trait over [`session_core::SessionStore`], so
+/// tower-sessions' `SessionManagerLayer`, and what is built on it (axum-login,
+/// axum-messages, ...), keep sessions in every backend of ours: Redis standalone, Sentinel and
+/// Cluster, the weighted pool, the multi-backends, the file store and memory, with
+/// `session_redis_key_expire` applied as everywhere else.
 ///
-/// See the [module documentation](self) for how records map onto our layout, and what a
-/// whole-record save costs.
+/// Give it to `tower_sessions::SessionManagerLayer::new`; cheap to clone (clones share the
+/// store). Built with the `tower-sessions` cargo feature, against tower-sessions-core 0.14
+/// (the version axum-login 0.18 uses).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+///
+/// use session_axum::TowerStore;
+/// use tower_sessions::Session;
+///
+/// // Any store of ours: `SessionStore::from_config(&SessionConfig::from_env()?)` in an app.
+/// let store = session_core::SessionStore::memory();
+/// // What tower-sessions' layer does for a request that inserts a key:
+/// let session = Session::new(None, Arc::new(TowerStore::new(store.clone())), None);
+/// session.insert("user", "alice").await.unwrap();
+/// session.save().await.unwrap();
+/// // The same session through our store API: our layout, under the derived id.
+/// let ours = store.load(&TowerStore::session_id(&session.id().unwrap())).await.unwrap();
+/// assert_eq!(ours.unwrap()["user"], "\"alice\"");
+/// # });
+/// ```
+///
+/// A whole application (`SessionManagerLayer::new(store)`), as in the README:
+///
+/// ```no_run
+/// // Cargo.toml: session-axum = { ..., features = ["tower-sessions"] }, tower-sessions = "0.14"
+/// use axum::{routing::get, Router};
+/// use session_axum::TowerStore;
+/// use session_core::{SessionConfig, SessionStore};
+/// use tower_sessions::{Session, SessionManagerLayer};
+///
+/// async fn counter(session: Session) -> String {
+///     let n: u64 = session.get("n").await.unwrap().unwrap_or(0) + 1;
+///     session.insert("n", n).await.unwrap();
+///     n.to_string()
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let store = SessionStore::from_config(&SessionConfig::from_env()?).await?;
+///     let app = Router::new()
+///         .route("/counter", get(counter))
+///         .layer(SessionManagerLayer::new(TowerStore::new(store)));
+///     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+///     axum::serve(listener, app).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// # How their record maps onto our layout
+///
+/// A tower-sessions [`Record`] is `{ id, data, expiry_date }`:
+///
+/// * **data** (`HashMap<String, serde_json::Value>`) becomes our session state field for
+///   field: each value is stored as its JSON text, exactly as our `Session` and actix-session
+///   store theirs, so `redis-cli HGETALL` shows it and [`session_core::SessionStore::load`] of
+///   [`TowerStore::session_id`] reads it.
+/// * **expiry_date** becomes the stored session's TTL (what is left until then), passed
+///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
+///   wins, as for every other write. A record whose expiry date has passed is never stored
+///   (`save` deletes it) and so never loads. A load answers with the expiry date the store
+///   really holds (Redis `PTTL`, in the same round trip as `HGETALL`); when the session has no
+///   expiry, or the backend cannot tell (the multi-backends), it answers 100 years
+///   ([`session_core::MAX_TTL`]) from now. tower-sessions' own `Session` does not read the
+///   loaded date (it computes a fresh one on every save); a cache in front of this store
+///   (`CachingSessionStore`) does.
+/// * **id**: theirs is an `i128` from `rand::thread_rng()` (128 bits, 22 characters of
+///   base64url in their cookie); ours is a validated 256-bit id (43 characters). The key is
+///   derived: `base64url(SHA-256("tower-sessions id v1" ‖ id as 16 little-endian bytes))`
+///   ([`TowerStore::session_id`]). Why a hash, and not their 16 bytes padded to 32:
+///   - the key is a one-way function of the cookie value, so whoever reads Redis (a replica, a
+///     backup, `KEYS`, an operator tool) learns no cookie that logs anyone in. tower-sessions'
+///     cookie is plain unless the app asks for a signed or private one, and the bare id is
+///     then the bearer secret; our own layers' keys are safe because their cookies are
+///     encrypted, and this keeps that property for tower-sessions apps.
+///   - derived keys are uniform over 256 bits, so the pool's rendezvous hashing and the
+///     cluster's slots spread tower-sessions sessions exactly as ours; a padded id would
+///     have a fixed half, which reads as a weak id to anyone looking at keys.
+///   - the derivation needs no state and no secret, so every process of an app (and any tool
+///     holding a cookie value) finds the same key.
+///
+///   The session's secret is still their 128 bits: hashing does not add entropy. 128 bits from
+///   a CSPRNG are far beyond guessing, but the number to quote for a tower-sessions app is 128,
+///   not our 256.
+///
+/// # The trait's contract, operation by operation
+///
+/// | tower-sessions | here | Redis |
+/// |---|---|---|
+/// | `create(&mut record)` | create only if the derived key is absent; when taken, a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `HSET` + `PEXPIRE` if absent |
+/// | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `DEL` + `HSET` + `PEXPIRE` if present |
+/// | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `HGETALL` + `PTTL`, pipelined |
+/// | `delete(&id)` | delete | `DEL` |
+///
+/// `save` never brings back a session that is gone: one that a logout deleted (in another
+/// request, process or service) or that expired after this request loaded it. Their
+/// in-memory store would write it again (an upsert); ours keeps our "logout sticks" promise, as
+/// our own layers do. The one case where "gone" is only "never written" is handled too: our
+/// stores never hold an empty session, so a record created without data (a handler calling
+/// `session.save()` before inserting anything, to learn its id) stores nothing; the adapter
+/// remembers such ids for [`PENDING_FOR`], and a later save of one creates it.
+///
+/// An emptied session (its last key removed) is deleted, and loads as no session: tower-sessions
+/// then forgets it and removes the cookie, where their memory store would keep an empty record.
+///
+/// # What the whole-record save costs
+///
+/// tower-sessions hands the store the whole record on every save, and the store cannot know
+/// which keys the request changed. So a save is a `DEL` and a rewrite of every field, where our
+/// own layers write only the changed keys (`HDEL`/`HSET` of those). The same number of round
+/// trips (one load, one write for a request that changes its session), but:
+///
+/// * **bytes**: every save sends the whole session; a request that changes one small key of a
+///   large session sends all of it (measured in `tests/tower_sessions.rs`,
+///   `whole_record_save_costs_against_field_level_writes`, and in `docs/tower-sessions.md`);
+/// * **lost updates**: two concurrent requests that change different keys of one session do
+///   not both win: the later save replaces the whole record, dropping the other request's key.
+///   Our own layers (changed keys only) keep both. Apps for which this matters (concurrent
+///   requests writing to one session) should use [`SessionLayer`](crate::SessionLayer).
+///
+/// # Errors
+///
+/// A store error becomes `session_store::Error::Backend` with our error's text (which never
+/// holds ids or session data); tower-sessions' middleware answers a failed save with 500, and
+/// a handler sees a failed load as an error from `Session::get`/`insert`. A session over
+/// `session_redis_max_session_size` is refused and nothing is stored (500 through their
+/// middleware, not our layers' 413). A corrupt stored session loads as no session, with a
+/// warning.
+///
+/// Cookies are tower-sessions' own (their name, format and signing or encryption): a session
+/// made through this adapter is shared with our store API, not with the cookies of our layers or
+/// of actix-session.
 #[derive(Clone)]
 pub struct TowerStore {
     store: SessionStore,
@@ -181,7 +206,7 @@ impl TowerStore {
     }
 
     /// Our id (the store key's suffix) of a tower-sessions id: see the
-    /// [module documentation](self#how-their-record-maps-onto-our-layout) for why it is a hash.
+    /// [type documentation](TowerStore#how-their-record-maps-onto-our-layout) for why it is a hash.
     ///
     /// ```
     /// use session_axum::TowerStore;
