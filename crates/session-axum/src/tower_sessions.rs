@@ -229,7 +229,10 @@ impl TowerStore {
 
     fn remember_pending(&self, id: SessionId) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.retain(|_, since| since.elapsed() < PENDING_FOR);
+        // Pruned only when full, so a create costs O(1) until then.
+        if pending.len() >= PENDING_MAX {
+            pending.retain(|_, since| since.elapsed() < PENDING_FOR);
+        }
         if pending.len() >= PENDING_MAX {
             if let Some(oldest) = pending
                 .iter()
@@ -240,6 +243,13 @@ impl TowerStore {
             }
         }
         pending.insert(id, Instant::now());
+    }
+
+    fn is_pending(&self, id: &SessionId) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending
+            .get(id)
+            .is_some_and(|since| since.elapsed() < PENDING_FOR)
     }
 
     /// Forgets `id` as pending; true when it was, recently enough.
@@ -289,11 +299,13 @@ impl session_store::SessionStore for TowerStore {
         let state = to_state(record)?;
         for _ in 0..CREATE_TRIES {
             let id = Self::session_id(&record.id);
-            if self
-                .store
-                .create_with_id(&id, &state, Some(ttl))
-                .await
-                .map_err(backend_error)?
+            // An id created without data is taken too, though nothing is stored under it yet.
+            if !self.is_pending(&id)
+                && self
+                    .store
+                    .create_with_id(&id, &state, Some(ttl))
+                    .await
+                    .map_err(backend_error)?
             {
                 if state.is_empty() {
                     self.remember_pending(id);
@@ -421,6 +433,19 @@ mod tests {
         assert!(hour <= Duration::from_secs(3600) && hour > Duration::from_secs(3500));
         let far = OffsetDateTime::now_utc() + time::Duration::days(365 * 500);
         assert_eq!(time_left(far), Some(MAX_TTL));
+    }
+
+    #[test]
+    fn pending_ids_are_bounded() {
+        let store = TowerStore::new(SessionStore::memory());
+        let first = SessionId::generate();
+        store.remember_pending(first.clone());
+        for _ in 0..PENDING_MAX {
+            store.remember_pending(SessionId::generate());
+        }
+        assert_eq!(store.pending.lock().unwrap().len(), PENDING_MAX);
+        // The oldest went first.
+        assert!(!store.take_pending(&first));
     }
 
     #[test]

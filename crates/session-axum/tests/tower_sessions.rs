@@ -544,6 +544,58 @@ mod contract {
         assert!(about_std(ttl, Duration::seconds(60)), "{ttl:?}");
     }
 
+    /// tower-sessions-memory-store's own tests (create, save, load, delete, id collision),
+    /// re-expressed. Where they use a record without data, ours stores nothing (our stores hold
+    /// no empty session), so such a record loads as `None`; the collision is still detected.
+    pub async fn their_memory_store_tests(fx: Fixture) {
+        let store = fx.tower();
+        let empty = || record(&[], Duration::minutes(30));
+        let mut created = empty();
+        store.create(&mut created).await.unwrap();
+        store.save(&empty()).await.unwrap();
+
+        let mut rec = record(&[("k", serde_json::json!("v"))], Duration::minutes(30));
+        store.create(&mut rec).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        assert_eq!((loaded.id, &loaded.data), (rec.id, &rec.data));
+        assert!(store.load(&created.id).await.unwrap().is_none());
+
+        store.delete(&rec.id).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+
+        let (mut first, mut second) = (empty(), empty());
+        store.create(&mut first).await.unwrap();
+        second.id = first.id;
+        store.create(&mut second).await.unwrap();
+        assert_ne!(first.id, second.id);
+    }
+
+    /// tower-sessions-core's `test_cycle_id` (a mock store there), on ours: the data survives
+    /// the new id, the old id is gone, the new one is the store's.
+    pub async fn session_cycle_id(fx: Fixture) {
+        let store = std::sync::Arc::new(fx.tower());
+        let session = Session::new(None, store.clone(), None);
+        session.insert("foo", 42).await.unwrap();
+        session.save().await.unwrap();
+        let initial = session.id().unwrap();
+
+        let session = Session::new(Some(initial), store.clone(), None);
+        session.insert("bar", 1).await.unwrap();
+        session.save().await.unwrap();
+        session.cycle_id().await.unwrap();
+        assert!(session.id().is_none());
+        assert_eq!(session.get::<i32>("foo").await.unwrap(), Some(42));
+        session.save().await.unwrap();
+        let cycled = session.id().unwrap();
+        assert_ne!(cycled, initial);
+        assert!(store.load(&initial).await.unwrap().is_none());
+        let data = store.load(&cycled).await.unwrap().unwrap().data;
+        assert_eq!(
+            (data["foo"].clone(), data["bar"].clone()),
+            (42.into(), 1.into())
+        );
+    }
+
     pub async fn too_large_is_refused_and_nothing_stored(fx: Fixture) {
         let store = TowerStore::new(fx.store.clone().with_max_session_size(Some(64)));
         let mut rec = record(
@@ -572,6 +624,8 @@ macro_rules! contract_tests {
                 expired_records_are_never_stored,
                 key_expire_wins_over_the_record_expiry,
                 too_large_is_refused_and_nothing_stored,
+                their_memory_store_tests,
+                session_cycle_id,
             ]
         );
     };
