@@ -544,6 +544,25 @@ mod contract {
         assert!(about_std(ttl, Duration::seconds(60)), "{ttl:?}");
     }
 
+    /// The documented cost of a whole-record save: two requests that loaded the same session
+    /// and each changed a different key; the later save drops the earlier one's key.
+    pub async fn a_whole_record_save_drops_a_concurrent_change(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(&[("n", serde_json::json!(0))], Duration::hours(1));
+        store.create(&mut rec).await.unwrap();
+        let mut first = store.load(&rec.id).await.unwrap().unwrap();
+        let mut second = store.load(&rec.id).await.unwrap().unwrap();
+        first.data.insert("a".into(), serde_json::json!(1));
+        second.data.insert("b".into(), serde_json::json!(2));
+        store.save(&first).await.unwrap();
+        store.save(&second).await.unwrap();
+        let data = store.load(&rec.id).await.unwrap().unwrap().data;
+        assert!(
+            data.contains_key("b") && !data.contains_key("a"),
+            "{data:?}"
+        );
+    }
+
     /// tower-sessions-memory-store's own tests (create, save, load, delete, id collision),
     /// re-expressed. Where they use a record without data, ours stores nothing (our stores hold
     /// no empty session), so such a record loads as `None`; the collision is still detected.
@@ -626,6 +645,7 @@ macro_rules! contract_tests {
                 too_large_is_refused_and_nothing_stored,
                 their_memory_store_tests,
                 session_cycle_id,
+                a_whole_record_save_drops_a_concurrent_change,
             ]
         );
     };
