@@ -43,7 +43,7 @@
 //! several paths or domains), the rest are counted.
 //!
 //! # tower-sessions and axum-login
-//! With the `tower-sessions` cargo feature, [`TowerStore`] implements tower-sessions' (0.14)
+//! With the `tower-sessions` cargo feature, `TowerStore` implements tower-sessions' (0.14)
 //! `SessionStore` over the same [`session_core::SessionStore`], so tower-sessions' own
 //! `SessionManagerLayer`, and axum-login on it, run on every backend of ours. Its documentation
 //! says how their records map onto our layout (their 128-bit id becomes a SHA-256-derived key)
