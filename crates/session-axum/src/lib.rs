@@ -58,7 +58,7 @@
 //!   `cookies`.
 //! * `cookies`: opening and sealing the session cookie.
 //! * `error`: [`SessionError`] and [`MissingSessionLayer`].
-//! * `tower_sessions` (cargo feature `tower-sessions`): [`TowerStore`], tower-sessions'
+//! * `tower_sessions` (cargo feature `tower-sessions`): `TowerStore`, tower-sessions'
 //!   store trait over ours, for tower-sessions' own layer and axum-login; uses none of the
 //!   above.
 #![warn(missing_docs)]
