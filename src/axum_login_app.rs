@@ -175,18 +175,23 @@ async fn login(
     mut auth: AuthSession<Users>,
     form: Result<Form<Credentials>, FormRejection>,
 ) -> Response {
-    let Ok(Form(credentials)) = form else {
+    let Ok(Form(Credentials {
+        user: Some(user),
+        password,
+    })) = form
+    else {
         return (
             StatusCode::BAD_REQUEST,
             "expected a form with `user` and `password`",
         )
             .into_response();
     };
-    let user = match check_user(credentials.user) {
+    // The same bounds as the other demos' user names.
+    let user = match check_user(Some(user)) {
         Ok(user) => user,
         Err(reason) => return (StatusCode::BAD_REQUEST, reason).into_response(),
     };
-    let password = match credentials.password {
+    let password = match password {
         Some(p) if !p.is_empty() && p.len() <= MAX_USER_LEN => p,
         _ => {
             return (

@@ -72,6 +72,11 @@ async fn login_protected_logout(store: SessionStore) {
     assert_eq!(wrong.body, "wrong user name or password");
     assert!(wrong.set_cookie.is_empty(), "{wrong:?}");
 
+    for form in ["password=x", "user=alice", "user=&password=x"] {
+        let refused = send(&app, "POST", "/login", None, Some(form)).await;
+        assert_eq!(refused.status, 400, "{form}: {refused:?}");
+        assert!(refused.set_cookie.is_empty(), "{refused:?}");
+    }
     let too_long = format!("user={}&password=x", "u".repeat(300));
     let refused = send(&app, "POST", "/login", None, Some(&too_long)).await;
     assert_eq!(refused.status, 400, "{refused:?}");

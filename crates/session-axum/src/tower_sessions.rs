@@ -308,6 +308,9 @@ impl session_store::SessionStore for TowerStore {
                     .map_err(backend_error)?
             {
                 if state.is_empty() {
+                    // Nothing was written, so nothing checked that the id is free in the
+                    // store: a 128-bit random id colliding with a live session is beyond
+                    // reach, and checking would cost the round trip an empty create saves.
                     self.remember_pending(id);
                 }
                 return Ok(());
