@@ -129,15 +129,30 @@ impl AuthnBackend for Users {
 /// [`COOKIE_NAME`] keyed with `key_material`, `Secure` as given, expiring after
 /// [`SESSION_TTL`] of inactivity), axum-login's layer on it.
 ///
+/// `sliding_expiry` is `session_redis_key_expire`, as [`DemoSettings`] reads it: when set, every
+/// request with a session saves it (tower-sessions' `with_always_save`), so the store's TTL
+/// restarts at `key_expire` on each request, as in the other demos. tower-sessions has no
+/// cheaper way: a session it does not save is not written, and its refresh is a whole-record
+/// save (see docs/tower-sessions.md for the cost).
+///
 /// # Panics
 /// Panics when `key_material` is shorter than 64 bytes; [`crate::cookie_key_material`] never
 /// returns less.
-pub fn router(store: SessionStore, key_material: &[u8], secure: bool) -> Router {
-    let inactivity = time::Duration::try_from(SESSION_TTL).expect("a day fits");
+pub fn router(
+    store: SessionStore,
+    key_material: &[u8],
+    secure: bool,
+    sliding_expiry: Option<std::time::Duration>,
+) -> Router {
+    // The cookie must outlive the stored session, or the browser forgets a session that the
+    // server still holds.
+    let cookie_ttl = SESSION_TTL.max(sliding_expiry.unwrap_or_default());
+    let inactivity = time::Duration::try_from(cookie_ttl).unwrap_or(time::Duration::MAX);
     let sessions = SessionManagerLayer::new(TowerStore::new(store.clone()))
         .with_name(COOKIE_NAME)
         .with_secure(secure)
         .with_expiry(Expiry::OnInactivity(inactivity))
+        .with_always_save(sliding_expiry.is_some())
         .with_private(Key::from(key_material));
     let auth = AuthManagerLayerBuilder::new(Users::default(), sessions).build();
     Router::new()
@@ -157,7 +172,12 @@ pub fn router(store: SessionStore, key_material: &[u8], secure: bool) -> Router 
 /// Serves the demo until stopped (gracefully, on Ctrl-C).
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let settings = DemoSettings::from_env().await?;
-    let app = router(settings.store, &settings.key_material, settings.secure);
+    let app = router(
+        settings.store,
+        &settings.key_material,
+        settings.secure,
+        settings.sliding_expiry,
+    );
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

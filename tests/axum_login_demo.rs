@@ -2,6 +2,8 @@
 //! over tower-sessions over `session_axum::TowerStore`, on real Redis and on the file store (the
 //! demo's default): login, a protected route, logout, and what the store holds at each step.
 
+use std::time::Duration;
+
 use session_axum::TowerStore;
 use session_core::{backends::file::FileBackend, SessionConfig, SessionStore};
 use session_e2e::axum_login_app;
@@ -16,7 +18,12 @@ const KEY: &[u8; 64] = b"demo-secret-demo-secret-demo-secret-demo-secret-demo-se
 
 /// Serves the demo for `store` on a free loopback port; returns its base URL.
 async fn serve(store: SessionStore) -> String {
-    let app = axum_login_app::router(store, KEY, false);
+    serve_sliding(store, None).await
+}
+
+/// [`serve`], with the demo's sliding expiry (`session_redis_key_expire`).
+async fn serve_sliding(store: SessionStore, sliding: Option<Duration>) -> String {
+    let app = axum_login_app::router(store, KEY, false, sliding);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -171,4 +178,27 @@ async fn redis_outage_is_503_and_recovers() {
     assert_eq!(login.status, 200, "{login:?}");
     let again = send(&app, "GET", "/protected", Some(&login.cookie_pair()), None).await;
     assert_eq!(again.body, "hello, alice");
+}
+
+/// With `session_redis_key_expire`, every request with a session restarts its TTL at
+/// `key_expire` (tower-sessions' always-save), as in the other demos.
+#[tokio::test]
+async fn key_expire_slides_on_every_request() {
+    let redis = RedisServer::start();
+    let config = SessionConfig::builder()
+        .set("session_redis_url", &redis.url())
+        .set("session_redis_key_expire", "1800")
+        .build()
+        .unwrap();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let app = serve_sliding(store, config.key_expire_duration()).await;
+    let cookie = login_alice(&app).await.cookie_pair();
+    let key = format!("session:{}", our_id(&cookie).as_str());
+    let ttl = || redis.cmd::<i64>(&["PTTL", &key]);
+    assert!((1_700_000..=1_800_000).contains(&ttl()), "{}", ttl());
+    // As if most of the TTL had passed; a read-only request then restarts it.
+    let _: () = redis.cmd(&["PEXPIRE", &key, "60000"]);
+    let protected = send(&app, "GET", "/protected", Some(&cookie), None).await;
+    assert_eq!(protected.body, "hello, alice");
+    assert!((1_700_000..=1_800_000).contains(&ttl()), "{}", ttl());
 }
