@@ -4,7 +4,8 @@
 //!
 //! It reads the same configuration as the other demos ([`DemoSettings::from_env`]: the file
 //! store when nothing is configured, Redis in any mode otherwise) and keys tower-sessions'
-//! private (encrypted) cookie with `SESSION_SECRET`.
+//! private (encrypted) cookie with `SESSION_SECRET`. With `SESSION_REDIS_KEY_EXPIRE`, every
+//! request with a session restarts its TTL (see [`router`]).
 //!
 //! | route | behaviour |
 //! |---|---|
