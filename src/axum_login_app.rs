@@ -40,8 +40,8 @@ use sha2::{Digest, Sha256};
 use tower_sessions::{cookie::Key, Expiry, SessionManagerLayer};
 
 use crate::{
-    axum_app::plain_text_headers, check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME,
-    MAX_USER_LEN, SESSION_TTL,
+    axum_app::{plain_text_headers, serve_until_ctrl_c},
+    check_user, health_report, DemoArgs, DemoSettings, COOKIE_NAME, MAX_USER_LEN, SESSION_TTL,
 };
 
 /// The demo's accounts: user name and password.
@@ -179,16 +179,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         settings.secure,
         settings.sliding_expiry,
     );
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    tracing::info!(addr = %args.addr, users = ?DEMO_USERS.map(|(u, _)| u), "axum-login demo listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| format!("server failed: {e}"))
+    tracing::info!(users = ?DEMO_USERS.map(|(u, _)| u), "axum-login demo users");
+    serve_until_ctrl_c(app, args.addr, "axum-login demo").await
 }
 
 /// `POST /login`.

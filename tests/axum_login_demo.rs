@@ -40,6 +40,20 @@ async fn send(
     http::send(method, &format!("{base}{path}"), cookie, form).await
 }
 
+/// The configuration and store for `redis`, with `options` (`session_redis_*` names).
+async fn redis_store(
+    redis: &RedisServer,
+    options: &[(&str, &str)],
+) -> (SessionConfig, SessionStore) {
+    let mut builder = SessionConfig::builder().set("session_redis_url", &redis.url());
+    for (name, value) in options {
+        builder = builder.set(name, value);
+    }
+    let config = builder.build().unwrap();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    (config, store)
+}
+
 /// `POST /login` as alice, with no cookie.
 async fn login_alice(base: &str) -> Answer {
     send(
@@ -136,11 +150,7 @@ async fn login_protected_logout(store: SessionStore) {
 #[tokio::test]
 async fn login_protected_logout_on_redis() {
     let redis = RedisServer::start();
-    let config = SessionConfig::builder()
-        .set("session_redis_url", &redis.url())
-        .build()
-        .unwrap();
-    let store = SessionStore::from_config(&config).await.unwrap();
+    let (_, store) = redis_store(&redis, &[]).await;
     login_protected_logout(store).await;
     let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
     assert!(keys.is_empty(), "logout left {keys:?}");
@@ -157,13 +167,11 @@ async fn login_protected_logout_on_the_file_store() {
 #[tokio::test]
 async fn redis_outage_is_503_and_recovers() {
     let redis = RedisServer::start();
-    let config = SessionConfig::builder()
-        .set("session_redis_url", &redis.url())
-        .set("session_redis_socket_timeout", "0.5")
-        .set("session_redis_socket_connect_timeout", "0.5")
-        .build()
-        .unwrap();
-    let app = serve(SessionStore::from_config(&config).await.unwrap()).await;
+    let timeouts = [
+        ("session_redis_socket_timeout", "0.5"),
+        ("session_redis_socket_connect_timeout", "0.5"),
+    ];
+    let app = serve(redis_store(&redis, &timeouts).await.1).await;
     let login = login_alice(&app).await;
     let cookie = login.cookie_pair();
 
@@ -185,12 +193,7 @@ async fn redis_outage_is_503_and_recovers() {
 #[tokio::test]
 async fn key_expire_slides_on_every_request() {
     let redis = RedisServer::start();
-    let config = SessionConfig::builder()
-        .set("session_redis_url", &redis.url())
-        .set("session_redis_key_expire", "1800")
-        .build()
-        .unwrap();
-    let store = SessionStore::from_config(&config).await.unwrap();
+    let (config, store) = redis_store(&redis, &[("session_redis_key_expire", "1800")]).await;
     let app = serve_sliding(store, config.key_expire_duration()).await;
     let cookie = login_alice(&app).await.cookie_pair();
     let key = format!("session:{}", our_id(&cookie).as_str());
