@@ -16,7 +16,9 @@
 //! | `GET /` | `hello` |
 //!
 //! The users are two fixed demo accounts, [`DEMO_USERS`]; their passwords are kept as SHA-256
-//! digests, a stand-in for a user database with a real password hash (argon2, ...).
+//! digests, a stand-in for a user database with a real password hash (argon2, ...). The
+//! `session_auth_hash` axum-login stores in each session is keyed with the cookie key material,
+//! so the session store holds nothing to guess a password from.
 //!
 //! axum-login answers a session store failure with an empty 500; the outermost middleware
 //! ([`outage_is_503`]) turns it into 503 when the store's health check says a backend is down,
@@ -52,7 +54,11 @@ pub const DEMO_USERS: [(&str, &str); 2] = [("alice", "wonderland"), ("bob", "bui
 #[derive(Clone)]
 pub struct User {
     name: String,
+    /// Checked at login; never leaves the process.
     password_digest: [u8; 32],
+    /// What axum-login stores in the session: derived from the password *and* the cookie key
+    /// material, so the session store holds nothing a password can be guessed from offline.
+    session_auth_hash: [u8; 32],
 }
 
 impl std::fmt::Debug for User {
@@ -72,7 +78,7 @@ impl AuthUser for User {
     }
 
     fn session_auth_hash(&self) -> &[u8] {
-        &self.password_digest
+        &self.session_auth_hash
     }
 }
 
@@ -87,18 +93,27 @@ pub struct Credentials {
 #[derive(Clone)]
 pub struct Users(HashMap<String, User>);
 
-impl Default for Users {
-    fn default() -> Self {
+impl Users {
+    /// The demo users; `key_material` (the cookie key's) keys their session auth hashes.
+    pub fn new(key_material: &[u8]) -> Self {
+        let user = |name: &str, password: &str| {
+            let password_digest: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+            let session_auth_hash = Sha256::new()
+                .chain_update(b"axum-login demo session auth v1")
+                .chain_update(Sha256::digest(key_material))
+                .chain_update(password_digest)
+                .finalize()
+                .into();
+            User {
+                name: name.to_owned(),
+                password_digest,
+                session_auth_hash,
+            }
+        };
         Self(
             DEMO_USERS
                 .iter()
-                .map(|(name, password)| {
-                    let user = User {
-                        name: (*name).to_owned(),
-                        password_digest: Sha256::digest(password.as_bytes()).into(),
-                    };
-                    ((*name).to_owned(), user)
-                })
+                .map(|(name, password)| ((*name).to_owned(), user(name, password)))
                 .collect(),
         )
     }
@@ -155,7 +170,7 @@ pub fn router(
         .with_expiry(Expiry::OnInactivity(inactivity))
         .with_always_save(sliding_expiry.is_some())
         .with_private(Key::from(key_material));
-    let auth = AuthManagerLayerBuilder::new(Users::default(), sessions).build();
+    let auth = AuthManagerLayerBuilder::new(Users::new(key_material), sessions).build();
     Router::new()
         .route("/protected", get(protected))
         .route_layer(login_required!(Users))

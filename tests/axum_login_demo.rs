@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use sha2::Digest;
+
 use session_axum::TowerStore;
 use session_core::{backends::file::FileBackend, SessionConfig, SessionStore};
 use session_e2e::axum_login_app;
@@ -111,6 +113,9 @@ async fn login_protected_logout(store: SessionStore) {
     let stored = store.load(&our_id(&cookie)).await.unwrap().unwrap();
     let data: serde_json::Value = serde_json::from_str(&stored["axum-login.data"]).unwrap();
     assert_eq!(data["user_id"], "alice", "{data}");
+    // The stored auth hash is keyed: not the password's bare digest.
+    let bare: Vec<u8> = sha2::Sha256::digest(b"wonderland").to_vec();
+    assert_ne!(data["auth_hash"], serde_json::json!(bare), "{data}");
 
     let protected = send(&app, "GET", "/protected", Some(&cookie), None).await;
     assert_eq!(protected.status, 200, "{protected:?}");
