@@ -129,10 +129,20 @@ pub async fn plain_text_headers(mut res: Response) -> Response {
 /// Ctrl-C). The actix twin is [`crate::actix_app::run`].
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let app = router_from_settings(DemoSettings::from_env().await?);
-    let listener = tokio::net::TcpListener::bind(args.addr)
+    serve_until_ctrl_c(app, args.addr, "axum demo").await
+}
+
+/// Serves `app` on `addr` until Ctrl-C (gracefully), logging `name` and the address once
+/// listening: the end of every axum demo's `run`.
+pub async fn serve_until_ctrl_c(
+    app: Router,
+    addr: std::net::SocketAddr,
+    name: &str,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    tracing::info!(addr = %args.addr, "axum demo listening");
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(%addr, "{name} listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -10,6 +10,7 @@
 pub mod actix_app;
 pub mod app_page;
 pub mod axum_app;
+pub mod axum_login_app;
 mod demo_env;
 
 pub use demo_env::DemoEnv;

@@ -57,6 +57,13 @@
 //! the first 8 cookies of our name are tried (more appear only when the cookie was set for
 //! several paths or domains), the rest are counted.
 //!
+//! # tower-sessions and axum-login
+//! With the `tower-sessions` cargo feature, `TowerStore` implements tower-sessions' (0.14)
+//! `SessionStore` over the same [`session_core::SessionStore`], so tower-sessions' own
+//! `SessionManagerLayer`, and axum-login on it, run on every backend of ours. Its documentation
+//! says how their records map onto our layout (their 128-bit id becomes a SHA-256-derived key)
+//! and what their whole-record save costs against this crate's changed-keys-only writes.
+//!
 //! # Modules
 //! All private: every public type has one path, at the crate root. Each module depends only on
 //! the ones listed after it, so there is no import cycle:
@@ -66,6 +73,9 @@
 //!   `cookies`.
 //! * `cookies`: opening and sealing the session cookie.
 //! * `error`: [`SessionError`] and [`MissingSessionLayer`].
+//! * `tower_sessions` (cargo feature `tower-sessions`): `TowerStore`, tower-sessions'
+//!   store trait over ours, for tower-sessions' own layer and axum-login; uses none of the
+//!   above.
 #![warn(missing_docs)]
 
 mod config;
@@ -73,9 +83,13 @@ mod cookies;
 mod error;
 mod layer;
 mod session;
+#[cfg(feature = "tower-sessions")]
+mod tower_sessions;
 
 pub use cookie::{time::OffsetDateTime, Key, SameSite};
 pub use cookies::{CookieSecurity, MAX_FALLBACK_KEYS};
 pub use error::{MissingSessionLayer, SessionError};
 pub use layer::{SessionLayer, SessionService};
 pub use session::{Expiry, Session, EXPIRY_KEY};
+#[cfg(feature = "tower-sessions")]
+pub use tower_sessions::{TowerStore, PENDING_FOR};

@@ -216,6 +216,51 @@ impl SessionStore {
         })
     }
 
+    /// Stores a new session under an id the caller chose, only if nothing is stored there yet:
+    /// for adapters whose framework picks the id (tower-sessions' `create` hands the store a
+    /// record with its id). Returns false, writing nothing, when the id is taken; the caller
+    /// picks another.
+    ///
+    /// An empty state is never written (it would load as no session anyway): `Ok(true)`,
+    /// nothing stored.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{SessionId, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::memory();
+    /// let id = SessionId::generate();
+    /// let state = SessionState::from([("n".to_owned(), "1".to_owned())]);
+    /// assert!(store.create_with_id(&id, &state, None).await.unwrap());
+    /// assert!(!store.create_with_id(&id, &state, None).await.unwrap());
+    /// # });
+    /// ```
+    pub async fn create_with_id(
+        &self,
+        id: &SessionId,
+        state: &SessionState,
+        framework_ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        if state.is_empty() {
+            return Ok(true);
+        }
+        self.check_size(state)?;
+        self.backend
+            .create(id, state, self.effective_ttl(framework_ttl))
+            .await
+    }
+
+    /// Loads a session with what is left of its lifetime, without touching it: `Ok(None)` when
+    /// it does not exist or has expired; a lifetime of `None` when it has no expiry or the
+    /// backend cannot tell (the multi-backends). Read from the primary, never a replica.
+    /// One round trip on Redis (`HGETALL` and `PTTL` pipelined).
+    pub async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        self.backend.load_with_ttl(id).await
+    }
+
     /// Replaces the whole state of an existing session. Returns false, writing nothing, when
     /// it no longer exists (deleted by a logout, or expired). An empty state deletes it.
     pub async fn replace(

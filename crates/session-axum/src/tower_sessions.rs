@@ -1,0 +1,462 @@
+//! [`TowerStore`]: tower-sessions' `SessionStore` trait over ours (cargo feature
+//! `tower-sessions`). The whole story (mapping, contract, costs) is on the type, the one public
+//! item, so that it is what the crate's documentation shows.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+use session_core::{SessionId, SessionState, SessionStore, StoreError, MAX_TTL};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tower_sessions_core::{
+    session::{Id, Record},
+    session_store::{self, Error},
+};
+
+/// How many ids `create` tries before failing. Each collision of a fresh 128-bit id is already
+/// astronomically unlikely; more than one means a broken backend.
+const CREATE_TRIES: u32 = 3;
+
+/// How long the adapter remembers the id of a record created without data (stored as nothing),
+/// so that a save of it in the same request creates it: far longer than a request lasts.
+pub const PENDING_FOR: Duration = Duration::from_secs(300);
+
+/// At most this many such ids are remembered; beyond it the oldest are forgotten (their late
+/// save then writes nothing, as for a session that is gone). Bounds the memory an anonymous
+/// client can make the adapter hold, when a handler saves every empty session.
+const PENDING_MAX: usize = 10_000;
+
+/// Domain separation for the id derivation: no other use of SHA-256 over 16 bytes can collide
+/// with ours, and a future format can change it.
+const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
+
+/// tower-sessions' `SessionStore` trait over [`session_core::SessionStore`], so
+/// tower-sessions' `SessionManagerLayer`, and what is built on it (axum-login,
+/// axum-messages, ...), keep sessions in every backend of ours: Redis standalone, Sentinel and
+/// Cluster, the weighted pool, the multi-backends, the file store and memory, with
+/// `session_redis_key_expire` applied as everywhere else.
+///
+/// Give it to `tower_sessions::SessionManagerLayer::new`; cheap to clone (clones share the
+/// store). Built with the `tower-sessions` cargo feature, against tower-sessions-core 0.14
+/// (the version axum-login 0.18 uses).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+///
+/// use session_axum::TowerStore;
+/// use tower_sessions::Session;
+///
+/// // Any store of ours: `SessionStore::from_config(&SessionConfig::from_env()?)` in an app.
+/// let store = session_core::SessionStore::memory();
+/// // What tower-sessions' layer does for a request that inserts a key:
+/// let session = Session::new(None, Arc::new(TowerStore::new(store.clone())), None);
+/// session.insert("user", "alice").await.unwrap();
+/// session.save().await.unwrap();
+/// // The same session through our store API: our layout, under the derived id.
+/// let ours = store.load(&TowerStore::session_id(&session.id().unwrap())).await.unwrap();
+/// assert_eq!(ours.unwrap()["user"], "\"alice\"");
+/// # });
+/// ```
+///
+/// A whole application (`SessionManagerLayer::new(store)`), as in the README:
+///
+/// ```no_run
+/// // Cargo.toml: session-axum = { ..., features = ["tower-sessions"] }, tower-sessions = "0.14"
+/// use axum::{routing::get, Router};
+/// use session_axum::TowerStore;
+/// use session_core::{SessionConfig, SessionStore};
+/// use tower_sessions::{Session, SessionManagerLayer};
+///
+/// async fn counter(session: Session) -> String {
+///     let n: u64 = session.get("n").await.unwrap().unwrap_or(0) + 1;
+///     session.insert("n", n).await.unwrap();
+///     n.to_string()
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let store = SessionStore::from_config(&SessionConfig::from_env()?).await?;
+///     let app = Router::new()
+///         .route("/counter", get(counter))
+///         .layer(SessionManagerLayer::new(TowerStore::new(store)));
+///     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+///     axum::serve(listener, app).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// # How their record maps onto our layout
+///
+/// A tower-sessions [`Record`] is `{ id, data, expiry_date }`:
+///
+/// * **data** (`HashMap<String, serde_json::Value>`) becomes our session state field for
+///   field: each value is stored as its JSON text, exactly as our `Session` and actix-session
+///   store theirs, so `redis-cli HGETALL` shows it and [`session_core::SessionStore::load`] of
+///   [`TowerStore::session_id`] reads it.
+/// * **expiry_date** becomes the stored session's TTL (what is left until then), passed
+///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
+///   wins, as for every other write. A record whose expiry date has passed is never stored
+///   (`save` deletes it) and so never loads. A load answers with the expiry date the store
+///   really holds (Redis `PTTL`, in the same round trip as `HGETALL`); when the session has no
+///   expiry, or the backend cannot tell (the multi-backends), it answers 100 years
+///   ([`session_core::MAX_TTL`]) from now. tower-sessions' own `Session` does not read the
+///   loaded date (it computes a fresh one on every save); a cache in front of this store
+///   (`CachingSessionStore`) does.
+/// * **id**: theirs is an `i128` from `rand::thread_rng()` (128 bits, 22 characters of
+///   base64url in their cookie); ours is a validated 256-bit id (43 characters). The key is
+///   derived: `base64url(SHA-256("tower-sessions id v1" ‖ id as 16 little-endian bytes))`
+///   ([`TowerStore::session_id`]). Why a hash, and not their 16 bytes padded to 32:
+///   - the key is a one-way function of the cookie value, so whoever reads Redis (a replica, a
+///     backup, `KEYS`, an operator tool) learns no cookie that logs anyone in. tower-sessions'
+///     cookie is plain unless the app asks for a signed or private one, and the bare id is
+///     then the bearer secret; our own layers' keys are safe because their cookies are
+///     encrypted, and this keeps that property for tower-sessions apps.
+///   - derived keys are uniform over 256 bits, so the pool's rendezvous hashing and the
+///     cluster's slots spread tower-sessions sessions exactly as ours; a padded id would
+///     have a fixed half, which reads as a weak id to anyone looking at keys.
+///   - the derivation needs no state and no secret, so every process of an app (and any tool
+///     holding a cookie value) finds the same key.
+///
+///   The session's secret is still their 128 bits: hashing does not add entropy. 128 bits from
+///   a CSPRNG are far beyond guessing, but the number to quote for a tower-sessions app is 128,
+///   not our 256.
+///
+/// # The trait's contract, operation by operation
+///
+/// | tower-sessions | here | Redis |
+/// |---|---|---|
+/// | `create(&mut record)` | create only if the derived key is absent; when taken, a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `HSET` + `PEXPIRE` if absent |
+/// | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `DEL` + `HSET` + `PEXPIRE` if present |
+/// | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `HGETALL` + `PTTL`, pipelined |
+/// | `delete(&id)` | delete | `DEL` |
+///
+/// `save` never brings back a session that is gone: one that a logout deleted (in another
+/// request, process or service) or that expired after this request loaded it. Their
+/// in-memory store would write it again (an upsert); ours keeps our "logout sticks" promise, as
+/// our own layers do. The one case where "gone" is only "never written" is handled too: our
+/// stores never hold an empty session, so a record created without data (a handler calling
+/// `session.save()` before inserting anything, to learn its id) stores nothing; the adapter
+/// remembers such ids for [`PENDING_FOR`], and a later save of one creates it.
+///
+/// An emptied session (its last key removed) is deleted, and loads as no session: tower-sessions
+/// then forgets it and removes the cookie, where their memory store would keep an empty record.
+///
+/// # What the whole-record save costs
+///
+/// tower-sessions hands the store the whole record on every save, and the store cannot know
+/// which keys the request changed. So a save is a `DEL` and a rewrite of every field, where our
+/// own layers write only the changed keys (`HDEL`/`HSET` of those). The same number of round
+/// trips (one load, one write for a request that changes its session), but:
+///
+/// * **bytes**: every save sends the whole session; a request that changes one small key of a
+///   large session sends all of it (measured in `tests/tower_sessions.rs`,
+///   `whole_record_save_costs_against_field_level_writes`, and in `docs/tower-sessions.md`);
+/// * **lost updates**: two concurrent requests that change different keys of one session do
+///   not both win: the later save replaces the whole record, dropping the other request's key.
+///   Our own layers (changed keys only) keep both. Apps for which this matters (concurrent
+///   requests writing to one session) should use [`SessionLayer`](crate::SessionLayer).
+///
+/// # Errors
+///
+/// A store error becomes `session_store::Error::Backend` with our error's text (which never
+/// holds ids or session data); tower-sessions' middleware answers a failed save with 500, and
+/// a handler sees a failed load as an error from `Session::get`/`insert`. A session over
+/// `session_redis_max_session_size` is refused and nothing is stored (500 through their
+/// middleware, not our layers' 413). A corrupt stored session loads as no session, with a
+/// warning.
+///
+/// Cookies are tower-sessions' own (their name, format and signing or encryption): a session
+/// made through this adapter is shared with our store API, not with the cookies of our layers or
+/// of actix-session.
+#[derive(Clone)]
+pub struct TowerStore {
+    store: SessionStore,
+    /// Ids created without data (nothing stored), with when: see [`PENDING_FOR`].
+    pending: Arc<Mutex<HashMap<SessionId, Instant>>>,
+}
+
+impl std::fmt::Debug for TowerStore {
+    /// The backend's name only: ids and data never reach `Debug` output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TowerStore")
+            .field("backend", &self.store.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TowerStore {
+    /// The adapter over `store`; its TTL rule (`session_redis_key_expire`) and size limit
+    /// apply to every write.
+    pub fn new(store: SessionStore) -> Self {
+        Self {
+            store,
+            pending: Arc::default(),
+        }
+    }
+
+    /// The store underneath, to read or delete through our API what tower-sessions wrote.
+    pub fn store(&self) -> &SessionStore {
+        &self.store
+    }
+
+    /// Our id (the store key's suffix) of a tower-sessions id: see the
+    /// [type documentation](TowerStore#how-their-record-maps-onto-our-layout) for why it is a hash.
+    ///
+    /// ```
+    /// use session_axum::TowerStore;
+    /// use tower_sessions::session::Id;
+    ///
+    /// let id = Id::default();
+    /// let ours = TowerStore::session_id(&id);
+    /// assert_eq!(ours.as_str().len(), 43);
+    /// assert_eq!(TowerStore::session_id(&id), ours); // the same in every process
+    /// assert_ne!(TowerStore::session_id(&Id(id.0 ^ 1)), ours);
+    /// ```
+    pub fn session_id(id: &Id) -> SessionId {
+        let digest = Sha256::new()
+            .chain_update(ID_DERIVATION_TAG)
+            .chain_update(id.0.to_le_bytes())
+            .finalize();
+        SessionId::parse(&URL_SAFE_NO_PAD.encode(digest))
+            .expect("32 bytes in base64url are a well-formed session id")
+    }
+
+    fn remember_pending(&self, id: SessionId) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        // Pruned only when full, so a create costs O(1) until then.
+        if pending.len() >= PENDING_MAX {
+            pending.retain(|_, since| since.elapsed() < PENDING_FOR);
+        }
+        if pending.len() >= PENDING_MAX {
+            if let Some(oldest) = pending
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| k.clone())
+            {
+                pending.remove(&oldest);
+            }
+        }
+        pending.insert(id, Instant::now());
+    }
+
+    fn is_pending(&self, id: &SessionId) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending
+            .get(id)
+            .is_some_and(|since| since.elapsed() < PENDING_FOR)
+    }
+
+    /// Forgets `id` as pending; true when it was, recently enough.
+    fn take_pending(&self, id: &SessionId) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending
+            .remove(id)
+            .is_some_and(|since| since.elapsed() < PENDING_FOR)
+    }
+}
+
+/// What is left until `expiry_date`, as the framework TTL of a write; `None` when it has passed.
+fn time_left(expiry_date: OffsetDateTime) -> Option<Duration> {
+    let left = expiry_date - OffsetDateTime::now_utc();
+    if left <= time::Duration::ZERO {
+        return None;
+    }
+    Some(Duration::try_from(left).unwrap_or(MAX_TTL).min(MAX_TTL))
+}
+
+/// The record's data as our state: each value as its JSON text.
+fn to_state(record: &Record) -> Result<SessionState, Error> {
+    record
+        .data
+        .iter()
+        .map(|(key, value)| {
+            // Serialising a `serde_json::Value` cannot fail (its map keys are strings); the
+            // message names the key only, never the data.
+            serde_json::to_string(value)
+                .map(|json| (key.clone(), json))
+                .map_err(|_| Error::Encode(format!("session key `{key}` could not be encoded")))
+        })
+        .collect()
+}
+
+fn backend_error(err: StoreError) -> Error {
+    Error::Backend(err.to_string())
+}
+
+#[async_trait]
+impl session_store::SessionStore for TowerStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let Some(ttl) = time_left(record.expiry_date) else {
+            // Expired before it was stored: it could never load, so storing it is pointless.
+            return Ok(());
+        };
+        let state = to_state(record)?;
+        for _ in 0..CREATE_TRIES {
+            let id = Self::session_id(&record.id);
+            // An id created without data is taken too, though nothing is stored under it yet.
+            if !self.is_pending(&id)
+                && self
+                    .store
+                    .create_with_id(&id, &state, Some(ttl))
+                    .await
+                    .map_err(backend_error)?
+            {
+                if state.is_empty() {
+                    // Nothing was written, so nothing checked that the id is free in the
+                    // store: a 128-bit random id colliding with a live session is beyond
+                    // reach, and checking would cost the round trip an empty create saves.
+                    self.remember_pending(id);
+                }
+                return Ok(());
+            }
+            tracing::warn!(
+                backend = self.store.backend_name(),
+                "tower-sessions id was taken; retrying with another"
+            );
+            record.id = Id::default();
+        }
+        Err(backend_error(StoreError::IdCollision {
+            tries: CREATE_TRIES,
+        }))
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let id = Self::session_id(&record.id);
+        let Some(ttl) = time_left(record.expiry_date) else {
+            // Saved with an expiry date in the past: the session is over.
+            self.take_pending(&id);
+            self.store.delete(&id).await.map_err(backend_error)?;
+            return Ok(());
+        };
+        let state = to_state(record)?;
+        if self
+            .store
+            .replace(&id, &state, Some(ttl))
+            .await
+            .map_err(backend_error)?
+        {
+            return Ok(());
+        }
+        if self.take_pending(&id) {
+            // Created without data earlier in this request, so never written: write it now,
+            // still only if absent.
+            if !self
+                .store
+                .create_with_id(&id, &state, Some(ttl))
+                .await
+                .map_err(backend_error)?
+            {
+                tracing::warn!("a tower-sessions id created without data was taken meanwhile; the save is dropped");
+            } else if state.is_empty() {
+                self.remember_pending(id);
+            }
+            return Ok(());
+        }
+        // Deleted meanwhile (a logout elsewhere) or expired: bringing it back would undo that
+        // logout, so the save is dropped, as our own layers drop such changes.
+        tracing::debug!(
+            "session vanished before tower-sessions saved it (logged out or expired); save dropped"
+        );
+        Ok(())
+    }
+
+    async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        let id = Self::session_id(session_id);
+        let (state, left) = match self.store.load_with_ttl(&id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => return Ok(None),
+            Err(err) if err.is_corrupt() => {
+                tracing::warn!(error = %err, "corrupt stored session treated as no session");
+                return Ok(None);
+            }
+            Err(err) => return Err(backend_error(err)),
+        };
+        let mut data = HashMap::with_capacity(state.len());
+        for (key, json) in state {
+            // Backends check that every value is JSON text on load; a value that is not
+            // would be corruption, treated as above.
+            let Ok(value) = serde_json::from_str(&json) else {
+                tracing::warn!(
+                    "corrupt stored session (a value is not JSON) treated as no session"
+                );
+                return Ok(None);
+            };
+            data.insert(key, value);
+        }
+        let left = left.unwrap_or(MAX_TTL);
+        let expiry_date = OffsetDateTime::now_utc()
+            .saturating_add(time::Duration::try_from(left).unwrap_or(time::Duration::MAX));
+        Ok(Some(Record {
+            id: *session_id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
+        let id = Self::session_id(session_id);
+        self.take_pending(&id);
+        self.store.delete(&id).await.map_err(backend_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_valid_distinct_and_stable() {
+        let ids: std::collections::HashSet<_> = (0..1000i128)
+            .map(|n| TowerStore::session_id(&Id(n)))
+            .collect();
+        assert_eq!(ids.len(), 1000);
+        // Pinned (computed independently, with Python's hashlib): a change of derivation
+        // would orphan every stored tower-sessions session.
+        let pinned = |n: i128| TowerStore::session_id(&Id(n)).as_str().to_owned();
+        assert_eq!(pinned(0), "iaoSOeEWavZfZDElKhv4FgK1AZoENITXrHpxYpKFbks");
+        assert_eq!(pinned(1), "qgtXVmNAqpC9Lf2X_l2OxHv54pF95hQ000enEOjjAI0");
+        assert!(SessionId::parse(TowerStore::session_id(&Id(i128::MIN)).as_str()).is_ok());
+    }
+
+    #[test]
+    fn time_left_of_past_and_far_dates() {
+        assert_eq!(time_left(OffsetDateTime::now_utc()), None);
+        assert_eq!(
+            time_left(OffsetDateTime::now_utc() - time::Duration::hours(1)),
+            None
+        );
+        let hour = time_left(OffsetDateTime::now_utc() + time::Duration::hours(1)).unwrap();
+        assert!(hour <= Duration::from_secs(3600) && hour > Duration::from_secs(3500));
+        let far = OffsetDateTime::now_utc() + time::Duration::days(365 * 500);
+        assert_eq!(time_left(far), Some(MAX_TTL));
+    }
+
+    #[test]
+    fn pending_ids_are_bounded() {
+        let store = TowerStore::new(SessionStore::memory());
+        let first = SessionId::generate();
+        store.remember_pending(first.clone());
+        for _ in 0..PENDING_MAX {
+            store.remember_pending(SessionId::generate());
+        }
+        assert_eq!(store.pending.lock().unwrap().len(), PENDING_MAX);
+        // The oldest went first.
+        assert!(!store.take_pending(&first));
+    }
+
+    #[test]
+    fn debug_shows_the_backend_only() {
+        let store = TowerStore::new(SessionStore::memory());
+        assert_eq!(
+            format!("{store:?}"),
+            "TowerStore { backend: \"memory\", .. }"
+        );
+    }
+}

@@ -1,0 +1,980 @@
+//! `TowerStore` (feature `tower-sessions`) under tower-sessions' own `SessionManagerLayer`.
+//!
+//! * `routes_*`: tower-sessions' route tests (their `tests/common/mod.rs`, 0.14), re-expressed
+//!   over our memory store, file store and real Redis, each also checking what our store holds.
+//! * `contract_*`: their `SessionStore` trait's contract, called directly, on the same three.
+//! * `over_*`: one journey (insert, read, cycle the id, flush) through the layer on Sentinel,
+//!   Cluster, the weighted pool and the multi-backends, with `session_redis_key_expire`.
+//! * `whole_record_save_costs_against_field_level_writes`: a measurement on real Redis,
+//!   printed (run with `--nocapture`), never timed.
+
+use std::time::Duration as StdDuration;
+
+use axum::{routing::get, Router};
+use cookie::Cookie;
+use session_axum::TowerStore;
+use session_core::{backends::file::FileBackend, SessionConfig, SessionState, SessionStore};
+use session_testkit::{
+    http::{request, Answer},
+    ClusterTopology, RedisServer, SentinelTopology,
+};
+use time::{Duration, OffsetDateTime};
+use tower::ServiceExt;
+use tower_sessions::{
+    session::{Id, Record},
+    Expiry, Session, SessionManagerLayer, SessionStore as _,
+};
+
+/// A store of ours and what keeps it alive (a Redis server, a directory).
+struct Fixture {
+    store: SessionStore,
+    redis: Option<RedisServer>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    fn memory() -> Fixture {
+        Fixture {
+            store: SessionStore::memory(),
+            redis: None,
+            _dir: None,
+        }
+    }
+
+    fn file() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = FileBackend::new(dir.path().join("sessions")).unwrap();
+        Fixture {
+            store: SessionStore::new(backend),
+            redis: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn redis() -> Fixture {
+        Self::redis_with(&[]).await
+    }
+
+    async fn redis_with(options: &[(&str, &str)]) -> Fixture {
+        let redis = RedisServer::start();
+        let mut builder = SessionConfig::builder().set("session_redis_url", &redis.url());
+        for (name, value) in options {
+            builder = builder.set(name, value);
+        }
+        let store = SessionStore::from_config(&builder.build().unwrap())
+            .await
+            .unwrap();
+        Fixture {
+            store,
+            redis: Some(redis),
+            _dir: None,
+        }
+    }
+
+    fn tower(&self) -> TowerStore {
+        TowerStore::new(self.store.clone())
+    }
+
+    /// What our store holds for a tower-sessions cookie value, through our own API.
+    async fn stored(&self, cookie_value: &str) -> Option<(SessionState, Option<StdDuration>)> {
+        let id: Id = cookie_value.parse().expect("a tower-sessions id");
+        self.store
+            .load_with_ttl(&TowerStore::session_id(&id))
+            .await
+            .unwrap()
+    }
+}
+
+/// tower-sessions' test routes, re-expressed.
+fn routes() -> Router {
+    Router::new()
+        .route("/", get(|_: Session| async { "hello" }))
+        .route(
+            "/insert",
+            get(|s: Session| async move { s.insert("foo", 42).await.unwrap() }),
+        )
+        .route(
+            "/get",
+            get(|s: Session| async move { s.get::<usize>("foo").await.unwrap().unwrap().to_string() }),
+        )
+        .route(
+            "/get_value",
+            get(|s: Session| async move { format!("{:?}", s.get_value("foo").await.unwrap()) }),
+        )
+        .route(
+            "/remove_value",
+            get(|s: Session| async move {
+                s.remove_value("foo").await.unwrap();
+            }),
+        )
+        .route(
+            "/cycle_id",
+            get(|s: Session| async move { s.cycle_id().await.unwrap() }),
+        )
+        .route(
+            "/flush",
+            get(|s: Session| async move { s.flush().await.unwrap() }),
+        )
+        .route(
+            "/set_expiry",
+            get(|s: Session| async move {
+                s.set_expiry(Some(Expiry::AtDateTime(
+                    OffsetDateTime::now_utc() + Duration::days(1),
+                )));
+            }),
+        )
+        .route(
+            "/remove_expiry",
+            get(|s: Session| async move { s.set_expiry(Some(Expiry::OnSessionEnd)) }),
+        )
+}
+
+/// The layer as their tests configure it: `Secure`, expiry on inactivity when given, a domain
+/// when given.
+fn app(fx: &Fixture, inactivity: Option<Duration>, domain: Option<&str>) -> Router {
+    let mut layer = SessionManagerLayer::new(fx.tower()).with_secure(true);
+    if let Some(inactivity) = inactivity {
+        layer = layer.with_expiry(Expiry::OnInactivity(inactivity));
+    }
+    if let Some(domain) = domain {
+        layer = layer.with_domain(domain.to_owned());
+    }
+    routes().layer(layer)
+}
+
+async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Answer {
+    let res = app
+        .clone()
+        .oneshot(request("GET", uri, cookie, None))
+        .await
+        .unwrap();
+    Answer::read(res).await
+}
+
+/// The first `Set-Cookie` of an answer, parsed.
+fn set_cookie(answer: &Answer) -> Cookie<'static> {
+    let header = answer
+        .set_cookie
+        .first()
+        .unwrap_or_else(|| panic!("no Set-Cookie: {answer:?}"));
+    Cookie::parse_encoded(header.clone()).unwrap()
+}
+
+fn pair(cookie: &Cookie<'_>) -> String {
+    format!("{}={}", cookie.name(), cookie.value())
+}
+
+/// `actual` is `expected` give or take a minute (requests on a busy machine take time; this
+/// checks which expiry was chosen, not how fast anything ran).
+fn about(actual: Duration, expected: Duration) -> bool {
+    (actual - expected).abs() <= Duration::minutes(1)
+}
+
+fn about_std(actual: Option<StdDuration>, expected: Duration) -> bool {
+    actual.is_some_and(|a| about(Duration::try_from(a).unwrap(), expected))
+}
+
+/// A fresh session through `/insert`: its cookie.
+async fn inserted(app: &Router) -> Cookie<'static> {
+    let answer = send(app, "/insert", None).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    set_cookie(&answer)
+}
+
+mod routes {
+    //! Each of tower-sessions' route tests, over one store.
+    use super::*;
+
+    pub async fn no_session_set(fx: Fixture) {
+        let answer = send(&app(&fx, Some(Duration::hours(1)), None), "/", None).await;
+        assert!(answer.set_cookie.is_empty(), "{answer:?}");
+    }
+
+    pub async fn bogus_session_cookie(fx: Fixture) {
+        let bogus = "AAAAAAAAAAAAAAAAAAAAAA";
+        let app = app(&fx, Some(Duration::hours(1)), None);
+        let answer = send(&app, "/insert", Some(&format!("id={bogus}"))).await;
+        assert_eq!(answer.status, 200);
+        let cookie = set_cookie(&answer);
+        assert_ne!(cookie.value(), bogus);
+        // The data went under the new id only: a client cannot choose its id.
+        assert!(fx.stored(bogus).await.is_none());
+        assert!(fx.stored(cookie.value()).await.is_some());
+    }
+
+    pub async fn malformed_session_cookie(fx: Fixture) {
+        let app = app(&fx, Some(Duration::hours(1)), None);
+        let answer = send(&app, "/", Some("id=malformed")).await;
+        assert_eq!(answer.status, 200);
+        assert_ne!(set_cookie(&answer).value(), "malformed");
+    }
+
+    pub async fn insert_session(fx: Fixture) {
+        let cookie = inserted(&app(&fx, Some(Duration::hours(1)), None)).await;
+        assert_eq!(cookie.name(), "id");
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Strict));
+        assert!(cookie
+            .max_age()
+            .is_some_and(|age| age <= Duration::hours(1)));
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.path(), Some("/"));
+        // Stored as our layout: the value as JSON text, the inactivity expiry as its TTL.
+        let (state, ttl) = fx.stored(cookie.value()).await.unwrap();
+        assert_eq!(state, SessionState::from([("foo".into(), "42".into())]));
+        if fx.redis.is_some() {
+            assert!(about_std(ttl, Duration::hours(1)), "{ttl:?}");
+        }
+    }
+
+    pub async fn session_max_age(fx: Fixture) {
+        let cookie = inserted(&app(&fx, None, None)).await;
+        assert_eq!(cookie.name(), "id");
+        assert_eq!(cookie.http_only(), Some(true));
+        assert_eq!(cookie.same_site(), Some(cookie::SameSite::Strict));
+        assert!(cookie.max_age().is_none());
+        assert_eq!(cookie.secure(), Some(true));
+        assert_eq!(cookie.path(), Some("/"));
+        // A browser-session cookie; the store keeps the record for tower-sessions' default
+        // of two weeks.
+        let (_, ttl) = fx.stored(cookie.value()).await.unwrap();
+        if fx.redis.is_some() {
+            assert!(about_std(ttl, Duration::weeks(2)), "{ttl:?}");
+        }
+    }
+
+    pub async fn get_session(fx: Fixture) {
+        let app = app(&fx, Some(Duration::hours(1)), None);
+        let cookie = inserted(&app).await;
+        let answer = send(&app, "/get", Some(&pair(&cookie))).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.body, "42");
+    }
+
+    pub async fn get_no_value(fx: Fixture) {
+        let answer = send(
+            &app(&fx, Some(Duration::hours(1)), None),
+            "/get_value",
+            None,
+        )
+        .await;
+        assert_eq!(answer.body, "None");
+    }
+
+    pub async fn remove_last_value(fx: Fixture) {
+        let app = app(&fx, Some(Duration::hours(1)), None);
+        let cookie = inserted(&app).await;
+        send(&app, "/remove_value", Some(&pair(&cookie))).await;
+        let answer = send(&app, "/get_value", Some(&pair(&cookie))).await;
+        assert_eq!(answer.body, "None");
+        // An emptied session is deleted (our stores hold no empty session)...
+        assert!(fx.stored(cookie.value()).await.is_none());
+        // ...and its cookie is removed on the next request.
+        assert_eq!(set_cookie(&answer).max_age(), Some(Duration::ZERO));
+    }
+
+    pub async fn cycle_session_id(fx: Fixture) {
+        let app = app(&fx, Some(Duration::hours(1)), None);
+        let first = inserted(&app).await;
+        let answer = send(&app, "/cycle_id", Some(&pair(&first))).await;
+        let second = set_cookie(&answer);
+        assert_ne!(first.value(), second.value());
+        let answer = send(&app, "/get", Some(&pair(&second))).await;
+        assert_eq!(answer.body, "42");
+        assert!(fx.stored(first.value()).await.is_none());
+        assert!(fx.stored(second.value()).await.is_some());
+    }
+
+    async fn flush(fx: Fixture, domain: Option<&str>) {
+        let app = app(&fx, Some(Duration::hours(1)), domain);
+        let cookie = inserted(&app).await;
+        let answer = send(&app, "/flush", Some(&pair(&cookie))).await;
+        let removal = set_cookie(&answer);
+        assert_eq!(removal.value(), "");
+        assert_eq!(removal.max_age(), Some(Duration::ZERO));
+        assert_eq!(removal.domain(), domain);
+        assert_eq!(removal.path(), Some("/"));
+        assert!(fx.stored(cookie.value()).await.is_none());
+    }
+
+    pub async fn flush_session(fx: Fixture) {
+        flush(fx, None).await;
+    }
+
+    pub async fn flush_with_domain(fx: Fixture) {
+        flush(fx, Some("localhost")).await;
+    }
+
+    pub async fn set_expiry(fx: Fixture) {
+        let app = app(&fx, Some(Duration::hours(1)), Some("localhost"));
+        let cookie = inserted(&app).await;
+        assert!(about(cookie.max_age().unwrap(), Duration::hours(1)));
+        let answer = send(&app, "/set_expiry", Some(&pair(&cookie))).await;
+        let cookie = set_cookie(&answer);
+        assert!(about(cookie.max_age().unwrap(), Duration::days(1)));
+        // The store's TTL followed the new expiry.
+        let (_, ttl) = fx.stored(cookie.value()).await.unwrap();
+        if fx.redis.is_some() {
+            assert!(about_std(ttl, Duration::days(1)), "{ttl:?}");
+        }
+    }
+
+    pub async fn change_expiry_type(fx: Fixture) {
+        let browser_session = app(&fx, None, Some("localhost"));
+        let cookie = inserted(&browser_session).await;
+        assert_eq!(cookie.max_age(), None);
+        let answer = send(&browser_session, "/set_expiry", Some(&pair(&cookie))).await;
+        assert!(about(
+            set_cookie(&answer).max_age().unwrap(),
+            Duration::days(1)
+        ));
+
+        let inactivity = app(&fx, Some(Duration::hours(1)), Some("localhost"));
+        let cookie = inserted(&inactivity).await;
+        assert!(about(cookie.max_age().unwrap(), Duration::hours(1)));
+        let answer = send(&inactivity, "/remove_expiry", Some(&pair(&cookie))).await;
+        assert_eq!(set_cookie(&answer).max_age(), None);
+    }
+}
+
+/// One `#[tokio::test]` per scenario of `$module`, each on a fixture made by `$fixture`.
+macro_rules! per_store {
+    ($prefix:ident, $module:ident, $fixture:expr, [$($scenario:ident),* $(,)?]) => {
+        mod $prefix {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    $module::$scenario($fixture).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! route_tests {
+    ($prefix:ident, $fixture:expr) => {
+        per_store!(
+            $prefix,
+            routes,
+            $fixture,
+            [
+                no_session_set,
+                bogus_session_cookie,
+                malformed_session_cookie,
+                insert_session,
+                session_max_age,
+                get_session,
+                get_no_value,
+                remove_last_value,
+                cycle_session_id,
+                flush_session,
+                flush_with_domain,
+                set_expiry,
+                change_expiry_type,
+            ]
+        );
+    };
+}
+
+route_tests!(routes_memory, Fixture::memory());
+route_tests!(routes_file, Fixture::file());
+route_tests!(routes_redis, Fixture::redis().await);
+
+mod contract {
+    //! Their `SessionStore` trait, called directly: create, save, load, delete.
+    use super::*;
+
+    fn record(pairs: &[(&str, serde_json::Value)], expiry: Duration) -> Record {
+        Record {
+            id: Id::default(),
+            data: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            expiry_date: OffsetDateTime::now_utc() + expiry,
+        }
+    }
+
+    pub async fn create_then_load(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(
+            &[
+                ("user", serde_json::json!("alice")),
+                ("prefs", serde_json::json!({"theme": "dark", "n": [1, 2]})),
+            ],
+            Duration::hours(1),
+        );
+        store.create(&mut rec).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        assert_eq!(loaded.id, rec.id);
+        assert_eq!(loaded.data, rec.data);
+        assert!(about(loaded.expiry_date - rec.expiry_date, Duration::ZERO));
+        // Through our API, under the derived id: the same data as JSON text, our layout.
+        let ours = fx
+            .store
+            .load(&TowerStore::session_id(&rec.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ours["user"], "\"alice\"");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&ours["prefs"]).unwrap(),
+            rec.data["prefs"]
+        );
+        assert!(store.load(&Id::default()).await.unwrap().is_none());
+    }
+
+    pub async fn create_regenerates_a_taken_id(fx: Fixture) {
+        let store = fx.tower();
+        let taken = Id::default();
+        let theirs = SessionState::from([("owner".into(), "\"first\"".into())]);
+        assert!(fx
+            .store
+            .create_with_id(&TowerStore::session_id(&taken), &theirs, None)
+            .await
+            .unwrap());
+        let mut rec = record(
+            &[("owner", serde_json::json!("second"))],
+            Duration::hours(1),
+        );
+        rec.id = taken;
+        store.create(&mut rec).await.unwrap();
+        assert_ne!(rec.id, taken, "the store picks another id on a collision");
+        assert_eq!(
+            store.load(&taken).await.unwrap().unwrap().data["owner"],
+            "first"
+        );
+        assert_eq!(
+            store.load(&rec.id).await.unwrap().unwrap().data["owner"],
+            "second"
+        );
+    }
+
+    pub async fn save_replaces_the_whole_record(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(
+            &[("a", serde_json::json!(1)), ("b", serde_json::json!(2))],
+            Duration::hours(1),
+        );
+        store.create(&mut rec).await.unwrap();
+        rec.data.remove("a");
+        rec.data.insert("c".into(), serde_json::json!(3));
+        store.save(&rec).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data, rec.data);
+    }
+
+    pub async fn save_never_brings_back_a_deleted_session(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(&[("user", serde_json::json!("bob"))], Duration::hours(1));
+        store.create(&mut rec).await.unwrap();
+        // A logout in another request, then this request's save.
+        store.delete(&rec.id).await.unwrap();
+        store.save(&rec).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+        // Deleting what is gone is fine.
+        store.delete(&rec.id).await.unwrap();
+    }
+
+    pub async fn an_emptied_session_is_deleted(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(&[("n", serde_json::json!(1))], Duration::hours(1));
+        store.create(&mut rec).await.unwrap();
+        rec.data.clear();
+        store.save(&rec).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+    }
+
+    pub async fn created_empty_then_saved_is_stored(fx: Fixture) {
+        // A handler that calls `session.save()` before inserting anything (to learn its id).
+        let store = fx.tower();
+        let mut rec = record(&[], Duration::hours(1));
+        store.create(&mut rec).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+        rec.data.insert("n".into(), serde_json::json!(1));
+        store.save(&rec).await.unwrap();
+        assert_eq!(store.load(&rec.id).await.unwrap().unwrap().data, rec.data);
+        // Through tower-sessions' own `Session` too.
+        let session = Session::new(None, std::sync::Arc::new(store.clone()), None);
+        session.save().await.unwrap();
+        let id = session.id().unwrap();
+        session.insert("k", "v").await.unwrap();
+        session.save().await.unwrap();
+        assert_eq!(
+            store.load(&id).await.unwrap().unwrap().data["k"],
+            serde_json::json!("v")
+        );
+    }
+
+    pub async fn expired_records_are_never_stored(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(&[("n", serde_json::json!(1))], -Duration::seconds(1));
+        store.create(&mut rec).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+        // A save with a past expiry date ends a live session.
+        rec.expiry_date = OffsetDateTime::now_utc() + Duration::hours(1);
+        store.create(&mut rec).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_some());
+        rec.expiry_date = OffsetDateTime::now_utc() - Duration::seconds(1);
+        store.save(&rec).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+    }
+
+    pub async fn key_expire_wins_over_the_record_expiry(fx: Fixture) {
+        // `session_redis_key_expire` = 60 s: a record due in a day is stored for 60 s, and the
+        // load reports the date the store holds.
+        let store = TowerStore::new(
+            fx.store
+                .clone()
+                .with_key_expire(Some(StdDuration::from_secs(60))),
+        );
+        let mut rec = record(&[("n", serde_json::json!(1))], Duration::days(1));
+        store.create(&mut rec).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        let left = loaded.expiry_date - OffsetDateTime::now_utc();
+        assert!(about(left, Duration::seconds(60)), "{left:?}");
+        store.save(&rec).await.unwrap();
+        let (_, ttl) = fx
+            .store
+            .load_with_ttl(&TowerStore::session_id(&rec.id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(about_std(ttl, Duration::seconds(60)), "{ttl:?}");
+    }
+
+    /// The documented cost of a whole-record save: two requests that loaded the same session
+    /// and each changed a different key; the later save drops the earlier one's key.
+    pub async fn a_whole_record_save_drops_a_concurrent_change(fx: Fixture) {
+        let store = fx.tower();
+        let mut rec = record(&[("n", serde_json::json!(0))], Duration::hours(1));
+        store.create(&mut rec).await.unwrap();
+        let mut first = store.load(&rec.id).await.unwrap().unwrap();
+        let mut second = store.load(&rec.id).await.unwrap().unwrap();
+        first.data.insert("a".into(), serde_json::json!(1));
+        second.data.insert("b".into(), serde_json::json!(2));
+        store.save(&first).await.unwrap();
+        store.save(&second).await.unwrap();
+        let data = store.load(&rec.id).await.unwrap().unwrap().data;
+        assert!(
+            data.contains_key("b") && !data.contains_key("a"),
+            "{data:?}"
+        );
+    }
+
+    /// tower-sessions-memory-store's own tests (create, save, load, delete, id collision),
+    /// re-expressed. Where they use a record without data, ours stores nothing (our stores hold
+    /// no empty session), so such a record loads as `None`; the collision is still detected.
+    pub async fn their_memory_store_tests(fx: Fixture) {
+        let store = fx.tower();
+        let empty = || record(&[], Duration::minutes(30));
+        let mut created = empty();
+        store.create(&mut created).await.unwrap();
+        store.save(&empty()).await.unwrap();
+
+        let mut rec = record(&[("k", serde_json::json!("v"))], Duration::minutes(30));
+        store.create(&mut rec).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        assert_eq!((loaded.id, &loaded.data), (rec.id, &rec.data));
+        assert!(store.load(&created.id).await.unwrap().is_none());
+
+        store.delete(&rec.id).await.unwrap();
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+
+        let (mut first, mut second) = (empty(), empty());
+        store.create(&mut first).await.unwrap();
+        second.id = first.id;
+        store.create(&mut second).await.unwrap();
+        assert_ne!(first.id, second.id);
+    }
+
+    /// tower-sessions-core's `test_cycle_id` (a mock store there), on ours: the data survives
+    /// the new id, the old id is gone, the new one is the store's.
+    pub async fn session_cycle_id(fx: Fixture) {
+        let store = std::sync::Arc::new(fx.tower());
+        let session = Session::new(None, store.clone(), None);
+        session.insert("foo", 42).await.unwrap();
+        session.save().await.unwrap();
+        let initial = session.id().unwrap();
+
+        let session = Session::new(Some(initial), store.clone(), None);
+        session.insert("bar", 1).await.unwrap();
+        session.save().await.unwrap();
+        session.cycle_id().await.unwrap();
+        assert!(session.id().is_none());
+        assert_eq!(session.get::<i32>("foo").await.unwrap(), Some(42));
+        session.save().await.unwrap();
+        let cycled = session.id().unwrap();
+        assert_ne!(cycled, initial);
+        assert!(store.load(&initial).await.unwrap().is_none());
+        let data = store.load(&cycled).await.unwrap().unwrap().data;
+        assert_eq!(
+            (data["foo"].clone(), data["bar"].clone()),
+            (42.into(), 1.into())
+        );
+    }
+
+    pub async fn too_large_is_refused_and_nothing_stored(fx: Fixture) {
+        let store = TowerStore::new(fx.store.clone().with_max_session_size(Some(64)));
+        let mut rec = record(
+            &[("big", serde_json::json!("x".repeat(100)))],
+            Duration::hours(1),
+        );
+        let err = store.create(&mut rec).await.unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+    }
+}
+
+macro_rules! contract_tests {
+    ($prefix:ident, $fixture:expr) => {
+        per_store!(
+            $prefix,
+            contract,
+            $fixture,
+            [
+                create_then_load,
+                create_regenerates_a_taken_id,
+                save_replaces_the_whole_record,
+                save_never_brings_back_a_deleted_session,
+                an_emptied_session_is_deleted,
+                created_empty_then_saved_is_stored,
+                expired_records_are_never_stored,
+                key_expire_wins_over_the_record_expiry,
+                too_large_is_refused_and_nothing_stored,
+                their_memory_store_tests,
+                session_cycle_id,
+                a_whole_record_save_drops_a_concurrent_change,
+            ]
+        );
+    };
+}
+
+contract_tests!(contract_memory, Fixture::memory());
+contract_tests!(contract_file, Fixture::file());
+contract_tests!(contract_redis, Fixture::redis().await);
+
+/// The key a tower-sessions session has in Redis, and a corrupt one loads as no session.
+#[tokio::test]
+async fn redis_layout_and_corrupt_sessions() {
+    let fx = Fixture::redis().await;
+    let app = app(&fx, Some(Duration::hours(1)), None);
+    let cookie = inserted(&app).await;
+    let redis = fx.redis.as_ref().unwrap();
+    let id: Id = cookie.value().parse().unwrap();
+    let key = format!("session:{}", TowerStore::session_id(&id).as_str());
+    let value: String = redis.cmd(&["HGET", &key, "foo"]);
+    assert_eq!(value, "42");
+    // The cookie value appears in no key: reading Redis gives no cookie.
+    let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
+    assert_eq!(keys, vec![key.clone()]);
+    assert!(!key.contains(cookie.value()));
+
+    let _: () = redis.cmd(&["HSET", &key, "foo", "{not json"]);
+    let answer = send(&app, "/get_value", Some(&pair(&cookie))).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "None");
+}
+
+/// A session store outage is an error to tower-sessions (its middleware answers a failed save
+/// with 500), and the same store works again once Redis is back.
+#[tokio::test]
+async fn redis_outage_is_an_error_and_recovers() {
+    let fx = Fixture::redis_with(&[
+        ("session_redis_socket_timeout", "0.5"),
+        ("session_redis_socket_connect_timeout", "0.5"),
+    ])
+    .await;
+    let app = app(&fx, Some(Duration::hours(1)), None);
+    let redis = fx.redis.as_ref().unwrap();
+    redis.kill();
+    let answer = send(&app, "/insert", None).await;
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert!(answer.set_cookie.is_empty());
+    let err = fx
+        .tower()
+        .load(&Id::default())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unavailable"), "{err}");
+    redis.restart();
+    let cookie = inserted(&app).await;
+    assert_eq!(send(&app, "/get", Some(&pair(&cookie))).await.body, "42");
+}
+
+/// Insert, read, cycle the id (the old one is gone), flush: through the layer on `store`.
+async fn journey(store: SessionStore) {
+    let fx = Fixture {
+        store,
+        redis: None,
+        _dir: None,
+    };
+    let app = app(&fx, Some(Duration::hours(1)), None);
+    let first = inserted(&app).await;
+    assert_eq!(send(&app, "/get", Some(&pair(&first))).await.body, "42");
+    let second = set_cookie(&send(&app, "/cycle_id", Some(&pair(&first))).await);
+    assert_ne!(first.value(), second.value());
+    assert!(fx.stored(first.value()).await.is_none());
+    assert_eq!(send(&app, "/get", Some(&pair(&second))).await.body, "42");
+    let (state, _) = fx.stored(second.value()).await.unwrap();
+    assert_eq!(state["foo"], "42");
+    send(&app, "/flush", Some(&pair(&second))).await;
+    assert!(fx.stored(second.value()).await.is_none());
+    assert_eq!(
+        send(&app, "/get_value", Some(&pair(&second))).await.body,
+        "None"
+    );
+}
+
+fn config(vars: &[(&str, String)]) -> SessionConfig {
+    SessionConfig::from_env_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap()
+}
+
+/// PTTL of the only session key on `server`, in seconds.
+fn ttl_on(server: &RedisServer) -> i64 {
+    let keys: Vec<String> = server.cmd(&["KEYS", "session:*"]);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    server.cmd::<i64>(&["PTTL", &keys[0]]) / 1000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_sentinel_with_key_expire() {
+    let topology = SentinelTopology::start();
+    let config = config(&[
+        ("SESSION_REDIS_MODE", "sentinel".into()),
+        ("SESSION_REDIS_HOST", topology.sentinel_host_list()),
+        ("SESSION_REDIS_MASTER", topology.master_name().into()),
+        ("SESSION_REDIS_KEY_EXPIRE", "120".into()),
+    ]);
+    let store = SessionStore::from_config(&config).await.unwrap();
+    journey(store.clone()).await;
+    // `key_expire` (120 s) wins over the layer's hour.
+    let app = app(
+        &Fixture {
+            store,
+            redis: None,
+            _dir: None,
+        },
+        Some(Duration::hours(1)),
+        None,
+    );
+    inserted(&app).await;
+    let ttl = ttl_on(topology.master());
+    assert!((60..=120).contains(&ttl), "{ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_cluster() {
+    let cluster = ClusterTopology::start();
+    let config = config(&[
+        ("SESSION_REDIS_MODE", "cluster".into()),
+        ("SESSION_REDIS_HOST", cluster.seed_hosts()),
+    ]);
+    journey(SessionStore::from_config(&config).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn over_a_pool() {
+    let (a, b) = (RedisServer::start(), RedisServer::start());
+    let member = |s: &RedisServer| {
+        format!(
+            "{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}",
+            s.port()
+        )
+    };
+    let config = config(&[(
+        "SESSION_REDIS_POOL",
+        format!("[{}, {}]", member(&a), member(&b)),
+    )]);
+    journey(SessionStore::from_config(&config).await.unwrap()).await;
+}
+
+/// Redis [read, write] first, the file store [read, delete] second: a tower-sessions session
+/// found in the file store moves into Redis on its first load.
+#[tokio::test]
+async fn over_multi_backends_moving_from_files_to_redis() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let literal = format!(
+        "({{'backend': 'redis', 'modes': ['read', 'write'], 'setting': {{'SESSION_REDIS_URL': '{}'}}}},
+          {{'backend': 'files', 'modes': ['read', 'delete'], 'setting': {{'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'}}}})",
+        redis.url(),
+        dir.path().display()
+    );
+    let config = config(&[("ACS_SESSION_MULTISESSIONS_POOL", literal)]);
+    let store = SessionStore::from_config(&config).await.unwrap();
+    journey(store.clone()).await;
+
+    // A session written by a tower-sessions app on the file store...
+    let files = TowerStore::new(SessionStore::new(
+        FileBackend::new(dir.path().to_path_buf()).unwrap(),
+    ));
+    let mut rec = Record {
+        id: Id::default(),
+        data: [("user".to_owned(), serde_json::json!("carol"))].into(),
+        expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+    };
+    files.create(&mut rec).await.unwrap();
+    // ...is read through the multi-backend, and now lives in Redis with its expiry.
+    let moved = TowerStore::new(store).load(&rec.id).await.unwrap().unwrap();
+    assert_eq!(moved.data, rec.data);
+    let ttl = ttl_on(&redis);
+    assert!((3500..=3600).contains(&ttl), "{ttl}");
+    assert!(files.load(&rec.id).await.unwrap().is_none());
+}
+
+/// What tower-sessions' whole-record save costs against our layer's changed-keys-only writes,
+/// on real Redis: one session of 20 keys of 200 bytes, then 50 requests that each change one
+/// small key. Printed, not timed; the assertions are about what is sent, not how fast.
+#[tokio::test]
+async fn whole_record_save_costs_against_field_level_writes() {
+    const KEYS: usize = 20;
+    const REQUESTS: usize = 50;
+    let big = "x".repeat(200);
+
+    // tower-sessions over `TowerStore`.
+    let theirs = {
+        let fx = Fixture::redis().await;
+        let big = big.clone();
+        let app = Router::new()
+            .route(
+                "/fill",
+                get(move |s: Session| async move {
+                    for k in 0..KEYS {
+                        s.insert(&format!("k{k}"), &big).await.unwrap();
+                    }
+                }),
+            )
+            .route(
+                "/bump",
+                get(|s: Session| async move {
+                    let n: u64 = s.get("n").await.unwrap().unwrap_or(0);
+                    s.insert("n", n + 1).await.unwrap();
+                }),
+            )
+            .layer(SessionManagerLayer::new(fx.tower()).with_secure(false));
+        let cookie = pair(&set_cookie(&send(&app, "/fill", None).await));
+        // Once before measuring: the first use of a script loads it into Redis.
+        send(&app, "/bump", Some(&cookie)).await;
+        measure(fx.redis.as_ref().unwrap(), || async {
+            for _ in 0..REQUESTS {
+                send(&app, "/bump", Some(&cookie)).await;
+            }
+        })
+        .await
+    };
+
+    // Our own layer over the same kind of store.
+    let ours = {
+        let fx = Fixture::redis().await;
+        let big = big.clone();
+        let app = Router::new()
+            .route(
+                "/fill",
+                get(move |s: session_axum::Session| async move {
+                    for k in 0..KEYS {
+                        s.insert(&format!("k{k}"), &big).await.unwrap();
+                    }
+                }),
+            )
+            .route(
+                "/bump",
+                get(|s: session_axum::Session| async move {
+                    let n: u64 = s.get("n").await.unwrap().unwrap_or(0);
+                    s.insert("n", &(n + 1)).await.unwrap();
+                }),
+            )
+            .layer(
+                session_axum::SessionLayer::new(fx.store.clone(), session_axum::Key::generate())
+                    .with_secure(false),
+            );
+        let answer = send(&app, "/fill", None).await;
+        let cookie = answer.cookie_pair();
+        // Once before measuring: the first use of a script loads it into Redis.
+        send(&app, "/bump", Some(&cookie)).await;
+        measure(fx.redis.as_ref().unwrap(), || async {
+            for _ in 0..REQUESTS {
+                send(&app, "/bump", Some(&cookie)).await;
+            }
+        })
+        .await
+    };
+
+    println!(
+        "{REQUESTS} requests changing one key of a {KEYS}-key session ({} bytes of values):",
+        KEYS * (big.len() + 2)
+    );
+    for (who, m) in [
+        ("tower-sessions + TowerStore", &theirs),
+        ("session-axum", &ours),
+    ] {
+        println!(
+            "  {who:<28} commands {:>4} ({:.1}/request), bytes to Redis {:>7} ({:.0}/request), \
+             bytes from Redis {:>7}",
+            m.commands,
+            m.commands as f64 / REQUESTS as f64,
+            m.bytes_in,
+            m.bytes_in as f64 / REQUESTS as f64,
+            m.bytes_out
+        );
+    }
+    // Both load once and write once per request.
+    assert_eq!(theirs.writes, REQUESTS as u64);
+    assert_eq!(ours.writes, REQUESTS as u64);
+    // The whole-record save sends every value on each write; ours sends the changed key.
+    assert!(
+        theirs.bytes_in > ours.bytes_in + (REQUESTS * KEYS * big.len()) as u64 / 2,
+        "{theirs:?} {ours:?}"
+    );
+}
+
+#[derive(Debug)]
+struct Measured {
+    /// Commands Redis ran (a script counts once, as `EVALSHA`).
+    commands: u64,
+    /// Script calls: the conditional writes.
+    writes: u64,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+/// Redis' own counters around `run`: commands, script calls and network bytes, from
+/// `INFO commandstats` and `INFO stats` after a `CONFIG RESETSTAT`.
+async fn measure<F: std::future::Future<Output = ()>>(
+    redis: &RedisServer,
+    run: impl FnOnce() -> F,
+) -> Measured {
+    let _: () = redis.cmd(&["CONFIG", "RESETSTAT"]);
+    run().await;
+    let field = |info: &str, name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0)
+    };
+    let calls = |info: &str, cmd: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map(|n| n.parse().unwrap())
+            .unwrap_or(0)
+    };
+    let stats: String = redis.cmd(&["INFO", "stats"]);
+    let commands: String = redis.cmd(&["INFO", "commandstats"]);
+    let total = commands
+        .lines()
+        .filter_map(|l| l.split("calls=").nth(1))
+        .filter_map(|rest| rest.split(',').next())
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum::<u64>()
+        // The INFO calls themselves, and the CONFIG RESETSTAT.
+        .saturating_sub(calls(&commands, "info") + calls(&commands, "config|resetstat"));
+    Measured {
+        commands: total,
+        writes: calls(&commands, "evalsha") + calls(&commands, "eval"),
+        bytes_in: field(&stats, "total_net_input_bytes"),
+        bytes_out: field(&stats, "total_net_output_bytes"),
+    }
+}
