@@ -78,6 +78,10 @@ pub struct MultiBackend {
     /// Errors name the backend (`multi[name]/...`); the migration's wrapper keeps the
     /// target's own name instead.
     tag_errors: bool,
+    /// A move leaves the source copy in place (`sessionctl migrate` without
+    /// `--delete-source`): rule 2 of the module docs then reads the source instead of
+    /// deleting it.
+    keep_source: bool,
 }
 
 /// What a move did.
@@ -95,7 +99,8 @@ pub(crate) enum Moved {
 struct IdLocks(Box<[tokio::sync::Mutex<()>]>);
 
 impl IdLocks {
-    const STRIPES: usize = 64;
+    // Enough that the mover's concurrent moves (crate::mover) seldom wait for each other.
+    const STRIPES: usize = 256;
 
     fn new() -> Self {
         Self(
@@ -165,6 +170,7 @@ impl MultiBackend {
             ttl,
             locks: IdLocks::new(),
             tag_errors: true,
+            keep_source: false,
         }
     }
 
@@ -223,9 +229,14 @@ impl MultiBackend {
         }
     }
 
+    /// Moves copy instead: the source keeps its copy (see [`crate::mover::Mover::keep_source`]).
+    pub(crate) fn keeping_source(mut self, keep: bool) -> Self {
+        self.keep_source = keep;
+        self
+    }
+
     /// Errors keep the backend's own name (for the migration's wrapper, which presents
     /// itself as its target).
-    #[cfg_attr(not(feature = "file"), allow(dead_code))]
     pub(crate) fn untagged(mut self) -> Self {
         self.tag_errors = false;
         self
@@ -241,8 +252,7 @@ impl MultiBackend {
 
     /// Moves the session `id` out of the non-write backend at `source` (an index into the
     /// backends) into every write backend, as a load does on finding it there; `Ok(None)`
-    /// when the source does not have it. For the file-store migration's sweep.
-    #[cfg_attr(not(feature = "file"), allow(dead_code))]
+    /// when the source does not have it. For [the mover](crate::mover).
     pub(crate) async fn move_out_of(
         &self,
         source: usize,
@@ -302,6 +312,10 @@ impl MultiBackend {
                             // Gone between the two calls (logged out or expired): so is the
                             // session, and so must be every copy.
                             self.undo(&created, id).await;
+                            // A copying move never deletes what it copies from.
+                            if self.keep_source {
+                                return Ok(Moved::LoggedOut);
+                            }
                             if let Err(e) = from.backend.delete(id).await {
                                 tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
                             }
@@ -320,8 +334,17 @@ impl MultiBackend {
             }
         }
         // Rule 2 of the module docs: only the answer of this delete tells whether a logout
-        // came in since the source was read.
-        match from.backend.delete(id).await {
+        // came in since the source was read. A copying move asks the source instead: a
+        // session gone from it since it was read was logged out.
+        let source_was_there = if self.keep_source && !from.write {
+            from.backend
+                .load_with_ttl(id)
+                .await
+                .map(|copy| copy.is_some())
+        } else {
+            from.backend.delete(id).await
+        };
+        match source_was_there {
             Ok(false) if !created.is_empty() => {
                 self.undo(&created, id).await;
                 Ok(Moved::LoggedOut)
