@@ -103,12 +103,10 @@ pub struct MigrateArgs {
     /// Count what would move, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Sessions read per batch (SCAN COUNT, and the progress step).
+    /// How many sessions move together (each step of a move is one pipelined round trip
+    /// per batch, and the progress step); 1 moves one session, one command at a time.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
-    /// Moves in flight at once.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub concurrency: u32,
     /// Progress display: a bar on a terminal, periodic lines otherwise.
     #[arg(long, value_enum, default_value_t = Progress::Auto)]
     pub progress: Progress,

@@ -14,13 +14,29 @@ fn a_hundred_thousand_sessions_move_and_every_one_is_accounted_for() {
     let from = RedisServer::start();
     let to = RedisServer::start();
     let sessions: Vec<_> = (0..SESSIONS)
-        .map(|n| (id(n), vec![("user", "\"someone\""), ("n", "42")], Some(3_600_000)))
+        .map(|n| {
+            (
+                id(n),
+                vec![("user", "\"someone\""), ("n", "42")],
+                Some(3_600_000),
+            )
+        })
         .collect();
     put(&from, "session:", &sessions);
     assert_eq!(dbsize(&from), SESSIONS as i64);
 
     let run = sessionctl(
-        &["migrate", "--from", &from.url(), "--to", &to.url(), "--delete-source", "--json", "--progress", "lines"],
+        &[
+            "migrate",
+            "--from",
+            &from.url(),
+            "--to",
+            &to.url(),
+            "--delete-source",
+            "--json",
+            "--progress",
+            "lines",
+        ],
         &[],
     )
     .expect(0);

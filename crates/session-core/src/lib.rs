@@ -73,7 +73,7 @@ mod store;
 pub mod testing;
 mod ttl;
 
-pub use backend::{BackendHealth, SessionBackend};
+pub use backend::{BackendHealth, SessionBackend, BATCH_WINDOW};
 pub use config::{
     BackendMode, ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode,
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,

@@ -26,7 +26,7 @@
 //! multi-backend's move (Redis read + write, the file store read + delete; see
 //! [`MultiBackend`](crate::backends::multi::MultiBackend), "Moving a session"), which
 //! `sessionctl migrate` uses too: a logout at the same instant as a move stays a logout. The
-//! sweep keeps [`DEFAULT_CONCURRENCY`](crate::mover::DEFAULT_CONCURRENCY) moves in flight.
+//! sweep moves [`DEFAULT_BATCH`](crate::mover::DEFAULT_BATCH) sessions per batch.
 //!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config
 

@@ -12,11 +12,13 @@
 //! With [`keep_source`](Mover::keep_source) the source is read again instead of deleted
 //! (a copy): a session gone from it since the first read is removed from the target.
 //!
-//! Speed comes from concurrency: [`Mover::move_many`] keeps up to
-//! [`concurrency`](Mover::concurrency) moves in flight, and the Redis backend's multiplexed
-//! connection writes the requests of concurrent moves back to back, so their round trips
-//! overlap (pipelining) instead of adding up. Moves of one id still wait for each other
-//! inside the process.
+//! Speed comes from batches: [`Mover::move_many`] moves [`batch`](Mover::batch) sessions
+//! at a time, and each step of the protocol is one batch operation per backend
+//! ([`SessionBackend::load_many_with_ttl`], [`create_many`](SessionBackend::create_many),
+//! [`delete_many`](SessionBackend::delete_many)): one pipelined round trip on Redis for the
+//! whole batch. Each session still goes through exactly the steps it would go through alone
+//! (a load of a multi-backend moves one session with the same code, as a batch of one), and
+//! moves and deletes of one id wait for each other inside the process.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -39,8 +41,6 @@
 
 use std::sync::Arc;
 
-use futures_util::{stream::FuturesOrdered, StreamExt};
-
 use crate::{
     backends::multi::{Moved, MultiBackend},
     config::BackendMode,
@@ -50,8 +50,8 @@ use crate::{
 /// Where the source sits among the mover's backends (after the target).
 const SOURCE: usize = 1;
 
-/// How many moves [`Mover::move_many`] keeps in flight unless told otherwise.
-pub const DEFAULT_CONCURRENCY: usize = 128;
+/// How many sessions [`Mover::move_many`] moves per batch unless told otherwise.
+pub const DEFAULT_BATCH: usize = 1000;
 
 /// What moving one session did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,14 +71,14 @@ pub enum MoveOutcome {
 /// Moves sessions from one backend into another (see the [module docs](self)).
 pub struct Mover {
     moving: MultiBackend,
-    concurrency: usize,
+    batch: usize,
 }
 
 impl std::fmt::Debug for Mover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mover")
             .field("backends", &self.moving)
-            .field("concurrency", &self.concurrency)
+            .field("batch", &self.batch)
             .finish()
     }
 }
@@ -105,7 +105,7 @@ impl Mover {
         .untagged();
         Self {
             moving,
-            concurrency: DEFAULT_CONCURRENCY,
+            batch: DEFAULT_BATCH,
         }
     }
 
@@ -116,42 +116,43 @@ impl Mover {
         self
     }
 
-    /// How many moves [`move_many`](Self::move_many) keeps in flight (at least 1).
-    pub fn concurrency(mut self, moves: usize) -> Self {
-        self.concurrency = moves.max(1);
+    /// How many sessions [`move_many`](Self::move_many) moves per batch (at least 1; 1 is
+    /// one session, one command at a time).
+    pub fn batch(mut self, sessions: usize) -> Self {
+        self.batch = sessions.max(1);
         self
     }
 
     /// Moves one session.
     pub async fn move_one(&self, id: &SessionId) -> Result<MoveOutcome, StoreError> {
-        Ok(match self.moving.move_out_of(SOURCE, id).await? {
-            Some(Moved::Created(_)) => MoveOutcome::Created,
-            Some(Moved::AlreadyThere(_)) => MoveOutcome::AlreadyThere,
-            Some(Moved::LoggedOut) => MoveOutcome::LoggedOut,
-            None => MoveOutcome::Absent,
-        })
+        self.move_many(std::slice::from_ref(id))
+            .await
+            .pop()
+            .expect("one answer for one id")
     }
 
-    /// Moves every session of `ids`, up to [`concurrency`](Self::concurrency) at a time;
-    /// the outcomes in the order of `ids`. One failure does not stop the others.
+    /// Moves every session of `ids`, [`batch`](Self::batch) sessions at a time, each step
+    /// of the protocol one batch operation per backend; the outcomes in the order of `ids`.
+    /// One failure does not stop the others.
     pub async fn move_many(&self, ids: &[SessionId]) -> Vec<Result<MoveOutcome, StoreError>> {
-        // A hand-written window rather than `StreamExt::buffered`, whose closure makes the
-        // future not `Send` for every lifetime (the migration spawns it).
         let mut outcomes = Vec::with_capacity(ids.len());
-        let mut in_flight = FuturesOrdered::new();
-        let mut next = ids.iter();
-        loop {
-            while in_flight.len() < self.concurrency {
-                match next.next() {
-                    Some(id) => in_flight.push_back(self.move_one(id)),
-                    None => break,
-                }
-            }
-            match in_flight.next().await {
-                Some(outcome) => outcomes.push(outcome),
-                None => return outcomes,
-            }
+        for batch in ids.chunks(self.batch) {
+            outcomes.extend(
+                self.moving
+                    .move_out_of(SOURCE, batch)
+                    .await
+                    .into_iter()
+                    .map(|moved| {
+                        Ok(match moved? {
+                            Some(Moved::Created(_)) => MoveOutcome::Created,
+                            Some(Moved::AlreadyThere(_)) => MoveOutcome::AlreadyThere,
+                            Some(Moved::LoggedOut) => MoveOutcome::LoggedOut,
+                            None => MoveOutcome::Absent,
+                        })
+                    }),
+            );
         }
+        outcomes
     }
 
     /// The source and the target as one backend: loads move a session found only in the

@@ -8,7 +8,6 @@
 
 use std::{sync::Arc, time::Instant};
 
-use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use session_core::{
     backends::pool::score,
@@ -25,6 +24,9 @@ use crate::{
     progress::Progress,
     scan,
 };
+
+/// The `SCAN COUNT` hint: listing ids is cheap, whatever the batch of moves.
+const SCAN_COUNT: usize = 1000;
 
 /// At most this many failure lines are printed (the rest are counted).
 const SHOWN_ERRORS: usize = 5;
@@ -132,7 +134,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let mut groups = Vec::new();
     for part in parts::parts(&from_plan.backend)? {
-        for group in scan::groups(&part, batch, |_| {}).await? {
+        for group in scan::groups(&part, SCAN_COUNT, |_| {}).await? {
             if let Owner::Servers(_) = owner {
                 if group
                     .ids
@@ -159,7 +161,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     for (source, group) in &groups {
         let mover = Mover::new(source.clone(), target.clone(), to_plan.ttl)
             .keep_source(!args.delete_source)
-            .concurrency(args.concurrency as usize);
+            .batch(batch);
         for ids in group.ids.chunks(batch) {
             let todo: Vec<SessionId> = ids
                 .iter()
@@ -168,14 +170,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
                 .collect();
             report.unchanged += ids.len() - todo.len();
             if args.dry_run {
-                dry_run(
-                    &target,
-                    &todo,
-                    args.concurrency as usize,
-                    &mut report,
-                    &mut errors,
-                )
-                .await;
+                dry_run(&target, &todo, &mut report, &mut errors).await;
             } else {
                 for outcome in mover.move_many(&todo).await {
                     match outcome {
@@ -229,20 +224,14 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     )))
 }
 
-/// Counts what a real run would do: which ids the target has already.
+/// Counts what a real run would do: which ids the target has already (one batch read).
 async fn dry_run(
     target: &Arc<dyn SessionBackend>,
     ids: &[SessionId],
-    concurrency: usize,
     report: &mut Report,
     errors: &mut Vec<String>,
 ) {
-    let found: Vec<_> = stream::iter(ids)
-        .map(|id| target.load_with_ttl(id))
-        .buffered(concurrency)
-        .collect()
-        .await;
-    for result in found {
+    for result in target.load_many_with_ttl(ids).await {
         match result {
             Ok(Some(_)) => report.already_present += 1,
             Ok(None) => report.moved += 1,

@@ -7,14 +7,13 @@
 
 use std::{io::IsTerminal, path::Path, sync::Arc};
 
-use futures_util::{stream, StreamExt};
 use serde::Serialize;
 use session_core::{SessionBackend, SessionId};
 
 use crate::{args::RevokeArgs, cmd::show::parse_id, failure::Failure, load, parts, scan};
 
-/// Deletes in flight at once.
-const DELETES: usize = 128;
+/// Sessions per pipelined batch.
+const BATCH: usize = 1000;
 
 #[derive(Serialize)]
 struct Report {
@@ -155,20 +154,17 @@ async fn select(
     Ok(ids)
 }
 
-/// Deletes every id through the backend; how many existed.
+/// Deletes every id through the backend, a pipelined batch at a time; how many existed.
 pub async fn delete_all(
     backend: &Arc<dyn SessionBackend>,
     ids: &[SessionId],
 ) -> Result<usize, Failure> {
-    let results: Vec<_> = stream::iter(ids)
-        .map(|id| backend.delete(id))
-        .buffer_unordered(DELETES)
-        .collect()
-        .await;
     let mut revoked = 0;
-    for result in results {
-        if result? {
-            revoked += 1;
+    for batch in ids.chunks(BATCH) {
+        for deleted in backend.delete_many(batch).await {
+            if deleted? {
+                revoked += 1;
+            }
         }
     }
     Ok(revoked)

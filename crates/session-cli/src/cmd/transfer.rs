@@ -10,7 +10,6 @@ use std::{
     time::Duration,
 };
 
-use futures_util::{stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use session_core::SessionId;
 
@@ -22,8 +21,6 @@ use crate::{
 
 /// Sessions per batch, both ways.
 const BATCH: usize = 1000;
-/// Creates in flight at once.
-const CREATES: usize = 128;
 
 /// One line.
 #[derive(Serialize, Deserialize)]
@@ -135,12 +132,7 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
                 continue;
             }
         }
-        let results: Vec<_> = stream::iter(&batch)
-            .map(|(id, fields, ttl)| backend.create(id, fields, *ttl))
-            .buffered(CREATES)
-            .collect()
-            .await;
-        for result in results {
+        for result in backend.create_many(&batch).await {
             match result {
                 Ok(true) => report.created += 1,
                 Ok(false) => report.already_present += 1,

@@ -110,11 +110,31 @@ impl IdLocks {
         )
     }
 
-    async fn lock(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
+    fn stripe(id: &SessionId) -> usize {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         id.as_str().hash(&mut h);
-        self.0[(h.finish() as usize) % Self::STRIPES].lock().await
+        (h.finish() as usize) % Self::STRIPES
+    }
+
+    async fn lock(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0[Self::stripe(id)].lock().await
+    }
+
+    /// The locks of every id, taken in stripe order (so two batches, or a batch and a single
+    /// lock, never wait for each other in a cycle).
+    async fn lock_all<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a SessionId>,
+    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = ids.map(Self::stripe).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.0[stripe].lock().await);
+        }
+        guards
     }
 }
 
@@ -250,26 +270,45 @@ impl MultiBackend {
         }
     }
 
-    /// Moves the session `id` out of the non-write backend at `source` (an index into the
-    /// backends) into every write backend, as a load does on finding it there; `Ok(None)`
-    /// when the source does not have it. For [the mover](crate::mover).
+    /// Moves the sessions `ids` out of the non-write backend at `source` (an index into the
+    /// backends) into every write backend, as a load does on finding one there: one answer
+    /// per id, `Ok(None)` when the source does not have it. For [the mover](crate::mover),
+    /// which is why it works on a batch: each step below is one batch operation per backend
+    /// (one round trip on Redis) instead of one per session.
     pub(crate) async fn move_out_of(
         &self,
         source: usize,
-        id: &SessionId,
-    ) -> Result<Option<Moved>, StoreError> {
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<Moved>, StoreError>> {
         let from = &self.backends[source];
-        let Some((state, left)) = from
-            .backend
-            .load_with_ttl(id)
-            .await
-            .map_err(|e| self.tag(from, e))?
-        else {
-            return Ok(None);
-        };
-        self.promote(from, id, state, self.ttl.for_move(None, left), None)
-            .await
-            .map(Some)
+        let mut answers: Vec<Option<Result<Option<Moved>, StoreError>>> =
+            ids.iter().map(|_| None).collect();
+        let mut items = Vec::new();
+        let mut slots = Vec::new();
+        for (slot, (id, loaded)) in ids
+            .iter()
+            .zip(from.backend.load_many_with_ttl(ids).await)
+            .enumerate()
+        {
+            match loaded {
+                Ok(Some((state, left))) => {
+                    items.push(Move::new(id.clone(), state, self.ttl.for_move(None, left)));
+                    slots.push(slot);
+                }
+                Ok(None) => answers[slot] = Some(Ok(None)),
+                Err(e) => answers[slot] = Some(Err(self.tag(from, e))),
+            }
+        }
+        for (slot, moved) in slots
+            .into_iter()
+            .zip(self.promote_many(from, items, None).await)
+        {
+            answers[slot] = Some(moved.map(Some));
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.expect("every id has an answer"))
+            .collect()
     }
 
     /// Copies a session found in a non-write backend (`from`, which has delete mode) into
@@ -283,87 +322,146 @@ impl MultiBackend {
         ttl: Option<Duration>,
         touch: Option<Duration>,
     ) -> Result<Moved, StoreError> {
-        let _serialised = self.locks.lock(id).await;
-        let mut created = Vec::new();
-        let mut found = state;
-        for w in self.writers() {
+        let one = vec![Move::new(id.clone(), state, ttl)];
+        let mut answers = self.promote_many(from, one, touch).await;
+        answers.pop().expect("one answer for one move")
+    }
+
+    /// [`promote`](Self::promote) for a batch: every step is one batch operation per backend,
+    /// and each session goes through exactly the steps it would go through alone. One answer
+    /// per move, in order.
+    async fn promote_many(
+        &self,
+        from: &Named,
+        mut moves: Vec<Move>,
+        touch: Option<Duration>,
+    ) -> Vec<Result<Moved, StoreError>> {
+        let _serialised = self.locks.lock_all(moves.iter().map(|m| &m.id)).await;
+        for (w_index, w) in self.backends.iter().enumerate().filter(|(_, b)| b.write) {
+            let open: Vec<usize> = (0..moves.len())
+                .filter(|&k| moves[k].outcome.is_none())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
             // A writer that has the id already keeps its copy. Asked first because a create
             // that finds exactly its own fields reports success (retries are idempotent): a
             // second mover of the same session would take the first one's copy for its own.
-            match self.writer_copy(w, id, touch).await {
-                Ok(Some(copy)) => {
-                    found = copy;
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.undo(&created, id).await;
-                    return Err(self.tag(w, e));
+            let ids: Vec<SessionId> = open.iter().map(|&k| moves[k].id.clone()).collect();
+            let mut to_create = Vec::new();
+            for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
+                match copy {
+                    Ok(Some(copy)) => moves[k].found = copy,
+                    Ok(None) => to_create.push(k),
+                    Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                 }
             }
-            match w.backend.create(id, &found, ttl).await {
-                Ok(true) => created.push(w),
-                Ok(false) => {
-                    // This writer already has the id (an earlier move, or a write-only
-                    // backend): its copy is the one later writes change.
-                    match self.writer_copy(w, id, touch).await {
-                        Ok(Some(copy)) => found = copy,
-                        Ok(None) => {
-                            // Gone between the two calls (logged out or expired): so is the
-                            // session, and so must be every copy.
-                            self.undo(&created, id).await;
-                            // A copying move never deletes what it copies from.
-                            if self.keep_source {
-                                return Ok(Moved::LoggedOut);
+            let batch: Vec<_> = to_create
+                .iter()
+                .map(|&k| (moves[k].id.clone(), moves[k].found.clone(), moves[k].ttl))
+                .collect();
+            for (&k, created) in to_create.iter().zip(w.backend.create_many(&batch).await) {
+                match created {
+                    Ok(true) => moves[k].created.push(w_index),
+                    Ok(false) => {
+                        // This writer already has the id (an earlier move, or a write-only
+                        // backend): its copy is the one later writes change.
+                        let id = moves[k].id.clone();
+                        match self.writer_copy(w, &id, touch).await {
+                            Ok(Some(copy)) => moves[k].found = copy,
+                            Ok(None) => {
+                                // Gone between the two calls (logged out or expired): so is
+                                // the session, and so must be every copy.
+                                self.undo(&moves[k].created, &id).await;
+                                // A copying move never deletes what it copies from.
+                                if !self.keep_source {
+                                    if let Err(e) = from.backend.delete(&id).await {
+                                        tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
+                                    }
+                                }
+                                moves[k].outcome = Some(Ok(Moved::LoggedOut));
                             }
-                            if let Err(e) = from.backend.delete(id).await {
-                                tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
-                            }
-                            return Ok(Moved::LoggedOut);
-                        }
-                        Err(e) => {
-                            self.undo(&created, id).await;
-                            return Err(self.tag(w, e));
+                            Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                         }
                     }
-                }
-                Err(e) => {
-                    self.undo(&created, id).await;
-                    return Err(self.tag(w, e));
+                    Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                 }
             }
         }
         // Rule 2 of the module docs: only the answer of this delete tells whether a logout
         // came in since the source was read. A copying move asks the source instead: a
         // session gone from it since it was read was logged out.
-        let source_was_there = if self.keep_source && !from.write {
+        let open: Vec<usize> = (0..moves.len())
+            .filter(|&k| moves[k].outcome.is_none())
+            .collect();
+        let ids: Vec<SessionId> = open.iter().map(|&k| moves[k].id.clone()).collect();
+        let answers: Vec<Result<bool, StoreError>> = if self.keep_source && !from.write {
             from.backend
-                .load_with_ttl(id)
+                .load_many_with_ttl(&ids)
                 .await
-                .map(|copy| copy.is_some())
+                .into_iter()
+                .map(|copy| copy.map(|copy| copy.is_some()))
+                .collect()
         } else {
-            from.backend.delete(id).await
+            from.backend.delete_many(&ids).await
         };
-        match source_was_there {
-            Ok(false) if !created.is_empty() => {
-                self.undo(&created, id).await;
-                Ok(Moved::LoggedOut)
-            }
-            Ok(_) if created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
-            Ok(_) => Ok(Moved::Created(found)),
-            Err(e) if created.is_empty() => {
-                // The writers had it already: the stale source copy stays until a later move
-                // or a logout (which deletes sources first) removes it.
-                tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
-                Ok(Moved::AlreadyThere(Some(found)))
-            }
-            Err(e) => {
-                // Without that answer a logout in between cannot be told apart, and a copy
-                // kept now could outlive it: undo the copies and report the failure.
-                self.undo(&created, id).await;
-                Err(self.tag(from, e))
-            }
+        for (&k, source_was_there) in open.iter().zip(answers) {
+            let m = &mut moves[k];
+            let found = std::mem::take(&mut m.found);
+            m.outcome = Some(match source_was_there {
+                Ok(false) if !m.created.is_empty() => {
+                    self.undo(&m.created, &m.id).await;
+                    Ok(Moved::LoggedOut)
+                }
+                Ok(_) if m.created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
+                Ok(_) => Ok(Moved::Created(found)),
+                Err(e) if m.created.is_empty() => {
+                    // The writers had it already: the stale source copy stays until a later
+                    // move or a logout (which deletes sources first) removes it.
+                    tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
+                    Ok(Moved::AlreadyThere(Some(found)))
+                }
+                Err(e) => {
+                    // Without that answer a logout in between cannot be told apart, and a
+                    // copy kept now could outlive it: undo the copies and report the failure.
+                    self.undo(&m.created, &m.id).await;
+                    Err(self.tag(from, e))
+                }
+            });
         }
+        moves
+            .into_iter()
+            .map(|m| m.outcome.expect("every move has an outcome"))
+            .collect()
+    }
+
+    /// Ends a move with `err`, removing the copies it made.
+    async fn fail(&self, m: &mut Move, err: StoreError) {
+        self.undo(&m.created, &m.id).await;
+        m.outcome = Some(Err(err));
+    }
+
+    /// [`writer_copy`](Self::writer_copy) for a batch.
+    async fn writer_copies(
+        &self,
+        w: &Named,
+        ids: &[SessionId],
+        touch: Option<Duration>,
+    ) -> Vec<Result<Option<SessionState>, StoreError>> {
+        let copies = w.backend.load_many_with_ttl(ids).await;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, copy) in ids.iter().zip(copies) {
+            out.push(match copy {
+                Ok(Some((state, _))) if touch.is_some() => match w.backend.touch(id, touch).await {
+                    Ok(true) => Ok(Some(state)),
+                    Ok(false) => Ok(None),
+                    Err(e) => Err(e),
+                },
+                Ok(copy) => Ok(copy.map(|(state, _)| state)),
+                Err(e) => Err(e),
+            });
+        }
+        out
     }
 
     /// A writer's copy of `id`, read from its primary (a replica may not have seen a copy
@@ -383,12 +481,35 @@ impl MultiBackend {
         Ok(Some(state))
     }
 
-    /// Removes copies this move made (best effort, logged).
-    async fn undo(&self, created: &[&Named], id: &SessionId) {
-        for w in created {
+    /// Removes copies a move made, in the backends at `created` (best effort, logged).
+    async fn undo(&self, created: &[usize], id: &SessionId) {
+        for w in created.iter().map(|&i| &self.backends[i]) {
             if let Err(e) = w.backend.delete(id).await {
                 tracing::warn!(backend = %w.name, error = %e, "multi-backend: could not remove a copy made by an interrupted move");
             }
+        }
+    }
+}
+
+/// One session being moved by [`MultiBackend::promote_many`].
+struct Move {
+    id: SessionId,
+    /// The state to copy: the source's, or a writer's copy once one is found.
+    found: SessionState,
+    ttl: Option<Duration>,
+    /// Indices of the write backends this move created the session in.
+    created: Vec<usize>,
+    outcome: Option<Result<Moved, StoreError>>,
+}
+
+impl Move {
+    fn new(id: SessionId, found: SessionState, ttl: Option<Duration>) -> Self {
+        Self {
+            id,
+            found,
+            ttl,
+            created: Vec::new(),
+            outcome: None,
         }
     }
 }
