@@ -134,6 +134,20 @@ pub(crate) async fn in_order<'a, T, R>(
     }
 }
 
+/// Answers given per group (`groups[g]`: the positions in the batch of group `g`'s items)
+/// back in the order of the batch of `n` items.
+pub(crate) fn scatter<R>(n: usize, groups: &[Vec<usize>], answers: Vec<Vec<R>>) -> Vec<R> {
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (positions, answers) in groups.iter().zip(answers) {
+        for (&p, answer) in positions.iter().zip(answers) {
+            out[p] = Some(answer);
+        }
+    }
+    out.into_iter()
+        .map(|answer| answer.expect("every group answers for each of its items"))
+        .collect()
+}
+
 /// The state of one backend, as reported by [`SessionStore::health`](crate::SessionStore::health).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackendHealth {

@@ -15,6 +15,8 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use futures_util::future::join_all;
+
+use crate::backend::scatter;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::redis::RedisBackend;
@@ -165,19 +167,6 @@ fn tagged<R>(m: &Member, answers: Vec<Result<R, StoreError>>) -> Vec<Result<R, S
     answers
         .into_iter()
         .map(|answer| answer.map_err(|e| tag(m, e)))
-        .collect()
-}
-
-/// The members' answers back in the order of the batch (`groups` as made by `positions`).
-fn scatter<R>(n: usize, groups: &[Vec<usize>], answers: Vec<Vec<R>>) -> Vec<R> {
-    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
-    for (positions, answers) in groups.iter().zip(answers) {
-        for (&p, answer) in positions.iter().zip(answers) {
-            out[p] = Some(answer);
-        }
-    }
-    out.into_iter()
-        .map(|answer| answer.expect("every member answers for each of its ids"))
         .collect()
 }
 
