@@ -35,7 +35,7 @@ pub enum PartKind {
     /// The file store.
     Files(Arc<FileBackend>),
     /// A Redis deployment.
-    Redis(RedisPart),
+    Redis(Box<RedisPart>),
 }
 
 /// What sessionctl needs to reach every server of one Redis deployment.
@@ -202,13 +202,13 @@ fn redis_part(name: String, plan: &RedisPlan) -> Result<Part, Failure> {
     Ok(Part {
         name,
         backend: Arc::new(backend),
-        kind: PartKind::Redis(RedisPart {
+        kind: PartKind::Redis(Box::new(RedisPart {
             prefix: plan.prefix.clone(),
             topology,
             connect_timeout: plan.connection.connect_timeout,
             socket_timeout: plan.connection.socket_timeout,
             tls: plan.tls.is_some(),
-        }),
+        })),
     })
 }
 

@@ -136,6 +136,7 @@ pub(crate) async fn in_order<'a, T, R>(
 
 /// Answers given per group (`groups[g]`: the positions in the batch of group `g`'s items)
 /// back in the order of the batch of `n` items.
+#[cfg_attr(not(any(feature = "redis", feature = "file")), allow(dead_code))]
 pub(crate) fn scatter<R>(n: usize, groups: &[Vec<usize>], answers: Vec<Vec<R>>) -> Vec<R> {
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
     for (positions, answers) in groups.iter().zip(answers) {

@@ -73,13 +73,12 @@ pub fn id(n: usize) -> String {
     format!("{n:0>43}")
 }
 
+/// A session to write: id, fields, TTL in milliseconds.
+pub type Session<'a> = (String, Vec<(&'a str, &'a str)>, Option<u64>);
+
 /// Writes sessions straight into Redis, pipelined: `session:<id>` hashes with `fields`, and
 /// a TTL in milliseconds when given.
-pub fn put(
-    server: &RedisServer,
-    prefix: &str,
-    sessions: &[(String, Vec<(&str, &str)>, Option<u64>)],
-) {
+pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
     let mut conn = server.client().get_connection().unwrap();
     for chunk in sessions.chunks(5000) {
         let mut pipe = redis::pipe();
