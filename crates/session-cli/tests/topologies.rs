@@ -97,6 +97,15 @@ fn cluster_check_stats_and_a_migration_from_standalone() {
             .all(|n| n["up"] == true && n["version"].is_string()),
         "{json}"
     );
+    let dry_runs = json["dry_runs"].as_array().unwrap();
+    assert_eq!(
+        dry_runs.len(),
+        3,
+        "one throwaway session per master: {json}"
+    );
+    assert!(dry_runs.iter().all(|r| r["ok"] == true), "{json}");
+    let keys: i64 = cluster.nodes().map(|n| n.cmd::<i64>(&["DBSIZE"])).sum();
+    assert_eq!(keys, 0, "every throwaway session is removed");
 
     // 500 sessions moved from a standalone server into the cluster.
     let standalone = RedisServer::start();

@@ -12,7 +12,7 @@ use session_core::{Changes, SessionBackend, SessionId, SessionState};
 use crate::{
     failure::Failure,
     load,
-    parts::{self, Part, PartKind},
+    parts::{self, Part, PartKind, Role},
 };
 
 /// One server's answer.
@@ -82,13 +82,29 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<(), Failure> {
                     for node in &discovery.nodes {
                         report.nodes.push(probe(part, redis, node).await);
                     }
+                    // On a cluster, one throwaway session per master: each on a key of that
+                    // master's slots.
+                    let mut on_masters = false;
+                    for node in &discovery.nodes {
+                        if let Role::ClusterMaster(slots) = &node.role {
+                            on_masters = true;
+                            let id = id_in_slots(&redis.prefix, slots);
+                            let name = format!("{} {}", part.name, node.location);
+                            report.dry_runs.push(dry_run(part, name, id).await);
+                        }
+                    }
+                    if on_masters {
+                        continue;
+                    }
                 }
                 Err(failure) => report
                     .problems
                     .push(format!("{}: {}", part.name, failure.message)),
             },
         }
-        report.dry_runs.push(dry_run(part).await);
+        report
+            .dry_runs
+            .push(dry_run(part, part.name.clone(), SessionId::generate()).await);
     }
     for node in report.nodes.iter().filter(|n| !n.up) {
         report.problems.push(format!(
@@ -223,8 +239,7 @@ async fn probe(part: &Part, redis: &parts::RedisPart, node: &parts::Node) -> Nod
 
 /// Every operation the store uses, on a fresh random id (so on a key nobody else has), with
 /// the session deleted at the end whatever happened.
-async fn dry_run(part: &Part) -> DryRun {
-    let id = SessionId::generate();
+async fn dry_run(part: &Part, name: String, id: SessionId) -> DryRun {
     let backend = part.backend.as_ref();
     let mut steps = Vec::new();
     let result = steps_of(backend, &id, &mut steps).await;
@@ -236,7 +251,7 @@ async fn dry_run(part: &Part) -> DryRun {
         (Ok(()), Ok(_)) => None,
     };
     DryRun {
-        part: part.name.clone(),
+        part: name,
         ok: error.is_none(),
         steps,
         error,
@@ -312,4 +327,59 @@ async fn steps_of(
     )?;
     steps.push("delete");
     Ok(())
+}
+
+/// A fresh id whose key (`prefix` + id) hashes into one of `slots` (a master's ranges); any
+/// fresh id when the master reports none.
+fn id_in_slots(prefix: &str, slots: &[(u16, u16)]) -> SessionId {
+    // Each try lands in the ranges with the master's share of the slots: a few tries.
+    for _ in 0..100_000 {
+        let id = SessionId::generate();
+        let slot = key_slot(format!("{prefix}{}", id.as_str()).as_bytes());
+        if slots.iter().any(|(from, to)| (*from..=*to).contains(&slot)) {
+            return id;
+        }
+    }
+    SessionId::generate()
+}
+
+/// Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}` when it
+/// has a non-empty one, modulo 16384.
+fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.iter()
+            .position(|&b| b == b'}')
+            .filter(|&len| len > 0)
+            .map(|len| &rest[..len])
+    });
+    crc16(tagged.unwrap_or(key)) % 16384
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
+    }
 }
