@@ -629,7 +629,7 @@ fn migrate_pool_to_a_bigger_pool_moves_only_sessions_whose_owner_changed() {
     .expect(0);
     assert_eq!(dbsize(&a) + dbsize(&b), 300);
 
-    let json = sessionctl(
+    let run = sessionctl(
         &[
             "migrate",
             "--from",
@@ -641,8 +641,14 @@ fn migrate_pool_to_a_bigger_pool_moves_only_sessions_whose_owner_changed() {
         ],
         &[],
     )
-    .expect(0)
-    .json();
+    .expect(0);
+    // stderr is not a terminal: the default progress is plain lines.
+    assert!(
+        run.stderr.contains("migrate: 300/300 (100%)"),
+        "{}",
+        run.stderr
+    );
+    let json = run.json();
     let moved = json["moved"].as_u64().unwrap();
     assert_eq!(json["found"], 300);
     assert_eq!(json["unchanged"].as_u64().unwrap() + moved, 300);
@@ -666,4 +672,70 @@ fn migrate_pool_to_a_bigger_pool_moves_only_sessions_whose_owner_changed() {
         (json["moved"].as_u64(), json["unchanged"].as_u64()),
         (Some(0), Some(300))
     );
+}
+
+/// A multi-backend (the file store being emptied into Redis): `show` reads each backend
+/// without moving the session, `stats` lists both, `revoke` deletes everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_backend_is_read_without_moving_and_revoked_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let in_file = SessionId::generate();
+    assert!(files
+        .create(
+            &in_file,
+            &[("user".to_owned(), "\"alice\"".to_owned())].into(),
+            None
+        )
+        .await
+        .unwrap());
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[
+            (id(1), vec![("user", "\"alice\"")], None),
+            (id(2), vec![("user", "\"bob\"")], None),
+        ],
+    );
+    let multi = format!(
+        "[{{'backend': 'redis', 'modes': ['read', 'write'], 'setting': {{'SESSION_REDIS_URL': '{}'}}}}, \
+          {{'backend': 'files', 'modes': ['read', 'delete'], 'setting': {{'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'}}}}]",
+        server.url(),
+        root.display()
+    );
+    let env = [("SESSION_REDIS_MULTI_BACKENDS", multi.as_str())];
+
+    let run = sessionctl(&["show", in_file.as_str()], &env).expect(0);
+    assert!(
+        run.stdout.contains("part: multi[files]/file"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        files.load(&in_file, None).await.unwrap().is_some(),
+        "not moved"
+    );
+    assert_eq!(dbsize(&server), 2);
+
+    let stats = sessionctl(&["stats", "--json"], &env).expect(0).json();
+    let names: Vec<&str> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{stats}");
+    assert!(
+        names[0].starts_with("multi[redis]/redis") && names[1] == "multi[files]/file",
+        "{names:?}"
+    );
+
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 2 session(s)\n");
+    assert!(files.load(&in_file, None).await.unwrap().is_none());
+    assert_eq!(dbsize(&server), 1);
 }
