@@ -169,9 +169,23 @@ pub async fn tampered_cookie(base: &str) {
     }
 }
 
+/// `/healthz`'s answer, once it says `up` (or the last one after a while): a store gives a
+/// check's answer to the callers of the next [`session_core::HEALTH_REUSE`], so a change of
+/// the backends shows within that.
+pub async fn healthz_when(base: &str, up: bool) -> Answer {
+    let deadline = std::time::Instant::now() + session_core::HEALTH_REUSE * 3;
+    loop {
+        let res = send("GET", &format!("{base}/healthz"), None, None).await;
+        if res.status.is_success() == up || std::time::Instant::now() > deadline {
+            return res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// `/healthz` answers JSON naming each backend; `up` says which status to expect.
 pub async fn healthz(base: &str, up: bool) -> serde_json::Value {
-    let res = send("GET", &format!("{base}/healthz"), None, None).await;
+    let res = healthz_when(base, up).await;
     let expected = if up {
         StatusCode::OK
     } else {
@@ -275,7 +289,7 @@ pub async fn content_types_everywhere(base: &str, healthz_up: bool) {
         assert_text(&res, &what);
         assert!(!res.body.is_empty(), "{what}: an answer without a message");
     }
-    let res = send("GET", &format!("{base}/healthz"), None, None).await;
+    let res = healthz_when(base, healthz_up).await;
     assert_eq!(res.status.is_success(), healthz_up, "{res:?}");
     assert_eq!(res.content_type.as_deref(), Some("application/json"));
     assert_eq!(res.content_type_options.as_deref(), Some("nosniff"));
@@ -352,7 +366,7 @@ pub async fn content_types_everywhere_down(base: &str) {
         assert_eq!(res.status.as_u16(), status, "{what}: {res:?}");
         assert_text(&res, &what);
     }
-    let res = send("GET", &format!("{base}/healthz"), None, None).await;
+    let res = healthz_when(base, false).await;
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{res:?}");
     assert_eq!(res.content_type.as_deref(), Some("application/json"));
     assert_eq!(res.content_type_options.as_deref(), Some("nosniff"));

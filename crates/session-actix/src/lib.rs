@@ -376,6 +376,76 @@ pub async fn request_scope<B: MessageBody>(
         .await
 }
 
+/// A `SessionMiddleware` builder over `store` with the cookie and lifecycle settings of
+/// `config` (`session_cookie_name`, `_age`, `_domain`, `_path`, `_secure`, `_httponly`,
+/// `_samesite`, `session_expire_at_browser_close`, `session_save_every_request`: django's
+/// names, from the same sources as every `session_redis_*` option), mapped onto
+/// actix-session's own settings; call `.build()`, or adjust it first. The same settings give
+/// `session_axum::SessionLayer::from_config` the same cookie, so both services share it.
+///
+/// * `session_cookie_age` with a persistent cookie: `PersistentSession` with that TTL (the
+///   cookie's `Max-Age` and the store TTL); with `session_expire_at_browser_close` (or
+///   without an age): `BrowserSession` whose state lives for the age (one day by default).
+/// * `session_save_every_request`: `TtlExtensionPolicy::OnEveryRequest` (an `update_ttl`
+///   per request with a session).
+///
+/// Fails when one of those settings is invalid, naming it.
+///
+/// ```
+/// use actix_web::{cookie::Key, middleware::from_fn, App};
+/// use session_actix::{middleware_from_config, request_scope, ActixStore};
+/// use session_core::{SessionConfig, SessionStore};
+///
+/// let config = SessionConfig::from_sources(None, [
+///     ("SESSION_COOKIE_NAME", "sid"),
+///     ("SESSION_COOKIE_AGE", "3600"),
+/// ]).unwrap();
+/// let store = ActixStore::new(SessionStore::memory());
+/// let sessions = middleware_from_config(store, Key::generate(), &config).unwrap().build();
+/// let app = App::new().wrap(sessions).wrap(from_fn(request_scope));
+/// ```
+pub fn middleware_from_config(
+    store: ActixStore,
+    key: actix_web::cookie::Key,
+    config: &session_core::SessionConfig,
+) -> Result<actix_session::config::SessionMiddlewareBuilder<ActixStore>, session_core::ConfigError>
+{
+    use actix_session::config::{BrowserSession, PersistentSession, TtlExtensionPolicy};
+    use actix_web::cookie::SameSite;
+    use session_core::plan::SameSitePolicy;
+
+    let plan = config.cookie_plan()?;
+    let ttl = time::Duration::seconds(i64::try_from(plan.ttl.as_secs()).unwrap_or(i64::MAX));
+    let policy = if plan.save_every_request {
+        TtlExtensionPolicy::OnEveryRequest
+    } else {
+        TtlExtensionPolicy::OnStateChanges
+    };
+    let builder = actix_session::SessionMiddleware::builder(store, key)
+        .cookie_name(plan.name)
+        .cookie_path(plan.path)
+        .cookie_domain(plan.domain)
+        .cookie_secure(plan.secure)
+        .cookie_http_only(plan.http_only)
+        .cookie_same_site(match plan.same_site {
+            SameSitePolicy::Lax => SameSite::Lax,
+            SameSitePolicy::Strict => SameSite::Strict,
+            SameSitePolicy::None => SameSite::None,
+        });
+    Ok(match plan.max_age {
+        Some(_) => builder.session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(ttl)
+                .session_ttl_extension_policy(policy),
+        ),
+        None => builder.session_lifecycle(
+            BrowserSession::default()
+                .state_ttl(ttl)
+                .state_ttl_extension_policy(policy),
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

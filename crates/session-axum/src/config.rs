@@ -7,12 +7,9 @@
 use std::time::Duration;
 
 use cookie::Key;
-use session_core::SessionStore;
+use session_core::{plan::CookiePlan, SessionStore};
 
 use crate::cookies::CookieConfig;
-
-/// The TTL handed to the store when none is configured: one day, as actix-session's default.
-const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Everything the layer shares with each request's session.
 #[derive(Debug, Clone)]
@@ -21,18 +18,24 @@ pub(crate) struct Config {
     pub(crate) cookie: CookieConfig,
     pub(crate) ttl: Option<Duration>,
     pub(crate) sliding: bool,
+    /// Refresh the TTL and re-send the cookie on every request with a session
+    /// (`session_save_every_request`).
+    pub(crate) always_save: bool,
+    /// Save nothing when the handler answered 5xx.
+    pub(crate) skip_save_on_server_error: bool,
 }
 
 impl Config {
-    /// The defaults, chosen so that axum and actix-session can share one cookie: cookie name
-    /// `id`, path `/`, no domain, `Secure`, `HttpOnly`, `SameSite=Lax`, no `Max-Age`, a store
-    /// TTL of one day, no sliding expiry.
-    pub(crate) fn new(store: SessionStore, key: Key) -> Self {
+    /// The settings of `plan`: session-core's defaults (see [`CookiePlan`]), chosen so that
+    /// axum and actix-session can share one cookie, or the `session_cookie_*` options.
+    pub(crate) fn new(store: SessionStore, key: Key, plan: &CookiePlan) -> Self {
         Self {
             store,
-            cookie: CookieConfig::new(key),
-            ttl: Some(DEFAULT_TTL),
+            cookie: CookieConfig::new(key, plan),
+            ttl: Some(plan.ttl),
             sliding: false,
+            always_save: plan.save_every_request,
+            skip_save_on_server_error: false,
         }
     }
 }

@@ -7,7 +7,10 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::{Cookie, CookieJar, Key, SameSite};
-use session_core::SessionId;
+use session_core::{
+    plan::{CookiePlan, SameSitePolicy},
+    SessionId,
+};
 
 /// The cookie attributes of a [`SessionLayer`](crate::SessionLayer).
 #[derive(Clone)]
@@ -20,6 +23,43 @@ pub(crate) struct CookieConfig {
     pub(crate) same_site: SameSite,
     pub(crate) max_age: Option<std::time::Duration>,
     pub(crate) key: Key,
+    /// Keys of earlier rotations: cookies they sealed are still accepted, and re-sealed with
+    /// `key` (at most [`MAX_FALLBACK_KEYS`]).
+    pub(crate) fallback_keys: Vec<Key>,
+    pub(crate) security: CookieSecurity,
+}
+
+/// How the cookie protects the session id: both forms are actix-session's
+/// (`CookieContentSecurity::Private` and `::Signed`), so either kind of cookie is shared with
+/// an actix service configured the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CookieSecurity {
+    /// Encrypted and authenticated (AES-256-GCM): the id is unreadable and unforgeable. The
+    /// default.
+    #[default]
+    Private,
+    /// Signed (HMAC-SHA256): unforgeable, but the id is readable by whoever holds the cookie
+    /// (who holds it anyway). For interop with services that expect signed cookies.
+    Signed,
+}
+
+/// The most fallback keys a layer takes: each one is another open attempt per candidate
+/// cookie, for every request that carries one.
+pub const MAX_FALLBACK_KEYS: usize = 4;
+
+/// What a request's cookie lets the session be: this id, and whether the cookie must be sent
+/// again (sealed with an older key).
+pub(crate) struct Opened {
+    pub(crate) id: SessionId,
+    pub(crate) with_fallback_key: bool,
+}
+
+/// When the browser should drop the cookie: `Max-Age` and/or `Expires`; neither means "when
+/// the browser closes".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Lifetime {
+    pub(crate) max_age: Option<std::time::Duration>,
+    pub(crate) expires: Option<cookie::time::OffsetDateTime>,
 }
 
 impl std::fmt::Debug for CookieConfig {
@@ -33,6 +73,8 @@ impl std::fmt::Debug for CookieConfig {
             .field("same_site", &self.same_site)
             .field("max_age", &self.max_age)
             .field("key", &"<redacted>")
+            .field("fallback_keys", &self.fallback_keys.len())
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -66,19 +108,44 @@ impl Candidates {
 }
 
 impl CookieConfig {
-    /// The defaults, with `key`: name `id`, path `/`, no domain, `Secure`, `HttpOnly`,
-    /// `SameSite=Lax`, no `Max-Age` (a browser-session cookie).
-    pub(crate) fn new(key: Key) -> Self {
+    /// The cookie of `plan` (session-core's `session_cookie_*` settings, or their defaults),
+    /// sealed with `key`.
+    pub(crate) fn new(key: Key, plan: &CookiePlan) -> Self {
         Self {
-            name: "id".into(),
-            path: "/".into(),
-            domain: None,
-            secure: true,
-            http_only: true,
-            same_site: SameSite::Lax,
-            max_age: None,
+            name: plan.name.clone(),
+            path: plan.path.clone(),
+            domain: plan.domain.clone(),
+            secure: plan.secure,
+            http_only: plan.http_only,
+            same_site: match plan.same_site {
+                SameSitePolicy::Lax => SameSite::Lax,
+                SameSitePolicy::Strict => SameSite::Strict,
+                SameSitePolicy::None => SameSite::None,
+            },
+            max_age: plan.max_age,
             key,
+            fallback_keys: Vec::new(),
+            security: CookieSecurity::Private,
         }
+    }
+
+    /// The layer's own lifetime for the cookie (`with_max_age`).
+    pub(crate) fn lifetime(&self) -> Lifetime {
+        Lifetime {
+            max_age: self.max_age,
+            expires: None,
+        }
+    }
+
+    /// Opens (or verifies) one value with one key.
+    fn unseal(&self, key: &Key, value: &str) -> Option<String> {
+        let jar = CookieJar::new();
+        let cookie = Cookie::new(self.name.clone(), value.to_owned());
+        let opened = match self.security {
+            CookieSecurity::Private => jar.private(key).decrypt(cookie),
+            CookieSecurity::Signed => jar.signed(key).verify(cookie),
+        };
+        opened.map(|c| c.value().to_owned())
     }
 
     /// The (still sealed) cookies of our name in the request, bounded (see [`MAX_CANDIDATES`]).
@@ -109,24 +176,30 @@ impl CookieConfig {
     /// Logs at most one warning, however many candidates failed or were skipped: a request
     /// decides how many cookies it sends, and a line per cookie let one 120 KB header write
     /// 20,001 lines. The line carries counts only, never a cookie value or an id.
-    pub(crate) fn open(&self, candidates: &Candidates) -> Option<SessionId> {
-        let jar = CookieJar::new();
-        let private = jar.private(&self.key);
+    pub(crate) fn open(&self, candidates: &Candidates) -> Option<Opened> {
         let (mut unauthenticated, mut not_an_id) = (0usize, 0usize);
         let mut found = None;
-        for value in &candidates.values {
-            let Some(opened) = private.decrypt(Cookie::new(self.name.clone(), value.clone()))
-            else {
-                unauthenticated += 1;
-                continue;
-            };
-            match SessionId::parse(opened.value()) {
-                Ok(id) => {
-                    found = Some(id);
-                    break;
+        'candidates: for value in &candidates.values {
+            let keys = std::iter::once(&self.key).chain(self.fallback_keys.iter());
+            for (i, key) in keys.enumerate() {
+                let Some(opened) = self.unseal(key, value) else {
+                    continue;
+                };
+                match SessionId::parse(&opened) {
+                    Ok(id) => {
+                        found = Some(Opened {
+                            id,
+                            with_fallback_key: i > 0,
+                        });
+                        break 'candidates;
+                    }
+                    Err(_) => {
+                        not_an_id += 1;
+                        continue 'candidates;
+                    }
                 }
-                Err(_) => not_an_id += 1,
             }
+            unauthenticated += 1;
         }
         if unauthenticated + not_an_id + candidates.skipped > 0 {
             tracing::warn!(
@@ -142,21 +215,27 @@ impl CookieConfig {
         found
     }
 
-    /// The `Set-Cookie` value carrying `id`, sealed.
-    pub(crate) fn seal(&self, id: &SessionId) -> Option<HeaderValue> {
+    /// The `Set-Cookie` value carrying `id`, sealed, living for `lifetime`.
+    pub(crate) fn seal(&self, id: &SessionId, lifetime: Lifetime) -> Option<HeaderValue> {
         let mut cookie = Cookie::new(self.name.clone(), id.as_str().to_owned());
         cookie.set_secure(self.secure);
         cookie.set_http_only(self.http_only);
         cookie.set_same_site(self.same_site);
         cookie.set_path(self.path.clone());
-        if let Some(max_age) = self.max_age {
+        if let Some(max_age) = lifetime.max_age {
             cookie.set_max_age(to_time(max_age));
+        }
+        if let Some(expires) = lifetime.expires {
+            cookie.set_expires(expires);
         }
         if let Some(domain) = &self.domain {
             cookie.set_domain(domain.clone());
         }
         let mut jar = CookieJar::new();
-        jar.private_mut(&self.key).add(cookie);
+        match self.security {
+            CookieSecurity::Private => jar.private_mut(&self.key).add(cookie),
+            CookieSecurity::Signed => jar.signed_mut(&self.key).add(cookie),
+        }
         let sealed = jar.get(&self.name)?;
         header_value(&sealed.encoded().to_string())
     }
@@ -201,7 +280,7 @@ mod tests {
     }
 
     fn pair_of(config: &CookieConfig, id: &SessionId) -> String {
-        let header = config.seal(id).unwrap();
+        let header = config.seal(id, config.lifetime()).unwrap();
         header
             .to_str()
             .unwrap()
@@ -224,7 +303,7 @@ mod tests {
         let sealed = config.sealed_values(&cookie_header(&format!("a=b; {text}")));
         assert_eq!(sealed.values.len(), MAX_CANDIDATES);
         assert_eq!(sealed.skipped, 20_000 - MAX_CANDIDATES);
-        assert_eq!(config.open(&sealed), None);
+        assert!(config.open(&sealed).is_none());
     }
 
     #[test]
@@ -235,22 +314,22 @@ mod tests {
         // Up to MAX_CANDIDATES - 1 bad ones before it: still found.
         let bad = ["id=x"; MAX_CANDIDATES - 1].join("; ");
         let sealed = config.sealed_values(&cookie_header(&format!("{bad}; {pair}")));
-        assert_eq!(config.open(&sealed), Some(id.clone()));
+        assert_eq!(config.open(&sealed).map(|o| o.id), Some(id.clone()));
         // Past the bound it is not looked at: the request gets a fresh session, not a 5xx.
         let bad = ["id=x"; MAX_CANDIDATES].join("; ");
         let sealed = config.sealed_values(&cookie_header(&format!("{bad}; {pair}")));
-        assert_eq!(config.open(&sealed), None);
+        assert!(config.open(&sealed).is_none());
     }
 
     fn config() -> CookieConfig {
-        CookieConfig::new(Key::generate())
+        CookieConfig::new(Key::generate(), &CookiePlan::default())
     }
 
     #[test]
     fn seal_then_open_round_trips() {
         let config = config();
         let id = SessionId::generate();
-        let header = config.seal(&id).unwrap();
+        let header = config.seal(&id, config.lifetime()).unwrap();
         let mut headers = HeaderMap::new();
         // A browser sends back only name=value.
         let pair = header
@@ -266,14 +345,14 @@ mod tests {
         );
         let sealed = config.sealed_values(&headers);
         assert_eq!((sealed.values.len(), sealed.skipped), (1, 0));
-        assert_eq!(config.open(&sealed), Some(id));
+        assert_eq!(config.open(&sealed).map(|o| o.id), Some(id));
     }
 
     #[test]
     fn other_key_or_tampering_opens_nothing() {
         let config = config();
         let id = SessionId::generate();
-        let header = config.seal(&id).unwrap();
+        let header = config.seal(&id, config.lifetime()).unwrap();
         let pair = header
             .to_str()
             .unwrap()
@@ -288,11 +367,13 @@ mod tests {
             key: Key::generate(),
             ..config.clone()
         };
-        assert_eq!(other.open(&sealed), None);
+        assert!(other.open(&sealed).is_none());
         let mut bytes = sealed.values[0].clone().into_bytes();
         bytes[10] = if bytes[10] == b'A' { b'B' } else { b'A' };
-        assert_eq!(config.open(&only(String::from_utf8(bytes).unwrap())), None);
-        assert_eq!(config.open(&only(id.as_str().to_owned())), None);
+        assert!(config
+            .open(&only(String::from_utf8(bytes).unwrap()))
+            .is_none());
+        assert!(config.open(&only(id.as_str().to_owned())).is_none());
     }
 }
 

@@ -61,6 +61,13 @@ pub enum SessionError {
         /// The Rust type that was expected.
         expected: &'static str,
     },
+    /// The key is the layer's own ([`EXPIRY_KEY`](crate::EXPIRY_KEY), where a session's
+    /// [`Expiry`](crate::Expiry) is kept): set it with `Session::set_expiry`.
+    #[error("session key `{key}` is reserved by the session layer")]
+    ReservedKey {
+        /// The key.
+        key: String,
+    },
 }
 
 impl SessionError {

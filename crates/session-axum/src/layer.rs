@@ -10,11 +10,15 @@ use std::{
 
 use axum::http::{header, HeaderValue, Request, Response};
 use cookie::{Key, SameSite};
-use session_core::SessionStore;
+use session_core::{plan::CookiePlan, ConfigError, SessionConfig, SessionStore};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{config::Config, session::Session};
+use crate::{
+    config::Config,
+    cookies::{CookieSecurity, MAX_FALLBACK_KEYS},
+    session::Session,
+};
 
 /// A tower [`Layer`] that gives every request a lazy [`Session`] and writes it back afterwards.
 ///
@@ -25,7 +29,7 @@ use crate::{config::Config, session::Session};
 /// ```
 /// use std::time::Duration;
 /// use session_axum::{Key, SameSite, SessionLayer};
-/// use session_core::SessionStore;
+/// use session_core::{plan::CookiePlan, ConfigError, SessionConfig, SessionStore};
 ///
 /// let key = Key::from(&[7u8; 64]); // 64 bytes of secret material, the same as actix's Key::from
 /// let layer = SessionLayer::new(SessionStore::memory(), key)
@@ -45,11 +49,42 @@ pub struct SessionLayer {
 }
 
 impl SessionLayer {
-    /// A layer over `store` whose cookies are sealed with `key`.
+    /// A layer over `store` whose cookies are sealed with `key`, with the defaults.
     pub fn new(store: SessionStore, key: Key) -> Self {
         Self {
-            config: Arc::new(Config::new(store, key)),
+            config: Arc::new(Config::new(store, key, &CookiePlan::default())),
         }
+    }
+
+    /// A layer with the cookie and lifecycle settings of `config` (`session_cookie_name`,
+    /// `_age`, `_domain`, `_path`, `_secure`, `_httponly`, `_samesite`,
+    /// `session_expire_at_browser_close`, `session_save_every_request`: django's names, read
+    /// from the same sources as every `session_redis_*` option). The `with_*` methods still
+    /// adjust it afterwards. Fails when one of those settings is invalid, naming it.
+    ///
+    /// ```
+    /// use session_axum::{Key, SessionLayer};
+    /// use session_core::{SessionConfig, SessionStore};
+    ///
+    /// let config = SessionConfig::from_sources(None, [
+    ///     ("SESSION_COOKIE_NAME", "sid"),
+    ///     ("SESSION_COOKIE_AGE", "3600"),
+    ///     ("SESSION_COOKIE_SAMESITE", "Strict"),
+    /// ]).unwrap();
+    /// let layer = SessionLayer::from_config(SessionStore::memory(), Key::generate(), &config).unwrap();
+    ///
+    /// let bad = SessionConfig { cookie_path: Some("no-slash".into()), ..SessionConfig::default() };
+    /// let err = SessionLayer::from_config(SessionStore::memory(), Key::generate(), &bad).unwrap_err();
+    /// assert!(err.to_string().contains("session_cookie_path"));
+    /// ```
+    pub fn from_config(
+        store: SessionStore,
+        key: Key,
+        config: &SessionConfig,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            config: Arc::new(Config::new(store, key, &config.cookie_plan()?)),
+        })
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
@@ -109,6 +144,55 @@ impl SessionLayer {
     pub fn with_sliding_expiry(self, sliding: bool) -> Self {
         self.edit(|c| c.sliding = sliding)
     }
+
+    /// How the cookie protects the id: [`CookieSecurity::Private`] (encrypted, the default) or
+    /// [`CookieSecurity::Signed`] (readable, unforgeable), as actix-session's
+    /// `cookie_content_security`; an actix service with the same setting and key shares the
+    /// cookie.
+    pub fn with_cookie_security(self, security: CookieSecurity) -> Self {
+        self.edit(|c| c.cookie.security = security)
+    }
+
+    /// Keys of earlier rotations, newest first (at most [`MAX_FALLBACK_KEYS`]; more are
+    /// ignored, with a warning): a cookie sealed with one of them still opens, and is sent
+    /// back sealed with the current key, so users stay logged in across a key rotation.
+    /// Remove an old key once the longest cookie lifetime has passed.
+    ///
+    /// ```
+    /// use session_axum::{Key, SessionLayer};
+    /// use session_core::SessionStore;
+    ///
+    /// let (old, new) = (Key::generate(), Key::generate());
+    /// let layer = SessionLayer::new(SessionStore::memory(), new).with_fallback_keys([old]);
+    /// ```
+    pub fn with_fallback_keys(self, keys: impl IntoIterator<Item = Key>) -> Self {
+        let mut keys: Vec<Key> = keys.into_iter().collect();
+        if keys.len() > MAX_FALLBACK_KEYS {
+            tracing::warn!(
+                given = keys.len(),
+                kept = MAX_FALLBACK_KEYS,
+                "too many fallback cookie keys; the oldest are ignored"
+            );
+            keys.truncate(MAX_FALLBACK_KEYS);
+        }
+        self.edit(|c| c.cookie.fallback_keys = keys)
+    }
+
+    /// Refresh the session on every request that carries one, even when nothing changed: the
+    /// store TTL is reset (one `PEXPIRE`, no load, when the handler does not touch the session;
+    /// in the load's round trip with sliding expiry) and a persistent cookie is re-sent with
+    /// a fresh `Max-Age`. tower-sessions' `always_save`, django's `SESSION_SAVE_EVERY_REQUEST`.
+    /// Default: off.
+    pub fn with_always_save(self, always_save: bool) -> Self {
+        self.edit(|c| c.always_save = always_save)
+    }
+
+    /// When the handler answers with a 5xx status, save nothing (no write, no cookie): a
+    /// request that failed half-way does not leave half its changes in the session. Default:
+    /// off (the changes are saved whatever the status, as tower-sessions and actix-session do).
+    pub fn with_skip_save_on_server_error(self, skip: bool) -> Self {
+        self.edit(|c| c.skip_save_on_server_error = skip)
+    }
 }
 
 impl<S> Layer<S> for SessionLayer {
@@ -156,8 +240,12 @@ where
         let sealed = self.config.cookie.sealed_values(req.headers());
         let session = Session::new(Arc::clone(&self.config), sealed);
         req.extensions_mut().insert(session.clone());
+        let skip_on_error = self.config.skip_save_on_server_error;
         Box::pin(async move {
             let mut res = inner.call(req).await?;
+            if skip_on_error && res.status().is_server_error() {
+                return Ok(res);
+            }
             match session.save().await {
                 Ok(Some(cookie)) => {
                     res.headers_mut().append(header::SET_COOKIE, cookie);

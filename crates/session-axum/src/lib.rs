@@ -27,6 +27,21 @@
 //! * Sliding expiry ([`SessionLayer::with_sliding_expiry`]) refreshes the TTL in the same round
 //!   trip as the load.
 //!
+//! # Settings from configuration
+//! [`SessionLayer::from_config`] takes the cookie and lifecycle settings (django's names:
+//! `SESSION_COOKIE_NAME`, `_AGE`, `_DOMAIN`, `_PATH`, `_SECURE`, `_HTTPONLY`, `_SAMESITE`,
+//! `SESSION_EXPIRE_AT_BROWSER_CLOSE`, `SESSION_SAVE_EVERY_REQUEST`) from a
+//! [`session_core::SessionConfig`], read from the same sources as the store's options;
+//! `session_actix::middleware_from_config` builds actix-session's middleware from the same
+//! settings, so both services write the same cookie.
+//!
+//! # Per-session expiry, rotation, signed cookies
+//! [`Session::set_expiry`] gives one session its own lifetime ([`Expiry`], the "remember me"
+//! checkbox); [`SessionLayer::with_fallback_keys`] keeps cookies of an older key working
+//! across a rotation; [`SessionLayer::with_cookie_security`] chooses private (encrypted, the
+//! default) or signed cookies, both as actix-session writes them;
+//! [`SessionLayer::with_always_save`] refreshes every session on every request.
+//!
 //! # Cookies
 //! The cookie holds only the session id, encrypted and authenticated with the cookie crate's
 //! private jar (AES-256-GCM, the cookie name as associated data, percent-encoded base64). That is
@@ -37,7 +52,7 @@
 //!
 //! # Errors
 //! A store outage answers 503 (see [`SessionError`]); a tampered, foreign or stale cookie gives
-//! a fresh session; a corrupt stored session is treated as no session, with a warning. Rejected
+//! a fresh session (and a removal `Set-Cookie` when the handler touched the session); a corrupt stored session is treated as no session, with a warning. Rejected
 //! cookies cost one warning per request, with counts, whatever the `Cookie` header holds: only
 //! the first 8 cookies of our name are tried (more appear only when the cookie was set for
 //! several paths or domains), the rest are counted.
@@ -59,7 +74,8 @@ mod error;
 mod layer;
 mod session;
 
-pub use cookie::{Key, SameSite};
+pub use cookie::{time::OffsetDateTime, Key, SameSite};
+pub use cookies::{CookieSecurity, MAX_FALLBACK_KEYS};
 pub use error::{MissingSessionLayer, SessionError};
 pub use layer::{SessionLayer, SessionService};
-pub use session::Session;
+pub use session::{Expiry, Session, EXPIRY_KEY};

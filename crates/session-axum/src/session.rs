@@ -1,17 +1,64 @@
 //! The per-request session handle and the extractor that hands it to handlers.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use axum::{extract::FromRequestParts, http::request::Parts, http::HeaderValue};
+use cookie::time::OffsetDateTime;
 use serde::{de::DeserializeOwned, Serialize};
 use session_core::{Changes, SessionId, SessionState};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
     config::Config,
-    cookies::Candidates,
+    cookies::{Candidates, Lifetime},
     error::{MissingSessionLayer, SessionError},
 };
+
+/// The stored key that holds a session's own [`Expiry`], when it has one. Hidden from the
+/// session's keys; an application cannot write it (see [`SessionError::ReservedKey`]).
+pub const EXPIRY_KEY: &str = "__expiry";
+
+/// When one session ends, overriding the layer's settings: the "remember me" checkbox.
+/// Set with [`Session::set_expiry`]; kept with the session (under [`EXPIRY_KEY`]), so later
+/// requests follow it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The cookie ends with the browser (no `Max-Age`); the store keeps the session for the
+    /// layer's TTL.
+    OnSessionEnd,
+    /// After this long without a write (or without a request, with sliding expiry or
+    /// `always_save`): the store TTL and the cookie's `Max-Age` are both this duration.
+    OnInactivity(Duration),
+    /// At this instant, whatever happens: the cookie's `Expires` and the store TTL both end
+    /// there, and neither sliding expiry nor `always_save` extends it.
+    AtDateTime(OffsetDateTime),
+}
+
+impl Expiry {
+    fn to_json(self) -> String {
+        match self {
+            Expiry::OnSessionEnd => r#""on_session_end""#.to_owned(),
+            Expiry::OnInactivity(d) => format!(r#"{{"inactivity_secs":{}}}"#, d.as_secs()),
+            Expiry::AtDateTime(t) => format!(r#"{{"at_unix":{}}}"#, t.unix_timestamp()),
+        }
+    }
+
+    /// Reads what [`to_json`](Self::to_json) wrote; anything else (a value written by hand or
+    /// by another application) is ignored with a warning: the layer's settings apply.
+    fn from_json(json: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(json).ok()?;
+        if value == "on_session_end" {
+            return Some(Expiry::OnSessionEnd);
+        }
+        if let Some(secs) = value.get("inactivity_secs").and_then(|v| v.as_u64()) {
+            return Some(Expiry::OnInactivity(Duration::from_secs(secs)));
+        }
+        let at = value.get("at_unix").and_then(|v| v.as_i64())?;
+        OffsetDateTime::from_unix_timestamp(at)
+            .ok()
+            .map(Expiry::AtDateTime)
+    }
+}
 
 /// The session of the current request, taken as an axum extractor.
 ///
@@ -77,6 +124,16 @@ struct Data {
     expire_cookie: bool,
     /// The load reset the TTL (sliding expiry), so a persistent cookie is re-sent.
     touched: bool,
+    /// The request carried a cookie of our name that names no session: tampered, sealed with
+    /// an unknown key, or naming a session the store no longer has. Cleared from the browser
+    /// when the handler touched the session and nothing new is stored.
+    stale_cookie: bool,
+    /// The cookie was sealed with a fallback key: sent again, sealed with the current one.
+    reseal: bool,
+    /// The session's own expiry (stored under [`EXPIRY_KEY`], not in `state`).
+    expiry: Option<Expiry>,
+    /// `set_expiry` changed it in this request.
+    expiry_changed: bool,
 }
 
 impl Session {
@@ -94,7 +151,13 @@ impl Session {
     async fn opened(&self) -> MutexGuard<'_, Data> {
         let mut data = self.inner.data.lock().await;
         if !data.opened {
-            data.id = self.inner.config.cookie.open(&self.inner.sealed);
+            match self.inner.config.cookie.open(&self.inner.sealed) {
+                Some(opened) => {
+                    data.id = Some(opened.id);
+                    data.reseal = opened.with_fallback_key;
+                }
+                None => data.stale_cookie = !self.inner.sealed.is_empty(),
+            }
             data.opened = true;
         }
         data
@@ -114,18 +177,29 @@ impl Session {
                 config.store.load(&id).await
             };
             match result {
-                Ok(Some(state)) => {
+                Ok(Some(mut state)) => {
                     data.stored = state.clone();
+                    if let Some(json) = state.remove(EXPIRY_KEY) {
+                        data.expiry = Expiry::from_json(&json);
+                        if data.expiry.is_none() {
+                            tracing::warn!(
+                                key = EXPIRY_KEY,
+                                "stored session expiry is not one this library wrote; the layer's settings apply"
+                            );
+                        }
+                    }
                     data.state = state;
                     data.touched = config.sliding;
                 }
                 Ok(None) => {
                     tracing::debug!("session cookie names a session that no longer exists; starting a fresh session");
                     data.id = None;
+                    data.stale_cookie = true;
                 }
                 Err(err) if err.is_corrupt() => {
                     tracing::warn!(error = %err, "stored session is corrupt; starting a fresh session");
                     data.id = None;
+                    data.stale_cookie = true;
                 }
                 // Not marked loaded: a later call may succeed once the store is back.
                 Err(err) => return Err(SessionError::from_store(err)),
@@ -133,6 +207,75 @@ impl Session {
         }
         data.loaded = true;
         Ok(data)
+    }
+
+    /// A name for this session in logs and traces, which is not its credential: the
+    /// [fingerprint](SessionId::fingerprint) of the id the request's cookie names (no store
+    /// call), `None` for a request without a valid session cookie. The same in every request
+    /// of the session and in the actix service that shares it; it changes with
+    /// [`renew`](Self::renew) (from the next request on).
+    pub async fn id(&self) -> Option<String> {
+        self.opened().await.id.as_ref().map(SessionId::fingerprint)
+    }
+
+    /// True when the session holds no key (a new session, or one the store no longer has).
+    pub async fn is_empty(&self) -> Result<bool, SessionError> {
+        Ok(self.loaded().await?.state.is_empty())
+    }
+
+    /// The session's keys, sorted.
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        let mut keys: Vec<String> = self.loaded().await?.state.keys().cloned().collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// Every key with its value as JSON, sorted by key.
+    pub async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, SessionError> {
+        let data = self.loaded().await?;
+        let mut entries = data
+            .state
+            .iter()
+            .map(|(key, json)| Ok((key.clone(), decode::<serde_json::Value>(key, json)?)))
+            .collect::<Result<Vec<_>, SessionError>>()?;
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
+    }
+
+    /// True when the session holds `key`.
+    pub async fn contains_key(&self, key: &str) -> Result<bool, SessionError> {
+        Ok(self.loaded().await?.state.contains_key(key))
+    }
+
+    /// This session's own expiry, `None` when it follows the layer's settings.
+    pub async fn expiry(&self) -> Result<Option<Expiry>, SessionError> {
+        Ok(self.loaded().await?.expiry)
+    }
+
+    /// Gives this session its own expiry (the "remember me" checkbox), or `None` to follow the
+    /// layer's settings again. The store TTL and the cookie's `Max-Age`/`Expires` follow it
+    /// from this request on, and later requests keep it. Takes effect when the session holds
+    /// data (an empty session is not stored).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_axum::{Expiry, Session, SessionError};
+    ///
+    /// async fn login(session: Session, remember: bool) -> Result<(), SessionError> {
+    ///     session.insert("user", "alice").await?;
+    ///     if remember {
+    ///         session.set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 24 * 3600)))).await?;
+    ///     }
+    ///     session.renew().await
+    /// }
+    /// ```
+    pub async fn set_expiry(&self, expiry: Option<Expiry>) -> Result<(), SessionError> {
+        let mut data = self.loaded().await?;
+        if data.expiry != expiry {
+            data.expiry = expiry;
+            data.expiry_changed = true;
+        }
+        Ok(())
     }
 
     /// The value stored under `key`, or `None` when there is none.
@@ -153,6 +296,11 @@ impl Session {
         key: &str,
         value: &T,
     ) -> Result<(), SessionError> {
+        if key == EXPIRY_KEY {
+            return Err(SessionError::ReservedKey {
+                key: key.to_owned(),
+            });
+        }
         let json = serde_json::to_string(value).map_err(|_| SessionError::Serialize {
             key: key.to_owned(),
             type_name: std::any::type_name::<T>(),
@@ -216,54 +364,116 @@ impl Session {
         data.stored.clear();
         data.loaded = true;
         data.touched = false;
+        data.expiry = None;
+        data.expiry_changed = false;
         Ok(())
     }
 
-    /// Writes what the handler did: at most one store write (two for a renew). Returns the
+    /// The store TTL for this session: its own expiry's, or the layer's.
+    fn store_ttl(&self, expiry: Option<Expiry>) -> Option<Duration> {
+        match expiry {
+            None | Some(Expiry::OnSessionEnd) => self.inner.config.ttl,
+            Some(Expiry::OnInactivity(d)) => Some(d),
+            Some(Expiry::AtDateTime(at)) => {
+                let left = at - OffsetDateTime::now_utc();
+                // Past deadlines still get a (one-second) TTL: never "no expiry".
+                Some(
+                    Duration::try_from(left)
+                        .unwrap_or_default()
+                        .max(Duration::from_secs(1)),
+                )
+            }
+        }
+    }
+
+    /// The cookie's lifetime for this session: its own expiry's, or the layer's.
+    fn lifetime(&self, expiry: Option<Expiry>) -> Lifetime {
+        match expiry {
+            None => self.inner.config.cookie.lifetime(),
+            Some(Expiry::OnSessionEnd) => Lifetime::default(),
+            Some(Expiry::OnInactivity(d)) => Lifetime {
+                max_age: Some(d),
+                expires: None,
+            },
+            Some(Expiry::AtDateTime(at)) => Lifetime {
+                max_age: None,
+                expires: Some(at),
+            },
+        }
+    }
+
+    /// Writes what the handler did: at most one store write (two for a renew, and with a
+    /// session of its own expiry under sliding expiry or `always_save`). Returns the
     /// `Set-Cookie` value to send, if any.
     pub(crate) async fn save(&self) -> Result<Option<HeaderValue>, SessionError> {
+        let config = &self.inner.config;
+        if config.always_save && !self.inner.sealed.is_empty() {
+            // Refreshing needs the session's own expiry, which only a load tells.
+            drop(self.loaded().await?);
+        }
         let mut data = self.inner.data.lock().await;
         if !data.opened {
             return Ok(None);
         }
-        let config = &self.inner.config;
         let store = &config.store;
+        let expiry = data.expiry;
+        let ttl = self.store_ttl(expiry);
+        // The state as stored: the application's keys plus the expiry, when it has one of
+        // its own (an empty session stays empty: it is not stored at all).
+        let mut state = data.state.clone();
+        if let (Some(expiry), false) = (expiry, state.is_empty()) {
+            state.insert(EXPIRY_KEY.to_owned(), expiry.to_json());
+        }
         if let Some(old) = data.delete.take() {
             // A renew writes the state under a new id: check its size before the old id goes,
             // or a refused write would log the user out.
-            if !data.state.is_empty() {
-                store
-                    .check_size(&data.state)
-                    .map_err(SessionError::from_store)?;
+            if !state.is_empty() {
+                store.check_size(&state).map_err(SessionError::from_store)?;
             }
             store.delete(&old).await.map_err(SessionError::from_store)?;
         }
         let cookie = &config.cookie;
+        let lifetime = self.lifetime(expiry);
+        let persistent = lifetime != Lifetime::default();
         match data.id.clone() {
-            None if !data.state.is_empty() => {
+            None if !state.is_empty() => {
                 let id = store
-                    .create(&data.state, config.ttl)
+                    .create(&state, ttl)
                     .await
                     .map_err(SessionError::from_store)?;
-                Ok(cookie.seal(&id))
+                Ok(cookie.seal(&id, lifetime))
             }
-            None if data.expire_cookie => Ok(cookie.removal()),
+            None if data.expire_cookie || data.stale_cookie => Ok(cookie.removal()),
             None => Ok(None),
             Some(id) => {
-                let changes = Changes::between(&data.stored, &data.state);
+                let changes = Changes::between(&data.stored, &state);
                 if changes.is_empty() {
-                    return Ok(if data.touched && cookie.max_age.is_some() {
-                        cookie.seal(&id)
+                    // Sliding expiry reset the TTL to the layer's; a session with its own
+                    // expiry needs its own.
+                    let needs_touch = (data.touched && ttl != config.ttl)
+                        || (config.always_save && !data.touched)
+                        || data.expiry_changed;
+                    if needs_touch
+                        && !store
+                            .touch(&id, ttl)
+                            .await
+                            .map_err(SessionError::from_store)?
+                    {
+                        return Ok(cookie.removal());
+                    }
+                    let resend = data.reseal
+                        || data.expiry_changed
+                        || (persistent && (data.touched || config.always_save));
+                    return Ok(if resend {
+                        cookie.seal(&id, lifetime)
                     } else {
                         None
                     });
                 }
                 // The store sees only the changes; the size limit is about the whole session.
-                store
-                    .check_size(&data.state)
-                    .map_err(SessionError::from_store)?;
+                store.check_size(&state).map_err(SessionError::from_store)?;
                 if !store
-                    .apply(&id, &changes, config.ttl)
+                    .apply(&id, &changes, ttl)
                     .await
                     .map_err(SessionError::from_store)?
                 {
@@ -272,11 +482,11 @@ impl Session {
                     tracing::debug!("session vanished before its changes were saved (logged out or expired); changes dropped");
                     return Ok(cookie.removal());
                 }
-                if data.state.is_empty() {
+                if state.is_empty() {
                     // The store deletes a session left without keys.
                     Ok(cookie.removal())
-                } else if cookie.max_age.is_some() {
-                    Ok(cookie.seal(&id))
+                } else if persistent || data.reseal || data.expiry_changed {
+                    Ok(cookie.seal(&id, lifetime))
                 } else {
                     Ok(None)
                 }

@@ -38,6 +38,10 @@ fn actix_open(cookie_header: &str) -> Option<String> {
 }
 
 fn app(store: SessionStore) -> Router {
+    app_with(store, |l| l)
+}
+
+fn app_with(store: SessionStore, edit: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
     Router::new()
         .route(
             "/whoami",
@@ -52,10 +56,10 @@ fn app(store: SessionStore) -> Router {
                 session.renew().await
             }),
         )
-        .layer(SessionLayer::new(
+        .layer(edit(SessionLayer::new(
             store,
             session_axum::Key::from(&KEY_MATERIAL),
-        ))
+        )))
 }
 
 #[tokio::test]
@@ -99,4 +103,55 @@ async fn axum_cookie_opens_in_actix() {
     let mut jar = actix_cookie::CookieJar::new();
     jar.add_original(actix_cookie::Cookie::parse_encoded(pair.clone()).unwrap());
     assert!(jar.private(&other).get("id").is_none());
+}
+
+/// Signed cookies (actix-session's `CookieContentSecurity::Signed`), both ways: actix's signed
+/// jar (cookie 0.16) and our `CookieSecurity::Signed` layer (cookie 0.18) verify each other's
+/// cookies with the same key, and refuse one whose id was changed.
+#[tokio::test]
+async fn signed_cookies_both_ways() {
+    let store = SessionStore::memory();
+    let signed_app = |store: SessionStore| {
+        app_with(store, |l| {
+            l.with_cookie_security(session_axum::CookieSecurity::Signed)
+        })
+    };
+    let key = actix_cookie::Key::from(&KEY_MATERIAL);
+
+    // actix → axum.
+    let state = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    let id = store.create(&state, None).await.unwrap();
+    let mut jar = actix_cookie::CookieJar::new();
+    jar.signed_mut(&key)
+        .add(actix_cookie::Cookie::new("id", id.as_str().to_owned()));
+    let pair = jar.delta().next().unwrap().encoded().to_string();
+    let res = send(&signed_app(store.clone()), "GET", "/whoami", Some(&pair)).await;
+    assert_eq!(res.body, "alice");
+    // The private layer does not take a signed cookie (nor the reverse).
+    let res = send(&app(store.clone()), "GET", "/whoami", Some(&pair)).await;
+    assert_eq!(res.body, "");
+
+    // axum → actix.
+    let res = send(&signed_app(store.clone()), "GET", "/login", None).await;
+    let pair = res.cookie_pair();
+    let mut jar = actix_cookie::CookieJar::new();
+    jar.add_original(actix_cookie::Cookie::parse_encoded(pair.clone()).unwrap());
+    let opened = jar
+        .signed(&key)
+        .get("id")
+        .expect("actix verifies our signed cookie");
+    let id = SessionId::parse(opened.value()).unwrap();
+    assert_eq!(store.load(&id).await.unwrap().unwrap()["user"], "\"bob\"");
+
+    // A changed id fails the signature on both sides.
+    let forged = format!(
+        "{}{}",
+        &pair[..pair.len() - 43],
+        SessionId::generate().as_str()
+    );
+    let mut jar = actix_cookie::CookieJar::new();
+    jar.add_original(actix_cookie::Cookie::parse_encoded(forged.clone()).unwrap());
+    assert!(jar.signed(&key).get("id").is_none());
+    let res = send(&signed_app(store), "GET", "/whoami", Some(&forged)).await;
+    assert_eq!(res.body, "");
 }

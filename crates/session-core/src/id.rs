@@ -67,6 +67,24 @@ impl SessionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A value that names this session in logs and traces without being its credential: the
+    /// first 16 hex digits (64 bits) of the SHA-256 of the id. The same session always gives
+    /// the same fingerprint, in every process and framework; the id cannot be recovered from
+    /// it (256 random bits behind a one-way hash), so logging it hands nobody the session.
+    ///
+    /// ```
+    /// let id = session_core::SessionId::generate();
+    /// let fingerprint = id.fingerprint();
+    /// assert_eq!(fingerprint.len(), 16);
+    /// assert_eq!(fingerprint, id.fingerprint());
+    /// assert!(!id.as_str().contains(&fingerprint));
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl std::fmt::Debug for SessionId {

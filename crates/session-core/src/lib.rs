@@ -81,5 +81,5 @@ pub use config::{
 pub use error::StoreError;
 pub use id::{InvalidSessionId, SessionId};
 pub use state::{Changes, SessionState};
-pub use store::SessionStore;
+pub use store::{SessionStore, HEALTH_REUSE};
 pub use ttl::{TtlRule, MAX_TTL};

@@ -2,7 +2,7 @@
 
 use std::{
     sync::{Arc, Mutex, PoisonError},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures_util::{
@@ -43,12 +43,18 @@ pub struct SessionStore {
     ttl: TtlRule,
     /// `session_redis_max_session_size`; `None`: unlimited.
     max_size: Option<usize>,
-    /// The health check in flight, shared by every caller that asks meanwhile.
-    health_check: Arc<Mutex<Option<HealthCheck>>>,
+    /// The last health check and when it started: shared by every caller that asks while it
+    /// runs or within [`HEALTH_REUSE`] of its start.
+    health_check: Arc<Mutex<Option<(HealthCheck, Instant)>>>,
 }
 
 /// One health check, awaited by every caller that asked while it ran.
 type HealthCheck = Shared<BoxFuture<'static, Vec<BackendHealth>>>;
+
+/// How long a health check's answer is given to later callers. Long enough that an endpoint
+/// polled in a loop costs at most one check per second (a Sentinel check opens a connection
+/// to every sentinel), short against any probe period (Kubernetes' default is 10 s).
+pub const HEALTH_REUSE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for SessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,35 +273,41 @@ impl SessionStore {
 
     /// Checks every backend, for health endpoints.
     ///
-    /// Callers that ask while a check runs share its answer instead of starting their own:
-    /// a health endpoint is usually unauthenticated, and a check may open several connections
-    /// (every sentinel) or wait on every cluster master, so a burst of requests must not
-    /// multiply that work. A call made after a check finished starts a fresh one: the answer
-    /// is never older than the call.
+    /// Callers that ask while a check runs, or within [`HEALTH_REUSE`] of its start, share its
+    /// answer instead of starting their own: a health endpoint is usually unauthenticated, and
+    /// a check may open several connections (every sentinel) or wait on every cluster master,
+    /// so neither a burst of requests nor a loop may multiply that work. The answer is at
+    /// most a second older than the call.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = session_core::SessionStore::memory();
+    /// let health = store.health().await;
+    /// assert!(health.iter().all(|h| h.up));
+    /// # }
+    /// ```
     pub async fn health(&self) -> Vec<BackendHealth> {
         let check = {
             let mut slot = self
                 .health_check
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            slot.get_or_insert_with(|| {
-                let backend = Arc::clone(&self.backend);
-                async move { backend.health().await }.boxed().shared()
-            })
-            .clone()
+            match slot.as_ref() {
+                Some((check, started))
+                    if check.peek().is_none() || started.elapsed() < HEALTH_REUSE =>
+                {
+                    check.clone()
+                }
+                _ => {
+                    let backend = Arc::clone(&self.backend);
+                    let check = async move { backend.health().await }.boxed().shared();
+                    *slot = Some((check.clone(), Instant::now()));
+                    check
+                }
+            }
         };
-        let answer = check.clone().await;
-        let mut slot = self
-            .health_check
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if slot
-            .as_ref()
-            .is_some_and(|current| Shared::ptr_eq(current, &check))
-        {
-            *slot = None;
-        }
-        answer
+        check.await
     }
 }
 

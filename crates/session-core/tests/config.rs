@@ -1140,10 +1140,11 @@ fn serde_embedding() {
         r#"
 name = "shop"
 [session]
-host = "a:1"
-port = 6380
-socket_timeout = 1.5
-password = "pw"
+session_redis_host = "a:1"
+session_redis_port = 6380
+SESSION_REDIS_SOCKET_TIMEOUT = 1.5
+session_redis_password = "pw"
+session_cookie_name = "sid"
 "#,
     )
     .unwrap();
@@ -1154,22 +1155,40 @@ password = "pw"
         Duration::from_millis(1500)
     );
     assert_eq!(app.session.prefix, "session:", "defaults fill the rest");
+    assert_eq!(app.session.cookie_name.as_deref(), Some("sid"));
+
+    // The names are the sources' names: a field name alone, or a typo, is an unknown key
+    // with a suggestion; the value of an unknown key is never echoed.
+    for (text, suggestion) in [
+        ("host = \"a\"", "session_redis_host"),
+        ("session_redis_hots = \"hunter2\"", "session_redis_host"),
+        ("session_cookie_agee = 5", "session_cookie_age"),
+    ] {
+        let err = toml::from_str::<App>(&format!("name = \"x\"\n[session]\n{text}"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(suggestion), "{text}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 
     for json in [
-        r#"{"host": "a:1,b:2"}"#,
-        r#"{"host": ["a:1", "b:2"]}"#,
-        r#"{"host": [["a", 1], ["b", 2]]}"#,
-        r#"{"host": [["a", "1"], {"host": "b", "port": 2}]}"#,
+        r#"{"session_redis_host": "a:1,b:2"}"#,
+        r#"{"session_redis_host": ["a:1", "b:2"]}"#,
+        r#"{"SESSION_REDIS_HOST": [["a", 1], ["b", 2]]}"#,
+        r#"{"session_redis_host": [["a", "1"], ["b", 2]]}"#,
     ] {
         let c: SessionConfig = serde_json::from_str(json).unwrap();
         assert_eq!(c.host, vec![hp("a", 1), hp("b", 2)], "{json}");
     }
-    let c: SessionConfig = serde_json::from_str(r#"{"mode": false}"#).unwrap();
+    let c: SessionConfig = serde_json::from_str(r#"{"session_redis_mode": false}"#).unwrap();
     assert_eq!(c.mode, Mode::Disabled);
-    let c: SessionConfig = serde_json::from_str(r#"{"mode": "Sentinel"}"#).unwrap();
+    let c: SessionConfig = serde_json::from_str(r#"{"session_redis_mode": "Sentinel"}"#).unwrap();
     assert_eq!(c.mode, Mode::Sentinel);
-    assert!(serde_json::from_str::<SessionConfig>(r#"{"host": [["a", 0]]}"#).is_err());
-    assert!(serde_json::from_str::<SessionConfig>(r#"{"mode": "bogus"}"#).is_err());
+    assert!(
+        serde_json::from_str::<SessionConfig>(r#"{"session_redis_host": [["a", 0]]}"#).is_err()
+    );
+    assert!(serde_json::from_str::<SessionConfig>(r#"{"session_redis_mode": "bogus"}"#).is_err());
 
     // Round trips through JSON and TOML (without a secret: `Serialize` writes those as
     // `<redacted>`, see tests/secrets.rs).
@@ -1195,6 +1214,23 @@ password = "pw"
             .unwrap(),
         SessionConfig::default()
     );
+    // Pools and multi-backends too, with their own sources' member keys.
+    for (key, value) in [
+        (
+            "SESSION_REDIS_POOL",
+            "[{'SESSION_REDIS_HOST': 'a', 'SESSION_REDIS_WEIGHT': 2, 'SESSION_REDIS_DB': 3}, {'SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH': '/r.sock'}]",
+        ),
+        (
+            "SESSION_REDIS_MULTI_BACKENDS",
+            "[{'backend': 'r', 'modes': ['read', 'write'], 'setting': {'SESSION_REDIS_HOST': 'h', 'SESSION_REDIS_PREFIX': 'p:'}}, {'backend': 'f', 'modes': ['read', 'delete'], 'setting': {'SESSION_REDIS_MODE': False}}]",
+        ),
+    ] {
+        let config = SessionConfig::from_sources(None, [(key, value)]).unwrap();
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<SessionConfig>(&json).unwrap(), config, "{json}");
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(toml::from_str::<SessionConfig>(&text).unwrap(), config, "{text}");
+    }
 }
 
 #[test]

@@ -684,9 +684,9 @@ async fn explicit_constructor_for_tests_and_benches() {
     }
 }
 
-/// `SessionStore::health` shares one check among the callers that ask while it runs (an
-/// unauthenticated health endpoint must not multiply the work), and never answers with an
-/// old result: a call after a check finished runs a new one.
+/// `SessionStore::health` shares one check among the callers that ask while it runs or within
+/// `HEALTH_REUSE` of its start (an unauthenticated health endpoint must not multiply the work),
+/// and never answers with an older result: a call after that runs a new check.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_health_checks_share_one() {
     let server = RedisServer::start();
@@ -699,6 +699,7 @@ async fn concurrent_health_checks_share_one() {
     );
     // Connect first, so that only the checks' PINGs are counted.
     assert!(store.health().await.iter().all(|h| h.up));
+    tokio::time::sleep(session_core::HEALTH_REUSE).await;
     let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
     let pings = || -> u64 {
         let info: String = server.cmd(&["INFO", "commandstats"]);
@@ -714,11 +715,87 @@ async fn concurrent_health_checks_share_one() {
 
     store.health().await;
     store.health().await;
-    assert_eq!(pings(), 3, "a later call checks again");
+    assert_eq!(pings(), 1, "callers within a second of the check share it");
+    tokio::time::sleep(session_core::HEALTH_REUSE).await;
+    store.health().await;
+    assert_eq!(pings(), 2, "a later call checks again");
 
     server.kill();
+    tokio::time::sleep(session_core::HEALTH_REUSE).await;
     assert!(
         store.health().await.iter().all(|h| !h.up),
-        "never an old answer"
+        "never an answer older than HEALTH_REUSE"
     );
+}
+
+/// A write whose first attempt ran on the server but whose answer was lost (the connection
+/// dropped in between) is sent again on a fresh connection. What another request did in that
+/// gap decides what the retry may do:
+/// - a logout stays a logout: the retry finds no session and writes nothing;
+/// - a write to the same key that completed in the gap was concurrent with this one (this one
+///   had not returned yet), and the retry orders this one after it: last writer wins, as for
+///   any two concurrent writes of one key. Keys the gap's write changed and this one did not
+///   are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_write_whose_answer_was_lost() {
+    let server = RedisServer::start();
+    let proxy = session_testkit::Proxy::start(server.addr());
+    let direct = server.client();
+    for single in BOTH {
+        let b = RedisBackend::from_config(&config(format!("redis://{}", proxy.addr()), single))
+            .unwrap();
+        let mut change_a = Changes::default();
+        change_a.set("a", "2");
+
+        // A logout in the gap.
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        in_the_gap(&proxy, &direct, redis::cmd("DEL").arg(key(&id)));
+        assert!(
+            !b.apply(&id, &change_a, None).await.unwrap(),
+            "the retry reports the session gone"
+        );
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &key(&id)]),
+            0,
+            "logout undone"
+        );
+        assert_eq!(b.load(&id, None).await.unwrap(), None);
+
+        // The same for a whole-state replace.
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        in_the_gap(&proxy, &direct, redis::cmd("DEL").arg(key(&id)));
+        assert!(!b.replace(&id, &state(&[("a", "2")]), None).await.unwrap());
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &key(&id)]),
+            0,
+            "logout undone"
+        );
+
+        // A concurrent write in the gap: one key the same, one key other.
+        let id = SessionId::generate();
+        assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+        in_the_gap(
+            &proxy,
+            &direct,
+            redis::cmd("HSET")
+                .arg(key(&id))
+                .arg(&["a", "3", "b", "3"][..]),
+        );
+        assert!(b.apply(&id, &change_a, None).await.unwrap());
+        assert_eq!(
+            b.load(&id, None).await.unwrap(),
+            Some(state(&[("a", "2"), ("b", "3")]))
+        );
+    }
+}
+
+/// Makes `command` run on the server between a request's execution and its lost answer.
+fn in_the_gap(proxy: &session_testkit::Proxy, server: &redis::Client, command: &redis::Cmd) {
+    let (server, command) = (server.clone(), command.clone());
+    proxy.lose_next_reply(move || {
+        let mut conn = server.get_connection().unwrap();
+        let _: () = command.query(&mut conn).unwrap();
+    });
 }

@@ -449,3 +449,57 @@ async fn reads_from_replicas_when_asked() {
     assert_eq!(sum(&masters, "pexpire"), 3);
     assert_eq!(sum(&replicas, "hgetall"), 0);
 }
+
+/// After `NOSCRIPT` the script goes to the key's node only: one master down must not fail
+/// writes to the healthy slots of a node that lost its scripts (redis-rs' own fallback,
+/// `SCRIPT LOAD`, is sent to every node and fails while one is unreachable).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_scripts_writes_while_another_master_is_down() {
+    let cluster = ClusterTopology::start();
+    let store = RedisBackend::from_config(&env(&cluster, &[])).unwrap();
+    let (healthy, down) = (0, 1);
+    let id = id_on(&cluster, healthy);
+    assert!(store
+        .create(&id, &state(&[("n", "1")]), ttl())
+        .await
+        .unwrap());
+    // Hung rather than gone: the harder case (a killed node refuses at once).
+    cluster.node(down).pause();
+    let _: () = cluster.node(healthy).cmd(&["SCRIPT", "FLUSH"]);
+    let evals = |cluster: &ClusterTopology| {
+        session_calls(cluster.node(healthy))
+            .get("eval")
+            .copied()
+            .unwrap_or(0)
+    };
+    let evals_before = evals(&cluster);
+
+    let mut changes = Changes::default();
+    changes.set("n", "2");
+    assert!(store.apply(&id, &changes, ttl()).await.unwrap());
+    assert!(store
+        .replace(&id, &state(&[("n", "3")]), ttl())
+        .await
+        .unwrap());
+    assert!(store.touch(&id, None).await.unwrap());
+    let fresh = id_on(&cluster, healthy);
+    assert!(store
+        .create(&fresh, &state(&[("n", "1")]), ttl())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.load(&id, None).await.unwrap(),
+        Some(state(&[("n", "3")]))
+    );
+    // Each of the four scripts was sent by text once, none loaded with `SCRIPT LOAD`; the
+    // next call goes by hash again.
+    let stats = session_calls(cluster.node(healthy));
+    assert_eq!(evals(&cluster), evals_before + 4, "{stats:?}");
+    assert_eq!(stats.get("script|load"), None, "{stats:?}");
+    let evalsha = stats["evalsha"];
+    assert!(store.apply(&id, &changes, ttl()).await.unwrap());
+    let stats = session_calls(cluster.node(healthy));
+    assert_eq!(evals(&cluster), evals_before + 4, "{stats:?}");
+    assert_eq!(stats["evalsha"], evalsha + 1, "{stats:?}");
+    cluster.node(down).resume();
+}

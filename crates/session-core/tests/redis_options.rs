@@ -384,7 +384,7 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
 /// The commands the store needs, top level and inside its scripts. HELLO and AUTH are always
 /// allowed; `CLIENT SETINFO` (sent by redis-rs at connect, its answer ignored) is left out on
 /// purpose to show a refusal does not fail the connection.
-const STORE_COMMANDS: &str = "+hgetall +pexpire +persist +del +evalsha +script|load \
+const STORE_COMMANDS: &str = "+hgetall +pexpire +persist +del +evalsha +eval \
      +exists +type +hset +hdel +hget +hlen +ping +client|setname";
 
 #[tokio::test]

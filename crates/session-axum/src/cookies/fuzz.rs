@@ -11,7 +11,7 @@ use super::*;
 use proptest::prelude::*;
 
 fn config_with(key: Key) -> CookieConfig {
-    CookieConfig::new(key)
+    CookieConfig::new(key, &session_core::plan::CookiePlan::default())
 }
 
 /// One fixed test key, so that proptest's shrinking replays the same cookies.
@@ -25,7 +25,9 @@ fn other_key() -> Key {
 
 /// The `name=value` pair a browser sends back for the `Set-Cookie` of `id` (still percent-encoded).
 fn pair_of(config: &CookieConfig, id: &SessionId) -> String {
-    let header = config.seal(id).expect("a sealed cookie is a valid header");
+    let header = config
+        .seal(id, config.lifetime())
+        .expect("a sealed cookie is a valid header");
     let text = header.to_str().expect("ASCII");
     text.split(';').next().expect("name=value").to_owned()
 }
@@ -58,14 +60,16 @@ fn open_header_bytes(config: &CookieConfig, bytes: &[u8]) -> Option<Option<Sessi
 fn open_headers(config: &CookieConfig, headers: &HeaderMap) -> Option<SessionId> {
     let candidates = config.sealed_values(headers);
     assert!(candidates.values.len() <= MAX_CANDIDATES);
-    config.open(&candidates)
+    config.open(&candidates).map(|o| o.id)
 }
 
 fn open_value(config: &CookieConfig, value: String) -> Option<SessionId> {
-    config.open(&Candidates {
-        values: vec![value],
-        skipped: 0,
-    })
+    config
+        .open(&Candidates {
+            values: vec![value],
+            skipped: 0,
+        })
+        .map(|o| o.id)
 }
 
 /// Text that looks like a `Cookie` header: our name and others, separators, percent escapes,

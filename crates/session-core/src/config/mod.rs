@@ -128,21 +128,22 @@ impl fmt::Display for HostPort {
 }
 
 /// `session_redis_socket_keepalive_options`: the TCP keepalive knobs of a Python
-/// `{socket.TCP_KEEPIDLE: 60, ...}` dict, by name. Applied with `socket_keepalive`.
+/// `{socket.TCP_KEEPIDLE: 60, ...}` dict, by name. Applied with `socket_keepalive`. Serialized
+/// with those names, as the option's parser reads them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct KeepaliveOptions {
     /// `TCP_KEEPIDLE` (4): idle seconds before the first probe.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "TCP_KEEPIDLE")]
     pub idle: Option<u32>,
     /// `TCP_KEEPINTVL` (5): seconds between probes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "TCP_KEEPINTVL")]
     pub interval: Option<u32>,
     /// `TCP_KEEPCNT` (6): unanswered probes before the connection is dropped.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "TCP_KEEPCNT")]
     pub count: Option<u32>,
     /// `TCP_USER_TIMEOUT` (18): milliseconds unacknowledged data may wait.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", rename = "TCP_USER_TIMEOUT")]
     pub user_timeout: Option<u32>,
 }
 

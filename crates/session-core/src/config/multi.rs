@@ -42,15 +42,19 @@ impl BackendMode {
 /// One backend of `session_redis_multi_backends`: a name, its modes and its own complete
 /// configuration (built from the defaults and the backend's `setting` dict; nothing is
 /// inherited from the top level).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+///
+/// Serialized in acs_redis_multi_sessions' form (`backend`, `modes`, `setting`), as the
+/// option's parser reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MultiBackendConfig {
     /// The backend's name (`"backend"` in acs_redis_multi_sessions' form), unique; shown in health reports
     /// and errors.
+    #[serde(rename = "backend")]
     pub name: String,
     /// Its modes: a non-empty subset of read, write, delete.
     pub modes: Vec<BackendMode>,
     /// Its settings.
-    #[serde(default)]
+    #[serde(rename = "setting")]
     pub config: SessionConfig,
 }
 

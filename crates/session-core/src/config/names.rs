@@ -55,13 +55,16 @@ pub(crate) struct Resolved {
     pub implies_sentinel: bool,
 }
 
-/// True for names this crate owns: `session_redis_*`, `session_filestore_path` and
+/// True for names this crate owns: `session_redis_*`, `session_cookie_*` (a typo there is an
+/// error, not ignored), the other names of the table (`session_filestore_path`, django's
+/// `session_expire_at_browser_close` and `session_save_every_request`) and
 /// `acs_session_multisessions_pool`, any case.
 pub(crate) fn is_session_key(name: &str) -> bool {
     let lower = name.trim().to_ascii_lowercase();
     // Besides the `session_redis_` family, the table has two more: `session_filestore_path`
     // and acs_redis_multi_sessions' `acs_session_multisessions_pool`.
     lower.starts_with("session_redis_")
+        || lower.starts_with("session_cookie_")
         || OPTIONS.iter().any(|s| s.name == lower)
         || ALIASES.iter().any(|a| a.name == lower)
 }

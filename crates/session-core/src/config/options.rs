@@ -143,19 +143,42 @@ macro_rules! define_options {
     ) => {
         /// The whole configuration.
         ///
-        /// A plain serde struct (every field optional thanks to `#[serde(default)]`), so an
-        /// application can embed it in its own configuration. `host` deserializes from a string
-        /// (`"a:1,b:2"`), a list of strings or a list of `[host, port]` pairs; durations are
-        /// seconds.
+        /// An application can embed it in its own configuration (one table of its TOML, JSON
+        /// or YAML file): the keys are the option names of the `.conf`/`.toml` sources
+        /// (`session_redis_host`, django's `SESSION_REDIS_HOST`, any case), read by the same
+        /// rules as those sources (a host list as `"a:1,b:2"`, a list of strings or a list of
+        /// `[host, port]` pairs; durations in seconds), every key optional. An unknown key is
+        /// an error naming it, with a suggestion. Not validated as a whole: `plan` does that.
+        ///
+        /// ```
+        /// #[derive(serde::Deserialize)]
+        /// struct AppConfig {
+        ///     name: String,
+        ///     session: session_core::SessionConfig,
+        /// }
+        ///
+        /// let app: AppConfig = toml::from_str(r#"
+        ///     name = "shop"
+        ///     [session]
+        ///     session_redis_host = "redis.internal"
+        ///     SESSION_REDIS_PORT = 6380
+        ///     SESSION_COOKIE_NAME = "sid"
+        /// "#).unwrap();
+        /// assert_eq!(app.session.port, 6380);
+        /// assert_eq!(app.session.cookie_name.as_deref(), Some("sid"));
+        ///
+        /// let err = toml::from_str::<AppConfig>("name = \"x\"\n[session]\nhost = \"h\"").err().unwrap();
+        /// assert!(err.to_string().contains("session_redis_host"), "{err}");
+        /// ```
         ///
         /// `Debug` and `Display` never show passwords, and `Serialize` writes them as
         /// `"<redacted>"` (a URL with its password redacted): a serialized configuration is
         /// for display, and `validate` refuses one loaded back with `<redacted>` secrets.
-        #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-        #[serde(default)]
+        #[derive(Clone, PartialEq, serde::Serialize)]
         pub struct SessionConfig {
             $(
                 $(#[$meta])*
+                #[serde(rename = $name)]
                 pub $field: $ty,
             )*
         }
@@ -345,7 +368,7 @@ macro_rules! session_options {
                 /// `session_redis_host` (alias `SESSION_REDIS_SENTINEL_LIST`): one host in redis mode,
                 /// the sentinels in sentinel mode, the seed nodes in cluster mode. Empty = `localhost`
                 /// in redis mode.
-                #[serde(with = "serde_impl::hosts")]
+                #[serde(serialize_with = "serde_impl::hosts::serialize")]
                 host: Vec<HostPort> = Vec::new() => {
                     name: "session_redis_host", kind: Hosts, show: hosts, secret: false, django: true,
                     aliases: ["session_redis_sentinel_list" => sentinel],
@@ -371,7 +394,7 @@ macro_rules! session_options {
                     docs_type: "string",
                     docs_default: "unset",
                     meaning: "ACL user",
-                    status: r#"supported. The user needs, on keys `~<prefix>*`: `+hgetall +pexpire +persist +del +evalsha +script\|load +exists +type +hset +hdel +hget +hlen`, plus `+ping` for `health_check_interval`, `+client\|setname` for `client_name`, `+select` for a non-zero `db` (`CLIENT SETINFO` may be refused: its answer is ignored). A command or key the user may not touch fails the operation as *unavailable* with Redis' `NoPerm` message (a misconfiguration to fix, not a missing session)"#,
+                    status: r#"supported. The user needs, on keys `~<prefix>*`: `+hgetall +pexpire +persist +del +evalsha +eval +exists +type +hset +hdel +hget +hlen`, plus `+ping` for `health_check_interval`, `+client\|setname` for `client_name`, `+select` for a non-zero `db` (`CLIENT SETINFO` may be refused: its answer is ignored). A command or key the user may not touch fails the operation as *unavailable* with Redis' `NoPerm` message (a misconfiguration to fix, not a missing session)"#,
                 },
                 /// `session_redis_password`.
                 #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::secret")]
@@ -751,6 +774,96 @@ macro_rules! session_options {
                     docs_default: "unset",
                     meaning: "Several backends with `read` / `write` / `delete` modes (acs_redis_multi_sessions), for moving sessions between engines; each backend's `setting` is a complete configuration of its own (any `SESSION_REDIS_*` key, `SESSION_REDIS_MODE = False` for the file store). Exclusive with the pool and with a top-level address. See [pool.md](pool.md)",
                     status: "supported (value redacted)",
+                },
+                /// `session_cookie_name` (django's `SESSION_COOKIE_NAME`); unset: `id`.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_name: Option<String> = None => {
+                    name: "session_cookie_name", kind: Str, show: text, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "a cookie name (letters, digits and `!#$%&'*+-.^_`|~`), at most 64 bytes",
+                    docs_default: "`id` (actix-session's, so both frameworks share the cookie; django's is `sessionid`)",
+                    meaning: "The session cookie's name",
+                    status: "supported by the framework helpers (`SessionLayer::from_config`, `session_actix::middleware_from_config`) and the demos",
+                },
+                /// `session_cookie_age` (django's `SESSION_COOKIE_AGE`), seconds; unset: one day.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_age: Option<u64> = None => {
+                    name: "session_cookie_age", kind: U64, show: value, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "integer seconds, 1 to 3153600000 (100 years)",
+                    docs_default: "unset: a store TTL of one day and a cookie that ends with the browser (actix-session's defaults; django's is 1209600, two weeks)",
+                    meaning: "How long a session lives: the store TTL of each write, and the cookie's `Max-Age` unless `session_expire_at_browser_close`. `session_redis_key_expire`, when set, still decides the store TTL",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_cookie_domain` (django's `SESSION_COOKIE_DOMAIN`); unset: none.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_domain: Option<String> = None => {
+                    name: "session_cookie_domain", kind: Str, show: text, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "a domain name, at most 253 bytes",
+                    docs_default: "unset: the cookie goes back only to the host that set it",
+                    meaning: "The cookie's `Domain`",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_cookie_path` (django's `SESSION_COOKIE_PATH`); unset: `/`.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_path: Option<String> = None => {
+                    name: "session_cookie_path", kind: Str, show: text, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "a path starting with `/`, at most 1024 bytes, no `;` or control characters",
+                    docs_default: "`/`",
+                    meaning: "The cookie's `Path`",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_cookie_secure` (django's `SESSION_COOKIE_SECURE`); unset: true.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_secure: Option<bool> = None => {
+                    name: "session_cookie_secure", kind: Bool, show: boolean, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "boolean",
+                    docs_default: "`True` (django's is `False`)",
+                    meaning: "The cookie's `Secure` flag: sent over https only (browsers also send it to `http://127.0.0.1` and `http://localhost`)",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_cookie_httponly` (django's `SESSION_COOKIE_HTTPONLY`); unset: true.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_httponly: Option<bool> = None => {
+                    name: "session_cookie_httponly", kind: Bool, show: boolean, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "boolean",
+                    docs_default: "`True`",
+                    meaning: "The cookie's `HttpOnly` flag: hidden from scripts",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_cookie_samesite` (django's `SESSION_COOKIE_SAMESITE`); unset: `Lax`.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                cookie_samesite: Option<String> = None => {
+                    name: "session_cookie_samesite", kind: Str, show: text, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "`Lax`, `Strict` or `'None'` (any case; quoted, since a bare `None` is Python's: unset); `None` needs `session_cookie_secure`",
+                    docs_default: "`Lax`",
+                    meaning: "The cookie's `SameSite` attribute",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_expire_at_browser_close` (django's `SESSION_EXPIRE_AT_BROWSER_CLOSE`);
+                /// unset: true without `session_cookie_age`, false with it.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                expire_at_browser_close: Option<bool> = None => {
+                    name: "session_expire_at_browser_close", kind: Bool, show: boolean, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "boolean",
+                    docs_default: "unset: `True` without `session_cookie_age`, `False` with it (django's is `False`)",
+                    meaning: "A cookie without `Max-Age`, which the browser drops when it closes; the store TTL still applies",
+                    status: "supported by the framework helpers and the demos",
+                },
+                /// `session_save_every_request` (django's `SESSION_SAVE_EVERY_REQUEST`).
+                save_every_request: bool = false => {
+                    name: "session_save_every_request", kind: Bool, show: flag, secret: false, django: true,
+                    aliases: [],
+                    docs_type: "boolean",
+                    docs_default: "`False`",
+                    meaning: "Every request that carries a session cookie refreshes the session's store TTL and re-sends the cookie, even when nothing changed (one `PEXPIRE`, no load, when the handler does not touch the session)",
+                    status: "supported by the axum layer (`SessionLayer::from_config`); with actix-session, its `TtlExtensionPolicy::OnEveryRequest` (set by `session_actix::middleware_from_config`)",
                 },
             }
             inside_values {

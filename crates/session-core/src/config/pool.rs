@@ -17,34 +17,41 @@ use super::{
 /// Unset (`None`) `port`, `db` and `password` fall back to the top-level values.
 ///
 /// `Debug` never shows the password (nor the one inside a URL).
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
+/// Serialized with django-redis-sessions' member keys, as the pool's parser reads them.
+#[derive(Clone, PartialEq, serde::Serialize)]
 pub struct PoolMember {
     /// `SESSION_REDIS_HOST`: host name or address (`host:port` accepted).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "SESSION_REDIS_HOST")]
     pub host: Option<String>,
     /// `SESSION_REDIS_PORT`; `None` = the top-level `session_redis_port`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "SESSION_REDIS_PORT")]
     pub port: Option<u16>,
     /// `SESSION_REDIS_DB`; `None` = the top-level `session_redis_db`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "SESSION_REDIS_DB")]
     pub db: Option<i64>,
     /// `SESSION_REDIS_PASSWORD`; `None` (or empty) = the top-level password.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "super::serde_impl::secret"
     )]
+    #[serde(rename = "SESSION_REDIS_PASSWORD")]
     pub password: Option<String>,
     /// `SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH")]
     pub unix_socket_path: Option<PathBuf>,
     /// `SESSION_REDIS_URL`.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "super::serde_impl::url"
     )]
+    #[serde(rename = "SESSION_REDIS_URL")]
     pub url: Option<String>,
     /// `SESSION_REDIS_WEIGHT`: the member's share of the sessions, relative to the others; ≥ 1.
+    #[serde(rename = "SESSION_REDIS_WEIGHT")]
     pub weight: u32,
 }
 

@@ -18,9 +18,80 @@ impl SessionConfig {
     /// its reason.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_values()?;
+        self.validate_cookie()?;
         self.validate_unsupported()?;
         self.validate_pool_and_multi()?;
         self.validate_topology()
+    }
+
+    /// The cookie settings: each one ends up in a `Set-Cookie` header, where a `;` or a
+    /// control character would split or smuggle attributes, and a browser silently drops a
+    /// cookie it finds invalid (a bad name, `SameSite=None` without `Secure`), which would
+    /// look like sessions that never stick.
+    pub(crate) fn validate_cookie(&self) -> Result<(), ConfigError> {
+        fn attribute_text(v: &str) -> bool {
+            !v.chars().any(|c| c == ';' || c == ',' || c.is_control())
+        }
+        if let Some(name) = &self.cookie_name {
+            // RFC 6265's cookie-name: an RFC 7230 token.
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || name.len() > 64 || !name.chars().all(token) {
+                return Err(ConfigError::invalid(
+                    "session_cookie_name",
+                    &shorten(name),
+                    "a cookie name of 1 to 64 letters, digits or `!#$%&'*+-.^_`|~` (no spaces, `=`, `;` or quotes)",
+                ));
+            }
+        }
+        if let Some(age) = self.cookie_age {
+            let max = crate::MAX_TTL.as_secs();
+            if age == 0 || age > max {
+                return Err(ConfigError::invalid(
+                    "session_cookie_age",
+                    &age.to_string(),
+                    &format!("1 to {max} seconds (100 years); leave it unset for the defaults"),
+                ));
+            }
+        }
+        if let Some(domain) = &self.cookie_domain {
+            if domain.is_empty()
+                || domain.len() > 253
+                || !attribute_text(domain)
+                || domain.contains(char::is_whitespace)
+            {
+                return Err(ConfigError::invalid(
+                    "session_cookie_domain",
+                    &shorten(domain),
+                    "a domain name of at most 253 bytes without spaces, `;`, `,` or control characters; leave it unset for the host that set the cookie",
+                ));
+            }
+        }
+        if let Some(path) = &self.cookie_path {
+            if !path.starts_with('/') || path.len() > 1024 || !attribute_text(path) {
+                return Err(ConfigError::invalid(
+                    "session_cookie_path",
+                    &shorten(path),
+                    "a path starting with `/`, at most 1024 bytes, without `;`, `,` or control characters",
+                ));
+            }
+        }
+        if let Some(same_site) = &self.cookie_samesite {
+            let Some(parsed) = crate::plan::SameSitePolicy::parse(same_site) else {
+                return Err(ConfigError::invalid(
+                    "session_cookie_samesite",
+                    &shorten(same_site),
+                    "`Lax`, `Strict` or `None`",
+                ));
+            };
+            if parsed == crate::plan::SameSitePolicy::None && self.cookie_secure == Some(false) {
+                return Err(ConfigError::invalid(
+                    "session_cookie_samesite",
+                    same_site,
+                    "`Lax` or `Strict` while `session_cookie_secure` is false: browsers drop a `SameSite=None` cookie that is not `Secure`",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_values(&self) -> Result<(), ConfigError> {

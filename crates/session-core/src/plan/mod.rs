@@ -16,6 +16,7 @@
 //! assert!(matches!(plan.backend, BackendPlan::File(_)));
 //! ```
 
+mod cookie;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "tls")]
@@ -23,6 +24,7 @@ mod tls;
 
 use std::path::PathBuf;
 
+pub use self::cookie::{CookiePlan, SameSitePolicy, DEFAULT_SESSION_TTL};
 #[cfg(feature = "cluster")]
 pub use self::redis::ClusterPlan;
 #[cfg(feature = "redis")]
@@ -54,6 +56,8 @@ pub struct Plan {
     /// `session_redis_max_session_size`: the most bytes one session may hold; `None` when 0
     /// (unlimited).
     pub max_session_size: Option<usize>,
+    /// The `session_cookie_*` settings, for the framework crates.
+    pub cookie: CookiePlan,
 }
 
 /// One backend, with only the fields its kind uses.
@@ -118,6 +122,7 @@ impl SessionConfig {
             // `validate` bounds it well below usize::MAX.
             max_session_size: (self.max_session_size > 0)
                 .then(|| usize::try_from(self.max_session_size).unwrap_or(usize::MAX)),
+            cookie: self.cookie_plan()?,
         })
     }
 }

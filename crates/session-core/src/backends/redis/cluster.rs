@@ -99,10 +99,7 @@ impl Cluster {
 
     /// Sends one request. redis-rs' cluster connection does its own retries, redirections
     /// and reconnects, so nothing is retried here.
-    pub(super) async fn run<T: redis::FromRedisValue>(
-        &self,
-        request: &Request<'_>,
-    ) -> RedisResult<T> {
+    pub(super) async fn run<T: redis::FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
         let mut conn = self.connection().await?;
         request.send(&mut conn).await
     }
@@ -166,35 +163,39 @@ impl Cluster {
             Ok(text) => text,
             Err(err) => return vec![down(self.location(), err.to_string())],
         };
-        let mut out = Vec::new();
-        for master in masters(&nodes) {
-            let location = format!("master {}:{}", master.host, master.port);
-            let ping = tokio::time::timeout(
-                Duration::from_secs(2),
-                conn.route_command(
-                    redis::cmd("PING").clone(),
-                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                        host: master.host.clone(),
-                        port: master.port,
-                    }),
-                ),
-            )
-            .await;
-            out.push(match ping {
-                Ok(Ok(_)) if !master.failing => BackendHealth {
-                    name: name.into(),
-                    location,
-                    up: true,
-                    error: None,
-                },
-                Ok(Ok(_)) => down(
-                    location,
-                    "answers PING, but the cluster flags it as failing".into(),
-                ),
-                Ok(Err(err)) => down(location, err.to_string()),
-                Err(_) => down(location, "no answer to PING within 2 s".into()),
-            });
-        }
+        // All masters at once: one hung master must not make the check take 2 s per master.
+        let pings = masters(&nodes).into_iter().map(|master| {
+            let mut conn = conn.clone();
+            async move {
+                let location = format!("master {}:{}", master.host, master.port);
+                let ping = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    conn.route_command(
+                        redis::cmd("PING").clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                            host: master.host.clone(),
+                            port: master.port,
+                        }),
+                    ),
+                )
+                .await;
+                match ping {
+                    Ok(Ok(_)) if !master.failing => BackendHealth {
+                        name: name.into(),
+                        location,
+                        up: true,
+                        error: None,
+                    },
+                    Ok(Ok(_)) => down(
+                        location,
+                        "answers PING, but the cluster flags it as failing".into(),
+                    ),
+                    Ok(Err(err)) => down(location, err.to_string()),
+                    Err(_) => down(location, "no answer to PING within 2 s".into()),
+                }
+            }
+        });
+        let mut out = futures_util::future::join_all(pings).await;
         if out.is_empty() {
             out.push(down(
                 self.location(),

@@ -27,6 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::scripts::ScriptCall;
 #[cfg(feature = "sentinel")]
 use super::sentinel::Sentinel;
 use crate::plan::{ConnectionPlan, Strategy};
@@ -38,27 +39,26 @@ use futures_util::{
 use redis::{
     aio::{ConnectionLike, MultiplexedConnection},
     AsyncConnectionConfig, Client, FromRedisValue, Pipeline, RedisError, RedisResult,
-    ScriptInvocation,
 };
 
 /// One request of one store operation: always a single round trip (a pipeline of commands, or
 /// one `EVALSHA`).
-pub(super) enum Request<'a> {
+pub(super) enum Request {
     /// Commands sent together.
     Pipe(Pipeline),
-    /// A script, by hash (`EVALSHA`); loaded with `SCRIPT LOAD` on `NOSCRIPT`, which happens
-    /// once per script after a server restart or `SCRIPT FLUSH`.
-    Script(ScriptInvocation<'a>),
+    /// A script, by hash (`EVALSHA`); sent by text (`EVAL`) on `NOSCRIPT`, which happens
+    /// once per script and node after a server restart or `SCRIPT FLUSH`.
+    Script(ScriptCall),
 }
 
-impl Request<'_> {
+impl Request {
     pub(super) async fn send<T: FromRedisValue>(
         &self,
         conn: &mut impl ConnectionLike,
     ) -> RedisResult<T> {
         match self {
             Request::Pipe(pipe) => pipe.query_async(conn).await,
-            Request::Script(invocation) => invocation.invoke_async(conn).await,
+            Request::Script(call) => call.send(conn).await,
         }
     }
 }
@@ -358,7 +358,7 @@ impl Connector {
     /// Retrying is safe because every store request is idempotent: sent twice with the same
     /// arguments, it leaves the same state and gives the same answer (`create` included, see
     /// `scripts.rs`).
-    pub(super) async fn run<T: FromRedisValue>(&self, request: &Request<'_>) -> RedisResult<T> {
+    pub(super) async fn run<T: FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
         match self.try_once(request).await {
             Err(err) if self.should_retry(&err) => {
                 tracing::debug!(error = %err, "redis request failed; retrying once");
@@ -393,7 +393,7 @@ impl Connector {
         !matches!(connect.target, Target::Fixed(_))
     }
 
-    async fn try_once<T: FromRedisValue>(&self, request: &Request<'_>) -> RedisResult<T> {
+    async fn try_once<T: FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
         match self {
             Connector::Pool { pool, connect, .. } => {
                 let mut conn = match pool.get().await {

@@ -17,7 +17,8 @@
 //! | delete | `DEL` |
 //!
 //! Scripts go by hash (`EVALSHA`); only after a server restart or `SCRIPT FLUSH` does the first
-//! call of each script cost one more round trip to load it.
+//! call of each script cost one more round trip: `EVAL` with its text, on the key's node (see
+//! `scripts.rs` for why not `SCRIPT LOAD`).
 //!
 //! # Connections
 //! Nothing connects at construction. Two strategies ([`Strategy`]):
@@ -55,7 +56,12 @@
 //! `READONLY`, is retried once on a fresh connection; with `retry_on_timeout`, one that timed
 //! out too. Every operation is idempotent, so a retry whose first attempt did run changes
 //! nothing: `create` answers "created" again when the key holds exactly what it writes (see
-//! `scripts.rs`). With `health_check_interval`, a connection unused for longer than the
+//! `scripts.rs`). Between the two attempts another request may have run: a logout stays a
+//! logout (the retry finds no session and writes nothing), and a write to the same key that
+//! completed in between was concurrent with this one, which the retry orders after it (last
+//! writer wins, as for any two concurrent writes; a write that starts after this one returned
+//! is never overwritten by it). `a_retried_write_whose_answer_was_lost` in
+//! `tests/redis_backend.rs` shows both through a proxy that drops the answer. With `health_check_interval`, a connection unused for longer than the
 //! interval is `PING`ed before use and replaced if that fails; a busy one never is.
 //!
 //! A server that is down makes operations fail at once with [`StoreError::Unavailable`]; a hung
@@ -326,22 +332,19 @@ impl RedisBackend {
         format!("{}{}", self.prefix, id.as_str())
     }
 
-    async fn run<T: redis::FromRedisValue>(&self, request: Request<'_>) -> Result<T, StoreError> {
+    async fn run<T: redis::FromRedisValue>(&self, request: Request) -> Result<T, StoreError> {
         self.send(&request, false).await
     }
 
     /// Like `run`, on a replica when replica reads are on: for requests that only read.
     /// (In cluster mode redis-rs routes read-only commands to replicas by itself.)
-    async fn run_read<T: redis::FromRedisValue>(
-        &self,
-        request: Request<'_>,
-    ) -> Result<T, StoreError> {
+    async fn run_read<T: redis::FromRedisValue>(&self, request: Request) -> Result<T, StoreError> {
         self.send(&request, true).await
     }
 
     async fn send<T: redis::FromRedisValue>(
         &self,
-        request: &Request<'_>,
+        request: &Request,
         read_only: bool,
     ) -> Result<T, StoreError> {
         let result = match &self.nodes {
@@ -424,15 +427,15 @@ impl RedisBackend {
 
     async fn conditional_write(
         &self,
-        script: &redis::Script,
+        script: &'static scripts::LuaScript,
         id: &SessionId,
         ttl: Option<Duration>,
-        args: impl FnOnce(&mut redis::ScriptInvocation<'_>),
+        args: impl FnOnce(&mut scripts::ScriptCall),
     ) -> Result<bool, StoreError> {
-        let mut invocation = script.key(self.key(id));
-        invocation.arg(ttl_arg(ttl));
-        args(&mut invocation);
-        let written: i64 = self.run(Request::Script(invocation)).await?;
+        let mut call = script.call(self.key(id));
+        call.arg(ttl_arg(ttl));
+        args(&mut call);
+        let written: i64 = self.run(Request::Script(call)).await?;
         Ok(written == 1)
     }
 }
@@ -532,7 +535,7 @@ impl SessionBackend for RedisBackend {
                 set
             }
             None => {
-                self.run(Request::Script(scripts::PERSIST_SCRIPT.key(self.key(id))))
+                self.run(Request::Script(scripts::PERSIST_SCRIPT.call(self.key(id))))
                     .await?
             }
         };
@@ -660,11 +663,11 @@ fn ttl_arg(ttl: Option<Duration>) -> u64 {
 }
 
 fn push_pairs<'a>(
-    invocation: &mut redis::ScriptInvocation<'_>,
+    call: &mut scripts::ScriptCall,
     pairs: impl Iterator<Item = (&'a String, &'a String)>,
 ) {
     for (field, value) in pairs {
-        invocation.arg(field).arg(value);
+        call.arg(field).arg(value);
     }
 }
 

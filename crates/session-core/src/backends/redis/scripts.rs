@@ -9,7 +9,10 @@
 
 use std::sync::LazyLock;
 
-use redis::Script;
+use redis::{
+    aio::ConnectionLike, Arg, Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind,
+    ToRedisArgs,
+};
 
 /// Shared Lua helpers, prepended to every script.
 ///
@@ -90,11 +93,73 @@ redis.call('PERSIST', key)
 return 1
 "#;
 
-fn script(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}{body}"))
+/// A script with its text and its SHA1, sent by hash.
+pub(super) struct LuaScript {
+    code: String,
+    hash: String,
 }
 
-pub(super) static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CREATE));
-pub(super) static REPLACE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(REPLACE));
-pub(super) static APPLY_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(APPLY));
-pub(super) static PERSIST_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PERSIST));
+impl LuaScript {
+    fn new(body: &str) -> Self {
+        let code = format!("{PRELUDE}{body}");
+        let hash = Script::new(&code).get_hash().to_owned();
+        Self { code, hash }
+    }
+
+    /// A call of this script on one session key; arguments follow with [`ScriptCall::arg`].
+    pub(super) fn call(&'static self, key: String) -> ScriptCall {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(&self.hash).arg(1).arg(key);
+        ScriptCall { script: self, cmd }
+    }
+}
+
+/// One script call: `EVALSHA`, and `EVAL` with the text only when the server answers
+/// `NOSCRIPT` (after a restart, a failover to a node that never ran it, `SCRIPT FLUSH`).
+///
+/// Not redis-rs' `ScriptInvocation`: on `NOSCRIPT` it sends `SCRIPT LOAD`, which a cluster
+/// connection sends to **every** node and fails when one is down, so a single unreachable
+/// node would fail the writes of healthy slots too. `EVAL` goes by the key's slot like the
+/// `EVALSHA` did, caches the script on that node (the next call by hash succeeds), and costs
+/// one round trip instead of two.
+pub(super) struct ScriptCall {
+    script: &'static LuaScript,
+    cmd: Cmd,
+}
+
+impl ScriptCall {
+    /// Appends one `ARGV` value.
+    pub(super) fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub(super) async fn send<T: FromRedisValue>(
+        &self,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        match self.cmd.query_async(conn).await {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.eval_cmd().query_async(conn).await
+            }
+            result => result,
+        }
+    }
+
+    /// The same call by text: `EVAL <code>` then everything after `EVALSHA <hash>`.
+    fn eval_cmd(&self) -> Cmd {
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(&self.script.code);
+        for arg in self.cmd.args_iter().skip(2) {
+            if let Arg::Simple(bytes) = arg {
+                eval.arg(bytes);
+            }
+        }
+        eval
+    }
+}
+
+pub(super) static CREATE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CREATE));
+pub(super) static REPLACE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(REPLACE));
+pub(super) static APPLY_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(APPLY));
+pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(PERSIST));

@@ -59,6 +59,12 @@ const LOOKUP_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// the old master's connections must not turn into a burst of lookups that each throw the
 /// fresh answer away.
 const INVALIDATE_GRACE: Duration = Duration::from_millis(100);
+/// How often an event subscription that has been quiet is `PING`ed. A subscription only
+/// listens, so a connection that died without a FIN or RST (a pulled cable, a dropped NAT
+/// entry, a frozen VM) would otherwise stay "subscribed" forever and every failover event
+/// would be missed; TCP keepalive takes hours by default. The ping must answer within
+/// `LOOKUP_RESPONSE_TIMEOUT`, so a dead subscription is replaced within about 5.5 s.
+const EVENT_PING_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Builds a client for a `host:port` with the given credentials; the place where TLS
 /// settings are applied (the same for sentinels and data nodes, as Odoo's `session_redis` does).
@@ -136,6 +142,8 @@ pub(super) struct Sentinel {
     watching: AtomicBool,
     /// Dropped with the resolver: tells the watchers to stop.
     stop: watch::Sender<()>,
+    /// [`EVENT_PING_INTERVAL`], shorter in tests.
+    event_ping_interval: Duration,
 }
 
 impl Sentinel {
@@ -166,6 +174,7 @@ impl Sentinel {
             resolving: tokio::sync::Mutex::new(()),
             watching: AtomicBool::new(false),
             stop: watch::channel(()).0,
+            event_ping_interval: EVENT_PING_INTERVAL,
         }
     }
 
@@ -282,9 +291,15 @@ impl Sentinel {
     /// may send a write to the promoted replica a moment before it is master: it answers
     /// `READONLY` and the write is retried (and if the promotion fails, `READONLY` makes the
     /// sentinels be asked again). Every sentinel is followed, since only the leader sends the
-    /// first two. Reconnects after a second when the sentinel goes away; stops with the
-    /// resolver.
+    /// first two.
+    ///
+    /// A quiet subscription is pinged (see [`EVENT_PING_INTERVAL`]) and replaced when the
+    /// ping goes unanswered or the sentinel goes away (after a second's pause). Events sent
+    /// while no subscription was live are lost, so after every reconnection the sentinel is
+    /// asked for the master, and a different answer than the cached one drops the cache (the
+    /// next request resolves it again, with the role check). Stops with the resolver.
     async fn watch(this: Weak<Self>, index: usize, mut stop: watch::Receiver<()>) {
+        let mut reconnecting = false;
         loop {
             let subscribed = {
                 let Some(this) = this.upgrade() else { return };
@@ -292,7 +307,7 @@ impl Sentinel {
                 let creds = &this.sentinel_credentials;
                 // The same fallback as `sentinel_query`: data-node credentials that a sentinel
                 // without a password refuses are dropped, or the events would never arrive.
-                match this.subscribe(&host, port, creds.info()).await {
+                let subscribed = match this.subscribe(&host, port, creds.info()).await {
                     Err(err)
                         if this.fallback && creds.password.is_some() && no_password_set(&err) =>
                     {
@@ -300,13 +315,33 @@ impl Sentinel {
                             .await
                     }
                     other => other,
+                };
+                if subscribed.is_ok() && reconnecting {
+                    this.recheck_master(&host, port).await;
                 }
+                subscribed.map(|pubsub| (pubsub, this.event_ping_interval))
             };
-            if let Ok(mut pubsub) = subscribed {
-                let mut messages = pubsub.on_message();
+            if let Ok((pubsub, ping_every)) = subscribed {
+                let (mut sink, mut messages) = pubsub.split();
+                let mut ping =
+                    tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+                ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = stop.changed() => return,
+                        _ = ping.tick() => {
+                            let pong = tokio::time::timeout(
+                                LOOKUP_RESPONSE_TIMEOUT,
+                                sink.ping::<Value>(),
+                            );
+                            if !matches!(pong.await, Ok(Ok(_))) {
+                                tracing::debug!(
+                                    "sentinel: the event subscription stopped answering; \
+                                     subscribing again"
+                                );
+                                break;
+                            }
+                        }
                         msg = messages.next() => {
                             let Some(msg) = msg else { break };
                             let Some(this) = this.upgrade() else { return };
@@ -316,13 +351,32 @@ impl Sentinel {
                             {
                                 this.switch_to(host, port);
                             }
+                            ping.reset();
                         }
                     }
                 }
             }
+            reconnecting = true;
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// After a gap in the event subscription: drops the cached master when the sentinel
+    /// names another one now (a failover happened while no event could arrive).
+    async fn recheck_master(&self, host: &str, port: u16) {
+        let Some(cached) = self.cached_master() else {
+            return;
+        };
+        if let Ok(Some(current)) = self.ask(host, port).await {
+            if current != cached {
+                tracing::info!(
+                    master = %self.master_name,
+                    "sentinel: the master changed while the event subscription was down"
+                );
+                lock(&self.master).current = None;
             }
         }
     }
@@ -390,8 +444,14 @@ impl Sentinel {
     pub(super) async fn health(&self, name: &str) -> Vec<BackendHealth> {
         let mut out = Vec::with_capacity(self.sentinels.len() + 1);
         let mut master = None;
-        for (host, port) in &self.sentinels {
-            let result = self.ask(host, *port).await;
+        // Every sentinel at once: dead sentinels cost one lookup timeout in all, not one each.
+        let answers = futures_util::future::join_all(
+            self.sentinels
+                .iter()
+                .map(|(host, port)| async move { (host, port, self.ask(host, *port).await) }),
+        )
+        .await;
+        for (host, port, result) in answers {
             let location = format!("sentinel {host}:{port}");
             out.push(match &result {
                 Ok(Some(addr)) => {
@@ -685,7 +745,7 @@ fn parse_replicas(value: Value) -> Vec<Fields> {
 
 #[cfg(test)]
 mod tests {
-    use session_testkit::{SentinelOptions, SentinelTopology};
+    use session_testkit::{Proxy, SentinelOptions, SentinelTopology};
 
     use super::*;
     use crate::{
@@ -836,5 +896,67 @@ mod tests {
         let mut config = config_for(&topology, None);
         config.password = Some("node-pw".into());
         sentinel(&config).master_client().await.unwrap();
+    }
+
+    /// Half-open: the watcher's connection to its only sentinel goes silent (no FIN, no RST)
+    /// and a failover happens meanwhile. The ping notices, the watcher subscribes again and,
+    /// since the failover's events were lost, asks for the master and drops the stale one.
+    /// Without the ping the old master would stay cached until a request failed on it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_silent_event_subscription_is_replaced_and_the_missed_failover_noticed() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let proxy = Proxy::start(topology.sentinel(0).addr());
+        let mut config = config_for(&topology, None);
+        config.host = vec![HostPort {
+            host: "127.0.0.1".into(),
+            port: Some(proxy.port()),
+        }];
+        let BackendPlan::Redis(redis) = config.plan().unwrap().backend else {
+            panic!("a Redis plan");
+        };
+        let Topology::Sentinel(plan) = redis.topology else {
+            panic!("a Sentinel plan");
+        };
+        let mut resolver = Sentinel::new(
+            &plan,
+            Box::new(plain_client),
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        );
+        resolver.event_ping_interval = Duration::from_millis(200);
+        let sentinel = Arc::new(resolver);
+        sentinel.master_client().await.unwrap();
+        let old = sentinel.cached_master().unwrap();
+
+        // Wait for the subscription (three channels) before cutting it.
+        let subscribed = || {
+            let clients: String = topology.sentinel(0).cmd(&["CLIENT", "LIST"]);
+            clients.contains("sub=3")
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !subscribed() {
+            assert!(Instant::now() < deadline, "the watcher never subscribed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        proxy.freeze();
+
+        let (topology, new_master) = tokio::task::spawn_blocking(move || {
+            let addr = topology.failover();
+            (topology, addr)
+        })
+        .await
+        .unwrap();
+        assert_ne!(new_master, old);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while sentinel.cached_master() == Some(old.clone()) {
+            assert!(
+                Instant::now() < deadline,
+                "the stale master is still cached: the silent subscription was never replaced"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        sentinel.master_client().await.unwrap();
+        assert_eq!(sentinel.cached_master(), Some(new_master));
+        drop(topology);
     }
 }

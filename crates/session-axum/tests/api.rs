@@ -1,0 +1,486 @@
+//! The `Session` API that tower-sessions and actix-session users expect, and the cookie
+//! settings from configuration: each behaviour on the memory store, the file store and a real
+//! Redis server (each behind session-core's `ProbeBackend`, which records the TTL of every call).
+
+mod common;
+
+use std::time::Duration;
+
+use axum::{
+    http::StatusCode,
+    routing::{get, post},
+    Router,
+};
+use common::{key, open, send, Answer};
+use session_axum::{
+    CookieSecurity, Expiry, Key, OffsetDateTime, Session, SessionError, SessionLayer, EXPIRY_KEY,
+};
+use session_core::{
+    backends::{file::FileBackend, redis::RedisBackend},
+    testing::probe::{Call, Op, ProbeBackend},
+    SessionConfig, SessionStore,
+};
+use session_testkit::RedisServer;
+
+/// One store of each kind; the guards keep the directory and the server alive.
+struct Stores {
+    _dir: tempfile::TempDir,
+    _redis: RedisServer,
+    all: Vec<(&'static str, ProbeBackend)>,
+}
+
+fn stores() -> Stores {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let file = FileBackend::new(dir.path().join("sessions")).unwrap();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let all = vec![
+        ("memory", ProbeBackend::memory()),
+        ("file", ProbeBackend::new(file)),
+        (
+            "redis",
+            ProbeBackend::new(RedisBackend::from_config(&config).unwrap()),
+        ),
+    ];
+    Stores {
+        _dir: dir,
+        _redis: redis,
+        all,
+    }
+}
+
+async fn login(session: Session) -> Result<(), SessionError> {
+    session.insert("user", "alice").await?;
+    session.renew().await
+}
+
+async fn remember_me(session: Session) -> Result<(), SessionError> {
+    session.insert("user", "alice").await?;
+    session
+        .set_expiry(Some(Expiry::OnInactivity(Duration::from_secs(30 * 86_400))))
+        .await
+}
+
+async fn counter(session: Session) -> Result<String, SessionError> {
+    let n = session.get::<u64>("n").await?.unwrap_or(0) + 1;
+    session.insert("n", &n).await?;
+    Ok(n.to_string())
+}
+
+async fn describe(session: Session) -> Result<String, SessionError> {
+    Ok(format!(
+        "empty={} keys={:?} has_user={} entries={}",
+        session.is_empty().await?,
+        session.keys().await?,
+        session.contains_key("user").await?,
+        serde_json::to_string(&session.entries().await?).unwrap(),
+    ))
+}
+
+async fn id(session: Session) -> String {
+    session.id().await.unwrap_or_else(|| "none".into())
+}
+
+fn routes() -> Router {
+    Router::new()
+        .route("/none", get(|| async { "untouched" }))
+        .route("/login", post(login))
+        .route("/remember", post(remember_me))
+        .route("/counter", get(counter))
+        .route("/describe", get(describe))
+        .route("/id", get(id))
+        .route(
+            "/forget-me",
+            post(|session: Session| async move { session.set_expiry(None).await }),
+        )
+        .route(
+            "/until",
+            post(|session: Session| async move {
+                session.insert("user", "alice").await?;
+                let at = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+                session.set_expiry(Some(Expiry::AtDateTime(at))).await
+            }),
+        )
+        .route(
+            "/browser",
+            post(|session: Session| async move {
+                session.insert("user", "alice").await?;
+                session.set_expiry(Some(Expiry::OnSessionEnd)).await
+            }),
+        )
+        .route(
+            "/reserved",
+            post(|session: Session| async move { session.insert(EXPIRY_KEY, "forever").await }),
+        )
+        .route(
+            "/fail",
+            post(|session: Session| async move {
+                session.insert("half", "done").await?;
+                Ok::<_, SessionError>((StatusCode::INTERNAL_SERVER_ERROR, "failed"))
+            }),
+        )
+}
+
+fn app(backend: &ProbeBackend, edit: impl FnOnce(SessionLayer) -> SessionLayer) -> Router {
+    let store = SessionStore::new(backend.clone());
+    routes().layer(edit(SessionLayer::new(store, key()).with_secure(false)))
+}
+
+fn attribute<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
+    let header = answer.set_cookie.first()?;
+    header.split(';').skip(1).map(str::trim).find_map(|attr| {
+        let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+fn is_removal(answer: &Answer) -> bool {
+    answer.set_cookie.len() == 1 && attribute(answer, "Max-Age") == Some("0")
+}
+
+fn last_write_ttl(backend: &ProbeBackend) -> Option<Duration> {
+    backend
+        .calls()
+        .iter()
+        .rev()
+        .find(|c| c.is_write() || c.op() == Op::Touch)
+        .and_then(Call::ttl)
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_or_tampered_cookie_is_removed_when_the_session_is_touched() {
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| l);
+        let pair = send(&app, "POST", "/login", None).await.cookie_pair();
+
+        // Tampered: the handler touches the session, the browser is told to drop the cookie.
+        let mut tampered = pair.clone();
+        tampered.pop();
+        tampered.push(if pair.ends_with('A') { 'B' } else { 'A' });
+        let res = send(&app, "GET", "/describe", Some(&tampered)).await;
+        assert!(is_removal(&res), "{name}: {res:?}");
+        // Untouched: no store call, no cookie (laziness wins).
+        let res = send(&app, "GET", "/none", Some(&tampered)).await;
+        assert!(res.set_cookie.is_empty(), "{name}: {res:?}");
+
+        // Naming a session the store no longer has.
+        backend.take_calls();
+        let store = SessionStore::new(backend.clone());
+        assert!(store.delete(&open(&pair)).await.unwrap());
+        let res = send(&app, "GET", "/describe", Some(&pair)).await;
+        assert!(is_removal(&res), "{name}: {res:?}");
+        assert!(res.body.starts_with("empty=true"), "{name}: {res:?}");
+        // A write in the same request makes a new session instead: its cookie replaces it.
+        let res = send(&app, "GET", "/counter", Some(&pair)).await;
+        assert_eq!(res.body, "1");
+        assert!(!is_removal(&res) && res.set_cookie.len() == 1, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_keys_entries_and_emptiness() {
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| l);
+        assert_eq!(send(&app, "GET", "/id", None).await.body, "none");
+        let res = send(&app, "GET", "/describe", None).await;
+        assert_eq!(
+            res.body, "empty=true keys=[] has_user=false entries=[]",
+            "{name}"
+        );
+        let pair = send(&app, "POST", "/login", None).await.cookie_pair();
+        send(&app, "GET", "/counter", Some(&pair)).await;
+        let res = send(&app, "GET", "/describe", Some(&pair)).await;
+        assert_eq!(
+            res.body,
+            r#"empty=false keys=["n", "user"] has_user=true entries=[["n",1],["user","alice"]]"#,
+            "{name}"
+        );
+        // The id is a stable fingerprint, not the credential.
+        let id = open(&pair);
+        let shown = send(&app, "GET", "/id", Some(&pair)).await.body;
+        assert_eq!(shown, id.fingerprint(), "{name}");
+        assert_eq!(send(&app, "GET", "/id", Some(&pair)).await.body, shown);
+        assert!(!id.as_str().contains(&shown) && !pair.contains(&shown));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_expiry_drives_the_store_ttl_and_the_cookie_and_is_kept() {
+    const MONTH: Duration = Duration::from_secs(30 * 86_400);
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| l);
+        // The layer's defaults: a browser-session cookie, one day in the store.
+        let res = send(&app, "POST", "/login", None).await;
+        assert_eq!(attribute(&res, "Max-Age"), None, "{name}");
+        assert_eq!(last_write_ttl(&backend), Some(Duration::from_secs(86_400)));
+
+        // Remember me: 30 days in the store and in the cookie, on this and later writes.
+        let res = send(&app, "POST", "/remember", Some(&res.cookie_pair())).await;
+        assert_eq!(
+            attribute(&res, "Max-Age"),
+            Some("2592000"),
+            "{name}: {res:?}"
+        );
+        assert_eq!(last_write_ttl(&backend), Some(MONTH), "{name}");
+        let pair = res.cookie_pair();
+        let res = send(&app, "GET", "/counter", Some(&pair)).await;
+        assert_eq!(attribute(&res, "Max-Age"), Some("2592000"), "{name}");
+        assert_eq!(last_write_ttl(&backend), Some(MONTH), "{name}");
+        // Hidden from the application's keys.
+        let res = send(&app, "GET", "/describe", Some(&pair)).await;
+        assert!(
+            res.body.contains(r#"keys=["n", "user"]"#),
+            "{name}: {res:?}"
+        );
+        // A request that changes nothing writes nothing.
+        backend.take_calls();
+        send(&app, "GET", "/describe", Some(&pair)).await;
+        assert_eq!(backend.calls(), vec![Call::Load(None)], "{name}");
+
+        // Back to the layer's settings.
+        let res = send(&app, "POST", "/forget-me", Some(&pair)).await;
+        assert_eq!(attribute(&res, "Max-Age"), None, "{name}: {res:?}");
+        assert_eq!(
+            last_write_ttl(&backend),
+            Some(Duration::from_secs(86_400)),
+            "{name}"
+        );
+
+        // An absolute deadline: `Expires`, and a store TTL that ends there.
+        let res = send(&app, "POST", "/until", None).await;
+        assert!(attribute(&res, "Expires").is_some(), "{name}: {res:?}");
+        assert_eq!(attribute(&res, "Max-Age"), None, "{name}");
+        let ttl = last_write_ttl(&backend).unwrap();
+        assert!(ttl <= Duration::from_secs(3600) && ttl > Duration::from_secs(3500));
+
+        // A browser-session cookie whatever the layer says.
+        let persistent = self::app(&backend, |l| l.with_max_age(Some(Duration::from_secs(60))));
+        let res = send(&persistent, "POST", "/browser", None).await;
+        assert_eq!(attribute(&res, "Max-Age"), None, "{name}: {res:?}");
+
+        // The key is the layer's.
+        let res = send(&app, "POST", "/reserved", None).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR, "{name}");
+        assert!(res.set_cookie.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_save_refreshes_the_ttl_and_the_cookie_on_every_request() {
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| {
+            l.with_always_save(true)
+                .with_max_age(Some(Duration::from_secs(600)))
+                .with_ttl(Some(Duration::from_secs(600)))
+        });
+        let pair = send(&app, "POST", "/login", None).await.cookie_pair();
+        backend.take_calls();
+        // The handler does not touch the session: still refreshed (a load for the session's
+        // own expiry, then the touch).
+        let res = send(&app, "GET", "/none", Some(&pair)).await;
+        assert_eq!(open(&res.cookie_pair()), open(&pair), "{name}");
+        assert_eq!(attribute(&res, "Max-Age"), Some("600"));
+        assert_eq!(
+            backend.calls(),
+            vec![
+                Call::Load(None),
+                Call::Touch(Some(Duration::from_secs(600)))
+            ],
+            "{name}"
+        );
+        // Without a session cookie nothing happens.
+        backend.take_calls();
+        let res = send(&app, "GET", "/none", None).await;
+        assert!(
+            res.set_cookie.is_empty() && backend.calls().is_empty(),
+            "{name}"
+        );
+        // A session that is gone: its cookie is removed.
+        SessionStore::new(backend.clone())
+            .delete(&open(&pair))
+            .await
+            .unwrap();
+        let res = send(&app, "GET", "/none", Some(&pair)).await;
+        assert!(is_removal(&res), "{name}: {res:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_cookies_and_key_rotation() {
+    for (name, backend) in stores().all {
+        // Signed: the id is readable in the cookie, but a changed one is refused.
+        let signed = app(&backend, |l| l.with_cookie_security(CookieSecurity::Signed));
+        let res = send(&signed, "POST", "/login", None).await;
+        let pair = res.cookie_pair();
+        assert_eq!(
+            send(&signed, "GET", "/counter", Some(&pair)).await.body,
+            "1"
+        );
+        let (_, value) = pair.split_once('=').unwrap();
+        let id = &value[value.len() - 43..];
+        assert_eq!(session_core::SessionId::parse(id).unwrap().as_str(), id);
+        let forged = format!(
+            "{}{}",
+            &pair[..pair.len() - 43],
+            session_core::SessionId::generate().as_str()
+        );
+        let res = send(&signed, "GET", "/counter", Some(&forged)).await;
+        assert_eq!(res.body, "1", "{name}: a forged id is no session");
+
+        // Rotation: a cookie sealed with the old key opens and comes back sealed with the new.
+        let old = key();
+        let new = Key::generate();
+        let before = app(&backend, |l| l);
+        let pair = send(&before, "POST", "/login", None).await.cookie_pair();
+        let store = SessionStore::new(backend.clone());
+        let rotated = routes().layer(
+            SessionLayer::new(store.clone(), new.clone())
+                .with_secure(false)
+                .with_fallback_keys([old]),
+        );
+        let res = send(&rotated, "GET", "/describe", Some(&pair)).await;
+        assert!(res.body.contains("has_user=true"), "{name}: {res:?}");
+        let resealed = res.cookie_pair();
+        assert_ne!(resealed, pair);
+        // The re-sealed cookie opens with the new key alone.
+        let only_new = routes().layer(SessionLayer::new(store, new).with_secure(false));
+        let res = send(&only_new, "GET", "/describe", Some(&resealed)).await;
+        assert!(res.body.contains("has_user=true"), "{name}: {res:?}");
+        assert!(res.set_cookie.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_saved_after_a_server_error_when_asked() {
+    for (name, backend) in stores().all {
+        let saving = app(&backend, |l| l);
+        let res = send(&saving, "POST", "/fail", None).await;
+        assert_eq!(res.set_cookie.len(), 1, "{name}: saved by default");
+
+        backend.take_calls();
+        let skipping = app(&backend, |l| l.with_skip_save_on_server_error(true));
+        let res = send(&skipping, "POST", "/fail", None).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.set_cookie.is_empty(), "{name}: {res:?}");
+        assert!(backend.calls().iter().all(|c| !c.is_write()), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_settings_from_configuration() {
+    let config = SessionConfig::from_sources(
+        None,
+        [
+            ("SESSION_COOKIE_NAME", "sessionid"),
+            ("SESSION_COOKIE_AGE", "1209600"),
+            ("SESSION_COOKIE_DOMAIN", "example.com"),
+            ("SESSION_COOKIE_PATH", "/app"),
+            ("SESSION_COOKIE_SECURE", "False"),
+            ("SESSION_COOKIE_HTTPONLY", "True"),
+            ("SESSION_COOKIE_SAMESITE", "Strict"),
+        ],
+    )
+    .unwrap();
+    for (name, backend) in stores().all {
+        let store = SessionStore::new(backend.clone());
+        let app = routes().layer(SessionLayer::from_config(store, key(), &config).unwrap());
+        let res = send(&app, "POST", "/login", None).await;
+        let header = &res.set_cookie[0];
+        assert!(header.starts_with("sessionid="), "{name}: {header}");
+        for attr in [
+            "Max-Age=1209600",
+            "Domain=example.com",
+            "Path=/app",
+            "HttpOnly",
+            "SameSite=Strict",
+        ] {
+            assert!(header.contains(attr), "{name}: {attr} in {header}");
+        }
+        assert!(!header.contains("Secure"), "{name}: {header}");
+        assert_eq!(
+            last_write_ttl(&backend),
+            Some(Duration::from_secs(1_209_600))
+        );
+    }
+
+    // Django's browser-close switch keeps the age for the store only; save-every-request is
+    // the layer's always_save.
+    let config = SessionConfig::from_sources(
+        None,
+        [
+            ("SESSION_COOKIE_AGE", "600"),
+            ("SESSION_EXPIRE_AT_BROWSER_CLOSE", "True"),
+            ("SESSION_SAVE_EVERY_REQUEST", "True"),
+        ],
+    )
+    .unwrap();
+    let backend = ProbeBackend::memory();
+    let store = SessionStore::new(backend.clone());
+    let app = routes().layer(SessionLayer::from_config(store, key(), &config).unwrap());
+    let res = send(&app, "POST", "/login", None).await;
+    assert_eq!(attribute(&res, "Max-Age"), None);
+    assert!(res.set_cookie[0].contains("Secure"), "secure by default");
+    backend.take_calls();
+    send(&app, "GET", "/none", Some(&res.cookie_pair())).await;
+    assert_eq!(backend.count(Op::Touch), 1);
+
+    // Errors name the key, the value and what is expected; a typo is caught with a suggestion.
+    for (vars, key, expected) in [
+        (
+            [("SESSION_COOKIE_SAMESITE", "sometimes")],
+            "session_cookie_samesite",
+            "`Lax`, `Strict` or `None`",
+        ),
+        (
+            [("SESSION_COOKIE_NAME", "a b")],
+            "session_cookie_name",
+            "a cookie name",
+        ),
+        (
+            [("SESSION_COOKIE_PATH", "/a;Domain=evil")],
+            "session_cookie_path",
+            "without `;`",
+        ),
+        ([("SESSION_COOKIE_AGE", "0")], "session_cookie_age", "1 to"),
+        (
+            [("SESSION_COOKIE_SECUR", "True")],
+            "SESSION_COOKIE_SECUR",
+            "SESSION_COOKIE_SECURE",
+        ),
+    ] {
+        let err = SessionConfig::from_sources(None, vars)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(key) && err.contains(expected),
+            "{vars:?}: {err}"
+        );
+    }
+    // A bare `None` is Python's (unset: `Lax`, what browsers assume without the attribute,
+    // as django's `None` leaves it out); the policy `None` is the quoted string.
+    let config = SessionConfig::from_sources(None, [("SESSION_COOKIE_SAMESITE", "None")]).unwrap();
+    assert_eq!(
+        config.cookie_plan().unwrap().same_site,
+        session_core::plan::SameSitePolicy::Lax
+    );
+    let config =
+        SessionConfig::from_sources(None, [("SESSION_COOKIE_SAMESITE", "'None'")]).unwrap();
+    assert_eq!(
+        config.cookie_plan().unwrap().same_site,
+        session_core::plan::SameSitePolicy::None
+    );
+    let err = SessionConfig::from_sources(
+        None,
+        [
+            ("SESSION_COOKIE_SAMESITE", "'None'"),
+            ("SESSION_COOKIE_SECURE", "False"),
+        ],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("session_cookie_samesite"), "{err}");
+}
