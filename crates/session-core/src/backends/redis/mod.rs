@@ -604,12 +604,12 @@ impl SessionBackend for RedisBackend {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         // Loaded first (a no-op when it is), so the EVALSHAs cannot miss it.
-        pipe.load_script(&scripts::CREATE_SCRIPT).ignore();
+        pipe.add_command(scripts::CREATE_SCRIPT.load_cmd()).ignore();
         for (id, state, ttl) in sessions {
-            let mut invocation = scripts::CREATE_SCRIPT.key(self.key(id));
-            invocation.arg(ttl_arg(*ttl));
-            push_pairs(&mut invocation, state.iter());
-            pipe.invoke_script(&invocation);
+            let mut call = scripts::CREATE_SCRIPT.call(self.key(id));
+            call.arg(ttl_arg(*ttl));
+            push_pairs(&mut call, state.iter());
+            pipe.add_command(call.into_cmd());
         }
         self.int_answers(pipe, sessions.len()).await
     }
