@@ -739,3 +739,45 @@ async fn a_multi_backend_is_read_without_moving_and_revoked_everywhere() {
     assert!(files.load(&in_file, None).await.unwrap().is_none());
     assert_eq!(dbsize(&server), 1);
 }
+
+/// Input is bounded: a line far above the session size limit is skipped without being held,
+/// a session above the limit is refused, and the lines after them are imported.
+#[test]
+fn import_skips_oversized_lines_and_sessions() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_MAX_SESSION_SIZE", "100"),
+    ];
+    let line = |n: usize, value: &str| {
+        format!(
+            "{{\"id\":\"{}\",\"ttl_ms\":null,\"fields\":{{\"v\":\"\\\"{value}\\\"\"}}}}\n",
+            id(n)
+        )
+    };
+    let input = format!(
+        "{}{}{}{}",
+        line(1, "small"),
+        line(2, &"x".repeat(1_000_000)),
+        line(3, &"y".repeat(200)),
+        line(4, "small too")
+    );
+    let run = common::sessionctl_with_input(&["import", "--json"], &env, Some(&input)).expect(1);
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(
+        (
+            json["created"].as_u64(),
+            json["invalid"].as_u64(),
+            json["too_large"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{json}"
+    );
+    assert!(
+        run.stderr.contains("skipped line(s): 2, 3"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dbsize(&server), 2);
+}

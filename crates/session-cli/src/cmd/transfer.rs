@@ -104,28 +104,38 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
     let mut bad_lines = Vec::new();
     let mut errors = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
-    let mut lines = input.lines().enumerate();
+    // A line holds one session and its JSON escaping: at most a few times the session size
+    // limit (512 MiB, Redis' own limit for a value, when the configuration has none).
+    let limit = plan.max_session_size.unwrap_or(512 << 20).saturating_mul(4) + 4096;
+    let mut input = input;
+    let mut n = 0;
     loop {
-        let next = lines.next();
+        let next = bounded_line(&mut input, limit)?;
         let done = next.is_none();
-        if let Some((n, line)) = next {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
+        if let Some(line) = next {
+            n += 1;
+            let line = match line {
+                Some(line) if line.trim().is_empty() => continue,
+                Some(line) => line,
+                None => {
+                    report.invalid += 1;
+                    bad_lines.push(n);
+                    continue;
+                }
+            };
             match parse_line(&line) {
                 Some((id, fields, ttl)) => {
                     let size: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
                     if plan.max_session_size.is_some_and(|max| size > max) {
                         report.too_large += 1;
-                        bad_lines.push(n + 1);
+                        bad_lines.push(n);
                     } else {
                         batch.push((id, fields, plan.ttl.for_move(None, ttl)));
                     }
                 }
                 None => {
                     report.invalid += 1;
-                    bad_lines.push(n + 1);
+                    bad_lines.push(n);
                 }
             }
             if batch.len() < BATCH {
@@ -175,6 +185,40 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
         )));
     }
     Ok(())
+}
+
+/// The next line of `input` without its newline: `None` at the end, `Some(None)` for a line
+/// longer than `limit` bytes or not UTF-8 (skipped up to its end, never held in memory).
+fn bounded_line(input: &mut dyn BufRead, limit: usize) -> std::io::Result<Option<Option<String>>> {
+    let mut line = Vec::new();
+    let mut bounded = <&mut dyn BufRead as std::io::Read>::take(&mut *input, limit as u64 + 1);
+    let read = bounded.read_until(b'\n', &mut line)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if line.len() > limit {
+        // Too long: drop the rest of it, a buffer at a time.
+        loop {
+            let buffer = input.fill_buf()?;
+            if buffer.is_empty() {
+                break;
+            }
+            match buffer.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    input.consume(end + 1);
+                    break;
+                }
+                None => {
+                    let all = buffer.len();
+                    input.consume(all);
+                }
+            }
+        }
+        return Ok(Some(None));
+    }
+    Ok(Some(String::from_utf8(line).ok()))
 }
 
 /// A valid line: a well-formed id, at least one field, every value JSON text.
