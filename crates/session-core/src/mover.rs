@@ -16,7 +16,8 @@
 //! at a time, and each step of the protocol is one batch operation per backend
 //! ([`SessionBackend::load_many_with_ttl`], [`create_many`](SessionBackend::create_many),
 //! [`delete_many`](SessionBackend::delete_many)): one pipelined round trip on Redis for the
-//! whole batch. Each session still goes through exactly the steps it would go through alone
+//! whole batch, with a few batches in flight so that one server works while the other
+//! answers. Each session still goes through exactly the steps it would go through alone
 //! (a load of a multi-backend moves one session with the same code, as a batch of one), and
 //! moves and deletes of one id wait for each other inside the process.
 //!
@@ -41,6 +42,8 @@
 
 use std::sync::Arc;
 
+use futures_util::{stream::FuturesOrdered, StreamExt};
+
 use crate::{
     backends::multi::{Moved, MultiBackend},
     config::BackendMode,
@@ -52,6 +55,9 @@ const SOURCE: usize = 1;
 
 /// How many sessions [`Mover::move_many`] moves per batch unless told otherwise.
 pub const DEFAULT_BATCH: usize = 1000;
+
+/// How many batches [`Mover::move_many`] keeps in flight.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// What moving one session did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,24 +141,31 @@ impl Mover {
     /// of the protocol one batch operation per backend; the outcomes in the order of `ids`.
     /// One failure does not stop the others.
     pub async fn move_many(&self, ids: &[SessionId]) -> Vec<Result<MoveOutcome, StoreError>> {
+        // A few batches in flight, so that one server works while the other answers. A
+        // hand-written window rather than `StreamExt::buffered`, whose closure makes the
+        // future not `Send` for every lifetime (the migration spawns it).
         let mut outcomes = Vec::with_capacity(ids.len());
-        for batch in ids.chunks(self.batch) {
-            outcomes.extend(
-                self.moving
-                    .move_out_of(SOURCE, batch)
-                    .await
-                    .into_iter()
-                    .map(|moved| {
-                        Ok(match moved? {
-                            Some(Moved::Created(_)) => MoveOutcome::Created,
-                            Some(Moved::AlreadyThere(_)) => MoveOutcome::AlreadyThere,
-                            Some(Moved::LoggedOut) => MoveOutcome::LoggedOut,
-                            None => MoveOutcome::Absent,
-                        })
-                    }),
-            );
+        let mut in_flight = FuturesOrdered::new();
+        let mut batches = ids.chunks(self.batch);
+        loop {
+            while in_flight.len() < BATCHES_IN_FLIGHT {
+                match batches.next() {
+                    Some(batch) => in_flight.push_back(self.moving.move_out_of(SOURCE, batch)),
+                    None => break,
+                }
+            }
+            let Some(moved) = in_flight.next().await else {
+                return outcomes;
+            };
+            outcomes.extend(moved.into_iter().map(|moved| {
+                Ok(match moved? {
+                    Some(Moved::Created(_)) => MoveOutcome::Created,
+                    Some(Moved::AlreadyThere(_)) => MoveOutcome::AlreadyThere,
+                    Some(Moved::LoggedOut) => MoveOutcome::LoggedOut,
+                    None => MoveOutcome::Absent,
+                })
+            }));
         }
-        outcomes
     }
 
     /// The source and the target as one backend: loads move a session found only in the

@@ -162,7 +162,8 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
         let mover = Mover::new(source.clone(), target.clone(), to_plan.ttl)
             .keep_source(!args.delete_source)
             .batch(batch);
-        for ids in group.ids.chunks(batch) {
+        // A few batches per call, so the mover overlaps them.
+        for ids in group.ids.chunks(batch * 4) {
             let todo: Vec<SessionId> = ids
                 .iter()
                 .filter(|id| !owner.keeps(&group.place, id))

@@ -40,7 +40,7 @@
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
-//! for each other (striped locks), so two requests moving the same session cannot make each
+//! for each other (per-id locks), so two requests moving the same session cannot make each
 //! other's source delete look like a logout. Across processes that can still happen in the
 //! rare case of two moves of the same session at the same instant: the user is then logged
 //! out (the safe direction), never kept logged in against a logout. The file-store migration
@@ -95,46 +95,62 @@ pub(crate) enum Moved {
     LoggedOut,
 }
 
-/// Striped async locks by session id: a fixed, small memory cost whatever the number of ids.
-struct IdLocks(Box<[tokio::sync::Mutex<()>]>);
+/// Per-id locks: the ids whose move or delete is under way in this process. A batch takes
+/// all its ids at once or none (so two batches, or a batch and a single lock, never wait for
+/// each other in a cycle), and batches of different ids never wait for each other. Memory:
+/// the ids in flight.
+struct IdLocks {
+    busy: std::sync::Mutex<std::collections::HashSet<String>>,
+    released: tokio::sync::Notify,
+}
+
+/// Held ids, released on drop.
+struct IdGuard<'a> {
+    locks: &'a IdLocks,
+    ids: Vec<String>,
+}
 
 impl IdLocks {
-    // Enough that the mover's concurrent moves (crate::mover) seldom wait for each other.
-    const STRIPES: usize = 256;
-
     fn new() -> Self {
-        Self(
-            (0..Self::STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
-        )
-    }
-
-    fn stripe(id: &SessionId) -> usize {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        id.as_str().hash(&mut h);
-        (h.finish() as usize) % Self::STRIPES
-    }
-
-    async fn lock(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
-        self.0[Self::stripe(id)].lock().await
-    }
-
-    /// The locks of every id, taken in stripe order (so two batches, or a batch and a single
-    /// lock, never wait for each other in a cycle).
-    async fn lock_all<'a>(
-        &self,
-        ids: impl Iterator<Item = &'a SessionId>,
-    ) -> Vec<tokio::sync::MutexGuard<'_, ()>> {
-        let mut stripes: Vec<usize> = ids.map(Self::stripe).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for stripe in stripes {
-            guards.push(self.0[stripe].lock().await);
+        Self {
+            busy: std::sync::Mutex::new(std::collections::HashSet::new()),
+            released: tokio::sync::Notify::new(),
         }
-        guards
+    }
+
+    async fn lock(&self, id: &SessionId) -> IdGuard<'_> {
+        self.lock_all(std::iter::once(id)).await
+    }
+
+    /// Every id of the batch, once none of them is held elsewhere.
+    async fn lock_all<'a>(&self, ids: impl Iterator<Item = &'a SessionId>) -> IdGuard<'_> {
+        let mut ids: Vec<String> = ids.map(|id| id.as_str().to_owned()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        loop {
+            // Made before looking, so a release in between is not missed.
+            let released = self.released.notified();
+            {
+                let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+                if ids.iter().all(|id| !busy.contains(id)) {
+                    busy.extend(ids.iter().cloned());
+                    return IdGuard { locks: self, ids };
+                }
+            }
+            released.await;
+        }
+    }
+}
+
+impl Drop for IdGuard<'_> {
+    fn drop(&mut self) {
+        {
+            let mut busy = self.locks.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for id in &self.ids {
+                busy.remove(id);
+            }
+        }
+        self.locks.released.notify_waiters();
     }
 }
 
@@ -656,5 +672,47 @@ impl SessionBackend for MultiBackend {
 
     fn name(&self) -> &str {
         NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_waits_for_its_held_ids_only() {
+        let locks = Arc::new(IdLocks::new());
+        let (a, b, c) = (
+            SessionId::generate(),
+            SessionId::generate(),
+            SessionId::generate(),
+        );
+        let held = locks.lock(&a).await;
+        // Other ids: taken at once, and given back on drop.
+        let other = locks.lock_all([&b, &c].into_iter()).now_or_never();
+        assert!(other.is_some(), "ids nobody holds are not waited for");
+        drop(other);
+        assert!(locks.lock(&a).now_or_never().is_none(), "a held id waits");
+        // A batch with a held id takes none of its ids until it gets all of them.
+        let waiting = {
+            let locks = Arc::clone(&locks);
+            let (a, b) = (a.clone(), b.clone());
+            tokio::spawn(async move {
+                let _all = locks.lock_all([&a, &b].into_iter()).await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            locks.lock(&b).now_or_never().is_some(),
+            "b is not taken while the batch waits"
+        );
+        drop(held);
+        waiting.await.unwrap();
+        assert!(locks
+            .lock_all([&a, &b, &c].into_iter())
+            .now_or_never()
+            .is_some());
     }
 }
