@@ -13,16 +13,32 @@ pub fn app_config(file: Option<&Path>) -> Result<(SessionConfig, Plan), Failure>
     let builder = match file {
         Some(path) => {
             require_file(path, "--config")?;
-            SessionConfig::builder().file(path).env(
-                std::env::vars_os()
-                    .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-            )
+            SessionConfig::builder().file(path).env(session_vars()?)
         }
         None => SessionConfig::builder().process_env(),
     };
     let config = builder.build().map_err(Failure::config)?;
     let plan = config.plan().map_err(Failure::config)?;
     Ok((config, plan))
+}
+
+/// The `SESSION_*` variables of the environment (session-core keeps the ones it knows); one
+/// that is not UTF-8 is an error, as in `SessionConfig::from_env`.
+fn session_vars() -> Result<Vec<(String, String)>, Failure> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if !name.to_ascii_uppercase().starts_with("SESSION_") {
+            continue;
+        }
+        match value.into_string() {
+            Ok(value) => vars.push((name.to_owned(), value)),
+            Err(_) => return Err(Failure::usage(format!(
+                "the environment variable {name} is not UTF-8 text: set it to the value in UTF-8"
+            ))),
+        }
+    }
+    Ok(vars)
 }
 
 /// A configuration given on the command line (`migrate --from/--to`), on its own (the
