@@ -33,9 +33,11 @@ fn session_vars() -> Result<Vec<(String, String)>, Failure> {
         }
         match value.into_string() {
             Ok(value) => vars.push((name.to_owned(), value)),
-            Err(_) => return Err(Failure::usage(format!(
+            Err(_) => {
+                return Err(Failure::usage(format!(
                 "the environment variable {name} is not UTF-8 text: set it to the value in UTF-8"
-            ))),
+            )))
+            }
         }
     }
     Ok(vars)

@@ -781,3 +781,39 @@ fn import_skips_oversized_lines_and_sessions() {
     );
     assert_eq!(dbsize(&server), 2);
 }
+
+/// The file store's failure paths: a directory that cannot be made, one other users may
+/// write into. Each names the option and what to do.
+#[test]
+fn check_refuses_an_unusable_file_store_directory() {
+    let run = sessionctl(
+        &["check"],
+        &[
+            ("SESSION_REDIS_MODE", "False"),
+            ("SESSION_FILESTORE_PATH", "/dev/null/sessions"),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("session_filestore_path") && run.stderr.contains("cannot create it"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let run = sessionctl(
+        &["check"],
+        &[
+            ("SESSION_REDIS_MODE", "False"),
+            ("SESSION_FILESTORE_PATH", shared.to_str().unwrap()),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("other users may write in it"),
+        "{}",
+        run.stderr
+    );
+}
