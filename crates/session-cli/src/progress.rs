@@ -41,10 +41,12 @@ impl Progress {
         match mode {
             Mode::Bar => {
                 // Drawn even when stderr is not a terminal, when asked for explicitly.
-                let bar = ProgressBar::with_draw_target(
-                    Some(total),
-                    ProgressDrawTarget::term_like_with_hz(Box::new(StderrTerm), 10),
-                );
+                let target = if std::io::stderr().is_terminal() {
+                    ProgressDrawTarget::stderr_with_hz(10)
+                } else {
+                    ProgressDrawTarget::term_like_with_hz(Box::new(StderrTerm), 10)
+                };
+                let bar = ProgressBar::with_draw_target(Some(total), target);
                 bar.set_style(
                     ProgressStyle::with_template(
                         "{msg} [{bar:40}] {pos}/{len} ({per_sec}, ETA {eta})",
@@ -93,7 +95,11 @@ impl Progress {
     /// The last line (lines mode) or the finished bar.
     pub fn finish(self) {
         match self {
-            Progress::Bar(bar) => bar.finish(),
+            Progress::Bar(bar) => {
+                bar.finish();
+                // The finished bar stays; what follows starts on its own line.
+                eprintln!();
+            }
             Progress::Lines {
                 what,
                 total,
