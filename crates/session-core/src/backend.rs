@@ -72,12 +72,81 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// Deletes a session. Returns whether it existed.
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
 
+    /// [`load_with_ttl`](Self::load_with_ttl) for many sessions: one answer per id, in
+    /// order. For moving sessions in bulk ([`crate::mover`]). The default runs the single
+    /// operation, [`BATCH_WINDOW`] at a time; Redis overrides it with one pipeline (one round
+    /// trip for the whole batch).
+    async fn load_many_with_ttl(
+        &self,
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
+        in_order(ids, |id| self.load_with_ttl(id)).await
+    }
+
+    /// [`create`](Self::create) for many sessions `(id, state, ttl)`: one answer per
+    /// session, in order. Default and overrides as for
+    /// [`load_many_with_ttl`](Self::load_many_with_ttl).
+    async fn create_many(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>)],
+    ) -> Vec<Result<bool, StoreError>> {
+        in_order(sessions, |(id, state, ttl)| self.create(id, state, *ttl)).await
+    }
+
+    /// [`delete`](Self::delete) for many sessions: one answer per id, in order. Default and
+    /// overrides as for [`load_many_with_ttl`](Self::load_many_with_ttl).
+    async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+        in_order(ids, |id| self.delete(id)).await
+    }
+
     /// Checks that the engine answers, for health endpoints. One entry per underlying server
     /// or engine.
     async fn health(&self) -> Vec<BackendHealth>;
 
     /// A short name for logs and errors, such as `redis` or `file`.
     fn name(&self) -> &str;
+}
+
+/// How many single operations the default batch methods of [`SessionBackend`] keep in
+/// flight at once.
+pub const BATCH_WINDOW: usize = 64;
+
+/// Runs `op` on every item, [`BATCH_WINDOW`] at a time; the answers in the order of `items`.
+pub(crate) async fn in_order<'a, T, R>(
+    items: &'a [T],
+    op: impl Fn(&'a T) -> futures_util::future::BoxFuture<'a, R>,
+) -> Vec<R> {
+    use futures_util::{stream::FuturesOrdered, StreamExt};
+    let mut answers = Vec::with_capacity(items.len());
+    let mut in_flight = FuturesOrdered::new();
+    let mut next = items.iter();
+    loop {
+        while in_flight.len() < BATCH_WINDOW {
+            match next.next() {
+                Some(item) => in_flight.push_back(op(item)),
+                None => break,
+            }
+        }
+        match in_flight.next().await {
+            Some(answer) => answers.push(answer),
+            None => return answers,
+        }
+    }
+}
+
+/// Answers given per group (`groups[g]`: the positions in the batch of group `g`'s items)
+/// back in the order of the batch of `n` items.
+#[cfg_attr(not(any(feature = "redis", feature = "file")), allow(dead_code))]
+pub(crate) fn scatter<R>(n: usize, groups: &[Vec<usize>], answers: Vec<Vec<R>>) -> Vec<R> {
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    for (positions, answers) in groups.iter().zip(answers) {
+        for (&p, answer) in positions.iter().zip(answers) {
+            out[p] = Some(answer);
+        }
+    }
+    out.into_iter()
+        .map(|answer| answer.expect("every group answers for each of its items"))
+        .collect()
 }
 
 /// The state of one backend, as reported by [`SessionStore::health`](crate::SessionStore::health).

@@ -8,7 +8,7 @@
 /// A store operation failed.
 ///
 /// Messages never contain session ids, passwords or session data.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The backend could not be reached or did not answer in time. Retrying later may succeed;

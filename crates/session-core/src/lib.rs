@@ -12,6 +12,7 @@
 //!   and the small [`SessionBackend`] trait.
 //! * [`SessionStore`]: the cloneable handle both framework crates share. It applies the
 //!   [TTL rule](TtlRule), generates ids and hides which backend is in use.
+//! * [`mover`]: the one mover of sessions between backends (start-up migration, `sessionctl`).
 //! * [`observe`]: a span per store operation, and metrics with the `metrics` feature.
 //!
 //! ```
@@ -63,6 +64,7 @@ mod error;
 mod id;
 #[cfg(feature = "file")]
 pub mod migration;
+pub mod mover;
 pub mod observe;
 pub mod plan;
 mod state;
@@ -71,7 +73,7 @@ mod store;
 pub mod testing;
 mod ttl;
 
-pub use backend::{BackendHealth, SessionBackend};
+pub use backend::{BackendHealth, SessionBackend, BATCH_WINDOW};
 pub use config::{
     BackendMode, ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode,
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,

@@ -22,9 +22,11 @@
 //! user stays logged in), and a logout deletes the file copy too (so the retry cannot bring it
 //! back). Only this library's file store format is read (see [`FileBackend`]).
 //!
-//! Every move, on first use or by the sweep, is the multi-backend's move (Redis read + write,
-//! the file store read + delete; see [`MultiBackend`],
-//! "Moving a session"): a logout at the same instant as a move stays a logout.
+//! Every move, on first use or by the sweep, goes through [the mover](crate::mover), the
+//! multi-backend's move (Redis read + write, the file store read + delete; see
+//! [`MultiBackend`](crate::backends::multi::MultiBackend), "Moving a session"), which
+//! `sessionctl migrate` uses too: a logout at the same instant as a move stays a logout. The
+//! sweep moves [`DEFAULT_BATCH`](crate::mover::DEFAULT_BATCH) sessions per batch.
 //!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config
 
@@ -39,11 +41,8 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    backends::{
-        file::FileBackend,
-        multi::{Moved, MultiBackend},
-    },
-    config::BackendMode,
+    backends::file::FileBackend,
+    mover::{MoveOutcome, Mover},
     BackendHealth, Changes, SessionBackend, SessionId, SessionState, StoreError, TtlRule,
 };
 
@@ -71,27 +70,9 @@ pub struct MigrationReport {
     pub unreadable: usize,
 }
 
-/// Where the file store sits among the mover's backends (after the target).
-const FILES: usize = 1;
-
 /// The mover: the target read + write, the file store read + delete.
-fn mover(from: Arc<FileBackend>, to: Arc<dyn SessionBackend>, ttl: TtlRule) -> MultiBackend {
-    MultiBackend::new(
-        vec![
-            (
-                "target".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                to,
-            ),
-            (
-                "file".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                from as Arc<dyn SessionBackend>,
-            ),
-        ],
-        ttl,
-    )
-    .untagged()
+fn mover(from: Arc<FileBackend>, to: Arc<dyn SessionBackend>, ttl: TtlRule) -> Mover {
+    Mover::new(from, to, ttl)
 }
 
 /// Moves every session of `from` into `to`, each only if `to` does not have its id yet, with
@@ -128,32 +109,39 @@ pub async fn migrate_file_store(
     sweep(&from, &mover(Arc::clone(&from), to, ttl)).await
 }
 
-/// One pass over the file store, every session through `moving`.
-async fn sweep(from: &FileBackend, moving: &MultiBackend) -> Result<MigrationReport, StoreError> {
+/// One pass over the file store, every session through `moving`, a batch at a time.
+async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, StoreError> {
     let ids = from.session_ids().await?;
     let total = ids.len();
     let mut report = MigrationReport::default();
-    for (done, id) in ids.iter().enumerate() {
-        if done > 0 && done % PROGRESS_EVERY == 0 {
-            tracing::info!(done, total, "migrating file-store sessions");
+    for (batch, ids) in ids.chunks(PROGRESS_EVERY).enumerate() {
+        if batch > 0 {
+            tracing::info!(
+                done = batch * PROGRESS_EVERY,
+                total,
+                "migrating file-store sessions"
+            );
         }
-        match moving.move_out_of(FILES, id).await {
-            Ok(Some(Moved::Created(_))) => report.migrated += 1,
-            Ok(Some(Moved::AlreadyThere(_))) => report.already_present += 1,
-            Ok(Some(Moved::LoggedOut)) => report.logged_out += 1,
-            Ok(None) => {
-                // Expired (or gone meanwhile): removing what is left resurrects nothing.
-                match from.delete(id).await {
-                    Ok(_) => report.expired += 1,
-                    Err(err) if is_about_files(&err) => report.unreadable += 1,
-                    Err(err) => return Err(err),
+        for (id, outcome) in ids.iter().zip(moving.move_many(ids).await) {
+            match outcome {
+                Ok(MoveOutcome::Created) => report.migrated += 1,
+                Ok(MoveOutcome::AlreadyThere) => report.already_present += 1,
+                Ok(MoveOutcome::LoggedOut) => report.logged_out += 1,
+                Ok(MoveOutcome::Absent) => {
+                    // Expired (or gone meanwhile): removing what is left resurrects nothing.
+                    match from.delete(id).await {
+                        Ok(_) => report.expired += 1,
+                        Err(err) if is_about_files(&err) => report.unreadable += 1,
+                        Err(err) => return Err(err),
+                    }
                 }
+                Err(err) if err.is_corrupt() => report.corrupt += 1,
+                // One file the store cannot read must not stop every retry forever: skip it.
+                // An unavailable target (the usual reason to stop and retry) is another
+                // backend.
+                Err(err) if is_about_files(&err) => report.unreadable += 1,
+                Err(err) => return Err(err),
             }
-            Err(err) if err.is_corrupt() => report.corrupt += 1,
-            // One file the store cannot read must not stop every retry forever: skip it. An
-            // unavailable target (the usual reason to stop and retry) is another backend.
-            Err(err) if is_about_files(&err) => report.unreadable += 1,
-            Err(err) => return Err(err),
         }
     }
     Ok(report)
@@ -227,7 +215,7 @@ pub(crate) async fn start(
 struct Pending {
     from: Arc<FileBackend>,
     /// Loads and deletes go through the mover until the sweep completed.
-    moving: MultiBackend,
+    moving: Mover,
     to: Arc<dyn SessionBackend>,
     done: AtomicBool,
 }
@@ -238,7 +226,7 @@ impl Pending {
         if self.done.load(Ordering::Acquire) {
             self.to.as_ref()
         } else {
-            &self.moving
+            self.moving.as_backend()
         }
     }
 }
@@ -288,7 +276,7 @@ impl SessionBackend for Pending {
         // Always through the mover, the file copy first, even once the sweep completed: a
         // file it could not remove (counted as unreadable) must not bring the session back at
         // the next start-up. A missing file costs one failed unlink.
-        self.moving.delete(id).await
+        self.moving.as_backend().delete(id).await
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
@@ -301,11 +289,7 @@ impl SessionBackend for Pending {
 }
 
 /// One run, logged. `Err` when it should be tried again later.
-async fn attempt(
-    from: &FileBackend,
-    moving: &MultiBackend,
-    target: &str,
-) -> Result<MigrationReport, ()> {
+async fn attempt(from: &FileBackend, moving: &Mover, target: &str) -> Result<MigrationReport, ()> {
     match sweep(from, moving).await {
         Ok(report) => {
             tracing::info!(

@@ -210,3 +210,43 @@ async fn concurrent_loads_move_each_session_once() {
     assert_eq!(redis_keys(&target, "new:*"), SESSIONS);
     assert_eq!(source.session_ids().await.unwrap().len(), 0);
 }
+
+/// `session_core::mover`, as `sessionctl migrate` drives it (a batch with many moves in
+/// flight, from another process than the application's): every session moved (or copied,
+/// with `keep_source`) while the application logs each one out, source first as a
+/// multi-backend does. None may survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn logout_racing_a_batch_of_the_mover_sticks() {
+    use session_core::{backends::redis::RedisBackend, mover::Mover, TtlRule};
+    for keep_source in [false, true] {
+        let (a, b) = (RedisServer::start(), RedisServer::start());
+        let backend = |server: &RedisServer| -> Arc<dyn SessionBackend> {
+            Arc::new(
+                RedisBackend::from_config(&SessionConfig {
+                    url: Some(server.url()),
+                    ..SessionConfig::default()
+                })
+                .unwrap(),
+            )
+        };
+        let (source, target) = (backend(&a), backend(&b));
+        let ids = seed(source.as_ref()).await;
+        let mover = Mover::new(source.clone(), target.clone(), TtlRule::default())
+            .keep_source(keep_source)
+            .batch(64);
+        let logouts = ids.iter().map(|id| {
+            let (source, target) = (source.clone(), target.clone());
+            async move {
+                source.delete(id).await.expect("delete from the source");
+                target.delete(id).await.expect("delete from the target");
+            }
+        });
+        let (outcomes, _) = tokio::join!(mover.move_many(&ids), join_all(logouts));
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        let left = survivors(&[source.as_ref(), target.as_ref()], &ids).await;
+        assert_eq!(
+            left, 0,
+            "{left} of {SESSIONS} logged-out sessions came back (keep_source: {keep_source})"
+        );
+    }
+}

@@ -232,9 +232,13 @@ impl FileBackend {
     /// The ids of every session file, live or not, in no particular order: for
     /// [migration](crate::migration) into another backend. Files whose name is not a session
     /// id are skipped.
+    ///
+    /// The ids come round-robin over the shard directories, so any run of consecutive ids
+    /// spreads over as many shards as it can: a batch of them (the migration's) then waits
+    /// for no shard lock, ours or the kernel's on one directory.
     pub async fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
         let dir = self.dir.clone();
-        blocking(move || dir.session_ids()).await
+        blocking(move || dir.session_ids().map(interleave_shards)).await
     }
 
     /// Starts the background sweeper the first time an operation runs inside a tokio runtime.
@@ -401,6 +405,26 @@ impl SessionBackend for FileBackend {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let id = id.clone();
         self.run(move |dir| dir.delete(&id)).await
+    }
+
+    async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+        // One blocking task and one lock per shard, shards concurrently.
+        let mut shards: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (position, id) in ids.iter().enumerate() {
+            shards.entry(&id.as_str()[..2]).or_default().push(position);
+        }
+        let groups: Vec<Vec<usize>> = shards.into_values().collect();
+        let answers = crate::backend::in_order(&groups, |positions| {
+            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
+            let n = batch.len();
+            Box::pin(async move {
+                self.run(move |dir| Ok(dir.delete_in_shard(&batch)))
+                    .await
+                    .unwrap_or_else(|err| (0..n).map(|_| Err(err.clone())).collect())
+            })
+        })
+        .await;
+        crate::backend::scatter(ids.len(), &groups, answers)
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
@@ -596,6 +620,25 @@ impl Dir {
         let Some(_lock) = self.lock(&self.shard(id))? else {
             return Ok(false);
         };
+        self.delete_locked(id)
+    }
+
+    /// Deletes sessions that are all in one shard, under one lock: a batch that deleted them
+    /// one by one, many at a time, would mostly wait for that lock.
+    fn delete_in_shard(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+        let Some(first) = ids.first() else {
+            return Vec::new();
+        };
+        match self.lock(&self.shard(first)) {
+            Ok(Some(_lock)) => ids.iter().map(|id| self.delete_locked(id)).collect(),
+            Ok(None) => ids.iter().map(|_| Ok(false)).collect(),
+            Err(err) => ids.iter().map(|_| Err(err.clone())).collect(),
+        }
+    }
+
+    /// [`delete`](Self::delete) with the shard lock held.
+    fn delete_locked(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let path = self.path(id);
         // A corrupt session is deleted too: delete is how a logout gets rid of it.
         let existed = match self.read_locked(id) {
             Ok(Found::Absent) => return Ok(false),
@@ -871,6 +914,30 @@ fn remove_file(path: &Path) -> Result<bool, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(unavailable("removing a session file", e)),
     }
+}
+
+/// `ids` (listed shard by shard) round-robin over their shards.
+fn interleave_shards(ids: Vec<SessionId>) -> Vec<SessionId> {
+    let mut shards: std::collections::BTreeMap<String, std::collections::VecDeque<SessionId>> =
+        Default::default();
+    for id in ids {
+        shards
+            .entry(id.as_str()[..2].to_owned())
+            .or_default()
+            .push_back(id);
+    }
+    let mut queues: Vec<_> = shards.into_values().collect();
+    let mut out = Vec::new();
+    while !queues.is_empty() {
+        queues.retain_mut(|queue| match queue.pop_front() {
+            Some(id) => {
+                out.push(id);
+                true
+            }
+            None => false,
+        });
+    }
+    out
 }
 
 fn now_ms() -> u64 {

@@ -40,7 +40,7 @@
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
-//! for each other (striped locks), so two requests moving the same session cannot make each
+//! for each other (per-id locks), so two requests moving the same session cannot make each
 //! other's source delete look like a logout. Across processes that can still happen in the
 //! rare case of two moves of the same session at the same instant: the user is then logged
 //! out (the safe direction), never kept logged in against a logout. The file-store migration
@@ -78,6 +78,10 @@ pub struct MultiBackend {
     /// Errors name the backend (`multi[name]/...`); the migration's wrapper keeps the
     /// target's own name instead.
     tag_errors: bool,
+    /// A move leaves the source copy in place (`sessionctl migrate` without
+    /// `--delete-source`): rule 2 of the module docs then reads the source instead of
+    /// deleting it.
+    keep_source: bool,
 }
 
 /// What a move did.
@@ -91,25 +95,62 @@ pub(crate) enum Moved {
     LoggedOut,
 }
 
-/// Striped async locks by session id: a fixed, small memory cost whatever the number of ids.
-struct IdLocks(Box<[tokio::sync::Mutex<()>]>);
+/// Per-id locks: the ids whose move or delete is under way in this process. A batch takes
+/// all its ids at once or none (so two batches, or a batch and a single lock, never wait for
+/// each other in a cycle), and batches of different ids never wait for each other. Memory:
+/// the ids in flight.
+struct IdLocks {
+    busy: std::sync::Mutex<std::collections::HashSet<String>>,
+    released: tokio::sync::Notify,
+}
+
+/// Held ids, released on drop.
+struct IdGuard<'a> {
+    locks: &'a IdLocks,
+    ids: Vec<String>,
+}
 
 impl IdLocks {
-    const STRIPES: usize = 64;
-
     fn new() -> Self {
-        Self(
-            (0..Self::STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
-        )
+        Self {
+            busy: std::sync::Mutex::new(std::collections::HashSet::new()),
+            released: tokio::sync::Notify::new(),
+        }
     }
 
-    async fn lock(&self, id: &SessionId) -> tokio::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        id.as_str().hash(&mut h);
-        self.0[(h.finish() as usize) % Self::STRIPES].lock().await
+    async fn lock(&self, id: &SessionId) -> IdGuard<'_> {
+        self.lock_all(std::iter::once(id)).await
+    }
+
+    /// Every id of the batch, once none of them is held elsewhere.
+    async fn lock_all<'a>(&self, ids: impl Iterator<Item = &'a SessionId>) -> IdGuard<'_> {
+        let mut ids: Vec<String> = ids.map(|id| id.as_str().to_owned()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        loop {
+            // Made before looking, so a release in between is not missed.
+            let released = self.released.notified();
+            {
+                let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+                if ids.iter().all(|id| !busy.contains(id)) {
+                    busy.extend(ids.iter().cloned());
+                    return IdGuard { locks: self, ids };
+                }
+            }
+            released.await;
+        }
+    }
+}
+
+impl Drop for IdGuard<'_> {
+    fn drop(&mut self) {
+        {
+            let mut busy = self.locks.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for id in &self.ids {
+                busy.remove(id);
+            }
+        }
+        self.locks.released.notify_waiters();
     }
 }
 
@@ -165,6 +206,7 @@ impl MultiBackend {
             ttl,
             locks: IdLocks::new(),
             tag_errors: true,
+            keep_source: false,
         }
     }
 
@@ -223,9 +265,14 @@ impl MultiBackend {
         }
     }
 
+    /// Moves copy instead: the source keeps its copy (see [`crate::mover::Mover::keep_source`]).
+    pub(crate) fn keeping_source(mut self, keep: bool) -> Self {
+        self.keep_source = keep;
+        self
+    }
+
     /// Errors keep the backend's own name (for the migration's wrapper, which presents
     /// itself as its target).
-    #[cfg_attr(not(feature = "file"), allow(dead_code))]
     pub(crate) fn untagged(mut self) -> Self {
         self.tag_errors = false;
         self
@@ -239,27 +286,45 @@ impl MultiBackend {
         }
     }
 
-    /// Moves the session `id` out of the non-write backend at `source` (an index into the
-    /// backends) into every write backend, as a load does on finding it there; `Ok(None)`
-    /// when the source does not have it. For the file-store migration's sweep.
-    #[cfg_attr(not(feature = "file"), allow(dead_code))]
+    /// Moves the sessions `ids` out of the non-write backend at `source` (an index into the
+    /// backends) into every write backend, as a load does on finding one there: one answer
+    /// per id, `Ok(None)` when the source does not have it. For [the mover](crate::mover),
+    /// which is why it works on a batch: each step below is one batch operation per backend
+    /// (one round trip on Redis) instead of one per session.
     pub(crate) async fn move_out_of(
         &self,
         source: usize,
-        id: &SessionId,
-    ) -> Result<Option<Moved>, StoreError> {
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<Moved>, StoreError>> {
         let from = &self.backends[source];
-        let Some((state, left)) = from
-            .backend
-            .load_with_ttl(id)
-            .await
-            .map_err(|e| self.tag(from, e))?
-        else {
-            return Ok(None);
-        };
-        self.promote(from, id, state, self.ttl.for_move(None, left), None)
-            .await
-            .map(Some)
+        let mut answers: Vec<Option<Result<Option<Moved>, StoreError>>> =
+            ids.iter().map(|_| None).collect();
+        let mut items = Vec::new();
+        let mut slots = Vec::new();
+        for (slot, (id, loaded)) in ids
+            .iter()
+            .zip(from.backend.load_many_with_ttl(ids).await)
+            .enumerate()
+        {
+            match loaded {
+                Ok(Some((state, left))) => {
+                    items.push(Move::new(id.clone(), state, self.ttl.for_move(None, left)));
+                    slots.push(slot);
+                }
+                Ok(None) => answers[slot] = Some(Ok(None)),
+                Err(e) => answers[slot] = Some(Err(self.tag(from, e))),
+            }
+        }
+        for (slot, moved) in slots
+            .into_iter()
+            .zip(self.promote_many(from, items, None).await)
+        {
+            answers[slot] = Some(moved.map(Some));
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.expect("every id has an answer"))
+            .collect()
     }
 
     /// Copies a session found in a non-write backend (`from`, which has delete mode) into
@@ -273,74 +338,146 @@ impl MultiBackend {
         ttl: Option<Duration>,
         touch: Option<Duration>,
     ) -> Result<Moved, StoreError> {
-        let _serialised = self.locks.lock(id).await;
-        let mut created = Vec::new();
-        let mut found = state;
-        for w in self.writers() {
+        let one = vec![Move::new(id.clone(), state, ttl)];
+        let mut answers = self.promote_many(from, one, touch).await;
+        answers.pop().expect("one answer for one move")
+    }
+
+    /// [`promote`](Self::promote) for a batch: every step is one batch operation per backend,
+    /// and each session goes through exactly the steps it would go through alone. One answer
+    /// per move, in order.
+    async fn promote_many(
+        &self,
+        from: &Named,
+        mut moves: Vec<Move>,
+        touch: Option<Duration>,
+    ) -> Vec<Result<Moved, StoreError>> {
+        let _serialised = self.locks.lock_all(moves.iter().map(|m| &m.id)).await;
+        for (w_index, w) in self.backends.iter().enumerate().filter(|(_, b)| b.write) {
+            let open: Vec<usize> = (0..moves.len())
+                .filter(|&k| moves[k].outcome.is_none())
+                .collect();
+            if open.is_empty() {
+                break;
+            }
             // A writer that has the id already keeps its copy. Asked first because a create
             // that finds exactly its own fields reports success (retries are idempotent): a
             // second mover of the same session would take the first one's copy for its own.
-            match self.writer_copy(w, id, touch).await {
-                Ok(Some(copy)) => {
-                    found = copy;
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.undo(&created, id).await;
-                    return Err(self.tag(w, e));
+            let ids: Vec<SessionId> = open.iter().map(|&k| moves[k].id.clone()).collect();
+            let mut to_create = Vec::new();
+            for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
+                match copy {
+                    Ok(Some(copy)) => moves[k].found = copy,
+                    Ok(None) => to_create.push(k),
+                    Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                 }
             }
-            match w.backend.create(id, &found, ttl).await {
-                Ok(true) => created.push(w),
-                Ok(false) => {
-                    // This writer already has the id (an earlier move, or a write-only
-                    // backend): its copy is the one later writes change.
-                    match self.writer_copy(w, id, touch).await {
-                        Ok(Some(copy)) => found = copy,
-                        Ok(None) => {
-                            // Gone between the two calls (logged out or expired): so is the
-                            // session, and so must be every copy.
-                            self.undo(&created, id).await;
-                            if let Err(e) = from.backend.delete(id).await {
-                                tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
+            let batch: Vec<_> = to_create
+                .iter()
+                .map(|&k| (moves[k].id.clone(), moves[k].found.clone(), moves[k].ttl))
+                .collect();
+            for (&k, created) in to_create.iter().zip(w.backend.create_many(&batch).await) {
+                match created {
+                    Ok(true) => moves[k].created.push(w_index),
+                    Ok(false) => {
+                        // This writer already has the id (an earlier move, or a write-only
+                        // backend): its copy is the one later writes change.
+                        let id = moves[k].id.clone();
+                        match self.writer_copy(w, &id, touch).await {
+                            Ok(Some(copy)) => moves[k].found = copy,
+                            Ok(None) => {
+                                // Gone between the two calls (logged out or expired): so is
+                                // the session, and so must be every copy.
+                                self.undo(&moves[k].created, &id).await;
+                                // A copying move never deletes what it copies from.
+                                if !self.keep_source {
+                                    if let Err(e) = from.backend.delete(&id).await {
+                                        tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
+                                    }
+                                }
+                                moves[k].outcome = Some(Ok(Moved::LoggedOut));
                             }
-                            return Ok(Moved::LoggedOut);
-                        }
-                        Err(e) => {
-                            self.undo(&created, id).await;
-                            return Err(self.tag(w, e));
+                            Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                         }
                     }
-                }
-                Err(e) => {
-                    self.undo(&created, id).await;
-                    return Err(self.tag(w, e));
+                    Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                 }
             }
         }
         // Rule 2 of the module docs: only the answer of this delete tells whether a logout
-        // came in since the source was read.
-        match from.backend.delete(id).await {
-            Ok(false) if !created.is_empty() => {
-                self.undo(&created, id).await;
-                Ok(Moved::LoggedOut)
-            }
-            Ok(_) if created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
-            Ok(_) => Ok(Moved::Created(found)),
-            Err(e) if created.is_empty() => {
-                // The writers had it already: the stale source copy stays until a later move
-                // or a logout (which deletes sources first) removes it.
-                tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
-                Ok(Moved::AlreadyThere(Some(found)))
-            }
-            Err(e) => {
-                // Without that answer a logout in between cannot be told apart, and a copy
-                // kept now could outlive it: undo the copies and report the failure.
-                self.undo(&created, id).await;
-                Err(self.tag(from, e))
-            }
+        // came in since the source was read. A copying move asks the source instead: a
+        // session gone from it since it was read was logged out.
+        let open: Vec<usize> = (0..moves.len())
+            .filter(|&k| moves[k].outcome.is_none())
+            .collect();
+        let ids: Vec<SessionId> = open.iter().map(|&k| moves[k].id.clone()).collect();
+        let answers: Vec<Result<bool, StoreError>> = if self.keep_source && !from.write {
+            from.backend
+                .load_many_with_ttl(&ids)
+                .await
+                .into_iter()
+                .map(|copy| copy.map(|copy| copy.is_some()))
+                .collect()
+        } else {
+            from.backend.delete_many(&ids).await
+        };
+        for (&k, source_was_there) in open.iter().zip(answers) {
+            let m = &mut moves[k];
+            let found = std::mem::take(&mut m.found);
+            m.outcome = Some(match source_was_there {
+                Ok(false) if !m.created.is_empty() => {
+                    self.undo(&m.created, &m.id).await;
+                    Ok(Moved::LoggedOut)
+                }
+                Ok(_) if m.created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
+                Ok(_) => Ok(Moved::Created(found)),
+                Err(e) if m.created.is_empty() => {
+                    // The writers had it already: the stale source copy stays until a later
+                    // move or a logout (which deletes sources first) removes it.
+                    tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
+                    Ok(Moved::AlreadyThere(Some(found)))
+                }
+                Err(e) => {
+                    // Without that answer a logout in between cannot be told apart, and a
+                    // copy kept now could outlive it: undo the copies and report the failure.
+                    self.undo(&m.created, &m.id).await;
+                    Err(self.tag(from, e))
+                }
+            });
         }
+        moves
+            .into_iter()
+            .map(|m| m.outcome.expect("every move has an outcome"))
+            .collect()
+    }
+
+    /// Ends a move with `err`, removing the copies it made.
+    async fn fail(&self, m: &mut Move, err: StoreError) {
+        self.undo(&m.created, &m.id).await;
+        m.outcome = Some(Err(err));
+    }
+
+    /// [`writer_copy`](Self::writer_copy) for a batch.
+    async fn writer_copies(
+        &self,
+        w: &Named,
+        ids: &[SessionId],
+        touch: Option<Duration>,
+    ) -> Vec<Result<Option<SessionState>, StoreError>> {
+        let copies = w.backend.load_many_with_ttl(ids).await;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, copy) in ids.iter().zip(copies) {
+            out.push(match copy {
+                Ok(Some((state, _))) if touch.is_some() => match w.backend.touch(id, touch).await {
+                    Ok(true) => Ok(Some(state)),
+                    Ok(false) => Ok(None),
+                    Err(e) => Err(e),
+                },
+                Ok(copy) => Ok(copy.map(|(state, _)| state)),
+                Err(e) => Err(e),
+            });
+        }
+        out
     }
 
     /// A writer's copy of `id`, read from its primary (a replica may not have seen a copy
@@ -360,12 +497,35 @@ impl MultiBackend {
         Ok(Some(state))
     }
 
-    /// Removes copies this move made (best effort, logged).
-    async fn undo(&self, created: &[&Named], id: &SessionId) {
-        for w in created {
+    /// Removes copies a move made, in the backends at `created` (best effort, logged).
+    async fn undo(&self, created: &[usize], id: &SessionId) {
+        for w in created.iter().map(|&i| &self.backends[i]) {
             if let Err(e) = w.backend.delete(id).await {
                 tracing::warn!(backend = %w.name, error = %e, "multi-backend: could not remove a copy made by an interrupted move");
             }
+        }
+    }
+}
+
+/// One session being moved by [`MultiBackend::promote_many`].
+struct Move {
+    id: SessionId,
+    /// The state to copy: the source's, or a writer's copy once one is found.
+    found: SessionState,
+    ttl: Option<Duration>,
+    /// Indices of the write backends this move created the session in.
+    created: Vec<usize>,
+    outcome: Option<Result<Moved, StoreError>>,
+}
+
+impl Move {
+    fn new(id: SessionId, found: SessionState, ttl: Option<Duration>) -> Self {
+        Self {
+            id,
+            found,
+            ttl,
+            created: Vec::new(),
+            outcome: None,
         }
     }
 }
@@ -512,5 +672,47 @@ impl SessionBackend for MultiBackend {
 
     fn name(&self) -> &str {
         NAME
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_batch_waits_for_its_held_ids_only() {
+        let locks = Arc::new(IdLocks::new());
+        let (a, b, c) = (
+            SessionId::generate(),
+            SessionId::generate(),
+            SessionId::generate(),
+        );
+        let held = locks.lock(&a).await;
+        // Other ids: taken at once, and given back on drop.
+        let other = locks.lock_all([&b, &c].into_iter()).now_or_never();
+        assert!(other.is_some(), "ids nobody holds are not waited for");
+        drop(other);
+        assert!(locks.lock(&a).now_or_never().is_none(), "a held id waits");
+        // A batch with a held id takes none of its ids until it gets all of them.
+        let waiting = {
+            let locks = Arc::clone(&locks);
+            let (a, b) = (a.clone(), b.clone());
+            tokio::spawn(async move {
+                let _all = locks.lock_all([&a, &b].into_iter()).await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            locks.lock(&b).now_or_never().is_some(),
+            "b is not taken while the batch waits"
+        );
+        drop(held);
+        waiting.await.unwrap();
+        assert!(locks
+            .lock_all([&a, &b, &c].into_iter())
+            .now_or_never()
+            .is_some());
     }
 }

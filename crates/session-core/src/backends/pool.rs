@@ -14,6 +14,9 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use futures_util::future::join_all;
+
+use crate::backend::scatter;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::redis::RedisBackend;
@@ -129,17 +132,42 @@ impl PoolBackend {
     }
 
     fn member(&self, id: &SessionId) -> &Member {
-        let mut best = &self.members[0];
+        &self.members[self.owner(id)]
+    }
+
+    /// The index of the member that holds `id`: the highest score (the first on a tie).
+    fn owner(&self, id: &SessionId) -> usize {
+        let mut best = 0;
         let mut best_score = f64::NEG_INFINITY;
-        for m in &self.members {
+        for (i, m) in self.members.iter().enumerate() {
             let s = score(&m.identity, m.weight, id.as_str());
             if s > best_score {
-                best = m;
+                best = i;
                 best_score = s;
             }
         }
         best
     }
+}
+
+impl PoolBackend {
+    /// For each member (in order), the positions in `ids` of the ids it owns.
+    fn positions<'a>(&self, ids: impl Iterator<Item = &'a SessionId>) -> Vec<Vec<usize>> {
+        let mut groups = vec![Vec::new(); self.members.len()];
+        for (position, id) in ids.enumerate() {
+            let owner = self.owner(id);
+            groups[owner].push(position);
+        }
+        groups
+    }
+}
+
+/// A member's batch answers with the member named in their errors.
+fn tagged<R>(m: &Member, answers: Vec<Result<R, StoreError>>) -> Vec<Result<R, StoreError>> {
+    answers
+        .into_iter()
+        .map(|answer| answer.map_err(|e| tag(m, e)))
+        .collect()
 }
 
 /// Names the member in an error, so an operator sees which server is down.
@@ -213,6 +241,45 @@ impl SessionBackend for PoolBackend {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let m = self.member(id);
         m.backend.delete(id).await.map_err(|e| tag(m, e))
+    }
+
+    // The batch forms: each member gets the part of the batch it owns, as one batch (one
+    // pipeline), all members at once.
+
+    async fn load_many_with_ttl(
+        &self,
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
+        let groups = self.positions(ids.iter());
+        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
+            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
+            async move { tagged(m, m.backend.load_many_with_ttl(&batch).await) }
+        }))
+        .await;
+        scatter(ids.len(), &groups, answers)
+    }
+
+    async fn create_many(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>)],
+    ) -> Vec<Result<bool, StoreError>> {
+        let groups = self.positions(sessions.iter().map(|(id, _, _)| id));
+        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
+            let batch: Vec<_> = positions.iter().map(|&p| sessions[p].clone()).collect();
+            async move { tagged(m, m.backend.create_many(&batch).await) }
+        }))
+        .await;
+        scatter(sessions.len(), &groups, answers)
+    }
+
+    async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+        let groups = self.positions(ids.iter());
+        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
+            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
+            async move { tagged(m, m.backend.delete_many(&batch).await) }
+        }))
+        .await;
+        scatter(ids.len(), &groups, answers)
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

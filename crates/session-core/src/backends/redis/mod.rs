@@ -399,6 +399,32 @@ impl RedisBackend {
         }
     }
 
+    /// True when every session is on one server (standalone or Sentinel), so a batch can
+    /// go as one pipeline.
+    fn one_server(&self) -> bool {
+        match &self.nodes {
+            #[cfg(feature = "cluster")]
+            Nodes::Cluster(_) => false,
+            _ => true,
+        }
+    }
+
+    /// Sends a pipeline of `n` commands answering integers: true for an answer above 0.
+    async fn int_answers(&self, pipe: redis::Pipeline, n: usize) -> Vec<Result<bool, StoreError>> {
+        let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
+            Ok(replies) => replies,
+            Err(err) => return (0..n).map(|_| Err(err.clone())).collect(),
+        };
+        let mut replies = replies.into_iter();
+        (0..n)
+            .map(|_| match replies.next() {
+                Some(Value::Int(answer)) => Ok(answer > 0),
+                Some(Value::ServerError(err)) => Err(self.error(&RedisError::from(err))),
+                _ => Err(corrupt("an unexpected answer in a pipelined batch".into())),
+            })
+            .collect()
+    }
+
     async fn conditional_write(
         &self,
         script: &'static scripts::LuaScript,
@@ -521,6 +547,83 @@ impl SessionBackend for RedisBackend {
         pipe.cmd("DEL").arg(self.key(id));
         let (deleted,): (i64,) = self.run(Request::Pipe(pipe)).await?;
         Ok(deleted > 0)
+    }
+
+    // The batch forms: one pipeline per batch (one round trip) on one server. On a cluster
+    // the ids of a batch live on every master: the single operations, concurrently.
+
+    async fn load_many_with_ttl(
+        &self,
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
+        if !self.one_server() {
+            return crate::backend::in_order(ids, |id| self.load_with_ttl(id)).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for id in ids {
+            let key = self.key(id);
+            pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+        }
+        let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
+            Ok(replies) => replies,
+            Err(err) => return ids.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let mut replies = replies.into_iter();
+        ids.iter()
+            .map(|_| {
+                let fields = replies.next().unwrap_or(Value::Nil);
+                let pttl = replies.next().unwrap_or(Value::Nil);
+                if let Value::ServerError(err) = fields {
+                    return Err(self.error(&RedisError::from(err)));
+                }
+                let state = parse_hash(fields)?;
+                if state.is_empty() {
+                    return Ok(None);
+                }
+                check_values_are_json(&state).map_err(corrupt)?;
+                let left = match pttl {
+                    Value::Int(ms) => u64::try_from(ms).ok().map(Duration::from_millis),
+                    _ => None,
+                };
+                Ok(Some((state, left)))
+            })
+            .collect()
+    }
+
+    async fn create_many(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>)],
+    ) -> Vec<Result<bool, StoreError>> {
+        if !self.one_server() {
+            return crate::backend::in_order(sessions, |(id, state, ttl)| {
+                self.create(id, state, *ttl)
+            })
+            .await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        // Loaded first (a no-op when it is), so the EVALSHAs cannot miss it.
+        pipe.add_command(scripts::CREATE_SCRIPT.load_cmd()).ignore();
+        for (id, state, ttl) in sessions {
+            let mut call = scripts::CREATE_SCRIPT.call(self.key(id));
+            call.arg(ttl_arg(*ttl));
+            push_pairs(&mut call, state.iter());
+            pipe.add_command(call.into_cmd());
+        }
+        self.int_answers(pipe, sessions.len()).await
+    }
+
+    async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+        if !self.one_server() {
+            return crate::backend::in_order(ids, |id| self.delete(id)).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for id in ids {
+            pipe.cmd("DEL").arg(self.key(id));
+        }
+        self.int_answers(pipe, ids.len()).await
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

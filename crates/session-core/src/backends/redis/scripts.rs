@@ -106,6 +106,13 @@ impl LuaScript {
         Self { code, hash }
     }
 
+    /// `SCRIPT LOAD` of this script, for a pipeline of calls to one server (a batch).
+    pub(super) fn load_cmd(&self) -> Cmd {
+        let mut cmd = redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(&self.code);
+        cmd
+    }
+
     /// A call of this script on one session key; arguments follow with [`ScriptCall::arg`].
     pub(super) fn call(&'static self, key: String) -> ScriptCall {
         let mut cmd = redis::cmd("EVALSHA");
@@ -144,6 +151,12 @@ impl ScriptCall {
             }
             result => result,
         }
+    }
+
+    /// The `EVALSHA` command, for a pipeline that loaded the script first
+    /// ([`LuaScript::load_cmd`]).
+    pub(super) fn into_cmd(self) -> Cmd {
+        self.cmd
     }
 
     /// The same call by text: `EVAL <code>` then everything after `EVALSHA <hash>`.

@@ -1,0 +1,141 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The operator's command line for the session store: the same configuration as the
+/// application (`SESSION_CONFIG`, `SESSION_REDIS_*`), or `--config FILE`.
+#[derive(Debug, Parser)]
+#[command(name = "sessionctl", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (`.conf` with an `[options]` section, or `.toml`), read instead of
+    /// the one `SESSION_CONFIG` names; `SESSION_REDIS_*` variables still override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print data as JSON (one document; JSON lines for `export`).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration, connect to every part of the backend, and dry-run every
+    /// command the store needs on a throwaway key.
+    Check,
+    /// Sessions per backend part, without TTL, TTL and size histograms, memory.
+    Stats(StatsArgs),
+    /// One session: keys, value sizes and TTL (values only with --values).
+    Show(ShowArgs),
+    /// Delete sessions: by id, by a key's value, without TTL, or all.
+    Revoke(RevokeArgs),
+    /// Move sessions from one configuration into another.
+    Migrate(MigrateArgs),
+    /// Write every session as JSON lines (id, ttl_ms, fields) to stdout or a file.
+    Export(ExportArgs),
+    /// Create sessions from JSON lines (as `export` writes them), each only if absent.
+    Import(ImportArgs),
+}
+
+/// `sessionctl stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Read at most N sessions per part for the histograms (counts stay exact); 0 = all.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub sample: usize,
+    /// Read every session (the same as --sample 0).
+    #[arg(long)]
+    pub exact: bool,
+}
+
+/// `sessionctl show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The session id (the cookie's value as the store sees it: 43 characters of base64url).
+    pub id: String,
+    /// Also print the values.
+    #[arg(long)]
+    pub values: bool,
+}
+
+/// `sessionctl revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Session ids to delete.
+    #[arg(conflicts_with_all = ["filter", "no_ttl", "all"])]
+    pub ids: Vec<String>,
+    /// Delete every session whose KEY holds VALUE (a JSON value, or a plain string such as
+    /// `user=alice`).
+    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with_all = ["no_ttl", "all"])]
+    pub filter: Option<String>,
+    /// Delete every session without an expiry.
+    #[arg(long, conflicts_with = "all")]
+    pub no_ttl: bool,
+    /// Delete every session.
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask before `--all`.
+    #[arg(long)]
+    pub yes: bool,
+    /// Count what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `sessionctl migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Source configuration: a file, or inline settings (see docs/sessionctl.md).
+    #[arg(long, value_name = "CONFIG")]
+    pub from: String,
+    /// Target configuration: a file, or inline settings.
+    #[arg(long, value_name = "CONFIG")]
+    pub to: String,
+    /// Delete each session from the source once the target has it.
+    #[arg(long)]
+    pub delete_source: bool,
+    /// Count what would move, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How many sessions move together (each step of a move is one pipelined round trip
+    /// per batch, and the progress step); 1 moves one session, one command at a time.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+    /// Progress display: a bar on a terminal, periodic lines otherwise.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+}
+
+/// `sessionctl export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write to this file instead of stdout (created, never overwritten).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `sessionctl import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Read this file instead of stdin.
+    pub input: Option<PathBuf>,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    /// A bar when stderr is a terminal, lines otherwise.
+    Auto,
+    /// A bar with rate and ETA.
+    Bar,
+    /// One line every few seconds.
+    Lines,
+    /// Nothing but the summary.
+    None,
+}

@@ -1,0 +1,385 @@
+//! `sessionctl check`: the configuration, every server of every part, and a dry run of every
+//! command the store needs, on a throwaway session under the prefix.
+
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use serde::Serialize;
+use session_core::{Changes, SessionBackend, SessionId, SessionState};
+
+use crate::{
+    failure::Failure,
+    load,
+    parts::{self, Part, PartKind, Role},
+};
+
+/// One server's answer.
+#[derive(Serialize)]
+struct NodeReport {
+    part: String,
+    role: &'static str,
+    location: String,
+    up: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// One part's dry run.
+#[derive(Serialize)]
+struct DryRun {
+    part: String,
+    ok: bool,
+    steps: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    ok: bool,
+    backend: String,
+    nodes: Vec<NodeReport>,
+    problems: Vec<String>,
+    dry_runs: Vec<DryRun>,
+}
+
+/// Runs the check; fails (exit 1) with one line per failing part.
+pub async fn run(config: Option<&Path>, json: bool) -> Result<(), Failure> {
+    let (_config, plan) = load::app_config(config)?;
+    let parts = parts::parts(&plan.backend)?;
+    let mut report = Report {
+        ok: true,
+        backend: describe(&parts),
+        nodes: Vec::new(),
+        problems: Vec::new(),
+        dry_runs: Vec::new(),
+    };
+    for part in &parts {
+        match &part.kind {
+            PartKind::Files(files) => report.nodes.push(NodeReport {
+                part: part.name.clone(),
+                role: "file store",
+                location: files.root().display().to_string(),
+                up: true,
+                version: None,
+                latency_ms: None,
+                error: None,
+            }),
+            PartKind::Redis(redis) => match redis.discover().await {
+                Ok(discovery) => {
+                    report.problems.extend(
+                        discovery
+                            .problems
+                            .iter()
+                            .map(|p| format!("{}: {p}", part.name)),
+                    );
+                    for node in &discovery.nodes {
+                        report.nodes.push(probe(part, redis, node).await);
+                    }
+                    // On a cluster, one throwaway session per master: each on a key of that
+                    // master's slots.
+                    let mut on_masters = false;
+                    for node in &discovery.nodes {
+                        if let Role::ClusterMaster(slots) = &node.role {
+                            on_masters = true;
+                            let id = id_in_slots(&redis.prefix, slots);
+                            let name = format!("{} {}", part.name, node.location);
+                            report.dry_runs.push(dry_run(part, name, id).await);
+                        }
+                    }
+                    if on_masters {
+                        continue;
+                    }
+                }
+                Err(failure) => report
+                    .problems
+                    .push(format!("{}: {}", part.name, failure.message)),
+            },
+        }
+        report
+            .dry_runs
+            .push(dry_run(part, part.name.clone(), SessionId::generate()).await);
+    }
+    for node in report.nodes.iter().filter(|n| !n.up) {
+        report.problems.push(format!(
+            "{} {} {}: {}",
+            node.part,
+            node.role,
+            node.location,
+            node.error.as_deref().unwrap_or("down")
+        ));
+    }
+    for run in report.dry_runs.iter().filter(|r| !r.ok) {
+        report.problems.push(format!(
+            "{}: dry run failed: {}",
+            run.part,
+            run.error.as_deref().unwrap_or("")
+        ));
+    }
+    report.ok = report.problems.is_empty();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print_human(&report);
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::failed(format!(
+            "check failed: {} problem(s):\n{}",
+            report.problems.len(),
+            report.problems.join("\n")
+        )))
+    }
+}
+
+fn describe(parts: &[Part]) -> String {
+    parts
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_human(report: &Report) {
+    println!("configuration: valid; backend: {}", report.backend);
+    for n in &report.nodes {
+        let state = if n.up { "up" } else { "DOWN" };
+        let version = n
+            .version
+            .as_deref()
+            .map(|v| format!(" redis {v}"))
+            .unwrap_or_default();
+        let latency = n
+            .latency_ms
+            .map(|l| format!(" {l:.2} ms"))
+            .unwrap_or_default();
+        println!(
+            "  {:<24} {:<16} {:<28} {state}{version}{latency}",
+            n.part, n.role, n.location
+        );
+    }
+    for r in &report.dry_runs {
+        if r.ok {
+            println!("  {:<24} dry run ok: {}", r.part, r.steps.join(", "));
+        } else {
+            println!(
+                "  {:<24} dry run FAILED after [{}]: {}",
+                r.part,
+                r.steps.join(", "),
+                r.error.as_deref().unwrap_or("")
+            );
+        }
+    }
+    println!(
+        "{}",
+        if report.ok {
+            "check: ok"
+        } else {
+            "check: FAILED"
+        }
+    );
+}
+
+/// Connects to one server: `PING` (the best of three round trips) and its version.
+async fn probe(part: &Part, redis: &parts::RedisPart, node: &parts::Node) -> NodeReport {
+    let mut out = NodeReport {
+        part: part.name.clone(),
+        role: node.role.as_str(),
+        location: node.location.clone(),
+        up: false,
+        version: None,
+        latency_ms: None,
+        error: None,
+    };
+    let mut conn = match redis.connect(node).await {
+        Ok(conn) => conn,
+        Err(err) => {
+            out.error = Some(err.to_string());
+            return out;
+        }
+    };
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let start = Instant::now();
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+        if let Err(err) = pong {
+            out.error = Some(err.to_string());
+            return out;
+        }
+        best = best.min(start.elapsed());
+    }
+    out.up = true;
+    out.latency_ms = Some(best.as_secs_f64() * 1000.0);
+    let info: redis::RedisResult<String> = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await;
+    match info {
+        Ok(info) => {
+            out.version = info
+                .lines()
+                .find_map(|l| l.strip_prefix("redis_version:"))
+                .map(|v| v.trim().to_owned());
+        }
+        // An ACL user limited to the store's commands may not run INFO: not a failure.
+        Err(err) => tracing::info!(error = %err, "INFO refused"),
+    }
+    out
+}
+
+/// Every operation the store uses, on a fresh random id (so on a key nobody else has), with
+/// the session deleted at the end whatever happened.
+async fn dry_run(part: &Part, name: String, id: SessionId) -> DryRun {
+    let backend = part.backend.as_ref();
+    let mut steps = Vec::new();
+    let result = steps_of(backend, &id, &mut steps).await;
+    // Removed afterwards even when a step failed halfway.
+    let cleanup = backend.delete(&id).await;
+    let error = match (result, cleanup) {
+        (Err(e), _) => Some(e),
+        (Ok(()), Err(e)) => Some(format!("delete: {e}")),
+        (Ok(()), Ok(_)) => None,
+    };
+    DryRun {
+        part: name,
+        ok: error.is_none(),
+        steps,
+        error,
+    }
+}
+
+async fn steps_of(
+    backend: &dyn SessionBackend,
+    id: &SessionId,
+    steps: &mut Vec<&'static str>,
+) -> Result<(), String> {
+    let ttl = Some(Duration::from_secs(60));
+    let state: SessionState = [("sessionctl_check".to_owned(), "\"probe\"".to_owned())].into();
+    let expect = |step: &'static str, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{step}: the store answered as if the throwaway session were missing"
+            ))
+        }
+    };
+    let failed = |step: &'static str| move |e: session_core::StoreError| format!("{step}: {e}");
+
+    expect(
+        "create",
+        backend
+            .create(id, &state, ttl)
+            .await
+            .map_err(failed("create"))?,
+    )?;
+    steps.push("create");
+    let loaded = backend.load(id, ttl).await.map_err(failed("load"))?;
+    expect("load", loaded.as_ref() == Some(&state))?;
+    steps.push("load+touch");
+    let with_ttl = backend
+        .load_with_ttl(id)
+        .await
+        .map_err(failed("load with ttl"))?;
+    expect("load with ttl", with_ttl.is_some())?;
+    steps.push("load+ttl");
+    let mut changes = Changes::default();
+    changes.set("n", "1");
+    expect(
+        "apply",
+        backend
+            .apply(id, &changes, ttl)
+            .await
+            .map_err(failed("apply"))?,
+    )?;
+    steps.push("apply");
+    expect(
+        "replace",
+        backend
+            .replace(id, &state, ttl)
+            .await
+            .map_err(failed("replace"))?,
+    )?;
+    steps.push("replace");
+    expect(
+        "touch",
+        backend.touch(id, ttl).await.map_err(failed("touch"))?,
+    )?;
+    steps.push("touch");
+    expect(
+        "persist",
+        backend.touch(id, None).await.map_err(failed("persist"))?,
+    )?;
+    steps.push("persist");
+    expect(
+        "delete",
+        backend.delete(id).await.map_err(failed("delete"))?,
+    )?;
+    steps.push("delete");
+    Ok(())
+}
+
+/// A fresh id whose key (`prefix` + id) hashes into one of `slots` (a master's ranges); any
+/// fresh id when the master reports none.
+fn id_in_slots(prefix: &str, slots: &[(u16, u16)]) -> SessionId {
+    // Each try lands in the ranges with the master's share of the slots: a few tries.
+    for _ in 0..100_000 {
+        let id = SessionId::generate();
+        let slot = key_slot(format!("{prefix}{}", id.as_str()).as_bytes());
+        if slots.iter().any(|(from, to)| (*from..=*to).contains(&slot)) {
+            return id;
+        }
+    }
+    SessionId::generate()
+}
+
+/// Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or of its `{hash tag}` when it
+/// has a non-empty one, modulo 16384.
+fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        rest.iter()
+            .position(|&b| b == b'}')
+            .filter(|&len| len > 0)
+            .map(|len| &rest[..len])
+    });
+    crc16(tagged.unwrap_or(key)) % 16384
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_redis_cluster_slots() {
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") % 16384);
+    }
+}

@@ -1,0 +1,245 @@
+//! `sessionctl migrate --from A --to B`: every session of A into B through session-core's
+//! one mover ([`session_core::mover`], the start-up migration's): created in B only if B does
+//! not have the id, with the remaining TTL; with `--delete-source` deleted from A afterwards
+//! (a logout during the move stays a logout); safe to interrupt and run again.
+//!
+//! A session whose owner in B is where it already is (a pool that gained a member: most ids
+//! stay with their member) is left alone: only sessions whose owner changed move.
+
+use std::{sync::Arc, time::Instant};
+
+use serde::Serialize;
+use session_core::{
+    backends::pool::score,
+    mover::{MoveOutcome, Mover},
+    plan::{BackendPlan, Plan, Topology},
+    SessionBackend, SessionId,
+};
+
+use crate::{
+    args::MigrateArgs,
+    failure::Failure,
+    load,
+    parts::{self, files_place, redis_place, PartKind},
+    progress::Progress,
+    scan,
+};
+
+/// The `SCAN COUNT` hint: listing ids is cheap, whatever the batch of moves.
+const SCAN_COUNT: usize = 1000;
+
+/// At most this many failure lines are printed (the rest are counted).
+const SHOWN_ERRORS: usize = 5;
+
+#[derive(Serialize, Default)]
+struct Report {
+    /// Sessions found in the source.
+    found: usize,
+    /// Created in the target (dry run: would be).
+    moved: usize,
+    /// The target had the id already and kept its copy.
+    already_present: usize,
+    /// Already where the target's configuration wants them: not touched.
+    unchanged: usize,
+    /// Logged out during the move: in neither store now.
+    logged_out: usize,
+    /// Gone from the source between the scan and the move (expired, logged out).
+    gone: usize,
+    /// Could not be moved (see the errors); running again retries them.
+    failed: usize,
+    dry_run: bool,
+    delete_source: bool,
+    elapsed_s: f64,
+    per_second: f64,
+}
+
+/// Where the target wants a session.
+enum Owner {
+    /// Always this place.
+    Fixed(String),
+    /// A pool: (identity, weight, place) per member, routed as the pool routes.
+    Pool(Vec<(String, u32, String)>),
+    /// Sentinel or Cluster: the places of its servers (a source among them is refused).
+    Servers(Vec<String>),
+}
+
+impl Owner {
+    async fn of(plan: &Plan) -> Result<Self, Failure> {
+        Ok(match &plan.backend {
+            BackendPlan::File(file) => Owner::Fixed(files_place(&file.root)),
+            BackendPlan::Redis(redis) => match &redis.topology {
+                Topology::Standalone(info) => Owner::Fixed(redis_place(
+                    &parts::location(info.addr()),
+                    info.redis_settings().db(),
+                    &redis.prefix,
+                )),
+                _ => {
+                    let mut places = Vec::new();
+                    for part in parts::parts(&plan.backend)? {
+                        if let PartKind::Redis(r) = &part.kind {
+                            if let Ok(d) = r.discover().await {
+                                places.extend(d.nodes.iter().map(|n| n.place(&r.prefix)));
+                            }
+                        }
+                    }
+                    Owner::Servers(places)
+                }
+            },
+            BackendPlan::Pool(pool) => Owner::Pool(
+                pool.members
+                    .iter()
+                    .map(|m| {
+                        let place = match &m.redis.topology {
+                            Topology::Standalone(info) => redis_place(
+                                &parts::location(info.addr()),
+                                info.redis_settings().db(),
+                                &m.redis.prefix,
+                            ),
+                            _ => String::new(),
+                        };
+                        (m.identity.clone(), m.weight, place)
+                    })
+                    .collect(),
+            ),
+            _ => {
+                return Err(Failure::usage(
+                    "--to: a multi-backend or in-memory target is not supported: migrate into one of its backends",
+                ))
+            }
+        })
+    }
+
+    /// True when `id`, found at `place`, is already where the target wants it.
+    fn keeps(&self, place: &str, id: &SessionId) -> bool {
+        match self {
+            Owner::Fixed(p) => p == place,
+            Owner::Pool(members) => members
+                .iter()
+                .map(|(identity, weight, p)| (score(identity, *weight, id.as_str()), p))
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .is_some_and(|(_, p)| p == place),
+            Owner::Servers(places) => places.iter().any(|p| p == place),
+        }
+    }
+}
+
+/// Runs the migration; fails (exit 1) when any session could not be moved.
+pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
+    let (_from, from_plan) = load::spec_config("--from", &args.from)?;
+    let (_to, to_plan) = load::spec_config("--to", &args.to)?;
+    let owner = Owner::of(&to_plan).await?;
+    let target = session_core::backends::build(&to_plan.backend).map_err(Failure::config)?;
+    let batch = args.batch as usize;
+
+    let started = Instant::now();
+    let mut groups = Vec::new();
+    for part in parts::parts(&from_plan.backend)? {
+        for group in scan::groups(&part, SCAN_COUNT, |_| {}).await? {
+            if let Owner::Servers(_) = owner {
+                if group
+                    .ids
+                    .first()
+                    .is_some_and(|id| owner.keeps(&group.place, id))
+                {
+                    return Err(Failure::usage(format!(
+                        "--from and --to share the server {} with the same prefix: nothing to move",
+                        group.name
+                    )));
+                }
+            }
+            groups.push((part.backend.clone(), group));
+        }
+    }
+    let mut report = Report {
+        dry_run: args.dry_run,
+        delete_source: args.delete_source,
+        found: groups.iter().map(|(_, g)| g.ids.len()).sum(),
+        ..Report::default()
+    };
+    let mut progress = Progress::new(args.progress, "migrate", report.found as u64);
+    let mut errors = Vec::new();
+    for (source, group) in &groups {
+        let mover = Mover::new(source.clone(), target.clone(), to_plan.ttl)
+            .keep_source(!args.delete_source)
+            .batch(batch);
+        // A few batches per call, so the mover overlaps them.
+        for ids in group.ids.chunks(batch * 4) {
+            let todo: Vec<SessionId> = ids
+                .iter()
+                .filter(|id| !owner.keeps(&group.place, id))
+                .cloned()
+                .collect();
+            report.unchanged += ids.len() - todo.len();
+            if args.dry_run {
+                dry_run(&target, &todo, &mut report, &mut errors).await;
+            } else {
+                for outcome in mover.move_many(&todo).await {
+                    match outcome {
+                        Ok(MoveOutcome::Created) => report.moved += 1,
+                        Ok(MoveOutcome::AlreadyThere) => report.already_present += 1,
+                        Ok(MoveOutcome::LoggedOut) => report.logged_out += 1,
+                        Ok(MoveOutcome::Absent) => report.gone += 1,
+                        Err(err) => {
+                            report.failed += 1;
+                            errors.push(format!("{}: {err}", group.name));
+                        }
+                    }
+                }
+            }
+            progress.advance(ids.len() as u64);
+        }
+    }
+    progress.finish();
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.per_second = report.found as f64 / report.elapsed_s.max(1e-6);
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else {
+        let verb = if args.dry_run { "would move" } else { "moved" };
+        println!(
+            "{verb} {} of {} session(s) in {:.2} s ({:.0}/s): {} already in the target, {} unchanged (owner did not change), {} logged out during the move, {} gone, {} failed{}",
+            report.moved,
+            report.found,
+            report.elapsed_s,
+            report.per_second,
+            report.already_present,
+            report.unchanged,
+            report.logged_out,
+            report.gone,
+            report.failed,
+            if args.delete_source || args.dry_run { "" } else { " (source kept: add --delete-source to remove moved sessions from it)" }
+        );
+    }
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let more = errors.len().saturating_sub(SHOWN_ERRORS);
+    errors.truncate(SHOWN_ERRORS);
+    if more > 0 {
+        errors.push(format!("... and {more} more"));
+    }
+    Err(Failure::failed(format!(
+        "{} session(s) not moved (run the same command again to retry them):\n{}",
+        report.failed,
+        errors.join("\n")
+    )))
+}
+
+/// Counts what a real run would do: which ids the target has already (one batch read).
+async fn dry_run(
+    target: &Arc<dyn SessionBackend>,
+    ids: &[SessionId],
+    report: &mut Report,
+    errors: &mut Vec<String>,
+) {
+    for result in target.load_many_with_ttl(ids).await {
+        match result {
+            Ok(Some(_)) => report.already_present += 1,
+            Ok(None) => report.moved += 1,
+            Err(err) => {
+                report.failed += 1;
+                errors.push(format!("target: {err}"));
+            }
+        }
+    }
+}

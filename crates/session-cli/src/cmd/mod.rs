@@ -1,0 +1,8 @@
+//! One module per command.
+
+pub mod check;
+pub mod migrate;
+pub mod revoke;
+pub mod show;
+pub mod stats;
+pub mod transfer;

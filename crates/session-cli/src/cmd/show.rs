@@ -1,0 +1,86 @@
+//! `sessionctl show ID`: where a session is, its keys, their sizes and its TTL.
+
+use std::path::Path;
+
+use serde::Serialize;
+use session_core::SessionId;
+
+use crate::{args::ShowArgs, failure::Failure, load, parts};
+
+#[derive(Serialize)]
+struct Shown {
+    part: String,
+    /// Remaining lifetime in milliseconds; `null`: no expiry.
+    ttl_ms: Option<u64>,
+    keys: Vec<Key>,
+}
+
+#[derive(Serialize)]
+struct Key {
+    key: String,
+    bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+}
+
+/// Reads the session from every part (without touching it, and without moving it between
+/// the backends of a multi-backend); fails when no part has it.
+pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<(), Failure> {
+    let id = parse_id(&args.id)?;
+    let (_config, plan) = load::app_config(config)?;
+    let mut shown = Vec::new();
+    for part in parts::parts(&plan.backend)? {
+        let found = part
+            .backend
+            .load_with_ttl(&id)
+            .await
+            .map_err(|e| Failure::store(e).context(&part.name))?;
+        let Some((state, ttl)) = found else { continue };
+        let mut keys: Vec<Key> = state
+            .into_iter()
+            .map(|(key, value)| Key {
+                bytes: value.len(),
+                value: args.values.then_some(value),
+                key,
+            })
+            .collect();
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        shown.push(Shown {
+            part: part.name.clone(),
+            ttl_ms: ttl.map(|t| t.as_millis() as u64),
+            keys,
+        });
+    }
+    if shown.is_empty() {
+        return Err(Failure::failed(
+            "no such session in any part of the configured backend (expired, revoked, or another configuration)",
+        ));
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&shown).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    for s in &shown {
+        let ttl = s.ttl_ms.map_or("no expiry".to_owned(), |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        });
+        println!("part: {}", s.part);
+        println!("ttl:  {ttl}");
+        println!("keys: {}", s.keys.len());
+        for k in &s.keys {
+            match &k.value {
+                Some(v) => println!("  {:<24} {:>8} B  {v}", k.key, k.bytes),
+                None => println!("  {:<24} {:>8} B", k.key, k.bytes),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A session id from the command line; the error never repeats it.
+pub fn parse_id(text: &str) -> Result<SessionId, Failure> {
+    SessionId::parse(text.trim()).map_err(|e| Failure::usage(format!("{e} (the session id given)")))
+}

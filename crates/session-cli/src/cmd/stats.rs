@@ -1,0 +1,175 @@
+//! `sessionctl stats`: sessions per part and server (SCAN under the prefix, never `KEYS`),
+//! sessions without expiry, TTL and size histograms and memory, from a sample of each server's
+//! sessions (`--sample N`) or from all of them (`--exact`).
+
+use std::{path::Path, time::Duration};
+
+use serde::Serialize;
+
+use crate::{args::StatsArgs, failure::Failure, load, parts, scan};
+
+/// Upper bounds of the TTL buckets, in seconds.
+const TTL_BUCKETS: [(u64, &str); 5] = [
+    (60, "< 1 min"),
+    (600, "< 10 min"),
+    (3600, "< 1 h"),
+    (86_400, "< 1 day"),
+    (604_800, "< 7 days"),
+];
+
+/// Upper bounds of the size buckets, in bytes.
+const SIZE_BUCKETS: [(usize, &str); 5] = [
+    (256, "< 256 B"),
+    (1024, "< 1 KiB"),
+    (4096, "< 4 KiB"),
+    (16_384, "< 16 KiB"),
+    (65_536, "< 64 KiB"),
+];
+
+#[derive(Serialize)]
+struct GroupStats {
+    name: String,
+    sessions: usize,
+    /// Keys under the prefix that are not sessions of this library.
+    other_keys: usize,
+    /// How many sessions the histograms were made from.
+    sampled: usize,
+    /// Among the sampled: without expiry.
+    no_ttl: usize,
+    /// Estimated over all sessions (exact when every session was sampled).
+    no_ttl_estimated: usize,
+    /// Bytes Redis uses for the sampled sessions, scaled to all (`MEMORY USAGE`); null for
+    /// the file store.
+    memory_bytes_estimated: Option<u64>,
+    ttl_histogram: Vec<(String, usize)>,
+    size_histogram: Vec<(String, usize)>,
+    /// Sessions that could not be read (wrong key type, not UTF-8).
+    unreadable: usize,
+}
+
+/// Prints the statistics.
+pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(), Failure> {
+    let (_config, plan) = load::app_config(config)?;
+    let limit = if args.exact || args.sample == 0 {
+        usize::MAX
+    } else {
+        args.sample
+    };
+    let mut all = Vec::new();
+    for part in parts::parts(&plan.backend)? {
+        for group in scan::groups(&part, 1000, |_| {}).await? {
+            all.push(group_stats(&group, limit).await?);
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        return Ok(());
+    }
+    let total: usize = all.iter().map(|g| g.sessions).sum();
+    println!("sessions: {total}");
+    for g in &all {
+        println!("{}", g.name);
+        println!("  sessions:        {}", g.sessions);
+        let how = if g.sampled == g.sessions {
+            "exact".to_owned()
+        } else {
+            format!("estimated from {} sampled", g.sampled)
+        };
+        println!("  without TTL:     {} ({how})", g.no_ttl_estimated);
+        if let Some(bytes) = g.memory_bytes_estimated {
+            println!("  memory:          {bytes} bytes ({how})");
+        }
+        if g.other_keys > 0 {
+            println!(
+                "  other keys:      {} (under the prefix, not sessions)",
+                g.other_keys
+            );
+        }
+        if g.unreadable > 0 {
+            println!("  unreadable:      {}", g.unreadable);
+        }
+        println!("  TTL:             {}", histogram(&g.ttl_histogram));
+        println!("  size:            {}", histogram(&g.size_histogram));
+    }
+    Ok(())
+}
+
+fn histogram(buckets: &[(String, usize)]) -> String {
+    buckets
+        .iter()
+        .map(|(label, n)| format!("{label}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Failure> {
+    let sample = &group.ids[..group.ids.len().min(limit)];
+    let mut ttl = vec![0usize; TTL_BUCKETS.len() + 2];
+    let mut size = vec![0usize; SIZE_BUCKETS.len() + 1];
+    let (mut sampled, mut no_ttl, mut unreadable, mut memory) = (0, 0, 0, 0u64);
+    let mut has_memory = false;
+    for batch in sample.chunks(1000) {
+        for found in group
+            .source
+            .read(batch, true)
+            .await
+            .map_err(|f| f.context(&group.name))?
+        {
+            if found.unreadable.is_some() {
+                unreadable += 1;
+                continue;
+            }
+            if found.state.is_none() {
+                continue; // gone since the scan
+            }
+            sampled += 1;
+            ttl[ttl_bucket(found.ttl)] += 1;
+            if found.ttl.is_none() {
+                no_ttl += 1;
+            }
+            let bytes = found.size();
+            size[SIZE_BUCKETS
+                .iter()
+                .position(|(max, _)| bytes < *max)
+                .unwrap_or(SIZE_BUCKETS.len())] += 1;
+            if let Some(m) = found.memory {
+                memory += m;
+                has_memory = true;
+            }
+        }
+    }
+    let scale = |n: u64| {
+        if sampled == 0 {
+            0
+        } else {
+            (n as f64 * group.ids.len() as f64 / sampled as f64).round() as u64
+        }
+    };
+    let mut ttl_labels: Vec<String> = TTL_BUCKETS.iter().map(|(_, l)| (*l).to_owned()).collect();
+    ttl_labels.push(">= 7 days".into());
+    ttl_labels.push("no expiry".into());
+    let mut size_labels: Vec<String> = SIZE_BUCKETS.iter().map(|(_, l)| (*l).to_owned()).collect();
+    size_labels.push(">= 64 KiB".into());
+    Ok(GroupStats {
+        name: group.name.clone(),
+        sessions: group.ids.len(),
+        other_keys: group.foreign,
+        sampled,
+        no_ttl,
+        no_ttl_estimated: scale(no_ttl as u64) as usize,
+        memory_bytes_estimated: has_memory.then(|| scale(memory)),
+        ttl_histogram: ttl_labels.into_iter().zip(ttl).collect(),
+        size_histogram: size_labels.into_iter().zip(size).collect(),
+        unreadable,
+    })
+}
+
+fn ttl_bucket(ttl: Option<Duration>) -> usize {
+    match ttl {
+        None => TTL_BUCKETS.len() + 1,
+        Some(t) => TTL_BUCKETS
+            .iter()
+            .position(|(max, _)| t.as_secs() < *max)
+            .unwrap_or(TTL_BUCKETS.len()),
+    }
+}

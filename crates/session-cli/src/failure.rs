@@ -1,0 +1,70 @@
+//! Why a command failed, and its exit status.
+
+use session_core::{ConfigError, StoreError};
+
+/// A failed command: the message printed on stderr and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    /// One or more lines; never a password, a session id or session data.
+    pub message: String,
+    /// 1: the store or the data; 2: the command line or the configuration.
+    pub status: u8,
+}
+
+impl Failure {
+    /// Bad input on the command line.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: 2,
+        }
+    }
+
+    /// An invalid configuration: session-core's message names the key, the value (secrets
+    /// redacted) and what is expected.
+    pub fn config(err: ConfigError) -> Self {
+        Self {
+            message: format!("configuration: {err}"),
+            status: 2,
+        }
+    }
+
+    /// A store that failed: the message names the backend and where it is.
+    pub fn store(err: StoreError) -> Self {
+        let hint = if err.is_unavailable() {
+            " (is the server up and reachable from here? `sessionctl check` tests every part)"
+        } else {
+            ""
+        };
+        Self {
+            message: format!("{err}{hint}"),
+            status: 1,
+        }
+    }
+
+    /// Anything else that went wrong with the data or the servers.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: 1,
+        }
+    }
+
+    /// The same failure, said to be about `what` (a flag, a part of the backend).
+    pub fn context(mut self, what: &str) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(err: StoreError) -> Self {
+        Self::store(err)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(err: std::io::Error) -> Self {
+        Self::failed(err.to_string())
+    }
+}

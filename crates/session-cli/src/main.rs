@@ -1,0 +1,64 @@
+//! `sessionctl`: the operator's command line for the session store.
+//!
+//! It reads exactly the configuration the application reads (session-core's loading:
+//! `SESSION_CONFIG`, `SESSION_REDIS_*`, or `--config FILE`), and does every session
+//! operation through session-core's own backends, so it behaves as the application does.
+//! Every command and flag: `docs/sessionctl.md`.
+
+mod args;
+mod cmd;
+mod failure;
+mod load;
+mod parts;
+mod progress;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("sessionctl: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            for line in failure.message.lines() {
+                eprintln!("sessionctl: {line}");
+            }
+            ExitCode::from(failure.status)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), failure::Failure> {
+    let json = cli.json;
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Check => cmd::check::run(config, json).await,
+        Command::Stats(args) => cmd::stats::run(config, json, args).await,
+        Command::Show(args) => cmd::show::run(config, json, args).await,
+        Command::Revoke(args) => cmd::revoke::run(config, json, args).await,
+        Command::Migrate(args) => cmd::migrate::run(json, args).await,
+        Command::Export(args) => cmd::transfer::export(config, args).await,
+        Command::Import(args) => cmd::transfer::import(config, json, args).await,
+    }
+}

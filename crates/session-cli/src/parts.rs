@@ -1,0 +1,510 @@
+//! The parts of a configured backend, and the servers behind each.
+//!
+//! A *part* is one place sessions live on their own: the file store, one Redis deployment
+//! (standalone, Sentinel or Cluster), one member of a pool, one backend of a multi-backend.
+//! Each part has the store's own backend for it (session-core's code for every session
+//! operation, so `show`, `revoke` and `migrate` behave exactly as the application does) and,
+//! for Redis, what sessionctl needs to reach every server itself: each sentinel, the master
+//! and replicas they report, every cluster node (for `check`, and for `SCAN` under the
+//! prefix, which the store itself never does).
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use redis::{aio::MultiplexedConnection, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
+use session_core::{
+    backends::{file::FileBackend, redis::RedisBackend},
+    plan::{Auth, BackendPlan, ClusterPlan, RedisPlan, SentinelPlan, Topology},
+    SessionBackend,
+};
+
+use crate::failure::Failure;
+
+/// One place sessions live (see the [module docs](self)).
+pub struct Part {
+    /// How errors and reports name it: `redis`, `file`, `pool[host:port/0]`,
+    /// `multi[name]/redis`, ...
+    pub name: String,
+    /// The store's backend for this part alone.
+    pub backend: Arc<dyn SessionBackend>,
+    /// How sessionctl reaches its data itself.
+    pub kind: PartKind,
+}
+
+/// The two kinds of parts.
+pub enum PartKind {
+    /// The file store.
+    Files(Arc<FileBackend>),
+    /// A Redis deployment.
+    Redis(Box<RedisPart>),
+}
+
+/// What sessionctl needs to reach every server of one Redis deployment.
+pub struct RedisPart {
+    /// The key prefix.
+    pub prefix: String,
+    topology: RedisKind,
+    connect_timeout: Duration,
+    socket_timeout: Duration,
+    tls: bool,
+}
+
+enum RedisKind {
+    Standalone(Box<ConnectionInfo>),
+    Sentinel(SentinelPlan),
+    Cluster(ClusterPlan),
+}
+
+/// What a server is to the deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The one server of a standalone deployment or pool member.
+    Standalone,
+    /// A sentinel.
+    Sentinel,
+    /// The master the sentinels report.
+    Master,
+    /// A replica the sentinels report.
+    Replica,
+    /// A cluster master with its slot ranges.
+    ClusterMaster(Vec<(u16, u16)>),
+    /// A cluster replica.
+    ClusterReplica,
+}
+
+impl Role {
+    /// For reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Standalone => "standalone",
+            Role::Sentinel => "sentinel",
+            Role::Master => "master",
+            Role::Replica => "replica",
+            Role::ClusterMaster(_) => "cluster master",
+            Role::ClusterReplica => "cluster replica",
+        }
+    }
+
+    /// True for the servers that hold the sessions (where to scan).
+    pub fn holds_sessions(&self) -> bool {
+        matches!(
+            self,
+            Role::Standalone | Role::Master | Role::ClusterMaster(_)
+        )
+    }
+}
+
+/// One server, found from the configuration (and, for Sentinel and Cluster, by asking).
+pub struct Node {
+    /// Its role.
+    pub role: Role,
+    /// `host:port` or a socket path; never credentials.
+    pub location: String,
+    /// The database number sessions are in.
+    pub db: i64,
+    client: redis::Client,
+}
+
+impl Node {
+    /// Where its sessions are, comparable between configurations:
+    /// `redis:<location>/<db>#<prefix>`.
+    pub fn place(&self, prefix: &str) -> String {
+        redis_place(&self.location, self.db, prefix)
+    }
+}
+
+/// See [`Node::place`].
+pub fn redis_place(location: &str, db: i64, prefix: &str) -> String {
+    format!("redis:{location}/{db}#{prefix}")
+}
+
+/// Where the sessions of a file store are, comparable between configurations.
+pub fn files_place(root: &std::path::Path) -> String {
+    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    format!("files:{}", root.display())
+}
+
+/// The servers of a deployment, and what could not be found out.
+pub struct Discovery {
+    /// Every server found.
+    pub nodes: Vec<Node>,
+    /// One line per thing that failed (a sentinel that does not answer, ...).
+    pub problems: Vec<String>,
+}
+
+/// The parts of a plan's backend, each with its own backend built (nothing is connected).
+pub fn parts(plan: &BackendPlan) -> Result<Vec<Part>, Failure> {
+    let mut out = Vec::new();
+    collect(plan, None, &mut out)?;
+    Ok(out)
+}
+
+fn collect(plan: &BackendPlan, within: Option<String>, out: &mut Vec<Part>) -> Result<(), Failure> {
+    let named = |name: &str| match &within {
+        Some(prefix) => format!("{prefix}/{name}"),
+        None => name.to_owned(),
+    };
+    match plan {
+        BackendPlan::Memory => {}
+        BackendPlan::File(file) => {
+            let backend = Arc::new(files(&file.root)?);
+            out.push(Part {
+                name: named("file"),
+                backend: backend.clone(),
+                kind: PartKind::Files(backend),
+            });
+        }
+        BackendPlan::Redis(redis) => out.push(redis_part(named("redis"), redis)?),
+        BackendPlan::Pool(pool) => {
+            for member in &pool.members {
+                out.push(redis_part(
+                    named(&format!("pool[{}]", member.identity)),
+                    &member.redis,
+                )?);
+            }
+        }
+        BackendPlan::Multi(multi) => {
+            for member in &multi.backends {
+                collect(
+                    &member.plan,
+                    Some(named(&format!("multi[{}]", member.name))),
+                    out,
+                )?;
+            }
+        }
+        _ => {
+            return Err(Failure::usage(
+                "this configuration's backend kind is not known to this sessionctl build",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The file store at `root`, without its background sweeper (a command is short-lived).
+pub fn files(root: &std::path::Path) -> Result<FileBackend, Failure> {
+    FileBackend::new(PathBuf::from(root))
+        .map(|b| b.with_cleanup_interval(None))
+        .map_err(Failure::config)
+}
+
+fn redis_part(name: String, plan: &RedisPlan) -> Result<Part, Failure> {
+    let backend = RedisBackend::from_plan(plan).map_err(Failure::config)?;
+    let topology = match &plan.topology {
+        Topology::Standalone(info) => RedisKind::Standalone(Box::new(info.clone())),
+        Topology::Sentinel(sentinel) => RedisKind::Sentinel(sentinel.clone()),
+        Topology::Cluster(cluster) => RedisKind::Cluster(cluster.clone()),
+        _ => {
+            return Err(Failure::usage(format!(
+                "{name}: this Redis topology is not known to this sessionctl build"
+            )))
+        }
+    };
+    Ok(Part {
+        name,
+        backend: Arc::new(backend),
+        kind: PartKind::Redis(Box::new(RedisPart {
+            prefix: plan.prefix.clone(),
+            topology,
+            connect_timeout: plan.connection.connect_timeout,
+            socket_timeout: plan.connection.socket_timeout,
+            tls: plan.tls.is_some(),
+        })),
+    })
+}
+
+impl RedisPart {
+    /// Finds every server: the one standalone server; each sentinel, then the master and
+    /// replicas the first answering sentinel reports; every node of the cluster, from the
+    /// first answering seed.
+    pub async fn discover(&self) -> Result<Discovery, Failure> {
+        if self.tls {
+            return Err(Failure::failed(
+                "sessionctl does not open its own TLS connections yet (session_redis_ssl / rediss://): \
+                 `show`, `revoke ID` and `migrate` from a file store work over TLS, \
+                 scanning and `check` need a plain-TCP or unix-socket address for now",
+            ));
+        }
+        let mut problems = Vec::new();
+        let nodes = match &self.topology {
+            RedisKind::Standalone(info) => vec![Node {
+                role: Role::Standalone,
+                location: location(info.addr()),
+                db: info.redis_settings().db(),
+                client: client((**info).clone())?,
+            }],
+            RedisKind::Sentinel(plan) => self.sentinel_nodes(plan, &mut problems).await?,
+            RedisKind::Cluster(plan) => self.cluster_nodes(plan, &mut problems).await?,
+        };
+        Ok(Discovery { nodes, problems })
+    }
+
+    /// A connection to `node`, with the configuration's timeouts.
+    pub async fn connect(&self, node: &Node) -> redis::RedisResult<MultiplexedConnection> {
+        node.client
+            .get_multiplexed_async_connection_with_config(
+                &AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.socket_timeout)),
+            )
+            .await
+    }
+
+    async fn sentinel_nodes(
+        &self,
+        plan: &SentinelPlan,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Node>, Failure> {
+        let mut nodes = Vec::new();
+        let mut master: Option<(String, u16)> = None;
+        let mut replicas: Vec<(String, u16)> = Vec::new();
+        for (host, port) in &plan.sentinels {
+            let addr = ConnectionAddr::Tcp(host.clone(), *port);
+            let mut answered = None;
+            let mut auths = vec![plan.sentinel_auth.clone()];
+            if plan.sentinel_auth_is_fallback && plan.sentinel_auth.password.is_some() {
+                // Odoo passes the data nodes' credentials to sentinels that may have none.
+                auths.push(Auth::default());
+            }
+            let mut last_err = String::new();
+            for auth in auths {
+                let node = Node {
+                    role: Role::Sentinel,
+                    location: location(&addr),
+                    db: 0,
+                    client: client(info(addr.clone(), &auth, 0)?)?,
+                };
+                match self.ask_sentinel(&node, &plan.master).await {
+                    Ok(found) => {
+                        answered = Some(found);
+                        nodes.push(node);
+                        break;
+                    }
+                    Err(err) => last_err = err,
+                }
+            }
+            match answered {
+                Some((m, r)) => {
+                    if master.is_none() {
+                        master = m;
+                        replicas = r;
+                    }
+                }
+                None => {
+                    problems.push(format!("sentinel {}: {last_err}", location(&addr)));
+                    // Still listed, so `check` reports it as down.
+                    nodes.push(Node {
+                        role: Role::Sentinel,
+                        location: location(&addr),
+                        db: 0,
+                        client: client(info(addr, &plan.sentinel_auth, 0)?)?,
+                    });
+                }
+            }
+        }
+        match master {
+            Some((host, port)) => nodes.push(Node {
+                role: Role::Master,
+                location: format!("{host}:{port}"),
+                db: plan.db,
+                client: client(info(
+                    ConnectionAddr::Tcp(host, port),
+                    &plan.node_auth,
+                    plan.db,
+                )?)?,
+            }),
+            None => problems.push(format!(
+                "no sentinel reported a master named `{}` (session_redis_master): check the name and that the sentinels monitor it",
+                plan.master
+            )),
+        }
+        for (host, port) in replicas {
+            nodes.push(Node {
+                role: Role::Replica,
+                location: format!("{host}:{port}"),
+                db: plan.db,
+                client: client(info(
+                    ConnectionAddr::Tcp(host, port),
+                    &plan.node_auth,
+                    plan.db,
+                )?)?,
+            });
+        }
+        Ok(nodes)
+    }
+
+    /// The master's address and the replicas' addresses, from one sentinel.
+    #[allow(clippy::type_complexity)]
+    async fn ask_sentinel(
+        &self,
+        node: &Node,
+        master: &str,
+    ) -> Result<(Option<(String, u16)>, Vec<(String, u16)>), String> {
+        let mut conn = self.connect(node).await.map_err(|e| e.to_string())?;
+        let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(master)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let replicas: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
+            .arg("replicas")
+            .arg(master)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        let replicas = replicas
+            .into_iter()
+            .filter(|r| {
+                !r.get("flags")
+                    .is_some_and(|f| f.contains("s_down") || f.contains("disconnected"))
+            })
+            .filter_map(|r| Some((r.get("ip")?.clone(), r.get("port")?.parse().ok()?)))
+            .collect();
+        Ok((addr, replicas))
+    }
+
+    async fn cluster_nodes(
+        &self,
+        plan: &ClusterPlan,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Node>, Failure> {
+        for (host, port) in &plan.seeds {
+            let seed = Node {
+                role: Role::ClusterMaster(Vec::new()),
+                location: format!("{host}:{port}"),
+                db: 0,
+                client: client(info(
+                    ConnectionAddr::Tcp(host.clone(), *port),
+                    &plan.auth,
+                    0,
+                )?)?,
+            };
+            let text: Result<String, String> = async {
+                let mut conn = self.connect(&seed).await.map_err(|e| e.to_string())?;
+                redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            match text {
+                Ok(text) => {
+                    let mut nodes = Vec::new();
+                    for (role, host, port) in cluster_lines(&text, host) {
+                        nodes.push(Node {
+                            role,
+                            location: format!("{host}:{port}"),
+                            db: 0,
+                            client: client(info(ConnectionAddr::Tcp(host, port), &plan.auth, 0)?)?,
+                        });
+                    }
+                    return Ok(nodes);
+                }
+                Err(err) => problems.push(format!("cluster seed {host}:{port}: {err}")),
+            }
+        }
+        problems.push(
+            "no seed node of session_redis_host answered CLUSTER NODES: check the addresses and that the nodes run in cluster mode".into(),
+        );
+        Ok(Vec::new())
+    }
+}
+
+/// The nodes of a `CLUSTER NODES` reply: role (with slots for masters), host, port. Failed
+/// nodes are left out. A node that reports an empty address is the seed itself.
+fn cluster_lines(text: &str, seed_host: &str) -> Vec<(Role, String, u16)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 8 || fields[2].contains("fail") || fields[2].contains("noaddr") {
+            continue;
+        }
+        let addr = fields[1].split(['@', ',']).next().unwrap_or_default();
+        let Some((host, port)) = addr.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        let host = if host.is_empty() { seed_host } else { host };
+        let role = if fields[2].contains("master") {
+            let slots = fields[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .filter_map(|s| match s.split_once('-') {
+                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                    None => s.parse().ok().map(|n| (n, n)),
+                })
+                .collect();
+            Role::ClusterMaster(slots)
+        } else {
+            Role::ClusterReplica
+        };
+        out.push((role, host.to_owned(), port));
+    }
+    out.sort_by(|a, b| (a.1.as_str(), a.2).cmp(&(b.1.as_str(), b.2)));
+    out
+}
+
+fn info(addr: ConnectionAddr, auth: &Auth, db: i64) -> Result<ConnectionInfo, Failure> {
+    use redis::IntoConnectionInfo;
+    let shown = location(&addr);
+    Ok(addr
+        .into_connection_info()
+        .map_err(|e| Failure::failed(format!("{shown}: {e}")))?
+        .set_redis_settings(auth.info().set_db(db)))
+}
+
+fn client(info: ConnectionInfo) -> Result<redis::Client, Failure> {
+    let shown = location(info.addr());
+    redis::Client::open(info).map_err(|e| Failure::failed(format!("{shown}: {e}")))
+}
+
+/// An address without credentials.
+pub fn location(addr: &ConnectionAddr) -> String {
+    addr.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_lines_give_roles_slots_and_addresses() {
+        let text = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [123->-abc]
+c3 :7002@17002 master - 0 0 3 connected 10923-16383
+d4 127.0.0.1:7003@17003 slave a1 0 0 1 connected
+e5 127.0.0.1:7004@17004 master,fail - 0 0 4 disconnected
+";
+        let nodes = cluster_lines(text, "10.0.0.9");
+        assert_eq!(nodes.len(), 4);
+        assert_eq!(
+            nodes[0],
+            (
+                Role::ClusterMaster(vec![(10923, 16383)]),
+                "10.0.0.9".into(),
+                7002
+            )
+        );
+        assert_eq!(
+            nodes[1],
+            (
+                Role::ClusterMaster(vec![(0, 5460)]),
+                "127.0.0.1".into(),
+                7000
+            )
+        );
+        assert_eq!(
+            nodes[2],
+            (
+                Role::ClusterMaster(vec![(5461, 10922)]),
+                "127.0.0.1".into(),
+                7001
+            )
+        );
+        assert_eq!(nodes[3], (Role::ClusterReplica, "127.0.0.1".into(), 7003));
+    }
+}

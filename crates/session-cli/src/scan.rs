@@ -1,0 +1,312 @@
+//! Finding the sessions of a part, and reading them in pipelined batches.
+//!
+//! Redis: `SCAN` with `MATCH <prefix>*` on every server that holds sessions (never `KEYS`,
+//! which blocks the server), then one pipeline per batch (`HGETALL` + `PTTL`, plus
+//! `MEMORY USAGE` for `stats`), so a batch of a thousand sessions costs one round trip. The
+//! file store: its directory listing, then concurrent reads.
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::{stream, StreamExt};
+use redis::{aio::MultiplexedConnection, Value};
+use session_core::{backends::file::FileBackend, SessionBackend, SessionId, SessionState};
+
+use crate::{
+    failure::Failure,
+    parts::{Part, PartKind},
+};
+
+/// Concurrent file reads.
+const FILE_READS: usize = 64;
+
+/// Where a group of sessions is read from.
+#[derive(Clone)]
+pub enum Source {
+    /// One Redis server (a standalone server, a master, a cluster master), with the prefix.
+    Redis(MultiplexedConnection, String),
+    /// The file store.
+    Files(Arc<FileBackend>),
+}
+
+/// The sessions of one server (or of the file store).
+pub struct Group {
+    /// The part's name, and the server for Redis.
+    pub name: String,
+    /// Where the sessions are ([`crate::parts::Node::place`], [`crate::parts::files_place`]).
+    pub place: String,
+    /// How to read them.
+    pub source: Source,
+    /// Their ids, in scan order.
+    pub ids: Vec<SessionId>,
+    /// Keys under the prefix that are not a session id of this library (left alone).
+    pub foreign: usize,
+}
+
+/// One session as read.
+pub struct Found {
+    /// Its id.
+    pub id: SessionId,
+    /// Its fields; `None` when it went away since the scan, or cannot be read.
+    pub state: Option<SessionState>,
+    /// What is left of its lifetime; `None`: no expiry.
+    pub ttl: Option<Duration>,
+    /// Bytes Redis uses for it (`MEMORY USAGE`), when asked for.
+    pub memory: Option<u64>,
+    /// Why it could not be read (a key of the wrong type, not UTF-8, ...).
+    pub unreadable: Option<String>,
+}
+
+impl Found {
+    /// Bytes of its keys and of their JSON values (what `session_redis_max_session_size`
+    /// limits).
+    pub fn size(&self) -> usize {
+        self.state
+            .as_ref()
+            .map_or(0, |s| s.iter().map(|(k, v)| k.len() + v.len()).sum())
+    }
+}
+
+/// Every group of sessions of `part`: one per Redis server that holds sessions, or the file
+/// store's. `batch` is the `SCAN COUNT` hint. Calls `seen` with the number of ids found so
+/// far, now and then.
+pub async fn groups(
+    part: &Part,
+    batch: usize,
+    mut seen: impl FnMut(usize),
+) -> Result<Vec<Group>, Failure> {
+    match &part.kind {
+        PartKind::Files(files) => {
+            let ids = files.session_ids().await?;
+            seen(ids.len());
+            Ok(vec![Group {
+                name: part.name.clone(),
+                place: crate::parts::files_place(files.root()),
+                source: Source::Files(files.clone()),
+                ids,
+                foreign: 0,
+            }])
+        }
+        PartKind::Redis(redis) => {
+            let discovery = redis.discover().await.map_err(|f| f.context(&part.name))?;
+            let holders: Vec<_> = discovery
+                .nodes
+                .iter()
+                .filter(|n| n.role.holds_sessions())
+                .collect();
+            if holders.is_empty() {
+                return Err(Failure::failed(format!(
+                    "{}: no server holding sessions was found: {}",
+                    part.name,
+                    discovery.problems.join("; ")
+                )));
+            }
+            let mut out = Vec::new();
+            let mut total = 0;
+            for node in holders {
+                let name = format!("{} {}", part.name, node.location);
+                let conn = redis.connect(node).await.map_err(|e| {
+                    Failure::failed(format!(
+                        "{name}: {e} (is the server up? `sessionctl check` tests every part)"
+                    ))
+                })?;
+                let (ids, foreign) = scan(conn.clone(), &redis.prefix, batch, |n| seen(total + n))
+                    .await
+                    .map_err(|e| Failure::failed(format!("{name}: SCAN failed: {e}")))?;
+                total += ids.len();
+                out.push(Group {
+                    name,
+                    place: node.place(&redis.prefix),
+                    source: Source::Redis(conn, redis.prefix.clone()),
+                    ids,
+                    foreign,
+                });
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// `SCAN` under `prefix` on one server: the session ids, and how many other keys matched.
+async fn scan(
+    mut conn: MultiplexedConnection,
+    prefix: &str,
+    batch: usize,
+    mut seen: impl FnMut(usize),
+) -> redis::RedisResult<(Vec<SessionId>, usize)> {
+    let pattern = format!("{}*", glob_escape(prefix));
+    let mut cursor: u64 = 0;
+    let mut ids = Vec::new();
+    let mut foreign = 0;
+    // SCAN may return a key twice (while the table is resized): keep each once.
+    let mut unique = std::collections::HashSet::new();
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(batch)
+            .query_async(&mut conn)
+            .await?;
+        for key in keys {
+            let id = key
+                .strip_prefix(prefix.as_bytes())
+                .and_then(|rest| std::str::from_utf8(rest).ok())
+                .and_then(|rest| SessionId::parse(rest).ok());
+            match id {
+                Some(id) => {
+                    if unique.insert(id.as_str().to_owned()) {
+                        ids.push(id);
+                    }
+                }
+                None => foreign += 1,
+            }
+        }
+        seen(ids.len());
+        if next == 0 {
+            return Ok((ids, foreign));
+        }
+        cursor = next;
+    }
+}
+
+/// `prefix` with the glob characters of `MATCH` escaped.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Source {
+    /// Reads `ids`: one pipeline for Redis, concurrent reads for the file store.
+    pub async fn read(&self, ids: &[SessionId], memory: bool) -> Result<Vec<Found>, Failure> {
+        match self {
+            Source::Files(files) => Ok(stream::iter(ids)
+                .map(|id| {
+                    let files = files.clone();
+                    async move {
+                        match files.load_with_ttl(id).await {
+                            Ok(found) => {
+                                let (state, ttl) =
+                                    found.map_or((None, None), |(s, t)| (Some(s), t));
+                                Found {
+                                    id: id.clone(),
+                                    state,
+                                    ttl,
+                                    memory: None,
+                                    unreadable: None,
+                                }
+                            }
+                            Err(err) => Found {
+                                id: id.clone(),
+                                state: None,
+                                ttl: None,
+                                memory: None,
+                                unreadable: Some(err.to_string()),
+                            },
+                        }
+                    }
+                })
+                .buffered(FILE_READS)
+                .collect()
+                .await),
+            Source::Redis(conn, prefix) => {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for id in ids {
+                    let key = format!("{prefix}{}", id.as_str());
+                    pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+                    if memory {
+                        pipe.cmd("MEMORY")
+                            .arg("USAGE")
+                            .arg(&key)
+                            .arg("SAMPLES")
+                            .arg(0);
+                    }
+                }
+                let replies: Vec<Value> = pipe
+                    .query_async(&mut conn.clone())
+                    .await
+                    .map_err(|e| Failure::failed(format!("reading sessions: {e}")))?;
+                let per = if memory { 3 } else { 2 };
+                let mut replies = replies.into_iter();
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let hash = replies.next().unwrap_or(Value::Nil);
+                    let pttl = replies.next().unwrap_or(Value::Nil);
+                    let used = if per == 3 { replies.next() } else { None };
+                    let (state, unreadable) = match parse_hash(hash) {
+                        Ok(state) if state.is_empty() => (None, None),
+                        Ok(state) => (Some(state), None),
+                        Err(why) => (None, Some(why)),
+                    };
+                    let ttl = match pttl {
+                        Value::Int(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+                        _ => None,
+                    };
+                    let memory = match used {
+                        Some(Value::Int(bytes)) if bytes >= 0 => Some(bytes as u64),
+                        _ => None,
+                    };
+                    out.push(Found {
+                        id: id.clone(),
+                        state,
+                        ttl,
+                        memory,
+                        unreadable,
+                    });
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// An `HGETALL` reply as a session; the reason when it is not one.
+fn parse_hash(value: Value) -> Result<SessionState, String> {
+    let pairs: Vec<(Value, Value)> = match value {
+        Value::Nil => Vec::new(),
+        Value::Map(pairs) => pairs,
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            let mut pairs = Vec::new();
+            while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                pairs.push((k, v));
+            }
+            pairs
+        }
+        Value::ServerError(err) => return Err(format!("{err:?}").chars().take(200).collect()),
+        _ => return Err("not a hash".into()),
+    };
+    let text = |v: Value| match v {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    };
+    let mut state = SessionState::with_capacity(pairs.len());
+    for (k, v) in pairs {
+        match (text(k), text(v)) {
+            (Some(k), Some(v)) => {
+                state.insert(k, v);
+            }
+            _ => return Err("a field or value is not UTF-8 text".into()),
+        }
+    }
+    Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_characters_of_the_prefix_are_escaped() {
+        assert_eq!(glob_escape("session:"), "session:");
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+}

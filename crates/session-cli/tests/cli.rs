@@ -1,0 +1,819 @@
+//! `sessionctl` against real redis-server processes (standalone, pool) and the file store:
+//! every command's success and failure paths.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{conf, dbsize, id, put, sessionctl, sessionctl_with_input};
+use session_core::{backends::file::FileBackend, SessionBackend, SessionId};
+use session_testkit::RedisServer;
+
+fn url_env(server: &RedisServer) -> Vec<(&'static str, String)> {
+    vec![("SESSION_REDIS_URL", server.url())]
+}
+
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[test]
+fn check_reports_version_latency_and_a_passing_dry_run() {
+    let server = RedisServer::start();
+    let env = url_env(&server);
+    let run = sessionctl(&["check"], &env_of(&env)).expect(0);
+    assert!(run.stdout.contains("standalone"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("up redis 7") || run.stdout.contains("up redis "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "dry run ok: create, load+touch, load+ttl, apply, replace, touch, persist, delete"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("check: ok\n"), "{}", run.stdout);
+    assert_eq!(dbsize(&server), 0, "the throwaway session is removed");
+
+    let json = sessionctl(&["check", "--json"], &env_of(&env))
+        .expect(0)
+        .json();
+    assert_eq!(json["ok"], true);
+    assert_eq!(
+        json["nodes"][0]["location"],
+        format!("127.0.0.1:{}", server.port())
+    );
+    assert!(json["nodes"][0]["latency_ms"].as_f64().unwrap() > 0.0);
+    assert!(json["nodes"][0]["version"].as_str().unwrap().contains('.'));
+}
+
+#[test]
+fn check_fails_with_one_line_per_failing_part_and_no_password() {
+    let up = RedisServer::start();
+    let down = RedisServer::start();
+    let down_port = down.port();
+    drop(down);
+    let pool = format!(
+        "[{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}}}, {{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {down_port}, 'SESSION_REDIS_PASSWORD': 'hunter2secret'}}]",
+        up.port()
+    );
+    let run = sessionctl(&["check"], &[("SESSION_REDIS_POOL", &pool)]).expect(1);
+    let failing: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(&down_port.to_string()))
+        .collect();
+    assert_eq!(
+        failing.len(),
+        2,
+        "the server down and its dry run:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("check failed: 2 problem(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("pool[127.0.0.1:{}/0]", up.port())),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("hunter2secret") && !run.stderr.contains("hunter2secret"));
+}
+
+#[test]
+fn an_invalid_configuration_names_the_key_and_exits_2() {
+    let run = sessionctl(&["check"], &[("SESSION_REDIS_PORT", "http")]).expect(2);
+    assert!(
+        run.stderr.contains("SESSION_REDIS_PORT") && run.stderr.contains("http"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 to 65535"),
+        "what is expected: {}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = conf(
+        dir.path(),
+        "bad.conf",
+        &["session_redis_key_expire = soon".into()],
+    );
+    let run = sessionctl(&["--config", &file, "check"], &[]).expect(2);
+    assert!(
+        run.stderr.contains("session_redis_key_expire"),
+        "{}",
+        run.stderr
+    );
+    let run = sessionctl(&["--config", "/nonexistent/session.conf", "check"], &[]).expect(2);
+    assert!(run.stderr.contains("no such file"), "{}", run.stderr);
+}
+
+#[test]
+fn check_with_a_config_file_and_the_file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let file = conf(
+        dir.path(),
+        "files.conf",
+        &[
+            "session_redis_mode = False".into(),
+            format!("session_filestore_path = {}", root.display()),
+        ],
+    );
+    let run = sessionctl(&["--config", &file, "check"], &[]).expect(0);
+    assert!(run.stdout.contains("file store"), "{}", run.stdout);
+    assert!(run.stdout.contains("dry run ok"), "{}", run.stdout);
+}
+
+#[test]
+fn check_fails_the_dry_run_of_a_user_without_the_store_commands() {
+    let server = RedisServer::start();
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "reader",
+        "on",
+        ">readerpass",
+        "~session:*",
+        "+hgetall",
+        "+ping",
+        "+info",
+    ]);
+    let url = format!("redis://reader:readerpass@127.0.0.1:{}/0", server.port());
+    let run = sessionctl(&["check"], &[("SESSION_REDIS_URL", &url)]).expect(1);
+    assert!(
+        run.stderr.contains("dry run failed: create"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("readerpass") && !run.stdout.contains("readerpass"));
+}
+
+#[test]
+fn show_prints_keys_sizes_and_ttl_and_values_only_when_asked() {
+    let server = RedisServer::start();
+    let alice = id(1);
+    put(
+        &server,
+        "session:",
+        &[(
+            alice.clone(),
+            vec![("user", "\"alice\""), ("n", "3")],
+            Some(600_000),
+        )],
+    );
+    let env = url_env(&server);
+    let run = sessionctl(&["show", &alice], &env_of(&env)).expect(0);
+    assert!(
+        run.stdout.contains("user") && run.stdout.contains("7 B"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("alice"),
+        "no values without --values: {}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ttl:  ") && !run.stdout.contains("no expiry"));
+    let run = sessionctl(&["show", &alice, "--values"], &env_of(&env)).expect(0);
+    assert!(run.stdout.contains("\"alice\""), "{}", run.stdout);
+    let json = sessionctl(&["show", &alice, "--json"], &env_of(&env))
+        .expect(0)
+        .json();
+    assert!(json[0]["ttl_ms"].as_u64().unwrap() > 500_000);
+    assert_eq!(json[0]["keys"].as_array().unwrap().len(), 2);
+
+    let run = sessionctl(&["show", &id(2)], &env_of(&env)).expect(1);
+    assert!(run.stderr.contains("no such session"), "{}", run.stderr);
+    let run = sessionctl(&["show", "../../etc/passwd"], &env_of(&env)).expect(2);
+    assert!(
+        run.stderr.contains("invalid session id") && !run.stderr.contains("passwd"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn revoke_by_id_by_value_without_ttl_and_all() {
+    let server = RedisServer::start();
+    let mut sessions = Vec::new();
+    for n in 0..30 {
+        let user = if n % 3 == 0 { "\"alice\"" } else { "\"bob\"" };
+        let ttl = if n < 20 { Some(600_000) } else { None };
+        sessions.push((id(n), vec![("user", user), ("n", "1")], ttl));
+    }
+    put(&server, "session:", &sessions);
+    let _: () = server.cmd(&["SET", "session:not-a-session-id", "x"]);
+    let env = url_env(&server);
+    let env = env_of(&env);
+
+    let run = sessionctl(&["revoke", &id(1), &id(2), &id(99)], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 2 session(s)\n");
+
+    // alice: 0, 3, ..., 27 = 10 sessions.
+    let run = sessionctl(&["revoke", "--where", "user=alice", "--dry-run"], &env).expect(0);
+    assert!(run.stdout.contains("would revoke 10"), "{}", run.stdout);
+    let json = sessionctl(&["revoke", "--where", "user=alice", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(json["revoked"], 10);
+    assert_eq!(dbsize(&server), 30 - 2 - 10 + 1);
+
+    // Without TTL: 20..29 minus alice's 21, 24, 27 = 7.
+    let run = sessionctl(&["revoke", "--no-ttl"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 7 session(s)\n");
+
+    let run = sessionctl(&["revoke", "--all"], &env).expect(2);
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    let run = sessionctl(&["revoke", "--all", "--yes"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 11 session(s)\n");
+    assert_eq!(dbsize(&server), 1, "the key that is not a session stays");
+
+    let run = sessionctl(&["revoke"], &env).expect(2);
+    assert!(run.stderr.contains("say which sessions"), "{}", run.stderr);
+    let run = sessionctl(&["revoke", "--where", "user"], &env).expect(2);
+    assert!(run.stderr.contains("KEY=VALUE"), "{}", run.stderr);
+}
+
+#[test]
+fn revoke_fails_clearly_when_redis_is_down() {
+    let server = RedisServer::start();
+    let env = url_env(&server);
+    server.kill();
+    let run = sessionctl(&["revoke", &id(1)], &env_of(&env)).expect(1);
+    assert!(
+        run.stderr.contains("unavailable") && run.stderr.contains("sessionctl check"),
+        "{}",
+        run.stderr
+    );
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env_of(&env)).expect(1);
+    assert!(
+        run.stderr.contains(&server.port().to_string()),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn stats_counts_sessions_without_ttl_and_histograms() {
+    let server = RedisServer::start();
+    let big = format!("\"{}\"", "x".repeat(2000));
+    let mut sessions = Vec::new();
+    for n in 0..50 {
+        let ttl = match n % 5 {
+            0 => None,
+            1 => Some(30_000),
+            _ => Some(3_000_000),
+        };
+        let value = if n < 10 { big.as_str() } else { "1" };
+        sessions.push((id(n), vec![("v", value)], ttl));
+    }
+    put(&server, "session:", &sessions);
+    let env = url_env(&server);
+    let json = sessionctl(&["stats", "--json", "--exact"], &env_of(&env))
+        .expect(0)
+        .json();
+    let g = &json[0];
+    assert_eq!(g["sessions"], 50);
+    assert_eq!(g["sampled"], 50);
+    assert_eq!(g["no_ttl_estimated"], 10);
+    assert!(g["memory_bytes_estimated"].as_u64().unwrap() > 20_000);
+    let ttl: Vec<u64> = g["ttl_histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[1].as_u64().unwrap())
+        .collect();
+    assert_eq!(ttl, vec![10, 0, 30, 0, 0, 0, 10]);
+    let size: Vec<u64> = g["size_histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[1].as_u64().unwrap())
+        .collect();
+    assert_eq!(size, vec![40, 0, 10, 0, 0, 0]);
+
+    let run = sessionctl(&["stats", "--sample", "20"], &env_of(&env)).expect(0);
+    assert!(run.stdout.contains("sessions: 50"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("estimated from 20 sampled"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_round_trips_and_keeps_existing_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileBackend::new(dir.path().join("s"))
+        .unwrap()
+        .with_cleanup_interval(None);
+    let ids: Vec<SessionId> = (0..20).map(|_| SessionId::generate()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let ttl = (n % 2 == 0).then(|| Duration::from_secs(600));
+        let state = [("user".to_owned(), format!("\"u{n}\""))].into();
+        assert!(files.create(id, &state, ttl).await.unwrap());
+    }
+    let root = dir.path().join("s");
+    let files_env = [
+        ("SESSION_REDIS_MODE", "False"),
+        ("SESSION_FILESTORE_PATH", root.to_str().unwrap()),
+    ];
+    let exported = sessionctl(&["export"], &files_env).expect(0);
+    assert_eq!(exported.stdout.lines().count(), 20);
+    assert!(exported.stderr.contains("exported 20 session(s)"));
+
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[(ids[0].as_str().to_owned(), vec![("user", "\"kept\"")], None)],
+    );
+    let env = url_env(&server);
+    let input = format!(
+        "{}not json\n{{\"id\":\"short\",\"ttl_ms\":null,\"fields\":{{\"a\":\"1\"}}}}\n",
+        exported.stdout
+    );
+    let run = sessionctl_with_input(&["import"], &env_of(&env), Some(&input)).expect(1);
+    assert!(
+        run.stdout
+            .contains("imported 19 session(s): 1 already present (kept), 2 invalid"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("skipped line(s): 21, 22"),
+        "{}",
+        run.stderr
+    );
+    let kept: String = server.cmd(&["HGET", &format!("session:{}", ids[0].as_str()), "user"]);
+    assert_eq!(kept, "\"kept\"");
+    let ttl: i64 = server.cmd(&["PTTL", &format!("session:{}", ids[2].as_str())]);
+    assert!(ttl > 500_000, "the exported TTL is kept: {ttl}");
+    let ttl: i64 = server.cmd(&["PTTL", &format!("session:{}", ids[1].as_str())]);
+    assert_eq!(ttl, -1);
+
+    // Again: every id is there now; nothing is overwritten. A session identical to its line
+    // counts as imported (a create is idempotent), the one that differs as already present.
+    let run = sessionctl_with_input(&["import", "--json"], &env_of(&env), Some(&exported.stdout))
+        .expect(0);
+    assert_eq!(
+        (
+            run.json()["created"].as_u64(),
+            run.json()["already_present"].as_u64()
+        ),
+        (Some(19), Some(1))
+    );
+    // Export never overwrites a file.
+    let out = dir.path().join("backup.jsonl");
+    std::fs::write(&out, "precious").unwrap();
+    let run = sessionctl(&["export", "-o", out.to_str().unwrap()], &env_of(&env)).expect(1);
+    assert!(run.stderr.contains("never overwrites"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_file_store_to_redis_keeps_ttls_and_is_safe_to_rerun() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let ids: Vec<SessionId> = (0..40).map(|_| SessionId::generate()).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let ttl = (n % 2 == 0).then(|| Duration::from_secs(600));
+        assert!(files
+            .create(id, &[("n".to_owned(), n.to_string())].into(), ttl)
+            .await
+            .unwrap());
+    }
+    let server = RedisServer::start();
+    // The target has one of the ids already: its copy wins.
+    put(
+        &server,
+        "session:",
+        &[(ids[3].as_str().to_owned(), vec![("n", "\"theirs\"")], None)],
+    );
+    let from = format!("files:{}", root.display());
+    let to = format!(
+        "session_redis_url={};session_redis_key_expire=900",
+        server.url()
+    );
+
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    )
+    .expect(0);
+    let json = run.json();
+    assert_eq!(
+        (
+            json["found"].as_u64(),
+            json["moved"].as_u64(),
+            json["already_present"].as_u64()
+        ),
+        (Some(40), Some(39), Some(1))
+    );
+    assert_eq!(dbsize(&server), 1, "a dry run changes nothing");
+
+    // A copy first: the source keeps everything.
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--progress",
+            "lines",
+        ],
+        &[],
+    )
+    .expect(0);
+    assert!(
+        run.stdout.starts_with("moved 39 of 40 session(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("source kept"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("migrate: 40/40 (100%)"),
+        "a plain progress line: {}",
+        run.stderr
+    );
+    assert_eq!(files.session_ids().await.unwrap().len(), 40);
+    assert_eq!(dbsize(&server), 40);
+    let left: i64 = server.cmd(&["PTTL", &format!("session:{}", ids[0].as_str())]);
+    assert!(
+        left > 500_000 && left <= 600_000,
+        "remaining TTL kept: {left}"
+    );
+    let left: i64 = server.cmd(&["PTTL", &format!("session:{}", ids[1].as_str())]);
+    assert!(
+        left > 800_000 && left <= 900_000,
+        "no TTL in the source: key_expire of the target: {left}"
+    );
+    let theirs: String = server.cmd(&["HGET", &format!("session:{}", ids[3].as_str()), "n"]);
+    assert_eq!(theirs, "\"theirs\"");
+
+    // Then the move: everything is there already, the source is emptied.
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--delete-source",
+            "--progress",
+            "bar",
+        ],
+        &[],
+    )
+    .expect(0);
+    assert!(
+        run.stdout.starts_with("moved 0 of 40 session(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("40 already in the target"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("40/40") && run.stderr.contains('['),
+        "a bar: {}",
+        run.stderr
+    );
+    assert!(files.session_ids().await.unwrap().is_empty());
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--delete-source",
+            "--json",
+        ],
+        &[],
+    )
+    .expect(0);
+    assert_eq!(run.json()["found"], 0);
+}
+
+#[test]
+fn migrate_failures_name_the_flag_and_the_backend() {
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            "nonsense",
+            "--to",
+            "redis://127.0.0.1:1",
+        ],
+        &[],
+    )
+    .expect(2);
+    assert!(run.stderr.contains("--from"), "{}", run.stderr);
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            "redis://127.0.0.1:1",
+            "--to",
+            "session_redis_port=x",
+        ],
+        &[],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("--to") && run.stderr.contains("session_redis_port"),
+        "{}",
+        run.stderr
+    );
+
+    let server = RedisServer::start();
+    put(&server, "session:", &[(id(1), vec![("n", "1")], None)]);
+    let down = RedisServer::start();
+    let down_url = down.url();
+    drop(down);
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &server.url(),
+            "--to",
+            &down_url,
+            "--delete-source",
+        ],
+        &[],
+    )
+    .expect(1);
+    assert!(
+        run.stderr.contains("1 session(s) not moved") && run.stderr.contains("unavailable"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dbsize(&server), 1, "a failed move keeps the source");
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &server.url(),
+            "--to",
+            &server.url(),
+            "--delete-source",
+        ],
+        &[],
+    )
+    .expect(0);
+    assert!(
+        run.stdout.contains("1 unchanged"),
+        "the same store: nothing moves, nothing is deleted: {}",
+        run.stdout
+    );
+    assert_eq!(dbsize(&server), 1);
+}
+
+#[test]
+fn migrate_pool_to_a_bigger_pool_moves_only_sessions_whose_owner_changed() {
+    let a = RedisServer::start();
+    let b = RedisServer::start();
+    let c = RedisServer::start();
+    let member = |s: &RedisServer| {
+        format!(
+            "{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}}}",
+            s.port()
+        )
+    };
+    let old = format!("session_redis_pool=[{}, {}]", member(&a), member(&b));
+    let new = format!(
+        "session_redis_pool=[{}, {}, {}]",
+        member(&a),
+        member(&b),
+        member(&c)
+    );
+    // Sessions written through the old pool land on their owners.
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..300)
+        .map(|n| {
+            format!(
+                "{{\"id\":\"{}\",\"ttl_ms\":600000,\"fields\":{{\"n\":\"{n}\"}}}}\n",
+                id(n)
+            )
+        })
+        .collect();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    let old_pool = old.trim_start_matches("session_redis_pool=").to_owned();
+    sessionctl(
+        &["import", input.to_str().unwrap()],
+        &[("SESSION_REDIS_POOL", &old_pool)],
+    )
+    .expect(0);
+    assert_eq!(dbsize(&a) + dbsize(&b), 300);
+
+    let run = sessionctl(
+        &[
+            "migrate",
+            "--from",
+            &old,
+            "--to",
+            &new,
+            "--delete-source",
+            "--json",
+        ],
+        &[],
+    )
+    .expect(0);
+    // stderr is not a terminal: the default progress is plain lines.
+    assert!(
+        run.stderr.contains("migrate: 300/300 (100%)"),
+        "{}",
+        run.stderr
+    );
+    let json = run.json();
+    let moved = json["moved"].as_u64().unwrap();
+    assert_eq!(json["found"], 300);
+    assert_eq!(json["unchanged"].as_u64().unwrap() + moved, 300);
+    assert_eq!(
+        moved as i64,
+        dbsize(&c),
+        "exactly the sessions the new member owns moved"
+    );
+    assert!(moved > 50 && moved < 150, "about a third: {moved}");
+    assert_eq!(dbsize(&a) + dbsize(&b) + dbsize(&c), 300);
+    // Every session is where the new pool looks for it.
+    let new_pool = new.trim_start_matches("session_redis_pool=").to_owned();
+    for n in (0..300).step_by(37) {
+        sessionctl(&["show", &id(n)], &[("SESSION_REDIS_POOL", &new_pool)]).expect(0);
+    }
+    // Run again: nothing left to move.
+    let json = sessionctl(&["migrate", "--from", &new, "--to", &new, "--json"], &[])
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["moved"].as_u64(), json["unchanged"].as_u64()),
+        (Some(0), Some(300))
+    );
+}
+
+/// A multi-backend (the file store being emptied into Redis): `show` reads each backend
+/// without moving the session, `stats` lists both, `revoke` deletes everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_backend_is_read_without_moving_and_revoked_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let in_file = SessionId::generate();
+    assert!(files
+        .create(
+            &in_file,
+            &[("user".to_owned(), "\"alice\"".to_owned())].into(),
+            None
+        )
+        .await
+        .unwrap());
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[
+            (id(1), vec![("user", "\"alice\"")], None),
+            (id(2), vec![("user", "\"bob\"")], None),
+        ],
+    );
+    let multi = format!(
+        "[{{'backend': 'redis', 'modes': ['read', 'write'], 'setting': {{'SESSION_REDIS_URL': '{}'}}}}, \
+          {{'backend': 'files', 'modes': ['read', 'delete'], 'setting': {{'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'}}}}]",
+        server.url(),
+        root.display()
+    );
+    let env = [("SESSION_REDIS_MULTI_BACKENDS", multi.as_str())];
+
+    let run = sessionctl(&["show", in_file.as_str()], &env).expect(0);
+    assert!(
+        run.stdout.contains("part: multi[files]/file"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        files.load(&in_file, None).await.unwrap().is_some(),
+        "not moved"
+    );
+    assert_eq!(dbsize(&server), 2);
+
+    let stats = sessionctl(&["stats", "--json"], &env).expect(0).json();
+    let names: Vec<&str> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{stats}");
+    assert!(
+        names[0].starts_with("multi[redis]/redis") && names[1] == "multi[files]/file",
+        "{names:?}"
+    );
+
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 2 session(s)\n");
+    assert!(files.load(&in_file, None).await.unwrap().is_none());
+    assert_eq!(dbsize(&server), 1);
+}
+
+/// Input is bounded: a line far above the session size limit is skipped without being held,
+/// a session above the limit is refused, and the lines after them are imported.
+#[test]
+fn import_skips_oversized_lines_and_sessions() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_MAX_SESSION_SIZE", "100"),
+    ];
+    let line = |n: usize, value: &str| {
+        format!(
+            "{{\"id\":\"{}\",\"ttl_ms\":null,\"fields\":{{\"v\":\"\\\"{value}\\\"\"}}}}\n",
+            id(n)
+        )
+    };
+    let input = format!(
+        "{}{}{}{}",
+        line(1, "small"),
+        line(2, &"x".repeat(1_000_000)),
+        line(3, &"y".repeat(200)),
+        line(4, "small too")
+    );
+    let run = common::sessionctl_with_input(&["import", "--json"], &env, Some(&input)).expect(1);
+    let json: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(
+        (
+            json["created"].as_u64(),
+            json["invalid"].as_u64(),
+            json["too_large"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{json}"
+    );
+    assert!(
+        run.stderr.contains("skipped line(s): 2, 3"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dbsize(&server), 2);
+}
+
+/// The file store's failure paths: a directory that cannot be made, one other users may
+/// write into. Each names the option and what to do.
+#[test]
+fn check_refuses_an_unusable_file_store_directory() {
+    let run = sessionctl(
+        &["check"],
+        &[
+            ("SESSION_REDIS_MODE", "False"),
+            ("SESSION_FILESTORE_PATH", "/dev/null/sessions"),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("session_filestore_path") && run.stderr.contains("cannot create it"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let run = sessionctl(
+        &["check"],
+        &[
+            ("SESSION_REDIS_MODE", "False"),
+            ("SESSION_FILESTORE_PATH", shared.to_str().unwrap()),
+        ],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("other users may write in it"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,0 +1,110 @@
+//! Running the real `sessionctl` binary, and putting sessions into real servers.
+#![allow(dead_code)]
+
+use std::{
+    io::Write,
+    path::Path,
+    process::{Command, Output, Stdio},
+};
+
+use session_testkit::RedisServer;
+
+/// What one run of `sessionctl` gave.
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn of(out: Output) -> Self {
+        Self {
+            status: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both outputs unless the exit status is `status`.
+    #[track_caller]
+    pub fn expect(self, status: i32) -> Self {
+        assert_eq!(
+            self.status, status,
+            "exit status\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// stdout as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+/// Runs `sessionctl args` with exactly `env` as its session environment (the test process'
+/// own `SESSION_*` variables are not passed on).
+pub fn sessionctl(args: &[&str], env: &[(&str, &str)]) -> Run {
+    sessionctl_with_input(args, env, None)
+}
+
+/// The same, with `input` on stdin (else stdin is empty, not a terminal).
+pub fn sessionctl_with_input(args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("sessionctl runs");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(input) = input {
+            stdin.write_all(input.as_bytes()).unwrap();
+        }
+    }
+    Run::of(child.wait_with_output().unwrap())
+}
+
+/// A session id of the library's shape (43 characters of base64url), made from `n`.
+pub fn id(n: usize) -> String {
+    format!("{n:0>43}")
+}
+
+/// A session to write: id, fields, TTL in milliseconds.
+pub type Session<'a> = (String, Vec<(&'a str, &'a str)>, Option<u64>);
+
+/// Writes sessions straight into Redis, pipelined: `session:<id>` hashes with `fields`, and
+/// a TTL in milliseconds when given.
+pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
+    let mut conn = server.client().get_connection().unwrap();
+    for chunk in sessions.chunks(5000) {
+        let mut pipe = redis::pipe();
+        for (id, fields, ttl) in chunk {
+            let key = format!("{prefix}{id}");
+            pipe.cmd("HSET").arg(&key);
+            for (k, v) in fields {
+                pipe.arg(*k).arg(*v);
+            }
+            pipe.ignore();
+            if let Some(ms) = ttl {
+                pipe.cmd("PEXPIRE").arg(&key).arg(*ms).ignore();
+            }
+        }
+        let () = pipe.query(&mut conn).unwrap();
+    }
+}
+
+/// The number of keys of db 0.
+pub fn dbsize(server: &RedisServer) -> i64 {
+    server.cmd(&["DBSIZE"])
+}
+
+/// A config file in `dir` with `lines` under `[options]`.
+pub fn conf(dir: &Path, name: &str, lines: &[String]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("[options]\n{}\n", lines.join("\n"))).unwrap();
+    path.to_str().unwrap().to_owned()
+}
