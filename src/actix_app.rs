@@ -72,6 +72,9 @@ pub struct ActixDemo {
     secure: bool,
     sliding_expiry: Option<Duration>,
     workers: Option<usize>,
+    /// The configuration whose cookie settings build the middleware (`from_settings`);
+    /// `None`: the demo's fixed defaults.
+    cookie_config: Option<session_core::SessionConfig>,
 }
 
 impl std::fmt::Debug for ActixDemo {
@@ -101,15 +104,20 @@ impl ActixDemo {
             secure: false,
             sliding_expiry: None,
             workers: None,
+            cookie_config: None,
         })
     }
 
-    /// The demo as [`run`] makes it from `settings`: their store, key, `Secure` flag and
-    /// sliding expiry.
+    /// The demo as [`run`] makes it from `settings`: their store and key, the cookie settings
+    /// of their configuration (`SESSION_COOKIE_*`, see [`crate::demo_cookie_config`]) through
+    /// [`session_actix::middleware_from_config`], and sliding expiry.
     pub fn from_settings(settings: DemoSettings) -> Result<Self, String> {
-        Ok(Self::new(settings.store, &settings.key_material)?
+        settings.config.cookie_plan().map_err(|e| e.to_string())?;
+        let mut demo = Self::new(settings.store, &settings.key_material)?
             .secure(settings.secure)
-            .sliding_expiry(settings.sliding_expiry))
+            .sliding_expiry(settings.sliding_expiry);
+        demo.cookie_config = Some(settings.config);
+        Ok(demo)
     }
 
     /// Marks cookies `Secure` (for https deployments).
@@ -149,8 +157,11 @@ impl ActixDemo {
         // The cookie must outlive the stored session, or the browser forgets a session that
         // the server still slides.
         let cookie_ttl = SESSION_TTL.max(self.sliding_expiry.unwrap_or_default());
-        let sessions =
-            SessionMiddleware::builder(store, self.key.clone())
+        let sessions = match &self.cookie_config {
+            Some(config) => session_actix::middleware_from_config(store, self.key.clone(), config)
+                .expect("cookie settings checked by from_settings")
+                .build(),
+            None => SessionMiddleware::builder(store, self.key.clone())
                 .cookie_name(COOKIE_NAME.to_owned())
                 .cookie_secure(self.secure)
                 .cookie_http_only(true)
@@ -158,7 +169,8 @@ impl ActixDemo {
                 .session_lifecycle(PersistentSession::default().session_ttl(
                     time::Duration::try_from(cookie_ttl).unwrap_or(time::Duration::DAY),
                 ))
-                .build();
+                .build(),
+        };
         App::new()
             .app_data(web::Data::new(self.store.clone()))
             .route("/healthz", web::get().to(healthz))

@@ -68,15 +68,21 @@ pub fn router(
     router_with_layer(store, layer)
 }
 
-/// The demo as [`run`] makes it from `settings`: their store, key, `Secure` flag and sliding
-/// expiry.
+/// The demo as [`run`] makes it from `settings`: their store and key, the cookie settings of
+/// their configuration (`SESSION_COOKIE_*`, see [`crate::demo_cookie_config`]) through
+/// [`SessionLayer::from_config`], and sliding expiry when `SESSION_REDIS_KEY_EXPIRE` is set.
+///
+/// # Panics
+/// When the cookie settings are invalid, which [`DemoSettings::from_env`] has already refused.
 pub fn router_from_settings(settings: DemoSettings) -> Router {
-    router(
-        settings.store,
-        &settings.key_material,
-        settings.secure,
-        settings.sliding_expiry,
+    let layer = SessionLayer::from_config(
+        settings.store.clone(),
+        Key::from(&settings.key_material),
+        &settings.config,
     )
+    .expect("cookie settings checked by DemoSettings")
+    .with_sliding_expiry(settings.sliding_expiry.is_some());
+    router_with_layer(settings.store, layer)
 }
 
 /// The demo's routes behind a given layer, for tests that need other settings (sliding expiry,

@@ -69,6 +69,9 @@ pub struct DemoSettings {
     pub secure: bool,
     /// The TTL every request that carries a session resets, when `key_expire` is configured.
     pub sliding_expiry: Option<Duration>,
+    /// The configuration read at start-up, with the cookie settings of [`demo_cookie_config`]:
+    /// both demos build their session layer from it (`SESSION_COOKIE_*`, django's names).
+    pub config: SessionConfig,
 }
 
 impl std::fmt::Debug for DemoSettings {
@@ -95,11 +98,16 @@ impl DemoSettings {
     pub async fn from_demo_env(env: &DemoEnv) -> Result<Self, String> {
         let key_material = key_material_in(env)?;
         let (config, store) = build_store_in(env).await?;
+        let sliding_expiry = config.key_expire_duration();
+        let config = demo_cookie_config(&config, sliding_expiry);
+        // Checked here, so a bad cookie setting stops the demo at start-up, naming the key.
+        let cookie = config.cookie_plan().map_err(|e| e.to_string())?;
         Ok(Self {
             store,
             key_material,
-            secure: secure_in(env),
-            sliding_expiry: config.key_expire_duration(),
+            secure: cookie.secure,
+            sliding_expiry,
+            config,
         })
     }
 }
@@ -146,6 +154,28 @@ fn key_material_in(env: &DemoEnv) -> Result<Vec<u8>, String> {
             Ok(bytes)
         }
     }
+}
+
+/// The `session_cookie_*` settings of `config`, with the demos' defaults where a setting is
+/// unset: cookie [`COOKIE_NAME`], not `Secure` (the demos serve plain http on loopback;
+/// `SESSION_COOKIE_SECURE=true` turns it on), and a persistent cookie of [`SESSION_TTL`], or
+/// of the sliding TTL when that is longer (the cookie must outlive a session the server still
+/// slides). Everything else is session-core's defaults (`HttpOnly`, `SameSite=Lax`, path `/`).
+pub fn demo_cookie_config(
+    config: &SessionConfig,
+    sliding_expiry: Option<Duration>,
+) -> SessionConfig {
+    let mut config = config.clone();
+    config
+        .cookie_name
+        .get_or_insert_with(|| COOKIE_NAME.to_owned());
+    config.cookie_secure.get_or_insert(false);
+    config.cookie_age.get_or_insert(
+        SESSION_TTL
+            .max(sliding_expiry.unwrap_or_default())
+            .as_secs(),
+    );
+    config
 }
 
 /// Whether cookies are marked `Secure` (off by default: the demos serve plain http on loopback).
