@@ -50,6 +50,16 @@ struct Args {
     /// Where the raw results go (tab separated), besides the tables on stdout.
     #[arg(long)]
     raw: Option<PathBuf>,
+    /// Also record each server with `perf record` (flat profile, 2 kHz) into this folder, one
+    /// `CONTENDER-SIZE-EXPIRY-ROUTE.perf.data` per route, for `perf report -i FILE`. perf's
+    /// sampling costs CPU: read the CPU figures of a run without it.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// A `bench-server` binary built from another commit: every contender named with the
+    /// suffix `@base` (`ours-axum@base`) runs on it, so a change is measured against the code
+    /// before it in the same run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 /// A session size: `keys` extra keys of `bytes` bytes of JSON each (besides the counter `n`).
@@ -71,6 +81,11 @@ struct Measure {
     errors: u64,
     server_us: f64,
     redis_us: f64,
+    /// Socket reads and writes of Redis per request (`total_reads_processed`,
+    /// `total_writes_processed`): below the round trips per request when the client batches
+    /// the commands of concurrent requests into one write.
+    redis_reads: f64,
+    redis_writes: f64,
     /// Command name -> (calls per request, µs per call).
     commands: BTreeMap<String, (f64, f64)>,
 }
@@ -170,6 +185,18 @@ impl Redis {
         Ok(())
     }
 
+    /// Socket reads and writes since the last `CONFIG RESETSTAT`.
+    fn io_counts(&mut self) -> anyhow::Result<(u64, u64)> {
+        let info: String = redis::cmd("INFO").arg("stats").query(&mut self.conn)?;
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((field("total_reads_processed"), field("total_writes_processed")))
+    }
+
     /// `INFO commandstats` as command -> (calls, usec).
     fn command_stats(&mut self) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
         let info: String = redis::cmd("INFO")
@@ -210,8 +237,21 @@ struct Server {
 }
 
 impl Server {
-    fn start(contender: &str, sliding: bool, redis_url: &str) -> anyhow::Result<Self> {
-        let binary = sibling_binary("bench-server")?;
+    fn start(
+        contender: &str,
+        sliding: bool,
+        redis_url: &str,
+        baseline: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let (binary, contender) = match contender.strip_suffix("@base") {
+            Some(name) => (
+                baseline
+                    .context("a contender named NAME@base needs --baseline")?
+                    .to_owned(),
+                name,
+            ),
+            None => (sibling_binary("bench-server")?, contender),
+        };
         let port = free_port()?;
         let mut command = Command::new(binary);
         command
@@ -297,7 +337,20 @@ fn measure(
     route: &str,
     script: &Path,
     cookies: &Path,
+    profile_name: &str,
 ) -> anyhow::Result<Measure> {
+    let perf = match &args.profile {
+        Some(dir) => Some(
+            Command::new("perf")
+                .args(["record", "-q", "-F", "2000", "-p", &server.child.id().to_string(), "-o"])
+                .arg(dir.join(format!("{profile_name}.perf.data")))
+                .args(["--", "sleep", &args.duration.to_string()])
+                .stdout(Stdio::null())
+                .spawn()
+                .context("running perf (apt-get install linux-perf)")?,
+        ),
+        None => None,
+    };
     redis.reset_stats()?;
     let (server_before, redis_before) = (
         cpu_seconds(server.child.id())?,
@@ -309,6 +362,10 @@ fn measure(
         cpu_seconds(redis.child.id())?,
     );
     let stats = redis.command_stats()?;
+    let (reads, writes) = redis.io_counts()?;
+    if let Some(mut perf) = perf {
+        perf.wait()?;
+    }
     let per_request = |seconds: f64| seconds * 1e6 / requests.max(1) as f64;
     let commands = stats
         .into_iter()
@@ -331,6 +388,8 @@ fn measure(
         errors,
         server_us: per_request(server_after - server_before),
         redis_us: per_request(redis_after - redis_before),
+        redis_reads: reads as f64 / requests.max(1) as f64,
+        redis_writes: writes as f64 / requests.max(1) as f64,
         commands,
     })
 }
@@ -367,7 +426,12 @@ fn main() -> anyhow::Result<()> {
                 if contender == "floor" && (size != "small" || mode != "fixed") {
                     continue;
                 }
-                let server = Server::start(contender, mode == "sliding", &redis_url)?;
+                let server = Server::start(
+                    contender,
+                    mode == "sliding",
+                    &redis_url,
+                    args.baseline.as_deref(),
+                )?;
                 let cookie_file = work.join(format!("{contender}-{size}-{mode}.cookies"));
                 let mut lines = String::new();
                 for _ in 0..args.sessions {
@@ -380,7 +444,16 @@ fn main() -> anyhow::Result<()> {
                 }
                 std::fs::write(&cookie_file, lines)?;
                 for route in ["read", "write"] {
-                    let m = measure(&args, &mut redis, &server, route, &script, &cookie_file)?;
+                    let profile_name = format!("{contender}-{size}-{mode}-{route}");
+                    let m = measure(
+                        &args,
+                        &mut redis,
+                        &server,
+                        route,
+                        &script,
+                        &cookie_file,
+                        &profile_name,
+                    )?;
                     eprintln!(
                         "{size:>5} {mode:<7} {route:<5} {contender:<14} {:>8.0} rps  p99 {:>6.2} ms  server {:>5.1} µs  redis {:>5.1} µs  errors {}",
                         m.rps, m.p99_us / 1000.0, m.server_us, m.redis_us, m.errors
@@ -404,6 +477,21 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
     let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
     let get = |row: &Row, c: &str| results.get(&(row.clone(), c.to_owned()));
     let floor = |route: &'static str| get(&("small".to_owned(), "fixed", route), "floor");
+    // Ratios: ours against each peer, and a contender against its own `@base` build.
+    let mut pairs: Vec<(String, String)> = PEERS
+        .iter()
+        .filter(|(ours, peer)| {
+            contenders.iter().any(|c| c == ours) && contenders.iter().any(|c| c == peer)
+        })
+        .map(|(ours, peer)| (ours.to_string(), peer.to_string()))
+        .collect();
+    for c in &contenders {
+        if let Some(name) = c.strip_suffix("@base") {
+            if contenders.iter().any(|other| *other == name) {
+                pairs.push((name.to_owned(), c.to_string()));
+            }
+        }
+    }
 
     let _ = writeln!(
         out,
@@ -414,13 +502,11 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
     for c in &contenders {
         let _ = write!(out, " {c} |");
     }
-    for (ours, peer) in PEERS {
-        if contenders.iter().any(|c| *c == ours) && contenders.iter().any(|c| *c == peer) {
-            let _ = write!(out, " {ours} / {peer} |");
-        }
+    for (ours, peer) in &pairs {
+        let _ = write!(out, " {ours} / {peer} |");
     }
     let _ = writeln!(out);
-    let columns = contenders.len() + 3 + PEERS.len();
+    let columns = contenders.len() + 3 + pairs.len();
     let _ = writeln!(out, "|{}", "---|".repeat(columns));
     for row in rows {
         let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
@@ -440,15 +526,13 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
                 }
             }
         }
-        for (ours, peer) in PEERS {
-            if contenders.iter().any(|c| *c == ours) && contenders.iter().any(|c| *c == peer) {
-                match (get(row, ours), get(row, peer)) {
-                    (Some(o), Some(p)) => {
-                        let _ = write!(out, " {:.2} |", o.total_us() / p.total_us());
-                    }
-                    _ => {
-                        let _ = write!(out, " - |");
-                    }
+        for (ours, peer) in &pairs {
+            match (get(row, ours), get(row, peer)) {
+                (Some(o), Some(p)) => {
+                    let _ = write!(out, " {:.2} |", o.total_us() / p.total_us());
+                }
+                _ => {
+                    let _ = write!(out, " - |");
                 }
             }
         }
@@ -547,7 +631,7 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
                         .filter(|(_, (calls, _))| *calls >= 0.01)
                         .map(|(name, (calls, usec))| format!("{name} {calls:.2}x{usec:.2}"))
                         .collect();
-                    let _ = write!(out, " {} |", cells.join(", "));
+                    let _ = write!(out, " {}; {:.2} reads |", cells.join(", "), m.redis_reads);
                 }
                 None => {
                     let _ = write!(out, " - |");
@@ -560,7 +644,9 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
 }
 
 fn raw(results: &BTreeMap<(Row, String), Measure>) -> String {
-    let mut out = String::from("size\texpiry\troute\tcontender\trequests\trps\tp99_us\terrors\tserver_us\tredis_us\tcommands\n");
+    let mut out = String::from(
+        "size\texpiry\troute\tcontender\trequests\trps\tp99_us\terrors\tserver_us\tredis_us\tredis_reads\tredis_writes\tcommands\n",
+    );
     for (((size, mode, route), contender), m) in results {
         let commands: Vec<String> = m
             .commands
