@@ -255,6 +255,20 @@ impl SessionStore {
         self.backend.apply(id, changes, ttl).await
     }
 
+    /// Like [`apply`](Self::apply), leaving the session's expiry as it is: for a request whose
+    /// load already reset it ([`load_and_touch`](Self::load_and_touch)) to the TTL this write
+    /// would set, so that one request does not set it twice (the sliding-expiry write; one
+    /// `PEXPIRE` less inside the Redis script). Returns false, writing nothing, when the session
+    /// no longer exists.
+    pub async fn apply_keeping_expiry(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.check(changes.set.iter())?;
+        self.backend.apply(id, changes, None).await
+    }
+
     /// Resets the expiry of an existing session. Returns false when it no longer exists.
     pub async fn touch(
         &self,

@@ -56,6 +56,33 @@ fn assert_unavailable(err: &StoreError) {
     assert!(err.is_unavailable(), "expected Unavailable, got {err:?}");
 }
 
+/// The sliding-expiry write: the load already reset the TTL, so the write leaves it alone (no
+/// second `PEXPIRE`), and still writes nothing to a session deleted meanwhile.
+#[tokio::test]
+async fn apply_keeping_expiry_leaves_the_ttl_and_the_logout() {
+    let server = RedisServer::start();
+    let store = SessionStore::new(backend(&server, true));
+    let id = store.create(&state(&[("a", "1")]), secs(3600)).await.unwrap();
+    assert!(store.load_and_touch(&id, secs(60)).await.unwrap().is_some());
+    let mut changes = Changes::default();
+    changes.set("b", "2");
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(store.apply_keeping_expiry(&id, &changes).await.unwrap());
+    let stats: String = server.cmd(&["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_pexpire"), "{stats}");
+    let ms = pttl(&server, &id);
+    assert!(ms > 55_000 && ms <= 60_000, "{ms}");
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(state(&[("a", "1"), ("b", "2")]))
+    );
+
+    // A logout in between: nothing is written, nothing comes back.
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!store.apply_keeping_expiry(&id, &changes).await.unwrap());
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
+}
+
 #[tokio::test]
 async fn crud_for_both_strategies() {
     let server = RedisServer::start();
