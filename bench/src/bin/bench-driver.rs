@@ -185,6 +185,16 @@ impl Redis {
         Ok(())
     }
 
+    /// `used_memory` of `INFO memory`: the bytes Redis holds, to tell the stored size of a
+    /// session (the difference around seeding, divided by the sessions seeded).
+    fn used_memory(&mut self) -> anyhow::Result<u64> {
+        let info: String = redis::cmd("INFO").arg("memory").query(&mut self.conn)?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .context("used_memory in INFO memory")
+    }
+
     /// Socket reads and writes since the last `CONFIG RESETSTAT`.
     fn io_counts(&mut self) -> anyhow::Result<(u64, u64)> {
         let info: String = redis::cmd("INFO").arg("stats").query(&mut self.conn)?;
@@ -194,7 +204,10 @@ impl Redis {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0)
         };
-        Ok((field("total_reads_processed"), field("total_writes_processed")))
+        Ok((
+            field("total_reads_processed"),
+            field("total_writes_processed"),
+        ))
     }
 
     /// `INFO commandstats` as command -> (calls, usec).
@@ -342,7 +355,15 @@ fn measure(
     let perf = match &args.profile {
         Some(dir) => Some(
             Command::new("perf")
-                .args(["record", "-q", "-F", "2000", "-p", &server.child.id().to_string(), "-o"])
+                .args([
+                    "record",
+                    "-q",
+                    "-F",
+                    "2000",
+                    "-p",
+                    &server.child.id().to_string(),
+                    "-o",
+                ])
                 .arg(dir.join(format!("{profile_name}.perf.data")))
                 .args(["--", "sleep", &args.duration.to_string()])
                 .stdout(Stdio::null())
@@ -410,6 +431,8 @@ fn main() -> anyhow::Result<()> {
 
     let mut results: BTreeMap<(Row, String), Measure> = BTreeMap::new();
     let mut rows: Vec<Row> = Vec::new();
+    // (size, contender) -> Redis memory per stored session, in bytes (last expiry mode seeded).
+    let mut stored: BTreeMap<(String, String), u64> = BTreeMap::new();
     for size in &args.sizes {
         let (keys, bytes) = size_spec(size)?;
         let modes: &[&'static str] = if size == "small" || args.sliding_all_sizes {
@@ -434,6 +457,7 @@ fn main() -> anyhow::Result<()> {
                 )?;
                 let cookie_file = work.join(format!("{contender}-{size}-{mode}.cookies"));
                 let mut lines = String::new();
+                let memory_before = redis.used_memory()?;
                 for _ in 0..args.sessions {
                     let cookies =
                         get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
@@ -443,6 +467,12 @@ fn main() -> anyhow::Result<()> {
                     writeln!(lines, "{}", cookies.join("; "))?;
                 }
                 std::fs::write(&cookie_file, lines)?;
+                if contender != "floor" {
+                    let grown = redis.used_memory()?.saturating_sub(memory_before);
+                    let per_session = grown / args.sessions.max(1) as u64;
+                    eprintln!("{size:>5} {mode:<7} {contender:<14} {per_session} bytes of Redis memory per session");
+                    stored.insert((size.clone(), contender.clone()), per_session);
+                }
                 for route in ["read", "write"] {
                     let profile_name = format!("{contender}-{size}-{mode}-{route}");
                     let m = measure(
@@ -464,7 +494,33 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-    let report = report(&args, &rows, &results);
+    let mut report = report(&args, &rows, &results);
+    let _ = writeln!(report, "\n## Redis memory per stored session (bytes, `used_memory` growth while seeding / sessions)\n");
+    let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
+    let _ = writeln!(
+        report,
+        "| session | {} |",
+        contenders
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(report, "|---|{}", "---|".repeat(contenders.len()));
+    for size in &args.sizes {
+        let _ = write!(report, "| {size} |");
+        for c in &contenders {
+            match stored.get(&(size.clone(), c.to_string())) {
+                Some(bytes) => {
+                    let _ = write!(report, " {bytes} |");
+                }
+                None => {
+                    let _ = write!(report, " - |");
+                }
+            }
+        }
+        let _ = writeln!(report);
+    }
     print!("{report}");
     if let Some(path) = &args.raw {
         std::fs::write(path, raw(&results))?;
@@ -655,13 +711,15 @@ fn raw(results: &BTreeMap<(Row, String), Measure>) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{size}\t{mode}\t{route}\t{contender}\t{}\t{:.0}\t{:.0}\t{}\t{:.2}\t{:.2}\t{}",
+            "{size}\t{mode}\t{route}\t{contender}\t{}\t{:.0}\t{:.0}\t{}\t{:.2}\t{:.2}\t{:.3}\t{:.3}\t{}",
             m.requests,
             m.rps,
             m.p99_us,
             m.errors,
             m.server_us,
             m.redis_us,
+            m.redis_reads,
+            m.redis_writes,
             commands.join(",")
         );
     }

@@ -62,7 +62,10 @@ fn assert_unavailable(err: &StoreError) {
 async fn apply_keeping_expiry_leaves_the_ttl_and_the_logout() {
     let server = RedisServer::start();
     let store = SessionStore::new(backend(&server, true));
-    let id = store.create(&state(&[("a", "1")]), secs(3600)).await.unwrap();
+    let id = store
+        .create(&state(&[("a", "1")]), secs(3600))
+        .await
+        .unwrap();
     assert!(store.load_and_touch(&id, secs(60)).await.unwrap().is_some());
     let mut changes = Changes::default();
     changes.set("b", "2");
