@@ -1,6 +1,6 @@
 //! The per-request session handle and the extractor that hands it to handlers.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::{extract::FromRequestParts, http::request::Parts, http::HeaderValue};
 use cookie::time::OffsetDateTime;
@@ -115,12 +115,13 @@ struct Data {
     id: Option<SessionId>,
     /// The session's state as this request sees it.
     state: SessionState,
-    /// The application's keys as the store holds them under `id`, kept by the first change of
-    /// `state` (`None` until then: `state` is still what the load returned). `save` writes only
-    /// the keys that differ from it, with [`Changes::between`], as the actix adapter does; a
-    /// request that changes nothing never copies the session (measured: the copy was a tenth of
-    /// the server's CPU per read of a 2 KB session, see docs/benchmarks.md).
-    stored: Option<SessionState>,
+    /// The stored values of the keys this request changed (`None`: not stored), each moved
+    /// here by the key's first change. `save` writes only the keys whose value now differs
+    /// from it, as [`Changes::between`] the stored and the current state would (and as the
+    /// actix adapter does), without a copy of the session: measured, copies of the whole state
+    /// were 10-15% of the server's CPU per request on 2 KB and 20 KB sessions (see
+    /// docs/benchmarks.md).
+    originals: HashMap<String, Option<String>>,
     /// The stored [`EXPIRY_KEY`] entry, as the load found it (it is not in `state`).
     stored_expiry: Option<String>,
     /// A stored session to delete after the handler (renew, purge).
@@ -142,10 +143,10 @@ struct Data {
 }
 
 impl Data {
-    /// Keeps the stored keys before `state` changes for the first time.
-    fn keep_stored(&mut self) {
-        if self.stored.is_none() {
-            self.stored = Some(self.state.clone());
+    /// Records the value `key` had before this change, when this is its first change.
+    fn changed(&mut self, key: &str, previous: Option<String>) {
+        if !self.originals.contains_key(key) {
+            self.originals.insert(key.to_owned(), previous);
         }
     }
 }
@@ -192,7 +193,7 @@ impl Session {
             };
             match result {
                 Ok(Some(mut state)) => {
-                    data.stored = None;
+                    data.originals.clear();
                     data.stored_expiry = state.remove(EXPIRY_KEY);
                     if let Some(json) = &data.stored_expiry {
                         data.expiry = Expiry::from_json(json);
@@ -321,8 +322,8 @@ impl Session {
             type_name: std::any::type_name::<T>(),
         })?;
         let mut data = self.loaded().await?;
-        data.keep_stored();
-        data.state.insert(key.to_owned(), json);
+        let previous = data.state.insert(key.to_owned(), json);
+        data.changed(key, previous);
         Ok(())
     }
 
@@ -336,16 +337,18 @@ impl Session {
             return Ok(None);
         };
         let value = decode(key, json)?;
-        data.keep_stored();
-        data.state.remove(key);
+        let previous = data.state.remove(key);
+        data.changed(key, previous);
         Ok(Some(value))
     }
 
     /// Removes every key. The stored session goes away with its last key, and the cookie with it.
     pub async fn clear(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
-        data.keep_stored();
-        data.state.clear();
+        let state = std::mem::take(&mut data.state);
+        for (key, previous) in state {
+            data.changed(&key, Some(previous));
+        }
         Ok(())
     }
 
@@ -362,7 +365,7 @@ impl Session {
             data.expire_cookie = true;
         }
         // The full state goes to `create` under the new id, where nothing is stored yet.
-        data.stored = Some(SessionState::new());
+        data.originals.clear();
         data.stored_expiry = None;
         Ok(())
     }
@@ -380,7 +383,7 @@ impl Session {
             data.expire_cookie = true;
         }
         data.state.clear();
-        data.stored = Some(SessionState::new());
+        data.originals.clear();
         data.stored_expiry = None;
         data.loaded = true;
         data.touched = false;
@@ -447,6 +450,9 @@ impl Session {
         // whole state is written or measured; a request that changed nothing copies nothing
         // (measured: two full copies per read were a tenth of the server's CPU on a 2 KB
         // session, see docs/benchmarks.md).
+        let expiry_entry = expiry_json
+            .as_ref()
+            .map(|json| (EXPIRY_KEY.to_owned(), json.clone()));
         let full_state = |data: &Data| {
             let mut state = data.state.clone();
             if let Some(json) = &expiry_json {
@@ -459,7 +465,7 @@ impl Session {
             // or a refused write would log the user out.
             if !data.state.is_empty() {
                 store
-                    .check_size(&full_state(&data))
+                    .check_size_of(entries_to_store(&data.state, &expiry_entry))
                     .map_err(SessionError::from_store)?;
             }
             store.delete(&old).await.map_err(SessionError::from_store)?;
@@ -479,7 +485,7 @@ impl Session {
             None => Ok(None),
             Some(id) => {
                 let changes = changes_to_store(
-                    data.stored.as_ref(),
+                    &data.originals,
                     data.stored_expiry.as_deref(),
                     &data.state,
                     expiry_json.as_deref(),
@@ -509,7 +515,7 @@ impl Session {
                 }
                 // The store sees only the changes; the size limit is about the whole session.
                 store
-                    .check_size(&full_state(&data))
+                    .check_size_of(entries_to_store(&data.state, &expiry_entry))
                     .map_err(SessionError::from_store)?;
                 // Sliding expiry: the load of this request already set this very TTL.
                 let written = if data.touched && ttl == config.ttl {
@@ -538,16 +544,22 @@ impl Session {
 
 /// What `save` writes to an existing session: [`Changes::between`] the stored state and the
 /// application's keys plus the session's own expiry (`expiry_json`, under [`EXPIRY_KEY`]),
-/// without copying the state to add that one entry. `stored` is `None` when `state` was never
-/// changed (only the expiry entry can differ then); `stored_expiry` is the stored entry.
+/// computed from the changed keys' `originals` and the stored expiry entry alone.
 fn changes_to_store(
-    stored: Option<&SessionState>,
+    originals: &HashMap<String, Option<String>>,
     stored_expiry: Option<&str>,
     state: &SessionState,
     expiry_json: Option<&str>,
 ) -> Changes {
-    let mut changes =
-        stored.map_or_else(Changes::default, |stored| Changes::between(stored, state));
+    let mut changes = Changes::default();
+    for (key, original) in originals {
+        match (state.get(key), original) {
+            (Some(now), Some(before)) if now == before => {}
+            (Some(now), _) => changes.set(key.as_str(), now.as_str()),
+            (None, Some(_)) => changes.remove(key.as_str()),
+            (None, None) => {}
+        }
+    }
     if expiry_json != stored_expiry {
         match expiry_json {
             Some(json) => changes.set(EXPIRY_KEY, json),
@@ -555,6 +567,16 @@ fn changes_to_store(
         }
     }
     changes
+}
+
+/// The entries `save` stores: the application's keys and the expiry entry, if any.
+fn entries_to_store<'a>(
+    state: &'a SessionState,
+    expiry_entry: &'a Option<(String, String)>,
+) -> impl Iterator<Item = (&'a String, &'a String)> {
+    state
+        .iter()
+        .chain(expiry_entry.iter().map(|(key, json)| (key, json)))
 }
 
 fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, SessionError> {
@@ -587,9 +609,9 @@ mod tests {
             .collect()
     }
 
-    /// The changes without a copy of the state are exactly those of `Changes::between` the
-    /// stored state and the state with its expiry entry, whether `state` was changed (a kept
-    /// copy) or not (`None`).
+    /// The changes from the changed keys' originals are exactly those of `Changes::between`
+    /// the stored state and the current one, expiry entries included, whichever keys were
+    /// recorded as changed (at least those that differ).
     #[test]
     fn changes_to_store_match_between_with_the_expiry_entry() {
         let expiry = Expiry::OnInactivity(Duration::from_secs(60)).to_json();
@@ -606,11 +628,23 @@ mod tests {
             state(&[("a", "1"), ("b", "2")]),
             state(&[("a", "1"), ("b", "3")]),
             state(&[("a", "1")]),
+            state(&[("a", "1"), ("b", "2"), ("c", "4")]),
             state(&[]),
         ];
         let jsons = [None, Some(expiry.as_str()), Some(other.as_str())];
         for stored_expiry in jsons {
             for now in &current {
+                let originals_of = |keys: &mut dyn Iterator<Item = &String>| {
+                    keys.map(|k| (k.clone(), stored.get(k).cloned()))
+                        .collect::<HashMap<_, _>>()
+                };
+                let every_key = originals_of(&mut stored.keys().chain(now.keys()));
+                let differing = originals_of(
+                    &mut stored
+                        .keys()
+                        .chain(now.keys())
+                        .filter(|k| stored.get(*k) != now.get(*k)),
+                );
                 for json in jsons {
                     let json = json.filter(|_| !now.is_empty());
                     let mut expected = Changes::between(
@@ -618,16 +652,13 @@ mod tests {
                         &with_expiry(now, json),
                     );
                     expected.remove.sort();
-                    let mut got = changes_to_store(Some(&stored), stored_expiry, now, json);
-                    got.remove.sort();
-                    assert_eq!(
-                        got, expected,
-                        "{stored:?} -> {now:?}, {stored_expiry:?} -> {json:?}"
-                    );
-                    if *now == stored {
-                        let mut unchanged = changes_to_store(None, stored_expiry, now, json);
-                        unchanged.remove.sort();
-                        assert_eq!(unchanged, expected, "unchanged {now:?}");
+                    for originals in [&every_key, &differing] {
+                        let mut got = changes_to_store(originals, stored_expiry, now, json);
+                        got.remove.sort();
+                        assert_eq!(
+                            got, expected,
+                            "{stored:?} -> {now:?}, {stored_expiry:?} -> {json:?}"
+                        );
                     }
                 }
             }

@@ -114,6 +114,16 @@ impl SessionStore {
         self.check(state.iter())
     }
 
+    /// [`check_size`](Self::check_size) of a state given as its entries, for a caller that
+    /// holds it in more than one map (the axum layer: the keys, plus an expiry entry added at
+    /// write time), so that checking needs no copy of the session.
+    pub fn check_size_of<'a>(
+        &self,
+        entries: impl Iterator<Item = (&'a String, &'a String)>,
+    ) -> Result<(), StoreError> {
+        self.check(entries)
+    }
+
     fn check<'a>(
         &self,
         entries: impl Iterator<Item = (&'a String, &'a String)>,
