@@ -16,10 +16,9 @@ use redis::{
 
 /// Shared Lua helpers, prepended to every script.
 ///
-/// Only what every script needs: each call runs the whole text, and a `local function` here
-/// would be a closure built (and collected) on every call, whether the script uses it or not.
-/// The existence check of the scripts that need a hash is `HLEN` (see [`APPLY`]); `in_chunks`
-/// is defined by the scripts that write fields.
+/// Only what every script needs: each call runs the whole text, so anything here costs every
+/// call. The existence check of the scripts that need a hash is `HLEN` (see [`APPLY`]);
+/// `in_chunks` ([`IN_CHUNKS`]) is added to the scripts that write fields.
 const PRELUDE: &str = r#"
 local key = KEYS[1]
 local ttl = tonumber(ARGV[1])
@@ -80,9 +79,9 @@ return 1
 ///
 /// The existence check is `HLEN`: 0 when the key is absent (Redis never keeps an empty hash),
 /// a `WRONGTYPE` error when the key is not a hash, before anything is written, so a stray
-/// string key is reported as corrupt instead of being rewritten. One call with an integer
-/// reply: it replaced `TYPE`, whose status reply Lua receives as a table (measured: 2.6 µs of
-/// Redis time per `apply` before, see `docs/benchmarks.md`).
+/// string key is reported as corrupt instead of being rewritten (not even its expiry). One
+/// call with an integer reply: it replaced `TYPE`, whose status reply Lua receives as a table
+/// (measured: Redis time per `apply` 3.0-3.5 µs before, 2.8-3.3 after; `docs/benchmarks.md`).
 const APPLY: &str = r#"
 if redis.call('HLEN', key) == 0 then return 0 end
 local removed = tonumber(ARGV[2])
