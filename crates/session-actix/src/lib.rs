@@ -235,7 +235,15 @@ impl ActixSessionStore for ActixStore {
                     } else {
                         self.store.check_size(&session_state)
                     };
+                    // With sliding expiry this request's load already set the TTL; when
+                    // actix's resolves to the same, setting it again changes nothing.
+                    let touched_alike = self.sliding.is_some_and(|sliding| {
+                        self.store.effective_ttl(Some(sliding)) == self.store.effective_ttl(ttl)
+                    });
                     match checked {
+                        Ok(()) if touched_alike => {
+                            self.store.apply_keeping_expiry(&id, &changes).await
+                        }
                         Ok(()) => self.store.apply(&id, &changes, ttl).await,
                         Err(err) => Err(err),
                     }

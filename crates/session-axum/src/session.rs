@@ -1,6 +1,6 @@
 //! The per-request session handle and the extractor that hands it to handlers.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use axum::{extract::FromRequestParts, http::request::Parts, http::HeaderValue};
 use cookie::time::OffsetDateTime;
@@ -115,9 +115,15 @@ struct Data {
     id: Option<SessionId>,
     /// The session's state as this request sees it.
     state: SessionState,
-    /// The state as the store holds it under `id` (what the load returned): `save` writes only
-    /// the keys that differ from it, with [`Changes::between`], as the actix adapter does.
-    stored: SessionState,
+    /// The stored values of the keys this request changed (`None`: not stored), each moved
+    /// here by the key's first change. `save` writes only the keys whose value now differs
+    /// from it, as [`Changes::between`] the stored and the current state would (and as the
+    /// actix adapter does), without a copy of the session: measured, copies of the whole state
+    /// were 10-15% of the server's CPU per request on 2 KB and 20 KB sessions (see
+    /// docs/benchmarks.md).
+    originals: HashMap<String, Option<String>>,
+    /// The stored [`EXPIRY_KEY`] entry, as the load found it (it is not in `state`).
+    stored_expiry: Option<String>,
     /// A stored session to delete after the handler (renew, purge).
     delete: Option<SessionId>,
     /// The request's cookie must go: purge, or a renew that left nothing to store.
@@ -134,6 +140,15 @@ struct Data {
     expiry: Option<Expiry>,
     /// `set_expiry` changed it in this request.
     expiry_changed: bool,
+}
+
+impl Data {
+    /// Records the value `key` had before this change, when this is its first change.
+    fn changed(&mut self, key: &str, previous: Option<String>) {
+        if !self.originals.contains_key(key) {
+            self.originals.insert(key.to_owned(), previous);
+        }
+    }
 }
 
 impl Session {
@@ -178,9 +193,10 @@ impl Session {
             };
             match result {
                 Ok(Some(mut state)) => {
-                    data.stored = state.clone();
-                    if let Some(json) = state.remove(EXPIRY_KEY) {
-                        data.expiry = Expiry::from_json(&json);
+                    data.originals.clear();
+                    data.stored_expiry = state.remove(EXPIRY_KEY);
+                    if let Some(json) = &data.stored_expiry {
+                        data.expiry = Expiry::from_json(json);
                         if data.expiry.is_none() {
                             tracing::warn!(
                                 key = EXPIRY_KEY,
@@ -306,7 +322,8 @@ impl Session {
             type_name: std::any::type_name::<T>(),
         })?;
         let mut data = self.loaded().await?;
-        data.state.insert(key.to_owned(), json);
+        let previous = data.state.insert(key.to_owned(), json);
+        data.changed(key, previous);
         Ok(())
     }
 
@@ -320,14 +337,18 @@ impl Session {
             return Ok(None);
         };
         let value = decode(key, json)?;
-        data.state.remove(key);
+        let previous = data.state.remove(key);
+        data.changed(key, previous);
         Ok(Some(value))
     }
 
     /// Removes every key. The stored session goes away with its last key, and the cookie with it.
     pub async fn clear(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
-        data.state.clear();
+        let state = std::mem::take(&mut data.state);
+        for (key, previous) in state {
+            data.changed(&key, Some(previous));
+        }
         Ok(())
     }
 
@@ -344,7 +365,8 @@ impl Session {
             data.expire_cookie = true;
         }
         // The full state goes to `create` under the new id, where nothing is stored yet.
-        data.stored.clear();
+        data.originals.clear();
+        data.stored_expiry = None;
         Ok(())
     }
 
@@ -361,7 +383,8 @@ impl Session {
             data.expire_cookie = true;
         }
         data.state.clear();
-        data.stored.clear();
+        data.originals.clear();
+        data.stored_expiry = None;
         data.loaded = true;
         data.touched = false;
         data.expiry = None;
@@ -418,17 +441,32 @@ impl Session {
         let store = &config.store;
         let expiry = data.expiry;
         let ttl = self.store_ttl(expiry);
-        // The state as stored: the application's keys plus the expiry, when it has one of
-        // its own (an empty session stays empty: it is not stored at all).
-        let mut state = data.state.clone();
-        if let (Some(expiry), false) = (expiry, state.is_empty()) {
-            state.insert(EXPIRY_KEY.to_owned(), expiry.to_json());
-        }
+        // The stored form of the session's own expiry, when it has one (an empty session
+        // stays empty: it is not stored at all).
+        let expiry_json = expiry
+            .filter(|_| !data.state.is_empty())
+            .map(Expiry::to_json);
+        // The state as stored: the application's keys plus that expiry. Built only where the
+        // whole state is written or measured; a request that changed nothing copies nothing
+        // (measured: two full copies per read were a tenth of the server's CPU on a 2 KB
+        // session, see docs/benchmarks.md).
+        let expiry_entry = expiry_json
+            .as_ref()
+            .map(|json| (EXPIRY_KEY.to_owned(), json.clone()));
+        let full_state = |data: &Data| {
+            let mut state = data.state.clone();
+            if let Some(json) = &expiry_json {
+                state.insert(EXPIRY_KEY.to_owned(), json.clone());
+            }
+            state
+        };
         if let Some(old) = data.delete.take() {
             // A renew writes the state under a new id: check its size before the old id goes,
             // or a refused write would log the user out.
-            if !state.is_empty() {
-                store.check_size(&state).map_err(SessionError::from_store)?;
+            if !data.state.is_empty() {
+                store
+                    .check_size_of(entries_to_store(&data.state, &expiry_entry))
+                    .map_err(SessionError::from_store)?;
             }
             store.delete(&old).await.map_err(SessionError::from_store)?;
         }
@@ -436,9 +474,9 @@ impl Session {
         let lifetime = self.lifetime(expiry);
         let persistent = lifetime != Lifetime::default();
         match data.id.clone() {
-            None if !state.is_empty() => {
+            None if !data.state.is_empty() => {
                 let id = store
-                    .create(&state, ttl)
+                    .create(&full_state(&data), ttl)
                     .await
                     .map_err(SessionError::from_store)?;
                 Ok(cookie.seal(&id, lifetime))
@@ -446,7 +484,12 @@ impl Session {
             None if data.expire_cookie || data.stale_cookie => Ok(cookie.removal()),
             None => Ok(None),
             Some(id) => {
-                let changes = Changes::between(&data.stored, &state);
+                let changes = changes_to_store(
+                    &data.originals,
+                    data.stored_expiry.as_deref(),
+                    &data.state,
+                    expiry_json.as_deref(),
+                );
                 if changes.is_empty() {
                     // Sliding expiry reset the TTL to the layer's; a session with its own
                     // expiry needs its own.
@@ -471,18 +514,22 @@ impl Session {
                     });
                 }
                 // The store sees only the changes; the size limit is about the whole session.
-                store.check_size(&state).map_err(SessionError::from_store)?;
-                if !store
-                    .apply(&id, &changes, ttl)
-                    .await
-                    .map_err(SessionError::from_store)?
-                {
+                store
+                    .check_size_of(entries_to_store(&data.state, &expiry_entry))
+                    .map_err(SessionError::from_store)?;
+                // Sliding expiry: the load of this request already set this very TTL.
+                let written = if data.touched && ttl == config.ttl {
+                    store.apply_keeping_expiry(&id, &changes).await
+                } else {
+                    store.apply(&id, &changes, ttl).await
+                };
+                if !written.map_err(SessionError::from_store)? {
                     // Deleted meanwhile (a logout elsewhere) or expired: bringing it back would
                     // undo that logout, so the changes are dropped.
                     tracing::debug!("session vanished before its changes were saved (logged out or expired); changes dropped");
                     return Ok(cookie.removal());
                 }
-                if state.is_empty() {
+                if data.state.is_empty() {
                     // The store deletes a session left without keys.
                     Ok(cookie.removal())
                 } else if persistent || data.reseal || data.expiry_changed {
@@ -493,6 +540,43 @@ impl Session {
             }
         }
     }
+}
+
+/// What `save` writes to an existing session: [`Changes::between`] the stored state and the
+/// application's keys plus the session's own expiry (`expiry_json`, under [`EXPIRY_KEY`]),
+/// computed from the changed keys' `originals` and the stored expiry entry alone.
+fn changes_to_store(
+    originals: &HashMap<String, Option<String>>,
+    stored_expiry: Option<&str>,
+    state: &SessionState,
+    expiry_json: Option<&str>,
+) -> Changes {
+    let mut changes = Changes::default();
+    for (key, original) in originals {
+        match (state.get(key), original) {
+            (Some(now), Some(before)) if now == before => {}
+            (Some(now), _) => changes.set(key.as_str(), now.as_str()),
+            (None, Some(_)) => changes.remove(key.as_str()),
+            (None, None) => {}
+        }
+    }
+    if expiry_json != stored_expiry {
+        match expiry_json {
+            Some(json) => changes.set(EXPIRY_KEY, json),
+            None => changes.remove(EXPIRY_KEY),
+        }
+    }
+    changes
+}
+
+/// The entries `save` stores: the application's keys and the expiry entry, if any.
+fn entries_to_store<'a>(
+    state: &'a SessionState,
+    expiry_entry: &'a Option<(String, String)>,
+) -> impl Iterator<Item = (&'a String, &'a String)> {
+    state
+        .iter()
+        .chain(expiry_entry.iter().map(|(key, json)| (key, json)))
 }
 
 fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, SessionError> {
@@ -511,5 +595,73 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
             .get::<Session>()
             .cloned()
             .ok_or(MissingSessionLayer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pairs: &[(&str, &str)]) -> SessionState {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The changes from the changed keys' originals are exactly those of `Changes::between`
+    /// the stored state and the current one, expiry entries included, whichever keys were
+    /// recorded as changed (at least those that differ).
+    #[test]
+    fn changes_to_store_match_between_with_the_expiry_entry() {
+        let expiry = Expiry::OnInactivity(Duration::from_secs(60)).to_json();
+        let other = Expiry::OnSessionEnd.to_json();
+        let with_expiry = |keys: &SessionState, json: Option<&str>| {
+            let mut full = keys.clone();
+            if let Some(json) = json {
+                full.insert(EXPIRY_KEY.to_owned(), json.to_owned());
+            }
+            full
+        };
+        let stored = state(&[("a", "1"), ("b", "2")]);
+        let current = [
+            state(&[("a", "1"), ("b", "2")]),
+            state(&[("a", "1"), ("b", "3")]),
+            state(&[("a", "1")]),
+            state(&[("a", "1"), ("b", "2"), ("c", "4")]),
+            state(&[]),
+        ];
+        let jsons = [None, Some(expiry.as_str()), Some(other.as_str())];
+        for stored_expiry in jsons {
+            for now in &current {
+                let originals_of = |keys: &mut dyn Iterator<Item = &String>| {
+                    keys.map(|k| (k.clone(), stored.get(k).cloned()))
+                        .collect::<HashMap<_, _>>()
+                };
+                let every_key = originals_of(&mut stored.keys().chain(now.keys()));
+                let differing = originals_of(
+                    &mut stored
+                        .keys()
+                        .chain(now.keys())
+                        .filter(|k| stored.get(*k) != now.get(*k)),
+                );
+                for json in jsons {
+                    let json = json.filter(|_| !now.is_empty());
+                    let mut expected = Changes::between(
+                        &with_expiry(&stored, stored_expiry),
+                        &with_expiry(now, json),
+                    );
+                    expected.remove.sort();
+                    for originals in [&every_key, &differing] {
+                        let mut got = changes_to_store(originals, stored_expiry, now, json);
+                        got.remove.sort();
+                        assert_eq!(
+                            got, expected,
+                            "{stored:?} -> {now:?}, {stored_expiry:?} -> {json:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

@@ -114,6 +114,27 @@ impl SessionStore {
         self.check(state.iter())
     }
 
+    /// [`check_size`](Self::check_size) of a state given as its entries, for a caller that
+    /// holds it in more than one map (the axum layer: the keys, plus an expiry entry added at
+    /// write time), so that checking needs no copy of the session.
+    ///
+    /// ```
+    /// use session_core::{SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::memory().with_max_session_size(Some(16));
+    /// let keys = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    /// let expiry = ("_expiry".to_owned(), "\"a long expiry entry\"".to_owned());
+    /// assert!(store.check_size_of(keys.iter()).is_ok());
+    /// let with_expiry = keys.iter().chain(std::iter::once((&expiry.0, &expiry.1)));
+    /// assert!(store.check_size_of(with_expiry).unwrap_err().is_too_large());
+    /// ```
+    pub fn check_size_of<'a>(
+        &self,
+        entries: impl Iterator<Item = (&'a String, &'a String)>,
+    ) -> Result<(), StoreError> {
+        self.check(entries)
+    }
+
     fn check<'a>(
         &self,
         entries: impl Iterator<Item = (&'a String, &'a String)>,
@@ -298,6 +319,41 @@ impl SessionStore {
         // Empty changes without a TTL still go through `apply`: it answers whether the session
         // exists from the primary (a load might be served by a lagging replica).
         self.backend.apply(id, changes, ttl).await
+    }
+
+    /// Like [`apply`](Self::apply), leaving the session's expiry as it is: for a request whose
+    /// load already reset it ([`load_and_touch`](Self::load_and_touch)) to the TTL this write
+    /// would set, so that one request does not set it twice (the sliding-expiry write; one
+    /// `PEXPIRE` less inside the Redis script). Returns false, writing nothing, when the session
+    /// no longer exists.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use session_core::{Changes, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::memory();
+    /// let state = SessionState::from([("n".to_owned(), "1".to_owned())]);
+    /// let id = store.create(&state, Some(Duration::from_secs(60))).await.unwrap();
+    /// // Sliding expiry: the load resets the TTL...
+    /// let ttl = Some(Duration::from_secs(60));
+    /// assert!(store.load_and_touch(&id, ttl).await.unwrap().is_some());
+    /// // ...so the write after it leaves the expiry alone.
+    /// let mut changes = Changes::default();
+    /// changes.set("n", "2");
+    /// assert!(store.apply_keeping_expiry(&id, &changes).await.unwrap());
+    /// // A session deleted meanwhile (a logout) is not brought back.
+    /// assert!(store.delete(&id).await.unwrap());
+    /// assert!(!store.apply_keeping_expiry(&id, &changes).await.unwrap());
+    /// # });
+    /// ```
+    pub async fn apply_keeping_expiry(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.check(changes.set.iter())?;
+        self.backend.apply(id, changes, None).await
     }
 
     /// Resets the expiry of an existing session. Returns false when it no longer exists.

@@ -56,6 +56,36 @@ fn assert_unavailable(err: &StoreError) {
     assert!(err.is_unavailable(), "expected Unavailable, got {err:?}");
 }
 
+/// The sliding-expiry write: the load already reset the TTL, so the write leaves it alone (no
+/// second `PEXPIRE`), and still writes nothing to a session deleted meanwhile.
+#[tokio::test]
+async fn apply_keeping_expiry_leaves_the_ttl_and_the_logout() {
+    let server = RedisServer::start();
+    let store = SessionStore::new(backend(&server, true));
+    let id = store
+        .create(&state(&[("a", "1")]), secs(3600))
+        .await
+        .unwrap();
+    assert!(store.load_and_touch(&id, secs(60)).await.unwrap().is_some());
+    let mut changes = Changes::default();
+    changes.set("b", "2");
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(store.apply_keeping_expiry(&id, &changes).await.unwrap());
+    let stats: String = server.cmd(&["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_pexpire"), "{stats}");
+    let ms = pttl(&server, &id);
+    assert!(ms > 55_000 && ms <= 60_000, "{ms}");
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(state(&[("a", "1"), ("b", "2")]))
+    );
+
+    // A logout in between: nothing is written, nothing comes back.
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!store.apply_keeping_expiry(&id, &changes).await.unwrap());
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
+}
+
 #[tokio::test]
 async fn crud_for_both_strategies() {
     let server = RedisServer::start();
@@ -348,7 +378,7 @@ async fn every_operation_is_one_round_trip() {
         check(
             &[
                 ("evalsha", 1),
-                ("type", 1),
+                ("hlen", 1),
                 ("hdel", 1),
                 ("hset", 1),
                 ("pexpire", 1),
@@ -357,7 +387,7 @@ async fn every_operation_is_one_round_trip() {
         );
         assert!(b.replace(&id, &s, None).await.unwrap());
         check(
-            &[("evalsha", 1), ("type", 1), ("del", 1), ("hset", 1)],
+            &[("evalsha", 1), ("hlen", 1), ("del", 1), ("hset", 1)],
             "replace",
         );
         assert!(b.touch(&id, secs(60)).await.unwrap());
@@ -394,13 +424,26 @@ async fn wrong_type_and_non_json_values_are_corrupt() {
         let _: () = server.cmd(&["SET", &key(&id), "not a hash"]);
         let mut changes = Changes::default();
         changes.set("a", "1");
+        // Writes first: they must leave the stray value alone, not even set its expiry
+        // (a touching load does: its PEXPIRE is pipelined after the failing HGETALL).
         for result in [
-            b.load(&id, None).await.map(|_| ()),
-            b.load(&id, secs(5)).await.map(|_| ()),
             b.apply(&id, &changes, None).await.map(|_| ()),
+            b.apply(&id, &changes, secs(5)).await.map(|_| ()),
+            b.apply(&id, &Changes::default(), None).await.map(|_| ()),
             b.replace(&id, &state(&[("a", "1")]), None)
                 .await
                 .map(|_| ()),
+            b.replace(&id, &state(&[("a", "1")]), secs(5))
+                .await
+                .map(|_| ()),
+        ] {
+            let err = result.unwrap_err();
+            assert!(err.is_corrupt(), "{err:?}");
+        }
+        assert_eq!(server.cmd::<i64>(&["PTTL", &key(&id)]), -1);
+        for result in [
+            b.load(&id, None).await.map(|_| ()),
+            b.load(&id, secs(5)).await.map(|_| ()),
         ] {
             let err = result.unwrap_err();
             assert!(err.is_corrupt(), "{err:?}");

@@ -145,7 +145,7 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
     check(
         &[
             ("evalsha", 1),
-            ("type", 1),
+            ("hlen", 1),
             ("hdel", 1),
             ("hset", 1),
             ("pexpire", 1),

@@ -1,0 +1,727 @@
+//! Drives the HTTP benchmark: one redis-server on loopback, one `bench-server` per contender and
+//! expiry mode, 200 seeded sessions replayed by `wrk` (a Lua script picks a cookie per request),
+//! and per route: requests/s, p99, CPU µs per request of the server and of Redis (from
+//! `/proc/PID/stat` around the run) and Redis µs per call of each command (`INFO commandstats`).
+//! Prints markdown tables with ratios against the peers measured in the same run.
+//!
+//! Run it through `scripts/bench_http.sh`, which builds it and installs `wrk` when missing.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Seconds per route.
+    #[arg(long, default_value_t = 4)]
+    duration: u64,
+    /// wrk connections (one wrk thread).
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Sessions seeded and replayed per contender and size.
+    #[arg(long, default_value_t = 200)]
+    sessions: usize,
+    /// Session sizes to measure: small, 2k, 20k.
+    #[arg(long, value_delimiter = ',', default_value = "small,2k,20k")]
+    sizes: Vec<String>,
+    /// Contenders: floor, actix-session, ours-actix, tower-sessions, ours-axum.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "floor,actix-session,ours-actix,tower-sessions,ours-axum"
+    )]
+    contenders: Vec<String>,
+    /// Also measure sliding expiry for the larger sizes (always measured for `small`).
+    #[arg(long)]
+    sliding_all_sizes: bool,
+    /// The redis-server binary.
+    #[arg(long, default_value = "redis-server")]
+    redis_server: String,
+    /// Where the raw results go (tab separated), besides the tables on stdout.
+    #[arg(long)]
+    raw: Option<PathBuf>,
+    /// Also record each server with `perf record` (flat profile, 2 kHz) into this folder, one
+    /// `CONTENDER-SIZE-EXPIRY-ROUTE.perf.data` per route, for `perf report -i FILE`. perf's
+    /// sampling costs CPU: read the CPU figures of a run without it.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// A `bench-server` binary built from another commit: every contender named with the
+    /// suffix `@base` (`ours-axum@base`) runs on it, so a change is measured against the code
+    /// before it in the same run.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+}
+
+/// A session size: `keys` extra keys of `bytes` bytes of JSON each (besides the counter `n`).
+fn size_spec(name: &str) -> anyhow::Result<(usize, usize)> {
+    Ok(match name {
+        "small" => (0, 0),
+        "2k" => (20, 100),
+        "20k" => (50, 400),
+        other => bail!("unknown size {other:?}: expected small, 2k or 20k"),
+    })
+}
+
+/// What one wrk run measured.
+#[derive(Clone, Debug, Default)]
+struct Measure {
+    requests: u64,
+    rps: f64,
+    p99_us: f64,
+    errors: u64,
+    server_us: f64,
+    redis_us: f64,
+    /// Socket reads and writes of Redis per request (`total_reads_processed`,
+    /// `total_writes_processed`): below the round trips per request when the client batches
+    /// the commands of concurrent requests into one write.
+    redis_reads: f64,
+    redis_writes: f64,
+    /// Command name -> (calls per request, µs per call).
+    commands: BTreeMap<String, (f64, f64)>,
+}
+
+impl Measure {
+    fn total_us(&self) -> f64 {
+        self.server_us + self.redis_us
+    }
+}
+
+/// Key of one row: size, expiry mode, route.
+type Row = (String, &'static str, &'static str);
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, child: &mut Child) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("process exited before listening on {port}: {status}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    bail!("nothing listens on {port} after 20 s")
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the file are 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    // Clock ticks: USER_HZ is 100 on every Linux architecture this runs on.
+    Ok(ticks as f64 / 100.0)
+}
+
+/// One plain HTTP/1.1 GET; returns the `name=value` of every `Set-Cookie`.
+fn get_cookies(port: u16, path: &str) -> anyhow::Result<Vec<String>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    if !head.starts_with("HTTP/1.1 200") {
+        bail!("GET {path}: {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(head
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie").then(|| {
+                value
+                    .trim()
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .collect())
+}
+
+struct Redis {
+    child: Child,
+    conn: redis::Connection,
+}
+
+impl Redis {
+    fn start(binary: &str) -> anyhow::Result<(Self, String)> {
+        let port = free_port()?;
+        let mut child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {binary} (apt-get install redis-server)"))?;
+        wait_for_port(port, &mut child)?;
+        let url = format!("redis://127.0.0.1:{port}");
+        let conn = redis::Client::open(url.as_str())?.get_connection()?;
+        Ok((Self { child, conn }, url))
+    }
+
+    fn reset_stats(&mut self) -> anyhow::Result<()> {
+        redis::cmd("CONFIG").arg("RESETSTAT").exec(&mut self.conn)?;
+        Ok(())
+    }
+
+    /// `used_memory` of `INFO memory`: the bytes Redis holds, to tell the stored size of a
+    /// session (the difference around seeding, divided by the sessions seeded).
+    fn used_memory(&mut self) -> anyhow::Result<u64> {
+        let info: String = redis::cmd("INFO").arg("memory").query(&mut self.conn)?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .context("used_memory in INFO memory")
+    }
+
+    /// Socket reads and writes since the last `CONFIG RESETSTAT`.
+    fn io_counts(&mut self) -> anyhow::Result<(u64, u64)> {
+        let info: String = redis::cmd("INFO").arg("stats").query(&mut self.conn)?;
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            field("total_reads_processed"),
+            field("total_writes_processed"),
+        ))
+    }
+
+    /// `INFO commandstats` as command -> (calls, usec).
+    fn command_stats(&mut self) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.conn)?;
+        let mut stats = BTreeMap::new();
+        for line in info.lines() {
+            let Some((name, values)) = line
+                .strip_prefix("cmdstat_")
+                .and_then(|l| l.split_once(':'))
+            else {
+                continue;
+            };
+            let field = |key: &str| -> u64 {
+                values
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0)
+            };
+            stats.insert(name.to_owned(), (field("calls"), field("usec")));
+        }
+        Ok(stats)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running bench server, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(
+        contender: &str,
+        sliding: bool,
+        redis_url: &str,
+        baseline: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let (binary, contender) = match contender.strip_suffix("@base") {
+            Some(name) => (
+                baseline
+                    .context("a contender named NAME@base needs --baseline")?
+                    .to_owned(),
+                name,
+            ),
+            None => (sibling_binary("bench-server")?, contender),
+        };
+        let port = free_port()?;
+        let mut command = Command::new(binary);
+        command
+            .args(["--contender", contender, "--redis-url", redis_url])
+            .args(["--addr", &format!("127.0.0.1:{port}")]);
+        if sliding {
+            command.arg("--sliding");
+        }
+        let mut child = command.spawn()?;
+        wait_for_port(port, &mut child)?;
+        Ok(Self { child, port })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    Ok(me.with_file_name(name))
+}
+
+/// The wrk script: every request carries the cookie of one of the seeded sessions, at random,
+/// and `done` prints one machine-readable line.
+const WRK_SCRIPT: &str = r#"
+local cookies = {}
+function init(args)
+  for line in io.lines(args[1]) do cookies[#cookies + 1] = line end
+  math.randomseed(os.time())
+end
+function request()
+  return wrk.format("GET", wrk.path, { ["Cookie"] = cookies[math.random(#cookies)] })
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT requests=%d duration_us=%d p99_us=%d errors=%d\n",
+    summary.requests, summary.duration, latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"#;
+
+fn run_wrk(
+    args: &Args,
+    port: u16,
+    route: &str,
+    script: &Path,
+    cookies: &Path,
+) -> anyhow::Result<(u64, f64, f64, u64)> {
+    let output = Command::new("wrk")
+        .args(["-t1", &format!("-c{}", args.connections)])
+        .args([&format!("-d{}s", args.duration), "--latency", "-s"])
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{port}/{route}"))
+        .arg("--")
+        .arg(cookies)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .with_context(|| format!("no RESULT line from wrk: {stdout}"))?;
+    let field = |key: &str| -> anyhow::Result<u64> {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .context("wrk RESULT field")?
+            .parse()
+            .context("wrk RESULT number")
+    };
+    let requests = field("requests")?;
+    let rps = requests as f64 / (field("duration_us")? as f64 / 1e6);
+    Ok((requests, rps, field("p99_us")? as f64, field("errors")?))
+}
+
+fn measure(
+    args: &Args,
+    redis: &mut Redis,
+    server: &Server,
+    route: &str,
+    script: &Path,
+    cookies: &Path,
+    profile_name: &str,
+) -> anyhow::Result<Measure> {
+    let perf = match &args.profile {
+        Some(dir) => Some(
+            Command::new("perf")
+                .args([
+                    "record",
+                    "-q",
+                    "-F",
+                    "2000",
+                    "-p",
+                    &server.child.id().to_string(),
+                    "-o",
+                ])
+                .arg(dir.join(format!("{profile_name}.perf.data")))
+                .args(["--", "sleep", &args.duration.to_string()])
+                .stdout(Stdio::null())
+                .spawn()
+                .context("running perf (apt-get install linux-perf)")?,
+        ),
+        None => None,
+    };
+    redis.reset_stats()?;
+    let (server_before, redis_before) = (
+        cpu_seconds(server.child.id())?,
+        cpu_seconds(redis.child.id())?,
+    );
+    let (requests, rps, p99_us, errors) = run_wrk(args, server.port, route, script, cookies)?;
+    let (server_after, redis_after) = (
+        cpu_seconds(server.child.id())?,
+        cpu_seconds(redis.child.id())?,
+    );
+    let stats = redis.command_stats()?;
+    let (reads, writes) = redis.io_counts()?;
+    if let Some(mut perf) = perf {
+        perf.wait()?;
+    }
+    let per_request = |seconds: f64| seconds * 1e6 / requests.max(1) as f64;
+    let commands = stats
+        .into_iter()
+        // The bench's own INFO / CONFIG calls.
+        .filter(|(name, _)| name != "info" && name != "config")
+        .map(|(name, (calls, usec))| {
+            (
+                name,
+                (
+                    calls as f64 / requests.max(1) as f64,
+                    usec as f64 / calls.max(1) as f64,
+                ),
+            )
+        })
+        .collect();
+    Ok(Measure {
+        requests,
+        rps,
+        p99_us,
+        errors,
+        server_us: per_request(server_after - server_before),
+        redis_us: per_request(redis_after - redis_before),
+        redis_reads: reads as f64 / requests.max(1) as f64,
+        redis_writes: writes as f64 / requests.max(1) as f64,
+        commands,
+    })
+}
+
+const PEERS: [(&str, &str); 3] = [
+    ("ours-actix", "actix-session"),
+    ("ours-axum", "tower-sessions"),
+    ("ours-axum", "actix-session"),
+];
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (mut redis, redis_url) = Redis::start(&args.redis_server)?;
+    let work = std::env::temp_dir().join(format!("session-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let script = work.join("replay.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+
+    let mut results: BTreeMap<(Row, String), Measure> = BTreeMap::new();
+    let mut rows: Vec<Row> = Vec::new();
+    // (size, contender) -> Redis memory per stored session, in bytes (last expiry mode seeded).
+    let mut stored: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for size in &args.sizes {
+        let (keys, bytes) = size_spec(size)?;
+        let modes: &[&'static str] = if size == "small" || args.sliding_all_sizes {
+            &["fixed", "sliding"]
+        } else {
+            &["fixed"]
+        };
+        for &mode in modes {
+            for route in ["read", "write"] {
+                rows.push((size.clone(), mode, route));
+            }
+            for contender in &args.contenders {
+                // The floor has no session, hence no size or expiry mode: measured once.
+                if contender == "floor" && (size != "small" || mode != "fixed") {
+                    continue;
+                }
+                let server = Server::start(
+                    contender,
+                    mode == "sliding",
+                    &redis_url,
+                    args.baseline.as_deref(),
+                )?;
+                let cookie_file = work.join(format!("{contender}-{size}-{mode}.cookies"));
+                let mut lines = String::new();
+                let memory_before = redis.used_memory()?;
+                for _ in 0..args.sessions {
+                    let cookies =
+                        get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
+                    if cookies.is_empty() {
+                        bail!("{contender}: the seed request set no cookie");
+                    }
+                    writeln!(lines, "{}", cookies.join("; "))?;
+                }
+                std::fs::write(&cookie_file, lines)?;
+                if contender != "floor" {
+                    let grown = redis.used_memory()?.saturating_sub(memory_before);
+                    let per_session = grown / args.sessions.max(1) as u64;
+                    eprintln!("{size:>5} {mode:<7} {contender:<14} {per_session} bytes of Redis memory per session");
+                    stored.insert((size.clone(), contender.clone()), per_session);
+                }
+                for route in ["read", "write"] {
+                    let profile_name = format!("{contender}-{size}-{mode}-{route}");
+                    let m = measure(
+                        &args,
+                        &mut redis,
+                        &server,
+                        route,
+                        &script,
+                        &cookie_file,
+                        &profile_name,
+                    )?;
+                    eprintln!(
+                        "{size:>5} {mode:<7} {route:<5} {contender:<14} {:>8.0} rps  p99 {:>6.2} ms  server {:>5.1} µs  redis {:>5.1} µs  errors {}",
+                        m.rps, m.p99_us / 1000.0, m.server_us, m.redis_us, m.errors
+                    );
+                    results.insert(((size.clone(), mode, route), contender.clone()), m);
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    let mut report = report(&args, &rows, &results);
+    let _ = writeln!(report, "\n## Redis memory per stored session (bytes, `used_memory` growth while seeding / sessions)\n");
+    let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
+    let _ = writeln!(
+        report,
+        "| session | {} |",
+        contenders
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(report, "|---|{}", "---|".repeat(contenders.len()));
+    for size in &args.sizes {
+        let _ = write!(report, "| {size} |");
+        for c in &contenders {
+            match stored.get(&(size.clone(), c.to_string())) {
+                Some(bytes) => {
+                    let _ = write!(report, " {bytes} |");
+                }
+                None => {
+                    let _ = write!(report, " - |");
+                }
+            }
+        }
+        let _ = writeln!(report);
+    }
+    print!("{report}");
+    if let Some(path) = &args.raw {
+        std::fs::write(path, raw(&results))?;
+    }
+    Ok(())
+}
+
+fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>) -> String {
+    let mut out = String::new();
+    let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
+    let get = |row: &Row, c: &str| results.get(&(row.clone(), c.to_owned()));
+    let floor = |route: &'static str| get(&("small".to_owned(), "fixed", route), "floor");
+    // Ratios: ours against each peer, and a contender against its own `@base` build.
+    let mut pairs: Vec<(String, String)> = PEERS
+        .iter()
+        .filter(|(ours, peer)| {
+            contenders.iter().any(|c| c == ours) && contenders.iter().any(|c| c == peer)
+        })
+        .map(|(ours, peer)| (ours.to_string(), peer.to_string()))
+        .collect();
+    for c in &contenders {
+        if let Some(name) = c.strip_suffix("@base") {
+            if contenders.iter().any(|other| *other == name) {
+                pairs.push((name.to_owned(), c.to_string()));
+            }
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## CPU µs per request, server + Redis ({} connections, {} s per route)\n",
+        args.connections, args.duration
+    );
+    let _ = write!(out, "| session | expiry | route |");
+    for c in &contenders {
+        let _ = write!(out, " {c} |");
+    }
+    for (ours, peer) in &pairs {
+        let _ = write!(out, " {ours} / {peer} |");
+    }
+    let _ = writeln!(out);
+    let columns = contenders.len() + 3 + pairs.len();
+    let _ = writeln!(out, "|{}", "---|".repeat(columns));
+    for row in rows {
+        let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
+        for c in &contenders {
+            match get(row, c) {
+                Some(m) => {
+                    let _ = write!(
+                        out,
+                        " {:.1} ({:.1} + {:.1}) |",
+                        m.total_us(),
+                        m.server_us,
+                        m.redis_us
+                    );
+                }
+                None => {
+                    let _ = write!(out, " - |");
+                }
+            }
+        }
+        for (ours, peer) in &pairs {
+            match (get(row, ours), get(row, peer)) {
+                (Some(o), Some(p)) => {
+                    let _ = write!(out, " {:.2} |", o.total_us() / p.total_us());
+                }
+                _ => {
+                    let _ = write!(out, " - |");
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    if let (Some(r), Some(w)) = (floor("read"), floor("write")) {
+        let _ = writeln!(
+            out,
+            "\nFloor (actix-web, no session): {:.1} µs on /read ({:.1} + {:.1}), {:.1} µs on /write; {:.0} and {:.0} rps.",
+            r.total_us(), r.server_us, r.redis_us, w.total_us(), r.rps, w.rps
+        );
+        let _ = writeln!(
+            out,
+            "\nSession overhead over the floor (CPU µs per request, small session):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| expiry | route | {} |",
+            contenders
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        let _ = writeln!(out, "|---|---|{}", "---|".repeat(contenders.len()));
+        for row in rows.iter().filter(|r| r.0 == "small") {
+            let base = if row.2 == "read" { r } else { w };
+            let _ = write!(out, "| {} | {} |", row.1, row.2);
+            for c in &contenders {
+                match get(row, c) {
+                    Some(m) => {
+                        let _ = write!(out, " {:.1} |", m.total_us() - base.total_us());
+                    }
+                    None => {
+                        let _ = write!(out, " - |");
+                    }
+                }
+            }
+            let _ = writeln!(out);
+        }
+    }
+
+    let _ = writeln!(out, "\n## Requests/s and p99 latency (ms)\n");
+    let _ = writeln!(
+        out,
+        "| session | expiry | route | {} |",
+        contenders
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(out, "|---|---|---|{}", "---|".repeat(contenders.len()));
+    for row in rows {
+        let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
+        for c in &contenders {
+            match get(row, c) {
+                Some(m) => {
+                    let errors = if m.errors > 0 {
+                        format!(", {} errors", m.errors)
+                    } else {
+                        String::new()
+                    };
+                    let _ = write!(out, " {:.0} / {:.2}{errors} |", m.rps, m.p99_us / 1000.0);
+                }
+                None => {
+                    let _ = write!(out, " - |");
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+
+    let _ = writeln!(
+        out,
+        "\n## Redis commands per request (calls x µs per call)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| session | expiry | route | {} |",
+        contenders
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(out, "|---|---|---|{}", "---|".repeat(contenders.len()));
+    for row in rows {
+        let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
+        for c in &contenders {
+            match get(row, c) {
+                Some(m) => {
+                    let cells: Vec<String> = m
+                        .commands
+                        .iter()
+                        .filter(|(_, (calls, _))| *calls >= 0.01)
+                        .map(|(name, (calls, usec))| format!("{name} {calls:.2}x{usec:.2}"))
+                        .collect();
+                    let _ = write!(out, " {}; {:.2} reads |", cells.join(", "), m.redis_reads);
+                }
+                None => {
+                    let _ = write!(out, " - |");
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+fn raw(results: &BTreeMap<(Row, String), Measure>) -> String {
+    let mut out = String::from(
+        "size\texpiry\troute\tcontender\trequests\trps\tp99_us\terrors\tserver_us\tredis_us\tredis_reads\tredis_writes\tcommands\n",
+    );
+    for (((size, mode, route), contender), m) in results {
+        let commands: Vec<String> = m
+            .commands
+            .iter()
+            .map(|(name, (calls, usec))| format!("{name}:{calls:.3}x{usec:.3}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{size}\t{mode}\t{route}\t{contender}\t{}\t{:.0}\t{:.0}\t{}\t{:.2}\t{:.2}\t{:.3}\t{:.3}\t{}",
+            m.requests,
+            m.rps,
+            m.p99_us,
+            m.errors,
+            m.server_us,
+            m.redis_us,
+            m.redis_reads,
+            m.redis_writes,
+            commands.join(",")
+        );
+    }
+    out
+}
