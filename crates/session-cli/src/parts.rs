@@ -12,7 +12,10 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use redis::{aio::MultiplexedConnection, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
 use session_core::{
-    backends::{file::FileBackend, redis::RedisBackend},
+    backends::{
+        file::FileBackend,
+        redis::{parse_cluster_nodes, RedisBackend},
+    },
     plan::{Auth, BackendPlan, ClusterPlan, RedisPlan, SentinelPlan, Topology},
     SessionBackend,
 };
@@ -412,37 +415,27 @@ impl RedisPart {
 }
 
 /// The nodes of a `CLUSTER NODES` reply: role (with slots for masters), host, port. Failed
-/// nodes are left out. A node that reports an empty address is the seed itself.
+/// nodes and nodes without an address are left out. A node that reports an empty address is
+/// the seed itself.
 fn cluster_lines(text: &str, seed_host: &str) -> Vec<(Role, String, u16)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() < 8 || fields[2].contains("fail") || fields[2].contains("noaddr") {
-            continue;
-        }
-        let addr = fields[1].split(['@', ',']).next().unwrap_or_default();
-        let Some((host, port)) = addr.rsplit_once(':') else {
-            continue;
-        };
-        let Ok(port) = port.parse::<u16>() else {
-            continue;
-        };
-        let host = if host.is_empty() { seed_host } else { host };
-        let role = if fields[2].contains("master") {
-            let slots = fields[8..]
-                .iter()
-                .filter(|s| !s.starts_with('['))
-                .filter_map(|s| match s.split_once('-') {
-                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
-                    None => s.parse().ok().map(|n| (n, n)),
-                })
-                .collect();
-            Role::ClusterMaster(slots)
-        } else {
-            Role::ClusterReplica
-        };
-        out.push((role, host.to_owned(), port));
-    }
+    let mut out: Vec<_> = parse_cluster_nodes(text)
+        .into_iter()
+        .filter(|node| !node.failing && !node.no_address)
+        .map(|node| {
+            let host = if node.host.is_empty() {
+                seed_host.to_owned()
+            } else {
+                node.host
+            };
+            let role = if node.master {
+                Role::ClusterMaster(node.slots)
+            } else {
+                Role::ClusterReplica
+            };
+            (role, host, node.port)
+        })
+        .collect();
+    // Sorted again: the seed's own line sorts by the host it was given.
     out.sort_by(|a, b| (a.1.as_str(), a.2).cmp(&(b.1.as_str(), b.2)));
     out
 }

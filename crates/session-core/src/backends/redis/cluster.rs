@@ -236,26 +236,42 @@ pub(super) fn hosts(seeds: &[(String, u16)]) -> String {
         .join(",")
 }
 
-/// A master of `CLUSTER NODES`.
-#[derive(Debug, PartialEq, Eq)]
-struct Master {
-    host: String,
-    port: u16,
+/// One node of a `CLUSTER NODES` reply, as [`parse_cluster_nodes`] reads it: the one parser of
+/// that reply, for the backend's health check and for `sessionctl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNode {
+    /// The host as the node reports it; empty for the node that answered when it does not
+    /// know its own address yet (the caller knows which address it asked).
+    pub host: String,
+    /// The client port.
+    pub port: u16,
+    /// Flagged `master`.
+    pub master: bool,
     /// Flagged `fail` or `fail?` by the node that answered.
-    failing: bool,
+    pub failing: bool,
+    /// Flagged `noaddr`: its address is unknown.
+    pub no_address: bool,
+    /// The slot ranges it serves, inclusive (masters only; the `[slot->-node]` migration
+    /// annotations are left out).
+    pub slots: Vec<(u16, u16)>,
 }
 
-/// The masters that own slots, from a `CLUSTER NODES` reply: lines of
+/// The nodes of a `CLUSTER NODES` reply, sorted by address: lines of
 /// `<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`.
-fn masters(text: &str) -> Vec<Master> {
+/// Lines that do not have that shape are skipped.
+///
+/// ```
+/// use session_core::backends::redis::parse_cluster_nodes;
+///
+/// let nodes = parse_cluster_nodes("a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460 5462\n");
+/// assert_eq!((nodes[0].port, nodes[0].master), (7000, true));
+/// assert_eq!(nodes[0].slots, vec![(0, 5460), (5462, 5462)]);
+/// ```
+pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
     let mut out = Vec::new();
     for line in text.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() < 9 {
-            continue; // no slots
-        }
-        let flags: Vec<&str> = fields[2].split(',').collect();
-        if !flags.contains(&"master") {
+        if fields.len() < 8 {
             continue;
         }
         let addr = fields[1].split(['@', ',']).next().unwrap_or_default();
@@ -263,14 +279,39 @@ fn masters(text: &str) -> Vec<Master> {
             continue;
         };
         let Ok(port) = port.parse() else { continue };
-        out.push(Master {
+        let flags: Vec<&str> = fields[2].split(',').collect();
+        let master = flags.contains(&"master");
+        let slots = if master {
+            fields[8..]
+                .iter()
+                .filter(|s| !s.starts_with('['))
+                .filter_map(|s| match s.split_once('-') {
+                    Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                    None => s.parse().ok().map(|n| (n, n)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(ClusterNode {
             host: host.to_owned(),
             port,
+            master,
             failing: flags.iter().any(|f| *f == "fail" || *f == "fail?"),
+            no_address: flags.contains(&"noaddr"),
+            slots,
         });
     }
     out.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
     out
+}
+
+/// The masters that own slots, from a `CLUSTER NODES` reply.
+fn masters(text: &str) -> Vec<ClusterNode> {
+    parse_cluster_nodes(text)
+        .into_iter()
+        .filter(|node| node.master && !node.slots.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -287,23 +328,14 @@ d4 127.0.0.1:7004@17004 slave a1 0 2 1 connected
 e5 127.0.0.1:7005@17005 master - 0 2 4 connected 10923-16383
 ";
         assert_eq!(
-            masters(text),
+            masters(text)
+                .into_iter()
+                .map(|m| (m.host, m.port, m.failing))
+                .collect::<Vec<_>>(),
             vec![
-                Master {
-                    host: "127.0.0.1".into(),
-                    port: 7001,
-                    failing: false
-                },
-                Master {
-                    host: "127.0.0.1".into(),
-                    port: 7002,
-                    failing: true
-                },
-                Master {
-                    host: "127.0.0.1".into(),
-                    port: 7005,
-                    failing: false
-                },
+                ("127.0.0.1".to_owned(), 7001, false),
+                ("127.0.0.1".to_owned(), 7002, true),
+                ("127.0.0.1".to_owned(), 7005, false),
             ]
         );
     }

@@ -90,7 +90,7 @@ use redis::{ConnectionAddr, ConnectionInfo, RedisError, Value};
 #[cfg(feature = "cluster")]
 use self::cluster::Cluster;
 #[cfg(feature = "cluster")]
-pub use self::cluster::CLUSTER_RETRIES;
+pub use self::cluster::{parse_cluster_nodes, ClusterNode, CLUSTER_RETRIES};
 use self::connection::{Connector, Request, Target};
 #[cfg(feature = "sentinel")]
 use self::sentinel::Sentinel;
