@@ -18,9 +18,9 @@
 //!
 //! How the session layer is put together, and why:
 //! * [`ActixStore`] under actix-session's `SessionMiddleware`, with a private cookie named
-//!   [`COOKIE_NAME`], `HttpOnly`, `SameSite=Lax`, `Secure` from
-//!   [`cookie_secure`](crate::cookie_secure), keyed with `Key::from(cookie_key_material())`,
-//!   persistent for [`SESSION_TTL`].
+//!   [`COOKIE_NAME`], `HttpOnly`, `SameSite=Lax`, `Secure` from `SESSION_COOKIE_SECURE`
+//!   (every cookie setting through [`crate::demo_cookie_config`]), keyed with
+//!   `Key::from(cookie_key_material())`, persistent for [`SESSION_TTL`].
 //! * [`request_scope`] outside the session middleware: a store outage answers 503 (actix-session
 //!   alone answers 500) and writes carry only the changed keys.
 //! * `/healthz` sits outside the session middleware, so it never loads a session (actix-session

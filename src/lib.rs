@@ -65,7 +65,8 @@ pub struct DemoSettings {
     pub store: SessionStore,
     /// The cookie key material, as [`cookie_key_material`] gives it (at least 64 bytes).
     pub key_material: Vec<u8>,
-    /// Whether cookies are marked `Secure` ([`cookie_secure`]).
+    /// Whether cookies are marked `Secure`: `SESSION_COOKIE_SECURE`, off by default (see
+    /// [`demo_cookie_config`]).
     pub secure: bool,
     /// The TTL every request that carries a session resets, when `key_expire` is configured.
     pub sliding_expiry: Option<Duration>,
@@ -178,19 +179,6 @@ pub fn demo_cookie_config(
     config
 }
 
-/// Whether cookies are marked `Secure` (off by default: the demos serve plain http on loopback).
-/// `false` as well when a `SESSION_*` variable is not UTF-8 ([`DemoSettings::from_env`] reports
-/// that one).
-pub fn cookie_secure() -> bool {
-    DemoEnv::process().is_ok_and(|env| secure_in(&env))
-}
-
-/// [`cookie_secure`] from `env`.
-fn secure_in(env: &DemoEnv) -> bool {
-    env.get(SECURE_ENV)
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-}
-
 /// True when neither a `SESSION_CONFIG` file nor any `SESSION_REDIS_*` variable is in `env`.
 fn nothing_configured(env: &DemoEnv) -> bool {
     env.names().all(|name| {
@@ -267,13 +255,19 @@ mod tests {
         assert!(!err.contains("short"), "the secret leaked: {err}");
         assert_eq!(key_material_in(&DemoEnv::default()).unwrap().len(), 64);
 
-        for (value, secure) in [("true", true), ("ON", true), ("1", true), ("no", false)] {
-            assert_eq!(
-                secure_in(&DemoEnv::from_vars([(SECURE_ENV, value)])),
-                secure
-            );
+        // `SESSION_COOKIE_SECURE` is read by session-core's configuration, with the demos'
+        // default (off) when unset.
+        let secure = |vars: Vec<(&str, &str)>| {
+            let config = SessionConfig::from_sources(None, vars).unwrap();
+            demo_cookie_config(&config, None)
+                .cookie_plan()
+                .unwrap()
+                .secure
+        };
+        for (value, expected) in [("true", true), ("ON", true), ("1", true), ("no", false)] {
+            assert_eq!(secure(vec![(SECURE_ENV, value)]), expected);
         }
-        assert!(!secure_in(&DemoEnv::default()));
+        assert!(!secure(vec![]));
 
         assert!(nothing_configured(&DemoEnv::from_vars([(SECRET_ENV, "x")])));
         assert!(!nothing_configured(&DemoEnv::from_vars([(
