@@ -453,12 +453,10 @@ impl Session {
         let expiry_entry = expiry_json
             .as_ref()
             .map(|json| (EXPIRY_KEY.to_owned(), json.clone()));
-        let full_state = |data: &Data| {
-            let mut state = data.state.clone();
-            if let Some(json) = &expiry_json {
-                state.insert(EXPIRY_KEY.to_owned(), json.clone());
-            }
-            state
+        let full_state = |data: &Data| -> SessionState {
+            entries_to_store(&data.state, &expiry_entry)
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
         };
         if let Some(old) = data.delete.take() {
             // A renew writes the state under a new id: check its size before the old id goes,
