@@ -108,6 +108,16 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node at `addr` with `role`, reached with `auth` on database `db`.
+    fn new(role: Role, addr: ConnectionAddr, auth: &Auth, db: i64) -> Result<Self, Failure> {
+        Ok(Node {
+            role,
+            location: location(&addr),
+            db,
+            client: client(info(addr, auth, db)?)?,
+        })
+    }
+
     /// Where its sessions are, comparable between configurations:
     /// `redis:<location>/<db>#<prefix>`.
     pub fn place(&self, prefix: &str) -> String {
@@ -270,12 +280,7 @@ impl RedisPart {
             }
             let mut last_err = String::new();
             for auth in auths {
-                let node = Node {
-                    role: Role::Sentinel,
-                    location: location(&addr),
-                    db: 0,
-                    client: client(info(addr.clone(), &auth, 0)?)?,
-                };
+                let node = Node::new(Role::Sentinel, addr.clone(), &auth, 0)?;
                 match self.ask_sentinel(&node, &plan.master).await {
                     Ok(found) => {
                         answered = Some(found);
@@ -295,42 +300,29 @@ impl RedisPart {
                 None => {
                     problems.push(format!("sentinel {}: {last_err}", location(&addr)));
                     // Still listed, so `check` reports it as down.
-                    nodes.push(Node {
-                        role: Role::Sentinel,
-                        location: location(&addr),
-                        db: 0,
-                        client: client(info(addr, &plan.sentinel_auth, 0)?)?,
-                    });
+                    nodes.push(Node::new(Role::Sentinel, addr, &plan.sentinel_auth, 0)?);
                 }
             }
         }
         match master {
-            Some((host, port)) => nodes.push(Node {
-                role: Role::Master,
-                location: format!("{host}:{port}"),
-                db: plan.db,
-                client: client(info(
-                    ConnectionAddr::Tcp(host, port),
-                    &plan.node_auth,
-                    plan.db,
-                )?)?,
-            }),
+            Some((host, port)) => nodes.push(Node::new(
+                Role::Master,
+                ConnectionAddr::Tcp(host, port),
+                &plan.node_auth,
+                plan.db,
+            )?),
             None => problems.push(format!(
                 "no sentinel reported a master named `{}` (session_redis_master): check the name and that the sentinels monitor it",
                 plan.master
             )),
         }
         for (host, port) in replicas {
-            nodes.push(Node {
-                role: Role::Replica,
-                location: format!("{host}:{port}"),
-                db: plan.db,
-                client: client(info(
-                    ConnectionAddr::Tcp(host, port),
-                    &plan.node_auth,
-                    plan.db,
-                )?)?,
-            });
+            nodes.push(Node::new(
+                Role::Replica,
+                ConnectionAddr::Tcp(host, port),
+                &plan.node_auth,
+                plan.db,
+            )?);
         }
         Ok(nodes)
     }
@@ -372,16 +364,12 @@ impl RedisPart {
         problems: &mut Vec<String>,
     ) -> Result<Vec<Node>, Failure> {
         for (host, port) in &plan.seeds {
-            let seed = Node {
-                role: Role::ClusterMaster(Vec::new()),
-                location: format!("{host}:{port}"),
-                db: 0,
-                client: client(info(
-                    ConnectionAddr::Tcp(host.clone(), *port),
-                    &plan.auth,
-                    0,
-                )?)?,
-            };
+            let seed = Node::new(
+                Role::ClusterMaster(Vec::new()),
+                ConnectionAddr::Tcp(host.clone(), *port),
+                &plan.auth,
+                0,
+            )?;
             let text: Result<String, String> = async {
                 let mut conn = self.connect(&seed).await.map_err(|e| e.to_string())?;
                 redis::cmd("CLUSTER")
@@ -395,12 +383,12 @@ impl RedisPart {
                 Ok(text) => {
                     let mut nodes = Vec::new();
                     for (role, host, port) in cluster_lines(&text, host) {
-                        nodes.push(Node {
+                        nodes.push(Node::new(
                             role,
-                            location: format!("{host}:{port}"),
-                            db: 0,
-                            client: client(info(ConnectionAddr::Tcp(host, port), &plan.auth, 0)?)?,
-                        });
+                            ConnectionAddr::Tcp(host, port),
+                            &plan.auth,
+                            0,
+                        )?);
                     }
                     return Ok(nodes);
                 }
