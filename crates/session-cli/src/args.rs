@@ -41,6 +41,17 @@ pub enum Command {
     Export(ExportArgs),
     /// Create sessions from JSON lines (as `export` writes them), each only if absent.
     Import(ImportArgs),
+    /// Add every stored session to the index of `session_redis_index_key` (once, after
+    /// enabling the index on a store that already holds sessions).
+    Reindex(ReindexArgs),
+}
+
+/// `sessionctl reindex`.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Count the sessions that would be indexed, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `sessionctl stats`.
@@ -74,6 +85,11 @@ pub struct RevokeArgs {
     /// `user=alice`).
     #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with_all = ["no_ttl", "all"])]
     pub filter: Option<String>,
+    /// With --where on the indexed key (`session_redis_index_key`): scan every session
+    /// instead of asking the index (for sessions written before the index was enabled and
+    /// not yet reindexed, see `sessionctl reindex`).
+    #[arg(long, requires = "filter")]
+    pub scan: bool,
     /// Delete every session without an expiry.
     #[arg(long, conflicts_with = "all")]
     pub no_ttl: bool,

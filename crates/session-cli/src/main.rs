@@ -60,5 +60,6 @@ async fn run(cli: Cli) -> Result<(), failure::Failure> {
         Command::Migrate(args) => cmd::migrate::run(json, args).await,
         Command::Export(args) => cmd::transfer::export(config, args).await,
         Command::Import(args) => cmd::transfer::import(config, json, args).await,
+        Command::Reindex(args) => cmd::reindex::run(config, json, args).await,
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Changes, SessionId, SessionState, StoreError};
+use crate::{Changes, IndexName, SessionId, SessionState, StoreError};
 
 /// A storage engine for sessions.
 ///
@@ -99,12 +99,83 @@ pub trait SessionBackend: Send + Sync + 'static {
         in_order(ids, |id| self.delete(id)).await
     }
 
+    /// The session key this backend indexes (`session_redis_index_key`), if any: every
+    /// `create`, `replace` and `apply` (single or batched) that sets that key adds the id to
+    /// the key's value's index entry, before the write or in the same round trip, so the
+    /// entry may name a session that is gone or holds another value now, never miss one that
+    /// holds its value (see [`crate::index`]). The default: no index.
+    fn index_key(&self) -> Option<&str> {
+        None
+    }
+
+    /// Adds `id` to the index entry `index`, stamped with the time of the call (a later add
+    /// of the same id renews the stamp). The default: this backend keeps no index
+    /// ([`StoreError::Unsupported`]).
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        let _ = (index, id);
+        Err(no_index(self.name()))
+    }
+
+    /// Every id in the index entry `index`, with its stamp. A superset: the caller checks
+    /// each session's current value.
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let _ = index;
+        Err(no_index(self.name()))
+    }
+
+    /// Removes these members from the index entry `index`, each only if its stamp is still
+    /// the one given (an add since then renewed it, so it stays). For stale entries: a
+    /// session deleted, expired, or holding another value now.
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        let _ = (index, members);
+        Err(no_index(self.name()))
+    }
+
     /// Checks that the engine answers, for health endpoints. One entry per underlying server
     /// or engine.
     async fn health(&self) -> Vec<BackendHealth>;
 
     /// A short name for logs and errors, such as `redis` or `file`.
     fn name(&self) -> &str;
+}
+
+/// One id of an index entry, with the time it was added (Unix milliseconds, the adding
+/// process's clock).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IndexMember {
+    /// The session.
+    pub id: SessionId,
+    /// When it was added (or last renewed), in Unix milliseconds.
+    pub added_ms: u64,
+}
+
+/// The id is the session's credential: only the stamp shows.
+impl std::fmt::Debug for IndexMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexMember")
+            .field("added_ms", &self.added_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error of a backend that keeps no index.
+pub(crate) fn no_index(backend: &str) -> StoreError {
+    StoreError::Unsupported {
+        backend: backend.to_owned(),
+        operation: "keep a session index (session_redis_index_key)".into(),
+    }
+}
+
+/// The current time in Unix milliseconds, for index stamps.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// How many single operations the default batch methods of [`SessionBackend`] keep in

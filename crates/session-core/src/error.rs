@@ -47,6 +47,15 @@ pub enum StoreError {
         /// How many ids were tried.
         tries: u32,
     },
+    /// The operation needs something this store does not have: a backend that cannot keep
+    /// the session index, or no index configured (`session_redis_index_key`).
+    #[error("session backend `{backend}` cannot {operation}")]
+    Unsupported {
+        /// Which backend.
+        backend: String,
+        /// What was asked, and what would make it possible.
+        operation: String,
+    },
 }
 
 impl StoreError {
@@ -66,6 +75,10 @@ impl StoreError {
             StoreError::Corrupt { backend, detail } => StoreError::Corrupt {
                 backend: format!("{prefix}/{backend}"),
                 detail,
+            },
+            StoreError::Unsupported { backend, operation } => StoreError::Unsupported {
+                backend: format!("{prefix}/{backend}"),
+                operation,
             },
             other => other,
         }

@@ -62,6 +62,7 @@ pub mod backends;
 mod config;
 mod error;
 mod id;
+pub mod index;
 #[cfg(feature = "file")]
 pub mod migration;
 pub mod mover;
@@ -73,13 +74,14 @@ mod store;
 pub mod testing;
 mod ttl;
 
-pub use backend::{BackendHealth, SessionBackend, BATCH_WINDOW};
+pub use backend::{BackendHealth, IndexMember, SessionBackend, BATCH_WINDOW};
 pub use config::{
     BackendMode, ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode,
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,
 };
 pub use error::StoreError;
 pub use id::{InvalidSessionId, SessionId};
+pub use index::IndexName;
 pub use state::{Changes, SessionState};
 pub use store::{SessionStore, HEALTH_REUSE};
 pub use ttl::{TtlRule, MAX_TTL};

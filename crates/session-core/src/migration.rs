@@ -43,7 +43,8 @@ use async_trait::async_trait;
 use crate::{
     backends::file::FileBackend,
     mover::{MoveOutcome, Mover},
-    BackendHealth, Changes, SessionBackend, SessionId, SessionState, StoreError, TtlRule,
+    BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
+    StoreError, TtlRule,
 };
 
 /// How often a migration that found Redis unavailable is tried again.
@@ -277,6 +278,28 @@ impl SessionBackend for Pending {
         // file it could not remove (counted as unreadable) must not bring the session back at
         // the next start-up. A missing file costs one failed unlink.
         self.moving.as_backend().delete(id).await
+    }
+
+    // The index is the target's: a session still in a file is indexed when it moves (the
+    // mover creates it in the target, which indexes what it creates).
+    fn index_key(&self) -> Option<&str> {
+        self.to.index_key()
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        self.to.index_add(index, id).await
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        self.to.index_members(index).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        self.to.index_remove(index, members).await
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

@@ -54,7 +54,10 @@ use std::{
 use async_trait::async_trait;
 use tracing::{field, Instrument};
 
-use crate::{BackendHealth, Changes, SessionBackend, SessionId, SessionState, StoreError};
+use crate::{
+    BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
+    StoreError,
+};
 
 /// The counter of store operations, by backend, operation and outcome.
 pub const OPERATIONS_TOTAL: &str = "session_store_operations_total";
@@ -254,6 +257,37 @@ impl SessionBackend for Observed {
             .await
     }
 
+    fn index_key(&self) -> Option<&str> {
+        self.inner.index_key()
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        self.observe(Operation::Index, self.inner.index_add(index, id), |_| {
+            Outcome::Ok
+        })
+        .await
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        self.observe(Operation::Index, self.inner.index_members(index), |_| {
+            Outcome::Ok
+        })
+        .await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        self.observe(
+            Operation::Index,
+            self.inner.index_remove(index, members),
+            |_| Outcome::Ok,
+        )
+        .await
+    }
+
     async fn health(&self) -> Vec<BackendHealth> {
         // Health reports "down" as data, not as an error: wrap it so the same span and
         // counters apply, with `unavailable` when any part is down.
@@ -286,6 +320,8 @@ enum Operation {
     Apply,
     Touch,
     Delete,
+    /// Reading or changing the session index.
+    Index,
     Health,
 }
 
@@ -298,6 +334,7 @@ impl Operation {
             Operation::Apply => "apply",
             Operation::Touch => "touch",
             Operation::Delete => "delete",
+            Operation::Index => "index",
             Operation::Health => "health",
         }
     }
@@ -323,11 +360,13 @@ pub enum Outcome {
     /// [`StoreError::TooLarge`] (refused by the store before the backend is asked, so only
     /// seen by a decorator placed above the store's own checks).
     TooLarge,
+    /// [`StoreError::Unsupported`].
+    Unsupported,
 }
 
 impl Outcome {
     /// The name used in spans and metric labels: `ok`, `not_found`, `exists`, `unavailable`,
-    /// `corrupt`, `id_collision` or `too_large`.
+    /// `corrupt`, `id_collision`, `too_large` or `unsupported`.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -337,6 +376,7 @@ impl Outcome {
             Outcome::Corrupt => "corrupt",
             Outcome::IdCollision => "id_collision",
             Outcome::TooLarge => "too_large",
+            Outcome::Unsupported => "unsupported",
         }
     }
 
@@ -348,6 +388,7 @@ impl Outcome {
             StoreError::Corrupt { .. } => Outcome::Corrupt,
             StoreError::IdCollision { .. } => Outcome::IdCollision,
             StoreError::TooLarge { .. } => Outcome::TooLarge,
+            StoreError::Unsupported { .. } => Outcome::Unsupported,
         }
     }
 
@@ -355,7 +396,11 @@ impl Outcome {
     pub fn is_error(self) -> bool {
         matches!(
             self,
-            Outcome::Unavailable | Outcome::Corrupt | Outcome::IdCollision | Outcome::TooLarge
+            Outcome::Unavailable
+                | Outcome::Corrupt
+                | Outcome::IdCollision
+                | Outcome::TooLarge
+                | Outcome::Unsupported
         )
     }
 }

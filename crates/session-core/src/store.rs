@@ -13,16 +13,23 @@ use futures_util::{
 #[cfg(feature = "file")]
 use crate::migration;
 use crate::{
+    backend::now_ms,
     backends,
+    index::{entry_of_changes, entry_of_state, INDEX_GRACE},
     observe::Observed,
     plan::{FilePlan, Plan},
-    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
-    StoreError, TtlRule,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
+    SessionId, SessionState, StoreError, TtlRule,
 };
 
 /// How many fresh ids [`SessionStore::create`] tries before giving up. With 256-bit ids a
 /// single collision is already astronomically unlikely; more than one means a broken backend.
 const CREATE_TRIES: u32 = 3;
+
+/// One write in this many that sets the indexed key prunes the stale names of its index
+/// entry (see [`SessionStore::find_indexed`]): the entry stays within about this many stale
+/// names plus the user's live sessions, at the cost of one index read per this many logins.
+const PRUNE_ONE_IN: u32 = 16;
 
 /// The session store: a backend plus the [TTL rule](TtlRule), behind an `Arc`, cheap to
 /// clone.
@@ -225,6 +232,7 @@ impl SessionStore {
         for _ in 0..CREATE_TRIES {
             let id = SessionId::generate();
             if self.backend.create(&id, state, ttl).await? {
+                self.now_and_then_prune(entry_of_state(self.backend.index_key(), state));
                 return Ok(id);
             }
             tracing::warn!(
@@ -266,9 +274,14 @@ impl SessionStore {
             return Ok(true);
         }
         self.check_size(state)?;
-        self.backend
+        let created = self
+            .backend
             .create(id, state, self.effective_ttl(framework_ttl))
-            .await
+            .await?;
+        if created {
+            self.now_and_then_prune(entry_of_state(self.backend.index_key(), state));
+        }
+        Ok(created)
     }
 
     /// Loads a session with what is left of its lifetime, without touching it: `Ok(None)` when
@@ -294,9 +307,14 @@ impl SessionStore {
             return self.backend.delete(id).await;
         }
         self.check_size(state)?;
-        self.backend
+        let replaced = self
+            .backend
             .replace(id, state, self.effective_ttl(framework_ttl))
-            .await
+            .await?;
+        if replaced {
+            self.now_and_then_prune(entry_of_state(self.backend.index_key(), state));
+        }
+        Ok(replaced)
     }
 
     /// Applies field-level changes to an existing session. Returns false, writing nothing,
@@ -318,7 +336,20 @@ impl SessionStore {
         }
         // Empty changes without a TTL still go through `apply`: it answers whether the session
         // exists from the primary (a load might be served by a lagging replica).
-        self.backend.apply(id, changes, ttl).await
+        self.apply_with(id, changes, ttl).await
+    }
+
+    async fn apply_with(
+        &self,
+        id: &SessionId,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let applied = self.backend.apply(id, changes, ttl).await?;
+        if applied {
+            self.now_and_then_prune(entry_of_changes(self.backend.index_key(), changes));
+        }
+        Ok(applied)
     }
 
     /// Like [`apply`](Self::apply), leaving the session's expiry as it is: for a request whose
@@ -353,7 +384,7 @@ impl SessionStore {
         changes: &Changes,
     ) -> Result<bool, StoreError> {
         self.check(changes.set.iter())?;
-        self.backend.apply(id, changes, None).await
+        self.apply_with(id, changes, None).await
     }
 
     /// Resets the expiry of an existing session. Returns false when it no longer exists.
@@ -370,6 +401,179 @@ impl SessionStore {
     /// Deletes a session everywhere. Returns whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.backend.delete(id).await
+    }
+
+    /// The session key the store indexes (`session_redis_index_key`), if any.
+    pub fn index_key(&self) -> Option<&str> {
+        self.backend.index_key()
+    }
+
+    /// The sessions whose indexed key (`session_redis_index_key`, for example `user`) holds
+    /// `value`, the JSON text of the value as the application stored it (`"\"alice\""` for the
+    /// string `alice`; compared as JSON). Costs one read of the index entry and one pipelined
+    /// read of the sessions it names (per pool member or backend), whatever the size of the
+    /// store: O(that user's sessions), not a scan.
+    ///
+    /// Each session named by the index is checked against its current value, so the answer
+    /// holds only live sessions that hold `value` now; the stale names are dropped from the
+    /// index on the way (those older than [`INDEX_GRACE`](crate::index::INDEX_GRACE)).
+    /// Without an index configured: [`StoreError::Unsupported`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{backends::memory::MemoryBackend, Changes, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::new(MemoryBackend::new().with_index_key("user"));
+    /// let state = |user: &str| SessionState::from([("user".to_owned(), format!("{user:?}"))]);
+    /// let laptop = store.create(&state("alice"), None).await.unwrap();
+    /// let phone = store.create(&state("alice"), None).await.unwrap();
+    /// let other = store.create(&state("bob"), None).await.unwrap();
+    ///
+    /// let mut found = store.find_indexed("\"alice\"").await.unwrap();
+    /// found.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    /// let mut expected = vec![laptop.clone(), phone.clone()];
+    /// expected.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    /// assert_eq!(found, expected);
+    ///
+    /// // The phone's session is now bob's: it is no longer one of alice's.
+    /// let mut changes = Changes::default();
+    /// changes.set("user", "\"bob\"");
+    /// store.apply(&phone, &changes, None).await.unwrap();
+    /// assert_eq!(store.find_indexed("\"alice\"").await.unwrap(), vec![laptop]);
+    /// assert_eq!(store.find_indexed("\"bob\"").await.unwrap().len(), 2);
+    /// # let _ = other;
+    /// # });
+    /// ```
+    pub async fn find_indexed(&self, value: &str) -> Result<Vec<SessionId>, StoreError> {
+        let entry = self.index_entry(value)?;
+        let members = self.live_members(&entry).await?;
+        Ok(members.into_iter().map(|m| m.id).collect())
+    }
+
+    /// Logs out everywhere the sessions whose indexed key holds `value` (found as by
+    /// [`find_indexed`](Self::find_indexed)): deletes each of them, as
+    /// [`delete`](Self::delete) would (a pool on the member that owns the id, a multi-backend
+    /// the backends sessions move from first). Returns how many were deleted.
+    ///
+    /// A write racing the deletion does not bring a session back (writes never create an
+    /// absent session). A session created while this runs may survive it: it started after.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{backends::memory::MemoryBackend, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::new(MemoryBackend::new().with_index_key("user"));
+    /// let alice = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    /// let laptop = store.create(&alice, None).await.unwrap();
+    /// let phone = store.create(&alice, None).await.unwrap();
+    /// assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), 2);
+    /// assert_eq!(store.load(&laptop).await.unwrap(), None);
+    /// assert_eq!(store.load(&phone).await.unwrap(), None);
+    /// # });
+    /// ```
+    pub async fn delete_indexed(&self, value: &str) -> Result<usize, StoreError> {
+        let entry = self.index_entry(value)?;
+        let members = self.live_members(&entry).await?;
+        let ids: Vec<SessionId> = members.iter().map(|m| m.id.clone()).collect();
+        let mut deleted = 0;
+        let mut failed = None;
+        for answer in self.backend.delete_many(&ids).await {
+            match answer {
+                Ok(true) => deleted += 1,
+                Ok(false) => {}
+                Err(err) => failed = Some(err),
+            }
+        }
+        if let Some(err) = failed {
+            // Some sessions may be left: the caller must know, and running it again finishes.
+            return Err(err);
+        }
+        // Their names are stale now; one renewed meanwhile (a write that set the value
+        // again) keeps its newer stamp and stays.
+        if let Err(err) = self.backend.index_remove(&entry, &members).await {
+            tracing::warn!(error = %err, "could not drop deleted sessions from the session index");
+        }
+        Ok(deleted)
+    }
+
+    /// The index entry of `value` under the configured key.
+    fn index_entry(&self, value: &str) -> Result<IndexName, StoreError> {
+        match self.backend.index_key() {
+            Some(key) => Ok(IndexName::new(key, value)),
+            None => Err(StoreError::Unsupported {
+                backend: self.backend.name().to_owned(),
+                operation: "find sessions by value: no index is configured \
+                            (set session_redis_index_key)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// The members of `entry` whose session holds its value now; the stale ones older than
+    /// [`INDEX_GRACE`] are removed from the index.
+    async fn live_members(&self, entry: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let members = self.backend.index_members(entry).await?;
+        if members.is_empty() {
+            return Ok(members);
+        }
+        // One read per session, though a multi-backend may name one in several backends.
+        let mut ids: Vec<SessionId> = members.iter().map(|m| m.id.clone()).collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        ids.dedup();
+        let found = self.backend.load_many_with_ttl(&ids).await;
+        let mut holds = std::collections::HashMap::with_capacity(ids.len());
+        for (id, found) in ids.into_iter().zip(found) {
+            let verdict = match found {
+                Ok(Some((state, _))) => state
+                    .get(entry.key())
+                    .is_some_and(|v| IndexName::new(entry.key(), v) == *entry),
+                Ok(None) => false,
+                // A corrupt session loads as no session for everyone; its name stays for an
+                // operator to find.
+                Err(err) if err.is_corrupt() => continue,
+                Err(err) => return Err(err),
+            };
+            holds.insert(id, verdict);
+        }
+        let stale_before = now_ms().saturating_sub(INDEX_GRACE.as_millis() as u64);
+        let (mut live, mut stale) = (Vec::new(), Vec::new());
+        for member in members {
+            match holds.get(&member.id) {
+                Some(true) => {
+                    if !live.iter().any(|m: &IndexMember| m.id == member.id) {
+                        live.push(member);
+                    }
+                }
+                Some(false) if member.added_ms < stale_before => stale.push(member),
+                _ => {}
+            }
+        }
+        if !stale.is_empty() {
+            if let Err(err) = self.backend.index_remove(entry, &stale).await {
+                tracing::warn!(error = %err, "could not drop stale names from the session index");
+            }
+        }
+        Ok(live)
+    }
+
+    /// After a write that added to the index entry `entry`: once in [`PRUNE_ONE_IN`] such
+    /// writes, drops the entry's stale names in the background, so that the entry of a user
+    /// who logs in often but is never looked up does not grow without bound (each login adds
+    /// a name; the logouts and expiries leave theirs).
+    fn now_and_then_prune(&self, entry: Option<IndexName>) {
+        let Some(entry) = entry else { return };
+        if rand::random::<u32>() % PRUNE_ONE_IN != 0 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let store = self.clone();
+        runtime.spawn(async move {
+            if let Err(err) = store.live_members(&entry).await {
+                tracing::debug!(error = %err, "pruning the session index failed; the next try will");
+            }
+        });
     }
 
     /// Checks every backend, for health endpoints.

@@ -7,7 +7,7 @@ use std::{
 };
 
 use serde::Serialize;
-use session_core::{Changes, SessionBackend, SessionId, SessionState};
+use session_core::{Changes, IndexName, SessionBackend, SessionId, SessionState};
 
 use crate::{
     failure::Failure,
@@ -244,7 +244,15 @@ async fn dry_run(part: &Part, name: String, id: SessionId) -> DryRun {
     let mut steps = Vec::new();
     let result = steps_of(backend, &id, &mut steps).await;
     // Removed afterwards even when a step failed halfway.
-    let cleanup = backend.delete(&id).await;
+    let mut cleanup = backend.delete(&id).await;
+    if let Some(entry) = probe_entry(backend) {
+        if let Ok(members) = backend.index_members(&entry).await {
+            let ours: Vec<_> = members.into_iter().filter(|m| m.id == id).collect();
+            if let Err(err) = backend.index_remove(&entry, &ours).await {
+                cleanup = Err(err);
+            }
+        }
+    }
     let error = match (result, cleanup) {
         (Err(e), _) => Some(e),
         (Ok(()), Err(e)) => Some(format!("delete: {e}")),
@@ -264,7 +272,13 @@ async fn steps_of(
     steps: &mut Vec<&'static str>,
 ) -> Result<(), String> {
     let ttl = Some(Duration::from_secs(60));
-    let state: SessionState = [("sessionctl_check".to_owned(), "\"probe\"".to_owned())].into();
+    let mut state: SessionState = [("sessionctl_check".to_owned(), "\"probe\"".to_owned())].into();
+    // With an index, the throwaway session holds the indexed key too, so the dry run covers
+    // the index's commands (ACL users need them as well).
+    let entry = probe_entry(backend);
+    if let Some(entry) = &entry {
+        state.insert(entry.key().to_owned(), PROBE_VALUE.to_owned());
+    }
     let expect = |step: &'static str, ok: bool| {
         if ok {
             Ok(())
@@ -284,6 +298,16 @@ async fn steps_of(
             .map_err(failed("create"))?,
     )?;
     steps.push("create");
+    if let Some(entry) = &entry {
+        let members = backend
+            .index_members(entry)
+            .await
+            .map_err(failed("index lookup"))?;
+        if !members.iter().any(|m| m.id == *id) {
+            return Err("index lookup: the index does not name the session just created".into());
+        }
+        steps.push("index");
+    }
     let loaded = backend.load(id, ttl).await.map_err(failed("load"))?;
     expect("load", loaded.as_ref() == Some(&state))?;
     steps.push("load+touch");
@@ -327,6 +351,16 @@ async fn steps_of(
     )?;
     steps.push("delete");
     Ok(())
+}
+
+/// The indexed value of the throwaway session.
+const PROBE_VALUE: &str = "\"sessionctl check probe\"";
+
+/// The index entry the throwaway session is added to, when the store keeps an index.
+fn probe_entry(backend: &dyn SessionBackend) -> Option<IndexName> {
+    backend
+        .index_key()
+        .map(|key| IndexName::new(key, PROBE_VALUE))
 }
 
 /// A fresh id whose key (`prefix` + id) hashes into one of `slots` (a master's ranges); any

@@ -8,7 +8,7 @@
 use std::{io::IsTerminal, path::Path, sync::Arc};
 
 use serde::Serialize;
-use session_core::{SessionBackend, SessionId};
+use session_core::{plan::Plan, SessionBackend, SessionId, SessionStore};
 
 use crate::{args::RevokeArgs, cmd::show::parse_id, failure::Failure, load, parts, scan};
 
@@ -20,30 +20,26 @@ struct Report {
     matched: usize,
     revoked: usize,
     dry_run: bool,
+    /// How `--where` found the sessions: `index` or `scan`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    found_by: Option<&'static str>,
 }
 
 /// Runs the command; prints how many sessions were removed.
 pub async fn run(config: Option<&Path>, json: bool, args: RevokeArgs) -> Result<(), Failure> {
     let selector = Selector::of(&args)?;
-    let (_config, plan) = load::app_config(config)?;
-    let backend = session_core::backends::build(&plan.backend).map_err(Failure::config)?;
-    let ids = match &selector {
-        Selector::Ids(ids) => ids.clone(),
-        _ => select(&plan, &selector).await?,
+    let (config, plan) = load::app_config(config)?;
+    let report = match &selector {
+        Selector::Where { key, value }
+            if !args.scan && config.index_key.as_deref() == Some(key.as_str()) =>
+        {
+            by_index(plan, value, args.dry_run).await?
+        }
+        _ => by_scan(&plan, &selector, &args).await?,
     };
-    if matches!(selector, Selector::All) && !args.yes && !args.dry_run {
-        confirm(ids.len())?;
+    if let Some(found_by) = report.found_by {
+        tracing::info!(found_by, "sessions selected by --where");
     }
-    let revoked = if args.dry_run {
-        0
-    } else {
-        delete_all(&backend, &ids).await?
-    };
-    let report = Report {
-        matched: ids.len(),
-        revoked,
-        dry_run: args.dry_run,
-    };
     if json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else if args.dry_run {
@@ -55,6 +51,66 @@ pub async fn run(config: Option<&Path>, json: bool, args: RevokeArgs) -> Result<
         println!("revoked {} session(s)", report.revoked);
     }
     Ok(())
+}
+
+/// Selects by scanning (or by the ids given), then deletes through the backend.
+async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<Report, Failure> {
+    let backend = session_core::backends::build(&plan.backend).map_err(Failure::config)?;
+    let ids = match selector {
+        Selector::Ids(ids) => ids.clone(),
+        _ => select(plan, selector).await?,
+    };
+    if matches!(selector, Selector::All) && !args.yes && !args.dry_run {
+        confirm(ids.len())?;
+    }
+    let revoked = if args.dry_run {
+        0
+    } else {
+        delete_all(&backend, &ids).await?
+    };
+    Ok(Report {
+        matched: ids.len(),
+        revoked,
+        dry_run: args.dry_run,
+        found_by: matches!(selector, Selector::Where { .. }).then_some("scan"),
+    })
+}
+
+/// `--where` on the indexed key: the index finds the sessions (O(their number), no scan) and
+/// the store deletes them as the application's `delete_indexed` does.
+async fn by_index(mut plan: Plan, value: &str, dry_run: bool) -> Result<Report, Failure> {
+    // The store as the application builds it, without its start-up migration: a revoke
+    // moves no session.
+    plan.migrate_from = None;
+    let store = SessionStore::from_plan(plan)
+        .await
+        .map_err(Failure::config)?;
+    let (mut matched, mut revoked) = (0, 0);
+    for value in json_values(value) {
+        matched += store.find_indexed(&value).await?.len();
+        if !dry_run {
+            revoked += store.delete_indexed(&value).await?;
+        }
+    }
+    Ok(Report {
+        matched,
+        revoked,
+        dry_run,
+        found_by: Some("index"),
+    })
+}
+
+/// The stored JSON values `--where KEY=VALUE` means, as [`same_value`] matches them: the
+/// JSON string with exactly that text, and VALUE itself when it is JSON of another value.
+fn json_values(value: &str) -> Vec<String> {
+    let text = serde_json::Value::String(value.to_owned());
+    let mut values = vec![text.to_string()];
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(value) {
+        if json != text {
+            values.push(json.to_string());
+        }
+    }
+    values
 }
 
 /// Which sessions.
@@ -189,7 +245,17 @@ fn confirm(count: usize) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::same_value;
+    use super::{json_values, same_value};
+
+    #[test]
+    fn where_values_are_looked_up_as_every_json_value_they_match() {
+        assert_eq!(json_values("alice"), vec!["\"alice\""]);
+        assert_eq!(json_values("42"), vec!["\"42\"", "42"]);
+        assert_eq!(
+            json_values("\"alice\""),
+            vec!["\"\\\"alice\\\"\"", "\"alice\""]
+        );
+    }
 
     #[test]
     fn where_values_match_json_values_and_plain_strings() {

@@ -10,6 +10,11 @@
 //!     <id>.json                one session (mode 0600)
 //!     .tmp-<random>            a write in progress (or left by a crash)
 //!   .probe-<random>            a writability check of `new` or `health`, removed at once
+//!   .index/                    with session_redis_index_key only (mode 0700)
+//!     <digest>/                one index entry: SHA-256 of the key and a value (mode 0700)
+//!       <id>                   a session of that entry; holds the Unix ms of its add
+//!       .tmp-<random>          an add in progress
+//!       .del-<random>          a removal in progress
 //! ```
 //!
 //! Ids are validated base64url text ([`SessionId`]), so they are safe as file names. Sharding
@@ -89,7 +94,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    state::check_values_are_json, BackendHealth, Changes, ConfigError, SessionBackend, SessionId,
+    index::{entry_of_changes, entry_of_state},
+    state::check_values_are_json,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionId,
     SessionState, StoreError,
 };
 
@@ -101,6 +108,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Health and start-up checks write a file with this prefix in the root and remove it at once.
 const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
+/// The directory of the session index, in the root (a name no shard has).
+const INDEX_DIR: &str = ".index";
 /// Temp files older than this are left over from a crash: a write takes milliseconds.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 /// The longest an operation waits for a shard lock held by another thread or process, the
@@ -124,6 +133,8 @@ pub const DEFAULT_CLEANUP_INTERVAL: Duration = Duration::from_secs(600);
 /// ```
 pub struct FileBackend {
     dir: Arc<Dir>,
+    /// `session_redis_index_key`, when set ([`FileBackend::with_index_key`]).
+    index_key: Option<String>,
     cleanup_interval: Option<Duration>,
     sweeper_started: AtomicBool,
     /// The background sweeper holds a `Weak` of this and stops once the backend is gone.
@@ -189,6 +200,7 @@ impl FileBackend {
                 fsync: true,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
             }),
+            index_key: None,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
             sweeper_started: AtomicBool::new(false),
             alive: Arc::new(()),
@@ -214,6 +226,28 @@ impl FileBackend {
     /// [`cleanup`](Self::cleanup) themselves (from a cron job, for example).
     pub fn with_cleanup_interval(mut self, interval: Option<Duration>) -> Self {
         self.cleanup_interval = interval.filter(|every| !every.is_zero());
+        self
+    }
+
+    /// Keeps an index of sessions by the value of the session key `key`, in `<root>/.index`
+    /// (see [`crate::index`] and
+    /// [`SessionStore::find_indexed`](crate::SessionStore::find_indexed)).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{backends::file::FileBackend, SessionState, SessionStore};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let files = FileBackend::new(dir.path().join("sessions")).unwrap().with_index_key("user");
+    /// let store = SessionStore::new(files);
+    /// let alice = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    /// let id = store.create(&alice, None).await.unwrap();
+    /// assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), 1);
+    /// assert_eq!(store.load(&id).await.unwrap(), None);
+    /// # });
+    /// ```
+    pub fn with_index_key(mut self, key: impl Into<String>) -> Self {
+        self.index_key = Some(key.into());
         self
     }
 
@@ -353,8 +387,13 @@ impl SessionBackend for FileBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        let entry = entry_of_state(self.index_key(), state);
         let (id, state) = (id.clone(), state.clone());
-        self.run(move |dir| dir.create(&id, state, ttl)).await
+        self.run(move |dir| {
+            dir.index_add_first(entry.as_ref(), &id)?;
+            dir.create(&id, state, ttl)
+        })
+        .await
     }
 
     async fn replace(
@@ -363,8 +402,10 @@ impl SessionBackend for FileBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        let entry = entry_of_state(self.index_key(), state);
         let (id, state) = (id.clone(), state.clone());
         self.run(move |dir| {
+            dir.index_add_first(entry.as_ref(), &id)?;
             let updated = dir.update(&id, |record| {
                 record.state = state;
                 record.expires_at_ms = deadline(ttl);
@@ -380,8 +421,10 @@ impl SessionBackend for FileBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        let entry = entry_of_changes(self.index_key(), changes);
         let (id, changes) = (id.clone(), changes.clone());
         self.run(move |dir| {
+            dir.index_add_first(entry.as_ref(), &id)?;
             let updated = dir.update(&id, |record| {
                 changes.apply_to(&mut record.state);
                 if ttl.is_some() {
@@ -425,6 +468,30 @@ impl SessionBackend for FileBackend {
         })
         .await;
         crate::backend::scatter(ids.len(), &groups, answers)
+    }
+
+    fn index_key(&self) -> Option<&str> {
+        self.index_key.as_deref()
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        let (index, id) = (index.clone(), id.clone());
+        self.run(move |dir| dir.index_add(&index, &id)).await
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let index = index.clone();
+        self.run(move |dir| dir.index_members(&index)).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        let (index, members) = (index.clone(), members.to_vec());
+        self.run(move |dir| dir.index_remove(&index, &members))
+            .await
     }
 
     async fn health(&self) -> Vec<BackendHealth> {
@@ -683,6 +750,108 @@ impl Dir {
         }
         temp.persist(self.path(id))
             .map_err(|e| unavailable("renaming a temp file over a session file", e.error))?;
+        Ok(())
+    }
+
+    /// The directory of one index entry.
+    fn index_entry(&self, index: &IndexName) -> PathBuf {
+        self.root.join(INDEX_DIR).join(index.digest())
+    }
+
+    /// [`index_add`](Self::index_add) when the write has an entry to add to.
+    fn index_add_first(&self, index: Option<&IndexName>, id: &SessionId) -> Result<(), StoreError> {
+        match index {
+            Some(index) => self.index_add(index, id),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `<entry>/<id>` holding the time now, atomically (a temp file renamed over it),
+    /// so that a reader sees an old stamp or the new one, never a partial one.
+    fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        let dir = self.index_entry(index);
+        let failed = |e| unavailable("adding to the session index", e);
+        // A removal may take the directory away between our create and our write (it
+        // removes an entry it emptied): create it again.
+        let mut tries = 0;
+        let mut temp = loop {
+            create_private_dir(&dir).map_err(failed)?;
+            match tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(&dir)
+            {
+                Ok(temp) => break temp,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+                Err(e) => return Err(failed(e)),
+            }
+        };
+        temp.write_all(crate::backend::now_ms().to_string().as_bytes())
+            .map_err(failed)?;
+        if self.fsync {
+            temp.as_file().sync_data().map_err(failed)?;
+        }
+        temp.persist(dir.join(id.as_str()))
+            .map_err(|e| failed(e.error))?;
+        Ok(())
+    }
+
+    fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let failed = |e| unavailable("reading the session index", e);
+        let entries = match fs::read_dir(self.index_entry(index)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(failed(e)),
+        };
+        let mut members = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(failed)?;
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| SessionId::parse(name).ok())
+            else {
+                continue;
+            };
+            let added_ms = match fs::read_to_string(entry.path()) {
+                // Unreadable or (never, given the rename) partial: counted as just added,
+                // so never dropped as stale on this reading.
+                Ok(text) => text
+                    .trim()
+                    .parse()
+                    .unwrap_or_else(|_| crate::backend::now_ms()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(failed(e)),
+            };
+            members.push(IndexMember { id, added_ms });
+        }
+        Ok(members)
+    }
+
+    /// Removes each member whose stamp is unchanged: the file is first renamed aside
+    /// (atomic), then its stamp read; a newer stamp (an add since the caller read it) is put
+    /// back, unless a newer add already wrote the name again.
+    fn index_remove(&self, index: &IndexName, members: &[IndexMember]) -> Result<(), StoreError> {
+        let dir = self.index_entry(index);
+        let failed = |e| unavailable("removing from the session index", e);
+        for member in members {
+            let path = dir.join(member.id.as_str());
+            let aside = dir.join(format!(".del-{:016x}", rand::random::<u64>()));
+            match fs::rename(&path, &aside) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(failed(e)),
+            }
+            let stamp: Option<u64> = fs::read_to_string(&aside)
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            if stamp != Some(member.added_ms) && !path.exists() {
+                fs::rename(&aside, &path).map_err(failed)?;
+            } else {
+                remove_file(&aside)?;
+            }
+        }
+        // Gone once empty; fails (and stays) when an add wrote into it meanwhile.
+        let _ = fs::remove_dir(&dir);
         Ok(())
     }
 

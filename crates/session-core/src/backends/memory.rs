@@ -8,7 +8,12 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::{BackendHealth, Changes, SessionBackend, SessionId, SessionState, StoreError};
+use crate::{
+    backend::now_ms,
+    index::{entry_of_changes, entry_of_state},
+    BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
+    StoreError,
+};
 
 /// Sessions in a map behind a mutex, with expiry checked on access.
 ///
@@ -20,6 +25,10 @@ use crate::{BackendHealth, Changes, SessionBackend, SessionId, SessionState, Sto
 #[derive(Default)]
 pub struct MemoryBackend {
     sessions: Mutex<HashMap<SessionId, Entry>>,
+    /// `session_redis_index_key`, when set ([`MemoryBackend::with_index_key`]).
+    index_key: Option<String>,
+    /// The index: entry, then id to the stamp of its add.
+    index: Mutex<HashMap<IndexName, HashMap<SessionId, u64>>>,
 }
 
 struct Entry {
@@ -41,6 +50,36 @@ impl MemoryBackend {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Keeps an index of sessions by the value of the session key `key` (see
+    /// [`crate::index`] and [`SessionStore::find_indexed`](crate::SessionStore::find_indexed)).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{backends::memory::MemoryBackend, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::new(MemoryBackend::new().with_index_key("user"));
+    /// let alice = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    /// let id = store.create(&alice, None).await.unwrap();
+    /// assert_eq!(store.find_indexed("\"alice\"").await.unwrap(), vec![id]);
+    /// # });
+    /// ```
+    pub fn with_index_key(mut self, key: impl Into<String>) -> Self {
+        self.index_key = Some(key.into());
+        self
+    }
+
+    /// Adds `id` to the entry, when there is one: before the write, as every backend does.
+    fn add_to(&self, entry: Option<IndexName>, id: &SessionId) {
+        if let Some(entry) = entry {
+            self.index
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(entry)
+                .or_default()
+                .insert(id.clone(), now_ms());
+        }
     }
 
     /// Runs `f` on the live entry of `id` (dropping it first if it has expired).
@@ -99,6 +138,7 @@ impl SessionBackend for MemoryBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.add_to(entry_of_state(self.index_key(), state), id);
         Ok(self.with_live(id, |sessions| {
             if sessions.contains_key(id) {
                 return false;
@@ -120,6 +160,7 @@ impl SessionBackend for MemoryBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.add_to(entry_of_state(self.index_key(), state), id);
         Ok(self.with_live(id, |sessions| match sessions.get_mut(id) {
             Some(entry) => {
                 entry.state = state.clone();
@@ -136,6 +177,7 @@ impl SessionBackend for MemoryBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.add_to(entry_of_changes(self.index_key(), changes), id);
         Ok(self.with_live(id, |sessions| {
             let Some(entry) = sessions.get_mut(id) else {
                 return false;
@@ -163,6 +205,47 @@ impl SessionBackend for MemoryBackend {
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         Ok(self.with_live(id, |sessions| sessions.remove(id).is_some()))
+    }
+
+    fn index_key(&self) -> Option<&str> {
+        self.index_key.as_deref()
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        self.add_to(Some(index.clone()), id);
+        Ok(())
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let entries = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(entries
+            .get(index)
+            .into_iter()
+            .flatten()
+            .map(|(id, added_ms)| IndexMember {
+                id: id.clone(),
+                added_ms: *added_ms,
+            })
+            .collect())
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        let mut entries = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(ids) = entries.get_mut(index) {
+            for member in members {
+                if ids.get(&member.id) == Some(&member.added_ms) {
+                    ids.remove(&member.id);
+                }
+            }
+            if ids.is_empty() {
+                entries.remove(index);
+            }
+        }
+        Ok(())
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

@@ -23,7 +23,13 @@ pub fn build(plan: &BackendPlan) -> Result<Arc<dyn SessionBackend>, ConfigError>
     Ok(match plan {
         BackendPlan::Memory => Arc::new(memory::MemoryBackend::new()),
         #[cfg(feature = "file")]
-        BackendPlan::File(file) => Arc::new(file::FileBackend::new(file.root.clone())?),
+        BackendPlan::File(file) => {
+            let files = file::FileBackend::new(file.root.clone())?;
+            Arc::new(match &file.index_key {
+                Some(key) => files.with_index_key(key),
+                None => files,
+            })
+        }
         #[cfg(not(feature = "file"))]
         BackendPlan::File(_) => {
             return Err(ConfigError::feature_disabled(

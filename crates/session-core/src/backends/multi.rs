@@ -53,8 +53,8 @@ use async_trait::async_trait;
 use crate::{
     config::BackendMode,
     plan::{BackendPlan, MultiPlan},
-    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
-    StoreError, TtlRule,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
+    SessionId, SessionState, StoreError, TtlRule,
 };
 
 const NAME: &str = "multi";
@@ -530,6 +530,15 @@ impl Move {
     }
 }
 
+impl MultiBackend {
+    /// The backends that keep an index.
+    fn indexed(&self) -> impl Iterator<Item = &Named> {
+        self.backends
+            .iter()
+            .filter(|b| b.backend.index_key().is_some())
+    }
+}
+
 /// Names the backend in an error.
 fn tag(b: &Named, e: StoreError) -> StoreError {
     e.within(&format!("{NAME}[{}]", b.name))
@@ -659,6 +668,52 @@ impl SessionBackend for MultiBackend {
             (Err(e), _) | (_, Err(e)) => Err(e),
             (Ok(a), Ok(b)) => Ok(a || b),
         }
+    }
+
+    // The index: each backend keeps the entries of the sessions written to it (a session
+    // that moves is indexed by the create that copies it); a lookup asks every backend that
+    // keeps one, so a session not moved yet is found where it is.
+
+    fn index_key(&self) -> Option<&str> {
+        self.backends.iter().find_map(|b| b.backend.index_key())
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        for b in self.backends.iter().filter(|b| b.write) {
+            b.backend
+                .index_add(index, id)
+                .await
+                .map_err(|e| self.tag(b, e))?;
+        }
+        Ok(())
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let mut members = Vec::new();
+        for b in self.indexed() {
+            members.extend(
+                b.backend
+                    .index_members(index)
+                    .await
+                    .map_err(|e| self.tag(b, e))?,
+            );
+        }
+        Ok(members)
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        // Each backend removes only the members whose stamp it holds.
+        for b in self.indexed() {
+            b.backend
+                .index_remove(index, members)
+                .await
+                .map_err(|e| self.tag(b, e))?;
+        }
+        Ok(())
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

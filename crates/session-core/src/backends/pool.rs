@@ -22,8 +22,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::redis::RedisBackend;
 use crate::{
     plan::{BackendPlan, PoolPlan},
-    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
-    StoreError,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
+    SessionId, SessionState, StoreError,
 };
 
 const NAME: &str = "pool";
@@ -280,6 +280,54 @@ impl SessionBackend for PoolBackend {
         }))
         .await;
         scatter(ids.len(), &groups, answers)
+    }
+
+    // The index: each member keeps the entries of the sessions it owns (the write that adds
+    // to an entry goes to the session's member, in the same round trip as the write); a
+    // lookup asks every member at once.
+
+    fn index_key(&self) -> Option<&str> {
+        self.members.first().and_then(|m| m.backend.index_key())
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        let m = self.member(id);
+        m.backend.index_add(index, id).await.map_err(|e| tag(m, e))
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let answers =
+            join_all(self.members.iter().map(|m| async move {
+                m.backend.index_members(index).await.map_err(|e| tag(m, e))
+            }))
+            .await;
+        let mut members = Vec::new();
+        for answer in answers {
+            members.extend(answer?);
+        }
+        Ok(members)
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        let groups = self.positions(members.iter().map(|m| &m.id));
+        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
+            let part: Vec<IndexMember> = positions.iter().map(|&p| members[p].clone()).collect();
+            async move {
+                if part.is_empty() {
+                    return Ok(());
+                }
+                m.backend
+                    .index_remove(index, &part)
+                    .await
+                    .map_err(|e| tag(m, e))
+            }
+        }))
+        .await;
+        answers.into_iter().collect()
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

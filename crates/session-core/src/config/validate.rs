@@ -139,6 +139,15 @@ impl SessionConfig {
                 &format!("at most {MAX_SESSION_SIZE} bytes (512 MiB, Redis' limit for one value); 0 for no limit"),
             ));
         }
+        if let Some(key) = &self.index_key {
+            if !crate::index::valid_index_key(key) {
+                return Err(ConfigError::invalid(
+                    "session_redis_index_key",
+                    key,
+                    "a session key of 1 to 64 characters among A-Z a-z 0-9 _ . - : (such as `user`)",
+                ));
+            }
+        }
         // The same bound as every TTL a backend sets (crate::MAX_TTL).
         let max = crate::MAX_TTL.as_secs();
         if self.key_expire > max {
@@ -784,6 +793,13 @@ impl MultiBackendConfig {
                 &key("session_redis_key_expire"),
                 &c.key_expire.to_string(),
                 "unset inside a backend: the expiry is one rule for the whole store; set session_redis_key_expire at the top level",
+            ));
+        }
+        if c.index_key.is_some() {
+            return Err(ConfigError::invalid(
+                &key("session_redis_index_key"),
+                c.index_key.as_deref().unwrap_or_default(),
+                "unset inside a backend: the index is one for the whole store; set session_redis_index_key at the top level",
             ));
         }
         if c.migrate_from_filestore {

@@ -78,11 +78,38 @@ pub enum BackendPlan {
     Multi(MultiPlan),
 }
 
+impl BackendPlan {
+    /// Makes every storing backend of the plan keep the index of `key`
+    /// (`session_redis_index_key`, one for the whole store: each pool member and each
+    /// backend of a multi-backend keeps the entries of the sessions it stores).
+    pub fn set_index_key(&mut self, key: &str) {
+        match self {
+            BackendPlan::Memory => {}
+            BackendPlan::File(file) => file.index_key = Some(key.to_owned()),
+            #[cfg(feature = "redis")]
+            BackendPlan::Redis(redis) => redis.index_key = Some(key.to_owned()),
+            #[cfg(feature = "redis")]
+            BackendPlan::Pool(pool) => {
+                for member in &mut pool.members {
+                    member.redis.index_key = Some(key.to_owned());
+                }
+            }
+            BackendPlan::Multi(multi) => {
+                for member in &mut multi.backends {
+                    member.plan.set_index_key(key);
+                }
+            }
+        }
+    }
+}
+
 /// The file store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FilePlan {
     /// Its root directory (`session_filestore_path`, or the default).
     pub root: PathBuf,
+    /// `session_redis_index_key`: the session key whose values index sessions.
+    pub index_key: Option<String>,
 }
 
 /// `session_redis_multi_backends`.
@@ -115,8 +142,12 @@ impl SessionConfig {
     pub fn plan(&self) -> Result<Plan, ConfigError> {
         self.validate()?;
         let ttl = TtlRule::new(self.key_expire_duration());
+        let mut backend = backend(self, ttl)?;
+        if let Some(key) = &self.index_key {
+            backend.set_index_key(key);
+        }
         Ok(Plan {
-            backend: backend(self, ttl)?,
+            backend,
             ttl,
             migrate_from: self.migrate_from_filestore.then(|| file(self)),
             // `validate` bounds it well below usize::MAX.
@@ -185,6 +216,7 @@ fn backend(config: &SessionConfig, ttl: TtlRule) -> Result<BackendPlan, ConfigEr
 fn file(config: &SessionConfig) -> FilePlan {
     FilePlan {
         root: config.filestore_path(),
+        index_key: None,
     }
 }
 

@@ -101,6 +101,8 @@ pub struct RedisPlan {
     pub tls: Option<TlsPlan>,
     /// Prepended to every session id to make the Redis key.
     pub prefix: String,
+    /// `session_redis_index_key`: the session key whose values index sessions.
+    pub index_key: Option<String>,
 }
 
 impl RedisPlan {
@@ -123,6 +125,7 @@ impl RedisPlan {
             #[cfg(feature = "tls")]
             tls: None,
             prefix: "session:".into(),
+            index_key: None,
         }
     }
 }
@@ -258,6 +261,7 @@ pub(super) fn redis(config: &SessionConfig) -> Result<RedisPlan, ConfigError> {
         #[cfg(feature = "tls")]
         tls: TlsPlan::from_config(config)?,
         prefix: config.prefix.clone(),
+        index_key: None,
         topology,
     })
 }

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::{
-    backends::memory::MemoryBackend, BackendHealth, Changes, SessionBackend, SessionId,
-    SessionState, StoreError,
+    backends::memory::MemoryBackend, BackendHealth, Changes, IndexMember, IndexName,
+    SessionBackend, SessionId, SessionState, StoreError,
 };
 
 /// One [`SessionBackend`] method, to count calls of it or to make it fail or pause.
@@ -424,6 +424,28 @@ impl SessionBackend for ProbeBackend {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.enter(Call::Delete).await?;
         self.inner.delete(id).await
+    }
+
+    // The index, forwarded as it is (not counted, not failed by `set_down`).
+
+    fn index_key(&self) -> Option<&str> {
+        self.inner.index_key()
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.index_add(index, id).await
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        self.inner.index_members(index).await
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        self.inner.index_remove(index, members).await
     }
 
     /// The wrapped backend's health (renamed when [`named`](ProbeBackend::named) was used);

@@ -97,11 +97,12 @@ use self::sentinel::Sentinel;
 use self::tls::TlsPlan;
 use crate::{
     config::KeepaliveOptions,
+    index::{entry_of_changes, entry_of_state},
     plan::{BackendPlan, ConnectionPlan, RedisPlan, Strategy, Topology},
     state::check_values_are_json,
     ttl::millis,
-    BackendHealth, Changes, ConfigError, SessionBackend, SessionConfig, SessionId, SessionState,
-    StoreError,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
+    SessionId, SessionState, StoreError,
 };
 
 /// The name this backend reports in errors and health checks.
@@ -125,6 +126,8 @@ pub struct RedisBackend {
     nodes: Nodes,
     strategy: Strategy,
     prefix: String,
+    /// `session_redis_index_key`.
+    index_key: Option<String>,
     location: String,
 }
 
@@ -247,6 +250,7 @@ impl RedisBackend {
                 Topology::Cluster(_) => Strategy::Single,
             },
             prefix: plan.prefix.clone(),
+            index_key: plan.index_key.clone(),
             location,
         })
     }
@@ -425,18 +429,47 @@ impl RedisBackend {
             .collect()
     }
 
+    /// A write by `script`, with the id added to the index entry `entry` first when there
+    /// is one: in the same pipeline on one server (one round trip); on a cluster, where the
+    /// entry lives in another slot, as a request of its own before the write.
     async fn conditional_write(
         &self,
         script: &'static scripts::LuaScript,
         id: &SessionId,
         ttl: Option<Duration>,
+        entry: Option<IndexName>,
         args: impl FnOnce(&mut scripts::ScriptCall),
     ) -> Result<bool, StoreError> {
         let mut call = script.call(self.key(id));
         call.arg(ttl_arg(ttl));
         args(&mut call);
-        let written: i64 = self.run(Request::Script(call)).await?;
+        let request = match entry {
+            None => Request::Script(call),
+            Some(entry) if self.one_server() => {
+                Request::ScriptAfter(self.index_add_cmd(&entry, id), call)
+            }
+            Some(entry) => {
+                self.index_add(&entry, id).await?;
+                Request::Script(call)
+            }
+        };
+        let written: i64 = self.run(request).await?;
         Ok(written == 1)
+    }
+
+    /// The Redis key of an index entry: under the prefix, so ACL key patterns and `SCAN`s of
+    /// the prefix cover it; the value only as a digest.
+    fn index_entry_key(&self, entry: &IndexName) -> String {
+        format!("{}index:{}:{}", self.prefix, entry.key(), entry.digest())
+    }
+
+    /// `ZADD entry <now> <id>`: adds the id, or renews its stamp.
+    fn index_add_cmd(&self, entry: &IndexName, id: &SessionId) -> redis::Cmd {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.index_entry_key(entry))
+            .arg(crate::backend::now_ms())
+            .arg(id.as_str());
+        cmd
     }
 }
 
@@ -492,7 +525,8 @@ impl SessionBackend for RedisBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, |inv| {
+        let entry = entry_of_state(self.index_key(), state);
+        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, entry, |inv| {
             push_pairs(inv, state.iter());
         })
         .await
@@ -504,7 +538,8 @@ impl SessionBackend for RedisBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.conditional_write(&scripts::REPLACE_SCRIPT, id, ttl, |inv| {
+        let entry = entry_of_state(self.index_key(), state);
+        self.conditional_write(&scripts::REPLACE_SCRIPT, id, ttl, entry, |inv| {
             push_pairs(inv, state.iter());
         })
         .await
@@ -516,7 +551,8 @@ impl SessionBackend for RedisBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.conditional_write(&scripts::APPLY_SCRIPT, id, ttl, |inv| {
+        let entry = entry_of_changes(self.index_key(), changes);
+        self.conditional_write(&scripts::APPLY_SCRIPT, id, ttl, entry, |inv| {
             inv.arg(changes.remove.len());
             for field in &changes.remove {
                 inv.arg(field);
@@ -606,6 +642,9 @@ impl SessionBackend for RedisBackend {
         // Loaded first (a no-op when it is), so the EVALSHAs cannot miss it.
         pipe.add_command(scripts::CREATE_SCRIPT.load_cmd()).ignore();
         for (id, state, ttl) in sessions {
+            if let Some(entry) = entry_of_state(self.index_key(), state) {
+                pipe.add_command(self.index_add_cmd(&entry, id)).ignore();
+            }
             let mut call = scripts::CREATE_SCRIPT.call(self.key(id));
             call.arg(ttl_arg(*ttl));
             push_pairs(&mut call, state.iter());
@@ -624,6 +663,53 @@ impl SessionBackend for RedisBackend {
             pipe.cmd("DEL").arg(self.key(id));
         }
         self.int_answers(pipe, ids.len()).await
+    }
+
+    fn index_key(&self) -> Option<&str> {
+        self.index_key.as_deref()
+    }
+
+    async fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.add_command(self.index_add_cmd(index, id)).ignore();
+        self.run(Request::Pipe(pipe)).await
+    }
+
+    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZRANGE")
+            .arg(self.index_entry_key(index))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES");
+        // From the primary, like every read that decides what to delete.
+        let (members,): (Vec<(String, f64)>,) = self.run(Request::Pipe(pipe)).await?;
+        Ok(members
+            .into_iter()
+            .filter_map(|(id, added_ms)| {
+                Some(IndexMember {
+                    // Anything else in the entry was not written by us: skipped.
+                    id: SessionId::parse(&id).ok()?,
+                    added_ms: added_ms as u64,
+                })
+            })
+            .collect())
+    }
+
+    async fn index_remove(
+        &self,
+        index: &IndexName,
+        members: &[IndexMember],
+    ) -> Result<(), StoreError> {
+        // Bounded calls: a long entry (years of logins never looked up) is removed in parts.
+        for chunk in members.chunks(500) {
+            let mut call = scripts::INDEX_REMOVE_SCRIPT.call(self.index_entry_key(index));
+            for member in chunk {
+                call.arg(member.id.as_str()).arg(member.added_ms);
+            }
+            let _: i64 = self.run(Request::Script(call)).await?;
+        }
+        Ok(())
     }
 
     async fn health(&self) -> Vec<BackendHealth> {

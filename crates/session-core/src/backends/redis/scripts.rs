@@ -99,6 +99,19 @@ redis.call('PERSIST', key)
 return 1
 "#;
 
+/// `KEYS[1]`: an index entry (a sorted set of ids scored by the Unix ms of their add);
+/// `ARGV`: id, stamp, id, stamp, ... Removes each id whose score is still that stamp: one
+/// renewed since the caller read it (a write that set the value again) stays.
+const INDEX_REMOVE: &str = r#"
+for i = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', key, ARGV[i])
+  if score and tonumber(score) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', key, ARGV[i])
+  end
+end
+return 1
+"#;
+
 /// A script with its text and its SHA1, sent by hash.
 pub(super) struct LuaScript {
     code: String,
@@ -164,6 +177,28 @@ impl ScriptCall {
         }
     }
 
+    /// Sends `first`, then this call, as one pipeline (one round trip, in this order on the
+    /// server); this call's answer. `first` must be safe to send twice: on `NOSCRIPT` the
+    /// pair is sent again with `EVAL`.
+    pub(super) async fn send_after<T: FromRedisValue>(
+        &self,
+        first: &Cmd,
+        conn: &mut impl ConnectionLike,
+    ) -> RedisResult<T> {
+        let pair = |call: Cmd| {
+            let mut pipe = redis::pipe();
+            pipe.add_command(first.clone()).ignore().add_command(call);
+            pipe
+        };
+        let answer: RedisResult<(T,)> = match pair(self.cmd.clone()).query_async(conn).await {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                pair(self.eval_cmd()).query_async(conn).await
+            }
+            result => result,
+        };
+        answer.map(|(answer,)| answer)
+    }
+
     /// The `EVALSHA` command, for a pipeline that loaded the script first
     /// ([`LuaScript::load_cmd`]).
     pub(super) fn into_cmd(self) -> Cmd {
@@ -186,4 +221,6 @@ impl ScriptCall {
 pub(super) static CREATE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CREATE));
 pub(super) static REPLACE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(REPLACE));
 pub(super) static APPLY_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(APPLY));
+pub(super) static INDEX_REMOVE_SCRIPT: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(INDEX_REMOVE));
 pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(PERSIST));

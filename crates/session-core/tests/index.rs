@@ -1,0 +1,442 @@
+//! `session_redis_index_key`: the index of sessions by the value of one key ("log this user
+//! out everywhere"), on every backend kind, against real servers: memory, file store, Redis
+//! (standalone, Sentinel, Cluster), the weighted pool, the multi-backend while sessions move,
+//! and the start-up migration from the file store.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use session_core::{
+    backends::{file::FileBackend, memory::MemoryBackend},
+    Changes, IndexName, SessionConfig, SessionId, SessionState, SessionStore,
+};
+use session_testkit::{ClusterTopology, RedisServer, SentinelTopology};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(600));
+
+fn user(name: &str) -> SessionState {
+    SessionState::from([
+        ("user".to_owned(), format!("{name:?}")),
+        ("n".to_owned(), "0".to_owned()),
+    ])
+}
+
+fn set(key: &str, value: &str) -> Changes {
+    let mut changes = Changes::default();
+    changes.set(key, value);
+    changes
+}
+
+fn sorted(mut ids: Vec<SessionId>) -> Vec<String> {
+    let mut out: Vec<String> = ids.drain(..).map(|id| id.as_str().to_owned()).collect();
+    out.sort();
+    out
+}
+
+fn config(pairs: &[(&str, &str)]) -> SessionConfig {
+    let mut builder = SessionConfig::builder()
+        .set("session_redis_index_key", "user")
+        .set("session_redis_socket_timeout", "1");
+    for (k, v) in pairs {
+        builder = builder.set(k, v);
+    }
+    builder.build().unwrap()
+}
+
+/// The whole contract, through the store, on one backend: what counts as one of alice's
+/// sessions (created, created with an id, logged in later), what does not (switched to
+/// another user, logged out, replaced), the value compared as JSON, and the logout
+/// everywhere that sticks.
+async fn contract(store: &SessionStore, label: &str) {
+    assert_eq!(store.index_key(), Some("user"), "{label}");
+    let created = store.create(&user("alice"), TTL).await.unwrap();
+    let with_id = SessionId::generate();
+    assert!(store
+        .create_with_id(&with_id, &user("alice"), TTL)
+        .await
+        .unwrap());
+    // A session that logs in after it was made: the write that sets `user` indexes it.
+    let later = store
+        .create(&SessionState::from([("n".into(), "1".into())]), TTL)
+        .await
+        .unwrap();
+    assert!(store
+        .apply(&later, &set("user", "\"alice\""), TTL)
+        .await
+        .unwrap());
+    let bob = store.create(&user("bob"), TTL).await.unwrap();
+    let switched = store.create(&user("alice"), TTL).await.unwrap();
+    assert!(store
+        .apply(&switched, &set("user", "\"carol\""), TTL)
+        .await
+        .unwrap());
+    let logged_out = store.create(&user("alice"), TTL).await.unwrap();
+    assert!(store.delete(&logged_out).await.unwrap());
+    let replaced = store.create(&user("alice"), TTL).await.unwrap();
+    assert!(store.replace(&replaced, &user("dave"), TTL).await.unwrap());
+
+    let alices = sorted(vec![created.clone(), with_id.clone(), later.clone()]);
+    assert_eq!(
+        sorted(store.find_indexed("\"alice\"").await.unwrap()),
+        alices,
+        "{label}"
+    );
+    // The same JSON value, spelled another way.
+    assert_eq!(
+        sorted(store.find_indexed(" \"al\\u0069ce\" ").await.unwrap()),
+        alices,
+        "{label}"
+    );
+    assert_eq!(
+        store.find_indexed("\"carol\"").await.unwrap(),
+        vec![switched.clone()],
+        "{label}"
+    );
+    assert!(store.find_indexed("\"nobody\"").await.unwrap().is_empty());
+
+    assert_eq!(
+        store.delete_indexed("\"alice\"").await.unwrap(),
+        3,
+        "{label}"
+    );
+    for id in [&created, &with_id, &later] {
+        assert_eq!(store.load(id).await.unwrap(), None, "{label}");
+        // A request still holding the session cannot bring it back.
+        assert!(!store.apply(id, &set("n", "9"), TTL).await.unwrap());
+    }
+    assert!(store.find_indexed("\"alice\"").await.unwrap().is_empty());
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), 0);
+    for id in [&bob, &switched, &replaced] {
+        assert!(store.load(id).await.unwrap().is_some(), "{label}");
+    }
+}
+
+/// Writes hammer alice's sessions while she is logged out everywhere: once the logout has
+/// returned, none of them exists, and none comes back.
+async fn logout_racing_writes(store: &SessionStore, label: &str) {
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(store.create(&user("alice"), TTL).await.unwrap());
+    }
+    let ids = Arc::new(ids);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (store, ids, stop) = (store.clone(), ids.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut round = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    round += 1;
+                    for id in ids.iter() {
+                        // Some set `user` again (a re-login on the same session): indexed again.
+                        let changes = if round % 3 == 0 {
+                            set("user", "\"alice\"")
+                        } else {
+                            set(&format!("w{w}"), &round.to_string())
+                        };
+                        let _ = store.apply(id, &changes, TTL).await;
+                        // The memory and file backends never wait: let the logout run.
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deleted = store.delete_indexed("\"alice\"").await.unwrap();
+    assert_eq!(deleted, ids.len(), "{label}");
+    for id in ids.iter() {
+        assert_eq!(store.load(id).await.unwrap(), None, "{label}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for id in ids.iter() {
+        assert_eq!(store.load(id).await.unwrap(), None, "{label}: came back");
+    }
+    assert!(store.find_indexed("\"alice\"").await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory() {
+    let store = SessionStore::new(MemoryBackend::new().with_index_key("user"));
+    contract(&store, "memory").await;
+    logout_racing_writes(&store, "memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let store = SessionStore::from_config(&config(&[
+        ("session_redis_mode", "False"),
+        ("session_filestore_path", root.to_str().unwrap()),
+    ]))
+    .await
+    .unwrap();
+    contract(&store, "file").await;
+    logout_racing_writes(&store, "file").await;
+
+    // Stale names older than the grace period are dropped by a lookup; a young one stays
+    // (it may belong to a write in flight).
+    let entry = IndexName::new("user", "\"erin\"");
+    let names = root.join(".index").join(entry.digest());
+    std::fs::create_dir_all(&names).unwrap();
+    let (old, young) = (SessionId::generate(), SessionId::generate());
+    std::fs::write(names.join(old.as_str()), "1000").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    std::fs::write(names.join(young.as_str()), now.to_string()).unwrap();
+    let live = store.create(&user("erin"), TTL).await.unwrap();
+    assert_eq!(store.find_indexed("\"erin\"").await.unwrap(), vec![live]);
+    assert!(!names.join(old.as_str()).exists());
+    assert!(names.join(young.as_str()).exists());
+    // The index directory is not a shard: no session is listed from it.
+    let files = FileBackend::new(root.clone()).unwrap();
+    for id in files.session_ids().await.unwrap() {
+        assert_ne!(id.as_str(), old.as_str());
+    }
+}
+
+/// The Redis key of an index entry under the default prefix.
+fn entry_key(value: &str) -> String {
+    let entry = IndexName::new("user", value);
+    format!("session:index:user:{}", entry.digest())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_standalone() {
+    let server = RedisServer::start();
+    let store = SessionStore::from_config(&config(&[("session_redis_url", &server.url())]))
+        .await
+        .unwrap();
+    contract(&store, "redis").await;
+    logout_racing_writes(&store, "redis").await;
+
+    // The entry is a sorted set of ids scored by the time of their add, under the prefix.
+    let id = store.create(&user("frank"), TTL).await.unwrap();
+    let members: Vec<String> = server.cmd(&["ZRANGE", &entry_key("\"frank\""), "0", "-1"]);
+    assert_eq!(members, vec![id.as_str().to_owned()]);
+
+    // Stale names: the old one goes, the young one stays.
+    let (old, young) = (SessionId::generate(), SessionId::generate());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    let key = entry_key("\"frank\"");
+    let _: i64 = server.cmd(&["ZADD", &key, "1000", old.as_str(), &now, young.as_str()]);
+    assert_eq!(
+        store.find_indexed("\"frank\"").await.unwrap(),
+        vec![id.clone()]
+    );
+    let score = |id: &SessionId| server.cmd::<Option<String>>(&["ZSCORE", &key, id.as_str()]);
+    assert_eq!(score(&old), None);
+    assert!(score(&young).is_some());
+
+    // After SCRIPT FLUSH (a restart, a failover) the indexed write still lands, in one
+    // pipeline: EVAL replaces the EVALSHA that met NOSCRIPT.
+    let _: String = server.cmd(&["SCRIPT", "FLUSH"]);
+    let again = store.create(&user("frank"), TTL).await.unwrap();
+    assert_eq!(store.delete_indexed("\"frank\"").await.unwrap(), 2);
+    assert_eq!(store.load(&again).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_sentinel() {
+    let topology = SentinelTopology::start();
+    let store = SessionStore::from_config(&config(&[
+        ("session_redis_mode", "sentinel"),
+        ("session_redis_host", &topology.sentinel_host_list()),
+        ("session_redis_master", topology.master_name()),
+    ]))
+    .await
+    .unwrap();
+    contract(&store, "sentinel").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster() {
+    let cluster = ClusterTopology::start();
+    let store = SessionStore::from_config(&config(&[
+        ("session_redis_mode", "cluster"),
+        ("session_redis_host", &cluster.seed_hosts()),
+    ]))
+    .await
+    .unwrap();
+    contract(&store, "cluster").await;
+    logout_racing_writes(&store, "cluster").await;
+
+    // Alice's sessions live on every master; her entry in one slot of its own.
+    let mut ids = Vec::new();
+    let mut masters = HashSet::new();
+    while masters.len() < cluster.masters().len() || ids.len() < 12 {
+        let id = store.create(&user("alice"), TTL).await.unwrap();
+        masters
+            .insert(cluster.master_of_slot(cluster.slot_of(&format!("session:{}", id.as_str()))));
+        ids.push(id);
+    }
+    assert_eq!(
+        sorted(store.find_indexed("\"alice\"").await.unwrap()),
+        sorted(ids.clone())
+    );
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pool() {
+    let servers = [RedisServer::start(), RedisServer::start()];
+    let pool = format!(
+        "[{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}, \
+          {{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}]",
+        servers[0].port(),
+        servers[1].port()
+    );
+    let store = SessionStore::from_config(&config(&[("session_redis_pool", &pool)]))
+        .await
+        .unwrap();
+    contract(&store, "pool").await;
+    logout_racing_writes(&store, "pool").await;
+
+    // Each member holds the entry of the sessions it owns.
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(store.create(&user("alice"), TTL).await.unwrap());
+    }
+    // (The entry may also hold stale names from the racing writes above, added by writes
+    // that then found no session: a superset, pruned by lookups after the grace period.)
+    let on = |server: &RedisServer| -> HashSet<String> {
+        let names: Vec<String> = server.cmd(&["ZRANGE", &entry_key("\"alice\""), "0", "-1"]);
+        let ids: HashSet<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        names
+            .into_iter()
+            .filter(|name| ids.contains(name))
+            .collect()
+    };
+    let (first, second) = (on(&servers[0]), on(&servers[1]));
+    assert_eq!(first.len() + second.len(), ids.len());
+    assert!(first.is_disjoint(&second));
+    assert!(!first.is_empty() && !second.is_empty());
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), ids.len());
+}
+
+/// Sessions moving from the file store into Redis through a multi-backend: found and logged
+/// out everywhere whether they moved yet or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn multi_backend_while_sessions_move() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let multi = format!(
+        r#"(
+    {{"backend": "redis", "modes": ["read", "write"], "setting": {{'SESSION_REDIS_URL': '{}'}}}},
+    {{"backend": "old", "modes": ["read", "delete"], "setting": {{'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'}}}},
+)"#,
+        server.url(),
+        dir.path().display()
+    );
+    let store = SessionStore::from_config(&config(&[("session_redis_multi_backends", &multi)]))
+        .await
+        .unwrap();
+    contract(&store, "multi").await;
+
+    // Sessions written by the old deployment, which kept the same index in its files.
+    let old = SessionStore::new(
+        FileBackend::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None)
+            .with_index_key("user"),
+    );
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(old.create(&user("alice"), TTL).await.unwrap());
+    }
+    // Half of them are used (and so move into Redis) before the logout.
+    for id in &ids[..3] {
+        assert!(store.load(id).await.unwrap().is_some());
+    }
+    assert_eq!(
+        sorted(store.find_indexed("\"alice\"").await.unwrap()),
+        sorted(ids.clone())
+    );
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), ids.len());
+    for id in &ids {
+        assert_eq!(store.load(id).await.unwrap(), None);
+        assert_eq!(old.load(id).await.unwrap(), None);
+    }
+}
+
+/// Sessions the start-up migration moves from the file store (which kept no index) are
+/// indexed by the creates that move them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrated_sessions_are_indexed() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = SessionStore::new(
+        FileBackend::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(files.create(&user("alice"), TTL).await.unwrap());
+    }
+    let store = SessionStore::from_config(&config(&[
+        ("session_redis_url", &server.url()),
+        ("session_filestore_path", dir.path().to_str().unwrap()),
+        ("session_redis_migrate_from_filestore", "True"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(
+        sorted(store.find_indexed("\"alice\"").await.unwrap()),
+        sorted(ids)
+    );
+}
+
+#[tokio::test]
+async fn without_an_index_lookups_say_how_to_get_one() {
+    let err = SessionStore::memory()
+        .find_indexed("\"alice\"")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("session_redis_index_key"), "{err}");
+    assert!(!err.to_string().contains("alice"), "{err}");
+}
+
+#[test]
+fn index_keys_are_checked() {
+    let err = SessionConfig::builder()
+        .set("session_redis_index_key", "user name")
+        .build()
+        .and_then(|c| c.plan().map(|_| ()))
+        .unwrap_err();
+    assert_eq!(err.key, "session_redis_index_key", "{err}");
+    assert!(err.expected.contains("1 to 64"), "{err}");
+    // One index for the whole store: not per backend.
+    let multi = r#"({"backend": "a", "modes": ["read", "write"], "setting": {'SESSION_REDIS_INDEX_KEY': 'user'}},)"#;
+    let err = SessionConfig::builder()
+        .set("session_redis_multi_backends", multi)
+        .build()
+        .and_then(|c| c.plan().map(|_| ()))
+        .unwrap_err();
+    assert!(err.key.ends_with("session_redis_index_key"), "{err}");
+    // Set, it reaches every storing backend of the plan.
+    let config = SessionConfig::builder()
+        .set("session_redis_index_key", "user")
+        .set("session_redis_mode", "False")
+        .build()
+        .unwrap();
+    let backend = session_core::backends::build(&config.plan().unwrap().backend).unwrap();
+    assert_eq!(backend.index_key(), Some("user"));
+}
