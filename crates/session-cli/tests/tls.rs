@@ -1,13 +1,15 @@
-//! `sessionctl`'s own connections (SCAN, INFO, asking the sentinels) over TLS, against real
-//! TLS redis-server processes: the configuration names only the TLS ports, so a command that
-//! succeeds spoke TLS, with the trusted roots, client certificate and checks configured.
-//! The sessions are written and counted through the servers' plain ports.
+//! `sessionctl`'s own connections (SCAN, INFO, asking the sentinels and the cluster nodes)
+//! over TLS, against real TLS redis-server processes: the configuration names only the TLS
+//! ports, so a command that succeeds spoke TLS, with the trusted roots, client certificate
+//! and checks configured. The sessions are written and counted through the servers' plain
+//! ports.
 
 mod common;
 
 use common::{dbsize, id, put, sessionctl, Session};
 use session_testkit::{
-    RedisServer, SentinelOptions, SentinelTopology, ServerOptions, CLIENT_KEY_PASSWORD,
+    ClusterOptions, ClusterTopology, RedisServer, SentinelOptions, SentinelTopology, ServerOptions,
+    CLIENT_KEY_PASSWORD,
 };
 
 const PASSWORD: &str = "tls-cli-hunter2";
@@ -273,4 +275,79 @@ fn sentinels_master_and_replica_over_tls() {
     let run = sessionctl(&["revoke", "--all", "--yes"], &env).expect(0);
     assert_eq!(run.stdout, "revoked 20 session(s)\n");
     assert_eq!(dbsize(topology.master()), 0);
+}
+
+#[test]
+fn cluster_nodes_over_tls() {
+    let cluster = ClusterTopology::start_with(ClusterOptions::new().tls(true));
+    let seeds = cluster.seed_hosts();
+    let ca = cluster.ca_cert_path().unwrap().display().to_string();
+    let env = [
+        ("SESSION_REDIS_MODE", "cluster"),
+        ("SESSION_REDIS_HOST", seeds.as_str()),
+        ("SESSION_REDIS_SSL", "True"),
+        ("SESSION_REDIS_SSL_CA_CERTS", ca.as_str()),
+    ];
+    let json = sessionctl(&["check", "--json"], &env).expect(0).json();
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3, "{json}");
+    let tls_ports: Vec<String> = cluster
+        .nodes()
+        .map(|n| format!("127.0.0.1:{}", n.tls_port().unwrap()))
+        .collect();
+    assert!(
+        nodes.iter().all(|n| n["up"] == true
+            && n["role"] == "cluster master"
+            && tls_ports.contains(&n["location"].as_str().unwrap().to_owned())),
+        "every master, by its TLS port: {json}"
+    );
+    let dry_runs = json["dry_runs"].as_array().unwrap();
+    assert!(
+        dry_runs.len() == 3 && dry_runs.iter().all(|r| r["ok"] == true),
+        "{json}"
+    );
+
+    // Written through the cluster client of the library, spread over the masters.
+    let source = RedisServer::start();
+    put(&source, "session:", &sessions());
+    let to = env
+        .iter()
+        .map(|(k, v)| format!("{}={v}", k.to_ascii_lowercase()))
+        .collect::<Vec<_>>()
+        .join(";");
+    let json = sessionctl(
+        &["migrate", "--from", &source.url(), "--to", &to, "--json"],
+        &[],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(json["moved"], 30, "{json}");
+
+    let stats = sessionctl(&["stats", "--json", "--exact"], &env)
+        .expect(0)
+        .json();
+    let counts: Vec<u64> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["sessions"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 3, "{stats}");
+    assert_eq!(counts.iter().sum::<u64>(), 30);
+    let run = sessionctl(&["export"], &env).expect(0);
+    assert_eq!(run.stdout.lines().count(), 30);
+    let target = RedisServer::start();
+    let json = sessionctl(
+        &["migrate", "--from", &to, "--to", &target.url(), "--json"],
+        &[],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(json["moved"], 30, "{json}");
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 10 session(s)\n");
+    let run = sessionctl(&["revoke", "--all", "--yes"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 20 session(s)\n");
+    let keys: i64 = cluster.nodes().map(|n| n.cmd::<i64>(&["DBSIZE"])).sum();
+    assert_eq!(keys, 0);
 }
