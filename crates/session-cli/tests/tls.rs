@@ -6,10 +6,10 @@
 
 mod common;
 
-use common::{dbsize, id, put, sessionctl, Session};
+use common::{dbsize, id, put, sessionctl, sessionctl_with_input, Session};
 use session_testkit::{
     ClusterOptions, ClusterTopology, RedisServer, SentinelOptions, SentinelTopology, ServerOptions,
-    CLIENT_KEY_PASSWORD,
+    TestCa, CLIENT_KEY_PASSWORD,
 };
 
 const PASSWORD: &str = "tls-cli-hunter2";
@@ -350,4 +350,58 @@ fn cluster_nodes_over_tls() {
     assert_eq!(run.stdout, "revoked 20 session(s)\n");
     let keys: i64 = cluster.nodes().map(|n| n.cmd::<i64>(&["DBSIZE"])).sum();
     assert_eq!(keys, 0);
+}
+
+#[test]
+fn pool_members_over_tls() {
+    let ca = TestCa::new();
+    let servers: Vec<RedisServer> = (0..2)
+        .map(|_| tls_server(ServerOptions::new().tls_ca(ca.clone())))
+        .collect();
+    let members: Vec<String> = servers
+        .iter()
+        .map(|s| {
+            format!(
+                "{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}}}",
+                s.tls_port().unwrap()
+            )
+        })
+        .collect();
+    let pool = format!("[{}]", members.join(", "));
+    let ca = servers[0].ca_cert_path().unwrap().display().to_string();
+    let env = [
+        ("SESSION_REDIS_POOL", pool.as_str()),
+        ("SESSION_REDIS_PASSWORD", PASSWORD),
+        ("SESSION_REDIS_SSL", "True"),
+        ("SESSION_REDIS_SSL_CA_CERTS", ca.as_str()),
+    ];
+    let json = sessionctl(&["check", "--json"], &env).expect(0).json();
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{json}");
+    assert!(nodes.iter().all(|n| n["up"] == true), "{json}");
+    // Written through the pool, so each on the member that owns it.
+    let lines: String = (0..40)
+        .map(|n| {
+            format!(
+                "{{\"id\":\"{}\",\"ttl_ms\":600000,\"fields\":{{\"n\":\"{n}\"}}}}\n",
+                id(n)
+            )
+        })
+        .collect();
+    sessionctl_with_input(&["import"], &env, Some(&lines)).expect(0);
+    let stats = sessionctl(&["stats", "--json", "--exact"], &env)
+        .expect(0)
+        .json();
+    let counts: Vec<u64> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["sessions"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 2, "{stats}");
+    assert_eq!(counts.iter().sum::<u64>(), 40);
+    assert!(counts.iter().all(|n| *n > 0), "on both members: {counts:?}");
+    let run = sessionctl(&["revoke", "--all", "--yes"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 40 session(s)\n");
+    assert!(servers.iter().all(|s| dbsize(s) == 0));
 }
