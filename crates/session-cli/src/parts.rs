@@ -6,9 +6,11 @@
 //! operation, so `show`, `revoke` and `migrate` behave exactly as the application does) and,
 //! for Redis, what sessionctl needs to reach every server itself: each sentinel, the master
 //! and replicas they report, every cluster node (for `check`, and for `SCAN` under the
-//! prefix, which the store itself never does).
+//! prefix, which the store itself never does). Those own connections are made by
+//! [`RedisPlan::node_client`], so they get the same TLS settings and socket options as the
+//! store's.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use redis::{aio::MultiplexedConnection, AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
 use session_core::{
@@ -22,39 +24,33 @@ use session_core::{
 
 use crate::failure::Failure;
 
-/// One place sessions live (see the [module docs](self)).
-pub struct Part {
+/// One place sessions live (see the [module docs](self)), borrowed from the plan it was
+/// found in.
+pub struct Part<'a> {
     /// How errors and reports name it: `redis`, `file`, `pool[host:port/0]`,
     /// `multi[name]/redis`, ...
     pub name: String,
     /// The store's backend for this part alone.
     pub backend: Arc<dyn SessionBackend>,
     /// How sessionctl reaches its data itself.
-    pub kind: PartKind,
+    pub kind: PartKind<'a>,
 }
 
 /// The two kinds of parts.
-pub enum PartKind {
+pub enum PartKind<'a> {
     /// The file store.
     Files(Arc<FileBackend>),
     /// A Redis deployment.
-    Redis(Box<RedisPart>),
+    Redis(Box<RedisPart<'a>>),
 }
 
 /// What sessionctl needs to reach every server of one Redis deployment.
-pub struct RedisPart {
+pub struct RedisPart<'a> {
     /// The key prefix.
     pub prefix: String,
-    topology: RedisKind,
-    connect_timeout: Duration,
-    socket_timeout: Duration,
-    tls: bool,
-}
-
-enum RedisKind {
-    Standalone(Box<ConnectionInfo>),
-    Sentinel(SentinelPlan),
-    Cluster(ClusterPlan),
+    /// Addresses, credentials, timeouts and TLS: every client of sessionctl's own is made
+    /// from it.
+    plan: &'a RedisPlan,
 }
 
 /// What a server is to the deployment.
@@ -108,13 +104,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// The node at `addr` with `role`, reached with `auth` on database `db`.
-    fn new(role: Role, addr: ConnectionAddr, auth: &Auth, db: i64) -> Result<Self, Failure> {
+    /// The node at `info`'s address with `role`, reached as `plan` reaches its servers.
+    fn new(role: Role, info: ConnectionInfo, plan: &RedisPlan) -> Result<Self, Failure> {
+        let location = location(info.addr());
+        let db = info.redis_settings().db();
+        let client = plan
+            .node_client(info)
+            .map_err(|e| Failure::failed(format!("{location}: {e}")))?;
         Ok(Node {
             role,
-            location: location(&addr),
+            location,
             db,
-            client: client(info(addr, auth, db)?)?,
+            client,
         })
     }
 
@@ -145,13 +146,17 @@ pub struct Discovery {
 }
 
 /// The parts of a plan's backend, each with its own backend built (nothing is connected).
-pub fn parts(plan: &BackendPlan) -> Result<Vec<Part>, Failure> {
+pub fn parts(plan: &BackendPlan) -> Result<Vec<Part<'_>>, Failure> {
     let mut out = Vec::new();
     collect(plan, None, &mut out)?;
     Ok(out)
 }
 
-fn collect(plan: &BackendPlan, within: Option<String>, out: &mut Vec<Part>) -> Result<(), Failure> {
+fn collect<'a>(
+    plan: &'a BackendPlan,
+    within: Option<String>,
+    out: &mut Vec<Part<'a>>,
+) -> Result<(), Failure> {
     let named = |name: &str| match &within {
         Some(prefix) => format!("{prefix}/{name}"),
         None => name.to_owned(),
@@ -200,66 +205,65 @@ pub fn files(root: &std::path::Path) -> Result<FileBackend, Failure> {
         .map_err(Failure::config)
 }
 
-fn redis_part(name: String, plan: &RedisPlan) -> Result<Part, Failure> {
+const UNKNOWN_TOPOLOGY: &str = "this Redis topology is not known to this sessionctl build";
+
+fn redis_part<'a>(name: String, plan: &'a RedisPlan) -> Result<Part<'a>, Failure> {
     let backend = RedisBackend::from_plan(plan).map_err(Failure::config)?;
-    let topology = match &plan.topology {
-        Topology::Standalone(info) => RedisKind::Standalone(Box::new(info.clone())),
-        Topology::Sentinel(sentinel) => RedisKind::Sentinel(sentinel.clone()),
-        Topology::Cluster(cluster) => RedisKind::Cluster(cluster.clone()),
-        _ => {
-            return Err(Failure::usage(format!(
-                "{name}: this Redis topology is not known to this sessionctl build"
-            )))
-        }
-    };
+    if !matches!(
+        &plan.topology,
+        Topology::Standalone(_) | Topology::Sentinel(_) | Topology::Cluster(_)
+    ) {
+        return Err(Failure::usage(format!("{name}: {UNKNOWN_TOPOLOGY}")));
+    }
     Ok(Part {
         name,
         backend: Arc::new(backend),
         kind: PartKind::Redis(Box::new(RedisPart {
             prefix: plan.prefix.clone(),
-            topology,
-            connect_timeout: plan.connection.connect_timeout,
-            socket_timeout: plan.connection.socket_timeout,
-            tls: plan.tls.is_some(),
+            plan,
         })),
     })
 }
 
-impl RedisPart {
+impl RedisPart<'_> {
     /// Finds every server: the one standalone server; each sentinel, then the master and
     /// replicas the first answering sentinel reports; every node of the cluster, from the
     /// first answering seed.
     pub async fn discover(&self) -> Result<Discovery, Failure> {
-        if self.tls {
-            return Err(Failure::failed(
-                "sessionctl does not open its own TLS connections yet (session_redis_ssl / rediss://): \
-                 `show`, `revoke ID` and `migrate` from a file store work over TLS, \
-                 scanning and `check` need a plain-TCP or unix-socket address for now",
-            ));
-        }
         let mut problems = Vec::new();
-        let nodes = match &self.topology {
-            RedisKind::Standalone(info) => vec![Node {
-                role: Role::Standalone,
-                location: location(info.addr()),
-                db: info.redis_settings().db(),
-                client: client((**info).clone())?,
-            }],
-            RedisKind::Sentinel(plan) => self.sentinel_nodes(plan, &mut problems).await?,
-            RedisKind::Cluster(plan) => self.cluster_nodes(plan, &mut problems).await?,
+        let nodes = match &self.plan.topology {
+            Topology::Standalone(info) => {
+                vec![Node::new(Role::Standalone, info.clone(), self.plan)?]
+            }
+            Topology::Sentinel(plan) => self.sentinel_nodes(plan, &mut problems).await?,
+            Topology::Cluster(plan) => self.cluster_nodes(plan, &mut problems).await?,
+            // `redis_part` refused the others already; the match must still cover them.
+            _ => return Err(Failure::usage(UNKNOWN_TOPOLOGY)),
         };
         Ok(Discovery { nodes, problems })
     }
 
     /// A connection to `node`, with the configuration's timeouts.
     pub async fn connect(&self, node: &Node) -> redis::RedisResult<MultiplexedConnection> {
+        let connection = &self.plan.connection;
         node.client
             .get_multiplexed_async_connection_with_config(
                 &AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.connect_timeout))
-                    .set_response_timeout(Some(self.socket_timeout)),
+                    .set_connection_timeout(Some(connection.connect_timeout))
+                    .set_response_timeout(Some(connection.socket_timeout)),
             )
             .await
+    }
+
+    /// The node at `host:port` with `role`, reached with `auth` on database `db`.
+    fn node(
+        &self,
+        role: Role,
+        addr: ConnectionAddr,
+        auth: &Auth,
+        db: i64,
+    ) -> Result<Node, Failure> {
+        Node::new(role, info(addr, auth, db)?, self.plan)
     }
 
     async fn sentinel_nodes(
@@ -280,7 +284,7 @@ impl RedisPart {
             }
             let mut last_err = String::new();
             for auth in auths {
-                let node = Node::new(Role::Sentinel, addr.clone(), &auth, 0)?;
+                let node = self.node(Role::Sentinel, addr.clone(), &auth, 0)?;
                 match self.ask_sentinel(&node, &plan.master).await {
                     Ok(found) => {
                         answered = Some(found);
@@ -300,12 +304,12 @@ impl RedisPart {
                 None => {
                     problems.push(format!("sentinel {}: {last_err}", location(&addr)));
                     // Still listed, so `check` reports it as down.
-                    nodes.push(Node::new(Role::Sentinel, addr, &plan.sentinel_auth, 0)?);
+                    nodes.push(self.node(Role::Sentinel, addr, &plan.sentinel_auth, 0)?);
                 }
             }
         }
         match master {
-            Some((host, port)) => nodes.push(Node::new(
+            Some((host, port)) => nodes.push(self.node(
                 Role::Master,
                 ConnectionAddr::Tcp(host, port),
                 &plan.node_auth,
@@ -317,7 +321,7 @@ impl RedisPart {
             )),
         }
         for (host, port) in replicas {
-            nodes.push(Node::new(
+            nodes.push(self.node(
                 Role::Replica,
                 ConnectionAddr::Tcp(host, port),
                 &plan.node_auth,
@@ -364,7 +368,7 @@ impl RedisPart {
         problems: &mut Vec<String>,
     ) -> Result<Vec<Node>, Failure> {
         for (host, port) in &plan.seeds {
-            let seed = Node::new(
+            let seed = self.node(
                 Role::ClusterMaster(Vec::new()),
                 ConnectionAddr::Tcp(host.clone(), *port),
                 &plan.auth,
@@ -383,7 +387,7 @@ impl RedisPart {
                 Ok(text) => {
                     let mut nodes = Vec::new();
                     for (role, host, port) in cluster_lines(&text, host) {
-                        nodes.push(Node::new(
+                        nodes.push(self.node(
                             role,
                             ConnectionAddr::Tcp(host, port),
                             &plan.auth,
@@ -435,11 +439,6 @@ fn info(addr: ConnectionAddr, auth: &Auth, db: i64) -> Result<ConnectionInfo, Fa
         .into_connection_info()
         .map_err(|e| Failure::failed(format!("{shown}: {e}")))?
         .set_redis_settings(auth.info().set_db(db)))
-}
-
-fn client(info: ConnectionInfo) -> Result<redis::Client, Failure> {
-    let shown = location(info.addr());
-    redis::Client::open(info).map_err(|e| Failure::failed(format!("{shown}: {e}")))
 }
 
 /// An address without credentials.

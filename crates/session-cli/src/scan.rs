@@ -70,7 +70,7 @@ impl Found {
 /// store's. `batch` is the `SCAN COUNT` hint. Calls `seen` with the number of ids found so
 /// far, now and then.
 pub async fn groups(
-    part: &Part,
+    part: &Part<'_>,
     batch: usize,
     mut seen: impl FnMut(usize),
 ) -> Result<Vec<Group>, Failure> {
@@ -104,11 +104,10 @@ pub async fn groups(
             let mut total = 0;
             for node in holders {
                 let name = format!("{} {}", part.name, node.location);
-                let conn = redis.connect(node).await.map_err(|e| {
-                    Failure::failed(format!(
-                        "{name}: {e} (is the server up? `sessionctl check` tests every part)"
-                    ))
-                })?;
+                let conn = redis
+                    .connect(node)
+                    .await
+                    .map_err(|e| Failure::failed(format!("{name}: {e} ({})", hint(&e))))?;
                 let (ids, foreign) = scan(conn.clone(), &redis.prefix, batch, |n| seen(total + n))
                     .await
                     .map_err(|e| Failure::failed(format!("{name}: SCAN failed: {e}")))?;
@@ -123,6 +122,18 @@ pub async fn groups(
             }
             Ok(out)
         }
+    }
+}
+
+/// What to look at when a server cannot be reached. A certificate the configured roots do
+/// not trust is not a server that is down: asking whether it is up would send the operator
+/// the wrong way. rustls words every verification failure "invalid peer certificate".
+fn hint(err: &redis::RedisError) -> &'static str {
+    if err.to_string().contains("invalid peer certificate") {
+        "the server's certificate must be valid for the host name (session_redis_ssl_check_hostname) \
+         and signed by a CA of session_redis_ssl_ca_certs/_ca_path/_ca_data, or of the system's roots when none is set"
+    } else {
+        "is the server up? `sessionctl check` tests every part"
     }
 }
 

@@ -2,10 +2,11 @@
 //! `redis-server` processes on loopback, joined with plain `CLUSTER` commands (no `redis-cli`
 //! needed).
 
+use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::{ports, RedisServer, ServerOptions, HOST};
+use crate::{ports, RedisServer, ServerOptions, TestCa, HOST};
 
 /// Number of hash slots of every Redis Cluster.
 pub const SLOTS: u16 = 16384;
@@ -32,6 +33,7 @@ pub struct ClusterOptions {
     node_timeout: Duration,
     full_coverage: bool,
     ready_timeout: Duration,
+    tls: bool,
 }
 
 impl Default for ClusterOptions {
@@ -42,6 +44,7 @@ impl Default for ClusterOptions {
             node_timeout: Duration::from_millis(1000),
             full_coverage: true,
             ready_timeout: Duration::from_secs(30),
+            tls: false,
         }
     }
 }
@@ -83,12 +86,42 @@ impl ClusterOptions {
         self.ready_timeout = timeout;
         self
     }
+
+    /// TLS everywhere: every node also listens on a TLS port, with a certificate from one
+    /// shared CA ([`ClusterTopology::ca_cert_path`]); the cluster bus and replication use TLS
+    /// (`tls-cluster yes`, `tls-replication yes`), so the nodes tell a TLS client their TLS
+    /// ports (`CLUSTER NODES`, `CLUSTER SLOTS`, `MOVED`) and [`ClusterTopology::seed_hosts`]
+    /// lists them. The plain ports stay open for the kit's own checks ([`RedisServer::cmd`]),
+    /// and a client on a plain port is told the plain ports.
+    ///
+    /// ```
+    /// use session_testkit::{ClusterOptions, ClusterTopology};
+    ///
+    /// let cluster = ClusterTopology::start_with(ClusterOptions::new().tls(true));
+    /// let tls_port = cluster.node(0).tls_port().unwrap();
+    /// assert!(cluster.seed_hosts().contains(&format!(":{tls_port}")));
+    /// assert!(cluster.masters().contains(&cluster.master_of_slot(0)));
+    /// assert!(cluster.ca_cert_path().unwrap().exists());
+    /// cluster.node(1).restart();
+    /// cluster.wait_ok();
+    /// ```
+    pub fn tls(mut self, enabled: bool) -> Self {
+        self.tls = enabled;
+        self
+    }
 }
 
 /// One node of a [`ClusterTopology`]: the server and its cluster bus port.
 struct Node {
     server: RedisServer,
     bus_port: u16,
+}
+
+impl Node {
+    /// The port clients are given: the TLS one with `tls-cluster yes`.
+    fn client_port(&self) -> u16 {
+        self.server.tls_port().unwrap_or(self.server.port())
+    }
 }
 
 /// A running Redis Cluster. Every process dies when the topology is dropped.
@@ -105,6 +138,7 @@ struct Node {
 pub struct ClusterTopology {
     nodes: Vec<Node>,
     options: ClusterOptions,
+    ca: Option<TestCa>,
 }
 
 impl ClusterTopology {
@@ -127,30 +161,55 @@ impl ClusterTopology {
     /// As [`ClusterTopology::start`].
     pub fn start_with(options: ClusterOptions) -> Self {
         let total = options.masters * (1 + options.replicas);
+        let ca = options.tls.then(TestCa::new);
         let nodes: Vec<Node> = (0..total)
             .map(|_| {
                 let bus_port = ports::reserve_free_port();
-                let server = RedisServer::start_with(
-                    ServerOptions::new()
-                        .config_line("cluster-enabled yes")
-                        .config_line("cluster-config-file nodes.conf")
-                        .config_line(format!(
-                            "cluster-node-timeout {}",
-                            options.node_timeout.as_millis()
-                        ))
-                        .config_line(format!("cluster-port {bus_port}"))
-                        .config_line(format!(
-                            "cluster-require-full-coverage {}",
-                            if options.full_coverage { "yes" } else { "no" }
-                        ))
-                        // A replica may take over however long its link was down: tests
-                        // kill masters on purpose.
-                        .config_line("cluster-replica-validity-factor 0"),
-                );
+                let mut server_options = match &ca {
+                    Some(ca) => ServerOptions::new()
+                        .tls(true)
+                        .tls_ca(ca.clone())
+                        .config_line("tls-cluster yes")
+                        .config_line("tls-replication yes"),
+                    None => ServerOptions::new(),
+                };
+                server_options = server_options
+                    .config_line("cluster-enabled yes")
+                    .config_line("cluster-config-file nodes.conf")
+                    .config_line(format!(
+                        "cluster-node-timeout {}",
+                        options.node_timeout.as_millis()
+                    ))
+                    .config_line(format!("cluster-port {bus_port}"))
+                    .config_line(format!(
+                        "cluster-require-full-coverage {}",
+                        if options.full_coverage { "yes" } else { "no" }
+                    ))
+                    // A replica may take over however long its link was down: tests
+                    // kill masters on purpose.
+                    .config_line("cluster-replica-validity-factor 0");
+                let server = RedisServer::start_with(server_options);
+                if let Some(files) = server.tls_files() {
+                    // A node's bus connections always present a certificate, and the server
+                    // certificate is not one a client may use (its only purpose is
+                    // `serverAuth`): the kit's client certificate is. Rewritten into the
+                    // config file so that a restarted node keeps it.
+                    let cert = files.client_cert.display().to_string();
+                    let key = files.client_key.display().to_string();
+                    let _: () = server.cmd(&[
+                        "CONFIG",
+                        "SET",
+                        "tls-client-cert-file",
+                        &cert,
+                        "tls-client-key-file",
+                        &key,
+                    ]);
+                    let _: () = server.cmd(&["CONFIG", "REWRITE"]);
+                }
                 Node { server, bus_port }
             })
             .collect();
-        let topology = Self { nodes, options };
+        let topology = Self { nodes, options, ca };
         topology.form();
         topology
     }
@@ -271,12 +330,19 @@ impl ClusterTopology {
     }
 
     /// `127.0.0.1:p1,127.0.0.1:p2,...` of the masters as started: a `session_redis_host`.
+    /// The TLS ports in a [`ClusterOptions::tls`] topology.
     pub fn seed_hosts(&self) -> String {
         self.nodes[..self.options.masters]
             .iter()
-            .map(|n| format!("{HOST}:{}", n.server.port()))
+            .map(|n| format!("{HOST}:{}", n.client_port()))
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// A file holding the PEM of the CA behind every certificate of a TLS topology (inside
+    /// the first node's directory).
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.ca.as_ref().and(self.nodes[0].server.ca_cert_path())
     }
 
     /// The cluster node id of node `i`.

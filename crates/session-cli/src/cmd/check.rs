@@ -191,7 +191,7 @@ fn print_human(report: &Report) {
 }
 
 /// Connects to one server: `PING` (the best of three round trips) and its version.
-async fn probe(part: &Part, redis: &parts::RedisPart, node: &parts::Node) -> NodeReport {
+async fn probe(part: &Part<'_>, redis: &parts::RedisPart<'_>, node: &parts::Node) -> NodeReport {
     let mut out = NodeReport {
         part: part.name.clone(),
         role: node.role.as_str(),
@@ -239,7 +239,7 @@ async fn probe(part: &Part, redis: &parts::RedisPart, node: &parts::Node) -> Nod
 
 /// Every operation the store uses, on a fresh random id (so on a key nobody else has), with
 /// the session deleted at the end whatever happened.
-async fn dry_run(part: &Part, name: String, id: SessionId) -> DryRun {
+async fn dry_run(part: &Part<'_>, name: String, id: SessionId) -> DryRun {
     let backend = part.backend.as_ref();
     let mut steps = Vec::new();
     let result = steps_of(backend, &id, &mut steps).await;

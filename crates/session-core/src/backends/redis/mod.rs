@@ -274,28 +274,21 @@ fn standalone(
     connection: &ConnectionPlan,
     tls: Option<&TlsPlan>,
 ) -> Result<(Target, String), ConfigError> {
-    let info = match connection.keepalive {
-        Some(options) => info.set_tcp_settings(tcp_settings(options)),
-        None => info,
-    };
     // `ssl = True` turns a host/port address into a TLS one.
-    let info = match tls {
-        Some(tls) => tls.tls_info(info),
-        None => info,
+    let shown = match tls {
+        Some(tls) => tls.tls_info(info.clone()),
+        None => info.clone(),
     };
-    let location = match info.addr() {
+    let location = match shown.addr() {
         ConnectionAddr::TcpTls { insecure, .. } => {
-            install_crypto_provider();
             let fragment = if *insecure { "/#insecure" } else { "" };
-            format!("rediss://{}{fragment}", info.addr())
+            format!("rediss://{}{fragment}", shown.addr())
         }
         addr => addr.to_string(),
     };
-    let client = match tls {
-        Some(tls) => tls.build_client(info),
-        None => redis::Client::open(info),
-    }
-    .map_err(|err| ConfigError::unsupported("session_redis_url", &location, &err.to_string()))?;
+    let client = node_client(info, connection.keepalive, tls).map_err(|err| {
+        ConfigError::unsupported("session_redis_url", &location, &err.to_string())
+    })?;
     Ok((Target::Fixed(Box::new(client)), location))
 }
 
@@ -303,21 +296,83 @@ fn standalone(
 /// sentinels and the data nodes, as Odoo's `session_redis` passes the Redis options to both.
 #[cfg(feature = "sentinel")]
 fn make_client(keepalive: Option<KeepaliveOptions>, tls: Option<TlsPlan>) -> sentinel::MakeClient {
-    let tcp = keepalive.map(tcp_settings);
     Box::new(move |host, port, redis| {
         use redis::IntoConnectionInfo;
         let info = ConnectionAddr::Tcp(host.to_string(), port)
             .into_connection_info()?
             .set_redis_settings(redis);
-        let info = match &tcp {
-            Some(tcp) => info.set_tcp_settings(tcp.clone()),
-            None => info,
-        };
-        match &tls {
-            Some(tls) => tls.build_client(info),
-            None => redis::Client::open(info),
-        }
+        node_client(info, keepalive, tls.as_ref())
     })
+}
+
+/// The one place a client for a single server is made, for the standalone server, the
+/// sentinels and the masters they name, and [`RedisPlan::node_client`]: so that tools
+/// reaching the other servers of a deployment cannot drift from what the backend does.
+fn node_client(
+    info: ConnectionInfo,
+    keepalive: Option<KeepaliveOptions>,
+    tls: Option<&TlsPlan>,
+) -> redis::RedisResult<redis::Client> {
+    let info = match keepalive {
+        Some(options) => info.set_tcp_settings(tcp_settings(options)),
+        None => info,
+    };
+    // A `rediss://` address needs the provider even in a plan built without TLS settings
+    // (`RedisPlan::standalone`).
+    if tls.is_some() || matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+        install_crypto_provider();
+    }
+    match tls {
+        Some(tls) => tls.build_client(info),
+        None => redis::Client::open(info),
+    }
+}
+
+impl RedisPlan {
+    /// A client for one server of this deployment at `info` (address, credentials, db),
+    /// made by the code that makes the backend's standalone and Sentinel clients, so with
+    /// this plan's TLS settings (trusted roots of `ssl_ca_*`, client certificate,
+    /// `ssl_cert_reqs`, `ssl_check_hostname`; a `host:port` address becomes TLS, a
+    /// `rediss://` address keeps its `#insecure`) and TCP keepalive: the settings the
+    /// cluster client gives every node too. For connections the backend does not make
+    /// itself: an operator's tool asking each sentinel, replica or cluster node directly
+    /// (`sessionctl` scans and checks them this way). Timeouts are the caller's, per
+    /// connection ([`ConnectionPlan::connect_timeout`], [`ConnectionPlan::socket_timeout`]).
+    ///
+    /// Connects nothing. Fails for a unix socket when the plan has TLS. Neither the error
+    /// nor the client's `Debug` shows the password or the client key.
+    ///
+    /// ```
+    /// use redis::{ConnectionAddr, IntoConnectionInfo};
+    /// use session_core::{plan::BackendPlan, SessionConfig};
+    ///
+    /// let config = SessionConfig::from_sources(
+    ///     None,
+    ///     [
+    ///         ("SESSION_REDIS_SSL", "True"),
+    ///         ("SESSION_REDIS_SSL_CERT_REQS", "none"),
+    ///         ("SESSION_REDIS_PASSWORD", "s3cret"),
+    ///     ],
+    /// )
+    /// .unwrap();
+    /// let BackendPlan::Redis(plan) = config.plan().unwrap().backend else { unreachable!() };
+    /// // A replica the master reported, say.
+    /// let info = ConnectionAddr::Tcp("10.0.0.7".into(), 6380)
+    ///     .into_connection_info()
+    ///     .unwrap()
+    ///     .set_redis_settings(
+    ///         redis::RedisConnectionInfo::default().set_password("s3cret"),
+    ///     );
+    /// let client = plan.node_client(info).unwrap();
+    /// assert!(matches!(
+    ///     client.get_connection_info().addr(),
+    ///     ConnectionAddr::TcpTls { insecure: true, .. }
+    /// ));
+    /// assert!(!format!("{client:?}").contains("s3cret"));
+    /// ```
+    pub fn node_client(&self, info: ConnectionInfo) -> redis::RedisResult<redis::Client> {
+        node_client(info, self.connection.keepalive, tls_of(self))
+    }
 }
 
 impl RedisBackend {
@@ -873,6 +928,61 @@ mod tests {
             let backend = RedisBackend::from_config(&config).unwrap();
             assert_eq!(backend.location(), location);
             assert!(!format!("{backend:?}").contains("hunter2"));
+        }
+    }
+
+    /// The Redis plan of `config`.
+    fn redis_plan(config: &SessionConfig) -> Box<RedisPlan> {
+        match config.plan().unwrap().backend {
+            BackendPlan::Redis(plan) => plan,
+            _ => panic!("a Redis plan"),
+        }
+    }
+
+    #[test]
+    fn node_client_gives_any_address_the_plans_tls() {
+        use redis::IntoConnectionInfo;
+        let node = |addr: ConnectionAddr| {
+            addr.into_connection_info()
+                .unwrap()
+                .set_redis_settings(redis::RedisConnectionInfo::default().set_password("hunter2"))
+        };
+        let plain = redis_plan(&SessionConfig::default());
+        let client = plain
+            .node_client(node(ConnectionAddr::Tcp("10.0.0.7".into(), 26379)))
+            .unwrap();
+        assert!(matches!(
+            client.get_connection_info().addr(),
+            ConnectionAddr::Tcp(_, 26379)
+        ));
+        #[cfg(feature = "tls")]
+        {
+            let tls = redis_plan(&SessionConfig {
+                ssl: true,
+                ssl_cert_reqs: Some("none".into()),
+                ..SessionConfig::default()
+            });
+            let client = tls
+                .node_client(node(ConnectionAddr::Tcp("10.0.0.7".into(), 26379)))
+                .unwrap();
+            assert!(matches!(
+                client.get_connection_info().addr(),
+                ConnectionAddr::TcpTls {
+                    port: 26379,
+                    insecure: true,
+                    ..
+                }
+            ));
+            assert_eq!(
+                client.get_connection_info().redis_settings().password(),
+                Some("hunter2")
+            );
+            assert!(!format!("{client:?}").contains("hunter2"));
+            let err = tls
+                .node_client(node(ConnectionAddr::Unix("/tmp/redis.sock".into())))
+                .unwrap_err();
+            assert!(err.to_string().contains("unix socket"), "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
         }
     }
 
