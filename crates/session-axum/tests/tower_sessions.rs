@@ -778,16 +778,7 @@ async fn over_a_cluster() {
 #[tokio::test]
 async fn over_a_pool() {
     let (a, b) = (RedisServer::start(), RedisServer::start());
-    let member = |s: &RedisServer| {
-        format!(
-            "{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}",
-            s.port()
-        )
-    };
-    let config = config(&[(
-        "SESSION_REDIS_POOL",
-        format!("[{}, {}]", member(&a), member(&b)),
-    )]);
+    let config = config(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
     journey(SessionStore::from_config(&config).await.unwrap()).await;
 }
 

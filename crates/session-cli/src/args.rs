@@ -88,7 +88,7 @@ pub struct RevokeArgs {
     /// With --where on the indexed key (`session_redis_index_key`): scan every session
     /// instead of asking the index (for sessions written before the index was enabled and
     /// not yet reindexed, see `sessionctl reindex`).
-    #[arg(long, requires = "filter")]
+    #[arg(long)]
     pub scan: bool,
     /// Delete every session without an expiry.
     #[arg(long, conflicts_with = "all")]

@@ -1,17 +1,16 @@
 //! The optional index of sessions by the value of one session key: "log this user out
 //! everywhere" in O(that user's sessions), not a scan of the store.
 //!
-//! With `session_redis_index_key = user` ([`SessionStore::with_index_key`]), every write that
+//! With `session_redis_index_key = user` (or a backend's `with_index_key`), every write that
 //! sets `user` also puts the session's id into the index entry of that value, **before or in
-//! the same round trip as the write** (a Redis pipeline `SADD` + the write's script; on a
-//! Cluster, whose index entry lives in another slot, the `SADD` goes first as its own
+//! the same round trip as the write** (one Redis pipeline: `ZADD` + the write's script; on a
+//! Cluster, whose index entry lives in another slot, the `ZADD` goes first as its own
 //! request). So the index is a superset of the truth: it may name sessions that are gone or
 //! hold another value now (a logout, an expiry, a second login on the same session), never
 //! miss one that holds the value. [`SessionStore::find_indexed`] therefore checks every id it
 //! names against the session's current value (one pipelined read) and drops the stale ones
-//! from the index as it goes.
+//! from the index as it goes. The whole design, its costs and limits: `docs/index.md`.
 //!
-//! [`SessionStore::with_index_key`]: crate::SessionStore::with_index_key
 //! [`SessionStore::find_indexed`]: crate::SessionStore::find_indexed
 
 use std::time::Duration;

@@ -539,10 +539,8 @@ impl SessionStore {
         let (mut live, mut stale) = (Vec::new(), Vec::new());
         for member in members {
             match holds.get(&member.id) {
-                Some(true) => {
-                    if !live.iter().any(|m: &IndexMember| m.id == member.id) {
-                        live.push(member);
-                    }
+                Some(true) if !live.iter().any(|m: &IndexMember| m.id == member.id) => {
+                    live.push(member)
                 }
                 Some(false) if member.added_ms < stale_before => stale.push(member),
                 _ => {}
@@ -562,7 +560,7 @@ impl SessionStore {
     /// a name; the logouts and expiries leave theirs).
     fn now_and_then_prune(&self, entry: Option<IndexName>) {
         let Some(entry) = entry else { return };
-        if rand::random::<u32>() % PRUNE_ONE_IN != 0 {
+        if !rand::random::<u32>().is_multiple_of(PRUNE_ONE_IN) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {

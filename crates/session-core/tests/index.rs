@@ -135,7 +135,7 @@ async fn logout_racing_writes(store: &SessionStore, label: &str) {
                     round += 1;
                     for id in ids.iter() {
                         // Some set `user` again (a re-login on the same session): indexed again.
-                        let changes = if round % 3 == 0 {
+                        let changes = if round.is_multiple_of(3) {
                             set("user", "\"alice\"")
                         } else {
                             set(&format!("w{w}"), &round.to_string())
@@ -297,12 +297,7 @@ async fn redis_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pool() {
     let servers = [RedisServer::start(), RedisServer::start()];
-    let pool = format!(
-        "[{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}, \
-          {{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}]",
-        servers[0].port(),
-        servers[1].port()
-    );
+    let pool = RedisServer::pool_setting(&[&servers[0], &servers[1]]);
     let store = SessionStore::from_config(&config(&[("session_redis_pool", &pool)]))
         .await
         .unwrap();

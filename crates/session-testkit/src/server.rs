@@ -303,6 +303,29 @@ impl RedisServer {
         format!("redis://{HOST}:{}", self.port)
     }
 
+    /// The `session_redis_pool` setting of a weighted pool of `servers`, each of weight 1
+    /// (django-redis-sessions' list of dicts).
+    ///
+    /// ```no_run
+    /// use session_testkit::RedisServer;
+    ///
+    /// let (a, b) = (RedisServer::start(), RedisServer::start());
+    /// let pool = RedisServer::pool_setting(&[&a, &b]);
+    /// assert!(pool.starts_with("[{'SESSION_REDIS_HOST': '127.0.0.1'"));
+    /// ```
+    pub fn pool_setting(servers: &[&RedisServer]) -> String {
+        let members: Vec<String> = servers
+            .iter()
+            .map(|s| {
+                format!(
+                    "{{'SESSION_REDIS_HOST': '{HOST}', 'SESSION_REDIS_PORT': {}, 'SESSION_REDIS_WEIGHT': 1}}",
+                    s.port
+                )
+            })
+            .collect();
+        format!("[{}]", members.join(", "))
+    }
+
     /// The TLS port, when [`ServerOptions::tls`] asked for one; fixed for the server's
     /// whole life, like [`RedisServer::port`].
     ///

@@ -123,6 +123,11 @@ enum Selector {
 
 impl Selector {
     fn of(args: &RevokeArgs) -> Result<Self, Failure> {
+        if args.scan && args.filter.is_none() {
+            return Err(Failure::usage(
+                "--scan goes with --where KEY=VALUE (it forces a scan instead of the index)",
+            ));
+        }
         if let Some(filter) = &args.filter {
             let Some((key, value)) = filter.split_once('=') else {
                 return Err(Failure::usage(

@@ -1,0 +1,267 @@
+//! `sessionctl` with `session_redis_index_key`: `revoke --where` on the indexed key asks the
+//! index (no scan), `--scan` forces the scan, `reindex` indexes the sessions written before
+//! the index was enabled, and `check` dry-runs the index's commands too. Against real
+//! servers: standalone, Cluster, the weighted pool and the file store.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{id, put, sessionctl};
+use session_core::{SessionConfig, SessionState, SessionStore};
+use session_testkit::{ClusterTopology, RedisServer};
+
+const TTL: Option<Duration> = Some(Duration::from_secs(600));
+
+/// Sessions written by the library itself, with the index configured as in `env`.
+fn write_through_library(env: &[(&str, &str)], users: &[&str]) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut builder = SessionConfig::builder();
+        for (k, v) in env {
+            builder = builder.set(k, v);
+        }
+        let store = SessionStore::from_config(&builder.build().unwrap())
+            .await
+            .unwrap();
+        for user in users {
+            let state = SessionState::from([
+                ("user".to_owned(), format!("{user:?}")),
+                ("n".to_owned(), "1".to_owned()),
+            ]);
+            store.create(&state, TTL).await.unwrap();
+        }
+    });
+}
+
+/// How many times Redis ran `command` since the last `CONFIG RESETSTAT`.
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[test]
+fn revoke_where_asks_the_index_and_reindex_covers_older_sessions() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    write_through_library(&env, &["alice", "alice", "bob"]);
+    // Two of alice's sessions written before the index existed: not in it.
+    put(
+        &server,
+        "session:",
+        &[
+            (id(1), vec![("user", "\"alice\"")], Some(600_000)),
+            (id(2), vec![("user", "\"alice\"")], None),
+            (id(3), vec![("n", "1")], None),
+        ],
+    );
+
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let json = sessionctl(
+        &["revoke", "--where", "user=alice", "--dry-run", "--json"],
+        &env,
+    )
+    .expect(0)
+    .json();
+    assert_eq!(json["found_by"], "index", "{json}");
+    assert_eq!(
+        json["matched"], 2,
+        "the index knows the library's two: {json}"
+    );
+    assert_eq!(calls(&server, "scan"), 0, "no scan when the index answers");
+    let json = sessionctl(
+        &[
+            "revoke",
+            "--where",
+            "user=alice",
+            "--dry-run",
+            "--scan",
+            "--json",
+        ],
+        &env,
+    )
+    .expect(0)
+    .json();
+    assert_eq!(json["found_by"], "scan");
+    assert_eq!(json["matched"], 4, "the scan finds all four: {json}");
+
+    let run = sessionctl(&["reindex", "--dry-run"], &env).expect(0);
+    assert!(
+        run.stdout
+            .contains("would index 5 of 6 session(s) by `user`"),
+        "{}",
+        run.stdout
+    );
+    let json = sessionctl(&["reindex", "--json"], &env).expect(0).json();
+    assert_eq!(
+        (json["scanned"].clone(), json["indexed"].clone()),
+        (6.into(), 5.into())
+    );
+    // Again: nothing new, nothing doubled.
+    sessionctl(&["reindex"], &env).expect(0);
+
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 4 session(s)\n");
+    assert_eq!(calls(&server, "scan"), 0);
+    // A JSON value given as such, and the one session left with `user`.
+    let json = sessionctl(&["revoke", "--where", "user=\"bob\"", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(json["revoked"], 1, "{json}");
+    let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
+    assert_eq!(
+        keys,
+        vec![format!("session:{}", id(3))],
+        "only the session without a user, and no index entry, is left"
+    );
+
+    // Another key than the indexed one: scanned, as before.
+    let json = sessionctl(&["revoke", "--where", "n=1", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["found_by"].clone(), json["revoked"].clone()),
+        ("scan".into(), 1.into())
+    );
+}
+
+#[test]
+fn index_failures_are_clear() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let without = [("SESSION_REDIS_URL", url.as_str())];
+    let run = sessionctl(&["reindex"], &without).expect(2);
+    assert!(
+        run.stderr.contains("session_redis_index_key"),
+        "{}",
+        run.stderr
+    );
+    let run = sessionctl(&["revoke", "--scan", "user"], &without).expect(2);
+    assert!(run.stderr.contains("--where"), "{}", run.stderr);
+
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "bad key!"),
+    ];
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(2);
+    assert!(
+        run.stderr.contains("session_redis_index_key") && run.stderr.contains("bad key!"),
+        "{}",
+        run.stderr
+    );
+
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+        ("SESSION_REDIS_SOCKET_TIMEOUT", "1"),
+    ];
+    server.kill();
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(1);
+    assert!(
+        run.stderr.contains("unavailable") && run.stderr.contains("sessionctl check"),
+        "{}",
+        run.stderr
+    );
+    sessionctl(&["reindex"], &env).expect(1);
+}
+
+#[test]
+fn cluster_check_dry_runs_the_index_and_revoke_finds_sessions_on_every_master() {
+    let cluster = ClusterTopology::start();
+    let seeds = cluster.seed_hosts();
+    let env = [
+        ("SESSION_REDIS_MODE", "cluster"),
+        ("SESSION_REDIS_HOST", seeds.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    let json = sessionctl(&["check", "--json"], &env).expect(0).json();
+    for run in json["dry_runs"].as_array().unwrap() {
+        assert_eq!(run["ok"], true, "{json}");
+        assert!(
+            run["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "index"),
+            "{json}"
+        );
+    }
+    let keys: i64 = cluster.nodes().map(|n| n.cmd::<i64>(&["DBSIZE"])).sum();
+    assert_eq!(
+        keys, 0,
+        "the throwaway sessions and their index entries are removed"
+    );
+
+    write_through_library(&env, &["alice"; 30]);
+    write_through_library(&env, &["bob"; 5]);
+    let json = sessionctl(&["revoke", "--where", "user=alice", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["found_by"].clone(), json["revoked"].clone()),
+        ("index".into(), 30.into()),
+        "{json}"
+    );
+    let run = sessionctl(&["export"], &env).expect(0);
+    assert_eq!(run.stdout.lines().count(), 5);
+}
+
+#[test]
+fn pool_and_file_store_revoke_through_the_index() {
+    let servers = [RedisServer::start(), RedisServer::start()];
+    let pool = RedisServer::pool_setting(&[&servers[0], &servers[1]]);
+    let env = [
+        ("SESSION_REDIS_POOL", pool.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    sessionctl(&["check"], &env).expect(0);
+    write_through_library(&env, &["alice"; 20]);
+    let json = sessionctl(&["revoke", "--where", "user=alice", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["found_by"].clone(), json["revoked"].clone()),
+        ("index".into(), 20.into())
+    );
+    for server in &servers {
+        assert_eq!(server.cmd::<i64>(&["DBSIZE"]), 0);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let root = root.to_str().unwrap();
+    let env = [
+        ("SESSION_REDIS_MODE", "False"),
+        ("SESSION_FILESTORE_PATH", root),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    sessionctl(&["check"], &env).expect(0);
+    write_through_library(&env, &["alice", "alice", "bob"]);
+    // A session file written before the index: found after `reindex`.
+    let unindexed = [
+        ("SESSION_REDIS_MODE", "False"),
+        ("SESSION_FILESTORE_PATH", root),
+    ];
+    write_through_library(&unindexed, &["alice"]);
+    let json = sessionctl(
+        &["revoke", "--where", "user=alice", "--dry-run", "--json"],
+        &env,
+    )
+    .expect(0)
+    .json();
+    assert_eq!(json["matched"], 2, "{json}");
+    let run = sessionctl(&["reindex"], &env).expect(0);
+    assert_eq!(run.stdout, "indexed 4 of 4 session(s) by `user`\n");
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 3 session(s)\n");
+    let run = sessionctl(&["export"], &env).expect(0);
+    assert_eq!(run.stdout.lines().count(), 1);
+}
