@@ -9,6 +9,7 @@
 //! | `GET /read` | returns `n` as text (0 when absent); never writes |
 //! | `POST /login` | stores `user` (form field or query parameter), renews the session id, 200; 400 when `user` is missing, empty or over [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes |
 //! | `POST /logout` | deletes the session everywhere and expires the cookie |
+//! | `POST /logout-everywhere` | deletes every session of the logged-in user (all devices, both frameworks) through the session index; 401 when not logged in |
 //! | `GET /whoami` | 200 with the user name, or 401 |
 //! | `GET /healthz` | 200 with JSON naming each backend and its state; 503 when one is down |
 //! | `GET /app` | the HTML page of [`crate::app_page`], for a person with a browser |
@@ -184,6 +185,7 @@ impl ActixDemo {
                     .route("/read", web::get().to(read))
                     .route("/login", web::post().to(login))
                     .route("/logout", web::post().to(logout))
+                    .route("/logout-everywhere", web::post().to(logout_everywhere))
                     .route("/whoami", web::get().to(whoami)),
             )
             // Last, so outermost: it sees every answer, errors of the layers inside included.
@@ -325,6 +327,25 @@ async fn login(
 async fn logout(session: Session) -> HttpResponse {
     session.purge();
     text(HttpResponse::Ok(), "logged out")
+}
+
+async fn logout_everywhere(
+    session: Session,
+    store: web::Data<SessionStore>,
+) -> actix_web::Result<HttpResponse> {
+    let Some(user) = session.get::<String>("user").map_err(|_| {
+        actix_web::error::ErrorInternalServerError("session key `user` does not hold a string")
+    })?
+    else {
+        return Ok(text(HttpResponse::Unauthorized(), "not logged in"));
+    };
+    let (status, body) = crate::logout_everywhere(&store, &user).await;
+    if status == 200 {
+        // This session was one of them: expire its cookie too.
+        session.purge();
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok(text(HttpResponse::build(status), body))
 }
 
 async fn whoami(session: Session) -> actix_web::Result<HttpResponse> {

@@ -11,7 +11,7 @@
 
 use axum::{
     body::{Body, HttpBody},
-    extract::{rejection::FormRejection, Query},
+    extract::{rejection::FormRejection, Query, State},
     http::{header, HeaderValue, StatusCode},
     middleware::map_response,
     response::{IntoResponse, Response},
@@ -95,7 +95,9 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/whoami", get(whoami))
+        .route("/logout-everywhere", post(logout_everywhere))
         .layer(layer)
+        .with_state(store.clone())
         // /healthz and /app sit outside the session layer: they never touch a session (the
         // page loads during an outage, to say so).
         .route("/healthz", get(move || healthz(store.clone())))
@@ -211,6 +213,24 @@ async fn login(
 async fn logout(session: Session) -> Result<&'static str, SessionError> {
     session.purge().await?;
     Ok("logged out")
+}
+
+/// `POST /logout-everywhere`: every session of the logged-in user, on every device and both
+/// frameworks, deleted through the session index; 401 when not logged in.
+async fn logout_everywhere(
+    State(store): State<SessionStore>,
+    session: Session,
+) -> Result<Response, SessionError> {
+    let Some(user) = session.get::<String>("user").await? else {
+        return Ok((StatusCode::UNAUTHORIZED, "not logged in").into_response());
+    };
+    let (status, body) = crate::logout_everywhere(&store, &user).await;
+    if status == 200 {
+        // This session was one of them: expire its cookie too.
+        session.purge().await?;
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Ok((status, body).into_response())
 }
 
 /// `GET /whoami`: 200 with the user name, or 401.

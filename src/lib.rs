@@ -49,6 +49,29 @@ pub fn check_user(user: Option<String>) -> Result<String, &'static str> {
     }
 }
 
+/// `POST /logout-everywhere` of both demos, after the handler found `user` in the request's
+/// session: deletes every session of `user` through the store's index
+/// ([`SessionStore::delete_indexed`]; the demos index `user` unless `SESSION_REDIS_INDEX_KEY`
+/// names another key). The answer: status and plain text.
+pub async fn logout_everywhere(store: &SessionStore, user: &str) -> (u16, String) {
+    let value = serde_json::Value::String(user.to_owned()).to_string();
+    match store.delete_indexed(&value).await {
+        Ok(n) => (200, format!("logged out of {n} session(s)")),
+        Err(err) if err.is_unavailable() => (
+            503,
+            "the session store is unavailable: try again in a moment".into(),
+        ),
+        Err(session_core::StoreError::Unsupported { .. }) => (
+            501,
+            "no session index: set SESSION_REDIS_INDEX_KEY=user to log out everywhere".into(),
+        ),
+        Err(err) => {
+            tracing::error!(error = %err, "logout everywhere failed");
+            (500, "logging out everywhere failed".into())
+        }
+    }
+}
+
 /// Command line of both demos.
 #[derive(Debug, clap::Parser)]
 #[command(about = "Demo server for Redis-backed sessions (see the README for the HTTP contract)")]
@@ -202,6 +225,8 @@ pub async fn build_store_in(env: &DemoEnv) -> Result<(SessionConfig, SessionStor
     if nothing_configured(env) {
         config.mode = session_core::Mode::Disabled;
     }
+    // The demos' login stores `user`: index it, for `POST /logout-everywhere`.
+    config.index_key.get_or_insert_with(|| "user".to_owned());
     let store = SessionStore::from_config(&config)
         .await
         .map_err(|e| e.to_string())?;

@@ -582,3 +582,80 @@ async fn redis_outage_is_503_and_recovers_without_restarting_the_demos() {
     }
     stack.stop().await;
 }
+
+/// `POST /logout-everywhere` (the session index, `session_redis_index_key = user`): alice on
+/// three devices, two through actix and one through axum, and bob on one. Alice logs out
+/// everywhere from axum: all three of her sessions end on both frameworks, bob's stays; the
+/// route asks for a login first, says when no index is configured, and answers 503 while
+/// Redis is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_everywhere_ends_every_session_of_the_user_on_both_frameworks() {
+    let redis = RedisServer::start();
+    let config = SessionConfig::builder()
+        .set("session_redis_url", &redis.url())
+        .set("session_redis_index_key", "user")
+        .build()
+        .unwrap();
+    let demos = Demos::start(&config).await;
+    let alice = [
+        checks::login(&demos.actix, None, "alice").await,
+        checks::login(&demos.actix, None, "alice").await,
+        checks::login(&demos.axum, None, "alice").await,
+    ];
+    let bob = checks::login(&demos.axum, None, "bob").await;
+
+    for base in [&demos.actix, &demos.axum] {
+        let res = post(base, "/logout-everywhere", None).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{base}: {res:?}");
+    }
+    let res = post(&demos.axum, "/logout-everywhere", Some(&alice[2])).await;
+    assert_eq!(
+        (res.status, res.body.as_str()),
+        (StatusCode::OK, "logged out of 3 session(s)")
+    );
+    for cookie in &alice {
+        for base in [&demos.actix, &demos.axum] {
+            let res = get(base, "/whoami", Some(cookie)).await;
+            assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{base}: {res:?}");
+        }
+    }
+    for base in [&demos.actix, &demos.axum] {
+        let res = get(base, "/whoami", Some(&bob)).await;
+        assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "bob"));
+    }
+    // From actix too, and a user name that is not a plain word.
+    let eve = checks::login(&demos.axum, None, "eve \"<admin>\"").await;
+    let res = post(&demos.actix, "/logout-everywhere", Some(&eve)).await;
+    assert_eq!(
+        (res.status, res.body.as_str()),
+        (StatusCode::OK, "logged out of 1 session(s)")
+    );
+    let res = get(&demos.axum, "/whoami", Some(&bob)).await;
+    assert_eq!(res.status, StatusCode::OK);
+
+    // Without an index configured: said so, nothing deleted.
+    let plain = SessionConfig::builder()
+        .set("session_redis_url", &redis.url())
+        .build()
+        .unwrap();
+    let unindexed = Demos::start(&plain).await;
+    for base in [&unindexed.actix, &unindexed.axum] {
+        let res = post(base, "/logout-everywhere", Some(&bob)).await;
+        assert_eq!(res.status, StatusCode::NOT_IMPLEMENTED, "{base}: {res:?}");
+        assert!(res.body.contains("SESSION_REDIS_INDEX_KEY"), "{res:?}");
+    }
+    let res = get(&demos.axum, "/whoami", Some(&bob)).await;
+    assert_eq!(res.status, StatusCode::OK);
+
+    redis.kill();
+    for base in [&demos.actix, &demos.axum] {
+        let res = post(base, "/logout-everywhere", Some(&bob)).await;
+        assert_eq!(
+            res.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{base}: {res:?}"
+        );
+    }
+    unindexed.actix_handle.stop(true).await;
+    demos.actix_handle.stop(true).await;
+}
