@@ -116,10 +116,15 @@ pub trait SessionBackend: Send + Sync + 'static {
         Err(no_index(self.name()))
     }
 
-    /// Every id in the index entry `index`, with its stamp. A superset: the caller checks
-    /// each session's current value.
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
-        let _ = index;
+    /// Every id in the index entry `index`, with its stamp; with `oldest = Some(n)`, only the
+    /// n with the oldest stamps (the likeliest stale, for a bounded prune). A superset: the
+    /// caller checks each session's current value.
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        let _ = (index, oldest);
         Err(no_index(self.name()))
     }
 
@@ -159,6 +164,17 @@ impl std::fmt::Debug for IndexMember {
         f.debug_struct("IndexMember")
             .field("added_ms", &self.added_ms)
             .finish_non_exhaustive()
+    }
+}
+
+/// Keeps the `oldest` members with the oldest stamps, when a limit is given
+/// ([`SessionBackend::index_members`]).
+pub(crate) fn keep_oldest(members: &mut Vec<IndexMember>, oldest: Option<usize>) {
+    if let Some(n) = oldest {
+        if members.len() > n {
+            members.sort_unstable_by_key(|m| m.added_ms);
+            members.truncate(n);
+        }
     }
 }
 

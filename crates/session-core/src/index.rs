@@ -3,8 +3,9 @@
 //!
 //! With `session_redis_index_key = user` (or a backend's `with_index_key`), every write that
 //! sets `user` also puts the session's id into the index entry of that value, **before or in
-//! the same round trip as the write** (one Redis pipeline: `ZADD` + the write's script; on a
-//! Cluster, whose index entry lives in another slot, the `ZADD` goes first as its own
+//! the same round trip as the write** (on one Redis server the write's script `ZADD`s first,
+//! so a failed add fails the write; on a Cluster, whose index entry lives in another slot,
+//! the `ZADD` goes first as its own
 //! request). So the index is a superset of the truth: it may name sessions that are gone or
 //! hold another value now (a logout, an expiry, a second login on the same session), never
 //! miss one that holds the value. [`SessionStore::find_indexed`] therefore checks every id it
@@ -100,10 +101,26 @@ pub(crate) fn entry_of_changes(key: Option<&str>, changes: &Changes) -> Option<I
 /// JSON text in one spelling: serde_json's own rendering of the parsed value (keys of objects
 /// sorted, no spaces, strings with the shortest escapes). Writes of the indexed key are rare
 /// (a login), so parsing there costs nothing measurable.
+///
+/// Except for values holding a number that only a float can hold (a fraction, an exponent,
+/// an integer beyond 64 bits): rounding it would make two different values one entry (two
+/// users' ids `12345678901234567890123` and `...124`), so such a value is kept as its exact
+/// text, trimmed. Different spellings of it are then different entries, never the same one.
 pub(crate) fn canonical_json(text: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .map(|value| value.to_string())
-        .unwrap_or_else(|_| text.to_owned())
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) if !has_float(&value) => value.to_string(),
+        _ => text.trim().to_owned(),
+    }
+}
+
+/// True when `value` holds a number that serde_json keeps as an `f64`.
+fn has_float(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(items) => items.iter().any(has_float),
+        serde_json::Value::Object(fields) => fields.values().any(has_float),
+        _ => false,
+    }
 }
 
 /// The `session_redis_index_key` values accepted: a session key as applications name them.
@@ -135,6 +152,20 @@ mod tests {
         assert_eq!(
             IndexName::new("user", "{\"b\":1,\"a\":2}"),
             IndexName::new("user", "{ \"a\": 2, \"b\": 1 }")
+        );
+        // Numbers beyond 64 bits are not rounded into one entry.
+        assert_ne!(
+            IndexName::new("uid", "12345678901234567890123"),
+            IndexName::new("uid", "12345678901234567890124")
+        );
+        assert_ne!(
+            IndexName::new("uid", "{\"id\":0.30000000000000001}"),
+            IndexName::new("uid", "{\"id\":0.3}")
+        );
+        assert_eq!(IndexName::new("uid", " 1.5 "), IndexName::new("uid", "1.5"));
+        assert_eq!(
+            IndexName::new("uid", "18446744073709551615"),
+            IndexName::new("uid", " 18446744073709551615")
         );
         assert!(!format!("{alice:?}").contains("alice"));
         assert!(alice.digest().bytes().all(|b| b.is_ascii_hexdigit()));

@@ -281,7 +281,10 @@ impl SessionBackend for Pending {
     }
 
     // The index is the target's: a session still in a file is indexed when it moves (the
-    // mover creates it in the target, which indexes what it creates).
+    // mover creates it in the target, which indexes what it creates). Until the sweep is
+    // done, lookups also ask the file store's own index (kept while the application ran on
+    // the file store with the option set), so a logout everywhere finds the sessions that
+    // have not moved yet; the mover's delete removes their file first.
     fn index_key(&self) -> Option<&str> {
         self.to.index_key()
     }
@@ -290,8 +293,17 @@ impl SessionBackend for Pending {
         self.to.index_add(index, id).await
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
-        self.to.index_members(index).await
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        let mut members = self.to.index_members(index, oldest).await?;
+        if !self.done.load(Ordering::Acquire) && self.from.index_key().is_some() {
+            members.extend(self.from.index_members(index, oldest).await?);
+            crate::backend::keep_oldest(&mut members, oldest);
+        }
+        Ok(members)
     }
 
     async fn index_remove(
@@ -299,6 +311,9 @@ impl SessionBackend for Pending {
         index: &IndexName,
         members: &[IndexMember],
     ) -> Result<(), StoreError> {
+        if self.from.index_key().is_some() {
+            self.from.index_remove(index, members).await?;
+        }
         self.to.index_remove(index, members).await
     }
 

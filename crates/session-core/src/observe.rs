@@ -109,6 +109,25 @@ impl Observed {
     /// Runs one operation inside its span, then records its outcome and latency. `outcome` names
     /// a successful result (a `false` from a conditional write is not an error, but worth
     /// telling apart from `ok`).
+    /// A batch as one operation: its outcome is the first failure of its answers, else ok.
+    async fn observe_batch<T>(
+        &self,
+        operation: Operation,
+        call: impl Future<Output = Vec<Result<T, StoreError>>>,
+    ) -> Vec<Result<T, StoreError>> {
+        let answers = self.observe(
+            operation,
+            async { Ok(call.await) },
+            |answers: &Vec<Result<T, StoreError>>| {
+                answers
+                    .iter()
+                    .find_map(|a| a.as_ref().err())
+                    .map_or(Outcome::Ok, Outcome::of_error)
+            },
+        );
+        answers.await.unwrap_or_default()
+    }
+
     async fn observe<T>(
         &self,
         operation: Operation,
@@ -257,6 +276,31 @@ impl SessionBackend for Observed {
             .await
     }
 
+    // The batch forms are forwarded (each observed as one operation), not left to the
+    // trait's defaults: those would turn one pipelined round trip per batch into one request
+    // per session.
+
+    async fn load_many_with_ttl(
+        &self,
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
+        self.observe_batch(Operation::Load, self.inner.load_many_with_ttl(ids))
+            .await
+    }
+
+    async fn create_many(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>)],
+    ) -> Vec<Result<bool, StoreError>> {
+        self.observe_batch(Operation::Create, self.inner.create_many(sessions))
+            .await
+    }
+
+    async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+        self.observe_batch(Operation::Delete, self.inner.delete_many(ids))
+            .await
+    }
+
     fn index_key(&self) -> Option<&str> {
         self.inner.index_key()
     }
@@ -268,10 +312,16 @@ impl SessionBackend for Observed {
         .await
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
-        self.observe(Operation::Index, self.inner.index_members(index), |_| {
-            Outcome::Ok
-        })
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        self.observe(
+            Operation::Index,
+            self.inner.index_members(index, oldest),
+            |_| Outcome::Ok,
+        )
         .await
     }
 

@@ -1,6 +1,7 @@
 //! The cloneable store handle that both framework crates share.
 
 use std::{
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
@@ -27,9 +28,16 @@ use crate::{
 const CREATE_TRIES: u32 = 3;
 
 /// One write in this many that sets the indexed key prunes the stale names of its index
-/// entry (see [`SessionStore::find_indexed`]): the entry stays within about this many stale
-/// names plus the user's live sessions, at the cost of one index read per this many logins.
+/// entry (see [`SessionStore::find_indexed`]), at most [`PRUNE_BATCH`] of its oldest: an
+/// entry's stale names stay bounded by the adds of the last [`INDEX_GRACE`] and what the
+/// prunes have not reached yet, at the cost of one bounded index read per this many logins.
 const PRUNE_ONE_IN: u32 = 16;
+/// How many of an entry's oldest names one background prune checks: its cost stays bounded
+/// however large the entry (a value many sessions share, such as a `role`, or a burst of
+/// logins), while the oldest names, the likeliest stale, go first.
+const PRUNE_BATCH: usize = 256;
+/// Sessions read per pipelined round trip when an index lookup checks the sessions it names.
+const LOOKUP_BATCH: usize = 1000;
 
 /// The session store: a backend plus the [TTL rule](TtlRule), behind an `Arc`, cheap to
 /// clone.
@@ -446,7 +454,7 @@ impl SessionStore {
     /// ```
     pub async fn find_indexed(&self, value: &str) -> Result<Vec<SessionId>, StoreError> {
         let entry = self.index_entry(value)?;
-        let members = self.live_members(&entry).await?;
+        let members = self.live_members(&entry, None).await?;
         Ok(members.into_iter().map(|m| m.id).collect())
     }
 
@@ -473,7 +481,7 @@ impl SessionStore {
     /// ```
     pub async fn delete_indexed(&self, value: &str) -> Result<usize, StoreError> {
         let entry = self.index_entry(value)?;
-        let members = self.live_members(&entry).await?;
+        let members = self.live_members(&entry, None).await?;
         let ids: Vec<SessionId> = members.iter().map(|m| m.id.clone()).collect();
         let mut deleted = 0;
         let mut failed = None;
@@ -510,38 +518,45 @@ impl SessionStore {
     }
 
     /// The members of `entry` whose session holds its value now; the stale ones older than
-    /// [`INDEX_GRACE`] are removed from the index.
-    async fn live_members(&self, entry: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
-        let members = self.backend.index_members(entry).await?;
+    /// [`INDEX_GRACE`] are removed from the index. With `oldest`, only that many of the
+    /// oldest members are looked at (a bounded prune).
+    async fn live_members(
+        &self,
+        entry: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        let members = self.backend.index_members(entry, oldest).await?;
         if members.is_empty() {
             return Ok(members);
         }
-        // One read per session, though a multi-backend may name one in several backends.
+        // One read per session, though a multi-backend may name one in several backends;
+        // pipelined reads of a bounded batch each (an entry can be large: a shared value).
         let mut ids: Vec<SessionId> = members.iter().map(|m| m.id.clone()).collect();
         ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         ids.dedup();
-        let found = self.backend.load_many_with_ttl(&ids).await;
-        let mut holds = std::collections::HashMap::with_capacity(ids.len());
-        for (id, found) in ids.into_iter().zip(found) {
-            let verdict = match found {
-                Ok(Some((state, _))) => state
-                    .get(entry.key())
-                    .is_some_and(|v| IndexName::new(entry.key(), v) == *entry),
-                Ok(None) => false,
-                // A corrupt session loads as no session for everyone; its name stays for an
-                // operator to find.
-                Err(err) if err.is_corrupt() => continue,
-                Err(err) => return Err(err),
-            };
-            holds.insert(id, verdict);
+        let mut holds = HashMap::with_capacity(ids.len());
+        for batch in ids.chunks(LOOKUP_BATCH) {
+            let found = self.backend.load_many_with_ttl(batch).await;
+            for (id, found) in batch.iter().zip(found) {
+                let verdict = match found {
+                    Ok(Some((state, _))) => state
+                        .get(entry.key())
+                        .is_some_and(|v| IndexName::new(entry.key(), v) == *entry),
+                    Ok(None) => false,
+                    // A corrupt session loads as no session for everyone; its name stays for
+                    // an operator to find.
+                    Err(err) if err.is_corrupt() => continue,
+                    Err(err) => return Err(err),
+                };
+                holds.insert(id.clone(), verdict);
+            }
         }
         let stale_before = now_ms().saturating_sub(INDEX_GRACE.as_millis() as u64);
         let (mut live, mut stale) = (Vec::new(), Vec::new());
+        let mut seen = HashSet::new();
         for member in members {
             match holds.get(&member.id) {
-                Some(true) if !live.iter().any(|m: &IndexMember| m.id == member.id) => {
-                    live.push(member)
-                }
+                Some(true) if seen.insert(member.id.clone()) => live.push(member),
                 Some(false) if member.added_ms < stale_before => stale.push(member),
                 _ => {}
             }
@@ -568,7 +583,7 @@ impl SessionStore {
         };
         let store = self.clone();
         runtime.spawn(async move {
-            if let Err(err) = store.live_members(&entry).await {
+            if let Err(err) = store.live_members(&entry, Some(PRUNE_BATCH)).await {
                 tracing::debug!(error = %err, "pruning the session index failed; the next try will");
             }
         });
@@ -621,7 +636,11 @@ async fn migrate_first(
     backend: Arc<dyn SessionBackend>,
     ttl: TtlRule,
 ) -> Result<Arc<dyn SessionBackend>, ConfigError> {
-    let from = backends::file::FileBackend::new(files.root.clone())?.with_cleanup_interval(None);
+    let mut from =
+        backends::file::FileBackend::new(files.root.clone())?.with_cleanup_interval(None);
+    if let Some(key) = &files.index_key {
+        from = from.with_index_key(key);
+    }
     Ok(migration::start(from, backend, ttl).await)
 }
 

@@ -435,3 +435,109 @@ fn index_keys_are_checked() {
     let backend = session_core::backends::build(&config.plan().unwrap().backend).unwrap();
     assert_eq!(backend.index_key(), Some("user"));
 }
+
+/// An entry with many stale names (a value many sessions share, a burst of logins): the
+/// background prune of a write looks at a bounded number of the oldest names, never the whole
+/// entry, and removes the stale ones among them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn background_prunes_are_bounded() {
+    let server = RedisServer::start();
+    let store = SessionStore::from_config(&config(&[("session_redis_url", &server.url())]))
+        .await
+        .unwrap();
+    let key = entry_key("\"guest\"");
+    let stale = 5_000;
+    {
+        let mut conn = server.client().get_connection().unwrap();
+        let mut pipe = redis::pipe();
+        for n in 0..stale {
+            // Ids of sessions that do not exist, added long ago.
+            pipe.cmd("ZADD")
+                .arg(&key)
+                .arg(1_000 + n)
+                .arg(SessionId::generate().as_str())
+                .ignore();
+        }
+        let () = pipe.query(&mut conn).unwrap();
+    }
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    // One in 16 indexed writes prunes: 200 writes miss every prune with probability 2.5e-6.
+    for _ in 0..200 {
+        store.create(&user("guest"), TTL).await.unwrap();
+    }
+    let left = |server: &RedisServer| server.cmd::<usize>(&["ZCARD", &key]);
+    let mut waited = 0;
+    while left(&server) >= stale + 200 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let info: String = server.cmd(&["INFO", "commandstats"]);
+    let calls = |command: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    let (prunes, reads) = (calls("zrange"), calls("hgetall"));
+    assert!(prunes >= 1, "{info}");
+    assert!(
+        reads <= prunes * 256,
+        "{reads} session reads for {prunes} prunes: not bounded"
+    );
+    let removed = stale + 200 - left(&server);
+    assert!(
+        removed >= 256,
+        "a prune removes the stale names it checked: {removed}"
+    );
+    assert!(removed as u64 <= prunes * 256);
+    // The 200 live sessions are all still found.
+    assert_eq!(store.find_indexed("\"guest\"").await.unwrap().len(), 200);
+}
+
+/// The promise "a session that holds the value is in the index" when adding to the index
+/// fails (here an ACL user without `ZADD`): the write fails and stores nothing, single or
+/// batched (the mover's `create_many`), instead of storing a session the index misses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_index_add_fails_the_write() {
+    let server = RedisServer::start();
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "nozadd",
+        "on",
+        ">index-test-pw",
+        "~*",
+        "+@all",
+        "-zadd",
+    ]);
+    let config = config(&[
+        ("session_redis_url", &server.url()),
+        ("session_redis_username", "nozadd"),
+        ("session_redis_password", "index-test-pw"),
+    ]);
+    let store = SessionStore::from_config(&config).await.unwrap();
+    // A write that does not set the indexed key needs no ZADD.
+    let plain = SessionState::from([("n".to_owned(), "1".to_owned())]);
+    let id = store.create(&plain, TTL).await.unwrap();
+
+    assert!(store.create(&user("alice"), TTL).await.is_err());
+    assert!(store
+        .create_with_id(&SessionId::generate(), &user("alice"), TTL)
+        .await
+        .is_err());
+    assert!(store
+        .apply(&id, &set("user", "\"alice\""), TTL)
+        .await
+        .is_err());
+    assert!(store.replace(&id, &user("alice"), TTL).await.is_err());
+    assert_eq!(store.load(&id).await.unwrap(), Some(plain));
+    let backend = session_core::backends::build(&config.plan().unwrap().backend).unwrap();
+    let answers = backend
+        .create_many(&[(SessionId::generate(), user("alice"), TTL)])
+        .await;
+    assert!(answers[0].is_err());
+
+    let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
+    assert_eq!(keys, vec![format!("session:{}", id.as_str())]);
+}

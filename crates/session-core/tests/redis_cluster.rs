@@ -448,6 +448,34 @@ async fn reads_from_replicas_when_asked() {
     );
     assert_eq!(sum(&masters, "pexpire"), 3);
     assert_eq!(sum(&replicas, "hgetall"), 0);
+
+    // Reads that decide a move or a deletion stay on the masters, where the writes land: a
+    // move's read, and an index lookup with the sessions it checks (a lagging replica could
+    // hide a login from a logout everywhere).
+    reset();
+    for id in &ids {
+        assert!(store.load_with_ttl(id).await.unwrap().is_some());
+    }
+    assert_eq!(sum(&masters, "hgetall"), 3, "a move reads from the masters");
+    assert_eq!(sum(&replicas, "hgetall"), 0);
+    let indexed = session_core::SessionStore::from_config(&SessionConfig {
+        index_key: Some("user".into()),
+        ..config.clone()
+    })
+    .await
+    .unwrap();
+    let alice = indexed
+        .create(&state(&[("user", "\"alice\"")]), ttl())
+        .await
+        .unwrap();
+    reset();
+    assert_eq!(
+        indexed.find_indexed("\"alice\"").await.unwrap(),
+        vec![alice]
+    );
+    assert_eq!(sum(&replicas, "zrange") + sum(&replicas, "hgetall"), 0);
+    assert_eq!(sum(&masters, "zrange"), 1);
+    assert_eq!(sum(&masters, "hgetall"), 1);
 }
 
 /// After `NOSCRIPT` the script goes to the key's node only: one master down must not fail

@@ -246,11 +246,15 @@ async fn dry_run(part: &Part<'_>, name: String, id: SessionId) -> DryRun {
     // Removed afterwards even when a step failed halfway.
     let mut cleanup = backend.delete(&id).await;
     if let Some(entry) = probe_entry(backend) {
-        if let Ok(members) = backend.index_members(&entry).await {
-            let ours: Vec<_> = members.into_iter().filter(|m| m.id == id).collect();
-            if let Err(err) = backend.index_remove(&entry, &ours).await {
-                cleanup = Err(err);
+        let removed = match backend.index_members(&entry, None).await {
+            Ok(members) => {
+                let ours: Vec<_> = members.into_iter().filter(|m| m.id == id).collect();
+                backend.index_remove(&entry, &ours).await
             }
+            Err(err) => Err(err),
+        };
+        if let (Err(err), Ok(_)) = (removed, &cleanup) {
+            cleanup = Err(err);
         }
     }
     let error = match (result, cleanup) {
@@ -300,7 +304,7 @@ async fn steps_of(
     steps.push("create");
     if let Some(entry) = &entry {
         let members = backend
-            .index_members(entry)
+            .index_members(entry, None)
             .await
             .map_err(failed("index lookup"))?;
         if !members.iter().any(|m| m.id == *id) {

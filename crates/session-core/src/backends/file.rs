@@ -12,9 +12,9 @@
 //!   .probe-<random>            a writability check of `new` or `health`, removed at once
 //!   .index/                    with session_redis_index_key only (mode 0700)
 //!     <digest>/                one index entry: SHA-256 of the key and a value (mode 0700)
+//!       .lock                  advisory lock of the entry (adds, reads, removals), never removed
 //!       <id>                   a session of that entry; holds the Unix ms of its add
 //!       .tmp-<random>          an add in progress
-//!       .del-<random>          a removal in progress
 //! ```
 //!
 //! Ids are validated base64url text ([`SessionId`]), so they are safe as file names. Sharding
@@ -479,9 +479,15 @@ impl SessionBackend for FileBackend {
         self.run(move |dir| dir.index_add(&index, &id)).await
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
         let index = index.clone();
-        self.run(move |dir| dir.index_members(&index)).await
+        let mut members = self.run(move |dir| dir.index_members(&index)).await?;
+        crate::backend::keep_oldest(&mut members, oldest);
+        Ok(members)
     }
 
     async fn index_remove(
@@ -513,6 +519,13 @@ impl SessionBackend for FileBackend {
     fn name(&self) -> &str {
         BACKEND
     }
+}
+
+/// The stamp an index name's file holds. One that cannot be read (never written by us: the
+/// writes are atomic) counts as added at time 0, so that it can be dropped as stale: a name
+/// is only ever dropped when its session does not hold the value.
+fn stamp_of(text: &str) -> u64 {
+    text.trim().parse().unwrap_or(0)
 }
 
 /// One stored session, as written to disk (see the module docs for the format).
@@ -767,24 +780,18 @@ impl Dir {
     }
 
     /// Writes `<entry>/<id>` holding the time now, atomically (a temp file renamed over it),
-    /// so that a reader sees an old stamp or the new one, never a partial one.
+    /// so that a reader sees an old stamp or the new one, never a partial one. Under the
+    /// entry's lock, like every index operation: a removal compares a stamp and removes the
+    /// name in one step that no add can slip into.
     fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
         let dir = self.index_entry(index);
         let failed = |e| unavailable("adding to the session index", e);
-        // A removal may take the directory away between our create and our write (it
-        // removes an entry it emptied): create it again.
-        let mut tries = 0;
-        let mut temp = loop {
-            create_private_dir(&dir).map_err(failed)?;
-            match tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .tempfile_in(&dir)
-            {
-                Ok(temp) => break temp,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
-                Err(e) => return Err(failed(e)),
-            }
-        };
+        create_private_dir(&dir).map_err(failed)?;
+        let _locked = self.lock(&dir)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(failed)?;
         temp.write_all(crate::backend::now_ms().to_string().as_bytes())
             .map_err(failed)?;
         if self.fsync {
@@ -796,15 +803,16 @@ impl Dir {
     }
 
     fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+        let dir = self.index_entry(index);
         let failed = |e| unavailable("reading the session index", e);
-        let entries = match fs::read_dir(self.index_entry(index)) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(failed(e)),
+        // No entry directory: no name. Locked, so no removal is half done while we read.
+        let Some(_locked) = self.lock(&dir)? else {
+            return Ok(Vec::new());
         };
         let mut members = Vec::new();
-        for entry in entries {
+        for entry in fs::read_dir(&dir).map_err(failed)? {
             let entry = entry.map_err(failed)?;
+            // The lock file and temp files are not session ids: skipped.
             let Some(id) = entry
                 .file_name()
                 .to_str()
@@ -813,12 +821,7 @@ impl Dir {
                 continue;
             };
             let added_ms = match fs::read_to_string(entry.path()) {
-                // Unreadable or (never, given the rename) partial: counted as just added,
-                // so never dropped as stale on this reading.
-                Ok(text) => text
-                    .trim()
-                    .parse()
-                    .unwrap_or_else(|_| crate::backend::now_ms()),
+                Ok(text) => stamp_of(&text),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(failed(e)),
             };
@@ -827,31 +830,26 @@ impl Dir {
         Ok(members)
     }
 
-    /// Removes each member whose stamp is unchanged: the file is first renamed aside
-    /// (atomic), then its stamp read; a newer stamp (an add since the caller read it) is put
-    /// back, unless a newer add already wrote the name again.
+    /// Removes each member whose stamp is unchanged (an add since the caller read it renewed
+    /// the stamp, and the name stays), under the entry's lock. The entry directory stays
+    /// (it holds the lock file).
     fn index_remove(&self, index: &IndexName, members: &[IndexMember]) -> Result<(), StoreError> {
         let dir = self.index_entry(index);
         let failed = |e| unavailable("removing from the session index", e);
+        let Some(_locked) = self.lock(&dir)? else {
+            return Ok(());
+        };
         for member in members {
             let path = dir.join(member.id.as_str());
-            let aside = dir.join(format!(".del-{:016x}", rand::random::<u64>()));
-            match fs::rename(&path, &aside) {
-                Ok(()) => {}
+            let stamp = match fs::read_to_string(&path) {
+                Ok(text) => stamp_of(&text),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(failed(e)),
-            }
-            let stamp: Option<u64> = fs::read_to_string(&aside)
-                .ok()
-                .and_then(|text| text.trim().parse().ok());
-            if stamp != Some(member.added_ms) && !path.exists() {
-                fs::rename(&aside, &path).map_err(failed)?;
-            } else {
-                remove_file(&aside)?;
+            };
+            if stamp == member.added_ms {
+                remove_file(&path)?;
             }
         }
-        // Gone once empty; fails (and stays) when an add wrote into it meanwhile.
-        let _ = fs::remove_dir(&dir);
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    backend::now_ms,
+    backend::{keep_oldest, now_ms},
     index::{entry_of_changes, entry_of_state},
     BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
     StoreError,
@@ -216,9 +216,13 @@ impl SessionBackend for MemoryBackend {
         Ok(())
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
         let entries = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(entries
+        let mut members: Vec<IndexMember> = entries
             .get(index)
             .into_iter()
             .flatten()
@@ -226,7 +230,9 @@ impl SessionBackend for MemoryBackend {
                 id: id.clone(),
                 added_ms: *added_ms,
             })
-            .collect())
+            .collect();
+        keep_oldest(&mut members, oldest);
+        Ok(members)
     }
 
     async fn index_remove(

@@ -688,16 +688,21 @@ impl SessionBackend for MultiBackend {
         Ok(())
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
         let mut members = Vec::new();
         for b in self.indexed() {
             members.extend(
                 b.backend
-                    .index_members(index)
+                    .index_members(index, oldest)
                     .await
                     .map_err(|e| self.tag(b, e))?,
             );
         }
+        crate::backend::keep_oldest(&mut members, oldest);
         Ok(members)
     }
 

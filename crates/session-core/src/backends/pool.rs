@@ -295,16 +295,23 @@ impl SessionBackend for PoolBackend {
         m.backend.index_add(index, id).await.map_err(|e| tag(m, e))
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
-        let answers =
-            join_all(self.members.iter().map(|m| async move {
-                m.backend.index_members(index).await.map_err(|e| tag(m, e))
-            }))
-            .await;
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        let answers = join_all(self.members.iter().map(|m| async move {
+            m.backend
+                .index_members(index, oldest)
+                .await
+                .map_err(|e| tag(m, e))
+        }))
+        .await;
         let mut members = Vec::new();
         for answer in answers {
             members.extend(answer?);
         }
+        crate::backend::keep_oldest(&mut members, oldest);
         Ok(members)
     }
 

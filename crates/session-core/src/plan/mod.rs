@@ -149,7 +149,11 @@ impl SessionConfig {
         Ok(Plan {
             backend,
             ttl,
-            migrate_from: self.migrate_from_filestore.then(|| file(self)),
+            // The file store's own index (if it kept one), for lookups while sessions move.
+            migrate_from: self.migrate_from_filestore.then(|| FilePlan {
+                index_key: self.index_key.clone(),
+                ..file(self)
+            }),
             // `validate` bounds it well below usize::MAX.
             max_session_size: (self.max_session_size > 0)
                 .then(|| usize::try_from(self.max_session_size).unwrap_or(usize::MAX)),

@@ -436,8 +436,12 @@ impl SessionBackend for ProbeBackend {
         self.inner.index_add(index, id).await
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
-        self.inner.index_members(index).await
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        self.inner.index_members(index, oldest).await
     }
 
     async fn index_remove(

@@ -4,7 +4,9 @@
 //! request: it is cloneable and multiplexed (one connection per node, shared by every task),
 //! follows `MOVED`/`ASK` redirections, refreshes the slot map and reconnects to nodes by
 //! itself. This module only makes it lazily (nothing connects in `from_config`), remakes it
-//! when the first connection to the seed nodes failed, and reports each master's health.
+//! when the first connection to the seed nodes failed, and reports each master's health. With
+//! `read_from_replicas` a second one sends the requests' loads to replicas, while every read
+//! that decides a move or a deletion stays on the masters.
 //!
 //! Every store request touches a single key (`prefix + id`): the scripts declare exactly
 //! `KEYS[1]`, and the load pipeline (`HGETALL` + `PEXPIRE`) names the same key twice, so
@@ -43,11 +45,20 @@ const MAX_RETRY_WAIT_MS: u64 = 500;
 
 type Connecting = Shared<BoxFuture<'static, RedisResult<ClusterConnection>>>;
 
-/// The cluster client and its one shared connection.
+/// The cluster clients and their shared connections: one that sends everything to the
+/// masters, and with `read_from_replicas` a second one whose read-only requests go to
+/// replicas. Reads that decide what to delete or move (an index lookup, a move's read) go
+/// to the masters even then: a lagging replica could miss a login or a logout.
 pub(super) struct Cluster {
+    primary: Lazy,
+    replicas: Option<Lazy>,
+    seeds: Vec<(String, u16)>,
+}
+
+/// A client and its one shared connection, made on first use.
+struct Lazy {
     client: ClusterClient,
     current: Mutex<Option<Connecting>>,
-    seeds: Vec<(String, u16)>,
 }
 
 impl Cluster {
@@ -58,49 +69,64 @@ impl Cluster {
         tls: Option<&TlsPlan>,
     ) -> RedisResult<Self> {
         let seeds = plan.seeds.clone();
-        let nodes: Vec<ConnectionAddr> = seeds
-            .iter()
-            .map(|(host, port)| match tls {
-                Some(tls) => tls.tls_addr(host.clone(), *port),
-                None => ConnectionAddr::Tcp(host.clone(), *port),
-            })
-            .collect();
-        let mut builder = ClusterClientBuilder::new(nodes)
-            .connection_timeout(connection.connect_timeout)
-            .response_timeout(connection.socket_timeout)
-            // One bound for the whole request, retries and redirections included: a request
-            // never waits longer than `socket_timeout` in total.
-            .overall_response_timeout(Some(connection.socket_timeout))
-            .retries(CLUSTER_RETRIES)
-            .min_retry_wait(MIN_RETRY_WAIT_MS)
-            .max_retry_wait(MAX_RETRY_WAIT_MS);
-        if let Some(username) = &plan.auth.username {
-            builder = builder.username(username);
-        }
-        if let Some(password) = &plan.auth.password {
-            builder = builder.password(password);
-        }
-        if let Some(keepalive) = connection.keepalive {
-            builder = builder.tcp_settings(super::tcp_settings(keepalive));
-        }
-        if let Some(tls) = tls {
-            builder = tls.cluster_builder(builder);
-        }
-        if plan.read_from_replicas {
-            builder =
-                builder.read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy);
-        }
+        let builder = || {
+            let nodes: Vec<ConnectionAddr> = seeds
+                .iter()
+                .map(|(host, port)| match tls {
+                    Some(tls) => tls.tls_addr(host.clone(), *port),
+                    None => ConnectionAddr::Tcp(host.clone(), *port),
+                })
+                .collect();
+            let mut builder = ClusterClientBuilder::new(nodes)
+                .connection_timeout(connection.connect_timeout)
+                .response_timeout(connection.socket_timeout)
+                // One bound for the whole request, retries and redirections included: a
+                // request never waits longer than `socket_timeout` in total.
+                .overall_response_timeout(Some(connection.socket_timeout))
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(MIN_RETRY_WAIT_MS)
+                .max_retry_wait(MAX_RETRY_WAIT_MS);
+            if let Some(username) = &plan.auth.username {
+                builder = builder.username(username);
+            }
+            if let Some(password) = &plan.auth.password {
+                builder = builder.password(password);
+            }
+            if let Some(keepalive) = connection.keepalive {
+                builder = builder.tcp_settings(super::tcp_settings(keepalive));
+            }
+            if let Some(tls) = tls {
+                builder = tls.cluster_builder(builder);
+            }
+            builder
+        };
+        let replicas = if plan.read_from_replicas {
+            let builder =
+                builder().read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy);
+            Some(Lazy::new(builder.build()?))
+        } else {
+            None
+        };
         Ok(Self {
-            client: builder.build()?,
-            current: Mutex::new(None),
+            primary: Lazy::new(builder().build()?),
+            replicas,
             seeds,
         })
     }
 
-    /// Sends one request. redis-rs' cluster connection does its own retries, redirections
-    /// and reconnects, so nothing is retried here.
-    pub(super) async fn run<T: redis::FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
-        let mut conn = self.connection().await?;
+    /// Sends one request; a `read_only` one to a replica when replica reads are on.
+    /// redis-rs' cluster connection does its own retries, redirections and reconnects, so
+    /// nothing is retried here.
+    pub(super) async fn run<T: redis::FromRedisValue>(
+        &self,
+        request: &Request,
+        read_only: bool,
+    ) -> RedisResult<T> {
+        let lazy = match &self.replicas {
+            Some(replicas) if read_only => replicas,
+            _ => &self.primary,
+        };
+        let mut conn = lazy.connection().await?;
         request.send(&mut conn).await
     }
 
@@ -109,32 +135,9 @@ impl Cluster {
         format!("cluster {}", hosts(&self.seeds))
     }
 
-    /// The shared connection, made on first use. Concurrent first callers share one attempt.
-    /// An attempt that failed (no seed node answered) is forgotten so the next call tries
-    /// again; a connection that was made once repairs itself and is kept.
+    /// The connection to the masters (see [`Lazy::connection`]).
     pub(super) async fn connection(&self) -> RedisResult<ClusterConnection> {
-        let connecting = {
-            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-            current
-                .get_or_insert_with(|| {
-                    let client = self.client.clone();
-                    async move { client.get_async_connection().await }
-                        .boxed()
-                        .shared()
-                })
-                .clone()
-        };
-        let result = connecting.clone().await;
-        if result.is_err() {
-            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-            if current
-                .as_ref()
-                .is_some_and(|c| Shared::ptr_eq(c, &connecting))
-            {
-                *current = None;
-            }
-        }
-        result
+        self.primary.connection().await
     }
 
     /// One entry per master that serves slots, as `CLUSTER NODES` (asked to any node) lists
@@ -203,6 +206,43 @@ impl Cluster {
             ));
         }
         out
+    }
+}
+
+impl Lazy {
+    fn new(client: ClusterClient) -> Self {
+        Self {
+            client,
+            current: Mutex::new(None),
+        }
+    }
+
+    /// The shared connection, made on first use. Concurrent first callers share one attempt.
+    /// An attempt that failed (no seed node answered) is forgotten so the next call tries
+    /// again; a connection that was made once repairs itself and is kept.
+    async fn connection(&self) -> RedisResult<ClusterConnection> {
+        let connecting = {
+            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            current
+                .get_or_insert_with(|| {
+                    let client = self.client.clone();
+                    async move { client.get_async_connection().await }
+                        .boxed()
+                        .shared()
+                })
+                .clone()
+        };
+        let result = connecting.clone().await;
+        if result.is_err() {
+            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            if current
+                .as_ref()
+                .is_some_and(|c| Shared::ptr_eq(c, &connecting))
+            {
+                *current = None;
+            }
+        }
+        result
     }
 }
 

@@ -49,9 +49,6 @@ pub(super) enum Request {
     /// A script, by hash (`EVALSHA`); sent by text (`EVAL`) on `NOSCRIPT`, which happens
     /// once per script and node after a server restart or `SCRIPT FLUSH`.
     Script(ScriptCall),
-    /// A command, then a script, in one pipeline (see [`ScriptCall::send_after`]); the
-    /// script's answer.
-    ScriptAfter(redis::Cmd, ScriptCall),
 }
 
 impl Request {
@@ -62,7 +59,6 @@ impl Request {
         match self {
             Request::Pipe(pipe) => pipe.query_async(conn).await,
             Request::Script(call) => call.send(conn).await,
-            Request::ScriptAfter(first, call) => call.send_after(first, conn).await,
         }
     }
 }

@@ -395,8 +395,8 @@ impl RedisBackend {
         self.send(&request, false).await
     }
 
-    /// Like `run`, on a replica when replica reads are on: for requests that only read.
-    /// (In cluster mode redis-rs routes read-only commands to replicas by itself.)
+    /// Like `run`, on a replica when replica reads are on: for requests that only read and
+    /// decide nothing (a request's load). `run` goes to the master in every topology.
     async fn run_read<T: redis::FromRedisValue>(&self, request: Request) -> Result<T, StoreError> {
         self.send(&request, true).await
     }
@@ -416,8 +416,9 @@ impl RedisBackend {
                 None => master.run(request).await,
             },
             #[cfg(feature = "cluster")]
-            Nodes::Cluster(cluster) => cluster.run(request).await,
+            Nodes::Cluster(cluster) => cluster.run(request, read_only).await,
         };
+        // Unused when neither Sentinel nor Cluster is compiled in.
         let _ = read_only;
         result.map_err(|err| self.error(&err))
     }
@@ -485,8 +486,9 @@ impl RedisBackend {
     }
 
     /// A write by `script`, with the id added to the index entry `entry` first when there
-    /// is one: in the same pipeline on one server (one round trip); on a cluster, where the
-    /// entry lives in another slot, as a request of its own before the write.
+    /// is one: by the script itself on one server (its first command, so a failed add fails
+    /// the write; one round trip); on a cluster, where the entry lives in another slot, as a
+    /// request of its own before the write (which is not sent when the add failed).
     async fn conditional_write(
         &self,
         script: &'static scripts::LuaScript,
@@ -495,21 +497,32 @@ impl RedisBackend {
         entry: Option<IndexName>,
         args: impl FnOnce(&mut scripts::ScriptCall),
     ) -> Result<bool, StoreError> {
-        let mut call = script.call(self.key(id));
+        if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
+            self.index_add(entry, id).await?;
+        }
+        let call = self.write_call(script, id, ttl, entry.as_ref(), args);
+        let written: i64 = self.run(Request::Script(call)).await?;
+        Ok(written == 1)
+    }
+
+    /// The script call of one write: on one server, with the index entry to add the id to
+    /// (see [`scripts`]); on a cluster the caller added it already.
+    fn write_call(
+        &self,
+        script: &'static scripts::LuaScript,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        entry: Option<&IndexName>,
+        args: impl FnOnce(&mut scripts::ScriptCall),
+    ) -> scripts::ScriptCall {
+        let entry = entry.filter(|_| self.one_server());
+        let mut call = script.call_indexed(self.key(id), entry.map(|e| self.index_entry_key(e)));
         call.arg(ttl_arg(ttl));
         args(&mut call);
-        let request = match entry {
-            None => Request::Script(call),
-            Some(entry) if self.one_server() => {
-                Request::ScriptAfter(self.index_add_cmd(&entry, id), call)
-            }
-            Some(entry) => {
-                self.index_add(&entry, id).await?;
-                Request::Script(call)
-            }
-        };
-        let written: i64 = self.run(request).await?;
-        Ok(written == 1)
+        if entry.is_some() {
+            call.arg(crate::backend::now_ms()).arg(id.as_str());
+        }
+        call
     }
 
     /// The Redis key of an index entry: under the prefix, so ACL key patterns and `SCAN`s of
@@ -697,12 +710,10 @@ impl SessionBackend for RedisBackend {
         // Loaded first (a no-op when it is), so the EVALSHAs cannot miss it.
         pipe.add_command(scripts::CREATE_SCRIPT.load_cmd()).ignore();
         for (id, state, ttl) in sessions {
-            if let Some(entry) = entry_of_state(self.index_key(), state) {
-                pipe.add_command(self.index_add_cmd(&entry, id)).ignore();
-            }
-            let mut call = scripts::CREATE_SCRIPT.call(self.key(id));
-            call.arg(ttl_arg(*ttl));
-            push_pairs(&mut call, state.iter());
+            let entry = entry_of_state(self.index_key(), state);
+            let call = self.write_call(&scripts::CREATE_SCRIPT, id, *ttl, entry.as_ref(), |call| {
+                push_pairs(call, state.iter());
+            });
             pipe.add_command(call.into_cmd());
         }
         self.int_answers(pipe, sessions.len()).await
@@ -730,12 +741,21 @@ impl SessionBackend for RedisBackend {
         self.run(Request::Pipe(pipe)).await
     }
 
-    async fn index_members(&self, index: &IndexName) -> Result<Vec<IndexMember>, StoreError> {
+    async fn index_members(
+        &self,
+        index: &IndexName,
+        oldest: Option<usize>,
+    ) -> Result<Vec<IndexMember>, StoreError> {
+        // Scored by the time of the add: the first n are the oldest.
+        let last = oldest.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX) - 1);
+        if last < -1 || oldest == Some(0) {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("ZRANGE")
             .arg(self.index_entry_key(index))
             .arg(0)
-            .arg(-1)
+            .arg(last)
             .arg("WITHSCORES");
         // From the primary, like every read that decides what to delete.
         let (members,): (Vec<(String, f64)>,) = self.run(Request::Pipe(pipe)).await?;

@@ -6,6 +6,12 @@
 //! Argument layout shared by all scripts: `KEYS[1]` is the session key, `ARGV[1]` the expiry in
 //! milliseconds (`0`: none). Fields are written in chunks because Lua's `unpack` fails beyond a
 //! few thousand values, and a large session must not turn into a script error.
+//!
+//! The session index (`session_redis_index_key`): a write that sets the indexed key on one
+//! server passes the index entry as `KEYS[2]` and `stamp, id` as the last two `ARGV`; the
+//! prelude `ZADD`s them **before anything else**, so a `ZADD` that fails (an ACL without
+//! `+zadd`, a key of the wrong type) fails the script before the session is written: a
+//! session is never stored holding the value without being in the index.
 
 use std::sync::LazyLock;
 
@@ -22,6 +28,11 @@ use redis::{
 const PRELUDE: &str = r#"
 local key = KEYS[1]
 local ttl = tonumber(ARGV[1])
+local argc = #ARGV
+if KEYS[2] then
+  redis.call('ZADD', KEYS[2], ARGV[argc - 1], ARGV[argc])
+  argc = argc - 2
+end
 "#;
 
 /// Writes `ARGV[from..=to]` with `command` in chunks of 200 values (an even number, so
@@ -46,15 +57,15 @@ end
 const CREATE: &str = r#"
 if redis.call('EXISTS', key) == 1 then
   if redis.call('TYPE', key).ok ~= 'hash' then return 0 end
-  local n = (#ARGV - 1) / 2
+  local n = (argc - 1) / 2
   if redis.call('HLEN', key) ~= n then return 0 end
-  for i = 2, #ARGV, 2 do
+  for i = 2, argc, 2 do
     if redis.call('HGET', key, ARGV[i]) ~= ARGV[i + 1] then return 0 end
   end
   if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
   return 1
 end
-in_chunks('HSET', key, 2, #ARGV)
+in_chunks('HSET', key, 2, argc)
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 return 1
 "#;
@@ -66,7 +77,7 @@ return 1
 const REPLACE: &str = r#"
 if redis.call('HLEN', key) == 0 then return 0 end
 redis.call('DEL', key)
-in_chunks('HSET', key, 2, #ARGV)
+in_chunks('HSET', key, 2, argc)
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 return 1
 "#;
@@ -85,7 +96,7 @@ return 1
 const APPLY: &str = r#"
 if redis.call('HLEN', key) == 0 then return 0 end
 local removed = tonumber(ARGV[2])
-in_chunks('HSET', key, 3 + removed, #ARGV)
+in_chunks('HSET', key, 3 + removed, argc)
 in_chunks('HDEL', key, 3, 2 + removed)
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 return 1
@@ -139,8 +150,20 @@ impl LuaScript {
 
     /// A call of this script on one session key; arguments follow with [`ScriptCall::arg`].
     pub(super) fn call(&'static self, key: String) -> ScriptCall {
+        self.call_indexed(key, None)
+    }
+
+    /// A call on one session key that also adds to the index entry `entry` (its Redis key)
+    /// when given: the caller ends the arguments with the stamp and the id (see the module
+    /// docs).
+    pub(super) fn call_indexed(&'static self, key: String, entry: Option<String>) -> ScriptCall {
         let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(&self.hash).arg(1).arg(key);
+        cmd.arg(&self.hash)
+            .arg(1 + usize::from(entry.is_some()))
+            .arg(key);
+        if let Some(entry) = entry {
+            cmd.arg(entry);
+        }
         ScriptCall { script: self, cmd }
     }
 }
@@ -175,28 +198,6 @@ impl ScriptCall {
             }
             result => result,
         }
-    }
-
-    /// Sends `first`, then this call, as one pipeline (one round trip, in this order on the
-    /// server); this call's answer. `first` must be safe to send twice: on `NOSCRIPT` the
-    /// pair is sent again with `EVAL`.
-    pub(super) async fn send_after<T: FromRedisValue>(
-        &self,
-        first: &Cmd,
-        conn: &mut impl ConnectionLike,
-    ) -> RedisResult<T> {
-        let pair = |call: Cmd| {
-            let mut pipe = redis::pipe();
-            pipe.add_command(first.clone()).ignore().add_command(call);
-            pipe
-        };
-        let answer: RedisResult<(T,)> = match pair(self.cmd.clone()).query_async(conn).await {
-            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                pair(self.eval_cmd()).query_async(conn).await
-            }
-            result => result,
-        };
-        answer.map(|(answer,)| answer)
     }
 
     /// The `EVALSHA` command, for a pipeline that loaded the script first
