@@ -166,3 +166,118 @@ async fn one_bad_session_or_a_server_down_is_answered_per_session() {
     let created = backend.create_many(&sessions).await;
     assert!(created.iter().all(|r| *r.as_ref().unwrap()), "{created:?}");
 }
+
+// `Observed` (every store built from a configuration is wrapped in it) must forward the batch
+// operations as batches. In this file rather than in `observe`'s unit tests: a span created
+// on another test thread while those tests capture spans with a thread-local subscriber
+// races tracing's callsite cache.
+mod observed {
+    use std::{sync::Arc, time::Duration};
+
+    use async_trait::async_trait;
+    use session_core::{
+        observe::Observed, BackendHealth, Changes, SessionBackend, SessionId, SessionState,
+        StoreError,
+    };
+
+    /// A backend that tells batched calls from single ones.
+    #[derive(Default)]
+    struct Batches {
+        single: std::sync::atomic::AtomicUsize,
+        batched: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Batches {
+        fn single(&self) -> Result<bool, StoreError> {
+            self.single
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(false)
+        }
+        fn batch<T>(&self, n: usize, answer: impl Fn() -> T) -> Vec<Result<T, StoreError>> {
+            self.batched
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (0..n).map(|_| Ok(answer())).collect()
+        }
+    }
+
+    #[async_trait]
+    impl SessionBackend for Batches {
+        async fn load(
+            &self,
+            _: &SessionId,
+            _: Option<Duration>,
+        ) -> Result<Option<SessionState>, StoreError> {
+            self.single().map(|_| None)
+        }
+        async fn create(
+            &self,
+            _: &SessionId,
+            _: &SessionState,
+            _: Option<Duration>,
+        ) -> Result<bool, StoreError> {
+            self.single()
+        }
+        async fn replace(
+            &self,
+            _: &SessionId,
+            _: &SessionState,
+            _: Option<Duration>,
+        ) -> Result<bool, StoreError> {
+            self.single()
+        }
+        async fn apply(
+            &self,
+            _: &SessionId,
+            _: &Changes,
+            _: Option<Duration>,
+        ) -> Result<bool, StoreError> {
+            self.single()
+        }
+        async fn touch(&self, _: &SessionId, _: Option<Duration>) -> Result<bool, StoreError> {
+            self.single()
+        }
+        async fn delete(&self, _: &SessionId) -> Result<bool, StoreError> {
+            self.single()
+        }
+        async fn load_many_with_ttl(
+            &self,
+            ids: &[SessionId],
+        ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
+            self.batch(ids.len(), || None)
+        }
+        async fn create_many(
+            &self,
+            sessions: &[(SessionId, SessionState, Option<Duration>)],
+        ) -> Vec<Result<bool, StoreError>> {
+            self.batch(sessions.len(), || true)
+        }
+        async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
+            self.batch(ids.len(), || true)
+        }
+        async fn health(&self) -> Vec<BackendHealth> {
+            Vec::new()
+        }
+        fn name(&self) -> &str {
+            "batches"
+        }
+    }
+
+    /// The batch operations reach the wrapped backend as batches (one pipelined round trip
+    /// each on Redis), not as one call per session.
+    #[tokio::test]
+    async fn observed_batches_stay_batches() {
+        let inner = Arc::new(Batches::default());
+        let observed = Observed::new(inner.clone());
+        let ids: Vec<SessionId> = (0..5).map(|_| SessionId::generate()).collect();
+        assert_eq!(observed.load_many_with_ttl(&ids).await.len(), 5);
+        assert_eq!(observed.delete_many(&ids).await.len(), 5);
+        let sessions: Vec<_> = ids
+            .iter()
+            .map(|id| (id.clone(), SessionState::new(), None))
+            .collect();
+        assert_eq!(observed.create_many(&sessions).await.len(), 5);
+        let count =
+            |n: &std::sync::atomic::AtomicUsize| n.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!((count(&inner.batched), count(&inner.single)), (3, 0));
+    }
+}
