@@ -541,3 +541,66 @@ async fn a_failed_index_add_fails_the_write() {
     let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
     assert_eq!(keys, vec![format!("session:{}", id.as_str())]);
 }
+
+/// Redis was down at start-up, so the start-up migration is still pending when Redis comes
+/// back: a logout everywhere finds the sessions still in their files (through the file
+/// store's own index, kept while the application ran on the file store) as well as those in
+/// Redis, and once the background retry has moved the rest, none of them comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_migration_is_searched_too() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    // The application on the file store, with the index.
+    let on_files = SessionStore::from_config(&config(&[
+        ("session_redis_mode", "False"),
+        ("session_filestore_path", root),
+    ]))
+    .await
+    .unwrap();
+    let mut in_files = Vec::new();
+    for _ in 0..4 {
+        in_files.push(on_files.create(&user("alice"), TTL).await.unwrap());
+    }
+    let bob = on_files.create(&user("bob"), TTL).await.unwrap();
+
+    // Then on Redis, migrating from the files; Redis is down at start-up.
+    let on_redis = config(&[
+        ("session_redis_url", &server.url()),
+        ("session_filestore_path", root),
+        ("session_redis_migrate_from_filestore", "True"),
+    ]);
+    server.kill();
+    let store = SessionStore::from_config(&on_redis).await.unwrap();
+    server.restart();
+    // A new login lands in Redis while the old ones still sit in files (the retry comes
+    // RETRY_INTERVAL after start-up; this runs well before).
+    let in_redis = store.create(&user("alice"), TTL).await.unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf()).unwrap();
+    assert_eq!(
+        files.session_ids().await.unwrap().len(),
+        5,
+        "nothing moved yet"
+    );
+
+    let mut all = in_files.clone();
+    all.push(in_redis.clone());
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), all.len());
+
+    // The retry moves what is left (bob); alice's sessions stay logged out.
+    let deadline = std::time::Instant::now()
+        + session_core::migration::RETRY_INTERVAL * 2
+        + Duration::from_secs(2);
+    while !files.session_ids().await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for id in &all {
+        assert_eq!(store.load(id).await.unwrap(), None, "came back");
+    }
+    assert!(store.load(&bob).await.unwrap().is_some());
+    assert_eq!(store.find_indexed("\"bob\"").await.unwrap(), vec![bob]);
+}
