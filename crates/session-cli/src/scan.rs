@@ -40,6 +40,8 @@ pub struct Group {
     pub ids: Vec<SessionId>,
     /// Keys under the prefix that are not a session id of this library (left alone).
     pub foreign: usize,
+    /// Entries of the session index (`<prefix>index:...`, `session_redis_index_key`).
+    pub index_entries: usize,
 }
 
 /// One session as read.
@@ -84,6 +86,7 @@ pub async fn groups(
                 source: Source::Files(files.clone()),
                 ids,
                 foreign: 0,
+                index_entries: 0,
             }])
         }
         PartKind::Redis(redis) => {
@@ -108,9 +111,10 @@ pub async fn groups(
                     .connect(node)
                     .await
                     .map_err(|e| Failure::failed(format!("{name}: {e} ({})", hint(&e))))?;
-                let (ids, foreign) = scan(conn.clone(), &redis.prefix, batch, |n| seen(total + n))
-                    .await
-                    .map_err(|e| Failure::failed(format!("{name}: SCAN failed: {e}")))?;
+                let (ids, foreign, index_entries) =
+                    scan(conn.clone(), &redis.prefix, batch, |n| seen(total + n))
+                        .await
+                        .map_err(|e| Failure::failed(format!("{name}: SCAN failed: {e}")))?;
                 total += ids.len();
                 out.push(Group {
                     name,
@@ -118,6 +122,7 @@ pub async fn groups(
                     source: Source::Redis(conn, redis.prefix.clone()),
                     ids,
                     foreign,
+                    index_entries,
                 });
             }
             Ok(out)
@@ -137,13 +142,16 @@ fn hint(err: &redis::RedisError) -> &'static str {
     }
 }
 
-/// `SCAN` under `prefix` on one server: the session ids, and how many other keys matched.
+/// `SCAN` under `prefix` on one server: the session ids, how many other keys matched, and how
+/// many of those are entries of the session index.
 async fn scan(
     mut conn: MultiplexedConnection,
     prefix: &str,
     batch: usize,
     mut seen: impl FnMut(usize),
-) -> redis::RedisResult<(Vec<SessionId>, usize)> {
+) -> redis::RedisResult<(Vec<SessionId>, usize, usize)> {
+    let index_prefix = format!("{prefix}index:");
+    let mut index_entries = 0;
     let pattern = format!("{}*", glob_escape(prefix));
     let mut cursor: u64 = 0;
     let mut ids = Vec::new();
@@ -170,12 +178,13 @@ async fn scan(
                         ids.push(id);
                     }
                 }
+                None if key.starts_with(index_prefix.as_bytes()) => index_entries += 1,
                 None => foreign += 1,
             }
         }
         seen(ids.len());
         if next == 0 {
-            return Ok((ids, foreign));
+            return Ok((ids, foreign, index_entries));
         }
         cursor = next;
     }

@@ -106,6 +106,17 @@ fn revoke_where_asks_the_index_and_reindex_covers_older_sessions() {
     );
     // Again: nothing new, nothing doubled.
     sessionctl(&["reindex"], &env).expect(0);
+    // `stats` counts the entries (one per value: alice's and bob's) apart from the sessions.
+    let stats = sessionctl(&["stats", "--json"], &env).expect(0).json();
+    assert_eq!(
+        (
+            stats[0]["sessions"].clone(),
+            stats[0]["index_entries"].clone(),
+            stats[0]["other_keys"].clone()
+        ),
+        (6.into(), 2.into(), 0.into()),
+        "{stats}"
+    );
 
     let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
     let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);

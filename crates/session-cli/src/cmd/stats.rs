@@ -30,8 +30,10 @@ const SIZE_BUCKETS: [(usize, &str); 5] = [
 struct GroupStats {
     name: String,
     sessions: usize,
-    /// Keys under the prefix that are not sessions of this library.
+    /// Keys under the prefix that are not sessions of this library (nor index entries).
     other_keys: usize,
+    /// Entries of the session index (`session_redis_index_key`): one per indexed value.
+    index_entries: usize,
     /// How many sessions the histograms were made from.
     sampled: usize,
     /// Among the sampled: without expiry.
@@ -78,6 +80,12 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
         println!("  without TTL:     {} ({how})", g.no_ttl_estimated);
         if let Some(bytes) = g.memory_bytes_estimated {
             println!("  memory:          {bytes} bytes ({how})");
+        }
+        if g.index_entries > 0 {
+            println!(
+                "  index entries:   {} (session_redis_index_key: one per indexed value)",
+                g.index_entries
+            );
         }
         if g.other_keys > 0 {
             println!(
@@ -154,6 +162,7 @@ async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Fa
         name: group.name.clone(),
         sessions: group.ids.len(),
         other_keys: group.foreign,
+        index_entries: group.index_entries,
         sampled,
         no_ttl,
         no_ttl_estimated: scale(no_ttl as u64) as usize,
