@@ -44,6 +44,17 @@ pub enum Command {
     /// Add every stored session to the index of `session_redis_index_key` (once, after
     /// enabling the index on a store that already holds sessions).
     Reindex(ReindexArgs),
+    /// Drop the stale names of every index entry (for cron: entries of values never written
+    /// or looked up again are pruned by nothing else).
+    PruneIndex(PruneIndexArgs),
+}
+
+/// `sessionctl prune-index`.
+#[derive(Debug, Args)]
+pub struct PruneIndexArgs {
+    /// Count the entries, prune nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `sessionctl reindex`.

@@ -43,6 +43,16 @@ fn session_vars() -> Result<Vec<(String, String)>, Failure> {
     Ok(vars)
 }
 
+/// The store as the application builds it from `plan`, but without its start-up migration
+/// (`session_redis_migrate_from_filestore`): a command of the operator's must not start
+/// moving the file store's sessions as a side effect.
+pub async fn app_store(mut plan: Plan) -> Result<session_core::SessionStore, Failure> {
+    plan.migrate_from = None;
+    session_core::SessionStore::from_plan(plan)
+        .await
+        .map_err(Failure::config)
+}
+
 /// A configuration given on the command line (`migrate --from/--to`), on its own (the
 /// environment does not apply: it would change both sides at once):
 ///

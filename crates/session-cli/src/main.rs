@@ -61,5 +61,6 @@ async fn run(cli: Cli) -> Result<(), failure::Failure> {
         Command::Export(args) => cmd::transfer::export(config, args).await,
         Command::Import(args) => cmd::transfer::import(config, json, args).await,
         Command::Reindex(args) => cmd::reindex::run(config, json, args).await,
+        Command::PruneIndex(args) => cmd::prune_index::run(config, json, args).await,
     }
 }

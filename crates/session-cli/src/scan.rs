@@ -19,6 +19,14 @@ use crate::{
 /// Concurrent file reads.
 const FILE_READS: usize = 64;
 
+/// One entry of the session index as the store names it.
+pub struct IndexEntry {
+    /// The indexed session key; the file store's names do not say (`None`).
+    pub key: Option<String>,
+    /// SHA-256 of the key and the value, in hex.
+    pub digest: String,
+}
+
 /// Where a group of sessions is read from.
 #[derive(Clone)]
 pub enum Source {
@@ -40,8 +48,9 @@ pub struct Group {
     pub ids: Vec<SessionId>,
     /// Keys under the prefix that are not a session id of this library (left alone).
     pub foreign: usize,
-    /// Entries of the session index (`<prefix>index:...`, `session_redis_index_key`).
-    pub index_entries: usize,
+    /// Entries of the session index (`session_redis_index_key`): Redis keys
+    /// `<prefix>index:<key>:<digest>`, or the file store's `.index/<digest>` directories.
+    pub index_entries: Vec<IndexEntry>,
 }
 
 /// One session as read.
@@ -80,13 +89,14 @@ pub async fn groups(
         PartKind::Files(files) => {
             let ids = files.session_ids().await?;
             seen(ids.len());
+            let index_entries = file_index_entries(files.root())?;
             Ok(vec![Group {
                 name: part.name.clone(),
                 place: crate::parts::files_place(files.root()),
                 source: Source::Files(files.clone()),
                 ids,
                 foreign: 0,
-                index_entries: 0,
+                index_entries,
             }])
         }
         PartKind::Redis(redis) => {
@@ -142,16 +152,43 @@ fn hint(err: &redis::RedisError) -> &'static str {
     }
 }
 
-/// `SCAN` under `prefix` on one server: the session ids, how many other keys matched, and how
-/// many of those are entries of the session index.
+/// The entry directories of the file store's index (`<root>/.index/<digest>`).
+fn file_index_entries(root: &std::path::Path) -> Result<Vec<IndexEntry>, Failure> {
+    let dir = root.join(".index");
+    let listing = match std::fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Failure::failed(format!(
+                "listing {}: {e}",
+                crate::parts::files_place(&dir)
+            )))
+        }
+    };
+    let mut entries = Vec::new();
+    for entry in listing {
+        let entry = entry.map_err(|e| Failure::failed(format!("listing the file index: {e}")))?;
+        if let Some(digest) = entry.file_name().to_str() {
+            entries.push(IndexEntry {
+                key: None,
+                digest: digest.to_owned(),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// `SCAN` under `prefix` on one server: the session ids, how many other keys matched, and the
+/// entries of the session index among those.
 async fn scan(
     mut conn: MultiplexedConnection,
     prefix: &str,
     batch: usize,
     mut seen: impl FnMut(usize),
-) -> redis::RedisResult<(Vec<SessionId>, usize, usize)> {
+) -> redis::RedisResult<(Vec<SessionId>, usize, Vec<IndexEntry>)> {
     let index_prefix = format!("{prefix}index:");
-    let mut index_entries = 0;
+    let mut index_entries = Vec::new();
+    let mut unique_entries = std::collections::HashSet::new();
     let pattern = format!("{}*", glob_escape(prefix));
     let mut cursor: u64 = 0;
     let mut ids = Vec::new();
@@ -178,8 +215,14 @@ async fn scan(
                         ids.push(id);
                     }
                 }
-                None if key.starts_with(index_prefix.as_bytes()) => index_entries += 1,
-                None => foreign += 1,
+                None => match index_entry(&key, &index_prefix) {
+                    Some(entry) => {
+                        if unique_entries.insert(key) {
+                            index_entries.push(entry);
+                        }
+                    }
+                    None => foreign += 1,
+                },
             }
         }
         seen(ids.len());
@@ -188,6 +231,17 @@ async fn scan(
         }
         cursor = next;
     }
+}
+
+/// `<index_prefix><key>:<digest>` as an entry of the index (the key may hold `:` itself; the
+/// digest is the last part).
+fn index_entry(name: &[u8], index_prefix: &str) -> Option<IndexEntry> {
+    let rest = std::str::from_utf8(name.strip_prefix(index_prefix.as_bytes())?).ok()?;
+    let (key, digest) = rest.rsplit_once(':')?;
+    Some(IndexEntry {
+        key: Some(key.to_owned()),
+        digest: digest.to_owned(),
+    })
 }
 
 /// `prefix` with the glob characters of `MATCH` escaped.

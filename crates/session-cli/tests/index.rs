@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{id, put, sessionctl};
-use session_core::{SessionConfig, SessionState, SessionStore};
+use session_core::{IndexName, SessionConfig, SessionState, SessionStore};
 use session_testkit::{ClusterTopology, RedisServer};
 
 const TTL: Option<Duration> = Some(Duration::from_secs(600));
@@ -275,4 +275,92 @@ fn pool_and_file_store_revoke_through_the_index() {
     assert_eq!(run.stdout, "revoked 3 session(s)\n");
     let run = sessionctl(&["export"], &env).expect(0);
     assert_eq!(run.stdout.lines().count(), 1);
+}
+
+/// `prune-index` sweeps the entries of values nobody writes or looks up again: their stale
+/// names (sessions that expired long ago) go, entries left empty disappear, live names stay,
+/// and entries of another key are left alone. On Redis and the file store.
+#[test]
+fn prune_index_sweeps_entries_nobody_looks_up() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    write_through_library(&env, &["alice", "bob"]);
+    let entry_key = |key: &str, value: &str| {
+        format!(
+            "session:index:{key}:{}",
+            IndexName::new(key, value).digest()
+        )
+    };
+    for (n, user) in ["\"carol\"", "\"dave\"", "\"erin\""]
+        .into_iter()
+        .enumerate()
+    {
+        // Added long ago, for sessions that are gone.
+        let _: i64 = server.cmd(&["ZADD", &entry_key("user", user), "1000", &id(n)]);
+    }
+    let role = entry_key("role", "\"admin\"");
+    let _: i64 = server.cmd(&["ZADD", &role, "1000", &id(9)]);
+
+    let json = sessionctl(&["prune-index", "--dry-run", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["entries"].clone(), json["other_keys"].clone()),
+        (5.into(), 1.into())
+    );
+    let json = sessionctl(&["prune-index", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["emptied"].clone(), json["names_left"].clone()),
+        (3.into(), 2.into()),
+        "{json}"
+    );
+    let mut keys: Vec<String> = server.cmd(&["KEYS", "session:index:*"]);
+    keys.sort();
+    let mut expected = vec![
+        entry_key("user", "\"alice\""),
+        entry_key("user", "\"bob\""),
+        role,
+    ];
+    expected.sort();
+    assert_eq!(keys, expected);
+    let stats = sessionctl(&["stats", "--json"], &env).expect(0).json();
+    assert_eq!(
+        stats[0]["sessions"], 2,
+        "the live sessions are untouched: {stats}"
+    );
+
+    // The file store: one entry directory per value.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let root = root.to_str().unwrap();
+    let env = [
+        ("SESSION_REDIS_MODE", "False"),
+        ("SESSION_FILESTORE_PATH", root),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    write_through_library(&env, &["alice"]);
+    let stale = std::path::Path::new(root)
+        .join(".index")
+        .join(IndexName::new("user", "\"carol\"").digest());
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join(id(1)), "1000").unwrap();
+    let run = sessionctl(&["prune-index"], &env).expect(0);
+    assert_eq!(
+        run.stdout,
+        "pruned 2 index entries of `user`: 1 left empty, 1 names left\n"
+    );
+    assert!(!stale.join(id(1)).exists());
+
+    let run = sessionctl(&["prune-index"], &[("SESSION_REDIS_URL", url.as_str())]).expect(2);
+    assert!(
+        run.stderr.contains("session_redis_index_key"),
+        "{}",
+        run.stderr
+    );
 }

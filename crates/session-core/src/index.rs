@@ -71,6 +71,28 @@ impl IndexName {
         }
     }
 
+    /// The entry named by its key and digest, as a backend stores it (for a sweep of every
+    /// entry, which finds the digests in the store, not the values). `None` unless `key` is
+    /// a valid `session_redis_index_key` and `digest` 64 lower-case hex digits.
+    ///
+    /// ```
+    /// use session_core::IndexName;
+    ///
+    /// let alice = IndexName::new("user", r#""alice""#);
+    /// assert_eq!(IndexName::from_digest("user", alice.digest()), Some(alice));
+    /// assert_eq!(IndexName::from_digest("user", "../etc"), None);
+    /// ```
+    pub fn from_digest(key: &str, digest: &str) -> Option<Self> {
+        let hex = digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        (hex && valid_index_key(key)).then(|| Self {
+            key: key.to_owned(),
+            digest: digest.to_owned(),
+        })
+    }
+
     /// The indexed session key (`user`).
     pub fn key(&self) -> &str {
         &self.key

@@ -504,6 +504,32 @@ impl SessionStore {
         Ok(deleted)
     }
 
+    /// Drops the stale names of one index entry (sessions gone, expired, or holding another
+    /// value now, named more than [`INDEX_GRACE`] ago), as a lookup of its value would; an
+    /// entry left without names is removed. Returns how many names it still holds (the live
+    /// sessions, and names too young to judge). For a periodic sweep of every entry
+    /// (`sessionctl prune-index`): the entries of values that are never written or looked up
+    /// again are otherwise never pruned.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{backends::memory::MemoryBackend, IndexName, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::new(MemoryBackend::new().with_index_key("user"));
+    /// let alice = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    /// let id = store.create(&alice, None).await.unwrap();
+    /// let entry = IndexName::new("user", "\"alice\"");
+    /// assert_eq!(store.prune_index_entry(&entry).await.unwrap(), 1);
+    /// # let _ = id;
+    /// # });
+    /// ```
+    pub async fn prune_index_entry(&self, entry: &IndexName) -> Result<usize, StoreError> {
+        // Unsupported without an index, with the same message as a lookup.
+        self.index_entry("null")?;
+        self.live_members(entry, None).await?;
+        Ok(self.backend.index_members(entry, None).await?.len())
+    }
+
     /// The index entry of `value` under the configured key.
     fn index_entry(&self, value: &str) -> Result<IndexName, StoreError> {
         match self.backend.index_key() {

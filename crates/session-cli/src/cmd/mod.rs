@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod migrate;
+pub mod prune_index;
 pub mod reindex;
 pub mod revoke;
 pub mod show;

@@ -8,7 +8,7 @@
 use std::{io::IsTerminal, path::Path, sync::Arc};
 
 use serde::Serialize;
-use session_core::{plan::Plan, SessionBackend, SessionId, SessionStore};
+use session_core::{plan::Plan, SessionBackend, SessionId};
 
 use crate::{args::RevokeArgs, cmd::show::parse_id, failure::Failure, load, parts, scan};
 
@@ -78,13 +78,8 @@ async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<
 
 /// `--where` on the indexed key: the index finds the sessions (O(their number), no scan) and
 /// the store deletes them as the application's `delete_indexed` does.
-async fn by_index(mut plan: Plan, value: &str, dry_run: bool) -> Result<Report, Failure> {
-    // The store as the application builds it, without its start-up migration: a revoke
-    // moves no session.
-    plan.migrate_from = None;
-    let store = SessionStore::from_plan(plan)
-        .await
-        .map_err(Failure::config)?;
+async fn by_index(plan: Plan, value: &str, dry_run: bool) -> Result<Report, Failure> {
+    let store = load::app_store(plan).await?;
     let (mut matched, mut revoked) = (0, 0);
     for value in json_values(value) {
         matched += store.find_indexed(&value).await?.len();

@@ -162,7 +162,7 @@ async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Fa
         name: group.name.clone(),
         sessions: group.ids.len(),
         other_keys: group.foreign,
-        index_entries: group.index_entries,
+        index_entries: group.index_entries.len(),
         sampled,
         no_ttl,
         no_ttl_estimated: scale(no_ttl as u64) as usize,

@@ -354,7 +354,7 @@ macro_rules! session_options {
                     docs_type: "a session key: 1–64 of `A-Z a-z 0-9 _ . - :`",
                     docs_default: "unset (no index)",
                     meaning: "Index sessions by the value of this session key (such as `user`), to find or log out one user's sessions without a scan",
-                    status: "supported on every backend (see [index.md](index.md)): `SessionStore::find_indexed` / `delete_indexed`, `sessionctl revoke --where KEY=VALUE`, `sessionctl reindex`. ACL users also need `+zadd +zrange +zscore +zrem` on `~<prefix>index:*`",
+                    status: "supported on every backend (see [index.md](index.md)): `SessionStore::find_indexed` / `delete_indexed`, `sessionctl revoke --where KEY=VALUE`, `sessionctl reindex`, `sessionctl prune-index` (cron). ACL users also need `+zadd +zrange +zscore +zrem` on `~<prefix>index:*`",
                 },
                 /// `session_filestore_path`; `None` = [`SessionConfig::default_filestore_path`].
                 #[serde(skip_serializing_if = "Option::is_none")]
