@@ -43,6 +43,17 @@ fn session_vars() -> Result<Vec<(String, String)>, Failure> {
     Ok(vars)
 }
 
+/// `session_redis_index_key` of the application's configuration, for the commands that work
+/// on the index; a usage error saying to set it when it is not.
+pub fn index_key(config: &SessionConfig) -> Result<String, Failure> {
+    config.index_key.clone().ok_or_else(|| {
+        Failure::usage(
+            "no index is configured: set session_redis_index_key (for example to `user`, the \
+             session key the application indexes) in the application's configuration first",
+        )
+    })
+}
+
 /// The store as the application builds it from `plan`, but without its start-up migration
 /// (`session_redis_migrate_from_filestore`): a command of the operator's must not start
 /// moving the file store's sessions as a side effect.

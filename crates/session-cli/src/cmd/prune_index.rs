@@ -36,11 +36,7 @@ struct Report {
 /// Runs the command; prints what it found and removed.
 pub async fn run(config: Option<&Path>, json: bool, args: PruneIndexArgs) -> Result<(), Failure> {
     let (config, plan) = load::app_config(config)?;
-    let Some(key) = config.index_key.clone() else {
-        return Err(Failure::usage(
-            "no index is configured: set session_redis_index_key to the key the application indexes",
-        ));
-    };
+    let key = load::index_key(&config)?;
     // Every entry once, whichever part (pool member, backend, cluster node) holds it.
     let mut entries = std::collections::HashSet::new();
     let mut other_keys = 0;

@@ -29,12 +29,7 @@ struct Report {
 /// Runs the command; prints how many sessions were scanned and indexed.
 pub async fn run(config: Option<&Path>, json: bool, args: ReindexArgs) -> Result<(), Failure> {
     let (config, plan) = load::app_config(config)?;
-    let Some(key) = config.index_key.clone() else {
-        return Err(Failure::usage(
-            "no index is configured: set session_redis_index_key (for example to `user`) in the \
-             application's configuration first, then reindex",
-        ));
-    };
+    let key = load::index_key(&config)?;
     let mut report = Report {
         scanned: 0,
         indexed: 0,
