@@ -240,7 +240,7 @@ impl SessionStore {
         for _ in 0..CREATE_TRIES {
             let id = SessionId::generate();
             if self.backend.create(&id, state, ttl).await? {
-                self.now_and_then_prune(entry_of_state(self.backend.index_key(), state));
+                self.now_and_then_prune(|| entry_of_state(self.backend.index_key(), state));
                 return Ok(id);
             }
             tracing::warn!(
@@ -287,7 +287,7 @@ impl SessionStore {
             .create(id, state, self.effective_ttl(framework_ttl))
             .await?;
         if created {
-            self.now_and_then_prune(entry_of_state(self.backend.index_key(), state));
+            self.now_and_then_prune(|| entry_of_state(self.backend.index_key(), state));
         }
         Ok(created)
     }
@@ -320,7 +320,7 @@ impl SessionStore {
             .replace(id, state, self.effective_ttl(framework_ttl))
             .await?;
         if replaced {
-            self.now_and_then_prune(entry_of_state(self.backend.index_key(), state));
+            self.now_and_then_prune(|| entry_of_state(self.backend.index_key(), state));
         }
         Ok(replaced)
     }
@@ -355,7 +355,7 @@ impl SessionStore {
     ) -> Result<bool, StoreError> {
         let applied = self.backend.apply(id, changes, ttl).await?;
         if applied {
-            self.now_and_then_prune(entry_of_changes(self.backend.index_key(), changes));
+            self.now_and_then_prune(|| entry_of_changes(self.backend.index_key(), changes));
         }
         Ok(applied)
     }
@@ -524,23 +524,26 @@ impl SessionStore {
     /// # });
     /// ```
     pub async fn prune_index_entry(&self, entry: &IndexName) -> Result<usize, StoreError> {
-        // Unsupported without an index, with the same message as a lookup.
-        self.index_entry("null")?;
+        self.indexed_key()?;
         self.live_members(entry, None).await?;
         Ok(self.backend.index_members(entry, None).await?.len())
     }
 
     /// The index entry of `value` under the configured key.
     fn index_entry(&self, value: &str) -> Result<IndexName, StoreError> {
-        match self.backend.index_key() {
-            Some(key) => Ok(IndexName::new(key, value)),
-            None => Err(StoreError::Unsupported {
+        Ok(IndexName::new(self.indexed_key()?, value))
+    }
+
+    /// The configured index key; [`StoreError::Unsupported`] without one.
+    fn indexed_key(&self) -> Result<&str, StoreError> {
+        self.backend
+            .index_key()
+            .ok_or_else(|| StoreError::Unsupported {
                 backend: self.backend.name().to_owned(),
                 operation: "find sessions by value: no index is configured \
                             (set session_redis_index_key)"
                     .into(),
-            }),
-        }
+            })
     }
 
     /// The members of `entry` whose session holds its value now; the stale ones older than
@@ -599,11 +602,15 @@ impl SessionStore {
     /// writes, drops the entry's stale names in the background, so that the entry of a user
     /// who logs in often but is never looked up does not grow without bound (each login adds
     /// a name; the logouts and expiries leave theirs).
-    fn now_and_then_prune(&self, entry: Option<IndexName>) {
-        let Some(entry) = entry else { return };
-        if !rand::random::<u32>().is_multiple_of(PRUNE_ONE_IN) {
+    ///
+    /// `entry` is computed only for the drawn writes: it parses and hashes the value, and
+    /// every write of a session holding the indexed key would otherwise pay for it.
+    fn now_and_then_prune(&self, entry: impl FnOnce() -> Option<IndexName>) {
+        if self.backend.index_key().is_none() || !rand::random::<u32>().is_multiple_of(PRUNE_ONE_IN)
+        {
             return;
         }
+        let Some(entry) = entry() else { return };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };

@@ -87,13 +87,14 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Weak,
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    backend::now_ms,
     index::{entry_of_changes, entry_of_state},
     state::check_values_are_json,
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionId,
@@ -792,7 +793,7 @@ impl Dir {
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
             .map_err(failed)?;
-        temp.write_all(crate::backend::now_ms().to_string().as_bytes())
+        temp.write_all(now_ms().to_string().as_bytes())
             .map_err(failed)?;
         if self.fsync {
             temp.as_file().sync_data().map_err(failed)?;
@@ -1105,12 +1106,6 @@ fn interleave_shards(ids: Vec<SessionId>) -> Vec<SessionId> {
         });
     }
     out
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn deadline(ttl: Option<Duration>) -> Option<u64> {

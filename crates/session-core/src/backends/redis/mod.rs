@@ -746,11 +746,12 @@ impl SessionBackend for RedisBackend {
         index: &IndexName,
         oldest: Option<usize>,
     ) -> Result<Vec<IndexMember>, StoreError> {
-        // Scored by the time of the add: the first n are the oldest.
-        let last = oldest.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX) - 1);
-        if last < -1 || oldest == Some(0) {
-            return Ok(Vec::new());
-        }
+        // Scored by the time of the add: the first n are the oldest (`-1`: up to the last).
+        let last = match oldest {
+            Some(0) => return Ok(Vec::new()),
+            Some(n) => i64::try_from(n).unwrap_or(i64::MAX) - 1,
+            None => -1,
+        };
         let mut pipe = redis::pipe();
         pipe.cmd("ZRANGE")
             .arg(self.index_entry_key(index))
