@@ -34,15 +34,6 @@ fn write_through_library(env: &[(&str, &str)], users: &[&str]) {
     });
 }
 
-/// How many times Redis ran `command` since the last `CONFIG RESETSTAT`.
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let info: String = server.cmd(&["INFO", "commandstats"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
-}
-
 #[test]
 fn revoke_where_asks_the_index_and_reindex_covers_older_sessions() {
     let server = RedisServer::start();
@@ -75,7 +66,7 @@ fn revoke_where_asks_the_index_and_reindex_covers_older_sessions() {
         json["matched"], 2,
         "the index knows the library's two: {json}"
     );
-    assert_eq!(calls(&server, "scan"), 0, "no scan when the index answers");
+    assert_eq!(server.calls("scan"), 0, "no scan when the index answers");
     let json = sessionctl(
         &[
             "revoke",
@@ -121,7 +112,7 @@ fn revoke_where_asks_the_index_and_reindex_covers_older_sessions() {
     let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
     let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(0);
     assert_eq!(run.stdout, "revoked 4 session(s)\n");
-    assert_eq!(calls(&server, "scan"), 0);
+    assert_eq!(server.calls("scan"), 0);
     // A JSON value given as such, and the one session left with `user`.
     let json = sessionctl(&["revoke", "--where", "user=\"bob\"", "--json"], &env)
         .expect(0)

@@ -361,13 +361,7 @@ async fn failover_to_a_replica_recovers_by_itself() {
 
 /// Calls of `command` on node `i` since its last `CONFIG RESETSTAT`.
 fn calls(cluster: &ClusterTopology, i: usize, command: &str) -> u64 {
-    let info: String = cluster.node(i).cmd(&["INFO", "commandstats"]);
-    let prefix = format!("cmdstat_{command}:calls=");
-    info.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+    cluster.node(i).calls(command)
 }
 
 /// `session_redis_cluster_read_from_replicas`: plain loads go to replicas, loads that touch the

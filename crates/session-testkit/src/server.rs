@@ -496,6 +496,32 @@ impl RedisServer {
         })
     }
 
+    /// How many times the server ran `command` (lower case, as `INFO commandstats` names
+    /// it, such as `hgetall` or `config|resetstat`) since it started or since the last
+    /// `CONFIG RESETSTAT`; commands run inside scripts count too. Panics as
+    /// [`RedisServer::cmd`] does.
+    ///
+    /// ```
+    /// let server = session_testkit::RedisServer::start();
+    /// let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    /// let _: () = server.cmd(&["SET", "k", "v"]);
+    /// assert_eq!(server.calls("set"), 1);
+    /// assert_eq!(server.calls("get"), 0);
+    /// ```
+    pub fn calls(&self, command: &str) -> u64 {
+        let info: String = self.cmd(&["INFO", "commandstats"]);
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .map(|rest| {
+                let n = rest.split(',').next().unwrap_or_default();
+                n.parse().unwrap_or_else(|_| {
+                    panic!("session-testkit: `INFO commandstats` gave calls={n:?} for {command}")
+                })
+            })
+            .unwrap_or(0)
+    }
+
     /// Runs one command as [`RedisServer::cmd`] does, returning the error instead of
     /// panicking.
     ///
