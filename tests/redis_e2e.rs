@@ -8,7 +8,8 @@
 //! demo gets its own store built from the same configuration, as two separate processes would.
 //!
 //! Looking inside Redis: the session id is the decrypted cookie value, its key is
-//! `session:<id>`. "Which commands did a request cost" is read from `INFO commandstats` after a
+//! `session:<id>`, holding one string (`v1:<tag>:<JSON object>`, read back with `GET` and
+//! [`decode_value`]). "Which commands did a request cost" is read from `INFO commandstats` after a
 //! `CONFIG RESETSTAT`, on one connection of the test's own; the statistics commands themselves
 //! (`config|*`, `info`) are left out of the count.
 
@@ -19,7 +20,7 @@ use std::{collections::BTreeMap, time::Duration};
 use actix_web::dev::ServerHandle;
 use axum::http::StatusCode;
 use common::checks::{self, send};
-use session_core::{SessionConfig, SessionStore};
+use session_core::{backends::redis::decode_value, SessionConfig, SessionStore};
 use session_e2e::{actix_app::ActixDemo, axum_app};
 use session_testkit::{http::Answer, RedisServer};
 
@@ -123,8 +124,23 @@ impl Stack {
         self.redis.cmd::<i64>(&["EXISTS", &Self::redis_key(pair)]) == 1
     }
 
-    fn hash(&self, pair: &str) -> BTreeMap<String, String> {
-        self.redis.cmd(&["HGETALL", &Self::redis_key(pair)])
+    /// The stored value of the session a cookie pair carries (`GET`), `None` when the key is
+    /// absent. Its tag changes with every write, so an unchanged value means no write.
+    fn raw(&self, pair: &str) -> Option<Vec<u8>> {
+        self.redis.cmd(&["GET", &Self::redis_key(pair)])
+    }
+
+    /// The session a cookie pair carries, as stored: each key to the JSON text of its value.
+    /// Panics unless the key holds a session in the one-string layout.
+    fn stored(&self, pair: &str) -> BTreeMap<String, String> {
+        let key = Self::redis_key(pair);
+        let raw = self
+            .raw(pair)
+            .unwrap_or_else(|| panic!("no value at {key}"));
+        decode_value(&raw)
+            .unwrap_or_else(|err| panic!("{key} is not a stored session: {err}"))
+            .into_iter()
+            .collect()
     }
 
     fn session_keys(&self) -> Vec<String> {
@@ -320,7 +336,7 @@ async fn counter_alternating_between_the_servers_is_one_counter() {
     }
     assert_eq!(stack.session_keys(), vec![first_key.clone()]);
     assert_eq!(
-        stack.hash(&cookie),
+        stack.stored(&cookie),
         BTreeMap::from([("n".into(), "5".into())])
     );
     for (name, base) in stack.demos() {
@@ -349,7 +365,7 @@ async fn renew_and_logout_remove_the_redis_keys() {
             "{name}: the old id's key survives the renewal"
         );
         assert_eq!(
-            stack.hash(&after),
+            stack.stored(&after),
             BTreeMap::from([
                 ("n".into(), "1".into()),
                 ("user".into(), "\"alice\"".into())
@@ -397,13 +413,13 @@ async fn axum_route_without_session_makes_no_redis_command() {
     // The statistics do see a request that uses the session (the check above is not blind).
     stats.reset();
     get(&stack.axum, "/read", Some(&cookie)).await;
-    assert_eq!(stats.calls(), calls(&[("hgetall", 1), ("pexpire", 1)]));
+    assert_eq!(stats.calls(), calls(&[("get", 1), ("pexpire", 1)]));
     stack.stop().await;
 }
 
 /// Item 4 (actix): actix-session loads the session in its middleware before any handler runs, so a
 /// route inside the session scope costs one load whenever a cookie comes with the request,
-/// used or not. What the demo guarantees: no load without a cookie, exactly one `HGETALL` and
+/// used or not. What the demo guarantees: no load without a cookie, exactly one `GET` and
 /// no write with one, and `/healthz` (outside the scope) makes only its `PING`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actix_route_without_session_costs_one_eager_load_and_healthz_only_pings() {
@@ -420,7 +436,7 @@ async fn actix_route_without_session_costs_one_eager_load_and_healthz_only_pings
     let res = get(&stack.actix, "/", Some(&cookie)).await;
     assert_eq!((res.status, res.body.as_str()), (StatusCode::OK, "hello"));
     assert!(res.set_cookie.is_empty(), "{res:?}");
-    assert_eq!(stats.calls(), calls(&[("hgetall", 1)]), "one eager load");
+    assert_eq!(stats.calls(), calls(&[("get", 1)]), "one eager load");
 
     stats.reset();
     let res = get(&stack.actix, "/healthz", Some(&cookie)).await;
@@ -434,7 +450,7 @@ async fn actix_route_without_session_costs_one_eager_load_and_healthz_only_pings
 }
 
 /// Item 5: `/read` writes nothing and, with sliding expiry (`key_expire` 60), resets the TTL with
-/// exactly one `HGETALL` and one `PEXPIRE` (which the backend sends as one pipeline).
+/// exactly one `GET` and one `PEXPIRE` (which the backend sends as one pipeline).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
     let stack = Stack::start(Some(60)).await;
@@ -442,7 +458,12 @@ async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
     for (name, base) in stack.demos() {
         let cookie = new_session(base).await;
         let key = Stack::redis_key(&cookie);
-        let before = stack.hash(&cookie);
+        assert_eq!(
+            stack.stored(&cookie),
+            BTreeMap::from([("n".into(), "1".into())]),
+            "{name}"
+        );
+        let before = stack.raw(&cookie);
         let _: i64 = stack.redis.cmd(&["PEXPIRE", &key, "5000"]);
 
         stats.reset();
@@ -455,7 +476,7 @@ async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
         let seen = stats.calls();
         assert_eq!(
             seen,
-            calls(&[("hgetall", 1), ("pexpire", 1)]),
+            calls(&[("get", 1), ("pexpire", 1)]),
             "{name}: /read must cost one load-and-touch and no write"
         );
         let pttl: i64 = stack.redis.cmd(&["PTTL", &key]);
@@ -464,9 +485,9 @@ async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
             "{name}: PTTL {pttl} ms after /read, expected about 60 s"
         );
         assert_eq!(
-            stack.hash(&cookie),
+            stack.raw(&cookie),
             before,
-            "{name}: /read changed the hash"
+            "{name}: /read changed the stored value (its content or its tag)"
         );
     }
     stack.stop().await;
@@ -507,7 +528,7 @@ async fn tampered_cookie_is_a_fresh_session() {
     let stack = Stack::start(Some(600)).await;
     for (name, base) in stack.demos() {
         let cookie = checks::login(base, None, "mallory").await;
-        let real = stack.hash(&cookie);
+        let real = stack.stored(&cookie);
         let bad = checks::tamper(&cookie);
         let res = get(base, "/whoami", Some(&bad)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{name}: {res:?}");
@@ -525,7 +546,7 @@ async fn tampered_cookie_is_a_fresh_session() {
         );
         assert!(stack.exists(&fresh), "{name}");
         assert_eq!(
-            stack.hash(&cookie),
+            stack.stored(&cookie),
             real,
             "{name}: the real session changed"
         );

@@ -103,7 +103,7 @@ use actix_web::{
     middleware::Next,
     HttpResponse,
 };
-use session_core::{Changes, SessionId, SessionState, SessionStore, StoreError};
+use session_core::{Changes, SessionId, SessionState, SessionStore, StoreError, Version};
 
 use actix_session::storage::SessionStore as ActixSessionStore;
 
@@ -182,12 +182,12 @@ impl ActixSessionStore for ActixStore {
             return Ok(None);
         };
         let loaded = match self.sliding {
-            Some(ttl) => self.store.load_and_touch(&id, Some(ttl)).await,
-            None => self.store.load(&id).await,
+            Some(ttl) => self.store.load_versioned_and_touch(&id, Some(ttl)).await,
+            None => self.store.load_versioned(&id).await,
         };
         match loaded {
-            Ok(Some(state)) => {
-                scope::remember(session_key.as_ref(), &state);
+            Ok(Some((state, version))) => {
+                scope::remember(session_key.as_ref(), &state, version);
                 Ok(Some(state))
             }
             Ok(None) => Ok(None),
@@ -224,8 +224,14 @@ impl ActixSessionStore for ActixStore {
             // actix only updates keys that `load` accepted, so this is defensive.
             Err(_) => Ok(false),
             Ok(id) => match scope::take_loaded(session_key.as_ref()) {
-                Some(loaded) => {
+                Some((loaded, version)) => {
                     let changes = Changes::between(&loaded, &session_state);
+                    // The whole state after the changes: on Redis it replaces the stored
+                    // value when that is still the one this request loaded.
+                    let after: Vec<(&str, &str)> = session_state
+                        .iter()
+                        .map(|(key, value)| (key.as_str(), value.as_str()))
+                        .collect();
                     // The store sees only the changes; the size limit is about the whole
                     // session, which only this call knows.
                     // Nothing changed (a TTL refresh): no size check, so a session stored
@@ -242,9 +248,15 @@ impl ActixSessionStore for ActixStore {
                     });
                     match checked {
                         Ok(()) if touched_alike => {
-                            self.store.apply_keeping_expiry(&id, &changes).await
+                            self.store
+                                .apply_versioned_keeping_expiry(&id, version, &after, &changes)
+                                .await
                         }
-                        Ok(()) => self.store.apply(&id, &changes, ttl).await,
+                        Ok(()) => {
+                            self.store
+                                .apply_versioned(&id, version, &after, &changes, ttl)
+                                .await
+                        }
                         Err(err) => Err(err),
                     }
                 }
@@ -312,8 +324,9 @@ mod scope {
     pub(super) struct RequestScope {
         /// A store call of this request failed in a way the response should tell.
         pub(super) failure: Option<Failure>,
-        /// The state `load` returned, by session key, until `update` takes it.
-        loaded: HashMap<String, SessionState>,
+        /// The state `load` returned and its version, by session key, until `update` takes
+        /// them.
+        loaded: HashMap<String, (SessionState, Version)>,
     }
 
     tokio::task_local! {
@@ -324,16 +337,16 @@ mod scope {
         let _ = REQUEST.try_with(|scope| scope.borrow_mut().failure = Some(failure));
     }
 
-    pub(super) fn remember(session_key: &str, state: &SessionState) {
+    pub(super) fn remember(session_key: &str, state: &SessionState, version: Version) {
         let _ = REQUEST.try_with(|scope| {
             scope
                 .borrow_mut()
                 .loaded
-                .insert(session_key.to_owned(), state.clone())
+                .insert(session_key.to_owned(), (state.clone(), version))
         });
     }
 
-    pub(super) fn take_loaded(session_key: &str) -> Option<SessionState> {
+    pub(super) fn take_loaded(session_key: &str) -> Option<(SessionState, Version)> {
         REQUEST
             .try_with(|scope| scope.borrow_mut().loaded.remove(session_key))
             .ok()

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use axum::{extract::FromRequestParts, http::request::Parts, http::HeaderValue};
 use cookie::time::OffsetDateTime;
 use serde::{de::DeserializeOwned, Serialize};
-use session_core::{Changes, SessionId, SessionState};
+use session_core::{Changes, SessionId, SessionState, Version};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
@@ -124,6 +124,9 @@ struct Data {
     originals: HashMap<String, Option<String>>,
     /// The stored [`EXPIRY_KEY`] entry, as the load found it (it is not in `state`).
     stored_expiry: Option<String>,
+    /// Which stored value the load saw: the write hands it back, so the store can replace
+    /// the session in one round trip when nothing else wrote it in between.
+    version: Version,
     /// A stored session to delete after the handler (renew, purge).
     delete: Option<SessionId>,
     /// The request's cookie must go: purge, or a renew that left nothing to store.
@@ -187,12 +190,13 @@ impl Session {
         if let Some(id) = data.id.clone() {
             let config = &self.inner.config;
             let result = if config.sliding {
-                config.store.load_and_touch(&id, config.ttl).await
+                config.store.load_versioned_and_touch(&id, config.ttl).await
             } else {
-                config.store.load(&id).await
+                config.store.load_versioned(&id).await
             };
             match result {
-                Ok(Some(mut state)) => {
+                Ok(Some((mut state, version))) => {
+                    data.version = version;
                     data.originals.clear();
                     data.stored_expiry = state.remove(EXPIRY_KEY);
                     if let Some(json) = &data.stored_expiry {
@@ -515,11 +519,20 @@ impl Session {
                 store
                     .check_size_of(entries_to_store(&data.state, &expiry_entry))
                     .map_err(SessionError::from_store)?;
+                // The whole state after the changes, by reference: on Redis it replaces the
+                // stored value when that is still the one this request loaded.
+                let after: Vec<(&str, &str)> = entries_to_store(&data.state, &expiry_entry)
+                    .map(|(key, value)| (key.as_str(), value.as_str()))
+                    .collect();
                 // Sliding expiry: the load of this request already set this very TTL.
                 let written = if data.touched && ttl == config.ttl {
-                    store.apply_keeping_expiry(&id, &changes).await
+                    store
+                        .apply_versioned_keeping_expiry(&id, data.version, &after, &changes)
+                        .await
                 } else {
-                    store.apply(&id, &changes, ttl).await
+                    store
+                        .apply_versioned(&id, data.version, &after, &changes, ttl)
+                        .await
                 };
                 if !written.map_err(SessionError::from_store)? {
                     // Deleted meanwhile (a logout elsewhere) or expired: bringing it back would

@@ -664,14 +664,15 @@ async fn redis_layout_and_corrupt_sessions() {
     let redis = fx.redis.as_ref().unwrap();
     let id: Id = cookie.value().parse().unwrap();
     let key = format!("session:{}", TowerStore::session_id(&id).as_str());
-    let value: String = redis.cmd(&["HGET", &key, "foo"]);
-    assert_eq!(value, "42");
+    let stored: String = redis.cmd(&["GET", &key]);
+    let state = session_core::backends::redis::decode_value(stored.as_bytes()).unwrap();
+    assert_eq!(state["foo"], "42");
     // The cookie value appears in no key: reading Redis gives no cookie.
     let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
     assert_eq!(keys, vec![key.clone()]);
     assert!(!key.contains(cookie.value()));
 
-    let _: () = redis.cmd(&["HSET", &key, "foo", "{not json"]);
+    let _: () = redis.cmd(&["SET", &key, r#"v1:0000000000000001:{"foo":{not json}"#]);
     let answer = send(&app, "/get_value", Some(&pair(&cookie))).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "None");
@@ -816,11 +817,14 @@ async fn over_multi_backends_moving_from_files_to_redis() {
     assert!(files.load(&rec.id).await.unwrap().is_none());
 }
 
-/// What tower-sessions' whole-record save costs against our layer's changed-keys-only writes,
-/// on real Redis: one session of 20 keys of 200 bytes, then 50 requests that each change one
-/// small key. Printed, not timed; the assertions are about what is sent, not how fast.
+/// What tower-sessions' whole-record save costs against our layer's versioned writes, on real
+/// Redis: one session of 20 keys of 200 bytes, then 50 requests that each change one small
+/// key. Printed, not timed; the assertions are about what is sent, not how fast. Both send
+/// the whole session on each write (one string per session: `docs/benchmarks.md` says why);
+/// ours only ever changes the keys the request changed (a concurrent write of another key
+/// survives), at no more commands or bytes.
 #[tokio::test]
-async fn whole_record_save_costs_against_field_level_writes() {
+async fn whole_record_save_costs_against_versioned_writes() {
     const KEYS: usize = 20;
     const REQUESTS: usize = 50;
     let big = "x".repeat(200);
@@ -914,9 +918,11 @@ async fn whole_record_save_costs_against_field_level_writes() {
     // Both load once and write once per request.
     assert_eq!(theirs.writes, REQUESTS as u64);
     assert_eq!(ours.writes, REQUESTS as u64);
-    // The whole-record save sends every value on each write; ours sends the changed key.
+    // Each sends the whole session per write; ours no more commands nor (beyond the
+    // version it checks, 20 bytes a write) bytes.
+    assert!(ours.commands <= theirs.commands, "{theirs:?} {ours:?}");
     assert!(
-        theirs.bytes_in > ours.bytes_in + (REQUESTS * KEYS * big.len()) as u64 / 2,
+        ours.bytes_in <= theirs.bytes_in + 32 * REQUESTS as u64,
         "{theirs:?} {ours:?}"
     );
 }

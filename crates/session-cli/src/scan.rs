@@ -1,15 +1,20 @@
 //! Finding the sessions of a part, and reading them in pipelined batches.
 //!
 //! Redis: `SCAN` with `MATCH <prefix>*` on every server that holds sessions (never `KEYS`,
-//! which blocks the server), then one pipeline per batch (`HGETALL` + `PTTL`, plus
-//! `MEMORY USAGE` for `stats`), so a batch of a thousand sessions costs one round trip. The
+//! which blocks the server), then one pipeline per batch (`GET` + `PTTL`, plus
+//! `MEMORY USAGE` for `stats`), so a batch of a thousand sessions costs one round trip; the
+//! sessions of the batch still stored as hashes (the layout of earlier versions) cost one
+//! more (`HGETALL`). The
 //! file store: its directory listing, then concurrent reads.
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{stream, StreamExt};
 use redis::{aio::MultiplexedConnection, Value};
-use session_core::{backends::file::FileBackend, SessionBackend, SessionId, SessionState};
+use session_core::{
+    backends::{file::FileBackend, redis::decode_value},
+    SessionBackend, SessionId, SessionState,
+};
 
 use crate::{
     failure::Failure,
@@ -294,7 +299,7 @@ impl Source {
                 pipe.ignore_errors();
                 for id in ids {
                     let key = format!("{prefix}{}", id.as_str());
-                    pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+                    pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
                     if memory {
                         pipe.cmd("MEMORY")
                             .arg("USAGE")
@@ -310,14 +315,26 @@ impl Source {
                 let per = if memory { 3 } else { 2 };
                 let mut replies = replies.into_iter();
                 let mut out = Vec::with_capacity(ids.len());
+                let mut hashes = Vec::new();
                 for id in ids {
-                    let hash = replies.next().unwrap_or(Value::Nil);
+                    let value = replies.next().unwrap_or(Value::Nil);
                     let pttl = replies.next().unwrap_or(Value::Nil);
                     let used = if per == 3 { replies.next() } else { None };
-                    let (state, unreadable) = match parse_hash(hash) {
-                        Ok(state) if state.is_empty() => (None, None),
-                        Ok(state) => (Some(state), None),
-                        Err(why) => (None, Some(why)),
+                    let (state, unreadable) = match value {
+                        Value::Nil => (None, None),
+                        Value::BulkString(bytes) => match decode_value(&bytes) {
+                            Ok(state) if state.is_empty() => (None, None),
+                            Ok(state) => (Some(state), None),
+                            Err(why) => (None, Some(why)),
+                        },
+                        Value::ServerError(err) if err.code() == "WRONGTYPE" => {
+                            hashes.push(out.len());
+                            (None, None)
+                        }
+                        Value::ServerError(err) => {
+                            (None, Some(format!("{err:?}").chars().take(200).collect()))
+                        }
+                        _ => (None, Some("not a string".into())),
                     };
                     let ttl = match pttl {
                         Value::Int(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
@@ -335,13 +352,33 @@ impl Source {
                         unreadable,
                     });
                 }
+                if !hashes.is_empty() {
+                    let mut pipe = redis::pipe();
+                    pipe.ignore_errors();
+                    for &i in &hashes {
+                        pipe.cmd("HGETALL")
+                            .arg(format!("{prefix}{}", out[i].id.as_str()));
+                    }
+                    let replies: Vec<Value> = pipe
+                        .query_async(&mut conn.clone())
+                        .await
+                        .map_err(|e| Failure::failed(format!("reading sessions: {e}")))?;
+                    for (&i, hash) in hashes.iter().zip(replies) {
+                        match parse_hash(hash) {
+                            Ok(state) if state.is_empty() => out[i].ttl = None,
+                            Ok(state) => out[i].state = Some(state),
+                            Err(why) => out[i].unreadable = Some(why),
+                        }
+                    }
+                }
                 Ok(out)
             }
         }
     }
 }
 
-/// An `HGETALL` reply as a session; the reason when it is not one.
+/// An `HGETALL` reply (a session in the hash layout of earlier versions) as a session; the
+/// reason when it is not one.
 fn parse_hash(value: Value) -> Result<SessionState, String> {
     let pairs: Vec<(Value, Value)> = match value {
         Value::Nil => Vec::new(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{conf, dbsize, id, put, sessionctl, sessionctl_with_input};
+use common::{conf, dbsize, id, put, put_hashes, sessionctl, sessionctl_with_input, stored_field};
 use session_core::{backends::file::FileBackend, SessionBackend, SessionId};
 use session_testkit::RedisServer;
 
@@ -142,6 +142,7 @@ fn check_fails_the_dry_run_of_a_user_without_the_store_commands() {
         "on",
         ">readerpass",
         "~session:*",
+        "+get",
         "+hgetall",
         "+ping",
         "+info",
@@ -189,6 +190,20 @@ fn show_prints_keys_sizes_and_ttl_and_values_only_when_asked() {
         .json();
     assert!(json[0]["ttl_ms"].as_u64().unwrap() > 500_000);
     assert_eq!(json[0]["keys"].as_array().unwrap().len(), 2);
+
+    // A session still stored as a hash (an earlier version's layout) shows the same.
+    let bob = id(3);
+    put_hashes(
+        &server,
+        "session:",
+        &[(bob.clone(), vec![("user", "\"bob\""), ("n", "4")], None)],
+    );
+    let run = sessionctl(&["show", &bob, "--values"], &env_of(&env)).expect(0);
+    assert!(
+        run.stdout.contains("\"bob\"") && run.stdout.contains("no expiry"),
+        "{}",
+        run.stdout
+    );
 
     let run = sessionctl(&["show", &id(2)], &env_of(&env)).expect(1);
     assert!(run.stderr.contains("no such session"), "{}", run.stderr);
@@ -275,7 +290,9 @@ fn stats_counts_sessions_without_ttl_and_histograms() {
         let value = if n < 10 { big.as_str() } else { "1" };
         sessions.push((id(n), vec![("v", value)], ttl));
     }
-    put(&server, "session:", &sessions);
+    // Both layouts: the library's strings, and hashes written by earlier versions.
+    put(&server, "session:", &sessions[..25]);
+    put_hashes(&server, "session:", &sessions[25..]);
     let env = url_env(&server);
     let json = sessionctl(&["stats", "--json", "--exact"], &env_of(&env))
         .expect(0)
@@ -353,7 +370,7 @@ async fn export_then_import_round_trips_and_keeps_existing_sessions() {
         "{}",
         run.stderr
     );
-    let kept: String = server.cmd(&["HGET", &format!("session:{}", ids[0].as_str()), "user"]);
+    let kept = stored_field(&server, &format!("session:{}", ids[0].as_str()), "user");
     assert_eq!(kept, "\"kept\"");
     let ttl: i64 = server.cmd(&["PTTL", &format!("session:{}", ids[2].as_str())]);
     assert!(ttl > 500_000, "the exported TTL is kept: {ttl}");
@@ -467,7 +484,7 @@ async fn migrate_file_store_to_redis_keeps_ttls_and_is_safe_to_rerun() {
         left > 800_000 && left <= 900_000,
         "no TTL in the source: key_expire of the target: {left}"
     );
-    let theirs: String = server.cmd(&["HGET", &format!("session:{}", ids[3].as_str()), "n"]);
+    let theirs = stored_field(&server, &format!("session:{}", ids[3].as_str()), "n");
     assert_eq!(theirs, "\"theirs\"");
 
     // Then the move: everything is there already, the source is emptied.

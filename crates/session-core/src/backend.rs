@@ -38,6 +38,38 @@ pub trait SessionBackend: Send + Sync + 'static {
         Ok(self.load(id, None).await?.map(|state| (state, None)))
     }
 
+    /// [`load`](Self::load), with the [`Version`] of what was loaded, for the write that
+    /// follows it ([`apply_versioned`](Self::apply_versioned)). The default: the plain load,
+    /// at an unknown version.
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        Ok(self
+            .load(id, touch)
+            .await?
+            .map(|state| (state, Version::default())))
+    }
+
+    /// [`apply`](Self::apply) by a request that loaded the session at `version`, and whose
+    /// whole state after `changes` is `after` (what it loaded, with `changes` applied). A
+    /// backend that stores each session as one value (Redis) writes `after` in one round
+    /// trip when the session is still at `version`, and applies `changes` to the current
+    /// state when another write came in between, so only the changed keys change either
+    /// way. The default: [`apply`](Self::apply) of `changes`.
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let _ = (version, after);
+        self.apply(id, changes, ttl).await
+    }
+
     /// Stores a new session under `id` only if nothing is stored there yet. Returns false when
     /// the id is taken. `state` is never empty.
     async fn create(
@@ -146,6 +178,64 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// A short name for logs and errors, such as `redis` or `file`.
     fn name(&self) -> &str;
+}
+
+/// Which stored value of a session a load saw: handed back with the write that follows
+/// ([`SessionStore::apply_versioned`](crate::SessionStore::apply_versioned)), so the write
+/// can tell whether another write came in between. Only the backend that made it reads it:
+/// any other backend, and every backend for [`Version::default`] (unknown), treats the
+/// write as one without a version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Version(Stamp);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Stamp {
+    #[default]
+    Unknown,
+    /// A value whose header holds `tag`, read by the backend `origin`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Tagged { origin: u64, tag: u64 },
+    /// A session in Redis' former hash layout, read by the backend `origin`.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    Hash { origin: u64 },
+}
+
+/// What a backend learns from a [`Version`] it is handed.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) enum Seen {
+    /// Not one of this backend's, or unknown.
+    Unknown,
+    /// This backend read a value tagged so.
+    Tagged(u64),
+    /// This backend read a session in the hash layout.
+    Hash,
+}
+
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+impl Version {
+    pub(crate) fn tagged(origin: u64, tag: u64) -> Self {
+        Self(Stamp::Tagged { origin, tag })
+    }
+
+    pub(crate) fn hash(origin: u64) -> Self {
+        Self(Stamp::Hash { origin })
+    }
+
+    /// What this version says to the backend `origin`.
+    pub(crate) fn seen_by(self, origin: u64) -> Seen {
+        match self.0 {
+            Stamp::Tagged { origin: o, tag } if o == origin => Seen::Tagged(tag),
+            Stamp::Hash { origin: o } if o == origin => Seen::Hash,
+            _ => Seen::Unknown,
+        }
+    }
+
+    /// A number no other backend of this process gets, for [`Version`]s: a version is only
+    /// meaningful to the backend that read it.
+    pub(crate) fn new_origin() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// One id of an index entry, with the time it was added (Unix milliseconds, the adding

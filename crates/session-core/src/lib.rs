@@ -74,7 +74,7 @@ mod store;
 pub mod testing;
 mod ttl;
 
-pub use backend::{BackendHealth, IndexMember, SessionBackend, BATCH_WINDOW};
+pub use backend::{BackendHealth, IndexMember, SessionBackend, Version, BATCH_WINDOW};
 pub use config::{
     BackendMode, ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode,
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,

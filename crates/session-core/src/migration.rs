@@ -44,7 +44,7 @@ use crate::{
     backends::file::FileBackend,
     mover::{MoveOutcome, Mover},
     BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
-    StoreError, TtlRule,
+    StoreError, TtlRule, Version,
 };
 
 /// How often a migration that found Redis unavailable is tried again.
@@ -240,6 +240,27 @@ impl SessionBackend for Pending {
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError> {
         self.reader().load(id, touch).await
+    }
+
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.reader().load_versioned(id, touch).await
+    }
+
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.to
+            .apply_versioned(id, version, after, changes, ttl)
+            .await
     }
 
     async fn create(

@@ -56,7 +56,7 @@ use tracing::{field, Instrument};
 
 use crate::{
     BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
-    StoreError,
+    StoreError, Version,
 };
 
 /// The counter of store operations, by backend, operation and outcome.
@@ -199,6 +199,41 @@ impl SessionBackend for Observed {
                 Outcome::NotFound
             }
         })
+        .await
+    }
+
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.observe(
+            Operation::Load,
+            self.inner.load_versioned(id, touch),
+            |found| {
+                if found.is_some() {
+                    Outcome::Ok
+                } else {
+                    Outcome::NotFound
+                }
+            },
+        )
+        .await
+    }
+
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.observe(
+            Operation::Apply,
+            self.inner.apply_versioned(id, version, after, changes, ttl),
+            written,
+        )
         .await
     }
 

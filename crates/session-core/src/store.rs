@@ -20,7 +20,7 @@ use crate::{
     observe::Observed,
     plan::{FilePlan, Plan},
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError, TtlRule,
+    SessionId, SessionState, StoreError, TtlRule, Version,
 };
 
 /// How many fresh ids [`SessionStore::create`] tries before giving up. With 256-bit ids a
@@ -223,6 +223,28 @@ impl SessionStore {
             .await
     }
 
+    /// [`load`](Self::load), with the [`Version`] of what was loaded: a request that will
+    /// write the session loads it so, and hands the version back with its write
+    /// ([`apply_versioned`](Self::apply_versioned)). Both framework layers do.
+    pub async fn load_versioned(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.backend.load_versioned(id, None).await
+    }
+
+    /// [`load_and_touch`](Self::load_and_touch), with the [`Version`] of what was loaded (see
+    /// [`load_versioned`](Self::load_versioned)).
+    pub async fn load_versioned_and_touch(
+        &self,
+        id: &SessionId,
+        framework_ttl: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.backend
+            .load_versioned(id, self.effective_ttl(framework_ttl))
+            .await
+    }
+
     /// Stores a new session under a fresh id and returns the id.
     ///
     /// An empty state is never written: the fresh id is returned and loads as no session,
@@ -344,16 +366,81 @@ impl SessionStore {
         }
         // Empty changes without a TTL still go through `apply`: it answers whether the session
         // exists from the primary (a load might be served by a lagging replica).
-        self.apply_with(id, changes, ttl).await
+        self.apply_with(id, None, changes, ttl).await
+    }
+
+    /// [`apply`](Self::apply) by a request that loaded the session at `version`
+    /// ([`load_versioned`](Self::load_versioned)) and ends with the whole state `after`
+    /// (what it loaded, with `changes` applied; every key of it). On Redis this is one round
+    /// trip: the session is stored as one value, and `after` replaces it if no other write
+    /// came in between; if one did, `changes` are applied to the value it left (one more
+    /// round trip per such write), so only this request's changed keys change either way.
+    /// [`apply`](Self::apply) itself, without the version, reads the current value first.
+    /// Returns false, writing nothing, when the session no longer exists.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{Changes, SessionState, SessionStore};
+    ///
+    /// let store = SessionStore::memory();
+    /// let state = SessionState::from([("n".to_owned(), "1".to_owned())]);
+    /// let id = store.create(&state, None).await.unwrap();
+    ///
+    /// let (mut state, version) = store.load_versioned(&id).await.unwrap().unwrap();
+    /// let before = state.clone();
+    /// state.insert("n".to_owned(), "2".to_owned());
+    /// let changes = Changes::between(&before, &state);
+    /// let after: Vec<(&str, &str)> = state.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    /// assert!(store.apply_versioned(&id, version, &after, &changes, None).await.unwrap());
+    /// assert_eq!(store.load(&id).await.unwrap(), Some(state));
+    /// # });
+    /// ```
+    pub async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        framework_ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.check(changes.set.iter())?;
+        let ttl = self.effective_ttl(framework_ttl);
+        if changes.is_empty() && ttl.is_some() {
+            return self.backend.touch(id, ttl).await;
+        }
+        self.apply_with(id, Some((version, after)), changes, ttl)
+            .await
+    }
+
+    /// [`apply_versioned`](Self::apply_versioned), leaving the session's expiry as it is
+    /// (see [`apply_keeping_expiry`](Self::apply_keeping_expiry)).
+    pub async fn apply_versioned_keeping_expiry(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+    ) -> Result<bool, StoreError> {
+        self.check(changes.set.iter())?;
+        self.apply_with(id, Some((version, after)), changes, None)
+            .await
     }
 
     async fn apply_with(
         &self,
         id: &SessionId,
+        versioned: Option<(Version, &[(&str, &str)])>,
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let applied = self.backend.apply(id, changes, ttl).await?;
+        let applied = match versioned {
+            Some((version, after)) => {
+                self.backend
+                    .apply_versioned(id, version, after, changes, ttl)
+                    .await?
+            }
+            None => self.backend.apply(id, changes, ttl).await?,
+        };
         if applied {
             self.now_and_then_prune(|| entry_of_changes(self.backend.index_key(), changes));
         }
@@ -392,7 +479,7 @@ impl SessionStore {
         changes: &Changes,
     ) -> Result<bool, StoreError> {
         self.check(changes.set.iter())?;
-        self.apply_with(id, changes, None).await
+        self.apply_with(id, None, changes, None).await
     }
 
     /// Resets the expiry of an existing session. Returns false when it no longer exists.

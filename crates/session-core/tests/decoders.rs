@@ -1,6 +1,7 @@
 //! Property tests of the decoders that turn outside input into sessions (issue 9, "fuzz the
 //! decoders that take outside input"): `SessionId::parse` (cookie values, file names, keys), the
-//! Redis backend's reading of an `HGETALL` reply, and the file store's reading of a session file.
+//! Redis backend's reading of a stored value (`GET`, and `HGETALL` of the hash layout of
+//! earlier versions), and the file store's reading of a session file.
 //!
 //! Stored data is written by someone else (another program, an operator, a disk error), so
 //! every outcome of a load must be `Ok(None)`, `Ok(Some(valid state))` or
@@ -106,7 +107,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Redis: HGETALL replies
+// Redis: stored values (`GET`) and hashes of the former layout (`HGETALL`)
 
 /// Bytes for a field name or a value: valid JSON text, text that is not JSON, arbitrary bytes
 /// (mostly not UTF-8), empty, or deeply nested JSON (beyond serde_json's recursion limit).
@@ -128,6 +129,8 @@ enum Stored {
     Nothing,
     Hash(BTreeMap<Vec<u8>, Vec<u8>>),
     String(Vec<u8>),
+    /// A value of our string layout: the header, then `body` (a JSON object, or not).
+    Value(Vec<u8>),
     List(Vec<Vec<u8>>),
     Set(Vec<Vec<u8>>),
     ZSet(Vec<Vec<u8>>),
@@ -140,6 +143,7 @@ fn stored() -> impl Strategy<Value = Stored> {
         1 => Just(Stored::Nothing),
         4 => prop::collection::btree_map(redis_bytes(), redis_bytes(), 1..6).prop_map(Stored::Hash),
         1 => redis_bytes().prop_map(Stored::String),
+        4 => value_body().prop_map(Stored::Value),
         1 => items().prop_map(Stored::List),
         1 => items().prop_map(Stored::Set),
         1 => items().prop_map(Stored::ZSet),
@@ -161,6 +165,13 @@ fn write(con: &mut redis::Connection, key: &str, stored: &Stored) {
         Stored::String(value) => {
             let mut cmd = redis::cmd("SET");
             cmd.arg(key).arg(value.as_slice());
+            cmd
+        }
+        Stored::Value(body) => {
+            let mut cmd = redis::cmd("SET");
+            let mut value = b"v1:00000000000000a1:".to_vec();
+            value.extend_from_slice(body);
+            cmd.arg(key).arg(value);
             cmd
         }
         Stored::List(items) => {
@@ -205,12 +216,72 @@ fn expected(stored: &Stored) -> Result<Option<SessionState>, ()> {
             }
             Ok(Some(state))
         }
+        // A JSON object of JSON values, each kept as its text (a later duplicate key wins;
+        // serde_json's own reading of the object is the definition): the session; an empty one is no session; anything else is corrupt.
+        Stored::Value(body) => {
+            let raw: Vec<(String, Box<serde_json::value::RawValue>)> =
+                serde_json::from_slice::<RawPairs>(body).map_err(|_| ())?.0;
+            let state: SessionState = raw
+                .into_iter()
+                .map(|(k, v)| (k, v.get().to_owned()))
+                .collect();
+            Ok((!state.is_empty()).then_some(state))
+        }
         _ => Err(()),
     }
 }
 
+/// The pairs of a JSON object in order, values as their text.
+struct RawPairs(Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for RawPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = RawPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<RawPairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some(pair) = m.next_entry()? {
+                    out.push(pair);
+                }
+                Ok(RawPairs(out))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
+/// The body of a stored value: a JSON object of keys (with quotes and escapes) to JSON text
+/// (`redis_bytes`, often not JSON), sometimes cut short.
+fn value_body() -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec(("[a-z\"\\\\ ]{0,4}", redis_bytes()), 0..5),
+        0..3usize,
+    )
+        .prop_map(|(pairs, cut)| {
+            let mut body = b"{".to_vec();
+            for (i, (key, value)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(serde_json::to_string(key).unwrap().as_bytes());
+                body.push(b':');
+                body.extend_from_slice(value);
+            }
+            body.push(b'}');
+            body.truncate(body.len() - cut.min(body.len()));
+            body
+        })
+}
+
 #[test]
-fn redis_hgetall_replies_give_a_session_none_or_corrupt() {
+fn redis_stored_values_give_a_session_none_or_corrupt() {
     let server = RedisServer::start();
     // `TestRunner::run` takes an `Fn`: the connection is borrowed mutably per case.
     let con = std::cell::RefCell::new(server.connection());

@@ -63,10 +63,7 @@ async fn the_default_limit_refuses_a_2_mb_login_and_stores_nothing() {
         .await
         .unwrap_err()
         .is_too_large());
-    assert_eq!(
-        server.cmd::<i64>(&["HEXISTS", &format!("session:{}", id.as_str()), "blob"]),
-        0
-    );
+    assert!(!store.load(&id).await.unwrap().unwrap().contains_key("blob"));
 }
 
 #[tokio::test]

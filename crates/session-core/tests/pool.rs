@@ -333,7 +333,7 @@ async fn multi_moves_sessions_from_files_into_redis() {
     assert!(!in_redis(&redis, &unknown));
 
     // A new session goes to Redis only.
-    let new = store.create(&state(&[("k", "v")]), None).await.unwrap();
+    let new = store.create(&state(&[("k", "\"v\"")]), None).await.unwrap();
     assert!(in_redis(&redis, &new));
     assert_eq!(files.load(&new, None).await.unwrap(), None);
 
@@ -348,12 +348,12 @@ async fn multi_moves_sessions_from_files_into_redis() {
     assert_eq!(store.load(&new).await.unwrap(), None);
 
     // Redis down: a session only in Redis is an error, not "no session"; so is create.
-    let only_redis = store.create(&state(&[("k", "v")]), None).await.unwrap();
+    let only_redis = store.create(&state(&[("k", "\"v\"")]), None).await.unwrap();
     redis.kill();
     let e = store.load(&only_redis).await.unwrap_err();
     assert!(e.is_unavailable(), "{e}");
     assert!(e.to_string().contains("multi[0]"), "{e}");
-    assert!(store.create(&state(&[("k", "v")]), None).await.is_err());
+    assert!(store.create(&state(&[("k", "\"v\"")]), None).await.is_err());
     let health = store.health().await;
     assert_eq!(health.len(), 2);
     assert!(!health[0].up && health[1].up, "{health:?}");
@@ -419,7 +419,7 @@ SESSION_REDIS_URL = "redis://127.0.0.1:{}/1"
     .await;
     // Both servers hold every session written.
     let store = SessionStore::from_config(&config).await.unwrap();
-    let id = store.create(&state(&[("k", "v")]), None).await.unwrap();
+    let id = store.create(&state(&[("k", "\"v\"")]), None).await.unwrap();
     let key = format!("session:{}", id.as_str());
     assert_eq!(a.cmd::<i64>(&["EXISTS", &key]), 1);
     let mut c = b.connection();

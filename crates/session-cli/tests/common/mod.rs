@@ -76,25 +76,66 @@ pub fn id(n: usize) -> String {
 /// A session to write: id, fields, TTL in milliseconds.
 pub type Session<'a> = (String, Vec<(&'a str, &'a str)>, Option<u64>);
 
-/// Writes sessions straight into Redis, pipelined: `session:<id>` hashes with `fields`, and
-/// a TTL in milliseconds when given.
+/// Writes sessions straight into Redis, pipelined, as the library stores them: one
+/// `session:<id>` string `v1:<tag>:<JSON object of fields>`, with a TTL in milliseconds when
+/// given. `fields` hold JSON text.
 pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
+    write(server, prefix, sessions, |pipe, key, fields| {
+        let mut value = String::from("v1:00000000000000c1:{");
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                value.push(',');
+            }
+            value.push_str(&serde_json::to_string(k).unwrap());
+            value.push(':');
+            value.push_str(v);
+        }
+        value.push('}');
+        pipe.cmd("SET").arg(key).arg(value).ignore();
+    });
+}
+
+/// [`put`] in the layout of earlier versions: a hash, one field per session key. The library
+/// still reads these, and writes them field by field.
+pub fn put_hashes(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
+    write(server, prefix, sessions, |pipe, key, fields| {
+        pipe.cmd("HSET").arg(key);
+        for (k, v) in fields {
+            pipe.arg(*k).arg(*v);
+        }
+        pipe.ignore();
+    });
+}
+
+fn write(
+    server: &RedisServer,
+    prefix: &str,
+    sessions: &[Session<'_>],
+    set: impl Fn(&mut redis::Pipeline, &str, &[(&str, &str)]),
+) {
     let mut conn = server.client().get_connection().unwrap();
     for chunk in sessions.chunks(5000) {
         let mut pipe = redis::pipe();
         for (id, fields, ttl) in chunk {
             let key = format!("{prefix}{id}");
-            pipe.cmd("HSET").arg(&key);
-            for (k, v) in fields {
-                pipe.arg(*k).arg(*v);
-            }
-            pipe.ignore();
+            set(&mut pipe, &key, fields);
             if let Some(ms) = ttl {
                 pipe.cmd("PEXPIRE").arg(&key).arg(*ms).ignore();
             }
         }
         let () = pipe.query(&mut conn).unwrap();
     }
+}
+
+/// The JSON text of session key `field` of the session stored at `key`, in either layout.
+pub fn stored_field(server: &RedisServer, key: &str, field: &str) -> String {
+    let kind: String = server.cmd(&["TYPE", key]);
+    if kind == "hash" {
+        return server.cmd(&["HGET", key, field]);
+    }
+    let value: String = server.cmd(&["GET", key]);
+    let state = session_core::backends::redis::decode_value(value.as_bytes()).unwrap();
+    state[field].clone()
 }
 
 /// The number of keys of db 0.

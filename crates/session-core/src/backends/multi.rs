@@ -54,7 +54,7 @@ use crate::{
     config::BackendMode,
     plan::{BackendPlan, MultiPlan},
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError, TtlRule,
+    SessionId, SessionState, StoreError, TtlRule, Version,
 };
 
 const NAME: &str = "multi";
@@ -551,10 +551,24 @@ impl SessionBackend for MultiBackend {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError> {
+        Ok(self
+            .load_versioned(id, touch)
+            .await?
+            .map(|(state, _)| state))
+    }
+
+    // The version is the one of the write backend the session was found in (a session
+    // moved by this load has none): every write backend gets it back with the write, and
+    // only the one that read it acts on it (`Version::seen_by`).
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
         let mut first_err = None;
         for b in self.backends.iter().filter(|b| b.read) {
             let found = if b.write {
-                b.backend.load(id, touch).await
+                b.backend.load_versioned(id, touch).await
             } else {
                 // A session found here moves into the write backends with what it had left
                 // (touching is a write: only write backends are touched).
@@ -562,8 +576,10 @@ impl SessionBackend for MultiBackend {
                     Ok(Some((state, left))) => {
                         let ttl = self.ttl.for_move(touch, left);
                         return match self.promote(b, id, state, ttl, touch).await? {
-                            Moved::Created(state) => Ok(Some(state)),
-                            Moved::AlreadyThere(state) => Ok(state),
+                            Moved::Created(state) => Ok(Some((state, Version::default()))),
+                            Moved::AlreadyThere(state) => {
+                                Ok(state.map(|state| (state, Version::default())))
+                            }
                             Moved::LoggedOut => Ok(None),
                         };
                     }
@@ -591,7 +607,7 @@ impl SessionBackend for MultiBackend {
             for b in self.backends.iter().filter(|b| b.read && b.write) {
                 if let Some(state) = b
                     .backend
-                    .load(id, touch)
+                    .load_versioned(id, touch)
                     .await
                     .map_err(|e| self.tag(b, e))?
                 {
@@ -651,6 +667,21 @@ impl SessionBackend for MultiBackend {
     ) -> Result<bool, StoreError> {
         self.all(|b| b.write, |b| b.backend.apply(id, changes, ttl))
             .await
+    }
+
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.all(
+            |b| b.write,
+            |b| b.backend.apply_versioned(id, version, after, changes, ttl),
+        )
+        .await
     }
 
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {

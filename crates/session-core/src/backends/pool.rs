@@ -23,7 +23,7 @@ use super::redis::RedisBackend;
 use crate::{
     plan::{BackendPlan, PoolPlan},
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError,
+    SessionId, SessionState, StoreError, Version,
 };
 
 const NAME: &str = "pool";
@@ -184,6 +184,33 @@ impl SessionBackend for PoolBackend {
     ) -> Result<Option<SessionState>, StoreError> {
         let m = self.member(id);
         m.backend.load(id, touch).await.map_err(|e| tag(m, e))
+    }
+
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .load_versioned(id, touch)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .apply_versioned(id, version, after, changes, ttl)
+            .await
+            .map_err(|e| tag(m, e))
     }
 
     async fn load_with_ttl(

@@ -14,7 +14,7 @@ pub(super) fn store_error(backend: &str, err: &redis::RedisError) -> StoreError 
     if is_wrong_type(err) {
         return StoreError::Corrupt {
             backend: backend.to_owned(),
-            detail: "the session key holds a Redis value that is not a hash".to_owned(),
+            detail: "the session key holds a Redis value that is not a session (neither a string nor a hash)".to_owned(),
         };
     }
     StoreError::Unavailable {
@@ -25,7 +25,7 @@ pub(super) fn store_error(backend: &str, err: &redis::RedisError) -> StoreError 
 }
 
 /// True when Redis answered `WRONGTYPE`, directly or as one entry of a pipeline.
-fn is_wrong_type(err: &redis::RedisError) -> bool {
+pub(super) fn is_wrong_type(err: &redis::RedisError) -> bool {
     has_server_code(err, "WRONGTYPE")
 }
 

@@ -75,6 +75,7 @@
 mod cluster;
 mod connection;
 mod errors;
+mod layout;
 mod scripts;
 #[cfg(feature = "sentinel")]
 mod sentinel;
@@ -96,13 +97,14 @@ use self::connection::{Connector, Request, Target};
 use self::sentinel::Sentinel;
 use self::tls::TlsPlan;
 use crate::{
+    backend::Seen,
     config::KeepaliveOptions,
     index::{entry_of_changes, entry_of_state},
     plan::{BackendPlan, ConnectionPlan, RedisPlan, Strategy, Topology},
     state::check_values_are_json,
     ttl::millis,
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError,
+    SessionId, SessionState, StoreError, Version,
 };
 
 /// The name this backend reports in errors and health checks.
@@ -129,6 +131,8 @@ pub struct RedisBackend {
     /// `session_redis_index_key`.
     index_key: Option<String>,
     location: String,
+    /// Marks the [`Version`]s this backend hands out (see [`Version::seen_by`]).
+    origin: u64,
 }
 
 /// The servers behind the backend and how requests reach them: the plan's
@@ -252,6 +256,7 @@ impl RedisBackend {
             prefix: plan.prefix.clone(),
             index_key: plan.index_key.clone(),
             location,
+            origin: Version::new_origin(),
         })
     }
 }
@@ -391,14 +396,9 @@ impl RedisBackend {
         format!("{}{}", self.prefix, id.as_str())
     }
 
+    /// Sends `request` to the master, in every topology.
     async fn run<T: redis::FromRedisValue>(&self, request: Request) -> Result<T, StoreError> {
         self.send(&request, false).await
-    }
-
-    /// Like `run`, on a replica when replica reads are on: for requests that only read and
-    /// decide nothing (a request's load). `run` goes to the master in every topology.
-    async fn run_read<T: redis::FromRedisValue>(&self, request: Request) -> Result<T, StoreError> {
-        self.send(&request, true).await
     }
 
     async fn send<T: redis::FromRedisValue>(
@@ -406,6 +406,19 @@ impl RedisBackend {
         request: &Request,
         read_only: bool,
     ) -> Result<T, StoreError> {
+        self.send_raw(request, read_only)
+            .await
+            .map_err(|err| self.error(&err))
+    }
+
+    /// `send` with the client's error as it is (`read_only`: to a replica when replica reads
+    /// are on, for requests that only read and decide nothing, such as a request's load), for the callers that tell `WRONGTYPE` (a
+    /// session in the hash layout) from other errors.
+    async fn send_raw<T: redis::FromRedisValue>(
+        &self,
+        request: &Request,
+        read_only: bool,
+    ) -> redis::RedisResult<T> {
         let result = match &self.nodes {
             Nodes::Standalone(connector) => connector.run(request).await,
             #[cfg(feature = "sentinel")]
@@ -420,7 +433,7 @@ impl RedisBackend {
         };
         // Unused when neither Sentinel nor Cluster is compiled in.
         let _ = read_only;
-        result.map_err(|err| self.error(&err))
+        result
     }
 
     fn error(&self, err: &RedisError) -> StoreError {
@@ -531,6 +544,154 @@ impl RedisBackend {
         format!("{}index:{}:{}", self.prefix, entry.key(), entry.digest())
     }
 
+    /// A `GET` reply of a session key: the state and the tag of its value, `None` when the
+    /// key is absent.
+    fn stored(&self, value: Value) -> Result<Option<(SessionState, u64)>, StoreError> {
+        match value {
+            Value::Nil => Ok(None),
+            Value::BulkString(bytes) => {
+                let (state, tag) = layout::decode(&bytes).map_err(corrupt)?;
+                // Never written (a write that leaves no key deletes); read as no session.
+                Ok((!state.is_empty()).then_some((state, tag)))
+            }
+            Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
+            _ => Err(corrupt("GET returned something other than a string".into())),
+        }
+    }
+
+    /// Whether a session is stored under `id`, from the master; a key that is not a session
+    /// (another type, or a string without our header) is corrupt, as for a write. Reads
+    /// the header only (`GETRANGE`), never the session.
+    async fn exists(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GETRANGE")
+            .arg(self.key(id))
+            .arg(0)
+            .arg(layout::HEADER_LEN - 1);
+        let got: redis::RedisResult<(Vec<u8>,)> = self.send_raw(&Request::Pipe(pipe), false).await;
+        match got {
+            Ok((head,)) if head.is_empty() => Ok(false),
+            Ok((head,)) => layout::check_header(&head).map(|()| true).map_err(corrupt),
+            // A hash: a session in the layout of earlier versions (Redis keeps no empty one).
+            Err(err) if errors::is_wrong_type(&err) => Ok(true),
+            Err(err) => Err(self.error(&err)),
+        }
+    }
+
+    /// The changed keys of one request, written by the conditional write of the string
+    /// layout (the hash layout's field-level script for a session still stored so), starting
+    /// from `first`: one round trip when the request's version is still the stored one;
+    /// one more per write that came in between (its value comes back, this request's
+    /// changes are applied on top), until [`MERGE_TRIES`] such writes came in between.
+    async fn save(
+        &self,
+        id: &SessionId,
+        first: Next,
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        if changes.is_empty() {
+            // Nothing to write: only the expiry, and the answer whether the session exists
+            // (from the master: a replica may not have seen a logout yet).
+            return match ttl {
+                Some(_) => self.touch(id, ttl).await,
+                None => self.exists(id).await,
+            };
+        }
+        for (key, value) in &changes.set {
+            layout::check_json(key, value).map_err(corrupt)?;
+        }
+        let entry = entry_of_changes(self.index_key(), changes);
+        if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
+            // On a cluster the entry is in another slot: added first (see `conditional_write`).
+            self.index_add(entry, id).await?;
+        }
+        let mut next = first;
+        let mut conflicts = 0;
+        // Each round trip after a conflict is one of at most two (read, write), and a
+        // session's layout changes at most once: the bound is only a guard.
+        for _ in 0..3 * MERGE_TRIES {
+            if conflicts == MERGE_TRIES {
+                break;
+            }
+            next = match next {
+                Next::Read => {
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("GET").arg(self.key(id));
+                    let got: redis::RedisResult<(Value,)> =
+                        self.send_raw(&Request::Pipe(pipe), false).await;
+                    match got {
+                        Ok((value,)) => match self.stored(value)? {
+                            None => return Ok(false),
+                            Some((state, tag)) => merged(state, tag, changes),
+                        },
+                        Err(err) if errors::is_wrong_type(&err) => Next::Hash,
+                        Err(err) => return Err(self.error(&err)),
+                    }
+                }
+                Next::Hash => {
+                    let call = self.write_call(
+                        &scripts::APPLY_HASH_SCRIPT,
+                        id,
+                        ttl,
+                        entry.as_ref(),
+                        |call| {
+                            call.arg(changes.remove.len());
+                            for field in &changes.remove {
+                                call.arg(field);
+                            }
+                            push_pairs(call, changes.set.iter());
+                        },
+                    );
+                    match self.send_raw::<i64>(&Request::Script(call), false).await {
+                        Ok(written) => return Ok(written == 1),
+                        // Rewritten in the string layout since the load (a `replace`).
+                        Err(err) if errors::is_wrong_type(&err) => Next::Read,
+                        Err(err) => return Err(self.error(&err)),
+                    }
+                }
+                Next::Write { expected, value } => {
+                    let call =
+                        self.write_call(&scripts::SAVE_SCRIPT, id, ttl, entry.as_ref(), |call| {
+                            call.arg(layout::header(expected)).arg(value);
+                        });
+                    match self.send_raw::<Value>(&Request::Script(call), false).await {
+                        Ok(Value::Int(written)) => return Ok(written == 1),
+                        // Another write came in between: its value, to merge into.
+                        Ok(Value::BulkString(current)) => {
+                            conflicts += 1;
+                            if conflicts < 2 {
+                                let (state, tag) = layout::decode(&current).map_err(corrupt)?;
+                                merged(state, tag, changes)
+                            } else {
+                                // Many writers at once: pause, then read afresh (the value
+                                // just returned would be stale after the pause).
+                                back_off(conflicts).await;
+                                Next::Read
+                            }
+                        }
+                        Ok(_) => {
+                            return Err(corrupt(
+                                "the conditional write returned an unexpected answer".into(),
+                            ))
+                        }
+                        // A hash: a session of an earlier version under this id.
+                        Err(err) if errors::is_wrong_type(&err) => Next::Hash,
+                        Err(err) => return Err(self.error(&err)),
+                    }
+                }
+            };
+        }
+        Err(StoreError::Unavailable {
+            backend: NAME.into(),
+            timed_out: false,
+            message: format!(
+                "{}: the session was changed by other writes {MERGE_TRIES} times while this write was merging its changes (concurrent requests writing it); nothing was written, try again",
+                self.location
+            ),
+        })
+    }
+
     /// `ZADD entry <now> <id>`: adds the id, or renews its stamp.
     fn index_add_cmd(&self, entry: &IndexName, id: &SessionId) -> redis::Cmd {
         let mut cmd = redis::cmd("ZADD");
@@ -548,23 +709,44 @@ impl SessionBackend for RedisBackend {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError> {
+        Ok(self
+            .load_versioned(id, touch)
+            .await?
+            .map(|(state, _)| state))
+    }
+
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
         let key = self.key(id);
-        let mut pipe = redis::pipe();
-        pipe.cmd("HGETALL").arg(&key);
-        if let Some(ttl) = touch {
-            pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
-        }
-        let (fields,): (Value,) = if touch.is_some() {
-            self.run(Request::Pipe(pipe)).await?
-        } else {
-            self.run_read(Request::Pipe(pipe)).await?
+        let with_touch = |first: &str| {
+            let mut pipe = redis::pipe();
+            pipe.cmd(first).arg(&key);
+            if let Some(ttl) = touch {
+                pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
+            }
+            Request::Pipe(pipe)
         };
-        let state = parse_hash(fields)?;
-        if state.is_empty() {
-            return Ok(None);
-        }
-        check_values_are_json(&state).map_err(corrupt)?;
-        Ok(Some(state))
+        // A load that touches writes: the master. One that does not may go to a replica.
+        let read_only = touch.is_none();
+        let got: redis::RedisResult<(Value,)> = self.send_raw(&with_touch("GET"), read_only).await;
+        let value = match got {
+            Ok((value,)) => value,
+            // A session of an earlier version, stored as a hash (its expiry was reset all
+            // the same: the `PEXPIRE` ran after the failed `GET`).
+            Err(err) if errors::is_wrong_type(&err) => {
+                let mut pipe = redis::pipe();
+                pipe.cmd("HGETALL").arg(&key);
+                let (fields,): (Value,) = self.send(&Request::Pipe(pipe), read_only).await?;
+                return Ok(hash_state(fields)?.map(|state| (state, Version::hash(self.origin))));
+            }
+            Err(err) => return Err(self.error(&err)),
+        };
+        Ok(self
+            .stored(value)?
+            .map(|(state, tag)| (state, Version::tagged(self.origin, tag))))
     }
 
     async fn load_with_ttl(
@@ -572,19 +754,24 @@ impl SessionBackend for RedisBackend {
         id: &SessionId,
     ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
         let key = self.key(id);
-        let mut pipe = redis::pipe();
-        pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+        let pipe = |first: &str| {
+            let mut pipe = redis::pipe();
+            pipe.cmd(first).arg(&key).cmd("PTTL").arg(&key);
+            Request::Pipe(pipe)
+        };
         // From the primary: the caller is about to move the session, and a lagging replica
         // could miss a logout.
-        let (fields, pttl): (Value, i64) = self.run(Request::Pipe(pipe)).await?;
-        let state = parse_hash(fields)?;
-        if state.is_empty() {
-            return Ok(None);
-        }
-        check_values_are_json(&state).map_err(corrupt)?;
-        // -1: no expiry; -2 (gone in between) cannot come with fields.
-        let left = u64::try_from(pttl).ok().map(Duration::from_millis);
-        Ok(Some((state, left)))
+        let got: redis::RedisResult<(Value, i64)> = self.send_raw(&pipe("GET"), false).await;
+        let (state, pttl) = match got {
+            Ok((value, pttl)) => (self.stored(value)?.map(|(state, _)| state), pttl),
+            Err(err) if errors::is_wrong_type(&err) => {
+                let (fields, pttl): (Value, i64) = self.run(pipe("HGETALL")).await?;
+                (hash_state(fields)?, pttl)
+            }
+            Err(err) => return Err(self.error(&err)),
+        };
+        // -1: no expiry; -2 (gone in between) cannot come with a value.
+        Ok(state.map(|state| (state, u64::try_from(pttl).ok().map(Duration::from_millis))))
     }
 
     async fn create(
@@ -593,9 +780,10 @@ impl SessionBackend for RedisBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        let value = checked_value(state)?;
         let entry = entry_of_state(self.index_key(), state);
-        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, entry, |inv| {
-            push_pairs(inv, state.iter());
+        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, entry, |call| {
+            call.arg(value);
         })
         .await
     }
@@ -606,9 +794,10 @@ impl SessionBackend for RedisBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        let value = checked_value(state)?;
         let entry = entry_of_state(self.index_key(), state);
-        self.conditional_write(&scripts::REPLACE_SCRIPT, id, ttl, entry, |inv| {
-            push_pairs(inv, state.iter());
+        self.conditional_write(&scripts::REPLACE_SCRIPT, id, ttl, entry, |call| {
+            call.arg(value);
         })
         .await
     }
@@ -619,15 +808,26 @@ impl SessionBackend for RedisBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let entry = entry_of_changes(self.index_key(), changes);
-        self.conditional_write(&scripts::APPLY_SCRIPT, id, ttl, entry, |inv| {
-            inv.arg(changes.remove.len());
-            for field in &changes.remove {
-                inv.arg(field);
-            }
-            push_pairs(inv, changes.set.iter());
-        })
-        .await
+        self.save(id, Next::Read, changes, ttl).await
+    }
+
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let first = match version.seen_by(self.origin) {
+            Seen::Tagged(tag) => Next::Write {
+                expected: tag,
+                value: layout::encode(after.iter().copied()),
+            },
+            Seen::Hash => Next::Hash,
+            Seen::Unknown => Next::Read,
+        };
+        self.save(id, first, changes, ttl).await
     }
 
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
@@ -667,32 +867,61 @@ impl SessionBackend for RedisBackend {
         pipe.ignore_errors();
         for id in ids {
             let key = self.key(id);
-            pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+            pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
         }
         let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
             Ok(replies) => replies,
             Err(err) => return ids.iter().map(|_| Err(err.clone())).collect(),
         };
         let mut replies = replies.into_iter();
-        ids.iter()
-            .map(|_| {
-                let fields = replies.next().unwrap_or(Value::Nil);
-                let pttl = replies.next().unwrap_or(Value::Nil);
-                if let Value::ServerError(err) = fields {
-                    return Err(self.error(&RedisError::from(err)));
+        let mut answers = Vec::with_capacity(ids.len());
+        // Sessions still in the hash layout: read in a second pipeline (one more round trip
+        // for the batch, only when it holds any).
+        let mut hashes = Vec::new();
+        for id in ids {
+            let value = replies.next().unwrap_or(Value::Nil);
+            let pttl = replies.next().unwrap_or(Value::Nil);
+            let answer = match value {
+                Value::ServerError(err) if err.code() == "WRONGTYPE" => {
+                    hashes.push((answers.len(), id));
+                    Ok(None)
                 }
-                let state = parse_hash(fields)?;
-                if state.is_empty() {
-                    return Ok(None);
+                Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
+                value => self
+                    .stored(value)
+                    .map(|found| found.map(|(state, _)| (state, left_of(&pttl)))),
+            };
+            answers.push(answer);
+        }
+        if hashes.is_empty() {
+            return answers;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for (_, id) in &hashes {
+            let key = self.key(id);
+            pipe.cmd("HGETALL").arg(&key).cmd("PTTL").arg(&key);
+        }
+        let mut replies = match self.run::<Vec<Value>>(Request::Pipe(pipe)).await {
+            Ok(replies) => replies.into_iter(),
+            Err(err) => {
+                for (i, _) in hashes {
+                    answers[i] = Err(err.clone());
                 }
-                check_values_are_json(&state).map_err(corrupt)?;
-                let left = match pttl {
-                    Value::Int(ms) => u64::try_from(ms).ok().map(Duration::from_millis),
-                    _ => None,
-                };
-                Ok(Some((state, left)))
-            })
-            .collect()
+                return answers;
+            }
+        };
+        for (i, _) in hashes {
+            let fields = replies.next().unwrap_or(Value::Nil);
+            let pttl = replies.next().unwrap_or(Value::Nil);
+            answers[i] = match fields {
+                Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
+                fields => {
+                    hash_state(fields).map(|found| found.map(|state| (state, left_of(&pttl))))
+                }
+            };
+        }
+        answers
     }
 
     async fn create_many(
@@ -709,14 +938,40 @@ impl SessionBackend for RedisBackend {
         pipe.ignore_errors();
         // Loaded first (a no-op when it is), so the EVALSHAs cannot miss it.
         pipe.add_command(scripts::CREATE_SCRIPT.load_cmd()).ignore();
-        for (id, state, ttl) in sessions {
-            let entry = entry_of_state(self.index_key(), state);
-            let call = self.write_call(&scripts::CREATE_SCRIPT, id, *ttl, entry.as_ref(), |call| {
-                push_pairs(call, state.iter());
-            });
-            pipe.add_command(call.into_cmd());
+        // A session whose values are not all JSON is refused on its own, not sent.
+        let mut refused = Vec::new();
+        let mut sent = Vec::new();
+        for (i, (id, state, ttl)) in sessions.iter().enumerate() {
+            match checked_value(state) {
+                Ok(value) => {
+                    let entry = entry_of_state(self.index_key(), state);
+                    let call = self.write_call(
+                        &scripts::CREATE_SCRIPT,
+                        id,
+                        *ttl,
+                        entry.as_ref(),
+                        |call| {
+                            call.arg(value);
+                        },
+                    );
+                    pipe.add_command(call.into_cmd());
+                    sent.push(i);
+                }
+                Err(err) => refused.push((i, err)),
+            }
         }
-        self.int_answers(pipe, sessions.len()).await
+        let answers = self.int_answers(pipe, sent.len()).await;
+        let mut out: Vec<Option<Result<bool, StoreError>>> =
+            (0..sessions.len()).map(|_| None).collect();
+        for (i, answer) in sent.into_iter().zip(answers) {
+            out[i] = Some(answer);
+        }
+        for (i, err) in refused {
+            out[i] = Some(Err(err));
+        }
+        out.into_iter()
+            .map(|answer| answer.expect("every session is sent or refused"))
+            .collect()
     }
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
@@ -812,11 +1067,92 @@ impl SessionBackend for RedisBackend {
     }
 }
 
+/// How many times other writes to the same session may come in between one write and its
+/// session (each costs this write one or two round trips more: its value comes back to
+/// merge into, or is read afresh after a pause).
+/// Each conflict means another write succeeded, so the writes of one session always make
+/// progress; the bound caps what one request can cost when many write one session at once
+/// (a hostile client can send as many as it likes): past it the write fails as unavailable
+/// (503), and writes nothing.
+const MERGE_TRIES: u32 = 32;
+
+/// Waits before the retry that follows the `conflicts`-th conflict (2 or more; after the
+/// first, two requests at once, the common case, retry at once): a random pause of up to 1,
+/// 2, 4, 8, 16, 32 ms, so that many writers of one session spread out instead of colliding on
+/// every round (`concurrent_applies_lose_nothing`: 100 concurrent writers of one session
+/// all land).
+async fn back_off(conflicts: u32) {
+    let cap_us = 1000u64 << (conflicts - 2).min(5);
+    let pause = rand::random_range(0..=cap_us);
+    tokio::time::sleep(Duration::from_micros(pause)).await;
+}
+
+/// The next step of [`RedisBackend::save`].
+enum Next {
+    /// Read the current value first (a write without a version).
+    Read,
+    /// Write `value` if the stored value is still the one tagged `expected`.
+    Write { expected: u64, value: String },
+    /// The session is a hash (the layout of earlier versions): the field-level write.
+    Hash,
+}
+
+/// The write of `changes` on top of the value `state` tagged `tag`.
+fn merged(mut state: SessionState, tag: u64, changes: &Changes) -> Next {
+    changes.apply_to(&mut state);
+    Next::Write {
+        expected: tag,
+        value: layout::encode_state(&state),
+    }
+}
+
+/// The stored value of a whole state about to be created or replaced, its values checked:
+/// one that is not JSON would make the whole session unreadable.
+fn checked_value(state: &SessionState) -> Result<String, StoreError> {
+    for (key, value) in state {
+        layout::check_json(key, value).map_err(corrupt)?;
+    }
+    Ok(layout::encode_state(state))
+}
+
+/// What a `PTTL` reply says is left of a session's lifetime (`None`: no expiry).
+fn left_of(pttl: &Value) -> Option<Duration> {
+    match pttl {
+        Value::Int(ms) => u64::try_from(*ms).ok().map(Duration::from_millis),
+        _ => None,
+    }
+}
+
+/// A session in the hash layout (`HGETALL` reply): `None` when absent.
+fn hash_state(fields: Value) -> Result<Option<SessionState>, StoreError> {
+    let state = parse_hash(fields)?;
+    if state.is_empty() {
+        return Ok(None);
+    }
+    check_values_are_json(&state).map_err(corrupt)?;
+    Ok(Some(state))
+}
+
 fn corrupt(detail: String) -> StoreError {
     StoreError::Corrupt {
         backend: NAME.into(),
         detail,
     }
+}
+
+/// Reads a session's stored value (a `GET` of its key), for tools that read Redis directly
+/// (`sessionctl`): the state, or why the value is not a session (never the data). A key
+/// holding a hash is a session in the layout of earlier versions: read it with `HGETALL`.
+///
+/// ```
+/// use session_core::backends::redis::decode_value;
+///
+/// let state = decode_value(br#"v1:00000000000000ff:{"user":"alice","n":3}"#).unwrap();
+/// assert_eq!(state["user"], r#""alice""#);
+/// assert!(decode_value(b"some other value").is_err());
+/// ```
+pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {
+    layout::decode(bytes).map(|(state, _)| state)
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
@@ -833,7 +1169,8 @@ fn push_pairs<'a>(
     }
 }
 
-/// Reads an `HGETALL` reply (a flat array in RESP2, a map in RESP3) into a session, insisting
+/// Reads an `HGETALL` reply (a flat array in RESP2, a map in RESP3) into a session (the hash
+/// layout of earlier versions), insisting
 /// on UTF-8 text. Other replies mean the library and server disagree: reported as corrupt data
 /// rather than a panic.
 fn parse_hash(value: Value) -> Result<SessionState, StoreError> {

@@ -4,8 +4,9 @@
 //! key exists and writing in two commands would let a logout slip in between and be undone.
 //!
 //! Argument layout shared by all scripts: `KEYS[1]` is the session key, `ARGV[1]` the expiry in
-//! milliseconds (`0`: none). Fields are written in chunks because Lua's `unpack` fails beyond a
-//! few thousand values, and a large session must not turn into a script error.
+//! milliseconds (`0`: none). The hash layout's fields are written in chunks because Lua's
+//! `unpack` fails beyond a few thousand values, and a large session must not turn into a
+//! script error.
 //!
 //! The session index (`session_redis_index_key`): a write that sets the indexed key on one
 //! server passes the index entry as `KEYS[2]` and `stamp, id` as the last two `ARGV`; the
@@ -23,8 +24,7 @@ use redis::{
 /// Shared Lua helpers, prepended to every script.
 ///
 /// Only what every script needs: each call runs the whole text, so anything here costs every
-/// call. The existence check of the scripts that need a hash is `HLEN` (see [`APPLY`]);
-/// `in_chunks` ([`IN_CHUNKS`]) is added to the scripts that write fields.
+/// call. `in_chunks` ([`IN_CHUNKS`]) is added to the script that writes hash fields.
 const PRELUDE: &str = r#"
 local key = KEYS[1]
 local ttl = tonumber(ARGV[1])
@@ -48,40 +48,74 @@ local function in_chunks(command, k, from, to)
 end
 "#;
 
-/// `ARGV[2..]`: field, value, field, value, ... Returns 1 when written, 0 when the key exists
-/// (whatever its type: the id is taken either way) — except when it holds exactly the fields
-/// and values being written: then it is this very create, sent again after a timeout or a
-/// dropped connection whose first attempt ran (ids are 256 random bits, so no one else wrote
-/// that), and it answers 1 again (re-applying the expiry) instead of "taken", which would leave
-/// the first attempt's session orphaned. This keeps `create` safe to retry.
+/// `ARGV[2]`: the stored value (`layout.rs`). Returns 1 when written, 0 when the key exists
+/// (whatever its type: the id is taken either way) — except when it holds exactly the state
+/// being written (the value after its 20-byte header, whose tag differs per call): then it
+/// is this very create, sent again after a timeout or a dropped connection whose first
+/// attempt ran (ids are 256 random bits, so no one else wrote that), and it answers 1 again
+/// instead of "taken", which would leave the first attempt's session orphaned. This keeps
+/// `create` safe to retry. One `redis.call` when the id is free (`SET NX`).
 const CREATE: &str = r#"
-if redis.call('EXISTS', key) == 1 then
-  if redis.call('TYPE', key).ok ~= 'hash' then return 0 end
-  local n = (argc - 1) / 2
-  if redis.call('HLEN', key) ~= n then return 0 end
-  for i = 2, argc, 2 do
-    if redis.call('HGET', key, ARGV[i]) ~= ARGV[i + 1] then return 0 end
-  end
+local set
+if ttl > 0 then
+  set = redis.call('SET', key, ARGV[2], 'NX', 'PX', ttl)
+else
+  set = redis.call('SET', key, ARGV[2], 'NX')
+end
+if set then return 1 end
+if redis.call('TYPE', key).ok == 'string'
+    and string.sub(redis.call('GET', key), 21) == string.sub(ARGV[2], 21) then
   if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
   return 1
 end
-in_chunks('HSET', key, 2, argc)
-if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
-return 1
+return 0
 "#;
 
-/// `ARGV[2..]`: field, value pairs. Returns 0 (writing nothing) when the session is absent.
-/// The key is rebuilt, so with `ttl` 0 it ends up without expiry (PERSIST semantics).
-///
-/// The existence check is `HLEN`, as in [`APPLY`].
+/// `ARGV[2]`: the whole new value. Returns 0 (writing nothing) when the session is absent. With
+/// `ttl` 0 the session ends up without expiry (PERSIST semantics). A session still in the hash
+/// layout of earlier versions becomes a string here; any other key (another type, or a string
+/// without our header) is not a session and is left alone (`WRONGTYPE`, reported as corrupt).
 const REPLACE: &str = r#"
-if redis.call('HLEN', key) == 0 then return 0 end
-redis.call('DEL', key)
-in_chunks('HSET', key, 2, argc)
-if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+local t = redis.call('TYPE', key).ok
+if t == 'none' then return 0 end
+if not (t == 'hash' or (t == 'string' and redis.call('GETRANGE', key, 0, 2) == 'v1:')) then
+  return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+end
+if ttl > 0 then
+  redis.call('SET', key, ARGV[2], 'PX', ttl)
+else
+  redis.call('SET', key, ARGV[2])
+end
 return 1
 "#;
 
+/// The conditional write of the string layout. `ARGV[2]`: the header (`v1:<tag>:`) of the
+/// value the request loaded; `ARGV[3]`: the whole new value, or `''` when no key is left
+/// (the session is deleted). `ttl` 0 keeps the expiry (`KEEPTTL`).
+///
+/// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
+/// nothing is written, so a logout sticks); and the **current value** when another write
+/// changed the session since the load, so the caller re-applies its own changes on top and
+/// tries again. Two `redis.call`s: `GETRANGE` of the header is the cheapest check that
+/// answers both "absent" (an empty string) and "changed"; on a hash (a session still in the
+/// layout of earlier versions) it raises `WRONGTYPE` before anything is written.
+const SAVE: &str = r#"
+local head = redis.call('GETRANGE', key, 0, 19)
+if head ~= ARGV[2] then
+  if head == '' then return 0 end
+  return redis.call('GET', key)
+end
+if ARGV[3] == '' then
+  redis.call('DEL', key)
+elseif ttl > 0 then
+  redis.call('SET', key, ARGV[3], 'PX', ttl)
+else
+  redis.call('SET', key, ARGV[3], 'KEEPTTL')
+end
+return 1
+"#;
+
+/// The field-level write of a session still stored as a hash by an earlier version.
 /// `ARGV[2]`: number of removed fields `n`; `ARGV[3..3+n)`: removed fields; the rest: field,
 /// value pairs to set (never one of the removed ones). `ttl` 0 leaves the expiry alone. A hash
 /// left empty is deleted by Redis itself, which is exactly "a session left with no keys is
@@ -89,11 +123,9 @@ return 1
 /// would then recreate it without its expiry.
 ///
 /// The existence check is `HLEN`: 0 when the key is absent (Redis never keeps an empty hash),
-/// a `WRONGTYPE` error when the key is not a hash, before anything is written, so a stray
-/// string key is reported as corrupt instead of being rewritten (not even its expiry). One
-/// call with an integer reply: it replaced `TYPE`, whose status reply Lua receives as a table
-/// (measured: Redis time per `apply` 3.0-3.5 µs before, 2.8-3.3 after; `docs/benchmarks.md`).
-const APPLY: &str = r#"
+/// a `WRONGTYPE` error when the key is not a hash (it became a string since the load), before
+/// anything is written.
+const APPLY_HASH: &str = r#"
 if redis.call('HLEN', key) == 0 then return 0 end
 local removed = tonumber(ARGV[2])
 in_chunks('HSET', key, 3 + removed, argc)
@@ -221,7 +253,9 @@ impl ScriptCall {
 
 pub(super) static CREATE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CREATE));
 pub(super) static REPLACE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(REPLACE));
-pub(super) static APPLY_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(APPLY));
+pub(super) static SAVE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SAVE));
+pub(super) static APPLY_HASH_SCRIPT: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(APPLY_HASH));
 pub(super) static INDEX_REMOVE_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(INDEX_REMOVE));
 pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(PERSIST));
