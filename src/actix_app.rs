@@ -23,14 +23,15 @@
 //!   (every cookie setting through [`crate::demo_cookie_config`]), keyed with
 //!   `Key::from(cookie_key_material())`, persistent for [`SESSION_TTL`].
 //! * [`request_scope`] outside the session middleware: a store outage answers 503 (actix-session
-//!   alone answers 500) and writes carry only the changed keys.
+//!   alone answers 500) and writes change only the keys the request changed, so concurrent
+//!   requests that change different keys both keep their change.
 //! * `/healthz` sits outside the session middleware, so it never loads a session (actix-session
 //!   loads eagerly whenever a cookie comes with the request) and reports an outage as JSON.
 //!   So does `/app`: the page is the same for everyone and must load during an outage to say so.
 //! * `GET /` answers `hello` from inside the session scope without using the session. Unlike the
 //!   axum demo, it still costs one store load when the request carries a session cookie:
 //!   actix-session's middleware loads the session before the handler runs, whether the handler
-//!   uses it or not (`tests/redis_e2e.rs` asserts exactly one `HGETALL`, plus `PEXPIRE` with
+//!   uses it or not (`tests/redis_e2e.rs` asserts exactly one `GET`, plus `PEXPIRE` with
 //!   sliding expiry). Routes that must not touch the store belong outside the scope, as
 //!   `/healthz` does.
 //! * [`plain_text_headers`] outermost: every answer, whichever layer made it (a handler, the

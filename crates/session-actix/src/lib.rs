@@ -27,7 +27,7 @@
 //!                 .session_lifecycle(PersistentSession::default().session_ttl(time::Duration::hours(1)))
 //!                 .build(),
 //!         )
-//!         // Outside the session middleware: 503 on outages, field-level writes.
+//!         // Outside the session middleware: 503 on outages, writes of the changed keys only.
 //!         .wrap(from_fn(request_scope))
 //!         .route("/counter", web::get().to(counter)),
 //! )
@@ -46,9 +46,11 @@
 //!
 //! # One store call per trait method
 //! Every method of the trait is one call to the core store, which is one round trip to Redis:
-//! `load` is `load` (or `load_and_touch` with [`ActixStore::sliding_expiry`]), `save` is
-//! `create`, `update` is `replace` (or a field-level `apply`, see below), `update_ttl` is `touch`
-//! and `delete` is `delete`.
+//! `load` is `load_versioned` (or `load_versioned_and_touch` with
+//! [`ActixStore::sliding_expiry`]), `save` is `create`, `update` is `replace` (or a versioned
+//! write of the changed keys, `apply_versioned`, see below), `update_ttl` is `touch` and
+//! `delete` is `delete`. An `update` that another write overtook costs one more round trip per
+//! such write, and a session still stored as a hash by an earlier version one more per load.
 //!
 //! # Which TTL wins
 //! actix-session passes its own TTL to `save`, `update` and `update_ttl`: the `session_ttl` of
@@ -72,12 +74,15 @@
 //! actix-session hands the store the whole session state on `update`. Replacing the stored state
 //! with it would let two concurrent requests that change *different* keys of one session
 //! overwrite each other (the last writer drops the other's key). [`request_scope`], wrapped
-//! outside `SessionMiddleware`, gives every request a private scope in which `load` remembers the
-//! state it returned; `update` then writes only the keys that differ from it (`apply`), exactly
-//! like the axum layer. Without [`request_scope`] (or if it is wrapped inside the session
-//! middleware) `update` falls back to replacing the whole state, which is correct for one request
-//! at a time but has the lost-update problem above. Two requests that change the *same* key
-//! still race: the last write wins, as with any store.
+//! outside `SessionMiddleware`, gives every request a private scope in which `load` remembers
+//! the state it returned and its version; `update` then changes only the keys that differ from
+//! it, exactly like the axum layer. On Redis that is one round trip: the new state replaces the
+//! stored one if it is still the version loaded; if another write came in between, only this
+//! request's changed keys are applied to what that write left (when 32 writes come in between,
+//! the update fails as unavailable, writing nothing). Without [`request_scope`] (or if it is
+//! wrapped inside the session middleware) `update` falls back to replacing the whole state,
+//! which is correct for one request at a time but has the lost-update problem above. Two
+//! requests that change the *same* key still race: the last write wins, as with any store.
 //!
 //! # Errors
 //! * An id that this library could not have made (a foreign or forged cookie value) loads as no

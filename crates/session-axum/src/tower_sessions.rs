@@ -95,15 +95,16 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///
 /// A tower-sessions [`Record`] is `{ id, data, expiry_date }`:
 ///
-/// * **data** (`HashMap<String, serde_json::Value>`) becomes our session state field for
-///   field: each value is stored as its JSON text, exactly as our `Session` and actix-session
-///   store theirs, so `redis-cli HGETALL` shows it and [`session_core::SessionStore::load`] of
-///   [`TowerStore::session_id`] reads it.
+/// * **data** (`HashMap<String, serde_json::Value>`) becomes our session state key for key:
+///   each value is stored as its JSON text, exactly as our `Session` and actix-session store
+///   theirs. On Redis that is the JSON object of the session's one string
+///   (`v1:<tag>:{"user":"alice"}`), so `redis-cli GET` shows it, and
+///   [`session_core::SessionStore::load`] of [`TowerStore::session_id`] reads it.
 /// * **expiry_date** becomes the stored session's TTL (what is left until then), passed
 ///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
 ///   wins, as for every other write. A record whose expiry date has passed is never stored
 ///   (`save` deletes it) and so never loads. A load answers with the expiry date the store
-///   really holds (Redis `PTTL`, in the same round trip as `HGETALL`); when the session has no
+///   really holds (Redis `PTTL`, in the same round trip as `GET`); when the session has no
 ///   expiry, or the backend cannot tell (the multi-backends), it answers 100 years
 ///   ([`session_core::MAX_TTL`]) from now. tower-sessions' own `Session` does not read the
 ///   loaded date (it computes a fresh one on every save); a cache in front of this store
@@ -131,10 +132,13 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///
 /// | tower-sessions | here | Redis |
 /// |---|---|---|
-/// | `create(&mut record)` | create only if the derived key is absent; when taken, a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `HSET` + `PEXPIRE` if absent |
-/// | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `DEL` + `HSET` + `PEXPIRE` if present |
-/// | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `HGETALL` + `PTTL`, pipelined |
+/// | `create(&mut record)` | create only if the derived key is absent; when taken, a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `SET` `NX` `PX` |
+/// | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `SET` `PX` if present |
+/// | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `GET` + `PTTL`, pipelined |
 /// | `delete(&id)` | delete | `DEL` |
+///
+/// A session still stored as a hash by an earlier version of this library loads with one more
+/// round trip (`HGETALL`), and its next `save` rewrites it as a string.
 ///
 /// `save` never brings back a session that is gone: one that a logout deleted (in another
 /// request, process or service) or that expired after this request loaded it. Their
@@ -150,17 +154,17 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 /// # What the whole-record save costs
 ///
 /// tower-sessions hands the store the whole record on every save, and the store cannot know
-/// which keys the request changed. So a save is a `DEL` and a rewrite of every field, where our
-/// own layers write only the changed keys (`HDEL`/`HSET` of those). The same number of round
-/// trips (one load, one write for a request that changes its session), but:
-///
-/// * **bytes**: every save sends the whole session; a request that changes one small key of a
-///   large session sends all of it (measured in `tests/tower_sessions.rs`,
-///   `whole_record_save_costs_against_field_level_writes`, and in `docs/tower-sessions.md`);
-/// * **lost updates**: two concurrent requests that change different keys of one session do
-///   not both win: the later save replaces the whole record, dropping the other request's key.
-///   Our own layers (changed keys only) keep both. Apps for which this matters (concurrent
-///   requests writing to one session) should use [`SessionLayer`](crate::SessionLayer).
+/// which keys the request changed. So a save replaces the stored session, whatever it holds by
+/// then. Our own layers send the whole state too (a session is one Redis string), but replace
+/// only the value their load saw; when another write came in between, they re-apply just the
+/// keys their request changed on top of it. The same round trips (one load, one write for a
+/// request that changes its session); our layers cost no more commands, and no more bytes than
+/// the 20-byte version they add (asserted by
+/// `whole_record_save_costs_against_versioned_writes` in `tests/tower_sessions.rs`). What
+/// differs is **lost updates**: two concurrent requests that change different keys of one
+/// session do not both win here: the later save replaces the whole record, dropping the other
+/// request's key. Our own layers (changed keys only) keep both. Apps for which this matters
+/// (concurrent requests writing to one session) should use [`SessionLayer`](crate::SessionLayer).
 ///
 /// # Errors
 ///

@@ -30,7 +30,7 @@ fn check_reports_version_latency_and_a_passing_dry_run() {
     );
     assert!(
         run.stdout.contains(
-            "dry run ok: create, load+touch, load+ttl, apply, replace, touch, persist, delete"
+            "dry run ok: create, load+touch, load+ttl, apply, apply (large), replace, touch, persist, delete"
         ),
         "{}",
         run.stdout

@@ -1,7 +1,9 @@
 //! What a session holds, and the changes one request makes to it.
 //!
 //! Values are JSON text, exactly as actix-session keeps them, so the same stored session reads
-//! the same through actix-web and axum, and `redis-cli HGETALL` shows readable data.
+//! the same through actix-web and axum. Redis stores a session as one JSON object with each
+//! value's text embedded as is (`v1:<tag>:{"user":"alice","n":3}`), so `redis-cli GET` shows
+//! readable data; that is also why Redis refuses to write a value that is not JSON text.
 
 use std::collections::HashMap;
 
@@ -11,7 +13,9 @@ pub type SessionState = HashMap<String, String>;
 /// Field-level changes made by one request: keys set (to JSON text) and keys removed.
 ///
 /// Applying only the changed keys is what keeps two concurrent requests that change different
-/// keys of one session from overwriting each other.
+/// keys of one session from overwriting each other. On Redis each write stores the whole
+/// state, but only over the value it was computed from; when another write came in between,
+/// these changes are applied again to what that write left.
 ///
 /// ```
 /// use session_core::Changes;
@@ -61,9 +65,9 @@ impl Changes {
     /// The changes that turn `before` into `after`: every key whose value is new or differs,
     /// and every key that is gone (in key order, so the result does not depend on hash order).
     ///
-    /// Every framework adapter computes its field-level write with this one function, from the
-    /// state it loaded and the state its request ended with, so a request writes only the keys
-    /// it changed and two concurrent requests that change different keys both win.
+    /// Every framework adapter computes its write with this one function, from the state it
+    /// loaded and the state its request ended with, so a request's write changes no key the
+    /// request did not change, and two concurrent requests that change different keys both win.
     ///
     /// ```
     /// use session_core::{Changes, SessionState};
@@ -99,7 +103,8 @@ impl Changes {
         self.set.is_empty() && self.remove.is_empty()
     }
 
-    /// Applies the changes to an in-memory state (used by the non-Redis backends).
+    /// Applies the changes to an in-memory state: how the file and memory backends write them,
+    /// and how Redis re-applies them to the value a write that came in between left.
     pub fn apply_to(&self, state: &mut SessionState) {
         for key in &self.remove {
             state.remove(key);

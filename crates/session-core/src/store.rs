@@ -317,7 +317,8 @@ impl SessionStore {
     /// Loads a session with what is left of its lifetime, without touching it: `Ok(None)` when
     /// it does not exist or has expired; a lifetime of `None` when it has no expiry or the
     /// backend cannot tell (the multi-backends). Read from the primary, never a replica.
-    /// One round trip on Redis (`HGETALL` and `PTTL` pipelined).
+    /// One round trip on Redis (`GET` and `PTTL` pipelined; one more, `HGETALL`, for a session
+    /// still stored as a hash by an earlier version).
     pub async fn load_with_ttl(
         &self,
         id: &SessionId,
@@ -349,6 +350,13 @@ impl SessionStore {
 
     /// Applies field-level changes to an existing session. Returns false, writing nothing,
     /// when it no longer exists. Empty changes only touch the expiry.
+    ///
+    /// On Redis, without the [`Version`] of a load, this reads the session first (`GET`, then
+    /// the conditional write: two round trips); a request that loaded the session uses
+    /// [`apply_versioned`](Self::apply_versioned) instead, one round trip when no other write
+    /// came in between. Only the changed keys change either way. As in `create` and `replace`,
+    /// a value that is not JSON text is refused there ([`StoreError::Corrupt`]) before anything
+    /// is written: embedded as is in the session's one string, it would spoil the whole session.
     ///
     /// The size limit is checked on what the changes write (a single value over the limit is
     /// refused); the size of the whole session they lead to is the caller's to check with
@@ -449,9 +457,9 @@ impl SessionStore {
 
     /// Like [`apply`](Self::apply), leaving the session's expiry as it is: for a request whose
     /// load already reset it ([`load_and_touch`](Self::load_and_touch)) to the TTL this write
-    /// would set, so that one request does not set it twice (the sliding-expiry write; one
-    /// `PEXPIRE` less inside the Redis script). Returns false, writing nothing, when the session
-    /// no longer exists.
+    /// would set, so that one request does not set it twice (the sliding-expiry write: the
+    /// Redis script's `SET` keeps the expiry, `KEEPTTL`, instead of setting it again). Returns
+    /// false, writing nothing, when the session no longer exists.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

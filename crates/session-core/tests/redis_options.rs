@@ -380,7 +380,8 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
 /// The commands the store needs, top level and inside its scripts. HELLO and AUTH are always
 /// allowed; `CLIENT SETINFO` (sent by redis-rs at connect, its answer ignored) is left out on
 /// purpose to show a refusal does not fail the connection.
-const STORE_COMMANDS: &str = "+get +set +getrange +pexpire +pttl +persist +del +evalsha +eval \
+const STORE_COMMANDS: &str =
+    "+get +set +getrange +rename +pexpire +pttl +persist +del +evalsha +eval \
      +exists +type +hgetall +hset +hdel +hlen +ping +client|setname";
 
 #[tokio::test]
@@ -421,6 +422,11 @@ async fn acl_user_with_only_the_store_commands_on_the_prefix() {
         changes.remove("a");
         tokio::time::sleep(Duration::from_millis(20)).await; // health check PING
         assert!(b.apply(&id, &changes, ttl).await.unwrap());
+        // A large value is staged under the prefix and moved (`RENAME`).
+        let big = format!("\"{}\"", "x".repeat(2000));
+        let mut large = Changes::default();
+        large.set("big", big);
+        assert!(b.apply(&id, &large, ttl).await.unwrap());
         assert!(b.replace(&id, &s, None).await.unwrap());
         assert!(b.touch(&id, ttl).await.unwrap());
         assert!(b.touch(&id, None).await.unwrap());

@@ -331,6 +331,18 @@ async fn steps_of(
             .map_err(failed("apply"))?,
     )?;
     steps.push("apply");
+    // A session over 1 KB is written another way on one server (its value staged with `SET`,
+    // then moved with `RENAME`): an ACL user needs those commands too.
+    let mut large = Changes::default();
+    large.set("pad", format!("\"{}\"", "x".repeat(2048)));
+    expect(
+        "apply (large)",
+        backend
+            .apply(id, &large, ttl)
+            .await
+            .map_err(failed("apply (large)"))?,
+    )?;
+    steps.push("apply (large)");
     expect(
         "replace",
         backend

@@ -31,9 +31,10 @@
 //! * `expires_at_ms`: absolute expiry as Unix time in milliseconds, or `null` for no expiry. A
 //!   session is expired once `now >= expires_at_ms`. An absolute time (not a TTL) keeps the file
 //!   meaningful without its modification time, and converts directly to Redis `PEXPIREAT`.
-//! * `state`: session key to the **JSON text** of its value (a JSON string holding JSON), exactly
-//!   the field/value pairs of the Redis hash, so a migration is `HSET <key> <field> <value> ...`
-//!   plus `PEXPIREAT`, with no re-encoding. It is never empty.
+//! * `state`: session key to the **JSON text** of its value (a JSON string holding JSON): the
+//!   same key/text pairs Redis stores, where each text is embedded as is in the session's one
+//!   string (`v1:<tag>:{"user":"alice","n":3}`), so a migration moves every value's text
+//!   unchanged. It is never empty.
 //!
 //! Unknown extra top-level fields are ignored, so a later version may add fields that older
 //! readers skip.

@@ -38,30 +38,31 @@ pub(super) fn header(tag: u64) -> String {
     out
 }
 
-/// The stored value of `entries` under a fresh tag, or `""` when there are none (the
+/// The stored value of `entries` under a fresh tag, or nothing when there are none (the
 /// conditional write then deletes the session: one with no keys is no session). The values
-/// are JSON text; the caller has checked those it did not load (see [`check_json`]).
-pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> String {
+/// are JSON text; the caller has checked those it did not load (see [`check_json`]). Bytes,
+/// not a `String`: they go to Redis as they are, with no UTF-8 check of the whole value.
+pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
     if entries.len() == 0 {
-        return String::new();
+        return Vec::new();
     }
-    let mut out = String::with_capacity(HEADER_LEN + 2 + 64 * entries.len());
-    out.push_str(&header(rand::random()));
-    out.push('{');
+    let mut out = Vec::with_capacity(HEADER_LEN + 2 + 64 * entries.len());
+    out.extend_from_slice(header(rand::random()).as_bytes());
+    out.push(b'{');
     for (i, (key, value)) in entries.enumerate() {
         if i > 0 {
-            out.push(',');
+            out.push(b',');
         }
-        push_json_string(&mut out, key);
-        out.push(':');
-        out.push_str(value);
+        serde_json::to_writer(&mut out, key).expect("writing into a Vec cannot fail");
+        out.push(b':');
+        out.extend_from_slice(value.as_bytes());
     }
-    out.push('}');
+    out.push(b'}');
     out
 }
 
 /// [`encode`] of a whole state.
-pub(super) fn encode_state(state: &SessionState) -> String {
+pub(super) fn encode_state(state: &SessionState) -> Vec<u8> {
     encode(state.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
@@ -108,14 +109,6 @@ pub(super) fn check_json(key: &str, value: &str) -> Result<(), Invalid> {
         })
 }
 
-/// Writes `text` as a JSON string.
-fn push_json_string(out: &mut String, text: &str) {
-    // serde_json's escaping, into our buffer: a `String` serializes as exactly this.
-    let mut buf = std::mem::take(out).into_bytes();
-    serde_json::to_writer(&mut buf, text).expect("writing into a Vec cannot fail");
-    *out = String::from_utf8(buf).expect("serde_json writes UTF-8");
-}
-
 /// Reads the object straight into the state: each value kept as its exact JSON text (one
 /// allocation per key and per value, no intermediate map).
 struct StateVisitor;
@@ -158,15 +151,15 @@ mod tests {
             ("", "null"),
         ]);
         let value = encode_state(&s);
-        let (decoded, tag) = decode(value.as_bytes()).unwrap();
+        let (decoded, tag) = decode(&value).unwrap();
         assert_eq!(decoded, s);
-        assert!(value.starts_with(&header(tag)));
+        assert!(value.starts_with(header(tag).as_bytes()));
         assert_ne!(
-            decode(encode_state(&s).as_bytes()).unwrap().1,
+            decode(&encode_state(&s)).unwrap().1,
             tag,
             "a fresh tag per write"
         );
-        assert_eq!(encode_state(&SessionState::new()), "");
+        assert!(encode_state(&SessionState::new()).is_empty());
     }
 
     #[test]
