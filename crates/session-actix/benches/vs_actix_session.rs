@@ -7,9 +7,11 @@
 //! * `read`: reads one key, changes nothing. The peer needs `TtlExtensionPolicy::OnEveryRequest`
 //!   for sliding expiry, which costs a second round trip (`GET`, then `EXPIRE`); ours refreshes
 //!   the TTL in the load's round trip (`GET` + `PEXPIRE`, pipelined).
-//! * `write`: increments a counter. Both make two round trips (load, then write) and send the
-//!   whole state; the peer's `SET` overwrites whatever is stored, ours (a script) only the value
-//!   its load saw, so a concurrent change of another key is kept.
+//! * `write`: increments a counter. Both make two round trips (load, then write); the peer
+//!   sends the whole state and its `SET` overwrites whatever is stored, ours (a script) adds
+//!   only the changed key's record to the stored value (rewriting it whole, if still the value
+//!   loaded, once the records outweigh the session), so a concurrent change of another key is
+//!   kept.
 //!
 //! `cargo bench -p session-actix --bench vs_actix_session`; results in `docs/benchmarks.md`.
 

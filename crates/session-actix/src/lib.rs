@@ -47,10 +47,11 @@
 //! # One store call per trait method
 //! Every method of the trait is one call to the core store, which is one round trip to Redis:
 //! `load` is `load_versioned` (or `load_versioned_and_touch` with
-//! [`ActixStore::sliding_expiry`]), `save` is `create`, `update` is `replace` (or a versioned
-//! write of the changed keys, `apply_versioned`, see below), `update_ttl` is `touch` and
-//! `delete` is `delete`. An `update` that another write overtook costs one more round trip per
-//! such write, and a session still stored as a hash by an earlier version one more per load.
+//! [`ActixStore::sliding_expiry`]), `save` is `create`, `update` is `replace` (or a write of
+//! the changed keys, `apply_versioned`, see below), `update_ttl` is `touch` and `delete` is
+//! `delete`. An `update` that rewrites a session whose records have piled up, or deletes an
+//! emptied one, costs one more round trip when another write came in between, and a session
+//! still stored as a hash by an earlier version one more per load.
 //!
 //! # Which TTL wins
 //! actix-session passes its own TTL to `save`, `update` and `update_ttl`: the `session_ttl` of
@@ -76,13 +77,16 @@
 //! overwrite each other (the last writer drops the other's key). [`request_scope`], wrapped
 //! outside `SessionMiddleware`, gives every request a private scope in which `load` remembers
 //! the state it returned and its version; `update` then changes only the keys that differ from
-//! it, exactly like the axum layer. On Redis that is one round trip: the new state replaces the
-//! stored one if it is still the version loaded; if another write came in between, only this
-//! request's changed keys are applied to what that write left (when 32 writes come in between,
-//! the update fails as unavailable, writing nothing). Without [`request_scope`] (or if it is
-//! wrapped inside the session middleware) `update` falls back to replacing the whole state,
-//! which is correct for one request at a time but has the lost-update problem above. Two
-//! requests that change the *same* key still race: the last write wins, as with any store.
+//! it, exactly like the axum layer. On Redis that is one round trip: the records of the changed
+//! keys are added to the stored value, with no version check, so a write that came in between
+//! keeps its own keys. The version serves only the occasional rewrite of the whole value (once
+//! the records outweigh the session) and the delete of an emptied session: each is made only
+//! if no other write came in between, and otherwise the request's records go on top of what
+//! that write left (past 32 round trips, the update fails as unavailable, writing nothing).
+//! Without [`request_scope`] (or if it is wrapped inside the session middleware) `update`
+//! falls back to replacing the whole state, which is correct for one request at a time but
+//! has the lost-update problem above. Two requests that change the *same* key still race: the
+//! last write wins, as with any store.
 //!
 //! # Errors
 //! * An id that this library could not have made (a foreign or forged cookie value) loads as no
@@ -231,8 +235,9 @@ impl ActixSessionStore for ActixStore {
             Ok(id) => match scope::take_loaded(session_key.as_ref()) {
                 Some((loaded, version)) => {
                     let changes = Changes::between(&loaded, &session_state);
-                    // The whole state after the changes: on Redis it replaces the stored
-                    // value when that is still the one this request loaded.
+                    // The whole state after the changes: on Redis the rewrite of a value
+                    // whose records have piled up, made only if it is still the one this
+                    // request loaded.
                     let after: Vec<(&str, &str)> = session_state
                         .iter()
                         .map(|(key, value)| (key.as_str(), value.as_str()))

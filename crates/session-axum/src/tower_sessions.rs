@@ -97,8 +97,8 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///
 /// * **data** (`HashMap<String, serde_json::Value>`) becomes our session state key for key:
 ///   each value is stored as its JSON text, exactly as our `Session` and actix-session store
-///   theirs. On Redis that is the JSON object of the session's one string
-///   (`v1:<tag>:{"user":"alice"}`), so `redis-cli GET` shows it, and
+///   theirs. On Redis each key is a record (`=key`) of the JSON object in the session's one
+///   string (`v1:<tag>:{"=user":"alice"}`), so `redis-cli GET` shows it, and
 ///   [`session_core::SessionStore::load`] of [`TowerStore::session_id`] reads it.
 /// * **expiry_date** becomes the stored session's TTL (what is left until then), passed
 ///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
@@ -154,17 +154,17 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 /// # What the whole-record save costs
 ///
 /// tower-sessions hands the store the whole record on every save, and the store cannot know
-/// which keys the request changed. So a save replaces the stored session, whatever it holds by
-/// then. Our own layers send the whole state too (a session is one Redis string), but replace
-/// only the value their load saw; when another write came in between, they re-apply just the
-/// keys their request changed on top of it. The same round trips (one load, one write for a
-/// request that changes its session); our layers cost no more commands, and no more bytes than
-/// the 20-byte version they add (asserted by
-/// `whole_record_save_costs_against_versioned_writes` in `tests/tower_sessions.rs`). What
-/// differs is **lost updates**: two concurrent requests that change different keys of one
-/// session do not both win here: the later save replaces the whole record, dropping the other
-/// request's key. Our own layers (changed keys only) keep both. Apps for which this matters
-/// (concurrent requests writing to one session) should use [`SessionLayer`](crate::SessionLayer).
+/// which keys the request changed. So a save sends the whole session and replaces the stored
+/// one, whatever it holds by then. Our own layers send only the keys their request changed:
+/// their records, added to the session's stored string in one script. The same round trips
+/// (one load, one write for a request that changes its session); our layers send far fewer
+/// bytes when a request changes a small key of a large session (asserted by
+/// `whole_record_save_costs_against_changed_key_records` in `tests/tower_sessions.rs`; the
+/// commands inside our script count one each: 7 against 6 per request there). The other difference is **lost updates**: two concurrent requests that
+/// change different keys of one session do not both win here: the later save replaces the
+/// whole record, dropping the other request's key. Our own layers (changed keys only) keep
+/// both. Apps for which this matters (concurrent requests writing to one session) should use
+/// [`SessionLayer`](crate::SessionLayer).
 ///
 /// # Errors
 ///

@@ -155,6 +155,42 @@ fn check_fails_the_dry_run_of_a_user_without_the_store_commands() {
         run.stderr
     );
     assert!(!run.stderr.contains("readerpass") && !run.stdout.contains("readerpass"));
+
+    // Every command but `RENAME` (the staged rewrite of a large session): found by the dry
+    // run, not by the first large session in production.
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "norename",
+        "on",
+        ">norenamepass",
+        "~session:*",
+        "+get",
+        "+set",
+        "+getrange",
+        "+setrange",
+        "+strlen",
+        "+pexpire",
+        "+pttl",
+        "+persist",
+        "+del",
+        "+evalsha",
+        "+eval",
+        "+exists",
+        "+type",
+        "+ping",
+        "+info",
+    ]);
+    let url = format!(
+        "redis://norename:norenamepass@127.0.0.1:{}/0",
+        server.port()
+    );
+    let run = sessionctl(&["check"], &[("SESSION_REDIS_URL", &url)]).expect(1);
+    assert!(
+        run.stderr.contains("dry run failed") && run.stderr.contains("apply (large)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -54,10 +54,11 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// [`apply`](Self::apply) by a request that loaded the session at `version`, and whose
     /// whole state after `changes` is `after` (what it loaded, with `changes` applied). A
-    /// backend that stores each session as one value (Redis) writes `after` in one round
-    /// trip when the session is still at `version`, and applies `changes` to the current
-    /// state when another write came in between, so only the changed keys change either
-    /// way. The default: [`apply`](Self::apply) of `changes`.
+    /// backend may use them to rewrite the session whole instead of applying the changes,
+    /// when nothing else wrote it since `version` (Redis: when the records its writes add
+    /// outweigh the session; a rewrite that meets another write applies `changes` instead),
+    /// so only the changed keys change either way. The default: [`apply`](Self::apply) of
+    /// `changes`.
     async fn apply_versioned(
         &self,
         id: &SessionId,
@@ -192,9 +193,9 @@ pub struct Version(Stamp);
 enum Stamp {
     #[default]
     Unknown,
-    /// A value whose header holds `tag`, read by the backend `origin`.
+    /// A value of `len` bytes whose header holds `tag`, read by the backend `origin`.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    Tagged { origin: u64, tag: u64 },
+    Tagged { origin: u64, tag: u64, len: usize },
     /// A session in Redis' former hash layout, read by the backend `origin`.
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     Hash { origin: u64 },
@@ -205,16 +206,16 @@ enum Stamp {
 pub(crate) enum Seen {
     /// Not one of this backend's, or unknown.
     Unknown,
-    /// This backend read a value tagged so.
-    Tagged(u64),
+    /// This backend read a value tagged so, of this many bytes.
+    Tagged { tag: u64, len: usize },
     /// This backend read a session in the hash layout.
     Hash,
 }
 
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 impl Version {
-    pub(crate) fn tagged(origin: u64, tag: u64) -> Self {
-        Self(Stamp::Tagged { origin, tag })
+    pub(crate) fn tagged(origin: u64, tag: u64, len: usize) -> Self {
+        Self(Stamp::Tagged { origin, tag, len })
     }
 
     pub(crate) fn hash(origin: u64) -> Self {
@@ -224,7 +225,11 @@ impl Version {
     /// What this version says to the backend `origin`.
     pub(crate) fn seen_by(self, origin: u64) -> Seen {
         match self.0 {
-            Stamp::Tagged { origin: o, tag } if o == origin => Seen::Tagged(tag),
+            Stamp::Tagged {
+                origin: o,
+                tag,
+                len,
+            } if o == origin => Seen::Tagged { tag, len },
             Stamp::Hash { origin: o } if o == origin => Seen::Hash,
             _ => Seen::Unknown,
         }

@@ -1,9 +1,10 @@
 //! What a session holds, and the changes one request makes to it.
 //!
 //! Values are JSON text, exactly as actix-session keeps them, so the same stored session reads
-//! the same through actix-web and axum. Redis stores a session as one JSON object with each
-//! value's text embedded as is (`v1:<tag>:{"user":"alice","n":3}`), so `redis-cli GET` shows
-//! readable data; that is also why Redis refuses to write a value that is not JSON text.
+//! the same through actix-web and axum. Redis stores a session as one JSON object of records,
+//! each value's text embedded as is (`v1:<tag>:{"=user":"alice","=n":3,"=n":4}`: `=key` sets
+//! the key, `-key` removes it, a later record wins), so `redis-cli GET` shows readable data;
+//! that is also why Redis refuses to write a value that is not JSON text.
 
 use std::collections::HashMap;
 
@@ -13,9 +14,9 @@ pub type SessionState = HashMap<String, String>;
 /// Field-level changes made by one request: keys set (to JSON text) and keys removed.
 ///
 /// Applying only the changed keys is what keeps two concurrent requests that change different
-/// keys of one session from overwriting each other. On Redis each write stores the whole
-/// state, but only over the value it was computed from; when another write came in between,
-/// these changes are applied again to what that write left.
+/// keys of one session from overwriting each other. On Redis a write adds the records of
+/// these changes to the stored value (`=key` for each key set, `-key` for each removed), on
+/// top of whatever another write left there.
 ///
 /// ```
 /// use session_core::Changes;
@@ -104,7 +105,8 @@ impl Changes {
     }
 
     /// Applies the changes to an in-memory state: how the file and memory backends write them,
-    /// and how Redis re-applies them to the value a write that came in between left.
+    /// and how Redis tells whether they leave a session it read with no key (it is then
+    /// deleted).
     pub fn apply_to(&self, state: &mut SessionState) {
         for key in &self.remove {
             state.remove(key);

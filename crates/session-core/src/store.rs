@@ -225,7 +225,8 @@ impl SessionStore {
 
     /// [`load`](Self::load), with the [`Version`] of what was loaded: a request that will
     /// write the session loads it so, and hands the version back with its write
-    /// ([`apply_versioned`](Self::apply_versioned)). Both framework layers do.
+    /// ([`apply_versioned`](Self::apply_versioned)). Both framework layers do. On Redis the
+    /// version is the random tag in the stored value's header, which every write changes.
     pub async fn load_versioned(
         &self,
         id: &SessionId,
@@ -351,12 +352,16 @@ impl SessionStore {
     /// Applies field-level changes to an existing session. Returns false, writing nothing,
     /// when it no longer exists. Empty changes only touch the expiry.
     ///
-    /// On Redis, without the [`Version`] of a load, this reads the session first (`GET`, then
-    /// the conditional write: two round trips); a request that loaded the session uses
-    /// [`apply_versioned`](Self::apply_versioned) instead, one round trip when no other write
-    /// came in between. Only the changed keys change either way. As in `create` and `replace`,
-    /// a value that is not JSON text is refused there ([`StoreError::Corrupt`]) before anything
-    /// is written: embedded as is in the session's one string, it would spoil the whole session.
+    /// On Redis this adds the records of the changed keys to the session's stored value (one
+    /// round trip, no version check: a concurrent write of other keys keeps its change). With
+    /// removals, it reads the session first (`GET`, then the write: two round trips), to tell
+    /// whether any key is left: a session left with none is deleted. The stored value grows by
+    /// the records, and a load parses them, until a write with a version or a `replace`
+    /// rewrites it whole; this one never does. A request that loaded the session uses
+    /// [`apply_versioned`](Self::apply_versioned) instead (one round trip, removals too). Only
+    /// the changed keys change either way. As in `create` and `replace`, a value that is not
+    /// JSON text is refused there ([`StoreError::Corrupt`]) before anything is written:
+    /// embedded as is in the session's one string, it would spoil the whole session.
     ///
     /// The size limit is checked on what the changes write (a single value over the limit is
     /// refused); the size of the whole session they lead to is the caller's to check with
@@ -380,11 +385,16 @@ impl SessionStore {
     /// [`apply`](Self::apply) by a request that loaded the session at `version`
     /// ([`load_versioned`](Self::load_versioned)) and ends with the whole state `after`
     /// (what it loaded, with `changes` applied; every key of it). On Redis this is one round
-    /// trip: the session is stored as one value, and `after` replaces it if no other write
-    /// came in between; if one did, `changes` are applied to the value it left (one more
-    /// round trip per such write), so only this request's changed keys change either way.
-    /// [`apply`](Self::apply) itself, without the version, reads the current value first.
-    /// Returns false, writing nothing, when the session no longer exists.
+    /// trip: the records of `changes` are added to the stored value, with no version check.
+    /// The version serves the writes that replace the value: when the records would make it
+    /// more than twice what `after` takes written whole (plus 256 bytes), `after` rewrites
+    /// it, and an empty `after` deletes the session, each only if no other write came in
+    /// between; if one did, `changes` go on top of what it left (one more round trip). Only
+    /// this request's changed keys change either way; [`apply`](Self::apply) itself, without
+    /// the version, reads the current value first when it removes keys. At most 32 round
+    /// trips: past them (many concurrent writers of one session) the write fails as
+    /// [`StoreError::Unavailable`], writing nothing. Returns false, writing nothing, when the
+    /// session no longer exists.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -458,8 +468,9 @@ impl SessionStore {
     /// Like [`apply`](Self::apply), leaving the session's expiry as it is: for a request whose
     /// load already reset it ([`load_and_touch`](Self::load_and_touch)) to the TTL this write
     /// would set, so that one request does not set it twice (the sliding-expiry write: the
-    /// Redis script's `SET` keeps the expiry, `KEEPTTL`, instead of setting it again). Returns
-    /// false, writing nothing, when the session no longer exists.
+    /// Redis script adds its records with `SETRANGE`, which keeps the expiry, and a rewrite's
+    /// `SET` keeps it with `KEEPTTL`, instead of setting it again). Returns false, writing
+    /// nothing, when the session no longer exists.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -216,15 +216,24 @@ fn expected(stored: &Stored) -> Result<Option<SessionState>, ()> {
             }
             Ok(Some(state))
         }
-        // A JSON object of JSON values, each kept as its text (a later duplicate key wins;
-        // serde_json's own reading of the object is the definition): the session; an empty one is no session; anything else is corrupt.
+        // A JSON object of records, each value kept as its text (serde_json's own reading of
+        // the object is the definition): the session; an empty one is no session; anything else is corrupt.
         Stored::Value(body) => {
             let raw: Vec<(String, Box<serde_json::value::RawValue>)> =
                 serde_json::from_slice::<RawPairs>(body).map_err(|_| ())?.0;
-            let state: SessionState = raw
-                .into_iter()
-                .map(|(k, v)| (k, v.get().to_owned()))
-                .collect();
+            // Records: `=key` sets, `-key` removes, in order; a name without either is
+            // not ours.
+            let mut state = SessionState::new();
+            for (name, value) in raw {
+                match name.strip_prefix('=') {
+                    Some(key) => {
+                        state.insert(key.to_owned(), value.get().to_owned());
+                    }
+                    None => {
+                        state.remove(name.strip_prefix('-').ok_or(())?);
+                    }
+                }
+            }
             Ok((!state.is_empty()).then_some(state))
         }
         _ => Err(()),
@@ -257,11 +266,12 @@ impl<'de> serde::Deserialize<'de> for RawPairs {
     }
 }
 
-/// The body of a stored value: a JSON object of keys (with quotes and escapes) to JSON text
-/// (`redis_bytes`, often not JSON), sometimes cut short.
+/// The body of a stored value: a JSON object of record names (mostly an operation, `=` or
+/// `-`, then a key with quotes and escapes) to JSON text (`redis_bytes`, often not JSON),
+/// sometimes cut short.
 fn value_body() -> impl Strategy<Value = Vec<u8>> {
     (
-        prop::collection::vec(("[a-z\"\\\\ ]{0,4}", redis_bytes()), 0..5),
+        prop::collection::vec(("[=\\-]?[a-z\"\\\\ ]{0,4}", redis_bytes()), 0..5),
         0..3usize,
     )
         .prop_map(|(pairs, cut)| {

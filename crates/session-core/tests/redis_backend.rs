@@ -338,7 +338,7 @@ fn calls(pairs: &[(&str, u64)]) -> HashMap<String, u64> {
 
 /// Client-sent commands are what cost round trips: the top-level ones here are one pipeline
 /// (`get` + `pexpire`), one `evalsha`, or one plain command. The others listed run inside
-/// the script on the server. A write without a version (`apply`) reads first: two.
+/// the script on the server. A write without a version that removes keys reads first: two.
 #[tokio::test]
 async fn every_operation_is_one_round_trip() {
     let server = RedisServer::start();
@@ -378,14 +378,24 @@ async fn every_operation_is_one_round_trip() {
             .apply_versioned(&id, version, &after, &changes, secs(60))
             .await
             .unwrap());
-        check(
-            &[("evalsha", 1), ("getrange", 1), ("set", 1)],
-            "apply at the loaded version",
-        );
+        let amend = [
+            ("evalsha", 1),
+            ("getrange", 1),
+            ("strlen", 1),
+            ("setrange", 2),
+            ("pexpire", 1),
+        ];
+        check(&amend, "apply at the loaded version");
+        let mut sets = Changes::default();
+        sets.set("c", "3");
+        assert!(b.apply(&id, &sets, secs(60)).await.unwrap());
+        check(&amend, "apply without a version, sets only");
+        let mut with_get = amend.to_vec();
+        with_get.push(("get", 1));
         assert!(b.apply(&id, &changes, secs(60)).await.unwrap());
         check(
-            &[("get", 1), ("evalsha", 1), ("getrange", 1), ("set", 1)],
-            "apply without a version (reads first)",
+            &with_get,
+            "apply without a version that removes (reads first: does it leave any key?)",
         );
         assert!(b.apply(&id, &Changes::default(), None).await.unwrap());
         check(&[("getrange", 1)], "apply of nothing");
@@ -828,7 +838,7 @@ async fn a_retried_write_whose_answer_was_lost() {
             &direct,
             redis::cmd("SET")
                 .arg(key(&id))
-                .arg(r#"v1:00000000000000ab:{"a":3,"b":3}"#),
+                .arg(r#"v1:00000000000000ab:{"=a":3,"=b":3}"#),
         );
         assert!(b.apply(&id, &change_a, None).await.unwrap());
         assert_eq!(

@@ -331,14 +331,39 @@ async fn steps_of(
             .map_err(failed("apply"))?,
     )?;
     steps.push("apply");
-    // A session over 1 KB is written another way on one server (its value staged with `SET`,
-    // then moved with `RENAME`): an ACL user needs those commands too.
-    let mut large = Changes::default();
-    large.set("pad", format!("\"{}\"", "x".repeat(2048)));
+    // A write adds records to the stored value; once they outweigh the session, a write
+    // rewrites it, and on one server a value over 1 KB is then staged with `SET` and moved
+    // with `RENAME`: three writes of a 2 KB value get there, so an ACL user needs those
+    // commands too.
+    let large = |c: char| {
+        let mut large = Changes::default();
+        large.set("pad", format!("\"{}\"", c.to_string().repeat(2048)));
+        large
+    };
+    for c in ['a', 'b'] {
+        expect(
+            "apply (large)",
+            backend
+                .apply(id, &large(c), ttl)
+                .await
+                .map_err(failed("apply (large)"))?,
+        )?;
+    }
+    let (mut loaded, version) = backend
+        .load_versioned(id, None)
+        .await
+        .map_err(failed("apply (large)"))?
+        .ok_or("apply (large): the store answered as if the throwaway session were missing")?;
+    let rewrite = large('c');
+    rewrite.apply_to(&mut loaded);
+    let after: Vec<(&str, &str)> = loaded
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     expect(
         "apply (large)",
         backend
-            .apply(id, &large, ttl)
+            .apply_versioned(id, version, &after, &rewrite, ttl)
             .await
             .map_err(failed("apply (large)"))?,
     )?;

@@ -77,7 +77,7 @@ pub fn id(n: usize) -> String {
 pub type Session<'a> = (String, Vec<(&'a str, &'a str)>, Option<u64>);
 
 /// Writes sessions straight into Redis, pipelined, as the library stores them: one
-/// `session:<id>` string `v1:<tag>:<JSON object of fields>`, with a TTL in milliseconds when
+/// `session:<id>` string `v1:<tag>:{"=<key>":<value>,...}`, with a TTL in milliseconds when
 /// given. `fields` hold JSON text.
 pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
     write(server, prefix, sessions, |pipe, key, fields| {
@@ -86,7 +86,7 @@ pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
             if i > 0 {
                 value.push(',');
             }
-            value.push_str(&serde_json::to_string(k).unwrap());
+            value.push_str(&serde_json::to_string(&format!("={k}")).unwrap());
             value.push(':');
             value.push_str(v);
         }

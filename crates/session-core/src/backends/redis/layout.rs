@@ -1,19 +1,22 @@
 //! How one session is stored in Redis: one string, a version header then the whole state as
-//! one JSON object.
+//! one JSON object of records.
 //!
 //! ```text
-//! v1:<tag: 16 hex digits>:{"user":"alice","n":3}
+//! v1:<tag: 16 hex digits>:{"=user":"alice","=n":3,"=cart":[1],"-cart":0,"=n":4}
 //! ```
 //!
-//! Each session key maps to the JSON text of its value, embedded as it is (not re-encoded, not
-//! escaped into a string), so a load is one `GET` and one JSON parse, and the bytes stored
-//! are the state's own plus the 20-byte header. The tag is random and changes with every
-//! write: a write that carries the tag its request loaded replaces the value only if the tag
-//! is still the stored one (`scripts.rs`, `SAVE`); otherwise it gets the current value back
-//! and re-applies only its own changes on top. That is what keeps two concurrent requests
-//! that change different keys from undoing each other, now that the value is one string.
-//! A random tag rather than a counter: a session deleted and created again under the same
-//! id (a move between backends) can never present an old tag that matches by accident.
+//! Each record's name is an operation and a session key: `=key` sets the key to the JSON
+//! text that follows (embedded as it is, not re-encoded, not escaped into a string), `-key`
+//! removes it; read in order, a later record wins. A load is one `GET` and one JSON parse.
+//! A write of a few changed keys adds their records in place of the closing brace
+//! (`SETRANGE`, `scripts.rs` `AMEND`) instead of sending the whole session: field-level
+//! writes as the hash of earlier versions had, so two concurrent requests that change
+//! different keys both keep their change with no version check at all. When the records
+//! that later ones override outweigh the session itself, the next write rewrites it whole
+//! (one `=` record per key), conditional on the version: the random tag of the header,
+//! which every write changes. A random tag rather than a counter: a session deleted and
+//! created again under the same id (a move between backends) never presents an old tag
+//! that matches by accident.
 //!
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.
@@ -23,7 +26,7 @@ use std::fmt::Write as _;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::SessionState;
+use crate::{Changes, SessionState};
 
 /// The header of every value: `v1:` + 16 hex digits + `:`.
 pub(super) const HEADER_LEN: usize = 20;
@@ -53,9 +56,7 @@ pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a st
         if i > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut out, key).expect("writing into a Vec cannot fail");
-        out.push(b':');
-        out.extend_from_slice(value.as_bytes());
+        push_record(&mut out, SET, key, value);
     }
     out.push(b'}');
     out
@@ -66,6 +67,40 @@ pub(super) fn encode_state(state: &SessionState) -> Vec<u8> {
     encode(state.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
+/// The records of `changes`, to go in place of a stored value's closing brace: `,"=k":v`
+/// per key set, `,"-k":0` per key removed, then the brace again.
+pub(super) fn records(changes: &Changes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(
+        2 + changes
+            .set
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum::<usize>()
+            + changes.remove.iter().map(|k| k.len() + 7).sum::<usize>(),
+    );
+    for key in &changes.remove {
+        out.push(b',');
+        push_record(&mut out, REMOVE, key, "0");
+    }
+    for (key, value) in &changes.set {
+        out.push(b',');
+        push_record(&mut out, SET, key, value);
+    }
+    out.push(b'}');
+    out
+}
+
+/// About the bytes [`encode`] makes of `entries` (keys that need escaping count unescaped):
+/// what a rewrite would store, to weigh against what is stored.
+pub(super) fn encoded_len(entries: &[(&str, &str)]) -> usize {
+    HEADER_LEN
+        + 2
+        + entries
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 5)
+            .sum::<usize>()
+}
+
 /// A stored value read back: the state and its tag.
 pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     let text = std::str::from_utf8(bytes).map_err(|_| "the stored session is not UTF-8 text")?;
@@ -74,8 +109,22 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     let state = de
         .deserialize_map(StateVisitor)
         .and_then(|state| de.end().map(|()| state))
-        .map_err(|err| format!("the stored session is not a JSON object of JSON values ({err})"))?;
+        .map_err(|err| format!("the stored session is not an object of session records ({err})"))?;
     Ok((state, tag))
+}
+
+/// The operation of a record that sets its key.
+const SET: u8 = b'=';
+/// The operation of a record that removes its key.
+const REMOVE: u8 = b'-';
+
+/// `"<op><key>":<value>`, the key escaped as a JSON string.
+fn push_record(out: &mut Vec<u8>, op: u8, key: &str, value: &str) {
+    let start = out.len();
+    serde_json::to_writer(&mut *out, key).expect("writing into a Vec cannot fail");
+    out.insert(start + 1, op);
+    out.push(b':');
+    out.extend_from_slice(value.as_bytes());
 }
 
 /// Checks that `bytes` are the header of a stored session.
@@ -87,7 +136,8 @@ pub(super) fn check_header(bytes: &[u8]) -> Result<(), Invalid> {
         .ok_or_else(|| NOT_OURS.to_owned())
 }
 
-const NOT_OURS: &str = "the stored value is not a session of this library (no v1 header)";
+pub(super) const NOT_OURS: &str =
+    "the stored value is not a session of this library (no v1 header)";
 
 /// The tag of a stored value's header.
 fn tag_of(text: &str) -> Option<u64> {
@@ -122,9 +172,22 @@ impl<'de> Visitor<'de> for StateVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SessionState, A::Error> {
         let mut state = SessionState::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(mut name) = map.next_key::<String>()? {
             let value: Box<RawValue> = map.next_value()?;
-            state.insert(key, Box::<str>::from(value).into_string());
+            let op = match name.as_bytes().first() {
+                Some(&op) if op == SET || op == REMOVE => op,
+                _ => {
+                    return Err(serde::de::Error::custom(
+                        "a record name without its operation",
+                    ))
+                }
+            };
+            name.remove(0);
+            if op == SET {
+                state.insert(name, Box::<str>::from(value).into_string());
+            } else {
+                state.remove(&name);
+            }
         }
         Ok(state)
     }
@@ -167,16 +230,40 @@ mod tests {
         for bad in [
             &b"secret"[..],
             b"v1:0123456789abcdeg:{}",
-            b"v1:0123456789abcdef:{\"a\":secret}",
+            b"v1:0123456789abcdef:{\"=a\":secret}",
             b"v1:0123456789abcdef:[1]",
             b"v1:0123456789abcdef:{} x",
             b"v2:0123456789abcdef:{}",
-            b"v1:0123456789abcdef:{\"a\":\xff}",
+            b"v1:0123456789abcdef:{\"=a\":\xff}",
         ] {
             let err = decode(bad).unwrap_err();
             assert!(!err.contains("secret"), "{err}");
         }
         assert!(decode(b"v1:00000000000000ff:{}").unwrap().0.is_empty());
+        // A record without its operation is not ours either.
+        assert!(decode(br#"v1:00000000000000ff:{"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn records_in_place_of_the_brace_set_and_remove_keys() {
+        let s = state(&[("a", "1"), ("b", "2"), ("we\"ird", "3")]);
+        let mut value = encode_state(&s);
+        let mut changes = Changes::default();
+        changes.set("a", "10");
+        changes.set("c", "[3]");
+        changes.remove("we\"ird");
+        value.pop();
+        value.extend_from_slice(&records(&changes));
+        let (decoded, _) = decode(&value).unwrap();
+        assert_eq!(decoded, state(&[("a", "10"), ("b", "2"), ("c", "[3]")]));
+        // Removed then set again by a later write: the later record wins.
+        let mut again = Changes::default();
+        again.set("we\"ird", "4");
+        value.pop();
+        value.extend_from_slice(&records(&again));
+        assert_eq!(decode(&value).unwrap().0["we\"ird"], "4");
+        let pairs: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(encoded_len(&pairs) >= encode_state(&s).len() - 2);
     }
 
     #[test]

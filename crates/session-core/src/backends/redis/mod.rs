@@ -2,12 +2,15 @@
 //! [plan](crate::plan::Topology) (`docs/sentinel.md`, `docs/cluster.md`).
 //!
 //! # Layout
-//! One string per session at key `prefix + id`: a version header, then the whole state as one
-//! JSON object (`layout.rs`), so a load is one `GET` and one parse, the cost of the peers'
-//! reads (measured against the hash of earlier versions in `docs/benchmarks.md`). Two
-//! concurrent requests that change different keys both keep their change because each write
-//! is conditional on the version its request loaded, and a write that finds another in
-//! between applies its own changed keys to that one's value (`RedisBackend::save`).
+//! One string per session at key `prefix + id`: a version header, then one JSON object of
+//! records (`=key`: set, `-key`: removed; `layout.rs`), so a load is one `GET` and one
+//! parse, the cost of the peers' reads (measured against the hash of earlier versions in
+//! `docs/benchmarks.md`). A write adds the records of its changed keys in place of the
+//! closing brace: as with the hash's field-level writes, two concurrent requests that
+//! change different keys both keep their change, with no version check. The version (the
+//! header's random tag, new with every write) guards the writes that replace the value:
+//! a rewrite once the records outweigh the session, and the delete of a session left with
+//! no key (`RedisBackend::save`).
 //!
 //! Sessions stored as hashes by earlier versions (one field per key) are still read
 //! (`HGETALL` after the `GET` answered `WRONGTYPE`) and written field by field, until a
@@ -19,8 +22,9 @@
 //! | load | `GET` (pipelined with `PEXPIRE` when touching) |
 //! | create | script: `SET NX` (+ `PX`) |
 //! | replace | script: if the session exists, `SET` (+ `PX`) |
-//! | apply at the loaded version | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`) |
-//! | apply without a version | `GET`, then the script above (two round trips) |
+//! | apply | script: if the session exists, `SETRANGE` of the header's tag and of the records (+ `PEXPIRE`) |
+//! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
+//! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
 //! | touch | `PEXPIRE`, or a script `PERSIST` when the TTL is `None` |
 //! | delete | `DEL` |
 //!
@@ -141,8 +145,6 @@ pub struct RedisBackend {
     location: String,
     /// Marks the [`Version`]s this backend hands out (see [`Version::seen_by`]).
     origin: u64,
-    /// Turns of the writers retrying after a conflict ([`RETRY_TURNS`]).
-    retry_turns: Box<[tokio::sync::Mutex<()>]>,
 }
 
 /// The servers behind the backend and how requests reach them: the plan's
@@ -267,9 +269,6 @@ impl RedisBackend {
             index_key: plan.index_key.clone(),
             location,
             origin: Version::new_origin(),
-            retry_turns: (0..RETRY_TURNS)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
         })
     }
 }
@@ -573,15 +572,16 @@ impl RedisBackend {
         format!("{}index:{}:{}", self.prefix, entry.key(), entry.digest())
     }
 
-    /// A `GET` reply of a session key: the state and the tag of its value, `None` when the
-    /// key is absent.
-    fn stored(&self, value: Value) -> Result<Option<(SessionState, u64)>, StoreError> {
+    /// A `GET` reply of a session key: the state, the tag and the length of its value, `None`
+    /// when the key is absent.
+    fn stored(&self, value: Value) -> Result<Option<(SessionState, u64, usize)>, StoreError> {
         match value {
             Value::Nil => Ok(None),
             Value::BulkString(bytes) => {
                 let (state, tag) = layout::decode(&bytes).map_err(corrupt)?;
-                // Never written (a write that leaves no key deletes); read as no session.
-                Ok((!state.is_empty()).then_some((state, tag)))
+                // A session whose keys were all removed (by concurrent requests that each
+                // removed some): no session.
+                Ok((!state.is_empty()).then_some((state, tag, bytes.len())))
             }
             Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
             _ => Err(corrupt("GET returned something other than a string".into())),
@@ -607,11 +607,11 @@ impl RedisBackend {
         }
     }
 
-    /// The changed keys of one request, written by the conditional write of the string
-    /// layout (the hash layout's field-level script for a session still stored so), starting
-    /// from `first`: one round trip when the request's version is still the stored one;
-    /// one more per write that came in between (its value comes back, this request's
-    /// changes are applied on top), until [`MERGE_TRIES`] such writes came in between.
+    /// The changed keys of one request, written from `first`: their records added (one
+    /// round trip); a rewrite or delete conditional on the version, which turns into adding
+    /// the records when another write came in between (one more); the hash layout's
+    /// field-level script for a session still stored so. At most [`MERGE_TRIES`] round
+    /// trips.
     async fn save(
         &self,
         id: &SessionId,
@@ -635,17 +635,26 @@ impl RedisBackend {
             // On a cluster the entry is in another slot: added first (see `conditional_write`).
             self.index_add(entry, id).await?;
         }
+        let records = layout::records(changes);
         let mut next = first;
-        let mut conflicts = 0;
-        // This writer's turn among the retrying writers of its stripe, once it conflicted.
-        let mut queued = None;
-        // Each round trip after a conflict is one of at most two (read, write), and a
-        // session's layout changes at most once: the bound is only a guard.
-        for _ in 0..3 * MERGE_TRIES {
-            if conflicts == MERGE_TRIES {
-                break;
-            }
+        // Only rewrites and deletes are conditional on the version, and only they can meet
+        // another write in between; each such meeting means that write succeeded. The bound
+        // caps what one request can cost when many write one session at once.
+        for _ in 0..MERGE_TRIES {
             next = match next {
+                Next::Amend => {
+                    let call =
+                        self.write_call(&scripts::AMEND_SCRIPT, id, ttl, entry.as_ref(), |call| {
+                            call.arg(layout::header(rand::random())).arg(&records);
+                        });
+                    match self.send_raw::<i64>(&Request::Script(call), false).await {
+                        Ok(-1) => return Err(corrupt(layout::NOT_OURS.into())),
+                        Ok(written) => return Ok(written == 1),
+                        // A hash: a session of an earlier version under this id.
+                        Err(err) if errors::is_wrong_type(&err) => Next::Hash,
+                        Err(err) => return Err(self.error(&err)),
+                    }
+                }
                 Next::Read => {
                     let mut pipe = redis::pipe();
                     pipe.cmd("GET").arg(self.key(id));
@@ -654,7 +663,7 @@ impl RedisBackend {
                     match got {
                         Ok((value,)) => match self.stored(value)? {
                             None => return Ok(false),
-                            Some((state, tag)) => merged(state, tag, changes),
+                            Some((state, tag, _)) => on_top_of(state, tag, changes),
                         },
                         Err(err) if errors::is_wrong_type(&err) => Next::Hash,
                         Err(err) => return Err(self.error(&err)),
@@ -699,34 +708,11 @@ impl RedisBackend {
                     };
                     match reply {
                         Ok(Value::Int(written)) => return Ok(written == 1),
-                        // Another write came in between: its value, to merge into.
+                        // Another write came in between: this request's changes go on top
+                        // of its value.
                         Ok(Value::BulkString(current)) => {
-                            conflicts += 1;
-                            if queued.is_none() {
-                                // The retries of this process's writers of a session take
-                                // turns, so they stop colliding with each other: without
-                                // this, n writers at once cost n² round trips.
-                                let stripe = &self.retry_turns[stripe_of(id)];
-                                match stripe.try_lock() {
-                                    Ok(turn) => {
-                                        // Nobody queued: the value that came back is fresh.
-                                        queued = Some(turn);
-                                        let (state, tag) =
-                                            layout::decode(&current).map_err(corrupt)?;
-                                        merged(state, tag, changes)
-                                    }
-                                    Err(_) => {
-                                        // Waited for a turn: the value is stale by now.
-                                        queued = Some(stripe.lock().await);
-                                        Next::Read
-                                    }
-                                }
-                            } else {
-                                // Another process (or a first attempt of this one) wrote:
-                                // pause, then read afresh.
-                                back_off(conflicts).await;
-                                Next::Read
-                            }
+                            let (state, tag) = layout::decode(&current).map_err(corrupt)?;
+                            on_top_of(state, tag, changes)
                         }
                         Ok(_) => {
                             return Err(corrupt(
@@ -744,7 +730,7 @@ impl RedisBackend {
             backend: NAME.into(),
             timed_out: false,
             message: format!(
-                "{}: the session was changed by other writes {MERGE_TRIES} times while this write was merging its changes (concurrent requests writing it); nothing was written, try again",
+                "{}: the session was changed by other writes {MERGE_TRIES} times while this write waited to rewrite it or remove its last keys (concurrent requests writing it); nothing was written, try again",
                 self.location
             ),
         })
@@ -848,7 +834,7 @@ impl SessionBackend for RedisBackend {
         };
         Ok(self
             .stored(value)?
-            .map(|(state, tag)| (state, Version::tagged(self.origin, tag))))
+            .map(|(state, tag, len)| (state, Version::tagged(self.origin, tag, len))))
     }
 
     async fn load_with_ttl(
@@ -865,7 +851,7 @@ impl SessionBackend for RedisBackend {
         // could miss a logout.
         let got: redis::RedisResult<(Value, i64)> = self.send_raw(&pipe("GET"), false).await;
         let (state, pttl) = match got {
-            Ok((value, pttl)) => (self.stored(value)?.map(|(state, _)| state), pttl),
+            Ok((value, pttl)) => (self.stored(value)?.map(|(state, ..)| state), pttl),
             Err(err) if errors::is_wrong_type(&err) => {
                 let (fields, pttl): (Value, i64) = self.run(pipe("HGETALL")).await?;
                 (hash_state(fields)?, pttl)
@@ -910,7 +896,8 @@ impl SessionBackend for RedisBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.save(id, Next::Read, changes, ttl).await
+        self.save(id, first_without_version(changes), changes, ttl)
+            .await
     }
 
     async fn apply_versioned(
@@ -922,12 +909,19 @@ impl SessionBackend for RedisBackend {
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let first = match version.seen_by(self.origin) {
-            Seen::Tagged(tag) => Next::Write {
+            // No key left: the session is deleted, if no write came in between.
+            Seen::Tagged { tag, .. } if after.is_empty() => Next::Write {
+                expected: tag,
+                value: Vec::new(),
+            },
+            // Records that later ones override outweigh the session: rewritten whole.
+            Seen::Tagged { tag, len } if needs_rewrite(len, changes, after) => Next::Write {
                 expected: tag,
                 value: layout::encode(after.iter().copied()),
             },
+            Seen::Tagged { .. } => Next::Amend,
             Seen::Hash => Next::Hash,
-            Seen::Unknown => Next::Read,
+            Seen::Unknown => first_without_version(changes),
         };
         self.save(id, first, changes, ttl).await
     }
@@ -991,7 +985,7 @@ impl SessionBackend for RedisBackend {
                 Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
                 value => self
                     .stored(value)
-                    .map(|found| found.map(|(state, _)| (state, left_of(&pttl)))),
+                    .map(|found| found.map(|(state, ..)| (state, left_of(&pttl)))),
             };
             answers.push(answer);
         }
@@ -1169,13 +1163,12 @@ impl SessionBackend for RedisBackend {
     }
 }
 
-/// How many times other writes to the same session may come in between one write and its
-/// session (each costs this write one or two round trips more: its value comes back to
-/// merge into, or is read afresh after a pause).
-/// Each conflict means another write succeeded, so the writes of one session always make
-/// progress; the bound caps what one request can cost when many write one session at once
-/// (a hostile client can send as many as it likes): past it the write fails as unavailable
-/// (503), and writes nothing.
+/// How many round trips one write may take. Adding records never conflicts; a rewrite or
+/// a delete conditional on the version meets another write in between at most once before
+/// it turns into adding records (or a delete that sees the newer value), so writes need
+/// at most three. The bound caps what one request can cost when many write one session at
+/// once (a hostile client can send as many as it likes): past it the write fails as
+/// unavailable (503), and writes nothing.
 const MERGE_TRIES: u32 = 32;
 
 /// From this size on (bytes of the stored value), a write on one server stages the value
@@ -1187,46 +1180,55 @@ const STAGE_FROM: usize = 1024;
 /// pipeline, so it only lingers when the connection broke in between.
 const STAGING_MS: u64 = 10_000;
 
-/// How many turn locks the retrying writers of one backend share (by session id): the
-/// retries of writers of one session take turns, those of different sessions rarely wait.
-const RETRY_TURNS: usize = 64;
-
-/// The turn lock of `id`'s writers (ids are random: their first bytes spread evenly).
-fn stripe_of(id: &SessionId) -> usize {
-    let bytes = id.as_str().as_bytes();
-    let n = bytes.iter().take(8).fold(0usize, |n, b| {
-        n.wrapping_mul(31).wrapping_add(usize::from(*b))
-    });
-    n % RETRY_TURNS
-}
-
-/// Waits before a retry of a writer whose turn came and that still conflicted (another
-/// process wrote, or a first attempt of this one): a random pause of up to 1, 2, 4, 8, 16,
-/// 32 ms (`conflicts` from 2), so that the writers of several processes spread out instead
-/// of colliding on every round.
-async fn back_off(conflicts: u32) {
-    let cap_us = 1000u64 << (conflicts - 2).min(5);
-    let pause = rand::random_range(0..=cap_us);
-    tokio::time::sleep(Duration::from_micros(pause)).await;
-}
-
-/// The next step of `RedisBackend::save`.
+/// The next step of [`RedisBackend::save`].
 enum Next {
-    /// Read the current value first (a write without a version).
+    /// Add the changes' records to the stored value (`scripts.rs`, `AMEND`).
+    Amend,
+    /// Read the current value first: to tell whether removals leave no key.
     Read,
-    /// Write `value` if the stored value is still the one tagged `expected`.
+    /// Write `value` (empty: delete) if the stored value is still the one tagged `expected`.
     Write { expected: u64, value: Vec<u8> },
     /// The session is a hash (the layout of earlier versions): the field-level write.
     Hash,
 }
 
-/// The write of `changes` on top of the value `state` tagged `tag`.
-fn merged(mut state: SessionState, tag: u64, changes: &Changes) -> Next {
-    changes.apply_to(&mut state);
-    Next::Write {
-        expected: tag,
-        value: layout::encode_state(&state),
+/// The first step of a write without a version: sets only are added at once (one round
+/// trip); removals might leave no key, which only the current value tells, and a session
+/// left with no keys is deleted.
+fn first_without_version(changes: &Changes) -> Next {
+    if changes.remove.is_empty() {
+        Next::Amend
+    } else {
+        Next::Read
     }
+}
+
+/// The step after reading the value `state` tagged `tag`: the session is deleted when the
+/// changes leave no key, and the changes are added otherwise.
+fn on_top_of(mut state: SessionState, tag: u64, changes: &Changes) -> Next {
+    changes.apply_to(&mut state);
+    if state.is_empty() {
+        Next::Write {
+            expected: tag,
+            value: Vec::new(),
+        }
+    } else {
+        Next::Amend
+    }
+}
+
+/// True when the stored value of `len` bytes, with the records of `changes` added, would
+/// be more than twice what the whole state `after` takes rewritten (plus 256 bytes, so a
+/// small session is not rewritten every few writes): the write then rewrites it, so a load
+/// never parses much more than the session.
+fn needs_rewrite(len: usize, changes: &Changes, after: &[(&str, &str)]) -> bool {
+    let added: usize = changes
+        .set
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 6)
+        .sum::<usize>()
+        + changes.remove.iter().map(|k| k.len() + 7).sum::<usize>();
+    len + added > 2 * layout::encoded_len(after) + 256
 }
 
 /// The stored value of a whole state about to be created or replaced, its values checked:
@@ -1270,8 +1272,10 @@ fn corrupt(detail: String) -> StoreError {
 /// ```
 /// use session_core::backends::redis::decode_value;
 ///
-/// let state = decode_value(br#"v1:00000000000000ff:{"user":"alice","n":3}"#).unwrap();
+/// let stored = br#"v1:00000000000000ff:{"=user":"alice","=n":3,"=cart":[1],"-cart":0}"#;
+/// let state = decode_value(stored).unwrap();
 /// assert_eq!(state["user"], r#""alice""#);
+/// assert_eq!(state.len(), 2);
 /// assert!(decode_value(b"some other value").is_err());
 /// ```
 pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {

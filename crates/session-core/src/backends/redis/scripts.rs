@@ -146,6 +146,30 @@ end
 return 1
 "#;
 
+/// The write of a request's changed keys: their records in place of the stored value's
+/// closing brace (`layout.rs`), and a fresh tag in its header, so a later rewrite based on
+/// an older load cannot overwrite this. `ARGV[2]`: the new header; `ARGV[3]`: the records,
+/// ending with the brace. `ttl` 0 keeps the expiry (`SETRANGE` does).
+///
+/// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
+/// nothing is written, so a logout sticks); -1 when the key holds a string that is not a
+/// session of ours (left alone). On a hash (a session still in the layout of earlier
+/// versions) `GETRANGE` raises `WRONGTYPE` before anything is written. No version check:
+/// records only add to what is there, as `HSET`/`HDEL` did to a hash, so two concurrent
+/// requests that change different keys both keep their change.
+const AMEND: &str = r#"
+local head = redis.call('GETRANGE', key, 0, 2)
+if head ~= 'v1:' then
+  if head == '' then return 0 end
+  return -1
+end
+local n = redis.call('STRLEN', key)
+redis.call('SETRANGE', key, 0, ARGV[2])
+redis.call('SETRANGE', key, n - 1, ARGV[3])
+if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+return 1
+"#;
+
 /// The field-level write of a session still stored as a hash by an earlier version.
 /// `ARGV[2]`: number of removed fields `n`; `ARGV[3..3+n)`: removed fields; the rest: field,
 /// value pairs to set (never one of the removed ones). `ttl` 0 leaves the expiry alone. A hash
@@ -298,6 +322,7 @@ impl ScriptCall {
 pub(super) static CREATE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CREATE));
 pub(super) static REPLACE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(REPLACE));
 pub(super) static SAVE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SAVE));
+pub(super) static AMEND_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(AMEND));
 pub(super) static COMMIT_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::with_keys(COMMIT, 2));
 pub(super) static APPLY_HASH_SCRIPT: LazyLock<LuaScript> =
