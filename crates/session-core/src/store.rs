@@ -387,7 +387,7 @@ impl SessionStore {
     /// (what it loaded, with `changes` applied; every key of it). On Redis this is one round
     /// trip: the records of `changes` are added to the stored value, with no version check.
     /// The version serves the writes that replace the value: when the records would make it
-    /// more than twice what `after` takes written whole (plus 256 bytes), `after` rewrites
+    /// more than 1.5 times what `after` takes written whole (plus 256 bytes), `after` rewrites
     /// it, and an empty `after` deletes the session, each only if no other write came in
     /// between; if one did, `changes` go on top of what it left (one more round trip). Only
     /// this request's changed keys change either way; [`apply`](Self::apply) itself, without
