@@ -168,7 +168,7 @@ fn check_fails_the_dry_run_of_a_user_without_the_store_commands() {
         "+get",
         "+set",
         "+getrange",
-        "+setrange",
+        "+append",
         "+strlen",
         "+pexpire",
         "+pttl",

@@ -151,8 +151,7 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
     let amend = [
         ("evalsha", 1),
         ("getrange", 1),
-        ("strlen", 1),
-        ("setrange", 2),
+        ("append", 1),
         ("pexpire", 1),
     ];
     check(&amend, "apply at the loaded version");

@@ -381,7 +381,7 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
 /// allowed; `CLIENT SETINFO` (sent by redis-rs at connect, its answer ignored) is left out on
 /// purpose to show a refusal does not fail the connection.
 const STORE_COMMANDS: &str =
-    "+get +set +getrange +setrange +strlen +rename +pexpire +pttl +persist +del +evalsha +eval \
+    "+get +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval \
      +exists +type +hgetall +hset +hdel +hlen +ping +client|setname";
 
 #[tokio::test]

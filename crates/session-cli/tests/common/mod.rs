@@ -77,7 +77,8 @@ pub fn id(n: usize) -> String {
 pub type Session<'a> = (String, Vec<(&'a str, &'a str)>, Option<u64>);
 
 /// Writes sessions straight into Redis, pipelined, as the library stores them: one
-/// `session:<id>` string `v1:<tag>:{"=<key>":<value>,...}`, with a TTL in milliseconds when
+/// `session:<id>` string `v1:<tag>:{"=<key>":<value>,...` (the object without its closing
+/// brace: writes append to it), with a TTL in milliseconds when
 /// given. `fields` hold JSON text.
 pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
     write(server, prefix, sessions, |pipe, key, fields| {
@@ -90,7 +91,6 @@ pub fn put(server: &RedisServer, prefix: &str, sessions: &[Session<'_>]) {
             value.push(':');
             value.push_str(v);
         }
-        value.push('}');
         pipe.cmd("SET").arg(key).arg(value).ignore();
     });
 }

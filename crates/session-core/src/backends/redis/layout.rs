@@ -2,21 +2,21 @@
 //! one JSON object of records.
 //!
 //! ```text
-//! v1:<tag: 16 hex digits>:{"=user":"alice","=n":3,"=cart":[1],"-cart":0,"=n":4}
+//! v1:<tag: 16 hex digits>:{"=user":"alice","=n":3,"=cart":[1],"-cart":0,"=n":4
 //! ```
 //!
 //! Each record's name is an operation and a session key: `=key` sets the key to the JSON
 //! text that follows (embedded as it is, not re-encoded, not escaped into a string), `-key`
 //! removes it; read in order, a later record wins. A load is one `GET` and one JSON parse.
-//! A write of a few changed keys adds their records in place of the closing brace
-//! (`SETRANGE`, `scripts.rs` `AMEND`) instead of sending the whole session: field-level
-//! writes as the hash of earlier versions had, so two concurrent requests that change
-//! different keys both keep their change with no version check at all. When the records
-//! that later ones override outweigh the session itself, the next write rewrites it whole
-//! (one `=` record per key), conditional on the version: the random tag of the header,
-//! which every write changes. A random tag rather than a counter: a session deleted and
-//! created again under the same id (a move between backends) never presents an old tag
-//! that matches by accident.
+//! The object is stored without its closing brace, so a write of a few changed keys
+//! appends their records (`APPEND`, `scripts.rs` `AMEND`) instead of sending the whole
+//! session: field-level writes as the hash of earlier versions had, so two concurrent
+//! requests that change different keys both keep their change with no version check at all.
+//! When the records that later ones override pile up, a write rewrites the session whole
+//! (one `=` record per key), conditional on the version: the header's random tag, new with
+//! every rewrite, and the value's length, which every append grows. A random tag rather
+//! than a counter: a session deleted and created again under the same id (a move between
+//! backends) never presents an old tag that matches by accident.
 //!
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.
@@ -58,7 +58,6 @@ pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a st
         }
         push_record(&mut out, SET, key, value);
     }
-    out.push(b'}');
     out
 }
 
@@ -67,8 +66,8 @@ pub(super) fn encode_state(state: &SessionState) -> Vec<u8> {
     encode(state.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
-/// The records of `changes`, to go in place of a stored value's closing brace: `,"=k":v`
-/// per key set, `,"-k":0` per key removed, then the brace again.
+/// The records of `changes`, to append to a stored value: `,"=k":v` per key set, `,"-k":0`
+/// per key removed.
 pub(super) fn records(changes: &Changes) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         2 + changes
@@ -86,7 +85,6 @@ pub(super) fn records(changes: &Changes) -> Vec<u8> {
         out.push(b',');
         push_record(&mut out, SET, key, value);
     }
-    out.push(b'}');
     out
 }
 
@@ -101,11 +99,15 @@ pub(super) fn encoded_len(entries: &[(&str, &str)]) -> usize {
             .sum::<usize>()
 }
 
-/// A stored value read back: the state and its tag.
-pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "the stored session is not UTF-8 text")?;
-    let tag = tag_of(text).ok_or(NOT_OURS)?;
-    let mut de = serde_json::Deserializer::from_str(&text[HEADER_LEN..]);
+/// A stored value read back: the state and its tag. The value is taken, to close its
+/// object in place (one byte pushed) rather than copy it.
+pub(super) fn decode(mut bytes: Vec<u8>) -> Result<(SessionState, u64), Invalid> {
+    let tag = std::str::from_utf8(bytes.get(..HEADER_LEN).ok_or(NOT_OURS)?)
+        .ok()
+        .and_then(tag_of)
+        .ok_or(NOT_OURS)?;
+    bytes.push(b'}');
+    let mut de = serde_json::Deserializer::from_slice(&bytes[HEADER_LEN..]);
     let state = de
         .deserialize_map(StateVisitor)
         .and_then(|state| de.end().map(|()| state))
@@ -214,11 +216,11 @@ mod tests {
             ("", "null"),
         ]);
         let value = encode_state(&s);
-        let (decoded, tag) = decode(&value).unwrap();
+        let (decoded, tag) = decode(value.clone()).unwrap();
         assert_eq!(decoded, s);
         assert!(value.starts_with(header(tag).as_bytes()));
         assert_ne!(
-            decode(&encode_state(&s)).unwrap().1,
+            decode(encode_state(&s)).unwrap().1,
             tag,
             "a fresh tag per write"
         );
@@ -229,41 +231,44 @@ mod tests {
     fn anything_else_is_invalid_and_says_why_without_the_data() {
         for bad in [
             &b"secret"[..],
-            b"v1:0123456789abcdeg:{}",
-            b"v1:0123456789abcdef:{\"=a\":secret}",
-            b"v1:0123456789abcdef:[1]",
+            b"v1:0123",
+            b"v1:0123456789abcdeg:{",
+            b"v1:0123456789abcdef:{\"=a\":secret",
+            b"v1:0123456789abcdef:[1",
+            b"v1:0123456789abcdef:{\"=a\":1}",
             b"v1:0123456789abcdef:{} x",
-            b"v2:0123456789abcdef:{}",
-            b"v1:0123456789abcdef:{\"=a\":\xff}",
+            b"v2:0123456789abcdef:{",
+            b"v1:0123456789abcdef:{\"=a\":\xff",
         ] {
-            let err = decode(bad).unwrap_err();
+            let err = decode(bad.to_vec()).unwrap_err();
             assert!(!err.contains("secret"), "{err}");
         }
-        assert!(decode(b"v1:00000000000000ff:{}").unwrap().0.is_empty());
+        assert!(decode(b"v1:00000000000000ff:{".to_vec())
+            .unwrap()
+            .0
+            .is_empty());
         // A record without its operation is not ours either.
-        assert!(decode(br#"v1:00000000000000ff:{"a":1}"#).is_err());
+        assert!(decode(br#"v1:00000000000000ff:{"a":1"#.to_vec()).is_err());
     }
 
     #[test]
-    fn records_in_place_of_the_brace_set_and_remove_keys() {
+    fn appended_records_set_and_remove_keys() {
         let s = state(&[("a", "1"), ("b", "2"), ("we\"ird", "3")]);
         let mut value = encode_state(&s);
         let mut changes = Changes::default();
         changes.set("a", "10");
         changes.set("c", "[3]");
         changes.remove("we\"ird");
-        value.pop();
         value.extend_from_slice(&records(&changes));
-        let (decoded, _) = decode(&value).unwrap();
+        let (decoded, _) = decode(value.clone()).unwrap();
         assert_eq!(decoded, state(&[("a", "10"), ("b", "2"), ("c", "[3]")]));
         // Removed then set again by a later write: the later record wins.
         let mut again = Changes::default();
         again.set("we\"ird", "4");
-        value.pop();
         value.extend_from_slice(&records(&again));
-        assert_eq!(decode(&value).unwrap().0["we\"ird"], "4");
+        assert_eq!(decode(value).unwrap().0["we\"ird"], "4");
         let pairs: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert!(encoded_len(&pairs) >= encode_state(&s).len() - 2);
+        assert!(encoded_len(&pairs) >= encode_state(&s).len());
     }
 
     #[test]

@@ -578,10 +578,11 @@ impl RedisBackend {
         match value {
             Value::Nil => Ok(None),
             Value::BulkString(bytes) => {
-                let (state, tag) = layout::decode(&bytes).map_err(corrupt)?;
+                let len = bytes.len();
+                let (state, tag) = layout::decode(bytes).map_err(corrupt)?;
                 // A session whose keys were all removed (by concurrent requests that each
                 // removed some): no session.
-                Ok((!state.is_empty()).then_some((state, tag, bytes.len())))
+                Ok((!state.is_empty()).then_some((state, tag, len)))
             }
             Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
             _ => Err(corrupt("GET returned something other than a string".into())),
@@ -645,7 +646,7 @@ impl RedisBackend {
                 Next::Amend => {
                     let call =
                         self.write_call(&scripts::AMEND_SCRIPT, id, ttl, entry.as_ref(), |call| {
-                            call.arg(layout::header(rand::random())).arg(&records);
+                            call.arg(&records);
                         });
                     match self.send_raw::<i64>(&Request::Script(call), false).await {
                         Ok(-1) => return Err(corrupt(layout::NOT_OURS.into())),
@@ -663,7 +664,7 @@ impl RedisBackend {
                     match got {
                         Ok((value,)) => match self.stored(value)? {
                             None => return Ok(false),
-                            Some((state, tag, _)) => on_top_of(state, tag, changes),
+                            Some((state, tag, len)) => on_top_of(state, (tag, len), changes),
                         },
                         Err(err) if errors::is_wrong_type(&err) => Next::Hash,
                         Err(err) => return Err(self.error(&err)),
@@ -701,7 +702,9 @@ impl RedisBackend {
                             ttl,
                             entry.as_ref(),
                             |call| {
-                                call.arg(layout::header(expected)).arg(value);
+                                call.arg(layout::header(expected.0))
+                                    .arg(value)
+                                    .arg(expected.1);
                             },
                         );
                         self.send_raw::<Value>(&Request::Script(call), false).await
@@ -711,8 +714,9 @@ impl RedisBackend {
                         // Another write came in between: this request's changes go on top
                         // of its value.
                         Ok(Value::BulkString(current)) => {
-                            let (state, tag) = layout::decode(&current).map_err(corrupt)?;
-                            on_top_of(state, tag, changes)
+                            let len = current.len();
+                            let (state, tag) = layout::decode(current).map_err(corrupt)?;
+                            on_top_of(state, (tag, len), changes)
                         }
                         Ok(_) => {
                             return Err(corrupt(
@@ -742,7 +746,7 @@ impl RedisBackend {
     async fn staged_write(
         &self,
         id: &SessionId,
-        expected: u64,
+        expected: (u64, usize),
         value: &[u8],
         ttl: Option<Duration>,
         entry: Option<&IndexName>,
@@ -758,7 +762,7 @@ impl RedisBackend {
                 ttl,
                 entry,
                 |call| {
-                    call.arg(layout::header(expected));
+                    call.arg(layout::header(expected.0)).arg(expected.1);
                 },
             )
         };
@@ -910,13 +914,13 @@ impl SessionBackend for RedisBackend {
     ) -> Result<bool, StoreError> {
         let first = match version.seen_by(self.origin) {
             // No key left: the session is deleted, if no write came in between.
-            Seen::Tagged { tag, .. } if after.is_empty() => Next::Write {
-                expected: tag,
+            Seen::Tagged { tag, len } if after.is_empty() => Next::Write {
+                expected: (tag, len),
                 value: Vec::new(),
             },
             // Records that later ones override pile up: rewritten whole.
             Seen::Tagged { tag, len } if needs_rewrite(len, changes, after) => Next::Write {
-                expected: tag,
+                expected: (tag, len),
                 value: layout::encode(after.iter().copied()),
             },
             Seen::Tagged { .. } => Next::Amend,
@@ -1186,8 +1190,12 @@ enum Next {
     Amend,
     /// Read the current value first: to tell whether removals leave no key.
     Read,
-    /// Write `value` (empty: delete) if the stored value is still the one tagged `expected`.
-    Write { expected: u64, value: Vec<u8> },
+    /// Write `value` (empty: delete) if the stored value is still the one `expected`: its
+    /// tag and its length (a rewrite changes the tag, an append the length).
+    Write {
+        expected: (u64, usize),
+        value: Vec<u8>,
+    },
     /// The session is a hash (the layout of earlier versions): the field-level write.
     Hash,
 }
@@ -1203,13 +1211,13 @@ fn first_without_version(changes: &Changes) -> Next {
     }
 }
 
-/// The step after reading the value `state` tagged `tag`: the session is deleted when the
+/// The step after reading the value `state` (`expected`: its tag and length): the session is deleted when the
 /// changes leave no key, and the changes are added otherwise.
-fn on_top_of(mut state: SessionState, tag: u64, changes: &Changes) -> Next {
+fn on_top_of(mut state: SessionState, expected: (u64, usize), changes: &Changes) -> Next {
     changes.apply_to(&mut state);
     if state.is_empty() {
         Next::Write {
-            expected: tag,
+            expected,
             value: Vec::new(),
         }
     } else {
@@ -1274,14 +1282,14 @@ fn corrupt(detail: String) -> StoreError {
 /// ```
 /// use session_core::backends::redis::decode_value;
 ///
-/// let stored = br#"v1:00000000000000ff:{"=user":"alice","=n":3,"=cart":[1],"-cart":0}"#;
+/// let stored = br#"v1:00000000000000ff:{"=user":"alice","=n":3,"=cart":[1],"-cart":0"#;
 /// let state = decode_value(stored).unwrap();
 /// assert_eq!(state["user"], r#""alice""#);
 /// assert_eq!(state.len(), 2);
 /// assert!(decode_value(b"some other value").is_err());
 /// ```
 pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {
-    layout::decode(bytes).map(|(state, _)| state)
+    layout::decode(bytes.to_vec()).map(|(state, _)| state)
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.

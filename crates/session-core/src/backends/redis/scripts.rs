@@ -93,19 +93,20 @@ end
 return 1
 "#;
 
-/// The conditional write of the string layout. `ARGV[2]`: the header (`v1:<tag>:`) of the
-/// value the request loaded; `ARGV[3]`: the whole new value, or `''` when no key is left
-/// (the session is deleted). `ttl` 0 keeps the expiry (`KEEPTTL`).
+/// The conditional write that replaces a session's value: a rewrite once its records pile
+/// up, or the delete of a session left with no key. `ARGV[2]`: the header (`v1:<tag>:`) of
+/// the value the request loaded; `ARGV[3]`: the whole new value, or `''` to delete;
+/// `ARGV[4]`: the loaded value's length (appends grow it; a rewrite changes the tag). `ttl`
+/// 0 keeps the expiry (`KEEPTTL`).
 ///
 /// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
 /// nothing is written, so a logout sticks); and the **current value** when another write
-/// changed the session since the load, so the caller re-applies its own changes on top and
-/// tries again. Two `redis.call`s: `GETRANGE` of the header is the cheapest check that
-/// answers both "absent" (an empty string) and "changed"; on a hash (a session still in the
-/// layout of earlier versions) it raises `WRONGTYPE` before anything is written.
+/// changed the session since the load, so the caller applies its own changes to that
+/// instead. On a hash (a session still in the layout of earlier versions) `GETRANGE` raises
+/// `WRONGTYPE` before anything is written.
 const SAVE: &str = r#"
 local head = redis.call('GETRANGE', key, 0, 19)
-if head ~= ARGV[2] then
+if head ~= ARGV[2] or redis.call('STRLEN', key) ~= tonumber(ARGV[4]) then
   if head == '' then return 0 end
   return redis.call('GET', key)
 end
@@ -126,11 +127,12 @@ return 1
 /// value at a staging key (`KEYS[2]`, `<session key>:w:<tag>`, with a 10 s expiry in case
 /// this script never runs), and this script, given only the expected header, `RENAME`s it
 /// onto the session when the version is still the stored one. Answers as [`SAVE`] does; the
-/// staging key is gone either way. `ttl` 0 keeps the session's expiry (`RENAME` would give
-/// it the staging key's): read before, set again after.
+/// staging key is gone either way. `ARGV[3]`: the loaded value's length, as for [`SAVE`].
+/// `ttl` 0 keeps the session's expiry (`RENAME` would give it the staging key's): read
+/// before, set again after.
 const COMMIT: &str = r#"
 local head = redis.call('GETRANGE', key, 0, 19)
-if head ~= ARGV[2] then
+if head ~= ARGV[2] or redis.call('STRLEN', key) ~= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[2])
   if head == '' then return 0 end
   return redis.call('GET', key)
@@ -146,26 +148,24 @@ end
 return 1
 "#;
 
-/// The write of a request's changed keys: their records in place of the stored value's
-/// closing brace (`layout.rs`), and a fresh tag in its header, so a later rewrite based on
-/// an older load cannot overwrite this. `ARGV[2]`: the new header; `ARGV[3]`: the records,
-/// ending with the brace. `ttl` 0 keeps the expiry (`SETRANGE` does).
+/// The write of a request's changed keys: their records appended to the stored value
+/// (`layout.rs`: the object is kept without its closing brace for this). `ARGV[2]`: the
+/// records. `ttl` 0 keeps the expiry (`APPEND` does).
 ///
 /// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
 /// nothing is written, so a logout sticks); -1 when the key holds a string that is not a
 /// session of ours (left alone). On a hash (a session still in the layout of earlier
 /// versions) `GETRANGE` raises `WRONGTYPE` before anything is written. No version check:
 /// records only add to what is there, as `HSET`/`HDEL` did to a hash, so two concurrent
-/// requests that change different keys both keep their change.
+/// requests that change different keys both keep their change. Two `redis.call`s, three
+/// with an expiry to set: as many as the hash's field-level write had.
 const AMEND: &str = r#"
 local head = redis.call('GETRANGE', key, 0, 2)
 if head ~= 'v1:' then
   if head == '' then return 0 end
   return -1
 end
-local n = redis.call('STRLEN', key)
-redis.call('SETRANGE', key, 0, ARGV[2])
-redis.call('SETRANGE', key, n - 1, ARGV[3])
+redis.call('APPEND', key, ARGV[2])
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 return 1
 "#;
