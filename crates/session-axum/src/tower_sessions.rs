@@ -98,7 +98,7 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 /// * **data** (`HashMap<String, serde_json::Value>`) becomes our session state key for key:
 ///   each value is stored as its JSON text, exactly as our `Session` and actix-session store
 ///   theirs. On Redis each key is a record (`=key`) of the JSON object in the session's one
-///   string (`v1:<tag>:{"=user":"alice"}`), so `redis-cli GET` shows it, and
+///   string (`v1:<tag>:{"=user":"alice"`, the object kept open for appends), so `redis-cli GET` shows it, and
 ///   [`session_core::SessionStore::load`] of [`TowerStore::session_id`] reads it.
 /// * **expiry_date** becomes the stored session's TTL (what is left until then), passed
 ///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,

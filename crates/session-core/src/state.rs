@@ -2,7 +2,7 @@
 //!
 //! Values are JSON text, exactly as actix-session keeps them, so the same stored session reads
 //! the same through actix-web and axum. Redis stores a session as one JSON object of records,
-//! each value's text embedded as is (`v1:<tag>:{"=user":"alice","=n":3,"=n":4}`: `=key` sets
+//! each value's text embedded as is (`v1:<tag>:{"=user":"alice","=n":3,"=n":4`, kept open for appends: `=key` sets
 //! the key, `-key` removes it, a later record wins), so `redis-cli GET` shows readable data;
 //! that is also why Redis refuses to write a value that is not JSON text.
 

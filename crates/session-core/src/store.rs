@@ -226,7 +226,8 @@ impl SessionStore {
     /// [`load`](Self::load), with the [`Version`] of what was loaded: a request that will
     /// write the session loads it so, and hands the version back with its write
     /// ([`apply_versioned`](Self::apply_versioned)). Both framework layers do. On Redis the
-    /// version is the random tag in the stored value's header, which every write changes.
+    /// version is the random tag in the stored value's header (new with every rewrite) and the
+    /// value's length (which every write of records grows).
     pub async fn load_versioned(
         &self,
         id: &SessionId,
@@ -468,7 +469,7 @@ impl SessionStore {
     /// Like [`apply`](Self::apply), leaving the session's expiry as it is: for a request whose
     /// load already reset it ([`load_and_touch`](Self::load_and_touch)) to the TTL this write
     /// would set, so that one request does not set it twice (the sliding-expiry write: the
-    /// Redis script adds its records with `SETRANGE`, which keeps the expiry, and a rewrite's
+    /// Redis script adds its records with `APPEND`, which keeps the expiry, and a rewrite's
     /// `SET` keeps it with `KEEPTTL`, instead of setting it again). Returns false, writing
     /// nothing, when the session no longer exists.
     ///

@@ -5,10 +5,10 @@
 //! One string per session at key `prefix + id`: a version header, then one JSON object of
 //! records (`=key`: set, `-key`: removed; `layout.rs`), so a load is one `GET` and one
 //! parse, the cost of the peers' reads (measured against the hash of earlier versions in
-//! `docs/benchmarks.md`). A write adds the records of its changed keys in place of the
-//! closing brace: as with the hash's field-level writes, two concurrent requests that
+//! `docs/benchmarks.md`). A write appends the records of its changed keys (the object is
+//! stored without its closing brace): as with the hash's field-level writes, two concurrent requests that
 //! change different keys both keep their change, with no version check. The version (the
-//! header's random tag, new with every write) guards the writes that replace the value:
+//! header's random tag, new with every rewrite, and the value's length) guards the writes that replace the value:
 //! a rewrite once the records outweigh the session, and the delete of a session left with
 //! no key (`RedisBackend::save`).
 //!
@@ -22,7 +22,7 @@
 //! | load | `GET` (pipelined with `PEXPIRE` when touching) |
 //! | create | script: `SET NX` (+ `PX`) |
 //! | replace | script: if the session exists, `SET` (+ `PX`) |
-//! | apply | script: if the session exists, `SETRANGE` of the header's tag and of the records (+ `PEXPIRE`) |
+//! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
 //! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
 //! | touch | `PEXPIRE`, or a script `PERSIST` when the TTL is `None` |
