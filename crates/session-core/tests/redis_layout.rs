@@ -521,3 +521,30 @@ async fn records_are_added_then_rewritten_and_large_rewrites_are_staged() {
         }
     }
 }
+
+/// Writes without a version (the store API's `apply`) cannot tell when records pile up; each
+/// time the value grows past a multiple of 4 KB they read it and rewrite it if needed, so a
+/// session written only so stays bounded, keeps its expiry and loses nothing.
+#[tokio::test]
+async fn sessions_written_without_a_version_stay_bounded() {
+    let server = RedisServer::start();
+    let b = backend(&server);
+    let id = SessionId::generate();
+    assert!(b
+        .create(&id, &state(&[("user", "\"alice\""), ("n", "0")]), secs(600))
+        .await
+        .unwrap());
+    let mut longest = 0;
+    for n in 1..=2000 {
+        assert!(b.apply(&id, &set("n", &n.to_string()), None).await.unwrap());
+        longest = longest.max(server.cmd::<usize>(&["STRLEN", &key(&id)]));
+    }
+    // 2,000 records of about 12 bytes would be 24 KB; the session is 40 bytes.
+    assert!(longest < 4096 + 512, "grew to {longest} bytes");
+    assert_eq!(
+        b.load(&id, None).await.unwrap(),
+        Some(state(&[("user", "\"alice\""), ("n", "2000")]))
+    );
+    let pttl: i64 = server.cmd(&["PTTL", &key(&id)]);
+    assert!(pttl > 500_000, "the expiry was kept: {pttl}");
+}

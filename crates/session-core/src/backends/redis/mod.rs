@@ -619,6 +619,7 @@ impl RedisBackend {
         first: Next,
         changes: &Changes,
         ttl: Option<Duration>,
+        versionless: bool,
     ) -> Result<bool, StoreError> {
         if changes.is_empty() {
             // Nothing to write: only the expiry, and the answer whether the session exists
@@ -650,7 +651,13 @@ impl RedisBackend {
                         });
                     match self.send_raw::<i64>(&Request::Script(call), false).await {
                         Ok(-1) => return Err(corrupt(layout::NOT_OURS.into())),
-                        Ok(written) => return Ok(written == 1),
+                        Ok(len) if len > 0 => {
+                            if versionless && crossed(len, records.len()) {
+                                self.compact(id).await;
+                            }
+                            return Ok(true);
+                        }
+                        Ok(_) => return Ok(false),
                         // A hash: a session of an earlier version under this id.
                         Err(err) if errors::is_wrong_type(&err) => Next::Hash,
                         Err(err) => return Err(self.error(&err)),
@@ -692,23 +699,9 @@ impl RedisBackend {
                     }
                 }
                 Next::Write { expected, value } => {
-                    let reply = if self.one_server() && value.len() >= STAGE_FROM {
-                        self.staged_write(id, expected, &value, ttl, entry.as_ref())
-                            .await
-                    } else {
-                        let call = self.write_call(
-                            &scripts::SAVE_SCRIPT,
-                            id,
-                            ttl,
-                            entry.as_ref(),
-                            |call| {
-                                call.arg(layout::header(expected.0))
-                                    .arg(value)
-                                    .arg(expected.1);
-                            },
-                        );
-                        self.send_raw::<Value>(&Request::Script(call), false).await
-                    };
+                    let reply = self
+                        .write_if_unchanged(id, expected, &value, ttl, entry.as_ref())
+                        .await;
                     match reply {
                         Ok(Value::Int(written)) => return Ok(written == 1),
                         // Another write came in between: this request's changes go on top
@@ -738,6 +731,63 @@ impl RedisBackend {
                 self.location
             ),
         })
+    }
+
+    /// Writes `value` (empty: deletes) if the stored value is still the one `expected` (its
+    /// tag and length): the `SAVE` script, or for a large value on one server the staged
+    /// write. Answers 1 (written), 0 (absent) or the current value.
+    async fn write_if_unchanged(
+        &self,
+        id: &SessionId,
+        expected: (u64, usize),
+        value: &[u8],
+        ttl: Option<Duration>,
+        entry: Option<&IndexName>,
+    ) -> redis::RedisResult<Value> {
+        if self.one_server() && value.len() >= STAGE_FROM {
+            return self.staged_write(id, expected, value, ttl, entry).await;
+        }
+        let call = self.write_call(&scripts::SAVE_SCRIPT, id, ttl, entry, |call| {
+            call.arg(layout::header(expected.0))
+                .arg(value)
+                .arg(expected.1);
+        });
+        self.send_raw::<Value>(&Request::Script(call), false).await
+    }
+
+    /// Rewrites a session whose records have piled up, for the writes without a version
+    /// (which cannot tell by themselves): read, and rewritten whole, keeping its expiry, if
+    /// the records make it more than 1.5 times its size rewritten. Best effort: a write in
+    /// between, or a failure, leaves it for the next time (logged, never the data).
+    async fn compact(&self, id: &SessionId) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(self.key(id));
+        let found = match self.run::<(Value,)>(Request::Pipe(pipe)).await {
+            Ok((value,)) => self.stored(value),
+            Err(err) => Err(err),
+        };
+        let (state, tag, len) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::debug!(error = %err, "redis: could not read a session to rewrite it");
+                return;
+            }
+        };
+        let entries: Vec<(&str, &str)> = state
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        if len <= layout::encoded_len(&entries) * 3 / 2 + 256 {
+            return;
+        }
+        let value = layout::encode(entries.iter().copied());
+        if let Err(err) = self
+            .write_if_unchanged(id, (tag, len), &value, None, None)
+            .await
+        {
+            tracing::debug!(error = %err, "redis: could not rewrite a session");
+        }
     }
 
     /// The conditional write of a large value (see `scripts.rs`, `COMMIT`): the value `SET`
@@ -900,7 +950,7 @@ impl SessionBackend for RedisBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.save(id, first_without_version(changes), changes, ttl)
+        self.save(id, first_without_version(changes), changes, ttl, true)
             .await
     }
 
@@ -927,7 +977,8 @@ impl SessionBackend for RedisBackend {
             Seen::Hash => Next::Hash,
             Seen::Unknown => first_without_version(changes),
         };
-        self.save(id, first, changes, ttl).await
+        let versionless = matches!(version.seen_by(self.origin), Seen::Unknown);
+        self.save(id, first, changes, ttl, versionless).await
     }
 
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
@@ -1165,6 +1216,18 @@ impl SessionBackend for RedisBackend {
     fn name(&self) -> &str {
         NAME
     }
+}
+
+/// A write without a version checks whether the session needs a rewrite each time its value
+/// grows past a multiple of this many bytes: a read now and then, so that sessions written
+/// only by such writes stay bounded too.
+const COMPACT_EVERY: usize = 4096;
+
+/// True when appending `added` bytes took the value to `len` bytes across a multiple of
+/// [`COMPACT_EVERY`].
+fn crossed(len: i64, added: usize) -> bool {
+    let len = usize::try_from(len).unwrap_or(0);
+    len / COMPACT_EVERY != len.saturating_sub(added) / COMPACT_EVERY
 }
 
 /// How many round trips one write may take. Adding records never conflicts; a rewrite or

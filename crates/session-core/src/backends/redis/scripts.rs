@@ -152,9 +152,9 @@ return 1
 /// (`layout.rs`: the object is kept without its closing brace for this). `ARGV[2]`: the
 /// records. `ttl` 0 keeps the expiry (`APPEND` does).
 ///
-/// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
-/// nothing is written, so a logout sticks); -1 when the key holds a string that is not a
-/// session of ours (left alone). On a hash (a session still in the layout of earlier
+/// Returns the value's new length when written; 0 when the session is absent (deleted by a
+/// logout, or expired: nothing is written, so a logout sticks); -1 when the key holds a
+/// string that is not a session of ours (left alone). On a hash (a session still in the layout of earlier
 /// versions) `GETRANGE` raises `WRONGTYPE` before anything is written. No version check:
 /// records only add to what is there, as `HSET`/`HDEL` did to a hash, so two concurrent
 /// requests that change different keys both keep their change. Two `redis.call`s, three
@@ -165,9 +165,9 @@ if head ~= 'v1:' then
   if head == '' then return 0 end
   return -1
 end
-redis.call('APPEND', key, ARGV[2])
+local len = redis.call('APPEND', key, ARGV[2])
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
-return 1
+return len
 "#;
 
 /// The field-level write of a session still stored as a hash by an earlier version.
