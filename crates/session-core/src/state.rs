@@ -117,9 +117,10 @@ impl Changes {
     }
 }
 
-/// Checks that every value of a loaded session is JSON text, so corruption is reported as
-/// [`StoreError::Corrupt`](crate::StoreError::Corrupt) at load time instead of surfacing as a
-/// confusing deserialisation failure inside a handler.
+/// Checks that every value of a session is JSON text: of a loaded one, so corruption is
+/// reported as [`StoreError::Corrupt`](crate::StoreError::Corrupt) at load time instead of
+/// surfacing as a confusing deserialisation failure inside a handler; of one Redis is about
+/// to write, before its values are embedded in the session's one string.
 #[cfg_attr(not(any(feature = "redis", feature = "file")), allow(dead_code))]
 pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> {
     for (key, value) in state {
@@ -191,5 +192,10 @@ mod tests {
         assert!(check_values_are_json(&ok).is_ok());
         let bad = SessionState::from([("a".to_owned(), "{not json".to_owned())]);
         assert!(check_values_are_json(&bad).unwrap_err().contains("`a`"));
+        // A value that would forge a key once embedded in Redis' one string: refused, and
+        // the message shows only the key.
+        let forging = SessionState::from([("a".to_owned(), "1,\"=b\":2".to_owned())]);
+        let err = check_values_are_json(&forging).unwrap_err();
+        assert!(err.contains("`a`") && !err.contains("\"=b\""), "{err}");
     }
 }

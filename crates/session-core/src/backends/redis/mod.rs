@@ -629,9 +629,7 @@ impl RedisBackend {
                 None => self.exists(id).await,
             };
         }
-        for (key, value) in &changes.set {
-            layout::check_json(key, value).map_err(corrupt)?;
-        }
+        check_values_are_json(&changes.set).map_err(refused)?;
         let entry = entry_of_changes(self.index_key(), changes);
         if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
             // On a cluster the entry is in another slot: added first (see `conditional_write`).
@@ -663,20 +661,14 @@ impl RedisBackend {
                         Err(err) => return Err(self.error(&err)),
                     }
                 }
-                Next::Read => {
-                    let mut pipe = redis::pipe();
-                    pipe.cmd("GET").arg(self.key(id));
-                    let got: redis::RedisResult<(Value,)> =
-                        self.send_raw(&Request::Pipe(pipe), false).await;
-                    match got {
-                        Ok((value,)) => match self.stored(value)? {
-                            None => return Ok(false),
-                            Some((state, tag, len)) => on_top_of(state, (tag, len), changes),
-                        },
-                        Err(err) if errors::is_wrong_type(&err) => Next::Hash,
-                        Err(err) => return Err(self.error(&err)),
-                    }
-                }
+                Next::Read => match self.current(id).await {
+                    Ok(value) => match self.stored(value)? {
+                        None => return Ok(false),
+                        Some((state, tag, len)) => on_top_of(state, (tag, len), changes),
+                    },
+                    Err(err) if errors::is_wrong_type(&err) => Next::Hash,
+                    Err(err) => return Err(self.error(&err)),
+                },
                 Next::Hash => {
                     let call = self.write_call(
                         &scripts::APPLY_HASH_SCRIPT,
@@ -755,16 +747,23 @@ impl RedisBackend {
         self.send_raw::<Value>(&Request::Script(call), false).await
     }
 
+    /// The stored value of a session (`GET`), from the master: what a write decides on.
+    /// The client's error as it is, so a caller can tell a hash (`WRONGTYPE`).
+    async fn current(&self, id: &SessionId) -> redis::RedisResult<Value> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(self.key(id));
+        let (value,) = self.send_raw(&Request::Pipe(pipe), false).await?;
+        Ok(value)
+    }
+
     /// Rewrites a session whose records have piled up, for the writes without a version
     /// (which cannot tell by themselves): read, and rewritten whole, keeping its expiry, if
     /// the records make it more than 1.5 times its size rewritten. Best effort: a write in
     /// between, or a failure, leaves it for the next time (logged, never the data).
     async fn compact(&self, id: &SessionId) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET").arg(self.key(id));
-        let found = match self.run::<(Value,)>(Request::Pipe(pipe)).await {
-            Ok((value,)) => self.stored(value),
-            Err(err) => Err(err),
+        let found = match self.current(id).await {
+            Ok(value) => self.stored(value),
+            Err(err) => Err(self.error(&err)),
         };
         let (state, tag, len) = match found {
             Ok(Some(found)) => found,
@@ -1295,22 +1294,21 @@ fn on_top_of(mut state: SessionState, expected: (u64, usize), changes: &Changes)
 /// about what a whole-session write of the peers does; with changes of a tenth of the
 /// session it comes every fifth write, with small changes to a large session far less often.
 fn needs_rewrite(len: usize, changes: &Changes, after: &[(&str, &str)]) -> bool {
-    let added: usize = changes
-        .set
-        .iter()
-        .map(|(k, v)| k.len() + v.len() + 6)
-        .sum::<usize>()
-        + changes.remove.iter().map(|k| k.len() + 7).sum::<usize>();
-    len + added > layout::encoded_len(after) * 3 / 2 + 256
+    len + layout::records_len(changes) > layout::encoded_len(after) * 3 / 2 + 256
 }
 
 /// The stored value of a whole state about to be created or replaced, its values checked:
 /// one that is not JSON would make the whole session unreadable.
 fn checked_value(state: &SessionState) -> Result<Vec<u8>, StoreError> {
-    for (key, value) in state {
-        layout::check_json(key, value).map_err(corrupt)?;
-    }
+    check_values_are_json(state).map_err(refused)?;
     Ok(layout::encode_state(state))
+}
+
+/// A write refused because a value is not JSON text: embedded as is in the session's one
+/// string, it would spoil the whole session (where a hash field only spoiled itself), or
+/// forge keys (`1,"=b":2`).
+fn refused(why: String) -> StoreError {
+    corrupt(format!("{why}; nothing was written"))
 }
 
 /// What a `PTTL` reply says is left of a session's lifetime (`None`: no expiry).
