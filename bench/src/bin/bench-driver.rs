@@ -457,6 +457,12 @@ fn main() -> anyhow::Result<()> {
                 )?;
                 let cookie_file = work.join(format!("{contender}-{size}-{mode}.cookies"));
                 let mut lines = String::new();
+                // One session first, not counted: it opens the server's connections and loads
+                // its scripts, which Redis counts in `used_memory` too (a pool of several
+                // connections showed as hundreds of bytes per small session).
+                if contender != "floor" {
+                    get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
+                }
                 let memory_before = redis.used_memory()?;
                 for _ in 0..args.sessions {
                     let cookies =

@@ -456,7 +456,7 @@ async fn records_are_added_then_rewritten_and_large_rewrites_are_staged() {
     let pttl: i64 = server.cmd(&["PTTL", &key(&id)]);
     assert!(pttl > 50_000 && pttl <= 60_000, "{pttl}");
 
-    // The big value changed: with its record, the stored value would be over 1.5 times the
+    // The big value changed: with its record, the stored value would be over 1.25 times the
     // session, so the write rewrites it whole, staged.
     let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
     assert!(write(set("big", &big('c')), secs(120)).await);

@@ -579,7 +579,7 @@ impl RedisBackend {
             Value::Nil => Ok(None),
             Value::BulkString(bytes) => {
                 let len = bytes.len();
-                let (state, tag) = layout::decode(bytes).map_err(corrupt)?;
+                let (state, tag) = layout::decode(&bytes).map_err(corrupt)?;
                 // A session whose keys were all removed (by concurrent requests that each
                 // removed some): no session.
                 Ok((!state.is_empty()).then_some((state, tag, len)))
@@ -700,7 +700,7 @@ impl RedisBackend {
                         // of its value.
                         Ok(Value::BulkString(current)) => {
                             let len = current.len();
-                            let (state, tag) = layout::decode(current).map_err(corrupt)?;
+                            let (state, tag) = layout::decode(&current).map_err(corrupt)?;
                             on_top_of(state, (tag, len), changes)
                         }
                         Ok(_) => {
@@ -758,7 +758,7 @@ impl RedisBackend {
 
     /// Rewrites a session whose records have piled up, for the writes without a version
     /// (which cannot tell by themselves): read, and rewritten whole, keeping its expiry, if
-    /// the records make it more than 1.5 times its size rewritten. Best effort: a write in
+    /// the records make it more than 1.25 times its size rewritten. Best effort: a write in
     /// between, or a failure, leaves it for the next time (logged, never the data).
     async fn compact(&self, id: &SessionId) {
         let found = match self.current(id).await {
@@ -777,7 +777,7 @@ impl RedisBackend {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        if len <= layout::encoded_len(&entries) * 3 / 2 + 256 {
+        if !piled_up(len, &entries) {
             return;
         }
         let value = layout::encode(entries.iter().copied());
@@ -1288,13 +1288,21 @@ fn on_top_of(mut state: SessionState, expected: (u64, usize), changes: &Changes)
 }
 
 /// True when the stored value of `len` bytes, with the records of `changes` added, would
-/// be more than 1.5 times what the whole state `after` takes rewritten (plus 256 bytes, so
-/// a small session is not rewritten every few writes): the write then rewrites it, so a
-/// load never parses, and Redis never keeps, much more than the session. A rewrite costs
-/// about what a whole-session write of the peers does; with changes of a tenth of the
-/// session it comes every fifth write, with small changes to a large session far less often.
+/// be more than 1.25 times what the whole state `after` takes rewritten (plus 64 bytes, so
+/// a small session is not rewritten every write): the write then rewrites it, so a load
+/// never parses, and Redis never keeps, much more than the session. A rewrite costs about
+/// what a whole-session write of the peers does; with changes of a tenth of the session it
+/// comes every third write, with small changes to a large session far less often. (At
+/// 1.5 times plus 256 bytes, loads of a small session parsed about 16 overridden records on
+/// average, a tenth of the request's CPU time: docs/benchmarks.md.)
 fn needs_rewrite(len: usize, changes: &Changes, after: &[(&str, &str)]) -> bool {
-    len + layout::records_len(changes) > layout::encoded_len(after) * 3 / 2 + 256
+    piled_up(len + layout::records_len(changes), after)
+}
+
+/// True when a stored value of `len` bytes holding the state `after` should be rewritten:
+/// the rule of [`needs_rewrite`], for a value as it is.
+fn piled_up(len: usize, after: &[(&str, &str)]) -> bool {
+    len > layout::encoded_len(after) * 5 / 4 + 64
 }
 
 /// The stored value of a whole state about to be created or replaced, its values checked:
@@ -1350,7 +1358,7 @@ fn corrupt(detail: String) -> StoreError {
 /// assert!(decode_value(b"some other value").is_err());
 /// ```
 pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {
-    layout::decode(bytes.to_vec()).map(|(state, _)| state)
+    layout::decode(bytes).map(|(state, _)| state)
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
