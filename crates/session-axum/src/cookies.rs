@@ -52,6 +52,8 @@ pub const MAX_FALLBACK_KEYS: usize = 4;
 pub(crate) struct Opened {
     pub(crate) id: SessionId,
     pub(crate) with_fallback_key: bool,
+    /// The cookie's value as the request sent it, still sealed.
+    pub(crate) sealed: String,
 }
 
 /// When the browser should drop the cookie: `Max-Age` and/or `Expires`; neither means "when
@@ -190,6 +192,7 @@ impl CookieConfig {
                         found = Some(Opened {
                             id,
                             with_fallback_key: i > 0,
+                            sealed: value.clone(),
                         });
                         break 'candidates;
                     }
@@ -217,20 +220,7 @@ impl CookieConfig {
 
     /// The `Set-Cookie` value carrying `id`, sealed, living for `lifetime`.
     pub(crate) fn seal(&self, id: &SessionId, lifetime: Lifetime) -> Option<HeaderValue> {
-        let mut cookie = Cookie::new(self.name.clone(), id.as_str().to_owned());
-        cookie.set_secure(self.secure);
-        cookie.set_http_only(self.http_only);
-        cookie.set_same_site(self.same_site);
-        cookie.set_path(self.path.clone());
-        if let Some(max_age) = lifetime.max_age {
-            cookie.set_max_age(to_time(max_age));
-        }
-        if let Some(expires) = lifetime.expires {
-            cookie.set_expires(expires);
-        }
-        if let Some(domain) = &self.domain {
-            cookie.set_domain(domain.clone());
-        }
+        let cookie = self.with_lifetime(id.as_str().to_owned(), lifetime);
         let mut jar = CookieJar::new();
         match self.security {
             CookieSecurity::Private => jar.private_mut(&self.key).add(cookie),
@@ -240,9 +230,42 @@ impl CookieConfig {
         header_value(&sealed.encoded().to_string())
     }
 
+    /// The `Set-Cookie` value that sends back `sealed`, a value the request's cookie carried
+    /// and [`open`](Self::open) opened with the current key, as it is, living for
+    /// `lifetime`: what refreshing a persistent cookie's `Max-Age` needs, without sealing
+    /// the id again (an AES-GCM seal, a fresh nonce and base64 per response, measured at
+    /// about 1 µs). The browser gets back the very value it sent.
+    pub(crate) fn reissue(&self, sealed: &str, lifetime: Lifetime) -> Option<HeaderValue> {
+        header_value(
+            &self
+                .with_lifetime(sealed.to_owned(), lifetime)
+                .encoded()
+                .to_string(),
+        )
+    }
+
     /// The `Set-Cookie` value that makes the browser drop the cookie.
     pub(crate) fn removal(&self) -> Option<HeaderValue> {
-        let mut cookie = Cookie::new(self.name.clone(), "");
+        let mut cookie = self.attributed(String::new());
+        cookie.make_removal();
+        header_value(&cookie.to_string())
+    }
+
+    /// A cookie of our name holding `value`, with the configured attributes and `lifetime`.
+    fn with_lifetime(&self, value: String, lifetime: Lifetime) -> Cookie<'static> {
+        let mut cookie = self.attributed(value);
+        if let Some(max_age) = lifetime.max_age {
+            cookie.set_max_age(to_time(max_age));
+        }
+        if let Some(expires) = lifetime.expires {
+            cookie.set_expires(expires);
+        }
+        cookie
+    }
+
+    /// A cookie of our name holding `value`, with the configured attributes.
+    fn attributed(&self, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::new(self.name.clone(), value);
         cookie.set_secure(self.secure);
         cookie.set_http_only(self.http_only);
         cookie.set_same_site(self.same_site);
@@ -250,8 +273,7 @@ impl CookieConfig {
         if let Some(domain) = &self.domain {
             cookie.set_domain(domain.clone());
         }
-        cookie.make_removal();
-        header_value(&cookie.to_string())
+        cookie
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
     config::Config,
-    cookies::{Candidates, Lifetime},
+    cookies::{Candidates, CookieConfig, Lifetime},
     error::{MissingSessionLayer, SessionError},
 };
 
@@ -139,6 +139,9 @@ struct Data {
     stale_cookie: bool,
     /// The cookie was sealed with a fallback key: sent again, sealed with the current one.
     reseal: bool,
+    /// The request's cookie, still sealed, and the id it opened to (with the current key):
+    /// sent back as it is when only its lifetime is refreshed.
+    sealed: Option<(SessionId, String)>,
     /// The session's own expiry (stored under [`EXPIRY_KEY`], not in `state`).
     expiry: Option<Expiry>,
     /// `set_expiry` changed it in this request.
@@ -146,6 +149,23 @@ struct Data {
 }
 
 impl Data {
+    /// The `Set-Cookie` value for the stored session `id`: the request's own sealed value
+    /// again when it carried `id` sealed with the current key, sealed afresh otherwise (a
+    /// new id, a fallback key).
+    fn cookie_for(
+        &self,
+        cookie: &CookieConfig,
+        id: &SessionId,
+        lifetime: Lifetime,
+    ) -> Option<HeaderValue> {
+        match &self.sealed {
+            Some((opened, sealed)) if opened == id && !self.reseal => {
+                cookie.reissue(sealed, lifetime)
+            }
+            _ => cookie.seal(id, lifetime),
+        }
+    }
+
     /// Records the value `key` had before this change, when this is its first change.
     fn changed(&mut self, key: &str, previous: Option<String>) {
         if !self.originals.contains_key(key) {
@@ -171,8 +191,11 @@ impl Session {
         if !data.opened {
             match self.inner.config.cookie.open(&self.inner.sealed) {
                 Some(opened) => {
-                    data.id = Some(opened.id);
                     data.reseal = opened.with_fallback_key;
+                    if !data.reseal {
+                        data.sealed = Some((opened.id.clone(), opened.sealed));
+                    }
+                    data.id = Some(opened.id);
                 }
                 None => data.stale_cookie = !self.inner.sealed.is_empty(),
             }
@@ -510,7 +533,7 @@ impl Session {
                         || data.expiry_changed
                         || (persistent && (data.touched || config.always_save));
                     return Ok(if resend {
-                        cookie.seal(&id, lifetime)
+                        data.cookie_for(cookie, &id, lifetime)
                     } else {
                         None
                     });
@@ -544,7 +567,7 @@ impl Session {
                     // The store deletes a session left without keys.
                     Ok(cookie.removal())
                 } else if persistent || data.reseal || data.expiry_changed {
-                    Ok(cookie.seal(&id, lifetime))
+                    Ok(data.cookie_for(cookie, &id, lifetime))
                 } else {
                     Ok(None)
                 }

@@ -310,6 +310,39 @@ async fn always_save_refreshes_the_ttl_and_the_cookie_on_every_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_cookie_is_the_value_the_request_sent_and_a_new_id_is_sealed_afresh() {
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| l.with_max_age(Some(Duration::from_secs(600))));
+        let pair = send(&app, "POST", "/login", None).await.cookie_pair();
+        // A write to a persistent session refreshes the cookie's Max-Age: the browser gets
+        // back the very value it sent (no new seal), and it still opens.
+        let res = send(&app, "GET", "/counter", Some(&pair)).await;
+        assert_eq!(
+            (res.body.as_str(), attribute(&res, "Max-Age")),
+            ("1", Some("600"))
+        );
+        assert_eq!(res.cookie_pair(), pair, "{name}");
+        let res = send(&app, "GET", "/counter", Some(&res.cookie_pair())).await;
+        assert_eq!(res.body, "2", "{name}");
+        // A renew stores the session under a new id: that one is sealed afresh.
+        let res = send(&app, "POST", "/login", Some(&pair)).await;
+        let renewed = res.cookie_pair();
+        assert_ne!(renewed, pair, "{name}");
+        assert_ne!(open(&renewed), open(&pair), "{name}");
+        let res = send(&app, "GET", "/counter", Some(&renewed)).await;
+        assert_eq!(
+            (res.body.as_str(), res.cookie_pair()),
+            ("3", renewed),
+            "{name}"
+        );
+        // The old cookie names a session that is gone: no value of it comes back.
+        let res = send(&app, "GET", "/counter", Some(&pair)).await;
+        assert_eq!(res.body, "1", "{name}: a fresh session");
+        assert_ne!(res.cookie_pair(), pair, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_cookies_and_key_rotation() {
     for (name, backend) in stores().all {
         // Signed: the id is readable in the cookie, but a changed one is refused.

@@ -113,7 +113,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     let mut rest = skip_whitespace(&bytes[HEADER_LEN..])
         .strip_prefix(b"{")
         .ok_or_else(|| damaged("no opening brace"))?;
-    let mut state = SessionState::new();
+    // Sized from the value (a record takes a few dozen bytes and more), so that a large
+    // session is not rehashed four or five times while it is read; at most 64 keys' room.
+    let mut state = SessionState::with_capacity((bytes.len() / 128).min(64));
     let mut first = true;
     loop {
         rest = skip_whitespace(rest);
@@ -142,11 +144,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
         };
         if op == REMOVE {
             state.remove(key);
-        } else if let Some(stored) = state.get_mut(key) {
-            // A key set again (the common case of appended records): its string is reused.
-            stored.clear();
-            stored.push_str(value.get());
         } else {
+            // One hash of the key per record (a lookup first would be a second one).
             state.insert(key.to_owned(), value.get().to_owned());
         }
     }
