@@ -232,7 +232,7 @@ impl CookieConfig {
 
     /// The `Set-Cookie` value that sends back `sealed`, a value the request's cookie carried
     /// and [`open`](Self::open) opened with the current key, as it is, living for
-    /// `lifetime`: what refreshing a persistent cookie's `Max-Age` needs, without sealing
+    /// `lifetime`: what refreshing a persistent cookie's `Max-Age` or `Expires` needs, without sealing
     /// the id again (an AES-GCM seal, a fresh nonce and base64 per response, measured at
     /// about 1 µs). The browser gets back the very value it sent.
     pub(crate) fn reissue(&self, sealed: &str, lifetime: Lifetime) -> Option<HeaderValue> {

@@ -141,7 +141,8 @@ impl SessionLayer {
 
     /// Sliding expiry: every request that loads the session resets its TTL in the same round
     /// trip as the load, and re-sends the cookie when it has a `Max-Age` (the sealed value the
-    /// request carried, with a fresh `Max-Age`: nothing is sealed again). Default: off.
+    /// request carried, with a fresh `Max-Age`; sealed again only when it was sealed with a
+    /// fallback key). Default: off.
     pub fn with_sliding_expiry(self, sliding: bool) -> Self {
         self.edit(|c| c.sliding = sliding)
     }

@@ -339,6 +339,21 @@ async fn a_refreshed_cookie_is_the_value_the_request_sent_and_a_new_id_is_sealed
         let res = send(&app, "GET", "/counter", Some(&pair)).await;
         assert_eq!(res.body, "1", "{name}: a fresh session");
         assert_ne!(res.cookie_pair(), pair, "{name}");
+
+        // Sliding expiry re-sends the cookie on reads too; signed cookies alike.
+        let sliding = self::app(&backend, |l| {
+            l.with_max_age(Some(Duration::from_secs(600)))
+                .with_sliding_expiry(true)
+                .with_cookie_security(CookieSecurity::Signed)
+        });
+        let pair = send(&sliding, "POST", "/login", None).await.cookie_pair();
+        let res = send(&sliding, "GET", "/describe", Some(&pair)).await;
+        assert!(res.body.contains("has_user=true"), "{name}: {res:?}");
+        assert_eq!(
+            (res.cookie_pair(), attribute(&res, "Max-Age")),
+            (pair, Some("600")),
+            "{name}"
+        );
     }
 }
 

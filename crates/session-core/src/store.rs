@@ -359,7 +359,7 @@ impl SessionStore {
     /// whether any key is left: a session left with none is deleted. The stored value grows by
     /// the records, and a load parses them, until a write rewrites it whole: without a version
     /// this one cannot tell when, so each time the value grows past a multiple of 4 KB it
-    /// reads it and rewrites it if the records make it more than 1.25 times the session. A request that loaded the session uses
+    /// reads it and rewrites it if the records make it more than 1.25 times the session + 64 bytes. A request that loaded the session uses
     /// [`apply_versioned`](Self::apply_versioned) instead (one round trip, removals too). Only
     /// the changed keys change either way. As in `create` and `replace`, a value that is not
     /// JSON text is refused there ([`StoreError::Corrupt`]) before anything is written:

@@ -42,7 +42,8 @@ pub(super) fn header(tag: u64) -> String {
 
 /// The stored value of `entries` under a fresh tag, or nothing when there are none (the
 /// conditional write then deletes the session: one with no keys is no session). The values
-/// are JSON text; the caller has checked those it did not load (see [`check_json`]). Bytes,
+/// are JSON text; the caller has checked those it did not load (see
+/// `state::check_values_are_json`). Bytes,
 /// not a `String`: they go to Redis as they are, with no UTF-8 check of the whole value.
 pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
     if entries.len() == 0 {
@@ -80,21 +81,42 @@ pub(super) fn records(changes: &Changes) -> Vec<u8> {
     out
 }
 
-/// About the bytes [`records`] makes of `changes` (keys that need escaping count unescaped).
+/// The bytes [`records`] makes of `changes`: `,"=k":v` and `,"-k":0`.
 pub(super) fn records_len(changes: &Changes) -> usize {
-    let set: usize = changes.set.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
-    set + changes.remove.iter().map(|k| k.len() + 7).sum::<usize>()
+    let set: usize = changes
+        .set
+        .iter()
+        .map(|(k, v)| escaped_len(k) + v.len() + 5)
+        .sum();
+    set + changes
+        .remove
+        .iter()
+        .map(|k| escaped_len(k) + 6)
+        .sum::<usize>()
 }
 
-/// About the bytes [`encode`] makes of `entries` (keys that need escaping count unescaped):
-/// what a rewrite would store, to weigh against what is stored.
+/// The bytes [`encode`] makes of `entries`, plus two: what a rewrite would store, to weigh
+/// against what is stored.
 pub(super) fn encoded_len(entries: &[(&str, &str)]) -> usize {
     HEADER_LEN
         + 2
         + entries
             .iter()
-            .map(|(k, v)| k.len() + v.len() + 5)
+            .map(|(k, v)| escaped_len(k) + v.len() + 5)
             .sum::<usize>()
+}
+
+/// The length of `key` escaped as serde_json writes it inside a JSON string (quotes not
+/// counted). Exact rather than `key.len()`: a session whose keys need many escapes would
+/// otherwise look piled up right after a rewrite, and be rewritten by every write.
+fn escaped_len(key: &str) -> usize {
+    key.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\x08' | b'\x0c' | b'\n' | b'\r' | b'\t' => 2,
+            0x00..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// A stored value read back: the state and its tag.
@@ -132,11 +154,15 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
         if !rest.starts_with(b"\"") {
             return Err(damaged("a record name that is not a string"));
         }
-        let (name, after) = record_name(rest).map_err(|err| damaged(&err))?;
+        // serde_json counts its columns from where each parse starts: say where that is.
+        let at = |rest: &[u8]| bytes.len() - rest.len();
+        let (Name(name), after) = one::<Name>(rest)
+            .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(rest))))?;
         rest = skip_whitespace(after)
             .strip_prefix(b":")
             .ok_or_else(|| damaged("a record name without its value"))?;
-        let (value, after) = one::<&RawValue>(rest).map_err(|err| damaged(&err))?;
+        let (value, after) = one::<&RawValue>(rest)
+            .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(rest))))?;
         rest = after;
         let (op, key) = match name.as_bytes().first() {
             Some(&op @ (SET | REMOVE)) => (op, &name[1..]),
@@ -151,11 +177,26 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     }
 }
 
-/// A record's name, borrowed from the value unless it has escapes (a key with a quote).
-fn record_name(bytes: &[u8]) -> Result<(std::borrow::Cow<'_, str>, &[u8]), String> {
-    match one::<&str>(bytes) {
-        Ok((name, rest)) => Ok((name.into(), rest)),
-        Err(_) => one::<String>(bytes).map(|(name, rest)| (name.into(), rest)),
+/// A record's name: borrowed from the value unless it has escapes (a key with a quote). One
+/// parse, and only a syntax error can fail it (a type error could quote the name).
+struct Name<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Name<'de>, E> {
+                Ok(Name(name.into()))
+            }
+            fn visit_str<E>(self, name: &str) -> Result<Name<'de>, E> {
+                Ok(Name(name.to_owned().into()))
+            }
+        }
+        deserializer.deserialize_str(Text)
     }
 }
 
@@ -297,6 +338,15 @@ mod tests {
         value.extend_from_slice(&records(&again));
         assert_eq!(decode(&value).unwrap().0["we\"ird"], "4");
         let pairs: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert!(encoded_len(&pairs) >= encode_state(&s).len());
+        assert_eq!(encoded_len(&pairs), encode_state(&s).len() + 2);
+        assert_eq!(records_len(&changes), records(&changes).len());
+        // Keys that need escapes are counted as stored (a control character takes six bytes).
+        let mut escapes = Changes::default();
+        escapes.set("\u{1}\"\\\n\t\u{7f}é", "[1]");
+        escapes.remove("\u{0}\r");
+        assert_eq!(records_len(&escapes), records(&escapes).len());
+        let odd = state(&[("\u{1f}\u{8}\u{c}", "null"), ("plain", "2")]);
+        let pairs: Vec<(&str, &str)> = odd.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(encoded_len(&pairs), encode_state(&odd).len() + 2);
     }
 }
