@@ -52,8 +52,8 @@ pub const MAX_FALLBACK_KEYS: usize = 4;
 pub(crate) struct Opened {
     pub(crate) id: SessionId,
     pub(crate) with_fallback_key: bool,
-    /// The cookie's value as the request sent it, still sealed.
-    pub(crate) sealed: String,
+    /// Which of the request's candidates it is ([`Candidates::get`]).
+    pub(crate) index: usize,
 }
 
 /// When the browser should drop the cookie: `Max-Age` and/or `Expires`; neither means "when
@@ -106,6 +106,11 @@ impl Candidates {
     /// True when the request carried no cookie of our name.
     pub(crate) fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// The sealed value of candidate `index`, as the request sent it.
+    pub(crate) fn get(&self, index: usize) -> Option<&str> {
+        self.values.get(index).map(String::as_str)
     }
 }
 
@@ -181,7 +186,7 @@ impl CookieConfig {
     pub(crate) fn open(&self, candidates: &Candidates) -> Option<Opened> {
         let (mut unauthenticated, mut not_an_id) = (0usize, 0usize);
         let mut found = None;
-        'candidates: for value in &candidates.values {
+        'candidates: for (index, value) in candidates.values.iter().enumerate() {
             let keys = std::iter::once(&self.key).chain(self.fallback_keys.iter());
             for (i, key) in keys.enumerate() {
                 let Some(opened) = self.unseal(key, value) else {
@@ -192,7 +197,7 @@ impl CookieConfig {
                         found = Some(Opened {
                             id,
                             with_fallback_key: i > 0,
-                            sealed: value.clone(),
+                            index,
                         });
                         break 'candidates;
                     }

@@ -10,7 +10,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
     config::Config,
-    cookies::{Candidates, CookieConfig, Lifetime},
+    cookies::{Candidates, Lifetime},
     error::{MissingSessionLayer, SessionError},
 };
 
@@ -139,9 +139,10 @@ struct Data {
     stale_cookie: bool,
     /// The cookie was sealed with a fallback key: sent again, sealed with the current one.
     reseal: bool,
-    /// The request's cookie, still sealed, and the id it opened to (with the current key):
-    /// sent back as it is when only its lifetime is refreshed.
-    sealed: Option<(SessionId, String)>,
+    /// Which of the request's cookies opened to `id` (see [`Session::cookie_for`]). `id`
+    /// is only ever set from that cookie: afterwards it is only taken (renew, purge) or
+    /// cleared (a session the store does not have), so while it is `Some` it is that id.
+    opened_from: Option<usize>,
     /// The session's own expiry (stored under [`EXPIRY_KEY`], not in `state`).
     expiry: Option<Expiry>,
     /// `set_expiry` changed it in this request.
@@ -149,23 +150,6 @@ struct Data {
 }
 
 impl Data {
-    /// The `Set-Cookie` value for the stored session `id`: the request's own sealed value
-    /// again when it carried `id` sealed with the current key, sealed afresh otherwise (a
-    /// new id, a fallback key).
-    fn cookie_for(
-        &self,
-        cookie: &CookieConfig,
-        id: &SessionId,
-        lifetime: Lifetime,
-    ) -> Option<HeaderValue> {
-        match &self.sealed {
-            Some((opened, sealed)) if opened == id && !self.reseal => {
-                cookie.reissue(sealed, lifetime)
-            }
-            _ => cookie.seal(id, lifetime),
-        }
-    }
-
     /// Records the value `key` had before this change, when this is its first change.
     fn changed(&mut self, key: &str, previous: Option<String>) {
         if !self.originals.contains_key(key) {
@@ -185,6 +169,17 @@ impl Session {
         }
     }
 
+    /// The `Set-Cookie` value for the stored session `id` (the one the request's cookie
+    /// opened to): that cookie's own sealed value again when it was sealed with the current
+    /// key, sealed afresh when it was sealed with a fallback key.
+    fn cookie_for(&self, data: &Data, id: &SessionId, lifetime: Lifetime) -> Option<HeaderValue> {
+        let cookie = &self.inner.config.cookie;
+        match data.opened_from.and_then(|i| self.inner.sealed.get(i)) {
+            Some(sealed) if !data.reseal => cookie.reissue(sealed, lifetime),
+            _ => cookie.seal(id, lifetime),
+        }
+    }
+
     /// Opens the cookie (no store call) and returns the locked data.
     async fn opened(&self) -> MutexGuard<'_, Data> {
         let mut data = self.inner.data.lock().await;
@@ -192,9 +187,7 @@ impl Session {
             match self.inner.config.cookie.open(&self.inner.sealed) {
                 Some(opened) => {
                     data.reseal = opened.with_fallback_key;
-                    if !data.reseal {
-                        data.sealed = Some((opened.id.clone(), opened.sealed));
-                    }
+                    data.opened_from = Some(opened.index);
                     data.id = Some(opened.id);
                 }
                 None => data.stale_cookie = !self.inner.sealed.is_empty(),
@@ -533,7 +526,7 @@ impl Session {
                         || data.expiry_changed
                         || (persistent && (data.touched || config.always_save));
                     return Ok(if resend {
-                        data.cookie_for(cookie, &id, lifetime)
+                        self.cookie_for(&data, &id, lifetime)
                     } else {
                         None
                     });
@@ -567,7 +560,7 @@ impl Session {
                     // The store deletes a session left without keys.
                     Ok(cookie.removal())
                 } else if persistent || data.reseal || data.expiry_changed {
-                    Ok(data.cookie_for(cookie, &id, lifetime))
+                    Ok(self.cookie_for(&data, &id, lifetime))
                 } else {
                     Ok(None)
                 }

@@ -359,7 +359,8 @@ impl SessionStore {
     /// whether any key is left: a session left with none is deleted. The stored value grows by
     /// the records, and a load parses them, until a write rewrites it whole: without a version
     /// this one cannot tell when, so each time the value grows past a multiple of 4 KB it
-    /// reads it and rewrites it if the records make it more than 1.25 times the session + 64 bytes. A request that loaded the session uses
+    /// reads it and rewrites it if the records make it more than 1.25 times the session + 64
+    /// bytes. A request that loaded the session uses
     /// [`apply_versioned`](Self::apply_versioned) instead (one round trip, removals too). Only
     /// the changed keys change either way. As in `create` and `replace`, a value that is not
     /// JSON text is refused there ([`StoreError::Corrupt`]) before anything is written:
@@ -374,13 +375,7 @@ impl SessionStore {
         changes: &Changes,
         framework_ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.check(changes.set.iter())?;
         let ttl = self.effective_ttl(framework_ttl);
-        if changes.is_empty() && ttl.is_some() {
-            return self.backend.touch(id, ttl).await;
-        }
-        // Empty changes without a TTL still go through `apply`: it answers whether the session
-        // exists from the primary (a load might be served by a lagging replica).
         self.apply_with(id, None, changes, ttl).await
     }
 
@@ -423,11 +418,7 @@ impl SessionStore {
         changes: &Changes,
         framework_ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        self.check(changes.set.iter())?;
         let ttl = self.effective_ttl(framework_ttl);
-        if changes.is_empty() && ttl.is_some() {
-            return self.backend.touch(id, ttl).await;
-        }
         self.apply_with(id, Some((version, after)), changes, ttl)
             .await
     }
@@ -441,11 +432,15 @@ impl SessionStore {
         after: &[(&str, &str)],
         changes: &Changes,
     ) -> Result<bool, StoreError> {
-        self.check(changes.set.iter())?;
         self.apply_with(id, Some((version, after)), changes, None)
             .await
     }
 
+    /// Every write of changes: the size check of the values set, then, for changes that set
+    /// and remove nothing, only the TTL reset when there is one to set (`ttl`, already
+    /// resolved by the TTL rule; `None` keeps the expiry). Empty changes without a TTL still
+    /// go through the backend's `apply`: it answers whether the session exists from the
+    /// primary (a load might be served by a lagging replica).
     async fn apply_with(
         &self,
         id: &SessionId,
@@ -453,6 +448,10 @@ impl SessionStore {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        self.check(changes.set.iter())?;
+        if changes.is_empty() && ttl.is_some() {
+            return self.backend.touch(id, ttl).await;
+        }
         let applied = match versioned {
             Some((version, after)) => {
                 self.backend
@@ -499,7 +498,6 @@ impl SessionStore {
         id: &SessionId,
         changes: &Changes,
     ) -> Result<bool, StoreError> {
-        self.check(changes.set.iter())?;
         self.apply_with(id, None, changes, None).await
     }
 

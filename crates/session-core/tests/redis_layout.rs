@@ -4,6 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use session_core::testing::conformance::{set, state};
 use session_core::{
     backends::redis::{decode_value, RedisBackend},
     Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore, Version,
@@ -20,19 +21,6 @@ fn config(server: &RedisServer) -> SessionConfig {
 
 fn backend(server: &RedisServer) -> RedisBackend {
     RedisBackend::from_config(&config(server)).unwrap()
-}
-
-fn state(pairs: &[(&str, &str)]) -> SessionState {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn set(key: &str, value: &str) -> Changes {
-    let mut changes = Changes::default();
-    changes.set(key, value);
-    changes
 }
 
 fn key(id: &SessionId) -> String {

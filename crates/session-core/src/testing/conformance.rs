@@ -59,7 +59,8 @@ pub fn state(pairs: &[(&str, &str)]) -> SessionState {
         .collect()
 }
 
-fn set(key: &str, value: &str) -> Changes {
+/// Changes that set `key` to the JSON text `value`.
+pub fn set(key: &str, value: &str) -> Changes {
     let mut changes = Changes::default();
     changes.set(key, value);
     changes

@@ -758,8 +758,9 @@ impl RedisBackend {
 
     /// Rewrites a session whose records have piled up, for the writes without a version
     /// (which cannot tell by themselves): read, and rewritten whole, keeping its expiry, if
-    /// the records make it more than 1.25 times its size rewritten, plus 64 bytes. Best effort: a write in
-    /// between, or a failure, leaves it for the next time (logged, never the data).
+    /// the records make it more than 1.25 times its size rewritten, plus 64 bytes (`piled_up`).
+    /// Best effort: a write in between, or a failure, leaves it for the next time (logged,
+    /// never the data).
     async fn compact(&self, id: &SessionId) {
         let found = match self.current(id).await {
             Ok(value) => self.stored(value),
