@@ -106,6 +106,11 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
         assert!(b.create(&warm, &s, None).await.unwrap());
         assert!(b.replace(&warm, &s, None).await.unwrap());
         assert!(b.apply(&warm, &changes, None).await.unwrap());
+        let (_, version) = b.load_versioned(&warm, None).await.unwrap().unwrap();
+        assert!(b
+            .apply_versioned(&warm, version, &[("b", "2")], &changes, None)
+            .await
+            .unwrap());
         assert!(b.touch(&warm, None).await.unwrap());
     }
     let reset = || {
@@ -148,13 +153,17 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
         .apply_versioned(&id, version, &after, &changes, ttl())
         .await
         .unwrap());
+    // The load checked that the session is ours: no header check.
+    check(
+        &[("evalsha", 1), ("append", 1), ("pexpire", 1)],
+        "apply at the loaded version",
+    );
     let amend = [
         ("evalsha", 1),
         ("getrange", 1),
         ("append", 1),
         ("pexpire", 1),
     ];
-    check(&amend, "apply at the loaded version");
     let mut with_get = amend.to_vec();
     with_get.push(("get", 1));
     assert!(b.apply(&id, &changes, ttl()).await.unwrap());

@@ -54,7 +54,7 @@ pub(super) enum Request {
 impl Request {
     pub(super) async fn send<T: FromRedisValue>(
         &self,
-        conn: &mut impl ConnectionLike,
+        conn: &mut (impl ConnectionLike + Send),
     ) -> RedisResult<T> {
         match self {
             Request::Pipe(pipe) => pipe.query_async(conn).await,
@@ -159,7 +159,9 @@ impl managed::Manager for PoolManager {
     type Error = RedisError;
 
     async fn create(&self) -> Result<MultiplexedConnection, RedisError> {
-        self.connect.connect().await
+        // Boxed: deadpool's checkout future holds this one, and every request's holds that
+        // (see `RedisBackend`'s module docs on future sizes).
+        self.connect.connect().boxed().await
     }
 
     async fn recycle(
@@ -265,6 +267,17 @@ impl Single {
         if Duration::from_millis(self.now().saturating_sub(previous)) <= interval {
             return Ok((conn, connecting));
         }
+        // Boxed: rare, and inline it would grow every request's future (see
+        // `RedisBackend`'s module docs on future sizes).
+        self.checked(conn, connecting).boxed().await
+    }
+
+    /// `conn` after a `PING`, or a new connection when the `PING` fails.
+    async fn checked(
+        &self,
+        conn: MultiplexedConnection,
+        connecting: Connecting,
+    ) -> RedisResult<(MultiplexedConnection, Connecting)> {
         let mut checked = conn.clone();
         match redis::cmd("PING").query_async::<()>(&mut checked).await {
             Ok(()) => Ok((conn, connecting)),
@@ -396,7 +409,8 @@ impl Connector {
     async fn try_once<T: FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
         match self {
             Connector::Pool { pool, connect, .. } => {
-                let mut conn = match pool.get().await {
+                // Boxed: the checkout's future (timeouts, recycle) would double this one's.
+                let mut conn = match pool.get().boxed().await {
                     Ok(conn) => conn,
                     Err(err) => {
                         let err = pool_error(err);

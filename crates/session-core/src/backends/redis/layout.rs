@@ -9,7 +9,7 @@
 //! text that follows (embedded as it is, not re-encoded, not escaped into a string), `-key`
 //! removes it; read in order, a later record wins. A load is one `GET` and one JSON parse.
 //! The object is stored without its closing brace, so a write of a few changed keys
-//! appends their records (`APPEND`, `scripts.rs` `AMEND`) instead of sending the whole
+//! appends their records (`APPEND`, `scripts.rs` `AMEND`, `AMEND_LOADED`) instead of sending the whole
 //! session: field-level writes as the hash of earlier versions had, so two concurrent
 //! requests that change different keys both keep their change with no version check at all.
 //! When the records that later ones override pile up, a write rewrites the session whole

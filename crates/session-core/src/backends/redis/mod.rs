@@ -22,11 +22,19 @@
 //! | load | `GET` (pipelined with `PEXPIRE` when touching) |
 //! | create | script: `SET NX` (+ `PX`) |
 //! | replace | script: if the session exists, `SET` (+ `PX`) |
-//! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
+//! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`); at the version this backend loaded, `APPEND` first, undone by `DEL` when it made the key |
 //! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
 //! | touch | `PEXPIRE`, or a script `PERSIST` when the TTL is `None` |
 //! | delete | `DEL` |
+//!
+//! Every operation's future is boxed (`async_trait`), once per call, so its size is a cost
+//! paid on every request: the paths few requests take (connecting, a pool checkout, the
+//! health check `PING`, the `NOSCRIPT` fallback, rewrites, merges, the hash layout, the
+//! cluster's index add) are boxed where they are awaited. Inline, they made each box about
+//! 8 KB, which glibc serves outside its per-thread cache (1 KB and under) and after
+//! consolidating its free lists: 2% of the server's CPU on a small write (measured,
+//! `docs/benchmarks.md`). Now the boxes of load, create and apply are under 1 KB.
 //!
 //! Scripts go by hash (`EVALSHA`); only after a server restart or `SCRIPT FLUSH` does the first
 //! call of each script cost one more round trip: `EVAL` with its text, on the key's node (see
@@ -98,6 +106,7 @@ use std::sync::Arc;
 use std::{collections::HashMap, time::Duration};
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use redis::{ConnectionAddr, ConnectionInfo, RedisError, Value};
 
 #[cfg(feature = "cluster")]
@@ -523,7 +532,8 @@ impl RedisBackend {
         args: impl FnOnce(&mut scripts::ScriptCall),
     ) -> Result<bool, StoreError> {
         if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
-            self.index_add(entry, id).await?;
+            // Boxed, as every path but the common one (module docs, future sizes).
+            self.index_add(entry, id).boxed().await?;
         }
         let call = self.write_call(script, id, ttl, entry.as_ref(), args);
         let written: i64 = self.run(Request::Script(call)).await?;
@@ -612,7 +622,7 @@ impl RedisBackend {
     /// round trip); a rewrite or delete conditional on the version, which turns into adding
     /// the records when another write came in between (one more); the hash layout's
     /// field-level script for a session still stored so. At most [`MERGE_TRIES`] round
-    /// trips.
+    /// trips. Every await but the append's is boxed (module docs, future sizes).
     async fn save(
         &self,
         id: &SessionId,
@@ -625,15 +635,15 @@ impl RedisBackend {
             // Nothing to write: only the expiry, and the answer whether the session exists
             // (from the master: a replica may not have seen a logout yet).
             return match ttl {
-                Some(_) => self.touch(id, ttl).await,
-                None => self.exists(id).await,
+                Some(_) => self.touch(id, ttl).boxed().await,
+                None => self.exists(id).boxed().await,
             };
         }
         check_values_are_json(&changes.set).map_err(refused)?;
         let entry = entry_of_changes(self.index_key(), changes);
         if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
             // On a cluster the entry is in another slot: added first (see `conditional_write`).
-            self.index_add(entry, id).await?;
+            self.index_add(entry, id).boxed().await?;
         }
         let records = layout::records(changes);
         let mut next = first;
@@ -643,15 +653,21 @@ impl RedisBackend {
         for _ in 0..MERGE_TRIES {
             next = match next {
                 Next::Amend => {
-                    let call =
-                        self.write_call(&scripts::AMEND_SCRIPT, id, ttl, entry.as_ref(), |call| {
-                            call.arg(&records);
-                        });
+                    // A write with this backend's version loaded the session as ours: no
+                    // header to check again.
+                    let script = if versionless {
+                        &scripts::AMEND_SCRIPT
+                    } else {
+                        &scripts::AMEND_LOADED_SCRIPT
+                    };
+                    let call = self.write_call(script, id, ttl, entry.as_ref(), |call| {
+                        call.arg(&records);
+                    });
                     match self.send_raw::<i64>(&Request::Script(call), false).await {
                         Ok(-1) => return Err(corrupt(layout::NOT_OURS.into())),
                         Ok(len) if len > 0 => {
                             if versionless && crossed(len, records.len()) {
-                                self.compact(id).await;
+                                self.compact(id).boxed().await;
                             }
                             return Ok(true);
                         }
@@ -661,7 +677,7 @@ impl RedisBackend {
                         Err(err) => return Err(self.error(&err)),
                     }
                 }
-                Next::Read => match self.current(id).await {
+                Next::Read => match self.current(id).boxed().await {
                     Ok(value) => match self.stored(value)? {
                         None => return Ok(false),
                         Some((state, tag, len)) => on_top_of(state, (tag, len), changes),
@@ -683,7 +699,8 @@ impl RedisBackend {
                             push_pairs(call, changes.set.iter());
                         },
                     );
-                    match self.send_raw::<i64>(&Request::Script(call), false).await {
+                    let request = Request::Script(call);
+                    match self.send_raw::<i64>(&request, false).boxed().await {
                         Ok(written) => return Ok(written == 1),
                         // Rewritten in the string layout since the load (a `replace`).
                         Err(err) if errors::is_wrong_type(&err) => Next::Read,
@@ -693,6 +710,7 @@ impl RedisBackend {
                 Next::Write { expected, value } => {
                     let reply = self
                         .write_if_unchanged(id, expected, &value, ttl, entry.as_ref())
+                        .boxed()
                         .await;
                     match reply {
                         Ok(Value::Int(written)) => return Ok(written == 1),
