@@ -112,7 +112,7 @@ use actix_web::{
     middleware::Next,
     HttpResponse,
 };
-use session_core::{Changes, SessionId, SessionState, SessionStore, StoreError, Version};
+use session_core::{Changes, SessionId, SessionState, SessionStore, Snapshot, StoreError, Version};
 
 use actix_session::storage::SessionStore as ActixSessionStore;
 
@@ -234,7 +234,7 @@ impl ActixSessionStore for ActixStore {
             Err(_) => Ok(false),
             Ok(id) => match scope::take_loaded(session_key.as_ref()) {
                 Some((loaded, version)) => {
-                    let changes = Changes::between(&loaded, &session_state);
+                    let changes = Changes::since(&loaded, &session_state);
                     // The whole state after the changes: on Redis the rewrite of a value
                     // whose records have piled up, made only if it is still the one this
                     // request loaded.
@@ -334,9 +334,10 @@ mod scope {
     pub(super) struct RequestScope {
         /// A store call of this request failed in a way the response should tell.
         pub(super) failure: Option<Failure>,
-        /// The state `load` returned and its version, by session key, until `update` takes
-        /// them.
-        loaded: HashMap<String, (SessionState, Version)>,
+        /// A copy of the state `load` returned and its version, by session key, until
+        /// `update` takes them. A [`Snapshot`], not a clone of the map: most requests only
+        /// read, and never look at it.
+        loaded: HashMap<String, (Snapshot, Version)>,
     }
 
     tokio::task_local! {
@@ -352,11 +353,11 @@ mod scope {
             scope
                 .borrow_mut()
                 .loaded
-                .insert(session_key.to_owned(), (state.clone(), version))
+                .insert(session_key.to_owned(), (Snapshot::of(state), version))
         });
     }
 
-    pub(super) fn take_loaded(session_key: &str) -> Option<(SessionState, Version)> {
+    pub(super) fn take_loaded(session_key: &str) -> Option<(Snapshot, Version)> {
         REQUEST
             .try_with(|scope| scope.borrow_mut().loaded.remove(session_key))
             .ok()
