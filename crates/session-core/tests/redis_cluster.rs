@@ -487,8 +487,11 @@ async fn reads_from_replicas_when_asked() {
         vec![alice]
     );
     assert_eq!(sum(&replicas, "zrange") + sum(&replicas, "get"), 0);
-    assert_eq!(sum(&masters, "zrange"), 1);
-    assert_eq!(sum(&masters, "get"), 1);
+    // At least once, not exactly: redis-rs' cluster client sends a request again when its
+    // answer is late, and on a busy machine (the whole suite in parallel) one of these was
+    // counted twice, once in six runs. What this test is about is where they go.
+    assert!(sum(&masters, "zrange") >= 1);
+    assert!(sum(&masters, "get") >= 1);
 }
 
 /// After `NOSCRIPT` the script goes to the key's node only: one master down must not fail
