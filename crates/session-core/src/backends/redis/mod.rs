@@ -29,12 +29,16 @@
 //! | delete | `DEL` |
 //!
 //! Every operation's future is boxed (`async_trait`), once per call, so its size is a cost
-//! paid on every request: the paths few requests take (connecting, a pool checkout, the
-//! health check `PING`, the `NOSCRIPT` fallback, rewrites, merges, the hash layout, the
-//! cluster's index add) are boxed where they are awaited. Inline, they made each box about
-//! 8 KB, which glibc serves outside its per-thread cache (1 KB and under) and after
-//! consolidating its free lists: 2% of the server's CPU on a small write (measured,
-//! `docs/benchmarks.md`). Now the boxes of load, create and apply are under 1 KB.
+//! paid on every request: the paths few requests take (connecting, the health check
+//! `PING`, the `NOSCRIPT` fallback, rewrites, merges, the hash layout, the cluster's index
+//! add) are boxed where they are awaited, and so is the pool's checkout (with the pool
+//! strategy, one allocation of about 800 bytes more per operation, where the operation's own
+//! box was twice that). Inline, they made each box about
+//! 8 KB, which glibc serves through its large-request path, after consolidating its free
+//! lists: 2% of the server's CPU on a small write (measured, `docs/benchmarks.md`). Now
+//! every common operation's box is at most 1,000 bytes, within glibc's small bins;
+//! `every_common_operations_future_fits_glibcs_small_bins` (`tests/redis_backend.rs`)
+//! fails when a change inlines a rare path again.
 //!
 //! Scripts go by hash (`EVALSHA`); only after a server restart or `SCRIPT FLUSH` does the first
 //! call of each script cost one more round trip: `EVAL` with its text, on the key's node (see
@@ -523,21 +527,29 @@ impl RedisBackend {
     /// is one: by the script itself on one server (its first command, so a failed add fails
     /// the write; one round trip); on a cluster, where the entry lives in another slot, as a
     /// request of its own before the write (which is not sent when the add failed).
-    async fn conditional_write(
-        &self,
+    ///
+    /// Not an `async fn`: the call is built before the future is, so the future holds
+    /// neither the entry nor the arguments (module docs, future sizes).
+    fn conditional_write<'a>(
+        &'a self,
         script: &'static scripts::LuaScript,
-        id: &SessionId,
+        id: &'a SessionId,
         ttl: Option<Duration>,
         entry: Option<IndexName>,
         args: impl FnOnce(&mut scripts::ScriptCall),
-    ) -> Result<bool, StoreError> {
-        if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
-            // Boxed, as every path but the common one (module docs, future sizes).
-            self.index_add(entry, id).boxed().await?;
-        }
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'a {
         let call = self.write_call(script, id, ttl, entry.as_ref(), args);
-        let written: i64 = self.run(Request::Script(call)).await?;
-        Ok(written == 1)
+        // Boxed, as every path but the common one.
+        let add_first = entry
+            .filter(|_| !self.one_server())
+            .map(|entry| async move { self.index_add(&entry, id).await }.boxed());
+        async move {
+            if let Some(add) = add_first {
+                add.await?;
+            }
+            let written: i64 = self.run(Request::Script(call)).await?;
+            Ok(written == 1)
+        }
     }
 
     /// The script call of one write: on one server, with the index entry to add the id to
@@ -618,7 +630,7 @@ impl RedisBackend {
         }
     }
 
-    /// The changed keys of one request, written from `first`: their records added (one
+    /// The changed keys of one request, written from the step `next`: their records added (one
     /// round trip); a rewrite or delete conditional on the version, which turns into adding
     /// the records when another write came in between (one more); the hash layout's
     /// field-level script for a session still stored so. At most [`MERGE_TRIES`] round
@@ -626,7 +638,7 @@ impl RedisBackend {
     async fn save(
         &self,
         id: &SessionId,
-        first: Next,
+        mut next: Next,
         changes: &Changes,
         ttl: Option<Duration>,
         versionless: bool,
@@ -646,7 +658,6 @@ impl RedisBackend {
             self.index_add(entry, id).boxed().await?;
         }
         let records = layout::records(changes);
-        let mut next = first;
         // Only rewrites and deletes are conditional on the version, and only they can meet
         // another write in between; each such meeting means that write succeeded. The bound
         // caps what one request can cost when many write one session at once.

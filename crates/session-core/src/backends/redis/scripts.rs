@@ -176,10 +176,14 @@ return len
 /// load checked its header; only our own writes replace it): the records are appended
 /// without reading the header first. An `APPEND` that made the key (its new length is the
 /// records' own: the session was deleted or expired since the load) is undone in the same
-/// script, so a logout sticks and nothing is left behind. Returns as [`AMEND`] does, never
-/// -1. Two `redis.call`s with an expiry to set, one without: measured with redis-benchmark
-/// (32 connections), the header check cost 0.9 µs of Redis CPU per write, about an eighth of
-/// what a one-key write costs Redis.
+/// script, so a logout sticks and no session key is left. (An index entry added by the
+/// prelude stays, as with [`AMEND`] on an absent session, until the index is pruned.)
+/// Returns as [`AMEND`] does, never -1: a key that another program replaced with a string
+/// of its own between the load and this write is appended to, where [`AMEND`] leaves it
+/// alone, which is why writes without a version keep [`AMEND`]. Two `redis.call`s with an
+/// expiry to set, one without: measured with redis-benchmark (32 connections), the header
+/// check cost 0.9 µs of Redis CPU per write, about an eighth of what a one-key write costs
+/// Redis.
 const AMEND_LOADED: &str = r#"
 local len = redis.call('APPEND', key, ARGV[2])
 if len == #ARGV[2] then
