@@ -326,6 +326,31 @@ async fn a_damaged_string_is_corrupt() {
     }
 }
 
+/// A key of another type (a list, a set) under a session's name is not a session: every
+/// write says so at once, as corrupt, and leaves the key as it was. (The string and the
+/// hash steps used to send each other back until the merge bound, then reported the
+/// session as "changed by other writes".)
+#[tokio::test]
+async fn a_key_of_another_type_is_corrupt_for_every_write() {
+    let server = RedisServer::start();
+    let b = backend(&server);
+    let mut removes = Changes::default();
+    removes.remove("a");
+    for (kind, fill) in [("list", "RPUSH"), ("set", "SADD")] {
+        let id = SessionId::generate();
+        let _: i64 = server.cmd(&[fill, &key(&id), "x"]);
+        assert!(b.load(&id, None).await.unwrap_err().is_corrupt(), "{kind}");
+        for changes in [set("a", "1"), removes.clone()] {
+            for ttl in [None, secs(60)] {
+                let err = b.apply(&id, &changes, ttl).await.unwrap_err();
+                assert!(err.is_corrupt(), "{kind}: {err:?}");
+            }
+        }
+        assert_eq!(server.cmd::<String>(&["TYPE", &key(&id)]), kind);
+        assert_eq!(server.cmd::<i64>(&["PTTL", &key(&id)]), -1, "{kind}");
+    }
+}
+
 /// Sessions stored as hashes by earlier versions keep working where they are: loads, the
 /// field-level write (a hash stays a hash), the batch load of a move, delete; a whole-state
 /// write (`replace`) stores them in the string layout.

@@ -661,6 +661,7 @@ impl RedisBackend {
         // Only rewrites and deletes are conditional on the version, and only they can meet
         // another write in between; each such meeting means that write succeeded. The bound
         // caps what one request can cost when many write one session at once.
+        let mut hash_refused = false;
         for _ in 0..MERGE_TRIES {
             next = match next {
                 Next::Amend => {
@@ -693,6 +694,12 @@ impl RedisBackend {
                         None => return Ok(false),
                         Some((state, tag, len)) => on_top_of(state, (tag, len), changes),
                     },
+                    // Neither a string nor, as the hash step found, a hash (a list, a set):
+                    // not a session of ours; without this the two steps would send each
+                    // other back until the bound.
+                    Err(err) if errors::is_wrong_type(&err) && hash_refused => {
+                        return Err(corrupt(layout::NOT_OURS.into()))
+                    }
                     Err(err) if errors::is_wrong_type(&err) => Next::Hash,
                     Err(err) => return Err(self.error(&err)),
                 },
@@ -714,7 +721,10 @@ impl RedisBackend {
                     match self.send_raw::<i64>(&request, false).boxed().await {
                         Ok(written) => return Ok(written == 1),
                         // Rewritten in the string layout since the load (a `replace`).
-                        Err(err) if errors::is_wrong_type(&err) => Next::Read,
+                        Err(err) if errors::is_wrong_type(&err) => {
+                            hash_refused = true;
+                            Next::Read
+                        }
                         Err(err) => return Err(self.error(&err)),
                     }
                 }
