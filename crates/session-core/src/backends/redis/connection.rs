@@ -375,9 +375,6 @@ impl Connector {
         match self.try_once(request).await {
             Err(err) if self.should_retry(&err) => {
                 tracing::debug!(error = %err, "redis request failed; retrying once");
-                // Not held across the retry: every byte kept over an await grows every
-                // request's future (module docs of `RedisBackend`, future sizes).
-                drop(err);
                 self.try_once(request).await
             }
             result => result,
