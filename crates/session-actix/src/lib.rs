@@ -251,17 +251,11 @@ impl ActixSessionStore for ActixStore {
                     } else {
                         self.store.check_size(&session_state)
                     };
-                    // With sliding expiry this request's load already set the TTL; when
-                    // actix's resolves to the same, setting it again changes nothing.
-                    let touched_alike = self.sliding.is_some_and(|sliding| {
-                        self.store.effective_ttl(Some(sliding)) == self.store.effective_ttl(ttl)
-                    });
+                    // With sliding expiry this request's load may have set this TTL
+                    // already; it is set again all the same: on Redis that is a `PEXPIRE`
+                    // in the write's own round trip, where keeping the expiry would take a
+                    // script (`apply_versioned_keeping_expiry`).
                     match checked {
-                        Ok(()) if touched_alike => {
-                            self.store
-                                .apply_versioned_keeping_expiry(&id, version, &after, &changes)
-                                .await
-                        }
                         Ok(()) => {
                             self.store
                                 .apply_versioned(&id, version, &after, &changes, ttl)

@@ -540,16 +540,12 @@ impl Session {
                 let after: Vec<(&str, &str)> = entries_to_store(&data.state, &expiry_entry)
                     .map(|(key, value)| (key.as_str(), value.as_str()))
                     .collect();
-                // Sliding expiry: the load of this request already set this very TTL.
-                let written = if data.touched && ttl == config.ttl {
-                    store
-                        .apply_versioned_keeping_expiry(&id, data.version, &after, &changes)
-                        .await
-                } else {
-                    store
-                        .apply_versioned(&id, data.version, &after, &changes, ttl)
-                        .await
-                };
+                // With sliding expiry the load already set this TTL; it is set again all
+                // the same: on Redis that is a `PEXPIRE` in the write's own round trip, where
+                // keeping the expiry would take a script (`apply_versioned_keeping_expiry`).
+                let written = store
+                    .apply_versioned(&id, data.version, &after, &changes, ttl)
+                    .await;
                 if !written.map_err(SessionError::from_store)? {
                     // Deleted meanwhile (a logout elsewhere) or expired: bringing it back would
                     // undo that logout, so the changes are dropped.

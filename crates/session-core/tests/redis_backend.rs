@@ -400,10 +400,24 @@ async fn every_operation_is_one_round_trip() {
             .apply_versioned(&id, version, &after, &changes, secs(60))
             .await
             .unwrap());
-        // The load checked that the session is ours: no header check.
+        // No script: the records alone are no session, and the header read after the
+        // `APPEND` tells whether they went into one (`append_request`).
         check(
-            &[("evalsha", 1), ("append", 1), ("pexpire", 1)],
+            &[("append", 1), ("getrange", 1), ("pexpire", 1)],
             "apply at the loaded version",
+        );
+        // Without an expiry to give the records if they land after a logout: the script,
+        // which undoes its `APPEND` itself (and reads the first byte after it: records
+        // alone are another write's, after a logout).
+        let (_, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+        let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+        assert!(b
+            .apply_versioned(&id, version, &after, &changes, None)
+            .await
+            .unwrap());
+        check(
+            &[("evalsha", 1), ("append", 1), ("getrange", 1)],
+            "apply at the loaded version, keeping the expiry",
         );
         let amend = [
             ("evalsha", 1),

@@ -52,6 +52,18 @@ async fn write_at(
         .unwrap()
 }
 
+/// A session of `user` created with a 60 s TTL, and loaded as a framework layer loads it.
+async fn created_and_loaded(b: &RedisBackend, user: &str) -> (SessionId, SessionState, Version) {
+    let id = SessionId::generate();
+    let user = format!("\"{user}\"");
+    assert!(b
+        .create(&id, &state(&[("user", &user)]), secs(60))
+        .await
+        .unwrap());
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    (id, loaded, version)
+}
+
 fn pairs(state: &SessionState) -> Vec<(&str, &str)> {
     state
         .iter()
@@ -95,7 +107,10 @@ async fn two_requests_that_loaded_one_version_both_land() {
     assert!(write_at(&b, &id, &first, v1, &a, secs(60)).await);
     // The second neither knows nor needs to know about the first: its records go on top.
     assert!(write_at(&b, &id, &second, v2, &c, secs(60)).await);
-    assert_eq!(server.calls("evalsha"), 2, "one round trip each");
+    // One round trip each: `APPEND`, `GETRANGE`, `PEXPIRE` (`append_request`).
+    assert_eq!(server.calls("append"), 2);
+    assert_eq!(server.calls("getrange"), 2);
+    assert_eq!(server.calls("evalsha"), 0);
     assert_eq!(server.calls("get"), 0);
     assert_eq!(
         b.load(&id, None).await.unwrap(),
@@ -149,6 +164,83 @@ async fn a_logout_between_the_load_and_the_write_sticks() {
     }
 }
 
+/// What a write at the loaded version leaves when a logout came between its load and its
+/// `APPEND`: records alone, with no header, until its `DEL` (or the expiry it set). Every
+/// operation takes them for an absent session, and a write that finds them deletes them.
+#[tokio::test]
+async fn records_left_by_a_write_after_a_logout_are_no_session() {
+    let server = RedisServer::start();
+    let b = backend(&server);
+    let store = SessionStore::from_config(&config(&server)).await.unwrap();
+    let (id, loaded, version) = created_and_loaded(&b, "ada").await;
+    let orphan = |server: &RedisServer| {
+        let _: () = server.cmd(&["SET", &key(&id), r#","=user":"mallory""#, "PX", "60000"]);
+    };
+    orphan(&server);
+
+    assert_eq!(b.load(&id, None).await.unwrap(), None);
+    assert!(b.load_versioned(&id, secs(60)).await.unwrap().is_none());
+    assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(!b.apply(&id, &Changes::default(), None).await.unwrap());
+    assert!(!b.replace(&id, &loaded, secs(60)).await.unwrap());
+    assert!(!b.apply(&id, &set("n", "1"), secs(60)).await.unwrap());
+    let mut removes = Changes::default();
+    removes.remove("user");
+    assert!(!b.apply(&id, &removes, secs(60)).await.unwrap());
+    // None of these wrote: the records are still there, as they were.
+    let stored: String = server.cmd(&["GET", &key(&id)]);
+    assert_eq!(stored, r#","=user":"mallory""#);
+
+    // A write at the loaded version, with and without an expiry to give: it finds records
+    // alone after its `APPEND`, answers "absent" and deletes them.
+    for ttl in [secs(60), None] {
+        orphan(&server);
+        let changes = set("n", "2");
+        assert!(!write_at(&b, &id, &loaded, version, &changes, ttl).await);
+        assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0, "{ttl:?}");
+    }
+    // A rewrite at the loaded version: absent, nothing written.
+    orphan(&server);
+    assert!(!b
+        .apply_versioned(&id, version, &[], &removes, secs(60))
+        .await
+        .unwrap());
+    assert_eq!(b.load(&id, None).await.unwrap(), None);
+}
+
+/// Requests that loaded a session write at the instant it is logged out, many times over:
+/// none brings it back, and nothing is left under its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_at_the_loaded_version_racing_a_logout_leave_nothing() {
+    let server = RedisServer::start();
+    let b = Arc::new(backend(&server));
+    for round in 0..50u64 {
+        let (id, loaded, version) = created_and_loaded(&b, "ada").await;
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (b, id, loaded) = (b.clone(), id.clone(), loaded.clone());
+                tokio::spawn(async move {
+                    let changes = set(&format!("w{w}"), &round.to_string());
+                    write_at(&b, &id, &loaded, version, &changes, secs(60)).await
+                })
+            })
+            .collect();
+        if round % 2 == 1 {
+            tokio::task::yield_now().await;
+        }
+        assert!(b.delete(&id).await.unwrap());
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert_eq!(b.load(&id, None).await.unwrap(), None, "round {round}");
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &key(&id)]),
+            0,
+            "round {round}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_write_that_removes_every_key_deletes_the_session() {
     let server = RedisServer::start();
@@ -191,8 +283,10 @@ async fn concurrent_versioned_writes_lose_nothing() {
     }
     let loaded = b.load(&id, None).await.unwrap().unwrap();
     assert_eq!(loaded.len(), 33);
-    // Each adds its records: one script call per writer (and the create), no retries.
-    assert_eq!(server.calls("evalsha"), 33);
+    // Each adds its records: one `APPEND` per writer, no retries (and a script call, the
+    // create's).
+    assert_eq!(server.calls("append"), 32);
+    assert_eq!(server.calls("evalsha"), 1);
 }
 
 /// A version is only meaningful to the backend that read it: handed to another (a

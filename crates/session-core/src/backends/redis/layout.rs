@@ -18,6 +18,11 @@
 //! than a counter: a session deleted and created again under the same id (a move between
 //! backends) never presents an old tag that matches by accident.
 //!
+//! Records alone, without the header (`,"=k":v...`), are no session: what a write at the
+//! loaded version leaves when a logout came between its load and its `APPEND`, which is not
+//! conditional (`RedisBackend::append_request`). Every read takes them for an absent session;
+//! their writer deletes them at once, and they carry the expiry it set.
+//!
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.
 
@@ -239,6 +244,17 @@ pub(super) fn check_header(bytes: &[u8]) -> Result<(), Invalid> {
         .and_then(tag_of)
         .map(drop)
         .ok_or_else(|| NOT_OURS.to_owned())
+}
+
+/// The first byte of every record, so of a value made of records alone: what an `APPEND`
+/// leaves when the session it was meant for was deleted (or expired) in between
+/// (`RedisBackend::append_loaded`). Such a value is no session: reads take it for an absent
+/// one, and the write that made it deletes it.
+pub(super) const ORPHAN: u8 = b',';
+
+/// True when a stored value (or its first bytes) is records alone: see [`ORPHAN`].
+pub(super) fn is_orphan(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&ORPHAN)
 }
 
 pub(super) const NOT_OURS: &str =

@@ -2,6 +2,8 @@
 //!
 //! Each one runs as a single `EVALSHA` (one round trip, atomic on the server): checking that the
 //! key exists and writing in two commands would let a logout slip in between and be undone.
+//! The common write needs none: what its `APPEND` leaves under a deleted session's key is
+//! records without a header, which no read takes for a session (`RedisBackend::append_request`).
 //!
 //! Argument layout shared by all scripts: `KEYS[1]` is the session key, `ARGV[1]` the expiry in
 //! milliseconds (`0`: none). The hash layout's fields are written in chunks because Lua's
@@ -77,14 +79,17 @@ end
 return 0
 "#;
 
-/// `ARGV[2]`: the whole new value. Returns 0 (writing nothing) when the session is absent. With
+/// `ARGV[2]`: the whole new value. Returns 0 (writing nothing) when the session is absent
+/// (or only records are left of it, `layout::ORPHAN`: a write's, after a logout). With
 /// `ttl` 0 the session ends up without expiry (PERSIST semantics). A session still in the hash
 /// layout of earlier versions becomes a string here; any other key (another type, or a string
 /// without our header) is not a session and is left alone (`WRONGTYPE`, reported as corrupt).
 const REPLACE: &str = r#"
 local t = redis.call('TYPE', key).ok
 if t == 'none' then return 0 end
-if not (t == 'hash' or (t == 'string' and redis.call('GETRANGE', key, 0, 2) == 'v1:')) then
+local head = t == 'string' and redis.call('GETRANGE', key, 0, 2)
+if head and string.byte(head) == 44 then return 0 end
+if not (t == 'hash' or head == 'v1:') then
   return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
 end
 if ttl > 0 then
@@ -155,7 +160,8 @@ return 1
 /// records. `ttl` 0 keeps the expiry (`APPEND` does).
 ///
 /// Returns the value's new length when written; 0 when the session is absent (deleted by a
-/// logout, or expired: nothing is written, so a logout sticks); -1 when the key holds a
+/// logout, or expired: nothing is written, so a logout sticks; also when only another
+/// write's records are left of it, `layout::ORPHAN`); -1 when the key holds a
 /// string that is not a session of ours (left alone). On a hash (a session still in the layout of earlier
 /// versions) `GETRANGE` raises `WRONGTYPE` before anything is written. No version check:
 /// records only add to what is there, as `HSET`/`HDEL` did to a hash, so two concurrent
@@ -164,7 +170,7 @@ return 1
 const AMEND: &str = r#"
 local head = redis.call('GETRANGE', key, 0, 2)
 if head ~= 'v1:' then
-  if head == '' then return 0 end
+  if head == '' or string.byte(head) == 44 then return 0 end
   return -1
 end
 local len = redis.call('APPEND', key, ARGV[2])
@@ -176,17 +182,19 @@ return len
 /// load checked its header; only our own writes replace it): the records are appended
 /// without reading the header first. An `APPEND` that made the key (its new length is the
 /// records' own: the session was deleted or expired since the load) is undone in the same
-/// script, so a logout sticks and no session key is left. (An index entry added by the
-/// prelude stays, as with [`AMEND`] on an absent session, until the index is pruned.)
+/// script, so a logout sticks and no session key is left; so is one that found records
+/// alone (`layout::ORPHAN`: another write's, left after the same logout by the scriptless
+/// write of `RedisBackend::append_request`, whose `DEL` has not come yet). (An index entry
+/// added by the prelude stays, as with [`AMEND`] on an absent session, until the index is
+/// pruned.)
 /// Returns as [`AMEND`] does, never -1: a key that another program replaced with a string
 /// of its own between the load and this write is appended to, where [`AMEND`] leaves it
-/// alone, which is why writes without a version keep [`AMEND`]. Two `redis.call`s with an
-/// expiry to set, one without: measured with redis-benchmark (32 connections), the header
-/// check cost 0.9 µs of Redis CPU per write, about an eighth of what a one-key write costs
-/// Redis.
+/// alone, which is why writes without a version keep [`AMEND`]. Used where the scriptless
+/// write cannot be: without an expiry to give records left after a logout, or with an index
+/// entry to add on one server (which must fail the write when it fails).
 const AMEND_LOADED: &str = r#"
 local len = redis.call('APPEND', key, ARGV[2])
-if len == #ARGV[2] then
+if len == #ARGV[2] or redis.call('GETRANGE', key, 0, 0) == ',' then
   redis.call('DEL', key)
   return 0
 end
