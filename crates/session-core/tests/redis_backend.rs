@@ -444,10 +444,10 @@ async fn every_operation_is_one_round_trip() {
             "replace",
         );
         assert!(b.touch(&id, secs(60)).await.unwrap());
-        check(&[("pexpire", 1)], "touch");
+        check(&[("pexpire", 1), ("getrange", 1)], "touch");
         assert!(b.touch(&id, None).await.unwrap());
         check(
-            &[("evalsha", 1), ("exists", 1), ("persist", 1)],
+            &[("evalsha", 1), ("type", 1), ("getrange", 1), ("persist", 1)],
             "touch without ttl",
         );
         assert!(b.delete(&id).await.unwrap());

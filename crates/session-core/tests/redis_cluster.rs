@@ -173,7 +173,7 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
         "apply without a version that removes (reads first)",
     );
     assert!(b.touch(&id, ttl()).await.unwrap());
-    check(&[("pexpire", 1)], "touch");
+    check(&[("pexpire", 1), ("getrange", 1)], "touch");
     assert!(b.delete(&id).await.unwrap());
     check(&[("del", 1)], "delete");
 }

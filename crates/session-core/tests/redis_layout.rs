@@ -172,7 +172,7 @@ async fn records_left_by_a_write_after_a_logout_are_no_session() {
     let server = RedisServer::start();
     let b = backend(&server);
     let store = SessionStore::from_config(&config(&server)).await.unwrap();
-    let (id, loaded, version) = created_and_loaded(&b, "ada").await;
+    let (id, loaded, _) = created_and_loaded(&b, "ada").await;
     let orphan = |server: &RedisServer| {
         let _: () = server.cmd(&["SET", &key(&id), r#","=user":"mallory""#, "PX", "60000"]);
     };
@@ -187,9 +187,17 @@ async fn records_left_by_a_write_after_a_logout_are_no_session() {
     let mut removes = Changes::default();
     removes.remove("user");
     assert!(!b.apply(&id, &removes, secs(60)).await.unwrap());
+    // Nor is it a session to touch: absent, and the records keep their expiry.
+    assert!(!b.touch(&id, secs(60)).await.unwrap());
+    assert!(!b.touch(&id, None).await.unwrap());
+    assert!(server.cmd::<i64>(&["PTTL", &key(&id)]) > 0);
     // None of these wrote: the records are still there, as they were.
     let stored: String = server.cmd(&["GET", &key(&id)]);
     assert_eq!(stored, r#","=user":"mallory""#);
+    // The id is free for a create (a move between stores brings the session back here).
+    assert!(b.create(&id, &loaded, secs(60)).await.unwrap());
+    assert_eq!(b.load(&id, None).await.unwrap(), Some(loaded.clone()));
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
 
     // A write at the loaded version, with and without an expiry to give: it finds records
     // alone after its `APPEND`, answers "absent" and deletes them.

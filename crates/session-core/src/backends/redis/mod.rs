@@ -27,7 +27,7 @@
 //! | the same without a TTL, or with an index entry to add on one server | script: `APPEND`, undone by `DEL` when it made the key or found records alone |
 //! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
-//! | touch | `PEXPIRE`, or a script `PERSIST` when the TTL is `None` |
+//! | touch | `PEXPIRE` with `GETRANGE` of the first byte (records alone are no session), or a script `PERSIST` when the TTL is `None` |
 //! | delete | `DEL` |
 //!
 //! Every operation's future is boxed (`async_trait`), once per call, so its size is a cost
@@ -834,17 +834,23 @@ impl RedisBackend {
         head.arg(0).arg(2);
         let mut expire = command("PEXPIRE", 3, 20);
         expire.arg(millis(ttl));
+        // Not a transaction (`MULTI`/`EXEC`): measured, it cost Redis more than the script it
+        // replaces (`EXEC` 1.0 µs per call) and, in that run, the server 2-3 µs more per write
+        // (docs/benchmarks.md, the fifth round). The price: Redis replicates the three one by
+        // one, so a failover that loses the `PEXPIRE` but keeps the `APPEND` can leave
+        // records alone without an expiry: no session, a few bytes that stay.
         pipe.add_command(append)
             .add_command(head)
             .add_command(expire);
         Request::Pipe(pipe)
     }
 
-    /// Deletes the records that a write left after a logout (`layout::ORPHAN`).
+    /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
+    /// still there: a script, since a `create` may have written a session over them since.
     async fn delete_orphan(&self, id: &SessionId) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(self.key(id)).ignore();
-        self.run(Request::Pipe(pipe)).await
+        let call = scripts::DEL_ORPHAN_SCRIPT.call(self.key(id));
+        let _deleted: i64 = self.run(Request::Script(call)).await?;
+        Ok(())
     }
 
     /// Writes `value` (empty: deletes) if the stored value is still the one `expected` (its
@@ -1106,10 +1112,20 @@ impl SessionBackend for RedisBackend {
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
         let existed: i64 = match ttl {
             Some(ttl) => {
+                // With the first byte: records alone (`layout::ORPHAN`) are no session.
+                let key = self.key(id);
                 let mut pipe = redis::pipe();
-                pipe.cmd("PEXPIRE").arg(self.key(id)).arg(millis(ttl));
-                let (set,): (i64,) = self.run(Request::Pipe(pipe)).await?;
-                set
+                pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl));
+                pipe.cmd("GETRANGE").arg(&key).arg(0).arg(0);
+                match self
+                    .send_raw::<(i64, Vec<u8>)>(&Request::Pipe(pipe), false)
+                    .await
+                {
+                    Ok((set, head)) => i64::from(set == 1 && !layout::is_orphan(&head)),
+                    // A hash (a session of an earlier version), whose expiry was set.
+                    Err(err) if errors::is_wrong_type(&err) => 1,
+                    Err(err) => return Err(self.error(&err)),
+                }
             }
             None => {
                 self.run(Request::Script(scripts::PERSIST_SCRIPT.call(self.key(id))))

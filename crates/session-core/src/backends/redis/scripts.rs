@@ -62,19 +62,25 @@ end
 /// is this very create, sent again after a timeout or a dropped connection whose first
 /// attempt ran (ids are 256 random bits, so no one else wrote that), and it answers 1 again
 /// instead of "taken", which would leave the first attempt's session orphaned. This keeps
-/// `create` safe to retry. One `redis.call` when the id is free (`SET NX`).
+/// `create` safe to retry. Records alone (`layout::ORPHAN`: a write's, after a logout) are no
+/// session: the id is free and they are written over (their writer's `DEL` is conditional on
+/// them, [`DEL_ORPHAN`]). One `redis.call` when the id is free (`SET NX`).
 const CREATE: &str = r#"
-local set
-if ttl > 0 then
-  set = redis.call('SET', key, ARGV[2], 'NX', 'PX', ttl)
-else
-  set = redis.call('SET', key, ARGV[2], 'NX')
+local function put()
+  if ttl > 0 then return redis.call('SET', key, ARGV[2], 'NX', 'PX', ttl) end
+  return redis.call('SET', key, ARGV[2], 'NX')
 end
-if set then return 1 end
-if redis.call('TYPE', key).ok == 'string'
-    and string.sub(redis.call('GET', key), 21) == string.sub(ARGV[2], 21) then
-  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
-  return 1
+if put() then return 1 end
+if redis.call('TYPE', key).ok == 'string' then
+  local stored = redis.call('GET', key)
+  if string.byte(stored) == 44 then
+    redis.call('DEL', key)
+    return put() and 1 or 0
+  end
+  if string.sub(stored, 21) == string.sub(ARGV[2], 21) then
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+    return 1
+  end
 end
 return 0
 "#;
@@ -222,11 +228,25 @@ return 1
 "#;
 
 /// Removes the expiry of an existing session. `PERSIST` alone cannot tell "absent" from "had no
-/// expiry", hence the script.
+/// expiry", hence the script. Records alone (`layout::ORPHAN`) are no session: absent, and
+/// they keep the expiry that lets them go should their writer's `DEL` never come.
 const PERSIST: &str = r#"
-if redis.call('EXISTS', key) == 0 then return 0 end
+local t = redis.call('TYPE', key).ok
+if t == 'none' or (t == 'string' and redis.call('GETRANGE', key, 0, 0) == ',') then
+  return 0
+end
 redis.call('PERSIST', key)
 return 1
+"#;
+
+/// Deletes records alone (`layout::ORPHAN`) that a write left after a logout, and nothing
+/// else: between the write's look at them and this, a `create` may have written a session
+/// over them (`CREATE`), which a plain `DEL` would remove.
+const DEL_ORPHAN: &str = r#"
+if redis.call('TYPE', key).ok == 'string' and redis.call('GETRANGE', key, 0, 0) == ',' then
+  return redis.call('DEL', key)
+end
+return 0
 "#;
 
 /// `KEYS[1]`: an index entry (a sorted set of ids scored by the Unix ms of their add);
@@ -366,3 +386,5 @@ pub(super) static APPLY_HASH_SCRIPT: LazyLock<LuaScript> =
 pub(super) static INDEX_REMOVE_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(INDEX_REMOVE));
 pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(PERSIST));
+pub(super) static DEL_ORPHAN_SCRIPT: LazyLock<LuaScript> =
+    LazyLock::new(|| LuaScript::new(DEL_ORPHAN));
