@@ -248,7 +248,7 @@ pub(super) fn check_header(bytes: &[u8]) -> Result<(), Invalid> {
 
 /// The first byte of every record, so of a value made of records alone: what an `APPEND`
 /// leaves when the session it was meant for was deleted (or expired) in between
-/// (`RedisBackend::append_loaded`). Such a value is no session: reads take it for an absent
+/// (`RedisBackend::append_request`). Such a value is no session: reads take it for an absent
 /// one, and the write that made it deletes it.
 pub(super) const ORPHAN: u8 = b',';
 

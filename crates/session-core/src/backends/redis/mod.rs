@@ -23,7 +23,7 @@
 //! | create | script: `SET NX` (+ `PX`) |
 //! | replace | script: if the session exists, `SET` (+ `PX`) |
 //! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
-//! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `GETRANGE` of the header, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header) and are deleted by a `DEL` right after |
+//! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `GETRANGE` of the header, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header) and are deleted right after, by a script that deletes nothing else |
 //! | the same without a TTL, or with an index entry to add on one server | script: `APPEND`, undone by `DEL` when it made the key or found records alone |
 //! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
@@ -771,7 +771,7 @@ impl RedisBackend {
                         .await;
                     match reply {
                         Ok(Value::Int(written)) => return Ok(written == 1),
-                        // Deleted, and a write's records landed after (`append_loaded`).
+                        // Deleted, and a write's records landed after (`append_request`).
                         Ok(Value::BulkString(current)) if layout::is_orphan(&current) => {
                             return Ok(false)
                         }
@@ -813,8 +813,8 @@ impl RedisBackend {
     /// read takes such a value for an absent session (`layout::ORPHAN`). So when the session
     /// was deleted (or expired) since the load, the `APPEND` makes a key that no read
     /// returns as a session; `PEXPIRE` gives it an expiry in the same round trip (which is
-    /// why this path needs `ttl`), and a `DEL` sent when the answers show it removes it at
-    /// once.
+    /// why this path needs `ttl`), and `delete_orphan`, called when the answers show it,
+    /// removes it at once.
     ///
     /// Measured against the `AMEND_LOADED` script it replaces (docs/benchmarks.md): Redis
     /// runs three plain commands instead of a script (no Lua call, no argument copies).
@@ -1110,7 +1110,7 @@ impl SessionBackend for RedisBackend {
     }
 
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
-        let existed: i64 = match ttl {
+        Ok(match ttl {
             Some(ttl) => {
                 // With the first byte: records alone (`layout::ORPHAN`) are no session.
                 let key = self.key(id);
@@ -1121,18 +1121,17 @@ impl SessionBackend for RedisBackend {
                     .send_raw::<(i64, Vec<u8>)>(&Request::Pipe(pipe), false)
                     .await
                 {
-                    Ok((set, head)) => i64::from(set == 1 && !layout::is_orphan(&head)),
+                    Ok((set, head)) => set == 1 && !layout::is_orphan(&head),
                     // A hash (a session of an earlier version), whose expiry was set.
-                    Err(err) if errors::is_wrong_type(&err) => 1,
+                    Err(err) if errors::is_wrong_type(&err) => true,
                     Err(err) => return Err(self.error(&err)),
                 }
             }
             None => {
-                self.run(Request::Script(scripts::PERSIST_SCRIPT.call(self.key(id))))
-                    .await?
+                let call = scripts::PERSIST_SCRIPT.call(self.key(id));
+                self.run::<i64>(Request::Script(call)).await? == 1
             }
-        };
-        Ok(existed == 1)
+        })
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
