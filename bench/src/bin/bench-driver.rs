@@ -423,6 +423,10 @@ const PEERS: [(&str, &str); 3] = [
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.profile {
+        // perf does not make the folder, and fails quietly without it (its output is muted).
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let (mut redis, redis_url) = Redis::start(&args.redis_server)?;
     let work = std::env::temp_dir().join(format!("session-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;

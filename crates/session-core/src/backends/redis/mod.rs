@@ -886,7 +886,8 @@ impl RedisBackend {
 
     /// Rewrites a session whose records have piled up, for the writes without a version
     /// (which cannot tell by themselves): read, and rewritten whole, keeping its expiry, if
-    /// the records make it more than 1.25 times its size rewritten, plus 64 bytes (`piled_up`).
+    /// the records make it more than 1.25 times its size rewritten (at most 1 KB more), plus
+    /// 64 bytes (`piled_up`).
     /// Best effort: a write in between, or a failure, leaves it for the next time (logged,
     /// never the data).
     async fn compact(&self, id: &SessionId) {
@@ -1426,21 +1427,29 @@ fn on_top_of(mut state: SessionState, expected: (u64, usize), changes: &Changes)
 }
 
 /// True when the stored value of `len` bytes, with the records of `changes` added, would
-/// be more than 1.25 times what the whole state `after` takes rewritten (plus 64 bytes, so
-/// a small session is not rewritten every write): the write then rewrites it, so a load
-/// never parses, and Redis never keeps, much more than the session. A rewrite costs about
-/// what a whole-session write of the peers does; with changes of a tenth of the session it
-/// comes every third write, with small changes to a large session far less often. (At
-/// 1.5 times plus 256 bytes, loads of a small session parsed about 16 overridden records on
-/// average, a tenth of the request's CPU time: docs/benchmarks.md.)
+/// be more than 1.25 times what the whole state `after` takes rewritten, at most
+/// [`MAX_PILED`] more (plus 64 bytes, so a small session is not rewritten every write): the
+/// write then rewrites it, so a load never parses, and Redis never keeps, much more than the
+/// session. A rewrite costs about what a whole-session write of the peers does; with changes
+/// of a tenth of the session it comes every third write, with small changes to a large
+/// session far less often. (At 1.5 times plus 256 bytes, loads of a small session parsed
+/// about 16 overridden records on average, a tenth of the request's CPU time:
+/// docs/benchmarks.md.)
 fn needs_rewrite(len: usize, changes: &Changes, after: &[(&str, &str)]) -> bool {
     piled_up(len + layout::records_len(changes), after)
 }
 
+/// The most bytes of overridden records a large session keeps before a write rewrites it.
+/// A load parses every record (about 20 ns each, and the bytes); a quarter of a 20 KB
+/// session let a counter's records pile up to 5 KB, about 200 of them per load on average,
+/// which cost more than the rewrite they put off (sixth round, docs/benchmarks.md).
+const MAX_PILED: usize = 1024;
+
 /// True when a stored value of `len` bytes holding the state `after` should be rewritten:
 /// the rule of [`needs_rewrite`], for a value as it is.
 fn piled_up(len: usize, after: &[(&str, &str)]) -> bool {
-    len > layout::encoded_len(after) * 5 / 4 + 64
+    let whole = layout::encoded_len(after);
+    len > whole + (whole / 4).min(MAX_PILED) + 64
 }
 
 /// The stored value of a whole state about to be created or replaced, its values checked:
