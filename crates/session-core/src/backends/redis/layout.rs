@@ -132,10 +132,10 @@ fn escaped_len(key: &str) -> usize {
 /// and about a quarter of the request's CPU time (docs/benchmarks.md).
 ///
 /// Records are delimited by hand where that is plain (a name or a string value without
-/// escapes, a number) and by serde_json otherwise; both accept exactly JSON (a unit test runs
-/// them against each other), and the hand path is the common one: serde_json's per-value
-/// set-up and its byte-at-a-time string scan were most of a 20 KB load (sixth round,
-/// docs/benchmarks.md).
+/// escapes, a number) and by serde_json otherwise; both accept the same records and read the
+/// same state from them (unit tests run the two against each other), and the hand path is
+/// the common one: serde_json's per-value set-up and its string scan (eight bytes at a time)
+/// were most of a 20 KB load (sixth round, docs/benchmarks.md).
 pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     let tag = std::str::from_utf8(bytes.get(..HEADER_LEN).ok_or(NOT_OURS)?)
         .ok()
@@ -235,8 +235,8 @@ fn plain_string_end(b: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// True when `text` holds a byte below 0x20, which a JSON string may not hold as it is.
-/// Sixteen bytes at a time with no early exit, which the compiler turns into vector
-/// compares: a byte-at-a-time loop was most of the load of a 20 KB session.
+/// Sixteen bytes at a time, with no early exit inside a chunk, which the compiler turns into
+/// vector compares.
 fn has_control(text: &[u8]) -> bool {
     let chunks = text.chunks_exact(16);
     let tail = chunks.remainder().iter().any(|&c| c < 0x20);

@@ -1439,10 +1439,12 @@ fn needs_rewrite(len: usize, changes: &Changes, after: &[(&str, &str)]) -> bool 
     piled_up(len + layout::records_len(changes), after)
 }
 
-/// The most bytes of overridden records a large session keeps before a write rewrites it.
-/// A load parses every record (about 20 ns each, and the bytes); a quarter of a 20 KB
-/// session let a counter's records pile up to 5 KB, about 200 of them per load on average,
-/// which cost more than the rewrite they put off (sixth round, docs/benchmarks.md).
+/// The most bytes of overridden records (plus the 64 of [`piled_up`]) a large session keeps
+/// before a write at a version rewrites it; writes without one check only every
+/// [`COMPACT_EVERY`] bytes. A load parses every record (about 20 ns each, and the bytes); a
+/// quarter of a 20 KB session let a counter's records pile up to 5 KB, about 200 of them per
+/// load on average, which cost more than the rewrite they put off (sixth round,
+/// docs/benchmarks.md).
 const MAX_PILED: usize = 1024;
 
 /// True when a stored value of `len` bytes holding the state `after` should be rewritten:
