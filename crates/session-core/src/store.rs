@@ -385,9 +385,8 @@ impl SessionStore {
     /// trip: the records of `changes` are added to the stored value, with no version check.
     /// The version serves the writes that replace the value: when the records would make it
     /// more than 1.25 times what `after` takes written whole (at most 1 KB more, plus 64
-    /// bytes), `after` rewrites
-    /// it, and an empty `after` deletes the session, each only if no other write came in
-    /// between; if one did, `changes` go on top of what it left (one more round trip). Only
+    /// bytes), `after` rewrites it, and an empty `after` deletes the session, each only if no
+    /// other write came in between; if one did, `changes` go on top of what it left (one more round trip). Only
     /// this request's changed keys change either way; [`apply`](Self::apply) itself, without
     /// the version, reads the current value first when it removes keys. At most 32 round
     /// trips: past them (many concurrent writers of one session) the write fails as

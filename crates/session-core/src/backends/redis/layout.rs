@@ -137,15 +137,7 @@ fn escaped_len(key: &str) -> usize {
 /// the common one: serde_json's per-value set-up and its string scan (eight bytes at a time)
 /// were most of a 20 KB load (sixth round, docs/benchmarks.md).
 pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
-    let tag = std::str::from_utf8(bytes.get(..HEADER_LEN).ok_or(NOT_OURS)?)
-        .ok()
-        .and_then(tag_of)
-        .ok_or(NOT_OURS)?;
-    let damaged =
-        |why: &str| format!("the stored session is not an object of session records ({why})");
-    let body = skip_whitespace(&bytes[HEADER_LEN..])
-        .strip_prefix(b"{")
-        .ok_or_else(|| damaged("no opening brace"))?;
+    let (tag, body) = opened(bytes)?;
     // Where `body` starts in the value, for the byte offsets of error messages.
     let base = bytes.len() - body.len();
     // One UTF-8 check of all the records (JSON text is UTF-8, so a value that is not is
@@ -223,6 +215,24 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
         }
     }
     Ok((state, tag))
+}
+
+/// The tag of a stored value's header and its records: what follows the header's opening
+/// brace (the object is stored open, see [`decode`]).
+fn opened(bytes: &[u8]) -> Result<(u64, &[u8]), Invalid> {
+    let tag = std::str::from_utf8(bytes.get(..HEADER_LEN).ok_or(NOT_OURS)?)
+        .ok()
+        .and_then(tag_of)
+        .ok_or(NOT_OURS)?;
+    let body = skip_whitespace(&bytes[HEADER_LEN..])
+        .strip_prefix(b"{")
+        .ok_or_else(|| damaged("no opening brace"))?;
+    Ok((tag, body))
+}
+
+/// Why a value with our header is not a session: `why` names the fault, never the data.
+fn damaged(why: &str) -> Invalid {
+    format!("the stored session is not an object of session records ({why})")
 }
 
 /// The end (past its closing quote) of the JSON string at `b[pos]` (a `"`) when it is plain:
@@ -393,16 +403,9 @@ mod tests {
 
     /// The decoder before the hand-delimited path: serde_json for every name and value,
     /// each record owned as it is read. The oracle of the differential test below.
+    /// The header is read as `decode` reads it (`opened`): the tests compare the records.
     pub(super) fn reference_decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
-        let tag = std::str::from_utf8(bytes.get(..HEADER_LEN).ok_or(NOT_OURS)?)
-            .ok()
-            .and_then(tag_of)
-            .ok_or(NOT_OURS)?;
-        let damaged =
-            |why: &str| format!("the stored session is not an object of session records ({why})");
-        let mut rest = skip_whitespace(&bytes[HEADER_LEN..])
-            .strip_prefix(b"{")
-            .ok_or_else(|| damaged("no opening brace"))?;
+        let (tag, mut rest) = opened(bytes)?;
         // Sized from the value (a record takes a few dozen bytes and more), so that a large
         // session is not rehashed four or five times while it is read; at most 64 keys' room.
         let mut state = SessionState::with_capacity((bytes.len() / 128).min(64));
