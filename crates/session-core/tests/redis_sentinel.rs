@@ -344,6 +344,13 @@ async fn planned_failover_under_load() {
     let clients = start_load(&store, &load);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // SENTINEL FAILOVER does not wait for the replica it promotes to catch up (unlike
+    // CLUSTER FAILOVER): the promise checked here holds only while replication keeps up.
+    let t = Arc::clone(&topology);
+    let acked = blocking(move || t.wait_replication(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(acked, 2, "the replicas do not keep up before the failover");
     let started = Instant::now();
     load.mark_ms.store(load.now_ms(), Ordering::Relaxed);
     let failed_before = load.failed.load(Ordering::Relaxed);

@@ -185,7 +185,9 @@ impl SentinelTopology {
     pub fn start_with(options: SentinelOptions) -> Self {
         let ca = options.tls.then(TestCa::new);
         let node_options = || {
-            let mut o = ServerOptions::new();
+            // A master waits 5 s by default for more replicas before a diskless sync; every
+            // node can become a master here, and tests wait for their replicas.
+            let mut o = ServerOptions::new().config_line("repl-diskless-sync-delay 0");
             if let Some(password) = &options.password {
                 o = o
                     .password(password.clone())
@@ -493,12 +495,26 @@ impl SentinelTopology {
             Ok(info) => info,
             Err(err) => return Some(format!("master INFO failed: {err}")),
         };
-        let online = info
+        // `state=online` is not enough: after a diskless sync the master streams writes to a
+        // replica only once that replica has acknowledged an offset (its first `REPLCONF ACK`,
+        // up to a second later). A failover before that promotes a replica that has nothing
+        // written since the sync, so wait until every replica has acknowledged the master's
+        // offset.
+        let master_offset = field(&info, "master_repl_offset").unwrap_or(0);
+        let streaming = info
             .lines()
             .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+            .filter(|l| {
+                l.split(',')
+                    .find_map(|kv| kv.strip_prefix("offset="))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .is_some_and(|offset| offset > 0 && offset >= master_offset)
+            })
             .count();
-        if online < replicas {
-            return Some(format!("{online} of {replicas} replicas online"));
+        if streaming < replicas {
+            return Some(format!(
+                "{streaming} of {replicas} replicas online and caught up with offset {master_offset}"
+            ));
         }
         let name = self.options.master_name.as_str();
         for (i, s) in self.sentinels.iter().enumerate() {
