@@ -1,8 +1,58 @@
 //! The command line, as clap reads it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use session_core::ID_LEN;
+
+impl Cli {
+    /// Parses the process' arguments, exiting with clap's message (status 2) when they are
+    /// wrong.
+    pub fn from_env() -> Self {
+        Self::parse_from(ids_as_values(std::env::args_os()))
+    }
+}
+
+/// The arguments with every session id that starts with `-` moved after a `--`, so clap
+/// takes it for the id it is rather than an unknown option.
+///
+/// base64url ids start with `-` one time in 64, and an operator pastes them as they come.
+/// clap's `allow_hyphen_values` would not do: on `revoke`'s list of ids it also swallows the
+/// flags that follow (`revoke ID --dry-run` would revoke an id named `--dry-run`). Nothing
+/// else on this command line is 43 characters of base64url that start with `-`: every option
+/// is a shorter word, and an option's value never starts with `-` (clap refuses it).
+pub fn ids_as_values(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut kept = Vec::new();
+    let mut ids = Vec::new();
+    let mut after_dashes = false;
+    for arg in args {
+        if after_dashes {
+            ids.push(arg);
+        } else if arg == "--" {
+            after_dashes = true;
+        } else if arg.to_str().is_some_and(looks_like_dashed_id) {
+            ids.push(arg);
+        } else {
+            kept.push(arg);
+        }
+    }
+    if !ids.is_empty() {
+        kept.push("--".into());
+        kept.extend(ids);
+    } else if after_dashes {
+        kept.push("--".into());
+    }
+    kept
+}
+
+fn looks_like_dashed_id(arg: &str) -> bool {
+    arg.len() == ID_LEN
+        && arg.starts_with('-')
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// The operator's command line for the session store: the same configuration as the
 /// application (`SESSION_CONFIG`, `SESSION_REDIS_*`), or `--config FILE`.
@@ -165,4 +215,58 @@ pub enum Progress {
     Lines,
     /// Nothing but the summary.
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DASHED: &str = "-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const PLAIN: &str = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        let args = std::iter::once("sessionctl")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        Cli::try_parse_from(ids_as_values(args))
+    }
+
+    #[test]
+    fn an_id_that_starts_with_a_dash_is_an_id_wherever_it_stands() {
+        assert_eq!(DASHED.len(), ID_LEN);
+        let Command::Show(show) = parse(&["show", DASHED, "--values"]).unwrap().command else {
+            panic!("not show")
+        };
+        assert_eq!(show.id, DASHED);
+        assert!(show.values);
+
+        for args in [
+            &["revoke", DASHED, PLAIN, "--dry-run"][..],
+            &["revoke", "--dry-run", DASHED, PLAIN],
+            &["revoke", PLAIN, "--dry-run", "--", DASHED],
+            &["--json", "revoke", "--dry-run", "--", PLAIN, DASHED],
+        ] {
+            let cli = parse(args).unwrap();
+            let Command::Revoke(revoke) = cli.command else {
+                panic!("not revoke")
+            };
+            let mut ids = revoke.ids.clone();
+            ids.sort();
+            assert_eq!(ids, [DASHED, PLAIN], "{args:?}");
+            assert!(revoke.dry_run, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn flags_and_short_dashed_values_are_left_to_clap() {
+        // A flag keeps its meaning, a dashed word that is not an id stays an error, and a
+        // conflict is still seen with the id moved.
+        assert!(parse(&["revoke", "--all", "--yes"]).is_ok());
+        assert!(parse(&["show", "-Yabc"]).is_err());
+        assert!(parse(&["revoke", DASHED, "--all"]).is_err());
+        assert_eq!(
+            ids_as_values(["sessionctl", "show", "--"].map(OsString::from)),
+            ["sessionctl", "show", "--"].map(OsString::from)
+        );
+    }
 }

@@ -15,12 +15,10 @@ mod scan;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
