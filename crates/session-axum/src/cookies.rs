@@ -7,6 +7,7 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::{Cookie, CookieJar, Key, SameSite};
+use percent_encoding::percent_decode_str;
 use session_core::{
     plan::{CookiePlan, SameSitePolicy},
     SessionId,
@@ -158,23 +159,47 @@ impl CookieConfig {
     /// The (still sealed) cookies of our name in the request, bounded (see [`MAX_CANDIDATES`]).
     /// One pass over the headers, so the work is linear in their size; opening waits until the
     /// handler touches the session.
+    ///
+    /// The same cookies as the cookie crate's `Cookie::split_parse_encoded` (what actix-web
+    /// reads) with the same values, checked by a property test against it (`cookies/fuzz.rs`),
+    /// but only the value of a cookie of our name is percent-decoded: the crate decodes every
+    /// name and value and builds a `Cookie` for each, 3% of a small read's CPU in a profile
+    /// (docs/benchmarks.md, the seventh round).
     pub(crate) fn sealed_values(&self, headers: &HeaderMap) -> Candidates {
         let mut candidates = Candidates::default();
         let ours = headers
             .get_all(header::COOKIE)
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse_encoded)
-            .filter_map(Result::ok)
-            .filter(|cookie| cookie.name() == self.name);
-        for cookie in ours {
+            .flat_map(|text| text.split(';'))
+            .filter_map(|pair| self.value_if_ours(pair));
+        for value in ours {
             if candidates.values.len() < MAX_CANDIDATES {
-                candidates.values.push(cookie.value().to_owned());
+                candidates.values.push(value.into_owned());
             } else {
                 candidates.skipped += 1;
             }
         }
         candidates
+    }
+
+    /// The percent-decoded value of one `name=value` pair of a `Cookie` header when its
+    /// name, decoded, is ours. The cookie crate's rules: name and value are trimmed, a pair
+    /// without `=` or with an empty name is no cookie, and neither is one whose name or value
+    /// does not decode to UTF-8 (a name that does not decode is never ours, so comparing
+    /// bytes is enough for it).
+    fn value_if_ours<'a>(&self, pair: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+        let (name, value) = pair.split_once('=')?;
+        let name = name.trim();
+        let ours = if name.contains('%') {
+            percent_decode_str(name).eq(self.name.bytes())
+        } else {
+            name == self.name
+        };
+        if !ours || name.is_empty() {
+            return None;
+        }
+        percent_decode_str(value.trim()).decode_utf8().ok()
     }
 
     /// Opens the first sealed value that decrypts to a valid id. Anything else (tampered,

@@ -117,12 +117,72 @@ fn bad_value(id: &SessionId) -> impl Strategy<Value = String> {
     ]
 }
 
+/// The candidates as the cookie crate finds them, what `sealed_values` did before it split
+/// the header by hand: the oracle of `candidates_are_the_cookie_crates`.
+fn crate_candidates(config: &CookieConfig, headers: &HeaderMap) -> (Vec<String>, usize) {
+    let ours: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == config.name)
+        .map(|cookie| cookie.value().to_owned())
+        .collect();
+    let skipped = ours.len().saturating_sub(MAX_CANDIDATES);
+    (ours.into_iter().take(MAX_CANDIDATES).collect(), skipped)
+}
+
+/// Cookie-like text whose names may be ours percent-encoded in part (`%69d`, `i%64`), with
+/// spaces and tabs around names and values, and escapes that do not decode to UTF-8.
+fn cookieish_with_encoded_names() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            cookieish(),
+            Just("%69d=".to_owned()),
+            Just("i%64=".to_owned()),
+            Just("%69%64 =".to_owned()),
+            Just(" \tid\t= ".to_owned()),
+            Just("id=%FF".to_owned()),
+            Just("%FF=x".to_owned()),
+            Just("=v".to_owned()),
+            "id=[A-Za-z0-9%+/=\" \t]{0,20}",
+        ],
+        0..8,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 2048,
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
+
+    /// The hand split of `sealed_values` finds the same values of our name as the cookie
+    /// crate's parser, in the same order, with the same count beyond the limit, in one header
+    /// or spread over several.
+    #[test]
+    fn candidates_are_the_cookie_crates(
+        texts in prop::collection::vec(cookieish_with_encoded_names(), 1..4),
+        bytes in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let config = config_with(test_key());
+        let mut headers = HeaderMap::new();
+        for text in &texts {
+            if let Ok(value) = HeaderValue::from_str(text) {
+                headers.append(header::COOKIE, value);
+            }
+        }
+        if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+            headers.append(header::COOKIE, value);
+        }
+        let ours = config.sealed_values(&headers);
+        let (values, skipped) = crate_candidates(&config, &headers);
+        prop_assert_eq!(&ours.values, &values);
+        prop_assert_eq!(ours.skipped, skipped);
+    }
 
     /// Random bytes as a `Cookie` header: never a panic, never an id.
     #[test]
