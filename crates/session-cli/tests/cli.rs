@@ -55,7 +55,9 @@ fn check_fails_with_one_line_per_failing_part_and_no_password() {
     let up = RedisServer::start();
     let down = RedisServer::start();
     let down_port = down.port();
-    drop(down);
+    // Killed, not dropped: a dropped server gives its port back to the test kit, and another
+    // test's server could start on it in the meantime.
+    down.kill();
     let pool = format!(
         "[{{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {}}}, {{'SESSION_REDIS_HOST': '127.0.0.1', 'SESSION_REDIS_PORT': {down_port}, 'SESSION_REDIS_PASSWORD': 'hunter2secret'}}]",
         up.port()
@@ -631,7 +633,7 @@ fn migrate_failures_name_the_flag_and_the_backend() {
     put(&server, "session:", &[(id(1), vec![("n", "1")], None)]);
     let down = RedisServer::start();
     let down_url = down.url();
-    drop(down);
+    down.kill();
     let run = sessionctl(
         &[
             "migrate",

@@ -20,8 +20,15 @@ use session_core::{
 };
 use session_testkit::RedisServer;
 
+/// A file store whose lock waits a minute rather than the default 5 s: the tests that
+/// serialise hundreds of fsynced writes on one shard lock would otherwise fail on a slow CI
+/// disk (the last waiter waits for all the others), which says nothing about the store.
 fn file_store(root: &Path) -> SessionStore {
-    SessionStore::new(FileBackend::new(root.to_path_buf()).unwrap())
+    SessionStore::new(
+        FileBackend::new(root.to_path_buf())
+            .unwrap()
+            .with_lock_timeout(Duration::from_secs(60)),
+    )
 }
 
 fn session_path(root: &Path, id: &SessionId) -> PathBuf {

@@ -596,8 +596,10 @@ async fn killed_server_fails_fast_and_the_same_backend_recovers() {
         for _ in 0..3 {
             let started = Instant::now();
             let err = b.load(&id, None).await.unwrap_err();
+            // A refused connection, not a timeout: well under any timeout, with room for
+            // a loaded CI machine.
             assert!(
-                started.elapsed() < Duration::from_millis(300),
+                started.elapsed() < Duration::from_secs(1),
                 "single = {single}"
             );
             assert_unavailable(&err);

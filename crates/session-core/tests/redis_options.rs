@@ -70,12 +70,16 @@ async fn retry_on_timeout_turns_a_short_pause_into_a_success() {
         for retry in [false, true] {
             let b = backend(SessionConfig {
                 retry_on_timeout: retry,
+                // The retry may reconnect while the server is still paused: its setup gets
+                // the whole pause and more, so only the timeout under test decides.
+                socket_connect_timeout: Some(2.0),
                 ..config(&server, single)
             });
             let id = SessionId::generate();
             assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
-            // Longer than socket_timeout (0.5 s), shorter than twice it.
-            server.client_pause(Duration::from_millis(800));
+            // Between socket_timeout (0.5 s) and the end of the retry's 0.5 s, with 200 ms to
+            // spare either way (Redis may notice the end of a pause up to 100 ms late).
+            server.client_pause(Duration::from_millis(700));
             let started = Instant::now();
             let result = b.load(&id, None).await;
             let took = started.elapsed();
@@ -95,7 +99,7 @@ async fn retry_on_timeout_turns_a_short_pause_into_a_success() {
                     "{what}: {err:?}"
                 );
                 assert!(err.to_string().contains("timed out"), "{what}: {err}");
-                assert!(took < Duration::from_millis(800), "{what}");
+                assert!(took < Duration::from_millis(700), "{what}");
                 tokio::time::sleep(Duration::from_millis(400)).await;
             }
         }
@@ -160,20 +164,20 @@ async fn health_check_pings_idle_connections_only() {
     let server = RedisServer::start();
     for single in BOTH {
         let b = backend(SessionConfig {
-            health_check_interval: Some(0.3),
+            health_check_interval: Some(1.0),
             ..config(&server, single)
         });
         let id = SessionId::generate();
         assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
         let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
-        // Busy: back to back, never idle for 0.3 s.
+        // Busy: back to back, never idle for 1 s (a stall of a loaded CI machine would be).
         for _ in 0..20 {
             assert!(b.load(&id, None).await.unwrap().is_some());
         }
         assert_eq!(calls(&server, "ping"), 0, "busy, single = {single}");
         assert_eq!(calls(&server, "get"), 20);
         // Idle longer than the interval: one PING before the next use.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1300)).await;
         assert!(b.load(&id, None).await.unwrap().is_some());
         assert_eq!(calls(&server, "ping"), 1, "idle, single = {single}");
 
@@ -181,7 +185,7 @@ async fn health_check_pings_idle_connections_only() {
         // itself succeeds at its first attempt (no dropped-connection retry needed).
         let name = format!("hc-{single}");
         let b = backend(SessionConfig {
-            health_check_interval: Some(0.3),
+            health_check_interval: Some(1.0),
             client_name: Some(name.clone()),
             ..config(&server, single)
         });
@@ -189,7 +193,7 @@ async fn health_check_pings_idle_connections_only() {
         let before = clients(&server, &name);
         assert_eq!(before.len(), 1);
         let _: i64 = server.cmd(&["CLIENT", "KILL", "ID", &before[0]["id"]]);
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1300)).await;
         let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
         assert!(b.load(&id, None).await.unwrap().is_some());
         assert_eq!(calls(&server, "get"), 1, "one attempt, single = {single}");

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use crate::server::{info_field, replica_offsets, replicas_caught_up};
 use crate::{ports, RedisServer, ServerOptions, TestCa, HOST};
 
 /// Number of hash slots of every Redis Cluster.
@@ -174,6 +175,8 @@ impl ClusterTopology {
                     None => ServerOptions::new(),
                 };
                 server_options = server_options
+                    // A master waits 5 s by default for more replicas before a diskless sync.
+                    .config_line("repl-diskless-sync-delay 0")
                     .config_line("cluster-enabled yes")
                     .config_line("cluster-config-file nodes.conf")
                     .config_line(format!(
@@ -270,8 +273,9 @@ impl ClusterTopology {
         }
     }
 
-    /// Waits until every running node reports `cluster_state:ok` and every running replica's
-    /// link to its master is up.
+    /// Waits until every running node reports `cluster_state:ok`, every running replica's
+    /// link to its master is up, and every master's connected replicas have acknowledged its
+    /// offset (see `replicas_caught_up`: a link that is up may not stream writes yet).
     fn wait_ready(&self, deadline: Instant) {
         self.wait(deadline, "cluster_state:ok on every node", || {
             self.nodes
@@ -284,11 +288,35 @@ impl ClusterTopology {
                         && n.server
                             .try_cmd::<String>(&["INFO", "replication"])
                             .is_ok_and(|info| {
-                                info.contains("role:master")
+                                let connected = info_field(&info, "connected_slaves").unwrap_or(0);
+                                (info.contains("role:master")
+                                    && replicas_caught_up(&info) >= connected)
                                     || info.contains("master_link_status:up")
                             })
                 })
         });
+    }
+
+    /// Waits (up to `timeout`) until every replica connected to node `i` has acknowledged
+    /// everything node `i` had written when this was called, and returns how many have.
+    ///
+    /// Not `WAIT`: it waits only for the writes of the connection that sends it, and a test
+    /// writes through the store's connections. Replicas acknowledge their offset every
+    /// second, so this takes up to about a second.
+    pub fn wait_replication(&self, i: usize, timeout: Duration) -> usize {
+        let server = &self.nodes[i].server;
+        let info: String = server.cmd(&["INFO", "replication"]);
+        let written = info_field(&info, "master_repl_offset").unwrap_or(0);
+        let deadline = Instant::now() + timeout;
+        loop {
+            let info: String = server.cmd(&["INFO", "replication"]);
+            let connected = info_field(&info, "connected_slaves").unwrap_or(0);
+            let acked = replica_offsets(&info).filter(|&o| o >= written).count();
+            if (connected > 0 && acked >= connected) || Instant::now() >= deadline {
+                return acked;
+            }
+            sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits (up to the ready timeout) until every running node reports `cluster_state:ok`

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::server::quote;
+use crate::server::{info_field as field, quote, replicas_caught_up};
 use crate::{RedisServer, ServerOptions, TestCa, HOST};
 
 /// How many sentinels a topology has: three, the smallest number that keeps a quorum of two
@@ -495,25 +495,10 @@ impl SentinelTopology {
             Ok(info) => info,
             Err(err) => return Some(format!("master INFO failed: {err}")),
         };
-        // `state=online` is not enough: after a diskless sync the master streams writes to a
-        // replica only once that replica has acknowledged an offset (its first `REPLCONF ACK`,
-        // up to a second later). A failover before that promotes a replica that has nothing
-        // written since the sync, so wait until every replica has acknowledged the master's
-        // offset.
-        let master_offset = field(&info, "master_repl_offset").unwrap_or(0);
-        let streaming = info
-            .lines()
-            .filter(|l| l.starts_with("slave") && l.contains("state=online"))
-            .filter(|l| {
-                l.split(',')
-                    .find_map(|kv| kv.strip_prefix("offset="))
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .is_some_and(|offset| offset > 0 && offset >= master_offset)
-            })
-            .count();
+        let streaming = replicas_caught_up(&info);
         if streaming < replicas {
             return Some(format!(
-                "{streaming} of {replicas} replicas online and caught up with offset {master_offset}"
+                "{streaming} of {replicas} replicas online and caught up with the master"
             ));
         }
         let name = self.options.master_name.as_str();
@@ -564,10 +549,4 @@ fn data_port(server: &RedisServer, tls: bool) -> u16 {
     } else {
         server.port()
     }
-}
-
-fn field(info: &str, key: &str) -> Option<usize> {
-    info.lines()
-        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
 }

@@ -950,6 +950,37 @@ fn write_config(
 /// The socket's file name inside the server's directory.
 const UNIX_SOCKET_FILE: &str = "redis.sock";
 
+/// How many replicas in a master's `INFO replication` have acknowledged its current offset.
+///
+/// `state=online` is not enough to call a replica in sync: after a diskless sync the master
+/// streams writes to a replica only once that replica has acknowledged an offset (its first
+/// `REPLCONF ACK`, up to a second later), so a failover before that promotes a replica that
+/// has nothing written since the sync. A replica's offset here is its last acknowledgement.
+pub(crate) fn replicas_caught_up(info: &str) -> usize {
+    let master_offset = info_field(info, "master_repl_offset").unwrap_or(0);
+    replica_offsets(info)
+        .filter(|&offset| offset > 0 && offset >= master_offset)
+        .count()
+}
+
+/// The acknowledged offsets of the online replicas in a master's `INFO replication`.
+pub(crate) fn replica_offsets(info: &str) -> impl Iterator<Item = usize> + '_ {
+    info.lines()
+        .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+        .filter_map(|l| {
+            l.split(',')
+                .find_map(|kv| kv.strip_prefix("offset="))
+                .and_then(|v| v.parse().ok())
+        })
+}
+
+/// A numeric field (`key:value` line) of an `INFO` reply.
+pub(crate) fn info_field(info: &str, key: &str) -> Option<usize> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A double-quoted string as Redis's config parser (`sdssplitargs`) reads it.
 pub(crate) fn quote(value: &str) -> String {
     let mut out = String::from("\"");
