@@ -14,16 +14,37 @@ impl Cli {
     }
 }
 
-/// The arguments with every session id that starts with `-` moved after a `--`, so clap
-/// takes it for the id it is rather than an unknown option.
+/// The arguments with every session id that starts with `-` given to `show` or `revoke`
+/// moved after a `--`, so clap takes it for the id it is rather than an unknown option.
 ///
 /// base64url ids start with `-` one time in 64, and an operator pastes them as they come.
 /// clap's `allow_hyphen_values` would not do: on `revoke`'s list of ids it also swallows the
-/// flags that follow (`revoke ID --dry-run` would revoke an id named `--dry-run`). Nothing
-/// else on this command line is 43 characters of base64url that start with `-`: every option
-/// is a shorter word, and an option's value never starts with `-` (clap refuses it).
+/// flags that follow (`revoke ID --dry-run` would revoke an id named `--dry-run`). Only the
+/// arguments after those two subcommands are looked at: neither has a short option, so there
+/// a 43-character word of base64url that starts with `-` was always an error; elsewhere it
+/// can be a short option with its value attached (`export -o<file name>`).
 pub fn ids_as_values(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let mut kept = Vec::new();
+    let mut args = args.into_iter();
+    let mut kept: Vec<OsString> = args.next().into_iter().collect();
+    // Up to the subcommand: global options, `--config` with its value.
+    let mut takes_ids = false;
+    while let Some(arg) = args.next() {
+        let is_config = arg == "--config";
+        let is_subcommand = !arg.to_string_lossy().starts_with('-');
+        if is_subcommand {
+            takes_ids = arg == "show" || arg == "revoke";
+        }
+        kept.push(arg);
+        if is_config {
+            kept.extend(args.next());
+        } else if is_subcommand {
+            break;
+        }
+    }
+    if !takes_ids {
+        kept.extend(args);
+        return kept;
+    }
     let mut ids = Vec::new();
     let mut after_dashes = false;
     for arg in args {
@@ -31,7 +52,7 @@ pub fn ids_as_values(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> 
             ids.push(arg);
         } else if arg == "--" {
             after_dashes = true;
-        } else if arg.to_str().is_some_and(looks_like_dashed_id) {
+        } else if arg.to_str().is_some_and(|a| looks_like_dashed_id(a.trim())) {
             ids.push(arg);
         } else {
             kept.push(arg);
@@ -268,5 +289,20 @@ mod tests {
             ids_as_values(["sessionctl", "show", "--"].map(OsString::from)),
             ["sessionctl", "show", "--"].map(OsString::from)
         );
+        // Only after `show` and `revoke`: elsewhere a short option may carry its value, and a
+        // global option before the subcommand keeps its own.
+        let file = format!("-o{}", &PLAIN[..41]);
+        assert_eq!(file.len(), ID_LEN);
+        let Command::Export(export) = parse(&["export", &file]).unwrap().command else {
+            panic!("not export")
+        };
+        assert_eq!(
+            export.output.as_deref(),
+            Some(std::path::Path::new(&PLAIN[..41]))
+        );
+        let cli = parse(&["--config", "app.toml", "--json", "show", DASHED]).unwrap();
+        assert!(cli.json && cli.config.is_some());
+        let cli = parse(&["revoke", &format!("{DASHED} "), "--dry-run"]).unwrap();
+        assert!(matches!(cli.command, Command::Revoke(r) if r.dry_run && r.ids.len() == 1));
     }
 }

@@ -274,26 +274,45 @@ impl ClusterTopology {
     }
 
     /// Waits until every running node reports `cluster_state:ok`, every running replica's
-    /// link to its master is up, and every master's connected replicas have acknowledged its
-    /// offset (see `replicas_caught_up`: a link that is up may not stream writes yet).
+    /// link to its master is up, and every master lists each replica that says so as online
+    /// and caught up with its offset (see `replicas_caught_up`: a link that is up may not
+    /// stream writes yet). The replicas are counted from their own side too: a master asked
+    /// just before its replica connected lists none.
     fn wait_ready(&self, deadline: Instant) {
         self.wait(deadline, "cluster_state:ok on every node", || {
-            self.nodes
+            let running: Vec<&Node> = self
+                .nodes
                 .iter()
                 .filter(|n| n.server.is_running())
-                .all(|n| {
-                    n.server
+                .collect();
+            let infos: Option<Vec<String>> = running
+                .iter()
+                .map(|n| {
+                    let ok = n
+                        .server
                         .try_cmd::<String>(&["CLUSTER", "INFO"])
-                        .is_ok_and(|info| info.contains("cluster_state:ok"))
-                        && n.server
-                            .try_cmd::<String>(&["INFO", "replication"])
-                            .is_ok_and(|info| {
-                                let connected = info_field(&info, "connected_slaves").unwrap_or(0);
-                                (info.contains("role:master")
-                                    && replicas_caught_up(&info) >= connected)
-                                    || info.contains("master_link_status:up")
-                            })
+                        .is_ok_and(|info| info.contains("cluster_state:ok"));
+                    let info = n.server.try_cmd::<String>(&["INFO", "replication"]).ok();
+                    info.filter(|_| ok)
                 })
+                .collect();
+            let Some(infos) = infos else { return false };
+            running.iter().zip(&infos).all(|(node, info)| {
+                if !info.contains("role:master") {
+                    return info.contains("master_link_status:up");
+                }
+                let ports = [Some(node.server.port()), node.server.tls_port()];
+                let linked = infos
+                    .iter()
+                    .filter(|i| i.contains("master_link_status:up"))
+                    .filter(|i| {
+                        let port = info_field(i, "master_port").and_then(|p| u16::try_from(p).ok());
+                        port.is_some() && ports.contains(&port)
+                    })
+                    .count();
+                let connected = info_field(info, "connected_slaves").unwrap_or(0);
+                replicas_caught_up(info) >= connected.max(linked)
+            })
         });
     }
 

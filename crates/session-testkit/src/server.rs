@@ -955,11 +955,16 @@ const UNIX_SOCKET_FILE: &str = "redis.sock";
 /// `state=online` is not enough to call a replica in sync: after a diskless sync the master
 /// streams writes to a replica only once that replica has acknowledged an offset (its first
 /// `REPLCONF ACK`, up to a second later), so a failover before that promotes a replica that
-/// has nothing written since the sync. A replica's offset here is its last acknowledgement.
+/// has nothing written since the sync. A replica's offset here is its last acknowledgement
+/// (0 before the first). A master that has written nothing (offset 0, a fresh cluster node:
+/// only its replication `PING`, every 10 s, moves it) has nothing a replica could miss;
+/// a test that writes and then needs the write on a replica waits for it
+/// (`ClusterTopology::wait_replication`). A Sentinel master's offset moves within a second
+/// (the sentinels' hello messages are replicated).
 pub(crate) fn replicas_caught_up(info: &str) -> usize {
     let master_offset = info_field(info, "master_repl_offset").unwrap_or(0);
     replica_offsets(info)
-        .filter(|&offset| offset > 0 && offset >= master_offset)
+        .filter(|&offset| offset >= master_offset)
         .count()
 }
 

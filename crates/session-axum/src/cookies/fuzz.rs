@@ -134,23 +134,61 @@ fn crate_candidates(config: &CookieConfig, headers: &HeaderMap) -> (Vec<String>,
 }
 
 /// Cookie-like text whose names may be ours percent-encoded in part (`%69d`, `i%64`), with
-/// spaces and tabs around names and values, and escapes that do not decode to UTF-8.
+/// spaces and tabs around names and values, escapes that do not decode to UTF-8, and runs of
+/// more cookies of our name than `MAX_CANDIDATES` keeps; the pieces are joined with or
+/// without a `;`.
 fn cookieish_with_encoded_names() -> impl Strategy<Value = String> {
     prop::collection::vec(
-        prop_oneof![
-            cookieish(),
-            Just("%69d=".to_owned()),
-            Just("i%64=".to_owned()),
-            Just("%69%64 =".to_owned()),
-            Just(" \tid\t= ".to_owned()),
-            Just("id=%FF".to_owned()),
-            Just("%FF=x".to_owned()),
-            Just("=v".to_owned()),
-            "id=[A-Za-z0-9%+/=\" \t]{0,20}",
-        ],
+        (
+            prop_oneof![
+                cookieish(),
+                Just("%69d=".to_owned()),
+                Just("i%64=".to_owned()),
+                Just("%69%64 =".to_owned()),
+                Just(" \tid\t= ".to_owned()),
+                Just("id=%FF".to_owned()),
+                Just("%FF=x".to_owned()),
+                Just("=v".to_owned()),
+                "id=[A-Za-z0-9%+/=\" \t]{0,20}",
+                prop::collection::vec("[a-z0-9%]{0,3}", MAX_CANDIDATES + 1..3 * MAX_CANDIDATES)
+                    .prop_map(|values| values.iter().map(|v| format!("id={v};")).collect()),
+            ],
+            any::<bool>(),
+        ),
         0..8,
     )
-    .prop_map(|parts| parts.concat())
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(part, separated)| if separated { part + ";" } else { part })
+            .collect()
+    })
+}
+
+/// Past the limit of candidates, by hand as well as in the property test (whose runs of our
+/// name do not always land in one header): the same kept values and skipped count as the
+/// cookie crate, in one header and over several.
+#[test]
+fn candidates_past_the_limit_are_the_cookie_crates() {
+    let config = config_with(test_key());
+    let pairs: Vec<String> = (0..3 * MAX_CANDIDATES)
+        .map(|i| format!("id=v{i}"))
+        .collect();
+    for split in [false, true] {
+        let mut headers = HeaderMap::new();
+        if split {
+            for pair in &pairs {
+                headers.append(header::COOKIE, HeaderValue::from_str(pair).unwrap());
+            }
+        } else {
+            let joined = pairs.join("; other=1; ");
+            headers.append(header::COOKIE, HeaderValue::from_str(&joined).unwrap());
+        }
+        let ours = config.sealed_values(&headers);
+        let (values, skipped) = crate_candidates(&config, &headers);
+        assert_eq!(skipped, 2 * MAX_CANDIDATES);
+        assert_eq!((ours.values, ours.skipped), (values, skipped));
+    }
 }
 
 proptest! {
