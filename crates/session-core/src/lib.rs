@@ -80,7 +80,7 @@ pub use config::{
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,
 };
 pub use error::StoreError;
-pub use id::{InvalidSessionId, SessionId, ID_LEN};
+pub use id::{InvalidSessionId, SessionId};
 pub use index::IndexName;
 pub use state::{Changes, SessionState, Snapshot};
 pub use store::{SessionStore, HEALTH_REUSE};

@@ -301,13 +301,13 @@ impl ClusterTopology {
                 if !info.contains("role:master") {
                     return info.contains("master_link_status:up");
                 }
-                let ports = [Some(node.server.port()), node.server.tls_port()];
                 let linked = infos
                     .iter()
                     .filter(|i| i.contains("master_link_status:up"))
-                    .filter(|i| {
-                        let port = info_field(i, "master_port").and_then(|p| u16::try_from(p).ok());
-                        port.is_some() && ports.contains(&port)
+                    .filter_map(|i| info_field(i, "master_port"))
+                    .filter(|&port| {
+                        node.server.port() as usize == port
+                            || node.server.tls_port().map(usize::from) == Some(port)
                     })
                     .count();
                 let connected = info_field(info, "connected_slaves").unwrap_or(0);

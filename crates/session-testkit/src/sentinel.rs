@@ -6,7 +6,7 @@ use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::server::{info_field as field, quote, replicas_caught_up};
+use crate::server::{info_field, quote, replicas_caught_up};
 use crate::{RedisServer, ServerOptions, TestCa, HOST};
 
 /// How many sentinels a topology has: three, the smallest number that keeps a quorum of two
@@ -422,7 +422,7 @@ impl SentinelTopology {
                 .arg("replication")
                 .query(&mut con)
                 .expect("INFO replication on the master");
-            let connected = field(&info, "connected_slaves").unwrap_or(0);
+            let connected = info_field(&info, "connected_slaves").unwrap_or(0);
             let syncing = info
                 .lines()
                 .any(|l| l.starts_with("slave") && !l.contains("state=online"));
