@@ -5,13 +5,19 @@
 //! and the value is percent-encoded on the way out (`Cookie::encoded`) and decoded on the way in
 //! (`parse_encoded`), as actix-web does.
 
+mod private;
+
+use std::borrow::Cow;
+
 use axum::http::{header, HeaderMap, HeaderValue};
 use cookie::{Cookie, CookieJar, Key, SameSite};
 use percent_encoding::percent_decode_str;
 use session_core::{
     plan::{CookiePlan, SameSitePolicy},
-    SessionId,
+    InvalidSessionId, SessionId,
 };
+
+pub(crate) use private::CookieKey;
 
 /// The cookie attributes of a [`SessionLayer`](crate::SessionLayer).
 #[derive(Clone)]
@@ -23,10 +29,10 @@ pub(crate) struct CookieConfig {
     pub(crate) http_only: bool,
     pub(crate) same_site: SameSite,
     pub(crate) max_age: Option<std::time::Duration>,
-    pub(crate) key: Key,
+    pub(crate) key: CookieKey,
     /// Keys of earlier rotations: cookies they sealed are still accepted, and re-sealed with
     /// `key` (at most [`MAX_FALLBACK_KEYS`]).
-    pub(crate) fallback_keys: Vec<Key>,
+    pub(crate) fallback_keys: Vec<CookieKey>,
     pub(crate) security: CookieSecurity,
 }
 
@@ -131,7 +137,7 @@ impl CookieConfig {
                 SameSitePolicy::None => SameSite::None,
             },
             max_age: plan.max_age,
-            key,
+            key: CookieKey::new(key),
             fallback_keys: Vec::new(),
             security: CookieSecurity::Private,
         }
@@ -145,7 +151,23 @@ impl CookieConfig {
         }
     }
 
-    /// Opens (or verifies) one value with one key.
+    /// Opens (or verifies) one value with one key: `None` when it does not open, otherwise
+    /// whether it holds a session id. A private cookie of a sealed id's length is opened by
+    /// [`CookieKey::open_sealed_id`] (no allocation, the cipher expanded once), anything
+    /// else by the cookie crate.
+    fn unseal_id(
+        &self,
+        key: &CookieKey,
+        value: &str,
+    ) -> Option<Result<SessionId, InvalidSessionId>> {
+        if self.security == CookieSecurity::Private && value.len() == private::SEALED_ID_LEN {
+            return key.open_sealed_id(&self.name, value);
+        }
+        self.unseal(&key.key, value)
+            .map(|text| SessionId::parse(&text))
+    }
+
+    /// Opens (or verifies) one value with one key, through the cookie crate.
     fn unseal(&self, key: &Key, value: &str) -> Option<String> {
         let jar = CookieJar::new();
         let cookie = Cookie::new(self.name.clone(), value.to_owned());
@@ -188,7 +210,7 @@ impl CookieConfig {
     /// without `=` or with an empty name is no cookie, and neither is one whose name or value
     /// does not decode to UTF-8 (a name that does not decode is never ours, so comparing
     /// bytes is enough for it).
-    fn value_if_ours<'a>(&self, pair: &'a str) -> Option<std::borrow::Cow<'a, str>> {
+    fn value_if_ours<'a>(&self, pair: &'a str) -> Option<Cow<'a, str>> {
         let (name, value) = pair.split_once('=')?;
         let name = name.trim();
         let ours = if name.contains('%') {
@@ -199,9 +221,7 @@ impl CookieConfig {
         if !ours || name.is_empty() {
             return None;
         }
-        // Always decoded: a sealed value of ours is base64 whose `=` padding (and `+`, `/`)
-        // went out percent-encoded.
-        percent_decode_str(value.trim()).decode_utf8().ok()
+        percent_decoded(value.trim())
     }
 
     /// Opens the first sealed value that decrypts to a valid id. Anything else (tampered,
@@ -216,10 +236,10 @@ impl CookieConfig {
         'candidates: for (index, value) in candidates.values.iter().enumerate() {
             let keys = std::iter::once(&self.key).chain(self.fallback_keys.iter());
             for (i, key) in keys.enumerate() {
-                let Some(opened) = self.unseal(key, value) else {
+                let Some(opened) = self.unseal_id(key, value) else {
                     continue;
                 };
-                match SessionId::parse(&opened) {
+                match opened {
                     Ok(id) => {
                         found = Some(Opened {
                             id,
@@ -255,8 +275,8 @@ impl CookieConfig {
         let cookie = self.with_lifetime(id.as_str().to_owned(), lifetime);
         let mut jar = CookieJar::new();
         match self.security {
-            CookieSecurity::Private => jar.private_mut(&self.key).add(cookie),
-            CookieSecurity::Signed => jar.signed_mut(&self.key).add(cookie),
+            CookieSecurity::Private => jar.private_mut(&self.key.key).add(cookie),
+            CookieSecurity::Signed => jar.signed_mut(&self.key.key).add(cookie),
         }
         let sealed = jar.get(&self.name)?;
         header_value(&formatted(sealed.encoded()))
@@ -304,6 +324,44 @@ impl CookieConfig {
         }
         cookie
     }
+}
+
+/// `value` percent-decoded as `percent_decode_str(value).decode_utf8()` decodes it: `%` and
+/// two hex digits become that byte, any other `%` stays as it is, and `None` when the result
+/// is not UTF-8. A sealed value of ours always has escapes (base64, whose `=` padding, `+`
+/// and `/` go out as `%3D`, `%2B`, `%2F`), and the crate's conversion to a `Cow` pushes the
+/// decoded bytes one at a time into a vector that grows as it goes: 1-3% of a request via
+/// axum in profiles (docs/benchmarks.md, the eighth round). Here the runs between escapes
+/// are copied whole into a buffer sized once. Held to the crate's decoder by a property test
+/// (`cookies/fuzz.rs`).
+fn percent_decoded(value: &str) -> Option<Cow<'_, str>> {
+    let bytes = value.as_bytes();
+    let Some(mut at) = memchr::memchr(b'%', bytes) else {
+        return Some(Cow::Borrowed(value));
+    };
+    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut start = 0;
+    loop {
+        out.extend_from_slice(&bytes[start..at]);
+        match (hex(bytes.get(at + 1)), hex(bytes.get(at + 2))) {
+            (Some(high), Some(low)) => {
+                // Two hex digits: at most 0xff.
+                out.push((high * 16 + low) as u8);
+                start = at + 3;
+            }
+            _ => {
+                out.push(b'%');
+                start = at + 1;
+            }
+        }
+        match memchr::memchr(b'%', &bytes[start..]) {
+            Some(next) => at = start + next,
+            None => break,
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// The `Set-Cookie` text of `cookie`, written into one buffer sized for a whole cookie:
@@ -426,7 +484,7 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_str(&pair).unwrap());
         let sealed = config.sealed_values(&headers);
         let other = CookieConfig {
-            key: Key::generate(),
+            key: CookieKey::new(Key::generate()),
             ..config.clone()
         };
         assert!(other.open(&sealed).is_none());

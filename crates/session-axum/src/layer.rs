@@ -16,7 +16,7 @@ use tower_service::Service;
 
 use crate::{
     config::Config,
-    cookies::{CookieSecurity, MAX_FALLBACK_KEYS},
+    cookies::{CookieKey, CookieSecurity, MAX_FALLBACK_KEYS},
     session::Session,
 };
 
@@ -177,6 +177,7 @@ impl SessionLayer {
             );
             keys.truncate(MAX_FALLBACK_KEYS);
         }
+        let keys = keys.into_iter().map(CookieKey::new).collect();
         self.edit(|c| c.cookie.fallback_keys = keys)
     }
 

@@ -222,6 +222,30 @@ proptest! {
         prop_assert_eq!(ours.skipped, skipped);
     }
 
+    /// A value of a sealed id's length opens as the cookie crate opens it, with each key:
+    /// the same id, the same "opens but is no id", the same refusal.
+    #[test]
+    fn sealed_ids_open_as_the_cookie_crate_opens_them(value in sealed_id_sized()) {
+        let config = config_with(test_key());
+        prop_assert_eq!(value.len(), private::SEALED_ID_LEN);
+        for key in [test_key(), other_key()] {
+            let fast = CookieKey::new(key.clone())
+                .open_sealed_id("id", &value)
+                .map(Result::ok);
+            let by_crate = config
+                .unseal(&key, &value)
+                .map(|text| SessionId::parse(&text).ok());
+            prop_assert_eq!(fast, by_crate);
+        }
+    }
+
+    /// `percent_decoded` decodes as the crate's `percent_decode_str(..).decode_utf8()`.
+    #[test]
+    fn percent_decoding_is_the_crates(text in percentish()) {
+        let expected = percent_decode_str(&text).decode_utf8().ok();
+        prop_assert_eq!(percent_decoded(&text), expected);
+    }
+
     /// Random bytes as a `Cookie` header: never a panic, never an id.
     #[test]
     fn random_header_bytes_open_nothing(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
@@ -325,6 +349,67 @@ proptest! {
         }
         prop_assert_eq!(open_headers(&config, &headers), expected);
     }
+}
+
+/// Values of a sealed id's length ([`private::SEALED_ID_LEN`]), the ones `open_sealed_id`
+/// opens instead of the cookie crate: seals of ids and of other text of an id's length, under
+/// our key, another key and another name; with one to three characters replaced (by base64
+/// characters, padding or anything); and random base64.
+fn sealed_id_sized() -> impl Strategy<Value = String> {
+    let seal = |key: Key, name: &'static str| {
+        "[ -~]{43}|[a-zé]{22,42}|[A-Za-z0-9_-]{43}".prop_filter_map(
+            "a seal of an id's length",
+            move |text| {
+                let sealed = seal_text(&key, name, &text);
+                (sealed.len() == private::SEALED_ID_LEN).then_some(sealed)
+            },
+        )
+    };
+    let seals = prop_oneof![
+        4 => Just(()).prop_map(|_| seal_text(&test_key(), "id", SessionId::generate().as_str())),
+        1 => Just(()).prop_map(|_| seal_text(&other_key(), "id", SessionId::generate().as_str())),
+        1 => Just(()).prop_map(|_| seal_text(&test_key(), "sid", SessionId::generate().as_str())),
+        2 => seal(test_key(), "id"),
+    ];
+    let edited = (
+        seals.clone(),
+        prop::collection::vec(
+            (any::<prop::sample::Index>(), "[A-Za-z0-9+/=]|[%_ -]"),
+            1..4,
+        ),
+    )
+        .prop_map(|(sealed, edits)| {
+            let mut chars: Vec<char> = sealed.chars().collect();
+            for (at, with) in edits {
+                let i = at.index(chars.len());
+                chars[i] = with.chars().next().expect("one character");
+            }
+            chars.into_iter().collect()
+        });
+    prop_oneof![
+        3 => seals,
+        4 => edited,
+        1 => "[A-Za-z0-9+/]{94}(==|[A-Za-z0-9+/]=|[A-Za-z0-9+/]{2})",
+    ]
+}
+
+/// Text with percent escapes: valid and broken ones, escapes that are not UTF-8 alone or
+/// together, and plain characters between them.
+fn percentish() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            Just("%".to_owned()),
+            "%[0-9a-fA-FgG]{0,2}",
+            "[0-9a-fA-FgG]",
+            Just("%C3%A9".to_owned()),
+            Just("%C3".to_owned()),
+            Just("%FF".to_owned()),
+            Just("é".to_owned()),
+            "[A-Za-z0-9+/=]{0,5}",
+        ],
+        0..24,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 proptest! {
