@@ -328,8 +328,8 @@ impl CookieConfig {
 
 /// `value` percent-decoded as `percent_decode_str(value).decode_utf8()` decodes it: `%` and
 /// two hex digits become that byte, any other `%` stays as it is, and `None` when the result
-/// is not UTF-8. A sealed value of ours always has escapes (base64, whose `=` padding, `+`
-/// and `/` go out as `%3D`, `%2B`, `%2F`), and the crate's conversion to a `Cow` pushes the
+/// is not UTF-8. A sealed value of ours always has escapes (base64 of 71 bytes, whose one
+/// `=` of padding goes out as `%3D`, and each `/` as `%2F`), and the crate's conversion to a `Cow` pushes the
 /// decoded bytes one at a time into a vector that grows as it goes: 1-3% of a request via
 /// axum in profiles (docs/benchmarks.md, the eighth round). Here the runs between escapes
 /// are copied whole into a buffer sized once. Held to the crate's decoder by a property test
