@@ -101,6 +101,7 @@
 mod cluster;
 mod connection;
 mod errors;
+mod held_reply;
 mod layout;
 mod scripts;
 #[cfg(feature = "sentinel")]
@@ -612,7 +613,9 @@ impl RedisBackend {
             Value::BulkString(bytes) if layout::is_orphan(&bytes) => Ok(None),
             Value::BulkString(bytes) => {
                 let len = bytes.len();
-                let (state, tag) = layout::decode(&bytes).map_err(corrupt)?;
+                let decoded = layout::decode(&bytes).map_err(corrupt);
+                held_reply::release(bytes);
+                let (state, tag) = decoded?;
                 // A session whose keys were all removed (by concurrent requests that each
                 // removed some): no session.
                 Ok((!state.is_empty()).then_some((state, tag, len)))
