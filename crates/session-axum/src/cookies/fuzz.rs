@@ -351,13 +351,40 @@ proptest! {
     }
 }
 
+/// Seals any bytes (not only UTF-8 text) under `name` with `key`, in the private jar's format
+/// (base64 of nonce | ciphertext | tag, the name as associated data): what `seal_text`
+/// cannot make, a seal whose plaintext is not UTF-8.
+fn seal_bytes(key: &Key, name: &str, bytes: &[u8]) -> String {
+    use aes_gcm::{
+        aead::{generic_array::GenericArray, AeadInPlace, KeyInit},
+        Aes256Gcm,
+    };
+    use base64::{prelude::BASE64_STANDARD, Engine as _};
+    let cipher = Aes256Gcm::new(GenericArray::from_slice(key.encryption()));
+    let nonce = [3u8; 12];
+    let mut data = nonce.to_vec();
+    let mut message = bytes.to_vec();
+    let tag = cipher
+        .encrypt_in_place_detached(
+            GenericArray::from_slice(&nonce),
+            name.as_bytes(),
+            &mut message,
+        )
+        .expect("sealed");
+    data.extend_from_slice(&message);
+    data.extend_from_slice(&tag);
+    BASE64_STANDARD.encode(data)
+}
+
 /// Values of a sealed id's length ([`private::SEALED_ID_LEN`]), the ones `open_sealed_id`
-/// opens instead of the cookie crate: seals of ids and of other text of an id's length, under
-/// our key, another key and another name; with one to three characters replaced (by base64
-/// characters, padding or anything); and random base64.
+/// opens instead of the cookie crate: seals of ids, of other text and of bytes that are not
+/// UTF-8 (42 to 44 bytes: every length that base64 makes 96 characters of), under our key,
+/// another key and another name; the same with one to three characters replaced (by base64
+/// characters, padding, others, or a character of two or three bytes, the value cut back to
+/// its length); and random base64 with each padding.
 fn sealed_id_sized() -> impl Strategy<Value = String> {
     let seal = |key: Key, name: &'static str| {
-        "[ -~]{43}|[a-zé]{22,42}|[A-Za-z0-9_-]{43}".prop_filter_map(
+        "[ -~]{42,44}|[a-zé]{21,43}|[A-Za-z0-9_-]{42,44}".prop_filter_map(
             "a seal of an id's length",
             move |text| {
                 let sealed = seal_text(&key, name, &text);
@@ -365,16 +392,28 @@ fn sealed_id_sized() -> impl Strategy<Value = String> {
             },
         )
     };
+    let not_utf8 = |key: Key| {
+        prop::collection::vec(any::<u8>(), 42..=44).prop_filter_map(
+            "bytes that are not UTF-8",
+            move |bytes| {
+                std::str::from_utf8(&bytes)
+                    .is_err()
+                    .then(|| seal_bytes(&key, "id", &bytes))
+            },
+        )
+    };
     let seals = prop_oneof![
         4 => Just(()).prop_map(|_| seal_text(&test_key(), "id", SessionId::generate().as_str())),
         1 => Just(()).prop_map(|_| seal_text(&other_key(), "id", SessionId::generate().as_str())),
         1 => Just(()).prop_map(|_| seal_text(&test_key(), "sid", SessionId::generate().as_str())),
-        2 => seal(test_key(), "id"),
+        3 => seal(test_key(), "id"),
+        1 => seal(other_key(), "id"),
+        2 => not_utf8(test_key()),
     ];
     let edited = (
         seals.clone(),
         prop::collection::vec(
-            (any::<prop::sample::Index>(), "[A-Za-z0-9+/=]|[%_ -]"),
+            (any::<prop::sample::Index>(), "[A-Za-z0-9+/=]|[%_ -]|[é€]"),
             1..4,
         ),
     )
@@ -384,7 +423,15 @@ fn sealed_id_sized() -> impl Strategy<Value = String> {
                 let i = at.index(chars.len());
                 chars[i] = with.chars().next().expect("one character");
             }
-            chars.into_iter().collect()
+            // A character of several bytes made the value longer: cut it back.
+            let mut value: String = chars.into_iter().collect();
+            while value.len() > private::SEALED_ID_LEN {
+                value.pop();
+            }
+            while value.len() < private::SEALED_ID_LEN {
+                value.push('A');
+            }
+            value
         });
     prop_oneof![
         3 => seals,
