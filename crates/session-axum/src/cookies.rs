@@ -153,8 +153,8 @@ impl CookieConfig {
 
     /// Opens (or verifies) one value with one key: `None` when it does not open, otherwise
     /// whether it holds a session id. A private cookie of a sealed id's length is opened by
-    /// [`CookieKey::open_sealed_id`] (no allocation, the cipher expanded once), anything
-    /// else by the cookie crate.
+    /// [`CookieKey::open_sealed_id`] (in a buffer on the stack, the cipher expanded once; the
+    /// id's own text is the one allocation), anything else by the cookie crate.
     fn unseal_id(
         &self,
         key: &CookieKey,

@@ -34,6 +34,16 @@ pub struct SessionId(String);
 pub struct InvalidSessionId;
 
 impl SessionId {
+    /// The length of every id's text: 43 characters, the base64url of 256 bits without padding.
+    /// What code that frames an id (a sealed cookie, a file name) can size itself by.
+    ///
+    /// ```
+    /// use session_core::SessionId;
+    ///
+    /// assert_eq!(SessionId::generate().as_str().len(), SessionId::LEN);
+    /// ```
+    pub const LEN: usize = ID_LEN;
+
     /// Makes a new id from 32 bytes of the operating system's random source.
     ///
     /// # Panics

@@ -21,12 +21,10 @@ use base64::{prelude::BASE64_STANDARD, Engine as _};
 use cookie::Key;
 use session_core::{InvalidSessionId, SessionId};
 
-/// The length of a session id's text (`SessionId::generate`: 256 bits of base64url).
-const ID_LEN: usize = 43;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// What a sealed id decodes to.
-const SEALED_LEN: usize = NONCE_LEN + ID_LEN + TAG_LEN;
+const SEALED_LEN: usize = NONCE_LEN + SessionId::LEN + TAG_LEN;
 
 /// The length of a sealed id as a cookie value (before percent-encoding): padded base64 of
 /// [`SEALED_LEN`] bytes. Only values of this length take the path of this module.
@@ -88,7 +86,7 @@ mod tests {
 
     #[test]
     fn the_sizes_are_those_of_a_sealed_id() {
-        assert_eq!(SessionId::generate().as_str().len(), ID_LEN);
+        assert_eq!(SessionId::generate().as_str().len(), SessionId::LEN);
         assert_eq!(SEALED_ID_LEN, 96);
         let mut jar = cookie::CookieJar::new();
         let key = Key::generate();
