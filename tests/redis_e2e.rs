@@ -33,7 +33,7 @@ const DAY: i64 = 24 * 60 * 60;
 /// Commands that change data; none of them may run for `/read`.
 const WRITE_COMMANDS: &[&str] = &[
     "hset", "hmset", "hdel", "del", "unlink", "set", "eval", "evalsha", "expire", "pexpire",
-    "persist",
+    "persist", "getex",
 ];
 
 /// Both demos on free loopback ports, each with its own store built from one configuration.
@@ -413,7 +413,7 @@ async fn axum_route_without_session_makes_no_redis_command() {
     // The statistics do see a request that uses the session (the check above is not blind).
     stats.reset();
     get(&stack.axum, "/read", Some(&cookie)).await;
-    assert_eq!(stats.calls(), calls(&[("get", 1), ("pexpire", 1)]));
+    assert_eq!(stats.calls(), calls(&[("getex", 1)]));
     stack.stop().await;
 }
 
@@ -476,7 +476,7 @@ async fn read_writes_nothing_and_slides_the_ttl_in_one_pipeline() {
         let seen = stats.calls();
         assert_eq!(
             seen,
-            calls(&[("get", 1), ("pexpire", 1)]),
+            calls(&[("getex", 1)]),
             "{name}: /read must cost one load-and-touch and no write"
         );
         let pttl: i64 = stack.redis.cmd(&["PTTL", &key]);

@@ -6,7 +6,7 @@
 //! refreshed on every request):
 //! * `read`: reads one key, changes nothing. The peer needs `TtlExtensionPolicy::OnEveryRequest`
 //!   for sliding expiry, which costs a second round trip (`GET`, then `EXPIRE`); ours refreshes
-//!   the TTL in the load's round trip (`GET` + `PEXPIRE`, pipelined).
+//!   the TTL in the load's own command (`GETEX` with `PX`).
 //! * `write`: increments a counter. Both make two round trips (load, then write); the peer
 //!   sends the whole state and its `SET` overwrites whatever is stored, ours (a script) adds
 //!   only the changed key's record to the stored value (rewriting it whole, if still the value

@@ -395,15 +395,15 @@ async fn every_operation_is_one_round_trip() {
         assert!(b.load(&id, None).await.unwrap().is_some());
         check(&[("get", 1)], "load");
         let (_, version) = b.load_versioned(&id, secs(60)).await.unwrap().unwrap();
-        check(&[("get", 1), ("pexpire", 1)], "load and touch");
+        check(&[("getex", 1)], "load and touch");
         assert!(b
             .apply_versioned(&id, version, &after, &changes, secs(60))
             .await
             .unwrap());
-        // No script: the records alone are no session, and the header read after the
-        // `APPEND` tells whether they went into one (`append_request`).
+        // No script: the records alone are no session, and the `APPEND`'s answer tells
+        // whether it made the key (`append_request`).
         check(
-            &[("append", 1), ("getrange", 1), ("pexpire", 1)],
+            &[("append", 1), ("pexpire", 1)],
             "apply at the loaded version",
         );
         // Without an expiry to give the records if they land after a logout: the script,

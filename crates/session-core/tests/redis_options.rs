@@ -15,7 +15,7 @@ use session_core::{
     backends::redis::RedisBackend, Changes, KeepaliveOptions, SessionBackend, SessionConfig,
     SessionId, SessionState, StoreError,
 };
-use session_testkit::RedisServer;
+use session_testkit::{RedisServer, ServerOptions};
 
 const BOTH: [bool; 2] = [false, true];
 
@@ -385,7 +385,7 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
 /// allowed; `CLIENT SETINFO` (sent by redis-rs at connect, its answer ignored) is left out on
 /// purpose to show a refusal does not fail the connection.
 const STORE_COMMANDS: &str =
-    "+get +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval \
+    "+get +getex +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval \
      +exists +type +hgetall +hset +hdel +hlen +ping +client|setname";
 
 #[tokio::test]
@@ -471,4 +471,93 @@ async fn acl_user_with_only_the_store_commands_on_the_prefix() {
             other.load(&id, None).await.unwrap_err()
         );
     }
+}
+
+/// Creates a session on `b` (prefix `session:`) and loads it `times` times with sliding
+/// expiry: each load finds it and pushes its expiry to ten minutes.
+async fn touching_loads(b: &RedisBackend, server: &RedisServer, times: usize) {
+    let id = SessionId::generate();
+    let s = state(&[("a", "1")]);
+    assert!(b
+        .create(&id, &s, Some(Duration::from_secs(60)))
+        .await
+        .unwrap());
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    for _ in 0..times {
+        assert_eq!(
+            b.load(&id, Some(Duration::from_secs(600))).await.unwrap(),
+            Some(s.clone())
+        );
+        let pttl: i64 = server.cmd(&["PTTL", &format!("session:{}", id.as_str())]);
+        assert!(pttl > 590_000, "{pttl}");
+    }
+    // A missing session is still no session.
+    let missing = SessionId::generate();
+    let found = b.load(&missing, Some(Duration::from_secs(60))).await;
+    assert_eq!(found.unwrap(), None);
+}
+
+fn session_prefix(config: SessionConfig) -> RedisBackend {
+    backend(SessionConfig {
+        prefix: "session:".into(),
+        ..config
+    })
+}
+
+/// With `GETEX` allowed, a load with sliding expiry is that one command.
+#[tokio::test]
+async fn loads_with_sliding_expiry_are_one_getex() {
+    let server = RedisServer::start();
+    let b = session_prefix(config(&server, true));
+    touching_loads(&b, &server, 1).await;
+    let counts = ["getex", "get", "pexpire"].map(|command| server.calls(command));
+    assert_eq!(counts, [2, 0, 0]);
+}
+
+/// A user whose ACL lacks `+getex` (granted before this library used it): loads with sliding
+/// expiry still work, with `GET` and `PEXPIRE`, and only the first one tries `GETEX`.
+#[tokio::test]
+async fn loads_with_sliding_expiry_work_without_getex() {
+    let server = RedisServer::start();
+    let mut rule: Vec<&str> = vec![
+        "ACL",
+        "SETUSER",
+        "nogetex",
+        "reset",
+        "on",
+        ">acl-pw-456",
+        "~session:*",
+    ];
+    rule.extend(
+        STORE_COMMANDS
+            .split_whitespace()
+            .filter(|&command| command != "+getex"),
+    );
+    let _: () = server.cmd(&rule);
+    for single in BOTH {
+        let b = session_prefix(SessionConfig {
+            username: Some("nogetex".into()),
+            password: Some("acl-pw-456".into()),
+            ..config(&server, single)
+        });
+        touching_loads(&b, &server, 3).await;
+        let info: String = server.cmd(&["INFO", "commandstats"]);
+        let getex = info
+            .lines()
+            .find(|line| line.starts_with("cmdstat_getex:"))
+            .unwrap_or_default();
+        assert!(getex.contains("rejected_calls=1,"), "{getex}");
+        assert_eq!(server.calls("pexpire"), 4);
+    }
+}
+
+/// A server without `GETEX` (renamed away here; before Redis 6.2 it does not exist): the
+/// same fallback, on `ERR unknown command`.
+#[tokio::test]
+async fn loads_with_sliding_expiry_work_on_a_server_without_getex() {
+    let server =
+        RedisServer::start_with(ServerOptions::new().args(["--rename-command", "GETEX", ""]));
+    let b = session_prefix(config(&server, true));
+    touching_loads(&b, &server, 2).await;
+    assert_eq!(server.calls("pexpire"), 3);
 }

@@ -176,11 +176,11 @@ async fn loads_go_to_a_replica_when_asked() {
     assert!(store.load(&id).await.unwrap().is_some());
     let stats: String = replica.cmd(&["INFO", "commandstats"]);
     assert!(stats.contains("cmdstat_get:"), "{stats}");
-    // A sliding-expiry load writes (PEXPIRE): the master serves it.
+    // A sliding-expiry load writes (`GETEX ... PX`): the master serves it.
     let master_stats = || topology.master().cmd::<String>(&["INFO", "commandstats"]);
     let _: () = topology.master().cmd(&["CONFIG", "RESETSTAT"]);
     assert!(store.load_and_touch(&id, TTL).await.unwrap().is_some());
-    assert!(master_stats().contains("cmdstat_get:"));
+    assert!(master_stats().contains("cmdstat_getex:"));
 }
 
 /// One acknowledged session: its last acknowledged state, when it was created and when it

@@ -9,8 +9,8 @@
 //! that decides a move or a deletion stays on the masters.
 //!
 //! Every store request touches a single key (`prefix + id`): the scripts declare exactly
-//! `KEYS[1]`, and the load pipeline (`GET` + `PEXPIRE`) names the same key twice, so
-//! redis-rs routes the whole pipeline to the one master that owns the key's slot, in one round
+//! `KEYS[1]`, and a load with sliding expiry is one `GETEX` (or, on a server that refuses it,
+//! `GET` + `PEXPIRE` naming the same key twice), so redis-rs routes the whole pipeline to the one master that owns the key's slot, in one round
 //! trip. The requests that follow on the same session (the `HGETALL` of a session still stored
 //! as a hash by an earlier version, the retry of a write another write overtook) name the same
 //! key too. Nothing can fail with `CROSSSLOT`.

@@ -21,12 +21,13 @@
 //! Records alone, without the header (`,"=k":v...`), are no session: what a write at the
 //! loaded version leaves when a logout came between its load and its `APPEND`, which is not
 //! conditional (`RedisBackend::append_request`). Every read takes them for an absent session;
-//! their writer deletes them at once, and they carry the expiry it set.
+//! the writer whose `APPEND` made the key deletes them at once, and they carry the expiry it
+//! set.
 //!
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.
 
-use std::{borrow::Cow, collections::HashMap, fmt::Write as _};
+use std::{borrow::Cow, fmt::Write as _};
 
 use serde_json::value::RawValue;
 
@@ -150,13 +151,18 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
         ))
     })?;
     let b = text.as_bytes();
-    // Each key's last record, borrowed from the reply: a session written to often carries
-    // records that later ones override (`needs_rewrite` bounds them), and owning each of
-    // them on the way (a key and a value allocated, the previous pair freed, a SipHash) made
-    // every one cost a few allocations; here a record costs a hash (foldhash, seeded per
-    // process) and a probe, and only the keys that are left are copied, once.
-    let mut latest: HashMap<Cow<'_, str>, Option<&str>, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher((bytes.len() / 128).min(64), Default::default());
+    // Straight into the state, records applied in order. A value written whole (a create, a
+    // rewrite) holds each key once, so its records are inserted with one hash each; only
+    // appended records override, and from the first one that does on, a record looks its
+    // key up first and overwrites the value in place, so a counter's records (a small
+    // session written often) cost a hash each and no allocation. (A scratch map of the
+    // latest record per key, copied into the state at the end, cost a second map and a
+    // second hash per key: about a fifth of a 2 KB load, ninth round, docs/benchmarks.md.)
+    // Room from the value's size (a record takes a few dozen bytes and more), so that a
+    // large session is not rehashed (every key hashed again) while it is read: at most 56
+    // keys' room, which is 64 buckets, however large the values.
+    let mut state = SessionState::with_capacity((bytes.len() / 128).clamp(4, 56));
+    let mut overriding = false;
     let mut pos = 0;
     let mut first = true;
     loop {
@@ -198,20 +204,20 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
             }
         };
         pos = end;
-        let op = match name.as_bytes().first() {
-            Some(&op @ (SET | REMOVE)) => op,
+        let key = match name.as_bytes().first() {
+            Some(&(SET | REMOVE)) => &name[1..],
             _ => return Err(damaged("a record name without its operation")),
         };
-        let key = match name {
-            Cow::Borrowed(name) => Cow::Borrowed(&name[1..]),
-            Cow::Owned(name) => Cow::Owned(name[1..].to_owned()),
-        };
-        latest.insert(key, (op == SET).then_some(value));
-    }
-    let mut state = SessionState::with_capacity(latest.len());
-    for (key, value) in latest {
-        if let Some(value) = value {
-            state.insert(key.into_owned(), value.to_owned());
+        if name.as_bytes()[0] == REMOVE {
+            state.remove(key);
+            overriding = true;
+        } else if !overriding {
+            overriding = state.insert(key.to_owned(), value.to_owned()).is_some();
+        } else if let Some(old) = state.get_mut(key) {
+            old.clear();
+            old.push_str(value);
+        } else {
+            state.insert(key.to_owned(), value.to_owned());
         }
     }
     Ok((state, tag))
@@ -711,7 +717,7 @@ mod tests {
 
     /// The load keeps each key's last record only: checked against the records applied one
     /// by one, over hundreds of records that override and remove keys, escaped keys among
-    /// them (the scratch map owns those, it borrows the rest).
+    /// them (read through serde_json, where the others are delimited by hand).
     #[test]
     fn many_overriding_records_decode_as_applied_in_order() {
         let keys = ["n", "we\"ird", "", "k\u{1}", "é", "other"];
