@@ -89,7 +89,9 @@ impl SessionLayer {
 
     fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
         // Clones the config only while the layer is being built and already shared.
-        f(Arc::make_mut(&mut self.config));
+        let config = Arc::make_mut(&mut self.config);
+        f(config);
+        config.cookie.refresh_template();
         self
     }
 

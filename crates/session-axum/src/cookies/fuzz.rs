@@ -246,6 +246,48 @@ proptest! {
         prop_assert_eq!(percent_decoded(&text), expected);
     }
 
+    /// A refreshed cookie from the template is the text the crate writes, whatever the
+    /// attributes (set at the start or changed afterwards, as the layer's `with_*` methods
+    /// do), the lifetime and the value (base64 or not).
+    #[test]
+    fn reissued_cookies_are_the_crates(
+        name in "[A-Za-z0-9_=;% -]{0,8}",
+        path in prop::option::of("/[A-Za-z0-9/=;% -]{0,8}"),
+        domain in prop::option::of("[a-z.=;]{0,8}"),
+        flags in any::<(bool, bool, u8)>(),
+        max_age in prop::option::of(0u64..100_000_000),
+        lifetime in prop::option::of((prop::option::of(0u64..100_000_000), any::<bool>())),
+        value in prop_oneof!["[A-Za-z0-9+/=]{0,120}", ".{0,20}", "[A-Za-z0-9+/=%;, ]{0,20}"],
+        edit_after in any::<bool>(),
+    ) {
+        let (secure, http_only, same_site) = flags;
+        let mut config = config_with(test_key());
+        let edit = |config: &mut CookieConfig| {
+            config.name = name.clone();
+            config.path = path.clone().unwrap_or_default();
+            config.domain = domain.clone();
+            config.secure = secure;
+            config.http_only = http_only;
+            config.same_site = [SameSite::Lax, SameSite::Strict, SameSite::None][usize::from(same_site % 3)];
+            config.max_age = max_age.map(std::time::Duration::from_secs);
+        };
+        if edit_after {
+            // Built first with the defaults, as a layer is, then edited.
+            let _ = config.reissue("AAAA", config.lifetime());
+        }
+        edit(&mut config);
+        config.refresh_template();
+        let lifetime = match lifetime {
+            None => config.lifetime(),
+            Some((max_age, expires)) => Lifetime {
+                max_age: max_age.map(std::time::Duration::from_secs),
+                expires: expires.then(|| cookie::time::OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap()),
+            },
+        };
+        let expected = header_value(&formatted(config.with_lifetime(value.clone(), lifetime).encoded()));
+        prop_assert_eq!(config.reissue(&value, lifetime), expected);
+    }
+
     /// Random bytes as a `Cookie` header: never a panic, never an id.
     #[test]
     fn random_header_bytes_open_nothing(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
