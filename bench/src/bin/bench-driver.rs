@@ -7,7 +7,7 @@
 //! Run it through `scripts/bench_http.sh`, which builds it and installs `wrk` when missing.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
@@ -193,6 +193,31 @@ impl Redis {
             .find_map(|l| l.strip_prefix("used_memory:"))
             .and_then(|v| v.trim().parse().ok())
             .context("used_memory in INFO memory")
+    }
+
+    /// Every key Redis holds (a bench database: a few thousand at most).
+    fn keys(&mut self) -> anyhow::Result<BTreeSet<Vec<u8>>> {
+        Ok(redis::cmd("KEYS").arg("*").query(&mut self.conn)?)
+    }
+
+    /// The mean `MEMORY USAGE` of `keys` (key, value and their overhead in Redis, the
+    /// value's allocation as it is: an `APPEND` that outgrew it reallocated it with room
+    /// to spare), over those still there.
+    fn mean_memory_usage(&mut self, keys: &[Vec<u8>]) -> anyhow::Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0);
+        }
+        let usages: Vec<Option<u64>> = pipe.query(&mut self.conn)?;
+        let present: Vec<u64> = usages.into_iter().flatten().collect();
+        Ok(present.iter().sum::<u64>() / present.len().max(1) as u64)
     }
 
     /// Socket reads and writes since the last `CONFIG RESETSTAT`.
@@ -437,6 +462,9 @@ fn main() -> anyhow::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     // (size, contender) -> Redis memory per stored session, in bytes (last expiry mode seeded).
     let mut stored: BTreeMap<(String, String), u64> = BTreeMap::new();
+    // (size, contender) -> mean `MEMORY USAGE` of its sessions when seeded and after the
+    // write route (last expiry mode seeded).
+    let mut usage: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     for size in &args.sizes {
         let (keys, bytes) = size_spec(size)?;
         let modes: &[&'static str] = if size == "small" || args.sliding_all_sizes {
@@ -468,6 +496,7 @@ fn main() -> anyhow::Result<()> {
                     get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
                 }
                 let memory_before = redis.used_memory()?;
+                let keys_before = redis.keys()?;
                 for _ in 0..args.sessions {
                     let cookies =
                         get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
@@ -483,6 +512,9 @@ fn main() -> anyhow::Result<()> {
                     eprintln!("{size:>5} {mode:<7} {contender:<14} {per_session} bytes of Redis memory per session");
                     stored.insert((size.clone(), contender.clone()), per_session);
                 }
+                let seeded: Vec<Vec<u8>> =
+                    redis.keys()?.difference(&keys_before).cloned().collect();
+                let usage_seeded = redis.mean_memory_usage(&seeded)?;
                 for route in ["read", "write"] {
                     let profile_name = format!("{contender}-{size}-{mode}-{route}");
                     let m = measure(
@@ -500,42 +532,68 @@ fn main() -> anyhow::Result<()> {
                     );
                     results.insert(((size.clone(), mode, route), contender.clone()), m);
                 }
+                if contender != "floor" {
+                    let after_writes = redis.mean_memory_usage(&seeded)?;
+                    eprintln!("{size:>5} {mode:<7} {contender:<14} MEMORY USAGE per session {usage_seeded} bytes seeded, {after_writes} after the write route");
+                    usage.insert(
+                        (size.clone(), contender.clone()),
+                        (usage_seeded, after_writes),
+                    );
+                }
             }
         }
     }
     let _ = std::fs::remove_dir_all(&work);
     let mut report = report(&args, &rows, &results);
-    let _ = writeln!(report, "\n## Redis memory per stored session (bytes, `used_memory` growth while seeding / sessions)\n");
     let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
-    let _ = writeln!(
-        report,
-        "| session | {} |",
-        contenders
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join(" | ")
+    memory_table(
+        &mut report,
+        "Redis memory per stored session (bytes, `used_memory` growth while seeding / sessions)",
+        &args.sizes,
+        &contenders,
+        |size, c| {
+            stored
+                .get(&(size.to_owned(), c.to_owned()))
+                .map(u64::to_string)
+        },
     );
-    let _ = writeln!(report, "|---|{}", "---|".repeat(contenders.len()));
-    for size in &args.sizes {
-        let _ = write!(report, "| {size} |");
-        for c in &contenders {
-            match stored.get(&(size.clone(), c.to_string())) {
-                Some(bytes) => {
-                    let _ = write!(report, " {bytes} |");
-                }
-                None => {
-                    let _ = write!(report, " - |");
-                }
-            }
-        }
-        let _ = writeln!(report);
-    }
+    memory_table(
+        &mut report,
+        "Redis memory per session, `MEMORY USAGE` (bytes, mean over the seeded sessions): seeded / after the write route",
+        &args.sizes,
+        &contenders,
+        |size, c| {
+            usage
+                .get(&(size.to_owned(), c.to_owned()))
+                .map(|(seeded, written)| format!("{seeded} / {written}"))
+        },
+    );
     print!("{report}");
     if let Some(path) = &args.raw {
         std::fs::write(path, raw(&results))?;
     }
     Ok(())
+}
+
+/// A table of one figure per session size (rows) and contender (columns).
+fn memory_table(
+    report: &mut String,
+    title: &str,
+    sizes: &[String],
+    contenders: &[&String],
+    cell: impl Fn(&str, &str) -> Option<String>,
+) {
+    let names: Vec<&str> = contenders.iter().map(|c| c.as_str()).collect();
+    let _ = writeln!(report, "\n## {title}\n");
+    let _ = writeln!(report, "| session | {} |", names.join(" | "));
+    let _ = writeln!(report, "|---|{}", "---|".repeat(names.len()));
+    for size in sizes {
+        let _ = write!(report, "| {size} |");
+        for c in &names {
+            let _ = write!(report, " {} |", cell(size, c).as_deref().unwrap_or("-"));
+        }
+        let _ = writeln!(report);
+    }
 }
 
 fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>) -> String {
