@@ -45,7 +45,7 @@ pub(crate) struct CookieConfig {
 /// refreshed cookie is `head`, the encoded value, `tail`: the crate's text, without formatting
 /// the attributes again on every response (1.3% of a small write via axum, ninth round,
 /// docs/benchmarks.md).
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq)]
 struct ReissueTemplate {
     head: String,
     tail: String,
@@ -329,11 +329,19 @@ impl CookieConfig {
     /// the id again (an AES-GCM seal, a fresh nonce and base64 per response, measured at
     /// about 1 µs). The browser gets back the very value it sent.
     ///
-    /// With the layer's own lifetime and a value of base64 characters (every sealed value),
-    /// from the template ([`ReissueTemplate`]), the value escaped as the crate escapes it:
-    /// `/` and `=` percent-encoded, the rest as it is (a property test holds the two to the
-    /// same text). Anything else goes through the crate.
+    /// With the layer's own lifetime and a value of base64 characters, standard or URL-safe
+    /// (every sealed value: a private cookie is standard base64, a signed one base64 and the
+    /// id's URL-safe base64), from the template ([`ReissueTemplate`]), the value escaped as
+    /// the crate escapes it: `/` and `=` percent-encoded, the rest as it is (a property test
+    /// holds the two to the same text). Anything else goes through the crate.
     pub(crate) fn reissue(&self, sealed: &str, lifetime: Lifetime) -> Option<HeaderValue> {
+        // The attributes are fields the crate may set directly: in tests, check that whoever
+        // changed them refreshed the template.
+        debug_assert_eq!(
+            self.reissued,
+            self.template(),
+            "cookie attributes changed without refresh_template"
+        );
         if let Some(template) = self
             .reissued
             .as_ref()
@@ -436,14 +444,14 @@ fn formatted(cookie: impl std::fmt::Display) -> String {
 }
 
 /// `value` percent-encoded as the cookie crate encodes a cookie value, when it is made of
-/// base64 characters only (`A-Z a-z 0-9 + / =`): of those, the crate's set holds `/` and `=`.
-/// `None` for any other value.
+/// base64 characters only, standard or URL-safe (`A-Z a-z 0-9 + / = - _`): of those, the
+/// crate's set holds `/` and `=`. `None` for any other value.
 fn base64_encoded(value: &str) -> Option<Cow<'_, str>> {
     let mut escapes = 0;
     for b in value.bytes() {
         match b {
             b'/' | b'=' => escapes += 1,
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' => {}
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'-' | b'_' => {}
             _ => return None,
         }
     }

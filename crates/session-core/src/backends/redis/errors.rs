@@ -45,9 +45,9 @@ pub(super) fn has_server_code(err: &redis::RedisError, code: &str) -> bool {
 }
 
 /// True when Redis refused to run `command` itself (lower case): unknown to this server
-/// (`ERR unknown command`), or not allowed to this user by its ACL (`NOPERM ... the
-/// '<command>' command`), as opposed to refusing the keys it names. Directly or as an entry
-/// of a pipeline.
+/// (`ERR unknown command`; a proxy in front of it may say `unsupported command`), or not
+/// allowed to this user by its ACL (`NOPERM ... the '<command>' command`), as opposed to
+/// refusing the keys it names or its arguments. Directly or as an entry of a pipeline.
 pub(super) fn refuses_command(err: &redis::RedisError, command: &str) -> bool {
     let refused = |code: Option<&str>, detail: Option<&str>| {
         let detail = detail.unwrap_or_default().to_ascii_lowercase();
@@ -55,7 +55,9 @@ pub(super) fn refuses_command(err: &redis::RedisError, command: &str) -> bool {
             detail.contains(&format!("'{command}'")) || detail.contains(&format!("`{command}`"));
         named
             && (code == Some("NOPERM")
-                || (code == Some("ERR") && detail.contains("unknown command")))
+                || (code == Some("ERR")
+                    && (detail.contains("unknown command")
+                        || detail.contains("unsupported command"))))
     };
     refused(err.code(), err.detail())
         || err.clone().into_server_errors().is_some_and(|errors| {

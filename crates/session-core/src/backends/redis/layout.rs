@@ -21,8 +21,7 @@
 //! Records alone, without the header (`,"=k":v...`), are no session: what a write at the
 //! loaded version leaves when a logout came between its load and its `APPEND`, which is not
 //! conditional (`RedisBackend::append_request`). Every read takes them for an absent session;
-//! the writer whose `APPEND` made the key deletes them at once, and they carry the expiry it
-//! set.
+//! their writer deletes them at once, and they carry the expiry it set.
 //!
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.

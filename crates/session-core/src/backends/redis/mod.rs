@@ -23,7 +23,7 @@
 //! | create | script: `SET NX` (+ `PX`) |
 //! | replace | script: if the session exists, `SET` (+ `PX`) |
 //! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
-//! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header) and their writer, which made the key (`APPEND` answers the records' own length), deletes them right after, by a script that deletes nothing else |
+//! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `GETRANGE` of the header, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header) and are deleted right after, by a script that deletes nothing else |
 //! | the same without a TTL, or with an index entry to add on one server | script: `APPEND`, undone by `DEL` when it made the key or found records alone |
 //! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
@@ -727,16 +727,11 @@ impl RedisBackend {
                             }
                             return Ok(true);
                         }
-                        // `append_request`'s answers: what the `APPEND` found.
-                        Ok(Amended::Appended { len, kept }) => {
-                            if usize::try_from(len).is_ok_and(|len| len == records.len()) {
-                                // It made the key: records alone (see `append_request`).
-                                self.delete_orphan(id).boxed().await?;
-                                return Ok(false);
-                            }
-                            return Ok(kept);
-                        }
                         Ok(Amended::Absent) => return Ok(false),
+                        Ok(Amended::Orphan) => {
+                            self.delete_orphan(id).boxed().await?;
+                            return Ok(false);
+                        }
                         Ok(Amended::NotOurs) => return Err(corrupt(layout::NOT_OURS.into())),
                         // A hash: a session of an earlier version under this id.
                         Err(err) if errors::is_wrong_type(&err) => Next::Hash,
@@ -823,26 +818,19 @@ impl RedisBackend {
     }
 
     /// The common write: a request that loaded the session with this backend's version adds
-    /// its records, with no script. One round trip of two commands, `APPEND` and `PEXPIRE`;
-    /// `save` reads the answers.
+    /// its records, with no script. One round trip of three commands: `APPEND`, `GETRANGE`
+    /// of the header, `PEXPIRE`; `save` reads the answers.
     ///
     /// A logout still sticks, without a script's atomicity, because the records alone are no
     /// session: they start with `,` where a session starts with its `v1:` header, and every
     /// read takes such a value for an absent session (`layout::ORPHAN`). So when the session
     /// was deleted (or expired) since the load, the `APPEND` makes a key that no read
     /// returns as a session; `PEXPIRE` gives it an expiry in the same round trip (which is
-    /// why this path needs `ttl`). The `APPEND` that made the key answers the records' own
-    /// length, and its writer then removes the key (`delete_orphan`): every such key has
-    /// one writer that made it, and deletes it. Another write racing the same logout that
-    /// appends before that delete finds the records there and answers "written"; its
-    /// records go with the key, as if it had come just before the logout. A logout or
-    /// expiry between the two commands: `PEXPIRE` answers 0, and the write "absent".
+    /// why this path needs `ttl`), and `delete_orphan`, called when the answers show it,
+    /// removes it at once.
     ///
     /// Measured against the `AMEND_LOADED` script it replaces (docs/benchmarks.md): Redis
-    /// runs two plain commands instead of a script (no Lua call, no argument copies). A
-    /// third, `GETRANGE` of the header, told the writes that found another's records from
-    /// those that found a session; it cost every write a command for an answer that only
-    /// a write racing a logout and another write could change (ninth round).
+    /// runs three plain commands instead of a script (no Lua call, no argument copies).
     fn append_request(&self, id: &SessionId, records: &[u8], ttl: Duration) -> Request {
         // Sized up front and no command `ignore`d (which allocates a set, and a second list
         // of the answers): this is every common write's request.
@@ -852,17 +840,21 @@ impl RedisBackend {
             cmd.arg(name).arg(&key);
             cmd
         };
-        let mut pipe = redis::Pipeline::with_capacity(2);
+        let mut pipe = redis::Pipeline::with_capacity(3);
         let mut append = command("APPEND", 3, records.len());
         append.arg(records);
+        let mut head = command("GETRANGE", 4, 2);
+        head.arg(0).arg(2);
         let mut expire = command("PEXPIRE", 3, 20);
         expire.arg(millis(ttl));
         // Not a transaction (`MULTI`/`EXEC`): measured, it cost Redis more than the script it
         // replaces (`EXEC` 1.0 µs per call) and, in that run, the server 2-3 µs more per write
-        // (docs/benchmarks.md, the fifth round). The price: Redis replicates the two one by
+        // (docs/benchmarks.md, the fifth round). The price: Redis replicates the three one by
         // one, so a failover that loses the `PEXPIRE` but keeps the `APPEND` can leave
         // records alone without an expiry: no session, a few bytes that stay.
-        pipe.add_command(append).add_command(expire);
+        pipe.add_command(append)
+            .add_command(head)
+            .add_command(expire);
         Request::Pipe(pipe)
     }
 
@@ -1016,8 +1008,9 @@ impl SessionBackend for RedisBackend {
         // A touching load is one command, `GETEX`, where `GET` and `PEXPIRE` were two: Redis
         // runs one command less and the client encodes and reads one less, on every load with
         // sliding expiry (ninth round, docs/benchmarks.md).
-        let getex = touch.is_some() && self.getex.load(Relaxed);
-        let request = |first: &str, getex: bool| {
+        let mut getex = touch.is_some() && self.getex.load(Relaxed);
+        // `first` on the key, with `PX` when `getex`, or followed by a `PEXPIRE` of `touch`.
+        let request = |first: &str, touch: Option<Duration>, getex: bool| {
             let mut pipe = redis::pipe();
             pipe.cmd(first).arg(&key);
             if let Some(ttl) = touch {
@@ -1032,29 +1025,32 @@ impl SessionBackend for RedisBackend {
         // A load that touches writes: the master. One that does not may go to a replica.
         let read_only = touch.is_none();
         let first = if getex { "GETEX" } else { "GET" };
-        let mut got: redis::RedisResult<(Value,)> =
-            self.send_raw(&request(first, getex), read_only).await;
+        let mut got: redis::RedisResult<(Value,)> = self
+            .send_raw(&request(first, touch, getex), read_only)
+            .await;
         if getex && matches!(&got, Err(err) if errors::refuses_command(err, "getex")) {
             // Redis before 6.2, or an ACL without `+getex`: the two commands from now on.
             // Not an error: the deployment worked with them before, and still does.
             self.getex.store(false, Relaxed);
+            getex = false;
             tracing::warn!(
                 location = %self.location,
-                "redis: the server refuses GETEX (before Redis 6.2, or an ACL without +getex); sliding expiry loads send GET and PEXPIRE instead"
+                "redis: the server refuses GETEX (before Redis 6.2, or an ACL without +getex); sliding expiry loads send GET and PEXPIRE instead, until a restart"
             );
             got = self
-                .send_raw(&request("GET", false), read_only)
+                .send_raw(&request("GET", touch, false), read_only)
                 .boxed()
                 .await;
         }
         let value = match got {
             Ok((value,)) => value,
-            // A session of an earlier version, stored as a hash (with `GET`, its expiry was
-            // reset all the same: the `PEXPIRE` ran after the failed `GET`; `GETEX` set none,
-            // so the `PEXPIRE` comes with the `HGETALL`).
+            // A session of an earlier version, stored as a hash. With `GET`, its expiry was
+            // reset all the same (the `PEXPIRE` ran after the failed `GET`); `GETEX` failed
+            // before setting one, so then the `PEXPIRE` comes with the `HGETALL`.
             Err(err) if errors::is_wrong_type(&err) => {
+                let expire = touch.filter(|_| getex);
                 let (fields,): (Value,) = self
-                    .send(&request("HGETALL", false), read_only)
+                    .send(&request("HGETALL", expire, false), read_only)
                     .boxed()
                     .await?;
                 return Ok(hash_state(fields)?.map(|state| (state, Version::hash(self.origin))));
@@ -1564,20 +1560,23 @@ pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {
 
 /// What a write that adds records was answered.
 enum Amended {
-    /// Added by a script; the value's new length.
+    /// Added; the value's new length, or 0 when unknown (`append_request`, which does not
+    /// need it: it is not used for writes without a version).
     Written(i64),
-    /// Added with no script (`append_request`): the value's length after the `APPEND`,
-    /// and whether the key was still there for the `PEXPIRE` after it. The caller, which
-    /// knows the records' length, tells from `len` whether the `APPEND` made the key.
-    Appended { len: i64, kept: bool },
     /// The session is absent: deleted, or expired.
     Absent,
+    /// Only records are at the key (`layout::ORPHAN`): the session was deleted since the
+    /// load, and this write's `APPEND` or another's made the key; to delete.
+    Orphan,
     /// The key holds a string that is not a session of ours.
     NotOurs,
 }
 
 /// Reads the answer of the `AMEND` scripts (the new length, 0 when absent, -1 when not
-/// ours) or of `append_request` (the answers of `APPEND` and `PEXPIRE`). A `WRONGTYPE`
+/// ours) or of `append_request` (the header after the `APPEND`: `v1:`, a session; `,`,
+/// records alone, this write's or another's racing the same logout, whose `DEL` may not
+/// have come yet; nothing, deleted again in between; anything else, a string of another
+/// program, appended to, as the `AMEND_LOADED` script did, and reported). A `WRONGTYPE`
 /// (a hash: the `APPEND` refused it before writing, and the `PEXPIRE` set the expiry that
 /// the hash write sets too) is an error, for the caller. Read as the reply arrives rather
 /// than kept as a `Value`: the result type is part of every future down to the connection's.
@@ -1587,12 +1586,12 @@ impl redis::FromRedisValue for Amended {
             Value::Int(-1) => Amended::NotOurs,
             Value::Int(len) if len > 0 => Amended::Written(len),
             Value::Int(_) => Amended::Absent,
-            Value::Array(replies) => match replies[..] {
-                [Value::Int(len), Value::Int(kept)] => Amended::Appended {
-                    len,
-                    kept: kept == 1,
-                },
-                _ => return Err("unexpected answers to APPEND and PEXPIRE".into()),
+            // `APPEND`, `GETRANGE`, `PEXPIRE` (`append_request`): the header decides.
+            Value::Array(replies) => match replies.get(1) {
+                Some(Value::BulkString(head)) if head == b"v1:" => Amended::Written(0),
+                Some(Value::BulkString(head)) if layout::is_orphan(head) => Amended::Orphan,
+                Some(Value::BulkString(head)) if head.is_empty() => Amended::Absent,
+                _ => Amended::NotOurs,
             },
             _ => Amended::NotOurs,
         })
