@@ -495,8 +495,11 @@ fn main() -> anyhow::Result<()> {
                 if contender != "floor" {
                     get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
                 }
-                let memory_before = redis.used_memory()?;
+                // The keys first: the reply to `KEYS` grows Redis' output buffer for this
+                // connection, which `used_memory` counts (about 120 bytes per session when
+                // read in between).
                 let keys_before = redis.keys()?;
+                let memory_before = redis.used_memory()?;
                 for _ in 0..args.sessions {
                     let cookies =
                         get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
