@@ -156,7 +156,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     // key up first and overwrites the value in place, so a counter's records (a small
     // session written often) cost a hash each and no allocation. (A scratch map of the
     // latest record per key, copied into the state at the end, cost a second map and a
-    // second hash per key: about a fifth of a 2 KB load, ninth round, docs/benchmarks.md.)
+    // second hash per key: without it the decode went from 21.3% to 18.2% of a 2 KB read's
+    // CPU, ninth round, docs/benchmarks.md.)
+    //
     // Room from the value's size (a record takes a few dozen bytes and more), so that a
     // large session is not rehashed (every key hashed again) while it is read: at most 56
     // keys' room, which is 64 buckets, however large the values.
