@@ -388,20 +388,38 @@ const STORE_COMMANDS: &str =
     "+get +getex +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval \
      +exists +type +hgetall +hset +hdel +hlen +ping +client|setname";
 
+/// Creates the ACL user `name` with `password`, the keys `session:*` and only `commands`.
+fn acl_user<'a>(
+    server: &RedisServer,
+    name: &'a str,
+    password: &str,
+    commands: impl Iterator<Item = &'a str>,
+) {
+    let password = format!(">{password}");
+    let mut rule = vec![
+        "ACL",
+        "SETUSER",
+        name,
+        "reset",
+        "on",
+        &password,
+        "~session:*",
+    ];
+    for command in commands {
+        rule.push(command);
+    }
+    let _: () = server.cmd(&rule);
+}
+
 #[tokio::test]
 async fn acl_user_with_only_the_store_commands_on_the_prefix() {
     let server = RedisServer::start();
-    let mut rule: Vec<&str> = vec![
-        "ACL",
-        "SETUSER",
+    acl_user(
+        &server,
         "sessions",
-        "reset",
-        "on",
-        ">acl-pw-123",
-        "~session:*",
-    ];
-    rule.extend(STORE_COMMANDS.split_whitespace());
-    let _: () = server.cmd(&rule);
+        "acl-pw-123",
+        STORE_COMMANDS.split_whitespace(),
+    );
     for single in BOTH {
         let with = |prefix: &str, password: &str| {
             backend(SessionConfig {
@@ -522,21 +540,13 @@ async fn loads_with_sliding_expiry_are_one_getex() {
 #[tokio::test]
 async fn loads_with_sliding_expiry_work_without_getex() {
     let server = RedisServer::start();
-    let mut rule: Vec<&str> = vec![
-        "ACL",
-        "SETUSER",
+    let commands = STORE_COMMANDS.split_whitespace();
+    acl_user(
+        &server,
         "nogetex",
-        "reset",
-        "on",
-        ">acl-pw-456",
-        "~session:*",
-    ];
-    rule.extend(
-        STORE_COMMANDS
-            .split_whitespace()
-            .filter(|&command| command != "+getex"),
+        "acl-pw-456",
+        commands.filter(|&command| command != "+getex"),
     );
-    let _: () = server.cmd(&rule);
     for single in BOTH {
         let b = session_prefix(SessionConfig {
             username: Some("nogetex".into()),

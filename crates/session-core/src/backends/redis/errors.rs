@@ -34,13 +34,22 @@ pub(super) fn is_wrong_type(err: &redis::RedisError) -> bool {
 /// `ERR Error running script ...: -READONLY ...`, so the code is also looked for in the text.
 pub(super) fn has_server_code(err: &redis::RedisError, code: &str) -> bool {
     let wrapped = format!("-{code} ");
-    let in_text = |detail: Option<&str>| detail.is_some_and(|d| d.contains(&wrapped));
-    err.code() == Some(code)
-        || in_text(err.detail())
+    any_reply_error(err, |found, detail| {
+        found == Some(code) || detail.is_some_and(|d| d.contains(&wrapped))
+    })
+}
+
+/// True when `matches(code, detail)` holds for the error itself or for any server error
+/// among a pipeline's answers that it carries.
+fn any_reply_error(
+    err: &redis::RedisError,
+    matches: impl Fn(Option<&str>, Option<&str>) -> bool,
+) -> bool {
+    matches(err.code(), err.detail())
         || err.clone().into_server_errors().is_some_and(|errors| {
             errors
                 .iter()
-                .any(|(_, e)| e.code() == code || in_text(e.details()))
+                .any(|(_, e)| matches(Some(e.code()), e.details()))
         })
 }
 
@@ -49,7 +58,7 @@ pub(super) fn has_server_code(err: &redis::RedisError, code: &str) -> bool {
 /// allowed to this user by its ACL (`NOPERM ... the '<command>' command`), as opposed to
 /// refusing the keys it names or its arguments. Directly or as an entry of a pipeline.
 pub(super) fn refuses_command(err: &redis::RedisError, command: &str) -> bool {
-    let refused = |code: Option<&str>, detail: Option<&str>| {
+    any_reply_error(err, |code, detail| {
         let detail = detail.unwrap_or_default().to_ascii_lowercase();
         let named =
             detail.contains(&format!("'{command}'")) || detail.contains(&format!("`{command}`"));
@@ -58,11 +67,5 @@ pub(super) fn refuses_command(err: &redis::RedisError, command: &str) -> bool {
                 || (code == Some("ERR")
                     && (detail.contains("unknown command")
                         || detail.contains("unsupported command"))))
-    };
-    refused(err.code(), err.detail())
-        || err.clone().into_server_errors().is_some_and(|errors| {
-            errors
-                .iter()
-                .any(|(_, e)| refused(Some(e.code()), e.details()))
-        })
+    })
 }

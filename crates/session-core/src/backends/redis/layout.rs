@@ -205,11 +205,11 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
             }
         };
         pos = end;
-        let key = match name.as_bytes().first() {
-            Some(&(SET | REMOVE)) => &name[1..],
+        let (op, key) = match name.as_bytes().first() {
+            Some(&op @ (SET | REMOVE)) => (op, &name[1..]),
             _ => return Err(damaged("a record name without its operation")),
         };
-        if name.as_bytes()[0] == REMOVE {
+        if op == REMOVE {
             state.remove(key);
             overriding = true;
         } else if !overriding {

@@ -166,7 +166,8 @@ pub struct RedisBackend {
     /// Marks the [`Version`]s this backend hands out (see [`Version::seen_by`]).
     origin: u64,
     /// False once the server refused `GETEX` (see `load_versioned`): touching loads then send
-    /// `GET` and `PEXPIRE`, as before Redis 6.2.
+    /// `GET` and `PEXPIRE`, as before Redis 6.2, for the backend's life (a server upgraded or
+    /// an ACL granted `+getex` since is used with `GETEX` again after a restart).
     getex: AtomicBool,
 }
 
