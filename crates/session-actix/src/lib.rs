@@ -267,6 +267,8 @@ impl ActixSessionStore for ActixStore {
                 None => self.store.replace(&id, &session_state, ttl).await,
             },
         };
+        // Its table goes back for the next load on this thread (`recycle_state`).
+        session_core::recycle_state(session_state);
         match written {
             Ok(true) => Ok(session_key),
             Ok(false) => {

@@ -381,8 +381,9 @@ impl session_store::SessionStore for TowerStore {
             }
             Err(err) => return Err(backend_error(err)),
         };
+        let mut state = state;
         let mut data = HashMap::with_capacity(state.len());
-        for (key, json) in state {
+        for (key, json) in state.drain() {
             // Backends check that every value is JSON text on load; a value that is not
             // would be corruption, treated as above.
             let Ok(value) = serde_json::from_str(&json) else {
@@ -393,6 +394,8 @@ impl session_store::SessionStore for TowerStore {
             };
             data.insert(key, value);
         }
+        // Its table goes back for the next load on this thread (`recycle_state`).
+        session_core::recycle_state(state);
         let left = left.unwrap_or(MAX_TTL);
         let expiry_date = OffsetDateTime::now_utc()
             .saturating_add(time::Duration::try_from(left).unwrap_or(time::Duration::MAX));

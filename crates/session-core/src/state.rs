@@ -232,6 +232,97 @@ pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> 
     Ok(())
 }
 
+/// State maps handed back with [`recycle_state`], cleared, for the next loads on the same
+/// thread.
+///
+/// Why: a load builds a map of every key of the session, and the map's table for a session
+/// of 20 keys or more is an allocation of 1 KB or more, which glibc serves only after
+/// consolidating every small block that earlier requests freed (`malloc_consolidate`).
+/// Taking a spare table instead made 2 KB and 20 KB reads via axum 7% cheaper (tenth round,
+/// docs/benchmarks.md). Bounded: at most `SPARE_MAPS` maps per thread, each of at most
+/// `SPARE_CAPACITY` keys' room (about 3 KB), so a session with many keys is not kept. Only
+/// Redis loads take them (`backends::redis::layout::decode`), so only with that backend.
+#[cfg(feature = "redis")]
+mod spare {
+    use std::cell::RefCell;
+
+    use super::SessionState;
+
+    /// How many cleared maps one thread keeps.
+    pub(super) const SPARE_MAPS: usize = 8;
+    /// The most keys' room of a map worth keeping: 56 keys is a table of 64 buckets, the
+    /// most a load sizes for (`backends::redis::layout::decode`).
+    pub(super) const SPARE_CAPACITY: usize = 56;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<SessionState>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(super) fn take() -> Option<SessionState> {
+        // `try_with`: a session dropped while the thread's locals are torn down finds none.
+        SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `state` (empty) unless this thread has enough; gives it back otherwise.
+    pub(super) fn keep(state: SessionState) -> Option<SessionState> {
+        SPARE
+            .try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_MAPS {
+                    spare.push(state);
+                    None
+                } else {
+                    Some(state)
+                }
+            })
+            .unwrap_or(None)
+    }
+}
+
+/// An empty state with room for `capacity` keys: a map handed back with [`recycle_state`] on
+/// this thread when there is one (module `spare` says why), a new one otherwise.
+#[cfg(feature = "redis")]
+pub(crate) fn state_with_capacity(capacity: usize) -> SessionState {
+    match spare::take() {
+        Some(mut state) => {
+            state.reserve(capacity);
+            state
+        }
+        None => SessionState::with_capacity(capacity),
+    }
+}
+
+/// Hands a state that a request is done with back for reuse: the next load on this thread
+/// reads into its table instead of allocating one. Optional (dropping a state is always
+/// fine); the framework adapters call it when a request ends. The entries are dropped here;
+/// only the empty table is kept, at most a few per thread and only small ones (and only
+/// with the `redis` feature, whose loads take them).
+///
+/// ```
+/// use session_core::{recycle_state, SessionState};
+///
+/// let mut state = SessionState::new();
+/// state.insert("user".into(), r#""alice""#.into());
+/// recycle_state(state);
+/// ```
+pub fn recycle_state(state: SessionState) {
+    #[cfg(feature = "redis")]
+    {
+        let mut state = state;
+        if state.capacity() == 0 || state.capacity() > spare::SPARE_CAPACITY {
+            return;
+        }
+        state.clear();
+        drop(spare::keep(state));
+    }
+    // Without Redis no load takes a spare table: dropped.
+    #[cfg(not(feature = "redis"))]
+    drop(state);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +425,39 @@ mod tests {
         let forging = SessionState::from([("a".to_owned(), "1,\"=b\":2".to_owned())]);
         let err = check_values_are_json(&forging).unwrap_err();
         assert!(err.contains("`a`") && !err.contains("\"=b\""), "{err}");
+    }
+
+    /// A state handed back comes out of the next load empty: no key of one session can
+    /// show up in another's. Its table is reused; big ones and more than a few are dropped.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn recycled_states_come_back_empty_and_bounded() {
+        let mut used = state(&[("user", "\"alice\""), ("n", "1")]);
+        used.reserve(20);
+        let room = used.capacity();
+        recycle_state(used);
+        let reused = state_with_capacity(4);
+        assert!(reused.is_empty());
+        assert_eq!(reused.capacity(), room, "the same table");
+
+        // A table bigger than a load ever sizes is not kept.
+        let mut big = SessionState::with_capacity(spare::SPARE_CAPACITY + 1);
+        big.insert("k".into(), "1".into());
+        recycle_state(big);
+        assert!(spare::take().is_none());
+
+        // At most `SPARE_MAPS` per thread.
+        for _ in 0..spare::SPARE_MAPS + 3 {
+            recycle_state(SessionState::with_capacity(8));
+        }
+        let mut kept = 0;
+        while spare::take().is_some() {
+            kept += 1;
+        }
+        assert_eq!(kept, spare::SPARE_MAPS);
+
+        // Asking for more room than a spare table has grows it.
+        recycle_state(SessionState::with_capacity(3));
+        assert!(state_with_capacity(40).capacity() >= 40);
     }
 }

@@ -162,7 +162,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     // Room from the value's size (a record takes a few dozen bytes and more), so that a
     // large session is not rehashed (every key hashed again) while it is read: at most 56
     // keys' room, which is 64 buckets, however large the values.
-    let mut state = SessionState::with_capacity((bytes.len() / 128).clamp(4, 56));
+    let mut state = crate::state::state_with_capacity((bytes.len() / 128).clamp(4, 56));
     let mut overriding = false;
     let mut pos = 0;
     let mut first = true;
