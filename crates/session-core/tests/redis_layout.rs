@@ -683,3 +683,89 @@ async fn sessions_written_without_a_version_stay_bounded() {
     let pttl: i64 = server.cmd(&["PTTL", &key(&id)]);
     assert!(pttl > 500_000, "the expiry was kept: {pttl}");
 }
+
+/// The rewrite of a small session is one `SET ... XX GET` in the `SAVE` script, which puts
+/// back what it replaced when that is not the version the request loaded. Every answer of the
+/// checks it replaced, held: written at the version (with the expiry asked for, or kept),
+/// merged when another write came in between, nothing after a logout, and records alone
+/// (`layout::ORPHAN`) left as they were.
+#[tokio::test]
+async fn small_rewrites_replace_only_the_version_they_loaded() {
+    let server = RedisServer::start();
+    let b = backend(&server);
+    let id = SessionId::generate();
+    let k = key(&id);
+    let create = || async {
+        assert!(b
+            .create(&id, &state(&[("user", "\"alice\""), ("n", "0")]), secs(60))
+            .await
+            .unwrap());
+    };
+    // About 70 bytes of overridden records: the next write at a version rewrites.
+    let bloat = || async {
+        for n in 1..=10 {
+            assert!(b.apply(&id, &set("n", &n.to_string()), None).await.unwrap());
+        }
+    };
+    let strlen = || -> usize { server.cmd(&["STRLEN", &k]) };
+    let pttl = || -> i64 { server.cmd(&["PTTL", &k]) };
+    create().await;
+    bloat().await;
+
+    // At its version: one script call, one `SET` and the expiry asked for; no reads first.
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    let bloated = strlen();
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "11"), secs(120)).await);
+    assert_eq!(
+        [
+            server.calls("evalsha"),
+            server.calls("set"),
+            server.calls("getrange"),
+            server.calls("strlen"),
+            server.calls("append"),
+        ],
+        [1, 1, 0, 0, 0]
+    );
+    assert!(strlen() + 60 < bloated, "{} vs {bloated}", strlen());
+    assert!(pttl() > 110_000, "{}", pttl());
+
+    // Without an expiry to set, the one it had is kept.
+    let _: i64 = server.cmd(&["PEXPIRE", &k, "30000"]);
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "12"), None).await);
+    assert!((20_000..=30_000).contains(&pttl()), "{}", pttl());
+    assert_eq!(b.load(&id, None).await.unwrap().unwrap()["n"], "12");
+
+    // Another write in between: the rewrite puts its value back and adds its own records on
+    // top, so both land; the expiry is the one that write kept.
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(b.apply(&id, &set("other", "1"), None).await.unwrap());
+    let ttl_before = pttl();
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "99"), None).await);
+    assert_eq!(
+        b.load(&id, None).await.unwrap(),
+        Some(state(&[("user", "\"alice\""), ("n", "99"), ("other", "1")]))
+    );
+    assert!(pttl() <= ttl_before && pttl() > ttl_before - 5_000);
+
+    // A logout in between: nothing written, no key.
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    let _: i64 = server.cmd(&["DEL", &k]);
+    assert!(!write_at(&b, &id, &loaded, version, &set("n", "100"), secs(60)).await);
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &k]), 0);
+
+    // Records alone under the key (another write's, after a logout): put back as they were,
+    // with their expiry, for their writer to delete.
+    create().await;
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    let orphan = r#","=n":7"#;
+    let _: () = server.cmd(&["SET", &k, orphan, "PX", "5000"]);
+    assert!(!write_at(&b, &id, &loaded, version, &set("n", "101"), secs(60)).await);
+    assert_eq!(server.cmd::<String>(&["GET", &k]), orphan);
+    assert!((1..=5_000).contains(&pttl()), "{}", pttl());
+}
