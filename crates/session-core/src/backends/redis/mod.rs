@@ -1487,8 +1487,10 @@ fn needs_rewrite(len: usize, changes: &Changes, after: &[(&str, &str)]) -> bool 
 /// [`COMPACT_EVERY`] bytes. A load parses every record (about 20 ns each, and the bytes); a
 /// quarter of a 20 KB session let a counter's records pile up to 5 KB, about 200 of them per
 /// load on average, which cost more than the rewrite they put off (sixth round,
-/// docs/benchmarks.md).
-const MAX_PILED: usize = 1024;
+/// docs/benchmarks.md); 1 KB still left a 20 KB session's one-key write parsing about 50
+/// records per load, and 384 bytes made it 3-5% cheaper (192 no cheaper still; tenth
+/// round).
+const MAX_PILED: usize = 384;
 
 /// True when a stored value of `len` bytes holding the state `after` should be rewritten:
 /// the rule of [`needs_rewrite`], for a value as it is.
