@@ -312,10 +312,12 @@ pub fn recycle_state(state: SessionState) {
     #[cfg(feature = "redis")]
     {
         let mut state = state;
+        // Cleared first: `capacity` counts the room of slots that removals left behind only
+        // once they are free again.
+        state.clear();
         if state.capacity() == 0 || state.capacity() > spare::SPARE_CAPACITY {
             return;
         }
-        state.clear();
         drop(spare::keep(state));
     }
     // Without Redis no load takes a spare table: dropped.

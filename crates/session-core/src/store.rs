@@ -360,7 +360,7 @@ impl SessionStore {
     /// the records, and a load parses them, until a write rewrites it whole: without a version
     /// this one cannot tell when, so each time the value grows past a multiple of 4 KB it
     /// reads it and rewrites it if the records make it more than 1.25 times the session (at
-    /// most 1 KB more) + 64 bytes. A request that loaded the session uses
+    /// most 384 bytes more) + 64 bytes. A request that loaded the session uses
     /// [`apply_versioned`](Self::apply_versioned) instead (one round trip, removals too). Only
     /// the changed keys change either way. As in `create` and `replace`, a value that is not
     /// JSON text is refused there ([`StoreError::Corrupt`]) before anything is written:
@@ -384,8 +384,8 @@ impl SessionStore {
     /// (what it loaded, with `changes` applied; every key of it). On Redis this is one round
     /// trip: the records of `changes` are added to the stored value, with no version check.
     /// The version serves the writes that replace the value: when the records would make it
-    /// more than 1.25 times what `after` takes written whole (at most 1 KB more, plus 64
-    /// bytes), `after` rewrites it, and an empty `after` deletes the session, each only if no
+    /// more than 1.25 times what `after` takes written whole (at most 384 bytes more, plus
+    /// 64 bytes), `after` rewrites it, and an empty `after` deletes the session, each only if no
     /// other write came in between; if one did, `changes` go on top of what it left (one more round trip). Only
     /// this request's changed keys change either way; [`apply`](Self::apply) itself, without
     /// the version, reads the current value first when it removes keys. At most 32 round

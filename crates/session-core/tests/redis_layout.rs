@@ -687,8 +687,9 @@ async fn sessions_written_without_a_version_stay_bounded() {
 /// The rewrite of a small session is one `SET ... XX GET` in the `SAVE` script, which puts
 /// back what it replaced when that is not the version the request loaded. Every answer of the
 /// checks it replaced, held: written at the version (with the expiry asked for, or kept),
-/// merged when another write came in between, nothing after a logout, and records alone
-/// (`layout::ORPHAN`) left as they were.
+/// merged when another write came in between (what that write left put back byte for byte),
+/// nothing after a logout, records alone (`layout::ORPHAN`) left as they were, and a hash
+/// under the key written as a hash.
 #[tokio::test]
 async fn small_rewrites_replace_only_the_version_they_loaded() {
     let server = RedisServer::start();
@@ -701,50 +702,63 @@ async fn small_rewrites_replace_only_the_version_they_loaded() {
             .await
             .unwrap());
     };
-    // About 70 bytes of overridden records: the next write at a version rewrites.
+    // About 200 bytes of overridden records: the next write at a version rewrites, with a
+    // wide margin.
     let bloat = || async {
-        for n in 1..=10 {
+        for n in 1..=20 {
             assert!(b.apply(&id, &set("n", &n.to_string()), None).await.unwrap());
         }
     };
     let strlen = || -> usize { server.cmd(&["STRLEN", &k]) };
     let pttl = || -> i64 { server.cmd(&["PTTL", &k]) };
+    let calls = || {
+        ["evalsha", "set", "getrange", "strlen", "append", "pexpire"]
+            .map(|command| server.calls(command))
+    };
+    let reset = || {
+        let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    };
     create().await;
     bloat().await;
 
     // At its version: one script call, one `SET` and the expiry asked for; no reads first.
     let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
     let bloated = strlen();
-    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
-    assert!(write_at(&b, &id, &loaded, version, &set("n", "11"), secs(120)).await);
-    assert_eq!(
-        [
-            server.calls("evalsha"),
-            server.calls("set"),
-            server.calls("getrange"),
-            server.calls("strlen"),
-            server.calls("append"),
-        ],
-        [1, 1, 0, 0, 0]
-    );
-    assert!(strlen() + 60 < bloated, "{} vs {bloated}", strlen());
+    reset();
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "21"), secs(120)).await);
+    assert_eq!(calls(), [1, 1, 0, 0, 0, 1]);
+    assert!(strlen() + 100 < bloated, "{} vs {bloated}", strlen());
     assert!(pttl() > 110_000, "{}", pttl());
 
     // Without an expiry to set, the one it had is kept.
     let _: i64 = server.cmd(&["PEXPIRE", &k, "30000"]);
     bloat().await;
     let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
-    assert!(write_at(&b, &id, &loaded, version, &set("n", "12"), None).await);
+    reset();
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "22"), None).await);
+    assert_eq!(calls(), [1, 1, 0, 0, 0, 0]);
     assert!((20_000..=30_000).contains(&pttl()), "{}", pttl());
-    assert_eq!(b.load(&id, None).await.unwrap().unwrap()["n"], "12");
+    assert_eq!(b.load(&id, None).await.unwrap().unwrap()["n"], "22");
 
-    // Another write in between: the rewrite puts its value back and adds its own records on
-    // top, so both land; the expiry is the one that write kept.
+    // Another write in between: the rewrite puts its value back (the same bytes, the same
+    // expiry) and adds its own records on top (the loaded-version append, a script without
+    // a TTL), so both land.
     bloat().await;
     let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
     assert!(b.apply(&id, &set("other", "1"), None).await.unwrap());
+    let between: Vec<u8> = server.cmd(&["GET", &k]);
     let ttl_before = pttl();
+    reset();
     assert!(write_at(&b, &id, &loaded, version, &set("n", "99"), None).await);
+    // The rewrite's `SET` and the put-back; then the records' script (`AMEND_LOADED`:
+    // `APPEND`, and `GETRANGE` of the first byte to tell records alone).
+    assert_eq!(calls(), [2, 2, 1, 0, 1, 0]);
+    let now: Vec<u8> = server.cmd(&["GET", &k]);
+    assert!(
+        now.starts_with(&between),
+        "what the other write left is kept as it was"
+    );
+    assert_eq!(&now[between.len()..], br#","=n":99"#);
     assert_eq!(
         b.load(&id, None).await.unwrap(),
         Some(state(&[("user", "\"alice\""), ("n", "99"), ("other", "1")]))
@@ -755,7 +769,9 @@ async fn small_rewrites_replace_only_the_version_they_loaded() {
     bloat().await;
     let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
     let _: i64 = server.cmd(&["DEL", &k]);
+    reset();
     assert!(!write_at(&b, &id, &loaded, version, &set("n", "100"), secs(60)).await);
+    assert_eq!(calls(), [1, 1, 0, 0, 0, 0]);
     assert_eq!(server.cmd::<i64>(&["EXISTS", &k]), 0);
 
     // Records alone under the key (another write's, after a logout): put back as they were,
@@ -768,4 +784,74 @@ async fn small_rewrites_replace_only_the_version_they_loaded() {
     assert!(!write_at(&b, &id, &loaded, version, &set("n", "101"), secs(60)).await);
     assert_eq!(server.cmd::<String>(&["GET", &k]), orphan);
     assert!((1..=5_000).contains(&pttl()), "{}", pttl());
+
+    // A hash under the key since the load (a session in the layout of earlier versions):
+    // the `SET` is refused before it writes, and the write goes to the hash, field by field.
+    let _: i64 = server.cmd(&["DEL", &k]);
+    create().await;
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    let _: i64 = server.cmd(&["DEL", &k]);
+    put_hash(&server, &id, &[("user", "\"bob\""), ("n", "5")], 40_000);
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "102"), None).await);
+    assert_eq!(kind(&server, &id), "hash");
+    assert_eq!(
+        b.load(&id, None).await.unwrap(),
+        Some(state(&[("user", "\"bob\""), ("n", "102")]))
+    );
+    assert!((30_000..=40_000).contains(&pttl()), "{}", pttl());
+}
+
+/// Requests that loaded one version of a small session whose records piled up, so that each
+/// write is a rewrite: all at once they lose nothing, and racing a logout they bring nothing
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_small_rewrites_lose_nothing_and_never_undo_a_logout() {
+    let server = RedisServer::start();
+    let b = Arc::new(backend(&server));
+    let bloated = |b: Arc<RedisBackend>| async move {
+        let (id, _, _) = created_and_loaded(&b, "ada").await;
+        for n in 1..=20 {
+            assert!(b.apply(&id, &set("n", &n.to_string()), None).await.unwrap());
+        }
+        let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+        (id, loaded, version)
+    };
+    let writers = |id: &SessionId, loaded: &SessionState, version: Version, count: usize| {
+        (0..count)
+            .map(|w| {
+                let (b, id, loaded) = (b.clone(), id.clone(), loaded.clone());
+                tokio::spawn(async move {
+                    let changes = set(&format!("w{w}"), &w.to_string());
+                    write_at(&b, &id, &loaded, version, &changes, secs(60)).await
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let (id, loaded, version) = bloated(b.clone()).await;
+    for writer in writers(&id, &loaded, version, 16) {
+        assert!(writer.await.unwrap());
+    }
+    let now = b.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(now.len(), 2 + 16, "{now:?}");
+    assert!((0..16).all(|w| now[&format!("w{w}")] == w.to_string()));
+
+    for round in 0..30 {
+        let (id, loaded, version) = bloated(b.clone()).await;
+        let racing = writers(&id, &loaded, version, 4);
+        if round % 2 == 1 {
+            tokio::task::yield_now().await;
+        }
+        assert!(b.delete(&id).await.unwrap());
+        for writer in racing {
+            writer.await.unwrap();
+        }
+        assert_eq!(b.load(&id, None).await.unwrap(), None, "round {round}");
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &key(&id)]),
+            0,
+            "round {round}"
+        );
+    }
 }

@@ -25,7 +25,7 @@
 //! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
 //! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `GETRANGE` of the header, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header) and are deleted right after, by a script that deletes nothing else |
 //! | the same without a TTL, or with an index entry to add on one server | script: `APPEND`, undone by `DEL` when it made the key or found records alone |
-//! | apply, rewriting | script: if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
+//! | apply, rewriting | script: loaded under 1 KB, `SET XX GET KEEPTTL` (+ `PEXPIRE`), the replaced value put back when it is not the loaded version; otherwise, if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
 //! | touch | `PEXPIRE` with `GETRANGE` of the first byte (records alone are no session), or a script `PERSIST` when the TTL is `None` |
 //! | delete | `DEL` |
@@ -900,8 +900,8 @@ impl RedisBackend {
 
     /// Rewrites a session whose records have piled up, for the writes without a version
     /// (which cannot tell by themselves): read, and rewritten whole, keeping its expiry, if
-    /// the records make it more than 1.25 times its size rewritten (at most 1 KB more), plus
-    /// 64 bytes (`piled_up`).
+    /// the records make it more than 1.25 times its size rewritten (at most 384 bytes more),
+    /// plus 64 bytes (`piled_up`).
     /// Best effort: a write in between, or a failure, leaves it for the next time (logged,
     /// never the data).
     async fn compact(&self, id: &SessionId) {

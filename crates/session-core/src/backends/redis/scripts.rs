@@ -115,19 +115,24 @@ return 1
 /// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
 /// nothing is written, so a logout sticks); and the **current value** when another write
 /// changed the session since the load, so the caller applies its own changes to that
-/// instead. On a hash (a session still in the layout of earlier versions) `GETRANGE` and
-/// `SET ... GET` raise `WRONGTYPE` before anything is written.
+/// instead. On a hash (a session still in the layout of earlier versions) `GETRANGE` raises
+/// `WRONGTYPE` before anything is written.
 ///
-/// The rewrite of a small session (loaded under 1 KB) is one `SET ... XX GET`: it writes
-/// only over an existing key (a logout sticks) and answers the value it replaced, which the
-/// script compares with the loaded version; when they differ, it puts that value back
-/// (`KEEPTTL`: the expiry was kept) before anyone can read it, as a script runs atomically.
-/// One `redis.call` where reading the header and the length first took three: 2.6 µs a
-/// call against 3.0 on this machine (tenth round, docs/benchmarks.md). Not for a larger
-/// one: the value it answers would pass through Lua (about 1.2 µs per KB, see [`COMMIT`]),
-/// nor for a delete (no `DEL` answers the value). A server that refuses it (`SET ... GET`
-/// needs Redis 6.2; or the key is a hash) gets the checks first, as before, whose
-/// `GETRANGE` raises `WRONGTYPE` on a hash.
+/// The rewrite of a small session (loaded under 1 KB) starts with `SET ... XX GET KEEPTTL`: it
+/// writes only over an existing key (a logout sticks) and answers the value it replaced,
+/// which the script compares with the loaded version; when they differ, it puts that value
+/// back, byte for byte, with the expiry `KEEPTTL` kept, before anyone can read it (a script
+/// runs atomically, and replicas and the AOF get its effects as one `MULTI`/`EXEC`). Then
+/// `PEXPIRE` when there is an expiry to set: two calls where reading the header and the
+/// length first took three, 2.6 µs a call against 3.0 on this machine (tenth round,
+/// docs/benchmarks.md). The price, only when another write came in between (or records
+/// alone are found): two writes where the checks wrote nothing, so two `set` keyspace
+/// events, replication traffic, and a `WATCH` of the key aborted. Not for a larger session:
+/// the value answered passes through Lua (about 1.2 µs per KB, see [`COMMIT`]); nor for a
+/// delete (`GETDEL` answers the value, but a delete that must be undone would lose the
+/// expiry). The `SET` is a `pcall`: a server without `SET ... GET` (before Redis 6.2), or a
+/// hash under the key (`WRONGTYPE`, before anything is written), gets the checks first, as
+/// before, whose `GETRANGE` raises `WRONGTYPE` on a hash.
 const SAVE: &str = r#"
 local loaded = tonumber(ARGV[4])
 local old
