@@ -258,10 +258,18 @@ mod spare {
         static SPARE: RefCell<Vec<SessionState>> = const { RefCell::new(Vec::new()) };
     }
 
-    pub(super) fn take() -> Option<SessionState> {
+    /// The most recently kept map with at most four times `capacity` keys' room (and at
+    /// least 8 keys' room allowed): a small session held for long (a streaming response)
+    /// does not pin a table sized for 56 keys.
+    pub(super) fn take(capacity: usize) -> Option<SessionState> {
+        let most = capacity.max(2) * 4;
         // `try_with`: a session dropped while the thread's locals are torn down finds none.
         SPARE
-            .try_with(|spare| spare.borrow_mut().pop())
+            .try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                let at = spare.iter().rposition(|state| state.capacity() <= most)?;
+                Some(spare.swap_remove(at))
+            })
             .ok()
             .flatten()
     }
@@ -286,7 +294,7 @@ mod spare {
 /// this thread when there is one (module `spare` says why), a new one otherwise.
 #[cfg(feature = "redis")]
 pub(crate) fn state_with_capacity(capacity: usize) -> SessionState {
-    match spare::take() {
+    match spare::take(capacity) {
         Some(mut state) => {
             state.reserve(capacity);
             state
@@ -438,22 +446,27 @@ mod tests {
         used.reserve(20);
         let room = used.capacity();
         recycle_state(used);
-        let reused = state_with_capacity(4);
+        let reused = state_with_capacity(room / 2);
         assert!(reused.is_empty());
         assert_eq!(reused.capacity(), room, "the same table");
+
+        // A small session does not take a table four times its size or more.
+        recycle_state(SessionState::with_capacity(spare::SPARE_CAPACITY));
+        assert!(state_with_capacity(4).capacity() < 16);
+        assert!(spare::take(spare::SPARE_CAPACITY).is_some());
 
         // A table bigger than a load ever sizes is not kept.
         let mut big = SessionState::with_capacity(spare::SPARE_CAPACITY + 1);
         big.insert("k".into(), "1".into());
         recycle_state(big);
-        assert!(spare::take().is_none());
+        assert!(spare::take(spare::SPARE_CAPACITY).is_none());
 
         // At most `SPARE_MAPS` per thread.
         for _ in 0..spare::SPARE_MAPS + 3 {
             recycle_state(SessionState::with_capacity(8));
         }
         let mut kept = 0;
-        while spare::take().is_some() {
+        while spare::take(spare::SPARE_CAPACITY).is_some() {
             kept += 1;
         }
         assert_eq!(kept, spare::SPARE_MAPS);
