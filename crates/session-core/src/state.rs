@@ -238,10 +238,11 @@ pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> 
 /// Why: a load builds a map of every key of the session, and the map's table for a session
 /// of 20 keys or more is an allocation of 1 KB or more, which glibc serves only after
 /// consolidating every small block that earlier requests freed (`malloc_consolidate`).
-/// Taking a spare table instead made 2 KB and 20 KB reads via axum 7% cheaper (tenth round,
-/// docs/benchmarks.md). Bounded: at most `SPARE_MAPS` maps per thread, each of at most
-/// `SPARE_CAPACITY` keys' room (about 3 KB), so a session with many keys is not kept. Only
-/// Redis loads take them (`backends::redis::layout::decode`), so only with that backend.
+/// Taking a spare table instead made 2 KB reads via axum 5-6% cheaper, 20 KB reads 2-9%
+/// (tenth round, docs/benchmarks.md). Bounded: at most `SPARE_MAPS` maps per thread, each of
+/// at most `SPARE_CAPACITY` keys' room (about 3 KB), so a session with many keys is not
+/// kept. Only Redis loads take them (`backends::redis::layout::decode`), so only with that
+/// backend.
 #[cfg(feature = "redis")]
 mod spare {
     use std::cell::RefCell;
