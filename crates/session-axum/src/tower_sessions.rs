@@ -372,7 +372,7 @@ impl session_store::SessionStore for TowerStore {
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
         let id = Self::session_id(session_id);
-        let (state, left) = match self.store.load_with_ttl(&id).await {
+        let (mut state, left) = match self.store.load_with_ttl(&id).await {
             Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
             Err(err) if err.is_corrupt() => {
@@ -381,7 +381,6 @@ impl session_store::SessionStore for TowerStore {
             }
             Err(err) => return Err(backend_error(err)),
         };
-        let mut state = state;
         let mut data = HashMap::with_capacity(state.len());
         for (key, json) in state.drain() {
             // Backends check that every value is JSON text on load; a value that is not

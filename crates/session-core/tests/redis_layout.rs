@@ -222,31 +222,53 @@ async fn records_left_by_a_write_after_a_logout_are_no_session() {
 async fn writes_at_the_loaded_version_racing_a_logout_leave_nothing() {
     let server = RedisServer::start();
     let b = Arc::new(backend(&server));
-    for round in 0..50u64 {
+    for round in 0..50 {
         let (id, loaded, version) = created_and_loaded(&b, "ada").await;
-        let writers: Vec<_> = (0..4)
-            .map(|w| {
-                let (b, id, loaded) = (b.clone(), id.clone(), loaded.clone());
-                tokio::spawn(async move {
-                    let changes = set(&format!("w{w}"), &round.to_string());
-                    write_at(&b, &id, &loaded, version, &changes, secs(60)).await
-                })
-            })
-            .collect();
-        if round % 2 == 1 {
-            tokio::task::yield_now().await;
-        }
-        assert!(b.delete(&id).await.unwrap());
-        for writer in writers {
-            writer.await.unwrap();
-        }
-        assert_eq!(b.load(&id, None).await.unwrap(), None, "round {round}");
-        assert_eq!(
-            server.cmd::<i64>(&["EXISTS", &key(&id)]),
-            0,
-            "round {round}"
-        );
+        logout_racing_writers(&server, &b, &id, &loaded, version, round).await;
     }
+}
+
+/// `count` requests that loaded `loaded` at `version`, spawned at once, each setting a key
+/// of its own (`w<i>` to `i`); each answers whether its write landed.
+fn spawn_writers(
+    b: &Arc<RedisBackend>,
+    id: &SessionId,
+    loaded: &SessionState,
+    version: Version,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<bool>> {
+    (0..count)
+        .map(|w| {
+            let (b, id, loaded) = (b.clone(), id.clone(), loaded.clone());
+            tokio::spawn(async move {
+                let changes = set(&format!("w{w}"), &w.to_string());
+                write_at(&b, &id, &loaded, version, &changes, secs(60)).await
+            })
+        })
+        .collect()
+}
+
+/// Logs `id` out while four requests that loaded it at `version` write (the logout first
+/// or the writes first, by `round`), and checks that none brings it back and that nothing
+/// is left under its key.
+async fn logout_racing_writers(
+    server: &RedisServer,
+    b: &Arc<RedisBackend>,
+    id: &SessionId,
+    loaded: &SessionState,
+    version: Version,
+    round: usize,
+) {
+    let writers = spawn_writers(b, id, loaded, version, 4);
+    if round % 2 == 1 {
+        tokio::task::yield_now().await;
+    }
+    assert!(b.delete(id).await.unwrap());
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(b.load(id, None).await.unwrap(), None, "round {round}");
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(id)]), 0, "round {round}");
 }
 
 #[tokio::test]
@@ -817,20 +839,9 @@ async fn concurrent_small_rewrites_lose_nothing_and_never_undo_a_logout() {
         let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
         (id, loaded, version)
     };
-    let writers = |id: &SessionId, loaded: &SessionState, version: Version, count: usize| {
-        (0..count)
-            .map(|w| {
-                let (b, id, loaded) = (b.clone(), id.clone(), loaded.clone());
-                tokio::spawn(async move {
-                    let changes = set(&format!("w{w}"), &w.to_string());
-                    write_at(&b, &id, &loaded, version, &changes, secs(60)).await
-                })
-            })
-            .collect::<Vec<_>>()
-    };
 
     let (id, loaded, version) = bloated(b.clone()).await;
-    for writer in writers(&id, &loaded, version, 16) {
+    for writer in spawn_writers(&b, &id, &loaded, version, 16) {
         assert!(writer.await.unwrap());
     }
     let now = b.load(&id, None).await.unwrap().unwrap();
@@ -839,19 +850,6 @@ async fn concurrent_small_rewrites_lose_nothing_and_never_undo_a_logout() {
 
     for round in 0..30 {
         let (id, loaded, version) = bloated(b.clone()).await;
-        let racing = writers(&id, &loaded, version, 4);
-        if round % 2 == 1 {
-            tokio::task::yield_now().await;
-        }
-        assert!(b.delete(&id).await.unwrap());
-        for writer in racing {
-            writer.await.unwrap();
-        }
-        assert_eq!(b.load(&id, None).await.unwrap(), None, "round {round}");
-        assert_eq!(
-            server.cmd::<i64>(&["EXISTS", &key(&id)]),
-            0,
-            "round {round}"
-        );
+        logout_racing_writers(&server, &b, &id, &loaded, version, round).await;
     }
 }
