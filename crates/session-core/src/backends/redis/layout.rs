@@ -21,7 +21,11 @@
 //! Records alone, without the header (`,"=k":v...`), are no session: what a write at the
 //! loaded version leaves when a logout came between its load and its `APPEND`, which is not
 //! conditional (`RedisBackend::append_request`). Every read takes them for an absent session;
-//! their writer deletes them at once, and they carry the expiry it set.
+//! their writer deletes them at once, and they carry the expiry it set. The writer tells them
+//! from a session by the length its `APPEND` answers: a whole value is written at an odd
+//! length and records are appended in batches of even length (a space pads either, JSON
+//! whitespace), so a session's length is odd and records alone are even
+//! ([`is_session_length`]).
 //!
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.
@@ -50,11 +54,12 @@ pub(super) fn header(tag: u64) -> String {
 /// are JSON text; the caller has checked those it did not load (see
 /// `state::check_values_are_json`). Bytes,
 /// not a `String`: they go to Redis as they are, with no UTF-8 check of the whole value.
+/// Of odd length (a space at the end when needed): see [`is_session_length`].
 pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
     if entries.len() == 0 {
         return Vec::new();
     }
-    let mut out = Vec::with_capacity(HEADER_LEN + 2 + 64 * entries.len());
+    let mut out = Vec::with_capacity(HEADER_LEN + 3 + 64 * entries.len());
     out.extend_from_slice(header(rand::random()).as_bytes());
     out.push(b'{');
     for (i, (key, value)) in entries.enumerate() {
@@ -62,6 +67,9 @@ pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a st
             out.push(b',');
         }
         push_record(&mut out, SET, key, value);
+    }
+    if !is_session_length(out.len()) {
+        out.push(PAD);
     }
     out
 }
@@ -72,7 +80,8 @@ pub(super) fn encode_state(state: &SessionState) -> Vec<u8> {
 }
 
 /// The records of `changes`, to append to a stored value: `,"=k":v` per key set, `,"-k":0`
-/// per key removed.
+/// per key removed. Of even length (a space at the end when needed): see
+/// [`is_session_length`].
 pub(super) fn records(changes: &Changes) -> Vec<u8> {
     let mut out = Vec::with_capacity(records_len(changes));
     for key in &changes.remove {
@@ -83,32 +92,55 @@ pub(super) fn records(changes: &Changes) -> Vec<u8> {
         out.push(b',');
         push_record(&mut out, SET, key, value);
     }
+    if out.len() % 2 == 1 {
+        out.push(PAD);
+    }
+    debug_assert_eq!(out.len(), records_len(changes));
     out
 }
 
-/// The bytes [`records`] makes of `changes`: `,"=k":v` and `,"-k":0`.
+/// The bytes [`records`] makes of `changes`: `,"=k":v` and `,"-k":0`, and the pad.
 pub(super) fn records_len(changes: &Changes) -> usize {
     let set: usize = changes
         .set
         .iter()
         .map(|(k, v)| escaped_len(k) + v.len() + 5)
         .sum();
-    set + changes
-        .remove
-        .iter()
-        .map(|k| escaped_len(k) + 6)
-        .sum::<usize>()
+    let len = set
+        + changes
+            .remove
+            .iter()
+            .map(|k| escaped_len(k) + 6)
+            .sum::<usize>();
+    len + len % 2
+}
+
+/// What evens a stored value's length out: JSON whitespace, which a read skips.
+const PAD: u8 = b' ';
+
+/// True when a stored value's length says it holds a session, as an `APPEND`'s answer
+/// tells (`RedisBackend::append_request`): every whole value this library writes is of odd
+/// length and every batch of records it appends of even length, so a session is of odd
+/// length however many records were appended to it, and records alone (`ORPHAN`: appended
+/// to a key a logout deleted) are of even length. The answer comes from the `APPEND` itself,
+/// atomically, where reading the header took a third command. Values written before this
+/// rule (any length) are rewritten by their next write at a version
+/// (`RedisBackend::apply_versioned`); until then an even length only sends the write to read
+/// the header, as every write did before.
+pub(super) fn is_session_length(len: usize) -> bool {
+    len % 2 == 1
 }
 
 /// The bytes [`encode`] makes of `entries`, plus two: what a rewrite would store, to weigh
 /// against what is stored.
 pub(super) fn encoded_len(entries: &[(&str, &str)]) -> usize {
-    HEADER_LEN
-        + 2
+    let len = HEADER_LEN
         + entries
             .iter()
             .map(|(k, v)| escaped_len(k) + v.len() + 5)
-            .sum::<usize>()
+            .sum::<usize>();
+    // The pad that makes it odd (`encode`).
+    len + (1 - len % 2) + 2
 }
 
 /// The length of `key` escaped as serde_json writes it inside a JSON string (quotes not
@@ -545,6 +577,48 @@ mod tests {
         let odd = state(&[("\u{1f}\u{8}\u{c}", "null"), ("plain", "2")]);
         let pairs: Vec<(&str, &str)> = odd.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(encoded_len(&pairs), encode_state(&odd).len() + 2);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Whatever the keys and values, a whole value is of odd length and every batch of
+        /// records of even length, so a session stays odd through any number of appends and
+        /// records alone stay even (`is_session_length`); and the pads are read as nothing.
+        #[test]
+        fn sessions_are_odd_and_records_even(
+            entries in proptest::collection::hash_map("[a-z\"\\\u{1}é ]{0,6}", json_value(), 1..6),
+            batches in proptest::collection::vec(
+                (proptest::collection::hash_map("[a-z\"\u{1f}]{0,3}", json_value(), 0..3),
+                 proptest::collection::vec("[a-z\"]{0,3}", 0..2)),
+                1..5,
+            ),
+        ) {
+            let mut expected: SessionState = entries.into_iter().collect();
+            let mut value = encode_state(&expected);
+            proptest::prop_assert!(is_session_length(value.len()));
+            let mut orphan = Vec::new();
+            for (set, remove) in batches {
+                let mut changes = Changes::default();
+                for key in &remove {
+                    if !set.contains_key(key) {
+                        changes.remove(key.as_str());
+                    }
+                }
+                for (key, json) in &set {
+                    changes.set(key.as_str(), json.as_str());
+                }
+                changes.apply_to(&mut expected);
+                let batch = records(&changes);
+                proptest::prop_assert_eq!(batch.len(), records_len(&changes));
+                proptest::prop_assert!(batch.len().is_multiple_of(2));
+                value.extend_from_slice(&batch);
+                orphan.extend_from_slice(&batch);
+                proptest::prop_assert!(is_session_length(value.len()));
+                proptest::prop_assert!(!is_session_length(orphan.len()));
+            }
+            proptest::prop_assert_eq!(decode(&value).unwrap().0, expected);
+        }
     }
 
     /// A JSON value of the kinds sessions hold, some with escapes and odd numbers, as text.

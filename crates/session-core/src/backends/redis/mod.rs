@@ -23,7 +23,7 @@
 //! | create | script: `SET NX` (+ `PX`) |
 //! | replace | script: if the session exists, `SET` (+ `PX`) |
 //! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
-//! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `GETRANGE` of the header, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header) and are deleted right after, by a script that deletes nothing else |
+//! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header): the `APPEND` answers an even length for them (`layout::is_session_length`), and they are deleted right after (a `GETRANGE` of the header first), by a script that deletes nothing else |
 //! | the same without a TTL, or with an index entry to add on one server | script: `APPEND`, undone by `DEL` when it made the key or found records alone |
 //! | apply, rewriting | script: loaded under 1 KB, `SET XX GET KEEPTTL` (+ `PEXPIRE`), the replaced value put back when it is not the loaded version; otherwise, if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
@@ -729,11 +729,10 @@ impl RedisBackend {
                             return Ok(true);
                         }
                         Ok(Amended::Absent) => return Ok(false),
-                        Ok(Amended::Orphan) => {
-                            self.delete_orphan(id).boxed().await?;
-                            return Ok(false);
-                        }
                         Ok(Amended::NotOurs) => return Err(corrupt(layout::NOT_OURS.into())),
+                        // An even length: records alone, or a value written before lengths
+                        // were kept odd; the header tells.
+                        Ok(Amended::Unsure) => return self.appended_to(id).await,
                         // A hash: a session of an earlier version under this id.
                         Err(err) if errors::is_wrong_type(&err) => Next::Hash,
                         Err(err) => return Err(self.error(&err)),
@@ -819,8 +818,8 @@ impl RedisBackend {
     }
 
     /// The common write: a request that loaded the session with this backend's version adds
-    /// its records, with no script. One round trip of three commands: `APPEND`, `GETRANGE`
-    /// of the header, `PEXPIRE`; `save` reads the answers.
+    /// its records, with no script. One round trip of two commands: `APPEND`, `PEXPIRE`;
+    /// `save` reads the answers.
     ///
     /// A logout still sticks, without a script's atomicity, because the records alone are no
     /// session: they start with `,` where a session starts with its `v1:` header, and every
@@ -828,10 +827,15 @@ impl RedisBackend {
     /// was deleted (or expired) since the load, the `APPEND` makes a key that no read
     /// returns as a session; `PEXPIRE` gives it an expiry in the same round trip (which is
     /// why this path needs `ttl`), and `delete_orphan`, called when the answers show it,
-    /// removes it at once.
+    /// removes it at once. The answers show it by the length the `APPEND` answers, which
+    /// is odd exactly when it appended to a session (`layout::is_session_length`); an even
+    /// one costs a second round trip that reads the header (`appended_to`): after a logout,
+    /// or on a value written before lengths were kept odd.
     ///
     /// Measured against the `AMEND_LOADED` script it replaces (docs/benchmarks.md): Redis
-    /// runs three plain commands instead of a script (no Lua call, no argument copies).
+    /// runs plain commands instead of a script (no Lua call, no argument copies). A
+    /// `GETRANGE` of the header, the third command until the eleventh round, cost Redis
+    /// about 0.25 µs per write and the client one more reply.
     fn append_request(&self, id: &SessionId, records: &[u8], ttl: Duration) -> Request {
         // Sized up front and no command `ignore`d (which allocates a set, and a second list
         // of the answers): this is every common write's request.
@@ -841,22 +845,46 @@ impl RedisBackend {
             cmd.arg(name).arg(&key);
             cmd
         };
-        let mut pipe = redis::Pipeline::with_capacity(3);
+        let mut pipe = redis::Pipeline::with_capacity(2);
         let mut append = command("APPEND", 3, records.len());
         append.arg(records);
-        let mut head = command("GETRANGE", 4, 2);
-        head.arg(0).arg(2);
         let mut expire = command("PEXPIRE", 3, 20);
         expire.arg(millis(ttl));
         // Not a transaction (`MULTI`/`EXEC`): measured, it cost Redis more than the script it
         // replaces (`EXEC` 1.0 µs per call) and, in that run, the server 2-3 µs more per write
-        // (docs/benchmarks.md, the fifth round). The price: Redis replicates the three one by
+        // (docs/benchmarks.md, the fifth round). The price: Redis replicates the two one by
         // one, so a failover that loses the `PEXPIRE` but keeps the `APPEND` can leave
         // records alone without an expiry: no session, a few bytes that stay.
-        pipe.add_command(append)
-            .add_command(head)
-            .add_command(expire);
+        pipe.add_command(append).add_command(expire);
         Request::Pipe(pipe)
+    }
+
+    /// Whether the `APPEND` of `append_request` added to a session, when the length it
+    /// answered was even: the header read now (`GETRANGE`; a hash cannot be there: the
+    /// `APPEND` would have failed). Records alone (this write's, or another's racing the
+    /// same logout) are deleted; nothing means they were deleted already. Boxed, as every
+    /// rare step of `save` (module docs, future sizes).
+    fn appended_to<'a>(
+        &'a self,
+        id: &'a SessionId,
+    ) -> futures_util::future::BoxFuture<'a, Result<bool, StoreError>> {
+        async move {
+            let mut pipe = redis::pipe();
+            pipe.cmd("GETRANGE").arg(self.key(id)).arg(0).arg(2);
+            let (head,): (Vec<u8>,) = self.run(Request::Pipe(pipe)).await?;
+            match head.as_slice() {
+                b"v1:" => Ok(true),
+                head if layout::is_orphan(head) => {
+                    self.delete_orphan(id).await?;
+                    Ok(false)
+                }
+                // Deleted again in between (by another write's `DEL`).
+                [] => Ok(false),
+                // A string of another program, appended to as the `AMEND_LOADED` script did.
+                _ => Err(corrupt(layout::NOT_OURS.into())),
+            }
+        }
+        .boxed()
     }
 
     /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
@@ -1140,11 +1168,16 @@ impl SessionBackend for RedisBackend {
                 expected: (tag, len),
                 value: Vec::new(),
             },
-            // Records that later ones override pile up: rewritten whole.
-            Seen::Tagged { tag, len } if needs_rewrite(len, changes, after) => Next::Write {
-                expected: (tag, len),
-                value: layout::encode(after.iter().copied()),
-            },
+            // Records that later ones override pile up, or a value written before lengths
+            // were kept odd (`layout::is_session_length`): rewritten whole.
+            Seen::Tagged { tag, len }
+                if !layout::is_session_length(len) || needs_rewrite(len, changes, after) =>
+            {
+                Next::Write {
+                    expected: (tag, len),
+                    value: layout::encode(after.iter().copied()),
+                }
+            }
             Seen::Tagged { .. } => Next::Amend,
             Seen::Hash => Next::Hash,
             Seen::Unknown => first_without_version(changes),
@@ -1563,23 +1596,21 @@ pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {
 
 /// What a write that adds records was answered.
 enum Amended {
-    /// Added; the value's new length, or 0 when unknown (`append_request`, which does not
-    /// need it: it is not used for writes without a version).
+    /// Added; the value's new length.
     Written(i64),
+    /// `append_request` answered an even length: added to records alone, or to a value
+    /// written before lengths were kept odd (`layout::is_session_length`); `appended_to`
+    /// tells which.
+    Unsure,
     /// The session is absent: deleted, or expired.
     Absent,
-    /// Only records are at the key (`layout::ORPHAN`): the session was deleted since the
-    /// load, and this write's `APPEND` or another's made the key; to delete.
-    Orphan,
     /// The key holds a string that is not a session of ours.
     NotOurs,
 }
 
 /// Reads the answer of the `AMEND` scripts (the new length, 0 when absent, -1 when not
-/// ours) or of `append_request` (the header after the `APPEND`: `v1:`, a session; `,`,
-/// records alone, this write's or another's racing the same logout, whose `DEL` may not
-/// have come yet; nothing, deleted again in between; anything else, a string of another
-/// program, appended to, as the `AMEND_LOADED` script did, and reported). A `WRONGTYPE`
+/// ours) or of `append_request` (the new length, odd when the `APPEND` added to a session,
+/// `layout::is_session_length`; even, [`Amended::Unsure`]). A `WRONGTYPE`
 /// (a hash: the `APPEND` refused it before writing, and the `PEXPIRE` set the expiry that
 /// the hash write sets too) is an error, for the caller. Read as the reply arrives rather
 /// than kept as a `Value`: the result type is part of every future down to the connection's.
@@ -1589,11 +1620,14 @@ impl redis::FromRedisValue for Amended {
             Value::Int(-1) => Amended::NotOurs,
             Value::Int(len) if len > 0 => Amended::Written(len),
             Value::Int(_) => Amended::Absent,
-            // `APPEND`, `GETRANGE`, `PEXPIRE` (`append_request`): the header decides.
-            Value::Array(replies) => match replies.get(1) {
-                Some(Value::BulkString(head)) if head == b"v1:" => Amended::Written(0),
-                Some(Value::BulkString(head)) if layout::is_orphan(head) => Amended::Orphan,
-                Some(Value::BulkString(head)) if head.is_empty() => Amended::Absent,
+            // `APPEND`, `PEXPIRE` (`append_request`): the length decides.
+            Value::Array(replies) => match replies.first() {
+                Some(&Value::Int(len))
+                    if usize::try_from(len).is_ok_and(layout::is_session_length) =>
+                {
+                    Amended::Written(len)
+                }
+                Some(Value::Int(_)) => Amended::Unsure,
                 _ => Amended::NotOurs,
             },
             _ => Amended::NotOurs,
