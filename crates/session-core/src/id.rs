@@ -62,10 +62,16 @@ impl SessionId {
     /// Only the exact shape [`generate`](Self::generate) makes is accepted, so an id can be
     /// used in a Redis key or a file path without any further escaping.
     pub fn parse(text: &str) -> Result<Self, InvalidSessionId> {
+        // Every byte looked at, with no branch per byte (compares the compiler vectorizes):
+        // this runs on every request with a cookie.
         let well_formed = text.len() == ID_LEN
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && text.bytes().fold(true, |ok, b| {
+                ok & ((b.wrapping_sub(b'A') < 26)
+                    | (b.wrapping_sub(b'a') < 26)
+                    | (b.wrapping_sub(b'0') < 10)
+                    | (b == b'-')
+                    | (b == b'_'))
+            });
         if well_formed {
             Ok(Self(text.to_owned()))
         } else {
