@@ -146,12 +146,22 @@ pub(super) fn encoded_len(entries: &[(&str, &str)]) -> usize {
 /// The length of `key` escaped as serde_json writes it inside a JSON string (quotes not
 /// counted). Exact rather than `key.len()`: a session whose keys need many escapes would
 /// otherwise look piled up right after a rewrite, and be rewritten by every write.
+///
+/// Compares without a branch per byte (a `match` compiled to a jump table), as the other
+/// per-byte checks: every write at a version sums it over the whole session's keys.
 fn escaped_len(key: &str) -> usize {
     key.bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\x08' | b'\x0c' | b'\n' | b'\r' | b'\t' => 2,
-            0x00..=0x1f => 6,
-            _ => 1,
+        .map(|b| {
+            // `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`; any other control character is `\u00XX`.
+            let short = (b == b'"')
+                | (b == b'\\')
+                | (b == b'\x08')
+                | (b == b'\x0c')
+                | (b == b'\n')
+                | (b == b'\r')
+                | (b == b'\t');
+            let control = b < 0x20;
+            1 + usize::from(short) + 5 * usize::from(control & !short)
         })
         .sum()
 }
@@ -504,6 +514,18 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn escaped_len_is_what_serde_json_writes_for_every_character_class() {
+        for c in (0u8..=127)
+            .map(char::from)
+            .chain(['é', '€', '\u{7f}', '\u{2028}'])
+        {
+            let key = format!("a{c}b");
+            let written = serde_json::to_string(&key).unwrap().len() - 2;
+            assert_eq!(escaped_len(&key), written, "{c:?}");
+        }
     }
 
     #[test]
