@@ -206,6 +206,10 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     // keys' room, which is 64 buckets, however large the values.
     let mut state = crate::state::state_with_capacity((bytes.len() / 128).clamp(4, 56));
     let mut overriding = false;
+    // The last record read, applied when the next one is for another key: a run of records
+    // for one key (a counter's, appended write after write) costs one hash, not one each
+    // (about 40 ns a record: 0.8 µs of a 20 KB write, eleventh round, docs/benchmarks.md).
+    let mut pending: Option<(Cow<str>, &str)> = None;
     let mut pos = 0;
     let mut first = true;
     loop {
@@ -247,23 +251,43 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
             }
         };
         pos = end;
-        let (op, key) = match name.as_bytes().first() {
-            Some(&op @ (SET | REMOVE)) => (op, &name[1..]),
-            _ => return Err(damaged("a record name without its operation")),
-        };
-        if op == REMOVE {
-            state.remove(key);
-            overriding = true;
-        } else if !overriding {
-            overriding = state.insert(key.to_owned(), value.to_owned()).is_some();
-        } else if let Some(old) = state.get_mut(key) {
-            old.clear();
-            old.push_str(value);
-        } else {
-            state.insert(key.to_owned(), value.to_owned());
+        if !matches!(name.as_bytes().first(), Some(&(SET | REMOVE))) {
+            return Err(damaged("a record name without its operation"));
+        }
+        // A record for the same key as the one before it: that one is dead (a record sets or
+        // removes its key whatever came before), and only the last of the run is applied.
+        if pending
+            .as_ref()
+            .is_some_and(|(before, _)| before[1..] == name[1..])
+        {
+            pending = Some((name, value));
+            continue;
+        }
+        if let Some((name, value)) = pending.replace((name, value)) {
+            apply(&mut state, &mut overriding, &name, value);
         }
     }
+    if let Some((name, value)) = pending {
+        apply(&mut state, &mut overriding, &name, value);
+    }
     Ok((state, tag))
+}
+
+/// One record (`name`: its operation then its key) applied to the state being read: see
+/// [`decode`].
+fn apply(state: &mut SessionState, overriding: &mut bool, name: &str, value: &str) {
+    let key = &name[1..];
+    if name.as_bytes()[0] == REMOVE {
+        state.remove(key);
+        *overriding = true;
+    } else if !*overriding {
+        *overriding = state.insert(key.to_owned(), value.to_owned()).is_some();
+    } else if let Some(old) = state.get_mut(key) {
+        old.clear();
+        old.push_str(value);
+    } else {
+        state.insert(key.to_owned(), value.to_owned());
+    }
 }
 
 /// The tag of a stored value's header and its records: what follows the header's opening
@@ -635,6 +659,35 @@ mod tests {
         let odd = state(&[("\u{1f}\u{8}\u{c}", "null"), ("plain", "2")]);
         let pairs: Vec<(&str, &str)> = odd.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(encoded_len(&pairs), encode_state(&odd).len() + 2);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Runs of records for one key (only the last of each is applied) read as the
+        /// records applied one by one: keys from two letters, one of them sometimes written
+        /// escaped (`\u0061` is `a`), sets and removes, whitespace around the commas.
+        #[test]
+        fn runs_of_records_for_one_key_read_as_applied_in_order(
+            records in proptest::collection::vec(
+                (0..3usize, proptest::bool::ANY, json_value(), " {0,1}"),
+                0..40,
+            ),
+        ) {
+            let mut value = header(0xff).into_bytes();
+            value.push(b'{');
+            for (i, (key, remove, json, space)) in records.iter().enumerate() {
+                if i > 0 {
+                    value.extend_from_slice(space.as_bytes());
+                    value.push(b',');
+                }
+                let op = if *remove { '-' } else { '=' };
+                let key = ["a", "b", "\\u0061"][*key];
+                let json = if *remove { "0" } else { json.as_str() };
+                value.extend_from_slice(format!("\"{op}{key}\":{json}").as_bytes());
+            }
+            proptest::prop_assert_eq!(decode(&value).unwrap(), reference_decode(&value).unwrap());
+        }
     }
 
     proptest::proptest! {
