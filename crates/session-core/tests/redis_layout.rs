@@ -285,6 +285,28 @@ async fn writes_at_the_loaded_version_racing_a_logout_leave_nothing() {
     }
 }
 
+/// Requests that all write after a logout each answer "absent", however their `APPEND`s
+/// interleave: records alone are of even length however many writers added to them, so each
+/// writer reads the header and none takes another's records for the session. Nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_that_all_come_after_a_logout_all_answer_absent() {
+    let server = RedisServer::start();
+    let b = Arc::new(backend(&server));
+    for round in 0..30 {
+        let (id, loaded, version) = created_and_loaded(&b, "ada").await;
+        assert!(b.delete(&id).await.unwrap());
+        for writer in spawn_writers(&b, &id, &loaded, version, 4) {
+            assert!(!writer.await.unwrap(), "round {round}");
+        }
+        assert_eq!(b.load(&id, None).await.unwrap(), None, "round {round}");
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &key(&id)]),
+            0,
+            "round {round}"
+        );
+    }
+}
+
 /// `count` requests that loaded `loaded` at `version`, spawned at once, each setting a key
 /// of its own (`w<i>` to `i`); each answers whether its write landed.
 fn spawn_writers(
