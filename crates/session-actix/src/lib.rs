@@ -238,10 +238,11 @@ impl ActixSessionStore for ActixStore {
                     // The whole state after the changes: on Redis the rewrite of a value
                     // whose records have piled up, made only if it is still the one this
                     // request loaded.
-                    let after: Vec<(&str, &str)> = session_state
-                        .iter()
-                        .map(|(key, value)| (key.as_str(), value.as_str()))
-                        .collect();
+                    let after = session_core::EntryList::of(
+                        session_state
+                            .iter()
+                            .map(|(key, value)| (key.as_str(), value.as_str())),
+                    );
                     // The store sees only the changes; the size limit is about the whole
                     // session, which only this call knows.
                     // Nothing changed (a TTL refresh): no size check, so a session stored

@@ -545,9 +545,10 @@ impl Session {
                     .map_err(SessionError::from_store)?;
                 // The whole state after the changes, by reference: on Redis it replaces the
                 // stored value when that is still the one this request loaded.
-                let after: Vec<(&str, &str)> = entries_to_store(&data.state, &expiry_entry)
-                    .map(|(key, value)| (key.as_str(), value.as_str()))
-                    .collect();
+                let after = session_core::EntryList::of(
+                    entries_to_store(&data.state, &expiry_entry)
+                        .map(|(key, value)| (key.as_str(), value.as_str())),
+                );
                 // With sliding expiry the load already set this TTL; it is set again all
                 // the same: on Redis that is a `PEXPIRE` in the write's own round trip, where
                 // keeping the expiry would take a script (`apply_versioned_keeping_expiry`).

@@ -82,6 +82,6 @@ pub use config::{
 pub use error::StoreError;
 pub use id::{InvalidSessionId, SessionId};
 pub use index::IndexName;
-pub use state::{recycle_state, Changes, SessionState, Snapshot};
+pub use state::{recycle_state, Changes, EntryList, SessionState, Snapshot};
 pub use store::{SessionStore, HEALTH_REUSE};
 pub use ttl::{TtlRule, MAX_TTL};
