@@ -438,6 +438,9 @@ mod tests {
             &[("c", "3")],
             "nothing of the first list is left"
         );
+        // What the spare list is for; it relies on std's in-place collect (see `Drop`), which
+        // std does but does not promise: should this fail on a new toolchain, the lists
+        // still work, each with an allocation of its own again.
         assert_eq!(second.0.as_ptr(), room, "the same allocation");
         drop(second);
         // Too large a list is not kept.

@@ -124,9 +124,13 @@ const PAD: u8 = b' ';
 /// length however many records were appended to it, and records alone (`ORPHAN`: appended
 /// to a key a logout deleted) are of even length. The answer comes from the `APPEND` itself,
 /// atomically, where reading the header took a third command. Values written before this
-/// rule (any length) are rewritten by their next write at a version
-/// (`RedisBackend::apply_versioned`); until then an even length only sends the write to read
-/// the header, as every write did before.
+/// rule, of any length, are read as ever; one of even length is rewritten by its next write
+/// at a version (`RedisBackend::apply_versioned`) when that conditional rewrite wins (when
+/// another write came in between, that write appends instead); until then an even length
+/// only sends a write to read the header, as every write did before. During a rolling
+/// upgrade, an older writer's record batches (of any length) make about half the sessions
+/// they write even again, so the newer writers rewrite those: more rewrites while both
+/// versions run, none after.
 pub(super) fn is_session_length(len: usize) -> bool {
     len % 2 == 1
 }

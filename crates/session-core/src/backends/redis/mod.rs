@@ -860,10 +860,17 @@ impl RedisBackend {
     }
 
     /// Whether the `APPEND` of `append_request` added to a session, when the length it
-    /// answered was even: the header read now (`GETRANGE`; a hash cannot be there: the
-    /// `APPEND` would have failed). Records alone (this write's, or another's racing the
-    /// same logout) are deleted; nothing means they were deleted already. Boxed, as every
-    /// rare step of `save` (module docs, future sizes).
+    /// answered was even: the header read now (`GETRANGE`). Records alone (this write's, or
+    /// another's racing the same logout) are deleted; nothing means they were deleted
+    /// already. Boxed, as every rare step of `save` (module docs, future sizes).
+    ///
+    /// One round trip after the `APPEND`, where the `GETRANGE` it replaces came in the same
+    /// pipeline, which Redis runs back to back. The window that opens: a logout, this
+    /// `APPEND` onto records alone, then a `create` of the same id (a move between stores,
+    /// which undoes its create when it finds the logout) before this read, which then sees a
+    /// session and answers "written" for records the `create` replaced. Nothing comes back
+    /// that a logout removed; only this answer is wrong, in a race of three. (A hash that
+    /// appeared meanwhile fails the read: a store error.)
     fn appended_to<'a>(
         &'a self,
         id: &'a SessionId,
@@ -1610,7 +1617,10 @@ enum Amended {
 
 /// Reads the answer of the `AMEND` scripts (the new length, 0 when absent, -1 when not
 /// ours) or of `append_request` (the new length, odd when the `APPEND` added to a session,
-/// `layout::is_session_length`; even, [`Amended::Unsure`]). A `WRONGTYPE`
+/// `layout::is_session_length`; even, [`Amended::Unsure`]). A string of another program
+/// that replaced the session since the load is appended to either way; it is reported
+/// when the length comes out even (`appended_to` reads its header), and answered as
+/// written when odd, as the `AMEND_LOADED` script always did. A `WRONGTYPE`
 /// (a hash: the `APPEND` refused it before writing, and the `PEXPIRE` set the expiry that
 /// the hash write sets too) is an error, for the caller. Read as the reply arrives rather
 /// than kept as a `Value`: the result type is part of every future down to the connection's.
