@@ -68,9 +68,7 @@ pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a st
         }
         push_record(&mut out, SET, key, value);
     }
-    if !is_session_length(out.len()) {
-        out.push(PAD);
-    }
+    pad(&mut out, Part::Whole);
     out
 }
 
@@ -92,9 +90,7 @@ pub(super) fn records(changes: &Changes) -> Vec<u8> {
         out.push(b',');
         push_record(&mut out, SET, key, value);
     }
-    if out.len() % 2 == 1 {
-        out.push(PAD);
-    }
+    pad(&mut out, Part::Records);
     debug_assert_eq!(out.len(), records_len(changes));
     out
 }
@@ -112,11 +108,36 @@ pub(super) fn records_len(changes: &Changes) -> usize {
             .iter()
             .map(|k| escaped_len(k) + 6)
             .sum::<usize>();
-    len + len % 2
+    padded_len(len, Part::Records)
 }
 
-/// What evens a stored value's length out: JSON whitespace, which a read skips.
+/// What gives a stored value's length its parity: JSON whitespace, which a read skips.
 const PAD: u8 = b' ';
+
+/// What a stored value's length is padded for: a whole value is of odd length and a batch
+/// of records of even length ([`is_session_length`]).
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    Whole,
+    Records,
+}
+
+/// `len` once padded to the parity of `part`.
+fn padded_len(len: usize, part: Part) -> usize {
+    if is_session_length(len) == (part == Part::Whole) {
+        len
+    } else {
+        len + 1
+    }
+}
+
+/// Pads `out` to the parity of `part`: the one place [`encode`] and [`records`] keep the
+/// rule of [`is_session_length`].
+fn pad(out: &mut Vec<u8>, part: Part) {
+    if padded_len(out.len(), part) != out.len() {
+        out.push(PAD);
+    }
+}
 
 /// True when a stored value's length says it holds a session, as an `APPEND`'s answer
 /// tells (`RedisBackend::append_request`): every whole value this library writes is of odd
@@ -143,8 +164,7 @@ pub(super) fn encoded_len(entries: &[(&str, &str)]) -> usize {
             .iter()
             .map(|(k, v)| escaped_len(k) + v.len() + 5)
             .sum::<usize>();
-    // The pad that makes it odd (`encode`).
-    len + (1 - len % 2) + 2
+    padded_len(len, Part::Whole) + 2
 }
 
 /// The length of `key` escaped as serde_json writes it inside a JSON string (quotes not
