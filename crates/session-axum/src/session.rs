@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use axum::{extract::FromRequestParts, http::request::Parts, http::HeaderValue};
 use cookie::time::OffsetDateTime;
 use serde::{de::DeserializeOwned, Serialize};
-use session_core::{Changes, SessionId, SessionState, Version};
+use session_core::{Changes, LoadedState, SessionId, SessionState, Version};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
@@ -113,15 +113,16 @@ struct Data {
     loaded: bool,
     /// The id of the stored session this request works on; `None` for a new session.
     id: Option<SessionId>,
-    /// The session's state as this request sees it.
-    state: SessionState,
-    /// The stored values of the keys this request changed (`None`: not stored), each moved
-    /// here by the key's first change. `save` writes only the keys whose value now differs
-    /// from it, as [`Changes::between`] the stored and the current state would (and as the
-    /// actix adapter does), without a copy of the session: measured, copies of the whole state
-    /// were 10-15% of the server's CPU per request on 2 KB and 20 KB sessions (see
-    /// docs/benchmarks.md).
-    originals: HashMap<String, Option<String>>,
+    /// The stored keys this request has not changed, as the load found them: read in place,
+    /// in the text the store answered, with no allocation per key (a 20 KB one-key write 0.86
+    /// of its cost with a map of `String`s, twelfth round, docs/benchmarks.md).
+    stored: LoadedState,
+    /// The keys this request changed, each moved here from `stored` by its first change.
+    /// `save` writes only the keys whose value now differs from the stored one, as
+    /// [`Changes::between`] the stored and the current state would (and as the actix adapter
+    /// does), without a copy of the session: measured, copies of the whole state were 10-15%
+    /// of the server's CPU per request on 2 KB and 20 KB sessions (see docs/benchmarks.md).
+    changed: HashMap<String, Change>,
     /// The stored [`EXPIRY_KEY`] entry, as the load found it (it is not in `state`).
     stored_expiry: Option<String>,
     /// Which stored value the load saw: the write hands it back, so the store can replace
@@ -149,20 +150,46 @@ struct Data {
     expiry_changed: bool,
 }
 
-impl Drop for Data {
-    /// The state's table goes back for the next load on this thread (`recycle_state`: a
-    /// session of 20 keys and more has a table of 1 KB and more, measured costly to allocate).
-    fn drop(&mut self) {
-        session_core::recycle_state(std::mem::take(&mut self.state));
-    }
+/// A key the request changed.
+struct Change {
+    /// Its value now, as JSON text; `None`: removed.
+    now: Option<String>,
+    /// Its value as the load found it; `None`: not stored.
+    stored: Option<String>,
 }
 
 impl Data {
-    /// Records the value `key` had before this change, when this is its first change.
-    fn changed(&mut self, key: &str, previous: Option<String>) {
-        if !self.originals.contains_key(key) {
-            self.originals.insert(key.to_owned(), previous);
+    /// The JSON text of `key`'s value as this request sees it.
+    fn get(&self, key: &str) -> Option<&str> {
+        match self.changed.get(key) {
+            Some(change) => change.now.as_deref(),
+            None => self.stored.get(key),
         }
+    }
+
+    /// Sets `key` to `now` (`None`: removes it).
+    fn set(&mut self, key: &str, now: Option<String>) {
+        match self.changed.get_mut(key) {
+            Some(change) => change.now = now,
+            None => {
+                let stored = self.stored.take(key);
+                self.changed.insert(key.to_owned(), Change { now, stored });
+            }
+        }
+    }
+
+    /// Every key with its value's JSON text, as this request sees them, in no order.
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        let changed = self
+            .changed
+            .iter()
+            .filter_map(|(key, change)| Some((key.as_str(), change.now.as_deref()?)));
+        self.stored.iter().chain(changed)
+    }
+
+    /// True when the session holds no key.
+    fn is_empty(&self) -> bool {
+        self.stored.is_empty() && self.changed.values().all(|change| change.now.is_none())
     }
 }
 
@@ -214,15 +241,15 @@ impl Session {
         if let Some(id) = data.id.clone() {
             let config = &self.inner.config;
             let result = if config.sliding {
-                config.store.load_versioned_and_touch(&id, config.ttl).await
+                config.store.load_in_place_and_touch(&id, config.ttl).await
             } else {
-                config.store.load_versioned(&id).await
+                config.store.load_in_place(&id).await
             };
             match result {
                 Ok(Some((mut state, version))) => {
                     data.version = version;
-                    data.originals.clear();
-                    data.stored_expiry = state.remove(EXPIRY_KEY);
+                    data.changed.clear();
+                    data.stored_expiry = state.take(EXPIRY_KEY);
                     if let Some(json) = &data.stored_expiry {
                         data.expiry = Expiry::from_json(json);
                         if data.expiry.is_none() {
@@ -232,7 +259,7 @@ impl Session {
                             );
                         }
                     }
-                    data.state = state;
+                    data.stored = state;
                     data.touched = config.sliding;
                 }
                 Ok(None) => {
@@ -264,12 +291,13 @@ impl Session {
 
     /// True when the session holds no key (a new session, or one the store no longer has).
     pub async fn is_empty(&self) -> Result<bool, SessionError> {
-        Ok(self.loaded().await?.state.is_empty())
+        Ok(self.loaded().await?.is_empty())
     }
 
     /// The session's keys, sorted.
     pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
-        let mut keys: Vec<String> = self.loaded().await?.state.keys().cloned().collect();
+        let data = self.loaded().await?;
+        let mut keys: Vec<String> = data.entries().map(|(key, _)| key.to_owned()).collect();
         keys.sort_unstable();
         Ok(keys)
     }
@@ -278,9 +306,8 @@ impl Session {
     pub async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, SessionError> {
         let data = self.loaded().await?;
         let mut entries = data
-            .state
-            .iter()
-            .map(|(key, json)| Ok((key.clone(), decode::<serde_json::Value>(key, json)?)))
+            .entries()
+            .map(|(key, json)| Ok((key.to_owned(), decode::<serde_json::Value>(key, json)?)))
             .collect::<Result<Vec<_>, SessionError>>()?;
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(entries)
@@ -288,7 +315,7 @@ impl Session {
 
     /// True when the session holds `key`.
     pub async fn contains_key(&self, key: &str) -> Result<bool, SessionError> {
-        Ok(self.loaded().await?.state.contains_key(key))
+        Ok(self.loaded().await?.get(key).is_some())
     }
 
     /// This session's own expiry, `None` when it follows the layer's settings.
@@ -328,10 +355,7 @@ impl Session {
     /// [`SessionError::Unavailable`] when the store cannot be reached.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let data = self.loaded().await?;
-        data.state
-            .get(key)
-            .map(|json| decode(key, json))
-            .transpose()
+        data.get(key).map(|json| decode(key, json)).transpose()
     }
 
     /// Stores `value` under `key`. Nothing is written when the value is unchanged.
@@ -349,9 +373,7 @@ impl Session {
             key: key.to_owned(),
             type_name: std::any::type_name::<T>(),
         })?;
-        let mut data = self.loaded().await?;
-        let previous = data.state.insert(key.to_owned(), json);
-        data.changed(key, previous);
+        self.loaded().await?.set(key, Some(json));
         Ok(())
     }
 
@@ -361,21 +383,20 @@ impl Session {
     /// [`SessionError::Deserialize`] is returned; `remove::<serde_json::Value>` removes any value.
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut data = self.loaded().await?;
-        let Some(json) = data.state.get(key) else {
+        let Some(json) = data.get(key) else {
             return Ok(None);
         };
         let value = decode(key, json)?;
-        let previous = data.state.remove(key);
-        data.changed(key, previous);
+        data.set(key, None);
         Ok(Some(value))
     }
 
     /// Removes every key. The stored session goes away with its last key, and the cookie with it.
     pub async fn clear(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
-        let state = std::mem::take(&mut data.state);
-        for (key, previous) in state {
-            data.changed(&key, Some(previous));
+        let keys: Vec<String> = data.entries().map(|(key, _)| key.to_owned()).collect();
+        for key in keys {
+            data.set(&key, None);
         }
         Ok(())
     }
@@ -393,7 +414,6 @@ impl Session {
             data.expire_cookie = true;
         }
         // The full state goes to `create` under the new id, where nothing is stored yet.
-        data.originals.clear();
         data.stored_expiry = None;
         Ok(())
     }
@@ -410,8 +430,8 @@ impl Session {
         if !self.inner.sealed.is_empty() {
             data.expire_cookie = true;
         }
-        data.state.clear();
-        data.originals.clear();
+        data.stored = LoadedState::default();
+        data.changed.clear();
         data.stored_expiry = None;
         data.loaded = true;
         data.touched = false;
@@ -471,27 +491,23 @@ impl Session {
         let ttl = self.store_ttl(expiry);
         // The stored form of the session's own expiry, when it has one (an empty session
         // stays empty: it is not stored at all).
-        let expiry_json = expiry
-            .filter(|_| !data.state.is_empty())
-            .map(Expiry::to_json);
+        let expiry_json = expiry.filter(|_| !data.is_empty()).map(Expiry::to_json);
         // The state as stored: the application's keys plus that expiry. Built only where the
         // whole state is written or measured; a request that changed nothing copies nothing
         // (measured: two full copies per read were a tenth of the server's CPU on a 2 KB
         // session, see docs/benchmarks.md).
-        let expiry_entry = expiry_json
-            .as_ref()
-            .map(|json| (EXPIRY_KEY.to_owned(), json.clone()));
+        let expiry_entry = expiry_json.as_deref().map(|json| (EXPIRY_KEY, json));
         let full_state = |data: &Data| -> SessionState {
-            entries_to_store(&data.state, &expiry_entry)
-                .map(|(key, value)| (key.clone(), value.clone()))
+            entries_to_store(data, expiry_entry)
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
                 .collect()
         };
         if let Some(old) = data.delete.take() {
             // A renew writes the state under a new id: check its size before the old id goes,
             // or a refused write would log the user out.
-            if !data.state.is_empty() {
+            if !data.is_empty() {
                 store
-                    .check_size_of(entries_to_store(&data.state, &expiry_entry))
+                    .check_size_of(entries_to_store(&data, expiry_entry))
                     .map_err(SessionError::from_store)?;
             }
             store.delete(&old).await.map_err(SessionError::from_store)?;
@@ -500,7 +516,7 @@ impl Session {
         let lifetime = self.lifetime(expiry);
         let persistent = lifetime != Lifetime::default();
         match data.id.clone() {
-            None if !data.state.is_empty() => {
+            None if !data.is_empty() => {
                 let id = store
                     .create(&full_state(&data), ttl)
                     .await
@@ -511,9 +527,8 @@ impl Session {
             None => Ok(None),
             Some(id) => {
                 let changes = changes_to_store(
-                    &data.originals,
+                    &data.changed,
                     data.stored_expiry.as_deref(),
-                    &data.state,
                     expiry_json.as_deref(),
                 );
                 if changes.is_empty() {
@@ -541,14 +556,11 @@ impl Session {
                 }
                 // The store sees only the changes; the size limit is about the whole session.
                 store
-                    .check_size_of(entries_to_store(&data.state, &expiry_entry))
+                    .check_size_of(entries_to_store(&data, expiry_entry))
                     .map_err(SessionError::from_store)?;
                 // The whole state after the changes, by reference: on Redis it replaces the
                 // stored value when that is still the one this request loaded.
-                let after = session_core::EntryList::of(
-                    entries_to_store(&data.state, &expiry_entry)
-                        .map(|(key, value)| (key.as_str(), value.as_str())),
-                );
+                let after = session_core::EntryList::of(entries_to_store(&data, expiry_entry));
                 // With sliding expiry the load already set this TTL; it is set again all
                 // the same: on Redis that is a `PEXPIRE` in the write's own round trip, where
                 // keeping the expiry would take a script (`apply_versioned_keeping_expiry`).
@@ -561,7 +573,7 @@ impl Session {
                     tracing::debug!("session vanished before its changes were saved (logged out or expired); changes dropped");
                     return Ok(cookie.removal());
                 }
-                if data.state.is_empty() {
+                if data.is_empty() {
                     // The store deletes a session left without keys.
                     Ok(cookie.removal())
                 } else if persistent || data.reseal || data.expiry_changed {
@@ -576,16 +588,15 @@ impl Session {
 
 /// What `save` writes to an existing session: [`Changes::between`] the stored state and the
 /// application's keys plus the session's own expiry (`expiry_json`, under [`EXPIRY_KEY`]),
-/// computed from the changed keys' `originals` and the stored expiry entry alone.
+/// computed from the `changed` keys and the stored expiry entry alone.
 fn changes_to_store(
-    originals: &HashMap<String, Option<String>>,
+    changed: &HashMap<String, Change>,
     stored_expiry: Option<&str>,
-    state: &SessionState,
     expiry_json: Option<&str>,
 ) -> Changes {
     let mut changes = Changes::default();
-    for (key, original) in originals {
-        match (state.get(key), original) {
+    for (key, change) in changed {
+        match (&change.now, &change.stored) {
             (Some(now), Some(before)) if now == before => {}
             (Some(now), _) => changes.set(key.as_str(), now.as_str()),
             (None, Some(_)) => changes.remove(key.as_str()),
@@ -603,12 +614,10 @@ fn changes_to_store(
 
 /// The entries `save` stores: the application's keys and the expiry entry, if any.
 fn entries_to_store<'a>(
-    state: &'a SessionState,
-    expiry_entry: &'a Option<(String, String)>,
-) -> impl Iterator<Item = (&'a String, &'a String)> {
-    state
-        .iter()
-        .chain(expiry_entry.iter().map(|(key, json)| (key, json)))
+    data: &'a Data,
+    expiry_entry: Option<(&'a str, &'a str)>,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    data.entries().chain(expiry_entry)
 }
 
 fn decode<T: DeserializeOwned>(key: &str, json: &str) -> Result<T, SessionError> {
@@ -667,8 +676,14 @@ mod tests {
         for stored_expiry in jsons {
             for now in &current {
                 let originals_of = |keys: &mut dyn Iterator<Item = &String>| {
-                    keys.map(|k| (k.clone(), stored.get(k).cloned()))
-                        .collect::<HashMap<_, _>>()
+                    keys.map(|k| {
+                        let change = Change {
+                            now: now.get(k).cloned(),
+                            stored: stored.get(k).cloned(),
+                        };
+                        (k.clone(), change)
+                    })
+                    .collect::<HashMap<_, _>>()
                 };
                 let every_key = originals_of(&mut stored.keys().chain(now.keys()));
                 let differing = originals_of(
@@ -685,7 +700,7 @@ mod tests {
                     );
                     expected.remove.sort();
                     for originals in [&every_key, &differing] {
-                        let mut got = changes_to_store(originals, stored_expiry, now, json);
+                        let mut got = changes_to_store(originals, stored_expiry, json);
                         got.remove.sort();
                         assert_eq!(
                             got, expected,

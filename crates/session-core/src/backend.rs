@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Changes, IndexName, SessionId, SessionState, StoreError};
+use crate::{Changes, IndexName, LoadedState, SessionId, SessionState, StoreError};
 
 /// A storage engine for sessions.
 ///
@@ -50,6 +50,20 @@ pub trait SessionBackend: Send + Sync + 'static {
             .load(id, touch)
             .await?
             .map(|state| (state, Version::default())))
+    }
+
+    /// [`load_versioned`](Self::load_versioned), the state read in place ([`LoadedState`]):
+    /// what the axum layer loads. The default: `load_versioned`'s map, copied once into one.
+    /// Redis reads its reply in place, with no allocation per key.
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        Ok(self
+            .load_versioned(id, touch)
+            .await?
+            .map(|(state, version)| (state.into(), version)))
     }
 
     /// [`apply`](Self::apply) by a request that loaded the session at `version`, and whose

@@ -63,6 +63,7 @@ mod config;
 mod error;
 mod id;
 pub mod index;
+mod loaded;
 #[cfg(feature = "file")]
 pub mod migration;
 pub mod mover;
@@ -82,6 +83,7 @@ pub use config::{
 pub use error::StoreError;
 pub use id::{InvalidSessionId, SessionId};
 pub use index::IndexName;
+pub use loaded::LoadedState;
 pub use state::{recycle_state, Changes, EntryList, SessionState, Snapshot};
 pub use store::{SessionStore, HEALTH_REUSE};
 pub use ttl::{TtlRule, MAX_TTL};

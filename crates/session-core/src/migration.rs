@@ -43,8 +43,8 @@ use async_trait::async_trait;
 use crate::{
     backends::file::FileBackend,
     mover::{MoveOutcome, Mover},
-    BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
-    StoreError, TtlRule, Version,
+    BackendHealth, Changes, IndexMember, IndexName, LoadedState, SessionBackend, SessionId,
+    SessionState, StoreError, TtlRule, Version,
 };
 
 /// How often a migration that found Redis unavailable is tried again.
@@ -248,6 +248,14 @@ impl SessionBackend for Pending {
         touch: Option<Duration>,
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
         self.reader().load_versioned(id, touch).await
+    }
+
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.reader().load_in_place(id, touch).await
     }
 
     async fn apply_versioned(

@@ -55,8 +55,8 @@ use async_trait::async_trait;
 use tracing::{field, Instrument};
 
 use crate::{
-    BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
-    StoreError, Version,
+    BackendHealth, Changes, IndexMember, IndexName, LoadedState, SessionBackend, SessionId,
+    SessionState, StoreError, Version,
 };
 
 /// The counter of store operations, by backend, operation and outcome.
@@ -185,6 +185,15 @@ fn written(done: &bool) -> Outcome {
     }
 }
 
+/// The outcome of a load: whether it found a session.
+fn found<T>(loaded: &Option<T>) -> Outcome {
+    if loaded.is_some() {
+        Outcome::Ok
+    } else {
+        Outcome::NotFound
+    }
+}
+
 #[async_trait]
 impl SessionBackend for Observed {
     async fn load(
@@ -192,14 +201,8 @@ impl SessionBackend for Observed {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<SessionState>, StoreError> {
-        self.observe(Operation::Load, self.inner.load(id, touch), |state| {
-            if state.is_some() {
-                Outcome::Ok
-            } else {
-                Outcome::NotFound
-            }
-        })
-        .await
+        self.observe(Operation::Load, self.inner.load(id, touch), found)
+            .await
     }
 
     async fn load_versioned(
@@ -207,18 +210,17 @@ impl SessionBackend for Observed {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
-        self.observe(
-            Operation::Load,
-            self.inner.load_versioned(id, touch),
-            |found| {
-                if found.is_some() {
-                    Outcome::Ok
-                } else {
-                    Outcome::NotFound
-                }
-            },
-        )
-        .await
+        self.observe(Operation::Load, self.inner.load_versioned(id, touch), found)
+            .await
+    }
+
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.observe(Operation::Load, self.inner.load_in_place(id, touch), found)
+            .await
     }
 
     async fn apply_versioned(
@@ -243,14 +245,8 @@ impl SessionBackend for Observed {
     ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
         // Forwarded, not the trait's default (a plain load without a lifetime): a move must
         // keep what the session had left, read from the primary.
-        self.observe(Operation::Load, self.inner.load_with_ttl(id), |found| {
-            if found.is_some() {
-                Outcome::Ok
-            } else {
-                Outcome::NotFound
-            }
-        })
-        .await
+        self.observe(Operation::Load, self.inner.load_with_ttl(id), found)
+            .await
     }
 
     async fn create(

@@ -414,10 +414,11 @@ impl std::fmt::Debug for EntryList<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn state(pairs: &[(&str, &str)]) -> SessionState {
+    /// A state of `pairs`, for the unit tests of this crate.
+    pub(crate) fn state(pairs: &[(&str, &str)]) -> SessionState {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

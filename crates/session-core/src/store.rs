@@ -19,8 +19,8 @@ use crate::{
     index::{entry_of_changes, entry_of_state, INDEX_GRACE},
     observe::Observed,
     plan::{FilePlan, Plan},
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError, TtlRule, Version,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError, TtlRule, Version,
 };
 
 /// How many fresh ids [`SessionStore::create`] tries before giving up. With 256-bit ids a
@@ -143,21 +143,23 @@ impl SessionStore {
     /// let with_expiry = keys.iter().chain(std::iter::once((&expiry.0, &expiry.1)));
     /// assert!(store.check_size_of(with_expiry).unwrap_err().is_too_large());
     /// ```
-    pub fn check_size_of<'a>(
+    pub fn check_size_of<K: AsRef<str>, V: AsRef<str>>(
         &self,
-        entries: impl Iterator<Item = (&'a String, &'a String)>,
+        entries: impl Iterator<Item = (K, V)>,
     ) -> Result<(), StoreError> {
         self.check(entries)
     }
 
-    fn check<'a>(
+    fn check<K: AsRef<str>, V: AsRef<str>>(
         &self,
-        entries: impl Iterator<Item = (&'a String, &'a String)>,
+        entries: impl Iterator<Item = (K, V)>,
     ) -> Result<(), StoreError> {
         let Some(limit) = self.max_size else {
             return Ok(());
         };
-        let size = entries.map(|(k, v)| k.len() + v.len()).sum();
+        let size = entries
+            .map(|(k, v)| k.as_ref().len() + v.as_ref().len())
+            .sum();
         if size > limit {
             return Err(StoreError::TooLarge { size, limit });
         }
@@ -244,6 +246,40 @@ impl SessionStore {
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
         self.backend
             .load_versioned(id, self.effective_ttl(framework_ttl))
+            .await
+    }
+
+    /// [`load_versioned`](Self::load_versioned), the state read in place: a
+    /// [`LoadedState`] keeps what the backend read (on Redis, the reply) and finds keys and
+    /// values in it, with no allocation per key. What the axum layer loads.
+    ///
+    /// ```
+    /// use session_core::{SessionState, SessionStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = SessionStore::memory();
+    /// let state = SessionState::from([("user".to_owned(), r#""ada""#.to_owned())]);
+    /// let id = store.create(&state, None).await.unwrap();
+    /// let (loaded, _version) = store.load_in_place(&id).await.unwrap().unwrap();
+    /// assert_eq!(loaded.get("user"), Some(r#""ada""#));
+    /// # })
+    /// ```
+    pub async fn load_in_place(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.backend.load_in_place(id, None).await
+    }
+
+    /// [`load_versioned_and_touch`](Self::load_versioned_and_touch), the state read in place
+    /// (see [`load_in_place`](Self::load_in_place)).
+    pub async fn load_in_place_and_touch(
+        &self,
+        id: &SessionId,
+        framework_ttl: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.backend
+            .load_in_place(id, self.effective_ttl(framework_ttl))
             .await
     }
 

@@ -180,6 +180,8 @@ async fn records_left_by_a_write_after_a_logout_are_no_session() {
 
     assert_eq!(b.load(&id, None).await.unwrap(), None);
     assert!(b.load_versioned(&id, secs(60)).await.unwrap().is_none());
+    assert!(b.load_in_place(&id, secs(60)).await.unwrap().is_none());
+    assert!(b.load_in_place(&id, None).await.unwrap().is_none());
     assert_eq!(store.load(&id).await.unwrap(), None);
     assert!(!b.apply(&id, &Changes::default(), None).await.unwrap());
     assert!(!b.replace(&id, &loaded, secs(60)).await.unwrap());
@@ -572,8 +574,15 @@ async fn sessions_in_the_hash_layout_still_work() {
     assert!(left.unwrap() > Duration::from_secs(55));
     assert!(!b.create(&id, &state(&[("x", "1")]), None).await.unwrap());
 
+    // Read in place (what the axum layer loads): the same state, at the same version.
+    let (in_place, in_place_version) = b.load_in_place(&id, None).await.unwrap().unwrap();
+    let mut read: Vec<(&str, &str)> = in_place.iter().collect();
+    read.sort_unstable();
+    assert_eq!(read, [("n", "1"), ("user", "\"alice\"")]);
+
     // A request's load and write: field level, as before; still a hash.
     let (loaded, version) = b.load_versioned(&id, secs(120)).await.unwrap().unwrap();
+    assert_eq!(version, in_place_version);
     assert!(server.cmd::<i64>(&["PTTL", &key(&id)]) > 115_000, "touched");
     let changes = set("n", "2");
     assert!(write_at(&b, &id, &loaded, version, &changes, None).await);

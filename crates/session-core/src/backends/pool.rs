@@ -22,8 +22,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::redis::RedisBackend;
 use crate::{
     plan::{BackendPlan, PoolPlan},
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError, Version,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError, Version,
 };
 
 const NAME: &str = "pool";
@@ -194,6 +194,18 @@ impl SessionBackend for PoolBackend {
         let m = self.member(id);
         m.backend
             .load_versioned(id, touch)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .load_in_place(id, touch)
             .await
             .map_err(|e| tag(m, e))
     }

@@ -300,7 +300,23 @@ pub async fn create_load_round_trip(store: &SessionStore) {
     ]);
     let id = store.create(&data, Some(LONG)).await.unwrap();
     assert_eq!(store.load(&id).await.unwrap(), Some(data.clone()));
+    assert_eq!(in_place(store, &id).await, Some(data.clone()));
     assert_eq!(store.load(&id).await.unwrap(), Some(data));
+}
+
+/// [`SessionStore::load_in_place`], as a map (and its version checked against
+/// [`SessionStore::load_versioned`]'s): the conformance checks read each session both ways.
+async fn in_place(store: &SessionStore, id: &SessionId) -> Option<SessionState> {
+    let (loaded, version) = store.load_in_place(id).await.unwrap()?;
+    let state: SessionState = loaded
+        .iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    assert_eq!(state.len(), loaded.len());
+    let (mapped, mapped_version) = store.load_versioned(id).await.unwrap()?;
+    assert_eq!(state, mapped, "read in place and into a map differ");
+    assert_eq!(version, mapped_version);
+    Some(state)
 }
 
 /// An empty session gets an id but nothing is stored under it.
@@ -323,6 +339,12 @@ pub async fn unknown_id_loads_as_none(store: &SessionStore) {
     assert_eq!(store.load(&id).await.unwrap(), None);
     assert_eq!(store.load_and_touch(&id, Some(LONG)).await.unwrap(), None);
     assert_eq!(store.load(&id).await.unwrap(), None);
+    assert!(store.load_in_place(&id).await.unwrap().is_none());
+    assert!(store
+        .load_in_place_and_touch(&id, Some(LONG))
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Replace writes only over an existing session, and never after a delete.
@@ -383,6 +405,10 @@ pub async fn apply_sets_and_removes_single_keys(store: &SessionStore) {
     assert!(store.apply(&id, &remove("c"), None).await.unwrap());
     assert_eq!(
         store.load(&id).await.unwrap(),
+        Some(state(&[("a", "10"), ("d", "\"new\"")]))
+    );
+    assert_eq!(
+        in_place(store, &id).await,
         Some(state(&[("a", "10"), ("d", "\"new\"")]))
     );
 }
@@ -682,10 +708,20 @@ pub async fn key_expire_wins(store: &SessionStore) {
 /// a typed [`StoreError::Corrupt`](crate::StoreError::Corrupt) whose message does not leak the id, and that delete removes
 /// it.
 pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
+    let in_place = [
+        store.load_in_place(id).await.map(|_| None),
+        store
+            .load_in_place_and_touch(id, Some(LONG))
+            .await
+            .map(|_| None),
+    ];
     for result in [
         store.load(id).await,
         store.load_and_touch(id, Some(LONG)).await,
-    ] {
+    ]
+    .into_iter()
+    .chain(in_place)
+    {
         let err = result.expect_err("corrupt session loaded without error");
         assert!(err.is_corrupt(), "expected Corrupt, got {err:?}");
         let message = err.to_string();

@@ -35,7 +35,7 @@ thread_local! {
 }
 
 /// Done with `reply`: held when it is large (dropping the one held before), freed otherwise.
-pub(super) fn release(reply: Vec<u8>) {
+pub(crate) fn release(reply: Vec<u8>) {
     if cfg!(target_env = "gnu") && (HELD_MIN..=HELD_MAX).contains(&reply.capacity()) {
         // `try_with`: a thread being torn down has no slot left; the reply is freed instead.
         let _ = HELD.try_with(|held| drop(held.replace(reply)));

@@ -30,11 +30,14 @@
 //! Sessions written by earlier versions are Redis hashes (one field per key); they are still
 //! read and written as hashes (see [`super`]), and a `GET` of one answers `WRONGTYPE`.
 
-use std::{borrow::Cow, fmt::Write as _};
+use std::{borrow::Cow, fmt::Write as _, ops::Range};
 
 use serde_json::value::RawValue;
 
-use crate::{Changes, SessionState};
+use crate::{
+    loaded::{Key, Span},
+    Changes, LoadedState, SessionState,
+};
 
 /// The header of every value: `v1:` + 16 hex digits + `:`.
 pub(super) const HEADER_LEN: usize = 20;
@@ -215,7 +218,6 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
             base + err.valid_up_to()
         ))
     })?;
-    let b = text.as_bytes();
     // Straight into the state, records applied in order. A value written whole (a create, a
     // rewrite) holds each key once, so its records are inserted with one hash each; only
     // appended records override, and from the first one that does on, a record looks its
@@ -224,16 +226,106 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     // latest record per key, copied into the state at the end, cost a second map and a
     // second hash per key: without it the decode went from 21.3% to 18.2% of a 2 KB read's
     // CPU, ninth round, docs/benchmarks.md.)
-    //
-    // Room from the value's size (a record takes a few dozen bytes and more), so that a
-    // large session is not rehashed (every key hashed again) while it is read: at most 56
-    // keys' room, which is 64 buckets, however large the values.
-    let mut state = crate::state::state_with_capacity((bytes.len() / 128).clamp(4, 56));
+    let mut state = crate::state::state_with_capacity(capacity_for(bytes.len()));
     let mut overriding = false;
+    for_each_record(text, base, |record| {
+        let key = match &record.key {
+            RecordKey::At(range) => &text[range.clone()],
+            RecordKey::Unescaped(key) => key,
+        };
+        apply(
+            &mut state,
+            &mut overriding,
+            record.op,
+            key,
+            &text[record.value],
+        );
+    })?;
+    Ok((state, tag))
+}
+
+/// [`decode`] into a [`LoadedState`], which keeps `bytes` and reads keys and values in place
+/// (the same records, the same state).
+pub(super) fn decode_in_place(bytes: Vec<u8>) -> Result<(LoadedState, u64), Invalid> {
+    let len = bytes.len();
+    let (tag, body) = opened(&bytes)?;
+    let base = len - body.len();
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let at = err.utf8_error().valid_up_to();
+        super::held_reply::release(err.into_bytes());
+        damaged(&format!("not UTF-8, from byte {at}"))
+    })?;
+    let state = LoadedState::read(text, capacity_for(len), |text, filler| {
+        for_each_record(&text[base..], base, |record| {
+            let key = match record.key {
+                RecordKey::At(range) => Key::At(Span::of(base + range.start..base + range.end)),
+                RecordKey::Unescaped(ref key) => Key::Unescaped(key),
+            };
+            if record.op == REMOVE {
+                filler.remove(text, key);
+            } else {
+                let value = Span::of(base + record.value.start..base + record.value.end);
+                filler.set(text, key, value);
+            }
+        })
+    })?;
+    Ok((state, tag))
+}
+
+/// Room from a value's size (a record takes a few dozen bytes and more), so that a large
+/// session is not rehashed (every key hashed again) while it is read: at most 56 keys' room,
+/// which is 64 buckets, however large the values.
+fn capacity_for(len: usize) -> usize {
+    (len / 128).clamp(4, 56)
+}
+
+/// One record of a stored value, as [`for_each_record`] hands it over.
+struct Record<'t> {
+    /// [`SET`] or [`REMOVE`].
+    op: u8,
+    key: RecordKey<'t>,
+    /// Where the value's JSON text sits in the records' text.
+    value: Range<usize>,
+}
+
+/// A record's key: where the records' text holds it as it is, or unescaped (a key with a
+/// quote, a backslash or a control character).
+enum RecordKey<'t> {
+    At(Range<usize>),
+    Unescaped(Cow<'t, str>),
+}
+
+/// Reads the records of `text` (a stored value's, after its opening brace, which starts at
+/// byte `base` of the value) in order, handing each to `apply`, except that of a run of
+/// records for one key only the last is handed over.
+///
+/// Records are delimited by hand where that is plain (a name or a string value without
+/// escapes, a number) and by serde_json otherwise: see [`decode`].
+fn for_each_record<'t>(
+    text: &'t str,
+    base: usize,
+    mut apply: impl FnMut(Record<'t>),
+) -> Result<(), Invalid> {
+    let b = text.as_bytes();
+    let key_of = |record: &Record<'t>| -> &'t str {
+        match &record.key {
+            RecordKey::At(range) => &text[range.clone()],
+            RecordKey::Unescaped(Cow::Borrowed(key)) => key,
+            // Compared below through the record itself.
+            RecordKey::Unescaped(Cow::Owned(_)) => "",
+        }
+    };
+    let same_key = |a: &Record<'t>, b: &Record<'t>| match (&a.key, &b.key) {
+        (RecordKey::Unescaped(Cow::Owned(a)), RecordKey::Unescaped(Cow::Owned(b))) => a == b,
+        (RecordKey::Unescaped(Cow::Owned(_)), _) | (_, RecordKey::Unescaped(Cow::Owned(_))) => {
+            false
+        }
+        _ => key_of(a) == key_of(b),
+    };
     // The last record read, applied when the next one is for another key: a run of records
     // for one key (a counter's, appended write after write) costs one hash, not one each
     // (about 40 ns a record: 0.8 µs of a 20 KB write, eleventh round, docs/benchmarks.md).
-    let mut pending: Option<(Cow<str>, &str)> = None;
+    let mut pending: Option<Record<'t>> = None;
     let mut pos = 0;
     let mut first = true;
     loop {
@@ -253,12 +345,21 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
         }
         // serde_json counts its columns from where each parse starts: say where that is.
         let at = |pos: usize| base + pos;
-        let (name, end) = match plain_string_end(b, pos) {
-            Some(end) => (Cow::Borrowed(&text[pos + 1..end - 1]), end),
+        let (op, key, end) = match plain_string_end(b, pos) {
+            Some(end) => (
+                b.get(pos + 1).copied(),
+                RecordKey::At(pos + 2..end - 1),
+                end,
+            ),
             None => {
                 let (Name(name), after) = one::<Name>(&b[pos..])
                     .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(pos))))?;
-                (name, b.len() - after.len())
+                let op = name.as_bytes().first().copied();
+                let key = match name {
+                    Cow::Borrowed(name) => Cow::Borrowed(name.get(1..).unwrap_or("")),
+                    Cow::Owned(name) => Cow::Owned(name.get(1..).unwrap_or("").to_owned()),
+                };
+                (op, RecordKey::Unescaped(key), b.len() - after.len())
             }
         };
         pos = skip_whitespace_at(b, end);
@@ -266,42 +367,43 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
             return Err(damaged("a record name without its value"));
         }
         pos = skip_whitespace_at(b, pos + 1);
-        let (value, end) = match plain_value_end(b, pos) {
-            Some(end) => (&text[pos..end], end),
+        let value = match plain_value_end(b, pos) {
+            Some(end) => pos..end,
             None => {
-                let (value, after) = one::<&RawValue>(&b[pos..])
+                let (_, after) = one::<&RawValue>(&b[pos..])
                     .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(pos))))?;
-                (value.get(), b.len() - after.len())
+                pos..b.len() - after.len()
             }
         };
-        pos = end;
-        if !matches!(name.as_bytes().first(), Some(&(SET | REMOVE))) {
-            return Err(damaged("a record name without its operation"));
-        }
+        pos = value.end;
+        let op = match op {
+            Some(op @ (SET | REMOVE)) => op,
+            _ => return Err(damaged("a record name without its operation")),
+        };
+        let record = Record { op, key, value };
         // A record for the same key as the one before it: that one is dead (a record sets or
         // removes its key whatever came before), and only the last of the run is applied.
         if pending
             .as_ref()
-            .is_some_and(|(before, _)| before[1..] == name[1..])
+            .is_some_and(|before| same_key(before, &record))
         {
-            pending = Some((name, value));
+            pending = Some(record);
             continue;
         }
-        if let Some((name, value)) = pending.replace((name, value)) {
-            apply(&mut state, &mut overriding, &name, value);
+        if let Some(before) = pending.replace(record) {
+            apply(before);
         }
     }
-    if let Some((name, value)) = pending {
-        apply(&mut state, &mut overriding, &name, value);
+    if let Some(last) = pending {
+        apply(last);
     }
-    Ok((state, tag))
+    Ok(())
 }
 
-/// One record (`name`: its operation then its key) applied to the state being read: see
+/// One record (its operation, its key and its value) applied to the state being read: see
 /// [`decode`].
-fn apply(state: &mut SessionState, overriding: &mut bool, name: &str, value: &str) {
-    let key = &name[1..];
-    if name.as_bytes()[0] == REMOVE {
+fn apply(state: &mut SessionState, overriding: &mut bool, op: u8, key: &str, value: &str) {
+    if op == REMOVE {
         state.remove(key);
         *overriding = true;
     } else if !*overriding {
@@ -509,6 +611,7 @@ fn tag_of(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::tests::state;
 
     /// The decoder before the hand-delimited path: serde_json for every name and value,
     /// each record owned as it is read. The oracle of the differential test below.
@@ -557,11 +660,20 @@ mod tests {
         }
     }
 
-    fn state(pairs: &[(&str, &str)]) -> SessionState {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+    /// [`decode`], checked against [`decode_in_place`]: both read the same state, or fail
+    /// with the same message.
+    fn both(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
+        let mapped = decode(bytes);
+        let in_place = decode_in_place(bytes.to_vec()).map(|(loaded, tag)| {
+            let state: SessionState = loaded
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            assert_eq!(state.len(), loaded.len());
+            (state, tag)
+        });
+        assert_eq!(mapped, in_place, "{:?}", String::from_utf8_lossy(bytes));
+        mapped
     }
 
     #[test]
@@ -610,7 +722,7 @@ mod tests {
             ("", "null"),
         ]);
         let value = encode_state(&s);
-        let (decoded, tag) = decode(&value).unwrap();
+        let (decoded, tag) = both(&value).unwrap();
         assert_eq!(decoded, s);
         assert!(value.starts_with(header(tag).as_bytes()));
         assert_ne!(
@@ -641,19 +753,19 @@ mod tests {
             b"v1:0123456789abcdef:{\"=a\":1234567secret",
             b"v1:0123456789abcdef:",
         ] {
-            let err = decode(bad).unwrap_err();
+            let err = both(bad).unwrap_err();
             assert!(!err.contains("secret") && !err.contains("1234567"), "{err}");
         }
-        assert!(decode(b"v1:00000000000000ff:{").unwrap().0.is_empty());
+        assert!(both(b"v1:00000000000000ff:{").unwrap().0.is_empty());
         // Whitespace between records, as a hand edit may leave, is JSON all the same.
         assert_eq!(
-            decode(b"v1:00000000000000ff: { \"=a\" : 1 ,\n\"-a\":0, \"=b\":[2] ")
+            both(b"v1:00000000000000ff: { \"=a\" : 1 ,\n\"-a\":0, \"=b\":[2] ")
                 .unwrap()
                 .0,
             state(&[("b", "[2]")])
         );
         // A record without its operation is not ours either.
-        assert!(decode(br#"v1:00000000000000ff:{"a":1"#).is_err());
+        assert!(both(br#"v1:00000000000000ff:{"a":1"#).is_err());
     }
 
     #[test]
@@ -665,13 +777,13 @@ mod tests {
         changes.set("c", "[3]");
         changes.remove("we\"ird");
         value.extend_from_slice(&records(&changes));
-        let (decoded, _) = decode(&value).unwrap();
+        let (decoded, _) = both(&value).unwrap();
         assert_eq!(decoded, state(&[("a", "10"), ("b", "2"), ("c", "[3]")]));
         // Removed then set again by a later write: the later record wins.
         let mut again = Changes::default();
         again.set("we\"ird", "4");
         value.extend_from_slice(&records(&again));
-        assert_eq!(decode(&value).unwrap().0["we\"ird"], "4");
+        assert_eq!(both(&value).unwrap().0["we\"ird"], "4");
         let pairs: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(encoded_len(&pairs), encode_state(&s).len() + 2);
         assert_eq!(records_len(&changes), records(&changes).len());
@@ -710,7 +822,7 @@ mod tests {
                 let json = if *remove { "0" } else { json.as_str() };
                 value.extend_from_slice(format!("\"{op}{key}\":{json}").as_bytes());
             }
-            proptest::prop_assert_eq!(decode(&value).unwrap(), reference_decode(&value).unwrap());
+            proptest::prop_assert_eq!(both(&value).unwrap(), reference_decode(&value).unwrap());
         }
     }
 
@@ -752,7 +864,7 @@ mod tests {
                 proptest::prop_assert!(is_session_length(value.len()));
                 proptest::prop_assert!(!is_session_length(orphan.len()));
             }
-            proptest::prop_assert_eq!(decode(&value).unwrap().0, expected);
+            proptest::prop_assert_eq!(both(&value).unwrap().0, expected);
         }
     }
 
@@ -832,7 +944,7 @@ mod tests {
         /// same state from it.
         #[test]
         fn decode_agrees_with_serde_json_on_any_value(value in stored_then_damaged()) {
-            match (decode(&value), reference_decode(&value)) {
+            match (both(&value), reference_decode(&value)) {
                 (Ok(ours), Ok(reference)) => proptest::prop_assert_eq!(ours, reference),
                 (Err(_), Err(_)) => {}
                 (ours, reference) => proptest::prop_assert!(
@@ -914,7 +1026,7 @@ mod tests {
                 ] {
                     let value = format!("v1:00000000000000ff:{{{name}:{text}{after}");
                     let (ours, reference) =
-                        (decode(value.as_bytes()), reference_decode(value.as_bytes()));
+                        (both(value.as_bytes()), reference_decode(value.as_bytes()));
                     match (&ours, &reference) {
                         (Ok(a), Ok(b)) => assert_eq!(a, b, "{value:?}"),
                         (Err(_), Err(_)) => {}
@@ -948,7 +1060,7 @@ mod tests {
             changes.apply_to(&mut expected);
             value.extend_from_slice(&records(&changes));
             if round % 97 == 0 || round == 599 {
-                assert_eq!(decode(&value).unwrap().0, expected, "after {round} writes");
+                assert_eq!(both(&value).unwrap().0, expected, "after {round} writes");
             }
         }
     }

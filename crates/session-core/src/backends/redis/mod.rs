@@ -101,7 +101,7 @@
 mod cluster;
 mod connection;
 mod errors;
-mod held_reply;
+pub(crate) mod held_reply;
 mod layout;
 mod scripts;
 #[cfg(feature = "sentinel")]
@@ -135,8 +135,8 @@ use crate::{
     plan::{BackendPlan, ConnectionPlan, RedisPlan, Strategy, Topology},
     state::check_values_are_json,
     ttl::millis,
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError, Version,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError, Version,
 };
 
 /// The name this backend reports in errors and health checks.
@@ -615,18 +615,82 @@ impl RedisBackend {
         format!("{}index:{}:{}", self.prefix, entry.key(), entry.digest())
     }
 
+    /// A load, into a map or in place ([`Decoded`]): `load_versioned`, `load_in_place`.
+    async fn load_as<T: Decoded>(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(T, Version)>, StoreError> {
+        let key = self.key(id);
+        // A touching load is one command, `GETEX`, where `GET` and `PEXPIRE` were two: Redis
+        // runs one command less and the client encodes and reads one less, on every load with
+        // sliding expiry (ninth round, docs/benchmarks.md).
+        let mut getex = touch.is_some() && self.getex.load(Relaxed);
+        // `first` on the key, with `PX` when `getex`, or followed by a `PEXPIRE` of `touch`.
+        let request = |first: &str, touch: Option<Duration>, getex: bool| {
+            let mut pipe = redis::pipe();
+            pipe.cmd(first).arg(&key);
+            if let Some(ttl) = touch {
+                if getex {
+                    pipe.arg("PX").arg(millis(ttl));
+                } else {
+                    pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
+                }
+            }
+            Request::Pipe(pipe)
+        };
+        // A load that touches writes: the master. One that does not may go to a replica.
+        let read_only = touch.is_none();
+        let first = if getex { "GETEX" } else { "GET" };
+        let mut got: redis::RedisResult<(Value,)> = self
+            .send_raw(&request(first, touch, getex), read_only)
+            .await;
+        if getex && matches!(&got, Err(err) if errors::refuses_command(err, "getex")) {
+            // Redis before 6.2, or an ACL without `+getex`: the two commands from now on.
+            // Not an error: the deployment worked with them before, and still does.
+            self.getex.store(false, Relaxed);
+            getex = false;
+            tracing::warn!(
+                location = %self.location,
+                "redis: the server refuses GETEX (before Redis 6.2, or an ACL without +getex); sliding expiry loads send GET and PEXPIRE instead, until a restart"
+            );
+            got = self
+                .send_raw(&request("GET", touch, false), read_only)
+                .boxed()
+                .await;
+        }
+        let value = match got {
+            Ok((value,)) => value,
+            // A session of an earlier version, stored as a hash. With `GET`, its expiry was
+            // reset all the same (the `PEXPIRE` ran after the failed `GET`); `GETEX` failed
+            // before setting one, so then the `PEXPIRE` comes with the `HGETALL`.
+            Err(err) if errors::is_wrong_type(&err) => {
+                let expire = touch.filter(|_| getex);
+                let (fields,): (Value,) = self
+                    .send(&request("HGETALL", expire, false), read_only)
+                    .boxed()
+                    .await?;
+                return Ok(
+                    hash_state(fields)?.map(|state| (T::from(state), Version::hash(self.origin)))
+                );
+            }
+            Err(err) => return Err(self.error(&err)),
+        };
+        Ok(self
+            .stored::<T>(value)?
+            .map(|(state, tag, len)| (state, Version::tagged(self.origin, tag, len))))
+    }
+
     /// A `GET` reply of a session key: the state, the tag and the length of its value, `None`
     /// when the key is absent.
-    fn stored(&self, value: Value) -> Result<Option<(SessionState, u64, usize)>, StoreError> {
+    fn stored<T: Decoded>(&self, value: Value) -> Result<Option<(T, u64, usize)>, StoreError> {
         match value {
             Value::Nil => Ok(None),
             // A write's records that landed after a logout, about to be deleted by it.
             Value::BulkString(bytes) if layout::is_orphan(&bytes) => Ok(None),
             Value::BulkString(bytes) => {
                 let len = bytes.len();
-                let decoded = layout::decode(&bytes).map_err(corrupt);
-                held_reply::release(bytes);
-                let (state, tag) = decoded?;
+                let (state, tag) = T::decode(bytes).map_err(corrupt)?;
                 // A session whose keys were all removed (by concurrent requests that each
                 // removed some): no session.
                 Ok((!state.is_empty()).then_some((state, tag, len)))
@@ -635,7 +699,6 @@ impl RedisBackend {
             _ => Err(corrupt("GET returned something other than a string".into())),
         }
     }
-
     /// Whether a session is stored under `id`, from the master; a key that is not a session
     /// (another type, or a string without our header) is corrupt, as for a write. Reads
     /// the header only (`GETRANGE`), never the session.
@@ -941,7 +1004,7 @@ impl RedisBackend {
     /// never the data).
     async fn compact(&self, id: &SessionId) {
         let found = match self.current(id).await {
-            Ok(value) => self.stored(value),
+            Ok(value) => self.stored::<SessionState>(value),
             Err(err) => Err(self.error(&err)),
         };
         let (state, tag, len) = match found {
@@ -1040,62 +1103,15 @@ impl SessionBackend for RedisBackend {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
-        let key = self.key(id);
-        // A touching load is one command, `GETEX`, where `GET` and `PEXPIRE` were two: Redis
-        // runs one command less and the client encodes and reads one less, on every load with
-        // sliding expiry (ninth round, docs/benchmarks.md).
-        let mut getex = touch.is_some() && self.getex.load(Relaxed);
-        // `first` on the key, with `PX` when `getex`, or followed by a `PEXPIRE` of `touch`.
-        let request = |first: &str, touch: Option<Duration>, getex: bool| {
-            let mut pipe = redis::pipe();
-            pipe.cmd(first).arg(&key);
-            if let Some(ttl) = touch {
-                if getex {
-                    pipe.arg("PX").arg(millis(ttl));
-                } else {
-                    pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl)).ignore();
-                }
-            }
-            Request::Pipe(pipe)
-        };
-        // A load that touches writes: the master. One that does not may go to a replica.
-        let read_only = touch.is_none();
-        let first = if getex { "GETEX" } else { "GET" };
-        let mut got: redis::RedisResult<(Value,)> = self
-            .send_raw(&request(first, touch, getex), read_only)
-            .await;
-        if getex && matches!(&got, Err(err) if errors::refuses_command(err, "getex")) {
-            // Redis before 6.2, or an ACL without `+getex`: the two commands from now on.
-            // Not an error: the deployment worked with them before, and still does.
-            self.getex.store(false, Relaxed);
-            getex = false;
-            tracing::warn!(
-                location = %self.location,
-                "redis: the server refuses GETEX (before Redis 6.2, or an ACL without +getex); sliding expiry loads send GET and PEXPIRE instead, until a restart"
-            );
-            got = self
-                .send_raw(&request("GET", touch, false), read_only)
-                .boxed()
-                .await;
-        }
-        let value = match got {
-            Ok((value,)) => value,
-            // A session of an earlier version, stored as a hash. With `GET`, its expiry was
-            // reset all the same (the `PEXPIRE` ran after the failed `GET`); `GETEX` failed
-            // before setting one, so then the `PEXPIRE` comes with the `HGETALL`.
-            Err(err) if errors::is_wrong_type(&err) => {
-                let expire = touch.filter(|_| getex);
-                let (fields,): (Value,) = self
-                    .send(&request("HGETALL", expire, false), read_only)
-                    .boxed()
-                    .await?;
-                return Ok(hash_state(fields)?.map(|state| (state, Version::hash(self.origin))));
-            }
-            Err(err) => return Err(self.error(&err)),
-        };
-        Ok(self
-            .stored(value)?
-            .map(|(state, tag, len)| (state, Version::tagged(self.origin, tag, len))))
+        self.load_as(id, touch).await
+    }
+
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.load_as(id, touch).await
     }
 
     async fn load_with_ttl(
@@ -1112,7 +1128,10 @@ impl SessionBackend for RedisBackend {
         // could miss a logout.
         let got: redis::RedisResult<(Value, i64)> = self.send_raw(&pipe("GET"), false).await;
         let (state, pttl) = match got {
-            Ok((value, pttl)) => (self.stored(value)?.map(|(state, ..)| state), pttl),
+            Ok((value, pttl)) => (
+                self.stored::<SessionState>(value)?.map(|(state, ..)| state),
+                pttl,
+            ),
             Err(err) if errors::is_wrong_type(&err) => {
                 let (fields, pttl): (Value, i64) = self.run(pipe("HGETALL")).await?;
                 (hash_state(fields)?, pttl)
@@ -1569,6 +1588,37 @@ fn hash_state(fields: Value) -> Result<Option<SessionState>, StoreError> {
     }
     check_values_are_json(&state).map_err(corrupt)?;
     Ok(Some(state))
+}
+
+/// What a load reads a stored value into: a map ([`SessionState`]), or the value itself,
+/// read in place ([`LoadedState`]).
+trait Decoded: From<SessionState> + Send {
+    /// The state of a stored value (a `GET` reply) and its header's tag.
+    fn decode(bytes: Vec<u8>) -> Result<(Self, u64), layout::Invalid>;
+    fn is_empty(&self) -> bool;
+}
+
+impl Decoded for SessionState {
+    fn decode(bytes: Vec<u8>) -> Result<(Self, u64), layout::Invalid> {
+        let decoded = layout::decode(&bytes);
+        held_reply::release(bytes);
+        decoded
+    }
+
+    fn is_empty(&self) -> bool {
+        SessionState::is_empty(self)
+    }
+}
+
+impl Decoded for LoadedState {
+    /// Keeps the reply (handed on to `held_reply` when the state is dropped).
+    fn decode(bytes: Vec<u8>) -> Result<(Self, u64), layout::Invalid> {
+        layout::decode_in_place(bytes)
+    }
+
+    fn is_empty(&self) -> bool {
+        LoadedState::is_empty(self)
+    }
 }
 
 fn corrupt(detail: String) -> StoreError {
