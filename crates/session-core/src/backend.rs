@@ -54,7 +54,8 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// [`load_versioned`](Self::load_versioned), the state read in place ([`LoadedState`]):
     /// what the axum layer loads. The default: `load_versioned`'s map, copied once into one.
-    /// Redis reads its reply in place, with no allocation per key.
+    /// Redis reads its reply in place, with no allocation per key (but for keys stored
+    /// escaped).
     async fn load_in_place(
         &self,
         id: &SessionId,

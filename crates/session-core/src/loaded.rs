@@ -12,7 +12,8 @@ use crate::SessionState;
 /// Why not a [`SessionState`]: a map holds a `String` for every key and every value, so a
 /// load of a 50-key, 20 KB session made about 100 allocations and copied every value, and
 /// the request's end freed them again. Read in place, a Redis load keeps the reply it
-/// received and allocates only the table (one kept per thread, as for maps): via axum, 20 KB
+/// received and allocates only the table (one kept per thread, as for maps), and a buffer
+/// for the keys it holds escaped, if any: via axum, 20 KB
 /// reads cost 0.89 of what they did with a map, 20 KB one-key writes 0.86, 2 KB reads and
 /// writes 0.91-0.92 (twelfth round, docs/benchmarks.md). The axum layer holds its session this way, with
 /// the request's own changes beside it; [`SessionStore::load_in_place`] returns one.
@@ -43,6 +44,10 @@ pub struct LoadedState {
     unescaped: String,
     entries: HashTable<Entry>,
     hasher: RandomState,
+    /// `text` is a reply a backend read (Redis), handed to `held_reply` when dropped; not a
+    /// copy of a map, which would only push a held reply out.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    reply: bool,
 }
 
 /// Where one key and its value sit.
@@ -52,7 +57,8 @@ struct Entry {
     value: Span,
 }
 
-/// A byte range of `text`, or of `unescaped` shifted by `text.len()`.
+/// A byte range of `text`, or of `unescaped` shifted by `text.len()`. (An empty span at
+/// `text.len()` reads as one of `unescaped`: empty either way.)
 #[derive(Clone, Copy)]
 pub(crate) struct Span {
     start: usize,
@@ -146,6 +152,7 @@ impl LoadedState {
             unescaped: String::new(),
             entries: spare::table(capacity),
             hasher: RandomState::new(),
+            reply: true,
         };
         let mut filler = Filler {
             text_len: state.text.len(),
@@ -194,8 +201,9 @@ impl Filler<'_> {
             Slot::Vacant(slot) => {
                 let key = match key {
                     Key::At(span) => span,
-                    // Kept only for a key not seen before: an escaped key set again and
-                    // again is copied once.
+                    // Copied only when the key is not in the table: an escaped key set
+                    // again and again (a counter's records) is copied once, and only a key
+                    // removed and set again is copied again (never more than the text).
                     Key::Unescaped(name) => {
                         let start = self.text_len + self.unescaped.len();
                         self.unescaped.push_str(name);
@@ -209,6 +217,7 @@ impl Filler<'_> {
 
     /// Removes `key` (of `text`, given again).
     pub(crate) fn remove(&mut self, text: &str, key: Key<'_>) {
+        debug_assert_eq!(text.len(), self.text_len);
         let name = match &key {
             Key::At(span) => &text[span.start..span.end],
             Key::Unescaped(name) => name,
@@ -258,6 +267,7 @@ impl From<SessionState> for LoadedState {
             unescaped: String::new(),
             entries,
             hasher,
+            reply: false,
         }
     }
 }
@@ -271,13 +281,17 @@ impl std::fmt::Debug for LoadedState {
 }
 
 impl Drop for LoadedState {
-    /// The table goes back for the next load on this thread, and a large text (a Redis
-    /// reply) is held until the next one arrives: both measured costly to allocate afresh
+    /// The table goes back for the next load on this thread, and a large reply (Redis) is
+    /// held until the next one arrives: both measured costly to allocate afresh
     /// (`spare`, and `backends::redis::held_reply`).
     fn drop(&mut self) {
         spare::keep(std::mem::take(&mut self.entries));
         #[cfg(feature = "redis")]
-        crate::backends::redis::held_reply::release(std::mem::take(&mut self.text).into_bytes());
+        if self.reply {
+            crate::backends::redis::held_reply::release(
+                std::mem::take(&mut self.text).into_bytes(),
+            );
+        }
     }
 }
 

@@ -251,7 +251,8 @@ impl SessionStore {
 
     /// [`load_versioned`](Self::load_versioned), the state read in place: a
     /// [`LoadedState`] keeps what the backend read (on Redis, the reply) and finds keys and
-    /// values in it, with no allocation per key. What the axum layer loads.
+    /// values in it, with no allocation per key (but for keys stored escaped). What the axum
+    /// layer loads.
     ///
     /// ```
     /// use session_core::{SessionState, SessionStore};

@@ -53,8 +53,8 @@ use async_trait::async_trait;
 use crate::{
     config::BackendMode,
     plan::{BackendPlan, MultiPlan},
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionConfig,
-    SessionId, SessionState, StoreError, TtlRule, Version,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
+    SessionConfig, SessionId, SessionState, StoreError, TtlRule, Version,
 };
 
 const NAME: &str = "multi";
@@ -327,6 +327,65 @@ impl MultiBackend {
             .collect()
     }
 
+    // The version is the one of the write backend the session was found in (a session
+    // moved by this load has none): every write backend gets it back with the write, and
+    // only the one that read it acts on it (`Version::seen_by`).
+    async fn load_as<T: LoadedAs>(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(T, Version)>, StoreError> {
+        let mut first_err = None;
+        for b in self.backends.iter().filter(|b| b.read) {
+            let found = if b.write {
+                T::load(&*b.backend, id, touch).await
+            } else {
+                // A session found here moves into the write backends with what it had left
+                // (touching is a write: only write backends are touched).
+                match b.backend.load_with_ttl(id).await {
+                    Ok(Some((state, left))) => {
+                        let ttl = self.ttl.for_move(touch, left);
+                        return match self.promote(b, id, state, ttl, touch).await? {
+                            Moved::Created(state) => Ok(Some((state.into(), Version::default()))),
+                            Moved::AlreadyThere(state) => {
+                                Ok(state.map(|state| (state.into(), Version::default())))
+                            }
+                            Moved::LoggedOut => Ok(None),
+                        };
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            };
+            match found {
+                Ok(Some(state)) => return Ok(Some(state)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(backend = %b.name, error = %e, "multi-backend: load failed; asking the next backend");
+                    first_err.get_or_insert(self.tag(b, e));
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        // A concurrent request may have moved the session out of a backend this load had not
+        // reached yet into one it had already asked: ask the write backends once more, after
+        // any move of this id in this process is done, rather than answer "no session".
+        if self.backends.iter().any(|b| b.read && !b.write) {
+            let _serialised = self.locks.lock(id).await;
+            for b in self.backends.iter().filter(|b| b.read && b.write) {
+                if let Some(state) = T::load(&*b.backend, id, touch)
+                    .await
+                    .map_err(|e| self.tag(b, e))?
+                {
+                    return Ok(Some(state));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Copies a session found in a non-write backend (`from`, which has delete mode) into
     /// every write backend with expiry `ttl`, then removes the original, by the rules of the
     /// module docs. `touch` is the load's sliding refresh, for a writer's existing copy.
@@ -557,65 +616,20 @@ impl SessionBackend for MultiBackend {
             .map(|(state, _)| state))
     }
 
-    // The version is the one of the write backend the session was found in (a session
-    // moved by this load has none): every write backend gets it back with the write, and
-    // only the one that read it acts on it (`Version::seen_by`).
     async fn load_versioned(
         &self,
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
-        let mut first_err = None;
-        for b in self.backends.iter().filter(|b| b.read) {
-            let found = if b.write {
-                b.backend.load_versioned(id, touch).await
-            } else {
-                // A session found here moves into the write backends with what it had left
-                // (touching is a write: only write backends are touched).
-                match b.backend.load_with_ttl(id).await {
-                    Ok(Some((state, left))) => {
-                        let ttl = self.ttl.for_move(touch, left);
-                        return match self.promote(b, id, state, ttl, touch).await? {
-                            Moved::Created(state) => Ok(Some((state, Version::default()))),
-                            Moved::AlreadyThere(state) => {
-                                Ok(state.map(|state| (state, Version::default())))
-                            }
-                            Moved::LoggedOut => Ok(None),
-                        };
-                    }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            };
-            match found {
-                Ok(Some(state)) => return Ok(Some(state)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(backend = %b.name, error = %e, "multi-backend: load failed; asking the next backend");
-                    first_err.get_or_insert(self.tag(b, e));
-                }
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        // A concurrent request may have moved the session out of a backend this load had not
-        // reached yet into one it had already asked: ask the write backends once more, after
-        // any move of this id in this process is done, rather than answer "no session".
-        if self.backends.iter().any(|b| b.read && !b.write) {
-            let _serialised = self.locks.lock(id).await;
-            for b in self.backends.iter().filter(|b| b.read && b.write) {
-                if let Some(state) = b
-                    .backend
-                    .load_versioned(id, touch)
-                    .await
-                    .map_err(|e| self.tag(b, e))?
-                {
-                    return Ok(Some(state));
-                }
-            }
-        }
-        Ok(None)
+        self.load_as(id, touch).await
+    }
+
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.load_as(id, touch).await
     }
 
     async fn create(
@@ -763,6 +777,40 @@ impl SessionBackend for MultiBackend {
 
     fn name(&self) -> &str {
         NAME
+    }
+}
+
+/// What a load answers: a map ([`SessionBackend::load_versioned`]) or a state read in place
+/// ([`SessionBackend::load_in_place`]), asked of each backend in the same form; a session
+/// moved by the load is a map, converted.
+#[async_trait]
+trait LoadedAs: From<SessionState> + Send + 'static {
+    async fn load(
+        backend: &dyn SessionBackend,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(Self, Version)>, StoreError>;
+}
+
+#[async_trait]
+impl LoadedAs for SessionState {
+    async fn load(
+        backend: &dyn SessionBackend,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(Self, Version)>, StoreError> {
+        backend.load_versioned(id, touch).await
+    }
+}
+
+#[async_trait]
+impl LoadedAs for LoadedState {
+    async fn load(
+        backend: &dyn SessionBackend,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(Self, Version)>, StoreError> {
+        backend.load_in_place(id, touch).await
     }
 }
 

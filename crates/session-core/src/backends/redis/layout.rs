@@ -248,8 +248,13 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
 /// (the same records, the same state).
 pub(super) fn decode_in_place(bytes: Vec<u8>) -> Result<(LoadedState, u64), Invalid> {
     let len = bytes.len();
-    let (tag, body) = opened(&bytes)?;
-    let base = len - body.len();
+    let (tag, base) = match opened(&bytes) {
+        Ok((tag, body)) => (tag, len - body.len()),
+        Err(err) => {
+            super::held_reply::release(bytes);
+            return Err(err);
+        }
+    };
     let text = String::from_utf8(bytes).map_err(|err| {
         let at = err.utf8_error().valid_up_to();
         super::held_reply::release(err.into_bytes());
@@ -355,9 +360,16 @@ fn for_each_record<'t>(
                 let (Name(name), after) = one::<Name>(&b[pos..])
                     .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(pos))))?;
                 let op = name.as_bytes().first().copied();
+                // The operation off the front (a name that starts with anything else is
+                // refused below, before its key is read).
                 let key = match name {
                     Cow::Borrowed(name) => Cow::Borrowed(name.get(1..).unwrap_or("")),
-                    Cow::Owned(name) => Cow::Owned(name.get(1..).unwrap_or("").to_owned()),
+                    Cow::Owned(mut name) => {
+                        if !name.is_empty() {
+                            name.remove(0);
+                        }
+                        Cow::Owned(name)
+                    }
                 };
                 (op, RecordKey::Unescaped(key), b.len() - after.len())
             }

@@ -699,6 +699,7 @@ impl RedisBackend {
             _ => Err(corrupt("GET returned something other than a string".into())),
         }
     }
+
     /// Whether a session is stored under `id`, from the master; a key that is not a session
     /// (another type, or a string without our header) is corrupt, as for a write. Reads
     /// the header only (`GETRANGE`), never the session.
