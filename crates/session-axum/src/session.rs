@@ -115,7 +115,7 @@ struct Data {
     id: Option<SessionId>,
     /// The stored keys this request has not changed, as the load found them: read in place,
     /// in the text the store answered, with no allocation per key but for keys stored
-    /// escaped (a 20 KB one-key write 0.86
+    /// escaped (a 20 KB one-key write 0.81-0.86
     /// of its cost with a map of `String`s, twelfth round, docs/benchmarks.md).
     stored: LoadedState,
     /// The keys this request changed, each moved here from `stored` by its first change.

@@ -13,9 +13,9 @@ use crate::SessionState;
 /// load of a 50-key, 20 KB session made about 100 allocations and copied every value, and
 /// the request's end freed them again. Read in place, a Redis load keeps the reply it
 /// received and allocates only the table (one kept per thread, as for maps), and a buffer
-/// for the keys it holds escaped, if any: via axum, 20 KB
-/// reads cost 0.89 of what they did with a map, 20 KB one-key writes 0.86, 2 KB reads and
-/// writes 0.91-0.92 (twelfth round, docs/benchmarks.md). The axum layer holds its session this way, with
+/// for the keys it holds escaped, if any: via axum, 20 KB reads cost 0.88-0.89 of what they
+/// did with a map at 32 connections, 20 KB one-key writes 0.81-0.86, 2 KB reads and writes
+/// 0.90-0.93 (twelfth round, docs/benchmarks.md). The axum layer holds its session this way, with
 /// the request's own changes beside it; [`SessionStore::load_in_place`] returns one.
 ///
 /// Keys are hashed with std's [`RandomState`] (SipHash, randomly keyed), as a `HashMap`
@@ -281,8 +281,8 @@ impl std::fmt::Debug for LoadedState {
 }
 
 impl Drop for LoadedState {
-    /// The table goes back for the next load on this thread, and a large reply (Redis) is
-    /// held until the next one arrives: both measured costly to allocate afresh
+    /// The table goes back for the next load on this thread, and a large reply (Redis) goes
+    /// to `held_reply`, which may hold it back from glibc: both measured costly to allocate afresh
     /// (`spare`, and `backends::redis::held_reply`).
     fn drop(&mut self) {
         spare::keep(std::mem::take(&mut self.entries));

@@ -14,9 +14,12 @@
 //! stopped working when the axum layer began reading replies in place (`LoadedState`), each
 //! kept until its request ends: at 128 connections a burst of replies is freed together, and
 //! the heap was trimmed and grown again burst after burst (1.2 page faults per 20 KB read,
-//! a fifth of the server's CPU), in some runs at 32 connections too. So a thread now holds
-//! the two large replies at the highest addresses it has seen, and frees any other: what is
-//! freed then lies below a held chunk, and cannot join the free space at the top of the heap.
+//! about 5% of the server's samples in the fault handler, and the 20 KB read a fifth dearer),
+//! in some runs at 32 connections too. So a thread now holds the two large replies at the
+//! highest addresses it has seen, and frees any other: what is freed then usually lies below
+//! a held chunk, and does not join the free space at the top of the heap. Usually: with
+//! several threads, a reply may have been allocated in another thread's heap (glibc gives
+//! each thread its own), whose top the replies held here do not pin.
 //! Measured with the in-place reads: 24-64 faults per CPU second of the server, against
 //! 4,000-55,000 with the last reply held (docs/benchmarks.md, the twelfth round). A heuristic
 //! about glibc's behaviour, not a guarantee.
@@ -26,8 +29,8 @@
 //! the heap below them stays the process's, as glibc keeps freed memory anywhere but at the
 //! top: the heap stays as large as the largest burst of large replies made it. The held bytes
 //! are a session's, which stay in the process's memory as freed memory does until reused;
-//! nothing reads them. Only where glibc is the C library (`target_env = "gnu"`): elsewhere
-//! (musl) replies are freed at once. Replies under 4 KB are freed at once too: holding them
+//! nothing reads them. Only on Linux with glibc (`target_env = "gnu"`): elsewhere (musl,
+//! other systems) replies are freed at once. Replies under 4 KB are freed at once too: holding them
 //! from 1 KB changed nothing measurable on a 2 KB read.
 
 use std::cell::RefCell;
@@ -50,7 +53,9 @@ thread_local! {
 /// Done with `reply`: held when it is large, and of the held replies and it, the one at the
 /// lowest address is freed when there are more than [`HELD_REPLIES`]; freed at once otherwise.
 pub(crate) fn release(reply: Vec<u8>) {
-    if cfg!(target_env = "gnu") && (HELD_MIN..=HELD_MAX).contains(&reply.capacity()) {
+    if cfg!(all(target_os = "linux", target_env = "gnu"))
+        && (HELD_MIN..=HELD_MAX).contains(&reply.capacity())
+    {
         // `try_with`: a thread being torn down has no slot left; the reply is freed instead.
         let _ = HELD.try_with(|held| {
             let mut held = held.borrow_mut();
@@ -69,7 +74,7 @@ pub(crate) fn release(reply: Vec<u8>) {
     }
 }
 
-#[cfg(all(test, target_env = "gnu"))]
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
     use super::*;
 
@@ -93,9 +98,12 @@ mod tests {
             held().is_empty(),
             "small and too large replies are freed at once"
         );
-        let replies: Vec<Vec<u8>> = (0..5).map(|i| vec![i; 8_000 + usize::from(i)]).collect();
+        let mut replies: Vec<Vec<u8>> = (0..5).map(|i| vec![i; 8_000 + usize::from(i)]).collect();
         let mut at: Vec<usize> = replies.iter().map(|r| r.as_ptr() as usize).collect();
         at.sort_unstable();
+        // Highest address first: the two held at the end are the first two released, which
+        // "the last two" would have freed.
+        replies.sort_unstable_by_key(|r| std::cmp::Reverse(r.as_ptr() as usize));
         for reply in replies {
             release(reply);
             assert!(held().len() <= HELD_REPLIES);
