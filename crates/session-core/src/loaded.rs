@@ -139,13 +139,27 @@ impl LoadedState {
             .map(|e| (self.slice(e.key), self.slice(e.value)))
     }
 
-    /// A state over `text`, filled by `read`, which gets the text and a [`Filler`] to record
-    /// each key in (Redis: the records of a stored value, in order).
+    /// A copy of every key and value, as a map.
+    ///
+    /// ```
+    /// use session_core::{LoadedState, SessionState};
+    ///
+    /// let state = SessionState::from([("n".to_owned(), "1".to_owned())]);
+    /// assert_eq!(LoadedState::from(state.clone()).to_state(), state);
+    /// ```
+    pub fn to_state(&self) -> SessionState {
+        self.iter()
+            .map(|(key, value)| (key.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    /// A state over `text`, filled by `read` through a [`Filler`], which records each key
+    /// (Redis: the records of a stored value, in order).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn read<E>(
         text: String,
         capacity: usize,
-        read: impl FnOnce(&str, &mut Filler<'_>) -> Result<(), E>,
+        read: impl FnOnce(&mut Filler<'_>) -> Result<(), E>,
     ) -> Result<Self, E> {
         let mut state = Self {
             text,
@@ -155,19 +169,19 @@ impl LoadedState {
             reply: true,
         };
         let mut filler = Filler {
-            text_len: state.text.len(),
+            text: &state.text,
             unescaped: &mut state.unescaped,
             entries: &mut state.entries,
             hasher: &state.hasher,
         };
-        read(&state.text, &mut filler)?;
+        read(&mut filler)?;
         Ok(state)
     }
 }
 
 /// Records keys into a [`LoadedState`] being read (see [`LoadedState::read`]).
 pub(crate) struct Filler<'a> {
-    text_len: usize,
+    text: &'a str,
     unescaped: &'a mut String,
     entries: &'a mut HashTable<Entry>,
     hasher: &'a RandomState,
@@ -181,18 +195,29 @@ pub(crate) enum Key<'k> {
 }
 
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-impl Filler<'_> {
-    /// Sets `key` (of `text`, given again) to the value at `value`, over any value before.
-    pub(crate) fn set(&mut self, text: &str, key: Key<'_>, value: Span) {
-        debug_assert_eq!(text.len(), self.text_len);
-        let name = match &key {
-            Key::At(span) => &text[span.start..span.end],
+impl<'a> Filler<'a> {
+    /// The text the state is read over.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// The text of `key`.
+    fn name<'k>(&self, key: &'k Key<'k>) -> &'k str
+    where
+        'a: 'k,
+    {
+        match key {
+            Key::At(span) => &self.text[span.start..span.end],
             Key::Unescaped(name) => name,
-        };
-        let hash = self.hasher.hash_one(name);
-        let (unescaped, hasher) = (&*self.unescaped, self.hasher);
+        }
+    }
+
+    /// Sets `key` to the value at `value`, over any value before.
+    pub(crate) fn set(&mut self, key: Key<'_>, value: Span) {
+        let (text, unescaped, hasher) = (self.text, &*self.unescaped, self.hasher);
+        let name = self.name(&key);
         let slot = self.entries.entry(
-            hash,
+            hasher.hash_one(name),
             |e| resolve(text, unescaped, e.key) == name,
             |e| hasher.hash_one(resolve(text, unescaped, e.key)),
         );
@@ -205,7 +230,7 @@ impl Filler<'_> {
                     // again and again (a counter's records) is copied once, and only a key
                     // removed and set again is copied again (never more than the text).
                     Key::Unescaped(name) => {
-                        let start = self.text_len + self.unescaped.len();
+                        let start = text.len() + self.unescaped.len();
                         self.unescaped.push_str(name);
                         Span::of(start..start + name.len())
                     }
@@ -215,19 +240,13 @@ impl Filler<'_> {
         }
     }
 
-    /// Removes `key` (of `text`, given again).
-    pub(crate) fn remove(&mut self, text: &str, key: Key<'_>) {
-        debug_assert_eq!(text.len(), self.text_len);
-        let name = match &key {
-            Key::At(span) => &text[span.start..span.end],
-            Key::Unescaped(name) => name,
-        };
-        let hash = self.hasher.hash_one(name);
-        let unescaped = &*self.unescaped;
-        if let Ok(slot) = self
-            .entries
-            .find_entry(hash, |e| resolve(text, unescaped, e.key) == name)
-        {
+    /// Removes `key`.
+    pub(crate) fn remove(&mut self, key: Key<'_>) {
+        let (text, unescaped) = (self.text, &*self.unescaped);
+        let name = self.name(&key);
+        if let Ok(slot) = self.entries.find_entry(self.hasher.hash_one(name), |e| {
+            resolve(text, unescaped, e.key) == name
+        }) {
             slot.remove();
         }
     }
@@ -295,38 +314,25 @@ impl Drop for LoadedState {
     }
 }
 
-/// Tables handed back by dropped states, cleared, for the next loads on the same thread: a
-/// table for 20 keys and more is an allocation of 1 KB and more, which glibc serves only
-/// after consolidating every small block earlier requests freed (the same measurement as
-/// `state::spare`'s). At most `SPARE_TABLES` per thread, each of at most `SPARE_CAPACITY`
-/// keys' room.
+/// Tables handed back by dropped states, for the next loads on the same thread: see
+/// `state::spare`, which keeps them as it keeps state maps.
 mod spare {
-    use std::cell::RefCell;
-
     use hashbrown::HashTable;
 
     use super::Entry;
+    use crate::state::spare::{keep as keep_spare, take, Spares};
 
-    const SPARE_TABLES: usize = 8;
+    /// The most keys' room of a table worth keeping.
     const SPARE_CAPACITY: usize = 112;
 
     thread_local! {
-        static SPARE: RefCell<Vec<HashTable<Entry>>> = const { RefCell::new(Vec::new()) };
+        static TABLES: Spares<HashTable<Entry>> = const { std::cell::RefCell::new(Vec::new()) };
     }
 
     /// An empty table with room for `capacity` keys, a spare one when this thread has one
-    /// of at most four times that room (a small session held long does not pin a large one).
+    /// of at most four times that room.
     pub(super) fn table(capacity: usize) -> HashTable<Entry> {
-        let most = capacity.max(2) * 4;
-        let spare = SPARE
-            .try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                let at = spare.iter().rposition(|t| t.capacity() <= most)?;
-                Some(spare.swap_remove(at))
-            })
-            .ok()
-            .flatten();
-        let mut table = spare.unwrap_or_default();
+        let mut table = take(&TABLES, capacity, HashTable::capacity).unwrap_or_default();
         // Empty, so nothing is rehashed: the hasher is never called.
         table.reserve(capacity, |_| 0);
         table
@@ -338,12 +344,7 @@ mod spare {
         if table.capacity() == 0 || table.capacity() > SPARE_CAPACITY {
             return;
         }
-        let _ = SPARE.try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            if spare.len() < SPARE_TABLES {
-                spare.push(table);
-            }
-        });
+        keep_spare(&TABLES, table);
     }
 }
 
@@ -365,12 +366,8 @@ mod tests {
         assert_eq!(loaded.take("n").as_deref(), Some("1"));
         assert_eq!(loaded.take("n"), None);
         assert!(!loaded.contains_key("n"));
-        let rest: SessionState = loaded
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
         assert_eq!(
-            rest,
+            loaded.to_state(),
             state(&[("user", "\"ada\""), ("", "0"), ("é\"", "[1]")])
         );
         assert!(LoadedState::default().is_empty());
@@ -381,12 +378,12 @@ mod tests {
     #[test]
     fn a_dropped_table_serves_the_next_read_on_the_thread() {
         let read = |keys: usize| {
-            LoadedState::read::<()>(String::new(), keys, |_, _| Ok(()))
+            LoadedState::read::<()>(String::new(), keys, |_| Ok(()))
                 .unwrap()
                 .entries
                 .capacity()
         };
-        let first = LoadedState::read::<()>(String::new(), 40, |_, _| Ok(())).unwrap();
+        let first = LoadedState::read::<()>(String::new(), 40, |_| Ok(())).unwrap();
         let capacity = first.entries.capacity();
         drop(first);
         assert_eq!(read(40), capacity);

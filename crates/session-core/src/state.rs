@@ -232,62 +232,80 @@ pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> 
     Ok(())
 }
 
-/// State maps handed back with [`recycle_state`], cleared, for the next loads on the same
-/// thread.
+/// Cleared tables that requests are done with, kept per thread for the next loads on it:
+/// the state maps handed back with [`recycle_state`], and the tables of
+/// [`LoadedState`](crate::LoadedState).
 ///
-/// Why: a load builds a map of every key of the session, and the map's table for a session
-/// of 20 keys or more is an allocation of 1 KB or more, which glibc serves only after
+/// Why: a load builds a table of every key of the session, and that table for a session of
+/// 20 keys or more is an allocation of 1 KB or more, which glibc serves only after
 /// consolidating every small block that earlier requests freed (`malloc_consolidate`).
 /// Taking a spare table instead made 2 KB reads via axum 5-6% cheaper, 20 KB reads 2-9%
-/// (tenth round, docs/benchmarks.md). Bounded: at most `SPARE_MAPS` maps per thread, each of
-/// at most `SPARE_CAPACITY` keys' room (about 3 KB), so a session with many keys is not
-/// kept. Only Redis loads take them (`backends::redis::layout::decode`), so only with that
-/// backend.
-#[cfg(feature = "redis")]
-mod spare {
-    use std::cell::RefCell;
+/// (tenth round, docs/benchmarks.md). Bounded: at most [`SPARES`](spare::SPARES) tables of
+/// each kind per thread, each of bounded room, so a session with many keys is not kept.
+/// State maps: only Redis loads take them (`backends::redis::layout::decode`), so only with
+/// that backend.
+pub(crate) mod spare {
+    use std::{cell::RefCell, thread::LocalKey};
 
+    #[cfg(feature = "redis")]
     use super::SessionState;
 
-    /// How many cleared maps one thread keeps.
-    pub(super) const SPARE_MAPS: usize = 8;
-    /// The most keys' room of a map worth keeping: 56 keys is a table of 64 buckets, the
-    /// most a load sizes for (`backends::redis::layout::decode`).
-    pub(super) const SPARE_CAPACITY: usize = 56;
+    /// How many cleared tables of one kind one thread keeps.
+    pub(crate) const SPARES: usize = 8;
+    /// The most keys' room of a state map worth keeping: 56 keys is a table of 64 buckets,
+    /// the most a load sizes for (`backends::redis::layout::decode`).
+    #[cfg(feature = "redis")]
+    pub(crate) const SPARE_CAPACITY: usize = 56;
 
+    /// One thread's spare tables of one kind.
+    pub(crate) type Spares<T> = RefCell<Vec<T>>;
+
+    #[cfg(feature = "redis")]
     thread_local! {
-        static SPARE: RefCell<Vec<SessionState>> = const { RefCell::new(Vec::new()) };
+        static MAPS: Spares<SessionState> = const { RefCell::new(Vec::new()) };
     }
 
-    /// The most recently kept map with at most four times `capacity` keys' room (and at
-    /// least 8 keys' room allowed): a small session held for long (a streaming response)
-    /// does not pin a table sized for 56 keys.
-    pub(super) fn take(capacity: usize) -> Option<SessionState> {
+    /// The most recently kept of `spares` with at most four times `capacity` keys' room
+    /// (`room` of a table; at least 8 keys' room allowed): a small session held for long (a
+    /// streaming response) does not pin a table sized for many more keys.
+    pub(crate) fn take<T: 'static>(
+        spares: &'static LocalKey<Spares<T>>,
+        capacity: usize,
+        room: impl Fn(&T) -> usize,
+    ) -> Option<T> {
         let most = capacity.max(2) * 4;
         // `try_with`: a session dropped while the thread's locals are torn down finds none.
-        SPARE
-            .try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                let at = spare.iter().rposition(|state| state.capacity() <= most)?;
-                Some(spare.swap_remove(at))
+        spares
+            .try_with(|spares| {
+                let mut spares = spares.borrow_mut();
+                let at = spares.iter().rposition(|table| room(table) <= most)?;
+                Some(spares.swap_remove(at))
             })
             .ok()
             .flatten()
     }
 
-    /// Keeps `state` (empty) unless this thread has enough; gives it back otherwise.
-    pub(super) fn keep(state: SessionState) -> Option<SessionState> {
-        SPARE
-            .try_with(|spare| {
-                let mut spare = spare.borrow_mut();
-                if spare.len() < SPARE_MAPS {
-                    spare.push(state);
-                    None
-                } else {
-                    Some(state)
-                }
-            })
-            .unwrap_or(None)
+    /// Keeps `table` (cleared) in `spares` unless this thread has [`SPARES`]; drops it
+    /// otherwise.
+    pub(crate) fn keep<T: 'static>(spares: &'static LocalKey<Spares<T>>, table: T) {
+        let _ = spares.try_with(|spares| {
+            let mut spares = spares.borrow_mut();
+            if spares.len() < SPARES {
+                spares.push(table);
+            }
+        });
+    }
+
+    /// [`take`] of a state map.
+    #[cfg(feature = "redis")]
+    pub(super) fn take_map(capacity: usize) -> Option<SessionState> {
+        take(&MAPS, capacity, SessionState::capacity)
+    }
+
+    /// [`keep`] of a state map.
+    #[cfg(feature = "redis")]
+    pub(super) fn keep_map(state: SessionState) {
+        keep(&MAPS, state);
     }
 }
 
@@ -295,7 +313,7 @@ mod spare {
 /// this thread when there is one (module `spare` says why), a new one otherwise.
 #[cfg(feature = "redis")]
 pub(crate) fn state_with_capacity(capacity: usize) -> SessionState {
-    match spare::take(capacity) {
+    match spare::take_map(capacity) {
         Some(mut state) => {
             state.reserve(capacity);
             state
@@ -327,7 +345,7 @@ pub fn recycle_state(state: SessionState) {
         if state.capacity() == 0 || state.capacity() > spare::SPARE_CAPACITY {
             return;
         }
-        drop(spare::keep(state));
+        spare::keep_map(state);
     }
     // Without Redis no load takes a spare table: dropped.
     #[cfg(not(feature = "redis"))]
@@ -569,23 +587,23 @@ pub(crate) mod tests {
         // A small session does not take a table four times its size or more.
         recycle_state(SessionState::with_capacity(spare::SPARE_CAPACITY));
         assert!(state_with_capacity(4).capacity() < 16);
-        assert!(spare::take(spare::SPARE_CAPACITY).is_some());
+        assert!(spare::take_map(spare::SPARE_CAPACITY).is_some());
 
         // A table bigger than a load ever sizes is not kept.
         let mut big = SessionState::with_capacity(spare::SPARE_CAPACITY + 1);
         big.insert("k".into(), "1".into());
         recycle_state(big);
-        assert!(spare::take(spare::SPARE_CAPACITY).is_none());
+        assert!(spare::take_map(spare::SPARE_CAPACITY).is_none());
 
         // At most `SPARE_MAPS` per thread.
-        for _ in 0..spare::SPARE_MAPS + 3 {
+        for _ in 0..spare::SPARES + 3 {
             recycle_state(SessionState::with_capacity(8));
         }
         let mut kept = 0;
-        while spare::take(spare::SPARE_CAPACITY).is_some() {
+        while spare::take_map(spare::SPARE_CAPACITY).is_some() {
             kept += 1;
         }
-        assert_eq!(kept, spare::SPARE_MAPS);
+        assert_eq!(kept, spare::SPARES);
 
         // Asking for more room than a spare table has grows it.
         recycle_state(SessionState::with_capacity(3));

@@ -57,14 +57,10 @@ fn load_all_ways(
                 .map(|found| found.map(|(state, _)| state)),
             backend.load(id, Some(Duration::from_secs(60))).await,
             // Read in place (what the axum layer loads), as a map to compare.
-            backend.load_in_place(id, None).await.map(|found| {
-                found.map(|(loaded, _)| {
-                    loaded
-                        .iter()
-                        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-                        .collect()
-                })
-            }),
+            backend
+                .load_in_place(id, None)
+                .await
+                .map(|found| found.map(|(loaded, _)| loaded.to_state())),
         ]
     })
 }

@@ -308,10 +308,7 @@ pub async fn create_load_round_trip(store: &SessionStore) {
 /// [`SessionStore::load_versioned`]'s): the conformance checks read each session both ways.
 async fn in_place(store: &SessionStore, id: &SessionId) -> Option<SessionState> {
     let (loaded, version) = store.load_in_place(id).await.unwrap()?;
-    let state: SessionState = loaded
-        .iter()
-        .map(|(key, value)| (key.to_owned(), value.to_owned()))
-        .collect();
+    let state = loaded.to_state();
     assert_eq!(state.len(), loaded.len());
     let (mapped, mapped_version) = store.load_versioned(id).await.unwrap()?;
     assert_eq!(state, mapped, "read in place and into a map differ");

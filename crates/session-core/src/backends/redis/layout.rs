@@ -206,18 +206,11 @@ fn escaped_len(key: &str) -> usize {
 /// the common one: serde_json's per-value set-up and its string scan (eight bytes at a time)
 /// were most of a 20 KB load (sixth round, docs/benchmarks.md).
 pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
-    let (tag, body) = opened(bytes)?;
-    // Where `body` starts in the value, for the byte offsets of error messages.
-    let base = bytes.len() - body.len();
-    // One UTF-8 check of all the records (JSON text is UTF-8, so a value that is not is
+    let (tag, start) = opened(bytes)?;
+    // One UTF-8 check of the whole value (JSON text is UTF-8, so a value that is not is
     // damaged anyway); every slice below starts and ends at an ASCII byte, so each is a
     // `&str` with no check of its own.
-    let text = std::str::from_utf8(body).map_err(|err| {
-        damaged(&format!(
-            "not UTF-8, from byte {}",
-            base + err.valid_up_to()
-        ))
-    })?;
+    let text = std::str::from_utf8(bytes).map_err(|err| not_utf8(err.valid_up_to()))?;
     // Straight into the state, records applied in order. A value written whole (a create, a
     // rewrite) holds each key once, so its records are inserted with one hash each; only
     // appended records override, and from the first one that does on, a record looks its
@@ -228,11 +221,8 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
     // CPU, ninth round, docs/benchmarks.md.)
     let mut state = crate::state::state_with_capacity(capacity_for(bytes.len()));
     let mut overriding = false;
-    for_each_record(text, base, |record| {
-        let key = match &record.key {
-            RecordKey::At(range) => &text[range.clone()],
-            RecordKey::Unescaped(key) => key,
-        };
+    for_each_record(text, start, |record| {
+        let key = record.key.name(text);
         apply(
             &mut state,
             &mut overriding,
@@ -247,30 +237,29 @@ pub(super) fn decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
 /// [`decode`] into a [`LoadedState`], which keeps `bytes` and reads keys and values in place
 /// (the same records, the same state).
 pub(super) fn decode_in_place(bytes: Vec<u8>) -> Result<(LoadedState, u64), Invalid> {
-    let len = bytes.len();
-    let (tag, base) = match opened(&bytes) {
-        Ok((tag, body)) => (tag, len - body.len()),
+    let (tag, start) = match opened(&bytes) {
+        Ok(opened) => opened,
         Err(err) => {
             super::held_reply::release(bytes);
             return Err(err);
         }
     };
+    let capacity = capacity_for(bytes.len());
     let text = String::from_utf8(bytes).map_err(|err| {
         let at = err.utf8_error().valid_up_to();
         super::held_reply::release(err.into_bytes());
-        damaged(&format!("not UTF-8, from byte {at}"))
+        not_utf8(at)
     })?;
-    let state = LoadedState::read(text, capacity_for(len), |text, filler| {
-        for_each_record(&text[base..], base, |record| {
+    let state = LoadedState::read(text, capacity, |filler| {
+        for_each_record(filler.text(), start, |record| {
             let key = match record.key {
-                RecordKey::At(range) => Key::At(Span::of(base + range.start..base + range.end)),
+                RecordKey::At(range) => Key::At(Span::of(range)),
                 RecordKey::Unescaped(ref key) => Key::Unescaped(key),
             };
             if record.op == REMOVE {
-                filler.remove(text, key);
+                filler.remove(key);
             } else {
-                let value = Span::of(base + record.value.start..base + record.value.end);
-                filler.set(text, key, value);
+                filler.set(key, Span::of(record.value));
             }
         })
     })?;
@@ -293,45 +282,40 @@ struct Record<'t> {
     value: Range<usize>,
 }
 
-/// A record's key: where the records' text holds it as it is, or unescaped (a key with a
+/// A record's key: where the value's text holds it as it is, or unescaped (a key with a
 /// quote, a backslash or a control character).
 enum RecordKey<'t> {
     At(Range<usize>),
     Unescaped(Cow<'t, str>),
 }
 
-/// Reads the records of `text` (a stored value's, after its opening brace, which starts at
-/// byte `base` of the value) in order, handing each to `apply`, except that of a run of
-/// records for one key only the last is handed over.
+impl RecordKey<'_> {
+    /// The key, of the value's `text`.
+    fn name<'a>(&'a self, text: &'a str) -> &'a str {
+        match self {
+            RecordKey::At(range) => &text[range.clone()],
+            RecordKey::Unescaped(key) => key,
+        }
+    }
+}
+
+/// Reads the records of a stored value's `text`, from byte `start` (after its opening
+/// brace), in order, handing each to `apply`, except that of a run of records for one key
+/// only the last is handed over. Every range handed over is of `text`.
 ///
 /// Records are delimited by hand where that is plain (a name or a string value without
 /// escapes, a number) and by serde_json otherwise: see [`decode`].
 fn for_each_record<'t>(
     text: &'t str,
-    base: usize,
+    start: usize,
     mut apply: impl FnMut(Record<'t>),
 ) -> Result<(), Invalid> {
     let b = text.as_bytes();
-    let key_of = |record: &Record<'t>| -> &'t str {
-        match &record.key {
-            RecordKey::At(range) => &text[range.clone()],
-            RecordKey::Unescaped(Cow::Borrowed(key)) => key,
-            // Compared below through the record itself.
-            RecordKey::Unescaped(Cow::Owned(_)) => "",
-        }
-    };
-    let same_key = |a: &Record<'t>, b: &Record<'t>| match (&a.key, &b.key) {
-        (RecordKey::Unescaped(Cow::Owned(a)), RecordKey::Unescaped(Cow::Owned(b))) => a == b,
-        (RecordKey::Unescaped(Cow::Owned(_)), _) | (_, RecordKey::Unescaped(Cow::Owned(_))) => {
-            false
-        }
-        _ => key_of(a) == key_of(b),
-    };
     // The last record read, applied when the next one is for another key: a run of records
     // for one key (a counter's, appended write after write) costs one hash, not one each
     // (about 40 ns a record: 0.8 µs of a 20 KB write, eleventh round, docs/benchmarks.md).
     let mut pending: Option<Record<'t>> = None;
-    let mut pos = 0;
+    let mut pos = start;
     let mut first = true;
     loop {
         pos = skip_whitespace_at(b, pos);
@@ -348,8 +332,6 @@ fn for_each_record<'t>(
         if b.get(pos) != Some(&b'"') {
             return Err(damaged("a record name that is not a string"));
         }
-        // serde_json counts its columns from where each parse starts: say where that is.
-        let at = |pos: usize| base + pos;
         let (op, key, end) = match plain_string_end(b, pos) {
             Some(end) => (
                 b.get(pos + 1).copied(),
@@ -358,7 +340,7 @@ fn for_each_record<'t>(
             ),
             None => {
                 let (Name(name), after) = one::<Name>(&b[pos..])
-                    .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(pos))))?;
+                    .map_err(|err| damaged(&format!("{err}, counted from byte {pos}")))?;
                 let op = name.as_bytes().first().copied();
                 // The operation off the front (a name that starts with anything else is
                 // refused below, before its key is read).
@@ -383,7 +365,7 @@ fn for_each_record<'t>(
             Some(end) => pos..end,
             None => {
                 let (_, after) = one::<&RawValue>(&b[pos..])
-                    .map_err(|err| damaged(&format!("{err}, counted from byte {}", at(pos))))?;
+                    .map_err(|err| damaged(&format!("{err}, counted from byte {pos}")))?;
                 pos..b.len() - after.len()
             }
         };
@@ -397,7 +379,7 @@ fn for_each_record<'t>(
         // removes its key whatever came before), and only the last of the run is applied.
         if pending
             .as_ref()
-            .is_some_and(|before| same_key(before, &record))
+            .is_some_and(|before| before.key.name(text) == record.key.name(text))
         {
             pending = Some(record);
             continue;
@@ -428,9 +410,9 @@ fn apply(state: &mut SessionState, overriding: &mut bool, op: u8, key: &str, val
     }
 }
 
-/// The tag of a stored value's header and its records: what follows the header's opening
-/// brace (the object is stored open, see [`decode`]).
-fn opened(bytes: &[u8]) -> Result<(u64, &[u8]), Invalid> {
+/// The tag of a stored value's header and where its records start: after the header's
+/// opening brace (the object is stored open, see [`decode`]). What comes before is ASCII.
+fn opened(bytes: &[u8]) -> Result<(u64, usize), Invalid> {
     let tag = std::str::from_utf8(bytes.get(..HEADER_LEN).ok_or(NOT_OURS)?)
         .ok()
         .and_then(tag_of)
@@ -438,7 +420,12 @@ fn opened(bytes: &[u8]) -> Result<(u64, &[u8]), Invalid> {
     let body = skip_whitespace(&bytes[HEADER_LEN..])
         .strip_prefix(b"{")
         .ok_or_else(|| damaged("no opening brace"))?;
-    Ok((tag, body))
+    Ok((tag, bytes.len() - body.len()))
+}
+
+/// Why a value that is not UTF-8 is no session: where its first bad byte is.
+fn not_utf8(at: usize) -> Invalid {
+    damaged(&format!("not UTF-8, from byte {at}"))
 }
 
 /// Why a value with our header is not a session: `why` names the fault, never the data.
@@ -629,7 +616,8 @@ mod tests {
     /// each record owned as it is read. The oracle of the differential test below.
     /// The header is read as `decode` reads it (`opened`): the tests compare the records.
     pub(super) fn reference_decode(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
-        let (tag, mut rest) = opened(bytes)?;
+        let (tag, start) = opened(bytes)?;
+        let mut rest = &bytes[start..];
         // Sized from the value (a record takes a few dozen bytes and more), so that a large
         // session is not rehashed four or five times while it is read; at most 64 keys' room.
         let mut state = SessionState::with_capacity((bytes.len() / 128).min(64));
@@ -677,10 +665,7 @@ mod tests {
     fn both(bytes: &[u8]) -> Result<(SessionState, u64), Invalid> {
         let mapped = decode(bytes);
         let in_place = decode_in_place(bytes.to_vec()).map(|(loaded, tag)| {
-            let state: SessionState = loaded
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect();
+            let state = loaded.to_state();
             assert_eq!(state.len(), loaded.len());
             (state, tag)
         });
