@@ -721,19 +721,92 @@ async fn records_are_added_then_rewritten_and_large_rewrites_are_staged() {
     assert_eq!((now["n"].as_str(), now["warm"].as_str()), ("2", "0"));
     assert!(server.cmd::<i64>(&["PTTL", &key(&id)]) > 110_000);
 
-    // A rewrite that finds another write in between adds its records on top instead.
+    // A rewrite that finds another write in between adds its records on top instead, in
+    // the same script (no second round trip, and the current value does not pass back
+    // through Lua), with the expiry asked for.
+    for n in 0..100 {
+        // About 900 bytes of small records: bloated, under the next multiple of 4 KB.
+        assert!(b.apply(&id, &set("n", &n.to_string()), None).await.unwrap());
+    }
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(write(set("other", "1"), None).await);
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "9"), secs(90)).await);
+    assert_eq!(
+        ["evalsha", "append", "get", "pexpire", "rename"].map(|c| server.calls(c)),
+        [1, 1, 0, 1, 0],
+        "one script: the records on top"
+    );
+    let now = b.load(&id, None).await.unwrap().unwrap();
+    assert_eq!((now["n"].as_str(), now["other"].as_str()), ("9", "1"));
+    assert!(staged().is_empty());
+    let pttl: i64 = server.cmd(&["PTTL", &key(&id)]);
+    assert!(pttl > 80_000 && pttl <= 90_000, "{pttl}");
+
+    // Records of 1 KB or more are not passed to the script (Lua would charge them on every
+    // rewrite): the value is answered, and the records added in a second round trip.
     for c in ['x', 'y'] {
         assert!(b.apply(&id, &set("big", &big(c)), None).await.unwrap()); // bloated
     }
     let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
-    assert!(write(set("other", "1"), None).await);
+    assert!(write(set("other", "10"), None).await);
     let changes = set("big", &big('d'));
     let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    assert!(write_at(&b, &id, &loaded, version, &changes, secs(90)).await);
+    assert_eq!(
+        ["evalsha", "append", "get", "pexpire"].map(|c| server.calls(c)),
+        [1, 1, 1, 1],
+        "the rewrite, then the records"
+    );
+    let now = b.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(
+        (now["big"].clone(), now["other"].as_str()),
+        (big('d'), "10")
+    );
+    assert!(staged().is_empty());
+
+    // A session loaded at 1 KB or more whose rewrite is small (the big key removed, another
+    // set) goes through `SAVE`'s checks: it too adds its records on top in the same call,
+    // keeping the expiry when none is asked for.
+    for c in ['x', 'y'] {
+        assert!(b.apply(&id, &set("big", &big(c)), None).await.unwrap()); // bloated
+    }
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(write(set("other", "3"), None).await);
+    let _: i64 = server.cmd(&["PEXPIRE", &key(&id), "70000"]);
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let mut changes = set("n", "3");
+    changes.remove("big");
     assert!(write_at(&b, &id, &loaded, version, &changes, None).await);
+    assert_eq!(
+        ["evalsha", "append", "get", "pexpire", "rename"].map(|c| server.calls(c)),
+        [1, 1, 0, 0, 0],
+        "one script: the records on top"
+    );
+    let now = b.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(now.get("big"), None);
+    assert_eq!((now["n"].as_str(), now["other"].as_str()), ("3", "3"));
+    let pttl: i64 = server.cmd(&["PTTL", &key(&id)]);
+    assert!(pttl > 60_000 && pttl <= 70_000, "{pttl}");
+    assert!(write(set("big", &big('d')), None).await);
+
+    // One that only removes keys answers the value (on top of it, the removals might leave
+    // no key, which deletes the session): the caller adds them in a second call.
+    for c in ['x', 'y'] {
+        assert!(b.apply(&id, &set("big", &big(c)), None).await.unwrap()); // bloated
+    }
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(write(set("other", "2"), None).await);
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    let mut removal = Changes::default();
+    removal.remove("big");
+    assert!(write_at(&b, &id, &loaded, version, &removal, None).await);
     assert_eq!(server.calls("evalsha"), 2, "the rewrite, then the records");
     let now = b.load(&id, None).await.unwrap().unwrap();
-    assert_eq!((now["big"].clone(), now["other"].as_str()), (big('d'), "1"));
+    assert_eq!(now.get("big"), None);
+    assert_eq!(now["other"], "2");
     assert!(staged().is_empty());
+    assert!(write(set("big", &big('d')), None).await);
 
     // Without expiry, a rewrite that keeps it keeps none.
     let _: i64 = server.cmd(&["PERSIST", &key(&id)]);
@@ -851,8 +924,7 @@ async fn small_rewrites_replace_only_the_version_they_loaded() {
     assert_eq!(b.load(&id, None).await.unwrap().unwrap()["n"], "22");
 
     // Another write in between: the rewrite puts its value back (the same bytes, the same
-    // expiry) and adds its own records on top (the loaded-version append, a script without
-    // a TTL), so both land.
+    // expiry) with its own records on top, in the same `SET`, so both land in one call.
     bloat().await;
     let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
     assert!(b.apply(&id, &set("other", "1"), None).await.unwrap());
@@ -860,9 +932,7 @@ async fn small_rewrites_replace_only_the_version_they_loaded() {
     let ttl_before = pttl();
     reset();
     assert!(write_at(&b, &id, &loaded, version, &set("n", "99"), None).await);
-    // The rewrite's `SET` and the put-back; then the records' script (`AMEND_LOADED`:
-    // `APPEND`, and `GETRANGE` of the first byte to tell records alone).
-    assert_eq!(calls(), [2, 2, 1, 0, 1, 0]);
+    assert_eq!(calls(), [1, 2, 0, 0, 0, 0]);
     let now: Vec<u8> = server.cmd(&["GET", &k]);
     assert!(
         now.starts_with(&between),
@@ -874,6 +944,51 @@ async fn small_rewrites_replace_only_the_version_they_loaded() {
         Some(state(&[("user", "\"alice\""), ("n", "99"), ("other", "1")]))
     );
     assert!(pttl() <= ttl_before && pttl() > ttl_before - 5_000);
+
+    // The same with an expiry asked for: set by that `SET`.
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(b.apply(&id, &set("other", "2"), None).await.unwrap());
+    reset();
+    assert!(write_at(&b, &id, &loaded, version, &set("n", "98"), secs(120)).await);
+    assert_eq!(calls(), [1, 2, 0, 0, 0, 0]);
+    assert!(pttl() > 110_000, "{}", pttl());
+    assert_eq!(
+        b.load(&id, None).await.unwrap(),
+        Some(state(&[("user", "\"alice\""), ("n", "98"), ("other", "2")]))
+    );
+
+    // Only removals, with another write in between: the value answered, and the caller
+    // applies them on top (when they leave no key, that deletes the session). Here the
+    // other write's key stays.
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    assert!(b.apply(&id, &set("other", "3"), None).await.unwrap());
+    reset();
+    let mut removal = Changes::default();
+    removal.remove("n");
+    removal.remove("user");
+    assert!(write_at(&b, &id, &loaded, version, &removal, None).await);
+    assert_eq!(server.calls("evalsha"), 2, "the rewrite, then the records");
+    assert_eq!(
+        b.load(&id, None).await.unwrap(),
+        Some(state(&[("other", "3")]))
+    );
+    assert!(b.apply(&id, &set("user", "\"alice\""), None).await.unwrap());
+
+    // Only removals, and on top of the other write they leave no key: the session is
+    // deleted, as any write that leaves none deletes it.
+    bloat().await;
+    let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+    let mut others = Changes::default();
+    others.remove("other");
+    others.remove("user");
+    assert!(b.apply(&id, &others, None).await.unwrap());
+    let mut removal = Changes::default();
+    removal.remove("n");
+    assert!(write_at(&b, &id, &loaded, version, &removal, None).await);
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &k]), 0);
+    create().await;
 
     // A logout in between: nothing written, no key.
     bloat().await;
@@ -939,5 +1054,51 @@ async fn concurrent_small_rewrites_lose_nothing_and_never_undo_a_logout() {
     for round in 0..30 {
         let (id, loaded, version) = bloated(b.clone()).await;
         logout_racing_writers(&server, &b, &id, &loaded, version, round).await;
+    }
+}
+
+/// The same for a large session, whose rewrites are staged (`COMMIT`): writers that find
+/// another write in between add their records in the same script; all at once they lose
+/// nothing and leave no staging key, and racing a logout they bring nothing back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_large_rewrites_lose_nothing_and_never_undo_a_logout() {
+    let server = RedisServer::start();
+    let b = Arc::new(backend(&server));
+    let big = |c: char| format!("\"{}\"", c.to_string().repeat(1500));
+    let bloated = |b: Arc<RedisBackend>| async move {
+        let id = SessionId::generate();
+        assert!(b
+            .create(&id, &state(&[("big", &big('a'))]), secs(60))
+            .await
+            .unwrap());
+        // One overridden copy (under the 4 KB at which writes without a version look):
+        // the next write at a version rewrites it whole, staged.
+        assert!(b.apply(&id, &set("big", &big('c')), None).await.unwrap());
+        let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+        (id, loaded, version)
+    };
+    let staged = || -> Vec<String> { server.cmd(&["KEYS", "*:w:*"]) };
+
+    let (id, loaded, version) = bloated(b.clone()).await;
+    let _: () = server.cmd(&["CONFIG", "RESETSTAT"]);
+    for writer in spawn_writers(&b, &id, &loaded, version, 16) {
+        assert!(writer.await.unwrap());
+    }
+    // One rewrite won; the others added their records in their own script call, without
+    // reading the value back.
+    assert_eq!(
+        ["rename", "append", "get"].map(|c| server.calls(c)),
+        [1, 15, 0]
+    );
+    let now = b.load(&id, None).await.unwrap().unwrap();
+    assert_eq!(now.len(), 1 + 16, "{:?}", now.keys().collect::<Vec<_>>());
+    assert_eq!(now["big"], big('c'));
+    assert!((0..16).all(|w| now[&format!("w{w}")] == w.to_string()));
+    assert!(staged().is_empty());
+
+    for round in 0..20 {
+        let (id, loaded, version) = bloated(b.clone()).await;
+        logout_racing_writers(&server, &b, &id, &loaded, version, round).await;
+        assert!(staged().is_empty(), "round {round}");
     }
 }

@@ -25,7 +25,7 @@
 //! | apply | script: if the session exists, `APPEND` of the records (+ `PEXPIRE`) |
 //! | apply at the version this backend loaded, with a TTL | no script: `APPEND`, `PEXPIRE`, pipelined; records that land after a logout are no session (they lack the header): the `APPEND` answers an even length for them (`layout::is_session_length`), and they are deleted right after (a `GETRANGE` of the header first), by a script that deletes nothing else |
 //! | the same without a TTL, or with an index entry to add on one server | script: `APPEND`, undone by `DEL` when it made the key or found records alone |
-//! | apply, rewriting | script: loaded under 1 KB, `SET XX GET KEEPTTL` (+ `PEXPIRE`), the replaced value put back when it is not the loaded version; otherwise, if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`); from 1 KB on one server, a staging `SET` then a script `RENAME` |
+//! | apply, rewriting | script: loaded under 1 KB, `SET XX GET KEEPTTL` (+ `PEXPIRE`), the replaced value put back when it is not the loaded version, with the request's records on top; otherwise, if the version is still the stored one, `SET` (`PX`, or `KEEPTTL`), else the records `APPEND`ed; from 1 KB on one server, a staging `SET` then a script `RENAME` (or `APPEND`) |
 //! | apply without a version, removing keys | `GET` (does any key remain?), then the script |
 //! | touch | `PEXPIRE` with `GETRANGE` of the first byte (records alone are no session), or a script `PERSIST` when the TTL is `None` |
 //! | delete | `DEL` |
@@ -720,8 +720,9 @@ impl RedisBackend {
     }
 
     /// The changed keys of one request, written from the step `next`: their records added (one
-    /// round trip); a rewrite or delete conditional on the version, which turns into adding
-    /// the records when another write came in between (one more); the hash layout's
+    /// round trip); a rewrite or delete conditional on the version, whose script adds the
+    /// records when another write came in between (a delete, changes that only remove keys,
+    /// or records of 1 KB or more: the caller does, one round trip more); the hash layout's
     /// field-level script for a session still stored so. At most [`MERGE_TRIES`] round
     /// trips. Every await but the append's is boxed (module docs, future sizes).
     async fn save(
@@ -842,8 +843,21 @@ impl RedisBackend {
                     }
                 }
                 Next::Write { expected, value } => {
+                    // What goes on top if another write came in between (`scripts::ON_TOP`);
+                    // not when the changes only remove keys, which on top of that write
+                    // might leave no key (then the session is deleted: `on_top_of`), nor
+                    // records large enough that passing them through Lua on every rewrite
+                    // costs more than the round trip they save now and then.
+                    let on_top: &[u8] = if value.is_empty()
+                        || changes.set.is_empty()
+                        || records.len() >= STAGE_FROM
+                    {
+                        &[]
+                    } else {
+                        &records
+                    };
                     let reply = self
-                        .write_if_unchanged(id, expected, &value, ttl, entry.as_ref())
+                        .write_if_unchanged(id, expected, (&value, on_top), ttl, entry.as_ref())
                         .boxed()
                         .await;
                     match reply {
@@ -967,23 +981,28 @@ impl RedisBackend {
     }
 
     /// Writes `value` (empty: deletes) if the stored value is still the one `expected` (its
-    /// tag and length): the `SAVE` script, or for a large value on one server the staged
-    /// write. Answers 1 (written), 0 (absent) or the current value.
+    /// tag and length), else adds `records` (if any) on top of what another write left
+    /// (`scripts::ON_TOP`): the
+    /// `SAVE` script, or for a large value on one server the staged write. Answers 1
+    /// (written), 0 (absent) or the current value.
     async fn write_if_unchanged(
         &self,
         id: &SessionId,
         expected: (u64, usize),
-        value: &[u8],
+        (value, records): (&[u8], &[u8]),
         ttl: Option<Duration>,
         entry: Option<&IndexName>,
     ) -> redis::RedisResult<Value> {
         if self.one_server() && value.len() >= STAGE_FROM {
-            return self.staged_write(id, expected, value, ttl, entry).await;
+            return self
+                .staged_write(id, expected, (value, records), ttl, entry)
+                .await;
         }
         let call = self.write_call(&scripts::SAVE_SCRIPT, id, ttl, entry, |call| {
             call.arg(layout::header(expected.0))
                 .arg(value)
-                .arg(expected.1);
+                .arg(expected.1)
+                .arg(records);
         });
         self.send_raw::<Value>(&Request::Script(call), false).await
     }
@@ -1025,7 +1044,7 @@ impl RedisBackend {
         }
         let value = layout::encode(entries.iter().copied());
         if let Err(err) = self
-            .write_if_unchanged(id, (tag, len), &value, None, None)
+            .write_if_unchanged(id, (tag, len), (&value, &[]), None, None)
             .await
         {
             tracing::debug!(error = %err, "redis: could not rewrite a session");
@@ -1039,7 +1058,7 @@ impl RedisBackend {
         &self,
         id: &SessionId,
         expected: (u64, usize),
-        value: &[u8],
+        (value, records): (&[u8], &[u8]),
         ttl: Option<Duration>,
         entry: Option<&IndexName>,
     ) -> redis::RedisResult<Value> {
@@ -1054,7 +1073,9 @@ impl RedisBackend {
                 ttl,
                 entry,
                 |call| {
-                    call.arg(layout::header(expected.0)).arg(expected.1);
+                    call.arg(layout::header(expected.0))
+                        .arg(expected.1)
+                        .arg(records);
                 },
             )
         };

@@ -56,6 +56,22 @@ local function in_chunks(command, k, from, to)
 end
 "#;
 
+/// What a conditional write that met another write in between does with the request's
+/// records (`records`, `''` when it has none to add) when the value it found (its first
+/// bytes `head`, its length `len`) is a session by its header and its odd length
+/// (`layout::is_session_length`): adds them on top and answers true, so the caller needs no
+/// round trip more. Else false, and the script answers the value for the caller to decide:
+/// records alone (a logout came in between; `head` starts with `,`), a value written before
+/// lengths were kept odd, or a string not of ours.
+const ON_TOP: &str = r#"
+local function on_top(head, len, records)
+  if records == '' or len % 2 == 0 or string.sub(head, 1, 3) ~= 'v1:' then return false end
+  redis.call('APPEND', key, records)
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+  return true
+end
+"#;
+
 /// `ARGV[2]`: the stored value (`layout.rs`). Returns 1 when written, 0 when the key exists
 /// (whatever its type: the id is taken either way) — except when it holds exactly the state
 /// being written (the value after its 20-byte header, whose tag differs per call): then it
@@ -112,10 +128,21 @@ return 1
 /// `ARGV[4]`: the loaded value's length (appends grow it; a rewrite changes the tag). `ttl`
 /// 0 keeps the expiry (`KEEPTTL`).
 ///
+/// `ARGV[5]`: the request's records (`layout::records`), or `''`: what goes on top of the
+/// current value when another write changed the session since the load ([`ON_TOP`]).
+///
 /// Returns 1 when written; 0 when the session is absent (deleted by a logout, or expired:
-/// nothing is written, so a logout sticks); and the **current value** when another write
-/// changed the session since the load, so the caller applies its own changes to that
-/// instead. On a hash (a session still in the layout of earlier versions) `GETRANGE` raises
+/// nothing is written, so a logout sticks). When another write changed the session since
+/// the load, the records go on top of what that write left, in the same call (answer 1),
+/// where the caller's next step was that `APPEND`, one round trip more: with many requests
+/// on one session at once (the benchmark's 128 connections on 200 sessions) a quarter of the
+/// rewrites met another write, and those writes' third round trip set the write routes' p99
+/// (docs/benchmarks.md, thirteenth round). Without records (a delete; a write that only
+/// removes keys, whose removals on top might leave no key, which must delete the session;
+/// records of 1 KB or more, which would cost Redis more in Lua on every rewrite than the
+/// round trip they save now and then), or when the value found is not a session of this
+/// version's lengths, it answers the **current value**, and the caller applies its changes
+/// to that. On a hash (a session still in the layout of earlier versions) `GETRANGE` raises
 /// `WRONGTYPE` before anything is written.
 ///
 /// The rewrite of a small session (loaded under 1 KB) starts with `SET ... XX GET KEEPTTL`: it
@@ -145,13 +172,24 @@ if type(old) == 'string' then
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
     return 1
   end
+  -- As `on_top`, in the `SET` that puts the value back.
+  if ARGV[5] ~= '' and #old % 2 == 1 and string.sub(old, 1, 3) == 'v1:' then
+    if ttl > 0 then
+      redis.call('SET', key, old .. ARGV[5], 'PX', ttl)
+    else
+      redis.call('SET', key, old .. ARGV[5], 'KEEPTTL')
+    end
+    return 1
+  end
   redis.call('SET', key, old, 'KEEPTTL')
   if old == '' then return 0 end
   return old
 end
 local head = redis.call('GETRANGE', key, 0, 19)
-if head ~= ARGV[2] or redis.call('STRLEN', key) ~= loaded then
+local len = redis.call('STRLEN', key)
+if head ~= ARGV[2] or len ~= loaded then
   if head == '' then return 0 end
+  if on_top(head, len, ARGV[5]) then return 1 end
   return redis.call('GET', key)
 end
 if ARGV[3] == '' then
@@ -171,14 +209,19 @@ return 1
 /// value at a staging key (`KEYS[2]`, `<session key>:w:<tag>`, with a 10 s expiry in case
 /// this script never runs), and this script, given only the expected header, `RENAME`s it
 /// onto the session when the version is still the stored one. Answers as [`SAVE`] does; the
-/// staging key is gone either way. `ARGV[3]`: the loaded value's length, as for [`SAVE`].
+/// staging key is gone either way. `ARGV[3]`: the loaded value's length, as for [`SAVE`];
+/// `ARGV[4]`: the records, added on top when another write came in between, as for [`SAVE`]
+/// (which also spares that write the current value passed back through Lua: 24 µs of Redis
+/// time for 20 KB).
 /// `ttl` 0 keeps the session's expiry (`RENAME` would give it the staging key's): read
 /// before, set again after.
 const COMMIT: &str = r#"
 local head = redis.call('GETRANGE', key, 0, 19)
-if head ~= ARGV[2] or redis.call('STRLEN', key) ~= tonumber(ARGV[3]) then
+local len = redis.call('STRLEN', key)
+if head ~= ARGV[2] or len ~= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[2])
   if head == '' then return 0 end
+  if on_top(head, len, ARGV[4]) then return 1 end
   return redis.call('GET', key)
 end
 if ttl > 0 then
@@ -306,13 +349,19 @@ impl LuaScript {
 
     /// A script that takes `keys` keys of its own (the index entry may follow them).
     fn with_keys(body: &str, keys: usize) -> Self {
-        let helpers = if body.contains("in_chunks(") {
-            IN_CHUNKS
-        } else {
-            ""
+        let helper = |name: &str, code: &'static str| {
+            if body.contains(&format!("{name}(")) {
+                code
+            } else {
+                ""
+            }
         };
         let prelude = PRELUDE.replace("KEYS_OF_SCRIPT", &keys.to_string());
-        let code = format!("{prelude}{helpers}{body}");
+        let code = format!(
+            "{prelude}{}{}{body}",
+            helper("in_chunks", IN_CHUNKS),
+            helper("on_top", ON_TOP)
+        );
         let hash = Script::new(&code).get_hash().to_owned();
         Self { code, hash }
     }
