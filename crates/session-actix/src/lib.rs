@@ -98,7 +98,10 @@
 //!   stored; actix-session's renew deletes the old id before it saves the new one, so a
 //!   renew that is too large ends the session).
 //! * An `update` of a session deleted meanwhile (a logout in another request, or expiry) writes
-//!   nothing: see [`ActixStore`] for why and what the client gets.
+//!   nothing: see [`ActixStore`] for why and what the client gets. So does a renew of one,
+//!   inside [`request_scope`]: actix-session deletes the old id, then saves the state under a
+//!   new one, and that save stores nothing when the delete found no session (outside the
+//!   scope the save cannot tell a renew from a new session).
 #![warn(missing_docs)]
 
 use std::{cell::RefCell, collections::HashMap, time::Duration};
@@ -214,6 +217,14 @@ impl ActixSessionStore for ActixStore {
         session_state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
+        // actix-session saves after a delete in one case: a renew, which moves the state the
+        // request loaded to a new id. If the old id was gone by then (a logout in another
+        // request, a revoke, expiry), storing that state would bring the session back: the
+        // client gets an id that names no session instead, as `update` gives one.
+        if scope::take_renew_of_deleted() {
+            tracing::info!("session was deleted or expired before its renew; it stays deleted");
+            return key_of(&SessionId::generate()).map_err(SaveError::Other);
+        }
         let id = self
             .store
             .create(&session_state, Some(std_ttl(ttl)))
@@ -302,11 +313,15 @@ impl ActixSessionStore for ActixStore {
         let Ok(id) = SessionId::parse(session_key.as_ref()) else {
             return Ok(());
         };
-        self.store
+        let deleted = self
+            .store
             .delete(&id)
             .await
-            .map(drop)
-            .map_err(|err| self.failure(err))
+            .map_err(|err| self.failure(err))?;
+        if !deleted {
+            scope::deleted_nothing();
+        }
+        Ok(())
     }
 }
 
@@ -331,6 +346,9 @@ mod scope {
     pub(super) struct RequestScope {
         /// A store call of this request failed in a way the response should tell.
         pub(super) failure: Option<Failure>,
+        /// A `delete` of this request found no session: the `save` of a renew that follows
+        /// must not store the state it loaded.
+        deleted_nothing: bool,
         /// A copy of the state `load` returned and its version, by session key, until
         /// `update` takes them. A [`Snapshot`], not a clone of the map: most requests only
         /// read, and never look at it.
@@ -352,6 +370,16 @@ mod scope {
                 .loaded
                 .insert(session_key.to_owned(), (Snapshot::of(state), version))
         });
+    }
+
+    pub(super) fn deleted_nothing() {
+        let _ = REQUEST.try_with(|scope| scope.borrow_mut().deleted_nothing = true);
+    }
+
+    pub(super) fn take_renew_of_deleted() -> bool {
+        REQUEST
+            .try_with(|scope| std::mem::take(&mut scope.borrow_mut().deleted_nothing))
+            .unwrap_or(false)
     }
 
     pub(super) fn take_loaded(session_key: &str) -> Option<(Snapshot, Version)> {

@@ -64,6 +64,15 @@ async fn renew(session: Session) -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
+/// Loads the session, waits for the test's signal, then renews it (a login that raises
+/// privileges): the window in which a concurrent logout acts.
+async fn renew_later(session: Session, go: web::Data<Notify>) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>("user")?;
+    go.notified().await;
+    session.renew();
+    Ok(HttpResponse::Ok().finish())
+}
+
 async fn purge(session: Session) -> HttpResponse {
     session.purge();
     HttpResponse::Ok().finish()
@@ -96,6 +105,7 @@ async fn service(
             .route("/set", web::get().to(set))
             .route("/set-later", web::get().to(set_later))
             .route("/renew", web::get().to(renew))
+            .route("/renew-later", web::get().to(renew_later))
             .route("/purge", web::get().to(purge)),
     )
     .await
@@ -365,6 +375,51 @@ async fn update_after_concurrent_purge_does_not_resurrect() {
         let res = test::call_service(&app, req("/get?key=user", Some(&handed_out))).await;
         assert_eq!(body(res).await, "none");
     }
+}
+
+/// A renew (which moves the loaded state to a new id) of a session a concurrent logout deleted
+/// after the renew's load must not bring it back under the new id. With `request_scope`:
+/// without it, actix-session's delete-then-save cannot be told from a fresh save (the
+/// documented limitation).
+#[actix_web::test]
+async fn renew_after_concurrent_purge_does_not_resurrect() {
+    let Race {
+        app,
+        core,
+        key,
+        cookie,
+        slow,
+    } = race(true, "/renew-later", "/purge").await;
+    assert_eq!(slow.status(), StatusCode::OK);
+    let handed_out = session_cookie(&slow).expect("the renew answers with a cookie");
+    let fresh = id_in(&handed_out, &key);
+    assert_ne!(fresh, id_in(&cookie, &key));
+    assert_eq!(core.load(&id_in(&cookie, &key)).await.unwrap(), None);
+    assert_eq!(
+        core.load(&fresh).await.unwrap(),
+        None,
+        "nothing is stored under the new id"
+    );
+    let res = test::call_service(&app, req("/get?key=user", Some(&handed_out))).await;
+    assert_eq!(body(res).await, "none");
+
+    // Without the logout the same renew moves the session.
+    let go = web::Data::new(Notify::new());
+    go.notify_one();
+    let WithSession {
+        app,
+        core,
+        key,
+        cookie,
+        ..
+    } = with_session(true, go).await;
+    let res = test::call_service(&app, req("/renew-later", Some(&cookie))).await;
+    let moved = id_in(&session_cookie(&res).expect("a new cookie"), &key);
+    assert_ne!(moved, id_in(&cookie, &key));
+    assert_eq!(
+        core.load(&moved).await.unwrap().unwrap()["user"],
+        "\"alice\""
+    );
 }
 
 /// With `request_scope`, two concurrent requests changing different keys both land; without

@@ -131,6 +131,9 @@ struct Data {
     version: Version,
     /// A stored session to delete after the handler (renew, purge).
     delete: Option<SessionId>,
+    /// `delete` is a renew's: the state this request loaded goes under a new id, but only if
+    /// the old one was still stored (a logout since the load would otherwise be undone).
+    renewed: bool,
     /// The request's cookie must go: purge, or a renew that left nothing to store.
     expire_cookie: bool,
     /// The load reset the TTL (sliding expiry), so a persistent cookie is re-sent.
@@ -407,11 +410,14 @@ impl Session {
     ///
     /// After the handler the old session is deleted and the full state is created under the new
     /// id: with a purge followed by new data, the only cases where the layer makes two store
-    /// calls.
+    /// calls. When that delete finds no session (a logout in another request, a revoke, or
+    /// expiry since this request's load), nothing is created and the cookie is removed: a
+    /// renew never brings back a session that was deleted.
     pub async fn renew(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
         if let Some(old) = data.id.take() {
             data.delete = Some(old);
+            data.renewed = true;
             data.expire_cookie = true;
         }
         // The full state goes to `create` under the new id, where nothing is stored yet.
@@ -428,6 +434,8 @@ impl Session {
         if let Some(old) = data.id.take() {
             data.delete = Some(old);
         }
+        // What is inserted from now on is a new session's, not the loaded one's.
+        data.renewed = false;
         if !self.inner.sealed.is_empty() {
             data.expire_cookie = true;
         }
@@ -511,7 +519,13 @@ impl Session {
                     .check_size_of(entries_to_store(&data, expiry_entry))
                     .map_err(SessionError::from_store)?;
             }
-            store.delete(&old).await.map_err(SessionError::from_store)?;
+            let deleted = store.delete(&old).await.map_err(SessionError::from_store)?;
+            if data.renewed && !deleted {
+                // Deleted since the load (a logout in another request, a revoke, expiry):
+                // creating the loaded state under a new id would bring the session back.
+                tracing::info!("session was deleted or expired before its renew; it stays deleted");
+                return Ok(config.cookie.removal());
+            }
         }
         let cookie = &config.cookie;
         let lifetime = self.lifetime(expiry);

@@ -418,6 +418,69 @@ async fn changes_to_a_session_deleted_meanwhile_are_dropped() {
     assert_eq!(store.load(&id).await.unwrap(), None, "logout must stick");
 }
 
+/// A renew moves the loaded state to a new id. When a logout (another request, a revoke)
+/// deleted the session between this request's load and the renew, the state must not come
+/// back under the new id: nothing is created, and the cookie goes.
+#[tokio::test]
+async fn a_renew_of_a_session_deleted_meanwhile_brings_nothing_back() {
+    let backend = ProbeBackend::memory();
+    let store = SessionStore::new(backend.clone());
+    let layer = SessionLayer::new(store.clone(), key());
+    let app = routes().layer(layer.clone());
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let id = open(&cookie);
+
+    let racing = {
+        let store = store.clone();
+        let id = id.clone();
+        Router::new()
+            .route(
+                "/login",
+                get(move |session: Session| async move {
+                    let n = session.get::<u64>("n").await?.unwrap_or(0);
+                    store.delete(&id).await.unwrap();
+                    session.renew().await?;
+                    session.insert("n", &(n + 1)).await?;
+                    Ok::<_, SessionError>("ok")
+                }),
+            )
+            .layer(layer.clone())
+    };
+    backend.reset();
+    let res = send(&racing, "GET", "/login", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.set_cookie[0].contains("Max-Age=0"),
+        "{:?}",
+        res.set_cookie
+    );
+    assert_eq!(backend.count(Op::Create), 0, "{:?}", backend.calls());
+    assert_eq!(store.load(&id).await.unwrap(), None, "logout must stick");
+
+    // Without the logout, the same renew moves the session (the check reads the delete's
+    // answer, not a missing session in general).
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let old = open(&cookie);
+    let renewing = Router::new()
+        .route(
+            "/login",
+            get(|session: Session| async move {
+                session.renew().await?;
+                session.insert("user", &"alice").await?;
+                Ok::<_, SessionError>("ok")
+            }),
+        )
+        .layer(layer);
+    let res = send(&renewing, "GET", "/login", Some(&cookie)).await;
+    let new = open(&res.cookie_pair());
+    assert_ne!(new, old);
+    assert_eq!(store.load(&old).await.unwrap(), None);
+    assert_eq!(
+        store.load(&new).await.unwrap().unwrap()["user"],
+        "\"alice\""
+    );
+}
+
 #[tokio::test]
 async fn type_errors_are_500_and_name_the_key() {
     let (app, _, _) = setup();
