@@ -184,8 +184,9 @@ impl SessionLayer {
     }
 
     /// Refresh the session on every request that carries one, even when nothing changed: the
-    /// store TTL is reset (one `PEXPIRE`, no load, when the handler does not touch the session;
-    /// in the load's round trip with sliding expiry) and a persistent cookie is re-sent with
+    /// store TTL is reset (a load and a `PEXPIRE` when the handler does not touch the session,
+    /// since the session may carry its own expiry; in the load's round trip with sliding
+    /// expiry) and a persistent cookie is re-sent with
     /// a fresh `Max-Age`. tower-sessions' `always_save`, django's `SESSION_SAVE_EVERY_REQUEST`.
     /// Default: off.
     pub fn with_always_save(self, always_save: bool) -> Self {

@@ -334,7 +334,7 @@ macro_rules! session_options {
                     docs_type: "integer bytes, 0 to 536870912 (512 MiB)",
                     docs_default: "`65536` (64 KiB)",
                     meaning: "The most bytes one session may hold: its keys plus the JSON text of their values; 0 = unlimited",
-                    status: "supported: a write that would leave a session larger fails with `StoreError::TooLarge` and stores nothing; both framework crates answer it with 413 Payload Too Large. Above 512 MiB (Redis' limit for one value) is an error",
+                    status: "supported: a write that would leave a session larger, as its request sees the session, fails with `StoreError::TooLarge` and stores nothing (concurrent requests that each add keys to one session can together pass it: the check is the writer's, not Redis'); both framework crates answer it with 413 Payload Too Large. Above 512 MiB (Redis' limit for one value) is an error",
                 },
                 /// `session_redis_prefix`.
                 prefix: String = "session:".into() => {
@@ -549,7 +549,7 @@ macro_rules! session_options {
                     aliases: [],
                     docs_type: "boolean",
                     docs_default: "`False`",
-                    meaning: "An operation that timed out is retried once, on a fresh connection (so a hung server costs up to twice `socket_timeout`). Safe: every operation is idempotent, `create` included (a create finding exactly its own fields and values reports success)",
+                    meaning: "An operation that timed out is retried once, on a fresh connection (so a hung server costs up to twice `socket_timeout`). Safe: every operation is idempotent, `create` included (a create finding exactly the state it writes reports success)",
                     status: "supported",
                 },
                 /// `session_redis_ssl`: TLS to host/port, as a `rediss://` URL does.
@@ -873,7 +873,7 @@ macro_rules! session_options {
                     aliases: [],
                     docs_type: "boolean",
                     docs_default: "`False`",
-                    meaning: "Every request that carries a session cookie refreshes the session's store TTL and re-sends the cookie, even when nothing changed (one `PEXPIRE`, no load, when the handler does not touch the session)",
+                    meaning: "Every request that carries a session cookie refreshes the session's store TTL and re-sends the cookie, even when nothing changed (a load and a `PEXPIRE` when the handler does not touch the session: the load tells the session's own expiry)",
                     status: "supported by the axum layer (`SessionLayer::from_config`); with actix-session, its `TtlExtensionPolicy::OnEveryRequest` (set by `session_actix::middleware_from_config`)",
                 },
             }
