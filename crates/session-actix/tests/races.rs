@@ -1,0 +1,138 @@
+//! Requests of one session at the same instant, through actix-session's `SessionMiddleware`
+//! over `ActixStore` inside `request_scope`, on a real Redis server (the middleware tests use
+//! the memory store, which takes no version): every request's change lands, and a logout
+//! among writers that loaded the session before it sticks.
+
+use std::time::Duration;
+
+use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+use actix_web::{
+    cookie::{time, Cookie, CookieJar, Key},
+    http::StatusCode,
+    middleware::from_fn,
+    test, web, App, HttpResponse,
+};
+use futures_util::future::join_all;
+use session_actix::{request_scope, ActixStore};
+use session_core::{backends::redis::RedisBackend, SessionConfig, SessionId, SessionStore};
+use session_testkit::RedisServer;
+
+#[derive(serde::Deserialize)]
+struct KeyValue {
+    key: String,
+    value: String,
+}
+
+async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
+    session.insert(&q.key, &q.value)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::Ok().finish()
+}
+
+fn id_in(cookie: &Cookie<'static>, key: &Key) -> SessionId {
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie.clone());
+    let plain = jar.private(key).get("id").expect("cookie decrypts");
+    SessionId::parse(plain.value()).expect("cookie holds a session id")
+}
+
+fn req(uri: &str, cookie: &Cookie<'static>) -> actix_http::Request {
+    test::TestRequest::get()
+        .uri(uri)
+        .cookie(cookie.clone())
+        .to_request()
+}
+
+/// Twelve requests at once per round, each setting its own key again every round (so the
+/// records of earlier rounds pile up and writes rewrite the value now and then, staged for a
+/// large session, while the other requests of the round come in between): after each round
+/// every key holds that round's value. Small, 3 KB and 20 KB sessions; fixed TTL and sliding
+/// expiry (`ActixStore::sliding_expiry`).
+#[actix_web::test]
+async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout() {
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let core = SessionStore::new(RedisBackend::from_config(&config).unwrap());
+    for (size, sliding) in [(0, false), (0, true), (3_000, false), (20_000, true)] {
+        let case = format!("{size} bytes, sliding: {sliding}");
+        let key = Key::generate();
+        let mut store = ActixStore::new(core.clone());
+        if sliding {
+            store = store.sliding_expiry(Duration::from_secs(3600));
+        }
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(store, key.clone())
+                        .session_lifecycle(
+                            PersistentSession::default().session_ttl(time::Duration::hours(1)),
+                        )
+                        .build(),
+                )
+                .wrap(from_fn(request_scope))
+                .route("/set", web::get().to(set))
+                .route("/logout", web::get().to(logout)),
+        )
+        .await;
+        let big = "x".repeat(size);
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("/set?key=big&value={big}"))
+                .to_request(),
+        )
+        .await;
+        let cookie = res
+            .response()
+            .cookies()
+            .find(|c| c.name() == "id")
+            .unwrap()
+            .into_owned();
+        let id = id_in(&cookie, &key);
+
+        for round in 0..6 {
+            let answers = join_all((0..12).map(|i| {
+                test::call_service(&app, req(&format!("/set?key=k{i}&value=r{round}"), &cookie))
+            }))
+            .await;
+            assert!(
+                answers.iter().all(|r| r.status() == StatusCode::OK),
+                "{case}"
+            );
+            let state = core.load(&id).await.unwrap().expect(&case);
+            assert_eq!(state.len(), 1 + 12, "{case}");
+            for i in 0..12 {
+                let now = &state[&format!("k{i}")];
+                assert_eq!(now, &format!("\"r{round}\""), "{case}, round {round}");
+            }
+        }
+        assert_eq!(
+            core.load(&id).await.unwrap().unwrap()["big"],
+            format!("\"{big}\"")
+        );
+
+        let late = (0..8)
+            .map(|i| test::call_service(&app, req(&format!("/set?key=late{i}&value=v"), &cookie)));
+        let (answers, out) = tokio::join!(
+            join_all(late),
+            test::call_service(&app, req("/logout", &cookie))
+        );
+        assert_eq!(out.status(), StatusCode::OK, "{case}");
+        assert!(
+            answers.iter().all(|r| r.status() == StatusCode::OK),
+            "{case}"
+        );
+        assert_eq!(
+            core.load(&id).await.unwrap(),
+            None,
+            "{case}: logout must stick"
+        );
+    }
+}
