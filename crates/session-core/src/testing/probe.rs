@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::{
-    backends::memory::MemoryBackend, BackendHealth, Changes, IndexMember, IndexName,
-    SessionBackend, SessionId, SessionState, StoreError,
+    backends::memory::MemoryBackend, BackendHealth, Changes, IndexMember, IndexName, LoadedState,
+    SessionBackend, SessionId, SessionState, StoreError, Version,
 };
 
 /// One [`SessionBackend`] method, to count calls of it or to make it fail or pause.
@@ -383,6 +383,43 @@ impl SessionBackend for ProbeBackend {
     ) -> Result<Option<SessionState>, StoreError> {
         self.enter(Call::Load(touch)).await?;
         self.inner.load(id, touch).await
+    }
+
+    // The versioned forms are forwarded as such (recorded as the plain ones), so that a
+    // backend behind the probe takes the path the framework layers use in production: on
+    // Redis, writes at a version (the scriptless append, conditional rewrites).
+
+    async fn load_versioned(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.enter(Call::Load(touch)).await?;
+        self.inner.load_versioned(id, touch).await
+    }
+
+    async fn load_in_place(
+        &self,
+        id: &SessionId,
+        touch: Option<Duration>,
+    ) -> Result<Option<(LoadedState, Version)>, StoreError> {
+        self.enter(Call::Load(touch)).await?;
+        self.inner.load_in_place(id, touch).await
+    }
+
+    async fn apply_versioned(
+        &self,
+        id: &SessionId,
+        version: Version,
+        after: &[(&str, &str)],
+        changes: &Changes,
+        ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        *lock(&self.shared.last_changes) = Some(changes.clone());
+        self.enter(Call::Apply(ttl)).await?;
+        self.inner
+            .apply_versioned(id, version, after, changes, ttl)
+            .await
     }
 
     async fn create(
