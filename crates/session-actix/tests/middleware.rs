@@ -4,7 +4,11 @@
 //! records which backend calls a request made (to check "one round trip per trait method") and
 //! can be switched to answer like a corrupt or unreachable store, to test our own error mapping.
 
+mod common;
+
 use std::time::Duration;
+
+use common::{id_in, session_cookie};
 
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
@@ -109,22 +113,6 @@ async fn service(
             .route("/purge", web::get().to(purge)),
     )
     .await
-}
-
-/// The session cookie a response sets, if any.
-fn session_cookie<B>(res: &ServiceResponse<B>) -> Option<Cookie<'static>> {
-    res.response()
-        .cookies()
-        .find(|c| c.name() == "id")
-        .map(|c| c.into_owned())
-}
-
-/// The session id inside a cookie, decrypted with the app's key.
-fn id_in(cookie: &Cookie<'static>, key: &Key) -> SessionId {
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie.clone());
-    let plain = jar.private(key).get("id").expect("cookie decrypts");
-    SessionId::parse(plain.value()).expect("cookie holds a session id")
 }
 
 /// A cookie that decrypts to `id` under `key`, as the middleware would have set it.

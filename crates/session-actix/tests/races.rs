@@ -3,18 +3,22 @@
 //! the memory store, which takes no version): every request's change lands, and a logout
 //! among writers that loaded the session before it sticks.
 
+mod common;
+
 use std::time::Duration;
+
+use common::{id_in, session_cookie};
 
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
-    cookie::{time, Cookie, CookieJar, Key},
+    cookie::{time, Cookie, Key},
     http::StatusCode,
     middleware::from_fn,
     test, web, App, HttpResponse,
 };
 use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
-use session_core::{backends::redis::RedisBackend, SessionConfig, SessionId, SessionStore};
+use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
 use session_testkit::RedisServer;
 
 #[derive(serde::Deserialize)]
@@ -31,13 +35,6 @@ async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<Htt
 async fn logout(session: Session) -> HttpResponse {
     session.purge();
     HttpResponse::Ok().finish()
-}
-
-fn id_in(cookie: &Cookie<'static>, key: &Key) -> SessionId {
-    let mut jar = CookieJar::new();
-    jar.add_original(cookie.clone());
-    let plain = jar.private(key).get("id").expect("cookie decrypts");
-    SessionId::parse(plain.value()).expect("cookie holds a session id")
 }
 
 fn req(uri: &str, cookie: &Cookie<'static>) -> actix_http::Request {
@@ -89,12 +86,7 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
                 .to_request(),
         )
         .await;
-        let cookie = res
-            .response()
-            .cookies()
-            .find(|c| c.name() == "id")
-            .unwrap()
-            .into_owned();
+        let cookie = session_cookie(&res).unwrap();
         let id = id_in(&cookie, &key);
 
         for round in 0..6 {

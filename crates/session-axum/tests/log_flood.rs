@@ -12,16 +12,17 @@ use std::{
 use axum::{http::StatusCode, routing::get, Router};
 use common::send;
 use session_axum::{Session, SessionError, SessionLayer};
-use session_core::SessionStore;
+use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
+use session_testkit::RedisServer;
 use tracing::{
     field::{Field, Visit},
     Level,
 };
 use tracing_subscriber::{layer::Context, prelude::*, Layer};
 
-/// Every event at WARN or above, as its fields in text: what an operator's log would get.
+/// Every event, as its level and its fields in text: what an operator's log would get.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
+struct Capture(Arc<Mutex<Vec<(Level, String)>>>);
 
 struct Text<'a>(&'a mut String);
 
@@ -33,17 +34,30 @@ impl Visit for Text<'_> {
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
-        if *event.metadata().level() <= Level::WARN {
-            let mut line = String::new();
-            event.record(&mut Text(&mut line));
-            self.0.lock().unwrap().push(line);
-        }
+        let mut line = String::new();
+        event.record(&mut Text(&mut line));
+        self.0
+            .lock()
+            .unwrap()
+            .push((*event.metadata().level(), line));
     }
 }
 
 impl Capture {
+    /// The lines at WARN or above.
     fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        let lines = self.0.lock().unwrap();
+        lines
+            .iter()
+            .filter(|(level, _)| *level <= Level::WARN)
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+
+    /// Every line, TRACE included.
+    fn all_lines(&self) -> Vec<String> {
+        let lines = self.0.lock().unwrap();
+        lines.iter().map(|(_, line)| line.clone()).collect()
     }
 }
 
@@ -115,4 +129,55 @@ async fn one_valid_cookie_logs_nothing() {
     let res = send(&app, "GET", "/counter", Some(&pair)).await;
     assert_eq!(res.body, "2");
     assert_eq!(capture.lines(), Vec::<String>::new());
+}
+
+/// A corrupt stored session (on a real Redis server) counts as no session: the request
+/// answers normally, as a fresh session, with one warning line however often the handler
+/// reads and writes the session; no line at any level holds the session id, the cookie or the
+/// stored bytes.
+#[tokio::test]
+async fn a_corrupt_stored_session_logs_one_warning_and_no_secret() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let store = SessionStore::new(RedisBackend::from_config(&config).unwrap());
+    let app = Router::new()
+        .route("/counter", get(counter))
+        .route(
+            "/twice",
+            get(|session: Session| async move {
+                let n = session.get::<u64>("n").await?.unwrap_or(0) + 1;
+                session.insert("n", &n).await?;
+                let again = session.get::<u64>("n").await?;
+                Ok::<_, SessionError>(format!("{n} {again:?}"))
+            }),
+        )
+        .layer(SessionLayer::new(store, common::key()));
+    let pair = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let id = common::open(&pair);
+    let damaged = r#"v1:0000000000000001:{"=n":SECRETVALUE"#;
+    let _: () = redis.cmd(&["SET", &format!("session:{}", id.as_str()), damaged]);
+
+    capture.0.lock().unwrap().clear();
+    let res = send(&app, "GET", "/twice", Some(&pair)).await;
+    assert_eq!(
+        (res.status, res.body.as_str()),
+        (StatusCode::OK, "1 Some(1)")
+    );
+    assert_ne!(common::open(&res.cookie_pair()), id, "a fresh session");
+    let warnings = capture.lines();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("corrupt"), "{warnings:?}");
+    let (_, sealed) = pair.split_once('=').unwrap();
+    for line in capture.all_lines() {
+        for secret in [id.as_str(), sealed, "SECRETVALUE"] {
+            assert!(!line.contains(secret), "{line}");
+        }
+    }
 }
