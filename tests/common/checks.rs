@@ -384,9 +384,16 @@ pub async fn user_name_is_bounded(base: &str, writes: &dyn Fn() -> usize) {
         assert!(res.body.len() < 100, "not a short reason: {res:?}");
         assert!(!res.body.contains(&long) && !res.body.contains(&wide));
     }
-    let res = send("POST", &format!("{base}/login?user={long}"), None, None).await;
-    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{res:?}");
-    assert!(res.set_cookie.is_empty(), "{res:?}");
+    // Too long in the query; and no `user` at all (no body, or a form without the field).
+    for (uri, form) in [
+        (format!("{base}/login?user={long}"), None),
+        (format!("{base}/login"), None),
+        (format!("{base}/login"), Some("name=alice")),
+    ] {
+        let res = send("POST", &uri, None, form).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{res:?}");
+        assert!(res.set_cookie.is_empty(), "{res:?}");
+    }
     assert_eq!(writes(), before, "a rejected login wrote to the store");
 
     let longest = "u".repeat(MAX_USER_LEN);

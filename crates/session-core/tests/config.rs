@@ -1297,3 +1297,41 @@ fn connection_plan(config: &SessionConfig) -> session_core::plan::ConnectionPlan
         other => panic!("a Redis plan, not {other:?}"),
     }
 }
+
+/// The cookie settings are bounded: each value past its bound (or with a character that
+/// would end or split the `Set-Cookie` attribute) is an error naming the setting and what it
+/// expects, without echoing a long value whole; each value at its bound is accepted.
+#[test]
+fn cookie_settings_are_bounded() {
+    let long = |n: usize| "a".repeat(n);
+    for (name, value, ok) in [
+        ("SESSION_COOKIE_NAME", long(64), true),
+        ("SESSION_COOKIE_NAME", long(65), false),
+        ("SESSION_COOKIE_NAME", "a b".to_owned(), false),
+        ("SESSION_COOKIE_NAME", "a=b".to_owned(), false),
+        ("SESSION_COOKIE_DOMAIN", format!("{}.com", long(249)), true),
+        ("SESSION_COOKIE_DOMAIN", format!("{}.com", long(250)), false),
+        ("SESSION_COOKIE_DOMAIN", "a.com,b.com".to_owned(), false),
+        ("SESSION_COOKIE_DOMAIN", "a.com; Secure".to_owned(), false),
+        ("SESSION_COOKIE_DOMAIN", "a.com\u{7}".to_owned(), false),
+        ("SESSION_COOKIE_PATH", format!("/{}", long(1023)), true),
+        ("SESSION_COOKIE_PATH", format!("/{}", long(1024)), false),
+        ("SESSION_COOKIE_PATH", "/a,b".to_owned(), false),
+        ("SESSION_COOKIE_PATH", "/a\nb".to_owned(), false),
+        ("SESSION_COOKIE_PATH", "no-slash".to_owned(), false),
+    ] {
+        let loaded = SessionConfig::from_env_vars(env(&[(name, value.as_str())]));
+        let what = format!("{name}={}", value.escape_debug());
+        match loaded {
+            Ok(_) => assert!(ok, "{what} accepted"),
+            Err(err) => {
+                assert!(!ok, "{what}: {err}");
+                let text = err.to_string();
+                assert!(text.contains(&name.to_lowercase()), "{what}: {text}");
+                if value.len() > 100 {
+                    assert!(!text.contains(&value), "{what}: echoed whole: {text}");
+                }
+            }
+        }
+    }
+}

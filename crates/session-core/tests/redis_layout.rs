@@ -132,34 +132,42 @@ async fn a_logout_between_the_load_and_the_write_sticks() {
             ..config(&server)
         };
         let b = RedisBackend::from_config(&config).unwrap();
-        let id = SessionId::generate();
-        assert!(b
-            .create(&id, &state(&[("user", "\"ada\"")]), None)
-            .await
-            .unwrap());
-        let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
-        assert!(b.delete(&id).await.unwrap());
-        // Sets the indexed key: with the index on, the script adds the id to it first.
-        let changes = set("user", "\"bob\"");
-        for ttl in [None, secs(60)] {
-            assert!(!b
-                .apply_versioned(
-                    &id,
-                    version,
-                    &pairs(&after(&loaded, &changes)),
-                    &changes,
-                    ttl
-                )
-                .await
-                .unwrap());
-        }
-        assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
-        if config.index_key.is_some() {
-            let store = SessionStore::from_config(&config).await.unwrap();
-            assert_eq!(
-                store.find_indexed("\"bob\"").await.unwrap(),
-                Vec::<SessionId>::new()
-            );
+        // A session of ours, and one still stored as a hash by an earlier version (written
+        // field by field, its own script).
+        for hash in [false, true] {
+            let id = SessionId::generate();
+            if hash {
+                put_hash(&server, &id, &[("user", "\"ada\"")], 0);
+            } else {
+                assert!(b
+                    .create(&id, &state(&[("user", "\"ada\"")]), None)
+                    .await
+                    .unwrap());
+            }
+            let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+            assert!(b.delete(&id).await.unwrap());
+            // Sets the indexed key: with the index on, the script adds the id to it first.
+            let changes = set("user", "\"bob\"");
+            for ttl in [None, secs(60)] {
+                assert!(!b
+                    .apply_versioned(
+                        &id,
+                        version,
+                        &pairs(&after(&loaded, &changes)),
+                        &changes,
+                        ttl
+                    )
+                    .await
+                    .unwrap());
+            }
+            assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0, "hash: {hash}");
+            if config.index_key.is_some() {
+                let store = SessionStore::from_config(&config).await.unwrap();
+                assert_eq!(
+                    store.find_indexed("\"bob\"").await.unwrap(),
+                    Vec::<SessionId>::new()
+                );
+            }
         }
     }
 }
@@ -1053,6 +1061,15 @@ async fn concurrent_small_rewrites_lose_nothing_and_never_undo_a_logout() {
 
     for round in 0..30 {
         let (id, loaded, version) = bloated(b.clone()).await;
+        logout_racing_writers(&server, &b, &id, &loaded, version, round).await;
+    }
+
+    // A session still stored as a hash by an earlier version, written field by field: the
+    // same race.
+    for round in 0..10 {
+        let id = SessionId::generate();
+        put_hash(&server, &id, &[("user", "\"ada\""), ("n", "1")], 60_000);
+        let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
         logout_racing_writers(&server, &b, &id, &loaded, version, round).await;
     }
 }
