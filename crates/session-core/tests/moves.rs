@@ -214,12 +214,14 @@ async fn concurrent_loads_move_each_session_once() {
 /// `session_core::mover`, as `sessionctl migrate` drives it (a batch with many moves in
 /// flight, from another process than the application's): every session moved (or copied,
 /// with `keep_source`) while the application logs each one out, source first as a
-/// multi-backend does. None may survive.
+/// multi-backend does. None may survive. From one Redis server to another, and from the file
+/// store (whose batch reads and deletes work shard by shard) to Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_racing_a_batch_of_the_mover_sticks() {
     use session_core::{backends::redis::RedisBackend, mover::Mover, TtlRule};
-    for keep_source in [false, true] {
+    for (keep_source, from_files) in [(false, false), (true, false), (false, true), (true, true)] {
         let (a, b) = (RedisServer::start(), RedisServer::start());
+        let dir = tempfile::tempdir().unwrap();
         let backend = |server: &RedisServer| -> Arc<dyn SessionBackend> {
             Arc::new(
                 RedisBackend::from_config(&SessionConfig {
@@ -229,7 +231,12 @@ async fn logout_racing_a_batch_of_the_mover_sticks() {
                 .unwrap(),
             )
         };
-        let (source, target) = (backend(&a), backend(&b));
+        let source: Arc<dyn SessionBackend> = if from_files {
+            Arc::new(files(dir.path()))
+        } else {
+            backend(&a)
+        };
+        let target = backend(&b);
         let ids = seed(source.as_ref()).await;
         let mover = Mover::new(source.clone(), target.clone(), TtlRule::default())
             .keep_source(keep_source)
@@ -246,7 +253,7 @@ async fn logout_racing_a_batch_of_the_mover_sticks() {
         let left = survivors(&[source.as_ref(), target.as_ref()], &ids).await;
         assert_eq!(
             left, 0,
-            "{left} of {SESSIONS} logged-out sessions came back (keep_source: {keep_source})"
+            "{left} of {SESSIONS} logged-out sessions came back (keep_source: {keep_source}, from files: {from_files})"
         );
     }
 }
