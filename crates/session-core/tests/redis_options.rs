@@ -386,7 +386,7 @@ async fn keepalive_is_on_the_socket_only_when_asked() {
 /// purpose to show a refusal does not fail the connection.
 const STORE_COMMANDS: &str =
     "+get +getex +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval \
-     +exists +type +hgetall +hset +hdel +hlen +ping +client|setname";
+     +type +hgetall +hset +hdel +hlen +ping +client|setname";
 
 /// Creates the ACL user `name` with `password`, the keys `session:*` and only `commands`.
 fn acl_user<'a>(

@@ -28,6 +28,9 @@ struct NodeReport {
     latency_ms: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// What the node refused that the store needs, though it answered (`EVAL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
 }
 
 /// One part's dry run.
@@ -70,6 +73,7 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<(), Failure> {
                 version: None,
                 latency_ms: None,
                 error: None,
+                refused: None,
             }),
             PartKind::Redis(redis) => match redis.discover().await {
                 Ok(discovery) => {
@@ -105,6 +109,14 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<(), Failure> {
         report
             .dry_runs
             .push(dry_run(part, part.name.clone(), SessionId::generate()).await);
+    }
+    for node in &report.nodes {
+        if let Some(refused) = &node.refused {
+            report.problems.push(format!(
+                "{} {} {}: {refused}",
+                node.part, node.role, node.location
+            ));
+        }
     }
     for node in report.nodes.iter().filter(|n| !n.up) {
         report.problems.push(format!(
@@ -200,6 +212,7 @@ async fn probe(part: &Part<'_>, redis: &parts::RedisPart<'_>, node: &parts::Node
         version: None,
         latency_ms: None,
         error: None,
+        refused: None,
     };
     let mut conn = match redis.connect(node).await {
         Ok(conn) => conn,
@@ -233,6 +246,25 @@ async fn probe(part: &Part<'_>, redis: &parts::RedisPart<'_>, node: &parts::Node
         }
         // An ACL user limited to the store's commands may not run INFO: not a failure.
         Err(err) => tracing::info!(error = %err, "INFO refused"),
+    }
+    // Scripts go by hash (`EVALSHA`, which the dry run runs); after a restart or `SCRIPT
+    // FLUSH` the store sends each one by text once (`EVAL`), which the dry run cannot
+    // provoke without flushing everyone's scripts. So a script of its own, with no key, on
+    // the nodes that take writes.
+    if matches!(
+        node.role,
+        Role::Standalone | Role::Master | Role::ClusterMaster(_)
+    ) {
+        let eval: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg("return 1")
+            .arg(0)
+            .query_async(&mut conn)
+            .await;
+        if let Err(err) = eval {
+            out.refused = Some(format!(
+                "EVAL refused ({err}): after a restart or SCRIPT FLUSH every write would fail"
+            ));
+        }
     }
     out
 }
@@ -386,6 +418,15 @@ async fn steps_of(
         backend.touch(id, None).await.map_err(failed("persist"))?,
     )?;
     steps.push("persist");
+    // A write with no changes and no expiry to set only asks whether the session exists.
+    expect(
+        "exists",
+        backend
+            .apply(id, &Changes::default(), None)
+            .await
+            .map_err(failed("exists"))?,
+    )?;
+    steps.push("exists");
     expect(
         "delete",
         backend.delete(id).await.map_err(failed("delete"))?,

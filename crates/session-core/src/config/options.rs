@@ -405,7 +405,7 @@ macro_rules! session_options {
                     docs_type: "string",
                     docs_default: "unset",
                     meaning: "ACL user",
-                    status: r#"supported. The user needs, on keys `~<prefix>*`: `+get +getex +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval +exists +type` (without `+getex`, loads with sliding expiry send `GET` and `PEXPIRE` instead, one command more), and `+hgetall +hset +hdel +hlen` while sessions stored as hashes by earlier versions of this library remain, plus `+ping` for `health_check_interval`, `+client\|setname` for `client_name`, `+select` for a non-zero `db` (`CLIENT SETINFO` may be refused: its answer is ignored). A command or key the user may not touch fails the operation as *unavailable* with Redis' `NoPerm` message (a misconfiguration to fix, not a missing session)"#,
+                    status: r#"supported. The user needs, on keys `~<prefix>*`: `+get +getex +set +getrange +strlen +append +rename +pexpire +pttl +persist +del +evalsha +eval +type` (without `+getex`, loads with sliding expiry send `GET` and `PEXPIRE` instead, one command more), and `+hgetall +hset +hdel +hlen` while sessions stored as hashes by earlier versions of this library remain, plus `+ping` for `health_check_interval`, `+client\|setname` for `client_name`, `+select` for a non-zero `db` (`CLIENT SETINFO` may be refused: its answer is ignored). A command or key the user may not touch fails the operation as *unavailable* with Redis' `NoPerm` message (a misconfiguration to fix, not a missing session)"#,
                 },
                 /// `session_redis_password`.
                 #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::secret")]
