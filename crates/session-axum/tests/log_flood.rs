@@ -181,3 +181,89 @@ async fn a_corrupt_stored_session_logs_one_warning_and_no_secret() {
         }
     }
 }
+
+/// Every event at every level, TRACE included, through a session's life on a Redis server
+/// that needs a password: a login that renews the id, reads and writes, a logout, an outage
+/// (the server stopped) and its recovery, and a wrong password. No line holds the password,
+/// a session id, a cookie value or a session value.
+#[tokio::test]
+async fn no_event_at_any_level_holds_a_secret() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let password = "PASSWORDMARKER";
+    let redis = RedisServer::start_with(session_testkit::ServerOptions::new().password(password));
+    let config = SessionConfig::builder()
+        .set("session_redis_host", "127.0.0.1")
+        .set("session_redis_port", &redis.port().to_string())
+        .set("session_redis_password", password)
+        .set("session_redis_socket_timeout", "0.5")
+        .build()
+        .unwrap();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let app = Router::new()
+        .route(
+            "/login",
+            get(|session: Session| async move {
+                session.insert("user", "VALUEMARKER").await?;
+                session.renew().await
+            }),
+        )
+        .route("/counter", get(counter))
+        .route(
+            "/logout",
+            get(|session: Session| async move { session.purge().await }),
+        )
+        .layer(SessionLayer::new(store, common::key()));
+
+    let first = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let login = send(&app, "GET", "/login", Some(&first)).await;
+    assert_eq!(login.status, StatusCode::OK);
+    let pair = login.cookie_pair();
+    assert_eq!(send(&app, "GET", "/counter", Some(&pair)).await.body, "2");
+    redis.stop();
+    let down = send(&app, "GET", "/counter", Some(&pair)).await;
+    assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+    redis.restart();
+    let mut back = send(&app, "GET", "/counter", Some(&pair)).await;
+    for _ in 0..50 {
+        if back.status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        back = send(&app, "GET", "/counter", Some(&pair)).await;
+    }
+    assert_eq!(back.status, StatusCode::OK, "recovered");
+    assert_eq!(
+        send(&app, "GET", "/logout", Some(&pair)).await.status,
+        StatusCode::OK
+    );
+    let wrong = SessionConfig::builder()
+        .set("session_redis_host", "127.0.0.1")
+        .set("session_redis_port", &redis.port().to_string())
+        .set("session_redis_password", "WRONGPASSWORDMARKER")
+        .build()
+        .unwrap();
+    if let Ok(store) = SessionStore::from_config(&wrong).await {
+        let err = store.load(&common::open(&pair)).await.unwrap_err();
+        assert!(!err.to_string().contains("WRONGPASSWORDMARKER"), "{err}");
+    }
+
+    let lines = capture.all_lines();
+    assert!(!lines.is_empty());
+    let mut secrets = vec![
+        password.to_owned(),
+        "WRONGPASSWORDMARKER".to_owned(),
+        "VALUEMARKER".to_owned(),
+    ];
+    for cookie in [&first, &pair] {
+        secrets.push(common::open(cookie).as_str().to_owned());
+        secrets.push(cookie.split_once('=').unwrap().1.to_owned());
+    }
+    for line in &lines {
+        for secret in &secrets {
+            assert!(!line.contains(secret.as_str()), "{line}");
+        }
+    }
+}
