@@ -318,9 +318,7 @@ impl ActixSessionStore for ActixStore {
             .delete(&id)
             .await
             .map_err(|err| self.failure(err))?;
-        if !deleted {
-            scope::deleted_nothing();
-        }
+        scope::deleted(session_key.as_ref(), deleted);
         Ok(())
     }
 }
@@ -346,8 +344,8 @@ mod scope {
     pub(super) struct RequestScope {
         /// A store call of this request failed in a way the response should tell.
         pub(super) failure: Option<Failure>,
-        /// A `delete` of this request found no session: the `save` of a renew that follows
-        /// must not store the state it loaded.
+        /// The last `delete` of this request found nothing of a session it loaded: the `save`
+        /// of a renew that follows must not store the state it loaded.
         deleted_nothing: bool,
         /// A copy of the state `load` returned and its version, by session key, until
         /// `update` takes them. A [`Snapshot`], not a clone of the map: most requests only
@@ -372,8 +370,16 @@ mod scope {
         });
     }
 
-    pub(super) fn deleted_nothing() {
-        let _ = REQUEST.try_with(|scope| scope.borrow_mut().deleted_nothing = true);
+    /// Notes a `delete` of `session_key`: it found nothing (`deleted` false) of a session
+    /// this request loaded, so the `save` that follows, a renew's, must store nothing. Only
+    /// for a session the request loaded, so that a logout of a session already gone (its
+    /// load found nothing) under another `SessionMiddleware` of the same scope does not
+    /// stop that middleware's new session; a delete that found its session clears it.
+    pub(super) fn deleted(session_key: &str, deleted: bool) {
+        let _ = REQUEST.try_with(|scope| {
+            let mut scope = scope.borrow_mut();
+            scope.deleted_nothing = !deleted && scope.loaded.contains_key(session_key);
+        });
     }
 
     pub(super) fn take_renew_of_deleted() -> bool {

@@ -5,7 +5,10 @@
 
 mod common;
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
 
 use common::{id_in, session_cookie};
 
@@ -20,6 +23,7 @@ use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
 use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
 use session_testkit::RedisServer;
+use tokio::sync::Notify;
 
 #[derive(serde::Deserialize)]
 struct KeyValue {
@@ -28,6 +32,21 @@ struct KeyValue {
 }
 
 async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
+    session.insert(&q.key, &q.value)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// Loads the session, then waits for the test's signal before its write: the window in which
+/// the logout lands.
+async fn set_later(
+    session: Session,
+    q: web::Query<KeyValue>,
+    gate: web::Data<(AtomicUsize, Notify)>,
+) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>(&q.key)?;
+    let waiting = gate.1.notified();
+    gate.0.fetch_add(1, Ordering::SeqCst);
+    waiting.await;
     session.insert(&q.key, &q.value)?;
     Ok(HttpResponse::Ok().finish())
 }
@@ -64,8 +83,10 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
         if sliding {
             store = store.sliding_expiry(Duration::from_secs(3600));
         }
+        let gate = web::Data::new((AtomicUsize::new(0), Notify::new()));
         let app = test::init_service(
             App::new()
+                .app_data(gate.clone())
                 .wrap(
                     SessionMiddleware::builder(store, key.clone())
                         .session_lifecycle(
@@ -75,6 +96,7 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
                 )
                 .wrap(from_fn(request_scope))
                 .route("/set", web::get().to(set))
+                .route("/set-later", web::get().to(set_later))
                 .route("/logout", web::get().to(logout)),
         )
         .await;
@@ -110,12 +132,21 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             format!("\"{big}\"")
         );
 
-        let late = (0..8)
-            .map(|i| test::call_service(&app, req(&format!("/set?key=late{i}&value=v"), &cookie)));
-        let (answers, out) = tokio::join!(
-            join_all(late),
-            test::call_service(&app, req("/logout", &cookie))
-        );
+        // Writers that loaded the session, then a logout, then their writes.
+        let late = (0..8).map(|i| {
+            test::call_service(
+                &app,
+                req(&format!("/set-later?key=late{i}&value=v"), &cookie),
+            )
+        });
+        let (answers, out) = tokio::join!(join_all(late), async {
+            while gate.0.load(Ordering::SeqCst) < 8 {
+                tokio::task::yield_now().await;
+            }
+            let out = test::call_service(&app, req("/logout", &cookie)).await;
+            gate.1.notify_waiters();
+            out
+        });
         assert_eq!(out.status(), StatusCode::OK, "{case}");
         assert!(
             answers.iter().all(|r| r.status() == StatusCode::OK),

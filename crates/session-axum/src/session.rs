@@ -412,7 +412,8 @@ impl Session {
     /// id: with a purge followed by new data, the only cases where the layer makes two store
     /// calls. When that delete finds no session (a logout in another request, a revoke, or
     /// expiry since this request's load), nothing is created and the cookie is removed: a
-    /// renew never brings back a session that was deleted.
+    /// renew never brings back a session that was deleted. (So of two renews of one session
+    /// at the same instant, a double-submitted login, the second ends it.)
     pub async fn renew(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
         if let Some(old) = data.id.take() {

@@ -556,10 +556,20 @@ fn at_once(
     cookie: &str,
     sets: impl Iterator<Item = String>,
 ) -> Vec<tokio::task::JoinHandle<StatusCode>> {
+    at_once_to("/set", app, cookie, sets)
+}
+
+/// [`at_once`] to the route `path`.
+fn at_once_to(
+    path: &str,
+    app: &Router,
+    cookie: &str,
+    sets: impl Iterator<Item = String>,
+) -> Vec<tokio::task::JoinHandle<StatusCode>> {
     sets.map(|set| {
         let (app, cookie) = (app.clone(), cookie.to_owned());
         let (key, value) = set.split_once('=').unwrap();
-        let uri = format!("/set?key={key}&value={value}");
+        let uri = format!("{path}?key={key}&value={value}");
         tokio::task::spawn_local(async move { send(&app, "GET", &uri, Some(&cookie)).await.status })
     })
     .collect()
@@ -572,8 +582,8 @@ async fn concurrent_requests_of_one_session() {
     ) -> Result<(), SessionError> {
         session.insert(&q["key"], &q["value"]).await
     }
-    // The backends themselves, not behind `ProbeBackend`, which does not pass versions on:
-    // through it Redis would take the writes without a version, which never rewrite.
+    // The file and Redis backends themselves (the probe passes versions on, but nothing
+    // here needs its records).
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start();
     let config = SessionConfig {
@@ -597,8 +607,28 @@ async fn concurrent_requests_of_one_session() {
                 .with_secure(false)
                 .with_ttl(Some(Duration::from_secs(600)))
                 .with_sliding_expiry(sliding);
+            // `/set-later` loads the session, then waits for the test's signal before its
+            // write: the window in which the logout lands.
+            let gate = std::sync::Arc::new((
+                std::sync::atomic::AtomicUsize::new(0),
+                tokio::sync::Notify::new(),
+            ));
+            let later = {
+                let gate = gate.clone();
+                move |session: Session,
+                      axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| async move {
+                    let _ = session.get::<String>(&q["key"]).await?;
+                    let waiting = gate.1.notified();
+                    gate.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    waiting.await;
+                    session.insert(&q["key"], &q["value"]).await
+                }
+            };
             let app = Router::new()
                 .route("/set", get(set))
+                .route("/set-later", get(later))
                 .route(
                     "/logout",
                     get(|session: Session| async move { session.purge().await }),
@@ -629,9 +659,20 @@ async fn concurrent_requests_of_one_session() {
             let state = store.load(&id).await.unwrap().expect(&case);
             assert_eq!(state["big"], format!("\"{big}\""), "{case}");
 
-            let writers = at_once(&app, &cookie, (0..8).map(|i| format!("late{i}=v")));
+            // Writers that loaded the session, then a logout, then their writes.
+            let writers = at_once_to(
+                "/set-later",
+                &app,
+                &cookie,
+                (0..8).map(|i| format!("late{i}=v")),
+            );
+            while gate.0.load(std::sync::atomic::Ordering::SeqCst) < 8 {
+                tokio::task::yield_now().await;
+            }
             let logout = send(&app, "GET", "/logout", Some(&cookie)).await;
             assert_eq!(logout.status, StatusCode::OK, "{case}");
+            gate.1.notify_waiters();
+            gate.0.store(0, std::sync::atomic::Ordering::SeqCst);
             for writer in writers {
                 assert_eq!(writer.await.unwrap(), StatusCode::OK, "{case}");
             }

@@ -457,6 +457,14 @@ async fn acl_user_with_only_the_store_commands_on_the_prefix() {
         // Scripts loaded by this user after a flush.
         let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
         assert!(b.create(&id, &s, ttl).await.unwrap());
+        // And by a batch (a move, a migration), which cannot `SCRIPT LOAD` (not on the list).
+        let _: () = server.cmd(&["SCRIPT", "FLUSH"]);
+        let batch: Vec<_> = (0..5)
+            .map(|_| (SessionId::generate(), s.clone(), ttl))
+            .collect();
+        for created in b.create_many(&batch).await {
+            assert!(created.unwrap());
+        }
 
         // Outside the allowed keys: an error naming NOPERM, reported as Unavailable.
         let other = with("other:", "acl-pw-123");

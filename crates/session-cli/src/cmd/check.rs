@@ -247,23 +247,27 @@ async fn probe(part: &Part<'_>, redis: &parts::RedisPart<'_>, node: &parts::Node
         // An ACL user limited to the store's commands may not run INFO: not a failure.
         Err(err) => tracing::info!(error = %err, "INFO refused"),
     }
-    // Scripts go by hash (`EVALSHA`, which the dry run runs); after a restart or `SCRIPT
-    // FLUSH` the store sends each one by text once (`EVAL`), which the dry run cannot
-    // provoke without flushing everyone's scripts. So a script of its own, with no key, on
-    // the nodes that take writes.
-    if matches!(
-        node.role,
-        Role::Standalone | Role::Master | Role::ClusterMaster(_)
-    ) {
+    // Scripts go by hash (`EVALSHA`, which the dry run runs); after a restart, a failover or
+    // `SCRIPT FLUSH` the store sends each one by text once (`EVAL`), which the dry run
+    // cannot provoke without flushing everyone's scripts. So a script of its own, with no
+    // key, on every data node: replicas too, since ACLs are per node and a replica may be
+    // the master after a failover (a read-only replica runs a script that writes nothing).
+    // Only a refusal by the ACL counts; another error (`LOADING`, `BUSY`) is the node's
+    // state, not its permissions.
+    if !matches!(node.role, Role::Sentinel) {
         let eval: redis::RedisResult<i64> = redis::cmd("EVAL")
             .arg("return 1")
             .arg(0)
             .query_async(&mut conn)
             .await;
-        if let Err(err) = eval {
-            out.refused = Some(format!(
-                "EVAL refused ({err}): after a restart or SCRIPT FLUSH every write would fail"
-            ));
+        match eval {
+            Err(err) if err.code() == Some("NOPERM") => {
+                out.refused = Some(format!(
+                    "EVAL refused ({err}): after a restart, a failover or SCRIPT FLUSH every write would fail"
+                ));
+            }
+            Err(err) => tracing::info!(error = %err, "EVAL failed"),
+            Ok(_) => {}
         }
     }
     out

@@ -821,7 +821,7 @@ macro_rules! session_options {
                 cookie_path: Option<String> = None => {
                     name: "session_cookie_path", kind: Str, show: text, secret: false, django: true,
                     aliases: [],
-                    docs_type: "a path starting with `/`, at most 1024 bytes, no `;` or control characters",
+                    docs_type: "a path starting with `/`, at most 1024 bytes, no `;`, `,` or control characters",
                     docs_default: "`/`",
                     meaning: "The cookie's `Path`",
                     status: "supported by the framework helpers and the demos",

@@ -1,8 +1,11 @@
 //! [`ProbeBackend`]: the one instrumented, failing backend double of the test suites.
 //!
 //! It is a decorator, the way tower-sessions composes stores: it wraps a real backend (usually
-//! the in-memory one) and forwards every call to it, so the data behaviour under test is the
-//! real one. Around each call it can record what the caller asked for, fail the way an
+//! the in-memory one) and forwards the calls of the trait to it, the versioned ones as such
+//! (so a Redis backend behind it takes the path the framework layers take), so the data
+//! behaviour under test is the real one. The batch forms and `load_with_ttl` take the trait's
+//! defaults, over the recorded single calls. Around each call it can record what the caller
+//! asked for, fail the way an
 //! unreachable or corrupt store fails, or hold the call until the test lets it go. It never
 //! imitates Redis: tests of the Redis backend use real `redis-server` processes.
 
@@ -29,13 +32,13 @@ use crate::{
 /// trait. [`Call::Load`] carries its touch TTL for tests that tell the two apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
-    /// [`SessionBackend::load`].
+    /// [`SessionBackend::load`], `load_versioned` or `load_in_place`.
     Load,
     /// [`SessionBackend::create`].
     Create,
     /// [`SessionBackend::replace`].
     Replace,
-    /// [`SessionBackend::apply`].
+    /// [`SessionBackend::apply`] or `apply_versioned`.
     Apply,
     /// [`SessionBackend::touch`].
     Touch,

@@ -1349,8 +1349,6 @@ impl SessionBackend for RedisBackend {
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        // Loaded first (a no-op when it is), so the EVALSHAs cannot miss it.
-        pipe.add_command(scripts::CREATE_SCRIPT.load_cmd()).ignore();
         // A session whose values are not all JSON is refused on its own, not sent.
         let mut refused = Vec::new();
         let mut sent = Vec::new();
@@ -1367,7 +1365,15 @@ impl SessionBackend for RedisBackend {
                             call.arg(value);
                         },
                     );
-                    pipe.add_command(call.into_cmd());
+                    // The first by text (`EVAL`, which caches the script), the rest by hash
+                    // after it: a pipeline runs in order on one connection, so none of them
+                    // can miss the script. Not `SCRIPT LOAD`, which is not on the ACL list
+                    // of the store's commands (README: `session_redis_username`).
+                    pipe.add_command(if sent.is_empty() {
+                        call.into_eval_cmd()
+                    } else {
+                        call.into_cmd()
+                    });
                     sent.push(i);
                 }
                 Err(err) => refused.push((i, err)),

@@ -366,13 +366,6 @@ impl LuaScript {
         Self { code, hash }
     }
 
-    /// `SCRIPT LOAD` of this script, for a pipeline of calls to one server (a batch).
-    pub(super) fn load_cmd(&self) -> Cmd {
-        let mut cmd = redis::cmd("SCRIPT");
-        cmd.arg("LOAD").arg(&self.code);
-        cmd
-    }
-
     /// A call of this script on one session key; arguments follow with [`ScriptCall::arg`].
     pub(super) fn call(&'static self, key: String) -> ScriptCall {
         self.call_indexed(key, None)
@@ -434,10 +427,16 @@ impl ScriptCall {
         }
     }
 
-    /// The `EVALSHA` command, for a pipeline that loaded the script first
-    /// ([`LuaScript::load_cmd`]).
+    /// The `EVALSHA` command, for a pipeline in which the script is sure to be cached first
+    /// (an [`into_eval_cmd`](Self::into_eval_cmd) call before it).
     pub(super) fn into_cmd(self) -> Cmd {
         self.cmd
+    }
+
+    /// The call by text (`EVAL`), which caches the script: the first of a pipeline of calls
+    /// to one server (a batch).
+    pub(super) fn into_eval_cmd(self) -> Cmd {
+        self.eval_cmd()
     }
 
     /// The same call by text: `EVAL <code>` then everything after `EVALSHA <hash>`.
