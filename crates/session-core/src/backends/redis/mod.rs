@@ -1370,7 +1370,7 @@ impl SessionBackend for RedisBackend {
                     // can miss the script. Not `SCRIPT LOAD`, which is not on the ACL list
                     // of the store's commands (README: `session_redis_username`).
                     pipe.add_command(if sent.is_empty() {
-                        call.into_eval_cmd()
+                        call.eval_cmd()
                     } else {
                         call.into_cmd()
                     });

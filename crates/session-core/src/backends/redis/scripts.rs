@@ -62,10 +62,14 @@ end
 /// (`layout::is_session_length`): adds them on top and answers true, so the caller needs no
 /// round trip more. Else false, and the script answers the value for the caller to decide:
 /// records alone (a logout came in between; `head` starts with `,`), a value written before
-/// lengths were kept odd, or a string not of ours.
+/// lengths were kept odd, or a string not of ours. `takes_records` is that test alone, for
+/// [`SAVE`]'s put-back, which adds the records in the `SET` it makes anyway.
 const ON_TOP: &str = r#"
+local function takes_records(head, len, records)
+  return records ~= '' and len % 2 == 1 and string.sub(head, 1, 3) == 'v1:'
+end
 local function on_top(head, len, records)
-  if records == '' or len % 2 == 0 or string.sub(head, 1, 3) ~= 'v1:' then return false end
+  if not takes_records(head, len, records) then return false end
   redis.call('APPEND', key, records)
   if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
   return true
@@ -173,7 +177,7 @@ if type(old) == 'string' then
     return 1
   end
   -- As `on_top`, in the `SET` that puts the value back.
-  if ARGV[5] ~= '' and #old % 2 == 1 and string.sub(old, 1, 3) == 'v1:' then
+  if takes_records(old, #old, ARGV[5]) then
     if ttl > 0 then
       redis.call('SET', key, old .. ARGV[5], 'PX', ttl)
     else
@@ -428,19 +432,14 @@ impl ScriptCall {
     }
 
     /// The `EVALSHA` command, for a pipeline in which the script is sure to be cached first
-    /// (an [`into_eval_cmd`](Self::into_eval_cmd) call before it).
+    /// (an [`eval_cmd`](Self::eval_cmd) call before it).
     pub(super) fn into_cmd(self) -> Cmd {
         self.cmd
     }
 
-    /// The call by text (`EVAL`), which caches the script: the first of a pipeline of calls
-    /// to one server (a batch).
-    pub(super) fn into_eval_cmd(self) -> Cmd {
-        self.eval_cmd()
-    }
-
-    /// The same call by text: `EVAL <code>` then everything after `EVALSHA <hash>`.
-    fn eval_cmd(&self) -> Cmd {
+    /// The same call by text: `EVAL <code>` then everything after `EVALSHA <hash>`. It
+    /// caches the script, so it also starts a pipeline of calls to one server (a batch).
+    pub(super) fn eval_cmd(&self) -> Cmd {
         let mut eval = redis::cmd("EVAL");
         eval.arg(&self.script.code);
         for arg in self.cmd.args_iter().skip(2) {
