@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{id_in, session_cookie};
+use common::{id_in, purge, session_cookie, set, set_later, Gate, KeyValue};
 
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
@@ -24,7 +24,6 @@ use session_core::{
     testing::probe::{Call, Fault, Op, ProbeBackend},
     SessionId, SessionState, SessionStore,
 };
-use tokio::sync::Notify;
 
 const SESSION_TTL_SECS: i64 = 3600;
 
@@ -33,34 +32,9 @@ fn probed_store() -> (SessionStore, ProbeBackend) {
     (SessionStore::new(probe.clone()), probe)
 }
 
-#[derive(serde::Deserialize)]
-struct KeyValue {
-    key: String,
-    #[serde(default)]
-    value: String,
-}
-
 async fn get(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
     let value = session.get::<String>(&q.key)?;
     Ok(HttpResponse::Ok().body(value.unwrap_or_else(|| "none".into())))
-}
-
-async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
-    session.insert(&q.key, &q.value)?;
-    Ok(HttpResponse::Ok().finish())
-}
-
-/// Loads the session, then waits for the test's signal before changing it: the window in
-/// which a concurrent request acts.
-async fn set_later(
-    session: Session,
-    q: web::Query<KeyValue>,
-    go: web::Data<Notify>,
-) -> actix_web::Result<HttpResponse> {
-    let _ = session.get::<String>(&q.key)?;
-    go.notified().await;
-    session.insert(&q.key, &q.value)?;
-    Ok(HttpResponse::Ok().finish())
 }
 
 async fn renew(session: Session) -> HttpResponse {
@@ -70,16 +44,11 @@ async fn renew(session: Session) -> HttpResponse {
 
 /// Loads the session, waits for the test's signal, then renews it (a login that raises
 /// privileges): the window in which a concurrent logout acts.
-async fn renew_later(session: Session, go: web::Data<Notify>) -> actix_web::Result<HttpResponse> {
+async fn renew_later(session: Session, gate: web::Data<Gate>) -> actix_web::Result<HttpResponse> {
     let _ = session.get::<String>("user")?;
-    go.notified().await;
+    gate.pass().await;
     session.renew();
     Ok(HttpResponse::Ok().finish())
-}
-
-async fn purge(session: Session) -> HttpResponse {
-    session.purge();
-    HttpResponse::Ok().finish()
 }
 
 /// The app under test. `scoped`: whether `request_scope` wraps the session middleware.
@@ -87,7 +56,7 @@ async fn service(
     store: ActixStore,
     key: Key,
     scoped: bool,
-    go: web::Data<Notify>,
+    go: web::Data<Gate>,
 ) -> impl Service<
     actix_http::Request,
     Response = ServiceResponse<impl MessageBody>,
@@ -153,7 +122,7 @@ struct WithSession<S> {
 /// Builds [`WithSession`]; `scoped` and `go` as for [`service`].
 async fn with_session(
     scoped: bool,
-    go: web::Data<Notify>,
+    go: web::Data<Gate>,
 ) -> WithSession<
     impl Service<
         actix_http::Request,
@@ -313,7 +282,7 @@ async fn race(
     >,
     impl MessageBody,
 > {
-    let go = web::Data::new(Notify::new());
+    let go = web::Data::new(Gate::default());
     let WithSession {
         app,
         core,
@@ -324,7 +293,7 @@ async fn race(
     let (slow, ()) = tokio::join!(test::call_service(&app, req(slow, Some(&cookie))), async {
         let res = test::call_service(&app, req(fast, Some(&cookie))).await;
         assert_eq!(res.status(), StatusCode::OK);
-        go.notify_one();
+        go.go.notify_one();
     });
     Race {
         app,
@@ -376,8 +345,8 @@ async fn writes_and_renews_after_concurrent_purge_do_not_resurrect() {
 /// answer, not a missing session in general).
 #[actix_web::test]
 async fn a_renew_moves_the_session_to_a_new_id() {
-    let go = web::Data::new(Notify::new());
-    go.notify_one();
+    let go = web::Data::new(Gate::default());
+    go.go.notify_one();
     let WithSession {
         app,
         core,

@@ -5,56 +5,21 @@
 
 mod common;
 
-use std::{
-    sync::atomic::{AtomicUsize, Ordering},
-    time::Duration,
-};
+use std::{sync::atomic::Ordering, time::Duration};
 
-use common::{id_in, session_cookie};
+use common::{id_in, purge, session_cookie, set, set_later, Gate};
 
-use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+use actix_session::{config::PersistentSession, SessionMiddleware};
 use actix_web::{
     cookie::{time, Cookie, Key},
     http::StatusCode,
     middleware::from_fn,
-    test, web, App, HttpResponse,
+    test, web, App,
 };
 use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
 use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
 use session_testkit::RedisServer;
-use tokio::sync::Notify;
-
-#[derive(serde::Deserialize)]
-struct KeyValue {
-    key: String,
-    value: String,
-}
-
-async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
-    session.insert(&q.key, &q.value)?;
-    Ok(HttpResponse::Ok().finish())
-}
-
-/// Loads the session, then waits for the test's signal before its write: the window in which
-/// the logout lands.
-async fn set_later(
-    session: Session,
-    q: web::Query<KeyValue>,
-    gate: web::Data<(AtomicUsize, Notify)>,
-) -> actix_web::Result<HttpResponse> {
-    let _ = session.get::<String>(&q.key)?;
-    let waiting = gate.1.notified();
-    gate.0.fetch_add(1, Ordering::SeqCst);
-    waiting.await;
-    session.insert(&q.key, &q.value)?;
-    Ok(HttpResponse::Ok().finish())
-}
-
-async fn logout(session: Session) -> HttpResponse {
-    session.purge();
-    HttpResponse::Ok().finish()
-}
 
 fn req(uri: &str, cookie: &Cookie<'static>) -> actix_http::Request {
     test::TestRequest::get()
@@ -83,7 +48,7 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
         if sliding {
             store = store.sliding_expiry(Duration::from_secs(3600));
         }
-        let gate = web::Data::new((AtomicUsize::new(0), Notify::new()));
+        let gate = web::Data::new(Gate::default());
         let app = test::init_service(
             App::new()
                 .app_data(gate.clone())
@@ -97,7 +62,7 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
                 .wrap(from_fn(request_scope))
                 .route("/set", web::get().to(set))
                 .route("/set-later", web::get().to(set_later))
-                .route("/logout", web::get().to(logout)),
+                .route("/logout", web::get().to(purge)),
         )
         .await;
         let big = "x".repeat(size);
@@ -140,11 +105,11 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             )
         });
         let (answers, out) = tokio::join!(join_all(late), async {
-            while gate.0.load(Ordering::SeqCst) < 8 {
+            while gate.loaded.load(Ordering::SeqCst) < 8 {
                 tokio::task::yield_now().await;
             }
             let out = test::call_service(&app, req("/logout", &cookie)).await;
-            gate.1.notify_waiters();
+            gate.go.notify_waiters();
             out
         });
         assert_eq!(out.status(), StatusCode::OK, "{case}");

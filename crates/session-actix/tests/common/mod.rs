@@ -1,12 +1,65 @@
-//! Shared by the integration tests: reading the session cookie of a response and the id it
-//! seals.
+//! Shared by the integration tests: the handlers that set a key now or after a signal, and
+//! reading the session cookie of a response and the id it seals.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_session::Session;
 use actix_web::{
     cookie::{Cookie, CookieJar, Key},
     dev::ServiceResponse,
+    web, HttpResponse,
 };
 use session_core::SessionId;
+use tokio::sync::Notify;
+
+#[derive(serde::Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+pub async fn set(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
+    session.insert(&q.key, &q.value)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+pub async fn purge(session: Session) -> HttpResponse {
+    session.purge();
+    HttpResponse::Ok().finish()
+}
+
+/// What the `_later` handlers wait on: each counts itself in `loaded` once it has loaded the
+/// session, then waits for `go`.
+#[derive(Default)]
+pub struct Gate {
+    pub loaded: AtomicUsize,
+    pub go: Notify,
+}
+
+impl Gate {
+    /// Counts a handler that loaded its session, then waits for the test's signal (a permit
+    /// of `notify_one` given before counts too).
+    pub async fn pass(&self) {
+        let go = self.go.notified();
+        self.loaded.fetch_add(1, Ordering::SeqCst);
+        go.await;
+    }
+}
+
+/// Loads the session, then waits for the test's signal before changing it: the window in
+/// which a concurrent request acts.
+pub async fn set_later(
+    session: Session,
+    q: web::Query<KeyValue>,
+    gate: web::Data<Gate>,
+) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>(&q.key)?;
+    gate.pass().await;
+    session.insert(&q.key, &q.value)?;
+    Ok(HttpResponse::Ok().finish())
+}
 
 /// The session cookie (`id`) a response sets, if any.
 pub fn session_cookie<B>(res: &ServiceResponse<B>) -> Option<Cookie<'static>> {
