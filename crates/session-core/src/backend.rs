@@ -147,6 +147,19 @@ pub trait SessionBackend: Send + Sync + 'static {
         in_order(ids, |id| self.delete(id)).await
     }
 
+    /// Where this backend keeps the session `id`, in a form that another backend's answer
+    /// can be compared with: the same answer from two backends means one stored copy, not
+    /// two. A move between them (a multi-backend, [`crate::mover`]) then has nothing to move,
+    /// and must not delete "the old copy", which is the session itself: a pool and the same
+    /// pool with a member more share most of their places. The default, `None`: not known,
+    /// never taken for the same place as anything. Redis: `redis:<location>/<db>#<key>`,
+    /// where the location is written as configured (`localhost` and `127.0.0.1` are two
+    /// places); a pool: its owning member's; the file store: its canonical root and the id.
+    fn place(&self, id: &SessionId) -> Option<String> {
+        let _ = id;
+        None
+    }
+
     /// The session key this backend indexes (`session_redis_index_key`), if any: every
     /// `create`, `replace` and `apply` (single or batched) that sets that key adds the id to
     /// the key's value's index entry, before the write or in the same round trip, so the

@@ -350,6 +350,10 @@ impl SessionBackend for Pending {
         self.to.health().await
     }
 
+    fn place(&self, id: &SessionId) -> Option<String> {
+        self.to.place(id)
+    }
+
     fn name(&self) -> &str {
         self.to.name()
     }

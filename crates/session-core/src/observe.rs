@@ -387,6 +387,10 @@ impl SessionBackend for Observed {
         checked.await.unwrap_or_default()
     }
 
+    fn place(&self, id: &SessionId) -> Option<String> {
+        self.inner.place(id)
+    }
+
     fn name(&self) -> &str {
         &self.backend
     }

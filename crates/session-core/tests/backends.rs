@@ -83,6 +83,37 @@ fn a_broken_backend_fails_naming_the_check() {
     );
 }
 
+/// The probe forwards `load_with_ttl` (a move out of a backend behind it keeps each session's
+/// expiry) and records it as a load without a touch; it used to take the trait's default, a
+/// plain load that knows no lifetime.
+#[tokio::test]
+async fn the_probe_reports_the_lifetime_of_the_backend_behind_it() {
+    let probe = ProbeBackend::memory();
+    let store = store_of(&(Arc::new(probe.clone()) as Arc<dyn SessionBackend>));
+    let data = state(&[("a", "1")]);
+    let expiring = store.create(&data, Some(LONG)).await.unwrap();
+    let lasting = store.create(&data, None).await.unwrap();
+    probe.reset();
+    let (loaded, left) = store.load_with_ttl(&expiring).await.unwrap().unwrap();
+    assert_eq!(loaded, data);
+    let left = left.expect("the memory backend knows the expiry");
+    assert!(
+        left <= LONG && left > LONG - Duration::from_secs(60),
+        "{left:?}"
+    );
+    assert_eq!(
+        store.load_with_ttl(&lasting).await.unwrap(),
+        Some((data, None))
+    );
+    assert_eq!(probe.count(Op::Load), 2);
+    probe.fail(Op::Load, Some(Fault::Unavailable));
+    assert!(store
+        .load_with_ttl(&expiring)
+        .await
+        .unwrap_err()
+        .is_unavailable());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();

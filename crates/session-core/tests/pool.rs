@@ -467,3 +467,181 @@ fn multi_config_errors() {
     .unwrap_err();
     assert_eq!(e.key, "session_redis_pool");
 }
+
+/// A pool's members as the `SESSION_REDIS_POOL` list of a multi-backend's `setting`.
+fn pool_setting(members: &[(u16, u32)]) -> String {
+    let list: Vec<String> = members.iter().map(|(p, w)| member(*p, *w)).collect();
+    format!(
+        "'SESSION_REDIS_POOL': [{}], 'SESSION_REDIS_SOCKET_TIMEOUT': 2",
+        list.join(", ")
+    )
+}
+
+/// Growing a pool: the sessions of the old pool move into the new one, which has one member
+/// more, by a multi-backend (new pool `read`, `write`; old pool `read`, `delete`) or by the
+/// mover (`sessionctl migrate`). Most sessions keep their member, where the old and the new
+/// pool's key is one and the same: the move must find the session already there and leave
+/// it, not delete "the old copy", which is the session itself. In either order of the two
+/// backends (the old one first made every load delete the session it had just found, before
+/// the fix), and by the mover, moving or copying; only the new member's share moves, and a
+/// logout afterwards removes every session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn growing_a_pool_moves_only_the_new_members_share_and_loses_nothing() {
+    use session_core::{mover::Mover, TtlRule};
+    let servers = three();
+    let old = [(servers[0].port(), 1), (servers[1].port(), 1)];
+    let new = [
+        (servers[0].port(), 1),
+        (servers[1].port(), 1),
+        (servers[2].port(), 1),
+    ];
+    let old_pool: Arc<dyn SessionBackend> =
+        Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
+    let new_pool: Arc<dyn SessionBackend> =
+        Arc::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
+    let data = state(&[("n", "1")]);
+    let entry = |name: &str, modes: &str, members: &[(u16, u32)]| {
+        format!(
+            r#"{{"backend": "{name}", "modes": {modes}, "setting": {{ {} }}}}"#,
+            pool_setting(members)
+        )
+    };
+    let (old_entry, new_entry) = (
+        entry("old", r#"["read", "delete"]"#, &old),
+        entry("new", r#"["read", "write"]"#, &new),
+    );
+    enum How {
+        Multi { old_first: bool },
+        Mover { keep_source: bool },
+    }
+    for how in [
+        How::Multi { old_first: true },
+        How::Multi { old_first: false },
+        How::Mover { keep_source: false },
+        How::Mover { keep_source: true },
+    ] {
+        let mut ids = Vec::new();
+        for _ in 0..150 {
+            let id = SessionId::generate();
+            assert!(old_pool.create(&id, &data, None).await.unwrap());
+            ids.push(id);
+        }
+        let label = match how {
+            How::Multi { old_first } => {
+                let entries = if old_first {
+                    [&old_entry, &new_entry]
+                } else {
+                    [&new_entry, &old_entry]
+                };
+                let literal = format!("({}, {},)", entries[0], entries[1]);
+                let config = SessionConfig::from_sources(
+                    None,
+                    [("ACS_SESSION_MULTISESSIONS_POOL", literal)],
+                )
+                .unwrap();
+                let multi = SessionStore::from_config(&config).await.unwrap();
+                for id in &ids {
+                    assert_eq!(multi.load(id).await.unwrap(), Some(data.clone()));
+                }
+                format!("multi-backend, old pool first: {old_first}")
+            }
+            How::Mover { keep_source } => {
+                let mover = Mover::new(old_pool.clone(), new_pool.clone(), TtlRule::default())
+                    .keep_source(keep_source)
+                    .batch(32);
+                for outcome in mover.move_many(&ids).await {
+                    outcome.unwrap();
+                }
+                format!("mover, keep source: {keep_source}")
+            }
+        };
+        let mut on_new_member = 0;
+        for id in &ids {
+            assert_eq!(
+                new_pool.load(id, None).await.unwrap(),
+                Some(data.clone()),
+                "a session lost in the move ({label})"
+            );
+            if exists(&servers[2], id) {
+                on_new_member += 1;
+            }
+        }
+        // About a third of them; the two others' sessions stayed where they were.
+        assert!(
+            (25..=75).contains(&on_new_member),
+            "{on_new_member} of 150 on the new member ({label})"
+        );
+        for id in &ids {
+            assert!(new_pool.delete(id).await.unwrap());
+            old_pool.delete(id).await.unwrap();
+        }
+        for server in &servers {
+            assert_eq!(
+                server.cmd::<Vec<String>>(&["KEYS", "*"]).len(),
+                0,
+                "{label}"
+            );
+        }
+    }
+}
+
+/// `SessionBackend::place`, which the moves compare: one server, db and prefix is one place
+/// however many configurations name it; another db, prefix or server is another; a pool
+/// answers its owning member's place; one directory is one place, however it is spelled.
+#[test]
+fn places_tell_one_stored_copy_from_two() {
+    use session_core::backends::redis::RedisBackend;
+    let redis = |url: String, prefix: &str| -> Arc<dyn SessionBackend> {
+        Arc::new(
+            RedisBackend::from_config(&SessionConfig {
+                url: Some(url),
+                prefix: prefix.into(),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        )
+    };
+    let id = SessionId::generate();
+    let place = |b: &Arc<dyn SessionBackend>| b.place(&id).expect("a known place");
+    let a = place(&redis("redis://127.0.0.1:7001/0".into(), "session:"));
+    assert_eq!(
+        a,
+        place(&redis("redis://127.0.0.1:7001".into(), "session:"))
+    );
+    assert!(a.ends_with(&format!("session:{}", id.as_str())), "{a}");
+    for other in [
+        redis("redis://127.0.0.1:7001/1".into(), "session:"),
+        redis("redis://127.0.0.1:7001/0".into(), "other:"),
+        redis("redis://127.0.0.1:7002/0".into(), "session:"),
+    ] {
+        assert_ne!(place(&other), a);
+    }
+    // Nothing is connected: the members need not run.
+    let pool = PoolBackend::from_config(&pool_config(&[(7001, 1), (7002, 1)])).unwrap();
+    // `127.0.0.1:7001/0`: the member's identity, its port between the colon and the slash.
+    let port = pool.route(&id).split([':', '/']).nth(1).unwrap().to_owned();
+    let pool: Arc<dyn SessionBackend> = Arc::new(pool);
+    assert_eq!(
+        place(&pool),
+        place(&redis(format!("redis://127.0.0.1:{port}/0"), "session:"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files = |path: std::path::PathBuf| -> Arc<dyn SessionBackend> {
+        Arc::new(FileBackend::new(path).unwrap())
+    };
+    assert_eq!(
+        place(&files(dir.path().to_path_buf())),
+        place(&files(dir.path().join(".")))
+    );
+    let memory = |b: &Arc<dyn SessionBackend>| b.place(&id);
+    let one: Arc<dyn SessionBackend> =
+        Arc::new(session_core::backends::memory::MemoryBackend::new());
+    assert_eq!(memory(&one), memory(&one.clone()));
+    assert_ne!(
+        memory(&one),
+        memory(
+            &(Arc::new(session_core::backends::memory::MemoryBackend::new())
+                as Arc<dyn SessionBackend>)
+        )
+    );
+}

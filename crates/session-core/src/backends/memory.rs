@@ -263,6 +263,12 @@ impl SessionBackend for MemoryBackend {
         }]
     }
 
+    fn place(&self, id: &SessionId) -> Option<String> {
+        // This backend's own map: handles share it through an `Arc` of the backend.
+        let map = std::ptr::from_ref(&self.sessions);
+        Some(format!("memory:{map:p}#{}", id.as_str()))
+    }
+
     fn name(&self) -> &str {
         "memory"
     }

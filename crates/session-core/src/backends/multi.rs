@@ -466,21 +466,35 @@ impl MultiBackend {
         // Rule 2 of the module docs: only the answer of this delete tells whether a logout
         // came in since the source was read. A copying move asks the source instead: a
         // session gone from it since it was read was logged out.
+        // A source that keeps a session in the very place a write backend keeps it (a pool
+        // and the same pool with a member more, where most sessions stay on their member)
+        // holds no old copy of it: its delete would delete the session. It is asked instead,
+        // as for a copying move.
         let open: Vec<usize> = (0..moves.len())
             .filter(|&k| moves[k].outcome.is_none())
             .collect();
-        let ids: Vec<SessionId> = open.iter().map(|&k| moves[k].id.clone()).collect();
-        let answers: Vec<Result<bool, StoreError>> = if self.keep_source && !from.write {
-            from.backend
-                .load_many_with_ttl(&ids)
-                .await
-                .into_iter()
-                .map(|copy| copy.map(|copy| copy.is_some()))
-                .collect()
-        } else {
-            from.backend.delete_many(&ids).await
-        };
-        for (&k, source_was_there) in open.iter().zip(answers) {
+        let (asked, deleted): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&k| {
+            (self.keep_source && !from.write) || self.writer_keeps_it_there(from, &moves[k].id)
+        });
+        let ids_of =
+            |ks: &[usize]| -> Vec<SessionId> { ks.iter().map(|&k| moves[k].id.clone()).collect() };
+        let (ids_asked, ids_deleted) = (ids_of(&asked), ids_of(&deleted));
+        let mut answers: Vec<(usize, Result<bool, StoreError>)> = Vec::with_capacity(open.len());
+        if !asked.is_empty() {
+            let copies = from.backend.load_many_with_ttl(&ids_asked).await;
+            answers.extend(
+                asked.iter().copied().zip(
+                    copies
+                        .into_iter()
+                        .map(|copy| copy.map(|copy| copy.is_some())),
+                ),
+            );
+        }
+        if !deleted.is_empty() {
+            let gone = from.backend.delete_many(&ids_deleted).await;
+            answers.extend(deleted.iter().copied().zip(gone));
+        }
+        for (k, source_was_there) in answers {
             let m = &mut moves[k];
             let found = std::mem::take(&mut m.found);
             m.outcome = Some(match source_was_there {
@@ -508,6 +522,16 @@ impl MultiBackend {
             .into_iter()
             .map(|m| m.outcome.expect("every move has an outcome"))
             .collect()
+    }
+
+    /// True when a write backend keeps `id` in the same place as `from` does
+    /// ([`SessionBackend::place`]): moving it there moves nothing.
+    fn writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
+        let Some(place) = from.backend.place(id) else {
+            return false;
+        };
+        self.writers()
+            .any(|w| w.backend.place(id).as_deref() == Some(place.as_str()))
     }
 
     /// Ends a move with `err`, removing the copies it made.

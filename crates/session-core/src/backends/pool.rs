@@ -385,6 +385,10 @@ impl SessionBackend for PoolBackend {
         .await
     }
 
+    fn place(&self, id: &SessionId) -> Option<String> {
+        self.member(id).backend.place(id)
+    }
+
     fn name(&self) -> &str {
         NAME
     }

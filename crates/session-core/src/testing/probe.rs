@@ -3,11 +3,14 @@
 //! It is a decorator, the way tower-sessions composes stores: it wraps a real backend (usually
 //! the in-memory one) and forwards the calls of the trait to it, the versioned ones as such
 //! (so a Redis backend behind it takes the path the framework layers take), so the data
-//! behaviour under test is the real one. The batch forms and `load_with_ttl` take the trait's
-//! defaults, over the recorded single calls. Around each call it can record what the caller
-//! asked for, fail the way an
-//! unreachable or corrupt store fails, or hold the call until the test lets it go. It never
-//! imitates Redis: tests of the Redis backend use real `redis-server` processes.
+//! behaviour under test is the real one. `load_with_ttl` is forwarded too (recorded as a
+//! `Load` without a touch), so a move out of a backend behind it keeps each session's expiry.
+//! The batch forms take the trait's defaults, over the recorded single calls, so a test can
+//! fail or pause one session of a batch: a Redis backend behind the probe then runs a batch
+//! as single operations, not as its one pipeline (whose tests talk to Redis directly).
+//! Around each call it can record what the caller asked for, fail the way an unreachable or
+//! corrupt store fails, or hold the call until the test lets it go. It never imitates Redis:
+//! tests of the Redis backend use real `redis-server` processes.
 
 use std::{
     collections::HashMap,
@@ -388,6 +391,16 @@ impl SessionBackend for ProbeBackend {
         self.inner.load(id, touch).await
     }
 
+    // Forwarded, not left to the default (a plain `load`, which knows no lifetime): a move
+    // out of a backend behind the probe keeps each session's expiry, as it does without it.
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        self.enter(Call::Load(None)).await?;
+        self.inner.load_with_ttl(id).await
+    }
+
     // The versioned forms are forwarded as such (recorded as the plain ones), so that a
     // backend behind the probe takes the path the framework layers use in production: on
     // Redis, writes at a version (the scriptless append, conditional rewrites).
@@ -508,6 +521,10 @@ impl SessionBackend for ProbeBackend {
             }
         }
         health
+    }
+
+    fn place(&self, id: &SessionId) -> Option<String> {
+        self.inner.place(id)
     }
 
     fn name(&self) -> &str {

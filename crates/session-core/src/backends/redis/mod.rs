@@ -163,6 +163,8 @@ pub struct RedisBackend {
     /// `session_redis_index_key`.
     index_key: Option<String>,
     location: String,
+    /// The database sessions are in (0 on a cluster): part of a session's place.
+    db: i64,
     /// Marks the [`Version`]s this backend hands out (see [`Version::seen_by`]).
     origin: u64,
     /// False once the server refused `GETEX` (see `load_versioned`): touching loads then send
@@ -292,6 +294,13 @@ impl RedisBackend {
             prefix: plan.prefix.clone(),
             index_key: plan.index_key.clone(),
             location,
+            db: match &plan.topology {
+                Topology::Standalone(info) => info.redis_settings().db(),
+                #[cfg(feature = "sentinel")]
+                Topology::Sentinel(sentinel) => sentinel.db,
+                #[cfg(feature = "cluster")]
+                Topology::Cluster(_) => 0,
+            },
             origin: Version::new_origin(),
             getex: AtomicBool::new(true),
         })
@@ -1479,6 +1488,15 @@ impl SessionBackend for RedisBackend {
             up: result.is_ok(),
             error: result.err().map(|err| err.to_string()),
         }]
+    }
+
+    fn place(&self, id: &SessionId) -> Option<String> {
+        Some(format!(
+            "redis:{}/{}#{}",
+            self.location,
+            self.db,
+            self.key(id)
+        ))
     }
 
     fn name(&self) -> &str {
