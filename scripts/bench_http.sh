@@ -7,6 +7,8 @@
 #   scripts/bench_http.sh --connections 128    # p99 under more concurrency
 #   scripts/bench_http.sh --sizes small --contenders ours-axum,tower-sessions
 #   scripts/bench_http.sh --raw results.tsv    # also the raw numbers, tab separated
+#   scripts/bench_http.sh --rounds 5           # each route 5 times, contenders taking turns:
+#                                              # medians, ranges and same-round ratios
 #
 # Every option is passed to the driver (`bench/src/bin/bench-driver.rs`; `--help` lists them).
 # Installs wrk and redis-server with apt-get when missing (as root; otherwise prints the command).

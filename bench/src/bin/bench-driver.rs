@@ -25,6 +25,14 @@ struct Args {
     /// Seconds per route.
     #[arg(long, default_value_t = 4)]
     duration: u64,
+    /// Times each route is measured per contender, the contenders taking turns (in an order
+    /// that rotates every round) with every server kept running: the tables then show the
+    /// median of the rounds, and a table of ranges and of paired ratios (each round's ours
+    /// against the peer measured next to it) is added. On this shared machine a single p99
+    /// moves by a third between runs; with one round (the default) the tables show single
+    /// measurements, as before.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: u32,
     /// wrk connections (one wrk thread).
     #[arg(long, default_value_t = 32)]
     connections: u32,
@@ -268,6 +276,17 @@ impl Drop for Redis {
     }
 }
 
+/// A contender's server with its seeded sessions, through the rounds of one size and mode.
+struct Running {
+    contender: String,
+    /// Running through the rounds (stopped while the others are seeded).
+    server: Option<Server>,
+    cookie_file: PathBuf,
+    /// The keys its seeding added, and their mean `MEMORY USAGE` then.
+    seeded: Vec<Vec<u8>>,
+    usage_seeded: u64,
+}
+
 /// A running bench server, killed on drop.
 struct Server {
     child: Child,
@@ -458,7 +477,8 @@ fn main() -> anyhow::Result<()> {
     let script = work.join("replay.lua");
     std::fs::write(&script, WRK_SCRIPT)?;
 
-    let mut results: BTreeMap<(Row, String), Measure> = BTreeMap::new();
+    // Every round's measure, in the order of the rounds.
+    let mut results: BTreeMap<(Row, String), Vec<Measure>> = BTreeMap::new();
     let mut rows: Vec<Row> = Vec::new();
     // (size, contender) -> Redis memory per stored session, in bytes (last expiry mode seeded).
     let mut stored: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -476,6 +496,9 @@ fn main() -> anyhow::Result<()> {
             for route in ["read", "write"] {
                 rows.push((size.clone(), mode, route));
             }
+            // Each contender seeded alone (its memory measured), then every server running
+            // through the rounds of this size and mode.
+            let mut running: Vec<Running> = Vec::new();
             for contender in &args.contenders {
                 // The floor has no session, hence no size or expiry mode: measured once.
                 if contender == "floor" && (size != "small" || mode != "fixed") {
@@ -518,36 +541,83 @@ fn main() -> anyhow::Result<()> {
                 let seeded: Vec<Vec<u8>> =
                     redis.keys()?.difference(&keys_before).cloned().collect();
                 let usage_seeded = redis.mean_memory_usage(&seeded)?;
-                for route in ["read", "write"] {
-                    let profile_name = format!("{contender}-{size}-{mode}-{route}");
-                    let m = measure(
-                        &args,
-                        &mut redis,
-                        &server,
-                        route,
-                        &script,
-                        &cookie_file,
-                        &profile_name,
-                    )?;
-                    eprintln!(
-                        "{size:>5} {mode:<7} {route:<5} {contender:<14} {:>8.0} rps  p99 {:>6.2} ms  server {:>5.1} µs  redis {:>5.1} µs  errors {}",
-                        m.rps, m.p99_us / 1000.0, m.server_us, m.redis_us, m.errors
-                    );
-                    results.insert(((size.clone(), mode, route), contender.clone()), m);
+                // Stopped until every contender is seeded: the connections of a server left
+                // running would sit idle while the next one seeds, and Redis' cron resizes
+                // idle connections' buffers, which `used_memory` would count against that one
+                // (by 100 bytes per session and more, either way).
+                drop(server);
+                running.push(Running {
+                    contender: contender.clone(),
+                    server: None,
+                    cookie_file,
+                    seeded,
+                    usage_seeded,
+                });
+            }
+            // Started again (the same cookie key: the seeded cookies hold) for the rounds.
+            for r in &mut running {
+                r.server = Some(Server::start(
+                    &r.contender,
+                    mode == "sliding",
+                    &redis_url,
+                    args.baseline.as_deref(),
+                )?);
+            }
+            // Every read round before the first write, so reads find the sessions as seeded;
+            // within a round the contenders take turns, starting one further each round, so
+            // no contender always runs first or right after the same one.
+            for route in ["read", "write"] {
+                for round in 0..args.rounds {
+                    let turn = round as usize % running.len().max(1);
+                    for r in running[turn..].iter().chain(&running[..turn]) {
+                        let contender = &r.contender;
+                        let profile_name = if args.rounds > 1 {
+                            format!("{contender}-{size}-{mode}-{route}-{round}")
+                        } else {
+                            format!("{contender}-{size}-{mode}-{route}")
+                        };
+                        let m = measure(
+                            &args,
+                            &mut redis,
+                            r.server.as_ref().context("started above")?,
+                            route,
+                            &script,
+                            &r.cookie_file,
+                            &profile_name,
+                        )?;
+                        eprintln!(
+                            "{size:>5} {mode:<7} {route:<5} {contender:<14} round {round}: {:>8.0} rps  p99 {:>6.2} ms  server {:>5.1} µs  redis {:>5.1} µs  errors {}",
+                            m.rps, m.p99_us / 1000.0, m.server_us, m.redis_us, m.errors
+                        );
+                        results
+                            .entry(((size.clone(), mode, route), contender.clone()))
+                            .or_default()
+                            .push(m);
+                    }
                 }
-                if contender != "floor" {
-                    let after_writes = redis.mean_memory_usage(&seeded)?;
-                    eprintln!("{size:>5} {mode:<7} {contender:<14} MEMORY USAGE per session {usage_seeded} bytes seeded, {after_writes} after the write route");
-                    usage.insert(
-                        (size.clone(), contender.clone()),
-                        (usage_seeded, after_writes),
-                    );
-                }
+            }
+            for r in running.iter().filter(|r| r.contender != "floor") {
+                let after_writes = redis.mean_memory_usage(&r.seeded)?;
+                eprintln!(
+                    "{size:>5} {mode:<7} {:<14} MEMORY USAGE per session {} bytes seeded, {after_writes} after the write route",
+                    r.contender, r.usage_seeded
+                );
+                usage.insert(
+                    (size.clone(), r.contender.clone()),
+                    (r.usage_seeded, after_writes),
+                );
             }
         }
     }
     let _ = std::fs::remove_dir_all(&work);
-    let mut report = report(&args, &rows, &results);
+    let medians: BTreeMap<(Row, String), Measure> = results
+        .iter()
+        .map(|(key, rounds)| (key.clone(), median_measure(rounds)))
+        .collect();
+    let mut report = report(&args, &rows, &medians);
+    if args.rounds > 1 {
+        report.push_str(&spread(&args, &rows, &results));
+    }
     let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
     memory_table(
         &mut report,
@@ -599,12 +669,9 @@ fn memory_table(
     }
 }
 
-fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>) -> String {
-    let mut out = String::new();
-    let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
-    let get = |row: &Row, c: &str| results.get(&(row.clone(), c.to_owned()));
-    let floor = |route: &'static str| get(&("small".to_owned(), "fixed", route), "floor");
-    // Ratios: ours against each peer, and a contender against its own `@base` build.
+/// The pairs a ratio is shown for: ours against each peer, and a contender against its own
+/// `@base` build.
+fn ratio_pairs(contenders: &[&String]) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = PEERS
         .iter()
         .filter(|(ours, peer)| {
@@ -612,13 +679,149 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
         })
         .map(|(ours, peer)| (ours.to_string(), peer.to_string()))
         .collect();
-    for c in &contenders {
+    for c in contenders {
         if let Some(name) = c.strip_suffix("@base") {
             if contenders.iter().any(|other| *other == name) {
                 pairs.push((name.to_owned(), c.to_string()));
             }
         }
     }
+    pairs
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// `median (min-max)` of `values`, with `decimals` decimals; the value alone for one round.
+fn spread_cell(values: &[f64], decimals: usize) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mid = median(values.iter().copied());
+    if values.len() < 2 {
+        format!("{mid:.decimals$}")
+    } else {
+        format!("{mid:.decimals$} ({low:.decimals$}-{high:.decimals$})")
+    }
+}
+
+/// One measure of the rounds' medians, figure by figure (each command's calls and µs per
+/// call too: a command some rounds did not run counts 0 calls there).
+fn median_measure(rounds: &[Measure]) -> Measure {
+    let of = |figure: fn(&Measure) -> f64| median(rounds.iter().map(figure));
+    let names: BTreeSet<&String> = rounds.iter().flat_map(|m| m.commands.keys()).collect();
+    let commands = names
+        .into_iter()
+        .map(|name| {
+            let calls = median(
+                rounds
+                    .iter()
+                    .map(|m| m.commands.get(name).map_or(0.0, |c| c.0)),
+            );
+            let usec = median(
+                rounds
+                    .iter()
+                    .filter_map(|m| m.commands.get(name).map(|c| c.1)),
+            );
+            (name.clone(), (calls, usec))
+        })
+        .collect();
+    Measure {
+        requests: of(|m| m.requests as f64) as u64,
+        rps: of(|m| m.rps),
+        p99_us: of(|m| m.p99_us),
+        errors: rounds.iter().map(|m| m.errors).sum(),
+        server_us: of(|m| m.server_us),
+        redis_us: of(|m| m.redis_us),
+        redis_reads: of(|m| m.redis_reads),
+        redis_writes: of(|m| m.redis_writes),
+        commands,
+    }
+}
+
+/// A figure of a measure: its title, how it is read, and its decimals.
+type Figure = (&'static str, fn(&Measure) -> f64, usize);
+
+/// The tables of ranges over the rounds: per contender the median and the range of CPU per
+/// request and of p99, and per pair the ratios of the measures taken in the same round
+/// (next to each other in time, so the machine's swings between rounds cancel out), with the
+/// rounds in which ours was at or below the other.
+fn spread(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Vec<Measure>>) -> String {
+    let mut out = String::new();
+    let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
+    let pairs = ratio_pairs(&contenders);
+    let get = |row: &Row, c: &str| results.get(&(row.clone(), c.to_owned()));
+    let figures: [Figure; 2] = [
+        ("CPU µs per request, server + Redis", Measure::total_us, 1),
+        ("p99 latency (ms)", |m| m.p99_us / 1000.0, 2),
+    ];
+    for (title, figure, decimals) in figures {
+        let _ = writeln!(
+            out,
+            "\n## {title} over {} rounds: median (min-max); ratios of the same round: median (min-max), rounds at or below\n",
+            args.rounds
+        );
+        let _ = write!(out, "| session | expiry | route |");
+        for c in &contenders {
+            let _ = write!(out, " {c} |");
+        }
+        for (ours, other) in &pairs {
+            let _ = write!(out, " {ours} / {other} |");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "|{}",
+            "---|".repeat(contenders.len() + 3 + pairs.len())
+        );
+        for row in rows {
+            let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
+            for c in &contenders {
+                let cell = get(row, c).map(|rounds| {
+                    let values: Vec<f64> = rounds.iter().map(figure).collect();
+                    spread_cell(&values, decimals)
+                });
+                let _ = write!(out, " {} |", cell.as_deref().unwrap_or("-"));
+            }
+            for (ours, other) in &pairs {
+                let cell = get(row, ours).zip(get(row, other)).map(|(o, p)| {
+                    let ratios: Vec<f64> = o
+                        .iter()
+                        .zip(p)
+                        .map(|(o, p)| figure(o) / figure(p))
+                        .collect();
+                    let at_or_below = ratios.iter().filter(|r| **r <= 1.0).count();
+                    format!(
+                        "{}, {at_or_below} of {}",
+                        spread_cell(&ratios, 2),
+                        ratios.len()
+                    )
+                });
+                let _ = write!(out, " {} |", cell.as_deref().unwrap_or("-"));
+            }
+            let _ = writeln!(out);
+        }
+    }
+    out
+}
+
+fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>) -> String {
+    let mut out = String::new();
+    let contenders: Vec<&String> = args.contenders.iter().filter(|c| *c != "floor").collect();
+    let get = |row: &Row, c: &str| results.get(&(row.clone(), c.to_owned()));
+    let floor = |route: &'static str| get(&("small".to_owned(), "fixed", route), "floor");
+    let pairs = ratio_pairs(&contenders);
 
     let _ = writeln!(
         out,
@@ -770,11 +973,14 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
     out
 }
 
-fn raw(results: &BTreeMap<(Row, String), Measure>) -> String {
+fn raw(results: &BTreeMap<(Row, String), Vec<Measure>>) -> String {
     let mut out = String::from(
-        "size\texpiry\troute\tcontender\trequests\trps\tp99_us\terrors\tserver_us\tredis_us\tredis_reads\tredis_writes\tcommands\n",
+        "size\texpiry\troute\tcontender\tround\trequests\trps\tp99_us\terrors\tserver_us\tredis_us\tredis_reads\tredis_writes\tcommands\n",
     );
-    for (((size, mode, route), contender), m) in results {
+    let each_round = results
+        .iter()
+        .flat_map(|(key, rounds)| rounds.iter().enumerate().map(move |(i, m)| (key, i, m)));
+    for (((size, mode, route), contender), round, m) in each_round {
         let commands: Vec<String> = m
             .commands
             .iter()
@@ -782,7 +988,7 @@ fn raw(results: &BTreeMap<(Row, String), Measure>) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "{size}\t{mode}\t{route}\t{contender}\t{}\t{:.0}\t{:.0}\t{}\t{:.2}\t{:.2}\t{:.3}\t{:.3}\t{}",
+            "{size}\t{mode}\t{route}\t{contender}\t{round}\t{}\t{:.0}\t{:.0}\t{}\t{:.2}\t{:.2}\t{:.3}\t{:.3}\t{}",
             m.requests,
             m.rps,
             m.p99_us,
