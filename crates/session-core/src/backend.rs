@@ -150,11 +150,19 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// Where this backend keeps the session `id`, in a form that another backend's answer
     /// can be compared with: the same answer from two backends means one stored copy, not
     /// two. A move between them (a multi-backend, [`crate::mover`]) then has nothing to move,
-    /// and must not delete "the old copy", which is the session itself: a pool and the same
-    /// pool with a member more share most of their places. The default, `None`: not known,
-    /// never taken for the same place as anything. Redis: `redis:<location>/<db>#<key>`,
-    /// where the location is written as configured (`localhost` and `127.0.0.1` are two
-    /// places); a pool: its owning member's; the file store: its canonical root and the id.
+    /// must not delete "the old copy", which is the session itself, and must not create it
+    /// again where a logout just deleted it: a pool and the same pool with a member more
+    /// share most of their places. The default, `None`: not known, never taken for the same
+    /// place as anything.
+    ///
+    /// Redis: `redis:<server>/<db>#<key>`, the server as configured (`host:port`, with
+    /// `rediss://` for TLS, or the socket path; the sentinels' or the cluster seeds' list,
+    /// sorted). Two spellings of one server (`localhost` and `127.0.0.1`, a socket and TCP)
+    /// are two places, and a move between them deletes the sessions that stay: name servers
+    /// the same way in both configurations. A pool answers its owning member's place; the
+    /// file store its canonical directory and the id; the in-memory store its map.
+    ///
+    /// The answer holds the session id, a bearer credential: compare it, never log it.
     fn place(&self, id: &SessionId) -> Option<String> {
         let _ = id;
         None

@@ -7,7 +7,9 @@
 //! source copy and look at the answer: a source already gone means a logout came in since
 //! the read, and the copy just made is removed again. A logout during a move therefore stays
 //! a logout, provided the application deletes from the source first (a multi-backend with
-//! the source in `delete` mode does, and so does the migration's wrapper).
+//! the source in `delete` mode does, and so does the migration's wrapper). A session the
+//! target keeps in the very place the source does ([`SessionBackend::place`]: a pool and the
+//! same pool with a member more) is left where it is: nothing is created or deleted.
 //!
 //! With [`keep_source`](Mover::keep_source) the source is read again instead of deleted
 //! (a copy): a session gone from it since the first read is removed from the target.
@@ -66,7 +68,7 @@ pub enum MoveOutcome {
     /// [`keep_source`](Mover::keep_source)).
     Created,
     /// The target had the id already and keeps its own copy; the source copy is gone (kept
-    /// with `keep_source`).
+    /// with `keep_source`, or when the target keeps the session in the source's own place).
     AlreadyThere,
     /// A logout came in during the move: the session is in neither backend.
     LoggedOut,

@@ -625,6 +625,20 @@ fn places_tell_one_stored_copy_from_two() {
         place(&pool),
         place(&redis(format!("redis://127.0.0.1:{port}/0"), "session:"))
     );
+    // One Sentinel deployment, its sentinels listed in two orders.
+    let sentinel = |hosts: &str| -> Arc<dyn SessionBackend> {
+        let config = SessionConfig::builder()
+            .set("session_redis_mode", "sentinel")
+            .set("session_redis_sentinel_list", hosts)
+            .set("session_redis_master", "mymaster")
+            .build()
+            .unwrap();
+        Arc::new(RedisBackend::from_config(&config).unwrap())
+    };
+    assert_eq!(
+        place(&sentinel("[('127.0.0.1', 26379), ('127.0.0.2', 26380)]")),
+        place(&sentinel("[('127.0.0.2', 26380), ('127.0.0.1', 26379)]"))
+    );
     let dir = tempfile::tempdir().unwrap();
     let files = |path: std::path::PathBuf| -> Arc<dyn SessionBackend> {
         Arc::new(FileBackend::new(path).unwrap())
@@ -644,4 +658,68 @@ fn places_tell_one_stored_copy_from_two() {
                 as Arc<dyn SessionBackend>)
         )
     );
+}
+
+/// A logout that lands while a move into the same key is under way (after the move read the
+/// session in the old pool, before it looked at the new pool, which keeps it under the same
+/// key) stays a logout: the move must not create the session again where the logout just
+/// deleted it. Before the check, the move found no copy in the new pool, created one, and
+/// the session was back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_during_a_move_into_the_same_key_sticks() {
+    use session_core::{
+        testing::probe::{Op, ProbeBackend},
+        BackendMode, TtlRule,
+    };
+    let servers = three();
+    let old = [(servers[0].port(), 1), (servers[1].port(), 1)];
+    let new = [
+        (servers[0].port(), 1),
+        (servers[1].port(), 1),
+        (servers[2].port(), 1),
+    ];
+    let old_pool: Arc<dyn SessionBackend> =
+        Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
+    let new_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
+    let data = state(&[("n", "1")]);
+    for touch in [None, Some(std::time::Duration::from_secs(60))] {
+        // A session that keeps its member in the new pool.
+        let id = loop {
+            let id = SessionId::generate();
+            if old_pool.place(&id) == new_pool.place(&id) {
+                break id;
+            }
+        };
+        assert!(old_pool.create(&id, &data, None).await.unwrap());
+        let multi = Arc::new(MultiBackend::new(
+            vec![
+                (
+                    "old".into(),
+                    vec![BackendMode::Read, BackendMode::Delete],
+                    old_pool.clone(),
+                ),
+                (
+                    "new".into(),
+                    vec![BackendMode::Read, BackendMode::Write],
+                    Arc::new(new_pool.clone()),
+                ),
+            ],
+            TtlRule::default(),
+        ));
+        // The move's look at the new pool waits until the logout is done.
+        let pause = new_pool.pause(Op::Load);
+        let loading = tokio::spawn({
+            let (multi, id) = (multi.clone(), id.clone());
+            async move { multi.load(&id, touch).await }
+        });
+        pause.reached().await;
+        // Another process's logout (this one's would wait for the move).
+        assert!(old_pool.delete(&id).await.unwrap());
+        pause.release();
+        assert_eq!(loading.await.unwrap().unwrap(), None, "touch: {touch:?}");
+        assert_eq!(old_pool.load(&id, None).await.unwrap(), None);
+        for server in &servers {
+            assert_eq!(server.cmd::<Vec<String>>(&["KEYS", "*"]).len(), 0);
+        }
+    }
 }

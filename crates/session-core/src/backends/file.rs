@@ -519,10 +519,8 @@ impl SessionBackend for FileBackend {
     }
 
     fn place(&self, id: &SessionId) -> Option<String> {
-        // Canonical, so two spellings of one directory are one place.
-        let root = &self.dir.root;
-        let root = root.canonicalize().unwrap_or_else(|_| root.clone());
-        Some(format!("files:{}#{}", root.display(), id.as_str()))
+        // The root is canonical (`new`): two spellings of one directory are one place.
+        Some(format!("files:{}#{}", self.dir.root.display(), id.as_str()))
     }
 
     fn name(&self) -> &str {

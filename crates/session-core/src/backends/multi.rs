@@ -37,6 +37,12 @@
 //!    if the source was already gone, a logout removed it after the mover read it, so the
 //!    mover removes the copies it just made and reports no session.
 //!
+//! A write backend that keeps the session in the very place the source does
+//! ([`SessionBackend::place`]: a pool and the same pool with a member more) holds no copy to
+//! make and the source no old copy to delete: the move asks the source instead of deleting
+//! it (as a copying move does), and a write backend that no longer has the session (a logout
+//! since the read) ends the move with no session, never creates it there again.
+//!
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
@@ -89,8 +95,8 @@ pub struct MultiBackend {
 pub(crate) enum Moved {
     /// Created in the targets; the source copy is gone.
     Created(SessionState),
-    /// The targets had the id already: their copy, or `None` when it went meanwhile.
-    AlreadyThere(Option<SessionState>),
+    /// The targets had the id already (or keep it where the source does): their copy.
+    AlreadyThere(SessionState),
     /// A delete came in between: nothing is left anywhere.
     LoggedOut,
 }
@@ -346,9 +352,8 @@ impl MultiBackend {
                     Ok(Some((state, left))) => {
                         let ttl = self.ttl.for_move(touch, left);
                         return match self.promote(b, id, state, ttl, touch).await? {
-                            Moved::Created(state) => Ok(Some((state.into(), Version::default()))),
-                            Moved::AlreadyThere(state) => {
-                                Ok(state.map(|state| (state.into(), Version::default())))
+                            Moved::Created(state) | Moved::AlreadyThere(state) => {
+                                Ok(Some((state.into(), Version::default())))
                             }
                             Moved::LoggedOut => Ok(None),
                         };
@@ -427,6 +432,14 @@ impl MultiBackend {
             for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
                 match copy {
                     Ok(Some(copy)) => moves[k].found = copy,
+                    // This writer keeps the session where the source does (a pool and the
+                    // same pool with a member more): not there now means deleted (a logout)
+                    // or expired since the source was read. Creating it would bring it back.
+                    Ok(None) if same_place(&*from.backend, &*w.backend, &moves[k].id) => {
+                        let m = &mut moves[k];
+                        self.undo(&m.created, &m.id).await;
+                        m.outcome = Some(Ok(Moved::LoggedOut));
+                    }
                     Ok(None) => to_create.push(k),
                     Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                 }
@@ -502,13 +515,13 @@ impl MultiBackend {
                     self.undo(&m.created, &m.id).await;
                     Ok(Moved::LoggedOut)
                 }
-                Ok(_) if m.created.is_empty() => Ok(Moved::AlreadyThere(Some(found))),
+                Ok(_) if m.created.is_empty() => Ok(Moved::AlreadyThere(found)),
                 Ok(_) => Ok(Moved::Created(found)),
                 Err(e) if m.created.is_empty() => {
                     // The writers had it already: the stale source copy stays until a later
                     // move or a logout (which deletes sources first) removes it.
                     tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a moved session from its old backend");
-                    Ok(Moved::AlreadyThere(Some(found)))
+                    Ok(Moved::AlreadyThere(found))
                 }
                 Err(e) => {
                     // Without that answer a logout in between cannot be told apart, and a
@@ -527,11 +540,8 @@ impl MultiBackend {
     /// True when a write backend keeps `id` in the same place as `from` does
     /// ([`SessionBackend::place`]): moving it there moves nothing.
     fn writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
-        let Some(place) = from.backend.place(id) else {
-            return false;
-        };
         self.writers()
-            .any(|w| w.backend.place(id).as_deref() == Some(place.as_str()))
+            .any(|w| same_place(&*from.backend, &*w.backend, id))
     }
 
     /// Ends a move with `err`, removing the copies it made.
@@ -619,6 +629,15 @@ impl MultiBackend {
         self.backends
             .iter()
             .filter(|b| b.backend.index_key().is_some())
+    }
+}
+
+/// True when `a` and `b` both know where they keep `id` and it is the same place: one
+/// stored copy, not two.
+fn same_place(a: &dyn SessionBackend, b: &dyn SessionBackend, id: &SessionId) -> bool {
+    match (a.place(id), b.place(id)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 

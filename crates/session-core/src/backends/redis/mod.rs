@@ -163,8 +163,10 @@ pub struct RedisBackend {
     /// `session_redis_index_key`.
     index_key: Option<String>,
     location: String,
-    /// The database sessions are in (0 on a cluster): part of a session's place.
-    db: i64,
+    /// What every session's place starts with ([`SessionBackend::place`]):
+    /// `redis:<server>/<db>#`, the server as its location, the sentinels' or the seeds' list
+    /// sorted (two orders of one list are one deployment).
+    place: String,
     /// Marks the [`Version`]s this backend hands out (see [`Version::seen_by`]).
     origin: u64,
     /// False once the server refused `GETEX` (see `load_versioned`): touching loads then send
@@ -293,14 +295,8 @@ impl RedisBackend {
             },
             prefix: plan.prefix.clone(),
             index_key: plan.index_key.clone(),
+            place: place_of(&plan.topology, &location),
             location,
-            db: match &plan.topology {
-                Topology::Standalone(info) => info.redis_settings().db(),
-                #[cfg(feature = "sentinel")]
-                Topology::Sentinel(sentinel) => sentinel.db,
-                #[cfg(feature = "cluster")]
-                Topology::Cluster(_) => 0,
-            },
             origin: Version::new_origin(),
             getex: AtomicBool::new(true),
         })
@@ -316,6 +312,28 @@ fn tls_of(plan: &RedisPlan) -> Option<&TlsPlan> {
         let _ = plan;
         None
     }
+}
+
+/// What every session's place starts with (the `place` field of [`RedisBackend`]): `location`
+/// is the standalone server's.
+fn place_of(topology: &Topology, location: &str) -> String {
+    #[allow(unused_variables)] // Used only with Sentinel or Cluster compiled in.
+    let sorted = |list: &[(String, u16)]| {
+        let mut hosts: Vec<String> = list.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+        hosts.sort();
+        hosts.join(",")
+    };
+    let (server, db) = match topology {
+        Topology::Standalone(info) => (location.to_owned(), info.redis_settings().db()),
+        #[cfg(feature = "sentinel")]
+        Topology::Sentinel(plan) => (
+            format!("sentinel://{}/{}", sorted(&plan.sentinels), plan.master),
+            plan.db,
+        ),
+        #[cfg(feature = "cluster")]
+        Topology::Cluster(plan) => (format!("cluster {}", sorted(&plan.seeds)), 0),
+    };
+    format!("redis:{server}/{db}#")
 }
 
 /// The fixed target and the location (no credentials) of a standalone server: keepalive and
@@ -1491,12 +1509,7 @@ impl SessionBackend for RedisBackend {
     }
 
     fn place(&self, id: &SessionId) -> Option<String> {
-        Some(format!(
-            "redis:{}/{}#{}",
-            self.location,
-            self.db,
-            self.key(id)
-        ))
+        Some([self.place.as_str(), self.prefix.as_str(), id.as_str()].concat())
     }
 
     fn name(&self) -> &str {
