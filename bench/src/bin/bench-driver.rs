@@ -203,9 +203,25 @@ impl Redis {
             .context("used_memory in INFO memory")
     }
 
-    /// Every key Redis holds (a bench database: a few thousand at most).
+    /// Every key Redis holds (a bench database: a few thousand at most), by `SCAN` in
+    /// steps of 100: one `KEYS` reply of thousands of keys outgrew this connection's output
+    /// buffer, which Redis' cron then resized while the next contender was seeded, counted
+    /// in its `used_memory` growth (120 bytes per session, either way).
     fn keys(&mut self) -> anyhow::Result<BTreeSet<Vec<u8>>> {
-        Ok(redis::cmd("KEYS").arg("*").query(&mut self.conn)?)
+        let mut keys = BTreeSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(100)
+                .query(&mut self.conn)?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
     }
 
     /// The mean `MEMORY USAGE` of `keys` (key, value and their overhead in Redis, the
@@ -518,9 +534,7 @@ fn main() -> anyhow::Result<()> {
                 if contender != "floor" {
                     get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
                 }
-                // The keys first: the reply to `KEYS` grows Redis' output buffer for this
-                // connection, which `used_memory` counts (about 120 bytes per session when
-                // read in between).
+                // The keys first, so that reading them is not counted.
                 let keys_before = redis.keys()?;
                 let memory_before = redis.used_memory()?;
                 for _ in 0..args.sessions {

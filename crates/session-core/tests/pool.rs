@@ -468,6 +468,15 @@ fn multi_config_errors() {
     assert_eq!(e.key, "session_redis_pool");
 }
 
+/// A pool's members: port and weight.
+type Members = Vec<(u16, u32)>;
+
+/// A pool of the first two servers, and the same pool grown by the third (weights 1).
+fn grown(servers: &[RedisServer; 3]) -> (Members, Members) {
+    let members: Vec<(u16, u32)> = servers.iter().map(|s| (s.port(), 1)).collect();
+    (members[..2].to_vec(), members)
+}
+
 /// A pool's members as the `SESSION_REDIS_POOL` list of a multi-backend's `setting`.
 fn pool_setting(members: &[(u16, u32)]) -> String {
     let list: Vec<String> = members.iter().map(|(p, w)| member(*p, *w)).collect();
@@ -489,12 +498,7 @@ fn pool_setting(members: &[(u16, u32)]) -> String {
 async fn growing_a_pool_moves_only_the_new_members_share_and_loses_nothing() {
     use session_core::{mover::Mover, TtlRule};
     let servers = three();
-    let old = [(servers[0].port(), 1), (servers[1].port(), 1)];
-    let new = [
-        (servers[0].port(), 1),
-        (servers[1].port(), 1),
-        (servers[2].port(), 1),
-    ];
+    let (old, new) = grown(&servers);
     let old_pool: Arc<dyn SessionBackend> =
         Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
     let new_pool: Arc<dyn SessionBackend> =
@@ -672,12 +676,7 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
         BackendMode, TtlRule,
     };
     let servers = three();
-    let old = [(servers[0].port(), 1), (servers[1].port(), 1)];
-    let new = [
-        (servers[0].port(), 1),
-        (servers[1].port(), 1),
-        (servers[2].port(), 1),
-    ];
+    let (old, new) = grown(&servers);
     let old_pool: Arc<dyn SessionBackend> =
         Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
     let new_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
