@@ -179,6 +179,8 @@ impl Redis {
         let mut child = Command::new(binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            // A database per contender and expiry mode (see `main`).
+            .args(["--databases", "256"])
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {binary} (apt-get install redis-server)"))?;
@@ -203,11 +205,10 @@ impl Redis {
             .context("used_memory in INFO memory")
     }
 
-    /// Every key Redis holds (a bench database: a few thousand at most), by `SCAN` in
-    /// steps of 100: one `KEYS` reply of thousands of keys outgrew this connection's output
-    /// buffer, which Redis' cron then resized while the next contender was seeded, counted
-    /// in its `used_memory` growth (120 bytes per session, either way).
-    fn keys(&mut self) -> anyhow::Result<BTreeSet<Vec<u8>>> {
+    /// Every key of database `db` (a few hundred), by `SCAN` in steps of 100, so that no
+    /// reply outgrows this connection's output buffer (which `used_memory` counts).
+    fn keys(&mut self, db: u32) -> anyhow::Result<BTreeSet<Vec<u8>>> {
+        redis::cmd("SELECT").arg(db).exec(&mut self.conn)?;
         let mut keys = BTreeSet::new();
         let mut cursor: u64 = 0;
         loop {
@@ -227,10 +228,11 @@ impl Redis {
     /// The mean `MEMORY USAGE` of `keys` (key, value and their overhead in Redis, the
     /// value's allocation as it is: an `APPEND` that outgrew it reallocated it with room
     /// to spare), over those still there.
-    fn mean_memory_usage(&mut self, keys: &[Vec<u8>]) -> anyhow::Result<u64> {
+    fn mean_memory_usage(&mut self, db: u32, keys: &[Vec<u8>]) -> anyhow::Result<u64> {
         if keys.is_empty() {
             return Ok(0);
         }
+        redis::cmd("SELECT").arg(db).exec(&mut self.conn)?;
         let mut pipe = redis::pipe();
         for key in keys {
             pipe.cmd("MEMORY")
@@ -301,6 +303,9 @@ struct Running {
     /// The keys its seeding added, and their mean `MEMORY USAGE` then.
     seeded: Vec<Vec<u8>>,
     usage_seeded: u64,
+    /// Its Redis database, and the URL with it.
+    db: u32,
+    url: String,
 }
 
 /// A running bench server, killed on drop.
@@ -501,6 +506,7 @@ fn main() -> anyhow::Result<()> {
     // (size, contender) -> mean `MEMORY USAGE` of its sessions when seeded and after the
     // write route (last expiry mode seeded).
     let mut usage: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    let mut next_db: u32 = 0;
     for size in &args.sizes {
         let (keys, bytes) = size_spec(size)?;
         let modes: &[&'static str] = if size == "small" || args.sliding_all_sizes {
@@ -520,12 +526,15 @@ fn main() -> anyhow::Result<()> {
                 if contender == "floor" && (size != "small" || mode != "fixed") {
                     continue;
                 }
-                let server = Server::start(
-                    contender,
-                    mode == "sliding",
-                    &redis_url,
-                    args.baseline.as_deref(),
-                )?;
+                // A database of its own: Redis' key table doubles its buckets at every power
+                // of two, and in a shared one each doubling (16 KB and more) was charged to
+                // whichever contender's seeding crossed it (100 bytes per session and more,
+                // either way); in its own each contender's table grows the same way.
+                next_db += 1;
+                let db = next_db;
+                let url = format!("{redis_url}/{db}");
+                let server =
+                    Server::start(contender, mode == "sliding", &url, args.baseline.as_deref())?;
                 let cookie_file = work.join(format!("{contender}-{size}-{mode}.cookies"));
                 let mut lines = String::new();
                 // One session first, not counted: it opens the server's connections and loads
@@ -535,7 +544,7 @@ fn main() -> anyhow::Result<()> {
                     get_cookies(server.port, &format!("/seed?keys={keys}&bytes={bytes}"))?;
                 }
                 // The keys first, so that reading them is not counted.
-                let keys_before = redis.keys()?;
+                let keys_before = redis.keys(db)?;
                 let memory_before = redis.used_memory()?;
                 for _ in 0..args.sessions {
                     let cookies =
@@ -553,12 +562,10 @@ fn main() -> anyhow::Result<()> {
                     stored.insert((size.clone(), contender.clone()), per_session);
                 }
                 let seeded: Vec<Vec<u8>> =
-                    redis.keys()?.difference(&keys_before).cloned().collect();
-                let usage_seeded = redis.mean_memory_usage(&seeded)?;
-                // Stopped until every contender is seeded: the connections of a server left
-                // running would sit idle while the next one seeds, and Redis' cron resizes
-                // idle connections' buffers, which `used_memory` would count against that one
-                // (by 100 bytes per session and more, either way).
+                    redis.keys(db)?.difference(&keys_before).cloned().collect();
+                let usage_seeded = redis.mean_memory_usage(db, &seeded)?;
+                // Stopped until every contender is seeded, so each one's seeding is measured
+                // alone.
                 drop(server);
                 running.push(Running {
                     contender: contender.clone(),
@@ -566,6 +573,8 @@ fn main() -> anyhow::Result<()> {
                     cookie_file,
                     seeded,
                     usage_seeded,
+                    db,
+                    url,
                 });
             }
             // Started again (the same cookie key: the seeded cookies hold) for the rounds.
@@ -573,7 +582,7 @@ fn main() -> anyhow::Result<()> {
                 r.server = Some(Server::start(
                     &r.contender,
                     mode == "sliding",
-                    &redis_url,
+                    &r.url,
                     args.baseline.as_deref(),
                 )?);
             }
@@ -611,7 +620,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             for r in running.iter().filter(|r| r.contender != "floor") {
-                let after_writes = redis.mean_memory_usage(&r.seeded)?;
+                let after_writes = redis.mean_memory_usage(r.db, &r.seeded)?;
                 eprintln!(
                     "{size:>5} {mode:<7} {:<14} MEMORY USAGE per session {} bytes seeded, {after_writes} after the write route",
                     r.contender, r.usage_seeded
