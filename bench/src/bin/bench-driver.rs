@@ -845,11 +845,16 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
     let get = |row: &Row, c: &str| results.get(&(row.clone(), c.to_owned()));
     let floor = |route: &'static str| get(&("small".to_owned(), "fixed", route), "floor");
     let pairs = ratio_pairs(&contenders);
+    let medians = if args.rounds > 1 {
+        format!(", medians of {} rounds", args.rounds)
+    } else {
+        String::new()
+    };
 
     let _ = writeln!(
         out,
-        "\n## CPU µs per request, server + Redis ({} connections, {} s per route)\n",
-        args.connections, args.duration
+        "\n## CPU µs per request, server + Redis ({} connections, {} s per route{})\n",
+        args.connections, args.duration, medians
     );
     let _ = write!(out, "| session | expiry | route |");
     for c in &contenders {
@@ -928,7 +933,7 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
         }
     }
 
-    let _ = writeln!(out, "\n## Requests/s and p99 latency (ms)\n");
+    let _ = writeln!(out, "\n## Requests/s and p99 latency (ms{medians})\n");
     let _ = writeln!(
         out,
         "| session | expiry | route | {} |",
@@ -961,7 +966,7 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
 
     let _ = writeln!(
         out,
-        "\n## Redis commands per request (calls x µs per call)\n"
+        "\n## Redis commands per request (calls x µs per call{medians})\n"
     );
     let _ = writeln!(
         out,
