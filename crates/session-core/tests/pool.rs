@@ -697,9 +697,11 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
                     vec![BackendMode::Read, BackendMode::Delete],
                     old_pool.clone(),
                 ),
+                // Write only: a new pool that loads also read is asked for the session
+                // instead of the old pool (same key), and no move happens at all.
                 (
                     "new".into(),
-                    vec![BackendMode::Read, BackendMode::Write],
+                    vec![BackendMode::Write],
                     Arc::new(new_pool.clone()),
                 ),
             ],
@@ -721,4 +723,57 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
             assert_eq!(server.cmd::<Vec<String>>(&["KEYS", "*"]).len(), 0);
         }
     }
+}
+
+/// With the old pool listed first, a session that kept its member is read through the new
+/// pool (the same key), as a plain load: the old pool is asked only for the sessions that
+/// moved to the new member, which go through the move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_old_pool_is_asked_only_for_sessions_that_change_member() {
+    use session_core::{
+        testing::probe::{Op, ProbeBackend},
+        BackendMode, TtlRule,
+    };
+    let servers = three();
+    let (old, new) = grown(&servers);
+    let old_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
+    let new_pool: Arc<dyn SessionBackend> =
+        Arc::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
+    let multi = MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                Arc::new(old_pool.clone()),
+            ),
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                new_pool.clone(),
+            ),
+        ],
+        TtlRule::default(),
+    );
+    let data = state(&[("n", "1")]);
+    let mut changing = 0;
+    for _ in 0..60 {
+        let id = SessionId::generate();
+        assert!(old_pool.create(&id, &data, None).await.unwrap());
+        if old_pool.place(&id) != new_pool.place(&id) {
+            changing += 1;
+        }
+        old_pool.reset();
+        assert_eq!(multi.load(&id, None).await.unwrap(), Some(data.clone()));
+        assert_eq!(new_pool.load(&id, None).await.unwrap(), Some(data.clone()));
+        let asked = old_pool.count(Op::Load);
+        if old_pool.place(&id) == new_pool.place(&id) {
+            assert_eq!(asked, 0, "a session that kept its member");
+        } else {
+            assert!(asked >= 1, "a session that changed member");
+        }
+    }
+    assert!(
+        (5..=40).contains(&changing),
+        "{changing} of 60 changed member"
+    );
 }

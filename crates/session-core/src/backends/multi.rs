@@ -41,7 +41,9 @@
 //! ([`SessionBackend::place`]: a pool and the same pool with a member more) holds no copy to
 //! make and the source no old copy to delete: the move asks the source instead of deleting
 //! it (as a copying move does), and a write backend that no longer has the session (a logout
-//! since the read) ends the move with no session, never creates it there again.
+//! since the read) ends the move with no session, never creates it there again. A load does
+//! not even ask such a source when that write backend is also a `read` one: it reads the
+//! same key there, as a plain load.
 //!
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
@@ -343,6 +345,13 @@ impl MultiBackend {
     ) -> Result<Option<(T, Version)>, StoreError> {
         let mut first_err = None;
         for b in self.backends.iter().filter(|b| b.read) {
+            // A backend sessions move from that keeps this one where a readable write
+            // backend does (a pool and the same pool with a member more) is not asked: that
+            // backend reads the same key, as a plain load, where a find here would go
+            // through a move (a lock, the writers' look, the source's) on every load.
+            if !b.write && self.read_by_a_writer(b, id) {
+                continue;
+            }
             let found = if b.write {
                 T::load(&*b.backend, id, touch).await
             } else {
@@ -542,6 +551,14 @@ impl MultiBackend {
     fn writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
         self.writers()
             .any(|w| same_place(&*from.backend, &*w.backend, id))
+    }
+
+    /// True when a write backend that loads also ask (`read`) keeps `id` in the same place as
+    /// `from`.
+    fn read_by_a_writer(&self, from: &Named, id: &SessionId) -> bool {
+        self.backends
+            .iter()
+            .any(|w| w.write && w.read && same_place(&*from.backend, &*w.backend, id))
     }
 
     /// Ends a move with `err`, removing the copies it made.
