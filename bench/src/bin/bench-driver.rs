@@ -773,6 +773,23 @@ fn median_measure(rounds: &[Measure]) -> Measure {
     }
 }
 
+/// The head of a table of one column per contender, then one per pair's ratio.
+fn ratio_table_head(out: &mut String, contenders: &[&String], pairs: &[(String, String)]) {
+    let _ = write!(out, "| session | expiry | route |");
+    for c in contenders {
+        let _ = write!(out, " {c} |");
+    }
+    for (ours, other) in pairs {
+        let _ = write!(out, " {ours} / {other} |");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "|{}",
+        "---|".repeat(contenders.len() + 3 + pairs.len())
+    );
+}
+
 /// A figure of a measure: its title, how it is read, and its decimals.
 type Figure = (&'static str, fn(&Measure) -> f64, usize);
 
@@ -795,19 +812,7 @@ fn spread(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Vec<Measu
             "\n## {title} over {} rounds: median (min-max); ratios of the same round: median (min-max), rounds at or below\n",
             args.rounds
         );
-        let _ = write!(out, "| session | expiry | route |");
-        for c in &contenders {
-            let _ = write!(out, " {c} |");
-        }
-        for (ours, other) in &pairs {
-            let _ = write!(out, " {ours} / {other} |");
-        }
-        let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "|{}",
-            "---|".repeat(contenders.len() + 3 + pairs.len())
-        );
+        ratio_table_head(&mut out, &contenders, &pairs);
         for row in rows {
             let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
             for c in &contenders {
@@ -856,16 +861,7 @@ fn report(args: &Args, rows: &[Row], results: &BTreeMap<(Row, String), Measure>)
         "\n## CPU µs per request, server + Redis ({} connections, {} s per route{})\n",
         args.connections, args.duration, medians
     );
-    let _ = write!(out, "| session | expiry | route |");
-    for c in &contenders {
-        let _ = write!(out, " {c} |");
-    }
-    for (ours, peer) in &pairs {
-        let _ = write!(out, " {ours} / {peer} |");
-    }
-    let _ = writeln!(out);
-    let columns = contenders.len() + 3 + pairs.len();
-    let _ = writeln!(out, "|{}", "---|".repeat(columns));
+    ratio_table_head(&mut out, &contenders, &pairs);
     for row in rows {
         let _ = write!(out, "| {} | {} | {} |", row.0, row.1, row.2);
         for c in &contenders {

@@ -477,6 +477,26 @@ fn grown(servers: &[RedisServer; 3]) -> (Members, Members) {
     (members[..2].to_vec(), members)
 }
 
+/// A multi-backend of `old` (`read`, `delete`) listed first, then `new` with `new_modes`.
+fn old_pool_first(
+    old: Arc<dyn SessionBackend>,
+    new: Arc<dyn SessionBackend>,
+    new_modes: Vec<session_core::BackendMode>,
+) -> MultiBackend {
+    use session_core::{BackendMode, TtlRule};
+    MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                old,
+            ),
+            ("new".into(), new_modes, new),
+        ],
+        TtlRule::default(),
+    )
+}
+
 /// A pool's members as the `SESSION_REDIS_POOL` list of a multi-backend's `setting`.
 fn pool_setting(members: &[(u16, u32)]) -> String {
     let list: Vec<String> = members.iter().map(|(p, w)| member(*p, *w)).collect();
@@ -673,7 +693,7 @@ fn places_tell_one_stored_copy_from_two() {
 async fn a_logout_during_a_move_into_the_same_key_sticks() {
     use session_core::{
         testing::probe::{Op, ProbeBackend},
-        BackendMode, TtlRule,
+        BackendMode,
     };
     let servers = three();
     let (old, new) = grown(&servers);
@@ -690,22 +710,12 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
             }
         };
         assert!(old_pool.create(&id, &data, None).await.unwrap());
-        let multi = Arc::new(MultiBackend::new(
-            vec![
-                (
-                    "old".into(),
-                    vec![BackendMode::Read, BackendMode::Delete],
-                    old_pool.clone(),
-                ),
-                // Write only: a new pool that loads also read is asked for the session
-                // instead of the old pool (same key), and no move happens at all.
-                (
-                    "new".into(),
-                    vec![BackendMode::Write],
-                    Arc::new(new_pool.clone()),
-                ),
-            ],
-            TtlRule::default(),
+        // Write only: a new pool that loads also read is asked for the session instead of
+        // the old pool (same key), and no move happens at all.
+        let multi = Arc::new(old_pool_first(
+            old_pool.clone(),
+            Arc::new(new_pool.clone()),
+            vec![BackendMode::Write],
         ));
         // The move's look at the new pool waits until the logout is done.
         let pause = new_pool.pause(Op::Load);
@@ -732,27 +742,17 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
 async fn the_old_pool_is_asked_only_for_sessions_that_change_member() {
     use session_core::{
         testing::probe::{Op, ProbeBackend},
-        BackendMode, TtlRule,
+        BackendMode,
     };
     let servers = three();
     let (old, new) = grown(&servers);
     let old_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
     let new_pool: Arc<dyn SessionBackend> =
         Arc::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
-    let multi = MultiBackend::new(
-        vec![
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                Arc::new(old_pool.clone()),
-            ),
-            (
-                "new".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                new_pool.clone(),
-            ),
-        ],
-        TtlRule::default(),
+    let multi = old_pool_first(
+        Arc::new(old_pool.clone()),
+        new_pool.clone(),
+        vec![BackendMode::Read, BackendMode::Write],
     );
     let data = state(&[("n", "1")]);
     let mut changing = 0;

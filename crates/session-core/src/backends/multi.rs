@@ -349,7 +349,7 @@ impl MultiBackend {
             // backend does (a pool and the same pool with a member more) is not asked: that
             // backend reads the same key, as a plain load, where a find here would go
             // through a move (a lock, the writers' look, the source's) on every load.
-            if !b.write && self.read_by_a_writer(b, id) {
+            if !b.write && self.a_writer_keeps_it_there(|w| w.read, b, id) {
                 continue;
             }
             let found = if b.write {
@@ -496,7 +496,8 @@ impl MultiBackend {
             .filter(|&k| moves[k].outcome.is_none())
             .collect();
         let (asked, deleted): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&k| {
-            (self.keep_source && !from.write) || self.writer_keeps_it_there(from, &moves[k].id)
+            (self.keep_source && !from.write)
+                || self.a_writer_keeps_it_there(|_| true, from, &moves[k].id)
         });
         let ids_of =
             |ks: &[usize]| -> Vec<SessionId> { ks.iter().map(|&k| moves[k].id.clone()).collect() };
@@ -546,19 +547,17 @@ impl MultiBackend {
             .collect()
     }
 
-    /// True when a write backend keeps `id` in the same place as `from` does
-    /// ([`SessionBackend::place`]): moving it there moves nothing.
-    fn writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
+    /// True when a write backend that `which` selects keeps `id` in the same place as `from`
+    /// does ([`SessionBackend::place`]): moving it there moves nothing.
+    fn a_writer_keeps_it_there(
+        &self,
+        which: fn(&Named) -> bool,
+        from: &Named,
+        id: &SessionId,
+    ) -> bool {
         self.writers()
+            .filter(|w| which(w))
             .any(|w| same_place(&*from.backend, &*w.backend, id))
-    }
-
-    /// True when a write backend that loads also ask (`read`) keeps `id` in the same place as
-    /// `from`.
-    fn read_by_a_writer(&self, from: &Named, id: &SessionId) -> bool {
-        self.backends
-            .iter()
-            .any(|w| w.write && w.read && same_place(&*from.backend, &*w.backend, id))
     }
 
     /// Ends a move with `err`, removing the copies it made.

@@ -166,7 +166,7 @@ pub struct RedisBackend {
     /// What every session's place starts with ([`SessionBackend::place`]):
     /// `redis:<server>/<db>#`, the server as its location, the sentinels' or the seeds' list
     /// sorted (two orders of one list are one deployment).
-    place: String,
+    place_prefix: String,
     /// Marks the [`Version`]s this backend hands out (see [`Version::seen_by`]).
     origin: u64,
     /// False once the server refused `GETEX` (see `load_versioned`): touching loads then send
@@ -295,7 +295,7 @@ impl RedisBackend {
             },
             prefix: plan.prefix.clone(),
             index_key: plan.index_key.clone(),
-            place: place_of(&plan.topology, &location),
+            place_prefix: place_prefix(&plan.topology, &location),
             location,
             origin: Version::new_origin(),
             getex: AtomicBool::new(true),
@@ -314,9 +314,9 @@ fn tls_of(plan: &RedisPlan) -> Option<&TlsPlan> {
     }
 }
 
-/// What every session's place starts with (the `place` field of [`RedisBackend`]): `location`
-/// is the standalone server's.
-fn place_of(topology: &Topology, location: &str) -> String {
+/// What every session's place starts with (`RedisBackend::place_prefix`): `location` is the
+/// standalone server's.
+fn place_prefix(topology: &Topology, location: &str) -> String {
     #[allow(unused_variables)] // Used only with Sentinel or Cluster compiled in.
     let sorted = |list: &[(String, u16)]| {
         let mut hosts: Vec<String> = list.iter().map(|(h, p)| format!("{h}:{p}")).collect();
@@ -1509,7 +1509,14 @@ impl SessionBackend for RedisBackend {
     }
 
     fn place(&self, id: &SessionId) -> Option<String> {
-        Some([self.place.as_str(), self.prefix.as_str(), id.as_str()].concat())
+        Some(
+            [
+                self.place_prefix.as_str(),
+                self.prefix.as_str(),
+                id.as_str(),
+            ]
+            .concat(),
+        )
     }
 
     fn name(&self) -> &str {
