@@ -5,7 +5,10 @@ use std::{collections::HashMap, sync::Arc};
 
 use session_core::{
     backends::{file::FileBackend, multi::MultiBackend, pool::PoolBackend},
-    testing::conformance,
+    testing::{
+        conformance,
+        probe::{Op, ProbeBackend},
+    },
     Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore,
 };
 use session_testkit::RedisServer;
@@ -691,24 +694,12 @@ fn places_tell_one_stored_copy_from_two() {
 /// the session was back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_logout_during_a_move_into_the_same_key_sticks() {
-    use session_core::{
-        testing::probe::{Op, ProbeBackend},
-        BackendMode,
-    };
+    use session_core::BackendMode;
     let servers = three();
-    let (old, new) = grown(&servers);
-    let old_pool: Arc<dyn SessionBackend> =
-        Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
-    let new_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
+    let (old_pool, new_pool) = old_and_probed_new(&servers);
     let data = state(&[("n", "1")]);
     for touch in [None, Some(std::time::Duration::from_secs(60))] {
-        // A session that keeps its member in the new pool.
-        let id = loop {
-            let id = SessionId::generate();
-            if old_pool.place(&id) == new_pool.place(&id) {
-                break id;
-            }
-        };
+        let id = an_id_that_stays(&*old_pool, &new_pool);
         assert!(old_pool.create(&id, &data, None).await.unwrap());
         // Write only: a new pool that loads also read is asked for the session instead of
         // the old pool (same key), and no move happens at all.
@@ -718,16 +709,8 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
             vec![BackendMode::Write],
         ));
         // The move's look at the new pool waits until the logout is done.
-        let pause = new_pool.pause(Op::Load);
-        let loading = tokio::spawn({
-            let (multi, id) = (multi.clone(), id.clone());
-            async move { multi.load(&id, touch).await }
-        });
-        pause.reached().await;
-        // Another process's logout (this one's would wait for the move).
-        assert!(old_pool.delete(&id).await.unwrap());
-        pause.release();
-        assert_eq!(loading.await.unwrap().unwrap(), None, "touch: {touch:?}");
+        let loaded = load_during_a_logout(multi, &new_pool, &old_pool, &id, touch).await;
+        assert_eq!(loaded, None, "touch: {touch:?}");
         assert_eq!(old_pool.load(&id, None).await.unwrap(), None);
         for server in &servers {
             assert_eq!(server.cmd::<Vec<String>>(&["KEYS", "*"]).len(), 0);
@@ -740,10 +723,7 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
 /// moved to the new member, which go through the move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_old_pool_is_asked_only_for_sessions_that_change_member() {
-    use session_core::{
-        testing::probe::{Op, ProbeBackend},
-        BackendMode,
-    };
+    use session_core::BackendMode;
     let servers = three();
     let (old, new) = grown(&servers);
     let old_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
@@ -776,4 +756,117 @@ async fn the_old_pool_is_asked_only_for_sessions_that_change_member() {
         (5..=40).contains(&changing),
         "{changing} of 60 changed member"
     );
+}
+
+/// The pool of the first two servers, and the pool grown by the third behind a probe.
+fn old_and_probed_new(servers: &[RedisServer; 3]) -> (Arc<dyn SessionBackend>, ProbeBackend) {
+    let (old, new) = grown(servers);
+    (
+        Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap()),
+        ProbeBackend::new(PoolBackend::from_config(&pool_config(&new)).unwrap()),
+    )
+}
+
+/// A session id that keeps its member from the pool `old` to the pool `new`: the same key
+/// in both.
+fn an_id_that_stays(old: &dyn SessionBackend, new: &dyn SessionBackend) -> SessionId {
+    loop {
+        let id = SessionId::generate();
+        if old.place(&id) == new.place(&id) {
+            return id;
+        }
+    }
+}
+
+/// `multi`'s load of `id`, with another process's logout (a delete through `old_pool`; this
+/// process's own would wait for the load) done while the load's look at `new_pool` waits.
+async fn load_during_a_logout(
+    multi: Arc<MultiBackend>,
+    new_pool: &ProbeBackend,
+    old_pool: &Arc<dyn SessionBackend>,
+    id: &SessionId,
+    touch: Option<std::time::Duration>,
+) -> Option<SessionState> {
+    let pause = new_pool.pause(Op::Load);
+    let loading = tokio::spawn({
+        let id = id.clone();
+        async move { multi.load(&id, touch).await }
+    });
+    pause.reached().await;
+    assert!(old_pool.delete(id).await.unwrap());
+    pause.release();
+    loading.await.unwrap().unwrap()
+}
+
+/// Growing a pool while a mirror (another engine, `write` only) is filled for a later
+/// switch, the old pool listed first: every session reaches the mirror, those that kept
+/// their member too (a load that read them through the new pool alone, skipping the move,
+/// left the mirror without them: a review found it), and the new pool keeps them all. A
+/// logout racing a load that reads through the new pool sticks, and a logout afterwards
+/// removes every copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mirror_gets_every_session_of_a_growing_pool() {
+    use session_core::{backends::memory::MemoryBackend, BackendMode, TtlRule};
+    let servers = three();
+    let (old_pool, new_pool) = old_and_probed_new(&servers);
+    let mirror: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
+    let multi = MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                old_pool.clone(),
+            ),
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                Arc::new(new_pool.clone()),
+            ),
+            ("mirror".into(), vec![BackendMode::Write], mirror.clone()),
+        ],
+        TtlRule::default(),
+    );
+    let data = state(&[("n", "1")]);
+    let (mut stayed, mut moved) = (0, 0);
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        let id = SessionId::generate();
+        assert!(old_pool.create(&id, &data, None).await.unwrap());
+        if old_pool.place(&id) == new_pool.place(&id) {
+            stayed += 1;
+        } else {
+            moved += 1;
+        }
+        assert_eq!(multi.load(&id, None).await.unwrap(), Some(data.clone()));
+        assert_eq!(
+            mirror.load(&id, None).await.unwrap(),
+            Some(data.clone()),
+            "the mirror has every session"
+        );
+        assert_eq!(new_pool.load(&id, None).await.unwrap(), Some(data.clone()));
+        ids.push(id);
+    }
+    assert!(stayed >= 5 && moved >= 5, "{stayed} stayed, {moved} moved");
+    for id in &ids {
+        assert!(multi.delete(id).await.unwrap());
+        assert_eq!(mirror.load(id, None).await.unwrap(), None);
+    }
+    for server in &servers {
+        assert_eq!(server.cmd::<Vec<String>>(&["KEYS", "*"]).len(), 0);
+    }
+
+    // Without a mirror, a session that kept its member is read through the new pool alone;
+    // a logout while that read waits sticks.
+    let multi = Arc::new(old_pool_first(
+        old_pool.clone(),
+        Arc::new(new_pool.clone()),
+        vec![BackendMode::Read, BackendMode::Write],
+    ));
+    let id = an_id_that_stays(&*old_pool, &new_pool);
+    assert!(old_pool.create(&id, &data, None).await.unwrap());
+    let loaded = load_during_a_logout(multi, &new_pool, &old_pool, &id, None).await;
+    assert_eq!(loaded, None);
+    for server in &servers {
+        assert_eq!(server.cmd::<Vec<String>>(&["KEYS", "*"]).len(), 0);
+    }
 }

@@ -42,8 +42,10 @@
 //! make and the source no old copy to delete: the move asks the source instead of deleting
 //! it (as a copying move does), and a write backend that no longer has the session (a logout
 //! since the read) ends the move with no session, never creates it there again. A load does
-//! not even ask such a source when that write backend is also a `read` one: it reads the
-//! same key there, as a plain load.
+//! not even ask such a source when every write backend keeps the session in that place and
+//! one of them is also a `read` one: it reads the same key there, as a plain load. When
+//! another write backend keeps it elsewhere (a mirror being filled for a later switch), the
+//! load goes through the move, which copies the session there.
 //!
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
@@ -345,11 +347,13 @@ impl MultiBackend {
     ) -> Result<Option<(T, Version)>, StoreError> {
         let mut first_err = None;
         for b in self.backends.iter().filter(|b| b.read) {
-            // A backend sessions move from that keeps this one where a readable write
-            // backend does (a pool and the same pool with a member more) is not asked: that
-            // backend reads the same key, as a plain load, where a find here would go
-            // through a move (a lock, the writers' look, the source's) on every load.
-            if !b.write && self.a_writer_keeps_it_there(|w| w.read, b, id) {
+            // A backend sessions move from that keeps this one where every write backend
+            // does, one of them readable (a pool and the same pool with a member more), is
+            // not asked: that write backend reads the same key, as a plain load, where a find
+            // here would go through a move (a lock, the writers' look, the source's) on every
+            // load. Not when another write backend keeps it elsewhere (a mirror being filled
+            // for a later switch): only the move copies the session there.
+            if !b.write && self.every_writer_keeps_it_there(b, id) {
                 continue;
             }
             let found = if b.write {
@@ -496,8 +500,7 @@ impl MultiBackend {
             .filter(|&k| moves[k].outcome.is_none())
             .collect();
         let (asked, deleted): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&k| {
-            (self.keep_source && !from.write)
-                || self.a_writer_keeps_it_there(|_| true, from, &moves[k].id)
+            (self.keep_source && !from.write) || self.a_writer_keeps_it_there(from, &moves[k].id)
         });
         let ids_of =
             |ks: &[usize]| -> Vec<SessionId> { ks.iter().map(|&k| moves[k].id.clone()).collect() };
@@ -547,17 +550,21 @@ impl MultiBackend {
             .collect()
     }
 
-    /// True when a write backend that `which` selects keeps `id` in the same place as `from`
-    /// does ([`SessionBackend::place`]): moving it there moves nothing.
-    fn a_writer_keeps_it_there(
-        &self,
-        which: fn(&Named) -> bool,
-        from: &Named,
-        id: &SessionId,
-    ) -> bool {
+    /// True when a write backend keeps `id` in the same place as `from` does
+    /// ([`SessionBackend::place`]): moving it there moves nothing.
+    fn a_writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
         self.writers()
-            .filter(|w| which(w))
             .any(|w| same_place(&*from.backend, &*w.backend, id))
+    }
+
+    /// True when every write backend keeps `id` in the same place as `from` does and one of
+    /// them is `read`: a load finds the session in that one, and a move from `from` would
+    /// copy it nowhere.
+    fn every_writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
+        self.writers().any(|w| w.read)
+            && self
+                .writers()
+                .all(|w| same_place(&*from.backend, &*w.backend, id))
     }
 
     /// Ends a move with `err`, removing the copies it made.
