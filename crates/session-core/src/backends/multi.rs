@@ -13,7 +13,13 @@
 //!   a session" below). The copy's TTL is the touch TTL when the load touches, else what the
 //!   session had left where it was found, else `session_redis_key_expire`, else none
 //!   ([`TtlRule::for_move`]). When a `write` backend already holds the id, its copy is the
-//!   one returned (it is the one later writes change). A miss writes nothing.
+//!   one returned (it is the one later writes change): the first `read`, `write` backend's
+//!   that holds one (where later loads read it), else the first `write` backend's; a
+//!   write-only one (a mirror) can hold a copy that a write it missed left stale. A miss
+//!   writes nothing. A session a `read`, `write` backend already holds is not copied into
+//!   the other `write` backends by a load: a mirror gets what moves and creates bring it,
+//!   and a copying [mover](crate::mover) from the old backend into it (`sessionctl migrate`)
+//!   the rest.
 //! * **create** goes to every `write` backend, conditionally; when one reports the id taken
 //!   (false) or fails (error), the copies already made are removed (best effort, logged).
 //! * **replace / apply / touch** go to every `write` backend: true when the session existed in
@@ -444,7 +450,7 @@ impl MultiBackend {
             let mut to_create = Vec::new();
             for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
                 match copy {
-                    Ok(Some(copy)) => moves[k].found = copy,
+                    Ok(Some(copy)) => moves[k].take_copy(w, copy),
                     // This writer keeps the session where the source does (a pool and the
                     // same pool with a member more): not there now means deleted (a logout)
                     // or expired since the source was read. Creating it would bring it back.
@@ -469,13 +475,16 @@ impl MultiBackend {
                         // backend): its copy is the one later writes change.
                         let id = moves[k].id.clone();
                         match self.writer_copy(w, &id, touch).await {
-                            Ok(Some(copy)) => moves[k].found = copy,
+                            Ok(Some(copy)) => moves[k].take_copy(w, copy),
                             Ok(None) => {
                                 // Gone between the two calls (logged out or expired): so is
                                 // the session, and so must be every copy.
                                 self.undo(&moves[k].created, &id).await;
-                                // A copying move never deletes what it copies from.
-                                if !self.keep_source {
+                                // A copying move never deletes what it copies from, nor one
+                                // whose source is a write backend's own place: a logout
+                                // deleted it there already, and a copy that only expired
+                                // here (a mirror's) must not take the session with it.
+                                if !self.keep_source && !self.a_writer_keeps_it_there(from, &id) {
                                     if let Err(e) = from.backend.delete(&id).await {
                                         tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
                                     }
@@ -628,6 +637,11 @@ struct Move {
     id: SessionId,
     /// The state to copy: the source's, or a writer's copy once one is found.
     found: SessionState,
+    /// Where `found` came from, the copy a load answers: a writer's over the source's, and
+    /// a `read` writer's (where later loads read the session) over a write-only one's (a
+    /// mirror, which a write it missed can leave behind). Never the last writer's merely:
+    /// a stale mirror listed last would hide a write the readable writer acknowledged.
+    found_in: Found,
     ttl: Option<Duration>,
     /// Indices of the write backends this move created the session in.
     created: Vec<usize>,
@@ -639,11 +653,34 @@ impl Move {
         Self {
             id,
             found,
+            found_in: Found::Source,
             ttl,
             created: Vec::new(),
             outcome: None,
         }
     }
+
+    /// Takes the copy that the write backend `w` already holds, unless the one taken so far
+    /// comes from a writer at least as preferred (`found_in`).
+    fn take_copy(&mut self, w: &Named, copy: SessionState) {
+        let from = if w.read {
+            Found::ReadableWriter
+        } else {
+            Found::Writer
+        };
+        if from > self.found_in {
+            self.found = copy;
+            self.found_in = from;
+        }
+    }
+}
+
+/// Where a move's state came from, in order of preference ([`Move::found_in`]).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Found {
+    Source,
+    Writer,
+    ReadableWriter,
 }
 
 impl MultiBackend {
