@@ -871,11 +871,12 @@ async fn a_mirror_gets_every_session_of_a_growing_pool() {
     }
 }
 
-/// A multi-backend of one memory store listed as both the old pool (`read`, `delete`) and
-/// the new one (`read`, `write`), so every session keeps its place as in a grown pool, and
-/// `mirror` (`write`) listed where `mirror_first` says: before or after the new pool.
-fn shared_place_with_mirror(
-    shared: &Arc<dyn SessionBackend>,
+/// A multi-backend of `old` (`read`, `delete`), `new` (`read`, `write`) and `mirror`
+/// (`write`, listed before `new` when `mirror_first`). With one memory store as both `old`
+/// and `new`, every session keeps its place, as in a grown pool.
+fn with_mirror(
+    old: &Arc<dyn SessionBackend>,
+    new: &Arc<dyn SessionBackend>,
     mirror: Arc<dyn SessionBackend>,
     mirror_first: bool,
 ) -> Arc<MultiBackend> {
@@ -883,13 +884,13 @@ fn shared_place_with_mirror(
     let new = (
         "new".into(),
         vec![BackendMode::Read, BackendMode::Write],
-        shared.clone(),
+        new.clone(),
     );
     let mirror = ("mirror".into(), vec![BackendMode::Write], mirror);
     let old = (
         "old".into(),
         vec![BackendMode::Read, BackendMode::Delete],
-        shared.clone(),
+        old.clone(),
     );
     let backends = if mirror_first {
         vec![old, mirror, new]
@@ -899,19 +900,24 @@ fn shared_place_with_mirror(
     Arc::new(MultiBackend::new(backends, TtlRule::default()))
 }
 
+fn memory() -> Arc<dyn SessionBackend> {
+    Arc::new(session_core::backends::memory::MemoryBackend::new())
+}
+
 /// A write that lands while a move copies a session into the mirror (writes take no lock)
 /// reaches the new pool and not the mirror, whose copy, made from the state read before,
-/// is then stale. Loads go on answering the new pool's copy, where later loads read the
-/// session, in either order of the two: before, the copy of the writer listed last won, and
-/// with the mirror last every later load answered its stale copy, hiding the acknowledged
-/// write (found by a review).
+/// is then stale. The load and every later one answer the new pool's copy, where later
+/// loads read the session, in either order of the two: before, the copy of the writer
+/// listed last won, and with the mirror last every later load answered its stale copy,
+/// hiding the acknowledged write (found by a review). And a mirror filled apart, which
+/// missed a write made through the old pool alone (a process still on the old
+/// configuration), neither answers a load nor seeds the new pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_load_answers_the_readable_writers_copy_over_a_stale_mirror() {
-    use session_core::backends::memory::MemoryBackend;
     for mirror_first in [false, true] {
-        let shared: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
-        let mirror = ProbeBackend::new(MemoryBackend::new());
-        let multi = shared_place_with_mirror(&shared, Arc::new(mirror.clone()), mirror_first);
+        let shared = memory();
+        let mirror = ProbeBackend::wrap(memory());
+        let multi = with_mirror(&shared, &shared, Arc::new(mirror.clone()), mirror_first);
         let id = SessionId::generate();
         assert!(shared
             .create(&id, &state(&[("n", "1")]), None)
@@ -928,48 +934,99 @@ async fn a_load_answers_the_readable_writers_copy_over_a_stale_mirror() {
         changes.set("n", "2");
         assert!(multi.apply(&id, &changes, None).await.unwrap());
         pause.release();
-        loading.await.unwrap().unwrap();
+        // The load ran alongside the write: it answers the state before it or after it.
+        let answered = loading.await.unwrap().unwrap().unwrap();
+        assert!(["1", "2"].contains(&answered["n"].as_str()));
         let now = Some(state(&[("n", "2")]));
         assert_eq!(shared.load(&id, None).await.unwrap(), now);
         for _ in 0..2 {
-            assert_eq!(
-                multi.load(&id, None).await.unwrap(),
-                now,
-                "mirror first: {mirror_first}"
-            );
+            let loaded = multi.load(&id, None).await.unwrap();
+            assert_eq!(loaded, now, "mirror first: {mirror_first}");
         }
+
+        // The old pool and the new one apart: the session is only in the old pool, with a
+        // write the mirror (filled before it) missed.
+        let (old, new, mirror) = (memory(), memory(), memory());
+        let multi = with_mirror(&old, &new, mirror.clone(), mirror_first);
+        assert!(mirror
+            .create(&id, &state(&[("n", "1")]), None)
+            .await
+            .unwrap());
+        assert!(old.create(&id, &state(&[("n", "2")]), None).await.unwrap());
+        assert_eq!(multi.load(&id, None).await.unwrap(), now);
+        assert_eq!(new.load(&id, None).await.unwrap(), now);
+        assert_eq!(multi.load(&id, None).await.unwrap(), now);
     }
 }
 
 /// When the mirror reports the session there (another process's move made its copy) and
-/// that copy is gone when the move reads it (expired), the move answers no session for
-/// this load but leaves the source alone: the source is the new pool's own key, the live
-/// session. Before, the move deleted it (found by a review).
+/// that copy is gone when the move reads it (expired), the move creates it there again and
+/// goes on: the session moves, whether the source is the new pool's own key (a grown pool)
+/// or another store. Before, the move answered no session and deleted the source, which in
+/// the grown pool was the live session (found by a review). Gone a second time, the load
+/// fails with an error to retry and the source keeps the session; a logout racing all this
+/// still sticks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mirror_copy_gone_during_a_move_never_takes_the_session_with_it() {
-    use session_core::backends::memory::MemoryBackend;
-    let shared: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
-    let mirror_store: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
-    let mirror = ProbeBackend::wrap(mirror_store.clone());
-    let multi = shared_place_with_mirror(&shared, Arc::new(mirror.clone()), true);
-    let id = SessionId::generate();
     let data = state(&[("n", "1")]);
-    assert!(shared.create(&id, &data, None).await.unwrap());
-    let creating = mirror.pause(Op::Create);
-    let loading = tokio::spawn({
-        let (multi, id) = (multi.clone(), id.clone());
-        async move { multi.load(&id, None).await }
-    });
-    creating.reached().await;
-    // Another process's move copies the session into the mirror first...
-    assert!(mirror_store.create(&id, &data, None).await.unwrap());
-    let reading = mirror.pause(Op::Load);
-    creating.release();
-    reading.reached().await;
-    // ...and that copy expires before this move reads it.
-    assert!(mirror_store.delete(&id).await.unwrap());
-    reading.release();
-    assert_eq!(loading.await.unwrap().unwrap(), None);
-    assert_eq!(shared.load(&id, None).await.unwrap(), Some(data.clone()));
-    assert_eq!(multi.load(&id, None).await.unwrap(), Some(data));
+    for (shared, vanishes, logout) in [
+        (true, 1, false),
+        (false, 1, false),
+        (true, 2, false),
+        (false, 2, false),
+        (false, 1, true),
+    ] {
+        let label = format!("shared place {shared}, gone {vanishes} times, logout {logout}");
+        let old = memory();
+        let new = if shared { old.clone() } else { memory() };
+        let mirror_store = memory();
+        let mirror = ProbeBackend::wrap(mirror_store.clone());
+        let multi = with_mirror(&old, &new, Arc::new(mirror.clone()), true);
+        let id = SessionId::generate();
+        assert!(old.create(&id, &data, None).await.unwrap());
+        let mut creating = mirror.pause(Op::Create);
+        let loading = tokio::spawn({
+            let (multi, id) = (multi.clone(), id.clone());
+            async move { multi.load(&id, None).await }
+        });
+        for time in 1..=vanishes {
+            creating.reached().await;
+            // Another process's move copies the session into the mirror first...
+            assert!(mirror_store.create(&id, &data, None).await.unwrap());
+            let reading = mirror.pause(Op::Load);
+            let next = mirror.pause(Op::Create);
+            creating.release();
+            reading.reached().await;
+            // ...and that copy expires (or a logout removes the source, then the copy)
+            // before this move reads it.
+            if logout && time == 1 {
+                assert!(old.delete(&id).await.unwrap());
+            }
+            assert!(mirror_store.delete(&id).await.unwrap());
+            reading.release();
+            creating = next;
+        }
+        creating.release();
+        let loaded = loading.await.unwrap();
+        let everywhere = [&old, &new, &mirror_store];
+        if logout {
+            assert_eq!(loaded.unwrap(), None, "{label}");
+            for b in everywhere {
+                assert_eq!(b.load(&id, None).await.unwrap(), None, "{label}");
+            }
+        } else if vanishes == 2 {
+            assert!(loaded.unwrap_err().is_unavailable(), "{label}");
+            assert_eq!(old.load(&id, None).await.unwrap(), Some(data.clone()));
+            assert_eq!(multi.load(&id, None).await.unwrap(), Some(data.clone()));
+        } else {
+            assert_eq!(loaded.unwrap(), Some(data.clone()), "{label}");
+            assert_eq!(new.load(&id, None).await.unwrap(), Some(data.clone()));
+            assert_eq!(
+                mirror_store.load(&id, None).await.unwrap(),
+                Some(data.clone())
+            );
+            let in_old = old.load(&id, None).await.unwrap();
+            assert_eq!(in_old.is_some(), shared, "{label}");
+        }
+    }
 }

@@ -12,14 +12,14 @@
 //!   that backend has `delete` mode: that is how sessions move between engines (see "Moving
 //!   a session" below). The copy's TTL is the touch TTL when the load touches, else what the
 //!   session had left where it was found, else `session_redis_key_expire`, else none
-//!   ([`TtlRule::for_move`]). When a `write` backend already holds the id, its copy is the
-//!   one returned (it is the one later writes change): the first `read`, `write` backend's
-//!   that holds one (where later loads read it), else the first `write` backend's; a
-//!   write-only one (a mirror) can hold a copy that a write it missed left stale. A miss
-//!   writes nothing. A session a `read`, `write` backend already holds is not copied into
-//!   the other `write` backends by a load: a mirror gets what moves and creates bring it,
-//!   and a copying [mover](crate::mover) from the old backend into it (`sessionctl migrate`)
-//!   the rest.
+//!   ([`TtlRule::for_move`]). When a `write` backend already holds the id, that backend
+//!   keeps its copy, and the move answers (and creates in the other write backends) the
+//!   first `read`, `write` backend's copy, where later loads read it; a copy in a write-only
+//!   backend counts only when no write backend is `read`, and otherwise (a mirror, filled
+//!   apart, which may have missed a write) the source's state does (`Found`). A miss writes
+//!   nothing. A load that finds the session in a `read`, `write` backend copies it nowhere:
+//!   a mirror gets what moves and creates bring it, and a copying
+//!   [mover](crate::mover) from the old backend into it (`sessionctl migrate`) the rest.
 //! * **create** goes to every `write` backend, conditionally; when one reports the id taken
 //!   (false) or fails (error), the copies already made are removed (best effort, logged).
 //! * **replace / apply / touch** go to every `write` backend: true when the session existed in
@@ -450,7 +450,7 @@ impl MultiBackend {
             let mut to_create = Vec::new();
             for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
                 match copy {
-                    Ok(Some(copy)) => moves[k].take_copy(w, copy),
+                    Ok(Some(copy)) => moves[k].take_copy(self.rank_of(w), copy),
                     // This writer keeps the session where the source does (a pool and the
                     // same pool with a member more): not there now means deleted (a logout)
                     // or expired since the source was read. Creating it would bring it back.
@@ -469,30 +469,10 @@ impl MultiBackend {
                 .collect();
             for (&k, created) in to_create.iter().zip(w.backend.create_many(&batch).await) {
                 match created {
-                    Ok(true) => moves[k].created.push(w_index),
+                    Ok(true) => moves[k].created_in(w_index, w),
                     Ok(false) => {
-                        // This writer already has the id (an earlier move, or a write-only
-                        // backend): its copy is the one later writes change.
-                        let id = moves[k].id.clone();
-                        match self.writer_copy(w, &id, touch).await {
-                            Ok(Some(copy)) => moves[k].take_copy(w, copy),
-                            Ok(None) => {
-                                // Gone between the two calls (logged out or expired): so is
-                                // the session, and so must be every copy.
-                                self.undo(&moves[k].created, &id).await;
-                                // A copying move never deletes what it copies from, nor one
-                                // whose source is a write backend's own place: a logout
-                                // deleted it there already, and a copy that only expired
-                                // here (a mirror's) must not take the session with it.
-                                if !self.keep_source && !self.a_writer_keeps_it_there(from, &id) {
-                                    if let Err(e) = from.backend.delete(&id).await {
-                                        tracing::warn!(backend = %from.name, error = %e, "multi-backend: could not remove a session from its old backend");
-                                    }
-                                }
-                                moves[k].outcome = Some(Ok(Moved::LoggedOut));
-                            }
-                            Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
-                        }
+                        self.already_there(from, w_index, &mut moves[k], touch)
+                            .await
                     }
                     Err(e) => self.fail(&mut moves[k], self.tag(w, e)).await,
                 }
@@ -576,6 +556,60 @@ impl MultiBackend {
                 .all(|w| same_place(&*from.backend, &*w.backend, id))
     }
 
+    /// The step of a move whose create in the write backend `w_index` found the id taken (an
+    /// earlier move's copy, or a write-only backend filled otherwise): that writer keeps its
+    /// copy ([`Move::take_copy`]). A copy gone by the time it is read (expired, or a logout,
+    /// which removed the source first: rule 1) is created once more, and the move's last
+    /// step (rule 2) tells a logout by the source. Gone twice, the source decides at once:
+    /// gone there too is a logout; still there, an error to retry, never a false logout,
+    /// and never a delete of the source (which may be a write backend's own place, the live
+    /// session).
+    async fn already_there(
+        &self,
+        from: &Named,
+        w_index: usize,
+        m: &mut Move,
+        touch: Option<Duration>,
+    ) {
+        let w = &self.backends[w_index];
+        for again in [false, true] {
+            match self.writer_copy(w, &m.id, touch).await {
+                Ok(Some(copy)) => return m.take_copy(self.rank_of(w), copy),
+                Ok(None) if !again => match w.backend.create(&m.id, &m.found, m.ttl).await {
+                    Ok(true) => return m.created_in(w_index, w),
+                    Ok(false) => continue,
+                    Err(e) => return self.fail(m, self.tag(w, e)).await,
+                },
+                Ok(None) => {
+                    self.undo(&m.created, &m.id).await;
+                    m.outcome = Some(match from.backend.load(&m.id, None).await {
+                        Ok(None) => Ok(Moved::LoggedOut),
+                        Ok(Some(_)) => Err(StoreError::Unavailable {
+                            backend: w.name.clone(),
+                            timed_out: false,
+                            message: "a session being moved here vanished twice between being found and being read (expiring, or evicted); nothing was moved, try again".into(),
+                        }),
+                        Err(e) => Err(self.tag(from, e)),
+                    });
+                    return;
+                }
+                Err(e) => return self.fail(m, self.tag(w, e)).await,
+            }
+        }
+    }
+
+    /// How much a copy that the write backend `w` already holds counts for a move
+    /// ([`Move::found_in`]).
+    fn rank_of(&self, w: &Named) -> Found {
+        if w.read {
+            Found::ReadableWriter
+        } else if self.writers().any(|w| w.read) {
+            Found::Mirror
+        } else {
+            Found::Writer
+        }
+    }
+
     /// Ends a move with `err`, removing the copies it made.
     async fn fail(&self, m: &mut Move, err: StoreError) {
         self.undo(&m.created, &m.id).await;
@@ -637,10 +671,8 @@ struct Move {
     id: SessionId,
     /// The state to copy: the source's, or a writer's copy once one is found.
     found: SessionState,
-    /// Where `found` came from, the copy a load answers: a writer's over the source's, and
-    /// a `read` writer's (where later loads read the session) over a write-only one's (a
-    /// mirror, which a write it missed can leave behind). Never the last writer's merely:
-    /// a stale mirror listed last would hide a write the readable writer acknowledged.
+    /// Where `found` came from ([`Found`]): the copy a load answers, and the state later
+    /// writers are created with.
     found_in: Found,
     ttl: Option<Duration>,
     /// Indices of the write backends this move created the session in.
@@ -660,24 +692,37 @@ impl Move {
         }
     }
 
-    /// Takes the copy that the write backend `w` already holds, unless the one taken so far
-    /// comes from a writer at least as preferred (`found_in`).
-    fn take_copy(&mut self, w: &Named, copy: SessionState) {
-        let from = if w.read {
-            Found::ReadableWriter
-        } else {
-            Found::Writer
-        };
-        if from > self.found_in {
+    /// Takes a copy that a write backend already holds, counted as `rank`, unless the
+    /// state taken so far counts as much or more.
+    fn take_copy(&mut self, rank: Found, copy: SessionState) {
+        if rank > self.found_in {
             self.found = copy;
-            self.found_in = from;
+            self.found_in = rank;
+        }
+    }
+
+    /// Records the copy just created in the write backend `w_index` (`w`). Created in a
+    /// `read` one, the state is now what later loads read there: no copy of a second
+    /// readable writer replaces it.
+    fn created_in(&mut self, w_index: usize, w: &Named) {
+        self.created.push(w_index);
+        if w.read {
+            self.found_in = self.found_in.max(Found::ReadableWriter);
         }
     }
 }
 
-/// Where a move's state came from, in order of preference ([`Move::found_in`]).
+/// Where a move's state came from, least preferred first ([`Move::found_in`]). The first
+/// `read`, `write` backend's copy wins: later loads read the session there, and later writes
+/// change it. A copy in a write-only backend next to one (a mirror) counts for less than the
+/// source's state: a mirror is filled apart (`sessionctl migrate`) and misses what a
+/// process still on the old configuration writes, and answering it would hide that write
+/// or, created from it, carry it stale into the readable writer. With only write-only
+/// backends, a copy one already holds is the one later writes changed: it wins over the
+/// source's state, which a second mover read before the first one's writes.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Found {
+    Mirror,
     Source,
     Writer,
     ReadableWriter,
