@@ -582,7 +582,9 @@ impl MultiBackend {
                 },
                 Ok(None) => {
                     self.undo(&m.created, &m.id).await;
-                    m.outcome = Some(match from.backend.load(&m.id, None).await {
+                    // With its lifetime, as a move reads a source: from the master, where a
+                    // plain load may read a replica that has not seen a logout yet.
+                    m.outcome = Some(match from.backend.load_with_ttl(&m.id).await {
                         Ok(None) => Ok(Moved::LoggedOut),
                         Ok(Some(_)) => Err(StoreError::Unavailable {
                             backend: w.name.clone(),
