@@ -1030,3 +1030,124 @@ async fn a_mirror_copy_gone_during_a_move_never_takes_the_session_with_it() {
         }
     }
 }
+
+/// A move whose request is dropped midway (a client gone, a timeout layer) still runs to its
+/// end, so a logout that another process made meanwhile stays a logout: the move's last step
+/// is what tells it. Here the move created its copy in the new store after the logout had
+/// deleted the session from both, and the request is dropped before the move's look at the
+/// old store: before, the copy stayed and every later load answered the session again
+/// (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_sticks_when_the_moving_request_is_dropped() {
+    use session_core::{BackendMode, TtlRule};
+    let (old, new) = (ProbeBackend::wrap(memory()), ProbeBackend::wrap(memory()));
+    let process = || {
+        MultiBackend::new(
+            vec![
+                (
+                    "old".into(),
+                    vec![BackendMode::Read, BackendMode::Delete],
+                    Arc::new(old.clone()) as Arc<dyn SessionBackend>,
+                ),
+                (
+                    "new".into(),
+                    vec![BackendMode::Read, BackendMode::Write],
+                    Arc::new(new.clone()),
+                ),
+            ],
+            TtlRule::default(),
+        )
+    };
+    let (this, other) = (Arc::new(process()), process());
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(&[("n", "1")]), None).await.unwrap());
+    // The move's look at the new store waits while another process logs out.
+    let look = new.pause(Op::Load);
+    let loading = tokio::spawn({
+        let (this, id) = (this.clone(), id.clone());
+        async move { this.load(&id, None).await }
+    });
+    look.reached().await;
+    assert!(other.delete(&id).await.unwrap());
+    // The move creates its copy, then waits at the old store, where the request is dropped.
+    let last_step = old.pause(Op::Delete);
+    look.release();
+    last_step.reached().await;
+    loading.abort();
+    assert!(loading.await.unwrap_err().is_cancelled());
+    last_step.release();
+    let mut waited = 0;
+    while new.load(&id, None).await.unwrap().is_some() && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        None,
+        "the logout was undone"
+    );
+    assert_eq!(this.load(&id, None).await.unwrap(), None);
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+}
+
+/// An id given twice in one batch of the mover (its public API does not forbid it) is moved
+/// once and both get its answer. Before, the two moves each created it in a Redis target (a
+/// create that finds exactly its own value reports success), then took the other's delete
+/// of the source for a logout and deleted the session everywhere (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_given_twice_to_the_mover_moves_once() {
+    use session_core::{
+        mover::{MoveOutcome, Mover},
+        TtlRule,
+    };
+    let server = RedisServer::start();
+    let target: Arc<dyn SessionBackend> =
+        Arc::new(PoolBackend::from_config(&pool_config(&[(server.port(), 1)])).unwrap());
+    let source = memory();
+    let id = SessionId::generate();
+    let data = state(&[("n", "1")]);
+    assert!(source.create(&id, &data, None).await.unwrap());
+    let mover = Mover::new(source.clone(), target.clone(), TtlRule::default());
+    let moved: Vec<MoveOutcome> = mover
+        .move_many(&[id.clone(), id.clone()])
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(moved, [MoveOutcome::Created, MoveOutcome::Created]);
+    assert_eq!(target.load(&id, None).await.unwrap(), Some(data));
+    assert_eq!(source.load(&id, None).await.unwrap(), None);
+}
+
+/// With write-only backends alone (reads from another backend), a writer that keeps the
+/// session in the source's own place holds the live copy: a move answers it over a mirror's
+/// listed first, which missed a write (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_in_the_sources_place_wins_over_a_mirror_listed_first() {
+    use session_core::{BackendMode, TtlRule};
+    let (live, mirror) = (memory(), memory());
+    let multi = MultiBackend::new(
+        vec![
+            (
+                "reads".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                live.clone(),
+            ),
+            ("mirror".into(), vec![BackendMode::Write], mirror.clone()),
+            ("writes".into(), vec![BackendMode::Write], live.clone()),
+        ],
+        TtlRule::default(),
+    );
+    let id = SessionId::generate();
+    assert!(mirror
+        .create(&id, &state(&[("n", "1")]), None)
+        .await
+        .unwrap());
+    assert!(live.create(&id, &state(&[("n", "2")]), None).await.unwrap());
+    for _ in 0..2 {
+        assert_eq!(
+            multi.load(&id, None).await.unwrap(),
+            Some(state(&[("n", "2")]))
+        );
+    }
+}

@@ -13,10 +13,11 @@
 //!   a session" below). The copy's TTL is the touch TTL when the load touches, else what the
 //!   session had left where it was found, else `session_redis_key_expire`, else none
 //!   ([`TtlRule::for_move`]). When a `write` backend already holds the id, that backend
-//!   keeps its copy, and the move answers (and creates in the other write backends) the
-//!   first `read`, `write` backend's copy, where later loads read it; a copy in a write-only
-//!   backend counts only when no write backend is `read`, and otherwise (a mirror, filled
-//!   apart, which may have missed a write) the source's state does (`Found`). A miss writes
+//!   keeps its copy, and the move answers (and creates in the write backends after it) the
+//!   first live copy: a `read`, `write` backend's, where later loads read it, or one kept in
+//!   the source's own place. A copy in a write-only backend elsewhere counts only when no
+//!   write backend is `read`, and otherwise (a mirror, filled apart, which may have missed a
+//!   write) the source's state does (`Found`). A miss writes
 //!   nothing. A load that finds the session in a `read`, `write` backend copies it nowhere:
 //!   a mirror gets what moves and creates bring it, and a copying
 //!   [mover](crate::mover) from the old backend into it (`sessionctl migrate`) the rest.
@@ -42,6 +43,9 @@
 //! 2. The mover that created the target copies deletes the source and looks at the answer:
 //!    if the source was already gone, a logout removed it after the mover read it, so the
 //!    mover removes the copies it just made and reports no session.
+//!
+//! Rule 2 needs the move to reach its last step: a move runs in a task of its own, which a
+//! dropped request (a client gone, a timeout layer) does not cancel.
 //!
 //! A write backend that keeps the session in the very place the source does
 //! ([`SessionBackend::place`]: a pool and the same pool with a member more) holds no copy to
@@ -85,12 +89,15 @@ struct Named {
 }
 
 /// Several backends with read / write / delete modes (see the [module docs](self)).
+///
+/// Clones are cheap and share the backends and the per-id locks.
+#[derive(Clone)]
 pub struct MultiBackend {
-    backends: Vec<Named>,
+    backends: Arc<[Named]>,
     /// The expiry of a session a load copies into the write backends.
     ttl: TtlRule,
     /// Moves and deletes of one id wait for each other (see the module docs).
-    locks: IdLocks,
+    locks: Arc<IdLocks>,
     /// Errors name the backend (`multi[name]/...`); the migration's wrapper keeps the
     /// target's own name instead.
     tag_errors: bool,
@@ -101,7 +108,7 @@ pub struct MultiBackend {
 }
 
 /// What a move did.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Moved {
     /// Created in the targets; the source copy is gone.
     Created(SessionState),
@@ -218,9 +225,9 @@ impl MultiBackend {
             "a multi-backend needs read, write and delete backends"
         );
         Self {
-            backends,
+            backends: backends.into(),
             ttl,
-            locks: IdLocks::new(),
+            locks: Arc::new(IdLocks::new()),
             tag_errors: true,
             keep_source: false,
         }
@@ -312,6 +319,45 @@ impl MultiBackend {
         source: usize,
         ids: &[SessionId],
     ) -> Vec<Result<Option<Moved>, StoreError>> {
+        // An id given twice is moved once, and both get its answer: two moves of one id in
+        // one batch would each take the other's source delete for a logout, and undo the
+        // copy (a create that finds exactly its own value reports success, so both created).
+        let mut first_of = std::collections::HashMap::with_capacity(ids.len());
+        let (mut unique, mut again) = (Vec::with_capacity(ids.len()), Vec::new());
+        for (slot, id) in ids.iter().enumerate() {
+            match first_of.entry(id.as_str()) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    again.push((slot, *first.get()))
+                }
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(slot);
+                    unique.push(id.clone());
+                }
+            }
+        }
+        if again.is_empty() {
+            return self.move_distinct(source, ids).await;
+        }
+        let mut answers: Vec<Option<Result<Option<Moved>, StoreError>>> =
+            ids.iter().map(|_| None).collect();
+        for (id, answer) in unique.iter().zip(self.move_distinct(source, &unique).await) {
+            answers[first_of[id.as_str()]] = Some(answer);
+        }
+        for (slot, first) in again {
+            answers[slot] = answers[first].clone();
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.expect("every id has an answer"))
+            .collect()
+    }
+
+    /// [`move_out_of`](Self::move_out_of) for ids that are all different.
+    async fn move_distinct(
+        &self,
+        source: usize,
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<Moved>, StoreError>> {
         let from = &self.backends[source];
         let mut answers: Vec<Option<Result<Option<Moved>, StoreError>>> =
             ids.iter().map(|_| None).collect();
@@ -333,7 +379,7 @@ impl MultiBackend {
         }
         for (slot, moved) in slots
             .into_iter()
-            .zip(self.promote_many(from, items, None).await)
+            .zip(self.promote_many(source, items, None).await)
         {
             answers[slot] = Some(moved.map(Some));
         }
@@ -352,7 +398,7 @@ impl MultiBackend {
         touch: Option<Duration>,
     ) -> Result<Option<(T, Version)>, StoreError> {
         let mut first_err = None;
-        for b in self.backends.iter().filter(|b| b.read) {
+        for (index, b) in self.backends.iter().enumerate().filter(|(_, b)| b.read) {
             // A backend sessions move from that keeps this one where every write backend
             // does, one of them readable (a pool and the same pool with a member more), is
             // not asked: that write backend reads the same key, as a plain load, where a find
@@ -370,7 +416,7 @@ impl MultiBackend {
                 match b.backend.load_with_ttl(id).await {
                     Ok(Some((state, left))) => {
                         let ttl = self.ttl.for_move(touch, left);
-                        return match self.promote(b, id, state, ttl, touch).await? {
+                        return match self.promote(index, id, state, ttl, touch).await? {
                             Moved::Created(state) | Moved::AlreadyThere(state) => {
                                 Ok(Some((state.into(), Version::default())))
                             }
@@ -415,21 +461,54 @@ impl MultiBackend {
     /// module docs. `touch` is the load's sliding refresh, for a writer's existing copy.
     async fn promote(
         &self,
-        from: &Named,
+        source: usize,
         id: &SessionId,
         state: SessionState,
         ttl: Option<Duration>,
         touch: Option<Duration>,
     ) -> Result<Moved, StoreError> {
         let one = vec![Move::new(id.clone(), state, ttl)];
-        let mut answers = self.promote_many(from, one, touch).await;
+        let mut answers = self.promote_many(source, one, touch).await;
         answers.pop().expect("one answer for one move")
     }
 
-    /// [`promote`](Self::promote) for a batch: every step is one batch operation per backend,
-    /// and each session goes through exactly the steps it would go through alone. One answer
-    /// per move, in order.
+    /// [`promote`](Self::promote) for a batch, out of the backend at `source`, in a task of
+    /// its own: a move runs to its end even when the request that started it is dropped (a
+    /// client gone, a timeout layer). Its last step is what tells a logout that came in
+    /// meanwhile (rule 2), so a move cancelled between its creates and that step would keep
+    /// copies that the logout had already missed: the session would come back.
     async fn promote_many(
+        &self,
+        source: usize,
+        moves: Vec<Move>,
+        touch: Option<Duration>,
+    ) -> Vec<Result<Moved, StoreError>> {
+        let this = self.clone();
+        let count = moves.len();
+        let moving = tokio::spawn(async move {
+            let from = &this.backends[source];
+            this.promote_many_here(from, moves, touch).await
+        });
+        match moving.await {
+            Ok(answers) => answers,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => (0..count)
+                .map(|_| {
+                    Err(StoreError::Unavailable {
+                        backend: self.backends[source].name.clone(),
+                        timed_out: false,
+                        message: "a move was cancelled: the runtime is shutting down".into(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The steps of [`promote_many`](Self::promote_many): every step is one batch operation
+    /// per backend, and each session goes through exactly the steps it would go through
+    /// alone. One answer per move, in order.
+    async fn promote_many_here(
         &self,
         from: &Named,
         mut moves: Vec<Move>,
@@ -450,7 +529,10 @@ impl MultiBackend {
             let mut to_create = Vec::new();
             for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
                 match copy {
-                    Ok(Some(copy)) => moves[k].take_copy(self.rank_of(w), copy),
+                    Ok(Some(copy)) => {
+                        let rank = self.rank_of(from, w, &moves[k].id);
+                        moves[k].take_copy(rank, copy)
+                    }
                     // This writer keeps the session where the source does (a pool and the
                     // same pool with a member more): not there now means deleted (a logout)
                     // or expired since the source was read. Creating it would bring it back.
@@ -574,7 +656,7 @@ impl MultiBackend {
         let w = &self.backends[w_index];
         for again in [false, true] {
             match self.writer_copy(w, &m.id, touch).await {
-                Ok(Some(copy)) => return m.take_copy(self.rank_of(w), copy),
+                Ok(Some(copy)) => return m.take_copy(self.rank_of(from, w, &m.id), copy),
                 Ok(None) if !again => match w.backend.create(&m.id, &m.found, m.ttl).await {
                     Ok(true) => return m.created_in(w_index, w),
                     Ok(false) => continue,
@@ -600,11 +682,11 @@ impl MultiBackend {
         }
     }
 
-    /// How much a copy that the write backend `w` already holds counts for a move
-    /// ([`Move::found_in`]).
-    fn rank_of(&self, w: &Named) -> Found {
-        if w.read {
-            Found::ReadableWriter
+    /// How much a copy of `id` that the write backend `w` already holds counts for a move
+    /// out of `from` ([`Move::found_in`]).
+    fn rank_of(&self, from: &Named, w: &Named, id: &SessionId) -> Found {
+        if w.read || same_place(&*from.backend, &*w.backend, id) {
+            Found::Live
         } else if self.writers().any(|w| w.read) {
             Found::Mirror
         } else {
@@ -709,14 +791,15 @@ impl Move {
     fn created_in(&mut self, w_index: usize, w: &Named) {
         self.created.push(w_index);
         if w.read {
-            self.found_in = self.found_in.max(Found::ReadableWriter);
+            self.found_in = self.found_in.max(Found::Live);
         }
     }
 }
 
-/// Where a move's state came from, least preferred first ([`Move::found_in`]). The first
-/// `read`, `write` backend's copy wins: later loads read the session there, and later writes
-/// change it. A copy in a write-only backend next to one (a mirror) counts for less than the
+/// Where a move's state came from, least preferred first ([`Move::found_in`]). A live copy
+/// wins, the first found: a `read`, `write` backend's, where later loads read the session and
+/// later writes change it, or one kept in the source's own place (the source itself, as the
+/// writes since left it). A copy in a write-only backend next to one (a mirror) counts for less than the
 /// source's state: a mirror is filled apart (`sessionctl migrate`) and misses what a
 /// process still on the old configuration writes, and answering it would hide that write
 /// or, created from it, carry it stale into the readable writer. With only write-only
@@ -727,7 +810,7 @@ enum Found {
     Mirror,
     Source,
     Writer,
-    ReadableWriter,
+    Live,
 }
 
 impl MultiBackend {
