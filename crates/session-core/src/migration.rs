@@ -28,6 +28,12 @@
 //! `sessionctl migrate` uses too: a logout at the same instant as a move stays a logout. The
 //! sweep moves [`DEFAULT_BATCH`](crate::mover::DEFAULT_BATCH) sessions per batch.
 //!
+//! One process sweeps a file store at a time (an exclusive `flock` on `.migration.lock` in
+//! its directory): processes started together with one configuration would otherwise move
+//! every session twice at once, and a move that finds its source gone takes it for a logout.
+//! A process that waits more than 10 s starts anyway, moving sessions on first use, and
+//! retries the sweep in the background.
+//!
 //! [`SessionStore::from_config`]: crate::SessionStore::from_config
 
 use std::{
@@ -110,8 +116,22 @@ pub async fn migrate_file_store(
     sweep(&from, &mover(Arc::clone(&from), to, ttl)).await
 }
 
-/// One pass over the file store, every session through `moving`, a batch at a time.
+/// The file in the file store's directory whose exclusive lock a sweep holds.
+const SWEEP_LOCK: &str = ".migration.lock";
+
+/// How long a sweep waits for another process's to finish before it gives up for this
+/// attempt (the application then starts with the moves on first use, and the retry waits
+/// again).
+const SWEEP_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// One pass over the file store, every session through `moving`, a batch at a time, one
+/// process at a time: two processes sweeping the same files at once (started together with
+/// one configuration) would move each session twice, and the second to delete a file would
+/// take the first one's delete for a logout and remove the session it had found in the
+/// target (rule 2 of the multi-backend's moves): nearly every session lost. One after the
+/// other, the second finds the files gone.
 async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, StoreError> {
+    let _one_at_a_time = sweep_lock(from).await?;
     let ids = from.session_ids().await?;
     let total = ids.len();
     let mut report = MigrationReport::default();
@@ -146,6 +166,38 @@ async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, St
         }
     }
     Ok(report)
+}
+
+/// Takes the exclusive lock (`flock`) of the file store's [`SWEEP_LOCK`] file, held until
+/// the returned file drops (or the process ends), waiting at most [`SWEEP_LOCK_WAIT`].
+async fn sweep_lock(from: &FileBackend) -> Result<std::fs::File, StoreError> {
+    let failed = |what: String| StoreError::Unavailable {
+        backend: from.name().into(),
+        timed_out: false,
+        message: format!("the file-store migration's lock ({SWEEP_LOCK}): {what}"),
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(from.root().join(SWEEP_LOCK))
+        .map_err(|e| failed(e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + SWEEP_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(failed(format!(
+                    "another process has been migrating these files for {} s",
+                    SWEEP_LOCK_WAIT.as_secs()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e.to_string())),
+        }
+    }
 }
 
 /// True for an I/O error of the file store itself (one file it cannot read or remove), as

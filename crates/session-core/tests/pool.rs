@@ -1151,3 +1151,73 @@ async fn a_writer_in_the_sources_place_wins_over_a_mirror_listed_first() {
         );
     }
 }
+
+/// A logout deletes the `read`, `write` backends before the write-only ones (mirrors): a copy
+/// into a mirror out of the new store (`sessionctl migrate --from NEW --to MIRROR`, keeping
+/// the source), with the mirror listed first, has the new store as its source, and rule 1
+/// must hold for it too. Here the copy runs while the logout waits at the new store: before,
+/// the mirror had been deleted already, the copy created it there again, and the logged-out
+/// session stayed in the mirror (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_logout_sticks_in_a_mirror_being_copied_into_from_the_new_store() {
+    use session_core::{mover::Mover, TtlRule};
+    let (old, mirror) = (memory(), memory());
+    let new = ProbeBackend::wrap(memory());
+    let app = with_mirror(&old, &(Arc::new(new.clone()) as _), mirror.clone(), true);
+    let id = SessionId::generate();
+    assert!(new.create(&id, &state(&[("n", "1")]), None).await.unwrap());
+    let reaching_new = new.pause(Op::Delete);
+    let logout = tokio::spawn({
+        let (app, id) = (app.clone(), id.clone());
+        async move { app.delete(&id).await }
+    });
+    reaching_new.reached().await;
+    let copier =
+        Mover::new(Arc::new(new.clone()), mirror.clone(), TtlRule::default()).keep_source(true);
+    copier.move_one(&id).await.unwrap();
+    reaching_new.release();
+    assert!(logout.await.unwrap().unwrap());
+    for b in [&old, &mirror] {
+        assert_eq!(b.load(&id, None).await.unwrap(), None);
+    }
+    assert_eq!(new.load(&id, None).await.unwrap(), None);
+}
+
+/// A logout by clearing the session reaches a multi-backend as a write that leaves no key,
+/// not as a delete; it removes the copies of the backends sessions move from too, first, as
+/// a delete does. Here the sessions were copied (the old store kept its copies): before, the
+/// next load found the old copy and moved it back (found by a review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_by_clearing_removes_the_copy_left_where_sessions_move_from() {
+    use session_core::{BackendMode, TtlRule};
+    let (old, new) = (memory(), memory());
+    let multi = MultiBackend::new(
+        vec![
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                new.clone(),
+            ),
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                old.clone(),
+            ),
+        ],
+        TtlRule::default(),
+    );
+    let data = state(&[("user", "\"alice\"")]);
+    let id = SessionId::generate();
+    for b in [&old, &new] {
+        assert!(b.create(&id, &data, None).await.unwrap());
+    }
+    let mut clear = Changes::default();
+    clear.remove("user");
+    let version = multi.load_versioned(&id, None).await.unwrap().unwrap().1;
+    assert!(multi
+        .apply_versioned(&id, version, &[], &clear, None)
+        .await
+        .unwrap());
+    assert_eq!(multi.load(&id, None).await.unwrap(), None);
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+}

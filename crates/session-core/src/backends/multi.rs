@@ -27,7 +27,11 @@
 //!   any; an error from any backend is returned after all were tried.
 //! * **delete** goes to every `delete` backend and every `write` backend (write implies
 //!   delete, so a logout always removes what was written), the backends sessions move *from*
-//!   first: true when any had it; errors as above. Configuration refuses a `read` backend
+//!   first, then the `read`, `write` ones, then the write-only ones (a copy into a mirror
+//!   out of a `read`, `write` backend has that one as its source): true when any had it;
+//!   errors as above. A write that leaves no key (`apply_versioned` with no entries after
+//!   it: a logout by clearing the session) first deletes the copies of the backends
+//!   sessions move from, as a delete does. Configuration refuses a `read` backend
 //!   with neither `write` nor `delete`: a session deleted elsewhere would be found there
 //!   again and brought back.
 //! * **health** reports every backend, named.
@@ -682,6 +686,19 @@ impl MultiBackend {
         }
     }
 
+    /// Before a write that leaves no key (a logout by clearing the session, which reaches
+    /// the backends as a write, not a delete): deletes the copies of the backends sessions
+    /// move from, as a delete does first (rule 1). Left there, a copy (a copying move's
+    /// source, or a source whose delete failed) would be found by the next load and moved
+    /// back. A copy there while a write backend holds the session is a leftover, so deleting
+    /// it loses nothing even when the write meets a concurrent one and keeps the session.
+    async fn emptying(&self, id: &SessionId) -> Result<(), StoreError> {
+        let _serialised = self.locks.lock(id).await;
+        self.all(|b| b.delete && !b.write, |b| b.backend.delete(id))
+            .await
+            .map(|_| ())
+    }
+
     /// How much a copy of `id` that the write backend `w` already holds counts for a move
     /// out of `from` ([`Move::found_in`]).
     fn rank_of(&self, from: &Named, w: &Named, id: &SessionId) -> Found {
@@ -924,6 +941,9 @@ impl SessionBackend for MultiBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        if after.is_empty() {
+            self.emptying(id).await?;
+        }
         self.all(
             |b| b.write,
             |b| b.backend.apply_versioned(id, version, after, changes, ttl),
@@ -941,10 +961,18 @@ impl SessionBackend for MultiBackend {
         let _serialised = self.locks.lock(id).await;
         let from = self.all(|b| b.delete && !b.write, |b| b.backend.delete(id));
         let from = from.await;
-        let to = self.all(|b| b.write, |b| b.backend.delete(id)).await;
-        match (from, to) {
-            (Err(e), _) | (_, Err(e)) => Err(e),
-            (Ok(a), Ok(b)) => Ok(a || b),
+        // The `read` writers before the write-only ones (mirrors): a copy into a mirror out of
+        // a `read`, `write` backend (`sessionctl migrate` without `--delete-source`) has that
+        // backend as its source, and rule 1 holds for it too.
+        let readable = self
+            .all(|b| b.write && b.read, |b| b.backend.delete(id))
+            .await;
+        let mirrors = self
+            .all(|b| b.write && !b.read, |b| b.backend.delete(id))
+            .await;
+        match (from, readable, mirrors) {
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
+            (Ok(a), Ok(b), Ok(c)) => Ok(a || b || c),
         }
     }
 
