@@ -17,10 +17,10 @@
 //!   first live copy: a `read`, `write` backend's, where later loads read it, or one kept in
 //!   the source's own place. A copy in a write-only backend elsewhere counts only when no
 //!   write backend is `read`, and otherwise (a mirror, filled apart, which may have missed a
-//!   write) the source's state does (`Found`). A miss writes
-//!   nothing. A load that finds the session in a `read`, `write` backend copies it nowhere:
-//!   a mirror gets what moves and creates bring it, and a copying
-//!   [mover](crate::mover) from the old backend into it (`sessionctl migrate`) the rest.
+//!   write) the source's state does (`Found`). A miss writes nothing. A load that finds
+//!   the session in a `read`, `write` backend copies it nowhere: a mirror gets what moves
+//!   and creates bring it, and a copying [mover](crate::mover) from the old backend into it
+//!   (`sessionctl migrate`) the rest.
 //! * **create** goes to every `write` backend, conditionally; when one reports the id taken
 //!   (false) or fails (error), the copies already made are removed (best effort, logged).
 //! * **replace / apply / touch** go to every `write` backend: true when the session existed in
@@ -694,9 +694,29 @@ impl MultiBackend {
     /// it loses nothing even when the write meets a concurrent one and keeps the session.
     async fn emptying(&self, id: &SessionId) -> Result<(), StoreError> {
         let _serialised = self.locks.lock(id).await;
-        self.all(|b| b.delete && !b.write, |b| b.backend.delete(id))
+        self.delete_in_order(id, &DELETE_ORDER[..1])
             .await
             .map(|_| ())
+    }
+
+    /// Deletes `id` from the backends of each group of `order` in turn, every group tried:
+    /// true when any had it; the first error otherwise.
+    async fn delete_in_order(
+        &self,
+        id: &SessionId,
+        order: &[fn(&Named) -> bool],
+    ) -> Result<bool, StoreError> {
+        let mut any = false;
+        let mut first_err = None;
+        for &which in order {
+            match self.all(which, |b| b.backend.delete(id)).await {
+                Ok(found) => any |= found,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        first_err.map_or(Ok(any), Err)
     }
 
     /// How much a copy of `id` that the write backend `w` already holds counts for a move
@@ -816,8 +836,8 @@ impl Move {
 /// Where a move's state came from, least preferred first ([`Move::found_in`]). A live copy
 /// wins, the first found: a `read`, `write` backend's, where later loads read the session and
 /// later writes change it, or one kept in the source's own place (the source itself, as the
-/// writes since left it). A copy in a write-only backend next to one (a mirror) counts for less than the
-/// source's state: a mirror is filled apart (`sessionctl migrate`) and misses what a
+/// writes since left it). A copy in a write-only backend next to one (a mirror) counts for
+/// less than the source's state: a mirror is filled apart (`sessionctl migrate`) and misses what a
 /// process still on the old configuration writes, and answering it would hide that write
 /// or, created from it, carry it stale into the readable writer. With only write-only
 /// backends, a copy one already holds is the one later writes changed: it wins over the
@@ -838,6 +858,16 @@ impl MultiBackend {
             .filter(|b| b.backend.index_key().is_some())
     }
 }
+
+/// The order a delete reaches the backends in (rule 1 of the module docs): the backends
+/// sessions move from, then the `read`, `write` ones, then the write-only ones (mirrors), for
+/// a copy into a mirror out of a `read`, `write` backend (`sessionctl migrate` without
+/// `--delete-source`) has that backend as its source, and rule 1 holds for it too.
+const DELETE_ORDER: [fn(&Named) -> bool; 3] = [
+    |b| b.delete && !b.write,
+    |b| b.write && b.read,
+    |b| b.write && !b.read,
+];
 
 /// True when `a` and `b` both know where they keep `id` and it is the same place: one
 /// stored copy, not two.
@@ -959,21 +989,7 @@ impl SessionBackend for MultiBackend {
         // Rule 1 of the module docs: the backends sessions move from first, then the
         // writers; and not while a move of this id is under way in this process.
         let _serialised = self.locks.lock(id).await;
-        let from = self.all(|b| b.delete && !b.write, |b| b.backend.delete(id));
-        let from = from.await;
-        // The `read` writers before the write-only ones (mirrors): a copy into a mirror out of
-        // a `read`, `write` backend (`sessionctl migrate` without `--delete-source`) has that
-        // backend as its source, and rule 1 holds for it too.
-        let readable = self
-            .all(|b| b.write && b.read, |b| b.backend.delete(id))
-            .await;
-        let mirrors = self
-            .all(|b| b.write && !b.read, |b| b.backend.delete(id))
-            .await;
-        match (from, readable, mirrors) {
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
-            (Ok(a), Ok(b), Ok(c)) => Ok(a || b || c),
-        }
+        self.delete_in_order(id, &DELETE_ORDER).await
     }
 
     // The index: each backend keeps the entries of the sessions written to it (a session
