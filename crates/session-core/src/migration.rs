@@ -116,9 +116,6 @@ pub async fn migrate_file_store(
     sweep(&from, &mover(Arc::clone(&from), to, ttl)).await
 }
 
-/// The file in the file store's directory whose exclusive lock a sweep holds.
-const SWEEP_LOCK: &str = ".migration.lock";
-
 /// How long a sweep waits for another process's to finish before it gives up for this
 /// attempt (the application then starts with the moves on first use, and the retry waits
 /// again).
@@ -131,7 +128,7 @@ const SWEEP_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// target (rule 2 of the multi-backend's moves): nearly every session lost. One after the
 /// other, the second finds the files gone.
 async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, StoreError> {
-    let _one_at_a_time = sweep_lock(from).await?;
+    let _one_at_a_time = from.migration_lock(SWEEP_LOCK_WAIT).await?;
     let ids = from.session_ids().await?;
     let total = ids.len();
     let mut report = MigrationReport::default();
@@ -166,38 +163,6 @@ async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, St
         }
     }
     Ok(report)
-}
-
-/// Takes the exclusive lock (`flock`) of the file store's [`SWEEP_LOCK`] file, held until
-/// the returned file drops (or the process ends), waiting at most [`SWEEP_LOCK_WAIT`].
-async fn sweep_lock(from: &FileBackend) -> Result<std::fs::File, StoreError> {
-    let failed = |what: String| StoreError::Unavailable {
-        backend: from.name().into(),
-        timed_out: false,
-        message: format!("the file-store migration's lock ({SWEEP_LOCK}): {what}"),
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(from.root().join(SWEEP_LOCK))
-        .map_err(|e| failed(e.to_string()))?;
-    let deadline = tokio::time::Instant::now() + SWEEP_LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(failed(format!(
-                    "another process has been migrating these files for {} s",
-                    SWEEP_LOCK_WAIT.as_secs()
-                )))
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e.to_string())),
-        }
-    }
 }
 
 /// True for an I/O error of the file store itself (one file it cannot read or remove), as

@@ -106,6 +106,9 @@ const BACKEND: &str = "file";
 /// The one file format this module writes and reads.
 const FORMAT_VERSION: u32 = 1;
 const LOCK_FILE: &str = ".lock";
+/// The file in the root whose lock one start-up migration holds at a time
+/// ([`FileBackend::migration_lock`]).
+const MIGRATION_LOCK: &str = ".migration.lock";
 const TEMP_PREFIX: &str = ".tmp-";
 /// Health and start-up checks write a file with this prefix in the root and remove it at once.
 const PROBE_PREFIX: &str = ".probe-";
@@ -256,6 +259,24 @@ impl FileBackend {
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.dir.root
+    }
+
+    /// Takes the lock that one start-up migration of this store holds at a time
+    /// ([`crate::migration`]): the exclusive `flock` of [`MIGRATION_LOCK`] in the root, taken
+    /// as the shard locks are, waiting at most `timeout`; released when the returned file
+    /// is dropped (or the process ends).
+    pub(crate) async fn migration_lock(&self, timeout: Duration) -> Result<File, StoreError> {
+        let path = self.dir.root.join(MIGRATION_LOCK);
+        blocking(
+            move || match lock_file(&path, timeout, "the migration lock")? {
+                Some(file) => Ok(file),
+                None => Err(unavailable(
+                    "opening the migration lock file",
+                    io::ErrorKind::NotFound.into(),
+                )),
+            },
+        )
+        .await
     }
 
     /// Removes expired session files and stale temp files now. Safe to run from several
@@ -578,43 +599,7 @@ impl Dir {
     /// Locks the shard of `id` until the returned file is dropped. `None` when the shard
     /// directory does not exist (so no session in it does either).
     fn lock(&self, shard: &Path) -> Result<Option<File>, StoreError> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = match options.open(shard.join(LOCK_FILE)) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(unavailable("opening a shard lock file", e)),
-        };
-        // `flock` itself has no timeout: try, and give up after `lock_timeout`, so a process
-        // that hangs while holding the lock cannot hang every caller (and a blocking thread)
-        // with it.
-        // A timeout too large to add (Duration::MAX) means "no deadline".
-        let deadline = Instant::now().checked_add(self.lock_timeout);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(Some(file)),
-                Err(TryLockError::WouldBlock)
-                    if deadline.is_none_or(|deadline| Instant::now() < deadline) =>
-                {
-                    std::thread::sleep(LOCK_RETRY)
-                }
-                Err(TryLockError::WouldBlock) => {
-                    return Err(StoreError::Unavailable {
-                        backend: BACKEND.into(),
-                        timed_out: true,
-                        message: format!(
-                            "a shard lock of the file store stayed taken for {:?} (another process or thread holds it)",
-                            self.lock_timeout
-                        ),
-                    })
-                }
-                Err(TryLockError::Error(e)) => {
-                    return Err(unavailable("locking a shard lock file", e))
-                }
-            }
-        }
+        lock_file(&shard.join(LOCK_FILE), self.lock_timeout, "a shard lock")
     }
 
     /// Reads and checks a session file. `None` when there is none.
@@ -1119,6 +1104,47 @@ fn deadline(ttl: Option<Duration>) -> Option<u64> {
 }
 
 /// An I/O failure. The message says what was being done, never which session.
+/// Takes the exclusive lock (`flock`) of the file at `path` (created, mode 0600, when
+/// missing), waiting at most `timeout`, until the returned file is dropped; `what` names the
+/// lock in errors ("a shard lock"). `None` when its directory does not exist.
+fn lock_file(path: &Path, timeout: Duration, what: &str) -> Result<Option<File>, StoreError> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unavailable(&format!("opening {what} file"), e)),
+    };
+    // `flock` itself has no timeout: try, and give up after `timeout`, so a process that
+    // hangs while holding the lock cannot hang every caller (and a blocking thread) with it.
+    // A timeout too large to add (Duration::MAX) means "no deadline".
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(file)),
+            Err(TryLockError::WouldBlock)
+                if deadline.is_none_or(|deadline| Instant::now() < deadline) =>
+            {
+                std::thread::sleep(LOCK_RETRY)
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Unavailable {
+                    backend: BACKEND.into(),
+                    timed_out: true,
+                    message: format!(
+                        "{what} of the file store stayed taken for {timeout:?} (another process or thread holds it)"
+                    ),
+                })
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(unavailable(&format!("locking {what} file"), e))
+            }
+        }
+    }
+}
+
 fn unavailable(doing: &str, err: io::Error) -> StoreError {
     StoreError::Unavailable {
         backend: BACKEND.into(),
