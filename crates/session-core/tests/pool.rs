@@ -806,26 +806,12 @@ async fn load_during_a_logout(
 /// removes every copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mirror_gets_every_session_of_a_growing_pool() {
-    use session_core::{backends::memory::MemoryBackend, BackendMode, TtlRule};
+    use session_core::BackendMode;
     let servers = three();
     let (old_pool, new_pool) = old_and_probed_new(&servers);
-    let mirror: Arc<dyn SessionBackend> = Arc::new(MemoryBackend::new());
-    let multi = MultiBackend::new(
-        vec![
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                old_pool.clone(),
-            ),
-            (
-                "new".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                Arc::new(new_pool.clone()),
-            ),
-            ("mirror".into(), vec![BackendMode::Write], mirror.clone()),
-        ],
-        TtlRule::default(),
-    );
+    let mirror = memory();
+    let new: Arc<dyn SessionBackend> = Arc::new(new_pool.clone());
+    let multi = with_mirror(&old_pool, &new, mirror.clone(), false);
     let data = state(&[("n", "1")]);
     let (mut stayed, mut moved) = (0, 0);
     let mut ids = Vec::new();
@@ -1039,23 +1025,13 @@ async fn a_mirror_copy_gone_during_a_move_never_takes_the_session_with_it() {
 /// (found by a review).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_logout_sticks_when_the_moving_request_is_dropped() {
-    use session_core::{BackendMode, TtlRule};
+    use session_core::BackendMode;
     let (old, new) = (ProbeBackend::wrap(memory()), ProbeBackend::wrap(memory()));
     let process = || {
-        MultiBackend::new(
-            vec![
-                (
-                    "old".into(),
-                    vec![BackendMode::Read, BackendMode::Delete],
-                    Arc::new(old.clone()) as Arc<dyn SessionBackend>,
-                ),
-                (
-                    "new".into(),
-                    vec![BackendMode::Read, BackendMode::Write],
-                    Arc::new(new.clone()),
-                ),
-            ],
-            TtlRule::default(),
+        old_pool_first(
+            Arc::new(old.clone()),
+            Arc::new(new.clone()),
+            vec![BackendMode::Read, BackendMode::Write],
         )
     };
     let (this, other) = (Arc::new(process()), process());
