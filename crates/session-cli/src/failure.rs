@@ -7,7 +7,8 @@ use session_core::{ConfigError, StoreError};
 pub struct Failure {
     /// One or more lines; never a password, a session id or session data.
     pub message: String,
-    /// 1: the store or the data; 2: the command line or the configuration.
+    /// 1: the store or the data; 2: the command line or the configuration; 130: stopped by
+    /// Ctrl-C (the shell's number for SIGINT).
     pub status: u8,
 }
 
@@ -47,6 +48,14 @@ impl Failure {
         Self {
             message: message.into(),
             status: 1,
+        }
+    }
+
+    /// A command stopped by Ctrl-C before it was done.
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: 130,
         }
     }
 

@@ -9,6 +9,26 @@ use async_trait::async_trait;
 
 use crate::{Changes, IndexName, LoadedState, SessionId, SessionState, StoreError};
 
+/// How long a moved marker stays where a session moved from
+/// ([`SessionBackend::retire_many`]): longer than any one move takes between reading the
+/// session and retiring it (a file-store lock waits at most 5 s, a Redis request at most its
+/// socket timeout), so a second process moving the same session still finds it. A move
+/// slower than this takes the marker's absence for a logout and logs the user out: the safe
+/// direction.
+pub const MOVED_MARKER_TTL: Duration = Duration::from_secs(60);
+
+/// What [`SessionBackend::retire_many`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retired {
+    /// The session was there; it is gone now, a moved marker in its place.
+    Now,
+    /// A moved marker was there: the session was retired already, by another process's
+    /// move of it or by this same request sent again after its reply was lost.
+    Before,
+    /// Neither: the session was deleted (a logout) or expired.
+    Absent,
+}
+
 /// A storage engine for sessions.
 ///
 /// `ttl` is the expiry to set on the stored session; `None` means "no expiry". On
@@ -145,6 +165,31 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// overrides as for [`load_many_with_ttl`](Self::load_many_with_ttl).
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
         in_order(ids, |id| self.delete(id)).await
+    }
+
+    /// Retires sessions a move has copied elsewhere ([`crate::mover`], a multi-backend's
+    /// load): each one still stored is removed and a *moved marker* left in its place for
+    /// [`MOVED_MARKER_TTL`], which every read takes for no session and a create writes over.
+    /// One answer per id, in order.
+    ///
+    /// The answer is the last step of a move (rule 2 of
+    /// [`backends::multi`](crate::backends::multi)): [`Retired::Absent`] means a logout
+    /// deleted the session since the move read it, and the move removes its copies. A plain
+    /// delete could not tell that apart from another process's move of the same session, or
+    /// from its own delete sent again after a lost reply: both answer "not there", and the
+    /// move then removed the only copy left. The marker tells them apart
+    /// ([`Retired::Before`]); a logout deletes it with the session's key.
+    ///
+    /// The default, for backends that keep no markers, deletes (`Now` when the session was
+    /// there, `Absent` when not): with it, two processes moving one session at the same
+    /// instant can log its user out. Redis, the file store and the in-memory store keep
+    /// markers.
+    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+        self.delete_many(ids)
+            .await
+            .into_iter()
+            .map(|deleted| deleted.map(|was| if was { Retired::Now } else { Retired::Absent }))
+            .collect()
     }
 
     /// Where this backend keeps the session `id`, in a form that another backend's answer

@@ -75,7 +75,9 @@ mod store;
 pub mod testing;
 mod ttl;
 
-pub use backend::{BackendHealth, IndexMember, SessionBackend, Version, BATCH_WINDOW};
+pub use backend::{
+    BackendHealth, IndexMember, Retired, SessionBackend, Version, BATCH_WINDOW, MOVED_MARKER_TTL,
+};
 pub use config::{
     BackendMode, ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode,
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,

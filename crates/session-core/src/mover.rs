@@ -3,9 +3,12 @@
 //!
 //! Each session moves by the multi-backend's protocol ([`MultiBackend`], "Moving a session"):
 //! read it with what is left of its lifetime from the source, create it in the target only
-//! if the target does not have its id yet (the target's copy wins otherwise), then delete the
-//! source copy and look at the answer: a source already gone means a logout came in since
-//! the read, and the copy just made is removed again. A logout during a move therefore stays
+//! if the target does not have its id yet (the target's copy wins otherwise), then retire the
+//! source copy (a moved marker in its place for a minute:
+//! [`SessionBackend::retire_many`]) and look at the answer: a source already gone means a
+//! logout came in since the read, and the copy just made is removed again; a marker means
+//! another process moved it, or the retire was sent again after a lost reply: the move
+//! stands. A logout during a move therefore stays
 //! a logout, provided the application deletes from the source first (a multi-backend with
 //! the source in `delete` mode does, and so does the migration's wrapper). A session the
 //! target keeps in the very place the source does ([`SessionBackend::place`]: a pool and the
@@ -17,7 +20,7 @@
 //! Speed comes from batches: [`Mover::move_many`] moves [`batch`](Mover::batch) sessions
 //! at a time, and each step of the protocol is one batch operation per backend
 //! ([`SessionBackend::load_many_with_ttl`], [`create_many`](SessionBackend::create_many),
-//! [`delete_many`](SessionBackend::delete_many)): one pipelined round trip on Redis for the
+//! [`retire_many`](SessionBackend::retire_many)): one pipelined round trip on Redis for the
 //! whole batch, with a few batches in flight so that one server works while the other
 //! answers. Each session still goes through exactly the steps it would go through alone
 //! (a load of a multi-backend moves one session with the same code, as a batch of one), and

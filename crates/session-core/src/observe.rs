@@ -55,8 +55,8 @@ use async_trait::async_trait;
 use tracing::{field, Instrument};
 
 use crate::{
-    BackendHealth, Changes, IndexMember, IndexName, LoadedState, SessionBackend, SessionId,
-    SessionState, StoreError, Version,
+    BackendHealth, Changes, IndexMember, IndexName, LoadedState, Retired, SessionBackend,
+    SessionId, SessionState, StoreError, Version,
 };
 
 /// The counter of store operations, by backend, operation and outcome.
@@ -329,6 +329,12 @@ impl SessionBackend for Observed {
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
         self.observe_batch(Operation::Delete, self.inner.delete_many(ids))
+            .await
+    }
+
+    // Counted as deletes: the delete a move makes of the copy it moved.
+    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+        self.observe_batch(Operation::Delete, self.inner.retire_many(ids))
             .await
     }
 

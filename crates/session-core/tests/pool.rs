@@ -70,10 +70,10 @@ fn exists(server: &RedisServer, id: &SessionId) -> bool {
 async fn pool_passes_the_conformance_suite() {
     let servers = three();
     let config = pool_config(&weights(&servers));
-    conformance::run_all(|| {
-        Arc::new(PoolBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
-    })
-    .await;
+    let backend =
+        || Arc::new(PoolBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>;
+    conformance::run_all(backend).await;
+    conformance::moved_markers(&backend()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1196,4 +1196,100 @@ async fn a_logout_by_clearing_removes_the_copy_left_where_sessions_move_from() {
         .unwrap());
     assert_eq!(multi.load(&id, None).await.unwrap(), None);
     assert_eq!(old.load(&id, None).await.unwrap(), None);
+}
+
+/// The same logout by clearing, where the backend sessions move from keeps the session in
+/// the writer's own place (a pool and the same pool with a member more; here one store
+/// listed twice): that "copy" is the session the write is about. A concurrent request's
+/// acknowledged write of another key stays, as it does through the writer alone; before,
+/// the clearing deleted the session first and took that write with it (sixth review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_by_clearing_keeps_a_concurrent_write_when_the_source_is_the_same_place() {
+    use session_core::{BackendMode, TtlRule};
+    for via_multi in [false, true] {
+        let store = memory();
+        let multi = MultiBackend::new(
+            vec![
+                (
+                    "new".into(),
+                    vec![BackendMode::Read, BackendMode::Write],
+                    store.clone(),
+                ),
+                (
+                    "old".into(),
+                    vec![BackendMode::Read, BackendMode::Delete],
+                    store.clone(),
+                ),
+            ],
+            TtlRule::default(),
+        );
+        let b: &dyn SessionBackend = if via_multi { &multi } else { store.as_ref() };
+        let id = SessionId::generate();
+        assert!(store
+            .create(&id, &state(&[("user", "\"alice\"")]), None)
+            .await
+            .unwrap());
+        let (loaded, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+        let mut flash = Changes::default();
+        flash.set("flash", "\"saved\"");
+        assert!(b.apply(&id, &flash, None).await.unwrap());
+        let mut clear = Changes::default();
+        for key in loaded.keys() {
+            clear.remove(key.clone());
+        }
+        b.apply_versioned(&id, version, &[], &clear, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load(&id, None).await.unwrap(),
+            Some(state(&[("flash", "\"saved\"")])),
+            "through the multi-backend: {via_multi}"
+        );
+    }
+}
+
+/// A move that takes a live copy (a `read`, `write` backend had the session already)
+/// creates the copies after it (a mirror) with that copy's expiry, not the source's: a
+/// leftover source copy of an earlier configuration, with a longer lifetime, must not give
+/// the mirror a copy that outlives the session and comes back after the switch (sixth
+/// review).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_copy_made_from_a_live_copy_gets_its_expiry() {
+    use session_core::{BackendMode, TtlRule};
+    use std::time::Duration;
+    let (old, new, mirror) = (memory(), memory(), memory());
+    let multi = MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                old.clone(),
+            ),
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                new.clone(),
+            ),
+            ("mirror".into(), vec![BackendMode::Write], mirror.clone()),
+        ],
+        TtlRule::default(),
+    );
+    let id = SessionId::generate();
+    let data = state(&[("user", "\"alice\"")]);
+    assert!(old
+        .create(&id, &data, Some(Duration::from_secs(3600)))
+        .await
+        .unwrap());
+    assert!(new
+        .create(&id, &data, Some(Duration::from_secs(10)))
+        .await
+        .unwrap());
+    assert_eq!(multi.load(&id, None).await.unwrap(), Some(data));
+    let (_, left) = mirror
+        .load_with_ttl(&id)
+        .await
+        .unwrap()
+        .expect("the mirror's copy");
+    let left = left.expect("an expiry");
+    assert!(left <= Duration::from_secs(10), "{left:?}");
 }

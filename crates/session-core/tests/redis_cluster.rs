@@ -59,10 +59,10 @@ fn id_on(cluster: &ClusterTopology, master: usize) -> SessionId {
 async fn conformance_suite_over_a_cluster() {
     let cluster = ClusterTopology::start();
     let config = env(&cluster, &[]);
-    conformance::run_all(|| {
-        Arc::new(RedisBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>
-    })
-    .await;
+    let backend =
+        || Arc::new(RedisBackend::from_config(&config).unwrap()) as Arc<dyn SessionBackend>;
+    conformance::run_all(backend).await;
+    conformance::moved_markers(&backend()).await;
 }
 
 /// Sessions spread over every master, each operation is one request to one node (command

@@ -1,12 +1,21 @@
 //! `sessionctl migrate --from A --to B`: every session of A into B through session-core's
 //! one mover ([`session_core::mover`], the start-up migration's): created in B only if B does
 //! not have the id, with the remaining TTL; with `--delete-source` deleted from A afterwards
-//! (a logout during the move stays a logout); safe to interrupt and run again.
+//! (a logout during the move stays a logout); safe to interrupt and run again: the first
+//! Ctrl-C (SIGINT) starts no new batch and lets the moves under way finish, for a move
+//! stopped between its copies and its last step would keep a copy that a logout in between
+//! had missed (a second Ctrl-C stops at once, and says so).
 //!
 //! A session whose owner in B is where it already is (a pool that gained a member: most ids
 //! stay with their member) is left alone: only sessions whose owner changed move.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 use serde::Serialize;
 use session_core::{
@@ -49,6 +58,10 @@ struct Report {
     failed: usize,
     dry_run: bool,
     delete_source: bool,
+    /// Stopped by Ctrl-C: the moves under way finished, the rest were not tried.
+    interrupted: bool,
+    /// Found in the source but not tried (an interrupted run): running again moves them.
+    not_tried: usize,
     elapsed_s: f64,
     per_second: f64,
 }
@@ -158,12 +171,19 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     };
     let mut progress = Progress::new(args.progress, "migrate", report.found as u64);
     let mut errors = Vec::new();
-    for (source, group) in &groups {
+    let stop = stop_on_ctrl_c();
+    let mut tried = 0;
+    'groups: for (source, group) in &groups {
         let mover = Mover::new(source.clone(), target.clone(), to_plan.ttl)
             .keep_source(!args.delete_source)
             .batch(batch);
         // A few batches per call, so the mover overlaps them.
         for ids in group.ids.chunks(batch * 4) {
+            if stop.load(Ordering::SeqCst) {
+                report.interrupted = true;
+                break 'groups;
+            }
+            tried += ids.len();
             let todo: Vec<SessionId> = ids
                 .iter()
                 .filter(|id| !owner.keeps(&group.place, id))
@@ -190,6 +210,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
         }
     }
     progress.finish();
+    report.not_tried = report.found - tried;
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.per_second = report.found as f64 / report.elapsed_s.max(1e-6);
     if json {
@@ -210,6 +231,12 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
             if args.delete_source || args.dry_run { "" } else { " (source kept: add --delete-source to remove moved sessions from it)" }
         );
     }
+    if report.interrupted {
+        return Err(Failure::interrupted(format!(
+            "interrupted: {} session(s) not tried, {} failed (run the same command again to move them)",
+            report.not_tried, report.failed
+        )));
+    }
     if errors.is_empty() {
         return Ok(());
     }
@@ -223,6 +250,27 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
         report.failed,
         errors.join("\n")
     )))
+}
+
+/// A flag the first Ctrl-C sets (the loop then starts no new batch); a second one exits at
+/// once with status 130. Moves of session-core run in tasks of their own and are not
+/// cancelled by the runtime's end, but a process that exits stops them.
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        flag.store(true, Ordering::SeqCst);
+        eprintln!(
+            "sessionctl: interrupted: finishing the moves under way (Ctrl-C again stops at once, and a logout made during those moves may then be undone)"
+        );
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    stop
 }
 
 /// Counts what a real run would do: which ids the target has already (one batch read).

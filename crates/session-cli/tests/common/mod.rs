@@ -143,6 +143,30 @@ pub fn dbsize(server: &RedisServer) -> i64 {
     server.cmd(&["DBSIZE"])
 }
 
+/// What a move leaves under the key of a session it moved away, for a minute (session-core's
+/// `retire_many`): no session to any reader.
+pub const MOVED_MARKER: &str = ",\"~moved\":0 ";
+
+/// The moved markers among the keys of db 0.
+pub fn markers(server: &RedisServer) -> i64 {
+    server.cmd(&[
+        "EVAL",
+        "local n = 0 \
+         for _, k in ipairs(redis.call('KEYS', '*')) do \
+           if redis.call('TYPE', k).ok == 'string' and redis.call('GET', k) == ARGV[1] then n = n + 1 end \
+         end \
+         return n",
+        "0",
+        MOVED_MARKER,
+    ])
+}
+
+/// The keys of db 0 that are not moved markers: the sessions (and index entries) a test
+/// put or moved there.
+pub fn stored(server: &RedisServer) -> i64 {
+    dbsize(server) - markers(server)
+}
+
 /// A config file in `dir` with `lines` under `[options]`.
 pub fn conf(dir: &Path, name: &str, lines: &[String]) -> String {
     let path = dir.join(name);

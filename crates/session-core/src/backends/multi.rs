@@ -44,9 +44,17 @@
 //! be undone by the create. Two rules make sure of it, across processes too:
 //!
 //! 1. A delete removes the source copies **before** the target copies.
-//! 2. The mover that created the target copies deletes the source and looks at the answer:
-//!    if the source was already gone, a logout removed it after the mover read it, so the
-//!    mover removes the copies it just made and reports no session.
+//! 2. The mover that created the target copies then *retires* the source
+//!    ([`SessionBackend::retire_many`]): the session's key there gets a moved marker in
+//!    place of the session, for [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL), and the answer
+//!    says what was there. Nothing (no session, no marker): a logout removed it after the
+//!    mover read it, so the mover removes the copies it just made and reports no session.
+//!    The session or a marker: the move stands. A marker is what another process's move of
+//!    the same session leaves, or this mover's own retire, sent again after its reply was
+//!    lost (a dropped connection: the Redis client sends a request once more); a plain
+//!    delete answers "not there" to both, which read as a logout and removed the only copy
+//!    left. A logout deletes markers with the keys. A retire that fails is sent once more
+//!    before the move gives up (and removes its copies): only its answer tells a logout.
 //!
 //! Rule 2 needs the move to reach its last step: a move runs in a task of its own, which a
 //! dropped request (a client gone, a timeout layer) does not cancel.
@@ -64,10 +72,13 @@
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
-//! for each other (per-id locks), so two requests moving the same session cannot make each
-//! other's source delete look like a logout. Across processes that can still happen in the
-//! rare case of two moves of the same session at the same instant: the user is then logged
-//! out (the safe direction), never kept logged in against a logout. The file-store migration
+//! for each other (per-id locks). Across processes, two moves of one session at the same
+//! instant (a browser's parallel requests sent to two workers, on the first visit after a
+//! switch) each find the session or the other's marker, so neither takes the other's retire
+//! for a logout. Redis, the file store and the in-memory store keep markers; a backend of
+//! your own that does not (the trait's default retires by deleting) still logs the user out
+//! in that race: the safe direction, never kept logged in against a logout. A move slower
+//! than the marker's lifetime also ends so. The file-store migration
 //! ([`crate::migration`]) is this same mechanism, with the file store as the source.
 
 use std::{sync::Arc, time::Duration};
@@ -77,8 +88,8 @@ use async_trait::async_trait;
 use crate::{
     config::BackendMode,
     plan::{BackendPlan, MultiPlan},
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
-    SessionConfig, SessionId, SessionState, StoreError, TtlRule, Version,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, Retired,
+    SessionBackend, SessionConfig, SessionId, SessionState, StoreError, TtlRule, Version,
 };
 
 const NAME: &str = "multi";
@@ -533,9 +544,10 @@ impl MultiBackend {
             let mut to_create = Vec::new();
             for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
                 match copy {
-                    Ok(Some(copy)) => {
+                    Ok(Some((copy, left))) => {
                         let rank = self.rank_of(from, w, &moves[k].id);
-                        moves[k].take_copy(rank, copy)
+                        let ttl = self.ttl.for_move(touch, left);
+                        moves[k].take_copy(rank, copy, ttl)
                     }
                     // This writer keeps the session where the source does (a pool and the
                     // same pool with a member more): not there now means deleted (a logout)
@@ -592,7 +604,7 @@ impl MultiBackend {
             );
         }
         if !deleted.is_empty() {
-            let gone = from.backend.delete_many(&ids_deleted).await;
+            let gone = self.retire_sources(from, &ids_deleted).await;
             answers.extend(deleted.iter().copied().zip(gone));
         }
         for (k, source_was_there) in answers {
@@ -660,7 +672,10 @@ impl MultiBackend {
         let w = &self.backends[w_index];
         for again in [false, true] {
             match self.writer_copy(w, &m.id, touch).await {
-                Ok(Some(copy)) => return m.take_copy(self.rank_of(from, w, &m.id), copy),
+                Ok(Some((copy, left))) => {
+                    let ttl = self.ttl.for_move(touch, left);
+                    return m.take_copy(self.rank_of(from, w, &m.id), copy, ttl);
+                }
                 Ok(None) if !again => match w.backend.create(&m.id, &m.found, m.ttl).await {
                     Ok(true) => return m.created_in(w_index, w),
                     Ok(false) => continue,
@@ -692,11 +707,21 @@ impl MultiBackend {
     /// source, or a source whose delete failed) would be found by the next load and moved
     /// back. A copy there while a write backend holds the session is a leftover, so deleting
     /// it loses nothing even when the write meets a concurrent one and keeps the session.
+    ///
+    /// Not a source that keeps the session in a write backend's own place (a pool and the
+    /// same pool with a member more): there its "copy" is the session the write is about,
+    /// and deleting it first would drop a concurrent write that the versioned write keeps.
     async fn emptying(&self, id: &SessionId) -> Result<(), StoreError> {
         let _serialised = self.locks.lock(id).await;
-        self.delete_in_order(id, &DELETE_ORDER[..1])
-            .await
-            .map(|_| ())
+        self.all(DELETE_ORDER[0], |b| async move {
+            if self.a_writer_keeps_it_there(b, id) {
+                Ok(false)
+            } else {
+                b.backend.delete(id).await
+            }
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Deletes `id` from the backends of each group of `order` in turn, every group tried:
@@ -743,38 +768,69 @@ impl MultiBackend {
         w: &Named,
         ids: &[SessionId],
         touch: Option<Duration>,
-    ) -> Vec<Result<Option<SessionState>, StoreError>> {
+    ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
         let copies = w.backend.load_many_with_ttl(ids).await;
         let mut out = Vec::with_capacity(ids.len());
         for (id, copy) in ids.iter().zip(copies) {
             out.push(match copy {
-                Ok(Some((state, _))) if touch.is_some() => match w.backend.touch(id, touch).await {
-                    Ok(true) => Ok(Some(state)),
+                Ok(Some(copy)) if touch.is_some() => match w.backend.touch(id, touch).await {
+                    Ok(true) => Ok(Some(copy)),
                     Ok(false) => Ok(None),
                     Err(e) => Err(e),
                 },
-                Ok(copy) => Ok(copy.map(|(state, _)| state)),
-                Err(e) => Err(e),
+                copy => copy,
             });
         }
         out
     }
 
-    /// A writer's copy of `id`, read from its primary (a replica may not have seen a copy
-    /// another move made a moment ago), touched when the load slides the expiry.
+    /// A writer's copy of `id` with what is left of its lifetime, read from its primary (a
+    /// replica may not have seen a copy another move made a moment ago), touched when the
+    /// load slides the expiry.
     async fn writer_copy(
         &self,
         w: &Named,
         id: &SessionId,
         touch: Option<Duration>,
-    ) -> Result<Option<SessionState>, StoreError> {
-        let Some((state, _)) = w.backend.load_with_ttl(id).await? else {
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        let Some(copy) = w.backend.load_with_ttl(id).await? else {
             return Ok(None);
         };
         if touch.is_some() && !w.backend.touch(id, touch).await? {
             return Ok(None);
         }
-        Ok(Some(state))
+        Ok(Some(copy))
+    }
+
+    /// Rule 2's step for the sessions `ids` moved out of `from`: retires each source copy
+    /// ([`SessionBackend::retire_many`]) and answers whether the session was still there
+    /// (or retired already, by another process's move of it, or by this same request sent
+    /// again after its reply was lost), or gone (a logout). An id whose retire failed is
+    /// retired once more: the first try may have run, and only the marker it left tells
+    /// that from a logout, where without an answer the move would remove its copies, the
+    /// source gone too.
+    async fn retire_sources(
+        &self,
+        from: &Named,
+        ids: &[SessionId],
+    ) -> Vec<Result<bool, StoreError>> {
+        let mut answers = from.backend.retire_many(ids).await;
+        let failed: Vec<usize> = (0..ids.len()).filter(|&i| answers[i].is_err()).collect();
+        if !failed.is_empty() {
+            let again: Vec<SessionId> = failed.iter().map(|&i| ids[i].clone()).collect();
+            for (i, answer) in failed
+                .into_iter()
+                .zip(from.backend.retire_many(&again).await)
+            {
+                if answer.is_ok() {
+                    answers[i] = answer;
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.map(|retired| retired != Retired::Absent))
+            .collect()
     }
 
     /// Removes copies a move made, in the backends at `created` (best effort, logged).
@@ -813,12 +869,16 @@ impl Move {
         }
     }
 
-    /// Takes a copy that a write backend already holds, counted as `rank`, unless the
-    /// state taken so far counts as much or more.
-    fn take_copy(&mut self, rank: Found, copy: SessionState) {
+    /// Takes a copy that a write backend already holds, counted as `rank`, with `ttl`
+    /// from what it has left, unless the state taken so far counts as much or more. The
+    /// copies made after it get its expiry with its state: a mirror created from a live
+    /// copy must not outlive it by the source's longer lifetime (a leftover of an earlier
+    /// configuration), and come back after the switch.
+    fn take_copy(&mut self, rank: Found, copy: SessionState, ttl: Option<Duration>) {
         if rank > self.found_in {
             self.found = copy;
             self.found_in = rank;
+            self.ttl = ttl;
         }
     }
 

@@ -22,8 +22,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::redis::RedisBackend;
 use crate::{
     plan::{BackendPlan, PoolPlan},
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
-    SessionConfig, SessionId, SessionState, StoreError, Version,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, Retired,
+    SessionBackend, SessionConfig, SessionId, SessionState, StoreError, Version,
 };
 
 const NAME: &str = "pool";
@@ -316,6 +316,16 @@ impl SessionBackend for PoolBackend {
         let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
             let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
             async move { tagged(m, m.backend.delete_many(&batch).await) }
+        }))
+        .await;
+        scatter(ids.len(), &groups, answers)
+    }
+
+    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+        let groups = self.positions(ids.iter());
+        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
+            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
+            async move { tagged(m, m.backend.retire_many(&batch).await) }
         }))
         .await;
         scatter(ids.len(), &groups, answers)

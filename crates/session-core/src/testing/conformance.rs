@@ -23,6 +23,8 @@
 //!
 //! Corrupt data cannot be produced generically, so [`corrupt_session_is_reported`] is not part
 //! of [`run_all`]: a backend's own test plants corrupt data under an id and then calls it.
+//! Nor is [`moved_markers`]: a backend that keeps moved markers
+//! ([`SessionBackend::retire_many`]) calls it; the trait's default keeps none.
 
 use std::{
     future::Future,
@@ -34,7 +36,7 @@ use std::{
 use futures_util::FutureExt;
 
 use super::probe::ProbeBackend;
-use crate::{Changes, SessionBackend, SessionId, SessionState, SessionStore};
+use crate::{Changes, Retired, SessionBackend, SessionId, SessionState, SessionStore};
 
 /// The short TTL of the expiry checks.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -729,4 +731,58 @@ pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
     }
     assert!(store.delete(id).await.unwrap());
     assert_eq!(store.load(id).await.unwrap(), None);
+}
+
+/// [`SessionBackend::retire_many`] with moved markers: a session retires `Now`, its marker
+/// answers `Before` (the same retire sent again, or another process's move), no session
+/// `Absent`; a marker is no session to a load or a touch; a delete (a logout) removes it,
+/// and a create (a move back) writes over it.
+pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
+    let b = backend.as_ref();
+    let data = state(&[("user", "\"alice\"")]);
+    let retire = |ids: Vec<SessionId>| async move {
+        b.retire_many(&ids)
+            .await
+            .into_iter()
+            .map(|answer| answer.expect("retire"))
+            .collect::<Vec<_>>()
+    };
+    let (moved, logged_out, never) = (
+        SessionId::generate(),
+        SessionId::generate(),
+        SessionId::generate(),
+    );
+    for id in [&moved, &logged_out] {
+        assert!(b.create(id, &data, Some(LONG)).await.unwrap());
+    }
+    let ids = vec![moved.clone(), logged_out.clone(), never.clone()];
+    assert_eq!(
+        retire(ids.clone()).await,
+        [Retired::Now, Retired::Now, Retired::Absent]
+    );
+    assert_eq!(
+        retire(ids).await,
+        [Retired::Before, Retired::Before, Retired::Absent],
+        "a marker answers a second retire"
+    );
+    assert_eq!(
+        b.load(&moved, None).await.unwrap(),
+        None,
+        "a marker is no session"
+    );
+    assert_eq!(b.load_with_ttl(&moved).await.unwrap(), None);
+    assert!(!b.touch(&moved, Some(LONG)).await.unwrap());
+    b.delete(&logged_out).await.unwrap();
+    assert_eq!(
+        retire(vec![logged_out]).await,
+        [Retired::Absent],
+        "a logout removes the marker"
+    );
+    assert!(
+        b.create(&moved, &data, Some(LONG)).await.unwrap(),
+        "a create writes over a marker"
+    );
+    assert_eq!(b.load(&moved, None).await.unwrap(), Some(data));
+    assert_eq!(retire(vec![moved.clone()]).await, [Retired::Now]);
+    b.delete(&moved).await.unwrap();
 }

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 
 use crate::{
     backends::memory::MemoryBackend, BackendHealth, Changes, IndexMember, IndexName, LoadedState,
-    SessionBackend, SessionId, SessionState, StoreError, Version,
+    Retired, SessionBackend, SessionId, SessionState, StoreError, Version,
 };
 
 /// One [`SessionBackend`] method, to count calls of it or to make it fail or pause.
@@ -477,6 +477,24 @@ impl SessionBackend for ProbeBackend {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.enter(Call::Delete).await?;
         self.inner.delete(id).await
+    }
+
+    // One call per id, counted (and paused, and failed) as a delete: it is the delete a
+    // move makes of its source, and race tests hold a move there.
+    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+        let mut answers = Vec::with_capacity(ids.len());
+        for id in ids {
+            answers.push(match self.enter(Call::Delete).await {
+                Ok(()) => self
+                    .inner
+                    .retire_many(std::slice::from_ref(id))
+                    .await
+                    .pop()
+                    .unwrap_or(Ok(Retired::Absent)),
+                Err(e) => Err(e),
+            });
+        }
+        answers
     }
 
     // The index, forwarded as it is (not counted, not failed by `set_down`).

@@ -577,6 +577,13 @@ pub(super) fn check_header(bytes: &[u8]) -> Result<(), Invalid> {
 /// one, and the write that made it deletes it.
 pub(super) const ORPHAN: u8 = b',';
 
+/// What a move leaves where it took a session from, for
+/// [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) (`SessionBackend::retire_many`, `scripts.rs`
+/// `RETIRE`): shaped as records alone (starting with [`ORPHAN`], of even length), so every
+/// read takes it for no session, and a create writes over it, in this version and in the
+/// ones before it.
+pub(super) const MOVED: &[u8] = b",\"~moved\":0 ";
+
 /// True when a stored value (or its first bytes) is records alone: see [`ORPHAN`].
 pub(super) fn is_orphan(bytes: &[u8]) -> bool {
     bytes.first() == Some(&ORPHAN)
@@ -611,6 +618,13 @@ fn tag_of(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::state::tests::state;
+
+    #[test]
+    fn the_moved_marker_is_no_session_to_any_reader() {
+        assert!(is_orphan(MOVED));
+        assert!(!is_session_length(MOVED.len()));
+        assert!(decode(MOVED).is_err());
+    }
 
     /// The decoder before the hand-delimited path: serde_json for every name and value,
     /// each record owned as it is read. The oracle of the differential test below.

@@ -129,7 +129,7 @@ use self::connection::{Connector, Request, Target};
 use self::sentinel::Sentinel;
 use self::tls::TlsPlan;
 use crate::{
-    backend::Seen,
+    backend::{Retired, Seen},
     config::KeepaliveOptions,
     index::{entry_of_changes, entry_of_state},
     plan::{BackendPlan, ConnectionPlan, RedisPlan, Strategy, Topology},
@@ -1001,6 +1001,20 @@ impl RedisBackend {
 
     /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
     /// still there: a script, since a `create` may have written a session over them since.
+    /// The `RETIRE` script's call for `id` (`retire_many`).
+    fn retire_call(&self, id: &SessionId) -> scripts::ScriptCall {
+        let mut call = scripts::RETIRE_SCRIPT.call(self.key(id));
+        call.arg(millis(crate::MOVED_MARKER_TTL)).arg(layout::MOVED);
+        call
+    }
+
+    /// One id of `retire_many`, alone: on a cluster, where a batch's ids live on every
+    /// master.
+    async fn retire(&self, id: &SessionId) -> Result<Retired, StoreError> {
+        let answer: i64 = self.run(Request::Script(self.retire_call(id))).await?;
+        Ok(retired(answer))
+    }
+
     async fn delete_orphan(&self, id: &SessionId) -> Result<(), StoreError> {
         let call = scripts::DEL_ORPHAN_SCRIPT.call(self.key(id));
         let _deleted: i64 = self.run(Request::Script(call)).await?;
@@ -1432,6 +1446,35 @@ impl SessionBackend for RedisBackend {
         self.int_answers(pipe, ids.len()).await
     }
 
+    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+        if !self.one_server() {
+            return crate::backend::in_order(ids, |id| Box::pin(self.retire(id))).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for (i, id) in ids.iter().enumerate() {
+            let call = self.retire_call(id);
+            // The first by text, as in `create_many`.
+            pipe.add_command(if i == 0 {
+                call.eval_cmd()
+            } else {
+                call.into_cmd()
+            });
+        }
+        let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
+            Ok(replies) => replies,
+            Err(err) => return ids.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let mut replies = replies.into_iter();
+        ids.iter()
+            .map(|_| match replies.next() {
+                Some(Value::Int(answer)) => Ok(retired(answer)),
+                Some(Value::ServerError(err)) => Err(self.error(&RedisError::from(err))),
+                _ => Err(corrupt("an unexpected answer in a pipelined batch".into())),
+            })
+            .collect()
+    }
+
     fn index_key(&self) -> Option<&str> {
         self.index_key.as_deref()
     }
@@ -1762,6 +1805,15 @@ impl redis::FromRedisValue for Amended {
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
+/// The `RETIRE` script's answer: 1 retired now, 2 a marker found, 0 nothing.
+fn retired(answer: i64) -> Retired {
+    match answer {
+        1 => Retired::Now,
+        2 => Retired::Before,
+        _ => Retired::Absent,
+    }
+}
+
 fn ttl_arg(ttl: Option<Duration>) -> u64 {
     ttl.map_or(0, millis)
 }

@@ -327,6 +327,24 @@ end
 return 0
 "#;
 
+/// The last step of a move out of this server (`SessionBackend::retire_many`): a session
+/// under the key (our string, or a hash of the layout of earlier versions) is replaced by
+/// the moved marker `ARGV[2]` (`layout::MOVED`) with expiry `ttl`; answers 1. The marker
+/// already there answers 2: a move retired it before (another process's, or this request
+/// sent again after its reply was lost). No key, or records alone (a write's, after a
+/// logout), answers 0: no session, the move's copies must go. Records alone are left to
+/// their writer, who deletes them ([`DEL_ORPHAN`]).
+const RETIRE: &str = r#"
+local t = redis.call('TYPE', key).ok
+if t == 'none' then return 0 end
+if t == 'string' and redis.call('GETRANGE', key, 0, 0) == ',' then
+  if redis.call('GET', key) == ARGV[2] then return 2 end
+  return 0
+end
+redis.call('SET', key, ARGV[2], 'PX', ttl)
+return 1
+"#;
+
 /// `KEYS[1]`: an index entry (a sorted set of ids scored by the Unix ms of their add);
 /// `ARGV`: id, stamp, id, stamp, ... Removes each id whose score is still that stamp: one
 /// renewed since the caller read it (a write that set the value again) stays.
@@ -464,5 +482,6 @@ pub(super) static APPLY_HASH_SCRIPT: LazyLock<LuaScript> =
 pub(super) static INDEX_REMOVE_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(INDEX_REMOVE));
 pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(PERSIST));
+pub(super) static RETIRE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(RETIRE));
 pub(super) static DEL_ORPHAN_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(DEL_ORPHAN));
