@@ -10,22 +10,20 @@ use async_trait::async_trait;
 use crate::{Changes, IndexName, LoadedState, SessionId, SessionState, StoreError};
 
 /// How long a moved marker stays where a session moved from
-/// ([`SessionBackend::retire_many`]): longer than any one move takes between reading the
-/// session and retiring it (a file-store lock waits at most 5 s, a Redis request at most its
-/// socket timeout), so a second process moving the same session still finds it. A move
-/// slower than this takes the marker's absence for a logout and logs the user out: the safe
-/// direction.
+/// ([`SessionBackend::retire_many`]): longer than a move's retire and its one resend take
+/// (a Redis request's socket timeout, twice).
 pub const MOVED_MARKER_TTL: Duration = Duration::from_secs(60);
 
 /// What [`SessionBackend::retire_many`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retired {
-    /// The session was there; it is gone now, a moved marker in its place.
+    /// The session was there; it is gone now, this move's marker in its place.
     Now,
-    /// A moved marker was there: the session was retired already, by another process's
-    /// move of it or by this same request sent again after its reply was lost.
+    /// This move's marker was there: the same retire ran already (its reply was lost).
     Before,
-    /// Neither: the session was deleted (a logout) or expired.
+    /// Another move's marker was there: the session moved away since this move read it.
+    Other,
+    /// Nothing: the session was deleted (a logout) or expired.
     Absent,
 }
 
@@ -168,23 +166,30 @@ pub trait SessionBackend: Send + Sync + 'static {
     }
 
     /// Retires sessions a move has copied elsewhere ([`crate::mover`], a multi-backend's
-    /// load): each one still stored is removed and a *moved marker* left in its place for
-    /// [`MOVED_MARKER_TTL`], which every read takes for no session and a create writes over.
-    /// One answer per id, in order.
+    /// load): each one still stored is removed and a *moved marker* holding `token` (the
+    /// move's own random number) left in its place for [`MOVED_MARKER_TTL`], which every read
+    /// takes for no session and a create writes over. One answer per id, in order.
     ///
     /// The answer is the last step of a move (rule 2 of
-    /// [`backends::multi`](crate::backends::multi)): [`Retired::Absent`] means a logout
-    /// deleted the session since the move read it, and the move removes its copies. A plain
-    /// delete could not tell that apart from another process's move of the same session, or
-    /// from its own delete sent again after a lost reply: both answer "not there", and the
-    /// move then removed the only copy left. The marker tells them apart
-    /// ([`Retired::Before`]); a logout deletes it with the session's key.
+    /// [`backends::multi`](crate::backends::multi)): anything but [`Retired::Now`] and
+    /// [`Retired::Before`] means the session went away since the move read it, and the move
+    /// removes its copies. `Before` is this same move's marker: its retire ran already, and
+    /// this is the request sent again after its reply was lost (the Redis client resends a
+    /// request once after a dropped connection), which a plain delete answered "not there",
+    /// as if a logout had come in between: the move then removed the only copy left. A marker
+    /// of another move ([`Retired::Other`]) counts as gone, as a delete's "not there" did:
+    /// the other move may have been followed by a logout that removed its copy but not the
+    /// marker (a process configured without the old store), so keeping the copy could undo
+    /// that logout. Two processes moving one session at the same instant can therefore
+    /// still log its user out: the safe direction.
     ///
-    /// The default, for backends that keep no markers, deletes (`Now` when the session was
-    /// there, `Absent` when not): with it, two processes moving one session at the same
-    /// instant can log its user out. Redis, the file store and the in-memory store keep
-    /// markers.
-    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+    /// The default deletes (`Now` when the session was there, `Absent` when not): right for
+    /// a store whose delete cannot run without its caller knowing (the file store, the
+    /// in-memory store: a local call either ran or failed). Redis keeps markers, since a
+    /// request over the network can run and lose its reply; a pool passes it on to its
+    /// members.
+    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
+        let _ = token;
         self.delete_many(ids)
             .await
             .into_iter()

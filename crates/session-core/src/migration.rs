@@ -15,9 +15,7 @@
 //! | file that cannot be read or removed | nothing | kept, counted and logged (one line per run); the run goes on |
 //!
 //! A migrated file is removed once Redis holds the session, so a later logout (a delete in
-//! Redis) cannot be undone by the next start-up migrating the old file again. An `<id>.moved`
-//! marker takes its place for a minute ([`SessionBackend::retire_many`]): a second process
-//! moving the same session then knows it moved, rather than take it for a logout. When Redis is
+//! Redis) cannot be undone by the next start-up migrating the old file again. When Redis is
 //! unavailable the run stops, the remaining files stay, and [`SessionStore::from_config`]
 //! retries in the background every [`RETRY_INTERVAL`] until one run completes: the application
 //! starts either way. Until then, a session still in a file is moved on its first use (so its

@@ -4,11 +4,11 @@
 //! Each session moves by the multi-backend's protocol ([`MultiBackend`], "Moving a session"):
 //! read it with what is left of its lifetime from the source, create it in the target only
 //! if the target does not have its id yet (the target's copy wins otherwise), then retire the
-//! source copy (a moved marker in its place for a minute:
-//! [`SessionBackend::retire_many`]) and look at the answer: a source already gone means a
-//! logout came in since the read, and the copy just made is removed again; a marker means
-//! another process moved it, or the retire was sent again after a lost reply: the move
-//! stands. A logout during a move therefore stays
+//! source copy (a moved marker of the move's own in its place for a minute:
+//! [`SessionBackend::retire_many`]) and look at the answer: a source already gone (or
+//! another move's marker) means a logout may have come in since the read, and the copy just
+//! made is removed again; the move's own marker means its retire ran and this is the
+//! request sent again after a lost reply: the move stands. A logout during a move therefore stays
 //! a logout, provided the application deletes from the source first (a multi-backend with
 //! the source in `delete` mode does, and so does the migration's wrapper). A session the
 //! target keeps in the very place the source does ([`SessionBackend::place`]: a pool and the

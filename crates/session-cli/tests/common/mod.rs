@@ -143,9 +143,9 @@ pub fn dbsize(server: &RedisServer) -> i64 {
     server.cmd(&["DBSIZE"])
 }
 
-/// What a move leaves under the key of a session it moved away, for a minute (session-core's
-/// `retire_many`): no session to any reader.
-pub const MOVED_MARKER: &str = ",\"~moved\":0 ";
+/// How what a move leaves under the key of a session it moved away starts (a marker of the
+/// move's own, for a minute: session-core's `retire_many`): no session to any reader.
+pub const MOVED_MARKER_PREFIX: &str = ",\"~moved\":";
 
 /// The moved markers among the keys of db 0.
 pub fn markers(server: &RedisServer) -> i64 {
@@ -153,11 +153,12 @@ pub fn markers(server: &RedisServer) -> i64 {
         "EVAL",
         "local n = 0 \
          for _, k in ipairs(redis.call('KEYS', '*')) do \
-           if redis.call('TYPE', k).ok == 'string' and redis.call('GET', k) == ARGV[1] then n = n + 1 end \
+           if redis.call('TYPE', k).ok == 'string' \
+             and redis.call('GETRANGE', k, 0, #ARGV[1] - 1) == ARGV[1] then n = n + 1 end \
          end \
          return n",
         "0",
-        MOVED_MARKER,
+        MOVED_MARKER_PREFIX,
     ])
 }
 

@@ -8,8 +8,6 @@
 //!   <s>/                       shard: the first two characters of the id (mode 0700)
 //!     .lock                    advisory lock file of the shard, never removed
 //!     <id>.json                one session (mode 0600)
-//!     <id>.moved               a moved marker for a minute after a move took the session
-//!                              elsewhere: its expiry in Unix ms (`SessionBackend::retire_many`)
 //!     .tmp-<random>            a write in progress (or left by a crash)
 //!   .probe-<random>            a writability check of `new` or `health`, removed at once
 //!   .index/                    with session_redis_index_key only (mode 0700)
@@ -97,7 +95,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    backend::{now_ms, Retired, MOVED_MARKER_TTL},
+    backend::now_ms,
     index::{entry_of_changes, entry_of_state},
     state::check_values_are_json,
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionId,
@@ -115,10 +113,6 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Health and start-up checks write a file with this prefix in the root and remove it at once.
 const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
-/// A moved marker ([`SessionBackend::retire_many`]): `<id>.moved`, holding the Unix ms it
-/// expires at. Never listed as a session; a create or a delete of the id removes it, and
-/// [`FileBackend::cleanup`] once it has expired.
-const MOVED_SUFFIX: &str = ".moved";
 /// The directory of the session index, in the root (a name no shard has).
 const INDEX_DIR: &str = ".index";
 /// Temp files older than this are left over from a crash: a write takes milliseconds.
@@ -356,36 +350,6 @@ impl FileBackend {
     }
 }
 
-/// A batch operation on ids that are all in one shard, under its lock: one answer per id.
-type ShardOp<R> = fn(&Dir, &[SessionId]) -> Vec<Result<R, StoreError>>;
-
-impl FileBackend {
-    /// A batch operation `op` on `ids`, one blocking task and one lock per shard, shards
-    /// concurrently: one answer per id, in order.
-    async fn by_shard<R: Send + 'static>(
-        &self,
-        ids: &[SessionId],
-        op: ShardOp<R>,
-    ) -> Vec<Result<R, StoreError>> {
-        let mut shards: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-        for (position, id) in ids.iter().enumerate() {
-            shards.entry(&id.as_str()[..2]).or_default().push(position);
-        }
-        let groups: Vec<Vec<usize>> = shards.into_values().collect();
-        let answers = crate::backend::in_order(&groups, |positions| {
-            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
-            let n = batch.len();
-            Box::pin(async move {
-                self.run(move |dir| Ok(op(dir, &batch)))
-                    .await
-                    .unwrap_or_else(|err| (0..n).map(|_| Err(err.clone())).collect())
-            })
-        })
-        .await;
-        crate::backend::scatter(ids.len(), &groups, answers)
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     op: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
@@ -510,11 +474,23 @@ impl SessionBackend for FileBackend {
     }
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
-        self.by_shard(ids, Dir::delete_in_shard).await
-    }
-
-    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
-        self.by_shard(ids, Dir::retire_in_shard).await
+        // One blocking task and one lock per shard, shards concurrently.
+        let mut shards: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (position, id) in ids.iter().enumerate() {
+            shards.entry(&id.as_str()[..2]).or_default().push(position);
+        }
+        let groups: Vec<Vec<usize>> = shards.into_values().collect();
+        let answers = crate::backend::in_order(&groups, |positions| {
+            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
+            let n = batch.len();
+            Box::pin(async move {
+                self.run(move |dir| Ok(dir.delete_in_shard(&batch)))
+                    .await
+                    .unwrap_or_else(|err| (0..n).map(|_| Err(err.clone())).collect())
+            })
+        })
+        .await;
+        crate::backend::scatter(ids.len(), &groups, answers)
     }
 
     fn index_key(&self) -> Option<&str> {
@@ -620,11 +596,6 @@ impl Dir {
             .join(format!("{}{SESSION_SUFFIX}", id.as_str()))
     }
 
-    fn marker_path(&self, id: &SessionId) -> PathBuf {
-        self.shard(id)
-            .join(format!("{}{MOVED_SUFFIX}", id.as_str()))
-    }
-
     /// Locks the shard of `id` until the returned file is dropped. `None` when the shard
     /// directory does not exist (so no session in it does either).
     fn lock(&self, shard: &Path) -> Result<Option<File>, StoreError> {
@@ -714,9 +685,8 @@ impl Dir {
     }
 
     fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        // A moved marker goes too: a logout that left it would let a move still under way
-        // take the marker for its own and keep the copy it made after the logout.
-        if !exists(&self.path(id))? && !exists(&self.marker_path(id))? {
+        let path = self.path(id);
+        if !exists(&path)? {
             return Ok(false);
         }
         let Some(_lock) = self.lock(&self.shard(id))? else {
@@ -741,7 +711,6 @@ impl Dir {
     /// [`delete`](Self::delete) with the shard lock held.
     fn delete_locked(&self, id: &SessionId) -> Result<bool, StoreError> {
         let path = self.path(id);
-        remove_file(&self.marker_path(id))?;
         // A corrupt session is deleted too: delete is how a logout gets rid of it.
         let existed = match self.read_locked(id) {
             Ok(Found::Absent) => return Ok(false),
@@ -751,68 +720,6 @@ impl Dir {
         };
         remove_file(&path)?;
         Ok(existed)
-    }
-
-    /// [`SessionBackend::retire_many`] for sessions that are all in one shard, under one
-    /// lock.
-    fn retire_in_shard(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
-        let Some(first) = ids.first() else {
-            return Vec::new();
-        };
-        match self.lock(&self.shard(first)) {
-            Ok(Some(_lock)) => ids.iter().map(|id| self.retire_locked(id)).collect(),
-            Ok(None) => ids.iter().map(|_| Ok(Retired::Absent)).collect(),
-            Err(err) => ids.iter().map(|_| Err(err.clone())).collect(),
-        }
-    }
-
-    /// One id of [`retire_in_shard`](Self::retire_in_shard), the shard lock held. The marker
-    /// is written before the session file goes, so a reader (which takes no lock) finds the
-    /// session or nothing.
-    fn retire_locked(&self, id: &SessionId) -> Result<Retired, StoreError> {
-        let marker = self.marker_path(id);
-        match self.read_locked(id)? {
-            Found::Live(_) => {
-                let until = now_ms().saturating_add(MOVED_MARKER_TTL.as_millis() as u64);
-                self.write_bytes(
-                    &self.shard(id),
-                    &marker,
-                    until.to_string().as_bytes(),
-                    false,
-                )?;
-                remove_file(&self.path(id))?;
-                return Ok(Retired::Now);
-            }
-            Found::Expired => {
-                remove_file(&self.path(id))?;
-            }
-            Found::Absent => {}
-        }
-        let until = match fs::read_to_string(&marker) {
-            Ok(text) => stamp_of(&text),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Retired::Absent),
-            Err(e) => return Err(unavailable("reading a moved marker", e)),
-        };
-        if until > now_ms() {
-            Ok(Retired::Before)
-        } else {
-            remove_file(&marker)?;
-            Ok(Retired::Absent)
-        }
-    }
-
-    /// Removes the moved marker of `id` if, under the lock, it has expired.
-    fn remove_marker_if_expired(&self, id: &SessionId) -> Result<(), StoreError> {
-        let Some(_lock) = self.lock(&self.shard(id))? else {
-            return Ok(());
-        };
-        let marker = self.marker_path(id);
-        match fs::read_to_string(&marker) {
-            Ok(text) if stamp_of(&text) <= now_ms() => remove_file(&marker).map(|_| ()),
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(unavailable("reading a moved marker", e)),
-        }
     }
 
     /// Removes the file of `id` if, under the lock, it is still there and expired.
@@ -834,34 +741,19 @@ impl Dir {
             timed_out: false,
             message: format!("encoding a session file: {e}"),
         })?;
-        self.write_bytes(shard, &self.path(id), &bytes, self.fsync)?;
-        // A session created again where it had moved from (a move back) is no longer moved.
-        remove_file(&self.marker_path(id))?;
-        Ok(())
-    }
-
-    /// Writes `bytes` to a temp file in `shard` and renames it over `path`: readers see the
-    /// old file or the new one, never a part. `fsync`: the data is flushed to disk first.
-    fn write_bytes(
-        &self,
-        shard: &Path,
-        path: &Path,
-        bytes: &[u8],
-        fsync: bool,
-    ) -> Result<(), StoreError> {
         // tempfile creates the file with mode 0600 and removes it if anything below fails.
         let mut temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(shard)
             .map_err(|e| unavailable("creating a temp file", e))?;
-        temp.write_all(bytes)
+        temp.write_all(&bytes)
             .map_err(|e| unavailable("writing a temp file", e))?;
-        if fsync {
+        if self.fsync {
             temp.as_file()
                 .sync_data()
                 .map_err(|e| unavailable("flushing a temp file to disk", e))?;
         }
-        temp.persist(path)
+        temp.persist(self.path(id))
             .map_err(|e| unavailable("renaming a temp file over a session file", e.error))?;
         Ok(())
     }
@@ -1030,13 +922,6 @@ impl Dir {
                 if is_stale(&entry) && remove_file(&entry.path())? {
                     report.temp_removed += 1;
                 }
-                continue;
-            }
-            if let Some(id) = name
-                .strip_suffix(MOVED_SUFFIX)
-                .and_then(|stem| SessionId::parse(stem).ok())
-            {
-                self.remove_marker_if_expired(&id)?;
                 continue;
             }
             let Some(id) = name
@@ -1218,7 +1103,6 @@ fn deadline(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
 }
 
-/// An I/O failure. The message says what was being done, never which session.
 /// Takes the exclusive lock (`flock`) of the file at `path` (created, mode 0600, when
 /// missing), waiting at most `timeout`, until the returned file is dropped; `what` names the
 /// lock in errors ("a shard lock"). `None` when its directory does not exist.
@@ -1260,6 +1144,7 @@ fn lock_file(path: &Path, timeout: Duration, what: &str) -> Result<Option<File>,
     }
 }
 
+/// An I/O failure. The message says what was being done, never which session.
 fn unavailable(doing: &str, err: io::Error) -> StoreError {
     StoreError::Unavailable {
         backend: BACKEND.into(),

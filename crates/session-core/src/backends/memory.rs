@@ -9,7 +9,7 @@ use std::{
 use async_trait::async_trait;
 
 use crate::{
-    backend::{keep_oldest, now_ms, Retired, MOVED_MARKER_TTL},
+    backend::{keep_oldest, now_ms},
     index::{entry_of_changes, entry_of_state},
     BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
     StoreError,
@@ -29,9 +29,6 @@ pub struct MemoryBackend {
     index_key: Option<String>,
     /// The index: entry, then id to the stamp of its add.
     index: Mutex<HashMap<IndexName, HashMap<SessionId, u64>>>,
-    /// Moved markers ([`SessionBackend::retire_many`]) until they expire. Locked after
-    /// `sessions` when both are.
-    moved: Mutex<HashMap<SessionId, Instant>>,
 }
 
 struct Entry {
@@ -83,10 +80,6 @@ impl MemoryBackend {
                 .or_default()
                 .insert(id.clone(), now_ms());
         }
-    }
-
-    fn markers(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Instant>> {
-        self.moved.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs `f` on the live entry of `id` (dropping it first if it has expired).
@@ -157,7 +150,6 @@ impl SessionBackend for MemoryBackend {
                     expires_at: deadline(ttl),
                 },
             );
-            self.markers().remove(id);
             true
         }))
     }
@@ -212,34 +204,7 @@ impl SessionBackend for MemoryBackend {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        Ok(self.with_live(id, |sessions| {
-            self.markers().remove(id);
-            sessions.remove(id).is_some()
-        }))
-    }
-
-    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
-        ids.iter()
-            .map(|id| {
-                Ok(self.with_live(id, |sessions| {
-                    let mut moved = self.markers();
-                    let now = Instant::now();
-                    if sessions.remove(id).is_some() {
-                        // Expired markers go now and then, as expired sessions do.
-                        if moved.len() > 1024 && moved.len().is_power_of_two() {
-                            moved.retain(|_, until| *until > now);
-                        }
-                        moved.insert(id.clone(), now + MOVED_MARKER_TTL);
-                        Retired::Now
-                    } else if moved.get(id).is_some_and(|until| *until > now) {
-                        Retired::Before
-                    } else {
-                        moved.remove(id);
-                        Retired::Absent
-                    }
-                }))
-            })
-            .collect()
+        Ok(self.with_live(id, |sessions| sessions.remove(id).is_some()))
     }
 
     fn index_key(&self) -> Option<&str> {

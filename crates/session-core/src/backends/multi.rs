@@ -40,21 +40,21 @@
 //!
 //! # Moving a session, and a logout at the same instant
 //! A move reads the session where it is (the *source*), creates it in the write backends
-//! (the *targets*), then deletes the source. A logout (delete) that runs in between must not
+//! (the *targets*), then retires the source. A logout (delete) that runs in between must not
 //! be undone by the create. Two rules make sure of it, across processes too:
 //!
 //! 1. A delete removes the source copies **before** the target copies.
 //! 2. The mover that created the target copies then *retires* the source
-//!    ([`SessionBackend::retire_many`]): the session's key there gets a moved marker in
-//!    place of the session, for [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL), and the answer
-//!    says what was there. Nothing (no session, no marker): a logout removed it after the
-//!    mover read it, so the mover removes the copies it just made and reports no session.
-//!    The session or a marker: the move stands. A marker is what another process's move of
-//!    the same session leaves, or this mover's own retire, sent again after its reply was
-//!    lost (a dropped connection: the Redis client sends a request once more); a plain
-//!    delete answers "not there" to both, which read as a logout and removed the only copy
-//!    left. A logout deletes markers with the keys. A retire that fails is sent once more
-//!    before the move gives up (and removes its copies): only its answer tells a logout.
+//!    ([`SessionBackend::retire_many`]): on Redis the session's key there gets a moved
+//!    marker of this move's own in place of the session, for
+//!    [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL), and the answer says what was there. The
+//!    session, or this move's marker (its retire ran, the reply was lost and the Redis
+//!    client sent it again): the move stands. Nothing, or another move's marker: the
+//!    session went away since the mover read it, so the mover removes the copies it just
+//!    made and reports no session. A plain delete answered "not there" to its own resend
+//!    too, and the move then removed the only copy left. A retire that fails is sent once
+//!    more before the move gives up: only its answer tells a logout. Elsewhere (the file
+//!    store, the in-memory store) a retire deletes: a local delete either ran or failed.
 //!
 //! Rule 2 needs the move to reach its last step: a move runs in a task of its own, which a
 //! dropped request (a client gone, a timeout layer) does not cancel.
@@ -74,12 +74,14 @@
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
 //! for each other (per-id locks). Across processes, two moves of one session at the same
 //! instant (a browser's parallel requests sent to two workers, on the first visit after a
-//! switch) each find the session or the other's marker, so neither takes the other's retire
-//! for a logout. Redis, the file store and the in-memory store keep markers; a backend of
-//! your own that does not (the trait's default retires by deleting) still logs the user out
-//! in that race: the safe direction, never kept logged in against a logout. A move slower
-//! than the marker's lifetime also ends so. The file-store migration
-//! ([`crate::migration`]) is this same mechanism, with the file store as the source.
+//! switch) can make one of them find the other's marker and take it for a logout: the user
+//! is then logged out (the safe direction), never kept logged in against a logout. Another
+//! move's marker cannot count as "moved": a logout after that move, made by a process
+//! configured without the old store (or by clearing the session), removes the copy but not
+//! the marker, and keeping the copy would undo it. A move slower than the marker's
+//! lifetime between its retire and the resend of it also ends as a logout. The file-store
+//! migration ([`crate::migration`]) is this same mechanism, with the file store as the
+//! source.
 
 use std::{sync::Arc, time::Duration};
 
@@ -803,24 +805,26 @@ impl MultiBackend {
     }
 
     /// Rule 2's step for the sessions `ids` moved out of `from`: retires each source copy
-    /// ([`SessionBackend::retire_many`]) and answers whether the session was still there
-    /// (or retired already, by another process's move of it, or by this same request sent
-    /// again after its reply was lost), or gone (a logout). An id whose retire failed is
-    /// retired once more: the first try may have run, and only the marker it left tells
-    /// that from a logout, where without an answer the move would remove its copies, the
-    /// source gone too.
+    /// under a marker of this move's own ([`SessionBackend::retire_many`]) and answers
+    /// whether the session was still there, or retired already by this very request sent
+    /// again after its reply was lost; false when it went away since the move read it (a
+    /// logout, or another move, which may have been followed by a logout that left its
+    /// marker). An id whose retire failed is retired once more: the first try may have
+    /// run, and only its marker tells that from a logout, where without an answer the move
+    /// would remove its copies, the source gone too.
     async fn retire_sources(
         &self,
         from: &Named,
         ids: &[SessionId],
     ) -> Vec<Result<bool, StoreError>> {
-        let mut answers = from.backend.retire_many(ids).await;
+        let token: u64 = rand::random();
+        let mut answers = from.backend.retire_many(ids, token).await;
         let failed: Vec<usize> = (0..ids.len()).filter(|&i| answers[i].is_err()).collect();
         if !failed.is_empty() {
             let again: Vec<SessionId> = failed.iter().map(|&i| ids[i].clone()).collect();
             for (i, answer) in failed
                 .into_iter()
-                .zip(from.backend.retire_many(&again).await)
+                .zip(from.backend.retire_many(&again, token).await)
             {
                 if answer.is_ok() {
                     answers[i] = answer;
@@ -829,7 +833,7 @@ impl MultiBackend {
         }
         answers
             .into_iter()
-            .map(|answer| answer.map(|retired| retired != Retired::Absent))
+            .map(|answer| answer.map(|retired| matches!(retired, Retired::Now | Retired::Before)))
             .collect()
     }
 

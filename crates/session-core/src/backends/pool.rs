@@ -321,11 +321,11 @@ impl SessionBackend for PoolBackend {
         scatter(ids.len(), &groups, answers)
     }
 
-    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
         let groups = self.positions(ids.iter());
         let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
             let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
-            async move { tagged(m, m.backend.retire_many(&batch).await) }
+            async move { tagged(m, m.backend.retire_many(&batch, token).await) }
         }))
         .await;
         scatter(ids.len(), &groups, answers)

@@ -24,7 +24,8 @@
 //! Corrupt data cannot be produced generically, so [`corrupt_session_is_reported`] is not part
 //! of [`run_all`]: a backend's own test plants corrupt data under an id and then calls it.
 //! Nor is [`moved_markers`]: a backend that keeps moved markers
-//! ([`SessionBackend::retire_many`]) calls it; the trait's default keeps none.
+//! ([`SessionBackend::retire_many`]: Redis, and a pool of it) calls it; the trait's default
+//! keeps none.
 
 use std::{
     future::Future,
@@ -733,15 +734,16 @@ pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
     assert_eq!(store.load(id).await.unwrap(), None);
 }
 
-/// [`SessionBackend::retire_many`] with moved markers: a session retires `Now`, its marker
-/// answers `Before` (the same retire sent again, or another process's move), no session
-/// `Absent`; a marker is no session to a load or a touch; a delete (a logout) removes it,
-/// and a create (a move back) writes over it.
+/// [`SessionBackend::retire_many`] with moved markers: a session retires `Now`; the same
+/// move's marker answers `Before` (its retire sent again), another move's `Other`, no
+/// session `Absent`; a marker is no session to a load or a touch; a delete (a logout)
+/// removes it, and a create (a move back) writes over it.
 pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
     let b = backend.as_ref();
     let data = state(&[("user", "\"alice\"")]);
-    let retire = |ids: Vec<SessionId>| async move {
-        b.retire_many(&ids)
+    let (mine, theirs) = (1, 2);
+    let retire = |ids: Vec<SessionId>, token: u64| async move {
+        b.retire_many(&ids, token)
             .await
             .into_iter()
             .map(|answer| answer.expect("retire"))
@@ -757,13 +759,23 @@ pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
     }
     let ids = vec![moved.clone(), logged_out.clone(), never.clone()];
     assert_eq!(
-        retire(ids.clone()).await,
+        retire(ids.clone(), mine).await,
         [Retired::Now, Retired::Now, Retired::Absent]
     );
     assert_eq!(
-        retire(ids).await,
+        retire(ids.clone(), mine).await,
         [Retired::Before, Retired::Before, Retired::Absent],
-        "a marker answers a second retire"
+        "the same retire sent again finds its own marker"
+    );
+    assert_eq!(
+        retire(ids.clone(), theirs).await,
+        [Retired::Other, Retired::Other, Retired::Absent],
+        "another move's marker is not this move's"
+    );
+    assert_eq!(
+        retire(ids, mine).await,
+        [Retired::Before, Retired::Before, Retired::Absent],
+        "and leaves it as it was"
     );
     assert_eq!(
         b.load(&moved, None).await.unwrap(),
@@ -774,7 +786,7 @@ pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
     assert!(!b.touch(&moved, Some(LONG)).await.unwrap());
     b.delete(&logged_out).await.unwrap();
     assert_eq!(
-        retire(vec![logged_out]).await,
+        retire(vec![logged_out], mine).await,
         [Retired::Absent],
         "a logout removes the marker"
     );
@@ -783,6 +795,6 @@ pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
         "a create writes over a marker"
     );
     assert_eq!(b.load(&moved, None).await.unwrap(), Some(data));
-    assert_eq!(retire(vec![moved.clone()]).await, [Retired::Now]);
+    assert_eq!(retire(vec![moved.clone()], mine).await, [Retired::Now]);
     b.delete(&moved).await.unwrap();
 }

@@ -579,10 +579,18 @@ pub(super) const ORPHAN: u8 = b',';
 
 /// What a move leaves where it took a session from, for
 /// [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) (`SessionBackend::retire_many`, `scripts.rs`
-/// `RETIRE`): shaped as records alone (starting with [`ORPHAN`], of even length), so every
-/// read takes it for no session, and a create writes over it, in this version and in the
-/// ones before it.
-pub(super) const MOVED: &[u8] = b",\"~moved\":0 ";
+/// `RETIRE`): `,"~moved":"<token: 16 hex digits>"`, shaped as records alone (starting with
+/// [`ORPHAN`], of even length), so every read takes it for no session, and a create writes
+/// over it, in this version and in the ones before it.
+pub(super) fn moved_marker(token: u64) -> Vec<u8> {
+    let mut out = MOVED_PREFIX.to_vec();
+    out.extend_from_slice(format!("\"{token:016x}\"").as_bytes());
+    debug_assert!(!is_session_length(out.len()));
+    out
+}
+
+/// How every moved marker starts ([`moved_marker`]).
+pub(super) const MOVED_PREFIX: &[u8] = b",\"~moved\":";
 
 /// True when a stored value (or its first bytes) is records alone: see [`ORPHAN`].
 pub(super) fn is_orphan(bytes: &[u8]) -> bool {
@@ -621,9 +629,14 @@ mod tests {
 
     #[test]
     fn the_moved_marker_is_no_session_to_any_reader() {
-        assert!(is_orphan(MOVED));
-        assert!(!is_session_length(MOVED.len()));
-        assert!(decode(MOVED).is_err());
+        for token in [0, 1, u64::MAX] {
+            let marker = moved_marker(token);
+            assert!(is_orphan(&marker));
+            assert!(!is_session_length(marker.len()));
+            assert!(marker.starts_with(MOVED_PREFIX));
+            assert!(decode(&marker).is_err());
+        }
+        assert_ne!(moved_marker(1), moved_marker(2));
     }
 
     /// The decoder before the hand-delimited path: serde_json for every name and value,

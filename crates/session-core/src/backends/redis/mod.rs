@@ -1001,17 +1001,21 @@ impl RedisBackend {
 
     /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
     /// still there: a script, since a `create` may have written a session over them since.
-    /// The `RETIRE` script's call for `id` (`retire_many`).
-    fn retire_call(&self, id: &SessionId) -> scripts::ScriptCall {
+    /// The `RETIRE` script's call for `id` by the move `token` (`retire_many`).
+    fn retire_call(&self, id: &SessionId, token: u64) -> scripts::ScriptCall {
         let mut call = scripts::RETIRE_SCRIPT.call(self.key(id));
-        call.arg(millis(crate::MOVED_MARKER_TTL)).arg(layout::MOVED);
+        call.arg(millis(crate::MOVED_MARKER_TTL))
+            .arg(layout::moved_marker(token))
+            .arg(layout::MOVED_PREFIX);
         call
     }
 
     /// One id of `retire_many`, alone: on a cluster, where a batch's ids live on every
     /// master.
-    async fn retire(&self, id: &SessionId) -> Result<Retired, StoreError> {
-        let answer: i64 = self.run(Request::Script(self.retire_call(id))).await?;
+    async fn retire(&self, id: &SessionId, token: u64) -> Result<Retired, StoreError> {
+        let answer: i64 = self
+            .run(Request::Script(self.retire_call(id, token)))
+            .await?;
         Ok(retired(answer))
     }
 
@@ -1446,14 +1450,14 @@ impl SessionBackend for RedisBackend {
         self.int_answers(pipe, ids.len()).await
     }
 
-    async fn retire_many(&self, ids: &[SessionId]) -> Vec<Result<Retired, StoreError>> {
+    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
         if !self.one_server() {
-            return crate::backend::in_order(ids, |id| Box::pin(self.retire(id))).await;
+            return crate::backend::in_order(ids, |id| Box::pin(self.retire(id, token))).await;
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for (i, id) in ids.iter().enumerate() {
-            let call = self.retire_call(id);
+            let call = self.retire_call(id, token);
             // The first by text, as in `create_many`.
             pipe.add_command(if i == 0 {
                 call.eval_cmd()
@@ -1805,11 +1809,13 @@ impl redis::FromRedisValue for Amended {
 }
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
-/// The `RETIRE` script's answer: 1 retired now, 2 a marker found, 0 nothing.
+/// The `RETIRE` script's answer: 1 retired now, 2 this move's marker found, 3 another
+/// move's, 0 nothing.
 fn retired(answer: i64) -> Retired {
     match answer {
         1 => Retired::Now,
         2 => Retired::Before,
+        3 => Retired::Other,
         _ => Retired::Absent,
     }
 }

@@ -329,19 +329,31 @@ return 0
 
 /// The last step of a move out of this server (`SessionBackend::retire_many`): a session
 /// under the key (our string, or a hash of the layout of earlier versions) is replaced by
-/// the moved marker `ARGV[2]` (`layout::MOVED`) with expiry `ttl`; answers 1. The marker
-/// already there answers 2: a move retired it before (another process's, or this request
-/// sent again after its reply was lost). No key, or records alone (a write's, after a
-/// logout), answers 0: no session, the move's copies must go. Records alone are left to
-/// their writer, who deletes them ([`DEL_ORPHAN`]).
+/// the move's marker `ARGV[2]` (`layout::moved_marker`) with expiry `ttl`; answers 1. The
+/// same marker already there answers 2: this very retire ran before (its reply was lost,
+/// and the client sent it again). Another move's marker (it starts with `ARGV[3]`,
+/// `layout::MOVED_PREFIX`) answers 3, and no key or records alone (a write's, after a
+/// logout) answer 0: either way the session went away since the move read it. What was
+/// there is then put back (with the marker's expiry): records alone for their writer to
+/// delete ([`DEL_ORPHAN`]), the other marker for its own move's resend.
+///
+/// One `redis.call` for a string (`SET ... XX GET`, which writes only over an existing key
+/// and answers what it replaced), where reading the type and the first byte first took
+/// three: a migration retires every session it moves. A key of another type (a hash) makes
+/// `SET ... GET` fail before it writes anything; it is then written over.
 const RETIRE: &str = r#"
-local t = redis.call('TYPE', key).ok
-if t == 'none' then return 0 end
-if t == 'string' and redis.call('GETRANGE', key, 0, 0) == ',' then
-  if redis.call('GET', key) == ARGV[2] then return 2 end
+local old = redis.pcall('SET', key, ARGV[2], 'XX', 'GET', 'PX', ttl)
+if type(old) == 'table' and old.err then
+  redis.call('SET', key, ARGV[2], 'PX', ttl)
+  return 1
+end
+if not old then return 0 end
+if old == ARGV[2] then return 2 end
+if string.byte(old) == 44 then
+  redis.call('SET', key, old, 'KEEPTTL')
+  if string.sub(old, 1, #ARGV[3]) == ARGV[3] then return 3 end
   return 0
 end
-redis.call('SET', key, ARGV[2], 'PX', ttl)
 return 1
 "#;
 
