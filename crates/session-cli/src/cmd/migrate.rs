@@ -254,20 +254,41 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
 
 /// A flag the first Ctrl-C sets (the loop then starts no new batch); a second one exits at
 /// once with status 130. Moves of session-core run in tasks of their own and are not
-/// cancelled by the runtime's end, but a process that exits stops them.
+/// cancelled by the runtime's end, but a process that exits stops them. The listener is
+/// made here, before the first batch, and kept: a SIGINT that came before the task first
+/// ran, or between the two, is not lost to the default action (which kills at once).
+#[cfg(unix)]
 fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let stop = Arc::new(AtomicBool::new(false));
+    let Ok(mut sigint) = signal(SignalKind::interrupt()) else {
+        return stop;
+    };
     let flag = Arc::clone(&stop);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        if sigint.recv().await.is_none() {
             return;
         }
         flag.store(true, Ordering::SeqCst);
         eprintln!(
             "sessionctl: interrupted: finishing the moves under way (Ctrl-C again stops at once, and a logout made during those moves may then be undone)"
         );
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if sigint.recv().await.is_some() {
             std::process::exit(130);
+        }
+    });
+    stop
+}
+
+/// Elsewhere: tokio's `ctrl_c`, registered when the task first runs.
+#[cfg(not(unix))]
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            eprintln!("sessionctl: interrupted: finishing the moves under way");
         }
     });
     stop
