@@ -231,13 +231,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
             if args.delete_source || args.dry_run { "" } else { " (source kept: add --delete-source to remove moved sessions from it)" }
         );
     }
-    if report.interrupted {
-        return Err(Failure::interrupted(format!(
-            "interrupted: {} session(s) not tried, {} failed (run the same command again to move them)",
-            report.not_tried, report.failed
-        )));
-    }
-    if errors.is_empty() {
+    if !report.interrupted && errors.is_empty() {
         return Ok(());
     }
     let more = errors.len().saturating_sub(SHOWN_ERRORS);
@@ -245,10 +239,21 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     if more > 0 {
         errors.push(format!("... and {more} more"));
     }
+    let failures = if errors.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{}", errors.join("\n"))
+    };
+    if report.interrupted {
+        // The failures of the batches that ran are shown too: Ctrl-C does not hide them.
+        return Err(Failure::interrupted(format!(
+            "interrupted: {} session(s) not tried, {} failed (run the same command again to move them){failures}",
+            report.not_tried, report.failed
+        )));
+    }
     Err(Failure::failed(format!(
-        "{} session(s) not moved (run the same command again to retry them):\n{}",
+        "{} session(s) not moved (run the same command again to retry them){failures}",
         report.failed,
-        errors.join("\n")
     )))
 }
 

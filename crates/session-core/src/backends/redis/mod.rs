@@ -999,8 +999,6 @@ impl RedisBackend {
         .boxed()
     }
 
-    /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
-    /// still there: a script, since a `create` may have written a session over them since.
     /// The `RETIRE` script's call for `id` by the move `token` (`retire_many`).
     fn retire_call(&self, id: &SessionId, token: u64) -> scripts::ScriptCall {
         let mut call = scripts::RETIRE_SCRIPT.call(self.key(id));
@@ -1019,6 +1017,8 @@ impl RedisBackend {
         Ok(retired(answer))
     }
 
+    /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
+    /// still there: a script, since a `create` may have written a session over them since.
     async fn delete_orphan(&self, id: &SessionId) -> Result<(), StoreError> {
         let call = scripts::DEL_ORPHAN_SCRIPT.call(self.key(id));
         let _deleted: i64 = self.run(Request::Script(call)).await?;
@@ -1808,7 +1808,6 @@ impl redis::FromRedisValue for Amended {
     }
 }
 
-/// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
 /// The `RETIRE` script's answer: 1 retired now, 2 this move's marker found, 3 another
 /// move's, 0 nothing.
 fn retired(answer: i64) -> Retired {
@@ -1820,6 +1819,7 @@ fn retired(answer: i64) -> Retired {
     }
 }
 
+/// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
 fn ttl_arg(ttl: Option<Duration>) -> u64 {
     ttl.map_or(0, millis)
 }

@@ -340,10 +340,25 @@ return 0
 /// One `redis.call` for a string (`SET ... XX GET`, which writes only over an existing key
 /// and answers what it replaced), where reading the type and the first byte first took
 /// three: a migration retires every session it moves. A key of another type (a hash) makes
-/// `SET ... GET` fail before it writes anything; it is then written over.
+/// `SET ... GET` fail with `WRONGTYPE` before it writes anything; it is then written over.
+/// A server before Redis 6.2 refuses `GET` as a syntax error whatever the key holds: it
+/// reads first (no key, records alone, a marker), as the hash path must not write a marker
+/// where there was no session.
 const RETIRE: &str = r#"
 local old = redis.pcall('SET', key, ARGV[2], 'XX', 'GET', 'PX', ttl)
 if type(old) == 'table' and old.err then
+  if string.find(old.err, 'WRONGTYPE', 1, true) ~= 1 then
+    local t = redis.call('TYPE', key).ok
+    if t == 'none' then return 0 end
+    if t == 'string' then
+      local found = redis.call('GET', key)
+      if found == ARGV[2] then return 2 end
+      if string.byte(found) == 44 then
+        if string.sub(found, 1, #ARGV[3]) == ARGV[3] then return 3 end
+        return 0
+      end
+    end
+  end
   redis.call('SET', key, ARGV[2], 'PX', ttl)
   return 1
 end
@@ -497,3 +512,50 @@ pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScri
 pub(super) static RETIRE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(RETIRE));
 pub(super) static DEL_ORPHAN_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(DEL_ORPHAN));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `RETIRE` on every kind of key, as this server runs it and as a server before Redis
+    /// 6.2 would (its `SET` refuses `GET` as a syntax error whatever the key holds: here a
+    /// made-up option does the same): no key, records alone and another move's marker are
+    /// left as they are and answer 0, 0 and 3; the move's own marker 2; a session (a string
+    /// or a hash) becomes the marker and answers 1.
+    #[tokio::test]
+    async fn retire_answers_by_what_the_key_holds_with_and_without_set_get() {
+        let server = session_testkit::RedisServer::start();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let old_server = LuaScript::new(&RETIRE.replace("'XX', 'GET'", "'XX', 'NOGET'"));
+        let scripts: [&'static LuaScript; 2] = [&RETIRE_SCRIPT, Box::leak(Box::new(old_server))];
+        let mine = super::super::layout::moved_marker(1);
+        let theirs = super::super::layout::moved_marker(2);
+        let prefix = super::super::layout::MOVED_PREFIX;
+        for (n, script) in scripts.into_iter().enumerate() {
+            let key = |what: &str| format!("{n}:{what}");
+            server.cmd::<String>(&["SET", &key("session"), "v1:0000000000000000:{\"=n\":1 "]);
+            server.cmd::<i64>(&["HSET", &key("hash"), "n", "1"]);
+            server.cmd::<String>(&["SET", &key("orphan"), ",\"=n\":2 "]);
+            let theirs_text = String::from_utf8(theirs.clone()).unwrap();
+            server.cmd::<String>(&["SET", &key("theirs"), &theirs_text]);
+            let mine_text = String::from_utf8(mine.clone()).unwrap();
+            server.cmd::<String>(&["SET", &key("mine"), &mine_text]);
+            for (what, answer, after) in [
+                ("none", 0, None),
+                ("orphan", 0, Some(",\"=n\":2 ")),
+                ("theirs", 3, Some(theirs_text.as_str())),
+                ("mine", 2, Some(mine_text.as_str())),
+                ("session", 1, Some(mine_text.as_str())),
+                ("hash", 1, Some(mine_text.as_str())),
+            ] {
+                let mut call = script.call(key(what));
+                call.arg(60_000).arg(&mine).arg(prefix);
+                let got: i64 = call.send(&mut conn).await.unwrap();
+                assert_eq!(got, answer, "{what}, script {n}");
+                let stored: Option<String> = server.cmd(&["GET", &key(what)]);
+                assert_eq!(stored.as_deref(), after, "{what}, script {n}");
+            }
+        }
+    }
+}
