@@ -14,7 +14,10 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::future::join_all;
+use futures_util::{
+    future::{join_all, BoxFuture},
+    FutureExt,
+};
 
 use crate::backend::scatter;
 use xxhash_rust::xxh3::xxh3_64;
@@ -152,6 +155,25 @@ impl PoolBackend {
 
 impl PoolBackend {
     /// For each member (in order), the positions in `ids` of the ids it owns.
+    /// A batch operation on `items` (each with the id `id_of` gives): every member gets the
+    /// items it owns in one call of `op`, all members at once; one answer per item, in order,
+    /// errors naming their member.
+    async fn per_member<T: Clone, R>(
+        &self,
+        items: &[T],
+        id_of: fn(&T) -> &SessionId,
+        op: impl Fn(Arc<dyn SessionBackend>, Vec<T>) -> BoxFuture<'static, Vec<Result<R, StoreError>>>,
+    ) -> Vec<Result<R, StoreError>> {
+        let groups = self.positions(items.iter().map(id_of));
+        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
+            let batch = positions.iter().map(|&p| items[p].clone()).collect();
+            let call = op(Arc::clone(&m.backend), batch);
+            async move { tagged(m, call.await) }
+        }))
+        .await;
+        scatter(items.len(), &groups, answers)
+    }
+
     fn positions<'a>(&self, ids: impl Iterator<Item = &'a SessionId>) -> Vec<Vec<usize>> {
         let mut groups = vec![Vec::new(); self.members.len()];
         for (position, id) in ids.enumerate() {
@@ -289,46 +311,42 @@ impl SessionBackend for PoolBackend {
         &self,
         ids: &[SessionId],
     ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
-        let groups = self.positions(ids.iter());
-        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
-            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
-            async move { tagged(m, m.backend.load_many_with_ttl(&batch).await) }
-        }))
-        .await;
-        scatter(ids.len(), &groups, answers)
+        self.per_member(
+            ids,
+            |id| id,
+            |b, batch| async move { b.load_many_with_ttl(&batch).await }.boxed(),
+        )
+        .await
     }
 
     async fn create_many(
         &self,
         sessions: &[(SessionId, SessionState, Option<Duration>)],
     ) -> Vec<Result<bool, StoreError>> {
-        let groups = self.positions(sessions.iter().map(|(id, _, _)| id));
-        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
-            let batch: Vec<_> = positions.iter().map(|&p| sessions[p].clone()).collect();
-            async move { tagged(m, m.backend.create_many(&batch).await) }
-        }))
-        .await;
-        scatter(sessions.len(), &groups, answers)
+        self.per_member(
+            sessions,
+            |(id, _, _)| id,
+            |b, batch| async move { b.create_many(&batch).await }.boxed(),
+        )
+        .await
     }
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
-        let groups = self.positions(ids.iter());
-        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
-            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
-            async move { tagged(m, m.backend.delete_many(&batch).await) }
-        }))
-        .await;
-        scatter(ids.len(), &groups, answers)
+        self.per_member(
+            ids,
+            |id| id,
+            |b, batch| async move { b.delete_many(&batch).await }.boxed(),
+        )
+        .await
     }
 
     async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
-        let groups = self.positions(ids.iter());
-        let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
-            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
-            async move { tagged(m, m.backend.retire_many(&batch, token).await) }
-        }))
-        .await;
-        scatter(ids.len(), &groups, answers)
+        self.per_member(
+            ids,
+            |id| id,
+            move |b, batch| async move { b.retire_many(&batch, token).await }.boxed(),
+        )
+        .await
     }
 
     // The index: each member keeps the entries of the sessions it owns (the write that adds

@@ -557,6 +557,16 @@ impl RedisBackend {
 
     /// Sends a pipeline of `n` commands answering integers: true for an answer above 0.
     async fn int_answers(&self, pipe: redis::Pipeline, n: usize) -> Vec<Result<bool, StoreError>> {
+        self.int_answers_as(pipe, n, |answer| answer > 0).await
+    }
+
+    /// [`int_answers`](Self::int_answers), each integer read by `read`.
+    async fn int_answers_as<T>(
+        &self,
+        pipe: redis::Pipeline,
+        n: usize,
+        read: fn(i64) -> T,
+    ) -> Vec<Result<T, StoreError>> {
         let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
             Ok(replies) => replies,
             Err(err) => return (0..n).map(|_| Err(err.clone())).collect(),
@@ -564,7 +574,7 @@ impl RedisBackend {
         let mut replies = replies.into_iter();
         (0..n)
             .map(|_| match replies.next() {
-                Some(Value::Int(answer)) => Ok(answer > 0),
+                Some(Value::Int(answer)) => Ok(read(answer)),
                 Some(Value::ServerError(err)) => Err(self.error(&RedisError::from(err))),
                 _ => Err(corrupt("an unexpected answer in a pipelined batch".into())),
             })
@@ -1465,18 +1475,7 @@ impl SessionBackend for RedisBackend {
                 call.into_cmd()
             });
         }
-        let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
-            Ok(replies) => replies,
-            Err(err) => return ids.iter().map(|_| Err(err.clone())).collect(),
-        };
-        let mut replies = replies.into_iter();
-        ids.iter()
-            .map(|_| match replies.next() {
-                Some(Value::Int(answer)) => Ok(retired(answer)),
-                Some(Value::ServerError(err)) => Err(self.error(&RedisError::from(err))),
-                _ => Err(corrupt("an unexpected answer in a pipelined batch".into())),
-            })
-            .collect()
+        self.int_answers_as(pipe, ids.len(), retired).await
     }
 
     fn index_key(&self) -> Option<&str> {
