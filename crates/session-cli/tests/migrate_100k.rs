@@ -67,7 +67,7 @@ fn a_hundred_thousand_sessions_move_and_every_one_is_accounted_for() {
 #[test]
 fn ctrl_c_finishes_the_moves_under_way_and_loses_nothing() {
     use std::{
-        process::{Command, Stdio},
+        process::Command,
         time::{Duration, Instant},
     };
     const N: usize = 50_000;
@@ -78,15 +78,7 @@ fn ctrl_c_finishes_the_moves_under_way_and_loses_nothing() {
         .collect();
     put(&from, "session:", &sessions);
     let args = migrate_args(&from, &to, &["--batch", "50"]);
-    let child = Command::new(env!("CARGO_BIN_EXE_sessionctl"))
-        .args(&args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::spawn(&args, &[]);
     let deadline = Instant::now() + Duration::from_secs(60);
     while dbsize(&to) == 0 {
         assert!(Instant::now() < deadline, "no session moved in a minute");

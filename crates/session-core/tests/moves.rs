@@ -9,12 +9,17 @@
 //! Before the fix, the same races left 174 of 300 (file-store migration) and 156 of 300
 //! (multi-backend) sessions alive after their logout.
 
+mod common;
+
 use std::{path::Path, sync::Arc};
 
+use common::new_first;
 use futures_util::future::join_all;
 use session_core::{
-    backends::file::FileBackend, SessionBackend, SessionConfig, SessionId, SessionState,
-    SessionStore,
+    backends::file::FileBackend,
+    mover::{MoveOutcome, Mover},
+    testing::probe::{Op, ProbeBackend},
+    SessionBackend, SessionConfig, SessionId, SessionState, SessionStore, TtlRule,
 };
 use session_testkit::RedisServer;
 
@@ -218,7 +223,7 @@ async fn concurrent_loads_move_each_session_once() {
 /// store (whose batch reads and deletes work shard by shard) to Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn logout_racing_a_batch_of_the_mover_sticks() {
-    use session_core::{backends::redis::RedisBackend, mover::Mover, TtlRule};
+    use session_core::backends::redis::RedisBackend;
     for (keep_source, from_files) in [(false, false), (true, false), (false, true), (true, true)] {
         let a = (!from_files).then(RedisServer::start);
         let b = RedisServer::start();
@@ -273,34 +278,12 @@ async fn logout_racing_a_batch_of_the_mover_sticks() {
 /// marker for what it may be, a logout, and remove the copy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stale_move_after_another_move_and_a_logout_leaves_nothing() {
-    use session_core::{
-        backends::multi::MultiBackend,
-        mover::{MoveOutcome, Mover},
-        testing::probe::{Op, ProbeBackend},
-        BackendMode, TtlRule,
-    };
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let sources: [Arc<dyn SessionBackend>; 2] = [redis_at(&server), Arc::new(files(dir.path()))];
     for source in sources {
         let target = ProbeBackend::memory();
-        let process = || {
-            MultiBackend::new(
-                vec![
-                    (
-                        "new".into(),
-                        vec![BackendMode::Read, BackendMode::Write],
-                        Arc::new(target.clone()) as Arc<dyn SessionBackend>,
-                    ),
-                    (
-                        "old".into(),
-                        vec![BackendMode::Read, BackendMode::Delete],
-                        source.clone(),
-                    ),
-                ],
-                TtlRule::default(),
-            )
-        };
+        let process = || new_first(Arc::new(target.clone()), source.clone());
         let id = SessionId::generate();
         assert!(source.create(&id, &state(), None).await.unwrap());
         // The stale move (the mover, as `sessionctl migrate` or the start-up migration's
@@ -354,12 +337,6 @@ fn redis_at(server: &RedisServer) -> Arc<dyn SessionBackend> {
 /// batch of 200 (one pipeline, as `sessionctl migrate` sends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lost_or_late_reply_to_a_moves_retire_keeps_the_sessions() {
-    use session_core::{
-        backends::multi::MultiBackend,
-        mover::{MoveOutcome, Mover},
-        testing::probe::{Op, ProbeBackend},
-        BackendMode, TtlRule,
-    };
     const BATCH: usize = 200;
     for (late, count) in [(false, 1), (false, BATCH), (true, BATCH)] {
         let old = RedisServer::start();
@@ -409,21 +386,7 @@ async fn a_lost_or_late_reply_to_a_moves_retire_keeps_the_sessions() {
     let proxy = session_testkit::Proxy::start(old.addr());
     let source = ProbeBackend::wrap(source_behind(&proxy, None));
     let target = redis_at(&new);
-    let multi = MultiBackend::new(
-        vec![
-            (
-                "new".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                target.clone(),
-            ),
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                Arc::new(source.clone()),
-            ),
-        ],
-        TtlRule::default(),
-    );
+    let multi = new_first(target.clone(), Arc::new(source.clone()));
     let id = SessionId::generate();
     assert!(source.create(&id, &state(), None).await.unwrap());
     let retire = source.pause(Op::Delete);

@@ -1,8 +1,11 @@
 //! `session_redis_pool` (weighted rendezvous partitioning) and `session_redis_multi_backends`
 //! (read / write / delete modes) against real `redis-server` processes.
 
+mod common;
+
 use std::{collections::HashMap, sync::Arc};
 
+use common::new_first;
 use session_core::{
     backends::{file::FileBackend, multi::MultiBackend, pool::PoolBackend},
     testing::{
@@ -1165,23 +1168,8 @@ async fn a_logout_sticks_in_a_mirror_being_copied_into_from_the_new_store() {
 /// next load found the old copy and moved it back (found by a review).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_by_clearing_removes_the_copy_left_where_sessions_move_from() {
-    use session_core::{BackendMode, TtlRule};
     let (old, new) = (memory(), memory());
-    let multi = MultiBackend::new(
-        vec![
-            (
-                "new".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                new.clone(),
-            ),
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                old.clone(),
-            ),
-        ],
-        TtlRule::default(),
-    );
+    let multi = new_first(new.clone(), old.clone());
     let data = state(&[("user", "\"alice\"")]);
     let id = SessionId::generate();
     for b in [&old, &new] {
@@ -1205,24 +1193,9 @@ async fn a_logout_by_clearing_removes_the_copy_left_where_sessions_move_from() {
 /// the clearing deleted the session first and took that write with it (sixth review).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_by_clearing_keeps_a_concurrent_write_when_the_source_is_the_same_place() {
-    use session_core::{BackendMode, TtlRule};
     for via_multi in [false, true] {
         let store = memory();
-        let multi = MultiBackend::new(
-            vec![
-                (
-                    "new".into(),
-                    vec![BackendMode::Read, BackendMode::Write],
-                    store.clone(),
-                ),
-                (
-                    "old".into(),
-                    vec![BackendMode::Read, BackendMode::Delete],
-                    store.clone(),
-                ),
-            ],
-            TtlRule::default(),
-        );
+        let multi = new_first(store.clone(), store.clone());
         let b: &dyn SessionBackend = if via_multi { &multi } else { store.as_ref() };
         let id = SessionId::generate();
         assert!(store

@@ -50,15 +50,7 @@ pub fn sessionctl(args: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// The same, with `input` on stdin (else stdin is empty, not a terminal).
 pub fn sessionctl_with_input(args: &[&str], env: &[(&str, &str)], input: Option<&str>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sessionctl"));
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("sessionctl runs");
+    let mut child = spawn(args, env);
     {
         let mut stdin = child.stdin.take().unwrap();
         if let Some(input) = input {
@@ -66,6 +58,21 @@ pub fn sessionctl_with_input(args: &[&str], env: &[(&str, &str)], input: Option<
         }
     }
     Run::of(child.wait_with_output().unwrap())
+}
+
+/// `sessionctl args` started with exactly `env` as its session environment, every stream
+/// piped; for a test that acts on the process while it runs (a signal).
+pub fn spawn<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_sessionctl"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sessionctl runs")
 }
 
 /// A session id of the library's shape (43 characters of base64url), made from `n`.

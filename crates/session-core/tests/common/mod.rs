@@ -1,0 +1,25 @@
+//! Helpers shared by the integration tests of the moves between backends.
+
+use std::sync::Arc;
+
+use session_core::{backends::multi::MultiBackend, BackendMode, SessionBackend, TtlRule};
+
+/// One process of a switch: `new` (`read`, `write`) then `old` (`read`, `delete`), the new
+/// store listed first.
+pub fn new_first(new: Arc<dyn SessionBackend>, old: Arc<dyn SessionBackend>) -> MultiBackend {
+    MultiBackend::new(
+        vec![
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                new,
+            ),
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                old,
+            ),
+        ],
+        TtlRule::default(),
+    )
+}
