@@ -945,3 +945,47 @@ fn in_the_gap(proxy: &session_testkit::Proxy, server: &redis::Client, command: &
         let _: () = command.query(&mut conn).unwrap();
     });
 }
+
+/// A touching load or a `touch` that finds a moved marker or a write's leftover records (no
+/// session, `layout::ORPHAN`) gives them back an expiry of at most `MOVED_MARKER_TTL`: the
+/// touch itself (`GETEX ... PX`, `PEXPIRE`) had given them a session's, so a process still
+/// configured with a move's old store kept every marker it was asked about for a session's
+/// lifetime. A session keeps the expiry its touch set.
+#[tokio::test]
+async fn a_touch_leaves_markers_and_leftover_records_their_short_expiry() {
+    let server = RedisServer::start();
+    let long = secs(3600);
+    let short = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let (marked, leftover, session) = (
+            SessionId::generate(),
+            SessionId::generate(),
+            SessionId::generate(),
+        );
+        for id in [&marked, &session] {
+            assert!(b.create(id, &state(&[("a", "1")]), long).await.unwrap());
+        }
+        let retired = b.retire_many(std::slice::from_ref(&marked), 7).await;
+        assert_eq!(retired[0].as_ref().unwrap(), &session_core::Retired::Now);
+        let _: () = server.cmd(&["SET", &key(&leftover), ",\"=a\":1 ", "PX", "3600000"]);
+        for id in [&marked, &leftover] {
+            assert_eq!(b.load(id, long).await.unwrap(), None);
+            let left = pttl(&server, id);
+            assert!(
+                0 < left && left <= short,
+                "after a touching load: {left} ms"
+            );
+            let _: () = server.cmd(&["PEXPIRE", &key(id), "3600000"]);
+            assert!(!b.touch(id, long).await.unwrap());
+            let left = pttl(&server, id);
+            assert!(0 < left && left <= short, "after a touch: {left} ms");
+        }
+        let _: () = server.cmd(&["PEXPIRE", &key(&session), "1000"]);
+        assert!(b.load(&session, long).await.unwrap().is_some());
+        assert!(pttl(&server, &session) > short);
+        let _: () = server.cmd(&["PEXPIRE", &key(&session), "1000"]);
+        assert!(b.touch(&session, long).await.unwrap());
+        assert!(pttl(&server, &session) > short);
+    }
+}

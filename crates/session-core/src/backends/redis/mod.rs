@@ -30,6 +30,10 @@
 //! | touch | `PEXPIRE` with `GETRANGE` of the first byte (records alone are no session), or a script `PERSIST` when the TTL is `None` |
 //! | delete | `DEL` |
 //!
+//! A touching load or `touch` that finds a moved marker or records alone (no session) sends
+//! one script more (`SHORTEN`): its touch gave them a session's expiry, and they get back
+//! at most [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL).
+//!
 //! Every operation's future is boxed (`async_trait`), once per call, so its size is a cost
 //! paid on every request: the paths few requests take (connecting, the health check
 //! `PING`, the `NOSCRIPT` fallback, rewrites, merges, the hash layout, the cluster's index
@@ -697,6 +701,10 @@ impl RedisBackend {
                 .await;
         }
         let value = match got {
+            Ok((Value::BulkString(bytes),)) if touch.is_some() && layout::is_orphan(&bytes) => {
+                self.shorten_orphan(id).boxed().await;
+                return Ok(None);
+            }
             Ok((value,)) => value,
             // A session of an earlier version, stored as a hash. With `GET`, its expiry was
             // reset all the same (the `PEXPIRE` ran after the failed `GET`); `GETEX` failed
@@ -1027,6 +1035,18 @@ impl RedisBackend {
         Ok(retired(answer))
     }
 
+    /// After a touching load or `touch` found records alone or a moved marker
+    /// (`layout::ORPHAN`), which it answers as no session: gives them back the short expiry
+    /// its touch replaced (`scripts::SHORTEN`). One round trip more, only then. Best effort:
+    /// on failure they keep a session's expiry, which only costs memory.
+    async fn shorten_orphan(&self, id: &SessionId) {
+        let mut call = scripts::SHORTEN_SCRIPT.call(self.key(id));
+        call.arg(millis(crate::MOVED_MARKER_TTL));
+        if let Err(err) = self.run::<i64>(Request::Script(call)).await {
+            tracing::debug!(error = %err, "redis: could not give a moved marker or a write's leftover records their short expiry back");
+        }
+    }
+
     /// Deletes the records that a write left after a logout (`layout::ORPHAN`), if they are
     /// still there: a script, since a `create` may have written a session over them since.
     async fn delete_orphan(&self, id: &SessionId) -> Result<(), StoreError> {
@@ -1293,19 +1313,28 @@ impl SessionBackend for RedisBackend {
         Ok(match ttl {
             Some(ttl) => {
                 // With the first byte: records alone (`layout::ORPHAN`) are no session.
-                let key = self.key(id);
-                let mut pipe = redis::pipe();
-                pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl));
-                pipe.cmd("GETRANGE").arg(&key).arg(0).arg(0);
-                match self
-                    .send_raw::<(i64, Vec<u8>)>(&Request::Pipe(pipe), false)
-                    .await
-                {
-                    Ok((set, head)) => set == 1 && !layout::is_orphan(&head),
+                let request = {
+                    let key = self.key(id);
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("PEXPIRE").arg(&key).arg(millis(ttl));
+                    pipe.cmd("GETRANGE").arg(&key).arg(0).arg(0);
+                    Request::Pipe(pipe)
+                };
+                let answer = self.send_raw::<(i64, Vec<u8>)>(&request, false).await;
+                drop(request);
+                let (touched, orphan) = match answer {
+                    Ok((set, head)) if layout::is_orphan(&head) => (false, set == 1),
+                    Ok((set, _)) => (set == 1, false),
                     // A hash (a session of an earlier version), whose expiry was set.
-                    Err(err) if errors::is_wrong_type(&err) => true,
+                    Err(err) if errors::is_wrong_type(&err) => (true, false),
                     Err(err) => return Err(self.error(&err)),
+                };
+                // The request and the answer are dropped before this rare await: kept
+                // across it, they took this future past the small-bin size (module docs).
+                if orphan {
+                    self.shorten_orphan(id).boxed().await;
                 }
+                touched
             }
             None => {
                 let call = scripts::PERSIST_SCRIPT.call(self.key(id));

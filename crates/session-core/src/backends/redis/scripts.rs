@@ -327,6 +327,22 @@ end
 return 0
 "#;
 
+/// Gives records alone or a moved marker (`layout::ORPHAN`) back an expiry of at most `ttl`
+/// (`MOVED_MARKER_TTL`) after a touching load or a `touch` found them: that touch (`GETEX
+/// ... PX`, `PEXPIRE`) had just given them a session's, so a process still configured with
+/// the old store of a move would keep every marker it is asked about for a session's
+/// lifetime instead of a minute. Only when the key still starts with `,`: a `create` may
+/// have written a session over them in between, whose expiry is not this script's to
+/// shorten. Answers 1 when it found such a value, 0 otherwise.
+const SHORTEN: &str = r#"
+if redis.call('TYPE', key).ok == 'string' and redis.call('GETRANGE', key, 0, 0) == ',' then
+  local left = redis.call('PTTL', key)
+  if left < 0 or left > ttl then redis.call('PEXPIRE', key, ttl) end
+  return 1
+end
+return 0
+"#;
+
 /// The last step of a move out of this server (`SessionBackend::retire_many`): a session
 /// under the key (our string, or a hash of the layout of earlier versions) is replaced by
 /// the move's marker `ARGV[2]` (`layout::moved_marker`) with expiry `ttl`; answers 1. The
@@ -512,6 +528,7 @@ pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScri
 pub(super) static RETIRE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(RETIRE));
 pub(super) static DEL_ORPHAN_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(DEL_ORPHAN));
+pub(super) static SHORTEN_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SHORTEN));
 
 #[cfg(test)]
 mod tests {
