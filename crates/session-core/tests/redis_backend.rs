@@ -989,3 +989,41 @@ async fn a_touch_leaves_markers_and_leftover_records_their_short_expiry() {
         assert!(pttl(&server, &session) > short);
     }
 }
+
+/// A write by a process that loaded a session before a move retired it (one still
+/// configured with the old store) appends to the move's marker: it answers "no session" and
+/// leaves the marker as it was, expiry included, so the move's retire sent again (its reply
+/// lost) still finds its own marker. Deleting the marker with the records made that resend
+/// find nothing, and the move removed its copy: a logout no one asked for. Both writes that
+/// can land there: the scriptless one (with a TTL) and `AMEND_LOADED` (without).
+#[tokio::test]
+async fn a_stale_write_onto_a_moved_marker_leaves_the_marker() {
+    let server = RedisServer::start();
+    let short = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    for single in BOTH {
+        let b = backend(&server, single);
+        for ttl in [secs(3600), None] {
+            let id = SessionId::generate();
+            assert!(b
+                .create(&id, &state(&[("a", "1")]), secs(3600))
+                .await
+                .unwrap());
+            let (_, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
+            let ids = std::slice::from_ref(&id);
+            let retired = b.retire_many(ids, 7).await;
+            assert_eq!(retired[0].as_ref().unwrap(), &session_core::Retired::Now);
+            let marker: Vec<u8> = server.cmd(&["GET", &key(&id)]);
+            let mut changes = Changes::default();
+            changes.set("b", "2");
+            let after = [("a", "1"), ("b", "2")];
+            let written = b.apply_versioned(&id, version, &after, &changes, ttl).await;
+            assert!(!written.unwrap(), "a marker is no session");
+            let stored: Vec<u8> = server.cmd(&["GET", &key(&id)]);
+            assert_eq!(stored, marker, "the marker as it was ({ttl:?})");
+            let left = pttl(&server, &id);
+            assert!(0 < left && left <= short, "its expiry: {left} ms");
+            let again = b.retire_many(ids, 7).await;
+            assert_eq!(again[0].as_ref().unwrap(), &session_core::Retired::Before);
+        }
+    }
+}

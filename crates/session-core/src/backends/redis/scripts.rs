@@ -278,8 +278,12 @@ return len
 /// entry to add on one server (which must fail the write when it fails).
 const AMEND_LOADED: &str = r#"
 local len = redis.call('APPEND', key, ARGV[2])
-if len == #ARGV[2] or redis.call('GETRANGE', key, 0, 0) == ',' then
+if len == #ARGV[2] then
   redis.call('DEL', key)
+  return 0
+end
+if redis.call('GETRANGE', key, 0, 0) == ',' then
+  drop_records()
   return 0
 end
 if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
@@ -319,12 +323,35 @@ return 1
 
 /// Deletes records alone (`layout::ORPHAN`) that a write left after a logout, and nothing
 /// else: between the write's look at them and this, a `create` may have written a session
-/// over them (`CREATE`), which a plain `DEL` would remove.
+/// over them (`CREATE`), which a plain `DEL` would remove. Records appended to a moved marker
+/// ([`DROP_RECORDS`]) leave the marker as it was.
 const DEL_ORPHAN: &str = r#"
 if redis.call('TYPE', key).ok == 'string' and redis.call('GETRANGE', key, 0, 0) == ',' then
-  return redis.call('DEL', key)
+  drop_records()
+  return 1
 end
 return 0
+"#;
+
+/// Removes what a write appended after its session went away (`layout::ORPHAN`), for
+/// [`DEL_ORPHAN`] and [`AMEND_LOADED`]: the key is deleted, unless it starts with a moved
+/// marker (`layout::moved_marker`: `,"~moved":"` and 16 hex digits and `"`, 28 bytes),
+/// which is put back as it was, with its expiry (at most `MOVED_MARKER_TTL`: the scriptless
+/// write's `PEXPIRE` gave it a session's). A write by a process that loaded the
+/// session before a move retired it (one still configured with the old store) appends to
+/// the marker; deleting it with the records made the move's resent retire find nothing
+/// and remove the moved copy: a logout no one asked for.
+const DROP_RECORDS: &str = r#"
+local function drop_records()
+  local head = redis.call('GETRANGE', key, 0, 27)
+  if #head == 28 and string.sub(head, 1, 11) == ',"~moved":"' and string.sub(head, 28) == '"' then
+    local left = redis.call('PTTL', key)
+    if left <= 0 or left > MOVED_MARKER_MS then left = MOVED_MARKER_MS end
+    redis.call('SET', key, head, 'PX', left)
+  else
+    redis.call('DEL', key)
+  end
+end
 "#;
 
 /// Gives records alone or a moved marker (`layout::ORPHAN`) back an expiry of at most `ttl`
@@ -414,18 +441,23 @@ impl LuaScript {
 
     /// A script that takes `keys` keys of its own (the index entry may follow them).
     fn with_keys(body: &str, keys: usize) -> Self {
-        let helper = |name: &str, code: &'static str| {
+        let helper = |name: &str, code: &str| {
             if body.contains(&format!("{name}(")) {
-                code
+                code.to_owned()
             } else {
-                ""
+                String::new()
             }
         };
+        let drop_records = DROP_RECORDS.replace(
+            "MOVED_MARKER_MS",
+            &crate::MOVED_MARKER_TTL.as_millis().to_string(),
+        );
         let prelude = PRELUDE.replace("KEYS_OF_SCRIPT", &keys.to_string());
         let code = format!(
-            "{prelude}{}{}{body}",
+            "{prelude}{}{}{}{body}",
             helper("in_chunks", IN_CHUNKS),
-            helper("on_top", ON_TOP)
+            helper("on_top", ON_TOP),
+            helper("drop_records", &drop_records)
         );
         let hash = Script::new(&code).get_hash().to_owned();
         Self { code, hash }
@@ -533,6 +565,25 @@ pub(super) static SHORTEN_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `DROP_RECORDS` tells a moved marker by its shape in Lua: the shape
+    /// `layout::moved_marker` makes, whatever the token.
+    #[test]
+    fn drop_records_knows_the_markers_shape() {
+        for token in [0, 7, u64::MAX] {
+            let marker = super::super::layout::moved_marker(token);
+            assert_eq!(marker.len(), 28);
+            let start = std::str::from_utf8(&marker[..11]).unwrap();
+            assert!(DROP_RECORDS.contains(&format!("string.sub(head, 1, 11) == '{start}'")));
+            assert_eq!(marker[27], b'"');
+        }
+        let code = &AMEND_LOADED_SCRIPT.code;
+        assert!(code.contains("local function drop_records()"));
+        assert!(code.contains(&format!(
+            "left > {} then",
+            crate::MOVED_MARKER_TTL.as_millis()
+        )));
+    }
 
     /// `RETIRE` on every kind of key, as this server runs it and as a server before Redis
     /// 6.2 would (its `SET` refuses `GET` as a syntax error whatever the key holds: here a
