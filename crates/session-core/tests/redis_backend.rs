@@ -1027,3 +1027,42 @@ async fn a_stale_write_onto_a_moved_marker_leaves_the_marker() {
         }
     }
 }
+
+/// Two requests that each remove one of a session's two keys (each write appends its
+/// removal, since each one's own state keeps the other key) leave a value with no key: no
+/// session to every read. The load that finds it deletes it, as a write that empties a
+/// session does, so that a write in flight from a request that loaded the session earlier
+/// finds no session, not one it brings back with its own keys alone (the ninth review).
+#[tokio::test]
+async fn a_session_emptied_by_concurrent_removals_is_deleted_when_read() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        let both = state(&[("user", "\"alice\""), ("flash", "\"hi\"")]);
+        assert!(b.create(&id, &both, secs(3600)).await.unwrap());
+        let mut versions = Vec::new();
+        for _ in 0..3 {
+            versions.push(b.load_versioned(&id, None).await.unwrap().unwrap().1);
+        }
+        for (version, (gone, kept)) in versions.iter().zip([("user", "flash"), ("flash", "user")]) {
+            let mut changes = Changes::default();
+            changes.remove(gone);
+            let after = [(kept, both[kept].as_str())];
+            let written = b.apply_versioned(&id, *version, &after, &changes, secs(3600));
+            assert!(written.await.unwrap(), "removing {gone}");
+        }
+        assert_eq!(b.load(&id, None).await.unwrap(), None);
+        assert_eq!(
+            server.cmd::<i64>(&["EXISTS", &key(&id)]),
+            0,
+            "deleted when read"
+        );
+        let mut changes = Changes::default();
+        changes.set("cart", "[1]");
+        let late = b.apply_versioned(&id, versions[2], &[("cart", "[1]")], &changes, secs(3600));
+        assert!(!late.await.unwrap(), "the late write finds no session");
+        assert_eq!(b.load(&id, None).await.unwrap(), None);
+        assert!(!b.touch(&id, secs(3600)).await.unwrap());
+    }
+}

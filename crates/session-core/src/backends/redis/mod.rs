@@ -721,14 +721,32 @@ impl RedisBackend {
             }
             Err(err) => return Err(self.error(&err)),
         };
-        Ok(self
-            .stored::<T>(value)?
-            .map(|(state, tag, len)| (state, Version::tagged(self.origin, tag, len))))
+        match self.stored_or_emptied::<T>(value)? {
+            Some((state, tag, len)) if state.is_empty() => {
+                self.delete_emptied(id, (tag, len)).boxed().await;
+                Ok(None)
+            }
+            found => {
+                Ok(found.map(|(state, tag, len)| (state, Version::tagged(self.origin, tag, len))))
+            }
+        }
     }
 
     /// A `GET` reply of a session key: the state, the tag and the length of its value, `None`
     /// when the key is absent.
     fn stored<T: Decoded>(&self, value: Value) -> Result<Option<(T, u64, usize)>, StoreError> {
+        // A session whose keys were all removed (by concurrent requests that each removed
+        // some): no session.
+        Ok(self
+            .stored_or_emptied::<T>(value)?
+            .filter(|(state, ..)| !state.is_empty()))
+    }
+
+    /// [`stored`](Self::stored), with a session whose keys were all removed as it is.
+    fn stored_or_emptied<T: Decoded>(
+        &self,
+        value: Value,
+    ) -> Result<Option<(T, u64, usize)>, StoreError> {
         match value {
             Value::Nil => Ok(None),
             // A write's records that landed after a logout, about to be deleted by it.
@@ -736,12 +754,26 @@ impl RedisBackend {
             Value::BulkString(bytes) => {
                 let len = bytes.len();
                 let (state, tag) = T::decode(bytes).map_err(corrupt)?;
-                // A session whose keys were all removed (by concurrent requests that each
-                // removed some): no session.
-                Ok((!state.is_empty()).then_some((state, tag, len)))
+                Ok(Some((state, tag, len)))
             }
             Value::ServerError(err) => Err(self.error(&RedisError::from(err))),
             _ => Err(corrupt("GET returned something other than a string".into())),
+        }
+    }
+
+    /// After a load found a session whose keys concurrent requests removed, each some of
+    /// them (each write appends its removals, and none could see that together they leave
+    /// nothing): deletes it, if it is still that value (`expected`: its tag and length), as
+    /// a write that empties a session does. Left there, a write in flight from a request
+    /// that loaded it earlier would add to it and bring it back with that write's keys
+    /// alone, a `touch` would keep it alive, and it would count as a session in `sessionctl`.
+    /// Best effort: it is no session to any read either way.
+    async fn delete_emptied(&self, id: &SessionId, expected: (u64, usize)) {
+        if let Err(err) = self
+            .write_if_unchanged(id, expected, (&[], &[]), None, None)
+            .await
+        {
+            tracing::debug!(error = %err, "redis: could not delete a session whose keys were all removed");
         }
     }
 
