@@ -228,13 +228,20 @@ impl CookieConfig {
     /// but only the value of a cookie of our name is percent-decoded: the crate decodes every
     /// name and value and builds a `Cookie` for each, 3% of a small read's CPU in a profile
     /// (docs/benchmarks.md, the seventh round).
+    ///
+    /// The header is split on `;` as bytes and only each pair needs to be UTF-8: browsers
+    /// send a cookie set with a non-ASCII value (`lang=français`) as its raw bytes, and
+    /// `HeaderValue::to_str` refuses the whole header for one of them. The session then
+    /// looked absent, and a logout deleted nothing and left the session alive (a ninth
+    /// review). A `;` byte never occurs inside a multi-byte UTF-8 character, so the pairs
+    /// of a header that is UTF-8 throughout are the ones a split of its text gives.
     pub(crate) fn sealed_values(&self, headers: &HeaderMap) -> Candidates {
         let mut candidates = Candidates::default();
         let ours = headers
             .get_all(header::COOKIE)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|text| text.split(';'))
+            .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
+            .filter_map(|pair| std::str::from_utf8(pair).ok())
             .filter_map(|pair| self.value_if_ours(pair));
         for value in ours {
             if candidates.values.len() < MAX_CANDIDATES {

@@ -222,6 +222,37 @@ async fn purge_deletes_and_expires_the_cookie() {
     assert_eq!(send(&app, "GET", "/read", Some(&cookie)).await.body, "0");
 }
 
+/// A cookie of another name with a non-ASCII value (browsers send it as raw bytes, here
+/// UTF-8) in the same header does not hide ours: the session reads, and a logout deletes it
+/// and expires the cookie. `HeaderValue::to_str` refused the whole header for that one
+/// cookie: the session looked absent, and the logout answered 200 but deleted nothing.
+#[tokio::test]
+async fn a_non_ascii_cookie_beside_ours_hides_nothing() {
+    let (app, _, store) = setup();
+    let cookie = send(&app, "GET", "/counter", None).await.cookie_pair();
+    let id = open(&cookie);
+    for header in [
+        format!("{cookie}; lang=fran\u{e7}ais"),
+        format!("lang=fran\u{e7}ais; {cookie}"),
+    ] {
+        assert_eq!(send(&app, "GET", "/read", Some(&header)).await.body, "1");
+    }
+    let res = send(
+        &app,
+        "POST",
+        "/logout",
+        Some(&format!("{cookie}; lang=fran\u{e7}ais")),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(
+        res.set_cookie[0].contains("Max-Age=0"),
+        "{:?}",
+        res.set_cookie
+    );
+    assert_eq!(store.load(&id).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn clearing_every_key_deletes_the_session_and_the_cookie() {
     let (app, _, store) = setup();

@@ -118,12 +118,15 @@ fn bad_value(id: &SessionId) -> impl Strategy<Value = String> {
 }
 
 /// The candidates as the cookie crate finds them, what `sealed_values` did before it split
-/// the header by hand: the oracle of `candidates_are_the_cookie_crates`.
+/// the header by hand: the oracle of `candidates_are_the_cookie_crates`. Each `;`-separated
+/// pair that is UTF-8 goes to the crate: a pair that is not (a cookie of another name with
+/// a non-ASCII value, sent as raw bytes) hides no other cookie of the header.
 fn crate_candidates(config: &CookieConfig, headers: &HeaderMap) -> (Vec<String>, usize) {
     let ours: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.as_bytes().split(|&byte| byte == b';'))
+        .filter_map(|pair| std::str::from_utf8(pair).ok())
         .flat_map(Cookie::split_parse_encoded)
         .filter_map(Result::ok)
         .filter(|cookie| cookie.name() == config.name)
@@ -163,6 +166,29 @@ fn cookieish_with_encoded_names() -> impl Strategy<Value = String> {
             .map(|(part, separated)| if separated { part + ";" } else { part })
             .collect()
     })
+}
+
+/// A cookie of another name whose value is not ASCII (sent by browsers as its raw bytes:
+/// UTF-8, or Latin-1 from older code) does not hide ours in the same header, before or after
+/// it; a pair that is not UTF-8 is skipped alone.
+#[test]
+fn a_non_ascii_cookie_beside_ours_hides_nothing() {
+    let config = config_with(test_key());
+    for other in ["lang=fran\u{e7}ais".as_bytes(), &b"lang=fran\xe7ais"[..]] {
+        for ours_first in [true, false] {
+            let mut bytes = Vec::new();
+            if ours_first {
+                bytes.extend_from_slice(b"id=sealed; ");
+                bytes.extend_from_slice(other);
+            } else {
+                bytes.extend_from_slice(other);
+                bytes.extend_from_slice(b"; id=sealed");
+            }
+            let mut headers = HeaderMap::new();
+            headers.append(header::COOKIE, HeaderValue::from_bytes(&bytes).unwrap());
+            assert_eq!(config.sealed_values(&headers).values, ["sealed"]);
+        }
+    }
 }
 
 /// Past the limit of candidates, by hand as well as in the property test (whose runs of our
