@@ -483,6 +483,45 @@ impl Session {
         }
     }
 
+    /// A renew's writes: `state` created under a new id, **then** the old id deleted. A
+    /// delete that finds nothing means a logout (or a revoke, or expiry) came since the
+    /// load, before or during the renew: the new id is deleted too and the cookie removed,
+    /// so the logout sticks. Deleting first left a window: a logout between that delete and
+    /// the create found nothing to delete, answered "logged out", and the create then
+    /// brought the session back under the new id (a ninth review). A logout that comes after
+    /// both writes carries the old id, which names nothing any more: the browser keeps
+    /// whichever cookie it receives last (docs/security.md). A failed create leaves the old
+    /// session as it was; a failed delete removes the new one again and reports the error.
+    async fn renew_into(
+        &self,
+        old: &SessionId,
+        state: &SessionState,
+        ttl: Option<Duration>,
+        lifetime: Lifetime,
+    ) -> Result<Option<HeaderValue>, SessionError> {
+        let config = &self.inner.config;
+        let store = &config.store;
+        let id = store
+            .create(state, ttl)
+            .await
+            .map_err(SessionError::from_store)?;
+        let deleted = store.delete(old).await;
+        if !matches!(deleted, Ok(true)) {
+            if let Err(err) = store.delete(&id).await {
+                // Its id was never sent: nobody can use it, and it expires with its TTL.
+                tracing::warn!(error = %err, "could not delete the new id of a renew that did not complete");
+            }
+        }
+        match deleted {
+            Ok(true) => Ok(config.cookie.seal(&id, lifetime)),
+            Ok(false) => {
+                tracing::info!("session was deleted or expired before its renew; it stays deleted");
+                Ok(config.cookie.removal())
+            }
+            Err(err) => Err(SessionError::from_store(err)),
+        }
+    }
+
     /// Writes what the handler did: at most one store write (two for a renew, and with a
     /// session of its own expiry under sliding expiry or `always_save`). Returns the
     /// `Set-Cookie` value to send, if any.
@@ -519,6 +558,12 @@ impl Session {
                 store
                     .check_size_of(entries_to_store(&data, expiry_entry))
                     .map_err(SessionError::from_store)?;
+            }
+            if data.renewed && !data.is_empty() {
+                let lifetime = self.lifetime(expiry);
+                return self
+                    .renew_into(&old, &full_state(&data), ttl, lifetime)
+                    .await;
             }
             let deleted = store.delete(&old).await.map_err(SessionError::from_store)?;
             if data.renewed && !deleted {
