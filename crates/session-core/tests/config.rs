@@ -1335,3 +1335,33 @@ fn cookie_settings_are_bounded() {
         }
     }
 }
+
+/// A port that nothing would use is refused, naming it, rather than ignored: in sentinel
+/// mode (a sentinel without a port means 26379; the master's address comes from the
+/// sentinels) and beside a unix socket. The default 6379, which config templates often
+/// carry, passes.
+#[test]
+fn a_port_nothing_would_use_is_refused() {
+    let sentinel = |port: &str| {
+        SessionConfig::builder()
+            .set("SESSION_REDIS_SENTINEL_LIST", "10.0.0.1:26379,10.0.0.2")
+            .set("session_redis_master", "mymaster")
+            .set("session_redis_port", port)
+            .build()
+    };
+    let err = sentinel("26380").unwrap_err();
+    assert_eq!(err.key, "session_redis_port");
+    assert!(err.to_string().contains("26380"), "{err}");
+    assert!(err.expected.contains("sentinel"), "{err}");
+    assert!(sentinel("6379").is_ok());
+    let socket = |port: &str| {
+        SessionConfig::builder()
+            .set("session_redis_unix_socket_path", "/run/redis.sock")
+            .set("session_redis_port", port)
+            .build()
+    };
+    let err = socket("7000").unwrap_err();
+    assert_eq!(err.key, "session_redis_port");
+    assert!(err.expected.contains("unix socket"), "{err}");
+    assert!(socket("6379").is_ok());
+}

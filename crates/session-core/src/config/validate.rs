@@ -596,6 +596,16 @@ impl SessionConfig {
                         ));
                     }
                 }
+                if let (Some(p), true) = (&self.unix_socket_path, self.port != 6379) {
+                    return Err(ConfigError::invalid(
+                        "session_redis_port",
+                        &self.port.to_string(),
+                        &format!(
+                            "no port with session_redis_unix_socket_path ({}): a unix socket has none; unset one of them",
+                            p.display()
+                        ),
+                    ));
+                }
                 if let (Some(p), false) = (&self.unix_socket_path, self.host.is_empty()) {
                     return Err(ConfigError::invalid(
                         "session_redis_unix_socket_path",
@@ -623,7 +633,17 @@ impl SessionConfig {
                         "the name of the master the sentinels monitor, required in sentinel mode (or SESSION_REDIS_SENTINEL_MASTER_ALIAS)",
                     ));
                 }
-                self.no_url_or_socket("sentinel mode takes the sentinels in session_redis_host")
+                self.no_url_or_socket("sentinel mode takes the sentinels in session_redis_host")?;
+                // A sentinel without a port means 26379, the Sentinel port: a port set here
+                // would otherwise be ignored without a word.
+                if self.port != 6379 {
+                    return Err(ConfigError::invalid(
+                        "session_redis_port",
+                        &self.port.to_string(),
+                        "no port in sentinel mode: give each sentinel its port in session_redis_host, such as [('10.0.0.1', 26380)] (a sentinel without a port means 26379); the master's address comes from the sentinels",
+                    ));
+                }
+                Ok(())
             }
             Mode::Cluster => {
                 sentinel_only(self)?;
