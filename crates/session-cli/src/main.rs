@@ -12,6 +12,7 @@ mod load;
 mod parts;
 mod progress;
 mod scan;
+mod text;
 
 use std::process::ExitCode;
 
@@ -39,8 +40,10 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
+            // Messages can quote what a server said or a key it holds: escaped like the
+            // commands' own output, so no error can drive the terminal.
             for line in failure.message.lines() {
-                eprintln!("sessionctl: {line}");
+                eprintln!("sessionctl: {}", text::printable(line));
             }
             ExitCode::from(failure.status)
         }

@@ -256,6 +256,69 @@ fn show_prints_keys_sizes_and_ttl_and_values_only_when_asked() {
     );
 }
 
+/// Session keys and values are whatever a client stored: `show` escapes control characters
+/// and invisible ones (U+202E) instead of writing them to the terminal, and so does an error
+/// that quotes a session key.
+#[test]
+fn show_escapes_control_characters_of_stored_keys_and_values() {
+    let server = RedisServer::start();
+    let hostile = "\u{1b}]0;pwned\u{7}\u{1b}[2Juser";
+    let escaped = r"\u{1b}]0;pwned\u{7}\u{1b}[2Juser";
+    let (new, old) = (id(1), id(2));
+    put(
+        &server,
+        "session:",
+        &[(new.clone(), vec![(hostile, "\"\u{202e}olleh\"")], None)],
+    );
+    // The layout of earlier versions keeps each value as it is (JSON text: U+202E or a C1
+    // control such as U+009B, the one-byte CSI, may stand raw in a string).
+    put_hashes(
+        &server,
+        "session:",
+        &[(old.clone(), vec![(hostile, "\"\u{9b}2J\u{202e}x\"")], None)],
+    );
+    let env = url_env(&server);
+    for id in [&new, &old] {
+        let run = sessionctl(&["show", id, "--values"], &env_of(&env)).expect(0);
+        assert!(
+            !run.stdout
+                .contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}']),
+            "{:?}",
+            run.stdout
+        );
+        assert!(run.stdout.contains(escaped), "{}", run.stdout);
+        assert!(run.stdout.contains(r"\u{202e}"), "{}", run.stdout);
+        // JSON output escapes by itself and keeps the key exact.
+        let json = sessionctl(&["show", id, "--json"], &env_of(&env))
+            .expect(0)
+            .json();
+        assert_eq!(json[0]["keys"][0]["key"], hostile);
+    }
+    let run = sessionctl(&["show", &old, "--values"], &env_of(&env)).expect(0);
+    assert!(run.stdout.contains(r"\u{9b}2J"), "{}", run.stdout);
+
+    // A value that is not UTF-8: session-core's error names the session key, escaped too.
+    let broken = id(3);
+    let mut conn = server.client().get_connection().unwrap();
+    let () = redis::cmd("HSET")
+        .arg(format!("session:{broken}"))
+        .arg(hostile)
+        .arg(&[0xffu8, 0xfe][..])
+        .query(&mut conn)
+        .unwrap();
+    let run = sessionctl(&["show", &broken], &env_of(&env)).expect(1);
+    assert!(
+        !run.stderr.contains(['\u{1b}', '\u{7}']) && run.stderr.contains(escaped),
+        "{:?}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains(&broken),
+        "no session id: {}",
+        run.stderr
+    );
+}
+
 #[test]
 fn revoke_by_id_by_value_without_ttl_and_all() {
     let server = RedisServer::start();

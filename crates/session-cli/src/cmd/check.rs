@@ -13,6 +13,7 @@ use crate::{
     failure::Failure,
     load,
     parts::{self, Part, PartKind, Role},
+    text::printable,
 };
 
 /// One server's answer.
@@ -175,9 +176,14 @@ fn print_human(report: &Report) {
             .latency_ms
             .map(|l| format!(" {l:.2} ms"))
             .unwrap_or_default();
+        // Where a node is and its version are what the servers announce (CLUSTER NODES,
+        // INFO), and an error can quote a server: escaped like stored data.
         println!(
-            "  {:<24} {:<16} {:<28} {state}{version}{latency}",
-            n.part, n.role, n.location
+            "  {:<24} {:<16} {:<28} {state}{}{latency}",
+            n.part,
+            n.role,
+            printable(&n.location),
+            printable(&version)
         );
     }
     for r in &report.dry_runs {
@@ -188,7 +194,7 @@ fn print_human(report: &Report) {
                 "  {:<24} dry run FAILED after [{}]: {}",
                 r.part,
                 r.steps.join(", "),
-                r.error.as_deref().unwrap_or("")
+                printable(r.error.as_deref().unwrap_or(""))
             );
         }
     }

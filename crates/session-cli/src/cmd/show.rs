@@ -5,7 +5,7 @@ use std::path::Path;
 use serde::Serialize;
 use session_core::SessionId;
 
-use crate::{args::ShowArgs, failure::Failure, load, parts};
+use crate::{args::ShowArgs, failure::Failure, load, parts, text::printable};
 
 #[derive(Serialize)]
 struct Shown {
@@ -70,10 +70,14 @@ pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<()
         println!("part: {}", s.part);
         println!("ttl:  {ttl}");
         println!("keys: {}", s.keys.len());
+        // Keys and values are whatever a client stored (an old hash layout's values are
+        // raw bytes, not JSON): escaped, so that none can drive the terminal (--json is
+        // escaped by JSON itself).
         for k in &s.keys {
+            let key = printable(&k.key);
             match &k.value {
-                Some(v) => println!("  {:<24} {:>8} B  {v}", k.key, k.bytes),
-                None => println!("  {:<24} {:>8} B", k.key, k.bytes),
+                Some(v) => println!("  {key:<24} {:>8} B  {}", k.bytes, printable(v)),
+                None => println!("  {key:<24} {:>8} B", k.bytes),
             }
         }
     }

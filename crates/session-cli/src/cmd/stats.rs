@@ -70,7 +70,8 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
     let total: usize = all.iter().map(|g| g.sessions).sum();
     println!("sessions: {total}");
     for g in &all {
-        println!("{}", g.name);
+        // The name holds a node's address as the cluster announces it: escaped.
+        println!("{}", crate::text::printable(&g.name));
         println!("  sessions:        {}", g.sessions);
         let how = if g.sampled == g.sessions {
             "exact".to_owned()
