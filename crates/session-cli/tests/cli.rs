@@ -10,7 +10,7 @@ use common::{
     stored_field,
 };
 use session_core::{backends::file::FileBackend, SessionBackend, SessionId};
-use session_testkit::RedisServer;
+use session_testkit::{RedisServer, ServerOptions};
 
 fn url_env(server: &RedisServer) -> Vec<(&'static str, String)> {
     vec![("SESSION_REDIS_URL", server.url())]
@@ -736,6 +736,96 @@ fn migrate_failures_name_the_flag_and_the_backend() {
         run.stdout
     );
     assert_eq!(dbsize(&server), 1);
+}
+
+/// Inline `--from` settings: a `;` inside a password stays in it (it separates settings only
+/// before an option name and `=`), and no error repeats a piece of a setting that could be
+/// part of a password.
+#[test]
+fn migrate_inline_settings_keep_a_password_with_semicolons_and_never_print_it() {
+    let password = "abc;Hunter2Zq9;x=y";
+    let server = RedisServer::start_with(ServerOptions::new().password(password));
+    let port = server.port().to_string();
+    let mut conn = server.client().get_connection().unwrap();
+    let () = redis::cmd("SET")
+        .arg(format!("session:{}", id(1)))
+        .arg("v1:00000000000000c1:{\"=n\":1")
+        .query(&mut conn)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let to = format!("files:{}", dir.path().join("s").display());
+    let inline = |password: &str| {
+        format!("session_redis_host=127.0.0.1; session_redis_port={port};session_redis_password={password}")
+    };
+    let migrate = |from: &str| {
+        sessionctl(
+            &[
+                "migrate",
+                "--from",
+                from,
+                "--to",
+                &to,
+                "--dry-run",
+                "--json",
+            ],
+            &[],
+        )
+    };
+    let run = migrate(&inline(password)).expect(0);
+    assert_eq!(run.json()["found"], 1, "the whole password was sent");
+
+    // A wrong one fails, without a piece of it.
+    let run = migrate(&inline("abc;Wrong7Qx;k=v")).expect(1);
+    for piece in ["Wrong7Qx", "k=v"] {
+        assert!(!run.stderr.contains(piece), "{}", run.stderr);
+    }
+
+    // Settings that cannot be read are named by position, never shown.
+    let run = migrate(&format!("Hunter2Zq9;session_redis_port={port}")).expect(2);
+    assert!(
+        run.stderr.contains("--from: inline setting #1 has no `=`")
+            && !run.stderr.contains("Hunter2"),
+        "{}",
+        run.stderr
+    );
+    let run = migrate(&format!("session_redis_port={port}\nabc Hunter2Zq9=x")).expect(2);
+    assert!(
+        run.stderr
+            .contains("--from: inline setting #2 does not start with an option name")
+            && !run.stderr.contains("Hunter2"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Text that is nothing `migrate` reads is quoted in part, cut on a character boundary: a
+/// non-ASCII one made it panic.
+#[test]
+fn migrate_quotes_non_ascii_text_without_panicking() {
+    let text = format!("a{}", "é".repeat(40));
+    let run = sessionctl(
+        &["migrate", "--from", &text, "--to", "files:/nonexistent"],
+        &[],
+    )
+    .expect(2);
+    assert!(
+        run.stderr.contains("--from: `a") && run.stderr.contains("is neither an existing file"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    let text = format!("a{}", "é".repeat(100));
+    let run = sessionctl(
+        &["migrate", "--from", "files:/nonexistent", "--to", &text],
+        &[],
+    )
+    .expect(2);
+    assert!(
+        run.stderr
+            .contains(&format!("--to: `a{}…`", "é".repeat(59))),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -26,6 +26,20 @@ impl SessionConfig {
         SessionConfigBuilder::new()
     }
 
+    /// True when `name` is one of the option names the sources accept (any case, aliases
+    /// included, surrounding spaces ignored), as [`SessionConfigBuilder::set`] reads it.
+    /// For tools that must tell an option name from other text without trying it.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// assert!(SessionConfig::is_option_name("SESSION_REDIS_PASSWORD"));
+    /// assert!(!SessionConfig::is_option_name("session_redis_pasword"));
+    /// ```
+    pub fn is_option_name(name: &str) -> bool {
+        names::lookup(name).is_some()
+    }
+
     /// A builder starting from this configuration, to override parts of it in code.
     ///
     /// ```
