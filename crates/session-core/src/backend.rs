@@ -208,8 +208,10 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// Redis: `redis:<server>/<db>#<key>`, the server as configured (`host:port`, with
     /// `rediss://` for TLS, or the socket path; the sentinels' or the cluster seeds' list,
     /// sorted). Two spellings of one server (`localhost` and `127.0.0.1`, a socket and TCP)
-    /// are two places, and a move between them deletes the sessions that stay: name servers
-    /// the same way in both configurations. A pool answers its owning member's place; the
+    /// are two places: name servers the same way in both configurations. A move between
+    /// them no longer deletes the sessions (a target that already had the session and holds
+    /// the source's very value, by its tag, does not get its source retired:
+    /// [`crate::backends::multi`]), but loads pay a move's steps for nothing. A pool answers its owning member's place; the
     /// file store its canonical directory and the id; the in-memory store its map.
     ///
     /// The answer holds the session id, a bearer credential: compare it, never log it.
@@ -318,6 +320,22 @@ impl Version {
             } if o == origin => Seen::Tagged { tag, len },
             Stamp::Hash { origin: o } if o == origin => Seen::Hash,
             _ => Seen::Unknown,
+        }
+    }
+
+    /// True when `self` and `other`, read by any two backends, may be one stored value: the
+    /// same header tag (random, new with every rewrite, kept by appends, so two copies
+    /// made apart never share it), or both sessions in the former hash layout, which have
+    /// no tag to tell them apart. False for different tags, and for a backend that keeps
+    /// no versions (the file store, the in-memory store), whose
+    /// [`place`](SessionBackend::place) is exact. For a move whose target "already had"
+    /// the session: two spellings of one Redis server are two places, and retiring the
+    /// source would retire the target's copy, the same key ([`crate::backends::multi`]).
+    pub(crate) fn may_be_same_value(self, other: Version) -> bool {
+        match (self.0, other.0) {
+            (Stamp::Tagged { tag: a, .. }, Stamp::Tagged { tag: b, .. }) => a == b,
+            (Stamp::Hash { .. }, Stamp::Hash { .. }) => true,
+            _ => false,
         }
     }
 

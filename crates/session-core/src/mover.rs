@@ -12,7 +12,10 @@
 //! a logout, provided the application deletes from the source first (a multi-backend with
 //! the source in `delete` mode does, and so does the migration's wrapper). A session the
 //! target keeps in the very place the source does ([`SessionBackend::place`]: a pool and the
-//! same pool with a member more) is left where it is: nothing is created or deleted.
+//! same pool with a member more) is left where it is: nothing is created or deleted. So is
+//! one the target already holds as the source's very value (the same header tag: one Redis
+//! server written two ways, which `place` takes for two places): retiring the source would
+//! retire the target's copy, the same key ([`MultiBackend`], "Moving a session").
 //!
 //! With [`keep_source`](Mover::keep_source) the source is read again instead of deleted
 //! (a copy): a session gone from it since the first read is removed from the target.

@@ -449,3 +449,96 @@ async fn redis_retires_with_a_marker_a_logout_removes() {
     assert_eq!(server.cmd::<String>(&["TYPE", &hash_key]), "string");
     assert_eq!(server.cmd::<String>(&["GET", &orphan_key]), ",\"=n\":2 ");
 }
+
+/// One server, db and prefix written two ways (`127.0.0.1` and `localhost`): the source
+/// (`read`, `delete`) and the writer (`read`, `write`) of a multi-backend, or of a mover,
+/// are one key per session. A move finds the session "already in the target" (the same
+/// key) and must not retire its source, which is the only copy: each session stays,
+/// readable and writable, whatever the order the backends are listed in. Places compare
+/// configured addresses, so only the stored value (its header's tag) can tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_written_two_ways_loses_no_session_to_a_move() {
+    use session_core::{backends::multi::MultiBackend, BackendMode};
+    const COUNT: usize = 20;
+    let server = RedisServer::start();
+    let spelled = |host: &str| -> Arc<dyn SessionBackend> {
+        Arc::new(
+            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+                url: Some(format!("redis://{host}:{}/0", server.port())),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        )
+    };
+    let (writer, source) = (spelled("127.0.0.1"), spelled("localhost"));
+    let old_first = MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                source.clone(),
+            ),
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                writer.clone(),
+            ),
+        ],
+        TtlRule::default(),
+    );
+    let changes = session_core::Changes {
+        set: [("n".to_owned(), "2".to_owned())].into(),
+        remove: Vec::new(),
+    };
+    for (name, multi) in [
+        ("new first", new_first(writer.clone(), source.clone())),
+        ("old first", old_first),
+    ] {
+        let ids = seed_n(writer.as_ref(), COUNT).await;
+        for id in &ids {
+            assert_eq!(multi.load(id, None).await.unwrap(), Some(state()), "{name}");
+            // Touching loads go through the move too.
+            assert!(
+                multi
+                    .load(id, Some(std::time::Duration::from_secs(600)))
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{name}: the session is gone after one load"
+            );
+            assert!(multi.apply(id, &changes, None).await.unwrap(), "{name}");
+        }
+        assert_eq!(survivors(&[writer.as_ref()], &ids).await, COUNT, "{name}");
+        assert_eq!(redis_keys(&server, "session:*"), COUNT, "{name}");
+        for id in &ids {
+            assert!(multi.delete(id).await.unwrap(), "{name}: the logout");
+        }
+        assert_eq!(redis_keys(&server, "session:*"), 0, "{name}");
+    }
+
+    // The mover (`sessionctl migrate --delete-source`): nothing created, nothing lost.
+    let ids = seed_n(source.as_ref(), COUNT).await;
+    let outcomes = Mover::new(source.clone(), writer.clone(), TtlRule::default())
+        .move_many(&ids)
+        .await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(MoveOutcome::AlreadyThere))),
+        "{:?}",
+        &outcomes[..3]
+    );
+    assert_eq!(survivors(&[writer.as_ref()], &ids).await, COUNT);
+    assert_eq!(survivors(&[source.as_ref()], &ids).await, COUNT);
+}
+
+/// `count` sessions written straight into `store`, each under a tag of its own.
+async fn seed_n(store: &dyn SessionBackend, count: usize) -> Vec<SessionId> {
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = SessionId::generate();
+        assert!(store.create(&id, &state(), None).await.unwrap());
+        ids.push(id);
+    }
+    ids
+}

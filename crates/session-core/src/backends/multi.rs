@@ -69,6 +69,20 @@
 //! another write backend keeps it elsewhere (a mirror being filled for a later switch), the
 //! load goes through the move, which copies the session there.
 //!
+//! One server, db and prefix written two ways (`localhost` and `127.0.0.1`, a socket and
+//! TCP) is two places to [`SessionBackend::place`], which compares configured addresses. A
+//! move out of one spelling into the other finds the session "already there" (the same
+//! key), and retiring the source would retire that copy, the only one: each session would
+//! be lost on its first load (with the source listed before the writer; listed after, a
+//! load finds the writer's copy first and moves nothing). So a move whose write backend
+//! already had the session reads the versions of the source's value and of that copy
+//! (`load_versioned`): the same header tag (random, new with every rewrite, never shared
+//! by copies made apart; the source read again after the copy, so that one rewrite in
+//! between does not hide it), or both in the former hash layout (no tag to tell), and the
+//! source is asked instead of retired, as above. Copies made apart are retired as before;
+//! a byte-for-byte clone (a replica's data, an RDB restored elsewhere) is left in the
+//! source, a stale copy that a logout removes (rule 1) and that expires on its own.
+//!
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
@@ -549,6 +563,7 @@ impl MultiBackend {
                     Ok(Some((copy, left))) => {
                         let rank = self.rank_of(from, w, &moves[k].id);
                         let ttl = self.ttl.for_move(touch, left);
+                        moves[k].found_at.push(w_index);
                         moves[k].take_copy(rank, copy, ttl)
                     }
                     // This writer keeps the session where the source does (a pool and the
@@ -588,9 +603,26 @@ impl MultiBackend {
         let open: Vec<usize> = (0..moves.len())
             .filter(|&k| moves[k].outcome.is_none())
             .collect();
-        let (asked, deleted): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&k| {
+        let (mut asked, deleted): (Vec<usize>, Vec<usize>) = open.iter().partition(|&&k| {
             (self.keep_source && !from.write) || self.a_writer_keeps_it_there(from, &moves[k].id)
         });
+        // A writer that already had the session may hold the source's very key: one Redis
+        // server, db and prefix written two ways (`localhost`, `127.0.0.1`) is two places to
+        // `place`. Retiring the source would then retire the only copy. Such a source is
+        // asked instead, as above; a copy kept in two places is a stale one at worst, which
+        // a logout removes (rule 1).
+        let shared = futures_util::future::join_all(
+            deleted
+                .iter()
+                .map(|&k| self.shares_a_writers_value(from, &moves[k])),
+        )
+        .await;
+        let (same_key, deleted): (Vec<_>, Vec<_>) = deleted
+            .into_iter()
+            .zip(shared)
+            .partition(|&(_, shared)| shared);
+        asked.extend(same_key.into_iter().map(|(k, _)| k));
+        let deleted: Vec<usize> = deleted.into_iter().map(|(k, _)| k).collect();
         let ids_of =
             |ks: &[usize]| -> Vec<SessionId> { ks.iter().map(|&k| moves[k].id.clone()).collect() };
         let (ids_asked, ids_deleted) = (ids_of(&asked), ids_of(&deleted));
@@ -639,6 +671,46 @@ impl MultiBackend {
             .collect()
     }
 
+    /// True when a write backend that `m` found the session in already
+    /// ([`Move::found_at`]) may hold the very value `from` holds
+    /// ([`Version::may_be_same_value`]): one key written two ways. The source is read
+    /// before and after that writer, so one rewrite in between (a new tag) does not make
+    /// one key look like two. A read that fails or finds nothing says "not the same", as
+    /// before: the retire that follows tells a logout.
+    async fn shares_a_writers_value(&self, from: &Named, m: &Move) -> bool {
+        if m.found_at.is_empty() {
+            return false;
+        }
+        let version = |b: &Named| {
+            let backend = b.backend.clone();
+            let id = m.id.clone();
+            async move {
+                match backend.load_versioned(&id, None).await {
+                    Ok(Some((_, version))) => Some(version),
+                    _ => None,
+                }
+            }
+        };
+        let Some(before) = version(from).await else {
+            return false;
+        };
+        for w in m.found_at.iter().map(|&i| &self.backends[i]) {
+            let Some(copy) = version(w).await else {
+                continue;
+            };
+            if before.may_be_same_value(copy) {
+                return true;
+            }
+            if version(from)
+                .await
+                .is_some_and(|after| after.may_be_same_value(copy))
+            {
+                return true;
+            }
+        }
+        false
+    }
+
     /// True when a write backend keeps `id` in the same place as `from` does
     /// ([`SessionBackend::place`]): moving it there moves nothing.
     fn a_writer_keeps_it_there(&self, from: &Named, id: &SessionId) -> bool {
@@ -676,6 +748,7 @@ impl MultiBackend {
             match self.writer_copy(w, &m.id, touch).await {
                 Ok(Some((copy, left))) => {
                     let ttl = self.ttl.for_move(touch, left);
+                    m.found_at.push(w_index);
                     return m.take_copy(self.rank_of(from, w, &m.id), copy, ttl);
                 }
                 Ok(None) if !again => match w.backend.create(&m.id, &m.found, m.ttl).await {
@@ -858,6 +931,8 @@ struct Move {
     ttl: Option<Duration>,
     /// Indices of the write backends this move created the session in.
     created: Vec<usize>,
+    /// Indices of the write backends that had the session already.
+    found_at: Vec<usize>,
     outcome: Option<Result<Moved, StoreError>>,
 }
 
@@ -869,6 +944,7 @@ impl Move {
             found_in: Found::Source,
             ttl,
             created: Vec::new(),
+            found_at: Vec::new(),
             outcome: None,
         }
     }
