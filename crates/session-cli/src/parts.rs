@@ -131,6 +131,30 @@ pub fn redis_place(location: &str, db: i64, prefix: &str) -> String {
     format!("redis:{location}/{db}#{prefix}")
 }
 
+/// What the Redis server at the other end of `conn` says it is: `INFO server`'s `run_id`,
+/// random at each start of a server process and never shared by two (a replica has its
+/// own). Two spellings of one server (`localhost` and `127.0.0.1`, TCP and its unix socket,
+/// TLS and plain ports) answer the same; [`redis_place`] compares the spellings only.
+pub async fn server_id(conn: &mut MultiplexedConnection) -> Result<String, String> {
+    let info: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix("run_id:"))
+        .map(str::trim)
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+        .ok_or_else(|| "its INFO server reply has no run_id".to_owned())
+}
+
+/// The place of the server that said it is `run_id` ([`server_id`]): equal for every
+/// spelling of one server, db and prefix.
+pub fn identified_place(run_id: &str, db: i64, prefix: &str) -> String {
+    redis_place(&format!("run_id={run_id}"), db, prefix)
+}
+
 /// Where the sessions of a file store are, comparable between configurations.
 pub fn files_place(root: &std::path::Path) -> String {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());

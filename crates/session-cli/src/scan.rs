@@ -47,6 +47,8 @@ pub struct Group {
     pub name: String,
     /// Where the sessions are ([`crate::parts::Node::place`], [`crate::parts::files_place`]).
     pub place: String,
+    /// The database number of a Redis server (0 for the file store).
+    pub db: i64,
     /// How to read them.
     pub source: Source,
     /// Their ids, in scan order.
@@ -98,6 +100,7 @@ pub async fn groups(
             Ok(vec![Group {
                 name: part.name.clone(),
                 place: crate::parts::files_place(files.root()),
+                db: 0,
                 source: Source::Files(files.clone()),
                 ids,
                 foreign: 0,
@@ -134,6 +137,7 @@ pub async fn groups(
                 out.push(Group {
                     name,
                     place: node.place(&redis.prefix),
+                    db: node.db,
                     source: Source::Redis(conn, redis.prefix.clone()),
                     ids,
                     foreign,

@@ -8,8 +8,15 @@
 //!
 //! A session whose owner in B is where it already is (a pool that gained a member: most ids
 //! stay with their member) is left alone: only sessions whose owner changed move.
+//!
+//! "Where" is the server as it says it is (`INFO server`'s `run_id`), its db and the key
+//! prefix, never the address as written: `--from redis://127.0.0.1:P --to
+//! redis://localhost:P` is one server, and taking it for two made every move find the
+//! session "already in the target" (its own key) and then retire the source, the only
+//! copy. See [`Identities`].
 
 use std::{
+    collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -29,9 +36,9 @@ use crate::{
     args::MigrateArgs,
     failure::Failure,
     load,
-    parts::{self, files_place, redis_place, PartKind},
+    parts::{self, files_place, identified_place, redis_place, PartKind, Role},
     progress::Progress,
-    scan,
+    scan::{self, Source},
 };
 
 /// The `SCAN COUNT` hint: listing ids is cheap, whatever the batch of moves.
@@ -122,6 +129,31 @@ impl Owner {
         })
     }
 
+    /// The same owner, each Redis place replaced by the server's own name for it
+    /// ([`Identities::of`]).
+    fn identified(self, identities: &Identities) -> Self {
+        let of = |place: String| identities.of(&place).to_owned();
+        match self {
+            Owner::Fixed(p) => Owner::Fixed(of(p)),
+            Owner::Pool(members) => Owner::Pool(
+                members
+                    .into_iter()
+                    .map(|(identity, weight, p)| (identity, weight, of(p)))
+                    .collect(),
+            ),
+            Owner::Servers(places) => Owner::Servers(places.into_iter().map(of).collect()),
+        }
+    }
+
+    /// True when the target keeps sessions on Redis (then places must be compared by what
+    /// the servers say they are).
+    fn on_redis(&self) -> bool {
+        match self {
+            Owner::Fixed(p) => p.starts_with("redis:"),
+            Owner::Pool(_) | Owner::Servers(_) => true,
+        }
+    }
+
     /// True when `id`, found at `place`, is already where the target wants it.
     fn keeps(&self, place: &str, id: &SessionId) -> bool {
         match self {
@@ -148,19 +180,31 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     let mut groups = Vec::new();
     for part in parts::parts(&from_plan.backend)? {
         for group in scan::groups(&part, SCAN_COUNT, |_| {}).await? {
-            if let Owner::Servers(_) = owner {
-                if group
-                    .ids
-                    .first()
-                    .is_some_and(|id| owner.keeps(&group.place, id))
-                {
-                    return Err(Failure::usage(format!(
-                        "--from and --to share the server {} with the same prefix: nothing to move",
-                        group.name
-                    )));
-                }
-            }
             groups.push((part.backend.clone(), group));
+        }
+    }
+    // Before anything moves: which server each place is, by its own word (see `Identities`).
+    let owner = if owner.on_redis() {
+        let identities = Identities::read(&to_plan, &groups).await?;
+        for (_, group) in &mut groups {
+            group.place = identities.of(&group.place).to_owned();
+        }
+        owner.identified(&identities)
+    } else {
+        owner
+    };
+    for (_, group) in &groups {
+        if let Owner::Servers(_) = owner {
+            if group
+                .ids
+                .first()
+                .is_some_and(|id| owner.keeps(&group.place, id))
+            {
+                return Err(Failure::usage(format!(
+                    "--from and --to share the server {} with the same prefix: nothing to move",
+                    group.name
+                )));
+            }
         }
     }
     let mut report = Report {
@@ -255,6 +299,146 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
         "{} session(s) not moved (run the same command again to retry them){failures}",
         report.failed,
     )))
+}
+
+/// Which server each Redis place of `--from` and `--to` is, by what the server says about
+/// itself (`INFO server`'s `run_id`, [`parts::server_id`]), with the db and the key prefix:
+/// place as configured ([`redis_place`]) → place by identity ([`identified_place`]).
+///
+/// Places were compared as written, so one server written two ways (`127.0.0.1` and
+/// `localhost`, a socket and TCP, a TLS port and a plain one) was two places: every session
+/// was "already in the target" (its own key), and `--delete-source` then retired the source,
+/// the only copy. Compared by identity, such a source is where the target wants its sessions,
+/// as with `--from X --to X`: left alone, counted "unchanged".
+///
+/// A server whose identity cannot be read must not pass for another one:
+/// * a source server (it answered `SCAN` a moment ago) or a target server that holds
+///   sessions which answers but refuses `INFO` (an ACL without `+info`) stops the run
+///   before anything moves (exit 1), naming the server;
+/// * a target server that does not answer at all is compared by its address, with a
+///   warning: every move into it needs its answer (its copy, then a create), and fails
+///   without one, so no source is retired for it;
+/// * a target replica or Sentinel/Cluster node that holds no sessions, and whose identity
+///   cannot be read, is compared by its address (it only serves the refusal of a source
+///   that is one of the target's servers).
+struct Identities {
+    /// Place as configured → place by identity.
+    known: HashMap<String, String>,
+    /// The target's places among them, as configured.
+    target: Vec<String>,
+}
+
+impl Identities {
+    async fn read(
+        to_plan: &Plan,
+        groups: &[(Arc<dyn SessionBackend>, scan::Group)],
+    ) -> Result<Self, Failure> {
+        let mut known = HashMap::new();
+        for (_, group) in groups {
+            let Source::Redis(conn, prefix) = &group.source else {
+                continue;
+            };
+            let run_id = parts::server_id(&mut conn.clone())
+                .await
+                .map_err(|e| unidentified("--from", &group.name, &e))?;
+            known.insert(
+                group.place.clone(),
+                identified_place(&run_id, group.db, prefix),
+            );
+        }
+        let mut target = Vec::new();
+        if known.is_empty() {
+            // No Redis source: nothing to compare with the target's servers.
+            return Ok(Self { known, target });
+        }
+        for part in parts::parts(&to_plan.backend)? {
+            let PartKind::Redis(redis) = &part.kind else {
+                continue;
+            };
+            let discovery = match redis.discover().await {
+                Ok(discovery) => discovery,
+                Err(err) => {
+                    eprintln!(
+                        "sessionctl: warning: --to {}: could not list its servers ({}); they are compared with --from by address",
+                        part.name, err.message
+                    );
+                    continue;
+                }
+            };
+            for node in discovery.nodes.iter().filter(|n| n.role != Role::Sentinel) {
+                let place = node.place(&redis.prefix);
+                if known.contains_key(&place) {
+                    // Written as a source is: the same place already.
+                    continue;
+                }
+                let name = format!("{} {}", part.name, node.location);
+                let mut conn = match redis.connect(node).await {
+                    Ok(conn) => conn,
+                    Err(err) => {
+                        eprintln!(
+                            "sessionctl: warning: --to {name}: does not answer ({err}); compared with --from by address (moves into it fail while it does not answer, and nothing is retired for them)"
+                        );
+                        continue;
+                    }
+                };
+                match parts::server_id(&mut conn).await {
+                    Ok(run_id) => {
+                        let identity = identified_place(&run_id, node.db, &redis.prefix);
+                        known.insert(place.clone(), identity);
+                        target.push(place);
+                    }
+                    Err(err) if node.role.holds_sessions() => {
+                        return Err(unidentified("--to", &name, &err))
+                    }
+                    Err(err) => eprintln!(
+                        "sessionctl: warning: --to {name}: cannot tell which server this is ({err}); compared with --from by address"
+                    ),
+                }
+            }
+        }
+        let identities = Self { known, target };
+        identities.note_spellings(groups);
+        Ok(identities)
+    }
+
+    /// The place by identity of `place`, or `place` itself when it is not a Redis server
+    /// whose identity was read (the file store; see the type's docs).
+    fn of<'a>(&'a self, place: &'a str) -> &'a str {
+        self.known.get(place).map_or(place, String::as_str)
+    }
+
+    /// Says on stderr which places are one server written two ways, so that an operator who
+    /// sees "unchanged" knows why.
+    fn note_spellings(&self, groups: &[(Arc<dyn SessionBackend>, scan::Group)]) {
+        for (_, group) in groups {
+            let Some(identity) = self.known.get(&group.place) else {
+                continue;
+            };
+            for place in &self.target {
+                if self.known.get(place) == Some(identity) {
+                    eprintln!(
+                        "sessionctl: note: --from {} is the same server, db and prefix as --to's {}: its sessions are already where --to keeps them, and are left alone (counted unchanged)",
+                        group.name,
+                        shown_place(place),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A place as shown: `redis:<host:port>/<db>#<prefix>` holds no credentials (they are not
+/// part of a location), only the address; the file store's is its directory.
+fn shown_place(place: &str) -> &str {
+    place.strip_prefix("redis:").unwrap_or(place)
+}
+
+/// The failure of a run that could not tell which server `name` is: without it, one server
+/// written two ways would pass for two, and `--delete-source` would delete its sessions.
+fn unidentified(flag: &str, name: &str, err: &str) -> Failure {
+    Failure::failed(format!(
+        "{flag} {name}: cannot tell which server this is ({err}): migrate compares the servers of --from and --to by `INFO server` (run_id), so that one server written two ways is never taken for two and its sessions deleted; nothing was moved. Allow the user `INFO` (`+info`) on this server"
+    ))
 }
 
 /// A flag the first Ctrl-C sets (the loop then starts no new batch); a second one exits at
