@@ -450,6 +450,104 @@ async fn encrypted_key_with_ssl_password() {
     assert!(err.expected.contains("do not go together"), "{err}");
 }
 
+/// Everything an error shows, searched for a PEM body: any 12 characters of its base64, and
+/// its first bytes as a byte list (how the PEM parser prints a line it cannot end).
+fn assert_body_not_shown(what: &str, err: &ConfigError, body: &str) {
+    let text = format!("{err}\n{err:?}\n{err:#?}");
+    let chars: Vec<char> = body.chars().collect();
+    for run in chars.windows(12) {
+        let run: String = run.iter().collect();
+        assert!(
+            !text.contains(&run),
+            "{what}: `{run}` of the body shown:\n{text}"
+        );
+    }
+    let bytes = format!("{:?}", &body.as_bytes()[..4]);
+    let bytes = bytes.trim_matches(['[', ']']);
+    assert!(
+        !text.contains(bytes),
+        "{what}: the body's bytes shown:\n{text}"
+    );
+}
+
+/// A key or certificate whose PEM lost its line breaks on the way (an environment variable, a
+/// one-line setting): the parser's error quotes the whole body, the private key; the error
+/// names the file and the likely cause instead, and shows none of it.
+#[test]
+fn a_one_line_pem_is_never_shown() {
+    let server = tls_server();
+    let files = server.tls_files().unwrap().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let key_pem = std::fs::read_to_string(&files.client_key).unwrap();
+    let encrypted_pem = std::fs::read_to_string(&files.client_key_encrypted).unwrap();
+    let cert_pem = std::fs::read_to_string(&files.client_cert).unwrap();
+    let one_line = |pem: &str, joint: &str| pem.lines().collect::<Vec<_>>().join(joint);
+    let plan = |cert: &Path, key: &Path, password: Option<&str>| {
+        let mut env = vec![
+            ("SESSION_REDIS_SSL", "True".to_owned()),
+            ("SESSION_REDIS_SSL_CERTFILE", cert.display().to_string()),
+            ("SESSION_REDIS_SSL_KEYFILE", key.display().to_string()),
+        ];
+        if let Some(password) = password {
+            env.push(("SESSION_REDIS_SSL_PASSWORD", password.to_owned()));
+        }
+        let config = SessionConfig::from_sources(None, env).unwrap();
+        config.plan().expect_err("a broken PEM file")
+    };
+
+    // The key broken in the ways a one-line setting breaks it: no line breaks at all, `\n`
+    // written as two characters, spaces for line breaks.
+    for (n, (what, text, password)) in [
+        ("no line breaks", one_line(&key_pem, ""), None),
+        ("literal \\n", one_line(&key_pem, "\\n"), None),
+        ("spaces", one_line(&key_pem, " "), None),
+        (
+            "encrypted, no line breaks",
+            one_line(&encrypted_pem, ""),
+            Some(CLIENT_KEY_PASSWORD),
+        ),
+        (
+            "encrypted, literal \\n",
+            one_line(&encrypted_pem, "\\n"),
+            Some(CLIENT_KEY_PASSWORD),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = dir.path().join(format!("one-line-{n}.key"));
+        std::fs::write(&key, &text).unwrap();
+        let err = plan(&files.client_cert, &key, password);
+        assert_eq!(err.key, "session_redis_ssl_keyfile", "{what}: {err}");
+        assert_eq!(err.value, key.display().to_string(), "{what}");
+        assert!(err.expected.contains("line breaks"), "{what}: {err}");
+        let body = if password.is_some() {
+            pem_body(&encrypted_pem)
+        } else {
+            pem_body(&key_pem)
+        };
+        assert_body_not_shown(what, &err, &body);
+    }
+
+    // A key whose base64 is broken on one of its lines.
+    let key = dir.path().join("bad-base64.key");
+    let mut lines: Vec<String> = key_pem.lines().map(str::to_owned).collect();
+    lines[1].replace_range(10..11, "!");
+    std::fs::write(&key, lines.join("\n")).unwrap();
+    let err = plan(&files.client_cert, &key, None);
+    assert_eq!(err.key, "session_redis_ssl_keyfile", "{err}");
+    assert!(err.expected.contains("not base64"), "{err}");
+    assert_body_not_shown("bad base64", &err, &pem_body(&key_pem));
+
+    // A certificate is not secret, but its file is not echoed either.
+    let cert = dir.path().join("one-line.crt");
+    std::fs::write(&cert, one_line(&cert_pem, "")).unwrap();
+    let err = plan(&cert, &files.client_key, None);
+    assert_eq!(err.key, "session_redis_ssl_certfile", "{err}");
+    assert!(err.expected.contains("line breaks"), "{err}");
+    assert_body_not_shown("one-line certificate", &err, &pem_body(&cert_pem));
+}
+
 #[tokio::test]
 async fn ca_path_reads_a_directory() {
     let server = tls_server();

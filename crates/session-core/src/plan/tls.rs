@@ -18,7 +18,10 @@ use std::{
 };
 
 use redis::ClientTlsConfig;
-use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{
+    pem::{self, PemObject},
+    CertificateDer, PrivateKeyDer,
+};
 
 use crate::{config::shorten, ConfigError, SessionConfig};
 
@@ -29,6 +32,10 @@ const CERTFILE: &str = "session_redis_ssl_certfile";
 const KEYFILE: &str = "session_redis_ssl_keyfile";
 const PASSWORD: &str = "session_redis_ssl_password";
 const REDACTED: &str = "<redacted>";
+
+/// The usual cause of a PEM text that does not parse: a key or certificate passed through an
+/// environment variable or a one-line setting.
+const LINE_BREAKS_LOST: &str = "a BEGIN line without its END line: were the line breaks lost (a PEM file needs the BEGIN line, each base64 line and the END line on lines of their own)?";
 
 const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
 const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
@@ -172,11 +179,27 @@ fn append_pem(bundle: &mut Vec<u8>, pem: &[u8]) {
     }
 }
 
+/// Why a PEM text could not be read, in a fixed sentence. The parser's own text is never
+/// shown: it quotes the file, and for a key whose line breaks were lost (a key passed through
+/// an environment variable) its "missing section end" marker is the whole base64 body, which
+/// is the private key.
+fn pem_problem(err: &pem::Error) -> &'static str {
+    match err {
+        pem::Error::MissingSectionEnd { .. } => LINE_BREAKS_LOST,
+        pem::Error::IllegalSectionStart { .. } => "a malformed -----BEGIN ...----- line",
+        pem::Error::Base64Decode(_) => "the text between its BEGIN and END lines is not base64",
+        pem::Error::Io(_) => "it could not be read",
+        pem::Error::NoItemsFound => "it holds no PEM block of the expected type",
+        pem::Error::SectionTooLarge => "a PEM block larger than the parser accepts",
+        _ => "it is not valid PEM",
+    }
+}
+
 /// The certificates of a PEM text, or why there are none.
 fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| format!("it is not valid PEM ({err})"))?;
+        .map_err(|err| format!("it is not valid PEM: {}", pem_problem(&err)))?;
     if certs.is_empty() {
         return Err("it holds no `-----BEGIN CERTIFICATE-----` block".into());
     }
@@ -335,11 +358,15 @@ fn client_identity(
     };
 
     let key_der = PrivateKeyDer::from_pem_slice(&key).map_err(|err| {
+        let why = match err {
+            pem::Error::NoItemsFound => "it holds no such block",
+            other => pem_problem(&other),
+        };
         ConfigError::invalid(
             KEYFILE,
             &key_shown,
             &format!(
-                "a PEM private key (PRIVATE KEY, ENCRYPTED PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY); reading it failed: {err}"
+                "a PEM private key (PRIVATE KEY, ENCRYPTED PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY); reading it failed: {why}"
             ),
         )
     })?;
@@ -347,13 +374,17 @@ fn client_identity(
     // is a start-up error rather than a failure of every connection.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::sign::CertifiedKey::from_der(chain, key_der, &provider).map_err(|err| {
-        ConfigError::invalid(
-            KEYFILE,
-            &key_shown,
-            &format!(
-                "the private key of the certificate in session_redis_ssl_certfile ({cert_shown}); they do not go together: {err}"
+        // Fixed sentences here too: the key file's errors never show text from a parser.
+        let why = match err {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                format!("the private key of the certificate in session_redis_ssl_certfile ({cert_shown}); they do not go together")
+            }
+            rustls::Error::InconsistentKeys(_) => format!(
+                "the private key of the certificate in session_redis_ssl_certfile ({cert_shown}); whether they go together could not be checked"
             ),
-        )
+            _ => "an RSA, ECDSA (P-256, P-384) or Ed25519 private key; this one could not be loaded".to_owned(),
+        };
+        ConfigError::invalid(KEYFILE, &key_shown, &why)
     })?;
     Ok(ClientTlsConfig {
         client_cert: cert,
@@ -362,26 +393,33 @@ fn client_identity(
 }
 
 /// Decrypts an `ENCRYPTED PRIVATE KEY` PEM block into `PRIVATE KEY` PEM bytes.
+///
+/// Its errors are fixed sentences: the PEM and DER parsers' own texts may quote the file.
 fn decrypt_key(pem: &str, password: &str, key_shown: &str) -> Result<Vec<u8>, ConfigError> {
     use pkcs8::{der::SecretDocument, pkcs5, EncryptedPrivateKeyInfo, LineEnding};
-    let malformed = |err: pkcs8::Error| {
+    let malformed = |why: &str| {
         ConfigError::invalid(
             KEYFILE,
             key_shown,
-            &format!("an encrypted PKCS#8 key in PEM; reading it failed: {err}"),
+            &format!("an encrypted PKCS#8 key in PEM; reading it failed: {why}"),
         )
     };
-    let (_, document) = SecretDocument::from_pem(pem).map_err(|err| malformed(err.into()))?;
-    let info = EncryptedPrivateKeyInfo::try_from(document.as_bytes()).map_err(malformed)?;
+    let (_, document) = SecretDocument::from_pem(pem).map_err(|_| {
+        malformed(if pem.trim().contains('\n') {
+            "it is not a valid ENCRYPTED PRIVATE KEY PEM block"
+        } else {
+            LINE_BREAKS_LOST
+        })
+    })?;
+    let info = EncryptedPrivateKeyInfo::try_from(document.as_bytes())
+        .map_err(|_| malformed("its content is not an encrypted PKCS#8 key"))?;
     let plain = info.decrypt(password).map_err(|err| match err {
         pkcs8::Error::EncryptedPrivateKey(
             pkcs5::Error::UnsupportedAlgorithm { .. } | pkcs5::Error::AlgorithmParametersInvalid { .. },
         ) => ConfigError::unsupported(
             KEYFILE,
             key_shown,
-            &format!(
-                "a PKCS#8 key encrypted with PBES2 (PBKDF2 or scrypt, AES-CBC), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes; this one uses another scheme ({err})"
-            ),
+            "a PKCS#8 key encrypted with PBES2 (PBKDF2 or scrypt, AES-CBC), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes; this one uses another scheme",
         ),
         // Wrong password: CBC padding fails, or (rarely) the plaintext is not a key.
         _ => ConfigError::invalid(
@@ -392,7 +430,7 @@ fn decrypt_key(pem: &str, password: &str, key_shown: &str) -> Result<Vec<u8>, Co
     })?;
     let pem = plain
         .to_pem("PRIVATE KEY", LineEnding::LF)
-        .map_err(|err| malformed(err.into()))?;
+        .map_err(|_| malformed("its decrypted content could not be written as PEM"))?;
     Ok(pem.as_bytes().to_vec())
 }
 
