@@ -126,6 +126,72 @@ fn shapes() -> Vec<(&'static str, Vec<(String, String)>)> {
                 format!("[{{'backend': '0', 'modes': ['read'], 'pw': '{s}'}}]"),
             ),
         ),
+        // A URL where a host belongs: no host has an `@`, so whatever comes before it is
+        // shown as the password it may be.
+        (
+            "url as a host",
+            one("SESSION_REDIS_HOST", format!("redis://:{s}@10.0.0.5:6379/0")),
+        ),
+        (
+            "url as a host, without ://",
+            one("SESSION_REDIS_HOST", format!(":{s}@10.0.0.5:6379")),
+        ),
+        (
+            "url in a sentinel list",
+            one(
+                "SESSION_REDIS_SENTINEL_LIST",
+                format!("[('redis://:{s}@s1', 26379)]"),
+            ),
+        ),
+        (
+            "url in a sentinel list of text",
+            one(
+                "SESSION_REDIS_SENTINEL_LIST",
+                format!("s0:26379,redis://:{s}@s1:26379"),
+            ),
+        ),
+        (
+            "pool member url as a host",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_HOST': 'redis://:{s}@a:6379'}}]"),
+            ),
+        ),
+        (
+            "pool member url as a host, with a port",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_HOST': 'redis://:{s}@a', 'SESSION_REDIS_PORT': 1}}]"),
+            ),
+        ),
+        (
+            "pool member url as a host next to a url",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_HOST': 'redis://:{s}@a', 'SESSION_REDIS_URL': 'redis://b'}}]"),
+            ),
+        ),
+        (
+            "pool member url as a host of the wrong type",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_HOST': ['redis://:{s}@a']}}]"),
+            ),
+        ),
+        (
+            "pool member url of the wrong type",
+            one(
+                "SESSION_REDIS_POOL",
+                format!("[{{'SESSION_REDIS_URL': ['redis://:{s}@a']}}]"),
+            ),
+        ),
+        (
+            "multi-backend url as a host",
+            one(
+                "SESSION_REDIS_MULTI_BACKENDS",
+                backend(&format!("'SESSION_REDIS_HOST': 'redis://:{s}@b:6379'")),
+            ),
+        ),
         (
             "unknown key, secret-looking",
             one("SESSION_REDIS_PW", s.into()),
@@ -320,6 +386,14 @@ fn typed_toml_secrets_are_shown_nowhere() {
         format!("session_redis_multi_backends = [{{ backend = '0', modes = ['read', 'write'], setting = {{ SESSION_REDIS_PASSWORD = ['{s}'] }} }}]"),
         format!("session_redis_multi_backends = [{{ backend = '0', modes = ['read', 'write'], setting = {{ SESSION_REDIS_URL = 'redis://:{s}@b', SESSION_REDIS_HOST = 'c' }} }}]"),
         format!("session_redis_pw = '{s}'"),
+        format!("session_redis_host = 'redis://:{s}@10.0.0.5:6379/0'"),
+        format!("session_redis_host = ['redis://:{s}@10.0.0.5:6379/0']"),
+        format!("session_redis_host = [['redis://:{s}@s1', 26379]]"),
+        format!("session_redis_sentinel_list = [['redis://:{s}@s1', 26379]]"),
+        format!("session_redis_sentinel_list = [{{ h = 'redis://:{s}@s1' }}]"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_HOST = 'redis://:{s}@a:6379' }}]"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_HOST = ['redis://:{s}@a:6379'] }}]"),
+        format!("session_redis_pool = [{{ SESSION_REDIS_URL = ['redis://:{s}@a:6379'] }}]"),
         format!("session_redis_password = '{s}'\nsession_redis_port = 'x'"),
         // A TOML syntax error on the secret's own line.
         format!("session_redis_password = '{s}"),
@@ -352,6 +426,9 @@ fn secrets_read_by_serde_are_shown_nowhere() {
         format!("session_redis_url = 'unix:r.sock?password={s}'"),
         format!("session_redis_url = 'ftp://:{s}@h'"),
         format!("session_redis_pw = '{s}'"),
+        format!("session_redis_host = 'redis://:{s}@10.0.0.5:6379/0'"),
+        format!("SESSION_REDIS_SENTINEL_LIST = [['redis://:{s}@s1', 26379]]"),
+        format!("[[session.session_redis_pool]]\nSESSION_REDIS_HOST = 'redis://:{s}@a:6379'"),
         format!("[[session.session_redis_pool]]\nSESSION_REDIS_HOST = 'a'\nSESSION_REDIS_PASSWORD = '{s}'\n[[session.session_redis_pool]]\nSESSION_REDIS_URL = 'redis://:{s}@b'"),
         format!("[[session.session_redis_pool]]\nSESSION_REDIS_URL = 'redis://:{s}@b'\nSESSION_REDIS_HOST = 'x'"),
         format!("[[session.session_redis_multi_backends]]\nbackend = '0'\nmodes = ['read', 'write']\n[session.session_redis_multi_backends.setting]\nSESSION_REDIS_PASSWORD = '{s}'\nSESSION_REDIS_URL = 'redis://:{s}@c'"),
@@ -422,4 +499,92 @@ fn unknown_keys_never_echo_their_value() {
     .unwrap_err();
     assert!(err.key.contains("SESSION_REDIS_COLOUR"), "{err}");
     assert!(!err.to_string().contains("plainvalue42"), "{err}");
+}
+
+/// A redis URL given where a host belongs, in the three places a host is written: refused,
+/// naming the option, with the password in neither `Display` nor `Debug` of the error.
+#[test]
+fn a_url_given_as_a_host_is_refused_without_its_password() {
+    let s = SECRET;
+    for (name, value, key) in [
+        (
+            "SESSION_REDIS_HOST",
+            format!("redis://:{s}@10.0.0.5:6379/0"),
+            "SESSION_REDIS_HOST",
+        ),
+        (
+            "SESSION_REDIS_SENTINEL_LIST",
+            format!("[('redis://:{s}@s1', 26379)]"),
+            "SESSION_REDIS_SENTINEL_LIST",
+        ),
+        (
+            "SESSION_REDIS_POOL",
+            format!("[{{'SESSION_REDIS_HOST': 'redis://:{s}@a:6379'}}]"),
+            "session_redis_pool[0].SESSION_REDIS_HOST",
+        ),
+    ] {
+        let err = SessionConfig::from_sources(None, [(name, value.as_str())]).unwrap_err();
+        let (display, debug) = (err.to_string(), format!("{err:?}"));
+        assert_eq!(err.key, key, "{display}");
+        assert!(!display.contains(s), "{name}: {display}");
+        assert!(!debug.contains(s), "{name}: {debug}");
+        assert!(display.contains("<redacted>"), "{name}: {display}");
+    }
+}
+
+/// The same URLs put into a configuration in code, where no parser sees them: every rendering
+/// of the configuration, and its validation error, hide the password.
+#[test]
+fn a_url_set_as_a_host_in_code_is_shown_nowhere() {
+    use session_core::{HostPort, PoolMember};
+    let url = format!("redis://:{SECRET}@10.0.0.5:6379/0");
+    let configs = [
+        SessionConfig {
+            host: vec![HostPort {
+                host: url.clone(),
+                port: None,
+            }],
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            host: vec![
+                HostPort::new(url.clone(), 26379),
+                HostPort::new("s2", 26379),
+            ],
+            mode: session_core::Mode::Sentinel,
+            master: Some("m".into()),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            pool: vec![PoolMember {
+                host: Some(url.clone()),
+                ..PoolMember::default()
+            }],
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            pool: vec![PoolMember {
+                host: Some(url.clone()),
+                url: Some("redis://b".into()),
+                ..PoolMember::default()
+            }],
+            ..SessionConfig::default()
+        },
+    ];
+    for config in configs {
+        let mut shown = Shown::default();
+        shown.config(&config);
+        for member in &config.pool {
+            shown.text(format!("{member:?}"));
+            shown.text(member.identity(&config));
+            shown.text(serde_json::to_string(member).unwrap());
+        }
+        for host in &config.host {
+            shown.text(format!("{host} {host:?}"));
+            shown.text(serde_json::to_string(host).unwrap());
+        }
+        assert_nowhere(&format!("{:?}", config.host), &shown);
+        let err = config.validate().expect_err("a URL is no host");
+        assert!(err.key.to_ascii_lowercase().contains("host"), "{err}");
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::{
     literal::{parse_literal, unquote, Value},
+    redact::redact_url,
     ConfigError, HostPort,
 };
 
@@ -15,7 +16,7 @@ impl std::str::FromStr for HostPort {
         parse_host_text(s).map_err(|e| {
             ConfigError::invalid(
                 "session_redis_host",
-                s,
+                &redact_url(s),
                 &format!("host, host:port or [v6]:port ({e})"),
             )
         })
@@ -23,19 +24,23 @@ impl std::str::FromStr for HostPort {
 }
 
 /// Reads one `host`, `host:port`, `[v6]`, `[v6]:port` or bare IPv6 address.
+///
+/// The error shows the item through [`redact_url`]: a host never holds an `@`, and a text that
+/// does is most likely a `redis://:password@host` URL put where a host belongs.
 pub(crate) fn parse_host_text(item: &str) -> Result<HostPort, String> {
     let item = unquote(item);
     let item = item.trim();
+    let shown = redact_url(item);
     let (host, port) = if let Some(rest) = item.strip_prefix('[') {
         let end = rest
             .find(']')
-            .ok_or_else(|| format!("`{item}`: missing `]` after an IPv6 address"))?;
+            .ok_or_else(|| format!("`{shown}`: missing `]` after an IPv6 address"))?;
         let after = &rest[end + 1..];
         let port = match after {
             "" => None,
             p => Some(
                 p.strip_prefix(':')
-                    .ok_or_else(|| format!("`{item}`: expected `:port` after `]`"))?,
+                    .ok_or_else(|| format!("`{shown}`: expected `:port` after `]`"))?,
             ),
         };
         (&rest[..end], port)
@@ -47,9 +52,12 @@ pub(crate) fn parse_host_text(item: &str) -> Result<HostPort, String> {
     } else {
         (item, None)
     };
-    check_host(host).map_err(|e| format!("`{item}`: {e}"))?;
+    check_host(host).map_err(|e| format!("`{shown}`: {e}"))?;
     let port = port
-        .map(|p| parse_port_text(p).ok_or_else(|| format!("`{item}`: port `{p}` is not 1-65535")))
+        .map(|p| {
+            parse_port_text(p)
+                .ok_or_else(|| format!("`{shown}`: port `{}` is not 1-65535", redact_url(p)))
+        })
         .transpose()?;
     Ok(HostPort {
         host: host.to_owned(),
@@ -57,9 +65,13 @@ pub(crate) fn parse_host_text(item: &str) -> Result<HostPort, String> {
     })
 }
 
-fn check_host(host: &str) -> Result<(), String> {
+/// Whether `host` can be a host name or address (not whether it resolves).
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
     if host.is_empty() {
         return Err("empty host name".into());
+    }
+    if host.contains("://") || host.contains('@') {
+        return Err("a URL, not a host name or address (a URL goes in session_redis_url)".into());
     }
     if host
         .chars()
@@ -84,7 +96,8 @@ pub(crate) fn parse_hosts_text(t: &str) -> Result<Vec<HostPort>, String> {
         }
         if t.starts_with('(') || t.ends_with(']') && t.contains('(') {
             return Err(format!(
-                "`{t}` is not a valid list such as [('host', 26379), ('host2', 26379)]"
+                "`{}` is not a valid list such as [('host', 26379), ('host2', 26379)]",
+                redact_url(t)
             ));
         }
     }
@@ -114,7 +127,7 @@ pub(crate) fn hosts_from_value(v: &Value) -> Result<Vec<HostPort>, String> {
         }
         other => Err(format!(
             "`{}` is not a host list such as [('host', 26379), ('host2', 26379)] or host:port,host:port",
-            other.show()
+            redact_url(&other.show())
         )),
     }
 }
@@ -125,7 +138,7 @@ fn host_from_item(v: &Value) -> Result<HostPort, String> {
         Value::List(pair) => host_from_pair(pair),
         other => Err(format!(
             "`{}` is not a host: expected ('host', port) or 'host:port'",
-            other.show()
+            redact_url(&other.show())
         )),
     }
 }
@@ -136,11 +149,11 @@ fn host_from_pair(pair: &[Value]) -> Result<HostPort, String> {
         _ => {
             return Err(format!(
                 "`{}` is not a (host, port) pair",
-                Value::List(pair.to_vec()).show()
+                redact_url(&Value::List(pair.to_vec()).show())
             ))
         }
     };
-    check_host(host).map_err(|e| format!("`{host}`: {e}"))?;
+    check_host(host).map_err(|e| format!("`{}`: {e}", redact_url(host)))?;
     let port = match port {
         Value::Int(p) => u16::try_from(*p).ok().filter(|p| *p != 0),
         Value::Str(p) => parse_port_text(p),
@@ -152,7 +165,7 @@ fn host_from_pair(pair: &[Value]) -> Result<HostPort, String> {
         }
         _ => None,
     }
-    .ok_or_else(|| format!("`{}`: port is not 1-65535", port.show()))?;
+    .ok_or_else(|| format!("`{}`: port is not 1-65535", redact_url(&port.show())))?;
     Ok(HostPort {
         host: host.clone(),
         port: Some(port),
@@ -194,5 +207,25 @@ mod tests {
         assert!(parse_hosts_text("a:x").is_err());
         assert!(parse_hosts_text("[('a', 1), ('b')]").is_err());
         assert!(parse_hosts_text("[('a', 1)").is_err());
+    }
+
+    #[test]
+    fn urls_given_as_hosts_are_refused_without_their_password() {
+        for text in [
+            "redis://:s3cret@10.0.0.5:6379/0",
+            "redis://u:s3cret@h",
+            ":s3cret@h:6379",
+            "h0,redis://:s3cret@h:1",
+            "[('redis://:s3cret@s1', 26379)]",
+            "[['redis://:s3cret@s1', 's3cret']]",
+            "('redis://:s3cret@s1', 26379)",
+        ] {
+            let err = parse_hosts_text(text).unwrap_err();
+            assert!(!err.contains("s3cret"), "{text}: {err}");
+            assert!(err.contains("<redacted>"), "{text}: {err}");
+        }
+        let err = "redis://:s3cret@h".parse::<HostPort>().unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.expected.contains("session_redis_url"), "{err}");
     }
 }

@@ -10,14 +10,14 @@
 //!
 //! - `options` (the table, as macros), `error`, `redact`: nothing;
 //! - `literal` (Python literals, TOML values): `error`, `redact`;
-//! - `host` (host lists): `error`, `literal`;
+//! - `host` (host lists): `error`, `literal`, `redact`;
 //! - `pool`: `error`, `host`, `literal`, `redact`;
 //! - `multi`: `error`, `literal`, `redact`;
 //! - `names` (lookup, suggestions): only the generated `Field`, `OPTIONS` and `ALIASES`;
 //! - `parse` (one value, typed for its option): `error`, `host`, `literal`, `names`,
 //!   `redact`, and the `pool` and `multi` types;
 //! - `display` (how each option is shown): `pool`, `multi`, `redact`;
-//! - `validate`: `error`, `pool`, `multi`, `redact`;
+//! - `validate`: `error`, `host`, `pool`, `multi`, `redact`;
 //! - `sources` (files, environment, builder): `error`, `literal`, `names`, `parse`, `pool`,
 //!   `multi`, `redact`;
 //! - `serde_impl`: `host`, `parse`, `redact`.
@@ -89,9 +89,14 @@ impl fmt::Display for Mode {
 }
 
 /// A host and an optional port.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// `Display` and `Debug` show a host that holds an `@` with its password redacted: no host
+/// name has one, and such a text is most likely a `redis://:password@host` URL set as a host
+/// in code, which `validate` refuses but which may be shown before that.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HostPort {
     /// Host name or address (IPv6 without brackets).
+    #[serde(serialize_with = "serde_impl::host")]
     pub host: String,
     /// Port; `None` means `session_redis_port`.
     pub port: Option<u16>,
@@ -115,15 +120,25 @@ impl HostPort {
 /// `host`, `host:port`, `[v6]:port`.
 impl fmt::Display for HostPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]", self.host)?;
+        let host = redact::redact_url(&self.host);
+        if host.contains(':') {
+            write!(f, "[{host}]")?;
         } else {
-            f.write_str(&self.host)?;
+            f.write_str(&host)?;
         }
         match self.port {
             Some(p) => write!(f, ":{p}"),
             None => Ok(()),
         }
+    }
+}
+
+impl fmt::Debug for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostPort")
+            .field("host", &redact::redact_url(&self.host))
+            .field("port", &self.port)
+            .finish()
     }
 }
 

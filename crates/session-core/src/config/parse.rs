@@ -150,6 +150,8 @@ pub(crate) fn shown(spec: &Spec, raw: &Raw) -> String {
         }
         // A URL of the wrong type (a TOML list of URLs) is not taken apart: hide all of it.
         Raw::Typed(_) if spec.field == Field::url => REDACTED.to_owned(),
+        // A host list may hold a `redis://:password@host` URL written where a host belongs.
+        other if spec.kind == Kind::Hosts => redact_url(&other.show()),
         other => other.show(),
     }
 }

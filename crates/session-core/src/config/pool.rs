@@ -16,12 +16,15 @@ use super::{
 /// address (`host`/`port`, `unix_socket_path` or `url`: exactly one), `db` and `password`.
 /// Unset (`None`) `port`, `db` and `password` fall back to the top-level values.
 ///
-/// `Debug` never shows the password (nor the one inside a URL).
+/// `Debug` never shows the password (nor the one inside a URL, nor a URL given as the host).
 /// Serialized with django-redis-sessions' member keys, as the pool's parser reads them.
 #[derive(Clone, PartialEq, serde::Serialize)]
 pub struct PoolMember {
     /// `SESSION_REDIS_HOST`: host name or address (`host:port` accepted).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::serde_impl::url"
+    )]
     #[serde(rename = "SESSION_REDIS_HOST")]
     pub host: Option<String>,
     /// `SESSION_REDIS_PORT`; `None` = the top-level `session_redis_port`.
@@ -72,7 +75,7 @@ impl Default for PoolMember {
 impl fmt::Debug for PoolMember {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolMember")
-            .field("host", &self.host)
+            .field("host", &self.host.as_deref().map(redact_url))
             .field("port", &self.port)
             .field("db", &self.db)
             .field("password", &self.password.as_ref().map(|_| REDACTED))
@@ -86,8 +89,10 @@ impl fmt::Debug for PoolMember {
 impl PoolMember {
     /// The member's stable identity, which the routing hash uses (and health reports show):
     /// the URL with its password redacted, `unix:<path>/<db>`, or `<host>:<port>/<db>`, with
-    /// the top-level port and db filled in. Reordering members or changing a password or a
-    /// weight keeps identities; changing an address changes it (and moves its sessions).
+    /// the top-level port and db filled in (a host that is not one, such as a URL with a
+    /// password, redacted as a URL: `validate` refuses it). Reordering members or changing a
+    /// password or a weight keeps identities; changing an address changes it (and moves its
+    /// sessions).
     pub fn identity(&self, top: &SessionConfig) -> String {
         let db = self.db.unwrap_or(top.db);
         if let Some(url) = &self.url {
@@ -98,7 +103,7 @@ impl PoolMember {
         }
         match self.host_port(top) {
             Ok(hp) => format!("{hp}/{db}"),
-            Err(_) => format!("{}/{db}", self.host.as_deref().unwrap_or("")),
+            Err(_) => format!("{}/{db}", redact_url(self.host.as_deref().unwrap_or(""))),
         }
     }
 
@@ -145,7 +150,7 @@ impl PoolMember {
         let mut parts = Vec::new();
         let q = |s: &str| format!("{s:?}");
         if let Some(h) = &self.host {
-            parts.push(format!("'SESSION_REDIS_HOST': {}", q(h)));
+            parts.push(format!("'SESSION_REDIS_HOST': {}", q(&redact_url(h))));
         }
         if let Some(p) = self.port {
             parts.push(format!("'SESSION_REDIS_PORT': {p}"));
@@ -209,7 +214,14 @@ pub(crate) fn parse_pool(given: &str, raw: &Raw) -> Result<Option<Vec<PoolMember
             } else if short == "url" {
                 match value {
                     Value::Str(s) => format!("`{}`", redact_url(s)),
-                    _ => format!("`{value:?}`"),
+                    // A URL of the wrong type (a list of URLs) is not taken apart.
+                    _ => REDACTED.to_owned(),
+                }
+            } else if short == "host" {
+                // A `redis://:password@host` URL is a common mistake for a host.
+                match value {
+                    Value::Str(s) => format!("`{}`", redact_url(s)),
+                    _ => format!("`{}`", redact_url(&value.show())),
                 }
             } else {
                 format!("`{value:?}`")

@@ -31,6 +31,11 @@ pub(crate) fn url<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::O
     }
 }
 
+/// `serialize_with` for a host name: redacted as a URL, as `HostPort`'s `Display` shows it.
+pub(crate) fn host<S: serde::Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(v))
+}
+
 /// An embedded configuration: a map of option names, read like a TOML source (see
 /// [`SessionConfig`]'s docs).
 impl<'de> serde::Deserialize<'de> for SessionConfig {

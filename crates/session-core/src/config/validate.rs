@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
+    host::check_host,
     options::{MAX_CONNECTIONS, MAX_DB, MAX_SECONDS},
     redact::{redact_url, shorten, REDACTED},
     BackendMode, ConfigError, Mode, MultiBackendConfig, PoolMember, SessionConfig,
@@ -221,11 +222,13 @@ impl SessionConfig {
             ));
         }
         for h in &self.host {
-            if h.host.trim().is_empty() || h.port == Some(0) {
+            // The sources' parser refuses what `check_host` refuses; a `HostPort` made in
+            // code (a `redis://:password@host` URL as its host) has not been through it.
+            if check_host(h.host.trim()).is_err() || h.port == Some(0) {
                 return Err(ConfigError::invalid(
                     "session_redis_host",
                     &h.to_string(),
-                    "host names with ports from 1 to 65535",
+                    "host names or addresses (no URL: a URL goes in session_redis_url) with ports from 1 to 65535",
                 ));
             }
         }
@@ -760,7 +763,7 @@ impl PoolMember {
         if given != 1 {
             return Err(ConfigError::invalid(
                 &key("SESSION_REDIS_HOST"),
-                &self.host.clone().unwrap_or_else(|| "None".into()),
+                &self.host.as_deref().map_or_else(|| "None".into(), redact_url),
                 "exactly one address per pool member: SESSION_REDIS_HOST (with SESSION_REDIS_PORT), SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH or SESSION_REDIS_URL",
             ));
         }
@@ -768,7 +771,7 @@ impl PoolMember {
             self.host_port(top).map_err(|e| {
                 ConfigError::invalid(
                     &key("SESSION_REDIS_HOST"),
-                    self.host.as_deref().unwrap_or(""),
+                    &redact_url(self.host.as_deref().unwrap_or("")),
                     &format!("a host name or address ({e})"),
                 )
             })?;
