@@ -1354,6 +1354,17 @@ fn a_port_nothing_would_use_is_refused() {
     assert!(err.to_string().contains("26380"), "{err}");
     assert!(err.expected.contains("sentinel"), "{err}");
     assert!(sentinel("6379").is_ok());
+    // Every sentinel with its port: the port concerns nothing (django-redis-sessions'
+    // settings may carry one beside their sentinel list).
+    let every_port_given = SessionConfig::builder()
+        .set(
+            "SESSION_REDIS_SENTINEL_LIST",
+            "[('10.0.0.1', 26379), ('10.0.0.2', 26380)]",
+        )
+        .set("session_redis_master", "mymaster")
+        .set("SESSION_REDIS_PORT", "6380")
+        .build();
+    assert!(every_port_given.is_ok(), "{every_port_given:?}");
     let socket = |port: &str| {
         SessionConfig::builder()
             .set("session_redis_unix_socket_path", "/run/redis.sock")
@@ -1364,4 +1375,14 @@ fn a_port_nothing_would_use_is_refused() {
     assert_eq!(err.key, "session_redis_port");
     assert!(err.expected.contains("unix socket"), "{err}");
     assert!(socket("6379").is_ok());
+    // The top-level port is for a pool's members given by host; a socket member does not
+    // inherit it (a review found the pool refused).
+    let pool = SessionConfig::builder()
+        .set("SESSION_REDIS_PORT", "6380")
+        .set(
+            "session_redis_pool",
+            "[{'SESSION_REDIS_HOST': '10.0.0.1'}, {'SESSION_REDIS_UNIX_DOMAIN_SOCKET_PATH': '/run/redis.sock'}]",
+        )
+        .build();
+    assert!(pool.is_ok(), "{pool:?}");
 }

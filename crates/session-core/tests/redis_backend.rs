@@ -1066,3 +1066,29 @@ async fn a_session_emptied_by_concurrent_removals_is_deleted_when_read() {
         assert!(!b.touch(&id, secs(3600)).await.unwrap());
     }
 }
+
+/// The same stale write, when the move's retire is sent again (its reply lost) after the
+/// write's `APPEND` but before the write drops its records: the resend still finds its own
+/// marker (`Before`), and leaves the marker alone. It answered `Other` (another move's),
+/// and the move removed its copy (a tenth review).
+#[tokio::test]
+async fn a_resent_retire_finds_its_marker_under_a_stale_writes_records() {
+    let server = RedisServer::start();
+    for single in BOTH {
+        let b = backend(&server, single);
+        let id = SessionId::generate();
+        assert!(b
+            .create(&id, &state(&[("a", "1")]), secs(3600))
+            .await
+            .unwrap());
+        let ids = std::slice::from_ref(&id);
+        let retired = b.retire_many(ids, 7).await;
+        assert_eq!(retired[0].as_ref().unwrap(), &session_core::Retired::Now);
+        let marker: Vec<u8> = server.cmd(&["GET", &key(&id)]);
+        let _: i64 = server.cmd(&["APPEND", &key(&id), ",\"=b\":2 "]);
+        let again = b.retire_many(ids, 7).await;
+        assert_eq!(again[0].as_ref().unwrap(), &session_core::Retired::Before);
+        let stored: Vec<u8> = server.cmd(&["GET", &key(&id)]);
+        assert_eq!(stored, marker);
+    }
+}

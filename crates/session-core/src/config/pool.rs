@@ -129,6 +129,11 @@ impl PoolMember {
         c.host = Vec::new();
         c.url = None;
         c.unix_socket_path = None;
+        // The top-level port is for the members given by host: a member given by URL or
+        // socket has its address whole, and validation refuses a port beside it.
+        if self.url.is_some() || self.unix_socket_path.is_some() {
+            c.port = SessionConfig::default().port;
+        }
         if let Some(url) = &self.url {
             c.url = Some(url.clone());
         } else if let Some(p) = &self.unix_socket_path {

@@ -638,12 +638,14 @@ impl SessionConfig {
                 }
                 self.no_url_or_socket("sentinel mode takes the sentinels in session_redis_host")?;
                 // A sentinel without a port means 26379, the Sentinel port: a port set here
-                // would otherwise be ignored without a word.
-                if self.port != 6379 {
+                // beside one would be ignored without a word, where it may have been meant
+                // for it. With every sentinel's port given it concerns nothing (a leftover
+                // that django-redis-sessions' settings carry and ignore too).
+                if self.port != 6379 && self.host.iter().any(|h| h.port.is_none()) {
                     return Err(ConfigError::invalid(
                         "session_redis_port",
                         &self.port.to_string(),
-                        "no port in sentinel mode: give each sentinel its port in session_redis_host, such as [('10.0.0.1', 26380)] (a sentinel without a port means 26379); the master's address comes from the sentinels",
+                        "no port in sentinel mode with a sentinel given without one: give each sentinel its port in session_redis_host, such as [('10.0.0.1', 26380)] (a sentinel without a port means 26379); the master's address comes from the sentinels",
                     ));
                 }
                 Ok(())

@@ -374,7 +374,10 @@ return 0
 /// under the key (our string, or a hash of the layout of earlier versions) is replaced by
 /// the move's marker `ARGV[2]` (`layout::moved_marker`) with expiry `ttl`; answers 1. The
 /// same marker already there answers 2: this very retire ran before (its reply was lost,
-/// and the client sent it again). Another move's marker (it starts with `ARGV[3]`,
+/// and the client sent it again); so does that marker with a stale write's records
+/// appended (`DROP_RECORDS`, whose writer has not dropped them yet): the records go, the
+/// marker stays (a review found the resend answering 3 there, and the move removing its
+/// copy). Another move's marker (it starts with `ARGV[3]`,
 /// `layout::MOVED_PREFIX`) answers 3, and no key or records alone (a write's, after a
 /// logout) answer 0: either way the session went away since the move read it. What was
 /// there is then put back (with the marker's expiry): records alone for their writer to
@@ -395,7 +398,7 @@ if type(old) == 'table' and old.err then
     if t == 'none' then return 0 end
     if t == 'string' then
       local found = redis.call('GET', key)
-      if found == ARGV[2] then return 2 end
+      if string.sub(found, 1, #ARGV[2]) == ARGV[2] then return 2 end
       if string.byte(found) == 44 then
         if string.sub(found, 1, #ARGV[3]) == ARGV[3] then return 3 end
         return 0
@@ -406,7 +409,7 @@ if type(old) == 'table' and old.err then
   return 1
 end
 if not old then return 0 end
-if old == ARGV[2] then return 2 end
+if string.sub(old, 1, #ARGV[2]) == ARGV[2] then return 2 end
 if string.byte(old) == 44 then
   redis.call('SET', key, old, 'KEEPTTL')
   if string.sub(old, 1, #ARGV[3]) == ARGV[3] then return 3 end
@@ -609,7 +612,17 @@ mod tests {
             server.cmd::<String>(&["SET", &key("theirs"), &theirs_text]);
             let mine_text = String::from_utf8(mine.clone()).unwrap();
             server.cmd::<String>(&["SET", &key("mine"), &mine_text]);
+            // A stale write's records on this move's marker, before their writer drops them.
+            let mine_and_records = format!("{mine_text},\"=n\":3 ");
+            server.cmd::<String>(&["SET", &key("mine+"), &mine_and_records]);
+            // Without `SET ... GET` the records stay for their writer's `DEL_ORPHAN`.
+            let mine_plus_after = if n == 0 {
+                &mine_text
+            } else {
+                &mine_and_records
+            };
             for (what, answer, after) in [
+                ("mine+", 2, Some(mine_plus_after.as_str())),
                 ("none", 0, None),
                 ("orphan", 0, Some(",\"=n\":2 ")),
                 ("theirs", 3, Some(theirs_text.as_str())),
