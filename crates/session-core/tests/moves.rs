@@ -542,3 +542,58 @@ async fn seed_n(store: &dyn SessionBackend, count: usize) -> Vec<SessionId> {
     }
     ids
 }
+
+/// The same server written two ways, old first, when a version read of the check above
+/// fails once (a timeout, a reset connection): the move asks the source instead of
+/// retiring it, and the session stays. A failed read counted as "not the same value", and
+/// the retire took the only copy (a review of the check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_written_two_ways_keeps_its_session_when_a_check_fails() {
+    use session_core::{backends::multi::MultiBackend, testing::probe::Fault, BackendMode};
+    let server = RedisServer::start();
+    let spelled = |host: &str| -> Arc<dyn SessionBackend> {
+        Arc::new(
+            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+                url: Some(format!("redis://{host}:{}/0", server.port())),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        )
+    };
+    let (writer, source) = (spelled("127.0.0.1"), spelled("localhost"));
+    let probe = ProbeBackend::wrap(writer.clone());
+    let multi = Arc::new(MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                source,
+            ),
+            (
+                "new".into(),
+                vec![BackendMode::Read, BackendMode::Write],
+                Arc::new(probe.clone()),
+            ),
+        ],
+        TtlRule::default(),
+    ));
+    let id = SessionId::generate();
+    assert!(writer.create(&id, &state(), None).await.unwrap());
+    // The move's first read of the writer passes; the check's read of it fails.
+    let pause = probe.pause(Op::Load);
+    let loading = tokio::spawn({
+        let (multi, id) = (multi.clone(), id.clone());
+        async move { multi.load(&id, None).await }
+    });
+    pause.reached().await;
+    probe.fail(Op::Load, Some(Fault::Unavailable));
+    pause.release();
+    let first = loading.await.unwrap();
+    probe.fail(Op::Load, None);
+    assert_eq!(first.unwrap(), Some(state()));
+    assert_eq!(
+        writer.load(&id, None).await.unwrap(),
+        Some(state()),
+        "the session is gone after a load whose check failed once"
+    );
+}

@@ -79,7 +79,11 @@
 //! (`load_versioned`): the same header tag (random, new with every rewrite, never shared
 //! by copies made apart; the source read again after the copy, so that one rewrite in
 //! between does not hide it), or both in the former hash layout (no tag to tell), and the
-//! source is asked instead of retired, as above. Copies made apart are retired as before;
+//! source is asked instead of retired, as above; so it is when one of these reads fails.
+//! They are plain loads, which may go to a replica with
+//! `session_redis_sentinel_read_from_replicas`: a replica that has not seen a session made
+//! a moment ago answers "nothing", and the retire goes ahead (name servers the same way).
+//! Copies made apart are retired as before;
 //! a byte-for-byte clone (a replica's data, an RDB restored elsewhere) is left in the
 //! source, a stale copy that a logout removes (rule 1) and that expires on its own.
 //!
@@ -675,8 +679,11 @@ impl MultiBackend {
     /// ([`Move::found_at`]) may hold the very value `from` holds
     /// ([`Version::may_be_same_value`]): one key written two ways. The source is read
     /// before and after that writer, so one rewrite in between (a new tag) does not make
-    /// one key look like two. A read that fails or finds nothing says "not the same", as
-    /// before: the retire that follows tells a logout.
+    /// one key look like two. A read that fails says "may be the same": the source is then
+    /// asked instead of retired, which a logout cannot turn into a kept copy (a source gone
+    /// by then undoes the copies), where retiring it could retire the only copy (a review
+    /// found one failed read losing the session this check is for). A read that finds
+    /// nothing says "not the same": the retire that follows tells a logout.
     async fn shares_a_writers_value(&self, from: &Named, m: &Move) -> bool {
         if m.found_at.is_empty() {
             return false;
@@ -685,27 +692,30 @@ impl MultiBackend {
             let backend = b.backend.clone();
             let id = m.id.clone();
             async move {
-                match backend.load_versioned(&id, None).await {
-                    Ok(Some((_, version))) => Some(version),
-                    _ => None,
-                }
+                backend
+                    .load_versioned(&id, None)
+                    .await
+                    .map(|found| found.map(|(_, version)| version))
             }
         };
-        let Some(before) = version(from).await else {
-            return false;
+        let before = match version(from).await {
+            Ok(Some(before)) => before,
+            Ok(None) => return false,
+            Err(_) => return true,
         };
         for w in m.found_at.iter().map(|&i| &self.backends[i]) {
-            let Some(copy) = version(w).await else {
-                continue;
+            let copy = match version(w).await {
+                Ok(Some(copy)) => copy,
+                Ok(None) => continue,
+                Err(_) => return true,
             };
             if before.may_be_same_value(copy) {
                 return true;
             }
-            if version(from)
-                .await
-                .is_some_and(|after| after.may_be_same_value(copy))
-            {
-                return true;
+            match version(from).await {
+                Ok(Some(after)) if after.may_be_same_value(copy) => return true,
+                Err(_) => return true,
+                _ => {}
             }
         }
         false
