@@ -49,7 +49,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(out);
-    let mut written = 0usize;
+    let (mut written, mut unreadable) = (0usize, 0usize);
     for part in parts::parts(&plan.backend)? {
         for group in scan::groups(&part, BATCH, |_| {}).await? {
             for batch in group.ids.chunks(BATCH) {
@@ -59,6 +59,9 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
                     .await
                     .map_err(|f| f.context(&group.name))?
                 {
+                    // Counted, so that a backup that leaves sessions out says so; a
+                    // session gone since the scan is not missing from it.
+                    unreadable += usize::from(found.unreadable.is_some());
                     let Some(fields) = found.state else { continue };
                     let line = Line {
                         id: found.id.as_str().to_owned(),
@@ -75,6 +78,11 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
     }
     out.flush()?;
     eprintln!("exported {written} session(s)");
+    if unreadable > 0 {
+        eprintln!(
+            "not exported: {unreadable} session(s) that cannot be read (a key of another type, a value that is not a session; `sessionctl stats` counts them)"
+        );
+    }
     Ok(())
 }
 
