@@ -495,9 +495,13 @@ async fn unreadable_session_file_is_unavailable_without_id() {
     let store = file_store(dir.path());
     let id = store.create(&state(&[("a", "1")]), None).await.unwrap();
     let path = session_path(dir.path(), &id);
-    // A directory where the file should be: reading it is an I/O error even for root.
-    fs::remove_file(&path).unwrap();
-    fs::create_dir(&path).unwrap();
+    // A file where the shard's directory should be: reading the session file is an I/O
+    // error (not a directory) even for root, who may read any file. (A directory where
+    // the file should be was this test's stand-in: it is no session now, `Corrupt`, as
+    // every entry that is not a regular file: `foreign_files_named_like_sessions_block_nothing`.)
+    let shard = path.parent().unwrap();
+    fs::remove_dir_all(shard).unwrap();
+    fs::write(shard, b"not a directory").unwrap();
     let err = store.load(&id).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
     assert!(!err.to_string().contains(id.as_str()), "{err}");
@@ -675,4 +679,84 @@ fn a_root_others_could_replace_is_refused() {
     std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
     let err = FileBackend::new(theirs.join("sessions")).unwrap_err();
     assert!(err.expected.contains("belongs to user 65534"), "{err}");
+}
+
+/// Entries of the store's directory that the store never writes, named like session files:
+/// a FIFO, a link to `/dev/zero`, a directory. Each is no session (corrupt, counted by the
+/// sweep, left in place), and none blocks: a load, a sweep and the migration each finish.
+/// `fs::read` opened anything: a FIFO blocked its reader for ever (the start-up migration,
+/// under its lock; the sweeper), a link to `/dev/zero` read without end, and the directory
+/// stopped every sweep, leaving expired sessions behind it (a review). A `TTL` too long for
+/// an `Instant` does not panic the in-memory store either.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_files_named_like_sessions_block_nothing() {
+    use session_core::{migration::migrate_file_store, TtlRule};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let backend = FileBackend::new(root.to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    for _ in 0..20 {
+        let id = SessionId::generate();
+        let short = Some(Duration::from_millis(1));
+        assert!(backend
+            .create(&id, &state(&[("a", "1")]), short)
+            .await
+            .unwrap());
+    }
+    let (fifo, link, directory) = (
+        SessionId::generate(),
+        SessionId::generate(),
+        SessionId::generate(),
+    );
+    for id in [&fifo, &link, &directory] {
+        fs::create_dir_all(session_path(root, id).parent().unwrap()).unwrap();
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(session_path(root, &fifo))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink("/dev/zero", session_path(root, &link)).unwrap();
+    fs::create_dir(session_path(root, &directory)).unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let within = Duration::from_secs(10);
+    for id in [&fifo, &link, &directory] {
+        let loaded = tokio::time::timeout(within, backend.load(id, None))
+            .await
+            .expect("a load finishes");
+        assert!(
+            matches!(loaded, Err(StoreError::Corrupt { .. })),
+            "{loaded:?}"
+        );
+    }
+    let report = tokio::time::timeout(within, backend.cleanup())
+        .await
+        .expect("the sweep finishes")
+        .unwrap();
+    assert_eq!(report.expired_removed, 20, "{report:?}");
+    assert_eq!(report.corrupt_found, 3, "{report:?}");
+    let from = Arc::new(
+        FileBackend::new(root.to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let migrated = tokio::time::timeout(
+        within,
+        migrate_file_store(from, Arc::new(MemoryBackend::new()), TtlRule::default()),
+    )
+    .await
+    .expect("the migration finishes")
+    .unwrap();
+    assert_eq!(migrated.migrated, 0, "{migrated:?}");
+    assert_eq!(migrated.corrupt, 3, "{migrated:?}");
+
+    let memory = MemoryBackend::new();
+    let id = SessionId::generate();
+    assert!(memory
+        .create(&id, &state(&[("a", "1")]), Some(Duration::MAX))
+        .await
+        .unwrap());
+    assert!(memory.load(&id, None).await.unwrap().is_some());
 }

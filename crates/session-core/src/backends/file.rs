@@ -165,6 +165,9 @@ pub struct CleanupReport {
     pub temp_removed: usize,
     /// Corrupt session files found and left in place.
     pub corrupt_found: usize,
+    /// Entries the sweep could not read or remove (permissions, I/O errors), skipped: one
+    /// such entry stopped every sweep, and expired sessions piled up behind it.
+    pub unreadable: usize,
 }
 
 impl FileBackend {
@@ -552,6 +555,15 @@ impl SessionBackend for FileBackend {
 /// The stamp an index name's file holds. One that cannot be read (never written by us: the
 /// writes are atomic) counts as added at time 0, so that it can be dropped as stale: a name
 /// is only ever dropped when its session does not hold the value.
+/// The stamp in an index member's file; `None` when it is gone, or is not a file the store
+/// wrote (a FIFO there blocked the reader, as for session files: [`read_store_file`]).
+fn read_stamp(path: &Path) -> io::Result<Option<u64>> {
+    Ok(match read_store_file(path)? {
+        StoreFile::Bytes(bytes) => Some(stamp_of(&String::from_utf8_lossy(&bytes))),
+        StoreFile::Missing | StoreFile::Foreign(_) => None,
+    })
+}
+
 fn stamp_of(text: &str) -> u64 {
     text.trim().parse().unwrap_or(0)
 }
@@ -812,9 +824,9 @@ impl Dir {
             else {
                 continue;
             };
-            let added_ms = match fs::read_to_string(entry.path()) {
-                Ok(text) => stamp_of(&text),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            let added_ms = match read_stamp(&entry.path()) {
+                Ok(Some(stamp)) => stamp,
+                Ok(None) => continue,
                 Err(e) => return Err(failed(e)),
             };
             members.push(IndexMember { id, added_ms });
@@ -833,9 +845,9 @@ impl Dir {
         };
         for member in members {
             let path = dir.join(member.id.as_str());
-            let stamp = match fs::read_to_string(&path) {
-                Ok(text) => stamp_of(&text),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            let stamp = match read_stamp(&path) {
+                Ok(Some(stamp)) => stamp,
+                Ok(None) => continue,
                 Err(e) => return Err(failed(e)),
             };
             if stamp == member.added_ms {
@@ -904,18 +916,33 @@ impl Dir {
                 "file session store holds corrupt session files; they are left in place for inspection"
             );
         }
+        if report.unreadable > 0 {
+            tracing::warn!(
+                unreadable = report.unreadable,
+                root = %self.root.display(),
+                "file session store: the sweep could not read or remove some entries (permissions, I/O errors) and skipped them"
+            );
+        }
         Ok(report)
     }
 
+    /// One shard's part of a sweep. An entry it cannot read or remove is counted
+    /// ([`CleanupReport::unreadable`]) and skipped, so that it does not stop the sweep.
     fn cleanup_shard(&self, shard: &Path, report: &mut CleanupReport) -> Result<(), StoreError> {
         let entries = match fs::read_dir(shard) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(unavailable("listing a shard directory", e)),
+            Err(_) => {
+                report.unreadable += 1;
+                return Ok(());
+            }
         };
         let now = now_ms();
         for entry in entries {
-            let entry = entry.map_err(|e| unavailable("listing a shard directory", e))?;
+            let Ok(entry) = entry else {
+                report.unreadable += 1;
+                continue;
+            };
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(TEMP_PREFIX) {
@@ -931,24 +958,81 @@ impl Dir {
                 continue;
             };
             match read_record(&entry.path()) {
-                Ok(Some(record)) if !record.is_live(now) => {
-                    if self.remove_if_expired(&id)? {
-                        report.expired_removed += 1;
-                    }
-                }
+                Ok(Some(record)) if !record.is_live(now) => match self.remove_if_expired(&id) {
+                    Ok(true) => report.expired_removed += 1,
+                    Ok(false) => {}
+                    Err(_) => report.unreadable += 1,
+                },
                 Ok(_) => {}
                 Err(StoreError::Corrupt { .. }) => report.corrupt_found += 1,
-                Err(other) => return Err(other),
+                Err(_) => report.unreadable += 1,
             }
         }
         Ok(())
     }
 }
 
+/// The most bytes a session file is read up to: four times the largest session the
+/// configuration allows (512 MiB, Redis' limit for one value), for JSON's escapes. A larger
+/// file is no session file of ours, and reading it whole could exhaust memory.
+const MAX_FILE_BYTES: u64 = 4 * 512 * 1024 * 1024;
+
+/// What [`read_store_file`] found.
+enum StoreFile {
+    Bytes(Vec<u8>),
+    Missing,
+    /// Not a file the store wrote: why, without the data.
+    Foreign(&'static str),
+}
+
+/// Reads a file of the store whole, only when it is a regular file (not followed through a
+/// link) of at most [`MAX_FILE_BYTES`]. `fs::read` opened anything: a FIFO named like a
+/// session file blocked its reader for ever (the start-up migration, under its lock; the
+/// sweeper), and a link to `/dev/zero` read without end (a review). A FIFO put in place
+/// between the check and the open would still block: whoever can write the store's
+/// directory owns its sessions anyway.
+fn read_store_file(path: &Path) -> io::Result<StoreFile> {
+    use std::io::Read as _;
+    let regular = |meta: &fs::Metadata| {
+        if !meta.is_file() {
+            Some("is not a regular file (a directory, a link, a FIFO or a device)")
+        } else if meta.len() > MAX_FILE_BYTES {
+            Some("is larger than any session")
+        } else {
+            None
+        }
+    };
+    match fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if let Some(why) = regular(&meta) {
+                return Ok(StoreFile::Foreign(why));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreFile::Missing),
+        Err(e) => return Err(e),
+    }
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoreFile::Missing),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if let Some(why) = regular(&meta) {
+        return Ok(StoreFile::Foreign(why));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Ok(StoreFile::Foreign("is larger than any session"));
+    }
+    Ok(StoreFile::Bytes(bytes))
+}
+
 fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+    let bytes = match read_store_file(path) {
+        Ok(StoreFile::Bytes(bytes)) => bytes,
+        Ok(StoreFile::Missing) => return Ok(None),
+        Ok(StoreFile::Foreign(why)) => return Err(corrupt(format!("session file {why}"))),
         Err(e) => return Err(unavailable("reading a session file", e)),
     };
     let record: Record = serde_json::from_slice(&bytes).map_err(|e| {

@@ -42,8 +42,10 @@ impl Entry {
     }
 }
 
+/// `None` for no expiry, and for a TTL too long for an `Instant` (which panicked on the
+/// addition, a review found): one that outlasts the process.
 fn deadline(ttl: Option<Duration>) -> Option<Instant> {
-    ttl.map(|ttl| Instant::now() + ttl)
+    ttl.and_then(|ttl| Instant::now().checked_add(ttl))
 }
 
 impl MemoryBackend {
