@@ -1481,15 +1481,7 @@ impl SessionBackend for RedisBackend {
                             call.arg(value);
                         },
                     );
-                    // The first by text (`EVAL`, which caches the script), the rest by hash
-                    // after it: a pipeline runs in order on one connection, so none of them
-                    // can miss the script. Not `SCRIPT LOAD`, which is not on the ACL list
-                    // of the store's commands (README: `session_redis_username`).
-                    pipe.add_command(if sent.is_empty() {
-                        call.eval_cmd()
-                    } else {
-                        call.into_cmd()
-                    });
+                    pipe.add_command(call.into_batch_cmd(sent.is_empty()));
                     sent.push(i);
                 }
                 Err(err) => refused.push((i, err)),
@@ -1528,13 +1520,7 @@ impl SessionBackend for RedisBackend {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for (i, id) in ids.iter().enumerate() {
-            let call = self.retire_call(id, token);
-            // The first by text, as in `create_many`.
-            pipe.add_command(if i == 0 {
-                call.eval_cmd()
-            } else {
-                call.into_cmd()
-            });
+            pipe.add_command(self.retire_call(id, token).into_batch_cmd(i == 0));
         }
         self.int_answers_as(pipe, ids.len(), retired).await
     }

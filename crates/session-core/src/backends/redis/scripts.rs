@@ -533,6 +533,19 @@ impl ScriptCall {
         self.cmd
     }
 
+    /// The command of this call in a pipeline of calls to one server (a batch): by text
+    /// ([`eval_cmd`](Self::eval_cmd)) when it is the pipeline's first script, which caches
+    /// it, by hash after it. A pipeline runs in order on one connection, so none of them can
+    /// miss the script. Not `SCRIPT LOAD`, which is not on the ACL list of the store's
+    /// commands (README: `session_redis_username`).
+    pub(super) fn into_batch_cmd(self, first: bool) -> Cmd {
+        if first {
+            self.eval_cmd()
+        } else {
+            self.into_cmd()
+        }
+    }
+
     /// The same call by text: `EVAL <code>` then everything after `EVALSHA <hash>`. It
     /// caches the script, so it also starts a pipeline of calls to one server (a batch).
     pub(super) fn eval_cmd(&self) -> Cmd {
