@@ -136,17 +136,27 @@ pub fn redis_place(location: &str, db: i64, prefix: &str) -> String {
 /// own). Two spellings of one server (`localhost` and `127.0.0.1`, TCP and its unix socket,
 /// TLS and plain ports) answer the same; [`redis_place`] compares the spellings only.
 pub async fn server_id(conn: &mut MultiplexedConnection) -> Result<String, String> {
-    let info: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    info.lines()
-        .find_map(|line| line.trim().strip_prefix("run_id:"))
-        .map(str::trim)
+    let info = info_server(conn).await.map_err(|e| e.to_string())?;
+    info_field(&info, "run_id")
         .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
         .map(str::to_owned)
         .ok_or_else(|| "its INFO server reply has no run_id".to_owned())
+}
+
+/// The `INFO server` reply of the server at the other end of `conn`.
+pub async fn info_server(conn: &mut MultiplexedConnection) -> redis::RedisResult<String> {
+    redis::cmd("INFO").arg("server").query_async(conn).await
+}
+
+/// The value of `field` in an `INFO` reply (`field:value` lines ending with `\r\n`),
+/// trimmed.
+pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
 }
 
 /// The place of the server that said it is `run_id` ([`server_id`]): equal for every

@@ -239,17 +239,8 @@ async fn probe(part: &Part<'_>, redis: &parts::RedisPart<'_>, node: &parts::Node
     }
     out.up = true;
     out.latency_ms = Some(best.as_secs_f64() * 1000.0);
-    let info: redis::RedisResult<String> = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await;
-    match info {
-        Ok(info) => {
-            out.version = info
-                .lines()
-                .find_map(|l| l.strip_prefix("redis_version:"))
-                .map(|v| v.trim().to_owned());
-        }
+    match parts::info_server(&mut conn).await {
+        Ok(info) => out.version = parts::info_field(&info, "redis_version").map(str::to_owned),
         // An ACL user limited to the store's commands may not run INFO: not a failure.
         Err(err) => tracing::info!(error = %err, "INFO refused"),
     }
