@@ -13,7 +13,7 @@ mod common;
 
 use std::{path::Path, sync::Arc};
 
-use common::new_first;
+use common::{new_first, old_first};
 use futures_util::future::join_all;
 use session_core::{
     backends::file::FileBackend,
@@ -37,13 +37,41 @@ fn files(dir: &Path) -> FileBackend {
 
 /// `SESSIONS` sessions written straight into `source`.
 async fn seed(source: &dyn SessionBackend) -> Vec<SessionId> {
-    let mut ids = Vec::with_capacity(SESSIONS);
-    for _ in 0..SESSIONS {
+    seed_n(source, SESSIONS).await
+}
+
+/// `count` sessions written straight into `store`, each under a tag of its own.
+async fn seed_n(store: &dyn SessionBackend, count: usize) -> Vec<SessionId> {
+    let mut ids = Vec::with_capacity(count);
+    for _ in 0..count {
         let id = SessionId::generate();
-        assert!(source.create(&id, &state(), None).await.unwrap());
+        assert!(store.create(&id, &state(), None).await.unwrap());
         ids.push(id);
     }
     ids
+}
+
+/// The modes of the store sessions move into.
+fn read_write() -> Vec<session_core::BackendMode> {
+    vec![
+        session_core::BackendMode::Read,
+        session_core::BackendMode::Write,
+    ]
+}
+
+/// One Redis server written two ways, `127.0.0.1` and `localhost` (writer, source): two
+/// places to `SessionBackend::place`, one key per session.
+fn one_server_two_ways(server: &RedisServer) -> (Arc<dyn SessionBackend>, Arc<dyn SessionBackend>) {
+    let spelled = |host: &str| -> Arc<dyn SessionBackend> {
+        Arc::new(
+            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+                url: Some(format!("redis://{host}:{}/0", server.port())),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        )
+    };
+    (spelled("127.0.0.1"), spelled("localhost"))
 }
 
 /// For every id at once: a load on `reader` and a delete on `deleter` (the same store, or
@@ -458,41 +486,19 @@ async fn redis_retires_with_a_marker_a_logout_removes() {
 /// configured addresses, so only the stored value (its header's tag) can tell.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_written_two_ways_loses_no_session_to_a_move() {
-    use session_core::{backends::multi::MultiBackend, BackendMode};
     const COUNT: usize = 20;
     let server = RedisServer::start();
-    let spelled = |host: &str| -> Arc<dyn SessionBackend> {
-        Arc::new(
-            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-                url: Some(format!("redis://{host}:{}/0", server.port())),
-                ..SessionConfig::default()
-            })
-            .unwrap(),
-        )
-    };
-    let (writer, source) = (spelled("127.0.0.1"), spelled("localhost"));
-    let old_first = MultiBackend::new(
-        vec![
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                source.clone(),
-            ),
-            (
-                "new".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                writer.clone(),
-            ),
-        ],
-        TtlRule::default(),
-    );
+    let (writer, source) = one_server_two_ways(&server);
     let changes = session_core::Changes {
         set: [("n".to_owned(), "2".to_owned())].into(),
         remove: Vec::new(),
     };
     for (name, multi) in [
         ("new first", new_first(writer.clone(), source.clone())),
-        ("old first", old_first),
+        (
+            "old first",
+            old_first(source.clone(), writer.clone(), read_write()),
+        ),
     ] {
         let ids = seed_n(writer.as_ref(), COUNT).await;
         for id in &ids {
@@ -532,51 +538,17 @@ async fn one_server_written_two_ways_loses_no_session_to_a_move() {
     assert_eq!(survivors(&[source.as_ref()], &ids).await, COUNT);
 }
 
-/// `count` sessions written straight into `store`, each under a tag of its own.
-async fn seed_n(store: &dyn SessionBackend, count: usize) -> Vec<SessionId> {
-    let mut ids = Vec::with_capacity(count);
-    for _ in 0..count {
-        let id = SessionId::generate();
-        assert!(store.create(&id, &state(), None).await.unwrap());
-        ids.push(id);
-    }
-    ids
-}
-
 /// The same server written two ways, old first, when a version read of the check above
 /// fails once (a timeout, a reset connection): the move asks the source instead of
 /// retiring it, and the session stays. A failed read counted as "not the same value", and
 /// the retire took the only copy (a review of the check).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_server_written_two_ways_keeps_its_session_when_a_check_fails() {
-    use session_core::{backends::multi::MultiBackend, testing::probe::Fault, BackendMode};
+    use session_core::testing::probe::Fault;
     let server = RedisServer::start();
-    let spelled = |host: &str| -> Arc<dyn SessionBackend> {
-        Arc::new(
-            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-                url: Some(format!("redis://{host}:{}/0", server.port())),
-                ..SessionConfig::default()
-            })
-            .unwrap(),
-        )
-    };
-    let (writer, source) = (spelled("127.0.0.1"), spelled("localhost"));
+    let (writer, source) = one_server_two_ways(&server);
     let probe = ProbeBackend::wrap(writer.clone());
-    let multi = Arc::new(MultiBackend::new(
-        vec![
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                source,
-            ),
-            (
-                "new".into(),
-                vec![BackendMode::Read, BackendMode::Write],
-                Arc::new(probe.clone()),
-            ),
-        ],
-        TtlRule::default(),
-    ));
+    let multi = Arc::new(old_first(source, Arc::new(probe.clone()), read_write()));
     let id = SessionId::generate();
     assert!(writer.create(&id, &state(), None).await.unwrap());
     // The move's first read of the writer passes; the check's read of it fails.

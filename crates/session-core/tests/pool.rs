@@ -5,7 +5,7 @@ mod common;
 
 use std::{collections::HashMap, sync::Arc};
 
-use common::new_first;
+use common::{new_first, old_first};
 use session_core::{
     backends::{file::FileBackend, multi::MultiBackend, pool::PoolBackend},
     testing::{
@@ -483,26 +483,6 @@ fn grown(servers: &[RedisServer; 3]) -> (Members, Members) {
     (members[..2].to_vec(), members)
 }
 
-/// A multi-backend of `old` (`read`, `delete`) listed first, then `new` with `new_modes`.
-fn old_pool_first(
-    old: Arc<dyn SessionBackend>,
-    new: Arc<dyn SessionBackend>,
-    new_modes: Vec<session_core::BackendMode>,
-) -> MultiBackend {
-    use session_core::{BackendMode, TtlRule};
-    MultiBackend::new(
-        vec![
-            (
-                "old".into(),
-                vec![BackendMode::Read, BackendMode::Delete],
-                old,
-            ),
-            ("new".into(), new_modes, new),
-        ],
-        TtlRule::default(),
-    )
-}
-
 /// A pool's members as the `SESSION_REDIS_POOL` list of a multi-backend's `setting`.
 fn pool_setting(members: &[(u16, u32)]) -> String {
     let list: Vec<String> = members.iter().map(|(p, w)| member(*p, *w)).collect();
@@ -706,7 +686,7 @@ async fn a_logout_during_a_move_into_the_same_key_sticks() {
         assert!(old_pool.create(&id, &data, None).await.unwrap());
         // Write only: a new pool that loads also read is asked for the session instead of
         // the old pool (same key), and no move happens at all.
-        let multi = Arc::new(old_pool_first(
+        let multi = Arc::new(old_first(
             old_pool.clone(),
             Arc::new(new_pool.clone()),
             vec![BackendMode::Write],
@@ -732,7 +712,7 @@ async fn the_old_pool_is_asked_only_for_sessions_that_change_member() {
     let old_pool = ProbeBackend::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
     let new_pool: Arc<dyn SessionBackend> =
         Arc::new(PoolBackend::from_config(&pool_config(&new)).unwrap());
-    let multi = old_pool_first(
+    let multi = old_first(
         Arc::new(old_pool.clone()),
         new_pool.clone(),
         vec![BackendMode::Read, BackendMode::Write],
@@ -846,7 +826,7 @@ async fn a_mirror_gets_every_session_of_a_growing_pool() {
 
     // Without a mirror, a session that kept its member is read through the new pool alone;
     // a logout while that read waits sticks.
-    let multi = Arc::new(old_pool_first(
+    let multi = Arc::new(old_first(
         old_pool.clone(),
         Arc::new(new_pool.clone()),
         vec![BackendMode::Read, BackendMode::Write],
@@ -1031,7 +1011,7 @@ async fn a_logout_sticks_when_the_moving_request_is_dropped() {
     use session_core::BackendMode;
     let (old, new) = (ProbeBackend::wrap(memory()), ProbeBackend::wrap(memory()));
     let process = || {
-        old_pool_first(
+        old_first(
             Arc::new(old.clone()),
             Arc::new(new.clone()),
             vec![BackendMode::Read, BackendMode::Write],

@@ -23,3 +23,23 @@ pub fn new_first(new: Arc<dyn SessionBackend>, old: Arc<dyn SessionBackend>) -> 
         TtlRule::default(),
     )
 }
+
+/// The same process with the old store listed first (`read`, `delete`), then `new` with
+/// `new_modes`: a load finds a session in the old store before it looks in the new one.
+pub fn old_first(
+    old: Arc<dyn SessionBackend>,
+    new: Arc<dyn SessionBackend>,
+    new_modes: Vec<BackendMode>,
+) -> MultiBackend {
+    MultiBackend::new(
+        vec![
+            (
+                "old".into(),
+                vec![BackendMode::Read, BackendMode::Delete],
+                old,
+            ),
+            ("new".into(), new_modes, new),
+        ],
+        TtlRule::default(),
+    )
+}
