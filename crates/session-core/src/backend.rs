@@ -21,8 +21,12 @@ pub enum Retired {
     Now,
     /// This move's marker was there: the same retire ran already (its reply was lost).
     Before,
-    /// Another move's marker was there: the session moved away since this move read it.
-    Other,
+    /// Another move's marker was there, holding that move's token: the session moved away
+    /// since this move read it. A move that found the session already in its target marks
+    /// with the header tag of the copy it found there, which vouches for that copy: the
+    /// move that made the copy keeps it when it finds that token ([`crate::backends::multi`],
+    /// "Moving a session").
+    Other(u64),
     /// Nothing: the session was deleted (a logout) or expired.
     Absent,
 }
@@ -166,9 +170,11 @@ pub trait SessionBackend: Send + Sync + 'static {
     }
 
     /// Retires sessions a move has copied elsewhere ([`crate::mover`], a multi-backend's
-    /// load): each one still stored is removed and a *moved marker* holding `token` (the
-    /// move's own random number) left in its place for [`MOVED_MARKER_TTL`], which every read
-    /// takes for no session and a create writes over. One answer per id, in order.
+    /// load): each one still stored is removed and a *moved marker* holding its token (the
+    /// move's own random number, or the tag of the copy it found in its target: see
+    /// [`Retired::Other`]) left in its place for [`MOVED_MARKER_TTL`], which every read
+    /// takes for no session and a create writes over. `moves` are the ids with their
+    /// tokens; one answer per id, in order.
     ///
     /// The answer is the last step of a move (rule 2 of
     /// [`backends::multi`](crate::backends::multi)): anything but [`Retired::Now`] and
@@ -177,20 +183,20 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// this is the request sent again after its reply was lost (the Redis client resends a
     /// request once after a dropped connection), which a plain delete answered "not there",
     /// as if a logout had come in between: the move then removed the only copy left. A marker
-    /// of another move ([`Retired::Other`]) counts as gone, as a delete's "not there" did:
-    /// the other move may have been followed by a logout that removed its copy but not the
-    /// marker (a process configured without the old store), so keeping the copy could undo
-    /// that logout. Two processes moving one session at the same instant can therefore
-    /// still log its user out: the safe direction.
+    /// of another move ([`Retired::Other`]) counts as gone, as a delete's "not there" did,
+    /// unless its token is the tag a copy of this move's still has: the other move may have
+    /// been followed by a logout that removed its copy but not the marker (a process
+    /// configured without the old store), so keeping a copy it did not vouch for could undo
+    /// that logout.
     ///
     /// The default deletes (`Now` when the session was there, `Absent` when not): right for
     /// a store whose delete cannot run without its caller knowing (the file store, the
     /// in-memory store: a local call either ran or failed). Redis keeps markers, since a
     /// request over the network can run and lose its reply; a pool passes it on to its
     /// members.
-    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
-        let _ = token;
-        self.delete_many(ids)
+    async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
+        let ids: Vec<SessionId> = moves.iter().map(|(id, _)| id.clone()).collect();
+        self.delete_many(&ids)
             .await
             .into_iter()
             .map(|deleted| deleted.map(|was| if was { Retired::Now } else { Retired::Absent }))
@@ -308,6 +314,15 @@ impl Version {
 
     pub(crate) fn hash(origin: u64) -> Self {
         Self(Stamp::Hash { origin })
+    }
+
+    /// The header tag of a value in the string layout, whoever read it: the token a move
+    /// that found this copy marks the source with ([`Retired::Other`]).
+    pub(crate) fn tag(self) -> Option<u64> {
+        match self.0 {
+            Stamp::Tagged { tag, .. } => Some(tag),
+            _ => None,
+        }
     }
 
     /// What this version says to the backend `origin`.

@@ -333,8 +333,8 @@ impl SessionBackend for Observed {
     }
 
     // Counted as deletes: the delete a move makes of the copy it moved.
-    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
-        self.observe_batch(Operation::Delete, self.inner.retire_many(ids, token))
+    async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
+        self.observe_batch(Operation::Delete, self.inner.retire_many(moves))
             .await
     }
 

@@ -440,7 +440,7 @@ async fn redis_retires_with_a_marker_a_logout_removes() {
     conformance::moved_markers(&redis).await;
     let id = SessionId::generate();
     assert!(redis.create(&id, &state(), None).await.unwrap());
-    redis.retire_many(std::slice::from_ref(&id), 7).await[0]
+    redis.retire_many(&[(id.clone(), 7)]).await[0]
         .as_ref()
         .unwrap();
     let ttl: i64 = server.cmd(&["PTTL", &format!("session:{}", id.as_str())]);
@@ -467,10 +467,7 @@ async fn redis_retires_with_a_marker_a_logout_removes() {
         ),
     ] {
         for expected in [first, again] {
-            let answer = redis
-                .retire_many(std::slice::from_ref(id), 7)
-                .await
-                .remove(0);
+            let answer = redis.retire_many(&[(id.clone(), 7)]).await.remove(0);
             assert_eq!(answer.unwrap(), expected);
         }
     }
@@ -568,4 +565,134 @@ async fn one_server_written_two_ways_keeps_its_session_when_a_check_fails() {
         Some(state()),
         "the session is gone after a load whose check failed once"
     );
+}
+
+/// Two stores on one Redis server, the old and the new, by their prefixes (`old:`, `new:`).
+fn old_and_new(server: &RedisServer) -> (Arc<dyn SessionBackend>, Arc<dyn SessionBackend>) {
+    let prefixed = |prefix: &str| -> Arc<dyn SessionBackend> {
+        Arc::new(
+            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+                url: Some(server.url()),
+                prefix: prefix.into(),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        )
+    };
+    (prefixed("old:"), prefixed("new:"))
+}
+
+// Two processes moving one session at the same instant (a browser's parallel requests sent
+// to two workers, on the first visit after a switch of stores): each one read the session
+// from the old store before the other's copy was made. Before the fix, the one that
+// finished second took the first one's moved marker for a logout and removed the copy both
+// relied on: the user was logged out. Process A is the one that creates the copy; B finds
+// it. Neither may log the user out, in either order of their last steps.
+
+/// B's create comes after A's whole move: the key holds exactly the state B writes, under
+/// A's tag. B took it for its own create sent again, so A's marker meant "logged out" to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_creating_one_moved_session_at_once_keep_it() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let b_new = ProbeBackend::wrap(new.clone());
+    let process_a = new_first(new.clone(), old.clone());
+    let process_b = Arc::new(new_first(Arc::new(b_new.clone()), old.clone()));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+
+    // B has looked in the new store (nothing), read the old one, and holds its create.
+    let b_create = b_new.pause(Op::Create);
+    let b = tokio::spawn({
+        let (process_b, id) = (process_b.clone(), id.clone());
+        async move { process_b.load(&id, None).await }
+    });
+    b_create.reached().await;
+    assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
+    b_create.release();
+    assert_eq!(b.await.unwrap().unwrap(), Some(state()));
+
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        Some(state()),
+        "logged out"
+    );
+    assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+}
+
+/// B finds A's copy and retires the old store's copy before A does: A then finds B's
+/// marker where it expected the session, and took it for a logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_that_finds_its_copy_vouched_for_by_another_keeps_it() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let (a_old, b_old) = (
+        ProbeBackend::wrap(old.clone()),
+        ProbeBackend::wrap(old.clone()),
+    );
+    let process_a = Arc::new(new_first(new.clone(), Arc::new(a_old.clone())));
+    let process_b = Arc::new(new_first(new.clone(), Arc::new(b_old.clone())));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+
+    // B has looked in the new store (nothing) and holds its read of the old one.
+    let b_read = b_old.pause(Op::Load);
+    let b = tokio::spawn({
+        let (process_b, id) = (process_b.clone(), id.clone());
+        async move { process_b.load(&id, None).await }
+    });
+    b_read.reached().await;
+    // A reads, creates its copy, and holds its retire (counted as a delete).
+    let a_retire = a_old.pause(Op::Delete);
+    let a = tokio::spawn({
+        let (process_a, id) = (process_a.clone(), id.clone());
+        async move { process_a.load(&id, None).await }
+    });
+    a_retire.reached().await;
+    // B reads the old copy, finds A's copy in the new store, and retires the old one first.
+    b_read.release();
+    assert_eq!(b.await.unwrap().unwrap(), Some(state()));
+    a_retire.release();
+    assert_eq!(a.await.unwrap().unwrap(), Some(state()));
+
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        Some(state()),
+        "logged out"
+    );
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+}
+
+/// The check on the other side of the two tests above: a marker vouches only for the copy
+/// it names. A move finds the session already in the new store (a copy made apart, as
+/// `sessionctl migrate` without `--delete-source` leaves) and retires the old copy under
+/// that copy's tag; its user logs out through a process configured with the new store
+/// alone; a stale move that read the session before all this creates a copy of its own.
+/// The marker names another copy than the stale move's: a logout, and the copy goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_move_after_a_vouching_move_and_a_logout_leaves_nothing() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let stale_new = ProbeBackend::wrap(new.clone());
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    assert!(new.create(&id, &state(), None).await.unwrap());
+    let stale_look = stale_new.pause(Op::Load);
+    let stale = tokio::spawn({
+        let mover = Mover::new(old.clone(), Arc::new(stale_new.clone()), TtlRule::default());
+        let id = id.clone();
+        async move { mover.move_one(&id).await }
+    });
+    stale_look.reached().await;
+    // Listed old store first, the load moves: it finds the new store's copy and vouches.
+    let vouching = old_first(old.clone(), new.clone(), read_write());
+    assert_eq!(vouching.load(&id, None).await.unwrap(), Some(state()));
+    let marker: String = server.cmd(&["GET", &format!("old:{}", id.as_str())]);
+    assert!(marker.starts_with(",\"~moved\":"), "{marker}");
+    assert!(new.delete(&id).await.unwrap(), "the logout, new store only");
+    stale_look.release();
+    let outcome = stale.await.unwrap();
+    assert!(matches!(outcome, Ok(MoveOutcome::LoggedOut)), "{outcome:?}");
+    assert_eq!(new.load(&id, None).await.unwrap(), None);
 }

@@ -966,7 +966,7 @@ async fn a_touch_leaves_markers_and_leftover_records_their_short_expiry() {
         for id in [&marked, &session] {
             assert!(b.create(id, &state(&[("a", "1")]), long).await.unwrap());
         }
-        let retired = b.retire_many(std::slice::from_ref(&marked), 7).await;
+        let retired = b.retire_many(&[(marked.clone(), 7)]).await;
         assert_eq!(retired[0].as_ref().unwrap(), &session_core::Retired::Now);
         let _: () = server.cmd(&["SET", &key(&leftover), ",\"=a\":1 ", "PX", "3600000"]);
         for id in [&marked, &leftover] {
@@ -1009,8 +1009,8 @@ async fn a_stale_write_onto_a_moved_marker_leaves_the_marker() {
                 .await
                 .unwrap());
             let (_, version) = b.load_versioned(&id, None).await.unwrap().unwrap();
-            let ids = std::slice::from_ref(&id);
-            let retired = b.retire_many(ids, 7).await;
+            let ids = &[(id.clone(), 7)];
+            let retired = b.retire_many(ids).await;
             assert_eq!(retired[0].as_ref().unwrap(), &session_core::Retired::Now);
             let marker: Vec<u8> = server.cmd(&["GET", &key(&id)]);
             let mut changes = Changes::default();
@@ -1022,7 +1022,7 @@ async fn a_stale_write_onto_a_moved_marker_leaves_the_marker() {
             assert_eq!(stored, marker, "the marker as it was ({ttl:?})");
             let left = pttl(&server, &id);
             assert!(0 < left && left <= short, "its expiry: {left} ms");
-            let again = b.retire_many(ids, 7).await;
+            let again = b.retire_many(ids).await;
             assert_eq!(again[0].as_ref().unwrap(), &session_core::Retired::Before);
         }
     }
@@ -1081,12 +1081,12 @@ async fn a_resent_retire_finds_its_marker_under_a_stale_writes_records() {
             .create(&id, &state(&[("a", "1")]), secs(3600))
             .await
             .unwrap());
-        let ids = std::slice::from_ref(&id);
-        let retired = b.retire_many(ids, 7).await;
+        let ids = &[(id.clone(), 7)];
+        let retired = b.retire_many(ids).await;
         assert_eq!(retired[0].as_ref().unwrap(), &session_core::Retired::Now);
         let marker: Vec<u8> = server.cmd(&["GET", &key(&id)]);
         let _: i64 = server.cmd(&["APPEND", &key(&id), ",\"=b\":2 "]);
-        let again = b.retire_many(ids, 7).await;
+        let again = b.retire_many(ids).await;
         assert_eq!(again[0].as_ref().unwrap(), &session_core::Retired::Before);
         let stored: Vec<u8> = server.cmd(&["GET", &key(&id)]);
         assert_eq!(stored, marker);

@@ -90,16 +90,36 @@
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
-//! for each other (per-id locks). Across processes, two moves of one session at the same
-//! instant (a browser's parallel requests sent to two workers, on the first visit after a
-//! switch) can make one of them find the other's marker and take it for a logout: the user
-//! is then logged out (the safe direction), never kept logged in against a logout. Another
-//! move's marker cannot count as "moved": a logout after that move, made by a process
-//! configured without the old store (or by clearing the session), removes the copy but not
-//! the marker, and keeping the copy would undo it. A move slower than the marker's
-//! lifetime between its retire and the resend of it also ends as a logout. The file-store
-//! migration ([`crate::migration`]) is this same mechanism, with the file store as the
-//! source.
+//! for each other (per-id locks).
+//!
+//! Across processes, two moves of one session at the same instant (a browser's parallel
+//! requests sent to two workers, on the first visit after a switch) meet: both read the
+//! source, one creates the copy, the other finds it. Another move's marker cannot simply
+//! count as "moved": a logout after that move, made by a process configured without the
+//! old store (or by clearing the session), removes the copy but not the marker, and a stale
+//! move that created a copy of its own afterwards would undo the logout by keeping it. So a
+//! marker says which copy it stands for:
+//!
+//! * a move that **found** the session in its write backend (its create answered "taken",
+//!   or the copy was there when it looked) marks the source with that copy's header tag
+//!   (read by the same-value check above), where a move that created its copies marks with
+//!   a random number of its own;
+//! * a move that created its copies and finds another move's marker keeps them only when
+//!   one of its write backends' copies has the marker's token as its tag now (one read
+//!   more, only then): the other move saw this very copy, so no logout had removed it, and
+//!   a logout since would have removed it too. Any other marker ends the move as a logout.
+//! * A create that finds exactly its state under another tag is another create's, "taken"
+//!   (the `CREATE` script compares the whole value: its own create sent again is the same
+//!   bytes), so the second of two moves never takes the first one's copy for its own.
+//!
+//! What is left: a copy rewritten (a new tag) between its create and the other move's look
+//! at it, then read by neither with the tag the other saw, ends its move as a logout (the
+//! safe direction); so do stores that keep no tags or markers: a write backend that is not
+//! Redis (its copies have no tag to vouch with), and a source that is not Redis (the file
+//! store, the in-memory store), whose retire is a delete, so the move that creates second
+//! finds nothing where the session was. A move slower than the marker's lifetime between
+//! its retire and the resend of it also ends as a logout. The file-store migration
+//! ([`crate::migration`]) is this same mechanism, with the file store as the source.
 
 use std::{sync::Arc, time::Duration};
 
@@ -624,12 +644,18 @@ impl MultiBackend {
         let (same_key, deleted): (Vec<_>, Vec<_>) = deleted
             .into_iter()
             .zip(shared)
-            .partition(|&(_, shared)| shared);
+            .partition(|&(_, (shared, _))| shared);
         asked.extend(same_key.into_iter().map(|(k, _)| k));
-        let deleted: Vec<usize> = deleted.into_iter().map(|(k, _)| k).collect();
+        let deleted: Vec<usize> = deleted
+            .into_iter()
+            .map(|(k, (_, vouch))| {
+                moves[k].vouch = vouch;
+                k
+            })
+            .collect();
         let ids_of =
             |ks: &[usize]| -> Vec<SessionId> { ks.iter().map(|&k| moves[k].id.clone()).collect() };
-        let (ids_asked, ids_deleted) = (ids_of(&asked), ids_of(&deleted));
+        let ids_asked = ids_of(&asked);
         let mut answers: Vec<(usize, Result<bool, StoreError>)> = Vec::with_capacity(open.len());
         if !asked.is_empty() {
             let copies = from.backend.load_many_with_ttl(&ids_asked).await;
@@ -642,8 +668,26 @@ impl MultiBackend {
             );
         }
         if !deleted.is_empty() {
-            let gone = self.retire_sources(from, &ids_deleted).await;
-            answers.extend(deleted.iter().copied().zip(gone));
+            // A move that created its copies marks with a random number of its own; one that
+            // found a copy with the tag of that copy, which vouches for it (module docs).
+            let token: u64 = rand::random();
+            let retiring: Vec<(SessionId, u64)> = deleted
+                .iter()
+                .map(|&k| (moves[k].id.clone(), moves[k].vouch.unwrap_or(token)))
+                .collect();
+            let retired = self.retire_sources(from, &retiring).await;
+            for (&k, retired) in deleted.iter().zip(retired) {
+                let m = &moves[k];
+                let source_was_there = match retired {
+                    Ok(Retired::Now | Retired::Before) => Ok(true),
+                    Ok(Retired::Other(token)) if !m.created.is_empty() => {
+                        Ok(self.holds_copy_tagged(m, token).await)
+                    }
+                    Ok(Retired::Other(_) | Retired::Absent) => Ok(false),
+                    Err(e) => Err(e),
+                };
+                answers.push((k, source_was_there));
+            }
         }
         for (k, source_was_there) in answers {
             let m = &mut moves[k];
@@ -684,9 +728,11 @@ impl MultiBackend {
     /// by then undoes the copies), where retiring it could retire the only copy (a review
     /// found one failed read losing the session this check is for). A read that finds
     /// nothing says "not the same": the retire that follows tells a logout.
-    async fn shares_a_writers_value(&self, from: &Named, m: &Move) -> bool {
+    ///
+    /// Also answers the header tag of the first writer copy it read, for [`Move::vouch`].
+    async fn shares_a_writers_value(&self, from: &Named, m: &Move) -> (bool, Option<u64>) {
         if m.found_at.is_empty() {
-            return false;
+            return (false, None);
         }
         let version = |b: &Named| {
             let backend = b.backend.clone();
@@ -700,25 +746,27 @@ impl MultiBackend {
         };
         let before = match version(from).await {
             Ok(Some(before)) => before,
-            Ok(None) => return false,
-            Err(_) => return true,
+            Ok(None) => return (false, None),
+            Err(_) => return (true, None),
         };
+        let mut vouch = None;
         for w in m.found_at.iter().map(|&i| &self.backends[i]) {
             let copy = match version(w).await {
                 Ok(Some(copy)) => copy,
                 Ok(None) => continue,
-                Err(_) => return true,
+                Err(_) => return (true, vouch),
             };
+            vouch = vouch.or(copy.tag());
             if before.may_be_same_value(copy) {
-                return true;
+                return (true, vouch);
             }
             match version(from).await {
-                Ok(Some(after)) if after.may_be_same_value(copy) => return true,
-                Err(_) => return true,
+                Ok(Some(after)) if after.may_be_same_value(copy) => return (true, vouch),
+                Err(_) => return (true, vouch),
                 _ => {}
             }
         }
-        false
+        (false, vouch)
     }
 
     /// True when a write backend keeps `id` in the same place as `from` does
@@ -887,27 +935,27 @@ impl MultiBackend {
         Ok(Some(copy))
     }
 
-    /// Rule 2's step for the sessions `ids` moved out of `from`: retires each source copy
-    /// under a marker of this move's own ([`SessionBackend::retire_many`]) and answers
-    /// whether the session was still there, or retired already by this very request sent
-    /// again after its reply was lost; false when it went away since the move read it (a
-    /// logout, or another move, which may have been followed by a logout that left its
-    /// marker). An id whose retire failed is retired once more: the first try may have
+    /// Rule 2's step for the sessions moved out of `from` (`moves`: each id with its move's
+    /// token): retires each source copy under a marker holding the token
+    /// ([`SessionBackend::retire_many`]) and answers what it found: the session (`Now`), or
+    /// this very request's marker, sent again after its reply was lost (`Before`); else it
+    /// went away since the move read it (a logout, or another move, which may have been
+    /// followed by a logout that left its marker, unless that marker vouches for a copy this
+    /// move holds). An id whose retire failed is retired once more: the first try may have
     /// run, and only its marker tells that from a logout, where without an answer the move
     /// would remove its copies, the source gone too.
     async fn retire_sources(
         &self,
         from: &Named,
-        ids: &[SessionId],
-    ) -> Vec<Result<bool, StoreError>> {
-        let token: u64 = rand::random();
-        let mut answers = from.backend.retire_many(ids, token).await;
-        let failed: Vec<usize> = (0..ids.len()).filter(|&i| answers[i].is_err()).collect();
+        moves: &[(SessionId, u64)],
+    ) -> Vec<Result<Retired, StoreError>> {
+        let mut answers = from.backend.retire_many(moves).await;
+        let failed: Vec<usize> = (0..moves.len()).filter(|&i| answers[i].is_err()).collect();
         if !failed.is_empty() {
-            let again: Vec<SessionId> = failed.iter().map(|&i| ids[i].clone()).collect();
+            let again: Vec<(SessionId, u64)> = failed.iter().map(|&i| moves[i].clone()).collect();
             for (i, answer) in failed
                 .into_iter()
-                .zip(from.backend.retire_many(&again, token).await)
+                .zip(from.backend.retire_many(&again).await)
             {
                 if answer.is_ok() {
                     answers[i] = answer;
@@ -915,9 +963,26 @@ impl MultiBackend {
             }
         }
         answers
-            .into_iter()
-            .map(|answer| answer.map(|retired| matches!(retired, Retired::Now | Retired::Before)))
-            .collect()
+    }
+
+    /// True when a write backend's copy of `m`'s session (one it created or found) has the
+    /// header tag `token` now: another move's marker in the source vouches for that copy
+    /// (module docs, "Moving a session"). A read that fails or finds no such copy: false,
+    /// and the move ends as a logout, as it did before markers vouched (the safe direction).
+    async fn holds_copy_tagged(&self, m: &Move, token: u64) -> bool {
+        for w in m
+            .created
+            .iter()
+            .chain(&m.found_at)
+            .map(|&i| &self.backends[i])
+        {
+            if let Ok(Some((_, version))) = w.backend.load_versioned(&m.id, None).await {
+                if version.tag() == Some(token) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Removes copies a move made, in the backends at `created` (best effort, logged).
@@ -943,6 +1008,10 @@ struct Move {
     created: Vec<usize>,
     /// Indices of the write backends that had the session already.
     found_at: Vec<usize>,
+    /// The header tag of the first such copy, when the check of it read one
+    /// ([`MultiBackend::shares_a_writers_value`]): the token of this move's marker, which
+    /// vouches for that copy to the move that made it (module docs, "Moving a session").
+    vouch: Option<u64>,
     outcome: Option<Result<Moved, StoreError>>,
 }
 
@@ -955,6 +1024,7 @@ impl Move {
             ttl,
             created: Vec::new(),
             found_at: Vec::new(),
+            vouch: None,
             outcome: None,
         }
     }

@@ -340,11 +340,11 @@ impl SessionBackend for PoolBackend {
         .await
     }
 
-    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
+    async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
         self.per_member(
-            ids,
-            |id| id,
-            move |b, batch| async move { b.retire_many(&batch, token).await }.boxed(),
+            moves,
+            |(id, _)| id,
+            |b, batch| async move { b.retire_many(&batch).await }.boxed(),
         )
         .await
     }

@@ -735,15 +735,17 @@ pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
 }
 
 /// [`SessionBackend::retire_many`] with moved markers: a session retires `Now`; the same
-/// move's marker answers `Before` (its retire sent again), another move's `Other`, no
-/// session `Absent`; a marker is no session to a load or a touch; a delete (a logout)
-/// removes it, and a create (a move back) writes over it.
+/// move's marker answers `Before` (its retire sent again), another move's `Other` with
+/// that move's token (every bit of it), no session `Absent`; a marker is no session to a
+/// load or a touch; a delete (a logout) removes it, and a create (a move back) writes over
+/// it.
 pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
     let b = backend.as_ref();
     let data = state(&[("user", "\"alice\"")]);
-    let (mine, theirs) = (1, 2);
+    let (mine, theirs) = (0xfedc_ba98_7654_3210, 2);
     let retire = |ids: Vec<SessionId>, token: u64| async move {
-        b.retire_many(&ids, token)
+        let moves: Vec<(SessionId, u64)> = ids.into_iter().map(|id| (id, token)).collect();
+        b.retire_many(&moves)
             .await
             .into_iter()
             .map(|answer| answer.expect("retire"))
@@ -769,7 +771,7 @@ pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
     );
     assert_eq!(
         retire(ids.clone(), theirs).await,
-        [Retired::Other, Retired::Other, Retired::Absent],
+        [Retired::Other(mine), Retired::Other(mine), Retired::Absent],
         "another move's marker is not this move's"
     );
     assert_eq!(

@@ -481,13 +481,13 @@ impl SessionBackend for ProbeBackend {
 
     // One call per id, counted (and paused, and failed) as a delete: it is the delete a
     // move makes of its source, and race tests hold a move there.
-    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
-        let mut answers = Vec::with_capacity(ids.len());
-        for id in ids {
+    async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
+        let mut answers = Vec::with_capacity(moves.len());
+        for one in moves {
             answers.push(match self.enter(Call::Delete).await {
                 Ok(()) => self
                     .inner
-                    .retire_many(std::slice::from_ref(id), token)
+                    .retire_many(std::slice::from_ref(one))
                     .await
                     .pop()
                     .unwrap_or(Ok(Retired::Absent)),

@@ -571,6 +571,21 @@ impl RedisBackend {
         n: usize,
         read: fn(i64) -> T,
     ) -> Vec<Result<T, StoreError>> {
+        self.answers_as(pipe, n, |answer| match answer {
+            Value::Int(answer) => Some(read(answer)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The answers of a pipelined batch of `n` requests, each read by `read` (`None`: not
+    /// an answer it can give).
+    async fn answers_as<T>(
+        &self,
+        pipe: redis::Pipeline,
+        n: usize,
+        read: impl Fn(Value) -> Option<T>,
+    ) -> Vec<Result<T, StoreError>> {
         let replies: Vec<Value> = match self.run(Request::Pipe(pipe)).await {
             Ok(replies) => replies,
             Err(err) => return (0..n).map(|_| Err(err.clone())).collect(),
@@ -578,9 +593,10 @@ impl RedisBackend {
         let mut replies = replies.into_iter();
         (0..n)
             .map(|_| match replies.next() {
-                Some(Value::Int(answer)) => Ok(read(answer)),
                 Some(Value::ServerError(err)) => Err(self.error(&RedisError::from(err))),
-                _ => Err(corrupt("an unexpected answer in a pipelined batch".into())),
+                Some(answer) => read(answer)
+                    .ok_or_else(|| corrupt("an unexpected answer in a pipelined batch".into())),
+                None => Err(corrupt("an unexpected answer in a pipelined batch".into())),
             })
             .collect()
     }
@@ -1049,7 +1065,8 @@ impl RedisBackend {
         .boxed()
     }
 
-    /// The `RETIRE` script's call for `id` by the move `token` (`retire_many`).
+    /// The `RETIRE` script's call for `id` by the move `token` (`retire_many`): its marker
+    /// holds the token.
     fn retire_call(&self, id: &SessionId, token: u64) -> scripts::ScriptCall {
         let mut call = scripts::RETIRE_SCRIPT.call(self.key(id));
         call.arg(millis(crate::MOVED_MARKER_TTL))
@@ -1061,10 +1078,10 @@ impl RedisBackend {
     /// One id of `retire_many`, alone: on a cluster, where a batch's ids live on every
     /// master.
     async fn retire(&self, id: &SessionId, token: u64) -> Result<Retired, StoreError> {
-        let answer: i64 = self
+        let answer: Value = self
             .run(Request::Script(self.retire_call(id, token)))
             .await?;
-        Ok(retired(answer))
+        retired(answer).ok_or_else(|| corrupt(UNEXPECTED_RETIRE.into()))
     }
 
     /// After a touching load or `touch` found records alone or a moved marker
@@ -1513,16 +1530,19 @@ impl SessionBackend for RedisBackend {
         self.int_answers(pipe, ids.len()).await
     }
 
-    async fn retire_many(&self, ids: &[SessionId], token: u64) -> Vec<Result<Retired, StoreError>> {
+    async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
         if !self.one_server() {
-            return crate::backend::in_order(ids, |id| Box::pin(self.retire(id, token))).await;
+            return crate::backend::in_order(moves, |(id, token)| {
+                Box::pin(self.retire(id, *token))
+            })
+            .await;
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        for (i, id) in ids.iter().enumerate() {
-            pipe.add_command(self.retire_call(id, token).into_batch_cmd(i == 0));
+        for (i, (id, token)) in moves.iter().enumerate() {
+            pipe.add_command(self.retire_call(id, *token).into_batch_cmd(i == 0));
         }
-        self.int_answers_as(pipe, ids.len(), retired).await
+        self.answers_as(pipe, moves.len(), retired).await
     }
 
     fn index_key(&self) -> Option<&str> {
@@ -1854,16 +1874,25 @@ impl redis::FromRedisValue for Amended {
     }
 }
 
-/// The `RETIRE` script's answer: 1 retired now, 2 this move's marker found, 3 another
-/// move's, 0 nothing.
-fn retired(answer: i64) -> Retired {
-    match answer {
-        1 => Retired::Now,
-        2 => Retired::Before,
-        3 => Retired::Other,
-        _ => Retired::Absent,
-    }
+/// The `RETIRE` script's answer: 1 retired now, 2 this move's marker found, another move's
+/// token (16 hex digits) for its marker, 0 nothing; `None` for anything else.
+fn retired(answer: Value) -> Option<Retired> {
+    Some(match answer {
+        Value::Int(1) => Retired::Now,
+        Value::Int(2) => Retired::Before,
+        Value::Int(_) => Retired::Absent,
+        // A marker whose token is not 16 hex digits is not one of ours: as good as no
+        // session, which is what every read takes it for.
+        Value::BulkString(token) => std::str::from_utf8(&token)
+            .ok()
+            .filter(|token| token.len() == 16)
+            .and_then(|token| u64::from_str_radix(token, 16).ok())
+            .map_or(Retired::Absent, Retired::Other),
+        _ => return None,
+    })
 }
+
+const UNEXPECTED_RETIRE: &str = "an unexpected answer to a moved session's retire";
 
 /// The scripts' `ARGV[1]`: expiry in milliseconds, 0 for none.
 fn ttl_arg(ttl: Option<Duration>) -> u64 {

@@ -77,12 +77,15 @@ end
 "#;
 
 /// `ARGV[2]`: the stored value (`layout.rs`). Returns 1 when written, 0 when the key exists
-/// (whatever its type: the id is taken either way) — except when it holds exactly the state
-/// being written (the value after its 20-byte header, whose tag differs per call): then it
-/// is this very create, sent again after a timeout or a dropped connection whose first
-/// attempt ran (ids are 256 random bits, so no one else wrote that), and it answers 1 again
-/// instead of "taken", which would leave the first attempt's session orphaned. This keeps
-/// `create` safe to retry. Records alone (`layout::ORPHAN`: a write's, after a logout) are no
+/// (whatever its type: the id is taken either way) — except when it holds exactly the value
+/// being written, header included (its tag is random, new with every create): then it is
+/// this very create, sent again after a timeout or a dropped connection whose first attempt
+/// ran, and it answers 1 again instead of "taken", which would leave the first attempt's
+/// session orphaned. This keeps `create` safe to retry. The same state under another tag
+/// is another create's: two processes moving one session at the same instant write the
+/// same state, and the second must learn that the copy is the first one's ("taken"), not
+/// take it for its own, or it would remove it as its own when its move ends in a logout
+/// (`backends::multi`, "Moving a session"; a review found it comparing the state alone). Records alone (`layout::ORPHAN`: a write's, after a logout) are no
 /// session: the id is free and they are written over (their writer's `DEL` is conditional on
 /// them, [`DEL_ORPHAN`]). One `redis.call` when the id is free (`SET NX`).
 const CREATE: &str = r#"
@@ -97,7 +100,7 @@ if redis.call('TYPE', key).ok == 'string' then
     redis.call('DEL', key)
     return put() and 1 or 0
   end
-  if string.sub(stored, 21) == string.sub(ARGV[2], 21) then
+  if stored == ARGV[2] then
     if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
     return 1
   end
@@ -376,12 +379,14 @@ return 0
 /// same marker already there answers 2: this very retire ran before (its reply was lost,
 /// and the client sent it again); so does that marker with a stale write's records
 /// appended (`DROP_RECORDS`, whose writer has not dropped them yet): the records go, the
-/// marker stays (a review found the resend answering 3 there, and the move removing its
-/// copy). Another move's marker (it starts with `ARGV[3]`,
-/// `layout::MOVED_PREFIX`) answers 3, and no key or records alone (a write's, after a
-/// logout) answer 0: either way the session went away since the move read it. What was
-/// there is then put back (with the marker's expiry): records alone for their writer to
-/// delete ([`DEL_ORPHAN`]), the other marker for its own move's resend.
+/// marker stays (a review found the resend answering another move's there, and the move
+/// removing its copy). Another move's marker (it starts with `ARGV[3]`,
+/// `layout::MOVED_PREFIX`) answers that move's token (the 16 hex digits after the prefix's
+/// quote: the caller keeps a copy whose tag it is, `Retired::Other`), and no key or
+/// records alone (a write's, after a logout) answer 0: either way the session went away
+/// since the move read it. What was there is then put back (with the marker's expiry):
+/// records alone for their writer to delete ([`DEL_ORPHAN`]), the other marker for its
+/// own move's resend.
 ///
 /// One `redis.call` for a string (`SET ... XX GET`, which writes only over an existing key
 /// and answers what it replaced), where reading the type and the first byte first took
@@ -391,6 +396,7 @@ return 0
 /// reads first (no key, records alone, a marker), as the hash path must not write a marker
 /// where there was no session.
 const RETIRE: &str = r#"
+local function other(marker) return string.sub(marker, #ARGV[3] + 2, #ARGV[3] + 17) end
 local old = redis.pcall('SET', key, ARGV[2], 'XX', 'GET', 'PX', ttl)
 if type(old) == 'table' and old.err then
   if string.find(old.err, 'WRONGTYPE', 1, true) ~= 1 then
@@ -400,7 +406,7 @@ if type(old) == 'table' and old.err then
       local found = redis.call('GET', key)
       if string.sub(found, 1, #ARGV[2]) == ARGV[2] then return 2 end
       if string.byte(found) == 44 then
-        if string.sub(found, 1, #ARGV[3]) == ARGV[3] then return 3 end
+        if string.sub(found, 1, #ARGV[3]) == ARGV[3] then return other(found) end
         return 0
       end
     end
@@ -412,7 +418,7 @@ if not old then return 0 end
 if string.sub(old, 1, #ARGV[2]) == ARGV[2] then return 2 end
 if string.byte(old) == 44 then
   redis.call('SET', key, old, 'KEEPTTL')
-  if string.sub(old, 1, #ARGV[3]) == ARGV[3] then return 3 end
+  if string.sub(old, 1, #ARGV[3]) == ARGV[3] then return other(old) end
   return 0
 end
 return 1
@@ -604,8 +610,8 @@ mod tests {
     /// `RETIRE` on every kind of key, as this server runs it and as a server before Redis
     /// 6.2 would (its `SET` refuses `GET` as a syntax error whatever the key holds: here a
     /// made-up option does the same): no key, records alone and another move's marker are
-    /// left as they are and answer 0, 0 and 3; the move's own marker 2; a session (a string
-    /// or a hash) becomes the marker and answers 1.
+    /// left as they are and answer 0, 0 and that move's token; the move's own marker 2; a
+    /// session (a string or a hash) becomes the marker and answers 1.
     #[tokio::test]
     async fn retire_answers_by_what_the_key_holds_with_and_without_set_get() {
         let server = session_testkit::RedisServer::start();
@@ -614,7 +620,7 @@ mod tests {
         let old_server = LuaScript::new(&RETIRE.replace("'XX', 'GET'", "'XX', 'NOGET'"));
         let scripts: [&'static LuaScript; 2] = [&RETIRE_SCRIPT, Box::leak(Box::new(old_server))];
         let mine = super::super::layout::moved_marker(1);
-        let theirs = super::super::layout::moved_marker(2);
+        let theirs = super::super::layout::moved_marker(0xfedc_ba98_7654_3210);
         let prefix = super::super::layout::MOVED_PREFIX;
         for (n, script) in scripts.into_iter().enumerate() {
             let key = |what: &str| format!("{n}:{what}");
@@ -634,18 +640,20 @@ mod tests {
             } else {
                 &mine_and_records
             };
+            let int = redis::Value::Int;
+            let token = redis::Value::BulkString(b"fedcba9876543210".to_vec());
             for (what, answer, after) in [
-                ("mine+", 2, Some(mine_plus_after.as_str())),
-                ("none", 0, None),
-                ("orphan", 0, Some(",\"=n\":2 ")),
-                ("theirs", 3, Some(theirs_text.as_str())),
-                ("mine", 2, Some(mine_text.as_str())),
-                ("session", 1, Some(mine_text.as_str())),
-                ("hash", 1, Some(mine_text.as_str())),
+                ("mine+", int(2), Some(mine_plus_after.as_str())),
+                ("none", int(0), None),
+                ("orphan", int(0), Some(",\"=n\":2 ")),
+                ("theirs", token, Some(theirs_text.as_str())),
+                ("mine", int(2), Some(mine_text.as_str())),
+                ("session", int(1), Some(mine_text.as_str())),
+                ("hash", int(1), Some(mine_text.as_str())),
             ] {
                 let mut call = script.call(key(what));
                 call.arg(60_000).arg(&mine).arg(prefix);
-                let got: i64 = call.send(&mut conn).await.unwrap();
+                let got: redis::Value = call.send(&mut conn).await.unwrap();
                 assert_eq!(got, answer, "{what}, script {n}");
                 let stored: Option<String> = server.cmd(&["GET", &key(what)]);
                 assert_eq!(stored.as_deref(), after, "{what}, script {n}");
