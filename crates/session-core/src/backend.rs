@@ -11,7 +11,8 @@ use crate::{Changes, IndexName, LoadedState, SessionId, SessionState, StoreError
 
 /// How long a moved marker stays where a session moved from
 /// ([`SessionBackend::retire_many`]): longer than a move's retire and its one resend take
-/// (a Redis request's socket timeout, twice).
+/// (a Redis request's socket timeout, twice). Also the most expiry a move gives the copies
+/// it creates until its last step says it stands ([`crate::backends::multi`]).
 pub const MOVED_MARKER_TTL: Duration = Duration::from_secs(60);
 
 /// What [`SessionBackend::retire_many`] found.

@@ -696,3 +696,109 @@ async fn a_stale_move_after_a_vouching_move_and_a_logout_leaves_nothing() {
     assert!(matches!(outcome, Ok(MoveOutcome::LoggedOut)), "{outcome:?}");
     assert_eq!(new.load(&id, None).await.unwrap(), None);
 }
+
+// A copy a move makes is "on trial" until the move's last step says it stands: created with
+// at most `MOVED_MARKER_TTL` left, then given its expiry. A copy made after a logout whose
+// removal fails, or whose move never reaches its last step (a process stopped in between),
+// then goes within a minute instead of keeping the user logged in for the session's
+// lifetime.
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+fn pttl(server: &RedisServer, key: &str) -> i64 {
+    server.cmd(&["PTTL", key])
+}
+
+/// A move that stands gives its copy the expiry it was made for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_copy_gets_its_expiry_when_the_move_stands() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let multi = new_first(new.clone(), old.clone());
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
+    assert_eq!(multi.load(&id, None).await.unwrap(), Some(state()));
+    let left = pttl(&server, &format!("new:{}", id.as_str()));
+    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    assert!(left > marker && left <= 3_600_000, "{left} ms");
+}
+
+/// The move's last step finds the source gone (a logout whose delete of the new store came
+/// before the copy was made) and its removal of the copy fails: the copy keeps at most a
+/// minute, not the hour it would have had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_whose_removal_fails_after_a_logout_ends_within_a_minute() {
+    use session_core::testing::probe::Fault;
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let (old_probe, new_probe) = (
+        ProbeBackend::wrap(old.clone()),
+        ProbeBackend::wrap(new.clone()),
+    );
+    let multi = Arc::new(new_first(
+        Arc::new(new_probe.clone()),
+        Arc::new(old_probe.clone()),
+    ));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
+    let retire = old_probe.pause(Op::Delete);
+    let loading = tokio::spawn({
+        let (multi, id) = (multi.clone(), id.clone());
+        async move { multi.load(&id, None).await }
+    });
+    retire.reached().await;
+    assert!(old.delete(&id).await.unwrap(), "the logout");
+    new_probe.fail(Op::Delete, Some(Fault::Unavailable));
+    retire.release();
+    assert_eq!(loading.await.unwrap().unwrap(), None, "logged out");
+    let left = pttl(&server, &format!("new:{}", id.as_str()));
+    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    assert!(
+        0 < left && left <= marker,
+        "the copy left behind: {left} ms"
+    );
+}
+
+/// A process stopped between a move's create and its last step (its runtime shut down):
+/// the copy keeps at most a minute, and the source keeps the session, so a load after that
+/// minute moves it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_stopped_before_its_last_step_leaves_a_copy_on_trial() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
+    let old_probe = ProbeBackend::wrap(old.clone());
+    let retire = old_probe.pause(Op::Delete);
+    // The process: a runtime of its own, shut down while its move waits at the last step.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let process = std::thread::spawn({
+        let (new, id) = (new.clone(), id.clone());
+        let source: Arc<dyn SessionBackend> = Arc::new(old_probe.clone());
+        move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let multi = new_first(new, source);
+            runtime.spawn(async move { multi.load(&id, None).await });
+            stopped.recv().unwrap();
+            drop(runtime);
+        }
+    });
+    retire.reached().await;
+    stop.send(()).unwrap();
+    tokio::task::spawn_blocking(move || process.join().unwrap())
+        .await
+        .unwrap();
+    let left = pttl(&server, &format!("new:{}", id.as_str()));
+    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    assert!(
+        0 < left && left <= marker,
+        "the copy left behind: {left} ms"
+    );
+    // Read where it is meanwhile; once its minute is over, the next load moves it again.
+    let (old, new) = old_and_new(&server);
+    let multi = new_first(new, old);
+    assert_eq!(multi.load(&id, None).await.unwrap(), Some(state()));
+    let _: i64 = server.cmd(&["DEL", &format!("new:{}", id.as_str())]);
+    assert_eq!(multi.load(&id, None).await.unwrap(), Some(state()));
+    assert!(pttl(&server, &format!("new:{}", id.as_str())) > marker);
+}

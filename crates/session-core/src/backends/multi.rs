@@ -57,7 +57,16 @@
 //!    store, the in-memory store) a retire deletes: a local delete either ran or failed.
 //!
 //! Rule 2 needs the move to reach its last step: a move runs in a task of its own, which a
-//! dropped request (a client gone, a timeout layer) does not cancel.
+//! dropped request (a client gone, a timeout layer) does not cancel. And its removal of the
+//! copies must work. Neither is certain (a process stops between the create and the retire;
+//! the write backend does not answer a moment later), so a move creates its copies **on
+//! trial**, with at most [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) of expiry, and gives
+//! them the expiry they were made for (a `touch`) once the last step says the move stands.
+//! A copy made after a logout whose removal failed, or whose move never got that far, then
+//! ends within a minute instead of keeping the user logged in for the session's lifetime; a
+//! copy whose `touch` fails ends as well unless a write or a sliding read refreshes it (a
+//! user logged out: the safe direction). The source's copy is not retired until that last
+//! step, so a move stopped before it is made again by a load after the minute.
 //!
 //! A write backend that keeps the session in the very place the source does
 //! ([`SessionBackend::place`]: a pool and the same pool with a member more) holds no copy to
@@ -577,9 +586,10 @@ impl MultiBackend {
             if open.is_empty() {
                 break;
             }
-            // A writer that has the id already keeps its copy. Asked first because a create
-            // that finds exactly its own fields reports success (retries are idempotent): a
-            // second mover of the same session would take the first one's copy for its own.
+            // A writer that has the id already keeps its copy. Asked first: it needs no
+            // create, and a store of your own may answer "created" to a create that finds
+            // exactly its state (as Redis' did before it compared the tag too), which would
+            // make a second mover take the first one's copy for its own.
             let ids: Vec<SessionId> = open.iter().map(|&k| moves[k].id.clone()).collect();
             let mut to_create = Vec::new();
             for (&k, copy) in open.iter().zip(self.writer_copies(w, &ids, touch).await) {
@@ -604,7 +614,10 @@ impl MultiBackend {
             }
             let batch: Vec<_> = to_create
                 .iter()
-                .map(|&k| (moves[k].id.clone(), moves[k].found.clone(), moves[k].ttl))
+                .map(|&k| {
+                    let m = &moves[k];
+                    (m.id.clone(), m.found.clone(), on_trial(m.ttl))
+                })
                 .collect();
             for (&k, created) in to_create.iter().zip(w.backend.create_many(&batch).await) {
                 match created {
@@ -689,6 +702,13 @@ impl MultiBackend {
                 answers.push((k, source_was_there));
             }
         }
+        // The copies of the moves that stand get their expiry (see `on_trial`), all at once.
+        let standing: Vec<usize> = answers
+            .iter()
+            .filter(|(k, answer)| matches!(answer, Ok(true)) && !moves[*k].created.is_empty())
+            .map(|&(k, _)| k)
+            .collect();
+        futures_util::future::join_all(standing.iter().map(|&k| self.confirm(&moves[k]))).await;
         for (k, source_was_there) in answers {
             let m = &mut moves[k];
             let found = std::mem::take(&mut m.found);
@@ -809,11 +829,13 @@ impl MultiBackend {
                     m.found_at.push(w_index);
                     return m.take_copy(self.rank_of(from, w, &m.id), copy, ttl);
                 }
-                Ok(None) if !again => match w.backend.create(&m.id, &m.found, m.ttl).await {
-                    Ok(true) => return m.created_in(w_index, w),
-                    Ok(false) => continue,
-                    Err(e) => return self.fail(m, self.tag(w, e)).await,
-                },
+                Ok(None) if !again => {
+                    match w.backend.create(&m.id, &m.found, on_trial(m.ttl)).await {
+                        Ok(true) => return m.created_in(w_index, w),
+                        Ok(false) => continue,
+                        Err(e) => return self.fail(m, self.tag(w, e)).await,
+                    }
+                }
                 Ok(None) => {
                     self.undo(&m.created, &m.id).await;
                     // With its lifetime, as a move reads a source: from the master, where a
@@ -985,6 +1007,18 @@ impl MultiBackend {
         false
     }
 
+    /// Gives the copies `m` made the expiry they were made for ([`on_trial`]), now that the
+    /// move stands. Best effort, logged: a copy left on trial goes within
+    /// [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) unless a write or a sliding read
+    /// refreshes it first (the user logged out: the safe direction).
+    async fn confirm(&self, m: &Move) {
+        for w in m.created.iter().map(|&i| &self.backends[i]) {
+            if let Err(e) = w.backend.touch(&m.id, m.ttl).await {
+                tracing::warn!(backend = %w.name, error = %e, "multi-backend: could not give a moved session its expiry; it ends within a minute unless used");
+            }
+        }
+    }
+
     /// Removes copies a move made, in the backends at `created` (best effort, logged).
     async fn undo(&self, created: &[usize], id: &SessionId) {
         for w in created.iter().map(|&i| &self.backends[i]) {
@@ -993,6 +1027,21 @@ impl MultiBackend {
             }
         }
     }
+}
+
+/// The expiry a move creates a copy with: at most [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL)
+/// until the move's last step says it stands ([`MultiBackend::confirm`] then sets `ttl`). A
+/// copy made after a logout that the move's last step finds is removed again (rule 2), but
+/// that removal can fail (the backend unreachable a moment later), and a process can stop
+/// between the create and the last step (a crash, a runtime shut down): on trial, such a
+/// copy is gone within a minute instead of keeping the user logged in for the session's
+/// lifetime. The price: one request more per move that created a copy (a `touch`, one per
+/// session in a batch, in flight together), and a copy whose `confirm` fails lives a minute
+/// unless used.
+fn on_trial(ttl: Option<Duration>) -> Option<Duration> {
+    Some(ttl.map_or(crate::MOVED_MARKER_TTL, |ttl| {
+        ttl.min(crate::MOVED_MARKER_TTL)
+    }))
 }
 
 /// One session being moved by [`MultiBackend::promote_many`].
