@@ -347,6 +347,7 @@ fn prune_index_sweeps_entries_nobody_looks_up() {
         "pruned 2 index entries of `user`: 1 left empty, 1 names left\n"
     );
     assert!(!stale.join(id(1)).exists());
+    assert!(!stale.exists(), "the emptied entry's directory stays");
 
     let run = sessionctl(&["prune-index"], &[("SESSION_REDIS_URL", url.as_str())]).expect(2);
     assert!(

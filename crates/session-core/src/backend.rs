@@ -258,7 +258,8 @@ pub trait SessionBackend: Send + Sync + 'static {
 
     /// Removes these members from the index entry `index`, each only if its stamp is still
     /// the one given (an add since then renewed it, so it stays). For stale entries: a
-    /// session deleted, expired, or holding another value now.
+    /// session deleted, expired, or holding another value now. An entry left without
+    /// members is removed; with no members given, an entry that holds none is.
     async fn index_remove(
         &self,
         index: &IndexName,

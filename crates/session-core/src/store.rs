@@ -652,7 +652,9 @@ impl SessionStore {
 
     /// Drops the stale names of one index entry (sessions gone, expired, or holding another
     /// value now, named more than [`INDEX_GRACE`] ago), as a lookup of its value would; an
-    /// entry left without names is removed. Returns how many names it still holds (the live
+    /// entry left without names is removed, on every backend (the file store's directory
+    /// too, with its lock file), and so is one found without names (a directory an earlier
+    /// version of the file store kept). Returns how many names it still holds (the live
     /// sessions, and names too young to judge). For a periodic sweep of every entry
     /// (`sessionctl prune-index`): the entries of values that are never written or looked up
     /// again are otherwise never pruned.
@@ -672,7 +674,14 @@ impl SessionStore {
     pub async fn prune_index_entry(&self, entry: &IndexName) -> Result<usize, StoreError> {
         self.indexed_key()?;
         self.live_members(entry, None).await?;
-        Ok(self.backend.index_members(entry, None).await?.len())
+        let left = self.backend.index_members(entry, None).await?.len();
+        if left == 0 {
+            // Removing no name removes an entry that holds none: the file store kept such
+            // directories before it removed emptied entries, and nothing else looks at them.
+            // A no-op where an emptied entry is gone already (Redis, memory).
+            self.backend.index_remove(entry, &[]).await?;
+        }
+        Ok(left)
     }
 
     /// The index entry of `value` under the configured key.

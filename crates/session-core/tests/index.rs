@@ -14,7 +14,7 @@ use std::{
 
 use session_core::{
     backends::{file::FileBackend, memory::MemoryBackend},
-    Changes, IndexName, SessionConfig, SessionId, SessionState, SessionStore,
+    Changes, IndexName, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore,
 };
 use session_testkit::{ClusterTopology, RedisServer, SentinelTopology};
 
@@ -206,6 +206,136 @@ async fn file_store() {
     for id in files.session_ids().await.unwrap() {
         assert_ne!(id.as_str(), old.as_str());
     }
+}
+
+/// The file store removes an index entry's directory, lock file included, with its last
+/// name, whichever way the name goes: a logout everywhere, a prune or a lookup that finds it
+/// stale. It kept them, so every value ever indexed (a user name a client typed) left a
+/// directory behind for ever. A prune also removes a directory an earlier version left empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_removes_an_entry_with_its_last_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_index_key("user")
+        .with_cleanup_interval(None);
+    let store = SessionStore::new(files);
+    let entry = |value: &str| IndexName::new("user", value);
+    let names = |value: &str| root.join(".index").join(entry(value).digest());
+    // A name stamped long ago, past the grace period.
+    let age = |value: &str, id: &SessionId| {
+        std::fs::write(names(value).join(id.as_str()), "1000").unwrap();
+    };
+
+    // A logout everywhere.
+    for _ in 0..2 {
+        store.create(&user("alice"), TTL).await.unwrap();
+    }
+    assert!(names("\"alice\"").join(".lock").is_file());
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), 2);
+    assert!(!names("\"alice\"").exists(), "a logout everywhere");
+
+    // A logout, then a prune: the young name stays (it may be a write in flight), the
+    // stale one goes, and the directory with it.
+    let bob = store.create(&user("bob"), TTL).await.unwrap();
+    assert!(store.delete(&bob).await.unwrap());
+    assert_eq!(store.prune_index_entry(&entry("\"bob\"")).await.unwrap(), 1);
+    assert!(names("\"bob\"").is_dir());
+    age("\"bob\"", &bob);
+    assert_eq!(store.prune_index_entry(&entry("\"bob\"")).await.unwrap(), 0);
+    assert!(!names("\"bob\"").exists(), "a prune");
+
+    // A lookup that finds the last name stale: the session is dave's now.
+    let carol = store.create(&user("carol"), TTL).await.unwrap();
+    assert!(store
+        .apply(&carol, &set("user", "\"dave\""), TTL)
+        .await
+        .unwrap());
+    age("\"carol\"", &carol);
+    assert!(store.find_indexed("\"carol\"").await.unwrap().is_empty());
+    assert!(!names("\"carol\"").exists(), "a lookup");
+    assert!(names("\"dave\"").join(carol.as_str()).is_file());
+
+    // Left empty by an earlier version, with a temp file of a crashed add: a prune removes
+    // it. A file that is not ours keeps its directory.
+    for (value, file) in [("\"erin\"", ".tmp-crashed"), ("\"frank\"", "notes.txt")] {
+        std::fs::create_dir_all(names(value)).unwrap();
+        std::fs::write(names(value).join(".lock"), "").unwrap();
+        std::fs::write(names(value).join(file), "1").unwrap();
+        assert_eq!(store.prune_index_entry(&entry(value)).await.unwrap(), 0);
+    }
+    assert!(!names("\"erin\"").exists(), "an entry left empty before");
+    assert!(names("\"frank\"").join("notes.txt").is_file());
+
+    // The next add creates the directory again.
+    let again = store.create(&user("alice"), TTL).await.unwrap();
+    assert_eq!(store.find_indexed("\"alice\"").await.unwrap(), vec![again]);
+}
+
+/// Adds and removals of one entry's names race from two file stores over one directory
+/// (stand-ins for two processes: `flock` excludes between open files alike), so the entry
+/// directory is removed and created again all the time: no add fails, no name is lost (each
+/// is on disk and listed by the other store once its add returned), and the directory goes
+/// with the last name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_store_entry_removals_race_adds_from_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let open = || {
+        Arc::new(
+            FileBackend::new(root.clone())
+                .unwrap()
+                .with_index_key("user")
+                .with_fsync(false)
+                .with_cleanup_interval(None),
+        )
+    };
+    let (one, two) = (open(), open());
+    let entry = IndexName::new("user", "\"alice\"");
+    let names = root.join(".index").join(entry.digest());
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let (mine, other) = if t % 2 == 0 {
+                (one.clone(), two.clone())
+            } else {
+                (two.clone(), one.clone())
+            };
+            let (entry, names) = (entry.clone(), names.clone());
+            tokio::spawn(async move {
+                let id = SessionId::generate();
+                for round in 0..1000 {
+                    if let Err(err) = mine.index_add(&entry, &id).await {
+                        panic!("task {t}, round {round}: the add failed: {err}");
+                    }
+                    assert!(
+                        names.join(id.as_str()).is_file(),
+                        "task {t}, round {round}: the name is not on disk"
+                    );
+                    let members = match other.index_members(&entry, None).await {
+                        Ok(members) => members,
+                        Err(err) => panic!("task {t}, round {round}: the read failed: {err}"),
+                    };
+                    let Some(member) = members.into_iter().find(|m| m.id == id) else {
+                        panic!("task {t}, round {round}: the other store does not list the name")
+                    };
+                    let remover = if round % 2 == 0 { &mine } else { &other };
+                    if let Err(err) = remover.index_remove(&entry, &[member]).await {
+                        panic!("task {t}, round {round}: the removal failed: {err}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert!(!names.exists(), "the last name went, the directory stayed");
+    let left: Vec<_> = std::fs::read_dir(root.join(".index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 /// The Redis key of an index entry under the default prefix.

@@ -23,8 +23,8 @@ const IN_FLIGHT: usize = 16;
 struct Report {
     /// Entries of the configured key found in the store.
     entries: usize,
-    /// Of those, left without a name (removed on Redis; the file store keeps the directory,
-    /// which holds the entry's lock file).
+    /// Of those, left without a name, and removed (a Redis key, a file store directory with
+    /// its lock file; also a directory found empty, which earlier versions kept).
     emptied: usize,
     /// Names left in the remaining entries.
     names_left: usize,

@@ -11,8 +11,9 @@
 //!     .tmp-<random>            a write in progress (or left by a crash)
 //!   .probe-<random>            a writability check of `new` or `health`, removed at once
 //!   .index/                    with session_redis_index_key only (mode 0700)
-//!     <digest>/                one index entry: SHA-256 of the key and a value (mode 0700)
-//!       .lock                  advisory lock of the entry (adds, reads, removals), never removed
+//!     <digest>/                one index entry: SHA-256 of the key and a value (mode 0700),
+//!                              removed with its lock file when its last name goes (unix)
+//!       .lock                  advisory lock of the entry (adds, reads, removals)
 //!       <id>                   a session of that entry; holds the Unix ms of its add
 //!       .tmp-<random>          an add in progress
 //! ```
@@ -58,6 +59,13 @@
 //! plain `load` takes no lock: the rename makes each write appear at once. The lock is released
 //! when the file is closed, so a crashed process never leaves a shard locked. All blocking I/O
 //! runs on tokio's blocking pool.
+//!
+//! An index entry is locked the same way, on its own `.lock`, with one difference: the entry
+//! directory is removed when its last name goes (a value indexed once, such as a user name a
+//! client typed, would otherwise keep a directory for ever). The removal unlinks the lock
+//! file while holding it, so whoever takes an entry's lock checks afterwards that the file it
+//! locked is still the one at `<digest>/.lock`, and starts over when it is not: an add then
+//! creates the directory again (see `Dir::remove_entry_if_empty`). Shards are never removed.
 //!
 //! # Expiry and cleanup
 //!
@@ -783,15 +791,59 @@ impl Dir {
         }
     }
 
+    /// Locks the index entry directory `dir` until the returned file is dropped. `None` when
+    /// the directory does not exist (so the entry holds no name).
+    ///
+    /// The file locked is checked to be still the one at `<dir>/.lock`: a removal of the
+    /// entry ([`remove_entry_if_empty`](Self::remove_entry_if_empty)) unlinks the lock file
+    /// while holding it, and a caller that opened it before and waited for it then holds a
+    /// lock that excludes no one. It tries again with what is at the path now. Each try
+    /// after the first follows a removal that another operation finished, so this does not
+    /// spin.
+    fn lock_entry(&self, dir: &Path) -> Result<Option<File>, StoreError> {
+        let path = dir.join(LOCK_FILE);
+        loop {
+            let Some(file) = lock_file(&path, self.lock_timeout, "an index entry lock")? else {
+                return Ok(None);
+            };
+            if is_linked_at(&file, &path)
+                .map_err(|e| unavailable("checking an index entry lock file", e))?
+            {
+                return Ok(Some(file));
+            }
+        }
+    }
+
     /// Writes `<entry>/<id>` holding the time now, atomically (a temp file renamed over it),
     /// so that a reader sees an old stamp or the new one, never a partial one. Under the
     /// entry's lock, like every index operation: a removal compares a stamp and removes the
-    /// name in one step that no add can slip into.
+    /// name in one step that no add can slip into, and the entry directory cannot be removed
+    /// while the name is written.
     fn index_add(&self, index: &IndexName, id: &SessionId) -> Result<(), StoreError> {
         let dir = self.index_entry(index);
         let failed = |e| unavailable("adding to the session index", e);
-        create_private_dir(&dir).map_err(failed)?;
-        let _locked = self.lock(&dir)?;
+        // The entry's last name may go, and the directory with it, between our creating the
+        // directory and our taking its lock: then we create it again. The directory going
+        // during `create_private_dir` makes it say NotFound (gone after its creation, before
+        // its check) or AlreadyExists (there at the `mkdir`, gone at std's `is_dir` check):
+        // we try again, unless something else than a directory is in the way.
+        let _locked = loop {
+            match create_private_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    match fs::symlink_metadata(&dir) {
+                        Ok(meta) if meta.is_dir() => continue,
+                        Err(gone) if gone.kind() == io::ErrorKind::NotFound => continue,
+                        _ => return Err(failed(e)),
+                    }
+                }
+                Err(e) => return Err(failed(e)),
+            }
+            if let Some(locked) = self.lock_entry(&dir)? {
+                break locked;
+            }
+        };
         let mut temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
@@ -810,7 +862,7 @@ impl Dir {
         let dir = self.index_entry(index);
         let failed = |e| unavailable("reading the session index", e);
         // No entry directory: no name. Locked, so no removal is half done while we read.
-        let Some(_locked) = self.lock(&dir)? else {
+        let Some(_locked) = self.lock_entry(&dir)? else {
             return Ok(Vec::new());
         };
         let mut members = Vec::new();
@@ -835,12 +887,13 @@ impl Dir {
     }
 
     /// Removes each member whose stamp is unchanged (an add since the caller read it renewed
-    /// the stamp, and the name stays), under the entry's lock. The entry directory stays
-    /// (it holds the lock file).
+    /// the stamp, and the name stays), under the entry's lock; then the entry directory, if
+    /// no name is left in it. With no members given, only the latter: that removes an entry
+    /// left empty by a version that kept emptied entries (`sessionctl prune-index`).
     fn index_remove(&self, index: &IndexName, members: &[IndexMember]) -> Result<(), StoreError> {
         let dir = self.index_entry(index);
         let failed = |e| unavailable("removing from the session index", e);
-        let Some(_locked) = self.lock(&dir)? else {
+        let Some(locked) = self.lock_entry(&dir)? else {
             return Ok(());
         };
         for member in members {
@@ -854,6 +907,67 @@ impl Dir {
                 remove_file(&path)?;
             }
         }
+        self.remove_entry_if_empty(&dir, locked)
+    }
+
+    /// Removes the entry directory `dir` when it holds no name, with its lock (`locked`,
+    /// taken through [`lock_entry`](Self::lock_entry)) held until the end. Without this,
+    /// every value ever indexed (a user name a client typed) kept a directory for ever.
+    ///
+    /// Under the lock no add is writing (an add writes holding the lock at `<dir>/.lock`),
+    /// so the temp files found were left by crashed adds. They go, then the lock file, then
+    /// the directory. An add racing this, in this process or another, either
+    ///
+    /// * opened the old lock file before the unlink: it waits for our lock, then finds that
+    ///   file no longer at the path and starts over, creating the directory again;
+    /// * opens `<dir>/.lock` between the unlink and the directory's removal: it creates a new
+    ///   lock file there, so the directory is not empty and stays, and the add writes its
+    ///   name into it under that new lock;
+    /// * comes after the removal: it finds no directory and creates it.
+    ///
+    /// So no add writes into a directory that is then removed, and none fails because the
+    /// directory went. A file that is neither a name, a temp file nor the lock (not ours)
+    /// keeps the directory.
+    #[cfg(unix)]
+    fn remove_entry_if_empty(&self, dir: &Path, locked: File) -> Result<(), StoreError> {
+        let failed = |e| unavailable("removing an empty session index entry", e);
+        let mut leftovers = Vec::new();
+        for entry in fs::read_dir(dir).map_err(failed)? {
+            let entry = entry.map_err(failed)?;
+            let name = entry.file_name();
+            if name == LOCK_FILE {
+                continue;
+            }
+            if name.to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX)) {
+                leftovers.push(entry.path());
+                continue;
+            }
+            return Ok(());
+        }
+        for path in leftovers {
+            remove_file(&path)?;
+        }
+        remove_file(&dir.join(LOCK_FILE))?;
+        match fs::remove_dir(dir) {
+            Ok(()) => {}
+            // An add created a lock file since the unlink (it stays, with its name), or
+            // another removal got there first.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::NotFound
+                ) => {}
+            Err(e) => return Err(failed(e)),
+        }
+        drop(locked);
+        Ok(())
+    }
+
+    /// Elsewhere than on unix a lock file cannot be told from one that replaced it (no
+    /// inode numbers to compare: [`is_linked_at`]), so the entry directory stays, as it
+    /// always did.
+    #[cfg(not(unix))]
+    fn remove_entry_if_empty(&self, _dir: &Path, _locked: File) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -1185,6 +1299,26 @@ fn interleave_shards(ids: Vec<SessionId>) -> Vec<SessionId> {
 
 fn deadline(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
+}
+
+/// Whether the open `file` is the file at `path` now (same device and inode), and not one
+/// that was unlinked (or replaced) since it was opened.
+#[cfg(unix)]
+fn is_linked_at(file: &File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(there) => Ok(there.dev() == held.dev() && there.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Elsewhere than on unix entry lock files are never removed
+/// (`Dir::remove_entry_if_empty`), so the file opened is the one at the path.
+#[cfg(not(unix))]
+fn is_linked_at(_file: &File, _path: &Path) -> io::Result<bool> {
+    Ok(true)
 }
 
 /// Takes the exclusive lock (`flock`) of the file at `path` (created, mode 0600, when
