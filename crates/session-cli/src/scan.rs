@@ -6,13 +6,21 @@
 //! sessions of the batch still stored as hashes (the layout of earlier versions) cost one
 //! more (`HGETALL`). The
 //! file store: its directory listing, then concurrent reads.
+//!
+//! A key named like a session may hold a move's marker or a write's leftover records for a
+//! while (a string starting with `,`): no session. The scan cannot tell; a read marks it
+//! ([`Found::no_session`]), and `stats` counts the ones it does not read with
+//! [`Source::count_no_sessions`].
 
 use std::{sync::Arc, time::Duration};
 
 use futures_util::{stream, StreamExt};
 use redis::{aio::MultiplexedConnection, Value};
 use session_core::{
-    backends::{file::FileBackend, redis::decode_value},
+    backends::{
+        file::FileBackend,
+        redis::{decode_value, holds_no_session},
+    },
     SessionBackend, SessionId, SessionState,
 };
 
@@ -72,6 +80,10 @@ pub struct Found {
     pub memory: Option<u64>,
     /// Why it could not be read (a key of the wrong type, not UTF-8, ...).
     pub unreadable: Option<String>,
+    /// The key holds a move's marker or a write's leftover records (a string starting with
+    /// `,`): no session to any read, short-lived, and not unreadable either. Never for the
+    /// file store, which leaves neither.
+    pub no_session: bool,
 }
 
 impl Found {
@@ -283,6 +295,7 @@ impl Source {
                                     ttl,
                                     memory: None,
                                     unreadable: None,
+                                    no_session: false,
                                 }
                             }
                             Err(err) => Found {
@@ -291,6 +304,7 @@ impl Source {
                                 ttl: None,
                                 memory: None,
                                 unreadable: Some(err.to_string()),
+                                no_session: false,
                             },
                         }
                     }
@@ -324,6 +338,8 @@ impl Source {
                     let value = replies.next().unwrap_or(Value::Nil);
                     let pttl = replies.next().unwrap_or(Value::Nil);
                     let used = if per == 3 { replies.next() } else { None };
+                    let no_session =
+                        matches!(&value, Value::BulkString(bytes) if holds_no_session(bytes));
                     let (state, unreadable) = match value {
                         Value::Nil => (None, None),
                         Value::BulkString(bytes) => match decode_value(&bytes) {
@@ -354,6 +370,7 @@ impl Source {
                         ttl,
                         memory,
                         unreadable,
+                        no_session,
                     });
                 }
                 if !hashes.is_empty() {
@@ -378,6 +395,36 @@ impl Source {
                 Ok(out)
             }
         }
+    }
+
+    /// How many of `ids` hold no session (a move's marker, a write's leftover records:
+    /// [`Found::no_session`]), from the first byte of each value alone: one pipeline of
+    /// `GETRANGE key 0 0`, for counting sessions without reading them whole. A key gone
+    /// since the scan, or of another type (a hash of earlier versions answers `WRONGTYPE`),
+    /// is not counted. Always 0 for the file store.
+    pub async fn count_no_sessions(&self, ids: &[SessionId]) -> Result<usize, Failure> {
+        let Source::Redis(conn, prefix) = self else {
+            return Ok(0);
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for id in ids {
+            pipe.cmd("GETRANGE")
+                .arg(format!("{prefix}{}", id.as_str()))
+                .arg(0)
+                .arg(0);
+        }
+        let replies: Vec<Value> = pipe
+            .query_async(&mut conn.clone())
+            .await
+            .map_err(|e| Failure::failed(format!("reading sessions: {e}")))?;
+        Ok(replies
+            .iter()
+            .filter(|reply| matches!(reply, Value::BulkString(first) if holds_no_session(first)))
+            .count())
     }
 }
 

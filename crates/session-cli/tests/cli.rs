@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{
     conf, dbsize, id, markers, put, put_hashes, sessionctl, sessionctl_with_input, stored,
-    stored_field,
+    stored_field, MOVED_MARKER_PREFIX,
 };
 use session_core::{backends::file::FileBackend, SessionBackend, SessionId};
 use session_testkit::{RedisServer, ServerOptions};
@@ -478,6 +478,62 @@ fn stats_counts_sessions_without_ttl_and_histograms() {
     assert!(run.stdout.contains("sessions: 50"), "{}", run.stdout);
     assert!(
         run.stdout.contains("estimated from 20 sampled"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A move leaves a marker under the old key for a minute, and a write after a logout may
+/// leave records alone there for a moment: both start with `,` and are no session to any
+/// read. `stats` counted them as sessions (and scaled its estimates by them); it now counts
+/// them apart, whether it reads them whole (in the sample) or not (past the sample: their
+/// first byte).
+#[test]
+fn stats_counts_moved_markers_apart_from_sessions() {
+    let server = RedisServer::start();
+    let sessions: Vec<_> = (0..20)
+        .map(|n| (id(n), vec![("v", "1")], (n >= 5).then_some(3_000_000)))
+        .collect();
+    put(&server, "session:", &sessions);
+    for n in 20..30 {
+        let marker = format!("{MOVED_MARKER_PREFIX}\"{n:016x}\"");
+        let _: () = server.cmd(&["SET", &format!("session:{}", id(n)), &marker, "PX", "60000"]);
+    }
+    for n in 30..35 {
+        let _: () = server.cmd(&[
+            "SET",
+            &format!("session:{}", id(n)),
+            ",\"=n\":4",
+            "PX",
+            "60000",
+        ]);
+    }
+    let env = url_env(&server);
+    for flags in [&["--exact"][..], &["--sample", "1"]] {
+        let json = sessionctl(&[&["stats", "--json"][..], flags].concat(), &env_of(&env))
+            .expect(0)
+            .json();
+        let g = &json[0];
+        assert_eq!(g["sessions"], 20, "{flags:?}: {json}");
+        assert_eq!(g["moved_markers_or_records"], 15, "{flags:?}: {json}");
+        assert_eq!(g["unreadable"], 0, "{flags:?}: {json}");
+    }
+    let json = sessionctl(&["stats", "--json", "--exact"], &env_of(&env))
+        .expect(0)
+        .json();
+    assert_eq!(json[0]["sampled"], 20);
+    assert_eq!(json[0]["no_ttl_estimated"], 5, "not scaled by the markers");
+
+    let run = sessionctl(&["stats"], &env_of(&env)).expect(0);
+    assert!(run.stdout.contains("sessions: 20\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("without TTL:     5 (exact)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("moved markers:   15 (or a write's leftover records"),
         "{}",
         run.stdout
     );

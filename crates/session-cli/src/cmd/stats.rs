@@ -1,6 +1,11 @@
 //! `sessionctl stats`: sessions per part and server (SCAN under the prefix, never `KEYS`),
 //! sessions without expiry, TTL and size histograms and memory, from a sample of each server's
 //! sessions (`--sample N`) or from all of them (`--exact`).
+//!
+//! A key named like a session that holds a move's marker or a write's leftover records (a
+//! string starting with `,`, for a short while) is no session to any read, so it is not
+//! counted as one but apart: the sampled keys say so when read, the others are asked for
+//! their first byte alone (`GETRANGE key 0 0`, a thousand keys per round trip).
 
 use std::{path::Path, time::Duration};
 
@@ -29,7 +34,11 @@ const SIZE_BUCKETS: [(usize, &str); 5] = [
 #[derive(Serialize)]
 struct GroupStats {
     name: String,
+    /// Keys that hold a session (moved markers and leftover records left out).
     sessions: usize,
+    /// Keys named like a session that hold a move's marker or a write's leftover records
+    /// (both start with `,`, and go within a short while): no session to any read.
+    moved_markers_or_records: usize,
     /// Keys under the prefix that are not sessions of this library (nor index entries).
     other_keys: usize,
     /// Entries of the session index (`session_redis_index_key`): one per indexed value.
@@ -88,6 +97,12 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
                 g.index_entries
             );
         }
+        if g.moved_markers_or_records > 0 {
+            println!(
+                "  moved markers:   {} (or a write's leftover records: under a session's key for a short while, no session)",
+                g.moved_markers_or_records
+            );
+        }
         if g.other_keys > 0 {
             println!(
                 "  other keys:      {} (under the prefix, not sessions)",
@@ -112,10 +127,11 @@ fn histogram(buckets: &[(String, usize)]) -> String {
 }
 
 async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Failure> {
-    let sample = &group.ids[..group.ids.len().min(limit)];
+    let (sample, rest) = group.ids.split_at(group.ids.len().min(limit));
     let mut ttl = vec![0usize; TTL_BUCKETS.len() + 2];
     let mut size = vec![0usize; SIZE_BUCKETS.len() + 1];
     let (mut sampled, mut no_ttl, mut unreadable, mut memory) = (0, 0, 0, 0u64);
+    let mut no_session = 0;
     let mut has_memory = false;
     for batch in sample.chunks(1000) {
         for found in group
@@ -124,6 +140,10 @@ async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Fa
             .await
             .map_err(|f| f.context(&group.name))?
         {
+            if found.no_session {
+                no_session += 1;
+                continue;
+            }
             if found.unreadable.is_some() {
                 unreadable += 1;
                 continue;
@@ -147,11 +167,20 @@ async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Fa
             }
         }
     }
+    // The keys not sampled are not read: their first byte tells a marker from a session.
+    for batch in rest.chunks(1000) {
+        no_session += group
+            .source
+            .count_no_sessions(batch)
+            .await
+            .map_err(|f| f.context(&group.name))?;
+    }
+    let sessions = group.ids.len().saturating_sub(no_session);
     let scale = |n: u64| {
         if sampled == 0 {
             0
         } else {
-            (n as f64 * group.ids.len() as f64 / sampled as f64).round() as u64
+            (n as f64 * sessions as f64 / sampled as f64).round() as u64
         }
     };
     let mut ttl_labels: Vec<String> = TTL_BUCKETS.iter().map(|(_, l)| (*l).to_owned()).collect();
@@ -161,7 +190,8 @@ async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Fa
     size_labels.push(">= 64 KiB".into());
     Ok(GroupStats {
         name: group.name.clone(),
-        sessions: group.ids.len(),
+        sessions,
+        moved_markers_or_records: no_session,
         other_keys: group.foreign,
         index_entries: group.index_entries.len(),
         sampled,

@@ -1830,6 +1830,23 @@ pub fn decode_value(bytes: &[u8]) -> Result<SessionState, String> {
     layout::decode(bytes).map(|(state, _)| state)
 }
 
+/// True when a stored value is no session whatever follows: a move's marker (kept under the
+/// old key for at most a minute) or records alone (left by a write after a logout), which
+/// both start with `,` and which [`decode_value`] reads as an empty state. The first byte is
+/// enough (`GETRANGE key 0 0`), for tools that count sessions without reading them
+/// (`sessionctl stats`).
+///
+/// ```
+/// use session_core::backends::redis::holds_no_session;
+///
+/// assert!(holds_no_session(b","));
+/// assert!(!holds_no_session(b"v"));
+/// assert!(!holds_no_session(b""));
+/// ```
+pub fn holds_no_session(first_bytes: &[u8]) -> bool {
+    layout::is_orphan(first_bytes)
+}
+
 /// What a write that adds records was answered.
 enum Amended {
     /// Added; the value's new length.
