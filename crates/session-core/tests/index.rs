@@ -728,3 +728,26 @@ async fn a_pending_migration_is_searched_too() {
     assert!(store.load(&bob).await.unwrap().is_some());
     assert_eq!(store.find_indexed("\"bob\"").await.unwrap(), vec![bob]);
 }
+
+/// An entry directory that cannot be made and is not there (the index directory a link
+/// whose target went away) ends an add with an error, where the start-over on a directory
+/// that went away (an entry removed by its last name) looped for ever on a blocking thread.
+#[cfg(unix)]
+#[tokio::test]
+async fn file_store_index_add_under_a_dangling_link_fails_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_index_key("user")
+        .with_cleanup_interval(None);
+    std::os::unix::fs::symlink(dir.path().join("gone"), root.join(".index")).unwrap();
+    let added = tokio::time::timeout(
+        Duration::from_secs(10),
+        files.index_add(&IndexName::new("user", "\"alice\""), &SessionId::generate()),
+    )
+    .await
+    .expect("the add gives up");
+    let err = added.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+}

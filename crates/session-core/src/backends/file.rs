@@ -799,10 +799,11 @@ impl Dir {
     /// while holding it, and a caller that opened it before and waited for it then holds a
     /// lock that excludes no one. It tries again with what is at the path now. Each try
     /// after the first follows a removal that another operation finished, so this does not
-    /// spin.
+    /// spin; still, after [`ENTRY_TRIES`] it gives up with an error rather than loop on
+    /// something this reasoning did not foresee.
     fn lock_entry(&self, dir: &Path) -> Result<Option<File>, StoreError> {
         let path = dir.join(LOCK_FILE);
-        loop {
+        for _ in 0..ENTRY_TRIES {
             let Some(file) = lock_file(&path, self.lock_timeout, "an index entry lock")? else {
                 return Ok(None);
             };
@@ -812,6 +813,7 @@ impl Dir {
                 return Ok(Some(file));
             }
         }
+        Err(entry_kept_going())
     }
 
     /// Writes `<entry>/<id>` holding the time now, atomically (a temp file renamed over it),
@@ -827,7 +829,13 @@ impl Dir {
         // during `create_private_dir` makes it say NotFound (gone after its creation, before
         // its check) or AlreadyExists (there at the `mkdir`, gone at std's `is_dir` check):
         // we try again, unless something else than a directory is in the way.
+        let mut tries = 0..ENTRY_TRIES;
         let _locked = loop {
+            // A directory in the way that keeps going (a root that is a dangling link makes
+            // `create_dir_all` answer AlreadyExists for ever) must not spin a blocking thread.
+            if tries.next().is_none() {
+                return Err(entry_kept_going());
+            }
             match create_private_dir(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -1299,6 +1307,22 @@ fn interleave_shards(ids: Vec<SessionId>) -> Vec<SessionId> {
 
 fn deadline(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(|ttl| now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))
+}
+
+/// How many times an index operation starts over on an entry directory that went away
+/// under it (`Dir::lock_entry`, `Dir::index_add`) before it fails: each start-over follows
+/// another operation's removal of the entry, so more than a few mean something else is
+/// wrong.
+const ENTRY_TRIES: usize = 100;
+
+/// The error of an index operation whose entry directory kept going away ([`ENTRY_TRIES`]).
+fn entry_kept_going() -> StoreError {
+    unavailable(
+        "using a session index entry",
+        io::Error::other(
+            "its directory kept disappearing; is the store's directory a link that leads nowhere?",
+        ),
+    )
 }
 
 /// Whether the open `file` is the file at `path` now (same device and inode), and not one
