@@ -26,7 +26,9 @@
 //! ([`SessionBackend::load_many_with_ttl`], [`create_many`](SessionBackend::create_many),
 //! [`retire_many`](SessionBackend::retire_many)): one pipelined round trip on Redis for the
 //! whole batch, with a few batches in flight so that one server works while the other
-//! answers. Each session still goes through exactly the steps it would go through alone
+//! answers; then one `touch` per session created, all in flight together, gives each copy
+//! its expiry (copies are created on trial, with at most a minute, until the move stands:
+//! [`MultiBackend`], "Moving a session"). Each session still goes through exactly the steps it would go through alone
 //! (a load of a multi-backend moves one session with the same code, as a batch of one), and
 //! moves and deletes of one id wait for each other inside the process.
 //!

@@ -63,9 +63,11 @@
 //! trial**, with at most [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) of expiry, and gives
 //! them the expiry they were made for (a `touch`) once the last step says the move stands.
 //! A copy made after a logout whose removal failed, or whose move never got that far, then
-//! ends within a minute instead of keeping the user logged in for the session's lifetime; a
-//! copy whose `touch` fails ends as well unless a write or a sliding read refreshes it (a
-//! user logged out: the safe direction). The source's copy is not retired until that last
+//! ends within a minute instead of keeping the user logged in for the session's lifetime
+//! (unless a request with its cookie writes to it, or reads it with sliding expiry, within
+//! that minute, which gives it a session's expiry again: a window of a minute, where there
+//! was the session's lifetime). A copy whose `touch` fails ends as well unless so refreshed
+//! (a user logged out: the safe direction). The source's copy is not retired until that last
 //! step, so a move stopped before it is made again by a load after the minute.
 //!
 //! A write backend that keeps the session in the very place the source does
