@@ -24,9 +24,9 @@ pub enum Retired {
     Before,
     /// Another move's marker was there, holding that move's token: the session moved away
     /// since this move read it. A move that found the session already in its target marks
-    /// with the header tag of the copy it found there, which vouches for that copy: the
-    /// move that made the copy keeps it when it finds that token ([`crate::backends::multi`],
-    /// "Moving a session").
+    /// with the header tag of the copy it found there, which is the token of the move that
+    /// made it ([`SessionBackend::create_many_tagged`]): to that move, the marker is its own
+    /// ([`crate::backends::multi`], "Moving a session").
     Other(u64),
     /// Nothing: the session was deleted (a logout) or expired.
     Absent,
@@ -164,6 +164,21 @@ pub trait SessionBackend: Send + Sync + 'static {
         in_order(sessions, |(id, state, ttl)| self.create(id, state, *ttl)).await
     }
 
+    /// [`create_many`](Self::create_many) for the copies a move makes
+    /// ([`crate::backends::multi`]): `(id, state, ttl, tag)`, each stored under `tag` as its
+    /// version's tag where the backend keeps one (Redis' header tag). The tag is the move's
+    /// token, which its marker in the old store holds: a second move of the same session at
+    /// the same instant finds this copy, marks the old store with its tag, and so with the
+    /// first move's own token, which that move then takes for its own marker ("Moving a
+    /// session"). The default ignores the tags (the file store and the in-memory store keep
+    /// no versions).
+    async fn create_many_tagged(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
+    ) -> Vec<Result<bool, StoreError>> {
+        in_order(sessions, |(id, state, ttl, _)| self.create(id, state, *ttl)).await
+    }
+
     /// [`delete`](Self::delete) for many sessions: one answer per id, in order. Default and
     /// overrides as for [`load_many_with_ttl`](Self::load_many_with_ttl).
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
@@ -185,10 +200,10 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// request once after a dropped connection), which a plain delete answered "not there",
     /// as if a logout had come in between: the move then removed the only copy left. A marker
     /// of another move ([`Retired::Other`]) counts as gone, as a delete's "not there" did,
-    /// unless its token is the tag a copy of this move's still has: the other move may have
-    /// been followed by a logout that removed its copy but not the marker (a process
-    /// configured without the old store), so keeping a copy it did not vouch for could undo
-    /// that logout.
+    /// unless it holds this move's own token (another move found this move's copy and
+    /// marked with its tag): the other move may have been followed by a logout that removed
+    /// its copy but not the marker (a process configured without the old store), so keeping
+    /// a copy that marker does not stand for could undo that logout.
     ///
     /// The default deletes (`Now` when the session was there, `Absent` when not): right for
     /// a store whose delete cannot run without its caller knowing (the file store, the

@@ -6,7 +6,8 @@
 //! if the target does not have its id yet (the target's copy wins otherwise), then retire the
 //! source copy (a moved marker of the move's own in its place for a minute:
 //! [`SessionBackend::retire_many`]) and look at the answer: a source already gone (or
-//! another move's marker, unless it vouches for the very copy this move made) means a logout
+//! another move's marker, unless it holds this move's token: a move that found this move's
+//! copy) means a logout
 //! may have come in since the read, and the copy just made is removed again; the move's own
 //! marker means its retire ran and this is the request sent again after a lost reply: the
 //! move stands. A logout during a move therefore stays

@@ -327,6 +327,14 @@ impl SessionBackend for Observed {
             .await
     }
 
+    async fn create_many_tagged(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
+    ) -> Vec<Result<bool, StoreError>> {
+        self.observe_batch(Operation::Create, self.inner.create_many_tagged(sessions))
+            .await
+    }
+
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
         self.observe_batch(Operation::Delete, self.inner.delete_many(ids))
             .await

@@ -802,3 +802,203 @@ async fn a_move_stopped_before_its_last_step_leaves_a_copy_on_trial() {
     assert_eq!(multi.load(&id, None).await.unwrap(), Some(state()));
     assert!(pttl(&server, &format!("new:{}", id.as_str())) > marker);
 }
+
+/// A process's new store through `proxy`, on one connection (opened by its first look in
+/// the new store, so the next reply the proxy loses is its create's).
+fn through(proxy: &session_testkit::Proxy) -> ProbeBackend {
+    ProbeBackend::wrap(Arc::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(format!("redis://{}", proxy.addr())),
+            single_connection_client: true,
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    ))
+}
+
+/// Releases the create held at `create`, lets it run on the server and loses its reply
+/// (`proxy`); returns once it ran. The client's send of it again waits until the returned
+/// sender is used.
+async fn lose_the_reply(
+    proxy: &session_testkit::Proxy,
+    create: &session_core::testing::probe::Pause,
+) -> std::sync::mpsc::Sender<()> {
+    let (ran, ran_seen) = std::sync::mpsc::channel::<()>();
+    let (go_on, going_on) = std::sync::mpsc::channel::<()>();
+    proxy.lose_next_reply(move || {
+        ran.send(()).unwrap();
+        going_on.recv().unwrap();
+    });
+    create.release();
+    tokio::task::spawn_blocking(move || ran_seen.recv().unwrap())
+        .await
+        .unwrap();
+    go_on
+}
+
+/// A tag names a copy only until it is written again with the same bytes: the Redis client
+/// sends a request once more after a dropped connection, and a create sent again writes its
+/// value, tag included, where a logout removed the first one. A (new store first) creates
+/// the copy, and the reply is lost; before the client sends the create again, B finds that
+/// copy and retires the old store under its tag, and the user logs out through a process
+/// configured with the new store alone: nothing is left anywhere (a marker in the old
+/// store). The create sent again then writes A's copy back under the very tag B's marker
+/// names, and A kept it for the copy B vouched for: the session was back after its logout.
+/// (Before markers vouched, B's marker ended A's move as a logout; the create sent again
+/// is an older hole, `a_create_sent_again_after_a_logout_leaves_nothing`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_sent_again_after_a_vouching_move_and_a_logout_leaves_nothing() {
+    let old_server = RedisServer::start();
+    let new_server = RedisServer::start();
+    let proxy = session_testkit::Proxy::start(new_server.addr());
+    let (old, new) = (redis_at(&old_server), redis_at(&new_server));
+    // A reaches the new store through the proxy, which loses the reply to its create (one
+    // connection, opened by its look in the new store: the next reply is the create's).
+    let a_new = through(&proxy);
+    let b_old = ProbeBackend::wrap(old.clone());
+    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
+    let process_b = Arc::new(new_first(new.clone(), Arc::new(b_old.clone())));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    // The new server knows the create script: A's create is one request, one reply.
+    assert!(new
+        .create(&SessionId::generate(), &state(), None)
+        .await
+        .unwrap());
+
+    // B has looked in the new store (nothing) and holds its read of the old one.
+    let b_read = b_old.pause(Op::Load);
+    let b = tokio::spawn({
+        let (process_b, id) = (process_b.clone(), id.clone());
+        async move { process_b.load(&id, None).await }
+    });
+    b_read.reached().await;
+    // A has read the old store and holds its create.
+    let a_create = a_new.pause(Op::Create);
+    let a = tokio::spawn({
+        let (process_a, id) = (process_a.clone(), id.clone());
+        async move { process_a.load(&id, None).await }
+    });
+    a_create.reached().await;
+    // The create runs, its reply is lost, and the client waits to send it again.
+    let go_on = lose_the_reply(&proxy, &a_create).await;
+    // B reads the old copy, finds A's in the new store, and retires the old one under its tag.
+    b_read.release();
+    assert_eq!(b.await.unwrap().unwrap(), Some(state()));
+    let marker: String = old_server.cmd(&["GET", &format!("session:{}", id.as_str())]);
+    assert!(marker.starts_with(",\"~moved\":"), "{marker}");
+    // The logout, through a process configured with the new store alone: nothing is left.
+    assert!(new.delete(&id).await.unwrap());
+    assert_eq!(new.load(&id, None).await.unwrap(), None);
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+    // The client sends A's create again.
+    go_on.send(()).unwrap();
+    let _ = a.await.unwrap();
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        None,
+        "the session is back after its logout"
+    );
+}
+
+/// A marker vouches for a copy, not for the move that checks it: the copy under the id may
+/// be another move's. A creates its copy and holds its retire; the user logs out through a
+/// process configured with the new store alone (A's copy goes); C, which read the old store
+/// before all this, creates a copy of its own; B finds C's copy and retires the old store
+/// under its tag. A then finds B's marker, reads the new store, finds a copy with that tag
+/// (C's) and kept "its" copy, where without the marker it removed whatever the id held: C's
+/// copy outlived the logout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_marker_vouching_for_another_moves_copy_keeps_nothing_after_a_logout() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let (a_old, b_old, c_old) = (
+        ProbeBackend::wrap(old.clone()),
+        ProbeBackend::wrap(old.clone()),
+        ProbeBackend::wrap(old.clone()),
+    );
+    let process = |old: &ProbeBackend| Arc::new(new_first(new.clone(), Arc::new(old.clone())));
+    let (process_a, process_b, process_c) = (process(&a_old), process(&b_old), process(&c_old));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    let load = |process: &Arc<session_core::backends::multi::MultiBackend>| {
+        let (process, id) = (process.clone(), id.clone());
+        tokio::spawn(async move { process.load(&id, None).await })
+    };
+
+    // B and C have looked in the new store (nothing) and hold their reads of the old one.
+    let b_read = b_old.pause(Op::Load);
+    let b = load(&process_b);
+    b_read.reached().await;
+    let c_read = c_old.pause(Op::Load);
+    let c = load(&process_c);
+    c_read.reached().await;
+    // A creates its copy and holds its retire.
+    let a_retire = a_old.pause(Op::Delete);
+    let a = load(&process_a);
+    a_retire.reached().await;
+    // The logout, through a process configured with the new store alone: A's copy goes.
+    assert!(new.delete(&id).await.unwrap(), "A's copy, logged out");
+    // C creates a copy of its own, and holds its retire.
+    let c_retire = c_old.pause(Op::Delete);
+    c_read.release();
+    c_retire.reached().await;
+    // B finds C's copy and retires the old store under its tag.
+    b_read.release();
+    assert_eq!(b.await.unwrap().unwrap(), Some(state()));
+    a_retire.release();
+    let _ = a.await.unwrap();
+    c_retire.release();
+    let _ = c.await.unwrap();
+
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        None,
+        "the session is back after its logout"
+    );
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+}
+
+/// The same create sent again, with no other move: the user logs out through a process
+/// configured with the new store alone while A's move is between its create (whose reply
+/// is lost) and its retire. The logout removes A's copy; the create sent again wrote it
+/// back, and the retire found the session in the old store: the move stood, the session
+/// was back after its logout. (Not from the vouching markers: the move did the same
+/// before.) A move's create now goes at most once: the lost reply fails the move, which
+/// leaves the old store as it was. That store still holds the session, as it does whenever
+/// a process configured without it logs a user out before a move has retired it (the
+/// limit docs/pool.md states: a logout stays a logout when it deletes from the old store
+/// first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_create_sent_again_after_a_logout_leaves_nothing() {
+    let old_server = RedisServer::start();
+    let new_server = RedisServer::start();
+    let proxy = session_testkit::Proxy::start(new_server.addr());
+    let (old, new) = (redis_at(&old_server), redis_at(&new_server));
+    let a_new = through(&proxy);
+    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    assert!(new
+        .create(&SessionId::generate(), &state(), None)
+        .await
+        .unwrap());
+    let a_create = a_new.pause(Op::Create);
+    let a = tokio::spawn({
+        let (process_a, id) = (process_a.clone(), id.clone());
+        async move { process_a.load(&id, None).await }
+    });
+    a_create.reached().await;
+    let go_on = lose_the_reply(&proxy, &a_create).await;
+    // The logout, through a process configured with the new store alone, which finds A's copy.
+    assert!(new.delete(&id).await.unwrap());
+    go_on.send(()).unwrap();
+    let moved = a.await.unwrap();
+    assert!(moved.is_err(), "the lost reply fails the move: {moved:?}");
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        None,
+        "the session is back after its logout"
+    );
+    assert_eq!(old.load(&id, None).await.unwrap(), Some(state()));
+}

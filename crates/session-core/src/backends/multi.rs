@@ -111,26 +111,38 @@
 //! move that created a copy of its own afterwards would undo the logout by keeping it. So a
 //! marker says which copy it stands for:
 //!
+//! * every move has a random token of its own, and the copies it **creates** carry it as
+//!   their header tag ([`SessionBackend::create_many_tagged`]);
 //! * a move that **found** the session in its write backend (its create answered "taken",
-//!   or the copy was there when it looked) marks the source with that copy's header tag
-//!   (read by the same-value check above), where a move that created its copies marks with
-//!   a random number of its own;
-//! * a move that created its copies and finds another move's marker keeps them only when
-//!   one of its write backends' copies has the marker's token as its tag now (one read
-//!   more, only then): the other move saw this very copy, so no logout had removed it, and
-//!   a logout since would have removed it too. Any other marker ends the move as a logout.
-//! * A create that finds exactly its state under another tag is another create's, "taken"
-//!   (the `CREATE` script compares the whole value: its own create sent again is the same
-//!   bytes), so the second of two moves never takes the first one's copy for its own.
+//!   or the copy was there when it looked) marks the source with that copy's tag (read by
+//!   the same-value check above): the token of the move that made it. Any other move marks
+//!   with its own token.
+//!
+//! So the move that made a copy and the moves that found it leave one marker, the same
+//! token: whichever retires second finds "its own" marker (`Before`), and the copy stands.
+//! A move that created its copies and finds another token ends as a logout: that marker
+//! stands for another copy (one removed by a logout since, and maybe made again by a stale
+//! move: a review's three-process test, where comparing the tag the new store held
+//! *now* kept a copy made after the logout). A move that made no copy keeps nothing either
+//! way. Two more rules close the rest:
+//!
+//! * a create that finds exactly its state under another tag is another create's, "taken"
+//!   (the `CREATE` script compares the whole value, header included), so the second of two
+//!   moves never takes the first one's copy for its own;
+//! * a move's creates go **at most once** (on one Redis server: a cluster's client resends
+//!   on its own): sent again after a lost reply, a create wrote its copy back, tag and all,
+//!   where a logout through a process configured without the old store had just removed
+//!   it, and the marker then vouched for it. A lost reply fails the move instead (its copies
+//!   removed, the old store untouched; the next load moves the session again).
 //!
 //! What is left: a copy rewritten (a new tag) between its create and the other move's look
-//! at it, then read by neither with the tag the other saw, ends its move as a logout (the
-//! safe direction); so do stores that keep no tags or markers: a write backend that is not
-//! Redis (its copies have no tag to vouch with), and a source that is not Redis (the file
-//! store, the in-memory store), whose retire is a delete, so the move that creates second
-//! finds nothing where the session was. A move slower than the marker's lifetime between
-//! its retire and the resend of it also ends as a logout. The file-store migration
-//! ([`crate::migration`]) is this same mechanism, with the file store as the source.
+//! at it ends the creating move as a logout, and its undo removes the copy (the safe
+//! direction); so do stores that keep no tags or markers: a write backend that is not Redis
+//! (its copies carry no tag), and a source that is not Redis (the file store, the in-memory
+//! store), whose retire is a delete, so the move that retires second finds nothing where the
+//! session was. A move slower than the marker's lifetime between its retire and the resend
+//! of it also ends as a logout. The file-store migration ([`crate::migration`]) is this same
+//! mechanism, with the file store as the source.
 
 use std::{sync::Arc, time::Duration};
 
@@ -618,10 +630,11 @@ impl MultiBackend {
                 .iter()
                 .map(|&k| {
                     let m = &moves[k];
-                    (m.id.clone(), m.found.clone(), on_trial(m.ttl))
+                    (m.id.clone(), m.found.clone(), on_trial(m.ttl), m.token)
                 })
                 .collect();
-            for (&k, created) in to_create.iter().zip(w.backend.create_many(&batch).await) {
+            let created = w.backend.create_many_tagged(&batch).await;
+            for (&k, created) in to_create.iter().zip(created) {
                 match created {
                     Ok(true) => moves[k].created_in(w_index, w),
                     Ok(false) => {
@@ -683,22 +696,25 @@ impl MultiBackend {
             );
         }
         if !deleted.is_empty() {
-            // A move that created its copies marks with a random number of its own; one that
-            // found a copy with the tag of that copy, which vouches for it (module docs).
-            let token: u64 = rand::random();
+            // A move that found a copy marks with that copy's tag, else with its own token,
+            // which the copies it created carry as their tag (module docs).
             let retiring: Vec<(SessionId, u64)> = deleted
                 .iter()
-                .map(|&k| (moves[k].id.clone(), moves[k].vouch.unwrap_or(token)))
+                .map(|&k| {
+                    (
+                        moves[k].id.clone(),
+                        moves[k].vouch.unwrap_or(moves[k].token),
+                    )
+                })
                 .collect();
             let retired = self.retire_sources(from, &retiring).await;
             for (&k, retired) in deleted.iter().zip(retired) {
                 let m = &moves[k];
                 let source_was_there = match retired {
                     Ok(Retired::Now | Retired::Before) => Ok(true),
-                    Ok(Retired::Other(token)) if !m.created.is_empty() => {
-                        Ok(self.holds_copy_tagged(m, token).await)
-                    }
-                    Ok(Retired::Other(_) | Retired::Absent) => Ok(false),
+                    // Another move found this move's copy and marked with its tag.
+                    Ok(Retired::Other(token)) => Ok(token == m.token && !m.created.is_empty()),
+                    Ok(Retired::Absent) => Ok(false),
                     Err(e) => Err(e),
                 };
                 answers.push((k, source_was_there));
@@ -832,7 +848,9 @@ impl MultiBackend {
                     return m.take_copy(self.rank_of(from, w, &m.id), copy, ttl);
                 }
                 Ok(None) if !again => {
-                    match w.backend.create(&m.id, &m.found, on_trial(m.ttl)).await {
+                    let copy = (m.id.clone(), m.found.clone(), on_trial(m.ttl), m.token);
+                    let created = w.backend.create_many_tagged(&[copy]).await.pop();
+                    match created.unwrap_or(Ok(false)) {
                         Ok(true) => return m.created_in(w_index, w),
                         Ok(false) => continue,
                         Err(e) => return self.fail(m, self.tag(w, e)).await,
@@ -964,8 +982,8 @@ impl MultiBackend {
     /// ([`SessionBackend::retire_many`]) and answers what it found: the session (`Now`), or
     /// this very request's marker, sent again after its reply was lost (`Before`); else it
     /// went away since the move read it (a logout, or another move, which may have been
-    /// followed by a logout that left its marker, unless that marker vouches for a copy this
-    /// move holds). An id whose retire failed is retired once more: the first try may have
+    /// followed by a logout that left its marker, unless that marker holds this move's own
+    /// token: another move found this move's copy). An id whose retire failed is retired once more: the first try may have
     /// run, and only its marker tells that from a logout, where without an answer the move
     /// would remove its copies, the source gone too.
     async fn retire_sources(
@@ -987,26 +1005,6 @@ impl MultiBackend {
             }
         }
         answers
-    }
-
-    /// True when a write backend's copy of `m`'s session (one it created or found) has the
-    /// header tag `token` now: another move's marker in the source vouches for that copy
-    /// (module docs, "Moving a session"). A read that fails or finds no such copy: false,
-    /// and the move ends as a logout, as it did before markers vouched (the safe direction).
-    async fn holds_copy_tagged(&self, m: &Move, token: u64) -> bool {
-        for w in m
-            .created
-            .iter()
-            .chain(&m.found_at)
-            .map(|&i| &self.backends[i])
-        {
-            if let Ok(Some((_, version))) = w.backend.load_versioned(&m.id, None).await {
-                if version.tag() == Some(token) {
-                    return true;
-                }
-            }
-        }
-        false
     }
 
     /// Gives the copies `m` made the expiry they were made for ([`on_trial`]), now that the
@@ -1059,9 +1057,14 @@ struct Move {
     created: Vec<usize>,
     /// Indices of the write backends that had the session already.
     found_at: Vec<usize>,
-    /// The header tag of the first such copy, when the check of it read one
-    /// ([`MultiBackend::shares_a_writers_value`]): the token of this move's marker, which
-    /// vouches for that copy to the move that made it (module docs, "Moving a session").
+    /// This move's own random token: the version tag of the copies it creates
+    /// ([`SessionBackend::create_many_tagged`]) and, unless it found a copy (`vouch`), its
+    /// marker's token.
+    token: u64,
+    /// The header tag of the first copy found in a write backend, when the check of it read
+    /// one ([`MultiBackend::shares_a_writers_value`]): the token of this move's marker. When
+    /// a move made that copy, the tag is that move's token, so the marker is that move's own
+    /// to it (module docs, "Moving a session").
     vouch: Option<u64>,
     outcome: Option<Result<Moved, StoreError>>,
 }
@@ -1075,6 +1078,7 @@ impl Move {
             ttl,
             created: Vec::new(),
             found_at: Vec::new(),
+            token: rand::random(),
             vouch: None,
             outcome: None,
         }

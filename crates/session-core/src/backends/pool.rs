@@ -331,6 +331,18 @@ impl SessionBackend for PoolBackend {
         .await
     }
 
+    async fn create_many_tagged(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
+    ) -> Vec<Result<bool, StoreError>> {
+        self.per_member(
+            sessions,
+            |(id, _, _, _)| id,
+            |b, batch| async move { b.create_many_tagged(&batch).await }.boxed(),
+        )
+        .await
+    }
+
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
         self.per_member(
             ids,

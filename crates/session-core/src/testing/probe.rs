@@ -479,6 +479,26 @@ impl SessionBackend for ProbeBackend {
         self.inner.delete(id).await
     }
 
+    // One call per session, counted (and paused, and failed) as a create, the tag passed on.
+    async fn create_many_tagged(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
+    ) -> Vec<Result<bool, StoreError>> {
+        let mut answers = Vec::with_capacity(sessions.len());
+        for one in sessions {
+            answers.push(match self.enter(Call::Create(one.2)).await {
+                Ok(()) => self
+                    .inner
+                    .create_many_tagged(std::slice::from_ref(one))
+                    .await
+                    .pop()
+                    .unwrap_or(Ok(false)),
+                Err(e) => Err(e),
+            });
+        }
+        answers
+    }
+
     // One call per id, counted (and paused, and failed) as a delete: it is the delete a
     // move makes of its source, and race tests hold a move there.
     async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {

@@ -381,6 +381,14 @@ impl Connector {
         }
     }
 
+    /// [`run`](Self::run) without the retry: for a request that must not run twice (a
+    /// move's create, whose resend could write its copy back after a logout removed it: see
+    /// `RedisBackend::create_many_tagged`). A dropped connection is then an error, even when
+    /// the request never left.
+    pub(super) async fn run_once<T: FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
+        self.try_once(request).await
+    }
+
     fn should_retry(&self, err: &RedisError) -> bool {
         let retry_on_timeout = match self {
             Connector::Pool {

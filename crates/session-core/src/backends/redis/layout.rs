@@ -59,11 +59,20 @@ pub(super) fn header(tag: u64) -> String {
 /// not a `String`: they go to Redis as they are, with no UTF-8 check of the whole value.
 /// Of odd length (a space at the end when needed): see [`is_session_length`].
 pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
+    encode_tagged(entries, rand::random())
+}
+
+/// [`encode`] under the tag `tag`: a move's copy carries the move's token
+/// (`SessionBackend::create_many_tagged`).
+fn encode_tagged<'a>(
+    entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    tag: u64,
+) -> Vec<u8> {
     if entries.len() == 0 {
         return Vec::new();
     }
     let mut out = Vec::with_capacity(HEADER_LEN + 3 + 64 * entries.len());
-    out.extend_from_slice(header(rand::random()).as_bytes());
+    out.extend_from_slice(header(tag).as_bytes());
     out.push(b'{');
     for (i, (key, value)) in entries.enumerate() {
         if i > 0 {
@@ -75,9 +84,10 @@ pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a st
     out
 }
 
-/// [`encode`] of a whole state.
-pub(super) fn encode_state(state: &SessionState) -> Vec<u8> {
-    encode(state.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+/// [`encode`] of a whole state, under `tag` when given, else a fresh one.
+pub(super) fn encode_state(state: &SessionState, tag: Option<u64>) -> Vec<u8> {
+    let entries = state.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    encode_tagged(entries, tag.unwrap_or_else(rand::random))
 }
 
 /// The records of `changes`, to append to a stored value: `,"=k":v` per key set, `,"-k":0`
@@ -745,16 +755,16 @@ mod tests {
             ("quote\"key\n", "{\"a\": [1, 2]}"),
             ("", "null"),
         ]);
-        let value = encode_state(&s);
+        let value = encode_state(&s, None);
         let (decoded, tag) = both(&value).unwrap();
         assert_eq!(decoded, s);
         assert!(value.starts_with(header(tag).as_bytes()));
         assert_ne!(
-            decode(&encode_state(&s)).unwrap().1,
+            decode(&encode_state(&s, None)).unwrap().1,
             tag,
             "a fresh tag per write"
         );
-        assert!(encode_state(&SessionState::new()).is_empty());
+        assert!(encode_state(&SessionState::new(), None).is_empty());
     }
 
     #[test]
@@ -795,7 +805,7 @@ mod tests {
     #[test]
     fn appended_records_set_and_remove_keys() {
         let s = state(&[("a", "1"), ("b", "2"), ("we\"ird", "3")]);
-        let mut value = encode_state(&s);
+        let mut value = encode_state(&s, None);
         let mut changes = Changes::default();
         changes.set("a", "10");
         changes.set("c", "[3]");
@@ -809,7 +819,7 @@ mod tests {
         value.extend_from_slice(&records(&again));
         assert_eq!(both(&value).unwrap().0["we\"ird"], "4");
         let pairs: Vec<(&str, &str)> = s.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(encoded_len(&pairs), encode_state(&s).len() + 2);
+        assert_eq!(encoded_len(&pairs), encode_state(&s, None).len() + 2);
         assert_eq!(records_len(&changes), records(&changes).len());
         // Keys that need escapes are counted as stored (a control character takes six bytes).
         let mut escapes = Changes::default();
@@ -818,7 +828,7 @@ mod tests {
         assert_eq!(records_len(&escapes), records(&escapes).len());
         let odd = state(&[("\u{1f}\u{8}\u{c}", "null"), ("plain", "2")]);
         let pairs: Vec<(&str, &str)> = odd.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(encoded_len(&pairs), encode_state(&odd).len() + 2);
+        assert_eq!(encoded_len(&pairs), encode_state(&odd, None).len() + 2);
     }
 
     proptest::proptest! {
@@ -866,7 +876,7 @@ mod tests {
             ),
         ) {
             let mut expected: SessionState = entries.into_iter().collect();
-            let mut value = encode_state(&expected);
+            let mut value = encode_state(&expected, None);
             proptest::prop_assert!(is_session_length(value.len()));
             let mut orphan = Vec::new();
             for (set, remove) in batches {
@@ -1068,7 +1078,7 @@ mod tests {
     fn many_overriding_records_decode_as_applied_in_order() {
         let keys = ["n", "we\"ird", "", "k\u{1}", "é", "other"];
         let mut expected = state(&[("n", "0"), ("other", "\"x\"")]);
-        let mut value = encode_state(&expected);
+        let mut value = encode_state(&expected, None);
         let mut seed = 7u64;
         for round in 0..600 {
             seed = seed
