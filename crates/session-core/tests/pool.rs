@@ -1246,3 +1246,52 @@ async fn a_mirror_copy_made_from_a_live_copy_gets_its_expiry() {
     let left = left.expect("an expiry");
     assert!(left <= Duration::from_secs(10), "{left:?}");
 }
+
+/// A pool's batch operations go only to the members that own some of the batch: a member
+/// that does not answer (a frozen machine: connections accepted, nothing answered) must not
+/// hold up batches of sessions that all live on the others. Every member was sent its part,
+/// even an empty one, and the empty call still waited for a connection to the hung member:
+/// each move of a session by a multi-backend (a batch of one) into a grown pool, and each
+/// batch of `sessionctl migrate`, waited for its timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_member_does_not_slow_batches_it_has_no_part_in() {
+    use std::time::{Duration, Instant};
+    let servers = three();
+    let (old, new) = grown(&servers);
+    let old_pool: Arc<dyn SessionBackend> =
+        Arc::new(PoolBackend::from_config(&pool_config(&old)).unwrap());
+    let new_pool = PoolBackend::from_config(&pool_config(&new)).unwrap();
+    // The second member hangs; the sessions move from the first to the third.
+    let hung = new_pool.identities()[1].to_owned();
+    let new_pool: Arc<dyn SessionBackend> = Arc::new(new_pool);
+    let routing = PoolBackend::from_config(&pool_config(&old)).unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 3 {
+        let id = SessionId::generate();
+        if old_pool.place(&id) != new_pool.place(&id) && routing.route(&id) != hung {
+            ids.push(id);
+        }
+    }
+    let data = state(&[("n", "1")]);
+    for id in &ids {
+        assert!(old_pool.create(id, &data, None).await.unwrap());
+    }
+    servers[1].pause();
+    let multi = new_first(new_pool.clone(), old_pool.clone());
+    let started = Instant::now();
+    for id in &ids {
+        assert_eq!(multi.load(id, None).await.unwrap(), Some(data.clone()));
+    }
+    let took = started.elapsed();
+    let started = Instant::now();
+    for answer in new_pool.delete_many(&ids).await {
+        assert!(answer.unwrap());
+    }
+    let deleting = started.elapsed();
+    servers[1].resume();
+    // Socket timeouts of 0.5 s: a move waiting for the hung member takes a second or more.
+    assert!(
+        took < Duration::from_millis(900) && deleting < Duration::from_millis(300),
+        "three moves took {took:?}, a batch delete {deleting:?}"
+    );
+}

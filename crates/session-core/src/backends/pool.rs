@@ -154,10 +154,11 @@ impl PoolBackend {
 }
 
 impl PoolBackend {
-    /// For each member (in order), the positions in `ids` of the ids it owns.
-    /// A batch operation on `items` (each with the id `id_of` gives): every member gets the
-    /// items it owns in one call of `op`, all members at once; one answer per item, in order,
-    /// errors naming their member.
+    /// A batch operation on `items` (each with the id `id_of` gives): every member that owns
+    /// some of them gets those in one call of `op`, all members at once; one answer per
+    /// item, in order, errors naming their member. A member that owns none is not called:
+    /// its empty call still waited for a connection, so a member that does not answer held
+    /// up every batch (each move of a multi-backend) of sessions that live on the others.
     async fn per_member<T: Clone, R>(
         &self,
         items: &[T],
@@ -166,14 +167,22 @@ impl PoolBackend {
     ) -> Vec<Result<R, StoreError>> {
         let groups = self.positions(items.iter().map(id_of));
         let answers = join_all(groups.iter().zip(&self.members).map(|(positions, m)| {
-            let batch = positions.iter().map(|&p| items[p].clone()).collect();
-            let call = op(Arc::clone(&m.backend), batch);
-            async move { tagged(m, call.await) }
+            let call = (!positions.is_empty()).then(|| {
+                let batch = positions.iter().map(|&p| items[p].clone()).collect();
+                op(Arc::clone(&m.backend), batch)
+            });
+            async move {
+                match call {
+                    Some(call) => tagged(m, call.await),
+                    None => Vec::new(),
+                }
+            }
         }))
         .await;
         scatter(items.len(), &groups, answers)
     }
 
+    /// For each member (in order), the positions in `ids` of the ids it owns.
     fn positions<'a>(&self, ids: impl Iterator<Item = &'a SessionId>) -> Vec<Vec<usize>> {
         let mut groups = vec![Vec::new(); self.members.len()];
         for (position, id) in ids.enumerate() {
