@@ -75,6 +75,19 @@ pub trait SessionBackend: Send + Sync + 'static {
             .map(|state| (state, Version::default())))
     }
 
+    /// [`load_versioned`](Self::load_versioned) without touching, read where writes go:
+    /// never from a replica (`session_redis_sentinel_read_from_replicas`,
+    /// `session_redis_cluster_read_from_replicas`), which may not have received a write made
+    /// a moment ago. For the reads that decide a move ([`crate::backends::multi`]: whether a
+    /// copy is the source's very value, whether a marker vouches for a copy), where a stale
+    /// answer logged the user out. The default: `load_versioned(id, None)`.
+    async fn load_versioned_from_primary(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.load_versioned(id, None).await
+    }
+
     /// [`load_versioned`](Self::load_versioned), the state read in place ([`LoadedState`]):
     /// what the axum layer loads. The default: `load_versioned`'s map, copied once into one.
     /// Redis reads its reply in place, with no allocation per key (but for keys stored

@@ -267,6 +267,13 @@ impl SessionBackend for Pending {
         self.reader().load_versioned(id, touch).await
     }
 
+    async fn load_versioned_from_primary(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.reader().load_versioned_from_primary(id).await
+    }
+
     async fn load_in_place(
         &self,
         id: &SessionId,

@@ -214,6 +214,18 @@ impl SessionBackend for Observed {
             .await
     }
 
+    async fn load_versioned_from_primary(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.observe(
+            Operation::Load,
+            self.inner.load_versioned_from_primary(id),
+            found,
+        )
+        .await
+    }
+
     async fn load_in_place(
         &self,
         id: &SessionId,

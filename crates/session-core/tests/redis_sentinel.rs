@@ -477,3 +477,103 @@ async fn sentinels_and_nodes_over_tls() {
         "{err}"
     );
 }
+
+/// Two processes move one session into a Sentinel store that reads from replicas (the
+/// switch of `moves.rs`, `a_move_that_finds_its_copy_vouched_for_by_another_keeps_it`):
+/// A creates the copy and holds its retire of the old one; B finds A's copy and retires the
+/// old copy under a marker that vouches for it (the copy's tag), then A finds that marker
+/// and keeps its copy. The tag must be read where the copy was made, the master: read from
+/// a replica that has not received the copy yet (replication is asynchronous), B found no
+/// tag and marked with a random token, A took that for a logout and removed the copy: the
+/// user was logged out. Here the replica's link is cut for the race, so it lags for sure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_moves_into_a_store_reading_replicas_keep_the_session() {
+    use session_core::{
+        backends::{multi::MultiBackend, redis::RedisBackend},
+        testing::probe::{Op, ProbeBackend},
+        BackendMode, SessionBackend, TtlRule,
+    };
+    let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+    let old_server = session_testkit::RedisServer::start();
+    let new: Arc<dyn SessionBackend> = Arc::new(
+        RedisBackend::from_config(&env(
+            &topology,
+            &[("SESSION_REDIS_SENTINEL_READ_FROM_REPLICAS", "True")],
+        ))
+        .unwrap(),
+    );
+    let old: Arc<dyn SessionBackend> = Arc::new(
+        RedisBackend::from_config(&SessionConfig {
+            url: Some(old_server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let (a_old, b_old) = (
+        ProbeBackend::wrap(old.clone()),
+        ProbeBackend::wrap(old.clone()),
+    );
+    let process = |old: &ProbeBackend| {
+        Arc::new(MultiBackend::new(
+            vec![
+                (
+                    "new".into(),
+                    vec![BackendMode::Read, BackendMode::Write],
+                    new.clone(),
+                ),
+                (
+                    "old".into(),
+                    vec![BackendMode::Read, BackendMode::Delete],
+                    Arc::new(old.clone()) as Arc<dyn SessionBackend>,
+                ),
+            ],
+            TtlRule::default(),
+        ))
+    };
+    let (process_a, process_b) = (process(&a_old), process(&b_old));
+    let data = state(&[("n", "1")]);
+    let id = SessionId::generate();
+    assert!(old.create(&id, &data, TTL).await.unwrap());
+    // The replica is in use, then stops receiving the master's writes.
+    topology.wait_replication(Duration::from_secs(10));
+    let replica = &topology.nodes()[1];
+    let _: () = replica.cmd(&["CONFIG", "RESETSTAT"]);
+    assert_eq!(new.load(&SessionId::generate(), None).await.unwrap(), None);
+    let stats: String = replica.cmd(&["INFO", "commandstats"]);
+    assert!(
+        stats.contains("cmdstat_get:"),
+        "the replica serves loads: {stats}"
+    );
+    let _: () = replica.cmd(&["CONFIG", "SET", "masterauth", "not-the-password"]);
+    let _: i64 = replica.cmd(&["CLIENT", "KILL", "TYPE", "master"]);
+
+    // B has looked in the new store (nothing) and holds its read of the old one.
+    let b_read = b_old.pause(Op::Load);
+    let b = tokio::spawn({
+        let (process_b, id) = (process_b.clone(), id.clone());
+        async move { process_b.load(&id, None).await }
+    });
+    b_read.reached().await;
+    // A reads, creates its copy, and holds its retire (counted as a delete).
+    let a_retire = a_old.pause(Op::Delete);
+    let a = tokio::spawn({
+        let (process_a, id) = (process_a.clone(), id.clone());
+        async move { process_a.load(&id, None).await }
+    });
+    a_retire.reached().await;
+    // B reads the old copy, finds A's copy in the new store, and retires the old one first.
+    b_read.release();
+    assert_eq!(b.await.unwrap().unwrap(), Some(data.clone()));
+    a_retire.release();
+    let a = a.await.unwrap().unwrap();
+    let _: () = replica.cmd(&["CONFIG", "SET", "masterauth", ""]);
+    assert_eq!(a, Some(data.clone()), "A logged the user out");
+    assert_eq!(
+        new.load_with_ttl(&id)
+            .await
+            .unwrap()
+            .map(|(state, _)| state),
+        Some(data),
+        "logged out"
+    );
+}

@@ -91,9 +91,11 @@
 //! by copies made apart; the source read again after the copy, so that one rewrite in
 //! between does not hide it), or both in the former hash layout (no tag to tell), and the
 //! source is asked instead of retired, as above; so it is when one of these reads fails.
-//! They are plain loads, which may go to a replica with
-//! `session_redis_sentinel_read_from_replicas`: a replica that has not seen a session made
-//! a moment ago answers "nothing", and the retire goes ahead (name servers the same way).
+//! They read the primary ([`SessionBackend::load_versioned_from_primary`]), never a replica
+//! (`session_redis_sentinel_read_from_replicas`), which may not have seen the copy a
+//! moment-old move made: the same read gives the tag a move marks with when it found a copy
+//! (below), and a replica without the copy made the second of two moves mark with a token
+//! of its own, which the first took for a logout.
 //! Copies made apart are retired as before;
 //! a byte-for-byte clone (a replica's data, an RDB restored elsewhere) is left in the
 //! source, a stale copy that a logout removes (rule 1) and that expires on its own.
@@ -777,7 +779,7 @@ impl MultiBackend {
             let id = m.id.clone();
             async move {
                 backend
-                    .load_versioned(&id, None)
+                    .load_versioned_from_primary(&id)
                     .await
                     .map(|found| found.map(|(_, version)| version))
             }

@@ -229,6 +229,17 @@ impl SessionBackend for PoolBackend {
             .map_err(|e| tag(m, e))
     }
 
+    async fn load_versioned_from_primary(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .load_versioned_from_primary(id)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
     async fn load_in_place(
         &self,
         id: &SessionId,

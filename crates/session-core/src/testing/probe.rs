@@ -414,6 +414,14 @@ impl SessionBackend for ProbeBackend {
         self.inner.load_versioned(id, touch).await
     }
 
+    async fn load_versioned_from_primary(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.enter(Call::Load(None)).await?;
+        self.inner.load_versioned_from_primary(id).await
+    }
+
     async fn load_in_place(
         &self,
         id: &SessionId,

@@ -697,10 +697,13 @@ impl RedisBackend {
     }
 
     /// A load, into a map or in place ([`Decoded`]): `load_versioned`, `load_in_place`.
+    /// `primary`: read from the master even when a load without `touch` may go to a replica
+    /// (`load_versioned_from_primary`).
     async fn load_as<T: Decoded>(
         &self,
         id: &SessionId,
         touch: Option<Duration>,
+        primary: bool,
     ) -> Result<Option<(T, Version)>, StoreError> {
         let key = self.key(id);
         // A touching load is one command, `GETEX`, where `GET` and `PEXPIRE` were two: Redis
@@ -721,7 +724,7 @@ impl RedisBackend {
             Request::Pipe(pipe)
         };
         // A load that touches writes: the master. One that does not may go to a replica.
-        let read_only = touch.is_none();
+        let read_only = touch.is_none() && !primary;
         let first = if getex { "GETEX" } else { "GET" };
         let mut got: redis::RedisResult<(Value,)> = self
             .send_raw(&request(first, touch, getex), read_only)
@@ -1345,7 +1348,7 @@ impl SessionBackend for RedisBackend {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
-        self.load_as(id, touch).await
+        self.load_as(id, touch, false).await
     }
 
     async fn load_in_place(
@@ -1353,7 +1356,14 @@ impl SessionBackend for RedisBackend {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(LoadedState, Version)>, StoreError> {
-        self.load_as(id, touch).await
+        self.load_as(id, touch, false).await
+    }
+
+    async fn load_versioned_from_primary(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Version)>, StoreError> {
+        self.load_as(id, None, true).await
     }
 
     async fn load_with_ttl(
