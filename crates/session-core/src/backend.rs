@@ -153,6 +153,20 @@ pub trait SessionBackend: Send + Sync + 'static {
     /// when the session is absent.
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError>;
 
+    /// [`touch`](Self::touch) of a copy a move made or found ([`crate::backends::multi`],
+    /// "Moving a session"), only while it still carries the header tag `tag`: another
+    /// move's copy under the id (made after a logout, on trial) keeps its minute. The
+    /// default touches (stores that keep no tags).
+    async fn touch_tagged(
+        &self,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        tag: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = tag;
+        self.touch(id, ttl).await
+    }
+
     /// Deletes a session. Returns whether it existed.
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
 

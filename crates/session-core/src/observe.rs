@@ -314,6 +314,20 @@ impl SessionBackend for Observed {
             .await
     }
 
+    async fn touch_tagged(
+        &self,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        tag: u64,
+    ) -> Result<bool, StoreError> {
+        self.observe(
+            Operation::Touch,
+            self.inner.touch_tagged(id, ttl, tag),
+            written,
+        )
+        .await
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.observe(Operation::Delete, self.inner.delete(id), written)
             .await

@@ -1002,3 +1002,93 @@ async fn a_create_sent_again_after_a_logout_leaves_nothing() {
     );
     assert_eq!(old.load(&id, None).await.unwrap(), Some(state()));
 }
+
+// Review of 1f8f7e5 / b9b64ba: the trial copies and the moves that find them.
+
+/// A move's create runs but its reply is lost: sent at most once, the move fails, and its
+/// copy (on trial) stays where it is, for the move removes only the copies it knows it
+/// made. A second move (`sessionctl migrate`, or a process listing the old store first)
+/// finds that copy, vouches for it and retires the old store. Nobody gives the copy its
+/// expiry: the only copy of a live session ends within a minute, no logout anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_copy_found_after_its_create_lost_its_reply_keeps_its_expiry() {
+    let old_server = RedisServer::start();
+    let new_server = RedisServer::start();
+    let proxy = session_testkit::Proxy::start(new_server.addr());
+    let (old, new) = (redis_at(&old_server), redis_at(&new_server));
+    let a_new = through(&proxy);
+    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
+    assert!(new
+        .create(&SessionId::generate(), &state(), None)
+        .await
+        .unwrap());
+    let a_create = a_new.pause(Op::Create);
+    let a = tokio::spawn({
+        let (process_a, id) = (process_a.clone(), id.clone());
+        async move { process_a.load(&id, None).await }
+    });
+    a_create.reached().await;
+    let go_on = lose_the_reply(&proxy, &a_create).await;
+    go_on.send(()).unwrap();
+    assert!(a.await.unwrap().is_err(), "the lost reply fails A's move");
+    // B finds A's copy and retires the old store under its tag.
+    let b = Mover::new(old.clone(), new.clone(), TtlRule::default());
+    let moved = b.move_one(&id).await;
+    assert!(matches!(moved, Ok(MoveOutcome::AlreadyThere)), "{moved:?}");
+    assert_eq!(old.load(&id, None).await.unwrap(), None, "retired");
+    let left = pttl(&new_server, &format!("session:{}", id.as_str()));
+    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    assert!(
+        left > marker,
+        "the session's only copy ends within a minute: {left} ms"
+    );
+}
+
+/// A move's confirming touch goes to whatever the id holds. A moves the session and holds
+/// its confirm; the user logs out (old store, then new: A's copy goes); B, which read the
+/// old store before all this, creates a copy of its own (on trial), finds the old store
+/// gone and fails to remove its copy. A's confirm then gives B's copy the session's hour:
+/// the trial that should end it within a minute is undone by another move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_confirm_does_not_give_another_moves_copy_its_expiry() {
+    use session_core::testing::probe::Fault;
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let (a_new, b_new) = (
+        ProbeBackend::wrap(new.clone()),
+        ProbeBackend::wrap(new.clone()),
+    );
+    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
+    let process_b = Arc::new(new_first(Arc::new(b_new.clone()), old.clone()));
+    let logout = new_first(new.clone(), old.clone());
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
+    let load = |process: &Arc<session_core::backends::multi::MultiBackend>| {
+        let (process, id) = (process.clone(), id.clone());
+        tokio::spawn(async move { process.load(&id, None).await })
+    };
+    // B has read the old store and holds its create.
+    let b_create = b_new.pause(Op::Create);
+    let b = load(&process_b);
+    b_create.reached().await;
+    // A moves the session and holds its confirm.
+    let a_confirm = a_new.pause(Op::Touch);
+    let a = load(&process_a);
+    a_confirm.reached().await;
+    // The logout, old store then new.
+    assert!(logout.delete(&id).await.unwrap());
+    // B creates its copy, finds the old store gone, and cannot remove the copy.
+    b_new.fail(Op::Delete, Some(Fault::Unavailable));
+    b_create.release();
+    assert_eq!(b.await.unwrap().unwrap(), None, "B: logged out");
+    a_confirm.release();
+    let _ = a.await.unwrap();
+    let left = pttl(&server, &format!("new:{}", id.as_str()));
+    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    assert!(
+        left <= marker,
+        "the copy made after the logout keeps {left} ms"
+    );
+}

@@ -319,6 +319,19 @@ impl SessionBackend for PoolBackend {
         m.backend.touch(id, ttl).await.map_err(|e| tag(m, e))
     }
 
+    async fn touch_tagged(
+        &self,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        copy: u64,
+    ) -> Result<bool, StoreError> {
+        let m = self.member(id);
+        m.backend
+            .touch_tagged(id, ttl, copy)
+            .await
+            .map_err(|e| tag(m, e))
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let m = self.member(id);
         m.backend.delete(id).await.map_err(|e| tag(m, e))

@@ -482,6 +482,17 @@ impl SessionBackend for ProbeBackend {
         self.inner.touch(id, ttl).await
     }
 
+    // Counted (and paused, and failed) as a touch, the tag passed on.
+    async fn touch_tagged(
+        &self,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        tag: u64,
+    ) -> Result<bool, StoreError> {
+        self.enter(Call::Touch(ttl)).await?;
+        self.inner.touch_tagged(id, ttl, tag).await
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.enter(Call::Delete).await?;
         self.inner.delete(id).await

@@ -1500,6 +1500,17 @@ impl SessionBackend for RedisBackend {
         })
     }
 
+    async fn touch_tagged(
+        &self,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        tag: u64,
+    ) -> Result<bool, StoreError> {
+        let mut call = scripts::CONFIRM_SCRIPT.call(self.key(id));
+        call.arg(ttl_arg(ttl)).arg(layout::header(tag));
+        Ok(self.run::<i64>(Request::Script(call)).boxed().await? == 1)
+    }
+
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(self.key(id));

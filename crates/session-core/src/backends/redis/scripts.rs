@@ -324,6 +324,17 @@ redis.call('PERSIST', key)
 return 1
 "#;
 
+/// Gives a move's copy its expiry (`ttl`, 0: none) only while it starts with the header
+/// `ARGV[2]` (`v1:<tag>:`, 20 bytes): another move's copy under the id keeps its own
+/// (`SessionBackend::touch_tagged`). Answers 1 when touched, 0 otherwise.
+const CONFIRM: &str = r#"
+if redis.call('TYPE', key).ok ~= 'string' or redis.call('GETRANGE', key, 0, 19) ~= ARGV[2] then
+  return 0
+end
+if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+return 1
+"#;
+
 /// Deletes records alone (`layout::ORPHAN`) that a write left after a logout, and nothing
 /// else: between the write's look at them and this, a `create` may have written a session
 /// over them (`CREATE`), which a plain `DEL` would remove. Records appended to a moved marker
@@ -579,6 +590,7 @@ pub(super) static APPLY_HASH_SCRIPT: LazyLock<LuaScript> =
 pub(super) static INDEX_REMOVE_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(INDEX_REMOVE));
 pub(super) static PERSIST_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(PERSIST));
+pub(super) static CONFIRM_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(CONFIRM));
 pub(super) static RETIRE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(RETIRE));
 pub(super) static DEL_ORPHAN_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(DEL_ORPHAN));
