@@ -1092,3 +1092,65 @@ async fn a_confirm_does_not_give_another_moves_copy_its_expiry() {
         "the copy made after the logout keeps {left} ms"
     );
 }
+
+/// With a mirror (the new store `read`, `write`, a second store `write` only; the old store
+/// listed first, so every load moves), a move may
+/// find one copy and create the other: its marker vouches for the copy it found (another
+/// move's tag), not for the one it made. X creates in the new store and holds its create in
+/// the mirror; M finds X's copy, creates the mirror's, and holds its retire; F, a third
+/// request, finds both and retires the old store under the first one's tag (X's). M then
+/// finds a marker that is not its own token and ends as a logout: its user gets no session
+/// and the mirror loses the copy, though nobody logged out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_move_that_found_one_copy_and_made_another_keeps_it() {
+    use session_core::{backends::multi::MultiBackend, BackendMode};
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let mirror: Arc<dyn SessionBackend> = Arc::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(server.url()),
+            prefix: "mirror:".into(),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let process = |old: Arc<dyn SessionBackend>, mirror: Arc<dyn SessionBackend>| {
+        Arc::new(MultiBackend::new(
+            vec![
+                ("old".into(), vec![BackendMode::Read, BackendMode::Delete], old),
+                ("new".into(), read_write(), new.clone()),
+                ("mirror".into(), vec![BackendMode::Write], mirror),
+            ],
+            TtlRule::default(),
+        ))
+    };
+    let (x_mirror, m_old) = (
+        ProbeBackend::wrap(mirror.clone()),
+        ProbeBackend::wrap(old.clone()),
+    );
+    let process_x = process(old.clone(), Arc::new(x_mirror.clone()));
+    let process_m = process(Arc::new(m_old.clone()), mirror.clone());
+    let process_f = process(old.clone(), mirror.clone());
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    let load = |process: &Arc<MultiBackend>| {
+        let (process, id) = (process.clone(), id.clone());
+        tokio::spawn(async move { process.load(&id, None).await })
+    };
+    let x_create = x_mirror.pause(Op::Create);
+    let x = load(&process_x);
+    x_create.reached().await;
+    let m_retire = m_old.pause(Op::Delete);
+    let m = load(&process_m);
+    m_retire.reached().await;
+    assert_eq!(process_f.load(&id, None).await.unwrap(), Some(state()));
+    m_retire.release();
+    x_create.release();
+    assert_eq!(x.await.unwrap().unwrap(), Some(state()));
+    assert_eq!(m.await.unwrap().unwrap(), Some(state()), "M: no session");
+    assert_eq!(
+        mirror.load(&id, None).await.unwrap(),
+        Some(state()),
+        "the mirror lost the session"
+    );
+}
