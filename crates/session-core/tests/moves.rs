@@ -1117,7 +1117,11 @@ async fn a_move_that_found_one_copy_and_made_another_keeps_it() {
     let process = |old: Arc<dyn SessionBackend>, mirror: Arc<dyn SessionBackend>| {
         Arc::new(MultiBackend::new(
             vec![
-                ("old".into(), vec![BackendMode::Read, BackendMode::Delete], old),
+                (
+                    "old".into(),
+                    vec![BackendMode::Read, BackendMode::Delete],
+                    old,
+                ),
                 ("new".into(), read_write(), new.clone()),
                 ("mirror".into(), vec![BackendMode::Write], mirror),
             ],
