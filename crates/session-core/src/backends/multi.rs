@@ -69,12 +69,19 @@
 //! was the session's lifetime). A copy whose `touch` fails ends as well unless so refreshed
 //! (a user logged out: the safe direction). The `touch` goes only to a copy that still
 //! carries the tag the move made it with ([`SessionBackend::touch_tagged`]): the id may
-//! hold another move's copy by then, made after a logout, whose minute it must not end. A
-//! move that finds a copy on trial and retires the source for it (the source held the
-//! session: no logout came before) gives that copy its expiry the same way, under the tag
-//! it vouched for: the move that made it may never get that far (its create's reply lost,
-//! its process stopped), and the source is gone. The source's copy is not retired until that last
-//! step, so a move stopped before it is made again by a load after the minute.
+//! hold another move's copy by then, made after a logout, whose minute it must not end. The
+//! source's copy is not retired until that last step, so a move stopped before it is made
+//! again by a load after the minute.
+//!
+//! The trial has two costs, both in the safe direction (a user logged out, never kept
+//! logged in): a copy whose maker never confirms it (its create's reply lost, its process
+//! stopped) but which another move found, retiring the source for it, ends within a minute
+//! unless used; and a session kept without any expiry whose copy is rewritten (a new tag)
+//! between its create and the confirm keeps the trial's minute, since a write without an
+//! expiry keeps the key's. A move that only found a copy leaves its expiry alone: giving a
+//! found copy with at most a minute left the old store's expiry (a review's first answer to
+//! the first cost) also gave a copy near its natural end the old store's longer expiry, or
+//! none at all (`a_found_copy_near_its_end_keeps_its_own_expiry`).
 //!
 //! A write backend that keeps the session in the very place the source does
 //! ([`SessionBackend::place`]: a pool and the same pool with a member more) holds no copy to
@@ -620,7 +627,6 @@ impl MultiBackend {
                         let rank = self.rank_of(from, w, &moves[k].id);
                         let ttl = self.ttl.for_move(touch, left);
                         moves[k].found_at.push(w_index);
-                        moves[k].found_on_trial(w_index, left);
                         moves[k].take_copy(rank, copy, ttl)
                     }
                     // This writer keeps the session where the source does (a pool and the
@@ -718,8 +724,7 @@ impl MultiBackend {
                 .collect();
             let retired = self.retire_sources(from, &retiring).await;
             for (&k, retired) in deleted.iter().zip(retired) {
-                let m = &mut moves[k];
-                m.retired = matches!(retired, Ok(Retired::Now | Retired::Before));
+                let m = &moves[k];
                 let source_was_there = match retired {
                     Ok(Retired::Now | Retired::Before) => Ok(true),
                     // Another move found this move's copy and marked with its tag.
@@ -730,15 +735,10 @@ impl MultiBackend {
                 answers.push((k, source_was_there));
             }
         }
-        // The copies of the moves that stand get their expiry (see `on_trial`), all at once;
-        // so do the copies on trial a move found and retired the source for (`confirm`).
+        // The copies of the moves that stand get their expiry (see `on_trial`), all at once.
         let standing: Vec<usize> = answers
             .iter()
-            .filter(|(k, answer)| {
-                let m = &moves[*k];
-                (matches!(answer, Ok(true)) && !m.created.is_empty())
-                    || (m.retired && m.vouch.is_some() && !m.trial_found.is_empty())
-            })
+            .filter(|(k, answer)| matches!(answer, Ok(true)) && !moves[*k].created.is_empty())
             .map(|&(k, _)| k)
             .collect();
         futures_util::future::join_all(standing.iter().map(|&k| self.confirm(&moves[k]))).await;
@@ -860,7 +860,6 @@ impl MultiBackend {
                 Ok(Some((copy, left))) => {
                     let ttl = self.ttl.for_move(touch, left);
                     m.found_at.push(w_index);
-                    m.found_on_trial(w_index, left);
                     return m.take_copy(self.rank_of(from, w, &m.id), copy, ttl);
                 }
                 Ok(None) if !again => {
@@ -1028,25 +1027,16 @@ impl MultiBackend {
     /// [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) unless a write or a sliding read
     /// refreshes it first (the user logged out: the safe direction).
     ///
-    /// Each copy is touched only while it carries the tag it was made or found with
+    /// Each copy is touched only while it carries this move's tag
     /// ([`SessionBackend::touch_tagged`]): the id may hold another move's copy by now (a
     /// logout removed this one, and a stale move made its own after it), whose trial this
-    /// touch must not end. A move that found a copy on trial and retired the source for it
-    /// (its marker holding that copy's tag) gives it the expiry too: the move that made it
-    /// may never do so (its create's reply lost, its process stopped), and the source is
-    /// gone. Only when its own retire replaced the session: no logout came before it, and
-    /// one after it removes the copy, whose tag no create makes again.
+    /// touch must not end. A copy this move only found keeps its own expiry: a review found
+    /// that confirming a found copy with at most a minute left (maybe another move's on
+    /// trial, whose maker never got to confirm it) also gave a copy near its natural end
+    /// the old store's longer expiry, or none at all.
     async fn confirm(&self, m: &Move) {
-        let mut copies: Vec<(usize, Option<Duration>, u64)> =
-            m.created.iter().map(|&i| (i, m.ttl, m.token)).collect();
-        if let Some(vouch) = m.vouch.filter(|_| m.retired) {
-            for &i in &m.trial_found {
-                copies.push((i, m.source_ttl, vouch));
-            }
-        }
-        for (i, ttl, tag) in copies {
-            let w = &self.backends[i];
-            if let Err(e) = w.backend.touch_tagged(&m.id, ttl, tag).await {
+        for w in m.created.iter().map(|&i| &self.backends[i]) {
+            if let Err(e) = w.backend.touch_tagged(&m.id, m.ttl, m.token).await {
                 tracing::warn!(backend = %w.name, error = %e, "multi-backend: could not give a moved session its expiry; it ends within a minute unless used");
             }
         }
@@ -1099,14 +1089,6 @@ struct Move {
     /// a move made that copy, the tag is that move's token, so the marker is that move's own
     /// to it (module docs, "Moving a session").
     vouch: Option<u64>,
-    /// The expiry the source's state gives a copy ([`TtlRule::for_move`]), for a copy on
-    /// trial this move found and gives its expiry ([`MultiBackend::confirm`]).
-    source_ttl: Option<Duration>,
-    /// Indices of the write backends whose copy this move found with at most
-    /// [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) left: maybe another move's copy on trial.
-    trial_found: Vec<usize>,
-    /// This move's retire replaced the session (`Now`, or `Before`: its own marker).
-    retired: bool,
     outcome: Option<Result<Moved, StoreError>>,
 }
 
@@ -1121,18 +1103,7 @@ impl Move {
             found_at: Vec::new(),
             token: rand::random(),
             vouch: None,
-            source_ttl: ttl,
-            trial_found: Vec::new(),
-            retired: false,
             outcome: None,
-        }
-    }
-
-    /// Notes a copy found in the write backend `w_index` with `left` of its lifetime that
-    /// may be on trial ([`Move::trial_found`]).
-    fn found_on_trial(&mut self, w_index: usize, left: Option<Duration>) {
-        if left.is_some_and(|left| left <= crate::MOVED_MARKER_TTL) {
-            self.trial_found.push(w_index);
         }
     }
 
