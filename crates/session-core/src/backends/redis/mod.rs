@@ -579,18 +579,18 @@ impl RedisBackend {
 
     /// Sends a pipeline of `n` commands answering integers: true for an answer above 0.
     async fn int_answers(&self, pipe: redis::Pipeline, n: usize) -> Vec<Result<bool, StoreError>> {
-        self.int_answers_as(pipe, n, |answer| answer > 0).await
+        self.int_answers_sent(pipe, n, Delivery::Retried).await
     }
 
-    /// [`int_answers`](Self::int_answers), each integer read by `read`.
-    async fn int_answers_as<T>(
+    /// [`int_answers`](Self::int_answers), sent as `delivery` says.
+    async fn int_answers_sent(
         &self,
         pipe: redis::Pipeline,
         n: usize,
-        read: fn(i64) -> T,
-    ) -> Vec<Result<T, StoreError>> {
-        self.answers_as(pipe, n, Delivery::Retried, |answer| match answer {
-            Value::Int(answer) => Some(read(answer)),
+        delivery: Delivery,
+    ) -> Vec<Result<bool, StoreError>> {
+        self.answers_as(pipe, n, delivery, |answer| match answer {
+            Value::Int(answer) => Some(answer > 0),
             _ => None,
         })
         .await
@@ -1092,27 +1092,36 @@ impl RedisBackend {
         .boxed()
     }
 
-    /// `create`, under the header tag `tag` when given (a move's copy carries the move's
-    /// token: `create_many_tagged`), else a fresh one.
-    async fn create_tagged(
-        &self,
-        id: &SessionId,
+    /// `create`'s write, under the header tag `tag` when given (a move's copy carries the
+    /// move's token: `create_many_tagged`), else a fresh one. Not an `async fn`, like
+    /// [`conditional_write`](Self::conditional_write): `create` awaits its future as its
+    /// own, with no async layer more in between (future sizes, module docs).
+    fn create_tagged<'a>(
+        &'a self,
+        id: &'a SessionId,
         state: &SessionState,
         ttl: Option<Duration>,
         tag: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        let value = checked_value(state, tag)?;
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'a {
+        use futures_util::future::{ready, Either};
+        let value = match checked_value(state, tag) {
+            Ok(value) => value,
+            Err(refused) => return Either::Left(ready(Err(refused))),
+        };
         let entry = entry_of_state(self.index_key(), state);
-        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, entry, |call| {
-            call.arg(value);
-        })
-        .await
+        Either::Right(
+            self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, entry, |call| {
+                call.arg(value);
+            }),
+        )
     }
 
-    /// `create_many` and `create_many_tagged`: each session under its tag when given.
+    /// `create_many` and `create_many_tagged`: each session under its tag when given, the
+    /// pipeline sent as `delivery` says.
     async fn create_batch(
         &self,
         sessions: &[(&SessionId, &SessionState, Option<Duration>, Option<u64>)],
+        delivery: Delivery,
     ) -> Vec<Result<bool, StoreError>> {
         if !self.one_server() {
             return crate::backend::in_order(sessions, |&(id, state, ttl, tag)| {
@@ -1139,18 +1148,7 @@ impl RedisBackend {
                 Err(err) => refused.push((i, err)),
             }
         }
-        // A move's creates (tagged) go at most once: see `create_many_tagged`.
-        let delivery = if sessions.iter().any(|&(.., tag)| tag.is_some()) {
-            Delivery::Once
-        } else {
-            Delivery::Retried
-        };
-        let answers = self
-            .answers_as(pipe, sent.len(), delivery, |answer| match answer {
-                Value::Int(answer) => Some(answer > 0),
-                _ => None,
-            })
-            .await;
+        let answers = self.int_answers_sent(pipe, sent.len(), delivery).await;
         let mut out: Vec<Option<Result<bool, StoreError>>> =
             (0..sessions.len()).map(|_| None).collect();
         for (i, answer) in sent.into_iter().zip(answers) {
@@ -1400,14 +1398,7 @@ impl SessionBackend for RedisBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        // Not through `create_tagged`: one async layer more would grow the future past
-        // glibc's small bins (`every_common_operations_future_fits_glibcs_small_bins`).
-        let value = checked_value(state, None)?;
-        let entry = entry_of_state(self.index_key(), state);
-        self.conditional_write(&scripts::CREATE_SCRIPT, id, ttl, entry, |call| {
-            call.arg(value);
-        })
-        .await
+        self.create_tagged(id, state, ttl, None).await
     }
 
     async fn replace(
@@ -1597,7 +1588,7 @@ impl SessionBackend for RedisBackend {
             .iter()
             .map(|(id, state, ttl)| (id, state, *ttl, None))
             .collect();
-        self.create_batch(&sessions).await
+        self.create_batch(&sessions, Delivery::Retried).await
     }
 
     // Sent at most once (on one server: a cluster's client retries on its own). Sent again
@@ -1615,7 +1606,7 @@ impl SessionBackend for RedisBackend {
             .iter()
             .map(|(id, state, ttl, tag)| (id, state, *ttl, Some(*tag)))
             .collect();
-        self.create_batch(&sessions).await
+        self.create_batch(&sessions, Delivery::Once).await
     }
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
