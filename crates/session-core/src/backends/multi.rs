@@ -727,8 +727,9 @@ impl MultiBackend {
                 let m = &moves[k];
                 let source_was_there = match retired {
                     Ok(Retired::Now | Retired::Before) => Ok(true),
-                    // Another move found this move's copy and marked with its tag.
-                    Ok(Retired::Other(token)) => Ok(token == m.token && !m.created.is_empty()),
+                    // Another move found this move's copy and marked with its tag. (A move
+                    // that made no copy ends the same whatever the answer: below.)
+                    Ok(Retired::Other(token)) => Ok(token == m.token),
                     Ok(Retired::Absent) => Ok(false),
                     Err(e) => Err(e),
                 };
@@ -998,9 +999,9 @@ impl MultiBackend {
     /// this very request's marker, sent again after its reply was lost (`Before`); else it
     /// went away since the move read it (a logout, or another move, which may have been
     /// followed by a logout that left its marker, unless that marker holds this move's own
-    /// token: another move found this move's copy). An id whose retire failed is retired once more: the first try may have
-    /// run, and only its marker tells that from a logout, where without an answer the move
-    /// would remove its copies, the source gone too.
+    /// token: another move found this move's copy). An id whose retire failed is retired
+    /// once more: the first try may have run, and only its marker tells that from a logout,
+    /// where without an answer the move would remove its copies, the source gone too.
     async fn retire_sources(
         &self,
         from: &Named,
