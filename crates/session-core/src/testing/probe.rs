@@ -378,6 +378,30 @@ impl ProbeBackend {
         }
         Ok(())
     }
+
+    /// A batch operation taken one item at a time, so that race tests can hold or fail a
+    /// single session of it: each item is entered as the single operation `call` names
+    /// (recorded, failed and paused as it), then passed on alone by `pass`; `missing` is the
+    /// answer when the wrapped backend gives none.
+    async fn one_at_a_time<'a, T: Sync, R: Send>(
+        &'a self,
+        items: &'a [T],
+        call: impl Fn(&T) -> Call + Sync,
+        pass: impl Fn(&'a [T]) -> futures_util::future::BoxFuture<'a, Vec<Result<R, StoreError>>> + Sync,
+        missing: impl Fn() -> Result<R, StoreError> + Sync,
+    ) -> Vec<Result<R, StoreError>> {
+        let mut answers = Vec::with_capacity(items.len());
+        for one in items {
+            answers.push(match self.enter(call(one)).await {
+                Ok(()) => pass(std::slice::from_ref(one))
+                    .await
+                    .pop()
+                    .unwrap_or_else(&missing),
+                Err(e) => Err(e),
+            });
+        }
+        answers
+    }
 }
 
 #[async_trait]
@@ -503,37 +527,25 @@ impl SessionBackend for ProbeBackend {
         &self,
         sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
     ) -> Vec<Result<bool, StoreError>> {
-        let mut answers = Vec::with_capacity(sessions.len());
-        for one in sessions {
-            answers.push(match self.enter(Call::Create(one.2)).await {
-                Ok(()) => self
-                    .inner
-                    .create_many_tagged(std::slice::from_ref(one))
-                    .await
-                    .pop()
-                    .unwrap_or(Ok(false)),
-                Err(e) => Err(e),
-            });
-        }
-        answers
+        self.one_at_a_time(
+            sessions,
+            |one| Call::Create(one.2),
+            |one| self.inner.create_many_tagged(one),
+            || Ok(false),
+        )
+        .await
     }
 
     // One call per id, counted (and paused, and failed) as a delete: it is the delete a
     // move makes of its source, and race tests hold a move there.
     async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
-        let mut answers = Vec::with_capacity(moves.len());
-        for one in moves {
-            answers.push(match self.enter(Call::Delete).await {
-                Ok(()) => self
-                    .inner
-                    .retire_many(std::slice::from_ref(one))
-                    .await
-                    .pop()
-                    .unwrap_or(Ok(Retired::Absent)),
-                Err(e) => Err(e),
-            });
-        }
-        answers
+        self.one_at_a_time(
+            moves,
+            |_| Call::Delete,
+            |one| self.inner.retire_many(one),
+            || Ok(Retired::Absent),
+        )
+        .await
     }
 
     // The index, forwarded as it is (not counted, not failed by `set_down`).
