@@ -13,7 +13,7 @@ mod common;
 
 use std::{path::Path, sync::Arc};
 
-use common::{new_first, old_first};
+use common::{load_held_at, new_first, old_first};
 use futures_util::future::join_all;
 use session_core::{
     backends::file::FileBackend,
@@ -418,11 +418,7 @@ async fn a_lost_or_late_reply_to_a_moves_retire_keeps_the_sessions() {
     let id = SessionId::generate();
     assert!(source.create(&id, &state(), None).await.unwrap());
     let retire = source.pause(Op::Delete);
-    let loading = tokio::spawn({
-        let (multi, id) = (multi.clone(), id.clone());
-        async move { multi.load(&id, None).await }
-    });
-    retire.reached().await;
+    let loading = load_held_at(&multi, &id, &retire).await;
     proxy.lose_next_reply(|| {});
     retire.release();
     assert_eq!(loading.await.unwrap().unwrap(), Some(state()));
@@ -550,11 +546,7 @@ async fn one_server_written_two_ways_keeps_its_session_when_a_check_fails() {
     assert!(writer.create(&id, &state(), None).await.unwrap());
     // The move's first read of the writer passes; the check's read of it fails.
     let pause = probe.pause(Op::Load);
-    let loading = tokio::spawn({
-        let (multi, id) = (multi.clone(), id.clone());
-        async move { multi.load(&id, None).await }
-    });
-    pause.reached().await;
+    let loading = load_held_at(&multi, &id, &pause).await;
     probe.fail(Op::Load, Some(Fault::Unavailable));
     pause.release();
     let first = loading.await.unwrap();
@@ -603,11 +595,7 @@ async fn two_processes_creating_one_moved_session_at_once_keep_it() {
 
     // B has looked in the new store (nothing), read the old one, and holds its create.
     let b_create = b_new.pause(Op::Create);
-    let b = tokio::spawn({
-        let (process_b, id) = (process_b.clone(), id.clone());
-        async move { process_b.load(&id, None).await }
-    });
-    b_create.reached().await;
+    let b = load_held_at(&process_b, &id, &b_create).await;
     assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
     b_create.release();
     assert_eq!(b.await.unwrap().unwrap(), Some(state()));
@@ -638,18 +626,10 @@ async fn a_move_that_finds_its_copy_vouched_for_by_another_keeps_it() {
 
     // B has looked in the new store (nothing) and holds its read of the old one.
     let b_read = b_old.pause(Op::Load);
-    let b = tokio::spawn({
-        let (process_b, id) = (process_b.clone(), id.clone());
-        async move { process_b.load(&id, None).await }
-    });
-    b_read.reached().await;
+    let b = load_held_at(&process_b, &id, &b_read).await;
     // A reads, creates its copy, and holds its retire (counted as a delete).
     let a_retire = a_old.pause(Op::Delete);
-    let a = tokio::spawn({
-        let (process_a, id) = (process_a.clone(), id.clone());
-        async move { process_a.load(&id, None).await }
-    });
-    a_retire.reached().await;
+    let a = load_held_at(&process_a, &id, &a_retire).await;
     // B reads the old copy, finds A's copy in the new store, and retires the old one first.
     b_read.release();
     assert_eq!(b.await.unwrap().unwrap(), Some(state()));
@@ -742,11 +722,7 @@ async fn a_copy_whose_removal_fails_after_a_logout_ends_within_a_minute() {
     let id = SessionId::generate();
     assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
     let retire = old_probe.pause(Op::Delete);
-    let loading = tokio::spawn({
-        let (multi, id) = (multi.clone(), id.clone());
-        async move { multi.load(&id, None).await }
-    });
-    retire.reached().await;
+    let loading = load_held_at(&multi, &id, &retire).await;
     assert!(old.delete(&id).await.unwrap(), "the logout");
     new_probe.fail(Op::Delete, Some(Fault::Unavailable));
     retire.release();
@@ -868,18 +844,10 @@ async fn a_create_sent_again_after_a_vouching_move_and_a_logout_leaves_nothing()
 
     // B has looked in the new store (nothing) and holds its read of the old one.
     let b_read = b_old.pause(Op::Load);
-    let b = tokio::spawn({
-        let (process_b, id) = (process_b.clone(), id.clone());
-        async move { process_b.load(&id, None).await }
-    });
-    b_read.reached().await;
+    let b = load_held_at(&process_b, &id, &b_read).await;
     // A has read the old store and holds its create.
     let a_create = a_new.pause(Op::Create);
-    let a = tokio::spawn({
-        let (process_a, id) = (process_a.clone(), id.clone());
-        async move { process_a.load(&id, None).await }
-    });
-    a_create.reached().await;
+    let a = load_held_at(&process_a, &id, &a_create).await;
     // The create runs, its reply is lost, and the client waits to send it again.
     let go_on = lose_the_reply(&proxy, &a_create).await;
     // B reads the old copy, finds A's in the new store, and retires the old one under its tag.
@@ -921,22 +889,14 @@ async fn a_marker_vouching_for_another_moves_copy_keeps_nothing_after_a_logout()
     let (process_a, process_b, process_c) = (process(&a_old), process(&b_old), process(&c_old));
     let id = SessionId::generate();
     assert!(old.create(&id, &state(), None).await.unwrap());
-    let load = |process: &Arc<session_core::backends::multi::MultiBackend>| {
-        let (process, id) = (process.clone(), id.clone());
-        tokio::spawn(async move { process.load(&id, None).await })
-    };
-
     // B and C have looked in the new store (nothing) and hold their reads of the old one.
     let b_read = b_old.pause(Op::Load);
-    let b = load(&process_b);
-    b_read.reached().await;
+    let b = load_held_at(&process_b, &id, &b_read).await;
     let c_read = c_old.pause(Op::Load);
-    let c = load(&process_c);
-    c_read.reached().await;
+    let c = load_held_at(&process_c, &id, &c_read).await;
     // A creates its copy and holds its retire.
     let a_retire = a_old.pause(Op::Delete);
-    let a = load(&process_a);
-    a_retire.reached().await;
+    let a = load_held_at(&process_a, &id, &a_retire).await;
     // The logout, through a process configured with the new store alone: A's copy goes.
     assert!(new.delete(&id).await.unwrap(), "A's copy, logged out");
     // C creates a copy of its own, and holds its retire.
@@ -984,11 +944,7 @@ async fn a_create_sent_again_after_a_logout_leaves_nothing() {
         .await
         .unwrap());
     let a_create = a_new.pause(Op::Create);
-    let a = tokio::spawn({
-        let (process_a, id) = (process_a.clone(), id.clone());
-        async move { process_a.load(&id, None).await }
-    });
-    a_create.reached().await;
+    let a = load_held_at(&process_a, &id, &a_create).await;
     let go_on = lose_the_reply(&proxy, &a_create).await;
     // The logout, through a process configured with the new store alone, which finds A's copy.
     assert!(new.delete(&id).await.unwrap());
@@ -1030,11 +986,7 @@ async fn a_copy_found_after_its_create_lost_its_reply_stays_on_trial() {
         .await
         .unwrap());
     let a_create = a_new.pause(Op::Create);
-    let a = tokio::spawn({
-        let (process_a, id) = (process_a.clone(), id.clone());
-        async move { process_a.load(&id, None).await }
-    });
-    a_create.reached().await;
+    let a = load_held_at(&process_a, &id, &a_create).await;
     let go_on = lose_the_reply(&proxy, &a_create).await;
     go_on.send(()).unwrap();
     assert!(a.await.unwrap().is_err(), "the lost reply fails A's move");
@@ -1070,18 +1022,12 @@ async fn a_confirm_does_not_give_another_moves_copy_its_expiry() {
     let logout = new_first(new.clone(), old.clone());
     let id = SessionId::generate();
     assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
-    let load = |process: &Arc<session_core::backends::multi::MultiBackend>| {
-        let (process, id) = (process.clone(), id.clone());
-        tokio::spawn(async move { process.load(&id, None).await })
-    };
     // B has read the old store and holds its create.
     let b_create = b_new.pause(Op::Create);
-    let b = load(&process_b);
-    b_create.reached().await;
+    let b = load_held_at(&process_b, &id, &b_create).await;
     // A moves the session and holds its confirm.
     let a_confirm = a_new.pause(Op::Touch);
-    let a = load(&process_a);
-    a_confirm.reached().await;
+    let a = load_held_at(&process_a, &id, &a_confirm).await;
     // The logout, old store then new.
     assert!(logout.delete(&id).await.unwrap());
     // B creates its copy, finds the old store gone, and cannot remove the copy.
@@ -1142,16 +1088,10 @@ async fn a_move_that_found_one_copy_and_made_another_keeps_it() {
     let process_f = process(old.clone(), mirror.clone());
     let id = SessionId::generate();
     assert!(old.create(&id, &state(), None).await.unwrap());
-    let load = |process: &Arc<MultiBackend>| {
-        let (process, id) = (process.clone(), id.clone());
-        tokio::spawn(async move { process.load(&id, None).await })
-    };
     let x_create = x_mirror.pause(Op::Create);
-    let x = load(&process_x);
-    x_create.reached().await;
+    let x = load_held_at(&process_x, &id, &x_create).await;
     let m_retire = m_old.pause(Op::Delete);
-    let m = load(&process_m);
-    m_retire.reached().await;
+    let m = load_held_at(&process_m, &id, &m_retire).await;
     assert_eq!(process_f.load(&id, None).await.unwrap(), Some(state()));
     m_retire.release();
     x_create.release();

@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod common;
+
 use session_core::{Changes, SessionConfig, SessionId, SessionState, SessionStore};
 use session_testkit::{SentinelOptions, SentinelTopology};
 
@@ -488,10 +490,11 @@ async fn sentinels_and_nodes_over_tls() {
 /// user was logged out. Here the replica's link is cut for the race, so it lags for sure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_moves_into_a_store_reading_replicas_keep_the_session() {
+    use common::{load_held_at, new_first};
     use session_core::{
-        backends::{multi::MultiBackend, redis::RedisBackend},
+        backends::redis::RedisBackend,
         testing::probe::{Op, ProbeBackend},
-        BackendMode, SessionBackend, TtlRule,
+        SessionBackend,
     };
     let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
     let old_server = session_testkit::RedisServer::start();
@@ -513,23 +516,7 @@ async fn two_moves_into_a_store_reading_replicas_keep_the_session() {
         ProbeBackend::wrap(old.clone()),
         ProbeBackend::wrap(old.clone()),
     );
-    let process = |old: &ProbeBackend| {
-        Arc::new(MultiBackend::new(
-            vec![
-                (
-                    "new".into(),
-                    vec![BackendMode::Read, BackendMode::Write],
-                    new.clone(),
-                ),
-                (
-                    "old".into(),
-                    vec![BackendMode::Read, BackendMode::Delete],
-                    Arc::new(old.clone()) as Arc<dyn SessionBackend>,
-                ),
-            ],
-            TtlRule::default(),
-        ))
-    };
+    let process = |old: &ProbeBackend| Arc::new(new_first(new.clone(), Arc::new(old.clone())));
     let (process_a, process_b) = (process(&a_old), process(&b_old));
     let data = state(&[("n", "1")]);
     let id = SessionId::generate();
@@ -549,18 +536,10 @@ async fn two_moves_into_a_store_reading_replicas_keep_the_session() {
 
     // B has looked in the new store (nothing) and holds its read of the old one.
     let b_read = b_old.pause(Op::Load);
-    let b = tokio::spawn({
-        let (process_b, id) = (process_b.clone(), id.clone());
-        async move { process_b.load(&id, None).await }
-    });
-    b_read.reached().await;
+    let b = load_held_at(&process_b, &id, &b_read).await;
     // A reads, creates its copy, and holds its retire (counted as a delete).
     let a_retire = a_old.pause(Op::Delete);
-    let a = tokio::spawn({
-        let (process_a, id) = (process_a.clone(), id.clone());
-        async move { process_a.load(&id, None).await }
-    });
-    a_retire.reached().await;
+    let a = load_held_at(&process_a, &id, &a_retire).await;
     // B reads the old copy, finds A's copy in the new store, and retires the old one first.
     b_read.release();
     assert_eq!(b.await.unwrap().unwrap(), Some(data.clone()));

@@ -1,8 +1,15 @@
 //! Helpers shared by the integration tests of the moves between backends.
 
+// Each test file that includes this module uses some of its helpers, not all.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 
-use session_core::{backends::multi::MultiBackend, BackendMode, SessionBackend, TtlRule};
+use session_core::{
+    backends::multi::MultiBackend, testing::probe::Pause, BackendMode, SessionBackend, SessionId,
+    SessionState, StoreError, TtlRule,
+};
+use tokio::task::JoinHandle;
 
 /// One process of a switch: `new` (`read`, `write`) then `old` (`read`, `delete`), the new
 /// store listed first.
@@ -42,4 +49,21 @@ pub fn old_first(
         ],
         TtlRule::default(),
     )
+}
+
+/// A load of `id` through `process` in a task of its own (one request of that process),
+/// returned once it is held at `held` (a pause of one of its backends' calls): race tests
+/// place the other processes' steps while it waits there. (A clone of a multi-backend is
+/// the same process: it shares the backends and the per-id locks.)
+pub async fn load_held_at(
+    process: &MultiBackend,
+    id: &SessionId,
+    held: &Pause,
+) -> JoinHandle<Result<Option<SessionState>, StoreError>> {
+    let loading = tokio::spawn({
+        let (process, id) = (process.clone(), id.clone());
+        async move { process.load(&id, None).await }
+    });
+    held.reached().await;
+    loading
 }
