@@ -104,8 +104,8 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
 ///   wins, as for every other write. A record whose expiry date has passed is never stored
 ///   (`save` deletes it) and so never loads. A load answers with the expiry date the store
-///   really holds (Redis `PTTL`, in the same round trip as `GET`); when the session has no
-///   expiry, or the backend cannot tell (the multi-backends), it answers 100 years
+///   really holds (Redis `PTTL`, in the same round trip as `GET`; a multi-backend asks the
+///   backend that has the session); when the session has no expiry, it answers 100 years
 ///   ([`session_core::MAX_TTL`]) from now. tower-sessions' own `Session` does not read the
 ///   loaded date (it computes a fresh one on every save); a cache in front of this store
 ///   (`CachingSessionStore`) does.

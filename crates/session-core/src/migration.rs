@@ -229,7 +229,10 @@ pub(crate) async fn start(
     pending
 }
 
-/// The target backend while a migration is unfinished (see [`start`]).
+/// The target backend while a migration is unfinished (see [`start`]). It forwards every
+/// operation the target overrides, none left to the trait's defaults: those would answer
+/// no lifetime (`load_with_ttl`), drop a move's tags (`create_many_tagged`,
+/// `touch_tagged`) and take batches one session at a time.
 struct Pending {
     from: Arc<FileBackend>,
     /// Loads and deletes go through the mover until the sweep completed.
@@ -265,6 +268,20 @@ impl SessionBackend for Pending {
         touch: Option<Duration>,
     ) -> Result<Option<(SessionState, Version)>, StoreError> {
         self.reader().load_versioned(id, touch).await
+    }
+
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        self.reader().load_with_ttl(id).await
+    }
+
+    async fn load_many_with_ttl(
+        &self,
+        ids: &[SessionId],
+    ) -> Vec<Result<Option<(SessionState, Option<Duration>)>, StoreError>> {
+        self.reader().load_many_with_ttl(ids).await
     }
 
     async fn load_versioned_from_primary(
@@ -304,6 +321,20 @@ impl SessionBackend for Pending {
         self.to.create(id, state, ttl).await
     }
 
+    async fn create_many(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>)],
+    ) -> Vec<Result<bool, StoreError>> {
+        self.to.create_many(sessions).await
+    }
+
+    async fn create_many_tagged(
+        &self,
+        sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
+    ) -> Vec<Result<bool, StoreError>> {
+        self.to.create_many_tagged(sessions).await
+    }
+
     async fn replace(
         &self,
         id: &SessionId,
@@ -324,6 +355,15 @@ impl SessionBackend for Pending {
 
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
         self.to.touch(id, ttl).await
+    }
+
+    async fn touch_tagged(
+        &self,
+        id: &SessionId,
+        ttl: Option<Duration>,
+        tag: u64,
+    ) -> Result<bool, StoreError> {
+        self.to.touch_tagged(id, ttl, tag).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {

@@ -354,8 +354,10 @@ impl SessionStore {
     }
 
     /// Loads a session with what is left of its lifetime, without touching it: `Ok(None)` when
-    /// it does not exist or has expired; a lifetime of `None` when it has no expiry or the
-    /// backend cannot tell (the multi-backends). Read from the primary, never a replica.
+    /// it does not exist or has expired; a lifetime of `None` when it has no expiry. A
+    /// multi-backend asks its backends as a load does, and answers a session its load moved
+    /// with the lifetime its first write backend now holds. Read from the primary, never a
+    /// replica.
     /// One round trip on Redis (`GET` and `PTTL` pipelined; one more, `HGETALL`, for a session
     /// still stored as a hash by an earlier version).
     pub async fn load_with_ttl(

@@ -287,3 +287,47 @@ async fn two_processes_migrating_at_once_lose_nothing() {
     }
     assert!(writer.session_ids().await.unwrap().is_empty());
 }
+
+/// While the start-up migration waits for Redis, the store answers `load_with_ttl` (the
+/// tower-sessions adapter's load, `sessionctl show`) with each session's lifetime left: a
+/// session still in its file moves with it, one already in Redis reports Redis' own. The
+/// store in that state used to take the trait's default, a plain load that knows no
+/// lifetime, and answered "no expiry" for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_migration_reports_each_sessions_lifetime() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let hour = Duration::from_secs(3600);
+    let in_file = SessionId::generate();
+    assert!(files
+        .create(&in_file, &state(&[("user", "\"erin\"")]), Some(hour))
+        .await
+        .unwrap());
+    let config = config(&server, dir.path());
+    server.kill();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    server.restart();
+
+    let within_the_hour = |left: Option<Duration>| {
+        let left = left.expect("a session with an expiry reports it");
+        assert!(
+            left <= hour && left > hour - Duration::from_secs(60),
+            "{left:?}"
+        );
+    };
+    let (moved, left) = store.load_with_ttl(&in_file).await.unwrap().unwrap();
+    assert_eq!(moved, state(&[("user", "\"erin\"")]));
+    within_the_hour(left);
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&in_file)]), 1);
+
+    let in_redis = store
+        .create(&state(&[("n", "1")]), Some(hour / 2))
+        .await
+        .unwrap();
+    let (_, left) = store.load_with_ttl(&in_redis).await.unwrap().unwrap();
+    let left = left.expect("Redis' own expiry");
+    assert!(left <= hour / 2 && left > hour / 2 - Duration::from_secs(60));
+}

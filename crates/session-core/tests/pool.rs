@@ -1295,3 +1295,52 @@ async fn a_hung_member_does_not_slow_batches_it_has_no_part_in() {
         "three moves took {took:?}, a batch delete {deleting:?}"
     );
 }
+
+/// A multi-backend answers `load_with_ttl` (the tower-sessions adapter's load,
+/// `sessionctl show`) with the lifetime left where the session is: the write backend's own,
+/// or, for a session the load moves, the one the move gave its copy (the old store's). It
+/// used to take the trait's default, a plain load that knows no lifetime: "no expiry" for
+/// every session.
+#[tokio::test]
+async fn multi_load_with_ttl_reports_the_lifetime_left() {
+    let (old, new) = (memory(), memory());
+    let multi = with_mirror(&old, &new, memory(), false);
+    let hour = std::time::Duration::from_secs(3600);
+    let within = |left: Option<std::time::Duration>, of: std::time::Duration| {
+        let left = left.expect("a session with an expiry reports it");
+        assert!(
+            left <= of && left > of - std::time::Duration::from_secs(60),
+            "{left:?} of {of:?}"
+        );
+    };
+    let data = state(&[("n", "1")]);
+
+    let kept = SessionId::generate();
+    assert!(new.create(&kept, &data, Some(hour)).await.unwrap());
+    let (found, left) = multi.load_with_ttl(&kept).await.unwrap().unwrap();
+    assert_eq!(found, data);
+    within(left, hour);
+
+    let lasting = SessionId::generate();
+    assert!(new.create(&lasting, &data, None).await.unwrap());
+    assert_eq!(
+        multi.load_with_ttl(&lasting).await.unwrap(),
+        Some((data.clone(), None))
+    );
+
+    let moving = SessionId::generate();
+    assert!(old.create(&moving, &data, Some(hour * 2)).await.unwrap());
+    let (found, left) = multi.load_with_ttl(&moving).await.unwrap().unwrap();
+    assert_eq!(found, data);
+    within(left, hour * 2);
+    assert!(old.load(&moving, None).await.unwrap().is_none(), "moved");
+    within(
+        new.load_with_ttl(&moving).await.unwrap().unwrap().1,
+        hour * 2,
+    );
+
+    assert_eq!(
+        multi.load_with_ttl(&SessionId::generate()).await.unwrap(),
+        None
+    );
+}

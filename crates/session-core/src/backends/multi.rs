@@ -511,7 +511,9 @@ impl MultiBackend {
                         let ttl = self.ttl.for_move(touch, left);
                         return match self.promote(index, id, state, ttl, touch).await? {
                             Moved::Created(state) | Moved::AlreadyThere(state) => {
-                                Ok(Some((state.into(), Version::default())))
+                                Ok(T::moved(self, id, state)
+                                    .await?
+                                    .map(|moved| (moved, Version::default())))
                             }
                             Moved::LoggedOut => Ok(None),
                         };
@@ -1211,6 +1213,19 @@ impl SessionBackend for MultiBackend {
         self.load_as(id, touch).await
     }
 
+    /// Each backend is asked as a load asks it, each for its own lifetime left; a session
+    /// this moves is answered as its first write backend keeps it (a copy found there keeps
+    /// its own expiry).
+    async fn load_with_ttl(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionState, Option<Duration>)>, StoreError> {
+        Ok(self
+            .load_as::<WithTtl>(id, None)
+            .await?
+            .map(|(WithTtl(state, left), _)| (state, left)))
+    }
+
     async fn create(
         &self,
         id: &SessionId,
@@ -1356,16 +1371,24 @@ impl SessionBackend for MultiBackend {
     }
 }
 
-/// What a load answers: a map ([`SessionBackend::load_versioned`]) or a state read in place
-/// ([`SessionBackend::load_in_place`]), asked of each backend in the same form; a session
-/// moved by the load is a map, converted.
+/// What a load answers: a map ([`SessionBackend::load_versioned`]), a state read in place
+/// ([`SessionBackend::load_in_place`]) or a map with its lifetime left
+/// ([`SessionBackend::load_with_ttl`]), asked of each backend in the same form.
 #[async_trait]
-trait LoadedAs: From<SessionState> + Send + 'static {
+trait LoadedAs: Send + Sized + 'static {
     async fn load(
         backend: &dyn SessionBackend,
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(Self, Version)>, StoreError>;
+
+    /// The answer for a session the load moved into the write backends (`state`, as the
+    /// move left it).
+    async fn moved(
+        multi: &MultiBackend,
+        id: &SessionId,
+        state: SessionState,
+    ) -> Result<Option<Self>, StoreError>;
 }
 
 #[async_trait]
@@ -1377,6 +1400,14 @@ impl LoadedAs for SessionState {
     ) -> Result<Option<(Self, Version)>, StoreError> {
         backend.load_versioned(id, touch).await
     }
+
+    async fn moved(
+        _: &MultiBackend,
+        _: &SessionId,
+        state: SessionState,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(Some(state))
+    }
 }
 
 #[async_trait]
@@ -1387,6 +1418,50 @@ impl LoadedAs for LoadedState {
         touch: Option<Duration>,
     ) -> Result<Option<(Self, Version)>, StoreError> {
         backend.load_in_place(id, touch).await
+    }
+
+    async fn moved(
+        _: &MultiBackend,
+        _: &SessionId,
+        state: SessionState,
+    ) -> Result<Option<Self>, StoreError> {
+        Ok(Some(state.into()))
+    }
+}
+
+/// A session with what is left of its lifetime.
+struct WithTtl(SessionState, Option<Duration>);
+
+#[async_trait]
+impl LoadedAs for WithTtl {
+    async fn load(
+        backend: &dyn SessionBackend,
+        id: &SessionId,
+        _: Option<Duration>,
+    ) -> Result<Option<(Self, Version)>, StoreError> {
+        Ok(backend
+            .load_with_ttl(id)
+            .await?
+            .map(|(state, left)| (WithTtl(state, left), Version::default())))
+    }
+
+    /// The lifetime the first write backend gave the session: the move's own, or that of
+    /// a copy the move found there, which keeps its expiry. One more read, on a move only.
+    /// Gone by then (a logout right after the move): no session.
+    async fn moved(
+        multi: &MultiBackend,
+        id: &SessionId,
+        _: SessionState,
+    ) -> Result<Option<Self>, StoreError> {
+        let Some(first) = multi.writers().next() else {
+            return Ok(None);
+        };
+        Ok(first
+            .backend
+            .load_with_ttl(id)
+            .await
+            .map_err(|e| tag(first, e))?
+            .map(|(state, left)| WithTtl(state, left)))
     }
 }
 
