@@ -13,7 +13,7 @@ mod common;
 
 use std::{path::Path, sync::Arc};
 
-use common::{load_held_at, new_first, old_first};
+use common::{load_held_at, lose_the_reply, new_first, old_first};
 use futures_util::future::join_all;
 use session_core::{
     backends::file::FileBackend,
@@ -790,26 +790,6 @@ fn through(proxy: &session_testkit::Proxy) -> ProbeBackend {
         })
         .unwrap(),
     ))
-}
-
-/// Releases the create held at `create`, lets it run on the server and loses its reply
-/// (`proxy`); returns once it ran. The client's send of it again waits until the returned
-/// sender is used.
-async fn lose_the_reply(
-    proxy: &session_testkit::Proxy,
-    create: &session_core::testing::probe::Pause,
-) -> std::sync::mpsc::Sender<()> {
-    let (ran, ran_seen) = std::sync::mpsc::channel::<()>();
-    let (go_on, going_on) = std::sync::mpsc::channel::<()>();
-    proxy.lose_next_reply(move || {
-        ran.send(()).unwrap();
-        going_on.recv().unwrap();
-    });
-    create.release();
-    tokio::task::spawn_blocking(move || ran_seen.recv().unwrap())
-        .await
-        .unwrap();
-    go_on
 }
 
 /// A tag names a copy only until it is written again with the same bytes: the Redis client

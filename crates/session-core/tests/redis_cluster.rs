@@ -4,6 +4,8 @@
 //! The failover test prints its figure (`cargo test --test redis_cluster -- --nocapture`):
 //! time from killing a master until writes to its slots succeed again.
 
+mod common;
+
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -551,4 +553,65 @@ async fn a_node_without_the_scripts_writes_while_another_master_is_down() {
     assert_eq!(evals(&cluster), evals_before + 4, "{stats:?}");
     assert_eq!(stats["evalsha"], evalsha + 1, "{stats:?}");
     cluster.node(down).resume();
+}
+
+/// A move into a cluster whose create's reply is lost (the node ran it; the connection then
+/// dropped), while the user logs out through a process configured with the cluster alone:
+/// the logout must stick. redis-rs' cluster connection sends a request again after a
+/// dropped connection, and a move's create sent again wrote its copy back after the logout
+/// removed it; the move then stood and the session was back. A move's creates now go
+/// through a cluster connection that retries nothing, as they go at most once on one server
+/// (`moves.rs` `a_create_sent_again_after_a_logout_leaves_nothing`). The node announces a
+/// proxy's port (`cluster-announce-port`), so that the client's requests pass a proxy that
+/// can lose one reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_moves_create_sent_again_by_the_cluster_client_after_a_logout_leaves_nothing() {
+    use session_core::testing::probe::{Op, ProbeBackend};
+
+    let cluster = ClusterTopology::start_with(ClusterOptions::new().masters(1));
+    let node = cluster.node(0);
+    let proxy = session_testkit::Proxy::start(node.addr());
+    node.cmd::<String>(&["CONFIG", "SET", "cluster-announce-ip", "127.0.0.1"]);
+    node.cmd::<String>(&[
+        "CONFIG",
+        "SET",
+        "cluster-announce-port",
+        &proxy.port().to_string(),
+    ]);
+    let old_server = session_testkit::RedisServer::start();
+    let old: Arc<dyn SessionBackend> = Arc::new(
+        RedisBackend::from_config(&SessionConfig {
+            url: Some(old_server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let config = env(&cluster, &[]);
+    let new: Arc<dyn SessionBackend> = Arc::new(RedisBackend::from_config(&config).unwrap());
+    let a_new = ProbeBackend::wrap(Arc::new(RedisBackend::from_config(&config).unwrap()));
+    let process_a = common::new_first(Arc::new(a_new.clone()), old.clone());
+    let one = || state(&[("n", "1")]);
+
+    // A first move through A, so that its connections are made before the reply is lost.
+    let warm = SessionId::generate();
+    assert!(old.create(&warm, &one(), ttl()).await.unwrap());
+    assert_eq!(process_a.load(&warm, None).await.unwrap(), Some(one()));
+    assert_eq!(new.load(&warm, None).await.unwrap(), Some(one()));
+
+    let id = SessionId::generate();
+    assert!(old.create(&id, &one(), ttl()).await.unwrap());
+    let a_create = a_new.pause(Op::Create);
+    let a = common::load_held_at(&process_a, &id, &a_create).await;
+    let go_on = common::lose_the_reply(&proxy, &a_create).await;
+    // The logout, through a process configured with the cluster alone, finds A's copy.
+    assert!(new.delete(&id).await.unwrap());
+    go_on.send(()).unwrap();
+    let moved = a.await.unwrap();
+    assert!(moved.is_err(), "the lost reply fails the move: {moved:?}");
+    assert_eq!(
+        new.load(&id, None).await.unwrap(),
+        None,
+        "the session is back after its logout"
+    );
+    assert_eq!(old.load(&id, None).await.unwrap(), Some(one()));
 }

@@ -144,8 +144,8 @@
 //! * a create that finds exactly its state under another tag is another create's, "taken"
 //!   (the `CREATE` script compares the whole value, header included), so the second of two
 //!   moves never takes the first one's copy for its own;
-//! * a move's creates go **at most once** (on one Redis server: a cluster's client resends
-//!   on its own): sent again after a lost reply, a create wrote its copy back, tag and all,
+//! * a move's creates go **at most once** (on a cluster through a connection that retries
+//!   nothing, not even a redirection): sent again after a lost reply, a create wrote its copy back, tag and all,
 //!   where a logout through a process configured without the old store had just removed
 //!   it, and the marker then vouched for it. A lost reply fails the move instead (its copies
 //!   removed, the old store untouched; the next load moves the session again).

@@ -67,3 +67,23 @@ pub async fn load_held_at(
     held.reached().await;
     loading
 }
+
+/// Releases the create held at `create`, lets it run on the server and loses its reply
+/// (`proxy`); returns once it ran. The client's send of it again waits until the returned
+/// sender is used.
+pub async fn lose_the_reply(
+    proxy: &session_testkit::Proxy,
+    create: &session_core::testing::probe::Pause,
+) -> std::sync::mpsc::Sender<()> {
+    let (ran, ran_seen) = std::sync::mpsc::channel::<()>();
+    let (go_on, going_on) = std::sync::mpsc::channel::<()>();
+    proxy.lose_next_reply(move || {
+        ran.send(()).unwrap();
+        going_on.recv().unwrap();
+    });
+    create.release();
+    tokio::task::spawn_blocking(move || ran_seen.recv().unwrap())
+        .await
+        .unwrap();
+    go_on
+}

@@ -50,10 +50,13 @@ type Connecting = Shared<BoxFuture<'static, RedisResult<ClusterConnection>>>;
 /// The cluster clients and their shared connections: one that sends everything to the
 /// masters, and with `read_from_replicas` a second one whose read-only requests go to
 /// replicas. Reads that decide what to delete or move (an index lookup, a move's read) go
-/// to the masters even then: a lagging replica could miss a login or a logout.
+/// to the masters even then: a lagging replica could miss a login or a logout. A third,
+/// made on the first move into the cluster, sends a move's creates at most once
+/// ([`Cluster::run_once`]).
 pub(super) struct Cluster {
     primary: Lazy,
     replicas: Option<Lazy>,
+    once: Lazy,
     seeds: Vec<(String, u16)>,
 }
 
@@ -112,6 +115,7 @@ impl Cluster {
         Ok(Self {
             primary: Lazy::new(builder().build()?),
             replicas,
+            once: Lazy::new(builder().retries(0).build()?),
             seeds,
         })
     }
@@ -129,6 +133,21 @@ impl Cluster {
             _ => &self.primary,
         };
         let mut conn = lazy.connection().await?;
+        request.send(&mut conn).await
+    }
+
+    /// [`run`](Self::run) to the masters, never sent twice: for a move's creates, whose
+    /// resend after a lost reply could write the copy back after a logout removed it
+    /// (`RedisBackend::create_many_tagged`). redis-rs retries inside the cluster connection,
+    /// after a dropped connection as after a redirection, and knows no per-request limit,
+    /// so these go through a connection of their own that retries nothing. A lost reply,
+    /// and also a `MOVED` or `ASK` while slots move, fail the move then; the slot map is
+    /// refreshed all the same, and the next load makes the move again.
+    pub(super) async fn run_once<T: redis::FromRedisValue>(
+        &self,
+        request: &Request,
+    ) -> RedisResult<T> {
+        let mut conn = self.once.connection().await?;
         request.send(&mut conn).await
     }
 

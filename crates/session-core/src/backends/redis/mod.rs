@@ -507,8 +507,8 @@ impl RedisBackend {
     }
 
     /// `send` to the primary, at most once (not retried on a fresh connection after a
-    /// dropped one: [`Delivery::Once`]), except on a cluster, whose client retries on its
-    /// own. Apart from [`send_raw`](Self::send_raw) so that the common operations' futures
+    /// dropped one: [`Delivery::Once`]; on a cluster, through a connection whose client
+    /// retries nothing). Apart from [`send_raw`](Self::send_raw) so that the common operations' futures
     /// do not grow (`every_common_operations_future_fits_glibcs_small_bins`).
     async fn send_once<T: redis::FromRedisValue>(
         &self,
@@ -519,7 +519,7 @@ impl RedisBackend {
             #[cfg(feature = "sentinel")]
             Nodes::Sentinel { master, .. } => master.run_once(request).await,
             #[cfg(feature = "cluster")]
-            Nodes::Cluster(cluster) => cluster.run(request, false).await,
+            Nodes::Cluster(cluster) => cluster.run_once(request).await,
         };
         result.map_err(|err| self.error(&err))
     }
@@ -1117,18 +1117,41 @@ impl RedisBackend {
     }
 
     /// `create_many` and `create_many_tagged`: each session under its tag when given, the
-    /// pipeline sent as `delivery` says.
+    /// pipeline sent as `delivery` says. On a cluster, where a batch's ids live on every
+    /// master, one request per session: `create`'s, or, sent at most once, a pipeline of
+    /// one (by the script's text, which caches it: a move is rare). A move's create that
+    /// the cluster client sent again wrote its copy back after a logout (`redis_cluster.rs`
+    /// `a_moves_create_sent_again_by_the_cluster_client_after_a_logout_leaves_nothing`).
     async fn create_batch(
         &self,
         sessions: &[(&SessionId, &SessionState, Option<Duration>, Option<u64>)],
         delivery: Delivery,
     ) -> Vec<Result<bool, StoreError>> {
         if !self.one_server() {
-            return crate::backend::in_order(sessions, |&(id, state, ttl, tag)| {
-                Box::pin(self.create_tagged(id, state, ttl, tag))
+            return crate::backend::in_order(sessions, |session| match delivery {
+                Delivery::Retried => {
+                    let &(id, state, ttl, tag) = session;
+                    self.create_tagged(id, state, ttl, tag).boxed()
+                }
+                Delivery::Once => async move {
+                    let mut answer = self
+                        .pipelined_creates(std::slice::from_ref(session), delivery)
+                        .await;
+                    answer.pop().expect("one answer per session")
+                }
+                .boxed(),
             })
             .await;
         }
+        self.pipelined_creates(sessions, delivery).await
+    }
+
+    /// [`create_batch`](Self::create_batch)'s sessions in one pipeline, to one server.
+    async fn pipelined_creates(
+        &self,
+        sessions: &[(&SessionId, &SessionState, Option<Duration>, Option<u64>)],
+        delivery: Delivery,
+    ) -> Vec<Result<bool, StoreError>> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         // A session whose values are not all JSON is refused on its own, not sent.
