@@ -923,20 +923,16 @@ async fn a_create_sent_again_after_a_logout_leaves_nothing() {
         .create(&SessionId::generate(), &state(), None)
         .await
         .unwrap());
-    let a_create = a_new.pause(Op::Create);
-    let a = load_held_at(&process_a, &id, &a_create).await;
-    let go_on = lose_the_reply(&proxy, &a_create).await;
-    // The logout, through a process configured with the new store alone, which finds A's copy.
-    assert!(new.delete(&id).await.unwrap());
-    go_on.send(()).unwrap();
-    let moved = a.await.unwrap();
-    assert!(moved.is_err(), "the lost reply fails the move: {moved:?}");
-    assert_eq!(
-        new.load(&id, None).await.unwrap(),
-        None,
-        "the session is back after its logout"
-    );
-    assert_eq!(old.load(&id, None).await.unwrap(), Some(state()));
+    common::a_logout_while_a_creates_reply_is_lost_sticks(
+        &process_a,
+        &a_new,
+        &proxy,
+        &*new,
+        &*old,
+        &id,
+        &state(),
+    )
+    .await;
 }
 
 // Review of 1f8f7e5 / b9b64ba: the trial copies and the moves that find them.

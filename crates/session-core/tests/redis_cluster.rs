@@ -566,7 +566,7 @@ async fn a_node_without_the_scripts_writes_while_another_master_is_down() {
 /// can lose one reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_moves_create_sent_again_by_the_cluster_client_after_a_logout_leaves_nothing() {
-    use session_core::testing::probe::{Op, ProbeBackend};
+    use session_core::testing::probe::ProbeBackend;
 
     let cluster = ClusterTopology::start_with(ClusterOptions::new().masters(1));
     let node = cluster.node(0);
@@ -600,18 +600,14 @@ async fn a_moves_create_sent_again_by_the_cluster_client_after_a_logout_leaves_n
 
     let id = SessionId::generate();
     assert!(old.create(&id, &one(), ttl()).await.unwrap());
-    let a_create = a_new.pause(Op::Create);
-    let a = common::load_held_at(&process_a, &id, &a_create).await;
-    let go_on = common::lose_the_reply(&proxy, &a_create).await;
-    // The logout, through a process configured with the cluster alone, finds A's copy.
-    assert!(new.delete(&id).await.unwrap());
-    go_on.send(()).unwrap();
-    let moved = a.await.unwrap();
-    assert!(moved.is_err(), "the lost reply fails the move: {moved:?}");
-    assert_eq!(
-        new.load(&id, None).await.unwrap(),
-        None,
-        "the session is back after its logout"
-    );
-    assert_eq!(old.load(&id, None).await.unwrap(), Some(one()));
+    common::a_logout_while_a_creates_reply_is_lost_sticks(
+        &process_a,
+        &a_new,
+        &proxy,
+        &*new,
+        &*old,
+        &id,
+        &one(),
+    )
+    .await;
 }

@@ -87,3 +87,33 @@ pub async fn lose_the_reply(
         .unwrap();
     go_on
 }
+
+/// `process`'s load of `id` moves it from `old` into the new store, whose creates go
+/// through `creates` (a probe) and `proxy`; the create runs and its reply is lost, and the
+/// user logs out through `new` (a process configured with the new store alone, which finds
+/// the copy) before the client could send the create again. The logout must stick: the lost
+/// reply fails the move, nothing is back in the new store, and the old store keeps `state`
+/// as it was.
+pub async fn a_logout_while_a_creates_reply_is_lost_sticks(
+    process: &MultiBackend,
+    creates: &session_core::testing::probe::ProbeBackend,
+    proxy: &session_testkit::Proxy,
+    new: &dyn SessionBackend,
+    old: &dyn SessionBackend,
+    id: &SessionId,
+    state: &SessionState,
+) {
+    let create = creates.pause(session_core::testing::probe::Op::Create);
+    let moving = load_held_at(process, id, &create).await;
+    let go_on = lose_the_reply(proxy, &create).await;
+    assert!(new.delete(id).await.unwrap());
+    go_on.send(()).unwrap();
+    let moved = moving.await.unwrap();
+    assert!(moved.is_err(), "the lost reply fails the move: {moved:?}");
+    assert_eq!(
+        new.load(id, None).await.unwrap(),
+        None,
+        "the session is back after its logout"
+    );
+    assert_eq!(old.load(id, None).await.unwrap().as_ref(), Some(state));
+}
