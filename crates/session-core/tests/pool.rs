@@ -1303,8 +1303,9 @@ async fn a_hung_member_does_not_slow_batches_it_has_no_part_in() {
 /// every session.
 #[tokio::test]
 async fn multi_load_with_ttl_reports_the_lifetime_left() {
-    let (old, new) = (memory(), memory());
-    let multi = with_mirror(&old, &new, memory(), false);
+    let (old, new, mirror) = (memory(), memory(), memory());
+    // The mirror (a write backend that is not read) listed first, as a configuration may.
+    let multi = with_mirror(&old, &new, mirror.clone(), true);
     let hour = std::time::Duration::from_secs(3600);
     let within = |left: Option<std::time::Duration>, of: std::time::Duration| {
         let left = left.expect("a session with an expiry reports it");

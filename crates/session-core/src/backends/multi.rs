@@ -1445,15 +1445,20 @@ impl LoadedAs for WithTtl {
             .map(|(state, left)| (WithTtl(state, left), Version::default())))
     }
 
-    /// The lifetime the first write backend gave the session: the move's own, or that of
-    /// a copy the move found there, which keeps its expiry. One more read, on a move only.
-    /// Gone by then (a logout right after the move): no session.
+    /// The lifetime the first write backend that is also read gave the session (the first
+    /// write backend when none is read): the move's own, or that of a copy the move found
+    /// there, which keeps its expiry. One more read, on a move only. Gone by then (a logout
+    /// right after the move): no session.
     async fn moved(
         multi: &MultiBackend,
         id: &SessionId,
         _: SessionState,
     ) -> Result<Option<Self>, StoreError> {
-        let Some(first) = multi.writers().next() else {
+        let Some(first) = multi
+            .writers()
+            .find(|b| b.read)
+            .or_else(|| multi.writers().next())
+        else {
             return Ok(None);
         };
         Ok(first
