@@ -132,7 +132,7 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///
 /// | tower-sessions | here | Redis |
 /// |---|---|---|
-/// | `create(&mut record)` | create only if the derived key is absent; when taken, a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `SET` `NX` `PX` |
+/// | `create(&mut record)` | a fresh `Id::default()` into the record (never the id it came with: after a `flush` that is the logged-out one), created only if the derived key is absent; when taken, another fresh id and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `SET` `NX` `PX` |
 /// | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `SET` `PX` if present |
 /// | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `GET` + `PTTL`, pipelined |
 /// | `delete(&id)` | delete | `DEL` |
@@ -296,6 +296,13 @@ fn backend_error(err: StoreError) -> Error {
 #[async_trait]
 impl session_store::SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // Never the id the record comes with: after `Session::flush` tower-sessions hands
+        // `create` the record under the id it has just deleted, the one in every copy of the
+        // logged-out cookie. Created again under it, the new session answered to those
+        // cookies, and a request that had loaded the session before the logout saved its
+        // whole logged-in record over the new one: the logout was undone. A fresh id costs
+        // nothing (a new record's id is a fresh `Id::default()` anyway).
+        record.id = Id::default();
         let Some(ttl) = time_left(record.expiry_date) else {
             // Expired before it was stored: it could never load, so storing it is pointless.
             return Ok(());

@@ -615,6 +615,64 @@ mod contract {
         );
     }
 
+    /// A logout (`flush`) followed by new data in the same request (a "logged out" flash
+    /// message: axum-login's `logout` flushes, axum-messages then inserts) gets a new id:
+    /// tower-sessions hands `create` the record with the id it just deleted. Reused, that id
+    /// would keep every copy of the old cookie working, and a request that loaded the
+    /// session before the logout would save its whole logged-in record over it.
+    pub async fn a_flush_then_insert_never_reuses_the_logged_out_id(fx: Fixture) {
+        let store = std::sync::Arc::new(fx.tower());
+        let login = Session::new(None, store.clone(), None);
+        login.insert("user", "alice").await.unwrap();
+        login.save().await.unwrap();
+        let old = login.id().unwrap();
+
+        // Another request of the same browser, in flight during the logout: it has loaded.
+        let in_flight = Session::new(Some(old), store.clone(), None);
+        assert_eq!(
+            in_flight.get::<String>("user").await.unwrap().as_deref(),
+            Some("alice")
+        );
+
+        let logout = Session::new(Some(old), store.clone(), None);
+        logout.flush().await.unwrap();
+        logout.insert("flash", "bye").await.unwrap();
+        logout.save().await.unwrap();
+        let after = logout.id().unwrap();
+
+        // The in-flight request saves its change last.
+        in_flight.insert("seen", 1).await.unwrap();
+        in_flight.save().await.unwrap();
+        let data = store.load(&after).await.unwrap().unwrap().data;
+        assert!(!data.contains_key("user"), "logout undone: {data:?}");
+        assert_ne!(
+            after, old,
+            "the session after a logout must not reuse its id"
+        );
+        assert!(
+            store.load(&old).await.unwrap().is_none(),
+            "the logged-out id names a session again"
+        );
+
+        // The same with an explicit save of the flushed, still empty session (nothing
+        // stored yet), then the in-flight save.
+        let login = Session::new(None, store.clone(), None);
+        login.insert("user", "bob").await.unwrap();
+        login.save().await.unwrap();
+        let old = login.id().unwrap();
+        let in_flight = Session::new(Some(old), store.clone(), None);
+        in_flight.get::<String>("user").await.unwrap();
+        let logout = Session::new(Some(old), store.clone(), None);
+        logout.flush().await.unwrap();
+        logout.save().await.unwrap();
+        in_flight.insert("seen", 1).await.unwrap();
+        in_flight.save().await.unwrap();
+        assert!(
+            store.load(&old).await.unwrap().is_none(),
+            "logout undone by a save after an empty save of the flushed session"
+        );
+    }
+
     pub async fn too_large_is_refused_and_nothing_stored(fx: Fixture) {
         let store = TowerStore::new(fx.store.clone().with_max_session_size(Some(64)));
         let mut rec = record(
@@ -646,6 +704,7 @@ macro_rules! contract_tests {
                 their_memory_store_tests,
                 session_cycle_id,
                 a_whole_record_save_drops_a_concurrent_change,
+                a_flush_then_insert_never_reuses_the_logged_out_id,
             ]
         );
     };
