@@ -27,7 +27,9 @@ pub enum Expiry {
     /// layer's TTL.
     OnSessionEnd,
     /// After this long without a write (or without a request, with sliding expiry or
-    /// `always_save`): the store TTL and the cookie's `Max-Age` are both this duration.
+    /// `always_save`): the store TTL and the cookie's `Max-Age` are both this duration (the
+    /// store TTL at least a second: zero, or a fraction kept as zero seconds, never means "no
+    /// expiry").
     OnInactivity(Duration),
     /// At this instant, whatever happens: the cookie's `Expires` and the store TTL both end
     /// there, and neither sliding expiry nor `always_save` extends it.
@@ -454,7 +456,10 @@ impl Session {
     fn store_ttl(&self, expiry: Option<Expiry>) -> Option<Duration> {
         match expiry {
             None | Some(Expiry::OnSessionEnd) => self.inner.config.ttl,
-            Some(Expiry::OnInactivity(d)) => Some(d),
+            // At least a second, as a past deadline below: a TTL of zero is the TTL rule's
+            // "none", which stored the session without expiry, and a sub-second duration is
+            // kept as zero whole seconds (`to_json`) for the next request's write.
+            Some(Expiry::OnInactivity(d)) => Some(d.max(Duration::from_secs(1))),
             Some(Expiry::AtDateTime(at)) => {
                 let left = at - OffsetDateTime::now_utc();
                 // Past deadlines still get a (one-second) TTL: never "no expiry".

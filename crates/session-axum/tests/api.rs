@@ -269,6 +269,48 @@ async fn set_expiry_drives_the_store_ttl_and_the_cookie_and_is_kept() {
     }
 }
 
+/// `Expiry::OnInactivity` of zero ends the session at once, as a deadline in the past does:
+/// a store TTL of zero is the TTL rule's "none", so the session was stored without expiry
+/// and a copy of the cookie (whose `Max-Age=0` only the browser honours) kept it forever.
+/// Sub-second durations are kept as whole seconds, so they came back as zero on the next
+/// request's write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_inactivity_expiry_never_stores_a_session_without_expiry() {
+    let app_with = |backend: &ProbeBackend| {
+        Router::new()
+            .route(
+                "/inactive",
+                post(|session: Session| async move {
+                    session.insert("user", "alice").await?;
+                    session
+                        .set_expiry(Some(Expiry::OnInactivity(Duration::ZERO)))
+                        .await
+                }),
+            )
+            .layer(SessionLayer::new(SessionStore::new(backend.clone()), key()).with_secure(false))
+    };
+    for (name, backend) in stores().all {
+        let app = app_with(&backend);
+        let res = send(&app, "POST", "/inactive", None).await;
+        assert_eq!(res.status, StatusCode::OK, "{name}: {res:?}");
+        let id = open(&res.cookie_pair());
+        let stored = SessionStore::new(backend.clone())
+            .load_with_ttl(&id)
+            .await
+            .unwrap();
+        // Gone already, or due within the second: never without expiry.
+        assert!(
+            !matches!(stored, Some((_, None))),
+            "{name}: stored without expiry"
+        );
+        assert!(
+            last_write_ttl(&backend).is_some_and(|ttl| !ttl.is_zero()),
+            "{name}: {:?}",
+            backend.calls()
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_save_refreshes_the_ttl_and_the_cookie_on_every_request() {
     for (name, backend) in stores().all {
