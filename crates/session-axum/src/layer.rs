@@ -144,7 +144,11 @@ impl SessionLayer {
     /// Sliding expiry: every request that loads the session resets its TTL in the same round
     /// trip as the load, and re-sends the cookie when it has a `Max-Age` (the sealed value the
     /// request carried, with a fresh `Max-Age`; sealed again only when it was sealed with a
-    /// fallback key). Default: off.
+    /// fallback key). A session with its own [`Expiry`](crate::Expiry) other than the
+    /// layer's TTL gets its own TTL in a second round trip right after the load, so that a
+    /// request whose write never comes (a 5xx with
+    /// [`with_skip_save_on_server_error`](Self::with_skip_save_on_server_error), a panic) never
+    /// leaves it the layer's. Default: off.
     pub fn with_sliding_expiry(self, sliding: bool) -> Self {
         self.edit(|c| c.sliding = sliding)
     }

@@ -251,11 +251,31 @@ impl Session {
             } else {
                 config.store.load_in_place(&id).await
             };
+            let mut result = result.map(|found| {
+                found.map(|(mut state, version)| {
+                    let stored_expiry = state.take(EXPIRY_KEY);
+                    (state, version, stored_expiry)
+                })
+            });
+            if let Ok(Some((_, _, Some(json)))) = &result {
+                let own_ttl = Expiry::from_json(json).map(|expiry| self.store_ttl(Some(expiry)));
+                if config.sliding && own_ttl.is_some_and(|ttl| ttl != config.ttl) {
+                    // The load reset the TTL to the layer's, but this session has its own:
+                    // set it now, not after the handler, whose write may never come (a 5xx
+                    // with skip_save_on_server_error, a panic, a client gone). Left to the
+                    // write, such a request stretched an hour's deadline to the layer's day.
+                    match config.store.touch(&id, own_ttl.flatten()).await {
+                        Ok(true) => {}
+                        Ok(false) => result = Ok(None),
+                        Err(err) => return Err(SessionError::from_store(err)),
+                    }
+                }
+            }
             match result {
-                Ok(Some((mut state, version))) => {
+                Ok(Some((state, version, stored_expiry))) => {
                     data.version = version;
                     data.changed.clear();
-                    data.stored_expiry = state.take(EXPIRY_KEY);
+                    data.stored_expiry = stored_expiry;
                     if let Some(json) = &data.stored_expiry {
                         data.expiry = Expiry::from_json(json);
                         if data.expiry.is_none() {
@@ -528,8 +548,8 @@ impl Session {
     }
 
     /// Writes what the handler did: at most one store write (two for a renew, and with a
-    /// session of its own expiry under sliding expiry or `always_save`). Returns the
-    /// `Set-Cookie` value to send, if any.
+    /// session of its own expiry under `always_save`; under sliding expiry such a session's
+    /// TTL is set by `loaded`). Returns the `Set-Cookie` value to send, if any.
     pub(crate) async fn save(&self) -> Result<Option<HeaderValue>, SessionError> {
         let config = &self.inner.config;
         if config.always_save && !self.inner.sealed.is_empty() {
@@ -598,11 +618,9 @@ impl Session {
                     expiry_json.as_deref(),
                 );
                 if changes.is_empty() {
-                    // Sliding expiry reset the TTL to the layer's; a session with its own
-                    // expiry needs its own.
-                    let needs_touch = (data.touched && ttl != config.ttl)
-                        || (config.always_save && !data.touched)
-                        || data.expiry_changed;
+                    // A sliding load already gave a session of its own expiry its TTL
+                    // (`loaded`); a new expiry needs a touch.
+                    let needs_touch = (config.always_save && !data.touched) || data.expiry_changed;
                     if needs_touch
                         && !store
                             .touch(&id, ttl)

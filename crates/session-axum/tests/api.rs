@@ -105,6 +105,14 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/short",
+            post(|session: Session| async move {
+                session.insert("user", "alice").await?;
+                let expiry = Expiry::OnInactivity(Duration::from_secs(60));
+                session.set_expiry(Some(expiry)).await
+            }),
+        )
+        .route(
             "/browser",
             post(|session: Session| async move {
                 session.insert("user", "alice").await?;
@@ -307,6 +315,41 @@ async fn a_zero_inactivity_expiry_never_stores_a_session_without_expiry() {
             last_write_ttl(&backend).is_some_and(|ttl| !ttl.is_zero()),
             "{name}: {:?}",
             backend.calls()
+        );
+    }
+}
+
+/// With sliding expiry the load resets the TTL to the layer's, before the session's own
+/// expiry is known; the write after the handler set the session's own TTL again. A request
+/// whose write never came (a 5xx with `with_skip_save_on_server_error`, a handler that
+/// panicked, a client gone before the answer) left the layer's TTL: a deadline of an hour
+/// (`AtDateTime`, "whatever happens") stretched to a day, from any request of the cookie.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_expiry_never_stretches_a_sessions_own_expiry_when_nothing_is_saved() {
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| {
+            l.with_sliding_expiry(true)
+                .with_skip_save_on_server_error(true)
+        });
+        let store = SessionStore::new(backend.clone());
+        let pair = send(&app, "POST", "/until", None).await.cookie_pair();
+        let id = open(&pair);
+        let res = send(&app, "POST", "/fail", Some(&pair)).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR, "{name}");
+        let (_, ttl) = store.load_with_ttl(&id).await.unwrap().unwrap();
+        assert!(
+            ttl.is_some_and(|ttl| ttl <= Duration::from_secs(3600)),
+            "{name}: the deadline an hour away now is {ttl:?} away"
+        );
+
+        // The same for an inactivity expiry shorter than the layer's TTL.
+        let pair = send(&app, "POST", "/short", None).await.cookie_pair();
+        let id = open(&pair);
+        send(&app, "POST", "/fail", Some(&pair)).await;
+        let (_, ttl) = store.load_with_ttl(&id).await.unwrap().unwrap();
+        assert!(
+            ttl.is_some_and(|ttl| ttl <= Duration::from_secs(60)),
+            "{name}: 60 s of inactivity became {ttl:?}"
         );
     }
 }
