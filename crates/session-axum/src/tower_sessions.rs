@@ -23,12 +23,14 @@ use tower_sessions_core::{
 const CREATE_TRIES: u32 = 3;
 
 /// How long the adapter remembers the id of a record created without data (stored as nothing),
-/// so that a save of it in the same request creates it: far longer than a request lasts.
+/// so that a save of it in the same request creates it, and the id of a session it deleted,
+/// so that a `create` in the same request never uses it again: far longer than a request lasts.
 pub const PENDING_FOR: Duration = Duration::from_secs(300);
 
-/// At most this many such ids are remembered; beyond it the oldest are forgotten (their late
-/// save then writes nothing, as for a session that is gone). Bounds the memory an anonymous
-/// client can make the adapter hold, when a handler saves every empty session.
+/// At most this many ids of each kind are remembered; beyond it the oldest are forgotten (a
+/// late save of a forgotten pending id then writes nothing, as for a session that is gone).
+/// Bounds the memory an anonymous client can make the adapter hold, when a handler saves
+/// every empty session.
 const PENDING_MAX: usize = 10_000;
 
 /// Domain separation for the id derivation: no other use of SHA-256 over 16 bytes can collide
@@ -132,7 +134,7 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///
 /// | tower-sessions | here | Redis |
 /// |---|---|---|
-/// | `create(&mut record)` | a fresh `Id::default()` into the record (never the id it came with: after a `flush` that is the logged-out one), created only if the derived key is absent; when taken, another fresh id and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `SET` `NX` `PX` |
+/// | `create(&mut record)` | create only if the derived key is absent; when taken, or deleted through this adapter in the last [`PENDING_FOR`] (after a `flush`, tower-sessions hands `create` the logged-out id), a fresh `Id::default()` and again (3 tries, then `Error::Backend`), as their trait lets a store do | script: `SET` `NX` `PX` |
 /// | `save(&record)` | replace the whole state of an existing session (an empty one is deleted); nothing when it is gone | script: `SET` `PX` if present |
 /// | `load(&id)` | the record, or `None` when absent, expired or corrupt (logged) | `GET` + `PTTL`, pipelined |
 /// | `delete(&id)` | delete | `DEL` |
@@ -182,7 +184,49 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 pub struct TowerStore {
     store: SessionStore,
     /// Ids created without data (nothing stored), with when: see [`PENDING_FOR`].
-    pending: Arc<Mutex<HashMap<SessionId, Instant>>>,
+    pending: Arc<Recent>,
+    /// Ids this adapter deleted, with when, for as long: `create` never hands one out again
+    /// (see `create`).
+    deleted: Arc<Recent>,
+}
+
+/// Ids remembered for [`PENDING_FOR`], at most [`PENDING_MAX`] of them (the oldest forgotten
+/// first), so that a client cannot make the adapter hold more.
+#[derive(Default)]
+struct Recent(Mutex<HashMap<SessionId, Instant>>);
+
+impl Recent {
+    fn remember(&self, id: SessionId) {
+        let mut ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        // Pruned only when full, so remembering costs O(1) until then.
+        if ids.len() >= PENDING_MAX {
+            ids.retain(|_, since| since.elapsed() < PENDING_FOR);
+        }
+        if ids.len() >= PENDING_MAX {
+            if let Some(oldest) = ids.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone()) {
+                ids.remove(&oldest);
+            }
+        }
+        ids.insert(id, Instant::now());
+    }
+
+    fn contains(&self, id: &SessionId) -> bool {
+        let ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        ids.get(id)
+            .is_some_and(|since| since.elapsed() < PENDING_FOR)
+    }
+
+    /// Forgets `id`; true when it was remembered, recently enough.
+    fn take(&self, id: &SessionId) -> bool {
+        let mut ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        ids.remove(id)
+            .is_some_and(|since| since.elapsed() < PENDING_FOR)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
 }
 
 impl std::fmt::Debug for TowerStore {
@@ -201,6 +245,7 @@ impl TowerStore {
         Self {
             store,
             pending: Arc::default(),
+            deleted: Arc::default(),
         }
     }
 
@@ -229,39 +274,6 @@ impl TowerStore {
             .finalize();
         SessionId::parse(&URL_SAFE_NO_PAD.encode(digest))
             .expect("32 bytes in base64url are a well-formed session id")
-    }
-
-    fn remember_pending(&self, id: SessionId) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        // Pruned only when full, so a create costs O(1) until then.
-        if pending.len() >= PENDING_MAX {
-            pending.retain(|_, since| since.elapsed() < PENDING_FOR);
-        }
-        if pending.len() >= PENDING_MAX {
-            if let Some(oldest) = pending
-                .iter()
-                .min_by_key(|(_, t)| **t)
-                .map(|(k, _)| k.clone())
-            {
-                pending.remove(&oldest);
-            }
-        }
-        pending.insert(id, Instant::now());
-    }
-
-    fn is_pending(&self, id: &SessionId) -> bool {
-        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending
-            .get(id)
-            .is_some_and(|since| since.elapsed() < PENDING_FOR)
-    }
-
-    /// Forgets `id` as pending; true when it was, recently enough.
-    fn take_pending(&self, id: &SessionId) -> bool {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        pending
-            .remove(id)
-            .is_some_and(|since| since.elapsed() < PENDING_FOR)
     }
 }
 
@@ -296,13 +308,16 @@ fn backend_error(err: StoreError) -> Error {
 #[async_trait]
 impl session_store::SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        // Never the id the record comes with: after `Session::flush` tower-sessions hands
-        // `create` the record under the id it has just deleted, the one in every copy of the
-        // logged-out cookie. Created again under it, the new session answered to those
-        // cookies, and a request that had loaded the session before the logout saved its
-        // whole logged-in record over the new one: the logout was undone. A fresh id costs
-        // nothing (a new record's id is a fresh `Id::default()` anyway).
-        record.id = Id::default();
+        // Never an id this adapter deleted: after `Session::flush` tower-sessions hands
+        // `create` the record under the id it has just deleted (in the same request, so in
+        // this process), the one in every copy of the logged-out cookie. Created again under
+        // it, the new session answered to those cookies, and a request that had loaded the
+        // session before the logout saved its whole logged-in record over the new one: the
+        // logout was undone. Any other id is kept: their `CachingSessionStore` creates in its
+        // cache under the id its store chose, and a new id there orphaned the stored session.
+        if self.deleted.contains(&Self::session_id(&record.id)) {
+            record.id = Id::default();
+        }
         let Some(ttl) = time_left(record.expiry_date) else {
             // Expired before it was stored: it could never load, so storing it is pointless.
             return Ok(());
@@ -311,7 +326,7 @@ impl session_store::SessionStore for TowerStore {
         for _ in 0..CREATE_TRIES {
             let id = Self::session_id(&record.id);
             // An id created without data is taken too, though nothing is stored under it yet.
-            if !self.is_pending(&id)
+            if !self.pending.contains(&id)
                 && self
                     .store
                     .create_with_id(&id, &state, Some(ttl))
@@ -322,7 +337,7 @@ impl session_store::SessionStore for TowerStore {
                     // Nothing was written, so nothing checked that the id is free in the
                     // store: a 128-bit random id colliding with a live session is beyond
                     // reach, and checking would cost the round trip an empty create saves.
-                    self.remember_pending(id);
+                    self.pending.remember(id);
                 }
                 return Ok(());
             }
@@ -341,7 +356,7 @@ impl session_store::SessionStore for TowerStore {
         let id = Self::session_id(&record.id);
         let Some(ttl) = time_left(record.expiry_date) else {
             // Saved with an expiry date in the past: the session is over.
-            self.take_pending(&id);
+            self.pending.take(&id);
             self.store.delete(&id).await.map_err(backend_error)?;
             return Ok(());
         };
@@ -354,7 +369,7 @@ impl session_store::SessionStore for TowerStore {
         {
             return Ok(());
         }
-        if self.take_pending(&id) {
+        if self.pending.take(&id) {
             // Created without data earlier in this request, so never written: write it now,
             // still only if absent.
             if !self
@@ -365,7 +380,7 @@ impl session_store::SessionStore for TowerStore {
             {
                 tracing::warn!("a tower-sessions id created without data was taken meanwhile; the save is dropped");
             } else if state.is_empty() {
-                self.remember_pending(id);
+                self.pending.remember(id);
             }
             return Ok(());
         }
@@ -414,7 +429,8 @@ impl session_store::SessionStore for TowerStore {
 
     async fn delete(&self, session_id: &Id) -> session_store::Result<()> {
         let id = Self::session_id(session_id);
-        self.take_pending(&id);
+        self.pending.take(&id);
+        self.deleted.remember(id.clone());
         self.store.delete(&id).await.map_err(backend_error)?;
         Ok(())
     }
@@ -455,13 +471,13 @@ mod tests {
     fn pending_ids_are_bounded() {
         let store = TowerStore::new(SessionStore::memory());
         let first = SessionId::generate();
-        store.remember_pending(first.clone());
+        store.pending.remember(first.clone());
         for _ in 0..PENDING_MAX {
-            store.remember_pending(SessionId::generate());
+            store.pending.remember(SessionId::generate());
         }
-        assert_eq!(store.pending.lock().unwrap().len(), PENDING_MAX);
+        assert_eq!(store.pending.len(), PENDING_MAX);
         // The oldest went first.
-        assert!(!store.take_pending(&first));
+        assert!(!store.pending.take(&first));
     }
 
     #[test]

@@ -673,6 +673,47 @@ mod contract {
         );
     }
 
+    /// tower-sessions' `CachingSessionStore` creates a session in its store, then in its cache
+    /// under the id the store chose: an adapter in either place must keep that id, or the
+    /// cookie names a session the other one does not have.
+    pub async fn their_caching_store_keeps_one_id_in_cache_and_store(fx: Fixture) {
+        use tower_sessions::{CachingSessionStore, MemoryStore};
+
+        // Ours as the cache, in front of ours.
+        let cache = TowerStore::new(SessionStore::memory());
+        let backend = fx.tower();
+        let caching = CachingSessionStore::new(cache.clone(), backend.clone());
+        let session = Session::new(None, std::sync::Arc::new(caching), None);
+        session.insert("user", "alice").await.unwrap();
+        session.save().await.unwrap();
+        let id = session.id().unwrap();
+        assert!(
+            backend.load(&id).await.unwrap().is_some(),
+            "not in the store"
+        );
+        assert!(cache.load(&id).await.unwrap().is_some(), "not in the cache");
+
+        // Ours as the store, behind their memory store; a flush then new data gets a new
+        // id in both.
+        let cache = MemoryStore::default();
+        let caching = std::sync::Arc::new(CachingSessionStore::new(cache.clone(), backend.clone()));
+        let session = Session::new(None, caching.clone(), None);
+        session.insert("user", "alice").await.unwrap();
+        session.save().await.unwrap();
+        let old = session.id().unwrap();
+        let logout = Session::new(Some(old), caching.clone(), None);
+        logout.flush().await.unwrap();
+        logout.insert("flash", "bye").await.unwrap();
+        logout.save().await.unwrap();
+        let id = logout.id().unwrap();
+        assert_ne!(id, old);
+        assert!(
+            backend.load(&id).await.unwrap().is_some(),
+            "not in the store"
+        );
+        assert!(cache.load(&id).await.unwrap().is_some(), "not in the cache");
+    }
+
     pub async fn too_large_is_refused_and_nothing_stored(fx: Fixture) {
         let store = TowerStore::new(fx.store.clone().with_max_session_size(Some(64)));
         let mut rec = record(
@@ -705,6 +746,7 @@ macro_rules! contract_tests {
                 session_cycle_id,
                 a_whole_record_save_drops_a_concurrent_change,
                 a_flush_then_insert_never_reuses_the_logged_out_id,
+                their_caching_store_keeps_one_id_in_cache_and_store,
             ]
         );
     };
