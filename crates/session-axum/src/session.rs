@@ -259,7 +259,12 @@ impl Session {
             });
             if let Ok(Some((_, _, Some(json)))) = &result {
                 let own_ttl = Expiry::from_json(json).map(|expiry| self.store_ttl(Some(expiry)));
-                if config.sliding && own_ttl.is_some_and(|ttl| ttl != config.ttl) {
+                // Compared as the store resolves them: under `session_redis_key_expire` both
+                // are that, and the load has set it already.
+                let effective = |ttl| config.store.effective_ttl(ttl);
+                if config.sliding
+                    && own_ttl.is_some_and(|ttl| effective(ttl) != effective(config.ttl))
+                {
                     // The load reset the TTL to the layer's, but this session has its own:
                     // set it now, not after the handler, whose write may never come (a 5xx
                     // with skip_save_on_server_error, a panic, a client gone). Left to the

@@ -354,6 +354,27 @@ async fn sliding_expiry_never_stretches_a_sessions_own_expiry_when_nothing_is_sa
     }
 }
 
+/// With `session_redis_key_expire` every write and touch sets that TTL whatever the session's
+/// own expiry, so a sliding load has already set the right one: no second round trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_expiry_under_key_expire_touches_once() {
+    for (name, backend) in stores().all {
+        let store =
+            SessionStore::new(backend.clone()).with_key_expire(Some(Duration::from_secs(600)));
+        let app = routes().layer(
+            SessionLayer::new(store, key())
+                .with_secure(false)
+                .with_sliding_expiry(true),
+        );
+        let pair = send(&app, "POST", "/short", None).await.cookie_pair();
+        backend.take_calls();
+        let res = send(&app, "GET", "/describe", Some(&pair)).await;
+        assert!(res.body.contains("has_user=true"), "{name}: {res:?}");
+        let calls = backend.calls();
+        assert_eq!(calls.len(), 1, "{name}: {calls:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_save_refreshes_the_ttl_and_the_cookie_on_every_request() {
     for (name, backend) in stores().all {
