@@ -116,6 +116,13 @@ fn to_time(d: std::time::Duration) -> cookie::time::Duration {
 /// however many duplicates a hostile `Cookie` header carries.
 pub(crate) const MAX_CANDIDATES: usize = 8;
 
+/// The longest cookie value of our name that is kept for opening; a longer one is counted with
+/// the skipped candidates. Ours are about a hundred bytes (a sealed id), and browsers store at
+/// most 4,096 bytes per cookie. Without it, each of the [`MAX_CANDIDATES`] could be as long as
+/// the whole header (hundreds of KB), copied, base64-decoded and AES-opened once per key: work
+/// per request that grew with the header times the keys (found by a review).
+pub(crate) const MAX_SEALED_VALUE: usize = 4096;
+
 /// The still sealed values of the request's cookies of our name: at most [`MAX_CANDIDATES`] of
 /// them, in header order, and how many more there were.
 #[derive(Debug, Default)]
@@ -244,7 +251,7 @@ impl CookieConfig {
             .filter_map(|pair| std::str::from_utf8(pair).ok())
             .filter_map(|pair| self.value_if_ours(pair));
         for value in ours {
-            if candidates.values.len() < MAX_CANDIDATES {
+            if candidates.values.len() < MAX_CANDIDATES && value.len() <= MAX_SEALED_VALUE {
                 candidates.values.push(value.into_owned());
             } else {
                 candidates.skipped += 1;
@@ -312,7 +319,7 @@ impl CookieConfig {
                 skipped = candidates.skipped,
                 max_candidates = MAX_CANDIDATES,
                 session_found = found.is_some(),
-                "session cookies rejected (tampered, sealed with another key, not a session id, or beyond the candidate limit)"
+                "session cookies rejected (tampered, sealed with another key, not a session id, or skipped: beyond the candidate limit or too long)"
             );
         }
         found
@@ -564,6 +571,19 @@ mod tests {
 
     fn config() -> CookieConfig {
         CookieConfig::new(Key::generate(), &CookiePlan::default())
+    }
+
+    /// A value of our name longer than any cookie a browser stores is skipped, not copied or
+    /// opened; a valid cookie beside it still opens.
+    #[test]
+    fn an_overlong_value_is_skipped() {
+        let config = config();
+        let id = SessionId::generate();
+        let pair = pair_of(&config, &id);
+        let long = format!("{}={}", config.name, "A".repeat(MAX_SEALED_VALUE + 1));
+        let sealed = config.sealed_values(&cookie_header(&format!("{long}; {pair}")));
+        assert_eq!((sealed.values.len(), sealed.skipped), (1, 1));
+        assert_eq!(config.open(&sealed).map(|o| o.id), Some(id));
     }
 
     #[test]
