@@ -319,6 +319,60 @@ fn show_escapes_control_characters_of_stored_keys_and_values() {
     );
 }
 
+/// Characters a terminal acts on or that reorder text, which JSON leaves raw (it escapes
+/// only U+0000-U+001F): a C1 control (U+009B is the one-byte CSI) and the bidirectional
+/// overrides, isolates and marks.
+const RAW_IN_JSON: [char; 14] = [
+    '\u{85}', '\u{9b}', '\u{9d}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200e}', '\u{61c}',
+];
+
+/// `--json` output (and `export`'s JSON lines, which go to the terminal when no file is
+/// given) writes those characters as `\uXXXX`: still JSON, read back as the same text.
+/// serde_json printed them raw.
+#[test]
+fn json_output_escapes_c1_controls_and_bidirectional_characters() {
+    let server = RedisServer::start();
+    let hostile: String = RAW_IN_JSON.iter().flat_map(|c| [*c, 'x']).collect();
+    let key = format!("user{hostile}");
+    let value = serde_json::to_string(&hostile).unwrap();
+    let sid = id(1);
+    put(
+        &server,
+        "session:",
+        &[(
+            sid.clone(),
+            vec![(key.as_str(), value.as_str()), ("\u{200f}", "1")],
+            None,
+        )],
+    );
+    let env = url_env(&server);
+    let run = sessionctl(&["show", &sid, "--values", "--json"], &env_of(&env)).expect(0);
+    assert!(
+        !run.stdout.contains(RAW_IN_JSON) && !run.stdout.contains('\u{200f}'),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(r"\u009b") && run.stdout.contains(r"\u202e"),
+        "{}",
+        run.stdout
+    );
+    let json = run.json();
+    let keys = json[0]["keys"].as_array().unwrap();
+    assert!(keys.iter().any(|k| k["key"] == key.as_str()), "{json}");
+    assert!(keys.iter().any(|k| k["value"] == value.as_str()), "{json}");
+
+    let run = sessionctl(&["export"], &env_of(&env)).expect(0);
+    assert!(!run.stdout.contains(RAW_IN_JSON), "{:?}", run.stdout);
+    let line: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(line["fields"][&key], value.as_str());
+
+    // The text output escapes the same characters, its own way.
+    let run = sessionctl(&["show", &sid, "--values"], &env_of(&env)).expect(0);
+    assert!(!run.stdout.contains(RAW_IN_JSON), "{:?}", run.stdout);
+}
+
 #[test]
 fn revoke_by_id_by_value_without_ttl_and_all() {
     let server = RedisServer::start();

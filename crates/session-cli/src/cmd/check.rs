@@ -137,10 +137,7 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<(), Failure> {
     }
     report.ok = report.problems.is_empty();
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        println!("{}", crate::text::json_pretty(&report));
     } else {
         print_human(&report);
     }

@@ -258,7 +258,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.per_second = report.found as f64 / report.elapsed_s.max(1e-6);
     if json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        println!("{}", crate::text::json(&report));
     } else {
         let verb = if args.dry_run { "would move" } else { "moved" };
         println!(

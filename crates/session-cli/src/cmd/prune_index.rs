@@ -76,7 +76,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: PruneIndexArgs) -> Res
         }
     }
     if json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        println!("{}", crate::text::json(&report));
     } else if args.dry_run {
         println!(
             "{} index entries of `{key}` (dry run: nothing pruned)",

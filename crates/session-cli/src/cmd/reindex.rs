@@ -66,7 +66,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: ReindexArgs) -> Result
         }
     }
     if json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        println!("{}", crate::text::json(&report));
     } else if args.dry_run {
         println!(
             "would index {} of {} session(s) by `{key}` (dry run: nothing changed)",

@@ -41,7 +41,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: RevokeArgs) -> Result<
         tracing::info!(found_by, "sessions selected by --where");
     }
     if json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        println!("{}", crate::text::json(&report));
     } else if args.dry_run {
         println!(
             "would revoke {} session(s) (dry run: nothing deleted)",

@@ -57,10 +57,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<()
         ));
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&shown).unwrap_or_default()
-        );
+        println!("{}", crate::text::json_pretty(&shown));
         return Ok(());
     }
     for s in &shown {
@@ -71,8 +68,8 @@ pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<()
         println!("ttl:  {ttl}");
         println!("keys: {}", s.keys.len());
         // Keys and values are whatever a client stored (an old hash layout's values are
-        // raw bytes, not JSON): escaped, so that none can drive the terminal (--json is
-        // escaped by JSON itself).
+        // raw bytes, not JSON): escaped, so that none can drive the terminal (--json
+        // output is escaped too, as JSON: `crate::text::json`).
         for k in &s.keys {
             let key = printable(&k.key);
             match &k.value {

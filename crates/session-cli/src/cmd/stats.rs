@@ -73,7 +73,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        println!("{}", crate::text::json_pretty(&all));
         return Ok(());
     }
     let total: usize = all.iter().map(|g| g.sessions).sum();

@@ -68,8 +68,9 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
                         ttl_ms: found.ttl.map(|t| t.as_millis() as u64),
                         fields,
                     };
-                    serde_json::to_writer(&mut out, &line)
-                        .map_err(|e| Failure::failed(e.to_string()))?;
+                    // Escaped as `--json` output is: without `--output` the lines go to
+                    // the operator's terminal, and they read back the same either way.
+                    out.write_all(crate::text::json(&line).as_bytes())?;
                     out.write_all(b"\n")?;
                     written += 1;
                 }
@@ -168,7 +169,7 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
         }
     }
     if json {
-        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+        println!("{}", crate::text::json(&report));
     } else {
         println!(
             "imported {} session(s): {} already present (kept), {} invalid line(s), {} too large, {} failed",
