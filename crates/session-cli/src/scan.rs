@@ -78,7 +78,8 @@ pub struct Found {
     pub ttl: Option<Duration>,
     /// Bytes Redis uses for it (`MEMORY USAGE`), when asked for.
     pub memory: Option<u64>,
-    /// Why it could not be read (a key of the wrong type, not UTF-8, ...).
+    /// Why it could not be read (a key of the wrong type, not UTF-8, ...): what is stored is
+    /// no session. A read the server refused is no such thing: [`Source::read`] fails.
     pub unreadable: Option<String>,
     /// The key holds a move's marker or a write's leftover records (a string starting with
     /// `,`): no session to any read, short-lived, and not unreadable either. Never for the
@@ -279,39 +280,61 @@ fn glob_escape(prefix: &str) -> String {
 
 impl Source {
     /// Reads `ids`: one pipeline for Redis, concurrent reads for the file store.
+    ///
+    /// Fails when the server refuses a read (an error reply to one command of the pipeline:
+    /// an ACL that covers only some keys, a slot that moved, a server loading its data) or
+    /// the file store cannot be reached: such a session may be there and fine, so counting it
+    /// "unreadable" (no session) made `revoke --where` leave it logged in, and `export` leave
+    /// it out of a backup, with exit status 0.
     pub async fn read(&self, ids: &[SessionId], memory: bool) -> Result<Vec<Found>, Failure> {
+        let mut refused = Refused::default();
+        let found = self.read_all(ids, memory, &mut refused).await?;
+        refused.into_result()?;
+        Ok(found)
+    }
+
+    async fn read_all(
+        &self,
+        ids: &[SessionId],
+        memory: bool,
+        refused: &mut Refused,
+    ) -> Result<Vec<Found>, Failure> {
         match self {
-            Source::Files(files) => Ok(stream::iter(ids)
-                .map(|id| {
-                    let files = files.clone();
-                    async move {
-                        match files.load_with_ttl(id).await {
-                            Ok(found) => {
-                                let (state, ttl) =
-                                    found.map_or((None, None), |(s, t)| (Some(s), t));
-                                Found {
-                                    id: id.clone(),
-                                    state,
-                                    ttl,
-                                    memory: None,
-                                    unreadable: None,
-                                    no_session: false,
-                                }
-                            }
-                            Err(err) => Found {
-                                id: id.clone(),
-                                state: None,
-                                ttl: None,
-                                memory: None,
-                                unreadable: Some(err.to_string()),
-                                no_session: false,
-                            },
+            Source::Files(files) => {
+                let results: Vec<_> = stream::iter(ids)
+                    .map(|id| {
+                        let files = files.clone();
+                        async move { (id, files.load_with_ttl(id).await) }
+                    })
+                    .buffered(FILE_READS)
+                    .collect()
+                    .await;
+                let mut out = Vec::with_capacity(results.len());
+                for (id, result) in results {
+                    let (state, ttl, unreadable) = match result {
+                        Ok(found) => {
+                            let (state, ttl) = found.map_or((None, None), |(s, t)| (Some(s), t));
+                            (state, ttl, None)
                         }
-                    }
-                })
-                .buffered(FILE_READS)
-                .collect()
-                .await),
+                        // An I/O failure (permissions, too many open files) is no corrupt
+                        // file: the session may be there.
+                        Err(err) if err.is_unavailable() => {
+                            refused.add(err.to_string());
+                            (None, None, None)
+                        }
+                        Err(err) => (None, None, Some(err.to_string())),
+                    };
+                    out.push(Found {
+                        id: id.clone(),
+                        state,
+                        ttl,
+                        memory: None,
+                        unreadable,
+                        no_session: false,
+                    });
+                }
+                Ok(out)
+            }
             Source::Redis(conn, prefix) => {
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
@@ -352,12 +375,18 @@ impl Source {
                             (None, None)
                         }
                         Value::ServerError(err) => {
-                            (None, Some(format!("{err:?}").chars().take(200).collect()))
+                            refused.add(refusal(&err));
+                            (None, None)
                         }
                         _ => (None, Some("not a string".into())),
                     };
                     let ttl = match pttl {
                         Value::Int(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+                        // Else read as "no expiry": `revoke --no-ttl` would delete it.
+                        Value::ServerError(err) => {
+                            refused.add(refusal(&err));
+                            None
+                        }
                         _ => None,
                     };
                     let memory = match used {
@@ -385,6 +414,12 @@ impl Source {
                         .await
                         .map_err(|e| Failure::failed(format!("reading sessions: {e}")))?;
                     for (&i, hash) in hashes.iter().zip(replies) {
+                        if let Value::ServerError(err) = &hash {
+                            if err.code() != "WRONGTYPE" {
+                                refused.add(refusal(err));
+                                continue;
+                            }
+                        }
                         match parse_hash(hash) {
                             Ok(state) if state.is_empty() => out[i].ttl = None,
                             Ok(state) => out[i].state = Some(state),
@@ -426,6 +461,39 @@ impl Source {
             .filter(|reply| matches!(reply, Value::BulkString(first) if holds_no_session(first)))
             .count())
     }
+}
+
+/// The reads of one [`Source::read`] that the server refused, or the file store failed.
+#[derive(Default)]
+struct Refused {
+    count: usize,
+    first: Option<String>,
+}
+
+impl Refused {
+    fn add(&mut self, why: String) {
+        self.count += 1;
+        self.first.get_or_insert(why);
+    }
+
+    fn into_result(self) -> Result<(), Failure> {
+        match self.first {
+            None => Ok(()),
+            Some(first) => Err(Failure::failed(format!(
+                "reading sessions: {} read(s) refused, the first with: {first} (those sessions may be there: nothing was done with them; fix the cause and run again)",
+                self.count
+            ))),
+        }
+    }
+}
+
+/// An error reply as a message: its code and text, cut short (a server's text, never a key).
+fn refusal(err: &redis::ServerError) -> String {
+    let text = match err.details() {
+        Some(details) => format!("{} {details}", err.code()),
+        None => err.code().to_owned(),
+    };
+    text.chars().take(200).collect()
 }
 
 /// An `HGETALL` reply (a session in the hash layout of earlier versions) as a session; the

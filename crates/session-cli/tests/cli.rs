@@ -460,6 +460,52 @@ fn revoke_fails_clearly_when_redis_is_down() {
     );
 }
 
+/// A read the server refuses (an error reply to one `GET` of a pipeline: an ACL that covers
+/// only some keys, a cluster slot that moved, a server still loading) says nothing about the
+/// session, which may well be there: it is a failure, never a session "that cannot be read"
+/// (corrupt, left out). `revoke --where` left such sessions logged in and exited 0, `export`
+/// wrote a backup without them and exited 0, `reindex` indexed the rest and exited 0.
+#[test]
+fn a_read_the_server_refuses_fails_the_command() {
+    let server = RedisServer::start();
+    let sessions: Vec<_> = (1..=4)
+        .map(|n| (id(n), vec![("user", "\"alice\"")], Some(600_000)))
+        .collect();
+    put(&server, "session:", &sessions);
+    // SCAN lists every key whatever the user's key patterns; GET of an odd id is refused.
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "evens",
+        "on",
+        ">evenspass",
+        "~session:*[02468]",
+        "+@all",
+    ]);
+    let url = format!("redis://evens:evenspass@127.0.0.1:{}/0", server.port());
+    let env = [("SESSION_REDIS_URL", url.as_str())];
+
+    let run = sessionctl(&["export"], &env).expect(1);
+    assert!(
+        run.stderr.contains("refused") && run.stderr.contains("NOPERM"),
+        "{}",
+        run.stderr
+    );
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(1);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    let run = sessionctl(&["stats"], &env).expect(1);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    let indexed = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    let run = sessionctl(&["reindex"], &indexed).expect(1);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+    // Each stopped at the batch with the refusal: every session is still there, and
+    // nothing was indexed.
+    assert_eq!(dbsize(&server), 4);
+}
+
 /// `export` says how many sessions it left out because they cannot be read (here a key of
 /// another type under the prefix): a backup that misses some says so, on stderr. It left
 /// them out without a word.
