@@ -1331,6 +1331,44 @@ async fn a_multi_backend_is_read_without_moving_and_revoked_everywhere() {
 
 /// Input is bounded: a line far above the session size limit is skipped without being held,
 /// a session above the limit is refused, and the lines after them are imported.
+/// A multi-backend's backend names are any text the configuration holds, and name the parts
+/// of every report: `check` and `show` printed them raw, so a name holding an escape
+/// sequence drove the operator's terminal. Escaped as stored data is.
+#[test]
+fn part_names_from_the_configuration_are_escaped() {
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[(id(1), vec![("user", "\"alice\"")], None)],
+    );
+    let multi = format!(
+        "[{{'backend': 'a\u{1b}]0;pwned\u{7}\u{202e}b', 'modes': ['read', 'write', 'delete'], 'setting': {{'SESSION_REDIS_URL': '{}'}}}}]",
+        server.url()
+    );
+    let env = [("SESSION_REDIS_MULTI_BACKENDS", multi.as_str())];
+    let escaped = r"multi[a\u{1b}]0;pwned\u{7}\u{202e}b]";
+    for args in [&["check"][..], &["show", &id(1)], &["stats"]] {
+        let run = sessionctl(args, &env).expect(0);
+        assert!(
+            !run.stdout.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+            "{args:?}: {:?}",
+            run.stdout
+        );
+        assert!(run.stdout.contains(escaped), "{args:?}: {}", run.stdout);
+    }
+    // `migrate`'s notes name the parts of --from: here the same server as --to, by another
+    // spelling.
+    let from = format!("session_redis_multi_backends={}", &multi);
+    let to = format!("redis://localhost:{}/0", server.port());
+    let run = sessionctl(&["migrate", "--from", &from, "--to", &to], &[]).expect(0);
+    assert!(
+        !run.stderr.contains(['\u{1b}', '\u{7}', '\u{202e}']) && run.stderr.contains(escaped),
+        "{:?}",
+        run.stderr
+    );
+}
+
 #[test]
 fn import_skips_oversized_lines_and_sessions() {
     let server = RedisServer::start();

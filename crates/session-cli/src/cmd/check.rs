@@ -161,7 +161,12 @@ fn describe(parts: &[Part]) -> String {
 }
 
 fn print_human(report: &Report) {
-    println!("configuration: valid; backend: {}", report.backend);
+    // Part names hold the configuration's own text (a multi-backend's backend names are any
+    // text): escaped as what the servers say is.
+    println!(
+        "configuration: valid; backend: {}",
+        printable(&report.backend)
+    );
     for n in &report.nodes {
         let state = if n.up { "up" } else { "DOWN" };
         let version = n
@@ -174,10 +179,10 @@ fn print_human(report: &Report) {
             .map(|l| format!(" {l:.2} ms"))
             .unwrap_or_default();
         // Where a node is and its version are what the servers announce (CLUSTER NODES,
-        // INFO), and an error can quote a server: escaped like stored data.
+        // INFO), and an error can quote a server: escaped like stored data, as the part is.
         println!(
             "  {:<24} {:<16} {:<28} {state}{}{latency}",
-            n.part,
+            printable(&n.part),
             n.role,
             printable(&n.location),
             printable(&version)
@@ -185,11 +190,15 @@ fn print_human(report: &Report) {
     }
     for r in &report.dry_runs {
         if r.ok {
-            println!("  {:<24} dry run ok: {}", r.part, r.steps.join(", "));
+            println!(
+                "  {:<24} dry run ok: {}",
+                printable(&r.part),
+                r.steps.join(", ")
+            );
         } else {
             println!(
                 "  {:<24} dry run FAILED after [{}]: {}",
-                r.part,
+                printable(&r.part),
                 r.steps.join(", "),
                 printable(r.error.as_deref().unwrap_or(""))
             );

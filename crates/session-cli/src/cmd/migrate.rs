@@ -358,10 +358,10 @@ impl Identities {
             let discovery = match redis.discover().await {
                 Ok(discovery) => discovery,
                 Err(err) => {
-                    eprintln!(
+                    say(format!(
                         "sessionctl: warning: --to {}: could not list its servers ({}); they are compared with --from by address",
                         part.name, err.message
-                    );
+                    ));
                     continue;
                 }
             };
@@ -375,9 +375,9 @@ impl Identities {
                 let mut conn = match redis.connect(node).await {
                     Ok(conn) => conn,
                     Err(err) => {
-                        eprintln!(
+                        say(format!(
                             "sessionctl: warning: --to {name}: does not answer ({err}); compared with --from by address (moves into it fail while it does not answer, and nothing is retired for them)"
-                        );
+                        ));
                         continue;
                     }
                 };
@@ -390,9 +390,9 @@ impl Identities {
                     Err(err) if node.role.holds_sessions() => {
                         return Err(unidentified("--to", &name, &err))
                     }
-                    Err(err) => eprintln!(
+                    Err(err) => say(format!(
                         "sessionctl: warning: --to {name}: cannot tell which server this is ({err}); compared with --from by address"
-                    ),
+                    )),
                 }
             }
         }
@@ -416,15 +416,21 @@ impl Identities {
             };
             for place in &self.target {
                 if self.known.get(place) == Some(identity) {
-                    eprintln!(
+                    say(format!(
                         "sessionctl: note: --from {} is the same server, db and prefix as --to's {}: its sessions are already where --to keeps them, and are left alone (counted unchanged)",
                         group.name,
                         shown_place(place),
-                    );
+                    ));
                 }
             }
         }
     }
+}
+
+/// Writes a line on stderr, escaped as errors are: it names parts (the configuration's text)
+/// and servers, and quotes what a server said.
+fn say(line: String) {
+    eprintln!("{}", crate::text::printable(&line));
 }
 
 /// A place as shown: `redis:<host:port>/<db>#<prefix>` holds no credentials (they are not

@@ -64,7 +64,8 @@ pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<()
         let ttl = s.ttl_ms.map_or("no expiry".to_owned(), |ms| {
             format!("{:.1} s", ms as f64 / 1000.0)
         });
-        println!("part: {}", s.part);
+        // A part's name holds the configuration's text (a multi-backend's backend names).
+        println!("part: {}", printable(&s.part));
         println!("ttl:  {ttl}");
         println!("keys: {}", s.keys.len());
         // Keys and values are whatever a client stored (an old hash layout's values are
