@@ -209,7 +209,8 @@ pub struct MigrateArgs {
 /// `sessionctl export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Write to this file instead of stdout (created, never overwritten).
+    /// Write to this file instead of stdout (created readable by its owner alone, never
+    /// overwritten).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

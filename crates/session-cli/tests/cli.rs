@@ -533,6 +533,32 @@ fn export_counts_the_sessions_it_cannot_read() {
     );
 }
 
+/// An export holds every session id, and ids are bearer credentials: the file is created
+/// readable by its owner alone, whatever the umask (it was created 0644 under the usual
+/// umask 022: every local user could read it and log in as anyone).
+#[cfg(unix)]
+#[test]
+fn export_files_are_readable_by_their_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[(id(1), vec![("user", "\"alice\"")], Some(600_000))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("backup.jsonl");
+    let env = url_env(&server);
+    let run = sessionctl(&["export", "-o", out.to_str().unwrap()], &env_of(&env)).expect(0);
+    assert!(
+        run.stderr.contains("exported 1 session(s)"),
+        "{}",
+        run.stderr
+    );
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+}
+
 #[test]
 fn stats_counts_sessions_without_ttl_and_histograms() {
     let server = RedisServer::start();

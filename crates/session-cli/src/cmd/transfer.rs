@@ -35,7 +35,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
     let (_config, plan) = load::app_config(config)?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
-            std::fs::OpenOptions::new()
+            private_file()
                 .write(true)
                 .create_new(true)
                 .open(path)
@@ -85,6 +85,17 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
         );
     }
     Ok(())
+}
+
+/// Options that create a file readable and writable by its owner alone: an export holds
+/// every session id, each a bearer credential, which the usual umask (022) would have left
+/// readable by every local user.
+fn private_file() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 #[derive(Serialize, Default)]
