@@ -1435,6 +1435,32 @@ fn import_skips_oversized_lines_and_sessions() {
     assert_eq!(dbsize(&server), 2);
 }
 
+/// A hostile import file can hold billions of malformed lines: the command keeps the numbers
+/// of the first few (the ones it prints) and counts the rest, instead of holding one number
+/// per bad line in memory; and it says how many it did not list.
+#[test]
+fn import_lists_the_first_skipped_lines_and_counts_the_rest() {
+    let server = RedisServer::start();
+    let env = url_env(&server);
+    let mut input = "not json\n".repeat(25);
+    input.push_str(&format!(
+        "{{\"id\":\"{}\",\"ttl_ms\":null,\"fields\":{{\"v\":\"1\"}}}}\n",
+        id(1)
+    ));
+    let run = sessionctl_with_input(&["import"], &env_of(&env), Some(&input)).expect(1);
+    let listed: Vec<String> = (1..=20).map(|n| n.to_string()).collect();
+    assert!(
+        run.stderr.contains(&format!(
+            "skipped line(s): {} and 5 more",
+            listed.join(", ")
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("25 line(s) skipped"), "{}", run.stderr);
+    assert_eq!(dbsize(&server), 1);
+}
+
 /// The file store's failure paths: a directory that cannot be made, one other users may
 /// write into. Each names the option and what to do.
 #[test]

@@ -22,6 +22,9 @@ use crate::{
 /// Sessions per batch, both ways.
 const BATCH: usize = 1000;
 
+/// How many skipped line numbers `import` lists (and keeps: the rest are only counted).
+const SHOWN_LINES: usize = 20;
+
 /// One line.
 #[derive(Serialize, Deserialize)]
 struct Line {
@@ -121,7 +124,14 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
         None => Box::new(std::io::stdin().lock()),
     };
     let mut report = ImportReport::default();
-    let mut bad_lines = Vec::new();
+    // The first few numbers only: an import file can hold billions of bad lines, and one
+    // number kept per line grew without bound.
+    let mut bad_lines = Vec::with_capacity(SHOWN_LINES);
+    let mut skip = |n: usize| {
+        if bad_lines.len() < SHOWN_LINES {
+            bad_lines.push(n);
+        }
+    };
     let mut errors = Vec::new();
     let mut batch = Vec::with_capacity(BATCH);
     // A line holds one session and its JSON escaping: at most a few times the session size
@@ -139,7 +149,7 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
                 Some(line) => line,
                 None => {
                     report.invalid += 1;
-                    bad_lines.push(n);
+                    skip(n);
                     continue;
                 }
             };
@@ -148,14 +158,14 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
                     let size: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
                     if plan.max_session_size.is_some_and(|max| size > max) {
                         report.too_large += 1;
-                        bad_lines.push(n);
+                        skip(n);
                     } else {
                         batch.push((id, fields, plan.ttl.for_move(None, ttl)));
                     }
                 }
                 None => {
                     report.invalid += 1;
-                    bad_lines.push(n);
+                    skip(n);
                 }
             }
             if batch.len() < BATCH {
@@ -188,8 +198,14 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
         );
     }
     if !bad_lines.is_empty() {
-        let shown: Vec<String> = bad_lines.iter().take(20).map(ToString::to_string).collect();
-        eprintln!("skipped line(s): {}", shown.join(", "));
+        let shown: Vec<String> = bad_lines.iter().map(ToString::to_string).collect();
+        let more = (report.invalid + report.too_large).saturating_sub(bad_lines.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        eprintln!("skipped line(s): {}{more}", shown.join(", "));
     }
     if report.failed > 0 {
         return Err(Failure::failed(format!(
