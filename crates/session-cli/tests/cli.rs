@@ -491,6 +491,12 @@ fn a_read_the_server_refuses_fails_the_command() {
         "{}",
         run.stderr
     );
+    // A failed export leaves no file that could pass for a backup.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("backup.jsonl");
+    let run = sessionctl(&["export", "-o", out.to_str().unwrap()], &env).expect(1);
+    assert!(!out.exists(), "{}", run.stderr);
+    assert!(run.stderr.contains("incomplete"), "{}", run.stderr);
     let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(1);
     assert!(run.stderr.contains("refused"), "{}", run.stderr);
     let run = sessionctl(&["stats"], &env).expect(1);

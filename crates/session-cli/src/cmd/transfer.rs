@@ -11,7 +11,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use session_core::SessionId;
+use session_core::{plan::Plan, SessionId};
 
 use crate::{
     args::{ExportArgs, ImportArgs},
@@ -52,6 +52,40 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::new(out);
+    let written = write_sessions(&plan, &mut out).await;
+    drop(out);
+    let (written, unreadable) = match (written, &args.output) {
+        (Ok(counts), _) => counts,
+        (Err(failure), None) => return Err(failure),
+        // The file holds part of the sessions, with nothing in it to say so: removed, so
+        // that it cannot pass for a backup. It is this run's own (created new, above).
+        (Err(failure), Some(path)) => {
+            let fate = match std::fs::remove_file(path) {
+                Ok(()) => "removed".to_owned(),
+                Err(e) => format!("could not be removed ({e}): delete it"),
+            };
+            return Err(Failure {
+                message: format!(
+                    "{}\nthe incomplete export {} {fate}",
+                    failure.message,
+                    path.display()
+                ),
+                ..failure
+            });
+        }
+    };
+    eprintln!("exported {written} session(s)");
+    if unreadable > 0 {
+        eprintln!(
+            "not exported: {unreadable} session(s) that cannot be read (a key of another type, a value that is not a session; `sessionctl stats` counts them)"
+        );
+    }
+    Ok(())
+}
+
+/// Writes every session of every part to `out` as JSON lines; how many were written, and how
+/// many could not be read (no session: left out).
+async fn write_sessions(plan: &Plan, out: &mut impl Write) -> Result<(usize, usize), Failure> {
     let (mut written, mut unreadable) = (0usize, 0usize);
     for part in parts::parts(&plan.backend)? {
         for group in scan::groups(&part, BATCH, |_| {}).await? {
@@ -81,13 +115,7 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
         }
     }
     out.flush()?;
-    eprintln!("exported {written} session(s)");
-    if unreadable > 0 {
-        eprintln!(
-            "not exported: {unreadable} session(s) that cannot be read (a key of another type, a value that is not a session; `sessionctl stats` counts them)"
-        );
-    }
-    Ok(())
+    Ok((written, unreadable))
 }
 
 /// Options that create a file readable and writable by its owner alone: an export holds
