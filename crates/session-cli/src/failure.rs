@@ -51,6 +51,14 @@ impl Failure {
         }
     }
 
+    /// stdout could not be written (a pipe whose reader is gone): the command's work is
+    /// done, its report is lost.
+    pub fn output(err: std::io::Error) -> Self {
+        Self::failed(format!(
+            "writing the output: {err} (the command itself ran to its end)"
+        ))
+    }
+
     /// A command stopped by Ctrl-C before it was done.
     pub fn interrupted(message: impl Into<String>) -> Self {
         Self {

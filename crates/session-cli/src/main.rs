@@ -5,6 +5,16 @@
 //! operation through session-core's own backends, so it behaves as the application does.
 //! Every command and flag: `docs/sessionctl.md`.
 
+/// `println!` that gives the write's error (a [`failure::Failure`]) instead of panicking:
+/// stdout is often a pipe whose reader may be gone (`sessionctl stats | head -1`), and a
+/// panic there said nothing of whether the command had done its work.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).map_err($crate::failure::Failure::output)
+    }};
+}
+
 mod args;
 mod cmd;
 mod failure;

@@ -512,6 +512,38 @@ fn a_read_the_server_refuses_fails_the_command() {
     assert_eq!(dbsize(&server), 4);
 }
 
+/// stdout closed before the report is written (`sessionctl stats | head -1`, a reader that
+/// went away): a clear error and exit 1, never a panic (`println!` panicked, exit 101 and a
+/// backtrace, after `revoke` had deleted: was it done?).
+#[test]
+fn a_closed_stdout_is_an_error_not_a_panic() {
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[(id(1), vec![("user", "\"alice\"")], None)],
+    );
+    let env = url_env(&server);
+    for args in [
+        &["stats"][..],
+        &["show", &id(1)],
+        &["check"],
+        &["--json", "stats"],
+        &["revoke", &id(1)],
+    ] {
+        let mut child = common::spawn(args, &env_of(&env));
+        // No reader: every write to stdout fails with EPIPE.
+        drop(child.stdout.take());
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.contains("writing the output"), "{args:?}: {stderr}");
+    }
+    assert_eq!(dbsize(&server), 0, "the revoke was done");
+}
+
 /// `export` says how many sessions it left out because they cannot be read (here a key of
 /// another type under the prefix): a backup that misses some says so, on stderr. It left
 /// them out without a word.

@@ -136,13 +136,14 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<(), Failure> {
         ));
     }
     report.ok = report.problems.is_empty();
-    if json {
-        println!("{}", crate::text::json_pretty(&report));
+    let printed = if json {
+        out!("{}", crate::text::json_pretty(&report))
     } else {
-        print_human(&report);
-    }
+        print_human(&report)
+    };
+    // The problems before an output that could not be written: they are on stderr.
     if report.ok {
-        Ok(())
+        printed
     } else {
         Err(Failure::failed(format!(
             "check failed: {} problem(s):\n{}",
@@ -160,13 +161,13 @@ fn describe(parts: &[Part]) -> String {
         .join(", ")
 }
 
-fn print_human(report: &Report) {
+fn print_human(report: &Report) -> Result<(), Failure> {
     // Part names hold the configuration's own text (a multi-backend's backend names are any
     // text): escaped as what the servers say is.
-    println!(
+    out!(
         "configuration: valid; backend: {}",
         printable(&report.backend)
-    );
+    )?;
     for n in &report.nodes {
         let state = if n.up { "up" } else { "DOWN" };
         let version = n
@@ -180,38 +181,38 @@ fn print_human(report: &Report) {
             .unwrap_or_default();
         // Where a node is and its version are what the servers announce (CLUSTER NODES,
         // INFO), and an error can quote a server: escaped like stored data, as the part is.
-        println!(
+        out!(
             "  {:<24} {:<16} {:<28} {state}{}{latency}",
             printable(&n.part),
             n.role,
             printable(&n.location),
             printable(&version)
-        );
+        )?;
     }
     for r in &report.dry_runs {
         if r.ok {
-            println!(
+            out!(
                 "  {:<24} dry run ok: {}",
                 printable(&r.part),
                 r.steps.join(", ")
-            );
+            )?;
         } else {
-            println!(
+            out!(
                 "  {:<24} dry run FAILED after [{}]: {}",
                 printable(&r.part),
                 r.steps.join(", "),
                 printable(r.error.as_deref().unwrap_or(""))
-            );
+            )?;
         }
     }
-    println!(
+    out!(
         "{}",
         if report.ok {
             "check: ok"
         } else {
             "check: FAILED"
         }
-    );
+    )
 }
 
 /// Connects to one server: `PING` (the best of three round trips) and its version.

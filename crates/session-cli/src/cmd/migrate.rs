@@ -257,11 +257,12 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     report.not_tried = report.found - tried;
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.per_second = report.found as f64 / report.elapsed_s.max(1e-6);
-    if json {
-        println!("{}", crate::text::json(&report));
+    // A report that cannot be written comes after the failures: those say what to do.
+    let printed = if json {
+        out!("{}", crate::text::json(&report))
     } else {
         let verb = if args.dry_run { "would move" } else { "moved" };
-        println!(
+        out!(
             "{verb} {} of {} session(s) in {:.2} s ({:.0}/s): {} already in the target, {} unchanged (owner did not change), {} logged out during the move, {} gone, {} failed{}",
             report.moved,
             report.found,
@@ -273,10 +274,10 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
             report.gone,
             report.failed,
             if args.delete_source || args.dry_run { "" } else { " (source kept: add --delete-source to remove moved sessions from it)" }
-        );
-    }
+        )
+    };
     if !report.interrupted && errors.is_empty() {
-        return Ok(());
+        return printed;
     }
     let more = errors.len().saturating_sub(SHOWN_ERRORS);
     errors.truncate(SHOWN_ERRORS);

@@ -76,17 +76,19 @@ pub async fn run(config: Option<&Path>, json: bool, args: PruneIndexArgs) -> Res
         }
     }
     if json {
-        println!("{}", crate::text::json(&report));
+        out!("{}", crate::text::json(&report))?;
     } else if args.dry_run {
-        println!(
+        out!(
             "{} index entries of `{key}` (dry run: nothing pruned)",
             report.entries
-        );
+        )?;
     } else {
-        println!(
+        out!(
             "pruned {} index entries of `{key}`: {} left empty, {} names left",
-            report.entries, report.emptied, report.names_left
-        );
+            report.entries,
+            report.emptied,
+            report.names_left
+        )?;
     }
     if report.other_keys > 0 {
         eprintln!(

@@ -66,17 +66,19 @@ pub async fn run(config: Option<&Path>, json: bool, args: ReindexArgs) -> Result
         }
     }
     if json {
-        println!("{}", crate::text::json(&report));
+        out!("{}", crate::text::json(&report))?;
     } else if args.dry_run {
-        println!(
+        out!(
             "would index {} of {} session(s) by `{key}` (dry run: nothing changed)",
-            report.indexed, report.scanned
-        );
+            report.indexed,
+            report.scanned
+        )?;
     } else {
-        println!(
+        out!(
             "indexed {} of {} session(s) by `{key}`",
-            report.indexed, report.scanned
-        );
+            report.indexed,
+            report.scanned
+        )?;
     }
     Ok(())
 }

@@ -41,14 +41,14 @@ pub async fn run(config: Option<&Path>, json: bool, args: RevokeArgs) -> Result<
         tracing::info!(found_by, "sessions selected by --where");
     }
     if json {
-        println!("{}", crate::text::json(&report));
+        out!("{}", crate::text::json(&report))?;
     } else if args.dry_run {
-        println!(
+        out!(
             "would revoke {} session(s) (dry run: nothing deleted)",
             report.matched
-        );
+        )?;
     } else {
-        println!("revoked {} session(s)", report.revoked);
+        out!("revoked {} session(s)", report.revoked)?;
     }
     Ok(())
 }

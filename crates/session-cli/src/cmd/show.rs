@@ -57,7 +57,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<()
         ));
     }
     if json {
-        println!("{}", crate::text::json_pretty(&shown));
+        out!("{}", crate::text::json_pretty(&shown))?;
         return Ok(());
     }
     for s in &shown {
@@ -65,17 +65,17 @@ pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<()
             format!("{:.1} s", ms as f64 / 1000.0)
         });
         // A part's name holds the configuration's text (a multi-backend's backend names).
-        println!("part: {}", printable(&s.part));
-        println!("ttl:  {ttl}");
-        println!("keys: {}", s.keys.len());
+        out!("part: {}", printable(&s.part))?;
+        out!("ttl:  {ttl}")?;
+        out!("keys: {}", s.keys.len())?;
         // Keys and values are whatever a client stored (an old hash layout's values are
         // raw bytes, not JSON): escaped, so that none can drive the terminal (--json
         // output is escaped too, as JSON: `crate::text::json`).
         for k in &s.keys {
             let key = printable(&k.key);
             match &k.value {
-                Some(v) => println!("  {key:<24} {:>8} B  {}", k.bytes, printable(v)),
-                None => println!("  {key:<24} {:>8} B", k.bytes),
+                Some(v) => out!("  {key:<24} {:>8} B  {}", k.bytes, printable(v))?,
+                None => out!("  {key:<24} {:>8} B", k.bytes)?,
             }
         }
     }

@@ -73,47 +73,47 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
         }
     }
     if json {
-        println!("{}", crate::text::json_pretty(&all));
+        out!("{}", crate::text::json_pretty(&all))?;
         return Ok(());
     }
     let total: usize = all.iter().map(|g| g.sessions).sum();
-    println!("sessions: {total}");
+    out!("sessions: {total}")?;
     for g in &all {
         // The name holds a node's address as the cluster announces it: escaped.
-        println!("{}", crate::text::printable(&g.name));
-        println!("  sessions:        {}", g.sessions);
+        out!("{}", crate::text::printable(&g.name))?;
+        out!("  sessions:        {}", g.sessions)?;
         let how = if g.sampled == g.sessions {
             "exact".to_owned()
         } else {
             format!("estimated from {} sampled", g.sampled)
         };
-        println!("  without TTL:     {} ({how})", g.no_ttl_estimated);
+        out!("  without TTL:     {} ({how})", g.no_ttl_estimated)?;
         if let Some(bytes) = g.memory_bytes_estimated {
-            println!("  memory:          {bytes} bytes ({how})");
+            out!("  memory:          {bytes} bytes ({how})")?;
         }
         if g.index_entries > 0 {
-            println!(
+            out!(
                 "  index entries:   {} (session_redis_index_key: one per indexed value)",
                 g.index_entries
-            );
+            )?;
         }
         if g.moved_markers_or_records > 0 {
-            println!(
+            out!(
                 "  moved markers:   {} (or a write's leftover records: under a session's key for a short while, no session)",
                 g.moved_markers_or_records
-            );
+            )?;
         }
         if g.other_keys > 0 {
-            println!(
+            out!(
                 "  other keys:      {} (under the prefix, not sessions)",
                 g.other_keys
-            );
+            )?;
         }
         if g.unreadable > 0 {
-            println!("  unreadable:      {}", g.unreadable);
+            out!("  unreadable:      {}", g.unreadable)?;
         }
-        println!("  TTL:             {}", histogram(&g.ttl_histogram));
-        println!("  size:            {}", histogram(&g.size_histogram));
+        out!("  TTL:             {}", histogram(&g.ttl_histogram))?;
+        out!("  size:            {}", histogram(&g.size_histogram))?;
     }
     Ok(())
 }

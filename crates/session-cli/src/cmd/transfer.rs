@@ -217,14 +217,15 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
             break;
         }
     }
-    if json {
-        println!("{}", crate::text::json(&report));
+    // A report that cannot be written comes after the failures: those say what to do.
+    let printed = if json {
+        out!("{}", crate::text::json(&report))
     } else {
-        println!(
+        out!(
             "imported {} session(s): {} already present (kept), {} invalid line(s), {} too large, {} failed",
             report.created, report.already_present, report.invalid, report.too_large, report.failed
-        );
-    }
+        )
+    };
     if !bad_lines.is_empty() {
         let shown: Vec<String> = bad_lines.iter().map(ToString::to_string).collect();
         let more = (report.invalid + report.too_large).saturating_sub(bad_lines.len());
@@ -248,7 +249,7 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
             report.invalid + report.too_large
         )));
     }
-    Ok(())
+    printed
 }
 
 /// The next line of `input` without its newline: `None` at the end, `Some(None)` for a line
