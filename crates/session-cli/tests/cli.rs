@@ -544,6 +544,44 @@ fn a_closed_stdout_is_an_error_not_a_panic() {
     assert_eq!(dbsize(&server), 0, "the revoke was done");
 }
 
+/// A revoke that fails part way says how many sessions it did revoke, so that the operator
+/// knows some are logged out and that running it again finishes: the error alone read as if
+/// nothing had happened.
+#[test]
+fn a_revoke_that_fails_part_way_says_how_many_it_revoked() {
+    let server = RedisServer::start();
+    let sessions: Vec<_> = (1..=4)
+        .map(|n| (id(n), vec![("user", "\"alice\"")], None))
+        .collect();
+    put(&server, "session:", &sessions);
+    // Reads everywhere, writes (deletes) on the even ids only.
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "half",
+        "on",
+        ">halfpass",
+        "%R~session:*",
+        "%W~session:*[02468]",
+        "+@all",
+    ]);
+    let url = format!("redis://half:halfpass@127.0.0.1:{}/0", server.port());
+    let env = [("SESSION_REDIS_URL", url.as_str())];
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(1);
+    assert!(
+        run.stderr
+            .contains("2 session(s) revoked before the failure"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("run the same command again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dbsize(&server), 2);
+}
+
 /// `export` says how many sessions it left out because they cannot be read (here a key of
 /// another type under the prefix): a backup that misses some says so, on stderr. It left
 /// them out without a word.

@@ -211,16 +211,34 @@ async fn select(
 }
 
 /// Deletes every id through the backend, a pipelined batch at a time; how many existed.
+/// Stops after the first batch with a failure, saying how many it had revoked: some
+/// sessions are logged out and others may not be, which the error alone did not tell.
 pub async fn delete_all(
     backend: &Arc<dyn SessionBackend>,
     ids: &[SessionId],
 ) -> Result<usize, Failure> {
     let mut revoked = 0;
     for batch in ids.chunks(BATCH) {
+        let mut failed = None;
         for deleted in backend.delete_many(batch).await {
-            if deleted? {
-                revoked += 1;
+            match deleted {
+                Ok(true) => revoked += 1,
+                Ok(false) => {}
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
             }
+        }
+        if let Some(err) = failed {
+            let failure = Failure::store(err);
+            return Err(Failure {
+                message: format!(
+                    "{}\n{revoked} session(s) revoked before the failure, the others not \
+                     (all or some): run the same command again to finish",
+                    failure.message
+                ),
+                ..failure
+            });
         }
     }
     Ok(revoked)
