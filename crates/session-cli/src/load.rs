@@ -169,11 +169,16 @@ fn plausible_name(name: &str) -> bool {
 const SHOWN_CHARS: usize = 60;
 
 /// What may be shown of a spec that is neither file, URL nor settings (a mistyped path):
-/// up to its first `:`, `=` or `@`, where a password would start in a URL or a setting, at
-/// most [`SHOWN_CHARS`] characters (counted in characters: the text need not be ASCII), with
-/// control characters escaped.
+/// up to its first `:`, `=` or `@`, where a password would start in a URL or a setting, or
+/// its first space, `;` or `,`, where one would start in settings written without `=`
+/// (`session_redis_password hunter2`, which was shown whole), at most [`SHOWN_CHARS`]
+/// characters (counted in characters: the text need not be ASCII), with control characters
+/// escaped.
 fn shown_name(text: &str) -> String {
-    let head = text.split([':', '=', '@']).next().unwrap_or_default();
+    let head = text
+        .split(|c: char| matches!(c, ':' | '=' | '@' | ';' | ',') || c.is_whitespace())
+        .next()
+        .unwrap_or_default();
     let kept: String = head.chars().take(SHOWN_CHARS).collect();
     let mut shown = crate::text::printable(&kept).into_owned();
     if kept.len() < text.len() {
@@ -279,5 +284,22 @@ mod tests {
         let message = refused("nothing\u{1b}[2J:secret");
         assert!(message.contains("nothing\\u{1b}[2J…"), "{message}");
         assert!(!message.contains("secret"), "{message}");
+    }
+
+    /// Settings written without `=` (`name value`, as some configuration formats have them)
+    /// are no settings, and the text is shown as a mistyped path would be: up to where a
+    /// value could start, so the password of such a line is not repeated.
+    #[test]
+    fn text_without_an_equals_sign_is_not_shown_past_its_first_word() {
+        for spec in [
+            "session_redis_host 127.0.0.1; session_redis_password Hunter2Zq9",
+            "session_redis_password\tHunter2Zq9",
+            "session_redis_password;Hunter2Zq9",
+            "session_redis_password,Hunter2Zq9",
+        ] {
+            let message = refused(spec);
+            assert!(!message.contains("Hunter2"), "{message}");
+            assert!(message.contains("`session_redis_"), "{message}");
+        }
     }
 }
