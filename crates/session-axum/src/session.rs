@@ -32,7 +32,9 @@ pub enum Expiry {
     /// expiry").
     OnInactivity(Duration),
     /// At this instant, whatever happens: the cookie's `Expires` and the store TTL both end
-    /// there, and neither sliding expiry nor `always_save` extends it.
+    /// there, and neither sliding expiry nor `always_save` extends it. A load after it finds
+    /// no session (and deletes it), even where the store keeps the key longer
+    /// (`session_redis_key_expire` decides the TTL of every write).
     AtDateTime(OffsetDateTime),
 }
 
@@ -257,19 +259,31 @@ impl Session {
                     (state, version, stored_expiry)
                 })
             });
-            if let Ok(Some((_, _, Some(json)))) = &result {
-                let own_ttl = Expiry::from_json(json).map(|expiry| self.store_ttl(Some(expiry)));
+            let own_expiry = match &result {
+                Ok(Some((_, _, Some(json)))) => Expiry::from_json(json),
+                _ => None,
+            };
+            if matches!(own_expiry, Some(Expiry::AtDateTime(at)) if at <= OffsetDateTime::now_utc())
+            {
+                // Past its deadline the session is over, whatever TTL the store kept it for:
+                // `session_redis_key_expire` wins over the deadline on every write, and a
+                // deadline passed still gets a second. A cookie replayed after the deadline
+                // (its `Expires` stops only a browser) was served the session.
+                if let Err(err) = config.store.delete(&id).await {
+                    tracing::warn!(error = %err, "could not delete a session past its deadline; it is not served");
+                }
+                result = Ok(None);
+            } else if let Some(expiry) = own_expiry {
+                let own_ttl = self.store_ttl(Some(expiry));
                 // Compared as the store resolves them: under `session_redis_key_expire` both
                 // are that, and the load has set it already.
                 let effective = |ttl| config.store.effective_ttl(ttl);
-                if config.sliding
-                    && own_ttl.is_some_and(|ttl| effective(ttl) != effective(config.ttl))
-                {
+                if config.sliding && effective(own_ttl) != effective(config.ttl) {
                     // The load reset the TTL to the layer's, but this session has its own:
                     // set it now, not after the handler, whose write may never come (a 5xx
                     // with skip_save_on_server_error, a panic, a client gone). Left to the
                     // write, such a request stretched an hour's deadline to the layer's day.
-                    match config.store.touch(&id, own_ttl.flatten()).await {
+                    match config.store.touch(&id, own_ttl).await {
                         Ok(true) => {}
                         Ok(false) => result = Ok(None),
                         Err(err) => return Err(SessionError::from_store(err)),

@@ -105,6 +105,14 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/past",
+            post(|session: Session| async move {
+                session.insert("user", "alice").await?;
+                let at = OffsetDateTime::now_utc() - Duration::from_secs(1);
+                session.set_expiry(Some(Expiry::AtDateTime(at))).await
+            }),
+        )
+        .route(
             "/short",
             post(|session: Session| async move {
                 session.insert("user", "alice").await?;
@@ -372,6 +380,35 @@ async fn sliding_expiry_under_key_expire_touches_once() {
         assert!(res.body.contains("has_user=true"), "{name}: {res:?}");
         let calls = backend.calls();
         assert_eq!(calls.len(), 1, "{name}: {calls:?}");
+    }
+}
+
+/// A session past its `AtDateTime` deadline is over, whatever TTL the store kept: a cookie
+/// replayed after the deadline (its `Expires` stops only a browser) finds no session, and the
+/// session is deleted. With `session_redis_key_expire`, which wins over the deadline on every
+/// write, the store kept it for that long and the layer served it; without, a deadline passed
+/// still gets a second of TTL, in which it was served too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_past_its_deadline_is_not_served() {
+    for key_expire in [Some(Duration::from_secs(600)), None] {
+        for (name, backend) in stores().all {
+            let store = SessionStore::new(backend.clone()).with_key_expire(key_expire);
+            for sliding in [false, true] {
+                let app = routes().layer(
+                    SessionLayer::new(store.clone(), key())
+                        .with_secure(false)
+                        .with_sliding_expiry(sliding),
+                );
+                let pair = send(&app, "POST", "/past", None).await.cookie_pair();
+                let res = send(&app, "GET", "/describe", Some(&pair)).await;
+                assert!(
+                    res.body.contains("has_user=false"),
+                    "{name}, key_expire {key_expire:?}, sliding {sliding}: {res:?}"
+                );
+                assert!(is_removal(&res), "{name}: {res:?}");
+                assert_eq!(store.load(&open(&pair)).await.unwrap(), None, "{name}");
+            }
+        }
     }
 }
 
