@@ -136,7 +136,8 @@ impl SessionLayer {
 
     /// The TTL handed to the store on each write: the framework TTL of session-core's TTL rule,
     /// which a configured `session_redis_key_expire` overrides. `None` stores sessions without
-    /// expiry unless `key_expire` is set. Default: one day.
+    /// expiry unless `key_expire` is set, and so does `Some(Duration::ZERO)` (a TTL of zero
+    /// is the rule's "none", as `session_redis_key_expire = 0` is). Default: one day.
     pub fn with_ttl(self, ttl: Option<Duration>) -> Self {
         self.edit(|c| c.ttl = ttl)
     }
