@@ -32,13 +32,18 @@ impl Failure {
 
     /// A store that failed: the message names the backend and where it is.
     pub fn store(err: StoreError) -> Self {
-        let hint = if err.is_unavailable() {
+        // A refusal by the server's ACL is "unavailable" to the library (the operation cannot
+        // be served), but the server is up: asking whether it is would mislead.
+        let text = err.to_string();
+        let hint = if err.is_unavailable() && (text.contains("NoPerm") || text.contains("NOPERM")) {
+            " (the server refused the user a command or key: see the ACL the README lists under `session_redis_username`)"
+        } else if err.is_unavailable() {
             " (is the server up and reachable from here? `sessionctl check` tests every part)"
         } else {
             ""
         };
         Self {
-            message: format!("{err}{hint}"),
+            message: format!("{text}{hint}"),
             status: 1,
         }
     }

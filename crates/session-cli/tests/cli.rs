@@ -515,6 +515,35 @@ fn a_read_the_server_refuses_fails_the_command() {
 /// stdout closed before the report is written (`sessionctl stats | head -1`, a reader that
 /// went away): a clear error and exit 1, never a panic (`println!` panicked, exit 101 and a
 /// backtrace, after `revoke` had deleted: was it done?).
+/// A command or key the server's ACL refuses the user is a misconfiguration of a server that
+/// is up: the error says so, where it asked whether the server was up.
+#[test]
+fn a_refusal_by_the_acl_is_not_taken_for_a_server_down() {
+    let server = RedisServer::start();
+    let alice = id(1);
+    put(
+        &server,
+        "session:",
+        &[(alice.clone(), vec![("user", "\"alice\"")], Some(600_000))],
+    );
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "nokeys",
+        "on",
+        ">nokeyspass",
+        "~other:*",
+        "+@all",
+    ]);
+    let url = format!("redis://nokeys:nokeyspass@127.0.0.1:{}/0", server.port());
+    let run = sessionctl(&["show", &alice], &[("SESSION_REDIS_URL", url.as_str())]).expect(1);
+    assert!(
+        run.stderr.contains("refused the user") && !run.stderr.contains("is the server up"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_closed_stdout_is_an_error_not_a_panic() {
     let server = RedisServer::start();
