@@ -85,8 +85,9 @@
 //! that write left (past 32 round trips, the update fails as unavailable, writing nothing).
 //! Without [`request_scope`] (or if it is wrapped inside the session middleware) `update`
 //! falls back to replacing the whole state, which is correct for one request at a time but
-//! has the lost-update problem above. Two requests that change the *same* key still race: the
-//! last write wins, as with any store.
+//! has the lost-update problem above; the store logs one warning naming `request_scope`.
+//! Two requests that change the *same* key still race: the last write wins, as with any
+//! store.
 //!
 //! # Errors
 //! * An id that this library could not have made (a foreign or forged cookie value) loads as no
@@ -104,7 +105,15 @@
 //!   scope the save cannot tell a renew from a new session).
 #![warn(missing_docs)]
 
-use std::{cell::RefCell, collections::HashMap, time::Duration};
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, UpdateError};
 use actix_web::{
@@ -131,10 +140,20 @@ use actix_session::storage::SessionStore as ActixSessionStore;
 /// actix-session's own Redis store does, would undo the logout; returning an error would turn a
 /// request that did its work into a 500; handing back the deleted id would keep a revoked
 /// credential alive in the browser.
+///
+/// # Without [`request_scope`]
+/// The first `load` or `save` that runs outside [`request_scope`] (it is missing, or wrapped
+/// inside `SessionMiddleware`) logs one warning naming it: the store still works, but
+/// concurrent requests can lose each other's changes and outages answer 500. Once per
+/// [`ActixStore::new`] (its clones share it), not per request.
 #[derive(Clone, Debug)]
 pub struct ActixStore {
     store: SessionStore,
     sliding: Option<Duration>,
+    /// Set once a call outside [`request_scope`] has been reported. actix's wrap order reads
+    /// backwards (the last `wrap` is the outermost), so `request_scope` inside the session
+    /// middleware is an easy mistake that silently brings back the lost-update race.
+    unscoped_reported: Arc<AtomicBool>,
 }
 
 impl ActixStore {
@@ -143,6 +162,7 @@ impl ActixStore {
         Self {
             store,
             sliding: None,
+            unscoped_reported: Arc::default(),
         }
     }
 
@@ -159,6 +179,17 @@ impl ActixStore {
     /// The core store, for health checks or for sharing with another framework.
     pub fn core(&self) -> &SessionStore {
         &self.store
+    }
+
+    /// Warns, once, when this call runs outside [`request_scope`].
+    fn check_scope(&self) {
+        if !scope::active() && !self.unscoped_reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "session store called outside session_actix::request_scope (missing, or wrapped \
+                 inside SessionMiddleware; it must be the later .wrap): concurrent requests of \
+                 one session can lose each other's changes and store outages answer 500, not 503"
+            );
+        }
     }
 
     /// Turns a store error into the error actix-session expects, flagging outages and
@@ -193,6 +224,7 @@ impl ActixSessionStore for ActixStore {
         let Ok(id) = SessionId::parse(session_key.as_ref()) else {
             return Ok(None);
         };
+        self.check_scope();
         let loaded = match self.sliding {
             Some(ttl) => self.store.load_versioned_and_touch(&id, Some(ttl)).await,
             None => self.store.load_versioned(&id).await,
@@ -217,6 +249,7 @@ impl ActixSessionStore for ActixStore {
         session_state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, SaveError> {
+        self.check_scope();
         // actix-session saves after a delete in one case: a renew, which moves the state the
         // request loaded to a new id. If the old id was gone by then (a logout in another
         // request, a revoke, expiry), storing that state would bring the session back: the
@@ -355,6 +388,11 @@ mod scope {
 
     tokio::task_local! {
         pub(super) static REQUEST: RefCell<RequestScope>;
+    }
+
+    /// Whether this call runs inside [`request_scope`].
+    pub(super) fn active() -> bool {
+        REQUEST.try_with(|_| ()).is_ok()
     }
 
     pub(super) fn mark(failure: Failure) {
