@@ -189,6 +189,8 @@ impl ActixDemo {
                     .route("/logout-everywhere", web::post().to(logout_everywhere))
                     .route("/whoami", web::get().to(whoami)),
             )
+            // Before anything touches a session: a refused request stores nothing.
+            .wrap(from_fn(refuse_cross_site))
             // Last, so outermost: it sees every answer, errors of the layers inside included.
             .wrap(from_fn(plain_text_headers))
     }
@@ -257,6 +259,28 @@ pub async fn plain_text_headers(
             Err(InternalError::from_response(err, res).into())
         }
     }
+}
+
+/// Answers 403 to a request from another site that may change state
+/// ([`crate::is_cross_site`]: login CSRF), before any session is touched.
+pub async fn refuse_cross_site(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let headers = req.headers();
+    let header = |name| headers.get(name).map(HeaderValue::as_bytes);
+    if crate::is_cross_site(
+        req.method().as_str(),
+        header("sec-fetch-site"),
+        header(header::ORIGIN.as_str()),
+        header(header::HOST.as_str()),
+    ) {
+        let res = HttpResponse::Forbidden()
+            .content_type(TEXT_PLAIN)
+            .body(crate::CROSS_SITE_REFUSED);
+        return Ok(req.into_response(res));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// The headers of [`plain_text_headers`] on one response.

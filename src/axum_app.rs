@@ -11,9 +11,10 @@
 
 use axum::{
     body::{Body, HttpBody},
+    extract::Request,
     extract::{rejection::FormRejection, Query, State},
     http::{header, HeaderValue, StatusCode},
-    middleware::map_response,
+    middleware::{from_fn, map_response, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
     Form, Json, Router,
@@ -102,8 +103,26 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
         // page loads during an outage, to say so).
         .route("/healthz", get(move || healthz(store.clone())))
         .route("/app", get(app_page))
+        // Before anything touches a session: a refused request stores nothing.
+        .layer(from_fn(refuse_cross_site))
         // Last, so outermost: it sees every answer, the session layer's errors included.
         .layer(map_response(plain_text_headers))
+}
+
+/// Answers 403 to a request from another site that may change state
+/// ([`crate::is_cross_site`]: login CSRF), before any session is touched.
+pub async fn refuse_cross_site(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let header = |name| headers.get(name).map(HeaderValue::as_bytes);
+    if crate::is_cross_site(
+        req.method().as_str(),
+        header("sec-fetch-site"),
+        header(header::ORIGIN.as_str()),
+        header(header::HOST.as_str()),
+    ) {
+        return (StatusCode::FORBIDDEN, crate::CROSS_SITE_REFUSED).into_response();
+    }
+    next.run(req).await
 }
 
 /// Sets `X-Content-Type-Options: nosniff` on every answer and `text/plain; charset=utf-8` on

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use axum::{
     extract::{rejection::FormRejection, State},
     http::StatusCode,
-    middleware::{from_fn_with_state, map_response, Next},
+    middleware::{from_fn, from_fn_with_state, map_response, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
     Form, Json, Router,
@@ -181,6 +181,8 @@ pub fn router(
         // Outside the session layers: it never touches a session.
         .route("/healthz", get(healthz))
         .layer(from_fn_with_state(store.clone(), outage_is_503))
+        // Before anything touches a session: a refused request stores nothing.
+        .layer(from_fn(crate::axum_app::refuse_cross_site))
         .layer(map_response(plain_text_headers))
         .with_state(store)
 }

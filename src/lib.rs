@@ -49,6 +49,47 @@ pub fn check_user(user: Option<String>) -> Result<String, &'static str> {
     }
 }
 
+/// The answer (403) to a request [`is_cross_site`] refuses.
+pub const CROSS_SITE_REFUSED: &str = "cross-site request refused";
+
+/// Whether a request that may change state (any method but `GET`, `HEAD`, `OPTIONS`) comes
+/// from another site, which every demo refuses with 403. Against login CSRF: another site's
+/// form that posts to `/login` logs the visitor in under a name (an account, in the
+/// axum-login demo) of the attacker's choosing, whose session then records what the visitor
+/// does. `SameSite=Lax` keeps the session cookie off such a post, but the browser still
+/// stores the cookie its answer sets.
+///
+/// Browsers say where a request comes from: `Sec-Fetch-Site` (every current browser), which
+/// passes only as `same-origin` or `none` (typed in, a bookmark; `same-site` is a sibling
+/// subdomain, possibly someone else's); without it, `Origin`, which must name the request's
+/// own `Host`. A request with neither header (curl, a script) is no browser's cross-site form,
+/// and passes. Behind a proxy that rewrites `Host`, the `Origin` fallback refuses: browsers
+/// without `Sec-Fetch-Site` then need the proxy to keep `Host`.
+pub fn is_cross_site(
+    method: &str,
+    sec_fetch_site: Option<&[u8]>,
+    origin: Option<&[u8]>,
+    host: Option<&[u8]>,
+) -> bool {
+    if matches!(method, "GET" | "HEAD" | "OPTIONS") {
+        return false;
+    }
+    if let Some(site) = sec_fetch_site {
+        return !(site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none"));
+    }
+    let Some(origin) = origin else {
+        return false;
+    };
+    let origin_host = origin
+        .strip_prefix(b"http://")
+        .or_else(|| origin.strip_prefix(b"https://"));
+    match (origin_host, host) {
+        (Some(origin_host), Some(host)) => !origin_host.eq_ignore_ascii_case(host),
+        // `Origin: null` (a sandboxed frame, a redirect across sites), or no `Host`.
+        _ => true,
+    }
+}
+
 /// `POST /logout-everywhere` of both demos, after the handler found `user` in the request's
 /// session: deletes every session of `user` through the store's index
 /// ([`SessionStore::delete_indexed`]; the demos index `user` unless `SESSION_REDIS_INDEX_KEY`
@@ -253,6 +294,42 @@ pub async fn health_report(store: &SessionStore) -> (u16, serde_json::Value) {
 
 #[cfg(test)]
 mod tests {
+    use super::is_cross_site;
+
+    #[test]
+    fn cross_site_requests_are_told_by_sec_fetch_site_then_origin() {
+        let h = |s: &'static str| Some(s.as_bytes());
+        // Reads pass whatever they say.
+        assert!(!is_cross_site(
+            "GET",
+            h("cross-site"),
+            h("http://evil.example"),
+            h("a:1")
+        ));
+        for site in ["cross-site", "same-site", "garbage"] {
+            assert!(is_cross_site("POST", h(site), None, h("a:1")), "{site}");
+        }
+        for site in ["same-origin", "none", "Same-Origin"] {
+            // Sec-Fetch-Site decides: a browser that sends it sends the truth.
+            assert!(
+                !is_cross_site("POST", h(site), h("http://evil.example"), h("a:1")),
+                "{site}"
+            );
+        }
+        assert!(is_cross_site(
+            "POST",
+            None,
+            h("http://evil.example"),
+            h("a:1")
+        ));
+        assert!(is_cross_site("POST", None, h("null"), h("a:1")));
+        assert!(is_cross_site("DELETE", None, h("http://a:2"), h("a:1")));
+        assert!(!is_cross_site("POST", None, h("http://A:1"), h("a:1")));
+        assert!(!is_cross_site("POST", None, h("https://a:1"), h("a:1")));
+        // Neither header: no browser's form.
+        assert!(!is_cross_site("POST", None, None, h("a:1")));
+    }
+
     use super::*;
 
     #[test]

@@ -387,3 +387,11 @@ async fn login_rejects_an_empty_or_over_long_user_and_stores_nothing() {
     common::checks::user_name_is_bounded(&demo.base, &move || backend.writes()).await;
     demo.stop().await;
 }
+
+#[actix_web::test]
+async fn cross_site_posts_are_refused() {
+    let backend = ProbeBackend::memory();
+    let demo = Demo::start(SessionStore::new(backend.clone())).await;
+    common::checks::cross_site_posts_are_refused(&demo.base, &move || backend.writes()).await;
+    demo.stop().await;
+}

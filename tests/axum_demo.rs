@@ -125,3 +125,10 @@ async fn login_rejects_an_empty_or_over_long_user_and_stores_nothing() {
     let base = serve(SessionStore::new(backend.clone())).await;
     checks::user_name_is_bounded(&base, &move || backend.writes()).await;
 }
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let backend = ProbeBackend::memory();
+    let base = serve(SessionStore::new(backend.clone())).await;
+    checks::cross_site_posts_are_refused(&base, &move || backend.writes()).await;
+}

@@ -210,3 +210,31 @@ async fn key_expire_slides_on_every_request() {
     assert_eq!(protected.body, "hello, alice");
     assert!((1_700_000..=1_800_000).contains(&ttl()), "{}", ttl());
 }
+
+/// Another site's form posting valid credentials to `/login` (login CSRF: the visitor would
+/// browse logged in as the attacker) is refused with 403: no cookie, nothing stored. The
+/// demo's own page logs in as before.
+#[tokio::test]
+async fn a_cross_site_login_is_refused() {
+    let store = SessionStore::memory();
+    let base = serve(store.clone()).await;
+    let form = Some("user=alice&password=wonderland");
+    let url = format!("{base}/login");
+    for headers in [
+        [("sec-fetch-site", "cross-site")],
+        [("origin", "http://evil.example")],
+    ] {
+        let res = http::send_with("POST", &url, None, form, &headers).await;
+        assert_eq!(res.status.as_u16(), 403, "{headers:?}: {res:?}");
+        assert!(res.set_cookie.is_empty(), "{res:?}");
+    }
+    let res = http::send_with(
+        "POST",
+        &url,
+        None,
+        form,
+        &[("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(res.status.as_u16(), 200, "{res:?}");
+}

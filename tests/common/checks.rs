@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use session_core::{SessionId, SessionStore};
 use session_e2e::MAX_USER_LEN;
 use session_testkit::http::open_cookie;
-pub use session_testkit::http::{send, Answer};
+pub use session_testkit::http::{send, send_with, Answer};
 
 /// Opens a `name=value` session cookie the way actix-web's private jar does.
 pub fn session_id(pair: &str, key_material: &[u8]) -> SessionId {
@@ -422,4 +422,43 @@ pub async fn content_types_everywhere_down(base: &str) {
     assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE, "{res:?}");
     assert_eq!(res.content_type.as_deref(), Some("application/json"));
     assert_eq!(res.content_type_options.as_deref(), Some("nosniff"));
+}
+
+/// A `POST` another site's page makes (login CSRF: its form logs the visitor in under the
+/// attacker's name) is refused with 403 before any session is touched: no cookie, and (per
+/// `writes`, a count of store writes) nothing stored. A browser says so with
+/// `Sec-Fetch-Site`, or, without it, with an `Origin` that is not the server's own. The
+/// demo's own page (`same-origin`, or its own `Origin`) and clients that send neither (curl)
+/// log in as before.
+pub async fn cross_site_posts_are_refused(base: &str, writes: &dyn Fn() -> usize) {
+    let url = format!("{base}/login");
+    let own = base.to_owned();
+    let before = writes();
+    for headers in [
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("sec-fetch-site", "same-site")],
+        vec![("origin", "http://evil.example")],
+        vec![("origin", "null")],
+        // A browser that sends Sec-Fetch-Site tells the truth with it, whatever Origin says.
+        vec![("sec-fetch-site", "cross-site"), ("origin", own.as_str())],
+    ] {
+        let res = send_with("POST", &url, None, Some("user=mallory"), &headers).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{headers:?}: {res:?}");
+        assert_text(&res, "a cross-site POST");
+        assert!(res.set_cookie.is_empty(), "{headers:?}: {res:?}");
+    }
+    assert_eq!(
+        writes(),
+        before,
+        "a refused cross-site request wrote to the store"
+    );
+    for headers in [
+        vec![("sec-fetch-site", "same-origin"), ("origin", own.as_str())],
+        vec![("sec-fetch-site", "none")],
+        vec![("origin", own.as_str())],
+        vec![],
+    ] {
+        let res = send_with("POST", &url, None, Some("user=alice"), &headers).await;
+        assert_eq!(res.status, StatusCode::OK, "{headers:?}: {res:?}");
+    }
 }

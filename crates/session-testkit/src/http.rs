@@ -108,9 +108,24 @@ pub fn request(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Request<Full<Bytes>> {
+    request_with(method, uri, cookie, form, &[])
+}
+
+/// [`request`] with more headers (`Origin`, `Sec-Fetch-Site`: what a browser says about where
+/// a request comes from).
+pub fn request_with(
+    method: &str,
+    uri: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Request<Full<Bytes>> {
     let mut req = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
         .uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(cookie) = cookie {
         req = req.header(header::COOKIE, cookie);
     }
@@ -126,10 +141,21 @@ pub fn request(
 
 /// Sends one [`request`] over real HTTP to `url` (a full `http://` URL) and reads the answer.
 pub async fn send(method: &str, url: &str, cookie: Option<&str>, form: Option<&str>) -> Answer {
+    send_with(method, url, cookie, form, &[]).await
+}
+
+/// [`send`] with more headers, as [`request_with`].
+pub async fn send_with(
+    method: &str,
+    url: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     let res = client
-        .request(request(method, url, cookie, form))
+        .request(request_with(method, url, cookie, form, headers))
         .await
         .unwrap();
     Answer::read(res).await
