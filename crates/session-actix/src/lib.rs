@@ -89,6 +89,12 @@
 //! Two requests that change the *same* key still race: the last write wins, as with any
 //! store.
 //!
+//! Use one `SessionMiddleware` per request. actix-session 0.11 keeps one session object per
+//! request, which two of its middlewares on one route share: the inner one takes the state
+//! first, and the outer one then writes an empty state (a logout of its session whenever
+//! anything changed) while the inner session gets the outer one's keys. That is
+//! actix-session's own behaviour, with its own stores too; no store can mend it.
+//!
 //! # Errors
 //! * An id that this library could not have made (a foreign or forged cookie value) loads as no
 //!   session, without asking the store.
