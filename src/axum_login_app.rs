@@ -21,8 +21,8 @@
 //! so the session store holds nothing to guess a password from.
 //!
 //! axum-login answers a session store failure with an empty 500; the outermost middleware
-//! ([`outage_is_503`]) turns it into 503 when the store's health check says a backend is down,
-//! as the other demos answer an outage.
+//! ([`outage_is_503`]) turns it into 503 when the adapter's calls just failed as unavailable,
+//! or the store's health check says a backend is down, as the other demos answer an outage.
 
 use std::collections::HashMap;
 
@@ -164,7 +164,8 @@ pub fn router(
     // server still holds.
     let cookie_ttl = SESSION_TTL.max(sliding_expiry.unwrap_or_default());
     let inactivity = time::Duration::try_from(cookie_ttl).unwrap_or(time::Duration::MAX);
-    let sessions = SessionManagerLayer::new(TowerStore::new(store.clone()))
+    let tower = TowerStore::new(store.clone());
+    let sessions = SessionManagerLayer::new(tower.clone())
         .with_name(COOKIE_NAME)
         .with_secure(secure)
         .with_expiry(Expiry::OnInactivity(inactivity))
@@ -180,7 +181,7 @@ pub fn router(
         .layer(auth)
         // Outside the session layers: it never touches a session.
         .route("/healthz", get(healthz))
-        .layer(from_fn_with_state(store.clone(), outage_is_503))
+        .layer(from_fn_with_state((store.clone(), tower), outage_is_503))
         // Before anything touches a session: a refused request stores nothing.
         .layer(from_fn(crate::axum_app::refuse_cross_site))
         .layer(map_response(plain_text_headers))
@@ -276,16 +277,19 @@ async fn healthz(State(store): State<SessionStore>) -> Response {
 }
 
 /// Answers 503 for a 500 that a session store outage caused: axum-login and tower-sessions
-/// answer every store error with an empty 500, so the store's (shared, at most once a second)
-/// health check decides.
+/// answer every store error with an empty 500, so the adapter says whether its calls just
+/// failed as unavailable ([`TowerStore::failed_unavailable_within`]), and otherwise the store's
+/// (shared, at most once a second) health check decides. The health check alone still said
+/// "up" for up to a second after an outage began, and such a request got the 500.
 pub async fn outage_is_503(
-    State(store): State<SessionStore>,
+    State((store, tower)): State<(SessionStore, TowerStore)>,
     req: axum::extract::Request,
     next: Next,
 ) -> Response {
     let res = next.run(req).await;
     if res.status() == StatusCode::INTERNAL_SERVER_ERROR
-        && store.health().await.iter().any(|b| !b.up)
+        && (tower.failed_unavailable_within(std::time::Duration::from_secs(1))
+            || store.health().await.iter().any(|b| !b.up))
     {
         return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
     }

@@ -193,6 +193,26 @@ async fn redis_outage_is_503_and_recovers() {
     assert_eq!(again.body, "hello, alice");
 }
 
+/// Redis dies right after a health check said it was up: the next request's store error is
+/// still a 503. The demo told an outage by the store's health check, which is reused for a
+/// second (`HEALTH_REUSE`), so such a request got axum-login's empty 500; it now asks the
+/// adapter whether its own calls failed as unavailable.
+#[tokio::test]
+async fn an_outage_right_after_a_health_check_is_503() {
+    let redis = RedisServer::start();
+    let timeouts = [
+        ("session_redis_socket_timeout", "0.5"),
+        ("session_redis_socket_connect_timeout", "0.5"),
+    ];
+    let app = serve(redis_store(&redis, &timeouts).await.1).await;
+    let cookie = login_alice(&app).await.cookie_pair();
+    let healthz = send(&app, "GET", "/healthz", None, None).await;
+    assert_eq!(healthz.status, 200, "{healthz:?}");
+    redis.kill();
+    let down = send(&app, "GET", "/protected", Some(&cookie), None).await;
+    assert_eq!(down.status, 503, "{down:?}");
+}
+
 /// With `session_redis_key_expire`, every request with a session restarts its TTL at
 /// `key_expire` (tower-sessions' always-save), as in the other demos.
 #[tokio::test]

@@ -188,6 +188,9 @@ pub struct TowerStore {
     /// Ids this adapter deleted, with when, for as long: `create` never hands one out again
     /// (see `create`).
     deleted: Arc<Recent>,
+    /// When a call of this adapter (or a clone) last failed as unavailable: see
+    /// [`TowerStore::failed_unavailable_within`].
+    last_outage: Arc<Mutex<Option<Instant>>>,
 }
 
 /// Ids remembered for [`PENDING_FOR`], at most [`PENDING_MAX`] of them (the oldest forgotten
@@ -274,6 +277,35 @@ impl std::fmt::Debug for TowerStore {
 }
 
 impl TowerStore {
+    /// Whether a call of this adapter (or of a clone) failed as unavailable (the store down,
+    /// a timeout) within the last `within`. tower-sessions answers every store error with an
+    /// empty 500, whatever its cause: a layer in front of it can ask this to answer an outage
+    /// with 503 (the axum-login demo's `outage_is_503`), where the store's health check,
+    /// reused for a second, still said "up" right after an outage began.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let tower = session_axum::TowerStore::new(session_core::SessionStore::memory());
+    /// assert!(!tower.failed_unavailable_within(Duration::from_secs(1)));
+    /// ```
+    pub fn failed_unavailable_within(&self, within: Duration) -> bool {
+        self.last_outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() <= within)
+    }
+
+    /// A store error as tower-sessions' error, noting an outage.
+    fn backend_error(&self, err: StoreError) -> Error {
+        if err.is_unavailable() {
+            *self
+                .last_outage
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
+        Error::Backend(err.to_string())
+    }
+
     /// The adapter over `store`; its TTL rule (`session_redis_key_expire`) and size limit
     /// apply to every write.
     pub fn new(store: SessionStore) -> Self {
@@ -281,6 +313,7 @@ impl TowerStore {
             store,
             pending: Arc::default(),
             deleted: Arc::default(),
+            last_outage: Arc::default(),
         }
     }
 
@@ -336,10 +369,6 @@ fn to_state(record: &Record) -> Result<SessionState, Error> {
         .collect()
 }
 
-fn backend_error(err: StoreError) -> Error {
-    Error::Backend(err.to_string())
-}
-
 #[async_trait]
 impl session_store::SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -366,7 +395,7 @@ impl session_store::SessionStore for TowerStore {
                     .store
                     .create_with_id(&id, &state, Some(ttl))
                     .await
-                    .map_err(backend_error)?
+                    .map_err(|e| self.backend_error(e))?
             {
                 if state.is_empty() {
                     // Nothing was written, so nothing checked that the id is free in the
@@ -382,7 +411,7 @@ impl session_store::SessionStore for TowerStore {
             );
             record.id = Id::default();
         }
-        Err(backend_error(StoreError::IdCollision {
+        Err(self.backend_error(StoreError::IdCollision {
             tries: CREATE_TRIES,
         }))
     }
@@ -392,7 +421,10 @@ impl session_store::SessionStore for TowerStore {
         let Some(ttl) = time_left(record.expiry_date) else {
             // Saved with an expiry date in the past: the session is over.
             self.pending.take(&id);
-            self.store.delete(&id).await.map_err(backend_error)?;
+            self.store
+                .delete(&id)
+                .await
+                .map_err(|e| self.backend_error(e))?;
             return Ok(());
         };
         let state = to_state(record)?;
@@ -400,7 +432,7 @@ impl session_store::SessionStore for TowerStore {
             .store
             .replace(&id, &state, Some(ttl))
             .await
-            .map_err(backend_error)?
+            .map_err(|e| self.backend_error(e))?
         {
             return Ok(());
         }
@@ -411,7 +443,7 @@ impl session_store::SessionStore for TowerStore {
                 .store
                 .create_with_id(&id, &state, Some(ttl))
                 .await
-                .map_err(backend_error)?
+                .map_err(|e| self.backend_error(e))?
             {
                 tracing::warn!("a tower-sessions id created without data was taken meanwhile; the save is dropped");
             } else if state.is_empty() {
@@ -436,7 +468,7 @@ impl session_store::SessionStore for TowerStore {
                 tracing::warn!(error = %err, "corrupt stored session treated as no session");
                 return Ok(None);
             }
-            Err(err) => return Err(backend_error(err)),
+            Err(err) => return Err(self.backend_error(err)),
         };
         let mut data = HashMap::with_capacity(state.len());
         for (key, json) in state.drain() {
@@ -466,7 +498,10 @@ impl session_store::SessionStore for TowerStore {
         let id = Self::session_id(session_id);
         self.pending.take(&id);
         self.deleted.remember(id.clone());
-        self.store.delete(&id).await.map_err(backend_error)?;
+        self.store
+            .delete(&id)
+            .await
+            .map_err(|e| self.backend_error(e))?;
         Ok(())
     }
 }
