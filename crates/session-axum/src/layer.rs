@@ -199,8 +199,10 @@ impl SessionLayer {
     }
 
     /// When the handler answers with a 5xx status, save nothing (no write, no cookie): a
-    /// request that failed half-way does not leave half its changes in the session. Default:
-    /// off (the changes are saved whatever the status, as tower-sessions and actix-session do).
+    /// request that failed half-way does not leave half its changes in the session. But a
+    /// [`purge`](crate::Session::purge) (a logout) is still made, and its cookie removed: a
+    /// logout sticks whatever the handler did after it. Default: off (the changes are saved
+    /// whatever the status, as tower-sessions and actix-session do).
     pub fn with_skip_save_on_server_error(self, skip: bool) -> Self {
         self.edit(|c| c.skip_save_on_server_error = skip)
     }
@@ -254,10 +256,12 @@ where
         let skip_on_error = self.config.skip_save_on_server_error;
         Box::pin(async move {
             let mut res = inner.call(req).await?;
-            if skip_on_error && res.status().is_server_error() {
-                return Ok(res);
-            }
-            match session.save().await {
+            let saved = if skip_on_error && res.status().is_server_error() {
+                session.save_purge_only().await
+            } else {
+                session.save().await
+            };
+            match saved {
                 Ok(Some(cookie)) => {
                     res.headers_mut().append(header::SET_COOKIE, cookie);
                 }

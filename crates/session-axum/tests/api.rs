@@ -132,6 +132,14 @@ fn routes() -> Router {
             post(|session: Session| async move { session.insert(EXPIRY_KEY, "forever").await }),
         )
         .route(
+            "/logout-then-fail",
+            post(|session: Session| async move {
+                session.purge().await?;
+                session.insert("flash", "\"bye\"").await?;
+                Ok::<_, SessionError>((StatusCode::INTERNAL_SERVER_ERROR, "failed"))
+            }),
+        )
+        .route(
             "/fail",
             post(|session: Session| async move {
                 session.insert("half", "done").await?;
@@ -558,6 +566,38 @@ async fn nothing_is_saved_after_a_server_error_when_asked() {
         assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(res.set_cookie.is_empty(), "{name}: {res:?}");
         assert!(backend.calls().iter().all(|c| !c.is_write()), "{name}");
+    }
+}
+
+/// A logout sticks even when its handler then fails: under
+/// `with_skip_save_on_server_error` nothing else the handler did is saved, but the purge's
+/// delete is made and the cookie removed. It used to skip the delete too, leaving the user
+/// logged in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_sticks_when_its_handler_fails_and_nothing_else_is_saved() {
+    for (name, backend) in stores().all {
+        let app = app(&backend, |l| l.with_skip_save_on_server_error(true));
+        let pair = send(&app, "POST", "/login", None).await.cookie_pair();
+        let id = open(&pair);
+        backend.take_calls();
+        let res = send(&app, "POST", "/logout-then-fail", Some(&pair)).await;
+        assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR, "{name}");
+        assert!(is_removal(&res), "{name}: {res:?}");
+        let store = SessionStore::new(backend.clone());
+        assert_eq!(
+            store.load(&id).await.unwrap(),
+            None,
+            "{name}: still logged in"
+        );
+        // The data inserted after the purge was not stored under a new id either.
+        assert!(
+            backend
+                .calls()
+                .iter()
+                .all(|c| !matches!(c, Call::Create(..))),
+            "{name}: {:?}",
+            backend.calls()
+        );
     }
 }
 
