@@ -153,3 +153,176 @@ async fn a_corrupt_stored_session_logs_one_warning_and_no_secret() {
         }
     }
 }
+
+/// [`Events`], plus the fields of every span as it is made or recorded: what a `fmt` log
+/// prints as each line's context.
+#[derive(Clone, Default)]
+struct EventsAndSpans(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> Layer<S> for EventsAndSpans {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut text = String::new();
+        event.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text);
+    }
+
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _id: &tracing::span::Id,
+        _ctx: Context<'_, S>,
+    ) {
+        let mut text = format!("span {}", attrs.metadata().name());
+        attrs.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text);
+    }
+
+    fn on_record(
+        &self,
+        _id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _ctx: Context<'_, S>,
+    ) {
+        let mut text = String::from("span record");
+        values.record(&mut Fields(&mut text));
+        self.0.lock().unwrap().push(text);
+    }
+}
+
+/// The README's "passwords, session ids and session data never reach logs, error messages or
+/// `Debug` output", through actix-session and `request_scope` (the axum layer has its own
+/// test, `no_event_at_any_level_holds_a_secret`): every event and span at every level, TRACE
+/// included, and the errors the middleware hands the server, through a session's life on a
+/// Redis server that needs a password: a login that renews the id, writes, a tampered cookie,
+/// an outage (the server stopped: 503) and its recovery, a logout, and a store built with a
+/// wrong password. None holds the password, a session id, a cookie value or a session value.
+#[actix_web::test]
+async fn no_event_span_or_error_holds_a_secret() {
+    let events = EventsAndSpans::default();
+    let _guard = tracing_subscriber::registry()
+        .with(events.clone())
+        .set_default();
+    let password = "PASSWORDMARKER";
+    let redis = session_testkit::RedisServer::start_with(
+        session_testkit::ServerOptions::new().password(password),
+    );
+    let config = session_core::SessionConfig::builder()
+        .set("session_redis_host", "127.0.0.1")
+        .set("session_redis_port", &redis.port().to_string())
+        .set("session_redis_password", password)
+        .set("session_redis_socket_timeout", "0.5")
+        .build()
+        .unwrap();
+    let core = SessionStore::from_config(&config).await.unwrap();
+    let key = Key::generate();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(
+                ActixStore::new(core.clone()).sliding_expiry(std::time::Duration::from_secs(600)),
+                key.clone(),
+            ))
+            .wrap(from_fn(request_scope))
+            .route("/counter", web::get().to(counter))
+            .route(
+                "/login",
+                web::get().to(|session: Session| async move {
+                    session.insert("user", "VALUEMARKER")?;
+                    session.renew();
+                    Ok::<_, actix_web::Error>(HttpResponse::Ok().finish())
+                }),
+            )
+            .route(
+                "/logout",
+                web::get().to(|session: Session| async move {
+                    session.purge();
+                    HttpResponse::Ok().finish()
+                }),
+            ),
+    )
+    .await;
+    let get = |uri: &str, cookie: Option<&actix_web::cookie::Cookie<'static>>| {
+        let mut req = test::TestRequest::get().uri(uri);
+        if let Some(cookie) = cookie {
+            req = req.cookie(cookie.clone());
+        }
+        req.to_request()
+    };
+    let mut errors = Vec::new();
+
+    let res = test::call_service(&app, get("/counter", None)).await;
+    let first = session_cookie(&res).unwrap();
+    let res = test::call_service(&app, get("/login", Some(&first))).await;
+    assert!(res.status().is_success(), "{}", res.status());
+    let login = session_cookie(&res).unwrap();
+    let res = test::call_service(&app, get("/counter", Some(&login))).await;
+    assert_eq!(test::read_body(res).await, "2");
+    let mut tampered = login.clone();
+    let mut value = tampered.value().to_owned();
+    value.replace_range(4..6, "AA");
+    tampered.set_value(value);
+    let res = test::call_service(&app, get("/counter", Some(&tampered))).await;
+    assert_eq!(
+        test::read_body(res).await,
+        "1",
+        "a tampered cookie is a fresh session"
+    );
+
+    redis.stop();
+    let err = test::try_call_service(&app, get("/counter", Some(&login)))
+        .await
+        .expect_err("an outage is an error");
+    assert_eq!(
+        err.error_response().status(),
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    );
+    errors.push(format!("{err} {err:?}"));
+    redis.restart();
+    // The server restarted empty: the first request after it may meet the old connection.
+    let mut back = None;
+    for _ in 0..50 {
+        match test::try_call_service(&app, get("/login", None)).await {
+            Ok(res) if res.status().is_success() => {
+                back = Some(session_cookie(&res).unwrap());
+                break;
+            }
+            Ok(res) => errors.push(format!("{:?}", res.status())),
+            Err(err) => errors.push(format!("{err} {err:?}")),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let back = back.expect("recovered");
+    let res = test::call_service(&app, get("/logout", Some(&back))).await;
+    assert!(res.status().is_success(), "{}", res.status());
+
+    let wrong = session_core::SessionConfig::builder()
+        .set("session_redis_host", "127.0.0.1")
+        .set("session_redis_port", &redis.port().to_string())
+        .set("session_redis_password", "WRONGPASSWORDMARKER")
+        .build()
+        .unwrap();
+    match SessionStore::from_config(&wrong).await {
+        Ok(store) => {
+            let err = store.load(&id_in(&back, &key)).await.unwrap_err();
+            errors.push(format!("{err} {err:?}"));
+        }
+        Err(err) => errors.push(format!("{err} {err:?}")),
+    }
+
+    let lines = events.0.lock().unwrap().clone();
+    assert!(!lines.is_empty());
+    let mut secrets = vec![
+        password.to_owned(),
+        "WRONGPASSWORDMARKER".to_owned(),
+        "VALUEMARKER".to_owned(),
+        tampered.value().to_owned(),
+    ];
+    for cookie in [&first, &login, &back] {
+        secrets.push(id_in(cookie, &key).as_str().to_owned());
+        secrets.push(cookie.value().to_owned());
+    }
+    for line in lines.iter().chain(&errors) {
+        for secret in &secrets {
+            assert!(!line.contains(secret.as_str()), "{secret} in {line}");
+        }
+    }
+}
