@@ -289,6 +289,24 @@ pub async fn content_types_everywhere(base: &str, healthz_up: bool) {
         assert_text(&res, &what);
         assert!(!res.body.is_empty(), "{what}: an answer without a message");
     }
+    // The answers the frameworks make before any handler: a method the route does not take,
+    // and a login form too large to read (axum's 2 MB body limit, actix-web's 16 KB form
+    // limit). Any status but a success; still typed and not sniffed.
+    let huge = format!("user={}", "u".repeat(3 << 20));
+    for (method, path, form) in [
+        ("GET", "/login", None),
+        ("GET", "/logout", None),
+        ("DELETE", "/counter", None),
+        ("POST", "/login", Some(huge.as_str())),
+    ] {
+        let what = format!(
+            "{method} {path} ({} bytes of form)",
+            form.map_or(0, str::len)
+        );
+        let res = send(method, &format!("{base}{path}"), None, form).await;
+        assert!(res.status.is_client_error(), "{what}: {res:?}");
+        assert_text(&res, &what);
+    }
     let res = healthz_when(base, healthz_up).await;
     assert_eq!(res.status.is_success(), healthz_up, "{res:?}");
     assert_eq!(res.content_type.as_deref(), Some("application/json"));
