@@ -236,6 +236,18 @@ impl ActixSessionStore for ActixStore {
             None => self.store.load_versioned(&id).await,
         };
         match loaded {
+            Ok(Some((state, _)))
+                if state
+                    .get(session_core::EXPIRY_KEY)
+                    .is_some_and(|json| session_core::past_deadline(json)) =>
+            {
+                // A deadline the axum layer set on this shared session has passed: the
+                // session is over here as it is there, whatever TTL the store kept.
+                if let Err(err) = self.store.delete(&id).await {
+                    tracing::warn!(error = %err, "could not delete a session past its deadline; it is not served");
+                }
+                Ok(None)
+            }
             Ok(Some((state, version))) => {
                 scope::remember(session_key.as_ref(), &state, version);
                 Ok(Some(state))

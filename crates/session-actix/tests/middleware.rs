@@ -536,3 +536,46 @@ async fn tampered_cookie_is_a_fresh_session() {
     let res = test::call_service(&app, req("/get?key=user", Some(&foreign))).await;
     assert_eq!(body(res).await, "none");
 }
+
+/// A session shared with an axum service whose own deadline (`Expiry::AtDateTime`, stored
+/// under `session_core::EXPIRY_KEY`) has passed is over through actix too, whatever TTL the
+/// store kept (`session_redis_key_expire` wins over the deadline on every write): no session,
+/// and it is deleted. It was served, logged in, until its store TTL ended. A deadline still
+/// ahead changes nothing.
+#[actix_web::test]
+async fn a_shared_session_past_its_deadline_is_not_served() {
+    let (core, _probe) = probed_store();
+    let core = core.with_key_expire(Some(Duration::from_secs(600)));
+    let key = Key::generate();
+    let app = service(
+        ActixStore::new(core.clone()),
+        key.clone(),
+        true,
+        web::Data::new(Gate::default()),
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (at, served) in [(now - 1, false), (now + 3600, true)] {
+        let state = SessionState::from([
+            ("user".to_owned(), "\"alice\"".to_owned()),
+            (
+                session_core::EXPIRY_KEY.to_owned(),
+                format!(r#"{{"at_unix":{at}}}"#),
+            ),
+        ]);
+        let id = core.create(&state, None).await.unwrap();
+        let res =
+            test::call_service(&app, req("/get?key=user", Some(&cookie_for(&id, &key)))).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let answer = body(res).await;
+        assert_eq!(answer == "alice", served, "deadline {at}: {answer}");
+        assert_eq!(
+            core.load(&id).await.unwrap().is_some(),
+            served,
+            "deadline {at}"
+        );
+    }
+}

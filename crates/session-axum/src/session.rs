@@ -16,7 +16,8 @@ use crate::{
 
 /// The stored key that holds a session's own [`Expiry`], when it has one. Hidden from the
 /// session's keys; an application cannot write it (see [`SessionError::ReservedKey`]).
-pub const EXPIRY_KEY: &str = "__expiry";
+/// session-core's [`session_core::EXPIRY_KEY`]: the actix store honours its deadline too.
+pub const EXPIRY_KEY: &str = session_core::EXPIRY_KEY;
 
 /// When one session ends, overriding the layer's settings: the "remember me" checkbox.
 /// Set with [`Session::set_expiry`]; kept with the session (under [`EXPIRY_KEY`]), so later

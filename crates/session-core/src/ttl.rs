@@ -75,6 +75,39 @@ pub(crate) fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(max).clamp(1, max)
 }
 
+/// The key under which a session keeps its own expiry, written by the axum layer
+/// (`session_axum::Expiry`): `{"at_unix":N}` (a deadline, in seconds since the epoch),
+/// `{"inactivity_secs":N}` or `"on_session_end"`. Defined here so that every framework crate
+/// that serves a shared session honours its deadline ([`past_deadline`]).
+pub const EXPIRY_KEY: &str = "__expiry";
+
+/// Whether `json`, a session's [`EXPIRY_KEY`] value, is a deadline that has passed. Such a
+/// session is over whatever TTL the store kept: `session_redis_key_expire` decides the TTL of
+/// every write, and an actix-web service's writes to a shared session reset it. Anything else
+/// (another kind of expiry, a value this library did not write) is no deadline.
+///
+/// ```
+/// use session_core::past_deadline;
+///
+/// assert!(past_deadline(r#"{"at_unix":0}"#));
+/// assert!(!past_deadline(r#"{"at_unix":99999999999}"#));
+/// assert!(!past_deadline(r#"{"inactivity_secs":60}"#));
+/// assert!(!past_deadline("forever"));
+/// ```
+pub fn past_deadline(json: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Deadline {
+        at_unix: i64,
+    }
+    let Ok(Deadline { at_unix }) = serde_json::from_str::<Deadline>(json) else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    at_unix <= now
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
