@@ -268,13 +268,9 @@ pub async fn refuse_cross_site(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let headers = req.headers();
-    let header = |name| headers.get(name).map(HeaderValue::as_bytes);
-    if crate::is_cross_site(
-        req.method().as_str(),
-        header("sec-fetch-site"),
-        header(header::ORIGIN.as_str()),
-        header(header::HOST.as_str()),
-    ) {
+    if crate::is_cross_site(req.method().as_str(), |name| {
+        headers.get(name).map(HeaderValue::as_bytes)
+    }) {
         let res = HttpResponse::Forbidden()
             .content_type(TEXT_PLAIN)
             .body(crate::CROSS_SITE_REFUSED);

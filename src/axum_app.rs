@@ -113,13 +113,9 @@ pub fn router_with_layer(store: SessionStore, layer: SessionLayer) -> Router {
 /// ([`crate::is_cross_site`]: login CSRF), before any session is touched.
 pub async fn refuse_cross_site(req: Request, next: Next) -> Response {
     let headers = req.headers();
-    let header = |name| headers.get(name).map(HeaderValue::as_bytes);
-    if crate::is_cross_site(
-        req.method().as_str(),
-        header("sec-fetch-site"),
-        header(header::ORIGIN.as_str()),
-        header(header::HOST.as_str()),
-    ) {
+    if crate::is_cross_site(req.method().as_str(), |name| {
+        headers.get(name).map(HeaderValue::as_bytes)
+    }) {
         return (StatusCode::FORBIDDEN, crate::CROSS_SITE_REFUSED).into_response();
     }
     next.run(req).await

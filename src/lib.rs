@@ -65,16 +65,15 @@ pub const CROSS_SITE_REFUSED: &str = "cross-site request refused";
 /// own `Host`. A request with neither header (curl, a script) is no browser's cross-site form,
 /// and passes. Behind a proxy that rewrites `Host`, the `Origin` fallback refuses: browsers
 /// without `Sec-Fetch-Site` then need the proxy to keep `Host`.
-pub fn is_cross_site(
-    method: &str,
-    sec_fetch_site: Option<&[u8]>,
-    origin: Option<&[u8]>,
-    host: Option<&[u8]>,
-) -> bool {
+///
+/// `header` gives a request header's value by its (lower-case) name: each framework has its
+/// own header map.
+pub fn is_cross_site<'a>(method: &str, header: impl Fn(&str) -> Option<&'a [u8]>) -> bool {
     if matches!(method, "GET" | "HEAD" | "OPTIONS") {
         return false;
     }
-    if let Some(site) = sec_fetch_site {
+    let (origin, host) = (header("origin"), header("host"));
+    if let Some(site) = header("sec-fetch-site") {
         return !(site.eq_ignore_ascii_case(b"same-origin") || site.eq_ignore_ascii_case(b"none"));
     }
     let Some(origin) = origin else {
@@ -294,7 +293,20 @@ pub async fn health_report(store: &SessionStore) -> (u16, serde_json::Value) {
 
 #[cfg(test)]
 mod tests {
-    use super::is_cross_site;
+    /// [`super::is_cross_site`] over these `Sec-Fetch-Site`, `Origin` and `Host` values.
+    fn is_cross_site(
+        method: &str,
+        site: Option<&'static [u8]>,
+        origin: Option<&'static [u8]>,
+        host: Option<&'static [u8]>,
+    ) -> bool {
+        super::is_cross_site(method, |name| match name {
+            "sec-fetch-site" => site,
+            "origin" => origin,
+            "host" => host,
+            _ => None,
+        })
+    }
 
     #[test]
     fn cross_site_requests_are_told_by_sec_fetch_site_then_origin() {
