@@ -760,3 +760,41 @@ async fn foreign_files_named_like_sessions_block_nothing() {
         .unwrap());
     assert!(memory.load(&id, None).await.unwrap().is_some());
 }
+
+/// A value that is not JSON text is refused before anything is written, as Redis refuses
+/// it: the file store wrote it, and the whole session read as corrupt from then on (every
+/// other key of it lost, and every later write refused) for one bad value (a review).
+#[tokio::test]
+async fn file_values_that_are_not_json_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let backend: Arc<dyn SessionBackend> = Arc::new(
+        FileBackend::new(root.to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let id = SessionId::generate();
+    let sneaky = state(&[("a", r#"1,"b":2"#)]);
+    assert!(backend
+        .create(&id, &sneaky, None)
+        .await
+        .unwrap_err()
+        .is_corrupt());
+    assert!(!session_path(root, &id).exists());
+
+    let good = state(&[("a", "1"), ("user", "\"alice\"")]);
+    assert!(backend.create(&id, &good, None).await.unwrap());
+    let before = fs::read(session_path(root, &id)).unwrap();
+    let mut bad = Changes::default();
+    bad.set("a", "{not json");
+    let err = backend.apply(&id, &bad, None).await.unwrap_err();
+    assert!(err.is_corrupt() && err.to_string().contains("`a`"), "{err}");
+    assert!(!err.to_string().contains("not json"), "{err}");
+    assert!(backend
+        .replace(&id, &sneaky, None)
+        .await
+        .unwrap_err()
+        .is_corrupt());
+    assert_eq!(fs::read(session_path(root, &id)).unwrap(), before);
+    assert_eq!(backend.load(&id, None).await.unwrap(), Some(good));
+}

@@ -345,7 +345,7 @@ async fn multi_moves_sessions_from_files_into_redis() {
 
     // Delete removes it from both (write implies delete).
     assert!(files
-        .create(&new, &state(&[("k", "stale")]), None)
+        .create(&new, &state(&[("k", "\"stale\"")]), None)
         .await
         .unwrap());
     assert!(store.delete(&new).await.unwrap());

@@ -86,7 +86,8 @@
 //! to overwrite it. Corrupt files are **never removed automatically** (they may be the only copy
 //! of someone's data, or the sign of a bug worth inspecting): only an explicit `delete` (a
 //! logout) removes one. [`FileBackend::cleanup`] counts them and logs a warning so an operator
-//! can look.
+//! can look. A write of a value that is not JSON text is refused before anything is written,
+//! so the store never makes a corrupt file itself.
 
 use std::{
     fs::{self, File, OpenOptions, TryLockError},
@@ -421,6 +422,7 @@ impl SessionBackend for FileBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        check_values_are_json(state).map_err(refused)?;
         let entry = entry_of_state(self.index_key(), state);
         let (id, state) = (id.clone(), state.clone());
         self.run(move |dir| {
@@ -436,6 +438,7 @@ impl SessionBackend for FileBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        check_values_are_json(state).map_err(refused)?;
         let entry = entry_of_state(self.index_key(), state);
         let (id, state) = (id.clone(), state.clone());
         self.run(move |dir| {
@@ -455,6 +458,7 @@ impl SessionBackend for FileBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        check_values_are_json(&changes.set).map_err(refused)?;
         let entry = entry_of_changes(self.index_key(), changes);
         let (id, changes) = (id.clone(), changes.clone());
         self.run(move |dir| {
@@ -1397,6 +1401,14 @@ fn unavailable(doing: &str, err: io::Error) -> StoreError {
             format!("{doing}: {err}")
         },
     }
+}
+
+/// A write refused because a value is not JSON text. Every read checks the values
+/// ([`read_record`]), so one such value written would make the whole session corrupt: every
+/// other key lost, every later write refused. Refused before anything is written, as Redis
+/// refuses it.
+fn refused(why: String) -> StoreError {
+    corrupt(format!("{why}; nothing was written"))
 }
 
 fn corrupt(detail: String) -> StoreError {
