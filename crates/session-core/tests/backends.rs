@@ -798,3 +798,43 @@ async fn file_values_that_are_not_json_are_refused_before_anything_is_written() 
     assert_eq!(fs::read(session_path(root, &id)).unwrap(), before);
     assert_eq!(backend.load(&id, None).await.unwrap(), Some(good));
 }
+
+/// A stale temp or probe entry that cannot be removed (here a directory with such a name:
+/// `unlink` refuses it) is counted as unreadable and skipped: it failed the whole sweep,
+/// every time, and expired sessions piled up behind it (a review).
+#[tokio::test]
+async fn a_stale_temp_entry_that_cannot_be_removed_does_not_stop_the_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let backend = FileBackend::new(root.to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let mut expired = Vec::new();
+    for _ in 0..5 {
+        let id = SessionId::generate();
+        let short = Some(Duration::from_millis(1));
+        assert!(backend
+            .create(&id, &state(&[("a", "1")]), short)
+            .await
+            .unwrap());
+        expired.push(id);
+    }
+    let shard = session_path(root, &expired[0])
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    for stuck in [shard.join(".tmp-stuck"), root.join(".probe-stuck")] {
+        fs::create_dir(&stuck).unwrap();
+        fs::write(stuck.join("inside"), b"x").unwrap();
+        fs::File::open(&stuck).unwrap().set_modified(old).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+
+    let report = backend.cleanup().await.unwrap();
+    assert_eq!(report.expired_removed, expired.len(), "{report:?}");
+    assert_eq!(report.unreadable, 2, "{report:?}");
+    for id in &expired {
+        assert!(!session_path(root, id).exists());
+    }
+}

@@ -1024,8 +1024,8 @@ impl Dir {
                 .to_str()
                 .is_some_and(|name| name.starts_with(PROBE_PREFIX))
             {
-                if is_stale(&shard) && remove_file(&shard.path())? {
-                    report.temp_removed += 1;
+                if is_stale(&shard) {
+                    remove_leftover(&shard.path(), &mut report);
                 }
                 continue;
             }
@@ -1072,8 +1072,8 @@ impl Dir {
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(TEMP_PREFIX) {
-                if is_stale(&entry) && remove_file(&entry.path())? {
-                    report.temp_removed += 1;
+                if is_stale(&entry) {
+                    remove_leftover(&entry.path(), report);
                 }
                 continue;
             }
@@ -1260,6 +1260,18 @@ fn refuse_shared(root: &Path, owner: Option<u32>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Removes a stale temp or probe file for a sweep, counting it in `report`. One that cannot
+/// be removed is counted as unreadable and skipped, like any other entry the sweep cannot
+/// handle: its error failed the whole sweep, every time, and expired sessions piled up
+/// behind it.
+fn remove_leftover(path: &Path, report: &mut CleanupReport) {
+    match remove_file(path) {
+        Ok(true) => report.temp_removed += 1,
+        Ok(false) => {}
+        Err(_) => report.unreadable += 1,
+    }
 }
 
 /// True for a temp file old enough to have been left by a crash rather than being written now.
