@@ -838,3 +838,48 @@ async fn a_stale_temp_entry_that_cannot_be_removed_does_not_stop_the_sweep() {
         assert!(!session_path(root, id).exists());
     }
 }
+
+/// The background sweeper runs on the runtime of the first operation. When that runtime
+/// shuts down (a start-up check run in a runtime of its own, an actix-web worker restarted
+/// after a panic: each worker has its own runtime), the task went with it, and no other
+/// was ever started: expired sessions that were never accessed again stayed for good (a
+/// review). The next operation in a live runtime starts it again.
+#[test]
+fn the_sweeper_starts_again_when_its_runtime_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let store = SessionStore::new(
+        FileBackend::new(root.clone())
+            .unwrap()
+            .with_cleanup_interval(Some(Duration::from_millis(200))),
+    );
+    let first = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    first.block_on(async {
+        assert_eq!(store.load(&SessionId::generate()).await.unwrap(), None);
+    });
+    drop(first);
+
+    let next = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    next.block_on(async {
+        let id = store
+            .create(&state(&[("a", "1")]), Some(TTL))
+            .await
+            .unwrap();
+        let path = session_path(&root, &id);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while path.exists() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no sweeper removed the expired file"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}

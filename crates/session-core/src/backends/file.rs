@@ -75,7 +75,8 @@
 //! takes milliseconds, so these were left by a crash). Cleanup runs on a background tokio
 //! task, started by the first operation made inside a tokio runtime: once right away (to clear
 //! leftovers of a previous run) and then every [`DEFAULT_CLEANUP_INTERVAL`] (see
-//! [`FileBackend::with_cleanup_interval`]). The task stops when the backend is dropped. Several
+//! [`FileBackend::with_cleanup_interval`]). The task stops when the backend is dropped; when
+//! its runtime shuts down first, the next operation in a live runtime starts another. Several
 //! processes may sweep the same directory at once: each removal re-checks the file under the
 //! shard lock.
 //!
@@ -150,7 +151,9 @@ pub struct FileBackend {
     /// `session_redis_index_key`, when set ([`FileBackend::with_index_key`]).
     index_key: Option<String>,
     cleanup_interval: Option<Duration>,
-    sweeper_started: AtomicBool,
+    /// Whether a sweeper task is alive: set when one is spawned, cleared by the task itself
+    /// when it ends, also when its runtime shuts down and drops it ([`SweeperRunning`]).
+    sweeper_started: Arc<AtomicBool>,
     /// The background sweeper holds a `Weak` of this and stops once the backend is gone.
     alive: Arc<()>,
 }
@@ -219,7 +222,7 @@ impl FileBackend {
             }),
             index_key: None,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
-            sweeper_started: AtomicBool::new(false),
+            sweeper_started: Arc::new(AtomicBool::new(false)),
             alive: Arc::new(()),
         })
     }
@@ -310,7 +313,11 @@ impl FileBackend {
         blocking(move || dir.session_ids().map(interleave_shards)).await
     }
 
-    /// Starts the background sweeper the first time an operation runs inside a tokio runtime.
+    /// Starts the background sweeper the first time an operation runs inside a tokio runtime,
+    /// and again at the first operation after the one running is gone: it runs on that
+    /// operation's runtime, which may shut down before the backend does (a start-up check in
+    /// a runtime of its own, an actix-web worker, with its own runtime, restarted after a
+    /// panic), and expired sessions never accessed again would otherwise stay for good.
     /// One atomic load on the hot path.
     fn ensure_sweeper(&self) {
         let Some(every) = self.cleanup_interval else {
@@ -327,7 +334,9 @@ impl FileBackend {
         }
         let dir = self.dir.clone();
         let alive: Weak<()> = Arc::downgrade(&self.alive);
+        let running = SweeperRunning(Arc::clone(&self.sweeper_started));
         runtime.spawn(async move {
+            let _running = running;
             let mut ticks = tokio::time::interval(every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -359,6 +368,16 @@ impl FileBackend {
         self.ensure_sweeper();
         let dir = self.dir.clone();
         blocking(move || op(&dir)).await
+    }
+}
+
+/// Held by the sweeper task: clears the backend's "started" flag when the task ends or is
+/// dropped unfinished (its runtime shut down), so that the next operation starts another.
+struct SweeperRunning(Arc<AtomicBool>);
+
+impl Drop for SweeperRunning {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
