@@ -883,3 +883,38 @@ fn the_sweeper_starts_again_when_its_runtime_is_gone() {
         }
     });
 }
+
+/// A load that finds a session expired answers "no session" even when it cannot remove the
+/// file now (its shard lock held by a hung process, a directory gone read-only): it failed
+/// as unavailable, a 503 for a request whose answer was known, while loads of live sessions
+/// went on working (a review). The sweep removes the file later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_loads_as_none_when_its_file_cannot_be_removed_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = FileBackend::new(dir.path().to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None)
+        .with_lock_timeout(Duration::from_millis(100));
+    let id = SessionId::generate();
+    let short = Some(Duration::from_millis(1));
+    assert!(backend
+        .create(&id, &state(&[("n", "1")]), short)
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let path = session_path(dir.path(), &id);
+    let held = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.parent().unwrap().join(".lock"))
+        .unwrap();
+    held.lock().unwrap();
+
+    assert_eq!(backend.load(&id, None).await.unwrap(), None);
+    assert_eq!(backend.load(&id, Some(LONG)).await.unwrap(), None);
+    assert!(path.exists());
+
+    held.unlock().unwrap();
+    assert_eq!(backend.cleanup().await.unwrap().expired_removed, 1);
+    assert!(!path.exists());
+}
