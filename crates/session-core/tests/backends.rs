@@ -918,3 +918,46 @@ async fn an_expired_session_loads_as_none_when_its_file_cannot_be_removed_now() 
     assert_eq!(backend.cleanup().await.unwrap().expired_removed, 1);
     assert!(!path.exists());
 }
+
+/// A TTL beyond `MAX_TTL` (a framework's `Duration::MAX`) is capped to it, as the Redis
+/// backend caps it: the file store saturated it to `expires_at_ms = 2^64 - 1`, which its
+/// format says converts directly to Redis `PEXPIREAT` (Redis refuses that), and
+/// `load_with_ttl` answered 584 million years (a review).
+#[tokio::test]
+async fn file_ttls_are_capped_to_max_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let backend = FileBackend::new(root.to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None);
+    let now_ms = || {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let max_ms = session_core::MAX_TTL.as_millis() as u64;
+    let id = SessionId::generate();
+    let expires_at = |id: &SessionId| -> u64 {
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(session_path(root, id)).unwrap()).unwrap();
+        json["expires_at_ms"].as_u64().unwrap()
+    };
+    let huge = Some(Duration::MAX);
+    assert!(backend
+        .create(&id, &state(&[("a", "1")]), huge)
+        .await
+        .unwrap());
+    assert!(expires_at(&id) <= now_ms() + max_ms);
+    let (_, left) = backend.load_with_ttl(&id).await.unwrap().unwrap();
+    assert!(left.unwrap() <= session_core::MAX_TTL, "{left:?}");
+
+    let mut changes = Changes::default();
+    changes.set("b", "2");
+    assert!(backend.apply(&id, &changes, huge).await.unwrap());
+    assert!(expires_at(&id) <= now_ms() + max_ms);
+    assert!(backend.touch(&id, huge).await.unwrap());
+    assert!(expires_at(&id) <= now_ms() + max_ms);
+    assert!(backend.load(&id, huge).await.unwrap().is_some());
+    assert!(expires_at(&id) <= now_ms() + max_ms);
+}
