@@ -24,7 +24,7 @@ use crate::{
 /// ```
 #[derive(Default)]
 pub struct MemoryBackend {
-    sessions: Mutex<HashMap<SessionId, Entry>>,
+    sessions: Mutex<Sessions>,
     /// `session_redis_index_key`, when set ([`MemoryBackend::with_index_key`]).
     index_key: Option<String>,
     /// The index: entry, then id to the stamp of its add.
@@ -35,6 +35,22 @@ struct Entry {
     state: SessionState,
     expires_at: Option<Instant>,
 }
+
+/// The sessions, and the size at which expired ones are next dropped.
+#[derive(Default)]
+struct Sessions {
+    map: HashMap<SessionId, Entry>,
+    /// Past this many entries (at least [`PRUNE_FROM`]) the expired ones are dropped, and
+    /// the bound set to twice what is left: each entry is scanned O(1) times on average.
+    /// It was "whenever the size is a power of two", which scanned the whole map on every
+    /// operation while the size stayed at one (2,048 live sessions, say).
+    prune_past: usize,
+    /// How many times expired entries were dropped (for tests).
+    prunes: usize,
+}
+
+/// The size below which expired sessions are left to the accesses that find them.
+const PRUNE_FROM: usize = 1024;
 
 impl Entry {
     fn is_live(&self, now: Instant) -> bool {
@@ -90,17 +106,24 @@ impl MemoryBackend {
         id: &SessionId,
         f: impl FnOnce(&mut HashMap<SessionId, Entry>) -> T,
     ) -> T {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let sessions = &mut *guard;
         let now = Instant::now();
-        if sessions.get(id).is_some_and(|entry| !entry.is_live(now)) {
-            sessions.remove(id);
+        if sessions
+            .map
+            .get(id)
+            .is_some_and(|entry| !entry.is_live(now))
+        {
+            sessions.map.remove(id);
         }
         // Expired entries of other ids are dropped now and then so the map cannot grow
         // without bound in a long-running quick-start server.
-        if sessions.len() > 1024 && sessions.len().is_power_of_two() {
-            sessions.retain(|_, entry| entry.is_live(now));
+        if sessions.map.len() > sessions.prune_past.max(PRUNE_FROM) {
+            sessions.map.retain(|_, entry| entry.is_live(now));
+            sessions.prune_past = sessions.map.len().saturating_mul(2);
+            sessions.prunes += 1;
         }
-        f(&mut sessions)
+        f(&mut sessions.map)
     }
 }
 
@@ -273,5 +296,56 @@ impl SessionBackend for MemoryBackend {
 
     fn name(&self) -> &str {
         "memory"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prunes(backend: &MemoryBackend) -> usize {
+        backend.sessions.lock().unwrap().prunes
+    }
+
+    /// Expired sessions are dropped once the map passes a bound that doubles with what is
+    /// left, so a map that stays at one size is not scanned again on every operation (it was,
+    /// at every power of two: 2,048 live sessions cost each request a scan of all of them).
+    #[tokio::test]
+    async fn expired_sessions_are_dropped_without_scanning_on_every_operation() {
+        let backend = MemoryBackend::new();
+        let state = SessionState::from([("n".to_owned(), "1".to_owned())]);
+        let mut ids = Vec::new();
+        for _ in 0..2048 {
+            let id = SessionId::generate();
+            assert!(backend.create(&id, &state, None).await.unwrap());
+            ids.push(id);
+        }
+        let before = prunes(&backend);
+        for id in ids.iter().take(500) {
+            assert!(backend.load(id, None).await.unwrap().is_some());
+        }
+        assert_eq!(
+            prunes(&backend),
+            before,
+            "scanned at a size that did not change"
+        );
+
+        // Expired entries of ids nobody loads again still go once the map grows past the bound.
+        for _ in 0..3000 {
+            let short = Some(Duration::from_nanos(1));
+            assert!(backend
+                .create(&SessionId::generate(), &state, short)
+                .await
+                .unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        for _ in 0..5000 {
+            assert!(backend
+                .create(&SessionId::generate(), &state, None)
+                .await
+                .unwrap());
+        }
+        let left = backend.sessions.lock().unwrap().map.len();
+        assert!(left <= 2048 + 5000, "expired sessions kept: {left}");
     }
 }
