@@ -60,6 +60,11 @@
 //! when the file is closed, so a crashed process never leaves a shard locked. All blocking I/O
 //! runs on tokio's blocking pool.
 //!
+//! Nothing else may remove files from the directory: the `.lock` files are never rewritten, so
+//! they look old, and a cleanup job (`find -mtime +N -delete`) that removes one lets two
+//! processes lock two different files for one shard, where a write can undo another's, or a
+//! logout. The store removes what it no longer needs itself ([`FileBackend::cleanup`]).
+//!
 //! An index entry is locked the same way, on its own `.lock`, with one difference: the entry
 //! directory is removed when its last name goes (a value indexed once, such as a user name a
 //! client typed, would otherwise keep a directory for ever). The removal unlinks the lock
