@@ -567,9 +567,6 @@ impl Session {
         }
     }
 
-    /// Writes what the handler did: at most one store write (two for a renew, and with a
-    /// session of its own expiry under `always_save`; under sliding expiry such a session's
-    /// TTL is set by `loaded`). Returns the `Set-Cookie` value to send, if any.
     /// What [`save`](Self::save) keeps of a request whose handler answered 5xx under
     /// `with_skip_save_on_server_error`: a purge's delete, and the cookie's removal. Nothing
     /// else the handler did is saved (a renew neither: it moves the session, a logout does
@@ -591,6 +588,9 @@ impl Session {
         Ok(config.cookie.removal())
     }
 
+    /// Writes what the handler did: at most one store write (two for a renew, and with a
+    /// session of its own expiry under `always_save`; under sliding expiry such a session's
+    /// TTL is set by `loaded`). Returns the `Set-Cookie` value to send, if any.
     pub(crate) async fn save(&self) -> Result<Option<HeaderValue>, SessionError> {
         let config = &self.inner.config;
         if config.always_save && !self.inner.sealed.is_empty() {
