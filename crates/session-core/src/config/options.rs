@@ -364,7 +364,7 @@ macro_rules! session_options {
                     docs_type: "path",
                     docs_default: "see below",
                     meaning: "Root of the file store (disabled mode)",
-                    status: "supported",
+                    status: "supported. Leave the directory to the store: it removes expired sessions itself, and an outside cleanup job that removes its old-looking `.lock` files breaks its locking",
                 },
                 /// `session_redis_url`: `redis://`, `rediss://`, `unix://` (or `redis+unix://`).
                 #[serde(skip_serializing_if = "Option::is_none", serialize_with = "serde_impl::url")]
