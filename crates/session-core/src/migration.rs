@@ -229,10 +229,12 @@ pub(crate) async fn start(
     pending
 }
 
-/// The target backend while a migration is unfinished (see [`start`]). It forwards every
-/// operation the target overrides, none left to the trait's defaults: those would answer
-/// no lifetime (`load_with_ttl`), drop a move's tags (`create_many_tagged`,
-/// `touch_tagged`) and take batches one session at a time.
+/// The target backend while a migration is unfinished (see [`start`]). It forwards the
+/// operations the target overrides, where the trait's defaults would answer no lifetime
+/// (`load_with_ttl`), drop a move's tags (`create_many_tagged`, `touch_tagged`) and take
+/// batches one session at a time. Not `delete_many` and `retire_many`: their defaults
+/// delete one id at a time through [`delete`](SessionBackend::delete), which must go
+/// through the mover (the file copy first).
 struct Pending {
     from: Arc<FileBackend>,
     /// Loads and deletes go through the mover until the sweep completed.

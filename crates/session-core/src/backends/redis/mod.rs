@@ -1614,7 +1614,8 @@ impl SessionBackend for RedisBackend {
         self.create_batch(&sessions, Delivery::Retried).await
     }
 
-    // Sent at most once (on one server: a cluster's client retries on its own). Sent again
+    // Sent at most once (on a cluster through a connection that retries nothing:
+    // `Cluster::run_once`). Sent again
     // after a lost reply, a move's create wrote its copy back, tag and all, where a logout
     // through a process configured with the new store alone had just removed it, and the
     // move kept it for the copy another move's marker named (a review's test,
