@@ -1615,10 +1615,10 @@ impl SessionBackend for RedisBackend {
     }
 
     // Sent at most once (on a cluster through a connection that retries nothing:
-    // `Cluster::run_once`). Sent again
-    // after a lost reply, a move's create wrote its copy back, tag and all, where a logout
-    // through a process configured with the new store alone had just removed it, and the
-    // move kept it for the copy another move's marker named (a review's test,
+    // `Cluster::run_once`). Sent again after a lost reply, a move's create wrote its copy
+    // back, tag and all, where a logout through a process configured with the new store
+    // alone had just removed it, and the move kept it for the copy another move's marker
+    // named (a review's test,
     // `a_create_sent_again_after_a_vouching_move_and_a_logout_leaves_nothing`). A lost
     // reply is now an error: the move removes what it may have made and fails, the old
     // store untouched, and the next load moves the session again.
