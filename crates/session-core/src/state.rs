@@ -218,11 +218,24 @@ impl std::fmt::Debug for Snapshot {
     }
 }
 
+/// [`check_values_are_json`] for a write to `backend`, refused before anything is written:
+/// every store reads back only JSON text, so a value that is not would make the whole session
+/// corrupt (every other key lost, every later write refused). Every backend refuses it, the
+/// in-memory store included, so that an application's tests on it fail where production would.
+pub(crate) fn refuse_unless_json(
+    backend: &str,
+    state: &SessionState,
+) -> Result<(), crate::StoreError> {
+    check_values_are_json(state).map_err(|why| crate::StoreError::Corrupt {
+        backend: backend.into(),
+        detail: format!("{why}; nothing was written"),
+    })
+}
+
 /// Checks that every value of a session is JSON text: of a loaded one, so corruption is
 /// reported as [`StoreError::Corrupt`](crate::StoreError::Corrupt) at load time instead of
-/// surfacing as a confusing deserialisation failure inside a handler; of one Redis is about
-/// to write, before its values are embedded in the session's one string.
-#[cfg_attr(not(any(feature = "redis", feature = "file")), allow(dead_code))]
+/// surfacing as a confusing deserialisation failure inside a handler; of one about to be
+/// written ([`refuse_unless_json`]).
 pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> {
     for (key, value) in state {
         if serde_json::from_str::<serde::de::IgnoredAny>(value).is_err() {

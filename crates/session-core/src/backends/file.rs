@@ -113,7 +113,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     backend::now_ms,
     index::{entry_of_changes, entry_of_state},
-    state::check_values_are_json,
+    state::{check_values_are_json, refuse_unless_json},
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionId,
     SessionState, StoreError,
 };
@@ -447,7 +447,7 @@ impl SessionBackend for FileBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        check_values_are_json(state).map_err(refused)?;
+        refuse_unless_json(BACKEND, state)?;
         let entry = entry_of_state(self.index_key(), state);
         let (id, state) = (id.clone(), state.clone());
         self.run(move |dir| {
@@ -463,7 +463,7 @@ impl SessionBackend for FileBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        check_values_are_json(state).map_err(refused)?;
+        refuse_unless_json(BACKEND, state)?;
         let entry = entry_of_state(self.index_key(), state);
         let (id, state) = (id.clone(), state.clone());
         self.run(move |dir| {
@@ -483,7 +483,7 @@ impl SessionBackend for FileBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        check_values_are_json(&changes.set).map_err(refused)?;
+        refuse_unless_json(BACKEND, &changes.set)?;
         let entry = entry_of_changes(self.index_key(), changes);
         let (id, changes) = (id.clone(), changes.clone());
         self.run(move |dir| {
@@ -1456,14 +1456,6 @@ fn unavailable(doing: &str, err: io::Error) -> StoreError {
             format!("{doing}: {err}")
         },
     }
-}
-
-/// A write refused because a value is not JSON text. Every read checks the values
-/// ([`read_record`]), so one such value written would make the whole session corrupt: every
-/// other key lost, every later write refused. Refused before anything is written, as Redis
-/// refuses it.
-fn refused(why: String) -> StoreError {
-    corrupt(format!("{why}; nothing was written"))
 }
 
 fn corrupt(detail: String) -> StoreError {

@@ -11,11 +11,16 @@ use async_trait::async_trait;
 use crate::{
     backend::{keep_oldest, now_ms},
     index::{entry_of_changes, entry_of_state},
+    state::refuse_unless_json,
     BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
     StoreError,
 };
 
-/// Sessions in a map behind a mutex, with expiry checked on access.
+/// The backend's name, in errors and health reports.
+const NAME: &str = "memory";
+
+/// Sessions in a map behind a mutex, with expiry checked on access. Values must be JSON text,
+/// as every backend requires (a write of one that is not is refused).
 ///
 /// ```
 /// use session_core::{backends::memory::MemoryBackend, SessionStore};
@@ -163,6 +168,7 @@ impl SessionBackend for MemoryBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        refuse_unless_json(NAME, state)?;
         self.add_to(entry_of_state(self.index_key(), state), id);
         Ok(self.with_live(id, |sessions| {
             if sessions.contains_key(id) {
@@ -185,6 +191,7 @@ impl SessionBackend for MemoryBackend {
         state: &SessionState,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        refuse_unless_json(NAME, state)?;
         self.add_to(entry_of_state(self.index_key(), state), id);
         Ok(self.with_live(id, |sessions| match sessions.get_mut(id) {
             Some(entry) => {
@@ -202,6 +209,7 @@ impl SessionBackend for MemoryBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        refuse_unless_json(NAME, &changes.set)?;
         self.add_to(entry_of_changes(self.index_key(), changes), id);
         Ok(self.with_live(id, |sessions| {
             let Some(entry) = sessions.get_mut(id) else {
@@ -281,7 +289,7 @@ impl SessionBackend for MemoryBackend {
 
     async fn health(&self) -> Vec<BackendHealth> {
         vec![BackendHealth {
-            name: "memory".into(),
+            name: NAME.into(),
             location: "process memory".into(),
             up: true,
             error: None,
@@ -295,7 +303,7 @@ impl SessionBackend for MemoryBackend {
     }
 
     fn name(&self) -> &str {
-        "memory"
+        NAME
     }
 }
 
@@ -305,6 +313,39 @@ mod tests {
 
     fn prunes(backend: &MemoryBackend) -> usize {
         backend.sessions.lock().unwrap().prunes
+    }
+
+    /// A value that is not JSON text is refused before anything is written, as Redis and the
+    /// file store refuse it: the in-memory store took it, so an application's tests on it
+    /// passed where production failed.
+    #[tokio::test]
+    async fn values_that_are_not_json_are_refused_as_every_backend_refuses_them() {
+        let backend = MemoryBackend::new();
+        let bad = SessionState::from([("user".to_owned(), "alice".to_owned())]);
+        let good = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+        let id = SessionId::generate();
+        assert!(backend
+            .create(&id, &bad, None)
+            .await
+            .unwrap_err()
+            .is_corrupt());
+        assert_eq!(backend.load(&id, None).await.unwrap(), None);
+        assert!(backend.create(&id, &good, None).await.unwrap());
+        assert!(backend
+            .replace(&id, &bad, None)
+            .await
+            .unwrap_err()
+            .is_corrupt());
+        let changes = Changes {
+            set: bad.clone(),
+            ..Changes::default()
+        };
+        assert!(backend
+            .apply(&id, &changes, None)
+            .await
+            .unwrap_err()
+            .is_corrupt());
+        assert_eq!(backend.load(&id, None).await.unwrap(), Some(good));
     }
 
     /// Expired sessions are dropped once the map passes a bound that doubles with what is

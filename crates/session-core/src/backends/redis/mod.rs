@@ -137,7 +137,7 @@ use crate::{
     config::KeepaliveOptions,
     index::{entry_of_changes, entry_of_state},
     plan::{BackendPlan, ConnectionPlan, RedisPlan, Strategy, Topology},
-    state::check_values_are_json,
+    state::{check_values_are_json, refuse_unless_json},
     ttl::millis,
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, SessionBackend,
     SessionConfig, SessionId, SessionState, StoreError, Version,
@@ -861,7 +861,7 @@ impl RedisBackend {
                 None => self.exists(id).boxed().await,
             };
         }
-        check_values_are_json(&changes.set).map_err(refused)?;
+        refuse_unless_json(NAME, &changes.set)?;
         let entry = entry_of_changes(self.index_key(), changes);
         if let Some(entry) = entry.as_ref().filter(|_| !self.one_server()) {
             // On a cluster the entry is in another slot: added first (see `conditional_write`).
@@ -1855,16 +1855,11 @@ fn piled_up(len: usize, after: &[(&str, &str)]) -> bool {
 
 /// The stored value of a whole state about to be created or replaced, its values checked:
 /// one that is not JSON would make the whole session unreadable.
+/// Embedded as is in the session's one string, a value that is not JSON would spoil the whole
+/// session (where a hash field only spoiled itself), or forge keys (`1,"=b":2`).
 fn checked_value(state: &SessionState, tag: Option<u64>) -> Result<Vec<u8>, StoreError> {
-    check_values_are_json(state).map_err(refused)?;
+    refuse_unless_json(NAME, state)?;
     Ok(layout::encode_state(state, tag))
-}
-
-/// A write refused because a value is not JSON text: embedded as is in the session's one
-/// string, it would spoil the whole session (where a hash field only spoiled itself), or
-/// forge keys (`1,"=b":2`).
-fn refused(why: String) -> StoreError {
-    corrupt(format!("{why}; nothing was written"))
 }
 
 /// What a `PTTL` reply says is left of a session's lifetime (`None`: no expiry).
