@@ -69,7 +69,7 @@ impl TtlRule {
 
 /// `ttl` in whole milliseconds for a backend that stores a deadline: never 0 (which Redis
 /// reads as "delete now"), never above [`MAX_TTL`].
-#[cfg(feature = "redis")]
+#[cfg(any(feature = "redis", feature = "file"))]
 pub(crate) fn millis(ttl: Duration) -> u64 {
     let max = MAX_TTL.as_millis() as u64;
     u64::try_from(ttl.as_millis()).unwrap_or(max).clamp(1, max)

@@ -1358,14 +1358,12 @@ fn interleave_shards(ids: Vec<SessionId>) -> Vec<SessionId> {
 }
 
 /// The `expires_at_ms` a write with `ttl` stores: at most [`MAX_TTL`](crate::MAX_TTL) from
-/// now, as every backend caps it. Saturated instead, an absurd TTL (`Duration::MAX`) stored
-/// `2^64 - 1`, which the format promises converts directly to Redis `PEXPIREAT` (Redis
-/// refuses it), and `load_with_ttl` answered hundreds of millions of years.
+/// now, as every backend caps it ([`millis`](crate::ttl::millis)). Saturated instead, an
+/// absurd TTL (`Duration::MAX`) stored `2^64 - 1`, which the format promises converts
+/// directly to Redis `PEXPIREAT` (Redis refuses it), and `load_with_ttl` answered hundreds of
+/// millions of years.
 fn deadline(ttl: Option<Duration>) -> Option<u64> {
-    ttl.map(|ttl| {
-        let ttl = ttl.min(crate::MAX_TTL);
-        now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-    })
+    ttl.map(|ttl| now_ms().saturating_add(crate::ttl::millis(ttl)))
 }
 
 /// How many times an index operation starts over on an entry directory that went away

@@ -145,9 +145,9 @@
 //!   (the `CREATE` script compares the whole value, header included), so the second of two
 //!   moves never takes the first one's copy for its own;
 //! * a move's creates go **at most once** (on a cluster through a connection that retries
-//!   nothing, not even a redirection): sent again after a lost reply, a create wrote its copy back, tag and all,
-//!   where a logout through a process configured without the old store had just removed
-//!   it, and the marker then vouched for it. A lost reply fails the move instead (its copies
+//!   nothing, not even a redirection): sent again after a lost reply, a create wrote its
+//!   copy back, tag and all, where a logout through a process configured without the old
+//!   store had just removed it, and the marker then vouched for it. A lost reply fails the move instead (its copies
 //!   removed, the old store untouched; the next load moves the session again).
 //!
 //! What is left: a copy rewritten (a new tag) between its create and the other move's look

@@ -508,8 +508,8 @@ impl RedisBackend {
 
     /// `send` to the primary, at most once (not retried on a fresh connection after a
     /// dropped one: [`Delivery::Once`]; on a cluster, through a connection whose client
-    /// retries nothing). Apart from [`send_raw`](Self::send_raw) so that the common operations' futures
-    /// do not grow (`every_common_operations_future_fits_glibcs_small_bins`).
+    /// retries nothing). Apart from [`send_raw`](Self::send_raw) so that the common
+    /// operations' futures do not grow (`every_common_operations_future_fits_glibcs_small_bins`).
     async fn send_once<T: redis::FromRedisValue>(
         &self,
         request: &Request,
@@ -1619,9 +1619,9 @@ impl SessionBackend for RedisBackend {
     // back, tag and all, where a logout through a process configured with the new store
     // alone had just removed it, and the move kept it for the copy another move's marker
     // named (a review's test,
-    // `a_create_sent_again_after_a_vouching_move_and_a_logout_leaves_nothing`). A lost
-    // reply is now an error: the move removes what it may have made and fails, the old
-    // store untouched, and the next load moves the session again.
+    // `a_create_sent_again_after_a_vouching_move_and_a_logout_leaves_nothing`). A lost reply
+    // is now an error: the move removes what it may have made and fails, the old store
+    // untouched, and the next load moves the session again.
     async fn create_many_tagged(
         &self,
         sessions: &[(SessionId, SessionState, Option<Duration>, u64)],
@@ -1854,9 +1854,8 @@ fn piled_up(len: usize, after: &[(&str, &str)]) -> bool {
 }
 
 /// The stored value of a whole state about to be created or replaced, its values checked:
-/// one that is not JSON would make the whole session unreadable.
-/// Embedded as is in the session's one string, a value that is not JSON would spoil the whole
-/// session (where a hash field only spoiled itself), or forge keys (`1,"=b":2`).
+/// embedded as is in the session's one string, a value that is not JSON would spoil the
+/// whole session (where a hash field only spoiled itself), or forge keys (`1,"=b":2`).
 fn checked_value(state: &SessionState, tag: Option<u64>) -> Result<Vec<u8>, StoreError> {
     refuse_unless_json(NAME, state)?;
     Ok(layout::encode_state(state, tag))
