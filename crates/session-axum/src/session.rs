@@ -295,9 +295,9 @@ impl Session {
                 Ok(Some((state, version, stored_expiry))) => {
                     data.version = version;
                     data.changed.clear();
-                    data.stored_expiry = stored_expiry;
-                    if let Some(json) = &data.stored_expiry {
-                        data.expiry = Expiry::from_json(json);
+                    if stored_expiry.is_some() {
+                        // Read above, for the deadline and the sliding TTL.
+                        data.expiry = own_expiry;
                         if data.expiry.is_none() {
                             tracing::warn!(
                                 key = EXPIRY_KEY,
@@ -305,6 +305,7 @@ impl Session {
                             );
                         }
                     }
+                    data.stored_expiry = stored_expiry;
                     data.stored = state;
                     data.touched = config.sliding;
                 }

@@ -248,22 +248,11 @@ impl Recent {
             .is_some_and(|since| since.elapsed() < PENDING_FOR)
     }
 
+    /// How many ids are remembered, and how many entries the order queue holds.
     #[cfg(test)]
-    fn len(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .since
-            .len()
-    }
-
-    #[cfg(test)]
-    fn queued(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .order
-            .len()
+    fn sizes(&self) -> (usize, usize) {
+        let ids = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        (ids.since.len(), ids.order.len())
     }
 }
 
@@ -545,7 +534,7 @@ mod tests {
         for _ in 0..PENDING_MAX {
             store.pending.remember(SessionId::generate());
         }
-        assert_eq!(store.pending.len(), PENDING_MAX);
+        assert_eq!(store.pending.sizes().0, PENDING_MAX);
         // The oldest went first.
         assert!(!store.pending.take(&first));
     }
@@ -563,8 +552,9 @@ mod tests {
             recent.remember(id.clone());
             assert!(recent.take(&id));
         }
-        assert!(recent.queued() <= 2 * PENDING_MAX, "{}", recent.queued());
-        assert_eq!(recent.len(), 1);
+        let (remembered, queued) = recent.sizes();
+        assert!(queued <= 2 * PENDING_MAX, "{queued}");
+        assert_eq!(remembered, 1);
         assert!(recent.contains(&kept));
     }
 
