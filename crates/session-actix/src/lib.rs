@@ -242,10 +242,8 @@ impl ActixSessionStore for ActixStore {
                     .is_some_and(|json| session_core::past_deadline(json)) =>
             {
                 // A deadline the axum layer set on this shared session has passed: the
-                // session is over here as it is there, whatever TTL the store kept.
-                if let Err(err) = self.store.delete(&id).await {
-                    tracing::warn!(error = %err, "could not delete a session past its deadline; it is not served");
-                }
+                // session is over here as it is there.
+                self.store.end_past_deadline(&id).await;
                 Ok(None)
             }
             Ok(Some((state, version))) => {

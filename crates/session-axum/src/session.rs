@@ -260,19 +260,17 @@ impl Session {
                     (state, version, stored_expiry)
                 })
             });
-            let own_expiry = match &result {
-                Ok(Some((_, _, Some(json)))) => Expiry::from_json(json),
-                _ => None,
-            };
-            if matches!(own_expiry, Some(Expiry::AtDateTime(at)) if at <= OffsetDateTime::now_utc())
-            {
-                // Past its deadline the session is over, whatever TTL the store kept it for:
-                // `session_redis_key_expire` wins over the deadline on every write, and a
-                // deadline passed still gets a second. A cookie replayed after the deadline
-                // (its `Expires` stops only a browser) was served the session.
-                if let Err(err) = config.store.delete(&id).await {
-                    tracing::warn!(error = %err, "could not delete a session past its deadline; it is not served");
+            let (own_expiry, past_deadline) = match &result {
+                Ok(Some((_, _, Some(json)))) => {
+                    (Expiry::from_json(json), session_core::past_deadline(json))
                 }
+                _ => (None, false),
+            };
+            if past_deadline {
+                // Past its deadline the session is over, whatever TTL the store kept it for
+                // (a deadline passed still gets a second). A cookie replayed after the
+                // deadline (its `Expires` stops only a browser) was served the session.
+                config.store.end_past_deadline(&id).await;
                 result = Ok(None);
             } else if let Some(expiry) = own_expiry {
                 let own_ttl = self.store_ttl(Some(expiry));

@@ -559,6 +559,17 @@ impl SessionStore {
         self.backend.delete(id).await
     }
 
+    /// Ends a session a load found past its own deadline ([`past_deadline`](crate::past_deadline)
+    /// of its [`EXPIRY_KEY`](crate::EXPIRY_KEY) value): deletes it, best effort, since the load
+    /// answers "no session" either way (a failure is logged, without the id). The one rule
+    /// both framework crates apply to a session they share: `session_redis_key_expire` decides
+    /// the TTL of every write, so the store may keep the key past the deadline.
+    pub async fn end_past_deadline(&self, id: &SessionId) {
+        if let Err(err) = self.delete(id).await {
+            tracing::warn!(error = %err, "could not delete a session past its deadline; it is not served");
+        }
+    }
+
     /// The session key the store indexes (`session_redis_index_key`), if any.
     pub fn index_key(&self) -> Option<&str> {
         self.backend.index_key()
