@@ -594,11 +594,16 @@ async fn background_sweeper_removes_expired_files() {
         .unwrap();
     let path = session_path(&root, &id);
     assert!(path.exists());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    until_swept(&path, Duration::from_secs(3)).await;
+}
+
+/// Waits until the background sweeper has removed `path`, failing after `within`.
+async fn until_swept(path: &Path, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
     while path.exists() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "sweeper did not remove the file"
+            "no sweeper removed the expired file"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -872,15 +877,7 @@ fn the_sweeper_starts_again_when_its_runtime_is_gone() {
             .create(&state(&[("a", "1")]), Some(TTL))
             .await
             .unwrap();
-        let path = session_path(&root, &id);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while path.exists() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no sweeper removed the expired file"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        until_swept(&session_path(&root, &id), Duration::from_secs(30)).await;
     });
 }
 

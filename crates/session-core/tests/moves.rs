@@ -16,7 +16,7 @@ use std::{path::Path, sync::Arc};
 use common::{load_held_at, lose_the_reply, new_first, old_first};
 use futures_util::future::join_all;
 use session_core::{
-    backends::file::FileBackend,
+    backends::{file::FileBackend, multi::MultiBackend},
     mover::{MoveOutcome, Mover},
     testing::probe::{Op, ProbeBackend},
     SessionBackend, SessionConfig, SessionId, SessionState, SessionStore, TtlRule,
@@ -440,7 +440,7 @@ async fn redis_retires_with_a_marker_a_logout_removes() {
         .as_ref()
         .unwrap();
     let ttl: i64 = server.cmd(&["PTTL", &format!("session:{}", id.as_str())]);
-    assert!(ttl > 0 && ttl <= session_core::MOVED_MARKER_TTL.as_millis() as i64);
+    assert!(ttl > 0 && ttl <= marker_ms());
 
     // Redis' script on what else a key may hold: a session of the hash layout of earlier
     // versions retires; records alone (a write's, after a logout) are no session, and stay
@@ -689,6 +689,11 @@ fn pttl(server: &RedisServer, key: &str) -> i64 {
     server.cmd(&["PTTL", key])
 }
 
+/// A moved marker's lifetime, and so a copy's on trial, in the milliseconds `PTTL` answers.
+fn marker_ms() -> i64 {
+    i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap()
+}
+
 /// A move that stands gives its copy the expiry it was made for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_copy_gets_its_expiry_when_the_move_stands() {
@@ -699,7 +704,7 @@ async fn a_moved_copy_gets_its_expiry_when_the_move_stands() {
     assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
     assert_eq!(multi.load(&id, None).await.unwrap(), Some(state()));
     let left = pttl(&server, &format!("new:{}", id.as_str()));
-    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    let marker = marker_ms();
     assert!(left > marker && left <= 3_600_000, "{left} ms");
 }
 
@@ -728,7 +733,7 @@ async fn a_copy_whose_removal_fails_after_a_logout_ends_within_a_minute() {
     retire.release();
     assert_eq!(loading.await.unwrap().unwrap(), None, "logged out");
     let left = pttl(&server, &format!("new:{}", id.as_str()));
-    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    let marker = marker_ms();
     assert!(
         0 < left && left <= marker,
         "the copy left behind: {left} ms"
@@ -765,7 +770,7 @@ async fn a_move_stopped_before_its_last_step_leaves_a_copy_on_trial() {
         .await
         .unwrap();
     let left = pttl(&server, &format!("new:{}", id.as_str()));
-    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    let marker = marker_ms();
     assert!(
         0 < left && left <= marker,
         "the copy left behind: {left} ms"
@@ -781,6 +786,50 @@ async fn a_move_stopped_before_its_last_step_leaves_a_copy_on_trial() {
 
 /// A process's new store through `proxy`, on one connection (opened by its first look in
 /// the new store, so the next reply the proxy loses is its create's).
+/// The set-up of the lost-reply tests: an old and a new Redis server, process A reaching the
+/// new one through `proxy` (which can lose the reply to A's create: one connection, opened
+/// by A's look in the new store, so the next reply is the create's), and a session `id` in
+/// the old store with `ttl`. The new server already knows the create script, so A's create
+/// is one request, one reply. Bind every field: one left to `..` drops with the temporary,
+/// and a server dropped is a server stopped.
+struct LostReply {
+    old_server: RedisServer,
+    new_server: RedisServer,
+    proxy: session_testkit::Proxy,
+    old: Arc<dyn SessionBackend>,
+    new: Arc<dyn SessionBackend>,
+    a_new: ProbeBackend,
+    process_a: Arc<MultiBackend>,
+    id: SessionId,
+}
+
+impl LostReply {
+    async fn start(ttl: Option<std::time::Duration>) -> Self {
+        let old_server = RedisServer::start();
+        let new_server = RedisServer::start();
+        let proxy = session_testkit::Proxy::start(new_server.addr());
+        let (old, new) = (redis_at(&old_server), redis_at(&new_server));
+        let a_new = through(&proxy);
+        let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
+        let id = SessionId::generate();
+        assert!(old.create(&id, &state(), ttl).await.unwrap());
+        assert!(new
+            .create(&SessionId::generate(), &state(), None)
+            .await
+            .unwrap());
+        Self {
+            old_server,
+            new_server,
+            proxy,
+            old,
+            new,
+            a_new,
+            process_a,
+            id,
+        }
+    }
+}
+
 fn through(proxy: &session_testkit::Proxy) -> ProbeBackend {
     ProbeBackend::wrap(Arc::new(
         session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
@@ -804,23 +853,18 @@ fn through(proxy: &session_testkit::Proxy) -> ProbeBackend {
 /// is an older hole, `a_create_sent_again_after_a_logout_leaves_nothing`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_create_sent_again_after_a_vouching_move_and_a_logout_leaves_nothing() {
-    let old_server = RedisServer::start();
-    let new_server = RedisServer::start();
-    let proxy = session_testkit::Proxy::start(new_server.addr());
-    let (old, new) = (redis_at(&old_server), redis_at(&new_server));
-    // A reaches the new store through the proxy, which loses the reply to its create (one
-    // connection, opened by its look in the new store: the next reply is the create's).
-    let a_new = through(&proxy);
+    let LostReply {
+        old_server,
+        new_server: _new_server,
+        proxy,
+        old,
+        new,
+        a_new,
+        process_a,
+        id,
+    } = LostReply::start(None).await;
     let b_old = ProbeBackend::wrap(old.clone());
-    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
     let process_b = Arc::new(new_first(new.clone(), Arc::new(b_old.clone())));
-    let id = SessionId::generate();
-    assert!(old.create(&id, &state(), None).await.unwrap());
-    // The new server knows the create script: A's create is one request, one reply.
-    assert!(new
-        .create(&SessionId::generate(), &state(), None)
-        .await
-        .unwrap());
 
     // B has looked in the new store (nothing) and holds its read of the old one.
     let b_read = b_old.pause(Op::Load);
@@ -911,18 +955,16 @@ async fn a_marker_vouching_for_another_moves_copy_keeps_nothing_after_a_logout()
 /// first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_create_sent_again_after_a_logout_leaves_nothing() {
-    let old_server = RedisServer::start();
-    let new_server = RedisServer::start();
-    let proxy = session_testkit::Proxy::start(new_server.addr());
-    let (old, new) = (redis_at(&old_server), redis_at(&new_server));
-    let a_new = through(&proxy);
-    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
-    let id = SessionId::generate();
-    assert!(old.create(&id, &state(), None).await.unwrap());
-    assert!(new
-        .create(&SessionId::generate(), &state(), None)
-        .await
-        .unwrap());
+    let LostReply {
+        old_server: _old_server,
+        new_server: _new_server,
+        proxy,
+        old,
+        new,
+        a_new,
+        process_a,
+        id,
+    } = LostReply::start(None).await;
     common::a_logout_while_a_creates_reply_is_lost_sticks(
         &process_a,
         &a_new,
@@ -949,18 +991,16 @@ async fn a_create_sent_again_after_a_logout_leaves_nothing() {
 /// told from one near its end. This test holds the outcome: no longer than the trial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_copy_found_after_its_create_lost_its_reply_stays_on_trial() {
-    let old_server = RedisServer::start();
-    let new_server = RedisServer::start();
-    let proxy = session_testkit::Proxy::start(new_server.addr());
-    let (old, new) = (redis_at(&old_server), redis_at(&new_server));
-    let a_new = through(&proxy);
-    let process_a = Arc::new(new_first(Arc::new(a_new.clone()), old.clone()));
-    let id = SessionId::generate();
-    assert!(old.create(&id, &state(), Some(HOUR)).await.unwrap());
-    assert!(new
-        .create(&SessionId::generate(), &state(), None)
-        .await
-        .unwrap());
+    let LostReply {
+        old_server: _old_server,
+        new_server,
+        proxy,
+        old,
+        new,
+        a_new,
+        process_a,
+        id,
+    } = LostReply::start(Some(HOUR)).await;
     let a_create = a_new.pause(Op::Create);
     let a = load_held_at(&process_a, &id, &a_create).await;
     let go_on = lose_the_reply(&proxy, &a_create).await;
@@ -972,7 +1012,7 @@ async fn a_copy_found_after_its_create_lost_its_reply_stays_on_trial() {
     assert!(matches!(moved, Ok(MoveOutcome::AlreadyThere)), "{moved:?}");
     assert_eq!(old.load(&id, None).await.unwrap(), None, "retired");
     let left = pttl(&new_server, &format!("session:{}", id.as_str()));
-    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    let marker = marker_ms();
     assert!(
         0 < left && left <= marker,
         "the copy no one confirmed keeps its trial: {left} ms"
@@ -1013,7 +1053,7 @@ async fn a_confirm_does_not_give_another_moves_copy_its_expiry() {
     a_confirm.release();
     let _ = a.await.unwrap();
     let left = pttl(&server, &format!("new:{}", id.as_str()));
-    let marker = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    let marker = marker_ms();
     assert!(
         left <= marker,
         "the copy made after the logout keeps {left} ms"
@@ -1030,7 +1070,7 @@ async fn a_confirm_does_not_give_another_moves_copy_its_expiry() {
 /// and the mirror loses the copy, though nobody logged out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_move_that_found_one_copy_and_made_another_keeps_it() {
-    use session_core::{backends::multi::MultiBackend, BackendMode};
+    use session_core::BackendMode;
     let server = RedisServer::start();
     let (old, new) = old_and_new(&server);
     let mirror: Arc<dyn SessionBackend> = Arc::new(
