@@ -15,6 +15,17 @@ macro_rules! out {
     }};
 }
 
+/// `eprintln!` that never panics: stderr can be a pipe whose reader is gone (a log collector
+/// that stopped, a `| head` that had its lines), and `eprintln!` then panicked
+/// with exit status 101, after the command had done its work or with its failure unsaid. A
+/// message that cannot be written is lost; the exit status still tells.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 mod args;
 mod cmd;
 mod failure;
@@ -43,7 +54,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("sessionctl: cannot start the async runtime: {err}");
+            err!("sessionctl: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -53,7 +64,7 @@ fn main() -> ExitCode {
             // Messages can quote what a server said or a key it holds: escaped like the
             // commands' own output, so no error can drive the terminal.
             for line in failure.message.lines() {
-                eprintln!("sessionctl: {}", text::printable(line));
+                err!("sessionctl: {}", text::printable(line));
             }
             ExitCode::from(failure.status)
         }

@@ -85,7 +85,7 @@ impl Progress {
                 *done += n;
                 if last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
-                    eprintln!("{}", line(what, *done, *total, start.elapsed()));
+                    err!("{}", line(what, *done, *total, start.elapsed()));
                 }
             }
             Progress::Quiet => {}
@@ -98,7 +98,7 @@ impl Progress {
             Progress::Bar(bar) => {
                 bar.finish();
                 // The finished bar stays; what follows starts on its own line.
-                eprintln!();
+                err!("");
             }
             Progress::Lines {
                 what,
@@ -106,7 +106,7 @@ impl Progress {
                 done,
                 start,
                 ..
-            } => eprintln!("{}", line(what, done, total, start.elapsed())),
+            } => err!("{}", line(what, done, total, start.elapsed())),
             Progress::Quiet => {}
         }
     }

@@ -1651,3 +1651,33 @@ fn check_needs_each_command_of_the_acl_list() {
         }
     }
 }
+
+/// stderr gone (a pipe whose reader went away: `sessionctl ... 2>&1 | head -1`, a closed
+/// log): the messages are lost, the exit status is the command's own, never a panic (101):
+/// `eprintln!` panicked. (A closed descriptor 2, `2>&-`, is reopened on /dev/null by Rust's
+/// start-up on Linux, so the pipe is what reaches the failing writes.)
+#[test]
+fn a_closed_stderr_never_makes_a_panic() {
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[(id(1), vec![("user", "\"alice\"")], Some(600_000))],
+    );
+    let env = url_env(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("backup.jsonl");
+    let runs: [(&[&str], i32); 3] = [
+        (&["show", &id(9)], 1),
+        (&["show", "not-an-id"], 2),
+        (&["export", "-o", out.to_str().unwrap()], 0),
+    ];
+    for (args, status) in runs {
+        let mut child = common::spawn(args, &env_of(&env));
+        drop(child.stderr.take());
+        drop(child.stdin.take());
+        let done = child.wait_with_output().unwrap();
+        assert_eq!(done.status.code(), Some(status), "{args:?}");
+    }
+    assert!(out.exists(), "the export was written");
+}

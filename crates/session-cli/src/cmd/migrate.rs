@@ -431,7 +431,7 @@ impl Identities {
 /// Writes a line on stderr, escaped as errors are: it names parts (the configuration's text)
 /// and servers, and quotes what a server said.
 fn say(line: String) {
-    eprintln!("{}", crate::text::printable(&line));
+    err!("{}", crate::text::printable(&line));
 }
 
 /// A place as shown: `redis:<host:port>/<db>#<prefix>` holds no credentials (they are not
@@ -466,7 +466,7 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
             return;
         }
         flag.store(true, Ordering::SeqCst);
-        eprintln!(
+        err!(
             "sessionctl: interrupted: finishing the moves under way (Ctrl-C again stops at once, and a logout made during those moves may then be undone)"
         );
         if sigint.recv().await.is_some() {
@@ -484,7 +484,7 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             flag.store(true, Ordering::SeqCst);
-            eprintln!("sessionctl: interrupted: finishing the moves under way");
+            err!("sessionctl: interrupted: finishing the moves under way");
         }
     });
     stop

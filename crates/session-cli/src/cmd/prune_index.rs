@@ -91,7 +91,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: PruneIndexArgs) -> Res
         )?;
     }
     if report.other_keys > 0 {
-        eprintln!(
+        err!(
             "sessionctl: {} index entries of another key were left alone (an index key configured before?)",
             report.other_keys
         );

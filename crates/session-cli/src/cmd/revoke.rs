@@ -251,7 +251,17 @@ fn confirm(count: usize) -> Result<(), Failure> {
             "--all would delete {count} session(s): add --yes to confirm (stdin is not a terminal to ask on)"
         )));
     }
-    eprint!("delete all {count} session(s)? type `yes` to confirm: ");
+    {
+        use std::io::Write as _;
+        // Written as `err!` writes (never a panic), without its new line: the answer follows
+        // on the same line.
+        let mut stderr = std::io::stderr().lock();
+        let _ = write!(
+            stderr,
+            "delete all {count} session(s)? type `yes` to confirm: "
+        );
+        let _ = stderr.flush();
+    }
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     if answer.trim() == "yes" {

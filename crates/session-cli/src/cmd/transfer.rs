@@ -74,9 +74,9 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
             });
         }
     };
-    eprintln!("exported {written} session(s)");
+    err!("exported {written} session(s)");
     if unreadable > 0 {
-        eprintln!(
+        err!(
             "not exported: {unreadable} session(s) that cannot be read (a key of another type, a value that is not a session; `sessionctl stats` counts them)"
         );
     }
@@ -234,7 +234,7 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
         } else {
             String::new()
         };
-        eprintln!("skipped line(s): {}{more}", shown.join(", "));
+        err!("skipped line(s): {}{more}", shown.join(", "));
     }
     if report.failed > 0 {
         return Err(Failure::failed(format!(
