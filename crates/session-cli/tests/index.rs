@@ -356,3 +356,47 @@ fn prune_index_sweeps_entries_nobody_looks_up() {
         run.stderr
     );
 }
+
+/// `revoke --where` through the index that fails part way says how many sessions it did
+/// revoke, as the scanning revoke does: the error alone read as if nothing had happened.
+#[test]
+fn a_revoke_through_the_index_that_fails_part_way_says_how_many_it_revoked() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let env = [
+        ("SESSION_REDIS_URL", url.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    let sessions: Vec<_> = (1..=4)
+        .map(|n| (id(n), vec![("user", "\"alice\"")], Some(600_000)))
+        .collect();
+    put(&server, "session:", &sessions);
+    sessionctl(&["reindex"], &env).expect(0);
+    // Reads everywhere; deletes of the even ids only (and the index's writes).
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "half",
+        "on",
+        ">halfpass",
+        "%R~session:*",
+        "%W~session:*[02468]",
+        "%W~session:index:*",
+        "+@all",
+    ]);
+    let half = format!("redis://half:halfpass@127.0.0.1:{}/0", server.port());
+    let env = [
+        ("SESSION_REDIS_URL", half.as_str()),
+        ("SESSION_REDIS_INDEX_KEY", "user"),
+    ];
+    let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(1);
+    assert!(
+        run.stderr
+            .contains("2 session(s) revoked before the failure"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("halfpass"), "{}", run.stderr);
+    let left: Vec<String> = server.cmd(&["KEYS", "session:0*"]);
+    assert_eq!(left.len(), 2, "{left:?}");
+}

@@ -5,10 +5,10 @@
 //! a pool deletes on the member that owns the id, a multi-backend deletes the backends
 //! sessions move from first (a logout during a move stays a logout).
 
-use std::{io::IsTerminal, path::Path, sync::Arc};
+use std::{collections::HashSet, io::IsTerminal, path::Path, sync::Arc};
 
 use serde::Serialize;
-use session_core::{plan::Plan, SessionBackend, SessionId};
+use session_core::{plan::Plan, IndexName, SessionBackend, SessionId};
 
 use crate::{args::RevokeArgs, cmd::show::parse_id, failure::Failure, load, parts, scan};
 
@@ -33,7 +33,7 @@ pub async fn run(config: Option<&Path>, json: bool, args: RevokeArgs) -> Result<
         Selector::Where { key, value }
             if !args.scan && config.index_key.as_deref() == Some(key.as_str()) =>
         {
-            by_index(plan, value, args.dry_run).await?
+            by_index(plan, key, value, args.dry_run).await?
         }
         _ => by_scan(&plan, &selector, &args).await?,
     };
@@ -66,7 +66,7 @@ async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<
     let revoked = if args.dry_run {
         0
     } else {
-        delete_all(&backend, &ids).await?
+        delete_all(&backend, &ids, 0).await?
     };
     Ok(Report {
         matched: ids.len(),
@@ -76,16 +76,27 @@ async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<
     })
 }
 
-/// `--where` on the indexed key: the index finds the sessions (O(their number), no scan) and
-/// the store deletes them as the application's `delete_indexed` does.
-async fn by_index(plan: Plan, value: &str, dry_run: bool) -> Result<Report, Failure> {
+/// `--where` on the indexed key: the index finds the sessions (O(their number), no scan),
+/// and they are deleted as the application's `delete_indexed` deletes them: through the
+/// backend (the owner in a pool, every backend of a multi-backend), then their names dropped
+/// from the entry. Not through `delete_indexed` itself: it says nothing of what it deleted
+/// before a failure, and an operator must know that some sessions are logged out already.
+async fn by_index(plan: Plan, key: &str, value: &str, dry_run: bool) -> Result<Report, Failure> {
+    let backend = session_core::backends::build(&plan.backend).map_err(Failure::config)?;
     let store = load::app_store(plan).await?;
     let (mut matched, mut revoked) = (0, 0);
     for value in json_values(value) {
-        matched += store.find_indexed(&value).await?.len();
-        if !dry_run {
-            revoked += store.delete_indexed(&value).await?;
+        let ids = match store.find_indexed(&value).await {
+            Ok(ids) => ids,
+            Err(err) if dry_run => return Err(Failure::store(err)),
+            Err(err) => return Err(revoked_before(Failure::store(err), revoked)),
+        };
+        matched += ids.len();
+        if dry_run {
+            continue;
         }
+        revoked += delete_all(&backend, &ids, revoked).await?;
+        drop_names(&backend, &IndexName::new(key, &value), &ids).await;
     }
     Ok(Report {
         matched,
@@ -93,6 +104,29 @@ async fn by_index(plan: Plan, value: &str, dry_run: bool) -> Result<Report, Fail
         dry_run,
         found_by: Some("index"),
     })
+}
+
+/// Removes the names of the deleted `ids` from `entry`, as `delete_indexed` does, each only if
+/// not renewed since (a write that set the value again keeps its name). Best effort: a stale
+/// name is dropped by the next lookup of the value or by `prune-index` anyway.
+async fn drop_names(backend: &Arc<dyn SessionBackend>, entry: &IndexName, ids: &[SessionId]) {
+    if ids.is_empty() {
+        return;
+    }
+    let deleted: HashSet<&str> = ids.iter().map(SessionId::as_str).collect();
+    let dropped = match backend.index_members(entry, None).await {
+        Ok(members) => {
+            let gone: Vec<_> = members
+                .into_iter()
+                .filter(|m| deleted.contains(m.id.as_str()))
+                .collect();
+            backend.index_remove(entry, &gone).await
+        }
+        Err(err) => Err(err),
+    };
+    if let Err(err) = dropped {
+        tracing::warn!(error = %err, "could not drop deleted sessions from the session index");
+    }
 }
 
 /// The stored JSON values `--where KEY=VALUE` means, as [`same_value`] matches them: the
@@ -211,11 +245,13 @@ async fn select(
 }
 
 /// Deletes every id through the backend, a pipelined batch at a time; how many existed.
-/// Stops after the first batch with a failure, saying how many it had revoked: some
-/// sessions are logged out and others may not be, which the error alone did not tell.
+/// Stops after the first batch with a failure, saying how many it had revoked (with
+/// `before`, the count of the command's earlier deletes): some sessions are logged out and
+/// others may not be, which the error alone did not tell.
 pub async fn delete_all(
     backend: &Arc<dyn SessionBackend>,
     ids: &[SessionId],
+    before: usize,
 ) -> Result<usize, Failure> {
     let mut revoked = 0;
     for batch in ids.chunks(BATCH) {
@@ -230,18 +266,22 @@ pub async fn delete_all(
             }
         }
         if let Some(err) = failed {
-            let failure = Failure::store(err);
-            return Err(Failure {
-                message: format!(
-                    "{}\n{revoked} session(s) revoked before the failure, the others not \
-                     (all or some): run the same command again to finish",
-                    failure.message
-                ),
-                ..failure
-            });
+            return Err(revoked_before(Failure::store(err), before + revoked));
         }
     }
     Ok(revoked)
+}
+
+/// `failure` of a revoke that had deleted `revoked` sessions: it says so, and how to finish.
+fn revoked_before(failure: Failure, revoked: usize) -> Failure {
+    Failure {
+        message: format!(
+            "{}\n{revoked} session(s) revoked before the failure, the others not \
+             (all or some): run the same command again to finish",
+            failure.message
+        ),
+        ..failure
+    }
 }
 
 /// Asks before deleting every session; refuses without a terminal to ask on.
