@@ -104,7 +104,8 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Move sessions from one configuration into another.
     Migrate(MigrateArgs),
-    /// Write every session as JSON lines (id, ttl_ms, fields) to stdout or a file.
+    /// Write every session as JSON lines (id, ttl_ms, fields) to a file, or to stdout when it
+    /// is not a terminal (see --to-terminal).
     Export(ExportArgs),
     /// Create sessions from JSON lines (as `export` writes them), each only if absent.
     Import(ImportArgs),
@@ -213,6 +214,11 @@ pub struct ExportArgs {
     /// overwritten).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Print to stdout even when it is a terminal. Every line holds a session id, which logs
+    /// its holder in as that user: without this flag, an export to a terminal (its
+    /// scrollback, a shared screen, a recorded session) is refused.
+    #[arg(long, conflicts_with = "output")]
+    pub to_terminal: bool,
 }
 
 /// `sessionctl import`.

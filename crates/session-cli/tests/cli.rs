@@ -1681,3 +1681,62 @@ fn a_closed_stderr_never_makes_a_panic() {
     }
     assert!(out.exists(), "the export was written");
 }
+
+/// `export` without `-o` writes every session id, each a credential, to stdout: onto a
+/// terminal (scrollback, screen sharing, a recorded session) it is refused unless asked for
+/// with `--to-terminal`; into a pipe or a file it goes as before.
+#[test]
+fn export_refuses_to_print_ids_on_a_terminal_unless_asked() {
+    let Ok(script) = which("script") else {
+        eprintln!("skipped: no `script` (util-linux) to give the command a terminal");
+        return;
+    };
+    let server = RedisServer::start();
+    put(
+        &server,
+        "session:",
+        &[(id(7), vec![("user", "\"alice\"")], Some(600_000))],
+    );
+    let on_terminal = |args: &str| {
+        // `script` runs the command with a pseudo-terminal as stdin, stdout and stderr.
+        let out = std::process::Command::new(&script)
+            .args([
+                "-qec",
+                &format!("{} {args}", env!("CARGO_BIN_EXE_sessionctl")),
+            ])
+            .arg("/dev/null")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SESSION_REDIS_URL", server.url())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (status, shown) = on_terminal("export");
+    assert_eq!(status, Some(2), "{shown}");
+    assert!(!shown.contains(&id(7)), "{shown}");
+    assert!(
+        shown.contains("-o FILE") && shown.contains("--to-terminal"),
+        "{shown}"
+    );
+    let (status, shown) = on_terminal("export --to-terminal");
+    assert_eq!(status, Some(0), "{shown}");
+    assert!(shown.contains(&id(7)), "{shown}");
+    // A pipe is no terminal: as before.
+    let env = url_env(&server);
+    let run = sessionctl(&["export"], &env_of(&env)).expect(0);
+    assert!(run.stdout.contains(&id(7)), "{}", run.stdout);
+}
+
+fn which(name: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+        .ok_or(())
+}

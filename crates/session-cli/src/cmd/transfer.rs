@@ -5,7 +5,7 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufWriter, Write},
+    io::{BufRead, BufWriter, IsTerminal, Write},
     path::Path,
     time::Duration,
 };
@@ -35,6 +35,14 @@ struct Line {
 
 /// Writes every session of every part.
 pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failure> {
+    if args.output.is_none() && !args.to_terminal && std::io::stdout().is_terminal() {
+        return Err(Failure::usage(
+            "export writes every session id, each a credential that logs its holder in, and \
+             stdout is a terminal (its scrollback, a shared screen or a recorded session would \
+             keep them): give -o FILE (created readable by you alone), pipe or redirect stdout, \
+             or add --to-terminal to print them here anyway",
+        ));
+    }
     let (_config, plan) = load::app_config(config)?;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(
