@@ -148,7 +148,14 @@ pub struct StatsArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The session id (the cookie's value as the store sees it: 43 characters of base64url).
-    pub id: String,
+    /// The command line is visible to every local user (the process list: `ps`,
+    /// /proc/PID/cmdline): prefer --ids-from.
+    #[arg(required_unless_present = "ids_from")]
+    pub id: Option<String>,
+    /// Read the session id from FILE (`-`: stdin) instead of the command line, where every
+    /// local user could see it: one line, at most 1024 bytes.
+    #[arg(long, value_name = "FILE", conflicts_with = "id")]
+    pub ids_from: Option<PathBuf>,
     /// Also print the values.
     #[arg(long)]
     pub values: bool,
@@ -157,9 +164,15 @@ pub struct ShowArgs {
 /// `sessionctl revoke`.
 #[derive(Debug, Args)]
 pub struct RevokeArgs {
-    /// Session ids to delete.
+    /// Session ids to delete. The command line is visible to every local user (the process
+    /// list: `ps`, /proc/PID/cmdline): prefer --ids-from.
     #[arg(conflicts_with_all = ["filter", "no_ttl", "all"])]
     pub ids: Vec<String>,
+    /// Read the session ids to delete from FILE (`-`: stdin) instead of the command line,
+    /// where every local user could see them: one per line (blank lines skipped), each line
+    /// at most 1024 bytes, at most 1,000,000 ids.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["filter", "no_ttl", "all"])]
+    pub ids_from: Option<PathBuf>,
     /// Delete every session whose KEY holds VALUE (a JSON value, or a plain string such as
     /// `user=alice`).
     #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with_all = ["no_ttl", "all"])]
@@ -261,7 +274,7 @@ mod tests {
         let Command::Show(show) = parse(&["show", DASHED, "--values"]).unwrap().command else {
             panic!("not show")
         };
-        assert_eq!(show.id, DASHED);
+        assert_eq!(show.id.as_deref(), Some(DASHED));
         assert!(show.values);
 
         for args in [

@@ -29,6 +29,7 @@ macro_rules! err {
 mod args;
 mod cmd;
 mod failure;
+mod ids;
 mod load;
 mod parts;
 mod progress;

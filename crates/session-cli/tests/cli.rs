@@ -1740,3 +1740,60 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|path| path.is_file())
         .ok_or(())
 }
+
+/// A session id is a credential, and the command line of a process is readable by every
+/// local user (`ps`, `/proc/PID/cmdline`): `revoke` and `show` read ids from a file or
+/// stdin instead, one per line, never repeating one in an error.
+#[test]
+fn ids_are_read_from_a_file_or_stdin() {
+    let server = RedisServer::start();
+    let sessions: Vec<_> = (0..6)
+        .map(|n| (id(n), vec![("user", "\"alice\"")], Some(600_000)))
+        .collect();
+    put(&server, "session:", &sessions);
+    let env = url_env(&server);
+    let env = env_of(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids");
+    std::fs::write(&file, format!("{}\r\n\n  {}  \n", id(0), id(1))).unwrap();
+
+    let run = sessionctl(&["revoke", "--ids-from", file.to_str().unwrap()], &env).expect(0);
+    assert_eq!(run.stdout, "revoked 2 session(s)\n");
+    let input = format!("{}\n{}\n", id(2), id(99));
+    let run = sessionctl_with_input(&["revoke", "--ids-from", "-"], &env, Some(&input)).expect(0);
+    assert_eq!(run.stdout, "revoked 1 session(s)\n");
+    let run = sessionctl_with_input(
+        &["show", "--ids-from", "-", "--values"],
+        &env,
+        Some(&format!("{}\n", id(3))),
+    )
+    .expect(0);
+    assert!(run.stdout.contains("\"alice\""), "{}", run.stdout);
+    // Ids on the command line still work.
+    sessionctl(&["revoke", &id(4)], &env).expect(0);
+
+    // A bad line is named by its number, never quoted, and nothing is deleted.
+    let secret = "Hunter2Zq9notAnIdButSecret";
+    let input = format!("{}\n{secret}\n", id(5));
+    let run = sessionctl_with_input(&["revoke", "--ids-from", "-"], &env, Some(&input)).expect(2);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
+    assert!(!run.stderr.contains(secret), "{}", run.stderr);
+    // An endless line is not read into memory, and not quoted.
+    let long = "A".repeat(1 << 20);
+    let run = sessionctl_with_input(&["revoke", "--ids-from", "-"], &env, Some(&long)).expect(2);
+    assert!(run.stderr.contains("line 1"), "{}", run.stderr);
+    assert!(run.stderr.len() < 1000, "{}", run.stderr);
+    // `show` takes one id.
+    let input = format!("{}\n{}\n", id(5), id(5));
+    let run = sessionctl_with_input(&["show", "--ids-from", "-"], &env, Some(&input)).expect(2);
+    assert!(run.stderr.contains("one"), "{}", run.stderr);
+    let run = sessionctl_with_input(&["revoke", "--ids-from", "-"], &env, Some("")).expect(2);
+    assert!(run.stderr.contains("no session id"), "{}", run.stderr);
+    let missing = dir.path().join("missing");
+    let run = sessionctl(&["revoke", "--ids-from", missing.to_str().unwrap()], &env).expect(2);
+    assert!(run.stderr.contains("--ids-from"), "{}", run.stderr);
+    assert_eq!(dbsize(&server), 2, "only the ids given were revoked");
+
+    let help = sessionctl(&["revoke", "--help"], &env).expect(0);
+    assert!(help.stdout.contains("process list"), "{}", help.stdout);
+}

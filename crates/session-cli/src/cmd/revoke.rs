@@ -177,17 +177,20 @@ impl Selector {
         if args.all {
             return Ok(Selector::All);
         }
-        if args.ids.is_empty() {
+        if args.ids.is_empty() && args.ids_from.is_none() {
             return Err(Failure::usage(
-                "say which sessions: one or more ids, --where KEY=VALUE, --no-ttl or --all",
+                "say which sessions: one or more ids (or --ids-from FILE), --where KEY=VALUE, --no-ttl or --all",
             ));
         }
-        Ok(Selector::Ids(
-            args.ids
-                .iter()
-                .map(|t| parse_id(t))
-                .collect::<Result<_, _>>()?,
-        ))
+        let mut ids: Vec<SessionId> = args
+            .ids
+            .iter()
+            .map(|t| parse_id(t))
+            .collect::<Result<_, _>>()?;
+        if let Some(path) = &args.ids_from {
+            ids.extend(crate::ids::read(path)?);
+        }
+        Ok(Selector::Ids(ids))
     }
 
     fn selects(&self, found: &scan::Found) -> bool {

@@ -26,7 +26,7 @@ struct Key {
 /// Reads the session from every part (without touching it, and without moving it between
 /// the backends of a multi-backend); fails when no part has it.
 pub async fn run(config: Option<&Path>, json: bool, args: ShowArgs) -> Result<(), Failure> {
-    let id = parse_id(&args.id)?;
+    let id = crate::ids::one(args.id.as_deref(), args.ids_from.as_ref())?;
     let (_config, plan) = load::app_config(config)?;
     let mut shown = Vec::new();
     for part in parts::parts(&plan.backend)? {

@@ -1,0 +1,111 @@
+//! Session ids read from a file or stdin (`--ids-from`): the command line of a process is
+//! readable by every local user (`ps`, `/proc/PID/cmdline`), and a session id logs its holder
+//! in.
+
+use std::{
+    io::BufRead,
+    path::{Path, PathBuf},
+};
+
+use session_core::SessionId;
+
+use crate::{cmd::transfer::bounded_line, failure::Failure};
+
+/// The longest line read: an id is 43 characters, the rest room for spaces and a `\r`.
+pub const MAX_LINE: usize = 1024;
+
+/// The most ids one run reads: they are all checked before anything is done, so all are held
+/// (about 100 bytes each); more is a job for `--where` or a split list.
+pub const MAX_IDS: usize = 1_000_000;
+
+/// The ids of `path` (`-`: stdin), one per line, blank lines skipped, each checked before any
+/// is used. Errors name a bad line by its number, never by its text (a mangled id is still
+/// most of a credential).
+pub fn read(path: &Path) -> Result<Vec<SessionId>, Failure> {
+    let from_stdin = path == Path::new("-");
+    let name = if from_stdin {
+        "stdin".to_owned()
+    } else {
+        path.display().to_string()
+    };
+    let mut input: Box<dyn BufRead> = if from_stdin {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::usage(format!("--ids-from {name}: {e}")))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut ids = Vec::new();
+    let mut n = 0usize;
+    loop {
+        let line = bounded_line(&mut input, MAX_LINE)
+            .map_err(|e| Failure::usage(format!("--ids-from {name}: {e}")))?;
+        let Some(line) = line else { break };
+        n += 1;
+        let bad = || {
+            Failure::usage(format!(
+                "--ids-from {name}: line {n} is not a session id (not shown; expected one id of 43 characters of base64url per line)"
+            ))
+        };
+        let line = line.ok_or_else(bad)?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if ids.len() == MAX_IDS {
+            return Err(Failure::usage(format!(
+                "--ids-from {name}: more than {MAX_IDS} session ids: split the list, or select the sessions with --where, --no-ttl or --all"
+            )));
+        }
+        ids.push(SessionId::parse(text).map_err(|_| bad())?);
+    }
+    if ids.is_empty() {
+        return Err(Failure::usage(format!(
+            "--ids-from {name}: no session id in it (one per line)"
+        )));
+    }
+    Ok(ids)
+}
+
+/// The one id `show` takes: from the command line, or the single id of `--ids-from`.
+pub fn one(arg: Option<&str>, from: Option<&PathBuf>) -> Result<SessionId, Failure> {
+    match (arg, from) {
+        (Some(text), _) => crate::cmd::show::parse_id(text),
+        (None, Some(path)) => {
+            let mut ids = read(path)?;
+            if ids.len() != 1 {
+                return Err(Failure::usage(format!(
+                    "show takes one session id: --ids-from holds {}",
+                    ids.len()
+                )));
+            }
+            Ok(ids.remove(0))
+        }
+        (None, None) => Err(Failure::usage(
+            "give the session id, or --ids-from FILE (`-`: stdin)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_bounded_and_never_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids");
+        let id = "A".repeat(43);
+        std::fs::write(&path, format!("\n {id}\r\n\n{id}\n")).unwrap();
+        assert_eq!(read(&path).unwrap().len(), 2);
+
+        std::fs::write(&path, format!("{id}\nsecret{}\n", "B".repeat(5000))).unwrap();
+        let failure = read(&path).unwrap_err();
+        assert!(failure.message.contains("line 2"), "{}", failure.message);
+        assert!(!failure.message.contains("secret"), "{}", failure.message);
+        assert_eq!(failure.status, 2);
+
+        std::fs::write(&path, [b'\xff', b'\n']).unwrap();
+        assert!(read(&path).unwrap_err().message.contains("line 1"));
+    }
+}
