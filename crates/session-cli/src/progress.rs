@@ -71,10 +71,17 @@ impl Progress {
         }
     }
 
-    /// `n` more items done.
+    /// `n` more items done. The total grows to what is done when more came than it said (sessions
+    /// created after it was counted).
     pub fn advance(&mut self, n: u64) {
         match self {
-            Progress::Bar(bar) => bar.inc(n),
+            Progress::Bar(bar) => {
+                let done = bar.position() + n;
+                if bar.length().is_some_and(|total| done > total) {
+                    bar.set_length(done);
+                }
+                bar.inc(n);
+            }
             Progress::Lines {
                 what,
                 total,
@@ -83,6 +90,7 @@ impl Progress {
                 last,
             } => {
                 *done += n;
+                *total = (*total).max(*done);
                 if last.elapsed() >= LINE_EVERY {
                     *last = Instant::now();
                     err!("{}", line(what, *done, *total, start.elapsed()));

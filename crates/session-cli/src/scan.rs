@@ -1,5 +1,13 @@
 //! Finding the sessions of a part, and reading them in pipelined batches.
 //!
+//! A walk hands out the ids a batch at a time, as `SCAN` finds them ([`Group::next_ids`]), and
+//! keeps none: commands work on each batch before asking for the next, so their memory is
+//! bounded by a batch, whatever the number of sessions (keeping every id first cost 1-2 GB per
+//! 10 million sessions). Without the whole set, a key `SCAN` returns twice (it may, while
+//! Redis shrinks its table: many keys deleted during the walk) is handed out twice: deletes
+//! and moves count what the server did, so only counts of what was found (`stats`, `export`,
+//! a dry run) can be off by such repeats.
+//!
 //! Redis: `SCAN` with `MATCH <prefix>*` on every server that holds sessions (never `KEYS`,
 //! which blocks the server), then one pipeline per batch (`GET` + `PTTL`, plus
 //! `MEMORY USAGE` for `stats`), so a batch of a thousand sessions costs one round trip; the
@@ -49,7 +57,7 @@ pub enum Source {
     Files(Arc<FileBackend>),
 }
 
-/// The sessions of one server (or of the file store).
+/// The sessions of one server (or of the file store), walked a batch at a time.
 pub struct Group {
     /// The part's name, and the server for Redis.
     pub name: String,
@@ -59,13 +67,109 @@ pub struct Group {
     pub db: i64,
     /// How to read them.
     pub source: Source,
-    /// Their ids, in scan order.
-    pub ids: Vec<SessionId>,
-    /// Keys under the prefix that are not a session id of this library (left alone).
+    /// Keys under the prefix that are not a session id of this library (left alone), among
+    /// the keys walked so far.
     pub foreign: usize,
-    /// Entries of the session index (`session_redis_index_key`): Redis keys
-    /// `<prefix>index:<key>:<digest>`, or the file store's `.index/<digest>` directories.
+    /// Entries of the session index (`session_redis_index_key`) among the keys walked so far:
+    /// Redis keys `<prefix>index:<key>:<digest>`, or the file store's `.index/<digest>`
+    /// directories. One per indexed value, not per session.
     pub index_entries: Vec<IndexEntry>,
+    walk: Walk,
+}
+
+/// Where a walk is.
+enum Walk {
+    /// `SCAN` under the prefix: the pattern, the `COUNT` hint, and the cursor (`None` once
+    /// the server said the walk is done).
+    Redis {
+        pattern: String,
+        count: usize,
+        cursor: Option<u64>,
+    },
+    /// The file store's listing (read whole by session-core), handed out `count` at a time.
+    Files {
+        ids: Vec<SessionId>,
+        at: usize,
+        count: usize,
+    },
+}
+
+impl Group {
+    /// The next ids of the walk, in scan order, never an empty batch; `None` once every id
+    /// was handed out. About the `SCAN COUNT` hint at a time (the file store: exactly that
+    /// many at most).
+    pub async fn next_ids(&mut self) -> Result<Option<Vec<SessionId>>, Failure> {
+        match (&mut self.walk, &self.source) {
+            (Walk::Files { ids, at, count }, _) => {
+                if *at >= ids.len() {
+                    return Ok(None);
+                }
+                let end = ids.len().min(*at + *count);
+                let batch = ids[*at..end].to_vec();
+                *at = end;
+                Ok(Some(batch))
+            }
+            (
+                Walk::Redis {
+                    pattern,
+                    count,
+                    cursor,
+                },
+                Source::Redis(conn, prefix),
+            ) => loop {
+                let Some(at) = *cursor else {
+                    return Ok(None);
+                };
+                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                    .arg(at)
+                    .arg("MATCH")
+                    .arg(&*pattern)
+                    .arg("COUNT")
+                    .arg(*count)
+                    .query_async(&mut conn.clone())
+                    .await
+                    .map_err(|e| Failure::failed(format!("{}: SCAN failed: {e}", self.name)))?;
+                *cursor = (next != 0).then_some(next);
+                let index_prefix = format!("{prefix}index:");
+                let mut ids = Vec::new();
+                for key in keys {
+                    let id = key
+                        .strip_prefix(prefix.as_bytes())
+                        .and_then(|rest| std::str::from_utf8(rest).ok())
+                        .and_then(|rest| SessionId::parse(rest).ok());
+                    match id {
+                        Some(id) => ids.push(id),
+                        None => match index_entry(&key, &index_prefix) {
+                            Some(entry) => self.index_entries.push(entry),
+                            None => self.foreign += 1,
+                        },
+                    }
+                }
+                if !ids.is_empty() {
+                    return Ok(Some(ids));
+                }
+            },
+            (Walk::Redis { .. }, Source::Files(_)) => Ok(None),
+        }
+    }
+
+    /// How many ids a walk hands out, counted by a walk of its own that keeps none; the group
+    /// starts over afterwards. For a total before the work (a progress bar, a confirmation).
+    pub async fn count(&mut self) -> Result<usize, Failure> {
+        let mut count = 0;
+        while let Some(ids) = self.next_ids().await? {
+            count += ids.len();
+        }
+        match &mut self.walk {
+            Walk::Redis { cursor, .. } => *cursor = Some(0),
+            Walk::Files { at, .. } => *at = 0,
+        }
+        if matches!(self.source, Source::Redis(..)) {
+            self.foreign = 0;
+            self.index_entries.clear();
+        }
+        Ok(count)
+    }
 }
 
 /// One session as read.
@@ -98,26 +202,25 @@ impl Found {
 }
 
 /// Every group of sessions of `part`: one per Redis server that holds sessions, or the file
-/// store's. `batch` is the `SCAN COUNT` hint. Calls `seen` with the number of ids found so
-/// far, now and then.
-pub async fn groups(
-    part: &Part<'_>,
-    batch: usize,
-    mut seen: impl FnMut(usize),
-) -> Result<Vec<Group>, Failure> {
+/// store's, connected but not walked yet. `batch` is the `SCAN COUNT` hint.
+pub async fn groups(part: &Part<'_>, batch: usize) -> Result<Vec<Group>, Failure> {
+    let batch = batch.max(1);
     match &part.kind {
         PartKind::Files(files) => {
             let ids = files.session_ids().await?;
-            seen(ids.len());
             let index_entries = file_index_entries(files.root())?;
             Ok(vec![Group {
                 name: part.name.clone(),
                 place: crate::parts::files_place(files.root()),
                 db: 0,
                 source: Source::Files(files.clone()),
-                ids,
                 foreign: 0,
                 index_entries,
+                walk: Walk::Files {
+                    ids,
+                    at: 0,
+                    count: batch,
+                },
             }])
         }
         PartKind::Redis(redis) => {
@@ -135,26 +238,24 @@ pub async fn groups(
                 )));
             }
             let mut out = Vec::new();
-            let mut total = 0;
             for node in holders {
                 let name = format!("{} {}", part.name, node.location);
                 let conn = redis
                     .connect(node)
                     .await
                     .map_err(|e| Failure::failed(format!("{name}: {e} ({})", hint(&e))))?;
-                let (ids, foreign, index_entries) =
-                    scan(conn.clone(), &redis.prefix, batch, |n| seen(total + n))
-                        .await
-                        .map_err(|e| Failure::failed(format!("{name}: SCAN failed: {e}")))?;
-                total += ids.len();
                 out.push(Group {
                     name,
                     place: node.place(&redis.prefix),
                     db: node.db,
                     source: Source::Redis(conn, redis.prefix.clone()),
-                    ids,
-                    foreign,
-                    index_entries,
+                    foreign: 0,
+                    index_entries: Vec::new(),
+                    walk: Walk::Redis {
+                        pattern: format!("{}*", glob_escape(&redis.prefix)),
+                        count: batch,
+                        cursor: Some(0),
+                    },
                 });
             }
             Ok(out)
@@ -198,61 +299,6 @@ fn file_index_entries(root: &std::path::Path) -> Result<Vec<IndexEntry>, Failure
         }
     }
     Ok(entries)
-}
-
-/// `SCAN` under `prefix` on one server: the session ids, how many other keys matched, and the
-/// entries of the session index among those.
-async fn scan(
-    mut conn: MultiplexedConnection,
-    prefix: &str,
-    batch: usize,
-    mut seen: impl FnMut(usize),
-) -> redis::RedisResult<(Vec<SessionId>, usize, Vec<IndexEntry>)> {
-    let index_prefix = format!("{prefix}index:");
-    let mut index_entries = Vec::new();
-    let mut unique_entries = std::collections::HashSet::new();
-    let pattern = format!("{}*", glob_escape(prefix));
-    let mut cursor: u64 = 0;
-    let mut ids = Vec::new();
-    let mut foreign = 0;
-    // SCAN may return a key twice (while the table is resized): keep each once.
-    let mut unique = std::collections::HashSet::new();
-    loop {
-        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(batch)
-            .query_async(&mut conn)
-            .await?;
-        for key in keys {
-            let id = key
-                .strip_prefix(prefix.as_bytes())
-                .and_then(|rest| std::str::from_utf8(rest).ok())
-                .and_then(|rest| SessionId::parse(rest).ok());
-            match id {
-                Some(id) => {
-                    if unique.insert(id.as_str().to_owned()) {
-                        ids.push(id);
-                    }
-                }
-                None => match index_entry(&key, &index_prefix) {
-                    Some(entry) => {
-                        if unique_entries.insert(key) {
-                            index_entries.push(entry);
-                        }
-                    }
-                    None => foreign += 1,
-                },
-            }
-        }
-        seen(ids.len());
-        if next == 0 {
-            return Ok((ids, foreign, index_entries));
-        }
-        cursor = next;
-    }
 }
 
 /// `<index_prefix><key>:<digest>` as an entry of the index (the key may hold `:` itself; the

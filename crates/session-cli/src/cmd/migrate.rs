@@ -179,7 +179,7 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     let started = Instant::now();
     let mut groups = Vec::new();
     for part in parts::parts(&from_plan.backend)? {
-        for group in scan::groups(&part, SCAN_COUNT, |_| {}).await? {
+        for group in scan::groups(&part, SCAN_COUNT).await? {
             groups.push((part.backend.clone(), group));
         }
     }
@@ -193,13 +193,15 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     } else {
         owner
     };
-    for (_, group) in &groups {
-        if let Owner::Servers(_) = owner {
-            if group
-                .ids
-                .first()
-                .is_some_and(|id| owner.keeps(&group.place, id))
-            {
+    // The total for the progress display (and for what an interrupted run left), from a walk
+    // of its own that keeps no id: the moves then walk again, a batch at a time, so memory
+    // holds a few batches whatever the number of sessions.
+    let mut total = 0;
+    for (_, group) in &mut groups {
+        let count = group.count().await?;
+        total += count;
+        if let Owner::Servers(places) = &owner {
+            if count > 0 && places.contains(&group.place) {
                 return Err(Failure::usage(format!(
                     "--from and --to share the server {} with the same prefix: nothing to move",
                     group.name
@@ -210,23 +212,40 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
     let mut report = Report {
         dry_run: args.dry_run,
         delete_source: args.delete_source,
-        found: groups.iter().map(|(_, g)| g.ids.len()).sum(),
         ..Report::default()
     };
-    let mut progress = Progress::new(args.progress, "migrate", report.found as u64);
+    let mut progress = Progress::new(args.progress, "migrate", total as u64);
     let mut errors = Vec::new();
     let stop = stop_on_ctrl_c();
     let mut tried = 0;
-    'groups: for (source, group) in &groups {
+    let mut walk_failed = None;
+    // A few batches per call, so the mover overlaps them.
+    let chunk = batch * 4;
+    'groups: for (source, group) in &mut groups {
         let mover = Mover::new(source.clone(), target.clone(), to_plan.ttl)
             .keep_source(!args.delete_source)
             .batch(batch);
-        // A few batches per call, so the mover overlaps them.
-        for ids in group.ids.chunks(batch * 4) {
+        let mut ids: Vec<SessionId> = Vec::new();
+        let mut walked = false;
+        while !walked || !ids.is_empty() {
+            if !walked && ids.len() < chunk {
+                match group.next_ids().await {
+                    Ok(Some(more)) => ids.extend(more),
+                    Ok(None) => walked = true,
+                    Err(failure) => {
+                        walk_failed = Some(failure);
+                        break 'groups;
+                    }
+                }
+                if !walked && ids.len() < chunk {
+                    continue;
+                }
+            }
             if stop.load(Ordering::SeqCst) {
                 report.interrupted = true;
                 break 'groups;
             }
+            let ids: Vec<SessionId> = ids.drain(..ids.len().min(chunk)).collect();
             tried += ids.len();
             let todo: Vec<SessionId> = ids
                 .iter()
@@ -254,7 +273,23 @@ pub async fn run(json: bool, args: MigrateArgs) -> Result<(), Failure> {
         }
     }
     progress.finish();
-    report.not_tried = report.found - tried;
+    if let Some(failure) = walk_failed {
+        return Err(Failure {
+            message: format!(
+                "{}\n{} session(s) moved before the failure, {} failed, the others not tried: run the same command again to finish",
+                failure.message, report.moved, report.failed
+            ),
+            ..failure
+        });
+    }
+    // Sessions found by the counting walk and not tried (an interrupted run) are part of
+    // what was found; sessions created since it are counted as they are tried.
+    report.found = if report.interrupted {
+        tried.max(total)
+    } else {
+        tried
+    };
+    report.not_tried = report.found.saturating_sub(tried);
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.per_second = report.found as f64 / report.elapsed_s.max(1e-6);
     // A report that cannot be written comes after the failures: those say what to do.

@@ -41,7 +41,10 @@ pub async fn run(config: Option<&Path>, json: bool, args: PruneIndexArgs) -> Res
     let mut entries = std::collections::HashSet::new();
     let mut other_keys = 0;
     for part in parts::parts(&plan.backend)? {
-        for group in scan::groups(&part, 1000, |_| {}).await? {
+        for mut group in scan::groups(&part, 1000).await? {
+            // The entries are among the keys under the prefix: the walk finds them, and keeps
+            // nothing of the sessions.
+            while group.next_ids().await?.is_some() {}
             for entry in group.index_entries {
                 match entry.key {
                     Some(k) if k != key => other_keys += 1,

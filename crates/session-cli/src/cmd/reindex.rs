@@ -36,12 +36,12 @@ pub async fn run(config: Option<&Path>, json: bool, args: ReindexArgs) -> Result
         dry_run: args.dry_run,
     };
     for part in parts::parts(&plan.backend)? {
-        for group in scan::groups(&part, BATCH, |_| {}).await? {
-            report.scanned += group.ids.len();
-            for batch in group.ids.chunks(BATCH) {
+        for mut group in scan::groups(&part, BATCH).await? {
+            while let Some(ids) = group.next_ids().await? {
+                report.scanned += ids.len();
                 let found = group
                     .source
-                    .read(batch, false)
+                    .read(&ids, false)
                     .await
                     .map_err(|f| f.context(&group.name))?;
                 let entries: Vec<_> = found

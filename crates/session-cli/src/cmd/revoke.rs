@@ -53,27 +53,78 @@ pub async fn run(config: Option<&Path>, json: bool, args: RevokeArgs) -> Result<
     Ok(())
 }
 
-/// Selects by scanning (or by the ids given), then deletes through the backend.
+/// Deletes the ids given, or walks every part: each `SCAN` batch read (but for `--all`),
+/// selected and deleted through the backend before the next is scanned, so memory holds one
+/// batch, whatever the number of sessions.
 async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<Report, Failure> {
     let backend = session_core::backends::build(&plan.backend).map_err(Failure::config)?;
-    let ids = match selector {
-        Selector::Ids(ids) => ids.clone(),
-        _ => select(plan, selector).await?,
-    };
-    if matches!(selector, Selector::All) && !args.yes && !args.dry_run {
-        confirm(ids.len())?;
-    }
-    let revoked = if args.dry_run {
-        0
-    } else {
-        delete_all(&backend, &ids, 0).await?
-    };
-    Ok(Report {
-        matched: ids.len(),
-        revoked,
+    let mut report = Report {
+        matched: 0,
+        revoked: 0,
         dry_run: args.dry_run,
         found_by: matches!(selector, Selector::Where { .. }).then_some("scan"),
-    })
+    };
+    if let Selector::Ids(ids) = selector {
+        report.matched = ids.len();
+        if !args.dry_run {
+            report.revoked = delete_all(&backend, ids, 0).await?;
+        }
+        return Ok(report);
+    }
+    let mut groups = Vec::new();
+    for part in parts::parts(&plan.backend)? {
+        groups.extend(scan::groups(&part, BATCH).await?);
+    }
+    if matches!(selector, Selector::All) && !args.yes && !args.dry_run {
+        // The number asked about comes from a walk of its own, which keeps no id.
+        let mut count = 0;
+        for group in &mut groups {
+            count += group.count().await?;
+        }
+        confirm(count)?;
+    }
+    for group in &mut groups {
+        walk(group, selector, &backend, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// Walks `group`: each batch selected, then deleted (unless a dry run), into `report`.
+async fn walk(
+    group: &mut scan::Group,
+    selector: &Selector,
+    backend: &Arc<dyn SessionBackend>,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    // A failed scan or read after earlier batches were deleted must say so, as a failed
+    // delete does.
+    let counted = |failure: Failure, report: &Report| {
+        if report.dry_run {
+            failure
+        } else {
+            revoked_before(failure, report.revoked)
+        }
+    };
+    while let Some(ids) = group.next_ids().await.map_err(|f| counted(f, report))? {
+        let selected: Vec<SessionId> = if matches!(selector, Selector::All) {
+            ids
+        } else {
+            group
+                .source
+                .read(&ids, false)
+                .await
+                .map_err(|f| counted(f.context(&group.name), report))?
+                .into_iter()
+                .filter(|f| selector.selects(f))
+                .map(|f| f.id)
+                .collect()
+        };
+        report.matched += selected.len();
+        if !report.dry_run {
+            report.revoked += delete_all(backend, &selected, report.revoked).await?;
+        }
+    }
+    Ok(())
 }
 
 /// `--where` on the indexed key: the index finds the sessions (O(their number), no scan),
@@ -215,36 +266,6 @@ pub fn same_value(stored: &str, wanted: &str) -> bool {
         return true;
     }
     serde_json::from_str::<serde_json::Value>(wanted).is_ok_and(|w| w == stored)
-}
-
-/// The ids the selector picks, from every part: scanned, then read in pipelined batches.
-async fn select(
-    plan: &session_core::plan::Plan,
-    selector: &Selector,
-) -> Result<Vec<SessionId>, Failure> {
-    let mut ids = Vec::new();
-    for part in parts::parts(&plan.backend)? {
-        for group in scan::groups(&part, 1000, |_| {}).await? {
-            if matches!(selector, Selector::All) {
-                ids.extend(group.ids);
-                continue;
-            }
-            for batch in group.ids.chunks(1000) {
-                let found = group
-                    .source
-                    .read(batch, false)
-                    .await
-                    .map_err(|f| f.context(&group.name))?;
-                ids.extend(
-                    found
-                        .into_iter()
-                        .filter(|f| selector.selects(f))
-                        .map(|f| f.id),
-                );
-            }
-        }
-    }
-    Ok(ids)
 }
 
 /// Deletes every id through the backend, a pipelined batch at a time; how many existed.

@@ -13,6 +13,9 @@ use serde::Serialize;
 
 use crate::{args::StatsArgs, failure::Failure, load, parts, scan};
 
+/// Sessions per `SCAN` and per pipelined read.
+const BATCH: usize = 1000;
+
 /// Upper bounds of the TTL buckets, in seconds.
 const TTL_BUCKETS: [(u64, &str); 5] = [
     (60, "< 1 min"),
@@ -68,8 +71,8 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
     };
     let mut all = Vec::new();
     for part in parts::parts(&plan.backend)? {
-        for group in scan::groups(&part, 1000, |_| {}).await? {
-            all.push(group_stats(&group, limit).await?);
+        for mut group in scan::groups(&part, BATCH).await? {
+            all.push(group_stats(&mut group, limit).await?);
         }
     }
     if json {
@@ -126,56 +129,63 @@ fn histogram(buckets: &[(String, usize)]) -> String {
         .join(", ")
 }
 
-async fn group_stats(group: &scan::Group, limit: usize) -> Result<GroupStats, Failure> {
-    let (sample, rest) = group.ids.split_at(group.ids.len().min(limit));
+/// The statistics of one group, walked a batch at a time: the first `limit` sessions of the
+/// walk are read, the others only told from markers.
+async fn group_stats(group: &mut scan::Group, limit: usize) -> Result<GroupStats, Failure> {
     let mut ttl = vec![0usize; TTL_BUCKETS.len() + 2];
     let mut size = vec![0usize; SIZE_BUCKETS.len() + 1];
     let (mut sampled, mut no_ttl, mut unreadable, mut memory) = (0, 0, 0, 0u64);
+    let (mut keys, mut read) = (0usize, 0usize);
     let mut no_session = 0;
     let mut has_memory = false;
-    for batch in sample.chunks(1000) {
-        for found in group
-            .source
-            .read(batch, true)
-            .await
-            .map_err(|f| f.context(&group.name))?
-        {
-            if found.no_session {
-                no_session += 1;
-                continue;
-            }
-            if found.unreadable.is_some() {
-                unreadable += 1;
-                continue;
-            }
-            if found.state.is_none() {
-                continue; // gone since the scan
-            }
-            sampled += 1;
-            ttl[ttl_bucket(found.ttl)] += 1;
-            if found.ttl.is_none() {
-                no_ttl += 1;
-            }
-            let bytes = found.size();
-            size[SIZE_BUCKETS
-                .iter()
-                .position(|(max, _)| bytes < *max)
-                .unwrap_or(SIZE_BUCKETS.len())] += 1;
-            if let Some(m) = found.memory {
-                memory += m;
-                has_memory = true;
+    while let Some(ids) = group.next_ids().await? {
+        keys += ids.len();
+        let (sample, rest) = ids.split_at(ids.len().min(limit - read));
+        read += sample.len();
+        for batch in sample.chunks(BATCH) {
+            for found in group
+                .source
+                .read(batch, true)
+                .await
+                .map_err(|f| f.context(&group.name))?
+            {
+                if found.no_session {
+                    no_session += 1;
+                    continue;
+                }
+                if found.unreadable.is_some() {
+                    unreadable += 1;
+                    continue;
+                }
+                if found.state.is_none() {
+                    continue; // gone since the scan
+                }
+                sampled += 1;
+                ttl[ttl_bucket(found.ttl)] += 1;
+                if found.ttl.is_none() {
+                    no_ttl += 1;
+                }
+                let bytes = found.size();
+                size[SIZE_BUCKETS
+                    .iter()
+                    .position(|(max, _)| bytes < *max)
+                    .unwrap_or(SIZE_BUCKETS.len())] += 1;
+                if let Some(m) = found.memory {
+                    memory += m;
+                    has_memory = true;
+                }
             }
         }
+        // The keys not sampled are not read: their first byte tells a marker from a session.
+        for batch in rest.chunks(BATCH) {
+            no_session += group
+                .source
+                .count_no_sessions(batch)
+                .await
+                .map_err(|f| f.context(&group.name))?;
+        }
     }
-    // The keys not sampled are not read: their first byte tells a marker from a session.
-    for batch in rest.chunks(1000) {
-        no_session += group
-            .source
-            .count_no_sessions(batch)
-            .await
-            .map_err(|f| f.context(&group.name))?;
-    }
-    let sessions = group.ids.len().saturating_sub(no_session);
+    let sessions = keys.saturating_sub(no_session);
     let scale = |n: u64| {
         if sampled == 0 {
             0

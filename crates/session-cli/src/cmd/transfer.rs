@@ -96,28 +96,31 @@ pub async fn export(config: Option<&Path>, args: ExportArgs) -> Result<(), Failu
 async fn write_sessions(plan: &Plan, out: &mut impl Write) -> Result<(usize, usize), Failure> {
     let (mut written, mut unreadable) = (0usize, 0usize);
     for part in parts::parts(&plan.backend)? {
-        for group in scan::groups(&part, BATCH, |_| {}).await? {
-            for batch in group.ids.chunks(BATCH) {
-                for found in group
-                    .source
-                    .read(batch, false)
-                    .await
-                    .map_err(|f| f.context(&group.name))?
-                {
-                    // Counted, so that a backup that leaves sessions out says so; a
-                    // session gone since the scan is not missing from it.
-                    unreadable += usize::from(found.unreadable.is_some());
-                    let Some(fields) = found.state else { continue };
-                    let line = Line {
-                        id: found.id.as_str().to_owned(),
-                        ttl_ms: found.ttl.map(|t| t.as_millis() as u64),
-                        fields,
-                    };
-                    // Escaped as `--json` output is: without `--output` the lines go to
-                    // the operator's terminal, and they read back the same either way.
-                    out.write_all(crate::text::json(&line).as_bytes())?;
-                    out.write_all(b"\n")?;
-                    written += 1;
+        for mut group in scan::groups(&part, BATCH).await? {
+            // Each batch written before the next is scanned: memory bounded by a batch.
+            while let Some(ids) = group.next_ids().await? {
+                for batch in ids.chunks(BATCH) {
+                    for found in group
+                        .source
+                        .read(batch, false)
+                        .await
+                        .map_err(|f| f.context(&group.name))?
+                    {
+                        // Counted, so that a backup that leaves sessions out says so; a
+                        // session gone since the scan is not missing from it.
+                        unreadable += usize::from(found.unreadable.is_some());
+                        let Some(fields) = found.state else { continue };
+                        let line = Line {
+                            id: found.id.as_str().to_owned(),
+                            ttl_ms: found.ttl.map(|t| t.as_millis() as u64),
+                            fields,
+                        };
+                        // Escaped as `--json` output is: without `--output` the lines go to
+                        // the operator's terminal, and they read back the same either way.
+                        out.write_all(crate::text::json(&line).as_bytes())?;
+                        out.write_all(b"\n")?;
+                        written += 1;
+                    }
                 }
             }
         }

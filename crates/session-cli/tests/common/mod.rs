@@ -181,3 +181,55 @@ pub fn conf(dir: &Path, name: &str, lines: &[String]) -> String {
     std::fs::write(&path, format!("[options]\n{}\n", lines.join("\n"))).unwrap();
     path.to_str().unwrap().to_owned()
 }
+
+/// What a server was asked, in order, as `MONITOR` sees it: for a test of when a command
+/// does its work relative to its `SCAN`s, which no count or timing can tell.
+pub struct Monitor {
+    reader: std::thread::JoinHandle<Vec<String>>,
+    port: u16,
+}
+
+/// The `ECHO` text that ends a [`Monitor`].
+const MONITOR_END: &str = "sessionctl-test-monitor-end";
+
+impl Monitor {
+    /// Starts watching `server` (a server without a password).
+    pub fn start(server: &RedisServer) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let mut lines = BufReader::new(stream);
+        let mut ok = String::new();
+        lines.read_line(&mut ok).unwrap();
+        assert_eq!(ok.trim_end(), "+OK");
+        let reader = std::thread::spawn(move || {
+            let mut commands = Vec::new();
+            for line in lines.lines() {
+                let line = line.unwrap();
+                if line.contains(MONITOR_END) {
+                    break;
+                }
+                // `+<time> [<db> <client>] "NAME" "ARG"...`: the name, upper-cased.
+                if let Some(name) = line.split("] \"").nth(1).and_then(|r| r.split('"').next()) {
+                    commands.push(name.to_ascii_uppercase());
+                }
+            }
+            commands
+        });
+        Self {
+            reader,
+            port: server.port(),
+        }
+    }
+
+    /// Every command's name since [`Monitor::start`].
+    pub fn finish(self) -> Vec<String> {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let _: String = redis::cmd("ECHO")
+            .arg(MONITOR_END)
+            .query(&mut conn)
+            .unwrap();
+        self.reader.join().unwrap()
+    }
+}
