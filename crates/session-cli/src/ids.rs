@@ -3,13 +3,13 @@
 //! in.
 
 use std::{
-    io::BufRead,
+    io::{BufRead, Read},
     path::{Path, PathBuf},
 };
 
 use session_core::SessionId;
 
-use crate::{cmd::transfer::bounded_line, failure::Failure};
+use crate::failure::Failure;
 
 /// The longest line read: an id is 43 characters, the rest room for spaces and a `\r`.
 pub const MAX_LINE: usize = 1024;
@@ -37,18 +37,30 @@ pub fn read(path: &Path) -> Result<Vec<SessionId>, Failure> {
     };
     let mut ids = Vec::new();
     let mut n = 0usize;
+    let mut line = Vec::with_capacity(MAX_LINE + 1);
     loop {
-        let line = bounded_line(&mut input, MAX_LINE)
+        line.clear();
+        // One byte past the limit tells a line too long; the rest of it is never read (an
+        // endless input, `/dev/zero`, would have been read to its end to skip it).
+        let read = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut line)
             .map_err(|e| Failure::usage(format!("--ids-from {name}: {e}")))?;
-        let Some(line) = line else { break };
+        if read == 0 {
+            break;
+        }
         n += 1;
         let bad = || {
             Failure::usage(format!(
                 "--ids-from {name}: line {n} is not a session id (not shown; expected one id of 43 characters of base64url per line)"
             ))
         };
-        let line = line.ok_or_else(bad)?;
-        let text = line.trim();
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        } else if line.len() > MAX_LINE {
+            return Err(bad());
+        }
+        let text = std::str::from_utf8(&line).map_err(|_| bad())?.trim();
         if text.is_empty() {
             continue;
         }
@@ -107,5 +119,13 @@ mod tests {
 
         std::fs::write(&path, [b'\xff', b'\n']).unwrap();
         assert!(read(&path).unwrap_err().message.contains("line 1"));
+    }
+
+    /// An endless line ends the read at its limit: skipping to its end never came back.
+    #[cfg(unix)]
+    #[test]
+    fn an_endless_input_is_an_error_not_a_hang() {
+        let failure = read(Path::new("/dev/zero")).unwrap_err();
+        assert!(failure.message.contains("line 1"), "{}", failure.message);
     }
 }

@@ -1779,8 +1779,9 @@ fn ids_are_read_from_a_file_or_stdin() {
     assert!(run.stderr.contains("line 2"), "{}", run.stderr);
     assert!(!run.stderr.contains(secret), "{}", run.stderr);
     // An endless line is not read into memory, and not quoted.
-    let long = "A".repeat(1 << 20);
-    let run = sessionctl_with_input(&["revoke", "--ids-from", "-"], &env, Some(&long)).expect(2);
+    let long = dir.path().join("long");
+    std::fs::write(&long, "A".repeat(1 << 20)).unwrap();
+    let run = sessionctl(&["revoke", "--ids-from", long.to_str().unwrap()], &env).expect(2);
     assert!(run.stderr.contains("line 1"), "{}", run.stderr);
     assert!(run.stderr.len() < 1000, "{}", run.stderr);
     // `show` takes one id.

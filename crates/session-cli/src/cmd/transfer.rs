@@ -265,10 +265,7 @@ pub async fn import(config: Option<&Path>, json: bool, args: ImportArgs) -> Resu
 
 /// The next line of `input` without its newline: `None` at the end, `Some(None)` for a line
 /// longer than `limit` bytes or not UTF-8 (skipped up to its end, never held in memory).
-pub fn bounded_line(
-    input: &mut dyn BufRead,
-    limit: usize,
-) -> std::io::Result<Option<Option<String>>> {
+fn bounded_line(input: &mut dyn BufRead, limit: usize) -> std::io::Result<Option<Option<String>>> {
     let mut line = Vec::new();
     let mut bounded = <&mut dyn BufRead as std::io::Read>::take(&mut *input, limit as u64 + 1);
     let read = bounded.read_until(b'\n', &mut line)?;
