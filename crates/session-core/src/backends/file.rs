@@ -49,6 +49,13 @@
 //! itself is not synced after the rename (one more `fsync` per write): after a power loss a
 //! session may come back as its previous complete version, never as a partial one.
 //!
+//! A removal that ends a session (a delete, such as a logout, or a write that leaves no key)
+//! is followed by an `fsync` of its shard directory, once per batch of deletes in one shard:
+//! the unlink is a change of the directory alone, and a power loss must not bring a
+//! logged-out session back. Its failure fails the delete (the file is gone, but whether for
+//! good is not known). Removals of expired files are not flushed: one that comes back is
+//! still expired. [`FileBackend::with_fsync`] turns these flushes off too.
+//!
 //! # Concurrency
 //!
 //! Every read-modify-write (`create`, `replace`, `apply`, `touch`, `delete`, `load` with a
@@ -233,8 +240,10 @@ impl FileBackend {
         })
     }
 
-    /// Whether each write is flushed to disk (`fsync`) before it becomes visible (default:
-    /// true). Turning it off is faster; after a power loss a session may then read as corrupt.
+    /// Whether each write is flushed to disk (`fsync`) before it becomes visible, and each
+    /// removal that ends a session (a logout) after it is made (default: true). Turning it off
+    /// is faster; after a power loss a session may then read as corrupt, or a logged-out
+    /// session come back.
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         Arc::make_mut(&mut self.dir).fsync = fsync;
         self
@@ -726,7 +735,10 @@ impl Dir {
         };
         change(&mut record);
         if record.state.is_empty() {
-            remove_file(&path)?;
+            // The session ends here as with a logout, and must not come back either.
+            if remove_file(&path)? {
+                self.sync_removal(&shard)?;
+            }
         } else {
             self.write(&shard, id, &record)?;
         }
@@ -738,26 +750,57 @@ impl Dir {
         if !exists(&path)? {
             return Ok(false);
         }
-        let Some(_lock) = self.lock(&self.shard(id))? else {
+        let shard = self.shard(id);
+        let Some(_lock) = self.lock(&shard)? else {
             return Ok(false);
         };
-        self.delete_locked(id)
+        let existed = self.delete_locked(id)?;
+        if existed {
+            self.sync_removal(&shard)?;
+        }
+        Ok(existed)
     }
 
     /// Deletes sessions that are all in one shard, under one lock: a batch that deleted them
-    /// one by one, many at a time, would mostly wait for that lock.
+    /// one by one, many at a time, would mostly wait for that lock. The shard directory is
+    /// flushed once for the whole batch, not once per file.
     fn delete_in_shard(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
         let Some(first) = ids.first() else {
             return Vec::new();
         };
-        match self.lock(&self.shard(first)) {
-            Ok(Some(_lock)) => ids.iter().map(|id| self.delete_locked(id)).collect(),
-            Ok(None) => ids.iter().map(|_| Ok(false)).collect(),
-            Err(err) => ids.iter().map(|_| Err(err.clone())).collect(),
+        let shard = self.shard(first);
+        let _lock = match self.lock(&shard) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return ids.iter().map(|_| Ok(false)).collect(),
+            Err(err) => return ids.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let mut answers: Vec<_> = ids.iter().map(|id| self.delete_locked(id)).collect();
+        if answers.iter().any(|answer| matches!(answer, Ok(true))) {
+            if let Err(err) = self.sync_removal(&shard) {
+                // A logout that may not survive a power loss is not reported as made.
+                for answer in &mut answers {
+                    if matches!(answer, Ok(true)) {
+                        *answer = Err(err.clone());
+                    }
+                }
+            }
         }
+        answers
     }
 
-    /// [`delete`](Self::delete) with the shard lock held.
+    /// Makes the removals of session files just made in `shard` survive a power loss (unless
+    /// `with_fsync(false)`): without it a logout could be undone by one, the directory entry
+    /// coming back with the file. Called only after a removal that ended a live (or corrupt)
+    /// session: an expired file that comes back is still expired.
+    fn sync_removal(&self, shard: &Path) -> Result<(), StoreError> {
+        if !self.fsync {
+            return Ok(());
+        }
+        sync_dir(shard).map_err(|e| unavailable("flushing a session file's removal to disk", e))
+    }
+
+    /// [`delete`](Self::delete) with the shard lock held, the shard directory not flushed
+    /// (the caller flushes it: [`sync_removal`](Self::sync_removal)).
     fn delete_locked(&self, id: &SessionId) -> Result<bool, StoreError> {
         let path = self.path(id);
         // A corrupt session is deleted too: delete is how a logout gets rid of it.
@@ -1325,6 +1368,21 @@ fn exists(path: &Path) -> Result<bool, StoreError> {
         .map_err(|e| unavailable("looking up a session file", e))
 }
 
+/// Flushes `dir` itself to disk, so that the removal of a name from it survives a power loss
+/// (an unlink is a change of the directory, which the file's own `fsync` does not cover).
+/// Elsewhere than on unix a directory cannot be opened to flush it: nothing is done.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(test)]
+    if let Some(err) = tests::dir_sync_hook(dir) {
+        return Err(err);
+    }
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
 fn remove_file(path: &Path) -> Result<bool, StoreError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
@@ -1460,5 +1518,157 @@ fn corrupt(detail: String) -> StoreError {
     StoreError::Corrupt {
         backend: BACKEND.into(),
         detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::{Cell, RefCell};
+
+    use super::*;
+
+    thread_local! {
+        /// The directories [`sync_dir`] was asked to flush on this thread.
+        static DIR_SYNCS: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+        /// Whether [`sync_dir`] fails on this thread, as a failing disk would make it.
+        static FAIL_DIR_SYNC: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// The test side of [`sync_dir`]: records the call; `Some` error when this thread asked
+    /// for one. The `Dir` operations run on the test's own thread here, so neither leaks
+    /// into another test.
+    pub(super) fn dir_sync_hook(dir: &Path) -> Option<io::Error> {
+        DIR_SYNCS.with(|syncs| syncs.borrow_mut().push(dir.to_path_buf()));
+        FAIL_DIR_SYNC
+            .get()
+            .then(|| io::Error::other("injected: the disk failed to flush"))
+    }
+
+    fn syncs() -> Vec<PathBuf> {
+        DIR_SYNCS.with(|syncs| std::mem::take(&mut *syncs.borrow_mut()))
+    }
+
+    fn dir(root: &Path) -> Dir {
+        Dir {
+            root: root.to_path_buf(),
+            fsync: true,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+
+    fn session(dir: &Dir, ttl: Option<Duration>) -> SessionId {
+        let id = SessionId::generate();
+        let state = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+        assert!(dir.create(&id, state, ttl).unwrap());
+        id
+    }
+
+    /// A logout unlinks the session file; with the directory not flushed after it, a power
+    /// loss could bring the file back, and the logged-out session with it. Each removal
+    /// that ends a session flushes its shard directory, once per shard and batch; removals
+    /// of expired files do not (a file that comes back is still expired), nor does anything
+    /// with `with_fsync(false)`.
+    #[test]
+    fn removals_that_end_a_session_flush_the_shard_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = dir(root.path());
+        let _ = syncs();
+
+        let id = session(&dir, None);
+        assert!(dir.delete(&id).unwrap());
+        assert_eq!(syncs(), vec![dir.shard(&id)], "a logout");
+        assert!(!dir.delete(&id).unwrap());
+        assert_eq!(syncs(), Vec::<PathBuf>::new(), "nothing was removed");
+
+        let emptied = session(&dir, None);
+        let _ = syncs();
+        dir.update(&emptied, |record| record.state.clear()).unwrap();
+        assert!(!dir.path(&emptied).exists());
+        assert_eq!(syncs(), vec![dir.shard(&emptied)], "a session left empty");
+
+        // Two ids of one shard: one flush for the batch.
+        let first = session(&dir, None);
+        let second = loop {
+            let id = SessionId::generate();
+            if id.as_str()[..2] == first.as_str()[..2] {
+                let state = SessionState::from([("n".to_owned(), "1".to_owned())]);
+                assert!(dir.create(&id, state, None).unwrap());
+                break id;
+            }
+        };
+        let _ = syncs();
+        let answers = dir.delete_in_shard(&[first.clone(), second]);
+        assert!(answers.iter().all(|a| matches!(a, Ok(true))), "{answers:?}");
+        assert_eq!(
+            syncs(),
+            vec![dir.shard(&first)],
+            "one flush per shard batch"
+        );
+
+        let expired = session(&dir, Some(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        let _ = syncs();
+        assert!(dir.remove_if_expired(&expired).unwrap());
+        let expired = session(&dir, Some(Duration::from_millis(1)));
+        std::thread::sleep(Duration::from_millis(5));
+        let _ = syncs();
+        assert!(
+            !dir.delete(&expired).unwrap(),
+            "an expired session is no logout"
+        );
+        assert!(!dir.path(&expired).exists());
+        assert_eq!(
+            syncs(),
+            Vec::<PathBuf>::new(),
+            "expired files need no flush"
+        );
+
+        let unsynced = Dir {
+            fsync: false,
+            ..dir.clone()
+        };
+        let id = session(&unsynced, None);
+        assert!(unsynced.delete(&id).unwrap());
+        assert_eq!(syncs(), Vec::<PathBuf>::new(), "with_fsync(false)");
+    }
+
+    /// A flush that fails is the store's "unavailable" error, without the id, for a single
+    /// delete and for each id of a batch whose file was removed; the batch's ids that had
+    /// nothing to remove still answer `false`.
+    #[test]
+    fn a_failed_flush_of_a_removal_is_unavailable_without_the_id() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = dir(root.path());
+        let id = session(&dir, None);
+        FAIL_DIR_SYNC.set(true);
+        let err = dir.delete(&id).unwrap_err();
+        let batched = session(&dir, None);
+        let absent =
+            SessionId::parse(&format!("{}{}", &batched.as_str()[..2], "A".repeat(41))).unwrap();
+        let batch = [batched, absent];
+        let answers = dir.delete_in_shard(&batch);
+        FAIL_DIR_SYNC.set(false);
+        assert!(
+            matches!(&err, StoreError::Unavailable { backend, timed_out: false, .. } if backend == BACKEND),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("injected"), "{err}");
+        assert!(!format!("{err} {err:?}").contains(id.as_str()));
+        assert!(
+            matches!(&answers[0], Err(StoreError::Unavailable { .. })),
+            "{answers:?}"
+        );
+        assert!(matches!(&answers[1], Ok(false)), "{answers:?}");
+        assert!(!dir.path(&id).exists(), "the unlink itself stands");
+    }
+
+    /// The real flush, on a directory that is gone: an I/O error, not a panic or a success.
+    #[cfg(unix)]
+    #[test]
+    fn flushing_a_missing_directory_fails() {
+        let root = tempfile::tempdir().unwrap();
+        FAIL_DIR_SYNC.set(false);
+        assert!(sync_dir(root.path()).is_ok());
+        assert!(sync_dir(&root.path().join("gone")).is_err());
     }
 }
