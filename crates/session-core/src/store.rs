@@ -837,8 +837,9 @@ async fn migrate_first(
     backend: Arc<dyn SessionBackend>,
     ttl: TtlRule,
 ) -> Result<Arc<dyn SessionBackend>, ConfigError> {
-    let mut from =
-        backends::file::FileBackend::new(files.root.clone())?.with_cleanup_interval(None);
+    let mut from = backends::file::FileBackend::new(files.root.clone())?
+        .with_cleanup_interval(None)
+        .with_max_session_size(files.max_session_size);
     if let Some(key) = &files.index_key {
         from = from.with_index_key(key);
     }

@@ -16,7 +16,7 @@ use session_core::{
         conformance::{self, state, store_of, LONG, TTL},
         probe::{Fault, Op, ProbeBackend},
     },
-    Changes, SessionBackend, SessionConfig, SessionId, SessionStore, StoreError,
+    Changes, SessionBackend, SessionConfig, SessionId, SessionState, SessionStore, StoreError,
 };
 use session_testkit::RedisServer;
 
@@ -957,4 +957,96 @@ async fn file_ttls_are_capped_to_max_ttl() {
     assert!(expires_at(&id) <= now_ms() + max_ms);
     assert!(backend.load(&id, huge).await.unwrap().is_some());
     assert!(expires_at(&id) <= now_ms() + max_ms);
+}
+
+/// The session file of `id` replaced by a valid record of `state` padded with whitespace to
+/// `bytes`: JSON that reads as the session, but larger than the store would write it.
+fn pad_session_file(root: &Path, id: &SessionId, bytes: usize) {
+    let record = serde_json::json!({"version": 1, "expires_at_ms": null, "state": {"a": "1"}});
+    let mut text = record.to_string().into_bytes();
+    text.resize(bytes, b' ');
+    fs::write(session_path(root, id), text).unwrap();
+}
+
+/// A session file larger than any the configured `session_redis_max_session_size` lets the
+/// store write (a disk error, an operator's mistake, a local user's write) is corrupt: no
+/// session, and not read (a load read any file up to 2 GiB whole, whatever the limit).
+#[tokio::test]
+async fn a_file_larger_than_the_configured_limit_allows_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let config = SessionConfig::builder()
+        .set("session_redis_mode", "False")
+        .set("session_filestore_path", root.to_str().unwrap())
+        .set("session_redis_max_session_size", "1024")
+        .build()
+        .unwrap();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    let id = store.create(&state(&[("a", "1")]), None).await.unwrap();
+    pad_session_file(&root, &id, 8 * 1024 + 256);
+    assert_eq!(
+        store.load(&id).await.unwrap(),
+        Some(state(&[("a", "1")])),
+        "within what the store may write"
+    );
+    pad_session_file(&root, &id, 1 << 20);
+    let err = store.load(&id).await.unwrap_err();
+    assert!(err.is_corrupt(), "{err:?}");
+    assert!(!err.to_string().contains(id.as_str()), "{err}");
+    assert!(session_path(&root, &id).exists(), "kept for inspection");
+    assert!(
+        store.delete(&id).await.unwrap(),
+        "a logout still removes it"
+    );
+}
+
+/// The same bound on a backend built by hand: a larger file is corrupt for loads and is
+/// counted by the sweep (which keeps it); the backend never writes a file above its own
+/// bound (concurrent writes can each pass the store's check and together exceed it), so
+/// what it wrote it can read. Without a limit, the bound is the old one.
+#[tokio::test]
+async fn the_file_store_reads_and_writes_files_up_to_the_bound_of_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let limited = Arc::new(
+        FileBackend::new(root.clone())
+            .unwrap()
+            .with_cleanup_interval(None)
+            .with_max_session_size(Some(64)),
+    );
+    let id = SessionId::generate();
+    assert!(limited
+        .create(&id, &state(&[("a", "1")]), None)
+        .await
+        .unwrap());
+    pad_session_file(&root, &id, 8 * 64 + 257);
+    assert!(matches!(
+        limited.load(&id, None).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    let report = limited.cleanup().await.unwrap();
+    assert_eq!(report.corrupt_found, 1, "{report:?}");
+    assert!(session_path(&root, &id).exists());
+
+    // The worst case of the encoding: a one-byte control character as key (six bytes
+    // escaped) per one-byte value, up to the limit, is written and read back.
+    let worst: SessionState = (0u8..32)
+        .map(|n| (format!("{}", char::from(n)), "0".to_owned()))
+        .collect();
+    let fits = SessionId::generate();
+    assert!(limited.create(&fits, &worst, None).await.unwrap());
+    assert_eq!(limited.load(&fits, None).await.unwrap(), Some(worst));
+    // Above it, the backend refuses the write and leaves the stored session as it was.
+    let over: SessionState = [("big".to_owned(), format!("\"{}\"", "x".repeat(1024)))].into();
+    let err = limited.replace(&fits, &over, None).await.unwrap_err();
+    assert!(err.is_too_large(), "{err:?}");
+    assert!(limited.load(&fits, None).await.unwrap().is_some());
+
+    let unlimited = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None);
+    assert_eq!(
+        unlimited.load(&id, None).await.unwrap(),
+        Some(state(&[("a", "1")]))
+    );
 }

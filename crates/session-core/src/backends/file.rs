@@ -101,7 +101,9 @@
 //! of someone's data, or the sign of a bug worth inspecting): only an explicit `delete` (a
 //! logout) removes one. [`FileBackend::cleanup`] counts them and logs a warning so an operator
 //! can look. A write of a value that is not JSON text is refused before anything is written,
-//! so the store never makes a corrupt file itself.
+//! so the store never makes a corrupt file itself. Nor one too large: a file larger than the
+//! most a session within [`FileBackend::with_max_session_size`] takes on disk is corrupt (and
+//! is not read), and a write that would make one is refused ([`StoreError::TooLarge`]).
 
 use std::{
     fs::{self, File, OpenOptions, TryLockError},
@@ -176,6 +178,7 @@ impl std::fmt::Debug for FileBackend {
         f.debug_struct("FileBackend")
             .field("root", &self.dir.root)
             .field("fsync", &self.dir.fsync)
+            .field("max_session_size", &self.dir.max_session_size)
             .field("cleanup_interval", &self.cleanup_interval)
             .finish()
     }
@@ -232,6 +235,7 @@ impl FileBackend {
                 root,
                 fsync: true,
                 lock_timeout: DEFAULT_LOCK_TIMEOUT,
+                max_session_size: None,
             }),
             index_key: None,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
@@ -246,6 +250,19 @@ impl FileBackend {
     /// session come back.
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         Arc::make_mut(&mut self.dir).fsync = fsync;
+        self
+    }
+
+    /// The most bytes one session may hold (`session_redis_max_session_size`, which
+    /// [`SessionStore::from_config`](crate::SessionStore::from_config) passes on; `None` or
+    /// 0: no limit, the default). The store reads no session file larger than the most a
+    /// session of that size takes on disk ([`max_file_bytes`]) and writes none either: a
+    /// larger file is corrupt, and is not read, so that a huge file (a disk error, an
+    /// operator's mistake, a local user's write) cannot make a load allocate its size. The
+    /// limit itself is the [`SessionStore`](crate::SessionStore)'s to check
+    /// ([`SessionStore::with_max_session_size`](crate::SessionStore::with_max_session_size)).
+    pub fn with_max_session_size(mut self, limit: Option<usize>) -> Self {
+        Arc::make_mut(&mut self.dir).max_session_size = limit.filter(|l| *l > 0);
         self
     }
 
@@ -604,7 +621,7 @@ impl SessionBackend for FileBackend {
 /// The stamp in an index member's file; `None` when it is gone, or is not a file the store
 /// wrote (a FIFO there blocked the reader, as for session files: [`read_store_file`]).
 fn read_stamp(path: &Path) -> io::Result<Option<u64>> {
-    Ok(match read_store_file(path)? {
+    Ok(match read_store_file(path, MAX_STAMP_BYTES)? {
         StoreFile::Bytes(bytes) => Some(stamp_of(&String::from_utf8_lossy(&bytes))),
         StoreFile::Missing | StoreFile::Foreign(_) => None,
     })
@@ -635,6 +652,8 @@ struct Dir {
     fsync: bool,
     /// The longest wait for a shard lock (see [`DEFAULT_LOCK_TIMEOUT`]).
     lock_timeout: Duration,
+    /// [`FileBackend::with_max_session_size`].
+    max_session_size: Option<usize>,
 }
 
 /// What was found at a session's path, under the shard lock.
@@ -645,6 +664,11 @@ enum Found {
 }
 
 impl Dir {
+    /// The largest session file this store writes and reads.
+    fn max_file_bytes(&self) -> u64 {
+        max_file_bytes(self.max_session_size)
+    }
+
     fn shard(&self, id: &SessionId) -> PathBuf {
         self.root.join(&id.as_str()[..2])
     }
@@ -662,7 +686,7 @@ impl Dir {
 
     /// Reads and checks a session file. `None` when there is none.
     fn read(&self, id: &SessionId) -> Result<Option<Record>, StoreError> {
-        read_record(&self.path(id))
+        read_record(&self.path(id), self.max_file_bytes())
     }
 
     fn read_locked(&self, id: &SessionId) -> Result<Found, StoreError> {
@@ -833,6 +857,18 @@ impl Dir {
             timed_out: false,
             message: format!("encoding a session file: {e}"),
         })?;
+        // Concurrent writes can each pass the store's size check and together exceed it: a
+        // file above the bound would read as corrupt, the session lost. Refused instead, as
+        // a write of a session too large, the stored one left as it was.
+        if bytes.len() as u64 > self.max_file_bytes() {
+            let size = record.state.iter().map(|(k, v)| k.len() + v.len()).sum();
+            return Err(StoreError::TooLarge {
+                size,
+                limit: self
+                    .max_session_size
+                    .unwrap_or(usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX)),
+            });
+        }
         // tempfile creates the file with mode 0600 and removes it if anything below fails.
         let mut temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
@@ -1151,7 +1187,7 @@ impl Dir {
             else {
                 continue;
             };
-            match read_record(&entry.path()) {
+            match read_record(&entry.path(), self.max_file_bytes()) {
                 Ok(Some(record)) if !record.is_live(now) => match self.remove_if_expired(&id) {
                     Ok(true) => report.expired_removed += 1,
                     Ok(false) => {}
@@ -1166,10 +1202,36 @@ impl Dir {
     }
 }
 
-/// The most bytes a session file is read up to: four times the largest session the
-/// configuration allows (512 MiB, Redis' limit for one value), for JSON's escapes. A larger
-/// file is no session file of ours, and reading it whole could exhaust memory.
+/// The most bytes a session file is read up to when no session size limit is set: four
+/// times the largest session the configuration allows (512 MiB, Redis' limit for one value),
+/// for JSON's escapes. A larger file is no session file of ours, and reading it whole could
+/// exhaust memory.
 const MAX_FILE_BYTES: u64 = 4 * 512 * 1024 * 1024;
+
+/// What a session file holds besides its state's keys and values: the record's fields, the
+/// braces, and an `expires_at_ms` of up to 20 digits (61 bytes), rounded up.
+const RECORD_OVERHEAD: u64 = 256;
+
+/// How many bytes of the file one byte of a session (of its keys and JSON values, as
+/// `session_redis_max_session_size` counts them) takes at most: serde_json escapes a key's
+/// control characters as `\u00XX` (6 bytes for 1), a value's only as `\t`, `\n` or `\r`
+/// (2 for 1: a value is JSON text, which holds no other raw control character), and each
+/// entry adds 6 bytes (`"":"",`) to a value of at least 1 byte: `6k + 2v + 6 <= 8 (k + v)`.
+const ENCODED_PER_BYTE: u64 = 8;
+
+/// The largest session file the store writes and reads for sessions of at most `limit`
+/// bytes: the most such a session takes on disk, or [`MAX_FILE_BYTES`] without a limit.
+fn max_file_bytes(limit: Option<usize>) -> u64 {
+    match limit {
+        Some(limit) => (limit as u64)
+            .saturating_mul(ENCODED_PER_BYTE)
+            .saturating_add(RECORD_OVERHEAD),
+        None => MAX_FILE_BYTES,
+    }
+}
+
+/// The most bytes an index member's file is read up to: it holds one Unix time in ms.
+const MAX_STAMP_BYTES: u64 = 64;
 
 /// What [`read_store_file`] found.
 enum StoreFile {
@@ -1179,19 +1241,23 @@ enum StoreFile {
     Foreign(&'static str),
 }
 
+/// Why a file too large is no session file (see [`max_file_bytes`]).
+const TOO_LARGE: &str =
+    "is larger than any session file the store writes (see session_redis_max_session_size)";
+
 /// Reads a file of the store whole, only when it is a regular file (not followed through a
-/// link) of at most [`MAX_FILE_BYTES`]. `fs::read` opened anything: a FIFO named like a
+/// link) of at most `max` bytes. `fs::read` opened anything: a FIFO named like a
 /// session file blocked its reader for ever (the start-up migration, under its lock; the
 /// sweeper), and a link to `/dev/zero` read without end (a review). A FIFO put in place
 /// between the check and the open would still block: whoever can write the store's
-/// directory owns its sessions anyway.
-fn read_store_file(path: &Path) -> io::Result<StoreFile> {
-    use std::io::Read as _;
+/// directory owns its sessions anyway. The length is checked before anything is read, and
+/// the read stops past `max` too, since the file can grow in between.
+fn read_store_file(path: &Path, max: u64) -> io::Result<StoreFile> {
     let regular = |meta: &fs::Metadata| {
         if !meta.is_file() {
             Some("is not a regular file (a directory, a link, a FIFO or a device)")
-        } else if meta.len() > MAX_FILE_BYTES {
-            Some("is larger than any session")
+        } else if meta.len() > max {
+            Some(TOO_LARGE)
         } else {
             None
         }
@@ -1214,16 +1280,24 @@ fn read_store_file(path: &Path) -> io::Result<StoreFile> {
     if let Some(why) = regular(&meta) {
         return Ok(StoreFile::Foreign(why));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Ok(StoreFile::Foreign("is larger than any session"));
+    read_capped(file, meta.len(), max)
+}
+
+/// Reads `from` whole when it holds at most `max` bytes; `len`, what its metadata said, only
+/// sizes the buffer. At most `max + 1` bytes are read, whatever `from` holds by then.
+fn read_capped(from: impl io::Read, len: u64, max: u64) -> io::Result<StoreFile> {
+    use std::io::Read as _;
+    let mut bytes = Vec::with_capacity(usize::try_from(len.min(max)).unwrap_or(0));
+    from.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Ok(StoreFile::Foreign(TOO_LARGE));
     }
     Ok(StoreFile::Bytes(bytes))
 }
 
-fn read_record(path: &Path) -> Result<Option<Record>, StoreError> {
-    let bytes = match read_store_file(path) {
+/// Reads and checks the session file at `path`, of at most `max` bytes ([`max_file_bytes`]).
+fn read_record(path: &Path, max: u64) -> Result<Option<Record>, StoreError> {
+    let bytes = match read_store_file(path, max) {
         Ok(StoreFile::Bytes(bytes)) => bytes,
         Ok(StoreFile::Missing) => return Ok(None),
         Ok(StoreFile::Foreign(why)) => return Err(corrupt(format!("session file {why}"))),
@@ -1553,6 +1627,7 @@ mod tests {
             root: root.to_path_buf(),
             fsync: true,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            max_session_size: None,
         }
     }
 
@@ -1660,6 +1735,55 @@ mod tests {
         );
         assert!(matches!(&answers[1], Ok(false)), "{answers:?}");
         assert!(!dir.path(&id).exists(), "the unlink itself stands");
+    }
+
+    /// A file that grew past the bound after its length was checked is read no further
+    /// than one byte past it (here an endless reader whose metadata said 10 bytes).
+    #[test]
+    fn a_read_stops_one_byte_past_the_bound() {
+        let endless = io::repeat(b' ');
+        let mut counted = CountingReader(endless, 0);
+        assert!(matches!(
+            read_capped(&mut counted, 10, 1000),
+            Ok(StoreFile::Foreign(TOO_LARGE))
+        ));
+        assert_eq!(counted.1, 1001);
+        match read_capped(&b"{}"[..], 2, 2) {
+            Ok(StoreFile::Bytes(bytes)) => assert_eq!(bytes, b"{}"),
+            _ => panic!("a file at the bound is read"),
+        }
+    }
+
+    struct CountingReader<R>(R, u64);
+
+    impl<R: io::Read> io::Read for CountingReader<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+
+    /// The bound holds the worst case of the encoding at the limit: the empty key (7 bytes
+    /// on disk for 1), and one-byte control characters as keys (13 for 2), of values of one
+    /// byte, with the longest expiry.
+    #[test]
+    fn the_bound_holds_the_worst_encoding_of_a_session_at_the_limit() {
+        for (limit, controls) in [(1usize, 0u8), (3, 1), (63, 31)] {
+            let state: SessionState = std::iter::once(String::new())
+                .chain((0..controls).map(|c| char::from(c).to_string()))
+                .map(|key| (key, "0".to_owned()))
+                .collect();
+            let size: usize = state.iter().map(|(k, v)| k.len() + v.len()).sum();
+            assert_eq!(size, limit);
+            let record = Record {
+                version: FORMAT_VERSION,
+                expires_at_ms: Some(u64::MAX),
+                state,
+            };
+            let bytes = serde_json::to_vec(&record).unwrap().len() as u64;
+            assert!(bytes <= max_file_bytes(Some(limit)), "{limit}: {bytes}");
+        }
     }
 
     /// The real flush, on a directory that is gone: an I/O error, not a panic or a success.

@@ -24,7 +24,8 @@ pub fn build(plan: &BackendPlan) -> Result<Arc<dyn SessionBackend>, ConfigError>
         BackendPlan::Memory => Arc::new(memory::MemoryBackend::new()),
         #[cfg(feature = "file")]
         BackendPlan::File(file) => {
-            let files = file::FileBackend::new(file.root.clone())?;
+            let files = file::FileBackend::new(file.root.clone())?
+                .with_max_session_size(file.max_session_size);
             Arc::new(match &file.index_key {
                 Some(key) => files.with_index_key(key),
                 None => files,

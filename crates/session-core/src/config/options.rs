@@ -334,7 +334,7 @@ macro_rules! session_options {
                     docs_type: "integer bytes, 0 to 536870912 (512 MiB)",
                     docs_default: "`65536` (64 KiB)",
                     meaning: "The most bytes one session may hold: its keys plus the JSON text of their values; 0 = unlimited",
-                    status: "supported: a write that would leave a session larger, as its request sees the session, fails with `StoreError::TooLarge` and stores nothing (concurrent requests that each add keys to one session can together pass it: the check is the writer's, not Redis'); both framework crates answer it with 413 Payload Too Large. Above 512 MiB (Redis' limit for one value) is an error",
+                    status: "supported: a write that would leave a session larger, as its request sees the session, fails with `StoreError::TooLarge` and stores nothing (concurrent requests that each add keys to one session can together pass it: the check is the writer's, not Redis'); both framework crates answer it with 413 Payload Too Large. Above 512 MiB (Redis' limit for one value) is an error. The file store reads and writes no session file larger than the most a session of this size takes on disk (8 bytes per byte, for JSON's escapes, plus 256): a larger file is a corrupt session, kept for inspection and not read, so lowering the limit hides the sessions stored larger until it is raised again",
                 },
                 /// `session_redis_prefix`.
                 prefix: String = "session:".into() => {

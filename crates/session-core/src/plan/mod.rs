@@ -110,6 +110,9 @@ pub struct FilePlan {
     pub root: PathBuf,
     /// `session_redis_index_key`: the session key whose values index sessions.
     pub index_key: Option<String>,
+    /// `session_redis_max_session_size` (`None` when 0): bounds the files the store reads
+    /// and writes ([`FileBackend::with_max_session_size`](crate::backends::file::FileBackend::with_max_session_size)).
+    pub max_session_size: Option<usize>,
 }
 
 /// `session_redis_multi_backends`.
@@ -146,17 +149,18 @@ impl SessionConfig {
         if let Some(key) = &self.index_key {
             backend.set_index_key(key);
         }
+        let limit = max_session_size(self);
+        limit_files(&mut backend, limit);
         Ok(Plan {
             backend,
             ttl,
             // The file store's own index (if it kept one), for lookups while sessions move.
             migrate_from: self.migrate_from_filestore.then(|| FilePlan {
                 index_key: self.index_key.clone(),
+                max_session_size: limit,
                 ..file(self)
             }),
-            // `validate` bounds it well below usize::MAX.
-            max_session_size: (self.max_session_size > 0)
-                .then(|| usize::try_from(self.max_session_size).unwrap_or(usize::MAX)),
+            max_session_size: limit,
             cookie: self.cookie_plan()?,
         })
     }
@@ -221,7 +225,30 @@ fn file(config: &SessionConfig) -> FilePlan {
     FilePlan {
         root: config.filestore_path(),
         index_key: None,
+        // The store's limit, the top-level one (`limit_files`), not a multi-backend
+        // member's own setting.
+        max_session_size: None,
     }
+}
+
+/// Gives every file store of `plan` the store's `session_redis_max_session_size`.
+fn limit_files(plan: &mut BackendPlan, limit: Option<usize>) {
+    match plan {
+        BackendPlan::File(file) => file.max_session_size = limit,
+        BackendPlan::Multi(multi) => {
+            for member in &mut multi.backends {
+                limit_files(&mut member.plan, limit);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `session_redis_max_session_size` as a limit: `None` when 0 (unlimited).
+fn max_session_size(config: &SessionConfig) -> Option<usize> {
+    // `validate` bounds it well below usize::MAX.
+    (config.max_session_size > 0)
+        .then(|| usize::try_from(config.max_session_size).unwrap_or(usize::MAX))
 }
 
 #[cfg(test)]
