@@ -13,6 +13,7 @@
 //! | expired session | nothing | removed |
 //! | corrupt file | nothing | kept, counted and logged, for inspection |
 //! | file that cannot be read or removed | nothing | kept, counted and logged (one line per run); the run goes on |
+//! | entry that is no session file where the store keeps one (a session file in another shard than its id's, another name) | nothing | kept, never read, counted as unrecognised and logged as a count (one line per run) |
 //!
 //! A migrated file is removed once Redis holds the session, so a later logout (a delete in
 //! Redis) cannot be undone by the next start-up migrating the old file again. When Redis is
@@ -75,6 +76,11 @@ pub struct MigrationReport {
     /// Session files the file store could not read or remove (permissions, a directory in
     /// the way): skipped, left in place and logged, so one bad file does not stop the rest.
     pub unreadable: usize,
+    /// Entries of the file store's directory that are not session files where the store
+    /// keeps them: a session file in another shard than its id's (the store never reads it
+    /// there), a name that is no session file's. Never read nor moved, left in place, and
+    /// logged once per run as a count (a misplaced file's name is a session id).
+    pub unrecognised: usize,
 }
 
 /// The mover: the target read + write, the file store read + delete.
@@ -129,9 +135,13 @@ const SWEEP_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// other, the second finds the files gone.
 async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, StoreError> {
     let _one_at_a_time = from.migration_lock(SWEEP_LOCK_WAIT).await?;
-    let ids = from.session_ids().await?;
+    let listing = from.listing().await?;
+    let ids = listing.ids;
     let total = ids.len();
-    let mut report = MigrationReport::default();
+    let mut report = MigrationReport {
+        unrecognised: listing.unrecognised,
+        ..MigrationReport::default()
+    };
     for (batch, ids) in ids.chunks(PROGRESS_EVERY).enumerate() {
         if batch > 0 {
             tracing::info!(
@@ -436,9 +446,18 @@ async fn attempt(from: &FileBackend, moving: &Mover, target: &str) -> Result<Mig
                 corrupt = report.corrupt,
                 logged_out = report.logged_out,
                 unreadable = report.unreadable,
+                unrecognised = report.unrecognised,
                 from = %from.root().display(),
                 "file-store sessions migrated into {target}"
             );
+            if report.unrecognised > 0 {
+                // A count only: a misplaced session file's name is a session id.
+                tracing::warn!(
+                    unrecognised = report.unrecognised,
+                    from = %from.root().display(),
+                    "entries of the file store's directory are not session files where the store keeps them (a session file in another shard than its id's, another name); they were not migrated and are left in place"
+                );
+            }
             if report.corrupt > 0 {
                 tracing::warn!(
                     corrupt = report.corrupt,

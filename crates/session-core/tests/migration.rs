@@ -331,3 +331,127 @@ async fn a_pending_migration_reports_each_sessions_lifetime() {
     let left = left.expect("Redis' own expiry");
     assert!(left <= hour / 2 && left > hour / 2 - Duration::from_secs(60));
 }
+
+/// Entries of the store's directory that are not session files where the store keeps them:
+/// a session file under another shard than its id's (the store never reads it there), and
+/// files of no session's name. Each run counted the misplaced one as expired (its id read
+/// as absent, and the "removal" of what was left removed nothing), every run again. They
+/// are counted as unrecognised, left in place and never moved.
+#[tokio::test]
+async fn misplaced_and_foreign_files_are_unrecognised_not_expired() {
+    use session_core::{backends::memory::MemoryBackend, migration::migrate_file_store, TtlRule};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let files = Arc::new(
+        FileBackend::new(root.to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let live = SessionId::generate();
+    assert!(files
+        .create(&live, &state(&[("user", "\"alice\"")]), None)
+        .await
+        .unwrap());
+    let stray = SessionId::generate();
+    let elsewhere = if &stray.as_str()[..2] == "AA" {
+        "BB"
+    } else {
+        "AA"
+    };
+    std::fs::create_dir_all(root.join(elsewhere)).unwrap();
+    let misplaced = root
+        .join(elsewhere)
+        .join(format!("{}.json", stray.as_str()));
+    std::fs::write(
+        &misplaced,
+        br#"{"version":1,"expires_at_ms":null,"state":{"user":"\"mallory\""}}"#,
+    )
+    .unwrap();
+    let notes = root.join(&live.as_str()[..2]).join("notes.txt");
+    std::fs::write(&notes, b"x").unwrap();
+    let readme = root.join("README");
+    std::fs::write(&readme, b"x").unwrap();
+
+    let target = Arc::new(MemoryBackend::new());
+    for run in 0..2 {
+        let report = migrate_file_store(files.clone(), target.clone(), TtlRule::default())
+            .await
+            .unwrap();
+        assert_eq!(report.expired, 0, "run {run}: {report:?}");
+        assert_eq!(report.unrecognised, 3, "run {run}: {report:?}");
+        assert_eq!(
+            report.migrated,
+            usize::from(run == 0),
+            "run {run}: {report:?}"
+        );
+    }
+    assert!(target.load(&live, None).await.unwrap().is_some());
+    assert!(target.load(&stray, None).await.unwrap().is_none());
+    for path in [&misplaced, &notes, &readme] {
+        assert!(path.exists(), "{} left in place", path.display());
+    }
+}
+
+/// The start-up migration logs the unrecognised entries once per run, as a count: never a
+/// file's name, which for a misplaced session file is a session id.
+#[tokio::test]
+async fn unrecognised_entries_are_logged_once_without_their_names() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
+    }
+
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let stray = SessionId::generate();
+    let elsewhere = if &stray.as_str()[..2] == "AA" {
+        "BB"
+    } else {
+        "AA"
+    };
+    std::fs::create_dir_all(dir.path().join(elsewhere)).unwrap();
+    std::fs::write(
+        dir.path()
+            .join(elsewhere)
+            .join(format!("{}.json", stray.as_str())),
+        br#"{"version":1,"expires_at_ms":null,"state":{"a":"1"}}"#,
+    )
+    .unwrap();
+
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish(),
+    );
+    let _store = SessionStore::from_config(&config(&server, dir.path()))
+        .await
+        .unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("not session files"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains("unrecognised=1"), "{text}");
+    assert!(!text.contains(stray.as_str()), "the id leaked: {text}");
+}

@@ -340,14 +340,26 @@ impl FileBackend {
 
     /// The ids of every session file, live or not, in no particular order: for
     /// [migration](crate::migration) into another backend. Files whose name is not a session
-    /// id are skipped.
+    /// id, or that are not in their id's shard directory (where the store never looks for
+    /// them), are skipped.
     ///
     /// The ids come round-robin over the shard directories, so any run of consecutive ids
     /// spreads over as many shards as it can: a batch of them (the migration's) then waits
     /// for no shard lock, ours or the kernel's on one directory.
     pub async fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        Ok(self.listing().await?.ids)
+    }
+
+    /// [`session_ids`](Self::session_ids), with how many entries of the directory are not
+    /// the store's: for the migration, which reports them.
+    pub(crate) async fn listing(&self) -> Result<Listing, StoreError> {
         let dir = self.dir.clone();
-        blocking(move || dir.session_ids().map(interleave_shards)).await
+        blocking(move || {
+            let mut listing = dir.listing()?;
+            listing.ids = interleave_shards(listing.ids);
+            Ok(listing)
+        })
+        .await
     }
 
     /// Starts the background sweeper the first time an operation runs inside a tokio runtime,
@@ -406,6 +418,15 @@ impl FileBackend {
         let dir = self.dir.clone();
         blocking(move || op(&dir)).await
     }
+}
+
+/// The session files of a store's directory, and what else is there.
+pub(crate) struct Listing {
+    /// The ids of the session files, each in its id's shard.
+    pub(crate) ids: Vec<SessionId>,
+    /// Entries that are neither a session file where the store keeps it nor one of the
+    /// store's own (shards, lock, temp and probe files, the index).
+    pub(crate) unrecognised: usize,
 }
 
 /// Held by the sweeper task: clears the backend's "started" flag when the task ends or is
@@ -1092,14 +1113,26 @@ impl Dir {
         Ok(())
     }
 
-    fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
+    /// Every session file in its id's shard, and a count of the entries that are not the
+    /// store's. A file named like a session file in another shard is one of the latter: the
+    /// store never reads it there, so it is no session (its id read as absent, and each
+    /// migration counted it as expired, every run).
+    fn listing(&self) -> Result<Listing, StoreError> {
         let listing = |e| unavailable("listing the session directory", e);
-        let mut ids = Vec::new();
+        let mut found = Listing {
+            ids: Vec::new(),
+            unrecognised: 0,
+        };
         for shard in fs::read_dir(&self.root).map_err(listing)? {
             let shard = shard.map_err(listing)?;
-            if !(shard.file_type().is_ok_and(|t| t.is_dir()) && shard.file_name().len() == 2) {
+            let name = shard.file_name();
+            let Some(shard_name) = shard_name(&shard) else {
+                let ours = name == INDEX_DIR
+                    || name == MIGRATION_LOCK
+                    || name.to_str().is_some_and(|n| n.starts_with(PROBE_PREFIX));
+                found.unrecognised += usize::from(!ours);
                 continue;
-            }
+            };
             let entries = match fs::read_dir(shard.path()) {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -1108,16 +1141,20 @@ impl Dir {
             for entry in entries {
                 let entry = entry.map_err(|e| unavailable("listing a shard directory", e))?;
                 let name = entry.file_name();
-                if let Some(id) = name
-                    .to_str()
-                    .and_then(|name| name.strip_suffix(SESSION_SUFFIX))
-                    .and_then(|stem| SessionId::parse(stem).ok())
-                {
-                    ids.push(id);
+                let Some(name) = name.to_str() else {
+                    found.unrecognised += 1;
+                    continue;
+                };
+                if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                match session_in(&shard_name, name) {
+                    Some(id) => found.ids.push(id),
+                    None => found.unrecognised += 1,
                 }
             }
         }
-        Ok(ids)
+        Ok(found)
     }
 
     fn cleanup(&self) -> Result<CleanupReport, StoreError> {
@@ -1138,10 +1175,8 @@ impl Dir {
                 }
                 continue;
             }
-            let is_shard =
-                shard.file_type().is_ok_and(|t| t.is_dir()) && shard.file_name().len() == 2;
-            if is_shard {
-                self.cleanup_shard(&shard.path(), &mut report)?;
+            if let Some(name) = shard_name(&shard) {
+                self.cleanup_shard(&shard.path(), &name, &mut report)?;
             }
         }
         if report.corrupt_found > 0 {
@@ -1163,7 +1198,12 @@ impl Dir {
 
     /// One shard's part of a sweep. An entry it cannot read or remove is counted
     /// ([`CleanupReport::unreadable`]) and skipped, so that it does not stop the sweep.
-    fn cleanup_shard(&self, shard: &Path, report: &mut CleanupReport) -> Result<(), StoreError> {
+    fn cleanup_shard(
+        &self,
+        shard: &Path,
+        shard_name: &str,
+        report: &mut CleanupReport,
+    ) -> Result<(), StoreError> {
         let entries = match fs::read_dir(shard) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -1186,10 +1226,8 @@ impl Dir {
                 }
                 continue;
             }
-            let Some(id) = name
-                .strip_suffix(SESSION_SUFFIX)
-                .and_then(|stem| SessionId::parse(stem).ok())
-            else {
+            // A file in another shard than its id's is no session: not read.
+            let Some(id) = session_in(shard_name, name) else {
                 continue;
             };
             match read_expiry(&entry.path(), self.max_file_bytes()) {
@@ -1534,6 +1572,19 @@ fn remove_file(path: &Path) -> Result<bool, StoreError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(unavailable("removing a session file", e)),
     }
+}
+
+/// The name of `entry` of the root when it is a shard directory (a directory of a
+/// two-character name).
+fn shard_name(entry: &fs::DirEntry) -> Option<String> {
+    let name = entry.file_name().into_string().ok()?;
+    (name.len() == 2 && entry.file_type().is_ok_and(|t| t.is_dir())).then_some(name)
+}
+
+/// The session whose file `name` is, when it is one and belongs in the shard `shard`.
+fn session_in(shard: &str, name: &str) -> Option<SessionId> {
+    let id = SessionId::parse(name.strip_suffix(SESSION_SUFFIX)?).ok()?;
+    (id.as_str()[..2] == *shard).then_some(id)
 }
 
 /// `ids` (listed shard by shard) round-robin over their shards.

@@ -721,7 +721,7 @@ macro_rules! session_options {
                     docs_type: "boolean",
                     docs_default: "`False`",
                     meaning: "Move the file store's sessions (`session_filestore_path`) into Redis at start-up, each id only if Redis does not have it yet",
-                    status: "supported: each live session is created in Redis with its remaining TTL (`key_expire` when it had none), then its file is removed (so a later logout cannot be undone by the next start-up); expired files are removed, corrupt ones kept and logged. When Redis is down the application starts anyway and the migration is retried every 5 s until it completes. One process migrates at a time (`.migration.lock` in the file store's directory). An error in disabled mode",
+                    status: "supported: each live session is created in Redis with its remaining TTL (`key_expire` when it had none), then its file is removed (so a later logout cannot be undone by the next start-up); expired files are removed, corrupt ones kept and logged; entries that are no session file where the store keeps one (a session file in another shard than its id's, any other name) are left in place and logged as a count. When Redis is down the application starts anyway and the migration is retried every 5 s until it completes. One process migrates at a time (`.migration.lock` in the file store's directory). An error in disabled mode",
                 },
                 /// `session_redis_sentinel_username`: user for the sentinels themselves.
                 #[serde(skip_serializing_if = "Option::is_none")]
