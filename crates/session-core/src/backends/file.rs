@@ -102,10 +102,11 @@
 //! to overwrite it. Corrupt files are **never removed automatically** (they may be the only copy
 //! of someone's data, or the sign of a bug worth inspecting): only an explicit `delete` (a
 //! logout) removes one. [`FileBackend::cleanup`] counts those it finds (see
-//! [`CleanupReport::corrupt_found`]) and logs a warning so an operator can look. A write of a value that is not JSON text is refused before anything is written,
-//! so the store never makes a corrupt file itself. Nor one too large: a file larger than the
-//! most a session within [`FileBackend::with_max_session_size`] takes on disk is corrupt (and
-//! is not read), and a write that would make one is refused ([`StoreError::TooLarge`]).
+//! [`CleanupReport::corrupt_found`]) and logs a warning so an operator can look. A write of a
+//! value that is not JSON text is refused before anything is written, so the store never
+//! makes a corrupt file itself. Nor one too large: a file larger than the most a session
+//! within [`FileBackend::with_max_session_size`] takes on disk is corrupt (and is not read),
+//! and a write that would make one is refused ([`StoreError::TooLarge`]).
 
 use std::{
     fs::{self, File, OpenOptions, TryLockError},
@@ -1878,10 +1879,13 @@ mod tests {
         let batch = [batched, absent];
         let answers = dir.delete_in_shard(&batch);
         FAIL_DIR_SYNC.set(false);
-        assert!(
-            matches!(&err, StoreError::Unavailable { backend, timed_out: false, .. } if backend == BACKEND),
-            "{err:?}"
-        );
+        let StoreError::Unavailable {
+            backend, timed_out, ..
+        } = &err
+        else {
+            panic!("{err:?}")
+        };
+        assert_eq!((backend.as_str(), *timed_out), (BACKEND, false));
         assert!(err.to_string().contains("injected"), "{err}");
         assert!(!format!("{err} {err:?}").contains(id.as_str()));
         assert!(
