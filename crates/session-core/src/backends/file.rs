@@ -262,9 +262,9 @@ impl FileBackend {
     /// The most bytes one session may hold (`session_redis_max_session_size`, which
     /// [`SessionStore::from_config`](crate::SessionStore::from_config) passes on; `None` or
     /// 0: no limit, the default). The store reads no session file larger than the most a
-    /// session of that size takes on disk ([`max_file_bytes`]) and writes none either: a
-    /// larger file is corrupt, and is not read, so that a huge file (a disk error, an
-    /// operator's mistake, a local user's write) cannot make a load allocate its size. The
+    /// session of that size takes on disk (8 bytes per byte, plus 256) and writes none
+    /// either: a larger file is corrupt, and is not read, so that a huge file (a disk error,
+    /// an operator's mistake, a local user's write) cannot make a load allocate its size. The
     /// limit itself is the [`SessionStore`](crate::SessionStore)'s to check
     /// ([`SessionStore::with_max_session_size`](crate::SessionStore::with_max_session_size)).
     pub fn with_max_session_size(mut self, limit: Option<usize>) -> Self {
