@@ -18,6 +18,10 @@ pub const MAX_LINE: usize = 1024;
 /// (about 100 bytes each); more is a job for `--where` or a split list.
 pub const MAX_IDS: usize = 1_000_000;
 
+/// The most lines one run reads, blank ones included: an endless stream of new lines (`yes ''`)
+/// would otherwise keep the command reading, skipping them, forever.
+pub const MAX_LINES: usize = 2 * MAX_IDS;
+
 /// The ids of `path` (`-`: stdin), one per line, blank lines skipped, each checked before any
 /// is used. Errors name a bad line by its number, never by its text (a mangled id is still
 /// most of a credential).
@@ -28,13 +32,18 @@ pub fn read(path: &Path) -> Result<Vec<SessionId>, Failure> {
     } else {
         path.display().to_string()
     };
-    let mut input: Box<dyn BufRead> = if from_stdin {
+    let input: Box<dyn BufRead> = if from_stdin {
         Box::new(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(path)
             .map_err(|e| Failure::usage(format!("--ids-from {name}: {e}")))?;
         Box::new(std::io::BufReader::new(file))
     };
+    read_from(&name, input)
+}
+
+/// [`read`] of an opened input, named `name` in errors.
+fn read_from(name: &str, mut input: impl BufRead) -> Result<Vec<SessionId>, Failure> {
     let mut ids = Vec::new();
     let mut n = 0usize;
     let mut line = Vec::with_capacity(MAX_LINE + 1);
@@ -48,6 +57,11 @@ pub fn read(path: &Path) -> Result<Vec<SessionId>, Failure> {
             .map_err(|e| Failure::usage(format!("--ids-from {name}: {e}")))?;
         if read == 0 {
             break;
+        }
+        if n == MAX_LINES {
+            return Err(Failure::usage(format!(
+                "--ids-from {name}: more than {MAX_LINES} lines: split the list"
+            )));
         }
         n += 1;
         let bad = || {
@@ -127,5 +141,20 @@ mod tests {
     fn an_endless_input_is_an_error_not_a_hang() {
         let failure = read(Path::new("/dev/zero")).unwrap_err();
         assert!(failure.message.contains("line 1"), "{}", failure.message);
+    }
+
+    /// Endless blank lines (`yes ''`) end the read at the line limit: each one was skipped,
+    /// and the read never came back.
+    #[test]
+    fn endless_blank_lines_are_an_error_not_a_hang() {
+        let failure =
+            read_from("stdin", std::io::BufReader::new(std::io::repeat(b'\n'))).unwrap_err();
+        assert!(
+            failure
+                .message
+                .contains(&format!("more than {MAX_LINES} lines")),
+            "{}",
+            failure.message
+        );
     }
 }
