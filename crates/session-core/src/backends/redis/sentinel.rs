@@ -26,8 +26,9 @@
 //! # Replicas
 //! With `session_redis_sentinel_read_from_replicas`, the resolver picks a
 //! healthy replica from `SENTINEL REPLICAS` (flags exactly `slave`, link to the master up),
-//! at random among them so that several application processes spread their reads; no
-//! healthy replica means the master serves the reads.
+//! at random among them so that several application processes spread their reads. A
+//! sentinel that knows no healthy replica is skipped as one that does not answer; when no
+//! sentinel knows one, the master serves the reads.
 
 use std::{
     sync::{
@@ -551,18 +552,25 @@ impl Sentinel {
         )))
     }
 
-    /// A healthy replica from the sentinels, at random among the healthy ones.
+    /// A healthy replica from the sentinels, at random among the healthy ones the first
+    /// sentinel that knows any reports. A sentinel that knows none is skipped, as one that does
+    /// not answer: a sentinel just started, or cut off from the replicas, reports none while
+    /// the others know them. `Ok(None)` when the sentinels that answered know none.
     async fn resolve_replica(&self) -> RedisResult<Option<Resolved>> {
         let n = self.sentinels.len();
         let start = self.next.load(Ordering::Relaxed);
         let mut last_err = None;
+        let mut answered = false;
         for i in 0..n {
             let (host, port) = &self.sentinels[(start + i) % n];
             let replicas = match self
                 .sentinel_query(host, *port, &["REPLICAS", &self.master_name])
                 .await
             {
-                Ok(v) => v,
+                Ok(v) => {
+                    answered = true;
+                    v
+                }
                 Err(err) => {
                     last_err = Some(err);
                     continue;
@@ -576,7 +584,7 @@ impl Sentinel {
                 .filter_map(|r| Some((r.get("ip")?.to_string(), r.get("port")?.parse().ok()?)))
                 .collect();
             if healthy.is_empty() {
-                return Ok(None);
+                continue;
             }
             let (rhost, rport) = healthy[rand::random_range(0..healthy.len())].clone();
             let client = (self.make_client)(&rhost, rport, self.node_info.clone())?;
@@ -588,8 +596,8 @@ impl Sentinel {
             }));
         }
         match last_err {
-            Some(err) => Err(err),
-            None => Ok(None),
+            Some(err) if !answered => Err(err),
+            _ => Ok(None),
         }
     }
 
@@ -896,6 +904,35 @@ mod tests {
         let mut config = config_for(&topology, None);
         config.password = Some("node-pw".into());
         sentinel(&config).master_client().await.unwrap();
+    }
+
+    /// The sentinel asked first knows no healthy replica (here: one that monitors another
+    /// group under the same name, with none; in production a sentinel just added or
+    /// restarted, or cut off from the replicas) while the others know one. Reads went to the
+    /// master, for as long as the connection lived, because the first answer ended the
+    /// search; the next sentinel is asked now, as it is for the master.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_sentinel_that_knows_no_healthy_replica_is_skipped() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let elsewhere = SentinelTopology::start_with(SentinelOptions::new().replicas(0));
+        let mut config = config_for(&topology, None);
+        let (host, port) = elsewhere.sentinel_addrs()[0].clone();
+        config.host.insert(
+            0,
+            HostPort {
+                host,
+                port: Some(port),
+            },
+        );
+        config.sentinel_read_from_replicas = true;
+        let sentinel = sentinel(&config);
+        let replica = sentinel.replica_client().await.unwrap();
+        let mut conn = replica.get_multiplexed_async_connection().await.unwrap();
+        let role: Value = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+        assert!(
+            format!("{role:?}").contains("slave"),
+            "reads went to a master: {role:?}"
+        );
     }
 
     /// Half-open: the watcher's connection to its only sentinel goes silent (no FIN, no RST)
