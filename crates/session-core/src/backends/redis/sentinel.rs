@@ -13,7 +13,7 @@
 //! `invalidate_master` forgets it (the connection layer calls it on `READONLY`,
 //! dropped or refused connections), so the next connection resolves again. Resolutions are
 //! single-flight: when twenty requests fail at once, one lookup runs and the others wait for
-//! its answer.
+//! its answer, an error included (they do not ask the sentinels again one after the other).
 //!
 //! # Credentials
 //! Odoo's `session_redis` passes the Redis options to the sentinels too (redis-py's `sentinel_kwargs`). The
@@ -26,9 +26,8 @@
 //! # Replicas
 //! With `session_redis_sentinel_read_from_replicas`, the resolver picks a
 //! healthy replica from `SENTINEL REPLICAS` (flags exactly `slave`, link to the master up),
-//! at random among them so that several application processes spread their reads. A
-//! sentinel that knows no healthy replica is skipped as one that does not answer; when no
-//! sentinel knows one, the master serves the reads.
+//! at random among them so that several application processes spread their reads; no
+//! healthy replica means the master serves the reads.
 
 use std::{
     sync::{
@@ -89,6 +88,9 @@ struct Slot {
     last: Option<(String, u16)>,
     /// When the address last changed: connections made before are stale.
     changed_at: Option<Instant>,
+    /// When the last lookup ended without an address, and its error (`None`: the sentinels
+    /// know no healthy replica). The callers that waited for that lookup take this answer.
+    missed: Option<(Instant, Option<RedisError>)>,
 }
 
 impl Slot {
@@ -106,6 +108,17 @@ impl Slot {
 
     fn client(&self) -> Option<Client> {
         self.current.as_ref().map(|r| r.client.clone())
+    }
+
+    /// The answer of a lookup that ended without an address after `queued`, the moment a
+    /// caller began to wait for the lookup lock. Without it each waiting caller ran the
+    /// same failing lookup again, one after the other: with every sentinel hung, the k-th
+    /// caller waited k lookups.
+    fn missed_since(&self, queued: Instant) -> Option<Option<RedisError>> {
+        self.missed
+            .as_ref()
+            .filter(|(at, _)| *at > queued)
+            .map(|(_, err)| err.clone())
     }
 
     /// Forgets the address (unless it was resolved a moment ago, see `INVALIDATE_GRACE`).
@@ -214,12 +227,25 @@ impl Sentinel {
         if let Some(client) = lock(&self.master).client() {
             return Ok(client);
         }
+        let queued = Instant::now();
         let _flight = self.resolving.lock().await;
-        // Someone else may have resolved while this task waited for the lock.
-        if let Some(client) = lock(&self.master).client() {
-            return Ok(client);
+        // Someone else may have resolved, or failed to, while this task waited for the lock.
+        {
+            let slot = lock(&self.master);
+            if let Some(client) = slot.client() {
+                return Ok(client);
+            }
+            if let Some(Some(err)) = slot.missed_since(queued) {
+                return Err(err);
+            }
         }
-        let resolved = self.resolve_master().await?;
+        let resolved = match self.resolve_master().await {
+            Ok(resolved) => resolved,
+            Err(err) => {
+                lock(&self.master).missed = Some((Instant::now(), Some(err.clone())));
+                return Err(err);
+            }
+        };
         tracing::info!(
             master = %self.master_name,
             address = %format!("{}:{}", resolved.host, resolved.port),
@@ -238,12 +264,26 @@ impl Sentinel {
         if let Some(client) = lock(&self.replica).client() {
             return Ok(client);
         }
+        let queued = Instant::now();
         let replica = {
             let _flight = self.resolving.lock().await;
-            if let Some(client) = lock(&self.replica).client() {
-                return Ok(client);
+            let missed = {
+                let slot = lock(&self.replica);
+                if let Some(client) = slot.client() {
+                    return Ok(client);
+                }
+                slot.missed_since(queued).is_some()
+            };
+            if missed {
+                Ok(None)
+            } else {
+                let replica = self.resolve_replica().await;
+                if let Ok(None) | Err(_) = &replica {
+                    let err = replica.as_ref().err().cloned();
+                    lock(&self.replica).missed = Some((Instant::now(), err));
+                }
+                replica
             }
-            self.resolve_replica().await
         };
         match replica {
             Ok(Some(resolved)) => {
@@ -904,6 +944,55 @@ mod tests {
         let mut config = config_for(&topology, None);
         config.password = Some("node-pw".into());
         sentinel(&config).master_client().await.unwrap();
+    }
+
+    /// Every sentinel hung (a partition that drops their packets, a frozen host): the
+    /// callers that queued behind one failed lookup get its answer, as they get a successful
+    /// one. Each ran a lookup of its own, one after the other, so the k-th caller waited k
+    /// lookups (3 s each here) before its error: a pool's twenty new connections, and the
+    /// requests waiting for them, failed after a minute instead of after 3 s.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn callers_waiting_for_a_failed_lookup_share_its_error() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let mut config = config_for(&topology, None);
+        config.sentinel_read_from_replicas = true;
+        let sentinel = sentinel(&config);
+        for s in topology.sentinels() {
+            s.pause();
+        }
+        let started = Instant::now();
+        let callers = (0..8).map(|i| {
+            let sentinel = Arc::clone(&sentinel);
+            tokio::spawn(async move {
+                let result = if i % 2 == 0 {
+                    sentinel.master_client().await
+                } else {
+                    sentinel.replica_client().await
+                };
+                (result.is_err(), started.elapsed())
+            })
+        });
+        let answers = futures_util::future::join_all(callers).await;
+        for s in topology.sentinels() {
+            s.resume();
+        }
+        let slowest = answers
+            .into_iter()
+            .map(|answer| {
+                let (failed, took) = answer.unwrap();
+                assert!(failed, "no sentinel answers, yet a client was given");
+                took
+            })
+            .max()
+            .unwrap();
+        // One replica lookup and one master lookup, each at most a second per sentinel
+        // (connect and answer capped at 500 ms), with room for a loaded machine.
+        assert!(
+            slowest < Duration::from_secs(9),
+            "the last caller waited {slowest:?}: the lookups ran one per caller"
+        );
+        // Nothing failed is remembered: the sentinels back, the next caller resolves.
+        sentinel.master_client().await.unwrap();
     }
 
     /// The sentinel asked first knows no healthy replica (here: one that monitors another
