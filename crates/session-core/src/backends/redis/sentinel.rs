@@ -720,19 +720,21 @@ const WAIT_PROMOTION: &str = "+failover-state-wait-promotion";
 /// `+switch-master <name> <old-ip> <old-port> <new-ip> <new-port>`, or
 /// `+promoted-slave`/`+failover-state-wait-promotion` with
 /// `slave <ip>:<port> <ip> <port> @ <name> <old-ip> <old-port>`.
+/// An address no node listens on (port 0) is ignored: switching to it would drop every
+/// connection to the real master and refuse the next ones until a lookup undid it.
 fn switch_event(channel: &str, payload: &str, master: &str) -> Option<(String, u16)> {
     let parts: Vec<&str> = payload.split_whitespace().collect();
-    match channel {
-        "+switch-master" if parts.len() == 5 && parts[0] == master => {
-            Some((parts[3].to_string(), parts[4].parse().ok()?))
-        }
+    let (host, port) = match channel {
+        "+switch-master" if parts.len() == 5 && parts[0] == master => (parts[3], parts[4]),
         "+promoted-slave" | WAIT_PROMOTION
             if parts.len() >= 6 && parts[4] == "@" && parts[5] == master =>
         {
-            Some((parts[2].to_string(), parts[3].parse().ok()?))
+            (parts[2], parts[3])
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let port = port.parse().ok().filter(|port| *port != 0)?;
+    Some((host.to_string(), port))
 }
 
 /// A rejected `AUTH`. redis-rs folds the server's reason into "Password authentication
@@ -879,6 +881,34 @@ mod tests {
             ),
             Some(("127.0.0.1".into(), 3))
         );
+    }
+
+    /// An event that names port 0 switched to it: every connection to the real master was
+    /// dropped as stale and the next ones refused until a lookup undid it. Such an event is
+    /// ignored now, as junk that does not parse is.
+    #[test]
+    fn switch_events_naming_port_0_are_ignored() {
+        for (channel, payload) in [
+            ("+switch-master", "mymaster 127.0.0.1 1 127.0.0.1 0"),
+            (
+                "+promoted-slave",
+                "slave 127.0.0.1:0 127.0.0.1 0 @ mymaster 127.0.0.1 1",
+            ),
+            (
+                WAIT_PROMOTION,
+                "slave 127.0.0.1:0 127.0.0.1 0 @ mymaster 127.0.0.1 1",
+            ),
+            ("+switch-master", "mymaster 127.0.0.1 1 127.0.0.1 65536"),
+            ("+switch-master", "mymaster 127.0.0.1 1 127.0.0.1"),
+            ("+promoted-slave", "slave @ mymaster"),
+            ("+promoted-slave", ""),
+        ] {
+            assert_eq!(
+                switch_event(channel, payload, "mymaster"),
+                None,
+                "{payload}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]
