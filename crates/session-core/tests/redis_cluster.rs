@@ -611,3 +611,42 @@ async fn a_moves_create_sent_again_by_the_cluster_client_after_a_logout_leaves_n
     )
     .await;
 }
+
+/// Nodes that announce a hostname and ask clients to use it
+/// (`cluster-preferred-endpoint-type hostname`, common behind TLS or in Kubernetes): the
+/// cluster client connects to the hostnames `CLUSTER SLOTS` gives, while `CLUSTER NODES`
+/// lists each node by IP first. Health pinged each master by its IP, which the client had no
+/// connection to, and reported every master down while every request worked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_finds_masters_that_announce_a_hostname() {
+    let cluster = ClusterTopology::start();
+    for node in cluster.nodes() {
+        let _: () = node.cmd(&["CONFIG", "SET", "cluster-announce-hostname", "localhost"]);
+        let _: () = node.cmd(&[
+            "CONFIG",
+            "SET",
+            "cluster-preferred-endpoint-type",
+            "hostname",
+        ]);
+    }
+    // The hostnames reach the other nodes by gossip.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let nodes: String = cluster.node(0).cmd(&["CLUSTER", "NODES"]);
+        if nodes.lines().all(|line| line.contains(",localhost ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no hostname gossiped: {nodes}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let store = SessionStore::from_config(&env(&cluster, &[]))
+        .await
+        .unwrap();
+    store
+        .create(&state(&[("user", "\"ada\"")]), ttl())
+        .await
+        .unwrap();
+    let health = store.health().await;
+    assert_eq!(health.len(), 3, "{health:?}");
+    assert!(health.iter().all(|h| h.up), "{health:?}");
+}

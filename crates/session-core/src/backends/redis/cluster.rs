@@ -192,16 +192,21 @@ impl Cluster {
             let mut conn = conn.clone();
             async move {
                 let location = format!("master {}:{}", master.host, master.port);
-                let ping = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    conn.route_command(
-                        redis::cmd("PING").clone(),
-                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                            host: master.host.clone(),
-                            port: master.port,
-                        }),
-                    ),
-                )
+                let ping = tokio::time::timeout(Duration::from_secs(2), async {
+                    let by_ip = ping(&mut conn, &master.host, master.port).await;
+                    // The client keeps its node connections under the address `CLUSTER SLOTS`
+                    // gave: the announced hostname when the nodes prefer it
+                    // (`cluster-preferred-endpoint-type hostname`), where `CLUSTER NODES`
+                    // lists the IP first.
+                    match (&by_ip, &master.hostname) {
+                        (Err(err), Some(hostname))
+                            if err.kind() == redis::ErrorKind::ClusterConnectionNotFound =>
+                        {
+                            ping(&mut conn, hostname, master.port).await
+                        }
+                        _ => by_ip,
+                    }
+                })
                 .await;
                 match ping {
                     Ok(Ok(_)) if !master.failing => BackendHealth {
@@ -228,6 +233,18 @@ impl Cluster {
         }
         out
     }
+}
+
+/// `PING` to the node the cluster connection knows as `host:port`.
+async fn ping(conn: &mut ClusterConnection, host: &str, port: u16) -> RedisResult<redis::Value> {
+    conn.route_command(
+        redis::cmd("PING").clone(),
+        RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.to_owned(),
+            port,
+        }),
+    )
+    .await
 }
 
 impl Lazy {
@@ -306,6 +323,9 @@ pub struct ClusterNode {
     pub host: String,
     /// The client port.
     pub port: u16,
+    /// The hostname the node announces (`cluster-announce-hostname`), when it does. With
+    /// `cluster-preferred-endpoint-type hostname` clients connect to it rather than to `host`.
+    pub hostname: Option<String>,
     /// Flagged `master`.
     pub master: bool,
     /// Flagged `fail` or `fail?` by the node that answered.
@@ -336,6 +356,11 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
             continue;
         }
         let addr = fields[1].split(['@', ',']).next().unwrap_or_default();
+        let hostname = fields[1]
+            .split_once(',')
+            .map(|(_, hostname)| hostname)
+            .filter(|hostname| !hostname.is_empty())
+            .map(str::to_owned);
         let Some((host, port)) = addr.rsplit_once(':') else {
             continue;
         };
@@ -357,6 +382,7 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
         out.push(ClusterNode {
             host: host.to_owned(),
             port,
+            hostname,
             master,
             failing: flags.iter().any(|f| *f == "fail" || *f == "fail?"),
             no_address: flags.contains(&"noaddr"),
@@ -398,6 +424,13 @@ e5 127.0.0.1:7005@17005 master - 0 2 4 connected 10923-16383
                 ("127.0.0.1".to_owned(), 7002, true),
                 ("127.0.0.1".to_owned(), 7005, false),
             ]
+        );
+        assert_eq!(
+            masters(text)
+                .into_iter()
+                .map(|m| m.hostname)
+                .collect::<Vec<_>>(),
+            vec![None, Some("node-b".to_owned()), None]
         );
     }
 }
