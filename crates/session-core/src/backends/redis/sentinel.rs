@@ -31,7 +31,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicUsize, Ordering},
         Arc, Mutex, PoisonError, Weak,
     },
     time::{Duration, Instant},
@@ -152,8 +152,9 @@ pub(super) struct Sentinel {
     replica: Mutex<Slot>,
     /// Single-flight lookups.
     resolving: tokio::sync::Mutex<()>,
-    /// Set once the switch watchers run (started on first use, which is async).
-    watching: AtomicBool,
+    /// How many switch watchers are alive (started on first use, which is async). Each
+    /// counts itself out when it ends or its runtime drops it ([`Watching`]).
+    watchers: Arc<AtomicUsize>,
     /// Dropped with the resolver: tells the watchers to stop.
     stop: watch::Sender<()>,
     /// [`EVENT_PING_INTERVAL`], shorter in tests.
@@ -186,7 +187,7 @@ impl Sentinel {
             master: Mutex::new(Slot::default()),
             replica: Mutex::new(Slot::default()),
             resolving: tokio::sync::Mutex::new(()),
-            watching: AtomicBool::new(false),
+            watchers: Arc::new(AtomicUsize::new(0)),
             stop: watch::channel(()).0,
             event_ping_interval: EVENT_PING_INTERVAL,
         }
@@ -308,17 +309,28 @@ impl Sentinel {
         lock(&self.replica).forget();
     }
 
-    /// Starts one watcher per sentinel, once.
+    /// Starts one watcher per sentinel when none is alive. They run on the caller's runtime,
+    /// which may shut down before the resolver (a start-up check in a runtime of its own, an
+    /// actix-web worker, with its own runtime, restarted after a panic): started once for
+    /// good, failovers were then noticed only when a request met the demoted master. All
+    /// watchers share that runtime, so they end together and the next use starts them again.
     fn start_watching(self: &Arc<Self>) {
-        if self.watching.swap(true, Ordering::Relaxed) {
+        let n = self.sentinels.len();
+        if n == 0
+            || self
+                .watchers
+                .compare_exchange(0, n, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
             return;
         }
-        for index in 0..self.sentinels.len() {
-            tokio::spawn(Self::watch(
-                Arc::downgrade(self),
-                index,
-                self.stop.subscribe(),
-            ));
+        for index in 0..n {
+            let alive = Watching(Arc::clone(&self.watchers));
+            let watch = Self::watch(Arc::downgrade(self), index, self.stop.subscribe());
+            tokio::spawn(async move {
+                let _alive = alive;
+                watch.await;
+            });
         }
     }
 
@@ -708,6 +720,16 @@ impl Sentinel {
     }
 }
 
+/// Held by a watcher task: counts it out of [`Sentinel::watchers`] when it ends or is dropped
+/// unfinished (its runtime shut down).
+struct Watching(Arc<AtomicUsize>);
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -1052,6 +1074,62 @@ mod tests {
             format!("{role:?}").contains("slave"),
             "reads went to a master: {role:?}"
         );
+    }
+
+    /// The watchers run on the runtime of the first lookup, which may shut down before the
+    /// resolver does (a start-up check in a runtime of its own, an actix-web worker, with
+    /// its own runtime, restarted after a panic). They were never started again: failovers
+    /// were noticed only when a request met the demoted master, and a planned one lost the
+    /// writes the old master took until then. The next use in a live runtime starts them.
+    #[test]
+    fn the_watchers_start_again_when_their_runtime_is_gone() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let sentinel = sentinel(&config_for(&topology, None));
+        let first = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        first.block_on(async {
+            sentinel.master_client().await.unwrap();
+        });
+        drop(first);
+
+        let next = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        next.block_on(async {
+            sentinel.master_client().await.unwrap();
+            let old = sentinel.cached_master().unwrap();
+            // Give the watchers the time to subscribe before the failover's events.
+            let subscribed = || {
+                topology.sentinels().iter().all(|s| {
+                    let clients: String = s.cmd(&["CLIENT", "LIST"]);
+                    clients.contains("sub=3")
+                })
+            };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !subscribed() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let (topology, new_master) = tokio::task::spawn_blocking(move || {
+                let addr = topology.failover();
+                (topology, addr)
+            })
+            .await
+            .unwrap();
+            assert_ne!(new_master, old);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while sentinel.cached_master() == Some(old.clone()) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the failover was not followed: no watcher runs"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(topology);
+        });
     }
 
     /// Half-open: the watcher's connection to its only sentinel goes silent (no FIN, no RST)
