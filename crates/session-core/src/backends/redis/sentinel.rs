@@ -1132,6 +1132,59 @@ mod tests {
         });
     }
 
+    /// Every sentinel down, then back on the same addresses: lookups fail meanwhile (an
+    /// error, nothing remembered), the same resolver finds the master again, and its
+    /// watchers subscribe again and follow the next failover.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn every_sentinel_down_then_back_needs_no_restart() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let sentinel = sentinel(&config_for(&topology, None));
+        sentinel.master_client().await.unwrap();
+        for s in topology.sentinels() {
+            s.kill();
+        }
+        tokio::time::sleep(INVALIDATE_GRACE).await;
+        sentinel.invalidate_master();
+        assert!(sentinel.master_client().await.is_err());
+        let topology = tokio::task::spawn_blocking(move || {
+            for s in topology.sentinels() {
+                s.restart();
+            }
+            topology
+        })
+        .await
+        .unwrap();
+        sentinel.master_client().await.unwrap();
+        let old = sentinel.cached_master().unwrap();
+        let subscribed = || {
+            topology.sentinels().iter().all(|s| {
+                let clients: String = s.cmd(&["CLIENT", "LIST"]);
+                clients.contains("sub=3")
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !subscribed() {
+            assert!(
+                Instant::now() < deadline,
+                "the watchers never subscribed again"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (topology, new_master) = tokio::task::spawn_blocking(move || {
+            let addr = topology.failover();
+            (topology, addr)
+        })
+        .await
+        .unwrap();
+        assert_ne!(new_master, old);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sentinel.cached_master() == Some(old.clone()) {
+            assert!(Instant::now() < deadline, "the failover was not followed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(topology);
+    }
+
     /// Half-open: the watcher's connection to its only sentinel goes silent (no FIN, no RST)
     /// and a failover happens meanwhile. The ping notices, the watcher subscribes again and,
     /// since the failover's events were lost, asks for the master and drops the stale one.
