@@ -493,10 +493,11 @@ impl Sentinel {
     }
 
     /// One entry per sentinel (does it answer, does it know the master) and one for the
-    /// master it reports.
+    /// master they report ([`master_health`](Self::master_health)).
     pub(super) async fn health(&self, name: &str) -> Vec<BackendHealth> {
         let mut out = Vec::with_capacity(self.sentinels.len() + 1);
-        let mut master = None;
+        // The distinct addresses the sentinels name, in their order.
+        let mut named: Vec<(String, u16)> = Vec::new();
         // Every sentinel at once: dead sentinels cost one lookup timeout in all, not one each.
         let answers = futures_util::future::join_all(
             self.sentinels
@@ -508,7 +509,9 @@ impl Sentinel {
             let location = format!("sentinel {host}:{port}");
             out.push(match &result {
                 Ok(Some(addr)) => {
-                    master.get_or_insert(addr.clone());
+                    if !named.contains(addr) {
+                        named.push(addr.clone());
+                    }
                     BackendHealth {
                         name: name.into(),
                         location,
@@ -530,38 +533,42 @@ impl Sentinel {
                 },
             });
         }
-        out.push(match master {
-            None => BackendHealth {
-                name: name.into(),
-                location: format!("master {}", self.master_name),
-                up: false,
-                error: Some("no sentinel reports the master".into()),
-            },
-            Some((host, port)) => {
-                let location = format!("master {} at {host}:{port}", self.master_name);
-                match self.check_role(&host, port).await {
-                    Ok((_, true)) => BackendHealth {
-                        name: name.into(),
-                        location,
-                        up: true,
-                        error: None,
-                    },
-                    Ok((_, false)) => BackendHealth {
-                        name: name.into(),
-                        location,
-                        up: false,
-                        error: Some("the node is not a master (failover in progress?)".into()),
-                    },
-                    Err(err) => BackendHealth {
-                        name: name.into(),
-                        location,
-                        up: false,
-                        error: Some(err.to_string()),
-                    },
-                }
-            }
-        });
+        out.push(self.master_health(name, &named).await);
         out
+    }
+
+    /// The master's entry: up when an address the sentinels name answers `ROLE` as master.
+    /// Sentinels may disagree (one cut off during a failover still names the demoted
+    /// master); judging by the first answer alone reported the master down while the store,
+    /// which skips such an address as well, worked. Down, with the first address's problem,
+    /// when none does.
+    async fn master_health(&self, name: &str, named: &[(String, u16)]) -> BackendHealth {
+        let entry = |host: &str, port: u16, error: Option<String>| BackendHealth {
+            name: name.into(),
+            location: format!("master {} at {host}:{port}", self.master_name),
+            up: error.is_none(),
+            error,
+        };
+        let checks =
+            futures_util::future::join_all(named.iter().map(|(host, port)| async move {
+                (host, *port, self.check_role(host, *port).await)
+            }))
+            .await;
+        let mut first_problem = None;
+        for (host, port, check) in checks {
+            let problem = match check {
+                Ok((_, true)) => return entry(host, port, None),
+                Ok((_, false)) => "the node is not a master (failover in progress?)".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            first_problem.get_or_insert_with(|| entry(host, port, Some(problem)));
+        }
+        first_problem.unwrap_or_else(|| BackendHealth {
+            name: name.into(),
+            location: format!("master {}", self.master_name),
+            up: false,
+            error: Some("no sentinel reports the master".into()),
+        })
     }
 
     /// Asks the sentinels in turn until one gives an address that answers `ROLE` as master.
@@ -1183,6 +1190,51 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         drop(topology);
+    }
+
+    /// One sentinel is stale: it names a node that is a replica (here it monitors one as
+    /// the master; in production a sentinel cut off from the others during a failover).
+    /// Health took the first sentinel's answer and reported the master down, while the
+    /// other sentinels named the real master and every request worked: a load balancer
+    /// that asks health would take a working application out.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn health_finds_the_master_past_a_stale_sentinel() {
+        let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        let (_, master_port) = topology.master_addr();
+        let replica = topology
+            .nodes()
+            .iter()
+            .find(|node| node.port() != master_port)
+            .unwrap();
+        let stale = session_testkit::RedisServer::start_with(
+            session_testkit::ServerOptions::new()
+                .arg("--sentinel")
+                .config_line(format!(
+                    "sentinel monitor {} 127.0.0.1 {} 2",
+                    topology.master_name(),
+                    replica.port()
+                )),
+        );
+        let mut config = config_for(&topology, None);
+        config.host.insert(
+            0,
+            HostPort {
+                host: "127.0.0.1".into(),
+                port: Some(stale.port()),
+            },
+        );
+        let sentinel = sentinel(&config);
+        sentinel.master_client().await.unwrap();
+        let health = sentinel.health("redis").await;
+        let master = health.last().unwrap();
+        assert!(master.up, "{health:?}");
+        assert_eq!(
+            master.location,
+            format!(
+                "master {} at 127.0.0.1:{master_port}",
+                topology.master_name()
+            )
+        );
     }
 
     /// Half-open: the watcher's connection to its only sentinel goes silent (no FIN, no RST)
