@@ -63,8 +63,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             // Messages can quote what a server said or a key it holds: escaped like the
-            // commands' own output, so no error can drive the terminal.
-            for line in failure.message.lines() {
+            // commands' own output, so no error can drive the terminal. A server that does
+            // not know a command repeats its arguments, session keys among them: cut, here
+            // where every failure passes, whichever command and path it came from.
+            let message = session_core::without_echoed_arguments(&failure.message);
+            for line in message.lines() {
                 err!("sessionctl: {}", text::printable(line));
             }
             ExitCode::from(failure.status)

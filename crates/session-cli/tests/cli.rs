@@ -1859,3 +1859,41 @@ fn walks_work_on_each_scan_batch_before_the_scan_ends() {
     }
     assert_eq!(dbsize(&server), 0, "revoke --all deleted every session");
 }
+
+/// A server with commands renamed away answers `ERR unknown command 'get', with args
+/// beginning with: '<session key>' ...`: sessionctl's errors must not print those arguments,
+/// which hold session ids, whatever command the server refused.
+#[test]
+fn a_refused_command_never_prints_the_session_ids_it_was_given() {
+    let server = RedisServer::start_with(ServerOptions::new().args([
+        "--rename-command",
+        "GET",
+        "",
+        "--rename-command",
+        "EVALSHA",
+        "",
+        "--rename-command",
+        "EVAL",
+        "",
+    ]));
+    put(
+        &server,
+        "session:",
+        &[(id(1), vec![("user", "\"alice\"")], Some(600_000))],
+    );
+    let env = url_env(&server);
+    for args in [
+        &["stats"][..],
+        &["show", &id(1)],
+        &["export"],
+        &["revoke", "--where", "user=alice"],
+    ] {
+        let run = sessionctl(args, &env_of(&env)).expect(1);
+        assert!(!run.stderr.contains(&id(1)), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("unknown command"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}

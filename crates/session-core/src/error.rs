@@ -5,6 +5,45 @@
 //! [`StoreError::Corrupt`] becomes "no session" plus a warning (the stored data can never be
 //! read, so the user starts afresh).
 
+use std::borrow::Cow;
+
+/// The part of a Redis error's text that repeats the command's arguments.
+const ECHO: &str = "with args beginning with";
+
+/// `text`, a Redis error's text, with the command arguments Redis repeats in it cut out.
+///
+/// Redis answers a command it does not know (renamed away by an operator's hardening, such as
+/// `EVAL` and `EVALSHA`, or missing from an older server) with `ERR unknown command 'get',
+/// with args beginning with: '<key>' ...`: the command's first arguments, so the session key,
+/// and with it the session id, and a script's arguments (session data). Every error text that
+/// can hold a server's answer goes through this before it reaches an error, a log line or a
+/// report. The rest of the line after the arguments goes with them: Redis does not escape
+/// them, so where they end cannot be told.
+///
+/// ```
+/// use session_core::without_echoed_arguments;
+///
+/// let text = "ResponseError: unknown command 'GET', with args beginning with: 'session:abc'";
+/// assert_eq!(
+///     without_echoed_arguments(text),
+///     "ResponseError: unknown command 'GET', with args beginning with: (not shown)"
+/// );
+/// assert_eq!(without_echoed_arguments("connection refused"), "connection refused");
+/// ```
+pub fn without_echoed_arguments(text: &str) -> Cow<'_, str> {
+    if !text.contains(ECHO) {
+        return Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| match line.find(ECHO) {
+            Some(at) => format!("{}{ECHO}: (not shown)", &line[..at]),
+            None => line.to_owned(),
+        })
+        .collect();
+    Cow::Owned(lines.join("\n"))
+}
+
 /// A store operation failed.
 ///
 /// Messages never contain session ids, passwords or session data.

@@ -82,7 +82,7 @@ pub use config::{
     BackendMode, ConfigError, ConfigErrorKind, HostPort, KeepaliveOptions, Mode,
     MultiBackendConfig, PoolMember, SessionConfig, SessionConfigBuilder, CONFIG_FILE_VAR,
 };
-pub use error::StoreError;
+pub use error::{without_echoed_arguments, StoreError};
 pub use id::{InvalidSessionId, SessionId};
 pub use index::IndexName;
 pub use loaded::LoadedState;

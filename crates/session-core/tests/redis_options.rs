@@ -596,3 +596,30 @@ async fn loads_with_sliding_expiry_work_on_a_server_without_getex() {
     touching_loads(&b, &server, 2).await;
     assert_eq!(server.calls("pexpire"), 3);
 }
+
+/// A server whose scripts are renamed away (a hardening some operators apply to `EVAL` and
+/// `EVALSHA`) answers `ERR unknown command 'evalsha', with args beginning with: ...`, and
+/// those arguments hold the session key, so the session id: the store's error must not carry
+/// them into logs and answers. Every write here goes through a script.
+#[tokio::test]
+async fn a_refused_command_never_echoes_the_session_id_in_the_error() {
+    let server = RedisServer::start_with(ServerOptions::new().args([
+        "--rename-command",
+        "EVALSHA",
+        "",
+        "--rename-command",
+        "EVAL",
+        "",
+    ]));
+    let b = session_prefix(config(&server, true));
+    let id = SessionId::generate();
+    let err = b
+        .create(&id, &state(&[("a", "1")]), Some(Duration::from_secs(60)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err:?}");
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains(id.as_str()), "{shown}");
+        assert!(shown.contains("unknown command"), "{shown}");
+    }
+}

@@ -466,7 +466,10 @@ impl Identities {
 /// Writes a line on stderr, escaped as errors are: it names parts (the configuration's text)
 /// and servers, and quotes what a server said.
 fn say(line: String) {
-    err!("{}", crate::text::printable(&line));
+    err!(
+        "{}",
+        crate::text::printable(&session_core::without_echoed_arguments(&line))
+    );
 }
 
 /// A place as shown: `redis:<host:port>/<db>#<prefix>` holds no credentials (they are not

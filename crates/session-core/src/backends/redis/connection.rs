@@ -282,7 +282,7 @@ impl Single {
         match redis::cmd("PING").query_async::<()>(&mut checked).await {
             Ok(()) => Ok((conn, connecting)),
             Err(err) => {
-                tracing::debug!(error = %err, "redis health check failed; reconnecting");
+                tracing::debug!(error = %super::errors::shown(&err), "redis health check failed; reconnecting");
                 self.drop_connection(&connecting);
                 let (connecting, _) = self.slot();
                 let conn = connecting.clone().await.inspect_err(|_| {
@@ -374,7 +374,7 @@ impl Connector {
     pub(super) async fn run<T: FromRedisValue>(&self, request: &Request) -> RedisResult<T> {
         match self.try_once(request).await {
             Err(err) if self.should_retry(&err) => {
-                tracing::debug!(error = %err, "redis request failed; retrying once");
+                tracing::debug!(error = %super::errors::shown(&err), "redis request failed; retrying once");
                 self.try_once(request).await
             }
             result => result,

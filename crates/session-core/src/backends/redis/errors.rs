@@ -7,9 +7,9 @@ use crate::StoreError;
 /// connections, timeouts, authentication, server errors such as `OOM` or `LOADING`) is
 /// [`StoreError::Unavailable`].
 ///
-/// redis-rs error texts carry no credentials, keys or values (its authentication errors
-/// say "Password authentication failed"; server replies echo no arguments), so the text is
-/// kept as it is for operators.
+/// redis-rs error texts carry no credentials (its authentication errors say "Password
+/// authentication failed"), and server replies echo no arguments but those of a command the
+/// server does not know, which [`shown`] cuts out; the rest is kept as it is for operators.
 pub(super) fn store_error(backend: &str, err: &redis::RedisError) -> StoreError {
     if is_wrong_type(err) {
         return StoreError::Corrupt {
@@ -20,8 +20,15 @@ pub(super) fn store_error(backend: &str, err: &redis::RedisError) -> StoreError 
     StoreError::Unavailable {
         backend: backend.to_owned(),
         timed_out: err.is_timeout(),
-        message: err.to_string(),
+        message: shown(err),
     }
+}
+
+/// The text of a Redis client error as errors and log lines may show it: without the
+/// arguments a server repeats when it does not know a command (a session key among them;
+/// [`without_echoed_arguments`](crate::without_echoed_arguments)).
+pub(super) fn shown(err: &redis::RedisError) -> String {
+    crate::without_echoed_arguments(&err.to_string()).into_owned()
 }
 
 /// True when Redis answered `WRONGTYPE`, directly or as one entry of a pipeline.

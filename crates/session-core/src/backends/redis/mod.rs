@@ -816,7 +816,7 @@ impl RedisBackend {
             .write_if_unchanged(id, expected, (&[], &[]), None, None)
             .await
         {
-            tracing::debug!(error = %err, "redis: could not delete a session whose keys were all removed");
+            tracing::debug!(error = %errors::shown(&err), "redis: could not delete a session whose keys were all removed");
         }
     }
 
@@ -1291,7 +1291,7 @@ impl RedisBackend {
             .write_if_unchanged(id, (tag, len), (&value, &[]), None, None)
             .await
         {
-            tracing::debug!(error = %err, "redis: could not rewrite a session");
+            tracing::debug!(error = %errors::shown(&err), "redis: could not rewrite a session");
         }
     }
 
