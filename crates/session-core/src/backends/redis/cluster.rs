@@ -317,6 +317,7 @@ pub(super) fn hosts(seeds: &[(String, u16)]) -> String {
 /// One node of a `CLUSTER NODES` reply, as [`parse_cluster_nodes`] reads it: the one parser of
 /// that reply, for the backend's health check and for `sessionctl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClusterNode {
     /// The host as the node reports it; empty for the node that answered when it does not
     /// know its own address yet (the caller knows which address it asked).
