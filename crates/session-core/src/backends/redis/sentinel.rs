@@ -635,13 +635,7 @@ impl Sentinel {
                     continue;
                 }
             };
-            let healthy: Vec<(String, u16)> = parse_replicas(replicas)
-                .into_iter()
-                .filter(|r| {
-                    r.get("flags") == Some("slave") && r.get("master-link-status") == Some("ok")
-                })
-                .filter_map(|r| Some((r.get("ip")?.to_string(), r.get("port")?.parse().ok()?)))
-                .collect();
+            let healthy = healthy_replicas(replicas);
             if healthy.is_empty() {
                 continue;
             }
@@ -785,6 +779,26 @@ impl Fields {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The addresses of the healthy replicas in a `SENTINEL REPLICAS` answer: flags exactly
+/// `slave`, link to the master up, and an address a connection can go to (a host, a port
+/// other than 0, as for failover events: an entry naming neither would make the reads fail
+/// until the next lookup).
+fn healthy_replicas(value: Value) -> Vec<(String, u16)> {
+    parse_replicas(value)
+        .into_iter()
+        .filter(|r| r.get("flags") == Some("slave") && r.get("master-link-status") == Some("ok"))
+        .filter_map(|r| {
+            let host = r.get("ip").filter(|host| !host.is_empty())?;
+            let port = r
+                .get("port")?
+                .parse()
+                .ok()
+                .filter(|port: &u16| *port != 0)?;
+            Some((host.to_owned(), port))
+        })
+        .collect()
 }
 
 /// `SENTINEL REPLICAS` answers a list of flat key/value arrays (RESP2) or maps (RESP3).
@@ -938,6 +952,41 @@ mod tests {
                 "{payload}"
             );
         }
+    }
+
+    /// A replica entry naming port 0 or no host is not taken: reads sent there failed until
+    /// the next lookup. Only well-formed healthy entries are.
+    #[test]
+    fn replicas_without_a_usable_address_are_not_taken() {
+        let entry = |ip: &str, port: &str, flags: &str| {
+            Value::Array(
+                [
+                    ("ip", ip),
+                    ("port", port),
+                    ("flags", flags),
+                    ("master-link-status", "ok"),
+                ]
+                .into_iter()
+                .flat_map(|(k, v)| {
+                    [
+                        Value::BulkString(k.as_bytes().to_vec()),
+                        Value::BulkString(v.as_bytes().to_vec()),
+                    ]
+                })
+                .collect(),
+            )
+        };
+        let answer = Value::Array(vec![
+            entry("127.0.0.1", "0", "slave"),
+            entry("", "6380", "slave"),
+            entry("127.0.0.1", "65536", "slave"),
+            entry("127.0.0.1", "6381", "slave,s_down"),
+            entry("127.0.0.1", "6382", "slave"),
+        ]);
+        assert_eq!(
+            healthy_replicas(answer),
+            vec![("127.0.0.1".to_owned(), 6382)]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
