@@ -387,8 +387,36 @@ fn revoke_by_id_by_value_without_ttl_and_all() {
     let env = url_env(&server);
     let env = env_of(&env);
 
-    let run = sessionctl(&["revoke", &id(1), &id(2), &id(99)], &env).expect(0);
-    assert_eq!(run.stdout, "revoked 2 session(s)\n");
+    // A dry run counts what a revoke would delete: the ids that name a session, not the
+    // ids given (id 99 names none).
+    let run = sessionctl(&["revoke", &id(1), &id(2), &id(99), "--dry-run"], &env).expect(0);
+    assert_eq!(
+        run.stdout,
+        "would revoke 2 session(s) (dry run: nothing deleted)\n"
+    );
+    let json = sessionctl(
+        &["revoke", &id(1), &id(2), &id(99), "--dry-run", "--json"],
+        &env,
+    )
+    .expect(0)
+    .json();
+    assert_eq!(
+        (json["matched"].clone(), json["revoked"].clone()),
+        (2.into(), 0.into())
+    );
+    assert_eq!(dbsize(&server), 30 + 1, "a dry run deletes nothing");
+    let json = sessionctl(&["revoke", &id(1), &id(2), &id(99), "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(
+        (json["matched"].clone(), json["revoked"].clone()),
+        (2.into(), 2.into())
+    );
+    let run = sessionctl(&["revoke", &id(1), &id(2), &id(99), "--dry-run"], &env).expect(0);
+    assert_eq!(
+        run.stdout,
+        "would revoke 0 session(s) (dry run: nothing deleted)\n"
+    );
 
     // alice: 0, 3, ..., 27 = 10 sessions.
     let run = sessionctl(&["revoke", "--where", "user=alice", "--dry-run"], &env).expect(0);

@@ -65,9 +65,13 @@ async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<
         found_by: matches!(selector, Selector::Where { .. }).then_some("scan"),
     };
     if let Selector::Ids(ids) = selector {
-        report.matched = ids.len();
-        if !args.dry_run {
+        // What the ids name, not how many were given: a dry run says what a revoke would
+        // delete (ids of sessions already gone count for nothing, as in a revoke).
+        if args.dry_run {
+            report.matched = named_sessions(plan, ids).await?;
+        } else {
             report.revoked = delete_all(&backend, ids, 0).await?;
+            report.matched = report.revoked;
         }
         return Ok(report);
     }
@@ -87,6 +91,32 @@ async fn by_scan(plan: &Plan, selector: &Selector, args: &RevokeArgs) -> Result<
         walk(group, selector, &backend, &mut report).await?;
     }
     Ok(report)
+}
+
+/// How many of `ids` name a stored session in some part of the backend: what a revoke of
+/// them would delete. Read without touching the sessions or moving them between the backends
+/// of a multi-backend, as `show` reads; a session stored corrupt counts (a revoke deletes it
+/// too).
+async fn named_sessions(plan: &Plan, ids: &[SessionId]) -> Result<usize, Failure> {
+    let mut named: HashSet<&str> = HashSet::new();
+    for part in parts::parts(&plan.backend)? {
+        for batch in ids.chunks(BATCH) {
+            let found = part.backend.load_many_with_ttl(batch).await;
+            for (id, found) in batch.iter().zip(found) {
+                match found {
+                    Ok(Some(_)) => {
+                        named.insert(id.as_str());
+                    }
+                    Ok(None) => {}
+                    Err(err) if err.is_corrupt() => {
+                        named.insert(id.as_str());
+                    }
+                    Err(err) => return Err(Failure::store(err).context(&part.name)),
+                }
+            }
+        }
+    }
+    Ok(named.len())
 }
 
 /// Walks `group`: each batch selected, then deleted (unless a dry run), into `report`.
