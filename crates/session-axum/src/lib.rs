@@ -19,11 +19,16 @@
 //!
 //! # What it costs
 //! * Lazy: the cookie is decrypted and the store is called only when a handler first touches
-//!   the session. A request whose handler never does makes no store call.
+//!   the session. A request whose handler never does makes no store call (but under
+//!   [`SessionLayer::with_always_save`], below).
 //! * At most one write after the handler: `create` for a new session, `apply` with only the
 //!   keys that changed for an existing one, `delete` for a purge, nothing when nothing changed.
-//!   Only [`Session::renew`], and a [`Session::purge`] followed by new data in the same request,
-//!   cost two calls (`delete` of the old id, `create` under the new one).
+//!   Two calls: [`Session::renew`] (`create` under the new id, then `delete` of the old one;
+//!   when that delete finds the session gone, a logout meanwhile, one more `delete`, of the
+//!   new id), a [`Session::purge`] followed by new data in the same request (`delete` of the
+//!   old id, `create` under the new one), and, under [`SessionLayer::with_always_save`], a
+//!   request that carries a session whose handler never touched it (a load, then a `touch`;
+//!   one call with sliding expiry, whose load sets the TTL).
 //! * Sliding expiry ([`SessionLayer::with_sliding_expiry`]) refreshes the TTL in the same round
 //!   trip as the load.
 //!
@@ -67,8 +72,8 @@
 //! # Modules
 //! All private: every public type has one path, at the crate root. Each module depends only on
 //! the ones listed after it, so there is no import cycle:
-//! * `layer`: [`SessionLayer`] and [`SessionService`]; uses `config`, `session`.
-//! * `session`: [`Session`] and its extractor; uses `config`, `error`.
+//! * `layer`: [`SessionLayer`] and [`SessionService`]; uses `session`, `config`, `cookies`.
+//! * `session`: [`Session`] and its extractor; uses `config`, `cookies`, `error`.
 //! * `config`: the settings the layer shares with each session, and their defaults; uses
 //!   `cookies`.
 //! * `cookies`: opening and sealing the session cookie.

@@ -449,11 +449,11 @@ impl Session {
     /// Moves the session to a new id, keeping its data: call it when privileges change (login)
     /// so an id an attacker planted beforehand is worthless (session fixation).
     ///
-    /// After the handler the old session is deleted and the full state is created under the new
-    /// id: with a purge followed by new data, the only cases where the layer makes two store
-    /// calls. When that delete finds no session (a logout in another request, a revoke, or
-    /// expiry since this request's load), nothing is created and the cookie is removed: a
-    /// renew never brings back a session that was deleted. (So of two renews of one session
+    /// After the handler the full state is created under the new id, then the old session is
+    /// deleted: two store calls, as a purge followed by new data. When that delete finds no
+    /// session (a logout in another request, a revoke, or expiry since this request's load),
+    /// the new id is deleted again and the cookie removed: a renew never brings back a session
+    /// that was deleted. (So of two renews of one session
     /// at the same instant, a double-submitted login, the second ends it.)
     pub async fn renew(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
