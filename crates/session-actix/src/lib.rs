@@ -50,8 +50,10 @@
 //! [`ActixStore::sliding_expiry`]), `save` is `create`, `update` is `replace` (or a write of
 //! the changed keys, `apply_versioned`, see below), `update_ttl` is `touch` and `delete` is
 //! `delete`. An `update` that rewrites a session whose records have piled up, or deletes an
-//! emptied one, costs one more round trip when another write came in between, and a session
-//! still stored as a hash by an earlier version one more per load.
+//! emptied one, costs one more round trip when another write came in between, a session
+//! still stored as a hash by an earlier version one more per load, and a `load` that finds a
+//! session past its own deadline (one the axum layer stored under [`session_core::EXPIRY_KEY`])
+//! one more, the `delete` that ends it.
 //!
 //! # Which TTL wins
 //! actix-session passes its own TTL to `save`, `update` and `update_ttl`: the `session_ttl` of
