@@ -578,8 +578,8 @@ impl SessionStore {
     /// The sessions whose indexed key (`session_redis_index_key`, for example `user`) holds
     /// `value`, the JSON text of the value as the application stored it (`"\"alice\""` for the
     /// string `alice`; compared as JSON). Costs one read of the index entry and one pipelined
-    /// read of the sessions it names (per pool member or backend), whatever the size of the
-    /// store: O(that user's sessions), not a scan.
+    /// read per thousand of the sessions it names (per pool member or backend), whatever the
+    /// size of the store: O(that user's sessions), not a scan.
     ///
     /// Each session named by the index is checked against its current value, so the answer
     /// holds only live sessions that hold `value` now; the stale names are dropped from the
