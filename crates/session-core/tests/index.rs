@@ -751,3 +751,72 @@ async fn file_store_index_add_under_a_dangling_link_fails_instead_of_spinning() 
     let err = added.unwrap_err();
     assert!(err.is_unavailable(), "{err}");
 }
+
+/// Sessions a move copies into a Redis Cluster are indexed by the create that copies them,
+/// as on one server: the start-up migration from a file store that kept no index, and a
+/// multi-backend whose write backend is the cluster. A move's create is sent at most once,
+/// by a path of its own, which on a cluster left the index out: the sessions were stored
+/// holding `user` and no lookup found them, so a logout everywhere left them logged in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_moved_into_a_cluster_are_indexed() {
+    let cluster = ClusterTopology::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = SessionStore::new(
+        FileBackend::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(files.create(&user("alice"), TTL).await.unwrap());
+    }
+    let store = SessionStore::from_config(&config(&[
+        ("session_redis_mode", "cluster"),
+        ("session_redis_host", &cluster.seed_hosts()),
+        ("session_filestore_path", dir.path().to_str().unwrap()),
+        ("session_redis_migrate_from_filestore", "True"),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(
+        sorted(store.find_indexed("\"alice\"").await.unwrap()),
+        sorted(ids.clone()),
+        "migrated"
+    );
+    assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), ids.len());
+
+    // A multi-backend moving sessions from a file store without an index into the cluster.
+    let old = tempfile::tempdir().unwrap();
+    let files = SessionStore::new(
+        FileBackend::new(old.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(files.create(&user("bob"), TTL).await.unwrap());
+    }
+    let multi = format!(
+        r#"(
+    {{"backend": "cluster", "modes": ["read", "write"], "setting": {{'SESSION_REDIS_MODE': 'cluster', 'SESSION_REDIS_HOST': '{}'}}}},
+    {{"backend": "old", "modes": ["read", "delete"], "setting": {{'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'}}}},
+)"#,
+        cluster.seed_hosts(),
+        old.path().display()
+    );
+    let store = SessionStore::from_config(&config(&[("session_redis_multi_backends", &multi)]))
+        .await
+        .unwrap();
+    for id in &ids {
+        assert!(store.load(id).await.unwrap().is_some(), "moved on use");
+    }
+    assert_eq!(
+        sorted(store.find_indexed("\"bob\"").await.unwrap()),
+        sorted(ids.clone()),
+        "moved by a multi-backend"
+    );
+    assert_eq!(store.delete_indexed("\"bob\"").await.unwrap(), ids.len());
+    for id in &ids {
+        assert_eq!(store.load(id).await.unwrap(), None);
+    }
+}

@@ -1134,6 +1134,14 @@ impl RedisBackend {
                     self.create_tagged(id, state, ttl, tag).boxed()
                 }
                 Delivery::Once => async move {
+                    // The pipeline below carries no index entry on a cluster (it lives in
+                    // another slot): added first, as `conditional_write` does, or a moved
+                    // session holding the indexed key is stored where no lookup finds it.
+                    // A `ZADD` sent again renews the stamp only, so it may be retried.
+                    let &(id, state, ..) = session;
+                    if let Some(entry) = entry_of_state(self.index_key(), state) {
+                        self.index_add(&entry, id).await?;
+                    }
                     let mut answer = self
                         .pipelined_creates(std::slice::from_ref(session), delivery)
                         .await;
