@@ -17,8 +17,8 @@
 //! | field | value |
 //! |---|---|
 //! | `backend` | the backend's [name](SessionBackend::name): `redis`, `pool`, `file`, ... |
-//! | `operation` | `load`, `create`, `replace`, `apply`, `touch`, `delete` or `health` |
-//! | `outcome` | see [`Outcome`]: `ok`, `not_found`, `exists`, `unavailable`, `corrupt`, `id_collision`, `too_large` |
+//! | `operation` | `load`, `create`, `replace`, `apply`, `touch`, `delete`, `index` (the session index) or `health` |
+//! | `outcome` | see [`Outcome`]: `ok`, `not_found`, `exists`, `unavailable`, `corrupt`, `id_collision`, `too_large`, `unsupported` |
 //! | `elapsed_ms` | the operation's wall-clock time in milliseconds (a float) |
 //!
 //! With `RUST_LOG=session_core::observe=debug`, log lines the backend writes while the
@@ -33,7 +33,7 @@
 //! | metric | kind | labels |
 //! |---|---|---|
 //! | `session_store_operations_total` | counter | `backend`, `operation`, `outcome` |
-//! | `session_store_errors_total` | counter | `backend`, `operation`, `kind` (`unavailable`, `corrupt`, `id_collision`, `too_large`) |
+//! | `session_store_errors_total` | counter | `backend`, `operation`, `kind` (`unavailable`, `corrupt`, `id_collision`, `too_large`, `unsupported`) |
 //! | `session_store_operation_duration_seconds` | histogram | `backend`, `operation` |
 //! | `session_store_failovers_total` | counter | `backend` |
 //!
@@ -830,6 +830,92 @@ mod tests {
         .map(|(b, o, r)| (b.to_owned(), o.to_owned(), r.to_owned()));
         assert_eq!(seen, expected);
         assert!(!capture.text().contains(id.as_str()));
+    }
+
+    /// Every operation and outcome a span or label can carry, by an exhaustive match: a new
+    /// one fails to compile here until it is listed, and so until the docs are checked.
+    fn every_operation_and_outcome() -> (Vec<Operation>, Vec<Outcome>) {
+        let operations = vec![
+            Operation::Load,
+            Operation::Create,
+            Operation::Replace,
+            Operation::Apply,
+            Operation::Touch,
+            Operation::Delete,
+            Operation::Index,
+            Operation::Health,
+        ];
+        for op in &operations {
+            match op {
+                Operation::Load
+                | Operation::Create
+                | Operation::Replace
+                | Operation::Apply
+                | Operation::Touch
+                | Operation::Delete
+                | Operation::Index
+                | Operation::Health => {}
+            }
+        }
+        let outcomes = vec![
+            Outcome::Ok,
+            Outcome::NotFound,
+            Outcome::Exists,
+            Outcome::Unavailable,
+            Outcome::Corrupt,
+            Outcome::IdCollision,
+            Outcome::TooLarge,
+            Outcome::Unsupported,
+        ];
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Ok
+                | Outcome::NotFound
+                | Outcome::Exists
+                | Outcome::Unavailable
+                | Outcome::Corrupt
+                | Outcome::IdCollision
+                | Outcome::TooLarge
+                | Outcome::Unsupported => {}
+            }
+        }
+        (operations, outcomes)
+    }
+
+    /// The line of `text` that starts with `start` (a table row).
+    fn row<'a>(text: &'a str, start: &str) -> &'a str {
+        text.lines()
+            .map(|line| line.trim_start_matches("//! "))
+            .find(|line| line.starts_with(start))
+            .unwrap_or_else(|| panic!("no row {start}"))
+    }
+
+    /// The README and this module's docs list every value an operator can see in the
+    /// `operation` and `outcome` fields and the `kind` label: they left out `index` (the
+    /// session index's reads and writes), `too_large` and `unsupported`, so an alert or a
+    /// dashboard built from them missed those series.
+    #[test]
+    fn the_docs_list_every_operation_outcome_and_error_kind() {
+        let (operations, outcomes) = every_operation_and_outcome();
+        for (name, text) in [
+            ("README.md", include_str!("../../../README.md")),
+            ("observe.rs", include_str!("observe.rs")),
+        ] {
+            let ops = row(text, "| `operation` |");
+            let outs = row(text, "| `outcome` |");
+            let kinds = row(text, &format!("| `{ERRORS_TOTAL}` |"));
+            for op in &operations {
+                let shown = format!("`{}`", op.as_str());
+                assert!(ops.contains(&shown), "{name}: {shown} missing in {ops}");
+            }
+            for outcome in &outcomes {
+                let shown = format!("`{}`", outcome.as_str());
+                assert!(outs.contains(&shown), "{name}: {shown} missing in {outs}");
+                if outcome.is_error() {
+                    assert!(kinds.contains(&shown), "{name}: {shown} missing in {kinds}");
+                }
+            }
+        }
     }
 
     #[test]
