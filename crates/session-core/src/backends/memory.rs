@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::{
     backend::{keep_oldest, now_ms},
-    index::{entry_of_changes, entry_of_state},
+    index::{entry_of_changes, entry_of_state, INDEX_GRACE},
     state::refuse_unless_json,
     BackendHealth, Changes, IndexMember, IndexName, SessionBackend, SessionId, SessionState,
     StoreError,
@@ -33,7 +33,21 @@ pub struct MemoryBackend {
     /// `session_redis_index_key`, when set ([`MemoryBackend::with_index_key`]).
     index_key: Option<String>,
     /// The index: entry, then id to the stamp of its add.
-    index: Mutex<HashMap<IndexName, HashMap<SessionId, u64>>>,
+    index: Mutex<Index>,
+}
+
+/// The index entries, and the size at which their stale names are next dropped.
+#[derive(Default)]
+struct Index {
+    entries: HashMap<IndexName, HashMap<SessionId, u64>>,
+    /// How many names `entries` holds.
+    names: usize,
+    /// Past this many names (at least [`PRUNE_FROM`]) those of sessions gone or holding
+    /// another value now, older than [`INDEX_GRACE`], are dropped, and the bound set to twice
+    /// what is left: each name is looked at O(1) times on average. Lookups drop a value's
+    /// stale names, but a value written once (a user name a client typed) is never looked up
+    /// again, and no `sessionctl prune-index` reaches a process's memory.
+    prune_past: usize,
 }
 
 struct Entry {
@@ -95,14 +109,50 @@ impl MemoryBackend {
 
     /// Adds `id` to the entry, when there is one: before the write, as every backend does.
     fn add_to(&self, entry: Option<IndexName>, id: &SessionId) {
-        if let Some(entry) = entry {
-            self.index
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(entry)
-                .or_default()
-                .insert(id.clone(), now_ms());
+        let Some(entry) = entry else { return };
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let index = &mut *index;
+        let added = index
+            .entries
+            .entry(entry)
+            .or_default()
+            .insert(id.clone(), now_ms());
+        if added.is_none() {
+            index.names += 1;
         }
+        if index.names > index.prune_past.max(PRUNE_FROM) {
+            self.drop_stale_names(index);
+        }
+    }
+
+    /// Drops the names of sessions that are gone or hold another value now, added more than
+    /// [`INDEX_GRACE`] ago, as a lookup of each value would ([`SessionStore::find_indexed`]),
+    /// and the entries left without names. A younger name may belong to a write in flight
+    /// (its add comes before the write), so it stays whatever its session looks like.
+    ///
+    /// Called with the index locked; takes the sessions' lock inside it (nothing takes them
+    /// the other way round).
+    ///
+    /// [`SessionStore::find_indexed`]: crate::SessionStore::find_indexed
+    fn drop_stale_names(&self, index: &mut Index) {
+        let stale_before = now_ms().saturating_sub(INDEX_GRACE.as_millis() as u64);
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let holds = |entry: &IndexName, id: &SessionId| {
+            sessions.map.get(id).is_some_and(|session| {
+                session.is_live(now)
+                    && session
+                        .state
+                        .get(entry.key())
+                        .is_some_and(|value| IndexName::new(entry.key(), value) == *entry)
+            })
+        };
+        index.entries.retain(|entry, ids| {
+            ids.retain(|id, added_ms| *added_ms >= stale_before || holds(entry, id));
+            !ids.is_empty()
+        });
+        index.names = index.entries.values().map(HashMap::len).sum();
+        index.prune_past = index.names.saturating_mul(2);
     }
 
     /// Runs `f` on the live entry of `id` (dropping it first if it has expired).
@@ -256,6 +306,7 @@ impl SessionBackend for MemoryBackend {
     ) -> Result<Vec<IndexMember>, StoreError> {
         let entries = self.index.lock().unwrap_or_else(|e| e.into_inner());
         let mut members: Vec<IndexMember> = entries
+            .entries
             .get(index)
             .into_iter()
             .flatten()
@@ -274,14 +325,16 @@ impl SessionBackend for MemoryBackend {
         members: &[IndexMember],
     ) -> Result<(), StoreError> {
         let mut entries = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(ids) = entries.get_mut(index) {
+        let entries = &mut *entries;
+        if let Some(ids) = entries.entries.get_mut(index) {
             for member in members {
                 if ids.get(&member.id) == Some(&member.added_ms) {
                     ids.remove(&member.id);
+                    entries.names -= 1;
                 }
             }
             if ids.is_empty() {
-                entries.remove(index);
+                entries.entries.remove(index);
             }
         }
         Ok(())
@@ -346,6 +399,81 @@ mod tests {
             .unwrap_err()
             .is_corrupt());
         assert_eq!(backend.load(&id, None).await.unwrap(), Some(good));
+    }
+
+    /// The names in the index of `backend`, and in how many entries.
+    fn index_size(backend: &MemoryBackend) -> (usize, usize) {
+        let index = backend.index.lock().unwrap();
+        let entries = &index.entries;
+        (entries.values().map(HashMap::len).sum(), entries.len())
+    }
+
+    /// Makes every name of the index look added long ago (past the grace period).
+    fn age_index(backend: &MemoryBackend) {
+        let mut index = backend.index.lock().unwrap();
+        for ids in index.entries.values_mut() {
+            for stamp in ids.values_mut() {
+                *stamp = 1000;
+            }
+        }
+    }
+
+    /// Index names whose session went away or holds another value now are dropped once the
+    /// index passes a bound that doubles with what is left: they stayed until a lookup of
+    /// their value, and nothing (no `sessionctl prune-index` reaches a process's memory)
+    /// looks up a value written once, so every user name ever logged in (a value a client
+    /// typed) kept an entry for the life of the process. Live names stay, and so do young
+    /// ones (a write may be in flight).
+    #[tokio::test]
+    async fn the_index_does_not_keep_every_value_ever_written() {
+        let backend = MemoryBackend::new().with_index_key("user");
+        let state = |n: usize| SessionState::from([("user".to_owned(), format!("\"u{n}\""))]);
+        let kept = SessionId::generate();
+        assert!(backend.create(&kept, &state(0), None).await.unwrap());
+        let switching = SessionId::generate();
+        assert!(backend.create(&switching, &state(1), None).await.unwrap());
+        for round in 0..20 {
+            for n in 0..500 {
+                let n = 2 + round * 500 + n;
+                if n % 2 == 0 {
+                    // A login, then its logout.
+                    let id = SessionId::generate();
+                    assert!(backend.create(&id, &state(n), None).await.unwrap());
+                    assert!(backend.delete(&id).await.unwrap());
+                } else {
+                    // A live session whose value changes.
+                    let changes = Changes {
+                        set: state(n),
+                        ..Changes::default()
+                    };
+                    assert!(backend.apply(&switching, &changes, None).await.unwrap());
+                }
+            }
+            age_index(&backend);
+        }
+        let (names, entries) = index_size(&backend);
+        assert!(
+            names <= 2 * PRUNE_FROM,
+            "{names} names in {entries} entries"
+        );
+        for (id, n) in [(&kept, 0), (&switching, 2 + 19 * 500 + 499)] {
+            let entry = IndexName::new("user", &format!("\"u{n}\""));
+            let members = backend.index_members(&entry, None).await.unwrap();
+            assert!(members.iter().any(|m| m.id == *id), "u{n} lost its session");
+        }
+        // A name younger than the grace period stays, whatever its session.
+        let gone = SessionId::generate();
+        assert!(backend.create(&gone, &state(1), None).await.unwrap());
+        assert!(backend.delete(&gone).await.unwrap());
+        for n in 0..3 * PRUNE_FROM {
+            backend.add_to(Some(IndexName::new("user", &format!("{n}"))), &gone);
+        }
+        let entry = IndexName::new("user", "\"u1\"");
+        let members = backend.index_members(&entry, None).await.unwrap();
+        assert!(
+            members.iter().any(|m| m.id == gone),
+            "a young name was dropped"
+        );
     }
 
     /// Expired sessions are dropped once the map passes a bound that doubles with what is
