@@ -87,7 +87,8 @@ pub enum StoreError {
         tries: u32,
     },
     /// The operation needs something this store does not have: a backend that cannot keep
-    /// the session index, or no index configured (`session_redis_index_key`).
+    /// the session index, or no index configured (`session_redis_index_key`); or an index
+    /// lookup was given a value that is not JSON text, which no session holds.
     #[error("session backend `{backend}` cannot {operation}")]
     Unsupported {
         /// Which backend.

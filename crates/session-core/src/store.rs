@@ -584,7 +584,9 @@ impl SessionStore {
     /// Each session named by the index is checked against its current value, so the answer
     /// holds only live sessions that hold `value` now; the stale names are dropped from the
     /// index on the way (those older than [`INDEX_GRACE`](crate::index::INDEX_GRACE)).
-    /// Without an index configured: [`StoreError::Unsupported`].
+    /// Without an index configured, or for a `value` that is not JSON text (which no stored
+    /// value is: `alice` for the string `"alice"`), [`StoreError::Unsupported`]: "none found"
+    /// would read as a user logged out everywhere.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -699,7 +701,19 @@ impl SessionStore {
 
     /// The index entry of `value` under the configured key.
     fn index_entry(&self, value: &str) -> Result<IndexName, StoreError> {
-        Ok(IndexName::new(self.indexed_key()?, value))
+        let key = self.indexed_key()?;
+        // Every stored value is JSON text, so text that is not can match no session: "none
+        // found" read as "logged out everywhere" (`alice` for the string `"alice"`) while every
+        // session of that user stayed. Not quoted: the value is user data.
+        if serde_json::from_str::<serde::de::IgnoredAny>(value).is_err() {
+            return Err(StoreError::Unsupported {
+                backend: self.backend.name().to_owned(),
+                operation: "look sessions up by a value that is not JSON text (give the value \
+                            as the application stores it: a string with its quotes)"
+                    .into(),
+            });
+        }
+        Ok(IndexName::new(key, value))
     }
 
     /// The configured index key; [`StoreError::Unsupported`] without one.

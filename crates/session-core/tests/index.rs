@@ -820,3 +820,25 @@ async fn sessions_moved_into_a_cluster_are_indexed() {
         assert_eq!(store.load(id).await.unwrap(), None);
     }
 }
+
+/// Values are JSON text, so a lookup of text that is not JSON (`alice` for the string
+/// `"alice"`) can match no session: an error, not "0 sessions", which read as "logged out
+/// everywhere" while every one of that user's sessions stayed. The error does not quote the
+/// value (user data).
+#[tokio::test]
+async fn a_lookup_by_a_value_that_is_not_json_is_an_error_not_zero_sessions() {
+    let store = SessionStore::new(MemoryBackend::new().with_index_key("user"));
+    let alice = store.create(&user("alice"), TTL).await.unwrap();
+    for value in ["alice", "", "{unclosed", "\"alice"] {
+        let found = store.find_indexed(value).await.unwrap_err();
+        let deleted = store.delete_indexed(value).await.unwrap_err();
+        for err in [found, deleted] {
+            let shown = err.to_string();
+            assert!(shown.contains("not JSON text"), "{value:?}: {shown}");
+            if !value.is_empty() {
+                assert!(!shown.contains(value), "{value:?}: {shown}");
+            }
+        }
+    }
+    assert_eq!(store.find_indexed("\"alice\"").await.unwrap(), vec![alice]);
+}
