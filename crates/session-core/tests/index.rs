@@ -33,6 +33,22 @@ fn set(key: &str, value: &str) -> Changes {
     changes
 }
 
+/// `n` sessions of alice in a file store that kept no index (a deployment before the index),
+/// in a directory the caller keeps.
+async fn alice_in_unindexed_files(n: usize) -> (tempfile::TempDir, Vec<SessionId>) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = SessionStore::new(
+        FileBackend::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(files.create(&user("alice"), TTL).await.unwrap());
+    }
+    (dir, ids)
+}
+
 fn sorted(mut ids: Vec<SessionId>) -> Vec<String> {
     let mut out: Vec<String> = ids.drain(..).map(|id| id.as_str().to_owned()).collect();
     out.sort();
@@ -507,16 +523,7 @@ async fn multi_backend_while_sessions_move() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migrated_sessions_are_indexed() {
     let server = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let files = SessionStore::new(
-        FileBackend::new(dir.path().to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        ids.push(files.create(&user("alice"), TTL).await.unwrap());
-    }
+    let (dir, ids) = alice_in_unindexed_files(5).await;
     let store = SessionStore::from_config(&config(&[
         ("session_redis_url", &server.url()),
         ("session_filestore_path", dir.path().to_str().unwrap()),
@@ -760,16 +767,7 @@ async fn file_store_index_add_under_a_dangling_link_fails_instead_of_spinning() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_moved_into_a_cluster_are_indexed() {
     let cluster = ClusterTopology::start();
-    let dir = tempfile::tempdir().unwrap();
-    let files = SessionStore::new(
-        FileBackend::new(dir.path().to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
-    let mut ids = Vec::new();
-    for _ in 0..6 {
-        ids.push(files.create(&user("alice"), TTL).await.unwrap());
-    }
+    let (dir, ids) = alice_in_unindexed_files(6).await;
     let store = SessionStore::from_config(&config(&[
         ("session_redis_mode", "cluster"),
         ("session_redis_host", &cluster.seed_hosts()),

@@ -1328,23 +1328,41 @@ mod tests {
         }
         proxy.freeze();
 
+        let (topology, new_master) = fail_over_and_follow(
+            topology,
+            &sentinel,
+            &old,
+            Duration::from_secs(15),
+            "the stale master is still cached: the silent subscription was never replaced",
+        )
+        .await;
+        sentinel.master_client().await.unwrap();
+        assert_eq!(sentinel.cached_master(), Some(new_master));
+        drop(topology);
+    }
+
+    /// A planned failover of `topology` (run off the async threads: it waits), then waits
+    /// until `sentinel` no longer holds `old` as the master, at most `within`, else fails
+    /// saying `why`. Returns the topology, to be dropped by the caller, and the new master.
+    async fn fail_over_and_follow(
+        topology: SentinelTopology,
+        sentinel: &Sentinel,
+        old: &(String, u16),
+        within: Duration,
+        why: &str,
+    ) -> (SentinelTopology, (String, u16)) {
         let (topology, new_master) = tokio::task::spawn_blocking(move || {
             let addr = topology.failover();
             (topology, addr)
         })
         .await
         .unwrap();
-        assert_ne!(new_master, old);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while sentinel.cached_master() == Some(old.clone()) {
-            assert!(
-                Instant::now() < deadline,
-                "the stale master is still cached: the silent subscription was never replaced"
-            );
+        assert_ne!(&new_master, old);
+        let deadline = Instant::now() + within;
+        while sentinel.cached_master().as_ref() == Some(old) {
+            assert!(Instant::now() < deadline, "{why}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        sentinel.master_client().await.unwrap();
-        assert_eq!(sentinel.cached_master(), Some(new_master));
-        drop(topology);
+        (topology, new_master)
     }
 }
