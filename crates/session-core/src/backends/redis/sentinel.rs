@@ -1169,22 +1169,14 @@ mod tests {
             while !subscribed() && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let (topology, new_master) = tokio::task::spawn_blocking(move || {
-                let addr = topology.failover();
-                (topology, addr)
-            })
-            .await
-            .unwrap();
-            assert_ne!(new_master, old);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while sentinel.cached_master() == Some(old.clone()) {
-                assert!(
-                    Instant::now() < deadline,
-                    "the failover was not followed: no watcher runs"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            drop(topology);
+            fail_over_and_follow(
+                topology,
+                &sentinel,
+                &old,
+                Duration::from_secs(10),
+                "the failover was not followed: no watcher runs",
+            )
+            .await;
         });
     }
 
@@ -1226,19 +1218,14 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let (topology, new_master) = tokio::task::spawn_blocking(move || {
-            let addr = topology.failover();
-            (topology, addr)
-        })
-        .await
-        .unwrap();
-        assert_ne!(new_master, old);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while sentinel.cached_master() == Some(old.clone()) {
-            assert!(Instant::now() < deadline, "the failover was not followed");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        drop(topology);
+        fail_over_and_follow(
+            topology,
+            &sentinel,
+            &old,
+            Duration::from_secs(10),
+            "the failover was not followed",
+        )
+        .await;
     }
 
     /// One sentinel is stale: it names a node that is a replica (here it monitors one as
