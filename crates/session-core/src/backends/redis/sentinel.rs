@@ -1159,16 +1159,7 @@ mod tests {
             sentinel.master_client().await.unwrap();
             let old = sentinel.cached_master().unwrap();
             // Give the watchers the time to subscribe before the failover's events.
-            let subscribed = || {
-                topology.sentinels().iter().all(|s| {
-                    let clients: String = s.cmd(&["CLIENT", "LIST"]);
-                    clients.contains("sub=3")
-                })
-            };
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !subscribed() && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            every_watcher_subscribed(&topology, Duration::from_secs(5)).await;
             fail_over_and_follow(
                 topology,
                 &sentinel,
@@ -1204,20 +1195,10 @@ mod tests {
         .unwrap();
         sentinel.master_client().await.unwrap();
         let old = sentinel.cached_master().unwrap();
-        let subscribed = || {
-            topology.sentinels().iter().all(|s| {
-                let clients: String = s.cmd(&["CLIENT", "LIST"]);
-                clients.contains("sub=3")
-            })
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !subscribed() {
-            assert!(
-                Instant::now() < deadline,
-                "the watchers never subscribed again"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        assert!(
+            every_watcher_subscribed(&topology, Duration::from_secs(10)).await,
+            "the watchers never subscribed again"
+        );
         fail_over_and_follow(
             topology,
             &sentinel,
@@ -1326,6 +1307,25 @@ mod tests {
         sentinel.master_client().await.unwrap();
         assert_eq!(sentinel.cached_master(), Some(new_master));
         drop(topology);
+    }
+
+    /// Whether every sentinel of `topology` has a client subscribed to the three channels
+    /// the watchers follow, waiting up to `within` for it.
+    async fn every_watcher_subscribed(topology: &SentinelTopology, within: Duration) -> bool {
+        let subscribed = || {
+            topology.sentinels().iter().all(|s| {
+                let clients: String = s.cmd(&["CLIENT", "LIST"]);
+                clients.contains("sub=3")
+            })
+        };
+        let deadline = Instant::now() + within;
+        while !subscribed() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// A planned failover of `topology` (run off the async threads: it waits), then waits
