@@ -629,15 +629,19 @@ async fn health_finds_masters_that_announce_a_hostname() {
             "hostname",
         ]);
     }
-    // The hostnames reach the other nodes by gossip.
+    // The hostnames reach the other nodes by gossip: every node must know every other's,
+    // since health asks a node at random for `CLUSTER NODES` (waiting for node 0's view
+    // alone let a run ask a node that did not list one master's hostname yet).
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let nodes: String = cluster.node(0).cmd(&["CLUSTER", "NODES"]);
-        if nodes.lines().all(|line| line.contains(",localhost ")) {
-            break;
+    for node in cluster.nodes() {
+        loop {
+            let nodes: String = node.cmd(&["CLUSTER", "NODES"]);
+            if nodes.lines().all(|line| line.contains(",localhost ")) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no hostname gossiped: {nodes}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(Instant::now() < deadline, "no hostname gossiped: {nodes}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let store = SessionStore::from_config(&env(&cluster, &[]))
         .await
