@@ -31,6 +31,14 @@ fn file_store(root: &Path) -> SessionStore {
     )
 }
 
+/// A file store at `root` whose background sweeper never runs: the test sweeps (`cleanup`)
+/// when it means to, or not at all.
+fn unswept(root: &Path) -> FileBackend {
+    FileBackend::new(root.to_path_buf())
+        .unwrap()
+        .with_cleanup_interval(None)
+}
+
 fn session_path(root: &Path, id: &SessionId) -> PathBuf {
     root.join(&id.as_str()[..2])
         .join(format!("{}.json", id.as_str()))
@@ -518,9 +526,7 @@ async fn unreadable_session_file_is_unavailable_without_id() {
 async fn expired_files_are_removed() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let backend = FileBackend::new(root.clone())
-        .unwrap()
-        .with_cleanup_interval(None);
+    let backend = unswept(&root);
     let shared: Arc<dyn SessionBackend> = Arc::new(backend);
     let store = store_of(&shared);
     let data = state(&[("a", "1")]);
@@ -621,10 +627,7 @@ async fn until_swept(path: &Path, within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_elsewhere_times_out_as_unavailable() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = FileBackend::new(dir.path().to_path_buf())
-        .unwrap()
-        .with_cleanup_interval(None)
-        .with_lock_timeout(Duration::from_millis(200));
+    let backend = unswept(dir.path()).with_lock_timeout(Duration::from_millis(200));
     let store = SessionStore::new(backend);
     let id = store.create(&state(&[("n", "1")]), None).await.unwrap();
     // The shard's lock file, taken by "another process" (another open file description).
@@ -706,9 +709,7 @@ async fn foreign_files_named_like_sessions_block_nothing() {
     use session_core::{migration::migrate_file_store, TtlRule};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let backend = FileBackend::new(root.to_path_buf())
-        .unwrap()
-        .with_cleanup_interval(None);
+    let backend = unswept(root);
     for _ in 0..20 {
         let id = SessionId::generate();
         let short = Some(Duration::from_millis(1));
@@ -749,11 +750,7 @@ async fn foreign_files_named_like_sessions_block_nothing() {
         .unwrap();
     assert_eq!(report.expired_removed, 20, "{report:?}");
     assert_eq!(report.corrupt_found, 3, "{report:?}");
-    let from = Arc::new(
-        FileBackend::new(root.to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
+    let from = Arc::new(unswept(root));
     let migrated = tokio::time::timeout(
         within,
         migrate_file_store(from, Arc::new(MemoryBackend::new()), TtlRule::default()),
@@ -780,11 +777,7 @@ async fn foreign_files_named_like_sessions_block_nothing() {
 async fn file_values_that_are_not_json_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let backend: Arc<dyn SessionBackend> = Arc::new(
-        FileBackend::new(root.to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
+    let backend: Arc<dyn SessionBackend> = Arc::new(unswept(root));
     let id = SessionId::generate();
     let sneaky = state(&[("a", r#"1,"b":2"#)]);
     assert!(backend
@@ -818,9 +811,7 @@ async fn file_values_that_are_not_json_are_refused_before_anything_is_written() 
 async fn a_stale_temp_entry_that_cannot_be_removed_does_not_stop_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let backend = FileBackend::new(root.to_path_buf())
-        .unwrap()
-        .with_cleanup_interval(None);
+    let backend = unswept(root);
     let mut expired = Vec::new();
     for _ in 0..5 {
         let id = SessionId::generate();
@@ -895,10 +886,7 @@ fn the_sweeper_starts_again_when_its_runtime_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_loads_as_none_when_its_file_cannot_be_removed_now() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = FileBackend::new(dir.path().to_path_buf())
-        .unwrap()
-        .with_cleanup_interval(None)
-        .with_lock_timeout(Duration::from_millis(100));
+    let backend = unswept(dir.path()).with_lock_timeout(Duration::from_millis(100));
     let id = SessionId::generate();
     let short = Some(Duration::from_millis(1));
     assert!(backend
@@ -931,9 +919,7 @@ async fn an_expired_session_loads_as_none_when_its_file_cannot_be_removed_now() 
 async fn file_ttls_are_capped_to_max_ttl() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let backend = FileBackend::new(root.to_path_buf())
-        .unwrap()
-        .with_cleanup_interval(None);
+    let backend = unswept(root);
     let now_ms = || {
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -1015,12 +1001,7 @@ async fn a_file_larger_than_the_configured_limit_allows_is_corrupt() {
 async fn the_file_store_reads_and_writes_files_up_to_the_bound_of_its_limit() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let limited = Arc::new(
-        FileBackend::new(root.clone())
-            .unwrap()
-            .with_cleanup_interval(None)
-            .with_max_session_size(Some(64)),
-    );
+    let limited = Arc::new(unswept(&root).with_max_session_size(Some(64)));
     let id = SessionId::generate();
     assert!(limited
         .create(&id, &state(&[("a", "1")]), None)
@@ -1049,9 +1030,7 @@ async fn the_file_store_reads_and_writes_files_up_to_the_bound_of_its_limit() {
     assert!(err.is_too_large(), "{err:?}");
     assert!(limited.load(&fits, None).await.unwrap().is_some());
 
-    let unlimited = FileBackend::new(root.clone())
-        .unwrap()
-        .with_cleanup_interval(None);
+    let unlimited = unswept(&root);
     assert_eq!(
         unlimited.load(&id, None).await.unwrap(),
         Some(state(&[("a", "1")]))
@@ -1067,9 +1046,7 @@ async fn the_file_store_reads_and_writes_files_up_to_the_bound_of_its_limit() {
 async fn the_sweep_decides_by_the_header_and_removes_no_corrupt_or_live_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let backend = FileBackend::new(root.clone())
-        .unwrap()
-        .with_cleanup_interval(None);
+    let backend = unswept(&root);
     let files: [&[u8]; 5] = [
         br#"{"expires_at_ms":1,"version":1,"state":{"a":"1"}}"#,
         br#"{ "version": 1, "expires_at_ms": 1, "state": {"a": "1"} }"#,
