@@ -42,12 +42,11 @@ struct Index {
     entries: HashMap<IndexName, HashMap<SessionId, u64>>,
     /// How many names `entries` holds.
     names: usize,
-    /// Past this many names (at least [`PRUNE_FROM`]) those of sessions gone or holding
-    /// another value now, older than [`INDEX_GRACE`], are dropped, and the bound set to twice
-    /// what is left: each name is looked at O(1) times on average. Lookups drop a value's
-    /// stale names, but a value written once (a user name a client typed) is never looked up
-    /// again, and no `sessionctl prune-index` reaches a process's memory.
-    prune_past: usize,
+    /// When the names of sessions gone or holding another value now, older than
+    /// [`INDEX_GRACE`], are dropped. Lookups drop a value's stale names, but a value written
+    /// once (a user name a client typed) is never looked up again, and no `sessionctl
+    /// prune-index` reaches a process's memory.
+    prune: PruneBound,
 }
 
 struct Entry {
@@ -59,17 +58,37 @@ struct Entry {
 #[derive(Default)]
 struct Sessions {
     map: HashMap<SessionId, Entry>,
-    /// Past this many entries (at least [`PRUNE_FROM`]) the expired ones are dropped, and
-    /// the bound set to twice what is left: each entry is scanned O(1) times on average.
-    /// It was "whenever the size is a power of two", which scanned the whole map on every
-    /// operation while the size stayed at one (2,048 live sessions, say).
-    prune_past: usize,
+    /// When the expired entries are dropped. It was "whenever the size is a power of two",
+    /// which scanned the whole map on every operation while the size stayed at one (2,048
+    /// live sessions, say).
+    prune: PruneBound,
     /// How many times expired entries were dropped (for tests).
     prunes: usize,
 }
 
-/// The size below which expired sessions are left to the accesses that find them.
+/// The size below which expired sessions and stale index names are left to the accesses
+/// that find them.
 const PRUNE_FROM: usize = 1024;
+
+/// When a map that keeps what is dead until an access finds it (the sessions, the index's
+/// names) is pruned: past a bound (at least [`PRUNE_FROM`]) set to twice what the last prune
+/// left, so each element is scanned O(1) times on average.
+#[derive(Default)]
+struct PruneBound {
+    past: usize,
+}
+
+impl PruneBound {
+    /// Whether a map of `len` elements is due for a prune.
+    fn due(&self, len: usize) -> bool {
+        len > self.past.max(PRUNE_FROM)
+    }
+
+    /// A prune left `left` elements.
+    fn pruned(&mut self, left: usize) {
+        self.past = left.saturating_mul(2);
+    }
+}
 
 impl Entry {
     fn is_live(&self, now: Instant) -> bool {
@@ -120,7 +139,7 @@ impl MemoryBackend {
         if added.is_none() {
             index.names += 1;
         }
-        if index.names > index.prune_past.max(PRUNE_FROM) {
+        if index.prune.due(index.names) {
             self.drop_stale_names(index);
         }
     }
@@ -152,7 +171,7 @@ impl MemoryBackend {
             !ids.is_empty()
         });
         index.names = index.entries.values().map(HashMap::len).sum();
-        index.prune_past = index.names.saturating_mul(2);
+        index.prune.pruned(index.names);
     }
 
     /// Runs `f` on the live entry of `id` (dropping it first if it has expired).
@@ -173,9 +192,9 @@ impl MemoryBackend {
         }
         // Expired entries of other ids are dropped now and then so the map cannot grow
         // without bound in a long-running quick-start server.
-        if sessions.map.len() > sessions.prune_past.max(PRUNE_FROM) {
+        if sessions.prune.due(sessions.map.len()) {
             sessions.map.retain(|_, entry| entry.is_live(now));
-            sessions.prune_past = sessions.map.len().saturating_mul(2);
+            sessions.prune.pruned(sessions.map.len());
             sessions.prunes += 1;
         }
         f(&mut sessions.map)
