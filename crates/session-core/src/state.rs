@@ -232,13 +232,18 @@ pub(crate) fn refuse_unless_json(
     })
 }
 
+/// Whether `value` is JSON text, as every stored session value must be.
+pub(crate) fn is_json_text(value: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok()
+}
+
 /// Checks that every value of a session is JSON text: of a loaded one, so corruption is
 /// reported as [`StoreError::Corrupt`](crate::StoreError::Corrupt) at load time instead of
 /// surfacing as a confusing deserialisation failure inside a handler; of one about to be
 /// written ([`refuse_unless_json`]).
 pub(crate) fn check_values_are_json(state: &SessionState) -> Result<(), String> {
     for (key, value) in state {
-        if serde_json::from_str::<serde::de::IgnoredAny>(value).is_err() {
+        if !is_json_text(value) {
             return Err(format!("the value of session key `{key}` is not JSON text"));
         }
     }

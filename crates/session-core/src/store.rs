@@ -705,7 +705,7 @@ impl SessionStore {
         // Every stored value is JSON text, so text that is not can match no session: "none
         // found" read as "logged out everywhere" (`alice` for the string `"alice"`) while every
         // session of that user stayed. Not quoted: the value is user data.
-        if serde_json::from_str::<serde::de::IgnoredAny>(value).is_err() {
+        if !crate::state::is_json_text(value) {
             return Err(StoreError::Unsupported {
                 backend: self.backend.name().to_owned(),
                 operation: "look sessions up by a value that is not JSON text (give the value \
