@@ -69,6 +69,8 @@ pub mod migration;
 pub mod mover;
 pub mod observe;
 pub mod plan;
+#[cfg(any(feature = "file", feature = "sentinel"))]
+mod running;
 mod state;
 mod store;
 #[cfg(feature = "testing")]

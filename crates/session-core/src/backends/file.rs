@@ -112,10 +112,7 @@ use std::{
     fs::{self, File, OpenOptions, TryLockError},
     io::{self, Write as _},
     path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Weak,
-    },
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 
@@ -125,6 +122,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     backend::now_ms,
     index::{entry_of_changes, entry_of_state},
+    running::Running,
     state::{check_values_are_json, refuse_unless_json},
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionId,
     SessionState, StoreError,
@@ -169,9 +167,9 @@ pub struct FileBackend {
     /// `session_redis_index_key`, when set ([`FileBackend::with_index_key`]).
     index_key: Option<String>,
     cleanup_interval: Option<Duration>,
-    /// Whether a sweeper task is alive: set when one is spawned, cleared by the task itself
-    /// when it ends, also when its runtime shuts down and drops it ([`SweeperRunning`]).
-    sweeper_started: Arc<AtomicBool>,
+    /// Whether a sweeper task is alive: counted in when one is spawned, out by the task itself
+    /// when it ends, also when its runtime shuts down and drops it.
+    sweeper: Running,
     /// The background sweeper holds a `Weak` of this and stops once the backend is gone.
     alive: Arc<()>,
 }
@@ -245,7 +243,7 @@ impl FileBackend {
             }),
             index_key: None,
             cleanup_interval: Some(DEFAULT_CLEANUP_INTERVAL),
-            sweeper_started: Arc::new(AtomicBool::new(false)),
+            sweeper: Running::default(),
             alive: Arc::new(()),
         })
     }
@@ -373,18 +371,18 @@ impl FileBackend {
         let Some(every) = self.cleanup_interval else {
             return;
         };
-        if self.sweeper_started.load(Ordering::Relaxed) {
+        if !self.sweeper.none() {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if self.sweeper_started.swap(true, Ordering::AcqRel) {
+        if !self.sweeper.start(1) {
             return;
         }
         let dir = self.dir.clone();
         let alive: Weak<()> = Arc::downgrade(&self.alive);
-        let running = SweeperRunning(Arc::clone(&self.sweeper_started));
+        let running = self.sweeper.guard();
         runtime.spawn(async move {
             let _running = running;
             let mut ticks = tokio::time::interval(every);
@@ -428,16 +426,6 @@ pub(crate) struct Listing {
     /// Entries that are neither a session file where the store keeps it nor one of the
     /// store's own (shards, lock, temp and probe files, the index).
     pub(crate) unrecognised: usize,
-}
-
-/// Held by the sweeper task: clears the backend's "started" flag when the task ends or is
-/// dropped unfinished (its runtime shut down), so that the next operation starts another.
-struct SweeperRunning(Arc<AtomicBool>);
-
-impl Drop for SweeperRunning {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
 }
 
 async fn blocking<T: Send + 'static>(

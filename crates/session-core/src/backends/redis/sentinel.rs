@@ -47,6 +47,7 @@ use tokio::sync::watch;
 
 use crate::{
     plan::{Auth, SentinelPlan},
+    running::Running,
     BackendHealth,
 };
 
@@ -153,8 +154,8 @@ pub(super) struct Sentinel {
     /// Single-flight lookups.
     resolving: tokio::sync::Mutex<()>,
     /// How many switch watchers are alive (started on first use, which is async). Each
-    /// counts itself out when it ends or its runtime drops it ([`Watching`]).
-    watchers: Arc<AtomicUsize>,
+    /// counts itself out when it ends or its runtime drops it.
+    watchers: Running,
     /// Dropped with the resolver: tells the watchers to stop.
     stop: watch::Sender<()>,
     /// [`EVENT_PING_INTERVAL`], shorter in tests.
@@ -187,7 +188,7 @@ impl Sentinel {
             master: Mutex::new(Slot::default()),
             replica: Mutex::new(Slot::default()),
             resolving: tokio::sync::Mutex::new(()),
-            watchers: Arc::new(AtomicUsize::new(0)),
+            watchers: Running::default(),
             stop: watch::channel(()).0,
             event_ping_interval: EVENT_PING_INTERVAL,
         }
@@ -316,16 +317,13 @@ impl Sentinel {
     /// watchers share that runtime, so they end together and the next use starts them again.
     fn start_watching(self: &Arc<Self>) {
         let n = self.sentinels.len();
-        if n == 0
-            || self
-                .watchers
-                .compare_exchange(0, n, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
+        // A load first, as the file store's sweeper does: the common answer, "running", then
+        // costs no compare-and-swap.
+        if n == 0 || !self.watchers.none() || !self.watchers.start(n) {
             return;
         }
         for index in 0..n {
-            let alive = Watching(Arc::clone(&self.watchers));
+            let alive = self.watchers.guard();
             let watch = Self::watch(Arc::downgrade(self), index, self.stop.subscribe());
             tokio::spawn(async move {
                 let _alive = alive;
@@ -718,16 +716,6 @@ impl Sentinel {
         client
             .get_multiplexed_async_connection_with_config(&self.lookup)
             .await
-    }
-}
-
-/// Held by a watcher task: counts it out of [`Sentinel::watchers`] when it ends or is dropped
-/// unfinished (its runtime shut down).
-struct Watching(Arc<AtomicUsize>);
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
