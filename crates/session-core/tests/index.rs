@@ -33,9 +33,9 @@ fn set(key: &str, value: &str) -> Changes {
     changes
 }
 
-/// `n` sessions of alice in a file store that kept no index (a deployment before the index),
-/// in a directory the caller keeps.
-async fn alice_in_unindexed_files(n: usize) -> (tempfile::TempDir, Vec<SessionId>) {
+/// `n` sessions of `name` in a file store that kept no index (a deployment before the
+/// index), in a directory the caller keeps.
+async fn in_unindexed_files(name: &str, n: usize) -> (tempfile::TempDir, Vec<SessionId>) {
     let dir = tempfile::tempdir().unwrap();
     let files = SessionStore::new(
         FileBackend::new(dir.path().to_path_buf())
@@ -44,7 +44,7 @@ async fn alice_in_unindexed_files(n: usize) -> (tempfile::TempDir, Vec<SessionId
     );
     let mut ids = Vec::new();
     for _ in 0..n {
-        ids.push(files.create(&user("alice"), TTL).await.unwrap());
+        ids.push(files.create(&user(name), TTL).await.unwrap());
     }
     (dir, ids)
 }
@@ -523,7 +523,7 @@ async fn multi_backend_while_sessions_move() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migrated_sessions_are_indexed() {
     let server = RedisServer::start();
-    let (dir, ids) = alice_in_unindexed_files(5).await;
+    let (dir, ids) = in_unindexed_files("alice", 5).await;
     let store = SessionStore::from_config(&config(&[
         ("session_redis_url", &server.url()),
         ("session_filestore_path", dir.path().to_str().unwrap()),
@@ -767,7 +767,7 @@ async fn file_store_index_add_under_a_dangling_link_fails_instead_of_spinning() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sessions_moved_into_a_cluster_are_indexed() {
     let cluster = ClusterTopology::start();
-    let (dir, ids) = alice_in_unindexed_files(6).await;
+    let (dir, ids) = in_unindexed_files("alice", 6).await;
     let store = SessionStore::from_config(&config(&[
         ("session_redis_mode", "cluster"),
         ("session_redis_host", &cluster.seed_hosts()),
@@ -784,16 +784,7 @@ async fn sessions_moved_into_a_cluster_are_indexed() {
     assert_eq!(store.delete_indexed("\"alice\"").await.unwrap(), ids.len());
 
     // A multi-backend moving sessions from a file store without an index into the cluster.
-    let old = tempfile::tempdir().unwrap();
-    let files = SessionStore::new(
-        FileBackend::new(old.path().to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
-    let mut ids = Vec::new();
-    for _ in 0..6 {
-        ids.push(files.create(&user("bob"), TTL).await.unwrap());
-    }
+    let (old, ids) = in_unindexed_files("bob", 6).await;
     let multi = format!(
         r#"(
     {{"backend": "cluster", "modes": ["read", "write"], "setting": {{'SESSION_REDIS_MODE': 'cluster', 'SESSION_REDIS_HOST': '{}'}}}},
