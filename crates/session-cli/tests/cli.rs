@@ -612,17 +612,7 @@ fn a_revoke_that_fails_part_way_says_how_many_it_revoked() {
         .collect();
     put(&server, "session:", &sessions);
     // Reads everywhere, writes (deletes) on the even ids only.
-    let _: () = server.cmd(&[
-        "ACL",
-        "SETUSER",
-        "half",
-        "on",
-        ">halfpass",
-        "%R~session:*",
-        "%W~session:*[02468]",
-        "+@all",
-    ]);
-    let url = format!("redis://half:halfpass@127.0.0.1:{}/0", server.port());
+    let url = common::half_writable_url(&server, &[]);
     let env = [("SESSION_REDIS_URL", url.as_str())];
     let run = sessionctl(&["revoke", "--where", "user=alice"], &env).expect(1);
     assert!(

@@ -373,18 +373,7 @@ fn a_revoke_through_the_index_that_fails_part_way_says_how_many_it_revoked() {
     put(&server, "session:", &sessions);
     sessionctl(&["reindex"], &env).expect(0);
     // Reads everywhere; deletes of the even ids only (and the index's writes).
-    let _: () = server.cmd(&[
-        "ACL",
-        "SETUSER",
-        "half",
-        "on",
-        ">halfpass",
-        "%R~session:*",
-        "%W~session:*[02468]",
-        "%W~session:index:*",
-        "+@all",
-    ]);
-    let half = format!("redis://half:halfpass@127.0.0.1:{}/0", server.port());
+    let half = common::half_writable_url(&server, &["%W~session:index:*"]);
     let env = [
         ("SESSION_REDIS_URL", half.as_str()),
         ("SESSION_REDIS_INDEX_KEY", "user"),

@@ -233,3 +233,22 @@ impl Monitor {
         self.reader.join().unwrap()
     }
 }
+
+/// The URL of an ACL user `half` on `server` that reads every session key under `session:`
+/// and writes (deletes) only those ending in an even digit, plus any `extra` key patterns
+/// (such as `%W~session:index:*`): a command that fails part way through.
+pub fn half_writable_url(server: &RedisServer, extra: &[&str]) -> String {
+    let mut acl = vec![
+        "ACL",
+        "SETUSER",
+        "half",
+        "on",
+        ">halfpass",
+        "%R~session:*",
+        "%W~session:*[02468]",
+    ];
+    acl.extend_from_slice(extra);
+    acl.push("+@all");
+    let _: () = server.cmd(&acl);
+    format!("redis://half:halfpass@127.0.0.1:{}/0", server.port())
+}
