@@ -1386,3 +1386,27 @@ fn a_port_nothing_would_use_is_refused() {
         .build();
     assert!(pool.is_ok(), "{pool:?}");
 }
+
+/// A config file is read up to a bound: a path that names something endless (`/dev/zero`, a
+/// pipe that is never closed) or a huge file is a start-up error naming the file, not a
+/// process that reads until memory runs out.
+#[test]
+fn a_config_file_that_never_ends_is_an_error_not_an_endless_read() {
+    let files = Files::new();
+    // Comment lines: valid INI, so only its size can refuse it.
+    let huge = files.write("huge.conf", &"; padding\n".repeat(500_000));
+    for path in [huge, PathBuf::from("/dev/zero")] {
+        let err = SessionConfig::from_file(&path).unwrap_err();
+        assert_eq!(err.value, format!("`{}`", path.display()), "{err}");
+        assert!(err.expected.contains("at most 4 MiB"), "{err}");
+    }
+    // A file just under the bound is read.
+    let big = files.write(
+        "big.conf",
+        &format!(
+            "{}[options]\nsession_redis_port = 6001\n",
+            "; padding\n".repeat(400_000)
+        ),
+    );
+    assert_eq!(SessionConfig::from_file(&big).unwrap().port, 6001);
+}

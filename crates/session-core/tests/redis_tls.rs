@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use session_core::{
     backends::redis::RedisBackend, Changes, ConfigError, HostPort, SessionBackend, SessionConfig,
@@ -625,36 +625,55 @@ async fn ca_data_takes_pem_or_base64_der() {
 async fn unreadable_files_are_start_up_errors() {
     let server = tls_server();
     let files = server.tls_files().unwrap().clone();
+    // Each TLS file option naming `path` (the other half of a client identity readable).
+    let naming = |path: PathBuf| -> [(&str, SessionConfig); 3] {
+        let tweaked =
+            |tweak: &dyn Fn(&mut SessionConfig)| tls_config(&server, STRATEGIES[0], tweak);
+        [
+            (
+                "session_redis_ssl_ca_certs",
+                tweaked(&|c| c.ssl_ca_certs = Some(path.clone())),
+            ),
+            (
+                "session_redis_ssl_certfile",
+                tweaked(&|c| {
+                    c.ssl_certfile = Some(path.clone());
+                    c.ssl_keyfile = Some(files.client_key.clone());
+                }),
+            ),
+            (
+                "session_redis_ssl_keyfile",
+                tweaked(&|c| {
+                    c.ssl_certfile = Some(files.client_cert.clone());
+                    c.ssl_keyfile = Some(path.clone());
+                }),
+            ),
+        ]
+    };
+    let refused = |config: &SessionConfig| match RedisBackend::from_config(config) {
+        Ok(backend) => panic!("expected a ConfigError, got {backend:?}"),
+        Err(err) => err,
+    };
     let missing = server.dir().join("missing.pem");
-    type Tweak<'a> = Box<dyn Fn(&mut SessionConfig) + 'a>;
-    let cases: Vec<(&str, Tweak)> = vec![
-        (
-            "session_redis_ssl_ca_certs",
-            Box::new(|c| c.ssl_ca_certs = Some(missing.clone())),
-        ),
-        (
-            "session_redis_ssl_certfile",
-            Box::new(|c| {
-                c.ssl_certfile = Some(missing.clone());
-                c.ssl_keyfile = Some(files.client_key.clone());
-            }),
-        ),
-        (
-            "session_redis_ssl_keyfile",
-            Box::new(|c| {
-                c.ssl_certfile = Some(files.client_cert.clone());
-                c.ssl_keyfile = Some(missing.clone());
-            }),
-        ),
-    ];
-    for (key, tweak) in cases {
-        let err = config_error(&server, |c| tweak(c));
+    for (key, config) in naming(missing.clone()) {
+        let err = refused(&config);
         assert_eq!(err.key, key, "{err}");
         assert_eq!(err.value, missing.display().to_string());
         assert!(
             err.to_string().contains("No such file or directory"),
             "{err}"
         );
+    }
+    // Files read up to a bound: a path naming something endless, or a huge file, is an
+    // error naming its option, not a read until memory runs out.
+    let huge = server.dir().join("huge.pem");
+    std::fs::write(&huge, vec![b'\n'; 5 << 20]).unwrap();
+    for path in [huge, PathBuf::from("/dev/zero")] {
+        for (key, config) in naming(path) {
+            let err = refused(&config);
+            assert_eq!(err.key, key, "{err}");
+            assert!(err.to_string().contains("at most 4 MiB"), "{err}");
+        }
     }
     // A file that is not a CA bundle.
     let err = config_error(&server, |c| c.ssl_ca_certs = Some(files.client_key.clone()));

@@ -40,6 +40,30 @@ mod validate;
 
 use std::{fmt, path::PathBuf, time::Duration};
 
+/// The most bytes read from a file the configuration names: the config file itself and the
+/// TLS certificates and keys. None comes near it (Debian's whole CA bundle is about 200 KB),
+/// and a path naming something that never ends (`/dev/zero`, a device, a pipe) or a huge
+/// file by mistake must be a start-up error naming the option, not a read until memory runs
+/// out.
+pub(crate) const MAX_CONFIG_FILE_BYTES: u64 = 4 << 20;
+
+/// The bytes of `path`, when it holds at most [`MAX_CONFIG_FILE_BYTES`]; an `InvalidData` error
+/// otherwise, whose text the option's error shows.
+pub(crate) fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CONFIG_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is larger, or never ends",
+        ));
+    }
+    Ok(bytes)
+}
+
 pub use error::{ConfigError, ConfigErrorKind};
 pub use multi::{BackendMode, MultiBackendConfig};
 pub use pool::PoolMember;

@@ -396,12 +396,21 @@ impl SessionConfigBuilder {
 
     fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            kind: ConfigErrorKind::Source,
-            key: CONFIG_FILE_VAR.into(),
-            value: format!("`{shown}`"),
-            expected: format!("a readable UTF-8 config file ({e})"),
-        })?;
+        let text = super::read_bounded(path)
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "stream did not contain valid UTF-8",
+                    )
+                })
+            })
+            .map_err(|e| ConfigError {
+                kind: ConfigErrorKind::Source,
+                key: CONFIG_FILE_VAR.into(),
+                value: format!("`{shown}`"),
+                expected: format!("a readable UTF-8 config file of at most 4 MiB ({e})"),
+            })?;
         let is_toml = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("toml"));

@@ -163,11 +163,11 @@ fn cert_reqs(value: &str) -> Option<bool> {
 }
 
 fn read_file(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    fs::read(path).map_err(|err| {
+    crate::config::read_bounded(path).map_err(|err| {
         ConfigError::invalid(
             key,
             &path.display().to_string(),
-            &format!("a readable file (reading it failed: {err})"),
+            &format!("a readable file of at most 4 MiB (reading it failed: {err})"),
         )
     })
 }
