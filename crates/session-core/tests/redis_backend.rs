@@ -610,13 +610,16 @@ async fn killed_server_fails_fast_and_the_same_backend_recovers() {
                 "{text}"
             );
             assert!(!text.contains(id.as_str()));
-            assert!(matches!(
-                err,
-                StoreError::Unavailable {
-                    timed_out: false,
-                    ..
-                }
-            ));
+            assert!(
+                matches!(
+                    err,
+                    StoreError::Unavailable {
+                        timed_out: false,
+                        ..
+                    }
+                ),
+                "single = {single}: {err:?}"
+            );
         }
         assert_unavailable(&b.create(&id, &s, None).await.unwrap_err());
         let health = b.health().await;
