@@ -185,6 +185,134 @@ async fn loads_go_to_a_replica_when_asked() {
     assert!(master_stats().contains("cmdstat_getex:"));
 }
 
+/// Every sentinel sees the replica of `topology` as `healthy` (flags exactly `slave`, link
+/// to the master up: what the store takes) or as down (`s_down` in its flags), within
+/// `within`.
+async fn every_sentinel_sees_the_replica(
+    topology: &SentinelTopology,
+    healthy: bool,
+    within: Duration,
+) {
+    let port = topology.nodes()[1].port().to_string();
+    let seen = || {
+        topology.sentinels().iter().all(|s| {
+            let replicas: Vec<HashMap<String, String>> =
+                s.cmd(&["SENTINEL", "REPLICAS", topology.master_name()]);
+            replicas.iter().any(|r| {
+                let flags = r.get("flags").map(String::as_str).unwrap_or_default();
+                r.get("port") == Some(&port)
+                    && if healthy {
+                        flags == "slave"
+                            && r.get("master-link-status").map(String::as_str) == Some("ok")
+                    } else {
+                        flags.contains("s_down")
+                    }
+            })
+        })
+    };
+    let deadline = Instant::now() + within;
+    while !seen() {
+        assert!(
+            Instant::now() < deadline,
+            "the sentinels never saw the replica {}",
+            if healthy { "healthy" } else { "down" }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With `sentinel_read_from_replicas`, reads go to the master while no replica is healthy,
+/// and back to a replica once one is. They stayed on the master for as long as the
+/// connection lived: nothing made the connections opened for that fallback ask the
+/// sentinels again, so a replica back after a restart (or a network cut) was never used
+/// again until the process restarted, and the master kept the whole read load. Both
+/// strategies: the shared connection (the default) and a pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_fell_back_to_the_master_return_to_a_replica() {
+    let topology = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+    let replicas = ("SESSION_REDIS_SENTINEL_READ_FROM_REPLICAS", "True");
+    let stores = [
+        (
+            "shared connection",
+            open(&env(&topology, &[replicas])).await,
+        ),
+        (
+            "pool",
+            open(&env(
+                &topology,
+                &[replicas, ("SESSION_REDIS_MAX_CONNECTIONS", "4")],
+            ))
+            .await,
+        ),
+    ];
+    let data = state(&[("n", "1")]);
+    let id = stores[0].1.create(&data, TTL).await.unwrap();
+    topology.wait_replication(Duration::from_secs(10));
+    let (master, replica) = (topology.master(), &topology.nodes()[1]);
+    for (name, store) in &stores {
+        let before = replica.calls("get");
+        assert_eq!(store.load(&id).await.unwrap().as_ref(), Some(&data));
+        assert!(
+            replica.calls("get") > before,
+            "{name}: the replica serves no read"
+        );
+    }
+
+    // No healthy replica: the reads go to the master (a load may fail while the store
+    // notices the replica gone).
+    replica.kill();
+    every_sentinel_sees_the_replica(&topology, false, Duration::from_secs(10)).await;
+    for (name, store) in &stores {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let before = master.calls("get");
+            if let Ok(Some(found)) = store.load(&id).await {
+                assert_eq!(found, data);
+                if master.calls("get") > before {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the master serves no read"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // The replica is back and healthy: the reads go there again, within a bounded time.
+    let topology = blocking(move || {
+        topology.nodes()[1].restart();
+        topology.wait_replication(Duration::from_secs(10));
+        topology
+    })
+    .await
+    .unwrap();
+    every_sentinel_sees_the_replica(&topology, true, Duration::from_secs(30)).await;
+    let replica = &topology.nodes()[1];
+    let healthy = Instant::now();
+    for (name, store) in &stores {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let before = replica.calls("get");
+            assert_eq!(store.load(&id).await.unwrap(), Some(data.clone()));
+            if replica.calls("get") > before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the reads stay on the master, {:?} after the replica is healthy",
+                healthy.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!(
+            "{name}: reads back on the replica {:?} after the sentinels saw it healthy",
+            healthy.elapsed()
+        );
+    }
+}
+
 /// One acknowledged session: its last acknowledged state, when it was created and when it
 /// was last written.
 struct Acked {

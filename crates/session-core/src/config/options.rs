@@ -751,7 +751,7 @@ macro_rules! session_options {
                     aliases: [],
                     docs_type: "boolean",
                     docs_default: "`False`",
-                    meaning: "Loads (without sliding expiry) go to a replica, writes to the master",
+                    meaning: "Loads (without sliding expiry) go to a replica, writes to the master; to the master while no replica is healthy, back to a replica within about 5 s of one being healthy again",
                     status: "sentinel mode only; an error in other modes. Cost: a load right after a write may not see it (asynchronous replication)",
                 },
                 /// `session_redis_cluster_read_from_replicas`: loads that do not touch the expiry go to

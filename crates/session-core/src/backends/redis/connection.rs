@@ -105,7 +105,10 @@ impl Target {
     /// When the server behind this target last changed: connections made before are stale
     /// and are dropped instead of used. After a planned failover the old master keeps
     /// accepting writes (which the failover then throws away) until the sentinels demote
-    /// it, seconds later; this is what keeps those writes from going there.
+    /// it, seconds later; this is what keeps those writes from going there. For a replica
+    /// target, asking also starts, when due, the background lookup that moves reads that
+    /// went to the master for want of a replica back to one (see
+    /// `Sentinel::replica_changed_at`): otherwise they stayed there for good.
     fn changed_at(&self) -> Option<Instant> {
         match self {
             Target::Fixed(_) => None,
@@ -170,7 +173,9 @@ impl managed::Manager for PoolManager {
         metrics: &Metrics,
     ) -> RecycleResult<RedisError> {
         if self.connect.target.is_stale(metrics.created) {
-            return Err(RecycleError::message("connected to a former master"));
+            return Err(RecycleError::message(
+                "connected to a server this target no longer uses",
+            ));
         }
         // `last_used` counts from the previous checkout: a connection busy with one request
         // after another is never checked.

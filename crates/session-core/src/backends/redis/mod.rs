@@ -222,7 +222,8 @@ impl RedisBackend {
     /// done). Sentinel events (`+promoted-slave`, `+switch-master`) switch the master at once,
     /// and drop the connections to the former one before they are used again. With
     /// `session_redis_sentinel_read_from_replicas`, loads that do not touch the expiry go to
-    /// a healthy replica: a load right after a write may not see it yet.
+    /// a healthy replica: a load right after a write may not see it yet. With none healthy
+    /// they go to the master, and back to a replica within about 5 s of one being healthy.
     ///
     /// In cluster mode one multiplexed connection per node carries every request; redis-rs
     /// follows `MOVED`/`ASK`, refreshes the slot map and reconnects by itself, retrying a

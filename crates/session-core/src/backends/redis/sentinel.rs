@@ -27,7 +27,13 @@
 //! With `session_redis_sentinel_read_from_replicas`, the resolver picks a
 //! healthy replica from `SENTINEL REPLICAS` (flags exactly `slave`, link to the master up),
 //! at random among them so that several application processes spread their reads; no
-//! healthy replica means the master serves the reads.
+//! healthy replica (or no sentinel answering) means the master serves the reads. Not for
+//! good: once [`REPLICA_RETRY_INTERVAL`] has passed since such a lookup, the next checkout
+//! of a read connection starts another lookup in the background (one at a time, under the
+//! same lookup lock); a replica found makes every read connection stale, so the reads move
+//! to it, and none leaves them on the master for another interval. A checkout only compares
+//! times and never waits for the sentinels; while a replica is in use, nothing of this
+//! applies: its connections stay until it changes or fails.
 
 use std::{
     sync::{
@@ -66,6 +72,16 @@ const INVALIDATE_GRACE: Duration = Duration::from_millis(100);
 /// would be missed; TCP keepalive takes hours by default. The ping must answer within
 /// `LOOKUP_RESPONSE_TIMEOUT`, so a dead subscription is replaced within about 5.5 s.
 const EVENT_PING_INTERVAL: Duration = Duration::from_secs(5);
+/// How long reads that fell back to the master (no healthy replica known, or no sentinel
+/// answered) stay there before the sentinels are asked again. Without a bound they stayed
+/// for the connections' life, and the master kept every read after the replicas were back.
+/// The sentinels see a restarted replica within about a second (they `PING` it every
+/// second) and a replica's link to the master within 10 s (`INFO`, every 10 s), so a
+/// shorter wait gains little. Each retry is one lookup in the background (one
+/// `SENTINEL REPLICAS` per sentinel asked) and no reconnection while there is still no
+/// replica (see [`Sentinel::replica_changed_at`]), so a longer one would save next to
+/// nothing and leave the master the reads for longer.
+const REPLICA_RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Builds a client for a `host:port` with the given credentials; the place where TLS
 /// settings are applied (the same for sentinels and data nodes, as Odoo's `session_redis` does).
@@ -92,6 +108,9 @@ struct Slot {
     /// When the last lookup ended without an address, and its error (`None`: the sentinels
     /// know no healthy replica). The callers that waited for that lookup take this answer.
     missed: Option<(Instant, Option<RedisError>)>,
+    /// The replica's only: when the last lookup left the reads on the master; `None` while a
+    /// replica is in use.
+    fell_back: Option<Instant>,
 }
 
 impl Slot {
@@ -160,6 +179,10 @@ pub(super) struct Sentinel {
     stop: watch::Sender<()>,
     /// [`EVENT_PING_INTERVAL`], shorter in tests.
     event_ping_interval: Duration,
+    /// [`REPLICA_RETRY_INTERVAL`], shorter in tests.
+    replica_retry_interval: Duration,
+    /// Whether the background replica lookup of [`Sentinel::retry_replica`] runs.
+    replica_retry: Running,
 }
 
 impl Sentinel {
@@ -191,6 +214,8 @@ impl Sentinel {
             watchers: Running::default(),
             stop: watch::channel(()).0,
             event_ping_interval: EVENT_PING_INTERVAL,
+            replica_retry_interval: REPLICA_RETRY_INTERVAL,
+            replica_retry: Running::default(),
         }
     }
 
@@ -217,9 +242,21 @@ impl Sentinel {
         lock(&self.master).changed_at
     }
 
-    /// When the replica used for reads last changed.
-    pub(super) fn replica_changed_at(&self) -> Option<Instant> {
-        lock(&self.replica).changed_at
+    /// When the replica used for reads last changed. Asked at every checkout of a read
+    /// connection, so also where the reads that went to the master for want of a replica
+    /// come back: once [`REPLICA_RETRY_INTERVAL`] has passed since the lookup that sent them
+    /// there, this starts another one in the background (the checkout does not wait for it).
+    /// A replica found makes every read connection stale; none restarts the wait, and the
+    /// connections to the master stay.
+    pub(super) fn replica_changed_at(self: &Arc<Self>) -> Option<Instant> {
+        let (changed_at, fell_back) = {
+            let slot = lock(&self.replica);
+            (slot.changed_at, slot.fell_back)
+        };
+        if fell_back.is_some_and(|at| at.elapsed() >= self.replica_retry_interval) {
+            self.retry_replica();
+        }
+        changed_at
     }
 
     /// A client for the current master: the cached one, or a fresh resolution. The first
@@ -277,25 +314,80 @@ impl Sentinel {
                 slot.missed_since(queued).is_some()
             };
             if missed {
-                Ok(None)
+                None
             } else {
-                let replica = self.resolve_replica().await;
-                if let Ok(None) | Err(_) = &replica {
-                    let err = replica.as_ref().err().cloned();
-                    lock(&self.replica).missed = Some((Instant::now(), err));
-                }
-                replica
+                self.lookup_replica().await
             }
         };
         match replica {
+            Some(client) => Ok(client),
+            // No replica is known or healthy: reads go to the master rather than fail, and a
+            // retry in the background sends them back (see `REPLICA_RETRY_INTERVAL`).
+            None => self.master_client().await,
+        }
+    }
+
+    /// Asks the sentinels for a replica and records the answer: the replica found (its
+    /// client returned), or the miss that the callers queued behind this lookup take and
+    /// that sends the reads to the master. The caller holds the lookup lock.
+    async fn lookup_replica(&self) -> Option<Client> {
+        let replica = self.resolve_replica().await;
+        let now = Instant::now();
+        let mut slot = lock(&self.replica);
+        match replica {
             Ok(Some(resolved)) => {
                 let client = resolved.client.clone();
-                let _ = lock(&self.replica).install(resolved);
-                Ok(client)
+                let _ = slot.install(resolved);
+                // The reads were on the master: every read connection is stale, so that
+                // they all move to the replica now.
+                if slot.fell_back.take().is_some() {
+                    slot.changed_at = Some(now);
+                }
+                Some(client)
             }
-            // No replica is known or healthy: reads go to the master rather than fail.
-            Ok(None) | Err(_) => self.master_client().await,
+            Ok(None) => {
+                slot.missed = Some((now, None));
+                slot.fell_back = Some(now);
+                None
+            }
+            Err(err) => {
+                slot.missed = Some((now, Some(err)));
+                slot.fell_back = Some(now);
+                None
+            }
         }
+    }
+
+    /// Whether the reads have been on the master, for want of a replica, for
+    /// [`REPLICA_RETRY_INTERVAL`] since the last lookup.
+    fn replica_retry_due(&self) -> bool {
+        lock(&self.replica)
+            .fell_back
+            .is_some_and(|at| at.elapsed() >= self.replica_retry_interval)
+    }
+
+    /// Starts the replica lookup of [`REPLICA_RETRY_INTERVAL`] on the caller's runtime, unless
+    /// one is running. In the background rather than in the checkout that noticed it is due,
+    /// which then waited for the sentinels (seconds when they hang), and with the shared
+    /// connection every read with it. Counted by a guard, as the watchers: a runtime that
+    /// shuts down and drops the task does not stop the retries for good.
+    fn retry_replica(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if !self.replica_retry.none() || !self.replica_retry.start(1) {
+            return;
+        }
+        let alive = self.replica_retry.guard();
+        let this = Arc::clone(self);
+        runtime.spawn(async move {
+            let _alive = alive;
+            let _flight = this.resolving.lock().await;
+            // A new connection's lookup may have answered while this one waited.
+            if this.replica_retry_due() {
+                let _ = this.lookup_replica().await;
+            }
+        });
     }
 
     /// Forgets the master (unless it was resolved a moment ago, see `INVALIDATE_GRACE`).
@@ -871,6 +963,10 @@ mod tests {
     }
 
     fn sentinel(config: &SessionConfig) -> Arc<Sentinel> {
+        Arc::new(resolver(config))
+    }
+
+    fn resolver(config: &SessionConfig) -> Sentinel {
         let plan = config.plan().unwrap();
         let BackendPlan::Redis(redis) = plan.backend else {
             panic!("a Redis plan");
@@ -878,12 +974,66 @@ mod tests {
         let Topology::Sentinel(plan) = redis.topology else {
             panic!("a Sentinel plan");
         };
-        Arc::new(Sentinel::new(
+        Sentinel::new(
             &plan,
             Box::new(plain_client),
             Duration::from_secs(1),
             Duration::from_secs(1),
-        ))
+        )
+    }
+
+    /// Reads that fell back to the master (no replica) stayed there for the connections'
+    /// life. Now a checkout after the retry interval starts one lookup in the background
+    /// (not one per checkout), the connections to the master are not made stale while the
+    /// sentinels still know no replica, and while a replica is in use nothing is asked. The
+    /// return to a replica is `reads_that_fell_back_to_the_master_return_to_a_replica`
+    /// (tests/redis_sentinel.rs).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reads_on_the_master_for_want_of_a_replica_ask_again_after_the_interval() {
+        const RETRY: Duration = Duration::from_millis(300);
+        let without = SentinelTopology::start_with(SentinelOptions::new().replicas(0));
+        let with = SentinelTopology::start_with(SentinelOptions::new().replicas(1));
+        for (topology, has_replica) in [(&without, false), (&with, true)] {
+            let mut config = config_for(topology, None);
+            config.sentinel_read_from_replicas = true;
+            let mut resolver = resolver(&config);
+            resolver.replica_retry_interval = RETRY;
+            let sentinel = Arc::new(resolver);
+            let fell_back = || lock(&sentinel.replica).fell_back;
+
+            let client = sentinel.replica_client().await.unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let role: Value = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+            assert_eq!(
+                format!("{role:?}").contains("slave"),
+                has_replica,
+                "{role:?}"
+            );
+            let first = fell_back();
+            assert_eq!(first.is_some(), !has_replica);
+            tokio::time::sleep(RETRY + RETRY / 2).await;
+            // Twenty checkouts: none sees its connection stale (nor waits for a lookup).
+            for _ in 0..20 {
+                assert_eq!(sentinel.replica_changed_at(), None);
+            }
+            if has_replica {
+                tokio::time::sleep(RETRY / 2).await;
+                let slot = lock(&sentinel.replica);
+                assert!(slot.fell_back.is_none() && slot.missed.is_none());
+                assert!(slot.current.is_some(), "the replica in use was dropped");
+                continue;
+            }
+            // The background lookup ran (still no replica): the wait starts over.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while fell_back() == first || !sentinel.replica_retry.none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the sentinels were never asked again"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(sentinel.replica_changed_at(), None);
+        }
     }
 
     #[test]
