@@ -13,7 +13,8 @@
 //! `MEMORY USAGE` for `stats`), so a batch of a thousand sessions costs one round trip; the
 //! sessions of the batch still stored as hashes (the layout of earlier versions) cost one
 //! more (`HGETALL`). The
-//! file store: its directory listing, then concurrent reads.
+//! file store: session-core's walk of its directory ([`FileBackend::walk`]), which holds a
+//! batch of ids at most and hands out none twice, then concurrent reads.
 //!
 //! A key named like a session may hold a move's marker or a write's leftover records for a
 //! while (a string starting with `,`): no session. The scan cannot tell; a read marks it
@@ -26,7 +27,7 @@ use futures_util::{stream, StreamExt};
 use redis::{aio::MultiplexedConnection, Value};
 use session_core::{
     backends::{
-        file::FileBackend,
+        file::{FileBackend, SessionWalk},
         redis::{decode_value, holds_no_session},
     },
     SessionBackend, SessionId, SessionState,
@@ -86,12 +87,9 @@ enum Walk {
         count: usize,
         cursor: Option<u64>,
     },
-    /// The file store's listing (read whole by session-core), handed out `count` at a time.
-    Files {
-        ids: Vec<SessionId>,
-        at: usize,
-        count: usize,
-    },
+    /// The file store's walk (session-core's, which holds a batch at most), `count` ids at a
+    /// time.
+    Files { walk: SessionWalk, count: usize },
 }
 
 impl Group {
@@ -100,15 +98,7 @@ impl Group {
     /// many at most).
     pub async fn next_ids(&mut self) -> Result<Option<Vec<SessionId>>, Failure> {
         match (&mut self.walk, &self.source) {
-            (Walk::Files { ids, at, count }, _) => {
-                if *at >= ids.len() {
-                    return Ok(None);
-                }
-                let end = ids.len().min(*at + *count);
-                let batch = ids[*at..end].to_vec();
-                *at = end;
-                Ok(Some(batch))
-            }
+            (Walk::Files { walk, count }, _) => Ok(walk.next_batch(*count).await?),
             (
                 Walk::Redis {
                     pattern,
@@ -160,9 +150,10 @@ impl Group {
         while let Some(ids) = self.next_ids().await? {
             count += ids.len();
         }
-        match &mut self.walk {
-            Walk::Redis { cursor, .. } => *cursor = Some(0),
-            Walk::Files { at, .. } => *at = 0,
+        match (&mut self.walk, &self.source) {
+            (Walk::Redis { cursor, .. }, _) => *cursor = Some(0),
+            (Walk::Files { walk, .. }, Source::Files(files)) => *walk = files.walk(),
+            (Walk::Files { .. }, Source::Redis(..)) => {}
         }
         if matches!(self.source, Source::Redis(..)) {
             self.foreign = 0;
@@ -207,7 +198,6 @@ pub async fn groups(part: &Part<'_>, batch: usize) -> Result<Vec<Group>, Failure
     let batch = batch.max(1);
     match &part.kind {
         PartKind::Files(files) => {
-            let ids = files.session_ids().await?;
             let index_entries = file_index_entries(files.root())?;
             Ok(vec![Group {
                 name: part.name.clone(),
@@ -217,8 +207,7 @@ pub async fn groups(part: &Part<'_>, batch: usize) -> Result<Vec<Group>, Failure
                 foreign: 0,
                 index_entries,
                 walk: Walk::Files {
-                    ids,
-                    at: 0,
+                    walk: files.walk(),
                     count: batch,
                 },
             }])

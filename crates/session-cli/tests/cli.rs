@@ -1915,3 +1915,66 @@ fn a_refused_command_never_prints_the_session_ids_it_was_given() {
         );
     }
 }
+
+/// The file store's walk (session-core's, which reads a few dozen shard directories at a
+/// time and holds a batch of ids at most, where sessionctl listed the whole directory
+/// first): over thousands of shard directories, every command finds every session once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_walks_find_every_session_once_over_many_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None)
+        .with_fsync(false);
+    let mut ids = std::collections::HashSet::new();
+    for n in 0..3000 {
+        let id = SessionId::generate();
+        let ttl = (n % 2 == 0).then(|| Duration::from_secs(600));
+        let state = [("user".to_owned(), "\"alice\"".to_owned())].into();
+        assert!(files.create(&id, &state, ttl).await.unwrap());
+        ids.insert(id.as_str().to_owned());
+    }
+    let shards = std::fs::read_dir(&root).unwrap().count();
+    assert!(shards > 1000, "{shards} shards");
+    let env = [
+        ("SESSION_REDIS_MODE", "False"),
+        ("SESSION_FILESTORE_PATH", root.to_str().unwrap()),
+    ];
+
+    let exported = sessionctl(&["export"], &env).expect(0);
+    let mut seen = std::collections::HashSet::new();
+    for line in exported.stdout.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = line["id"].as_str().unwrap().to_owned();
+        assert!(ids.contains(&id), "an id not in the store");
+        assert!(seen.insert(id), "an id exported twice");
+    }
+    assert_eq!(seen.len(), 3000);
+    let stats = sessionctl(&["stats", "--json"], &env).expect(0).json();
+    assert_eq!(stats[0]["sessions"], 3000);
+    let json = sessionctl(&["revoke", "--no-ttl", "--dry-run", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(json["matched"], 1500);
+
+    let server = RedisServer::start();
+    let from = format!("files:{}", root.display());
+    let json = sessionctl(
+        &["migrate", "--from", &from, "--to", &server.url(), "--json"],
+        &[],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(
+        (json["found"].as_u64(), json["moved"].as_u64()),
+        (Some(3000), Some(3000))
+    );
+    assert_eq!(dbsize(&server), 3000);
+
+    let json = sessionctl(&["revoke", "--all", "--yes", "--json"], &env)
+        .expect(0)
+        .json();
+    assert_eq!(json["revoked"], 3000);
+    assert!(files.session_ids().await.unwrap().is_empty());
+}

@@ -27,7 +27,16 @@
 //! multi-backend's move (Redis read + write, the file store read + delete; see
 //! [`MultiBackend`](crate::backends::multi::MultiBackend), "Moving a session"), which
 //! `sessionctl migrate` uses too: a logout at the same instant as a move stays a logout. The
-//! sweep moves [`DEFAULT_BATCH`](crate::mover::DEFAULT_BATCH) sessions per batch.
+//! sweep moves [`DEFAULT_BATCH`](crate::mover::DEFAULT_BATCH) sessions per batch, as the file
+//! store's walk ([`FileBackend::walk`]) hands them out: it holds one batch of ids at a time,
+//! not every id of the directory (about 1 GB per 10 million files), and a batch's moves end
+//! before the next batch is asked for. The walk hands out no id twice; a file written
+//! during the run (by a process still on the file store) may be seen or missed, as one
+//! written after a listing of the whole directory was: missed, it stays in its file for the
+//! next run. Progress is logged every batch with the sessions done
+//! and the shard directories walked out of those found (ids are spread evenly over the
+//! shards), not with a total of sessions: counting them first would read the whole
+//! directory once more, and again at each retry while Redis is down.
 //!
 //! One process sweeps a file store at a time (an exclusive `flock` on `.migration.lock` in
 //! its directory): processes started together with one configuration would otherwise move
@@ -57,7 +66,8 @@ use crate::{
 /// How often a migration that found Redis unavailable is tried again.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 
-/// How many sessions between two progress lines in the log.
+/// How many ids the sweep asks the walk for at a time (the ids it holds at once), and how
+/// many sessions between two progress lines in the log.
 const PROGRESS_EVERY: usize = 1000;
 
 /// What one migration run did.
@@ -135,28 +145,32 @@ const SWEEP_LOCK_WAIT: Duration = Duration::from_secs(10);
 /// other, the second finds the files gone.
 async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, StoreError> {
     let _one_at_a_time = from.migration_lock(SWEEP_LOCK_WAIT).await?;
-    let listing = from.listing().await?;
-    let ids = listing.ids;
-    let total = ids.len();
-    let mut report = MigrationReport {
-        unrecognised: listing.unrecognised,
-        ..MigrationReport::default()
-    };
-    for (batch, ids) in ids.chunks(PROGRESS_EVERY).enumerate() {
-        if batch > 0 {
+    let mut walk = from.walk();
+    let mut report = MigrationReport::default();
+    let mut done = 0;
+    while let Some(ids) = walk.next_batch(PROGRESS_EVERY).await? {
+        if done > 0 {
+            // No total of sessions: counting first would read the whole directory once
+            // more, and again at every retry (every RETRY_INTERVAL while Redis is down),
+            // which then fails at its first batch. The shards walked out of those found
+            // say how far the run is, as ids are spread evenly over the shards.
             tracing::info!(
-                done = batch * PROGRESS_EVERY,
-                total,
+                done,
+                shards_walked = walk.shards_walked(),
+                shards = walk.shards(),
                 "migrating file-store sessions"
             );
         }
-        for (id, outcome) in ids.iter().zip(moving.move_many(ids).await) {
+        done += ids.len();
+        for (id, outcome) in ids.iter().zip(moving.move_many(&ids).await) {
             match outcome {
                 Ok(MoveOutcome::Created) => report.migrated += 1,
                 Ok(MoveOutcome::AlreadyThere) => report.already_present += 1,
                 Ok(MoveOutcome::LoggedOut) => report.logged_out += 1,
                 Ok(MoveOutcome::Absent) => {
                     // Expired (or gone meanwhile): removing what is left resurrects nothing.
+                    // Never the target's copy: a session this run moved already (a file the
+                    // walk saw twice) is only deleted from the file store, where it is gone.
                     match from.delete(id).await {
                         Ok(_) => report.expired += 1,
                         Err(err) if is_about_files(&err) => report.unreadable += 1,
@@ -172,6 +186,7 @@ async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, St
             }
         }
     }
+    report.unrecognised = walk.unrecognised();
     Ok(report)
 }
 

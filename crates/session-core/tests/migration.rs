@@ -455,3 +455,172 @@ async fn unrecognised_entries_are_logged_once_without_their_names() {
     assert!(lines[0].contains("unrecognised=1"), "{text}");
     assert!(!text.contains(stray.as_str()), "the id leaked: {text}");
 }
+
+/// A store spread over thousands of shard directories (random ids: about one shard in
+/// three holds two or more), with entries that are not the store's: every session moves,
+/// once, and the count of the others is exact. The walk reads a few dozen shards at a time
+/// and holds a batch of ids at most (the unit test
+/// `a_walk_hands_out_every_id_once_and_holds_one_batch_at_most` checks that bound); the
+/// progress lines say how many shards are walked, and never name a session.
+#[tokio::test]
+async fn a_store_spread_over_many_shards_migrates_every_session() {
+    use session_core::{migration::migrate_file_store, TtlRule};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Logs {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+        type Writer = Logs;
+        fn make_writer(&'a self) -> Logs {
+            self.clone()
+        }
+    }
+
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(
+        FileBackend::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None)
+            .with_fsync(false),
+    );
+    let data = state(&[("user", "\"alice\"")]);
+    let mut ids = Vec::new();
+    for _ in 0..3000 {
+        let id = SessionId::generate();
+        assert!(files.create(&id, &data, None).await.unwrap());
+        ids.push(id);
+    }
+    let shards = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(shards > 1000, "{shards} shards");
+    std::fs::write(dir.path().join("README"), b"x").unwrap();
+    std::fs::write(
+        dir.path().join(&ids[0].as_str()[..2]).join("notes.txt"),
+        b"x",
+    )
+    .unwrap();
+
+    let logs = Logs::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish(),
+    );
+    let redis: Arc<dyn SessionBackend> = Arc::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let report = migrate_file_store(files.clone(), redis.clone(), TtlRule::default())
+        .await
+        .unwrap();
+    assert_eq!(report.migrated, 3000, "{report:?}");
+    assert_eq!(report.unrecognised, 2, "{report:?}");
+    assert_eq!(
+        (report.expired, report.already_present, report.logged_out),
+        (0, 0, 0),
+        "{report:?}"
+    );
+    for id in &ids {
+        assert_eq!(redis.load(id, None).await.unwrap(), Some(data.clone()));
+    }
+    assert!(files.session_ids().await.unwrap().is_empty());
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let progress: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("migrating file-store sessions"))
+        .collect();
+    assert_eq!(progress.len(), 2, "{text}");
+    assert!(progress[0].contains("done=1000"), "{text}");
+    assert!(
+        progress[0].contains(&format!("shards={}", shards)),
+        "{text}"
+    );
+    for id in &ids {
+        assert!(!text.contains(id.as_str()), "an id leaked: {text}");
+    }
+}
+
+/// Sessions written into the file store while a migration walks it (by a process still on
+/// the file store) are seen by the walk or missed, as keys written during a `SCAN`: none is
+/// lost either way. Each is in Redis or still in its file afterwards, and the next run
+/// moves those left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_written_during_the_walk_are_moved_or_left_for_the_next_run() {
+    use session_core::{migration::migrate_file_store, TtlRule};
+    use std::sync::Arc;
+
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = || {
+        Arc::new(
+            FileBackend::new(dir.path().to_path_buf())
+                .unwrap()
+                .with_cleanup_interval(None)
+                .with_fsync(false),
+        )
+    };
+    let redis: Arc<dyn SessionBackend> = Arc::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let data = state(&[("user", "\"alice\"")]);
+    let writer = files();
+    let mut ids = Vec::new();
+    for _ in 0..2000 {
+        let id = SessionId::generate();
+        assert!(writer.create(&id, &data, None).await.unwrap());
+        ids.push(id);
+    }
+    let writing = {
+        let (writer, data) = (writer.clone(), data.clone());
+        tokio::spawn(async move {
+            let mut written = Vec::new();
+            for _ in 0..500 {
+                let id = SessionId::generate();
+                assert!(writer.create(&id, &data, None).await.unwrap());
+                written.push(id);
+                tokio::task::yield_now().await;
+            }
+            written
+        })
+    };
+    let first = migrate_file_store(files(), redis.clone(), TtlRule::default())
+        .await
+        .unwrap();
+    ids.extend(writing.await.unwrap());
+    assert_eq!(first.logged_out, 0, "{first:?}");
+    assert!(first.migrated >= 2000, "{first:?}");
+    for id in &ids {
+        let in_redis = redis.load(id, None).await.unwrap().is_some();
+        let in_file = writer.load(id, None).await.unwrap().is_some();
+        assert!(
+            in_redis != in_file,
+            "in Redis: {in_redis}, in its file: {in_file}"
+        );
+    }
+    let second = migrate_file_store(files(), redis.clone(), TtlRule::default())
+        .await
+        .unwrap();
+    assert_eq!(first.migrated + second.migrated, ids.len(), "{second:?}");
+    for id in &ids {
+        assert_eq!(redis.load(id, None).await.unwrap(), Some(data.clone()));
+    }
+    assert!(writer.session_ids().await.unwrap().is_empty());
+}

@@ -95,6 +95,17 @@
 //! processes may sweep the same directory at once: each removal re-checks the file under the
 //! shard lock.
 //!
+//! # Walking the store
+//!
+//! The migration into Redis and `sessionctl` go over every session file with
+//! [`FileBackend::walk`], a batch of ids at a time: it reads a few dozen shard directories
+//! side by side ([`SessionWalk`]), so it holds at most a batch of ids and that many open
+//! directories whatever the number of files (an old deployment's directory may hold
+//! millions; listing it whole cost about 1 GB per 10 million). Each shard is read once, so
+//! no id comes twice; a file written or removed during the walk may be seen or missed, as a
+//! key during a Redis `SCAN`. [`FileBackend::session_ids`] collects a whole walk, every id in
+//! memory, for tests and small stores.
+//!
 //! # Corrupt files
 //!
 //! A file that is not JSON, does not have the shape above, or holds a value that is not JSON
@@ -141,6 +152,10 @@ const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
 /// The directory of the session index, in the root (a name no shard has).
 const INDEX_DIR: &str = ".index";
+/// How many shard directories a walk reads at once ([`SessionWalk`]): as many as a batch
+/// operation has loads or deletes in flight, so those in flight together are in different
+/// shards. 64 open directories cost 64 file descriptors and about 2 MB.
+const WALK_SHARDS: usize = crate::backend::BATCH_WINDOW;
 /// Temp files older than this are left over from a crash: a write takes milliseconds.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 /// The longest an operation waits for a shard lock held by another thread or process, the
@@ -337,28 +352,51 @@ impl FileBackend {
         blocking(move || dir.cleanup()).await
     }
 
-    /// The ids of every session file, live or not, in no particular order: for
-    /// [migration](crate::migration) into another backend. Files whose name is not a session
-    /// id, or that are not in their id's shard directory (where the store never looks for
-    /// them), are skipped.
+    /// A walk over the ids of every session file, live or not, a batch at a time, holding
+    /// no more than a batch: for [migration](crate::migration) into another backend and for
+    /// `sessionctl`. Files whose name is not a session id, or that are not in their id's
+    /// shard directory (where the store never looks for them), are skipped and counted
+    /// ([`SessionWalk::unrecognised`]). See [`SessionWalk`] for the order of the ids and
+    /// for files created or removed during the walk.
     ///
-    /// The ids come round-robin over the shard directories, so any run of consecutive ids
-    /// spreads over as many shards as it can: a batch of them (the migration's) then waits
-    /// for no shard lock, ours or the kernel's on one directory.
-    pub async fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        Ok(self.listing().await?.ids)
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use session_core::{backends::file::FileBackend, SessionBackend, SessionId};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let files = FileBackend::new(dir.path().to_path_buf()).unwrap();
+    /// let id = SessionId::generate();
+    /// files.create(&id, &[("n".into(), "1".into())].into(), None).await.unwrap();
+    ///
+    /// let mut walk = files.walk();
+    /// let mut found = 0;
+    /// while let Some(ids) = walk.next_batch(1000).await.unwrap() {
+    ///     found += ids.len();
+    /// }
+    /// assert_eq!((found, walk.unrecognised()), (1, 0));
+    /// # });
+    /// ```
+    pub fn walk(&self) -> SessionWalk {
+        SessionWalk {
+            walk: Some(Box::new(ShardWalk::new(self.dir.root.clone()))),
+            unrecognised: 0,
+            shards: 0,
+            shards_walked: 0,
+        }
     }
 
-    /// [`session_ids`](Self::session_ids), with how many entries of the directory are not
-    /// the store's: for the migration, which reports them.
-    pub(crate) async fn listing(&self) -> Result<Listing, StoreError> {
-        let dir = self.dir.clone();
-        blocking(move || {
-            let mut listing = dir.listing()?;
-            listing.ids = interleave_shards(listing.ids);
-            Ok(listing)
-        })
-        .await
+    /// The ids of every session file, as [`walk`](Self::walk) hands them out, in one
+    /// vector: **every id in memory at once** (about 100 bytes each, 1 GB per 10 million
+    /// session files). For tests and small stores; anything that may meet a large store
+    /// walks it a batch at a time with [`walk`](Self::walk), as the migration and
+    /// `sessionctl` do.
+    pub async fn session_ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        let mut walk = self.walk();
+        let mut ids = Vec::new();
+        while let Some(batch) = walk.next_batch(crate::mover::DEFAULT_BATCH).await? {
+            ids.extend(batch);
+        }
+        Ok(ids)
     }
 
     /// Starts the background sweeper the first time an operation runs inside a tokio runtime,
@@ -419,13 +457,246 @@ impl FileBackend {
     }
 }
 
-/// The session files of a store's directory, and what else is there.
-pub(crate) struct Listing {
-    /// The ids of the session files, each in its id's shard.
-    pub(crate) ids: Vec<SessionId>,
-    /// Entries that are neither a session file where the store keeps it nor one of the
-    /// store's own (shards, lock, temp and probe files, the index).
-    pub(crate) unrecognised: usize,
+/// A walk over the session files of a store, a batch at a time
+/// ([`FileBackend::walk`]). It holds no id but the batch it is making, and at most 64 open
+/// shard directories (a file descriptor and the C library's buffer, about 32 KiB, each):
+/// its memory does not grow with the number of sessions. Listing the whole store first
+/// cost about 1 GB per 10 million session files.
+///
+/// Each shard directory is read once, and a session file counts only in its id's shard,
+/// so the walk hands out no id twice (unless the file system's `readdir` names one file
+/// twice, which POSIX leaves open for a directory changed during the read: a second move
+/// of a session then finds its file gone and reads as absent, and the mover answers an id
+/// given twice in one call once). A session file created or removed during the walk may
+/// be seen or missed, as a key during a Redis `SCAN`: one missed stays in its file for the
+/// next run, one seen and gone since reads as absent.
+///
+/// The ids come round-robin over those 64 shards read side by side, a shard that ends
+/// giving its turn to the next: any run of 64 consecutive ids (the loads and deletes a
+/// batch has in flight at once, [`BATCH_WINDOW`](crate::backend::BATCH_WINDOW)) is spread
+/// over as many shard directories, and waits for no shard lock, ours or the
+/// kernel's on one directory. The whole store listed first spread them over every shard;
+/// a batch of a thousand ids over 64 shards takes one lock per shard for about 16 deletes.
+pub struct SessionWalk {
+    /// `None` once a batch failed (or its blocking task was lost): the walk cannot say
+    /// where it was, and a walk that then answered "done" would end a migration with
+    /// sessions left behind as if complete.
+    walk: Option<Box<ShardWalk>>,
+    unrecognised: usize,
+    shards: usize,
+    shards_walked: usize,
+}
+
+impl std::fmt::Debug for SessionWalk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionWalk")
+            .field("unrecognised", &self.unrecognised)
+            .field("shards", &self.shards)
+            .field("shards_walked", &self.shards_walked)
+            .field("failed", &self.walk.is_none())
+            .finish()
+    }
+}
+
+impl SessionWalk {
+    /// The next ids of the walk, at most `max` (at least 1), never an empty batch; `None`
+    /// once every session file was handed out (and again after that). After an error the
+    /// walk is over: every later call fails too; start a new one.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<SessionId>>, StoreError> {
+        let Some(mut walk) = self.walk.take() else {
+            return Err(StoreError::Unavailable {
+                backend: BACKEND.into(),
+                timed_out: false,
+                message: "the walk of the session directory stopped at an earlier error".into(),
+            });
+        };
+        let (walk, batch) = blocking(move || {
+            let batch = walk.next(max);
+            Ok((walk, batch))
+        })
+        .await?;
+        let batch = batch?;
+        self.unrecognised = walk.unrecognised;
+        self.shards = walk.shards_found;
+        self.shards_walked = walk.shards_walked;
+        self.walk = Some(walk);
+        Ok(batch)
+    }
+
+    /// Entries of the directory walked so far that are neither a session file where the
+    /// store keeps it nor one of the store's own (shards, lock, temp and probe files, the
+    /// index): a session file in another shard than its id's, another name. Exact once
+    /// the walk has ended.
+    pub fn unrecognised(&self) -> usize {
+        self.unrecognised
+    }
+
+    /// The shard directories the walk found in the root (0 before the first batch); with
+    /// [`shards_walked`](Self::shards_walked), how far it is: ids are random, so each shard
+    /// holds about as many sessions as any other.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// The shard directories read to their end so far.
+    pub fn shards_walked(&self) -> usize {
+        self.shards_walked
+    }
+}
+
+/// The blocking part of a [`SessionWalk`].
+struct ShardWalk {
+    root: PathBuf,
+    /// The shard directories not opened yet; `None` until the root is listed (at the first
+    /// batch). Two-character names only, so at most a few thousand.
+    waiting: Option<std::vec::IntoIter<String>>,
+    /// The shards being read, taken in turn.
+    lanes: Vec<Lane>,
+    /// Whose turn it is in `lanes`.
+    turn: usize,
+    unrecognised: usize,
+    shards_found: usize,
+    shards_walked: usize,
+    /// The most ids the walk held at once, for the tests.
+    #[cfg(test)]
+    most_held: usize,
+}
+
+/// One shard directory being read.
+struct Lane {
+    name: String,
+    entries: fs::ReadDir,
+}
+
+impl ShardWalk {
+    fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            waiting: None,
+            lanes: Vec::with_capacity(WALK_SHARDS),
+            turn: 0,
+            unrecognised: 0,
+            shards_found: 0,
+            shards_walked: 0,
+            #[cfg(test)]
+            most_held: 0,
+        }
+    }
+
+    fn next(&mut self, max: usize) -> Result<Option<Vec<SessionId>>, StoreError> {
+        if self.waiting.is_none() {
+            self.list_root()?;
+        }
+        let max = max.max(1);
+        let mut batch = Vec::with_capacity(max.min(crate::mover::DEFAULT_BATCH));
+        while batch.len() < max {
+            if self.lanes.is_empty() {
+                break;
+            }
+            if self.turn >= self.lanes.len() {
+                self.turn = 0;
+            }
+            match self.lanes[self.turn].next_id(&mut self.unrecognised)? {
+                Some(id) => {
+                    batch.push(id);
+                    self.turn += 1;
+                    #[cfg(test)]
+                    {
+                        self.most_held = self.most_held.max(batch.len());
+                    }
+                }
+                None => {
+                    self.shards_walked += 1;
+                    // The next shard takes the ended one's turn, so the lanes stay as many
+                    // (and as spread) until no shard waits.
+                    match self.open_next()? {
+                        Some(lane) => self.lanes[self.turn] = lane,
+                        None => {
+                            self.lanes.remove(self.turn);
+                        }
+                    }
+                }
+            }
+        }
+        Ok((!batch.is_empty()).then_some(batch))
+    }
+
+    /// Takes the shard names from the root, and counts the entries there that are not
+    /// the store's.
+    fn list_root(&mut self) -> Result<(), StoreError> {
+        let listing = |e| unavailable("listing the session directory", e);
+        let mut shards = Vec::new();
+        for entry in fs::read_dir(&self.root).map_err(listing)? {
+            let entry = entry.map_err(listing)?;
+            match shard_name(&entry) {
+                Some(name) => shards.push(name),
+                None => {
+                    let name = entry.file_name();
+                    let ours = name == INDEX_DIR
+                        || name == MIGRATION_LOCK
+                        || name.to_str().is_some_and(|n| n.starts_with(PROBE_PREFIX));
+                    self.unrecognised += usize::from(!ours);
+                }
+            }
+        }
+        // In name order: two walks of one store go the same way.
+        shards.sort_unstable();
+        self.shards_found = shards.len();
+        self.waiting = Some(shards.into_iter());
+        self.open_lanes()
+    }
+
+    fn open_lanes(&mut self) -> Result<(), StoreError> {
+        while self.lanes.len() < WALK_SHARDS {
+            match self.open_next()? {
+                Some(lane) => self.lanes.push(lane),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The next waiting shard that is still there.
+    fn open_next(&mut self) -> Result<Option<Lane>, StoreError> {
+        let Some(waiting) = self.waiting.as_mut() else {
+            return Ok(None);
+        };
+        for name in waiting.by_ref() {
+            match fs::read_dir(self.root.join(&name)) {
+                Ok(entries) => return Ok(Some(Lane { name, entries })),
+                // Gone since the root was listed: nothing in it to walk.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => self.shards_walked += 1,
+                Err(e) => return Err(unavailable("listing a shard directory", e)),
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Lane {
+    /// The next session file of the shard, counting what else it holds that is not the
+    /// store's into `unrecognised`; `None` at its end.
+    fn next_id(&mut self, unrecognised: &mut usize) -> Result<Option<SessionId>, StoreError> {
+        for entry in self.entries.by_ref() {
+            let entry = entry.map_err(|e| unavailable("listing a shard directory", e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                *unrecognised += 1;
+                continue;
+            };
+            if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            // A file named like a session file in another shard than its id's is no
+            // session: the store never reads it there (its id read as absent, and every
+            // migration counted it as expired, every run).
+            match session_in(&self.name, name) {
+                Some(id) => return Ok(Some(id)),
+                None => *unrecognised += 1,
+            }
+        }
+        Ok(None)
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -1102,50 +1373,6 @@ impl Dir {
         Ok(())
     }
 
-    /// Every session file in its id's shard, and a count of the entries that are not the
-    /// store's. A file named like a session file in another shard is one of the latter: the
-    /// store never reads it there, so it is no session (its id read as absent, and each
-    /// migration counted it as expired, every run).
-    fn listing(&self) -> Result<Listing, StoreError> {
-        let listing = |e| unavailable("listing the session directory", e);
-        let mut found = Listing {
-            ids: Vec::new(),
-            unrecognised: 0,
-        };
-        for shard in fs::read_dir(&self.root).map_err(listing)? {
-            let shard = shard.map_err(listing)?;
-            let name = shard.file_name();
-            let Some(shard_name) = shard_name(&shard) else {
-                let ours = name == INDEX_DIR
-                    || name == MIGRATION_LOCK
-                    || name.to_str().is_some_and(|n| n.starts_with(PROBE_PREFIX));
-                found.unrecognised += usize::from(!ours);
-                continue;
-            };
-            let entries = match fs::read_dir(shard.path()) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(unavailable("listing a shard directory", e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| unavailable("listing a shard directory", e))?;
-                let name = entry.file_name();
-                let Some(name) = name.to_str() else {
-                    found.unrecognised += 1;
-                    continue;
-                };
-                if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) {
-                    continue;
-                }
-                match session_in(&shard_name, name) {
-                    Some(id) => found.ids.push(id),
-                    None => found.unrecognised += 1,
-                }
-            }
-        }
-        Ok(found)
-    }
-
     fn cleanup(&self) -> Result<CleanupReport, StoreError> {
         let mut report = CleanupReport::default();
         let shards = match fs::read_dir(&self.root) {
@@ -1576,30 +1803,6 @@ fn session_in(shard: &str, name: &str) -> Option<SessionId> {
     (id.as_str()[..2] == *shard).then_some(id)
 }
 
-/// `ids` (listed shard by shard) round-robin over their shards.
-fn interleave_shards(ids: Vec<SessionId>) -> Vec<SessionId> {
-    let mut shards: std::collections::BTreeMap<String, std::collections::VecDeque<SessionId>> =
-        Default::default();
-    for id in ids {
-        shards
-            .entry(id.as_str()[..2].to_owned())
-            .or_default()
-            .push_back(id);
-    }
-    let mut queues: Vec<_> = shards.into_values().collect();
-    let mut out = Vec::new();
-    while !queues.is_empty() {
-        queues.retain_mut(|queue| match queue.pop_front() {
-            Some(id) => {
-                out.push(id);
-                true
-            }
-            None => false,
-        });
-    }
-    out
-}
-
 /// The `expires_at_ms` a write with `ttl` stores: at most [`MAX_TTL`](crate::MAX_TTL) from
 /// now, as every backend caps it ([`millis`](crate::ttl::millis)). Saturated instead, an
 /// absurd TTL (`Duration::MAX`) stored `2^64 - 1`, which the format promises converts
@@ -1780,6 +1983,94 @@ mod tests {
         let state = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
         assert!(dir.create(&id, state, ttl).unwrap());
         id
+    }
+
+    /// The ids of the walk's store: `per_shard` sessions in each of `shards` shard
+    /// directories (ids with a chosen prefix), written without `fsync`.
+    fn sessions_in_shards(dir: &Dir, shards: usize, per_shard: usize) -> Vec<SessionId> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let state = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+        let mut ids = Vec::new();
+        for shard in 0..shards {
+            let prefix = [ALPHABET[shard / 64], ALPHABET[shard % 64]];
+            for _ in 0..per_shard {
+                let generated = SessionId::generate();
+                let text = format!(
+                    "{}{}",
+                    std::str::from_utf8(&prefix).unwrap(),
+                    &generated.as_str()[2..]
+                );
+                let id = SessionId::parse(&text).unwrap();
+                assert!(dir.create(&id, state.clone(), None).unwrap());
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// The walk of the migration and of sessionctl over a store of many shards: every id
+    /// once, the entries that are not the store's counted exactly, consecutive ids spread
+    /// over the shards, and never more ids held than the batch asked for. It listed the
+    /// whole directory first (every id in memory: about 1 GB per 10 million files).
+    #[test]
+    fn a_walk_hands_out_every_id_once_and_holds_one_batch_at_most() {
+        let root = tempfile::tempdir().unwrap();
+        let mut dir = dir(root.path());
+        dir.fsync = false;
+        let shards = 150;
+        let ids = sessions_in_shards(&dir, shards, 12);
+        // Not the store's: one at the root, one in a shard, a session file in another
+        // shard than its id's, a name that is not UTF-8 (unix); the store's own (locks,
+        // temp and probe files, the index) are not counted.
+        fs::write(root.path().join("README"), b"x").unwrap();
+        let first_shard = root.path().join(&ids[0].as_str()[..2]);
+        fs::write(first_shard.join("notes.txt"), b"x").unwrap();
+        let misplaced = format!("{}.json", ids.last().unwrap().as_str());
+        fs::copy(dir.path(ids.last().unwrap()), first_shard.join(&misplaced)).unwrap();
+        let mut unrecognised = 3;
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt as _;
+            let name = std::ffi::OsStr::from_bytes(b"\xff.json");
+            fs::write(first_shard.join(name), b"x").unwrap();
+            unrecognised += 1;
+        }
+        fs::write(first_shard.join(".tmp-left"), b"x").unwrap();
+        fs::write(root.path().join(".probe-left"), b"x").unwrap();
+        fs::create_dir_all(root.path().join(INDEX_DIR).join("0123")).unwrap();
+        fs::write(root.path().join(MIGRATION_LOCK), b"").unwrap();
+
+        assert_eq!(WALK_SHARDS, 64, "as the docs say");
+        let batch = 100;
+        let mut walk = ShardWalk::new(dir.root.clone());
+        let mut seen = std::collections::HashSet::new();
+        let mut batches = 0;
+        while let Some(ids) = walk.next(batch).unwrap() {
+            assert!(!ids.is_empty() && ids.len() <= batch, "{}", ids.len());
+            // While every lane has a shard to walk (the first batches), any run of
+            // WALK_SHARDS ids spreads over as many shards: a batch waits on no shard lock.
+            if batches < 3 {
+                for window in ids.windows(WALK_SHARDS) {
+                    let shards: std::collections::HashSet<_> =
+                        window.iter().map(|id| &id.as_str()[..2]).collect();
+                    assert_eq!(shards.len(), WALK_SHARDS, "batch {batches}");
+                }
+            }
+            for id in ids {
+                assert!(seen.insert(id), "an id handed out twice");
+            }
+            batches += 1;
+        }
+        assert_eq!(seen.len(), ids.len());
+        assert!(ids.iter().all(|id| seen.contains(id)));
+        assert_eq!(walk.unrecognised, unrecognised);
+        assert_eq!((walk.shards_found, walk.shards_walked), (shards, shards));
+        assert!(
+            walk.most_held <= batch,
+            "the walk held {} ids at once, for batches of {batch}",
+            walk.most_held
+        );
+        assert_eq!(walk.next(batch).unwrap(), None, "a walk ends for good");
     }
 
     /// A logout unlinks the session file; with the directory not flushed after it, a power
