@@ -398,26 +398,6 @@ async fn misplaced_and_foreign_files_are_unrecognised_not_expired() {
 /// file's name, which for a misplaced session file is a session id.
 #[tokio::test]
 async fn unrecognised_entries_are_logged_once_without_their_names() {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-        type Writer = Logs;
-        fn make_writer(&'a self) -> Logs {
-            self.clone()
-        }
-    }
-
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let stray = SessionId::generate();
@@ -435,18 +415,11 @@ async fn unrecognised_entries_are_logged_once_without_their_names() {
     )
     .unwrap();
 
-    let logs = Logs::default();
-    let _logging = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::TRACE)
-            .finish(),
-    );
+    let (logs, _logging) = Logs::capture(tracing::Level::TRACE);
     let _store = SessionStore::from_config(&config(&server, dir.path()))
         .await
         .unwrap();
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let lines: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("not session files"))
@@ -465,25 +438,7 @@ async fn unrecognised_entries_are_logged_once_without_their_names() {
 #[tokio::test]
 async fn a_store_spread_over_many_shards_migrates_every_session() {
     use session_core::{migration::migrate_file_store, TtlRule};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Logs(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Logs {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
-        type Writer = Logs;
-        fn make_writer(&'a self) -> Logs {
-            self.clone()
-        }
-    }
+    use std::sync::Arc;
 
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -509,13 +464,7 @@ async fn a_store_spread_over_many_shards_migrates_every_session() {
     )
     .unwrap();
 
-    let logs = Logs::default();
-    let _logging = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (logs, _logging) = Logs::capture(tracing::Level::INFO);
     let redis: Arc<dyn SessionBackend> = Arc::new(
         session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
             url: Some(server.url()),
@@ -538,7 +487,7 @@ async fn a_store_spread_over_many_shards_migrates_every_session() {
     }
     assert!(files.session_ids().await.unwrap().is_empty());
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let progress: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("migrating file-store sessions"))
@@ -623,4 +572,43 @@ async fn sessions_written_during_the_walk_are_moved_or_left_for_the_next_run() {
         assert_eq!(redis.load(id, None).await.unwrap(), Some(data.clone()));
     }
     assert!(writer.session_ids().await.unwrap().is_empty());
+}
+
+/// The log lines of this thread's code while the guard of [`Logs::capture`] lives.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn capture(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .with_max_level(level)
+                .finish(),
+        );
+        (logs, guard)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }
