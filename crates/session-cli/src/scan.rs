@@ -98,7 +98,13 @@ impl Group {
     /// many at most).
     pub async fn next_ids(&mut self) -> Result<Option<Vec<SessionId>>, Failure> {
         match (&mut self.walk, &self.source) {
-            (Walk::Files { walk, count }, _) => Ok(walk.next_batch(*count).await?),
+            (Walk::Files { walk, count }, _) => {
+                let batch = walk.next_batch(*count).await?;
+                // What the directory holds besides the store's files: the file store's
+                // counterpart of the keys under a Redis prefix that are not sessions.
+                self.foreign = walk.unrecognised();
+                Ok(batch)
+            }
             (
                 Walk::Redis {
                     pattern,

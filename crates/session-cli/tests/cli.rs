@@ -1921,12 +1921,7 @@ fn a_refused_command_never_prints_the_session_ids_it_was_given() {
 /// first): over thousands of shard directories, every command finds every session once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_store_walks_find_every_session_once_over_many_shards() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("s");
-    let files = FileBackend::new(root.clone())
-        .unwrap()
-        .with_cleanup_interval(None)
-        .with_fsync(false);
+    let (_dir, root, files) = quick_file_store();
     let mut ids = std::collections::HashSet::new();
     for n in 0..3000 {
         let id = SessionId::generate();
@@ -1977,4 +1972,68 @@ async fn file_store_walks_find_every_session_once_over_many_shards() {
         .json();
     assert_eq!(json["revoked"], 3000);
     assert!(files.session_ids().await.unwrap().is_empty());
+}
+
+/// `stats` of a file store counts what its directory holds besides the store's own files
+/// (a session file outside its id's shard, where the store never reads it; any other
+/// file), as it counts the keys under a Redis prefix that are not sessions: where it
+/// reported none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_store_stats_count_the_entries_that_are_not_session_files() {
+    let (_dir, root, files) = quick_file_store();
+    let state = [("user".to_owned(), "\"alice\"".to_owned())].into();
+    for _ in 0..3 {
+        assert!(files
+            .create(&SessionId::generate(), &state, None)
+            .await
+            .unwrap());
+    }
+    let stray = SessionId::generate();
+    let elsewhere = if &stray.as_str()[..2] == "AA" {
+        "BB"
+    } else {
+        "AA"
+    };
+    std::fs::create_dir_all(root.join(elsewhere)).unwrap();
+    std::fs::write(
+        root.join(elsewhere)
+            .join(format!("{}.json", stray.as_str())),
+        b"{}",
+    )
+    .unwrap();
+    std::fs::write(root.join("README"), b"x").unwrap();
+    let env = [
+        ("SESSION_REDIS_MODE", "False"),
+        ("SESSION_FILESTORE_PATH", root.to_str().unwrap()),
+    ];
+
+    let stats = sessionctl(&["stats", "--json"], &env).expect(0).json();
+    assert_eq!(
+        (
+            stats[0]["sessions"].as_u64(),
+            stats[0]["other_keys"].as_u64()
+        ),
+        (Some(3), Some(2)),
+        "{stats}"
+    );
+    let run = sessionctl(&["stats"], &env).expect(0);
+    assert!(
+        run.stdout
+            .contains("other entries:   2 (in the session directory"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(stray.as_str()), "{}", run.stdout);
+}
+
+/// A file store in a temporary folder (kept alive by the first value) at the second value,
+/// without background sweeper or flushes: only what a test writes is there.
+fn quick_file_store() -> (tempfile::TempDir, std::path::PathBuf, FileBackend) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("s");
+    let files = FileBackend::new(root.clone())
+        .unwrap()
+        .with_cleanup_interval(None)
+        .with_fsync(false);
+    (dir, root, files)
 }

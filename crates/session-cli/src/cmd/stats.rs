@@ -42,8 +42,13 @@ struct GroupStats {
     /// Keys named like a session that hold a move's marker or a write's leftover records
     /// (both start with `,`, and go within a short while): no session to any read.
     moved_markers_or_records: usize,
-    /// Keys under the prefix that are not sessions of this library (nor index entries).
+    /// Keys under the prefix that are not sessions of this library (nor index entries); for
+    /// the file store, entries of its directory that are not session files where it keeps
+    /// them (nor its own).
     other_keys: usize,
+    /// Whether the group is the file store (for the words of the text output).
+    #[serde(skip)]
+    file_store: bool,
     /// Entries of the session index (`session_redis_index_key`): one per indexed value.
     index_entries: usize,
     /// How many sessions the histograms were made from.
@@ -106,7 +111,12 @@ pub async fn run(config: Option<&Path>, json: bool, args: StatsArgs) -> Result<(
                 g.moved_markers_or_records
             )?;
         }
-        if g.other_keys > 0 {
+        if g.other_keys > 0 && g.file_store {
+            out!(
+                "  other entries:   {} (in the session directory, not session files where the store keeps them)",
+                g.other_keys
+            )?;
+        } else if g.other_keys > 0 {
             out!(
                 "  other keys:      {} (under the prefix, not sessions)",
                 g.other_keys
@@ -203,6 +213,7 @@ async fn group_stats(group: &mut scan::Group, limit: usize) -> Result<GroupStats
         sessions,
         moved_markers_or_records: no_session,
         other_keys: group.foreign,
+        file_store: matches!(group.source, crate::scan::Source::Files(_)),
         index_entries: group.index_entries.len(),
         sampled,
         no_ttl,
