@@ -10,7 +10,7 @@ use std::{
 
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use session_core::{SessionId, SessionState, SessionStore, StoreError, MAX_TTL};
+use session_core::{SessionId, SessionState, SessionStore, StoreError, EXPIRY_KEY, MAX_TTL};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions_core::{
@@ -104,10 +104,14 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///   [`session_core::SessionStore::load`] of [`TowerStore::session_id`] reads it.
 /// * **expiry_date** becomes the stored session's TTL (what is left until then), passed
 ///   through our [TTL rule](session_core::TtlRule): `session_redis_key_expire`, when set,
-///   wins, as for every other write. A record whose expiry date has passed is never stored
-///   (`save` deletes it) and so never loads. A load answers with the expiry date the store
-///   really holds (Redis `PTTL`, in the same round trip as `GET`; a multi-backend asks the
-///   backend that has the session); when the session has no expiry, it answers 100 years
+///   wins, as for every other write. When that would keep the session past its expiry date,
+///   the date is stored with it, under [`EXPIRY_KEY`] (`{"at_unix":N}`, as the axum layer
+///   stores a deadline; so a record holding that key is refused), and a load past it answers
+///   `None` and deletes the session: it ends at its date, as in tower-sessions' own stores. A
+///   record whose expiry date has passed is never stored (`save` deletes it) and so never
+///   loads. A load answers with the expiry date the store really holds (Redis `PTTL`, in the
+///   same round trip as `GET`; a multi-backend asks the backend that has the session; the
+///   stored date when earlier); when the session has no expiry, it answers 100 years
 ///   ([`session_core::MAX_TTL`]) from now. tower-sessions' own `Session` does not read the
 ///   loaded date (it computes a fresh one on every save); a cache in front of this store
 ///   (`CachingSessionStore`) does.
@@ -344,8 +348,19 @@ fn time_left(expiry_date: OffsetDateTime) -> Option<Duration> {
 }
 
 /// The record's data as our state: each value as its JSON text.
-fn to_state(record: &Record) -> Result<SessionState, Error> {
-    record
+///
+/// Plus the record's expiry date under [`EXPIRY_KEY`], as the axum layer stores an
+/// `AtDateTime` deadline, when the store would keep the session longer than that date:
+/// `session_redis_key_expire` decides the TTL of every write, so a session due in a minute was
+/// kept, and served, for the whole `key_expire`. tower-sessions' own stores never load a record
+/// past its date; `load` ends it there. Never for an empty record, which must stay nothing.
+fn to_state(store: &SessionStore, record: &Record, ttl: Duration) -> Result<SessionState, Error> {
+    if record.data.contains_key(EXPIRY_KEY) {
+        return Err(Error::Encode(format!(
+            "session key `{EXPIRY_KEY}` is reserved for the session's expiry date"
+        )));
+    }
+    let mut state = record
         .data
         .iter()
         .map(|(key, value)| {
@@ -355,7 +370,22 @@ fn to_state(record: &Record) -> Result<SessionState, Error> {
                 .map(|json| (key.clone(), json))
                 .map_err(|_| Error::Encode(format!("session key `{key}` could not be encoded")))
         })
-        .collect()
+        .collect::<Result<SessionState, Error>>()?;
+    if !state.is_empty()
+        && store
+            .effective_ttl(Some(ttl))
+            .is_some_and(|kept| kept > ttl)
+    {
+        let deadline = format!(r#"{{"at_unix":{}}}"#, record.expiry_date.unix_timestamp());
+        state.insert(EXPIRY_KEY.to_owned(), deadline);
+    }
+    Ok(state)
+}
+
+/// The deadline [`to_state`] stored, as a date; `None` for anything else.
+fn stored_deadline(json: &str) -> Option<OffsetDateTime> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    OffsetDateTime::from_unix_timestamp(value.get("at_unix")?.as_i64()?).ok()
 }
 
 #[async_trait]
@@ -375,7 +405,7 @@ impl session_store::SessionStore for TowerStore {
             // Expired before it was stored: it could never load, so storing it is pointless.
             return Ok(());
         };
-        let state = to_state(record)?;
+        let state = to_state(&self.store, record, ttl)?;
         for _ in 0..CREATE_TRIES {
             let id = Self::session_id(&record.id);
             // An id created without data is taken too, though nothing is stored under it yet.
@@ -416,7 +446,7 @@ impl session_store::SessionStore for TowerStore {
                 .map_err(|e| self.backend_error(e))?;
             return Ok(());
         };
-        let state = to_state(record)?;
+        let state = to_state(&self.store, record, ttl)?;
         if self
             .store
             .replace(&id, &state, Some(ttl))
@@ -459,6 +489,15 @@ impl session_store::SessionStore for TowerStore {
             }
             Err(err) => return Err(self.backend_error(err)),
         };
+        let deadline = match state.remove(EXPIRY_KEY) {
+            Some(json) if session_core::past_deadline(&json) => {
+                // Past the record's expiry date, though `key_expire` kept the key: over.
+                self.store.end_past_deadline(&id).await;
+                return Ok(None);
+            }
+            Some(json) => stored_deadline(&json),
+            None => None,
+        };
         let mut data = HashMap::with_capacity(state.len());
         for (key, json) in state.drain() {
             // Backends check that every value is JSON text on load; a value that is not
@@ -474,8 +513,9 @@ impl session_store::SessionStore for TowerStore {
         // Its table goes back for the next load on this thread (`recycle_state`).
         session_core::recycle_state(state);
         let left = left.unwrap_or(MAX_TTL);
-        let expiry_date = OffsetDateTime::now_utc()
+        let kept = OffsetDateTime::now_utc()
             .saturating_add(time::Duration::try_from(left).unwrap_or(time::Duration::MAX));
+        let expiry_date = deadline.map_or(kept, |deadline| deadline.min(kept));
         Ok(Some(Record {
             id: *session_id,
             data,

@@ -714,6 +714,45 @@ mod contract {
         assert!(cache.load(&id).await.unwrap().is_some(), "not in the cache");
     }
 
+    /// tower-sessions' stores never load a record past its `expiry_date` (`Expiry::AtDateTime`
+    /// is an absolute end, a logout at a given time). `session_redis_key_expire` decides the
+    /// store's TTL and may keep the key longer: the session must still end at its date.
+    pub async fn key_expire_never_serves_a_record_past_its_expiry_date(fx: Fixture) {
+        let store = TowerStore::new(
+            fx.store
+                .clone()
+                .with_key_expire(Some(StdDuration::from_secs(600))),
+        );
+        let mut rec = record(
+            &[("user", serde_json::json!("alice"))],
+            Duration::seconds(1),
+        );
+        store.create(&mut rec).await.unwrap();
+        let loaded = store.load(&rec.id).await.unwrap().unwrap();
+        assert_eq!(loaded.data, rec.data, "the deadline is not the app's data");
+        assert!(loaded.expiry_date <= rec.expiry_date, "{loaded:?}");
+        tokio::time::sleep(StdDuration::from_millis(1100)).await;
+        assert!(
+            store.load(&rec.id).await.unwrap().is_none(),
+            "served past its expiry date"
+        );
+        // Ended for our store API too.
+        assert!(fx
+            .store
+            .load(&TowerStore::session_id(&rec.id))
+            .await
+            .unwrap()
+            .is_none());
+        // The deadline's key is the adapter's: a record that holds it is refused.
+        let mut rec = record(
+            &[(session_core::EXPIRY_KEY, serde_json::json!({"at_unix": 0}))],
+            Duration::hours(1),
+        );
+        let err = store.create(&mut rec).await.unwrap_err().to_string();
+        assert!(err.contains("reserved"), "{err}");
+        assert!(store.load(&rec.id).await.unwrap().is_none());
+    }
+
     pub async fn too_large_is_refused_and_nothing_stored(fx: Fixture) {
         let store = TowerStore::new(fx.store.clone().with_max_session_size(Some(64)));
         let mut rec = record(
@@ -742,6 +781,7 @@ macro_rules! contract_tests {
                 expired_records_are_never_stored,
                 key_expire_wins_over_the_record_expiry,
                 too_large_is_refused_and_nothing_stored,
+                key_expire_never_serves_a_record_past_its_expiry_date,
                 their_memory_store_tests,
                 session_cycle_id,
                 a_whole_record_save_drops_a_concurrent_change,
@@ -777,6 +817,26 @@ async fn redis_layout_and_corrupt_sessions() {
     let answer = send(&app, "/get_value", Some(&pair(&cookie))).await;
     assert_eq!(answer.status, 200);
     assert_eq!(answer.body, "None");
+}
+
+/// `Expiry::AtDateTime` (an absolute end) under `session_redis_key_expire`, which sets a
+/// longer TTL: a client that keeps the cookie past its `Expires` (a copied cookie, a script)
+/// is not served, as with tower-sessions' own stores and our layers' deadlines.
+#[tokio::test]
+async fn an_at_date_time_session_ends_at_its_date_under_key_expire() {
+    let fx = Fixture::redis_with(&[("session_redis_key_expire", "600")]).await;
+    let layer = SessionManagerLayer::new(fx.tower()).with_expiry(Expiry::AtDateTime(
+        OffsetDateTime::now_utc() + Duration::seconds(2),
+    ));
+    let app = routes().layer(layer);
+    let cookie = inserted(&app).await;
+    assert_eq!(send(&app, "/get", Some(&pair(&cookie))).await.body, "42");
+    let (_, ttl) = fx.stored(cookie.value()).await.unwrap();
+    assert!(about_std(ttl, Duration::seconds(600)), "{ttl:?}");
+    tokio::time::sleep(StdDuration::from_millis(2100)).await;
+    let answer = send(&app, "/get_value", Some(&pair(&cookie))).await;
+    assert_eq!(answer.body, "None", "served past its date");
+    assert!(fx.stored(cookie.value()).await.is_none());
 }
 
 /// A session store outage is an error to tower-sessions (its middleware answers a failed save
