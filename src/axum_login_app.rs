@@ -149,7 +149,9 @@ impl AuthnBackend for Users {
 /// request with a session saves it (tower-sessions' `with_always_save`), so the store's TTL
 /// restarts at `key_expire` on each request, as in the other demos. tower-sessions has no
 /// cheaper way: a session it does not save is not written, and its refresh is a whole-record
-/// save (see docs/tower-sessions.md for the cost).
+/// save (see docs/tower-sessions.md for the cost). Every request is then a writer: one that
+/// only read, overlapping a change of the session, puts back what it loaded. The demo changes
+/// its sessions only by login (a new id) and logout (a delete), which a late save cannot undo.
 ///
 /// # Panics
 /// Panics when `key_material` is shorter than 64 bytes; [`crate::cookie_key_material`] never

@@ -170,7 +170,10 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 /// change different keys of one session do not both win here: the later save replaces the
 /// whole record, dropping the other request's key. Our own layers (changed keys only) keep
 /// both. Apps for which this matters (concurrent requests writing to one session) should use
-/// [`SessionLayer`](crate::SessionLayer).
+/// [`SessionLayer`](crate::SessionLayer). With tower-sessions' `with_always_save(true)` every
+/// request is such a writer: one that only read puts back the record it loaded, undoing a
+/// change (a removed key) that another request made meanwhile
+/// (`always_save_makes_a_concurrent_reader_undo_a_change`).
 ///
 /// # Errors
 ///

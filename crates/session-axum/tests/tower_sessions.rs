@@ -839,6 +839,68 @@ async fn an_at_date_time_session_ends_at_its_date_under_key_expire() {
     assert!(fx.stored(cookie.value()).await.is_none());
 }
 
+/// With `with_always_save(true)` (how tower-sessions slides an expiry, and what the axum-login
+/// demo sets with `session_redis_key_expire`), every request saves the whole record it loaded:
+/// a request that only reads, overlapping one that removes a key (a privilege dropped), puts the
+/// key back. Without it, the reader writes nothing and the removal stays. Documented
+/// (docs/tower-sessions.md, "Lost updates"); our layers' refresh writes no data.
+#[tokio::test]
+async fn always_save_makes_a_concurrent_reader_undo_a_change() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    async fn run(always_save: bool) -> bool {
+        let fx = Fixture::redis().await;
+        let (loaded, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let (l, r) = (loaded.clone(), release.clone());
+        let app = Router::new()
+            .route(
+                "/grant",
+                get(|s: Session| async move { s.insert("sudo", true).await.unwrap() }),
+            )
+            .route(
+                "/other",
+                get(|s: Session| async move { s.insert("theme", "dark").await.unwrap() }),
+            )
+            .route(
+                "/drop",
+                get(|s: Session| async move {
+                    s.remove_value("sudo").await.unwrap();
+                }),
+            )
+            .route(
+                "/read",
+                get(move |s: Session| async move {
+                    let sudo = s.get_value("sudo").await.unwrap();
+                    l.notify_one();
+                    r.notified().await;
+                    format!("{sudo:?}")
+                }),
+            )
+            .layer(
+                SessionManagerLayer::new(fx.tower())
+                    .with_secure(false)
+                    .with_always_save(always_save),
+            );
+        let cookie = pair(&set_cookie(&send(&app, "/grant", None).await));
+        send(&app, "/other", Some(&cookie)).await;
+        // The reader loads, the other request drops `sudo`, then the reader ends.
+        tokio::join!(send(&app, "/read", Some(&cookie)), async {
+            loaded.notified().await;
+            send(&app, "/drop", Some(&cookie)).await;
+            release.notify_one();
+        });
+        let value = cookie.split_once('=').unwrap().1;
+        let (state, _) = fx.stored(value).await.expect("the session lives on");
+        state.contains_key("sudo")
+    }
+    assert!(!run(false).await, "the removal stays without always_save");
+    assert!(
+        run(true).await,
+        "with always_save the reader puts the key back"
+    );
+}
+
 /// A session store outage is an error to tower-sessions (its middleware answers a failed save
 /// with 500), and the same store works again once Redis is back.
 #[tokio::test]
