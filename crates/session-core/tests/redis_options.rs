@@ -623,3 +623,59 @@ async fn a_refused_command_never_echoes_the_session_id_in_the_error() {
         assert!(shown.contains("unknown command"), "{shown}");
     }
 }
+
+/// A `nopass` ACL user named without a password (`session_redis_username` alone, or a URL's
+/// `redis://user@host`) is the user the connections log in as: redis-rs sends `AUTH` only
+/// with a password, so they stayed on the `default` user, which usually may do anything.
+#[tokio::test]
+async fn a_username_without_a_password_logs_in_as_that_user() {
+    let server = RedisServer::start();
+    let _: () = server.cmd(&[
+        "ACL",
+        "SETUSER",
+        "limited",
+        "reset",
+        "on",
+        "nopass",
+        "~session:*",
+    ]);
+    acl_user_commands(&server, "limited");
+    for single in BOTH {
+        for (name, config) in [
+            (
+                "own-option",
+                SessionConfig {
+                    username: Some("limited".into()),
+                    ..config(&server, single)
+                },
+            ),
+            (
+                "in-url",
+                SessionConfig {
+                    url: Some(format!("redis://limited@127.0.0.1:{}", server.port())),
+                    ..config(&server, single)
+                },
+            ),
+        ] {
+            let b = backend(SessionConfig {
+                client_name: Some(name.into()),
+                ..config
+            });
+            let id = SessionId::generate();
+            assert!(b.create(&id, &state(&[("a", "1")]), None).await.unwrap());
+            let users: Vec<String> = clients(&server, name)
+                .iter()
+                .map(|c| c["user"].clone())
+                .collect();
+            assert_eq!(users, ["limited"], "{name}, single = {single}");
+            let _: () = server.cmd(&["CLIENT", "KILL", "USER", "limited"]);
+        }
+    }
+}
+
+/// Gives `name` the store's commands ([`STORE_COMMANDS`]).
+fn acl_user_commands(server: &RedisServer, name: &str) {
+    let mut rule = vec!["ACL", "SETUSER", name];
+    rule.extend(STORE_COMMANDS.split_whitespace());
+    let _: () = server.cmd(&rule);
+}

@@ -170,10 +170,11 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// A user name without a password gets the empty password (see [`login_password`]).
     fn new(username: &Option<String>, password: &Option<String>) -> Self {
         Self {
             username: username.clone(),
-            password: password.clone(),
+            password: login_password(username.as_deref(), password.as_deref()),
         }
     }
 
@@ -420,7 +421,23 @@ fn standalone(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
     if config.db != 0 {
         merged = merged.set_db(config.db);
     }
+    if let Some(password) = login_password(merged.username(), merged.password()) {
+        merged = merged.set_password(password);
+    }
     Ok(info.set_redis_settings(merged))
+}
+
+/// The password to send: `password`, or the empty one for a user named without one.
+/// redis-rs sends `AUTH` only with a password, so a user name alone (an ACL user created
+/// `nopass`, or `redis://user@host`) was dropped without a word and every connection stayed
+/// on the `default` user, which may do far more. `AUTH user ""` logs a `nopass` user in and
+/// is refused for any other, which fails as a wrong password would.
+fn login_password(username: Option<&str>, password: Option<&str>) -> Option<String> {
+    match (username, password) {
+        (_, Some(password)) => Some(password.to_owned()),
+        (Some(_), None) => Some(String::new()),
+        (None, None) => None,
+    }
 }
 
 fn addr_shown(config: &SessionConfig) -> String {
