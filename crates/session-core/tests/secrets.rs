@@ -52,6 +52,15 @@ fn shapes() -> Vec<(&'static str, Vec<(String, String)>)> {
             ),
         ),
         (
+            // redis-rs decodes the names of query parameters too.
+            "url pass= query with an encoded name",
+            one("SESSION_REDIS_URL", format!("unix:///r.sock?p%61ss={s}")),
+        ),
+        (
+            "url password= query after a second ?",
+            one("SESSION_REDIS_URL", format!("unix:///r.sock?db=1?password={s}")),
+        ),
+        (
             "url without :// and a query",
             one("SESSION_REDIS_URL", format!("unix:r.sock?password={s}")),
         ),

@@ -41,27 +41,65 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// `tail` (the part of a URL after its user-info) with the values of the query parameters
 /// that carry a password redacted: redis-rs reads `pass` (unix:// URLs); `password` is what
-/// people write. Any case, since a query is matched by people as much as by parsers.
+/// people write. Any case, since a query is matched by people as much as by parsers. Names
+/// are compared decoded, as redis-rs decodes them (`p%61ss` is `pass`), and a `?` also
+/// starts a parameter: `?db=1?pass=x`, a typo for `&`, fails as a bad db in an error that
+/// shows the URL.
 fn redact_query(tail: &str) -> String {
     match tail.split_once('?') {
         Some((path, query)) => {
             let query = query
-                .split('&')
-                .map(|kv| match kv.split_once('=') {
-                    Some((k, _))
-                        if k.trim().eq_ignore_ascii_case("password")
-                            || k.trim().eq_ignore_ascii_case("pass") =>
-                    {
-                        format!("{k}={REDACTED}")
+                .split_inclusive(['&', '?'])
+                .map(|kv| {
+                    let (kv, separator) = match kv.strip_suffix(['&', '?']) {
+                        Some(rest) => (rest, &kv[rest.len()..]),
+                        None => (kv, ""),
+                    };
+                    match kv.split_once('=') {
+                        Some((k, _)) if is_password_name(k) => {
+                            format!("{k}={REDACTED}{separator}")
+                        }
+                        _ => format!("{kv}{separator}"),
                     }
-                    _ => kv.to_owned(),
                 })
-                .collect::<Vec<_>>()
-                .join("&");
+                .collect::<String>();
             format!("{path}?{query}")
         }
         None => tail.to_owned(),
     }
+}
+
+/// Whether a query parameter's name, decoded as a form field name is (`%XX`, `+`), says
+/// `password` or `pass`.
+fn is_password_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| {
+            bytes
+                .get(at)
+                .and_then(|b| (*b as char).to_digit(16))
+                .map(|d| d as u8)
+        };
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push(high << 4 | low);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                decoded.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let name = String::from_utf8_lossy(&decoded);
+    let name = name.trim();
+    name.eq_ignore_ascii_case("password") || name.eq_ignore_ascii_case("pass")
 }
 
 /// `s` trimmed and cut to 40 characters: certificates and other long values would drown the
@@ -88,6 +126,9 @@ mod tests {
             ("redis://:a@b@h", "a@b"),
             ("unix:///r.sock?db=1&pass=s3cret", "s3cret"),
             ("unix:///r.sock?password=s3cret", "s3cret"),
+            ("unix:///r.sock?p%61ss=s3cret", "s3cret"),
+            ("unix:///r.sock?%50ASSWORD=s3cret&db=1", "s3cret"),
+            ("unix:///r.sock?db=1?pass=s3cret", "s3cret"),
             ("redis://s3cret@h", "s3cret"),
             // Without `://`, as the issue found them printed.
             ("unix:r.sock?password=s3cret", "s3cret"),
@@ -118,5 +159,24 @@ mod tests {
             "unix:///s.sock?db=1&password=<redacted>"
         );
         assert_eq!(redact_url("redis://h:1"), "redis://h:1");
+        assert_eq!(
+            redact_url("unix:///s.sock?db=1?p%61ss=x&user=u&"),
+            "unix:///s.sock?db=1?p%61ss=<redacted>&user=u&"
+        );
+        assert_eq!(
+            redact_url("unix:///s.sock?a=%&b=%4"),
+            "unix:///s.sock?a=%&b=%4"
+        );
+    }
+
+    /// The encoded name really is the password to redis-rs.
+    #[cfg(feature = "redis")]
+    #[test]
+    fn an_encoded_parameter_name_is_what_redis_reads() {
+        use redis::IntoConnectionInfo;
+        let info = "unix:///r.sock?p%61ss=s3cret"
+            .into_connection_info()
+            .unwrap();
+        assert_eq!(info.redis_settings().password(), Some("s3cret"));
     }
 }
