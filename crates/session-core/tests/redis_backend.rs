@@ -777,6 +777,52 @@ async fn unix_socket_by_path_and_by_url() {
     }
 }
 
+/// A socket path longer than a `sockaddr_un` holds (107 bytes on Linux) cannot be connected
+/// to, whatever is there: it is a start-up error naming the option, where it was a plan that
+/// built and a store that failed every operation. Here the path is a link to a live server's
+/// socket, so nothing else stands in the way.
+#[tokio::test]
+async fn a_socket_path_too_long_to_connect_to_is_a_start_up_error() {
+    let server = RedisServer::start_with(ServerOptions::new().unix_socket(true));
+    let dir = tempfile::tempdir().unwrap();
+    let deep = dir.path().join("d".repeat(100));
+    std::fs::create_dir(&deep).unwrap();
+    let long = deep.join("redis.sock");
+    std::os::unix::fs::symlink(server.unix_socket_path().unwrap(), &long).unwrap();
+    assert!(long.as_os_str().len() > 107, "{}", long.display());
+    for (key, config) in [
+        (
+            "session_redis_unix_socket_path",
+            SessionConfig {
+                unix_socket_path: Some(long.clone()),
+                ..SessionConfig::default()
+            },
+        ),
+        (
+            "session_redis_url",
+            config(format!("unix://{}", long.display()), true),
+        ),
+    ] {
+        match RedisBackend::from_config(&config) {
+            Ok(b) => panic!(
+                "{key}: built; then {:?}",
+                b.load(&SessionId::generate(), None).await
+            ),
+            Err(err) => {
+                assert_eq!(err.key, key, "{err}");
+                assert!(err.to_string().contains("107 bytes"), "{err}");
+                eprintln!("{err}");
+            }
+        }
+    }
+    let err = RedisBackend::from_config(&SessionConfig {
+        unix_socket_path: Some("/tmp/r\0.sock".into()),
+        ..SessionConfig::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("without NUL bytes"), "{err}");
+}
+
 #[tokio::test]
 async fn db_selection_and_prefix() {
     let server = RedisServer::start();

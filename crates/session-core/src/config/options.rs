@@ -436,7 +436,7 @@ macro_rules! session_options {
                     docs_type: "path",
                     docs_default: "unset",
                     meaning: "Connect through a unix socket (redis mode)",
-                    status: "supported",
+                    status: "supported. A path longer than a unix socket address holds (107 bytes on Linux, 103 on macOS), here or in a `unix://` URL, is a start-up error naming the option (it could never be connected to): use a shorter path, such as a link to the socket",
                 },
                 /// `session_redis_socket_timeout`, seconds; `None` = no response timeout.
                 #[serde(skip_serializing_if = "Option::is_none")]

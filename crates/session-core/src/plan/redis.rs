@@ -398,6 +398,13 @@ fn standalone(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
         let info = addr.into_connection_info().map_err(|err| {
             ConfigError::unsupported("session_redis_host", &addr_shown(config), &err.to_string())
         })?;
+        check_socket_path(&info, "session_redis_unix_socket_path", || {
+            config
+                .unix_socket_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })?;
         return Ok(info.set_redis_settings(auth.info().set_db(config.db)));
     };
     let shown = redact_url(url);
@@ -411,6 +418,7 @@ fn standalone(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
     let info = parsed
         .into_connection_info()
         .map_err(|err| ConfigError::unsupported("session_redis_url", &shown, &err.to_string()))?;
+    check_socket_path(&info, "session_redis_url", || shown.clone())?;
     let mut merged = info.redis_settings().clone();
     if let Some(username) = &config.username {
         merged = merged.set_username(username);
@@ -438,6 +446,33 @@ fn login_password(username: Option<&str>, password: Option<&str>) -> Option<Stri
         (Some(_), None) => Some(String::new()),
         (None, None) => None,
     }
+}
+
+/// A unix socket path that no socket address can hold (longer than `sun_path`: 107 bytes on
+/// Linux, or holding a NUL byte) fails every connection with the same error for ever: refused
+/// here, where the option can be named, rather than met as an outage on every request.
+fn check_socket_path(
+    info: &ConnectionInfo,
+    key: &str,
+    shown: impl FnOnce() -> String,
+) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    if let ConnectionAddr::Unix(path) = info.addr() {
+        if std::os::unix::net::SocketAddr::from_pathname(path).is_err() {
+            let bytes = path.as_os_str().len();
+            let why = if std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).contains(&0) {
+                "a socket path without NUL bytes".to_owned()
+            } else {
+                format!(
+                    "a socket path of at most 107 bytes (103 on macOS), what a unix socket address holds; this one has {bytes} bytes: use a shorter path, such as a link to the socket"
+                )
+            };
+            return Err(ConfigError::invalid(key, &shown(), &why));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (info, key, shown);
+    Ok(())
 }
 
 fn addr_shown(config: &SessionConfig) -> String {
