@@ -823,6 +823,35 @@ async fn a_socket_path_too_long_to_connect_to_is_a_start_up_error() {
     assert!(err.to_string().contains("without NUL bytes"), "{err}");
 }
 
+/// A URL's port and db are bounded as `session_redis_port` and `session_redis_db` are: port
+/// 0 (refused, as if the server were down) and a db no server has (`SELECT` refused) failed
+/// every operation of a store that built; now they are start-up errors naming the URL.
+#[tokio::test]
+async fn a_url_port_or_db_out_of_range_is_a_start_up_error() {
+    let server = RedisServer::start_with(ServerOptions::new().unix_socket(true));
+    let port = server.port();
+    let socket = server.unix_socket_path().unwrap().display().to_string();
+    for (url, expected) in [
+        ("redis://127.0.0.1:0".to_owned(), "port"),
+        (format!("redis://:pw-Zq9@127.0.0.1:{port}/-1"), "db"),
+        (format!("rediss://127.0.0.1:{port}/2147483648"), "db"),
+        (format!("unix://{socket}?db=-1&pass=pw-Zq9"), "db"),
+    ] {
+        match RedisBackend::from_config(&config(url.clone(), true)) {
+            Ok(b) => panic!(
+                "{url}: built; then {:?}",
+                b.load(&SessionId::generate(), None).await
+            ),
+            Err(err) => {
+                assert_eq!(err.key, "session_redis_url", "{err}");
+                assert!(err.expected.contains(expected), "{err}");
+                assert!(!err.to_string().contains("pw-Zq9"), "{err}");
+                eprintln!("{err}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn db_selection_and_prefix() {
     let server = RedisServer::start();

@@ -71,6 +71,8 @@ pub use sources::{SessionConfigBuilder, CONFIG_FILE_VAR};
 
 // For the backends' errors; a build with every backend compiled out has no user of them.
 #[allow(unused_imports)]
+pub(crate) use options::MAX_DB;
+#[allow(unused_imports)]
 pub(crate) use redact::{redact_url, shorten};
 // For the plans' `Debug`, which hide secrets as `SessionConfig`'s does.
 #[allow(unused_imports)]

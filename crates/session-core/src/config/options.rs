@@ -374,7 +374,7 @@ macro_rules! session_options {
                     docs_type: "`redis://`, `rediss://`, `unix://` (or `redis+unix://`) URL",
                     docs_default: "unset",
                     meaning: "Redis address as a URL",
-                    status: r#"supported (see "URL rule"). `rediss://host:port/db` = TLS, as `session_redis_ssl = True`: the server certificate is checked against the system's trusted roots (OS store), or the `ssl_ca_*` options when set, and against the host name; the other `session_redis_ssl_*` options apply too. `rediss://host:port/db#insecure` turns both checks off (encrypted but unauthenticated: for tests only)"#,
+                    status: r#"supported (see "URL rule"). `rediss://host:port/db` = TLS, as `session_redis_ssl = True`: the server certificate is checked against the system's trusted roots (OS store), or the `ssl_ca_*` options when set, and against the host name; the other `session_redis_ssl_*` options apply too. `rediss://host:port/db#insecure` turns both checks off (encrypted but unauthenticated: for tests only). The URL's port and db have the bounds of `session_redis_port` and `session_redis_db` (a start-up error otherwise)"#,
                 },
                 /// `session_redis_host` (alias `SESSION_REDIS_SENTINEL_LIST`): one host in redis mode,
                 /// the sentinels in sentinel mode, the seed nodes in cluster mode. Empty = `localhost`

@@ -7,7 +7,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionI
 #[cfg(feature = "tls")]
 use super::TlsPlan;
 use crate::{
-    config::{redact_url, KeepaliveOptions, Mode, Secret},
+    config::{redact_url, KeepaliveOptions, Mode, Secret, MAX_DB},
     ConfigError, SessionConfig,
 };
 
@@ -431,6 +431,25 @@ fn standalone(config: &SessionConfig) -> Result<ConnectionInfo, ConfigError> {
     }
     if let Some(password) = login_password(merged.username(), merged.password()) {
         merged = merged.set_password(password);
+    }
+    // The bounds of session_redis_port and session_redis_db, which redis-rs does not check
+    // in a URL: port 0 is refused like a server that is down, and a db out of range fails
+    // every connection's SELECT, both for as long as the process runs.
+    if let ConnectionAddr::Tcp(_, 0) | ConnectionAddr::TcpTls { port: 0, .. } = info.addr() {
+        return Err(ConfigError::invalid(
+            "session_redis_url",
+            &shown,
+            "a URL with a port from 1 to 65535 (or none, for 6379)",
+        ));
+    }
+    if !(0..=MAX_DB).contains(&merged.db()) {
+        return Err(ConfigError::invalid(
+            "session_redis_url",
+            &shown,
+            &format!(
+                "a URL with a db from 0 to {MAX_DB} (the path of redis://host/db, the db= of a unix:// URL)"
+            ),
+        ));
     }
     Ok(info.set_redis_settings(merged))
 }
