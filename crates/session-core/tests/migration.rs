@@ -26,6 +26,28 @@ fn config(server: &RedisServer, files: &std::path::Path) -> SessionConfig {
         .unwrap()
 }
 
+/// A file store over `root` without background sweeper or flushes: only what a test writes
+/// is there, and fast.
+fn unswept_files(root: &std::path::Path) -> std::sync::Arc<FileBackend> {
+    std::sync::Arc::new(
+        FileBackend::new(root.to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None)
+            .with_fsync(false),
+    )
+}
+
+/// The Redis backend of `server`, with the default settings.
+fn redis_of(server: &RedisServer) -> std::sync::Arc<dyn SessionBackend> {
+    std::sync::Arc::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(server.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    )
+}
+
 fn key(id: &SessionId) -> String {
     format!("session:{}", id.as_str())
 }
@@ -197,13 +219,7 @@ async fn an_unreadable_file_is_skipped_and_the_rest_migrates() {
                 .unwrap()
                 .with_cleanup_interval(None),
         ),
-        std::sync::Arc::new(
-            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-                url: Some(server.url()),
-                ..SessionConfig::default()
-            })
-            .unwrap(),
-        ),
+        redis_of(&server),
         session_core::TtlRule::default(),
     )
     .await
@@ -232,26 +248,10 @@ async fn an_unreadable_file_is_skipped_and_the_rest_migrates() {
 /// run without the lock; found by a review).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_migrating_at_once_lose_nothing() {
-    use std::sync::Arc;
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let files = || {
-        Arc::new(
-            FileBackend::new(dir.path().to_path_buf())
-                .unwrap()
-                .with_cleanup_interval(None)
-                .with_fsync(false),
-        )
-    };
-    let redis = || -> Arc<dyn SessionBackend> {
-        Arc::new(
-            session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-                url: Some(server.url()),
-                ..SessionConfig::default()
-            })
-            .unwrap(),
-        )
-    };
+    let files = || unswept_files(dir.path());
+    let redis = || redis_of(&server);
     let data = state(&[("user", "\"alice\"")]);
     let writer = files();
     let mut ids = Vec::new();
@@ -438,16 +438,10 @@ async fn unrecognised_entries_are_logged_once_without_their_names() {
 #[tokio::test]
 async fn a_store_spread_over_many_shards_migrates_every_session() {
     use session_core::{migration::migrate_file_store, TtlRule};
-    use std::sync::Arc;
 
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let files = Arc::new(
-        FileBackend::new(dir.path().to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None)
-            .with_fsync(false),
-    );
+    let files = unswept_files(dir.path());
     let data = state(&[("user", "\"alice\"")]);
     let mut ids = Vec::new();
     for _ in 0..3000 {
@@ -465,13 +459,7 @@ async fn a_store_spread_over_many_shards_migrates_every_session() {
     .unwrap();
 
     let (logs, _logging) = Logs::capture(tracing::Level::INFO);
-    let redis: Arc<dyn SessionBackend> = Arc::new(
-        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-            url: Some(server.url()),
-            ..SessionConfig::default()
-        })
-        .unwrap(),
-    );
+    let redis = redis_of(&server);
     let report = migrate_file_store(files.clone(), redis.clone(), TtlRule::default())
         .await
         .unwrap();
@@ -510,25 +498,11 @@ async fn a_store_spread_over_many_shards_migrates_every_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_written_during_the_walk_are_moved_or_left_for_the_next_run() {
     use session_core::{migration::migrate_file_store, TtlRule};
-    use std::sync::Arc;
 
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let files = || {
-        Arc::new(
-            FileBackend::new(dir.path().to_path_buf())
-                .unwrap()
-                .with_cleanup_interval(None)
-                .with_fsync(false),
-        )
-    };
-    let redis: Arc<dyn SessionBackend> = Arc::new(
-        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-            url: Some(server.url()),
-            ..SessionConfig::default()
-        })
-        .unwrap(),
-    );
+    let files = || unswept_files(dir.path());
+    let redis = redis_of(&server);
     let data = state(&[("user", "\"alice\"")]);
     let writer = files();
     let mut ids = Vec::new();
