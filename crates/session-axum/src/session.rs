@@ -40,7 +40,9 @@ pub enum Expiry {
 }
 
 impl Expiry {
-    fn to_json(self) -> String {
+    /// The stored form, under [`EXPIRY_KEY`]; the tower-sessions adapter stores a record's
+    /// date in it too, so both read one format.
+    pub(crate) fn to_json(self) -> String {
         match self {
             Expiry::OnSessionEnd => r#""on_session_end""#.to_owned(),
             Expiry::OnInactivity(d) => format!(r#"{{"inactivity_secs":{}}}"#, d.as_secs()),
@@ -50,7 +52,7 @@ impl Expiry {
 
     /// Reads what [`to_json`](Self::to_json) wrote; anything else (a value written by hand or
     /// by another application) is ignored with a warning: the layer's settings apply.
-    fn from_json(json: &str) -> Option<Self> {
+    pub(crate) fn from_json(json: &str) -> Option<Self> {
         let value: serde_json::Value = serde_json::from_str(json).ok()?;
         if value == "on_session_end" {
             return Some(Expiry::OnSessionEnd);

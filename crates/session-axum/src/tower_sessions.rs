@@ -11,6 +11,8 @@ use std::{
 use async_trait::async_trait;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use session_core::{SessionId, SessionState, SessionStore, StoreError, EXPIRY_KEY, MAX_TTL};
+
+use crate::Expiry;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_sessions_core::{
@@ -379,7 +381,7 @@ fn to_state(store: &SessionStore, record: &Record, ttl: Duration) -> Result<Sess
             .effective_ttl(Some(ttl))
             .is_some_and(|kept| kept > ttl)
     {
-        let deadline = format!(r#"{{"at_unix":{}}}"#, record.expiry_date.unix_timestamp());
+        let deadline = Expiry::AtDateTime(record.expiry_date).to_json();
         state.insert(EXPIRY_KEY.to_owned(), deadline);
     }
     Ok(state)
@@ -387,8 +389,10 @@ fn to_state(store: &SessionStore, record: &Record, ttl: Duration) -> Result<Sess
 
 /// The deadline [`to_state`] stored, as a date; `None` for anything else.
 fn stored_deadline(json: &str) -> Option<OffsetDateTime> {
-    let value: serde_json::Value = serde_json::from_str(json).ok()?;
-    OffsetDateTime::from_unix_timestamp(value.get("at_unix")?.as_i64()?).ok()
+    match Expiry::from_json(json)? {
+        Expiry::AtDateTime(at) => Some(at),
+        _ => None,
+    }
 }
 
 #[async_trait]
