@@ -126,6 +126,12 @@ impl Slot {
         changed
     }
 
+    /// The replica's only: true when the reads have been on the master, for want of a
+    /// replica, for `interval` since the lookup that sent them there.
+    fn retry_due(&self, interval: Duration) -> bool {
+        self.fell_back.is_some_and(|at| at.elapsed() >= interval)
+    }
+
     fn client(&self) -> Option<Client> {
         self.current.as_ref().map(|r| r.client.clone())
     }
@@ -249,11 +255,11 @@ impl Sentinel {
     /// A replica found makes every read connection stale; none restarts the wait, and the
     /// connections to the master stay.
     pub(super) fn replica_changed_at(self: &Arc<Self>) -> Option<Instant> {
-        let (changed_at, fell_back) = {
+        let (changed_at, due) = {
             let slot = lock(&self.replica);
-            (slot.changed_at, slot.fell_back)
+            (slot.changed_at, slot.retry_due(self.replica_retry_interval))
         };
-        if fell_back.is_some_and(|at| at.elapsed() >= self.replica_retry_interval) {
+        if due {
             self.retry_replica();
         }
         changed_at
@@ -361,9 +367,7 @@ impl Sentinel {
     /// Whether the reads have been on the master, for want of a replica, for
     /// [`REPLICA_RETRY_INTERVAL`] since the last lookup.
     fn replica_retry_due(&self) -> bool {
-        lock(&self.replica)
-            .fell_back
-            .is_some_and(|at| at.elapsed() >= self.replica_retry_interval)
+        lock(&self.replica).retry_due(self.replica_retry_interval)
     }
 
     /// Starts the replica lookup of [`REPLICA_RETRY_INTERVAL`] on the caller's runtime, unless
