@@ -1140,7 +1140,7 @@ fn serde_embedding() {
         r#"
 name = "shop"
 [session]
-session_redis_host = "a:1"
+session_redis_host = "a:6380"
 session_redis_port = 6380
 SESSION_REDIS_SOCKET_TIMEOUT = 1.5
 session_redis_password = "pw"
@@ -1148,7 +1148,7 @@ session_cookie_name = "sid"
 "#,
     )
     .unwrap();
-    assert_eq!(app.session.host, vec![hp("a", 1)]);
+    assert_eq!(app.session.host, vec![hp("a", 6380)]);
     assert_eq!(app.session.port, 6380);
     assert_eq!(
         connection_plan(&app.session).socket_timeout,
@@ -1338,7 +1338,8 @@ fn cookie_settings_are_bounded() {
 
 /// A port that nothing would use is refused, naming it, rather than ignored: in sentinel
 /// mode (a sentinel without a port means 26379; the master's address comes from the
-/// sentinels) and beside a unix socket. The default 6379, which config templates often
+/// sentinels), beside a unix socket, and beside hosts that all carry another port of
+/// their own (redis and cluster modes). The default 6379, which config templates often
 /// carry, passes.
 #[test]
 fn a_port_nothing_would_use_is_refused() {
@@ -1385,6 +1386,53 @@ fn a_port_nothing_would_use_is_refused() {
         )
         .build();
     assert!(pool.is_ok(), "{pool:?}");
+    // Nor does a member whose host carries its own port: the top-level port is for the
+    // others.
+    let pool = SessionConfig::builder()
+        .set("SESSION_REDIS_PORT", "6380")
+        .set(
+            "session_redis_pool",
+            "[{'SESSION_REDIS_HOST': '10.0.0.1:7000'}, {'SESSION_REDIS_HOST': '10.0.0.2'}]",
+        )
+        .build();
+    assert!(pool.is_ok(), "{pool:?}");
+    // Redis mode: a host with its own port, and another port beside it. The host's port
+    // was used without a word, where the other may have been the one meant.
+    let host = |host: &str, port: &str| {
+        SessionConfig::builder()
+            .set("SESSION_REDIS_HOST", host)
+            .set("SESSION_REDIS_PORT", port)
+            .build()
+    };
+    let err = host("10.0.0.1:7000", "7001").unwrap_err();
+    assert_eq!(err.key, "session_redis_port");
+    assert!(err.to_string().contains("7001"), "{err}");
+    assert!(err.expected.contains("10.0.0.1:7000"), "{err}");
+    for (h, p) in [
+        ("10.0.0.1:7000", "6379"),
+        ("10.0.0.1:7000", "7000"),
+        ("10.0.0.1", "7001"),
+    ] {
+        assert!(host(h, p).is_ok(), "{h} with port {p}");
+    }
+    // Cluster mode: the same when every seed has its own port and none is that one.
+    let cluster = |seeds: &str, port: &str| {
+        SessionConfig::builder()
+            .set("SESSION_REDIS_MODE", "cluster")
+            .set("SESSION_REDIS_HOST", seeds)
+            .set("SESSION_REDIS_PORT", port)
+            .build()
+    };
+    let err = cluster("10.0.0.1:7000,10.0.0.2:7001", "7005").unwrap_err();
+    assert_eq!(err.key, "session_redis_port");
+    assert!(err.expected.contains("seed"), "{err}");
+    for (seeds, p) in [
+        ("10.0.0.1:7000,10.0.0.2:7001", "6379"),
+        ("10.0.0.1:7000,10.0.0.2:7001", "7001"),
+        ("10.0.0.1:7000,10.0.0.2", "7005"),
+    ] {
+        assert!(cluster(seeds, p).is_ok(), "{seeds} with port {p}");
+    }
 }
 
 /// A config file is read up to a bound: a path that names something endless (`/dev/zero`, a

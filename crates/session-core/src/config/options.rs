@@ -389,7 +389,8 @@ macro_rules! session_options {
                     status: "supported; `SENTINEL_LIST` also sets mode `sentinel` unless a mode is given",
                 },
                 /// `session_redis_port`: the port of hosts given without one (redis and cluster
-                /// modes; refused when not 6379 beside a unix socket, or a sentinel without its
+                /// modes; refused when not 6379 where nothing would use it: beside a unix
+                /// socket, beside hosts that all carry another port, or a sentinel without its
                 /// own port).
                 port: u16 = 6379 => {
                     name: "session_redis_port", kind: Port, show: changed, secret: false, django: true,
@@ -397,7 +398,7 @@ macro_rules! session_options {
                     docs_type: "1–65535",
                     docs_default: "`6379`",
                     meaning: "Port for hosts given without one (redis and cluster modes; a sentinel without a port means 26379)",
-                    status: "supported; another value than `6379` is refused beside a unix socket, and in sentinel mode when a sentinel is given without its own port, which would not use it",
+                    status: "supported; another value than `6379` is refused where nothing would use it: beside a unix socket, beside hosts that all carry another port of their own (the one host in redis mode, the seed nodes in cluster mode), and in sentinel mode when a sentinel is given without its own port",
                 },
                 /// `session_redis_username`.
                 #[serde(skip_serializing_if = "Option::is_none")]

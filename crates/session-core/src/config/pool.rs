@@ -139,6 +139,9 @@ impl PoolMember {
         } else if let Some(p) = &self.unix_socket_path {
             c.unix_socket_path = Some(p.clone());
         } else if let Ok(hp) = self.host_port(top) {
+            // The member's port, its host's own or the top-level one, is the one it uses:
+            // the top-level port left beside a host with another would be refused as unused.
+            c.port = hp.port.unwrap_or(c.port);
             c.host = vec![hp];
         }
         if let Some(db) = self.db {

@@ -609,6 +609,7 @@ impl SessionConfig {
                         ),
                     ));
                 }
+                self.port_used_by_a_host("the host's own port is the one used")?;
                 if let (Some(p), false) = (&self.unix_socket_path, self.host.is_empty()) {
                     return Err(ConfigError::invalid(
                         "session_redis_unix_socket_path",
@@ -660,8 +661,35 @@ impl SessionConfig {
                     ));
                 }
                 self.no_url_or_socket("cluster mode takes its seed nodes in session_redis_host")?;
+                self.port_used_by_a_host(
+                    "every seed node has its own port, which is the one used; the other nodes' come from the cluster",
+                )?;
                 self.validate_cluster_options()
             }
+        }
+    }
+
+    /// Refuses a `session_redis_port` other than the default when every host (redis mode:
+    /// the one; cluster mode: each seed) carries a port of its own and none is this one: it
+    /// would be used for nothing, without a word, where it may have been the port meant. The
+    /// default 6379, which config templates carry, and a port equal to a host's, pass.
+    fn port_used_by_a_host(&self, why: &str) -> Result<(), ConfigError> {
+        let own_ports: Option<Vec<u16>> = self.host.iter().map(|h| h.port).collect();
+        match own_ports {
+            Some(ports)
+                if self.port != 6379 && !ports.is_empty() && !ports.contains(&self.port) =>
+            {
+                let hosts: Vec<String> = self.host.iter().map(ToString::to_string).collect();
+                Err(ConfigError::invalid(
+                    "session_redis_port",
+                    &self.port.to_string(),
+                    &format!(
+                        "no port beside session_redis_host `{}`: {why}; put the port in one place",
+                        hosts.join(",")
+                    ),
+                ))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -2285,7 +2285,6 @@ mod tests {
                 host: "10.0.0.1".into(),
                 port: Some(7001),
             }],
-            port: 7000,
             ..SessionConfig::default()
         };
         assert_eq!(
