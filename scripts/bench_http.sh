@@ -35,4 +35,7 @@ echo "using $(redis-server --version | cut -d' ' -f1-3), $(wrk --version 2>&1 | 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 cargo build --release --locked -p session-bench >&2
-exec target/release/bench-driver "$@"
+# Where cargo put it: CARGO_TARGET_DIR or a config's build.target-dir moves it from ./target.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+exec "${target_dir:-target}/release/bench-driver" "$@"

@@ -15,7 +15,10 @@ LOOP_SESSIONS=$(( SESSIONS / 10 ))
 cd "$(dirname "$0")/.."
 command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server" >&2; exit 1; }
 cargo build --release -q -p session-cli
-BIN=target/release/sessionctl
+# Where cargo put it: CARGO_TARGET_DIR or a config's build.target-dir moves it from ./target.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+BIN=${target_dir:-target}/release/sessionctl
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
