@@ -53,7 +53,8 @@
 //! emptied one, costs one more round trip when another write came in between, a session
 //! still stored as a hash by an earlier version one more per load, and a `load` that finds a
 //! session past its own deadline (one the axum layer stored under [`session_core::EXPIRY_KEY`])
-//! one more, the `delete` that ends it.
+//! one more, the `delete` that ends it, and a sliding `load` of a session of its own expiry
+//! one more, the `touch` that gives it back its own TTL (below).
 //!
 //! # Which TTL wins
 //! actix-session passes its own TTL to `save`, `update` and `update_ttl`: the `session_ttl` of
@@ -64,7 +65,15 @@
 //! 1. `session_redis_key_expire` above 0 wins: every write and every touch sets that TTL on the
 //!    stored session, whatever actix says. The cookie's `Max-Age` is still actix's `session_ttl`,
 //!    so keep that at least as long as `key_expire` or the browser forgets the cookie first.
-//! 2. Otherwise actix's TTL applies (a zero or negative actix TTL means: no expiry).
+//! 2. A session of its own expiry, set by an axum service that shares it
+//!    (`session_axum::Expiry::OnInactivity` or `AtDateTime`, stored under
+//!    [`session_core::EXPIRY_KEY`]), keeps it: every write, renew, `update_ttl` and sliding
+//!    `load` gives it its own TTL ([`session_core::own_ttl`]), as the axum layer does. Before,
+//!    one actix request gave a 60-second idle timeout actix's day, and cut a 30-day "remember
+//!    me" to a day. `update_ttl` knows the session's expiry from its load inside
+//!    [`request_scope`] only. The cookie is actix-session's all the same: its `Max-Age` is
+//!    actix's `session_ttl` (or none, for a browser session) whenever actix sends it.
+//! 3. Otherwise actix's TTL applies (a zero or negative actix TTL means: no expiry).
 //!
 //! When the TTL is refreshed is actix's [`TtlExtensionPolicy`](actix_session::config::TtlExtensionPolicy):
 //! `OnStateChanges` (the default) refreshes it on writes only, `OnEveryRequest` adds an
@@ -177,8 +186,9 @@ impl ActixStore {
     /// Sliding expiry: every `load` also resets the session's TTL, in the same round trip.
     ///
     /// actix-session's `load` gets no TTL, so the store must know it: pass the same duration as
-    /// actix's `session_ttl`. `session_redis_key_expire`, when set, still wins (see
-    /// [Which TTL wins](crate#which-ttl-wins)).
+    /// actix's `session_ttl`. `session_redis_key_expire`, when set, still wins, and a session
+    /// of its own expiry (set by an axum service that shares it) gets that expiry's TTL, with
+    /// one more round trip when it differs (see [Which TTL wins](crate#which-ttl-wins)).
     pub fn sliding_expiry(mut self, ttl: Duration) -> Self {
         self.sliding = Some(ttl);
         self
@@ -222,6 +232,15 @@ fn std_ttl(ttl: &time::Duration) -> Duration {
     Duration::try_from(*ttl).unwrap_or(Duration::ZERO)
 }
 
+/// The TTL of a session's own expiry, when it has one: an axum service that shares the session
+/// set it (`session_axum::Expiry`, under [`session_core::EXPIRY_KEY`]), and it wins over
+/// actix's TTL as it does over the axum layer's ([`session_core::own_ttl`]).
+fn own_ttl_of(state: &SessionState) -> Option<Duration> {
+    state
+        .get(session_core::EXPIRY_KEY)
+        .and_then(|json| session_core::own_ttl(json))
+}
+
 fn key_of(id: &SessionId) -> Result<SessionKey, anyhow::Error> {
     // Cannot fail: ids are 43 characters and session keys may have up to 4064.
     SessionKey::try_from(id.as_str().to_owned()).map_err(anyhow::Error::new)
@@ -249,6 +268,20 @@ impl ActixSessionStore for ActixStore {
                 Ok(None)
             }
             Ok(Some((state, version))) => {
+                if let (Some(sliding), Some(own)) = (self.sliding, own_ttl_of(&state)) {
+                    // The load gave the session actix's TTL; one of its own (an axum
+                    // service's `Expiry::OnInactivity` or deadline, on a shared session)
+                    // is set again now, as the axum layer does: otherwise an actix read
+                    // stretched a short idle timeout to actix's TTL, or cut a long one.
+                    let effective = |ttl| self.store.effective_ttl(ttl);
+                    if effective(Some(own)) != effective(Some(sliding)) {
+                        match self.store.touch(&id, Some(own)).await {
+                            Ok(true) => {}
+                            Ok(false) => return Ok(None),
+                            Err(err) => return Err(LoadError::Other(self.failure(err))),
+                        }
+                    }
+                }
                 scope::remember(session_key.as_ref(), &state, version);
                 Ok(Some(state))
             }
@@ -276,9 +309,11 @@ impl ActixSessionStore for ActixStore {
             tracing::info!("session was deleted or expired before its renew; it stays deleted");
             return key_of(&SessionId::generate()).map_err(SaveError::Other);
         }
+        // A renew moves a session of its own expiry with it: that expiry's TTL, not actix's.
+        let ttl = own_ttl_of(&session_state).unwrap_or_else(|| std_ttl(ttl));
         let id = self
             .store
-            .create(&session_state, Some(std_ttl(ttl)))
+            .create(&session_state, Some(ttl))
             .await
             .map_err(|err| SaveError::Other(self.failure(err)))?;
         key_of(&id).map_err(SaveError::Other)
@@ -290,7 +325,8 @@ impl ActixSessionStore for ActixStore {
         session_state: SessionState,
         ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let ttl = Some(std_ttl(ttl));
+        // A session of its own expiry (set by an axum service that shares it) keeps it.
+        let ttl = Some(own_ttl_of(&session_state).unwrap_or_else(|| std_ttl(ttl)));
         let written = match SessionId::parse(session_key.as_ref()) {
             // actix only updates keys that `load` accepted, so this is defensive.
             Err(_) => Ok(false),
@@ -352,9 +388,13 @@ impl ActixSessionStore for ActixStore {
         let Ok(id) = SessionId::parse(session_key.as_ref()) else {
             return Ok(());
         };
-        // A session that is gone stays gone: nothing to extend.
+        // A session of its own expiry keeps it (known from this request's load, inside
+        // `request_scope`). A session that is gone stays gone: nothing to extend.
+        let ttl = scope::loaded_expiry(session_key.as_ref())
+            .and_then(|json| session_core::own_ttl(&json))
+            .unwrap_or_else(|| std_ttl(ttl));
         self.store
-            .touch(&id, Some(std_ttl(ttl)))
+            .touch(&id, Some(ttl))
             .await
             .map(drop)
             .map_err(|err| self.failure(err))
@@ -442,6 +482,23 @@ mod scope {
         REQUEST
             .try_with(|scope| std::mem::take(&mut scope.borrow_mut().deleted_nothing))
             .unwrap_or(false)
+    }
+
+    /// The [`EXPIRY_KEY`](session_core::EXPIRY_KEY) value of the session `session_key` as
+    /// this request loaded it, if it has one (for `update_ttl`, which gets no state).
+    pub(super) fn loaded_expiry(session_key: &str) -> Option<String> {
+        REQUEST
+            .try_with(|scope| {
+                let scope = scope.borrow();
+                let (snapshot, _) = scope.loaded.get(session_key)?;
+                let json = snapshot
+                    .pairs()
+                    .find(|(key, _)| *key == session_core::EXPIRY_KEY)
+                    .map(|(_, json)| json.to_owned());
+                json
+            })
+            .ok()
+            .flatten()
     }
 
     pub(super) fn take_loaded(session_key: &str) -> Option<(Snapshot, Version)> {

@@ -108,6 +108,47 @@ pub fn past_deadline(json: &str) -> bool {
     at_unix <= now
 }
 
+/// The store TTL a session's own expiry asks for, from its [`EXPIRY_KEY`] value `json`: an
+/// inactivity period (`{"inactivity_secs":N}`) is that period, a deadline (`{"at_unix":N}`)
+/// the time left until it; at least a second either way (a TTL of zero is the TTL rule's "no
+/// expiry", never what a deadline means) and at most [`MAX_TTL`]. `None` for anything else
+/// (`"on_session_end"`, a value this library did not write): the framework's TTL applies.
+/// What the axum layer gives such a session on every write and sliding load, and what the
+/// actix store must give it too when it serves the same session: actix-session knows only
+/// its own `session_ttl`.
+///
+/// ```
+/// use std::time::Duration;
+/// use session_core::own_ttl;
+///
+/// assert_eq!(own_ttl(r#"{"inactivity_secs":60}"#), Some(Duration::from_secs(60)));
+/// assert_eq!(own_ttl(r#"{"inactivity_secs":0}"#), Some(Duration::from_secs(1)));
+/// assert_eq!(own_ttl(r#"{"at_unix":0}"#), Some(Duration::from_secs(1)));
+/// assert_eq!(own_ttl(r#""on_session_end""#), None);
+/// assert_eq!(own_ttl("forever"), None);
+/// let far = format!(r#"{{"inactivity_secs":{}}}"#, u64::MAX);
+/// assert_eq!(own_ttl(&far), Some(session_core::MAX_TTL));
+/// ```
+pub fn own_ttl(json: &str) -> Option<Duration> {
+    #[derive(serde::Deserialize)]
+    struct Own {
+        inactivity_secs: Option<u64>,
+        at_unix: Option<i64>,
+    }
+    let own = serde_json::from_str::<Own>(json).ok()?;
+    let ttl = match (own.inactivity_secs, own.at_unix) {
+        (Some(secs), _) => Duration::from_secs(secs),
+        (None, Some(at)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            Duration::from_secs(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+        }
+        (None, None) => return None,
+    };
+    Some(ttl.clamp(Duration::from_secs(1), MAX_TTL))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
