@@ -1,0 +1,202 @@
+//! A logout through one framework racing a write or a renew through the other, on one real
+//! `redis-server`, one cookie and one key: the request of the other framework has loaded the
+//! session and is held (a [`Gate`], no sleeps) while the logout runs to its end, then goes on.
+//! Nothing may come back: not the old id, not a new one carrying the logged-out user.
+
+mod common;
+
+use std::sync::{atomic::Ordering, Arc};
+
+use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+use actix_web::{
+    cookie::{time, Cookie, Key},
+    middleware::from_fn,
+    test, web, App, HttpResponse,
+};
+use common::{id_in, purge, session_cookie, Gate};
+use session_actix::{request_scope, ActixStore};
+use session_core::{SessionConfig, SessionId, SessionState, SessionStore};
+use session_testkit::RedisServer;
+
+const KEY_MATERIAL: [u8; 64] = [11; 64];
+
+/// actix: loads the session, waits for the gate, then writes `n` (`/write`) or renews
+/// (`/renew`).
+async fn write_later(session: Session, gate: web::Data<Gate>) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>("user")?;
+    gate.pass().await;
+    session.insert("n", 1)?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn renew_later(session: Session, gate: web::Data<Gate>) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>("user")?;
+    gate.pass().await;
+    session.renew();
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// axum: the same two, and a logout.
+fn axum_app(store: SessionStore, gate: Arc<Gate>) -> axum::Router {
+    use axum::routing::get;
+    use session_axum::{Session, SessionError};
+    let (write_gate, renew_gate) = (gate.clone(), gate);
+    axum::Router::new()
+        .route(
+            "/write",
+            get(move |s: Session| async move {
+                s.get::<String>("user").await?;
+                write_gate.pass().await;
+                s.insert("n", &1).await?;
+                Ok::<_, SessionError>("ok")
+            }),
+        )
+        .route(
+            "/renew",
+            get(move |s: Session| async move {
+                s.get::<String>("user").await?;
+                renew_gate.pass().await;
+                s.renew().await?;
+                Ok::<_, SessionError>("ok")
+            }),
+        )
+        .route(
+            "/logout",
+            get(|s: Session| async move {
+                s.purge().await?;
+                Ok::<_, SessionError>("ok")
+            }),
+        )
+        .layer(session_axum::SessionLayer::new(
+            store,
+            session_axum::Key::from(&KEY_MATERIAL),
+        ))
+}
+
+async fn axum_call(app: &axum::Router, uri: &str, cookie: &Cookie<'static>) -> Vec<String> {
+    let pair = format!("{}={}", cookie.name(), cookie.value());
+    let res = tower::ServiceExt::oneshot(
+        app.clone(),
+        session_testkit::http::request("GET", uri, Some(&pair), None),
+    )
+    .await
+    .unwrap();
+    let answer = session_testkit::http::Answer::read(res).await;
+    assert!(answer.status.is_success(), "{uri}: {}", answer.status);
+    answer.set_cookie
+}
+
+/// Every session key in Redis holding the user: none may be left after the logout.
+async fn sessions_of_alice(redis: &RedisServer, core: &SessionStore) -> usize {
+    let keys: Vec<String> = redis.cmd(&["KEYS", "*"]);
+    let mut found = 0;
+    for key in keys {
+        let Some(id) = key
+            .rsplit(':')
+            .next()
+            .and_then(|s| SessionId::parse(s).ok())
+        else {
+            continue;
+        };
+        if let Ok(Some(state)) = core.load(&id).await {
+            found += usize::from(state.get("user").map(String::as_str) == Some("\"alice\""));
+        }
+    }
+    found
+}
+
+#[actix_web::test]
+async fn a_logout_through_one_framework_sticks_against_the_others_held_write_or_renew() {
+    let redis = RedisServer::start();
+    let core = SessionStore::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(redis.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let gate = web::Data::new(Gate::default());
+    let actix = test::init_service(
+        App::new()
+            .app_data(gate.clone())
+            .wrap(
+                SessionMiddleware::builder(ActixStore::new(core.clone()), Key::from(&KEY_MATERIAL))
+                    .session_lifecycle(
+                        PersistentSession::default().session_ttl(time::Duration::hours(1)),
+                    )
+                    .build(),
+            )
+            .wrap(from_fn(request_scope))
+            .route("/write", web::get().to(write_later))
+            .route("/renew", web::get().to(renew_later))
+            .route("/logout", web::get().to(purge)),
+    )
+    .await;
+    let axum = axum_app(core.clone(), gate.clone().into_inner());
+    let key = Key::from(&KEY_MATERIAL);
+    let alice = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+
+    for (held_by, action) in [
+        ("actix", "/write"),
+        ("actix", "/renew"),
+        ("axum", "/write"),
+        ("axum", "/renew"),
+    ] {
+        for round in 0..10 {
+            let what =
+                format!("{action} held in {held_by}, logout through the other, round {round}");
+            let id = core.create(&alice, None).await.unwrap();
+            // A cookie both frameworks open: actix's private jar, as actix-session seals it.
+            let mut jar = actix_web::cookie::CookieJar::new();
+            jar.private_mut(&key)
+                .add(Cookie::new("id", id.as_str().to_owned()));
+            let cookie = jar.delta().next().unwrap().clone().into_owned();
+            gate.loaded.store(0, Ordering::SeqCst);
+
+            let held = async {
+                if held_by == "actix" {
+                    let req = test::TestRequest::get()
+                        .uri(action)
+                        .cookie(cookie.clone())
+                        .to_request();
+                    let res = test::call_service(&actix, req).await;
+                    assert!(res.status().is_success(), "{what}: {}", res.status());
+                    session_cookie(&res)
+                        .filter(|c| !c.value().is_empty())
+                        .map(|c| id_in(&c, &key))
+                } else {
+                    axum_call(&axum, action, &cookie).await;
+                    None
+                }
+            };
+            let logout = async {
+                // Once the held request has loaded the session: log out through the other
+                // framework, to the end, then let the held request go on.
+                while gate.loaded.load(Ordering::SeqCst) == 0 {
+                    tokio::task::yield_now().await;
+                }
+                if held_by == "actix" {
+                    axum_call(&axum, "/logout", &cookie).await;
+                } else {
+                    let req = test::TestRequest::get()
+                        .uri("/logout")
+                        .cookie(cookie.clone())
+                        .to_request();
+                    let res = test::call_service(&actix, req).await;
+                    assert!(res.status().is_success(), "{what}: {}", res.status());
+                }
+                gate.go.notify_one();
+            };
+            let (new_id, ()) = tokio::join!(held, logout);
+            assert_eq!(core.load(&id).await.unwrap(), None, "{what}: the old id");
+            if let Some(new_id) = new_id {
+                assert_eq!(
+                    core.load(&new_id).await.unwrap(),
+                    None,
+                    "{what}: the new id"
+                );
+            }
+            assert_eq!(sessions_of_alice(&redis, &core).await, 0, "{what}");
+        }
+    }
+}
