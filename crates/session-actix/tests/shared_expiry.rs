@@ -103,7 +103,7 @@ fn redis_store(redis: &RedisServer) -> SessionStore {
 /// An actix request never gives a shared session of its own inactivity period actix's TTL:
 /// not by its sliding load, its write, its `update_ttl` or its renew. A 60 s idle timeout set
 /// through axum lived a day after one actix request (a stolen cookie stayed good that long),
-/// and a 30-day "remember me" ended after a day. On Redis and on the file store.
+/// and a 30-day "remember me" ended after a day. On Redis, the file store and the memory store.
 #[actix_web::test]
 async fn actix_requests_keep_a_shared_sessions_own_inactivity_period() {
     let redis = RedisServer::start();
@@ -111,7 +111,12 @@ async fn actix_requests_keep_a_shared_sessions_own_inactivity_period() {
     let file = SessionStore::new(
         session_core::backends::file::FileBackend::new(dir.path().join("s")).unwrap(),
     );
-    for (store_name, core) in [("redis", redis_store(&redis)), ("file", file)] {
+    let stores = [
+        ("redis", redis_store(&redis)),
+        ("file", file),
+        ("memory", SessionStore::memory()),
+    ];
+    for (store_name, core) in stores {
         actix_keeps_own_ttls(store_name, core).await;
     }
 }

@@ -2,6 +2,7 @@
 //! on one cookie and one store (a real `redis-server`, and the file store): keys that look like
 //! the layout's record names (`=`, `-`), quotes, escapes, control and non-ASCII characters, the
 //! empty key, a long key; values of every JSON kind, at the edges of numbers, nested, long.
+//! The memory store too (one process serving both frameworks).
 
 mod common;
 
@@ -192,6 +193,7 @@ async fn values_and_keys_cross_between_the_frameworks_unchanged() {
                 session_core::backends::file::FileBackend::new(dir.path().join("s")).unwrap(),
             ),
         ),
+        ("memory", SessionStore::memory()),
     ];
     let keys = tricky_keys();
     let values = tricky_values();
