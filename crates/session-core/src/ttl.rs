@@ -99,13 +99,14 @@ pub fn past_deadline(json: &str) -> bool {
     struct Deadline {
         at_unix: i64,
     }
-    let Ok(Deadline { at_unix }) = serde_json::from_str::<Deadline>(json) else {
-        return false;
-    };
-    let now = std::time::SystemTime::now()
+    serde_json::from_str::<Deadline>(json).is_ok_and(|d| d.at_unix <= unix_now())
+}
+
+/// Seconds since the Unix epoch, as the [`EXPIRY_KEY`] deadlines count them.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    at_unix <= now
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The store TTL a session's own expiry asks for, from its [`EXPIRY_KEY`] value `json`: an
@@ -139,10 +140,7 @@ pub fn own_ttl(json: &str) -> Option<Duration> {
     let ttl = match (own.inactivity_secs, own.at_unix) {
         (Some(secs), _) => Duration::from_secs(secs),
         (None, Some(at)) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-            Duration::from_secs(u64::try_from(at.saturating_sub(now)).unwrap_or(0))
+            Duration::from_secs(u64::try_from(at.saturating_sub(unix_now())).unwrap_or(0))
         }
         (None, None) => return None,
     };

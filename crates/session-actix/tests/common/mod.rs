@@ -76,3 +76,14 @@ pub fn id_in(cookie: &Cookie<'static>, key: &Key) -> SessionId {
     let plain = jar.private(key).get("id").expect("cookie decrypts");
     SessionId::parse(plain.value()).expect("cookie holds a session id")
 }
+
+/// A store on `redis`, with the default configuration.
+pub fn redis_store(redis: &session_testkit::RedisServer) -> session_core::SessionStore {
+    let config = session_core::SessionConfig {
+        url: Some(redis.url()),
+        ..session_core::SessionConfig::default()
+    };
+    session_core::SessionStore::new(
+        session_core::backends::redis::RedisBackend::from_config(&config).unwrap(),
+    )
+}

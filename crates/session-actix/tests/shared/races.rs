@@ -3,19 +3,17 @@
 //! session and is held (a [`Gate`], no sleeps) while the logout runs to its end, then goes on.
 //! Nothing may come back: not the old id, not a new one carrying the logged-out user.
 
-mod common;
-
 use std::sync::{atomic::Ordering, Arc};
 
+use crate::common::{id_in, purge, redis_store, session_cookie, Gate};
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
     cookie::{time, Cookie, Key},
     middleware::from_fn,
     test, web, App, HttpResponse,
 };
-use common::{id_in, purge, session_cookie, Gate};
 use session_actix::{request_scope, ActixStore};
-use session_core::{SessionConfig, SessionId, SessionState, SessionStore};
+use session_core::{SessionId, SessionState, SessionStore};
 use session_testkit::RedisServer;
 
 const KEY_MATERIAL: [u8; 64] = [11; 64];
@@ -39,9 +37,9 @@ async fn renew_later(session: Session, gate: web::Data<Gate>) -> actix_web::Resu
 /// actix: sets `key` to `value` (from the query), without waiting.
 async fn set_now(
     session: Session,
-    q: web::Query<common::KeyValue>,
+    q: web::Query<crate::common::KeyValue>,
 ) -> actix_web::Result<HttpResponse> {
-    common::set(session, q).await
+    crate::common::set(session, q).await
 }
 
 /// axum: the same two, and a logout.
@@ -71,7 +69,7 @@ fn axum_app(store: SessionStore, gate: Arc<Gate>) -> axum::Router {
         .route(
             "/set",
             get(
-                |s: Session, q: axum::extract::Query<common::KeyValue>| async move {
+                |s: Session, q: axum::extract::Query<crate::common::KeyValue>| async move {
                     s.insert(&q.key, &q.value).await?;
                     Ok::<_, SessionError>("ok")
                 },
@@ -125,13 +123,7 @@ async fn sessions_of_alice(redis: &RedisServer, core: &SessionStore) -> usize {
 #[actix_web::test]
 async fn a_logout_through_one_framework_sticks_against_the_others_held_write_or_renew() {
     let redis = RedisServer::start();
-    let core = SessionStore::new(
-        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-            url: Some(redis.url()),
-            ..SessionConfig::default()
-        })
-        .unwrap(),
-    );
+    let core = redis_store(&redis);
     let gate = web::Data::new(Gate::default());
     let actix = test::init_service(
         App::new()
@@ -225,13 +217,7 @@ async fn a_logout_through_one_framework_sticks_against_the_others_held_write_or_
 #[actix_web::test]
 async fn concurrent_writes_through_both_frameworks_lose_nothing() {
     let redis = RedisServer::start();
-    let core = SessionStore::new(
-        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-            url: Some(redis.url()),
-            ..SessionConfig::default()
-        })
-        .unwrap(),
-    );
+    let core = redis_store(&redis);
     let actix = test::init_service(
         App::new()
             .wrap(

@@ -4,10 +4,9 @@
 //! empty key, a long key; values of every JSON kind, at the edges of numbers, nested, long.
 //! The memory store too (one process serving both frameworks).
 
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::redis_store;
 use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
     cookie::{time, Cookie, Key},
@@ -16,7 +15,7 @@ use actix_web::{
 };
 use serde_json::{json, Value};
 use session_actix::{request_scope, ActixStore};
-use session_core::{SessionConfig, SessionStore};
+use session_core::SessionStore;
 use session_testkit::RedisServer;
 
 const KEY_MATERIAL: [u8; 64] = [13; 64];
@@ -177,16 +176,7 @@ async fn values_and_keys_cross_between_the_frameworks_unchanged() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let stores = [
-        (
-            "redis",
-            SessionStore::new(
-                session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
-                    url: Some(redis.url()),
-                    ..SessionConfig::default()
-                })
-                .unwrap(),
-            ),
-        ),
+        ("redis", redis_store(&redis)),
         (
             "file",
             SessionStore::new(
@@ -233,7 +223,7 @@ async fn values_and_keys_cross_between_the_frameworks_unchanged() {
             .to_request();
         let res = test::call_service(&actix, req).await;
         assert!(res.status().is_success(), "{name}: {}", res.status());
-        let cookie = common::session_cookie(&res).expect("a session cookie");
+        let cookie = crate::common::session_cookie(&res).expect("a session cookie");
 
         // Read through axum: exactly what actix wrote.
         let seen: Entries =

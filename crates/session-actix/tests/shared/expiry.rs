@@ -3,10 +3,9 @@
 //! `redis-server`: the store TTL that an actix request sets (sliding load, write, `update_ttl`,
 //! renew) is the session's own, not actix-session's `session_ttl`.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{id_in, redis_store, set, KeyValue};
 use actix_session::{
     config::{PersistentSession, TtlExtensionPolicy},
     Session, SessionMiddleware,
@@ -16,10 +15,9 @@ use actix_web::{
     middleware::from_fn,
     test, web, App, HttpResponse,
 };
-use common::{id_in, set, KeyValue};
 use session_actix::{request_scope, ActixStore};
 use session_axum::Expiry;
-use session_core::{SessionConfig, SessionId, SessionStore};
+use session_core::{SessionId, SessionStore};
 use session_testkit::RedisServer;
 
 const KEY_MATERIAL: [u8; 64] = [7; 64];
@@ -90,14 +88,6 @@ async fn ttl(store: &SessionStore, id: &SessionId) -> Duration {
         .unwrap()
         .expect("session stored");
     ttl.expect("session has an expiry")
-}
-
-fn redis_store(redis: &RedisServer) -> SessionStore {
-    let config = SessionConfig {
-        url: Some(redis.url()),
-        ..SessionConfig::default()
-    };
-    SessionStore::new(session_core::backends::redis::RedisBackend::from_config(&config).unwrap())
 }
 
 /// An actix request never gives a shared session of its own inactivity period actix's TTL:
@@ -183,7 +173,7 @@ async fn actix_keeps_own_ttls(store_name: &str, core: SessionStore) {
 
             let res = test::call_service(&app, call("/renew", &cookie)).await;
             assert!(res.status().is_success(), "{name}");
-            let renewed = common::session_cookie(&res).expect("renew sets a cookie");
+            let renewed = crate::common::session_cookie(&res).expect("renew sets a cookie");
             let new_id = id_in(&renewed, &Key::from(&KEY_MATERIAL));
             assert_ne!(new_id, id);
             let left = ttl(&core, &new_id).await;
