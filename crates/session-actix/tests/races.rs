@@ -9,12 +9,12 @@ use std::{sync::atomic::Ordering, time::Duration};
 
 use common::{id_in, purge, session_cookie, set, set_later, Gate};
 
-use actix_session::{config::PersistentSession, SessionMiddleware};
+use actix_session::{config::PersistentSession, Session, SessionMiddleware};
 use actix_web::{
     cookie::{time, Cookie, Key},
     http::StatusCode,
     middleware::from_fn,
-    test, web, App,
+    test, web, App, HttpResponse,
 };
 use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
@@ -62,6 +62,7 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
                 .wrap(from_fn(request_scope))
                 .route("/set", web::get().to(set))
                 .route("/set-later", web::get().to(set_later))
+                .route("/renew-later", web::get().to(renew_later))
                 .route("/logout", web::get().to(purge)),
         )
         .await;
@@ -97,12 +98,15 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             format!("\"{big}\"")
         );
 
-        // Writers that loaded the session, then a logout, then their writes.
+        // Writers and renews (a login) that loaded the session, then a logout, then their
+        // writes and renews.
         let late = (0..8).map(|i| {
-            test::call_service(
-                &app,
-                req(&format!("/set-later?key=late{i}&value=v"), &cookie),
-            )
+            let uri = if i < 6 {
+                format!("/set-later?key=late{i}&value=v")
+            } else {
+                "/renew-later".to_owned()
+            };
+            test::call_service(&app, req(&uri, &cookie))
         });
         let (answers, out) = tokio::join!(join_all(late), async {
             while gate.loaded.load(Ordering::SeqCst) < 8 {
@@ -122,5 +126,92 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             None,
             "{case}: logout must stick"
         );
+        let kept = sessions_in(&redis);
+        assert!(
+            kept.is_empty(),
+            "{case}: a renew racing the logout kept the session under a new id: {kept:?}"
+        );
     }
+}
+
+/// Loads the session, waits for the test's signal, then renews it (a login).
+async fn renew_later(session: Session, gate: web::Data<Gate>) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>("user")?;
+    gate.pass().await;
+    session.renew();
+    session.insert("user", "mallory")?;
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// The sessions stored on `server` (values with our header; records alone are none).
+fn sessions_in(server: &RedisServer) -> Vec<String> {
+    let keys: Vec<String> = server.cmd(&["KEYS", "session:*"]);
+    keys.iter()
+        .map(|k| server.cmd::<Vec<u8>>(&["GET", k]))
+        .filter(|value| value.starts_with(b"v1:"))
+        .map(|value| String::from_utf8_lossy(&value).into_owned())
+        .collect()
+}
+
+/// The race above held at its worst moment: a renew loaded the session, a logout deleted it,
+/// and a write at the loaded version sent its `APPEND` (the common write, with no script),
+/// which leaves records alone under the deleted key until its writer drops them. The
+/// renew's delete of the old id (actix-session calls it, then its save) found those records,
+/// a plain `DEL` answered "removed", and the save kept the session under the new id after
+/// the logout. Now a delete answers true only for a session.
+#[actix_web::test]
+async fn a_renew_after_a_logout_and_a_late_writes_append_brings_nothing_back() {
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let core = SessionStore::new(RedisBackend::from_config(&config).unwrap());
+    let key = Key::generate();
+    let gate = web::Data::new(Gate::default());
+    let app = test::init_service(
+        App::new()
+            .app_data(gate.clone())
+            .wrap(SessionMiddleware::new(
+                ActixStore::new(core.clone()),
+                key.clone(),
+            ))
+            .wrap(from_fn(request_scope))
+            .route("/set", web::get().to(set))
+            .route("/renew-later", web::get().to(renew_later))
+            .route("/logout", web::get().to(purge)),
+    )
+    .await;
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/set?key=user&value=alice")
+            .to_request(),
+    )
+    .await;
+    let cookie = session_cookie(&res).unwrap();
+    let id = id_in(&cookie, &key);
+    let (renewed, out) = tokio::join!(
+        test::call_service(&app, req("/renew-later", &cookie)),
+        async {
+            while gate.loaded.load(Ordering::SeqCst) < 1 {
+                tokio::task::yield_now().await;
+            }
+            let out = test::call_service(&app, req("/logout", &cookie)).await;
+            let _: i64 = redis.cmd(&[
+                "APPEND",
+                &format!("session:{}", id.as_str()),
+                r#","late":"v" "#,
+            ]);
+            gate.go.notify_waiters();
+            out
+        }
+    );
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(renewed.status(), StatusCode::OK);
+    let kept = sessions_in(&redis);
+    assert!(
+        kept.is_empty(),
+        "a renew racing the logout kept the session under a new id: {kept:?}"
+    );
 }

@@ -114,6 +114,7 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
             .await
             .unwrap());
         assert!(b.touch(&warm, None).await.unwrap());
+        assert!(b.delete(&warm).await.unwrap());
     }
     let reset = || {
         for node in cluster.nodes() {
@@ -177,7 +178,10 @@ async fn sessions_spread_and_one_round_trip_per_operation() {
     assert!(b.touch(&id, ttl()).await.unwrap());
     check(&[("pexpire", 1), ("getrange", 1)], "touch");
     assert!(b.delete(&id).await.unwrap());
-    check(&[("del", 1)], "delete");
+    check(
+        &[("evalsha", 1), ("type", 1), ("getrange", 1), ("del", 1)],
+        "delete",
+    );
 }
 
 fn session_calls(node: &session_testkit::RedisServer) -> HashMap<String, u64> {

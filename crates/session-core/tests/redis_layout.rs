@@ -1119,3 +1119,59 @@ async fn concurrent_large_rewrites_lose_nothing_and_never_undo_a_logout() {
         assert!(staged().is_empty(), "round {round}");
     }
 }
+
+/// A delete answers whether it removed a session, as every read would have seen it: records
+/// alone (a write's `APPEND` after a logout, until its writer drops them) and a moved marker
+/// are none, so it answers false for them, and removes them all the same. The renews of both
+/// framework layers decide by that answer whether a logout came in between their load and
+/// their delete of the old id: a plain `DEL` answered "removed" for a write's records, and
+/// the renew kept the session under its new id after the logout (session-axum
+/// `topology_races.rs`, session-actix `races.rs`). A session in either layout, and a value
+/// of another kind (corrupt, but something the id held), answer true; the batch alike.
+#[tokio::test]
+async fn a_delete_of_records_alone_or_a_moved_marker_answers_no_session() {
+    let server = RedisServer::start();
+    let b = backend(&server);
+    let (id, loaded, version) = created_and_loaded(&b, "ada").await;
+    assert!(b.delete(&id).await.unwrap());
+    let leftovers = [
+        r#","=user":"mallory" "#.to_owned(),
+        format!(r#","~moved":"{:016x}""#, 0x0123_4567_89ab_cdef_u64),
+    ];
+    for leftover in &leftovers {
+        for batch in [false, true] {
+            let _: () = server.cmd(&["SET", &key(&id), leftover, "PX", "60000"]);
+            let deleted = if batch {
+                b.delete_many(std::slice::from_ref(&id)).await.remove(0)
+            } else {
+                b.delete(&id).await
+            };
+            assert!(!deleted.unwrap(), "{leftover}, batch: {batch}");
+            assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0, "{leftover}");
+        }
+    }
+    // The records as a late write leaves them: its `APPEND` onto the deleted key.
+    let _: i64 = server.cmd(&["APPEND", &key(&id), r#","late":"v" "#]);
+    assert!(!write_at(&b, &id, &loaded, version, &set("n", "1"), secs(60)).await);
+    assert!(!b.delete(&id).await.unwrap());
+
+    for batch in [false, true] {
+        let (id, _, _) = created_and_loaded(&b, "ada").await;
+        let hash = SessionId::generate();
+        put_hash(&server, &hash, &[("user", "\"bob\"")], 60_000);
+        let other = SessionId::generate();
+        let _: () = server.cmd(&["SET", &key(&other), "not ours"]);
+        let ids = [id, hash, other];
+        for id in &ids {
+            let deleted = if batch {
+                b.delete_many(std::slice::from_ref(id)).await.remove(0)
+            } else {
+                b.delete(id).await
+            };
+            assert!(deleted.unwrap(), "batch: {batch}");
+            assert!(!b.delete(id).await.unwrap(), "batch: {batch}");
+        }
+        let answers = b.delete_many(&ids).await;
+        assert!(answers.into_iter().all(|a| !a.unwrap()));
+    }
+}

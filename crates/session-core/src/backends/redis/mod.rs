@@ -1534,11 +1534,11 @@ impl SessionBackend for RedisBackend {
         Ok(self.run::<i64>(Request::Script(call)).boxed().await? == 1)
     }
 
+    /// True only when a session was there: records alone and moved markers are removed
+    /// too, and answer false (`scripts.rs` `DELETE`).
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("DEL").arg(self.key(id));
-        let (deleted,): (i64,) = self.run(Request::Pipe(pipe)).await?;
-        Ok(deleted > 0)
+        let call = scripts::DELETE_SCRIPT.call(self.key(id));
+        Ok(self.run::<i64>(Request::Script(call)).await? > 0)
     }
 
     // The batch forms: one pipeline per batch (one round trip) on one server. On a cluster
@@ -1648,8 +1648,12 @@ impl SessionBackend for RedisBackend {
         }
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        for id in ids {
-            pipe.cmd("DEL").arg(self.key(id));
+        for (i, id) in ids.iter().enumerate() {
+            pipe.add_command(
+                scripts::DELETE_SCRIPT
+                    .call(self.key(id))
+                    .into_batch_cmd(i == 0),
+            );
         }
         self.int_answers(pipe, ids.len()).await
     }

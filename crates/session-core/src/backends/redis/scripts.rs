@@ -335,6 +335,22 @@ if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) 
 return 1
 "#;
 
+/// A logout's delete: removes whatever the key holds and answers 1 when that was a session
+/// (our string, a hash of the layout of earlier versions, or a value of another kind the id
+/// held), 0 when nothing or only records alone (`layout::ORPHAN`: a write's `APPEND` after a
+/// logout, which its writer has not dropped yet) or a moved marker were there: no read takes
+/// those for a session, and neither may the answer. The renews of both framework layers
+/// keep their new id only when the delete of the old one found a session: a plain `DEL`
+/// answered 1 for a late write's records, and a renew racing a logout kept the session.
+const DELETE: &str = r#"
+local t = redis.call('TYPE', key).ok
+if t == 'none' then return 0 end
+local gone = t == 'string' and redis.call('GETRANGE', key, 0, 0) == ','
+redis.call('DEL', key)
+if gone then return 0 end
+return 1
+"#;
+
 /// Deletes records alone (`layout::ORPHAN`) that a write left after a logout, and nothing
 /// else: between the write's look at them and this, a `create` may have written a session
 /// over them (`CREATE`), which a plain `DEL` would remove. Records appended to a moved marker
@@ -594,6 +610,7 @@ pub(super) static CONFIRM_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScri
 pub(super) static RETIRE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(RETIRE));
 pub(super) static DEL_ORPHAN_SCRIPT: LazyLock<LuaScript> =
     LazyLock::new(|| LuaScript::new(DEL_ORPHAN));
+pub(super) static DELETE_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(DELETE));
 pub(super) static SHORTEN_SCRIPT: LazyLock<LuaScript> = LazyLock::new(|| LuaScript::new(SHORTEN));
 
 #[cfg(test)]

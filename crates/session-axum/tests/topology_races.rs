@@ -1,0 +1,453 @@
+//! Requests of one session at the same instant through the axum `SessionLayer`, on every
+//! topology the README names besides a plain Redis server (which `api.rs` covers with the
+//! memory and file stores): a weighted pool, Redis Cluster, a multi-backend moving sessions
+//! from the file store into Redis, a multi-backend growing a pool (the move into the very
+//! key it read from), a Redis writer with a Redis mirror, and one file store shared by two
+//! processes. Each request is sent to one of two stores built from the same configuration
+//! (two worker processes), alternating.
+//!
+//! "No lost updates": 12 requests at once, each setting its own key, 4 rounds; on the
+//! moving topologies the session starts in the old store, so the first round's loads race
+//! its move. "Logout sticks": 6 writers and 2 renews (a login) load the session (on the
+//! moving topologies their loads are what moves it), then a logout, then they go on: the
+//! logged-out id stays gone, the renews' new ids hold nothing, and no copy is left in any
+//! backend.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use axum::{extract::Query, http::StatusCode, routing::get, Router};
+use common::{key, open, send};
+use session_axum::{Session, SessionLayer};
+use session_core::{backends::file::FileBackend, SessionConfig, SessionStore};
+use session_testkit::{ClusterTopology, RedisServer};
+use tokio::sync::Notify;
+
+type Params = Query<HashMap<String, String>>;
+
+/// Requests that loaded their session and wait for the test's signal before they go on.
+#[derive(Default)]
+struct Gate {
+    waiting: AtomicUsize,
+    go: Notify,
+}
+
+impl Gate {
+    async fn hold(&self) {
+        let go = self.go.notified();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        go.await;
+    }
+
+    async fn until_waiting(&self, n: usize) {
+        while self.waiting.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn release(&self) {
+        self.waiting.store(0, Ordering::SeqCst);
+        self.go.notify_waiters();
+    }
+}
+
+fn app(store: &SessionStore, gate: &Arc<Gate>, sliding: bool) -> Router {
+    let layer = SessionLayer::new(store.clone(), key())
+        .with_secure(false)
+        .with_ttl(Some(Duration::from_secs(600)))
+        .with_sliding_expiry(sliding);
+    let (g1, g2) = (gate.clone(), gate.clone());
+    Router::new()
+        .route(
+            "/set",
+            get(|session: Session, Query(q): Params| async move {
+                session.insert(&q["key"], &q["value"]).await
+            }),
+        )
+        .route(
+            "/set-later",
+            get(move |session: Session, Query(q): Params| async move {
+                let _ = session.get::<String>(&q["key"]).await?;
+                g1.hold().await;
+                session.insert(&q["key"], &q["value"]).await
+            }),
+        )
+        .route(
+            "/renew-later",
+            get(move |session: Session| async move {
+                let _ = session.get::<String>("user").await?;
+                g2.hold().await;
+                session.renew().await?;
+                session.insert("user", "mallory").await
+            }),
+        )
+        .route(
+            "/logout",
+            get(|session: Session| async move { session.purge().await }),
+        )
+        .layer(layer)
+}
+
+/// One topology: the store of each of two processes, and where a session starts (the old
+/// store, on the topologies that move sessions; else the topology itself).
+struct Topology {
+    name: &'static str,
+    stores: [SessionStore; 2],
+    start_in: SessionStore,
+    /// Every place a copy could be left, each read on its own.
+    places: Vec<SessionStore>,
+}
+
+fn from_env(vars: &[(&str, String)]) -> SessionConfig {
+    SessionConfig::from_env_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap()
+}
+
+async fn two(config: &SessionConfig) -> [SessionStore; 2] {
+    [
+        SessionStore::from_config(config).await.unwrap(),
+        SessionStore::from_config(config).await.unwrap(),
+    ]
+}
+
+fn files(dir: &std::path::Path) -> SessionStore {
+    SessionStore::new(FileBackend::new(dir.to_path_buf()).unwrap())
+}
+
+fn redis(server: &RedisServer, prefix: &str) -> SessionStore {
+    let config = SessionConfig {
+        url: Some(server.url()),
+        prefix: prefix.to_owned(),
+        ..SessionConfig::default()
+    };
+    SessionStore::new(session_core::backends::redis::RedisBackend::from_config(&config).unwrap())
+}
+
+fn multi(backends: &[(&str, &str, String)]) -> SessionConfig {
+    let list: Vec<String> = backends
+        .iter()
+        .map(|(name, modes, setting)| {
+            format!("{{'backend': '{name}', 'modes': [{modes}], 'setting': {{{setting}}}}}")
+        })
+        .collect();
+    from_env(&[(
+        "ACS_SESSION_MULTISESSIONS_POOL",
+        format!("({},)", list.join(", ")),
+    )])
+}
+
+fn url_setting(server: &RedisServer, prefix: &str) -> String {
+    format!(
+        "'SESSION_REDIS_URL': '{}', 'SESSION_REDIS_PREFIX': '{prefix}'",
+        server.url()
+    )
+}
+
+async fn race_on(t: &Topology) {
+    for sliding in [false, true] {
+        let gate = Arc::new(Gate::default());
+        let apps = [
+            app(&t.stores[0], &gate, sliding),
+            app(&t.stores[1], &gate, sliding),
+        ];
+        let start = app(&t.start_in, &gate, sliding);
+        let case = format!("{}, sliding: {sliding}", t.name);
+
+        // No lost updates.
+        let cookie = send(&start, "GET", "/set?key=base&value=b", None)
+            .await
+            .cookie_pair();
+        let id = open(&cookie);
+        for round in 0..4 {
+            let writers: Vec<_> = (0..12)
+                .map(|i| {
+                    let (app, cookie) = (apps[i % 2].clone(), cookie.clone());
+                    let uri = format!("/set?key=k{i}&value=r{round}");
+                    tokio::task::spawn_local(async move {
+                        send(&app, "GET", &uri, Some(&cookie)).await.status
+                    })
+                })
+                .collect();
+            for writer in writers {
+                assert_eq!(writer.await.unwrap(), StatusCode::OK, "{case}");
+            }
+            let state = t.stores[0].load(&id).await.unwrap().expect(&case);
+            assert_eq!(state.len(), 13, "{case}, round {round}: {:?}", state.keys());
+            assert_eq!(state["base"], "\"b\"", "{case}");
+            for i in 0..12 {
+                assert_eq!(state[&format!("k{i}")], format!("\"r{round}\""), "{case}");
+            }
+            // A copy anywhere else (a mirror) holds every change too.
+            for place in &t.places {
+                if let Some(copy) = place.load(&id).await.unwrap() {
+                    assert_eq!(copy, state, "{case}, round {round}: a copy differs");
+                }
+            }
+        }
+
+        // Logout sticks: writers and renews that loaded the session before it.
+        let cookie = send(&start, "GET", "/set?key=user&value=alice", None)
+            .await
+            .cookie_pair();
+        let id = open(&cookie);
+        let late: Vec<_> = (0..8)
+            .map(|i| {
+                let (app, cookie) = (apps[i % 2].clone(), cookie.clone());
+                let uri = if i < 6 {
+                    format!("/set-later?key=late{i}&value=v")
+                } else {
+                    "/renew-later".to_owned()
+                };
+                tokio::task::spawn_local(
+                    async move { send(&app, "GET", &uri, Some(&cookie)).await },
+                )
+            })
+            .collect();
+        gate.until_waiting(8).await;
+        let logout = send(&apps[0], "GET", "/logout", Some(&cookie)).await;
+        assert_eq!(logout.status, StatusCode::OK, "{case}");
+        gate.release();
+        let mut new_ids = Vec::new();
+        for answer in late {
+            let answer = answer.await.unwrap();
+            assert_eq!(answer.status, StatusCode::OK, "{case}");
+            for set in &answer.set_cookie {
+                if !set.contains("Max-Age=0") {
+                    let pair = set.split(';').next().unwrap();
+                    new_ids.push(open(pair));
+                }
+            }
+        }
+        for store in t.stores.iter().chain(&t.places) {
+            assert_eq!(
+                store.load(&id).await.unwrap(),
+                None,
+                "{case}: logout undone"
+            );
+            for new in &new_ids {
+                assert_eq!(
+                    store.load(new).await.unwrap(),
+                    None,
+                    "{case}: a renew racing the logout kept the session"
+                );
+            }
+        }
+    }
+}
+
+fn local(test: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(tokio::task::LocalSet::new().run_until(test));
+}
+
+#[test]
+fn over_one_redis_server() {
+    local(async {
+        let server = RedisServer::start();
+        let config = from_env(&[("SESSION_REDIS_URL", server.url())]);
+        let stores = two(&config).await;
+        race_on(&Topology {
+            name: "one server",
+            start_in: stores[0].clone(),
+            places: vec![],
+            stores,
+        })
+        .await;
+    });
+}
+
+/// The race above, held at its worst moment on one Redis server: a renew (a login) loaded
+/// the session, a logout deleted it, and a write at the loaded version sent its `APPEND`
+/// (the common write, with no script), which leaves records alone under the deleted key
+/// until its writer drops them, one round trip later. The renew's delete of the old id
+/// then came: it found those records, and a plain `DEL` answered "removed", so the renew
+/// kept the loaded state under the new id, logged in after the logout. Now a delete
+/// answers "there was a session" only for one (records alone and moved markers are none),
+/// and the renew deletes the new id again.
+#[test]
+fn a_renew_after_a_logout_and_a_late_writes_append_brings_nothing_back() {
+    local(async {
+        let server = RedisServer::start();
+        let config = from_env(&[("SESSION_REDIS_URL", server.url())]);
+        let store = SessionStore::from_config(&config).await.unwrap();
+        let gate = Arc::new(Gate::default());
+        let app = app(&store, &gate, false);
+        let cookie = send(&app, "GET", "/set?key=user&value=alice", None)
+            .await
+            .cookie_pair();
+        let id = open(&cookie);
+        let renew = {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            tokio::task::spawn_local(async move {
+                send(&app, "GET", "/renew-later", Some(&cookie)).await
+            })
+        };
+        gate.until_waiting(1).await;
+        let logout = send(&app, "GET", "/logout", Some(&cookie)).await;
+        assert_eq!(logout.status, StatusCode::OK);
+        let key = format!("session:{}", id.as_str());
+        let _: i64 = server.cmd(&["APPEND", &key, r#","late":"v" "#]);
+        gate.release();
+        let renewed = renew.await.unwrap();
+        assert_eq!(renewed.status, StatusCode::OK);
+        assert!(
+            renewed.set_cookie.iter().all(|c| c.contains("Max-Age=0")),
+            "the renew sent a live cookie after the logout: {:?}",
+            renewed.set_cookie
+        );
+        let keys: Vec<String> = server.cmd(&["KEYS", "session:*"]);
+        let mut sessions = Vec::new();
+        for k in &keys {
+            let value: Vec<u8> = server.cmd(&["GET", k]);
+            if value.starts_with(b"v1:") {
+                sessions.push(String::from_utf8_lossy(&value).into_owned());
+            }
+        }
+        assert!(
+            sessions.is_empty(),
+            "a renew racing the logout kept the session under a new id: {sessions:?}"
+        );
+    });
+}
+
+#[test]
+fn over_a_pool() {
+    local(async {
+        let (a, b) = (RedisServer::start(), RedisServer::start());
+        let config = from_env(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
+        let stores = two(&config).await;
+        race_on(&Topology {
+            name: "pool",
+            start_in: stores[0].clone(),
+            places: vec![redis(&a, "session:"), redis(&b, "session:")],
+            stores,
+        })
+        .await;
+    });
+}
+
+#[test]
+fn over_a_cluster() {
+    local(async {
+        let cluster = ClusterTopology::start();
+        let config = from_env(&[
+            ("SESSION_REDIS_MODE", "cluster".into()),
+            ("SESSION_REDIS_HOST", cluster.seed_hosts()),
+        ]);
+        let stores = two(&config).await;
+        race_on(&Topology {
+            name: "cluster",
+            start_in: stores[0].clone(),
+            places: vec![],
+            stores,
+        })
+        .await;
+    });
+}
+
+#[test]
+fn over_a_multi_backend_moving_from_files_to_redis() {
+    local(async {
+        let server = RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let config = multi(&[
+            ("redis", "'read', 'write'", url_setting(&server, "new:")),
+            (
+                "files",
+                "'read', 'delete'",
+                format!(
+                    "'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'",
+                    dir.path().display()
+                ),
+            ),
+        ]);
+        race_on(&Topology {
+            name: "multi files -> redis",
+            stores: two(&config).await,
+            start_in: files(dir.path()),
+            places: vec![files(dir.path()), redis(&server, "new:")],
+        })
+        .await;
+    });
+}
+
+#[test]
+fn over_a_multi_backend_growing_a_pool() {
+    local(async {
+        let servers = [
+            RedisServer::start(),
+            RedisServer::start(),
+            RedisServer::start(),
+        ];
+        let old = RedisServer::pool_setting(&[&servers[0], &servers[1]]);
+        let new = RedisServer::pool_setting(&[&servers[0], &servers[1], &servers[2]]);
+        let config = multi(&[
+            (
+                "new",
+                "'read', 'write'",
+                format!("'SESSION_REDIS_POOL': {new}"),
+            ),
+            (
+                "old",
+                "'read', 'delete'",
+                format!("'SESSION_REDIS_POOL': {old}"),
+            ),
+        ]);
+        let old_pool = from_env(&[("SESSION_REDIS_POOL", old)]);
+        let old_pool = SessionStore::from_config(&old_pool).await.unwrap();
+        race_on(&Topology {
+            name: "multi growing a pool",
+            stores: two(&config).await,
+            start_in: old_pool.clone(),
+            places: servers.iter().map(|s| redis(s, "session:")).collect(),
+        })
+        .await;
+    });
+}
+
+#[test]
+fn over_a_multi_backend_with_a_mirror() {
+    local(async {
+        let (main, mirror) = (RedisServer::start(), RedisServer::start());
+        let config = multi(&[
+            (
+                "main",
+                "'read', 'write', 'delete'",
+                url_setting(&main, "s:"),
+            ),
+            ("mirror", "'write'", url_setting(&mirror, "s:")),
+        ]);
+        let stores = two(&config).await;
+        race_on(&Topology {
+            name: "multi with a mirror",
+            start_in: stores[0].clone(),
+            places: vec![redis(&main, "s:"), redis(&mirror, "s:")],
+            stores,
+        })
+        .await;
+    });
+}
+
+#[test]
+fn over_one_file_store_shared_by_two_processes() {
+    local(async {
+        let dir = tempfile::tempdir().unwrap();
+        race_on(&Topology {
+            name: "file store",
+            stores: [files(dir.path()), files(dir.path())],
+            start_in: files(dir.path()),
+            places: vec![],
+        })
+        .await;
+    });
+}
