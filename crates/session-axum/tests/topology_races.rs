@@ -1,18 +1,17 @@
 //! Requests of one session at the same instant through the axum `SessionLayer`, on every
-//! topology the README names besides a plain Redis server (which `api.rs` covers with the
-//! memory and file stores): a weighted pool, Redis Cluster, a multi-backend moving sessions
-//! from the file store into Redis, a multi-backend growing a pool (the move into the very
-//! key it read from), a Redis writer with a Redis mirror, and one file store shared by two
-//! processes. Each request is sent to one of two stores built from the same configuration
-//! (two worker processes), alternating.
+//! topology the README names: one Redis server, a weighted pool, Redis Cluster, Sentinel, a
+//! multi-backend moving sessions from the file store into Redis, a multi-backend growing a
+//! pool (the move into the very key it read from), a Redis writer with a Redis mirror, and
+//! one file store shared by two processes. Each request is sent to one of two stores built
+//! from the same configuration (two worker processes), alternating.
 //!
 //! "No lost updates": 12 requests at once, each setting its own key, 4 rounds; on the
 //! moving topologies the session starts in the old store, so the first round's loads race
 //! its move. "Logout sticks": 6 writers and 2 renews (a login) load the session (on the
 //! moving topologies their loads are what moves it), then a logout, then they go on: the
 //! logged-out id stays gone, the renews' new ids hold nothing, and no copy is left in any
-//! backend.
-
+//! backend. "Honest errors": a pool member down, and a multi-backend's target down during
+//! a move, answer 503 for the sessions they hold, and the same layer recovers.
 mod common;
 
 use std::{
@@ -28,7 +27,7 @@ use axum::{extract::Query, http::StatusCode, routing::get, Router};
 use common::{key, open, send};
 use session_axum::{Session, SessionLayer};
 use session_core::{backends::file::FileBackend, SessionConfig, SessionStore};
-use session_testkit::{ClusterTopology, RedisServer};
+use session_testkit::{ClusterTopology, RedisServer, SentinelTopology};
 use tokio::sync::Notify;
 
 type Params = Query<HashMap<String, String>>;
@@ -356,6 +355,26 @@ fn over_a_cluster() {
 }
 
 #[test]
+fn over_sentinel() {
+    local(async {
+        let topology = SentinelTopology::start();
+        let config = from_env(&[
+            ("SESSION_REDIS_MODE", "sentinel".into()),
+            ("SESSION_REDIS_HOST", topology.sentinel_host_list()),
+            ("SESSION_REDIS_MASTER", topology.master_name().into()),
+        ]);
+        let stores = two(&config).await;
+        race_on(&Topology {
+            name: "sentinel",
+            start_in: stores[0].clone(),
+            places: vec![redis(topology.master(), "session:")],
+            stores,
+        })
+        .await;
+    });
+}
+
+#[test]
 fn over_a_multi_backend_moving_from_files_to_redis() {
     local(async {
         let server = RedisServer::start();
@@ -450,4 +469,111 @@ fn over_one_file_store_shared_by_two_processes() {
         })
         .await;
     });
+}
+
+/// Honest errors on a topology of several servers: with one pool member down, the requests of
+/// its sessions answer 503 (no cookie set or removed) and the others' 200; once it is back
+/// (empty: no persistence), the same layer serves every request again, without a restart.
+#[test]
+fn a_pool_member_down_is_503_for_its_sessions_only_and_recovers() {
+    local(async {
+        let (a, b) = (RedisServer::start(), RedisServer::start());
+        let mut config = from_env(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
+        config.socket_timeout = Some(0.5);
+        config.socket_connect_timeout = Some(0.5);
+        let store = SessionStore::from_config(&config).await.unwrap();
+        let gate = Arc::new(Gate::default());
+        let app = app(&store, &gate, false);
+        let mut cookies = Vec::new();
+        for _ in 0..12 {
+            let answer = send(&app, "GET", "/set?key=user&value=alice", None).await;
+            cookies.push(answer.cookie_pair());
+        }
+        let on_b = |cookie: &str| {
+            b.cmd::<i64>(&["EXISTS", &format!("session:{}", open(cookie).as_str())]) == 1
+        };
+        let owners: Vec<bool> = cookies.iter().map(|c| on_b(c)).collect();
+        assert!(
+            owners.contains(&true) && owners.contains(&false),
+            "{owners:?}"
+        );
+        b.kill();
+        for (cookie, on_b) in cookies.iter().zip(&owners) {
+            let answer = send(&app, "GET", "/set?key=n&value=1", Some(cookie)).await;
+            if *on_b {
+                assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+                assert!(answer.set_cookie.is_empty(), "{:?}", answer.set_cookie);
+            } else {
+                assert_eq!(answer.status, StatusCode::OK);
+            }
+        }
+        b.restart();
+        for cookie in &cookies {
+            let answer = send(&app, "GET", "/set?key=n&value=2", Some(cookie)).await;
+            assert_eq!(answer.status, StatusCode::OK);
+        }
+        for _ in 0..8 {
+            let answer = send(&app, "GET", "/set?key=user&value=bob", None).await;
+            assert_eq!(answer.status, StatusCode::OK);
+        }
+    });
+}
+
+/// A multi-backend moving sessions from the file store into Redis, with Redis down: a
+/// request of a session still in the file store cannot move it, and answers 503 (not a fresh
+/// session, which would log the user out), leaving the file where it is; once Redis is back,
+/// the same layer moves it and serves it, with the request's change.
+#[test]
+fn a_multi_backend_target_down_is_503_and_the_move_happens_once_it_is_back() {
+    local(async {
+        let server = RedisServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let mut setting = url_setting(&server, "new:");
+        setting.push_str(
+            ", 'SESSION_REDIS_SOCKET_TIMEOUT': 0.5, 'SESSION_REDIS_SOCKET_CONNECT_TIMEOUT': 0.5",
+        );
+        let config = multi(&[
+            ("redis", "'read', 'write'", setting),
+            (
+                "files",
+                "'read', 'delete'",
+                format!(
+                    "'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'",
+                    dir.path().display()
+                ),
+            ),
+        ]);
+        let store = SessionStore::from_config(&config).await.unwrap();
+        let gate = Arc::new(Gate::default());
+        let app = app(&store, &gate, false);
+        let old = files(dir.path());
+        let cookie = send(
+            &app_of(&old, &gate),
+            "GET",
+            "/set?key=user&value=alice",
+            None,
+        )
+        .await
+        .cookie_pair();
+        let id = open(&cookie);
+        server.kill();
+        let answer = send(&app, "GET", "/set?key=n&value=1", Some(&cookie)).await;
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer.set_cookie.is_empty(), "{:?}", answer.set_cookie);
+        assert!(
+            old.load(&id).await.unwrap().is_some(),
+            "the session was lost"
+        );
+        server.restart();
+        let answer = send(&app, "GET", "/set?key=n&value=2", Some(&cookie)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let moved = redis(&server, "new:").load(&id).await.unwrap().unwrap();
+        assert_eq!(moved["user"], "\"alice\"");
+        assert_eq!(moved["n"], "\"2\"");
+        assert_eq!(old.load(&id).await.unwrap(), None);
+    });
+}
+
+fn app_of(store: &SessionStore, gate: &Arc<Gate>) -> Router {
+    app(store, gate, false)
 }

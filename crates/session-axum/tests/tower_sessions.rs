@@ -1199,3 +1199,158 @@ async fn measure<F: std::future::Future<Output = ()>>(
         bytes_out: field(&stats, "total_net_output_bytes"),
     }
 }
+
+/// Requests of one tower-sessions session that loaded it before a logout (`flush`) and save
+/// after it, through their layer over `TowerStore`, on every topology: one Redis server, a
+/// pool, a cluster, a multi-backend moving from the file store into Redis (the session starts
+/// in the file store, so the late requests' loads are what move it), and a Redis writer with
+/// a Redis mirror. "A save never brings back a deleted session" (docs/tower-sessions.md):
+/// the logged-out record is gone from every backend after all of them answered.
+#[test]
+fn late_saves_never_undo_a_logout_on_every_topology() {
+    use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    };
+    #[derive(Default)]
+    struct Gate {
+        waiting: AtomicUsize,
+        go: tokio::sync::Notify,
+    }
+    async fn race(
+        name: &str,
+        store: SessionStore,
+        start_in: SessionStore,
+        places: &[SessionStore],
+    ) {
+        let gate = Arc::new(Gate::default());
+        let later = {
+            let gate = gate.clone();
+            move |s: Session,
+                  axum::extract::Query(q): axum::extract::Query<
+                std::collections::HashMap<String, String>,
+            >| {
+                let gate = gate.clone();
+                async move {
+                    let _ = s.get::<usize>("foo").await.unwrap();
+                    let go = gate.go.notified();
+                    gate.waiting.fetch_add(1, Ordering::SeqCst);
+                    go.await;
+                    s.insert(&q["key"], 1).await.unwrap();
+                }
+            }
+        };
+        let layer = |store: &SessionStore| {
+            routes()
+                .route("/later", get(later.clone()))
+                .layer(SessionManagerLayer::new(TowerStore::new(store.clone())).with_secure(true))
+        };
+        let (app, start) = (layer(&store), layer(&start_in));
+        let cookie = inserted(&start).await;
+        let id: Id = cookie.value().parse().unwrap();
+        let late: Vec<_> = (0..8)
+            .map(|i| {
+                let (app, cookie) = (app.clone(), pair(&cookie));
+                tokio::task::spawn_local(async move {
+                    send(&app, &format!("/later?key=late{i}"), Some(&cookie)).await
+                })
+            })
+            .collect();
+        while gate.waiting.load(Ordering::SeqCst) < 8 {
+            tokio::task::yield_now().await;
+        }
+        let logout = send(&app, "/flush", Some(&pair(&cookie))).await;
+        assert_eq!(logout.status, 200, "{name}");
+        gate.go.notify_waiters();
+        for answer in late {
+            let _ = answer.await.unwrap();
+        }
+        let ours = TowerStore::session_id(&id);
+        for store in std::iter::once(&store).chain(places) {
+            assert_eq!(
+                store.load(&ours).await.unwrap(),
+                None,
+                "{name}: logout undone"
+            );
+        }
+    }
+    fn multi(backends: &[(&str, &str, String)]) -> SessionConfig {
+        let list: Vec<String> = backends
+            .iter()
+            .map(|(name, modes, setting)| {
+                format!("{{'backend': '{name}', 'modes': [{modes}], 'setting': {{{setting}}}}}")
+            })
+            .collect();
+        config(&[(
+            "ACS_SESSION_MULTISESSIONS_POOL",
+            format!("({},)", list.join(", ")),
+        )])
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(tokio::task::LocalSet::new().run_until(async {
+        let one = RedisServer::start();
+        let store = SessionStore::from_config(&config(&[("SESSION_REDIS_URL", one.url())]))
+            .await
+            .unwrap();
+        race("one server", store.clone(), store, &[]).await;
+
+        let (a, b) = (RedisServer::start(), RedisServer::start());
+        let pool = config(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
+        let store = SessionStore::from_config(&pool).await.unwrap();
+        race("pool", store.clone(), store, &[]).await;
+
+        let cluster = ClusterTopology::start();
+        let store = SessionStore::from_config(&config(&[
+            ("SESSION_REDIS_MODE", "cluster".into()),
+            ("SESSION_REDIS_HOST", cluster.seed_hosts()),
+        ]))
+        .await
+        .unwrap();
+        race("cluster", store.clone(), store, &[]).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let files = SessionStore::new(FileBackend::new(dir.path().to_path_buf()).unwrap());
+        let moving = multi(&[
+            (
+                "redis",
+                "'read', 'write'",
+                format!(
+                    "'SESSION_REDIS_URL': '{}', 'SESSION_REDIS_PREFIX': 'new:'",
+                    one.url()
+                ),
+            ),
+            (
+                "files",
+                "'read', 'delete'",
+                format!(
+                    "'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'",
+                    dir.path().display()
+                ),
+            ),
+        ]);
+        let store = SessionStore::from_config(&moving).await.unwrap();
+        race("multi files -> redis", store, files.clone(), &[files]).await;
+
+        let setting = |s: &RedisServer| {
+            format!(
+                "'SESSION_REDIS_URL': '{}', 'SESSION_REDIS_PREFIX': 'm:'",
+                s.url()
+            )
+        };
+        let mirrored = multi(&[
+            ("main", "'read', 'write', 'delete'", setting(&a)),
+            ("mirror", "'write'", setting(&b)),
+        ]);
+        let store = SessionStore::from_config(&mirrored).await.unwrap();
+        let mirror = SessionStore::from_config(&config(&[
+            ("SESSION_REDIS_URL", b.url()),
+            ("SESSION_REDIS_PREFIX", "m:".into()),
+        ]))
+        .await
+        .unwrap();
+        race("multi with a mirror", store.clone(), store, &[mirror]).await;
+    }));
+}
