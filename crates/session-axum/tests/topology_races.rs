@@ -577,3 +577,59 @@ fn a_multi_backend_target_down_is_503_and_the_move_happens_once_it_is_back() {
 fn app_of(store: &SessionStore, gate: &Arc<Gate>) -> Router {
     app(store, gate, false)
 }
+
+/// A renew racing a logout made by a process configured with the new store alone, during a
+/// move between two Redis servers: the renew's load moves the session (a moved marker stays
+/// in the old store for a minute), the logout deletes the copy in the new store but not the
+/// marker, then the renew deletes the old id. A plain `DEL` answered "removed" for that
+/// marker, and the renew kept the session under its new id; a marker is no session.
+#[test]
+fn a_renew_racing_a_logout_without_the_old_store_brings_nothing_back() {
+    local(async {
+        let (old, new) = (RedisServer::start(), RedisServer::start());
+        let config = multi(&[
+            ("new", "'read', 'write'", url_setting(&new, "session:")),
+            ("old", "'read', 'delete'", url_setting(&old, "session:")),
+        ]);
+        let moving = SessionStore::from_config(&config).await.unwrap();
+        let (old_store, new_store) = (redis(&old, "session:"), redis(&new, "session:"));
+        let gate = Arc::new(Gate::default());
+        let (app_moving, app_new) = (app(&moving, &gate, false), app(&new_store, &gate, false));
+        let cookie = send(
+            &app(&old_store, &gate, false),
+            "GET",
+            "/set?key=user&value=alice",
+            None,
+        )
+        .await
+        .cookie_pair();
+        let id = open(&cookie);
+        let renew = {
+            let (app, cookie) = (app_moving.clone(), cookie.clone());
+            tokio::task::spawn_local(async move {
+                send(&app, "GET", "/renew-later", Some(&cookie)).await
+            })
+        };
+        gate.until_waiting(1).await;
+        let marker: Vec<u8> = old.cmd(&["GET", &format!("session:{}", id.as_str())]);
+        assert!(
+            marker.starts_with(b",\"~moved\""),
+            "the load moved the session"
+        );
+        let logout = send(&app_new, "GET", "/logout", Some(&cookie)).await;
+        assert_eq!(logout.status, StatusCode::OK);
+        gate.release();
+        let renewed = renew.await.unwrap();
+        assert_eq!(renewed.status, StatusCode::OK);
+        assert!(
+            renewed.set_cookie.iter().all(|c| c.contains("Max-Age=0")),
+            "the renew sent a live cookie after the logout: {:?}",
+            renewed.set_cookie
+        );
+        let keys: Vec<String> = new.cmd(&["KEYS", "session:*"]);
+        assert!(
+            keys.is_empty(),
+            "a renew racing the logout kept the session: {keys:?}"
+        );
+    });
+}
