@@ -273,3 +273,60 @@ async fn no_event_at_any_level_holds_a_secret() {
         }
     }
 }
+
+/// The same on a multi-backend (Redis `read`, `write` first, then the file store `read`,
+/// `delete`) and a pool: a corrupt stored session is one warning line per request there too,
+/// not one per backend that was asked and one more for the answer.
+#[tokio::test]
+async fn a_corrupt_stored_session_on_a_multi_backend_or_a_pool_logs_one_warning() {
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let (redis, other) = (RedisServer::start(), RedisServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let multi = format!(
+        "({{'backend': 'redis', 'modes': ['read', 'write'], 'setting': {{'SESSION_REDIS_URL': '{}'}}}},
+          {{'backend': 'files', 'modes': ['read', 'delete'], 'setting': {{'SESSION_REDIS_MODE': False, 'SESSION_FILESTORE_PATH': '{}'}}}})",
+        redis.url(),
+        dir.path().display()
+    );
+    let configs = [
+        ("ACS_SESSION_MULTISESSIONS_POOL", multi),
+        (
+            "SESSION_REDIS_POOL",
+            RedisServer::pool_setting(&[&redis, &other]),
+        ),
+    ];
+    for (name, value) in configs {
+        let config = SessionConfig::from_env_vars([(name.to_owned(), value)]).unwrap();
+        let store = SessionStore::from_config(&config).await.unwrap();
+        let app = Router::new()
+            .route("/counter", get(counter))
+            .layer(SessionLayer::new(store, common::key()));
+        let pair = send(&app, "GET", "/counter", None).await.cookie_pair();
+        let id = common::open(&pair);
+        let damaged = r#"v1:0000000000000001:{"=n":SECRETVALUE"#;
+        for server in [&redis, &other] {
+            let key = format!("session:{}", id.as_str());
+            if server.cmd::<i64>(&["EXISTS", &key]) == 1 {
+                let _: () = server.cmd(&["SET", &key, damaged]);
+            }
+        }
+        capture.0.lock().unwrap().clear();
+        let res = send(&app, "GET", "/counter", Some(&pair)).await;
+        assert_eq!(
+            (res.status, res.body.as_str()),
+            (StatusCode::OK, "1"),
+            "{name}"
+        );
+        let warnings = capture.lines();
+        assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
+        for line in capture.all_lines() {
+            assert!(
+                !line.contains("SECRETVALUE") && !line.contains(id.as_str()),
+                "{line}"
+            );
+        }
+    }
+}

@@ -490,7 +490,15 @@ impl MultiBackend {
         id: &SessionId,
         touch: Option<Duration>,
     ) -> Result<Option<(T, Version)>, StoreError> {
-        let mut first_err = None;
+        // Backends that failed, logged only when their error is not the answer: the caller
+        // logs the error it gets (a corrupt session, an outage), and a line here as well made
+        // two warnings for one request (README: one line per request).
+        let mut failed: Vec<(&Named, StoreError)> = Vec::new();
+        let report = |failed: &[(&Named, StoreError)]| {
+            for (b, e) in failed {
+                tracing::warn!(backend = %b.name, error = %e, "multi-backend: load failed; asking the next backend");
+            }
+        };
         for (index, b) in self.backends.iter().enumerate().filter(|(_, b)| b.read) {
             // A backend sessions move from that keeps this one where every write backend
             // does, one of them readable (a pool and the same pool with a member more), is
@@ -508,6 +516,7 @@ impl MultiBackend {
                 // (touching is a write: only write backends are touched).
                 match b.backend.load_with_ttl(id).await {
                     Ok(Some((state, left))) => {
+                        report(&failed);
                         let ttl = self.ttl.for_move(touch, left);
                         return match self.promote(index, id, state, ttl, touch).await? {
                             Moved::Created(state) | Moved::AlreadyThere(state) => {
@@ -523,16 +532,18 @@ impl MultiBackend {
                 }
             };
             match found {
-                Ok(Some(state)) => return Ok(Some(state)),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(backend = %b.name, error = %e, "multi-backend: load failed; asking the next backend");
-                    first_err.get_or_insert(self.tag(b, e));
+                Ok(Some(state)) => {
+                    report(&failed);
+                    return Ok(Some(state));
                 }
+                Ok(None) => {}
+                Err(e) => failed.push((b, e)),
             }
         }
-        if let Some(e) = first_err {
-            return Err(e);
+        if !failed.is_empty() {
+            let (b, e) = failed.remove(0);
+            report(&failed);
+            return Err(self.tag(b, e));
         }
         // A concurrent request may have moved the session out of a backend this load had not
         // reached yet into one it had already asked: ask the write backends once more, after
