@@ -1644,16 +1644,22 @@ impl SessionBackend for RedisBackend {
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
         if !self.one_server() {
-            return crate::backend::in_order(ids, |id| self.delete(id)).await;
+            return crate::backend::in_order(ids, |id| {
+                let mut pipe = redis::pipe();
+                pipe.cmd("DEL").arg(self.key(id));
+                Box::pin(async move {
+                    let (deleted,): (i64,) = self.run(Request::Pipe(pipe)).await?;
+                    Ok(deleted > 0)
+                })
+            })
+            .await;
         }
+        // Plain `DEL`s: a count for bulk revokes, where records alone or a moved marker
+        // count as removed (the single `delete` tells them apart, for renews).
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
-        for (i, id) in ids.iter().enumerate() {
-            pipe.add_command(
-                scripts::DELETE_SCRIPT
-                    .call(self.key(id))
-                    .into_batch_cmd(i == 0),
-            );
+        for id in ids {
+            pipe.cmd("DEL").arg(self.key(id));
         }
         self.int_answers(pipe, ids.len()).await
     }

@@ -342,6 +342,8 @@ return 1
 /// those for a session, and neither may the answer. The renews of both framework layers
 /// keep their new id only when the delete of the old one found a session: a plain `DEL`
 /// answered 1 for a late write's records, and a renew racing a logout kept the session.
+/// `delete_many` (bulk revokes) stays a pipeline of `DEL`s, whose count is only reported:
+/// a script needs read and write on the key in one ACL pattern, which a `DEL` does not.
 const DELETE: &str = r#"
 local t = redis.call('TYPE', key).ok
 if t == 'none' then return 0 end
