@@ -684,3 +684,52 @@ async fn two_moves_into_a_store_reading_replicas_keep_the_session() {
         "logged out"
     );
 }
+
+/// One round trip per store operation in Sentinel mode too: once the master is known, each
+/// operation reaches the master as the same commands as on a single server (no `ROLE`, no
+/// question to a sentinel per operation). Counted by the master's `INFO commandstats`, over
+/// the commands the store sends (the sentinels' and replicas' own `PING`, `INFO`,
+/// `PUBLISH`, `REPLCONF` are left out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_operation_is_one_round_trip_to_the_master() {
+    let topology = SentinelTopology::start();
+    let store = open(&env(&topology, &[])).await;
+    let master = topology.master();
+    let ours = [
+        "get", "getex", "set", "append", "pexpire", "evalsha", "eval", "type", "getrange", "del",
+        "persist", "pttl", "role", "strlen",
+    ];
+    let calls = || -> HashMap<String, u64> {
+        let info: String = master.cmd(&["INFO", "commandstats"]);
+        info.lines()
+            .filter_map(|line| {
+                let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+                let calls = rest.split(',').next()?.parse().ok()?;
+                ours.contains(&name).then(|| (name.to_owned(), calls))
+            })
+            .collect()
+    };
+    let expect = |pairs: &[(&str, u64)], what: &str| {
+        let expected: HashMap<String, u64> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+        assert_eq!(calls(), expected, "{what}");
+        let _: () = master.cmd(&["CONFIG", "RESETSTAT"]);
+    };
+    // Warm-up: the master found, every script cached.
+    let warm = store.create(&state(&[("a", "1")]), TTL).await.unwrap();
+    assert!(store.touch(&warm, None).await.unwrap());
+    assert!(store.delete(&warm).await.unwrap());
+    let _: () = master.cmd(&["CONFIG", "RESETSTAT"]);
+
+    let id = store.create(&state(&[("a", "1")]), TTL).await.unwrap();
+    expect(&[("evalsha", 1), ("set", 1)], "create");
+    assert!(store.load(&id).await.unwrap().is_some());
+    expect(&[("get", 1)], "load");
+    assert!(store.touch(&id, TTL).await.unwrap());
+    expect(&[("pexpire", 1), ("getrange", 1)], "touch");
+    assert!(store.delete(&id).await.unwrap());
+    expect(
+        &[("evalsha", 1), ("type", 1), ("getrange", 1), ("del", 1)],
+        "delete",
+    );
+}
