@@ -51,19 +51,20 @@ impl Expiry {
     }
 
     /// Reads what [`to_json`](Self::to_json) wrote; anything else (a value written by hand or
-    /// by another application) is ignored with a warning: the layer's settings apply.
+    /// by another application) is ignored with a warning: the layer's settings apply. One
+    /// reading with the actix store's ([`session_core::OwnExpiry::parse`]), so that a shared
+    /// session gets one lifetime whichever framework serves it.
     pub(crate) fn from_json(json: &str) -> Option<Self> {
-        let value: serde_json::Value = serde_json::from_str(json).ok()?;
-        if value == "on_session_end" {
-            return Some(Expiry::OnSessionEnd);
+        match session_core::OwnExpiry::parse(json)? {
+            session_core::OwnExpiry::OnSessionEnd => Some(Expiry::OnSessionEnd),
+            session_core::OwnExpiry::Inactivity(secs) => {
+                Some(Expiry::OnInactivity(Duration::from_secs(secs)))
+            }
+            // Within `DEADLINE_RANGE`, which `OffsetDateTime` always holds.
+            session_core::OwnExpiry::At(at) => OffsetDateTime::from_unix_timestamp(at)
+                .ok()
+                .map(Expiry::AtDateTime),
         }
-        if let Some(secs) = value.get("inactivity_secs").and_then(|v| v.as_u64()) {
-            return Some(Expiry::OnInactivity(Duration::from_secs(secs)));
-        }
-        let at = value.get("at_unix").and_then(|v| v.as_i64())?;
-        OffsetDateTime::from_unix_timestamp(at)
-            .ok()
-            .map(Expiry::AtDateTime)
     }
 }
 

@@ -90,4 +90,4 @@ pub use index::IndexName;
 pub use loaded::LoadedState;
 pub use state::{recycle_state, Changes, EntryList, SessionState, Snapshot};
 pub use store::{SessionStore, HEALTH_REUSE};
-pub use ttl::{own_ttl, past_deadline, TtlRule, EXPIRY_KEY, MAX_TTL};
+pub use ttl::{own_ttl, past_deadline, OwnExpiry, TtlRule, DEADLINE_RANGE, EXPIRY_KEY, MAX_TTL};

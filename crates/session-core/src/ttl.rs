@@ -86,6 +86,11 @@ pub const EXPIRY_KEY: &str = "__expiry";
 /// every write, and an actix-web service's writes to a shared session reset it. Anything else
 /// (another kind of expiry, a value this library did not write) is no deadline.
 ///
+/// Read as [`OwnExpiry::parse`] reads the value (a JSON object; a key written twice counts
+/// as its last), but stricter: any `at_unix` in the past ends the session, beside an
+/// `inactivity_secs` too and before the earliest date [`OwnExpiry`] takes, so that a value
+/// this library did not write never keeps a session its deadline ended.
+///
 /// ```
 /// use session_core::past_deadline;
 ///
@@ -95,11 +100,12 @@ pub const EXPIRY_KEY: &str = "__expiry";
 /// assert!(!past_deadline("forever"));
 /// ```
 pub fn past_deadline(json: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Deadline {
-        at_unix: i64,
-    }
-    serde_json::from_str::<Deadline>(json).is_ok_and(|d| d.at_unix <= unix_now())
+    serde_json::from_str::<serde_json::Value>(json).is_ok_and(|value| {
+        value
+            .get("at_unix")
+            .and_then(serde_json::Value::as_i64)
+            .is_some_and(|at| at <= unix_now())
+    })
 }
 
 /// Seconds since the Unix epoch, as the [`EXPIRY_KEY`] deadlines count them.
@@ -109,10 +115,90 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The store TTL a session's own expiry asks for, from its [`EXPIRY_KEY`] value `json`: an
-/// inactivity period (`{"inactivity_secs":N}`) is that period, a deadline (`{"at_unix":N}`)
-/// the time left until it; at least a second either way (a TTL of zero is the TTL rule's "no
-/// expiry", never what a deadline means) and at most [`MAX_TTL`]. `None` for anything else
+/// The earliest deadline an [`EXPIRY_KEY`] value can hold (-9999-01-01T00:00:00Z), and the
+/// latest (9999-12-31T23:59:59Z): the dates `time`'s `OffsetDateTime` holds, which the axum
+/// layer's `Expiry::AtDateTime` is. A number outside is no date this library wrote.
+pub const DEADLINE_RANGE: std::ops::RangeInclusive<i64> = -377_705_116_800..=253_402_300_799;
+
+/// A session's own expiry as its [`EXPIRY_KEY`] value states it, read one way for every
+/// framework crate: the axum layer's `Expiry` and the actix store's [`own_ttl`] are this
+/// reading, so a session gets one lifetime whichever service the browser reaches. Each
+/// framework once read the value its own way (the axum layer as a `serde_json::Value`, the
+/// actix store with a derived struct): a key written twice, a wrong-typed `inactivity_secs`
+/// beside an `at_unix`, an array, nesting too deep for one parser, or a date past year
+/// 9999 gave one framework's TTL through one and another through the other (a day against
+/// 60 seconds; the framework's day against 100 years).
+///
+/// ```
+/// use session_core::OwnExpiry;
+///
+/// assert_eq!(OwnExpiry::parse(r#""on_session_end""#), Some(OwnExpiry::OnSessionEnd));
+/// assert_eq!(OwnExpiry::parse(r#"{"inactivity_secs":60}"#), Some(OwnExpiry::Inactivity(60)));
+/// assert_eq!(OwnExpiry::parse(r#"{"at_unix":0}"#), Some(OwnExpiry::At(0)));
+/// // A key written twice counts as its last, as JSON objects read.
+/// assert_eq!(
+///     OwnExpiry::parse(r#"{"inactivity_secs":60,"inactivity_secs":120}"#),
+///     Some(OwnExpiry::Inactivity(120))
+/// );
+/// // An `inactivity_secs` that is no whole number of seconds is not there.
+/// assert_eq!(OwnExpiry::parse(r#"{"inactivity_secs":1.5,"at_unix":0}"#), Some(OwnExpiry::At(0)));
+/// assert_eq!(OwnExpiry::parse("[60,null]"), None);
+/// assert_eq!(OwnExpiry::parse(r#"{"at_unix":99999999999999}"#), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnExpiry {
+    /// `"on_session_end"`: the cookie ends with the browser; the framework's TTL applies.
+    OnSessionEnd,
+    /// `{"inactivity_secs":N}`: after N seconds without a write (or a sliding read).
+    Inactivity(u64),
+    /// `{"at_unix":N}`: at N seconds since the epoch, within [`DEADLINE_RANGE`].
+    At(i64),
+}
+
+impl OwnExpiry {
+    /// Reads an [`EXPIRY_KEY`] value: a JSON text within serde_json's nesting limit; the
+    /// string `"on_session_end"`; else an object whose `inactivity_secs` is a whole number
+    /// of seconds (0 to `u64::MAX`), else whose `at_unix` is a whole number within
+    /// [`DEADLINE_RANGE`]. `None` for anything else: the framework's settings apply.
+    pub fn parse(json: &str) -> Option<Self> {
+        let value: serde_json::Value = serde_json::from_str(json).ok()?;
+        if value == "on_session_end" {
+            return Some(Self::OnSessionEnd);
+        }
+        if let Some(secs) = value
+            .get("inactivity_secs")
+            .and_then(serde_json::Value::as_u64)
+        {
+            return Some(Self::Inactivity(secs));
+        }
+        let at = value.get("at_unix").and_then(serde_json::Value::as_i64)?;
+        DEADLINE_RANGE.contains(&at).then_some(Self::At(at))
+    }
+
+    /// The store TTL this expiry asks for: `None` for [`OnSessionEnd`](Self::OnSessionEnd)
+    /// (the framework's), else the inactivity period or the time left until the deadline,
+    /// at least a second (a TTL of zero is the TTL rule's "no expiry", never what a
+    /// deadline means) and at most [`MAX_TTL`].
+    pub fn ttl(self) -> Option<Duration> {
+        let ttl = match self {
+            Self::OnSessionEnd => return None,
+            Self::Inactivity(secs) => Duration::from_secs(secs),
+            Self::At(at) => u64::try_from(at)
+                .ok()
+                .and_then(|at| {
+                    let deadline = std::time::UNIX_EPOCH + Duration::from_secs(at);
+                    deadline.duration_since(std::time::SystemTime::now()).ok()
+                })
+                .unwrap_or_default(),
+        };
+        Some(ttl.clamp(Duration::from_secs(1), MAX_TTL))
+    }
+}
+
+/// The store TTL a session's own expiry asks for, from its [`EXPIRY_KEY`] value `json`
+/// ([`OwnExpiry::parse`], then [`OwnExpiry::ttl`]): an inactivity period
+/// (`{"inactivity_secs":N}`) is that period, a deadline (`{"at_unix":N}`) the time left
+/// until it; at least a second either way and at most [`MAX_TTL`]. `None` for anything else
 /// (`"on_session_end"`, a value this library did not write): the framework's TTL applies.
 /// What the axum layer gives such a session on every write and sliding load, and what the
 /// actix store must give it too when it serves the same session: actix-session knows only
@@ -131,20 +217,7 @@ fn unix_now() -> i64 {
 /// assert_eq!(own_ttl(&far), Some(session_core::MAX_TTL));
 /// ```
 pub fn own_ttl(json: &str) -> Option<Duration> {
-    #[derive(serde::Deserialize)]
-    struct Own {
-        inactivity_secs: Option<u64>,
-        at_unix: Option<i64>,
-    }
-    let own = serde_json::from_str::<Own>(json).ok()?;
-    let ttl = match (own.inactivity_secs, own.at_unix) {
-        (Some(secs), _) => Duration::from_secs(secs),
-        (None, Some(at)) => {
-            Duration::from_secs(u64::try_from(at.saturating_sub(unix_now())).unwrap_or(0))
-        }
-        (None, None) => return None,
-    };
-    Some(ttl.clamp(Duration::from_secs(1), MAX_TTL))
+    OwnExpiry::parse(json)?.ttl()
 }
 
 #[cfg(test)]

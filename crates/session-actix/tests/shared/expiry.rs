@@ -194,3 +194,144 @@ async fn actix_keeps_own_ttls(store_name: &str, core: SessionStore) {
         );
     }
 }
+
+/// The cookie sealing `id` as both frameworks seal it (one key, one cookie).
+fn cookie_for(id: &SessionId) -> Cookie<'static> {
+    let mut jar = actix_web::cookie::CookieJar::new();
+    jar.private_mut(&Key::from(&KEY_MATERIAL))
+        .add(Cookie::new("id", id.as_str().to_owned()));
+    jar.get("id").expect("sealed").clone()
+}
+
+/// What one sliding request through `framework` leaves of a session stored with `expiry` as
+/// its `__expiry` value (and a 2 h TTL): gone (`None`), or its store TTL, rounded to seconds.
+async fn ttl_after_a_request(core: &SessionStore, framework: &str, expiry: &str) -> Option<u64> {
+    let state = session_core::SessionState::from([
+        ("user".to_owned(), r#""alice""#.to_owned()),
+        (session_core::EXPIRY_KEY.to_owned(), expiry.to_owned()),
+    ]);
+    let id = core
+        .create(&state, Some(Duration::from_secs(7200)))
+        .await
+        .unwrap();
+    let cookie = cookie_for(&id);
+    if framework == "axum" {
+        let app = axum::Router::new()
+            .route(
+                "/get",
+                axum::routing::get(|s: session_axum::Session| async move {
+                    let user = s.get::<String>("user").await?.unwrap_or_default();
+                    Ok::<_, session_axum::SessionError>(user)
+                }),
+            )
+            .layer(
+                session_axum::SessionLayer::new(
+                    core.clone(),
+                    session_axum::Key::from(&KEY_MATERIAL),
+                )
+                .with_ttl(Some(DAY))
+                .with_sliding_expiry(true),
+            );
+        let pair = format!("id={}", cookie.value());
+        let res = tower::ServiceExt::oneshot(
+            app,
+            session_testkit::http::request("GET", "/get", Some(&pair), None),
+        )
+        .await
+        .unwrap();
+        let answer = session_testkit::http::Answer::read(res).await;
+        assert!(answer.status.is_success(), "axum, {expiry}: {answer:?}");
+    } else {
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(
+                        ActixStore::new(core.clone()).sliding_expiry(DAY),
+                        Key::from(&KEY_MATERIAL),
+                    )
+                    .session_lifecycle(
+                        PersistentSession::default().session_ttl(time::Duration::days(1)),
+                    )
+                    .build(),
+                )
+                .wrap(from_fn(request_scope))
+                .route("/get", web::get().to(get)),
+        )
+        .await;
+        let req = test::TestRequest::get()
+            .uri("/get?key=user")
+            .cookie(cookie)
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert!(res.status().is_success(), "actix, {expiry}");
+    }
+    let (_, left) = core.load_with_ttl(&id).await.unwrap()?;
+    let left = left.expect("an expiry");
+    Some((left.as_millis() as u64 + 500) / 1000)
+}
+
+/// Whatever an `__expiry` value holds (written by hand, by another application, or by an
+/// actix handler, where the key is not reserved), a request through actix-web leaves the
+/// session the TTL a request through the axum layer leaves it, and both serve or end it
+/// alike: the two frameworks must read one value one way, or the session's lifetime depends
+/// on which service the browser happened to reach. Values the axum layer writes agree
+/// trivially; these are the ones a hand or a hostile write could put there.
+#[actix_web::test]
+async fn both_frameworks_read_any_expiry_value_alike() {
+    let redis = RedisServer::start();
+    let core = redis_store(&redis);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let in_2h = now + 7200;
+    let deep = format!(
+        r#"{{"inactivity_secs":60,"x":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let values = [
+        r#"{"inactivity_secs":60}"#.to_owned(),
+        format!(r#"{{"at_unix":{in_2h}}}"#),
+        r#""on_session_end""#.to_owned(),
+        r#"{"inactivity_secs":60,"inactivity_secs":120}"#.to_owned(),
+        format!(r#"{{"inactivity_secs":60.5,"at_unix":{in_2h}}}"#),
+        format!(r#"{{"inactivity_secs":"60","at_unix":{in_2h}}}"#),
+        format!(r#"{{"inactivity_secs":-1,"at_unix":{in_2h}}}"#),
+        format!(r#"{{"inactivity_secs":null,"at_unix":{in_2h}}}"#),
+        format!(r#"{{"at_unix":{in_2h},"at_unix":{}}}"#, now + 600),
+        format!(r#"{{"at_unix":{},"at_unix":{in_2h}}}"#, now - 600),
+        format!(r#"{{"at_unix":{in_2h},"at_unix":{}}}"#, now - 600),
+        "[60,null]".to_owned(),
+        format!("[null,{in_2h}]"),
+        r#"{"at_unix":99999999999999}"#.to_owned(),
+        format!(r#"{{"at_unix":{in_2h}.0}}"#),
+        r#"{"inactivity_secs":1e2}"#.to_owned(),
+        r#"{"inactivity_secs":-0}"#.to_owned(),
+        r#"{"inactivity_secs":0}"#.to_owned(),
+        format!(r#"{{"inactivity_secs":{}}}"#, u64::MAX),
+        r#"{"inactivity_secs":18446744073709551616}"#.to_owned(),
+        deep,
+        r#"{"Inactivity_Secs":60}"#.to_owned(),
+        "null".to_owned(),
+        "60".to_owned(),
+    ];
+    let mut differ = Vec::new();
+    for value in &values {
+        let axum = ttl_after_a_request(&core, "axum", value).await;
+        let actix = ttl_after_a_request(&core, "actix", value).await;
+        let agree = match (axum, actix) {
+            (Some(a), Some(b)) => a.abs_diff(b) <= 2,
+            (a, b) => a == b,
+        };
+        if !agree {
+            let shown: String = value.chars().take(80).collect();
+            differ.push(format!("{shown}: axum {axum:?}, actix {actix:?}"));
+        }
+    }
+    assert!(differ.is_empty(), "TTLs differ:\n{}", differ.join("\n"));
+    // A deadline written twice counts as its last, here one passed: the session is over in
+    // both (it was served, for a second through axum and a day through actix).
+    let passed = format!(r#"{{"at_unix":{in_2h},"at_unix":{}}}"#, now - 600);
+    for framework in ["axum", "actix"] {
+        let left = ttl_after_a_request(&core, framework, &passed).await;
+        assert_eq!(left, None, "{framework}: {passed}");
+    }
+}
