@@ -273,9 +273,10 @@ impl ActixSessionStore for ActixStore {
                     // service's `Expiry::OnInactivity` or deadline, on a shared session)
                     // is set again now, as the axum layer does: otherwise an actix read
                     // stretched a short idle timeout to actix's TTL, or cut a long one.
+                    // In a task of its own: a request dropped here would leave actix's.
                     let effective = |ttl| self.store.effective_ttl(ttl);
                     if effective(Some(own)) != effective(Some(sliding)) {
-                        match self.store.touch(&id, Some(own)).await {
+                        match self.store.touch_to_the_end(&id, Some(own)).await {
                             Ok(true) => {}
                             Ok(false) => return Ok(None),
                             Err(err) => return Err(LoadError::Other(self.failure(err))),

@@ -285,7 +285,8 @@ impl Session {
                     // set it now, not after the handler, whose write may never come (a 5xx
                     // with skip_save_on_server_error, a panic, a client gone). Left to the
                     // write, such a request stretched an hour's deadline to the layer's day.
-                    match config.store.touch(&id, own_ttl).await {
+                    // In a task of its own: a request dropped here would leave the layer's.
+                    match config.store.touch_to_the_end(&id, own_ttl).await {
                         Ok(true) => {}
                         Ok(false) => result = Ok(None),
                         Err(err) => return Err(SessionError::from_store(err)),

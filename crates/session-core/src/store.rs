@@ -554,6 +554,32 @@ impl SessionStore {
             .await
     }
 
+    /// [`touch`](Self::touch), in a task of its own: it runs to its end even when the caller
+    /// is dropped (a client gone, a timeout layer), and the caller, while it lives, gets its
+    /// answer. For the `touch` that gives a session its own TTL back after a sliding load
+    /// set the framework's (both framework crates): that load has already stretched the
+    /// session's expiry, so a request dropped between the two round trips left a 60-second
+    /// idle timeout good for the framework's day. The touch never creates a session, so one
+    /// that lands after a logout changes nothing.
+    pub async fn touch_to_the_end(
+        &self,
+        id: &SessionId,
+        framework_ttl: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let (store, id) = (self.clone(), id.clone());
+        let touching = tokio::spawn(async move { store.touch(&id, framework_ttl).await });
+        match touching.await {
+            Ok(answer) => answer,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            // The runtime is shutting down.
+            Err(_) => Err(StoreError::Unavailable {
+                backend: self.backend_name().to_owned(),
+                timed_out: false,
+                message: "a touch was cancelled: the runtime is shutting down".into(),
+            }),
+        }
+    }
+
     /// Deletes a session everywhere. Returns whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.backend.delete(id).await

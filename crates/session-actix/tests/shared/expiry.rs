@@ -17,7 +17,7 @@ use actix_web::{
 };
 use session_actix::{request_scope, ActixStore};
 use session_axum::Expiry;
-use session_core::{SessionId, SessionStore};
+use session_core::{SessionConfig, SessionId, SessionStore};
 use session_testkit::RedisServer;
 
 const KEY_MATERIAL: [u8; 64] = [7; 64];
@@ -333,5 +333,112 @@ async fn both_frameworks_read_any_expiry_value_alike() {
     for framework in ["axum", "actix"] {
         let left = ttl_after_a_request(&core, framework, &passed).await;
         assert_eq!(left, None, "{framework}: {passed}");
+    }
+}
+
+/// A sliding load sets the framework's TTL in its own round trip, then a `touch` gives a
+/// session of its own expiry that expiry's TTL back. A request dropped between the two (a
+/// client gone, a timeout layer) left the session the framework's TTL: a 60-second idle
+/// timeout kept for a day. Through either framework, on a real `redis-server`; the
+/// [`ProbeBackend`](session_core::testing::probe::ProbeBackend) only holds the `touch`
+/// while the test drops the request.
+#[actix_web::test]
+async fn a_request_dropped_after_its_sliding_load_leaves_the_sessions_own_ttl() {
+    use session_core::testing::probe::{Op, ProbeBackend};
+    let redis = RedisServer::start();
+    let direct = redis_store(&redis);
+    let probe = ProbeBackend::new(
+        session_core::backends::redis::RedisBackend::from_config(&SessionConfig {
+            url: Some(redis.url()),
+            ..SessionConfig::default()
+        })
+        .unwrap(),
+    );
+    let core = SessionStore::new(probe.clone());
+    for framework in ["axum", "actix"] {
+        let state = session_core::SessionState::from([
+            ("user".to_owned(), r#""alice""#.to_owned()),
+            (
+                session_core::EXPIRY_KEY.to_owned(),
+                r#"{"inactivity_secs":60}"#.to_owned(),
+            ),
+        ]);
+        let id = direct
+            .create(&state, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let cookie = cookie_for(&id);
+        let held = probe.pause(Op::Touch);
+        let request: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> =
+            if framework == "axum" {
+                let app = axum::Router::new()
+                    .route(
+                        "/get",
+                        axum::routing::get(|s: session_axum::Session| async move {
+                            s.get::<String>("user").await?;
+                            Ok::<_, session_axum::SessionError>("ok")
+                        }),
+                    )
+                    .layer(
+                        session_axum::SessionLayer::new(
+                            core.clone(),
+                            session_axum::Key::from(&KEY_MATERIAL),
+                        )
+                        .with_ttl(Some(DAY))
+                        .with_sliding_expiry(true),
+                    );
+                let pair = format!("id={}", cookie.value());
+                Box::pin(async move {
+                    let _ = tower::ServiceExt::oneshot(
+                        app,
+                        session_testkit::http::request("GET", "/get", Some(&pair), None),
+                    )
+                    .await;
+                })
+            } else {
+                let app = test::init_service(
+                    App::new()
+                        .wrap(
+                            SessionMiddleware::builder(
+                                ActixStore::new(core.clone()).sliding_expiry(DAY),
+                                Key::from(&KEY_MATERIAL),
+                            )
+                            .session_lifecycle(
+                                PersistentSession::default().session_ttl(time::Duration::days(1)),
+                            )
+                            .build(),
+                        )
+                        .wrap(from_fn(request_scope))
+                        .route("/get", web::get().to(get)),
+                )
+                .await;
+                let req = test::TestRequest::get()
+                    .uri("/get?key=user")
+                    .cookie(cookie)
+                    .to_request();
+                Box::pin(async move {
+                    let _ = test::call_service(&app, req).await;
+                })
+            };
+        // The request runs until its `touch` is held, and is dropped there.
+        tokio::select! {
+            _ = request => panic!("{framework}: the request ended without its touch"),
+            _ = held.reached() => {}
+        }
+        held.release();
+        // A touch that goes on after the request is gone takes a moment to land.
+        let mut left = DAY;
+        for _ in 0..200 {
+            let (_, ttl) = direct.load_with_ttl(&id).await.unwrap().expect("stored");
+            left = ttl.expect("an expiry");
+            if left <= Duration::from_secs(60) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            left <= Duration::from_secs(60),
+            "{framework}: own 60s, after a dropped sliding request {left:?}"
+        );
     }
 }
