@@ -479,6 +479,21 @@ pub(crate) async fn in_order<'a, T, R>(
     }
 }
 
+/// Runs `work` in a task of its own, so that it runs to its end even when its caller is
+/// dropped (a client gone, a timeout layer), and hands its answer to the caller while it
+/// lives. For the steps whose half-done state is worse than either end: a move between
+/// backends, the touch that gives a session its own TTL back after a sliding load. A panic
+/// in `work` is the caller's; `None` when the runtime is shutting down and cancelled it.
+pub(crate) async fn to_the_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    match tokio::spawn(work).await {
+        Ok(answer) => Some(answer),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => None,
+    }
+}
+
 /// Answers given per group (`groups[g]`: the positions in the batch of group `g`'s items)
 /// back in the order of the batch of `n` items.
 #[cfg_attr(not(any(feature = "redis", feature = "file")), allow(dead_code))]

@@ -567,17 +567,16 @@ impl SessionStore {
         framework_ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
         let (store, id) = (self.clone(), id.clone());
-        let touching = tokio::spawn(async move { store.touch(&id, framework_ttl).await });
-        match touching.await {
-            Ok(answer) => answer,
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            // The runtime is shutting down.
-            Err(_) => Err(StoreError::Unavailable {
-                backend: self.backend_name().to_owned(),
-                timed_out: false,
-                message: "a touch was cancelled: the runtime is shutting down".into(),
-            }),
-        }
+        let touching = async move { store.touch(&id, framework_ttl).await };
+        crate::backend::to_the_end(touching)
+            .await
+            .unwrap_or_else(|| {
+                Err(StoreError::Unavailable {
+                    backend: self.backend_name().to_owned(),
+                    timed_out: false,
+                    message: "a touch was cancelled: the runtime is shutting down".into(),
+                })
+            })
     }
 
     /// Deletes a session everywhere. Returns whether it existed.

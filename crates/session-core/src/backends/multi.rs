@@ -591,15 +591,12 @@ impl MultiBackend {
     ) -> Vec<Result<Moved, StoreError>> {
         let this = self.clone();
         let count = moves.len();
-        let moving = tokio::spawn(async move {
+        let moving = async move {
             let from = &this.backends[source];
             this.promote_many_here(from, moves, touch).await
-        });
-        match moving.await {
-            Ok(answers) => answers,
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            // The runtime is shutting down.
-            Err(_) => (0..count)
+        };
+        crate::backend::to_the_end(moving).await.unwrap_or_else(|| {
+            (0..count)
                 .map(|_| {
                     Err(StoreError::Unavailable {
                         backend: self.backends[source].name.clone(),
@@ -607,8 +604,8 @@ impl MultiBackend {
                         message: "a move was cancelled: the runtime is shutting down".into(),
                     })
                 })
-                .collect(),
-        }
+                .collect()
+        })
     }
 
     /// The steps of [`promote_many`](Self::promote_many): every step is one batch operation
