@@ -391,9 +391,7 @@ impl ActixSessionStore for ActixStore {
         };
         // A session of its own expiry keeps it (known from this request's load, inside
         // `request_scope`). A session that is gone stays gone: nothing to extend.
-        let ttl = scope::loaded_expiry(session_key.as_ref())
-            .and_then(|json| session_core::own_ttl(&json))
-            .unwrap_or_else(|| std_ttl(ttl));
+        let ttl = scope::loaded_own_ttl(session_key.as_ref()).unwrap_or_else(|| std_ttl(ttl));
         self.store
             .touch(&id, Some(ttl))
             .await
@@ -485,18 +483,17 @@ mod scope {
             .unwrap_or(false)
     }
 
-    /// The [`EXPIRY_KEY`](session_core::EXPIRY_KEY) value of the session `session_key` as
+    /// The TTL of the own expiry ([`session_core::own_ttl`]) of the session `session_key` as
     /// this request loaded it, if it has one (for `update_ttl`, which gets no state).
-    pub(super) fn loaded_expiry(session_key: &str) -> Option<String> {
+    pub(super) fn loaded_own_ttl(session_key: &str) -> Option<Duration> {
         REQUEST
             .try_with(|scope| {
                 let scope = scope.borrow();
                 let (snapshot, _) = scope.loaded.get(session_key)?;
-                let json = snapshot
+                let (_, json) = snapshot
                     .pairs()
-                    .find(|(key, _)| *key == session_core::EXPIRY_KEY)
-                    .map(|(_, json)| json.to_owned());
-                json
+                    .find(|(key, _)| *key == session_core::EXPIRY_KEY)?;
+                session_core::own_ttl(json)
             })
             .ok()
             .flatten()
