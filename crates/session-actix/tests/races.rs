@@ -7,26 +7,19 @@ mod common;
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use common::{id_in, purge, session_cookie, set, set_later, Gate};
+use common::{id_in, purge, renew_later, req, session_cookie, set, set_later, Gate};
 
-use actix_session::{config::PersistentSession, Session, SessionMiddleware};
+use actix_session::{config::PersistentSession, SessionMiddleware};
 use actix_web::{
-    cookie::{time, Cookie, Key},
+    cookie::{time, Key},
     http::StatusCode,
     middleware::from_fn,
-    test, web, App, HttpResponse,
+    test, web, App,
 };
 use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
 use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
 use session_testkit::RedisServer;
-
-fn req(uri: &str, cookie: &Cookie<'static>) -> actix_http::Request {
-    test::TestRequest::get()
-        .uri(uri)
-        .cookie(cookie.clone())
-        .to_request()
-}
 
 /// Twelve requests at once per round, each setting its own key again every round (so the
 /// records of earlier rounds pile up and writes rewrite the value now and then, staged for a
@@ -132,15 +125,6 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             "{case}: a renew racing the logout kept the session under a new id: {kept:?}"
         );
     }
-}
-
-/// Loads the session, waits for the test's signal, then renews it (a login).
-async fn renew_later(session: Session, gate: web::Data<Gate>) -> actix_web::Result<HttpResponse> {
-    let _ = session.get::<String>("user")?;
-    gate.pass().await;
-    session.renew();
-    session.insert("user", "mallory")?;
-    Ok(HttpResponse::Ok().finish())
 }
 
 /// The sessions stored on `server` (values with our header; records alone are none).

@@ -14,15 +14,10 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{id_in, purge, session_cookie, set, set_later, Gate};
+use common::{id_in, purge, renew_later, req, session_cookie, set, set_later, Gate};
 
-use actix_session::{Session, SessionMiddleware};
-use actix_web::{
-    cookie::{Cookie, Key},
-    http::StatusCode,
-    middleware::from_fn,
-    test, web, App, HttpResponse,
-};
+use actix_session::SessionMiddleware;
+use actix_web::{cookie::Key, http::StatusCode, middleware::from_fn, test, web, App};
 use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
 use session_core::{
@@ -30,22 +25,6 @@ use session_core::{
     SessionConfig, SessionId, SessionStore,
 };
 use session_testkit::{ClusterTopology, RedisServer};
-
-fn req(uri: &str, cookie: &Cookie<'static>) -> actix_http::Request {
-    test::TestRequest::get()
-        .uri(uri)
-        .cookie(cookie.clone())
-        .to_request()
-}
-
-/// Loads the session, waits for the test's signal, then renews it (a login).
-async fn renew_later(session: Session, gate: web::Data<Gate>) -> actix_web::Result<HttpResponse> {
-    let _ = session.get::<String>("user")?;
-    gate.pass().await;
-    session.renew();
-    session.insert("user", "mallory")?;
-    Ok(HttpResponse::Ok().finish())
-}
 
 macro_rules! app {
     ($store:expr, $key:expr, $gate:expr) => {

@@ -24,7 +24,7 @@ use std::{
 };
 
 use axum::{extract::Query, http::StatusCode, routing::get, Router};
-use common::{key, open, send};
+use common::{from_env, key, local, multi, open, send};
 use session_axum::{Session, SessionLayer};
 use session_core::{backends::file::FileBackend, SessionConfig, SessionStore};
 use session_testkit::{ClusterTopology, RedisServer, SentinelTopology};
@@ -105,10 +105,6 @@ struct Topology {
     places: Vec<SessionStore>,
 }
 
-fn from_env(vars: &[(&str, String)]) -> SessionConfig {
-    SessionConfig::from_env_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap()
-}
-
 async fn two(config: &SessionConfig) -> [SessionStore; 2] {
     [
         SessionStore::from_config(config).await.unwrap(),
@@ -127,19 +123,6 @@ fn redis(server: &RedisServer, prefix: &str) -> SessionStore {
         ..SessionConfig::default()
     };
     SessionStore::new(session_core::backends::redis::RedisBackend::from_config(&config).unwrap())
-}
-
-fn multi(backends: &[(&str, &str, String)]) -> SessionConfig {
-    let list: Vec<String> = backends
-        .iter()
-        .map(|(name, modes, setting)| {
-            format!("{{'backend': '{name}', 'modes': [{modes}], 'setting': {{{setting}}}}}")
-        })
-        .collect();
-    from_env(&[(
-        "ACS_SESSION_MULTISESSIONS_POOL",
-        format!("({},)", list.join(", ")),
-    )])
 }
 
 fn url_setting(server: &RedisServer, prefix: &str) -> String {
@@ -239,14 +222,6 @@ async fn race_on(t: &Topology) {
             }
         }
     }
-}
-
-fn local(test: impl std::future::Future<Output = ()>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(tokio::task::LocalSet::new().run_until(test));
 }
 
 #[test]

@@ -10,7 +10,10 @@
 
 use std::time::Duration as StdDuration;
 
+mod common;
+
 use axum::{routing::get, Router};
+use common::{from_env, local, multi};
 use cookie::Cookie;
 use session_axum::TowerStore;
 use session_core::{backends::file::FileBackend, SessionConfig, SessionState, SessionStore};
@@ -952,10 +955,6 @@ async fn journey(store: SessionStore) {
     );
 }
 
-fn config(vars: &[(&str, String)]) -> SessionConfig {
-    SessionConfig::from_env_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone()))).unwrap()
-}
-
 /// PTTL of the only session key on `server`, in seconds.
 fn ttl_on(server: &RedisServer) -> i64 {
     let keys: Vec<String> = server.cmd(&["KEYS", "session:*"]);
@@ -966,7 +965,7 @@ fn ttl_on(server: &RedisServer) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_sentinel_with_key_expire() {
     let topology = SentinelTopology::start();
-    let config = config(&[
+    let config = from_env(&[
         ("SESSION_REDIS_MODE", "sentinel".into()),
         ("SESSION_REDIS_HOST", topology.sentinel_host_list()),
         ("SESSION_REDIS_MASTER", topology.master_name().into()),
@@ -992,7 +991,7 @@ async fn over_sentinel_with_key_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_a_cluster() {
     let cluster = ClusterTopology::start();
-    let config = config(&[
+    let config = from_env(&[
         ("SESSION_REDIS_MODE", "cluster".into()),
         ("SESSION_REDIS_HOST", cluster.seed_hosts()),
     ]);
@@ -1002,7 +1001,7 @@ async fn over_a_cluster() {
 #[tokio::test]
 async fn over_a_pool() {
     let (a, b) = (RedisServer::start(), RedisServer::start());
-    let config = config(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
+    let config = from_env(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
     journey(SessionStore::from_config(&config).await.unwrap()).await;
 }
 
@@ -1018,7 +1017,7 @@ async fn over_multi_backends_moving_from_files_to_redis() {
         redis.url(),
         dir.path().display()
     );
-    let config = config(&[("ACS_SESSION_MULTISESSIONS_POOL", literal)]);
+    let config = from_env(&[("ACS_SESSION_MULTISESSIONS_POOL", literal)]);
     let store = SessionStore::from_config(&config).await.unwrap();
     journey(store.clone()).await;
 
@@ -1274,36 +1273,20 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
             );
         }
     }
-    fn multi(backends: &[(&str, &str, String)]) -> SessionConfig {
-        let list: Vec<String> = backends
-            .iter()
-            .map(|(name, modes, setting)| {
-                format!("{{'backend': '{name}', 'modes': [{modes}], 'setting': {{{setting}}}}}")
-            })
-            .collect();
-        config(&[(
-            "ACS_SESSION_MULTISESSIONS_POOL",
-            format!("({},)", list.join(", ")),
-        )])
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(tokio::task::LocalSet::new().run_until(async {
+    local(async {
         let one = RedisServer::start();
-        let store = SessionStore::from_config(&config(&[("SESSION_REDIS_URL", one.url())]))
+        let store = SessionStore::from_config(&from_env(&[("SESSION_REDIS_URL", one.url())]))
             .await
             .unwrap();
         race("one server", store.clone(), store, &[]).await;
 
         let (a, b) = (RedisServer::start(), RedisServer::start());
-        let pool = config(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
+        let pool = from_env(&[("SESSION_REDIS_POOL", RedisServer::pool_setting(&[&a, &b]))]);
         let store = SessionStore::from_config(&pool).await.unwrap();
         race("pool", store.clone(), store, &[]).await;
 
         let cluster = ClusterTopology::start();
-        let store = SessionStore::from_config(&config(&[
+        let store = SessionStore::from_config(&from_env(&[
             ("SESSION_REDIS_MODE", "cluster".into()),
             ("SESSION_REDIS_HOST", cluster.seed_hosts()),
         ]))
@@ -1345,12 +1328,12 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
             ("mirror", "'write'", setting(&b)),
         ]);
         let store = SessionStore::from_config(&mirrored).await.unwrap();
-        let mirror = SessionStore::from_config(&config(&[
+        let mirror = SessionStore::from_config(&from_env(&[
             ("SESSION_REDIS_URL", b.url()),
             ("SESSION_REDIS_PREFIX", "m:".into()),
         ]))
         .await
         .unwrap();
         race("multi with a mirror", store.clone(), store, &[mirror]).await;
-    }));
+    });
 }

@@ -87,3 +87,24 @@ pub fn redis_store(redis: &session_testkit::RedisServer) -> session_core::Sessio
         session_core::backends::redis::RedisBackend::from_config(&config).unwrap(),
     )
 }
+
+/// A GET of `uri` with the session cookie.
+pub fn req(uri: &str, cookie: &Cookie<'static>) -> actix_http::Request {
+    actix_web::test::TestRequest::get()
+        .uri(uri)
+        .cookie(cookie.clone())
+        .to_request()
+}
+
+/// Loads the session, waits for the test's signal, then renews it (a login) under another
+/// user.
+pub async fn renew_later(
+    session: Session,
+    gate: web::Data<Gate>,
+) -> actix_web::Result<HttpResponse> {
+    let _ = session.get::<String>("user")?;
+    gate.pass().await;
+    session.renew();
+    session.insert("user", "mallory")?;
+    Ok(HttpResponse::Ok().finish())
+}

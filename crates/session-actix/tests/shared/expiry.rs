@@ -23,6 +23,29 @@ use session_testkit::RedisServer;
 const KEY_MATERIAL: [u8; 64] = [7; 64];
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The actix app of a service sharing `core`'s sessions, with sliding expiry (actix's day)
+/// and the `/get` route.
+macro_rules! sliding_actix_app {
+    ($core:expr) => {
+        test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(
+                        ActixStore::new($core.clone()).sliding_expiry(DAY),
+                        Key::from(&KEY_MATERIAL),
+                    )
+                    .session_lifecycle(
+                        PersistentSession::default().session_ttl(time::Duration::days(1)),
+                    )
+                    .build(),
+                )
+                .wrap(from_fn(request_scope))
+                .route("/get", web::get().to(get)),
+        )
+        .await
+    };
+}
+
 async fn get(session: Session, q: web::Query<KeyValue>) -> actix_web::Result<HttpResponse> {
     let value = session.get::<String>(&q.key)?.unwrap_or_default();
     Ok(HttpResponse::Ok().body(value))
@@ -242,22 +265,7 @@ async fn ttl_after_a_request(core: &SessionStore, framework: &str, expiry: &str)
         let answer = session_testkit::http::Answer::read(res).await;
         assert!(answer.status.is_success(), "axum, {expiry}: {answer:?}");
     } else {
-        let app = test::init_service(
-            App::new()
-                .wrap(
-                    SessionMiddleware::builder(
-                        ActixStore::new(core.clone()).sliding_expiry(DAY),
-                        Key::from(&KEY_MATERIAL),
-                    )
-                    .session_lifecycle(
-                        PersistentSession::default().session_ttl(time::Duration::days(1)),
-                    )
-                    .build(),
-                )
-                .wrap(from_fn(request_scope))
-                .route("/get", web::get().to(get)),
-        )
-        .await;
+        let app = sliding_actix_app!(core);
         let req = test::TestRequest::get()
             .uri("/get?key=user")
             .cookie(cookie)
@@ -396,22 +404,7 @@ async fn a_request_dropped_after_its_sliding_load_leaves_the_sessions_own_ttl() 
                     .await;
                 })
             } else {
-                let app = test::init_service(
-                    App::new()
-                        .wrap(
-                            SessionMiddleware::builder(
-                                ActixStore::new(core.clone()).sliding_expiry(DAY),
-                                Key::from(&KEY_MATERIAL),
-                            )
-                            .session_lifecycle(
-                                PersistentSession::default().session_ttl(time::Duration::days(1)),
-                            )
-                            .build(),
-                        )
-                        .wrap(from_fn(request_scope))
-                        .route("/get", web::get().to(get)),
-                )
-                .await;
+                let app = sliding_actix_app!(core);
                 let req = test::TestRequest::get()
                     .uri("/get?key=user")
                     .cookie(cookie)

@@ -31,3 +31,33 @@ pub async fn send(app: &Router, method: &str, uri: &str, cookie: Option<&str>) -
 pub fn open(pair: &str) -> SessionId {
     SessionId::parse(&open_cookie(pair, &KEY_MATERIAL)).unwrap()
 }
+
+/// A configuration from `SESSION_REDIS_*`-style pairs, as the environment would give them.
+pub fn from_env(vars: &[(&str, String)]) -> session_core::SessionConfig {
+    session_core::SessionConfig::from_env_vars(vars.iter().map(|(k, v)| (k.to_string(), v.clone())))
+        .unwrap()
+}
+
+/// A multi-backend configuration: `(name, modes, setting)` per backend, in the
+/// acs_redis_multi_sessions form (`modes` and `setting` as Python literal text).
+pub fn multi(backends: &[(&str, &str, String)]) -> session_core::SessionConfig {
+    let list: Vec<String> = backends
+        .iter()
+        .map(|(name, modes, setting)| {
+            format!("{{'backend': '{name}', 'modes': [{modes}], 'setting': {{{setting}}}}}")
+        })
+        .collect();
+    from_env(&[(
+        "ACS_SESSION_MULTISESSIONS_POOL",
+        format!("({},)", list.join(", ")),
+    )])
+}
+
+/// Runs `test` on a current-thread runtime inside a `LocalSet` (for `spawn_local`).
+pub fn local(test: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(tokio::task::LocalSet::new().run_until(test));
+}
