@@ -116,7 +116,9 @@
 //! Every interleaving then ends with no copy: a logout that deleted the source before the
 //! mover's create is seen by rule 2; one that deleted it after the mover did also deletes the
 //! targets afterwards (rule 1). In one process, moves and deletes of the same id also wait
-//! for each other (per-id locks).
+//! for each other (per-id locks), at most [`DEFAULT_LOCK_TIMEOUT`]
+//! ([`MultiBackend::with_lock_timeout`]) each: a client's many requests of one session must
+//! not queue one backend timeout after another.
 //!
 //! Across processes, two moves of one session at the same instant (a browser's parallel
 //! requests sent to two workers, on the first visit after a switch) meet: both read the
@@ -172,6 +174,18 @@ use crate::{
 
 const NAME: &str = "multi";
 
+/// The longest a load, move or delete waits for the move or delete of the same session that
+/// another request of this process has under way (the per-id locks of the module docs);
+/// past it, the operation fails as unavailable (timed out). The same bound as Redis' default
+/// response timeout and the file store's lock timeout.
+///
+/// Without a bound the waits added up: while a write backend does not answer, each move
+/// holds its session's lock for a timeout or more, so a client that sends many requests
+/// with one cookie at once queued them one timeout after another (120 requests, 0.5 s
+/// timeouts: most still waiting after 40 s), and the moves spawned for requests it dropped
+/// (which run to their end, holding the session's state) piled up in the same queue.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One backend with its modes.
 struct Named {
     name: String,
@@ -191,6 +205,8 @@ pub struct MultiBackend {
     ttl: TtlRule,
     /// Moves and deletes of one id wait for each other (see the module docs).
     locks: Arc<IdLocks>,
+    /// The longest one of them waits for the others ([`with_lock_timeout`](Self::with_lock_timeout)).
+    lock_timeout: Duration,
     /// Errors name the backend (`multi[name]/...`); the migration's wrapper keeps the
     /// target's own name instead.
     tag_errors: bool,
@@ -234,6 +250,7 @@ impl IdLocks {
         }
     }
 
+    #[cfg(test)]
     async fn lock(&self, id: &SessionId) -> IdGuard<'_> {
         self.lock_all(std::iter::once(id)).await
     }
@@ -321,6 +338,7 @@ impl MultiBackend {
             backends: backends.into(),
             ttl,
             locks: Arc::new(IdLocks::new()),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
             tag_errors: true,
             keep_source: false,
         }
@@ -351,6 +369,34 @@ impl MultiBackend {
             backends.push((b.name.clone(), b.modes.clone(), backend));
         }
         Ok(Self::new(backends, plan.ttl))
+    }
+
+    /// The longest a load, move or delete of a session waits for a move or delete of the
+    /// same session under way in this process (default [`DEFAULT_LOCK_TIMEOUT`]); past it,
+    /// the operation fails as unavailable. Clones made before share the locks but keep their
+    /// own bound.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The per-id locks of `ids`, waited for at most [`with_lock_timeout`](Self::with_lock_timeout).
+    async fn serialised<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a SessionId>,
+    ) -> Result<IdGuard<'_>, StoreError> {
+        match tokio::time::timeout(self.lock_timeout, self.locks.lock_all(ids)).await {
+            Ok(guard) => Ok(guard),
+            // Cancelling `lock_all` is safe: it takes its ids in one step, under the mutex.
+            Err(_) => Err(StoreError::Unavailable {
+                backend: NAME.into(),
+                timed_out: true,
+                message: format!(
+                    "another request of this process kept moving or deleting the session for {:?}",
+                    self.lock_timeout
+                ),
+            }),
+        }
     }
 
     fn writers(&self) -> impl Iterator<Item = &Named> {
@@ -549,7 +595,7 @@ impl MultiBackend {
         // reached yet into one it had already asked: ask the write backends once more, after
         // any move of this id in this process is done, rather than answer "no session".
         if self.backends.iter().any(|b| b.read && !b.write) {
-            let _serialised = self.locks.lock(id).await;
+            let _serialised = self.serialised(std::iter::once(id)).await?;
             for b in self.backends.iter().filter(|b| b.read && b.write) {
                 if let Some(state) = T::load(&*b.backend, id, touch)
                     .await
@@ -617,7 +663,11 @@ impl MultiBackend {
         mut moves: Vec<Move>,
         touch: Option<Duration>,
     ) -> Vec<Result<Moved, StoreError>> {
-        let _serialised = self.locks.lock_all(moves.iter().map(|m| &m.id)).await;
+        let _serialised = match self.serialised(moves.iter().map(|m| &m.id)).await {
+            Ok(guard) => guard,
+            // Nothing made yet: every move fails as it would on an unavailable target.
+            Err(err) => return moves.iter().map(|_| Err(err.clone())).collect(),
+        };
         for (w_index, w) in self.backends.iter().enumerate().filter(|(_, b)| b.write) {
             let open: Vec<usize> = (0..moves.len())
                 .filter(|&k| moves[k].outcome.is_none())
@@ -913,7 +963,7 @@ impl MultiBackend {
     /// same pool with a member more): there its "copy" is the session the write is about,
     /// and deleting it first would drop a concurrent write that the versioned write keeps.
     async fn emptying(&self, id: &SessionId) -> Result<(), StoreError> {
-        let _serialised = self.locks.lock(id).await;
+        let _serialised = self.serialised(std::iter::once(id)).await?;
         self.all(DELETE_ORDER[0], |b| async move {
             if self.a_writer_keeps_it_there(b, id) {
                 Ok(false)
@@ -1310,7 +1360,7 @@ impl SessionBackend for MultiBackend {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         // Rule 1 of the module docs: the backends sessions move from first, then the
         // writers; and not while a move of this id is under way in this process.
-        let _serialised = self.locks.lock(id).await;
+        let _serialised = self.serialised(std::iter::once(id)).await?;
         self.delete_in_order(id, &DELETE_ORDER).await
     }
 
