@@ -20,6 +20,7 @@ use std::{collections::BTreeMap, time::Duration};
 use actix_web::dev::ServerHandle;
 use axum::http::StatusCode;
 use common::checks::{self, send};
+use futures_util::future::join_all;
 use session_core::{backends::redis::decode_value, SessionConfig, SessionStore};
 use session_e2e::{actix_app::ActixDemo, axum_app};
 use session_testkit::{http::Answer, RedisServer};
@@ -90,10 +91,18 @@ struct Stack {
 impl Stack {
     /// Starts everything; `key_expire` is `session_redis_key_expire` in seconds.
     async fn start(key_expire: Option<u64>) -> Stack {
+        Stack::start_with(key_expire, &[]).await
+    }
+
+    /// [`start`](Self::start) with more options (`(name, value)` pairs).
+    async fn start_with(key_expire: Option<u64>, options: &[(&str, &str)]) -> Stack {
         let redis = RedisServer::start();
         let mut builder = SessionConfig::builder().set("session_redis_url", &redis.url());
         if let Some(secs) = key_expire {
             builder = builder.set("session_redis_key_expire", &secs.to_string());
+        }
+        for (name, value) in options {
+            builder = builder.set(name, value);
         }
         let config = builder.build().expect("a valid configuration");
         let demos = Demos::start(&config).await;
@@ -601,6 +610,136 @@ async fn redis_outage_is_503_and_recovers_without_restarting_the_demos() {
         let res = get(base, "/whoami", Some(cookie)).await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{name}: {res:?}");
     }
+    stack.stop().await;
+}
+
+/// Redis hung (`SIGSTOP`: the port accepts connections, nothing answers) under a burst of
+/// requests, half of them dropped by their clients after 100 ms: every request that waits
+/// gets a 503, none hangs (each is guarded by a timeout far above `socket_timeout`, 0.5 s
+/// here), and once Redis answers again the same demos serve the same sessions, without a
+/// restart. The default connection strategy, one shared multiplexed connection, and a pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_under_a_burst_is_503_for_every_request_and_recovers() {
+    const GUARD: Duration = Duration::from_secs(30);
+    const BURST: usize = 40;
+    for pool in [None, Some("4")] {
+        let mut options = vec![
+            ("session_redis_socket_timeout", "0.5"),
+            ("session_redis_socket_connect_timeout", "0.5"),
+        ];
+        if let Some(size) = pool {
+            options.push(("session_redis_max_connections", size));
+        }
+        let stack = Stack::start_with(Some(600), &options).await;
+        let mut cookies = Vec::new();
+        for (_, base) in stack.demos() {
+            cookies.push(checks::login(base, None, "dave").await);
+        }
+
+        stack.redis.pause();
+        for ((name, base), cookie) in stack.demos().into_iter().zip(&cookies) {
+            let mut requests = Vec::new();
+            for i in 0..BURST {
+                let (url, cookie) = (format!("{base}/counter"), cookie.clone());
+                requests.push(tokio::spawn(async move {
+                    let sending = send("GET", &url, Some(&cookie), None);
+                    if i % 2 == 0 {
+                        // A client that gives up: the server sees the connection dropped.
+                        let _ = tokio::time::timeout(Duration::from_millis(100), sending).await;
+                        None
+                    } else {
+                        Some(tokio::time::timeout(GUARD, sending).await)
+                    }
+                }));
+            }
+            for answer in join_all(requests).await {
+                match answer.unwrap() {
+                    None => {}
+                    Some(Ok(res)) => assert_eq!(
+                        res.status,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "{name}, pool {pool:?}: {res:?}"
+                    ),
+                    Some(Err(_)) => panic!("{name}, pool {pool:?}: no answer within {GUARD:?}"),
+                }
+            }
+        }
+
+        stack.redis.resume();
+        for ((name, base), cookie) in stack.demos().into_iter().zip(&cookies) {
+            let mut whoami = None;
+            for _ in 0..50 {
+                let res = get(base, "/whoami", Some(cookie)).await;
+                if res.status == StatusCode::OK {
+                    whoami = Some(res.body);
+                    break;
+                }
+                assert_eq!(
+                    res.status,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{name}, pool {pool:?}: {res:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(
+                whoami.as_deref(),
+                Some("dave"),
+                "{name}, pool {pool:?}: no recovery"
+            );
+        }
+        stack.stop().await;
+    }
+}
+
+/// Anonymous requests cost the store nothing it keeps: a flood of requests that do not write
+/// their session (no cookie, garbage, a tampered seal, the valid cookie of a session logged
+/// out, a fresh valid cookie per request), to every route that does not store (`/read`,
+/// `/whoami`, `/`, `/app`, `/healthz`, a logout, a logout everywhere), through both demos
+/// with the session index on, leaves Redis exactly as it was: no session, no index entry,
+/// no other key. An empty session is never written (`SessionStore::create`), whatever the
+/// framework asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_that_write_nothing_store_nothing() {
+    let stack = Stack::start_with(Some(600), &[("session_redis_index_key", "user")]).await;
+    let mut logged_out = Vec::new();
+    for (_, base) in stack.demos() {
+        let cookie = checks::login(base, None, "erin").await;
+        let res = post(base, "/logout", Some(&cookie)).await;
+        assert_eq!(res.status, StatusCode::OK, "{res:?}");
+        logged_out.push(cookie);
+    }
+    let keys_before: i64 = stack.redis.cmd(&["DBSIZE"]);
+    for (name, base) in stack.demos() {
+        for round in 0..20 {
+            let cookies = [
+                None,
+                Some("id=garbage".to_owned()),
+                Some(checks::tamper(&logged_out[round % 2])),
+                Some(logged_out[round % 2].clone()),
+                // A valid cookie of a session never stored, new each round.
+                Some(checks::seal(&session_core::SessionId::generate(), KEY)),
+            ];
+            for cookie in &cookies {
+                for (method, path) in [
+                    ("GET", "/read"),
+                    ("GET", "/whoami"),
+                    ("GET", "/"),
+                    ("GET", "/app"),
+                    ("GET", "/healthz"),
+                    ("POST", "/logout"),
+                    ("POST", "/logout-everywhere"),
+                ] {
+                    let res = send(method, &format!("{base}{path}"), cookie.as_deref(), None).await;
+                    assert!(
+                        res.status.is_success() || res.status.is_client_error(),
+                        "{name} {method} {path}: {res:?}"
+                    );
+                }
+            }
+        }
+    }
+    let keys_after: i64 = stack.redis.cmd(&["DBSIZE"]);
+    assert_eq!(keys_after, keys_before, "keys stored by anonymous requests");
     stack.stop().await;
 }
 

@@ -12,6 +12,16 @@ pub fn session_id(pair: &str, key_material: &[u8]) -> SessionId {
     SessionId::parse(&open_cookie(pair, key_material)).unwrap()
 }
 
+/// A `name=value` session cookie pair sealing `id` the way actix-web's private jar (and the
+/// axum layer) seal it: the cookie a server would send for that session.
+pub fn seal(id: &SessionId, key_material: &[u8]) -> String {
+    let mut jar = actix_web::cookie::CookieJar::new();
+    jar.private_mut(&actix_web::cookie::Key::from(key_material))
+        .add(Cookie::new("id", id.as_str().to_owned()));
+    let sealed = jar.get("id").expect("the cookie just added");
+    format!("id={}", sealed.value())
+}
+
 /// Flips one character of the sealed value.
 pub fn tamper(pair: &str) -> String {
     let (name, value) = pair.split_once('=').unwrap();

@@ -477,7 +477,11 @@ impl Connector {
 
 /// True when a connection that returned this error cannot be trusted again. Server replies
 /// such as `WRONGTYPE` leave the connection in a clean state; `READONLY` means it is connected
-/// to a replica.
+/// to a replica. A response timeout is an I/O error to redis-rs, so it counts: a connection
+/// gone silent without a FIN or RST (a NAT entry dropped) would otherwise keep failing every
+/// request until the kernel gives up on it, about 15 minutes later (`redis_backend.rs`
+/// `a_connection_gone_silent_is_replaced_after_a_timeout`). The cost on a server that is only
+/// slow: one new connection per timeout.
 fn is_broken(err: &RedisError) -> bool {
     err.is_io_error() || err.is_unrecoverable_error() || is_readonly(err)
 }
