@@ -231,9 +231,13 @@ pub(crate) enum Moved {
 /// all its ids at once or none (so two batches, or a batch and a single lock, never wait for
 /// each other in a cycle), and batches of different ids never wait for each other. Memory:
 /// the ids in flight.
+///
+/// Each held id has a `Notify` of its own, so a release wakes only the requests waiting
+/// for one of its ids: with one for all ids, every release woke every waiter of the process,
+/// and a client's burst of requests of one session (waiting, up to the lock timeout, for its
+/// move) made every move or delete of every other session cost as many wake-ups.
 struct IdLocks {
-    busy: std::sync::Mutex<std::collections::HashSet<String>>,
-    released: tokio::sync::Notify,
+    busy: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Notify>>>,
 }
 
 /// Held ids, released on drop.
@@ -245,8 +249,7 @@ struct IdGuard<'a> {
 impl IdLocks {
     fn new() -> Self {
         Self {
-            busy: std::sync::Mutex::new(std::collections::HashSet::new()),
-            released: tokio::sync::Notify::new(),
+            busy: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -261,29 +264,37 @@ impl IdLocks {
         ids.sort_unstable();
         ids.dedup();
         loop {
-            // Made before looking, so a release in between is not missed.
-            let released = self.released.notified();
-            {
-                let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-                if ids.iter().all(|id| !busy.contains(id)) {
-                    busy.extend(ids.iter().cloned());
-                    return IdGuard { locks: self, ids };
-                }
+            match self.try_lock_all(&ids) {
+                Ok(()) => return IdGuard { locks: self, ids },
+                Err(released) => released.await,
             }
-            released.await;
         }
+    }
+
+    /// Takes every id of `ids` when none is held; otherwise the wake-up of the release of
+    /// one that is. It is made under the mutex, and a release notifies under it too, so a
+    /// release between this look and the wait is not missed (`notify_waiters` reaches a
+    /// `Notified` made before it, polled or not).
+    fn try_lock_all(&self, ids: &[String]) -> Result<(), tokio::sync::futures::OwnedNotified> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = ids.iter().find_map(|id| busy.get(id)) {
+            return Err(Arc::clone(held).notified_owned());
+        }
+        for id in ids {
+            busy.insert(id.clone(), Arc::new(tokio::sync::Notify::new()));
+        }
+        Ok(())
     }
 }
 
 impl Drop for IdGuard<'_> {
     fn drop(&mut self) {
-        {
-            let mut busy = self.locks.busy.lock().unwrap_or_else(|e| e.into_inner());
-            for id in &self.ids {
-                busy.remove(id);
+        let mut busy = self.locks.busy.lock().unwrap_or_else(|e| e.into_inner());
+        for id in &self.ids {
+            if let Some(released) = busy.remove(id) {
+                released.notify_waiters();
             }
         }
-        self.locks.released.notify_waiters();
     }
 }
 
@@ -1533,6 +1544,48 @@ mod tests {
     use futures_util::FutureExt;
 
     use super::*;
+
+    /// A waker that counts its wakes.
+    struct Wakes(std::sync::atomic::AtomicUsize);
+
+    impl futures_util::task::ArcWake for Wakes {
+        fn wake_by_ref(arc_self: &Arc<Self>) {
+            arc_self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// A release wakes the requests waiting for its ids, and no other. It woke every waiter
+    /// of the process (one `Notify` for all ids), each of which took the mutex and looked
+    /// again: with many requests of one session waiting (a client's burst while that
+    /// session's move waits on a hung backend), every move or delete of any other session
+    /// in the process cost as many wake-ups.
+    #[tokio::test]
+    async fn a_release_wakes_only_the_waiters_of_its_ids() {
+        use std::{
+            future::Future,
+            sync::atomic::Ordering,
+            task::{Context, Poll},
+        };
+        let locks = IdLocks::new();
+        let (a, b) = (SessionId::generate(), SessionId::generate());
+        let held = locks.lock(&a).await;
+        let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = futures_util::task::waker(Arc::clone(&wakes));
+        let mut cx = Context::from_waker(&waker);
+        let mut waiting = Box::pin(locks.lock(&a));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        for _ in 0..10 {
+            drop(locks.lock(&b).await);
+        }
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "a release of another id woke the waiter"
+        );
+        drop(held);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the release of its id");
+        assert!(matches!(waiting.as_mut().poll(&mut cx), Poll::Ready(_)));
+    }
 
     #[tokio::test]
     async fn a_batch_waits_for_its_held_ids_only() {
