@@ -184,3 +184,58 @@ async fn touches_of_dropped_requests_end_while_redis_is_hung() {
         assert!(touched, "pool {pool:?}: no recovery after Redis came back");
     }
 }
+
+/// A port that accepts connections and never answers (a loopback listener that nobody reads:
+/// the kernel completes the TCP handshake), from the very first connection: a proxy in front
+/// of a dead server, a wrong port taken by another program. Every operation, on a store
+/// built that way, with both strategies and with a client name (whose `CLIENT SETNAME` is
+/// sent while connecting), ends with "unavailable", as does the health check, and no
+/// request waits past its timeouts (guarded, never timed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_that_accepts_and_never_answers_fails_every_operation() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", silent.local_addr().unwrap());
+    for (pool, client_name) in [
+        (None, None),
+        (Some(4), None),
+        (None, Some("app")),
+        (Some(4), Some("app")),
+    ] {
+        let store = SessionStore::new(
+            RedisBackend::from_config(&SessionConfig {
+                url: Some(url.clone()),
+                socket_timeout: Some(0.5),
+                socket_connect_timeout: Some(0.5),
+                max_connections: pool,
+                client_name: client_name.map(str::to_owned),
+                ..SessionConfig::default()
+            })
+            .unwrap(),
+        );
+        let case = format!("pool {pool:?}, client name {client_name:?}");
+        let id = SessionId::generate();
+        let operations = (0..CONCURRENT).map(|i| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                tokio::time::timeout(GUARD, async {
+                    match i % 3 {
+                        0 => store.load(&id).await.map(|_| ()),
+                        1 => store.create(&state(), None).await.map(|_| ()),
+                        _ => store.delete(&id).await.map(|_| ()),
+                    }
+                })
+                .await
+            })
+        });
+        for answer in join_all(operations).await {
+            match answer.unwrap() {
+                Ok(Err(err)) => assert!(err.is_unavailable(), "{case}: {err:?}"),
+                Ok(Ok(())) => panic!("{case}: an operation succeeded against a silent port"),
+                Err(_) => panic!("{case}: an operation still waiting after {GUARD:?}"),
+            }
+        }
+        let health = tokio::time::timeout(GUARD, store.health()).await;
+        let health = health.unwrap_or_else(|_| panic!("{case}: health still waiting"));
+        assert!(health.iter().all(|h| !h.up), "{case}: {health:?}");
+    }
+}
