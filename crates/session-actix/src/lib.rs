@@ -113,13 +113,25 @@
 //! * A store outage is an error. actix-session turns every store error into an opaque 500;
 //!   [`request_scope`] turns those caused by an outage into 503 Service Unavailable, and a
 //!   session over `session_redis_max_session_size` into 413 Payload Too Large (nothing is
-//!   stored; actix-session's renew deletes the old id before it saves the new one, so a
-//!   renew that is too large ends the session).
+//!   stored; inside [`request_scope`] a renew that is too large leaves the old session as it
+//!   was, outside it actix-session's delete has already ended it).
 //! * An `update` of a session deleted meanwhile (a logout in another request, or expiry) writes
 //!   nothing: see [`ActixStore`] for why and what the client gets. So does a renew of one,
-//!   inside [`request_scope`]: actix-session deletes the old id, then saves the state under a
-//!   new one, and that save stores nothing when the delete found no session (outside the
-//!   scope the save cannot tell a renew from a new session).
+//!   inside [`request_scope`], which answers it 409 Conflict with no cookie.
+//!
+//! # Renews and logouts
+//! actix-session's renew calls the store's `delete` of the old id, then its `save` of the
+//! state. Inside [`request_scope`] that delete waits: the save creates the new id first and
+//! then deletes the old one, and when that delete finds nothing (a logout, a revoke or
+//! expiry since the load, or another renew of the same session that got there first: a
+//! login sent twice) it deletes the new id again and fails, answered 409 with no cookie.
+//! A logout that lands anywhere in the renew sticks, at most one of two renews at once
+//! keeps a new id, and the loser's answer leaves the browser's cookie alone, so the browser
+//! keeps the winner's cookie in whichever order the answers arrive (a cookie naming nothing
+//! would log the user out whenever it arrived last). A logout's delete (`purge`) waits for
+//! the end of the request, where [`request_scope`] sends it. Outside the scope the save
+//! cannot tell a renew from a new session: a logout between the two calls is lost, and two
+//! renews at once both keep a live session.
 #![warn(missing_docs)]
 
 use std::{
@@ -303,20 +315,47 @@ impl ActixSessionStore for ActixStore {
     ) -> Result<SessionKey, SaveError> {
         self.check_scope();
         // actix-session saves after a delete in one case: a renew, which moves the state the
-        // request loaded to a new id. If the old id was gone by then (a logout in another
-        // request, a revoke, expiry), storing that state would bring the session back: the
-        // client gets an id that names no session instead, as `update` gives one.
-        if scope::take_renew_of_deleted() {
-            tracing::info!("session was deleted or expired before its renew; it stays deleted");
-            return key_of(&SessionId::generate()).map_err(SaveError::Other);
-        }
+        // request loaded to a new id. Inside `request_scope` that delete was held back
+        // (`scope::hold_delete`): the new id is created first and the old one deleted after,
+        // as the axum layer does, so a logout that lands anywhere in the renew still finds
+        // something to delete, or leaves this delete nothing to find.
+        let renew_of = scope::take_held_delete();
         // A renew moves a session of its own expiry with it: that expiry's TTL, not actix's.
         let ttl = own_ttl_of(&session_state).unwrap_or_else(|| std_ttl(ttl));
+        // A failed create leaves the old session as it was (its delete was never sent).
         let id = self
             .store
             .create(&session_state, Some(ttl))
             .await
             .map_err(|err| SaveError::Other(self.failure(err)))?;
+        if let Some(old) = renew_of {
+            let deleted = self.store.delete(&old).await;
+            if !matches!(deleted, Ok(true)) {
+                if let Err(err) = self.store.delete(&id).await {
+                    // Its id was never sent: nobody can use it, and it expires with its TTL.
+                    tracing::warn!(error = %err, "could not delete the new id of a renew that did not complete");
+                }
+            }
+            match deleted {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Gone since the load: a logout in another request, a revoke, expiry,
+                    // or another renew of the same session (a login sent twice) that got
+                    // there first. Keeping the new id would undo a logout, or leave a second
+                    // live session behind an old cookie; handing out a dead id would log out
+                    // a user whose other renew won, whenever this answer reached the browser
+                    // last. An error sets no cookie: `request_scope` answers 409.
+                    tracing::info!(
+                        "session was deleted or renewed before its renew; nothing stored"
+                    );
+                    scope::mark(scope::Failure::Conflict);
+                    return Err(SaveError::Other(anyhow::anyhow!(
+                        "session was deleted or renewed by another request during its renew"
+                    )));
+                }
+                Err(err) => return Err(SaveError::Other(self.failure(err))),
+            }
+        }
         key_of(&id).map_err(SaveError::Other)
     }
 
@@ -403,13 +442,17 @@ impl ActixSessionStore for ActixStore {
         let Ok(id) = SessionId::parse(session_key.as_ref()) else {
             return Ok(());
         };
-        let deleted = self
-            .store
+        // A delete of a session this request loaded is a logout or the first half of a
+        // renew: inside `request_scope` it waits for the renew's save, or for the end of the
+        // request (`request_scope` sends it then).
+        if scope::hold_delete(session_key.as_ref(), &self.store, &id) {
+            return Ok(());
+        }
+        self.store
             .delete(&id)
             .await
-            .map_err(|err| self.failure(err))?;
-        scope::deleted(session_key.as_ref(), deleted);
-        Ok(())
+            .map(drop)
+            .map_err(|err| self.failure(err))
     }
 }
 
@@ -428,15 +471,19 @@ mod scope {
         Outage,
         /// The session is over `session_redis_max_session_size`: 413, nothing stored.
         TooLarge,
+        /// A renew found its session gone (a logout, or another renew of it, came first):
+        /// 409, nothing stored and no cookie set.
+        Conflict,
     }
 
     #[derive(Default)]
     pub(super) struct RequestScope {
         /// A store call of this request failed in a way the response should tell.
         pub(super) failure: Option<Failure>,
-        /// The last `delete` of this request found nothing of a session it loaded: the `save`
-        /// of a renew that follows must not store the state it loaded.
-        deleted_nothing: bool,
+        /// actix-session's `delete` of a session this request loaded, not sent yet: a
+        /// renew's `save` sends it after creating the new id; otherwise (a logout)
+        /// [`request_scope`] sends it once the inner services are done.
+        held_delete: Option<(SessionStore, SessionId)>,
         /// A copy of the state `load` returned and its version, by session key, until
         /// `update` takes them. A [`Snapshot`], not a clone of the map: most requests only
         /// read, and never look at it.
@@ -465,22 +512,36 @@ mod scope {
         });
     }
 
-    /// Notes a `delete` of `session_key`: it found nothing (`deleted` false) of a session
-    /// this request loaded, so the `save` that follows, a renew's, must store nothing. Only
-    /// for a session the request loaded, so that a logout of a session already gone (its
-    /// load found nothing) under another `SessionMiddleware` of the same scope does not
-    /// stop that middleware's new session; a delete that found its session clears it.
-    pub(super) fn deleted(session_key: &str, deleted: bool) {
-        let _ = REQUEST.try_with(|scope| {
-            let mut scope = scope.borrow_mut();
-            scope.deleted_nothing = !deleted && scope.loaded.contains_key(session_key);
-        });
+    /// Holds back the `delete` of `session_key` when this request loaded that session (a
+    /// logout or a renew's first call; a delete of a session its load did not find, under
+    /// another `SessionMiddleware` of the same scope, goes at once). Whether it was held.
+    pub(super) fn hold_delete(session_key: &str, store: &SessionStore, id: &SessionId) -> bool {
+        REQUEST
+            .try_with(|scope| {
+                let mut scope = scope.borrow_mut();
+                if scope.held_delete.is_some() || !scope.loaded.contains_key(session_key) {
+                    return false;
+                }
+                scope.held_delete = Some((store.clone(), id.clone()));
+                true
+            })
+            .unwrap_or(false)
     }
 
-    pub(super) fn take_renew_of_deleted() -> bool {
+    /// The held delete, for [`request_scope`] to send once the inner services are done.
+    pub(super) fn take_logout() -> Option<(SessionStore, SessionId)> {
         REQUEST
-            .try_with(|scope| std::mem::take(&mut scope.borrow_mut().deleted_nothing))
-            .unwrap_or(false)
+            .try_with(|scope| scope.borrow_mut().held_delete.take())
+            .ok()
+            .flatten()
+    }
+
+    /// The id whose delete is held, for the renew's `save` that sends it.
+    pub(super) fn take_held_delete() -> Option<SessionId> {
+        REQUEST
+            .try_with(|scope| scope.borrow_mut().held_delete.take().map(|(_, id)| id))
+            .ok()
+            .flatten()
     }
 
     /// The TTL of the own expiry ([`session_core::own_ttl`]) of the session `session_key` as
@@ -516,8 +577,13 @@ mod scope {
 ///   [Concurrent requests](crate#concurrent-requests-of-one-session)), and
 /// * records store outages, which this middleware answers with 503 Service Unavailable instead
 ///   of the opaque 500 that actix-session makes of every store error, and sessions over
-///   `session_redis_max_session_size`, answered with 413 Payload Too Large (nothing stored).
-///   Other errors pass through unchanged.
+///   `session_redis_max_session_size`, answered with 413 Payload Too Large (nothing stored),
+///   and renews that found their session gone, answered with 409 Conflict (nothing stored,
+///   no cookie: see [Renews and logouts](crate#renews-and-logouts)). Other errors pass
+///   through unchanged.
+/// * holds back actix-session's delete of a session the request loaded: a renew's goes after
+///   its new id is created, a logout's is sent here once the inner services are done (a
+///   failure then answers 503 or 500 instead of removing the cookie).
 ///
 /// Why a scope: actix-session wraps store errors in a ready-made 500 response whose cause cannot
 /// be inspected afterwards, so the store has to say "that was an outage" on the side.
@@ -527,7 +593,22 @@ pub async fn request_scope<B: MessageBody>(
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     scope::REQUEST
         .scope(RefCell::default(), async move {
-            let result = next.call(req).await;
+            let mut result = next.call(req).await;
+            // A logout's delete, held back by `ActixStore::delete` (a renew's was sent by its
+            // save). Sent even when the inner services failed: a logout the user asked for.
+            if let Some((store, id)) = scope::take_logout() {
+                if let Err(err) = store.delete(&id).await {
+                    // The answer must not remove the cookie of a session still stored: the
+                    // error answer replaces actix-session's, as when its own delete failed.
+                    if err.is_unavailable() {
+                        scope::mark(scope::Failure::Outage);
+                        tracing::warn!(error = %err, "session store unavailable");
+                    } else {
+                        tracing::error!(error = %err, "session store failed");
+                    }
+                    result = Err(actix_web::error::ErrorInternalServerError(err));
+                }
+            }
             let failure = scope::REQUEST.with(|scope| scope.borrow().failure);
             match (result, failure) {
                 (Err(err), Some(scope::Failure::Outage)) => Err(InternalError::from_response(
@@ -535,6 +616,13 @@ pub async fn request_scope<B: MessageBody>(
                     HttpResponse::ServiceUnavailable()
                         .content_type("text/plain; charset=utf-8")
                         .body("session store unavailable, try again later"),
+                )
+                .into()),
+                (Err(err), Some(scope::Failure::Conflict)) => Err(InternalError::from_response(
+                    err,
+                    HttpResponse::Conflict()
+                        .content_type("text/plain; charset=utf-8")
+                        .body("the session changed in another request at the same time (a logout, or the same login sent twice): nothing was stored"),
                 )
                 .into()),
                 (Err(err), Some(scope::Failure::TooLarge)) => Err(InternalError::from_response(

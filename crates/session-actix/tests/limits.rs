@@ -16,6 +16,12 @@ async fn put(session: Session, q: web::Query<Put>) -> actix_web::Result<HttpResp
     Ok(HttpResponse::Ok().finish())
 }
 
+/// A login: a new id for the session, with `len` bytes under `blob`.
+async fn renew_put(session: Session, q: web::Query<Put>) -> actix_web::Result<HttpResponse> {
+    session.renew();
+    put(session, q).await
+}
+
 #[actix_web::test]
 async fn an_oversized_session_is_413_with_nothing_stored() {
     let probe = ProbeBackend::memory();
@@ -27,7 +33,8 @@ async fn an_oversized_session_is_413_with_nothing_stored() {
                 Key::from(&[7; 64]),
             ))
             .wrap(from_fn(request_scope))
-            .route("/put", web::get().to(put)),
+            .route("/put", web::get().to(put))
+            .route("/renew-put", web::get().to(renew_put)),
     )
     .await;
 
@@ -64,11 +71,36 @@ async fn an_oversized_session_is_413_with_nothing_stored() {
         &app,
         test::TestRequest::get()
             .uri("/put?len=5000")
-            .cookie(cookie)
+            .cookie(cookie.clone())
             .to_request(),
     )
     .await
     .expect_err("refused");
     assert_eq!(err.error_response().status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(probe.writes(), writes, "nothing written");
+
+    // A renew over the limit: refused before the old id is deleted (actix-session deletes
+    // it first; `request_scope` holds that delete until the new id is stored), so the user
+    // keeps the session and the cookie.
+    let err = test::try_call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/renew-put?len=5000")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await
+    .expect_err("refused");
+    assert_eq!(err.error_response().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(probe.writes(), writes, "nothing written, nothing deleted");
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/put?len=10")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "the session is still there");
+    assert_eq!(probe.writes(), writes + 1);
 }

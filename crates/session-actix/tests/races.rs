@@ -7,18 +7,26 @@ mod common;
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use common::{id_in, purge, renew_later, req, session_cookie, set, set_later, Gate};
+use common::{
+    answer, id_in, jar_after, purge, renew_later, req, session_cookie, set, set_later, Gate,
+};
 
 use actix_session::{config::PersistentSession, SessionMiddleware};
 use actix_web::{
-    cookie::{time, Key},
+    body::MessageBody,
+    cookie::{time, Cookie, Key},
+    dev::{Service, ServiceResponse},
     http::StatusCode,
-    middleware::from_fn,
+    middleware::{from_fn, Condition},
     test, web, App,
 };
 use futures_util::future::join_all;
 use session_actix::{request_scope, ActixStore};
-use session_core::{backends::redis::RedisBackend, SessionConfig, SessionStore};
+use session_core::{
+    backends::redis::RedisBackend,
+    testing::probe::{Op, ProbeBackend},
+    SessionConfig, SessionStore,
+};
 use session_testkit::RedisServer;
 
 /// Twelve requests at once per round, each setting its own key again every round (so the
@@ -99,7 +107,7 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             } else {
                 "/renew-later".to_owned()
             };
-            test::call_service(&app, req(&uri, &cookie))
+            answer(&app, req(&uri, &cookie))
         });
         let (answers, out) = tokio::join!(join_all(late), async {
             while gate.loaded.load(Ordering::SeqCst) < 8 {
@@ -110,10 +118,15 @@ async fn concurrent_requests_of_one_session_lose_nothing_and_never_undo_a_logout
             out
         });
         assert_eq!(out.status(), StatusCode::OK, "{case}");
-        assert!(
-            answers.iter().all(|r| r.status() == StatusCode::OK),
-            "{case}"
-        );
+        // The renews find the session gone: 409, no cookie (`two_renews_...` below).
+        for (i, (status, _)) in answers.iter().enumerate() {
+            let expected = if i < 6 {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            };
+            assert_eq!(*status, expected, "{case}, request {i}");
+        }
         assert_eq!(
             core.load(&id).await.unwrap(),
             None,
@@ -175,27 +188,199 @@ async fn a_renew_after_a_logout_and_a_late_writes_append_brings_nothing_back() {
     .await;
     let cookie = session_cookie(&res).unwrap();
     let id = id_in(&cookie, &key);
-    let (renewed, out) = tokio::join!(
-        test::call_service(&app, req("/renew-later", &cookie)),
-        async {
-            while gate.loaded.load(Ordering::SeqCst) < 1 {
-                tokio::task::yield_now().await;
-            }
-            let out = test::call_service(&app, req("/logout", &cookie)).await;
-            let _: i64 = redis.cmd(&[
-                "APPEND",
-                &format!("session:{}", id.as_str()),
-                r#","late":"v" "#,
-            ]);
-            gate.go.notify_waiters();
-            out
+    let (renewed, out) = tokio::join!(answer(&app, req("/renew-later", &cookie)), async {
+        while gate.loaded.load(Ordering::SeqCst) < 1 {
+            tokio::task::yield_now().await;
         }
-    );
+        let out = test::call_service(&app, req("/logout", &cookie)).await;
+        let _: i64 = redis.cmd(&[
+            "APPEND",
+            &format!("session:{}", id.as_str()),
+            r#","late":"v" "#,
+        ]);
+        gate.go.notify_waiters();
+        out
+    });
     assert_eq!(out.status(), StatusCode::OK);
-    assert_eq!(renewed.status(), StatusCode::OK);
+    assert_eq!(renewed, (StatusCode::CONFLICT, None));
     let kept = sessions_in(&redis);
     assert!(
         kept.is_empty(),
         "a renew racing the logout kept the session under a new id: {kept:?}"
     );
+}
+
+/// An app over `core` with the renewing, writing and logout handlers, inside `request_scope`
+/// when `scoped`.
+async fn renewing_app(
+    core: &SessionStore,
+    key: &Key,
+    gate: &web::Data<Gate>,
+    scoped: bool,
+) -> impl Service<
+    actix_http::Request,
+    Response = ServiceResponse<impl MessageBody>,
+    Error = actix_web::Error,
+> {
+    test::init_service(
+        App::new()
+            .app_data(gate.clone())
+            .wrap(SessionMiddleware::new(
+                ActixStore::new(core.clone()),
+                key.clone(),
+            ))
+            .wrap(Condition::new(scoped, from_fn(request_scope)))
+            .route("/set", web::get().to(set))
+            .route("/renew-later", web::get().to(renew_later))
+            .route("/logout", web::get().to(purge)),
+    )
+    .await
+}
+
+/// A session holding `user=alice`, made through `app`: its cookie.
+async fn alice<S, B>(app: &S) -> Cookie<'static>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let res = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri("/set?key=user&value=alice")
+            .to_request(),
+    )
+    .await;
+    session_cookie(&res).unwrap()
+}
+
+/// Two renews (a login) of one session at the same instant: a login form submitted twice, or
+/// a stolen cookie's request racing the victim's login. Both load the session and wait, then
+/// both renew it. Inside `request_scope` the renew whose delete of the old id comes first
+/// keeps its new id; the other stores nothing and answers 409 with no cookie, so a browser
+/// that receives both answers, in either order, ends with the live cookie, and one session
+/// is stored (before: the other answered 200 with a cookie naming nothing, which logged the
+/// user out whenever it arrived last). Without `request_scope`, actix-session's save of a
+/// renew cannot be told from a new session's: both renews keep a live session (the documented
+/// limit, checked as such).
+#[actix_web::test]
+async fn two_renews_of_one_session_at_once_keep_one_login() {
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let core = SessionStore::new(RedisBackend::from_config(&config).unwrap());
+    for scoped in [true, false] {
+        for round in 0..10 {
+            let case = format!("scoped: {scoped}, round {round}");
+            let _: () = redis.cmd(&["FLUSHALL"]);
+            let key = Key::generate();
+            let gate = web::Data::new(Gate::default());
+            let app = renewing_app(&core, &key, &gate, scoped).await;
+            let cookie = alice(&app).await;
+            let old = id_in(&cookie, &key);
+            let (answers, ()) = tokio::join!(
+                join_all((0..2).map(|_| answer(&app, req("/renew-later", &cookie)))),
+                async {
+                    while gate.loaded.load(Ordering::SeqCst) < 2 {
+                        tokio::task::yield_now().await;
+                    }
+                    gate.go.notify_waiters();
+                }
+            );
+            let (statuses, cookies): (Vec<StatusCode>, Vec<_>) = answers.into_iter().unzip();
+            assert_eq!(
+                core.load(&old).await.unwrap(),
+                None,
+                "{case}: the old id lives"
+            );
+            let live: Vec<_> = cookies
+                .iter()
+                .flatten()
+                .filter(|c| !c.value().is_empty())
+                .collect();
+            let kept = sessions_in(&redis);
+            if !scoped {
+                assert_eq!(statuses, [StatusCode::OK; 2], "{case}");
+                assert_eq!(
+                    (live.len(), kept.len()),
+                    (2, 2),
+                    "{case}: the documented limit"
+                );
+                continue;
+            }
+            assert_eq!(
+                live.len(),
+                1,
+                "{case}: answers setting a session cookie: {} ({statuses:?})",
+                live.len()
+            );
+            assert_eq!(kept.len(), 1, "{case}: sessions stored: {}", kept.len());
+            let winner = id_in(live[0], &key);
+            assert_eq!(
+                core.load(&winner).await.unwrap().unwrap()["user"],
+                "\"mallory\"",
+                "{case}"
+            );
+            let mut sorted = statuses.clone();
+            sorted.sort();
+            assert_eq!(sorted, [StatusCode::OK, StatusCode::CONFLICT], "{case}");
+            for (first, second) in [(0, 1), (1, 0)] {
+                let jar = jar_after(&cookie, &[cookies[first].clone(), cookies[second].clone()]);
+                assert_eq!(
+                    jar.map(|c| id_in(&c, &key)).as_ref(),
+                    Some(&winner),
+                    "{case}: a browser receiving answer {first} then {second} is logged out"
+                );
+            }
+        }
+    }
+}
+
+/// A logout that lands inside a renew, between its two store calls: actix-session deletes
+/// the old id, then saves the state under a new one. Held at the renew's create, and at its
+/// delete. Before: a logout between actix-session's delete and its save found nothing to
+/// delete, answered "logged out", and the save brought the session back under the new id.
+/// Inside `request_scope` the delete now waits for the save, which creates the new id first
+/// and deletes the old one after, as the axum layer does: whichever call the logout comes
+/// between, the renew's delete finds nothing, the new id goes again, and the renew answers
+/// 409 with no cookie.
+#[actix_web::test]
+async fn a_logout_during_a_renew_sticks() {
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    for held in [Op::Create, Op::Delete] {
+        let probe = ProbeBackend::wrap(std::sync::Arc::new(
+            RedisBackend::from_config(&config).unwrap(),
+        ));
+        let core = SessionStore::new(probe.clone());
+        let key = Key::generate();
+        let gate = web::Data::new(Gate::default());
+        let app = renewing_app(&core, &key, &gate, true).await;
+        let cookie = alice(&app).await;
+        let pause = probe.pause(held);
+        let (renewed, out) = tokio::join!(answer(&app, req("/renew-later", &cookie)), async {
+            while gate.loaded.load(Ordering::SeqCst) < 1 {
+                tokio::task::yield_now().await;
+            }
+            gate.go.notify_waiters();
+            pause.reached().await;
+            let out = test::call_service(&app, req("/logout", &cookie)).await;
+            pause.release();
+            out
+        });
+        assert_eq!(out.status(), StatusCode::OK, "{held:?}");
+        let kept = sessions_in(&redis);
+        assert!(
+            kept.is_empty(),
+            "held at {held:?}: the renew kept the session under a new id after the logout \
+             (renew answered {}, live cookie: {})",
+            renewed.0,
+            renewed.1.as_ref().is_some_and(|c| !c.value().is_empty())
+        );
+        assert_eq!(renewed, (StatusCode::CONFLICT, None), "{held:?}");
+    }
 }

@@ -24,11 +24,12 @@
 //! * At most one write after the handler: `create` for a new session, `apply` with only the
 //!   keys that changed for an existing one, `delete` for a purge, nothing when nothing changed.
 //!   Two calls: [`Session::renew`] (`create` under the new id, then `delete` of the old one;
-//!   when that delete finds the session gone, a logout meanwhile, one more `delete`, of the
-//!   new id), a [`Session::purge`] followed by new data in the same request (`delete` of the
-//!   old id, `create` under the new one), and, under [`SessionLayer::with_always_save`], a
-//!   request that carries a session whose handler never touched it (a load, then a `touch`;
-//!   one call with sliding expiry, whose load sets the TTL).
+//!   when that delete finds the session gone, a logout or another renew meanwhile, one more
+//!   `delete`, of the new id), a [`Session::purge`] followed by new data in the same request
+//!   (`delete` of the old id, `create` under the new one), and, under
+//!   [`SessionLayer::with_always_save`], a request that carries a session whose handler never
+//!   touched it (a load, then a `touch`; one call with sliding expiry, whose load sets the
+//!   TTL).
 //! * Sliding expiry ([`SessionLayer::with_sliding_expiry`]) refreshes the TTL in the same round
 //!   trip as the load.
 //!

@@ -456,9 +456,11 @@ impl Session {
     /// After the handler the full state is created under the new id, then the old session is
     /// deleted: two store calls, as a purge followed by new data. When that delete finds no
     /// session (a logout in another request, a revoke, or expiry since this request's load),
-    /// the new id is deleted again and the cookie removed: a renew never brings back a session
-    /// that was deleted. (So of two renews of one session
-    /// at the same instant, a double-submitted login, the second ends it.)
+    /// the new id is deleted again and the response sets no cookie: a renew never brings back
+    /// a session that was deleted. Of two renews of one session at the same instant (a login
+    /// sent twice), the one whose delete comes first keeps its new id; the other stores
+    /// nothing and leaves the browser's cookie alone, so the browser ends with the first's
+    /// cookie in whichever order the answers arrive (the second's changes are dropped).
     pub async fn renew(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
         if let Some(old) = data.id.take() {
@@ -533,8 +535,9 @@ impl Session {
 
     /// A renew's writes: `state` created under a new id, **then** the old id deleted. A
     /// delete that finds nothing means a logout (or a revoke, or expiry) came since the
-    /// load, before or during the renew: the new id is deleted too and the cookie removed,
-    /// so the logout sticks. Deleting first left a window: a logout between that delete and
+    /// load, before or during the renew (or another renew of the session got there first):
+    /// the new id is deleted too and no cookie is sent, so the logout sticks and at most one
+    /// renew of a session keeps a new id. Deleting first left a window: a logout between that delete and
     /// the create found nothing to delete, answered "logged out", and the create then
     /// brought the session back under the new id (a ninth review). A logout that comes after
     /// both writes carries the old id, which names nothing any more: the browser keeps
@@ -563,8 +566,13 @@ impl Session {
         match deleted {
             Ok(true) => Ok(config.cookie.seal(&id, lifetime)),
             Ok(false) => {
-                tracing::info!("session was deleted or expired before its renew; it stays deleted");
-                Ok(config.cookie.removal())
+                // Gone since the load: a logout, a revoke, expiry, or another renew of this
+                // session (a login sent twice) that got there first. No `Set-Cookie`: the
+                // browser keeps what it has, the winning renew's live cookie whichever answer
+                // reaches it last, or no cookie after its own logout. Removing the cookie here
+                // logged the user out whenever this answer came after the winner's.
+                tracing::info!("session was deleted or renewed before its renew; nothing stored");
+                Ok(None)
             }
             Err(err) => Err(SessionError::from_store(err)),
         }

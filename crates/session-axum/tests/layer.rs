@@ -416,7 +416,9 @@ async fn store_outage_answers_503_and_recovers() {
 
 /// A concurrent logout lands between a request's load and its write: a write of its changes
 /// (`renew: false`), or a renew, which moves the loaded state to a new id (a login). Neither
-/// brings the session back: nothing is written or created, and the cookie goes.
+/// brings the session back: nothing is written or created. The write removes the cookie; the
+/// renew sets none (its browser keeps what it has: another renew's live cookie, when that
+/// one came first; see `topology_races.rs` `two_renews_of_one_session_at_once_keep_one_login`).
 #[tokio::test]
 async fn changes_and_renews_of_a_session_deleted_meanwhile_bring_nothing_back() {
     for renew in [false, true] {
@@ -448,11 +450,15 @@ async fn changes_and_renews_of_a_session_deleted_meanwhile_bring_nothing_back() 
         backend.reset();
         let res = send(&racing, "GET", "/race", Some(&cookie)).await;
         assert_eq!(res.status, StatusCode::OK);
-        assert!(
-            res.set_cookie[0].contains("Max-Age=0"),
-            "{:?}",
-            res.set_cookie
-        );
+        if renew {
+            assert!(res.set_cookie.is_empty(), "{:?}", res.set_cookie);
+        } else {
+            assert!(
+                res.set_cookie[0].contains("Max-Age=0"),
+                "{:?}",
+                res.set_cookie
+            );
+        }
         // The write of the changes is tried, and finds nothing to write to; a renew creates
         // the new id, finds the old one gone, and deletes the new one again (its id never
         // leaves the server).
@@ -493,8 +499,8 @@ async fn a_renew_moves_the_session_to_a_new_id() {
 }
 
 /// A logout that lands while a renew is under way (before its create, or between its
-/// create and its delete of the old id) sticks: the renew answers with the cookie removed
-/// and leaves no session under either id. The renew used to delete the old id first: a
+/// create and its delete of the old id) sticks: the renew answers with no cookie (the
+/// logout's answer removed it) and leaves no session under either id. The renew used to delete the old id first: a
 /// logout before its create found nothing, answered "logged out", and the create brought
 /// the session back under the new id (a ninth review).
 #[tokio::test]
@@ -515,9 +521,8 @@ async fn a_logout_during_a_renew_sticks() {
         let (renewed, logout) = tokio::join!(renew, logout);
         assert_eq!(logout.status, StatusCode::OK);
         assert_eq!(renewed.status, StatusCode::OK, "{paused:?}");
-        assert_eq!(renewed.set_cookie.len(), 1, "{paused:?}");
         assert!(
-            renewed.set_cookie[0].contains("Max-Age=0"),
+            renewed.set_cookie.is_empty(),
             "{paused:?}: the renew handed out {:?}",
             renewed.set_cookie
         );

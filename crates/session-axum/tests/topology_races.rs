@@ -24,9 +24,13 @@ use std::{
 };
 
 use axum::{extract::Query, http::StatusCode, routing::get, Router};
-use common::{from_env, key, local, multi, open, send};
+use common::{from_env, jar_after, key, local, multi, open, send};
 use session_axum::{Session, SessionLayer};
-use session_core::{backends::file::FileBackend, SessionConfig, SessionStore};
+use session_core::{
+    backends::file::FileBackend,
+    testing::probe::{Op, ProbeBackend},
+    SessionBackend, SessionConfig, SessionId, SessionStore,
+};
 use session_testkit::{ClusterTopology, RedisServer, SentinelTopology};
 use tokio::sync::Notify;
 
@@ -606,5 +610,208 @@ fn a_renew_racing_a_logout_without_the_old_store_brings_nothing_back() {
             keys.is_empty(),
             "a renew racing the logout kept the session: {keys:?}"
         );
+    });
+}
+
+/// Two renews (a login) of one session at the same instant, each through one of `apps` (two
+/// processes): a login form submitted twice, or a stolen cookie's request racing the
+/// victim's login. Both load the session and wait; then both renew it. The renew whose
+/// delete of the old id comes first keeps its new id; the other stores nothing. What is
+/// checked: the old id names nothing; exactly one new id holds the session (never two: a
+/// racing renew of an old cookie must not keep a second live session); exactly one answer
+/// sets a cookie; and a browser that receives both answers, in either order, ends with the
+/// live one (before: the other answer removed the cookie, which logged the user out whenever
+/// it arrived last).
+async fn two_renews_at_once(apps: [&Router; 2], gate: &Gate, places: &[SessionStore], case: &str) {
+    for round in 0..10 {
+        let case = format!("{case}, round {round}");
+        let cookie = send(apps[0], "GET", "/set?key=user&value=alice", None)
+            .await
+            .cookie_pair();
+        let old = open(&cookie);
+        let renews: Vec<_> = (0..2)
+            .map(|i| {
+                let (app, cookie) = (apps[i].clone(), cookie.clone());
+                tokio::task::spawn_local(async move {
+                    send(&app, "GET", "/renew-later", Some(&cookie)).await
+                })
+            })
+            .collect();
+        gate.until_waiting(2).await;
+        gate.release();
+        let mut answers = Vec::new();
+        for renew in renews {
+            answers.push(renew.await.unwrap());
+        }
+        for answer in &answers {
+            assert_eq!(answer.status, StatusCode::OK, "{case}");
+        }
+        let live: Vec<SessionId> = answers
+            .iter()
+            .flat_map(|a| &a.set_cookie)
+            .filter(|set| !set.contains("Max-Age=0"))
+            .map(|set| open(set.split(';').next().unwrap()))
+            .collect();
+        assert_eq!(live.len(), 1, "{case}: live cookies sent: {}", live.len());
+        for store in places {
+            assert_eq!(
+                store.load(&old).await.unwrap(),
+                None,
+                "{case}: the old id lives"
+            );
+        }
+        let stored = places[0].load(&live[0]).await.unwrap();
+        assert_eq!(
+            stored.as_ref().map(|s| s["user"].as_str()),
+            Some("\"mallory\""),
+            "{case}: the winning renew's session"
+        );
+        for (first, second) in [(0, 1), (1, 0)] {
+            let kept = jar_after(&cookie, &[&answers[first], &answers[second]]);
+            let kept = kept.map(|pair| open(&pair));
+            assert_eq!(
+                kept.as_ref(),
+                Some(&live[0]),
+                "{case}: a browser receiving answer {first} then {second} is logged out"
+            );
+        }
+    }
+}
+
+/// [`two_renews_at_once`] on one Redis server, two processes; the new ids of both renews are
+/// then counted on the server: one session only.
+#[test]
+fn two_renews_of_one_session_at_once_keep_one_login() {
+    local(async {
+        let server = RedisServer::start();
+        let config = from_env(&[("SESSION_REDIS_URL", server.url())]);
+        let stores = two(&config).await;
+        let gate = Arc::new(Gate::default());
+        let apps = [app(&stores[0], &gate, false), app(&stores[1], &gate, false)];
+        two_renews_at_once([&apps[0], &apps[1]], &gate, &stores, "one server").await;
+        let keys: Vec<String> = server.cmd(&["KEYS", "session:*"]);
+        assert_eq!(keys.len(), 10, "one session per round: {}", keys.len());
+    });
+}
+
+/// [`two_renews_at_once`] on a multi-backend with a mirror, two processes: the old id has a
+/// copy in each backend, deleted one after the other, and each process's renew must still
+/// tell whether another came first.
+#[test]
+fn two_renews_at_once_over_a_mirror_keep_one_login() {
+    local(async {
+        let (main, mirror) = (RedisServer::start(), RedisServer::start());
+        let config = multi(&[
+            (
+                "main",
+                "'read', 'write', 'delete'",
+                url_setting(&main, "s:"),
+            ),
+            ("mirror", "'write'", url_setting(&mirror, "s:")),
+        ]);
+        let stores = two(&config).await;
+        let gate = Arc::new(Gate::default());
+        let apps = [app(&stores[0], &gate, false), app(&stores[1], &gate, false)];
+        let places = [stores[0].clone(), redis(&main, "s:"), redis(&mirror, "s:")];
+        two_renews_at_once([&apps[0], &apps[1]], &gate, &places, "mirror").await;
+        for server in [&main, &mirror] {
+            let keys: Vec<String> = server.cmd(&["KEYS", "s:*"]);
+            assert_eq!(keys.len(), 10, "one session per round: {keys:?}");
+        }
+    });
+}
+
+/// A process's multi-backend over `main` (`read`, `write`, `delete`) and `mirror` (`write`),
+/// with its mirror behind `probe` when given (to hold its calls).
+fn mirrored(
+    main: &RedisServer,
+    mirror: &RedisServer,
+    probe: Option<fn(Arc<dyn SessionBackend>) -> ProbeBackend>,
+) -> (SessionStore, Option<ProbeBackend>) {
+    use session_core::{backends::multi::MultiBackend, BackendMode, TtlRule};
+    let backend = |server: &RedisServer| -> Arc<dyn SessionBackend> {
+        let config = SessionConfig {
+            url: Some(server.url()),
+            prefix: "s:".to_owned(),
+            ..SessionConfig::default()
+        };
+        Arc::new(session_core::backends::redis::RedisBackend::from_config(&config).unwrap())
+    };
+    let probe = probe.map(|wrap| wrap(backend(mirror)));
+    let mirror_backend: Arc<dyn SessionBackend> = match &probe {
+        Some(probe) => Arc::new(probe.clone()),
+        None => backend(mirror),
+    };
+    let multi = MultiBackend::new(
+        vec![
+            (
+                "main".to_owned(),
+                vec![BackendMode::Read, BackendMode::Write, BackendMode::Delete],
+                backend(main),
+            ),
+            (
+                "mirror".to_owned(),
+                vec![BackendMode::Write],
+                mirror_backend,
+            ),
+        ],
+        TtlRule::default(),
+    );
+    (SessionStore::new(multi), probe)
+}
+
+/// A renew and a logout of one session at the same instant in two processes over a
+/// multi-backend with a mirror: the session has a copy in each backend, and each delete
+/// removes the main copy, then the mirror's. The logout is held between the two; the renew's
+/// delete then finds no main copy but the mirror's. A mirror's copy is no session (no load
+/// reads it), but the delete answered "there was a session" for it, so the renew kept the
+/// loaded state under its new id after the logout (found in this review).
+#[test]
+fn a_renew_racing_a_logout_over_a_mirror_brings_nothing_back() {
+    local(async {
+        let (main, mirror) = (RedisServer::start(), RedisServer::start());
+        let (renewing, _) = mirrored(&main, &mirror, None);
+        let (logging_out, probe) = mirrored(&main, &mirror, Some(ProbeBackend::wrap));
+        let probe = probe.unwrap();
+        let gate = Arc::new(Gate::default());
+        let (app_renew, app_logout) = (
+            app(&renewing, &gate, false),
+            app(&logging_out, &gate, false),
+        );
+        let cookie = send(&app_renew, "GET", "/set?key=user&value=alice", None)
+            .await
+            .cookie_pair();
+        let id = open(&cookie);
+        let renew = {
+            let (app, cookie) = (app_renew.clone(), cookie.clone());
+            tokio::task::spawn_local(async move {
+                send(&app, "GET", "/renew-later", Some(&cookie)).await
+            })
+        };
+        gate.until_waiting(1).await;
+        let held = probe.pause(Op::Delete);
+        let logout = {
+            let (app, cookie) = (app_logout.clone(), cookie.clone());
+            tokio::task::spawn_local(
+                async move { send(&app, "GET", "/logout", Some(&cookie)).await },
+            )
+        };
+        held.reached().await;
+        gate.release();
+        let renewed = renew.await.unwrap();
+        held.release();
+        let logout = logout.await.unwrap();
+        assert_eq!(logout.status, StatusCode::OK);
+        assert_eq!(renewed.status, StatusCode::OK);
+        for (name, server) in [("main", &main), ("mirror", &mirror)] {
+            let keys: Vec<String> = server.cmd(&["KEYS", "s:*"]);
+            assert!(
+                keys.is_empty(),
+                "{name}: a renew racing the logout kept the session: {} keys, live cookie sent: {}",
+                keys.len(),
+                renewed.set_cookie.iter().any(|c| !c.contains("Max-Age=0"))
+            );
+        }
+        assert_eq!(renewing.load(&id).await.unwrap(), None);
     });
 }

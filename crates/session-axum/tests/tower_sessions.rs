@@ -8,7 +8,13 @@
 //! * `whole_record_save_costs_against_changed_key_records`: a measurement on real Redis,
 //!   printed (run with `--nocapture`), never timed.
 
-use std::time::Duration as StdDuration;
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration as StdDuration,
+};
 
 mod common;
 
@@ -1199,6 +1205,33 @@ async fn measure<F: std::future::Future<Output = ()>>(
     }
 }
 
+/// Requests that loaded their session and wait for the test's signal before they go on.
+#[derive(Default)]
+struct Gate {
+    waiting: AtomicUsize,
+    go: tokio::sync::Notify,
+}
+
+impl Gate {
+    /// Counts a request that loaded its session, then waits for [`Gate::release`].
+    async fn hold(&self) {
+        let go = self.go.notified();
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        go.await;
+    }
+
+    async fn until_waiting(&self, n: usize) {
+        while self.waiting.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn release(&self) {
+        self.waiting.store(0, Ordering::SeqCst);
+        self.go.notify_waiters();
+    }
+}
+
 /// Requests of one tower-sessions session that loaded it before a logout (`flush`) and save
 /// after it, through their layer over `TowerStore`, on every topology: one Redis server, a
 /// pool, a cluster, a multi-backend moving from the file store into Redis (the session starts
@@ -1207,15 +1240,6 @@ async fn measure<F: std::future::Future<Output = ()>>(
 /// the logged-out record is gone from every backend after all of them answered.
 #[test]
 fn late_saves_never_undo_a_logout_on_every_topology() {
-    use std::sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
-    };
-    #[derive(Default)]
-    struct Gate {
-        waiting: AtomicUsize,
-        go: tokio::sync::Notify,
-    }
     async fn race(
         name: &str,
         store: SessionStore,
@@ -1232,9 +1256,7 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
                 let gate = gate.clone();
                 async move {
                     let _ = s.get::<usize>("foo").await.unwrap();
-                    let go = gate.go.notified();
-                    gate.waiting.fetch_add(1, Ordering::SeqCst);
-                    go.await;
+                    gate.hold().await;
                     s.insert(&q["key"], 1).await.unwrap();
                 }
             }
@@ -1255,12 +1277,10 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
                 })
             })
             .collect();
-        while gate.waiting.load(Ordering::SeqCst) < 8 {
-            tokio::task::yield_now().await;
-        }
+        gate.until_waiting(8).await;
         let logout = send(&app, "/flush", Some(&pair(&cookie))).await;
         assert_eq!(logout.status, 200, "{name}");
-        gate.go.notify_waiters();
+        gate.release();
         for answer in late {
             let _ = answer.await.unwrap();
         }
@@ -1335,5 +1355,87 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
         .await
         .unwrap();
         race("multi with a mirror", store.clone(), store, &[mirror]).await;
+    });
+}
+
+/// What docs/tower-sessions.md says is not covered, checked as documented: tower-sessions'
+/// `cycle_id` deletes the old id in the handler and their layer `create`s the record under a
+/// new one after it, two calls the adapter cannot tie together (no request scope reaches a
+/// store). On one Redis server:
+///
+/// * a `cycle_id` (axum-login's login) of a session that a logout (`flush`) deleted after the
+///   request's load: the session lives on under the new id, whose cookie the request sets;
+/// * two `cycle_id`s of one session at the same instant (a login sent twice, or a stolen
+///   cookie's request racing the victim's login): both new ids hold a live session, each
+///   with its own request's record, and the old id none.
+///
+/// Our layers check the delete's answer instead (session-axum `topology_races.rs`,
+/// session-actix `races.rs`: `two_renews_of_one_session_at_once_keep_one_login` and the
+/// renew-after-logout tests). If this test fails, tower-sessions or the adapter changed:
+/// update the document.
+#[test]
+fn cycle_id_racing_a_logout_or_another_cycle_id_is_not_covered() {
+    local(async {
+        let fx = Fixture::redis().await;
+        let gate = Arc::new(Gate::default());
+        let later = {
+            let gate = gate.clone();
+            move |s: Session| {
+                let gate = gate.clone();
+                async move {
+                    let _ = s.get::<usize>("foo").await.unwrap();
+                    gate.hold().await;
+                    s.cycle_id().await.unwrap();
+                    s.insert("user", "mallory").await.unwrap();
+                }
+            }
+        };
+        let app = routes()
+            .route("/cycle-later", get(later))
+            .layer(SessionManagerLayer::new(fx.tower()).with_secure(true));
+        let cycle_later = |cookie: &Cookie<'static>| {
+            let (app, cookie) = (app.clone(), pair(cookie));
+            tokio::task::spawn_local(async move { send(&app, "/cycle-later", Some(&cookie)).await })
+        };
+
+        // A logout between the request's load and its `cycle_id`.
+        let cookie = inserted(&app).await;
+        let cycling = cycle_later(&cookie);
+        gate.until_waiting(1).await;
+        let logout = send(&app, "/flush", Some(&pair(&cookie))).await;
+        assert_eq!(logout.status, 200);
+        gate.release();
+        let cycled = cycling.await.unwrap();
+        assert_eq!(cycled.status, 200, "{cycled:?}");
+        assert!(fx.stored(cookie.value()).await.is_none(), "the old id");
+        let new = set_cookie(&cycled);
+        let (kept, _) = fx
+            .stored(new.value())
+            .await
+            .expect("not covered: the session lives on under the new id after the logout");
+        assert_eq!(kept["user"], "\"mallory\"");
+        assert_eq!(kept["foo"], "42");
+
+        // Two `cycle_id`s at the same instant.
+        let cookie = inserted(&app).await;
+        let cycling = [cycle_later(&cookie), cycle_later(&cookie)];
+        gate.until_waiting(2).await;
+        gate.release();
+        let mut live = Vec::new();
+        for answer in cycling {
+            let answer = answer.await.unwrap();
+            assert_eq!(answer.status, 200, "{answer:?}");
+            let new = set_cookie(&answer);
+            if fx.stored(new.value()).await.is_some() {
+                live.push(new.value().to_owned());
+            }
+        }
+        assert!(fx.stored(cookie.value()).await.is_none(), "the old id");
+        assert_eq!(
+            live.len(),
+            2,
+            "not covered: both new ids hold a live session"
+        );
+        assert_ne!(live[0], live[1]);
     });
 }

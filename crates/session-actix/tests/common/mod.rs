@@ -108,3 +108,44 @@ pub async fn renew_later(
     session.insert("user", "mallory")?;
     Ok(HttpResponse::Ok().finish())
 }
+
+/// The session cookie a browser keeps after `answers`' session cookies (`None`: the answer
+/// set none), applied in that order over the one it sent: a live cookie replaces it, a
+/// removal (empty value) drops it, an answer without one leaves it.
+pub fn jar_after(
+    sent: &Cookie<'static>,
+    answers: &[Option<Cookie<'static>>],
+) -> Option<Cookie<'static>> {
+    let mut jar = Some(sent.clone());
+    for set in answers.iter().flatten() {
+        jar = (!set.value().is_empty()).then(|| set.clone());
+    }
+    jar
+}
+
+/// Sends `req` through `app` as a server does: an error is answered by its own response
+/// (what `request_scope` made of it: 409, 413, 503). The status and the session cookie set.
+pub async fn answer<S, B>(
+    app: &S,
+    req: actix_http::Request,
+) -> (actix_web::http::StatusCode, Option<Cookie<'static>>)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    match actix_web::test::try_call_service(app, req).await {
+        Ok(res) => (res.status(), session_cookie(&res)),
+        Err(err) => {
+            let res = err.error_response();
+            let cookie = res
+                .cookies()
+                .find(|c| c.name() == "id")
+                .map(|c| c.into_owned());
+            (res.status(), cookie)
+        }
+    }
+}

@@ -61,3 +61,18 @@ pub fn local(test: impl std::future::Future<Output = ()>) {
         .unwrap();
     runtime.block_on(tokio::task::LocalSet::new().run_until(test));
 }
+
+/// The cookie pair a browser keeps after `answers`' `Set-Cookie` headers, applied in that
+/// order over the pair it sent: a live cookie replaces it, a removal (`Max-Age=0`) drops it,
+/// an answer without one leaves it.
+pub fn jar_after(sent: &str, answers: &[&Answer]) -> Option<String> {
+    let mut jar = Some(sent.to_owned());
+    for set in answers.iter().flat_map(|answer| &answer.set_cookie) {
+        jar = if set.contains("Max-Age=0") {
+            None
+        } else {
+            Some(set.split(';').next().unwrap().to_owned())
+        };
+    }
+    jar
+}

@@ -28,8 +28,9 @@
 //! * **delete** goes to every `delete` backend and every `write` backend (write implies
 //!   delete, so a logout always removes what was written), the backends sessions move *from*
 //!   first, then the `read`, `write` ones, then the write-only ones (a copy into a mirror
-//!   out of a `read`, `write` backend has that one as its source): true when any had it;
-//!   errors as above. A write that leaves no key (`apply_versioned` with no entries after
+//!   out of a `read`, `write` backend has that one as its source): true when a `read`
+//!   backend had it (a mirror's copy alone is no session: no load finds it, and a renew
+//!   decides by this answer); errors as above. A write that leaves no key (`apply_versioned` with no entries after
 //!   it: a logout by clearing the session) first deletes the copies of the backends
 //!   sessions move from, as a delete does. Configuration refuses a `read` backend
 //!   with neither `write` nor `delete`: a session deleted elsewhere would be found there
@@ -987,16 +988,26 @@ impl MultiBackend {
     }
 
     /// Deletes `id` from the backends of each group of `order` in turn, every group tried:
-    /// true when any had it; the first error otherwise.
-    async fn delete_in_order(
-        &self,
-        id: &SessionId,
+    /// true when a `read` backend had it; the first error otherwise.
+    ///
+    /// Only a copy a load can find counts: a mirror's (a write-only backend's) is no session.
+    /// A renew keeps its new id only when its delete found the session, and two deletes of
+    /// one id in two processes each remove one copy after the other: counting the mirror's
+    /// made a renew that came after a logout's main delete, but before its mirror delete,
+    /// answer "found" and keep the session under the new id, after the logout (test
+    /// `a_renew_racing_a_logout_over_a_mirror_brings_nothing_back`, session-axum).
+    async fn delete_in_order<'a>(
+        &'a self,
+        id: &'a SessionId,
         order: &[fn(&Named) -> bool],
     ) -> Result<bool, StoreError> {
         let mut any = false;
         let mut first_err = None;
         for &which in order {
-            match self.all(which, |b| b.backend.delete(id)).await {
+            let deleting = |b: &'a Named| async move {
+                b.backend.delete(id).await.map(|found| found && b.read)
+            };
+            match self.all(which, deleting).await {
                 Ok(found) => any |= found,
                 Err(e) => {
                     first_err.get_or_insert(e);
