@@ -448,8 +448,10 @@ impl ActixSessionStore for ActixStore {
         if scope::hold_delete(session_key.as_ref(), &self.store, &id) {
             return Ok(());
         }
+        // Not held (outside `request_scope`, or a session this request did not load): sent
+        // now, to its end, since a logout's delete must outlive a dropped request.
         self.store
-            .delete(&id)
+            .delete_to_the_end(&id)
             .await
             .map(drop)
             .map_err(|err| self.failure(err))
@@ -596,8 +598,10 @@ pub async fn request_scope<B: MessageBody>(
             let mut result = next.call(req).await;
             // A logout's delete, held back by `ActixStore::delete` (a renew's was sent by its
             // save). Sent even when the inner services failed: a logout the user asked for.
+            // To its end: a client that closes the tab right after "log out" drops this
+            // request, and the session (and any stolen copy of its cookie) would outlive it.
             if let Some((store, id)) = scope::take_logout() {
-                if let Err(err) = store.delete(&id).await {
+                if let Err(err) = store.delete_to_the_end(&id).await {
                     // The answer must not remove the cookie of a session still stored: the
                     // error answer replaces actix-session's, as when its own delete failed.
                     if err.is_unavailable() {

@@ -384,3 +384,49 @@ async fn a_logout_during_a_renew_sticks() {
         assert_eq!(renewed, (StatusCode::CONFLICT, None), "{held:?}");
     }
 }
+
+/// A logout whose client drops the request before its delete is sent (the tab closed right
+/// after "log out"): the delete runs to its end, inside `request_scope` (which sends the
+/// delete it held back) and outside it (actix-session's own call). Before, the dropped
+/// request took the delete with it, and the session, with any stolen copy of its cookie,
+/// stayed good for its TTL. The probe holds the delete while the test drops the request.
+#[actix_web::test]
+async fn a_logout_dropped_by_its_client_still_ends_the_session() {
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    for scoped in [true, false] {
+        let probe = ProbeBackend::wrap(std::sync::Arc::new(
+            RedisBackend::from_config(&config).unwrap(),
+        ));
+        let core = SessionStore::new(probe.clone());
+        let key = Key::generate();
+        let gate = web::Data::new(Gate::default());
+        let app = renewing_app(&core, &key, &gate, scoped).await;
+        let cookie = alice(&app).await;
+        let id = id_in(&cookie, &key);
+        let held = probe.pause(Op::Delete);
+        tokio::select! {
+            _ = test::call_service(&app, req("/logout", &cookie)) => {
+                panic!("scoped: {scoped}: the logout ended without its delete")
+            }
+            _ = held.reached() => {}
+        }
+        held.release();
+        // A delete that goes on after its request is gone takes a moment to land.
+        let mut gone = false;
+        for _ in 0..200 {
+            gone = core.load(&id).await.unwrap().is_none();
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            gone,
+            "scoped: {scoped}: a logout dropped by its client left the session stored"
+        );
+    }
+}

@@ -593,7 +593,7 @@ impl Session {
         let config = &self.inner.config;
         config
             .store
-            .delete(&old)
+            .delete_to_the_end(&old)
             .await
             .map_err(SessionError::from_store)?;
         Ok(config.cookie.removal())
@@ -642,7 +642,12 @@ impl Session {
                     .renew_into(&old, &full_state(&data), ttl, lifetime)
                     .await;
             }
-            let deleted = store.delete(&old).await.map_err(SessionError::from_store)?;
+            // A logout: sent to its end even if the client drops the request meanwhile
+            // (closing the tab right after "log out"), or the session would outlive it.
+            let deleted = store
+                .delete_to_the_end(&old)
+                .await
+                .map_err(SessionError::from_store)?;
             if data.renewed && !deleted {
                 // Deleted since the load (a logout in another request, a revoke, expiry):
                 // creating the loaded state under a new id would bring the session back.

@@ -815,3 +815,48 @@ fn a_renew_racing_a_logout_over_a_mirror_brings_nothing_back() {
         assert_eq!(renewing.load(&id).await.unwrap(), None);
     });
 }
+
+/// A logout whose client drops the request before its delete is sent (the tab closed right
+/// after "log out"): the delete runs to its end. Before, the dropped request took the delete
+/// with it, and the session, with any stolen copy of its cookie, stayed good for its TTL.
+/// The probe holds the delete while the test drops the request.
+#[test]
+fn a_logout_dropped_by_its_client_still_ends_the_session() {
+    local(async {
+        let server = RedisServer::start();
+        let config = SessionConfig {
+            url: Some(server.url()),
+            ..SessionConfig::default()
+        };
+        let probe = ProbeBackend::new(
+            session_core::backends::redis::RedisBackend::from_config(&config).unwrap(),
+        );
+        let store = SessionStore::new(probe.clone());
+        let app = app(&store, &Arc::new(Gate::default()), false);
+        let cookie = send(&app, "GET", "/set?key=user&value=alice", None)
+            .await
+            .cookie_pair();
+        let id = open(&cookie);
+        let held = probe.pause(Op::Delete);
+        tokio::select! {
+            _ = send(&app, "GET", "/logout", Some(&cookie)) => {
+                panic!("the logout ended without its delete")
+            }
+            _ = held.reached() => {}
+        }
+        held.release();
+        // A delete that goes on after its request is gone takes a moment to land.
+        let mut gone = false;
+        for _ in 0..200 {
+            gone = store.load(&id).await.unwrap().is_none();
+            if gone {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            gone,
+            "a logout dropped by its client left the session stored"
+        );
+    });
+}

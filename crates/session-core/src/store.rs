@@ -568,20 +568,51 @@ impl SessionStore {
     ) -> Result<bool, StoreError> {
         let (store, id) = (self.clone(), id.clone());
         let touching = async move { store.touch(&id, framework_ttl).await };
-        crate::backend::to_the_end(touching)
-            .await
-            .unwrap_or_else(|| {
-                Err(StoreError::Unavailable {
-                    backend: self.backend_name().to_owned(),
-                    timed_out: false,
-                    message: "a touch was cancelled: the runtime is shutting down".into(),
-                })
-            })
+        self.run_to_the_end("touch", touching).await
     }
 
     /// Deletes a session everywhere. Returns whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.backend.delete(id).await
+    }
+
+    /// [`delete`](Self::delete), in a task of its own, as
+    /// [`touch_to_the_end`](Self::touch_to_the_end): for a logout. A client that asks to log
+    /// out and at once closes the tab or the connection drops its request, and with it a
+    /// delete not sent yet: the session, and a stolen copy of its cookie, stayed good for its
+    /// TTL after the user had logged out. The framework crates send every logout's delete so.
+    ///
+    /// ```
+    /// use session_core::{SessionState, SessionStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = SessionStore::memory();
+    /// let state = SessionState::from([("user".to_owned(), r#""ada""#.to_owned())]);
+    /// let id = store.create(&state, None).await.unwrap();
+    /// assert!(store.delete_to_the_end(&id).await.unwrap());
+    /// assert!(store.load(&id).await.unwrap().is_none());
+    /// # })
+    /// ```
+    pub async fn delete_to_the_end(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let (store, id) = (self.clone(), id.clone());
+        let deleting = async move { store.delete(&id).await };
+        self.run_to_the_end("delete", deleting).await
+    }
+
+    /// `work` in a task of its own ([`crate::backend::to_the_end`]); `what` names it in the
+    /// error of a runtime that shut down before it ended.
+    async fn run_to_the_end(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'static,
+    ) -> Result<bool, StoreError> {
+        crate::backend::to_the_end(work).await.unwrap_or_else(|| {
+            Err(StoreError::Unavailable {
+                backend: self.backend_name().to_owned(),
+                timed_out: false,
+                message: format!("a {what} was cancelled: the runtime is shutting down"),
+            })
+        })
     }
 
     /// Ends a session a load found past its own deadline ([`past_deadline`](crate::past_deadline)
