@@ -89,5 +89,5 @@ pub use id::{InvalidSessionId, SessionId};
 pub use index::IndexName;
 pub use loaded::LoadedState;
 pub use state::{recycle_state, Changes, EntryList, SessionState, Snapshot};
-pub use store::{SessionStore, HEALTH_REUSE};
+pub use store::{SessionStore, DELETE_INDEXED_PASSES, HEALTH_REUSE};
 pub use ttl::{own_ttl, past_deadline, OwnExpiry, TtlRule, DEADLINE_RANGE, EXPIRY_KEY, MAX_TTL};

@@ -38,6 +38,12 @@ const PRUNE_ONE_IN: u32 = 16;
 const PRUNE_BATCH: usize = 256;
 /// Sessions read per pipelined round trip when an index lookup checks the sessions it names.
 const LOOKUP_BATCH: usize = 1000;
+/// The most reads of its entry one [`SessionStore::delete_indexed`] makes: it reads again
+/// after its deletes, for the new ids of renews that raced it, until a read finds nothing
+/// new. A renew needs its request's round trip; a read and its deletes take two of Redis',
+/// so a second read nearly always ends it, and a client that renews in a loop cannot keep
+/// it running.
+pub const DELETE_INDEXED_PASSES: usize = 8;
 
 /// The session store: a backend plus the [TTL rule](TtlRule), behind an `Arc`, cheap to
 /// clone.
@@ -681,7 +687,10 @@ impl SessionStore {
     /// the backends sessions move from first). Returns how many were deleted.
     ///
     /// A write racing the deletion does not bring a session back (writes never create an
-    /// absent session). A session created while this runs may survive it: it started after.
+    /// absent session), nor does a renew (a new id) of one of the sessions: the entry is
+    /// read again after the deletes, until a read finds nothing new (at most
+    /// [`DELETE_INDEXED_PASSES`] reads). A session created from nothing while this runs may
+    /// survive it: it started after.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -698,25 +707,46 @@ impl SessionStore {
     /// ```
     pub async fn delete_indexed(&self, value: &str) -> Result<usize, StoreError> {
         let entry = self.index_entry(value)?;
-        let members = self.live_members(&entry, None).await?;
-        let ids: Vec<SessionId> = members.iter().map(|m| m.id.clone()).collect();
         let mut deleted = 0;
-        let mut failed = None;
-        for answer in self.backend.delete_many(&ids).await {
-            match answer {
-                Ok(true) => deleted += 1,
-                Ok(false) => {}
-                Err(err) => failed = Some(err),
+        let mut done = HashSet::new();
+        // Read, delete, and read again until a read finds no session not deleted yet. A
+        // renew (a login, a new id) of a listed session that races this creates its new id,
+        // then deletes the old one and keeps the new id when it found the old: if its delete
+        // comes before this one's, the new id (born of a session this listed) was never
+        // read, and a session of the user outlived the logout everywhere. Its create came
+        // before its delete, so the next read finds it. Usually one more read of the entry,
+        // which finds nothing new; the passes are bounded, so sessions made faster than
+        // they go cannot keep this running.
+        for _ in 0..DELETE_INDEXED_PASSES {
+            let members: Vec<IndexMember> = self
+                .live_members(&entry, None)
+                .await?
+                .into_iter()
+                .filter(|m| !done.contains(&m.id))
+                .collect();
+            if members.is_empty() {
+                break;
             }
-        }
-        if let Some(err) = failed {
-            // Some sessions may be left: the caller must know, and running it again finishes.
-            return Err(err);
-        }
-        // Their names are stale now; one renewed meanwhile (a write that set the value
-        // again) keeps its newer stamp and stays.
-        if let Err(err) = self.backend.index_remove(&entry, &members).await {
-            tracing::warn!(error = %err, "could not drop deleted sessions from the session index");
+            let ids: Vec<SessionId> = members.iter().map(|m| m.id.clone()).collect();
+            let mut failed = None;
+            for answer in self.backend.delete_many(&ids).await {
+                match answer {
+                    Ok(true) => deleted += 1,
+                    Ok(false) => {}
+                    Err(err) => failed = Some(err),
+                }
+            }
+            if let Some(err) = failed {
+                // Some sessions may be left: the caller must know, and running it again
+                // finishes.
+                return Err(err);
+            }
+            // Their names are stale now; one renewed meanwhile (a write that set the value
+            // again) keeps its newer stamp and stays.
+            if let Err(err) = self.backend.index_remove(&entry, &members).await {
+                tracing::warn!(error = %err, "could not drop deleted sessions from the session index");
+            }
+            done.extend(ids);
         }
         Ok(deleted)
     }

@@ -831,3 +831,51 @@ async fn a_lookup_by_a_value_that_is_not_json_is_an_error_not_zero_sessions() {
     }
     assert_eq!(store.find_indexed("\"alice\"").await.unwrap(), vec![alice]);
 }
+
+/// A logout everywhere racing a renew (a login, or a stolen cookie's request that renews)
+/// of one of the user's sessions, in another process: the logout everywhere reads the
+/// user's sessions, the renew creates its new id (indexed under the user) and deletes the
+/// old one, finding it, then the logout everywhere deletes the old id and finds nothing.
+/// The renew kept its new id, which the logout everywhere never read: a session of the user
+/// outlived the "log out everywhere" it raced, under an id born of one the logout had
+/// listed. It now reads the entry again after its deletes, until a read finds no session it
+/// has not deleted. The probe holds the logout everywhere's first delete while the renew
+/// runs, on a real `redis-server`.
+#[tokio::test]
+async fn a_logout_everywhere_racing_a_renew_leaves_no_session() {
+    use session_core::{
+        backends::redis::RedisBackend,
+        testing::probe::{Op, ProbeBackend},
+    };
+    let redis = RedisServer::start();
+    let config = config(&[("session_redis_url", &redis.url())]);
+    let probe = ProbeBackend::new(RedisBackend::from_config(&config).unwrap());
+    let everywhere = SessionStore::new(probe.clone());
+    let other_process = SessionStore::from_config(&config).await.unwrap();
+    let old = everywhere.create(&user("alice"), TTL).await.unwrap();
+    let held = probe.pause(Op::Delete);
+    let logout = {
+        let everywhere = everywhere.clone();
+        tokio::spawn(async move { everywhere.delete_indexed("\"alice\"").await })
+    };
+    held.reached().await;
+    // The renew, as both framework layers make it: the new id first, then the old one.
+    let renewed = other_process.create(&user("alice"), TTL).await.unwrap();
+    assert!(
+        other_process.delete(&old).await.unwrap(),
+        "the renew found its session"
+    );
+    held.release();
+    let deleted = logout.await.unwrap().unwrap();
+    assert_eq!(
+        other_process.load(&renewed).await.unwrap(),
+        None,
+        "the renew's new id outlived the logout everywhere it raced (deleted {deleted})"
+    );
+    assert_eq!(other_process.load(&old).await.unwrap(), None);
+    assert!(other_process
+        .find_indexed("\"alice\"")
+        .await
+        .unwrap()
+        .is_empty());
+}
