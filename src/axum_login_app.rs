@@ -20,9 +20,12 @@
 //! `session_auth_hash` axum-login stores in each session is keyed with the cookie key material,
 //! so the session store holds nothing to guess a password from.
 //!
-//! axum-login answers a session store failure with an empty 500; the outermost middleware
-//! ([`outage_is_503`]) turns it into 503 when the adapter's calls just failed as unavailable,
-//! or the store's health check says a backend is down, as the other demos answer an outage.
+//! [`TowerScopeLayer`] wraps axum-login's layer: inside it a login (axum-login cycles the
+//! session id) racing a logout or another login of the same session keeps at most one live
+//! id and the logout sticks (the loser answers 409, with no cookie), and a store failure of
+//! the request answers 503 (unavailable) or 413 (too large) instead of axum-login's empty 500.
+//! The outermost middleware ([`outage_is_503`]) still turns a 500 into 503 when the adapter's
+//! calls just failed as unavailable, or the store's health check says a backend is down.
 
 use std::collections::HashMap;
 
@@ -36,7 +39,7 @@ use axum::{
 };
 use axum_login::{login_required, AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend};
 use serde::Deserialize;
-use session_axum::TowerStore;
+use session_axum::{TowerScopeLayer, TowerStore};
 use session_core::SessionStore;
 use sha2::{Digest, Sha256};
 use tower_sessions::{cookie::Key, Expiry, SessionManagerLayer};
@@ -143,7 +146,8 @@ impl AuthnBackend for Users {
 
 /// The demo's routes: tower-sessions' layer over [`TowerStore`] (private cookie
 /// [`COOKIE_NAME`] keyed with `key_material`, `Secure` as given, expiring after
-/// [`SESSION_TTL`] of inactivity), axum-login's layer on it.
+/// [`SESSION_TTL`] of inactivity), axum-login's layer on it, and [`TowerScopeLayer`] around
+/// both.
 ///
 /// `sliding_expiry` is `session_redis_key_expire`, as [`DemoSettings`] reads it: when set, every
 /// request with a session saves it (tower-sessions' `with_always_save`), so the store's TTL
@@ -181,6 +185,10 @@ pub fn router(
         .route("/login", post(login))
         .route("/logout", post(logout))
         .layer(auth)
+        // Outside tower-sessions' layer (which `auth` holds): a login (`cycle_id`) racing a
+        // logout or another login of the session keeps at most one live id, and the logout
+        // sticks; the loser answers 409 with no cookie (docs/tower-sessions.md).
+        .layer(TowerScopeLayer::new())
         // Outside the session layers: it never touches a session.
         .route("/healthz", get(healthz))
         .layer(from_fn_with_state((store.clone(), tower), outage_is_503))
@@ -293,7 +301,12 @@ pub async fn outage_is_503(
         && (tower.failed_unavailable_within(std::time::Duration::from_secs(1))
             || store.health().await.iter().any(|b| !b.up))
     {
-        return (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response();
+        // The text of `TowerScopeLayer` and of the axum layer's outage answer.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session store unavailable, please retry later",
+        )
+            .into_response();
     }
     res
 }

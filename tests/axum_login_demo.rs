@@ -183,7 +183,8 @@ async fn redis_outage_is_503_and_recovers() {
     redis.kill();
     let down = send(&app, "GET", "/protected", Some(&cookie), None).await;
     assert_eq!(down.status, 503, "{down:?}");
-    assert_eq!(down.body, "session store unavailable");
+    // `TowerScopeLayer`'s answer (the axum layer's text; `outage_is_503` answers the same).
+    assert_eq!(down.body, "session store unavailable, please retry later");
 
     redis.restart();
     // The restarted server has no data (no persistence): the user logs in again.

@@ -69,6 +69,9 @@
 //! `SessionManagerLayer`, and axum-login on it, run on every backend of ours. Its documentation
 //! says how their records map onto our layout (their 128-bit id becomes a SHA-256-derived key)
 //! and what their whole-record save costs against this crate's changed-keys-only writes.
+//! `TowerScopeLayer`, placed outside tower-sessions' layer, gives each request the scope in
+//! which `TowerStore` makes their `cycle_id` (axum-login's login) and logouts stick as this
+//! crate's renews and purges do.
 //!
 //! # Modules
 //! All private: every public type has one path, at the crate root. Each module depends only on
@@ -80,8 +83,9 @@
 //! * `cookies`: opening and sealing the session cookie.
 //! * `error`: [`SessionError`] and [`MissingSessionLayer`].
 //! * `tower_sessions` (cargo feature `tower-sessions`): `TowerStore`, tower-sessions'
-//!   store trait over ours, for tower-sessions' own layer and axum-login; uses none of the
-//!   above.
+//!   store trait over ours, for tower-sessions' own layer and axum-login, and
+//!   `TowerScopeLayer` with its `TowerScopeService`, the per-request scope it uses; uses none
+//!   of the above.
 #![warn(missing_docs)]
 
 mod config;
@@ -98,4 +102,4 @@ pub use error::{MissingSessionLayer, SessionError};
 pub use layer::{SessionLayer, SessionService};
 pub use session::{Expiry, Session, EXPIRY_KEY};
 #[cfg(feature = "tower-sessions")]
-pub use tower_sessions::{TowerStore, PENDING_FOR};
+pub use tower_sessions::{TowerScopeLayer, TowerScopeService, TowerStore, PENDING_FOR};

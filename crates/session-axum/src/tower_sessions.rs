@@ -1,20 +1,31 @@
 //! [`TowerStore`]: tower-sessions' `SessionStore` trait over ours (cargo feature
-//! `tower-sessions`). The whole story (mapping, contract, costs) is on the type, the one public
-//! item, so that it is what the crate's documentation shows.
+//! `tower-sessions`), and [`TowerScopeLayer`], the per-request scope it uses to make a
+//! `cycle_id` (a login) and a logout stick. The whole story (mapping, contract, costs) is on
+//! the two types, so that it is what the crate's documentation shows.
 
 use std::{
+    cell::RefCell,
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex, PoisonError},
+    future::Future,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex, PoisonError,
+    },
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use session_core::{SessionId, SessionState, SessionStore, StoreError, EXPIRY_KEY, MAX_TTL};
 
 use crate::Expiry;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tower_layer::Layer;
+use tower_service::Service;
 use tower_sessions_core::{
     session::{Id, Record},
     session_store::{self, Error},
@@ -68,12 +79,13 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 /// # });
 /// ```
 ///
-/// A whole application (`SessionManagerLayer::new(store)`), as in the README:
+/// A whole application (`SessionManagerLayer::new(store)`, with [`TowerScopeLayer`] around
+/// it), as in the README:
 ///
 /// ```no_run
 /// // Cargo.toml: session-axum = { ..., features = ["tower-sessions"] }, tower-sessions = "0.14"
 /// use axum::{routing::get, Router};
-/// use session_axum::TowerStore;
+/// use session_axum::{TowerScopeLayer, TowerStore};
 /// use session_core::{SessionConfig, SessionStore};
 /// use tower_sessions::{Session, SessionManagerLayer};
 ///
@@ -88,7 +100,9 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 ///     let store = SessionStore::from_config(&SessionConfig::from_env()?).await?;
 ///     let app = Router::new()
 ///         .route("/counter", get(counter))
-///         .layer(SessionManagerLayer::new(TowerStore::new(store)));
+///         .layer(SessionManagerLayer::new(TowerStore::new(store)))
+///         // Outside tower-sessions' layer (and axum-login's): logins and logouts stick.
+///         .layer(TowerScopeLayer::new());
 ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 ///     axum::serve(listener, app).await?;
 ///     Ok(())
@@ -180,11 +194,21 @@ const ID_DERIVATION_TAG: &[u8] = b"tower-sessions id v1";
 /// # Errors
 ///
 /// A store error becomes `session_store::Error::Backend` with our error's text (which never
-/// holds ids or session data); tower-sessions' middleware answers a failed save with 500, and
-/// a handler sees a failed load as an error from `Session::get`/`insert`. A session over
-/// `session_redis_max_session_size` is refused and nothing is stored (500 through their
-/// middleware, not our layers' 413). A corrupt stored session loads as no session, with a
+/// holds ids or session data); tower-sessions' middleware answers a failed save with an empty
+/// 500 and sets no cookie, and a handler sees a failed load as an error from
+/// `Session::get`/`insert`. A session over `session_redis_max_session_size` is refused and
+/// nothing is stored. Inside [`TowerScopeLayer`] those 500s answer 503 (unavailable) and 413
+/// (too large), as our own layers do. A corrupt stored session loads as no session, with a
 /// warning.
+///
+/// # Logins and logouts: use [`TowerScopeLayer`]
+///
+/// tower-sessions' `cycle_id` (axum-login's login) deletes the old id in the handler and
+/// `create`s the record under a new one after it. Alone, the adapter cannot tie the two
+/// calls to one request: a logout landing between them is undone, and two `cycle_id`s of one
+/// session at once both keep a live session. [`TowerScopeLayer`] around tower-sessions' layer
+/// closes both (the new id first, the old one deleted after, nothing kept when that delete
+/// finds the session gone); without it each call goes to the store as it comes, as before.
 ///
 /// Cookies are tower-sessions' own (their name, format and signing or encryption): a session
 /// made through this adapter is shared with our store API, not with the cookies of our layers or
@@ -200,6 +224,9 @@ pub struct TowerStore {
     /// When a call of this adapter (or a clone) last failed as unavailable: see
     /// [`TowerStore::failed_unavailable_within`].
     last_outage: Arc<Mutex<Option<Instant>>>,
+    /// Set once a delete outside [`TowerScopeLayer`] has been reported (once per
+    /// [`TowerStore::new`]; clones share it).
+    unscoped_reported: Arc<AtomicBool>,
 }
 
 /// Ids remembered for [`PENDING_FOR`], at most [`PENDING_MAX`] of them (the oldest forgotten
@@ -293,15 +320,169 @@ impl TowerStore {
             .is_some_and(|at| at.elapsed() <= within)
     }
 
-    /// A store error as tower-sessions' error, noting an outage.
+    /// A store error as tower-sessions' error, noting an outage (and, inside
+    /// [`TowerScopeLayer`], what the request's answer should say).
     fn backend_error(&self, err: StoreError) -> Error {
+        self.note_failure(&err);
+        Error::Backend(err.to_string())
+    }
+
+    /// Notes a failed store call: when it was unavailable, for
+    /// [`failed_unavailable_within`](Self::failed_unavailable_within); inside
+    /// [`TowerScopeLayer`], an outage (503) or a session too large (413) for its answer.
+    fn note_failure(&self, err: &StoreError) {
         if err.is_unavailable() {
             *self
                 .last_outage
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+            scope::mark(scope::Failure::Outage);
+        } else if err.is_too_large() {
+            scope::mark(scope::Failure::TooLarge);
         }
-        Error::Backend(err.to_string())
+    }
+
+    /// Warns, once per [`TowerStore::new`], that a delete ran outside [`TowerScopeLayer`]:
+    /// the store still works as without it, but a `cycle_id` (a login) racing a logout or
+    /// another login can keep a session alive. On a delete only: it is the call where the
+    /// scope matters, and an application that never deletes is not told about it.
+    fn check_scope(&self) {
+        if !scope::active() && !self.unscoped_reported.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "tower-sessions' store called outside session_axum::TowerScopeLayer (missing, or \
+                 inside SessionManagerLayer; it must be the outer .layer): a cycle_id (a login) \
+                 racing a logout or another login can keep a session alive, and store outages \
+                 answer 500, not 503"
+            );
+        }
+    }
+
+    /// Creates `state` under `start`, or, when that id is taken (or was created without
+    /// data, or deleted by this adapter recently), under a fresh `Id::default()`, up to
+    /// [`CREATE_TRIES`] ids. The id it was created under. Errors are not noted
+    /// ([`note_failure`](Self::note_failure)): a cycled record is created in a task of its
+    /// own, outside the request's scope, and its caller notes them.
+    async fn create_state(
+        &self,
+        start: Id,
+        state: &SessionState,
+        ttl: Duration,
+    ) -> Result<Id, StoreError> {
+        let mut tower_id = start;
+        for _ in 0..CREATE_TRIES {
+            let id = Self::session_id(&tower_id);
+            // An id created without data is taken too, though nothing is stored under it yet.
+            if !self.pending.contains(&id)
+                && self.store.create_with_id(&id, state, Some(ttl)).await?
+            {
+                if state.is_empty() {
+                    // Nothing was written, so nothing checked that the id is free in the
+                    // store: a 128-bit random id colliding with a live session is beyond
+                    // reach, and checking would cost the round trip an empty create saves.
+                    self.pending.remember(id);
+                }
+                return Ok(tower_id);
+            }
+            tracing::warn!(
+                backend = self.store.backend_name(),
+                "tower-sessions id was taken; retrying with another"
+            );
+            tower_id = Id::default();
+        }
+        Err(StoreError::IdCollision {
+            tries: CREATE_TRIES,
+        })
+    }
+
+    /// tower-sessions' `create` of a record that is not a cycled one: a new session, or new
+    /// data after a `flush`.
+    async fn create_new(&self, record: &mut Record) -> session_store::Result<()> {
+        // Never an id this adapter deleted: after `Session::flush` tower-sessions hands
+        // `create` the record under the id it has just deleted (in the same request, so in
+        // this process), the one in every copy of the logged-out cookie. Created again under
+        // it, the new session answered to those cookies, and a request that had loaded the
+        // session before the logout saved its whole logged-in record over the new one: the
+        // logout was undone. Any other id is kept: their `CachingSessionStore` creates in its
+        // cache under the id its store chose, and a new id there orphaned the stored session.
+        if self.deleted.contains(&Self::session_id(&record.id)) {
+            record.id = Id::default();
+        }
+        let Some(ttl) = time_left(record.expiry_date) else {
+            // Expired before it was stored: it could never load, so storing it is pointless.
+            return Ok(());
+        };
+        let state = to_state(&self.store, record, ttl)?;
+        record.id = self
+            .create_state(record.id, &state, ttl)
+            .await
+            .map_err(|e| self.backend_error(e))?;
+        Ok(())
+    }
+
+    /// tower-sessions' `create` of a record whose id `cycle_id` changed, inside
+    /// [`TowerScopeLayer`], with the delete of the old id that `cycle_id` made (`held`,
+    /// not sent yet): the new id is created first, then the old one deleted. When that delete
+    /// finds nothing (a logout, a revoke or expiry since this request's load, or another
+    /// `cycle_id` of the session that got there first), the new id is deleted again and the
+    /// create fails, so that tower-sessions sets no cookie and the scope answers 409: a
+    /// logout that lands anywhere in the cycle sticks, and of two at once one keeps a new id.
+    ///
+    /// The three calls run in a task of their own, to their end even when the request is
+    /// dropped (a client gone): dropped between them, the old id stayed, or the new one did
+    /// with an id nobody was ever sent. A failed create leaves the old session as it was
+    /// (its delete was never sent), as our own layers' renews do.
+    async fn create_cycled(
+        &self,
+        record: &mut Record,
+        held: scope::Held,
+    ) -> session_store::Result<()> {
+        let Some(ttl) = time_left(record.expiry_date) else {
+            // Expired before it was stored: nothing to create, and the old id goes, as it
+            // would have without the scope.
+            return held
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| self.backend_error(e));
+        };
+        let state = to_state(&self.store, record, ttl)?;
+        let this = self.clone();
+        let start = record.id;
+        let cycled = to_the_end(async move {
+            let id = this.create_state(start, &state, ttl).await?;
+            let deleted = this.store.delete(&held.id).await;
+            if !matches!(deleted, Ok(true)) {
+                if let Err(err) = this.store.delete(&Self::session_id(&id)).await {
+                    // Its id was never sent: nobody can use it, and it expires with its TTL.
+                    tracing::warn!(error = %err, "could not delete the new id of a cycle_id that did not complete");
+                }
+            }
+            Ok::<_, StoreError>((id, deleted))
+        })
+        .await
+        .unwrap_or_else(|| Err(cancelled(self.store.backend_name(), "a cycle_id")));
+        match cycled {
+            Ok((id, Ok(true))) => {
+                record.id = id;
+                Ok(())
+            }
+            Ok((_, Ok(false))) => {
+                // Gone since the load. Keeping the new id would undo a logout, or leave a
+                // second live session behind an old cookie; a cookie naming nothing would log
+                // out a user whose other login won, whenever this answer reached the browser
+                // last. tower-sessions answers a failed save with a 500 that sets no cookie;
+                // the scope makes it 409.
+                tracing::info!(
+                    "session was deleted or its id cycled by another request during a cycle_id; nothing stored"
+                );
+                scope::mark(scope::Failure::Conflict);
+                Err(Error::Backend(
+                    "session was deleted or its id cycled by another request during its cycle_id"
+                        .to_owned(),
+                ))
+            }
+            Ok((_, Err(err))) | Err(err) => Err(self.backend_error(err)),
+        }
     }
 
     /// The adapter over `store`; its TTL rule (`session_redis_key_expire`) and size limit
@@ -312,6 +493,7 @@ impl TowerStore {
             pending: Arc::default(),
             deleted: Arc::default(),
             last_outage: Arc::default(),
+            unscoped_reported: Arc::default(),
         }
     }
 
@@ -398,51 +580,30 @@ fn stored_deadline(json: &str) -> Option<OffsetDateTime> {
 #[async_trait]
 impl session_store::SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        // Never an id this adapter deleted: after `Session::flush` tower-sessions hands
-        // `create` the record under the id it has just deleted (in the same request, so in
-        // this process), the one in every copy of the logged-out cookie. Created again under
-        // it, the new session answered to those cookies, and a request that had loaded the
-        // session before the logout saved its whole logged-in record over the new one: the
-        // logout was undone. Any other id is kept: their `CachingSessionStore` creates in its
-        // cache under the id its store chose, and a new id there orphaned the stored session.
-        if self.deleted.contains(&Self::session_id(&record.id)) {
-            record.id = Id::default();
-        }
-        let Some(ttl) = time_left(record.expiry_date) else {
-            // Expired before it was stored: it could never load, so storing it is pointless.
-            return Ok(());
-        };
-        let state = to_state(&self.store, record, ttl)?;
-        for _ in 0..CREATE_TRIES {
-            let id = Self::session_id(&record.id);
-            // An id created without data is taken too, though nothing is stored under it yet.
-            if !self.pending.contains(&id)
-                && self
-                    .store
-                    .create_with_id(&id, &state, Some(ttl))
-                    .await
-                    .map_err(|e| self.backend_error(e))?
-            {
-                if state.is_empty() {
-                    // Nothing was written, so nothing checked that the id is free in the
-                    // store: a 128-bit random id colliding with a live session is beyond
-                    // reach, and checking would cost the round trip an empty create saves.
-                    self.pending.remember(id);
-                }
-                return Ok(());
+        // Inside `TowerScopeLayer`, a delete of a session this request loaded waits (see
+        // `delete`); the create that comes after it says what that delete was.
+        match scope::take_held() {
+            None => self.create_new(record).await,
+            Some(held) if held.tower_id == record.id => {
+                // `flush`, then new data (a "logged out" message): tower-sessions creates the
+                // record under the flushed id. The logout goes first, as without the scope
+                // (its answer does not matter: gone is logged out), and a failed one stores
+                // nothing, so the answer keeps the cookie of the session still stored.
+                held.send().await.map_err(|e| self.backend_error(e))?;
+                self.create_new(record).await
             }
-            tracing::warn!(
-                backend = self.store.backend_name(),
-                "tower-sessions id was taken; retrying with another"
-            );
-            record.id = Id::default();
+            // `cycle_id`: the record under a new random id.
+            Some(held) => self.create_cycled(record, held).await,
         }
-        Err(self.backend_error(StoreError::IdCollision {
-            tries: CREATE_TRIES,
-        }))
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
+        if scope::is_held(&record.id) {
+            // Its delete waits for the end of the request (a handler called
+            // `Session::delete`, then changed the record): without the scope the save found
+            // the session gone and wrote nothing, so nothing is written.
+            return Ok(());
+        }
         let id = Self::session_id(&record.id);
         let Some(ttl) = time_left(record.expiry_date) else {
             // Saved with an expiry date in the past: the session is over.
@@ -486,6 +647,10 @@ impl session_store::SessionStore for TowerStore {
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
+        if scope::is_held(session_id) {
+            // Deleted earlier in this request; the delete only waits.
+            return Ok(None);
+        }
         let id = Self::session_id(session_id);
         let (mut state, left) = match self.store.load_with_ttl(&id).await {
             Ok(Some(found)) => found,
@@ -523,6 +688,7 @@ impl session_store::SessionStore for TowerStore {
         let kept = OffsetDateTime::now_utc()
             .saturating_add(time::Duration::try_from(left).unwrap_or(time::Duration::MAX));
         let expiry_date = deadline.map_or(kept, |deadline| deadline.min(kept));
+        scope::loaded(*session_id);
         Ok(Some(Record {
             id: *session_id,
             data,
@@ -534,11 +700,394 @@ impl session_store::SessionStore for TowerStore {
         let id = Self::session_id(session_id);
         self.pending.take(&id);
         self.deleted.remember(id.clone());
+        // A delete of a session this request loaded is a logout (`flush`) or the first half
+        // of a `cycle_id`: inside `TowerScopeLayer` it waits for the `create` of the cycled
+        // record, or for the end of the request, where the layer sends it.
+        if scope::hold(self, *session_id, &id) {
+            return Ok(());
+        }
+        self.check_scope();
         self.store
             .delete(&id)
             .await
             .map_err(|e| self.backend_error(e))?;
         Ok(())
+    }
+}
+
+/// Runs `work` in a task of its own, so that it runs to its end even when its caller is
+/// dropped (a client gone, a timeout layer), and hands its answer to the caller while it lives
+/// (as session-core does for its moves and touches). For a logout's delete, and for a
+/// `cycle_id`'s create and deletes, whose half-done state is worse than either end. A panic
+/// in `work` is the caller's; `None` when the runtime is shutting down and cancelled it.
+async fn to_the_end<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    match tokio::spawn(work).await {
+        Ok(answer) => Some(answer),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => None,
+    }
+}
+
+/// The error of work [`to_the_end`] could not finish: the runtime is shutting down.
+fn cancelled(backend: &str, what: &str) -> StoreError {
+    StoreError::Unavailable {
+        backend: backend.to_owned(),
+        timed_out: false,
+        message: format!("{what} was cancelled: the runtime is shutting down"),
+    }
+}
+
+/// The per-request scope that [`TowerScopeLayer`] opens and [`TowerStore`] fills in.
+///
+/// A tokio task-local, not state in the store: one store serves every request of a process
+/// at once, and requests of one connection share a task, while a task-local scope wraps
+/// exactly one request's future (it is set while that future is polled). Outside a scope (no
+/// layer) every function here does nothing and answers as for a request that loaded nothing.
+mod scope {
+    use super::*;
+
+    /// Why a store call of this request failed, when the answer should say so.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Failure {
+        /// The store is unavailable: 503.
+        Outage,
+        /// The session is over `session_redis_max_session_size`: 413, nothing stored.
+        TooLarge,
+        /// A `cycle_id` found its session gone (a logout, or another `cycle_id` of it, came
+        /// first): 409, nothing stored and no cookie set.
+        Conflict,
+    }
+
+    /// A delete of a session this request loaded, not sent yet.
+    pub(super) struct Held {
+        /// The store that was asked (a request may use more than one).
+        pub(super) store: TowerStore,
+        /// tower-sessions' id, to tell a `cycle_id`'s create (another id) from a `flush`'s
+        /// (this one).
+        pub(super) tower_id: Id,
+        /// Our id.
+        pub(super) id: SessionId,
+    }
+
+    impl Held {
+        /// Sends the delete, to its end even when the request is dropped meanwhile (a
+        /// logout the user asked for). Whether there was a session.
+        pub(super) async fn send(self) -> Result<bool, StoreError> {
+            let Held { store, id, .. } = self;
+            let backend = store.store.backend_name();
+            let core = store.store.clone();
+            to_the_end(async move { core.delete(&id).await })
+                .await
+                .unwrap_or_else(|| Err(cancelled(backend, "a logout's delete")))
+        }
+    }
+
+    #[derive(Default)]
+    pub(super) struct RequestScope {
+        /// The first id this request loaded: most requests load one session, and it costs
+        /// no allocation.
+        loaded: Option<Id>,
+        /// Any other (several session layers, or several stores, on one route).
+        more_loaded: Vec<Id>,
+        /// The held delete: a `cycle_id`'s create sends it, or the layer at the end.
+        held: Option<Held>,
+        /// A store call of this request failed in a way the answer should tell.
+        failure: Option<Failure>,
+    }
+
+    impl RequestScope {
+        fn has_loaded(&self, id: &Id) -> bool {
+            self.loaded.as_ref() == Some(id) || self.more_loaded.contains(id)
+        }
+    }
+
+    impl Drop for RequestScope {
+        /// A request dropped with a delete still held (a client gone, a timeout layer,
+        /// after the handler's `flush`): without the scope that delete was already made in
+        /// the handler, so it is sent now, in a task of its own.
+        fn drop(&mut self) {
+            let Some(held) = self.held.take() else {
+                return;
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        if let Err(err) = held.send().await {
+                            tracing::warn!(error = %err, "the delete of a dropped request's logout failed");
+                        }
+                    });
+                }
+                Err(_) => tracing::warn!(
+                    "a dropped request's logout could not be sent: no runtime to send it on"
+                ),
+            }
+        }
+    }
+
+    tokio::task_local! {
+        pub(super) static REQUEST: RefCell<RequestScope>;
+    }
+
+    /// Whether this call runs inside [`TowerScopeLayer`].
+    pub(super) fn active() -> bool {
+        REQUEST.try_with(|_| ()).is_ok()
+    }
+
+    pub(super) fn mark(failure: Failure) {
+        let _ = REQUEST.try_with(|scope| scope.borrow_mut().failure = Some(failure));
+    }
+
+    pub(super) fn failure() -> Option<Failure> {
+        REQUEST
+            .try_with(|scope| scope.borrow().failure)
+            .ok()
+            .flatten()
+    }
+
+    /// Notes that this request's load found the session `id`.
+    pub(super) fn loaded(id: Id) {
+        let _ = REQUEST.try_with(|scope| {
+            let mut scope = scope.borrow_mut();
+            if scope.has_loaded(&id) {
+                return;
+            }
+            match scope.loaded {
+                None => scope.loaded = Some(id),
+                Some(_) => scope.more_loaded.push(id),
+            }
+        });
+    }
+
+    /// Whether the delete of `id` is held in this request.
+    pub(super) fn is_held(id: &Id) -> bool {
+        REQUEST
+            .try_with(|scope| {
+                scope
+                    .borrow()
+                    .held
+                    .as_ref()
+                    .is_some_and(|held| held.tower_id == *id)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Holds back the delete of `tower_id` when this request loaded that session (a logout
+    /// or a `cycle_id`; a delete of an id it did not load, such as a `cycle_id` of a session
+    /// created in this request, goes at once, and so does a second one). Whether it is held.
+    pub(super) fn hold(store: &TowerStore, tower_id: Id, id: &SessionId) -> bool {
+        REQUEST
+            .try_with(|scope| {
+                let mut scope = scope.borrow_mut();
+                match &scope.held {
+                    Some(held) => held.tower_id == tower_id,
+                    None if scope.has_loaded(&tower_id) => {
+                        scope.held = Some(Held {
+                            store: store.clone(),
+                            tower_id,
+                            id: id.clone(),
+                        });
+                        true
+                    }
+                    None => false,
+                }
+            })
+            .unwrap_or(false)
+    }
+
+    /// The held delete, for the create that sends it or for the layer at the end.
+    pub(super) fn take_held() -> Option<Held> {
+        REQUEST
+            .try_with(|scope| scope.borrow_mut().held.take())
+            .ok()
+            .flatten()
+    }
+}
+
+/// A tower [`Layer`] that gives each request a scope in which [`TowerStore`] makes
+/// tower-sessions' `cycle_id` (axum-login's login) and logouts stick. Place it **outside**
+/// tower-sessions' `SessionManagerLayer` (and axum-login's `AuthManagerLayer`, which holds
+/// it): in axum the later `.layer` call is the outer one.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use axum::{body::Body, http::Request, routing::post, Router};
+/// use session_axum::{TowerScopeLayer, TowerStore};
+/// use tower::ServiceExt;
+/// use tower_sessions::{Session, SessionManagerLayer};
+///
+/// async fn login(session: Session) -> &'static str {
+///     session.cycle_id().await.unwrap(); // what axum-login's login does
+///     session.insert("user", "alice").await.unwrap();
+///     "logged in"
+/// }
+///
+/// // `SessionStore::from_config(&SessionConfig::from_env()?)` in an app.
+/// let store = session_core::SessionStore::memory();
+/// let app = Router::new()
+///     .route("/login", post(login))
+///     .layer(SessionManagerLayer::new(TowerStore::new(store)).with_secure(false))
+///     // Outside tower-sessions' layer.
+///     .layer(TowerScopeLayer::new());
+///
+/// let res = app.oneshot(Request::post("/login").body(Body::empty()).unwrap()).await.unwrap();
+/// assert_eq!(res.status(), 200);
+/// assert!(res.headers().contains_key("set-cookie"));
+/// # });
+/// ```
+///
+/// # What the scope changes
+///
+/// tower-sessions' `cycle_id` deletes the old id at once, in the handler, and their layer
+/// creates the record under the new id after the handler. Without a scope the store cannot
+/// tie the two calls together, so a logout that landed between the request's load and its
+/// create was undone (the session lived on under the new id), and two `cycle_id`s of one
+/// session at once (a login sent twice, or a stolen cookie's request racing the victim's
+/// login) both kept a live session. Inside the scope [`TowerStore`]:
+///
+/// * notes which sessions the request loaded, and **holds back** a delete of one of them;
+/// * when the `create` of the cycled record comes, creates the new id **first**, then sends
+///   the held delete; when that delete finds nothing (a logout, a revoke or expiry since the
+///   load, or another `cycle_id` that got there first) it deletes the new id again and
+///   fails, so tower-sessions sets no cookie (it answers a failed save with an empty 500
+///   and adds no `Set-Cookie`), and this layer answers **409 Conflict**. A logout that
+///   lands anywhere in the cycle sticks; of two at once exactly one keeps a new id, and the
+///   loser's answer leaves the browser's cookie alone, so the browser keeps the winner's
+///   cookie whichever answer arrives last. The loser's changes are dropped; handing it the
+///   winner's id would hand a racing stolen cookie the victim's new session;
+/// * a held delete with no create after it (a logout: `flush`; or a `cycle_id` whose request
+///   saved nothing) is sent by this layer once the inner service is done. When it fails,
+///   the answer is replaced by 503 (store unavailable) or 500, with no `Set-Cookie`, so the
+///   browser keeps the cookie of the session that is still stored; a request dropped before
+///   then (a client gone) still sends it, in a task of its own, and so is a cycle's create
+///   and deletes, once begun, finished;
+/// * a `flush` followed by new data (a "logged out" message) deletes the old id, then
+///   creates the new session, as without the scope; a failed delete stores nothing;
+/// * answers the empty 500 of tower-sessions and axum-login for a failed store call of the
+///   request with what it was: **503** when the store was unavailable, **413** for a
+///   session over `session_redis_max_session_size` (nothing stored), as our own layers do.
+///
+/// # What it costs
+///
+/// Nothing in store calls: a request that only reads or writes its session makes the calls
+/// it made without the layer (a load; a load and a save); a login is one load, one create
+/// and one delete, as before (in the other order), and a loser one delete more. Per request:
+/// one boxed future and a task-local of a few words, set while the request's future is
+/// polled, with no allocation unless the request deletes a session or loads more than one.
+///
+/// # Without it
+///
+/// [`TowerStore`] works as before: each call goes to the store as it comes, and the two
+/// races above are open (docs/tower-sessions.md). The first delete outside the scope logs
+/// one warning naming this layer (once per [`TowerStore::new`]; its clones share it).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TowerScopeLayer {
+    _private: (),
+}
+
+impl TowerScopeLayer {
+    /// The layer. It holds nothing: each [`TowerStore`] a request uses keeps what it needs in
+    /// the request's scope.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S> Layer<S> for TowerScopeLayer {
+    type Service = TowerScopeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TowerScopeService { inner }
+    }
+}
+
+/// The [`Service`] made by [`TowerScopeLayer`]: runs the inner service inside the request's
+/// scope, sends a logout's held delete after it, and answers the store failures the scope
+/// noted (see the layer).
+#[derive(Debug, Clone)]
+pub struct TowerScopeService<S> {
+    inner: S,
+}
+
+/// An answer of our own, replacing the inner service's: a short fixed text, no `Set-Cookie`
+/// (a failed logout must not remove the cookie of a session still stored).
+fn answer<B: From<&'static str>>(status: StatusCode, text: &'static str) -> Response<B> {
+    let mut res = Response::new(B::from(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TowerScopeService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send,
+    ReqBody: Send + 'static,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready serves this request; the fresh clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(scope::REQUEST.scope(RefCell::default(), async move {
+            let result = inner.call(req).await;
+            // A logout's delete, held back by `TowerStore::delete` (a `cycle_id`'s was sent by
+            // its create). Sent even when the inner service failed: a logout the user asked
+            // for.
+            let logout = match scope::take_held() {
+                Some(held) => {
+                    let store = held.store.clone();
+                    Some(held.send().await.map_err(|err| (store, err)))
+                }
+                None => None,
+            };
+            let res = result?;
+            if let Some(Err((store, err))) = logout {
+                store.note_failure(&err);
+                return Ok(if err.is_unavailable() {
+                    tracing::warn!(error = %err, "session store unavailable");
+                    answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "session store unavailable, please retry later",
+                    )
+                } else {
+                    tracing::error!(error = %err, "session store failed");
+                    answer(StatusCode::INTERNAL_SERVER_ERROR, "session error")
+                });
+            }
+            // tower-sessions and axum-login answer every store error with an empty 500.
+            if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+                return Ok(res);
+            }
+            Ok(match scope::failure() {
+                Some(scope::Failure::Outage) => answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "session store unavailable, please retry later",
+                ),
+                Some(scope::Failure::TooLarge) => answer(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "session too large: nothing was stored",
+                ),
+                Some(scope::Failure::Conflict) => answer(
+                    StatusCode::CONFLICT,
+                    "the session changed in another request at the same time (a logout, or the same login sent twice): nothing was stored",
+                ),
+                None => res,
+            })
+        }))
     }
 }
 

@@ -21,7 +21,8 @@ mod common;
 use axum::{routing::get, Router};
 use common::{from_env, local, multi};
 use cookie::Cookie;
-use session_axum::TowerStore;
+use session_axum::{TowerScopeLayer, TowerStore};
+use session_core::testing::probe::{Fault, Op, ProbeBackend};
 use session_core::{backends::file::FileBackend, SessionConfig, SessionState, SessionStore};
 use session_testkit::{
     http::{request, Answer},
@@ -1358,10 +1359,10 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
     });
 }
 
-/// What docs/tower-sessions.md says is not covered, checked as documented: tower-sessions'
-/// `cycle_id` deletes the old id in the handler and their layer `create`s the record under a
-/// new one after it, two calls the adapter cannot tie together (no request scope reaches a
-/// store). On one Redis server:
+/// What docs/tower-sessions.md says of tower-sessions' own layer over `TowerStore` without
+/// [`TowerScopeLayer`], checked as documented: `cycle_id` deletes the old id in the handler and
+/// their layer `create`s the record under a new one after it, two calls the adapter cannot tie
+/// together with no request scope. On one Redis server:
 ///
 /// * a `cycle_id` (axum-login's login) of a session that a logout (`flush`) deleted after the
 ///   request's load: the session lives on under the new id, whose cookie the request sets;
@@ -1369,12 +1370,11 @@ fn late_saves_never_undo_a_logout_on_every_topology() {
 ///   cookie's request racing the victim's login): both new ids hold a live session, each
 ///   with its own request's record, and the old id none.
 ///
-/// Our layers check the delete's answer instead (session-axum `topology_races.rs`,
-/// session-actix `races.rs`: `two_renews_of_one_session_at_once_keep_one_login` and the
-/// renew-after-logout tests). If this test fails, tower-sessions or the adapter changed:
-/// update the document.
+/// With the scope layer both are closed: `a_logout_anywhere_in_a_cycle_id_sticks_with_the_scope`
+/// and `two_cycle_ids_at_once_keep_one_login_with_the_scope`. If this test fails,
+/// tower-sessions or the adapter changed: update the document.
 #[test]
-fn cycle_id_racing_a_logout_or_another_cycle_id_is_not_covered() {
+fn cycle_id_without_the_scope_layer_races_a_logout_and_another_cycle_id() {
     local(async {
         let fx = Fixture::redis().await;
         let gate = Arc::new(Gate::default());
@@ -1437,5 +1437,353 @@ fn cycle_id_racing_a_logout_or_another_cycle_id_is_not_covered() {
             "not covered: both new ids hold a live session"
         );
         assert_ne!(live[0], live[1]);
+    });
+}
+
+/// A Redis store whose backend is behind a probe (to hold or fail chosen calls), as a
+/// process of an application sees it.
+fn probed(server: &RedisServer) -> (SessionStore, ProbeBackend) {
+    let config = SessionConfig {
+        url: Some(server.url()),
+        ..SessionConfig::default()
+    };
+    let backend = session_core::backends::redis::RedisBackend::from_config(&config).unwrap();
+    let probe = ProbeBackend::wrap(Arc::new(backend));
+    (SessionStore::new(probe.clone()), probe)
+}
+
+/// An axum-login-like application: tower-sessions' layer over `tower`, with
+/// [`TowerScopeLayer`] outside it when `scoped`. Besides [`routes`]:
+///
+/// * `/login?hold=before|after|none`: loads the session (axum-login's extractor does), cycles
+///   its id and inserts the user (axum-login's `login`), holding at `gate` before the
+///   `cycle_id` or after it (so before their layer's `create`), as asked;
+/// * `/logout`: loads the session (axum-login's extractor), then `flush`es it (axum-login's
+///   `logout`);
+/// * `/logout-then-hang`: the same, then never answers (a client that goes away).
+///
+/// A session error answers 500, as axum-login's handlers do.
+fn login_app(tower: TowerStore, gate: &Arc<Gate>, scoped: bool) -> Router {
+    use axum::{extract::Query, http::StatusCode};
+    fn fail(_: tower_sessions::session::Error) -> axum::http::StatusCode {
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+    }
+    let login = {
+        let gate = gate.clone();
+        move |s: Session, Query(q): Query<std::collections::HashMap<String, String>>| {
+            let gate = gate.clone();
+            async move {
+                let hold = q.get("hold").map_or("none", String::as_str).to_owned();
+                let _ = s.get::<usize>("foo").await.map_err(fail)?;
+                if hold == "before" {
+                    gate.hold().await;
+                }
+                s.cycle_id().await.map_err(fail)?;
+                s.insert("user", "mallory").await.map_err(fail)?;
+                if hold == "after" {
+                    gate.hold().await;
+                }
+                Ok::<_, StatusCode>("logged in")
+            }
+        }
+    };
+    let app = routes()
+        .route("/login", get(login))
+        .route(
+            "/logout",
+            get(|s: Session| async move {
+                let _ = s.get::<usize>("foo").await.map_err(fail)?;
+                s.flush().await.map_err(fail)?;
+                Ok::<_, StatusCode>("logged out")
+            }),
+        )
+        .route(
+            "/logout-then-hang",
+            get(|s: Session| async move {
+                let _ = s.get::<usize>("foo").await.unwrap();
+                s.flush().await.unwrap();
+                std::future::pending::<()>().await;
+            }),
+        )
+        .layer(SessionManagerLayer::new(tower).with_secure(true));
+    if scoped {
+        app.layer(TowerScopeLayer::new())
+    } else {
+        app
+    }
+}
+
+/// A logout (`flush`) that lands at any point of a `cycle_id` (axum-login's login) of the same
+/// session, through tower-sessions' layer over `TowerStore` with [`TowerScopeLayer`] outside
+/// it: after the login's load and before its `cycle_id`, after the `cycle_id` and before their
+/// layer's `create`, while that create is held, and while the login's delete of the old id is
+/// held (after its create). Each time the logout answers 200 and removes the cookie, the login
+/// answers 409 with no `Set-Cookie` (the browser keeps no live cookie), and Redis holds no
+/// session at all: the logout stuck.
+#[test]
+fn a_logout_anywhere_in_a_cycle_id_sticks_with_the_scope() {
+    local(async {
+        let server = RedisServer::start();
+        let (store, probe) = probed(&server);
+        let gate = Arc::new(Gate::default());
+        let app = login_app(TowerStore::new(store), &gate, true);
+        for point in [
+            "before cycle_id",
+            "before create",
+            "held at Create",
+            "held at Delete",
+        ] {
+            let cookie = inserted(&app).await;
+            let (hold, pause) = match point {
+                "before cycle_id" => ("before", None),
+                "before create" => ("after", None),
+                "held at Create" => ("none", Some(probe.pause(Op::Create))),
+                _ => ("none", Some(probe.pause(Op::Delete))),
+            };
+            let login = {
+                let (app, cookie) = (app.clone(), pair(&cookie));
+                let uri = format!("/login?hold={hold}");
+                tokio::task::spawn_local(async move { send(&app, &uri, Some(&cookie)).await })
+            };
+            match &pause {
+                Some(pause) => pause.reached().await,
+                None => gate.until_waiting(1).await,
+            }
+            let logout = send(&app, "/logout", Some(&pair(&cookie))).await;
+            assert_eq!(logout.status, 200, "{point}: {logout:?}");
+            assert_eq!(
+                set_cookie(&logout).max_age(),
+                Some(Duration::ZERO),
+                "{point}"
+            );
+            match &pause {
+                Some(pause) => pause.release(),
+                None => gate.release(),
+            }
+            let login = login.await.unwrap();
+            assert!(
+                login.set_cookie.is_empty(),
+                "{point}: the login kept the session under a new id after the logout \
+                 (answered {}, a cookie set)",
+                login.status
+            );
+            assert_eq!(login.status, 409, "{point}: {login:?}");
+            let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
+            assert!(keys.is_empty(), "{point}: {} sessions left", keys.len());
+        }
+    });
+}
+
+/// Two `cycle_id`s (logins) of one session at the same instant, in two processes over one
+/// Redis server, each through tower-sessions' layer with [`TowerScopeLayer`] outside it: a
+/// login form sent twice, or a stolen cookie's request racing the victim's login. Ten rounds,
+/// holding both before their `cycle_id` or after it (before their layer's `create`). Each
+/// round: exactly one answer sets a cookie, the other answers 409 with none; the old id names
+/// nothing; the one new id holds the login; and a browser that receives both answers, in
+/// either order, keeps a cookie that works. One session per round on the server.
+#[test]
+fn two_cycle_ids_at_once_keep_one_login_with_the_scope() {
+    local(async {
+        let server = RedisServer::start();
+        let config = from_env(&[("SESSION_REDIS_URL", server.url())]);
+        let fx = Fixture {
+            store: SessionStore::from_config(&config).await.unwrap(),
+            redis: None,
+            _dir: None,
+        };
+        let other = SessionStore::from_config(&config).await.unwrap();
+        let gate = Arc::new(Gate::default());
+        let apps = [
+            login_app(fx.tower(), &gate, true),
+            login_app(TowerStore::new(other), &gate, true),
+        ];
+        for round in 0..10 {
+            let hold = if round % 2 == 0 { "before" } else { "after" };
+            let case = format!("round {round}, held {hold} cycle_id");
+            let cookie = inserted(&apps[0]).await;
+            let logins: Vec<_> = (0..2)
+                .map(|i| {
+                    let (app, cookie) = (apps[i].clone(), pair(&cookie));
+                    let uri = format!("/login?hold={hold}");
+                    tokio::task::spawn_local(async move { send(&app, &uri, Some(&cookie)).await })
+                })
+                .collect();
+            gate.until_waiting(2).await;
+            gate.release();
+            let mut answers = Vec::new();
+            for login in logins {
+                answers.push(login.await.unwrap());
+            }
+            let live: Vec<Cookie<'static>> = answers
+                .iter()
+                .filter(|a| !a.set_cookie.is_empty())
+                .map(set_cookie)
+                .filter(|c| c.max_age() != Some(Duration::ZERO))
+                .collect();
+            assert_eq!(live.len(), 1, "{case}: live cookies sent: {}", live.len());
+            let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+            assert!(
+                statuses == [200, 409] || statuses == [409, 200],
+                "{case}: {statuses:?}"
+            );
+            for answer in answers.iter().filter(|a| a.status == 409) {
+                assert!(answer.set_cookie.is_empty(), "{case}: {answer:?}");
+            }
+            assert!(
+                fx.stored(cookie.value()).await.is_none(),
+                "{case}: the old id lives"
+            );
+            let (kept, _) = fx
+                .stored(live[0].value())
+                .await
+                .unwrap_or_else(|| panic!("{case}: the winner's new id holds nothing"));
+            assert_eq!(kept["user"], "\"mallory\"", "{case}");
+            assert_eq!(kept["foo"], "42", "{case}");
+            for (first, second) in [(0, 1), (1, 0)] {
+                let jar = common::jar_after(&pair(&cookie), &[&answers[first], &answers[second]]);
+                assert_eq!(
+                    jar,
+                    Some(pair(&live[0])),
+                    "{case}: a browser receiving answer {first} then {second} lost the login"
+                );
+                let answer = send(&apps[0], "/get", jar.as_deref()).await;
+                assert_eq!(answer.body, "42", "{case}");
+            }
+        }
+        let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
+        assert_eq!(keys.len(), 10, "one session per round: {}", keys.len());
+    });
+}
+
+/// With [`TowerScopeLayer`], an axum-login-like application works as it did and costs the
+/// same store calls: a new session is one create, a read one load, a login (load, `cycle_id`,
+/// insert) one load, one create and one delete, in that order (the new id first: see
+/// `a_logout_anywhere_in_a_cycle_id_sticks_with_the_scope`), and a logout one load and one
+/// delete. Without the layer the login's delete comes before its create.
+#[test]
+fn a_login_with_cycle_id_works_and_costs_the_same_with_the_scope() {
+    local(async {
+        let server = RedisServer::start();
+        for scoped in [true, false] {
+            let (store, probe) = probed(&server);
+            let fx = Fixture {
+                store,
+                redis: None,
+                _dir: None,
+            };
+            let gate = Arc::new(Gate::default());
+            let app = login_app(fx.tower(), &gate, scoped);
+            let ops = || {
+                probe
+                    .take_calls()
+                    .iter()
+                    .map(|c| c.op())
+                    .collect::<Vec<_>>()
+            };
+            let cookie = inserted(&app).await;
+            assert_eq!(ops(), [Op::Create], "scoped: {scoped}, a new session");
+            assert_eq!(send(&app, "/get", Some(&pair(&cookie))).await.body, "42");
+            assert_eq!(ops(), [Op::Load], "scoped: {scoped}, a read");
+            let login = send(&app, "/login", Some(&pair(&cookie))).await;
+            assert_eq!(login.status, 200, "scoped: {scoped}: {login:?}");
+            let new = set_cookie(&login);
+            let expected: &[Op] = if scoped {
+                &[Op::Load, Op::Create, Op::Delete]
+            } else {
+                &[Op::Load, Op::Delete, Op::Create]
+            };
+            assert_eq!(ops(), expected, "scoped: {scoped}, a login");
+            assert_ne!(new.value(), cookie.value());
+            assert!(fx.stored(cookie.value()).await.is_none(), "the old id");
+            let (state, _) = fx.stored(new.value()).await.unwrap();
+            assert_eq!(state["user"], "\"mallory\"");
+            assert_eq!(state["foo"], "42");
+            probe.reset();
+            let logout = send(&app, "/logout", Some(&pair(&new))).await;
+            assert_eq!(logout.status, 200);
+            assert_eq!(set_cookie(&logout).max_age(), Some(Duration::ZERO));
+            assert_eq!(ops(), [Op::Load, Op::Delete], "scoped: {scoped}, a logout");
+            assert!(fx.stored(new.value()).await.is_none(), "logged out");
+            // A login with the logged-out cookie (its session gone: `cycle_id` deletes a
+            // random id the request never loaded, at once) is a fresh login, not a conflict.
+            let again = send(&app, "/login", Some(&pair(&new))).await;
+            assert_eq!(again.status, 200, "scoped: {scoped}: {again:?}");
+            let (state, _) = fx.stored(set_cookie(&again).value()).await.unwrap();
+            assert_eq!(state["user"], "\"mallory\"");
+        }
+    });
+}
+
+/// A logout whose delete fails (the store unavailable) through [`TowerScopeLayer`]: the
+/// layer sends that delete after the handler, and its answer is 503 with no `Set-Cookie`, so
+/// the browser keeps the cookie of the session, which is still stored, and can log out again
+/// once the store is back. A load that fails as unavailable answers 503 too (tower-sessions
+/// and axum-login answer an empty 500 for every store error).
+#[test]
+fn a_logout_whose_delete_fails_is_503_and_keeps_the_cookie_with_the_scope() {
+    local(async {
+        let server = RedisServer::start();
+        let (store, probe) = probed(&server);
+        let fx = Fixture {
+            store,
+            redis: None,
+            _dir: None,
+        };
+        let gate = Arc::new(Gate::default());
+        let app = login_app(fx.tower(), &gate, true);
+        let cookie = inserted(&app).await;
+        probe.fail(Op::Delete, Some(Fault::Unavailable));
+        let logout = send(&app, "/logout", Some(&pair(&cookie))).await;
+        probe.fail(Op::Delete, None);
+        assert_eq!(logout.status, 503, "the failed logout answered {logout:?}");
+        assert!(logout.set_cookie.is_empty(), "{logout:?}");
+        assert!(fx.stored(cookie.value()).await.is_some(), "still stored");
+        let logout = send(&app, "/logout", Some(&pair(&cookie))).await;
+        assert_eq!(logout.status, 200);
+        assert_eq!(set_cookie(&logout).max_age(), Some(Duration::ZERO));
+        assert!(fx.stored(cookie.value()).await.is_none());
+
+        let cookie = inserted(&app).await;
+        probe.fail(Op::Load, Some(Fault::Unavailable));
+        let login = send(&app, "/login", Some(&pair(&cookie))).await;
+        probe.fail(Op::Load, None);
+        assert_eq!(login.status, 503, "a failed load answered {login:?}");
+        assert!(login.set_cookie.is_empty(), "{login:?}");
+    });
+}
+
+/// A logout whose request is dropped after the handler's `flush` (a client gone, a timeout
+/// layer) through [`TowerScopeLayer`], which holds the delete until the handler is done: the
+/// delete is still sent.
+#[test]
+fn a_logout_sticks_when_its_request_is_dropped_with_the_scope() {
+    local(async {
+        let server = RedisServer::start();
+        let (store, probe) = probed(&server);
+        let fx = Fixture {
+            store,
+            redis: None,
+            _dir: None,
+        };
+        let gate = Arc::new(Gate::default());
+        let app = login_app(fx.tower(), &gate, true);
+        let cookie = inserted(&app).await;
+        probe.reset();
+        let dropped = tokio::time::timeout(
+            StdDuration::from_millis(300),
+            send(&app, "/logout-then-hang", Some(&pair(&cookie))),
+        )
+        .await;
+        assert!(dropped.is_err(), "the request hangs");
+        for _ in 0..100 {
+            if fx.stored(cookie.value()).await.is_none() {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        panic!(
+            "the dropped logout left the session ({} deletes sent)",
+            probe.count(Op::Delete)
+        );
     });
 }
