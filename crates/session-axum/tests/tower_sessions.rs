@@ -1527,12 +1527,15 @@ fn a_logout_anywhere_in_a_cycle_id_sticks_with_the_scope() {
         let (store, probe) = probed(&server);
         let gate = Arc::new(Gate::default());
         let app = login_app(TowerStore::new(store), &gate, true);
+        // Every point is tried, and what went wrong at each reported at the end.
+        let mut failures = Vec::new();
         for point in [
             "before cycle_id",
             "before create",
             "held at Create",
             "held at Delete",
         ] {
+            let _: () = server.cmd(&["FLUSHALL"]);
             let cookie = inserted(&app).await;
             let (hold, pause) = match point {
                 "before cycle_id" => ("before", None),
@@ -1561,16 +1564,18 @@ fn a_logout_anywhere_in_a_cycle_id_sticks_with_the_scope() {
                 None => gate.release(),
             }
             let login = login.await.unwrap();
-            assert!(
-                login.set_cookie.is_empty(),
-                "{point}: the login kept the session under a new id after the logout \
-                 (answered {}, a cookie set)",
-                login.status
-            );
-            assert_eq!(login.status, 409, "{point}: {login:?}");
             let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
-            assert!(keys.is_empty(), "{point}: {} sessions left", keys.len());
+            if !login.set_cookie.is_empty() || login.status != 409 || !keys.is_empty() {
+                failures.push(format!(
+                    "{point}: the login answered {} ({} Set-Cookie), {} sessions left after \
+                     the logout",
+                    login.status,
+                    login.set_cookie.len(),
+                    keys.len()
+                ));
+            }
         }
+        assert!(failures.is_empty(), "{failures:#?}");
     });
 }
 
@@ -1583,75 +1588,133 @@ fn a_logout_anywhere_in_a_cycle_id_sticks_with_the_scope() {
 /// either order, keeps a cookie that works. One session per round on the server.
 #[test]
 fn two_cycle_ids_at_once_keep_one_login_with_the_scope() {
+    local(two_cycle_ids_at_once(|login| {
+        tokio::task::spawn_local(login)
+    }));
+}
+
+/// [`two_cycle_ids_at_once_keep_one_login_with_the_scope`] on a multi-threaded runtime, each
+/// request a task of its own: the scope follows its request's future from thread to thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cycle_ids_at_once_keep_one_login_on_a_multi_threaded_runtime() {
+    two_cycle_ids_at_once(|login| tokio::spawn(login)).await;
+}
+
+/// A request through the app, as a task can run it (its answer is read by the test).
+type Login = std::pin::Pin<Box<dyn std::future::Future<Output = axum::response::Response> + Send>>;
+
+async fn two_cycle_ids_at_once(
+    spawn: fn(Login) -> tokio::task::JoinHandle<axum::response::Response>,
+) {
+    let server = RedisServer::start();
+    let config = from_env(&[("SESSION_REDIS_URL", server.url())]);
+    let fx = Fixture {
+        store: SessionStore::from_config(&config).await.unwrap(),
+        redis: None,
+        _dir: None,
+    };
+    let other = SessionStore::from_config(&config).await.unwrap();
+    let gate = Arc::new(Gate::default());
+    let apps = [
+        login_app(fx.tower(), &gate, true),
+        login_app(TowerStore::new(other), &gate, true),
+    ];
+    for round in 0..10 {
+        let hold = if round % 2 == 0 { "before" } else { "after" };
+        let case = format!("round {round}, held {hold} cycle_id");
+        let cookie = inserted(&apps[0]).await;
+        let logins: Vec<_> = (0..2)
+            .map(|i| {
+                let (app, cookie) = (apps[i].clone(), pair(&cookie));
+                let uri = format!("/login?hold={hold}");
+                spawn(Box::pin(async move {
+                    app.oneshot(request("GET", &uri, Some(&cookie), None))
+                        .await
+                        .unwrap()
+                }))
+            })
+            .collect();
+        gate.until_waiting(2).await;
+        gate.release();
+        let mut answers = Vec::new();
+        for login in logins {
+            answers.push(Answer::read(login.await.unwrap()).await);
+        }
+        let live: Vec<Cookie<'static>> = answers
+            .iter()
+            .filter(|a| !a.set_cookie.is_empty())
+            .map(set_cookie)
+            .filter(|c| c.max_age() != Some(Duration::ZERO))
+            .collect();
+        assert_eq!(live.len(), 1, "{case}: live cookies sent: {}", live.len());
+        let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
+        assert!(
+            statuses == [200, 409] || statuses == [409, 200],
+            "{case}: {statuses:?}"
+        );
+        for answer in answers.iter().filter(|a| a.status == 409) {
+            assert!(answer.set_cookie.is_empty(), "{case}: {answer:?}");
+        }
+        assert!(
+            fx.stored(cookie.value()).await.is_none(),
+            "{case}: the old id lives"
+        );
+        let (kept, _) = fx
+            .stored(live[0].value())
+            .await
+            .unwrap_or_else(|| panic!("{case}: the winner's new id holds nothing"));
+        assert_eq!(kept["user"], "\"mallory\"", "{case}");
+        assert_eq!(kept["foo"], "42", "{case}");
+        for (first, second) in [(0, 1), (1, 0)] {
+            let jar = common::jar_after(&pair(&cookie), &[&answers[first], &answers[second]]);
+            assert_eq!(
+                jar,
+                Some(pair(&live[0])),
+                "{case}: a browser receiving answer {first} then {second} lost the login"
+            );
+            let answer = send(&apps[0], "/get", jar.as_deref()).await;
+            assert_eq!(answer.body, "42", "{case}");
+        }
+    }
+    let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
+    assert_eq!(keys.len(), 10, "one session per round: {}", keys.len());
+}
+
+/// A login whose create fails (the store unavailable for it) through [`TowerScopeLayer`]:
+/// the `cycle_id`'s delete of the old id was held, and is never sent, so the session stays
+/// as it was, still logged out of nothing, and the answer is 503 with no cookie. Without
+/// the layer the old id was already deleted in the handler, and the answer was a bare 500.
+#[test]
+fn a_login_whose_create_fails_keeps_the_old_session_with_the_scope() {
     local(async {
         let server = RedisServer::start();
-        let config = from_env(&[("SESSION_REDIS_URL", server.url())]);
-        let fx = Fixture {
-            store: SessionStore::from_config(&config).await.unwrap(),
-            redis: None,
-            _dir: None,
-        };
-        let other = SessionStore::from_config(&config).await.unwrap();
-        let gate = Arc::new(Gate::default());
-        let apps = [
-            login_app(fx.tower(), &gate, true),
-            login_app(TowerStore::new(other), &gate, true),
-        ];
-        for round in 0..10 {
-            let hold = if round % 2 == 0 { "before" } else { "after" };
-            let case = format!("round {round}, held {hold} cycle_id");
-            let cookie = inserted(&apps[0]).await;
-            let logins: Vec<_> = (0..2)
-                .map(|i| {
-                    let (app, cookie) = (apps[i].clone(), pair(&cookie));
-                    let uri = format!("/login?hold={hold}");
-                    tokio::task::spawn_local(async move { send(&app, &uri, Some(&cookie)).await })
-                })
-                .collect();
-            gate.until_waiting(2).await;
-            gate.release();
-            let mut answers = Vec::new();
-            for login in logins {
-                answers.push(login.await.unwrap());
-            }
-            let live: Vec<Cookie<'static>> = answers
-                .iter()
-                .filter(|a| !a.set_cookie.is_empty())
-                .map(set_cookie)
-                .filter(|c| c.max_age() != Some(Duration::ZERO))
-                .collect();
-            assert_eq!(live.len(), 1, "{case}: live cookies sent: {}", live.len());
-            let statuses: Vec<u16> = answers.iter().map(|a| a.status.as_u16()).collect();
-            assert!(
-                statuses == [200, 409] || statuses == [409, 200],
-                "{case}: {statuses:?}"
-            );
-            for answer in answers.iter().filter(|a| a.status == 409) {
-                assert!(answer.set_cookie.is_empty(), "{case}: {answer:?}");
-            }
-            assert!(
-                fx.stored(cookie.value()).await.is_none(),
-                "{case}: the old id lives"
-            );
-            let (kept, _) = fx
-                .stored(live[0].value())
-                .await
-                .unwrap_or_else(|| panic!("{case}: the winner's new id holds nothing"));
-            assert_eq!(kept["user"], "\"mallory\"", "{case}");
-            assert_eq!(kept["foo"], "42", "{case}");
-            for (first, second) in [(0, 1), (1, 0)] {
-                let jar = common::jar_after(&pair(&cookie), &[&answers[first], &answers[second]]);
-                assert_eq!(
-                    jar,
-                    Some(pair(&live[0])),
-                    "{case}: a browser receiving answer {first} then {second} lost the login"
+        for scoped in [true, false] {
+            let (store, probe) = probed(&server);
+            let fx = Fixture {
+                store,
+                redis: None,
+                _dir: None,
+            };
+            let gate = Arc::new(Gate::default());
+            let app = login_app(fx.tower(), &gate, scoped);
+            let cookie = inserted(&app).await;
+            probe.fail(Op::Create, Some(Fault::Unavailable));
+            let login = send(&app, "/login", Some(&pair(&cookie))).await;
+            probe.fail(Op::Create, None);
+            assert!(login.set_cookie.is_empty(), "scoped: {scoped}: {login:?}");
+            let kept = fx.stored(cookie.value()).await;
+            if scoped {
+                assert_eq!(login.status, 503, "{login:?}");
+                let (state, _) = kept.expect("the old session stays as it was");
+                assert_eq!(state, SessionState::from([("foo".into(), "42".into())]));
+            } else {
+                assert_eq!(login.status, 500, "{login:?}");
+                assert!(
+                    kept.is_none(),
+                    "without the layer the old id went in the handler"
                 );
-                let answer = send(&apps[0], "/get", jar.as_deref()).await;
-                assert_eq!(answer.body, "42", "{case}");
             }
         }
-        let keys: Vec<String> = server.cmd(&["KEYS", "*"]);
-        assert_eq!(keys.len(), 10, "one session per round: {}", keys.len());
     });
 }
 
