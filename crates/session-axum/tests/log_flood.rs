@@ -330,3 +330,78 @@ async fn a_corrupt_stored_session_on_a_multi_backend_or_a_pool_logs_one_warning(
         }
     }
 }
+
+/// `TowerStore` without `TowerScopeLayer`: its first delete (a logout, or a login's
+/// `cycle_id`) logs one warning naming the layer, once per `TowerStore::new`, never a
+/// session id; through the layer, none.
+#[tokio::test]
+async fn a_tower_store_outside_its_scope_warns_once_naming_the_layer() {
+    use session_axum::{TowerScopeLayer, TowerStore};
+    use tower_sessions::{Session as TowerSession, SessionManagerLayer};
+
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let app = |scoped: bool| {
+        let app = Router::new()
+            .route(
+                "/login",
+                get(|s: TowerSession| async move {
+                    let _ = s.get::<String>("user").await.unwrap();
+                    s.cycle_id().await.unwrap();
+                    s.insert("user", "alice").await.unwrap();
+                }),
+            )
+            .route(
+                "/logout",
+                get(|s: TowerSession| async move {
+                    let _ = s.get::<String>("user").await.unwrap();
+                    s.flush().await.unwrap();
+                }),
+            )
+            .layer(
+                SessionManagerLayer::new(TowerStore::new(SessionStore::memory()))
+                    .with_secure(false),
+            );
+        if scoped {
+            app.layer(TowerScopeLayer::new())
+        } else {
+            app
+        }
+    };
+    let naming = |capture: &Capture| {
+        capture
+            .lines()
+            .into_iter()
+            .filter(|line| line.contains("TowerScopeLayer"))
+            .collect::<Vec<_>>()
+    };
+    for scoped in [false, true] {
+        capture.0.lock().unwrap().clear();
+        let app = app(scoped);
+        let mut cookies = Vec::new();
+        for _ in 0..3 {
+            let login = send(&app, "GET", "/login", None).await;
+            let cookie = login.cookie_pair();
+            // A second login of the session cycles a loaded id; then the logout.
+            let again = send(&app, "GET", "/login", Some(&cookie)).await;
+            let cookie = again.cookie_pair();
+            let logout = send(&app, "GET", "/logout", Some(&cookie)).await;
+            assert_eq!(logout.status, StatusCode::OK);
+            cookies.push(cookie);
+        }
+        let lines = naming(&capture);
+        assert_eq!(
+            lines.len(),
+            usize::from(!scoped),
+            "scoped: {scoped}: {lines:?}"
+        );
+        for line in capture.all_lines() {
+            for cookie in &cookies {
+                let value = cookie.split_once('=').unwrap().1;
+                assert!(!line.contains(value), "a session id in the log: {line}");
+            }
+        }
+    }
+}
