@@ -129,7 +129,10 @@
 //! keeps a new id, and the loser's answer leaves the browser's cookie alone, so the browser
 //! keeps the winner's cookie in whichever order the answers arrive (a cookie naming nothing
 //! would log the user out whenever it arrived last). A logout's delete (`purge`) waits for
-//! the end of the request, where [`request_scope`] sends it. Outside the scope the save
+//! the end of the request, where [`request_scope`] sends it, to its end even when the
+//! client drops the request meanwhile
+//! ([`SessionStore::delete_to_the_end`](session_core::SessionStore::delete_to_the_end)).
+//! Outside the scope the save
 //! cannot tell a renew from a new session: a logout between the two calls is lost, and two
 //! renews at once both keep a live session.
 #![warn(missing_docs)]

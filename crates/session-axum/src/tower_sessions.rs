@@ -448,7 +448,7 @@ impl TowerStore {
         let state = to_state(&self.store, record, ttl)?;
         let this = self.clone();
         let start = record.id;
-        let cycled = to_the_end(async move {
+        let cycled = self.store.run_to_the_end("cycle_id", async move {
             let id = this.create_state(start, &state, ttl).await?;
             let deleted = this.store.delete(&held.id).await;
             if !matches!(deleted, Ok(true)) {
@@ -459,8 +459,7 @@ impl TowerStore {
             }
             Ok::<_, StoreError>((id, deleted))
         })
-        .await
-        .unwrap_or_else(|| Err(cancelled(self.store.backend_name(), "a cycle_id")));
+        .await;
         match cycled {
             Ok((id, Ok(true))) => {
                 record.id = id;
@@ -715,30 +714,6 @@ impl session_store::SessionStore for TowerStore {
     }
 }
 
-/// Runs `work` in a task of its own, so that it runs to its end even when its caller is
-/// dropped (a client gone, a timeout layer), and hands its answer to the caller while it lives
-/// (as session-core does for its moves and touches). For a logout's delete, and for a
-/// `cycle_id`'s create and deletes, whose half-done state is worse than either end. A panic
-/// in `work` is the caller's; `None` when the runtime is shutting down and cancelled it.
-async fn to_the_end<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> Option<T> {
-    match tokio::spawn(work).await {
-        Ok(answer) => Some(answer),
-        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(_) => None,
-    }
-}
-
-/// The error of work [`to_the_end`] could not finish: the runtime is shutting down.
-fn cancelled(backend: &str, what: &str) -> StoreError {
-    StoreError::Unavailable {
-        backend: backend.to_owned(),
-        timed_out: false,
-        message: format!("{what} was cancelled: the runtime is shutting down"),
-    }
-}
-
 /// The per-request scope that [`TowerScopeLayer`] opens and [`TowerStore`] fills in.
 ///
 /// A tokio task-local, not state in the store: one store serves every request of a process
@@ -775,12 +750,7 @@ mod scope {
         /// Sends the delete, to its end even when the request is dropped meanwhile (a
         /// logout the user asked for). Whether there was a session.
         pub(super) async fn send(self) -> Result<bool, StoreError> {
-            let Held { store, id, .. } = self;
-            let backend = store.store.backend_name();
-            let core = store.store.clone();
-            to_the_end(async move { core.delete(&id).await })
-                .await
-                .unwrap_or_else(|| Err(cancelled(backend, "a logout's delete")))
+            self.store.store.delete_to_the_end(&self.id).await
         }
     }
 

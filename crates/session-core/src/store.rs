@@ -605,13 +605,38 @@ impl SessionStore {
         self.run_to_the_end("delete", deleting).await
     }
 
-    /// `work` in a task of its own ([`crate::backend::to_the_end`]); `what` names it in the
-    /// error of a runtime that shut down before it ended.
-    async fn run_to_the_end(
+    /// Store work (calls on clones of this store) in a task of its own, so that it runs to
+    /// its end even when the caller is dropped (a client gone, a timeout layer), and the
+    /// caller, while it lives, gets its answer; a panic in `work` is the caller's. For steps
+    /// whose half-done state is worse than either end: a logout's delete
+    /// ([`delete_to_the_end`](Self::delete_to_the_end)), a login's create-then-delete in a
+    /// framework layer. When the runtime shuts down before it ends, an unavailable error
+    /// naming `what` ("a {what} was cancelled").
+    ///
+    /// ```
+    /// use session_core::{SessionState, SessionStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = SessionStore::memory();
+    /// let state = SessionState::from([("user".to_owned(), r#""ada""#.to_owned())]);
+    /// let old = store.create(&state, None).await.unwrap();
+    /// let core = store.clone();
+    /// let renewed = store
+    ///     .run_to_the_end("renew", async move {
+    ///         let new = core.create(&state, None).await?;
+    ///         core.delete(&old).await?;
+    ///         Ok(new)
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert!(store.load(&renewed).await.unwrap().is_some());
+    /// # })
+    /// ```
+    pub async fn run_to_the_end<T: Send + 'static>(
         &self,
         what: &str,
-        work: impl std::future::Future<Output = Result<bool, StoreError>> + Send + 'static,
-    ) -> Result<bool, StoreError> {
+        work: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
         crate::backend::to_the_end(work).await.unwrap_or_else(|| {
             Err(StoreError::Unavailable {
                 backend: self.backend_name().to_owned(),
