@@ -496,6 +496,12 @@ impl TowerStore {
         }
     }
 
+    /// Whether `other` is this adapter or a clone of it (one `TowerStore::new`): a held
+    /// delete belongs to the adapter that held it.
+    fn same(&self, other: &TowerStore) -> bool {
+        Arc::ptr_eq(&self.deleted, &other.deleted)
+    }
+
     /// The store underneath, to read or delete through our API what tower-sessions wrote.
     pub fn store(&self) -> &SessionStore {
         &self.store
@@ -581,7 +587,7 @@ impl session_store::SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // Inside `TowerScopeLayer`, a delete of a session this request loaded waits (see
         // `delete`); the create that comes after it says what that delete was.
-        match scope::take_held() {
+        match scope::take_held(self) {
             None => self.create_new(record).await,
             Some(held) if held.tower_id == record.id => {
                 // `flush`, then new data (a "logged out" message): tower-sessions creates the
@@ -597,7 +603,7 @@ impl session_store::SessionStore for TowerStore {
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        if scope::is_held(&record.id) {
+        if scope::is_held(self, &record.id) {
             // Its delete waits for the end of the request (a handler called
             // `Session::delete`, then changed the record): without the scope the save found
             // the session gone and wrote nothing, so nothing is written.
@@ -646,7 +652,7 @@ impl session_store::SessionStore for TowerStore {
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<Record>> {
-        if scope::is_held(session_id) {
+        if scope::is_held(self, session_id) {
             // Deleted earlier in this request; the delete only waits.
             return Ok(None);
         }
@@ -830,15 +836,15 @@ mod scope {
         });
     }
 
-    /// Whether the delete of `id` is held in this request.
-    pub(super) fn is_held(id: &Id) -> bool {
+    /// Whether the delete of `id` by `store` is held in this request.
+    pub(super) fn is_held(store: &TowerStore, id: &Id) -> bool {
         REQUEST
             .try_with(|scope| {
                 scope
                     .borrow()
                     .held
                     .as_ref()
-                    .is_some_and(|held| held.tower_id == *id)
+                    .is_some_and(|held| held.tower_id == *id && held.store.same(store))
             })
             .unwrap_or(false)
     }
@@ -851,7 +857,7 @@ mod scope {
             .try_with(|scope| {
                 let mut scope = scope.borrow_mut();
                 match &scope.held {
-                    Some(held) => held.tower_id == tower_id,
+                    Some(held) => held.tower_id == tower_id && held.store.same(store),
                     None if scope.has_loaded(&tower_id) => {
                         scope.held = Some(Held {
                             store: store.clone(),
@@ -866,8 +872,27 @@ mod scope {
             .unwrap_or(false)
     }
 
-    /// The held delete, for the create that sends it or for the layer at the end.
-    pub(super) fn take_held() -> Option<Held> {
+    /// The held delete of `store`, for its create that sends it. Only that store's: a
+    /// request under two session layers over two stores (an outer one for axum-login, an
+    /// inner one for something else) saw the inner layer's `create` of a new session take
+    /// the outer one's held logout, send it to the wrong store, where it found nothing, and
+    /// answer 409 (nothing stored) with the logout never sent: the session stayed stored
+    /// (`a_logout_under_one_layer_is_not_taken_by_another_layers_create`).
+    pub(super) fn take_held(store: &TowerStore) -> Option<Held> {
+        REQUEST
+            .try_with(|scope| {
+                let mut scope = scope.borrow_mut();
+                match &scope.held {
+                    Some(held) if held.store.same(store) => scope.held.take(),
+                    _ => None,
+                }
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// The held delete, whichever store's, for the layer at the end.
+    pub(super) fn take_any_held() -> Option<Held> {
         REQUEST
             .try_with(|scope| scope.borrow_mut().held.take())
             .ok()
@@ -998,7 +1023,7 @@ where
     S::Future: Send + 'static,
     S::Error: Send,
     ReqBody: Send + 'static,
-    ResBody: From<&'static str> + Send + 'static,
+    ResBody: axum::body::HttpBody + From<&'static str> + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -1017,7 +1042,7 @@ where
             // A logout's delete, held back by `TowerStore::delete` (a `cycle_id`'s was sent by
             // its create). Sent even when the inner service failed: a logout the user asked
             // for.
-            let logout = match scope::take_held() {
+            let logout = match scope::take_any_held() {
                 Some(held) => {
                     let store = held.store.clone();
                     Some(held.send().await.map_err(|err| (store, err)))
@@ -1038,8 +1063,14 @@ where
                     answer(StatusCode::INTERNAL_SERVER_ERROR, "session error")
                 });
             }
-            // tower-sessions and axum-login answer every store error with an empty 500.
-            if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+            // tower-sessions and axum-login answer every store error with an empty 500. Only
+            // such an answer is replaced: a 500 with a body is the handler's own (a failure of
+            // its own after a session error it got past), and replacing it with "session store
+            // unavailable" or "too large" hid its message behind a cause it did not have
+            // (`a_handlers_own_500_is_not_rewritten_with_the_scope`).
+            if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+                || res.body().size_hint().exact() != Some(0)
+            {
                 return Ok(res);
             }
             Ok(match scope::failure() {

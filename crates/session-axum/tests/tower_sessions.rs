@@ -1850,3 +1850,109 @@ fn a_logout_sticks_when_its_request_is_dropped_with_the_scope() {
         );
     });
 }
+
+/// The outer session layer's `Session`, which the inner layer's replaces in the request's
+/// extensions (as axum-login's `AuthManagerLayer` keeps its own layer's session).
+#[derive(Clone)]
+struct Outer(Session);
+
+/// Two session layers on one route, over two stores (two Redis servers), with
+/// [`TowerScopeLayer`] outside both: a logout (`flush`) of the outer layer's session and a
+/// new session of the inner layer's (a "logged out" note) in one handler. The inner layer's
+/// `create` runs first, after the handler: it must not take the outer session's held delete
+/// (it sent it to its own store, where it found nothing, and answered 409 with the logout
+/// never sent, leaving the session stored).
+#[test]
+fn a_logout_under_one_layer_is_not_taken_by_another_layers_create() {
+    use axum::{extract::Request, middleware::Next, Extension};
+    local(async {
+        let (outer, inner) = (Fixture::redis().await, Fixture::redis().await);
+        let app = Router::new()
+            .route(
+                "/insert-outer",
+                get(|Extension(Outer(s)): Extension<Outer>| async move {
+                    s.insert("foo", 42).await.unwrap();
+                }),
+            )
+            .route(
+                "/logout-with-note",
+                get(
+                    |Extension(Outer(a)): Extension<Outer>, b: Session| async move {
+                        let _ = a.get::<usize>("foo").await.unwrap();
+                        a.flush().await.unwrap();
+                        b.insert("note", "logged out").await.unwrap();
+                    },
+                ),
+            )
+            .layer(
+                SessionManagerLayer::new(inner.tower())
+                    .with_name("inner")
+                    .with_secure(true),
+            )
+            .layer(axum::middleware::from_fn(
+                |mut req: Request, next: Next| async move {
+                    let outer = req.extensions().get::<Session>().cloned().unwrap();
+                    req.extensions_mut().insert(Outer(outer));
+                    next.run(req).await
+                },
+            ))
+            .layer(
+                SessionManagerLayer::new(outer.tower())
+                    .with_name("outer")
+                    .with_secure(true),
+            )
+            .layer(TowerScopeLayer::new());
+        let login = send(&app, "/insert-outer", None).await;
+        assert_eq!(login.status, 200, "{login:?}");
+        let cookie = set_cookie(&login);
+        assert_eq!(cookie.name(), "outer");
+        assert!(outer.stored(cookie.value()).await.is_some());
+
+        let logout = send(&app, "/logout-with-note", Some(&pair(&cookie))).await;
+        assert_eq!(logout.status, 200, "the logout answered {logout:?}");
+        assert!(
+            outer.stored(cookie.value()).await.is_none(),
+            "the logged-out session is still stored"
+        );
+        let note = logout
+            .set_cookie
+            .iter()
+            .map(|h| Cookie::parse_encoded(h.clone()).unwrap())
+            .find(|c| c.name() == "inner")
+            .unwrap_or_else(|| panic!("no note cookie: {logout:?}"));
+        assert!(inner.stored(note.value()).await.is_some(), "the note is stored");
+    });
+}
+
+/// A handler that got past a failed session load (the store unavailable: it serves the
+/// request as anonymous) and then failed on its own, answering a 500 with its own message,
+/// through [`TowerScopeLayer`]: its answer is kept. The layer replaces only the empty 500 of
+/// tower-sessions and axum-login (asserted by
+/// `a_logout_whose_delete_fails_is_503_and_keeps_the_cookie_with_the_scope`), where it
+/// answered this one 503 "session store unavailable" and dropped the handler's message.
+#[test]
+fn a_handlers_own_500_is_not_rewritten_with_the_scope() {
+    use axum::http::StatusCode;
+    local(async {
+        let server = RedisServer::start();
+        let (store, probe) = probed(&server);
+        let tower = TowerStore::new(store);
+        let app = routes()
+            .route(
+                "/report",
+                get(|s: Session| async move {
+                    // The session is optional here: a failed load is served as anonymous.
+                    let _ = s.get::<usize>("foo").await;
+                    (StatusCode::INTERNAL_SERVER_ERROR, "the report service failed")
+                }),
+            )
+            .layer(SessionManagerLayer::new(tower).with_secure(true))
+            .layer(TowerScopeLayer::new());
+        let cookie = inserted(&app).await;
+        probe.fail(Op::Load, Some(Fault::Unavailable));
+        let report = send(&app, "/report", Some(&pair(&cookie))).await;
+        probe.fail(Op::Load, None);
+        assert_eq!(report.status, 500, "{report:?}");
+        assert_eq!(report.body, "the report service failed");
+    });
+}
