@@ -712,8 +712,13 @@ impl session_store::SessionStore for TowerStore {
             return Ok(());
         }
         self.check_scope();
+        // Not held: outside the layer, or a session this request did not load (a handler
+        // that `flush`es without reading first; tower-sessions then deletes without a load).
+        // Still possibly a logout, so sent to its end: sent in the request's future, a client
+        // that closed the tab meanwhile dropped it, and the session outlived its logout
+        // (`a_logout_without_a_load_sticks_when_its_request_is_dropped`).
         self.store
-            .delete(&id)
+            .delete_to_the_end(&id)
             .await
             .map_err(|e| self.backend_error(e))?;
         Ok(())

@@ -1956,3 +1956,42 @@ fn a_handlers_own_500_is_not_rewritten_with_the_scope() {
         assert_eq!(report.body, "the report service failed");
     });
 }
+
+/// A logout whose handler `flush`es without reading the session first (tower-sessions then
+/// deletes without a load, so [`TowerScopeLayer`] has nothing to hold and the delete goes
+/// from the handler), and whose request is dropped while that delete is on its way (a
+/// client that closes the tab): the delete still reaches the store. It was sent in the
+/// request's future, and dropped with it: the session outlived its logout.
+#[test]
+fn a_logout_without_a_load_sticks_when_its_request_is_dropped() {
+    local(async {
+        let server = RedisServer::start();
+        let (store, probe) = probed(&server);
+        let fx = Fixture {
+            store,
+            redis: None,
+            _dir: None,
+        };
+        let app = routes()
+            .layer(SessionManagerLayer::new(fx.tower()).with_secure(true))
+            .layer(TowerScopeLayer::new());
+        let cookie = inserted(&app).await;
+        let pause = probe.pause(Op::Delete);
+        let sent = pair(&cookie);
+        tokio::select! {
+            answer = send(&app, "/flush", Some(&sent)) => {
+                panic!("the delete was never sent: {answer:?}")
+            }
+            () = pause.reached() => {}
+        }
+        // The request is dropped with its delete held at the probe; the delete goes on.
+        pause.release();
+        for _ in 0..100 {
+            if fx.stored(cookie.value()).await.is_none() {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        panic!("the dropped logout left the session stored");
+    });
+}
