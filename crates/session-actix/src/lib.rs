@@ -495,6 +495,32 @@ mod scope {
         loaded: HashMap<String, (Snapshot, Version)>,
     }
 
+    impl Drop for RequestScope {
+        /// A request dropped with a logout's delete still held (a client gone while a
+        /// middleware between [`request_scope`] and `SessionMiddleware` was still at work
+        /// after actix-session's delete): without the scope actix-session had sent that
+        /// delete, so it is sent now, in a task of its own. Dropped with the request, the
+        /// session, and any stolen copy of its cookie, outlived the logout
+        /// (`a_held_logout_is_sent_when_its_request_is_dropped_after_the_session_middleware`).
+        fn drop(&mut self) {
+            let Some((store, id)) = self.held_delete.take() else {
+                return;
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        if let Err(err) = store.delete(&id).await {
+                            tracing::warn!(error = %err, "the delete of a dropped request's logout failed");
+                        }
+                    });
+                }
+                Err(_) => tracing::warn!(
+                    "a dropped request's logout could not be sent: no runtime to send it on"
+                ),
+            }
+        }
+    }
+
     tokio::task_local! {
         pub(super) static REQUEST: RefCell<RequestScope>;
     }

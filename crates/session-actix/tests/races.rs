@@ -430,3 +430,61 @@ async fn a_logout_dropped_by_its_client_still_ends_the_session() {
         );
     }
 }
+
+/// A logout whose request is dropped (a client gone) after actix-session's delete, which
+/// `request_scope` holds back, and before `request_scope` sends it: a middleware between
+/// the two that is still at work after the inner services (here one that never ends). The
+/// held delete is sent from the scope's drop; it was dropped with the request, and the
+/// session, with any stolen copy of its cookie, stayed good for its TTL.
+#[actix_web::test]
+async fn a_held_logout_is_sent_when_its_request_is_dropped_after_the_session_middleware() {
+    use actix_web::{body::BoxBody, dev::ServiceRequest, middleware::Next};
+    async fn hang_after(
+        req: ServiceRequest,
+        next: Next<BoxBody>,
+    ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+        let res = next.call(req).await?;
+        std::future::pending::<()>().await;
+        Ok(res)
+    }
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let core = SessionStore::from_config(&config).await.unwrap();
+    let key = Key::generate();
+    let session = || SessionMiddleware::new(ActixStore::new(core.clone()), key.clone());
+    let app = test::init_service(
+        App::new()
+            .wrap(session())
+            .wrap(from_fn(request_scope))
+            .route("/set", web::get().to(set)),
+    )
+    .await;
+    let cookie = alice(&app).await;
+    let id = id_in(&cookie, &key);
+    let hanging = test::init_service(
+        App::new()
+            .wrap(session())
+            .wrap(from_fn(hang_after))
+            .wrap(from_fn(request_scope))
+            .route("/logout", web::get().to(purge)),
+    )
+    .await;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        test::call_service(&hanging, req("/logout", &cookie)),
+    )
+    .await;
+    assert!(dropped.is_err(), "the request hangs");
+    let mut gone = false;
+    for _ in 0..200 {
+        gone = core.load(&id).await.unwrap().is_none();
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(gone, "the dropped logout left the session stored");
+}
