@@ -639,7 +639,15 @@ pub async fn request_scope<B: MessageBody>(
                     } else {
                         tracing::error!(error = %err, "session store failed");
                     }
-                    result = Err(actix_web::error::ErrorInternalServerError(err));
+                    // An empty 500, as actix-session answers its own store errors: the
+                    // error's text (backend names, their messages) is for the log, not the
+                    // client (`ErrorInternalServerError` put it in the body:
+                    // `a_failed_held_logout_answers_500_without_the_stores_error_text`).
+                    result = Err(InternalError::from_response(
+                        err,
+                        HttpResponse::InternalServerError().finish(),
+                    )
+                    .into());
                 }
             }
             let failure = scope::REQUEST.with(|scope| scope.borrow().failure);

@@ -488,3 +488,45 @@ async fn a_held_logout_is_sent_when_its_request_is_dropped_after_the_session_mid
     }
     assert!(gone, "the dropped logout left the session stored");
 }
+
+/// A logout whose held delete, sent by `request_scope`, fails for a reason other than an
+/// outage (here the store reports the session corrupt): 500 with no cookie change, as when
+/// actix-session's own delete fails, and no text of the store's error in the answer (which
+/// names backends and their messages; actix-session answers its own store errors with an
+/// empty 500). The answer carried the error's text.
+#[actix_web::test]
+async fn a_failed_held_logout_answers_500_without_the_stores_error_text() {
+    let redis = RedisServer::start();
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let probe = ProbeBackend::wrap(std::sync::Arc::new(
+        RedisBackend::from_config(&config).unwrap(),
+    ));
+    let core = SessionStore::new(probe.clone());
+    let key = Key::generate();
+    let gate = web::Data::new(Gate::default());
+    let app = renewing_app(&core, &key, &gate, true).await;
+    let cookie = alice(&app).await;
+    probe.fail(Op::Delete, Some(session_core::testing::probe::Fault::Corrupt));
+    let err = test::try_call_service(&app, req("/logout", &cookie))
+        .await
+        .err()
+        .expect("the failed logout is an error");
+    probe.fail(Op::Delete, None);
+    let res = err.error_response();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        res.cookies().next().is_none(),
+        "a cookie set or removed: {:?}",
+        res.headers()
+    );
+    let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        !body.contains("backend") && !body.contains("corrupt"),
+        "the answer shows the store's error: {body}"
+    );
+    assert!(core.load(&id_in(&cookie, &key)).await.unwrap().is_some());
+}
