@@ -509,7 +509,10 @@ async fn a_failed_held_logout_answers_500_without_the_stores_error_text() {
     let gate = web::Data::new(Gate::default());
     let app = renewing_app(&core, &key, &gate, true).await;
     let cookie = alice(&app).await;
-    probe.fail(Op::Delete, Some(session_core::testing::probe::Fault::Corrupt));
+    probe.fail(
+        Op::Delete,
+        Some(session_core::testing::probe::Fault::Corrupt),
+    );
     let err = test::try_call_service(&app, req("/logout", &cookie))
         .await
         .err()

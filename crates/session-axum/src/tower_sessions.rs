@@ -967,6 +967,12 @@ mod scope {
 /// * answers the empty 500 of tower-sessions and axum-login for a failed store call of the
 ///   request with what it was: **503** when the store was unavailable, **413** for a
 ///   session over `session_redis_max_session_size` (nothing stored), as our own layers do.
+///   A 500 with a body is the handler's own and is kept;
+/// * a held delete belongs to the [`TowerStore`] that held it (one [`TowerStore::new`] and
+///   its clones): another adapter's create never takes it. Two tower-sessions layers over
+///   clones of **one** adapter on one route are not told apart (the first create after a
+///   held delete sends it, and a login then loses its ordering, as without the scope): give
+///   each layer its own `TowerStore::new`.
 ///
 /// # What it costs
 ///

@@ -1920,7 +1920,10 @@ fn a_logout_under_one_layer_is_not_taken_by_another_layers_create() {
             .map(|h| Cookie::parse_encoded(h.clone()).unwrap())
             .find(|c| c.name() == "inner")
             .unwrap_or_else(|| panic!("no note cookie: {logout:?}"));
-        assert!(inner.stored(note.value()).await.is_some(), "the note is stored");
+        assert!(
+            inner.stored(note.value()).await.is_some(),
+            "the note is stored"
+        );
     });
 }
 
@@ -1943,7 +1946,10 @@ fn a_handlers_own_500_is_not_rewritten_with_the_scope() {
                 get(|s: Session| async move {
                     // The session is optional here: a failed load is served as anonymous.
                     let _ = s.get::<usize>("foo").await;
-                    (StatusCode::INTERNAL_SERVER_ERROR, "the report service failed")
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the report service failed",
+                    )
                 }),
             )
             .layer(SessionManagerLayer::new(tower).with_secure(true))
