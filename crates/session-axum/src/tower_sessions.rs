@@ -227,6 +227,9 @@ pub struct TowerStore {
     /// Set once a delete outside [`TowerScopeLayer`] has been reported (once per
     /// [`TowerStore::new`]; clones share it).
     unscoped_reported: Arc<AtomicBool>,
+    /// Set once this adapter (or a clone) has held a delete in a scope: a `create` outside
+    /// one after that means the layer is inside tower-sessions' (see `create`).
+    held_once: Arc<AtomicBool>,
 }
 
 /// Ids remembered for [`PENDING_FOR`], at most [`PENDING_MAX`] of them (the oldest forgotten
@@ -493,6 +496,7 @@ impl TowerStore {
             deleted: Arc::default(),
             last_outage: Arc::default(),
             unscoped_reported: Arc::default(),
+            held_once: Arc::default(),
         }
     }
 
@@ -585,6 +589,22 @@ fn stored_deadline(json: &str) -> Option<OffsetDateTime> {
 #[async_trait]
 impl session_store::SessionStore for TowerStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A create outside a scope by an adapter that held a delete in one: the layer wraps
+        // the handler only (placed inside tower-sessions' layer), so a login's held delete
+        // was sent when the handler ended, before this create, as without the layer. Every
+        // delete is held in there, so `check_scope` never told
+        // (`a_tower_scope_layer_inside_the_session_layer_warns_once`).
+        if self.held_once.load(Ordering::Relaxed)
+            && !scope::active()
+            && !self.unscoped_reported.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                "tower-sessions' store created a session outside session_axum::TowerScopeLayer \
+                 after holding a delete inside it: the layer is inside SessionManagerLayer (it \
+                 must be the outer .layer), so a cycle_id (a login) racing a logout or another \
+                 login can keep a session alive"
+            );
+        }
         // Inside `TowerScopeLayer`, a delete of a session this request loaded waits (see
         // `delete`); the create that comes after it says what that delete was.
         match scope::take_held(self) {
@@ -709,6 +729,10 @@ impl session_store::SessionStore for TowerStore {
         // of a `cycle_id`: inside `TowerScopeLayer` it waits for the `create` of the cycled
         // record, or for the end of the request, where the layer sends it.
         if scope::hold(self, *session_id, &id) {
+            // Only on a held delete (a login or a logout): no cost on reads and writes.
+            if !self.held_once.load(Ordering::Relaxed) {
+                self.held_once.store(true, Ordering::Relaxed);
+            }
             return Ok(());
         }
         self.check_scope();
@@ -986,7 +1010,10 @@ mod scope {
 ///
 /// [`TowerStore`] works as before: each call goes to the store as it comes, and the two
 /// races above are open (docs/tower-sessions.md). The first delete outside the scope logs
-/// one warning naming this layer (once per [`TowerStore::new`]; its clones share it).
+/// one warning naming this layer (once per [`TowerStore::new`]; its clones share it). So
+/// does the layer placed inside tower-sessions' (it then covers the handler only, and a
+/// login loses its ordering as without it): the first `create` outside the scope after a
+/// delete held inside it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TowerScopeLayer {
     _private: (),

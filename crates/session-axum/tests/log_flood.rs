@@ -405,3 +405,45 @@ async fn a_tower_store_outside_its_scope_warns_once_naming_the_layer() {
         }
     }
 }
+
+/// `TowerScopeLayer` placed inside tower-sessions' layer (the `.layer` calls the wrong way
+/// round): the scope covers the handler only, so a login's held delete is sent when the
+/// handler ends, before their layer's `create`, and the login's ordering is lost, as without
+/// the layer. Every delete is held inside the scope, so the warning of a missing layer never
+/// came: the misplacement was silent. The first `create` outside the scope of an adapter that
+/// has held a delete logs one warning naming the layer.
+#[tokio::test]
+async fn a_tower_scope_layer_inside_the_session_layer_warns_once() {
+    use session_axum::{TowerScopeLayer, TowerStore};
+    use tower_sessions::{Session as TowerSession, SessionManagerLayer};
+
+    let capture = Capture::default();
+    let _guard = tracing_subscriber::registry()
+        .with(capture.clone())
+        .set_default();
+    let app = Router::new()
+        .route(
+            "/login",
+            get(|s: TowerSession| async move {
+                let _ = s.get::<String>("user").await.unwrap();
+                s.cycle_id().await.unwrap();
+                s.insert("user", "alice").await.unwrap();
+            }),
+        )
+        // The wrong way round: the scope inside tower-sessions' layer.
+        .layer(TowerScopeLayer::new())
+        .layer(
+            SessionManagerLayer::new(TowerStore::new(SessionStore::memory())).with_secure(false),
+        );
+    for _ in 0..3 {
+        let login = send(&app, "GET", "/login", None).await;
+        let again = send(&app, "GET", "/login", Some(&login.cookie_pair())).await;
+        assert_eq!(again.status, StatusCode::OK);
+    }
+    let lines: Vec<String> = capture
+        .lines()
+        .into_iter()
+        .filter(|line| line.contains("TowerScopeLayer"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+}
