@@ -503,20 +503,8 @@ mod scope {
         /// session, and any stolen copy of its cookie, outlived the logout
         /// (`a_held_logout_is_sent_when_its_request_is_dropped_after_the_session_middleware`).
         fn drop(&mut self) {
-            let Some((store, id)) = self.held_delete.take() else {
-                return;
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        if let Err(err) = store.delete(&id).await {
-                            tracing::warn!(error = %err, "the delete of a dropped request's logout failed");
-                        }
-                    });
-                }
-                Err(_) => tracing::warn!(
-                    "a dropped request's logout could not be sent: no runtime to send it on"
-                ),
+            if let Some((store, id)) = self.held_delete.take() {
+                store.delete_detached(id);
             }
         }
     }

@@ -253,6 +253,41 @@ where
     session_cookie(&res).unwrap()
 }
 
+/// A store over `redis` behind a probe (to hold or fail its calls): the probe and the store.
+fn probed(redis: &RedisServer) -> (ProbeBackend, SessionStore) {
+    let config = SessionConfig {
+        url: Some(redis.url()),
+        ..SessionConfig::default()
+    };
+    let probe = ProbeBackend::wrap(std::sync::Arc::new(
+        RedisBackend::from_config(&config).unwrap(),
+    ));
+    let core = SessionStore::new(probe.clone());
+    (probe, core)
+}
+
+/// [`renewing_app`] over `core` with a fresh key and gate, and alice's session made through
+/// it: the key, the gate, the app and alice's cookie.
+async fn with_alice(
+    core: &SessionStore,
+    scoped: bool,
+) -> (
+    Key,
+    web::Data<Gate>,
+    impl Service<
+        actix_http::Request,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    Cookie<'static>,
+) {
+    let key = Key::generate();
+    let gate = web::Data::new(Gate::default());
+    let app = renewing_app(core, &key, &gate, scoped).await;
+    let cookie = alice(&app).await;
+    (key, gate, app, cookie)
+}
+
 /// Two renews (a login) of one session at the same instant: a login form submitted twice, or
 /// a stolen cookie's request racing the victim's login. Both load the session and wait, then
 /// both renew it. Inside `request_scope` the renew whose delete of the old id comes first
@@ -274,10 +309,7 @@ async fn two_renews_of_one_session_at_once_keep_one_login() {
         for round in 0..10 {
             let case = format!("scoped: {scoped}, round {round}");
             let _: () = redis.cmd(&["FLUSHALL"]);
-            let key = Key::generate();
-            let gate = web::Data::new(Gate::default());
-            let app = renewing_app(&core, &key, &gate, scoped).await;
-            let cookie = alice(&app).await;
+            let (key, gate, app, cookie) = with_alice(&core, scoped).await;
             let old = id_in(&cookie, &key);
             let (answers, ()) = tokio::join!(
                 join_all((0..2).map(|_| answer(&app, req("/renew-later", &cookie)))),
@@ -348,19 +380,9 @@ async fn two_renews_of_one_session_at_once_keep_one_login() {
 #[actix_web::test]
 async fn a_logout_during_a_renew_sticks() {
     let redis = RedisServer::start();
-    let config = SessionConfig {
-        url: Some(redis.url()),
-        ..SessionConfig::default()
-    };
     for held in [Op::Create, Op::Delete] {
-        let probe = ProbeBackend::wrap(std::sync::Arc::new(
-            RedisBackend::from_config(&config).unwrap(),
-        ));
-        let core = SessionStore::new(probe.clone());
-        let key = Key::generate();
-        let gate = web::Data::new(Gate::default());
-        let app = renewing_app(&core, &key, &gate, true).await;
-        let cookie = alice(&app).await;
+        let (probe, core) = probed(&redis);
+        let (_, gate, app, cookie) = with_alice(&core, true).await;
         let pause = probe.pause(held);
         let (renewed, out) = tokio::join!(answer(&app, req("/renew-later", &cookie)), async {
             while gate.loaded.load(Ordering::SeqCst) < 1 {
@@ -393,19 +415,9 @@ async fn a_logout_during_a_renew_sticks() {
 #[actix_web::test]
 async fn a_logout_dropped_by_its_client_still_ends_the_session() {
     let redis = RedisServer::start();
-    let config = SessionConfig {
-        url: Some(redis.url()),
-        ..SessionConfig::default()
-    };
     for scoped in [true, false] {
-        let probe = ProbeBackend::wrap(std::sync::Arc::new(
-            RedisBackend::from_config(&config).unwrap(),
-        ));
-        let core = SessionStore::new(probe.clone());
-        let key = Key::generate();
-        let gate = web::Data::new(Gate::default());
-        let app = renewing_app(&core, &key, &gate, scoped).await;
-        let cookie = alice(&app).await;
+        let (probe, core) = probed(&redis);
+        let (key, _, app, cookie) = with_alice(&core, scoped).await;
         let id = id_in(&cookie, &key);
         let held = probe.pause(Op::Delete);
         tokio::select! {
@@ -497,18 +509,8 @@ async fn a_held_logout_is_sent_when_its_request_is_dropped_after_the_session_mid
 #[actix_web::test]
 async fn a_failed_held_logout_answers_500_without_the_stores_error_text() {
     let redis = RedisServer::start();
-    let config = SessionConfig {
-        url: Some(redis.url()),
-        ..SessionConfig::default()
-    };
-    let probe = ProbeBackend::wrap(std::sync::Arc::new(
-        RedisBackend::from_config(&config).unwrap(),
-    ));
-    let core = SessionStore::new(probe.clone());
-    let key = Key::generate();
-    let gate = web::Data::new(Gate::default());
-    let app = renewing_app(&core, &key, &gate, true).await;
-    let cookie = alice(&app).await;
+    let (probe, core) = probed(&redis);
+    let (key, _, app, cookie) = with_alice(&core, true).await;
     probe.fail(
         Op::Delete,
         Some(session_core::testing::probe::Fault::Corrupt),

@@ -813,20 +813,8 @@ mod scope {
         /// after the handler's `flush`): without the scope that delete was already made in
         /// the handler, so it is sent now, in a task of its own.
         fn drop(&mut self) {
-            let Some(held) = self.held.take() else {
-                return;
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        if let Err(err) = held.send().await {
-                            tracing::warn!(error = %err, "the delete of a dropped request's logout failed");
-                        }
-                    });
-                }
-                Err(_) => tracing::warn!(
-                    "a dropped request's logout could not be sent: no runtime to send it on"
-                ),
+            if let Some(held) = self.held.take() {
+                held.store.store.delete_detached(held.id);
             }
         }
     }

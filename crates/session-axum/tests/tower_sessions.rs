@@ -1452,6 +1452,20 @@ fn probed(server: &RedisServer) -> (SessionStore, ProbeBackend) {
     (SessionStore::new(probe.clone()), probe)
 }
 
+/// [`login_app`] over a store behind a probe on `server`: the fixture holding that store,
+/// the probe and the app (its gate is never held here).
+fn probed_login(server: &RedisServer, scoped: bool) -> (Fixture, ProbeBackend, Router) {
+    let (store, probe) = probed(server);
+    let fx = Fixture {
+        store,
+        redis: None,
+        _dir: None,
+    };
+    let gate = Arc::new(Gate::default());
+    let app = login_app(fx.tower(), &gate, scoped);
+    (fx, probe, app)
+}
+
 /// An axum-login-like application: tower-sessions' layer over `tower`, with
 /// [`TowerScopeLayer`] outside it when `scoped`. Besides [`routes`]:
 ///
@@ -1689,14 +1703,7 @@ fn a_login_whose_create_fails_keeps_the_old_session_with_the_scope() {
     local(async {
         let server = RedisServer::start();
         for scoped in [true, false] {
-            let (store, probe) = probed(&server);
-            let fx = Fixture {
-                store,
-                redis: None,
-                _dir: None,
-            };
-            let gate = Arc::new(Gate::default());
-            let app = login_app(fx.tower(), &gate, scoped);
+            let (fx, probe, app) = probed_login(&server, scoped);
             let cookie = inserted(&app).await;
             probe.fail(Op::Create, Some(Fault::Unavailable));
             let login = send(&app, "/login", Some(&pair(&cookie))).await;
@@ -1728,14 +1735,7 @@ fn a_login_with_cycle_id_works_and_costs_the_same_with_the_scope() {
     local(async {
         let server = RedisServer::start();
         for scoped in [true, false] {
-            let (store, probe) = probed(&server);
-            let fx = Fixture {
-                store,
-                redis: None,
-                _dir: None,
-            };
-            let gate = Arc::new(Gate::default());
-            let app = login_app(fx.tower(), &gate, scoped);
+            let (fx, probe, app) = probed_login(&server, scoped);
             let ops = || {
                 probe
                     .take_calls()
@@ -1786,14 +1786,7 @@ fn a_login_with_cycle_id_works_and_costs_the_same_with_the_scope() {
 fn a_logout_whose_delete_fails_is_503_and_keeps_the_cookie_with_the_scope() {
     local(async {
         let server = RedisServer::start();
-        let (store, probe) = probed(&server);
-        let fx = Fixture {
-            store,
-            redis: None,
-            _dir: None,
-        };
-        let gate = Arc::new(Gate::default());
-        let app = login_app(fx.tower(), &gate, true);
+        let (fx, probe, app) = probed_login(&server, true);
         let cookie = inserted(&app).await;
         probe.fail(Op::Delete, Some(Fault::Unavailable));
         let logout = send(&app, "/logout", Some(&pair(&cookie))).await;
@@ -1822,14 +1815,7 @@ fn a_logout_whose_delete_fails_is_503_and_keeps_the_cookie_with_the_scope() {
 fn a_logout_sticks_when_its_request_is_dropped_with_the_scope() {
     local(async {
         let server = RedisServer::start();
-        let (store, probe) = probed(&server);
-        let fx = Fixture {
-            store,
-            redis: None,
-            _dir: None,
-        };
-        let gate = Arc::new(Gate::default());
-        let app = login_app(fx.tower(), &gate, true);
+        let (fx, probe, app) = probed_login(&server, true);
         let cookie = inserted(&app).await;
         probe.reset();
         let dropped = tokio::time::timeout(

@@ -605,13 +605,34 @@ impl SessionStore {
         self.run_to_the_end("delete", deleting).await
     }
 
+    /// [`delete`](Self::delete) of `id` in a task of its own that nobody waits for: for a
+    /// logout a framework layer still held when its request was dropped (its scope's `Drop`,
+    /// which cannot wait). A failure is logged, without the id; with no tokio runtime left
+    /// to run it on (the process shutting down) it is not sent, and that is logged too.
+    pub fn delete_detached(&self, id: SessionId) {
+        let store = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(err) = store.delete(&id).await {
+                        tracing::warn!(error = %err, "the delete of a dropped request's logout failed");
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                "a dropped request's logout could not be sent: no runtime to send it on"
+            ),
+        }
+    }
+
     /// Store work (calls on clones of this store) in a task of its own, so that it runs to
     /// its end even when the caller is dropped (a client gone, a timeout layer), and the
     /// caller, while it lives, gets its answer; a panic in `work` is the caller's. For steps
     /// whose half-done state is worse than either end: a logout's delete
     /// ([`delete_to_the_end`](Self::delete_to_the_end)), a login's create-then-delete in a
     /// framework layer. When the runtime shuts down before it ends, an unavailable error
-    /// naming `what` ("a {what} was cancelled").
+    /// naming `what` ("a {what} was cancelled"). Call it on a tokio runtime, as every other
+    /// store call (it spawns onto the current one).
     ///
     /// ```
     /// use session_core::{SessionState, SessionStore};
