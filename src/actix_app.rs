@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `GET /counter` | increments the integer `n` in the session and returns it as text |
 //! | `GET /read` | returns `n` as text (0 when absent); never writes |
-//! | `POST /login` | stores `user` (form field or query parameter), renews the session id, 200; 400 when `user` is missing, empty or over [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes |
+//! | `POST /login` | stores `user` (form field or query parameter), renews the session id, 200; 400 when `user` is missing, empty or over [`MAX_USER_LEN`](crate::MAX_USER_LEN) bytes; 409 when a logout or another login of the session came at the same instant |
 //! | `POST /logout` | deletes the session everywhere and expires the cookie |
 //! | `POST /logout-everywhere` | deletes every session of the logged-in user (all devices, both frameworks) through the session index; 401 when not logged in |
 //! | `GET /whoami` | 200 with the user name, or 401 |

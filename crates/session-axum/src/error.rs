@@ -61,6 +61,14 @@ pub enum SessionError {
         /// The Rust type that was expected.
         expected: &'static str,
     },
+    /// A renew ([`Session::renew`](crate::Session::renew)) found its session gone when it
+    /// came to delete the old id: a logout, a revoke or expiry since this request's load, or
+    /// another renew of the same session (a login sent twice) that got there first. Nothing
+    /// was stored and no cookie is set, so the browser keeps what it has (the winning
+    /// renew's cookie, or none after a logout). Answered 409 Conflict, as `session-actix`'s
+    /// `request_scope` and `TowerScopeLayer` answer the same case.
+    #[error("the session was deleted or renewed by another request during this renew: nothing was stored")]
+    Conflict,
     /// The key is the layer's own ([`EXPIRY_KEY`](crate::EXPIRY_KEY), where a session's
     /// [`Expiry`](crate::Expiry) is kept): set it with `Session::set_expiry`.
     #[error("session key `{key}` is reserved by the session layer")]
@@ -87,6 +95,7 @@ impl SessionError {
         match self {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Conflict => StatusCode::CONFLICT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -96,6 +105,7 @@ impl SessionError {
         match self {
             Self::Unavailable(_) => "session store unavailable, please retry later",
             Self::TooLarge(_) => "session too large: nothing was stored",
+            Self::Conflict => "the session changed in another request at the same time (a logout, or the same login sent twice): nothing was stored",
             _ => "session error",
         }
     }
@@ -106,6 +116,8 @@ impl SessionError {
             Self::Unavailable(_) => tracing::warn!(error = %self, "session store unavailable"),
             // The client's doing, not a fault of the service: no error-level line per request.
             Self::TooLarge(_) => tracing::info!(error = %self, "session write refused"),
+            // A race the store settled as it must (a logout sticks): not a fault either.
+            Self::Conflict => tracing::info!(error = %self, "session renew not stored"),
             _ => tracing::error!(error = %self, "session error"),
         }
     }

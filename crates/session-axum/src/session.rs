@@ -456,10 +456,11 @@ impl Session {
     /// After the handler the full state is created under the new id, then the old session is
     /// deleted: two store calls, as a purge followed by new data. When that delete finds no
     /// session (a logout in another request, a revoke, or expiry since this request's load),
-    /// the new id is deleted again and the response sets no cookie: a renew never brings back
-    /// a session that was deleted. Of two renews of one session at the same instant (a login
-    /// sent twice), the one whose delete comes first keeps its new id; the other stores
-    /// nothing and leaves the browser's cookie alone, so the browser ends with the first's
+    /// the new id is deleted again and the request answers 409 Conflict
+    /// ([`SessionError::Conflict`]) with no cookie: a renew never brings back a session that
+    /// was deleted. Of two renews of one session at the same instant (a login sent twice),
+    /// the one whose delete comes first keeps its new id; the other stores nothing, answers
+    /// 409 and leaves the browser's cookie alone, so the browser ends with the first's
     /// cookie in whichever order the answers arrive (the second's changes are dropped).
     pub async fn renew(&self) -> Result<(), SessionError> {
         let mut data = self.loaded().await?;
@@ -536,7 +537,8 @@ impl Session {
     /// A renew's writes: `state` created under a new id, **then** the old id deleted. A
     /// delete that finds nothing means a logout (or a revoke, or expiry) came since the
     /// load, before or during the renew (or another renew of the session got there first):
-    /// the new id is deleted too and no cookie is sent, so the logout sticks and at most one
+    /// the new id is deleted too and the answer is 409 with no cookie, so the logout sticks
+    /// and at most one
     /// renew of a session keeps a new id. Deleting first left a window: a logout between that delete and
     /// the create found nothing to delete, answered "logged out", and the create then
     /// brought the session back under the new id (a ninth review). A logout that comes after
@@ -570,9 +572,10 @@ impl Session {
                 // session (a login sent twice) that got there first. No `Set-Cookie`: the
                 // browser keeps what it has, the winning renew's live cookie whichever answer
                 // reaches it last, or no cookie after its own logout. Removing the cookie here
-                // logged the user out whenever this answer came after the winner's.
-                tracing::info!("session was deleted or renewed before its renew; nothing stored");
-                Ok(None)
+                // logged the user out whenever this answer came after the winner's. And 409,
+                // not the handler's answer: that one says the login worked, where nothing of
+                // it was stored (as `request_scope` and `TowerScopeLayer` answer).
+                Err(SessionError::Conflict)
             }
             Err(err) => Err(SessionError::from_store(err)),
         }
