@@ -1145,3 +1145,219 @@ async fn a_found_copy_near_its_end_keeps_its_own_expiry() {
         );
     }
 }
+
+// A renew (a login: a new id) racing a logout while a move of the session is in flight. A
+// renew creates its new id, then deletes the old one, and keeps the new id only when that
+// delete answers "there was a session" (both framework layers). During a move, the session
+// has two real copies, the old store's and the move's copy in the new store, both in `read`
+// backends, and two deletes of the id in two processes each remove one copy after the other:
+// each finds one copy, and each answers "there was a session". This is a documented limit
+// (docs/security.md, "A renew racing a logout during a move"; docs/pool.md): the tests below
+// check it as documented. When one of them fails, the limit is closed: update the docs.
+
+/// Two Redis servers (old, new), and three processes over them, each a multi-backend moving
+/// from the old store into the new one: P1 (whose load moves the session, held between its
+/// create in the new store and its retire of the old copy), P2 (a logout, or a renew, which
+/// can be held between its delete of the old copy and that of the new store's) and P3 (a
+/// renew). Bind every field: a server dropped is a server stopped.
+struct ThreeProcesses {
+    _old_server: RedisServer,
+    _new_server: RedisServer,
+    old: Arc<dyn SessionBackend>,
+    new: Arc<dyn SessionBackend>,
+    p1: MultiBackend,
+    p1_old: ProbeBackend,
+    p1_new: ProbeBackend,
+    p2: SessionStore,
+    p2_new: ProbeBackend,
+    p3: SessionStore,
+}
+
+impl ThreeProcesses {
+    /// The processes, with a session in the old store under the returned id.
+    async fn start() -> (Self, SessionId) {
+        let (old_server, new_server) = (RedisServer::start(), RedisServer::start());
+        let (old, new) = (redis_at(&old_server), redis_at(&new_server));
+        let p1_old = ProbeBackend::wrap(old.clone());
+        let p1_new = ProbeBackend::wrap(new.clone());
+        let p2_new = ProbeBackend::wrap(new.clone());
+        let id = SessionId::generate();
+        assert!(old.create(&id, &state(), None).await.unwrap());
+        let processes = Self {
+            p1: new_first(Arc::new(p1_new.clone()), Arc::new(p1_old.clone())),
+            p2: SessionStore::new(new_first(Arc::new(p2_new.clone()), old.clone())),
+            p3: SessionStore::new(new_first(new.clone(), old.clone())),
+            _old_server: old_server,
+            _new_server: new_server,
+            old,
+            new,
+            p1_old,
+            p1_new,
+            p2_new,
+        };
+        (processes, id)
+    }
+
+    /// Holds P1's move of `id` between its create in the new store and its retire of the
+    /// old copy; returns the load and the pause to release.
+    async fn move_held(
+        &self,
+        id: &SessionId,
+    ) -> (
+        tokio::task::JoinHandle<Result<Option<SessionState>, session_core::StoreError>>,
+        Arc<session_core::testing::probe::Pause>,
+    ) {
+        let retire = self.p1_old.pause(Op::Delete);
+        (load_held_at(&self.p1, id, &retire).await, retire)
+    }
+
+    /// Waits for P1's move, which must end with no session (its retire finds the old copy
+    /// gone and removes its own), and checks that the old id is dead in both stores.
+    async fn move_ends_with_the_old_id_dead(
+        &self,
+        id: &SessionId,
+        moving: tokio::task::JoinHandle<Result<Option<SessionState>, session_core::StoreError>>,
+    ) {
+        let moved = moving.await.unwrap();
+        assert!(
+            matches!(moved, Ok(None)),
+            "the move must end with no session: {moved:?}"
+        );
+        assert_eq!(self.new.load(id, None).await.unwrap(), None);
+        assert_eq!(self.old.load(id, None).await.unwrap(), None);
+    }
+
+    /// The old id's delete through P2 (a logout's, or a renew's after its create), in a
+    /// task of its own, returned once it has deleted the old copy and holds its delete of
+    /// the new store's.
+    async fn p2_delete_held(
+        &self,
+        id: &SessionId,
+    ) -> (
+        tokio::task::JoinHandle<Result<bool, session_core::StoreError>>,
+        Arc<session_core::testing::probe::Pause>,
+    ) {
+        let held = self.p2_new.pause(Op::Delete);
+        let deleting = tokio::spawn({
+            let (p2, id) = (self.p2.clone(), id.clone());
+            async move { p2.delete(&id).await }
+        });
+        held.reached().await;
+        (deleting, held)
+    }
+}
+
+/// A renew of the session `id` through `store`, as the layers run it: its new id first, then
+/// the delete of `id`; the new id is kept only when that delete found the session, else
+/// deleted again. Answers the delete's answer and the new id.
+async fn renew(store: &SessionStore, id: &SessionId) -> (bool, SessionId) {
+    let renewed = SessionState::from([("user".to_owned(), "\"alice\"".to_owned())]);
+    let new_id = store.create(&renewed, None).await.unwrap();
+    let found = store.delete(id).await.unwrap();
+    if !found {
+        store.delete(&new_id).await.unwrap();
+    }
+    (found, new_id)
+}
+
+/// True when `store` loads a session under `id`.
+async fn live(store: &SessionStore, id: &SessionId) -> bool {
+    store.load(id).await.unwrap().is_some()
+}
+
+/// The logout (P2) deletes the old copy, then, before its delete of the new store's copy,
+/// the renew (P3) runs: its delete finds the old copy gone and the move's copy still there.
+/// Both answer "there was a session": the logout answered, and the session lives on under
+/// the renew's new id. The documented limit (see above); the old id is dead everywhere.
+/// Before this was documented, the test asserted that no two deletes found the session,
+/// and failed with "both deletes of one id found the session: the logout answered true, the
+/// renew kept a live session under its new id: true (move: Ok(None))".
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_racing_a_logout_during_a_move_keeps_the_session_a_documented_limit() {
+    let (t, id) = ThreeProcesses::start().await;
+    let (moving, retire) = t.move_held(&id).await;
+    let (logout, held) = t.p2_delete_held(&id).await;
+    let (renew_found, new_id) = renew(&t.p3, &id).await;
+    held.release();
+    let logged_out = logout.await.unwrap().unwrap();
+    retire.release();
+    t.move_ends_with_the_old_id_dead(&id, moving).await;
+    // The limit: two deletes of one id both found the session.
+    assert!(logged_out, "the logout found no session");
+    assert!(
+        renew_found,
+        "the limit is closed: update docs/security.md and docs/pool.md"
+    );
+    assert!(live(&t.p3, &new_id).await, "the renew's new id");
+}
+
+/// Two renews of one session (P2, P3) during its move, the same interleaving: each delete
+/// finds one copy, and both keep a live new id. The documented limit: "at most one new id"
+/// (docs/security.md, "Two renews of one session at the same instant") does not hold while
+/// a move of the session is in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_renews_during_a_move_keep_two_ids_a_documented_limit() {
+    let (t, id) = ThreeProcesses::start().await;
+    let (moving, retire) = t.move_held(&id).await;
+    let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
+    let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
+    let (p2_delete, held) = t.p2_delete_held(&id).await;
+    let (p3_found, p3_new_id) = renew(&t.p3, &id).await;
+    held.release();
+    let p2_found = p2_delete.await.unwrap().unwrap();
+    retire.release();
+    t.move_ends_with_the_old_id_dead(&id, moving).await;
+    assert!(p2_found, "the first renew found no session");
+    assert!(
+        p3_found,
+        "the limit is closed: update docs/security.md and docs/pool.md"
+    );
+    assert!(live(&t.p2, &p2_new_id).await && live(&t.p3, &p3_new_id).await);
+}
+
+/// The reverse of the limit's order: the renew's delete comes first (while the move is
+/// held), then the logout. The renew found the session and keeps its new id, a session the
+/// logout of the old id never knew about; the logout finds nothing; the move ends with no
+/// session, and the old id is dead everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_before_a_logout_during_a_move_keeps_one_session() {
+    let (t, id) = ThreeProcesses::start().await;
+    let (moving, retire) = t.move_held(&id).await;
+    let (renew_found, new_id) = renew(&t.p3, &id).await;
+    assert!(
+        renew_found && live(&t.p3, &new_id).await,
+        "the renew lost the session"
+    );
+    let logged_out = t.p2.delete(&id).await.unwrap();
+    assert!(!logged_out, "two deletes of one id found the session");
+    retire.release();
+    t.move_ends_with_the_old_id_dead(&id, moving).await;
+    assert!(live(&t.p2, &new_id).await, "the renew's new id");
+}
+
+/// The same limit when the whole logout comes between the move's read of the old copy and
+/// its create: the logout finds the old copy (and nothing in the new store yet) and answers
+/// "logged out"; the move then creates its copy, and a renew whose delete comes before the
+/// move's retire finds that copy alone and keeps the session under its new id. The move's
+/// retire finds the old copy gone and removes its copy: the old id is dead everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_after_a_logout_during_a_move_keeps_the_session_a_documented_limit() {
+    let (t, id) = ThreeProcesses::start().await;
+    let create = t.p1_new.pause(Op::Create);
+    let moving = load_held_at(&t.p1, &id, &create).await;
+    assert!(
+        t.p2.delete(&id).await.unwrap(),
+        "the logout found no session"
+    );
+    let retire = t.p1_old.pause(Op::Delete);
+    create.release();
+    retire.reached().await;
+    let (renew_found, new_id) = renew(&t.p3, &id).await;
+    retire.release();
+    t.move_ends_with_the_old_id_dead(&id, moving).await;
+    assert!(
+        renew_found,
+        "the limit is closed: update docs/security.md and docs/pool.md"
+    );
+    assert!(live(&t.p3, &new_id).await, "the renew's new id");
+}
