@@ -331,15 +331,8 @@ impl ActixSessionStore for ActixStore {
             .create(&session_state, Some(ttl))
             .await
             .map_err(|err| SaveError::Other(self.failure(err)))?;
-        if let Some(old) = renew_of {
-            let deleted = self.store.delete(&old).await;
-            if !matches!(deleted, Ok(true)) {
-                if let Err(err) = self.store.delete(&id).await {
-                    // Its id was never sent: nobody can use it, and it expires with its TTL.
-                    tracing::warn!(error = %err, "could not delete the new id of a renew that did not complete");
-                }
-            }
-            match deleted {
+        if let Some((_, old)) = renew_of {
+            match self.store.finish_renew(&old, &id).await {
                 Ok(true) => {}
                 Ok(false) => {
                     // Gone since the load: a logout in another request, a revoke, expiry,
@@ -547,18 +540,11 @@ mod scope {
             .unwrap_or(false)
     }
 
-    /// The held delete, for [`request_scope`] to send once the inner services are done.
-    pub(super) fn take_logout() -> Option<(SessionStore, SessionId)> {
+    /// The held delete: for the renew's `save` that sends it, or for [`request_scope`] to
+    /// send once the inner services are done (a logout).
+    pub(super) fn take_held_delete() -> Option<(SessionStore, SessionId)> {
         REQUEST
             .try_with(|scope| scope.borrow_mut().held_delete.take())
-            .ok()
-            .flatten()
-    }
-
-    /// The id whose delete is held, for the renew's `save` that sends it.
-    pub(super) fn take_held_delete() -> Option<SessionId> {
-        REQUEST
-            .try_with(|scope| scope.borrow_mut().held_delete.take().map(|(_, id)| id))
             .ok()
             .flatten()
     }
@@ -617,7 +603,7 @@ pub async fn request_scope<B: MessageBody>(
             // save). Sent even when the inner services failed: a logout the user asked for.
             // To its end: a client that closes the tab right after "log out" drops this
             // request, and the session (and any stolen copy of its cookie) would outlive it.
-            if let Some((store, id)) = scope::take_logout() {
+            if let Some((store, id)) = scope::take_held_delete() {
                 if let Err(err) = store.delete_to_the_end(&id).await {
                     // The answer must not remove the cookie of a session still stored: the
                     // error answer replaces actix-session's, as when its own delete failed.

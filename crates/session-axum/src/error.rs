@@ -1,7 +1,7 @@
 //! Errors of session operations and how they become HTTP responses.
 
 use axum::{
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use session_core::StoreError;
@@ -120,6 +120,23 @@ impl SessionError {
             Self::Conflict => tracing::info!(error = %self, "session renew not stored"),
             _ => tracing::error!(error = %self, "session error"),
         }
+    }
+}
+
+impl SessionError {
+    /// The answer to this error, for any body type: its status and short text, no
+    /// `Set-Cookie` (a failed write or logout must not touch the cookie of a session still
+    /// stored). What [`SessionLayer`](crate::SessionLayer) answers for a failed save, and
+    /// `TowerScopeLayer` (cargo feature `tower-sessions`) for the store failures it notes.
+    /// Not logged here: callers log where the error is theirs.
+    pub(crate) fn answer<B: From<&'static str>>(&self) -> axum::http::Response<B> {
+        let mut res = axum::http::Response::new(B::from(self.public_message()));
+        *res.status_mut() = self.status();
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        res
     }
 }
 

@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use axum::http::{header, HeaderValue, Request, Response};
+use axum::http::{header, Request, Response};
 use cookie::{Key, SameSite};
 use session_core::{plan::CookiePlan, ConfigError, SessionConfig, SessionStore};
 use tower_layer::Layer;
@@ -268,13 +268,7 @@ where
                 Ok(None) => {}
                 Err(err) => {
                     err.log();
-                    let mut failed = Response::new(ResBody::from(err.public_message()));
-                    *failed.status_mut() = err.status();
-                    failed.headers_mut().insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; charset=utf-8"),
-                    );
-                    return Ok(failed);
+                    return Ok(err.answer());
                 }
             }
             Ok(res)

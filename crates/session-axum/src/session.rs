@@ -558,14 +558,7 @@ impl Session {
             .create(state, ttl)
             .await
             .map_err(SessionError::from_store)?;
-        let deleted = store.delete(old).await;
-        if !matches!(deleted, Ok(true)) {
-            if let Err(err) = store.delete(&id).await {
-                // Its id was never sent: nobody can use it, and it expires with its TTL.
-                tracing::warn!(error = %err, "could not delete the new id of a renew that did not complete");
-            }
-        }
-        match deleted {
+        match store.finish_renew(old, &id).await {
             Ok(true) => Ok(config.cookie.seal(&id, lifetime)),
             Ok(false) => {
                 // Gone since the load: a logout, a revoke, expiry, or another renew of this

@@ -17,11 +17,11 @@ use std::{
 };
 
 use async_trait::async_trait;
-use axum::http::{header, HeaderValue, Request, Response, StatusCode};
+use axum::http::{Request, Response, StatusCode};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use session_core::{SessionId, SessionState, SessionStore, StoreError, EXPIRY_KEY, MAX_TTL};
 
-use crate::Expiry;
+use crate::{Expiry, SessionError};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tower_layer::Layer;
@@ -339,9 +339,9 @@ impl TowerStore {
                 .last_outage
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-            scope::mark(scope::Failure::Outage);
-        } else if err.is_too_large() {
-            scope::mark(scope::Failure::TooLarge);
+        }
+        if err.is_unavailable() || err.is_too_large() {
+            scope::mark(SessionError::from_store(err.clone()));
         }
     }
 
@@ -451,18 +451,17 @@ impl TowerStore {
         let state = to_state(&self.store, record, ttl)?;
         let this = self.clone();
         let start = record.id;
-        let cycled = self.store.run_to_the_end("cycle_id", async move {
-            let id = this.create_state(start, &state, ttl).await?;
-            let deleted = this.store.delete(&held.id).await;
-            if !matches!(deleted, Ok(true)) {
-                if let Err(err) = this.store.delete(&Self::session_id(&id)).await {
-                    // Its id was never sent: nobody can use it, and it expires with its TTL.
-                    tracing::warn!(error = %err, "could not delete the new id of a cycle_id that did not complete");
-                }
-            }
-            Ok::<_, StoreError>((id, deleted))
-        })
-        .await;
+        let cycled = self
+            .store
+            .run_to_the_end("cycle_id", async move {
+                let id = this.create_state(start, &state, ttl).await?;
+                let kept = this
+                    .store
+                    .finish_renew(&held.id, &Self::session_id(&id))
+                    .await;
+                Ok::<_, StoreError>((id, kept))
+            })
+            .await;
         match cycled {
             Ok((id, Ok(true))) => {
                 record.id = id;
@@ -477,7 +476,7 @@ impl TowerStore {
                 tracing::info!(
                     "session was deleted or its id cycled by another request during a cycle_id; nothing stored"
                 );
-                scope::mark(scope::Failure::Conflict);
+                scope::mark(SessionError::Conflict);
                 Err(Error::Backend(
                     "session was deleted or its id cycled by another request during its cycle_id"
                         .to_owned(),
@@ -758,18 +757,6 @@ impl session_store::SessionStore for TowerStore {
 mod scope {
     use super::*;
 
-    /// Why a store call of this request failed, when the answer should say so.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(super) enum Failure {
-        /// The store is unavailable: 503.
-        Outage,
-        /// The session is over `session_redis_max_session_size`: 413, nothing stored.
-        TooLarge,
-        /// A `cycle_id` found its session gone (a logout, or another `cycle_id` of it, came
-        /// first): 409, nothing stored and no cookie set.
-        Conflict,
-    }
-
     /// A delete of a session this request loaded, not sent yet.
     pub(super) struct Held {
         /// The store that was asked (a request may use more than one).
@@ -799,7 +786,7 @@ mod scope {
         /// The held delete: a `cycle_id`'s create sends it, or the layer at the end.
         held: Option<Held>,
         /// A store call of this request failed in a way the answer should tell.
-        failure: Option<Failure>,
+        failure: Option<SessionError>,
     }
 
     impl RequestScope {
@@ -828,13 +815,16 @@ mod scope {
         REQUEST.try_with(|_| ()).is_ok()
     }
 
-    pub(super) fn mark(failure: Failure) {
+    /// Notes why a store call of this request failed, when the answer should say so: the
+    /// store unavailable (503), a session over `session_redis_max_session_size` (413), or a
+    /// `cycle_id` that found its session gone (409). The last one noted is answered.
+    pub(super) fn mark(failure: SessionError) {
         let _ = REQUEST.try_with(|scope| scope.borrow_mut().failure = Some(failure));
     }
 
-    pub(super) fn failure() -> Option<Failure> {
+    pub(super) fn take_failure() -> Option<SessionError> {
         REQUEST
-            .try_with(|scope| scope.borrow().failure)
+            .try_with(|scope| scope.borrow_mut().failure.take())
             .ok()
             .flatten()
     }
@@ -1031,18 +1021,6 @@ pub struct TowerScopeService<S> {
     inner: S,
 }
 
-/// An answer of our own, replacing the inner service's: a short fixed text, no `Set-Cookie`
-/// (a failed logout must not remove the cookie of a session still stored).
-fn answer<B: From<&'static str>>(status: StatusCode, text: &'static str) -> Response<B> {
-    let mut res = Response::new(B::from(text));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TowerScopeService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -1078,16 +1056,9 @@ where
             let res = result?;
             if let Some(Err((store, err))) = logout {
                 store.note_failure(&err);
-                return Ok(if err.is_unavailable() {
-                    tracing::warn!(error = %err, "session store unavailable");
-                    answer(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "session store unavailable, please retry later",
-                    )
-                } else {
-                    tracing::error!(error = %err, "session store failed");
-                    answer(StatusCode::INTERNAL_SERVER_ERROR, "session error")
-                });
+                let err = SessionError::from_store(err);
+                err.log();
+                return Ok(err.answer());
             }
             // tower-sessions and axum-login answer every store error with an empty 500. Only
             // such an answer is replaced: a 500 with a body is the handler's own (a failure of
@@ -1099,19 +1070,8 @@ where
             {
                 return Ok(res);
             }
-            Ok(match scope::failure() {
-                Some(scope::Failure::Outage) => answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "session store unavailable, please retry later",
-                ),
-                Some(scope::Failure::TooLarge) => answer(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "session too large: nothing was stored",
-                ),
-                Some(scope::Failure::Conflict) => answer(
-                    StatusCode::CONFLICT,
-                    "the session changed in another request at the same time (a logout, or the same login sent twice): nothing was stored",
-                ),
+            Ok(match scope::take_failure() {
+                Some(failure) => failure.answer(),
                 None => res,
             })
         }))

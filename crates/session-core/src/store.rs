@@ -582,6 +582,43 @@ impl SessionStore {
         self.backend.delete(id).await
     }
 
+    /// The second step of a renew (a login: the session under a new id), once the caller has
+    /// created the state under `new`: deletes `old`, and answers whether that found the
+    /// session. When it found none (a logout, a revoke or expiry since the caller's load, or
+    /// another renew of the session that got there first: a login sent twice), or failed,
+    /// `new` is deleted again (best effort: its id was never sent, and it ends with its TTL),
+    /// so a renew never keeps a session a logout ended, and of two renews at once at most one
+    /// keeps its new id. The new id first and the old one after: deleting first left a window
+    /// in which a logout found nothing and the create brought the session back. The axum
+    /// layer's renew, `ActixStore`'s inside `request_scope` and `TowerScopeLayer`'s
+    /// `cycle_id` end so.
+    ///
+    /// ```
+    /// use session_core::{SessionState, SessionStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = SessionStore::memory();
+    /// let state = SessionState::from([("user".to_owned(), r#""ada""#.to_owned())]);
+    /// let old = store.create(&state, None).await.unwrap();
+    /// let new = store.create(&state, None).await.unwrap();
+    /// assert!(store.finish_renew(&old, &new).await.unwrap());
+    /// // A second renew of the same old id finds it gone: its new id goes too.
+    /// let late = store.create(&state, None).await.unwrap();
+    /// assert!(!store.finish_renew(&old, &late).await.unwrap());
+    /// assert!(store.load(&late).await.unwrap().is_none());
+    /// assert!(store.load(&new).await.unwrap().is_some());
+    /// # })
+    /// ```
+    pub async fn finish_renew(&self, old: &SessionId, new: &SessionId) -> Result<bool, StoreError> {
+        let deleted = self.delete(old).await;
+        if !matches!(deleted, Ok(true)) {
+            if let Err(err) = self.delete(new).await {
+                tracing::warn!(error = %err, "could not delete the new id of a renew that did not complete");
+            }
+        }
+        deleted
+    }
+
     /// [`delete`](Self::delete), in a task of its own, as
     /// [`touch_to_the_end`](Self::touch_to_the_end): for a logout. A client that asks to log
     /// out and at once closes the tab or the connection drops its request, and with it a
