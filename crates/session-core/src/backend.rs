@@ -15,6 +15,26 @@ use crate::{Changes, IndexName, LoadedState, SessionId, SessionState, StoreError
 /// it creates until its last step says it stands ([`crate::backends::multi`]).
 pub const MOVED_MARKER_TTL: Duration = Duration::from_secs(60);
 
+/// The token of the marker a multi-backend's logout leaves where sessions move from
+/// ([`crate::backends::multi`], "A logout during a move"), in place of the session, for
+/// [`MOVED_MARKER_TTL`]: a retire under this token, where a move's is random. A second
+/// delete of the id that finds it (`Before`) answers "no session" whatever copy a move
+/// in flight made elsewhere, and a move that finds it (`Other`) ends as a logout. No move
+/// token or version tag is ever this value ([`fresh_token`]).
+pub(crate) const LOGGED_OUT_TOKEN: u64 = 0;
+
+/// A random token for a move or a version tag: never [`LOGGED_OUT_TOKEN`], whose marker
+/// would otherwise read as a logout's (a move vouching with a copy's tag of that value
+/// would take a logout's marker for its own).
+pub(crate) fn fresh_token() -> u64 {
+    loop {
+        let token = rand::random();
+        if token != LOGGED_OUT_TOKEN {
+            return token;
+        }
+    }
+}
+
 /// What [`SessionBackend::retire_many`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retired {

@@ -212,7 +212,7 @@ async fn logout_racing_a_multi_backend_move_between_redis_servers_sticks() {
     })
     .unwrap();
     multi_race(&config, Arc::new(source), &target).await;
-    assert_eq!(redis_keys(&old, "old:*"), 0);
+    common::only_markers(&old, "old:*");
 }
 
 /// Without a logout, a move keeps every session, once, in the target: the race tests above
@@ -1150,10 +1150,11 @@ async fn a_found_copy_near_its_end_keeps_its_own_expiry() {
 // renew creates its new id, then deletes the old one, and keeps the new id only when that
 // delete answers "there was a session" (both framework layers). During a move, the session
 // has two real copies, the old store's and the move's copy in the new store, both in `read`
-// backends, and two deletes of the id in two processes each remove one copy after the other:
-// each finds one copy, and each answers "there was a session". This is a documented limit
-// (docs/security.md, "A renew racing a logout during a move"; docs/pool.md): the tests below
-// check it as documented. When one of them fails, the limit is closed: update the docs.
+// backends, and two deletes of the id in two processes each removed one copy after the
+// other: each found one copy, and each answered "there was a session" (a documented limit
+// until the logout's marker: `backends::multi`, "A logout during a move"; docs/security.md,
+// "A renew racing a logout during a move"). The first delete now leaves a logout's marker
+// in the old store, and the second, finding it, answers "no session".
 
 /// Two Redis servers (old, new), and three processes over them, each a multi-backend moving
 /// from the old store into the new one: P1 (whose load moves the session, held between its
@@ -1267,13 +1268,13 @@ async fn live(store: &SessionStore, id: &SessionId) -> bool {
 
 /// The logout (P2) deletes the old copy, then, before its delete of the new store's copy,
 /// the renew (P3) runs: its delete finds the old copy gone and the move's copy still there.
-/// Both answer "there was a session": the logout answered, and the session lives on under
-/// the renew's new id. The documented limit (see above); the old id is dead everywhere.
-/// Before this was documented, the test asserted that no two deletes found the session,
-/// and failed with "both deletes of one id found the session: the logout answered true, the
-/// renew kept a live session under its new id: true (move: Ok(None))".
+/// Both answered "there was a session", and the session lived on under the renew's new id
+/// after the logout had answered (failed with "both deletes of one id found the session:
+/// the logout answered true, the renew kept a live session under its new id: true (move:
+/// Ok(None))", then documented as a limit). Now the renew's delete finds the logout's
+/// marker in the old store: "no session", and the renew keeps nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_renew_racing_a_logout_during_a_move_keeps_the_session_a_documented_limit() {
+async fn a_renew_racing_a_logout_during_a_move_brings_nothing_back() {
     let (t, id) = ThreeProcesses::start().await;
     let (moving, retire) = t.move_held(&id).await;
     let (logout, held) = t.p2_delete_held(&id).await;
@@ -1282,21 +1283,20 @@ async fn a_renew_racing_a_logout_during_a_move_keeps_the_session_a_documented_li
     let logged_out = logout.await.unwrap().unwrap();
     retire.release();
     t.move_ends_with_the_old_id_dead(&id, moving).await;
-    // The limit: two deletes of one id both found the session.
     assert!(logged_out, "the logout found no session");
     assert!(
-        renew_found,
-        "the limit is closed: update docs/security.md and docs/pool.md"
+        !renew_found,
+        "both deletes of one id found the session: the renew kept a live session under its new id: {}",
+        live(&t.p3, &new_id).await
     );
-    assert!(live(&t.p3, &new_id).await, "the renew's new id");
+    assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
 }
 
 /// Two renews of one session (P2, P3) during its move, the same interleaving: each delete
-/// finds one copy, and both keep a live new id. The documented limit: "at most one new id"
-/// (docs/security.md, "Two renews of one session at the same instant") does not hold while
-/// a move of the session is in flight.
+/// found one copy, and both kept a live new id (the limit documented until the logout's
+/// marker). Now the second finds the first one's marker: at most one new id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_renews_during_a_move_keep_two_ids_a_documented_limit() {
+async fn two_renews_during_a_move_keep_one_id() {
     let (t, id) = ThreeProcesses::start().await;
     let (moving, retire) = t.move_held(&id).await;
     let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
@@ -1308,11 +1308,12 @@ async fn two_renews_during_a_move_keep_two_ids_a_documented_limit() {
     retire.release();
     t.move_ends_with_the_old_id_dead(&id, moving).await;
     assert!(p2_found, "the first renew found no session");
+    assert!(!p3_found, "both renews found the session");
+    assert!(live(&t.p2, &p2_new_id).await, "the first renew's new id");
     assert!(
-        p3_found,
-        "the limit is closed: update docs/security.md and docs/pool.md"
+        !live(&t.p3, &p3_new_id).await,
+        "the second renew's new id lives"
     );
-    assert!(live(&t.p2, &p2_new_id).await && live(&t.p3, &p3_new_id).await);
 }
 
 /// The reverse of the limit's order: the renew's delete comes first (while the move is
@@ -1335,20 +1336,119 @@ async fn a_renew_before_a_logout_during_a_move_keeps_one_session() {
     assert!(live(&t.p2, &new_id).await, "the renew's new id");
 }
 
-/// The same limit when the whole logout comes between the move's read of the old copy and
-/// its create: the logout finds the old copy (and nothing in the new store yet) and answers
-/// "logged out"; the move then creates its copy, and a renew whose delete comes before the
-/// move's retire finds that copy alone and keeps the session under its new id. The move's
-/// retire finds the old copy gone and removes its copy: the old id is dead everywhere.
+/// The whole logout between the move's read of the old copy and its create: the logout finds
+/// the old copy (and nothing in the new store yet) and answers "logged out"; the move then
+/// creates its copy, and a renew whose delete comes before the move's retire found that
+/// copy alone and kept the session under its new id (the limit documented until the
+/// logout's marker). The marker outlives the logout: the renew's delete finds it. The
+/// move's retire finds it too and removes its copy: the old id is dead everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_renew_after_a_logout_during_a_move_keeps_the_session_a_documented_limit() {
+async fn a_renew_after_a_logout_during_a_move_brings_nothing_back() {
+    renew_after_a_logout_during_a_held_move(Logout::Delete).await;
+}
+
+/// The whole logout, by clearing the session (a write that leaves no key, which reaches the
+/// multi-backend as a write, not a delete), between the move's read of the old copy and
+/// its create: it ends the old copy under a logout's marker as a delete does, so the renew
+/// whose delete comes before the move's retire finds the marker and keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_after_a_logout_by_clearing_during_a_move_brings_nothing_back() {
+    renew_after_a_logout_during_a_held_move(Logout::Clearing).await;
+}
+
+/// What a logout through a multi-backend leaves where sessions move from: the old store's
+/// copy becomes a logout's marker (no session to any reader, gone within a moved marker's
+/// minute), and a second delete of the id within that minute answers "no session", also
+/// when a copy sits in the new store (one a move in flight made before the logout; here
+/// made by hand). A session that was never in the old store leaves nothing there, and one
+/// moved long ago (its move's marker gone) is found in the new store alone, as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_leaves_a_marker_for_a_minute_where_sessions_move_from() {
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let multi = new_first(new.clone(), old.clone());
+    let old_key = |id: &SessionId| format!("old:{}", id.as_str());
+
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    assert!(
+        multi.delete(&id).await.unwrap(),
+        "the logout found no session"
+    );
+    let marker: String = server.cmd(&["GET", &old_key(&id)]);
+    assert_eq!(marker, ",\"~moved\":\"0000000000000000\"");
+    let left = pttl(&server, &old_key(&id));
+    assert!(left > 0 && left <= marker_ms(), "{left} ms left");
+    assert_eq!(multi.load(&id, None).await.unwrap(), None);
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+    assert!(new.create(&id, &state(), None).await.unwrap());
+    assert!(
+        !multi.delete(&id).await.unwrap(),
+        "a second delete within the minute found the session"
+    );
+    assert_eq!(new.load(&id, None).await.unwrap(), None, "the copy stayed");
+
+    let fresh = SessionId::generate();
+    assert!(new.create(&fresh, &state(), None).await.unwrap());
+    assert!(multi.delete(&fresh).await.unwrap());
+    assert!(!multi.delete(&fresh).await.unwrap());
+    assert_eq!(redis_keys(&server, &old_key(&fresh)), 0);
+
+    let moved = SessionId::generate();
+    assert!(old.create(&moved, &state(), None).await.unwrap());
+    assert_eq!(multi.load(&moved, None).await.unwrap(), Some(state()));
+    server.cmd::<i64>(&["DEL", &old_key(&moved)]);
+    assert!(multi.delete(&moved).await.unwrap());
+    assert_eq!(redis_keys(&server, &old_key(&moved)), 0);
+}
+
+/// A logout as the framework layers run it: its request loads the session first, and that
+/// load moves it (P2's own move: its copy in the new store, its move's marker in the old
+/// one), while P1's move from before (it read the old copy before P2's retire) is held at
+/// its create. The logout then deletes; P1 creates its copy, and a renew whose delete comes
+/// before P1's retire found that copy and kept the session after the logout, since the old
+/// store held a move's marker, not a logout's. A logout's marker takes the place of a
+/// move's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_after_a_loaded_logout_during_a_move_brings_nothing_back() {
+    renew_after_a_logout_during_a_held_move(Logout::LoadThenDelete).await;
+}
+
+/// How the logout of [`renew_after_a_logout_during_a_held_move`] runs.
+enum Logout {
+    /// A delete alone.
+    Delete,
+    /// A load (which moves the session: P2's own move) then a delete, as the framework
+    /// layers log out.
+    LoadThenDelete,
+    /// A load, then a write that removes every key.
+    Clearing,
+}
+
+/// P1's move of the session held at its create; the whole logout through P2 (`how`); P1's
+/// create let go and its move held at its retire; then a renew through P3, which must find
+/// no session and keep nothing; P1's move ends with no session and the old id dead.
+async fn renew_after_a_logout_during_a_held_move(how: Logout) {
     let (t, id) = ThreeProcesses::start().await;
     let create = t.p1_new.pause(Op::Create);
     let moving = load_held_at(&t.p1, &id, &create).await;
-    assert!(
-        t.p2.delete(&id).await.unwrap(),
-        "the logout found no session"
-    );
+    match how {
+        Logout::Delete => assert!(t.p2.delete(&id).await.unwrap(), "no session"),
+        Logout::LoadThenDelete => {
+            assert_eq!(t.p2.load(&id).await.unwrap(), Some(state()));
+            assert!(t.p2.delete(&id).await.unwrap(), "no session");
+        }
+        Logout::Clearing => {
+            let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
+            let mut clear = session_core::Changes::default();
+            for key in loaded.keys() {
+                clear.remove(key.clone());
+            }
+            t.p2.apply_versioned(&id, version, &[], &clear, None)
+                .await
+                .unwrap();
+        }
+    }
     let retire = t.p1_old.pause(Op::Delete);
     create.release();
     retire.reached().await;
@@ -1356,8 +1456,9 @@ async fn a_renew_after_a_logout_during_a_move_keeps_the_session_a_documented_lim
     retire.release();
     t.move_ends_with_the_old_id_dead(&id, moving).await;
     assert!(
-        renew_found,
-        "the limit is closed: update docs/security.md and docs/pool.md"
+        !renew_found,
+        "the renew found the session after the logout (its new id lives: {})",
+        live(&t.p3, &new_id).await
     );
-    assert!(live(&t.p3, &new_id).await, "the renew's new id");
+    assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
 }

@@ -30,8 +30,10 @@
 //!   first, then the `read`, `write` ones, then the write-only ones (a copy into a mirror
 //!   out of a `read`, `write` backend has that one as its source): true when a `read`
 //!   backend had it (a mirror's copy alone is no session: no load finds it, and a renew
-//!   decides by this answer); errors as above. A write that leaves no key (`apply_versioned` with no entries after
-//!   it: a logout by clearing the session) first deletes the copies of the backends
+//!   decides by this answer); errors as above. The copy in a backend sessions move from
+//!   is not removed but replaced by a logout's marker for a minute, and a delete that
+//!   finds one answers false ("A logout during a move", below). A write that leaves no key (`apply_versioned` with no entries after
+//!   it: a logout by clearing the session) first ends the copies of the backends
 //!   sessions move from, as a delete does. Configuration refuses a `read` backend
 //!   with neither `write` nor `delete`: a session deleted elsewhere would be found there
 //!   again and brought back.
@@ -161,12 +163,46 @@
 //! session was. A move slower than the marker's lifetime between its retire and the resend
 //! of it also ends as a logout. The file-store migration ([`crate::migration`]) is this same
 //! mechanism, with the file store as the source.
+//!
+//! # A logout during a move
+//!
+//! A renew (a login: a new id) keeps its new id only when its delete of the old one found
+//! the session, so two deletes of one id must never both find it. While a move is in
+//! flight (one process's load has read the old copy, created its copy in the new store and
+//! not yet retired the old one), the session has two copies that loads find, and two
+//! deletes in two processes (a logout and a renew, or two renews) each removed one of them
+//! and both answered "there was a session": the renew kept the session under its new id
+//! after the logout had answered. The second delete could not tell the move's copy on
+//! trial from a session moved long ago.
+//!
+//! So a delete does not remove the copy in a backend sessions move from: it *retires* it
+//! under a logout's marker (the token `backend::LOGGED_OUT_TOKEN`, one `RETIRE` script on
+//! Redis, as a move's retire), which stays for
+//! [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL), as long as a move's copies stay on
+//! trial. A delete that finds a logout's marker there answers false, whatever the other
+//! backends held (it still deletes their copies); a move whose retire finds it ends as a
+//! logout (any marker but its own does), removing its copy. A logout's marker also takes
+//! the place of a move's marker it finds: a logout's request usually loaded the session
+//! first, which moved it, and a move from before (another process's) and a renew racing
+//! both must find the logout's marker, not that move's. A write that leaves no key (a
+//! logout by clearing) leaves the same marker. A second delete within the minute (a
+//! logout sent twice, a lost reply resent) therefore answers false: the safe direction,
+//! a renew then stores nothing (409) rather than keeping a session.
+//!
+//! What it costs: a logout of a session that was in the old store, during the minute
+//! after, leaves a key there (the 28-byte marker) where it left none; `DBSIZE` and
+//! `sessionctl stats` count it until it expires, and every read takes it for no session.
+//! Not covered: a source that keeps no markers (the file store, the in-memory store),
+//! whose retire deletes. Within one process the per-id locks keep a move, a logout and a
+//! renew of one session apart; between processes sharing a file store directory, a renew
+//! racing a logout during a move out of it can still both find the session.
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 
 use crate::{
+    backend::LOGGED_OUT_TOKEN,
     config::BackendMode,
     plan::{BackendPlan, MultiPlan},
     BackendHealth, Changes, ConfigError, IndexMember, IndexName, LoadedState, Retired,
@@ -882,7 +918,10 @@ impl MultiBackend {
                 Ok(None) => continue,
                 Err(_) => return (true, vouch),
             };
-            vouch = vouch.or(copy.tag());
+            // A tag of the logout marker's token would make this move take a logout's
+            // marker for its own (`fresh_token` never gives it; a value written otherwise
+            // might).
+            vouch = vouch.or(copy.tag().filter(|&tag| tag != LOGGED_OUT_TOKEN));
             if before.may_be_same_value(copy) {
                 return (true, vouch);
             }
@@ -965,45 +1004,111 @@ impl MultiBackend {
     }
 
     /// Before a write that leaves no key (a logout by clearing the session, which reaches
-    /// the backends as a write, not a delete): deletes the copies of the backends sessions
-    /// move from, as a delete does first (rule 1). Left there, a copy (a copying move's
-    /// source, or a source whose delete failed) would be found by the next load and moved
-    /// back. A copy there while a write backend holds the session is a leftover, so deleting
-    /// it loses nothing even when the write meets a concurrent one and keeps the session.
-    ///
-    /// Not a source that keeps the session in a write backend's own place (a pool and the
-    /// same pool with a member more): there its "copy" is the session the write is about,
-    /// and deleting it first would drop a concurrent write that the versioned write keeps.
+    /// the backends as a write, not a delete): ends the copies of the backends sessions
+    /// move from, as a delete does first (rule 1), under a logout's marker
+    /// ([`end_sources`](Self::end_sources)). Left there, a copy (a copying move's source,
+    /// or a source whose delete failed) would be found by the next load and moved back. A
+    /// copy there while a write backend holds the session is a leftover, so ending it
+    /// loses nothing even when the write meets a concurrent one and keeps the session.
     async fn emptying(&self, id: &SessionId) -> Result<(), StoreError> {
         let _serialised = self.serialised(std::iter::once(id)).await?;
-        self.all(DELETE_ORDER[0], |b| async move {
-            if self.a_writer_keeps_it_there(b, id) {
-                Ok(false)
-            } else {
-                b.backend.delete(id).await
-            }
-        })
-        .await
-        .map(|_| ())
+        self.end_sources(id, Clearing::Yes).await.map(|_| ())
     }
 
-    /// Deletes `id` from the backends of each group of `order` in turn, every group tried:
-    /// true when a `read` backend had it; the first error otherwise.
+    /// A logout's first step (rule 1): the copy of `id` in each backend sessions move from
+    /// (`delete`, not `write`) is *retired under a logout's marker*
+    /// ([`LOGGED_OUT_TOKEN`]) rather than deleted: on Redis the marker stays in the
+    /// session's place for [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL). Answers what was
+    /// there: a session, counted when the backend is `read` ([`Ended::Found`]); a logout's
+    /// marker ([`Ended::LoggedOut`]); else nothing.
+    ///
+    /// Why a marker: while a move of the session is in flight (one process's load has read
+    /// the old copy, made its copy in the new store and not yet retired the old one), the
+    /// session has two copies that a load can find, and two deletes of the id in two
+    /// processes (a logout, and a renew: a login, which keeps its new id only when its
+    /// delete found the session) each removed one of them, and both answered "there was a
+    /// session": the renew kept the session under its new id after the logout had answered
+    /// (the limit documented until then, tests `moves.rs` `a_renew_racing_a_logout_during_a_move_*`).
+    /// Nothing the second delete saw told the move's copy on trial from a session moved long
+    /// ago. The logout's marker does: the second delete finds it and answers "no session"
+    /// whatever the new store holds, and the move's retire, which takes any marker but its
+    /// own for a logout, removes its copy. The marker lasts as long as a move's copies stay
+    /// on trial, so it outlives any move in flight. It also takes the place of a move's
+    /// marker found there (answered as that move's, [`Retired::Other`]): a logout's own
+    /// request usually loaded, and so moved, the session first, and a move in flight from
+    /// before (another process's) must then find the logout's marker, and a renew too
+    /// (`a_renew_after_a_loaded_logout_during_a_move_brings_nothing_back`).
+    ///
+    /// A source that keeps the session in a write backend's own place (a pool and the same
+    /// pool with a member more) holds no second copy: its "copy" is the session the writers
+    /// delete next, so a delete deletes it plainly, and a write that leaves no key
+    /// (`clearing`) leaves it alone: ending it first would drop a concurrent write that the
+    /// versioned write keeps. A store that keeps no markers (the
+    /// file store, the in-memory store) retires by deleting: there the race is closed only
+    /// within one process (the per-id locks), not between processes sharing the store.
+    async fn end_sources(&self, id: &SessionId, clearing: Clearing) -> Result<Ended, StoreError> {
+        let mut ended = Ended::Nothing;
+        let mut first_err = None;
+        let logout = [(id.clone(), LOGGED_OUT_TOKEN)];
+        for b in self.backends.iter().filter(|b| DELETE_ORDER[0](b)) {
+            let answer =
+                if self.a_writer_keeps_it_there(b, id) {
+                    if clearing == Clearing::Yes {
+                        continue;
+                    }
+                    b.backend.delete(id).await.map(|found| {
+                        if found {
+                            Retired::Now
+                        } else {
+                            Retired::Absent
+                        }
+                    })
+                } else {
+                    let mut answers = b.backend.retire_many(&logout).await;
+                    answers.pop().unwrap_or(Ok(Retired::Absent))
+                };
+            match answer {
+                Ok(Retired::Now) if b.read => ended = ended.max(Ended::Found),
+                // The logout's own marker: another logout (or renew) of this id came first,
+                // or this very retire ran before and its reply was lost (answered as "no
+                // session": the safe direction, a renew then fails instead of keeping a
+                // session).
+                Ok(Retired::Before) => ended = Ended::LoggedOut,
+                Ok(Retired::Other(token)) if token == LOGGED_OUT_TOKEN => ended = Ended::LoggedOut,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(backend = %b.name, error = %e, "multi-backend: operation failed");
+                    first_err.get_or_insert(self.tag(b, e));
+                }
+            }
+        }
+        first_err.map_or(Ok(ended), Err)
+    }
+
+    /// A delete of `id`: the backends sessions move from ([`end_sources`](Self::end_sources)),
+    /// then the `read`, `write` ones, then the write-only ones, every group tried: true when
+    /// a `read` backend had it and no logout's marker was found; the first error otherwise.
     ///
     /// Only a copy a load can find counts: a mirror's (a write-only backend's) is no session.
     /// A renew keeps its new id only when its delete found the session, and two deletes of
     /// one id in two processes each remove one copy after the other: counting the mirror's
     /// made a renew that came after a logout's main delete, but before its mirror delete,
     /// answer "found" and keep the session under the new id, after the logout (test
-    /// `a_renew_racing_a_logout_over_a_mirror_brings_nothing_back`, session-axum).
-    async fn delete_in_order<'a>(
-        &'a self,
-        id: &'a SessionId,
-        order: &[fn(&Named) -> bool],
-    ) -> Result<bool, StoreError> {
-        let mut any = false;
+    /// `a_renew_racing_a_logout_over_a_mirror_brings_nothing_back`, session-axum). A
+    /// logout's marker in a source means the same: a delete of this id came first, and
+    /// what the later groups hold is a move's copy made before it ended them (deleted all
+    /// the same).
+    async fn delete_everywhere<'a>(&'a self, id: &'a SessionId) -> Result<bool, StoreError> {
         let mut first_err = None;
-        for &which in order {
+        let ended = match self.end_sources(id, Clearing::No).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                first_err = Some(e);
+                Ended::Nothing
+            }
+        };
+        let mut any = ended == Ended::Found;
+        for &which in &DELETE_ORDER[1..] {
             let deleting = |b: &'a Named| async move {
                 b.backend.delete(id).await.map(|found| found && b.read)
             };
@@ -1014,7 +1119,7 @@ impl MultiBackend {
                 }
             }
         }
-        first_err.map_or(Ok(any), Err)
+        first_err.map_or(Ok(any && ended != Ended::LoggedOut), Err)
     }
 
     /// How much a copy of `id` that the write backend `w` already holds counts for a move
@@ -1184,7 +1289,7 @@ impl Move {
             ttl,
             created: Vec::new(),
             found_at: Vec::new(),
-            token: rand::random(),
+            token: crate::backend::fresh_token(),
             vouch: None,
             outcome: None,
         }
@@ -1244,6 +1349,24 @@ impl MultiBackend {
 /// sessions move from, then the `read`, `write` ones, then the write-only ones (mirrors), for
 /// a copy into a mirror out of a `read`, `write` backend (`sessionctl migrate` without
 /// `--delete-source`) has that backend as its source, and rule 1 holds for it too.
+/// Whether [`MultiBackend::end_sources`] runs for a write that leaves no key (a logout by
+/// clearing the session) rather than a delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Clearing {
+    Yes,
+    No,
+}
+
+/// What [`MultiBackend::end_sources`] found, in order of precedence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ended {
+    Nothing,
+    /// A session, in a `read` backend.
+    Found,
+    /// A logout's marker: the id was deleted before.
+    LoggedOut,
+}
+
 const DELETE_ORDER: [fn(&Named) -> bool; 3] = [
     |b| b.delete && !b.write,
     |b| b.write && b.read,
@@ -1383,7 +1506,7 @@ impl SessionBackend for MultiBackend {
         // Rule 1 of the module docs: the backends sessions move from first, then the
         // writers; and not while a move of this id is under way in this process.
         let _serialised = self.serialised(std::iter::once(id)).await?;
-        self.delete_in_order(id, &DELETE_ORDER).await
+        self.delete_everywhere(id).await
     }
 
     // The index: each backend keeps the entries of the sessions written to it (a session

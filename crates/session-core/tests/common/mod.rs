@@ -117,3 +117,24 @@ pub async fn a_logout_while_a_creates_reply_is_lost_sticks(
     );
     assert_eq!(old.load(id, None).await.unwrap().as_ref(), Some(state));
 }
+
+/// Checks that every key under `pattern` on `server` is a marker where sessions moved from
+/// or were logged out from (`backends::multi`, "Moving a session" and "A logout during a
+/// move"): `,"~moved":"` and 16 hex digits and `"`, no session to any reader, gone within
+/// [`session_core::MOVED_MARKER_TTL`]. A logout leaves its own marker there (token 0), and
+/// a move's marker found there stays to its end.
+pub fn only_markers(server: &session_testkit::RedisServer, pattern: &str) {
+    let most = i64::try_from(session_core::MOVED_MARKER_TTL.as_millis()).unwrap();
+    for key in server.cmd::<Vec<String>>(&["KEYS", pattern]) {
+        let value: String = server.cmd(&["GET", &key]);
+        let token = value
+            .strip_prefix(",\"~moved\":\"")
+            .and_then(|rest| rest.strip_suffix('"'));
+        assert!(
+            token.is_some_and(|t| t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit())),
+            "{key} holds {value:?}, not a marker"
+        );
+        let left: i64 = server.cmd(&["PTTL", &key]);
+        assert!(left > 0 && left <= most, "{key}: {left} ms left");
+    }
+}

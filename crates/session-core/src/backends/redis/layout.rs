@@ -59,7 +59,7 @@ pub(super) fn header(tag: u64) -> String {
 /// not a `String`: they go to Redis as they are, with no UTF-8 check of the whole value.
 /// Of odd length (a space at the end when needed): see [`is_session_length`].
 pub(super) fn encode<'a>(entries: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Vec<u8> {
-    encode_tagged(entries, rand::random())
+    encode_tagged(entries, crate::backend::fresh_token())
 }
 
 /// [`encode`] under the tag `tag`: a move's copy carries the move's token
@@ -87,7 +87,7 @@ fn encode_tagged<'a>(
 /// [`encode`] of a whole state, under `tag` when given, else a fresh one.
 pub(super) fn encode_state(state: &SessionState, tag: Option<u64>) -> Vec<u8> {
     let entries = state.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-    encode_tagged(entries, tag.unwrap_or_else(rand::random))
+    encode_tagged(entries, tag.unwrap_or_else(crate::backend::fresh_token))
 }
 
 /// The records of `changes`, to append to a stored value: `,"=k":v` per key set, `,"-k":0`

@@ -1195,12 +1195,16 @@ impl RedisBackend {
     }
 
     /// The `RETIRE` script's call for `id` by the move `token` (`retire_many`): its marker
-    /// holds the token.
+    /// holds the token. A logout's (`LOGGED_OUT_TOKEN`) also takes the place of another
+    /// move's marker (`scripts.rs` `RETIRE`).
     fn retire_call(&self, id: &SessionId, token: u64) -> scripts::ScriptCall {
         let mut call = scripts::RETIRE_SCRIPT.call(self.key(id));
         call.arg(millis(crate::MOVED_MARKER_TTL))
             .arg(layout::moved_marker(token))
             .arg(layout::MOVED_PREFIX);
+        if token == crate::backend::LOGGED_OUT_TOKEN {
+            call.arg("1");
+        }
         call
     }
 

@@ -417,6 +417,14 @@ return 0
 /// records alone for their writer to delete ([`DEL_ORPHAN`]), the other marker for its
 /// own move's resend.
 ///
+/// A logout's retire (`ARGV[4]` is `1`: the marker of `backend::LOGGED_OUT_TOKEN`, which a
+/// multi-backend's delete leaves where sessions move from) also takes the place of another
+/// move's marker, still answering that move's token: a logout whose own request moved the
+/// session first finds that move's marker there, and a move still in flight from before
+/// (another process's, which read the old copy before that retire) must then find the
+/// logout's marker, not a move's, and a renew's delete racing it too (`multi.rs`,
+/// `end_sources`).
+///
 /// One `redis.call` for a string (`SET ... XX GET`, which writes only over an existing key
 /// and answers what it replaced), where reading the type and the first byte first took
 /// three: a migration retires every session it moves. A key of another type (a hash) makes
@@ -426,6 +434,7 @@ return 0
 /// where there was no session.
 const RETIRE: &str = r#"
 local function other(marker) return string.sub(marker, #ARGV[3] + 2, #ARGV[3] + 17) end
+local takes_markers = ARGV[4] == '1'
 local old = redis.pcall('SET', key, ARGV[2], 'XX', 'GET', 'PX', ttl)
 if type(old) == 'table' and old.err then
   if string.find(old.err, 'WRONGTYPE', 1, true) ~= 1 then
@@ -435,7 +444,10 @@ if type(old) == 'table' and old.err then
       local found = redis.call('GET', key)
       if string.sub(found, 1, #ARGV[2]) == ARGV[2] then return 2 end
       if string.byte(found) == 44 then
-        if string.sub(found, 1, #ARGV[3]) == ARGV[3] then return other(found) end
+        if string.sub(found, 1, #ARGV[3]) == ARGV[3] then
+          if takes_markers then redis.call('SET', key, ARGV[2], 'PX', ttl) end
+          return other(found)
+        end
         return 0
       end
     end
@@ -446,8 +458,10 @@ end
 if not old then return 0 end
 if string.sub(old, 1, #ARGV[2]) == ARGV[2] then return 2 end
 if string.byte(old) == 44 then
+  local marker = string.sub(old, 1, #ARGV[3]) == ARGV[3]
+  if marker and takes_markers then return other(old) end
   redis.call('SET', key, old, 'KEEPTTL')
-  if string.sub(old, 1, #ARGV[3]) == ARGV[3] then return other(old) end
+  if marker then return other(old) end
   return 0
 end
 return 1
@@ -642,7 +656,8 @@ mod tests {
     /// 6.2 would (its `SET` refuses `GET` as a syntax error whatever the key holds: here a
     /// made-up option does the same): no key, records alone and another move's marker are
     /// left as they are and answer 0, 0 and that move's token; the move's own marker 2; a
-    /// session (a string or a hash) becomes the marker and answers 1.
+    /// session (a string or a hash) becomes the marker and answers 1. A logout's retire
+    /// (`ARGV[4]` `1`) answers the same and also takes the place of another move's marker.
     #[tokio::test]
     async fn retire_answers_by_what_the_key_holds_with_and_without_set_get() {
         let server = session_testkit::RedisServer::start();
@@ -653,7 +668,8 @@ mod tests {
         let mine = super::super::layout::moved_marker(1);
         let theirs = super::super::layout::moved_marker(0xfedc_ba98_7654_3210);
         let prefix = super::super::layout::MOVED_PREFIX;
-        for (n, script) in scripts.into_iter().enumerate() {
+        let runs = scripts.into_iter().flat_map(|s| [(s, false), (s, true)]);
+        for (n, (script, logout)) in runs.enumerate() {
             let key = |what: &str| format!("{n}:{what}");
             server.cmd::<String>(&["SET", &key("session"), "v1:0000000000000000:{\"=n\":1 "]);
             server.cmd::<i64>(&["HSET", &key("hash"), "n", "1"]);
@@ -666,28 +682,36 @@ mod tests {
             let mine_and_records = format!("{mine_text},\"=n\":3 ");
             server.cmd::<String>(&["SET", &key("mine+"), &mine_and_records]);
             // Without `SET ... GET` the records stay for their writer's `DEL_ORPHAN`.
-            let mine_plus_after = if n == 0 {
-                &mine_text
-            } else {
-                &mine_and_records
-            };
+            let mine_plus_after = if n < 2 { &mine_text } else { &mine_and_records };
             let int = redis::Value::Int;
             let token = redis::Value::BulkString(b"fedcba9876543210".to_vec());
             for (what, answer, after) in [
                 ("mine+", int(2), Some(mine_plus_after.as_str())),
                 ("none", int(0), None),
                 ("orphan", int(0), Some(",\"=n\":2 ")),
-                ("theirs", token, Some(theirs_text.as_str())),
+                (
+                    "theirs",
+                    token,
+                    Some(if logout { &mine_text } else { &theirs_text }.as_str()),
+                ),
                 ("mine", int(2), Some(mine_text.as_str())),
                 ("session", int(1), Some(mine_text.as_str())),
                 ("hash", int(1), Some(mine_text.as_str())),
             ] {
                 let mut call = script.call(key(what));
                 call.arg(60_000).arg(&mine).arg(prefix);
+                if logout {
+                    call.arg("1");
+                }
                 let got: redis::Value = call.send(&mut conn).await.unwrap();
-                assert_eq!(got, answer, "{what}, script {n}");
+                assert_eq!(got, answer, "{what}, run {n}");
                 let stored: Option<String> = server.cmd(&["GET", &key(what)]);
-                assert_eq!(stored.as_deref(), after, "{what}, script {n}");
+                assert_eq!(stored.as_deref(), after, "{what}, run {n}");
+                let left: i64 = server.cmd(&["PTTL", &key(what)]);
+                assert!(
+                    after.is_none() || left == -1 || left <= 60_000,
+                    "{what}, run {n}"
+                );
             }
         }
     }
