@@ -1156,13 +1156,24 @@ async fn a_found_copy_near_its_end_keeps_its_own_expiry() {
 // "A renew racing a logout during a move"). The first delete now leaves a logout's marker
 // in the old store, and the second, finding it, answers "no session".
 
+/// The old store of [`ThreeProcesses`]: Redis keeps a logout's marker as a key, the file
+/// store as a file beside the session's (`backends::file`, "Logout markers").
+#[derive(Clone, Copy, Debug)]
+enum Old {
+    Redis,
+    Files,
+}
+
+const OLD_STORES: [Old; 2] = [Old::Redis, Old::Files];
+
 /// Two Redis servers (old, new), and three processes over them, each a multi-backend moving
 /// from the old store into the new one: P1 (whose load moves the session, held between its
 /// create in the new store and its retire of the old copy), P2 (a logout, or a renew, which
 /// can be held between its delete of the old copy and that of the new store's) and P3 (a
 /// renew). Bind every field: a server dropped is a server stopped.
 struct ThreeProcesses {
-    _old_server: RedisServer,
+    _old_server: Option<RedisServer>,
+    _old_dir: Option<tempfile::TempDir>,
     _new_server: RedisServer,
     old: Arc<dyn SessionBackend>,
     new: Arc<dyn SessionBackend>,
@@ -1175,10 +1186,23 @@ struct ThreeProcesses {
 }
 
 impl ThreeProcesses {
-    /// The processes, with a session in the old store under the returned id.
-    async fn start() -> (Self, SessionId) {
-        let (old_server, new_server) = (RedisServer::start(), RedisServer::start());
-        let (old, new) = (redis_at(&old_server), redis_at(&new_server));
+    /// The processes, with a session in the old store (`old`: a Redis server, or a file
+    /// store directory the three share) under the returned id.
+    async fn start(old: Old) -> (Self, SessionId) {
+        let new_server = RedisServer::start();
+        let (old_server, old_dir, old) = match old {
+            Old::Redis => {
+                let server = RedisServer::start();
+                let old = redis_at(&server);
+                (Some(server), None, old)
+            }
+            Old::Files => {
+                let dir = tempfile::tempdir().unwrap();
+                let old: Arc<dyn SessionBackend> = Arc::new(files(dir.path()));
+                (None, Some(dir), old)
+            }
+        };
+        let new = redis_at(&new_server);
         let p1_old = ProbeBackend::wrap(old.clone());
         let p1_new = ProbeBackend::wrap(new.clone());
         let p2_new = ProbeBackend::wrap(new.clone());
@@ -1189,6 +1213,7 @@ impl ThreeProcesses {
             p2: SessionStore::new(new_first(Arc::new(p2_new.clone()), old.clone())),
             p3: SessionStore::new(new_first(new.clone(), old.clone())),
             _old_server: old_server,
+            _old_dir: old_dir,
             _new_server: new_server,
             old,
             new,
@@ -1275,21 +1300,23 @@ async fn live(store: &SessionStore, id: &SessionId) -> bool {
 /// marker in the old store: "no session", and the renew keeps nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renew_racing_a_logout_during_a_move_brings_nothing_back() {
-    let (t, id) = ThreeProcesses::start().await;
-    let (moving, retire) = t.move_held(&id).await;
-    let (logout, held) = t.p2_delete_held(&id).await;
-    let (renew_found, new_id) = renew(&t.p3, &id).await;
-    held.release();
-    let logged_out = logout.await.unwrap().unwrap();
-    retire.release();
-    t.move_ends_with_the_old_id_dead(&id, moving).await;
-    assert!(logged_out, "the logout found no session");
-    assert!(
-        !renew_found,
-        "both deletes of one id found the session: the renew kept a live session under its new id: {}",
-        live(&t.p3, &new_id).await
-    );
-    assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
+    for old in OLD_STORES {
+        let (t, id) = ThreeProcesses::start(old).await;
+        let (moving, retire) = t.move_held(&id).await;
+        let (logout, held) = t.p2_delete_held(&id).await;
+        let (renew_found, new_id) = renew(&t.p3, &id).await;
+        held.release();
+        let logged_out = logout.await.unwrap().unwrap();
+        retire.release();
+        t.move_ends_with_the_old_id_dead(&id, moving).await;
+        assert!(logged_out, "the logout found no session");
+        assert!(
+            !renew_found,
+            "both deletes of one id found the session: the renew kept a live session under its new id: {}",
+            live(&t.p3, &new_id).await
+        );
+        assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
+    }
 }
 
 /// Two renews of one session (P2, P3) during its move, the same interleaving: each delete
@@ -1297,23 +1324,25 @@ async fn a_renew_racing_a_logout_during_a_move_brings_nothing_back() {
 /// marker). Now the second finds the first one's marker: at most one new id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_renews_during_a_move_keep_one_id() {
-    let (t, id) = ThreeProcesses::start().await;
-    let (moving, retire) = t.move_held(&id).await;
-    let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
-    let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
-    let (p2_delete, held) = t.p2_delete_held(&id).await;
-    let (p3_found, p3_new_id) = renew(&t.p3, &id).await;
-    held.release();
-    let p2_found = p2_delete.await.unwrap().unwrap();
-    retire.release();
-    t.move_ends_with_the_old_id_dead(&id, moving).await;
-    assert!(p2_found, "the first renew found no session");
-    assert!(!p3_found, "both renews found the session");
-    assert!(live(&t.p2, &p2_new_id).await, "the first renew's new id");
-    assert!(
-        !live(&t.p3, &p3_new_id).await,
-        "the second renew's new id lives"
-    );
+    for old in OLD_STORES {
+        let (t, id) = ThreeProcesses::start(old).await;
+        let (moving, retire) = t.move_held(&id).await;
+        let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
+        let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
+        let (p2_delete, held) = t.p2_delete_held(&id).await;
+        let (p3_found, p3_new_id) = renew(&t.p3, &id).await;
+        held.release();
+        let p2_found = p2_delete.await.unwrap().unwrap();
+        retire.release();
+        t.move_ends_with_the_old_id_dead(&id, moving).await;
+        assert!(p2_found, "the first renew found no session");
+        assert!(!p3_found, "both renews found the session");
+        assert!(live(&t.p2, &p2_new_id).await, "the first renew's new id");
+        assert!(
+            !live(&t.p3, &p3_new_id).await,
+            "the second renew's new id lives"
+        );
+    }
 }
 
 /// The reverse of the limit's order: the renew's delete comes first (while the move is
@@ -1322,18 +1351,20 @@ async fn two_renews_during_a_move_keep_one_id() {
 /// session, and the old id is dead everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renew_before_a_logout_during_a_move_keeps_one_session() {
-    let (t, id) = ThreeProcesses::start().await;
-    let (moving, retire) = t.move_held(&id).await;
-    let (renew_found, new_id) = renew(&t.p3, &id).await;
-    assert!(
-        renew_found && live(&t.p3, &new_id).await,
-        "the renew lost the session"
-    );
-    let logged_out = t.p2.delete(&id).await.unwrap();
-    assert!(!logged_out, "two deletes of one id found the session");
-    retire.release();
-    t.move_ends_with_the_old_id_dead(&id, moving).await;
-    assert!(live(&t.p2, &new_id).await, "the renew's new id");
+    for old in OLD_STORES {
+        let (t, id) = ThreeProcesses::start(old).await;
+        let (moving, retire) = t.move_held(&id).await;
+        let (renew_found, new_id) = renew(&t.p3, &id).await;
+        assert!(
+            renew_found && live(&t.p3, &new_id).await,
+            "the renew lost the session"
+        );
+        let logged_out = t.p2.delete(&id).await.unwrap();
+        assert!(!logged_out, "two deletes of one id found the session");
+        retire.release();
+        t.move_ends_with_the_old_id_dead(&id, moving).await;
+        assert!(live(&t.p2, &new_id).await, "the renew's new id");
+    }
 }
 
 /// The whole logout between the move's read of the old copy and its create: the logout finds
@@ -1415,6 +1446,7 @@ async fn a_renew_after_a_loaded_logout_during_a_move_brings_nothing_back() {
 }
 
 /// How the logout of [`renew_after_a_logout_during_a_held_move`] runs.
+#[derive(Clone, Copy, Debug)]
 enum Logout {
     /// A delete alone.
     Delete,
@@ -1429,7 +1461,13 @@ enum Logout {
 /// create let go and its move held at its retire; then a renew through P3, which must find
 /// no session and keep nothing; P1's move ends with no session and the old id dead.
 async fn renew_after_a_logout_during_a_held_move(how: Logout) {
-    let (t, id) = ThreeProcesses::start().await;
+    for old in OLD_STORES {
+        renew_after_a_logout_from(old, how).await;
+    }
+}
+
+async fn renew_after_a_logout_from(old: Old, how: Logout) {
+    let (t, id) = ThreeProcesses::start(old).await;
     let create = t.p1_new.pause(Op::Create);
     let moving = load_held_at(&t.p1, &id, &create).await;
     match how {
@@ -1461,4 +1499,57 @@ async fn renew_after_a_logout_during_a_held_move(how: Logout) {
         live(&t.p3, &new_id).await
     );
     assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
+}
+
+/// The file store's logout marker (`backends::file`, "Logout markers"): a logout through a
+/// multi-backend that moves sessions out of files leaves `<id>.ended` beside where the
+/// session file was; a second delete within the minute answers "no session" (also with a
+/// copy in the new store, which it deletes); reads and walks never take the marker for a
+/// session; the sweep removes it once past its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_leaves_a_marker_file_for_a_minute_where_sessions_move_from() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let old = Arc::new(files(dir.path()));
+    let new = redis_at(&server);
+    let multi = new_first(new.clone(), old.clone());
+    let id = SessionId::generate();
+    assert!(old.create(&id, &state(), None).await.unwrap());
+    let marker = dir
+        .path()
+        .join(&id.as_str()[..2])
+        .join(format!("{}.ended", id.as_str()));
+
+    assert!(
+        multi.delete(&id).await.unwrap(),
+        "the logout found no session"
+    );
+    let end: u64 = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
+    let now = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    assert!(
+        end > now && end <= now + 60_000,
+        "the marker ends at {end}, now {now}"
+    );
+    assert_eq!(old.load(&id, None).await.unwrap(), None);
+    assert_eq!(multi.load(&id, None).await.unwrap(), None);
+    assert!(old.session_ids().await.unwrap().is_empty());
+    assert_eq!(old.cleanup().await.unwrap().markers_removed, 0);
+
+    assert!(new.create(&id, &state(), None).await.unwrap());
+    assert!(
+        !multi.delete(&id).await.unwrap(),
+        "a second delete within the minute found the session"
+    );
+    assert_eq!(new.load(&id, None).await.unwrap(), None, "the copy stayed");
+
+    std::fs::write(&marker, "1").unwrap();
+    let report = old.cleanup().await.unwrap();
+    assert_eq!(report.markers_removed, 1, "{report:?}");
+    assert!(!marker.exists());
 }

@@ -8,6 +8,7 @@
 //!   <s>/                       shard: the first two characters of the id (mode 0700)
 //!     .lock                    advisory lock file of the shard, never removed
 //!     <id>.json                one session (mode 0600)
+//!     <id>.ended               a logout's marker: the Unix ms it ends at (see below)
 //!     .tmp-<random>            a write in progress (or left by a crash)
 //!   .probe-<random>            a writability check of `new` or `health`, removed at once
 //!   .index/                    with session_redis_index_key only (mode 0700)
@@ -55,6 +56,22 @@
 //! logged-out session back. Its failure fails the delete (the file is gone, but whether for
 //! good is not known). Removals of expired files are not flushed: one that comes back is
 //! still expired. [`FileBackend::with_fsync`] turns these flushes off too.
+//!
+//! # Logout markers
+//!
+//! A multi-backend that moves sessions out of this store ends a session here, on a logout,
+//! with a *logout's marker* ([`SessionBackend::retire_many`] under the logout's token):
+//! the session file is removed as a delete does, and `<id>.ended`, holding the Unix ms at
+//! which it ends ([`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) from then), is written
+//! beside it, also when there was no file: the logout's own request may have moved the
+//! session out already. A second such retire of the id within that minute answers
+//! [`Retired::Before`], and the multi-backend's delete then answers "no session" whatever
+//! copy a move in flight made in the new store (`backends::multi`, "A logout during a
+//! move"): between processes sharing this directory, the per-id locks of one process do
+//! not keep a move, a logout and a renew apart. Reads never look at markers; the sweep
+//! removes those past their end; a walk skips them. A move's own retire stays a delete (a
+//! local delete either ran or failed), which finds nothing after a logout and ends the
+//! move as one.
 //!
 //! # Concurrency
 //!
@@ -135,8 +152,8 @@ use crate::{
     index::{entry_of_changes, entry_of_state},
     running::Running,
     state::{check_values_are_json, refuse_unless_json},
-    BackendHealth, Changes, ConfigError, IndexMember, IndexName, SessionBackend, SessionId,
-    SessionState, StoreError,
+    BackendHealth, Changes, ConfigError, IndexMember, IndexName, Retired, SessionBackend,
+    SessionId, SessionState, StoreError,
 };
 
 const BACKEND: &str = "file";
@@ -150,6 +167,8 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Health and start-up checks write a file with this prefix in the root and remove it at once.
 const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
+/// A logout's marker beside where a session file was (module docs, "Logout markers").
+const MARKER_SUFFIX: &str = ".ended";
 /// The directory of the session index, in the root (a name no shard has).
 const INDEX_DIR: &str = ".index";
 /// How many shard directories a walk reads at once ([`SessionWalk`]): as many as a batch
@@ -215,6 +234,8 @@ pub struct CleanupReport {
     /// Entries the sweep could not read or remove (permissions, I/O errors), skipped: one
     /// such entry stopped every sweep, and expired sessions piled up behind it.
     pub unreadable: usize,
+    /// Logout's markers past their end removed (module docs, "Logout markers").
+    pub markers_removed: usize,
 }
 
 impl FileBackend {
@@ -684,7 +705,7 @@ impl Lane {
                 *unrecognised += 1;
                 continue;
             };
-            if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) {
+            if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) || name.ends_with(MARKER_SUFFIX) {
                 continue;
             }
             // A file named like a session file in another shard than its id's is no
@@ -843,6 +864,37 @@ impl SessionBackend for FileBackend {
         })
         .await;
         crate::backend::scatter(ids.len(), &groups, answers)
+    }
+
+    /// A move's retire deletes (the trait's default); a logout's (the logout's token) leaves
+    /// a marker for a minute (module docs, "Logout markers").
+    async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
+        let logout = |(_, token): &(SessionId, u64)| *token == crate::backend::LOGGED_OUT_TOKEN;
+        if !moves.iter().any(logout) {
+            let ids: Vec<SessionId> = moves.iter().map(|(id, _)| id.clone()).collect();
+            return self
+                .delete_many(&ids)
+                .await
+                .into_iter()
+                .map(|deleted| deleted.map(|was| if was { Retired::Now } else { Retired::Absent }))
+                .collect();
+        }
+        crate::backend::in_order(moves, |one| {
+            let (id, is_logout) = (one.0.clone(), logout(one));
+            Box::pin(async move {
+                if is_logout {
+                    self.run(move |dir| dir.end(&id)).await
+                } else {
+                    let deleted = self.run(move |dir| dir.delete(&id)).await?;
+                    Ok(if deleted {
+                        Retired::Now
+                    } else {
+                        Retired::Absent
+                    })
+                }
+            })
+        })
+        .await
     }
 
     fn index_key(&self) -> Option<&str> {
@@ -1122,6 +1174,59 @@ impl Dir {
         };
         remove_file(&path)?;
         Ok(existed)
+    }
+
+    /// A logout's retire of `id` (module docs, "Logout markers"): under the shard lock, a
+    /// live marker answers `Before` (a session file there, written since, is deleted too);
+    /// else the session file is deleted and the marker written, answering `Now` when a
+    /// session was there, `Absent` when not. No shard directory: no session was ever there,
+    /// and no move can be in flight out of it.
+    fn end(&self, id: &SessionId) -> Result<Retired, StoreError> {
+        let shard = self.shard(id);
+        let Some(_lock) = self.lock(&shard)? else {
+            return Ok(Retired::Absent);
+        };
+        let marker = self.marker_path(id);
+        let ended_before = read_marker(&marker)?.is_some_and(|end| now_ms() < end);
+        let existed = self.delete_locked(id)?;
+        if !ended_before {
+            let end = now_ms().saturating_add(crate::ttl::millis(crate::MOVED_MARKER_TTL));
+            let mut temp = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .tempfile_in(&shard)
+                .map_err(|e| unavailable("creating a temp file", e))?;
+            temp.write_all(end.to_string().as_bytes())
+                .map_err(|e| unavailable("writing a temp file", e))?;
+            temp.persist(&marker)
+                .map_err(|e| unavailable("renaming a temp file over a logout's marker", e.error))?;
+        }
+        if existed {
+            self.sync_removal(&shard)?;
+        }
+        Ok(if ended_before {
+            Retired::Before
+        } else if existed {
+            Retired::Now
+        } else {
+            Retired::Absent
+        })
+    }
+
+    fn marker_path(&self, id: &SessionId) -> PathBuf {
+        self.shard(id)
+            .join(format!("{}{MARKER_SUFFIX}", id.as_str()))
+    }
+
+    /// Removes the logout's marker of `id` if, under the lock, it is still past its end.
+    fn remove_marker_if_ended(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let Some(_lock) = self.lock(&self.shard(id))? else {
+            return Ok(false);
+        };
+        let marker = self.marker_path(id);
+        match read_marker(&marker)? {
+            Some(end) if now_ms() >= end => remove_file(&marker),
+            _ => Ok(false),
+        }
     }
 
     /// Removes the file of `id` if, under the lock, it is still there and expired.
@@ -1439,6 +1544,18 @@ impl Dir {
             if name.starts_with(TEMP_PREFIX) {
                 if is_stale(&entry) {
                     remove_leftover(&entry.path(), report);
+                }
+                continue;
+            }
+            if let Some(id) = marker_in(shard_name, name) {
+                match read_marker(&entry.path()) {
+                    Ok(Some(end)) if now >= end => match self.remove_marker_if_ended(&id) {
+                        Ok(true) => report.markers_removed += 1,
+                        Ok(false) => {}
+                        Err(_) => report.unreadable += 1,
+                    },
+                    Ok(_) => {}
+                    Err(_) => report.unreadable += 1,
                 }
                 continue;
             }
@@ -1795,6 +1912,31 @@ fn remove_file(path: &Path) -> Result<bool, StoreError> {
 fn shard_name(entry: &fs::DirEntry) -> Option<String> {
     let name = entry.file_name().into_string().ok()?;
     (name.len() == 2 && entry.file_type().is_ok_and(|t| t.is_dir())).then_some(name)
+}
+
+/// The session whose logout's marker `name` is, when it is one and belongs in `shard`.
+fn marker_in(shard: &str, name: &str) -> Option<SessionId> {
+    let id = SessionId::parse(name.strip_suffix(MARKER_SUFFIX)?).ok()?;
+    (id.as_str()[..2] == *shard).then_some(id)
+}
+
+/// The end (Unix ms) a logout's marker holds; `None` when there is none. A marker that does
+/// not hold a number (damaged; it is 20 digits at most) counts as ended: it only ever
+/// turns a second delete's answer into "no session", and the sweep removes it.
+fn read_marker(path: &Path) -> Result<Option<u64>, StoreError> {
+    let mut text = [0u8; 24];
+    let read = match File::open(path) {
+        Ok(mut file) => io::Read::read(&mut file, &mut text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => Err(e),
+    }
+    .map_err(|e| unavailable("reading a logout's marker", e))?;
+    Ok(Some(
+        std::str::from_utf8(&text[..read])
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0),
+    ))
 }
 
 /// The session whose file `name` is, when it is one and belongs in the shard `shard`.

@@ -189,13 +189,18 @@
 //! logout sent twice, a lost reply resent) therefore answers false: the safe direction,
 //! a renew then stores nothing (409) rather than keeping a session.
 //!
-//! What it costs: a logout of a session that was in the old store, during the minute
+//! The file store keeps the same marker as a file beside the session's, `<id>.ended`
+//! ([`crate::backends::file`], "Logout markers"), written by every logout's retire (also
+//! when no file was there: its moves delete rather than leave a move's marker, and the
+//! logout's request may have moved the session out already); its moves' retires stay
+//! deletes. The in-memory store keeps none: it is one process's, where the per-id locks
+//! keep a move, a logout and a renew of one session apart.
+//!
+//! What it costs: a logout of a session that was in the old Redis store, during the minute
 //! after, leaves a key there (the 28-byte marker) where it left none; `DBSIZE` and
 //! `sessionctl stats` count it until it expires, and every read takes it for no session.
-//! Not covered: a source that keeps no markers (the file store, the in-memory store),
-//! whose retire deletes. Within one process the per-id locks keep a move, a logout and a
-//! renew of one session apart; between processes sharing a file store directory, a renew
-//! racing a logout during a move out of it can still both find the session.
+//! In a file store it leaves a file of up to 13 bytes for the minute, which the sweep
+//! removes after.
 
 use std::{sync::Arc, time::Duration};
 
@@ -1043,9 +1048,8 @@ impl MultiBackend {
     /// pool with a member more) holds no second copy: its "copy" is the session the writers
     /// delete next, so a delete deletes it plainly, and a write that leaves no key
     /// (`clearing`) leaves it alone: ending it first would drop a concurrent write that the
-    /// versioned write keeps. A store that keeps no markers (the
-    /// file store, the in-memory store) retires by deleting: there the race is closed only
-    /// within one process (the per-id locks), not between processes sharing the store.
+    /// versioned write keeps. The file store keeps a logout's marker as a file; the
+    /// in-memory store retires by deleting (one process's: the per-id locks cover it).
     async fn end_sources(&self, id: &SessionId, clearing: Clearing) -> Result<Ended, StoreError> {
         let mut ended = Ended::Nothing;
         let mut first_err = None;
