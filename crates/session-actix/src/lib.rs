@@ -630,7 +630,7 @@ pub async fn request_scope<B: MessageBody>(
                     err,
                     HttpResponse::ServiceUnavailable()
                         .content_type("text/plain; charset=utf-8")
-                        .body("session store unavailable, try again later"),
+                        .body("session store unavailable, please retry later"),
                 )
                 .into()),
                 (Err(err), Some(scope::Failure::Conflict)) => Err(InternalError::from_response(
