@@ -1345,6 +1345,36 @@ async fn two_renews_during_a_move_keep_one_id() {
     }
 }
 
+/// Two renews of a session moved a moment ago (P1's load moved it: the old store holds its
+/// move's marker, as after the first load following a switch of stores, typically the
+/// renews' own), the second (P3) whole between the first's (P2's) delete of the old store's
+/// key and its delete of the new store's copy. Of two renews of one session one keeps a new
+/// id (docs/security.md, "Two renews of one session at the same instant").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_renews_after_a_move_keep_one_id() {
+    let (t, id) = ThreeProcesses::start().await;
+    assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
+    let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
+    let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
+    let (p2_delete, held) = t.p2_delete_held(&id).await;
+    let (p3_found, p3_new_id) = renew(&t.p3, &id).await;
+    held.release();
+    let p2_found = p2_delete.await.unwrap().unwrap();
+    assert!(!(p2_found && p3_found), "both renews found the session");
+    assert!(
+        p2_found || p3_found,
+        "neither renew found the session: both store nothing, the user is logged out"
+    );
+    let kept = if p2_found {
+        (&t.p2, &p2_new_id)
+    } else {
+        (&t.p3, &p3_new_id)
+    };
+    assert!(live(kept.0, kept.1).await, "the winner's new id");
+    assert_eq!(t.new.load(&id, None).await.unwrap(), None);
+    assert_eq!(t.old.load(&id, None).await.unwrap(), None);
+}
+
 /// The reverse of the limit's order: the renew's delete comes first (while the move is
 /// held), then the logout. The renew found the session and keeps its new id, a session the
 /// logout of the old id never knew about; the logout finds nothing; the move ends with no

@@ -180,7 +180,8 @@
 //! Redis, as a move's retire), which stays for
 //! [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL), as long as a move's copies stay on
 //! trial. A delete that finds a logout's marker there answers false, whatever the other
-//! backends held (it still deletes their copies); a move whose retire finds it ends as a
+//! backends held (it still ends their copies: a Redis writer's under the same marker,
+//! below); a move whose retire finds it ends as a
 //! logout (any marker but its own does), removing its copy. A logout's marker also takes
 //! the place of a move's marker it finds: a logout's request usually loaded the session
 //! first, which moved it, and a move from before (another process's) and a renew racing
@@ -188,6 +189,15 @@
 //! logout by clearing) leaves the same marker. A second delete within the minute (a
 //! logout sent twice, a lost reply resent) therefore answers false: the safe direction,
 //! a renew then stores nothing (409) rather than keeping a session.
+//!
+//! A logout's marker that takes the place of a move's leaves the first delete's answer to
+//! the writers' copy (the session moved there), which a second delete, finding the marker,
+//! could remove first: two renews of a session moved a moment ago (their own loads moved
+//! it) both answered "no session" and both stored nothing. So both end the `read`, `write`
+//! copies under the logout's marker too (a retire, as for the sources): the second leaves
+//! it where the session was, and the first, finding it, counts the session as its own and
+//! deletes the marker. That marker can stay in a writer for a minute as well, when the
+//! second delete came after the first was done.
 //!
 //! The file store keeps the same marker as a file beside the session's, `<id>.ended`
 //! ([`crate::backends::file`], "Logout markers"), written by every logout's retire (also
@@ -1073,6 +1083,12 @@ impl MultiBackend {
                 };
             match answer {
                 Ok(Retired::Now) if b.read => ended = ended.max(Ended::Found),
+                // A move's marker, now the logout's: the session moved from here, and its
+                // copy (in a writer) is what this delete finds; a delete that finds this
+                // logout's marker before that may take it (`delete_everywhere`).
+                Ok(Retired::Other(token)) if token != LOGGED_OUT_TOKEN && b.read => {
+                    ended = ended.max(Ended::Replaced)
+                }
                 // The logout's own marker: another logout (or renew) of this id came first,
                 // or this very retire ran before and its reply was lost (answered as "no
                 // session": the safe direction, a renew then fails instead of keeping a
@@ -1100,8 +1116,8 @@ impl MultiBackend {
     /// answer "found" and keep the session under the new id, after the logout (test
     /// `a_renew_racing_a_logout_over_a_mirror_brings_nothing_back`, session-axum). A
     /// logout's marker in a source means the same: a delete of this id came first, and
-    /// what the later groups hold is a move's copy made before it ended them (deleted all
-    /// the same).
+    /// what the later groups hold is a move's copy made before it ended them (ended all
+    /// the same, see [`Ended`] for how).
     async fn delete_everywhere<'a>(&'a self, id: &'a SessionId) -> Result<bool, StoreError> {
         let mut first_err = None;
         let ended = match self.end_sources(id, Clearing::No).await {
@@ -1112,9 +1128,28 @@ impl MultiBackend {
             }
         };
         let mut any = ended == Ended::Found;
-        for &which in &DELETE_ORDER[1..] {
+        let logout = &[(id.clone(), LOGGED_OUT_TOKEN)];
+        for (group, &which) in DELETE_ORDER.iter().enumerate().skip(1) {
+            // The `read`, `write` copies, when this delete came second (`LoggedOut`) or its
+            // answer hangs on them (`Replaced`): see `Ended`.
+            let handing_over = group == 1 && matches!(ended, Ended::LoggedOut | Ended::Replaced);
             let deleting = |b: &'a Named| async move {
-                b.backend.delete(id).await.map(|found| found && b.read)
+                if !handing_over {
+                    return b.backend.delete(id).await.map(|found| found && b.read);
+                }
+                let retired = b.backend.retire_many(logout).await.pop();
+                let found = matches!(
+                    retired.unwrap_or(Ok(Retired::Absent))?,
+                    Retired::Now | Retired::Before
+                );
+                if found && ended == Ended::Replaced {
+                    // The logout's marker here was only for this delete to read: removed
+                    // (best effort: it is no session, and goes within a minute).
+                    if let Err(e) = b.backend.delete(id).await {
+                        tracing::warn!(backend = %b.name, error = %e, "multi-backend: could not remove a logout's marker; it goes within a minute");
+                    }
+                }
+                Ok(found && b.read)
             };
             match self.all(which, deleting).await {
                 Ok(found) => any |= found,
@@ -1362,9 +1397,22 @@ enum Clearing {
 }
 
 /// What [`MultiBackend::end_sources`] found, in order of precedence.
+///
+/// `Replaced` and `LoggedOut` hand the session over between two deletes of one id in two
+/// processes: the first (`Replaced`: it put the logout's marker in place of a move's, the
+/// session being in the writers) answers by the writers' copy, and the second (`LoggedOut`)
+/// may remove that copy before the first gets to it. Both then end the `read`, `write`
+/// copies as the sources' (`retire_many` under the logout's token: a Redis writer keeps the
+/// logout's marker in the session's place), and the first counts that marker as the session
+/// it came for (then deletes it): without it, two renews of a session moved a moment ago
+/// both answered "no session" and both stored nothing, the user logged out
+/// (`moves.rs` `two_renews_after_a_move_keep_one_id`). The second's marker stays for
+/// [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) when the first was there before it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Ended {
     Nothing,
+    /// A move's marker, in a `read` backend, replaced by the logout's.
+    Replaced,
     /// A session, in a `read` backend.
     Found,
     /// A logout's marker: the id was deleted before.
