@@ -1375,6 +1375,37 @@ async fn two_renews_after_a_move_keep_one_id() {
     assert_eq!(t.old.load(&id, None).await.unwrap(), None);
 }
 
+/// A logout by clearing (P2) that a concurrent write (P3's, which adds a key) outlives: the
+/// session stays (`SessionStore::apply_versioned`: the clearing's removals go on top), a
+/// moment after its move (the old store holds the move's marker). A renew of it must then
+/// find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_after_a_clearing_that_a_write_outlived_finds_the_session() {
+    let (t, id) = ThreeProcesses::start().await;
+    assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
+    let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
+    let mut added = session_core::Changes::default();
+    added.set("cart", "1");
+    assert!(t.p3.apply(&id, &added, None).await.unwrap());
+    let mut clear = session_core::Changes::default();
+    for key in loaded.keys() {
+        clear.remove(key.clone());
+    }
+    t.p2.apply_versioned(&id, version, &[], &clear, None)
+        .await
+        .unwrap();
+    assert!(
+        live(&t.p3, &id).await,
+        "the write did not outlive the clearing"
+    );
+    let (found, new_id) = renew(&t.p3, &id).await;
+    assert!(
+        found,
+        "the renew found no session: it stores nothing, the user is logged out"
+    );
+    assert!(live(&t.p3, &new_id).await, "the renew's new id");
+}
+
 /// The reverse of the limit's order: the renew's delete comes first (while the move is
 /// held), then the logout. The renew found the session and keeps its new id, a session the
 /// logout of the old id never knew about; the logout finds nothing; the move ends with no

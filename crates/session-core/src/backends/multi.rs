@@ -186,7 +186,8 @@
 //! the place of a move's marker it finds: a logout's request usually loaded the session
 //! first, which moved it, and a move from before (another process's) and a renew racing
 //! both must find the logout's marker, not that move's. A write that leaves no key (a
-//! logout by clearing) leaves the same marker. A second delete within the minute (a
+//! logout by clearing) leaves the same marker, removed again when the clearing met a
+//! concurrent write that kept the session (`MultiBackend::emptied`). A second delete within the minute (a
 //! logout sent twice, a lost reply resent) therefore answers false: the safe direction,
 //! a renew then stores nothing (409) rather than keeping a session.
 //!
@@ -1024,10 +1025,44 @@ impl MultiBackend {
     /// ([`end_sources`](Self::end_sources)). Left there, a copy (a copying move's source,
     /// or a source whose delete failed) would be found by the next load and moved back. A
     /// copy there while a write backend holds the session is a leftover, so ending it
-    /// loses nothing even when the write meets a concurrent one and keeps the session.
-    async fn emptying(&self, id: &SessionId) -> Result<(), StoreError> {
+    /// loses nothing even when the write meets a concurrent one and keeps the session; a
+    /// logout's marker put in place of a move's is then removed again
+    /// ([`emptied`](Self::emptied)).
+    ///
+    /// Answers the move markers it put the logout's in place of, for [`emptied`](Self::emptied).
+    async fn emptying(&self, id: &SessionId) -> Result<Vec<(usize, u64)>, StoreError> {
         let _serialised = self.serialised(std::iter::once(id)).await?;
-        self.end_sources(id, Clearing::Yes).await.map(|_| ())
+        self.end_sources(id, Clearing::Yes)
+            .await
+            .map(|(_, replaced)| replaced)
+    }
+
+    /// After the write of [`emptying`](Self::emptying): when a `read`, `write` backend still
+    /// holds the copy of the move whose marker the logout's replaced (its tag is that
+    /// marker's token), the write met a concurrent one that kept the session (its removals
+    /// went on top), and the logout's marker is removed again: left there, it made every
+    /// delete of the live session within the minute answer "no session", a renew storing
+    /// nothing (`moves.rs` `a_renew_after_a_clearing_that_a_write_outlived_finds_the_session`).
+    /// Any other copy (a stale move's, made after the clearing, or the session rewritten
+    /// whole, a new tag, by the concurrent write) keeps the marker: a delete within the
+    /// minute then still answers "no session". Best effort: a marker left answers "no
+    /// session", the safe direction.
+    async fn emptied(&self, id: &SessionId, replaced: &[(usize, u64)]) {
+        if replaced.is_empty() {
+            return;
+        }
+        for w in self.backends.iter().filter(|b| b.read && b.write) {
+            let Ok(Some((_, version))) = w.backend.load_versioned_from_primary(id).await else {
+                continue;
+            };
+            for &(source, _) in replaced.iter().filter(|&&(_, t)| Some(t) == version.tag()) {
+                let b = &self.backends[source];
+                if let Err(e) = b.backend.delete(id).await {
+                    tracing::warn!(backend = %b.name, error = %e, "multi-backend: could not remove a logout's marker after a write kept the session");
+                }
+            }
+            return;
+        }
     }
 
     /// A logout's first step (rule 1): the copy of `id` in each backend sessions move from
@@ -1060,11 +1095,21 @@ impl MultiBackend {
     /// (`clearing`) leaves it alone: ending it first would drop a concurrent write that the
     /// versioned write keeps. The file store keeps a logout's marker as a file; the
     /// in-memory store retires by deleting (one process's: the per-id locks cover it).
-    async fn end_sources(&self, id: &SessionId, clearing: Clearing) -> Result<Ended, StoreError> {
+    async fn end_sources(
+        &self,
+        id: &SessionId,
+        clearing: Clearing,
+    ) -> Result<(Ended, Vec<(usize, u64)>), StoreError> {
         let mut ended = Ended::Nothing;
+        let mut replaced = Vec::new();
         let mut first_err = None;
         let logout = [(id.clone(), LOGGED_OUT_TOKEN)];
-        for b in self.backends.iter().filter(|b| DELETE_ORDER[0](b)) {
+        for (index, b) in self
+            .backends
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| DELETE_ORDER[0](b))
+        {
             let answer =
                 if self.a_writer_keeps_it_there(b, id) {
                     if clearing == Clearing::Yes {
@@ -1087,7 +1132,8 @@ impl MultiBackend {
                 // copy (in a writer) is what this delete finds; a delete that finds this
                 // logout's marker before that may take it (`delete_everywhere`).
                 Ok(Retired::Other(token)) if token != LOGGED_OUT_TOKEN && b.read => {
-                    ended = ended.max(Ended::Replaced)
+                    ended = ended.max(Ended::Replaced);
+                    replaced.push((index, token));
                 }
                 // The logout's own marker: another logout (or renew) of this id came first,
                 // or this very retire ran before and its reply was lost (answered as "no
@@ -1102,7 +1148,7 @@ impl MultiBackend {
                 }
             }
         }
-        first_err.map_or(Ok(ended), Err)
+        first_err.map_or(Ok((ended, replaced)), Err)
     }
 
     /// A delete of `id`: the backends sessions move from ([`end_sources`](Self::end_sources)),
@@ -1121,7 +1167,7 @@ impl MultiBackend {
     async fn delete_everywhere<'a>(&'a self, id: &'a SessionId) -> Result<bool, StoreError> {
         let mut first_err = None;
         let ended = match self.end_sources(id, Clearing::No).await {
-            Ok(ended) => ended,
+            Ok((ended, _)) => ended,
             Err(e) => {
                 first_err = Some(e);
                 Ended::Nothing
@@ -1540,14 +1586,21 @@ impl SessionBackend for MultiBackend {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        if after.is_empty() {
-            self.emptying(id).await?;
+        let replaced = if after.is_empty() {
+            self.emptying(id).await?
+        } else {
+            Vec::new()
+        };
+        let written = self
+            .all(
+                |b| b.write,
+                |b| b.backend.apply_versioned(id, version, after, changes, ttl),
+            )
+            .await;
+        if written.is_ok() {
+            self.emptied(id, &replaced).await;
         }
-        self.all(
-            |b| b.write,
-            |b| b.backend.apply_versioned(id, version, after, changes, ttl),
-        )
-        .await
+        written
     }
 
     async fn touch(&self, id: &SessionId, ttl: Option<Duration>) -> Result<bool, StoreError> {
