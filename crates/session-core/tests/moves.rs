@@ -1352,7 +1352,7 @@ async fn two_renews_during_a_move_keep_one_id() {
 /// id (docs/security.md, "Two renews of one session at the same instant").
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_renews_after_a_move_keep_one_id() {
-    let (t, id) = ThreeProcesses::start().await;
+    let (t, id) = ThreeProcesses::start(Old::Redis).await;
     assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
     let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
     let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
@@ -1381,7 +1381,7 @@ async fn two_renews_after_a_move_keep_one_id() {
 /// find it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renew_after_a_clearing_that_a_write_outlived_finds_the_session() {
-    let (t, id) = ThreeProcesses::start().await;
+    let (t, id) = ThreeProcesses::start(Old::Redis).await;
     assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
     let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
     let mut added = session_core::Changes::default();
