@@ -1614,3 +1614,67 @@ async fn a_logout_leaves_a_marker_file_for_a_minute_where_sessions_move_from() {
     assert_eq!(report.markers_removed, 1, "{report:?}");
     assert!(!marker.exists());
 }
+
+/// Things named like a logout's marker that the store never writes (a FIFO, a link) block
+/// nothing: a logout through the multi-backend and a sweep each finish, as they do for
+/// such things named like session files (`backends.rs`
+/// `foreign_files_named_like_sessions_block_nothing`). The marker was opened and read
+/// whatever it was: a FIFO blocked the logout for ever under the shard lock (and every
+/// process's writes to that shard behind it), and the sweep with it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_files_named_like_logout_markers_block_nothing() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let old = Arc::new(files(dir.path()));
+    let multi = new_first(redis_at(&server), old.clone());
+    let marker = |id: &SessionId| {
+        dir.path()
+            .join(&id.as_str()[..2])
+            .join(format!("{}.ended", id.as_str()))
+    };
+    let (fifo, link) = (SessionId::generate(), SessionId::generate());
+    for id in [&fifo, &link] {
+        assert!(old.create(id, &state(), None).await.unwrap());
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(marker(&fifo))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let far = dir.path().join("far");
+    std::fs::write(&far, "99999999999999").unwrap();
+    std::os::unix::fs::symlink(&far, marker(&link)).unwrap();
+    let within = std::time::Duration::from_secs(10);
+
+    let report = tokio::time::timeout(within, old.cleanup())
+        .await
+        .expect("the sweep finishes")
+        .unwrap();
+    assert_eq!(report.markers_removed, 2, "{report:?}");
+    for id in [&fifo, &link] {
+        assert!(
+            std::fs::symlink_metadata(marker(id)).is_err(),
+            "left in place"
+        );
+    }
+    let made = std::process::Command::new("mkfifo")
+        .arg(marker(&fifo))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    std::os::unix::fs::symlink(&far, marker(&link)).unwrap();
+    for id in [&fifo, &link] {
+        let found = tokio::time::timeout(within, multi.delete(id))
+            .await
+            .expect("the logout finishes")
+            .unwrap();
+        assert!(found, "the logout found no session");
+        assert!(std::fs::symlink_metadata(marker(id)).unwrap().is_file());
+    }
+    assert_eq!(
+        std::fs::read_to_string(&far).unwrap(),
+        "99999999999999",
+        "written through the link"
+    );
+}

@@ -71,7 +71,9 @@
 //! not keep a move, a logout and a renew apart. Reads never look at markers; the sweep
 //! removes those past their end; a walk skips them. A move's own retire stays a delete (a
 //! local delete either ran or failed), which finds nothing after a logout and ends the
-//! move as one.
+//! move as one. A marker is read as a session file is (a regular file only, not followed
+//! through a link: a FIFO named `<id>.ended` must not block a logout under the shard
+//! lock); anything else there, or a marker that holds no number, counts as ended.
 //!
 //! # Concurrency
 //!
@@ -1920,23 +1922,28 @@ fn marker_in(shard: &str, name: &str) -> Option<SessionId> {
     (id.as_str()[..2] == *shard).then_some(id)
 }
 
+/// The most bytes a logout's marker is read up to: it holds one Unix time in ms.
+const MAX_MARKER_BYTES: u64 = 64;
+
 /// The end (Unix ms) a logout's marker holds; `None` when there is none. A marker that does
-/// not hold a number (damaged; it is 20 digits at most) counts as ended: it only ever
-/// turns a second delete's answer into "no session", and the sweep removes it.
+/// not hold a number (damaged; the store writes 20 digits at most), or is no regular file
+/// (a FIFO, a link, a directory: never the store's), counts as ended: it only ever turns a
+/// second delete's answer into "no session", a logout writes its own over it, and the
+/// sweep removes it. Read as session files are ([`read_store_file`]): a FIFO opened as
+/// is blocked a logout for ever, under the shard lock, and the sweep with it (a review).
 fn read_marker(path: &Path) -> Result<Option<u64>, StoreError> {
-    let mut text = [0u8; 24];
-    let read = match File::open(path) {
-        Ok(mut file) => io::Read::read(&mut file, &mut text),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => Err(e),
-    }
-    .map_err(|e| unavailable("reading a logout's marker", e))?;
-    Ok(Some(
-        std::str::from_utf8(&text[..read])
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .unwrap_or(0),
-    ))
+    let found = read_store_file(path, MAX_MARKER_BYTES, None)
+        .map_err(|e| unavailable("reading a logout's marker", e))?;
+    Ok(match found {
+        StoreFile::Missing => None,
+        StoreFile::Foreign(_) => Some(0),
+        StoreFile::Bytes(bytes) => Some(
+            std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+                .unwrap_or(0),
+        ),
+    })
 }
 
 /// The session whose file `name` is, when it is one and belongs in the shard `shard`.
