@@ -586,3 +586,62 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
         self.clone()
     }
 }
+
+/// A walk skips the store's logout markers (`<id>.ended` in its id's shard) and only them:
+/// a marker in another shard than its id's, or a file of no id's name that ends in
+/// `.ended`, is no entry of the store and counts as unrecognised, as a misplaced session
+/// file and any other name do. Every name ending in `.ended` was skipped, uncounted.
+#[tokio::test]
+async fn only_the_stores_own_logout_markers_are_skipped_by_a_walk() {
+    use session_core::{backends::memory::MemoryBackend, migration::migrate_file_store, TtlRule};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let files = Arc::new(
+        FileBackend::new(root.to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let live = SessionId::generate();
+    assert!(files
+        .create(&live, &state(&[("user", "\"alice\"")]), None)
+        .await
+        .unwrap());
+    let shard = root.join(&live.as_str()[..2]);
+    let ended = SessionId::generate();
+    std::fs::create_dir_all(root.join(&ended.as_str()[..2])).unwrap();
+    std::fs::write(
+        root.join(&ended.as_str()[..2])
+            .join(format!("{}.ended", ended.as_str())),
+        b"1",
+    )
+    .unwrap();
+    let stray = SessionId::generate();
+    let elsewhere = if &stray.as_str()[..2] == "AA" {
+        "BB"
+    } else {
+        "AA"
+    };
+    std::fs::create_dir_all(root.join(elsewhere)).unwrap();
+    std::fs::write(
+        root.join(elsewhere)
+            .join(format!("{}.ended", stray.as_str())),
+        b"1",
+    )
+    .unwrap();
+    std::fs::write(shard.join("notes.ended"), b"x").unwrap();
+
+    let mut walk = files.walk();
+    let mut found = Vec::new();
+    while let Some(batch) = walk.next_batch(100).await.unwrap() {
+        found.extend(batch);
+    }
+    assert_eq!(found, vec![live.clone()]);
+    assert_eq!(walk.unrecognised(), 2, "{walk:?}");
+    let report = migrate_file_store(files, Arc::new(MemoryBackend::new()), TtlRule::default())
+        .await
+        .unwrap();
+    assert_eq!(report.unrecognised, 2, "{report:?}");
+    assert_eq!(report.migrated, 1, "{report:?}");
+}

@@ -707,7 +707,12 @@ impl Lane {
                 *unrecognised += 1;
                 continue;
             };
-            if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) || name.ends_with(MARKER_SUFFIX) {
+            if name == LOCK_FILE || name.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            // A logout's marker, in its id's shard only: one elsewhere, or another name
+            // ending as one does, is no entry of the store (counted below).
+            if marker_in(&self.name, name).is_some() {
                 continue;
             }
             // A file named like a session file in another shard than its id's is no
