@@ -396,7 +396,8 @@ impl SessionBackend for Pending {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         // Always through the mover, the file copy first, even once the sweep completed: a
         // file it could not remove (counted as unreadable) must not bring the session back at
-        // the next start-up. A missing file costs one failed unlink.
+        // the next start-up. A missing file costs two lookups (the session file and its
+        // marker, `backends::file`, "Markers"), no lock.
         self.moving.as_backend().delete(id).await
     }
 

@@ -425,9 +425,19 @@ async fn a_lost_or_late_reply_to_a_moves_retire_keeps_the_sessions() {
     assert_eq!(target.load(&id, None).await.unwrap(), Some(state()));
 }
 
+/// The moved-marker checks on the file store, which keeps markers as files beside the
+/// session's (`backends::file`, "Markers"), for processes sharing its directory; the
+/// in-memory store keeps none (one process's: its delete either ran or failed, so the
+/// trait's default, a delete, answers right there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_retire_with_a_marker_a_logout_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let files: Arc<dyn SessionBackend> = Arc::new(files(dir.path()));
+    session_core::testing::conformance::moved_markers(&files).await;
+}
+
 /// The moved-marker checks on Redis (the pool and the cluster run them in their own
-/// tests); a marker expires. The file store and the in-memory store keep none: their
-/// delete either ran or failed, so the trait's default (a delete) answers right there.
+/// tests); a marker expires; and what its script does with other things a key may hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_retires_with_a_marker_a_logout_removes() {
     use session_core::testing::conformance;
@@ -586,27 +596,31 @@ fn old_and_new(server: &RedisServer) -> (Arc<dyn SessionBackend>, Arc<dyn Sessio
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_creating_one_moved_session_at_once_keep_it() {
     let server = RedisServer::start();
-    let (old, new) = old_and_new(&server);
-    let b_new = ProbeBackend::wrap(new.clone());
-    let process_a = new_first(new.clone(), old.clone());
-    let process_b = Arc::new(new_first(Arc::new(b_new.clone()), old.clone()));
-    let id = SessionId::generate();
-    assert!(old.create(&id, &state(), None).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (redis_old, new) = old_and_new(&server);
+    let files_old: Arc<dyn SessionBackend> = Arc::new(files(dir.path()));
+    for old in [redis_old, files_old] {
+        let b_new = ProbeBackend::wrap(new.clone());
+        let process_a = new_first(new.clone(), old.clone());
+        let process_b = Arc::new(new_first(Arc::new(b_new.clone()), old.clone()));
+        let id = SessionId::generate();
+        assert!(old.create(&id, &state(), None).await.unwrap());
 
-    // B has looked in the new store (nothing), read the old one, and holds its create.
-    let b_create = b_new.pause(Op::Create);
-    let b = load_held_at(&process_b, &id, &b_create).await;
-    assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
-    b_create.release();
-    assert_eq!(b.await.unwrap().unwrap(), Some(state()));
+        // B has looked in the new store (nothing), read the old one, and holds its create.
+        let b_create = b_new.pause(Op::Create);
+        let b = load_held_at(&process_b, &id, &b_create).await;
+        assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
+        b_create.release();
+        assert_eq!(b.await.unwrap().unwrap(), Some(state()));
 
-    assert_eq!(
-        new.load(&id, None).await.unwrap(),
-        Some(state()),
-        "logged out"
-    );
-    assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
-    assert_eq!(old.load(&id, None).await.unwrap(), None);
+        assert_eq!(
+            new.load(&id, None).await.unwrap(),
+            Some(state()),
+            "logged out"
+        );
+        assert_eq!(process_a.load(&id, None).await.unwrap(), Some(state()));
+        assert_eq!(old.load(&id, None).await.unwrap(), None);
+    }
 }
 
 /// B finds A's copy and retires the old store's copy before A does: A then finds B's
@@ -614,34 +628,38 @@ async fn two_processes_creating_one_moved_session_at_once_keep_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_move_that_finds_its_copy_vouched_for_by_another_keeps_it() {
     let server = RedisServer::start();
-    let (old, new) = old_and_new(&server);
-    let (a_old, b_old) = (
-        ProbeBackend::wrap(old.clone()),
-        ProbeBackend::wrap(old.clone()),
-    );
-    let process_a = Arc::new(new_first(new.clone(), Arc::new(a_old.clone())));
-    let process_b = Arc::new(new_first(new.clone(), Arc::new(b_old.clone())));
-    let id = SessionId::generate();
-    assert!(old.create(&id, &state(), None).await.unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (redis_old, new) = old_and_new(&server);
+    let files_old: Arc<dyn SessionBackend> = Arc::new(files(dir.path()));
+    for old in [redis_old, files_old] {
+        let (a_old, b_old) = (
+            ProbeBackend::wrap(old.clone()),
+            ProbeBackend::wrap(old.clone()),
+        );
+        let process_a = Arc::new(new_first(new.clone(), Arc::new(a_old.clone())));
+        let process_b = Arc::new(new_first(new.clone(), Arc::new(b_old.clone())));
+        let id = SessionId::generate();
+        assert!(old.create(&id, &state(), None).await.unwrap());
 
-    // B has looked in the new store (nothing) and holds its read of the old one.
-    let b_read = b_old.pause(Op::Load);
-    let b = load_held_at(&process_b, &id, &b_read).await;
-    // A reads, creates its copy, and holds its retire (counted as a delete).
-    let a_retire = a_old.pause(Op::Delete);
-    let a = load_held_at(&process_a, &id, &a_retire).await;
-    // B reads the old copy, finds A's copy in the new store, and retires the old one first.
-    b_read.release();
-    assert_eq!(b.await.unwrap().unwrap(), Some(state()));
-    a_retire.release();
-    assert_eq!(a.await.unwrap().unwrap(), Some(state()));
+        // B has looked in the new store (nothing) and holds its read of the old one.
+        let b_read = b_old.pause(Op::Load);
+        let b = load_held_at(&process_b, &id, &b_read).await;
+        // A reads, creates its copy, and holds its retire (counted as a delete).
+        let a_retire = a_old.pause(Op::Delete);
+        let a = load_held_at(&process_a, &id, &a_retire).await;
+        // B reads the old copy, finds A's copy in the new store, and retires the old one first.
+        b_read.release();
+        assert_eq!(b.await.unwrap().unwrap(), Some(state()));
+        a_retire.release();
+        assert_eq!(a.await.unwrap().unwrap(), Some(state()));
 
-    assert_eq!(
-        new.load(&id, None).await.unwrap(),
-        Some(state()),
-        "logged out"
-    );
-    assert_eq!(old.load(&id, None).await.unwrap(), None);
+        assert_eq!(
+            new.load(&id, None).await.unwrap(),
+            Some(state()),
+            "logged out"
+        );
+        assert_eq!(old.load(&id, None).await.unwrap(), None);
+    }
 }
 
 /// The check on the other side of the two tests above: a marker vouches only for the copy
@@ -1157,7 +1175,7 @@ async fn a_found_copy_near_its_end_keeps_its_own_expiry() {
 // in the old store, and the second, finding it, answers "no session".
 
 /// The old store of [`ThreeProcesses`]: Redis keeps a logout's marker as a key, the file
-/// store as a file beside the session's (`backends::file`, "Logout markers").
+/// store as a file beside the session's (`backends::file`, "Markers").
 #[derive(Clone, Copy, Debug)]
 enum Old {
     Redis,
@@ -1352,27 +1370,29 @@ async fn two_renews_during_a_move_keep_one_id() {
 /// id (docs/security.md, "Two renews of one session at the same instant").
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_renews_after_a_move_keep_one_id() {
-    let (t, id) = ThreeProcesses::start(Old::Redis).await;
-    assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
-    let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
-    let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
-    let (p2_delete, held) = t.p2_delete_held(&id).await;
-    let (p3_found, p3_new_id) = renew(&t.p3, &id).await;
-    held.release();
-    let p2_found = p2_delete.await.unwrap().unwrap();
-    assert!(!(p2_found && p3_found), "both renews found the session");
-    assert!(
-        p2_found || p3_found,
-        "neither renew found the session: both store nothing, the user is logged out"
-    );
-    let kept = if p2_found {
-        (&t.p2, &p2_new_id)
-    } else {
-        (&t.p3, &p3_new_id)
-    };
-    assert!(live(kept.0, kept.1).await, "the winner's new id");
-    assert_eq!(t.new.load(&id, None).await.unwrap(), None);
-    assert_eq!(t.old.load(&id, None).await.unwrap(), None);
+    for old in OLD_STORES {
+        let (t, id) = ThreeProcesses::start(old).await;
+        assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
+        let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
+        let p2_new_id = t.p2.create(&renewed, None).await.unwrap();
+        let (p2_delete, held) = t.p2_delete_held(&id).await;
+        let (p3_found, p3_new_id) = renew(&t.p3, &id).await;
+        held.release();
+        let p2_found = p2_delete.await.unwrap().unwrap();
+        assert!(!(p2_found && p3_found), "both renews found the session");
+        assert!(
+            p2_found || p3_found,
+            "neither renew found the session: both store nothing, the user is logged out"
+        );
+        let kept = if p2_found {
+            (&t.p2, &p2_new_id)
+        } else {
+            (&t.p3, &p3_new_id)
+        };
+        assert!(live(kept.0, kept.1).await, "the winner's new id");
+        assert_eq!(t.new.load(&id, None).await.unwrap(), None);
+        assert_eq!(t.old.load(&id, None).await.unwrap(), None);
+    }
 }
 
 /// A logout by clearing (P2) that a concurrent write (P3's, which adds a key) outlives: the
@@ -1381,29 +1401,31 @@ async fn two_renews_after_a_move_keep_one_id() {
 /// find it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_renew_after_a_clearing_that_a_write_outlived_finds_the_session() {
-    let (t, id) = ThreeProcesses::start(Old::Redis).await;
-    assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
-    let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
-    let mut added = session_core::Changes::default();
-    added.set("cart", "1");
-    assert!(t.p3.apply(&id, &added, None).await.unwrap());
-    let mut clear = session_core::Changes::default();
-    for key in loaded.keys() {
-        clear.remove(key.clone());
+    for old in OLD_STORES {
+        let (t, id) = ThreeProcesses::start(old).await;
+        assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
+        let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
+        let mut added = session_core::Changes::default();
+        added.set("cart", "1");
+        assert!(t.p3.apply(&id, &added, None).await.unwrap());
+        let mut clear = session_core::Changes::default();
+        for key in loaded.keys() {
+            clear.remove(key.clone());
+        }
+        t.p2.apply_versioned(&id, version, &[], &clear, None)
+            .await
+            .unwrap();
+        assert!(
+            live(&t.p3, &id).await,
+            "the write did not outlive the clearing"
+        );
+        let (found, new_id) = renew(&t.p3, &id).await;
+        assert!(
+            found,
+            "the renew found no session: it stores nothing, the user is logged out"
+        );
+        assert!(live(&t.p3, &new_id).await, "the renew's new id");
     }
-    t.p2.apply_versioned(&id, version, &[], &clear, None)
-        .await
-        .unwrap();
-    assert!(
-        live(&t.p3, &id).await,
-        "the write did not outlive the clearing"
-    );
-    let (found, new_id) = renew(&t.p3, &id).await;
-    assert!(
-        found,
-        "the renew found no session: it stores nothing, the user is logged out"
-    );
-    assert!(live(&t.p3, &new_id).await, "the renew's new id");
 }
 
 /// The reverse of the limit's order: the renew's delete comes first (while the move is
@@ -1562,7 +1584,7 @@ async fn renew_after_a_logout_from(old: Old, how: Logout) {
     assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
 }
 
-/// The file store's logout marker (`backends::file`, "Logout markers"): a logout through a
+/// The file store's logout marker (`backends::file`, "Markers"): a logout through a
 /// multi-backend that moves sessions out of files leaves `<id>.ended` beside where the
 /// session file was; a second delete within the minute answers "no session" (also with a
 /// copy in the new store, which it deletes); reads and walks never take the marker for a
@@ -1585,7 +1607,10 @@ async fn a_logout_leaves_a_marker_file_for_a_minute_where_sessions_move_from() {
         multi.delete(&id).await.unwrap(),
         "the logout found no session"
     );
-    let end: u64 = std::fs::read_to_string(&marker).unwrap().parse().unwrap();
+    let text = std::fs::read_to_string(&marker).unwrap();
+    let (end, token) = text.split_once(' ').unwrap();
+    assert_eq!(token, "0000000000000000", "the logout's token");
+    let end: u64 = end.parse().unwrap();
     let now = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -57,23 +57,25 @@
 //! good is not known). Removals of expired files are not flushed: one that comes back is
 //! still expired. [`FileBackend::with_fsync`] turns these flushes off too.
 //!
-//! # Logout markers
+//! # Markers
 //!
-//! A multi-backend that moves sessions out of this store ends a session here, on a logout,
-//! with a *logout's marker* ([`SessionBackend::retire_many`] under the logout's token):
-//! the session file is removed as a delete does, and `<id>.ended`, holding the Unix ms at
-//! which it ends ([`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) from then), is written
-//! beside it, also when there was no file: the logout's own request may have moved the
-//! session out already. A second such retire of the id within that minute answers
-//! [`Retired::Before`], and the multi-backend's delete then answers "no session" whatever
-//! copy a move in flight made in the new store (`backends::multi`, "A logout during a
-//! move"): between processes sharing this directory, the per-id locks of one process do
-//! not keep a move, a logout and a renew apart. Reads never look at markers; the sweep
-//! removes those past their end; a walk skips them. A move's own retire stays a delete (a
-//! local delete either ran or failed), which finds nothing after a logout and ends the
-//! move as one. A marker is read as a session file is (a regular file only, not followed
-//! through a link: a FIFO named `<id>.ended` must not block a logout under the shard
-//! lock); anything else there, or a marker that holds no number, counts as ended.
+//! A multi-backend that moves sessions out of this store retires a session here as it does
+//! on Redis ([`SessionBackend::retire_many`]; `backends::multi`, "Moving a session" and "A
+//! logout during a move"): the session file is removed as a delete does, and
+//! `<id>.ended` is written beside it, holding the Unix ms at which it ends
+//! ([`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL) from then) and the token of the move (or
+//! the logout's) that wrote it: `1767225600000 0123456789abcdef`. A retire that finds no
+//! session file answers by the marker: its own token, [`Retired::Before`]; another,
+//! [`Retired::Other`], and a logout's retire then writes its own marker in its place;
+//! none (or one past its end), [`Retired::Absent`], writing nothing. So a logout leaves a
+//! marker only where a session or a marker was, and of two deletes of one id in two
+//! processes sharing this directory (a logout and a renew, while a move of the session is
+//! in flight) only the first finds the session: the per-id locks of one process do not
+//! keep them apart. A plain delete removes a marker with the session, as Redis' does.
+//! Reads never look at markers; the sweep removes those past their end; a walk skips
+//! them. A marker is read as a session file is (a regular file only, not followed through
+//! a link: a FIFO named `<id>.ended` must not block a logout under the shard lock);
+//! anything else there, or a marker that holds no end and token, counts as ended.
 //!
 //! # Concurrency
 //!
@@ -169,7 +171,7 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// Health and start-up checks write a file with this prefix in the root and remove it at once.
 const PROBE_PREFIX: &str = ".probe-";
 const SESSION_SUFFIX: &str = ".json";
-/// A logout's marker beside where a session file was (module docs, "Logout markers").
+/// A move's or a logout's marker beside where a session file was (module docs, "Markers").
 const MARKER_SUFFIX: &str = ".ended";
 /// The directory of the session index, in the root (a name no shard has).
 const INDEX_DIR: &str = ".index";
@@ -236,7 +238,7 @@ pub struct CleanupReport {
     /// Entries the sweep could not read or remove (permissions, I/O errors), skipped: one
     /// such entry stopped every sweep, and expired sessions piled up behind it.
     pub unreadable: usize,
-    /// Logout's markers past their end removed (module docs, "Logout markers").
+    /// Markers of moves and logouts past their end removed (module docs, "Markers").
     pub markers_removed: usize,
 }
 
@@ -456,10 +458,12 @@ impl FileBackend {
                 let dir = dir.clone();
                 match blocking(move || dir.cleanup()).await {
                     Ok(report) => {
-                        if report.expired_removed + report.temp_removed > 0 {
+                        if report.expired_removed + report.temp_removed + report.markers_removed > 0
+                        {
                             tracing::debug!(
                                 expired_removed = report.expired_removed,
                                 temp_removed = report.temp_removed,
+                                markers_removed = report.markers_removed,
                                 "file session store swept"
                             );
                         }
@@ -477,6 +481,36 @@ impl FileBackend {
         self.ensure_sweeper();
         let dir = self.dir.clone();
         blocking(move || op(&dir)).await
+    }
+
+    /// Runs `op` on the items of each shard (an item's id by `id_of`) under one lock: one
+    /// blocking task per shard, shards concurrently. A batch that took the lock once per
+    /// item, many at a time, would mostly wait for it. One answer per item, in order.
+    async fn per_shard<T: Clone + Send + 'static, R: Send + 'static>(
+        &self,
+        items: &[T],
+        id_of: fn(&T) -> &SessionId,
+        op: ShardOp<T, R>,
+    ) -> Vec<Result<R, StoreError>> {
+        let mut shards: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (position, item) in items.iter().enumerate() {
+            shards
+                .entry(&id_of(item).as_str()[..2])
+                .or_default()
+                .push(position);
+        }
+        let groups: Vec<Vec<usize>> = shards.into_values().collect();
+        let answers = crate::backend::in_order(&groups, |positions| {
+            let batch: Vec<T> = positions.iter().map(|&p| items[p].clone()).collect();
+            let n = batch.len();
+            Box::pin(async move {
+                self.run(move |dir| Ok(op(dir, &batch)))
+                    .await
+                    .unwrap_or_else(|err| (0..n).map(|_| Err(err.clone())).collect())
+            })
+        })
+        .await;
+        crate::backend::scatter(items.len(), &groups, answers)
     }
 }
 
@@ -854,54 +888,13 @@ impl SessionBackend for FileBackend {
     }
 
     async fn delete_many(&self, ids: &[SessionId]) -> Vec<Result<bool, StoreError>> {
-        // One blocking task and one lock per shard, shards concurrently.
-        let mut shards: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-        for (position, id) in ids.iter().enumerate() {
-            shards.entry(&id.as_str()[..2]).or_default().push(position);
-        }
-        let groups: Vec<Vec<usize>> = shards.into_values().collect();
-        let answers = crate::backend::in_order(&groups, |positions| {
-            let batch: Vec<SessionId> = positions.iter().map(|&p| ids[p].clone()).collect();
-            let n = batch.len();
-            Box::pin(async move {
-                self.run(move |dir| Ok(dir.delete_in_shard(&batch)))
-                    .await
-                    .unwrap_or_else(|err| (0..n).map(|_| Err(err.clone())).collect())
-            })
-        })
-        .await;
-        crate::backend::scatter(ids.len(), &groups, answers)
+        self.per_shard(ids, |id| id, Dir::delete_in_shard).await
     }
 
-    /// A move's retire deletes (the trait's default); a logout's (the logout's token) leaves
-    /// a marker for a minute (module docs, "Logout markers").
+    /// Leaves a marker in each retired session's place (module docs, "Markers").
     async fn retire_many(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
-        let logout = |(_, token): &(SessionId, u64)| *token == crate::backend::LOGGED_OUT_TOKEN;
-        if !moves.iter().any(logout) {
-            let ids: Vec<SessionId> = moves.iter().map(|(id, _)| id.clone()).collect();
-            return self
-                .delete_many(&ids)
-                .await
-                .into_iter()
-                .map(|deleted| deleted.map(|was| if was { Retired::Now } else { Retired::Absent }))
-                .collect();
-        }
-        crate::backend::in_order(moves, |one| {
-            let (id, is_logout) = (one.0.clone(), logout(one));
-            Box::pin(async move {
-                if is_logout {
-                    self.run(move |dir| dir.end(&id)).await
-                } else {
-                    let deleted = self.run(move |dir| dir.delete(&id)).await?;
-                    Ok(if deleted {
-                        Retired::Now
-                    } else {
-                        Retired::Absent
-                    })
-                }
-            })
-        })
-        .await
+        self.per_shard(moves, |(id, _)| id, Dir::retire_in_shard)
+            .await
     }
 
     fn index_key(&self) -> Option<&str> {
@@ -1116,7 +1109,7 @@ impl Dir {
 
     fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let path = self.path(id);
-        if !exists(&path)? {
+        if !exists(&path)? && !is_named(&self.marker_path(id)) {
             return Ok(false);
         }
         let shard = self.shard(id);
@@ -1124,6 +1117,7 @@ impl Dir {
             return Ok(false);
         };
         let existed = self.delete_locked(id)?;
+        self.remove_marker(id);
         if existed {
             self.sync_removal(&shard)?;
         }
@@ -1143,7 +1137,14 @@ impl Dir {
             Ok(None) => return ids.iter().map(|_| Ok(false)).collect(),
             Err(err) => return ids.iter().map(|_| Err(err.clone())).collect(),
         };
-        let mut answers: Vec<_> = ids.iter().map(|id| self.delete_locked(id)).collect();
+        let mut answers: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let deleted = self.delete_locked(id);
+                self.remove_marker(id);
+                deleted
+            })
+            .collect();
         if answers.iter().any(|answer| matches!(answer, Ok(true))) {
             if let Err(err) = self.sync_removal(&shard) {
                 // A logout that may not survive a power loss is not reported as made.
@@ -1183,40 +1184,118 @@ impl Dir {
         Ok(existed)
     }
 
-    /// A logout's retire of `id` (module docs, "Logout markers"): under the shard lock, a
-    /// live marker answers `Before` (a session file there, written since, is deleted too);
-    /// else the session file is deleted and the marker written, answering `Now` when a
-    /// session was there, `Absent` when not. No shard directory: no session was ever there,
-    /// and no move can be in flight out of it.
-    fn end(&self, id: &SessionId) -> Result<Retired, StoreError> {
-        let shard = self.shard(id);
-        let Some(_lock) = self.lock(&shard)? else {
-            return Ok(Retired::Absent);
+    /// Retires sessions that are all in one shard, under one lock (module docs,
+    /// "Markers"); the shard directory is flushed once when a session file went. An id
+    /// with neither a session file nor a marker answers `Absent` before the lock is taken,
+    /// as a delete does: a retire finding nothing there writes nothing.
+    fn retire_in_shard(&self, moves: &[(SessionId, u64)]) -> Vec<Result<Retired, StoreError>> {
+        let Some((first, _)) = moves.first() else {
+            return Vec::new();
         };
+        let something_there = |id: &SessionId| {
+            Ok::<_, StoreError>(exists(&self.path(id))? || is_named(&self.marker_path(id)))
+        };
+        let mut answers: Vec<Option<Result<Retired, StoreError>>> = moves
+            .iter()
+            .map(|(id, _)| match something_there(id) {
+                Ok(true) => None,
+                Ok(false) => Some(Ok(Retired::Absent)),
+                Err(err) => Some(Err(err)),
+            })
+            .collect();
+        if answers.iter().all(Option::is_some) {
+            return answers.into_iter().flatten().collect();
+        }
+        let shard = self.shard(first);
+        let _lock = match self.lock(&shard) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return moves.iter().map(|_| Ok(Retired::Absent)).collect(),
+            Err(err) => return moves.iter().map(|_| Err(err.clone())).collect(),
+        };
+        let mut removed = false;
+        for ((id, token), answer) in moves.iter().zip(&mut answers) {
+            if answer.is_none() {
+                *answer = Some(
+                    self.retire_locked(&shard, id, *token)
+                        .map(|(retired, gone)| {
+                            removed |= gone;
+                            retired
+                        }),
+                );
+            }
+        }
+        let mut answers: Vec<_> = answers.into_iter().flatten().collect();
+        if removed {
+            if let Err(err) = self.sync_removal(&shard) {
+                // A retire that may not survive a power loss is not reported as made.
+                for answer in &mut answers {
+                    if matches!(answer, Ok(Retired::Now)) {
+                        *answer = Err(err.clone());
+                    }
+                }
+            }
+        }
+        answers
+    }
+
+    /// One retire with the shard lock held: a session file there (live, or corrupt: a
+    /// logout gets rid of it) is removed and the marker of `token` written, `Now`; else
+    /// the live marker there answers, `Before` for this token's, `Other` for another's (in
+    /// whose place a logout's retire writes its own); else `Absent`. Also answers whether
+    /// a session file was removed, for the shard's flush.
+    fn retire_locked(
+        &self,
+        shard: &Path,
+        id: &SessionId,
+        token: u64,
+    ) -> Result<(Retired, bool), StoreError> {
+        let now = now_ms();
+        let marker = read_marker(&self.marker_path(id))?.filter(|m| m.is_live(now));
+        if self.delete_locked(id)? {
+            self.write_marker(shard, id, token)?;
+            return Ok((Retired::Now, true));
+        }
+        let answer = match marker.and_then(|m| m.token) {
+            Some(found) if found == token => Retired::Before,
+            Some(found) => {
+                if token == crate::backend::LOGGED_OUT_TOKEN {
+                    self.write_marker(shard, id, token)?;
+                }
+                Retired::Other(found)
+            }
+            None => Retired::Absent,
+        };
+        Ok((answer, false))
+    }
+
+    /// Writes the marker of `token` for `id`, ending [`MOVED_MARKER_TTL`](crate::MOVED_MARKER_TTL)
+    /// from now, over whatever was there (a temp file renamed into place, as a session
+    /// file is written; not flushed: a marker lost in a power loss reopens a window of a
+    /// minute, where a lost session file would lose the session).
+    fn write_marker(&self, shard: &Path, id: &SessionId, token: u64) -> Result<(), StoreError> {
+        let end = now_ms().saturating_add(crate::ttl::millis(crate::MOVED_MARKER_TTL));
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(shard)
+            .map_err(|e| unavailable("creating a temp file", e))?;
+        temp.write_all(format!("{end} {token:016x}").as_bytes())
+            .map_err(|e| unavailable("writing a temp file", e))?;
+        temp.persist(self.marker_path(id))
+            .map_err(|e| unavailable("renaming a temp file over a marker", e.error))?;
+        Ok(())
+    }
+
+    /// Removes the marker of `id`, if any, with its session (a plain delete, as Redis'
+    /// removes a marker with the key). Best effort: one that cannot be removed (a
+    /// directory of that name, never the store's) is no session, and must not fail a
+    /// logout.
+    fn remove_marker(&self, id: &SessionId) {
         let marker = self.marker_path(id);
-        let ended_before = read_marker(&marker)?.is_some_and(|end| now_ms() < end);
-        let existed = self.delete_locked(id)?;
-        if !ended_before {
-            let end = now_ms().saturating_add(crate::ttl::millis(crate::MOVED_MARKER_TTL));
-            let mut temp = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .tempfile_in(&shard)
-                .map_err(|e| unavailable("creating a temp file", e))?;
-            temp.write_all(end.to_string().as_bytes())
-                .map_err(|e| unavailable("writing a temp file", e))?;
-            temp.persist(&marker)
-                .map_err(|e| unavailable("renaming a temp file over a logout's marker", e.error))?;
+        if is_named(&marker) {
+            if let Err(err) = remove_file(&marker) {
+                tracing::debug!(error = %err, "file session store: could not remove a marker");
+            }
         }
-        if existed {
-            self.sync_removal(&shard)?;
-        }
-        Ok(if ended_before {
-            Retired::Before
-        } else if existed {
-            Retired::Now
-        } else {
-            Retired::Absent
-        })
     }
 
     fn marker_path(&self, id: &SessionId) -> PathBuf {
@@ -1231,7 +1310,7 @@ impl Dir {
         };
         let marker = self.marker_path(id);
         match read_marker(&marker)? {
-            Some(end) if now_ms() >= end => remove_file(&marker),
+            Some(found) if !found.is_live(now_ms()) => remove_file(&marker),
             _ => Ok(false),
         }
     }
@@ -1556,11 +1635,13 @@ impl Dir {
             }
             if let Some(id) = marker_in(shard_name, name) {
                 match read_marker(&entry.path()) {
-                    Ok(Some(end)) if now >= end => match self.remove_marker_if_ended(&id) {
-                        Ok(true) => report.markers_removed += 1,
-                        Ok(false) => {}
-                        Err(_) => report.unreadable += 1,
-                    },
+                    Ok(Some(found)) if !found.is_live(now) => {
+                        match self.remove_marker_if_ended(&id) {
+                            Ok(true) => report.markers_removed += 1,
+                            Ok(false) => {}
+                            Err(_) => report.unreadable += 1,
+                        }
+                    }
                     Ok(_) => {}
                     Err(_) => report.unreadable += 1,
                 }
@@ -1927,28 +2008,62 @@ fn marker_in(shard: &str, name: &str) -> Option<SessionId> {
     (id.as_str()[..2] == *shard).then_some(id)
 }
 
-/// The most bytes a logout's marker is read up to: it holds one Unix time in ms.
+/// The most bytes a marker is read up to: it holds one Unix time in ms and a token.
 const MAX_MARKER_BYTES: u64 = 64;
 
-/// The end (Unix ms) a logout's marker holds; `None` when there is none. A marker that does
-/// not hold a number (damaged; the store writes 20 digits at most), or is no regular file
-/// (a FIFO, a link, a directory: never the store's), counts as ended: it only ever turns a
-/// second delete's answer into "no session", a logout writes its own over it, and the
-/// sweep removes it. Read as session files are ([`read_store_file`]): a FIFO opened as
-/// is blocked a logout for ever, under the shard lock, and the sweep with it (a review).
-fn read_marker(path: &Path) -> Result<Option<u64>, StoreError> {
+/// An operation on the items of one shard, under its lock ([`FileBackend::per_shard`]).
+type ShardOp<T, R> = fn(&Dir, &[T]) -> Vec<Result<R, StoreError>>;
+
+/// A marker as read (module docs, "Markers").
+#[derive(Clone, Copy, Debug)]
+struct Marker {
+    /// When it ends, Unix ms.
+    end: u64,
+    /// The move's (or the logout's) token; `None` for a marker that holds no end and
+    /// token (damaged, or no regular file), which counts as ended.
+    token: Option<u64>,
+}
+
+impl Marker {
+    fn is_live(&self, now_ms: u64) -> bool {
+        self.token.is_some() && now_ms < self.end
+    }
+}
+
+/// The marker at `path`; `None` when there is none. Read as session files are
+/// ([`read_store_file`]): a FIFO opened as is blocked a logout for ever, under the shard
+/// lock, and the sweep with it (a review); a link is not followed. What the store never
+/// writes (no regular file, or not `<end> <16 hex digits>`) reads as ended: it only ever
+/// turns a later retire's answer, a retire writes its own over it, and the sweep removes it.
+fn read_marker(path: &Path) -> Result<Option<Marker>, StoreError> {
     let found = read_store_file(path, MAX_MARKER_BYTES, None)
-        .map_err(|e| unavailable("reading a logout's marker", e))?;
+        .map_err(|e| unavailable("reading a marker", e))?;
+    let ended = Marker {
+        end: 0,
+        token: None,
+    };
     Ok(match found {
         StoreFile::Missing => None,
-        StoreFile::Foreign(_) => Some(0),
+        StoreFile::Foreign(_) => Some(ended),
         StoreFile::Bytes(bytes) => Some(
             std::str::from_utf8(&bytes)
                 .ok()
-                .and_then(|text| text.trim().parse().ok())
-                .unwrap_or(0),
+                .and_then(|text| {
+                    let (end, token) = text.split_once(' ')?;
+                    (token.len() == 16).then_some(())?;
+                    Some(Marker {
+                        end: end.parse().ok()?,
+                        token: Some(u64::from_str_radix(token, 16).ok()?),
+                    })
+                })
+                .unwrap_or(ended),
         ),
     })
+}
+
+/// True when something has the name `path` (a link too, followed or not).
+fn is_named(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
 }
 
 /// The session whose file `name` is, when it is one and belongs in the shard `shard`.

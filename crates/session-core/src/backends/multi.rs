@@ -200,18 +200,17 @@
 //! deletes the marker. That marker can stay in a writer for a minute as well, when the
 //! second delete came after the first was done.
 //!
-//! The file store keeps the same marker as a file beside the session's, `<id>.ended`
-//! ([`crate::backends::file`], "Logout markers"), written by every logout's retire (also
-//! when no file was there: its moves delete rather than leave a move's marker, and the
-//! logout's request may have moved the session out already); its moves' retires stay
-//! deletes. The in-memory store keeps none: it is one process's, where the per-id locks
-//! keep a move, a logout and a renew of one session apart.
+//! The file store keeps the same markers as files beside the session's, `<id>.ended`
+//! ([`crate::backends::file`], "Markers"): a move's and a logout's, answered as Redis'
+//! are, so processes sharing one directory are covered too. The in-memory store keeps
+//! none: it is one process's, where the per-id locks keep a move, a logout and a renew of
+//! one session apart.
 //!
 //! What it costs: a logout of a session that was in the old Redis store, during the minute
 //! after, leaves a key there (the 28-byte marker) where it left none; `DBSIZE` and
 //! `sessionctl stats` count it until it expires, and every read takes it for no session.
-//! In a file store it leaves a file of up to 13 bytes for the minute, which the sweep
-//! removes after.
+//! In a file store a move and a logout leave a file of up to 37 bytes for the minute,
+//! which the sweep removes after.
 
 use std::{sync::Arc, time::Duration};
 
