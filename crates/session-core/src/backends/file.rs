@@ -71,7 +71,10 @@
 //! marker only where a session or a marker was, and of two deletes of one id in two
 //! processes sharing this directory (a logout and a renew, while a move of the session is
 //! in flight) only the first finds the session: the per-id locks of one process do not
-//! keep them apart. A plain delete removes a marker with the session, as Redis' does.
+//! keep them apart. A retire puts the marker in place before it removes the session file:
+//! a retire or delete looks for either without the lock first, and one looking in between
+//! found neither and answered `Absent` without waiting for the lock. A plain delete
+//! removes a marker with the session, as Redis' does.
 //! Reads never look at markers; the sweep removes those past their end; a walk skips
 //! them. A marker is read as a session file is (a regular file only, not followed through
 //! a link: a FIFO named `<id>.ended` must not block a logout under the shard lock);
@@ -1251,9 +1254,22 @@ impl Dir {
     ) -> Result<(Retired, bool), StoreError> {
         let now = now_ms();
         let marker = read_marker(&self.marker_path(id))?.filter(|m| m.is_live(now));
-        if self.delete_locked(id)? {
-            self.write_marker(shard, id, token)?;
-            return Ok((Retired::Now, true));
+        // A corrupt session is retired too: a logout gets rid of it.
+        match self.read_locked(id) {
+            Ok(Found::Live(_)) | Err(StoreError::Corrupt { .. }) => {
+                // The marker first, then the session file: a retire or delete in another
+                // process looks for either without the lock ([`retire_in_shard`]), and one
+                // that looked in between the two found neither and answered `Absent` without
+                // waiting (a renew racing a logout during a move kept the session).
+                self.write_marker(shard, id, token)?;
+                remove_file(&self.path(id))?;
+                return Ok((Retired::Now, true));
+            }
+            Ok(Found::Expired) => {
+                remove_file(&self.path(id))?;
+            }
+            Ok(Found::Absent) => {}
+            Err(other) => return Err(other),
         }
         let answer = match marker.and_then(|m| m.token) {
             Some(found) if found == token => Retired::Before,
@@ -1280,6 +1296,8 @@ impl Dir {
             .map_err(|e| unavailable("creating a temp file", e))?;
         temp.write_all(format!("{end} {token:016x}").as_bytes())
             .map_err(|e| unavailable("writing a temp file", e))?;
+        #[cfg(test)]
+        tests::marker_write_hook();
         temp.persist(self.marker_path(id))
             .map_err(|e| unavailable("renaming a temp file over a marker", e.error))?;
         Ok(())
@@ -2232,6 +2250,52 @@ mod tests {
         FAIL_DIR_SYNC
             .get()
             .then(|| io::Error::other("injected: the disk failed to flush"))
+    }
+
+    thread_local! {
+        /// Run (once) by [`write_marker`](Dir::write_marker) on this thread just before it
+        /// renames its marker into place.
+        static MARKER_WRITE: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    /// The test side of [`write_marker`](Dir::write_marker): runs what this thread set.
+    pub(super) fn marker_write_hook() {
+        if let Some(hook) = MARKER_WRITE.with(|hook| hook.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    /// Two retires of one session under a logout's token, in two processes sharing the
+    /// directory (threads here: each takes the shard's lock through a file of its own): the
+    /// second looked, without the lock, while the first had removed the session file and
+    /// not yet put its marker in place, found neither, and answered `Absent` without
+    /// waiting for the lock. Two deletes of one id then both answered by the writers'
+    /// copy of a move in flight: a renew racing a logout kept a session.
+    #[test]
+    fn a_retire_during_another_ones_marker_write_waits_for_it() {
+        let root = tempfile::tempdir().unwrap();
+        let first = dir(root.path());
+        let id = session(&first, Some(Duration::from_secs(600)));
+        let second = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let (root2, id2, answer) = (root.path().to_path_buf(), id.clone(), second.clone());
+        MARKER_WRITE.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                let handle = std::thread::spawn(move || {
+                    dir(&root2).retire_in_shard(&[(id2, crate::backend::LOGGED_OUT_TOKEN)])
+                });
+                // Long enough for the second to look, and answer when it does not wait.
+                std::thread::sleep(Duration::from_millis(200));
+                *answer.lock().unwrap() = Some(handle);
+            }));
+        });
+        let answers = first.retire_in_shard(&[(id.clone(), crate::backend::LOGGED_OUT_TOKEN)]);
+        assert!(matches!(answers[..], [Ok(Retired::Now)]), "{answers:?}");
+        let handle = second.lock().unwrap().take().expect("the hook ran");
+        let answers = handle.join().unwrap();
+        assert!(
+            matches!(answers[..], [Ok(Retired::Before)]),
+            "the second retire answered {answers:?}"
+        );
     }
 
     fn syncs() -> Vec<PathBuf> {
