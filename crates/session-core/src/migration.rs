@@ -171,7 +171,9 @@ async fn sweep(from: &FileBackend, moving: &Mover) -> Result<MigrationReport, St
                     // Expired (or gone meanwhile): removing what is left resurrects nothing.
                     // Never the target's copy: a session this run moved already (a file the
                     // walk saw twice) is only deleted from the file store, where it is gone.
-                    match from.delete(id).await {
+                    // Its logout's marker stays (a logout in another process may have just
+                    // retired it): a plain delete would remove it (`backends::file`, "Markers").
+                    match from.delete_session_file(id).await {
                         Ok(_) => report.expired += 1,
                         Err(err) if is_about_files(&err) => report.unreadable += 1,
                         Err(err) => return Err(err),

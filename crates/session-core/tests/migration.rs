@@ -645,3 +645,51 @@ async fn only_the_stores_own_logout_markers_are_skipped_by_a_walk() {
     assert_eq!(report.unrecognised, 2, "{report:?}");
     assert_eq!(report.migrated, 1, "{report:?}");
 }
+
+/// A logout's marker (`backends::file`, "Markers") outlives the migration's clean-up of a
+/// session that was gone when the migration came to it. The walk lists session files, and
+/// one it listed may be retired by a logout (in an application process sharing the
+/// directory) before the migration's move reads it: the move finds nothing (here: the
+/// file expired beside the logout's marker, which the move reads the same way), and the
+/// migration's clean-up delete removed the marker with it. A renew racing that logout
+/// during a move in flight then found no marker, took the move's copy in the new store
+/// for the session and kept it under a new id after the logout.
+#[tokio::test]
+async fn the_migrations_clean_up_of_a_gone_session_keeps_a_logouts_marker() {
+    use session_core::{
+        backends::memory::MemoryBackend, migration::migrate_file_store, Retired, TtlRule,
+    };
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let files = Arc::new(
+        FileBackend::new(dir.path().to_path_buf())
+            .unwrap()
+            .with_cleanup_interval(None),
+    );
+    let id = SessionId::generate();
+    let alice = state(&[("user", "\"alice\"")]);
+    assert!(files.create(&id, &alice, None).await.unwrap());
+    // The logout (token 0: `backend::LOGGED_OUT_TOKEN`).
+    let retired = files.retire_many(&[(id.clone(), 0)]).await;
+    assert!(matches!(retired[..], [Ok(Retired::Now)]), "{retired:?}");
+    assert!(files
+        .create(&id, &alice, Some(Duration::from_millis(1)))
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(10)).await;
+
+    let report = migrate_file_store(
+        Arc::clone(&files),
+        Arc::new(MemoryBackend::new()),
+        TtlRule::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.expired, 1, "{report:?}");
+    let again = files.retire_many(&[(id.clone(), 0)]).await;
+    assert!(
+        matches!(again[..], [Ok(Retired::Before)]),
+        "a second logout after the migration answered {again:?}: the logout's marker is gone"
+    );
+}

@@ -74,7 +74,8 @@
 //! keep them apart. A retire puts the marker in place before it removes the session file:
 //! a retire or delete looks for either without the lock first, and one looking in between
 //! found neither and answered `Absent` without waiting for the lock. A plain delete
-//! removes a marker with the session, as Redis' does.
+//! removes a marker with the session, as Redis' does; the migration's clean-up of a
+//! session it found gone does not ([`FileBackend::delete_session_file`]).
 //! Reads never look at markers; the sweep removes those past their end; a walk skips
 //! them. A marker is read as a session file is (a regular file only, not followed through
 //! a link: a FIFO named `<id>.ended` must not block a logout under the shard lock);
@@ -246,6 +247,18 @@ pub struct CleanupReport {
 }
 
 impl FileBackend {
+    /// Deletes the session file of `id` and leaves its marker, if any (module docs,
+    /// "Markers"), where [`delete`](SessionBackend::delete) removes it too: the
+    /// migration's clean-up of a session it found gone ([`crate::migration`]). The walk
+    /// listed the file, and a logout in another process may have retired it since: its
+    /// marker must stay for its minute, or a renew racing that logout during a move finds
+    /// no marker and takes the move's copy for the session.
+    pub(crate) async fn delete_session_file(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.run(move |dir| dir.delete_with(&id, Markers::Keep))
+            .await
+    }
+
     /// The name this backend reports in errors and health checks.
     pub const NAME: &'static str = BACKEND;
 
@@ -1111,8 +1124,15 @@ impl Dir {
     }
 
     fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.delete_with(id, Markers::Remove)
+    }
+
+    /// [`delete`](Self::delete), leaving a marker of `id` alone with [`Markers::Keep`].
+    fn delete_with(&self, id: &SessionId, markers: Markers) -> Result<bool, StoreError> {
         let path = self.path(id);
-        if !exists(&path)? && !is_named(&self.marker_path(id)) {
+        let removing = markers == Markers::Remove;
+        let something_there = exists(&path)? || (removing && is_named(&self.marker_path(id)));
+        if !something_there {
             return Ok(false);
         }
         let shard = self.shard(id);
@@ -1120,7 +1140,9 @@ impl Dir {
             return Ok(false);
         };
         let existed = self.delete_locked(id)?;
-        self.remove_marker(id);
+        if removing {
+            self.remove_marker(id);
+        }
         if existed {
             self.sync_removal(&shard)?;
         }
@@ -2031,6 +2053,13 @@ const MAX_MARKER_BYTES: u64 = 64;
 
 /// An operation on the items of one shard, under its lock ([`FileBackend::per_shard`]).
 type ShardOp<T, R> = fn(&Dir, &[T]) -> Vec<Result<R, StoreError>>;
+
+/// Whether a delete removes a marker of the id with its session file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Markers {
+    Remove,
+    Keep,
+}
 
 /// A marker as read (module docs, "Markers").
 #[derive(Clone, Copy, Debug)]
