@@ -56,8 +56,9 @@
 //!    session went away since the mover read it, so the mover removes the copies it just
 //!    made and reports no session. A plain delete answered "not there" to its own resend
 //!    too, and the move then removed the only copy left. A retire that fails is sent once
-//!    more before the move gives up: only its answer tells a logout. Elsewhere (the file
-//!    store, the in-memory store) a retire deletes: a local delete either ran or failed.
+//!    more before the move gives up: only its answer tells a logout. The file store keeps
+//!    the same markers as files ("A logout during a move", below); the in-memory store's
+//!    retire deletes: a local delete either ran or failed.
 //!
 //! Rule 2 needs the move to reach its last step: a move runs in a task of its own, which a
 //! dropped request (a client gone, a timeout layer) does not cancel. And its removal of the
@@ -158,9 +159,8 @@
 //! What is left: a copy rewritten (a new tag) between its create and the other move's look
 //! at it ends the creating move as a logout, and its undo removes the copy (the safe
 //! direction); so do stores that keep no tags or markers: a write backend that is not Redis
-//! (its copies carry no tag), and a source that is not Redis (the file store, the in-memory
-//! store), whose retire is a delete, so the move that retires second finds nothing where the
-//! session was. A move slower than the marker's lifetime between its retire and the resend
+//! (its copies carry no tag), and the in-memory store as a source, whose retire is a
+//! delete, so the move that retires second finds nothing where the session was. A move slower than the marker's lifetime between its retire and the resend
 //! of it also ends as a logout. The file-store migration ([`crate::migration`]) is this same
 //! mechanism, with the file store as the source.
 //!
