@@ -75,7 +75,7 @@
 //! a retire or delete looks for either without the lock first, and one looking in between
 //! found neither and answered `Absent` without waiting for the lock. A plain delete
 //! removes a marker with the session, as Redis' does; the migration's clean-up of a
-//! session it found gone does not ([`FileBackend::delete_session_file`]).
+//! session it found gone does not (`FileBackend::delete_session_file`).
 //! Reads never look at markers; the sweep removes those past their end; a walk skips
 //! them. A marker is read as a session file is (a regular file only, not followed through
 //! a link: a FIFO named `<id>.ended` must not block a logout under the shard lock);
