@@ -1703,3 +1703,57 @@ async fn foreign_files_named_like_logout_markers_block_nothing() {
         "written through the link"
     );
 }
+
+/// A backend with `delete` alone (a store being emptied, which no load reads) holds no move
+/// in flight: sessions never move out of it. Two renews of a session with a copy there,
+/// the second (P2) whole between the first's (P1's) delete there and its delete of the new
+/// store's copy: one keeps a new id. A logout's marker left there made the second answer
+/// "no session" and retire the new store's copy, and the first then found only that marker:
+/// both stored nothing, the user logged out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_renews_with_a_delete_only_backend_keep_one_id() {
+    use session_core::BackendMode;
+    let server = RedisServer::start();
+    let (old, new) = old_and_new(&server);
+    let p1_new = ProbeBackend::wrap(new.clone());
+    let process = |new: Arc<dyn SessionBackend>| {
+        SessionStore::new(MultiBackend::new(
+            vec![
+                (
+                    "new".into(),
+                    vec![BackendMode::Read, BackendMode::Write],
+                    new,
+                ),
+                ("old".into(), vec![BackendMode::Delete], old.clone()),
+            ],
+            TtlRule::default(),
+        ))
+    };
+    let (p1, p2) = (process(Arc::new(p1_new.clone())), process(new.clone()));
+    let id = SessionId::generate();
+    for store in [&old, &new] {
+        assert!(store.create(&id, &state(), None).await.unwrap());
+    }
+    let renewed = SessionState::from([("user".to_owned(), "\"bob\"".to_owned())]);
+    let p1_new_id = p1.create(&renewed, None).await.unwrap();
+    let held = p1_new.pause(Op::Delete);
+    let p1_delete = tokio::spawn({
+        let (p1, id) = (p1.clone(), id.clone());
+        async move { p1.delete(&id).await }
+    });
+    held.reached().await;
+    let (p2_found, p2_new_id) = renew(&p2, &id).await;
+    held.release();
+    let p1_found = p1_delete.await.unwrap().unwrap();
+    assert!(!(p1_found && p2_found), "both renews found the session");
+    assert!(
+        p1_found || p2_found,
+        "neither renew found the session: both store nothing, the user is logged out"
+    );
+    let kept = if p1_found {
+        (&p1, &p1_new_id)
+    } else {
+        (&p2, &p2_new_id)
+    };
+    assert!(live(kept.0, kept.1).await, "the winner's new id");
+}
