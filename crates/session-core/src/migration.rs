@@ -20,8 +20,11 @@
 //! unavailable the run stops, the remaining files stay, and [`SessionStore::from_config`]
 //! retries in the background every [`RETRY_INTERVAL`] until one run completes: the application
 //! starts either way. Until then, a session still in a file is moved on its first use (so its
-//! user stays logged in), and a logout deletes the file copy too (so the retry cannot bring it
-//! back). Only this library's file store format is read (see [`FileBackend`]).
+//! user stays logged in), and a logout (a delete, or a write clearing the session) ends the
+//! file copy too, under a logout's marker (so the retry cannot bring it back, and a move in
+//! flight or a renew racing the logout finds the marker:
+//! [`MultiBackend`](crate::backends::multi::MultiBackend), "A logout during a move"). Only
+//! this library's file store format is read (see [`FileBackend`]).
 //!
 //! Every move, on first use or by the sweep, goes through [the mover](crate::mover), the
 //! multi-backend's move (Redis read + write, the file store read + delete; see
@@ -336,6 +339,18 @@ impl SessionBackend for Pending {
         changes: &Changes,
         ttl: Option<Duration>,
     ) -> Result<bool, StoreError> {
+        if after.is_empty() {
+            // A write that leaves no key (a logout by clearing the session) ends the file
+            // copy under a logout's marker first, as a delete does, even once the sweep
+            // completed (`backends::multi`, "A logout during a move"): to the target alone,
+            // it left a move's marker in the file store, and a renew racing a stale move in
+            // flight took that move's copy for the session and kept it.
+            return self
+                .moving
+                .as_backend()
+                .apply_versioned(id, version, after, changes, ttl)
+                .await;
+        }
         self.to
             .apply_versioned(id, version, after, changes, ttl)
             .await

@@ -693,3 +693,46 @@ async fn the_migrations_clean_up_of_a_gone_session_keeps_a_logouts_marker() {
         "a second logout after the migration answered {again:?}: the logout's marker is gone"
     );
 }
+
+/// A logout by clearing the session (a write that leaves no key) while the start-up
+/// migration is pending ends the file copy under a logout's marker, as a delete does
+/// (`backends::multi`, "A logout during a move"). The clearing's own load moved the session
+/// (its move's marker in the file store), and the clearing went to Redis alone, leaving
+/// that move's marker: a renew whose delete came while a stale move in flight (another
+/// process's, which read the file before that retire) had made its copy found the move's
+/// marker, took that copy for the session and kept it under a new id after the logout.
+/// The stale move's copy is made by hand here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_by_clearing_during_a_pending_migration_leaves_a_logouts_marker() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let files = unswept_files(dir.path());
+    let id = SessionId::generate();
+    let alice = state(&[("user", "\"alice\"")]);
+    assert!(files.create(&id, &alice, None).await.unwrap());
+    let config = config(&server, dir.path());
+    server.kill();
+    let store = SessionStore::from_config(&config).await.unwrap();
+    server.restart();
+
+    // The logout's request loads the session (which moves it) and clears it.
+    let (loaded, version) = store.load_versioned(&id).await.unwrap().unwrap();
+    assert_eq!(loaded, alice);
+    let mut clear = session_core::Changes::default();
+    for key in loaded.keys() {
+        clear.remove(key.clone());
+    }
+    store
+        .apply_versioned(&id, version, &[], &clear, None)
+        .await
+        .unwrap();
+    assert_eq!(server.cmd::<i64>(&["EXISTS", &key(&id)]), 0);
+
+    // A stale move's copy, then a renew's delete before that move's retire.
+    assert!(redis_of(&server).create(&id, &alice, None).await.unwrap());
+    assert!(
+        !store.delete(&id).await.unwrap(),
+        "the renew's delete found the session after the logout by clearing: it keeps it under a new id"
+    );
+    assert!(store.load(&id).await.unwrap().is_none(), "the copy stayed");
+}
