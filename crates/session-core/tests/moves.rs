@@ -1428,6 +1428,64 @@ async fn a_renew_after_a_clearing_that_a_write_outlived_finds_the_session() {
     }
 }
 
+/// The same with a leftover copy in the old store instead of a move's marker (a copying
+/// `sessionctl migrate` made the new store's copy and left the old one, or a source's delete
+/// failed): the clearing ends that copy under a logout's marker, and the write outlives the
+/// clearing. Left there, the marker made the renew of the live session within the minute
+/// answer "no session" (where a plain delete of the leftover, before the logout's marker,
+/// left the renew to find the session in the new store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_renew_after_a_clearing_that_a_write_outlived_over_a_leftover_copy_finds_the_session() {
+    for old in OLD_STORES {
+        let (t, id) = ThreeProcesses::start(old).await;
+        assert!(t.new.create(&id, &state(), None).await.unwrap());
+        let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
+        let mut added = session_core::Changes::default();
+        added.set("cart", "1");
+        assert!(t.p3.apply(&id, &added, None).await.unwrap());
+        let mut clear = session_core::Changes::default();
+        for key in loaded.keys() {
+            clear.remove(key.clone());
+        }
+        t.p2.apply_versioned(&id, version, &[], &clear, None)
+            .await
+            .unwrap();
+        assert!(
+            live(&t.p3, &id).await,
+            "{old:?}: the write did not outlive the clearing"
+        );
+        let (found, new_id) = renew(&t.p3, &id).await;
+        assert!(
+            found,
+            "{old:?}: the renew found no session: it stores nothing, the user is logged out"
+        );
+        assert!(live(&t.p3, &new_id).await, "{old:?}: the renew's new id");
+
+        // A clearing that nothing outlived keeps its marker: a copy made after it (a stale
+        // move's, by hand here) is no session to a renew.
+        let other = SessionId::generate();
+        assert!(t.old.create(&other, &state(), None).await.unwrap());
+        assert!(t.new.create(&other, &state(), None).await.unwrap());
+        let (loaded, version) = t.p2.load_versioned(&other).await.unwrap().unwrap();
+        let mut clear = session_core::Changes::default();
+        for key in loaded.keys() {
+            clear.remove(key.clone());
+        }
+        assert!(t
+            .p2
+            .apply_versioned(&other, version, &[], &clear, None)
+            .await
+            .unwrap());
+        assert!(!live(&t.p3, &other).await, "{old:?}: the clearing");
+        assert!(t.new.create(&other, &state(), None).await.unwrap());
+        let (found, _) = renew(&t.p3, &other).await;
+        assert!(
+            !found,
+            "{old:?}: a renew after the clearing found the session"
+        );
+    }
+}
+
 /// The reverse of the limit's order: the renew's delete comes first (while the move is
 /// held), then the logout. The renew found the session and keeps its new id, a session the
 /// logout of the old id never knew about; the logout finds nothing; the move ends with no

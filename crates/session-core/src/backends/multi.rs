@@ -1024,12 +1024,14 @@ impl MultiBackend {
     /// ([`end_sources`](Self::end_sources)). Left there, a copy (a copying move's source,
     /// or a source whose delete failed) would be found by the next load and moved back. A
     /// copy there while a write backend holds the session is a leftover, so ending it
-    /// loses nothing even when the write meets a concurrent one and keeps the session; a
-    /// logout's marker put in place of a move's is then removed again
+    /// loses nothing even when the write meets a concurrent one and keeps the session; the
+    /// logout's marker put in place of it, or of a move's, is then removed again
     /// ([`emptied`](Self::emptied)).
     ///
-    /// Answers the move markers it put the logout's in place of, for [`emptied`](Self::emptied).
-    async fn emptying(&self, id: &SessionId) -> Result<Vec<(usize, u64)>, StoreError> {
+    /// Answers where it put a logout's marker, for [`emptied`](Self::emptied): each backend
+    /// with the token of the move's marker it replaced there, or `None` where it ended a
+    /// copy of the session.
+    async fn emptying(&self, id: &SessionId) -> Result<Vec<(usize, Option<u64>)>, StoreError> {
         let _serialised = self.serialised(std::iter::once(id)).await?;
         self.end_sources(id, Clearing::Yes)
             .await
@@ -1038,15 +1040,18 @@ impl MultiBackend {
 
     /// After the write of [`emptying`](Self::emptying): when a `read`, `write` backend still
     /// holds the copy of the move whose marker the logout's replaced (its tag is that
-    /// marker's token), the write met a concurrent one that kept the session (its removals
-    /// went on top), and the logout's marker is removed again: left there, it made every
-    /// delete of the live session within the minute answer "no session", a renew storing
-    /// nothing (`moves.rs` `a_renew_after_a_clearing_that_a_write_outlived_finds_the_session`).
+    /// marker's token), or, where the logout's marker took the place of a leftover copy of
+    /// the session, the very copy the clearing loaded (`loaded`: its tag), the write met a
+    /// concurrent one that kept the session (its removals went on top), and the logout's
+    /// marker is removed again: left there, it made every delete of the live session within
+    /// the minute answer "no session", a renew storing nothing (`moves.rs`
+    /// `a_renew_after_a_clearing_that_a_write_outlived_finds_the_session`,
+    /// `a_renew_after_a_clearing_that_a_write_outlived_over_a_leftover_copy_finds_the_session`).
     /// Any other copy (a stale move's, made after the clearing, or the session rewritten
     /// whole, a new tag, by the concurrent write) keeps the marker: a delete within the
     /// minute then still answers "no session". Best effort: a marker left answers "no
     /// session", the safe direction.
-    async fn emptied(&self, id: &SessionId, replaced: &[(usize, u64)]) {
+    async fn emptied(&self, id: &SessionId, replaced: &[(usize, Option<u64>)], loaded: Version) {
         if replaced.is_empty() {
             return;
         }
@@ -1054,7 +1059,10 @@ impl MultiBackend {
             let Ok(Some((_, version))) = w.backend.load_versioned_from_primary(id).await else {
                 continue;
             };
-            for &(source, _) in replaced.iter().filter(|&&(_, t)| Some(t) == version.tag()) {
+            let kept = |&&(_, token): &&(usize, Option<u64>)| {
+                version.tag().is_some() && token.or(loaded.tag()) == version.tag()
+            };
+            for &(source, _) in replaced.iter().filter(kept) {
                 let b = &self.backends[source];
                 if let Err(e) = b.backend.delete(id).await {
                     tracing::warn!(backend = %b.name, error = %e, "multi-backend: could not remove a logout's marker after a write kept the session");
@@ -1098,7 +1106,7 @@ impl MultiBackend {
         &self,
         id: &SessionId,
         clearing: Clearing,
-    ) -> Result<(Ended, Vec<(usize, u64)>), StoreError> {
+    ) -> Result<(Ended, Vec<(usize, Option<u64>)>), StoreError> {
         let mut ended = Ended::Nothing;
         let mut replaced = Vec::new();
         let mut first_err = None;
@@ -1132,13 +1140,20 @@ impl MultiBackend {
                     answers.pop().unwrap_or(Ok(Retired::Absent))
                 };
             match answer {
-                Ok(Retired::Now) if b.read => ended = ended.max(Ended::Found),
+                Ok(Retired::Now) if b.read => {
+                    ended = ended.max(Ended::Found);
+                    // A clearing skips a backend keeping the session in a writer's place,
+                    // so this is a copy the logout's marker took the place of.
+                    if clearing == Clearing::Yes {
+                        replaced.push((index, None));
+                    }
+                }
                 // A move's marker, now the logout's: the session moved from here, and its
                 // copy (in a writer) is what this delete finds; a delete that finds this
                 // logout's marker before that may take it (`delete_everywhere`).
                 Ok(Retired::Other(token)) if token != LOGGED_OUT_TOKEN && b.read => {
                     ended = ended.max(Ended::Replaced);
-                    replaced.push((index, token));
+                    replaced.push((index, Some(token)));
                 }
                 // The logout's own marker: another logout (or renew) of this id came first,
                 // or this very retire ran before and its reply was lost (answered as "no
@@ -1603,7 +1618,7 @@ impl SessionBackend for MultiBackend {
             )
             .await;
         if written.is_ok() {
-            self.emptied(id, &replaced).await;
+            self.emptied(id, &replaced, version).await;
         }
         written
     }
