@@ -738,7 +738,7 @@ pub async fn corrupt_session_is_reported(store: &SessionStore, id: &SessionId) {
 /// move's marker answers `Before` (its retire sent again), another move's `Other` with
 /// that move's token (every bit of it), no session `Absent`; a marker is no session to a
 /// load or a touch; a delete (a logout) removes it, and a create (a move back) writes over
-/// it.
+/// it. A logout's retire (the token `0`) also takes the place of another move's marker.
 pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
     let b = backend.as_ref();
     let data = state(&[("user", "\"alice\"")]);
@@ -796,7 +796,49 @@ pub async fn moved_markers(backend: &Arc<dyn SessionBackend>) {
         b.create(&moved, &data, Some(LONG)).await.unwrap(),
         "a create writes over a marker"
     );
-    assert_eq!(b.load(&moved, None).await.unwrap(), Some(data));
+    assert_eq!(b.load(&moved, None).await.unwrap(), Some(data.clone()));
     assert_eq!(retire(vec![moved.clone()], mine).await, [Retired::Now]);
     b.delete(&moved).await.unwrap();
+
+    // A logout's retire (`backend::LOGGED_OUT_TOKEN`, `backends::multi`, "A logout during
+    // a move"): as a move's, and it takes the place of another move's marker, answering
+    // that move's token; a second logout's finds it.
+    let logout = crate::backend::LOGGED_OUT_TOKEN;
+    let (session, marked, never) = (
+        SessionId::generate(),
+        SessionId::generate(),
+        SessionId::generate(),
+    );
+    for id in [&session, &marked] {
+        assert!(b.create(id, &data, Some(LONG)).await.unwrap());
+    }
+    assert_eq!(retire(vec![marked.clone()], mine).await, [Retired::Now]);
+    let ids = vec![session.clone(), marked.clone(), never.clone()];
+    assert_eq!(
+        retire(ids.clone(), logout).await,
+        [Retired::Now, Retired::Other(mine), Retired::Absent],
+        "a logout's retire"
+    );
+    assert_eq!(
+        retire(ids.clone(), logout).await,
+        [Retired::Before, Retired::Before, Retired::Absent],
+        "a second logout's retire finds the first one's marker, also where a move's was"
+    );
+    assert_eq!(
+        retire(ids, mine).await,
+        [
+            Retired::Other(logout),
+            Retired::Other(logout),
+            Retired::Absent
+        ],
+        "a move finds the logout's marker"
+    );
+    for id in [&session, &marked] {
+        assert_eq!(
+            b.load(id, None).await.unwrap(),
+            None,
+            "a logout's marker is no session"
+        );
+        b.delete(id).await.unwrap();
+    }
 }
