@@ -52,6 +52,18 @@ pub enum Retired {
     Absent,
 }
 
+impl Retired {
+    /// A delete's answer as a retire's: `Now` when the session was there, `Absent` when not
+    /// (the stores whose retire is a delete, and the sources a multi-backend deletes).
+    pub(crate) fn of_delete(found: bool) -> Self {
+        if found {
+            Self::Now
+        } else {
+            Self::Absent
+        }
+    }
+}
+
 /// A storage engine for sessions.
 ///
 /// `ttl` is the expiry to set on the stored session; `None` means "no expiry". On
@@ -262,7 +274,7 @@ pub trait SessionBackend: Send + Sync + 'static {
         self.delete_many(&ids)
             .await
             .into_iter()
-            .map(|deleted| deleted.map(|was| if was { Retired::Now } else { Retired::Absent }))
+            .map(|deleted| deleted.map(Retired::of_delete))
             .collect()
     }
 

@@ -1197,16 +1197,23 @@ impl Dir {
     /// [`delete`](Self::delete) with the shard lock held, the shard directory not flushed
     /// (the caller flushes it: [`sync_removal`](Self::sync_removal)).
     fn delete_locked(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let path = self.path(id);
-        // A corrupt session is deleted too: delete is how a logout gets rid of it.
-        let existed = match self.read_locked(id) {
-            Ok(Found::Absent) => return Ok(false),
-            Ok(Found::Expired) => false,
-            Ok(Found::Live(_)) | Err(StoreError::Corrupt { .. }) => true,
-            Err(other) => return Err(other),
+        let Some(ends_a_session) = self.file_to_remove(id)? else {
+            return Ok(false);
         };
-        remove_file(&path)?;
-        Ok(existed)
+        remove_file(&self.path(id))?;
+        Ok(ends_a_session)
+    }
+
+    /// With the shard lock held: whether a file of `id` is there for a delete or a retire
+    /// to remove (`None`: none), and whether removing it ends a session (`true`: live, or
+    /// corrupt, since a delete is how a logout gets rid of one) or only an expired file.
+    fn file_to_remove(&self, id: &SessionId) -> Result<Option<bool>, StoreError> {
+        match self.read_locked(id) {
+            Ok(Found::Absent) => Ok(None),
+            Ok(Found::Expired) => Ok(Some(false)),
+            Ok(Found::Live(_)) | Err(StoreError::Corrupt { .. }) => Ok(Some(true)),
+            Err(other) => Err(other),
+        }
     }
 
     /// Retires sessions that are all in one shard, under one lock (module docs,
@@ -1276,9 +1283,8 @@ impl Dir {
     ) -> Result<(Retired, bool), StoreError> {
         let now = now_ms();
         let marker = read_marker(&self.marker_path(id))?.filter(|m| m.is_live(now));
-        // A corrupt session is retired too: a logout gets rid of it.
-        match self.read_locked(id) {
-            Ok(Found::Live(_)) | Err(StoreError::Corrupt { .. }) => {
+        match self.file_to_remove(id)? {
+            Some(true) => {
                 // The marker first, then the session file: a retire or delete in another
                 // process looks for either without the lock ([`retire_in_shard`]), and one
                 // that looked in between the two found neither and answered `Absent` without
@@ -1287,11 +1293,10 @@ impl Dir {
                 remove_file(&self.path(id))?;
                 return Ok((Retired::Now, true));
             }
-            Ok(Found::Expired) => {
+            Some(false) => {
                 remove_file(&self.path(id))?;
             }
-            Ok(Found::Absent) => {}
-            Err(other) => return Err(other),
+            None => {}
         }
         let answer = match marker.and_then(|m| m.token) {
             Some(found) if found == token => Retired::Before,
@@ -2042,10 +2047,9 @@ fn shard_name(entry: &fs::DirEntry) -> Option<String> {
     (name.len() == 2 && entry.file_type().is_ok_and(|t| t.is_dir())).then_some(name)
 }
 
-/// The session whose logout's marker `name` is, when it is one and belongs in `shard`.
+/// The session whose marker `name` is, when it is one and belongs in `shard`.
 fn marker_in(shard: &str, name: &str) -> Option<SessionId> {
-    let id = SessionId::parse(name.strip_suffix(MARKER_SUFFIX)?).ok()?;
-    (id.as_str()[..2] == *shard).then_some(id)
+    id_in(shard, name, MARKER_SUFFIX)
 }
 
 /// The most bytes a marker is read up to: it holds one Unix time in ms and a token.
@@ -2115,7 +2119,12 @@ fn is_named(path: &Path) -> bool {
 
 /// The session whose file `name` is, when it is one and belongs in the shard `shard`.
 fn session_in(shard: &str, name: &str) -> Option<SessionId> {
-    let id = SessionId::parse(name.strip_suffix(SESSION_SUFFIX)?).ok()?;
+    id_in(shard, name, SESSION_SUFFIX)
+}
+
+/// The id of a file `name` of the store's named `<id><suffix>`, when it belongs in `shard`.
+fn id_in(shard: &str, name: &str, suffix: &str) -> Option<SessionId> {
+    let id = SessionId::parse(name.strip_suffix(suffix)?).ok()?;
     (id.as_str()[..2] == *shard).then_some(id)
 }
 

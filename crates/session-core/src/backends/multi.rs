@@ -1110,7 +1110,6 @@ impl MultiBackend {
         let mut ended = Ended::Nothing;
         let mut replaced = Vec::new();
         let mut first_err = None;
-        let logout = [(id.clone(), LOGGED_OUT_TOKEN)];
         for (index, b) in self
             .backends
             .iter()
@@ -1128,16 +1127,9 @@ impl MultiBackend {
                     if same_place && clearing == Clearing::Yes {
                         continue;
                     }
-                    b.backend.delete(id).await.map(|found| {
-                        if found {
-                            Retired::Now
-                        } else {
-                            Retired::Absent
-                        }
-                    })
+                    b.backend.delete(id).await.map(Retired::of_delete)
                 } else {
-                    let mut answers = b.backend.retire_many(&logout).await;
-                    answers.pop().unwrap_or(Ok(Retired::Absent))
+                    retire_logged_out(b, id).await
                 };
             match answer {
                 Ok(Retired::Now) if b.read => {
@@ -1148,19 +1140,18 @@ impl MultiBackend {
                         replaced.push((index, None));
                     }
                 }
-                // A move's marker, now the logout's: the session moved from here, and its
-                // copy (in a writer) is what this delete finds; a delete that finds this
-                // logout's marker before that may take it (`delete_everywhere`).
-                Ok(Retired::Other(token)) if token != LOGGED_OUT_TOKEN && b.read => {
-                    ended = ended.max(Ended::Replaced);
-                    replaced.push((index, Some(token)));
-                }
                 // The logout's own marker: another logout (or renew) of this id came first,
                 // or this very retire ran before and its reply was lost (answered as "no
                 // session": the safe direction, a renew then fails instead of keeping a
                 // session).
-                Ok(Retired::Before) => ended = Ended::LoggedOut,
-                Ok(Retired::Other(token)) if token == LOGGED_OUT_TOKEN => ended = Ended::LoggedOut,
+                Ok(Retired::Before | Retired::Other(LOGGED_OUT_TOKEN)) => ended = Ended::LoggedOut,
+                // A move's marker, now the logout's: the session moved from here, and its
+                // copy (in a writer) is what this delete finds; a delete that finds this
+                // logout's marker before that may take it (`delete_everywhere`).
+                Ok(Retired::Other(token)) if b.read => {
+                    ended = ended.max(Ended::Replaced);
+                    replaced.push((index, Some(token)));
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(backend = %b.name, error = %e, "multi-backend: operation failed");
@@ -1194,7 +1185,6 @@ impl MultiBackend {
             }
         };
         let mut any = ended == Ended::Found;
-        let logout = &[(id.clone(), LOGGED_OUT_TOKEN)];
         for (group, &which) in DELETE_ORDER.iter().enumerate().skip(1) {
             // The `read`, `write` copies, when this delete came second (`LoggedOut`) or its
             // answer hangs on them (`Replaced`): see `Ended`.
@@ -1203,9 +1193,8 @@ impl MultiBackend {
                 if !handing_over {
                     return b.backend.delete(id).await.map(|found| found && b.read);
                 }
-                let retired = b.backend.retire_many(logout).await.pop();
                 let found = matches!(
-                    retired.unwrap_or(Ok(Retired::Absent))?,
+                    retire_logged_out(b, id).await?,
                     Retired::Now | Retired::Before
                 );
                 if found && ended == Ended::Replaced {
@@ -1490,6 +1479,16 @@ const DELETE_ORDER: [fn(&Named) -> bool; 3] = [
     |b| b.write && b.read,
     |b| b.write && !b.read,
 ];
+
+/// Retires `id` in `b` under a logout's marker ([`LOGGED_OUT_TOKEN`]; module docs, "A
+/// logout during a move").
+async fn retire_logged_out(b: &Named, id: &SessionId) -> Result<Retired, StoreError> {
+    let mut answers = b
+        .backend
+        .retire_many(&[(id.clone(), LOGGED_OUT_TOKEN)])
+        .await;
+    answers.pop().unwrap_or(Ok(Retired::Absent))
+}
 
 /// True when `a` and `b` both know where they keep `id` and it is the same place: one
 /// stored copy, not two.
