@@ -1271,6 +1271,31 @@ impl ThreeProcesses {
         assert_eq!(self.old.load(id, None).await.unwrap(), None);
     }
 
+    /// A logout by clearing through P2 that a concurrent write through P3 (a key added
+    /// after P2's load) outlives: the session stays, and a renew of it through P3 must
+    /// find it and keep its new id.
+    async fn a_write_outlives_a_clearing_and_a_renew_finds_the_session(
+        &self,
+        old: Old,
+        id: &SessionId,
+    ) {
+        let loaded = self.p2.load_versioned(id).await.unwrap().unwrap();
+        let mut added = session_core::Changes::default();
+        added.set("cart", "1");
+        assert!(self.p3.apply(id, &added, None).await.unwrap());
+        clear(&self.p2, id, loaded).await;
+        assert!(
+            live(&self.p3, id).await,
+            "{old:?}: the write did not outlive the clearing"
+        );
+        let (found, new_id) = renew(&self.p3, id).await;
+        assert!(
+            found,
+            "{old:?}: the renew found no session: it stores nothing, the user is logged out"
+        );
+        assert!(live(&self.p3, &new_id).await, "{old:?}: the renew's new id");
+    }
+
     /// The old id's delete through P2 (a logout's, or a renew's after its create), in a
     /// task of its own, returned once it has deleted the old copy and holds its delete of
     /// the new store's.
@@ -1302,6 +1327,24 @@ async fn renew(store: &SessionStore, id: &SessionId) -> (bool, SessionId) {
         store.delete(&new_id).await.unwrap();
     }
     (found, new_id)
+}
+
+/// A logout by clearing through `store`: a write at the version loaded (`loaded`) that
+/// removes every key the load found, as a framework layer sends for a session emptied.
+/// Answers what the write answered.
+async fn clear(
+    store: &SessionStore,
+    id: &SessionId,
+    (loaded, version): (SessionState, session_core::Version),
+) -> bool {
+    let mut removals = session_core::Changes::default();
+    for key in loaded.keys() {
+        removals.remove(key.clone());
+    }
+    store
+        .apply_versioned(id, version, &[], &removals, None)
+        .await
+        .unwrap()
 }
 
 /// True when `store` loads a session under `id`.
@@ -1404,27 +1447,8 @@ async fn a_renew_after_a_clearing_that_a_write_outlived_finds_the_session() {
     for old in OLD_STORES {
         let (t, id) = ThreeProcesses::start(old).await;
         assert_eq!(t.p1.load(&id, None).await.unwrap(), Some(state()));
-        let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
-        let mut added = session_core::Changes::default();
-        added.set("cart", "1");
-        assert!(t.p3.apply(&id, &added, None).await.unwrap());
-        let mut clear = session_core::Changes::default();
-        for key in loaded.keys() {
-            clear.remove(key.clone());
-        }
-        t.p2.apply_versioned(&id, version, &[], &clear, None)
-            .await
-            .unwrap();
-        assert!(
-            live(&t.p3, &id).await,
-            "the write did not outlive the clearing"
-        );
-        let (found, new_id) = renew(&t.p3, &id).await;
-        assert!(
-            found,
-            "the renew found no session: it stores nothing, the user is logged out"
-        );
-        assert!(live(&t.p3, &new_id).await, "the renew's new id");
+        t.a_write_outlives_a_clearing_and_a_renew_finds_the_session(old, &id)
+            .await;
     }
 }
 
@@ -1439,43 +1463,16 @@ async fn a_renew_after_a_clearing_that_a_write_outlived_over_a_leftover_copy_fin
     for old in OLD_STORES {
         let (t, id) = ThreeProcesses::start(old).await;
         assert!(t.new.create(&id, &state(), None).await.unwrap());
-        let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
-        let mut added = session_core::Changes::default();
-        added.set("cart", "1");
-        assert!(t.p3.apply(&id, &added, None).await.unwrap());
-        let mut clear = session_core::Changes::default();
-        for key in loaded.keys() {
-            clear.remove(key.clone());
-        }
-        t.p2.apply_versioned(&id, version, &[], &clear, None)
-            .await
-            .unwrap();
-        assert!(
-            live(&t.p3, &id).await,
-            "{old:?}: the write did not outlive the clearing"
-        );
-        let (found, new_id) = renew(&t.p3, &id).await;
-        assert!(
-            found,
-            "{old:?}: the renew found no session: it stores nothing, the user is logged out"
-        );
-        assert!(live(&t.p3, &new_id).await, "{old:?}: the renew's new id");
+        t.a_write_outlives_a_clearing_and_a_renew_finds_the_session(old, &id)
+            .await;
 
         // A clearing that nothing outlived keeps its marker: a copy made after it (a stale
         // move's, by hand here) is no session to a renew.
         let other = SessionId::generate();
         assert!(t.old.create(&other, &state(), None).await.unwrap());
         assert!(t.new.create(&other, &state(), None).await.unwrap());
-        let (loaded, version) = t.p2.load_versioned(&other).await.unwrap().unwrap();
-        let mut clear = session_core::Changes::default();
-        for key in loaded.keys() {
-            clear.remove(key.clone());
-        }
-        assert!(t
-            .p2
-            .apply_versioned(&other, version, &[], &clear, None)
-            .await
-            .unwrap());
+        let loaded = t.p2.load_versioned(&other).await.unwrap().unwrap();
+        assert!(clear(&t.p2, &other, loaded).await);
         assert!(!live(&t.p3, &other).await, "{old:?}: the clearing");
         assert!(t.new.create(&other, &state(), None).await.unwrap());
         let (found, _) = renew(&t.p3, &other).await;
@@ -1618,14 +1615,8 @@ async fn renew_after_a_logout_from(old: Old, how: Logout) {
             assert!(t.p2.delete(&id).await.unwrap(), "no session");
         }
         Logout::Clearing => {
-            let (loaded, version) = t.p2.load_versioned(&id).await.unwrap().unwrap();
-            let mut clear = session_core::Changes::default();
-            for key in loaded.keys() {
-                clear.remove(key.clone());
-            }
-            t.p2.apply_versioned(&id, version, &[], &clear, None)
-                .await
-                .unwrap();
+            let loaded = t.p2.load_versioned(&id).await.unwrap().unwrap();
+            clear(&t.p2, &id, loaded).await;
         }
     }
     let retire = t.p1_old.pause(Op::Delete);
