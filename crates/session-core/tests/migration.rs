@@ -37,6 +37,15 @@ fn unswept_files(root: &std::path::Path) -> std::sync::Arc<FileBackend> {
     )
 }
 
+/// A shard directory's name that is not `id`'s: where a file named for `id` is misplaced.
+fn another_shard(id: &SessionId) -> &'static str {
+    if &id.as_str()[..2] == "AA" {
+        "BB"
+    } else {
+        "AA"
+    }
+}
+
 /// The Redis backend of `server`, with the default settings.
 fn redis_of(server: &RedisServer) -> std::sync::Arc<dyn SessionBackend> {
     std::sync::Arc::new(
@@ -344,22 +353,14 @@ async fn misplaced_and_foreign_files_are_unrecognised_not_expired() {
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let files = Arc::new(
-        FileBackend::new(root.to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
+    let files = unswept_files(root);
     let live = SessionId::generate();
     assert!(files
         .create(&live, &state(&[("user", "\"alice\"")]), None)
         .await
         .unwrap());
     let stray = SessionId::generate();
-    let elsewhere = if &stray.as_str()[..2] == "AA" {
-        "BB"
-    } else {
-        "AA"
-    };
+    let elsewhere = another_shard(&stray);
     std::fs::create_dir_all(root.join(elsewhere)).unwrap();
     let misplaced = root
         .join(elsewhere)
@@ -401,11 +402,7 @@ async fn unrecognised_entries_are_logged_once_without_their_names() {
     let server = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let stray = SessionId::generate();
-    let elsewhere = if &stray.as_str()[..2] == "AA" {
-        "BB"
-    } else {
-        "AA"
-    };
+    let elsewhere = another_shard(&stray);
     std::fs::create_dir_all(dir.path().join(elsewhere)).unwrap();
     std::fs::write(
         dir.path()
@@ -598,11 +595,7 @@ async fn only_the_stores_own_logout_markers_are_skipped_by_a_walk() {
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let files = Arc::new(
-        FileBackend::new(root.to_path_buf())
-            .unwrap()
-            .with_cleanup_interval(None),
-    );
+    let files = unswept_files(root);
     let live = SessionId::generate();
     assert!(files
         .create(&live, &state(&[("user", "\"alice\"")]), None)
@@ -618,11 +611,7 @@ async fn only_the_stores_own_logout_markers_are_skipped_by_a_walk() {
     )
     .unwrap();
     let stray = SessionId::generate();
-    let elsewhere = if &stray.as_str()[..2] == "AA" {
-        "BB"
-    } else {
-        "AA"
-    };
+    let elsewhere = another_shard(&stray);
     std::fs::create_dir_all(root.join(elsewhere)).unwrap();
     std::fs::write(
         root.join(elsewhere)

@@ -1271,6 +1271,17 @@ impl ThreeProcesses {
         assert_eq!(self.old.load(id, None).await.unwrap(), None);
     }
 
+    /// Checks that a renew through P3 after (or racing) a logout of its session found no
+    /// session (`found`: its delete's answer) and kept nothing under its new id.
+    async fn the_renew_kept_nothing(&self, found: bool, new_id: &SessionId) {
+        assert!(
+            !found,
+            "both deletes of one id found the session: the renew kept a live session under its new id: {}",
+            live(&self.p3, new_id).await
+        );
+        assert!(!live(&self.p3, new_id).await, "the renew's new id lives");
+    }
+
     /// A logout by clearing through P2 that a concurrent write through P3 (a key added
     /// after P2's load) outlives: the session stays, and a renew of it through P3 must
     /// find it and keep its new id.
@@ -1371,12 +1382,7 @@ async fn a_renew_racing_a_logout_during_a_move_brings_nothing_back() {
         retire.release();
         t.move_ends_with_the_old_id_dead(&id, moving).await;
         assert!(logged_out, "the logout found no session");
-        assert!(
-            !renew_found,
-            "both deletes of one id found the session: the renew kept a live session under its new id: {}",
-            live(&t.p3, &new_id).await
-        );
-        assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
+        t.the_renew_kept_nothing(renew_found, &new_id).await;
     }
 }
 
@@ -1625,12 +1631,7 @@ async fn renew_after_a_logout_from(old: Old, how: Logout) {
     let (renew_found, new_id) = renew(&t.p3, &id).await;
     retire.release();
     t.move_ends_with_the_old_id_dead(&id, moving).await;
-    assert!(
-        !renew_found,
-        "the renew found the session after the logout (its new id lives: {})",
-        live(&t.p3, &new_id).await
-    );
-    assert!(!live(&t.p3, &new_id).await, "the renew's new id lives");
+    t.the_renew_kept_nothing(renew_found, &new_id).await;
 }
 
 /// The file store's logout marker (`backends::file`, "Markers"): a logout through a
